@@ -1,0 +1,63 @@
+"""The contract between kiosk and server: formats, canonical bytes, signatures.
+
+Pure code with no I/O; everything else imports it.  ``docs/protocol.md`` is
+the prose version of this package.
+"""
+
+from protocol.batches import MAX_BATCH_BYTES, MAX_BATCH_EVENTS, decode_batch, encode_batch
+from protocol.cards import CARD_RECORD_TYPE, card_record_payload, parse_card_record_payload, uid_pseudonym
+from protocol.encoding import b64decode, b64encode, canonical_json, parse_canonical_json
+from protocol.enrolment import enrolment_message
+from protocol.errors import MalformedError, ProtocolError, VerificationError
+from protocol.events import (
+    GENESIS_PREV,
+    MAX_EVENT_BYTES,
+    ClockEvidence,
+    Event,
+    EventKind,
+    SignedEvent,
+    decode_wire_event,
+    event_hash,
+    parse_event,
+    sign_event,
+    verify_event,
+)
+from protocol.keys import PrivateKey, PublicKey
+from protocol.reasons import Reason
+from protocol.receipts import Receipt, sign_receipt, verify_receipt
+
+__all__ = [
+    "CARD_RECORD_TYPE",
+    "GENESIS_PREV",
+    "MAX_BATCH_BYTES",
+    "MAX_BATCH_EVENTS",
+    "MAX_EVENT_BYTES",
+    "ClockEvidence",
+    "Event",
+    "EventKind",
+    "MalformedError",
+    "PrivateKey",
+    "ProtocolError",
+    "PublicKey",
+    "Reason",
+    "Receipt",
+    "SignedEvent",
+    "VerificationError",
+    "b64decode",
+    "b64encode",
+    "canonical_json",
+    "card_record_payload",
+    "decode_batch",
+    "decode_wire_event",
+    "encode_batch",
+    "enrolment_message",
+    "event_hash",
+    "parse_canonical_json",
+    "parse_card_record_payload",
+    "parse_event",
+    "sign_event",
+    "sign_receipt",
+    "uid_pseudonym",
+    "verify_event",
+    "verify_receipt",
+]

@@ -1,0 +1,127 @@
+"""Canonical JSON and strict base64: the only two encodings on the wire.
+
+Canonical JSON is what ``json.dumps(value, sort_keys=True,
+separators=(",", ":"), ensure_ascii=True)`` produces for values built from
+objects with string keys, arrays, strings, booleans and integers in
+``[-(2**53 - 1), 2**53 - 1]``.  There are no floats and no nulls, so the same
+value has exactly one encoding.  The parser re-encodes what it read and
+rejects the input unless the bytes are identical; that is what lets us sign
+the bytes themselves and never re-serialise before verifying.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from protocol.errors import MalformedError
+from protocol.reasons import Reason
+
+MAX_SAFE_INT = 2**53 - 1
+
+JsonValue = dict[str, Any] | list[Any] | str | int | bool
+
+
+def _check_value(value: object, depth: int = 0) -> None:
+    if depth > 8:
+        raise MalformedError(Reason.BAD_FIELD, "nesting deeper than 8 levels")
+    if isinstance(value, bool | str):
+        return
+    if isinstance(value, int):
+        if not -MAX_SAFE_INT <= value <= MAX_SAFE_INT:
+            raise MalformedError(Reason.BAD_FIELD, "integer outside the safe range")
+        return
+    if isinstance(value, list):
+        for item in value:
+            _check_value(item, depth + 1)
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise MalformedError(Reason.BAD_FIELD, "object key is not a string")
+            _check_value(item, depth + 1)
+        return
+    raise MalformedError(Reason.BAD_FIELD, f"type {type(value).__name__} is not allowed")
+
+
+def canonical_json(value: dict[str, Any]) -> bytes:
+    """Encode ``value`` as canonical JSON bytes (ASCII)."""
+    _check_value(value)
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return text.encode("ascii")
+
+
+def _reject_constant(name: str) -> None:
+    raise MalformedError(Reason.NOT_CANONICAL, f"{name} is not allowed")
+
+
+def _reject_float(text: str) -> None:
+    raise MalformedError(Reason.NOT_CANONICAL, f"non-integer number {text[:20]!r}")
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise MalformedError(Reason.NOT_CANONICAL, f"duplicate key {key[:40]!r}")
+        result[key] = value
+    return result
+
+
+def parse_canonical_json(data: bytes, *, max_bytes: int) -> dict[str, Any]:
+    """Parse canonical JSON bytes into an object, or raise :class:`MalformedError`.
+
+    Rejects input over ``max_bytes``, anything that is not an object, and any
+    encoding that differs from :func:`canonical_json` of the parsed value.
+    """
+    if len(data) > max_bytes:
+        raise MalformedError(Reason.TOO_LARGE, f"{len(data)} bytes, limit {max_bytes}")
+    try:
+        text = data.decode("ascii")
+        value = json.loads(
+            text,
+            object_pairs_hook=_no_duplicate_keys,
+            parse_float=_reject_float,
+            parse_constant=_reject_constant,
+        )
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise MalformedError(Reason.BAD_ENCODING, "not ASCII JSON") from exc
+    if not isinstance(value, dict):
+        raise MalformedError(Reason.BAD_ENCODING, "top level is not an object")
+    if _contains_null(value):
+        raise MalformedError(Reason.NOT_CANONICAL, "null is not allowed")
+    if canonical_json(value) != data:
+        raise MalformedError(Reason.NOT_CANONICAL, "bytes differ from the canonical encoding")
+    return value
+
+
+def _contains_null(value: object) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, dict):
+        return any(_contains_null(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_contains_null(item) for item in value)
+    return False
+
+
+def b64encode(data: bytes) -> str:
+    """Standard base64 with padding, as used for every binary field."""
+    return base64.b64encode(data).decode("ascii")
+
+
+def b64decode(text: object, *, field: str, length: int | None = None) -> bytes:
+    """Decode strict, canonical standard base64, optionally of a fixed length."""
+    if not isinstance(text, str):
+        raise MalformedError(Reason.BAD_FIELD, f"{field} is not a string")
+    try:
+        data = base64.b64decode(text.encode("ascii"), validate=True)
+    except (UnicodeEncodeError, binascii.Error, ValueError) as exc:
+        raise MalformedError(Reason.BAD_ENCODING, f"{field} is not base64") from exc
+    if b64encode(data) != text:
+        raise MalformedError(Reason.BAD_ENCODING, f"{field} is not canonical base64")
+    if length is not None and len(data) != length:
+        raise MalformedError(Reason.BAD_FIELD, f"{field} must be {length} bytes")
+    return data

@@ -1,0 +1,228 @@
+"""Event format v1: what a kiosk signs when a card is tapped.
+
+An event is a canonical JSON object (see :mod:`protocol.encoding`)::
+
+    {"card":"c_…","clock":{"boot":"<uuid>","mono_ms":123,"synced":true,"wall_ms":1764400000000},
+     "data":{},"kind":"check_in","kiosk":"k_…","prev":"<64 hex>","seq":1,
+     "type":"kokreativ.event","v":1}
+
+Those bytes are signed with the kiosk's Ed25519 key, sent, stored and hashed
+as they are.  ``prev`` is the SHA-256 of the previous event's bytes (64 zeros
+for ``seq`` 1), so each kiosk keeps a hash chain the server can check.
+
+The parser is strict: unknown versions, types, kinds or fields, missing
+fields, wrong types and non-canonical bytes are refused with a reason code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Final
+
+from protocol import ids
+from protocol.encoding import MAX_SAFE_INT, b64decode, b64encode, canonical_json, parse_canonical_json
+from protocol.errors import MalformedError
+from protocol.keys import SIGNATURE_BYTES, PrivateKey, PublicKey
+from protocol.reasons import Reason
+
+EVENT_TYPE: Final = "kokreativ.event"
+EVENT_VERSION: Final = 1
+MAX_EVENT_BYTES: Final = 2048
+GENESIS_PREV: Final = "0" * 64
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_BOOT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_REASON_CODE = re.compile(r"[a-z][a-z0-9_]{0,39}")
+
+
+class EventKind(StrEnum):
+    """What happened at the kiosk."""
+
+    CHECK_IN = "check_in"
+    CHECK_OUT = "check_out"
+    DENIED = "denied"
+
+
+def _reason_code(value: object) -> str:
+    if not isinstance(value, str) or _REASON_CODE.fullmatch(value) is None:
+        raise MalformedError(Reason.BAD_FIELD, "data.reason is not a reason code")
+    return value
+
+
+# Kind-specific ``data`` fields and their validators.  A new kind is one entry here.
+DATA_FIELDS: Final[Mapping[EventKind, Mapping[str, Callable[[object], object]]]] = {
+    EventKind.CHECK_IN: {},
+    EventKind.CHECK_OUT: {},
+    EventKind.DENIED: {"reason": _reason_code},
+}
+
+_TOP_FIELDS: Final = frozenset({"card", "clock", "data", "kind", "kiosk", "prev", "seq", "type", "v"})
+_CLOCK_FIELDS: Final = frozenset({"boot", "mono_ms", "synced", "wall_ms"})
+
+
+@dataclass(frozen=True, slots=True)
+class ClockEvidence:
+    """What the kiosk knew about time when it recorded the event.
+
+    A Raspberry Pi has no battery-backed clock, so the wall time alone is not
+    trustworthy; ``synced``, the boot ID and the monotonic milliseconds since
+    boot let the server reconstruct or flag it.
+    """
+
+    wall_ms: int
+    synced: bool
+    boot_id: str
+    mono_ms: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"boot": self.boot_id, "mono_ms": self.mono_ms, "synced": self.synced, "wall_ms": self.wall_ms}
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One parsed, not yet verified, v1 event."""
+
+    kiosk: str
+    seq: int
+    prev: str
+    kind: EventKind
+    card: str
+    clock: ClockEvidence
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "card": self.card,
+            "clock": self.clock.to_json(),
+            "data": dict(self.data),
+            "kind": self.kind.value,
+            "kiosk": self.kiosk,
+            "prev": self.prev,
+            "seq": self.seq,
+            "type": EVENT_TYPE,
+            "v": EVENT_VERSION,
+        }
+
+    def to_bytes(self) -> bytes:
+        """The canonical bytes; validated by parsing them back, so nothing malformed is signed."""
+        body = canonical_json(self.to_json())
+        parse_event(body)
+        return body
+
+
+def event_hash(body: bytes) -> str:
+    """The chain hash of an event: hex SHA-256 of its canonical bytes."""
+    return hashlib.sha256(body).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class SignedEvent:
+    """An event together with the exact bytes that were signed and their signature."""
+
+    body: bytes
+    signature: bytes
+    event: Event
+
+    @property
+    def hash(self) -> str:
+        return event_hash(self.body)
+
+    def to_wire(self) -> dict[str, str]:
+        return {"body": b64encode(self.body), "sig": b64encode(self.signature)}
+
+
+def sign_event(event: Event, key: PrivateKey) -> SignedEvent:
+    """Encode ``event`` canonically and sign those bytes."""
+    body = event.to_bytes()
+    return SignedEvent(body=body, signature=key.sign(body), event=event)
+
+
+def _require_int(value: object, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= MAX_SAFE_INT:
+        raise MalformedError(Reason.BAD_FIELD, f"{name} must be an integer >= {minimum}")
+    return value
+
+
+def _require_fields(obj: Mapping[str, Any], expected: frozenset[str], where: str) -> None:
+    missing = expected - obj.keys()
+    if missing:
+        raise MalformedError(Reason.MISSING_FIELD, f"{where} lacks {sorted(missing)[0]!r}")
+    unknown = obj.keys() - expected
+    if unknown:
+        raise MalformedError(Reason.UNKNOWN_FIELD, f"{where} has unknown field {sorted(unknown)[0][:40]!r}")
+
+
+def parse_event(body: bytes) -> Event:
+    """Parse canonical event bytes strictly, without checking any signature."""
+    obj = parse_canonical_json(body, max_bytes=MAX_EVENT_BYTES)
+    if obj.get("type") != EVENT_TYPE:
+        raise MalformedError(Reason.UNKNOWN_TYPE, "not a kokreativ.event")
+    if obj.get("v") != EVENT_VERSION or isinstance(obj.get("v"), bool):
+        raise MalformedError(Reason.UNKNOWN_VERSION, f"event version {obj.get('v')!r} is not supported")
+    _require_fields(obj, _TOP_FIELDS, "event")
+
+    try:
+        kind = EventKind(obj["kind"])
+    except ValueError:
+        raise MalformedError(Reason.UNKNOWN_KIND, f"kind {str(obj['kind'])[:40]!r} is not known") from None
+
+    prev = obj["prev"]
+    if not isinstance(prev, str) or _HEX64.fullmatch(prev) is None:
+        raise MalformedError(Reason.BAD_FIELD, "prev is not 64 lowercase hex digits")
+    seq = _require_int(obj["seq"], "seq", 1)
+    if (seq == 1) != (prev == GENESIS_PREV):
+        raise MalformedError(Reason.BAD_FIELD, "prev is all zeros exactly when seq is 1")
+
+    clock = obj["clock"]
+    if not isinstance(clock, dict):
+        raise MalformedError(Reason.BAD_FIELD, "clock is not an object")
+    _require_fields(clock, _CLOCK_FIELDS, "clock")
+    if not isinstance(clock["synced"], bool):
+        raise MalformedError(Reason.BAD_FIELD, "clock.synced is not a boolean")
+    if not isinstance(clock["boot"], str) or _BOOT_ID.fullmatch(clock["boot"]) is None:
+        raise MalformedError(Reason.BAD_FIELD, "clock.boot is not a lowercase UUID")
+    evidence = ClockEvidence(
+        wall_ms=_require_int(clock["wall_ms"], "clock.wall_ms", 0),
+        synced=clock["synced"],
+        boot_id=clock["boot"],
+        mono_ms=_require_int(clock["mono_ms"], "clock.mono_ms", 0),
+    )
+
+    data = obj["data"]
+    if not isinstance(data, dict):
+        raise MalformedError(Reason.BAD_FIELD, "data is not an object")
+    validators = DATA_FIELDS[kind]
+    _require_fields(data, frozenset(validators), f"data of {kind.value}")
+    for name, validate in validators.items():
+        validate(data[name])
+
+    return Event(
+        kiosk=ids.require_id(obj["kiosk"], ids.KIOSK, field="kiosk"),
+        seq=seq,
+        prev=prev,
+        kind=kind,
+        card=ids.require_id(obj["card"], ids.CARD, ids.UID_CARD, field="card"),
+        clock=evidence,
+        data=data,
+    )
+
+
+def decode_wire_event(item: object) -> tuple[bytes, bytes]:
+    """Split one wire item ``{"body": b64, "sig": b64}`` into bytes, strictly."""
+    if not isinstance(item, dict):
+        raise MalformedError(Reason.BAD_FIELD, "event item is not an object")
+    _require_fields(item, frozenset({"body", "sig"}), "event item")
+    body = b64decode(item["body"], field="body")
+    signature = b64decode(item["sig"], field="sig", length=SIGNATURE_BYTES)
+    return body, signature
+
+
+def verify_event(body: bytes, signature: bytes, key: PublicKey) -> SignedEvent:
+    """Parse ``body`` strictly and check ``signature`` with ``key``; raise on any failure."""
+    event = parse_event(body)
+    key.verify(body, signature)
+    return SignedEvent(body=body, signature=signature, event=event)

@@ -1,0 +1,41 @@
+"""Random identifiers: a one-letter kind, an underscore, 32 lowercase hex digits.
+
+IDs carry 128 random bits and nothing else, so the ledger can hold them without
+holding anything personal (DSGVO): ``k_`` kiosk, ``s_`` site, ``c_`` card,
+``u_`` card known only by a keyed pseudonym of its UID, ``v_`` volunteer.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Final
+
+from protocol.errors import MalformedError
+from protocol.reasons import Reason
+
+KIOSK: Final = "k"
+SITE: Final = "s"
+CARD: Final = "c"
+UID_CARD: Final = "u"
+VOLUNTEER: Final = "v"
+
+_ID_PATTERN = re.compile(r"[a-z]_[0-9a-f]{32}")
+
+
+def new_id(kind: str) -> str:
+    """A fresh random ID of ``kind`` (one of the constants above)."""
+    return f"{kind}_{secrets.token_hex(16)}"
+
+
+def is_id(value: object, *kinds: str) -> bool:
+    """True when ``value`` is a well-formed ID of one of ``kinds``."""
+    return isinstance(value, str) and _ID_PATTERN.fullmatch(value) is not None and value[0] in kinds
+
+
+def require_id(value: object, *kinds: str, field: str) -> str:
+    """Return ``value`` when it is an ID of one of ``kinds``, else raise ``bad_field``."""
+    if not is_id(value, *kinds):
+        raise MalformedError(Reason.BAD_FIELD, f"{field} is not a {'/'.join(kinds)}_ ID")
+    assert isinstance(value, str)
+    return value

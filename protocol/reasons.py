@@ -1,0 +1,65 @@
+"""The fixed vocabulary of reason codes.
+
+Codes are part of the public contract (``docs/protocol.md`` lists them): the
+server returns them in JSON error bodies, the kiosk stores them in ``denied``
+events and coordinators see them in reports.  Never rename a code; add new ones.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    """A stable, machine-readable reason for a refusal, a flag or a denial."""
+
+    # Encoding of a single object (event, receipt, request part).
+    BAD_ENCODING = "bad_encoding"
+    NOT_CANONICAL = "not_canonical"
+    TOO_LARGE = "too_large"
+    UNKNOWN_VERSION = "unknown_version"
+    UNKNOWN_TYPE = "unknown_type"
+    UNKNOWN_KIND = "unknown_kind"
+    UNKNOWN_FIELD = "unknown_field"
+    MISSING_FIELD = "missing_field"
+    BAD_FIELD = "bad_field"
+    BAD_SIGNATURE = "bad_signature"
+
+    # Requests to the server.
+    MALFORMED_REQUEST = "malformed_request"
+    BATCH_TOO_LARGE = "batch_too_large"
+    BODY_TOO_LARGE = "body_too_large"
+    UNAUTHORIZED = "unauthorized"
+    NOT_FOUND = "not_found"
+
+    # Ingest.
+    UNKNOWN_KIOSK = "unknown_kiosk"
+    KIOSK_REVOKED = "kiosk_revoked"
+    KIOSK_SUSPENDED = "kiosk_suspended"
+    KIOSK_MISMATCH = "kiosk_mismatch"
+    SEQUENCE_GAP = "sequence_gap"
+    CHAIN_BROKEN = "chain_broken"
+    EQUIVOCATION = "equivocation"
+    DUPLICATE = "duplicate"
+
+    # Enrolment.
+    ENROLMENT_CODE_INVALID = "enrolment_code_invalid"
+    ENROLMENT_CODE_USED = "enrolment_code_used"
+    ENROLMENT_CODE_EXPIRED = "enrolment_code_expired"
+    KEY_ALREADY_ENROLLED = "key_already_enrolled"
+
+    # Entities.
+    UNKNOWN_SITE = "unknown_site"
+    UNKNOWN_CARD = "unknown_card"
+    UNKNOWN_VOLUNTEER = "unknown_volunteer"
+
+    # Flags on admitted events and shifts (they go to the review list).
+    CLOCK_OUT_OF_RANGE = "clock_out_of_range"
+    CLOCK_INCONSISTENT = "clock_inconsistent"
+    SHIFT_TOO_LONG = "shift_too_long"
+    MISSING_CHECK_OUT = "missing_check_out"
+    CHECK_OUT_WITHOUT_CHECK_IN = "check_out_without_check_in"
+
+    # Kiosk side.
+    BAD_RECEIPT = "bad_receipt"
+    FORK_DETECTED = "fork_detected"
