@@ -1,0 +1,3 @@
+from kokreativ.cli import main
+
+raise SystemExit(main())
