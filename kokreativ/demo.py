@@ -1,0 +1,265 @@
+"""``kokreativ demo``: one simulated day, end to end, on embedded defaults.
+
+It runs the real parts: a ledger server process on loopback with SQLite in
+a temporary folder, the coordinator's provisioning over the admin API, a
+kiosk enrolled with a fresh key, the kiosk core with a simulated reader and
+clock, the sync client and the server's own re-verification.  The server is
+stopped while the day is replayed, to show that the kiosk works offline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import io
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import requests
+
+from hardware.console import ConsoleIndicator
+from hardware.reader import Tap
+from hardware.simulated import SimulatedReader, card_ndef
+from provisioning.client import ApiClient
+from provisioning.enrol import enrol_kiosk
+from terminal.clock import SimulatedClock
+from terminal.config import KioskConfig
+from terminal.keystore import load_key
+from terminal.outbox import Outbox
+from terminal.sync import SyncClient
+from terminal.tap import Kiosk
+
+SITE_NAME = "Freizeitheim Linden"
+TOKENS_PER_HOUR = 10
+VOLUNTEERS = ("Alex Beispiel", "Bo Muster", "Chris Probe")
+UNKNOWN_UID = bytes.fromhex("04deadbeef0001")
+
+
+@dataclass(frozen=True)
+class ScriptedTap:
+    """One step of the simulated day: at ``clock`` (HH:MM:SS), ``who`` taps."""
+
+    clock: str
+    who: int | None  # index into VOLUNTEERS; None is a card kokreativ does not know
+    note: str = ""
+
+
+# 08:00-20:10 at one community centre.  Alex double-taps by accident, Chris never checks out.
+DAY: tuple[ScriptedTap, ...] = (
+    ScriptedTap("08:00:00", 0),
+    ScriptedTap("08:00:04", 0, "accidental double tap"),
+    ScriptedTap("09:15:00", 1),
+    ScriptedTap("12:30:00", 0),
+    ScriptedTap("13:05:00", None, "a card kokreativ never issued"),
+    ScriptedTap("14:00:00", 2, "Chris will forget to check out"),
+    ScriptedTap("17:45:00", 1),
+    ScriptedTap("18:00:00", 0),
+    ScriptedTap("20:10:00", 0),
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def ledger_server(data_dir: Path, port: int) -> Iterator[str]:
+    """Run ``kokreativ server run`` as its own process until the block ends."""
+    url = f"http://127.0.0.1:{port}"
+    log = open(data_dir.parent / "server.log", "ab")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kokreativ", "server", "run", "--data", str(data_dir), "--port", str(port)],
+        stdout=log,
+        stderr=log,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited with {process.returncode}; see {log.name}")
+            try:
+                if requests.get(url + "/v1/health", timeout=1).ok:
+                    break
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start; see {log.name}")
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def _hours(minutes: int) -> str:
+    return f"{minutes // 60}:{minutes % 60:02d} h"
+
+
+def _local(ms: int | None) -> str:
+    if ms is None:
+        return "  …  "
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%H:%M")
+
+
+def run_demo(workdir: Path, out: TextIO) -> int:
+    """Run the demo in ``workdir``; return 0 when every event synced and verified."""
+
+    def say(text: str = "") -> None:
+        print(text, file=out, flush=True)
+
+    server_dir = workdir / "server"
+    kiosk_dir = workdir / "kiosk"
+    port = _free_port()
+
+    from server.datadir import init_data_dir
+
+    init = init_data_dir(server_dir)
+    say(f"1. Ledger server data folder {server_dir}")
+
+    with ledger_server(server_dir, port) as url:
+        say(f"2. Ledger server running at {url}")
+        with ApiClient(url, admin_token=init.admin_token) as admin:
+            site = admin.add_site(SITE_NAME, tokens_per_hour=TOKENS_PER_HOUR)
+            code = admin.create_enrolment_code(site["site_id"])
+            config_path, config = enrol_kiosk(url, code["code"], kiosk_dir, client=admin)
+            cards = [admin.register_card(name=name) for name in VOLUNTEERS]
+        say(
+            f"3. Provisioned site {SITE_NAME!r} ({TOKENS_PER_HOUR} tokens/h), kiosk {config.kiosk_id}, "
+            f"{len(cards)} volunteer cards"
+        )
+
+    say("4. Server stopped: the network is down. Replaying a day of taps at the kiosk:")
+    outcomes = _replay_day(config, [card["card_id"] for card in cards], say)
+
+    outbox = Outbox(config.outbox_path)
+    try:
+        offline = SyncClient(config, outbox).sync_once()
+        say(f"   sync while offline: {offline.error or 'ok'}; {outbox.pending_count()} events wait in the outbox")
+
+        with ledger_server(server_dir, port) as url:
+            say(f"5. Server back at {url}; syncing")
+            result = SyncClient(config, outbox).sync_once()
+            say(
+                f"   sent {result.sent}, acknowledged by verified receipt {result.acknowledged}, "
+                f"still pending {result.pending}, error {result.error or 'none'}"
+            )
+            with ApiClient(url, admin_token=init.admin_token) as admin:
+                report, review, verify = admin.report(), admin.review(), admin.verify()
+        pending = outbox.pending_count()
+    finally:
+        outbox.close()
+
+    say("6. Results")
+    _print_report(report, say)
+    _print_review(review, {c["card_id"]: n for c, n in zip(cards, VOLUNTEERS, strict=True)}, say)
+    say(
+        f"   Re-verification on the server: {verify['events']} events from {verify['kiosks']} kiosk(s), "
+        f"signatures and hash chain {'OK' if verify['ok'] else 'FAILED'}"
+    )
+    for problem in verify.get("problems", []):
+        say(f"     problem: {problem}")
+    ok = verify["ok"] and pending == 0 and result.error is None and len(outcomes) == len(DAY)
+    say(f"\nDemo {'succeeded' if ok else 'FAILED'}. Files are in {workdir}")
+    return 0 if ok else 1
+
+
+def _replay_day(config: KioskConfig, card_ids: list[str], say: Any) -> list[Any]:
+    day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    start = dt.datetime.combine(day, dt.time(8, 0), tzinfo=dt.UTC)
+    clock = SimulatedClock(start_wall_ms=int(start.timestamp() * 1000))
+    reader = SimulatedReader()
+    lights = io.StringIO()
+    outbox = Outbox(config.outbox_path)
+    outcomes = []
+    try:
+        kiosk = Kiosk(
+            config=config,
+            key=load_key(config.key_path),
+            outbox=outbox,
+            clock=clock,
+            indicator=ConsoleIndicator(lights),
+        )
+        elapsed = 0.0
+        for step in DAY:
+            h, m, s = (int(part) for part in step.clock.split(":"))
+            target = h * 3600 + m * 60 + s - 8 * 3600
+            clock.advance(target - elapsed)
+            elapsed = target
+            if step.who is None:
+                reader.present_card(UNKNOWN_UID, None)
+                name = "(unknown)"
+            else:
+                reader.present_card(bytes([0x04, step.who + 1, 0x10, 0x20, 0x30, 0x40, 0x50]),
+                                    card_ndef(card_ids[step.who]))
+                name = VOLUNTEERS[step.who].split()[0]
+            tap = reader.wait_for_tap(timeout=1.0)
+            assert isinstance(tap, Tap)
+            lights.seek(0)
+            lights.truncate()
+            outcome = kiosk.handle_tap(tap)
+            outcomes.append(outcome)
+            detail = f"seq {outcome.seq}" if outcome.seq is not None else "nothing recorded"
+            if outcome.shift_minutes is not None:
+                detail += f", shift {_hours(outcome.shift_minutes)} ≈ {outcome.tokens} tokens"
+            if outcome.reason:
+                detail += f", reason {outcome.reason}"
+            note = f"  ({step.note})" if step.note else ""
+            say(
+                f"   {step.clock[:5]}  {name:<10} {outcome.kind:<17} light {lights.getvalue().split()[0]:<7}"
+                f" {detail}{note}"
+            )
+    finally:
+        outbox.close()
+        reader.close()
+    return outcomes
+
+
+def _print_report(report: list[dict[str, Any]], say: Any) -> None:
+    for volunteer in report:
+        say(
+            f"   {volunteer['name']:<14} balance {volunteer['balance']:>3} tokens, "
+            f"{_hours(int(volunteer['minutes']))} paid"
+        )
+        for shift in volunteer["shifts"]:
+            reason = f" ({shift['reason']})" if shift.get("reason") else ""
+            say(
+                f"       {_local(shift['start_ms'])}–{_local(shift.get('end_ms'))}  "
+                f"{shift['status']:<6} {_hours(int(shift['minutes'] or 0))}  {shift['tokens'] or 0} tokens{reason}"
+            )
+
+
+def _print_review(review: list[dict[str, Any]], names: dict[str, str], say: Any) -> None:
+    say(f"   Waiting for a coordinator's review: {len(review)}")
+    for item in review:
+        who = names.get(item["card_id"], item["card_id"])
+        say(f"     {who}: {item['reason']}, from {_local(item['start_ms'])} (UTC)")
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.dir:
+        workdir = Path(args.dir)
+        workdir.mkdir(parents=True, exist_ok=False)
+        return run_demo(workdir, sys.stdout)
+    with tempfile.TemporaryDirectory(prefix="kokreativ-demo-") as tmp:
+        return run_demo(Path(tmp), sys.stdout)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = "example:\n  kokreativ demo\n  kokreativ demo --dir /tmp/kk-demo   # keep the files"
+    parser.add_argument("--dir", help="keep everything in this new folder instead of a temporary one")
+    parser.set_defaults(func=_run)

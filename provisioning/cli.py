@@ -1,0 +1,218 @@
+"""``kokreativ provision …``: what coordinators run.
+
+Glue only: each command parses its arguments, calls :mod:`provisioning` or
+:mod:`server.datadir`, and prints one JSON object.  Admin commands find the
+server and token in ``--server``/``--token`` or in the environment variables
+``KOKREATIV_SERVER`` and ``KOKREATIV_ADMIN_TOKEN`` (keep the token out of
+shell history).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from provisioning.client import ApiClient
+from provisioning.errors import ProvisioningError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _print(obj: object) -> None:
+    print(json.dumps(obj, indent=2, sort_keys=True))
+
+
+def _admin(args: argparse.Namespace) -> ApiClient:
+    token = args.token or os.environ.get("KOKREATIV_ADMIN_TOKEN")
+    if not token:
+        raise ProvisioningError("unauthorized", "give --token or set KOKREATIV_ADMIN_TOKEN")
+    return ApiClient(args.server, admin_token=token)
+
+
+def _admin_call(call: Callable[[ApiClient, argparse.Namespace], Any]) -> Handler:
+    def handler(args: argparse.Namespace) -> int:
+        with _admin(args) as client:
+            _print(call(client, args))
+        return 0
+
+    return handler
+
+
+def _init(args: argparse.Namespace) -> int:
+    from server.datadir import init_data_dir
+
+    result = init_data_dir(Path(args.data))
+    _print({"data_dir": str(args.data), "server_public_key": result.server_public_key.to_b64()})
+    print(
+        f"\nAdmin token (shown once, store it safely): {result.admin_token}\n"
+        "  export KOKREATIV_ADMIN_TOKEN=<token>  before running admin commands",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _enrol(args: argparse.Namespace) -> int:
+    from provisioning.enrol import enrol_kiosk
+
+    path, config = enrol_kiosk(
+        args.server, args.code, Path(args.dir), reader=args.reader, indicator=args.indicator
+    )
+    _print({"config": str(path), "kiosk_id": config.kiosk_id, "site": config.site_name})
+    return 0
+
+
+def _code(client: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
+    answer = client.create_enrolment_code(args.site, expires_in_s=int(args.expires_hours * 3600))
+    digits = str(answer["code"])
+    answer["code_display"] = "-".join(digits[i : i + 4] for i in range(0, len(digits), 4))
+    return answer
+
+
+def _leaf(
+    group: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    help_text: str,
+    example: str,
+    handler: Handler,
+    *,
+    admin: bool = True,
+) -> argparse.ArgumentParser:
+    parser = group.add_parser(
+        name,
+        help=help_text,
+        description=help_text,
+        epilog=f"example:\n  {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    if admin:
+        parser.add_argument(
+            "--server",
+            default=os.environ.get("KOKREATIV_SERVER", "http://127.0.0.1:8080"),
+            help="ledger server URL (env KOKREATIV_SERVER)",
+        )
+        parser.add_argument("--token", help="admin token (env KOKREATIV_ADMIN_TOKEN)")
+    parser.set_defaults(func=handler)
+    return parser
+
+
+def _group(
+    parent: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_text: str
+) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    parser = parent.add_parser(name, help=help_text, description=help_text)
+    return parser.add_subparsers(dest=f"{name}_command", metavar="COMMAND", required=True)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    commands = parser.add_subparsers(dest="provision_command", metavar="COMMAND", required=True)
+
+    init = _leaf(
+        commands,
+        "init",
+        "create a server data folder: server key, UID-pseudonym key, ledger, admin token",
+        "kokreativ provision init --data /var/lib/kokreativ-server",
+        _init,
+        admin=False,
+    )
+    init.add_argument("--data", required=True, help="the server's data folder (must not exist yet)")
+
+    sites = _group(commands, "site", "manage sites (community centres)")
+    add_site = _leaf(
+        sites,
+        "add",
+        "add a site with its token rate",
+        'kokreativ provision site add --name "Freizeitheim Linden" --tokens-per-hour 10',
+        _admin_call(
+            lambda c, a: c.add_site(a.name, tokens_per_hour=a.tokens_per_hour, max_shift_hours=a.max_shift_hours)
+        ),
+    )
+    add_site.add_argument("--name", required=True)
+    add_site.add_argument("--tokens-per-hour", type=int, required=True, help="whole tokens per hour")
+    add_site.add_argument("--max-shift-hours", type=int, default=12, help="longer shifts go to review")
+    _leaf(sites, "list", "list sites", "kokreativ provision site list", _admin_call(lambda c, a: c.list_sites()))
+
+    terminals = _group(commands, "terminal", "manage kiosks")
+    add_terminal = _leaf(
+        terminals,
+        "add",
+        "create a one-time enrolment code for a new kiosk at a site",
+        "kokreativ provision terminal add --site s_…",
+        _admin_call(_code),
+    )
+    add_terminal.add_argument("--site", required=True, help="site ID")
+    add_terminal.add_argument("--expires-hours", type=float, default=24.0)
+    enrol = _leaf(
+        terminals,
+        "enrol",
+        "enrol this machine as a kiosk: generate its key locally and write its config",
+        "kokreativ provision terminal enrol --server https://ledger.example --code 1234-5678-9012 "
+        "--dir /var/lib/kokreativ",
+        _enrol,
+        admin=False,
+    )
+    enrol.add_argument("--server", required=True, help="ledger server URL")
+    enrol.add_argument("--code", required=True, help="the enrolment code from `terminal add`")
+    enrol.add_argument("--dir", required=True, help="the kiosk's data folder")
+    enrol.add_argument("--reader", default="stdin", help="card reader for the config (default stdin)")
+    enrol.add_argument("--indicator", default="console", help="console or gpio (default console)")
+    _leaf(
+        terminals,
+        "list",
+        "list kiosks with status and last sequence number",
+        "kokreativ provision terminal list",
+        _admin_call(lambda c, a: c.list_kiosks()),
+    )
+    for verb, help_text in (
+        ("clear", "lift a kiosk's suspension after an equivocation was investigated"),
+        ("revoke", "revoke a kiosk for good (stolen, retired)"),
+    ):
+        cmd = _leaf(
+            terminals,
+            verb,
+            help_text,
+            f"kokreativ provision terminal {verb} k_…",
+            _admin_call(
+                (lambda c, a: c.clear_kiosk(a.kiosk_id))
+                if verb == "clear"
+                else (lambda c, a: c.revoke_kiosk(a.kiosk_id))
+            ),
+        )
+        cmd.add_argument("kiosk_id")
+
+    cards = _group(commands, "card", "manage volunteer cards")
+    register = _leaf(
+        cards,
+        "register",
+        "register a card under a random ID, for a new volunteer (--name) or an existing one",
+        'kokreativ provision card register --name "Alex Beispiel"',
+        _admin_call(lambda c, a: c.register_card(name=a.name, volunteer_id=a.volunteer)),
+    )
+    who = register.add_mutually_exclusive_group(required=True)
+    who.add_argument("--name", help="the volunteer's name (kept in personal data only)")
+    who.add_argument("--volunteer", help="an existing volunteer ID (v_…)")
+
+    _leaf(
+        commands,
+        "review",
+        "list shifts waiting for a coordinator's review",
+        "kokreativ provision review",
+        _admin_call(lambda c, a: c.review()),
+    )
+    _leaf(
+        commands,
+        "report",
+        "per volunteer: shifts, hours and token balance",
+        "kokreativ provision report",
+        _admin_call(lambda c, a: c.report()),
+    )
+    _leaf(
+        commands,
+        "verify",
+        "ask the server to re-verify every stored signature and hash link",
+        "kokreativ provision verify",
+        _admin_call(lambda c, a: c.verify()),
+    )

@@ -1,0 +1,107 @@
+"""A small HTTP client for the server's admin and enrolment endpoints.
+
+Coordinators provision from their own laptop, not on the server, so every
+step after ``provision init`` goes over the documented HTTP API.  Errors come
+back as :class:`ServerRefused` carrying the server's reason code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+from protocol import Reason
+from provisioning.errors import ServerRefused, ServerUnreachable
+
+DEFAULT_TIMEOUT_S = 15.0
+
+
+class ApiClient:
+    """JSON over HTTP to one ledger server, optionally with an admin token."""
+
+    def __init__(
+        self,
+        server_url: str,
+        *,
+        admin_token: str | None = None,
+        session: requests.Session | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+    ) -> None:
+        self.server_url = server_url.rstrip("/")
+        self._admin_token = admin_token
+        self._session = session or requests.Session()
+        self._timeout_s = timeout_s
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        headers = {"Accept": "application/json"}
+        if self._admin_token is not None:
+            headers["Authorization"] = f"Bearer {self._admin_token}"
+        try:
+            response = self._session.request(
+                method, self.server_url + path, json=body, headers=headers, timeout=self._timeout_s
+            )
+        except requests.RequestException as exc:
+            raise ServerUnreachable("server_unreachable", f"{self.server_url}: {exc}") from exc
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        if response.status_code >= 400:
+            error = payload.get("error", {}) if isinstance(payload, dict) else {}
+            code = error.get("code", f"http_{response.status_code}")
+            raise ServerRefused(code, error.get("message", response.reason or "refused"))
+        if not isinstance(payload, dict):
+            raise ServerRefused(Reason.MALFORMED_REQUEST, f"{path} did not answer with a JSON object")
+        return payload
+
+    # Admin calls, one per documented endpoint.
+
+    def add_site(self, name: str, *, tokens_per_hour: int, max_shift_hours: int = 12) -> dict[str, Any]:
+        body = {"name": name, "tokens_per_hour": tokens_per_hour, "max_shift_hours": max_shift_hours}
+        return self.request("POST", "/v1/admin/sites", body)
+
+    def list_sites(self) -> list[dict[str, Any]]:
+        return list(self.request("GET", "/v1/admin/sites")["sites"])
+
+    def create_enrolment_code(self, site_id: str, *, expires_in_s: int = 86_400) -> dict[str, Any]:
+        body = {"site_id": site_id, "expires_in_s": expires_in_s}
+        return self.request("POST", "/v1/admin/enrolment-codes", body)
+
+    def register_card(self, *, name: str | None = None, volunteer_id: str | None = None) -> dict[str, Any]:
+        if (name is None) == (volunteer_id is None):
+            raise ValueError("give exactly one of name (a new volunteer) or volunteer_id")
+        body = {"name": name} if name is not None else {"volunteer_id": volunteer_id}
+        return self.request("POST", "/v1/admin/cards", body)
+
+    def list_kiosks(self) -> list[dict[str, Any]]:
+        return list(self.request("GET", "/v1/admin/kiosks")["kiosks"])
+
+    def clear_kiosk(self, kiosk_id: str) -> dict[str, Any]:
+        return self.request("POST", f"/v1/admin/kiosks/{kiosk_id}/clear")
+
+    def revoke_kiosk(self, kiosk_id: str) -> dict[str, Any]:
+        return self.request("POST", f"/v1/admin/kiosks/{kiosk_id}/revoke")
+
+    def review(self) -> list[dict[str, Any]]:
+        return list(self.request("GET", "/v1/admin/review")["items"])
+
+    def report(self) -> list[dict[str, Any]]:
+        return list(self.request("GET", "/v1/admin/report")["volunteers"])
+
+    def verify(self) -> dict[str, Any]:
+        return self.request("GET", "/v1/admin/verify")
+
+    # Kiosk calls.
+
+    def enrol(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self.request("POST", "/v1/enrol", body)

@@ -1,0 +1,85 @@
+"""The errors :mod:`server` raises on purpose, and the HTTP status each reason maps to.
+
+Services decide; the HTTP layer only translates.  A service refuses a request
+by raising :class:`ServiceError` with a stable reason code from
+:class:`protocol.Reason`; ``server.app`` turns it into the documented body
+``{"error": {"code", "message", **extra}}`` with ``status``.  Nothing else in
+the package picks an HTTP status.
+
+::
+
+    Exception
+    ├── ServiceError              a refused request: reason, message, HTTP status, extra fields
+    │   └── InputError (ValueError)   the request itself is wrong (4xx from malformed input)
+    └── DataDirError (OSError)    a data directory that cannot be created or opened (not a request)
+
+``protocol.MalformedError`` and ``protocol.VerificationError`` never leave a
+service: :func:`from_protocol` converts them, so callers handle one type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from protocol import ProtocolError, Reason
+
+# The documented HTTP status of every reason a service can refuse with; 400 when absent.
+STATUS: Final[Mapping[Reason, int]] = {
+    Reason.UNAUTHORIZED: 401,
+    Reason.KIOSK_REVOKED: 403,
+    Reason.NOT_FOUND: 404,
+    Reason.UNKNOWN_KIOSK: 404,
+    Reason.UNKNOWN_SITE: 404,
+    Reason.UNKNOWN_CARD: 404,
+    Reason.UNKNOWN_VOLUNTEER: 404,
+    Reason.SEQUENCE_GAP: 409,
+    Reason.CHAIN_BROKEN: 409,
+    Reason.EQUIVOCATION: 409,
+    Reason.ENROLMENT_CODE_USED: 409,
+    Reason.KEY_ALREADY_ENROLLED: 409,
+    Reason.ENROLMENT_CODE_EXPIRED: 410,
+    Reason.BATCH_TOO_LARGE: 413,
+    Reason.BODY_TOO_LARGE: 413,
+    Reason.KIOSK_SUSPENDED: 423,
+}
+
+
+class ServiceError(Exception):
+    """A request refused with a stable reason code; ``extra`` adds fields to the error body."""
+
+    def __init__(
+        self,
+        reason: Reason,
+        message: str,
+        *,
+        status: int | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(f"{reason.value}: {message}")
+        self.reason = reason
+        self.message = message
+        self.status = STATUS.get(reason, 400) if status is None else status
+        self.extra: dict[str, Any] = dict(extra or {})
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented error body."""
+        return {"error": {"code": self.reason.value, "message": self.message, **self.extra}}
+
+
+class InputError(ServiceError, ValueError):
+    """The request is malformed or over a limit; retrying it unchanged will fail again."""
+
+
+class DataDirError(OSError):
+    """A data directory that cannot be created (it exists) or opened (it is incomplete)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def from_protocol(exc: ProtocolError, **extra: Any) -> ServiceError:
+    """The service-level error for a protocol refusal, keeping its reason code."""
+    cls = InputError if STATUS.get(exc.reason, 400) in (400, 413) else ServiceError
+    return cls(exc.reason, exc.message, extra=extra)

@@ -1,0 +1,147 @@
+"""Plain records passed between storage and the services.
+
+They are the storage interface's vocabulary: :mod:`server.storage` builds them
+from rows and the services never see a row, a cursor or SQL.  ``to_json``
+gives the documented API shape where one exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class KioskStatus(StrEnum):
+    """A kiosk's standing.  Only ``active`` kiosks may sync."""
+
+    ACTIVE = "active"
+    SUSPENDED = "suspended"  # after equivocation, until a coordinator clears it
+    REVOKED = "revoked"  # for good: a new key means a new kiosk
+
+
+class ShiftStatus(StrEnum):
+    """Where a shift is: waiting for its check-out, paid, or waiting for a coordinator."""
+
+    OPEN = "open"
+    PAID = "paid"
+    REVIEW = "review"
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    site_id: str
+    name: str
+    tokens_per_hour: int
+    max_shift_hours: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "site_id": self.site_id,
+            "name": self.name,
+            "tokens_per_hour": self.tokens_per_hour,
+            "max_shift_hours": self.max_shift_hours,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class EnrolmentCode:
+    code_sha256: str
+    site_id: str
+    expires_ms: int
+    used_ms: int | None
+    kiosk_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Kiosk:
+    kiosk_id: str
+    site_id: str
+    public_key: bytes
+    status: KioskStatus
+    last_seq: int
+    head: str
+    enrolled_ms: int
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented kiosk state (``GET /v1/kiosks/{id}``), plus when it enrolled."""
+        return {
+            "kiosk_id": self.kiosk_id,
+            "site_id": self.site_id,
+            "status": self.status.value,
+            "last_seq": self.last_seq,
+            "head": self.head,
+            "enrolled_ms": self.enrolled_ms,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An admitted event, ready to be stored exactly as received."""
+
+    kiosk_id: str
+    seq: int
+    body: bytes
+    sig: bytes
+    hash: str
+    kind: str
+    card_id: str
+    wall_ms: int
+    flags: tuple[str, ...]
+    received_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """What verification needs of a stored event: the bytes as received."""
+
+    kiosk_id: str
+    seq: int
+    body: bytes
+    sig: bytes
+    hash: str
+
+
+@dataclass(slots=True)
+class Shift:
+    """One worked shift.  Mutable while the ingest transaction pairs events into it.
+
+    ``shift_id`` is 0 until storage assigns one.  ``reason`` is set whenever the
+    shift is (or, once closed, will be) on the review list.
+    """
+
+    shift_id: int
+    card_id: str
+    volunteer_id: str
+    site_id: str
+    kiosk_id: str
+    in_kiosk: str | None
+    in_seq: int | None
+    out_kiosk: str | None
+    out_seq: int | None
+    start_ms: int
+    end_ms: int | None
+    minutes: int
+    tokens: int
+    status: ShiftStatus
+    reason: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "shift_id": self.shift_id,
+            "card_id": self.card_id,
+            "site_id": self.site_id,
+            "kiosk_id": self.kiosk_id,
+            "start_ms": self.start_ms,
+            "end_ms": self.end_ms,
+            "minutes": self.minutes,
+            "tokens": self.tokens,
+            "status": self.status.value,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Volunteer:
+    volunteer_id: str
+    name: str
