@@ -34,7 +34,7 @@ def decode_batch(data: bytes) -> list[tuple[bytes, bytes]]:
         raise MalformedError(Reason.BODY_TOO_LARGE, f"{len(data)} bytes, limit {MAX_BATCH_BYTES}")
     try:
         obj = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # also integers past Python's digit limit
         raise MalformedError(Reason.MALFORMED_REQUEST, "request body is not JSON") from exc
     if not isinstance(obj, dict) or set(obj) != {"events"} or not isinstance(obj["events"], list):
         raise MalformedError(Reason.MALFORMED_REQUEST, 'request body must be {"events": [...]}')

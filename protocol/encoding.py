@@ -20,19 +20,22 @@ from protocol.errors import MalformedError
 from protocol.reasons import Reason
 
 MAX_SAFE_INT = 2**53 - 1
+# Objects and arrays nest at most this deep; the top-level object is level 1.
+MAX_DEPTH = 8
 
 JsonValue = dict[str, Any] | list[Any] | str | int | bool
 
 
-def _check_value(value: object, depth: int = 0) -> None:
-    if depth > 8:
-        raise MalformedError(Reason.BAD_FIELD, "nesting deeper than 8 levels")
+def _check_value(value: object, depth: int = 1) -> None:
     if isinstance(value, bool | str):
         return
     if isinstance(value, int):
         if not -MAX_SAFE_INT <= value <= MAX_SAFE_INT:
             raise MalformedError(Reason.BAD_FIELD, "integer outside the safe range")
         return
+    # Counted per container, so an empty object or array at level 9 is refused too.
+    if isinstance(value, list | dict) and depth > MAX_DEPTH:
+        raise MalformedError(Reason.BAD_FIELD, f"nesting deeper than {MAX_DEPTH} levels")
     if isinstance(value, list):
         for item in value:
             _check_value(item, depth + 1)
@@ -86,7 +89,13 @@ def parse_canonical_json(data: bytes, *, max_bytes: int) -> dict[str, Any]:
             parse_float=_reject_float,
             parse_constant=_reject_constant,
         )
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    except MalformedError:
+        raise
+    except RecursionError as exc:
+        # Only nesting recurses; report it like the depth check below does, whatever the stack depth.
+        raise MalformedError(Reason.BAD_FIELD, f"nesting deeper than {MAX_DEPTH} levels") from exc
+    except ValueError as exc:
+        # JSONDecodeError, UnicodeDecodeError, and integers past Python's digit limit.
         raise MalformedError(Reason.BAD_ENCODING, "not ASCII JSON") from exc
     if not isinstance(value, dict):
         raise MalformedError(Reason.BAD_ENCODING, "top level is not an object")
@@ -97,13 +106,18 @@ def parse_canonical_json(data: bytes, *, max_bytes: int) -> dict[str, Any]:
     return value
 
 
-def _contains_null(value: object) -> bool:
+def _contains_null(value: object, depth: int = 1) -> bool:
     if value is None:
         return True
+    # Bounded like _check_value: a 2 KiB body can nest hundreds of levels, and
+    # an unbounded walk would raise RecursionError instead of a reason code.
+    # Anything deeper is refused by the depth check in canonical_json.
+    if depth > MAX_DEPTH:
+        return False
     if isinstance(value, dict):
-        return any(_contains_null(item) for item in value.values())
+        return any(_contains_null(item, depth + 1) for item in value.values())
     if isinstance(value, list):
-        return any(_contains_null(item) for item in value)
+        return any(_contains_null(item, depth + 1) for item in value)
     return False
 
 

@@ -108,9 +108,12 @@ class Event:
         }
 
     def to_bytes(self) -> bytes:
-        """The canonical bytes; validated by parsing them back, so nothing malformed is signed."""
-        body = canonical_json(self.to_json())
-        parse_event(body)
+        """The canonical bytes, checked by the parser's own rules so nothing malformed is signed."""
+        obj = self.to_json()
+        _event_from_json(obj)
+        body = canonical_json(obj)
+        if len(body) > MAX_EVENT_BYTES:
+            raise MalformedError(Reason.TOO_LARGE, f"{len(body)} bytes, limit {MAX_EVENT_BYTES}")
         return body
 
 
@@ -158,7 +161,11 @@ def _require_fields(obj: Mapping[str, Any], expected: frozenset[str], where: str
 
 def parse_event(body: bytes) -> Event:
     """Parse canonical event bytes strictly, without checking any signature."""
-    obj = parse_canonical_json(body, max_bytes=MAX_EVENT_BYTES)
+    return _event_from_json(parse_canonical_json(body, max_bytes=MAX_EVENT_BYTES))
+
+
+def _event_from_json(obj: dict[str, Any]) -> Event:
+    """Apply every v1 field rule to a decoded object; shared by parsing and encoding."""
     if obj.get("type") != EVENT_TYPE:
         raise MalformedError(Reason.UNKNOWN_TYPE, "not a kokreativ.event")
     if obj.get("v") != EVENT_VERSION or isinstance(obj.get("v"), bool):

@@ -56,7 +56,8 @@ def sign_receipt(receipt: Receipt, key: PrivateKey) -> dict[str, str]:
 
 def _parse(body: bytes) -> Receipt:
     obj: dict[str, Any] = parse_canonical_json(body, max_bytes=MAX_RECEIPT_BYTES)
-    if obj.get("type") != RECEIPT_TYPE or obj.get("v") != RECEIPT_VERSION:
+    # ``True == 1`` in Python, so "v": true would pass the comparison alone.
+    if obj.get("type") != RECEIPT_TYPE or obj.get("v") != RECEIPT_VERSION or isinstance(obj.get("v"), bool):
         raise MalformedError(Reason.UNKNOWN_TYPE, "not a v1 kokreativ.receipt")
     if set(obj) != {"head", "issued_ms", "kiosk", "seq", "type", "v"}:
         raise MalformedError(Reason.UNKNOWN_FIELD, "receipt fields differ from v1")
