@@ -1,0 +1,100 @@
+"""Readers without hardware: one driven by code, one driven by a text script.
+
+They ship next to the interface (as gpiozero ships ``MockFactory``) so that
+tests, the simulator and a headless kiosk all use the same code path as a
+real reader.
+
+Script format for :class:`ScriptedReader`, one tap per line::
+
+    # a volunteer with a kokreativ card
+    04a2b3c4d5e6f7 c_00a71ed80fa1e76c198371c3ece0dc0e
+    # a card without a kokreativ record (the kiosk denies it)
+    deadbeef
+
+Blank lines and ``#`` comments are skipped.  At the end of the stream the
+reader is exhausted, so ``kokreativ terminal run --reader stdin`` ends cleanly.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from typing import TextIO
+
+import ndef
+
+import protocol
+from hardware.reader import QueueReader, Tap
+
+log = logging.getLogger(__name__)
+
+
+def card_ndef(card_id: str) -> bytes:
+    """The NDEF message a kokreativ card carries: one external record naming ``card_id``."""
+    record = ndef.Record(protocol.CARD_RECORD_TYPE, "", protocol.card_record_payload(card_id))
+    return b"".join(ndef.message_encoder([record]))
+
+
+class SimulatedReader(QueueReader):
+    """A reader that taps whatever the test or simulator presents.
+
+    Example::
+
+        reader = SimulatedReader()
+        reader.present_card(bytes.fromhex("04a2b3c4"), card_ndef("c_" + "0" * 32))
+        tap = reader.wait_for_tap(timeout=1)
+    """
+
+    def present_card(self, uid: bytes, ndef: bytes | None = None) -> None:
+        """Tap a card with ``uid`` carrying the NDEF message ``ndef`` (``None``: no NDEF at all)."""
+        self.push(Tap(uid=uid, ndef=ndef))
+
+
+def parse_script_line(line: str) -> Tap | None:
+    """The tap on one script line, ``None`` for blank and comment lines; ``ValueError`` if malformed."""
+    text = line.split("#", 1)[0].strip()
+    if not text:
+        return None
+    parts = text.split()
+    if len(parts) > 2:
+        raise ValueError("expected 'UIDHEX' or 'UIDHEX CARD_ID'")
+    uid = bytes.fromhex(parts[0])
+    if not uid:
+        raise ValueError("empty UID")
+    return Tap(uid=uid, ndef=card_ndef(parts[1]) if len(parts) == 2 else None)
+
+
+class ScriptedReader(QueueReader):
+    """Taps read from a text stream (stdin or a file) by a background thread.
+
+    Reading happens in its own thread, like an nfcpy polling loop, so the tap
+    loop can still wait with a timeout and react to SIGTERM while stdin is
+    idle.  Malformed lines are logged (by line number, never their content,
+    which may hold a UID) and skipped.
+    """
+
+    def __init__(self, stream: TextIO | Iterable[str]) -> None:
+        super().__init__()
+        self._stream = stream
+        self._thread = threading.Thread(target=self._feed, name="scripted-reader", daemon=True)
+        self._thread.start()
+
+    def _feed(self) -> None:
+        try:
+            for number, line in enumerate(self._stream, start=1):
+                try:
+                    tap = parse_script_line(line)
+                except ValueError as exc:
+                    log.warning("script line %d skipped: %s", number, exc)
+                    continue
+                if tap is not None:
+                    self.push(tap)
+        except (OSError, ValueError) as exc:  # a closed or broken stream ends the script
+            log.warning("tap script stopped: %s", exc)
+        finally:
+            self.finish()
+
+    def close(self, timeout: float | None = 1.0) -> None:
+        """Stop accepting taps; waits briefly for the feeder (a blocked stdin read is left to die)."""
+        self._thread.join(timeout)
