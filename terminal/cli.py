@@ -1,0 +1,143 @@
+"""``kokreativ terminal …``: run a kiosk, sync its outbox, show its status.
+
+Glue only: every command parses arguments and calls :mod:`terminal` functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+from terminal.config import INDICATORS, READERS, load_config
+from terminal.outbox import Outbox
+from terminal.service import open_service, stop_on_signals
+from terminal.sync import SyncClient
+
+RUN_EXAMPLES = """\
+examples:
+  printf '04a2b3c4 c_00a71ed80fa1e76c198371c3ece0dc0e\\n' | \\
+      kokreativ terminal run --config /var/lib/kokreativ/kiosk.toml --reader stdin --no-sync
+  kokreativ terminal run --config /var/lib/kokreativ/kiosk.toml --indicator gpio
+
+With --reader stdin each input line is one tap, 'UIDHEX' or 'UIDHEX CARD_ID';
+each tap prints one line starting with OK, DENIED or ERROR; the run ends at EOF.
+"""
+SYNC_EXAMPLES = """\
+examples:
+  kokreativ terminal sync --config /var/lib/kokreativ/kiosk.toml --once
+  kokreativ terminal sync --config /var/lib/kokreativ/kiosk.toml     # until SIGTERM
+
+With --once prints one JSON line {"sent","acknowledged","pending","error","message"}
+and exits 0 when nothing is pending, 1 when events remain.
+"""
+STATUS_EXAMPLES = """\
+examples:
+  kokreativ terminal status --config /var/lib/kokreativ/kiosk.toml
+"""
+
+
+def _logging(verbose: bool) -> None:
+    if not logging.getLogger().handlers:  # leave a host application's logging alone
+        logging.basicConfig(
+            level=logging.DEBUG if verbose else logging.INFO,
+            stream=sys.stderr,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+
+
+def _run(args: argparse.Namespace) -> int:
+    _logging(args.verbose)
+    config = load_config(args.config)
+    stop = threading.Event()
+    with (
+        stop_on_signals(stop),
+        open_service(
+            config,
+            stdin=sys.stdin,
+            stdout=sys.stdout,
+            reader=args.reader,
+            indicator=args.indicator,
+            sync=not args.no_sync,
+        ) as service,
+    ):
+        service.run(stop)
+    return 0
+
+
+def _sync(args: argparse.Namespace) -> int:
+    _logging(args.verbose)
+    config = load_config(args.config)
+    with Outbox(config.outbox_path) as outbox, SyncClient(config, outbox) as client:
+        if args.once:
+            result = client.sync_once()
+            print(json.dumps(result.to_json(), sort_keys=True))
+            return 0 if result.ok and result.pending == 0 else 1
+        stop = threading.Event()
+        with stop_on_signals(stop):
+            client.run_forever(stop)
+    return 0
+
+
+def _iso(ms: int | None) -> str | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
+
+
+def _status(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    with Outbox(config.outbox_path) as outbox:
+        status = outbox.status()
+    report = {
+        "kiosk_id": config.kiosk_id,
+        "site": {"site_id": config.site_id, "name": config.site_name},
+        "server_url": config.server_url,
+        "last_seq": status.last_seq,
+        "synced_seq": status.synced_seq,
+        "pending": status.pending,
+        "open_shifts": status.open_shifts,
+        "last_sync": _iso(status.last_sync_ms),
+        "last_sync_ms": status.last_sync_ms,
+        "alarm": status.alarm,
+    }
+    print(json.dumps(report, sort_keys=True, indent=2))
+    return 0
+
+
+def _add(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_text: str, epilog: str
+) -> argparse.ArgumentParser:
+    sub = subparsers.add_parser(
+        name,
+        help=help_text,
+        description=help_text,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub.add_argument("--config", type=Path, required=True, metavar="PATH", help="the kiosk's kiosk.toml")
+    return sub
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Add the ``run``, ``sync`` and ``status`` sub-commands to ``parser``."""
+    subparsers = parser.add_subparsers(dest="terminal_command", metavar="COMMAND", required=True)
+
+    run = _add(subparsers, "run", "record taps (offline) and sync them in the background", RUN_EXAMPLES)
+    run.add_argument("--reader", choices=READERS, help="override the config's reader")
+    run.add_argument("--indicator", choices=INDICATORS, help="override the config's indicator")
+    run.add_argument("--no-sync", action="store_true", help="record only; do not contact the server")
+    run.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
+    run.set_defaults(func=_run)
+
+    sync = _add(subparsers, "sync", "send the outbox to the ledger server", SYNC_EXAMPLES)
+    sync.add_argument("--once", action="store_true", help="one round, print a JSON summary, exit")
+    sync.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
+    sync.set_defaults(func=_sync)
+
+    status = _add(
+        subparsers, "status", "show the outbox: last event, pending, last sync, alarm", STATUS_EXAMPLES
+    )
+    status.set_defaults(func=_status)

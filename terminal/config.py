@@ -1,0 +1,167 @@
+"""The kiosk's configuration file (TOML), written at enrolment and read at start-up.
+
+Example ``kiosk.toml`` (binary values are standard base64)::
+
+    kiosk_id = "k_559fa9c0eb2eb94da892084c943b1b27"
+    site_id = "s_0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+    site_name = "Tafel Hannover-Linden"
+    server_url = "https://ledger.example.org"
+    server_public_key = "<base64 of 32 bytes>"
+    uid_pseudonym_key = "<base64 of 32 bytes>"
+    tokens_per_hour = 10
+    max_shift_hours = 12
+    double_tap_window_s = 10.0
+    reader = "stdin"          # stdin | sim
+    indicator = "console"     # console | gpio
+    green_pin = 17
+    red_pin = 27
+    buzzer_pin = 22
+    # data_dir = "/var/lib/kokreativ"   # kiosk.key and outbox.db; default: this file's folder
+
+The file holds the UID-pseudonym key, so it is written with mode 0600.
+Unknown keys are refused, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from protocol import MalformedError, PublicKey, Reason, b64decode, b64encode, ids
+from protocol.cards import UID_PSEUDONYM_KEY_BYTES
+from terminal._files import write_private
+from terminal.errors import ConfigError
+
+READERS = ("stdin", "sim")
+INDICATORS = ("console", "gpio")
+
+
+@dataclass(frozen=True, kw_only=True)
+class KioskConfig:
+    """Everything a kiosk needs to record and sync taps; see the module docstring for the file."""
+
+    kiosk_id: str
+    site_id: str
+    site_name: str
+    server_url: str
+    server_public_key: PublicKey
+    uid_pseudonym_key: bytes = dataclasses.field(repr=False)
+    tokens_per_hour: int
+    max_shift_hours: int = 12
+    double_tap_window_s: float = 10.0
+    data_dir: Path
+    reader: str = "stdin"
+    indicator: str = "console"
+    green_pin: int = 17
+    red_pin: int = 27
+    buzzer_pin: int = 22
+
+    @property
+    def key_path(self) -> Path:
+        """Where the kiosk's private key lives."""
+        return self.data_dir / "kiosk.key"
+
+    @property
+    def outbox_path(self) -> Path:
+        """Where the outbox database lives."""
+        return self.data_dir / "outbox.db"
+
+
+def _require(raw: dict[str, Any], name: str, kind: type | tuple[type, ...], path: Path) -> Any:
+    if name not in raw:
+        raise ConfigError(Reason.MISSING_FIELD, f"{path}: missing {name!r}")
+    value = raw[name]
+    if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
+        raise ConfigError(Reason.BAD_FIELD, f"{path}: {name!r} has the wrong type")
+    return value
+
+
+def _check(condition: bool, path: Path, name: str, what: str) -> None:
+    if not condition:
+        raise ConfigError(Reason.BAD_FIELD, f"{path}: {name!r} {what}")
+
+
+def load_config(path: Path) -> KioskConfig:
+    """Read and validate ``path``; raise :class:`ConfigError` naming the first bad field."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(Reason.MISSING_FIELD, f"cannot read config {path}: {exc.strerror}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(Reason.BAD_ENCODING, f"{path} is not valid TOML: {exc}") from exc
+
+    known = {f.name for f in dataclasses.fields(KioskConfig)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(Reason.UNKNOWN_FIELD, f"{path}: unknown setting {unknown[0]!r}")
+
+    values: dict[str, Any] = {}
+    for name, kinds in (("kiosk_id", ids.KIOSK), ("site_id", ids.SITE)):
+        values[name] = _require(raw, name, str, path)
+        _check(ids.is_id(values[name], kinds), path, name, f"is not a {kinds}_ ID")
+    values["site_name"] = _require(raw, "site_name", str, path)
+    url = _require(raw, "server_url", str, path).rstrip("/")
+    _check(url.startswith(("http://", "https://")), path, "server_url", "must start with http:// or https://")
+    values["server_url"] = url
+    try:
+        values["server_public_key"] = PublicKey.from_b64(
+            _require(raw, "server_public_key", str, path), field="server_public_key"
+        )
+        values["uid_pseudonym_key"] = b64decode(
+            _require(raw, "uid_pseudonym_key", str, path),
+            field="uid_pseudonym_key",
+            length=UID_PSEUDONYM_KEY_BYTES,
+        )
+    except MalformedError as exc:
+        raise ConfigError(exc.reason, f"{path}: {exc.message}") from exc
+    values["tokens_per_hour"] = _require(raw, "tokens_per_hour", int, path)
+    _check(values["tokens_per_hour"] >= 0, path, "tokens_per_hour", "must be >= 0")
+
+    optional: dict[str, tuple[type | tuple[type, ...], Any]] = {
+        "max_shift_hours": (int, lambda v: v >= 1),
+        "double_tap_window_s": ((int, float), lambda v: v >= 0),
+        "reader": (str, lambda v: v in READERS),
+        "indicator": (str, lambda v: v in INDICATORS),
+        "green_pin": (int, lambda v: 0 <= v <= 27),
+        "red_pin": (int, lambda v: 0 <= v <= 27),
+        "buzzer_pin": (int, lambda v: 0 <= v <= 27),
+    }
+    for name, (kind, valid) in optional.items():
+        if name in raw:
+            values[name] = _require(raw, name, kind, path)
+            _check(valid(values[name]), path, name, "is out of range")
+    if "double_tap_window_s" in values:
+        values["double_tap_window_s"] = float(values["double_tap_window_s"])
+
+    folder = path.resolve().parent
+    data_dir = Path(_require(raw, "data_dir", str, path)) if "data_dir" in raw else folder
+    values["data_dir"] = data_dir if data_dir.is_absolute() else folder / data_dir
+    return KioskConfig(**values)
+
+
+def config_to_toml(config: KioskConfig, *, folder: Path | None = None) -> dict[str, Any]:
+    """The TOML table for ``config``; ``data_dir`` is left out when it is ``folder``."""
+    table: dict[str, Any] = {}
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if isinstance(value, PublicKey):
+            value = value.to_b64()
+        elif isinstance(value, bytes):
+            value = b64encode(value)
+        elif isinstance(value, Path):
+            if folder is not None and value.resolve() == folder:
+                continue
+            value = str(value)
+        table[f.name] = value
+    return table
+
+
+def write_config(path: Path, config: KioskConfig) -> None:
+    """Write ``config`` to ``path`` atomically with mode 0600 (it holds the UID-pseudonym key)."""
+    table = config_to_toml(config, folder=path.resolve().parent)
+    write_private(path, tomli_w.dumps(table).encode("utf-8"), overwrite=True)

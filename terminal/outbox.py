@@ -1,0 +1,356 @@
+"""The durable outbox: every signed event, the kiosk's chain head and its open shifts, in SQLite.
+
+Durability rules (a green light is a promise):
+
+* WAL journal with ``synchronous=FULL``: a committed transaction survives a
+  power cut, which ``NORMAL`` does not promise.
+* :meth:`Outbox.append` writes the event, the open-shift change and the new
+  chain head in ONE ``BEGIN IMMEDIATE … COMMIT``; after a crash either all
+  of it is there or none of it.
+* Events never leave because they were *sent*; they are marked synced only by
+  a verified receipt whose ``head`` equals the hash of our own event ``seq``.
+  Synced rows are kept for a retention window (newest ``retain_synced`` rows,
+  and anything younger than ``retain_days``) so a server restored from backup
+  that answers ``sequence_gap`` with an earlier ``expected_seq`` can be re-fed.
+* A validly signed receipt that contradicts our chain sets a persistent alarm
+  (``fork_detected``) and changes nothing else.
+
+The chain head and open shifts are loaded once and then kept in memory, so a
+tap costs one write transaction and no reads.  All methods are thread-safe
+(the tap loop appends while the sync thread reads and applies receipts); the
+lock is never held across network I/O.
+
+Schema changes are sqlite-utils migrations, each applied in one transaction
+together with the record that it ran.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from protocol import GENESIS_PREV, Reason, Receipt, SignedEvent, parse_event
+from terminal.errors import OutboxError, ReceiptError
+
+DAY_MS = 86_400_000
+migrations = Migrations("kokreativ.terminal.outbox")
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE events (
+            seq INTEGER PRIMARY KEY,
+            body BLOB NOT NULL,
+            sig BLOB NOT NULL,
+            hash TEXT NOT NULL,
+            card_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            wall_ms INTEGER NOT NULL,
+            synced_receipt INTEGER
+        );
+        CREATE TABLE open_shifts (
+            card_id TEXT PRIMARY KEY,
+            in_seq INTEGER NOT NULL,
+            in_wall_ms INTEGER NOT NULL
+        );
+        CREATE TABLE kiosk_state (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            last_seq INTEGER NOT NULL,
+            head TEXT NOT NULL,
+            synced_seq INTEGER NOT NULL,
+            last_sync_ms INTEGER,
+            last_receipt TEXT,
+            alarm TEXT
+        );
+        CREATE TABLE receipts (
+            id INTEGER PRIMARY KEY,
+            seq INTEGER NOT NULL,
+            head TEXT NOT NULL,
+            issued_ms INTEGER NOT NULL,
+            received_ms INTEGER NOT NULL
+        );
+        """
+    )
+    db.execute("INSERT INTO kiosk_state (id, last_seq, head, synced_seq) VALUES (1, 0, ?, 0)", [GENESIS_PREV])
+
+
+class OpenShift(NamedTuple):
+    """A check-in this kiosk recorded and has not yet closed."""
+
+    card_id: str
+    in_seq: int
+    in_wall_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxStatus:
+    """A snapshot for status screens and ``kokreativ terminal status``."""
+
+    last_seq: int
+    head: str
+    synced_seq: int
+    pending: int
+    open_shifts: int
+    oldest_seq: int | None
+    last_sync_ms: int | None
+    last_receipt: dict[str, Any] | None
+    alarm: str | None
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Outbox:
+    """The kiosk's event store at ``path``; see the module docstring for the guarantees.
+
+    Example::
+
+        outbox = Outbox(config.outbox_path)
+        last_seq, head = outbox.head()
+        outbox.append(signed, open_shift=OpenShift(card, signed.event.seq, wall_ms))
+        outbox.close()
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        retain_synced: int = 50_000,
+        retain_days: float = 30,
+        now_ms: Callable[[], int] = _now_ms,
+    ) -> None:
+        self.path = path
+        self._retain_synced = max(1, retain_synced)
+        self._retain_ms = int(retain_days * DAY_MS)
+        self._now_ms = now_ms
+        self._lock = threading.RLock()
+        # isolation_level=None: no implicit transactions; every write below says BEGIN/COMMIT itself.
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
+        try:
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if mode != "wal":
+                raise OutboxError("outbox_not_durable", f"{path}: journal mode is {mode}, WAL needed")
+            conn.execute("PRAGMA synchronous=FULL")
+            self._db = Database(conn, execute_plugins=False)
+            migrations.apply(self._db)
+            self._last_seq, self._head = conn.execute("SELECT last_seq, head FROM kiosk_state").fetchone()
+            self._open: dict[str, OpenShift] = {
+                row[0]: OpenShift(*row)
+                for row in conn.execute("SELECT card_id, in_seq, in_wall_ms FROM open_shifts")
+            }
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+
+    # -- the tap path ---------------------------------------------------------------------------------
+
+    def head(self) -> tuple[int, str]:
+        """``(last_seq, hash of that event)``; ``(0, GENESIS_PREV)`` when empty. No I/O."""
+        with self._lock:
+            return self._last_seq, self._head
+
+    def open_shift(self, card_id: str) -> OpenShift | None:
+        """The open shift of ``card_id`` at this kiosk, if any. No I/O."""
+        with self._lock:
+            return self._open.get(card_id)
+
+    def append(
+        self,
+        signed: SignedEvent,
+        *,
+        open_shift: OpenShift | None = None,
+        close_shift_card: str | None = None,
+    ) -> None:
+        """Store ``signed`` as the next event, and open or close a shift, in one transaction.
+
+        The event must extend the chain (``seq`` = last + 1, ``prev`` = head);
+        anything else raises :class:`OutboxError` and writes nothing.  When this
+        returns, the event is on disk.  On any error the transaction is rolled
+        back and the in-memory state is untouched.
+        """
+        event = signed.event
+        with self._lock:
+            if event.seq != self._last_seq + 1 or event.prev != self._head:
+                raise OutboxError(Reason.CHAIN_BROKEN, f"event {event.seq} does not extend {self._last_seq}")
+            digest = signed.hash
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(
+                    "INSERT INTO events (seq, body, sig, hash, card_id, kind, wall_ms) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        event.seq,
+                        signed.body,
+                        signed.signature,
+                        digest,
+                        event.card,
+                        event.kind,
+                        event.clock.wall_ms,
+                    ),
+                )
+                if open_shift is not None:
+                    conn.execute(
+                        "INSERT OR REPLACE INTO open_shifts (card_id, in_seq, in_wall_ms) VALUES (?,?,?)",
+                        open_shift,
+                    )
+                if close_shift_card is not None:
+                    conn.execute("DELETE FROM open_shifts WHERE card_id = ?", (close_shift_card,))
+                # The WHERE guard makes a second writer on the same file fail instead of forking the chain.
+                cursor = conn.execute(
+                    "UPDATE kiosk_state SET last_seq = ?, head = ? WHERE id = 1 AND last_seq = ?",
+                    (event.seq, digest, self._last_seq),
+                )
+                if cursor.rowcount != 1:
+                    raise OutboxError(Reason.CHAIN_BROKEN, "another writer changed the outbox")
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            # Only now, with the commit on disk, does memory move on.
+            self._last_seq, self._head = event.seq, digest
+            if close_shift_card is not None:
+                self._open.pop(close_shift_card, None)
+            if open_shift is not None:
+                self._open[open_shift.card_id] = open_shift
+
+    # -- the sync side --------------------------------------------------------------------------------
+
+    def _synced_seq(self) -> int:
+        return int(self._conn.execute("SELECT synced_seq FROM kiosk_state").fetchone()[0])
+
+    def _stored_last_seq(self) -> int:
+        # The sync side reads the head from disk: a ``sync`` command in another
+        # process must see events the running kiosk appended after it opened.
+        return int(self._conn.execute("SELECT last_seq FROM kiosk_state").fetchone()[0])
+
+    def events_from(self, seq: int, limit: int) -> list[SignedEvent]:
+        """Up to ``limit`` stored events with ``seq`` >= ``seq``, synced or not, in order."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT body, sig FROM events WHERE seq >= ? ORDER BY seq LIMIT ?", (seq, limit)
+            ).fetchall()
+        return [SignedEvent(body=body, signature=sig, event=parse_event(body)) for body, sig in rows]
+
+    def pending(self, limit: int = 500, from_seq: int | None = None) -> list[SignedEvent]:
+        """Events not yet covered by a receipt (or, with ``from_seq``, all retained from there)."""
+        with self._lock:
+            start = self._synced_seq() + 1 if from_seq is None else from_seq
+            return self.events_from(start, limit)
+
+    def pending_count(self) -> int:
+        with self._lock:
+            return self._stored_last_seq() - self._synced_seq()
+
+    def oldest_seq(self) -> int | None:
+        """The lowest ``seq`` still stored (older synced events were pruned); ``None`` if empty."""
+        with self._lock:
+            row = self._conn.execute("SELECT MIN(seq) FROM events").fetchone()
+        return None if row[0] is None else int(row[0])
+
+    @property
+    def alarm(self) -> str | None:
+        with self._lock:
+            alarm: str | None = self._conn.execute("SELECT alarm FROM kiosk_state").fetchone()[0]
+            return alarm
+
+    def clear_alarm(self) -> None:
+        """Lift a ``fork_detected`` alarm after a coordinator has looked into it."""
+        with self._lock:
+            self._conn.execute("UPDATE kiosk_state SET alarm = NULL WHERE id = 1")
+
+    def apply_receipt(self, receipt: Receipt) -> int:
+        """Mark events ``1..receipt.seq`` synced if our event ``seq`` hashes to ``receipt.head``.
+
+        The receipt's signature must already be verified (``protocol.verify_receipt``).
+        Returns how many events became synced.  A receipt naming an event we
+        never wrote, or a different hash, sets the alarm and raises
+        ``fork_detected``; nothing is marked or removed.
+        """
+        received_ms = self._now_ms()
+        with self._lock:
+            if receipt.seq == 0:
+                return 0
+            row = self._conn.execute("SELECT hash FROM events WHERE seq = ?", (receipt.seq,)).fetchone()
+            if receipt.seq > self._stored_last_seq() or (row is not None and row[0] != receipt.head):
+                message = f"server receipt for seq {receipt.seq} has head {receipt.head}, ours differs"
+                self._conn.execute("UPDATE kiosk_state SET alarm = ? WHERE id = 1", (message,))
+                raise ReceiptError(Reason.FORK_DETECTED, message)
+            if row is None:
+                raise ReceiptError(
+                    Reason.BAD_RECEIPT, f"event {receipt.seq} was pruned; cannot check receipt"
+                )
+            return self._mark_synced(receipt, received_ms)
+
+    def _mark_synced(self, receipt: Receipt, received_ms: int) -> int:
+        conn = self._conn
+        receipt_json = json.dumps(
+            {"seq": receipt.seq, "head": receipt.head, "issued_ms": receipt.issued_ms, "kiosk": receipt.kiosk}
+        )
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            marked = conn.execute(
+                "UPDATE events SET synced_receipt = ? WHERE seq <= ? AND synced_receipt IS NULL",
+                (receipt.seq, receipt.seq),
+            ).rowcount
+            conn.execute(
+                "UPDATE kiosk_state SET synced_seq = MAX(synced_seq, ?), last_sync_ms = ?, last_receipt = ? "
+                "WHERE id = 1",
+                (receipt.seq, received_ms, receipt_json),
+            )
+            conn.execute(
+                "INSERT INTO receipts (seq, head, issued_ms, received_ms) VALUES (?,?,?,?)",
+                (receipt.seq, receipt.head, receipt.issued_ms, received_ms),
+            )
+            # Prune synced events outside BOTH retention limits; never unsynced ones.
+            conn.execute(
+                "DELETE FROM events WHERE synced_receipt IS NOT NULL AND seq <= ? AND wall_ms < ?",
+                (self._synced_seq() - self._retain_synced, received_ms - self._retain_ms),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return int(marked)
+
+    def status(self) -> OutboxStatus:
+        with self._lock:
+            last_seq, head, synced, last_sync, last_receipt, alarm = self._conn.execute(
+                "SELECT last_seq, head, synced_seq, last_sync_ms, last_receipt, alarm FROM kiosk_state"
+            ).fetchone()
+            return OutboxStatus(
+                last_seq=last_seq,
+                head=head,
+                synced_seq=synced,
+                pending=last_seq - synced,
+                open_shifts=self._conn.execute("SELECT COUNT(*) FROM open_shifts").fetchone()[0],
+                oldest_seq=self.oldest_seq(),
+                last_sync_ms=last_sync,
+                last_receipt=json.loads(last_receipt) if last_receipt else None,
+                alarm=alarm,
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Outbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

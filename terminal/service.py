@@ -1,0 +1,158 @@
+"""Wiring: build every backend once from the config, run the tap loop, sync in the background.
+
+The tap loop (reader → :meth:`Kiosk.handle_tap`) runs in the foreground and
+never waits for the network; after each recorded tap it sets ``wake`` so the
+sync thread sends it soon.  The loop ends on SIGTERM/SIGINT (the caller sets
+``stop``) or when the reader is exhausted (end of a tap script), in which case
+a final sync round is attempted so a scripted run leaves nothing behind that
+the server could already take.
+
+Example::
+
+    config = load_config(Path("/var/lib/kokreativ/kiosk.toml"))
+    with open_service(config, stdin=sys.stdin, stdout=sys.stdout) as service:
+        service.run(threading.Event())
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from typing import TextIO
+
+from hardware.console import ConsoleIndicator
+from hardware.indicator import Indicator
+from hardware.reader import CardReader
+from hardware.simulated import ScriptedReader, SimulatedReader
+from protocol import Reason
+from terminal.clock import Clock, SystemClock
+from terminal.config import INDICATORS, READERS, KioskConfig
+from terminal.errors import ConfigError
+from terminal.keystore import load_key
+from terminal.outbox import Outbox
+from terminal.sync import SyncClient, SyncResult
+from terminal.tap import Kiosk, Outcome, TapOutcome
+
+log = logging.getLogger(__name__)
+
+
+def build_reader(name: str, *, stdin: TextIO) -> CardReader:
+    """The reader called ``name`` in the config (``stdin`` or ``sim``)."""
+    if name == "stdin":
+        return ScriptedReader(stdin)
+    if name == "sim":
+        return SimulatedReader()
+    raise ConfigError(Reason.BAD_FIELD, f"unknown reader {name!r}; choose one of {', '.join(READERS)}")
+
+
+def build_indicator(name: str, config: KioskConfig, *, stdout: TextIO) -> Indicator:
+    """The indicator called ``name`` (``console`` or ``gpio`` on the configured pins)."""
+    if name == "console":
+        return ConsoleIndicator(stdout)
+    if name == "gpio":
+        from hardware.gpio import GpioIndicator  # gpiozero only where it is used
+
+        return GpioIndicator(config.green_pin, config.red_pin, config.buzzer_pin)
+    raise ConfigError(Reason.BAD_FIELD, f"unknown indicator {name!r}; choose one of {', '.join(INDICATORS)}")
+
+
+class KioskService:
+    """The running kiosk: a tap loop in the caller's thread and an optional sync thread."""
+
+    def __init__(
+        self, *, kiosk: Kiosk, reader: CardReader, sync: SyncClient | None, poll_s: float = 0.5
+    ) -> None:
+        self.kiosk = kiosk
+        self.reader = reader
+        self.sync = sync
+        self._poll_s = poll_s  # how quickly the loop notices ``stop`` while nobody taps
+
+    def run(self, stop: threading.Event) -> SyncResult | None:
+        """Run until ``stop`` is set or the reader is exhausted; returns the final sync result, if any."""
+        wake = threading.Event()
+        sync_stop = threading.Event()
+        thread: threading.Thread | None = None
+        if self.sync is not None:
+            thread = threading.Thread(
+                target=self.sync.run_forever, args=(sync_stop, wake), name="kokreativ-sync", daemon=True
+            )
+            thread.start()
+        try:
+            while not stop.is_set():
+                tap = self.reader.wait_for_tap(timeout=self._poll_s)
+                if tap is None:
+                    if self.reader.exhausted:
+                        break
+                    continue
+                outcome = self.kiosk.handle_tap(tap)
+                _log_outcome(outcome)
+                if outcome.seq is not None:
+                    wake.set()
+        finally:
+            sync_stop.set()
+            wake.set()
+            if thread is not None:
+                thread.join()
+        if self.sync is not None and not stop.is_set():
+            result = self.sync.sync_once()
+            log.info("final sync: %s", result.to_json())
+            return result
+        return None
+
+
+def _log_outcome(outcome: TapOutcome) -> None:
+    # Card IDs are random and carry nothing personal; the raw UID is never logged.
+    level = logging.WARNING if outcome.kind is Outcome.ERROR else logging.INFO
+    details = outcome.to_json()
+    log.log(level, "tap %s %s", details.pop("kind"), details)
+
+
+@contextlib.contextmanager
+def open_service(
+    config: KioskConfig,
+    *,
+    stdin: TextIO,
+    stdout: TextIO,
+    reader: str | None = None,
+    indicator: str | None = None,
+    sync: bool = True,
+    clock: Clock | None = None,
+) -> Iterator[KioskService]:
+    """Build reader, indicator, clock, outbox, key and sync client once, and close them afterwards.
+
+    ``reader`` and ``indicator`` override the config's choice (command-line flags).
+    """
+    with contextlib.ExitStack() as stack:
+        key = load_key(config.key_path)
+        outbox = Outbox(config.outbox_path)
+        stack.callback(outbox.close)
+        card_reader = build_reader(reader or config.reader, stdin=stdin)
+        stack.callback(card_reader.close)
+        ind = build_indicator(indicator or config.indicator, config, stdout=stdout)
+        close_indicator: Callable[[], None] | None = getattr(ind, "close", None)
+        if close_indicator is not None:
+            stack.callback(close_indicator)
+        client: SyncClient | None = None
+        if sync:
+            client = stack.enter_context(SyncClient(config, outbox))
+        kiosk = Kiosk(config=config, key=key, outbox=outbox, clock=clock or SystemClock(), indicator=ind)
+        yield KioskService(kiosk=kiosk, reader=card_reader, sync=client)
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """Set ``stop`` on SIGTERM and SIGINT while inside the block (main thread only)."""
+
+    def handler(signum: int, frame: object) -> None:
+        log.info("received %s; stopping", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

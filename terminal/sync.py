@@ -1,0 +1,251 @@
+"""Background sync: send the outbox to the ledger server and apply its signed receipts.
+
+The tap path never waits for this; sync runs in its own thread (or as
+``kokreativ terminal sync``) and only reads the outbox and applies receipts.
+
+One round (:meth:`SyncClient.sync_once`) sends pending events in batches of
+at most 500 to ``POST {server_url}/v1/kiosks/{kiosk_id}/events`` until none
+are left.  Each answer's receipt is verified with the server key from
+enrolment and applied to the outbox; only then are events synced.  Outcomes:
+
+* ``200``: the receipt covers the batch (events the server already held with
+  the same bytes come back ``duplicate``, which is success).
+* ``409 sequence_gap`` with ``expected_seq``: the server holds less (or more)
+  than we thought, e.g. after a restore from backup; resend from
+  ``expected_seq``, including retained synced events.
+* network errors and ``5xx``: the round ends with an error; events stay.
+* any other ``4xx``: the round ends with the server's code
+  (``kiosk_suspended``, ``kiosk_revoked`` …); events stay.
+
+:meth:`SyncClient.run_forever` repeats rounds: every ``interval_s`` when all
+is well, sooner when the tap loop sets ``wake``, and after failures with
+exponential backoff and full jitter (``uniform(0, min(cap, base·2^n))``).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import requests
+
+from protocol import MAX_BATCH_EVENTS, ProtocolError, Reason, encode_batch, verify_receipt
+from terminal.config import KioskConfig
+from terminal.errors import ReceiptError
+from terminal.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+NETWORK_ERROR = "network_error"  # local codes, outside the protocol vocabulary
+SERVER_ERROR = "server_error"
+
+
+@dataclass(frozen=True, slots=True)
+class SyncResult:
+    """What one round did; ``error`` is a reason code (or a local code) when it stopped early."""
+
+    sent: int
+    acknowledged: int
+    pending: int
+    error: str | None = None
+    message: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _Stop(Exception):
+    """Ends a round early with a result code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class SyncClient:
+    """Syncs ``outbox`` to the server named in ``config``; owns its HTTP session unless given one.
+
+    ``rng`` draws the jitter; ``sleep`` (default: an interruptible wait on
+    ``stop``/``wake``) is called with each pause, so tests can record the
+    delays instead of waiting.
+    """
+
+    def __init__(
+        self,
+        config: KioskConfig,
+        outbox: Outbox,
+        *,
+        session: requests.Session | None = None,
+        rng: random.Random | None = None,
+        sleep: Callable[[float], None] | None = None,
+        timeout_s: float = 30.0,
+        interval_s: float = 5.0,
+        backoff_base_s: float = 1.0,
+        backoff_cap_s: float = 300.0,
+    ) -> None:
+        self._config = config
+        self._outbox = outbox
+        self._own_session = session is None
+        self._session = session or requests.Session()
+        self._rng = rng or random.Random()
+        self._sleep = sleep
+        self._timeout = timeout_s
+        self.interval_s = interval_s
+        self.backoff_base_s = backoff_base_s
+        self.backoff_cap_s = backoff_cap_s
+        self._url = f"{config.server_url}/v1/kiosks/{config.kiosk_id}/events"
+
+    def close(self) -> None:
+        if self._own_session:
+            self._session.close()
+
+    def __enter__(self) -> SyncClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- one round -------------------------------------------------------------------------------------
+
+    def sync_once(self) -> SyncResult:
+        """Send everything pending; never raises for network or server trouble."""
+        try:
+            return self._round()
+        finally:
+            if self._own_session:
+                # Drop pooled connections between rounds: a kiosk syncs every few seconds at most, and an
+                # idle keep-alive socket would otherwise outlive a client that nobody closes.
+                self._session.close()
+
+    def _round(self) -> SyncResult:
+        sent = acknowledged = 0
+        try:
+            alarm = self._outbox.alarm
+            if alarm is not None:
+                raise _Stop(Reason.FORK_DETECTED.value, alarm)
+            next_seq: int | None = None  # None: from the first unsynced event
+            last_gap: int | None = None
+            while True:
+                batch = self._outbox.pending(limit=MAX_BATCH_EVENTS, from_seq=next_seq)
+                if not batch:
+                    break
+                status, body = self._post(encode_batch(batch))
+                if status == 200:
+                    newly, receipt_seq = self._apply(body)
+                    sent += len(batch)
+                    acknowledged += newly
+                    if receipt_seq < batch[-1].event.seq:
+                        raise _Stop(Reason.BAD_RECEIPT.value, f"receipt seq {receipt_seq} behind batch")
+                    next_seq, last_gap = receipt_seq + 1, None
+                    continue
+                code, message, error = _error_of(body)
+                if status == 409 and code == Reason.SEQUENCE_GAP.value:
+                    next_seq = self._resume_at(error.get("expected_seq"), batch[0].event.seq, last_gap)
+                    last_gap = next_seq
+                    continue
+                if status >= 500:
+                    raise _Stop(code or SERVER_ERROR, f"HTTP {status}: {message}")
+                raise _Stop(code or f"http_{status}", message)
+        except _Stop as stop:
+            log.warning("sync stopped: %s: %s", stop.code, stop.message)
+            return SyncResult(sent, acknowledged, self._outbox.pending_count(), stop.code, stop.message)
+        return SyncResult(sent, acknowledged, self._outbox.pending_count())
+
+    def _post(self, data: bytes) -> tuple[int, Any]:
+        try:
+            response = self._session.post(
+                self._url, data=data, headers={"Content-Type": "application/json"}, timeout=self._timeout
+            )
+        except requests.RequestException as exc:
+            raise _Stop(NETWORK_ERROR, f"{type(exc).__name__} talking to {self._config.server_url}") from exc
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        return response.status_code, body
+
+    def _apply(self, body: Any) -> tuple[int, int]:
+        wire = body.get("receipt") if isinstance(body, dict) else None
+        try:
+            receipt = verify_receipt(wire, self._config.server_public_key, kiosk_id=self._config.kiosk_id)
+            return self._outbox.apply_receipt(receipt), receipt.seq
+        except ProtocolError as exc:
+            raise _Stop(exc.reason.value, exc.message) from exc
+        except ReceiptError as exc:
+            raise _Stop(exc.code, exc.message) from exc
+
+    def _resume_at(self, expected: object, first_sent: int, last_gap: int | None) -> int:
+        """Where to resend from after ``sequence_gap``; stops when that cannot make progress."""
+        last_seq = self._outbox.status().last_seq  # from disk: the kiosk may run in another process
+        if isinstance(expected, bool) or not isinstance(expected, int) or expected < 1:
+            raise _Stop(Reason.SEQUENCE_GAP.value, "server sent no usable expected_seq")
+        if expected > last_seq + 1:
+            # The server holds events we do not: our outbox was lost or restored. A human must look.
+            raise _Stop(Reason.SEQUENCE_GAP.value, f"server expects {expected}, we only have {last_seq}")
+        oldest = self._outbox.oldest_seq()
+        if oldest is None or expected < oldest:
+            raise _Stop(Reason.SEQUENCE_GAP.value, f"server expects {expected}, oldest retained is {oldest}")
+        if expected in (first_sent, last_gap):
+            raise _Stop(Reason.SEQUENCE_GAP.value, f"server keeps expecting {expected}")
+        log.info("server expects seq %d; resending from there", expected)
+        return expected
+
+    # -- the loop --------------------------------------------------------------------------------------
+
+    def backoff_delay(self, failures: int) -> float:
+        """Full-jitter backoff after ``failures`` consecutive failed rounds (``failures`` >= 1)."""
+        ceiling = min(self.backoff_cap_s, self.backoff_base_s * 2 ** min(failures - 1, 62))
+        return self._rng.uniform(0, ceiling)
+
+    def run_forever(self, stop: threading.Event, wake: threading.Event | None = None) -> None:
+        """Sync until ``stop`` is set; a set ``wake`` cuts the current pause short."""
+        failures = 0
+        while not stop.is_set():
+            if wake is not None:
+                wake.clear()  # taps from now on trigger another round
+            try:
+                result = self.sync_once()
+            except Exception:  # an outbox fault must not kill the thread; the tap loop goes on
+                log.exception("sync round failed")
+                result = SyncResult(0, 0, -1, "internal_error")
+            if result.ok:
+                failures = 0
+                delay = self.interval_s
+            else:
+                failures += 1
+                delay = self.backoff_delay(failures)
+            if stop.is_set():
+                break
+            self._pause(delay, stop, wake)
+
+    def _pause(self, delay: float, stop: threading.Event, wake: threading.Event | None) -> None:
+        if self._sleep is not None:
+            self._sleep(delay)
+        elif wake is None:
+            stop.wait(delay)
+        else:
+            # Two events cannot be waited on together; short slices keep stop responsive.
+            remaining = delay
+            while remaining > 0 and not stop.is_set():
+                step = min(remaining, 0.25)
+                if wake.wait(step):
+                    return
+                remaining -= step
+
+
+def _error_of(body: Any) -> tuple[str | None, str, dict[str, Any]]:
+    """``(code, message, error object)`` from the protocol's error body, tolerating junk."""
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return None, "no error body", {}
+    code = error.get("code")
+    return (code if isinstance(code, str) else None), str(error.get("message", ""))[:200], error

@@ -1,0 +1,243 @@
+"""The kiosk core: turn one card tap into one signed, stored event, then tell the volunteer.
+
+Rules, in order:
+
+1. The card names itself with an NDEF record of type ``protocol.CARD_RECORD_TYPE``.
+   No record, or garbage → a ``denied`` event with reason ``unknown_card``,
+   naming the card by ``protocol.uid_pseudonym`` (the raw UID is never stored).
+2. The same card again within ``double_tap_window_s`` (monotonic time, same
+   boot) → ``already_recorded``: the volunteer sees OK, nothing is written.
+3. An open shift at this kiosk younger than ``max_shift_hours`` → ``check_out``;
+   an older one counts as abandoned and the tap is a new ``check_in`` (the
+   server puts the old one on its review list).  No open shift → ``check_in``.
+
+The event is signed and committed (one transaction) *before* the indicator is
+told, so a green light always means the tap is on disk.  Any failure signals
+``error``, is logged and leaves nothing half-written; the loop carries on.
+
+Nothing here touches the network: the tap path works offline.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import ndef
+
+from hardware.indicator import Indicator
+from hardware.reader import Tap
+from protocol import (
+    CARD_RECORD_TYPE,
+    GENESIS_PREV,
+    ClockEvidence,
+    Event,
+    EventKind,
+    MalformedError,
+    PrivateKey,
+    Reason,
+    parse_card_record_payload,
+    sign_event,
+    uid_pseudonym,
+)
+from terminal.clock import Clock
+from terminal.config import KioskConfig
+from terminal.outbox import OpenShift, Outbox
+
+log = logging.getLogger(__name__)
+
+
+class Outcome(StrEnum):
+    """What a tap led to."""
+
+    CHECK_IN = "check_in"
+    CHECK_OUT = "check_out"
+    DENIED = "denied"
+    ALREADY_RECORDED = "already_recorded"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class TapOutcome:
+    """Everything a screen needs to show about one tap.
+
+    ``seq`` is set when an event was recorded.  For ``check_out``,
+    ``shift_start_ms``, ``shift_minutes`` and ``tokens`` estimate the shift the
+    way the server will pay it (``floor(minutes × tokens_per_hour / 60)``,
+    minutes rounded down); the server's ledger decides.  For a ``check_in``
+    that replaced an abandoned shift (open longer than the maximum),
+    ``abandoned_start_ms`` is that shift's start.  ``recorded_kind`` says, for
+    ``already_recorded``, what the earlier tap did.  ``message`` names the
+    exception type for ``error``.
+    """
+
+    kind: Outcome
+    card_id: str | None
+    wall_ms: int | None
+    seq: int | None = None
+    shift_start_ms: int | None = None
+    shift_minutes: int | None = None
+    tokens: int | None = None
+    reason: Reason | None = None
+    recorded_kind: Outcome | None = None
+    abandoned_start_ms: int | None = None
+    message: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The outcome as plain JSON values (enums as their codes), ``None`` fields left out."""
+        values = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        return {name: str(v) if isinstance(v, StrEnum) else v for name, v in values.items() if v is not None}
+
+
+def card_id_from_ndef(message: bytes | None) -> str | None:
+    """The card ID in a kokreativ card record, or ``None`` for no, foreign or garbage NDEF."""
+    if not message:
+        return None
+    try:
+        for record in ndef.message_decoder(message):
+            if record.type == CARD_RECORD_TYPE:
+                return parse_card_record_payload(bytes(record.data))
+    except (ndef.DecodeError, MalformedError, ValueError, TypeError):
+        return None
+    return None
+
+
+def shift_estimate(start_ms: int, end_ms: int, tokens_per_hour: int) -> tuple[int, int]:
+    """``(minutes, tokens)`` for a shift, rounded down as the server does; a clock jump back counts 0."""
+    minutes = max(0, end_ms - start_ms) // 60_000
+    return minutes, minutes * tokens_per_hour // 60
+
+
+@dataclass(frozen=True, slots=True)
+class _Recent:
+    boot_id: str
+    mono_ms: int
+    outcome: TapOutcome
+
+
+class Kiosk:
+    """Turns taps into events; everything it uses is passed in, chosen once at start-up.
+
+    Example::
+
+        kiosk = Kiosk(config=config, key=key, outbox=outbox, clock=SystemClock(), indicator=indicator)
+        outcome = kiosk.handle_tap(reader.wait_for_tap(timeout=None))
+    """
+
+    def __init__(
+        self, *, config: KioskConfig, key: PrivateKey, outbox: Outbox, clock: Clock, indicator: Indicator
+    ) -> None:
+        self._config = config
+        self._key = key
+        self._outbox = outbox
+        self._clock = clock
+        self._indicator = indicator
+        # Last recorded tap per card; memory only, so the window resets on restart (by design: monotonic
+        # time from another boot cannot be compared anyway).
+        self._recent: dict[str, _Recent] = {}
+
+    def handle_tap(self, tap: Tap) -> TapOutcome:
+        """Record ``tap`` and signal the result; never raises."""
+        try:
+            outcome = self._handle(tap)
+        except Exception as exc:
+            # Log the type and reason only: messages can hold card data.  Nothing was committed.
+            log.exception("tap failed: %s", type(exc).__name__)
+            self._signal(Outcome.ERROR)
+            return TapOutcome(kind=Outcome.ERROR, card_id=None, wall_ms=None, message=type(exc).__name__)
+        self._signal(outcome.kind)
+        return outcome
+
+    def _signal(self, kind: Outcome) -> None:
+        # The event (if any) is committed; an indicator fault must not turn that into an error.
+        try:
+            if kind is Outcome.DENIED:
+                self._indicator.denied()
+            elif kind is Outcome.ERROR:
+                self._indicator.error()
+            else:
+                self._indicator.ok()
+        except Exception:
+            log.exception("indicator failed")
+
+    def _handle(self, tap: Tap) -> TapOutcome:
+        clock = self._clock.now()
+        card_id = card_id_from_ndef(tap.ndef)
+        if card_id is None:
+            pseudonym = uid_pseudonym(tap.uid, self._config.uid_pseudonym_key)
+            seq = self._record(EventKind.DENIED, pseudonym, clock, {"reason": Reason.UNKNOWN_CARD.value})
+            return TapOutcome(
+                kind=Outcome.DENIED,
+                card_id=pseudonym,
+                wall_ms=clock.wall_ms,
+                seq=seq,
+                reason=Reason.UNKNOWN_CARD,
+            )
+
+        recent = self._recent.get(card_id)
+        window_ms = self._config.double_tap_window_s * 1000
+        if recent and recent.boot_id == clock.boot_id and 0 <= clock.mono_ms - recent.mono_ms < window_ms:
+            return TapOutcome(
+                kind=Outcome.ALREADY_RECORDED,
+                card_id=card_id,
+                wall_ms=clock.wall_ms,
+                recorded_kind=recent.outcome.kind,
+            )
+
+        open_shift = self._outbox.open_shift(card_id)
+        max_ms = self._config.max_shift_hours * 3_600_000
+        if open_shift is not None and clock.wall_ms - open_shift.in_wall_ms <= max_ms:
+            seq = self._record(EventKind.CHECK_OUT, card_id, clock, {}, close_shift_card=card_id)
+            minutes, tokens = shift_estimate(
+                open_shift.in_wall_ms, clock.wall_ms, self._config.tokens_per_hour
+            )
+            outcome = TapOutcome(
+                kind=Outcome.CHECK_OUT,
+                card_id=card_id,
+                wall_ms=clock.wall_ms,
+                seq=seq,
+                shift_start_ms=open_shift.in_wall_ms,
+                shift_minutes=minutes,
+                tokens=tokens,
+            )
+        else:
+            seq = self._outbox.head()[0] + 1
+            new_shift = OpenShift(card_id, seq, clock.wall_ms)
+            self._record(EventKind.CHECK_IN, card_id, clock, {}, open_shift=new_shift)
+            outcome = TapOutcome(
+                kind=Outcome.CHECK_IN,
+                card_id=card_id,
+                wall_ms=clock.wall_ms,
+                seq=seq,
+                abandoned_start_ms=open_shift.in_wall_ms if open_shift else None,
+            )
+        self._recent[card_id] = _Recent(clock.boot_id, clock.mono_ms, outcome)
+        return outcome
+
+    def _record(
+        self,
+        kind: EventKind,
+        card_id: str,
+        clock: ClockEvidence,
+        data: dict[str, str],
+        *,
+        open_shift: OpenShift | None = None,
+        close_shift_card: str | None = None,
+    ) -> int:
+        """Sign the next event in the chain and commit it; returns its ``seq``."""
+        last_seq, head = self._outbox.head()
+        event = Event(
+            kiosk=self._config.kiosk_id,
+            seq=last_seq + 1,
+            prev=head if last_seq else GENESIS_PREV,
+            kind=kind,
+            card=card_id,
+            clock=clock,
+            data=data,
+        )
+        self._outbox.append(
+            sign_event(event, self._key), open_shift=open_shift, close_shift_card=close_shift_card
+        )
+        return event.seq

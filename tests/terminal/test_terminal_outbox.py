@@ -1,0 +1,186 @@
+"""The outbox keeps everything durably, writes atomically, and trusts only receipts that match its chain."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from protocol import (
+    GENESIS_PREV,
+    Event,
+    EventKind,
+    PrivateKey,
+    Reason,
+    Receipt,
+    VerificationError,
+    ids,
+    sign_event,
+    sign_receipt,
+    verify_receipt,
+)
+from terminal.errors import OutboxError, ReceiptError
+from terminal.outbox import OpenShift, Outbox
+from terminal.tap import Kiosk
+
+
+def _tap_many(kiosk: Kiosk, clock, card_tap, count: int) -> list[str]:
+    cards = [ids.new_id(ids.CARD) for _ in range(count)]
+    for card in cards:
+        clock.advance(1)
+        kiosk.handle_tap(card_tap(card))
+    return cards
+
+
+def test_reopening_keeps_events_head_and_open_shifts(config, kiosk, outbox, clock, card_tap):
+    cards = _tap_many(kiosk, clock, card_tap, 5)
+    head = outbox.head()
+    outbox.close()
+    with Outbox(config.outbox_path) as again:
+        assert again.head() == head
+        assert [e.event.card for e in again.pending()] == cards
+        assert again.open_shift(cards[2]) == OpenShift(cards[2], 3, clock.wall_ms - 2000)
+        assert again.pending_count() == 5
+
+
+def test_database_is_wal_with_full_sync_and_migration_recorded(config, outbox):
+    conn = sqlite3.connect(config.outbox_path)
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        names = [r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations")]
+    finally:
+        conn.close()
+    assert names == ["m001_initial"]
+    assert outbox._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL, on the writing connection
+
+
+def test_append_is_one_transaction_a_failure_after_the_event_insert_leaves_nothing(
+    config, kiosk, outbox, clock, card_tap
+):
+    _tap_many(kiosk, clock, card_tap, 1)
+    before = outbox.head()
+    conn = sqlite3.connect(config.outbox_path)
+    # Fail the head update: the last statement, after the event and shift rows were written.
+    conn.execute(
+        "CREATE TRIGGER boom BEFORE UPDATE ON kiosk_state BEGIN SELECT RAISE(ABORT, 'power cut'); END"
+    )
+    conn.commit()
+    card = ids.new_id(ids.CARD)
+    clock.advance(1)
+    signed_seq = before[0] + 1
+    event = Event(
+        kiosk=config.kiosk_id,
+        seq=signed_seq,
+        prev=before[1],
+        kind=EventKind.CHECK_IN,
+        card=card,
+        clock=clock.now(),
+    )
+    signed = sign_event(event, PrivateKey.generate())
+    with pytest.raises(sqlite3.IntegrityError):
+        outbox.append(signed, open_shift=OpenShift(card, signed_seq, clock.wall_ms))
+    try:
+        assert conn.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 1
+        assert conn.execute("SELECT COUNT(*) FROM open_shifts WHERE card_id = ?", (card,)).fetchone()[0] == 0
+        assert conn.execute("SELECT last_seq, head FROM kiosk_state").fetchone() == before
+    finally:
+        conn.execute("DROP TRIGGER boom")
+        conn.commit()
+        conn.close()
+    assert outbox.head() == before and outbox.open_shift(card) is None
+    outbox.append(signed, open_shift=OpenShift(card, signed_seq, clock.wall_ms))  # and it works afterwards
+    assert outbox.head() == (signed_seq, signed.hash)
+
+
+def test_append_refuses_an_event_that_does_not_extend_the_chain(config, kiosk, outbox, clock, card_tap):
+    _tap_many(kiosk, clock, card_tap, 2)
+    key = PrivateKey.generate()
+    card = ids.new_id(ids.CARD)
+    for seq, prev in [(2, outbox.head()[1]), (4, outbox.head()[1]), (3, GENESIS_PREV.replace("0", "1"))]:
+        event = Event(
+            kiosk=config.kiosk_id, seq=seq, prev=prev, kind=EventKind.CHECK_IN, card=card, clock=clock.now()
+        )
+        with pytest.raises(OutboxError) as info:
+            outbox.append(sign_event(event, key))
+        assert info.value.reason is Reason.CHAIN_BROKEN
+    assert outbox.head()[0] == 2
+
+
+def _receipt(outbox: Outbox, seq: int, key: PrivateKey, kiosk_id: str, head: str | None = None) -> Receipt:
+    if head is None:
+        head = next(e.hash for e in outbox.events_from(seq, 1))
+    wire = sign_receipt(Receipt(kiosk=kiosk_id, seq=seq, head=head, issued_ms=1), key)
+    return verify_receipt(wire, key.public_key, kiosk_id=kiosk_id)
+
+
+def test_valid_receipt_marks_events_synced_and_they_stay_retained(
+    config, kiosk, outbox, clock, card_tap, server_key
+):
+    _tap_many(kiosk, clock, card_tap, 5)
+    assert outbox.apply_receipt(_receipt(outbox, 3, server_key, config.kiosk_id)) == 3
+    assert outbox.pending_count() == 2
+    assert [e.event.seq for e in outbox.pending()] == [4, 5]
+    assert [e.event.seq for e in outbox.pending(from_seq=1)] == [
+        1,
+        2,
+        3,
+        4,
+        5,
+    ]  # synced rows kept for re-feeding
+    status = outbox.status()
+    assert (status.synced_seq, status.last_receipt["seq"], status.alarm) == (3, 3, None)
+    assert status.last_sync_ms is not None
+    assert outbox.apply_receipt(_receipt(outbox, 3, server_key, config.kiosk_id)) == 0  # idempotent
+
+
+def test_receipt_with_a_different_head_is_a_fork_sets_the_alarm_and_removes_nothing(
+    config, kiosk, outbox, clock, card_tap, server_key
+):
+    _tap_many(kiosk, clock, card_tap, 4)
+    forged = _receipt(outbox, 4, server_key, config.kiosk_id, head="a" * 64)
+    with pytest.raises(ReceiptError) as info:
+        outbox.apply_receipt(forged)
+    assert info.value.reason is Reason.FORK_DETECTED
+    assert outbox.alarm is not None and "seq 4" in outbox.alarm
+    assert outbox.pending_count() == 4 and len(outbox.pending()) == 4
+    outbox.close()
+    with Outbox(config.outbox_path) as again:
+        assert again.alarm is not None  # the alarm is persistent
+        again.clear_alarm()
+        assert again.alarm is None
+
+
+def test_receipt_for_an_event_we_never_wrote_is_a_fork(config, kiosk, outbox, clock, card_tap, server_key):
+    _tap_many(kiosk, clock, card_tap, 2)
+    with pytest.raises(ReceiptError) as info:
+        outbox.apply_receipt(_receipt(outbox, 7, server_key, config.kiosk_id, head="b" * 64))
+    assert info.value.reason is Reason.FORK_DETECTED
+    assert outbox.pending_count() == 2
+
+
+def test_receipt_signed_by_another_key_is_a_bad_receipt(config, kiosk, outbox, clock, card_tap, server_key):
+    _tap_many(kiosk, clock, card_tap, 2)
+    head = outbox.head()[1]
+    wire = sign_receipt(Receipt(kiosk=config.kiosk_id, seq=2, head=head, issued_ms=1), PrivateKey.generate())
+    with pytest.raises(VerificationError) as info:
+        verify_receipt(wire, server_key.public_key, kiosk_id=config.kiosk_id)
+    assert info.value.reason is Reason.BAD_RECEIPT
+    assert outbox.pending_count() == 2 and outbox.alarm is None
+
+
+def test_synced_events_beyond_both_retention_limits_are_pruned(
+    config, kiosk_key, clock, card_tap, server_key
+):
+    with Outbox(config.outbox_path, retain_synced=2, retain_days=0, now_ms=lambda: clock.wall_ms) as box:
+        kiosk = Kiosk(config=config, key=kiosk_key, outbox=box, clock=clock, indicator=_Quiet())
+        _tap_many(kiosk, clock, card_tap, 6)
+        box.apply_receipt(_receipt(box, 5, server_key, config.kiosk_id))
+        assert box.oldest_seq() == 4  # 1..3 pruned; 4 and 5 retained; 6 is unsynced
+        assert [e.event.seq for e in box.pending()] == [6]
+        assert box.head()[0] == 6
+
+
+class _Quiet:
+    def ok(self) -> None: ...
+    def denied(self) -> None: ...
+    def error(self) -> None: ...

@@ -1,0 +1,100 @@
+"""The kiosk against the real ledger app (server/), in-process on loopback: enrol, tap offline, sync.
+
+The fake ledger in conftest covers failure injection; this checks the two sides agree on the wire.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from protocol import PrivateKey, PublicKey, b64decode, b64encode, enrolment_message, ids
+from terminal.clock import SimulatedClock
+from terminal.config import KioskConfig
+from terminal.keystore import create_key
+from terminal.outbox import Outbox
+from terminal.sync import SyncClient
+from terminal.tap import Kiosk, Outcome
+
+app_module = pytest.importorskip("server.app", reason="server/ is being written concurrently")
+runner = pytest.importorskip("server.runner")
+datadir = pytest.importorskip("server.datadir")
+
+
+@dataclass
+class Ledger:
+    url: str
+    admin: requests.Session
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    init = datadir.init_data_dir(tmp_path / "server")
+    with (
+        datadir.open_data_dir(tmp_path / "server") as context,
+        runner.serve_in_thread(app_module.create_app(context)) as url,
+        requests.Session() as admin,
+    ):
+        admin.headers["Authorization"] = f"Bearer {init.admin_token}"
+        yield Ledger(url, admin)
+
+
+def _enrol(ledger: Ledger, data_dir: Path) -> tuple[KioskConfig, PrivateKey]:
+    site = ledger.admin.post(f"{ledger.url}/v1/admin/sites", json={"name": "Tafel", "tokens_per_hour": 12})
+    site.raise_for_status()
+    code = ledger.admin.post(
+        f"{ledger.url}/v1/admin/enrolment-codes", json={"site_id": site.json()["site_id"]}
+    )
+    code.raise_for_status()
+    key = create_key(data_dir / "kiosk.key")
+    digits = code.json()["code"].replace("-", "")  # the signature covers the 12 digits only
+    request = {
+        "code": digits,
+        "public_key": key.public_key.to_b64(),
+        "signature": b64encode(key.sign(enrolment_message(digits, key.public_key))),
+    }
+    answer = requests.post(f"{ledger.url}/v1/enrol", json=request, timeout=10)
+    answer.raise_for_status()
+    enrolled = answer.json()
+    config = KioskConfig(
+        kiosk_id=enrolled["kiosk_id"],
+        site_id=enrolled["site_id"],
+        site_name=enrolled["site_name"],
+        server_url=ledger.url,
+        server_public_key=PublicKey.from_b64(enrolled["server_public_key"]),
+        uid_pseudonym_key=b64decode(enrolled["uid_pseudonym_key"], field="uid_pseudonym_key"),
+        tokens_per_hour=enrolled["tokens_per_hour"],
+        max_shift_hours=enrolled["max_shift_hours"],
+        data_dir=data_dir,
+    )
+    return config, key
+
+
+def test_offline_taps_sync_to_the_real_ledger_and_verify(ledger, tmp_path, card_tap, indicator):
+    config, key = _enrol(ledger, tmp_path / "kiosk")
+    card = ledger.admin.post(f"{ledger.url}/v1/admin/cards", json={"name": "Ada"}).json()["card_id"]
+    clock = SimulatedClock(1_764_400_000_000)
+    with Outbox(config.outbox_path) as outbox:
+        kiosk = Kiosk(config=config, key=key, outbox=outbox, clock=clock, indicator=indicator)
+        assert kiosk.handle_tap(card_tap(card)).kind is Outcome.CHECK_IN
+        clock.advance(2 * 3600)
+        out = kiosk.handle_tap(card_tap(card))
+        assert (out.kind, out.shift_minutes, out.tokens) == (Outcome.CHECK_OUT, 120, 24)
+        assert kiosk.handle_tap(card_tap(ids.new_id(ids.CARD))).kind is Outcome.CHECK_IN  # unregistered card
+
+        with SyncClient(config, outbox) as client:
+            result = client.sync_once()
+            assert result.ok, result
+            assert (result.sent, result.acknowledged, result.pending) == (3, 3, 0)
+            assert client.sync_once().sent == 0  # nothing left to send
+
+        state = requests.get(f"{ledger.url}/v1/kiosks/{config.kiosk_id}", timeout=10).json()
+        assert (state["last_seq"], state["head"]) == outbox.head()
+    balance = requests.get(f"{ledger.url}/v1/cards/{card}/balance", timeout=10).json()
+    assert balance["balance"] == 24
+    verify = ledger.admin.get(f"{ledger.url}/v1/admin/verify").json()
+    assert verify["ok"] and verify["events"] == 3
