@@ -12,22 +12,16 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import io
-import socket
-import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-import requests
-
 from hardware.console import ConsoleIndicator
 from hardware.reader import Tap
 from hardware.simulated import SimulatedReader, card_ndef
+from kokreativ.localserver import free_port, ledger_server
 from provisioning.client import ApiClient
 from provisioning.enrol import enrol_kiosk
 from terminal.clock import SimulatedClock
@@ -66,46 +60,6 @@ DAY: tuple[ScriptedTap, ...] = (
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def ledger_server(data_dir: Path, port: int) -> Iterator[str]:
-    """Run ``kokreativ server run`` as its own process until the block ends."""
-    url = f"http://127.0.0.1:{port}"
-    log = open(data_dir.parent / "server.log", "ab")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(
-        [sys.executable, "-m", "kokreativ", "server", "run", "--data", str(data_dir), "--port", str(port)],
-        stdout=log,
-        stderr=log,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited with {process.returncode}; see {log.name}")
-            try:
-                if requests.get(url + "/v1/health", timeout=1).ok:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start; see {log.name}")
-            time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-
-
 def _hours(minutes: int) -> str:
     return f"{minutes // 60}:{minutes % 60:02d} h"
 
@@ -124,7 +78,7 @@ def run_demo(workdir: Path, out: TextIO) -> int:
 
     server_dir = workdir / "server"
     kiosk_dir = workdir / "kiosk"
-    port = _free_port()
+    port = free_port()
 
     from server.datadir import init_data_dir
 

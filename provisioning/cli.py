@@ -67,8 +67,11 @@ def _enrol(args: argparse.Namespace) -> int:
 
 
 def _code(client: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
+    from provisioning.enrol import normalise_code
+
     answer = client.create_enrolment_code(args.site, expires_in_s=int(args.expires_hours * 3600))
-    digits = str(answer["code"])
+    digits = normalise_code(str(answer["code"]))
+    answer["code"] = digits
     answer["code_display"] = "-".join(digits[i : i + 4] for i in range(0, len(digits), 4))
     return answer
 

@@ -1,0 +1,192 @@
+"""``make bench``: performance figures as ratios to ceilings measured in the same run.
+
+Prints one ``name: value`` line per figure.  Absolute numbers depend on the
+machine; the ratios say how close the code comes to what the hardware allows:
+
+- ``ingest_vs_verify``: events stored over HTTP per second ÷ bare Ed25519
+  verifications per second on one core (the ingest ceiling).  Target ≥ 0.5.
+- ``tap_vs_commit``: a full tap up to durable ÷ a bare one-row commit with
+  ``synchronous=FULL`` in the same folder.  Target ≤ 1.5.
+- ``drain_events_per_s``: a kiosk with 20,000 queued events syncing to an
+  empty server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import nacl.signing
+import requests
+
+from hardware.reader import Tap
+from hardware.simulated import card_ndef
+from kokreativ.localserver import ledger_server
+from protocol import (
+    GENESIS_PREV,
+    ClockEvidence,
+    Event,
+    EventKind,
+    PrivateKey,
+    SignedEvent,
+    b64encode,
+    encode_batch,
+    enrolment_message,
+    sign_event,
+)
+from provisioning.client import ApiClient
+from provisioning.enrol import enrol_kiosk
+from server.datadir import init_data_dir
+from terminal.clock import SimulatedClock
+from terminal.keystore import load_key
+from terminal.outbox import Outbox
+from terminal.sync import SyncClient
+from terminal.tap import Kiosk
+
+BATCH = 500
+
+
+class _NoLight:
+    """An indicator that does nothing, so the tap figure measures the tap path alone."""
+
+    def ok(self) -> None: ...
+    def denied(self) -> None: ...
+    def error(self) -> None: ...
+
+
+def _signed_day(key: PrivateKey, kiosk_id: str, card_ids: list[str], count: int) -> list[SignedEvent]:
+    """``count`` chained events: each card alternates check-in and check-out, a minute apart."""
+    start_ms = int(time.time() * 1000) - count * 60_000
+    boot = str(uuid.uuid4())
+    events: list[SignedEvent] = []
+    prev = GENESIS_PREV
+    for i in range(count):
+        card = card_ids[i % len(card_ids)]
+        kind = EventKind.CHECK_IN if (i // len(card_ids)) % 2 == 0 else EventKind.CHECK_OUT
+        clock = ClockEvidence(wall_ms=start_ms + i * 60_000, synced=True, boot_id=boot, mono_ms=i * 60_000)
+        event = Event(kiosk=kiosk_id, seq=i + 1, prev=prev, kind=kind, card=card, clock=clock, data={})
+        signed = sign_event(event, key)
+        prev = signed.hash
+        events.append(signed)
+    return events
+
+
+def verify_ceiling(events: list[SignedEvent], public_key: bytes) -> float:
+    """Bare PyNaCl verifications per second of the same events, on one core."""
+    verify_key = nacl.signing.VerifyKey(public_key)
+    started = time.perf_counter()
+    for event in events:
+        verify_key.verify(event.body, event.signature)
+    return len(events) / (time.perf_counter() - started)
+
+
+def ingest_rate(url: str, admin: ApiClient, events_count: int) -> tuple[float, float]:
+    """Events per second stored by the server over HTTP; also returns the verify ceiling."""
+    site = admin.add_site("Bench", tokens_per_hour=10)
+    code = admin.create_enrolment_code(site["site_id"])["code"]
+    key = PrivateKey.generate()
+    signature = key.sign(enrolment_message(code, key.public_key))
+    answer = admin.enrol({"code": code, "public_key": key.public_key.to_b64(), "signature": b64encode(signature)})
+    cards = [admin.register_card(name=f"Bench {i}")["card_id"] for i in range(50)]
+    events = _signed_day(key, answer["kiosk_id"], cards, events_count)
+    ceiling = verify_ceiling(events, key.public_key.raw)
+    bodies = [encode_batch(events[i : i + BATCH]) for i in range(0, len(events), BATCH)]
+    path = f"{url}/v1/kiosks/{answer['kiosk_id']}/events"
+    with requests.Session() as session:
+        started = time.perf_counter()
+        for body in bodies:
+            response = session.post(path, data=body, headers={"Content-Type": "application/json"}, timeout=60)
+            response.raise_for_status()
+        elapsed = time.perf_counter() - started
+    return events_count / elapsed, ceiling
+
+
+def commit_ms_median(folder: Path, rounds: int) -> float:
+    """A bare one-row commit with ``synchronous=FULL`` in WAL mode, in ``folder``."""
+    conn = sqlite3.connect(folder / "commit-bench.db", isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, body BLOB)")
+        payload = b"x" * 400
+        timings = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT INTO t (body) VALUES (?)", (payload,))
+            conn.execute("COMMIT")
+            timings.append(time.perf_counter() - started)
+    finally:
+        conn.close()
+    return statistics.median(timings) * 1000
+
+
+def fill_kiosk(kiosk: Kiosk, clock: SimulatedClock, card_ids: list[str], count: int) -> list[float]:
+    """Tap ``count`` times (a minute apart) and return each tap's duration in seconds."""
+    ndefs = [card_ndef(card) for card in card_ids]
+    timings = []
+    for i in range(count):
+        clock.advance(60)
+        tap = Tap(uid=bytes([4, i % 256, (i // 256) % 256, 1, 2, 3, 4]), ndef=ndefs[i % len(ndefs)])
+        started = time.perf_counter()
+        kiosk.handle_tap(tap)
+        timings.append(time.perf_counter() - started)
+    return timings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=20_000, help="events for ingest and drain")
+    parser.add_argument("--taps", type=int, default=500, help="taps and commits timed for the medians")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="kokreativ-bench-") as tmp:
+        root = Path(tmp)
+        init = init_data_dir(root / "server")
+        with ledger_server(root / "server") as url, ApiClient(url, admin_token=init.admin_token) as admin:
+            ingest, ceiling = ingest_rate(url, admin, args.events)
+        print(f"verify_ceiling_per_s: {ceiling:.0f}")
+        print(f"ingest_events_per_s: {ingest:.0f}")
+        print(f"ingest_vs_verify: {ingest / ceiling:.2f}")
+
+        # A fresh server, so the drain starts from empty.
+        drain_init = init_data_dir(root / "drain-server")
+        with ledger_server(root / "drain-server") as url:
+            with ApiClient(url, admin_token=drain_init.admin_token) as admin:
+                site = admin.add_site("Drain", tokens_per_hour=10)
+                code = admin.create_enrolment_code(site["site_id"])["code"]
+                _, config = enrol_kiosk(url, code, root / "kiosk", client=admin)
+                cards = [admin.register_card(name=f"Drain {i}")["card_id"] for i in range(50)]
+            outbox = Outbox(config.outbox_path)
+            try:
+                clock = SimulatedClock(start_wall_ms=int(time.time() * 1000) - args.events * 60_000)
+                kiosk = Kiosk(
+                    config=config, key=load_key(config.key_path), outbox=outbox, clock=clock, indicator=_NoLight()
+                )
+                tap_timings = fill_kiosk(kiosk, clock, cards, args.events)
+                commit_ms = commit_ms_median(root / "kiosk", args.taps)
+                tap_ms = statistics.median(tap_timings[: args.taps]) * 1000
+                print(f"commit_ms_median: {commit_ms:.3f}")
+                print(f"tap_ms_median: {tap_ms:.3f}")
+                print(f"tap_vs_commit: {tap_ms / commit_ms:.2f}")
+
+                started = time.perf_counter()
+                result = SyncClient(config, outbox).sync_once()
+                elapsed = time.perf_counter() - started
+                if result.pending or result.error:
+                    print(f"drain failed: {result}", file=sys.stderr)
+                    return 1
+                print(f"drain_events_per_s: {args.events / elapsed:.0f}")
+            finally:
+                outbox.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

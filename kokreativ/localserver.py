@@ -1,0 +1,71 @@
+"""Run ``kokreativ server run`` as a separate process on loopback.
+
+The demo, the benchmark and the crash tests need a server that really is a
+separate process: one that can be stopped to simulate an outage, killed to
+simulate a crash, and that does not share the client's interpreter lock.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(data_dir: Path, port: int, log_path: Path) -> subprocess.Popen[bytes]:
+    """Start the server process and wait until ``/v1/health`` answers."""
+    url = f"http://127.0.0.1:{port}"
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "kokreativ", "server", "run", "--data", str(data_dir), "--port", str(port)],
+            stdout=log,
+            stderr=log,
+        )
+    deadline = time.monotonic() + 60
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}; see {log_path}")
+        try:
+            if requests.get(url + "/v1/health", timeout=1).ok:
+                return process
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            process.kill()
+            process.wait()
+            raise RuntimeError(f"server did not start within 60 s; see {log_path}")
+        time.sleep(0.05)
+
+
+def stop_server(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if it does not stop within 10 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextmanager
+def ledger_server(data_dir: Path, port: int | None = None) -> Iterator[str]:
+    """Run the server on ``data_dir`` for the duration of the block; yield its base URL."""
+    port = port or free_port()
+    process = start_server(data_dir, port, data_dir.parent / f"server-{port}.log")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop_server(process)

@@ -1,0 +1,79 @@
+"""Shared fixtures: a real ``kokreativ server run`` process and a kiosk enrolled against it.
+
+Package-level conftests add their own fixtures; names here are long so they never clash.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from kokreativ.localserver import free_port, start_server, stop_server
+from provisioning.client import ApiClient
+from provisioning.enrol import enrol_kiosk
+from server.datadir import init_data_dir
+from terminal.config import KioskConfig
+
+
+@dataclass
+class ServerProcess:
+    """A ``kokreativ server run`` process that a test may kill and restart."""
+
+    data_dir: Path
+    port: int
+    admin_token: str
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.process = start_server(self.data_dir, self.port, self.data_dir.parent / "server.log")
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+        self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_server(self.process)
+            self.process = None
+
+    def admin(self) -> ApiClient:
+        return ApiClient(self.url, admin_token=self.admin_token)
+
+
+@pytest.fixture
+def server_process(tmp_path: Path) -> Iterator[ServerProcess]:
+    init = init_data_dir(tmp_path / "server")
+    proc = ServerProcess(tmp_path / "server", free_port(), init.admin_token)
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@dataclass
+class EnrolledKiosk:
+    config_path: Path
+    config: KioskConfig
+    card_ids: list[str]
+
+
+@pytest.fixture
+def enrolled_kiosk(server_process: ServerProcess, tmp_path: Path) -> EnrolledKiosk:
+    server = server_process
+    with server.admin() as admin:
+        site = admin.add_site("Test site", tokens_per_hour=10)
+        code = admin.create_enrolment_code(site["site_id"])["code"]
+        config_path, config = enrol_kiosk(server.url, code, tmp_path / "kiosk", client=admin)
+        cards = [admin.register_card(name=f"Volunteer {i}")["card_id"] for i in range(3)]
+    return EnrolledKiosk(config_path, config, cards)

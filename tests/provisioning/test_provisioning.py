@@ -1,0 +1,118 @@
+"""Provisioning end to end against a real server process, and the CLI's own promises."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import stat
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from kokreativ.cli import build_parser, main
+from protocol import Reason, b64encode
+from provisioning.enrol import enrol_kiosk, normalise_code
+from provisioning.errors import ProvisioningError, ServerRefused
+from terminal.config import load_config
+from terminal.keystore import load_key
+from tests.conftest import ServerProcess
+
+
+def _leaf_parsers(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
+    actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not actions:
+        yield path, parser
+        return
+    for action in actions:
+        for name, sub in action.choices.items():
+            yield from _leaf_parsers(sub, (*path, name))
+
+
+def test_every_command_has_help_and_an_example():
+    leaves = list(_leaf_parsers(build_parser()))
+    names = {" ".join(path) for path, _ in leaves}
+    assert {"demo", "server run", "terminal run", "terminal sync", "provision init", "provision card register"} <= names
+    for path, parser in leaves:
+        text = parser.format_help()
+        assert parser.description, f"{' '.join(path)} has no description"
+        assert "example" in text, f"{' '.join(path)} has no example"
+        assert "kokreativ " + path[0] in text, f"{' '.join(path)}'s example does not show the command"
+
+
+@pytest.mark.parametrize("typed", ["1234-5678-9012", "1234 5678 9012", "123456789012"])
+def test_enrolment_code_may_be_typed_with_dashes_or_spaces(typed: str):
+    assert normalise_code(typed) == "123456789012"
+
+
+@pytest.mark.parametrize("typed", ["", "1234-5678-901", "1234-5678-90123", "abcd-5678-9012"])
+def test_malformed_enrolment_code_is_refused_before_any_request(typed: str):
+    with pytest.raises(ProvisioningError) as info:
+        normalise_code(typed)
+    assert info.value.reason == Reason.ENROLMENT_CODE_INVALID
+
+
+def test_enrol_writes_private_config_and_key_and_a_code_works_once(
+    server_process: ServerProcess, tmp_path: Path
+):
+    with server_process.admin() as admin:
+        site = admin.add_site("Stadtteilzentrum", tokens_per_hour=12, max_shift_hours=10)
+        code = admin.create_enrolment_code(site["site_id"])["code"]
+    config_path, config = enrol_kiosk(server_process.url, code, tmp_path / "k1")
+
+    assert config.site_id == site["site_id"] and config.tokens_per_hour == 12 and config.max_shift_hours == 10
+    assert load_config(config_path) == config
+    for path in (config_path, config.key_path):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    # The private key lives only in kiosk.key, in no other form in the config.
+    seed = load_key(config.key_path).seed
+    config_bytes = config_path.read_bytes()
+    assert b64encode(seed).encode() not in config_bytes and seed.hex().encode() not in config_bytes
+    with open(config_path, "rb") as handle:
+        assert tomllib.load(handle)["kiosk_id"] == config.kiosk_id
+
+    # A second kiosk cannot reuse the code; the server says why.
+    with pytest.raises(ServerRefused) as info:
+        enrol_kiosk(server_process.url, code, tmp_path / "k2")
+    assert info.value.reason == Reason.ENROLMENT_CODE_USED
+    # The enrolled kiosk refuses to enrol again: a kiosk's key never changes.
+    with pytest.raises(ProvisioningError) as again:
+        enrol_kiosk(server_process.url, code, tmp_path / "k1")
+    assert again.value.reason == "already_enrolled"
+
+
+def test_cli_provisions_a_site_a_code_and_a_card(server_process: ServerProcess, capsys, monkeypatch):
+    monkeypatch.setenv("KOKREATIV_SERVER", server_process.url)
+    monkeypatch.setenv("KOKREATIV_ADMIN_TOKEN", server_process.admin_token)
+    assert main(["provision", "site", "add", "--name", "Haus der Jugend", "--tokens-per-hour", "8"]) == 0
+    site = json.loads(capsys.readouterr().out)
+    assert main(["provision", "terminal", "add", "--site", site["site_id"]]) == 0
+    code = json.loads(capsys.readouterr().out)
+    assert len(code["code"]) == 12 and code["code_display"].count("-") == 2
+    assert main(["provision", "card", "register", "--name", "Dana Beispiel"]) == 0
+    card = json.loads(capsys.readouterr().out)
+    assert card["card_id"].startswith("c_") and card["volunteer_id"].startswith("v_")
+    assert main(["provision", "report"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [v["name"] for v in report] == ["Dana Beispiel"]
+
+
+def test_cli_errors_are_one_line_with_the_reason_code(server_process: ServerProcess, capsys, monkeypatch):
+    monkeypatch.setenv("KOKREATIV_SERVER", server_process.url)
+    monkeypatch.setenv("KOKREATIV_ADMIN_TOKEN", "not-the-token")
+    assert main(["provision", "site", "list"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "unauthorized" in err
+
+    monkeypatch.delenv("KOKREATIV_ADMIN_TOKEN")
+    assert main(["provision", "site", "list"]) == 2
+    assert "unauthorized" in capsys.readouterr().err
+
+
+def test_init_refuses_an_existing_data_folder(tmp_path: Path, capsys):
+    assert main(["provision", "init", "--data", str(tmp_path / "srv")]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["server_public_key"]
+    assert "Admin token" in captured.err
+    assert main(["provision", "init", "--data", str(tmp_path / "srv")]) == 2
+    assert capsys.readouterr().err.startswith("kokreativ: error:")
