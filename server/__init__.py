@@ -1,0 +1,17 @@
+"""The ledger server: admits kiosks' signed events, pays shifts in tokens, and proves what it holds.
+
+Layout, from the outside in:
+
+* :mod:`server.cli` and :mod:`server.runner` start uvicorn (foreground, or a
+  background thread for tests, the demo and the benchmark).
+* :mod:`server.app` is the thin HTTP layer: it reads bodies, calls a service
+  and maps :class:`server.errors.ServiceError` to the documented error body.
+* Services hold the rules, with no HTTP: :mod:`server.enrolment`,
+  :mod:`server.ingest`, :mod:`server.shifts`, :mod:`server.admin`,
+  :mod:`server.reads` and :mod:`server.verify` (also usable by auditors).
+* :mod:`server.storage` holds every SQL statement; :mod:`server.models` the
+  records it returns; :mod:`server.datadir` creates and opens the keys and ledger.
+
+State is passed in as a :class:`server.context.ServerContext`; there are no
+module-level singletons.
+"""

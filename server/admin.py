@@ -1,0 +1,146 @@
+"""Coordinator operations: sites, enrolment codes, cards, kiosk standing, review and report.
+
+Every call is authorised by :func:`check_admin_token` first.  The token is
+compared by hash with :func:`hmac.compare_digest`; the server never stores or
+logs the token itself, so a copied database cannot be used to administer it.
+
+Names of volunteers enter here and leave only through :func:`report`; the
+ledger tables hold volunteer IDs only.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+from typing import Any, Final
+
+from protocol import Reason, ids
+from server import enrolment
+from server.context import ServerContext
+from server.datadir import ADMIN_TOKEN_SETTING, admin_token_hash
+from server.errors import InputError, ServiceError
+from server.inputs import optional_int, require_int, require_str
+from server.models import Kiosk, KioskStatus, ShiftStatus, Site
+
+SITE_FIELDS: Final = frozenset({"name", "tokens_per_hour", "max_shift_hours"})
+CODE_FIELDS: Final = frozenset({"site_id", "expires_in_s"})
+CARD_FIELDS: Final = frozenset({"name", "volunteer_id"})
+DEFAULT_MAX_SHIFT_HOURS: Final = 12
+_MAX_TOKENS_PER_HOUR: Final = 1_000_000
+
+
+def check_admin_token(ctx: ServerContext, authorization: str | None) -> None:
+    """Raise ``401 unauthorized`` unless ``authorization`` is ``Bearer <the admin token>``."""
+    scheme, _, token = (authorization or "").partition(" ")
+    with ctx.storage.read() as tx:
+        expected = tx.get_setting(ADMIN_TOKEN_SETTING)
+    offered = admin_token_hash(token.strip()) if scheme.lower() == "bearer" and token.strip() else ""
+    # compare_digest on the hashes: constant time, and an empty offer can never match.
+    if expected is None or not hmac.compare_digest(offered.encode(), expected.encode()):
+        raise ServiceError(Reason.UNAUTHORIZED, "missing or wrong admin token")
+
+
+def create_site(ctx: ServerContext, request: Mapping[str, Any]) -> dict[str, Any]:
+    site = Site(
+        site_id=ids.new_id(ids.SITE),
+        name=require_str(request, "name"),
+        tokens_per_hour=require_int(request, "tokens_per_hour", minimum=0, maximum=_MAX_TOKENS_PER_HOUR),
+        max_shift_hours=optional_int(
+            request, "max_shift_hours", default=DEFAULT_MAX_SHIFT_HOURS, minimum=1, maximum=7 * 24
+        ),
+    )
+    with ctx.storage.write() as tx:
+        tx.insert_site(site, ctx.now_ms())
+    return site.to_json()
+
+
+def list_sites(ctx: ServerContext) -> dict[str, Any]:
+    with ctx.storage.read() as tx:
+        return {"sites": [site.to_json() for site in tx.list_sites()]}
+
+
+def create_enrolment_code(ctx: ServerContext, request: Mapping[str, Any]) -> dict[str, Any]:
+    site_id = require_str(request, "site_id", max_len=40)
+    expires_in_s = optional_int(
+        request,
+        "expires_in_s",
+        default=enrolment.DEFAULT_CODE_TTL_S,
+        minimum=1,
+        maximum=enrolment.MAX_CODE_TTL_S,
+    )
+    return enrolment.create_enrolment_code(ctx, site_id, expires_in_s)
+
+
+def create_card(ctx: ServerContext, request: Mapping[str, Any]) -> dict[str, Any]:
+    """Register a new card for a new volunteer (``{"name"}``) or an existing one (``{"volunteer_id"}``)."""
+    if ("name" in request) == ("volunteer_id" in request):
+        raise InputError(Reason.MALFORMED_REQUEST, 'give exactly one of "name" and "volunteer_id"')
+    card_id = ids.new_id(ids.CARD)
+    now = ctx.now_ms()
+    with ctx.storage.write() as tx:
+        if "name" in request:
+            volunteer_id = ids.new_id(ids.VOLUNTEER)
+            tx.insert_volunteer(volunteer_id, require_str(request, "name"), now)
+        else:
+            volunteer_id = require_str(request, "volunteer_id", max_len=40)
+            if not tx.volunteer_exists(volunteer_id):
+                raise ServiceError(Reason.UNKNOWN_VOLUNTEER, "no such volunteer")
+        tx.insert_card(card_id, volunteer_id, now)
+    return {"card_id": card_id, "volunteer_id": volunteer_id}
+
+
+def list_kiosks(ctx: ServerContext) -> dict[str, Any]:
+    with ctx.storage.read() as tx:
+        return {"kiosks": [kiosk.to_json() for kiosk in tx.list_kiosks()]}
+
+
+def _set_status(ctx: ServerContext, kiosk_id: str, status: KioskStatus) -> Kiosk:
+    with ctx.storage.write() as tx:
+        kiosk = tx.get_kiosk(kiosk_id)
+        if kiosk is None:
+            raise ServiceError(Reason.UNKNOWN_KIOSK, "no such kiosk")
+        if kiosk.status is KioskStatus.REVOKED and status is not KioskStatus.REVOKED:
+            raise ServiceError(Reason.KIOSK_REVOKED, "a revoked kiosk stays revoked; enrol a new one")
+        tx.set_kiosk_status(kiosk_id, status)
+        updated = tx.get_kiosk(kiosk_id)
+    assert updated is not None
+    return updated
+
+
+def clear_kiosk(ctx: ServerContext, kiosk_id: str) -> dict[str, Any]:
+    """Lift an equivocation suspension (the evidence stays on record)."""
+    return _set_status(ctx, kiosk_id, KioskStatus.ACTIVE).to_json()
+
+
+def revoke_kiosk(ctx: ServerContext, kiosk_id: str) -> dict[str, Any]:
+    """Refuse every later batch from this kiosk; its stored events stay in the ledger."""
+    return _set_status(ctx, kiosk_id, KioskStatus.REVOKED).to_json()
+
+
+def review(ctx: ServerContext) -> dict[str, Any]:
+    with ctx.storage.read() as tx:
+        return {"items": [shift.to_json() for shift in tx.review_shifts(ctx.now_ms())]}
+
+
+def report(ctx: ServerContext) -> dict[str, Any]:
+    """Per volunteer: name, cards, balance, minutes of paid shifts and every shift."""
+    with ctx.storage.read() as tx:
+        people = tx.volunteers()
+        cards = tx.cards_by_volunteer()
+        balances = tx.balances()
+        shifts = tx.shifts_by_volunteer()
+    return {
+        "volunteers": [
+            {
+                "volunteer_id": volunteer_id,
+                "name": name,
+                "cards": cards.get(volunteer_id, []),
+                "balance": balances.get(volunteer_id, 0),
+                "minutes": sum(
+                    s.minutes for s in shifts.get(volunteer_id, []) if s.status is ShiftStatus.PAID
+                ),
+                "shifts": [s.to_json() for s in shifts.get(volunteer_id, [])],
+            }
+            for volunteer_id, name in people
+        ]
+    }

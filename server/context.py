@@ -1,0 +1,42 @@
+"""What every service needs, passed in explicitly: storage, keys and a clock.
+
+There are no module-level singletons in :mod:`server`.  A :class:`ServerContext`
+is built once at start-up (``server.datadir.open_data_dir``) or by a test, and
+handed to ``create_app`` and to each service, so tests control the clock and
+several servers can run in one process.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from protocol import PrivateKey
+from server.storage import Storage
+
+Clock = Callable[[], int]
+
+
+def wall_clock_ms() -> int:
+    """Milliseconds since the Unix epoch, from the server's wall clock."""
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(slots=True)
+class ServerContext:
+    """Storage, the server's signing key, the programme's UID-pseudonym key and the clock."""
+
+    storage: Storage
+    server_key: PrivateKey
+    uid_pseudonym_key: bytes
+    now_ms: Clock = field(default=wall_clock_ms)
+
+    def close(self) -> None:
+        self.storage.close()
+
+    def __enter__(self) -> ServerContext:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,108 @@
+"""The server's data directory: its keys and its ledger, created once and then only opened.
+
+Layout (the directory is mode 0700, the key files 0600)::
+
+    DATA/server.key           32-byte Ed25519 seed that signs receipts
+    DATA/uid-pseudonym.key    32 random bytes; kiosks name unregistered cards with it
+    DATA/ledger.db            SQLite ledger (plus its -wal and -shm files)
+
+:func:`init_data_dir` refuses to touch a directory that already holds any of
+these, because overwriting a key would orphan every receipt and pseudonym
+issued so far.  It prints nothing: the caller shows the admin token once; only
+its SHA-256 is stored.  :func:`open_data_dir` never creates keys, only applies
+pending migrations, so restarting after a crash or ``SIGKILL`` is safe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from protocol import PrivateKey, PublicKey
+from server.context import Clock, ServerContext, wall_clock_ms
+from server.errors import DataDirError
+from server.storage import Storage
+
+SERVER_KEY: Final = "server.key"
+UID_KEY: Final = "uid-pseudonym.key"
+LEDGER: Final = "ledger.db"
+ADMIN_TOKEN_SETTING: Final = "admin_token_sha256"
+_KEY_BYTES: Final = 32
+
+
+@dataclass(frozen=True, slots=True)
+class InitResult:
+    """What a coordinator must see once: the admin token (not stored) and the server's key."""
+
+    admin_token: str
+    server_public_key: PublicKey
+
+
+def admin_token_hash(token: str) -> str:
+    """The stored form of an admin token: hex SHA-256 of its UTF-8 bytes."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _write_secret(path: Path, data: bytes) -> None:
+    # O_EXCL: never replace an existing key, even if two inits race.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _read_secret(path: Path) -> bytes:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise DataDirError(f"{path} is missing; is this a data directory made by init?") from None
+    if len(data) != _KEY_BYTES:
+        raise DataDirError(f"{path} must hold exactly {_KEY_BYTES} bytes")
+    return data
+
+
+def init_data_dir(path: Path) -> InitResult:
+    """Create a new data directory at ``path`` (which may exist only if empty).
+
+    Returns the admin token, which is shown once and stored only as a hash.
+    Raises :class:`DataDirError` if ``path`` already holds anything.
+    """
+    path = Path(path)
+    if path.exists():
+        if not path.is_dir():
+            raise DataDirError(f"{path} exists and is not a directory")
+        if any(path.iterdir()):
+            raise DataDirError(f"{path} is not empty; refusing to overwrite an existing data directory")
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+
+    server_key = PrivateKey.generate()
+    _write_secret(path / SERVER_KEY, server_key.seed)
+    _write_secret(path / UID_KEY, secrets.token_bytes(_KEY_BYTES))
+    admin_token = secrets.token_urlsafe(32)
+    with Storage(path / LEDGER) as storage, storage.write() as tx:
+        tx.set_setting(ADMIN_TOKEN_SETTING, admin_token_hash(admin_token))
+    return InitResult(admin_token=admin_token, server_public_key=server_key.public_key)
+
+
+def open_data_dir(path: Path, *, now_ms: Clock = wall_clock_ms) -> ServerContext:
+    """Open an existing data directory; the caller closes the returned context."""
+    path = Path(path)
+    if not (path / LEDGER).is_file():
+        raise DataDirError(f"{path / LEDGER} is missing; create the data directory first")
+    server_key = PrivateKey(_read_secret(path / SERVER_KEY))
+    uid_key = _read_secret(path / UID_KEY)
+    storage = Storage(path / LEDGER)
+    try:
+        with storage.read() as tx:
+            if tx.get_setting(ADMIN_TOKEN_SETTING) is None:
+                raise DataDirError(f"{path / LEDGER} has no admin token; it was not made by init")
+    except BaseException:
+        storage.close()
+        raise
+    return ServerContext(storage=storage, server_key=server_key, uid_pseudonym_key=uid_key, now_ms=now_ms)

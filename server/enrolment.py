@@ -1,0 +1,117 @@
+"""Enrolment: trading a one-time code for a kiosk identity bound to the kiosk's own key.
+
+A coordinator creates a code for a site; only its SHA-256 is stored, so a
+leaked database does not leak usable codes.  The kiosk proves it holds the key
+it registers by signing :func:`protocol.enrolment_message` over the code's 12
+digits (dashes and spaces stripped), so an intercepted code is useless without
+that key.  A key enrols at most once: a new key means a new kiosk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Mapping
+from typing import Any, Final
+
+from protocol import (
+    GENESIS_PREV,
+    ProtocolError,
+    PublicKey,
+    Reason,
+    b64decode,
+    b64encode,
+    enrolment_message,
+    ids,
+)
+from protocol.keys import SIGNATURE_BYTES
+from server.context import ServerContext
+from server.errors import InputError, ServiceError
+from server.inputs import require_str
+from server.models import Kiosk, KioskStatus
+
+CODE_DIGITS: Final = 12
+DEFAULT_CODE_TTL_S: Final = 24 * 3600
+MAX_CODE_TTL_S: Final = 30 * 24 * 3600
+ENROL_FIELDS: Final = frozenset({"code", "public_key", "signature"})
+
+
+def normalise_code(text: str) -> str:
+    """The 12 digits of a code as typed (``1234-5678-9012``), or ``enrolment_code_invalid``."""
+    digits = text.replace("-", "").replace(" ", "")
+    if len(digits) != CODE_DIGITS or not digits.isascii() or not digits.isdigit():
+        raise InputError(Reason.ENROLMENT_CODE_INVALID, "an enrolment code has 12 digits")
+    return digits
+
+
+def format_code(digits: str) -> str:
+    """How a code is shown to people: ``1234-5678-9012``."""
+    return "-".join(digits[i : i + 4] for i in range(0, CODE_DIGITS, 4))
+
+
+def code_sha256(digits: str) -> str:
+    return hashlib.sha256(digits.encode("ascii")).hexdigest()
+
+
+def create_enrolment_code(ctx: ServerContext, site_id: str, expires_in_s: int) -> dict[str, Any]:
+    """A fresh one-time code for ``site_id``; the plain code is returned once and never stored."""
+    digits = "".join(secrets.choice("0123456789") for _ in range(CODE_DIGITS))
+    now = ctx.now_ms()
+    expires_ms = now + expires_in_s * 1000
+    with ctx.storage.write() as tx:
+        if tx.get_site(site_id) is None:
+            raise ServiceError(Reason.UNKNOWN_SITE, "no such site")
+        tx.insert_enrolment_code(code_sha256(digits), site_id, now, expires_ms)
+    return {"code": format_code(digits), "site_id": site_id, "expires_ms": expires_ms}
+
+
+def enrol(ctx: ServerContext, request: Mapping[str, Any]) -> dict[str, Any]:
+    """Register the requesting kiosk's key under a fresh kiosk ID, spending the code.
+
+    The signature is checked before the code is looked up, so an attacker
+    without a key learns nothing about which codes exist.
+    """
+    digits = normalise_code(require_str(request, "code", max_len=40))
+    try:
+        public_key = PublicKey.from_b64(request.get("public_key"))
+        signature = b64decode(request.get("signature"), field="signature", length=SIGNATURE_BYTES)
+    except ProtocolError as exc:
+        raise InputError(Reason.MALFORMED_REQUEST, exc.message) from exc
+    try:
+        public_key.verify(enrolment_message(digits, public_key), signature)
+    except ProtocolError as exc:
+        raise InputError(Reason.BAD_SIGNATURE, "signature does not prove possession of the key") from exc
+
+    now = ctx.now_ms()
+    with ctx.storage.write() as tx:
+        code = tx.get_enrolment_code(code_sha256(digits))
+        if code is None:
+            raise InputError(Reason.ENROLMENT_CODE_INVALID, "no such enrolment code")
+        if code.used_ms is not None:
+            raise ServiceError(Reason.ENROLMENT_CODE_USED, "this enrolment code has been used")
+        if now >= code.expires_ms:
+            raise ServiceError(Reason.ENROLMENT_CODE_EXPIRED, "this enrolment code has expired")
+        if tx.kiosk_id_for_key(public_key.raw) is not None:
+            raise ServiceError(Reason.KEY_ALREADY_ENROLLED, "this key already belongs to a kiosk")
+        site = tx.get_site(code.site_id)
+        assert site is not None, "foreign key guarantees the site"
+        kiosk = Kiosk(
+            kiosk_id=ids.new_id(ids.KIOSK),
+            site_id=site.site_id,
+            public_key=public_key.raw,
+            status=KioskStatus.ACTIVE,
+            last_seq=0,
+            head=GENESIS_PREV,
+            enrolled_ms=now,
+        )
+        tx.insert_kiosk(kiosk)
+        tx.mark_code_used(code.code_sha256, now, kiosk.kiosk_id)
+    return {
+        "kiosk_id": kiosk.kiosk_id,
+        "site_id": site.site_id,
+        "site_name": site.name,
+        "server_public_key": ctx.server_key.public_key.to_b64(),
+        "uid_pseudonym_key": b64encode(ctx.uid_pseudonym_key),
+        "tokens_per_hour": site.tokens_per_hour,
+        "max_shift_hours": site.max_shift_hours,
+    }

@@ -1,0 +1,277 @@
+"""Batch ingest: admit a kiosk's signed events whole or not at all, then apply their effects.
+
+This is ``docs/protocol.md`` "Batch ingest rules" in code.  Each event is
+checked in the documented order (parse, kiosk match, kiosk status, signature,
+duplicate or equivocation, sequence and chain); the first failure refuses the
+whole batch with that event's ``index``, and nothing is stored.  The one
+exception is equivocation: the evidence is stored and the kiosk suspended in a
+transaction of its own, after the batch's transaction has been rolled back,
+so the proof survives the refusal.
+
+Admitted events are stored byte for byte as received.  Problems that do not
+break the chain (a clock out of range, an unregistered card) become flags, not
+refusals, because refusing a validly signed event would wedge the kiosk.
+
+Speed matters (a kiosk may sync days of taps at once), so per batch there is
+one kiosk read, one read of stored events for duplicates, one card lookup,
+one ``executemany`` and one commit.  Signature checks are the main cost; with
+``verify_pool`` they run on several threads (libsodium releases the GIL).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from typing import Any, Final
+
+from protocol import (
+    EventKind,
+    MalformedError,
+    ProtocolError,
+    PublicKey,
+    Reason,
+    Receipt,
+    decode_batch,
+    decode_wire_event,
+    event_hash,
+    parse_event,
+    sign_receipt,
+)
+from protocol.events import Event
+from server.context import ServerContext
+from server.errors import InputError, ServiceError, from_protocol
+from server.models import Kiosk, KioskStatus, NewEvent
+from server.shifts import Tap, apply_taps
+from server.storage import Tx, decode_flags
+
+CLOCK_MIN_MS: Final = 1_577_836_800_000  # 2020-01-01T00:00:00Z
+CLOCK_MAX_AHEAD_MS: Final = 24 * 3_600_000
+_VERIFY_CHUNK: Final = 64
+
+
+class _Equivocation(Exception):
+    """Raised inside the batch transaction so it rolls back; the evidence is stored afterwards."""
+
+    def __init__(self, index: int, seq: int, stored_body: bytes, offered_body: bytes, offered_sig: bytes):
+        super().__init__(f"equivocation at seq {seq}")
+        self.index, self.seq = index, seq
+        self.stored_body, self.offered_body, self.offered_sig = stored_body, offered_body, offered_sig
+
+
+def _bad_item_index(data: bytes) -> dict[str, int]:
+    """Which wire item ``decode_batch`` refused; only called on that error path."""
+    try:
+        items = json.loads(data)["events"]
+        for index, item in enumerate(items):
+            try:
+                decode_wire_event(item)
+            except ProtocolError:
+                return {"index": index}
+    except (ValueError, KeyError, TypeError, RecursionError):
+        pass
+    return {}
+
+
+def _verify_all(key: PublicKey, items: Sequence[tuple[bytes, bytes]], pool: Executor | None) -> list[bool]:
+    """Whether each item's signature verifies with ``key``.
+
+    With a pool, chunks are checked on its threads while the caller waits.  The
+    caller must not do Python work meanwhile: a thread that holds the GIL would
+    make each worker wait a whole switch interval after every libsodium call.
+    """
+
+    def check(chunk: Sequence[tuple[bytes, bytes]]) -> list[bool]:
+        results = []
+        for body, sig in chunk:
+            try:
+                key.verify(body, sig)
+                results.append(True)
+            except ProtocolError:
+                results.append(False)
+        return results
+
+    if pool is None or len(items) <= _VERIFY_CHUNK:
+        return check(items)
+    chunks = [items[start : start + _VERIFY_CHUNK] for start in range(0, len(items), _VERIFY_CHUNK)]
+    return [ok for part in pool.map(check, chunks) for ok in part]
+
+
+def _check_kiosk(kiosk: Kiosk | None, kiosk_id: str) -> Kiosk:
+    if kiosk is None:
+        raise ServiceError(Reason.UNKNOWN_KIOSK, f"kiosk {kiosk_id} is not enrolled")
+    if kiosk.status is KioskStatus.REVOKED:
+        raise ServiceError(Reason.KIOSK_REVOKED, "this kiosk has been revoked")
+    if kiosk.status is KioskStatus.SUSPENDED:
+        raise ServiceError(Reason.KIOSK_SUSPENDED, "this kiosk is suspended until a coordinator clears it")
+    return kiosk
+
+
+def clock_in_range(wall_ms: int, now_ms: int) -> bool:
+    """Whether a kiosk's wall clock is plausible: not before 2020, at most 24 h ahead of ours."""
+    return CLOCK_MIN_MS <= wall_ms <= now_ms + CLOCK_MAX_AHEAD_MS
+
+
+def ingest_batch(
+    ctx: ServerContext, kiosk_id: str, data: bytes, *, verify_pool: Executor | None = None
+) -> dict[str, Any]:
+    """Admit the batch ``data`` (the raw request body) from ``kiosk_id``; return receipt and results.
+
+    Raises :class:`ServiceError` with the documented reason; on any refusal
+    nothing is stored, except equivocation evidence and the suspension.
+    """
+    now = ctx.now_ms()
+    try:
+        items = decode_batch(data)
+    except MalformedError as exc:
+        raise from_protocol(exc, **_bad_item_index(data)) from exc
+
+    try:
+        with ctx.storage.write() as tx:
+            kiosk, results = _admit(ctx, tx, kiosk_id, items, now, verify_pool)
+    except _Equivocation as eq:
+        with ctx.storage.write() as tx:
+            tx.insert_equivocation(kiosk_id, eq.seq, eq.stored_body, eq.offered_body, eq.offered_sig, now)
+            tx.set_kiosk_status(kiosk_id, KioskStatus.SUSPENDED)
+        raise ServiceError(
+            Reason.EQUIVOCATION,
+            f"seq {eq.seq} differs from the stored event; the kiosk is suspended",
+            extra={"index": eq.index, "seq": eq.seq},
+        ) from None
+    receipt = Receipt(kiosk=kiosk_id, seq=kiosk.last_seq, head=kiosk.head, issued_ms=now)
+    return {"receipt": sign_receipt(receipt, ctx.server_key), "results": results}
+
+
+def _admit(
+    ctx: ServerContext,
+    tx: Tx,
+    kiosk_id: str,
+    items: Sequence[tuple[bytes, bytes]],
+    now: int,
+    verify_pool: Executor | None,
+) -> tuple[Kiosk, list[dict[str, Any]]]:
+    """Check every event in the documented order and store the batch; returns the kiosk's new state."""
+    stored_kiosk = tx.get_kiosk(kiosk_id)
+    # Checked up front so a pool can run them in parallel; failures are still reported in order.
+    sig_ok = _verify_all(PublicKey(stored_kiosk.public_key), items, verify_pool) if stored_kiosk else []
+    return _check_and_store(ctx, tx, kiosk_id, items, now, stored_kiosk, sig_ok)
+
+
+def _check_and_store(
+    ctx: ServerContext,
+    tx: Tx,
+    kiosk_id: str,
+    items: Sequence[tuple[bytes, bytes]],
+    now: int,
+    stored_kiosk: Kiosk | None,
+    sig_ok: Sequence[bool],
+) -> tuple[Kiosk, list[dict[str, Any]]]:
+    kiosk: Kiosk | None = None
+    last_seq, head = 0, ""
+    stored: dict[int, tuple[bytes, str]] = {}
+    events: list[Event] = []
+    results: list[dict[str, Any]] = []
+    new_from = len(items)  # index of the first new (not duplicate) event
+    for index, (body, sig) in enumerate(items):
+        try:
+            event = parse_event(body)
+        except MalformedError as exc:
+            raise from_protocol(exc, index=index) from exc
+        if event.kiosk != kiosk_id:
+            raise InputError(Reason.KIOSK_MISMATCH, "event names another kiosk", extra={"index": index})
+        if kiosk is None:
+            kiosk = _check_kiosk(stored_kiosk, kiosk_id)
+            last_seq, head = kiosk.last_seq, kiosk.head
+            if event.seq <= last_seq:
+                stored = tx.stored_events(kiosk_id, event.seq, min(last_seq, event.seq + len(items) - 1))
+        if not sig_ok[index]:
+            raise InputError(Reason.BAD_SIGNATURE, "signature does not verify", extra={"index": index})
+        if index > 0 and event.seq != events[-1].seq + 1:
+            expected = events[-1].seq + 1
+            raise ServiceError(
+                Reason.SEQUENCE_GAP,
+                f"events in a batch must be consecutive; expected seq {expected}",
+                extra={"expected_seq": expected, "index": index},
+            )
+        if event.seq <= kiosk.last_seq:
+            held_body, held_flags = stored[event.seq]
+            if held_body != body:
+                raise _Equivocation(index, event.seq, held_body, body, sig)
+            results.append({"seq": event.seq, "status": "duplicate", "flags": decode_flags(held_flags)})
+        else:
+            if event.seq != last_seq + 1:
+                raise ServiceError(
+                    Reason.SEQUENCE_GAP,
+                    f"expected seq {last_seq + 1}",
+                    extra={"expected_seq": last_seq + 1, "index": index},
+                )
+            if event.prev != head:
+                raise ServiceError(
+                    Reason.CHAIN_BROKEN, "prev is not the hash of the previous event", extra={"index": index}
+                )
+            new_from = min(new_from, index)
+            last_seq, head = event.seq, event_hash(body)
+        events.append(event)
+
+    assert kiosk is not None, "a batch holds at least one event"
+    if new_from < len(items):
+        results.extend(_store_new(ctx, tx, kiosk, items[new_from:], events[new_from:], now))
+        tx.advance_kiosk(kiosk_id, last_seq, head)
+    return dataclasses.replace(kiosk, last_seq=last_seq, head=head), results
+
+
+def _store_new(
+    ctx: ServerContext,
+    tx: Tx,
+    kiosk: Kiosk,
+    items: Sequence[tuple[bytes, bytes]],
+    events: Sequence[Event],
+    now: int,
+) -> list[dict[str, Any]]:
+    """Flag, store and apply the admitted new events; return their results."""
+    volunteers = tx.card_volunteers(event.card for event in events)
+    rows: list[NewEvent] = []
+    taps: list[Tap] = []
+    results: list[dict[str, Any]] = []
+    for (body, sig), event in zip(items, events, strict=True):
+        flags: list[str] = []
+        clock_ok = clock_in_range(event.clock.wall_ms, now)
+        if not clock_ok:
+            flags.append(Reason.CLOCK_OUT_OF_RANGE.value)
+        volunteer_id = volunteers.get(event.card)
+        if volunteer_id is None:
+            flags.append(Reason.UNKNOWN_CARD.value)
+        elif event.kind is not EventKind.DENIED:
+            taps.append(
+                Tap(
+                    kiosk.kiosk_id,
+                    event.seq,
+                    event.kind,
+                    event.card,
+                    volunteer_id,
+                    event.clock.wall_ms,
+                    clock_ok,
+                )
+            )
+        rows.append(
+            NewEvent(
+                kiosk_id=kiosk.kiosk_id,
+                seq=event.seq,
+                body=body,
+                sig=sig,
+                hash=event_hash(body),
+                kind=event.kind.value,
+                card_id=event.card,
+                wall_ms=event.clock.wall_ms,
+                flags=tuple(flags),
+                received_ms=now,
+            )
+        )
+        results.append({"seq": event.seq, "status": "accepted", "flags": flags})
+    tx.insert_events(rows)
+    if taps:
+        site = tx.get_site(kiosk.site_id)
+        assert site is not None, "foreign key guarantees the site"
+        apply_taps(tx, site, taps, now)
+    return results

@@ -1,0 +1,60 @@
+"""Strict readers for the small JSON requests (enrolment and admin).
+
+Batches have their own strict decoder in :mod:`protocol.batches`; everything
+else is a flat JSON object whose fields are checked here, so every wrong shape
+or type becomes ``400 malformed_request`` with the field named, never a
+framework-specific 422 body or a 500.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from protocol import Reason
+from server.errors import InputError
+
+MAX_SAFE_INT = 2**53 - 1
+
+
+def _malformed(message: str) -> InputError:
+    return InputError(Reason.MALFORMED_REQUEST, message)
+
+
+def parse_object(data: bytes, *, allowed: frozenset[str]) -> dict[str, Any]:
+    """Parse ``data`` as a JSON object whose keys are all in ``allowed``."""
+    if not data.strip():
+        return {}
+    try:
+        value = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise _malformed("request body is not JSON") from None
+    if not isinstance(value, dict):
+        raise _malformed("request body must be a JSON object")
+    unknown = sorted(set(value) - allowed)
+    if unknown:
+        raise _malformed(f"unknown field {unknown[0][:40]!r}")
+    return value
+
+
+def require_str(obj: Mapping[str, Any], name: str, *, max_len: int = 200) -> str:
+    """A present, non-empty string field of at most ``max_len`` characters."""
+    value = obj.get(name)
+    if not isinstance(value, str) or not value.strip() or len(value) > max_len:
+        raise _malformed(f"{name} must be a non-empty string of at most {max_len} characters")
+    return value
+
+
+def optional_int(obj: Mapping[str, Any], name: str, *, default: int, minimum: int, maximum: int) -> int:
+    """An integer field in ``minimum..maximum`` (booleans are not integers), or ``default``."""
+    if name not in obj:
+        return default
+    return require_int(obj, name, minimum=minimum, maximum=maximum)
+
+
+def require_int(obj: Mapping[str, Any], name: str, *, minimum: int, maximum: int = MAX_SAFE_INT) -> int:
+    value = obj.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        raise _malformed(f"{name} must be an integer from {minimum} to {maximum}")
+    return value

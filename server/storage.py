@@ -1,0 +1,537 @@
+"""Every SQL statement of the ledger server, behind a small transactional interface.
+
+Services never see SQL: they open a transaction with :meth:`Storage.write` or
+:meth:`Storage.read` and call methods of :class:`Tx` that speak in
+:mod:`server.models` records.  A PostgreSQL backend is therefore one more
+class with the same methods, and the rules do not change.
+
+The SQLite choices are deliberate:
+
+* WAL with ``synchronous=FULL``: a committed batch survives power loss and
+  ``SIGKILL``; a receipt is only ever issued after its commit.
+* ``BEGIN IMMEDIATE`` for writes, so a transaction never fails half-way on a
+  lock upgrade, and one connection behind a lock: the server is one process
+  with one writer, and SQLite serialises writers anyway.
+* Migrations are a list of functions.  Each runs in one transaction together
+  with the row that records it, so a crash leaves a migration either fully
+  applied or not at all (as ``sqlite_utils/migrations.py`` does).
+* The ledger tables hold IDs only.  A volunteer's name lives in
+  ``personal_data`` and nowhere else, so erasing a person is one ``DELETE``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Final
+
+from server.models import EnrolmentCode, Kiosk, KioskStatus, NewEvent, Shift, ShiftStatus, Site, StoredEvent
+
+Migration = Callable[[sqlite3.Connection], None]
+
+_MS_PER_HOUR: Final = 3_600_000
+# SQLite's default limit on bound parameters is 32766 since 3.32; stay far below it.
+_IN_CHUNK: Final = 500
+
+
+def _m001_initial(conn: sqlite3.Connection) -> None:
+    statements = [
+        "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        """CREATE TABLE sites (
+            site_id TEXT PRIMARY KEY, name TEXT NOT NULL,
+            tokens_per_hour INTEGER NOT NULL CHECK (tokens_per_hour >= 0),
+            max_shift_hours INTEGER NOT NULL CHECK (max_shift_hours >= 1),
+            created_ms INTEGER NOT NULL)""",
+        """CREATE TABLE enrolment_codes (
+            code_sha256 TEXT PRIMARY KEY, site_id TEXT NOT NULL REFERENCES sites (site_id),
+            created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL,
+            used_ms INTEGER, kiosk_id TEXT)""",
+        """CREATE TABLE kiosks (
+            kiosk_id TEXT PRIMARY KEY, site_id TEXT NOT NULL REFERENCES sites (site_id),
+            public_key BLOB NOT NULL UNIQUE,
+            status TEXT NOT NULL CHECK (status IN ('active', 'suspended', 'revoked')),
+            last_seq INTEGER NOT NULL CHECK (last_seq >= 0), head TEXT NOT NULL,
+            enrolled_ms INTEGER NOT NULL)""",
+        """CREATE TABLE events (
+            kiosk_id TEXT NOT NULL REFERENCES kiosks (kiosk_id), seq INTEGER NOT NULL CHECK (seq >= 1),
+            body BLOB NOT NULL, sig BLOB NOT NULL, hash TEXT NOT NULL, kind TEXT NOT NULL,
+            card_id TEXT NOT NULL, wall_ms INTEGER NOT NULL, flags TEXT NOT NULL,
+            received_ms INTEGER NOT NULL,
+            PRIMARY KEY (kiosk_id, seq))""",
+        """CREATE TABLE equivocations (
+            equivocation_id INTEGER PRIMARY KEY, kiosk_id TEXT NOT NULL REFERENCES kiosks (kiosk_id),
+            seq INTEGER NOT NULL, stored_body BLOB NOT NULL, offered_body BLOB NOT NULL,
+            offered_sig BLOB NOT NULL, received_ms INTEGER NOT NULL)""",
+        "CREATE TABLE volunteers (volunteer_id TEXT PRIMARY KEY, created_ms INTEGER NOT NULL)",
+        """CREATE TABLE personal_data (
+            volunteer_id TEXT PRIMARY KEY REFERENCES volunteers (volunteer_id), name TEXT NOT NULL)""",
+        """CREATE TABLE cards (
+            card_id TEXT PRIMARY KEY, volunteer_id TEXT NOT NULL REFERENCES volunteers (volunteer_id),
+            registered_ms INTEGER NOT NULL)""",
+        "CREATE INDEX cards_volunteer ON cards (volunteer_id)",
+        """CREATE TABLE shifts (
+            shift_id INTEGER PRIMARY KEY, card_id TEXT NOT NULL REFERENCES cards (card_id),
+            volunteer_id TEXT NOT NULL REFERENCES volunteers (volunteer_id),
+            site_id TEXT NOT NULL REFERENCES sites (site_id), kiosk_id TEXT NOT NULL,
+            in_kiosk TEXT, in_seq INTEGER, out_kiosk TEXT, out_seq INTEGER,
+            start_ms INTEGER NOT NULL, end_ms INTEGER,
+            minutes INTEGER NOT NULL CHECK (minutes >= 0), tokens INTEGER NOT NULL CHECK (tokens >= 0),
+            status TEXT NOT NULL CHECK (status IN ('open', 'paid', 'review')), reason TEXT)""",
+        # At most one open shift per card and site: the pairing rule, enforced by the schema too.
+        "CREATE UNIQUE INDEX shifts_one_open ON shifts (card_id, site_id) WHERE status = 'open'",
+        "CREATE INDEX shifts_card ON shifts (card_id)",
+        "CREATE INDEX shifts_volunteer ON shifts (volunteer_id)",
+        """CREATE TABLE ledger_entries (
+            entry_id INTEGER PRIMARY KEY, volunteer_id TEXT NOT NULL REFERENCES volunteers (volunteer_id),
+            delta INTEGER NOT NULL, kind TEXT NOT NULL, ref INTEGER, created_ms INTEGER NOT NULL,
+            UNIQUE (kind, ref))""",
+        "CREATE INDEX ledger_volunteer ON ledger_entries (volunteer_id)",
+    ]
+    for statement in statements:
+        conn.execute(statement)
+
+
+MIGRATIONS: Final[Sequence[Migration]] = (_m001_initial,)
+
+
+def _site(row: Sequence[Any]) -> Site:
+    return Site(site_id=row[0], name=row[1], tokens_per_hour=row[2], max_shift_hours=row[3])
+
+
+def _kiosk(row: Sequence[Any]) -> Kiosk:
+    return Kiosk(
+        kiosk_id=row[0],
+        site_id=row[1],
+        public_key=bytes(row[2]),
+        status=KioskStatus(row[3]),
+        last_seq=row[4],
+        head=row[5],
+        enrolled_ms=row[6],
+    )
+
+
+_KIOSK_COLUMNS: Final = "kiosk_id, site_id, public_key, status, last_seq, head, enrolled_ms"
+_SHIFT_NAMES: Final = (
+    *("shift_id", "card_id", "volunteer_id", "site_id", "kiosk_id", "in_kiosk", "in_seq", "out_kiosk"),
+    *("out_seq", "start_ms", "end_ms", "minutes", "tokens", "status", "reason"),
+)
+_SHIFT_COLUMNS: Final = ", ".join(_SHIFT_NAMES)
+_SHIFT_COLUMNS_S: Final = ", ".join(f"s.{name}" for name in _SHIFT_NAMES)
+
+
+def _shift(row: Sequence[Any]) -> Shift:
+    values = dict(zip(_SHIFT_NAMES, row, strict=True))
+    values["status"] = ShiftStatus(values["status"])
+    return Shift(**values)
+
+
+def _shift_row(s: Shift) -> tuple[Any, ...]:
+    return (
+        *(s.shift_id, s.card_id, s.volunteer_id, s.site_id, s.kiosk_id, s.in_kiosk, s.in_seq, s.out_kiosk),
+        *(s.out_seq, s.start_ms, s.end_ms, s.minutes, s.tokens, s.status.value, s.reason),
+    )
+
+
+def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), _IN_CHUNK):
+        yield items[start : start + _IN_CHUNK]
+
+
+@functools.lru_cache(maxsize=64)
+def encode_flags(flags: tuple[str, ...]) -> str:
+    """How an event's flags are stored: a JSON array of reason codes (cached: there are few)."""
+    return json.dumps(list(flags), separators=(",", ":"))
+
+
+def _flags(event: NewEvent) -> str:
+    return encode_flags(event.flags)
+
+
+def decode_flags(text: str) -> list[str]:
+    value = json.loads(text)
+    return [str(flag) for flag in value]
+
+
+class Tx:
+    """The queries of one transaction.  Only valid inside ``Storage.write()``/``read()``."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    # -- settings ------------------------------------------------------------------------------
+    def get_setting(self, key: str) -> str | None:
+        row = self._conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_setting(self, key: str, value: str) -> None:
+        self._conn.execute(
+            "INSERT INTO settings (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    # -- sites and enrolment codes -------------------------------------------------------------
+    def insert_site(self, site: Site, created_ms: int) -> None:
+        self._conn.execute(
+            "INSERT INTO sites (site_id, name, tokens_per_hour, max_shift_hours, created_ms) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (site.site_id, site.name, site.tokens_per_hour, site.max_shift_hours, created_ms),
+        )
+
+    def get_site(self, site_id: str) -> Site | None:
+        row = self._conn.execute(
+            "SELECT site_id, name, tokens_per_hour, max_shift_hours FROM sites WHERE site_id = ?", (site_id,)
+        ).fetchone()
+        return None if row is None else _site(row)
+
+    def list_sites(self) -> list[Site]:
+        rows = self._conn.execute(
+            "SELECT site_id, name, tokens_per_hour, max_shift_hours FROM sites ORDER BY created_ms, rowid"
+        )
+        return [_site(row) for row in rows]
+
+    def insert_enrolment_code(self, code_sha256: str, site_id: str, created_ms: int, expires_ms: int) -> None:
+        self._conn.execute(
+            "INSERT INTO enrolment_codes (code_sha256, site_id, created_ms, expires_ms) VALUES (?, ?, ?, ?)",
+            (code_sha256, site_id, created_ms, expires_ms),
+        )
+
+    def get_enrolment_code(self, code_sha256: str) -> EnrolmentCode | None:
+        row = self._conn.execute(
+            "SELECT code_sha256, site_id, expires_ms, used_ms, kiosk_id FROM enrolment_codes "
+            "WHERE code_sha256 = ?",
+            (code_sha256,),
+        ).fetchone()
+        return None if row is None else EnrolmentCode(*row)
+
+    def mark_code_used(self, code_sha256: str, used_ms: int, kiosk_id: str) -> None:
+        self._conn.execute(
+            "UPDATE enrolment_codes SET used_ms = ?, kiosk_id = ? WHERE code_sha256 = ?",
+            (used_ms, kiosk_id, code_sha256),
+        )
+
+    # -- kiosks --------------------------------------------------------------------------------
+    def insert_kiosk(self, kiosk: Kiosk) -> None:
+        self._conn.execute(
+            f"INSERT INTO kiosks ({_KIOSK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                kiosk.kiosk_id,
+                kiosk.site_id,
+                kiosk.public_key,
+                kiosk.status.value,
+                kiosk.last_seq,
+                kiosk.head,
+                kiosk.enrolled_ms,
+            ),
+        )
+
+    def get_kiosk(self, kiosk_id: str) -> Kiosk | None:
+        row = self._conn.execute(
+            f"SELECT {_KIOSK_COLUMNS} FROM kiosks WHERE kiosk_id = ?", (kiosk_id,)
+        ).fetchone()
+        return None if row is None else _kiosk(row)
+
+    def kiosk_id_for_key(self, public_key: bytes) -> str | None:
+        row = self._conn.execute("SELECT kiosk_id FROM kiosks WHERE public_key = ?", (public_key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def list_kiosks(self) -> list[Kiosk]:
+        rows = self._conn.execute(f"SELECT {_KIOSK_COLUMNS} FROM kiosks ORDER BY enrolled_ms, rowid")
+        return [_kiosk(row) for row in rows]
+
+    def set_kiosk_status(self, kiosk_id: str, status: KioskStatus) -> None:
+        self._conn.execute("UPDATE kiosks SET status = ? WHERE kiosk_id = ?", (status.value, kiosk_id))
+
+    def advance_kiosk(self, kiosk_id: str, last_seq: int, head: str) -> None:
+        self._conn.execute(
+            "UPDATE kiosks SET last_seq = ?, head = ? WHERE kiosk_id = ?", (last_seq, head, kiosk_id)
+        )
+
+    # -- events --------------------------------------------------------------------------------
+    def stored_events(self, kiosk_id: str, first_seq: int, last_seq: int) -> dict[int, tuple[bytes, str]]:
+        """``seq -> (body, flags)`` for the stored events of ``kiosk_id`` in ``first_seq..last_seq``."""
+        rows = self._conn.execute(
+            "SELECT seq, body, flags FROM events WHERE kiosk_id = ? AND seq BETWEEN ? AND ?",
+            (kiosk_id, first_seq, last_seq),
+        )
+        return {row[0]: (bytes(row[1]), row[2]) for row in rows}
+
+    def insert_events(self, events: Iterable[NewEvent]) -> None:
+        self._conn.executemany(
+            "INSERT INTO events (kiosk_id, seq, body, sig, hash, kind, card_id, wall_ms, flags, received_ms) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                (
+                    e.kiosk_id,
+                    e.seq,
+                    e.body,
+                    e.sig,
+                    e.hash,
+                    e.kind,
+                    e.card_id,
+                    e.wall_ms,
+                    _flags(e),
+                    e.received_ms,
+                )
+                for e in events
+            ),
+        )
+
+    def iter_events(self, kiosk_id: str) -> Iterator[StoredEvent]:
+        """Every stored event of ``kiosk_id`` in ``seq`` order, streamed."""
+        rows = self._conn.execute(
+            "SELECT kiosk_id, seq, body, sig, hash FROM events WHERE kiosk_id = ? ORDER BY seq", (kiosk_id,)
+        )
+        for row in rows:
+            yield StoredEvent(kiosk_id=row[0], seq=row[1], body=bytes(row[2]), sig=bytes(row[3]), hash=row[4])
+
+    def count_events(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+
+    def insert_equivocation(
+        self,
+        kiosk_id: str,
+        seq: int,
+        stored_body: bytes,
+        offered_body: bytes,
+        offered_sig: bytes,
+        now_ms: int,
+    ) -> None:
+        self._conn.execute(
+            "INSERT INTO equivocations (kiosk_id, seq, stored_body, offered_body, offered_sig, received_ms) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (kiosk_id, seq, stored_body, offered_body, offered_sig, now_ms),
+        )
+
+    def count_equivocations(self, kiosk_id: str) -> int:
+        row = self._conn.execute(
+            "SELECT COUNT(*) FROM equivocations WHERE kiosk_id = ?", (kiosk_id,)
+        ).fetchone()
+        return int(row[0])
+
+    # -- volunteers and cards ------------------------------------------------------------------
+    def insert_volunteer(self, volunteer_id: str, name: str, created_ms: int) -> None:
+        self._conn.execute(
+            "INSERT INTO volunteers (volunteer_id, created_ms) VALUES (?, ?)", (volunteer_id, created_ms)
+        )
+        self._conn.execute(
+            "INSERT INTO personal_data (volunteer_id, name) VALUES (?, ?)", (volunteer_id, name)
+        )
+
+    def volunteer_exists(self, volunteer_id: str) -> bool:
+        row = self._conn.execute(
+            "SELECT 1 FROM volunteers WHERE volunteer_id = ?", (volunteer_id,)
+        ).fetchone()
+        return row is not None
+
+    def insert_card(self, card_id: str, volunteer_id: str, registered_ms: int) -> None:
+        self._conn.execute(
+            "INSERT INTO cards (card_id, volunteer_id, registered_ms) VALUES (?, ?, ?)",
+            (card_id, volunteer_id, registered_ms),
+        )
+
+    def card_volunteers(self, card_ids: Iterable[str]) -> dict[str, str]:
+        """``card_id -> volunteer_id`` for those of ``card_ids`` that are registered."""
+        wanted = sorted(set(card_ids))
+        found: dict[str, str] = {}
+        for chunk in _chunks(wanted):
+            marks = ",".join("?" * len(chunk))
+            rows = self._conn.execute(
+                f"SELECT card_id, volunteer_id FROM cards WHERE card_id IN ({marks})", tuple(chunk)
+            )
+            found.update((row[0], row[1]) for row in rows)
+        return found
+
+    def volunteers(self) -> list[tuple[str, str | None]]:
+        """``(volunteer_id, name)`` for every volunteer; the name is ``None`` once erased."""
+        rows = self._conn.execute(
+            "SELECT v.volunteer_id, p.name FROM volunteers v "
+            "LEFT JOIN personal_data p ON p.volunteer_id = v.volunteer_id "
+            "ORDER BY v.created_ms, v.rowid"
+        )
+        return [(row[0], row[1]) for row in rows]
+
+    def cards_by_volunteer(self) -> dict[str, list[str]]:
+        result: dict[str, list[str]] = {}
+        for volunteer_id, card_id in self._conn.execute(
+            "SELECT volunteer_id, card_id FROM cards ORDER BY registered_ms, rowid"
+        ):
+            result.setdefault(volunteer_id, []).append(card_id)
+        return result
+
+    # -- shifts and the ledger -----------------------------------------------------------------
+    def open_shifts(self, site_id: str, card_ids: Iterable[str]) -> dict[str, Shift]:
+        """``card_id -> open shift`` at ``site_id`` for those of ``card_ids`` that have one."""
+        wanted = sorted(set(card_ids))
+        found: dict[str, Shift] = {}
+        for chunk in _chunks(wanted):
+            marks = ",".join("?" * len(chunk))
+            rows = self._conn.execute(
+                f"SELECT {_SHIFT_COLUMNS} FROM shifts WHERE status = 'open' AND site_id = ? "
+                f"AND card_id IN ({marks})",
+                (site_id, *chunk),
+            )
+            found.update((row[1], _shift(row)) for row in rows)
+        return found
+
+    def next_shift_id(self) -> int:
+        """The ID for the next new shift.  Safe to extend in a write transaction: there is one writer."""
+        return int(self._conn.execute("SELECT COALESCE(MAX(shift_id), 0) + 1 FROM shifts").fetchone()[0])
+
+    def insert_shifts(self, shifts: Iterable[Shift]) -> None:
+        """Store new shifts with the IDs they carry (see :meth:`next_shift_id`)."""
+        marks = ", ".join("?" * len(_SHIFT_NAMES))
+        self._conn.executemany(
+            f"INSERT INTO shifts ({_SHIFT_COLUMNS}) VALUES ({marks})",
+            (_shift_row(shift) for shift in shifts),
+        )
+
+    def close_shifts(self, shifts: Iterable[Shift]) -> None:
+        """Write the closing fields of existing shifts."""
+        self._conn.executemany(
+            "UPDATE shifts SET out_kiosk = ?, out_seq = ?, end_ms = ?, minutes = ?, tokens = ?, status = ?, "
+            "reason = ? WHERE shift_id = ?",
+            (
+                (s.out_kiosk, s.out_seq, s.end_ms, s.minutes, s.tokens, s.status.value, s.reason, s.shift_id)
+                for s in shifts
+            ),
+        )
+
+    def insert_ledger_entries(self, entries: Iterable[tuple[str, int, str, int, int]]) -> None:
+        """Append ``(volunteer_id, delta, kind, ref, created_ms)`` rows; a balance is their sum."""
+        self._conn.executemany(
+            "INSERT INTO ledger_entries (volunteer_id, delta, kind, ref, created_ms) VALUES (?, ?, ?, ?, ?)",
+            entries,
+        )
+
+    def shifts_for_card(self, card_id: str) -> list[Shift]:
+        rows = self._conn.execute(
+            f"SELECT {_SHIFT_COLUMNS} FROM shifts WHERE card_id = ? ORDER BY shift_id", (card_id,)
+        )
+        return [_shift(row) for row in rows]
+
+    def shifts_by_volunteer(self) -> dict[str, list[Shift]]:
+        result: dict[str, list[Shift]] = {}
+        for row in self._conn.execute(f"SELECT {_SHIFT_COLUMNS} FROM shifts ORDER BY shift_id"):
+            shift = _shift(row)
+            result.setdefault(shift.volunteer_id, []).append(shift)
+        return result
+
+    def review_shifts(self, now_ms: int) -> list[Shift]:
+        """Shifts in review, and open shifts that are flagged or older than their site's maximum.
+
+        An overdue open shift is reported with reason ``missing_check_out``; it stays open in
+        storage, so a late check-out can still close it (and send it to review as too long).
+        """
+        rows = self._conn.execute(
+            f"SELECT {_SHIFT_COLUMNS_S} "
+            "FROM shifts s JOIN sites t ON t.site_id = s.site_id "
+            "WHERE s.status = 'review' OR (s.status = 'open' AND "
+            "(s.reason IS NOT NULL OR s.start_ms < ? - t.max_shift_hours * ?)) ORDER BY s.shift_id",
+            (now_ms, _MS_PER_HOUR),
+        )
+        shifts = [_shift(row) for row in rows]
+        for shift in shifts:
+            if shift.status is ShiftStatus.OPEN and shift.reason is None:
+                shift.reason = "missing_check_out"
+        return shifts
+
+    def balances(self) -> dict[str, int]:
+        rows = self._conn.execute("SELECT volunteer_id, SUM(delta) FROM ledger_entries GROUP BY volunteer_id")
+        return {row[0]: int(row[1]) for row in rows}
+
+    def balance(self, volunteer_id: str) -> int:
+        row = self._conn.execute(
+            "SELECT COALESCE(SUM(delta), 0) FROM ledger_entries WHERE volunteer_id = ?", (volunteer_id,)
+        ).fetchone()
+        return int(row[0])
+
+
+class Storage:
+    """One SQLite ledger file.  Thread-safe: every transaction holds the connection's lock.
+
+    Example::
+
+        storage = Storage(path)          # opens, and applies pending migrations
+        with storage.write() as tx:
+            tx.set_setting("k", "v")     # committed when the block ends, rolled back on error
+        storage.close()
+    """
+
+    def __init__(self, path: Path, *, migrate: bool = True) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        try:
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA synchronous = FULL")
+            self._conn.execute("PRAGMA foreign_keys = ON")
+            self._conn.execute("PRAGMA busy_timeout = 10000")
+            if migrate:
+                self.migrate()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Storage:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def migrate(self) -> list[str]:
+        """Apply pending migrations, each in its own transaction with its record; return their names."""
+        applied: list[str] = []
+        with self._lock:
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_ms INTEGER NOT NULL)"
+            )
+            for migration in MIGRATIONS:
+                name = migration.__name__.lstrip("_")
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    done = self._conn.execute("SELECT 1 FROM migrations WHERE name = ?", (name,)).fetchone()
+                    if done is None:
+                        migration(self._conn)
+                        self._conn.execute(
+                            "INSERT INTO migrations (name, applied_ms) VALUES (?, ?)",
+                            (name, time.time_ns() // 1_000_000),
+                        )
+                        applied.append(name)
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+        return applied
+
+    @contextmanager
+    def write(self) -> Iterator[Tx]:
+        """A write transaction (``BEGIN IMMEDIATE``): committed on success, rolled back on any error."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield Tx(self._conn)
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    @contextmanager
+    def read(self) -> Iterator[Tx]:
+        """A read transaction: one consistent snapshot for several queries."""
+        with self._lock:
+            self._conn.execute("BEGIN")
+            try:
+                yield Tx(self._conn)
+            finally:
+                self._conn.execute("ROLLBACK")

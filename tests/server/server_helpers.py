@@ -1,0 +1,183 @@
+"""Helpers for the ledger server tests: a movable clock, a signing kiosk and an API client.
+
+Nothing here is a mock: :class:`FakeKiosk` signs real events with :mod:`protocol`,
+and :class:`Api` talks HTTP to a real server on loopback.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from protocol import (
+    GENESIS_PREV,
+    ClockEvidence,
+    Event,
+    EventKind,
+    PrivateKey,
+    SignedEvent,
+    b64encode,
+    encode_batch,
+    enrolment_message,
+    sign_event,
+)
+from server.context import ServerContext
+
+T0 = 1_764_400_000_000  # 2025-11-29, a plausible "now" for the server clock
+HOUR = 3_600_000
+MINUTE = 60_000
+
+
+class FakeClock:
+    """The server's clock, in ms; tests set or advance it."""
+
+    def __init__(self, now: int = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> int:
+        return self.now
+
+
+@dataclass
+class FakeKiosk:
+    """A kiosk's signing side: its key, its chain position, and helpers to make events."""
+
+    key: PrivateKey
+    kiosk_id: str = ""
+    seq: int = 0
+    head: str = GENESIS_PREV
+    boot: str = field(default_factory=lambda: str(uuid.uuid4()))
+    enrolment: dict[str, Any] = field(default_factory=dict)
+
+    def event(
+        self, kind: EventKind | str, card: str, wall_ms: int, *, data: dict[str, Any] | None = None
+    ) -> SignedEvent:
+        """The next event in this kiosk's chain (advances seq and head)."""
+        kind = EventKind(kind)
+        if data is None:
+            data = {"reason": "unknown_card"} if kind is EventKind.DENIED else {}
+        event = Event(
+            kiosk=self.kiosk_id,
+            seq=self.seq + 1,
+            prev=self.head,
+            kind=kind,
+            card=card,
+            clock=ClockEvidence(wall_ms=wall_ms, synced=True, boot_id=self.boot, mono_ms=self.seq * 1000),
+            data=data,
+        )
+        signed = sign_event(event, self.key)
+        self.seq, self.head = signed.event.seq, signed.hash
+        return signed
+
+
+class Api:
+    """An HTTP client for one running server, with the admin token at hand."""
+
+    def __init__(self, base_url: str, admin_token: str, context: ServerContext, clock: FakeClock) -> None:
+        self.base_url = base_url
+        self.admin_token = admin_token
+        self.context = context
+        self.clock = clock
+        self.http = httpx.Client(base_url=base_url, timeout=30)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def admin(self, method: str, path: str, json: Any = None, *, expect: int | None = None) -> httpx.Response:
+        response = self.http.request(
+            method, path, json=json, headers={"Authorization": f"Bearer {self.admin_token}"}
+        )
+        if expect is not None:
+            assert response.status_code == expect, response.text
+        return response
+
+    def create_site(self, tokens_per_hour: int = 10, max_shift_hours: int | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"name": "Repair café", "tokens_per_hour": tokens_per_hour}
+        if max_shift_hours is not None:
+            body["max_shift_hours"] = max_shift_hours
+        return self.admin("POST", "/v1/admin/sites", body, expect=201).json()
+
+    def create_code(self, site_id: str, expires_in_s: int | None = None) -> str:
+        body: dict[str, Any] = {"site_id": site_id}
+        if expires_in_s is not None:
+            body["expires_in_s"] = expires_in_s
+        return self.admin("POST", "/v1/admin/enrolment-codes", body, expect=201).json()["code"]
+
+    def create_card(self, name: str = "Ada", volunteer_id: str | None = None) -> dict[str, Any]:
+        body = {"volunteer_id": volunteer_id} if volunteer_id else {"name": name}
+        return self.admin("POST", "/v1/admin/cards", body, expect=201).json()
+
+    def enrol_request(self, code: str, key: PrivateKey) -> httpx.Response:
+        digits = code.replace("-", "").replace(" ", "")
+        signature = key.sign(enrolment_message(digits, key.public_key))
+        return self.http.post(
+            "/v1/enrol",
+            json={"code": code, "public_key": key.public_key.to_b64(), "signature": b64encode(signature)},
+        )
+
+    def enrol_kiosk(self, site_id: str) -> FakeKiosk:
+        kiosk = FakeKiosk(key=PrivateKey.generate())
+        response = self.enrol_request(self.create_code(site_id), kiosk.key)
+        assert response.status_code == 200, response.text
+        kiosk.enrolment = response.json()
+        kiosk.kiosk_id = kiosk.enrolment["kiosk_id"]
+        return kiosk
+
+    def send(self, kiosk_id: str, events: list[SignedEvent]) -> httpx.Response:
+        return self.post_raw(f"/v1/kiosks/{kiosk_id}/events", encode_batch(events))
+
+    def post_raw(self, path: str, content: bytes, headers: dict[str, str] | None = None) -> httpx.Response:
+        return self.http.post(
+            path, content=content, headers={"Content-Type": "application/json", **(headers or {})}
+        )
+
+    def kiosk_state(self, kiosk_id: str) -> dict[str, Any]:
+        response = self.http.get(f"/v1/kiosks/{kiosk_id}")
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def balance(self, card_id: str) -> int:
+        response = self.http.get(f"/v1/cards/{card_id}/balance")
+        assert response.status_code == 200, response.text
+        return int(response.json()["balance"])
+
+    def shifts(self, card_id: str) -> list[dict[str, Any]]:
+        response = self.http.get(f"/v1/cards/{card_id}/shifts")
+        assert response.status_code == 200, response.text
+        return list(response.json()["shifts"])
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything a refused request must leave unchanged."""
+        report = self.admin("GET", "/v1/admin/report", expect=200).json()
+        kiosks = self.admin("GET", "/v1/admin/kiosks", expect=200).json()["kiosks"]
+        with self.context.storage.read() as tx:
+            events = tx.count_events()
+        return {"kiosks": kiosks, "events": events, "volunteers": report["volunteers"]}
+
+    def assert_serving(self) -> None:
+        response = self.http.get("/v1/health")
+        assert response.status_code == 200
+        assert response.json()["status"] == "ok"
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """Check the documented error shape; return the error object."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}
+    assert body["error"]["code"] == code
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    return dict(body["error"])
+
+
+@dataclass
+class World:
+    """A site with one enrolled kiosk and one registered card."""
+
+    site: dict[str, Any]
+    kiosk: FakeKiosk
+    card_id: str
+    volunteer_id: str

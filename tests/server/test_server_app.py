@@ -1,0 +1,63 @@
+"""The HTTP layer's own duties: documented error shapes everywhere, reads, and the runner."""
+
+from __future__ import annotations
+
+import httpx
+from server_helpers import T0, Api, World, assert_error
+
+from protocol import Reason
+from server.app import create_app
+from server.runner import serve_in_thread
+
+
+def test_health(api: Api) -> None:
+    assert api.http.get("/v1/health").json() == {"status": "ok", "version": "0.1.0"}
+
+
+def test_unknown_route_and_wrong_method_use_the_error_shape(api: Api) -> None:
+    assert_error(api.http.get("/v1/nothing"), 404, Reason.NOT_FOUND)
+    assert_error(api.http.delete("/v1/health"), 405, Reason.MALFORMED_REQUEST)
+    assert_error(api.http.get("/docs"), 404, Reason.NOT_FOUND)
+    api.assert_serving()
+
+
+def test_reads_for_unknown_ids(api: Api) -> None:
+    for path in ("/v1/kiosks/nonsense", "/v1/kiosks/k_" + "0" * 32):
+        assert_error(api.http.get(path), 404, Reason.UNKNOWN_KIOSK)
+    for path in ("/v1/cards/nonsense/balance", "/v1/cards/c_" + "0" * 32 + "/shifts"):
+        assert_error(api.http.get(path), 404, Reason.UNKNOWN_CARD)
+
+
+def test_kiosk_state_after_sync(api: Api, world: World) -> None:
+    k = world.kiosk
+    event = k.event("check_in", world.card_id, T0)
+    api.send(k.kiosk_id, [event])
+    state = api.kiosk_state(k.kiosk_id)
+    assert {key: state[key] for key in ("kiosk_id", "site_id", "status", "last_seq", "head")} == {
+        "kiosk_id": k.kiosk_id,
+        "site_id": world.site["site_id"],
+        "status": "active",
+        "last_seq": 1,
+        "head": event.hash,
+    }
+
+
+def test_many_bad_requests_in_a_row_do_not_break_the_server(api: Api, world: World) -> None:
+    junk = [b"", b"\x00" * 100, b"{" * 5000, b'{"events":' * 1000, b"null", b"1e999", '{"é": 1}'.encode()]
+    for content in junk:
+        for path in (f"/v1/kiosks/{world.kiosk.kiosk_id}/events", "/v1/enrol"):
+            response = api.post_raw(path, content)
+            assert 400 <= response.status_code < 500, (content[:20], response.text)
+            assert "error" in response.json()
+    api.assert_serving()
+
+
+def test_runner_stops_cleanly_and_frees_the_port(context) -> None:
+    with serve_in_thread(create_app(context, verify_workers=2)) as base_url:
+        assert httpx.get(f"{base_url}/v1/health").status_code == 200
+    try:
+        httpx.get(f"{base_url}/v1/health", timeout=2)
+    except httpx.TransportError:
+        pass
+    else:
+        raise AssertionError("the server still answers after the block")
