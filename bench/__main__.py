@@ -35,15 +35,14 @@ from protocol import (
     EventKind,
     PrivateKey,
     SignedEvent,
-    b64encode,
     encode_batch,
-    enrolment_message,
     sign_event,
 )
 from provisioning.client import ApiClient
 from provisioning.enrol import enrol_kiosk
 from server.datadir import init_data_dir
 from terminal.clock import SimulatedClock
+from terminal.config import KioskConfig
 from terminal.keystore import load_key
 from terminal.outbox import Outbox
 from terminal.sync import SyncClient
@@ -86,18 +85,23 @@ def verify_ceiling(events: list[SignedEvent], public_key: bytes) -> float:
     return len(events) / (time.perf_counter() - started)
 
 
-def ingest_rate(url: str, admin: ApiClient, events_count: int) -> tuple[float, float]:
-    """Events per second stored by the server over HTTP; also returns the verify ceiling."""
-    site = admin.add_site("Bench", tokens_per_hour=10)
+def enrolled_kiosk(url: str, admin: ApiClient, folder: Path) -> tuple[KioskConfig, list[str]]:
+    """A kiosk enrolled the way a coordinator would, and 50 registered cards."""
+    site = admin.add_site(folder.name, tokens_per_hour=10)
     code = admin.create_enrolment_code(site["site_id"])["code"]
-    key = PrivateKey.generate()
-    signature = key.sign(enrolment_message(code, key.public_key))
-    answer = admin.enrol({"code": code, "public_key": key.public_key.to_b64(), "signature": b64encode(signature)})
-    cards = [admin.register_card(name=f"Bench {i}")["card_id"] for i in range(50)]
-    events = _signed_day(key, answer["kiosk_id"], cards, events_count)
+    _, config = enrol_kiosk(url, code, folder, client=admin)
+    cards = [admin.register_card(name=f"{folder.name} {i}")["card_id"] for i in range(50)]
+    return config, cards
+
+
+def ingest_rate(url: str, admin: ApiClient, folder: Path, events_count: int) -> tuple[float, float]:
+    """Events per second stored by the server over HTTP; also returns the verify ceiling."""
+    config, cards = enrolled_kiosk(url, admin, folder)
+    key = load_key(config.key_path)
+    events = _signed_day(key, config.kiosk_id, cards, events_count)
     ceiling = verify_ceiling(events, key.public_key.raw)
     bodies = [encode_batch(events[i : i + BATCH]) for i in range(0, len(events), BATCH)]
-    path = f"{url}/v1/kiosks/{answer['kiosk_id']}/events"
+    path = f"{url}/v1/kiosks/{config.kiosk_id}/events"
     with requests.Session() as session:
         started = time.perf_counter()
         for body in bodies:
@@ -150,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         root = Path(tmp)
         init = init_data_dir(root / "server")
         with ledger_server(root / "server") as url, ApiClient(url, admin_token=init.admin_token) as admin:
-            ingest, ceiling = ingest_rate(url, admin, args.events)
+            ingest, ceiling = ingest_rate(url, admin, root / "ingest-kiosk", args.events)
         print(f"verify_ceiling_per_s: {ceiling:.0f}")
         print(f"ingest_events_per_s: {ingest:.0f}")
         print(f"ingest_vs_verify: {ingest / ceiling:.2f}")
@@ -159,15 +163,16 @@ def main(argv: list[str] | None = None) -> int:
         drain_init = init_data_dir(root / "drain-server")
         with ledger_server(root / "drain-server") as url:
             with ApiClient(url, admin_token=drain_init.admin_token) as admin:
-                site = admin.add_site("Drain", tokens_per_hour=10)
-                code = admin.create_enrolment_code(site["site_id"])["code"]
-                _, config = enrol_kiosk(url, code, root / "kiosk", client=admin)
-                cards = [admin.register_card(name=f"Drain {i}")["card_id"] for i in range(50)]
+                config, cards = enrolled_kiosk(url, admin, root / "kiosk")
             outbox = Outbox(config.outbox_path)
             try:
                 clock = SimulatedClock(start_wall_ms=int(time.time() * 1000) - args.events * 60_000)
                 kiosk = Kiosk(
-                    config=config, key=load_key(config.key_path), outbox=outbox, clock=clock, indicator=_NoLight()
+                    config=config,
+                    key=load_key(config.key_path),
+                    outbox=outbox,
+                    clock=clock,
+                    indicator=_NoLight(),
                 )
                 tap_timings = fill_kiosk(kiosk, clock, cards, args.events)
                 commit_ms = commit_ms_median(root / "kiosk", args.taps)

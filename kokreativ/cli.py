@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return func(args)
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # noqa: BLE001 - one clear line for every error the user can cause
+    except Exception as exc:  # one clear line for every error the user can cause
         if args.debug:
             raise
         reason = getattr(exc, "reason", None)

@@ -90,7 +90,7 @@ def run_demo(workdir: Path, out: TextIO) -> int:
         with ApiClient(url, admin_token=init.admin_token) as admin:
             site = admin.add_site(SITE_NAME, tokens_per_hour=TOKENS_PER_HOUR)
             code = admin.create_enrolment_code(site["site_id"])
-            config_path, config = enrol_kiosk(url, code["code"], kiosk_dir, client=admin)
+            _, config = enrol_kiosk(url, code["code"], kiosk_dir, client=admin)
             cards = [admin.register_card(name=name) for name in VOLUNTEERS]
         say(
             f"3. Provisioned site {SITE_NAME!r} ({TOKENS_PER_HOUR} tokens/h), kiosk {config.kiosk_id}, "
@@ -103,7 +103,10 @@ def run_demo(workdir: Path, out: TextIO) -> int:
     outbox = Outbox(config.outbox_path)
     try:
         offline = SyncClient(config, outbox).sync_once()
-        say(f"   sync while offline: {offline.error or 'ok'}; {outbox.pending_count()} events wait in the outbox")
+        say(
+            f"   sync while offline: {offline.error or 'ok'}; "
+            f"{outbox.pending_count()} events wait in the outbox"
+        )
 
         with ledger_server(server_dir, port) as url:
             say(f"5. Server back at {url}; syncing")
@@ -158,8 +161,9 @@ def _replay_day(config: KioskConfig, card_ids: list[str], say: Any) -> list[Any]
                 reader.present_card(UNKNOWN_UID, None)
                 name = "(unknown)"
             else:
-                reader.present_card(bytes([0x04, step.who + 1, 0x10, 0x20, 0x30, 0x40, 0x50]),
-                                    card_ndef(card_ids[step.who]))
+                reader.present_card(
+                    bytes([0x04, step.who + 1, 0x10, 0x20, 0x30, 0x40, 0x50]), card_ndef(card_ids[step.who])
+                )
                 name = VOLUNTEERS[step.who].split()[0]
             tap = reader.wait_for_tap(timeout=1.0)
             assert isinstance(tap, Tap)
@@ -193,7 +197,8 @@ def _print_report(report: list[dict[str, Any]], say: Any) -> None:
             reason = f" ({shift['reason']})" if shift.get("reason") else ""
             say(
                 f"       {_local(shift['start_ms'])}–{_local(shift.get('end_ms'))}  "
-                f"{shift['status']:<6} {_hours(int(shift['minutes'] or 0))}  {shift['tokens'] or 0} tokens{reason}"
+                f"{shift['status']:<6} {_hours(int(shift['minutes'] or 0))}  "
+                f"{shift['tokens'] or 0} tokens{reason}"
             )
 
 

@@ -30,7 +30,17 @@ def start_server(data_dir: Path, port: int, log_path: Path) -> subprocess.Popen[
     url = f"http://127.0.0.1:{port}"
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "kokreativ", "server", "run", "--data", str(data_dir), "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "kokreativ",
+                "server",
+                "run",
+                "--data",
+                str(data_dir),
+                "--port",
+                str(port),
+            ],
             stdout=log,
             stderr=log,
         )

@@ -130,13 +130,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "add a site with its token rate",
         'kokreativ provision site add --name "Freizeitheim Linden" --tokens-per-hour 10',
         _admin_call(
-            lambda c, a: c.add_site(a.name, tokens_per_hour=a.tokens_per_hour, max_shift_hours=a.max_shift_hours)
+            lambda c, a: c.add_site(
+                a.name, tokens_per_hour=a.tokens_per_hour, max_shift_hours=a.max_shift_hours
+            )
         ),
     )
     add_site.add_argument("--name", required=True)
     add_site.add_argument("--tokens-per-hour", type=int, required=True, help="whole tokens per hour")
     add_site.add_argument("--max-shift-hours", type=int, default=12, help="longer shifts go to review")
-    _leaf(sites, "list", "list sites", "kokreativ provision site list", _admin_call(lambda c, a: c.list_sites()))
+    _leaf(
+        sites, "list", "list sites", "kokreativ provision site list", _admin_call(lambda c, a: c.list_sites())
+    )
 
     terminals = _group(commands, "terminal", "manage kiosks")
     add_terminal = _leaf(

@@ -23,7 +23,6 @@ from terminal.keystore import load_key
 from terminal.outbox import Outbox
 from terminal.sync import SyncClient
 from terminal.tap import Kiosk
-
 from tests.conftest import EnrolledKiosk, ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -75,7 +74,9 @@ def _kiosk_process(kiosk: EnrolledKiosk) -> subprocess.Popen[str]:
     )
 
 
-def test_sigkill_kiosk_mid_burst_loses_and_duplicates_nothing(enrolled_kiosk: EnrolledKiosk, server_process: ServerProcess):
+def test_sigkill_kiosk_mid_burst_loses_and_duplicates_nothing(
+    enrolled_kiosk: EnrolledKiosk, server_process: ServerProcess
+):
     kiosk, server = enrolled_kiosk, server_process
     taps = [ids.new_id(ids.CARD) for _ in range(400)]
     process = _kiosk_process(kiosk)
@@ -156,7 +157,9 @@ class _Dark:
     def error(self) -> None: ...
 
 
-def test_sigkill_server_mid_ingest_then_sync_stores_each_event_once(enrolled_kiosk: EnrolledKiosk, server_process: ServerProcess):
+def test_sigkill_server_mid_ingest_then_sync_stores_each_event_once(
+    enrolled_kiosk: EnrolledKiosk, server_process: ServerProcess
+):
     kiosk, server = enrolled_kiosk, server_process
     count = 6000
     _fill(kiosk, count)
@@ -193,4 +196,9 @@ def test_sigkill_server_mid_ingest_then_sync_stores_each_event_once(enrolled_kio
     state = requests.get(state_url, timeout=5).json()
     assert state["last_seq"] == count
     rows = _outbox_events(kiosk.config.outbox_path)
-    assert state["head"] == verify_event(bytes(rows[-1][1]), bytes(rows[-1][2]), load_key(kiosk.config.key_path).public_key).hash
+    assert (
+        state["head"]
+        == verify_event(
+            bytes(rows[-1][1]), bytes(rows[-1][2]), load_key(kiosk.config.key_path).public_key
+        ).hash
+    )

@@ -32,7 +32,14 @@ def _leaf_parsers(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
 def test_every_command_has_help_and_an_example():
     leaves = list(_leaf_parsers(build_parser()))
     names = {" ".join(path) for path, _ in leaves}
-    assert {"demo", "server run", "terminal run", "terminal sync", "provision init", "provision card register"} <= names
+    assert {
+        "demo",
+        "server run",
+        "terminal run",
+        "terminal sync",
+        "provision init",
+        "provision card register",
+    } <= names
     for path, parser in leaves:
         text = parser.format_help()
         assert parser.description, f"{' '.join(path)} has no description"
