@@ -26,9 +26,16 @@ MAX_DEPTH = 8
 JsonValue = dict[str, Any] | list[Any] | str | int | bool
 
 
-def _check_value(value: object, depth: int = 1) -> None:
+def _check_value(value: object, depth: int = 1, null_reason: Reason = Reason.BAD_FIELD) -> None:
+    """Walk ``value`` once, refusing what canonical JSON cannot hold.
+
+    A ``None`` found while encoding is a caller's bug (``bad_field``); found
+    while parsing, it was a ``null`` on the wire (``not_canonical``).
+    """
     if isinstance(value, bool | str):
         return
+    if value is None:
+        raise MalformedError(null_reason, "null is not allowed")
     if isinstance(value, int):
         if not -MAX_SAFE_INT <= value <= MAX_SAFE_INT:
             raise MalformedError(Reason.BAD_FIELD, "integer outside the safe range")
@@ -38,13 +45,13 @@ def _check_value(value: object, depth: int = 1) -> None:
         raise MalformedError(Reason.BAD_FIELD, f"nesting deeper than {MAX_DEPTH} levels")
     if isinstance(value, list):
         for item in value:
-            _check_value(item, depth + 1)
+            _check_value(item, depth + 1, null_reason)
         return
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
                 raise MalformedError(Reason.BAD_FIELD, "object key is not a string")
-            _check_value(item, depth + 1)
+            _check_value(item, depth + 1, null_reason)
         return
     raise MalformedError(Reason.BAD_FIELD, f"type {type(value).__name__} is not allowed")
 
@@ -52,8 +59,11 @@ def _check_value(value: object, depth: int = 1) -> None:
 def canonical_json(value: dict[str, Any]) -> bytes:
     """Encode ``value`` as canonical JSON bytes (ASCII)."""
     _check_value(value)
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return text.encode("ascii")
+    return _dumps(value)
+
+
+def _dumps(value: dict[str, Any]) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
 
 
 def _reject_constant(name: str) -> None:
@@ -62,15 +72,6 @@ def _reject_constant(name: str) -> None:
 
 def _reject_float(text: str) -> None:
     raise MalformedError(Reason.NOT_CANONICAL, f"non-integer number {text[:20]!r}")
-
-
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise MalformedError(Reason.NOT_CANONICAL, f"duplicate key {key[:40]!r}")
-        result[key] = value
-    return result
 
 
 def parse_canonical_json(data: bytes, *, max_bytes: int) -> dict[str, Any]:
@@ -85,7 +86,6 @@ def parse_canonical_json(data: bytes, *, max_bytes: int) -> dict[str, Any]:
         text = data.decode("ascii")
         value = json.loads(
             text,
-            object_pairs_hook=_no_duplicate_keys,
             parse_float=_reject_float,
             parse_constant=_reject_constant,
         )
@@ -99,26 +99,11 @@ def parse_canonical_json(data: bytes, *, max_bytes: int) -> dict[str, Any]:
         raise MalformedError(Reason.BAD_ENCODING, "not ASCII JSON") from exc
     if not isinstance(value, dict):
         raise MalformedError(Reason.BAD_ENCODING, "top level is not an object")
-    if _contains_null(value):
-        raise MalformedError(Reason.NOT_CANONICAL, "null is not allowed")
-    if canonical_json(value) != data:
+    _check_value(value, null_reason=Reason.NOT_CANONICAL)
+    # Also catches duplicate keys: json.loads keeps the last one, so the re-encoding is shorter.
+    if _dumps(value) != data:
         raise MalformedError(Reason.NOT_CANONICAL, "bytes differ from the canonical encoding")
     return value
-
-
-def _contains_null(value: object, depth: int = 1) -> bool:
-    if value is None:
-        return True
-    # Bounded like _check_value: a 2 KiB body can nest hundreds of levels, and
-    # an unbounded walk would raise RecursionError instead of a reason code.
-    # Anything deeper is refused by the depth check in canonical_json.
-    if depth > MAX_DEPTH:
-        return False
-    if isinstance(value, dict):
-        return any(_contains_null(item, depth + 1) for item in value.values())
-    if isinstance(value, list):
-        return any(_contains_null(item, depth + 1) for item in value)
-    return False
 
 
 def b64encode(data: bytes) -> str:
