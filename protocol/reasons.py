@@ -31,6 +31,7 @@ class Reason(StrEnum):
     BODY_TOO_LARGE = "body_too_large"
     UNAUTHORIZED = "unauthorized"
     NOT_FOUND = "not_found"
+    INTERNAL_ERROR = "internal_error"
 
     # Ingest.
     UNKNOWN_KIOSK = "unknown_kiosk"
@@ -63,3 +64,5 @@ class Reason(StrEnum):
     # Kiosk side.
     BAD_RECEIPT = "bad_receipt"
     FORK_DETECTED = "fork_detected"
+    NETWORK_ERROR = "network_error"
+    SERVER_ERROR = "server_error"

@@ -127,7 +127,7 @@ def create_app(context: ServerContext, *, verify_workers: int | None = None) -> 
     @app.exception_handler(Exception)
     async def on_bug(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("%s %s failed", request.method, request.url.path)
-        return _error(500, "internal_error", "internal error; the request was not applied")
+        return _error(500, Reason.INTERNAL_ERROR.value, "internal error; the request was not applied")
 
     # -- kiosks ------------------------------------------------------------------------------------
     @app.get("/v1/health")

@@ -40,8 +40,9 @@ from terminal.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
-NETWORK_ERROR = "network_error"  # local codes, outside the protocol vocabulary
-SERVER_ERROR = "server_error"
+# Sync problems with no answer from the server (or no code in its answer) are reason codes too.
+NETWORK_ERROR = Reason.NETWORK_ERROR.value
+SERVER_ERROR = Reason.SERVER_ERROR.value
 
 
 @dataclass(frozen=True, slots=True)
