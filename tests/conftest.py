@@ -87,5 +87,5 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     skip = pytest.mark.skip(reason="needs real GPIO or a reader; set KOKREATIV_HARDWARE=1 on a kiosk to run")
     for item in items:
-        if "hardware" in item.keywords:
+        if item.get_closest_marker("hardware") is not None:
             item.add_marker(skip)
