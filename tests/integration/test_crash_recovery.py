@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from hardware.indicator import RecordingIndicator
 from hardware.reader import Tap
 from hardware.simulated import card_ndef
 from protocol import GENESIS_PREV, ids, verify_event
@@ -144,17 +145,11 @@ def _fill(kiosk: EnrolledKiosk, count: int) -> None:
             key=load_key(kiosk.config.key_path),
             outbox=outbox,
             clock=clock,
-            indicator=_Dark(),
+            indicator=RecordingIndicator(),
         )
         for i in range(count):
             clock.advance(60)
             core.handle_tap(Tap(uid=bytes([4, 1, 2, 3, 4, 5, i % 3]), ndef=ndefs[i % len(ndefs)]))
-
-
-class _Dark:
-    def ok(self) -> None: ...
-    def denied(self) -> None: ...
-    def error(self) -> None: ...
 
 
 def test_sigkill_server_mid_ingest_then_sync_stores_each_event_once(
