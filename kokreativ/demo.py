@@ -70,7 +70,7 @@ def _local(ms: int | None) -> str:
     return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%H:%M")
 
 
-def run_demo(workdir: Path, out: TextIO) -> int:
+def run_demo(workdir: Path, out: TextIO, *, keep: bool = False) -> int:
     """Run the demo in ``workdir``; return 0 when every event synced and verified."""
 
     def say(text: str = "") -> None:
@@ -97,7 +97,7 @@ def run_demo(workdir: Path, out: TextIO) -> int:
             f"{len(cards)} volunteer cards"
         )
 
-    say("4. Server stopped: the network is down. Replaying a day of taps at the kiosk:")
+    say("4. Server stopped: the network is down. Replaying a day of taps at the kiosk (times in UTC):")
     outcomes = _replay_day(config, [card["card_id"] for card in cards], say)
 
     outbox = Outbox(config.outbox_path)
@@ -131,7 +131,7 @@ def run_demo(workdir: Path, out: TextIO) -> int:
     for problem in verify.get("problems", []):
         say(f"     problem: {problem}")
     ok = verify["ok"] and pending == 0 and result.error is None and len(outcomes) == len(DAY)
-    say(f"\nDemo {'succeeded' if ok else 'FAILED'}. Files are in {workdir}")
+    say(f"\nDemo {'succeeded' if ok else 'FAILED'}." + (f" Files are in {workdir}" if keep else ""))
     return 0 if ok else 1
 
 
@@ -194,6 +194,9 @@ def _print_report(report: list[dict[str, Any]], say: Any) -> None:
             f"{_hours(int(volunteer['minutes']))} paid"
         )
         for shift in volunteer["shifts"]:
+            if shift["status"] == "open":
+                say(f"       {_local(shift['start_ms'])}–  …    open, never checked out")
+                continue
             reason = f" ({shift['reason']})" if shift.get("reason") else ""
             say(
                 f"       {_local(shift['start_ms'])}–{_local(shift.get('end_ms'))}  "
@@ -213,7 +216,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.dir:
         workdir = Path(args.dir)
         workdir.mkdir(parents=True, exist_ok=False)
-        return run_demo(workdir, sys.stdout)
+        return run_demo(workdir, sys.stdout, keep=True)
     with tempfile.TemporaryDirectory(prefix="kokreativ-demo-") as tmp:
         return run_demo(Path(tmp), sys.stdout)
 
