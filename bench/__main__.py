@@ -82,7 +82,7 @@ def enrolled_kiosk(url: str, admin: ApiClient, folder: Path) -> tuple[KioskConfi
     """A kiosk enrolled the way a coordinator would, and 50 registered cards."""
     site = admin.add_site(folder.name, tokens_per_hour=10)
     code = admin.create_enrolment_code(site["site_id"])["code"]
-    _, config = enrol_kiosk(url, code, folder, client=admin)
+    _, config = enrol_kiosk(url, code, folder)
     cards = [admin.register_card(name=f"{folder.name} {i}")["card_id"] for i in range(50)]
     return config, cards
 

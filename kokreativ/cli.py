@@ -59,10 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
-    if func is None:
-        parser.parse_args([*(argv or sys.argv[1:]), "--help"])
-        return 2
+    func: Callable[[argparse.Namespace], int] = args.func  # every sub-command sets one
     try:
         return func(args)
     except KeyboardInterrupt:
@@ -70,8 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # one clear line for every error the user can cause
         if args.debug:
             raise
-        reason = getattr(exc, "reason", None)
-        prefix = f"{getattr(reason, 'value', reason)}: " if reason is not None else ""
+        # Packages name their codes ``reason`` (a Reason) or ``code`` (a local string).
+        reason = getattr(exc, "reason", None) or getattr(exc, "code", None)
+        prefix = f"{getattr(reason, 'value', reason)}: " if reason else ""
         message = getattr(exc, "message", None) or str(exc)
         print(f"kokreativ: error: {prefix}{message}", file=sys.stderr)
         return 2

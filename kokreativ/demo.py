@@ -90,7 +90,7 @@ def run_demo(workdir: Path, out: TextIO, *, keep: bool = False) -> int:
         with ApiClient(url, admin_token=init.admin_token) as admin:
             site = admin.add_site(SITE_NAME, tokens_per_hour=TOKENS_PER_HOUR)
             code = admin.create_enrolment_code(site["site_id"])
-            _, config = enrol_kiosk(url, code["code"], kiosk_dir, client=admin)
+            _, config = enrol_kiosk(url, code["code"], kiosk_dir)  # the kiosk never sees the admin token
             cards = [admin.register_card(name=name) for name in VOLUNTEERS]
         say(
             f"3. Provisioned site {SITE_NAME!r} ({TOKENS_PER_HOUR} tokens/h), kiosk {config.kiosk_id}, "
@@ -98,11 +98,12 @@ def run_demo(workdir: Path, out: TextIO, *, keep: bool = False) -> int:
         )
 
     say("4. Server stopped: the network is down. Replaying a day of taps at the kiosk (times in UTC):")
-    outcomes = _replay_day(config, [card["card_id"] for card in cards], say)
+    _replay_day(config, [card["card_id"] for card in cards], say)
 
     outbox = Outbox(config.outbox_path)
     try:
-        offline = SyncClient(config, outbox).sync_once()
+        with SyncClient(config, outbox) as client:
+            offline = client.sync_once()
         say(
             f"   sync while offline: {offline.error or 'ok'}; "
             f"{outbox.pending_count()} events wait in the outbox"
@@ -110,7 +111,8 @@ def run_demo(workdir: Path, out: TextIO, *, keep: bool = False) -> int:
 
         with ledger_server(server_dir, port) as url:
             say(f"5. Server back at {url}; syncing")
-            result = SyncClient(config, outbox).sync_once()
+            with SyncClient(config, outbox) as client:
+                result = client.sync_once()
             say(
                 f"   sent {result.sent}, acknowledged by verified receipt {result.acknowledged}, "
                 f"still pending {result.pending}, error {result.error or 'none'}"
@@ -130,19 +132,18 @@ def run_demo(workdir: Path, out: TextIO, *, keep: bool = False) -> int:
     )
     for problem in verify.get("problems", []):
         say(f"     problem: {problem}")
-    ok = verify["ok"] and pending == 0 and result.error is None and len(outcomes) == len(DAY)
+    ok = verify["ok"] and pending == 0 and result.error is None
     say(f"\nDemo {'succeeded' if ok else 'FAILED'}." + (f" Files are in {workdir}" if keep else ""))
     return 0 if ok else 1
 
 
-def _replay_day(config: KioskConfig, card_ids: list[str], say: Any) -> list[Any]:
+def _replay_day(config: KioskConfig, card_ids: list[str], say: Any) -> None:
     day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     start = dt.datetime.combine(day, dt.time(8, 0), tzinfo=dt.UTC)
     clock = SimulatedClock(start_wall_ms=int(start.timestamp() * 1000))
     reader = SimulatedReader()
     lights = io.StringIO()
     outbox = Outbox(config.outbox_path)
-    outcomes = []
     try:
         kiosk = Kiosk(
             config=config,
@@ -170,7 +171,6 @@ def _replay_day(config: KioskConfig, card_ids: list[str], say: Any) -> list[Any]
             lights.seek(0)
             lights.truncate()
             outcome = kiosk.handle_tap(tap)
-            outcomes.append(outcome)
             detail = f"seq {outcome.seq}" if outcome.seq is not None else "nothing recorded"
             if outcome.shift_minutes is not None:
                 detail += f", shift {_hours(outcome.shift_minutes)} ≈ {outcome.tokens} tokens"
@@ -184,7 +184,6 @@ def _replay_day(config: KioskConfig, card_ids: list[str], say: Any) -> list[Any]
     finally:
         outbox.close()
         reader.close()
-    return outcomes
 
 
 def _print_report(report: list[dict[str, Any]], say: Any) -> None:

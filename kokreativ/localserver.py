@@ -44,18 +44,27 @@ def start_server(data_dir: Path, port: int, log_path: Path) -> subprocess.Popen[
             stdout=log,
             stderr=log,
         )
+    try:
+        _wait_until_healthy(process, url, log_path)
+    except BaseException:
+        # Never leave a server behind: not on a timeout, not on Ctrl-C during start-up.
+        process.kill()
+        process.wait()
+        raise
+    return process
+
+
+def _wait_until_healthy(process: subprocess.Popen[bytes], url: str, log_path: Path) -> None:
     deadline = time.monotonic() + 60
     while True:
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}; see {log_path}")
         try:
             if requests.get(url + "/v1/health", timeout=1).ok:
-                return process
+                return
         except requests.RequestException:
             pass
         if time.monotonic() > deadline:
-            process.kill()
-            process.wait()
             raise RuntimeError(f"server did not start within 60 s; see {log_path}")
         time.sleep(0.05)
 

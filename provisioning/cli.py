@@ -1,7 +1,8 @@
 """``kokreativ provision …``: what coordinators run.
 
 Glue only: each command parses its arguments, calls :mod:`provisioning` or
-:mod:`server.datadir`, and prints one JSON object.  Admin commands find the
+:mod:`server.datadir`, and prints one JSON value (an object, or a list for
+the listing commands).  Admin commands find the
 server and token in ``--server``/``--token`` or in the environment variables
 ``KOKREATIV_SERVER`` and ``KOKREATIV_ADMIN_TOKEN`` (keep the token out of
 shell history).
@@ -19,6 +20,7 @@ from typing import Any
 
 from provisioning.client import ApiClient
 from provisioning.errors import ProvisioningError
+from terminal.config import INDICATORS, READERS
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -164,8 +166,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     enrol.add_argument("--server", required=True, help="ledger server URL")
     enrol.add_argument("--code", required=True, help="the enrolment code from `terminal add`")
     enrol.add_argument("--dir", required=True, help="the kiosk's data folder")
-    enrol.add_argument("--reader", default="stdin", help="card reader for the config (default stdin)")
-    enrol.add_argument("--indicator", default="console", help="console or gpio (default console)")
+    enrol.add_argument("--reader", default="stdin", choices=READERS, help="card reader (default stdin)")
+    enrol.add_argument(
+        "--indicator", default="console", choices=INDICATORS, help="lights and sound (default console)"
+    )
     _leaf(
         terminals,
         "list",
@@ -182,11 +186,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
             verb,
             help_text,
             f"kokreativ provision terminal {verb} k_…",
-            _admin_call(
-                (lambda c, a: c.clear_kiosk(a.kiosk_id))
-                if verb == "clear"
-                else (lambda c, a: c.revoke_kiosk(a.kiosk_id))
-            ),
+            _admin_call(lambda c, a: getattr(c, f"{a.terminal_command}_kiosk")(a.kiosk_id)),
         )
         cmd.add_argument("kiosk_id")
 

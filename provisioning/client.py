@@ -57,12 +57,22 @@ class ApiClient:
         except ValueError:
             payload = None
         if response.status_code >= 400:
-            error = payload.get("error", {}) if isinstance(payload, dict) else {}
-            code = error.get("code", f"http_{response.status_code}")
-            raise ServerRefused(code, error.get("message", response.reason or "refused"))
+            error = payload.get("error") if isinstance(payload, dict) else None
+            error = error if isinstance(error, dict) else {}
+            code, message = error.get("code"), error.get("message")
+            raise ServerRefused(
+                code if isinstance(code, str) else f"http_{response.status_code}",
+                message if isinstance(message, str) else (response.reason or "refused"),
+            )
         if not isinstance(payload, dict):
             raise ServerRefused(Reason.MALFORMED_REQUEST, f"{path} did not answer with a JSON object")
         return payload
+
+    def _list(self, path: str, key: str) -> list[dict[str, Any]]:
+        items = self.request("GET", path).get(key)
+        if not isinstance(items, list):
+            raise ServerRefused(Reason.MALFORMED_REQUEST, f"{path} did not answer with a list {key!r}")
+        return items
 
     # Admin calls, one per documented endpoint.
 
@@ -71,7 +81,7 @@ class ApiClient:
         return self.request("POST", "/v1/admin/sites", body)
 
     def list_sites(self) -> list[dict[str, Any]]:
-        return list(self.request("GET", "/v1/admin/sites")["sites"])
+        return self._list("/v1/admin/sites", "sites")
 
     def create_enrolment_code(self, site_id: str, *, expires_in_s: int = 86_400) -> dict[str, Any]:
         body = {"site_id": site_id, "expires_in_s": expires_in_s}
@@ -84,7 +94,7 @@ class ApiClient:
         return self.request("POST", "/v1/admin/cards", body)
 
     def list_kiosks(self) -> list[dict[str, Any]]:
-        return list(self.request("GET", "/v1/admin/kiosks")["kiosks"])
+        return self._list("/v1/admin/kiosks", "kiosks")
 
     def clear_kiosk(self, kiosk_id: str) -> dict[str, Any]:
         return self.request("POST", f"/v1/admin/kiosks/{kiosk_id}/clear")
@@ -93,10 +103,10 @@ class ApiClient:
         return self.request("POST", f"/v1/admin/kiosks/{kiosk_id}/revoke")
 
     def review(self) -> list[dict[str, Any]]:
-        return list(self.request("GET", "/v1/admin/review")["items"])
+        return self._list("/v1/admin/review", "items")
 
     def report(self) -> list[dict[str, Any]]:
-        return list(self.request("GET", "/v1/admin/report")["volunteers"])
+        return self._list("/v1/admin/report", "volunteers")
 
     def verify(self) -> dict[str, Any]:
         return self.request("GET", "/v1/admin/verify")

@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from protocol import PublicKey, b64decode, b64encode, enrolment_message, ids
+from protocol.cards import UID_PSEUDONYM_KEY_BYTES
+from protocol.errors import ProtocolError
 from protocol.reasons import Reason
 from provisioning.client import ApiClient
 from provisioning.errors import ProvisioningError
-from terminal.config import KioskConfig, write_config
+from terminal.config import INDICATORS, READERS, KioskConfig, load_config, write_config
+from terminal.errors import TerminalError
 from terminal.keystore import create_key, load_key
+from terminal.outbox import Outbox
 
 _CODE_DIGITS = 12
 
@@ -38,13 +43,21 @@ def enrol_kiosk(
     reader: str = "stdin",
     indicator: str = "console",
 ) -> tuple[Path, KioskConfig]:
-    """Generate the kiosk key, enrol it with ``code`` and write ``data_dir/kiosk.toml``.
+    """Generate the kiosk key, enrol it with ``code``, write ``data_dir/kiosk.toml`` and create the outbox.
 
-    A key left by an earlier attempt that the server refused is reused, since
-    it was never registered; an existing config means the kiosk is enrolled
-    already, and enrolling again would need a new kiosk identity.
+    Everything that can be checked locally is checked before the one-time code
+    is spent.  A key left by an earlier attempt is reused: if the server
+    refused that attempt, the key is unregistered and fine; if the server
+    registered it but the answer was lost, the server says
+    ``key_already_enrolled`` and this kiosk needs a fresh folder and code.
+    An existing config means the kiosk is enrolled already.  The outbox is
+    created here, so the kiosk and sync services never race to create it.
     """
     digits = normalise_code(code)
+    if reader not in READERS:
+        raise ProvisioningError(Reason.BAD_FIELD, f"reader must be one of {', '.join(READERS)}")
+    if indicator not in INDICATORS:
+        raise ProvisioningError(Reason.BAD_FIELD, f"indicator must be one of {', '.join(INDICATORS)}")
     config_path = data_dir / "kiosk.toml"
     if config_path.exists():
         raise ProvisioningError("already_enrolled", f"{config_path} exists; this kiosk is enrolled")
@@ -57,21 +70,55 @@ def enrol_kiosk(
     api = client or ApiClient(server_url)
     try:
         answer = api.enrol(body)
+    except ProvisioningError as exc:
+        if exc.reason == Reason.KEY_ALREADY_ENROLLED:
+            raise ProvisioningError(
+                exc.reason, f"{key_path} is enrolled already; enrol with a new, empty --dir and a new code"
+            ) from exc
+        raise
     finally:
         if own_client:
             api.close()
-    config = KioskConfig(
-        kiosk_id=ids.require_id(answer["kiosk_id"], ids.KIOSK, field="kiosk_id"),
-        site_id=ids.require_id(answer["site_id"], ids.SITE, field="site_id"),
-        site_name=str(answer["site_name"]),
-        server_url=server_url.rstrip("/"),
-        server_public_key=PublicKey.from_b64(answer["server_public_key"], field="server_public_key"),
-        uid_pseudonym_key=b64decode(answer["uid_pseudonym_key"], field="uid_pseudonym_key", length=32),
-        tokens_per_hour=int(answer["tokens_per_hour"]),
-        max_shift_hours=int(answer["max_shift_hours"]),
-        data_dir=data_dir,
-        reader=reader,
-        indicator=indicator,
-    )
+    config = _config_from_answer(answer, server_url, data_dir, reader=reader, indicator=indicator)
     write_config(config_path, config)
+    try:
+        # Read back with the kiosk's own rules, so a config the kiosk would refuse is never left behind.
+        load_config(config_path)
+        Outbox(config.outbox_path).close()
+    except (TerminalError, ValueError) as exc:
+        config_path.unlink()
+        raise ProvisioningError(
+            Reason.BAD_FIELD, f"the enrolment answer gives an unusable config: {exc}"
+        ) from exc
     return config_path, config
+
+
+def _config_from_answer(
+    answer: dict[str, Any], server_url: str, data_dir: Path, *, reader: str, indicator: str
+) -> KioskConfig:
+    """The kiosk config from the server's enrolment answer, refusing anything malformed."""
+    try:
+        tokens_per_hour, max_shift_hours = answer["tokens_per_hour"], answer["max_shift_hours"]
+        if not (isinstance(tokens_per_hour, int) and tokens_per_hour >= 0):
+            raise ValueError("tokens_per_hour must be a whole number >= 0")
+        if not (isinstance(max_shift_hours, int) and max_shift_hours >= 1):
+            raise ValueError("max_shift_hours must be a whole number >= 1")
+        return KioskConfig(
+            kiosk_id=ids.require_id(answer["kiosk_id"], ids.KIOSK, field="kiosk_id"),
+            site_id=ids.require_id(answer["site_id"], ids.SITE, field="site_id"),
+            site_name=str(answer["site_name"]),
+            server_url=server_url.rstrip("/"),
+            server_public_key=PublicKey.from_b64(answer["server_public_key"], field="server_public_key"),
+            uid_pseudonym_key=b64decode(
+                answer["uid_pseudonym_key"], field="uid_pseudonym_key", length=UID_PSEUDONYM_KEY_BYTES
+            ),
+            tokens_per_hour=tokens_per_hour,
+            max_shift_hours=max_shift_hours,
+            data_dir=data_dir,
+            reader=reader,
+            indicator=indicator,
+        )
+    except (KeyError, TypeError, ValueError, ProtocolError) as exc:
+        raise ProvisioningError(
+            Reason.MALFORMED_REQUEST, f"the server's enrolment answer is not valid: {exc!r}"
+        ) from exc

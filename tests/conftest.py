@@ -74,7 +74,7 @@ def enrolled_kiosk(server_process: ServerProcess, tmp_path: Path) -> EnrolledKio
     with server.admin() as admin:
         site = admin.add_site("Test site", tokens_per_hour=10)
         code = admin.create_enrolment_code(site["site_id"])["code"]
-        config_path, config = enrol_kiosk(server.url, code, tmp_path / "kiosk", client=admin)
+        config_path, config = enrol_kiosk(server.url, code, tmp_path / "kiosk")
         cards = [admin.register_card(name=f"Volunteer {i}")["card_id"] for i in range(3)]
     return EnrolledKiosk(config_path, config, cards)
 

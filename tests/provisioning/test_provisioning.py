@@ -123,3 +123,60 @@ def test_init_refuses_an_existing_data_folder(tmp_path: Path, capsys):
     assert "Admin token" in captured.err
     assert main(["provision", "init", "--data", str(tmp_path / "srv")]) == 2
     assert capsys.readouterr().err.startswith("kokreativ: error:")
+
+
+def test_a_bad_reader_is_refused_before_the_code_is_spent(server_process: ServerProcess, tmp_path: Path):
+    with server_process.admin() as admin:
+        site = admin.add_site("Bürgerhaus", tokens_per_hour=10)
+        code = admin.create_enrolment_code(site["site_id"])["code"]
+    with pytest.raises(ProvisioningError) as info:
+        enrol_kiosk(server_process.url, code, tmp_path / "k", reader="nfc")
+    assert info.value.reason == Reason.BAD_FIELD
+    assert not (tmp_path / "k" / "kiosk.toml").exists()
+    # The same code still works: nothing was sent.
+    _, config = enrol_kiosk(server_process.url, code, tmp_path / "k")
+    # Enrolment creates the outbox, so the kiosk and sync services never race to create it.
+    assert config.outbox_path.exists()
+
+
+def test_api_client_reports_odd_error_bodies_as_one_reason(tmp_path: Path):
+    import http.server
+    import threading
+
+    from provisioning.client import ApiClient
+
+    class OddServer(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b'{"error": "not an object"}' if self.path == "/v1/admin/sites" else b'{"sites": 3}'
+            self.send_response(500 if self.path == "/v1/admin/sites" else 200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), OddServer)
+    thread = threading.Thread(target=httpd.serve_forever)
+    thread.start()
+    try:
+        with ApiClient(f"http://127.0.0.1:{httpd.server_address[1]}", admin_token="t") as client:
+            with pytest.raises(ServerRefused) as info:
+                client.list_sites()
+            assert info.value.reason == "http_500"
+            with pytest.raises(ServerRefused) as shape:
+                client.list_kiosks()
+            assert shape.value.reason == Reason.MALFORMED_REQUEST
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+def test_cli_error_line_starts_with_the_reason_code(tmp_path: Path, capsys):
+    config = tmp_path / "missing" / "kiosk.toml"
+    assert main(["terminal", "sync", "--config", str(config), "--once"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("kokreativ: error: ") and err.count("\n") == 0
+    assert err.split(": ")[2] in {r.value for r in Reason}
