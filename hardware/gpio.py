@@ -14,16 +14,21 @@ error      red blinks ``error_blinks`` times   one long beep
 Every pattern runs in gpiozero's background blink threads, so the calls
 return at once; a new signal replaces whatever pattern is still running.
 
-Tests pass ``pin_factory=MockFactory()`` (or set ``Device.pin_factory``) and
-read each pin's ``states`` history.
+Tests pass ``pin_factory=MockFactory()`` and read each pin's ``states``
+history.  Pass the factory explicitly rather than setting the global
+``Device.pin_factory``, which leaks into every other device in the process.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from gpiozero import LED, Buzzer
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,12 +63,17 @@ class GpioIndicator:
         timings: Timings | None = None,
     ) -> None:
         self._t = timings or Timings()
-        self._green = LED(green_pin, pin_factory=pin_factory)
+        opened: list[LED | Buzzer] = []
         try:
+            self._green = LED(green_pin, pin_factory=pin_factory)
+            opened.append(self._green)
             self._red = LED(red_pin, pin_factory=pin_factory)
+            opened.append(self._red)
             self._buzzer = Buzzer(buzzer_pin, pin_factory=pin_factory)
         except Exception:
-            self._green.close()
+            for device in reversed(opened):  # release the pins already taken
+                with contextlib.suppress(Exception):
+                    device.close()
             raise
 
     def ok(self) -> None:
@@ -88,8 +98,16 @@ class GpioIndicator:
         """Stop any running pattern, switch everything off and release the pins.
 
         Switching off first matters: gpiozero's ``close`` leaves an output pin as it was.
+        Every device is closed even if switching one off fails; failures are logged.
         """
         for device in (self._buzzer, self._red, self._green):
-            if not device.closed:
+            if device.closed:
+                continue
+            try:
                 device.off()
+            except Exception as exc:
+                log.warning("could not switch off %s: %s", device.pin, type(exc).__name__)
+            try:
                 device.close()
+            except Exception as exc:
+                log.warning("could not release %s: %s", device.pin, type(exc).__name__)

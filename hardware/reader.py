@@ -16,11 +16,14 @@ out of :class:`Tap`'s ``repr``.
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,26 +73,37 @@ class QueueReader:
     """A reader fed through a thread-safe queue; the base of every concrete reader.
 
     Producers call :meth:`push` (from any thread) and :meth:`finish` once no
-    tap can follow.  The consumer calls :meth:`wait_for_tap`.
+    tap can follow.  The consumer calls :meth:`wait_for_tap`.  One lock orders
+    ``push`` and ``finish``, so every accepted tap is queued before the end
+    marker and reaches the consumer; a tap pushed after ``finish`` is refused
+    (``push`` returns ``False`` and logs it), never silently lost.
     """
 
     def __init__(self) -> None:
         self._queue: queue.Queue[object] = queue.Queue()
-        self._finished = threading.Event()
+        self._lock = threading.Lock()
+        self._finished = False
         self._drained = False
         self._status = ReaderStatus.OK
 
-    def push(self, tap: Tap) -> None:
-        """Hand one tap to the consumer; thread-safe and non-blocking."""
-        if self._finished.is_set():
-            raise RuntimeError("reader is finished; no more taps can be pushed")
-        self._queue.put(tap)
+    def push(self, tap: Tap) -> bool:
+        """Hand one tap to the consumer; thread-safe and non-blocking.
+
+        Returns ``False`` (and logs a warning) if the reader is already finished.
+        """
+        with self._lock:
+            if self._finished:
+                log.warning("a tap arrived after the reader was finished; it is not recorded")
+                return False
+            self._queue.put(tap)
+            return True
 
     def finish(self) -> None:
         """Declare that no more taps will come; ``exhausted`` turns true once all are taken."""
-        if not self._finished.is_set():
-            self._finished.set()
-            self._queue.put(_END)
+        with self._lock:
+            if not self._finished:
+                self._finished = True
+                self._queue.put(_END)
 
     def set_status(self, status: ReaderStatus) -> None:
         """Report reader health (called by the producing side, e.g. when a USB reader vanishes)."""

@@ -27,6 +27,8 @@ import ndef
 import protocol
 from hardware.reader import QueueReader, Tap
 
+UID_BYTES = (4, 10)  # ISO 14443 UIDs are 4, 7 or 10 bytes; protocol.uid_pseudonym accepts 4 to 10
+
 log = logging.getLogger(__name__)
 
 
@@ -46,9 +48,12 @@ class SimulatedReader(QueueReader):
         tap = reader.wait_for_tap(timeout=1)
     """
 
-    def present_card(self, uid: bytes, ndef: bytes | None = None) -> None:
-        """Tap a card with ``uid`` carrying the NDEF message ``ndef`` (``None``: no NDEF at all)."""
-        self.push(Tap(uid=uid, ndef=ndef))
+    def present_card(self, uid: bytes, ndef: bytes | None = None) -> bool:
+        """Tap a card with ``uid`` carrying the NDEF message ``ndef`` (``None``: no NDEF at all).
+
+        Returns ``False`` if the reader was already finished (the tap is refused).
+        """
+        return self.push(Tap(uid=uid, ndef=ndef))
 
 
 def parse_script_line(line: str) -> Tap | None:
@@ -60,8 +65,8 @@ def parse_script_line(line: str) -> Tap | None:
     if len(parts) > 2:
         raise ValueError("expected 'UIDHEX' or 'UIDHEX CARD_ID'")
     uid = bytes.fromhex(parts[0])
-    if not uid:
-        raise ValueError("empty UID")
+    if not UID_BYTES[0] <= len(uid) <= UID_BYTES[1]:
+        raise ValueError(f"a UID has {UID_BYTES[0]} to {UID_BYTES[1]} bytes")
     return Tap(uid=uid, ndef=card_ndef(parts[1]) if len(parts) == 2 else None)
 
 
@@ -88,8 +93,8 @@ class ScriptedReader(QueueReader):
                 except ValueError as exc:
                     log.warning("script line %d skipped: %s", number, exc)
                     continue
-                if tap is not None:
-                    self.push(tap)
+                if tap is not None and not self.push(tap):
+                    return  # closed: stop reading (finally still calls finish, a no-op)
         except (OSError, ValueError) as exc:  # a closed or broken stream ends the script
             log.warning("tap script stopped: %s", exc)
         finally:
@@ -97,4 +102,5 @@ class ScriptedReader(QueueReader):
 
     def close(self, timeout: float | None = 1.0) -> None:
         """Stop accepting taps; waits briefly for the feeder (a blocked stdin read is left to die)."""
+        self.finish()
         self._thread.join(timeout)

@@ -1,4 +1,4 @@
-"""``kokreativ terminal …``: run a kiosk, sync its outbox, show its status.
+"""``kokreativ terminal …``: run a kiosk, sync its outbox, show its status, clear a fork alarm.
 
 Glue only: every command parses arguments and calls :mod:`terminal` functions.
 """
@@ -18,6 +18,8 @@ from terminal.outbox import Outbox
 from terminal.service import open_service, stop_on_signals
 from terminal.sync import SyncClient
 
+SYNC_SHUTDOWN_S = 5.0  # how long ``sync`` waits for a round in flight after SIGTERM
+
 RUN_EXAMPLES = """\
 examples:
   printf '04a2b3c4 c_00a71ed80fa1e76c198371c3ece0dc0e\\n' | \\
@@ -33,11 +35,22 @@ examples:
   kokreativ terminal sync --config /var/lib/kokreativ/kiosk.toml     # until SIGTERM
 
 With --once prints one JSON line {"sent","acknowledged","pending","error","message"}
-and exits 0 when nothing is pending, 1 when events remain.
+and exits 0 only when nothing is pending and the round had no error, else 1.
 """
 STATUS_EXAMPLES = """\
 examples:
   kokreativ terminal status --config /var/lib/kokreativ/kiosk.toml
+
+Reads the outbox only; if it does not exist yet the command fails (not_found)
+instead of creating it.
+"""
+CLEAR_ALARM_EXAMPLES = """\
+examples:
+  kokreativ terminal clear-alarm --config /var/lib/kokreativ/kiosk.toml
+
+Run this only after a coordinator has looked into a fork_detected alarm (see
+'kokreativ terminal status').  Prints one JSON line {"alarm_cleared": <the
+alarm that was set, or null>}; sync resumes on its next round.
 """
 
 
@@ -79,7 +92,19 @@ def _sync(args: argparse.Namespace) -> int:
             return 0 if result.ok and result.pending == 0 else 1
         stop = threading.Event()
         with stop_on_signals(stop):
-            client.run_forever(stop)
+            # The loop runs in a daemon thread so that SIGTERM is not held up by a request on the wire:
+            # the main thread waits for ``stop``, then gives the loop a bounded time to finish.
+            thread = threading.Thread(
+                target=client.run_forever, args=(stop,), name="kokreativ-sync", daemon=True
+            )
+            thread.start()
+            while thread.is_alive() and not stop.wait(1.0):
+                pass
+            thread.join(SYNC_SHUTDOWN_S)
+            if thread.is_alive():
+                logging.getLogger(__name__).warning(
+                    "sync still waiting for the server; not waiting longer, events stay pending"
+                )
     return 0
 
 
@@ -89,7 +114,7 @@ def _iso(ms: int | None) -> str | None:
 
 def _status(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    with Outbox(config.outbox_path) as outbox:
+    with Outbox(config.outbox_path, create=False) as outbox:
         status = outbox.status()
     report = {
         "kiosk_id": config.kiosk_id,
@@ -104,6 +129,14 @@ def _status(args: argparse.Namespace) -> int:
         "alarm": status.alarm,
     }
     print(json.dumps(report, sort_keys=True, indent=2))
+    return 0
+
+
+def _clear_alarm(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    with Outbox(config.outbox_path, create=False) as outbox:
+        previous = outbox.clear_alarm()
+    print(json.dumps({"alarm_cleared": previous}, sort_keys=True))
     return 0
 
 
@@ -122,7 +155,7 @@ def _add(
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    """Add the ``run``, ``sync`` and ``status`` sub-commands to ``parser``."""
+    """Add the ``run``, ``sync``, ``status`` and ``clear-alarm`` sub-commands to ``parser``."""
     subparsers = parser.add_subparsers(dest="terminal_command", metavar="COMMAND", required=True)
 
     run = _add(subparsers, "run", "record taps (offline) and sync them in the background", RUN_EXAMPLES)
@@ -133,7 +166,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     run.set_defaults(func=_run)
 
     sync = _add(subparsers, "sync", "send the outbox to the ledger server", SYNC_EXAMPLES)
-    sync.add_argument("--once", action="store_true", help="one round, print a JSON summary, exit")
+    sync.add_argument(
+        "--once",
+        action="store_true",
+        help="one round, print a JSON summary; exit 0 if nothing is pending and no error, else 1",
+    )
     sync.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
     sync.set_defaults(func=_sync)
 
@@ -141,3 +178,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         subparsers, "status", "show the outbox: last event, pending, last sync, alarm", STATUS_EXAMPLES
     )
     status.set_defaults(func=_status)
+
+    clear_alarm = _add(
+        subparsers,
+        "clear-alarm",
+        "lift a fork_detected alarm after it was investigated, so sync resumes",
+        CLEAR_ALARM_EXAMPLES,
+    )
+    clear_alarm.set_defaults(func=_clear_alarm)

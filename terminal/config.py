@@ -145,7 +145,7 @@ def load_config(path: Path) -> KioskConfig:
 
 
 def config_to_toml(config: KioskConfig, *, folder: Path | None = None) -> dict[str, Any]:
-    """The TOML table for ``config``; ``data_dir`` is left out when it is ``folder``."""
+    """The TOML table for ``config``; ``data_dir`` is written absolute, or left out when it is ``folder``."""
     table: dict[str, Any] = {}
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
@@ -154,7 +154,9 @@ def config_to_toml(config: KioskConfig, *, folder: Path | None = None) -> dict[s
         elif isinstance(value, bytes):
             value = b64encode(value)
         elif isinstance(value, Path):
-            if folder is not None and value.resolve() == folder:
+            # Absolute, so the file means the same whatever directory reads it later.
+            value = value.resolve()
+            if folder is not None and value == folder.resolve():
                 continue
             value = str(value)
         table[f.name] = value

@@ -7,14 +7,21 @@ protocol has one (``reason`` is then set), else a local code such as
     TerminalError
     ├── ConfigError (ValueError)        a config or key file is missing or invalid
     │   └── KeyExistsError (FileExistsError)   refusing to replace an enrolled key
-    ├── OutboxError                     the outbox refused a write (chain would break)
-    ├── SyncError                       the server was unreachable or refused a batch
+    ├── OutboxError                     the outbox refused a write, or is missing (not_found)
     └── ReceiptError                    bad_receipt, or fork_detected
+
+Sync problems are not raised: :class:`terminal.sync.SyncResult` reports them.
+:func:`describe` turns any exception into a short, data-free log phrase.
 """
 
 from __future__ import annotations
 
+import errno
+import re
+
 from protocol import Reason
+
+_CODE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
 
 
 class TerminalError(Exception):
@@ -36,12 +43,25 @@ class KeyExistsError(ConfigError, FileExistsError):
 
 
 class OutboxError(TerminalError):
-    """The outbox refused a write that would break the hash chain."""
-
-
-class SyncError(TerminalError):
-    """The server could not be reached or refused a batch."""
+    """The outbox refused a write that would break the hash chain, or cannot be opened as asked."""
 
 
 class ReceiptError(TerminalError):
     """A receipt failed verification (``bad_receipt``) or contradicts our chain (``fork_detected``)."""
+
+
+def describe(exc: BaseException) -> str:
+    """``"TypeName"`` or ``"TypeName (code)"`` for a log line: never the message, which may hold card data.
+
+    The code is the exception's ``code``, ``reason`` or ``sqlite_errorname``,
+    if it has one that looks like a code, else an ``OSError``'s errno name.
+    """
+    name = type(exc).__name__
+    for attribute in ("code", "reason", "sqlite_errorname"):
+        value = getattr(exc, attribute, None)
+        if isinstance(value, str) and _CODE.fullmatch(value):
+            return f"{name} ({value})"
+    number = exc.errno if isinstance(exc, OSError) else None
+    if number is not None and number in errno.errorcode:
+        return f"{name} ({errno.errorcode[number]})"
+    return name

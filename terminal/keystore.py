@@ -13,7 +13,7 @@ from pathlib import Path
 
 from protocol import PrivateKey, Reason
 from protocol.keys import SEED_BYTES
-from terminal._files import write_private
+from terminal._files import TargetExistsError, write_private
 from terminal.errors import ConfigError, KeyExistsError
 
 
@@ -22,7 +22,7 @@ def create_key(path: Path) -> PrivateKey:
     key = PrivateKey.generate()
     try:
         write_private(path, key.seed, overwrite=False)
-    except FileExistsError:
+    except TargetExistsError:
         raise KeyExistsError(
             Reason.KEY_ALREADY_ENROLLED, f"{path} exists; a kiosk key is never replaced"
         ) from None

@@ -20,8 +20,9 @@ tap costs one write transaction and no reads.  All methods are thread-safe
 (the tap loop appends while the sync thread reads and applies receipts); the
 lock is never held across network I/O.
 
-Schema changes are sqlite-utils migrations, each applied in one transaction
-together with the record that it ran.
+Schema changes are sqlite-utils migrations, checked and applied in one
+``BEGIN IMMEDIATE`` transaction together with the record that they ran, so a
+kiosk and a sync process creating the file at the same moment apply them once.
 """
 
 from __future__ import annotations
@@ -108,12 +109,48 @@ class OutboxStatus:
     alarm: str | None
 
 
+BUSY_TIMEOUT_S = 10.0
+
+
+def _retry_locked(step: Callable[[], Any], attempts: int = 5) -> Any:
+    """Run ``step``, again if SQLite says the file is locked (some pragmas ignore the busy timeout)."""
+    for attempt in range(attempts):
+        try:
+            return step()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _migrate(conn: sqlite3.Connection, db: Database) -> None:
+    """Check for and apply pending migrations under one write lock, so two processes cannot both apply.
+
+    ``BEGIN IMMEDIATE`` takes the write lock before the check (waiting up to the busy timeout), so the
+    second process to get here sees the first one's migrations as applied and does nothing.  sqlite-utils
+    nests each migration in a savepoint inside this transaction.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        migrations.apply(db)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
 class Outbox:
     """The kiosk's event store at ``path``; see the module docstring for the guarantees.
+
+    With ``create=False`` the file must already exist and be fully migrated
+    (else :class:`OutboxError` ``not_found`` / ``outbox_outdated``); nothing is
+    created or changed on opening, for read-mostly tools such as ``status``.
 
     Example::
 
@@ -130,6 +167,7 @@ class Outbox:
         retain_synced: int = 50_000,
         retain_days: float = 30,
         now_ms: Callable[[], int] = _now_ms,
+        create: bool = True,
     ) -> None:
         self.path = path
         self._retain_synced = max(1, retain_synced)
@@ -137,14 +175,32 @@ class Outbox:
         self._now_ms = now_ms
         self._lock = threading.RLock()
         # isolation_level=None: no implicit transactions; every write below says BEGIN/COMMIT itself.
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
+        # The busy timeout is in place before the first statement: on first boot the kiosk and the sync
+        # service open (and create) the file at the same moment.
+        if create:
+            target: str | Path = path
+        elif not path.is_file():
+            raise OutboxError(Reason.NOT_FOUND, f"no outbox at {path}; has this kiosk recorded a tap yet?")
+        else:
+            target = path.resolve().as_uri() + "?mode=rw"  # never creates the file, even in a race
+        conn = sqlite3.connect(
+            target, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S, uri=not create
+        )
         try:
-            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            # Only read the mode unless creating: opening with create=False changes nothing.
+            pragma = "PRAGMA journal_mode=WAL" if create else "PRAGMA journal_mode"
+            mode = _retry_locked(lambda: conn.execute(pragma).fetchone()[0])
             if mode != "wal":
                 raise OutboxError("outbox_not_durable", f"{path}: journal mode is {mode}, WAL needed")
             conn.execute("PRAGMA synchronous=FULL")
             self._db = Database(conn, execute_plugins=False)
-            migrations.apply(self._db)
+            if create:
+                _migrate(conn, self._db)
+            elif migrations.pending(self._db):
+                raise OutboxError(
+                    "outbox_outdated", f"{path} is not a current outbox; start the kiosk once to upgrade it"
+                )
             self._last_seq, self._head = conn.execute("SELECT last_seq, head FROM kiosk_state").fetchone()
             self._open: dict[str, OpenShift] = {
                 row[0]: OpenShift(*row)
@@ -268,10 +324,20 @@ class Outbox:
             alarm: str | None = self._conn.execute("SELECT alarm FROM kiosk_state").fetchone()[0]
             return alarm
 
-    def clear_alarm(self) -> None:
-        """Lift a ``fork_detected`` alarm after a coordinator has looked into it."""
+    def clear_alarm(self) -> str | None:
+        """Lift a ``fork_detected`` alarm after a coordinator has looked into it; returns the old alarm."""
         with self._lock:
-            self._conn.execute("UPDATE kiosk_state SET alarm = NULL WHERE id = 1")
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                previous: str | None = conn.execute("SELECT alarm FROM kiosk_state").fetchone()[0]
+                conn.execute("UPDATE kiosk_state SET alarm = NULL WHERE id = 1")
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            return previous
 
     def apply_receipt(self, receipt: Receipt) -> int:
         """Mark events ``1..receipt.seq`` synced if our event ``seq`` hashes to ``receipt.head``.

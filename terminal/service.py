@@ -3,9 +3,14 @@
 The tap loop (reader → :meth:`Kiosk.handle_tap`) runs in the foreground and
 never waits for the network; after each recorded tap it sets ``wake`` so the
 sync thread sends it soon.  The loop ends on SIGTERM/SIGINT (the caller sets
-``stop``) or when the reader is exhausted (end of a tap script), in which case
-a final sync round is attempted so a scripted run leaves nothing behind that
-the server could already take.
+``stop``) or when the reader is exhausted (end of a tap script, logged as a
+warning), in which case a final sync round is attempted so a scripted run
+leaves nothing behind that the server could already take.
+
+Shutdown on ``stop`` never waits for the network: the sync (daemon) thread
+is joined for at most ``join_timeout_s``; a request still on the wire is
+abandoned (its events stay pending in the outbox and go out on the next
+start).  At the end of a script the round in flight may finish first.
 
 Example::
 
@@ -63,12 +68,21 @@ class KioskService:
     """The running kiosk: a tap loop in the caller's thread and an optional sync thread."""
 
     def __init__(
-        self, *, kiosk: Kiosk, reader: CardReader, sync: SyncClient | None, poll_s: float = 0.5
+        self,
+        *,
+        kiosk: Kiosk,
+        reader: CardReader,
+        sync: SyncClient | None,
+        reader_name: str | None = None,
+        poll_s: float = 0.5,
+        join_timeout_s: float = 5.0,
     ) -> None:
         self.kiosk = kiosk
         self.reader = reader
         self.sync = sync
+        self.reader_name = reader_name or type(reader).__name__
         self._poll_s = poll_s  # how quickly the loop notices ``stop`` while nobody taps
+        self._join_timeout_s = join_timeout_s  # how long shutdown waits for a sync round in flight
 
     def run(self, stop: threading.Event) -> SyncResult | None:
         """Run until ``stop`` is set or the reader is exhausted; returns the final sync result, if any."""
@@ -85,6 +99,10 @@ class KioskService:
                 tap = self.reader.wait_for_tap(timeout=self._poll_s)
                 if tap is None:
                     if self.reader.exhausted:
+                        if not stop.is_set():  # a service that ends must say why
+                            log.warning(
+                                "card reader '%s' has no more taps (end of input); stopping", self.reader_name
+                            )
                         break
                     continue
                 outcome = self.kiosk.handle_tap(tap)
@@ -95,12 +113,19 @@ class KioskService:
             sync_stop.set()
             wake.set()
             if thread is not None:
-                thread.join()
-        if self.sync is not None and not stop.is_set():
-            result = self.sync.sync_once()
-            log.info("final sync: %s", result.to_json())
-            return result
-        return None
+                # At the end of a script let a request in flight finish (the sync timeouts bound it), unless
+                # a stop comes meanwhile; after a stop wait only ``join_timeout_s``.
+                while thread.is_alive() and not stop.is_set():
+                    thread.join(self._poll_s)
+                thread.join(self._join_timeout_s)
+                if thread.is_alive():
+                    log.warning("sync still waiting for the server; not waiting longer, events stay pending")
+        if self.sync is None or stop.is_set() or (thread is not None and thread.is_alive()):
+            return None
+        # End of a tap script: one last round, which a SIGTERM (``stop``) ends between batches.
+        result = self.sync.sync_once(stop)
+        log.info("final sync: %s", result.to_json())
+        return result
 
 
 def _log_outcome(outcome: TapOutcome) -> None:
@@ -139,7 +164,7 @@ def open_service(
         if sync:
             client = stack.enter_context(SyncClient(config, outbox))
         kiosk = Kiosk(config=config, key=key, outbox=outbox, clock=clock or SystemClock(), indicator=ind)
-        yield KioskService(kiosk=kiosk, reader=card_reader, sync=client)
+        yield KioskService(kiosk=kiosk, reader=card_reader, sync=client, reader_name=reader or config.reader)
 
 
 @contextlib.contextmanager

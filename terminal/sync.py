@@ -19,7 +19,11 @@ enrolment and applied to the outbox; only then are events synced.  Outcomes:
 
 :meth:`SyncClient.run_forever` repeats rounds: every ``interval_s`` when all
 is well, sooner when the tap loop sets ``wake``, and after failures with
-exponential backoff and full jitter (``uniform(0, min(cap, base·2^n))``).
+exponential backoff and full jitter (``uniform(0, min(cap, base·2^n))``);
+a tap never cuts a backoff short, so a busy kiosk does not hammer a server
+that is down.  A set ``stop`` ends a round between batches (what was not
+acknowledged stays pending); a request already on the wire is bounded by the
+connect and read timeouts.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ import requests
 
 from protocol import MAX_BATCH_EVENTS, ProtocolError, Reason, encode_batch, verify_receipt
 from terminal.config import KioskConfig
-from terminal.errors import ReceiptError
+from terminal.errors import ReceiptError, describe
 from terminal.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -43,6 +47,8 @@ log = logging.getLogger(__name__)
 # Sync problems with no answer from the server (or no code in its answer) are reason codes too.
 NETWORK_ERROR = Reason.NETWORK_ERROR.value
 SERVER_ERROR = Reason.SERVER_ERROR.value
+STOPPED = "stopped"  # the round ended early because ``stop`` was set; nothing is lost
+INTERNAL_ERROR = Reason.INTERNAL_ERROR.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,9 +81,13 @@ class _Stop(Exception):
 class SyncClient:
     """Syncs ``outbox`` to the server named in ``config``; owns its HTTP session unless given one.
 
-    ``rng`` draws the jitter; ``sleep`` (default: an interruptible wait on
-    ``stop``/``wake``) is called with each pause, so tests can record the
-    delays instead of waiting.
+    ``rng`` draws the jitter; ``sleep(seconds, wake)`` (default: a wait that
+    ``stop`` and the given ``wake`` cut short) is called with each pause, so
+    tests can record the delays instead of waiting.  ``wake`` is ``None`` for a
+    backoff pause after a failure, which only ``stop`` may cut short.
+
+    Each request may take ``connect_timeout_s`` to connect and ``timeout_s``
+    for the server to answer.
     """
 
     def __init__(
@@ -87,8 +97,9 @@ class SyncClient:
         *,
         session: requests.Session | None = None,
         rng: random.Random | None = None,
-        sleep: Callable[[float], None] | None = None,
+        sleep: Callable[[float, threading.Event | None], None] | None = None,
         timeout_s: float = 30.0,
+        connect_timeout_s: float = 5.0,
         interval_s: float = 5.0,
         backoff_base_s: float = 1.0,
         backoff_cap_s: float = 300.0,
@@ -99,7 +110,7 @@ class SyncClient:
         self._session = session or requests.Session()
         self._rng = rng or random.Random()
         self._sleep = sleep
-        self._timeout = timeout_s
+        self._timeout = (connect_timeout_s, timeout_s)  # requests' (connect, read) pair
         self.interval_s = interval_s
         self.backoff_base_s = backoff_base_s
         self.backoff_cap_s = backoff_cap_s
@@ -117,17 +128,21 @@ class SyncClient:
 
     # -- one round -------------------------------------------------------------------------------------
 
-    def sync_once(self) -> SyncResult:
-        """Send everything pending; never raises for network or server trouble."""
+    def sync_once(self, stop: threading.Event | None = None) -> SyncResult:
+        """Send everything pending; never raises for network or server trouble.
+
+        With ``stop`` set (before or during the round) the round ends before the
+        next batch with error ``stopped``; unacknowledged events stay pending.
+        """
         try:
-            return self._round()
+            return self._round(stop)
         finally:
             if self._own_session:
                 # Drop pooled connections between rounds: a kiosk syncs every few seconds at most, and an
                 # idle keep-alive socket would otherwise outlive a client that nobody closes.
                 self._session.close()
 
-    def _round(self) -> SyncResult:
+    def _round(self, stop: threading.Event | None = None) -> SyncResult:
         sent = acknowledged = 0
         try:
             alarm = self._outbox.alarm
@@ -136,6 +151,11 @@ class SyncClient:
             next_seq: int | None = None  # None: from the first unsynced event
             last_gap: int | None = None
             while True:
+                if stop is not None and stop.is_set():
+                    log.info("sync round stopped between batches; the rest stays pending")
+                    return SyncResult(
+                        sent, acknowledged, self._outbox.pending_count(), STOPPED, "stop requested"
+                    )
                 batch = self._outbox.pending(limit=MAX_BATCH_EVENTS, from_seq=next_seq)
                 if not batch:
                     break
@@ -156,9 +176,9 @@ class SyncClient:
                 if status >= 500:
                     raise _Stop(code or SERVER_ERROR, f"HTTP {status}: {message}")
                 raise _Stop(code or f"http_{status}", message)
-        except _Stop as stop:
-            log.warning("sync stopped: %s: %s", stop.code, stop.message)
-            return SyncResult(sent, acknowledged, self._outbox.pending_count(), stop.code, stop.message)
+        except _Stop as halt:
+            log.warning("sync stopped: %s: %s", halt.code, halt.message)
+            return SyncResult(sent, acknowledged, self._outbox.pending_count(), halt.code, halt.message)
         return SyncResult(sent, acknowledged, self._outbox.pending_count())
 
     def _post(self, data: bytes) -> tuple[int, Any]:
@@ -186,13 +206,14 @@ class SyncClient:
 
     def _resume_at(self, expected: object, first_sent: int, last_gap: int | None) -> int:
         """Where to resend from after ``sequence_gap``; stops when that cannot make progress."""
-        last_seq = self._outbox.status().last_seq  # from disk: the kiosk may run in another process
         if isinstance(expected, bool) or not isinstance(expected, int) or expected < 1:
             raise _Stop(Reason.SEQUENCE_GAP.value, "server sent no usable expected_seq")
+        # One snapshot from disk (the kiosk may run in another process) gives both the head and the oldest.
+        status = self._outbox.status()
+        last_seq, oldest = status.last_seq, status.oldest_seq
         if expected > last_seq + 1:
             # The server holds events we do not: our outbox was lost or restored. A human must look.
             raise _Stop(Reason.SEQUENCE_GAP.value, f"server expects {expected}, we only have {last_seq}")
-        oldest = self._outbox.oldest_seq()
         if oldest is None or expected < oldest:
             raise _Stop(Reason.SEQUENCE_GAP.value, f"server expects {expected}, oldest retained is {oldest}")
         if expected in (first_sent, last_gap):
@@ -208,29 +229,36 @@ class SyncClient:
         return self._rng.uniform(0, ceiling)
 
     def run_forever(self, stop: threading.Event, wake: threading.Event | None = None) -> None:
-        """Sync until ``stop`` is set; a set ``wake`` cuts the current pause short."""
+        """Sync until ``stop`` is set; after a good round a set ``wake`` cuts the pause short.
+
+        After a failed round the backoff runs its course however often ``wake``
+        is set (``stop`` still ends it): taps must not defeat the backoff.
+        """
         failures = 0
         while not stop.is_set():
             if wake is not None:
                 wake.clear()  # taps from now on trigger another round
             try:
-                result = self.sync_once()
-            except Exception:  # an outbox fault must not kill the thread; the tap loop goes on
-                log.exception("sync round failed")
-                result = SyncResult(0, 0, -1, "internal_error")
-            if result.ok:
-                failures = 0
-                delay = self.interval_s
-            else:
-                failures += 1
-                delay = self.backoff_delay(failures)
+                result = self.sync_once(stop)
+            except Exception as exc:  # an outbox fault must not kill the thread; the tap loop goes on
+                if stop.is_set():  # e.g. the outbox was closed under a round that outlived shutdown
+                    log.debug("sync round ended by shutdown", exc_info=True)
+                    break
+                log.warning("sync round failed: %s", describe(exc))
+                log.debug("sync round failure", exc_info=True)
+                result = SyncResult(0, 0, -1, INTERNAL_ERROR)
             if stop.is_set():
                 break
-            self._pause(delay, stop, wake)
+            if result.ok:
+                failures = 0
+                self._pause(self.interval_s, stop, wake)
+            else:
+                failures += 1
+                self._pause(self.backoff_delay(failures), stop, None)
 
     def _pause(self, delay: float, stop: threading.Event, wake: threading.Event | None) -> None:
         if self._sleep is not None:
-            self._sleep(delay)
+            self._sleep(delay, wake)
         elif wake is None:
             stop.wait(delay)
         else:

@@ -44,6 +44,7 @@ from protocol import (
 )
 from terminal.clock import Clock
 from terminal.config import KioskConfig
+from terminal.errors import describe
 from terminal.outbox import OpenShift, Outbox
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,11 @@ def card_id_from_ndef(message: bytes | None) -> str | None:
     return None
 
 
+def _within(recent: _Recent, clock: ClockEvidence, window_ms: float) -> bool:
+    """Whether ``recent`` is inside the double-tap window at ``clock`` (same boot, monotonic time)."""
+    return recent.boot_id == clock.boot_id and 0 <= clock.mono_ms - recent.mono_ms < window_ms
+
+
 def shift_estimate(start_ms: int, end_ms: int, tokens_per_hour: int) -> tuple[int, int]:
     """``(minutes, tokens)`` for a shift, rounded down as the server does; a clock jump back counts 0."""
     minutes = max(0, end_ms - start_ms) // 60_000
@@ -135,7 +141,7 @@ class Kiosk:
         self._clock = clock
         self._indicator = indicator
         # Last recorded tap per card; memory only, so the window resets on restart (by design: monotonic
-        # time from another boot cannot be compared anyway).
+        # time from another boot cannot be compared anyway).  Entries older than the window are pruned.
         self._recent: dict[str, _Recent] = {}
 
     def handle_tap(self, tap: Tap) -> TapOutcome:
@@ -143,8 +149,9 @@ class Kiosk:
         try:
             outcome = self._handle(tap)
         except Exception as exc:
-            # Log the type and reason only: messages can hold card data.  Nothing was committed.
-            log.exception("tap failed: %s", type(exc).__name__)
+            # One line with the type and code only: messages can hold card data.  Nothing was committed.
+            log.warning("tap failed: %s", describe(exc))
+            log.debug("tap failure", exc_info=True)
             self._signal(Outcome.ERROR)
             return TapOutcome(kind=Outcome.ERROR, card_id=None, wall_ms=None, message=type(exc).__name__)
         self._signal(outcome.kind)
@@ -159,8 +166,9 @@ class Kiosk:
                 self._indicator.error()
             else:
                 self._indicator.ok()
-        except Exception:
-            log.exception("indicator failed")
+        except Exception as exc:
+            log.warning("indicator failed: %s", describe(exc))
+            log.debug("indicator failure", exc_info=True)
 
     def _handle(self, tap: Tap) -> TapOutcome:
         clock = self._clock.now()
@@ -176,9 +184,10 @@ class Kiosk:
                 reason=Reason.UNKNOWN_CARD,
             )
 
-        recent = self._recent.get(card_id)
         window_ms = self._config.double_tap_window_s * 1000
-        if recent and recent.boot_id == clock.boot_id and 0 <= clock.mono_ms - recent.mono_ms < window_ms:
+        self._prune_recent(clock, window_ms)
+        recent = self._recent.get(card_id)
+        if recent and _within(recent, clock, window_ms):
             return TapOutcome(
                 kind=Outcome.ALREADY_RECORDED,
                 card_id=card_id,
@@ -203,9 +212,7 @@ class Kiosk:
                 tokens=tokens,
             )
         else:
-            seq = self._outbox.head()[0] + 1
-            new_shift = OpenShift(card_id, seq, clock.wall_ms)
-            self._record(EventKind.CHECK_IN, card_id, clock, {}, open_shift=new_shift)
+            seq = self._record(EventKind.CHECK_IN, card_id, clock, {}, opens_shift=True)
             outcome = TapOutcome(
                 kind=Outcome.CHECK_IN,
                 card_id=card_id,
@@ -216,6 +223,12 @@ class Kiosk:
         self._recent[card_id] = _Recent(clock.boot_id, clock.mono_ms, outcome)
         return outcome
 
+    def _prune_recent(self, clock: ClockEvidence, window_ms: float) -> None:
+        """Forget taps outside the double-tap window: only the cards of the last window are kept."""
+        stale = [card for card, recent in self._recent.items() if not _within(recent, clock, window_ms)]
+        for card in stale:
+            del self._recent[card]
+
     def _record(
         self,
         kind: EventKind,
@@ -223,10 +236,14 @@ class Kiosk:
         clock: ClockEvidence,
         data: dict[str, str],
         *,
-        open_shift: OpenShift | None = None,
+        opens_shift: bool = False,
         close_shift_card: str | None = None,
     ) -> int:
-        """Sign the next event in the chain and commit it; returns its ``seq``."""
+        """Sign the next event in the chain and commit it; returns its ``seq``.
+
+        The head is read once: with ``opens_shift`` the open shift stored in the
+        same transaction names exactly the ``seq`` that is returned.
+        """
         last_seq, head = self._outbox.head()
         event = Event(
             kiosk=self._config.kiosk_id,
@@ -237,6 +254,7 @@ class Kiosk:
             clock=clock,
             data=data,
         )
+        open_shift = OpenShift(card_id, event.seq, clock.wall_ms) if opens_shift else None
         self._outbox.append(
             sign_event(event, self._key), open_shift=open_shift, close_shift_card=close_shift_card
         )

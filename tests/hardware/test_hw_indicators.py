@@ -7,8 +7,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from gpiozero import Device
-from gpiozero.pins.mock import MockFactory
+from gpiozero import LED, GPIOPinInUse
+from gpiozero.pins.mock import MockFactory, MockPin
 
 from hardware.console import ConsoleIndicator
 from hardware.gpio import GpioIndicator, Timings
@@ -39,16 +39,14 @@ def test_recording_indicator_remembers_signals():
 
 @pytest.fixture
 def factory() -> Iterator[MockFactory]:
-    factory = MockFactory()
-    Device.pin_factory = factory
+    factory = MockFactory()  # passed explicitly; the global Device.pin_factory stays untouched
     yield factory
     factory.reset()
-    Device.pin_factory = None
 
 
 @pytest.fixture
 def gpio(factory: MockFactory) -> Iterator[GpioIndicator]:
-    indicator = GpioIndicator(GREEN, RED, BUZZER, timings=FAST)
+    indicator = GpioIndicator(GREEN, RED, BUZZER, pin_factory=factory, timings=FAST)
     yield indicator
     indicator.close()
 
@@ -89,3 +87,41 @@ def test_calls_return_before_the_pattern_ends(factory):
     finally:
         slow.close()
     assert not factory.pin(GREEN).state  # close stops the pattern and turns the light off
+
+
+def _pins_are_free(factory: MockFactory, *pins: int) -> bool:
+    for pin in pins:
+        try:
+            LED(pin, pin_factory=factory).close()
+        except GPIOPinInUse:
+            return False
+    return True
+
+
+def test_a_failing_device_at_start_up_releases_the_pins_already_taken(factory):
+    with pytest.raises(GPIOPinInUse) as info:
+        GpioIndicator(GREEN, RED, RED, pin_factory=factory)  # the buzzer's pin is taken by the red LED
+    # Checked while the exception (and so the half-built indicator) is still alive: the pins must have
+    # been released by the constructor, not by the garbage collector.
+    assert _pins_are_free(factory, GREEN, RED), info.value
+
+
+class _StuckPin(MockPin):
+    """A pin whose driver fails once ``stuck`` is set, as a wedged GPIO expander would."""
+
+    stuck = False
+
+    def _set_state(self, value):
+        if self.stuck:
+            raise OSError("pin driver gone")
+        super()._set_state(value)
+
+
+def test_close_releases_every_pin_even_if_switching_one_off_fails(factory, caplog):
+    red = factory.pin(RED, pin_class=_StuckPin)
+    indicator = GpioIndicator(GREEN, RED, BUZZER, pin_factory=factory, timings=FAST)
+    red.stuck = True
+    indicator.close()
+    red.stuck = False
+    assert _pins_are_free(factory, GREEN, RED, BUZZER)
+    assert "could not switch off" in caplog.text

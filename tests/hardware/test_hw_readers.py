@@ -69,8 +69,43 @@ def test_finished_reader_is_exhausted_after_the_queue_drains_and_refuses_more():
     assert reader.wait_for_tap(timeout=None) is not None
     assert reader.wait_for_tap(timeout=None) is None  # returns at once, no timeout needed
     assert reader.exhausted
-    with pytest.raises(RuntimeError):
-        reader.push(Tap(b"\x04\x00\x00\x02"))
+
+
+def test_a_tap_pushed_after_finish_is_refused_and_logged_not_lost_silently(caplog):
+    reader = QueueReader()
+    reader.finish()
+    assert reader.push(Tap(b"\x04\x00\x00\x02")) is False
+    assert "after the reader was finished" in caplog.text and "04000002" not in caplog.text
+    assert reader.wait_for_tap(timeout=None) is None and reader.exhausted
+
+
+def test_every_accepted_tap_arrives_even_when_finish_races_the_producers():
+    for _ in range(20):
+        reader = QueueReader()
+        accepted = [0] * 4
+        go = threading.Barrier(5)
+
+        def produce(
+            index: int,
+            reader: QueueReader = reader,
+            accepted: list[int] = accepted,
+            go: threading.Barrier = go,
+        ) -> None:
+            go.wait()
+            for i in range(200):
+                accepted[index] += reader.push(Tap(bytes([4, index, i, 0])))
+
+        threads = [threading.Thread(target=produce, args=(n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        go.wait()
+        reader.finish()
+        for thread in threads:
+            thread.join()
+        delivered = 0
+        while reader.wait_for_tap(timeout=None) is not None:
+            delivered += 1
+        assert delivered == sum(accepted) and reader.exhausted
 
 
 def test_status_reports_what_the_producer_says():
@@ -93,7 +128,18 @@ def test_script_lines(line, expected):
     assert parse_script_line(line) == expected
 
 
-@pytest.mark.parametrize("line", ["zz", "04a2 c_nope", f"04a2 {CARD} extra", "0"])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "zz",
+        "04a2b3c4 c_nope",
+        f"04a2b3c4 {CARD} extra",
+        "0",
+        "04a2b3",  # 3 bytes: too short for a UID
+        "04a2b3c4d5e6f7a8b9c0d1",  # 11 bytes: too long
+        f"04 {CARD}",
+    ],
+)
 def test_malformed_script_lines_raise(line):
     with pytest.raises(ValueError):
         parse_script_line(line)
@@ -109,3 +155,46 @@ def test_scripted_reader_reads_a_stream_skips_junk_and_is_exhausted_at_eof(caplo
     assert taps == [Tap(bytes.fromhex("04a2b3c4"), card_ndef(CARD)), Tap(bytes.fromhex("deadbeef"), None)]
     assert reader.exhausted
     assert "line 4" in caplog.text and "not-hex" not in caplog.text
+
+
+def test_scripted_reader_skips_uids_of_the_wrong_length_by_line_number_only(caplog):
+    script = io.StringIO(f"04a2b3\n04a2b3c4 {CARD}\n04a2b3c4d5e6f7a8b9c0d1\n")
+    reader = ScriptedReader(script)
+    taps = []
+    while (tap := reader.wait_for_tap(timeout=None)) is not None:
+        taps.append(tap)
+    reader.close()
+    assert taps == [Tap(bytes.fromhex("04a2b3c4"), card_ndef(CARD))]
+    skipped = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(skipped) == 2 and "line 1" in skipped[0] and "line 3" in skipped[1]
+    assert "04a2b3" not in caplog.text
+
+
+class _EndlessScript:
+    """A stream that never ends, like a stdin nobody closes, released only by the test."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.lines_read = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        self.release.wait(30)
+        self.lines_read += 1
+        if self.lines_read > 1000:
+            raise StopIteration
+        return f"04a2b3c4 {CARD}\n"
+
+
+def test_closing_a_scripted_reader_finishes_it_even_while_its_input_is_open():
+    stream = _EndlessScript()
+    reader = ScriptedReader(stream)
+    reader.close(timeout=0)  # the feeder is blocked in a read, as on an idle stdin
+    # The timeout only keeps a broken close() from hanging the test; a finished reader answers at once.
+    assert reader.wait_for_tap(timeout=10) is None
+    assert reader.exhausted
+    stream.release.set()
+    reader._thread.join(30)  # the feeder stops at the first refused tap instead of reading on
+    assert not reader._thread.is_alive() and stream.lines_read == 1

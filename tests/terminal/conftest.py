@@ -132,6 +132,7 @@ class FakeLedger:
     fail_next: list[tuple[int, str]] = field(default_factory=list)  # (status, code) answered, then dropped
     lie_about_head: bool = False
     lose_next_answers: int = 0  # store the batch, then answer 502 as a proxy whose upstream timed out
+    on_request: Callable[[], None] | None = None  # called as each request arrives (e.g. to set ``stop``)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def restore_backup(self, keep: int) -> None:
@@ -140,6 +141,8 @@ class FakeLedger:
             del self.stored[keep:]
 
     def ingest(self, path: str, data: bytes) -> tuple[int, dict[str, Any]]:
+        if self.on_request is not None:
+            self.on_request()
         with self.lock:
             if self.fail_next:
                 status, code = self.fail_next.pop(0)
@@ -227,3 +230,51 @@ def fake_ledger(config: KioskConfig, kiosk_key: PrivateKey, server_key: PrivateK
         httpd.shutdown()
         httpd.server_close()
         thread.join()
+
+
+# -- a server that never answers ----------------------------------------------------------------------
+
+
+@dataclass
+class SilentServer:
+    """A loopback TCP server that accepts connections and never says a word, until ``hang_up``."""
+
+    url: str
+    connected: threading.Event
+    hang_up: Callable[[], None]
+
+
+@pytest.fixture
+def silent_server() -> Iterator[SilentServer]:
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.settimeout(0.05)  # so the accept loop notices ``done``
+    accepted: list[socket.socket] = []
+    connected, done = threading.Event(), threading.Event()
+
+    def serve() -> None:
+        while not done.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            accepted.append(conn)
+            connected.set()
+
+    def hang_up() -> None:
+        done.set()
+        thread.join()
+        for conn in accepted:
+            conn.close()  # the client's blocked read ends at once (connection closed)
+        accepted.clear()
+
+    thread = threading.Thread(target=serve, name="silent-server")
+    thread.start()
+    try:
+        yield SilentServer(f"http://127.0.0.1:{listener.getsockname()[1]}", connected, hang_up)
+    finally:
+        hang_up()
+        listener.close()

@@ -6,6 +6,7 @@ import dataclasses
 import os
 import stat
 import tomllib
+from pathlib import Path
 
 import pytest
 import tomli_w
@@ -36,6 +37,17 @@ def test_config_keeps_an_explicit_data_dir_and_resolves_relative_ones(tmp_path, 
     text = path.read_text().replace(str(elsewhere), "var")
     path.write_text(text)
     assert load_config(path).data_dir == tmp_path / "etc" / "var"
+
+
+def test_a_relative_data_dir_is_written_absolute(tmp_path, make_config, monkeypatch):
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    path = tmp_path / "etc" / "kiosk.toml"
+    write_config(path, make_config(data_dir=Path("data")))
+    written = tomllib.loads(path.read_text())["data_dir"]
+    assert written == str(workdir / "data")
+    assert load_config(path).data_dir == workdir / "data"  # not etc/data: the meaning did not change
 
 
 def test_defaults_apply_when_optional_settings_are_absent(tmp_path, make_config):
@@ -108,6 +120,31 @@ def test_key_is_never_overwritten(tmp_path):
     assert info.value.reason is Reason.KEY_ALREADY_ENROLLED
     assert isinstance(info.value, FileExistsError)
     assert path.read_bytes() == before
+
+
+def test_a_stale_temporary_file_does_not_block_creating_the_key(tmp_path):
+    path = tmp_path / "kiosk.key"
+    for leftover in (f".kiosk.key.{os.getpid()}.tmp", ".kiosk.key.tmp"):  # a crashed run's leftovers
+        (tmp_path / leftover).write_bytes(b"junk")
+    key = create_key(path)
+    assert load_key(path).public_key == key.public_key
+
+
+def test_only_an_existing_key_is_key_exists(tmp_path):
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_bytes(b"")
+    with pytest.raises(OSError) as info:
+        create_key(not_a_folder / "kiosk.key")
+    assert not isinstance(info.value, KeyExistsError)
+
+
+def test_key_is_written_completely_even_when_the_os_writes_short(tmp_path, monkeypatch):
+    real_write = os.write
+    monkeypatch.setattr(os, "write", lambda fd, data: real_write(fd, bytes(data[:5])))
+    path = tmp_path / "kiosk.key"
+    key = create_key(path)
+    monkeypatch.undo()
+    assert path.read_bytes() == key.seed
 
 
 def test_bad_key_files_are_refused(tmp_path):

@@ -184,3 +184,65 @@ class _Quiet:
     def ok(self) -> None: ...
     def denied(self) -> None: ...
     def error(self) -> None: ...
+
+
+_OPENER = """\
+import sys
+from pathlib import Path
+from terminal.outbox import Outbox
+
+print("ready", flush=True)
+for line in sys.stdin:  # one path per line; both processes get it at the same moment
+    try:
+        Outbox(Path(line.strip())).close()
+        print("ok", flush=True)
+    except Exception as exc:
+        print(f"{type(exc).__name__}: {exc}", flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_two_processes_creating_the_same_new_outbox_both_succeed_and_migrate_once(tmp_path):
+    # The kiosk and sync services start together on first boot and race to create outbox.db.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _OPENER],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=root,
+        )
+        for _ in range(2)
+    ]
+    try:
+        for proc in procs:
+            assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        for attempt in range(15):
+            path = tmp_path / f"outbox-{attempt}.db"
+            for proc in procs:
+                assert proc.stdin is not None
+                proc.stdin.write(f"{path}\n")
+            for proc in procs:  # flushed back to back so both start opening together
+                assert proc.stdin is not None
+                proc.stdin.flush()
+            answers = [proc.stdout.readline().strip() for proc in procs if proc.stdout is not None]
+            assert answers == ["ok", "ok"], (attempt, answers)
+            conn = sqlite3.connect(path)
+            try:
+                assert [r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations")] == ["m001_initial"]
+                assert conn.execute("SELECT COUNT(*) FROM kiosk_state").fetchone()[0] == 1
+            finally:
+                conn.close()
+    finally:
+        for proc in procs:
+            if proc.stdin is not None:
+                proc.stdin.close()
+        for proc in procs:
+            proc.wait(timeout=60)
+            if proc.stdout is not None:
+                proc.stdout.close()

@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import io
 import json
+import logging
 import threading
 
 import pytest
@@ -14,6 +15,7 @@ from hardware.simulated import SimulatedReader, card_ndef
 from protocol import ids
 from terminal.cli import configure
 from terminal.config import write_config
+from terminal.errors import OutboxError
 from terminal.outbox import Outbox
 from terminal.service import open_service
 
@@ -103,7 +105,151 @@ def test_every_command_has_help_and_an_example():
     parser = argparse.ArgumentParser()
     configure(parser)
     (subparsers,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    assert set(subparsers.choices) == {"run", "sync", "status"}
+    assert set(subparsers.choices) == {"run", "sync", "status", "clear-alarm"}
     for name, sub in subparsers.choices.items():
         assert sub.description, name
         assert "examples:" in (sub.epilog or "") and f"kokreativ terminal {name}" in sub.epilog
+
+
+def test_status_without_an_outbox_fails_in_one_line_and_creates_nothing(config, config_path, capsys):
+    from kokreativ.cli import main
+
+    assert main(["terminal", "status", "--config", str(config_path)]) != 0
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert len(captured.err.splitlines()) == 1 and "not_found" in captured.err
+    assert not config.outbox_path.exists()
+    with pytest.raises(OutboxError) as info:
+        _main(["status", "--config", str(config_path)])
+    assert info.value.code == "not_found"
+    assert not config.outbox_path.exists()
+
+
+def test_status_does_not_migrate_a_foreign_database(config, config_path):
+    import sqlite3
+
+    conn = sqlite3.connect(config.outbox_path)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.close()
+    with pytest.raises(OutboxError) as info:
+        _main(["status", "--config", str(config_path)])
+    assert info.value.code == "outbox_outdated"
+    conn = sqlite3.connect(config.outbox_path)
+    try:
+        assert conn.execute("SELECT name FROM sqlite_master").fetchall() == []  # nothing was created
+    finally:
+        conn.close()
+
+
+def test_cli_clear_alarm_lifts_a_fork_alarm_and_sync_resumes(config_path, fake_ledger, monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdin", io.StringIO(SCRIPT))
+    assert _main(["run", "--config", str(config_path), "--no-sync"]) == 0
+    fake_ledger.lie_about_head = True
+    assert _main(["sync", "--config", str(config_path), "--once"]) == 1
+    capsys.readouterr()
+    assert _main(["status", "--config", str(config_path)]) == 0
+    alarm = json.loads(capsys.readouterr().out)["alarm"]
+    assert alarm
+
+    fake_ledger.lie_about_head = False
+    assert _main(["sync", "--config", str(config_path), "--once"]) == 1  # halted while the alarm is set
+    assert json.loads(capsys.readouterr().out)["error"] == "fork_detected"
+
+    assert _main(["clear-alarm", "--config", str(config_path)]) == 0
+    assert capsys.readouterr().out == json.dumps({"alarm_cleared": alarm}) + "\n"
+    assert _main(["clear-alarm", "--config", str(config_path)]) == 0
+    assert json.loads(capsys.readouterr().out) == {"alarm_cleared": None}
+    assert _main(["sync", "--config", str(config_path), "--once"]) == 0
+    assert json.loads(capsys.readouterr().out)["pending"] == 0
+
+
+def test_clear_alarm_without_an_outbox_creates_nothing(config, config_path):
+    with pytest.raises(OutboxError):
+        _main(["clear-alarm", "--config", str(config_path)])
+    assert not config.outbox_path.exists()
+
+
+END_OF_INPUT = "card reader 'stdin' has no more taps (end of input); stopping"
+
+
+def test_end_of_input_is_logged_once_as_a_warning_and_the_run_exits_0(
+    config_path, fake_ledger, monkeypatch, caplog
+):
+    monkeypatch.setattr("sys.stdin", io.StringIO(SCRIPT))
+    with caplog.at_level(logging.INFO):
+        assert _main(["run", "--config", str(config_path), "--no-sync"]) == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [END_OF_INPUT]
+
+
+def test_shutdown_does_not_wait_for_a_server_that_never_answers(config, kiosk_key, silent_server):
+    from terminal.config import load_config, write_config
+
+    path = config.data_dir / "kiosk.toml"
+    write_config(path, dataclasses.replace(config, server_url=silent_server.url))
+    stop = threading.Event()
+    stdout = io.StringIO()
+    with open_service(load_config(path), stdin=io.StringIO(), stdout=stdout, reader="sim") as svc:
+        assert isinstance(svc.reader, SimulatedReader)
+        svc.reader.present_card(b"\x04\x00\x00\x09", card_ndef(CARDS[1]))
+        runner = threading.Thread(target=svc.run, args=(stop,))
+        runner.start()
+        try:
+            assert silent_server.connected.wait(60)  # the tap is on the wire; no answer will ever come
+            stop.set()  # what SIGTERM does
+            runner.join(10)  # a liveness check: the default read timeout is 30 s
+            stuck = runner.is_alive()
+        finally:
+            stop.set()
+            if runner.is_alive():
+                silent_server.hang_up()
+                runner.join()
+    assert not stuck
+    assert stdout.getvalue() == "OK\n"  # the tap path did not wait for the network either
+    with Outbox(config.outbox_path) as outbox:  # nothing pending was lost
+        assert outbox.pending_count() == 1 and outbox.pending()[0].event.card == CARDS[1]
+    # The abandoned sync thread ends as soon as its connection drops; no thread outlives the test.
+    silent_server.hang_up()
+    for thread in [t for t in threading.enumerate() if t.name == "kokreativ-sync"]:
+        thread.join(10)
+        assert not thread.is_alive()
+
+
+def test_cli_sync_returns_on_sigterm_without_waiting_for_a_silent_server(config, kiosk_key, silent_server):
+    import os
+    import signal
+
+    from terminal.config import write_config
+
+    path = config.data_dir / "kiosk.toml"
+    write_config(path, dataclasses.replace(config, server_url=silent_server.url))
+    with open_service(
+        dataclasses.replace(config, server_url=silent_server.url),
+        stdin=io.StringIO(),
+        stdout=io.StringIO(),
+        reader="sim",
+        sync=False,
+    ) as svc:
+        svc.reader.present_card(b"\x04\x00\x00\x09", card_ndef(CARDS[0]))
+        svc.reader.finish()
+        svc.run(threading.Event())
+
+    def terminate_once_connected() -> None:
+        if silent_server.connected.wait(60):  # the loop is inside stop_on_signals, its request on the wire
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    killer = threading.Thread(target=terminate_once_connected)
+    killer.start()
+    try:
+        assert _main(["sync", "--config", str(path)]) == 0
+        # It returned while the request was still unanswered: the sync thread is still waiting.
+        waiting = [t for t in threading.enumerate() if t.name == "kokreativ-sync" and t.is_alive()]
+    finally:
+        killer.join()
+        silent_server.hang_up()
+    assert waiting
+    for thread in waiting:
+        thread.join(10)
+        assert not thread.is_alive()
+    with Outbox(config.outbox_path) as outbox:
+        assert outbox.pending_count() == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import random
 import socket
 import threading
@@ -10,7 +11,7 @@ import time
 
 from protocol import PrivateKey, ids
 from terminal.outbox import Outbox
-from terminal.sync import NETWORK_ERROR, SyncClient
+from terminal.sync import NETWORK_ERROR, STOPPED, SyncClient
 from terminal.tap import Kiosk
 
 
@@ -132,7 +133,7 @@ def test_validly_signed_receipt_with_another_head_raises_the_fork_alarm_and_halt
 def _recording_sleep(stop: threading.Event, rounds: int) -> tuple[list[float], object]:
     delays: list[float] = []
 
-    def sleep(seconds: float) -> None:
+    def sleep(seconds: float, wake: threading.Event | None = None) -> None:
         delays.append(seconds)
         if len(delays) == rounds:
             stop.set()
@@ -185,3 +186,85 @@ def test_wake_cuts_the_pause_short_and_stop_ends_the_loop(
             wake.set()
             thread.join()
     assert outbox.pending_count() == 0
+
+
+def test_a_tap_never_cuts_a_backoff_short_only_a_normal_pause(
+    config, kiosk, outbox, clock, card_tap, fake_ledger
+):
+    _fill(kiosk, clock, card_tap, 2)
+    fake_ledger.fail_next += [(503, "unavailable")] * 2
+    stop, wake = threading.Event(), threading.Event()
+    pauses: list[tuple[float, bool]] = []
+
+    def sleep(seconds: float, may_wake: threading.Event | None) -> None:
+        # ``may_wake`` is the event that may end this pause early; None means only ``stop`` may.
+        pauses.append((seconds, may_wake is wake))
+        wake.set()  # a volunteer taps during every pause
+        if len(pauses) == 4:
+            stop.set()
+
+    with _client(config, outbox, fake_ledger.url, rng=random.Random(5), sleep=sleep) as client:
+        client.run_forever(stop, wake)
+    replay = random.Random(5)
+    assert pauses == [
+        (replay.uniform(0, 1.0), False),
+        (replay.uniform(0, 2.0), False),
+        (5.0, True),
+        (5.0, True),
+    ]
+    assert outbox.pending_count() == 0
+
+
+def test_stop_ends_a_round_between_batches_and_the_rest_stays_pending(
+    config, kiosk, outbox, clock, card_tap, fake_ledger
+):
+    _fill(kiosk, clock, card_tap, 1203)
+    stop = threading.Event()
+    fake_ledger.on_request = stop.set  # SIGTERM arrives while the first batch is on the wire
+    with _client(config, outbox, fake_ledger.url) as client:
+        result = client.sync_once(stop)
+    assert (result.error, result.sent, result.acknowledged, result.pending) == (STOPPED, 500, 500, 703)
+    assert fake_ledger.batch_sizes == [500]
+    assert outbox.pending_count() == 703 and outbox.pending(limit=1)[0].event.seq == 501
+
+
+def test_run_forever_returns_after_the_batch_in_flight_when_stopped(
+    config, kiosk, outbox, clock, card_tap, fake_ledger
+):
+    _fill(kiosk, clock, card_tap, 1203)
+    stop = threading.Event()
+    fake_ledger.on_request = stop.set
+    with _client(config, outbox, fake_ledger.url, interval_s=3600) as client:
+        thread = threading.Thread(target=client.run_forever, args=(stop, threading.Event()))
+        thread.start()
+        thread.join(10)  # a liveness check, not a performance threshold
+        alive = thread.is_alive()
+        if alive:
+            fake_ledger.on_request = None
+            thread.join()
+    assert not alive
+    assert fake_ledger.batch_sizes == [500] and outbox.pending_count() == 703
+
+
+def test_an_unanswered_request_ends_with_the_read_timeout_and_keeps_the_events(
+    config, kiosk, outbox, clock, card_tap, silent_server
+):
+    _fill(kiosk, clock, card_tap, 3)
+    with _client(config, outbox, silent_server.url, timeout_s=0.2) as client:
+        result = client.sync_once()
+    assert silent_server.connected.is_set()
+    assert (result.error, result.sent, result.pending) == (NETWORK_ERROR, 0, 3)
+
+
+def test_an_internal_failure_is_one_warning_line_without_a_traceback(config, outbox, caplog):
+    outbox.close()  # every outbox call now fails: an internal error, not a network one
+    stop = threading.Event()
+    delays, sleep = _recording_sleep(stop, 1)
+    with (
+        caplog.at_level(logging.INFO, logger="terminal.sync"),
+        _client(config, outbox, _dead_url(), sleep=sleep) as client,
+    ):
+        client.run_forever(stop)
+    records = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [(r.getMessage(), r.exc_info) for r in records] == [("sync round failed: ProgrammingError", None)]
+    assert len(delays) == 1  # the loop carried on to its (backoff) pause

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import tempfile
 from pathlib import Path
@@ -268,3 +269,50 @@ def test_outcome_json_has_plain_codes_and_no_empty_fields(kiosk, card_tap):
         "seq": 1,
         "reason": "unknown_card",
     }
+
+
+def test_the_double_tap_memory_forgets_cards_outside_the_window(kiosk, clock, card_tap, config):
+    for _ in range(300):
+        clock.advance(config.double_tap_window_s + 1)
+        kiosk.handle_tap(card_tap(ids.new_id(ids.CARD)))
+    assert len(kiosk._recent) == 1  # only the last card can still be a double tap
+
+
+def test_the_double_tap_memory_keeps_the_cards_of_the_last_window(kiosk, clock, card_tap, config):
+    cards = [ids.new_id(ids.CARD) for _ in range(5)]
+    for card in cards:
+        clock.advance(config.double_tap_window_s / 10)
+        kiosk.handle_tap(card_tap(card))
+    assert len(kiosk._recent) == 5
+    assert all(kiosk.handle_tap(card_tap(card)).kind is Outcome.ALREADY_RECORDED for card in cards)
+
+
+def test_a_check_in_stores_the_seq_it_reports_in_its_open_shift(kiosk, clock, card_tap, outbox):
+    cards = [ids.new_id(ids.CARD) for _ in range(3)]
+    for card in cards:
+        clock.advance(1)
+        outcome = kiosk.handle_tap(card_tap(card))
+        shift = outbox.open_shift(card)
+        assert shift is not None and outcome.seq == shift.in_seq == outbox.head()[0]
+
+
+def test_a_failed_tap_logs_one_line_with_type_and_code_and_the_traceback_only_at_debug(kiosk, caplog):
+    bad = Tap(uid=b"\x01", ndef=None)  # too short to pseudonymise: MalformedError(bad_field)
+    with caplog.at_level(logging.INFO, logger="terminal.tap"):
+        kiosk.handle_tap(bad)
+    records = [r for r in caplog.records if r.name == "terminal.tap"]
+    assert [(r.levelno, r.getMessage(), r.exc_info) for r in records] == [
+        (logging.WARNING, "tap failed: MalformedError (bad_field)", None)
+    ]
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="terminal.tap"):
+        kiosk.handle_tap(bad)
+    assert [r.levelno for r in caplog.records if r.exc_info] == [logging.DEBUG]
+
+
+def test_a_broken_indicator_is_one_warning_line(config, kiosk_key, outbox, clock, card_tap, caplog):
+    kiosk = Kiosk(config=config, key=kiosk_key, outbox=outbox, clock=clock, indicator=_BrokenIndicator())
+    with caplog.at_level(logging.INFO, logger="terminal.tap"):
+        kiosk.handle_tap(card_tap(ids.new_id(ids.CARD)))
+    records = [r for r in caplog.records if r.name == "terminal.tap"]
+    assert [(r.getMessage(), r.exc_info) for r in records] == [("indicator failed: OSError", None)]
