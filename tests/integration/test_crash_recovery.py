@@ -79,7 +79,8 @@ def test_sigkill_kiosk_mid_burst_loses_and_duplicates_nothing(
     enrolled_kiosk: EnrolledKiosk, server_process: ServerProcess
 ):
     kiosk, server = enrolled_kiosk, server_process
-    taps = [ids.new_id(ids.CARD) for _ in range(400)]
+    # More taps than the pipe holds, so the kiosk cannot have finished them all before the kill.
+    taps = [ids.new_id(ids.CARD) for _ in range(2000)]
     process = _kiosk_process(kiosk)
     assert process.stdin is not None and process.stdout is not None
 
