@@ -15,7 +15,7 @@ from pathlib import Path
 
 from terminal.config import INDICATORS, READERS, load_config
 from terminal.outbox import Outbox
-from terminal.service import open_service, stop_on_signals
+from terminal.service import join_sync_thread, open_service, stop_on_signals
 from terminal.sync import SyncClient
 
 SYNC_SHUTDOWN_S = 5.0  # how long ``sync`` waits for a round in flight after SIGTERM
@@ -98,13 +98,7 @@ def _sync(args: argparse.Namespace) -> int:
                 target=client.run_forever, args=(stop,), name="kokreativ-sync", daemon=True
             )
             thread.start()
-            while thread.is_alive() and not stop.wait(1.0):
-                pass
-            thread.join(SYNC_SHUTDOWN_S)
-            if thread.is_alive():
-                logging.getLogger(__name__).warning(
-                    "sync still waiting for the server; not waiting longer, events stay pending"
-                )
+            join_sync_thread(thread, stop, poll_s=0.5, grace_s=SYNC_SHUTDOWN_S)
     return 0
 
 

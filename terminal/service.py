@@ -115,17 +115,30 @@ class KioskService:
             if thread is not None:
                 # At the end of a script let a request in flight finish (the sync timeouts bound it), unless
                 # a stop comes meanwhile; after a stop wait only ``join_timeout_s``.
-                while thread.is_alive() and not stop.is_set():
-                    thread.join(self._poll_s)
-                thread.join(self._join_timeout_s)
-                if thread.is_alive():
-                    log.warning("sync still waiting for the server; not waiting longer, events stay pending")
+                join_sync_thread(thread, stop, poll_s=self._poll_s, grace_s=self._join_timeout_s)
         if self.sync is None or stop.is_set() or (thread is not None and thread.is_alive()):
             return None
         # End of a tap script: one last round, which a SIGTERM (``stop``) ends between batches.
         result = self.sync.sync_once(stop)
         log.info("final sync: %s", result.to_json())
         return result
+
+
+def join_sync_thread(
+    thread: threading.Thread, stop: threading.Event, *, poll_s: float, grace_s: float
+) -> bool:
+    """Wait for the (daemon) sync ``thread`` until it ends or ``stop`` is set, then ``grace_s`` at most.
+
+    Shutdown never waits for the network beyond ``grace_s``: a request still on
+    the wire is abandoned and its events stay pending.  True if the thread ended.
+    """
+    while thread.is_alive() and not stop.is_set():
+        thread.join(poll_s)
+    thread.join(grace_s)
+    if thread.is_alive():
+        log.warning("sync still waiting for the server; not waiting longer, events stay pending")
+        return False
+    return True
 
 
 def _log_outcome(outcome: TapOutcome) -> None:
