@@ -27,11 +27,12 @@ kiosk and a sync process creating the file at the same moment apply them once.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -124,6 +125,19 @@ def _retry_locked(step: Callable[[], Any], attempts: int = 5) -> Any:
     raise AssertionError("unreachable")
 
 
+@contextlib.contextmanager
+def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """One ``BEGIN IMMEDIATE`` transaction: committed if the block ends normally, else rolled back."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
 def _migrate(conn: sqlite3.Connection, db: Database) -> None:
     """Check for and apply pending migrations under one write lock, so two processes cannot both apply.
 
@@ -131,14 +145,8 @@ def _migrate(conn: sqlite3.Connection, db: Database) -> None:
     second process to get here sees the first one's migrations as applied and does nothing.  sqlite-utils
     nests each migration in a savepoint inside this transaction.
     """
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with _immediate(conn):
         migrations.apply(db)
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
 
 
 def _now_ms() -> int:
@@ -243,8 +251,7 @@ class Outbox:
                 raise OutboxError(Reason.CHAIN_BROKEN, f"event {event.seq} does not extend {self._last_seq}")
             digest = signed.hash
             conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with _immediate(conn):
                 conn.execute(
                     "INSERT INTO events (seq, body, sig, hash, card_id, kind, wall_ms) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -272,11 +279,6 @@ class Outbox:
                 )
                 if cursor.rowcount != 1:
                     raise OutboxError(Reason.CHAIN_BROKEN, "another writer changed the outbox")
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
             # Only now, with the commit on disk, does memory move on.
             self._last_seq, self._head = event.seq, digest
             if close_shift_card is not None:
@@ -328,15 +330,9 @@ class Outbox:
         """Lift a ``fork_detected`` alarm after a coordinator has looked into it; returns the old alarm."""
         with self._lock:
             conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with _immediate(conn):
                 previous: str | None = conn.execute("SELECT alarm FROM kiosk_state").fetchone()[0]
                 conn.execute("UPDATE kiosk_state SET alarm = NULL WHERE id = 1")
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
             return previous
 
     def apply_receipt(self, receipt: Receipt) -> int:
@@ -367,8 +363,7 @@ class Outbox:
         receipt_json = json.dumps(
             {"seq": receipt.seq, "head": receipt.head, "issued_ms": receipt.issued_ms, "kiosk": receipt.kiosk}
         )
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with _immediate(conn):
             marked = conn.execute(
                 "UPDATE events SET synced_receipt = ? WHERE seq <= ? AND synced_receipt IS NULL",
                 (receipt.seq, receipt.seq),
@@ -387,11 +382,6 @@ class Outbox:
                 "DELETE FROM events WHERE synced_receipt IS NOT NULL AND seq <= ? AND wall_ms < ?",
                 (self._synced_seq() - self._retain_synced, received_ms - self._retain_ms),
             )
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
         return int(marked)
 
     def status(self) -> OutboxStatus:
