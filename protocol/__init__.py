@@ -5,7 +5,16 @@ the prose version of this package.
 """
 
 from protocol.batches import MAX_BATCH_BYTES, MAX_BATCH_EVENTS, decode_batch, encode_batch
-from protocol.cards import CARD_RECORD_TYPE, card_record_payload, parse_card_record_payload, uid_pseudonym
+from protocol.cards import uid_pseudonym
+from protocol.credentials import (
+    CREDENTIAL_RECORD_TYPE,
+    CardCredential,
+    CardTrust,
+    issue_credential,
+    issuer_key_id,
+    parse_credential,
+    verify_credential,
+)
 from protocol.encoding import b64decode, b64encode, canonical_json, parse_canonical_json
 from protocol.enrolment import enrolment_message
 from protocol.errors import MalformedError, ProtocolError, VerificationError
@@ -25,13 +34,16 @@ from protocol.events import (
 from protocol.keys import PrivateKey, PublicKey
 from protocol.reasons import Reason
 from protocol.receipts import Receipt, sign_receipt, verify_receipt
+from protocol.trust import TrustList, sign_trust_list, verify_trust_list
 
 __all__ = [
-    "CARD_RECORD_TYPE",
+    "CREDENTIAL_RECORD_TYPE",
     "GENESIS_PREV",
     "MAX_BATCH_BYTES",
     "MAX_BATCH_EVENTS",
     "MAX_EVENT_BYTES",
+    "CardCredential",
+    "CardTrust",
     "ClockEvidence",
     "Event",
     "EventKind",
@@ -42,22 +54,27 @@ __all__ = [
     "Reason",
     "Receipt",
     "SignedEvent",
+    "TrustList",
     "VerificationError",
     "b64decode",
     "b64encode",
     "canonical_json",
-    "card_record_payload",
     "decode_batch",
     "decode_wire_event",
     "encode_batch",
     "enrolment_message",
     "event_hash",
+    "issue_credential",
+    "issuer_key_id",
     "parse_canonical_json",
-    "parse_card_record_payload",
+    "parse_credential",
     "parse_event",
     "sign_event",
     "sign_receipt",
+    "sign_trust_list",
     "uid_pseudonym",
+    "verify_credential",
     "verify_event",
     "verify_receipt",
+    "verify_trust_list",
 ]

@@ -53,6 +53,18 @@ class Reason(StrEnum):
     UNKNOWN_SITE = "unknown_site"
     UNKNOWN_CARD = "unknown_card"
     UNKNOWN_VOLUNTEER = "unknown_volunteer"
+    UNKNOWN_ISSUER = "unknown_issuer"
+    ISSUER_KEY_INACTIVE = "issuer_key_inactive"
+    CARD_EXISTS = "card_exists"
+
+    # Cards at the kiosk: why a tap was denied (also flags on admitted events).
+    BAD_CREDENTIAL = "bad_credential"
+    CREDENTIAL_FORGED = "credential_forged"
+    UID_MISMATCH = "uid_mismatch"
+    CREDENTIAL_NOT_YET_VALID = "credential_not_yet_valid"
+    CREDENTIAL_EXPIRED = "credential_expired"
+    CARD_BLOCKED = "card_blocked"
+    UNCREDENTIALED_CARD = "uncredentialed_card"
 
     # Flags on admitted events and shifts (they go to the review list).
     CLOCK_OUT_OF_RANGE = "clock_out_of_range"
@@ -66,3 +78,5 @@ class Reason(StrEnum):
     FORK_DETECTED = "fork_detected"
     NETWORK_ERROR = "network_error"
     SERVER_ERROR = "server_error"
+    BAD_TRUST_LIST = "bad_trust_list"
+    TAP_INCOMPLETE = "tap_incomplete"
