@@ -30,11 +30,18 @@ log = logging.getLogger(__name__)
 class Tap:
     """One card presented to the reader: its UID and the raw NDEF message, if it had one.
 
+    ``tag_type`` is the reader's name for the tag family (``"Type2Tag"``,
+    ``"Type4Tag"``, …) where it knows one.  ``complete`` is ``False`` when the
+    card left the field before its NDEF could be read: the kiosk then asks for
+    another tap and records nothing, because a half-read card proves nothing.
+
     ``uid`` is left out of ``repr`` so that logging a tap never leaks it.
     """
 
     uid: bytes = field(repr=False)
     ndef: bytes | None = None
+    tag_type: str | None = None
+    complete: bool = True
 
 
 class ReaderStatus(StrEnum):

@@ -4,11 +4,13 @@ They ship next to the interface (as gpiozero ships ``MockFactory``) so that
 tests, the simulator and a headless kiosk all use the same code path as a
 real reader.
 
-Script format for :class:`ScriptedReader`, one tap per line::
+Script format for :class:`ScriptedReader`, one tap per line: the UID in hex,
+then optionally the card's whole NDEF message in hex (``kokreativ card inspect``
+prints it as ``ndef_hex``, so a real card can be replayed into a test kiosk)::
 
-    # a volunteer with a kokreativ card
-    04a2b3c4d5e6f7 c_00a71ed80fa1e76c198371c3ece0dc0e
-    # a card without a kokreativ record (the kiosk denies it)
+    # a volunteer's card: UID, then the NDEF message holding its credential
+    04a2b3c4d5e6f7 d4121e6b6f6b726561746976...
+    # a card with no NDEF at all (the kiosk denies it unless its site allows such cards)
     deadbeef
 
 Blank lines and ``#`` comments are skipped.  At the end of the stream the
@@ -22,20 +24,11 @@ import threading
 from collections.abc import Iterable
 from typing import TextIO
 
-import ndef
-
-import protocol
 from hardware.reader import QueueReader, Tap
 
 UID_BYTES = (4, 10)  # ISO 14443 UIDs are 4, 7 or 10 bytes; protocol.uid_pseudonym accepts 4 to 10
 
 log = logging.getLogger(__name__)
-
-
-def card_ndef(card_id: str) -> bytes:
-    """The NDEF message a kokreativ card carries: one external record naming ``card_id``."""
-    record = ndef.Record(protocol.CARD_RECORD_TYPE, "", protocol.card_record_payload(card_id))
-    return b"".join(ndef.message_encoder([record]))
 
 
 class SimulatedReader(QueueReader):
@@ -44,7 +37,7 @@ class SimulatedReader(QueueReader):
     Example::
 
         reader = SimulatedReader()
-        reader.present_card(bytes.fromhex("04a2b3c4"), card_ndef("c_" + "0" * 32))
+        reader.present_card(bytes.fromhex("04a2b3c4"), credential_message(credential))
         tap = reader.wait_for_tap(timeout=1)
     """
 
@@ -63,11 +56,11 @@ def parse_script_line(line: str) -> Tap | None:
         return None
     parts = text.split()
     if len(parts) > 2:
-        raise ValueError("expected 'UIDHEX' or 'UIDHEX CARD_ID'")
+        raise ValueError("expected 'UIDHEX' or 'UIDHEX NDEFHEX'")
     uid = bytes.fromhex(parts[0])
     if not UID_BYTES[0] <= len(uid) <= UID_BYTES[1]:
         raise ValueError(f"a UID has {UID_BYTES[0]} to {UID_BYTES[1]} bytes")
-    return Tap(uid=uid, ndef=card_ndef(parts[1]) if len(parts) == 2 else None)
+    return Tap(uid=uid, ndef=bytes.fromhex(parts[1]) if len(parts) == 2 else None)
 
 
 class ScriptedReader(QueueReader):

@@ -11,11 +11,13 @@ Example ``kiosk.toml`` (binary values are standard base64)::
     tokens_per_hour = 10
     max_shift_hours = 12
     double_tap_window_s = 10.0
-    reader = "stdin"          # stdin | sim
-    indicator = "console"     # console | gpio
-    green_pin = 17
+    reader = "nfc"            # nfc | stdin | sim
+    nfc_path = "usb"          # nfcpy path: usb, usb:054c:06c3, tty:AMA0:pn532, udp:localhost:8888, …
+    indicator = "gpio"        # console | gpio
+    green_pin = 17            # BCM numbers; see docs/hardware.md for the wiring
     red_pin = 27
     buzzer_pin = 22
+    button_pin = 23           # optional push button to GND; leave out for none
     # data_dir = "/var/lib/kokreativ"   # kiosk.key and outbox.db; default: this file's folder
 
 The file holds the UID-pseudonym key, so it is written with mode 0600.
@@ -37,8 +39,9 @@ from protocol.cards import UID_PSEUDONYM_KEY_BYTES
 from terminal._files import write_private
 from terminal.errors import ConfigError
 
-READERS = ("stdin", "sim")
+READERS = ("nfc", "stdin", "sim")
 INDICATORS = ("console", "gpio")
+NFC_PATH_KINDS = ("usb", "tty", "udp")  # nfcpy's path prefixes for the readers we support
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,6 +63,8 @@ class KioskConfig:
     green_pin: int = 17
     red_pin: int = 27
     buzzer_pin: int = 22
+    button_pin: int | None = None
+    nfc_path: str = "usb"
 
     @property
     def key_path(self) -> Path:
@@ -130,6 +135,8 @@ def load_config(path: Path) -> KioskConfig:
         "green_pin": (int, lambda v: 0 <= v <= 27),
         "red_pin": (int, lambda v: 0 <= v <= 27),
         "buzzer_pin": (int, lambda v: 0 <= v <= 27),
+        "button_pin": (int, lambda v: 0 <= v <= 27),
+        "nfc_path": (str, lambda v: v.split(":", 1)[0] in NFC_PATH_KINDS),
     }
     for name, (kind, valid) in optional.items():
         if name in raw:
@@ -149,6 +156,8 @@ def config_to_toml(config: KioskConfig, *, folder: Path | None = None) -> dict[s
     table: dict[str, Any] = {}
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
+        if value is None:  # TOML has no null: an unset option is simply absent
+            continue
         if isinstance(value, PublicKey):
             value = value.to_b64()
         elif isinstance(value, bytes):

@@ -16,7 +16,8 @@ Durability rules (a green light is a promise):
   (``fork_detected``) and changes nothing else.
 
 The chain head and open shifts are loaded once and then kept in memory, so a
-tap costs one write transaction and no reads.  All methods are thread-safe
+tap costs one write transaction and one indexed read (has the trust list
+changed? another process, the sync service, may have stored a newer one).  All methods are thread-safe
 (the tap loop appends while the sync thread reads and applies receipts); the
 lock is never held across network I/O.
 
@@ -87,6 +88,19 @@ def m001_initial(db: Database) -> None:
     db.execute("INSERT INTO kiosk_state (id, last_seq, head, synced_seq) VALUES (1, 0, ?, 0)", [GENESIS_PREV])
 
 
+@migrations()
+def m002_trust_list(db: Database) -> None:
+    # The newest verified trust list from the server (issuer keys, blocked cards, site policy).
+    db.execute(
+        """CREATE TABLE trust_list (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            issued_ms INTEGER NOT NULL,
+            wire TEXT NOT NULL,
+            received_ms INTEGER NOT NULL
+        )"""
+    )
+
+
 class OpenShift(NamedTuple):
     """A check-in this kiosk recorded and has not yet closed."""
 
@@ -108,6 +122,7 @@ class OutboxStatus:
     last_sync_ms: int | None
     last_receipt: dict[str, Any] | None
     alarm: str | None
+    trust_issued_ms: int | None = None
 
 
 BUSY_TIMEOUT_S = 10.0
@@ -384,6 +399,38 @@ class Outbox:
             )
         return int(marked)
 
+    # -- the trust list (written by sync, read by the tap path) ------------------------------------
+
+    def save_trust_list(self, wire: dict[str, str], issued_ms: int) -> bool:
+        """Keep ``wire`` (already verified by the caller) unless the stored list is newer.
+
+        Returns ``False`` and changes nothing for a list older than the stored one, so a
+        replayed list can never unblock a card.  An equal ``issued_ms`` is a no-op success.
+        """
+        with self._lock, _immediate(self._conn):
+            row = self._conn.execute("SELECT issued_ms FROM trust_list").fetchone()
+            if row is not None and row[0] > issued_ms:
+                return False
+            if row is None or row[0] < issued_ms:
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO trust_list (id, issued_ms, wire, received_ms) "
+                    "VALUES (1, ?, ?, ?)",
+                    (issued_ms, json.dumps(wire, sort_keys=True), self._now_ms()),
+                )
+            return True
+
+    def trust_list_issued_ms(self) -> int | None:
+        """``issued_ms`` of the stored trust list; one indexed read, so callers can cache the parse."""
+        with self._lock:
+            row = self._conn.execute("SELECT issued_ms FROM trust_list").fetchone()
+            return None if row is None else int(row[0])
+
+    def trust_list(self) -> tuple[int, dict[str, Any]] | None:
+        """``(issued_ms, wire)`` of the stored trust list, or ``None`` before the first one."""
+        with self._lock:
+            row = self._conn.execute("SELECT issued_ms, wire FROM trust_list").fetchone()
+            return None if row is None else (int(row[0]), json.loads(row[1]))
+
     def status(self) -> OutboxStatus:
         with self._lock:
             last_seq, head, synced, last_sync, last_receipt, alarm = self._conn.execute(
@@ -399,6 +446,7 @@ class Outbox:
                 last_sync_ms=last_sync,
                 last_receipt=json.loads(last_receipt) if last_receipt else None,
                 alarm=alarm,
+                trust_issued_ms=self.trust_list_issued_ms(),
             )
 
     def close(self) -> None:

@@ -40,12 +40,19 @@ from terminal.keystore import load_key
 from terminal.outbox import Outbox
 from terminal.sync import SyncClient, SyncResult
 from terminal.tap import Kiosk, Outcome, TapOutcome
+from terminal.trust import TrustStore
 
 log = logging.getLogger(__name__)
 
 
-def build_reader(name: str, *, stdin: TextIO) -> CardReader:
-    """The reader called ``name`` in the config (``stdin`` or ``sim``)."""
+def build_reader(name: str, config: KioskConfig, *, stdin: TextIO) -> CardReader:
+    """The reader called ``name``: ``nfc`` (nfcpy at ``config.nfc_path``), ``stdin`` or ``sim``."""
+    if name == "nfc":
+        from hardware.nfc import NfcpyReader  # nfcpy only where it is used
+
+        reader = NfcpyReader(config.nfc_path)
+        reader.start()
+        return reader
     if name == "stdin":
         return ScriptedReader(stdin)
     if name == "sim":
@@ -167,7 +174,7 @@ def open_service(
         key = load_key(config.key_path)
         outbox = Outbox(config.outbox_path)
         stack.callback(outbox.close)
-        card_reader = build_reader(reader or config.reader, stdin=stdin)
+        card_reader = build_reader(reader or config.reader, config, stdin=stdin)
         stack.callback(card_reader.close)
         ind = build_indicator(indicator or config.indicator, config, stdout=stdout)
         close_indicator: Callable[[], None] | None = getattr(ind, "close", None)
@@ -176,7 +183,10 @@ def open_service(
         client: SyncClient | None = None
         if sync:
             client = stack.enter_context(SyncClient(config, outbox))
-        kiosk = Kiosk(config=config, key=key, outbox=outbox, clock=clock or SystemClock(), indicator=ind)
+        trust = TrustStore(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id)
+        kiosk = Kiosk(
+            config=config, key=key, outbox=outbox, clock=clock or SystemClock(), indicator=ind, trust=trust
+        )
         yield KioskService(kiosk=kiosk, reader=card_reader, sync=client, reader_name=reader or config.reader)
 
 

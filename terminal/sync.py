@@ -17,6 +17,12 @@ enrolment and applied to the outbox; only then are events synced.  Outcomes:
 * any other ``4xx``: the round ends with the server's code
   (``kiosk_suspended``, ``kiosk_revoked`` …); events stay.
 
+After the events, a round fetches the kiosk's trust list (issuer keys,
+blocked cards, the site's card policy) from ``GET {server_url}/v1/kiosks/{kiosk_id}/trust``
+when the stored one is older than ``trust_refresh_s``, verifies the server's
+signature and stores it (:class:`terminal.trust.TrustStore`).  A list that does
+not verify ends the round with ``bad_trust_list`` and changes nothing.
+
 :meth:`SyncClient.run_forever` repeats rounds: every ``interval_s`` when all
 is well, sooner when the tap loop sets ``wake``, and after failures with
 exponential backoff and full jitter (``uniform(0, min(cap, base·2^n))``);
@@ -31,6 +37,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -41,6 +48,7 @@ from protocol import MAX_BATCH_EVENTS, ProtocolError, Reason, encode_batch, veri
 from terminal.config import KioskConfig
 from terminal.errors import ReceiptError, describe
 from terminal.outbox import Outbox
+from terminal.trust import TrustStore
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +68,7 @@ class SyncResult:
     pending: int
     error: str | None = None
     message: str | None = None
+    trust_issued_ms: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -103,6 +112,8 @@ class SyncClient:
         interval_s: float = 5.0,
         backoff_base_s: float = 1.0,
         backoff_cap_s: float = 300.0,
+        trust_refresh_s: float = 60.0,
+        now_ms: Callable[[], int] | None = None,
     ) -> None:
         self._config = config
         self._outbox = outbox
@@ -115,6 +126,11 @@ class SyncClient:
         self.backoff_base_s = backoff_base_s
         self.backoff_cap_s = backoff_cap_s
         self._url = f"{config.server_url}/v1/kiosks/{config.kiosk_id}/events"
+        self._trust_url = f"{config.server_url}/v1/kiosks/{config.kiosk_id}/trust"
+        self.trust = TrustStore(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id)
+        self.trust_refresh_s = trust_refresh_s
+        self._now_ms = now_ms or (lambda: time.time_ns() // 1_000_000)
+        self._trust_fetched_ms: int | None = None  # when this client last stored a list (its own clock)
 
     def close(self) -> None:
         if self._own_session:
@@ -176,10 +192,37 @@ class SyncClient:
                 if status >= 500:
                     raise _Stop(code or SERVER_ERROR, f"HTTP {status}: {message}")
                 raise _Stop(code or f"http_{status}", message)
+            trust_issued = self._refresh_trust()
         except _Stop as halt:
             log.warning("sync stopped: %s: %s", halt.code, halt.message)
             return SyncResult(sent, acknowledged, self._outbox.pending_count(), halt.code, halt.message)
-        return SyncResult(sent, acknowledged, self._outbox.pending_count())
+        return SyncResult(sent, acknowledged, self._outbox.pending_count(), trust_issued_ms=trust_issued)
+
+    def _refresh_trust(self) -> int | None:
+        """Fetch and store the trust list if ours is older than ``trust_refresh_s``; its ``issued_ms``."""
+        now = self._now_ms()
+        fetched = self._trust_fetched_ms
+        if fetched is not None and 0 <= now - fetched < self.trust_refresh_s * 1000:
+            current = self.trust.current()
+            return current.issued_ms if current else None
+        try:
+            response = self._session.get(self._trust_url, timeout=self._timeout)
+        except requests.RequestException as exc:
+            raise _Stop(NETWORK_ERROR, f"{type(exc).__name__} fetching the trust list") from exc
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.status_code != 200:
+            code, message, _ = _error_of(body)
+            fallback = SERVER_ERROR if response.status_code >= 500 else f"http_{response.status_code}"
+            raise _Stop(code or fallback, f"trust list: {message}")
+        try:
+            stored = self.trust.store(body)
+        except ProtocolError as exc:
+            raise _Stop(exc.reason.value, exc.message) from exc
+        self._trust_fetched_ms = now
+        return stored.issued_ms
 
     def _post(self, data: bytes) -> tuple[int, Any]:
         try:

@@ -2,12 +2,16 @@
 
 Rules, in order:
 
-1. The card names itself with an NDEF record of type ``protocol.CARD_RECORD_TYPE``.
-   No record, or garbage → a ``denied`` event with reason ``unknown_card``,
-   naming the card by ``protocol.uid_pseudonym`` (the raw UID is never stored).
-2. The same card again within ``double_tap_window_s`` (monotonic time, same
+1. A tap whose card left the field before it was read (``Tap.complete`` false)
+   records nothing and signals ``error`` with reason ``tap_incomplete``: the
+   volunteer simply taps again.
+2. :func:`terminal.cardcheck.check_card` decides, offline, against the trust
+   list of the last sync, who the card is.  A denied card gets a ``denied``
+   event with the reason code (forged, expired, blocked, copied to another
+   tag, unknown, …) and the red pattern.  The raw UID is never stored.
+3. The same card again within ``double_tap_window_s`` (monotonic time, same
    boot) → ``already_recorded``: the volunteer sees OK, nothing is written.
-3. An open shift at this kiosk younger than ``max_shift_hours`` → ``check_out``;
+4. An open shift at this kiosk younger than ``max_shift_hours`` → ``check_out``;
    an older one counts as abandoned and the tap is a new ``check_in`` (the
    server puts the old one on its review list).  No open shift → ``check_in``.
 
@@ -23,25 +27,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
-
-import ndef
+from typing import Any, Protocol
 
 from hardware.indicator import Indicator
 from hardware.reader import Tap
-from protocol import (
-    CARD_RECORD_TYPE,
-    GENESIS_PREV,
-    ClockEvidence,
-    Event,
-    EventKind,
-    MalformedError,
-    PrivateKey,
-    Reason,
-    parse_card_record_payload,
-    sign_event,
-    uid_pseudonym,
-)
+from protocol import GENESIS_PREV, ClockEvidence, Event, EventKind, PrivateKey, Reason, sign_event
+from protocol.trust import TrustList
+from terminal.cardcheck import check_card
 from terminal.clock import Clock
 from terminal.config import KioskConfig
 from terminal.errors import describe
@@ -92,17 +84,10 @@ class TapOutcome:
         return {name: str(v) if isinstance(v, StrEnum) else v for name, v in values.items() if v is not None}
 
 
-def card_id_from_ndef(message: bytes | None) -> str | None:
-    """The card ID in a kokreativ card record, or ``None`` for no, foreign or garbage NDEF."""
-    if not message:
-        return None
-    try:
-        for record in ndef.message_decoder(message):
-            if record.type == CARD_RECORD_TYPE:
-                return parse_card_record_payload(bytes(record.data))
-    except (ndef.DecodeError, MalformedError, ValueError, TypeError):
-        return None
-    return None
+class TrustSource(Protocol):
+    """Where the kiosk gets the current trust list (:class:`terminal.trust.TrustStore` in production)."""
+
+    def current(self) -> TrustList | None: ...
 
 
 def _within(recent: _Recent, clock: ClockEvidence, window_ms: float) -> bool:
@@ -128,14 +113,25 @@ class Kiosk:
 
     Example::
 
-        kiosk = Kiosk(config=config, key=key, outbox=outbox, clock=SystemClock(), indicator=indicator)
+        trust = TrustStore(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id)
+        kiosk = Kiosk(
+            config=config, key=key, outbox=outbox, clock=SystemClock(), indicator=indicator, trust=trust
+        )
         outcome = kiosk.handle_tap(reader.wait_for_tap(timeout=None))
     """
 
     def __init__(
-        self, *, config: KioskConfig, key: PrivateKey, outbox: Outbox, clock: Clock, indicator: Indicator
+        self,
+        *,
+        config: KioskConfig,
+        key: PrivateKey,
+        outbox: Outbox,
+        clock: Clock,
+        indicator: Indicator,
+        trust: TrustSource,
     ) -> None:
         self._config = config
+        self._trust = trust
         self._key = key
         self._outbox = outbox
         self._clock = clock
@@ -172,16 +168,21 @@ class Kiosk:
 
     def _handle(self, tap: Tap) -> TapOutcome:
         clock = self._clock.now()
-        card_id = card_id_from_ndef(tap.ndef)
-        if card_id is None:
-            pseudonym = uid_pseudonym(tap.uid, self._config.uid_pseudonym_key)
-            seq = self._record(EventKind.DENIED, pseudonym, clock, {"reason": Reason.UNKNOWN_CARD.value})
+        if not tap.complete:
             return TapOutcome(
-                kind=Outcome.DENIED,
-                card_id=pseudonym,
-                wall_ms=clock.wall_ms,
-                seq=seq,
-                reason=Reason.UNKNOWN_CARD,
+                kind=Outcome.ERROR, card_id=None, wall_ms=clock.wall_ms, reason=Reason.TAP_INCOMPLETE
+            )
+        check = check_card(
+            tap,
+            self._trust.current(),
+            pseudonym_key=self._config.uid_pseudonym_key,
+            now_s=clock.wall_ms // 1000,
+        )
+        card_id = check.card_id
+        if check.reason is not None:
+            seq = self._record(EventKind.DENIED, card_id, clock, {"reason": check.reason.value})
+            return TapOutcome(
+                kind=Outcome.DENIED, card_id=card_id, wall_ms=clock.wall_ms, seq=seq, reason=check.reason
             )
 
         window_ms = self._config.double_tap_window_s * 1000

@@ -20,7 +20,6 @@ import pytest
 
 from hardware.indicator import RecordingIndicator
 from hardware.reader import Tap
-from hardware.simulated import card_ndef
 from protocol import (
     GENESIS_PREV,
     PrivateKey,
@@ -28,10 +27,12 @@ from protocol import (
     PublicKey,
     Reason,
     Receipt,
+    TrustList,
     decode_batch,
     event_hash,
     ids,
     sign_receipt,
+    sign_trust_list,
     verify_event,
 )
 from terminal.clock import SimulatedClock
@@ -39,6 +40,7 @@ from terminal.config import KioskConfig
 from terminal.keystore import create_key
 from terminal.outbox import Outbox
 from terminal.tap import Kiosk
+from tests.cardfactory import FixedTrust, TestIssuer
 
 START_MS = 1_764_400_000_000
 
@@ -95,24 +97,32 @@ def indicator() -> RecordingIndicator:
 
 
 @pytest.fixture
+def issuer() -> TestIssuer:
+    return TestIssuer()
+
+
+@pytest.fixture
+def trust(issuer: TestIssuer, config: KioskConfig) -> FixedTrust:
+    """The kiosk's trust list: the test issuer's key, nothing blocked; tests may replace ``.trust``."""
+    return FixedTrust(issuer.trust_list(kiosk=config.kiosk_id, site=config.site_id))
+
+
+@pytest.fixture
 def kiosk(
     config: KioskConfig,
     kiosk_key: PrivateKey,
     outbox: Outbox,
     clock: SimulatedClock,
     indicator: RecordingIndicator,
+    trust: FixedTrust,
 ) -> Kiosk:
-    return Kiosk(config=config, key=kiosk_key, outbox=outbox, clock=clock, indicator=indicator)
+    return Kiosk(config=config, key=kiosk_key, outbox=outbox, clock=clock, indicator=indicator, trust=trust)
 
 
 @pytest.fixture
-def card_tap() -> Callable[[str], Tap]:
-    """A tap of a kokreativ card; the UID is derived from the card ID so each card has one."""
-
-    def make(card_id: str) -> Tap:
-        return Tap(uid=bytes.fromhex("04" + card_id[2:14]), ndef=card_ndef(card_id))
-
-    return make
+def card_tap(issuer: TestIssuer) -> Callable[[str], Tap]:
+    """A tap of a genuine kokreativ card; the UID is derived from the card ID so each card has one."""
+    return issuer.tap
 
 
 # -- the fake ledger ----------------------------------------------------------------------------------
@@ -133,6 +143,8 @@ class FakeLedger:
     lie_about_head: bool = False
     lose_next_answers: int = 0  # store the batch, then answer 502 as a proxy whose upstream timed out
     on_request: Callable[[], None] | None = None  # called as each request arrives (e.g. to set ``stop``)
+    trust: TrustList | None = None  # what GET …/trust answers, signed with ``receipt_key``; None: 404
+    trust_requests: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def restore_backup(self, keep: int) -> None:
@@ -186,6 +198,13 @@ class FakeLedger:
             receipt = Receipt(kiosk=self.kiosk_id, seq=len(staged), head=head, issued_ms=START_MS)
             return 200, {"receipt": sign_receipt(receipt, self.receipt_key), "results": results}
 
+    def trust_list(self, path: str) -> tuple[int, dict[str, Any]]:
+        with self.lock:
+            self.trust_requests += 1
+            if path != f"/v1/kiosks/{self.kiosk_id}/trust" or self.trust is None:
+                return 404, _error(Reason.NOT_FOUND, path)
+            return 200, sign_trust_list(self.trust, self.receipt_key)
+
 
 def _error(code: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"error": {"code": str(code), "message": message, **extra}}
@@ -198,7 +217,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         data = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        status, body = self.server.ledger.ingest(self.path, data)
+        self._answer(*self.server.ledger.ingest(self.path, data))
+
+    def do_GET(self) -> None:
+        self._answer(*self.server.ledger.trust_list(self.path))
+
+    def _answer(self, status: int, body: dict[str, Any]) -> None:
         payload = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -217,8 +241,10 @@ class _LedgerServer(ThreadingHTTPServer):
 
 
 @pytest.fixture
-def fake_ledger(config: KioskConfig, kiosk_key: PrivateKey, server_key: PrivateKey) -> Iterator[FakeLedger]:
-    ledger = FakeLedger(config.kiosk_id, kiosk_key.public_key, server_key)
+def fake_ledger(
+    config: KioskConfig, kiosk_key: PrivateKey, server_key: PrivateKey, trust: FixedTrust
+) -> Iterator[FakeLedger]:
+    ledger = FakeLedger(config.kiosk_id, kiosk_key.public_key, server_key, trust=trust.trust)
     httpd = _LedgerServer(("127.0.0.1", 0), _Handler)
     httpd.ledger = ledger
     ledger.url = f"http://127.0.0.1:{httpd.server_address[1]}"

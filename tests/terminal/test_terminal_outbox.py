@@ -50,7 +50,7 @@ def test_database_is_wal_with_full_sync_and_migration_recorded(config, outbox):
         names = [r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations")]
     finally:
         conn.close()
-    assert names == ["m001_initial"]
+    assert names == ["m001_initial", "m002_trust_list"]
     assert outbox._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL, on the writing connection
 
 
@@ -169,10 +169,10 @@ def test_receipt_signed_by_another_key_is_a_bad_receipt(config, kiosk, outbox, c
 
 
 def test_synced_events_beyond_both_retention_limits_are_pruned(
-    config, kiosk_key, clock, card_tap, server_key
+    config, kiosk_key, clock, card_tap, server_key, trust
 ):
     with Outbox(config.outbox_path, retain_synced=2, retain_days=0, now_ms=lambda: clock.wall_ms) as box:
-        kiosk = Kiosk(config=config, key=kiosk_key, outbox=box, clock=clock, indicator=_Quiet())
+        kiosk = Kiosk(config=config, key=kiosk_key, outbox=box, clock=clock, indicator=_Quiet(), trust=trust)
         _tap_many(kiosk, clock, card_tap, 6)
         box.apply_receipt(_receipt(box, 5, server_key, config.kiosk_id))
         assert box.oldest_seq() == 4  # 1..3 pruned; 4 and 5 retained; 6 is unsynced
@@ -234,7 +234,10 @@ def test_two_processes_creating_the_same_new_outbox_both_succeed_and_migrate_onc
             assert answers == ["ok", "ok"], (attempt, answers)
             conn = sqlite3.connect(path)
             try:
-                assert [r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations")] == ["m001_initial"]
+                assert [r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations")] == [
+                    "m001_initial",
+                    "m002_trust_list",
+                ]
                 assert conn.execute("SELECT COUNT(*) FROM kiosk_state").fetchone()[0] == 1
             finally:
                 conn.close()

@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 import requests
 
-from protocol import PrivateKey, PublicKey, b64decode, b64encode, enrolment_message, ids
+from protocol import PrivateKey, PublicKey, Reason, b64decode, b64encode, enrolment_message, ids
 from terminal.clock import SimulatedClock
 from terminal.config import KioskConfig
 from terminal.keystore import create_key
 from terminal.outbox import Outbox
 from terminal.sync import SyncClient
 from terminal.tap import Kiosk, Outcome
+from terminal.trust import TrustStore
 
 app_module = pytest.importorskip("server.app", reason="server/ is being written concurrently")
 runner = pytest.importorskip("server.runner")
@@ -43,7 +44,7 @@ def ledger(tmp_path: Path) -> Iterator[Ledger]:
         yield Ledger(url, admin)
 
 
-def _enrol(ledger: Ledger, data_dir: Path) -> tuple[KioskConfig, PrivateKey]:
+def _enrol(ledger: Ledger, data_dir: Path) -> tuple[KioskConfig, PrivateKey, dict]:
     site = ledger.admin.post(f"{ledger.url}/v1/admin/sites", json={"name": "Tafel", "tokens_per_hour": 12})
     site.raise_for_status()
     code = ledger.admin.post(
@@ -71,15 +72,21 @@ def _enrol(ledger: Ledger, data_dir: Path) -> tuple[KioskConfig, PrivateKey]:
         max_shift_hours=enrolled["max_shift_hours"],
         data_dir=data_dir,
     )
-    return config, key
+    return config, key, enrolled["trust"]
 
 
-def test_offline_taps_sync_to_the_real_ledger_and_verify(ledger, tmp_path, card_tap, indicator):
-    config, key = _enrol(ledger, tmp_path / "kiosk")
+def test_offline_taps_sync_to_the_real_ledger_and_verify(ledger, tmp_path, issuer, card_tap, indicator):
+    added = ledger.admin.post(
+        f"{ledger.url}/v1/admin/issuer-keys", json={"public_key": issuer.key.public_key.to_b64()}
+    )
+    assert added.json()["key_id"] == issuer.key_id
+    config, key, first_trust = _enrol(ledger, tmp_path / "kiosk")
     card = ledger.admin.post(f"{ledger.url}/v1/admin/cards", json={"name": "Ada"}).json()["card_id"]
     clock = SimulatedClock(1_764_400_000_000)
     with Outbox(config.outbox_path) as outbox:
-        kiosk = Kiosk(config=config, key=key, outbox=outbox, clock=clock, indicator=indicator)
+        trust = TrustStore(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id)
+        assert issuer.key_id in dict(trust.store(first_trust).issuers)  # the enrolment answer's list
+        kiosk = Kiosk(config=config, key=key, outbox=outbox, clock=clock, indicator=indicator, trust=trust)
         assert kiosk.handle_tap(card_tap(card)).kind is Outcome.CHECK_IN
         clock.advance(2 * 3600)
         out = kiosk.handle_tap(card_tap(card))
@@ -92,8 +99,18 @@ def test_offline_taps_sync_to_the_real_ledger_and_verify(ledger, tmp_path, card_
             assert (result.sent, result.acknowledged, result.pending) == (3, 3, 0)
             assert client.sync_once().sent == 0  # nothing left to send
 
+        # A block on the server reaches the kiosk with the trust list of its next sync.
+        ledger.admin.post(
+            f"{ledger.url}/v1/admin/cards/{card}/block", json={"reason": "lost"}
+        ).raise_for_status()
+        with SyncClient(config, outbox, trust_refresh_s=0) as client:
+            assert client.sync_once().ok
+        clock.advance(60)
+        denied = kiosk.handle_tap(card_tap(card))
+        assert (denied.kind, denied.reason) == (Outcome.DENIED, Reason.CARD_BLOCKED)
+
         state = requests.get(f"{ledger.url}/v1/kiosks/{config.kiosk_id}", timeout=10).json()
-        assert (state["last_seq"], state["head"]) == outbox.head()
+        assert (state["last_seq"], state["head"]) == (3, outbox.events_from(3, 1)[0].hash)
     balance = requests.get(f"{ledger.url}/v1/cards/{card}/balance", timeout=10).json()
     assert balance["balance"] == 24
     verify = ledger.admin.get(f"{ledger.url}/v1/admin/verify").json()

@@ -11,22 +11,38 @@ import threading
 
 import pytest
 
-from hardware.simulated import SimulatedReader, card_ndef
-from protocol import ids
+from hardware.simulated import SimulatedReader
+from protocol import ids, sign_trust_list
 from terminal.cli import configure
 from terminal.config import write_config
 from terminal.errors import OutboxError
 from terminal.outbox import Outbox
 from terminal.service import open_service
+from terminal.trust import TrustStore
+from tests.cardfactory import TestIssuer, uid_for
 
 CARDS = [ids.new_id(ids.CARD) for _ in range(2)]
+ISSUER = TestIssuer()
 SCRIPT = f"""\
 # two volunteers arrive, one unknown card, a double tap, then both leave
-04000000000001 {CARDS[0]}
-04000000000002 {CARDS[1]}
+{uid_for(CARDS[0]).hex()} {ISSUER.ndef(CARDS[0]).hex()}
+{uid_for(CARDS[1]).hex()} {ISSUER.ndef(CARDS[1]).hex()}
 deadbeef
-04000000000001 {CARDS[0]}
+{uid_for(CARDS[0]).hex()} {ISSUER.ndef(CARDS[0]).hex()}
 """
+
+
+@pytest.fixture
+def issuer() -> TestIssuer:
+    return ISSUER  # the script above was signed by it
+
+
+@pytest.fixture
+def stored_trust(config, trust, server_key):
+    """The kiosk's outbox holds a trust list believing ISSUER, as after enrolment."""
+    with Outbox(config.outbox_path) as outbox:
+        store = TrustStore(outbox, server_key=server_key.public_key, kiosk_id=config.kiosk_id)
+        store.store(sign_trust_list(trust.trust, server_key))
 
 
 @pytest.fixture
@@ -36,7 +52,9 @@ def config_path(config, kiosk_key, fake_ledger, tmp_path):
     return path
 
 
-def test_scripted_run_prints_one_line_per_tap_ends_at_eof_and_syncs(config, config_path, fake_ledger):
+def test_scripted_run_prints_one_line_per_tap_ends_at_eof_and_syncs(
+    stored_trust, config, config_path, fake_ledger
+):
     from terminal.config import load_config
 
     stdout = io.StringIO()
@@ -49,7 +67,7 @@ def test_scripted_run_prints_one_line_per_tap_ends_at_eof_and_syncs(config, conf
         assert outbox.pending_count() == 0 and outbox.open_shift(CARDS[0]) is not None
 
 
-def test_stop_ends_the_loop_without_a_final_sync(config_path, fake_ledger):
+def test_stop_ends_the_loop_without_a_final_sync(stored_trust, config_path, fake_ledger):
     from terminal.config import load_config
 
     stop = threading.Event()
@@ -58,7 +76,7 @@ def test_stop_ends_the_loop_without_a_final_sync(config_path, fake_ledger):
         load_config(config_path), stdin=io.StringIO(), stdout=stdout, reader="sim", sync=False
     ) as svc:
         assert isinstance(svc.reader, SimulatedReader)
-        svc.reader.present_card(b"\x04\x00\x00\x09", card_ndef(CARDS[1]))
+        svc.reader.present_card(uid_for(CARDS[1]), ISSUER.ndef(CARDS[1]))
         svc.reader.finish()
         assert svc.run(stop) is None
     assert stdout.getvalue() == "OK\n"
@@ -72,7 +90,7 @@ def _main(argv: list[str]) -> int:
     return args.func(args)
 
 
-def test_cli_run_sync_and_status(config_path, fake_ledger, monkeypatch, capsys):
+def test_cli_run_sync_and_status(stored_trust, config_path, fake_ledger, monkeypatch, capsys):
     monkeypatch.setattr("sys.stdin", io.StringIO(SCRIPT))
     assert _main(["run", "--config", str(config_path), "--no-sync"]) == 0
     assert capsys.readouterr().out.splitlines() == ["OK", "OK", "DENIED", "OK"]
@@ -84,7 +102,9 @@ def test_cli_run_sync_and_status(config_path, fake_ledger, monkeypatch, capsys):
 
     assert _main(["sync", "--config", str(config_path), "--once"]) == 0
     line = capsys.readouterr().out
-    assert json.loads(line) == {"acknowledged": 3, "error": None, "message": None, "pending": 0, "sent": 3}
+    answer = json.loads(line)
+    assert answer.pop("trust_issued_ms") == fake_ledger.trust.issued_ms
+    assert answer == {"acknowledged": 3, "error": None, "message": None, "pending": 0, "sent": 3}
     assert len(line.splitlines()) == 1
 
     assert _main(["status", "--config", str(config_path)]) == 0
@@ -92,7 +112,9 @@ def test_cli_run_sync_and_status(config_path, fake_ledger, monkeypatch, capsys):
     assert status["pending"] == 0 and status["last_sync"] is not None
 
 
-def test_cli_sync_once_exits_1_when_events_remain(config_path, fake_ledger, monkeypatch, capsys):
+def test_cli_sync_once_exits_1_when_events_remain(
+    stored_trust, config_path, fake_ledger, monkeypatch, capsys
+):
     monkeypatch.setattr("sys.stdin", io.StringIO(SCRIPT))
     _main(["run", "--config", str(config_path), "--no-sync"])
     capsys.readouterr()
@@ -141,7 +163,9 @@ def test_status_does_not_migrate_a_foreign_database(config, config_path):
         conn.close()
 
 
-def test_cli_clear_alarm_lifts_a_fork_alarm_and_sync_resumes(config_path, fake_ledger, monkeypatch, capsys):
+def test_cli_clear_alarm_lifts_a_fork_alarm_and_sync_resumes(
+    stored_trust, config_path, fake_ledger, monkeypatch, capsys
+):
     monkeypatch.setattr("sys.stdin", io.StringIO(SCRIPT))
     assert _main(["run", "--config", str(config_path), "--no-sync"]) == 0
     fake_ledger.lie_about_head = True
@@ -182,7 +206,9 @@ def test_end_of_input_is_logged_once_as_a_warning_and_the_run_exits_0(
     assert warnings == [END_OF_INPUT]
 
 
-def test_shutdown_does_not_wait_for_a_server_that_never_answers(config, kiosk_key, silent_server):
+def test_shutdown_does_not_wait_for_a_server_that_never_answers(
+    stored_trust, config, kiosk_key, silent_server
+):
     from terminal.config import load_config, write_config
 
     path = config.data_dir / "kiosk.toml"
@@ -191,7 +217,7 @@ def test_shutdown_does_not_wait_for_a_server_that_never_answers(config, kiosk_ke
     stdout = io.StringIO()
     with open_service(load_config(path), stdin=io.StringIO(), stdout=stdout, reader="sim") as svc:
         assert isinstance(svc.reader, SimulatedReader)
-        svc.reader.present_card(b"\x04\x00\x00\x09", card_ndef(CARDS[1]))
+        svc.reader.present_card(uid_for(CARDS[1]), ISSUER.ndef(CARDS[1]))
         runner = threading.Thread(target=svc.run, args=(stop,))
         runner.start()
         try:
@@ -215,7 +241,9 @@ def test_shutdown_does_not_wait_for_a_server_that_never_answers(config, kiosk_ke
         assert not thread.is_alive()
 
 
-def test_cli_sync_returns_on_sigterm_without_waiting_for_a_silent_server(config, kiosk_key, silent_server):
+def test_cli_sync_returns_on_sigterm_without_waiting_for_a_silent_server(
+    stored_trust, config, kiosk_key, silent_server
+):
     import os
     import signal
 
@@ -230,7 +258,7 @@ def test_cli_sync_returns_on_sigterm_without_waiting_for_a_silent_server(config,
         reader="sim",
         sync=False,
     ) as svc:
-        svc.reader.present_card(b"\x04\x00\x00\x09", card_ndef(CARDS[0]))
+        svc.reader.present_card(uid_for(CARDS[0]), ISSUER.ndef(CARDS[0]))
         svc.reader.finish()
         svc.run(threading.Event())
 

@@ -1,0 +1,37 @@
+"""What a kokreativ card's NDEF message holds: one external record carrying the signed credential.
+
+The credential itself (layout, signature, checks) is :mod:`protocol.credentials`;
+this module only wraps it in NDEF and finds it again, because NDEF is how
+tags store data and ndeflib is how we parse it.  A tag may carry other records
+too (a URL, say); they are ignored.
+"""
+
+from __future__ import annotations
+
+import ndef
+
+from protocol import MalformedError, Reason
+from protocol.credentials import CREDENTIAL_RECORD_TYPE
+
+
+def credential_message(credential: bytes) -> bytes:
+    """The NDEF message to write to a tag: one record of type ``CREDENTIAL_RECORD_TYPE``."""
+    return b"".join(ndef.message_encoder([ndef.Record(CREDENTIAL_RECORD_TYPE, "", credential)]))
+
+
+def find_credential(message: bytes | None) -> bytes | None:
+    """The credential payload in ``message``; ``None`` when the tag carries no kokreativ credential.
+
+    Raises ``MalformedError(bad_credential)`` for a message that is not valid NDEF, or that
+    holds more than one credential: both mean somebody wrote to the tag who should not have.
+    """
+    if not message:
+        return None
+    try:
+        records = list(ndef.message_decoder(message))
+    except (ndef.DecodeError, ValueError, TypeError) as exc:
+        raise MalformedError(Reason.BAD_CREDENTIAL, "the tag's NDEF message does not decode") from exc
+    payloads = [bytes(r.data) for r in records if r.type == CREDENTIAL_RECORD_TYPE]
+    if len(payloads) > 1:
+        raise MalformedError(Reason.BAD_CREDENTIAL, "the tag holds more than one credential")
+    return payloads[0] if payloads else None

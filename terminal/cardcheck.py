@@ -1,0 +1,72 @@
+"""Who is this card? The kiosk's offline decision, shared with ``kokreativ card inspect``.
+
+Given one tap and the kiosk's trust list, :func:`check_card` names the card and
+says whether to accept it:
+
+* a genuine, current, unblocked credential → its card ID, accepted;
+* a genuine credential that is expired, not yet valid or blocked → its card
+  ID, denied with that reason (the credential is real, so the attempt can be
+  attributed to the card);
+* anything that cannot be trusted (forged, copied to another tag, unknown
+  issuer, garbled) → the UID pseudonym, denied: a forged card ID must never
+  end up in the ledger as if that card had been there;
+* no credential at all → the UID pseudonym, accepted only where the site
+  allows uncredentialed cards and the pseudonym is not blocked, otherwise
+  denied ``unknown_card``.
+
+No trust list yet (a kiosk that never synced) trusts no issuer and allows no
+uncredentialed card: verification fails closed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hardware.cardrecord import find_credential
+from hardware.reader import Tap
+from protocol import ProtocolError, Reason, uid_pseudonym
+from protocol.credentials import NO_TRUST, CardCredential, parse_credential, verify_credential
+from protocol.trust import TrustList
+
+# A genuine credential denied for one of these still names its own card in the denied event.
+_GENUINE_REASONS = frozenset(
+    {Reason.CREDENTIAL_EXPIRED, Reason.CREDENTIAL_NOT_YET_VALID, Reason.CARD_BLOCKED}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CardCheck:
+    """The verdict on one card: the ID to record, and ``reason`` when it is denied."""
+
+    card_id: str
+    reason: Reason | None
+    credential: CardCredential | None = None
+    credentialed: bool = True
+
+    @property
+    def accepted(self) -> bool:
+        return self.reason is None
+
+
+def check_card(tap: Tap, trust: TrustList | None, *, pseudonym_key: bytes, now_s: int) -> CardCheck:
+    """Decide about ``tap`` offline; see the module docstring.  Raises only for a UID of impossible length."""
+    pseudonym = uid_pseudonym(tap.uid, pseudonym_key)
+    try:
+        payload = find_credential(tap.ndef)
+    except ProtocolError as exc:
+        return CardCheck(card_id=pseudonym, reason=exc.reason)
+    if payload is None:
+        if trust is None or not trust.allow_uncredentialed:
+            return CardCheck(card_id=pseudonym, reason=Reason.UNKNOWN_CARD, credentialed=False)
+        blocked = Reason.CARD_BLOCKED if pseudonym in trust.blocked else None
+        return CardCheck(card_id=pseudonym, reason=blocked, credentialed=False)
+    try:
+        credential = verify_credential(
+            payload, uid=tap.uid, trust=trust.card_trust if trust else NO_TRUST, now_s=now_s
+        )
+    except ProtocolError as exc:
+        if exc.reason in _GENUINE_REASONS:
+            genuine = parse_credential(payload)
+            return CardCheck(card_id=genuine.card_id, reason=exc.reason, credential=genuine)
+        return CardCheck(card_id=pseudonym, reason=exc.reason)
+    return CardCheck(card_id=credential.card_id, reason=None, credential=credential)
