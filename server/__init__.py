@@ -8,7 +8,9 @@ Layout, from the outside in:
   and maps :class:`server.errors.ServiceError` to the documented error body.
 * Services hold the rules, with no HTTP: :mod:`server.enrolment`,
   :mod:`server.ingest`, :mod:`server.shifts`, :mod:`server.admin`,
-  :mod:`server.reads` and :mod:`server.verify` (also usable by auditors).
+  :mod:`server.cards` (issuer keys, cards, blocks), :mod:`server.trust` (the
+  kiosks' signed trust list), :mod:`server.reads` and :mod:`server.verify`
+  (also usable by auditors).
 * :mod:`server.storage` holds every SQL statement; :mod:`server.models` the
   records it returns; :mod:`server.datadir` creates and opens the keys and ledger.
 

@@ -1,15 +1,19 @@
-"""Coordinator operations: sites, enrolment codes, cards, kiosk standing, review and report.
+"""Coordinator operations: sites and their card policy, enrolment codes, kiosk standing, review, report.
+
+Cards and issuer keys are :mod:`server.cards`.
 
 Every call is authorised by :func:`check_admin_token` first.  The token is
 compared by hash with :func:`hmac.compare_digest`; the server never stores or
 logs the token itself, so a copied database cannot be used to administer it.
 
-Names of volunteers enter here and leave only through :func:`report`; the
+Names of volunteers (and their Ehrenamtskarte numbers) enter through
+:func:`server.cards.create_card` and leave only through :func:`report`; the
 ledger tables hold volunteer IDs only.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 from collections.abc import Mapping
 from typing import Any, Final
@@ -18,13 +22,13 @@ from protocol import Reason, ids
 from server import enrolment
 from server.context import ServerContext
 from server.datadir import ADMIN_TOKEN_SETTING, admin_token_hash
-from server.errors import InputError, ServiceError
-from server.inputs import optional_int, require_int, require_str
+from server.errors import ServiceError
+from server.inputs import optional_bool, optional_int, require_bool, require_int, require_str
 from server.models import Kiosk, KioskStatus, ShiftStatus, Site
 
-SITE_FIELDS: Final = frozenset({"name", "tokens_per_hour", "max_shift_hours"})
+SITE_FIELDS: Final = frozenset({"name", "tokens_per_hour", "max_shift_hours", "allow_uncredentialed"})
+POLICY_FIELDS: Final = frozenset({"allow_uncredentialed"})
 CODE_FIELDS: Final = frozenset({"site_id", "expires_in_s"})
-CARD_FIELDS: Final = frozenset({"name", "volunteer_id"})
 DEFAULT_MAX_SHIFT_HOURS: Final = 12
 _MAX_TOKENS_PER_HOUR: Final = 1_000_000
 
@@ -48,6 +52,7 @@ def create_site(ctx: ServerContext, request: Mapping[str, Any]) -> dict[str, Any
         max_shift_hours=optional_int(
             request, "max_shift_hours", default=DEFAULT_MAX_SHIFT_HOURS, minimum=1, maximum=7 * 24
         ),
+        allow_uncredentialed=optional_bool(request, "allow_uncredentialed", default=False),
     )
     with ctx.storage.write() as tx:
         tx.insert_site(site, ctx.now_ms())
@@ -57,6 +62,22 @@ def create_site(ctx: ServerContext, request: Mapping[str, Any]) -> dict[str, Any
 def list_sites(ctx: ServerContext) -> dict[str, Any]:
     with ctx.storage.read() as tx:
         return {"sites": [site.to_json() for site in tx.list_sites()]}
+
+
+def set_site_policy(ctx: ServerContext, site_id: str, request: Mapping[str, Any]) -> dict[str, Any]:
+    """Whether the site's kiosks accept uncredentialed (``u_``) pilot cards.
+
+    Kiosks learn it with their next trust list; the server applies it at ingest
+    from now on, so taps synced later are flagged ``uncredentialed_card`` if the
+    site no longer allows them (even if the kiosk accepted them under the old policy).
+    """
+    allow = require_bool(request, "allow_uncredentialed")
+    with ctx.storage.write() as tx:
+        site = tx.get_site(site_id)
+        if site is None:
+            raise ServiceError(Reason.UNKNOWN_SITE, "no such site")
+        tx.set_site_policy(site_id, allow)
+    return dataclasses.replace(site, allow_uncredentialed=allow).to_json()
 
 
 def create_enrolment_code(ctx: ServerContext, request: Mapping[str, Any]) -> dict[str, Any]:
@@ -69,24 +90,6 @@ def create_enrolment_code(ctx: ServerContext, request: Mapping[str, Any]) -> dic
         maximum=enrolment.MAX_CODE_TTL_S,
     )
     return enrolment.create_enrolment_code(ctx, site_id, expires_in_s)
-
-
-def create_card(ctx: ServerContext, request: Mapping[str, Any]) -> dict[str, Any]:
-    """Register a new card for a new volunteer (``{"name"}``) or an existing one (``{"volunteer_id"}``)."""
-    if ("name" in request) == ("volunteer_id" in request):
-        raise InputError(Reason.MALFORMED_REQUEST, 'give exactly one of "name" and "volunteer_id"')
-    card_id = ids.new_id(ids.CARD)
-    now = ctx.now_ms()
-    with ctx.storage.write() as tx:
-        if "name" in request:
-            volunteer_id = ids.new_id(ids.VOLUNTEER)
-            tx.insert_volunteer(volunteer_id, require_str(request, "name"), now)
-        else:
-            volunteer_id = require_str(request, "volunteer_id", max_len=40)
-            if not tx.volunteer_exists(volunteer_id):
-                raise ServiceError(Reason.UNKNOWN_VOLUNTEER, "no such volunteer")
-        tx.insert_card(card_id, volunteer_id, now)
-    return {"card_id": card_id, "volunteer_id": volunteer_id}
 
 
 def list_kiosks(ctx: ServerContext) -> dict[str, Any]:
@@ -123,7 +126,7 @@ def review(ctx: ServerContext) -> dict[str, Any]:
 
 
 def report(ctx: ServerContext) -> dict[str, Any]:
-    """Per volunteer: name, cards, balance, minutes of paid shifts and every shift."""
+    """Per volunteer: personal data, cards, balance, minutes of paid shifts and every shift."""
     with ctx.storage.read() as tx:
         people = tx.volunteers()
         cards = tx.cards_by_volunteer()
@@ -132,15 +135,16 @@ def report(ctx: ServerContext) -> dict[str, Any]:
     return {
         "volunteers": [
             {
-                "volunteer_id": volunteer_id,
-                "name": name,
-                "cards": cards.get(volunteer_id, []),
-                "balance": balances.get(volunteer_id, 0),
+                "volunteer_id": person.volunteer_id,
+                "name": person.name,
+                "ehrenamtskarte": person.ehrenamtskarte,
+                "cards": cards.get(person.volunteer_id, []),
+                "balance": balances.get(person.volunteer_id, 0),
                 "minutes": sum(
-                    s.minutes for s in shifts.get(volunteer_id, []) if s.status is ShiftStatus.PAID
+                    s.minutes for s in shifts.get(person.volunteer_id, []) if s.status is ShiftStatus.PAID
                 ),
-                "shifts": [s.to_json() for s in shifts.get(volunteer_id, [])],
+                "shifts": [s.to_json() for s in shifts.get(person.volunteer_id, [])],
             }
-            for volunteer_id, name in people
+            for person in people
         ]
     }

@@ -30,7 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kokreativ import __version__
 from protocol import MAX_BATCH_BYTES, Reason
-from server import admin, enrolment, ingest, reads
+from server import admin, cards, enrolment, ingest, reads, trust
 from server.context import ServerContext
 from server.errors import InputError, ServiceError
 from server.inputs import parse_object
@@ -144,6 +144,10 @@ def create_app(context: ServerContext, *, verify_workers: int | None = None) -> 
         data = await read_body(request, MAX_BATCH_BYTES)
         return JSONResponse(await call(ingest.ingest_batch, kiosk_id, data, verify_pool=pool))
 
+    @app.get("/v1/kiosks/{kiosk_id}/trust")
+    async def get_trust(kiosk_id: str) -> JSONResponse:
+        return JSONResponse(await call(trust.kiosk_trust_list, kiosk_id))
+
     @app.get("/v1/kiosks/{kiosk_id}")
     async def get_kiosk(kiosk_id: str) -> JSONResponse:
         return JSONResponse(await call(reads.kiosk_state, kiosk_id))
@@ -168,17 +172,56 @@ def create_app(context: ServerContext, *, verify_workers: int | None = None) -> 
         await authorise(request)
         return JSONResponse(await call(admin.list_sites))
 
+    @app.post("/v1/admin/sites/{site_id}/policy")
+    async def post_site_policy(site_id: str, request: Request) -> JSONResponse:
+        await authorise(request)
+        body = await json_body(request, admin.POLICY_FIELDS)
+        return JSONResponse(await call(admin.set_site_policy, site_id, body))
+
     @app.post("/v1/admin/enrolment-codes")
     async def post_code(request: Request) -> JSONResponse:
         await authorise(request)
         body = await json_body(request, admin.CODE_FIELDS)
         return JSONResponse(await call(admin.create_enrolment_code, body), status_code=201)
 
+    @app.post("/v1/admin/issuer-keys")
+    async def post_issuer_key(request: Request) -> JSONResponse:
+        await authorise(request)
+        body = await json_body(request, cards.ISSUER_KEY_FIELDS)
+        key, created = await call(cards.register_issuer_key, body)
+        return JSONResponse(key, status_code=201 if created else 200)
+
+    @app.get("/v1/admin/issuer-keys")
+    async def get_issuer_keys(request: Request) -> JSONResponse:
+        await authorise(request)
+        return JSONResponse(await call(cards.list_issuer_keys))
+
+    @app.post("/v1/admin/issuer-keys/{key_id}/retire")
+    async def retire_issuer_key(key_id: str, request: Request) -> JSONResponse:
+        await authorise(request)
+        return JSONResponse(await call(cards.retire_issuer_key, key_id))
+
+    @app.post("/v1/admin/issuer-keys/{key_id}/revoke")
+    async def revoke_issuer_key(key_id: str, request: Request) -> JSONResponse:
+        await authorise(request)
+        return JSONResponse(await call(cards.revoke_issuer_key, key_id))
+
     @app.post("/v1/admin/cards")
     async def post_card(request: Request) -> JSONResponse:
         await authorise(request)
-        body = await json_body(request, admin.CARD_FIELDS)
-        return JSONResponse(await call(admin.create_card, body), status_code=201)
+        body = await json_body(request, cards.CARD_FIELDS)
+        return JSONResponse(await call(cards.create_card, body), status_code=201)
+
+    @app.get("/v1/admin/cards")
+    async def get_cards(request: Request) -> JSONResponse:
+        await authorise(request)
+        return JSONResponse(await call(cards.list_cards, request.query_params.get("volunteer_id")))
+
+    @app.post("/v1/admin/cards/{card_id}/block")
+    async def block_card(card_id: str, request: Request) -> JSONResponse:
+        await authorise(request)
+        body = await json_body(request, cards.BLOCK_FIELDS)
+        return JSONResponse(await call(cards.block_card, card_id, body))
 
     @app.get("/v1/admin/kiosks")
     async def get_kiosks(request: Request) -> JSONResponse:

@@ -5,6 +5,9 @@ leaked database does not leak usable codes.  The kiosk proves it holds the key
 it registers by signing :func:`protocol.enrolment_message` over the code's 12
 digits (dashes and spaces stripped), so an intercepted code is useless without
 that key.  A key enrols at most once: a new key means a new kiosk.
+
+The answer carries the kiosk's first signed trust list (:mod:`server.trust`),
+so a freshly enrolled kiosk can check card credentials before its first sync.
 """
 
 from __future__ import annotations
@@ -23,12 +26,14 @@ from protocol import (
     b64encode,
     enrolment_message,
     ids,
+    sign_trust_list,
 )
 from protocol.keys import SIGNATURE_BYTES
 from server.context import ServerContext
 from server.errors import InputError, ServiceError
 from server.inputs import require_str
 from server.models import Kiosk, KioskStatus
+from server.trust import build_trust_list
 
 CODE_DIGITS: Final = 12
 DEFAULT_CODE_TTL_S: Final = 24 * 3600
@@ -106,6 +111,7 @@ def enrol(ctx: ServerContext, request: Mapping[str, Any]) -> dict[str, Any]:
         )
         tx.insert_kiosk(kiosk)
         tx.mark_code_used(code.code_sha256, now, kiosk.kiosk_id)
+        trust = build_trust_list(tx, kiosk, site, now)
     return {
         "kiosk_id": kiosk.kiosk_id,
         "site_id": site.site_id,
@@ -114,4 +120,5 @@ def enrol(ctx: ServerContext, request: Mapping[str, Any]) -> dict[str, Any]:
         "uid_pseudonym_key": b64encode(ctx.uid_pseudonym_key),
         "tokens_per_hour": site.tokens_per_hour,
         "max_shift_hours": site.max_shift_hours,
+        "trust": sign_trust_list(trust, ctx.server_key),
     }

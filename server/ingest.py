@@ -9,12 +9,21 @@ transaction of its own, after the batch's transaction has been rolled back,
 so the proof survives the refusal.
 
 Admitted events are stored byte for byte as received.  Problems that do not
-break the chain (a clock out of range, an unregistered card) become flags, not
-refusals, because refusing a validly signed event would wedge the kiosk.
+break the chain become flags, not refusals, because refusing a validly signed
+event would wedge the kiosk:
+
+* ``clock_out_of_range``: the kiosk's wall clock is implausible;
+* ``unknown_card``: the card is not registered;
+* ``card_blocked``: a check-in or check-out by a card blocked at or before the
+  event's ``wall_ms`` (the kiosk decided with the trust list of its last sync);
+* ``uncredentialed_card``: a check-in or check-out by a ``u_`` card at a site
+  whose current policy does not allow uncredentialed cards.
+
+How each flag affects shifts is :mod:`server.shifts`.
 
 Speed matters (a kiosk may sync days of taps at once), so per batch there is
 one kiosk read, one read of stored events for duplicates, one card lookup,
-one ``executemany`` and one commit.  Signature checks are the main cost; with
+one site read, one ``executemany`` and one commit.  Signature checks are the main cost; with
 ``verify_pool`` they run on several threads (libsodium releases the GIL).
 """
 
@@ -36,13 +45,14 @@ from protocol import (
     decode_batch,
     decode_wire_event,
     event_hash,
+    ids,
     parse_event,
     sign_receipt,
 )
 from protocol.events import Event
 from server.context import ServerContext
 from server.errors import InputError, ServiceError, from_protocol
-from server.models import Kiosk, KioskStatus, NewEvent
+from server.models import Card, Kiosk, KioskStatus, NewEvent, Site
 from server.shifts import Tap, apply_taps
 from server.storage import Tx, decode_flags
 
@@ -111,6 +121,21 @@ def _check_kiosk(kiosk: Kiosk | None, kiosk_id: str) -> Kiosk:
 def clock_in_range(wall_ms: int, now_ms: int) -> bool:
     """Whether a kiosk's wall clock is plausible: not before 2020, at most 24 h ahead of ours."""
     return CLOCK_MIN_MS <= wall_ms <= now_ms + CLOCK_MAX_AHEAD_MS
+
+
+def _card_flags(event: Event, card: Card | None, site: Site) -> list[Reason]:
+    """What the server re-checks about the card of an admitted event (the kiosk decided offline).
+
+    Only check-ins and check-outs: a ``denied`` event already records a refusal.
+    """
+    if event.kind is EventKind.DENIED:
+        return []
+    flags: list[Reason] = []
+    if card is not None and card.blocked_ms is not None and card.blocked_ms <= event.clock.wall_ms:
+        flags.append(Reason.CARD_BLOCKED)
+    if ids.is_id(event.card, ids.UID_CARD) and not site.allow_uncredentialed:
+        flags.append(Reason.UNCREDENTIALED_CARD)
+    return flags
 
 
 def ingest_batch(
@@ -230,28 +255,31 @@ def _store_new(
     now: int,
 ) -> list[dict[str, Any]]:
     """Flag, store and apply the admitted new events; return their results."""
-    volunteers = tx.card_volunteers(event.card for event in events)
+    cards = tx.cards(event.card for event in events)
+    site = tx.get_site(kiosk.site_id)
+    assert site is not None, "foreign key guarantees the site"
     rows: list[NewEvent] = []
     taps: list[Tap] = []
     results: list[dict[str, Any]] = []
     for (body, sig), event in zip(items, events, strict=True):
         flags: list[str] = []
-        clock_ok = clock_in_range(event.clock.wall_ms, now)
-        if not clock_ok:
+        if not clock_in_range(event.clock.wall_ms, now):
             flags.append(Reason.CLOCK_OUT_OF_RANGE.value)
-        volunteer_id = volunteers.get(event.card)
-        if volunteer_id is None:
+        card = cards.get(event.card)
+        if card is None:
             flags.append(Reason.UNKNOWN_CARD.value)
-        elif event.kind is not EventKind.DENIED:
+        flags.extend(flag.value for flag in _card_flags(event, card, site))
+        if card is not None and event.kind is not EventKind.DENIED:
+            # Any flag on a registered card's tap keeps its shift from paying; the first one names why.
             taps.append(
                 Tap(
                     kiosk.kiosk_id,
                     event.seq,
                     event.kind,
                     event.card,
-                    volunteer_id,
+                    card.volunteer_id,
                     event.clock.wall_ms,
-                    clock_ok,
+                    flags[0] if flags else None,
                 )
             )
         rows.append(
@@ -271,7 +299,5 @@ def _store_new(
         results.append({"seq": event.seq, "status": "accepted", "flags": flags})
     tx.insert_events(rows)
     if taps:
-        site = tx.get_site(kiosk.site_id)
-        assert site is not None, "foreign key guarantees the site"
         apply_taps(tx, site, taps, now)
     return results

@@ -46,6 +46,23 @@ def require_str(obj: Mapping[str, Any], name: str, *, max_len: int = 200) -> str
     return value
 
 
+def optional_str(obj: Mapping[str, Any], name: str, *, max_len: int = 200) -> str | None:
+    """Like :func:`require_str` when the field is present; ``None`` when it is absent."""
+    return require_str(obj, name, max_len=max_len) if name in obj else None
+
+
+def require_bool(obj: Mapping[str, Any], name: str) -> bool:
+    """A present JSON ``true`` or ``false`` (not 0, 1 or a string)."""
+    value = obj.get(name)
+    if not isinstance(value, bool):
+        raise _malformed(f"{name} must be true or false")
+    return value
+
+
+def optional_bool(obj: Mapping[str, Any], name: str, *, default: bool) -> bool:
+    return require_bool(obj, name) if name in obj else default
+
+
 def optional_int(obj: Mapping[str, Any], name: str, *, default: int, minimum: int, maximum: int) -> int:
     """An integer field in ``minimum..maximum`` (booleans are not integers), or ``default``."""
     if name not in obj:

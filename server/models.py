@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from protocol import b64encode
+
 
 class KioskStatus(StrEnum):
     """A kiosk's standing.  Only ``active`` kiosks may sync."""
@@ -34,6 +36,7 @@ class Site:
     name: str
     tokens_per_hour: int
     max_shift_hours: int
+    allow_uncredentialed: bool = False  # whether kiosks accept cards without a credential (pilots)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -41,6 +44,70 @@ class Site:
             "name": self.name,
             "tokens_per_hour": self.tokens_per_hour,
             "max_shift_hours": self.max_shift_hours,
+            "allow_uncredentialed": self.allow_uncredentialed,
+        }
+
+
+class IssuerKeyStatus(StrEnum):
+    """An issuer key's standing.  Kiosks trust ``active`` and ``retired`` keys."""
+
+    ACTIVE = "active"  # new cards may be registered under it
+    RETIRED = "retired"  # rotation: its cards stay valid, no new ones
+    REVOKED = "revoked"  # for good (a stolen key): every card it signed is denied
+
+
+@dataclass(frozen=True, slots=True)
+class IssuerKey:
+    """The public half of a card issuer key; the private half never reaches the server."""
+
+    key_id: str
+    public_key: bytes
+    status: IssuerKeyStatus
+    created_ms: int
+    changed_ms: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key_id": self.key_id,
+            "public_key": b64encode(self.public_key),
+            "status": self.status.value,
+            "created_ms": self.created_ms,
+            "changed_ms": self.changed_ms,
+        }
+
+
+class CardKind(StrEnum):
+    """How a card names itself at a kiosk."""
+
+    CREDENTIAL = "credential"  # a c_ ID from a signed credential (or registered before credentials)
+    UID = "uid"  # an uncredentialed pilot card, known by the u_ pseudonym of its UID
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    """A registered card.  The issuance fields are ``None`` where they were not recorded."""
+
+    card_id: str
+    volunteer_id: str
+    kind: CardKind
+    registered_ms: int
+    issuer_key_id: str | None = None
+    valid_from_s: int | None = None
+    valid_until_s: int | None = None
+    blocked_ms: int | None = None
+    block_reason: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "card_id": self.card_id,
+            "volunteer_id": self.volunteer_id,
+            "kind": self.kind.value,
+            "issuer_key_id": self.issuer_key_id,
+            "valid_from_s": self.valid_from_s,
+            "valid_until_s": self.valid_until_s,
+            "registered_ms": self.registered_ms,
+            "blocked_ms": self.blocked_ms,
+            "block_reason": self.block_reason,
         }
 
 
@@ -143,5 +210,8 @@ class Shift:
 
 @dataclass(frozen=True, slots=True)
 class Volunteer:
+    """A volunteer with their personal data; ``name`` is ``None`` once erased."""
+
     volunteer_id: str
-    name: str
+    name: str | None
+    ehrenamtskarte: str | None = None

@@ -72,4 +72,33 @@ def _m001_initial(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-MIGRATIONS: Final[Sequence[Migration]] = (_m001_initial,)
+def _m002_card_credentials(conn: sqlite3.Connection) -> None:
+    """Issuer keys, how each card was issued, blocks, the site card policy, the Ehrenamtskarte number.
+
+    Cards registered before this migration become ``credential`` cards without
+    issuance details (``issuer_key_id`` and the window stay ``NULL``).  Only
+    public keys are stored: issuer private keys never reach the server.
+    """
+    statements = [
+        """CREATE TABLE issuer_keys (
+            key_id TEXT PRIMARY KEY, public_key BLOB NOT NULL UNIQUE,
+            status TEXT NOT NULL CHECK (status IN ('active', 'retired', 'revoked')),
+            created_ms INTEGER NOT NULL, changed_ms INTEGER NOT NULL)""",
+        "ALTER TABLE cards ADD COLUMN kind TEXT NOT NULL DEFAULT 'credential' "
+        "CHECK (kind IN ('credential', 'uid'))",
+        "ALTER TABLE cards ADD COLUMN issuer_key_id TEXT REFERENCES issuer_keys (key_id)",
+        "ALTER TABLE cards ADD COLUMN valid_from_s INTEGER",
+        "ALTER TABLE cards ADD COLUMN valid_until_s INTEGER",
+        "ALTER TABLE cards ADD COLUMN blocked_ms INTEGER",
+        "ALTER TABLE cards ADD COLUMN block_reason TEXT",
+        # Every trust list reads all blocked cards; a partial index keeps that a short scan.
+        "CREATE INDEX cards_blocked ON cards (card_id) WHERE blocked_ms IS NOT NULL",
+        "ALTER TABLE sites ADD COLUMN allow_uncredentialed INTEGER NOT NULL DEFAULT 0 "
+        "CHECK (allow_uncredentialed IN (0, 1))",
+        "ALTER TABLE personal_data ADD COLUMN ehrenamtskarte TEXT",
+    ]
+    for statement in statements:
+        conn.execute(statement)
+
+
+MIGRATIONS: Final[Sequence[Migration]] = (_m001_initial, _m002_card_credentials)

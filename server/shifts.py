@@ -17,10 +17,11 @@ How flagged events count (a choice the protocol leaves to the server):
 
 * ``unknown_card``: the tap has no volunteer, so it neither opens nor closes
   anything.  Registering the card later does not pay for it retroactively.
-* ``clock_out_of_range``: the tap still takes part in pairing, because it is
-  real evidence that the card was presented; skipping it would mis-pair the
-  taps around it.  The resulting shift goes to review as
-  ``clock_out_of_range`` and never pays.
+* ``clock_out_of_range``, ``card_blocked`` and ``uncredentialed_card``: the
+  tap still takes part in pairing, because it is real evidence that the card
+  was presented; skipping it would mis-pair the taps around it.  The resulting
+  shift goes to review with the tap's first flag as its reason and never pays
+  (a flagged check-in's open shift is on the review list at once).
 * ``denied`` taps are stored but affect no shift.
 """
 
@@ -51,7 +52,10 @@ def shift_tokens(minutes: int, tokens_per_hour: int) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Tap:
-    """An admitted check-in or check-out by a registered card."""
+    """An admitted check-in or check-out by a registered card.
+
+    ``flag`` is the reason code of the event's first flag, if any: its shift goes to review.
+    """
 
     kiosk_id: str
     seq: int
@@ -59,7 +63,7 @@ class Tap:
     card_id: str
     volunteer_id: str
     wall_ms: int
-    clock_ok: bool
+    flag: str | None = None
 
 
 class _Writes:
@@ -103,8 +107,7 @@ def apply_taps(tx: Tx, site: Site, taps: Iterable[Tap], now_ms: int) -> None:
                 previous.status = ShiftStatus.REVIEW
                 previous.reason = previous.reason or Reason.MISSING_CHECK_OUT.value
                 writes.changed(previous)
-            reason = None if tap.clock_ok else Reason.CLOCK_OUT_OF_RANGE.value
-            open_shifts[tap.card_id] = writes.add(_new_shift(site, tap, ShiftStatus.OPEN, reason))
+            open_shifts[tap.card_id] = writes.add(_new_shift(site, tap, ShiftStatus.OPEN, tap.flag))
         elif tap.kind is EventKind.CHECK_OUT:
             shift = open_shifts.pop(tap.card_id, None)
             if shift is None:
@@ -141,8 +144,8 @@ def _close(site: Site, shift: Shift, tap: Tap, now_ms: int, writes: _Writes) -> 
     shift.out_kiosk, shift.out_seq, shift.end_ms = tap.kiosk_id, tap.seq, tap.wall_ms
     shift.minutes = shift_minutes(shift.start_ms, tap.wall_ms)
     if shift.reason is None:
-        if not tap.clock_ok:
-            shift.reason = Reason.CLOCK_OUT_OF_RANGE.value
+        if tap.flag is not None:
+            shift.reason = tap.flag
         elif tap.wall_ms < shift.start_ms:
             shift.reason = Reason.CLOCK_INCONSISTENT.value
         elif tap.wall_ms - shift.start_ms > site.max_shift_hours * MS_PER_HOUR:

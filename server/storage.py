@@ -31,7 +31,21 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
-from server.models import EnrolmentCode, Kiosk, KioskStatus, NewEvent, Shift, ShiftStatus, Site, StoredEvent
+from server.models import (
+    Card,
+    CardKind,
+    EnrolmentCode,
+    IssuerKey,
+    IssuerKeyStatus,
+    Kiosk,
+    KioskStatus,
+    NewEvent,
+    Shift,
+    ShiftStatus,
+    Site,
+    StoredEvent,
+    Volunteer,
+)
 from server.schema import MIGRATIONS
 
 _MS_PER_HOUR: Final = 3_600_000
@@ -39,8 +53,43 @@ _MS_PER_HOUR: Final = 3_600_000
 _IN_CHUNK: Final = 500
 
 
+_SITE_COLUMNS: Final = "site_id, name, tokens_per_hour, max_shift_hours, allow_uncredentialed"
+
+
 def _site(row: Sequence[Any]) -> Site:
-    return Site(site_id=row[0], name=row[1], tokens_per_hour=row[2], max_shift_hours=row[3])
+    return Site(
+        site_id=row[0],
+        name=row[1],
+        tokens_per_hour=row[2],
+        max_shift_hours=row[3],
+        allow_uncredentialed=bool(row[4]),
+    )
+
+
+_ISSUER_COLUMNS: Final = "key_id, public_key, status, created_ms, changed_ms"
+
+
+def _issuer_key(row: Sequence[Any]) -> IssuerKey:
+    return IssuerKey(
+        key_id=row[0],
+        public_key=bytes(row[1]),
+        status=IssuerKeyStatus(row[2]),
+        created_ms=row[3],
+        changed_ms=row[4],
+    )
+
+
+_CARD_NAMES: Final = (
+    *("card_id", "volunteer_id", "kind", "registered_ms", "issuer_key_id", "valid_from_s"),
+    *("valid_until_s", "blocked_ms", "block_reason"),
+)
+_CARD_COLUMNS: Final = ", ".join(_CARD_NAMES)
+
+
+def _card(row: Sequence[Any]) -> Card:
+    values = dict(zip(_CARD_NAMES, row, strict=True))
+    values["kind"] = CardKind(values["kind"])
+    return Card(**values)
 
 
 def _kiosk(row: Sequence[Any]) -> Kiosk:
@@ -118,22 +167,32 @@ class Tx:
     # -- sites and enrolment codes -------------------------------------------------------------
     def insert_site(self, site: Site, created_ms: int) -> None:
         self._conn.execute(
-            "INSERT INTO sites (site_id, name, tokens_per_hour, max_shift_hours, created_ms) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (site.site_id, site.name, site.tokens_per_hour, site.max_shift_hours, created_ms),
+            f"INSERT INTO sites ({_SITE_COLUMNS}, created_ms) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                site.site_id,
+                site.name,
+                site.tokens_per_hour,
+                site.max_shift_hours,
+                int(site.allow_uncredentialed),
+                created_ms,
+            ),
         )
 
     def get_site(self, site_id: str) -> Site | None:
         row = self._conn.execute(
-            "SELECT site_id, name, tokens_per_hour, max_shift_hours FROM sites WHERE site_id = ?", (site_id,)
+            f"SELECT {_SITE_COLUMNS} FROM sites WHERE site_id = ?", (site_id,)
         ).fetchone()
         return None if row is None else _site(row)
 
     def list_sites(self) -> list[Site]:
-        rows = self._conn.execute(
-            "SELECT site_id, name, tokens_per_hour, max_shift_hours FROM sites ORDER BY created_ms, rowid"
-        )
+        rows = self._conn.execute(f"SELECT {_SITE_COLUMNS} FROM sites ORDER BY created_ms, rowid")
         return [_site(row) for row in rows]
+
+    def set_site_policy(self, site_id: str, allow_uncredentialed: bool) -> None:
+        self._conn.execute(
+            "UPDATE sites SET allow_uncredentialed = ? WHERE site_id = ?",
+            (int(allow_uncredentialed), site_id),
+        )
 
     def insert_enrolment_code(self, code_sha256: str, site_id: str, created_ms: int, expires_ms: int) -> None:
         self._conn.execute(
@@ -254,13 +313,39 @@ class Tx:
         ).fetchone()
         return int(row[0])
 
+    # -- issuer keys ---------------------------------------------------------------------------
+    def insert_issuer_key(self, key: IssuerKey) -> None:
+        self._conn.execute(
+            f"INSERT INTO issuer_keys ({_ISSUER_COLUMNS}) VALUES (?, ?, ?, ?, ?)",
+            (key.key_id, key.public_key, key.status.value, key.created_ms, key.changed_ms),
+        )
+
+    def get_issuer_key(self, key_id: str) -> IssuerKey | None:
+        row = self._conn.execute(
+            f"SELECT {_ISSUER_COLUMNS} FROM issuer_keys WHERE key_id = ?", (key_id,)
+        ).fetchone()
+        return None if row is None else _issuer_key(row)
+
+    def list_issuer_keys(self) -> list[IssuerKey]:
+        rows = self._conn.execute(f"SELECT {_ISSUER_COLUMNS} FROM issuer_keys ORDER BY created_ms, rowid")
+        return [_issuer_key(row) for row in rows]
+
+    def set_issuer_key_status(self, key_id: str, status: IssuerKeyStatus, changed_ms: int) -> None:
+        self._conn.execute(
+            "UPDATE issuer_keys SET status = ?, changed_ms = ? WHERE key_id = ?",
+            (status.value, changed_ms, key_id),
+        )
+
     # -- volunteers and cards ------------------------------------------------------------------
-    def insert_volunteer(self, volunteer_id: str, name: str, created_ms: int) -> None:
+    def insert_volunteer(
+        self, volunteer_id: str, name: str, created_ms: int, *, ehrenamtskarte: str | None = None
+    ) -> None:
         self._conn.execute(
             "INSERT INTO volunteers (volunteer_id, created_ms) VALUES (?, ?)", (volunteer_id, created_ms)
         )
         self._conn.execute(
-            "INSERT INTO personal_data (volunteer_id, name) VALUES (?, ?)", (volunteer_id, name)
+            "INSERT INTO personal_data (volunteer_id, name, ehrenamtskarte) VALUES (?, ?, ?)",
+            (volunteer_id, name, ehrenamtskarte),
         )
 
     def volunteer_exists(self, volunteer_id: str) -> bool:
@@ -269,11 +354,52 @@ class Tx:
         ).fetchone()
         return row is not None
 
-    def insert_card(self, card_id: str, volunteer_id: str, registered_ms: int) -> None:
+    def insert_card(self, card: Card) -> None:
+        marks = ", ".join("?" * len(_CARD_NAMES))
         self._conn.execute(
-            "INSERT INTO cards (card_id, volunteer_id, registered_ms) VALUES (?, ?, ?)",
-            (card_id, volunteer_id, registered_ms),
+            f"INSERT INTO cards ({_CARD_COLUMNS}) VALUES ({marks})",
+            (
+                *(card.card_id, card.volunteer_id, card.kind.value, card.registered_ms, card.issuer_key_id),
+                *(card.valid_from_s, card.valid_until_s, card.blocked_ms, card.block_reason),
+            ),
         )
+
+    def get_card(self, card_id: str) -> Card | None:
+        row = self._conn.execute(
+            f"SELECT {_CARD_COLUMNS} FROM cards WHERE card_id = ?", (card_id,)
+        ).fetchone()
+        return None if row is None else _card(row)
+
+    def cards(self, card_ids: Iterable[str]) -> dict[str, Card]:
+        """``card_id -> card`` for those of ``card_ids`` that are registered."""
+        wanted = sorted(set(card_ids))
+        found: dict[str, Card] = {}
+        for chunk in _chunks(wanted):
+            marks = ",".join("?" * len(chunk))
+            rows = self._conn.execute(
+                f"SELECT {_CARD_COLUMNS} FROM cards WHERE card_id IN ({marks})", tuple(chunk)
+            )
+            found.update((row[0], _card(row)) for row in rows)
+        return found
+
+    def list_cards(self, volunteer_id: str | None = None) -> list[Card]:
+        """Every card, or those of ``volunteer_id``, in the order they were registered."""
+        where, args = ("WHERE volunteer_id = ?", (volunteer_id,)) if volunteer_id is not None else ("", ())
+        rows = self._conn.execute(
+            f"SELECT {_CARD_COLUMNS} FROM cards {where} ORDER BY registered_ms, rowid", args
+        )
+        return [_card(row) for row in rows]
+
+    def block_card(self, card_id: str, blocked_ms: int, reason: str | None) -> None:
+        """Block ``card_id`` unless it already is: the first block's time and reason stay."""
+        self._conn.execute(
+            "UPDATE cards SET blocked_ms = ?, block_reason = ? WHERE card_id = ? AND blocked_ms IS NULL",
+            (blocked_ms, reason, card_id),
+        )
+
+    def blocked_card_ids(self) -> list[str]:
+        rows = self._conn.execute("SELECT card_id FROM cards WHERE blocked_ms IS NOT NULL ORDER BY card_id")
+        return [row[0] for row in rows]
 
     def card_volunteers(self, card_ids: Iterable[str]) -> dict[str, str]:
         """``card_id -> volunteer_id`` for those of ``card_ids`` that are registered."""
@@ -287,14 +413,14 @@ class Tx:
             found.update((row[0], row[1]) for row in rows)
         return found
 
-    def volunteers(self) -> list[tuple[str, str | None]]:
-        """``(volunteer_id, name)`` for every volunteer; the name is ``None`` once erased."""
+    def volunteers(self) -> list[Volunteer]:
+        """Every volunteer with their personal data (``None`` once erased)."""
         rows = self._conn.execute(
-            "SELECT v.volunteer_id, p.name FROM volunteers v "
+            "SELECT v.volunteer_id, p.name, p.ehrenamtskarte FROM volunteers v "
             "LEFT JOIN personal_data p ON p.volunteer_id = v.volunteer_id "
             "ORDER BY v.created_ms, v.rowid"
         )
-        return [(row[0], row[1]) for row in rows]
+        return [Volunteer(volunteer_id=row[0], name=row[1], ehrenamtskarte=row[2]) for row in rows]
 
     def cards_by_volunteer(self) -> dict[str, list[str]]:
         result: dict[str, list[str]] = {}

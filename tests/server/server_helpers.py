@@ -94,10 +94,18 @@ class Api:
             assert response.status_code == expect, response.text
         return response
 
-    def create_site(self, tokens_per_hour: int = 10, max_shift_hours: int | None = None) -> dict[str, Any]:
+    def create_site(
+        self,
+        tokens_per_hour: int = 10,
+        max_shift_hours: int | None = None,
+        *,
+        allow_uncredentialed: bool | None = None,
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {"name": "Repair café", "tokens_per_hour": tokens_per_hour}
         if max_shift_hours is not None:
             body["max_shift_hours"] = max_shift_hours
+        if allow_uncredentialed is not None:
+            body["allow_uncredentialed"] = allow_uncredentialed
         return self.admin("POST", "/v1/admin/sites", body, expect=201).json()
 
     def create_code(self, site_id: str, expires_in_s: int | None = None) -> str:
@@ -106,9 +114,25 @@ class Api:
             body["expires_in_s"] = expires_in_s
         return self.admin("POST", "/v1/admin/enrolment-codes", body, expect=201).json()["code"]
 
-    def create_card(self, name: str = "Ada", volunteer_id: str | None = None) -> dict[str, Any]:
-        body = {"volunteer_id": volunteer_id} if volunteer_id else {"name": name}
-        return self.admin("POST", "/v1/admin/cards", body, expect=201).json()
+    def create_card(
+        self, name: str = "Ada", volunteer_id: str | None = None, **fields: Any
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"volunteer_id": volunteer_id} if volunteer_id else {"name": name}
+        return self.admin("POST", "/v1/admin/cards", {**body, **fields}, expect=201).json()
+
+    def add_issuer_key(self, key: PrivateKey | None = None) -> tuple[PrivateKey, dict[str, Any]]:
+        """Register a (new) issuer key's public half, as the coordinator's tool does."""
+        key = key or PrivateKey.generate()
+        response = self.admin("POST", "/v1/admin/issuer-keys", {"public_key": key.public_key.to_b64()})
+        assert response.status_code in (200, 201), response.text
+        return key, response.json()
+
+    def block(self, card_id: str, reason: str | None = None) -> dict[str, Any]:
+        body = {} if reason is None else {"reason": reason}
+        return self.admin("POST", f"/v1/admin/cards/{card_id}/block", body, expect=200).json()
+
+    def trust(self, kiosk_id: str) -> httpx.Response:
+        return self.http.get(f"/v1/kiosks/{kiosk_id}/trust")
 
     def enrol_request(self, code: str, key: PrivateKey) -> httpx.Response:
         digits = code.replace("-", "").replace(" ", "")

@@ -7,7 +7,7 @@ import hashlib
 import pytest
 from server_helpers import HOUR, Api, assert_error
 
-from protocol import PrivateKey, PublicKey, Reason, b64encode, enrolment_message
+from protocol import PrivateKey, PublicKey, Reason, b64encode, enrolment_message, verify_trust_list
 
 
 def test_enrolment_returns_identity_and_keys(api: Api, server_key: PublicKey) -> None:
@@ -26,6 +26,7 @@ def test_enrolment_returns_identity_and_keys(api: Api, server_key: PublicKey) ->
         "uid_pseudonym_key",
         "tokens_per_hour",
         "max_shift_hours",
+        "trust",
     }
     assert body["kiosk_id"].startswith("k_")
     assert (body["site_id"], body["site_name"]) == (site["site_id"], "Repair café")
@@ -34,6 +35,14 @@ def test_enrolment_returns_identity_and_keys(api: Api, server_key: PublicKey) ->
     assert body["uid_pseudonym_key"] == b64encode(api.context.uid_pseudonym_key)
     state = api.kiosk_state(body["kiosk_id"])
     assert (state["status"], state["last_seq"], state["head"]) == ("active", 0, "0" * 64)
+    # The first trust list comes with the identity, so credentials can be checked before the first sync.
+    trust = verify_trust_list(body["trust"], server_key, kiosk_id=body["kiosk_id"])
+    assert (trust.site, trust.issuers, trust.blocked, trust.allow_uncredentialed) == (
+        site["site_id"],
+        (),
+        frozenset(),
+        False,
+    )
 
 
 def test_code_is_stored_only_as_a_hash(api: Api) -> None:

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from server_helpers import HOUR, MINUTE, T0, Api, FakeClock, FakeKiosk, World
 
 from protocol import EventKind, PrivateKey, b64encode, encode_batch, enrolment_message
-from server import admin, enrolment, ingest, reads
+from server import admin, cards, enrolment, ingest, reads
 from server.datadir import init_data_dir, open_data_dir
 from server.shifts import shift_minutes, shift_tokens
 
@@ -183,7 +183,7 @@ def test_balance_is_the_sum_of_rounded_shifts(durations: list[int], rate: int) -
                 ctx, {"code": code, "public_key": key.public_key.to_b64(), "signature": signature}
             )
             kiosk = FakeKiosk(key=key, kiosk_id=enrolled["kiosk_id"])
-            card = admin.create_card(ctx, {"name": "V"})["card_id"]
+            card = cards.create_card(ctx, {"name": "V"})["card_id"]
             events, start = [], T0
             for duration in durations:
                 events += [
