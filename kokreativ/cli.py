@@ -20,18 +20,22 @@ examples:
   kokreativ provision init --data /var/lib/kokreativ-server
   kokreativ server run --data /var/lib/kokreativ-server --port 8080
   kokreativ terminal sync --config /var/lib/kokreativ/kiosk.toml --once
+  kokreativ doctor --reader tty:AMA0:pn532
+  kokreativ card inspect --reader usb --config /var/lib/kokreativ/kiosk.toml
 """
 
 
 def _commands() -> list[tuple[str, str, Callable[[argparse.ArgumentParser], None]]]:
     # Imported here so that ``kokreativ --help`` works with only some extras installed.
-    from kokreativ import demo
+    from kokreativ import demo, tools
     from provisioning import cli as provisioning_cli
     from server import cli as server_cli
     from terminal import cli as terminal_cli
 
     return [
+        ("card", "look at a card on a reader (what would a kiosk make of it?)", tools.configure_card),
         ("demo", "run a simulated day end to end: server, kiosk offline, sync, report", demo.configure),
+        ("doctor", "find the NFC reader and print the fix for what stops it", tools.configure_doctor),
         ("provision", "set up servers, sites, kiosks and cards (coordinators)", provisioning_cli.configure),
         ("server", "run the ledger server", server_cli.configure),
         ("terminal", "run a kiosk and its background sync", terminal_cli.configure),

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from provisioning.cards import DEFAULT_VALID_DAYS
 from provisioning.client import ApiClient
 from provisioning.errors import ProvisioningError
 from terminal.config import INDICATORS, READERS
@@ -62,10 +63,64 @@ def _enrol(args: argparse.Namespace) -> int:
     from provisioning.enrol import enrol_kiosk
 
     path, config = enrol_kiosk(
-        args.server, args.code, Path(args.dir), reader=args.reader, indicator=args.indicator
+        args.server,
+        args.code,
+        Path(args.dir),
+        reader=args.reader,
+        indicator=args.indicator,
+        nfc_path=args.nfc_path,
     )
     _print({"config": str(path), "kiosk_id": config.kiosk_id, "site": config.site_name})
     return 0
+
+
+def _yes_no(text: str) -> bool:
+    answers = {"yes": True, "no": False}
+    if text.lower() not in answers:
+        raise argparse.ArgumentTypeError("answer yes or no")
+    return answers[text.lower()]
+
+
+def _issuer_create(client: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
+    from terminal.keystore import create_key
+
+    key = create_key(Path(args.key))  # refuses to overwrite; mode 0600
+    answer = client.add_issuer_key(key.public_key.to_b64())
+    return {**answer, "key_file": str(args.key)}
+
+
+def _card_issue(client: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
+    from hardware.nfc import write_one_tag
+    from provisioning.cards import issue_card
+    from terminal.keystore import load_key
+
+    issuer_key = load_key(Path(args.issuer_key))
+    issued = issue_card(
+        client,
+        issuer_key,
+        lambda make: write_one_tag(args.reader, make, lock=not args.no_lock, timeout_s=args.timeout),
+        name=args.name,
+        volunteer_id=args.volunteer,
+        ehrenamtskarte=args.ehrenamtskarte,
+        valid_days=args.valid_days,
+    )
+    return issued.to_json()
+
+
+def _card_register(client: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
+    uid: bytes | None = None
+    if args.uid is not None:
+        try:
+            uid = bytes.fromhex(args.uid)
+        except ValueError as exc:
+            raise ProvisioningError("bad_field", "--uid must be hex") from exc
+    elif args.reader is not None:
+        from hardware.nfc import read_one_tag
+
+        uid = read_one_tag(args.reader, timeout_s=args.timeout).uid
+    return client.register_card(
+        name=args.name, volunteer_id=args.volunteer, ehrenamtskarte=args.ehrenamtskarte, uid=uid
+    )
 
 
 def _code(client: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
@@ -133,13 +188,30 @@ def configure(parser: argparse.ArgumentParser) -> None:
         'kokreativ provision site add --name "Freizeitheim Linden" --tokens-per-hour 10',
         _admin_call(
             lambda c, a: c.add_site(
-                a.name, tokens_per_hour=a.tokens_per_hour, max_shift_hours=a.max_shift_hours
+                a.name,
+                tokens_per_hour=a.tokens_per_hour,
+                max_shift_hours=a.max_shift_hours,
+                allow_uncredentialed=a.allow_uncredentialed,
             )
         ),
     )
     add_site.add_argument("--name", required=True)
     add_site.add_argument("--tokens-per-hour", type=int, required=True, help="whole tokens per hour")
     add_site.add_argument("--max-shift-hours", type=int, default=12, help="longer shifts go to review")
+    add_site.add_argument(
+        "--allow-uncredentialed", action="store_true", help="accept cards without a credential (pilots)"
+    )
+    policy = _leaf(
+        sites,
+        "policy",
+        "allow or forbid cards without a credential at a site; kiosks learn it at their next sync",
+        "kokreativ provision site policy s_… --allow-uncredentialed no",
+        _admin_call(lambda c, a: c.set_site_policy(a.site_id, allow_uncredentialed=a.allow_uncredentialed)),
+    )
+    policy.add_argument("site_id")
+    policy.add_argument(
+        "--allow-uncredentialed", required=True, type=_yes_no, metavar="yes|no", help="accept such cards?"
+    )
     _leaf(
         sites, "list", "list sites", "kokreativ provision site list", _admin_call(lambda c, a: c.list_sites())
     )
@@ -167,6 +239,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     enrol.add_argument("--code", required=True, help="the enrolment code from `terminal add`")
     enrol.add_argument("--dir", required=True, help="the kiosk's data folder")
     enrol.add_argument("--reader", default="stdin", choices=READERS, help="card reader (default stdin)")
+    enrol.add_argument("--nfc-path", help="nfcpy reader path for --reader nfc (usb, tty:AMA0:pn532, …)")
     enrol.add_argument(
         "--indicator", default="console", choices=INDICATORS, help="lights and sound (default console)"
     )
@@ -190,17 +263,84 @@ def configure(parser: argparse.ArgumentParser) -> None:
         )
         cmd.add_argument("kiosk_id")
 
+    issuers = _group(commands, "issuer", "manage the programme's card issuer keys")
+    create = _leaf(
+        issuers,
+        "create",
+        "generate an issuer key into a private file on this machine and register its public key",
+        "kokreativ provision issuer create --key ~/kokreativ/issuer-2026.key",
+        _admin_call(_issuer_create),
+    )
+    create.add_argument("--key", required=True, help="where to write the private key (must not exist)")
+    _leaf(
+        issuers,
+        "list",
+        "list issuer keys with their status",
+        "kokreativ provision issuer list",
+        _admin_call(lambda c, a: c.list_issuer_keys()),
+    )
+    for verb, help_text in (
+        ("retire", "stop issuing with a key; cards it signed stay valid (key rotation)"),
+        ("revoke", "distrust a key for good (lost or stolen); every card it signed is denied"),
+    ):
+        cmd = _leaf(
+            issuers,
+            verb,
+            help_text,
+            f"kokreativ provision issuer {verb} i_…",
+            _admin_call(lambda c, a: c.set_issuer_key_status(a.key_id, a.issuer_command)),
+        )
+        cmd.add_argument("key_id")
+
     cards = _group(commands, "card", "manage volunteer cards")
+    issue = _leaf(
+        cards,
+        "issue",
+        "write a signed credential onto the blank tag on the reader and register the card",
+        'kokreativ provision card issue --issuer-key ~/issuer-2026.key --reader usb --name "Alex B."',
+        _admin_call(_card_issue),
+    )
+    issue_who = issue.add_mutually_exclusive_group(required=True)
+    issue_who.add_argument("--name", help="a new volunteer's name (kept in personal data only)")
+    issue_who.add_argument("--volunteer", help="an existing volunteer ID (v_…), e.g. for a replacement card")
+    issue.add_argument("--ehrenamtskarte", help="the volunteer's Ehrenamtskarte number (personal data)")
+    issue.add_argument("--issuer-key", required=True, help="the issuer key file from `issuer create`")
+    issue.add_argument("--reader", required=True, help="nfcpy reader path: usb, tty:AMA0:pn532, …")
+    issue.add_argument("--valid-days", type=int, default=DEFAULT_VALID_DAYS, help="default: three years")
+    issue.add_argument("--no-lock", action="store_true", help="leave the tag writable (test cards only)")
+    issue.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a tag")
+    block = _leaf(
+        cards,
+        "block",
+        "block a lost or stolen card; kiosks deny it from their next sync, the balance stays",
+        'kokreativ provision card block c_… --reason "lost"',
+        _admin_call(lambda c, a: c.block_card(a.card_id, reason=a.reason)),
+    )
+    block.add_argument("card_id")
+    block.add_argument("--reason", help="a short note for the record")
+    list_cards = _leaf(
+        cards,
+        "list",
+        "list cards with their volunteer, issuer key, validity and block status",
+        "kokreativ provision card list --volunteer v_…",
+        _admin_call(lambda c, a: c.list_cards(volunteer_id=a.volunteer)),
+    )
+    list_cards.add_argument("--volunteer", help="only this volunteer's cards")
     register = _leaf(
         cards,
         "register",
-        "register a card under a random ID, for a new volunteer (--name) or an existing one",
-        'kokreativ provision card register --name "Alex Beispiel"',
-        _admin_call(lambda c, a: c.register_card(name=a.name, volunteer_id=a.volunteer)),
+        "register a card without writing it: a random ID, or an existing tag by UID pseudonym (pilots)",
+        'kokreativ provision card register --name "Alex Beispiel" --uid 04a2b3c4d5e6f7',
+        _admin_call(_card_register),
     )
     who = register.add_mutually_exclusive_group(required=True)
     who.add_argument("--name", help="the volunteer's name (kept in personal data only)")
     who.add_argument("--volunteer", help="an existing volunteer ID (v_…)")
+    register.add_argument("--ehrenamtskarte", help="the volunteer's Ehrenamtskarte number (personal data)")
+    uid = register.add_mutually_exclusive_group()
+    uid.add_argument("--uid", help="an uncredentialed tag's UID in hex; only its pseudonym is stored")
+    uid.add_argument("--reader", help="read the uncredentialed tag's UID from this reader instead")
+    register.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a tag")
 
     _leaf(
         commands,

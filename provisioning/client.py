@@ -76,8 +76,20 @@ class ApiClient:
 
     # Admin calls, one per documented endpoint.
 
-    def add_site(self, name: str, *, tokens_per_hour: int, max_shift_hours: int = 12) -> dict[str, Any]:
-        body = {"name": name, "tokens_per_hour": tokens_per_hour, "max_shift_hours": max_shift_hours}
+    def add_site(
+        self,
+        name: str,
+        *,
+        tokens_per_hour: int,
+        max_shift_hours: int = 12,
+        allow_uncredentialed: bool = False,
+    ) -> dict[str, Any]:
+        body = {
+            "name": name,
+            "tokens_per_hour": tokens_per_hour,
+            "max_shift_hours": max_shift_hours,
+            "allow_uncredentialed": allow_uncredentialed,
+        }
         return self.request("POST", "/v1/admin/sites", body)
 
     def list_sites(self) -> list[dict[str, Any]]:
@@ -87,11 +99,57 @@ class ApiClient:
         body = {"site_id": site_id, "expires_in_s": expires_in_s}
         return self.request("POST", "/v1/admin/enrolment-codes", body)
 
-    def register_card(self, *, name: str | None = None, volunteer_id: str | None = None) -> dict[str, Any]:
+    def register_card(
+        self,
+        *,
+        name: str | None = None,
+        volunteer_id: str | None = None,
+        ehrenamtskarte: str | None = None,
+        issuer_key_id: str | None = None,
+        valid_from_s: int | None = None,
+        valid_until_s: int | None = None,
+        uid: bytes | None = None,
+    ) -> dict[str, Any]:
+        """Register a card for a new volunteer (``name``) or an existing one (``volunteer_id``).
+
+        With ``issuer_key_id`` and the validity window it is a credential card the caller
+        is about to write; with ``uid`` an uncredentialed pilot card named by its pseudonym.
+        """
         if (name is None) == (volunteer_id is None):
             raise ValueError("give exactly one of name (a new volunteer) or volunteer_id")
-        body = {"name": name} if name is not None else {"volunteer_id": volunteer_id}
+        body: dict[str, Any] = {"name": name} if name is not None else {"volunteer_id": volunteer_id}
+        if ehrenamtskarte is not None:
+            body["ehrenamtskarte"] = ehrenamtskarte
+        if issuer_key_id is not None:
+            body.update(issuer_key_id=issuer_key_id, valid_from_s=valid_from_s, valid_until_s=valid_until_s)
+        if uid is not None:
+            body["uid"] = uid.hex()
         return self.request("POST", "/v1/admin/cards", body)
+
+    def block_card(self, card_id: str, *, reason: str | None = None) -> dict[str, Any]:
+        return self.request(
+            "POST", f"/v1/admin/cards/{card_id}/block", {} if reason is None else {"reason": reason}
+        )
+
+    def list_cards(self, *, volunteer_id: str | None = None) -> list[dict[str, Any]]:
+        query = f"?volunteer_id={volunteer_id}" if volunteer_id else ""
+        return self._list(f"/v1/admin/cards{query}", "cards")
+
+    def add_issuer_key(self, public_key_b64: str) -> dict[str, Any]:
+        return self.request("POST", "/v1/admin/issuer-keys", {"public_key": public_key_b64})
+
+    def list_issuer_keys(self) -> list[dict[str, Any]]:
+        return self._list("/v1/admin/issuer-keys", "issuer_keys")
+
+    def set_issuer_key_status(self, key_id: str, action: str) -> dict[str, Any]:
+        """``action`` is ``retire`` (no new cards; old ones stay valid) or ``revoke`` (its cards fail)."""
+        if action not in ("retire", "revoke"):
+            raise ValueError("action is retire or revoke")
+        return self.request("POST", f"/v1/admin/issuer-keys/{key_id}/{action}")
+
+    def set_site_policy(self, site_id: str, *, allow_uncredentialed: bool) -> dict[str, Any]:
+        body = {"allow_uncredentialed": allow_uncredentialed}
+        return self.request("POST", f"/v1/admin/sites/{site_id}/policy", body)
 
     def list_kiosks(self) -> list[dict[str, Any]]:
         return self._list("/v1/admin/kiosks", "kiosks")
@@ -115,3 +173,7 @@ class ApiClient:
 
     def enrol(self, body: dict[str, Any]) -> dict[str, Any]:
         return self.request("POST", "/v1/enrol", body)
+
+    def trust_list(self, kiosk_id: str) -> dict[str, Any]:
+        """The signed trust list the server hands ``kiosk_id`` (verify it before believing it)."""
+        return self.request("GET", f"/v1/kiosks/{kiosk_id}/trust")

@@ -8,6 +8,7 @@ TOML config.  The Kivy enrolment screen calls :func:`enrol_kiosk` too.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,11 @@ from protocol.errors import ProtocolError
 from protocol.reasons import Reason
 from provisioning.client import ApiClient
 from provisioning.errors import ProvisioningError
-from terminal.config import INDICATORS, READERS, KioskConfig, load_config, write_config
+from terminal.config import INDICATORS, NFC_PATH_KINDS, READERS, KioskConfig, load_config, write_config
 from terminal.errors import TerminalError
 from terminal.keystore import create_key, load_key
 from terminal.outbox import Outbox
+from terminal.trust import TrustStore
 
 _CODE_DIGITS = 12
 
@@ -42,6 +44,7 @@ def enrol_kiosk(
     client: ApiClient | None = None,
     reader: str = "stdin",
     indicator: str = "console",
+    nfc_path: str | None = None,
 ) -> tuple[Path, KioskConfig]:
     """Generate the kiosk key, enrol it with ``code``, write ``data_dir/kiosk.toml`` and create the outbox.
 
@@ -56,6 +59,10 @@ def enrol_kiosk(
     digits = normalise_code(code)
     if reader not in READERS:
         raise ProvisioningError(Reason.BAD_FIELD, f"reader must be one of {', '.join(READERS)}")
+    if nfc_path is not None and nfc_path.split(":", 1)[0] not in NFC_PATH_KINDS:
+        raise ProvisioningError(
+            Reason.BAD_FIELD, f"nfc path must start with one of {', '.join(NFC_PATH_KINDS)}"
+        )
     if indicator not in INDICATORS:
         raise ProvisioningError(Reason.BAD_FIELD, f"indicator must be one of {', '.join(INDICATORS)}")
     config_path = data_dir / "kiosk.toml"
@@ -80,11 +87,17 @@ def enrol_kiosk(
         if own_client:
             api.close()
     config = _config_from_answer(answer, server_url, data_dir, reader=reader, indicator=indicator)
+    if nfc_path is not None:
+        config = dataclasses.replace(config, nfc_path=nfc_path)
     write_config(config_path, config)
     try:
         # Read back with the kiosk's own rules, so a config the kiosk would refuse is never left behind.
         load_config(config_path)
-        Outbox(config.outbox_path).close()
+        with Outbox(config.outbox_path) as outbox:
+            # The first trust list, so the kiosk can check credentials before its first sync.
+            TrustStore(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id).store(
+                answer.get("trust")
+            )
     except (TerminalError, ValueError) as exc:
         config_path.unlink()
         raise ProvisioningError(

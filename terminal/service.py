@@ -30,7 +30,7 @@ from typing import TextIO
 
 from hardware.console import ConsoleIndicator
 from hardware.indicator import Indicator
-from hardware.reader import CardReader
+from hardware.reader import CardReader, ReaderStatus
 from hardware.simulated import ScriptedReader, SimulatedReader
 from protocol import Reason
 from terminal.clock import Clock, SystemClock
@@ -90,10 +90,22 @@ class KioskService:
         self.reader_name = reader_name or type(reader).__name__
         self._poll_s = poll_s  # how quickly the loop notices ``stop`` while nobody taps
         self._join_timeout_s = join_timeout_s  # how long shutdown waits for a sync round in flight
+        self._wake = threading.Event()  # set: the sync thread starts a round now
+
+    def button_pressed(self) -> None:
+        """The physical button: sync now, and show on the lights whether the kiosk is healthy.
+
+        Healthy means the reader works, no alarm is set and a trust list is on disk
+        (without one every card is denied).  Green for healthy, the error pattern
+        otherwise; ``kokreativ terminal status`` says which.  Runs on gpiozero's thread.
+        """
+        self._wake.set()
+        healthy = self.kiosk.healthy() and self.reader.status is ReaderStatus.OK
+        self.kiosk.show_status(healthy)
 
     def run(self, stop: threading.Event) -> SyncResult | None:
         """Run until ``stop`` is set or the reader is exhausted; returns the final sync result, if any."""
-        wake = threading.Event()
+        wake = self._wake
         sync_stop = threading.Event()
         thread: threading.Thread | None = None
         if self.sync is not None:
@@ -187,7 +199,15 @@ def open_service(
         kiosk = Kiosk(
             config=config, key=key, outbox=outbox, clock=clock or SystemClock(), indicator=ind, trust=trust
         )
-        yield KioskService(kiosk=kiosk, reader=card_reader, sync=client, reader_name=reader or config.reader)
+        service = KioskService(
+            kiosk=kiosk, reader=card_reader, sync=client, reader_name=reader or config.reader
+        )
+        if config.button_pin is not None and (indicator or config.indicator) == "gpio":
+            from hardware.button import GpioButton  # only with GPIO hardware
+
+            button = GpioButton(config.button_pin, on_press=service.button_pressed)
+            stack.callback(button.close)
+        yield service
 
 
 @contextlib.contextmanager

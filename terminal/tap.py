@@ -153,6 +153,14 @@ class Kiosk:
         self._signal(outcome.kind)
         return outcome
 
+    def healthy(self) -> bool:
+        """No outbox alarm, and a trust list to check cards against."""
+        return self._outbox.alarm is None and self._trust.current() is not None
+
+    def show_status(self, healthy: bool) -> None:
+        """Signal a status check (the kiosk button): ``ok`` when healthy, ``error`` otherwise."""
+        self._signal(Outcome.CHECK_IN if healthy else Outcome.ERROR)
+
     def _signal(self, kind: Outcome) -> None:
         # The event (if any) is committed; an indicator fault must not turn that into an error.
         try:

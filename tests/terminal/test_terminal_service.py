@@ -281,3 +281,33 @@ def test_cli_sync_returns_on_sigterm_without_waiting_for_a_silent_server(
         assert not thread.is_alive()
     with Outbox(config.outbox_path) as outbox:
         assert outbox.pending_count() == 1
+
+
+def test_the_button_wakes_sync_and_shows_green_only_when_the_kiosk_is_healthy(
+    kiosk, indicator, outbox, trust, config, server_key
+):
+    from gpiozero.pins.mock import MockFactory
+
+    from hardware.button import GpioButton
+    from terminal.service import KioskService
+
+    service = KioskService(kiosk=kiosk, reader=SimulatedReader(), sync=None)
+    factory = MockFactory()
+    pressed = threading.Event()
+
+    def press() -> None:
+        service.button_pressed()
+        pressed.set()
+
+    with GpioButton(23, on_press=press, pin_factory=factory, bounce_s=None):
+        factory.pin(23).drive_low()
+        assert pressed.wait(5)
+        assert indicator.signals == ["ok"] and service._wake.is_set()
+
+        trust.trust = None  # a kiosk that never received a trust list denies every card
+        pressed.clear()
+        factory.pin(23).drive_high()
+        factory.pin(23).drive_low()
+        assert pressed.wait(5)
+        assert indicator.signals == ["ok", "error"]
+    factory.reset()
