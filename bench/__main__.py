@@ -25,9 +25,9 @@ from pathlib import Path
 import nacl.signing
 import requests
 
+from hardware.cardrecord import credential_message
 from hardware.indicator import RecordingIndicator
 from hardware.reader import Tap
-from hardware.simulated import card_ndef
 from kokreativ.localserver import ledger_server
 from protocol import (
     GENESIS_PREV,
@@ -37,6 +37,7 @@ from protocol import (
     PrivateKey,
     SignedEvent,
     encode_batch,
+    issue_credential,
     sign_event,
 )
 from provisioning.client import ApiClient
@@ -48,6 +49,7 @@ from terminal.keystore import load_key
 from terminal.outbox import Outbox
 from terminal.sync import SyncClient
 from terminal.tap import Kiosk
+from terminal.trust import TrustStore
 
 BATCH = 500
 
@@ -78,18 +80,30 @@ def verify_ceiling(events: list[SignedEvent], public_key: bytes) -> float:
     return len(events) / (time.perf_counter() - started)
 
 
-def enrolled_kiosk(url: str, admin: ApiClient, folder: Path) -> tuple[KioskConfig, list[str]]:
-    """A kiosk enrolled the way a coordinator would, and 50 registered cards."""
+def enrolled_kiosk(url: str, admin: ApiClient, folder: Path) -> tuple[KioskConfig, list[str], list[Tap]]:
+    """A kiosk enrolled the way a coordinator would, and 50 issued cards with one genuine tap each."""
+    issuer = PrivateKey.generate()
+    admin.add_issuer_key(issuer.public_key.to_b64())
     site = admin.add_site(folder.name, tokens_per_hour=10)
     code = admin.create_enrolment_code(site["site_id"])["code"]
     _, config = enrol_kiosk(url, code, folder)
-    cards = [admin.register_card(name=f"{folder.name} {i}")["card_id"] for i in range(50)]
-    return config, cards
+    cards: list[str] = []
+    taps: list[Tap] = []
+    now_s = int(time.time())
+    for i in range(50):
+        card = admin.register_card(name=f"{folder.name} {i}")["card_id"]
+        cards.append(card)
+        uid = bytes([4, i, 1, 2, 3, 4, 5])
+        credential = issue_credential(
+            issuer, card_id=card, uid=uid, valid_from_s=now_s - 400 * 86_400, valid_until_s=now_s + 86_400
+        )
+        taps.append(Tap(uid=uid, ndef=credential_message(credential)))
+    return config, cards, taps
 
 
 def ingest_rate(url: str, admin: ApiClient, folder: Path, events_count: int) -> tuple[float, float]:
     """Events per second stored by the server over HTTP; also returns the verify ceiling."""
-    config, cards = enrolled_kiosk(url, admin, folder)
+    config, cards, _ = enrolled_kiosk(url, admin, folder)
     key = load_key(config.key_path)
     events = _signed_day(key, config.kiosk_id, cards, events_count)
     ceiling = verify_ceiling(events, key.public_key.raw)
@@ -126,19 +140,18 @@ class BareCommit:
 
 
 def fill_kiosk(
-    kiosk: Kiosk, clock: SimulatedClock, card_ids: list[str], count: int, *, paired: int, floor: BareCommit
+    kiosk: Kiosk, clock: SimulatedClock, taps: list[Tap], count: int, *, paired: int, floor: BareCommit
 ) -> tuple[list[float], list[float]]:
     """Tap ``count`` times, a minute apart; time the first ``paired`` taps, each right after a bare commit.
 
     Pairing the samples keeps the ratio honest: fsync latency drifts over a
     run, and both figures then see the same disk at the same moment.
     """
-    ndefs = [card_ndef(card) for card in card_ids]
     tap_s: list[float] = []
     commit_s: list[float] = []
     for i in range(count):
         clock.advance(60)
-        tap = Tap(uid=bytes([4, i % 256, (i // 256) % 256, 1, 2, 3, 4]), ndef=ndefs[i % len(ndefs)])
+        tap = taps[i % len(taps)]
         if i < paired:
             commit_s.append(floor.timed())
         started = time.perf_counter()
@@ -167,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         drain_init = init_data_dir(root / "drain-server")
         with ledger_server(root / "drain-server") as url:
             with ApiClient(url, admin_token=drain_init.admin_token) as admin:
-                config, cards = enrolled_kiosk(url, admin, root / "kiosk")
+                config, _, taps = enrolled_kiosk(url, admin, root / "kiosk")
             outbox = Outbox(config.outbox_path)
             try:
                 clock = SimulatedClock(start_wall_ms=int(time.time() * 1000) - args.events * 60_000)
@@ -177,11 +190,12 @@ def main(argv: list[str] | None = None) -> int:
                     outbox=outbox,
                     clock=clock,
                     indicator=RecordingIndicator(),
+                    trust=TrustStore(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id),
                 )
                 floor = BareCommit(root / "kiosk")
                 try:
                     tap_s, commit_s = fill_kiosk(
-                        kiosk, clock, cards, args.events, paired=args.taps, floor=floor
+                        kiosk, clock, taps, args.events, paired=args.taps, floor=floor
                     )
                 finally:
                     floor.close()

@@ -1,10 +1,15 @@
 """``kokreativ demo``: one simulated day, end to end, on embedded defaults.
 
 It runs the real parts: a ledger server process on loopback with SQLite in
-a temporary folder, the coordinator's provisioning over the admin API, a
-kiosk enrolled with a fresh key, the kiosk core with a simulated reader and
-clock, the sync client and the server's own re-verification.  The server is
-stopped while the day is replayed, to show that the kiosk works offline.
+a temporary folder, the coordinator's provisioning over the admin API (an
+issuer key, cards carrying signed credentials), a kiosk enrolled with a fresh
+key, the kiosk core with a simulated reader and clock, the sync client and
+the server's own re-verification.  The server is stopped while the day is
+replayed, to show that the kiosk works offline, checking credentials too.
+
+The cards are written to simulated stickers (memory); ``make test`` issues
+onto emulated NTAG215 tags through nfcpy, and ``kokreativ provision card
+issue --reader …`` onto real ones.
 """
 
 from __future__ import annotations
@@ -20,21 +25,39 @@ from typing import Any, TextIO
 
 from hardware.console import ConsoleIndicator
 from hardware.reader import Tap
-from hardware.simulated import SimulatedReader, card_ndef
+from hardware.simulated import SimulatedReader
 from kokreativ.localserver import free_port, ledger_server
+from provisioning.cards import issue_card
 from provisioning.client import ApiClient
 from provisioning.enrol import enrol_kiosk
 from terminal.clock import SimulatedClock
 from terminal.config import KioskConfig
-from terminal.keystore import load_key
+from terminal.keystore import create_key, load_key
 from terminal.outbox import Outbox
 from terminal.sync import SyncClient
 from terminal.tap import Kiosk
+from terminal.trust import TrustStore
 
 SITE_NAME = "Freizeitheim Linden"
 TOKENS_PER_HOUR = 10
 VOLUNTEERS = ("Alex Beispiel", "Bo Muster", "Chris Probe")
 UNKNOWN_UID = bytes.fromhex("04deadbeef0001")
+COPY_UID = bytes.fromhex("04c0ffee000001")  # a "magic" card whose UID its owner chose
+
+
+@dataclass
+class _Sticker:
+    """A blank NFC sticker in memory: what ``issue_card`` writes its credential onto in the demo."""
+
+    uid: bytes
+    ndef: bytes = b""
+    tag_type: str = "Type2Tag"
+    locked: bool = False
+
+    def write(self, make_message: Any) -> _Sticker:
+        self.ndef = make_message(self)
+        self.locked = True
+        return self
 
 
 @dataclass(frozen=True)
@@ -44,15 +67,18 @@ class ScriptedTap:
     clock: str
     who: int | None  # index into VOLUNTEERS; None is a card kokreativ does not know
     note: str = ""
+    copy: bool = False  # not the volunteer's card but a copy of its credential on another tag
 
 
-# 08:00-20:10 at one community centre.  Alex double-taps by accident, Chris never checks out.
+# 08:00-20:10 at one community centre.  Alex double-taps by accident, someone tries a copy of Bo's card,
+# Chris never checks out.
 DAY: tuple[ScriptedTap, ...] = (
     ScriptedTap("08:00:00", 0),
     ScriptedTap("08:00:04", 0, "accidental double tap"),
     ScriptedTap("09:15:00", 1),
     ScriptedTap("12:30:00", 0),
     ScriptedTap("13:05:00", None, "a card kokreativ never issued"),
+    ScriptedTap("13:20:00", 1, "Bo's credential copied onto a magic card", copy=True),
     ScriptedTap("14:00:00", 2, "Chris will forget to check out"),
     ScriptedTap("17:45:00", 1),
     ScriptedTap("18:00:00", 0),
@@ -85,20 +111,29 @@ def run_demo(workdir: Path, out: TextIO, *, keep: bool = False) -> int:
     init = init_data_dir(server_dir)
     say(f"1. Ledger server data folder {server_dir}")
 
+    day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    day_start = dt.datetime.combine(day, dt.time(8, 0), tzinfo=dt.UTC)
     with ledger_server(server_dir, port) as url:
         say(f"2. Ledger server running at {url}")
         with ApiClient(url, admin_token=init.admin_token) as admin:
             site = admin.add_site(SITE_NAME, tokens_per_hour=TOKENS_PER_HOUR)
+            # The issuer key stays on the coordinator's machine; the server learns its public half.
+            issuer_key = create_key(workdir / "coordinator" / "issuer.key")
+            key_id = admin.add_issuer_key(issuer_key.public_key.to_b64())["key_id"]
+            stickers = [_Sticker(bytes([0x04, i + 1, 0x10, 0x20, 0x30, 0x40, 0x50])) for i in range(3)]
+            cards = [
+                issue_card(admin, issuer_key, sticker.write, name=name, now_s=int(day_start.timestamp()))
+                for name, sticker in zip(VOLUNTEERS, stickers, strict=True)
+            ]
             code = admin.create_enrolment_code(site["site_id"])
             _, config = enrol_kiosk(url, code["code"], kiosk_dir)  # the kiosk never sees the admin token
-            cards = [admin.register_card(name=name) for name in VOLUNTEERS]
         say(
-            f"3. Provisioned site {SITE_NAME!r} ({TOKENS_PER_HOUR} tokens/h), kiosk {config.kiosk_id}, "
-            f"{len(cards)} volunteer cards"
+            f"3. Provisioned site {SITE_NAME!r} ({TOKENS_PER_HOUR} tokens/h), issuer key {key_id}, "
+            f"{len(cards)} cards with signed credentials, kiosk {config.kiosk_id}"
         )
 
     say("4. Server stopped: the network is down. Replaying a day of taps at the kiosk (times in UTC):")
-    _replay_day(config, [card["card_id"] for card in cards], say)
+    _replay_day(config, day_start, stickers, say)
 
     outbox = Outbox(config.outbox_path)
     try:
@@ -125,7 +160,7 @@ def run_demo(workdir: Path, out: TextIO, *, keep: bool = False) -> int:
 
     say("6. Results")
     _print_report(report, say)
-    _print_review(review, {c["card_id"]: n for c, n in zip(cards, VOLUNTEERS, strict=True)}, say)
+    _print_review(review, {c.card_id: n for c, n in zip(cards, VOLUNTEERS, strict=True)}, say)
     say(
         f"   Re-verification on the server: {verify['events']} events from {verify['kiosks']} kiosk(s), "
         f"signatures and hash chain {'OK' if verify['ok'] else 'FAILED'}"
@@ -137,9 +172,7 @@ def run_demo(workdir: Path, out: TextIO, *, keep: bool = False) -> int:
     return 0 if ok else 1
 
 
-def _replay_day(config: KioskConfig, card_ids: list[str], say: Any) -> None:
-    day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
-    start = dt.datetime.combine(day, dt.time(8, 0), tzinfo=dt.UTC)
+def _replay_day(config: KioskConfig, start: dt.datetime, stickers: list[_Sticker], say: Any) -> None:
     clock = SimulatedClock(start_wall_ms=int(start.timestamp() * 1000))
     reader = SimulatedReader()
     lights = io.StringIO()
@@ -151,6 +184,7 @@ def _replay_day(config: KioskConfig, card_ids: list[str], say: Any) -> None:
             outbox=outbox,
             clock=clock,
             indicator=ConsoleIndicator(lights),
+            trust=TrustStore(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id),
         )
         elapsed = 0.0
         for step in DAY:
@@ -162,10 +196,9 @@ def _replay_day(config: KioskConfig, card_ids: list[str], say: Any) -> None:
                 reader.present_card(UNKNOWN_UID, None)
                 name = "(unknown)"
             else:
-                reader.present_card(
-                    bytes([0x04, step.who + 1, 0x10, 0x20, 0x30, 0x40, 0x50]), card_ndef(card_ids[step.who])
-                )
-                name = VOLUNTEERS[step.who].split()[0]
+                sticker = stickers[step.who]
+                reader.present_card(COPY_UID if step.copy else sticker.uid, sticker.ndef)
+                name = VOLUNTEERS[step.who].split()[0] + (" (copy)" if step.copy else "")
             tap = reader.wait_for_tap(timeout=1.0)
             assert isinstance(tap, Tap)
             lights.seek(0)
@@ -178,7 +211,7 @@ def _replay_day(config: KioskConfig, card_ids: list[str], say: Any) -> None:
                 detail += f", reason {outcome.reason}"
             note = f"  ({step.note})" if step.note else ""
             say(
-                f"   {step.clock[:5]}  {name:<10} {outcome.kind:<17} light {lights.getvalue().split()[0]:<7}"
+                f"   {step.clock[:5]}  {name:<11} {outcome.kind:<17} light {lights.getvalue().split()[0]:<7}"
                 f" {detail}{note}"
             )
     finally:

@@ -12,11 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from hardware.reader import Tap
 from kokreativ.localserver import free_port, start_server, stop_server
 from provisioning.client import ApiClient
 from provisioning.enrol import enrol_kiosk
 from server.datadir import init_data_dir
 from terminal.config import KioskConfig
+from tests.cardfactory import TestIssuer
 
 
 @dataclass
@@ -66,17 +68,24 @@ class EnrolledKiosk:
     config_path: Path
     config: KioskConfig
     card_ids: list[str]
+    issuer: TestIssuer
+
+    def taps(self) -> list[Tap]:
+        """One genuine tap per card, signed by the issuer key the kiosk trusts."""
+        return [self.issuer.tap(card) for card in self.card_ids]
 
 
 @pytest.fixture
 def enrolled_kiosk(server_process: ServerProcess, tmp_path: Path) -> EnrolledKiosk:
     server = server_process
+    issuer = TestIssuer()
     with server.admin() as admin:
         site = admin.add_site("Test site", tokens_per_hour=10)
-        code = admin.create_enrolment_code(site["site_id"])["code"]
-        config_path, config = enrol_kiosk(server.url, code, tmp_path / "kiosk")
+        admin.add_issuer_key(issuer.key.public_key.to_b64())
         cards = [admin.register_card(name=f"Volunteer {i}")["card_id"] for i in range(3)]
-    return EnrolledKiosk(config_path, config, cards)
+        code = admin.create_enrolment_code(site["site_id"])["code"]
+        config_path, config = enrol_kiosk(server.url, code, tmp_path / "kiosk")  # trusts the issuer key
+    return EnrolledKiosk(config_path, config, cards, issuer)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

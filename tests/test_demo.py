@@ -19,11 +19,14 @@ def test_demo_day_syncs_verifies_and_pays_what_was_worked(tmp_path: Path):
     text = out.getvalue()
 
     # Offline first: nothing reached the server until it came back, then everything did.
-    assert "sync while offline: network_error; 8 events wait in the outbox" in text
-    assert "sent 8, acknowledged by verified receipt 8, still pending 0, error none" in text
+    assert "sync while offline: network_error; 9 events wait in the outbox" in text
+    assert "sent 9, acknowledged by verified receipt 9, still pending 0, error none" in text
     # The double tap recorded nothing and the unknown card was denied.
     assert re.search(r"08:00\s+Alex\s+already_recorded\s+light OK\s+nothing recorded", text)
     assert re.search(r"\(unknown\)\s+denied\s+light DENIED\s+seq \d+, reason unknown_card", text)
+    # A copy of a genuine credential on a tag with another UID is refused offline.
+    assert re.search(r"Bo \(copy\)\s+denied\s+light DENIED\s+seq \d+, reason uid_mismatch", text)
+    assert "3 cards with signed credentials" in text
     # Balances: 4:30 h + 2:10 h for Alex, 8:30 h for Bo, nothing for Chris, at 10 tokens/h rounded down.
     assert TOKENS_PER_HOUR == 10
     assert re.search(r"Alex Beispiel\s+balance\s+66 tokens, 6:40 h paid", text)
@@ -31,6 +34,6 @@ def test_demo_day_syncs_verifies_and_pays_what_was_worked(tmp_path: Path):
     assert re.search(r"Chris Probe\s+balance\s+0 tokens, 0:00 h paid", text)
     assert "Waiting for a coordinator's review: 1" in text
     assert "Chris Probe: missing_check_out" in text
-    assert "8 events from 1 kiosk(s), signatures and hash chain OK" in text
+    assert "9 events from 1 kiosk(s), signatures and hash chain OK" in text
     assert text.rstrip().endswith("Demo succeeded.")
-    assert len(DAY) == 9
+    assert len(DAY) == 10

@@ -16,14 +16,14 @@ import pytest
 import requests
 
 from hardware.indicator import RecordingIndicator
-from hardware.reader import Tap
-from hardware.simulated import card_ndef
 from protocol import GENESIS_PREV, ids, verify_event
 from terminal.clock import SimulatedClock
 from terminal.keystore import load_key
 from terminal.outbox import Outbox
 from terminal.sync import SyncClient
 from terminal.tap import Kiosk
+from terminal.trust import TrustStore
+from tests.cardfactory import uid_for
 from tests.conftest import EnrolledKiosk, ServerProcess
 
 pytestmark = pytest.mark.slow
@@ -81,14 +81,15 @@ def test_sigkill_kiosk_mid_burst_loses_and_duplicates_nothing(
     kiosk, server = enrolled_kiosk, server_process
     # More taps than the pipe holds, so the kiosk cannot have finished them all before the kill.
     taps = [ids.new_id(ids.CARD) for _ in range(2000)]
+    lines = [f"{uid_for(card).hex()} {kiosk.issuer.ndef(card).hex()}\n" for card in taps]
     process = _kiosk_process(kiosk)
     assert process.stdin is not None and process.stdout is not None
 
     def feed() -> None:
         assert process.stdin is not None
         try:
-            for i, card in enumerate(taps):
-                process.stdin.write(f"04{i:012x} {card}\n")
+            for line in lines:
+                process.stdin.write(line)
                 process.stdin.flush()
         except (BrokenPipeError, OSError):
             pass  # the kiosk was killed while we were still tapping
@@ -121,7 +122,8 @@ def test_sigkill_kiosk_mid_burst_loses_and_duplicates_nothing(
 
     # After a restart the kiosk continues the same chain.
     restarted = _kiosk_process(kiosk)
-    out, _ = restarted.communicate(f"04ffffffffff {kiosk.card_ids[0]}\n", timeout=60)
+    first = kiosk.card_ids[0]
+    out, _ = restarted.communicate(f"{uid_for(first).hex()} {kiosk.issuer.ndef(first).hex()}\n", timeout=60)
     assert restarted.returncode == 0
     assert out.split()[:1] == ["OK"]
     rows = _outbox_events(kiosk.config.outbox_path)
@@ -139,18 +141,20 @@ def test_sigkill_kiosk_mid_burst_loses_and_duplicates_nothing(
 
 def _fill(kiosk: EnrolledKiosk, count: int) -> None:
     clock = SimulatedClock(start_wall_ms=int(time.time() * 1000) - count * 60_000)
-    ndefs = [card_ndef(card) for card in kiosk.card_ids]
-    with Outbox(kiosk.config.outbox_path) as outbox:
+    taps = kiosk.taps()
+    config = kiosk.config
+    with Outbox(config.outbox_path) as outbox:
         core = Kiosk(
-            config=kiosk.config,
-            key=load_key(kiosk.config.key_path),
+            config=config,
+            key=load_key(config.key_path),
             outbox=outbox,
             clock=clock,
             indicator=RecordingIndicator(),
+            trust=TrustStore(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id),
         )
         for i in range(count):
             clock.advance(60)
-            core.handle_tap(Tap(uid=bytes([4, 1, 2, 3, 4, 5, i % 3]), ndef=ndefs[i % len(ndefs)]))
+            core.handle_tap(taps[i % len(taps)])
 
 
 def test_sigkill_server_mid_ingest_then_sync_stores_each_event_once(
