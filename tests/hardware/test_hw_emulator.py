@@ -341,3 +341,20 @@ def test_stop_releases_the_port():
 def test_free_udp_port_can_be_bound():
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.bind(("127.0.0.1", free_udp_port()))
+
+
+def test_a_tag_arriving_during_a_poll_answers_that_poll_like_a_polling_pn53x():
+    """nfcpy's udp poll waits 1 s; a tag that arrives meanwhile answers it, so no second poll is needed."""
+    from hardware.emulator import EmulatedType2Tag, serve_tag
+    from hardware.nfc import NfcpyReader
+
+    tag = EmulatedType2Tag(bytes.fromhex("04a1b2c3d4e5f6"))
+    tag.remove()
+    with serve_tag(tag) as emulation, NfcpyReader(emulation.path, debounce_s=0).start() as reader:
+        deadline = time.monotonic() + 10
+        while tag.polls_heard == 0 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        tag.present()  # the reader's poll is still waiting for an answer
+        tap = reader.wait_for_tap(timeout=10)
+        assert tap is not None and tap.uid == tag.uid
+        assert emulation.polls_answered_on_arrival == 1

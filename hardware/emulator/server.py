@@ -1,0 +1,140 @@
+"""Serving an emulated tag to nfcpy's ``udp`` driver over one UDP socket.
+
+Each frame from the reader is one datagram ``b"106A <hex>"``, answered the same
+way to the address it came from; ``b"RFOFF"`` means the reader switched its
+field off.  Why this does not use nfcpy's own ``listen()`` is explained in
+:mod:`hardware.emulator`.
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from hardware.emulator.base import _REQA, _WUPA, EmulatedTag
+
+# Every part of the emulator logs as "hardware.emulator", the name it had as a single module.
+log = logging.getLogger("hardware.emulator")
+
+# nfcpy's udp driver waits 1 s for an answer to its poll (a real PN53x keeps polling for its whole
+# timeout and returns as soon as a card arrives).  A tag that enters the field within this window
+# answers the poll still in progress, well inside nfcpy's second, so a late answer is never taken
+# for the reply to a later command.
+POLL_WINDOW_S = 0.5
+
+
+class TagServer:
+    """Present one emulated tag on a UDP port, in a daemon thread, until :meth:`stop`.
+
+    The socket is bound on construction (port 0: the system picks a free one,
+    with no race), so :attr:`path` is valid at once.  The tag stays presentable
+    across any number of reader polls and connections; take it away and bring
+    it back with ``server.tag.remove()`` / ``server.tag.present()``.
+    """
+
+    def __init__(self, tag: EmulatedTag, port: int = 0, *, host: str = "127.0.0.1") -> None:
+        self.tag = tag
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            self._socket.bind((host, port))
+        except OSError:
+            self._socket.close()
+            raise
+        self._address: tuple[str, int] = self._socket.getsockname()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="emulated-tag", daemon=True)
+        self.polls_answered_on_arrival = 0  # polls the tag answered because it arrived while they waited
+
+    @property
+    def port(self) -> int:
+        return self._address[1]
+
+    @property
+    def path(self) -> str:
+        """The nfcpy device path a reader opens to see this tag."""
+        return f"udp:{self._address[0]}:{self._address[1]}"
+
+    def start(self) -> TagServer:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop answering and release the port; returns within about 50 ms."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        self._socket.close()
+
+    def __enter__(self) -> TagServer:
+        return self.start() if not self._thread.is_alive() else self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _serve(self) -> None:
+        pending: tuple[bytes, Any, float] | None = None  # a poll the tag was not there to answer
+        while not self._stop.is_set():
+            if not select.select([self._socket], [], [], 0.002 if pending else 0.05)[0]:
+                if pending is not None and time.monotonic() - pending[2] > POLL_WINDOW_S:
+                    pending = None
+                elif pending is not None and self.tag.in_field:
+                    frame, sender, _ = pending
+                    pending = None
+                    if self._answer(frame, sender):  # the card arrived while the reader was polling
+                        self.polls_answered_on_arrival += 1
+                continue
+            try:
+                datagram, sender = self._socket.recvfrom(2048)
+            except OSError:  # closed under us by stop()
+                return
+            pending = None  # the reader moved on
+            if datagram.startswith(b"RFOFF"):
+                self.tag.field_off()
+                continue
+            try:
+                bitrate, payload = datagram.split()
+                frame = bytes.fromhex(payload.decode("ascii"))
+            except ValueError:
+                log.debug("emulated tag ignores a malformed datagram")
+                continue
+            if bitrate != b"106A" or not frame:
+                continue  # a Type A tag does not hear Type B or F polls
+            if not self._answer(frame, sender) and frame in (_REQA, _WUPA):
+                pending = (frame, sender, time.monotonic())
+
+    def _answer(self, frame: bytes, sender: Any) -> bool:
+        """Let the tag answer ``frame``; ``True`` if it said something."""
+        try:
+            answer = self.tag.respond(frame)
+        except Exception:  # a bug in an emulator must not silently kill the thread
+            log.exception("emulated tag failed to answer a frame")
+            return False
+        if answer is None:
+            return False
+        self._socket.sendto(b"106A " + answer.hex().encode("ascii"), sender)
+        return True
+
+
+@contextmanager
+def serve_tag(tag: EmulatedTag, port: int = 0) -> Iterator[TagServer]:
+    """Serve ``tag`` on ``port`` (0: any free port) for the duration of a ``with`` block."""
+    server = TagServer(tag, port)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def free_udp_port() -> int:
+    """A UDP port on 127.0.0.1 that was free a moment ago (prefer ``serve_tag(tag)``, which cannot race)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
