@@ -5,10 +5,18 @@ machine; the ratios say how close the code comes to what the hardware allows:
 
 - ``ingest_vs_verify``: events stored over HTTP per second ÷ bare Ed25519
   verifications per second on one core (the ingest ceiling).  Target ≥ 0.5.
-- ``tap_vs_commit``: a full tap up to durable ÷ a bare one-row commit with
-  ``synchronous=FULL`` in the same folder.  Target ≤ 1.5.
+- ``tap_vs_commit``: a full tap up to durable (credential check, signature,
+  commit) ÷ a bare one-row commit with ``synchronous=FULL`` in the same
+  folder.  Target ≤ 2.0.
 - ``drain_events_per_s``: a kiosk with 20,000 queued events syncing to an
   empty server.
+- ``credential_verify_per_s``: card credentials checked per second (parse,
+  issuer lookup, Ed25519, UID, validity, block list); ``credential_vs_verify``
+  divides it by the bare verification ceiling above.  Target ≥ 0.8.
+- ``tap_to_indicator_ms_median``: an emulated NTAG215 appears on nfcpy's
+  ``udp`` reader until the green LED pin (gpiozero MockFactory) goes high:
+  nfcpy's anticollision and reads over UDP, the credential check and the
+  durable commit, end to end.  No ceiling: on a kiosk the radio adds its own.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import nacl.signing
@@ -31,14 +40,20 @@ from hardware.reader import Tap
 from kokreativ.localserver import ledger_server
 from protocol import (
     GENESIS_PREV,
+    CardTrust,
     ClockEvidence,
     Event,
     EventKind,
     PrivateKey,
     SignedEvent,
+    TrustList,
     encode_batch,
+    ids,
     issue_credential,
+    issuer_key_id,
     sign_event,
+    sign_trust_list,
+    verify_credential,
 )
 from provisioning.client import ApiClient
 from provisioning.enrol import enrol_kiosk
@@ -161,10 +176,110 @@ def fill_kiosk(
     return tap_s, commit_s
 
 
+def credential_rate(count: int) -> float:
+    """Credentials verified per second by :func:`protocol.verify_credential`, as a kiosk does per tap."""
+    issuer = PrivateKey.generate()
+    trust = CardTrust(
+        issuer_keys={issuer_key_id(issuer.public_key): issuer.public_key},
+        blocked=frozenset(ids.new_id(ids.CARD) for _ in range(1000)),
+    )
+    now_s = int(time.time())
+    payloads = []
+    for i in range(count):
+        uid = bytes([4, i % 256, i // 256 % 256, 1, 2, 3, 4])
+        card = ids.new_id(ids.CARD)
+        payloads.append(
+            (uid, issue_credential(issuer, card_id=card, uid=uid, valid_from_s=0, valid_until_s=2**32 - 1))
+        )
+    started = time.perf_counter()
+    for uid, payload in payloads:
+        verify_credential(payload, uid=uid, trust=trust, now_s=now_s)
+    return count / (time.perf_counter() - started)
+
+
+def tap_to_indicator(folder: Path, samples: int) -> list[float]:
+    """Seconds from an emulated card appearing on nfcpy's reader to the green LED pin going high."""
+    from gpiozero.pins.mock import MockFactory
+
+    from hardware.emulator import EmulatedType2Tag, serve_tag
+    from hardware.gpio import GpioIndicator, Timings
+    from hardware.nfc import NfcpyReader
+
+    server_key, issuer = PrivateKey.generate(), PrivateKey.generate()
+    config = KioskConfig(
+        kiosk_id=ids.new_id(ids.KIOSK),
+        site_id=ids.new_id(ids.SITE),
+        site_name="bench",
+        server_url="http://127.0.0.1:9",
+        server_public_key=server_key.public_key,
+        uid_pseudonym_key=bytes(32),
+        tokens_per_hour=10,
+        data_dir=folder,
+    )
+    folder.mkdir()
+    card, uid = ids.new_id(ids.CARD), bytes.fromhex("04a1b2c3d4e5f6")
+    ndef = credential_message(
+        issue_credential(issuer, card_id=card, uid=uid, valid_from_s=0, valid_until_s=2**32 - 1)
+    )
+    trust = TrustList(
+        kiosk=config.kiosk_id,
+        site=config.site_id,
+        issued_ms=1,
+        issuers=((issuer_key_id(issuer.public_key), issuer.public_key),),
+        blocked=frozenset(),
+        allow_uncredentialed=False,
+    )
+    factory = MockFactory()
+    indicator = GpioIndicator(17, 27, 22, pin_factory=factory, timings=Timings(ok_s=0.02, short_beep_s=0.01))
+    green = factory.pin(17)
+    clock = SimulatedClock(start_wall_ms=int(time.time() * 1000))
+    latencies: list[float] = []
+    tag = EmulatedType2Tag(uid, ndef)
+    with Outbox(config.outbox_path) as outbox, serve_tag(tag) as emulation:
+        store = TrustStore(outbox, server_key=server_key.public_key, kiosk_id=config.kiosk_id)
+        store.store(sign_trust_list(trust, server_key))
+        kiosk = Kiosk(
+            config=config,
+            key=PrivateKey.generate(),
+            outbox=outbox,
+            clock=clock,
+            indicator=indicator,
+            trust=store,
+        )
+        tag.remove()
+        with NfcpyReader(emulation.path, debounce_s=0).start() as reader:
+            for _ in range(samples):
+                clock.advance(60)  # a new check-in or check-out each time, never a double tap
+                polls = tag.polls_heard
+                _wait(lambda seen=polls: tag.polls_heard > seen)  # the reader has seen the field empty
+                green.clear_states()
+                tag.present()
+                tap = reader.wait_for_tap(timeout=10)
+                if tap is None:
+                    raise RuntimeError("the reader never saw the emulated card")
+                kiosk.handle_tap(tap)
+                _wait(lambda: any(state.state for state in green.states[1:]))
+                latencies.append(next(s.timestamp for s in green.states[1:] if s.state))
+                tag.remove()
+                _wait(lambda: not any(s.state for s in green.states[-1:]))  # the pattern ended
+    indicator.close()
+    factory.reset()
+    return latencies
+
+
+def _wait(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise RuntimeError("bench step timed out")
+        time.sleep(0.001)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=20_000, help="events for ingest and drain")
     parser.add_argument("--taps", type=int, default=500, help="taps and commits timed for the medians")
+    parser.add_argument("--nfc-taps", type=int, default=40, help="emulated card taps timed end to end")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="kokreativ-bench-") as tmp:
@@ -175,6 +290,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"verify_ceiling_per_s: {ceiling:.0f}")
         print(f"ingest_events_per_s: {ingest:.0f}")
         print(f"ingest_vs_verify: {ingest / ceiling:.2f}")
+        credentials = credential_rate(5000)
+        print(f"credential_verify_per_s: {credentials:.0f}")
+        print(f"credential_vs_verify: {credentials / ceiling:.2f}")
+        to_light = tap_to_indicator(root / "nfc-kiosk", args.nfc_taps)
+        print(f"tap_to_indicator_ms_median: {statistics.median(to_light) * 1000:.1f}")
 
         # A fresh server, so the drain starts from empty.
         drain_init = init_data_dir(root / "drain-server")

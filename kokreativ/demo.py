@@ -7,9 +7,11 @@ key, the kiosk core with a simulated reader and clock, the sync client and
 the server's own re-verification.  The server is stopped while the day is
 replayed, to show that the kiosk works offline, checking credentials too.
 
-The cards are written to simulated stickers (memory); ``make test`` issues
-onto emulated NTAG215 tags through nfcpy, and ``kokreativ provision card
-issue --reader …`` onto real ones.
+The cards are issued exactly as ``kokreativ provision card issue`` does,
+through nfcpy's real code, onto emulated NTAG215 stickers (nfcpy's ``udp``
+driver; :mod:`hardware.emulator`), which end up read-only.  The kiosk then
+replays the day with those tags' UIDs and NDEF bytes on a simulated reader
+and clock; ``make test`` also reads such tags through nfcpy at the kiosk.
 """
 
 from __future__ import annotations
@@ -24,10 +26,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from hardware.console import ConsoleIndicator
+from hardware.emulator import EmulatedType2Tag, serve_tag
+from hardware.nfc import write_one_tag
 from hardware.reader import Tap
 from hardware.simulated import SimulatedReader
 from kokreativ.localserver import free_port, ledger_server
-from provisioning.cards import issue_card
+from protocol import PrivateKey
+from provisioning.cards import IssuedCard, issue_card
 from provisioning.client import ApiClient
 from provisioning.enrol import enrol_kiosk
 from terminal.clock import SimulatedClock
@@ -43,21 +48,6 @@ TOKENS_PER_HOUR = 10
 VOLUNTEERS = ("Alex Beispiel", "Bo Muster", "Chris Probe")
 UNKNOWN_UID = bytes.fromhex("04deadbeef0001")
 COPY_UID = bytes.fromhex("04c0ffee000001")  # a "magic" card whose UID its owner chose
-
-
-@dataclass
-class _Sticker:
-    """A blank NFC sticker in memory: what ``issue_card`` writes its credential onto in the demo."""
-
-    uid: bytes
-    ndef: bytes = b""
-    tag_type: str = "Type2Tag"
-    locked: bool = False
-
-    def write(self, make_message: Any) -> _Sticker:
-        self.ndef = make_message(self)
-        self.locked = True
-        return self
 
 
 @dataclass(frozen=True)
@@ -120,16 +110,21 @@ def run_demo(workdir: Path, out: TextIO, *, keep: bool = False) -> int:
             # The issuer key stays on the coordinator's machine; the server learns its public half.
             issuer_key = create_key(workdir / "coordinator" / "issuer.key")
             key_id = admin.add_issuer_key(issuer_key.public_key.to_b64())["key_id"]
-            stickers = [_Sticker(bytes([0x04, i + 1, 0x10, 0x20, 0x30, 0x40, 0x50])) for i in range(3)]
+            stickers = [
+                EmulatedType2Tag(bytes([0x04, i + 1, 0x10, 0x20, 0x30, 0x40, 0x50])) for i in range(3)
+            ]
             cards = [
-                issue_card(admin, issuer_key, sticker.write, name=name, now_s=int(day_start.timestamp()))
+                _issue_onto(sticker, admin, issuer_key, name, int(day_start.timestamp()))
                 for name, sticker in zip(VOLUNTEERS, stickers, strict=True)
             ]
             code = admin.create_enrolment_code(site["site_id"])
             _, config = enrol_kiosk(url, code["code"], kiosk_dir)  # the kiosk never sees the admin token
+        locked = "all read-only" if all(sticker.read_only for sticker in stickers) else "NOT all locked"
         say(
             f"3. Provisioned site {SITE_NAME!r} ({TOKENS_PER_HOUR} tokens/h), issuer key {key_id}, "
-            f"{len(cards)} cards with signed credentials, kiosk {config.kiosk_id}"
+            f"kiosk {config.kiosk_id};\n"
+            f"   {len(cards)} cards with signed credentials written onto NTAG215 stickers "
+            f"through nfcpy, {locked}"
         )
 
     say("4. Server stopped: the network is down. Replaying a day of taps at the kiosk (times in UTC):")
@@ -172,7 +167,21 @@ def run_demo(workdir: Path, out: TextIO, *, keep: bool = False) -> int:
     return 0 if ok else 1
 
 
-def _replay_day(config: KioskConfig, start: dt.datetime, stickers: list[_Sticker], say: Any) -> None:
+def _issue_onto(
+    sticker: EmulatedType2Tag, admin: ApiClient, issuer_key: PrivateKey, name: str, now_s: int
+) -> IssuedCard:
+    """Issue a card for ``name`` onto ``sticker`` through nfcpy, as ``provision card issue`` does."""
+    with serve_tag(sticker) as emulation:
+        return issue_card(
+            admin,
+            issuer_key,
+            lambda make: write_one_tag(emulation.path, make, lock=True, timeout_s=10),
+            name=name,
+            now_s=now_s,
+        )
+
+
+def _replay_day(config: KioskConfig, start: dt.datetime, stickers: list[EmulatedType2Tag], say: Any) -> None:
     clock = SimulatedClock(start_wall_ms=int(start.timestamp() * 1000))
     reader = SimulatedReader()
     lights = io.StringIO()
@@ -197,7 +206,7 @@ def _replay_day(config: KioskConfig, start: dt.datetime, stickers: list[_Sticker
                 name = "(unknown)"
             else:
                 sticker = stickers[step.who]
-                reader.present_card(COPY_UID if step.copy else sticker.uid, sticker.ndef)
+                reader.present_card(COPY_UID if step.copy else sticker.uid, sticker.ndef_message)
                 name = VOLUNTEERS[step.who].split()[0] + (" (copy)" if step.copy else "")
             tap = reader.wait_for_tap(timeout=1.0)
             assert isinstance(tap, Tap)

@@ -26,7 +26,9 @@ def test_demo_day_syncs_verifies_and_pays_what_was_worked(tmp_path: Path):
     assert re.search(r"\(unknown\)\s+denied\s+light DENIED\s+seq \d+, reason unknown_card", text)
     # A copy of a genuine credential on a tag with another UID is refused offline.
     assert re.search(r"Bo \(copy\)\s+denied\s+light DENIED\s+seq \d+, reason uid_mismatch", text)
-    assert "3 cards with signed credentials" in text
+    assert "3 cards with signed credentials written onto NTAG215 stickers through nfcpy, all read-only" in (
+        text
+    )
     # Balances: 4:30 h + 2:10 h for Alex, 8:30 h for Bo, nothing for Chris, at 10 tokens/h rounded down.
     assert TOKENS_PER_HOUR == 10
     assert re.search(r"Alex Beispiel\s+balance\s+66 tokens, 6:40 h paid", text)
