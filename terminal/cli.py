@@ -17,6 +17,7 @@ from terminal.config import INDICATORS, READERS, load_config
 from terminal.outbox import Outbox
 from terminal.service import join_sync_thread, open_service, stop_on_signals
 from terminal.sync import SyncClient
+from terminal.trust import TrustStore
 
 SYNC_SHUTDOWN_S = 5.0  # how long ``sync`` waits for a round in flight after SIGTERM
 
@@ -110,6 +111,7 @@ def _status(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     with Outbox(config.outbox_path, create=False) as outbox:
         status = outbox.status()
+        trust = TrustStore(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id).current()
     report = {
         "kiosk_id": config.kiosk_id,
         "site": {"site_id": config.site_id, "name": config.site_name},
@@ -121,6 +123,16 @@ def _status(args: argparse.Namespace) -> int:
         "last_sync": _iso(status.last_sync_ms),
         "last_sync_ms": status.last_sync_ms,
         "alarm": status.alarm,
+        "reader": config.nfc_path if config.reader == "nfc" else config.reader,
+        # What cards are checked against; null before the first list (every card is then denied).
+        "trust_list": None
+        if trust is None
+        else {
+            "issued": _iso(trust.issued_ms),
+            "issuer_keys": len(trust.issuers),
+            "blocked_cards": len(trust.blocked),
+            "allow_uncredentialed": trust.allow_uncredentialed,
+        },
     }
     print(json.dumps(report, sort_keys=True, indent=2))
     return 0

@@ -99,6 +99,12 @@ def test_cli_run_sync_and_status(stored_trust, config_path, fake_ledger, monkeyp
     status = json.loads(capsys.readouterr().out)
     assert (status["last_seq"], status["pending"], status["alarm"], status["last_sync"]) == (3, 3, None, None)
     assert status["kiosk_id"].startswith("k_") and status["site"]["name"] == "Tafel Linden"
+    assert status["trust_list"] == {
+        "issued": "2025-11-29T07:06:40+00:00",
+        "issuer_keys": 1,
+        "blocked_cards": 0,
+        "allow_uncredentialed": False,
+    }
 
     assert _main(["sync", "--config", str(config_path), "--once"]) == 0
     line = capsys.readouterr().out
