@@ -66,6 +66,12 @@ class Reason(StrEnum):
     CARD_BLOCKED = "card_blocked"
     UNCREDENTIALED_CARD = "uncredentialed_card"
 
+    # The transparency log: notes, checkpoints, proofs.
+    BAD_NOTE = "bad_note"
+    NOTE_UNVERIFIED = "note_unverified"
+    BAD_CHECKPOINT = "bad_checkpoint"
+    BAD_PROOF = "bad_proof"
+
     # Flags on admitted events and shifts (they go to the review list).
     CLOCK_OUT_OF_RANGE = "clock_out_of_range"
     CLOCK_INCONSISTENT = "clock_inconsistent"
@@ -79,4 +85,5 @@ class Reason(StrEnum):
     NETWORK_ERROR = "network_error"
     SERVER_ERROR = "server_error"
     BAD_TRUST_LIST = "bad_trust_list"
+    LOG_INCONSISTENT = "log_inconsistent"
     TAP_INCOMPLETE = "tap_incomplete"

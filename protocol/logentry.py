@@ -1,0 +1,94 @@
+"""What the ledger's transparency log holds: one canonical-JSON entry per fact.
+
+Every entry is the canonical JSON (:func:`protocol.canonical_json`) of an
+object with ``"type": "kokreativ.entry"``, ``"v": 1`` and a ``"kind"``; its
+leaf hash is RFC 6962's ``SHA-256(0x00 ‖ entry bytes)``.  The log is
+self-contained for an auditor: kiosk keys come from ``kiosk_enrolled``
+entries, rates from ``site`` entries, card ownership and blocks from card
+entries, so replaying the log in order rebuilds every balance.  Entries hold
+random IDs and public keys only, never names (DSGVO).
+
+=================  ==============================================================
+kind               fields (besides ``kind``, ``type``, ``v``; ``at_ms`` is server time)
+=================  ==============================================================
+``event``          ``body`` (b64 of the kiosk's signed event bytes), ``sig`` (b64),
+                   ``received_ms``, ``flags`` (the server's flags, sorted as decided)
+``kiosk_enrolled`` ``kiosk_id``, ``site_id``, ``public_key`` (b64), ``at_ms``
+``kiosk_status``   ``kiosk_id``, ``status`` (``active``/``suspended``/``revoked``), ``at_ms``
+``site``           ``site_id``, ``tokens_per_hour``, ``max_shift_hours``,
+                   ``allow_uncredentialed``, ``at_ms`` (created or changed)
+``issuer_key``     ``key_id``, ``public_key`` (b64), ``status``, ``at_ms``
+``card``           ``card_id``, ``volunteer_id``, ``at_ms`` (registered)
+``card_blocked``   ``card_id``, ``at_ms``
+=================  ==============================================================
+
+An ``event`` entry binds the kiosk's exact signed bytes, so a kiosk can
+rebuild the entry for its own event from ``received_ms`` and ``flags`` and
+check the inclusion proof itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final
+
+from protocol.encoding import b64decode, b64encode, canonical_json, parse_canonical_json
+from protocol.errors import MalformedError
+from protocol.merkle import leaf_hash
+from protocol.reasons import Reason
+
+ENTRY_TYPE: Final = "kokreativ.entry"
+ENTRY_VERSION: Final = 1
+MAX_ENTRY_BYTES: Final = 8192  # an event is at most 2 KiB; tlog-tiles bundles allow 64 KiB
+
+# kind -> its fields (besides kind/type/v)
+ENTRY_FIELDS: Final[dict[str, frozenset[str]]] = {
+    "event": frozenset({"body", "sig", "received_ms", "flags"}),
+    "kiosk_enrolled": frozenset({"kiosk_id", "site_id", "public_key", "at_ms"}),
+    "kiosk_status": frozenset({"kiosk_id", "status", "at_ms"}),
+    "site": frozenset({"site_id", "tokens_per_hour", "max_shift_hours", "allow_uncredentialed", "at_ms"}),
+    "issuer_key": frozenset({"key_id", "public_key", "status", "at_ms"}),
+    "card": frozenset({"card_id", "volunteer_id", "at_ms"}),
+    "card_blocked": frozenset({"card_id", "at_ms"}),
+}
+
+
+def make_entry(kind: str, **fields: Any) -> bytes:
+    """The canonical entry bytes for ``kind`` with ``fields`` (exactly the documented ones)."""
+    expected = ENTRY_FIELDS.get(kind)
+    if expected is None:
+        raise MalformedError(Reason.UNKNOWN_KIND, f"unknown log entry kind {kind!r}")
+    if set(fields) != expected:
+        raise MalformedError(Reason.BAD_FIELD, f"a {kind} entry has exactly {sorted(expected)}")
+    return canonical_json({"kind": kind, "type": ENTRY_TYPE, "v": ENTRY_VERSION, **fields})
+
+
+def event_entry(body: bytes, sig: bytes, *, received_ms: int, flags: Sequence[str]) -> bytes:
+    """The entry for one admitted kiosk event (``body`` and ``sig`` exactly as the kiosk signed them)."""
+    return make_entry(
+        "event", body=b64encode(body), sig=b64encode(sig), received_ms=received_ms, flags=list(flags)
+    )
+
+
+def event_leaf_hash(body: bytes, sig: bytes, *, received_ms: int, flags: Sequence[str]) -> bytes:
+    """The leaf hash of :func:`event_entry`: what a kiosk checks an inclusion proof against."""
+    return leaf_hash(event_entry(body, sig, received_ms=received_ms, flags=flags))
+
+
+def parse_entry(data: bytes) -> dict[str, Any]:
+    """Parse and check one entry; ``event`` entries get ``body``/``sig`` decoded to bytes."""
+    obj: dict[str, Any] = parse_canonical_json(data, max_bytes=MAX_ENTRY_BYTES)
+    if obj.get("type") != ENTRY_TYPE or obj.get("v") != ENTRY_VERSION or isinstance(obj.get("v"), bool):
+        raise MalformedError(Reason.UNKNOWN_TYPE, "not a v1 kokreativ.entry")
+    kind = obj.get("kind")
+    expected = ENTRY_FIELDS.get(kind) if isinstance(kind, str) else None
+    if expected is None:
+        raise MalformedError(Reason.UNKNOWN_KIND, f"unknown log entry kind {kind!r}")
+    if set(obj) - {"kind", "type", "v"} != expected:
+        raise MalformedError(Reason.UNKNOWN_FIELD, f"a {kind} entry has exactly {sorted(expected)}")
+    if kind == "event":
+        obj["body"] = b64decode(obj["body"], field="entry.body")
+        obj["sig"] = b64decode(obj["sig"], field="entry.sig")
+        if not isinstance(obj["flags"], list) or not all(isinstance(f, str) for f in obj["flags"]):
+            raise MalformedError(Reason.BAD_FIELD, "flags is a list of reason codes")
+    return obj
