@@ -12,7 +12,7 @@ random IDs and public keys only, never names (DSGVO).
 kind               fields (besides ``kind``, ``type``, ``v``; ``at_ms`` is server time)
 =================  ==============================================================
 ``event``          ``body`` (b64 of the kiosk's signed event bytes), ``sig`` (b64),
-                   ``received_ms``, ``flags`` (the server's flags, sorted as decided)
+                   ``received_ms``, ``flags`` (the server's flags, in the order decided)
 ``kiosk_enrolled`` ``kiosk_id``, ``site_id``, ``public_key`` (b64), ``at_ms``
 ``kiosk_status``   ``kiosk_id``, ``status`` (``active``/``suspended``/``revoked``), ``at_ms``
 ``site``           ``site_id``, ``tokens_per_hour``, ``max_shift_hours``,
@@ -86,6 +86,10 @@ def parse_entry(data: bytes) -> dict[str, Any]:
         raise MalformedError(Reason.UNKNOWN_KIND, f"unknown log entry kind {kind!r}")
     if set(obj) - {"kind", "type", "v"} != expected:
         raise MalformedError(Reason.UNKNOWN_FIELD, f"a {kind} entry has exactly {sorted(expected)}")
+    for name in ("received_ms", "at_ms", "tokens_per_hour", "max_shift_hours"):
+        value = obj.get(name, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise MalformedError(Reason.BAD_FIELD, f"{name} must be an integer >= 0")
     if kind == "event":
         obj["body"] = b64decode(obj["body"], field="entry.body")
         obj["sig"] = b64decode(obj["sig"], field="entry.sig")

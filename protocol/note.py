@@ -75,12 +75,14 @@ class NoteVerifier:
     @classmethod
     def parse(cls, text: str) -> NoteVerifier:
         """Parse ``name+hexid+base64``; the ID must match the key, so a typo cannot pass."""
-        parts = text.strip().split("+")
+        # Names and IDs hold no '+', but base64 may: split off the first two fields only.
+        parts = text.strip().split("+", 2)
         if len(parts) != 3:
             raise _bad("a verifier key is name+keyid+base64")
         name, hex_id, b64 = parts
         _check_key_name(name)
-        if len(hex_id) != 8 or hex_id != hex_id.lower():
+        # Checked by hand: int(_, 16) also takes "0x", "_" and surrounding whitespace.
+        if len(hex_id) != 8 or not all(ch in "0123456789abcdef" for ch in hex_id):
             raise _bad("a verifier key ID is 8 lowercase hex digits")
         try:
             key_id = int(hex_id, 16)
