@@ -3,7 +3,9 @@
 The kiosk's Ed25519 key is generated here, on the kiosk, and only the public
 key is sent, together with a signature that proves possession
 (:func:`protocol.enrolment_message`).  The server's answer becomes the kiosk's
-TOML config.  The Kivy enrolment screen calls :func:`enrol_kiosk` too.
+TOML config, including ``log_origin``, the origin of the server's transparency
+log, which the kiosk pins to witness it (:mod:`terminal.witness`).  The Kivy
+enrolment screen calls :func:`enrol_kiosk` too.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from protocol import PublicKey, b64decode, b64encode, enrolment_message, ids
 from protocol.cards import UID_PSEUDONYM_KEY_BYTES
 from protocol.errors import ProtocolError
+from protocol.note import NoteVerifier
 from protocol.reasons import Reason
 from provisioning.client import ApiClient
 from provisioning.errors import ProvisioningError
@@ -116,12 +119,13 @@ def _config_from_answer(
             raise ValueError("tokens_per_hour must be a whole number >= 0")
         if not (isinstance(max_shift_hours, int) and max_shift_hours >= 1):
             raise ValueError("max_shift_hours must be a whole number >= 1")
+        server_public_key = PublicKey.from_b64(answer["server_public_key"], field="server_public_key")
         return KioskConfig(
             kiosk_id=ids.require_id(answer["kiosk_id"], ids.KIOSK, field="kiosk_id"),
             site_id=ids.require_id(answer["site_id"], ids.SITE, field="site_id"),
             site_name=str(answer["site_name"]),
             server_url=server_url.rstrip("/"),
-            server_public_key=PublicKey.from_b64(answer["server_public_key"], field="server_public_key"),
+            server_public_key=server_public_key,
             uid_pseudonym_key=b64decode(
                 answer["uid_pseudonym_key"], field="uid_pseudonym_key", length=UID_PSEUDONYM_KEY_BYTES
             ),
@@ -130,8 +134,29 @@ def _config_from_answer(
             data_dir=data_dir,
             reader=reader,
             indicator=indicator,
+            log_origin=_log_origin(answer, server_public_key),
         )
     except (KeyError, TypeError, ValueError, ProtocolError) as exc:
         raise ProvisioningError(
             Reason.MALFORMED_REQUEST, f"the server's enrolment answer is not valid: {exc!r}"
         ) from exc
+
+
+def _log_origin(answer: dict[str, Any], server_public_key: PublicKey) -> str | None:
+    """The log origin to pin; the answer's ``log_verifier_key`` must be the server key under that name.
+
+    Checkpoints are signed with the server key under the origin, so the verifier
+    key follows from the two; one that does not is a malformed answer.  A server
+    without a log sends neither, and the kiosk then pins the origin on first use.
+    """
+    origin, verifier_key = answer.get("log_origin"), answer.get("log_verifier_key")
+    if origin is None:
+        if verifier_key is not None:
+            raise ValueError("log_verifier_key without log_origin")
+        return None
+    if not isinstance(origin, str):
+        raise ValueError("log_origin must be a string")
+    expected = str(NoteVerifier.for_key(origin, server_public_key))
+    if verifier_key is not None and verifier_key != expected:
+        raise ValueError(f"log_verifier_key is not the server key under {origin!r}")
+    return origin

@@ -3,7 +3,8 @@
 Modules: :mod:`terminal.config` (kiosk.toml), :mod:`terminal.keystore` (the
 kiosk key), :mod:`terminal.clock` (time with evidence), :mod:`terminal.outbox`
 (SQLite store), :mod:`terminal.tap` (the rules for a tap), :mod:`terminal.sync`
-(talking to the ledger), :mod:`terminal.service` (wiring) and
+(talking to the ledger), :mod:`terminal.witness` (checking the ledger's
+transparency log), :mod:`terminal.service` (wiring) and
 :mod:`terminal.cli` (``kokreativ terminal``).  Hardware comes in through the
 interfaces in :mod:`hardware`.
 """

@@ -1,4 +1,4 @@
-"""``kokreativ terminal …``: run a kiosk, sync its outbox, show its status, clear a fork alarm.
+"""``kokreativ terminal …``: run a kiosk, sync its outbox, show its status and log evidence, clear an alarm.
 
 Glue only: every command parses arguments and calls :mod:`terminal` functions.
 """
@@ -12,9 +12,11 @@ import sys
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from terminal.config import INDICATORS, READERS, load_config
-from terminal.outbox import Outbox
+from protocol import b64encode
+from terminal.config import INDICATORS, READERS, KioskConfig, load_config
+from terminal.outbox import Outbox, OutboxStatus
 from terminal.service import join_sync_thread, open_service, stop_on_signals
 from terminal.sync import SyncClient
 from terminal.trust import TrustStore
@@ -35,23 +37,43 @@ examples:
   kokreativ terminal sync --config /var/lib/kokreativ/kiosk.toml --once
   kokreativ terminal sync --config /var/lib/kokreativ/kiosk.toml     # until SIGTERM
 
-With --once prints one JSON line {"sent","acknowledged","pending","error","message"}
-and exits 0 only when nothing is pending and the round had no error, else 1.
+With --once prints one JSON line {"sent","acknowledged","pending","error","message",
+"trust_issued_ms","log_size"} and exits 0 only when nothing is pending and the round
+had no error, else 1.
 """
 STATUS_EXAMPLES = """\
 examples:
   kokreativ terminal status --config /var/lib/kokreativ/kiosk.toml
 
 Reads the outbox only; if it does not exist yet the command fails (not_found)
-instead of creating it.
+instead of creating it.  "alarm" and "alarm_code" (fork_detected or
+log_inconsistent) say why sync is halted; "log" is the last checkpoint of the
+server's transparency log this kiosk verified ("verified": when it first
+verified that tree head), "evidence" how many inconsistencies it has kept (see
+'kokreativ terminal evidence').
+"""
+EVIDENCE_EXAMPLES = """\
+examples:
+  kokreativ terminal evidence --config /var/lib/kokreativ/kiosk.toml
+  kokreativ terminal evidence --config /var/lib/kokreativ/kiosk.toml --out /media/usb/evidence.json
+
+Prints (or writes to FILE) a JSON list with one object per inconsistency the
+kiosk found in the server's log: "kind", both signed checkpoints, the
+consistency proof the server sent, "detail", "detected" and "reported" (when the
+server acknowledged it, or null).  An empty list [] when there is none.  With
+--out prints one JSON line {"evidence": <count>, "written": FILE}.
 """
 CLEAR_ALARM_EXAMPLES = """\
 examples:
   kokreativ terminal clear-alarm --config /var/lib/kokreativ/kiosk.toml
 
-Run this only after a coordinator has looked into a fork_detected alarm (see
-'kokreativ terminal status').  Prints one JSON line {"alarm_cleared": <the
-alarm that was set, or null>}; sync resumes on its next round.
+Run this only after a coordinator has looked into a fork_detected or
+log_inconsistent alarm (see 'kokreativ terminal status' and 'kokreativ
+terminal evidence'; copy the data folder first).  Prints one JSON line
+{"alarm_cleared": <the alarm that was set, or null>}; sync resumes on its next
+round.  Evidence is kept.  After log_inconsistent the kiosk also forgets the
+checkpoint it had verified and accepts the server's current log as its new
+starting point.
 """
 
 
@@ -107,6 +129,18 @@ def _iso(ms: int | None) -> str | None:
     return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
 
 
+def _log_report(config: KioskConfig, status: OutboxStatus) -> dict[str, Any] | None:
+    verified = status.log
+    if verified is None:
+        return None
+    return {
+        "size": verified.size,
+        "root": b64encode(verified.root),
+        "verified": _iso(verified.verified_ms),
+        "origin": config.log_origin or status.log_origin or verified.origin,
+    }
+
+
 def _status(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     with Outbox(config.outbox_path, create=False) as outbox:
@@ -123,6 +157,10 @@ def _status(args: argparse.Namespace) -> int:
         "last_sync": _iso(status.last_sync_ms),
         "last_sync_ms": status.last_sync_ms,
         "alarm": status.alarm,
+        "alarm_code": status.alarm_code,
+        # The server's transparency log as this kiosk last verified it; null before the first sync.
+        "log": _log_report(config, status),
+        "evidence": status.evidence,
         "reader": config.nfc_path if config.reader == "nfc" else config.reader,
         # What cards are checked against; null before the first list (every card is then denied).
         "trust_list": None
@@ -135,6 +173,29 @@ def _status(args: argparse.Namespace) -> int:
         },
     }
     print(json.dumps(report, sort_keys=True, indent=2))
+    return 0
+
+
+def _evidence(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    with Outbox(config.outbox_path, create=False) as outbox:
+        items = outbox.evidence()
+    report = [
+        {
+            **item.to_json(),
+            "detected": _iso(item.detected_ms),
+            "detected_ms": item.detected_ms,
+            "reported": _iso(item.reported_ms),
+            "reported_ms": item.reported_ms,
+        }
+        for item in items
+    ]
+    text = json.dumps(report, sort_keys=True, indent=2) + "\n"
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        args.out.write_text(text, encoding="utf-8")
+        print(json.dumps({"evidence": len(report), "written": str(args.out)}, sort_keys=True))
     return 0
 
 
@@ -161,7 +222,7 @@ def _add(
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    """Add the ``run``, ``sync``, ``status`` and ``clear-alarm`` sub-commands to ``parser``."""
+    """Add the ``run``, ``sync``, ``status``, ``evidence`` and ``clear-alarm`` sub-commands to ``parser``."""
     subparsers = parser.add_subparsers(dest="terminal_command", metavar="COMMAND", required=True)
 
     run = _add(subparsers, "run", "record taps (offline) and sync them in the background", RUN_EXAMPLES)
@@ -181,14 +242,26 @@ def configure(parser: argparse.ArgumentParser) -> None:
     sync.set_defaults(func=_sync)
 
     status = _add(
-        subparsers, "status", "show the outbox: last event, pending, last sync, alarm", STATUS_EXAMPLES
+        subparsers,
+        "status",
+        "show the outbox: last event, pending, last sync, alarm, verified log",
+        STATUS_EXAMPLES,
     )
     status.set_defaults(func=_status)
+
+    evidence = _add(
+        subparsers,
+        "evidence",
+        "export the inconsistencies this kiosk found in the server's transparency log, as JSON",
+        EVIDENCE_EXAMPLES,
+    )
+    evidence.add_argument("--out", type=Path, metavar="FILE", help="write the JSON to FILE instead of stdout")
+    evidence.set_defaults(func=_evidence)
 
     clear_alarm = _add(
         subparsers,
         "clear-alarm",
-        "lift a fork_detected alarm after it was investigated, so sync resumes",
+        "lift a fork_detected or log_inconsistent alarm after it was investigated, so sync resumes",
         CLEAR_ALARM_EXAMPLES,
     )
     clear_alarm.set_defaults(func=_clear_alarm)

@@ -7,6 +7,7 @@ Example ``kiosk.toml`` (binary values are standard base64)::
     site_name = "Tafel Hannover-Linden"
     server_url = "https://ledger.example.org"
     server_public_key = "<base64 of 32 bytes>"
+    log_origin = "ledger.example.org"   # the transparency log's origin; absent: pinned on first use
     uid_pseudonym_key = "<base64 of 32 bytes>"
     tokens_per_hour = 10
     max_shift_hours = 12
@@ -36,6 +37,7 @@ import tomli_w
 
 from protocol import MalformedError, PublicKey, Reason, b64decode, b64encode, ids
 from protocol.cards import UID_PSEUDONYM_KEY_BYTES
+from protocol.note import NoteVerifier
 from terminal._files import write_private
 from terminal.errors import ConfigError
 
@@ -65,6 +67,9 @@ class KioskConfig:
     buzzer_pin: int = 22
     button_pin: int | None = None
     nfc_path: str = "usb"
+    # The origin the server's log checkpoints are signed under (from the enrolment answer).  Kiosks
+    # enrolled before the log existed have none and pin the first origin that verifies (terminal.witness).
+    log_origin: str | None = None
 
     @property
     def key_path(self) -> Path:
@@ -142,6 +147,13 @@ def load_config(path: Path) -> KioskConfig:
         if name in raw:
             values[name] = _require(raw, name, kind, path)
             _check(valid(values[name]), path, name, "is out of range")
+    if "log_origin" in raw:
+        origin = _require(raw, "log_origin", str, path)
+        try:
+            NoteVerifier.for_key(origin, values["server_public_key"])  # the origin is the key's name
+        except MalformedError as exc:
+            raise ConfigError(Reason.BAD_FIELD, f"{path}: 'log_origin' {exc.message}") from exc
+        values["log_origin"] = origin
     if "double_tap_window_s" in values:
         values["double_tap_window_s"] = float(values["double_tap_window_s"])
 

@@ -8,7 +8,8 @@ protocol has one (``reason`` is then set), else a local code such as
     ├── ConfigError (ValueError)        a config or key file is missing or invalid
     │   └── KeyExistsError (FileExistsError)   refusing to replace an enrolled key
     ├── OutboxError                     the outbox refused a write, or is missing (not_found)
-    └── ReceiptError                    bad_receipt, or fork_detected
+    ├── ReceiptError                    bad_receipt, or fork_detected
+    └── LogInconsistentError            log_inconsistent: a checkpoint does not extend the verified one
 
 Sync problems are not raised: :class:`terminal.sync.SyncResult` reports them.
 :func:`describe` turns any exception into a short, data-free log phrase.
@@ -48,6 +49,14 @@ class OutboxError(TerminalError):
 
 class ReceiptError(TerminalError):
     """A receipt failed verification (``bad_receipt``) or contradicts our chain (``fork_detected``)."""
+
+
+class LogInconsistentError(TerminalError):
+    """The server's checkpoint does not extend the last one the kiosk verified: history was rewritten."""
+
+    def __init__(self, message: str, *, consistency: list[str]) -> None:
+        super().__init__(Reason.LOG_INCONSISTENT, message)
+        self.consistency = consistency  # the proof as the server sent it (b64 strings), for the evidence
 
 
 def describe(exc: BaseException) -> str:

@@ -14,6 +14,10 @@ Durability rules (a green light is a promise):
   that answers ``sequence_gap`` with an earlier ``expected_seq`` can be re-fed.
 * A validly signed receipt that contradicts our chain sets a persistent alarm
   (``fork_detected``) and changes nothing else.
+* The last transparency-log checkpoint the kiosk verified (:mod:`terminal.witness`)
+  is stored in the same transaction as the receipt it came with, so the two
+  never disagree after a crash.  A checkpoint that does not extend it sets the
+  alarm ``log_inconsistent`` and is kept, with the proof, in ``log_evidence``.
 
 The chain head and open shifts are loaded once and then kept in memory, so a
 tap costs one write transaction and one indexed read (has the trust list
@@ -30,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -42,7 +47,10 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from protocol import GENESIS_PREV, Reason, Receipt, SignedEvent, parse_event
+from protocol.checkpoint import Checkpoint
 from terminal.errors import OutboxError, ReceiptError
+
+log = logging.getLogger(__name__)
 
 DAY_MS = 86_400_000
 migrations = Migrations("kokreativ.terminal.outbox")
@@ -101,6 +109,37 @@ def m002_trust_list(db: Database) -> None:
     )
 
 
+@migrations()
+def m003_log_witness(db: Database) -> None:
+    # The kiosk as a witness of the server's transparency log (terminal.witness).  ``alarm_code`` says
+    # which alarm is set (NULL with an alarm: fork_detected, the only one before this migration);
+    # ``log_origin`` is the origin pinned on first use when the config does not name one.
+    # One statement per execute: executescript would commit the surrounding migration transaction.
+    for statement in (
+        "ALTER TABLE kiosk_state ADD COLUMN alarm_code TEXT",
+        "ALTER TABLE kiosk_state ADD COLUMN log_origin TEXT",
+        """CREATE TABLE log_checkpoint (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            origin TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            root BLOB NOT NULL,
+            note TEXT NOT NULL,
+            verified_ms INTEGER NOT NULL
+        )""",
+        """CREATE TABLE log_evidence (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            old_checkpoint TEXT NOT NULL,
+            new_checkpoint TEXT NOT NULL,
+            consistency TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            detected_ms INTEGER NOT NULL,
+            reported_ms INTEGER
+        )""",
+    ):
+        db.execute(statement)
+
+
 class OpenShift(NamedTuple):
     """A check-in this kiosk recorded and has not yet closed."""
 
@@ -123,6 +162,62 @@ class OutboxStatus:
     last_receipt: dict[str, Any] | None
     alarm: str | None
     trust_issued_ms: int | None = None
+    alarm_code: str | None = None
+    log: LogCheckpoint | None = None
+    log_origin: str | None = None
+    evidence: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LogCheckpoint:
+    """The last transparency-log checkpoint this kiosk verified: ``note`` is the signed text.
+
+    ``verified_ms`` is when the kiosk first verified this tree head (the kiosk's clock).
+    """
+
+    origin: str
+    size: int
+    root: bytes
+    note: bytes
+    verified_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class LogUpdate:
+    """A checkpoint just verified (signature, and consistency with ``replaces``), ready to store.
+
+    ``replaces`` is the stored checkpoint it was checked against (``None``: there
+    was none); if another process stored a different one meanwhile, the update
+    is skipped rather than trusted unchecked.
+    """
+
+    note: bytes
+    checkpoint: Checkpoint
+    replaces: LogCheckpoint | None
+
+
+@dataclass(frozen=True, slots=True)
+class LogEvidence:
+    """A checkpoint that did not extend the verified one: what a coordinator and the server are shown."""
+
+    id: int
+    kind: str
+    old_checkpoint: str
+    new_checkpoint: str
+    consistency: list[str]
+    detail: str
+    detected_ms: int
+    reported_ms: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The body of ``POST /v1/kiosks/{kiosk_id}/evidence`` (docs/protocol.md)."""
+        return {
+            "kind": self.kind,
+            "old_checkpoint": self.old_checkpoint,
+            "new_checkpoint": self.new_checkpoint,
+            "consistency": list(self.consistency),
+            "detail": self.detail,
+        }
 
 
 BUSY_TIMEOUT_S = 10.0
@@ -337,43 +432,67 @@ class Outbox:
 
     @property
     def alarm(self) -> str | None:
+        """The alarm's message, or ``None``; while set, sync halts (see :attr:`alarm_code`)."""
         with self._lock:
             alarm: str | None = self._conn.execute("SELECT alarm FROM kiosk_state").fetchone()[0]
             return alarm
 
+    @property
+    def alarm_code(self) -> str | None:
+        """``fork_detected`` or ``log_inconsistent`` while an alarm is set, else ``None``."""
+        with self._lock:
+            alarm, code = self._conn.execute("SELECT alarm, alarm_code FROM kiosk_state").fetchone()
+        if alarm is None:
+            return None
+        return str(code) if code else Reason.FORK_DETECTED.value  # set before alarm_code existed
+
     def clear_alarm(self) -> str | None:
-        """Lift a ``fork_detected`` alarm after a coordinator has looked into it; returns the old alarm."""
+        """Lift the alarm after a coordinator has looked into it; returns the old alarm's message.
+
+        Evidence stays.  After ``log_inconsistent`` the last verified checkpoint is
+        forgotten too (it is kept in the evidence): the coordinator accepts the
+        server's current log as the kiosk's new starting point, else the next sync
+        would find the same inconsistency again.
+        """
         with self._lock:
             conn = self._conn
             with _immediate(conn):
-                previous: str | None = conn.execute("SELECT alarm FROM kiosk_state").fetchone()[0]
-                conn.execute("UPDATE kiosk_state SET alarm = NULL WHERE id = 1")
-            return previous
+                previous, code = conn.execute("SELECT alarm, alarm_code FROM kiosk_state").fetchone()
+                if previous is not None and code == Reason.LOG_INCONSISTENT.value:
+                    conn.execute("DELETE FROM log_checkpoint")
+                conn.execute("UPDATE kiosk_state SET alarm = NULL, alarm_code = NULL WHERE id = 1")
+            return str(previous) if previous is not None else None
 
-    def apply_receipt(self, receipt: Receipt) -> int:
+    def apply_receipt(self, receipt: Receipt, *, log_update: LogUpdate | None = None) -> int:
         """Mark events ``1..receipt.seq`` synced if our event ``seq`` hashes to ``receipt.head``.
 
-        The receipt's signature must already be verified (``protocol.verify_receipt``).
-        Returns how many events became synced.  A receipt naming an event we
-        never wrote, or a different hash, sets the alarm and raises
-        ``fork_detected``; nothing is marked or removed.
+        The receipt's signature must already be verified (``protocol.verify_receipt``),
+        and ``log_update``, the checkpoint that came with it, checked by the witness; it is
+        stored in the same transaction.  Returns how many events became synced.  A
+        receipt naming an event we never wrote, or a different hash, sets the alarm
+        and raises ``fork_detected``; nothing is marked, removed or stored.
         """
         received_ms = self._now_ms()
         with self._lock:
             if receipt.seq == 0:
+                if log_update is not None:
+                    self.save_log_checkpoint(log_update)
                 return 0
             row = self._conn.execute("SELECT hash FROM events WHERE seq = ?", (receipt.seq,)).fetchone()
             if receipt.seq > self._stored_last_seq() or (row is not None and row[0] != receipt.head):
                 message = f"server receipt for seq {receipt.seq} has head {receipt.head}, ours differs"
-                self._conn.execute("UPDATE kiosk_state SET alarm = ? WHERE id = 1", (message,))
+                self._conn.execute(
+                    "UPDATE kiosk_state SET alarm = ?, alarm_code = ? WHERE id = 1",
+                    (message, Reason.FORK_DETECTED.value),
+                )
                 raise ReceiptError(Reason.FORK_DETECTED, message)
             if row is None:
                 raise ReceiptError(
                     Reason.BAD_RECEIPT, f"event {receipt.seq} was pruned; cannot check receipt"
                 )
-            return self._mark_synced(receipt, received_ms)
+            return self._mark_synced(receipt, received_ms, log_update)
 
-    def _mark_synced(self, receipt: Receipt, received_ms: int) -> int:
+    def _mark_synced(self, receipt: Receipt, received_ms: int, log_update: LogUpdate | None) -> int:
         conn = self._conn
         receipt_json = json.dumps(
             {"seq": receipt.seq, "head": receipt.head, "issued_ms": receipt.issued_ms, "kiosk": receipt.kiosk}
@@ -397,7 +516,116 @@ class Outbox:
                 "DELETE FROM events WHERE synced_receipt IS NOT NULL AND seq <= ? AND wall_ms < ?",
                 (self._synced_seq() - self._retain_synced, received_ms - self._retain_ms),
             )
+            if log_update is not None:
+                self._put_log_checkpoint(log_update, received_ms)
         return int(marked)
+
+    # -- the transparency log (the kiosk as a witness; terminal.witness decides, this stores) -----------
+
+    def log_checkpoint(self) -> LogCheckpoint | None:
+        """The last checkpoint this kiosk verified, or ``None`` before the first."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT origin, size, root, note, verified_ms FROM log_checkpoint"
+            ).fetchone()
+        if row is None:
+            return None
+        origin, size, root, note, verified_ms = row
+        return LogCheckpoint(str(origin), int(size), bytes(root), str(note).encode(), int(verified_ms))
+
+    def log_origin(self) -> str | None:
+        """The log origin pinned on first use (for configs without ``log_origin``), or ``None``."""
+        with self._lock:
+            origin: str | None = self._conn.execute("SELECT log_origin FROM kiosk_state").fetchone()[0]
+            return origin
+
+    def save_log_checkpoint(self, update: LogUpdate) -> bool:
+        """Store a verified checkpoint without a receipt (a sync with nothing to send); False if skipped."""
+        with self._lock, _immediate(self._conn):
+            return self._put_log_checkpoint(update, self._now_ms())
+
+    def _put_log_checkpoint(self, update: LogUpdate, now_ms: int) -> bool:
+        """Inside a transaction: replace the stored checkpoint if it is still ``update.replaces``."""
+        conn = self._conn
+        row = conn.execute("SELECT size, root FROM log_checkpoint").fetchone()
+        stored = None if row is None else (int(row[0]), bytes(row[1]))
+        expected = update.replaces
+        if stored != (None if expected is None else (expected.size, expected.root)):
+            # Another process verified and stored a checkpoint meanwhile; ours was not checked against it.
+            log.warning("the stored log checkpoint changed during the sync round; keeping the stored one")
+            return False
+        if expected is not None and expected.note == update.note:
+            return True  # the same tree head again: keep when it was first verified
+        cp = update.checkpoint
+        conn.execute(
+            "INSERT OR REPLACE INTO log_checkpoint (id, origin, size, root, note, verified_ms) "
+            "VALUES (1, ?, ?, ?, ?, ?)",
+            (cp.origin, cp.size, cp.root_hash, update.note.decode(), now_ms),
+        )
+        # Trust on first use: the first origin that verified with the server key stays pinned.
+        conn.execute("UPDATE kiosk_state SET log_origin = COALESCE(log_origin, ?) WHERE id = 1", (cp.origin,))
+        return True
+
+    def record_log_inconsistency(
+        self, *, old_note: bytes, new_note: bytes, consistency: list[str], detail: str
+    ) -> LogEvidence:
+        """Set the ``log_inconsistent`` alarm and keep the evidence, in one transaction; sync halts."""
+        now = self._now_ms()
+        with self._lock, _immediate(self._conn):
+            conn = self._conn
+            cursor = conn.execute(
+                "INSERT INTO log_evidence (kind, old_checkpoint, new_checkpoint, consistency, detail, "
+                "detected_ms) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    Reason.LOG_INCONSISTENT.value,
+                    old_note.decode("utf-8", "replace"),
+                    new_note.decode("utf-8", "replace"),
+                    json.dumps(consistency),
+                    detail,
+                    now,
+                ),
+            )
+            conn.execute(
+                "UPDATE kiosk_state SET alarm = ?, alarm_code = ? WHERE id = 1",
+                (detail, Reason.LOG_INCONSISTENT.value),
+            )
+            evidence_id = cursor.lastrowid
+        assert evidence_id is not None
+        return LogEvidence(
+            evidence_id,
+            Reason.LOG_INCONSISTENT.value,
+            old_note.decode("utf-8", "replace"),
+            new_note.decode("utf-8", "replace"),
+            list(consistency),
+            detail,
+            now,
+            None,
+        )
+
+    def evidence(self, *, unreported: bool = False) -> list[LogEvidence]:
+        """Stored log evidence, oldest first (only what the server has not acknowledged, if asked)."""
+        query = (
+            "SELECT id, kind, old_checkpoint, new_checkpoint, consistency, detail, detected_ms, reported_ms "
+            "FROM log_evidence"
+        )
+        if unreported:
+            query += " WHERE reported_ms IS NULL"
+        with self._lock:
+            rows = self._conn.execute(query + " ORDER BY id").fetchall()
+        return [
+            LogEvidence(
+                int(i), str(kind), str(old), str(new), list(json.loads(proof)), str(detail), int(at), reported
+            )
+            for i, kind, old, new, proof, detail, at, reported in rows
+        ]
+
+    def mark_evidence_reported(self, evidence_id: int) -> None:
+        """The server acknowledged evidence ``evidence_id`` (``202``)."""
+        with self._lock, _immediate(self._conn):
+            self._conn.execute(
+                "UPDATE log_evidence SET reported_ms = ? WHERE id = ? AND reported_ms IS NULL",
+                (self._now_ms(), evidence_id),
+            )
 
     # -- the trust list (written by sync, read by the tap path) ------------------------------------
 
@@ -433,8 +661,9 @@ class Outbox:
 
     def status(self) -> OutboxStatus:
         with self._lock:
-            last_seq, head, synced, last_sync, last_receipt, alarm = self._conn.execute(
-                "SELECT last_seq, head, synced_seq, last_sync_ms, last_receipt, alarm FROM kiosk_state"
+            last_seq, head, synced, last_sync, last_receipt, alarm, log_origin = self._conn.execute(
+                "SELECT last_seq, head, synced_seq, last_sync_ms, last_receipt, alarm, log_origin "
+                "FROM kiosk_state"
             ).fetchone()
             return OutboxStatus(
                 last_seq=last_seq,
@@ -447,6 +676,10 @@ class Outbox:
                 last_receipt=json.loads(last_receipt) if last_receipt else None,
                 alarm=alarm,
                 trust_issued_ms=self.trust_list_issued_ms(),
+                alarm_code=self.alarm_code,
+                log=self.log_checkpoint(),
+                log_origin=log_origin,
+                evidence=self._conn.execute("SELECT COUNT(*) FROM log_evidence").fetchone()[0],
             )
 
     def close(self) -> None:

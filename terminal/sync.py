@@ -9,13 +9,39 @@ are left.  Each answer's receipt is verified with the server key from
 enrolment and applied to the outbox; only then are events synced.  Outcomes:
 
 * ``200``: the receipt covers the batch (events the server already held with
-  the same bytes come back ``duplicate``, which is success).
+  the same bytes come back ``duplicate``, which is success).  Before it is
+  applied the kiosk witnesses the server's transparency log (below).
 * ``409 sequence_gap`` with ``expected_seq``: the server holds less (or more)
   than we thought, e.g. after a restore from backup; resend from
   ``expected_seq``, including retained synced events.
 * network errors and ``5xx``: the round ends with an error; events stay.
 * any other ``4xx``: the round ends with the server's code
   (``kiosk_suspended``, ``kiosk_revoked`` …); events stay.
+
+The kiosk is a witness of the server's log (:mod:`terminal.witness`).  Each
+POST names the size of the last checkpoint it verified (``?log_size=M``, 0
+before the first), and the answer must carry a signed ``checkpoint``, a
+``consistency`` proof from ``M`` and an inclusion proof per event
+(``entries``).  A checkpoint that does not verify, or a proof of inclusion
+that does not lead to its root, ends the round with that code (``bad_checkpoint``,
+``note_unverified``, ``bad_signature``, ``bad_note``, ``bad_proof``); the
+events stay pending.  An answer without a checkpoint is ``bad_checkpoint``
+too: kiosk and server are upgraded together, and a kiosk that accepted
+receipts without proofs would witness nothing.  A checkpoint that does not
+extend the verified one (smaller, a proof that fails, or none) is evidence
+that the server rewrote history: the kiosk sets the alarm ``log_inconsistent``,
+keeps both checkpoints and the proof, reports them to
+``POST {server_url}/v1/kiosks/{kiosk_id}/evidence`` (best effort, retried
+while the alarm is set) and applies nothing.  The receipt and the new
+checkpoint are stored in one transaction.  A round that sent nothing still
+witnesses: it fetches ``GET {server_url}/checkpoint`` and, if the log grew,
+``GET {server_url}/v1/log/consistency?from=M&to=N``.  So does a round whose
+batch was refused with ``bad_field`` for no event in particular: the server
+refuses a ``log_size`` larger than its log, which is how a log that shrank
+(say, a server restored from an old backup) first shows.
+
+While an alarm (``fork_detected`` or ``log_inconsistent``) is set, rounds stop
+at once with its code until a coordinator runs ``kokreativ terminal clear-alarm``.
 
 After the events, a round fetches the kiosk's trust list (issuer keys,
 blocked cards, the site's card policy) from ``GET {server_url}/v1/kiosks/{kiosk_id}/trust``
@@ -34,6 +60,7 @@ connect and read timeouts.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
@@ -44,11 +71,13 @@ from typing import Any
 
 import requests
 
-from protocol import MAX_BATCH_EVENTS, ProtocolError, Reason, encode_batch, verify_receipt
+from protocol import MAX_BATCH_EVENTS, ProtocolError, Reason, SignedEvent, encode_batch, verify_receipt
+from protocol.checkpoint import Checkpoint
 from terminal.config import KioskConfig
-from terminal.errors import ReceiptError, describe
-from terminal.outbox import Outbox
+from terminal.errors import LogInconsistentError, ReceiptError, describe
+from terminal.outbox import LogCheckpoint, LogUpdate, Outbox
 from terminal.trust import TrustStore
+from terminal.witness import MISSING, LogWitness, note_bytes
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +98,7 @@ class SyncResult:
     error: str | None = None
     message: str | None = None
     trust_issued_ms: int | None = None
+    log_size: int | None = None  # the size of the last log checkpoint the kiosk verified
 
     @property
     def ok(self) -> bool:
@@ -127,6 +157,10 @@ class SyncClient:
         self.backoff_cap_s = backoff_cap_s
         self._url = f"{config.server_url}/v1/kiosks/{config.kiosk_id}/events"
         self._trust_url = f"{config.server_url}/v1/kiosks/{config.kiosk_id}/trust"
+        self._evidence_url = f"{config.server_url}/v1/kiosks/{config.kiosk_id}/evidence"
+        self.witness = LogWitness(
+            server_key=config.server_public_key, origin=config.log_origin, outbox=outbox
+        )
         self.trust = TrustStore(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id)
         self.trust_refresh_s = trust_refresh_s
         self._now_ms = now_ms or (lambda: time.time_ns() // 1_000_000)
@@ -161,23 +195,22 @@ class SyncClient:
     def _round(self, stop: threading.Event | None = None) -> SyncResult:
         sent = acknowledged = 0
         try:
-            alarm = self._outbox.alarm
-            if alarm is not None:
-                raise _Stop(Reason.FORK_DETECTED.value, alarm)
+            self._halt_on_alarm()
             next_seq: int | None = None  # None: from the first unsynced event
             last_gap: int | None = None
+            witnessed = False  # did a batch answer bring a checkpoint this round?
             while True:
                 if stop is not None and stop.is_set():
                     log.info("sync round stopped between batches; the rest stays pending")
-                    return SyncResult(
-                        sent, acknowledged, self._outbox.pending_count(), STOPPED, "stop requested"
-                    )
+                    return self._result(sent, acknowledged, STOPPED, "stop requested")
                 batch = self._outbox.pending(limit=MAX_BATCH_EVENTS, from_seq=next_seq)
                 if not batch:
                     break
-                status, body = self._post(encode_batch(batch))
+                verified = self._outbox.log_checkpoint()  # the same snapshot names log_size and is extended
+                status, body = self._post(encode_batch(batch), log_size=verified.size if verified else 0)
                 if status == 200:
-                    newly, receipt_seq = self._apply(body)
+                    newly, receipt_seq = self._apply(body, batch, verified)
+                    witnessed = True
                     sent += len(batch)
                     acknowledged += newly
                     if receipt_seq < batch[-1].event.seq:
@@ -191,12 +224,40 @@ class SyncClient:
                     continue
                 if status >= 500:
                     raise _Stop(code or SERVER_ERROR, f"HTTP {status}: {message}")
+                if status == 400 and code == Reason.BAD_FIELD.value and "index" not in error and verified:
+                    # Not about an event: the server refuses our log_size, which it does when its log
+                    # is smaller than the one we verified.  Its checkpoint shows whether it shrank.
+                    self._witness_latest()
                 raise _Stop(code or f"http_{status}", message)
+            if not witnessed:
+                self._witness_latest()
             trust_issued = self._refresh_trust()
         except _Stop as halt:
             log.warning("sync stopped: %s: %s", halt.code, halt.message)
-            return SyncResult(sent, acknowledged, self._outbox.pending_count(), halt.code, halt.message)
-        return SyncResult(sent, acknowledged, self._outbox.pending_count(), trust_issued_ms=trust_issued)
+            return self._result(sent, acknowledged, halt.code, halt.message)
+        return self._result(sent, acknowledged, None, None, trust_issued)
+
+    def _result(
+        self, sent: int, acknowledged: int, error: str | None, message: str | None, trust: int | None = None
+    ) -> SyncResult:
+        verified = self._outbox.log_checkpoint()
+        return SyncResult(
+            sent,
+            acknowledged,
+            self._outbox.pending_count(),
+            error,
+            message,
+            trust_issued_ms=trust,
+            log_size=verified.size if verified else None,
+        )
+
+    def _halt_on_alarm(self) -> None:
+        """Stop the round while an alarm is set; first retry reporting evidence the server has not taken."""
+        alarm = self._outbox.alarm
+        if alarm is None:
+            return
+        self.report_evidence()
+        raise _Stop(self._outbox.alarm_code or Reason.FORK_DETECTED.value, alarm)
 
     def _refresh_trust(self) -> int | None:
         """Fetch and store the trust list if ours is older than ``trust_refresh_s``; its ``issued_ms``."""
@@ -224,10 +285,14 @@ class SyncClient:
         self._trust_fetched_ms = now
         return stored.issued_ms
 
-    def _post(self, data: bytes) -> tuple[int, Any]:
+    def _post(self, data: bytes, *, log_size: int) -> tuple[int, Any]:
         try:
             response = self._session.post(
-                self._url, data=data, headers={"Content-Type": "application/json"}, timeout=self._timeout
+                self._url,
+                params={"log_size": str(log_size)},
+                data=data,
+                headers={"Content-Type": "application/json"},
+                timeout=self._timeout,
             )
         except requests.RequestException as exc:
             raise _Stop(NETWORK_ERROR, f"{type(exc).__name__} talking to {self._config.server_url}") from exc
@@ -237,15 +302,100 @@ class SyncClient:
             body = None
         return response.status_code, body
 
-    def _apply(self, body: Any) -> tuple[int, int]:
-        wire = body.get("receipt") if isinstance(body, dict) else None
+    def _apply(self, body: Any, batch: list[SignedEvent], verified: LogCheckpoint | None) -> tuple[int, int]:
+        """Verify the receipt, witness the log (checkpoint, consistency, inclusion), then apply both."""
+        answer = body if isinstance(body, dict) else {}
         try:
-            receipt = verify_receipt(wire, self._config.server_public_key, kiosk_id=self._config.kiosk_id)
-            return self._outbox.apply_receipt(receipt), receipt.seq
+            receipt = verify_receipt(
+                answer.get("receipt"), self._config.server_public_key, kiosk_id=self._config.kiosk_id
+            )
+            note = note_bytes(answer.get("checkpoint"))
+            checkpoint = self.witness.verify_checkpoint(note)
+            self._check_extends(verified, note, checkpoint, answer.get("consistency", MISSING))
+            self.witness.check_inclusion(batch, answer.get("entries"), checkpoint)
+            update = LogUpdate(note=note, checkpoint=checkpoint, replaces=verified)
+            return self._outbox.apply_receipt(receipt, log_update=update), receipt.seq
         except ProtocolError as exc:
             raise _Stop(exc.reason.value, exc.message) from exc
         except ReceiptError as exc:
             raise _Stop(exc.code, exc.message) from exc
+
+    # -- the kiosk as a witness ------------------------------------------------------------------------
+
+    def _check_extends(
+        self, verified: LogCheckpoint | None, note: bytes, checkpoint: Checkpoint, proof: object
+    ) -> None:
+        """Rule 2; on failure set the alarm, keep and report the evidence, and stop the round."""
+        try:
+            self.witness.check_consistency(verified, checkpoint, proof)
+        except LogInconsistentError as exc:
+            assert verified is not None  # nothing to be inconsistent with otherwise
+            log.error("the server's log is inconsistent with the one this kiosk verified: %s", exc.message)
+            self._outbox.record_log_inconsistency(
+                old_note=verified.note, new_note=note, consistency=exc.consistency, detail=exc.message
+            )
+            self.report_evidence()
+            raise _Stop(exc.code, exc.message) from exc
+
+    def _witness_latest(self) -> None:
+        """With nothing sent this round: fetch the latest checkpoint and check that it extends ours."""
+        verified = self._outbox.log_checkpoint()
+        note = self._get(f"{self._config.server_url}/checkpoint", what="checkpoint")
+        try:
+            checkpoint = self.witness.verify_checkpoint(note)
+        except ProtocolError as exc:
+            raise _Stop(exc.reason.value, exc.message) from exc
+        proof: object = []
+        if verified is not None and checkpoint.size > verified.size:
+            url = f"{self._config.server_url}/v1/log/consistency?from={verified.size}&to={checkpoint.size}"
+            raw = self._get(url, what="consistency proof")
+            try:
+                answer = json.loads(raw)
+            except ValueError:
+                answer = None
+            proof = answer.get("hashes", MISSING) if isinstance(answer, dict) else MISSING
+        self._check_extends(verified, note, checkpoint, proof)
+        if verified is not None and verified.note == note:
+            return  # an idle log: no write every few seconds to the SD card for nothing new
+        self._outbox.save_log_checkpoint(LogUpdate(note=note, checkpoint=checkpoint, replaces=verified))
+
+    def _get(self, url: str, *, what: str) -> bytes:
+        """``GET url``; a network error or any answer but ``200`` ends the round (it is no evidence)."""
+        try:
+            response = self._session.get(url, timeout=self._timeout)
+        except requests.RequestException as exc:
+            raise _Stop(NETWORK_ERROR, f"{type(exc).__name__} fetching the {what}") from exc
+        if response.status_code != 200:
+            try:
+                body = response.json()
+            except ValueError:
+                body = None
+            code, message, _ = _error_of(body)
+            fallback = SERVER_ERROR if response.status_code >= 500 else f"http_{response.status_code}"
+            raise _Stop(code or fallback, f"{what}: {message}")
+        return response.content
+
+    def report_evidence(self) -> int:
+        """POST every piece of log evidence the server has not acknowledged; how many it took.
+
+        Best effort: never raises.  The server may be the one that rewrote its log,
+        but reporting costs nothing and tells its operators; the evidence stays on
+        the kiosk either way (``kokreativ terminal evidence``).
+        """
+        reported = 0
+        try:
+            for evidence in self._outbox.evidence(unreported=True):
+                response = self._session.post(
+                    self._evidence_url, json=evidence.to_json(), timeout=self._timeout
+                )
+                if response.status_code != 202:
+                    log.warning("the server did not take the log evidence (HTTP %d)", response.status_code)
+                    break
+                self._outbox.mark_evidence_reported(evidence.id)
+                reported += 1
+        except Exception as exc:  # best effort: the alarm and the stored evidence are what matter
+            log.warning("could not report the log evidence: %s", describe(exc))
+        return reported
 
     def _resume_at(self, expected: object, first_sent: int, last_gap: int | None) -> int:
         """Where to resend from after ``sequence_gap``; stops when that cannot make progress."""

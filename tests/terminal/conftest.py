@@ -1,9 +1,12 @@
 """Fixtures for the kiosk tests: a config with fresh keys, an outbox, a simulated clock, and a
-hand-written fake ledger server on loopback that speaks the events endpoint of docs/protocol.md.
+hand-written fake ledger server on loopback that speaks the kiosk endpoints of docs/protocol.md.
 
-The fake exists because the real server (``server/``) is being written at the same time; it
-implements the batch ingest rules (duplicates, sequence gaps, chain checks) and signs receipts,
-so the sync client is exercised over real HTTP rather than a mocked library.
+The fake exists so that failures can be injected; ``test_terminal_real_server.py`` checks that
+the real server (``server/``) agrees on the wire.  It implements the batch ingest rules
+(duplicates, sequence gaps, chain checks), signs receipts, and keeps a real RFC 6962
+transparency log (:class:`FakeLog`, built on ``protocol.merkle``) whose signed checkpoints,
+inclusion and consistency proofs follow "Receipts with proofs" exactly, so the kiosk's witness
+checks run against genuine proofs.  Fault switches make it lie the ways a server could.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -28,6 +32,7 @@ from protocol import (
     Reason,
     Receipt,
     TrustList,
+    b64encode,
     decode_batch,
     event_hash,
     ids,
@@ -35,6 +40,10 @@ from protocol import (
     sign_trust_list,
     verify_event,
 )
+from protocol.checkpoint import Checkpoint
+from protocol.logentry import event_entry, make_entry
+from protocol.merkle import consistency_proof, inclusion_proof, leaf_hash, node_hash, root_hash
+from protocol.note import sign_note
 from terminal.clock import SimulatedClock
 from terminal.config import KioskConfig
 from terminal.keystore import create_key
@@ -43,6 +52,7 @@ from terminal.tap import Kiosk
 from tests.cardfactory import FixedTrust, TestIssuer
 
 START_MS = 1_764_400_000_000
+ORIGIN = "ledger.test/log"  # the fake ledger's log origin, and the config's log_origin
 
 
 @pytest.fixture
@@ -62,6 +72,7 @@ def make_config(tmp_path: Path, server_key: PrivateKey) -> Callable[..., KioskCo
             "uid_pseudonym_key": bytes(range(32)),
             "tokens_per_hour": 10,
             "data_dir": tmp_path,
+            "log_origin": ORIGIN,
         }
         values.update(overrides)
         return KioskConfig(**values)
@@ -128,9 +139,59 @@ def card_tap(issuer: TestIssuer) -> Callable[[str], Tap]:
 # -- the fake ledger ----------------------------------------------------------------------------------
 
 
+class FakeLog:
+    """An RFC 6962 log in memory: its entries and the hash of every complete subtree (the HashReader)."""
+
+    def __init__(self, entries: list[bytes] | None = None) -> None:
+        self.entries: list[bytes] = []
+        self._hashes: dict[tuple[int, int], bytes] = {}
+        for entry in entries or []:
+            self.append(entry)
+
+    @property
+    def size(self) -> int:
+        return len(self.entries)
+
+    def append(self, entry: bytes) -> int:
+        index = len(self.entries)
+        self.entries.append(entry)
+        level, i, digest = 0, index, leaf_hash(entry)
+        self._hashes[(0, index)] = digest
+        while i & 1:  # a right child completes its parent
+            digest = node_hash(self._hashes[(level, i - 1)], digest)
+            level, i = level + 1, i >> 1
+            self._hashes[(level, i)] = digest
+        return index
+
+    def read(self, level: int, index: int) -> bytes:
+        return self._hashes[(level, index)]
+
+    def root(self, size: int) -> bytes:
+        return root_hash(size, self.read)
+
+    def inclusion(self, index: int, size: int) -> list[str]:
+        return [b64encode(h) for h in inclusion_proof(index, size, self.read)]
+
+    def consistency(self, old: int, new: int) -> list[str]:
+        return [b64encode(h) for h in consistency_proof(old, new, self.read)]
+
+
 @dataclass
 class FakeLedger:
-    """Just enough of the ledger: POST /v1/kiosks/{id}/events with the ingest rules, signed receipts."""
+    """Just enough of the ledger: the kiosk endpoints with the ingest rules, signed receipts, a log.
+
+    Fault switches (all off by default):
+
+    * ``lie_about_head``, ``receipt_key``: receipts that contradict the kiosk or do not verify;
+    * ``log_key``, ``origin``, ``key_name``: checkpoints signed by another key, for another
+      origin, or under another key name than their origin;
+    * :meth:`fork_log`: rewrite one entry of the log, so what it serves from then on is a
+      self-consistent history that does not extend what a kiosk saw before;
+    * ``serve_size``: serve the checkpoint of an older, smaller tree (proofs against it);
+    * ``corrupt_inclusion``: inclusion proofs whose first hash is wrong;
+    * ``omit_consistency``, ``omit_checkpoint``: answers without those fields (an old server);
+    * ``evidence_status``: what ``POST …/evidence`` answers (202 by default).
+    """
 
     kiosk_id: str
     kiosk_public_key: PublicKey
@@ -146,21 +207,110 @@ class FakeLedger:
     trust: TrustList | None = None  # what GET …/trust answers, signed with ``receipt_key``; None: 404
     trust_requests: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # The transparency log.
+    origin: str = ORIGIN
+    log_key: PrivateKey | None = None  # signs checkpoints; defaults to ``receipt_key`` as it was at creation
+    key_name: str | None = None  # the key name checkpoints are signed under; None: the origin
+    log: FakeLog = field(default_factory=FakeLog)
+    event_index: dict[int, int] = field(default_factory=dict)  # seq -> index of its entry in the log
+    event_entry_fields: dict[int, tuple[int, list[str]]] = field(default_factory=dict)  # seq -> (ms, flags)
+    flags: list[str] = field(default_factory=list)  # the flags every newly accepted event gets
+    received_ms: int = START_MS  # the server's clock, one second on per batch
+    serve_size: int | None = None
+    corrupt_inclusion: bool = False
+    omit_consistency: bool = False
+    omit_checkpoint: bool = False
+    log_sizes: list[int | None] = field(default_factory=list)  # ?log_size of each POST of events
+    checkpoint_requests: int = 0
+    consistency_requests: list[tuple[int, int]] = field(default_factory=list)
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+    evidence_status: int = 202
+
+    def __post_init__(self) -> None:
+        if self.log_key is None:
+            self.log_key = self.receipt_key
+        if not self.log.entries:  # a log starts with the kiosk's enrolment, so entry indices are not seqs
+            self.log.append(
+                make_entry(
+                    "kiosk_enrolled",
+                    kiosk_id=self.kiosk_id,
+                    site_id=ids.new_id(ids.SITE),
+                    public_key=b64encode(self.kiosk_public_key.raw),
+                    at_ms=START_MS,
+                )
+            )
+
+    # -- what tests do to the server ------------------------------------------------------------------
 
     def restore_backup(self, keep: int) -> None:
-        """Forget everything after ``keep`` events, as a restore from an older backup would."""
+        """Forget everything after ``keep`` events, as a restore from an older backup would: the log too."""
         with self.lock:
             del self.stored[keep:]
+            cut = self.event_index.get(keep + 1)
+            if cut is not None:
+                self.log = FakeLog(self.log.entries[:cut])
+            for seq in [s for s in self.event_index if s > keep]:
+                del self.event_index[seq], self.event_entry_fields[seq]
 
-    def ingest(self, path: str, data: bytes) -> tuple[int, dict[str, Any]]:
+    def fork_log(self, index: int = 0) -> None:
+        """Rewrite entry ``index`` (and rebuild the tree): a history that does not extend the old one."""
+        with self.lock:
+            entries = list(self.log.entries)
+            entries[index] = make_entry(
+                "kiosk_enrolled",
+                kiosk_id=self.kiosk_id,
+                site_id=ids.new_id(ids.SITE),
+                public_key=b64encode(PrivateKey.generate().public_key.raw),
+                at_ms=START_MS,
+            )
+            self.log = FakeLog(entries)
+
+    def append_entry(self) -> None:
+        """Log something that is not this kiosk's (another kiosk enrolled), so the tree grows."""
+        with self.lock:
+            self.log.append(
+                make_entry(
+                    "kiosk_enrolled",
+                    kiosk_id=ids.new_id(ids.KIOSK),
+                    site_id=ids.new_id(ids.SITE),
+                    public_key=b64encode(PrivateKey.generate().public_key.raw),
+                    at_ms=self.received_ms,
+                )
+            )
+
+    def checkpoint_note(self, size: int | None = None) -> str:
+        """The signed checkpoint the ledger serves (of ``size``, default the served size)."""
+        size = self._served_size() if size is None else size
+        checkpoint = Checkpoint(self.origin, size, self.log.root(size))
+        assert self.log_key is not None
+        return sign_note(checkpoint.text(), self.key_name or self.origin, self.log_key).decode()
+
+    def _served_size(self) -> int:
+        return self.log.size if self.serve_size is None else self.serve_size
+
+    # -- the endpoints ----------------------------------------------------------------------------------
+
+    def post(self, target: str, data: bytes) -> tuple[int, dict[str, Any]]:
+        path = urlsplit(target).path
+        if path == f"/v1/kiosks/{self.kiosk_id}/evidence":
+            return self.report(data)
+        return self.ingest(target, data)
+
+    def ingest(self, target: str, data: bytes) -> tuple[int, dict[str, Any]]:
         if self.on_request is not None:
             self.on_request()
+        url = urlsplit(target)
         with self.lock:
+            sizes = parse_qs(url.query).get("log_size")
+            log_size = int(sizes[0]) if sizes else None
+            self.log_sizes.append(log_size)
             if self.fail_next:
                 status, code = self.fail_next.pop(0)
                 return status, _error(code, "injected failure")
-            if path != f"/v1/kiosks/{self.kiosk_id}/events":
-                return 404, _error(Reason.NOT_FOUND, path)
+            if url.path != f"/v1/kiosks/{self.kiosk_id}/events":
+                return 404, _error(Reason.NOT_FOUND, url.path)
+            if log_size is not None and log_size > self.log.size:  # as the real server does
+                return 400, _error(Reason.BAD_FIELD, "log_size is larger than the log")
             try:
                 items = decode_batch(data)
             except ProtocolError as exc:
@@ -168,6 +318,7 @@ class FakeLedger:
             self.batch_sizes.append(len(items))
             staged = list(self.stored)
             results = []
+            batch: list[tuple[int, bytes, bytes]] = []
             for index, (body, sig) in enumerate(items):
                 try:
                     event = verify_event(body, sig, self.kiosk_public_key).event
@@ -187,8 +338,15 @@ class FakeLedger:
                 if event.prev != (event_hash(staged[-1]) if staged else GENESIS_PREV):
                     return 409, _error(Reason.CHAIN_BROKEN, "prev", index=index)
                 staged.append(body)
-                results.append({"seq": event.seq, "status": "accepted", "flags": []})
+                batch.append((event.seq, body, sig))
+                results.append({"seq": event.seq, "status": "accepted", "flags": list(self.flags)})
+            # The batch and its log entries commit together, as on the real server.
             self.stored = staged
+            self.received_ms += 1000
+            for seq, body, sig in batch:
+                entry = event_entry(body, sig, received_ms=self.received_ms, flags=self.flags)
+                self.event_index[seq] = self.log.append(entry)
+                self.event_entry_fields[seq] = (self.received_ms, list(self.flags))
             if self.lose_next_answers:
                 self.lose_next_answers -= 1
                 return 502, _error("bad_gateway", "answer lost")
@@ -196,7 +354,60 @@ class FakeLedger:
             if self.lie_about_head:
                 head = "f" * 64
             receipt = Receipt(kiosk=self.kiosk_id, seq=len(staged), head=head, issued_ms=START_MS)
-            return 200, {"receipt": sign_receipt(receipt, self.receipt_key), "results": results}
+            answer: dict[str, Any] = {"receipt": sign_receipt(receipt, self.receipt_key), "results": results}
+            answer.update(self._proofs([r["seq"] for r in results], log_size))
+            return 200, answer
+
+    def _proofs(self, seqs: list[int], log_size: int | None) -> dict[str, Any]:
+        """``checkpoint``, ``entries`` and ``consistency`` for the events ``seqs`` (see the spec)."""
+        if self.omit_checkpoint:
+            return {}
+        size = self._served_size()
+        entries = []
+        for seq in seqs:
+            index = self.event_index[seq]
+            received_ms, flags = self.event_entry_fields[seq]
+            hashes = self.log.inclusion(index, size) if index < size else []
+            if self.corrupt_inclusion and hashes:
+                hashes[0] = b64encode(bytes(32))
+            entries.append(
+                {"seq": seq, "index": index, "received_ms": received_ms, "flags": flags, "hashes": hashes}
+            )
+        answer: dict[str, Any] = {"checkpoint": self.checkpoint_note(size), "entries": entries}
+        # No proof from 0; and none the tree cannot give (a kiosk that saw more than is served).
+        if log_size and log_size <= size and not self.omit_consistency:
+            answer["consistency"] = self.log.consistency(log_size, size)
+        return answer
+
+    def get(self, target: str) -> tuple[int, dict[str, Any] | bytes]:
+        url = urlsplit(target)
+        if url.path == "/checkpoint":
+            with self.lock:
+                self.checkpoint_requests += 1
+                return 200, self.checkpoint_note().encode()
+        if url.path == "/v1/log/consistency":
+            return self.consistency(url.query)
+        return self.trust_list(url.path)
+
+    def consistency(self, query: str) -> tuple[int, dict[str, Any]]:
+        with self.lock:
+            try:
+                args = {k: int(v[0]) for k, v in parse_qs(query).items()}
+                old, new = args["from"], args["to"]
+            except (KeyError, ValueError):
+                return 400, _error(Reason.BAD_FIELD, "from and to are integers")
+            self.consistency_requests.append((old, new))
+            if not 0 <= old <= new <= self._served_size():
+                return 400, _error(Reason.BAD_FIELD, "sizes out of range")
+            hashes = [] if self.omit_consistency else self.log.consistency(old, new)
+            return 200, {"from": old, "to": new, "hashes": hashes}
+
+    def report(self, data: bytes) -> tuple[int, dict[str, Any]]:
+        with self.lock:
+            if self.evidence_status != 202:
+                return self.evidence_status, _error(Reason.INTERNAL_ERROR, "injected failure")
+            self.evidence.append(json.loads(data))
+            return 202, {"stored": True}
 
     def trust_list(self, path: str) -> tuple[int, dict[str, Any]]:
         with self.lock:
@@ -217,15 +428,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         data = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        self._answer(*self.server.ledger.ingest(self.path, data))
+        self._answer(*self.server.ledger.post(self.path, data))
 
     def do_GET(self) -> None:
-        self._answer(*self.server.ledger.trust_list(self.path))
+        self._answer(*self.server.ledger.get(self.path))
 
-    def _answer(self, status: int, body: dict[str, Any]) -> None:
-        payload = json.dumps(body).encode()
+    def _answer(self, status: int, body: dict[str, Any] | bytes) -> None:
+        text = isinstance(body, bytes)  # a checkpoint is text/plain
+        payload = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", "text/plain; charset=utf-8" if text else "application/json")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)

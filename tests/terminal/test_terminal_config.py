@@ -63,6 +63,15 @@ def test_defaults_apply_when_optional_settings_are_absent(tmp_path, make_config)
     assert (loaded.green_pin, loaded.red_pin, loaded.buzzer_pin) == (17, 27, 22)
 
 
+def test_a_config_from_before_the_log_has_no_origin_and_loads(tmp_path, make_config):
+    path = tmp_path / "kiosk.toml"
+    write_config(path, make_config(log_origin=None))
+    assert "log_origin" not in tomllib.loads(path.read_text())  # TOML has no null: left out
+    assert load_config(path).log_origin is None  # the kiosk pins the origin on first use
+    write_config(path, make_config(log_origin="ledger.example.org"))
+    assert load_config(path).log_origin == "ledger.example.org"
+
+
 def _table(make_config, tmp_path) -> dict:
     path = tmp_path / "kiosk.toml"
     write_config(path, make_config())
@@ -82,6 +91,9 @@ def _table(make_config, tmp_path) -> dict:
         (lambda t: t.update(reader="usb"), Reason.BAD_FIELD, "reader"),
         (lambda t: t.update(max_shift_hours=0), Reason.BAD_FIELD, "max_shift_hours"),
         (lambda t: t.update(tokens_per_huor=3), Reason.UNKNOWN_FIELD, "tokens_per_huor"),
+        (lambda t: t.update(log_origin="ledger example"), Reason.BAD_FIELD, "log_origin"),
+        (lambda t: t.update(log_origin=""), Reason.BAD_FIELD, "log_origin"),
+        (lambda t: t.update(log_origin=7), Reason.BAD_FIELD, "log_origin"),
     ],
 )
 def test_invalid_config_names_the_field(tmp_path, make_config, change, reason, mentions):

@@ -13,6 +13,8 @@ import pytest
 import requests
 
 from protocol import PrivateKey, PublicKey, Reason, b64decode, b64encode, enrolment_message, ids
+from protocol.checkpoint import parse_checkpoint_text
+from protocol.note import NoteVerifier
 from terminal.clock import SimulatedClock
 from terminal.config import KioskConfig
 from terminal.keystore import create_key
@@ -71,7 +73,11 @@ def _enrol(ledger: Ledger, data_dir: Path) -> tuple[KioskConfig, PrivateKey, dic
         tokens_per_hour=enrolled["tokens_per_hour"],
         max_shift_hours=enrolled["max_shift_hours"],
         data_dir=data_dir,
+        log_origin=enrolled["log_origin"],
     )
+    # The log's verifier key is the server key under the origin (what provision enrol checks too).
+    verifier = NoteVerifier.for_key(enrolled["log_origin"], config.server_public_key)
+    assert enrolled["log_verifier_key"] == str(verifier)
     return config, key, enrolled["trust"]
 
 
@@ -97,7 +103,27 @@ def test_offline_taps_sync_to_the_real_ledger_and_verify(ledger, tmp_path, issue
             result = client.sync_once()
             assert result.ok, result
             assert (result.sent, result.acknowledged, result.pending) == (3, 3, 0)
-            assert client.sync_once().sent == 0  # nothing left to send
+            # The kiosk verified the server's checkpoint, its consistency and the three inclusion proofs.
+            verified = outbox.log_checkpoint()
+            assert verified is not None and verified.origin == config.log_origin
+            assert result.log_size == verified.size
+            again = client.sync_once()  # nothing left to send: it witnesses GET /checkpoint instead
+            assert (again.error, again.sent) == (None, 0)
+
+        # Other activity grows the log; the next sync proves it only grew.
+        ledger.admin.post(f"{ledger.url}/v1/admin/cards", json={"name": "Grace"}).raise_for_status()
+        latest = requests.get(f"{ledger.url}/checkpoint", timeout=10)
+        served = parse_checkpoint_text(latest.text.split("\n\n")[0] + "\n")
+        assert served.size > verified.size
+        with SyncClient(config, outbox) as client:
+            assert client.sync_once().ok
+            assert outbox.log_checkpoint().size == served.size
+            # The server takes the kiosk's evidence report (here a made-up one).
+            outbox.record_log_inconsistency(
+                old_note=verified.note, new_note=latest.content, consistency=[], detail="wire check"
+            )
+            assert client.report_evidence() == 1
+            outbox.clear_alarm()
 
         # A block on the server reaches the kiosk with the trust list of its next sync.
         ledger.admin.post(

@@ -110,7 +110,14 @@ def test_cli_run_sync_and_status(stored_trust, config_path, fake_ledger, monkeyp
     line = capsys.readouterr().out
     answer = json.loads(line)
     assert answer.pop("trust_issued_ms") == fake_ledger.trust.issued_ms
-    assert answer == {"acknowledged": 3, "error": None, "message": None, "pending": 0, "sent": 3}
+    assert answer == {
+        "acknowledged": 3,
+        "error": None,
+        "message": None,
+        "pending": 0,
+        "sent": 3,
+        "log_size": 4,  # the kiosk's enrolment and its three events
+    }
     assert len(line.splitlines()) == 1
 
     assert _main(["status", "--config", str(config_path)]) == 0
@@ -133,7 +140,7 @@ def test_every_command_has_help_and_an_example():
     parser = argparse.ArgumentParser()
     configure(parser)
     (subparsers,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    assert set(subparsers.choices) == {"run", "sync", "status", "clear-alarm"}
+    assert set(subparsers.choices) == {"run", "sync", "status", "evidence", "clear-alarm"}
     for name, sub in subparsers.choices.items():
         assert sub.description, name
         assert "examples:" in (sub.epilog or "") and f"kokreativ terminal {name}" in sub.epilog

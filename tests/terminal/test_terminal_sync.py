@@ -61,19 +61,30 @@ def test_resending_what_the_server_already_holds_is_success(
     assert fake_ledger.batch_sizes == [10, 10] and len(fake_ledger.stored) == 10
 
 
-def test_sequence_gap_after_a_server_restore_resends_retained_synced_events(
+def test_a_server_restored_from_backup_is_a_log_inconsistency_and_after_clearing_it_is_re_fed(
     config, kiosk, outbox, clock, card_tap, fake_ledger
 ):
     _fill(kiosk, clock, card_tap, 20)
     with _client(config, outbox, fake_ledger.url) as client:
         assert client.sync_once().ok
-        fake_ledger.restore_backup(8)  # the server lost 9..20, which the kiosk already counts as synced
+        # The server lost 9..20, which the kiosk counts as synced, and its log went back with them:
+        # from the kiosk's point of view the server's history was rewritten.
+        fake_ledger.restore_backup(8)
         _fill(kiosk, clock, card_tap, 5)
+        refused = client.sync_once()
+        assert (refused.error, refused.pending, refused.log_size) == ("log_inconsistent", 5, 21)
+        assert "shrank" in outbox.alarm and len(fake_ledger.evidence) == 1
+        assert len(fake_ledger.stored) == 8  # the server refused the batch: log_size beyond its log
+        # A coordinator looks into it and clears the alarm: the kiosk starts again from the server's log,
+        # and the sequence_gap answer makes it resend what the server lost.
+        outbox.clear_alarm()
         result = client.sync_once()
     assert result.ok, result
     assert result.pending == 0 and result.acknowledged == 5
     assert fake_ledger.first_seqs == [1, 21, 9]  # tried where it left off, then resumed at expected_seq
     assert len(fake_ledger.stored) == 25
+    assert fake_ledger.log_sizes == [0, 21, 0, 0]
+    assert result.log_size == fake_ledger.log.size == 1 + 8 + 17
 
 
 def test_server_ahead_of_the_kiosk_stops_with_sequence_gap(
