@@ -49,8 +49,14 @@ def _admin_call(call: Callable[[ApiClient, argparse.Namespace], Any]) -> Handler
 def _init(args: argparse.Namespace) -> int:
     from server.datadir import init_data_dir
 
-    result = init_data_dir(Path(args.data))
-    _print({"data_dir": str(args.data), "server_public_key": result.server_public_key.to_b64()})
+    result = init_data_dir(Path(args.data), origin=args.origin)
+    _print(
+        {
+            "data_dir": str(args.data),
+            "server_public_key": result.server_public_key.to_b64(),
+            "log_verifier_key": result.log_verifier_key,
+        }
+    )
     print(
         f"\nAdmin token (shown once, store it safely): {result.admin_token}\n"
         "  export KOKREATIV_ADMIN_TOKEN=<token>  before running admin commands",
@@ -174,11 +180,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
         commands,
         "init",
         "create a server data folder: server key, UID-pseudonym key, ledger, admin token",
-        "kokreativ provision init --data /var/lib/kokreativ-server",
+        "kokreativ provision init --data /var/lib/kokreativ-server --origin ledger.example.org",
         _init,
         admin=False,
     )
     init.add_argument("--data", required=True, help="the server's data folder (must not exist yet)")
+    init.add_argument(
+        "--origin",
+        default="kokreativ.local/ledger",
+        help="the transparency log's name: the server's URL without the scheme (default: %(default)s)",
+    )
 
     sites = _group(commands, "site", "manage sites (community centres)")
     add_site = _leaf(

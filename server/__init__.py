@@ -11,6 +11,10 @@ Layout, from the outside in:
   :mod:`server.cards` (issuer keys, cards, blocks), :mod:`server.trust` (the
   kiosks' signed trust list), :mod:`server.reads` and :mod:`server.verify`
   (also usable by auditors).
+* :mod:`server.tlog` is the transparency log: every service that records a
+  fact appends its entry and signs a checkpoint in the same transaction;
+  :mod:`server.tlogtree` is its pure append arithmetic and
+  :mod:`server.logviews` serves checkpoints, tiles, proofs and balances.
 * :mod:`server.storage` holds every SQL statement; :mod:`server.models` the
   records it returns; :mod:`server.datadir` creates and opens the keys and ledger.
 

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from protocol import Reason, ids
-from server import enrolment
+from server import enrolment, tlog
 from server.context import ServerContext
 from server.datadir import ADMIN_TOKEN_SETTING, admin_token_hash
 from server.errors import ServiceError
@@ -54,8 +54,10 @@ def create_site(ctx: ServerContext, request: Mapping[str, Any]) -> dict[str, Any
         ),
         allow_uncredentialed=optional_bool(request, "allow_uncredentialed", default=False),
     )
+    now = ctx.now_ms()
     with ctx.storage.write() as tx:
-        tx.insert_site(site, ctx.now_ms())
+        tx.insert_site(site, now)
+        tlog.append(ctx, tx, [tlog.site_entry(site, now)], now_ms=now)
     return site.to_json()
 
 
@@ -72,12 +74,16 @@ def set_site_policy(ctx: ServerContext, site_id: str, request: Mapping[str, Any]
     site no longer allows them (even if the kiosk accepted them under the old policy).
     """
     allow = require_bool(request, "allow_uncredentialed")
+    now = ctx.now_ms()
     with ctx.storage.write() as tx:
         site = tx.get_site(site_id)
         if site is None:
             raise ServiceError(Reason.UNKNOWN_SITE, "no such site")
-        tx.set_site_policy(site_id, allow)
-    return dataclasses.replace(site, allow_uncredentialed=allow).to_json()
+        if site.allow_uncredentialed != allow:  # setting the same policy again changes (and logs) nothing
+            site = dataclasses.replace(site, allow_uncredentialed=allow)
+            tx.set_site_policy(site_id, allow)
+            tlog.append(ctx, tx, [tlog.site_entry(site, now)], now_ms=now)
+    return site.to_json()
 
 
 def create_enrolment_code(ctx: ServerContext, request: Mapping[str, Any]) -> dict[str, Any]:
@@ -98,13 +104,17 @@ def list_kiosks(ctx: ServerContext) -> dict[str, Any]:
 
 
 def _set_status(ctx: ServerContext, kiosk_id: str, status: KioskStatus) -> Kiosk:
+    """Change a kiosk's standing; a real change is logged (``kiosk_status``), a repeat is not."""
+    now = ctx.now_ms()
     with ctx.storage.write() as tx:
         kiosk = tx.get_kiosk(kiosk_id)
         if kiosk is None:
             raise ServiceError(Reason.UNKNOWN_KIOSK, "no such kiosk")
         if kiosk.status is KioskStatus.REVOKED and status is not KioskStatus.REVOKED:
             raise ServiceError(Reason.KIOSK_REVOKED, "a revoked kiosk stays revoked; enrol a new one")
-        tx.set_kiosk_status(kiosk_id, status)
+        if kiosk.status is not status:
+            tx.set_kiosk_status(kiosk_id, status)
+            tlog.append(ctx, tx, [tlog.kiosk_status_entry(kiosk_id, status, now)], now_ms=now)
         updated = tx.get_kiosk(kiosk_id)
     assert updated is not None
     return updated

@@ -11,10 +11,15 @@ route or a framework validation problem, has the documented shape
 
 Services are blocking (SQLite, fsync, signature checks), so they run in the
 thread pool and the event loop stays free for other requests.
+
+The transparency log's static resources (``/checkpoint``, ``/tile/...``) use
+the tlog-tiles content types and caching: the checkpoint is never cached,
+tiles are immutable, and entry bundles are gzipped for clients that accept it.
 """
 
 from __future__ import annotations
 
+import gzip
 import logging
 import os
 from collections.abc import AsyncIterator, Callable
@@ -24,13 +29,13 @@ from typing import Any, Final, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kokreativ import __version__
 from protocol import MAX_BATCH_BYTES, Reason
-from server import admin, cards, enrolment, ingest, reads, trust
+from server import admin, cards, enrolment, ingest, logviews, reads, trust
 from server.context import ServerContext
 from server.errors import InputError, ServiceError
 from server.inputs import parse_object
@@ -39,6 +44,9 @@ from server.verify import verify_ledger
 logger = logging.getLogger(__name__)
 
 MAX_SMALL_BODY_BYTES: Final = 64 * 1024
+TEXT: Final = "text/plain; charset=utf-8"
+BINARY: Final = "application/octet-stream"
+IMMUTABLE: Final = "public, max-age=31536000, immutable"
 T = TypeVar("T")
 
 
@@ -58,6 +66,15 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise InputError(Reason.BODY_TOO_LARGE, f"more than {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def accepts_gzip(accept_encoding: str | None) -> bool:
+    """Whether an ``Accept-Encoding`` header allows gzip (and does not refuse it with ``q=0``)."""
+    for item in (accept_encoding or "").split(","):
+        name, _, params = item.strip().partition(";")
+        if name.strip().lower() == "gzip":
+            return params.replace(" ", "") not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
+    return False
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
@@ -142,7 +159,19 @@ def create_app(context: ServerContext, *, verify_workers: int | None = None) -> 
     @app.post("/v1/kiosks/{kiosk_id}/events")
     async def post_events(kiosk_id: str, request: Request) -> JSONResponse:
         data = await read_body(request, MAX_BATCH_BYTES)
-        return JSONResponse(await call(ingest.ingest_batch, kiosk_id, data, verify_pool=pool))
+        log_size = request.query_params.get("log_size")
+        return JSONResponse(
+            await call(ingest.ingest_batch, kiosk_id, data, verify_pool=pool, log_size=log_size)
+        )
+
+    @app.get("/v1/kiosks/{kiosk_id}/events/{seq}/proof")
+    async def get_event_proof(kiosk_id: str, seq: str) -> JSONResponse:
+        return JSONResponse(await call(logviews.event_proof, kiosk_id, seq))
+
+    @app.post("/v1/kiosks/{kiosk_id}/evidence")
+    async def post_evidence(kiosk_id: str, request: Request) -> JSONResponse:
+        data = await read_body(request, MAX_SMALL_BODY_BYTES)
+        return JSONResponse(await call(logviews.store_evidence, kiosk_id, data), status_code=202)
 
     @app.get("/v1/kiosks/{kiosk_id}/trust")
     async def get_trust(kiosk_id: str) -> JSONResponse:
@@ -159,6 +188,43 @@ def create_app(context: ServerContext, *, verify_workers: int | None = None) -> 
     @app.get("/v1/cards/{card_id}/shifts")
     async def get_shifts(card_id: str) -> JSONResponse:
         return JSONResponse(await call(reads.card_shifts, card_id))
+
+    # -- the transparency log ----------------------------------------------------------------------
+    @app.get("/checkpoint")
+    async def get_checkpoint() -> Response:
+        note = await call(logviews.checkpoint)
+        return Response(note, media_type=TEXT, headers={"Cache-Control": "no-store"})
+
+    @app.get("/tile/{path:path}")
+    async def get_tile(path: str, request: Request) -> Response:
+        data = await call(logviews.read_tile, path)
+        headers = {"Cache-Control": IMMUTABLE}
+        if path.startswith("entries/"):
+            headers["Vary"] = "Accept-Encoding"
+            if accepts_gzip(request.headers.get("accept-encoding")):
+                data = gzip.compress(data, compresslevel=6, mtime=0)
+                headers["Content-Encoding"] = "gzip"
+        return Response(data, media_type=BINARY, headers=headers)
+
+    @app.get("/v1/log/key")
+    async def get_log_key() -> JSONResponse:
+        return JSONResponse(await call(logviews.log_key))
+
+    @app.get("/v1/log/consistency")
+    async def get_consistency(request: Request) -> JSONResponse:
+        return JSONResponse(await call(logviews.consistency, dict(request.query_params)))
+
+    @app.get("/v1/log/inclusion")
+    async def get_inclusion(request: Request) -> JSONResponse:
+        return JSONResponse(await call(logviews.inclusion, dict(request.query_params)))
+
+    @app.get("/v1/log/entries/{index}/proof")
+    async def get_entry_proof(index: str) -> Response:
+        return Response(await call(logviews.entry_proof, index), media_type=TEXT)
+
+    @app.get("/v1/log/balances")
+    async def get_log_balances() -> JSONResponse:
+        return JSONResponse(await call(logviews.balances))
 
     # -- coordinators ------------------------------------------------------------------------------
     @app.post("/v1/admin/sites")

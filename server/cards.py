@@ -34,6 +34,7 @@ from typing import Any, Final
 
 from protocol import ProtocolError, PublicKey, Reason, ids, issuer_key_id, uid_pseudonym
 from protocol.credentials import MAX_VALIDITY_S
+from server import tlog
 from server.context import ServerContext
 from server.errors import InputError, ServiceError
 from server.inputs import optional_str, require_int, require_str
@@ -74,6 +75,7 @@ def register_issuer_key(ctx: ServerContext, request: Mapping[str, Any]) -> tuple
             return existing.to_json(), False
         key = IssuerKey(key_id, public_key.raw, IssuerKeyStatus.ACTIVE, created_ms=now, changed_ms=now)
         tx.insert_issuer_key(key)
+        tlog.append(ctx, tx, [tlog.issuer_key_entry(key, now)], now_ms=now)
     return key.to_json(), True
 
 
@@ -93,7 +95,9 @@ def _set_issuer_status(ctx: ServerContext, key_id: str, status: IssuerKeyStatus)
         if key.status is status:
             return key  # retiring a retired key changes nothing, not even changed_ms
         tx.set_issuer_key_status(key_id, status, now)
-    return dataclasses.replace(key, status=status, changed_ms=now)
+        key = dataclasses.replace(key, status=status, changed_ms=now)
+        tlog.append(ctx, tx, [tlog.issuer_key_entry(key, now)], now_ms=now)
+    return key
 
 
 def retire_issuer_key(ctx: ServerContext, key_id: str) -> dict[str, Any]:
@@ -172,6 +176,7 @@ def create_card(ctx: ServerContext, request: Mapping[str, Any]) -> dict[str, Any
         key_id, valid_from, valid_until = credential if credential is not None else (None, None, None)
         card = Card(card_id, volunteer_id, kind, now, key_id, valid_from, valid_until)
         tx.insert_card(card)
+        tlog.append(ctx, tx, [tlog.card_entry(card)], now_ms=now)
     answer: dict[str, Any] = {"card_id": card_id, "volunteer_id": volunteer_id, "kind": kind.value}
     if credential is not None:
         answer.update(issuer_key_id=key_id, valid_from_s=valid_from, valid_until_s=valid_until)
@@ -202,4 +207,5 @@ def block_card(ctx: ServerContext, card_id: str, request: Mapping[str, Any]) -> 
         if card.blocked_ms is None:
             tx.block_card(card_id, now, reason)
             card = dataclasses.replace(card, blocked_ms=now, block_reason=reason)
+            tlog.append(ctx, tx, [tlog.card_blocked_entry(card_id, now)], now_ms=now)
     return card.to_json()

@@ -10,7 +10,12 @@ Layout (the directory is mode 0700, the key files 0600)::
 these, because overwriting a key would orphan every receipt and pseudonym
 issued so far.  It prints nothing: the caller shows the admin token once; only
 its SHA-256 is stored.  :func:`open_data_dir` never creates keys, only applies
-pending migrations, so restarting after a crash or ``SIGKILL`` is safe.
+pending migrations (and signs a checkpoint for the log if the last commit or a
+migration left none for its size), so restarting after a crash or ``SIGKILL``
+is safe.
+
+The transparency log's origin (``kokreativ.local/ledger`` unless given) is
+fixed at init: it names every checkpoint, and auditors pin it with the key.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from pathlib import Path
 from typing import Final
 
 from protocol import PrivateKey, PublicKey
+from server import tlog
 from server.context import Clock, ServerContext, wall_clock_ms
 from server.errors import DataDirError
 from server.storage import Storage
@@ -36,10 +42,12 @@ _KEY_BYTES: Final = 32
 
 @dataclass(frozen=True, slots=True)
 class InitResult:
-    """What a coordinator must see once: the admin token (not stored) and the server's key."""
+    """What a coordinator must see once: the admin token (not stored), the server's key, the log's key."""
 
     admin_token: str
     server_public_key: PublicKey
+    log_origin: str
+    log_verifier_key: str  # publish it on the programme's website for auditors
 
 
 def admin_token_hash(token: str) -> str:
@@ -66,12 +74,19 @@ def _read_secret(path: Path) -> bytes:
     return data
 
 
-def init_data_dir(path: Path) -> InitResult:
+def init_data_dir(path: Path, *, origin: str = tlog.DEFAULT_ORIGIN) -> InitResult:
     """Create a new data directory at ``path`` (which may exist only if empty).
 
-    Returns the admin token, which is shown once and stored only as a hash.
-    Raises :class:`DataDirError` if ``path`` already holds anything.
+    ``origin`` names the transparency log (the server's URL without the
+    scheme); it cannot be changed later.  Returns the admin token, which is
+    shown once and stored only as a hash, and the log's verifier key.
+    Raises :class:`DataDirError` if ``path`` already holds anything or
+    ``origin`` is not a valid name (empty, spaces, ``+``).
     """
+    try:
+        tlog.check_origin(origin)
+    except ValueError as exc:
+        raise DataDirError(str(exc)) from None
     path = Path(path)
     if path.exists():
         if not path.is_dir():
@@ -85,9 +100,17 @@ def init_data_dir(path: Path) -> InitResult:
     _write_secret(path / SERVER_KEY, server_key.seed)
     _write_secret(path / UID_KEY, secrets.token_bytes(_KEY_BYTES))
     admin_token = secrets.token_urlsafe(32)
-    with Storage(path / LEDGER) as storage, storage.write() as tx:
-        tx.set_setting(ADMIN_TOKEN_SETTING, admin_token_hash(admin_token))
-    return InitResult(admin_token=admin_token, server_public_key=server_key.public_key)
+    with Storage(path / LEDGER) as storage:
+        with storage.write() as tx:
+            tx.set_setting(ADMIN_TOKEN_SETTING, admin_token_hash(admin_token))
+            tx.set_setting(tlog.ORIGIN_SETTING, origin)
+        tlog.ensure_checkpoint(storage, server_key, wall_clock_ms())  # the empty log's, size 0
+    return InitResult(
+        admin_token=admin_token,
+        server_public_key=server_key.public_key,
+        log_origin=origin,
+        log_verifier_key=tlog.verifier_key(origin, server_key.public_key),
+    )
 
 
 def open_data_dir(path: Path, *, now_ms: Clock = wall_clock_ms) -> ServerContext:
@@ -102,6 +125,7 @@ def open_data_dir(path: Path, *, now_ms: Clock = wall_clock_ms) -> ServerContext
         with storage.read() as tx:
             if tx.get_setting(ADMIN_TOKEN_SETTING) is None:
                 raise DataDirError(f"{path / LEDGER} has no admin token; it was not made by init")
+        tlog.ensure_checkpoint(storage, server_key, now_ms())
     except BaseException:
         storage.close()
         raise

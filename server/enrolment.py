@@ -7,7 +7,10 @@ digits (dashes and spaces stripped), so an intercepted code is useless without
 that key.  A key enrols at most once: a new key means a new kiosk.
 
 The answer carries the kiosk's first signed trust list (:mod:`server.trust`),
-so a freshly enrolled kiosk can check card credentials before its first sync.
+so a freshly enrolled kiosk can check card credentials before its first sync,
+and the transparency log's origin and verifier key, which the kiosk pins to
+check checkpoints as a witness.  The enrolment itself is logged
+(``kiosk_enrolled``, with the kiosk's public key).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from protocol import (
     sign_trust_list,
 )
 from protocol.keys import SIGNATURE_BYTES
+from server import tlog
 from server.context import ServerContext
 from server.errors import InputError, ServiceError
 from server.inputs import require_str
@@ -111,6 +115,8 @@ def enrol(ctx: ServerContext, request: Mapping[str, Any]) -> dict[str, Any]:
         )
         tx.insert_kiosk(kiosk)
         tx.mark_code_used(code.code_sha256, now, kiosk.kiosk_id)
+        tlog.append(ctx, tx, [tlog.kiosk_enrolled_entry(kiosk)], now_ms=now)
+        log_origin = tlog.origin(tx)
         trust = build_trust_list(tx, kiosk, site, now)
     return {
         "kiosk_id": kiosk.kiosk_id,
@@ -121,4 +127,6 @@ def enrol(ctx: ServerContext, request: Mapping[str, Any]) -> dict[str, Any]:
         "tokens_per_hour": site.tokens_per_hour,
         "max_shift_hours": site.max_shift_hours,
         "trust": sign_trust_list(trust, ctx.server_key),
+        "log_origin": log_origin,
+        "log_verifier_key": tlog.verifier_key(log_origin, ctx.server_key.public_key),
     }

@@ -11,7 +11,8 @@ the package picks an HTTP status.
     Exception
     ├── ServiceError              a refused request: reason, message, HTTP status, extra fields
     │   └── InputError (ValueError)   the request itself is wrong (4xx from malformed input)
-    └── DataDirError (OSError)    a data directory that cannot be created or opened (not a request)
+    ├── DataDirError (OSError)    a data directory that cannot be created or opened (not a request)
+    └── LogCorrupted (RuntimeError)   the stored transparency log lacks what it must hold (HTTP 500)
 
 ``protocol.MalformedError`` and ``protocol.VerificationError`` never leave a
 service: :func:`from_protocol` converts them, so callers handle one type.
@@ -80,6 +81,10 @@ class DataDirError(OSError):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class LogCorrupted(RuntimeError):
+    """A hash or checkpoint the log must hold is missing: the database was changed behind the server."""
 
 
 def from_protocol(exc: ProtocolError, **extra: Any) -> ServiceError:

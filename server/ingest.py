@@ -21,9 +21,17 @@ event would wedge the kiosk:
 
 How each flag affects shifts is :mod:`server.shifts`.
 
+Every admitted event is appended to the transparency log (:mod:`server.tlog`)
+in the batch's transaction, in batch order, as an ``event`` entry with its
+``received_ms`` and flags exactly as stored; the transaction signs the
+checkpoint for the new size.  A suspension for equivocation is logged too.
+With ``log_size`` (the size of the last checkpoint the kiosk verified) the
+answer also carries that checkpoint, an inclusion proof for every event of the
+batch (accepted or duplicate) and a consistency proof from ``log_size``.
+
 Speed matters (a kiosk may sync days of taps at once), so per batch there is
 one kiosk read, one read of stored events for duplicates, one card lookup,
-one site read, one ``executemany`` and one commit.  Signature checks are the main cost; with
+one site read, a few ``executemany`` calls and one commit.  Signature checks are the main cost; with
 ``verify_pool`` they run on several threads (libsodium releases the GIL).
 """
 
@@ -50,15 +58,17 @@ from protocol import (
     sign_receipt,
 )
 from protocol.events import Event
+from server import tlog
 from server.context import ServerContext
 from server.errors import InputError, ServiceError, from_protocol
-from server.models import Card, Kiosk, KioskStatus, NewEvent, Site
+from server.models import Card, HeldEvent, Kiosk, KioskStatus, NewEvent, Site
 from server.shifts import Tap, apply_taps
-from server.storage import Tx, decode_flags
+from server.storage import Tx, decode_flags, encode_flags
 
 CLOCK_MIN_MS: Final = 1_577_836_800_000  # 2020-01-01T00:00:00Z
 CLOCK_MAX_AHEAD_MS: Final = 24 * 3_600_000
 _VERIFY_CHUNK: Final = 64
+_MAX_LOG_SIZE_DIGITS: Final = 15
 
 
 class _Equivocation(Exception):
@@ -138,34 +148,66 @@ def _card_flags(event: Event, card: Card | None, site: Site) -> list[Reason]:
     return flags
 
 
+def parse_log_size(text: str | None) -> int | None:
+    """The ``log_size`` query parameter: ``None`` when absent, else a decimal ≥ 0 (``bad_field``)."""
+    if text is None:
+        return None
+    if not (text.isascii() and text.isdigit()) or len(text) > _MAX_LOG_SIZE_DIGITS:
+        raise InputError(Reason.BAD_FIELD, "log_size must be a tree size in decimal")
+    return int(text)
+
+
 def ingest_batch(
-    ctx: ServerContext, kiosk_id: str, data: bytes, *, verify_pool: Executor | None = None
+    ctx: ServerContext,
+    kiosk_id: str,
+    data: bytes,
+    *,
+    verify_pool: Executor | None = None,
+    log_size: str | None = None,
 ) -> dict[str, Any]:
     """Admit the batch ``data`` (the raw request body) from ``kiosk_id``; return receipt and results.
 
+    With ``log_size`` (the query parameter, unparsed) the answer adds
+    ``checkpoint``, ``entries`` and ``consistency`` (:func:`server.tlog.batch_witness`);
+    a ``log_size`` that is not a size the log has had is ``bad_field``.
     Raises :class:`ServiceError` with the documented reason; on any refusal
     nothing is stored, except equivocation evidence and the suspension.
     """
     now = ctx.now_ms()
+    known_size = parse_log_size(log_size)
     try:
         items = decode_batch(data)
     except MalformedError as exc:
         raise from_protocol(exc, **_bad_item_index(data)) from exc
 
+    witness: dict[str, Any] = {}
     try:
         with ctx.storage.write() as tx:
-            kiosk, results = _admit(ctx, tx, kiosk_id, items, now, verify_pool)
+            if known_size is not None and known_size > tlog.latest_checkpoint(tx)[0]:
+                raise InputError(Reason.BAD_FIELD, "log_size is larger than the log")
+            kiosk, results, logged, appended = _admit(ctx, tx, kiosk_id, items, now, verify_pool)
+            if known_size is not None:
+                witness = tlog.batch_witness(tx, appended, logged, known_size)
     except _Equivocation as eq:
-        with ctx.storage.write() as tx:
-            tx.insert_equivocation(kiosk_id, eq.seq, eq.stored_body, eq.offered_body, eq.offered_sig, now)
-            tx.set_kiosk_status(kiosk_id, KioskStatus.SUSPENDED)
+        _suspend(ctx, kiosk_id, eq, now)
         raise ServiceError(
             Reason.EQUIVOCATION,
             f"seq {eq.seq} differs from the stored event; the kiosk is suspended",
             extra={"index": eq.index, "seq": eq.seq},
         ) from None
     receipt = Receipt(kiosk=kiosk_id, seq=kiosk.last_seq, head=kiosk.head, issued_ms=now)
-    return {"receipt": sign_receipt(receipt, ctx.server_key), "results": results}
+    return {"receipt": sign_receipt(receipt, ctx.server_key), "results": results, **witness}
+
+
+def _suspend(ctx: ServerContext, kiosk_id: str, eq: _Equivocation, now: int) -> None:
+    """Keep the evidence and suspend the kiosk (logged), after the batch's transaction rolled back."""
+    with ctx.storage.write() as tx:
+        tx.insert_equivocation(kiosk_id, eq.seq, eq.stored_body, eq.offered_body, eq.offered_sig, now)
+        kiosk = tx.get_kiosk(kiosk_id)
+        if kiosk is not None and kiosk.status is KioskStatus.ACTIVE:
+            tx.set_kiosk_status(kiosk_id, KioskStatus.SUSPENDED)
+            entry = tlog.kiosk_status_entry(kiosk_id, KioskStatus.SUSPENDED, now)
+            tlog.append(ctx, tx, [entry], now_ms=now)
 
 
 def _admit(
@@ -175,8 +217,12 @@ def _admit(
     items: Sequence[tuple[bytes, bytes]],
     now: int,
     verify_pool: Executor | None,
-) -> tuple[Kiosk, list[dict[str, Any]]]:
-    """Check every event in the documented order and store the batch; returns the kiosk's new state."""
+) -> tuple[Kiosk, list[dict[str, Any]], list[tlog.LoggedEvent], tlog.Appended | None]:
+    """Check every event in the documented order and store the batch.
+
+    Returns the kiosk's new state, the results, where each event is in the log,
+    and the log append (``None`` when every event was a duplicate).
+    """
     stored_kiosk = tx.get_kiosk(kiosk_id)
     # Checked up front so a pool can run them in parallel; failures are still reported in order.
     sig_ok = _verify_all(PublicKey(stored_kiosk.public_key), items, verify_pool) if stored_kiosk else []
@@ -191,13 +237,15 @@ def _check_and_store(
     now: int,
     stored_kiosk: Kiosk | None,
     sig_ok: Sequence[bool],
-) -> tuple[Kiosk, list[dict[str, Any]]]:
+) -> tuple[Kiosk, list[dict[str, Any]], list[tlog.LoggedEvent], tlog.Appended | None]:
     kiosk: Kiosk | None = None
     last_seq, head = 0, ""
-    stored: dict[int, tuple[bytes, str]] = {}
+    stored: dict[int, HeldEvent] = {}
     events: list[Event] = []
     results: list[dict[str, Any]] = []
+    logged: list[tlog.LoggedEvent] = []
     new_from = len(items)  # index of the first new (not duplicate) event
+    new_hashes: list[str] = []  # event_hash of each new event, kept for storing
     for index, (body, sig) in enumerate(items):
         try:
             event = parse_event(body)
@@ -220,10 +268,13 @@ def _check_and_store(
                 extra={"expected_seq": expected, "index": index},
             )
         if event.seq <= kiosk.last_seq:
-            held_body, held_flags = stored[event.seq]
-            if held_body != body:
-                raise _Equivocation(index, event.seq, held_body, body, sig)
-            results.append({"seq": event.seq, "status": "duplicate", "flags": decode_flags(held_flags)})
+            held = stored[event.seq]
+            if held.body != body:
+                raise _Equivocation(index, event.seq, held.body, body, sig)
+            flags = decode_flags(held.flags)
+            results.append({"seq": event.seq, "status": "duplicate", "flags": flags})
+            assert held.log_index is not None, "every stored event is in the log (m003 backfills)"
+            logged.append(tlog.LoggedEvent(event.seq, held.log_index, held.received_ms, flags))
         else:
             if event.seq != last_seq + 1:
                 raise ServiceError(
@@ -237,13 +288,22 @@ def _check_and_store(
                 )
             new_from = min(new_from, index)
             last_seq, head = event.seq, event_hash(body)
+            new_hashes.append(head)
         events.append(event)
 
     assert kiosk is not None, "a batch holds at least one event"
+    appended = None
     if new_from < len(items):
-        results.extend(_store_new(ctx, tx, kiosk, items[new_from:], events[new_from:], now))
+        new_results, appended = _store_new(
+            ctx, tx, kiosk, items[new_from:], events[new_from:], new_hashes, now
+        )
+        results.extend(new_results)
+        logged.extend(
+            tlog.LoggedEvent(result["seq"], appended.first_index + offset, now, result["flags"])
+            for offset, result in enumerate(new_results)
+        )
         tx.advance_kiosk(kiosk_id, last_seq, head)
-    return dataclasses.replace(kiosk, last_seq=last_seq, head=head), results
+    return dataclasses.replace(kiosk, last_seq=last_seq, head=head), results, logged, appended
 
 
 def _store_new(
@@ -252,16 +312,22 @@ def _store_new(
     kiosk: Kiosk,
     items: Sequence[tuple[bytes, bytes]],
     events: Sequence[Event],
+    hashes: Sequence[str],
     now: int,
-) -> list[dict[str, Any]]:
-    """Flag, store and apply the admitted new events; return their results."""
+) -> tuple[list[dict[str, Any]], tlog.Appended]:
+    """Flag, store, log and apply the admitted new events; return their results and the log append.
+
+    ``hashes`` are the events' :func:`protocol.event_hash`, already computed for the chain check.
+    """
     cards = tx.cards(event.card for event in events)
     site = tx.get_site(kiosk.site_id)
     assert site is not None, "foreign key guarantees the site"
     rows: list[NewEvent] = []
     taps: list[Tap] = []
     results: list[dict[str, Any]] = []
-    for (body, sig), event in zip(items, events, strict=True):
+    entries: list[bytes] = []
+    first_index = tx.tlog_size()
+    for (body, sig), event, body_hash in zip(items, events, hashes, strict=True):
         flags: list[str] = []
         if not clock_in_range(event.clock.wall_ms, now):
             flags.append(Reason.CLOCK_OUT_OF_RANGE.value)
@@ -288,16 +354,20 @@ def _store_new(
                 seq=event.seq,
                 body=body,
                 sig=sig,
-                hash=event_hash(body),
+                hash=body_hash,
                 kind=event.kind.value,
                 card_id=event.card,
                 wall_ms=event.clock.wall_ms,
                 flags=tuple(flags),
                 received_ms=now,
+                log_index=first_index + len(entries),
             )
         )
+        entries.append(tlog.event_entry(body, sig, received_ms=now, flags_json=encode_flags(tuple(flags))))
         results.append({"seq": event.seq, "status": "accepted", "flags": flags})
     tx.insert_events(rows)
+    appended = tlog.append(ctx, tx, entries, now_ms=now)
+    assert appended.first_index == first_index
     if taps:
         apply_taps(tx, site, taps, now)
-    return results
+    return results, appended

@@ -156,6 +156,17 @@ class NewEvent:
     wall_ms: int
     flags: tuple[str, ...]
     received_ms: int
+    log_index: int | None = None  # its entry in the transparency log
+
+
+@dataclass(frozen=True, slots=True)
+class HeldEvent:
+    """What a duplicate's answer needs of the stored copy: its bytes, flags and log position."""
+
+    body: bytes
+    flags: str  # as stored: a JSON array of reason codes
+    received_ms: int
+    log_index: int | None
 
 
 @dataclass(frozen=True, slots=True)

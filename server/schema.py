@@ -8,9 +8,16 @@ The ledger tables hold random IDs only; names live in ``personal_data``.
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from collections.abc import Callable, Sequence
-from typing import Final
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Final
+
+from protocol.encoding import b64encode
+from protocol.logentry import make_entry
+from protocol.merkle import leaf_hash
+from server.tlogtree import Frontier
 
 Migration = Callable[[sqlite3.Connection], None]
 
@@ -101,4 +108,147 @@ def _m002_card_credentials(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-MIGRATIONS: Final[Sequence[Migration]] = (_m001_initial, _m002_card_credentials)
+DEFAULT_LOG_ORIGIN: Final = "kokreativ.local/ledger"
+_BACKFILL_PAGE: Final = 2000
+
+
+def _m003_transparency_log(conn: sqlite3.Connection) -> None:
+    """The transparency log's tables, and a backfill so a ledger from before it is covered too.
+
+    ``tlog_hashes`` holds the hash of every complete aligned subtree (level 0
+    is the leaf hashes), so any root or proof is O(log n) reads.  The origin
+    defaults to ``kokreativ.local/ledger`` (``provision init --origin`` sets
+    another for new data folders).
+
+    The backfill appends one entry per fact already in the ledger, in this
+    fixed order, so the same ledger always gives the same log:
+
+    1. sites, oldest first, with their current rate, maximum and policy (``at_ms`` = created);
+    2. issuer keys, oldest first, each once with its current status (``at_ms`` = last change);
+    3. kiosks, in enrolment order (``kiosk_enrolled``, ``at_ms`` = enrolled);
+    4. cards, in registration order (``card``);
+    5. card blocks, by block time then card ID (``card_blocked``, ``at_ms`` = blocked);
+    6. every event, by ``received_ms``, then kiosk ID, then ``seq``, with its stored flags and
+       ``received_ms``; its ``log_index`` is filled in;
+    7. the status of each kiosk that is not ``active`` (``kiosk_status``), last, because it was
+       set after the kiosk's events were admitted; when is not recorded, so ``at_ms`` is the
+       migration's time.
+
+    Earlier values (a site's old policy, a key's ``retired`` before ``revoked``) were never
+    recorded and cannot be logged.  No checkpoint is signed here, because migrations do not
+    hold the server key: opening the data folder signs one for the backfilled size
+    (:func:`server.tlog.ensure_checkpoint`).
+    """
+    statements = [
+        "CREATE TABLE tlog_entries (idx INTEGER PRIMARY KEY CHECK (idx >= 0), entry BLOB NOT NULL)",
+        """CREATE TABLE tlog_hashes (
+            level INTEGER NOT NULL CHECK (level >= 0), idx INTEGER NOT NULL CHECK (idx >= 0),
+            hash BLOB NOT NULL, PRIMARY KEY (level, idx)) WITHOUT ROWID""",
+        """CREATE TABLE tlog_checkpoints (
+            size INTEGER PRIMARY KEY CHECK (size >= 0), note BLOB NOT NULL, created_ms INTEGER NOT NULL)""",
+        "ALTER TABLE events ADD COLUMN log_index INTEGER",
+        """CREATE TABLE log_evidence (
+            evidence_id INTEGER PRIMARY KEY, kiosk_id TEXT NOT NULL REFERENCES kiosks (kiosk_id),
+            kind TEXT NOT NULL, body BLOB NOT NULL, received_ms INTEGER NOT NULL)""",
+        "CREATE INDEX log_evidence_kiosk ON log_evidence (kiosk_id)",
+    ]
+    for statement in statements:
+        conn.execute(statement)
+    conn.execute(
+        "INSERT OR IGNORE INTO settings (key, value) VALUES ('log_origin', ?)", (DEFAULT_LOG_ORIGIN,)
+    )
+    _backfill_log(conn)
+
+
+def _backfill_log(conn: sqlite3.Connection) -> None:
+    frontier = Frontier(0, {})
+
+    def append(entries: list[bytes]) -> int:
+        first = frontier.size
+        rows = frontier.extend(leaf_hash(entry) for entry in entries)
+        conn.executemany(
+            "INSERT INTO tlog_entries (idx, entry) VALUES (?, ?)", enumerate(entries, start=first)
+        )
+        conn.executemany("INSERT INTO tlog_hashes (level, idx, hash) VALUES (?, ?, ?)", rows)
+        return first
+
+    now_ms = time.time_ns() // 1_000_000
+    facts: list[tuple[str, Callable[[Sequence[Any]], bytes]]] = [
+        (
+            "SELECT site_id, tokens_per_hour, max_shift_hours, allow_uncredentialed, created_ms FROM sites "
+            "ORDER BY created_ms, rowid",
+            lambda r: make_entry(
+                "site",
+                site_id=r[0],
+                tokens_per_hour=r[1],
+                max_shift_hours=r[2],
+                allow_uncredentialed=bool(r[3]),
+                at_ms=r[4],
+            ),
+        ),
+        (
+            "SELECT key_id, public_key, status, changed_ms FROM issuer_keys ORDER BY created_ms, rowid",
+            lambda r: make_entry(
+                "issuer_key", key_id=r[0], public_key=b64encode(bytes(r[1])), status=r[2], at_ms=r[3]
+            ),
+        ),
+        (
+            "SELECT kiosk_id, site_id, public_key, enrolled_ms FROM kiosks ORDER BY enrolled_ms, rowid",
+            lambda r: make_entry(
+                "kiosk_enrolled", kiosk_id=r[0], site_id=r[1], public_key=b64encode(bytes(r[2])), at_ms=r[3]
+            ),
+        ),
+        (
+            "SELECT card_id, volunteer_id, registered_ms FROM cards ORDER BY registered_ms, rowid",
+            lambda r: make_entry("card", card_id=r[0], volunteer_id=r[1], at_ms=r[2]),
+        ),
+        (
+            "SELECT card_id, blocked_ms FROM cards WHERE blocked_ms IS NOT NULL ORDER BY blocked_ms, card_id",
+            lambda r: make_entry("card_blocked", card_id=r[0], at_ms=r[1]),
+        ),
+    ]
+    for query, build in facts:
+        append([build(row) for row in conn.execute(query).fetchall()])
+    for page in _events_in_log_order(conn):
+        first = append(
+            [
+                make_entry(
+                    "event",
+                    body=b64encode(bytes(body)),
+                    sig=b64encode(bytes(sig)),
+                    received_ms=received_ms,
+                    flags=[str(flag) for flag in json.loads(flags)],
+                )
+                for _, _, body, sig, flags, received_ms in page
+            ]
+        )
+        conn.executemany(
+            "UPDATE events SET log_index = ? WHERE kiosk_id = ? AND seq = ?",
+            ((first + offset, row[0], row[1]) for offset, row in enumerate(page)),
+        )
+    statuses = conn.execute(
+        "SELECT kiosk_id, status FROM kiosks WHERE status != 'active' ORDER BY enrolled_ms, rowid"
+    ).fetchall()
+    append([make_entry("kiosk_status", kiosk_id=k, status=status, at_ms=now_ms) for k, status in statuses])
+
+
+def _events_in_log_order(conn: sqlite3.Connection) -> Iterator[list[tuple[Any, ...]]]:
+    """Every event by ``(received_ms, kiosk_id, seq)``, a page at a time (bounded memory).
+
+    Keyset pages over a temporary index: each page is read whole before the
+    caller updates those rows, so no query is stepping while its table changes.
+    """
+    conn.execute("CREATE INDEX m003_events_order ON events (received_ms, kiosk_id, seq)")
+    columns = "SELECT kiosk_id, seq, body, sig, flags, received_ms FROM events"
+    order = f"ORDER BY received_ms, kiosk_id, seq LIMIT {_BACKFILL_PAGE}"
+    page = conn.execute(f"{columns} {order}").fetchall()
+    while page:
+        yield page
+        last = page[-1]
+        page = conn.execute(
+            f"{columns} WHERE (received_ms, kiosk_id, seq) > (?, ?, ?) {order}", (last[5], last[0], last[1])
+        ).fetchall()
+    conn.execute("DROP INDEX m003_events_order")
+
+
+MIGRATIONS: Final[Sequence[Migration]] = (_m001_initial, _m002_card_credentials, _m003_transparency_log)

@@ -35,6 +35,7 @@ from server.models import (
     Card,
     CardKind,
     EnrolmentCode,
+    HeldEvent,
     IssuerKey,
     IssuerKeyStatus,
     Kiosk,
@@ -252,18 +253,26 @@ class Tx:
         )
 
     # -- events --------------------------------------------------------------------------------
-    def stored_events(self, kiosk_id: str, first_seq: int, last_seq: int) -> dict[int, tuple[bytes, str]]:
-        """``seq -> (body, flags)`` for the stored events of ``kiosk_id`` in ``first_seq..last_seq``."""
+    def stored_events(self, kiosk_id: str, first_seq: int, last_seq: int) -> dict[int, HeldEvent]:
+        """``seq -> stored copy`` for the stored events of ``kiosk_id`` in ``first_seq..last_seq``."""
         rows = self._conn.execute(
-            "SELECT seq, body, flags FROM events WHERE kiosk_id = ? AND seq BETWEEN ? AND ?",
+            "SELECT seq, body, flags, received_ms, log_index FROM events "
+            "WHERE kiosk_id = ? AND seq BETWEEN ? AND ?",
             (kiosk_id, first_seq, last_seq),
         )
-        return {row[0]: (bytes(row[1]), row[2]) for row in rows}
+        return {row[0]: HeldEvent(bytes(row[1]), row[2], row[3], row[4]) for row in rows}
+
+    def event_log_index(self, kiosk_id: str, seq: int) -> int | None:
+        """Where the event ``(kiosk_id, seq)`` is in the transparency log; ``None`` if not stored."""
+        row = self._conn.execute(
+            "SELECT log_index FROM events WHERE kiosk_id = ? AND seq = ?", (kiosk_id, seq)
+        ).fetchone()
+        return None if row is None else row[0]
 
     def insert_events(self, events: Iterable[NewEvent]) -> None:
         self._conn.executemany(
-            "INSERT INTO events (kiosk_id, seq, body, sig, hash, kind, card_id, wall_ms, flags, received_ms) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO events (kiosk_id, seq, body, sig, hash, kind, card_id, wall_ms, flags, received_ms, "
+            "log_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 (
                     e.kiosk_id,
@@ -276,6 +285,7 @@ class Tx:
                     e.wall_ms,
                     _flags(e),
                     e.received_ms,
+                    e.log_index,
                 )
                 for e in events
             ),
@@ -516,6 +526,94 @@ class Tx:
             "SELECT COALESCE(SUM(delta), 0) FROM ledger_entries WHERE volunteer_id = ?", (volunteer_id,)
         ).fetchone()
         return int(row[0])
+
+    def all_balances(self) -> dict[str, int]:
+        """Every volunteer's balance, 0 for those without ledger entries."""
+        rows = self._conn.execute(
+            "SELECT v.volunteer_id, COALESCE(b.total, 0) FROM volunteers v LEFT JOIN "
+            "(SELECT volunteer_id, SUM(delta) AS total FROM ledger_entries GROUP BY volunteer_id) b "
+            "ON b.volunteer_id = v.volunteer_id ORDER BY v.volunteer_id"
+        )
+        return {row[0]: int(row[1]) for row in rows}
+
+    # -- the transparency log ------------------------------------------------------------------
+    def tlog_size(self) -> int:
+        """How many entries the log holds (indexes are dense from 0)."""
+        return int(self._conn.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM tlog_entries").fetchone()[0])
+
+    def append_tlog(
+        self, first_index: int, entries: Sequence[bytes], hashes: Iterable[tuple[int, int, bytes]]
+    ) -> None:
+        """Store ``entries`` from ``first_index`` on, and the ``(level, index, hash)`` rows they complete."""
+        self._conn.executemany(
+            "INSERT INTO tlog_entries (idx, entry) VALUES (?, ?)",
+            zip(range(first_index, first_index + len(entries)), entries, strict=True),
+        )
+        self._conn.executemany("INSERT INTO tlog_hashes (level, idx, hash) VALUES (?, ?, ?)", hashes)
+
+    def tlog_hash(self, level: int, index: int) -> bytes | None:
+        row = self._conn.execute(
+            "SELECT hash FROM tlog_hashes WHERE level = ? AND idx = ?", (level, index)
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def tlog_hash_range(self, level: int, start: int, end: int) -> list[bytes]:
+        """The stored hashes of ``level`` with indexes in ``[start, end)``, in order."""
+        rows = self._conn.execute(
+            "SELECT hash FROM tlog_hashes WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx",
+            (level, start, end),
+        )
+        return [bytes(row[0]) for row in rows]
+
+    def tlog_entry(self, index: int) -> bytes | None:
+        row = self._conn.execute("SELECT entry FROM tlog_entries WHERE idx = ?", (index,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def tlog_entry_range(self, start: int, end: int) -> list[bytes]:
+        """The entries with indexes in ``[start, end)``, in order."""
+        rows = self._conn.execute(
+            "SELECT entry FROM tlog_entries WHERE idx >= ? AND idx < ? ORDER BY idx", (start, end)
+        )
+        return [bytes(row[0]) for row in rows]
+
+    def insert_checkpoint(self, size: int, note: bytes, created_ms: int) -> None:
+        """Keep a signed checkpoint; the first one signed for a size stays."""
+        self._conn.execute(
+            "INSERT OR IGNORE INTO tlog_checkpoints (size, note, created_ms) VALUES (?, ?, ?)",
+            (size, note, created_ms),
+        )
+
+    def latest_checkpoint(self) -> tuple[int, bytes] | None:
+        """``(size, note)`` of the largest checkpoint signed so far."""
+        row = self._conn.execute(
+            "SELECT size, note FROM tlog_checkpoints ORDER BY size DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else (int(row[0]), bytes(row[1]))
+
+    def checkpoint(self, size: int) -> bytes | None:
+        row = self._conn.execute("SELECT note FROM tlog_checkpoints WHERE size = ?", (size,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def has_checkpoint_between(self, low: int, high: int) -> bool:
+        """Whether a checkpoint was signed for a size in ``low..high`` (inclusive)."""
+        row = self._conn.execute(
+            "SELECT 1 FROM tlog_checkpoints WHERE size BETWEEN ? AND ? LIMIT 1", (low, high)
+        ).fetchone()
+        return row is not None
+
+    def insert_log_evidence(self, kiosk_id: str, kind: str, body: bytes, received_ms: int) -> None:
+        self._conn.execute(
+            "INSERT INTO log_evidence (kiosk_id, kind, body, received_ms) VALUES (?, ?, ?, ?)",
+            (kiosk_id, kind, body, received_ms),
+        )
+
+    def list_log_evidence(self, kiosk_id: str) -> list[tuple[str, bytes, int]]:
+        """``(kind, body, received_ms)`` of every report from ``kiosk_id``, oldest first."""
+        rows = self._conn.execute(
+            "SELECT kind, body, received_ms FROM log_evidence WHERE kiosk_id = ? ORDER BY evidence_id",
+            (kiosk_id,),
+        )
+        return [(row[0], bytes(row[1]), row[2]) for row in rows]
 
 
 class Storage:

@@ -27,6 +27,8 @@ def test_enrolment_returns_identity_and_keys(api: Api, server_key: PublicKey) ->
         "tokens_per_hour",
         "max_shift_hours",
         "trust",
+        "log_origin",
+        "log_verifier_key",
     }
     assert body["kiosk_id"].startswith("k_")
     assert (body["site_id"], body["site_name"]) == (site["site_id"], "Repair café")

@@ -29,7 +29,7 @@ def test_m002_upgrades_an_m001_ledger(tmp_path: Path) -> None:
     path = tmp_path / "ledger.db"
     _m001_ledger(path)
     with Storage(path, migrate=False) as storage:
-        assert storage.migrate() == ["m002_card_credentials"]
+        assert storage.migrate() == ["m002_card_credentials", "m003_transparency_log"]
         assert storage.migrate() == []
         with storage.read() as tx:
             assert tx.list_sites() == [Site("s_1", "Café", 10, 12, allow_uncredentialed=False)]
@@ -41,7 +41,8 @@ def test_m002_upgrades_an_m001_ledger(tmp_path: Path) -> None:
 def test_every_migration_is_recorded_once(tmp_path: Path) -> None:
     with Storage(tmp_path / "ledger.db") as storage, storage.read() as tx:
         names = [row[0] for row in tx._conn.execute("SELECT name FROM migrations ORDER BY rowid")]
-    assert names == [m.__name__.lstrip("_") for m in MIGRATIONS] == ["m001_initial", "m002_card_credentials"]
+    assert [m.__name__.lstrip("_") for m in MIGRATIONS] == names
+    assert names == ["m001_initial", "m002_card_credentials", "m003_transparency_log"]
 
 
 @pytest.mark.parametrize(

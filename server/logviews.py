@@ -1,0 +1,202 @@
+"""Reading the transparency log: checkpoints, tiles, proofs, balances, and kiosks' evidence.
+
+The tile paths are c2sp.org/tlog-tiles: ``tile/<L>/<N>[.p/<W>]`` holds 256
+(or ``W``) hashes of Merkle level ``8·L``, ``tile/entries/<N>[.p/<W>]`` the
+entries as big-endian uint16 length ‖ bytes, and ``N`` is written in 3-digit
+groups, all but the last prefixed with ``x`` (``x001/x234/067``).  Only the
+canonical spelling is served.  A full tile is served once the log holds it; a
+partial tile only for a width that some signed checkpoint's size gives it,
+as the spec asks, so every tile's content is fixed forever.
+
+Every view reads in one transaction, so a proof and the checkpoint it is
+against always match.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Final
+
+from protocol import Reason, b64encode
+from protocol.checkpoint import format_tlog_proof
+from protocol.encoding import MAX_SAFE_INT
+from server import tlog
+from server.context import ServerContext
+from server.errors import InputError, LogCorrupted, ServiceError
+from server.inputs import parse_object
+from server.storage import Tx
+from server.tlog import StoredHashes
+
+TILE_HEIGHT: Final = 8
+TILE_WIDTH: Final = 1 << TILE_HEIGHT
+MAX_TILE_LEVEL: Final = 63
+EVIDENCE_KINDS: Final = frozenset({"log_inconsistent"})
+EVIDENCE_FIELDS: Final = frozenset({"kind", "old_checkpoint", "new_checkpoint", "consistency", "detail"})
+_TILE_INDEX = re.compile(r"((?:x[0-9]{3}/)*)([0-9]{3})(?:\.p/([1-9][0-9]{0,2}))?")
+_LEVEL = re.compile(r"0|[1-9][0-9]?")
+_DECIMAL = re.compile(r"0|[1-9][0-9]{0,15}")
+
+
+def _not_found(message: str = "no such tile") -> ServiceError:
+    return ServiceError(Reason.NOT_FOUND, message)
+
+
+def tile_index_path(index: int) -> str:
+    """``N`` as a tile path: ``1234067`` → ``x001/x234/067``."""
+    digits = str(index)
+    digits = "0" * (-len(digits) % 3) + digits
+    groups = [digits[i : i + 3] for i in range(0, len(digits), 3)]
+    return "/".join([*("x" + g for g in groups[:-1]), groups[-1]])
+
+
+def _parse_index(text: str) -> tuple[int, int | None]:
+    """``N[.p/W]`` → ``(N, W or None)``; only the canonical spelling (no extra ``x000/``) parses."""
+    match = _TILE_INDEX.fullmatch(text)
+    if match is None:
+        raise _not_found()
+    prefix, last, width = match.groups()
+    index = int(prefix.replace("x", "").replace("/", "") + last)
+    if tile_index_path(index) != prefix + last or (width is not None and int(width) >= TILE_WIDTH):
+        raise _not_found()
+    return index, None if width is None else int(width)
+
+
+def read_tile(ctx: ServerContext, path: str) -> bytes:
+    """The bytes of ``tile/<path>``: a Merkle tile or an entry bundle; ``404 not_found`` otherwise."""
+    head, sep, rest = path.partition("/")
+    if not sep:
+        raise _not_found()
+    entries = head == "entries"
+    if not entries and not _LEVEL.fullmatch(head):
+        raise _not_found()
+    level = 0 if entries else int(head)
+    if level > MAX_TILE_LEVEL:
+        raise _not_found()
+    index, width = _parse_index(rest)
+    shift = TILE_HEIGHT * level  # a level-L tile holds hashes of Merkle level 8·L
+    first = index * TILE_WIDTH
+    count = TILE_WIDTH if width is None else width
+    with ctx.storage.read() as tx:
+        size, _ = tlog.latest_checkpoint(tx)
+        have = size >> shift  # how many level-8L hashes the latest tree has
+        if first + count > have:
+            raise _not_found()
+        if width is not None and not tx.has_checkpoint_between(
+            (first + width) << shift, ((first + width + 1) << shift) - 1
+        ):
+            raise _not_found("no checkpoint has this partial tile")
+        if entries:
+            rows = tx.tlog_entry_range(first, first + count)
+            data = b"".join(len(row).to_bytes(2, "big") + row for row in rows)
+        else:
+            rows = tx.tlog_hash_range(shift, first, first + count)
+            data = b"".join(rows)
+    if len(rows) != count:
+        raise LogCorrupted(f"tile {path} should hold {count} items, found {len(rows)}")
+    return data
+
+
+def checkpoint(ctx: ServerContext) -> bytes:
+    """The latest signed checkpoint (a note)."""
+    with ctx.storage.read() as tx:
+        return tlog.latest_checkpoint(tx)[1]
+
+
+def log_key(ctx: ServerContext) -> dict[str, Any]:
+    """``{"origin","verifier_key"}``.  Auditors should get the key from the programme, not from here."""
+    with ctx.storage.read() as tx:
+        log_origin = tlog.origin(tx)
+    return {"origin": log_origin, "verifier_key": tlog.verifier_key(log_origin, ctx.server_key.public_key)}
+
+
+def _require_decimal(params: Mapping[str, str], name: str) -> int:
+    value = params.get(name)
+    if value is None or not _DECIMAL.fullmatch(value) or int(value) > MAX_SAFE_INT:
+        raise InputError(Reason.BAD_FIELD, f"{name} must be a non-negative decimal integer")
+    return int(value)
+
+
+def consistency(ctx: ServerContext, params: Mapping[str, str]) -> dict[str, Any]:
+    """``{"from","to","hashes"}``: the RFC 6962 proof from ``from`` to ``to`` (≤ the latest size)."""
+    old, new = _require_decimal(params, "from"), _require_decimal(params, "to")
+    with ctx.storage.read() as tx:
+        size, _ = tlog.latest_checkpoint(tx)
+        if not old <= new <= size:
+            raise InputError(Reason.BAD_FIELD, f"need from ≤ to ≤ {size}, the latest checkpoint's size")
+        hashes = tlog.consistency(StoredHashes(tx), old, new)
+    return {"from": old, "to": new, "hashes": [b64encode(h) for h in hashes]}
+
+
+def inclusion(ctx: ServerContext, params: Mapping[str, str]) -> dict[str, Any]:
+    """``{"index","size","hashes"}``: the RFC 6962 proof of entry ``index`` in the tree of ``size``."""
+    index, size = _require_decimal(params, "index"), _require_decimal(params, "size")
+    with ctx.storage.read() as tx:
+        latest, _ = tlog.latest_checkpoint(tx)
+        if not index < size <= latest:
+            raise InputError(Reason.BAD_FIELD, f"need index < size ≤ {latest}, the latest checkpoint's size")
+        hashes = tlog.inclusion(StoredHashes(tx), index, size)
+    return {"index": index, "size": size, "hashes": [b64encode(h) for h in hashes]}
+
+
+def _proof_at(tx: Tx, index: int) -> tuple[bytes, bytes]:
+    """``(entry, tlog-proof)`` of entry ``index`` against the latest checkpoint."""
+    size, note = tlog.latest_checkpoint(tx)
+    entry = tx.tlog_entry(index) if index < size else None
+    if entry is None:
+        raise _not_found("no such entry in the latest checkpoint")
+    return entry, format_tlog_proof(index, tlog.inclusion(StoredHashes(tx), index, size), note)
+
+
+def entry_proof(ctx: ServerContext, index: str) -> bytes:
+    """The C2SP tlog-proof of entry ``index`` (a decimal path segment) against the latest checkpoint."""
+    if not _DECIMAL.fullmatch(index):
+        raise _not_found("no such entry")
+    with ctx.storage.read() as tx:
+        return _proof_at(tx, int(index))[1]
+
+
+def event_proof(ctx: ServerContext, kiosk_id: str, seq: str) -> dict[str, Any]:
+    """``{"index","entry","proof"}`` for a kiosk's event: what a volunteer keeps as a receipt."""
+    if not _DECIMAL.fullmatch(seq) or int(seq) > MAX_SAFE_INT:
+        raise _not_found("no such event")
+    with ctx.storage.read() as tx:
+        index = tx.event_log_index(kiosk_id, int(seq))
+        if index is None:
+            raise _not_found("no such event")
+        entry, proof = _proof_at(tx, index)
+    return {"index": index, "entry": b64encode(entry), "proof": proof.decode("utf-8")}
+
+
+def balances(ctx: ServerContext) -> dict[str, Any]:
+    """``{"size","balances"}``: every volunteer's balance (0 if none) as of checkpoint ``size``.
+
+    One read transaction, so the balances are exactly those the log up to ``size`` implies.
+    """
+    with ctx.storage.read() as tx:
+        size, _ = tlog.latest_checkpoint(tx)
+        return {"size": size, "balances": tx.all_balances()}
+
+
+def store_evidence(ctx: ServerContext, kiosk_id: str, data: bytes) -> dict[str, Any]:
+    """Keep a kiosk's report that the log was rewritten (``log_inconsistent``), as received.
+
+    The report is stored whatever the kiosk's standing (a suspended kiosk may
+    still report); it is for people to examine, so nothing in it is trusted.
+    """
+    report = parse_object(data, allowed=EVIDENCE_FIELDS)
+    kind = report.get("kind")
+    if kind not in EVIDENCE_KINDS:
+        raise InputError(Reason.MALFORMED_REQUEST, f"kind must be one of {sorted(EVIDENCE_KINDS)}")
+    for name in ("old_checkpoint", "new_checkpoint", "detail"):
+        if name in report and not isinstance(report[name], str):
+            raise InputError(Reason.MALFORMED_REQUEST, f"{name} must be a string")
+    proof = report.get("consistency", [])
+    if not isinstance(proof, list) or not all(isinstance(h, str) for h in proof):
+        raise InputError(Reason.MALFORMED_REQUEST, "consistency must be a list of base64 hashes")
+    now = ctx.now_ms()
+    with ctx.storage.write() as tx:
+        if tx.get_kiosk(kiosk_id) is None:
+            raise ServiceError(Reason.UNKNOWN_KIOSK, "no such kiosk")
+        tx.insert_log_evidence(kiosk_id, str(kind), data, now)
+    return {"stored": True}

@@ -1,0 +1,273 @@
+"""The ledger's transparency log: appends in the caller's transaction, signed checkpoints, proofs.
+
+Every fact that decides a balance is appended as one entry
+(:mod:`protocol.logentry`) in the *same* transaction that records it, so after
+a crash the log and the ledger still agree: both are there or neither is.
+The transaction also signs a checkpoint for the new size (an Ed25519
+signature, ~20 µs), so every committed size has a checkpoint, and the server
+keeps them all (partial tiles are served for any of them).
+
+Storage keeps the entries and the hash of every complete aligned subtree
+(:mod:`server.tlogtree`), so roots and proofs take O(log n) point reads
+through :class:`StoredHashes`, the :data:`protocol.merkle.HashReader` over a
+transaction.
+
+Example::
+
+    with ctx.storage.write() as tx:
+        tx.insert_site(site, now)
+        tlog.append(ctx, tx, [tlog.site_entry(site, now)])   # entry, hashes and checkpoint
+"""
+
+from __future__ import annotations
+
+import base64
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from protocol import PrivateKey, PublicKey, b64encode
+from protocol.checkpoint import Checkpoint, sign_checkpoint
+from protocol.logentry import ENTRY_TYPE, ENTRY_VERSION, make_entry
+from protocol.merkle import consistency_proof, inclusion_proof, leaf_hash
+from protocol.note import NoteVerifier
+from server.context import ServerContext
+from server.errors import LogCorrupted
+from server.models import Card, IssuerKey, Kiosk, KioskStatus, Site
+from server.schema import DEFAULT_LOG_ORIGIN
+from server.storage import Storage, Tx
+from server.tlogtree import Frontier, HashRow
+
+ORIGIN_SETTING: Final = "log_origin"
+DEFAULT_ORIGIN: Final = DEFAULT_LOG_ORIGIN
+
+
+def check_origin(origin: str) -> str:
+    """``origin`` if it can name the log (non-empty, no spaces or control characters, no ``+``).
+
+    It is both a checkpoint's first line and the note key name, so the rules of both apply.
+    Raises :class:`ValueError` otherwise.
+    """
+    if (
+        not origin
+        or "+" in origin
+        or any(ch.isspace() or unicodedata.category(ch) in ("Zs", "Cc") for ch in origin)
+    ):
+        raise ValueError(f"a log origin is non-empty, without spaces or '+': {origin!r}")
+    return origin
+
+
+def origin(tx: Tx) -> str:
+    return tx.get_setting(ORIGIN_SETTING) or DEFAULT_ORIGIN
+
+
+def verifier_key(log_origin: str, public_key: PublicKey) -> str:
+    """The note verifier key auditors check checkpoints with: ``origin+keyid+base64``."""
+    return str(NoteVerifier.for_key(log_origin, public_key))
+
+
+class StoredHashes:
+    """A :data:`protocol.merkle.HashReader` over one transaction, caching what it read.
+
+    Make one per request: the cache is only valid while the transaction lasts.
+    """
+
+    __slots__ = ("_cache", "_tx")
+
+    def __init__(self, tx: Tx) -> None:
+        self._tx = tx
+        self._cache: dict[tuple[int, int], bytes] = {}
+
+    def remember(self, rows: Iterable[HashRow]) -> None:
+        """Serve hashes this transaction just wrote from memory."""
+        self._cache.update(((level, index), value) for level, index, value in rows)
+
+    def __call__(self, level: int, index: int) -> bytes:
+        key = (level, index)
+        value = self._cache.get(key)
+        if value is None:
+            value = self._tx.tlog_hash(level, index)
+            if value is None:
+                raise LogCorrupted(f"the log has no hash at level {level}, index {index}")
+            self._cache[key] = value
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """Where :func:`append` put its entries, and the checkpoint it signed for the new size."""
+
+    first_index: int
+    size: int
+    checkpoint: bytes
+    hashes: StoredHashes
+
+
+def append(ctx: ServerContext, tx: Tx, entries: Sequence[bytes], *, now_ms: int | None = None) -> Appended:
+    """Append ``entries`` in order inside ``tx``, store their hashes, and sign a checkpoint.
+
+    Reads at most log₂ n stored hashes and writes with two ``executemany`` calls.
+    """
+    now = ctx.now_ms() if now_ms is None else now_ms
+    size = tx.tlog_size()
+    hashes = StoredHashes(tx)
+    frontier = Frontier.load(size, hashes)
+    rows = frontier.extend(leaf_hash(entry) for entry in entries)
+    tx.append_tlog(size, entries, rows)
+    hashes.remember(rows)
+    note = _sign(tx, ctx.server_key, frontier.size, frontier.root(), now)
+    return Appended(first_index=size, size=frontier.size, checkpoint=note, hashes=hashes)
+
+
+def _sign(tx: Tx, key: PrivateKey, size: int, root: bytes, now_ms: int) -> bytes:
+    note = sign_checkpoint(Checkpoint(origin(tx), size, root), key)
+    tx.insert_checkpoint(size, note, now_ms)
+    return note
+
+
+def ensure_checkpoint(storage: Storage, key: PrivateKey, now_ms: int) -> None:
+    """Sign a checkpoint for the log's current size unless one exists (a new or just-migrated log).
+
+    Migrations cannot sign (they do not hold the key), so opening a data folder calls this.
+    """
+    with storage.write() as tx:
+        size = tx.tlog_size()
+        latest = tx.latest_checkpoint()
+        if latest is None or latest[0] != size:
+            hashes = StoredHashes(tx)
+            _sign(tx, key, size, Frontier.load(size, hashes).root(), now_ms)
+
+
+def latest_checkpoint(tx: Tx) -> tuple[int, bytes]:
+    """``(size, signed note)`` of the newest checkpoint."""
+    latest = tx.latest_checkpoint()
+    if latest is None:
+        raise LogCorrupted("the log has no checkpoint; open the data folder with open_data_dir")
+    return latest
+
+
+def inclusion(hashes: StoredHashes, index: int, size: int) -> list[bytes]:
+    """RFC 6962 inclusion proof of entry ``index`` in the tree of ``size`` entries."""
+    return inclusion_proof(index, size, hashes)
+
+
+def consistency(hashes: StoredHashes, old_size: int, new_size: int) -> list[bytes]:
+    """RFC 6962 consistency proof from ``old_size`` to ``new_size``."""
+    return consistency_proof(old_size, new_size, hashes)
+
+
+# -- what is logged --------------------------------------------------------------------------------
+_EVENT_TAIL: Final = f',"type":"{ENTRY_TYPE}","v":{ENTRY_VERSION}}}'.encode()
+
+
+def event_entry(body: bytes, sig: bytes, *, received_ms: int, flags_json: str) -> bytes:
+    """:func:`protocol.logentry.event_entry`, byte for byte, for ingest's hot path.
+
+    ``flags_json`` is the flags as stored (:func:`server.storage.encode_flags`,
+    which is their canonical JSON).  Base64 and reason codes need no escaping
+    and the keys are written in canonical (sorted) order, so the generic
+    encoder's checks can be skipped; a test holds the two equal.
+    """
+    return b"".join(
+        (
+            b'{"body":"',
+            base64.b64encode(body),
+            b'","flags":',
+            flags_json.encode("ascii"),
+            b',"kind":"event","received_ms":',
+            str(received_ms).encode("ascii"),
+            b',"sig":"',
+            base64.b64encode(sig),
+            b'"',
+            _EVENT_TAIL,
+        )
+    )
+
+
+def site_entry(site: Site, at_ms: int) -> bytes:
+    """A site created or changed: its current rate, maximum and card policy (never its name)."""
+    return make_entry(
+        "site",
+        site_id=site.site_id,
+        tokens_per_hour=site.tokens_per_hour,
+        max_shift_hours=site.max_shift_hours,
+        allow_uncredentialed=site.allow_uncredentialed,
+        at_ms=at_ms,
+    )
+
+
+def kiosk_enrolled_entry(kiosk: Kiosk) -> bytes:
+    return make_entry(
+        "kiosk_enrolled",
+        kiosk_id=kiosk.kiosk_id,
+        site_id=kiosk.site_id,
+        public_key=b64encode(kiosk.public_key),
+        at_ms=kiosk.enrolled_ms,
+    )
+
+
+def kiosk_status_entry(kiosk_id: str, status: KioskStatus, at_ms: int) -> bytes:
+    return make_entry("kiosk_status", kiosk_id=kiosk_id, status=status.value, at_ms=at_ms)
+
+
+def issuer_key_entry(key: IssuerKey, at_ms: int) -> bytes:
+    return make_entry(
+        "issuer_key",
+        key_id=key.key_id,
+        public_key=b64encode(key.public_key),
+        status=key.status.value,
+        at_ms=at_ms,
+    )
+
+
+def card_entry(card: Card) -> bytes:
+    """A card registered: its ID and owner only (no name, Ehrenamtskarte number or UID)."""
+    return make_entry("card", card_id=card.card_id, volunteer_id=card.volunteer_id, at_ms=card.registered_ms)
+
+
+def card_blocked_entry(card_id: str, at_ms: int) -> bytes:
+    return make_entry("card_blocked", card_id=card_id, at_ms=at_ms)
+
+
+# -- receipts with proofs --------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class LoggedEvent:
+    """One event of a batch as the log holds it: what a kiosk needs to rebuild its entry."""
+
+    seq: int
+    index: int
+    received_ms: int
+    flags: list[str]
+
+
+def batch_witness(
+    tx: Tx, appended: Appended | None, events: Sequence[LoggedEvent], known_size: int
+) -> dict[str, Any]:
+    """``checkpoint``, ``entries`` (with inclusion proofs) and ``consistency`` for a batch's answer.
+
+    The checkpoint is the one this batch's transaction signed, or the latest one
+    when the batch held only duplicates.  ``consistency`` runs from ``known_size``
+    (the kiosk's last verified size) and is left out when that is 0.
+    """
+    if appended is None:
+        size, note = latest_checkpoint(tx)
+        hashes = StoredHashes(tx)
+    else:
+        size, note, hashes = appended.size, appended.checkpoint, appended.hashes
+    answer: dict[str, Any] = {
+        "checkpoint": note.decode("utf-8"),
+        "entries": [
+            {
+                "seq": event.seq,
+                "index": event.index,
+                "received_ms": event.received_ms,
+                "flags": event.flags,
+                "hashes": [b64encode(h) for h in inclusion_proof(event.index, size, hashes)],
+            }
+            for event in events
+        ],
+    }
+    if known_size > 0:
+        answer["consistency"] = [b64encode(h) for h in consistency_proof(known_size, size, hashes)]
+    return answer

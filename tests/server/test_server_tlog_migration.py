@@ -1,0 +1,209 @@
+"""Migration m003: a ledger made before the transparency log gets one that covers its old data.
+
+The old data folder is built with the m001 and m002 migrations and rows as
+those releases wrote them (with really signed events), then opened with the
+current code, which migrates, backfills and signs the first checkpoint.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import httpx
+from server_helpers import T0, FakeClock, FakeKiosk
+from tlog_helpers import leaves, parsed_entries, send_logged, stored_entries, verified_checkpoint
+
+from protocol import EventKind, PrivateKey, SignedEvent, b64encode, ids
+from protocol.logentry import event_entry, event_leaf_hash
+from protocol.merkle import reference_root, verify_inclusion
+from server import tlog
+from server.app import create_app
+from server.datadir import ADMIN_TOKEN_SETTING, admin_token_hash, open_data_dir
+from server.runner import serve_in_thread
+from server.schema import _m001_initial, _m002_card_credentials
+from server.storage import Storage
+
+
+def _old_event(kiosk: FakeKiosk, kind: EventKind, card: str) -> SignedEvent:
+    return kiosk.event(kind, card, T0 - 10 * 3_600_000 + kiosk.seq * 60_000)
+
+
+def _old_data_dir(path: Path) -> dict[str, Any]:
+    """A data folder as release m002 left it: two sites, issuer keys, kiosks, cards, a block, events."""
+    path.mkdir(mode=0o700)
+    server_key = PrivateKey.generate()
+    (path / "server.key").write_bytes(server_key.seed)
+    (path / "uid-pseudonym.key").write_bytes(bytes(32))
+    conn = sqlite3.connect(path / "ledger.db", isolation_level=None)
+    conn.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_ms INTEGER NOT NULL)")
+    _m001_initial(conn)
+    _m002_card_credentials(conn)
+    conn.executemany("INSERT INTO migrations VALUES (?, 1)", [("m001_initial",), ("m002_card_credentials",)])
+    conn.execute("INSERT INTO settings VALUES (?, ?)", (ADMIN_TOKEN_SETTING, admin_token_hash("token")))
+    conn.execute("INSERT INTO sites VALUES ('s_b', 'Hall', 12, 8, 20, 1)")
+    conn.execute("INSERT INTO sites VALUES ('s_a', 'Café', 10, 12, 10, 0)")
+    issuers = [PrivateKey.generate().public_key.raw for _ in range(2)]
+    conn.execute("INSERT INTO issuer_keys VALUES ('i_1', ?, 'active', 5, 5)", (issuers[0],))
+    conn.execute("INSERT INTO issuer_keys VALUES ('i_2', ?, 'revoked', 6, 50)", (issuers[1],))
+    a = FakeKiosk(key=PrivateKey.generate(), kiosk_id=ids.new_id(ids.KIOSK))
+    b = FakeKiosk(key=PrivateKey.generate(), kiosk_id=ids.new_id(ids.KIOSK))
+    conn.execute("INSERT INTO volunteers VALUES ('v_1', 1), ('v_2', 2)")
+    conn.execute(
+        "INSERT INTO personal_data VALUES ('v_1', 'Ada Lovelace', 'EAK-31337'), ('v_2', 'Bob', NULL)"
+    )
+    card_1, card_2 = ids.new_id(ids.CARD), ids.new_id(ids.CARD)
+    conn.execute(
+        "INSERT INTO cards (card_id, volunteer_id, registered_ms, blocked_ms, block_reason) VALUES "
+        "(?, 'v_1', 60, NULL, NULL), (?, 'v_2', 70, 80, 'lost')",
+        (card_1, card_2),
+    )
+    stranger = ids.new_id(ids.CARD)
+    events = [  # (kiosk, event, received_ms, flags), in the order they arrived
+        (a, _old_event(a, EventKind.CHECK_IN, card_1), 100, []),
+        (a, _old_event(a, EventKind.CHECK_IN, stranger), 100, ["unknown_card"]),
+        (b, _old_event(b, EventKind.CHECK_IN, card_2), 100, ["card_blocked"]),
+        (a, _old_event(a, EventKind.CHECK_OUT, card_1), 200, []),
+    ]
+    for kiosk in (a, b):
+        kiosk_rows = [e for k, e, _, _ in events if k is kiosk]
+        status = "active" if kiosk is a else "revoked"
+        conn.execute(
+            "INSERT INTO kiosks VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                kiosk.kiosk_id,
+                "s_a" if kiosk is a else "s_b",
+                kiosk.key.public_key.raw,
+                status,
+                len(kiosk_rows),
+                kiosk_rows[-1].hash,
+                30 if kiosk is a else 40,
+            ),
+        )
+    for kiosk, event, received_ms, flags in events:
+        conn.execute(
+            "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                kiosk.kiosk_id,
+                event.event.seq,
+                event.body,
+                event.signature,
+                event.hash,
+                event.event.kind.value,
+                event.event.card,
+                event.event.clock.wall_ms,
+                json.dumps(flags),
+                received_ms,
+            ),
+        )
+    conn.close()
+    return {
+        "server_key": server_key,
+        "issuers": issuers,
+        "kiosks": (a, b),
+        "cards": (card_1, card_2),
+        "events": events,
+    }
+
+
+def test_m003_backfills_an_old_ledger_in_the_documented_order(tmp_path: Path) -> None:
+    old = _old_data_dir(tmp_path / "data")
+    a, b = old["kiosks"]
+    card_1, card_2 = old["cards"]
+    with open_data_dir(tmp_path / "data", now_ms=FakeClock()) as ctx:
+        entries = parsed_entries(ctx)
+        raw = stored_entries(ctx)
+        with ctx.storage.read() as tx:
+            size, note = tx.latest_checkpoint() or (0, b"")
+            indexes = [tx.event_log_index(k.kiosk_id, e.event.seq) for k, e, _, _ in old["events"]]
+        leaf_hashes = leaves(ctx)
+
+    def strip(entry: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in entry.items() if k not in ("type", "v")}
+
+    assert [strip(e) for e in entries[:9]] == [
+        {"kind": "site", "site_id": "s_a", "tokens_per_hour": 10, "max_shift_hours": 12}
+        | {"allow_uncredentialed": False, "at_ms": 10},
+        {"kind": "site", "site_id": "s_b", "tokens_per_hour": 12, "max_shift_hours": 8}
+        | {"allow_uncredentialed": True, "at_ms": 20},
+        {"kind": "issuer_key", "key_id": "i_1", "public_key": b64encode(old["issuers"][0])}
+        | {"status": "active", "at_ms": 5},
+        {"kind": "issuer_key", "key_id": "i_2", "public_key": b64encode(old["issuers"][1])}
+        | {"status": "revoked", "at_ms": 50},
+        {"kind": "kiosk_enrolled", "kiosk_id": a.kiosk_id, "site_id": "s_a"}
+        | {"public_key": a.key.public_key.to_b64(), "at_ms": 30},
+        {"kind": "kiosk_enrolled", "kiosk_id": b.kiosk_id, "site_id": "s_b"}
+        | {"public_key": b.key.public_key.to_b64(), "at_ms": 40},
+        {"kind": "card", "card_id": card_1, "volunteer_id": "v_1", "at_ms": 60},
+        {"kind": "card", "card_id": card_2, "volunteer_id": "v_2", "at_ms": 70},
+        {"kind": "card_blocked", "card_id": card_2, "at_ms": 80},
+    ]
+    # Events by received_ms, then kiosk ID, then seq, with their stored flags and times.
+    order = sorted(old["events"], key=lambda x: (x[2], x[0].kiosk_id, x[1].event.seq))
+    expected = [event_entry(e.body, e.signature, received_ms=r, flags=f) for _, e, r, f in order]
+    assert raw[9:13] == expected
+    assert sorted(indexes) == [9, 10, 11, 12]
+    for (_, event, received_ms, flags), index in zip(old["events"], indexes, strict=True):
+        assert raw[index] == event_entry(event.body, event.signature, received_ms=received_ms, flags=flags)
+    # Statuses last: the revocation came after the revoked kiosk's events.
+    assert [(e["kind"], e["kiosk_id"], e["status"]) for e in entries[13:]] == [
+        ("kiosk_status", b.kiosk_id, "revoked")
+    ]
+    for secret in (b"Ada Lovelace", b"EAK-31337"):  # neither can occur in base64 by chance
+        assert all(secret not in entry for entry in raw)
+
+    # Opening signed the first checkpoint, for the whole backfill.
+    key = tlog.verifier_key("kokreativ.local/ledger", old["server_key"].public_key)
+    checkpoint = verified_checkpoint(note, key)
+    assert checkpoint.size == size == 14 and checkpoint.root_hash == reference_root(leaf_hashes)
+
+    # Opening again neither migrates nor signs again.
+    with open_data_dir(tmp_path / "data", now_ms=FakeClock(T0 + 1)) as ctx:
+        assert ctx.storage.migrate() == []
+        with ctx.storage.read() as tx:
+            assert tx.latest_checkpoint() == (14, note)
+
+
+def test_kiosks_keep_syncing_after_the_migration(tmp_path: Path) -> None:
+    old = _old_data_dir(tmp_path / "data")
+    a, _ = old["kiosks"]
+    key = tlog.verifier_key("kokreativ.local/ledger", old["server_key"].public_key)
+    _, old_event, old_received, old_flags = old["events"][3]
+    new = a.event(EventKind.CHECK_OUT, ids.new_id(ids.CARD), T0)
+    with (
+        open_data_dir(tmp_path / "data", now_ms=FakeClock()) as ctx,
+        serve_in_thread(create_app(ctx)) as url,
+        httpx.Client(base_url=url) as http,
+    ):
+        response = send_logged(http, a.kiosk_id, [old_event, new], 14)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [r["status"] for r in body["results"]] == ["duplicate", "accepted"]
+    checkpoint = verified_checkpoint(body["checkpoint"], key)
+    assert checkpoint.size == 15
+    duplicate, fresh = body["entries"]
+    assert (duplicate["index"], duplicate["received_ms"], duplicate["flags"]) == (12, old_received, old_flags)
+    assert (fresh["index"], fresh["received_ms"]) == (14, T0)
+    for item, event in ((duplicate, old_event), (fresh, new)):
+        leaf = event_leaf_hash(
+            event.body, event.signature, received_ms=item["received_ms"], flags=item["flags"]
+        )
+        hashes = [base64.b64decode(h) for h in item["hashes"]]
+        verify_inclusion(leaf, item["index"], checkpoint.size, hashes, checkpoint.root_hash)
+    assert body["consistency"]
+
+
+def test_an_empty_old_ledger_gets_an_empty_log(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_ms INTEGER NOT NULL)")
+    _m001_initial(conn)
+    conn.execute("INSERT INTO migrations VALUES ('m001_initial', 1)")
+    conn.close()
+    with Storage(path) as storage, storage.read() as tx:
+        assert tx.tlog_size() == 0
+        assert tx.latest_checkpoint() is None  # signed when a data folder is opened, with the key
+        assert tx.get_setting("log_origin") == "kokreativ.local/ledger"
