@@ -88,6 +88,35 @@ def test_enrol_writes_private_config_and_key_and_a_code_works_once(
     assert again.value.reason == "already_enrolled"
 
 
+def test_enrol_stores_the_log_origin_and_refuses_a_log_verifier_key_that_does_not_match(
+    server_process: ServerProcess, tmp_path: Path
+):
+    from protocol import PrivateKey
+    from protocol.note import NoteVerifier
+    from provisioning.client import ApiClient
+
+    with server_process.admin() as admin:
+        site = admin.add_site("Nachbarschaftsladen", tokens_per_hour=10)
+        codes = [admin.create_enrolment_code(site["site_id"])["code"] for _ in range(2)]
+    config_path, config = enrol_kiosk(server_process.url, codes[0], tmp_path / "k1")
+    with ApiClient(server_process.url) as api:
+        log_key = api.request("GET", "/v1/log/key")
+    # The kiosk pins the origin; the verifier key follows from it and the server key it pinned already.
+    assert config.log_origin == log_key["origin"] and load_config(config_path).log_origin == config.log_origin
+    assert str(NoteVerifier.for_key(config.log_origin, config.server_public_key)) == log_key["verifier_key"]
+
+    class Tampered(ApiClient):
+        def enrol(self, body):
+            answer = super().enrol(body)
+            other = NoteVerifier.for_key(answer["log_origin"], PrivateKey.generate().public_key)
+            return {**answer, "log_verifier_key": str(other)}
+
+    with Tampered(server_process.url) as client, pytest.raises(ProvisioningError) as info:
+        enrol_kiosk(server_process.url, codes[1], tmp_path / "k2", client=client)
+    assert info.value.reason == Reason.MALFORMED_REQUEST and "log_verifier_key" in info.value.message
+    assert not (tmp_path / "k2" / "kiosk.toml").exists()
+
+
 def test_cli_provisions_a_site_a_code_and_a_card(server_process: ServerProcess, capsys, monkeypatch):
     monkeypatch.setenv("KOKREATIV_SERVER", server_process.url)
     monkeypatch.setenv("KOKREATIV_ADMIN_TOKEN", server_process.admin_token)
