@@ -27,7 +27,7 @@ examples:
 
 def _commands() -> list[tuple[str, str, Callable[[argparse.ArgumentParser], None]]]:
     # Imported here so that ``kokreativ --help`` works with only some extras installed.
-    from kokreativ import demo, tools
+    from kokreativ import demo, tools, verify_cli
     from provisioning import cli as provisioning_cli
     from server import cli as server_cli
     from terminal import cli as terminal_cli
@@ -39,6 +39,7 @@ def _commands() -> list[tuple[str, str, Callable[[argparse.ArgumentParser], None
         ("provision", "set up servers, sites, kiosks and cards (coordinators)", provisioning_cli.configure),
         ("server", "run the ledger server", server_cli.configure),
         ("terminal", "run a kiosk and its background sync", terminal_cli.configure),
+        ("verify", "audit the ledger, or check one checkpoint or proof (auditors)", verify_cli.configure),
     ]
 
 

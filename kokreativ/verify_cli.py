@@ -1,0 +1,193 @@
+"""``kokreativ verify …``: what auditors and volunteers run to check the ledger from the outside.
+
+Glue only: each command parses its arguments and calls :mod:`provisioning.audit`.
+A check that fails prints what failed and exits 1; a usage error (a
+malformed key, a missing file, an unreachable server) exits 2 like every
+other command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from protocol.checkpoint import Checkpoint
+from protocol.errors import ProtocolError
+from protocol.merkle import leaf_hash
+from protocol.note import NoteVerifier
+
+CHECK_FAILED = 1
+
+
+def _verifier_key(text: str) -> NoteVerifier:
+    from provisioning.audit import UsageError, parse_verifier_keys
+
+    try:
+        return parse_verifier_keys([text])[0]
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from exc
+
+
+def _workers(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("at least 1")
+    return value
+
+
+def _read(path: str) -> bytes:
+    return sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+
+
+def _failed(exc: ProtocolError) -> int:
+    print(f"kokreativ verify: {exc.reason.value}: {exc.message}", file=sys.stderr)
+    return CHECK_FAILED
+
+
+def _print(obj: dict[str, Any]) -> None:
+    print(json.dumps(obj, indent=2, sort_keys=True))
+
+
+def _checkpoint_json(checkpoint: Checkpoint) -> dict[str, Any]:
+    return {
+        "ok": True,
+        "origin": checkpoint.origin,
+        "size": checkpoint.size,
+        "root_hash": base64.b64encode(checkpoint.root_hash).decode(),
+    }
+
+
+def _checkpoint(args: argparse.Namespace) -> int:
+    from provisioning.audit import check_checkpoint
+
+    data = _read(args.file)
+    try:
+        checkpoint = check_checkpoint(data, args.key, origin=args.origin)
+    except ProtocolError as exc:
+        return _failed(exc)
+    _print(_checkpoint_json(checkpoint))
+    return 0
+
+
+def _proof(args: argparse.Namespace) -> int:
+    from provisioning.audit import check_proof, parse_leaf_hash
+
+    leaf = leaf_hash(_read(args.leaf_file)) if args.leaf_file else parse_leaf_hash(args.leaf_hash)
+    data = _read(args.file)
+    try:
+        checkpoint, proof = check_proof(data, args.key, leaf, origin=args.origin)
+    except ProtocolError as exc:
+        return _failed(exc)
+    _print({**_checkpoint_json(checkpoint), "index": proof.index, "leaf_hash": leaf.hex()})
+    return 0
+
+
+def _ledger(args: argparse.Namespace) -> int:
+    from provisioning.audit import AuditOptions, ProgressBar, audit_ledger, choose_verifiers, open_source
+
+    source = open_source(args.source)
+    try:
+        keys = choose_verifiers(source, args.key or [], unsafe_trust_server_key=args.unsafe_trust_server_key)
+        for warning in keys.warnings:
+            print(warning, file=sys.stderr)
+        show = args.progress or (sys.stderr.isatty() and not args.json)
+        options = AuditOptions(
+            verifiers=keys.verifiers,
+            origin=args.origin,
+            state_dir=Path(args.state) if args.state else None,
+            keep_state=not keys.own_key,
+            workers=args.workers,
+            progress=ProgressBar(sys.stderr, 0, enabled=show),
+            warnings=keys.warnings,
+        )
+        report = audit_ledger(source, options)
+    finally:
+        source.close()
+    if args.json:
+        _print(report.to_json())
+    else:
+        print("\n".join(report.lines()))
+    return 0 if report.ok else CHECK_FAILED
+
+
+def _leaf(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_text: str, example: str
+) -> argparse.ArgumentParser:
+    return commands.add_parser(
+        name,
+        help=help_text,
+        description=help_text,
+        epilog=f"example:\n  {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def _key_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    parser.add_argument(
+        "--key",
+        action="append",
+        type=_verifier_key,
+        required=required,
+        metavar="VKEY",
+        help="trusted verifier key name+keyid+base64 (repeat for several; others' signatures are ignored)",
+    )
+    parser.add_argument("--origin", help="the log's origin (default: the name of the key that signed)")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    commands = parser.add_subparsers(dest="verify_command", metavar="COMMAND", required=True)
+
+    ledger = _leaf(
+        commands,
+        "ledger",
+        "audit a whole ledger: checkpoint, Merkle root, history, every signature and chain, "
+        "flags and balances; exit 1 and name each problem if anything fails",
+        "kokreativ verify ledger https://ledger.example.org --key 'ledger.example.org+1a2b3c4d+AV…'",
+    )
+    ledger.add_argument("source", metavar="SOURCE", help="the server's URL, or its data folder (read-only)")
+    _key_options(ledger, required=False)
+    ledger.add_argument(
+        "--unsafe-trust-server-key",
+        "--trust-server-key",
+        dest="unsafe_trust_server_key",
+        action="store_true",
+        help="UNSAFE: take the key from the audited server's /v1/log/key (a URL without --key)",
+    )
+    ledger.add_argument(
+        "--state",
+        metavar="DIR",
+        help="where checkpoints seen before are kept (default ~/.local/share/kokreativ/audit/ORIGIN)",
+    )
+    ledger.add_argument(
+        "--workers", type=_workers, metavar="N", help="processes checking signatures (default: every core)"
+    )
+    ledger.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    ledger.add_argument("--progress", action="store_true", help="show progress on stderr even when not a TTY")
+    ledger.set_defaults(func=_ledger)
+
+    checkpoint = _leaf(
+        commands,
+        "checkpoint",
+        "check a signed checkpoint (c2sp.org/tlog-checkpoint) of any log against trusted keys",
+        "kokreativ verify checkpoint --key 'ledger.example.org+1a2b3c4d+AV…' checkpoint.txt",
+    )
+    _key_options(checkpoint, required=True)
+    checkpoint.add_argument("file", metavar="FILE", help="the signed checkpoint, or - for stdin")
+    checkpoint.set_defaults(func=_checkpoint)
+
+    proof = _leaf(
+        commands,
+        "proof",
+        "check a tlog-proof (c2sp.org/tlog-proof) that an entry is in a log, offline",
+        "kokreativ verify proof --key 'ledger.example.org+1a2b3c4d+AV…' --leaf-file entry.json proof.txt",
+    )
+    _key_options(proof, required=True)
+    leaf = proof.add_mutually_exclusive_group(required=True)
+    leaf.add_argument("--leaf-file", metavar="F", help="the raw entry bytes (hashed as an RFC 6962 leaf)")
+    leaf.add_argument("--leaf-hash", metavar="H", help="the leaf hash, as 64 hex digits or base64")
+    proof.add_argument("file", metavar="FILE", help="the tlog-proof, or - for stdin")
+    proof.set_defaults(func=_proof)

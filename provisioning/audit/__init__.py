@@ -1,0 +1,75 @@
+"""Auditing a kokreativ ledger, or any C2SP transparency log, from the outside.
+
+* :func:`audit_ledger` (``kokreativ verify ledger``) re-checks a whole log
+  from a server URL or a data folder: checkpoint signature, Merkle root,
+  kept history, every event signature and hash chain, and the flags, shifts
+  and balances replayed with the server's rules.
+* :func:`check_checkpoint` and :func:`check_proof` (``kokreativ verify
+  checkpoint`` / ``proof``) check one signed checkpoint or one tlog-proof
+  offline, for any log that follows the C2SP specs.
+
+Modules: :mod:`.ledger` runs an audit over a :mod:`.sources` source, with
+:mod:`.tree` for roots, :mod:`.replay` for the rules, :mod:`.history` for
+kept checkpoints and :mod:`.report` for the findings; :mod:`.tiles` reads
+c2sp.org/tlog-tiles; :mod:`.offline` is the single-proof checks.  Errors are
+in :mod:`.errors`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from provisioning.audit.errors import AuditError, SourceError, UsageError
+    from provisioning.audit.ledger import (
+        AuditOptions,
+        KeyChoice,
+        audit_ledger,
+        choose_verifiers,
+        default_workers,
+    )
+    from provisioning.audit.offline import check_checkpoint, check_proof, parse_leaf_hash, parse_verifier_keys
+    from provisioning.audit.progress import ProgressBar
+    from provisioning.audit.report import AuditReport, Problem
+    from provisioning.audit.sources import DataFolderSource, HttpSource, open_source
+
+# Imported on first use, so a worker process that needs only ``._worker`` starts light.
+_HOMES = {
+    "errors": ("AuditError", "SourceError", "UsageError"),
+    "ledger": ("AuditOptions", "KeyChoice", "audit_ledger", "choose_verifiers", "default_workers"),
+    "offline": ("check_checkpoint", "check_proof", "parse_leaf_hash", "parse_verifier_keys"),
+    "progress": ("ProgressBar",),
+    "report": ("AuditReport", "Problem"),
+    "sources": ("DataFolderSource", "HttpSource", "open_source"),
+}
+_MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
+
+__all__ = [
+    "AuditError",
+    "AuditOptions",
+    "AuditReport",
+    "DataFolderSource",
+    "HttpSource",
+    "KeyChoice",
+    "Problem",
+    "ProgressBar",
+    "SourceError",
+    "UsageError",
+    "audit_ledger",
+    "check_checkpoint",
+    "check_proof",
+    "choose_verifiers",
+    "default_workers",
+    "open_source",
+    "parse_leaf_hash",
+    "parse_verifier_keys",
+]

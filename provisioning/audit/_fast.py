@@ -1,0 +1,168 @@
+"""Strict parsing of ``event`` entries and event bodies at auditing speed, with the protocol's parsers behind.
+
+An audit parses every entry and every event twice over (the entry's canonical
+JSON, then the kiosk's), and :func:`protocol.parse_entry` and
+:func:`protocol.parse_event` cost about as much as the signature check.  Both
+formats are fixed canonical JSON, so one anchored regular expression each
+recognises the common case exactly: a match is always bytes that the protocol
+parser accepts, with the same fields.  Anything the pattern does not match
+(including every malformed input) goes to the protocol parser, which either
+accepts it or raises with the reason code, so nothing is refused here that the
+protocol would take, and the errors are the protocol's own.
+``tests/provisioning/test_provisioning_audit_fast.py`` checks that agreement with Hypothesis.
+"""
+
+from __future__ import annotations
+
+import binascii
+import re
+from typing import Any, Final, NamedTuple
+
+from protocol.encoding import MAX_SAFE_INT
+from protocol.events import GENESIS_PREV, MAX_EVENT_BYTES, parse_event
+from protocol.logentry import MAX_ENTRY_BYTES, parse_entry
+
+_INT = rb"(0|[1-9][0-9]{0,15})"
+_B64 = rb"([A-Za-z0-9+/]*={0,2})"
+_EVENT_ENTRY: Final = re.compile(
+    rb'\{"body":"' + _B64 + rb'","flags":\[((?:"[a-z][a-z0-9_]{0,39}"(?:,"[a-z][a-z0-9_]{0,39}")*)?)\],'
+    rb'"kind":"event","received_ms":' + _INT + rb',"sig":"' + _B64 + rb'","type":"kokreativ\.entry","v":1\}'
+)
+_EVENT: Final = re.compile(
+    rb'\{"card":"([cu]_[0-9a-f]{32})",'
+    rb'"clock":\{"boot":"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",'
+    rb'"mono_ms":' + _INT + rb',"synced":(?:true|false),"wall_ms":' + _INT + rb"\},"
+    rb'"data":(\{\}|\{"reason":"[a-z][a-z0-9_]{0,39}"\}),"kind":"(check_in|check_out|denied)",'
+    rb'"kiosk":"(k_[0-9a-f]{32})","prev":"([0-9a-f]{64})","seq":([1-9][0-9]{0,15}),'
+    rb'"type":"kokreativ\.event","v":1\}'
+)
+_ZEROS: Final = GENESIS_PREV.encode()
+
+
+class EventEntry(NamedTuple):
+    """The fields of an ``event`` entry; ``received_ms`` is whatever JSON value the entry holds."""
+
+    body: bytes
+    sig: bytes
+    received_ms: Any
+    flags: tuple[str, ...]
+
+
+class EventFacts(NamedTuple):
+    """What an audit needs of one parsed event."""
+
+    kiosk: str
+    seq: int
+    prev: str
+    kind: str
+    card: str
+    wall_ms: int
+
+
+_B64_VALUE: Final = {
+    c: i for i, c in enumerate(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+}
+
+
+def _b64(text: bytes) -> bytes | None:
+    """Strict, canonical base64 (as :func:`protocol.b64decode`), or ``None`` to let the protocol say why.
+
+    Canonical means the bits after the data are zero: the last character before
+    ``==`` carries 4 unused bits, before ``=`` 2.  Checking them is cheaper than
+    encoding again.
+    """
+    if len(text) % 4:
+        return None  # strict mode lets a surplus "=" through
+    try:
+        raw = binascii.a2b_base64(text, strict_mode=True)
+    except binascii.Error:
+        return None
+    if text.endswith(b"=="):
+        return raw if _B64_VALUE[text[-3]] & 0b1111 == 0 else None
+    if text.endswith(b"="):
+        return raw if _B64_VALUE[text[-2]] & 0b11 == 0 else None
+    return raw
+
+
+def parse_event_entry(data: bytes) -> EventEntry | dict[str, Any]:
+    """An ``event`` entry's fields, or the parsed entry of any other kind; raises like ``parse_entry``."""
+    match = _EVENT_ENTRY.fullmatch(data) if len(data) <= MAX_ENTRY_BYTES else None
+    if match is not None:
+        body_b64, flags, received, sig_b64 = match.groups()
+        body, sig, received_ms = _b64(body_b64), _b64(sig_b64), int(received)
+        if body is not None and sig is not None and received_ms <= MAX_SAFE_INT:
+            return EventEntry(
+                body,
+                sig,
+                received_ms,
+                tuple(flag.decode()[1:-1] for flag in flags.split(b",")) if flags else (),
+            )
+    obj = parse_entry(data)
+    if obj["kind"] == "event":
+        return EventEntry(obj["body"], obj["sig"], obj["received_ms"], tuple(obj["flags"]))
+    return obj
+
+
+def parse_event_facts(body: bytes) -> EventFacts:
+    """The facts of a strictly valid event; raises :class:`protocol.MalformedError` like ``parse_event``."""
+    match = _EVENT.fullmatch(body) if len(body) <= MAX_EVENT_BYTES else None
+    if match is not None:
+        card, mono, wall, data, kind, kiosk, prev, seq = match.groups()
+        seq_n, wall_n = int(seq), int(wall)
+        if (
+            seq_n <= MAX_SAFE_INT
+            and wall_n <= MAX_SAFE_INT
+            and int(mono) <= MAX_SAFE_INT
+            and (seq_n == 1) == (prev == _ZEROS)
+            and (data == b"{}") == (kind != b"denied")
+        ):
+            return EventFacts(kiosk.decode(), seq_n, prev.decode(), kind.decode(), card.decode(), wall_n)
+    event = parse_event(body)  # accepts what the pattern missed, or raises with the reason
+    return EventFacts(event.kiosk, event.seq, event.prev, event.kind.value, event.card, event.clock.wall_ms)
+
+
+class FastEvent(NamedTuple):
+    """An ``event`` entry and its kiosk event in the common, canonical shape, parsed in one go."""
+
+    body: bytes
+    sig: bytes
+    received_ms: int
+    flags: tuple[str, ...]
+    facts: EventFacts
+
+
+def parse_fast(data: bytes) -> FastEvent | None:
+    """Both layers of a well-formed ``event`` entry at once, or ``None`` when any part needs the slow path.
+
+    ``None`` says nothing about validity: the caller then uses :func:`parse_event_entry`
+    and :func:`parse_event_facts`, which accept or refuse with the protocol's reasons.
+    """
+    if len(data) > MAX_ENTRY_BYTES:
+        return None
+    entry = _EVENT_ENTRY.fullmatch(data)
+    if entry is None:
+        return None
+    body_b64, flags, received, sig_b64 = entry.groups()
+    body, sig, received_ms = _b64(body_b64), _b64(sig_b64), int(received)
+    if body is None or sig is None or received_ms > MAX_SAFE_INT or len(body) > MAX_EVENT_BYTES:
+        return None
+    event = _EVENT.fullmatch(body)
+    if event is None:
+        return None
+    card, mono, wall, payload, kind, kiosk, prev, seq = event.groups()
+    seq_n, wall_n = int(seq), int(wall)
+    if (
+        seq_n > MAX_SAFE_INT
+        or wall_n > MAX_SAFE_INT
+        or int(mono) > MAX_SAFE_INT
+        or (seq_n == 1) != (prev == _ZEROS)
+        or (payload == b"{}") != (kind != b"denied")
+    ):
+        return None
+    return FastEvent(
+        body,
+        sig,
+        received_ms,
+        tuple(flag.decode()[1:-1] for flag in flags.split(b",")) if flags else (),
+        EventFacts(kiosk.decode(), seq_n, prev.decode(), kind.decode(), card.decode(), wall_n),
+    )

@@ -1,0 +1,432 @@
+"""``verify ledger``: check a whole transparency log and everything the server claims follows from it.
+
+:func:`audit_ledger` reads the log once, in order, from a
+:mod:`~provisioning.audit.sources` source, and checks:
+
+1. the latest checkpoint's signature, with the verifier keys given;
+2. the RFC 6962 root of all entries against that checkpoint;
+3. every checkpoint kept from earlier runs (:mod:`~provisioning.audit.history`)
+   and, for a data folder, every checkpoint the server kept: the log's root at
+   that size must be the same, or history was rewritten;
+4. every entry parses; every event's signature verifies with the key of the
+   ``kiosk_enrolled`` entry before it, on every core
+   (:mod:`~provisioning.audit._worker`), and each kiosk's hash chain is gapless;
+5. the flags, shifts and balances replayed with the server's rules
+   (:mod:`~provisioning.audit.replay`) match the logged flags and the server's balances.
+
+It never raises for what it finds: each finding is a problem in the
+:class:`~provisioning.audit.report.AuditReport`.  It raises
+:class:`~provisioning.audit.errors.AuditError` only when it cannot run.
+
+Example::
+
+    source = open_source("https://ledger.example.org")
+    report = audit_ledger(source, [NoteVerifier.parse(key)], state_dir=None)
+    print("\\n".join(report.lines()))
+"""
+
+from __future__ import annotations
+
+import base64
+import multiprocessing
+import os
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from protocol.checkpoint import Checkpoint, verify_checkpoint
+from protocol.errors import ProtocolError
+from protocol.logentry import parse_entry
+from protocol.merkle import EMPTY_ROOT
+from protocol.note import NoteVerifier
+from protocol.reasons import Reason
+from provisioning.audit import history
+from provisioning.audit._worker import Chunk, ChunkResult, check_chunk, paused_gc, ready
+from provisioning.audit.errors import UsageError
+from provisioning.audit.progress import ProgressBar
+from provisioning.audit.replay import Replay, enrolled_key
+from provisioning.audit.report import AuditReport, Problems
+from provisioning.audit.sources import HttpSource, LogSource, Piece
+from provisioning.audit.tree import TreeBuilder
+
+CHUNK = 1024  # a power of two: workers hash whole aligned subtrees
+_ENROLLED = b'"kind":"kiosk_enrolled"'
+
+
+@dataclass(slots=True)
+class AuditOptions:
+    """How to audit.  ``state_dir`` ``None`` means the default folder for the log's origin."""
+
+    verifiers: Sequence[NoteVerifier]
+    origin: str | None = None
+    state_dir: Path | None = None
+    keep_state: bool = True
+    workers: int | None = None
+    progress: ProgressBar | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def default_workers() -> int:
+    """One worker process per core this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _chunks(pieces: Iterator[Piece]) -> Iterator[Piece]:
+    """Re-cut pieces into runs of :data:`CHUNK` entries starting at multiples of :data:`CHUNK`."""
+    entries: list[bytes] = []
+    leaves: list[bytes] | None = []
+    start = 0
+    for piece in pieces:
+        entries.extend(piece.entries)
+        if leaves is not None and piece.stored_leaves is not None:
+            leaves.extend(piece.stored_leaves)
+        else:
+            leaves = None
+        while len(entries) >= CHUNK:
+            yield Piece(start, entries[:CHUNK], None if leaves is None else leaves[:CHUNK])
+            entries = entries[CHUNK:]
+            leaves = None if leaves is None else leaves[CHUNK:]
+            start += CHUNK
+    if entries:
+        yield Piece(start, entries, leaves)
+
+
+def _mp_context() -> multiprocessing.context.BaseContext:
+    """``fork`` when this process runs one thread (fast, no re-import), else ``forkserver`` or ``spawn``.
+
+    Forking a process that runs other threads (a server, a test) can copy a held lock.
+    """
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    if "forkserver" in methods:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([check_chunk.__module__])  # imported once, not per worker
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+class _Pool:
+    """Chunks checked in worker processes, results in order, a bounded number in flight."""
+
+    def __init__(self, workers: int) -> None:
+        self._executor: ProcessPoolExecutor | None = None
+        self._window = 2 * workers
+        if workers > 1:
+            self._executor = ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context())
+            # Start the workers now, before this process starts any thread (tile downloads).
+            self._executor.submit(ready).result()
+
+    def run(self, chunks: Iterator[Chunk]) -> Iterator[tuple[Chunk, ChunkResult]]:
+        if self._executor is None:
+            for chunk in chunks:
+                yield chunk, check_chunk(chunk)
+            return
+        waiting: deque[tuple[Chunk, Future[ChunkResult]]] = deque()
+        for chunk in chunks:
+            waiting.append((chunk, self._executor.submit(check_chunk, chunk)))
+            if len(waiting) >= self._window:
+                done, future = waiting.popleft()
+                yield done, future.result()
+        while waiting:
+            done, future = waiting.popleft()
+            yield done, future.result()
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _verify(
+    note: bytes, options: AuditOptions, origin: str | None, problems: Problems | None, what: str
+) -> Checkpoint | None:
+    """The checkpoint if it verifies; otherwise ``None``, and a problem when ``problems`` is given."""
+    try:
+        return verify_checkpoint(note, options.verifiers, origin=origin)
+    except ProtocolError as exc:
+        if problems is not None:
+            problems(exc.reason.value, f"{what} does not verify: {exc.message}")
+        return None
+
+
+class _Auditor:
+    """The state of one :func:`audit_ledger` run."""
+
+    def __init__(self, source: LogSource, problems: Problems) -> None:
+        self.source = source
+        self.problem = problems
+        self.keys: dict[str, bytes] = {}
+        self.tree = TreeBuilder()
+        self.roots: dict[int, bytes] = {0: EMPTY_ROOT}
+        self.wanted: set[int] = set()
+        self.leaf_mismatch: tuple[int, int] | None = None  # (first index, count)
+        self.missing: list[tuple[int, int]] = []  # runs [first, last]
+
+    def _collect_keys(self, entries: Sequence[bytes]) -> None:
+        for data in entries:
+            if _ENROLLED in data:
+                try:
+                    found = enrolled_key(parse_entry(data))
+                except ProtocolError:
+                    continue  # the worker reports it
+                if found is not None:
+                    self.keys.setdefault(*found)
+
+    def chunks(self, size: int) -> Iterator[Chunk]:
+        for piece in _chunks(self.source.pieces(size)):
+            self._collect_keys(piece.entries)
+            end = piece.start + len(piece.entries)
+            offsets = sorted(
+                {s - piece.start for s in self.wanted if piece.start < s <= end} | {end - piece.start}
+            )
+            yield Chunk(piece.start, piece.entries, dict(self.keys), offsets, piece.stored_leaves)
+
+    def absorb(
+        self, chunk: Chunk, result: ChunkResult, replay: Replay, snapshot_at: int | None
+    ) -> dict[str, int] | None:
+        """Replay one chunk's records; returns the balances if the snapshot size falls in it."""
+        start = chunk.start
+        snapshot: dict[str, int] | None = None
+        for offset, record in enumerate(result.records):
+            index = start + offset
+            tag = record[0]
+            if tag == "E":
+                replay.event(index, record)
+            elif tag == "O":
+                replay.fact(index, record[1])
+            elif tag == "M":
+                if self.missing and self.missing[-1][1] == index - 1:
+                    self.missing[-1] = (self.missing[-1][0], index)
+                else:
+                    self.missing.append((index, index))
+            elif tag == "B":
+                self.problem(record[1], f"the event in this entry does not parse: {record[2]}", index=index)
+            else:
+                self.problem(record[1], f"the entry does not parse: {record[2]}", index=index)
+            if snapshot_at == index + 1:
+                snapshot = replay.balances()
+        for offset, subtrees in result.ranges.items():
+            self.roots[start + offset] = self.tree.root(subtrees)
+        self.tree.extend(result.ranges[len(chunk.entries)])
+        if result.leaf_mismatches:
+            first, count = self.leaf_mismatch or (start + result.leaf_mismatches[0], 0)
+            self.leaf_mismatch = (first, count + len(result.leaf_mismatches))
+        return snapshot
+
+
+def audit_ledger(source: LogSource, options: AuditOptions) -> AuditReport:
+    """Audit the log in ``source``; see the module docstring for what is checked."""
+    started = time.perf_counter()
+    report = AuditReport(source=source.description, warnings=options.warnings)
+    problem = report.problems
+    workers = options.workers or default_workers()
+    report.workers = workers
+    balances = source.balances()  # before the checkpoint: its size is then at most the checkpoint's
+
+    note = source.checkpoint()
+    checkpoint = _verify(note, options, options.origin, problem, "the latest checkpoint")
+    if checkpoint is None:
+        report.seconds = time.perf_counter() - started
+        return report
+    report.origin = checkpoint.origin
+    report.checkpoint_size = checkpoint.size
+    report.checkpoint_root = base64.b64encode(checkpoint.root_hash).decode()
+
+    state_dir = options.state_dir or history.default_state_dir(checkpoint.origin)
+    report.state_dir = str(state_dir)
+    kept: list[tuple[str, Checkpoint]] = []
+    for item in history.load_kept(state_dir):
+        found = _verify(item.note, options, checkpoint.origin, problem, f"kept checkpoint {item.path}")
+        if found is not None:
+            kept.append((item.path.name, found))
+    server_kept: list[Checkpoint] = []
+    unsigned: list[int] = []
+    for size, server_note in source.server_checkpoints():
+        found = _verify(server_note, options, checkpoint.origin, None, "")
+        if found is None:
+            unsigned.append(size)
+        else:
+            server_kept.append(found)
+    if unsigned:
+        more = f" (and {len(unsigned) - 1} more)" if len(unsigned) > 1 else ""
+        problem(
+            Reason.BAD_SIGNATURE.value, f"the server's checkpoint of size {unsigned[0]} does not verify{more}"
+        )
+
+    stored_size = source.size()
+    size = checkpoint.size if stored_size is None else stored_size
+    if size != checkpoint.size:
+        problem(
+            "size_mismatch",
+            f"the log holds {size} entries but its latest checkpoint covers {checkpoint.size}",
+        )
+    auditor = _Auditor(source, report.problems)
+    auditor.wanted = {checkpoint.size, *(cp.size for _, cp in kept), *(cp.size for cp in server_kept)}
+    snapshot_at = None if balances is None else balances[0]
+    if snapshot_at is not None and snapshot_at > size:
+        problem("size_mismatch", f"the server's balances are for size {snapshot_at}, beyond the log's {size}")
+        snapshot_at = None
+
+    progress = options.progress or ProgressBar(sys.stderr, size, enabled=False)
+    progress.total = size
+    pool = _Pool(workers)
+    replay = Replay(problem)
+    replayed: dict[str, int] | None = {} if snapshot_at == 0 else None
+    try:
+        with paused_gc():
+            for chunk, result in pool.run(auditor.chunks(size)):
+                snapshot = auditor.absorb(chunk, result, replay, snapshot_at)
+                if snapshot is not None:
+                    replayed = snapshot
+                progress.advance(len(chunk.entries))
+            replay.flush()
+    finally:
+        pool.close()
+        progress.close()
+
+    report.events, report.signatures_checked = replay.events, replay.signatures
+    report.kiosks, report.volunteers = len(replay.kiosks), len(replay.volunteers)
+    report.shifts, report.paid_shifts = replay.book.shifts, replay.book.paid
+    report.entries = auditor.tree.size
+    heads = {k: (state.last_seq, state.head) for k, state in replay.kiosks.items()}
+    _report_tree(auditor, checkpoint, kept, server_kept, size)
+    if balances is not None and replayed is not None:
+        report.balances_compared = _compare_balances(balances[1], replayed, problem)
+    _compare_server_state(source, heads, report)
+    if options.keep_state:
+        history.keep(state_dir, note, checkpoint)
+    report.kept_checkpoints = len(kept)
+    report.server_checkpoints = len(server_kept)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _report_tree(
+    auditor: _Auditor,
+    checkpoint: Checkpoint,
+    kept: list[tuple[str, Checkpoint]],
+    server_kept: list[Checkpoint],
+    size: int,
+) -> None:
+    problem = auditor.problem
+    for first, last in auditor.missing:
+        what = f"entry {first} is" if first == last else f"entries {first}–{last} are"
+        problem("missing_entry", f"{what} missing from the log's storage", index=first)
+    if auditor.leaf_mismatch is not None:
+        first, count = auditor.leaf_mismatch
+        more = f" (and {count - 1} later entries)" if count > 1 else ""
+        problem(
+            "leaf_mismatch",
+            f"the entry differs from the leaf hash the log's own tree holds{more}: changed after logging",
+            index=first,
+        )
+    root = auditor.roots.get(checkpoint.size)
+    if root is None:
+        problem("root_mismatch", f"the log has only {size} entries; the checkpoint covers {checkpoint.size}")
+    elif root != checkpoint.root_hash:
+        problem("root_mismatch", f"the {checkpoint.size} entries do not hash to the checkpoint's root")
+    for name, cp in kept:
+        _compare_history(auditor, cp, f"the checkpoint kept in {name}", size)
+    bad = [cp for cp in server_kept if auditor.roots.get(cp.size) != cp.root_hash]
+    if bad:
+        more = f" (and {len(bad) - 1} later ones)" if len(bad) > 1 else ""
+        problem(
+            "log_inconsistent",
+            f"the server's own checkpoint of size {bad[0].size} is not a prefix of the log now{more}",
+        )
+
+
+def _compare_history(auditor: _Auditor, cp: Checkpoint, what: str, size: int) -> None:
+    root = auditor.roots.get(cp.size)
+    if cp.size > size:
+        auditor.problem(
+            "log_inconsistent", f"{what} has size {cp.size}, but the log now holds only {size} entries"
+        )
+    elif root != cp.root_hash:
+        auditor.problem(
+            "log_inconsistent",
+            f"{what} (size {cp.size}) does not match the log's first entries: history was rewritten",
+        )
+
+
+def _compare_balances(server: dict[str, int], replayed: dict[str, int], problem: Problems) -> int:
+    volunteers = sorted(server.keys() | replayed.keys())
+    for volunteer_id in volunteers:
+        theirs, ours = server.get(volunteer_id, 0), replayed.get(volunteer_id, 0)
+        if theirs != ours:
+            problem(
+                "balance_mismatch",
+                f"the server says {theirs} tokens, the log gives {ours}",
+                volunteer_id=volunteer_id,
+            )
+    return len(volunteers)
+
+
+def _compare_server_state(source: LogSource, heads: dict[str, tuple[int, str]], report: AuditReport) -> None:
+    problem = report.problems
+    stored = source.kiosk_heads()
+    if stored is not None:
+        for kiosk_id in sorted(stored.keys() | heads.keys()):
+            theirs, ours = stored.get(kiosk_id), heads.get(kiosk_id)
+            if theirs != ours:
+                problem(
+                    "head_mismatch",
+                    f"the server holds the chain up to {_head(theirs)}, the log up to {_head(ours)}",
+                    kiosk_id=kiosk_id,
+                )
+    count = source.event_count()
+    if count is not None and count != report.events:
+        problem("count_mismatch", f"the server stores {count} events, the log holds {report.events}")
+
+
+def _head(head: tuple[int, str] | None) -> str:
+    return "nothing (no such kiosk)" if head is None else f"seq {head[0]} ({head[1][:12]}…)"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyChoice:
+    """The verifier keys an audit will use, what to warn about them, and whether they prove anything."""
+
+    verifiers: list[NoteVerifier]
+    warnings: list[str]
+    own_key: bool = False  # the data folder's own key: its checkpoints are not worth keeping as history
+
+
+def choose_verifiers(
+    source: LogSource, keys: Sequence[NoteVerifier], *, unsafe_trust_server_key: bool = False
+) -> KeyChoice:
+    """The verifier keys to audit with, and warnings to show when they prove less than they seem.
+
+    Given keys always win.  Without any, a data folder's own server key is
+    used (it shows the folder is self-consistent, not that the operator is
+    honest); a URL needs ``unsafe_trust_server_key`` to take the key the
+    server itself serves.  Raises :class:`UsageError` when there is no key.
+    """
+    if keys:
+        return KeyChoice(list(keys), [])
+    own = source.own_verifier()
+    if own is not None:
+        warning = (
+            "warning: checking with the data folder's own server key; this proves nothing against "
+            "the operator, and no checkpoint is kept. Pass --key with the key the programme publishes."
+        )
+        return KeyChoice([own], [warning], own_key=True)
+    if unsafe_trust_server_key and isinstance(source, HttpSource):
+        warning = (
+            "WARNING: UNSAFE: trusting the verifier key the audited server serves itself. A dishonest "
+            "server can sign any history with its own key. Get the key from the programme's website "
+            "and pass it with --key."
+        )
+        return KeyChoice([source.server_key()], [warning])
+    raise UsageError(
+        "bad_key",
+        "give --key VERIFIER_KEY (published by the programme; `kokreativ provision init` printed it)",
+    )

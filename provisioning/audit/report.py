@@ -1,0 +1,189 @@
+"""What an audit found: problems that name where they are, and the report that sums them up.
+
+Each :class:`Problem` carries a stable ``code`` (a :class:`protocol.Reason`
+value where one fits, such as ``bad_signature`` or ``chain_broken``, else one
+of :data:`AUDIT_CODES`) and says where: the log index, and for events the
+kiosk and ``seq``; for balances the volunteer.  A report keeps the first
+:data:`MAX_SHOWN` problems and counts the rest by code, so a badly broken log
+cannot flood the terminal or memory.
+
+Example line::
+
+    entry 1041: kiosk k_… seq 7: the signature does not verify with the kiosk's key [bad_signature]
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+MAX_SHOWN: Final = 50
+
+AUDIT_CODES: Final = {
+    "root_mismatch": "the entries do not hash to the checkpoint's root",
+    "size_mismatch": "the log holds a different number of entries than its checkpoint covers",
+    "log_inconsistent": "a checkpoint seen before is not a prefix of the log now: history was rewritten",
+    "missing_entry": "an entry the checkpoint covers is not there",
+    "leaf_mismatch": "an entry differs from the leaf hash the log's own tree holds",
+    "flags_mismatch": "an event's logged flags differ from what the rules give",
+    "balance_mismatch": "a volunteer's balance on the server differs from the log's replay",
+    "head_mismatch": "a kiosk's chain head on the server differs from the log's",
+    "count_mismatch": "the server's event count differs from the log's",
+    "out_of_order": "a fact comes before what it depends on, or twice",
+}
+"""Codes an audit uses besides :class:`protocol.Reason` values, with what each means."""
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing that does not check, and where."""
+
+    code: str
+    message: str
+    index: int | None = None
+    kiosk_id: str | None = None
+    seq: int | None = None
+    volunteer_id: str | None = None
+
+    def where(self) -> str:
+        parts = []
+        if self.index is not None:
+            parts.append(f"entry {self.index}")
+        if self.kiosk_id is not None:
+            parts.append(f"kiosk {self.kiosk_id}" + (f" seq {self.seq}" if self.seq is not None else ""))
+        if self.volunteer_id is not None:
+            parts.append(f"volunteer {self.volunteer_id}")
+        return ": ".join(parts)
+
+    def __str__(self) -> str:
+        where = self.where()
+        return f"{where + ': ' if where else ''}{self.message} [{self.code}]"
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"code": self.code, "message": self.message}
+        for name in ("index", "kiosk_id", "seq", "volunteer_id"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        return out
+
+
+@dataclass(slots=True)
+class Problems:
+    """The first :data:`MAX_SHOWN` problems in the order found, and a count of all by code."""
+
+    shown: list[Problem] = field(default_factory=list)
+    by_code: Counter[str] = field(default_factory=Counter)
+
+    def add(self, problem: Problem) -> None:
+        self.by_code[problem.code] += 1
+        if len(self.shown) < MAX_SHOWN:
+            self.shown.append(problem)
+
+    def __call__(
+        self,
+        code: str,
+        message: str,
+        *,
+        index: int | None = None,
+        kiosk_id: str | None = None,
+        seq: int | None = None,
+        volunteer_id: str | None = None,
+    ) -> None:
+        self.add(Problem(code, message, index, kiosk_id, seq, volunteer_id))
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_code.values())
+
+    def __bool__(self) -> bool:
+        return self.total > 0
+
+
+@dataclass(slots=True)
+class AuditReport:
+    """The verdict of ``verify ledger``: ``ok`` only when nothing at all failed."""
+
+    source: str
+    origin: str = ""
+    checkpoint_size: int = 0
+    checkpoint_root: str = ""
+    entries: int = 0
+    events: int = 0
+    kiosks: int = 0
+    volunteers: int = 0
+    shifts: int = 0
+    paid_shifts: int = 0
+    signatures_checked: int = 0
+    kept_checkpoints: int = 0
+    server_checkpoints: int = 0
+    balances_compared: int | None = None
+    workers: int = 1
+    seconds: float = 0.0
+    state_dir: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    problems: Problems = field(default_factory=Problems)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "source": self.source,
+            "origin": self.origin,
+            "checkpoint": {"size": self.checkpoint_size, "root": self.checkpoint_root},
+            "entries": self.entries,
+            "events": self.events,
+            "kiosks": self.kiosks,
+            "volunteers": self.volunteers,
+            "shifts": self.shifts,
+            "paid_shifts": self.paid_shifts,
+            "signatures_checked": self.signatures_checked,
+            "kept_checkpoints": self.kept_checkpoints,
+            "server_checkpoints": self.server_checkpoints,
+            "balances_compared": self.balances_compared,
+            "workers": self.workers,
+            "seconds": round(self.seconds, 3),
+            "events_per_s": round(self.events_per_s),
+            "state_dir": self.state_dir,
+            "warnings": list(self.warnings),
+            "problem_count": self.problems.total,
+            "problem_counts": dict(sorted(self.problems.by_code.items())),
+            "problems": [problem.to_json() for problem in self.problems.shown],
+        }
+
+    def lines(self) -> list[str]:
+        """The human report: what was checked, then the verdict and each problem."""
+        out = [
+            f"source:      {self.source}",
+            f"origin:      {self.origin}",
+            f"checkpoint:  size {self.checkpoint_size}, root {self.checkpoint_root}",
+            f"entries:     {self.entries} ({self.events} events from {self.kiosks} kiosks)",
+            f"signatures:  {self.signatures_checked} checked on {self.workers} worker(s)"
+            f" in {self.seconds:.1f} s ({self.events_per_s:.0f} events/s)",
+            f"replay:      {self.shifts} shifts ({self.paid_shifts} paid) for {self.volunteers} volunteers",
+            f"history:     {self.kept_checkpoints} kept checkpoint(s) compared"
+            + (f", state in {self.state_dir}" if self.state_dir else ""),
+        ]
+        if self.server_checkpoints:
+            out.append(f"server:      {self.server_checkpoints} checkpoint(s) the server kept, compared")
+        if self.balances_compared is not None:
+            out.append(f"balances:    {self.balances_compared} volunteer(s) compared with the server")
+        if self.ok:
+            out.append("OK: every check passed")
+            return out
+        total = self.problems.total
+        out.append(f"FAILED: {total} problem{'s' if total != 1 else ''}")
+        out.extend(f"  {problem}" for problem in self.problems.shown)
+        hidden = total - len(self.problems.shown)
+        if hidden:
+            counts = ", ".join(f"{code}: {n}" for code, n in sorted(self.problems.by_code.items()))
+            out.append(f"  … and {hidden} more (all problems by code: {counts})")
+        return out

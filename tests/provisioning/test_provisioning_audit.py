@@ -1,0 +1,465 @@
+"""``kokreativ verify ledger`` against a real server's data folder and URL, clean and tampered.
+
+One server runs in-process for the whole module (uvicorn on loopback, a
+movable clock); a kiosk's signed taps reach it over HTTP, with admin steps in
+between that give every flag something to do.  Tampering tests copy the data
+folder with SQLite's backup API and change the copy the way an operator with
+database access could: edit, delete, reorder or insert an entry, or change a
+balance.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from kokreativ.cli import main
+from protocol import (
+    GENESIS_PREV,
+    ClockEvidence,
+    Event,
+    EventKind,
+    PrivateKey,
+    b64encode,
+    encode_batch,
+    enrolment_message,
+    ids,
+    sign_event,
+)
+from protocol.checkpoint import Checkpoint, sign_checkpoint
+from protocol.events import parse_event
+from protocol.logentry import event_entry, parse_entry
+from provisioning.audit import history
+from provisioning.client import ApiClient
+from server.app import create_app
+from server.datadir import init_data_dir, open_data_dir
+from server.runner import serve_in_thread
+
+ORIGIN = "audit.test/ledger"
+T0 = 1_764_400_000_000
+MINUTE = 60_000
+
+
+@dataclass
+class Signer:
+    """A kiosk's signing side: its key and chain position."""
+
+    key: PrivateKey = field(default_factory=PrivateKey.generate)
+    kiosk_id: str = ""
+    seq: int = 0
+    head: str = GENESIS_PREV
+    boot: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    def tap(self, kind: EventKind, card: str, wall_ms: int) -> Any:
+        data = {"reason": "unknown_card"} if kind is EventKind.DENIED else {}
+        clock = ClockEvidence(wall_ms=wall_ms, synced=True, boot_id=self.boot, mono_ms=self.seq * 1000)
+        event = Event(self.kiosk_id, self.seq + 1, self.head, kind, card, clock, data)
+        signed = sign_event(event, self.key)
+        self.seq, self.head = self.seq + 1, signed.hash
+        return signed
+
+
+@dataclass
+class Ledger:
+    folder: Path
+    url: str
+    verifier_key: str
+    server_key: PrivateKey
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> int:
+        return self.now
+
+
+def _enrol(url: str, admin: ApiClient, site_id: str) -> Signer:
+    signer = Signer()
+    code = admin.create_enrolment_code(site_id)["code"].replace("-", "")
+    signature = signer.key.sign(enrolment_message(code, signer.key.public_key))
+    answer = admin.enrol(
+        {"code": code, "public_key": signer.key.public_key.to_b64(), "signature": b64encode(signature)}
+    )
+    signer.kiosk_id = answer["kiosk_id"]
+    return signer
+
+
+def _sync(url: str, signer: Signer, events: list[Any], clock: Clock) -> None:
+    clock.now += MINUTE
+    response = requests.post(
+        f"{url}/v1/kiosks/{signer.kiosk_id}/events",
+        data=encode_batch(events),
+        headers={"Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+
+
+def _populate(url: str, admin: ApiClient, clock: Clock) -> None:
+    """Two sites and kiosks, six cards, and taps that earn tokens or carry each flag."""
+    main_site = admin.add_site("Repair café", tokens_per_hour=10)["site_id"]
+    pilot = admin.add_site("Pilot", tokens_per_hour=6, allow_uncredentialed=True)["site_id"]
+    admin.add_issuer_key(PrivateKey.generate().public_key.to_b64())
+    one, two = _enrol(url, admin, main_site), _enrol(url, admin, pilot)
+    cards = [admin.register_card(name=f"Volunteer {i}")["card_id"] for i in range(4)]
+    spare = admin.register_card(volunteer_id=admin.list_cards()[0]["volunteer_id"])["card_id"]
+    pilot_card = admin.register_card(name="Pilot volunteer", uid=bytes.fromhex("04a1b2c3d4e5f6"))["card_id"]
+    stranger = ids.new_id(ids.CARD)
+
+    wall = T0 - 10 * 60 * MINUTE
+    for round_ in range(3):  # three shifts for each card: 12 check-ins, 12 check-outs
+        batch = [one.tap(EventKind.CHECK_IN, card, wall + i * MINUTE) for i, card in enumerate(cards)]
+        wall += 45 * MINUTE + round_ * 7 * MINUTE
+        batch += [one.tap(EventKind.CHECK_OUT, card, wall + i * MINUTE) for i, card in enumerate(cards)]
+        wall += 10 * MINUTE
+        _sync(url, one, batch, clock)
+    _sync(
+        url,
+        one,
+        [
+            one.tap(EventKind.CHECK_IN, stranger, wall),  # unknown_card
+            one.tap(EventKind.DENIED, stranger, wall + MINUTE),
+            one.tap(EventKind.CHECK_IN, spare, 1_500_000_000_000),  # clock_out_of_range
+            one.tap(EventKind.CHECK_OUT, spare, wall + 2 * MINUTE),
+        ],
+        clock,
+    )
+    _sync(
+        url,
+        two,
+        [
+            two.tap(EventKind.CHECK_IN, pilot_card, wall),
+            two.tap(EventKind.CHECK_OUT, pilot_card, wall + 90 * MINUTE),
+        ],
+        clock,
+    )
+    admin.block_card(cards[3], reason="lost")
+    admin.set_site_policy(pilot, allow_uncredentialed=False)
+    wall += 100 * MINUTE
+    clock.now = max(clock.now, wall)
+    _sync(
+        url,
+        one,
+        [
+            one.tap(EventKind.CHECK_IN, cards[0], wall),
+            one.tap(EventKind.CHECK_IN, cards[3], wall + MINUTE),  # card_blocked
+            one.tap(EventKind.CHECK_OUT, cards[0], wall + 61 * MINUTE),
+            one.tap(EventKind.CHECK_OUT, cards[1], wall + 62 * MINUTE),  # without a check-in
+        ],
+        clock,
+    )
+    _sync(url, two, [two.tap(EventKind.CHECK_IN, pilot_card, wall + 5 * MINUTE)], clock)  # uncredentialed
+
+
+@pytest.fixture(scope="module")
+def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
+    folder = tmp_path_factory.mktemp("audit") / "server"
+    init = init_data_dir(folder, origin=ORIGIN)
+    clock = Clock()
+    with (
+        open_data_dir(folder, now_ms=clock) as ctx,
+        serve_in_thread(create_app(ctx, verify_workers=0)) as url,
+    ):
+        with ApiClient(url, admin_token=init.admin_token) as admin:
+            _populate(url, admin, clock)
+        yield Ledger(folder, url, init.log_verifier_key, ctx.server_key)
+
+
+@pytest.fixture(autouse=True)
+def _no_home_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kept checkpoints go to the test's folder, never the real ~/.local/share."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+
+
+def _copy(ledger: Ledger, target: Path) -> Path:
+    """A consistent copy of the data folder, as a backup would make."""
+    target.mkdir()
+    for name in ("server.key", "uid-pseudonym.key"):
+        (target / name).write_bytes((ledger.folder / name).read_bytes())
+    with sqlite3.connect(ledger.folder / "ledger.db") as src, sqlite3.connect(target / "ledger.db") as dst:
+        src.backup(dst)
+    return target
+
+
+def _audit(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["verify", "ledger", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _entries(folder: Path) -> list[bytes]:
+    with sqlite3.connect(folder / "ledger.db") as conn:
+        return [bytes(row[0]) for row in conn.execute("SELECT entry FROM tlog_entries ORDER BY idx")]
+
+
+def _event_at(entry: bytes) -> tuple[str, int] | None:
+    obj = parse_entry(entry)
+    if obj["kind"] != "event":
+        return None
+    event = parse_event(obj["body"])
+    return event.kiosk, event.seq
+
+
+def _pick_event(folder: Path) -> tuple[int, str, int]:
+    """An event entry between two of the same kiosk's events: ``(index, kiosk, seq)``."""
+    entries = _entries(folder)
+    for index in range(len(entries) // 2, len(entries) - 1):
+        before, here, after = (_event_at(entries[i]) for i in (index - 1, index, index + 1))
+        if before and here and after and before[0] == here[0] == after[0]:
+            return index, here[0], here[1]
+    raise AssertionError("no three consecutive events of one kiosk")
+
+
+def _rewrite(folder: Path, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
+    with sqlite3.connect(folder / "ledger.db") as conn:
+        for sql, args in statements:
+            conn.execute(sql, args)
+
+
+def _shift(first: int, by: int) -> list[tuple[str, tuple[Any, ...]]]:
+    """Renumber entries from ``first`` on by ``by``, through a free range (idx is the primary key)."""
+    far = 1 << 40
+    return [
+        ("UPDATE tlog_entries SET idx = idx + ? WHERE idx >= ?", (far, first)),
+        ("UPDATE tlog_entries SET idx = idx - ? WHERE idx >= ?", (far - by, far)),
+    ]
+
+
+# -- clean ledgers ---------------------------------------------------------------------------------
+def test_a_clean_data_folder_passes_with_a_warning_about_its_own_key(
+    ledger: Ledger, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    folder = _copy(ledger, tmp_path / "copy")
+    code, out, err = _audit(capsys, str(folder), "--state", str(tmp_path / "state"), "--workers", "1")
+    assert code == 0, out
+    assert "OK: every check passed" in out
+    assert "proves nothing against the operator" in err
+    assert not (tmp_path / "state").exists()  # its own key proves nothing worth keeping
+    assert "balances:    5 volunteer(s) compared" in out
+
+
+def test_a_clean_url_passes_with_the_published_key_and_keeps_its_checkpoint(
+    ledger: Ledger, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    state = tmp_path / "state"
+    args = [ledger.url, "--key", ledger.verifier_key, "--state", str(state), "--json", "--workers", "1"]
+    code, out, err = _audit(capsys, *args)
+    report = json.loads(out)
+    assert code == 0, out
+    assert report["ok"] and report["problem_count"] == 0 and err == ""
+    assert (
+        report["origin"] == ORIGIN
+        and report["kiosks"] == 2
+        and report["events"] == report["signatures_checked"]
+    )
+    assert report["balances_compared"] == 5 and report["paid_shifts"] >= 13
+    assert len(list(state.iterdir())) == 1
+
+    code, out, _ = _audit(capsys, *args)  # the second run compares with the first one's checkpoint
+    assert code == 0 and json.loads(out)["kept_checkpoints"] == 1
+
+
+def test_the_folder_and_its_server_agree_on_everything(ledger: Ledger, tmp_path: Path, capsys):
+    code, out, _ = _audit(
+        capsys, str(ledger.folder), "--key", ledger.verifier_key, "--json", "--workers", "2"
+    )
+    by_folder = json.loads(out)
+    code_url, out_url, _ = _audit(
+        capsys, ledger.url, "--key", ledger.verifier_key, "--json", "--workers", "2"
+    )
+    by_url = json.loads(out_url)
+    assert code == code_url == 0
+    for name in ("checkpoint", "entries", "events", "shifts", "paid_shifts", "volunteers"):
+        assert by_folder[name] == by_url[name]
+    assert by_folder["workers"] == 2
+
+
+def test_a_url_needs_a_key_unless_told_to_trust_the_server_unsafely(ledger: Ledger, tmp_path: Path, capsys):
+    code, _, err = _audit(capsys, ledger.url)
+    assert code == 2 and "bad_key" in err and "--key" in err
+
+    code, out, err = _audit(capsys, ledger.url, "--trust-server-key", "--workers", "1")
+    assert code == 0, out
+    assert "UNSAFE" in err
+
+
+def test_a_key_of_another_log_fails_the_checkpoint(ledger: Ledger, tmp_path: Path, capsys):
+    other = init_data_dir(tmp_path / "other", origin=ORIGIN).log_verifier_key
+    code, out, _ = _audit(capsys, ledger.url, "--key", other, "--workers", "1")
+    assert code == 1
+    assert "the latest checkpoint does not verify" in out and "[note_unverified]" in out
+
+
+def test_progress_goes_to_stderr_only(ledger: Ledger, capsys):
+    code, out, err = _audit(capsys, str(ledger.folder), "--json", "--progress", "--workers", "1")
+    assert code == 0
+    json.loads(out)
+    assert "\rauditing [" in err and "100%" in err
+
+
+# -- tampering -------------------------------------------------------------------------------------
+def _tamper_edit_body(folder: Path, index: int) -> None:
+    entry = parse_entry(_entries(folder)[index])
+    body = entry["body"].replace(b'"mono_ms":', b'"mono_ms":1')
+    changed = event_entry(body, entry["sig"], received_ms=entry["received_ms"], flags=entry["flags"])
+    _rewrite(folder, [("UPDATE tlog_entries SET entry = ? WHERE idx = ?", (changed, index))])
+
+
+def _tamper_edit_flags(folder: Path, index: int) -> None:
+    entry = parse_entry(_entries(folder)[index])
+    changed = event_entry(
+        entry["body"], entry["sig"], received_ms=entry["received_ms"], flags=["card_blocked"]
+    )
+    _rewrite(folder, [("UPDATE tlog_entries SET entry = ? WHERE idx = ?", (changed, index))])
+
+
+def _tamper_delete(folder: Path, index: int) -> None:
+    _rewrite(folder, [("DELETE FROM tlog_entries WHERE idx = ?", (index,)), *_shift(index + 1, -1)])
+
+
+def _tamper_reorder(folder: Path, index: int) -> None:
+    entries = _entries(folder)
+    _rewrite(
+        folder,
+        [
+            ("UPDATE tlog_entries SET entry = ? WHERE idx = ?", (entries[index + 1], index)),
+            ("UPDATE tlog_entries SET entry = ? WHERE idx = ?", (entries[index], index + 1)),
+        ],
+    )
+
+
+def _tamper_insert(folder: Path, index: int) -> None:
+    copy = _entries(folder)[index - 1]  # the kiosk's previous event again, a replay
+    _rewrite(
+        folder, [*_shift(index, 1), ("INSERT INTO tlog_entries (idx, entry) VALUES (?, ?)", (index, copy))]
+    )
+
+
+@pytest.mark.parametrize(
+    ("tamper", "expected"),
+    [
+        (_tamper_edit_body, "seq {seq}: the signature does not verify"),
+        (_tamper_edit_flags, "seq {seq}: the log says flags ['card_blocked']"),
+        (_tamper_delete, "seq {next}: seq jumps from {prev} to {next}"),
+        (_tamper_reorder, "seq {next}: seq jumps from {prev} to {next}"),
+        (_tamper_insert, "seq {prev}: seq {prev} comes again"),
+    ],
+    ids=["edit", "flags", "delete", "reorder", "insert"],
+)
+def test_tampering_with_one_entry_is_named(ledger: Ledger, tmp_path: Path, capsys, tamper, expected):
+    folder = _copy(ledger, tmp_path / "copy")
+    index, kiosk, seq = _pick_event(folder)
+    tamper(folder, index)
+    code, out, _ = _audit(capsys, str(folder), "--key", ledger.verifier_key, "--workers", "1")
+    assert code == 1
+    line = f"entry {index}: kiosk {kiosk} " + expected.format(seq=seq, prev=seq - 1, next=seq + 1)
+    assert line in out, out
+    assert "FAILED" in out
+
+
+def test_an_edit_that_keeps_every_signature_is_found_by_the_root(ledger: Ledger, tmp_path: Path, capsys):
+    folder = _copy(ledger, tmp_path / "copy")
+    index, _, _ = _pick_event(folder)
+    entry = parse_entry(_entries(folder)[index])
+    later = event_entry(
+        entry["body"], entry["sig"], received_ms=entry["received_ms"] + 1, flags=entry["flags"]
+    )
+    _rewrite(folder, [("UPDATE tlog_entries SET entry = ? WHERE idx = ?", (later, index))])
+    code, out, _ = _audit(capsys, str(folder), "--key", ledger.verifier_key, "--json", "--workers", "1")
+    report = json.loads(out)
+    assert code == 1
+    codes = {p["code"]: p for p in report["problems"]}
+    assert codes["leaf_mismatch"]["index"] == index
+    assert "root_mismatch" in codes and "log_inconsistent" in codes
+
+
+def test_an_altered_balance_names_the_volunteer(ledger: Ledger, tmp_path: Path, capsys):
+    folder = _copy(ledger, tmp_path / "copy")
+    with sqlite3.connect(folder / "ledger.db") as conn:
+        volunteer, balance = conn.execute(
+            "SELECT volunteer_id, SUM(delta) FROM ledger_entries GROUP BY volunteer_id LIMIT 1"
+        ).fetchone()
+        conn.execute(
+            "UPDATE ledger_entries SET delta = delta + 7 WHERE entry_id = "
+            "(SELECT MIN(entry_id) FROM ledger_entries WHERE volunteer_id = ?)",
+            (volunteer,),
+        )
+    code, out, _ = _audit(capsys, str(folder), "--key", ledger.verifier_key, "--workers", "1")
+    assert code == 1
+    assert f"volunteer {volunteer}: the server says {balance + 7} tokens, the log gives {balance}" in out
+
+
+def test_a_kept_checkpoint_the_log_does_not_extend_means_history_was_rewritten(
+    ledger: Ledger, tmp_path: Path, capsys
+):
+    state = tmp_path / "state"
+    forged = Checkpoint(ORIGIN, 5, bytes(32))  # signed by the server, for a tree it no longer has
+    history.keep(state, sign_checkpoint(forged, ledger.server_key), forged)
+    longer = Checkpoint(ORIGIN, 10**6, bytes(range(32)))
+    history.keep(state, sign_checkpoint(longer, ledger.server_key), longer)
+    code, out, _ = _audit(
+        capsys, ledger.url, "--key", ledger.verifier_key, "--state", str(state), "--workers", "1"
+    )
+    assert code == 1
+    assert "checkpoint-000000000005-" in out and "history was rewritten [log_inconsistent]" in out
+    assert "has size 1000000, but the log now holds only" in out
+    assert len(list(state.iterdir())) == 3  # the new checkpoint is kept as evidence too
+
+
+def test_the_report_is_capped_but_counts_everything(ledger: Ledger, tmp_path: Path, capsys):
+    folder = _copy(ledger, tmp_path / "copy")
+    entries = _entries(folder)
+    events = [i for i, e in enumerate(entries) if _event_at(e)]
+    statements = []
+    for i in events:  # every signature forged and every flag changed: two problems per event
+        entry = parse_entry(entries[i])
+        forged = event_entry(entry["body"], bytes(64), received_ms=entry["received_ms"], flags=["too_large"])
+        statements.append(("UPDATE tlog_entries SET entry = ? WHERE idx = ?", (forged, i)))
+    _rewrite(folder, statements)
+    code, out, _ = _audit(capsys, str(folder), "--key", ledger.verifier_key, "--workers", "1")
+    assert code == 1
+    counts = f"bad_signature: {len(events)}, flags_mismatch: {len(events)}"
+    assert out.count("[bad_signature]") + out.count("[flags_mismatch]") == 50
+    assert "more (all problems by code:" in out and counts in out
+
+
+def test_a_volunteers_receipt_verifies_offline(ledger: Ledger, tmp_path: Path, capsys):
+    entries = _entries(ledger.folder)
+    index = next(i for i, entry in enumerate(entries) if _event_at(entry))
+    kiosk, seq = _event_at(entries[index]) or ("", 0)
+    receipt = requests.get(f"{ledger.url}/v1/kiosks/{kiosk}/events/{seq}/proof", timeout=10).json()
+    (tmp_path / "entry").write_bytes(base64.b64decode(receipt["entry"]))
+    (tmp_path / "proof").write_text(receipt["proof"])
+    by_index = requests.get(f"{ledger.url}/v1/log/entries/{index}/proof", timeout=10)
+    assert receipt["index"] == index and by_index.content == receipt["proof"].encode()
+
+    args = ["verify", "proof", "--key", ledger.verifier_key, "--leaf-file", str(tmp_path / "entry")]
+    assert main([*args, str(tmp_path / "proof")]) == 0
+    assert json.loads(capsys.readouterr().out)["index"] == index
+    (tmp_path / "entry").write_bytes(entries[index + 1])
+    assert main([*args, str(tmp_path / "proof")]) == 1
+    assert "bad_proof" in capsys.readouterr().err
+
+
+def test_a_hole_in_the_log_is_named(ledger: Ledger, tmp_path: Path, capsys):
+    folder = _copy(ledger, tmp_path / "copy")
+    index, _, seq = _pick_event(folder)
+    _rewrite(folder, [("DELETE FROM tlog_entries WHERE idx IN (?, ?)", (index, index + 1))])
+    code, out, _ = _audit(capsys, str(folder), "--key", ledger.verifier_key, "--workers", "1")
+    assert code == 1
+    assert (
+        f"entry {index}: entries {index}–{index + 1} are missing from the log's storage [missing_entry]"
+        in out
+    )
+    assert f"seq jumps from {seq - 1} to {seq + 2}: events are missing" in out  # the kiosk's next event

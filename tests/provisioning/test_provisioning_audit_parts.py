@@ -1,0 +1,204 @@
+"""The audit's parts: fast parsers agree with :mod:`protocol`, roots with RFC 6962; tiles parse.
+
+The fast parsers are the one place where the audit reads bytes on its own,
+so Hypothesis checks them against the protocol's parsers on valid objects
+and on every kind of single-byte damage: same facts, or the same reason code.
+"""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from protocol import GENESIS_PREV, ClockEvidence, Event, EventKind, ProtocolError, ids
+from protocol.encoding import MAX_SAFE_INT, b64decode
+from protocol.events import parse_event
+from protocol.logentry import event_entry, make_entry, parse_entry
+from protocol.merkle import leaf_hash, reference_root
+from provisioning.audit._fast import (
+    EventEntry,
+    EventFacts,
+    _b64,
+    parse_event_entry,
+    parse_event_facts,
+    parse_fast,
+)
+from provisioning.audit.tiles import (
+    BundleError,
+    bundles_for,
+    encode_tile_index,
+    entry_bundle_path,
+    format_bundle,
+    parse_bundle,
+    tile_path,
+)
+from provisioning.audit.tree import TreeBuilder, chunk_ranges
+from server.logviews import tile_index_path
+
+HEX = "0123456789abcdef"
+reason_codes = st.from_regex(r"[a-z][a-z0-9_]{0,39}", fullmatch=True)
+ints = st.one_of(st.integers(0, 10), st.integers(0, MAX_SAFE_INT))
+
+
+@st.composite
+def events(draw: st.DrawFn) -> bytes:
+    kind = draw(st.sampled_from(list(EventKind)))
+    seq = draw(st.one_of(st.just(1), st.integers(1, MAX_SAFE_INT)))
+    prev = (
+        GENESIS_PREV
+        if seq == 1
+        else draw(st.text(HEX, min_size=64, max_size=64).filter(lambda p: p != GENESIS_PREV))
+    )
+    card = (
+        draw(st.sampled_from([ids.CARD, ids.UID_CARD])) + "_" + draw(st.text(HEX, min_size=32, max_size=32))
+    )
+    clock = ClockEvidence(draw(ints), draw(st.booleans()), str(draw(st.uuids())), draw(ints))
+    data = {"reason": draw(reason_codes)} if kind is EventKind.DENIED else {}
+    return Event(ids.new_id(ids.KIOSK), seq, prev, kind, card, clock, data).to_bytes()
+
+
+@st.composite
+def damaged(draw: st.DrawFn, valid: st.SearchStrategy[bytes]) -> bytes:
+    """A valid object, then maybe one byte replaced, deleted or inserted."""
+    data = bytearray(draw(valid))
+    how = draw(st.sampled_from(["keep", "replace", "delete", "insert"]))
+    if how == "keep":
+        return bytes(data)
+    at = draw(st.integers(0, len(data) - 1))
+    byte = draw(st.one_of(st.sampled_from(b'0123456789"{}[],:=+/ae_\\-'), st.integers(0, 255)))
+    if how == "replace":
+        data[at] = byte
+    elif how == "delete":
+        del data[at]
+    else:
+        data.insert(at, byte)
+    return bytes(data)
+
+
+def _slow_facts(body: bytes) -> EventFacts | str:
+    try:
+        event = parse_event(body)
+    except ProtocolError as exc:
+        return exc.reason.value
+    return EventFacts(event.kiosk, event.seq, event.prev, event.kind.value, event.card, event.clock.wall_ms)
+
+
+def _fast_facts(body: bytes) -> EventFacts | str:
+    try:
+        return parse_event_facts(body)
+    except ProtocolError as exc:
+        return exc.reason.value
+
+
+@settings(max_examples=400, deadline=None)
+@given(body=damaged(events()))
+def test_fast_event_parsing_agrees_with_the_protocol(body: bytes):
+    assert _fast_facts(body) == _slow_facts(body)
+
+
+@st.composite
+def entries(draw: st.DrawFn) -> bytes:
+    if draw(st.booleans()):
+        return make_entry(
+            "card", card_id=ids.new_id(ids.CARD), volunteer_id=ids.new_id(ids.VOLUNTEER), at_ms=draw(ints)
+        )
+    flags = draw(st.lists(st.one_of(reason_codes, st.text(max_size=5)), max_size=3))
+    body, sig = draw(events()), draw(st.binary(min_size=0, max_size=70))
+    return event_entry(body, sig, received_ms=draw(ints), flags=flags)
+
+
+def _slow_entry(data: bytes) -> object:
+    try:
+        obj = parse_entry(data)
+    except ProtocolError as exc:
+        return exc.reason.value
+    if obj["kind"] == "event":
+        return EventEntry(obj["body"], obj["sig"], obj["received_ms"], tuple(obj["flags"]))
+    return obj
+
+
+def _fast_entry(data: bytes) -> object:
+    try:
+        return parse_event_entry(data)
+    except ProtocolError as exc:
+        return exc.reason.value
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=damaged(entries()))
+def test_fast_entry_parsing_agrees_with_the_protocol(data: bytes):
+    assert _fast_entry(data) == _slow_entry(data)
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=damaged(entries()))
+def test_the_one_pass_fast_path_accepts_only_what_both_protocol_parsers_accept(data: bytes):
+    fast = parse_fast(data)
+    if fast is not None:
+        assert _slow_entry(data) == EventEntry(fast.body, fast.sig, fast.received_ms, fast.flags)
+        assert _slow_facts(fast.body) == fast.facts
+
+
+@settings(max_examples=100, deadline=None)
+@given(count=st.integers(0, 70), capacity=st.sampled_from([1, 2, 8, 16]), data=st.data())
+def test_roots_from_chunks_equal_the_rfc_root_at_every_size(count: int, capacity: int, data: st.DataObject):
+    leaves = [leaf_hash(i.to_bytes(2, "big")) for i in range(count)]
+    builder = TreeBuilder()
+    for start in range(0, count, capacity):
+        chunk = leaves[start : start + capacity]
+        offsets = data.draw(st.sets(st.integers(0, len(chunk))), label="offsets") | {len(chunk)}
+        ranges = chunk_ranges(chunk, offsets)
+        for offset in offsets:
+            assert builder.root(ranges[offset]) == reference_root(leaves[: start + offset])
+        builder.extend(ranges[len(chunk)])
+    assert builder.size == count and builder.root() == reference_root(leaves)
+
+
+def test_a_subtree_must_be_aligned():
+    builder = TreeBuilder()
+    builder.push(0, leaf_hash(b"a"))
+    with pytest.raises(ValueError, match="cannot start"):
+        builder.push(1, leaf_hash(b"b"))
+
+
+@given(st.integers(0, 10**12))
+def test_tile_indexes_are_spelled_as_the_server_spells_them(n: int):
+    assert encode_tile_index(n) == tile_index_path(n)
+
+
+def test_tile_paths_and_bundles():
+    assert encode_tile_index(1234067) == "x001/x234/067"
+    assert entry_bundle_path(5) == "tile/entries/005"
+    assert entry_bundle_path(1000, 7) == "tile/entries/x001/000.p/7"
+    assert tile_path(1, 3, 256) == "tile/1/003"
+    assert list(bundles_for(600)) == [(0, 256), (1, 256), (2, 88)]
+    assert list(bundles_for(512)) == [(0, 256), (1, 256)]
+    assert parse_bundle(format_bundle([b"a", b"", b"bc"]), 3) == [b"a", b"", b"bc"]
+    assert parse_bundle(format_bundle([b"a", b"b"]), 1) == [b"a"]
+    for broken, expected in [(b"\x00\x05ab", 1), (b"\x00", 1), (format_bundle([b"a"]), 2)]:
+        with pytest.raises(BundleError):
+            parse_bundle(broken, expected)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.one_of(
+        st.binary(max_size=10).map(lambda b: base64.b64encode(b).decode()), st.text("ABQRgw+/=", max_size=12)
+    )
+)
+def test_fast_base64_is_as_strict_as_the_protocols(text: str):
+    try:
+        slow: bytes | None = b64decode(text, field="x")
+    except ProtocolError:
+        slow = None
+    assert _b64(text.encode()) == slow
+
+
+def test_the_public_surface_is_what_it_says():
+    import provisioning.audit as audit
+
+    assert audit.__all__ == sorted(audit.__all__) == sorted(audit._MODULE_OF)
+    assert all(getattr(audit, name) is not None for name in audit.__all__)
