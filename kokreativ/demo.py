@@ -7,6 +7,9 @@ key, the kiosk core with a simulated reader and clock, the sync client and
 the server's own re-verification.  The server is stopped while the day is
 replayed, to show that the kiosk works offline, checking credentials too.
 
+At the end an auditor re-checks the public log with nothing but the published
+verifier key, and then catches a dishonest edit of the server's database.
+
 The cards are issued exactly as ``kokreativ provision card issue`` does,
 through nfcpy's real code, onto emulated NTAG215 stickers (nfcpy's ``udp``
 driver; :mod:`hardware.emulator`), which end up read-only.  The kiosk then
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import io
+import sqlite3
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -32,6 +36,9 @@ from hardware.reader import Tap
 from hardware.simulated import SimulatedReader
 from kokreativ.localserver import free_port, ledger_server
 from protocol import PrivateKey
+from protocol.note import NoteVerifier
+from provisioning.audit.ledger import AuditOptions, audit_ledger
+from provisioning.audit.sources import DataFolderSource, HttpSource
 from provisioning.cards import IssuedCard, issue_card
 from provisioning.client import ApiClient
 from provisioning.enrol import enrol_kiosk
@@ -149,6 +156,16 @@ def run_demo(workdir: Path, out: TextIO, *, keep: bool = False) -> int:
             )
             with ApiClient(url, admin_token=init.admin_token) as admin:
                 report, review, verify = admin.report(), admin.review(), admin.verify()
+            witnessed = outbox.log_checkpoint()
+            # An auditor's view: only the public log and the published verifier key, no admin token.
+            audit = audit_ledger(
+                HttpSource(url),
+                AuditOptions(
+                    verifiers=[NoteVerifier.parse(init.log_verifier_key)],
+                    state_dir=workdir / "auditor",
+                    workers=1,
+                ),
+            )
         pending = outbox.pending_count()
     finally:
         outbox.close()
@@ -162,9 +179,62 @@ def run_demo(workdir: Path, out: TextIO, *, keep: bool = False) -> int:
     )
     for problem in verify.get("problems", []):
         say(f"     problem: {problem}")
-    ok = verify["ok"] and pending == 0 and result.error is None
+    say("7. Transparency log")
+    if witnessed is not None:
+        say(
+            f"   the kiosk, as a witness, verified checkpoint {init.log_origin} size {witnessed.size}\n"
+            f"   and the inclusion proof of each of its events"
+        )
+    say(
+        f"   public audit with verifier key {init.log_verifier_key[:40]}…:\n"
+        f"   {audit.entries} log entries, Merkle root matches the signed checkpoint,\n"
+        f"   {audit.signatures_checked} event signatures, {audit.kiosks} kiosk chain(s), "
+        f"{audit.balances_compared} balances replayed and matched: {'OK' if audit.ok else 'FAILED'}"
+    )
+    for problem in audit.problems.shown[:10]:
+        say(f"     {problem}")
+    tampered = _tamper_and_audit(server_dir, cards[2].volunteer_id, init.log_verifier_key, workdir, say)
+    ok = (
+        verify["ok"]
+        and pending == 0
+        and result.error is None
+        and audit.ok
+        and witnessed is not None
+        and tampered
+    )
     say(f"\nDemo {'succeeded' if ok else 'FAILED'}." + (f" Files are in {workdir}" if keep else ""))
     return 0 if ok else 1
+
+
+def _tamper_and_audit(
+    server_dir: Path, volunteer_id: str, verifier_key: str, workdir: Path, say: Any
+) -> bool:
+    """Play a dishonest operator who pays Chris 50 tokens in the database; True if the audit catches it."""
+    conn = sqlite3.connect(server_dir / "ledger.db")
+    try:
+        with conn:
+            conn.execute(
+                "INSERT INTO ledger_entries (volunteer_id, delta, kind, ref, created_ms) "
+                "VALUES (?, 50, 'shift', ?, 0)",
+                (volunteer_id, 10**9),
+            )
+    finally:
+        conn.close()
+    source = DataFolderSource(server_dir)
+    try:
+        audit = audit_ledger(
+            source,
+            AuditOptions(
+                verifiers=[NoteVerifier.parse(verifier_key)], state_dir=workdir / "auditor", workers=1
+            ),
+        )
+    finally:
+        source.close()
+    say("8. A dishonest operator pays Chris 50 tokens straight into the database; auditing the data folder:")
+    for problem in audit.problems.shown[:3]:
+        say(f"     {problem}")
+    say(f"   {'caught' if not audit.ok else 'NOT caught'}")
+    return not audit.ok
 
 
 def _issue_onto(

@@ -37,5 +37,9 @@ def test_demo_day_syncs_verifies_and_pays_what_was_worked(tmp_path: Path):
     assert "Waiting for a coordinator's review: 1" in text
     assert "Chris Probe: missing_check_out" in text
     assert "9 events from 1 kiosk(s), signatures and hash chain OK" in text
+    # The transparency log: the kiosk witnessed it, a public audit passes, a database edit is caught.
+    assert re.search(r"the kiosk, as a witness, verified checkpoint \S+ size \d+", text)
+    assert re.search(r"9 event signatures, 1 kiosk chain\(s\), 3 balances replayed and matched: OK", text)
+    assert re.search(r"the server says 50 tokens, the log gives 0 \[balance_mismatch\]\n\s+caught", text)
     assert text.rstrip().endswith("Demo succeeded.")
     assert len(DAY) == 10
