@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from protocol import ids
-from protocol.encoding import b64decode, b64encode, canonical_json, parse_canonical_json
+from protocol.encoding import canonical_json, parse_canonical_json
 from protocol.errors import MalformedError, ProtocolError, VerificationError
 from protocol.events import GENESIS_PREV
-from protocol.keys import SIGNATURE_BYTES, PrivateKey, PublicKey
+from protocol.keys import PrivateKey, PublicKey
 from protocol.reasons import Reason
+from protocol.sealed import open_sealed, seal
 
 RECEIPT_TYPE: Final = "kokreativ.receipt"
 RECEIPT_VERSION: Final = 1
@@ -50,8 +51,7 @@ class Receipt:
 
 def sign_receipt(receipt: Receipt, key: PrivateKey) -> dict[str, str]:
     """The wire form ``{"body": b64, "sig": b64}`` of a signed receipt."""
-    body = receipt.to_bytes()
-    return {"body": b64encode(body), "sig": b64encode(key.sign(body))}
+    return seal(receipt.to_bytes(), key)
 
 
 def _parse(body: bytes) -> Receipt:
@@ -78,12 +78,7 @@ def _parse(body: bytes) -> Receipt:
 def verify_receipt(wire: object, server_key: PublicKey, *, kiosk_id: str) -> Receipt:
     """Check a receipt's signature and that it is for ``kiosk_id``; raise ``bad_receipt`` otherwise."""
     try:
-        if not isinstance(wire, dict) or set(wire) != {"body", "sig"}:
-            raise MalformedError(Reason.BAD_FIELD, "receipt is not {body, sig}")
-        body = b64decode(wire["body"], field="receipt.body")
-        signature = b64decode(wire["sig"], field="receipt.sig", length=SIGNATURE_BYTES)
-        server_key.verify(body, signature)
-        receipt = _parse(body)
+        receipt = _parse(open_sealed(wire, server_key, what="receipt", field="receipt"))
     except ProtocolError as exc:
         raise VerificationError(Reason.BAD_RECEIPT, exc.message) from exc
     if receipt.kiosk != kiosk_id:

@@ -24,10 +24,11 @@ from typing import Any, Final
 
 from protocol import ids
 from protocol.credentials import CardTrust, issuer_key_id
-from protocol.encoding import b64decode, b64encode, canonical_json, parse_canonical_json
+from protocol.encoding import canonical_json, parse_canonical_json
 from protocol.errors import MalformedError, ProtocolError, VerificationError
-from protocol.keys import SIGNATURE_BYTES, PrivateKey, PublicKey
+from protocol.keys import PrivateKey, PublicKey
 from protocol.reasons import Reason
+from protocol.sealed import open_sealed, seal
 
 TRUST_TYPE: Final = "kokreativ.trust"
 TRUST_VERSION: Final = 1
@@ -72,8 +73,7 @@ class TrustList:
 
 def sign_trust_list(trust: TrustList, key: PrivateKey) -> dict[str, str]:
     """The wire form ``{"body": b64, "sig": b64}``."""
-    body = trust.to_bytes()
-    return {"body": b64encode(body), "sig": b64encode(key.sign(body))}
+    return seal(trust.to_bytes(), key)
 
 
 def _parse_issuers(value: object) -> tuple[tuple[str, PublicKey], ...]:
@@ -120,12 +120,7 @@ def _parse(body: bytes) -> TrustList:
 def verify_trust_list(wire: object, server_key: PublicKey, *, kiosk_id: str) -> TrustList:
     """Check the server's signature and that the list is for ``kiosk_id``; ``bad_trust_list`` otherwise."""
     try:
-        if not isinstance(wire, dict) or set(wire) != {"body", "sig"}:
-            raise MalformedError(Reason.BAD_FIELD, "trust list is not {body, sig}")
-        body = b64decode(wire["body"], field="trust.body")
-        signature = b64decode(wire["sig"], field="trust.sig", length=SIGNATURE_BYTES)
-        server_key.verify(body, signature)
-        trust = _parse(body)
+        trust = _parse(open_sealed(wire, server_key, what="trust list", field="trust"))
     except ProtocolError as exc:
         raise VerificationError(Reason.BAD_TRUST_LIST, exc.message) from exc
     if trust.kiosk != kiosk_id:
