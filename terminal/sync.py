@@ -266,18 +266,11 @@ class SyncClient:
         if fetched is not None and 0 <= now - fetched < self.trust_refresh_s * 1000:
             current = self.trust.current()
             return current.issued_ms if current else None
+        raw = self._get(self._trust_url, what="trust list")
         try:
-            response = self._session.get(self._trust_url, timeout=self._timeout)
-        except requests.RequestException as exc:
-            raise _Stop(NETWORK_ERROR, f"{type(exc).__name__} fetching the trust list") from exc
-        try:
-            body = response.json()
+            body = json.loads(raw)
         except ValueError:
-            body = None
-        if response.status_code != 200:
-            code, message, _ = _error_of(body)
-            fallback = SERVER_ERROR if response.status_code >= 500 else f"http_{response.status_code}"
-            raise _Stop(code or fallback, f"trust list: {message}")
+            body = None  # refused below as bad_trust_list
         try:
             stored = self.trust.store(body)
         except ProtocolError as exc:
