@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 
 import ndef
 import pytest
@@ -11,22 +10,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hardware.reader import Tap
-from protocol import EventKind, PrivateKey, Reason, ids, uid_pseudonym, verify_event
+from protocol import EventKind, PrivateKey, Reason, ids, uid_pseudonym
 from terminal.cardcheck import check_card
 from terminal.tap import Outcome
 from tests.cardfactory import TestIssuer, uid_for
+from tests.terminal.terminal_helpers import recorded_events
 
 NOW_S = 1_764_400_000  # the clock fixture's start, in seconds
 KEY = bytes(range(32))
-
-
-def _denied_events(config, kiosk_key):
-    conn = sqlite3.connect(config.outbox_path)
-    try:
-        rows = list(conn.execute("SELECT body, sig FROM events ORDER BY seq"))
-    finally:
-        conn.close()
-    return [verify_event(body, sig, kiosk_key.public_key).event for body, sig in rows]
 
 
 def test_a_genuine_card_is_accepted_under_its_card_id(issuer: TestIssuer):
@@ -101,7 +92,7 @@ def test_the_kiosk_denies_with_red_and_records_a_denied_event_with_the_reason(
     outcome = kiosk.handle_tap(tap)
     assert (outcome.kind, outcome.reason) == (Outcome.DENIED, CASES[name])
     assert indicator.signals == ["denied"]
-    (event,) = _denied_events(config, kiosk_key)
+    (event,) = recorded_events(config, kiosk_key)
     assert event.kind is EventKind.DENIED and event.data == {"reason": CASES[name].value}
     assert event.card == outcome.card_id
 

@@ -8,7 +8,6 @@ what the kiosk recorded (the signed events), not on nfcpy's product names.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 
 import pytest
@@ -16,9 +15,10 @@ import pytest
 from hardware.emulator import EmulatedTag, EmulatedType2Tag, EmulatedType4Tag, serve_tag
 from hardware.nfc import NfcpyReader
 from hardware.reader import Tap
-from protocol import EventKind, Reason, ids, uid_pseudonym, verify_event
+from protocol import EventKind, Reason, ids, uid_pseudonym
 from terminal.tap import Outcome
 from tests.cardfactory import TestIssuer, uid_for
+from tests.terminal.terminal_helpers import recorded_events
 
 CARD = ids.new_id(ids.CARD)
 OTHER_UID = bytes.fromhex("04ffeeddccbbaa")
@@ -30,15 +30,6 @@ def _tap_through_nfcpy(tag: EmulatedTag) -> Tap:
         tap = reader.wait_for_tap(timeout=10)
     assert tap is not None, "the reader never saw the tag"
     return tap
-
-
-def _events(config, kiosk_key):
-    conn = sqlite3.connect(config.outbox_path)
-    try:
-        rows = list(conn.execute("SELECT body, sig FROM events ORDER BY seq"))
-    finally:
-        conn.close()
-    return [verify_event(body, sig, kiosk_key.public_key).event for body, sig in rows]
 
 
 def _cases(issuer: TestIssuer) -> dict[str, tuple[EmulatedTag, Outcome, Reason | None, str]]:
@@ -98,7 +89,7 @@ def test_each_tag_read_through_nfcpy_gets_the_right_verdict(
     outcome = kiosk.handle_tap(tap)
     assert (outcome.kind, outcome.reason) == (outcome_kind, reason)
     assert indicator.signals == ["denied" if reason else "ok"]
-    (event,) = _events(config, kiosk_key)
+    (event,) = recorded_events(config, kiosk_key)
     expected_card = CARD if names == "card" else uid_pseudonym(tag.uid, config.uid_pseudonym_key)
     assert event.card == expected_card
     assert event.kind is (EventKind.DENIED if reason else EventKind.CHECK_IN)
