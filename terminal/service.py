@@ -195,7 +195,12 @@ def open_service(
         client: SyncClient | None = None
         if sync:
             client = stack.enter_context(SyncClient(config, outbox))
-        trust = TrustStore(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id)
+        # One verified, cached trust list for the tap path and the sync thread of this process.
+        trust = (
+            client.trust
+            if client is not None
+            else TrustStore(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id)
+        )
         kiosk = Kiosk(
             config=config, key=key, outbox=outbox, clock=clock or SystemClock(), indicator=ind, trust=trust
         )
