@@ -165,6 +165,9 @@ class SyncClient:
         self.trust_refresh_s = trust_refresh_s
         self._now_ms = now_ms or (lambda: time.time_ns() // 1_000_000)
         self._trust_fetched_ms: int | None = None  # when this client last stored a list (its own clock)
+        # The last round's result, for status screens; set by :meth:`run_forever` (one assignment, so
+        # another thread reads either the old or the new result, never a mix).
+        self.last_result: SyncResult | None = None
 
     def close(self) -> None:
         if self._own_session:
@@ -433,6 +436,7 @@ class SyncClient:
                 log.warning("sync round failed: %s", describe(exc))
                 log.debug("sync round failure", exc_info=True)
                 result = SyncResult(0, 0, -1, INTERNAL_ERROR)
+            self.last_result = result
             if stop.is_set():
                 break
             if result.ok:
