@@ -4,6 +4,7 @@ Pure code with no I/O; everything else imports it.  ``docs/protocol.md`` is
 the prose version of this package.
 """
 
+from protocol.balances import BalanceSheet, sign_balances, verify_balances
 from protocol.batches import MAX_BATCH_BYTES, MAX_BATCH_EVENTS, decode_batch, encode_batch
 from protocol.cards import uid_pseudonym
 from protocol.credentials import (
@@ -42,6 +43,7 @@ __all__ = [
     "MAX_BATCH_BYTES",
     "MAX_BATCH_EVENTS",
     "MAX_EVENT_BYTES",
+    "BalanceSheet",
     "CardCredential",
     "CardTrust",
     "ClockEvidence",
@@ -69,10 +71,12 @@ __all__ = [
     "parse_canonical_json",
     "parse_credential",
     "parse_event",
+    "sign_balances",
     "sign_event",
     "sign_receipt",
     "sign_trust_list",
     "uid_pseudonym",
+    "verify_balances",
     "verify_credential",
     "verify_event",
     "verify_receipt",

@@ -1,20 +1,30 @@
 """The trust list: what the server tells a kiosk to believe about cards.
 
 Kiosks check card credentials with no network (:mod:`protocol.credentials`),
-so they need the issuer keys, the blocked cards and their site's card policy
-on disk.  The server hands each kiosk a *trust list* at enrolment and at every
-sync, signed with the server key the kiosk pinned at enrolment::
+so they need the issuer keys, the blocked cards, their site's card policy and
+which cards are coordinator cards on disk.  The server hands each kiosk a
+*trust list* at enrolment and at every sync, signed with the server key the
+kiosk pinned at enrolment::
 
     {"allow_uncredentialed": false,
      "blocked": ["c_…", "u_…"],                       # sorted, unique
+     "coordinators": ["c_…"],                         # sorted, unique; c_ cards only
      "issued_ms": 1764400000000,
      "issuers": [{"key_id": "i_…", "public_key": "<b64>"}],   # sorted by key_id
      "kiosk": "k_…", "site": "s_…",
-     "type": "kokreativ.trust", "v": 1}
+     "type": "kokreativ.trust", "v": 2}
 
 sent as ``{"body": <b64 of those canonical bytes>, "sig": <b64>}``.  A kiosk
 keeps the newest list it has verified and refuses an older one
 (``issued_ms`` must not go back), so a replayed list cannot unblock a card.
+
+Version 1 is the same without ``coordinators``; the parser still accepts it
+(no coordinator cards), so a kiosk keeps working with a server from before
+version 2.  The server signs version 2 only.  Each version has exactly its own
+fields: a v1 list with ``coordinators`` or a v2 list without it is refused.
+
+``coordinators`` holds only ``c_`` cards: a coordinator card must prove itself
+with a credential, and a ``u_`` pseudonym is just a UID anyone can clone.
 """
 
 from __future__ import annotations
@@ -31,16 +41,23 @@ from protocol.reasons import Reason
 from protocol.sealed import open_sealed, seal
 
 TRUST_TYPE: Final = "kokreativ.trust"
-TRUST_VERSION: Final = 1
+TRUST_VERSION: Final = 2  # what the server signs
 MAX_TRUST_BYTES: Final = 4 * 1024 * 1024  # about 100,000 blocked cards
-_FIELDS: Final = frozenset(
+_V1_FIELDS: Final = frozenset(
     {"allow_uncredentialed", "blocked", "issued_ms", "issuers", "kiosk", "site", "type", "v"}
 )
+# version -> exactly the fields a list of that version has
+_FIELDS: Final[dict[int, frozenset[str]]] = {1: _V1_FIELDS, 2: _V1_FIELDS | {"coordinators"}}
 
 
 @dataclass(frozen=True, slots=True)
 class TrustList:
-    """Issuer keys (by key ID), blocked card IDs and the site's policy, as of ``issued_ms``."""
+    """Issuer keys (by key ID), blocked cards, the site's policy and coordinator cards, as of ``issued_ms``.
+
+    ``coordinators`` is empty for a version 1 list.  Believe a coordinator card ID
+    only once its credential verified (:meth:`card_trust`): the list says which
+    card IDs are coordinators, the credential proves that this tag is that card.
+    """
 
     kiosk: str
     site: str
@@ -48,6 +65,7 @@ class TrustList:
     issuers: tuple[tuple[str, PublicKey], ...]
     blocked: frozenset[str]
     allow_uncredentialed: bool
+    coordinators: frozenset[str] = frozenset()
 
     @property
     def card_trust(self) -> CardTrust:
@@ -59,6 +77,7 @@ class TrustList:
             {
                 "allow_uncredentialed": self.allow_uncredentialed,
                 "blocked": sorted(self.blocked),
+                "coordinators": sorted(self.coordinators),
                 "issued_ms": self.issued_ms,
                 "issuers": [
                     {"key_id": key_id, "public_key": key.to_b64()} for key_id, key in sorted(self.issuers)
@@ -92,28 +111,43 @@ def _parse_issuers(value: object) -> tuple[tuple[str, PublicKey], ...]:
     return tuple(issuers)
 
 
+def _parse_card_ids(value: object, *kinds: str, field: str) -> frozenset[str]:
+    """A sorted list of card IDs of ``kinds`` without repeats (the canonical form of a set)."""
+    if not isinstance(value, list) or not all(ids.is_id(card, *kinds) for card in value):
+        raise MalformedError(Reason.BAD_FIELD, f"{field} must be a list of {'/'.join(kinds)}_ card IDs")
+    if value != sorted(set(value)):
+        raise MalformedError(Reason.NOT_CANONICAL, f"{field} must be sorted, without repeats")
+    return frozenset(value)
+
+
 def _parse(body: bytes) -> TrustList:
     obj: dict[str, Any] = parse_canonical_json(body, max_bytes=MAX_TRUST_BYTES)
-    if obj.get("type") != TRUST_TYPE or obj.get("v") != TRUST_VERSION or isinstance(obj.get("v"), bool):
-        raise MalformedError(Reason.UNKNOWN_TYPE, "not a v1 kokreativ.trust")
-    if set(obj) != _FIELDS:
-        raise MalformedError(Reason.UNKNOWN_FIELD, "trust list fields differ from v1")
-    issued, allow, blocked = obj["issued_ms"], obj["allow_uncredentialed"], obj["blocked"]
+    version = obj.get("v")
+    # ``True == 1`` in Python, so "v": true would pass the lookup alone.
+    fields = None if isinstance(version, bool) or not isinstance(version, int) else _FIELDS.get(version)
+    if obj.get("type") != TRUST_TYPE or fields is None:
+        raise MalformedError(Reason.UNKNOWN_TYPE, "not a v1 or v2 kokreativ.trust")
+    if set(obj) != fields:
+        raise MalformedError(Reason.UNKNOWN_FIELD, f"trust list fields differ from v{version}")
+    issued, allow = obj["issued_ms"], obj["allow_uncredentialed"]
     if isinstance(issued, bool) or not isinstance(issued, int) or issued < 0:
         raise MalformedError(Reason.BAD_FIELD, "issued_ms must be an integer >= 0")
     if not isinstance(allow, bool):
         raise MalformedError(Reason.BAD_FIELD, "allow_uncredentialed must be true or false")
-    if not isinstance(blocked, list) or not all(ids.is_id(c, ids.CARD, ids.UID_CARD) for c in blocked):
-        raise MalformedError(Reason.BAD_FIELD, "blocked must be a list of card IDs")
-    if blocked != sorted(set(blocked)):
-        raise MalformedError(Reason.NOT_CANONICAL, "blocked must be sorted, without repeats")
+    blocked = _parse_card_ids(obj["blocked"], ids.CARD, ids.UID_CARD, field="blocked")
+    coordinators = (
+        _parse_card_ids(obj["coordinators"], ids.CARD, field="coordinators")
+        if "coordinators" in fields
+        else frozenset()
+    )
     return TrustList(
         kiosk=ids.require_id(obj["kiosk"], ids.KIOSK, field="kiosk"),
         site=ids.require_id(obj["site"], ids.SITE, field="site"),
         issued_ms=issued,
         issuers=_parse_issuers(obj["issuers"]),
-        blocked=frozenset(blocked),
+        blocked=blocked,
         allow_uncredentialed=allow,
+        coordinators=coordinators,
     )
 
 

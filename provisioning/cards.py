@@ -207,7 +207,8 @@ _NO_SITE = f"{ids.SITE}_{'0' * 32}"
 def trust_from_server(client: ApiClient, *, now_ms: int) -> TrustList:
     """What kiosks would trust right now, built from the admin API (for ``card inspect`` on a laptop).
 
-    No site is involved, so uncredentialed cards count as not allowed.  A listed key whose ID
+    No site is involved, so uncredentialed cards count as not allowed.  Coordinator cards are
+    server-wide, so they are the same as in every kiosk's list.  A listed key whose ID
     does not match its public key is left out: the check fails closed rather than trusting it.
     """
     issuers: list[tuple[str, PublicKey]] = []
@@ -217,7 +218,11 @@ def trust_from_server(client: ApiClient, *, now_ms: int) -> TrustList:
         key = PublicKey.from_b64(entry.get("public_key"), field="public_key")
         if entry.get("key_id") == issuer_key_id(key):
             issuers.append((issuer_key_id(key), key))
-    blocked = frozenset(c["card_id"] for c in client.list_cards() if c.get("blocked_ms") is not None)
+    cards = client.list_cards()
+    blocked = frozenset(c["card_id"] for c in cards if c.get("blocked_ms") is not None)
+    coordinators = frozenset(
+        c["card_id"] for c in cards if c.get("coordinator") is True and c["card_id"] not in blocked
+    )
     return TrustList(
         kiosk=_NO_KIOSK,
         site=_NO_SITE,
@@ -225,4 +230,5 @@ def trust_from_server(client: ApiClient, *, now_ms: int) -> TrustList:
         issuers=tuple(sorted(issuers, key=lambda item: item[0])),
         blocked=blocked,
         allow_uncredentialed=False,
+        coordinators=coordinators,
     )

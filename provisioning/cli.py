@@ -30,6 +30,11 @@ def _print(obj: object) -> None:
     print(json.dumps(obj, indent=2, sort_keys=True))
 
 
+def _print_line(obj: object) -> None:
+    """One JSON value on one line, for commands whose output a script reads line by line."""
+    print(json.dumps(obj, sort_keys=True, separators=(",", ":")))
+
+
 def _admin(args: argparse.Namespace) -> ApiClient:
     token = args.token or os.environ.get("KOKREATIV_ADMIN_TOKEN")
     if not token:
@@ -127,6 +132,12 @@ def _card_register(client: ApiClient, args: argparse.Namespace) -> dict[str, Any
     return client.register_card(
         name=args.name, volunteer_id=args.volunteer, ehrenamtskarte=args.ehrenamtskarte, uid=uid
     )
+
+
+def _card_coordinator(args: argparse.Namespace) -> int:
+    with _admin(args) as client:
+        _print_line(client.set_card_coordinator(args.card_id, coordinator=not args.withdraw))
+    return 0
 
 
 def _code(client: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
@@ -329,10 +340,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     block.add_argument("card_id")
     block.add_argument("--reason", help="a short note for the record")
+    coordinator = _leaf(
+        cards,
+        "coordinator",
+        "make a card a coordinator card (it opens a kiosk's coordinator menu), or withdraw the role; "
+        "kiosks learn it at their next sync; prints the card as one JSON line",
+        "kokreativ provision card coordinator c_…\n  kokreativ provision card coordinator c_… --withdraw",
+        _card_coordinator,
+    )
+    coordinator.add_argument("card_id", help="a card with a credential (c_…), not blocked")
+    coordinator.add_argument(
+        "--withdraw", action="store_true", help="withdraw the role instead of granting it"
+    )
     list_cards = _leaf(
         cards,
         "list",
-        "list cards with their volunteer, issuer key, validity and block status",
+        "list cards with their volunteer, issuer key, validity, block status and coordinator role",
         "kokreativ provision card list --volunteer v_…",
         _admin_call(lambda c, a: c.list_cards(volunteer_id=a.volunteer)),
     )

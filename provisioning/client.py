@@ -131,6 +131,10 @@ class ApiClient:
             "POST", f"/v1/admin/cards/{card_id}/block", {} if reason is None else {"reason": reason}
         )
 
+    def set_card_coordinator(self, card_id: str, *, coordinator: bool) -> dict[str, Any]:
+        """Grant (``True``) or withdraw (``False``) a card's coordinator role; the card as it now is."""
+        return self.request("POST", f"/v1/admin/cards/{card_id}/coordinator", {"coordinator": coordinator})
+
     def list_cards(self, *, volunteer_id: str | None = None) -> list[dict[str, Any]]:
         query = f"?volunteer_id={volunteer_id}" if volunteer_id else ""
         return self._list(f"/v1/admin/cards{query}", "cards")

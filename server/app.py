@@ -289,6 +289,12 @@ def create_app(context: ServerContext, *, verify_workers: int | None = None) -> 
         body = await json_body(request, cards.BLOCK_FIELDS)
         return JSONResponse(await call(cards.block_card, card_id, body))
 
+    @app.post("/v1/admin/cards/{card_id}/coordinator")
+    async def set_card_coordinator(card_id: str, request: Request) -> JSONResponse:
+        await authorise(request)
+        body = await json_body(request, cards.COORDINATOR_FIELDS)
+        return JSONResponse(await call(cards.set_coordinator, card_id, body))
+
     @app.get("/v1/admin/kiosks")
     async def get_kiosks(request: Request) -> JSONResponse:
         await authorise(request)

@@ -1,10 +1,11 @@
-"""Coordinator operations on card trust: issuer keys, card registration and blocks.
+"""Coordinator operations on card trust: issuer keys, card registration, blocks and coordinator cards.
 
 Issuer private keys never reach the server.  The coordinator's tool signs
 credentials locally (``provisioning.cards``); the server knows only issuer
-*public* keys, card IDs, which volunteer owns a card, and which cards are
-blocked.  Kiosks learn the trusted keys and the blocked cards from the signed
-trust list (:mod:`server.trust`).
+*public* keys, card IDs, which volunteer owns a card, which cards are
+blocked and which are coordinator cards.  Kiosks learn the trusted keys, the
+blocked cards and the coordinator cards from the signed trust list
+(:mod:`server.trust`).
 
 Issuer keys move one way: ``active`` → ``retired`` → ``revoked`` (``active``
 may also go straight to ``revoked``).  A retired key is still trusted for the
@@ -23,6 +24,17 @@ A card is registered in one of three ways:
 
 Blocking is final and idempotent, and never touches a balance: balances belong
 to volunteers, so a replacement card for the same volunteer keeps it.
+
+A *coordinator card* opens a kiosk's coordinator menu when tapped.  The role
+belongs to one card (not to the volunteer, so a lost card's replacement does
+not inherit it unasked) and is server-wide: cards have no site, so every
+kiosk's trust list names every coordinator card.  Only a credential card can
+hold it (a UID pseudonym proves nothing: anyone can clone a UID), a blocked
+card never does (blocking withdraws the role, for good), and granting or
+withdrawing twice changes nothing.  The role decides no balance, so it is not
+a transparency-log entry (the log holds what an auditor needs to replay
+balances, and a new entry kind would make existing auditors refuse the log);
+kiosks see it on their next trust-list refresh, like a block.
 """
 
 from __future__ import annotations
@@ -37,7 +49,7 @@ from protocol.credentials import MAX_VALIDITY_S
 from server import tlog
 from server.context import ServerContext
 from server.errors import InputError, ServiceError
-from server.inputs import optional_str, require_int, require_str
+from server.inputs import optional_str, require_bool, require_int, require_str
 from server.models import Card, CardKind, IssuerKey, IssuerKeyStatus
 
 ISSUER_KEY_FIELDS: Final = frozenset({"public_key"})
@@ -45,6 +57,7 @@ CARD_FIELDS: Final = frozenset(
     {"name", "volunteer_id", "ehrenamtskarte", "issuer_key_id", "valid_from_s", "valid_until_s", "uid"}
 )
 BLOCK_FIELDS: Final = frozenset({"reason"})
+COORDINATOR_FIELDS: Final = frozenset({"coordinator"})
 MAX_EHRENAMTSKARTE_CHARS: Final = 40
 MAX_BLOCK_REASON_CHARS: Final = 200
 _CREDENTIAL_FIELDS: Final = ("issuer_key_id", "valid_from_s", "valid_until_s")
@@ -206,6 +219,37 @@ def block_card(ctx: ServerContext, card_id: str, request: Mapping[str, Any]) -> 
             raise ServiceError(Reason.UNKNOWN_CARD, "no such card")
         if card.blocked_ms is None:
             tx.block_card(card_id, now, reason)
-            card = dataclasses.replace(card, blocked_ms=now, block_reason=reason)
+            card = dataclasses.replace(card, blocked_ms=now, block_reason=reason, coordinator_ms=None)
             tlog.append(ctx, tx, [tlog.card_blocked_entry(card_id, now)], now_ms=now)
+    return card.to_json()
+
+
+def set_coordinator(ctx: ServerContext, card_id: str, request: Mapping[str, Any]) -> dict[str, Any]:
+    """Grant (``{"coordinator": true}``) or withdraw (``false``) a card's coordinator role; the card's JSON.
+
+    Idempotent: granting again keeps the first ``coordinator_ms``, withdrawing a
+    card that is no coordinator changes nothing.  Granting is refused for an
+    unknown card (``404 unknown_card``), a blocked one (``409 card_blocked``) and
+    a UID-pseudonym card (``409 uncredentialed_card``); withdrawing works for any known card.
+    Kiosks learn it from their next trust list (at most a minute after their
+    next successful sync), as they learn blocks.
+    """
+    coordinator = require_bool(request, "coordinator")
+    now = ctx.now_ms()
+    with ctx.storage.write() as tx:
+        card = tx.get_card(card_id)
+        if card is None:
+            raise ServiceError(Reason.UNKNOWN_CARD, "no such card")
+        if coordinator and card.coordinator_ms is None:
+            if card.blocked_ms is not None:
+                raise ServiceError(Reason.CARD_BLOCKED, "a blocked card cannot be a coordinator card")
+            if card.kind is not CardKind.CREDENTIAL:
+                raise ServiceError(
+                    Reason.UNCREDENTIALED_CARD, "only a card with a credential can be a coordinator card"
+                )
+            tx.set_card_coordinator(card_id, now)
+            card = dataclasses.replace(card, coordinator_ms=now)
+        elif not coordinator and card.coordinator_ms is not None:
+            tx.set_card_coordinator(card_id, None)
+            card = dataclasses.replace(card, coordinator_ms=None)
     return card.to_json()

@@ -42,6 +42,8 @@ STATUS: Final[Mapping[Reason, int]] = {
     Reason.KEY_ALREADY_ENROLLED: 409,
     Reason.ISSUER_KEY_INACTIVE: 409,
     Reason.CARD_EXISTS: 409,
+    Reason.CARD_BLOCKED: 409,
+    Reason.UNCREDENTIALED_CARD: 409,
     Reason.ENROLMENT_CODE_EXPIRED: 410,
     Reason.BATCH_TOO_LARGE: 413,
     Reason.BODY_TOO_LARGE: 413,

@@ -31,8 +31,9 @@ batch (accepted or duplicate) and a consistency proof from ``log_size``.
 
 Speed matters (a kiosk may sync days of taps at once), so per batch there is
 one kiosk read, one read of stored events for duplicates, one card lookup,
-one site read, a few ``executemany`` calls and one commit.  Signature checks are the main cost; with
-``verify_pool`` they run on several threads (libsodium releases the GIL).
+one site read, a few ``executemany`` calls, one balance query and one commit.
+Signature checks are the main cost; with ``verify_pool`` they run on several
+threads (libsodium releases the GIL).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ import dataclasses
 import json
 from collections.abc import Sequence
 from concurrent.futures import Executor
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from protocol import (
     EventKind,
@@ -55,10 +56,12 @@ from protocol import (
     event_hash,
     ids,
     parse_event,
+    sign_balances,
     sign_receipt,
 )
 from protocol.events import Event
 from server import tlog
+from server.balances import batch_balances
 from server.context import ServerContext
 from server.errors import InputError, ServiceError, from_protocol
 from server.models import Card, HeldEvent, Kiosk, KioskStatus, NewEvent, Site
@@ -69,6 +72,17 @@ CLOCK_MIN_MS: Final = 1_577_836_800_000  # 2020-01-01T00:00:00Z
 CLOCK_MAX_AHEAD_MS: Final = 24 * 3_600_000
 _VERIFY_CHUNK: Final = 64
 _MAX_LOG_SIZE_DIGITS: Final = 15
+
+
+class _Admitted(NamedTuple):
+    """What admitting a batch did: the kiosk's new state, the results, where each event is in the log,
+    the log append (``None`` when every event was a duplicate) and the batch's card IDs."""
+
+    kiosk: Kiosk
+    results: list[dict[str, Any]]
+    logged: list[tlog.LoggedEvent]
+    appended: tlog.Appended | None
+    card_ids: frozenset[str]
 
 
 class _Equivocation(Exception):
@@ -167,6 +181,8 @@ def ingest_batch(
 ) -> dict[str, Any]:
     """Admit the batch ``data`` (the raw request body) from ``kiosk_id``; return receipt and results.
 
+    The answer also holds ``balances``, the signed balance sheet of the batch's
+    cards as of this transaction (:func:`server.balances.batch_balances`).
     With ``log_size`` (the query parameter, unparsed) the answer adds
     ``checkpoint``, ``entries`` and ``consistency`` (:func:`server.tlog.batch_witness`);
     a ``log_size`` that is not a size the log has had is ``bad_field``.
@@ -185,9 +201,11 @@ def ingest_batch(
         with ctx.storage.write() as tx:
             if known_size is not None and known_size > tlog.latest_checkpoint(tx)[0]:
                 raise InputError(Reason.BAD_FIELD, "log_size is larger than the log")
-            kiosk, results, logged, appended = _admit(ctx, tx, kiosk_id, items, now, verify_pool)
+            admitted = _admit(ctx, tx, kiosk_id, items, now, verify_pool)
             if known_size is not None:
-                witness = tlog.batch_witness(tx, appended, logged, known_size)
+                witness = tlog.batch_witness(tx, admitted.appended, admitted.logged, known_size)
+            # In the batch's transaction, after its shifts were paid: what the kiosk shows at check-out.
+            sheet = batch_balances(tx, kiosk_id, admitted.card_ids, now)
     except _Equivocation as eq:
         _suspend(ctx, kiosk_id, eq, now)
         raise ServiceError(
@@ -195,8 +213,14 @@ def ingest_batch(
             f"seq {eq.seq} differs from the stored event; the kiosk is suspended",
             extra={"index": eq.index, "seq": eq.seq},
         ) from None
+    kiosk = admitted.kiosk
     receipt = Receipt(kiosk=kiosk_id, seq=kiosk.last_seq, head=kiosk.head, issued_ms=now)
-    return {"receipt": sign_receipt(receipt, ctx.server_key), "results": results, **witness}
+    return {
+        "receipt": sign_receipt(receipt, ctx.server_key),
+        "results": admitted.results,
+        "balances": sign_balances(sheet, ctx.server_key),
+        **witness,
+    }
 
 
 def _suspend(ctx: ServerContext, kiosk_id: str, eq: _Equivocation, now: int) -> None:
@@ -217,12 +241,8 @@ def _admit(
     items: Sequence[tuple[bytes, bytes]],
     now: int,
     verify_pool: Executor | None,
-) -> tuple[Kiosk, list[dict[str, Any]], list[tlog.LoggedEvent], tlog.Appended | None]:
-    """Check every event in the documented order and store the batch.
-
-    Returns the kiosk's new state, the results, where each event is in the log,
-    and the log append (``None`` when every event was a duplicate).
-    """
+) -> _Admitted:
+    """Check every event in the documented order and store the batch."""
     stored_kiosk = tx.get_kiosk(kiosk_id)
     # Checked up front so a pool can run them in parallel; failures are still reported in order.
     sig_ok = _verify_all(PublicKey(stored_kiosk.public_key), items, verify_pool) if stored_kiosk else []
@@ -237,7 +257,7 @@ def _check_and_store(
     now: int,
     stored_kiosk: Kiosk | None,
     sig_ok: Sequence[bool],
-) -> tuple[Kiosk, list[dict[str, Any]], list[tlog.LoggedEvent], tlog.Appended | None]:
+) -> _Admitted:
     kiosk: Kiosk | None = None
     last_seq, head = 0, ""
     stored: dict[int, HeldEvent] = {}
@@ -303,7 +323,8 @@ def _check_and_store(
             for offset, result in enumerate(new_results)
         )
         tx.advance_kiosk(kiosk_id, last_seq, head)
-    return dataclasses.replace(kiosk, last_seq=last_seq, head=head), results, logged, appended
+    new_state = dataclasses.replace(kiosk, last_seq=last_seq, head=head)
+    return _Admitted(new_state, results, logged, appended, frozenset(event.card for event in events))
 
 
 def _store_new(

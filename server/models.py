@@ -85,7 +85,11 @@ class CardKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Card:
-    """A registered card.  The issuance fields are ``None`` where they were not recorded."""
+    """A registered card.  The issuance fields are ``None`` where they were not recorded.
+
+    ``coordinator_ms`` is when the card became a coordinator card (it opens the
+    kiosk's coordinator menu), ``None`` while it is not one.
+    """
 
     card_id: str
     volunteer_id: str
@@ -96,6 +100,7 @@ class Card:
     valid_until_s: int | None = None
     blocked_ms: int | None = None
     block_reason: str | None = None
+    coordinator_ms: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -108,6 +113,8 @@ class Card:
             "registered_ms": self.registered_ms,
             "blocked_ms": self.blocked_ms,
             "block_reason": self.block_reason,
+            "coordinator": self.coordinator_ms is not None,
+            "coordinator_ms": self.coordinator_ms,
         }
 
 

@@ -251,4 +251,20 @@ def _events_in_log_order(conn: sqlite3.Connection) -> Iterator[list[tuple[Any, .
     conn.execute("DROP INDEX m003_events_order")
 
 
-MIGRATIONS: Final[Sequence[Migration]] = (_m001_initial, _m002_card_credentials, _m003_transparency_log)
+def _m004_coordinator_cards(conn: sqlite3.Connection) -> None:
+    """Which cards are coordinator cards: when the role was granted, ``NULL`` for everyone else.
+
+    A column of ``cards`` rather than a table, as blocks are: the role belongs to
+    one card, and every trust list reads all coordinator cards, which the partial
+    index keeps a short scan.  No card is a coordinator before this migration.
+    """
+    conn.execute("ALTER TABLE cards ADD COLUMN coordinator_ms INTEGER")
+    conn.execute("CREATE INDEX cards_coordinator ON cards (card_id) WHERE coordinator_ms IS NOT NULL")
+
+
+MIGRATIONS: Final[Sequence[Migration]] = (
+    _m001_initial,
+    _m002_card_credentials,
+    _m003_transparency_log,
+    _m004_coordinator_cards,
+)

@@ -82,7 +82,7 @@ def _issuer_key(row: Sequence[Any]) -> IssuerKey:
 
 _CARD_NAMES: Final = (
     *("card_id", "volunteer_id", "kind", "registered_ms", "issuer_key_id", "valid_from_s"),
-    *("valid_until_s", "blocked_ms", "block_reason"),
+    *("valid_until_s", "blocked_ms", "block_reason", "coordinator_ms"),
 )
 _CARD_COLUMNS: Final = ", ".join(_CARD_NAMES)
 
@@ -371,6 +371,7 @@ class Tx:
             (
                 *(card.card_id, card.volunteer_id, card.kind.value, card.registered_ms, card.issuer_key_id),
                 *(card.valid_from_s, card.valid_until_s, card.blocked_ms, card.block_reason),
+                card.coordinator_ms,
             ),
         )
 
@@ -401,14 +402,34 @@ class Tx:
         return [_card(row) for row in rows]
 
     def block_card(self, card_id: str, blocked_ms: int, reason: str | None) -> None:
-        """Block ``card_id`` unless it already is: the first block's time and reason stay."""
+        """Block ``card_id`` unless it already is: the first block's time and reason stay.
+
+        A blocked card is no coordinator card either; blocks are final, so neither is that.
+        """
         self._conn.execute(
-            "UPDATE cards SET blocked_ms = ?, block_reason = ? WHERE card_id = ? AND blocked_ms IS NULL",
+            "UPDATE cards SET blocked_ms = ?, block_reason = ?, coordinator_ms = NULL "
+            "WHERE card_id = ? AND blocked_ms IS NULL",
             (blocked_ms, reason, card_id),
         )
 
     def blocked_card_ids(self) -> list[str]:
         rows = self._conn.execute("SELECT card_id FROM cards WHERE blocked_ms IS NOT NULL ORDER BY card_id")
+        return [row[0] for row in rows]
+
+    def set_card_coordinator(self, card_id: str, coordinator_ms: int | None) -> None:
+        """Make ``card_id`` a coordinator card since ``coordinator_ms``, or (``None``) no longer one."""
+        self._conn.execute("UPDATE cards SET coordinator_ms = ? WHERE card_id = ?", (coordinator_ms, card_id))
+
+    def coordinator_card_ids(self) -> list[str]:
+        """Coordinator cards that are credential cards and not blocked, sorted.
+
+        The conditions repeat what the service enforces, so a row changed behind its
+        back (or a rule bug) can still never put a blocked or uncredentialed card on a trust list.
+        """
+        rows = self._conn.execute(
+            "SELECT card_id FROM cards WHERE coordinator_ms IS NOT NULL AND blocked_ms IS NULL "
+            "AND kind = 'credential' ORDER BY card_id"
+        )
         return [row[0] for row in rows]
 
     def card_volunteers(self, card_ids: Iterable[str]) -> dict[str, str]:
@@ -520,6 +541,24 @@ class Tx:
     def balances(self) -> dict[str, int]:
         rows = self._conn.execute("SELECT volunteer_id, SUM(delta) FROM ledger_entries GROUP BY volunteer_id")
         return {row[0]: int(row[1]) for row in rows}
+
+    def card_balances(self, card_ids: Iterable[str]) -> dict[str, int]:
+        """``card_id -> its volunteer's balance`` for those of ``card_ids`` that are registered.
+
+        One grouped query per chunk of cards, over the ``ledger_volunteer`` index.
+        """
+        wanted = sorted(set(card_ids))
+        found: dict[str, int] = {}
+        for chunk in _chunks(wanted):
+            marks = ",".join("?" * len(chunk))
+            rows = self._conn.execute(
+                "SELECT c.card_id, COALESCE(SUM(l.delta), 0) FROM cards c "
+                "LEFT JOIN ledger_entries l ON l.volunteer_id = c.volunteer_id "
+                f"WHERE c.card_id IN ({marks}) GROUP BY c.card_id",
+                tuple(chunk),
+            )
+            found.update((row[0], int(row[1])) for row in rows)
+        return found
 
     def balance(self, volunteer_id: str) -> int:
         row = self._conn.execute(

@@ -1,4 +1,4 @@
-"""The signed trust list the server hands each kiosk: issuer keys, blocked cards, the site's card policy.
+"""The signed trust list the server hands each kiosk: issuer keys, blocked cards, policy, coordinators.
 
 Kiosks check card credentials offline (:mod:`protocol.credentials`), so they
 need to know which issuer keys to trust, which cards are blocked and whether
@@ -9,7 +9,13 @@ the kiosk pinned at enrolment (:func:`protocol.sign_trust_list`).  It holds:
 * ``issuers``: every ``active`` and ``retired`` key (a retired key still vouches
   for the cards it signed; a revoked one vouches for nothing);
 * ``blocked``: every blocked card, ``c_`` and ``u_`` alike, server-wide;
-* ``allow_uncredentialed``: the kiosk's site's policy.
+* ``allow_uncredentialed``: the kiosk's site's policy;
+* ``coordinators``: every coordinator card, server-wide (cards have no site),
+  never a blocked or uncredentialed one (:func:`server.cards.set_coordinator`).
+
+Lists are built afresh for every request, so nothing needs bumping when a card
+is blocked or a coordinator role changes: a kiosk refetches its list after a
+successful sync once its copy is older than a minute, and sees the change then.
 
 ``issued_ms`` never goes backwards.  A kiosk refuses a list older than the one
 it holds, so a list dated by a server clock that stepped back would be refused
@@ -54,6 +60,7 @@ def build_trust_list(tx: Tx, kiosk: Kiosk, site: Site, now_ms: int) -> TrustList
         issuers=issuers,
         blocked=frozenset(tx.blocked_card_ids()),
         allow_uncredentialed=site.allow_uncredentialed,
+        coordinators=frozenset(tx.coordinator_card_ids()),
     )
 
 

@@ -14,6 +14,9 @@ Durability rules (a green light is a promise):
   that answers ``sequence_gap`` with an earlier ``expected_seq`` can be re-fed.
 * A validly signed receipt that contradicts our chain sets a persistent alarm
   (``fork_detected``) and changes nothing else.
+* Balances come from the server's signed balance sheets (verified by the sync
+  side first) and are kept per card with the server time they are as of; an
+  older sheet never overwrites a newer balance.
 * The last transparency-log checkpoint the kiosk verified (:mod:`terminal.witness`)
   is stored in the same transaction as the receipt it came with, so the two
   never disagree after a crash.  A checkpoint that does not extend it sets the
@@ -46,7 +49,7 @@ from typing import Any, NamedTuple
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from protocol import GENESIS_PREV, Reason, Receipt, SignedEvent, parse_event
+from protocol import GENESIS_PREV, BalanceSheet, Reason, Receipt, SignedEvent, parse_event
 from protocol.checkpoint import Checkpoint
 from terminal.errors import OutboxError, ReceiptError
 
@@ -138,6 +141,20 @@ def m003_log_witness(db: Database) -> None:
         )""",
     ):
         db.execute(statement)
+
+
+@migrations()
+def m004_balances(db: Database) -> None:
+    # Each card's balance from the server's last verified balance sheet (protocol.balances), for the
+    # check-out screen.  Random card IDs and integers only; the primary key makes a tap's lookup one
+    # indexed read.
+    db.execute(
+        """CREATE TABLE balances (
+            card_id TEXT PRIMARY KEY,
+            balance INTEGER NOT NULL,
+            as_of_ms INTEGER NOT NULL
+        )"""
+    )
 
 
 class OpenShift(NamedTuple):
@@ -658,6 +675,37 @@ class Outbox:
         with self._lock:
             row = self._conn.execute("SELECT issued_ms, wire FROM trust_list").fetchone()
             return None if row is None else (int(row[0]), json.loads(row[1]))
+
+    # -- balances (written by sync from verified sheets, read at check-out) ----------------------------
+
+    def save_balances(self, sheet: BalanceSheet) -> int:
+        """Keep each balance of ``sheet`` (already verified by the caller); how many rows changed.
+
+        A row is replaced only by a balance as of the same or a later server time, so a
+        sheet that arrives late (or is replayed) never turns a balance back.  One transaction.
+        """
+        rows = [(card_id, balance, sheet.as_of_ms) for card_id, balance in sorted(sheet.balances.items())]
+        with self._lock, _immediate(self._conn):
+            before = self._conn.total_changes
+            self._conn.executemany(
+                "INSERT INTO balances (card_id, balance, as_of_ms) VALUES (?, ?, ?) "
+                "ON CONFLICT (card_id) DO UPDATE SET balance = excluded.balance, "
+                "as_of_ms = excluded.as_of_ms WHERE excluded.as_of_ms >= balances.as_of_ms",
+                rows,
+            )
+            return self._conn.total_changes - before
+
+    def balance(self, card_id: str) -> tuple[int, int] | None:
+        """``(balance, as_of_ms)`` of ``card_id`` from the last sheet that named it, or ``None``.
+
+        Called on the tap path: one read by primary key, no transaction of its own.
+        ``as_of_ms`` is the server's clock when it computed the balance.
+        """
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT balance, as_of_ms FROM balances WHERE card_id = ?", (card_id,)
+            ).fetchone()
+        return None if row is None else (int(row[0]), int(row[1]))
 
     def status(self) -> OutboxStatus:
         with self._lock:

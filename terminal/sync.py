@@ -40,6 +40,16 @@ batch was refused with ``bad_field`` for no event in particular: the server
 refuses a ``log_size`` larger than its log, which is how a log that shrank
 (say, a server restored from an old backup) first shows.
 
+Each ``200`` answer may also carry ``balances``, the server's signed balance
+sheet for the cards of that batch (:mod:`protocol.balances`).  Once the receipt
+is applied the kiosk verifies the sheet (signature with the pinned server key,
+format, its own kiosk ID) and stores it (:meth:`Outbox.save_balances`) for the
+check-out screen.  A sheet that does not verify is logged with its reason code
+and ignored: nothing is stored, and the round goes on.  Balances are only shown,
+never acted on, so a bad sheet must not hold back the events or the trust list
+(and with it new blocks); the receipt, which is what counts, is applied
+already.  An answer without ``balances`` (a server from before them) stores nothing.
+
 While an alarm (``fork_detected`` or ``log_inconsistent``) is set, rounds stop
 at once with its code until a coordinator runs ``kokreativ terminal clear-alarm``.
 
@@ -71,7 +81,15 @@ from typing import Any
 
 import requests
 
-from protocol import MAX_BATCH_EVENTS, ProtocolError, Reason, SignedEvent, encode_batch, verify_receipt
+from protocol import (
+    MAX_BATCH_EVENTS,
+    ProtocolError,
+    Reason,
+    SignedEvent,
+    encode_batch,
+    verify_balances,
+    verify_receipt,
+)
 from protocol.checkpoint import Checkpoint
 from terminal.config import KioskConfig
 from terminal.errors import LogInconsistentError, ReceiptError, describe
@@ -299,7 +317,7 @@ class SyncClient:
         return response.status_code, body
 
     def _apply(self, body: Any, batch: list[SignedEvent], verified: LogCheckpoint | None) -> tuple[int, int]:
-        """Verify the receipt, witness the log (checkpoint, consistency, inclusion), then apply both."""
+        """Verify the receipt, witness the log (checkpoint, consistency, inclusion), apply; then balances."""
         answer = body if isinstance(body, dict) else {}
         try:
             receipt = verify_receipt(
@@ -310,11 +328,23 @@ class SyncClient:
             self._check_extends(verified, note, checkpoint, answer.get("consistency", MISSING))
             self.witness.check_inclusion(batch, answer.get("entries"), checkpoint)
             update = LogUpdate(note=note, checkpoint=checkpoint, replaces=verified)
-            return self._outbox.apply_receipt(receipt, log_update=update), receipt.seq
+            newly = self._outbox.apply_receipt(receipt, log_update=update)
         except ProtocolError as exc:
             raise _Stop(exc.reason.value, exc.message) from exc
         except ReceiptError as exc:
             raise _Stop(exc.code, exc.message) from exc
+        if "balances" in answer:
+            self._store_balances(answer["balances"])
+        return newly, receipt.seq
+
+    def _store_balances(self, wire: object) -> None:
+        """Verify the answer's balance sheet and keep it; one that fails is logged and ignored."""
+        try:
+            sheet = verify_balances(wire, self._config.server_public_key, kiosk_id=self._config.kiosk_id)
+        except ProtocolError as exc:
+            log.warning("ignored the server's balance sheet: %s: %s", exc.reason.value, exc.message)
+            return
+        self._outbox.save_balances(sheet)
 
     # -- the kiosk as a witness ------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ class TrustStore:
         trust = TrustStore(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id)
         trust.store(answer_json)          # after fetching; raises bad_trust_list if it does not verify
         current = trust.current()         # on a tap; None before the first list
+        trust.is_coordinator(card_id)     # after the card's credential verified against ``current``
     """
 
     def __init__(self, outbox: Outbox, *, server_key: PublicKey, kiosk_id: str) -> None:
@@ -59,6 +60,16 @@ class TrustStore:
                 self._current = self._load()
                 self._issued_ms = issued
             return self._current
+
+    def is_coordinator(self, card_id: str) -> bool:
+        """Whether the current list names ``card_id`` as a coordinator card (and does not block it).
+
+        Fails closed: ``False`` without a verified list.  Pass only a card ID taken from a
+        credential that verified (:func:`terminal.cardcheck.check_card` accepted it); a card ID alone
+        proves nothing, a UID can be cloned, and the list names only ``c_`` cards for that reason.
+        """
+        current = self.current()
+        return current is not None and card_id in current.coordinators and card_id not in current.blocked
 
     def _load(self) -> TrustList | None:
         stored = self._outbox.trust_list()

@@ -1,4 +1,7 @@
-"""The trust list: signed by the server, for one kiosk, canonical, and refused when anything is off."""
+"""The trust list: signed by the server, for one kiosk, canonical, and refused when anything is off.
+
+Version 2 adds ``coordinators``; version 1 lists (from an older server) still parse, with none.
+"""
 
 from __future__ import annotations
 
@@ -35,6 +38,7 @@ def _trust(**overrides: object) -> TrustList:
         "issuers": tuple(sorted((issuer_key_id(k.public_key), k.public_key) for k in ISSUERS)),
         "blocked": frozenset({ids.new_id(ids.CARD), ids.new_id(ids.UID_CARD)}),
         "allow_uncredentialed": False,
+        "coordinators": frozenset({ids.new_id(ids.CARD), ids.new_id(ids.CARD)}),
     }
     values.update(overrides)
     return TrustList(**values)
@@ -43,10 +47,39 @@ def _trust(**overrides: object) -> TrustList:
 card_sets = st.frozensets(st.binary(min_size=16, max_size=16).map(lambda b: f"c_{b.hex()}"), max_size=20)
 
 
-@given(card_sets, st.booleans())
-def test_round_trip(blocked, allow):
-    trust = _trust(blocked=blocked, allow_uncredentialed=allow)
+@given(card_sets, st.booleans(), card_sets)
+def test_round_trip(blocked, allow, coordinators):
+    trust = _trust(blocked=blocked, allow_uncredentialed=allow, coordinators=coordinators)
     assert verify_trust_list(sign_trust_list(trust, SERVER), SERVER.public_key, kiosk_id=KIOSK) == trust
+
+
+def test_the_server_signs_version_2_with_sorted_coordinators():
+    trust = _trust()
+    obj = json.loads(trust.to_bytes())
+    assert obj["v"] == 2 and obj["type"] == "kokreativ.trust"
+    assert obj["coordinators"] == sorted(trust.coordinators)
+    assert set(obj) == {
+        *("allow_uncredentialed", "blocked", "coordinators", "issued_ms", "issuers", "kiosk", "site"),
+        *("type", "v"),
+    }
+
+
+def _as_v1(obj: dict) -> None:
+    del obj["coordinators"]
+    obj["v"] = 1
+
+
+def test_a_version_1_list_still_verifies_with_no_coordinators():
+    trust = _trust()
+    parsed = verify_trust_list(_resigned(_as_v1, trust), SERVER.public_key, kiosk_id=KIOSK)
+    assert parsed.coordinators == frozenset()
+    assert parsed == dataclasses.replace(trust, coordinators=frozenset())
+
+
+def test_coordinators_default_to_none():
+    values = {f.name: getattr(_trust(), f.name) for f in dataclasses.fields(TrustList)}
+    del values["coordinators"]
+    assert TrustList(**values).coordinators == frozenset()
 
 
 def test_card_trust_holds_every_issuer_and_block():
@@ -56,9 +89,9 @@ def test_card_trust_holds_every_issuer_and_block():
     assert card_trust.blocked == trust.blocked
 
 
-def _resigned(mutate) -> dict[str, str]:
-    """The list's JSON changed by ``mutate`` and signed again by the real server key."""
-    obj = json.loads(_trust().to_bytes())
+def _resigned(mutate, trust: TrustList | None = None) -> dict[str, str]:
+    """The list's JSON (of ``trust``, default a fresh one) changed by ``mutate``, signed by the server key."""
+    obj = json.loads((trust or _trust()).to_bytes())
     mutate(obj)
     body = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
     return {"body": b64encode(body), "sig": b64encode(SERVER.sign(body))}
@@ -78,7 +111,7 @@ def _resigned(mutate) -> dict[str, str]:
         _resigned(lambda o: o["issuers"].reverse()),  # issuers unsorted
         _resigned(lambda o: o.update(allow_uncredentialed=1)),
         _resigned(lambda o: o.update(extra=1)),
-        _resigned(lambda o: o.update(v=2)),
+        _resigned(lambda o: o.update(v=3)),
         _resigned(lambda o: o.update(issued_ms=-1)),
     ],
 )
@@ -86,6 +119,53 @@ def test_anything_off_is_bad_trust_list(wire):
     with pytest.raises(VerificationError) as info:
         verify_trust_list(wire, SERVER.public_key, kiosk_id=KIOSK)
     assert info.value.reason is Reason.BAD_TRUST_LIST
+
+
+def _drop(name: str):
+    return lambda o: o.pop(name)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "cause"),
+    [
+        (lambda o: o.update(v=1), Reason.UNKNOWN_FIELD),  # v1 has no coordinators
+        (_drop("coordinators"), Reason.UNKNOWN_FIELD),  # v2 must have them
+        (lambda o: (_as_v1(o), o.update(extra=1)), Reason.UNKNOWN_FIELD),
+        (lambda o: o.update(v=True), Reason.UNKNOWN_TYPE),
+        (lambda o: (_as_v1(o), o.update(v=True)), Reason.UNKNOWN_TYPE),
+        (lambda o: o.update(v=0), Reason.UNKNOWN_TYPE),
+        (lambda o: o.update(v="2"), Reason.UNKNOWN_TYPE),
+        (lambda o: o["coordinators"].reverse(), Reason.NOT_CANONICAL),
+        (lambda o: o["coordinators"].append(o["coordinators"][-1]), Reason.NOT_CANONICAL),
+        (lambda o: o.update(coordinators=["u_" + "0" * 32]), Reason.BAD_FIELD),  # a UID is no proof
+        (lambda o: o.update(coordinators=["k_" + "0" * 32]), Reason.BAD_FIELD),
+        (lambda o: o.update(coordinators="c_" + "0" * 32), Reason.BAD_FIELD),
+        (lambda o: o.update(coordinators={}), Reason.BAD_FIELD),
+        (lambda o: o["blocked"].reverse(), Reason.NOT_CANONICAL),  # v2 keeps every v1 check
+    ],
+    ids=[
+        *("v1-with-coordinators", "v2-without", "v1-extra", "v-true", "v1-true", "v0", "v-string"),
+        *("coordinators-unsorted", "coordinators-repeat", "coordinator-uid", "coordinator-kiosk"),
+        *("coordinators-string", "coordinators-object", "blocked-unsorted"),
+    ],
+)
+def test_each_version_has_exactly_its_fields_and_canonical_lists(mutate, cause):
+    with pytest.raises(VerificationError) as info:
+        verify_trust_list(_resigned(mutate), SERVER.public_key, kiosk_id=KIOSK)
+    assert info.value.reason is Reason.BAD_TRUST_LIST
+    assert getattr(info.value.__cause__, "reason", None) is cause
+
+
+@given(st.lists(st.binary(min_size=16, max_size=16).map(lambda b: f"c_{b.hex()}"), min_size=2, max_size=8))
+def test_coordinators_in_any_other_order_are_refused(coordinators):
+    canonical = sorted(set(coordinators))
+    if coordinators == canonical:
+        coordinators = [*reversed(coordinators), coordinators[0]]
+    with pytest.raises(VerificationError) as info:
+        verify_trust_list(
+            _resigned(lambda o: o.update(coordinators=coordinators)), SERVER.public_key, kiosk_id=KIOSK
+        )
+    assert getattr(info.value.__cause__, "reason", None) is Reason.NOT_CANONICAL
 
 
 def test_a_flipped_blocked_entry_breaks_the_signature():
@@ -99,6 +179,6 @@ def test_a_flipped_blocked_entry_breaks_the_signature():
 
 
 def test_empty_lists_are_fine_and_trust_nothing():
-    trust = _trust(issuers=(), blocked=frozenset())
+    trust = _trust(issuers=(), blocked=frozenset(), coordinators=frozenset())
     parsed = verify_trust_list(sign_trust_list(trust, SERVER), SERVER.public_key, kiosk_id=KIOSK)
     assert dataclasses.replace(parsed) == trust and parsed.card_trust.issuer_keys == {}

@@ -116,6 +116,8 @@ def test_credential_card_records_its_issuance(api: Api) -> None:
             "registered_ms": T0,
             "blocked_ms": None,
             "block_reason": None,
+            "coordinator": False,
+            "coordinator_ms": None,
         }
     ]
 

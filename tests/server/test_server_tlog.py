@@ -308,7 +308,7 @@ def test_batch_answers_prove_every_event_and_extend_the_last_checkpoint(
     response = send_logged(api.http, kiosk.kiosk_id, first, 0)
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"receipt", "results", "checkpoint", "entries"}  # no consistency from 0
+    assert set(body) == {"receipt", "results", "balances", "checkpoint", "entries"}  # no consistency from 0
     one = verified_checkpoint(body["checkpoint"], key)
     assert one.size == 5
     _check_entries(body, first, one)
@@ -338,7 +338,7 @@ def test_batch_answers_prove_every_event_and_extend_the_last_checkpoint(
 
 def test_without_log_size_the_answer_is_unchanged(api: Api, world: World) -> None:
     response = api.send(world.kiosk.kiosk_id, [world.kiosk.event(EventKind.CHECK_IN, world.card_id, T0)])
-    assert set(response.json()) == {"receipt", "results"}
+    assert set(response.json()) == {"receipt", "results", "balances"}
 
 
 @pytest.mark.parametrize("log_size", ["-1", "", "abc", "1.0", "4", "99999999999999999999"])

@@ -26,6 +26,7 @@ from hardware.indicator import RecordingIndicator
 from hardware.reader import Tap
 from protocol import (
     GENESIS_PREV,
+    BalanceSheet,
     PrivateKey,
     ProtocolError,
     PublicKey,
@@ -36,6 +37,7 @@ from protocol import (
     decode_batch,
     event_hash,
     ids,
+    sign_balances,
     sign_receipt,
     sign_trust_list,
     verify_event,
@@ -190,7 +192,10 @@ class FakeLedger:
     * ``serve_size``: serve the checkpoint of an older, smaller tree (proofs against it);
     * ``corrupt_inclusion``: inclusion proofs whose first hash is wrong;
     * ``omit_consistency``, ``omit_checkpoint``: answers without those fields (an old server);
-    * ``evidence_status``: what ``POST …/evidence`` answers (202 by default).
+    * ``evidence_status``: what ``POST …/evidence`` answers (202 by default);
+    * ``balances``: when set, answers carry a balance sheet of these balances (as of the batch's
+      ``received_ms``) signed by ``balances_key`` (default ``receipt_key``) for ``balances_kiosk``
+      (default this kiosk); ``balances_wire``, when set, is sent as the sheet instead, as is.
     """
 
     kiosk_id: str
@@ -225,6 +230,10 @@ class FakeLedger:
     consistency_requests: list[tuple[int, int]] = field(default_factory=list)
     evidence: list[dict[str, Any]] = field(default_factory=list)
     evidence_status: int = 202
+    balances: dict[str, int] | None = None
+    balances_key: PrivateKey | None = None
+    balances_kiosk: str | None = None
+    balances_wire: Any = None
 
     def __post_init__(self) -> None:
         if self.log_key is None:
@@ -356,6 +365,13 @@ class FakeLedger:
             receipt = Receipt(kiosk=self.kiosk_id, seq=len(staged), head=head, issued_ms=START_MS)
             answer: dict[str, Any] = {"receipt": sign_receipt(receipt, self.receipt_key), "results": results}
             answer.update(self._proofs([r["seq"] for r in results], log_size))
+            if self.balances_wire is not None:
+                answer["balances"] = self.balances_wire
+            elif self.balances is not None:
+                sheet = BalanceSheet(
+                    self.balances_kiosk or self.kiosk_id, self.received_ms, dict(self.balances)
+                )
+                answer["balances"] = sign_balances(sheet, self.balances_key or self.receipt_key)
             return 200, answer
 
     def _proofs(self, seqs: list[int], log_size: int | None) -> dict[str, Any]:

@@ -8,10 +8,11 @@ import sqlite3
 
 import pytest
 
-from protocol import PrivateKey, Reason, VerificationError, ids, sign_trust_list
+from protocol import PrivateKey, Reason, VerificationError, b64encode, ids, sign_trust_list
 from terminal.outbox import Outbox
 from terminal.sync import SyncClient
 from terminal.trust import TrustStore
+from tests.conftest import EnrolledKiosk
 
 
 @pytest.fixture
@@ -120,3 +121,58 @@ def test_no_trust_list_on_the_server_is_an_error_not_a_crash(config, outbox, fak
     with SyncClient(dataclasses.replace(config, server_url=fake_ledger.url), outbox) as client:
         result = client.sync_once()
     assert result.error == Reason.NOT_FOUND.value
+
+
+# -- coordinator cards ---------------------------------------------------------------------------
+
+
+def test_no_list_means_no_coordinator(store):
+    assert store.is_coordinator(ids.new_id(ids.CARD)) is False
+
+
+def test_a_stored_list_names_its_coordinator_cards(store, trust, server_key, config):
+    boss, blocked_boss, volunteer = (ids.new_id(ids.CARD) for _ in range(3))
+    listed = dataclasses.replace(
+        trust.trust, coordinators=frozenset({boss, blocked_boss}), blocked=frozenset({blocked_boss})
+    )
+    store.store(sign_trust_list(listed, server_key))
+    current = store.current()
+    assert current is not None and current.coordinators == frozenset({boss, blocked_boss})
+    assert store.is_coordinator(boss) is True
+    assert store.is_coordinator(blocked_boss) is False  # a block wins, whatever the list says
+    assert store.is_coordinator(volunteer) is False
+    with Outbox(config.outbox_path) as again:  # and after a restart
+        assert TrustStore(again, server_key=server_key.public_key, kiosk_id=config.kiosk_id).is_coordinator(
+            boss
+        )
+
+
+def test_a_version_1_list_from_an_older_server_has_no_coordinators(store, trust, server_key):
+    obj = json.loads(
+        dataclasses.replace(trust.trust, coordinators=frozenset({ids.new_id(ids.CARD)})).to_bytes()
+    )
+    del obj["coordinators"]
+    obj["v"] = 1
+    body = json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+    stored = store.store({"body": b64encode(body), "sig": b64encode(server_key.sign(body))})
+    assert stored.coordinators == frozenset() and stored.issuers == trust.trust.issuers
+    assert store.current() == dataclasses.replace(trust.trust, coordinators=frozenset())
+
+
+def test_sync_with_the_real_server_learns_coordinator_cards(enrolled_kiosk: EnrolledKiosk, server_process):
+    config = enrolled_kiosk.config
+    boss, volunteer, _ = enrolled_kiosk.card_ids
+    with Outbox(config.outbox_path) as outbox, SyncClient(config, outbox, trust_refresh_s=0) as client:
+        assert client.sync_once().ok
+        assert client.trust.is_coordinator(boss) is False
+        with server_process.admin() as admin:
+            assert admin.set_card_coordinator(boss, coordinator=True)["coordinator"] is True
+        result = client.sync_once()
+        assert result.ok, result
+        current = client.trust.current()
+        assert current is not None and current.coordinators == frozenset({boss})
+        assert client.trust.is_coordinator(boss) and not client.trust.is_coordinator(volunteer)
+        with server_process.admin() as admin:
+            admin.set_card_coordinator(boss, coordinator=False)
+        assert client.sync_once().ok
+        assert client.trust.is_coordinator(boss) is False
