@@ -6,17 +6,22 @@ Glue only: every command parses arguments and calls :mod:`terminal` functions.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import getpass
 import json
 import logging
 import sys
 import threading
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from protocol import b64encode
-from terminal.config import INDICATORS, READERS, KioskConfig, load_config
+from protocol import Reason, b64encode
+from terminal.config import INDICATORS, LANGUAGES, READERS, KioskConfig, load_config, write_config
+from terminal.errors import TerminalError
 from terminal.outbox import Outbox, OutboxStatus
+from terminal.pin import hash_pin
 from terminal.service import join_sync_thread, open_service, stop_on_signals
 from terminal.sync import SyncClient
 from terminal.trust import TrustStore
@@ -25,12 +30,17 @@ SYNC_SHUTDOWN_S = 5.0  # how long ``sync`` waits for a round in flight after SIG
 
 RUN_EXAMPLES = """\
 examples:
-  printf '04a2b3c4 c_00a71ed80fa1e76c198371c3ece0dc0e\\n' | \\
-      kokreativ terminal run --config /var/lib/kokreativ/kiosk.toml --reader stdin --no-sync
-  kokreativ terminal run --config /var/lib/kokreativ/kiosk.toml --indicator gpio
+  kokreativ terminal run --config /var/lib/kokreativ/kiosk.toml
+  kokreativ terminal run --config /var/lib/kokreativ/kiosk.toml --server https://ledger.example.org
+  kokreativ terminal run --config ./kiosk.toml --windowed --reader sim --language en
+  printf '04a2b3c4 d1...\\n' | \\
+      kokreativ terminal run --config /var/lib/kokreativ/kiosk.toml --headless --reader stdin --no-sync
 
-With --reader stdin each input line is one tap, 'UIDHEX' or 'UIDHEX CARD_ID';
-each tap prints one line starting with OK, DENIED or ERROR; the run ends at EOF.
+Without --headless the kiosk screen opens fullscreen (Kivy).  A kiosk that is not
+enrolled yet (no kiosk.toml) starts on the enrolment keypad and enrols against
+--server.  With --headless there is no screen: with --reader stdin each input
+line is one tap, 'UIDHEX' or 'UIDHEX NDEFHEX'; each tap prints one line starting
+with OK, DENIED or ERROR; the run ends at EOF.
 """
 SYNC_EXAMPLES = """\
 examples:
@@ -75,6 +85,17 @@ round.  Evidence is kept.  After log_inconsistent the kiosk also forgets the
 checkpoint it had verified and accepts the server's current log as its new
 starting point.
 """
+SET_PIN_EXAMPLES = """\
+examples:
+  kokreativ terminal set-pin --config /var/lib/kokreativ/kiosk.toml
+  echo 482913 | kokreativ terminal set-pin --config ./kiosk.toml --pin-stdin
+
+Asks twice for a PIN of 4 to 8 digits and stores its argon2id hash in the
+config (never the PIN).  A long press on the idle screen asks for it and opens
+the coordinator menu; five wrong PINs lock the keypad for five minutes.  The
+screen offers the same right after enrolment.  Prints {"coordinator_pin": "set"}.
+Restart the kiosk service for a running screen to use the new PIN.
+"""
 
 
 def _logging(verbose: bool) -> None:
@@ -88,6 +109,8 @@ def _logging(verbose: bool) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     _logging(args.verbose)
+    if not args.headless:
+        return _run_screen(args)
     config = load_config(args.config)
     stop = threading.Event()
     with (
@@ -103,6 +126,61 @@ def _run(args: argparse.Namespace) -> int:
     ):
         service.run(stop)
     return 0
+
+
+def _run_screen(args: argparse.Namespace) -> int:
+    """The touchscreen app; enrols first when ``--config`` does not exist yet."""
+    from terminal.ui.app import kivy_post, prepare_kivy, run_app  # Kivy only where a screen is wanted
+    from terminal.ui.controller import ScreenController
+
+    enrolled = args.config.exists()
+    if enrolled:
+        server_url = load_config(args.config).server_url
+    elif args.server is None:
+        raise TerminalError(
+            Reason.MISSING_FIELD, f"{args.config} does not exist: pass --server URL to enrol on the screen"
+        )
+    elif args.config.name != "kiosk.toml":
+        raise TerminalError(
+            Reason.BAD_FIELD, "a kiosk that enrols on the screen keeps its config in kiosk.toml"
+        )
+    else:
+        server_url = args.server
+    prepare_kivy(fullscreen=not args.windowed)
+    controller = ScreenController(
+        config_path=args.config,
+        post=kivy_post,
+        open_runtime=partial(
+            open_service,
+            stdin=sys.stdin,
+            stdout=sys.stdout,
+            reader=args.reader,
+            indicator=args.indicator,
+            sync=not args.no_sync,
+        ),
+        enrol=partial(
+            _enrol_here,
+            server_url,
+            args.config.parent,
+            reader=args.reader or "nfc",
+            indicator=args.indicator or "console",
+            nfc_path=args.nfc_path,
+        ),
+        language=args.language,
+    )
+    run_app(controller, server_url=server_url)
+    return 0
+
+
+def _enrol_here(
+    server_url: str, data_dir: Path, code: str, *, reader: str, indicator: str, nfc_path: str | None
+) -> KioskConfig:
+    from provisioning.enrol import enrol_kiosk  # the same enrolment as 'kokreativ provision terminal enrol'
+
+    _path, config = enrol_kiosk(
+        server_url, code, data_dir, reader=reader, indicator=indicator, nfc_path=nfc_path
+    )
+    return config
 
 
 def _sync(args: argparse.Namespace) -> int:
@@ -207,6 +285,23 @@ def _clear_alarm(args: argparse.Namespace) -> int:
     return 0
 
 
+def _set_pin(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    if args.pin_stdin:
+        pin = sys.stdin.readline().strip()
+    else:
+        pin = getpass.getpass("new coordinator PIN (4 to 8 digits): ")
+        if getpass.getpass("repeat the PIN: ") != pin:
+            raise TerminalError(Reason.BAD_FIELD, "the two PINs differ; nothing was changed")
+    try:
+        hashed = hash_pin(pin)
+    except ValueError as exc:
+        raise TerminalError(Reason.BAD_FIELD, str(exc)) from exc
+    write_config(args.config, dataclasses.replace(config, coordinator_pin=hashed))
+    print(json.dumps({"coordinator_pin": "set"}, sort_keys=True))
+    return 0
+
+
 def _add(
     subparsers: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help_text: str, epilog: str
 ) -> argparse.ArgumentParser:
@@ -222,11 +317,21 @@ def _add(
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    """Add the ``run``, ``sync``, ``status``, ``evidence`` and ``clear-alarm`` sub-commands to ``parser``."""
+    """Add ``run``, ``sync``, ``status``, ``evidence``, ``clear-alarm`` and ``set-pin`` to ``parser``."""
     subparsers = parser.add_subparsers(dest="terminal_command", metavar="COMMAND", required=True)
 
-    run = _add(subparsers, "run", "record taps (offline) and sync them in the background", RUN_EXAMPLES)
+    run = _add(
+        subparsers,
+        "run",
+        "the kiosk: show the screen, record taps (offline), sync in the background",
+        RUN_EXAMPLES,
+    )
+    run.add_argument("--headless", action="store_true", help="no screen: the tap loop alone, lights and log")
+    run.add_argument("--windowed", action="store_true", help="a 800x480 window instead of fullscreen")
+    run.add_argument("--language", choices=LANGUAGES, help="override the config's screen language")
+    run.add_argument("--server", metavar="URL", help="the ledger server to enrol against (first start only)")
     run.add_argument("--reader", choices=READERS, help="override the config's reader")
+    run.add_argument("--nfc-path", metavar="PATH", help="the nfcpy reader path used when enrolling on screen")
     run.add_argument("--indicator", choices=INDICATORS, help="override the config's indicator")
     run.add_argument("--no-sync", action="store_true", help="record only; do not contact the server")
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
@@ -265,3 +370,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         CLEAR_ALARM_EXAMPLES,
     )
     clear_alarm.set_defaults(func=_clear_alarm)
+
+    set_pin = _add(
+        subparsers,
+        "set-pin",
+        "set the coordinator PIN that opens the kiosk's menu after a long press",
+        SET_PIN_EXAMPLES,
+    )
+    set_pin.add_argument("--pin-stdin", action="store_true", help="read the PIN from one line of stdin")
+    set_pin.set_defaults(func=_set_pin)

@@ -19,6 +19,8 @@ Example ``kiosk.toml`` (binary values are standard base64)::
     red_pin = 27
     buzzer_pin = 22
     button_pin = 23           # optional push button to GND; leave out for none
+    language = "de"           # the screen's language: de | en
+    coordinator_pin = "$argon2id$…"   # hash of the coordinator PIN (set on screen or with set-pin)
     # data_dir = "/var/lib/kokreativ"   # kiosk.key and outbox.db; default: this file's folder
 
 The file holds the UID-pseudonym key, so it is written with mode 0600.
@@ -43,6 +45,7 @@ from terminal.errors import ConfigError
 
 READERS = ("nfc", "stdin", "sim")
 INDICATORS = ("console", "gpio")
+LANGUAGES = ("de", "en")  # the screen's translations, terminal/ui/locale/<language>.toml
 NFC_PATH_KINDS = ("usb", "tty", "udp")  # nfcpy's path prefixes for the readers we support
 
 
@@ -70,6 +73,9 @@ class KioskConfig:
     # The origin the server's log checkpoints are signed under (from the enrolment answer).  Kiosks
     # enrolled before the log existed have none and pin the first origin that verifies (terminal.witness).
     log_origin: str | None = None
+    language: str = "de"
+    # The coordinator PIN's argon2id hash (terminal.pin), never the PIN; None: no PIN, only coordinator cards.
+    coordinator_pin: str | None = dataclasses.field(default=None, repr=False)
 
     @property
     def key_path(self) -> Path:
@@ -142,6 +148,8 @@ def load_config(path: Path) -> KioskConfig:
         "buzzer_pin": (int, lambda v: 0 <= v <= 27),
         "button_pin": (int, lambda v: 0 <= v <= 27),
         "nfc_path": (str, lambda v: v.split(":", 1)[0] in NFC_PATH_KINDS),
+        "language": (str, lambda v: v in LANGUAGES),
+        "coordinator_pin": (str, lambda v: v.startswith("$argon2id$")),
     }
     for name, (kind, valid) in optional.items():
         if name in raw:

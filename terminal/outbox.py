@@ -157,6 +157,19 @@ def m004_balances(db: Database) -> None:
     )
 
 
+@migrations()
+def m005_sync_rounds(db: Database) -> None:
+    # How the last sync round ended and when a coordinator asked for one ("sync now" on the screen),
+    # shared between the kiosk process (the screen) and the sync service.
+    db.executescript(
+        """
+        ALTER TABLE kiosk_state ADD COLUMN sync_round_ms INTEGER;
+        ALTER TABLE kiosk_state ADD COLUMN sync_round_error TEXT;
+        ALTER TABLE kiosk_state ADD COLUMN sync_requested_ms INTEGER;
+        """
+    )
+
+
 class OpenShift(NamedTuple):
     """A check-in this kiosk recorded and has not yet closed."""
 
@@ -183,6 +196,8 @@ class OutboxStatus:
     log: LogCheckpoint | None = None
     log_origin: str | None = None
     evidence: int = 0
+    sync_round_ms: int | None = None  # when the sync side last recorded a round (its clock)
+    sync_round_error: str | None = None  # that round's reason code; None: it went well
 
 
 @dataclass(frozen=True, slots=True)
@@ -707,12 +722,37 @@ class Outbox:
             ).fetchone()
         return None if row is None else (int(row[0]), int(row[1]))
 
+    # -- sync rounds, shared with the screen -----------------------------------------------------------
+
+    def record_sync_round(self, error: str | None, now_ms: int | None = None) -> None:
+        """Note how a sync round ended, for the screen's online/offline line (another process, maybe)."""
+        with self._lock, _immediate(self._conn):
+            self._conn.execute(
+                "UPDATE kiosk_state SET sync_round_ms = ?, sync_round_error = ?",
+                (self._now_ms() if now_ms is None else now_ms, error),
+            )
+
+    def request_sync(self) -> int:
+        """Ask the sync side for a round now ("sync now" on the screen); returns the request's time."""
+        now = self._now_ms()
+        with self._lock, _immediate(self._conn):
+            self._conn.execute("UPDATE kiosk_state SET sync_requested_ms = ?", (now,))
+        return now
+
+    def sync_requested_ms(self) -> int | None:
+        """When a round was last asked for, or ``None``; one read of one row."""
+        with self._lock:
+            value = self._conn.execute("SELECT sync_requested_ms FROM kiosk_state").fetchone()[0]
+        return None if value is None else int(value)
+
     def status(self) -> OutboxStatus:
         with self._lock:
-            last_seq, head, synced, last_sync, last_receipt, alarm, log_origin = self._conn.execute(
-                "SELECT last_seq, head, synced_seq, last_sync_ms, last_receipt, alarm, log_origin "
-                "FROM kiosk_state"
-            ).fetchone()
+            (last_seq, head, synced, last_sync, last_receipt, alarm, log_origin, round_ms, round_error) = (
+                self._conn.execute(
+                    "SELECT last_seq, head, synced_seq, last_sync_ms, last_receipt, alarm, log_origin, "
+                    "sync_round_ms, sync_round_error FROM kiosk_state"
+                ).fetchone()
+            )
             return OutboxStatus(
                 last_seq=last_seq,
                 head=head,
@@ -728,6 +768,8 @@ class Outbox:
                 log=self.log_checkpoint(),
                 log_origin=log_origin,
                 evidence=self._conn.execute("SELECT COUNT(*) FROM log_evidence").fetchone()[0],
+                sync_round_ms=round_ms,
+                sync_round_error=round_error,
             )
 
     def close(self) -> None:

@@ -35,7 +35,7 @@ from hardware.simulated import ScriptedReader, SimulatedReader
 from protocol import Reason
 from terminal.clock import Clock, SystemClock
 from terminal.config import INDICATORS, READERS, KioskConfig
-from terminal.errors import ConfigError
+from terminal.errors import ConfigError, describe
 from terminal.keystore import load_key
 from terminal.outbox import Outbox
 from terminal.sync import SyncClient, SyncResult
@@ -81,12 +81,14 @@ class KioskService:
         reader: CardReader,
         sync: SyncClient | None,
         reader_name: str | None = None,
+        outbox: Outbox | None = None,
         poll_s: float = 0.5,
         join_timeout_s: float = 5.0,
     ) -> None:
         self.kiosk = kiosk
         self.reader = reader
         self.sync = sync
+        self.outbox = outbox  # for status screens; the kiosk core holds it too
         self.reader_name = reader_name or type(reader).__name__
         self._poll_s = poll_s  # how quickly the loop notices ``stop`` while nobody taps
         self._join_timeout_s = join_timeout_s  # how long shutdown waits for a sync round in flight
@@ -99,12 +101,22 @@ class KioskService:
         (without one every card is denied).  Green for healthy, the error pattern
         otherwise; ``kokreativ terminal status`` says which.  Runs on gpiozero's thread.
         """
-        self._wake.set()
+        self.sync_now()
         healthy = self.kiosk.healthy() and self.reader.status is ReaderStatus.OK
         self.kiosk.show_status(healthy)
 
-    def run(self, stop: threading.Event) -> SyncResult | None:
-        """Run until ``stop`` is set or the reader is exhausted; returns the final sync result, if any."""
+    def sync_now(self) -> None:
+        """Start a sync round now instead of at the end of the pause (not during a backoff); any thread."""
+        self._wake.set()
+
+    def run(
+        self, stop: threading.Event, on_outcome: Callable[[TapOutcome], None] | None = None
+    ) -> SyncResult | None:
+        """Run until ``stop`` is set or the reader is exhausted; returns the final sync result, if any.
+
+        ``on_outcome`` is called (in this thread) with every tap's outcome once it is committed and
+        signalled: the screen hands it to its own thread from there.
+        """
         wake = self._wake
         sync_stop = threading.Event()
         thread: threading.Thread | None = None
@@ -126,6 +138,11 @@ class KioskService:
                     continue
                 outcome = self.kiosk.handle_tap(tap)
                 _log_outcome(outcome)
+                if on_outcome is not None:
+                    try:
+                        on_outcome(outcome)
+                    except Exception as exc:  # the screen's trouble must not stop the taps
+                        log.warning("showing a tap failed: %s", describe(exc))
                 if outcome.seq is not None:
                     wake.set()
         finally:
@@ -205,7 +222,7 @@ def open_service(
             config=config, key=key, outbox=outbox, clock=clock or SystemClock(), indicator=ind, trust=trust
         )
         service = KioskService(
-            kiosk=kiosk, reader=card_reader, sync=client, reader_name=reader or config.reader
+            kiosk=kiosk, reader=card_reader, sync=client, reader_name=reader or config.reader, outbox=outbox
         )
         if config.button_pin is not None and (indicator or config.indicator) == "gpio":
             from hardware.button import GpioButton  # only with GPIO hardware

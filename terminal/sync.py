@@ -104,6 +104,8 @@ NETWORK_ERROR = Reason.NETWORK_ERROR.value
 SERVER_ERROR = Reason.SERVER_ERROR.value
 STOPPED = "stopped"  # the round ended early because ``stop`` was set; nothing is lost
 INTERNAL_ERROR = Reason.INTERNAL_ERROR.value
+ROUND_NOTE_S = 60.0  # an unchanged round outcome is written to the outbox at most this often
+PAUSE_SLICE_S = 0.25  # how often a pause checks for stop, wake and "sync now"
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +188,8 @@ class SyncClient:
         # The last round's result, for status screens; set by :meth:`run_forever` (one assignment, so
         # another thread reads either the old or the new result, never a mix).
         self.last_result: SyncResult | None = None
+        self._round_noted: tuple[int, str | None] | None = None  # (when, error) last written to the outbox
+        self._handled_request: int | None = None  # the "sync now" request the current round answers
 
     def close(self) -> None:
         if self._own_session:
@@ -451,12 +455,18 @@ class SyncClient:
         """Sync until ``stop`` is set; after a good round a set ``wake`` cuts the pause short.
 
         After a failed round the backoff runs its course however often ``wake``
-        is set (``stop`` still ends it): taps must not defeat the backoff.
+        is set (``stop`` still ends it): taps must not defeat the backoff.  A
+        coordinator's "sync now" (:meth:`Outbox.request_sync`, possibly from the
+        screen in another process) cuts any pause short, the backoff included:
+        it is one person pressing a button, typically after fixing the network.
+        Each round's outcome is noted in the outbox for the screen's status line
+        (when it changes, else at most every ``ROUND_NOTE_S``, to spare the SD card).
         """
         failures = 0
         while not stop.is_set():
             if wake is not None:
                 wake.clear()  # taps from now on trigger another round
+            self._handled_request = self._last_request()
             try:
                 result = self.sync_once(stop)
             except Exception as exc:  # an outbox fault must not kill the thread; the tap loop goes on
@@ -469,6 +479,7 @@ class SyncClient:
             self.last_result = result
             if stop.is_set():
                 break
+            self._note_round(result)
             if result.ok:
                 failures = 0
                 self._pause(self.interval_s, stop, wake)
@@ -476,19 +487,45 @@ class SyncClient:
                 failures += 1
                 self._pause(self.backoff_delay(failures), stop, None)
 
+    def _note_round(self, result: SyncResult) -> None:
+        now = self._now_ms()
+        last = self._round_noted
+        if last is not None and last[1] == result.error and now - last[0] < ROUND_NOTE_S * 1000:
+            return
+        try:
+            self._outbox.record_sync_round(result.error, now)
+        except Exception as exc:  # only the status line suffers (the round's own failure is logged)
+            log.debug("could not note the sync round: %s", describe(exc))
+            return
+        self._round_noted = (now, result.error)
+
+    def _last_request(self) -> int | None:
+        try:
+            return self._outbox.sync_requested_ms()
+        except Exception:  # a busy or closing outbox: no request seen this time
+            return None
+
+    def _requested(self) -> bool:
+        """Whether someone asked for a round since this one started ("sync now")."""
+        requested = self._last_request()
+        return requested is not None and requested != self._handled_request
+
     def _pause(self, delay: float, stop: threading.Event, wake: threading.Event | None) -> None:
         if self._sleep is not None:
             self._sleep(delay, wake)
-        elif wake is None:
-            stop.wait(delay)
-        else:
-            # Two events cannot be waited on together; short slices keep stop responsive.
-            remaining = delay
-            while remaining > 0 and not stop.is_set():
-                step = min(remaining, 0.25)
-                if wake.wait(step):
-                    return
-                remaining -= step
+            return
+        # Several things may end a pause and they cannot be waited on together; short slices keep
+        # stop, wake and "sync now" responsive.
+        remaining = delay
+        while remaining > 0 and not stop.is_set():
+            step = min(remaining, PAUSE_SLICE_S)
+            if wake is not None and wake.wait(step):
+                return
+            if wake is None and stop.wait(step):
+                return
+            if self._requested():
+                return
+            remaining -= step
 
 
 def _error_of(body: Any) -> tuple[str | None, str, dict[str, Any]]:

@@ -9,6 +9,8 @@ Rules, in order:
    list of the last sync, who the card is.  A denied card gets a ``denied``
    event with the reason code (forged, expired, blocked, copied to another
    tag, unknown, …) and the red pattern.  The raw UID is never stored.
+   A genuine card the trust list names as a coordinator's opens the kiosk's
+   menu instead (``coordinator``): nothing is written, the light is green.
 3. The same card again within ``double_tap_window_s`` (monotonic time, same
    boot) → ``already_recorded``: the volunteer sees OK, nothing is written.
 4. An open shift at this kiosk younger than ``max_shift_hours`` → ``check_out``;
@@ -29,7 +31,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
-from hardware.indicator import Indicator
+from hardware.indicator import Indicator, Signal
 from hardware.reader import Tap
 from protocol import GENESIS_PREV, ClockEvidence, Event, EventKind, PrivateKey, Reason, sign_event
 from protocol.trust import TrustList
@@ -50,6 +52,7 @@ class Outcome(StrEnum):
     DENIED = "denied"
     ALREADY_RECORDED = "already_recorded"
     ERROR = "error"
+    COORDINATOR = "coordinator"  # a coordinator's card: opens the kiosk's menu, records nothing
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +66,9 @@ class TapOutcome:
     that replaced an abandoned shift (open longer than the maximum),
     ``abandoned_start_ms`` is that shift's start.  ``recorded_kind`` says, for
     ``already_recorded``, what the earlier tap did.  ``message`` names the
-    exception type for ``error``.
+    exception type for ``error``.  ``balance`` is the volunteer's balance as
+    the server last reported it to this kiosk (at ``balance_as_of_ms``, the
+    server's clock), shown at check-out; ``None`` until it ever did.
     """
 
     kind: Outcome
@@ -77,11 +82,22 @@ class TapOutcome:
     recorded_kind: Outcome | None = None
     abandoned_start_ms: int | None = None
     message: str | None = None
+    balance: int | None = None
+    balance_as_of_ms: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The outcome as plain JSON values (enums as their codes), ``None`` fields left out."""
         values = {name: getattr(self, name) for name in self.__dataclass_fields__}
         return {name: str(v) if isinstance(v, StrEnum) else v for name, v in values.items() if v is not None}
+
+
+def signal_of(kind: Outcome) -> Signal:
+    """The indicator pattern for an outcome; the screen's colour and icon follow the same table."""
+    if kind is Outcome.DENIED:
+        return "denied"
+    if kind is Outcome.ERROR:
+        return "error"
+    return "ok"
 
 
 class TrustSource(Protocol):
@@ -162,14 +178,17 @@ class Kiosk:
         self._signal(Outcome.CHECK_IN if healthy else Outcome.ERROR)
 
     def _signal(self, kind: Outcome) -> None:
-        # The event (if any) is committed; an indicator fault must not turn that into an error.
+        self.signal(signal_of(kind))
+
+    def signal(self, signal: Signal) -> None:
+        """Play ``signal`` on the indicator; an indicator fault is logged, never raised.
+
+        The event (if any) is committed before this runs; a broken LED must not turn that into an error.
+        """
         try:
-            if kind is Outcome.DENIED:
-                self._indicator.denied()
-            elif kind is Outcome.ERROR:
-                self._indicator.error()
-            else:
-                self._indicator.ok()
+            {"ok": self._indicator.ok, "denied": self._indicator.denied, "error": self._indicator.error}[
+                signal
+            ]()
         except Exception as exc:
             log.warning("indicator failed: %s", describe(exc))
             log.debug("indicator failure", exc_info=True)
@@ -180,9 +199,10 @@ class Kiosk:
             return TapOutcome(
                 kind=Outcome.ERROR, card_id=None, wall_ms=clock.wall_ms, reason=Reason.TAP_INCOMPLETE
             )
+        trust = self._trust.current()
         check = check_card(
             tap,
-            self._trust.current(),
+            trust,
             pseudonym_key=self._config.uid_pseudonym_key,
             now_s=clock.wall_ms // 1000,
         )
@@ -192,6 +212,9 @@ class Kiosk:
             return TapOutcome(
                 kind=Outcome.DENIED, card_id=card_id, wall_ms=clock.wall_ms, seq=seq, reason=check.reason
             )
+        if trust is not None and card_id in trust.coordinators:
+            # A coordinator's card opens the kiosk's menu; coordinators check in with a volunteer card.
+            return TapOutcome(kind=Outcome.COORDINATOR, card_id=card_id, wall_ms=clock.wall_ms)
 
         window_ms = self._config.double_tap_window_s * 1000
         self._prune_recent(clock, window_ms)
@@ -211,6 +234,7 @@ class Kiosk:
             minutes, tokens = shift_estimate(
                 open_shift.in_wall_ms, clock.wall_ms, self._config.tokens_per_hour
             )
+            balance = self._outbox.balance(card_id)  # as the server last reported it; None before that
             outcome = TapOutcome(
                 kind=Outcome.CHECK_OUT,
                 card_id=card_id,
@@ -219,6 +243,8 @@ class Kiosk:
                 shift_start_ms=open_shift.in_wall_ms,
                 shift_minutes=minutes,
                 tokens=tokens,
+                balance=None if balance is None else balance[0],
+                balance_as_of_ms=None if balance is None else balance[1],
             )
         else:
             seq = self._record(EventKind.CHECK_IN, card_id, clock, {}, opens_shift=True)

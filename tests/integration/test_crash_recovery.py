@@ -59,6 +59,7 @@ def _kiosk_process(kiosk: EnrolledKiosk) -> subprocess.Popen[str]:
             "kokreativ",
             "terminal",
             "run",
+            "--headless",
             "--config",
             str(kiosk.config_path),
             "--reader",

@@ -50,7 +50,13 @@ def test_database_is_wal_with_full_sync_and_migration_recorded(config, outbox):
         names = [r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations")]
     finally:
         conn.close()
-    assert names == ["m001_initial", "m002_trust_list", "m003_log_witness", "m004_balances"]
+    assert names == [
+        "m001_initial",
+        "m002_trust_list",
+        "m003_log_witness",
+        "m004_balances",
+        "m005_sync_rounds",
+    ]
     assert outbox._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL, on the writing connection
 
 
@@ -239,6 +245,7 @@ def test_two_processes_creating_the_same_new_outbox_both_succeed_and_migrate_onc
                     "m002_trust_list",
                     "m003_log_witness",
                     "m004_balances",
+                    "m005_sync_rounds",
                 ]
                 assert conn.execute("SELECT COUNT(*) FROM kiosk_state").fetchone()[0] == 1
             finally:

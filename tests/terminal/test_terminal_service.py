@@ -93,7 +93,7 @@ def _main(argv: list[str]) -> int:
 
 def test_cli_run_sync_and_status(stored_trust, config_path, fake_ledger, monkeypatch, capsys):
     monkeypatch.setattr("sys.stdin", io.StringIO(SCRIPT))
-    assert _main(["run", "--config", str(config_path), "--no-sync"]) == 0
+    assert _main(["run", "--headless", "--config", str(config_path), "--no-sync"]) == 0
     assert capsys.readouterr().out.splitlines() == ["OK", "OK", "DENIED", "OK"]
 
     assert _main(["status", "--config", str(config_path)]) == 0
@@ -130,7 +130,7 @@ def test_cli_sync_once_exits_1_when_events_remain(
     stored_trust, config_path, fake_ledger, monkeypatch, capsys
 ):
     monkeypatch.setattr("sys.stdin", io.StringIO(SCRIPT))
-    _main(["run", "--config", str(config_path), "--no-sync"])
+    _main(["run", "--headless", "--config", str(config_path), "--no-sync"])
     capsys.readouterr()
     fake_ledger.fail_next.append((503, "unavailable"))
     assert _main(["sync", "--config", str(config_path), "--once"]) == 1
@@ -141,7 +141,7 @@ def test_every_command_has_help_and_an_example():
     parser = argparse.ArgumentParser()
     configure(parser)
     (subparsers,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    assert set(subparsers.choices) == {"run", "sync", "status", "evidence", "clear-alarm"}
+    assert set(subparsers.choices) == {"run", "sync", "status", "evidence", "clear-alarm", "set-pin"}
     for name, sub in subparsers.choices.items():
         assert sub.description, name
         assert "examples:" in (sub.epilog or "") and f"kokreativ terminal {name}" in sub.epilog
@@ -181,7 +181,7 @@ def test_cli_clear_alarm_lifts_a_fork_alarm_and_sync_resumes(
     stored_trust, config_path, fake_ledger, monkeypatch, capsys
 ):
     monkeypatch.setattr("sys.stdin", io.StringIO(SCRIPT))
-    assert _main(["run", "--config", str(config_path), "--no-sync"]) == 0
+    assert _main(["run", "--headless", "--config", str(config_path), "--no-sync"]) == 0
     fake_ledger.lie_about_head = True
     assert _main(["sync", "--config", str(config_path), "--once"]) == 1
     capsys.readouterr()
@@ -215,7 +215,7 @@ def test_end_of_input_is_logged_once_as_a_warning_and_the_run_exits_0(
 ):
     monkeypatch.setattr("sys.stdin", io.StringIO(SCRIPT))
     with caplog.at_level(logging.INFO):
-        assert _main(["run", "--config", str(config_path), "--no-sync"]) == 0
+        assert _main(["run", "--headless", "--config", str(config_path), "--no-sync"]) == 0
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert warnings == [END_OF_INPUT]
 

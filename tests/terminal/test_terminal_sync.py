@@ -279,3 +279,50 @@ def test_an_internal_failure_is_one_warning_line_without_a_traceback(config, out
     records = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert [(r.getMessage(), r.exc_info) for r in records] == [("sync round failed: ProgrammingError", None)]
     assert len(delays) == 1  # the loop carried on to its (backoff) pause
+
+
+def test_each_round_is_noted_for_the_screen_but_an_unchanged_one_only_every_minute(config, outbox):
+    stop = threading.Event()
+    round_times = [1_000, 2_000, 60_999, 61_000]  # the kiosk's clock during each of four failed rounds
+    clock = {"now": round_times[0]}
+
+    def sleep(seconds: float, wake: threading.Event | None = None) -> None:
+        noted.append(outbox.status().sync_round_ms)
+        if len(noted) == len(round_times):
+            stop.set()
+        else:
+            clock["now"] = round_times[len(noted)]
+
+    noted: list[int | None] = []
+    with _client(config, outbox, _dead_url(), sleep=sleep, now_ms=lambda: clock["now"]) as client:
+        client.run_forever(stop)
+    # The same outcome again within a minute is not written again; after a minute it is.
+    assert noted == [1_000, 1_000, 1_000, 61_000]
+    assert outbox.status().sync_round_error == "network_error"
+    outbox.record_sync_round(None, 80_000)
+    assert (outbox.status().sync_round_ms, outbox.status().sync_round_error) == (80_000, None)
+
+
+def test_sync_now_from_another_process_cuts_even_a_backoff_short(config, outbox):
+    stop = threading.Event()
+    with _client(config, outbox, _dead_url(), backoff_base_s=3600, backoff_cap_s=3600) as client:
+        thread = threading.Thread(target=client.run_forever, args=(stop,), daemon=True)
+        thread.start()
+        try:
+            _wait_until(lambda: client.last_result is not None)
+            first = client.last_result
+            with Outbox(config.outbox_path) as screen_side:  # the screen's own connection
+                screen_side.request_sync()
+            _wait_until(lambda: client.last_result is not first)
+            assert client.last_result is not None and client.last_result.error == "network_error"
+        finally:
+            stop.set()
+            thread.join(5)
+    assert not thread.is_alive()
+
+
+def _wait_until(condition, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.01)

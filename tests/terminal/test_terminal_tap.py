@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sqlite3
 import tempfile
@@ -14,11 +15,21 @@ from hypothesis import strategies as st
 
 from hardware.indicator import RecordingIndicator
 from hardware.reader import Tap
-from protocol import GENESIS_PREV, EventKind, PrivateKey, Reason, event_hash, ids, uid_pseudonym, verify_event
+from protocol import (
+    GENESIS_PREV,
+    BalanceSheet,
+    EventKind,
+    PrivateKey,
+    Reason,
+    event_hash,
+    ids,
+    uid_pseudonym,
+    verify_event,
+)
 from terminal.clock import SimulatedClock
 from terminal.config import KioskConfig
 from terminal.outbox import Outbox
-from terminal.tap import Kiosk, Outcome, shift_estimate
+from terminal.tap import Kiosk, Outcome, shift_estimate, signal_of
 from tests.cardfactory import FixedTrust, TestIssuer
 
 START_MS = 1_764_400_000_000  # the clock fixture's start
@@ -324,3 +335,41 @@ def test_a_broken_indicator_is_one_warning_line(config, kiosk_key, outbox, clock
         kiosk.handle_tap(card_tap(ids.new_id(ids.CARD)))
     records = [r for r in caplog.records if r.name == "terminal.tap"]
     assert [(r.getMessage(), r.exc_info) for r in records] == [("indicator failed: OSError", None)]
+
+
+def test_a_coordinator_card_opens_the_menu_and_records_nothing(kiosk, trust, card_tap, indicator, outbox):
+    boss = ids.new_id(ids.CARD)
+    assert trust.trust is not None
+    trust.trust = dataclasses.replace(trust.trust, coordinators=frozenset({boss}))
+    outcome = kiosk.handle_tap(card_tap(boss))
+    assert (outcome.kind, outcome.card_id, outcome.seq) == (Outcome.COORDINATOR, boss, None)
+    assert outbox.head()[0] == 0 and outbox.open_shift(boss) is None
+    assert indicator.signals == ["ok"]
+
+
+def test_a_blocked_coordinator_card_is_denied_like_any_other(kiosk, trust, card_tap, outbox):
+    boss = ids.new_id(ids.CARD)
+    assert trust.trust is not None
+    trust.trust = dataclasses.replace(trust.trust, coordinators=frozenset({boss}), blocked=frozenset({boss}))
+    outcome = kiosk.handle_tap(card_tap(boss))
+    assert (outcome.kind, outcome.reason) == (Outcome.DENIED, Reason.CARD_BLOCKED)
+
+
+def test_check_out_carries_the_balance_of_the_last_sync(kiosk, clock, card_tap, outbox):
+    card = ids.new_id(ids.CARD)
+    kiosk.handle_tap(card_tap(card))
+    clock.advance(3600)
+    assert kiosk.handle_tap(card_tap(card)).balance is None  # the server never reported one
+    # The outbox keeps sheets the sync side verified already; it does not check their kiosk again.
+    sheet = BalanceSheet(kiosk=ids.new_id(ids.KIOSK), as_of_ms=START_MS - 5, balances={card: 70})
+    outbox.save_balances(sheet)
+    clock.advance(60)
+    kiosk.handle_tap(card_tap(card))
+    clock.advance(3600)
+    out = kiosk.handle_tap(card_tap(card))
+    assert (out.kind, out.balance, out.balance_as_of_ms) == (Outcome.CHECK_OUT, 70, START_MS - 5)
+
+
+@pytest.mark.parametrize("kind", list(Outcome))
+def test_the_indicator_plays_the_signal_of_the_outcome(kind):
+    assert signal_of(kind) == {"denied": "denied", "error": "error"}.get(kind.value, "ok")

@@ -1,0 +1,176 @@
+"""The Kivy app: one fullscreen window with a :class:`~terminal.ui.view.ScreenView`.
+
+Importing Kivy opens a window, so this module is imported only where a screen
+is wanted (``kokreativ terminal run`` without ``--headless``, ``make demo``
+with a display, the UI tests).  Call :func:`prepare_kivy` before the first
+Kivy import: it fixes the window size, fullscreen and a private
+``KIVY_HOME`` so that Kivy writes nothing into the service user's home.
+
+The window is 800×480 (the official 7" Raspberry Pi touchscreen) unless told
+otherwise; fullscreen takes whatever the display has, and every layout scales
+with the window (see :mod:`terminal.ui.view`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from terminal.ui.controller import ScreenController
+from terminal.ui.i18n import Translator
+from terminal.ui.model import Screen
+from terminal.ui.presenter import Presenter
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SIZE = (800, 480)
+TICK_S = 0.5  # how often the presenter checks its timeouts and the idle clock
+
+KeyHandler = Callable[[str], bool]
+"""Gets each typed character; returns whether it used it (the demo taps cards with 1, 2, 3 …)."""
+
+
+def prepare_kivy(*, fullscreen: bool, size: tuple[int, int] = DEFAULT_SIZE, headless: bool = False) -> None:
+    """Set Kivy's environment and window options; must run before anything imports Kivy.
+
+    ``headless`` renders offscreen (tests, the benchmark, CI).  Kivy's own
+    config file and log file are switched off, and ``KIVY_HOME`` points at a
+    temporary folder unless already set, because a kiosk's service user has
+    no writable home.
+    """
+    os.environ.setdefault("KIVY_NO_ARGS", "1")
+    os.environ.setdefault("KIVY_NO_CONFIG", "1")
+    os.environ.setdefault("KIVY_NO_FILELOG", "1")
+    os.environ.setdefault("KIVY_HOME", str(Path(tempfile.gettempdir()) / "kokreativ-kivy"))
+    if headless:
+        os.environ["SDL_VIDEODRIVER"] = "offscreen"
+    from kivy.config import Config
+
+    Config.set("graphics", "width", str(size[0]))
+    Config.set("graphics", "height", str(size[1]))
+    Config.set("graphics", "fullscreen", "auto" if fullscreen else "0")
+    Config.set("graphics", "show_cursor", "0" if fullscreen else "1")
+    Config.set("kivy", "exit_on_escape", "0" if fullscreen else "1")  # a volunteer cannot close the kiosk
+    Config.set("input", "mouse", "mouse,disable_multitouch")  # no red multitouch dots on right-click
+
+
+def kivy_post(fn: Callable[[], None]) -> None:
+    """Run ``fn`` on the UI thread at the next frame; callable from any thread."""
+    from kivy.clock import Clock
+
+    Clock.schedule_once(lambda _dt: fn(), 0)
+
+
+class KioskScreen:
+    """The window's content wired up: view, presenter and controller, without an :class:`App`.
+
+    Tests and the benchmark use it directly (render ``root``, then pump frames);
+    :class:`KioskApp` wraps it for a real run.
+    """
+
+    def __init__(
+        self,
+        controller: ScreenController,
+        *,
+        server_url: str = "",
+        on_key: KeyHandler | None = None,
+        now_ms: Callable[[], int] | None = None,
+        presenter_options: dict[str, Any] | None = None,
+        view_options: dict[str, Any] | None = None,
+    ) -> None:
+        from kivy.clock import Clock
+        from kivy.core.window import Window
+
+        from terminal.ui.view import ScreenView
+
+        self.controller = controller
+        self.screens_shown: list[Screen] = []  # every screen, in order (tests and the benchmark read it)
+        self._on_key = on_key
+        self._listeners: list[Callable[[Screen], None]] = []
+        self.view = ScreenView(screen_input=_PresenterInput(self), **(view_options or {}))
+        self.presenter = Presenter(
+            translator=Translator(controller.language),
+            actions=controller,
+            now_ms=now_ms or _wall_ms,
+            on_change=self._show,
+            info=controller.info,
+            server_url=server_url,
+            pin_set=controller.pin_set,
+            **(presenter_options or {}),
+        )
+        controller.attach(self.presenter)
+        self._tick = Clock.schedule_interval(lambda _dt: self.presenter.tick(), TICK_S)
+        Window.bind(on_key_down=self._key_down)
+        self.presenter.start()
+        controller.start()
+
+    @property
+    def root(self) -> Any:
+        return self.view
+
+    def add_listener(self, listener: Callable[[Screen], None]) -> None:
+        """Call ``listener`` with every new screen after the view has it (the benchmark times frames)."""
+        self._listeners.append(listener)
+
+    def _show(self, screen: Screen) -> None:
+        self.screens_shown.append(screen)
+        del self.screens_shown[:-50]  # a long run keeps only the recent ones
+        self.view.show(screen)
+        for listener in self._listeners:
+            listener(screen)
+
+    def _key_down(self, _window: Any, _key: int, _scancode: int, codepoint: str | None, _mods: Any) -> bool:
+        if codepoint and self._on_key is not None:
+            return self._on_key(codepoint)
+        return False
+
+    def close(self) -> None:
+        from kivy.core.window import Window
+
+        self._tick.cancel()
+        Window.unbind(on_key_down=self._key_down)
+        self.controller.close()
+
+
+class _PresenterInput:
+    """Forwards the view's touches to whichever presenter the screen has (it exists after the view)."""
+
+    def __init__(self, screen: KioskScreen) -> None:
+        self._screen = screen
+
+    def press_key(self, key: str) -> None:
+        self._screen.presenter.press_key(key)
+
+    def press_action(self, action_id: str) -> None:
+        self._screen.presenter.press_action(action_id)
+
+    def long_press(self) -> None:
+        self._screen.presenter.long_press()
+
+
+def _wall_ms() -> int:
+    import time
+
+    return time.time_ns() // 1_000_000
+
+
+def run_app(
+    controller: ScreenController, *, server_url: str = "", on_key: KeyHandler | None = None, title: str = ""
+) -> None:
+    """Run the window until it is closed (or the process is told to stop); closes ``controller``."""
+    from kivy.app import App
+
+    class KioskApp(App):  # type: ignore[misc]  # Kivy has no type hints
+        def build(self) -> Any:
+            self.title = title or "kokreativ"
+            self.screen = KioskScreen(controller, server_url=server_url, on_key=on_key)
+            return self.screen.root
+
+        def on_stop(self) -> None:
+            self.screen.close()
+
+    KioskApp().run()

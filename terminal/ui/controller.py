@@ -1,0 +1,265 @@
+"""The kiosk behind the screen: runs the core in worker threads and feeds the presenter.
+
+The UI thread never waits for the reader, the disk or the network:
+
+* the tap loop (:meth:`terminal.service.KioskService.run`: reader → sign →
+  commit → LEDs) runs in the thread ``kokreativ-taps``, and each outcome is
+  *posted* to the UI thread;
+* a status thread gathers a :class:`~terminal.ui.screens.KioskStatus` (outbox
+  counts, last sync round, reader health) every ``status_interval_s`` and posts it;
+* "sync now" is written to the outbox, where this process's sync thread or the
+  separate sync service (``kokreativ terminal sync``) picks it up;
+* enrolling, checking a PIN hash and saving one each run in a short-lived thread.
+
+``post(fn)`` must run ``fn`` on the UI thread soon; the Kivy app passes a
+wrapper around ``Clock.schedule_once``, tests a queue they drain.  No Kivy here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from functools import partial
+from importlib import metadata
+from pathlib import Path
+
+from hardware.indicator import Signal
+from protocol import Reason
+from terminal.config import KioskConfig, load_config, write_config
+from terminal.errors import describe
+from terminal.pin import hash_pin, verify_pin
+from terminal.service import KioskService
+from terminal.sync import NETWORK_ERROR, SERVER_ERROR
+from terminal.tap import TapOutcome
+from terminal.ui.presenter import EnrolResult, Presenter
+from terminal.ui.screens import KioskInfo, KioskStatus
+
+log = logging.getLogger(__name__)
+
+Post = Callable[[Callable[[], None]], None]
+OpenRuntime = Callable[[KioskConfig], AbstractContextManager[KioskService]]
+Enrol = Callable[[str], KioskConfig]
+
+_OFFLINE = frozenset({NETWORK_ERROR, SERVER_ERROR})  # round errors that mean "cannot reach the server"
+# The sync side notes a round at least every minute and backs off at most five: silence for longer means
+# it is not running.
+STALE_ROUND_S = 600.0
+
+
+def software_version() -> str:
+    """The installed kokreativ version, for the coordinator menu."""
+    try:
+        return metadata.version("kokreativ")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def kiosk_info(config: KioskConfig) -> KioskInfo:
+    return KioskInfo(kiosk_id=config.kiosk_id, site_name=config.site_name, version=software_version())
+
+
+def status_of(service: KioskService, *, now_ms: int, stale_s: float = STALE_ROUND_S) -> KioskStatus:
+    """One status snapshot; reads the outbox, so it runs off the UI thread.
+
+    Online or offline comes from the last sync round noted in the outbox, by
+    this process's sync thread or by the separate sync service alike.  No
+    round for ``stale_s`` means offline too: the sync side is not running.
+    """
+    status = service.outbox.status() if service.outbox is not None else None
+    round_ms = status.sync_round_ms if status is not None else None
+    if status is None or round_ms is None:
+        online: bool | None = None
+    elif now_ms - round_ms > stale_s * 1000:
+        online = False
+    else:
+        online = status.sync_round_error not in _OFFLINE
+    return KioskStatus(
+        online=online,
+        pending=status.pending if status else 0,
+        last_sync_ms=status.last_sync_ms if status else None,
+        reader=service.reader.status,
+        alarm=status.alarm_code if status else None,
+        sync_error=status.sync_round_error if status else None,
+        trust_issued_ms=status.trust_issued_ms if status else None,
+    )
+
+
+class ScreenController:
+    """Implements :class:`~terminal.ui.presenter.PresenterActions` with threads; see the module docstring.
+
+    Example::
+
+        controller = ScreenController(config_path=path, post=post, open_runtime=runtime, enrol=enrol)
+        presenter = Presenter(actions=controller, info=controller.info, pin_set=controller.pin_set, ...)
+        controller.attach(presenter)
+        controller.start()
+        ...
+        controller.close()
+    """
+
+    def __init__(
+        self,
+        *,
+        config_path: Path,
+        post: Post,
+        open_runtime: OpenRuntime,
+        enrol: Enrol | None = None,
+        language: str | None = None,
+        status_interval_s: float = 1.0,
+        join_timeout_s: float = 10.0,
+    ) -> None:
+        self._config_path = config_path
+        self._post = post
+        self._open_runtime = open_runtime
+        self._enrol = enrol
+        self._language = language
+        self._status_interval_s = status_interval_s
+        self._join_timeout_s = join_timeout_s
+        self._stop = threading.Event()
+        self._stack = contextlib.ExitStack()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()  # guards config and service, set by the enrolment thread
+        self._presenter: Presenter | None = None
+        self.service: KioskService | None = None
+        self.config: KioskConfig | None = load_config(config_path) if config_path.exists() else None
+
+    # -- set-up ----------------------------------------------------------------------------------------
+
+    @property
+    def info(self) -> KioskInfo | None:
+        """The enrolled kiosk, or ``None``: the screen starts with enrolment."""
+        return None if self.config is None else kiosk_info(self.config)
+
+    @property
+    def pin_set(self) -> bool:
+        return self.config is not None and self.config.coordinator_pin is not None
+
+    @property
+    def language(self) -> str:
+        """The screen's language: the command line's, else the config's, else German."""
+        if self._language is not None:
+            return self._language
+        return self.config.language if self.config is not None else "de"
+
+    def attach(self, presenter: Presenter) -> None:
+        self._presenter = presenter
+
+    def start(self) -> None:
+        """Start the kiosk core if this kiosk is enrolled (else the enrolment screen does, later)."""
+        if self.config is not None:
+            self._start_runtime(self.config)
+
+    def close(self) -> None:
+        """Stop the tap loop and the status thread, then close reader, outbox and sync client."""
+        self._stop.set()
+        deadline = time.monotonic() + self._join_timeout_s
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                log.warning("thread %s did not stop in time", thread.name)
+        self._stack.close()
+
+    def _start_runtime(self, config: KioskConfig) -> None:
+        service = self._stack.enter_context(self._open_runtime(config))
+        with self._lock:
+            self.service = service
+        self._spawn("kokreativ-taps", partial(service.run, self._stop, self._on_outcome))
+        self._spawn("kokreativ-status", partial(self._status_loop, service))
+
+    def _spawn(self, name: str, target: Callable[[], object]) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    # -- worker threads --------------------------------------------------------------------------------
+
+    def _to_presenter(self, method: str, *args: object) -> None:
+        """Call ``presenter.method(*args)`` on the UI thread."""
+        presenter = self._presenter
+        if presenter is not None:
+            self._post(partial(getattr(presenter, method), *args))
+
+    def _on_outcome(self, outcome: TapOutcome) -> None:
+        self._to_presenter("show_outcome", outcome)
+
+    def _status_loop(self, service: KioskService) -> None:
+        while not self._stop.is_set():
+            try:
+                self._to_presenter("update_status", status_of(service, now_ms=time.time_ns() // 1_000_000))
+            except Exception as exc:  # a locked or closing outbox: try again next time
+                log.warning("status snapshot failed: %s", describe(exc))
+            self._stop.wait(self._status_interval_s)
+
+    # -- PresenterActions ------------------------------------------------------------------------------
+
+    def sync_now(self) -> None:
+        service = self.service
+        if service is None or service.outbox is None:
+            return
+        outbox = service.outbox
+
+        def work() -> None:
+            # Through the outbox, so that the separate sync service hears it too.
+            try:
+                outbox.request_sync()
+            except Exception as exc:
+                log.warning("could not ask for a sync round: %s", describe(exc))
+            service.sync_now()
+
+        threading.Thread(target=work, name="kokreativ-sync-now", daemon=True).start()
+
+    def signal(self, signal: Signal) -> None:
+        if self.service is not None:
+            self.service.kiosk.signal(signal)
+
+    def enrol(self, code: str) -> None:
+        threading.Thread(target=self._enrol_worker, args=(code,), name="kokreativ-enrol", daemon=True).start()
+
+    def _enrol_worker(self, code: str) -> None:
+        if self._enrol is None:
+            self._to_presenter("enrol_finished", EnrolResult(None, Reason.INTERNAL_ERROR.value))
+            return
+        try:
+            config = self._enrol(code)
+            if self._language is not None and config.language != self._language:
+                config = dataclasses.replace(config, language=self._language)
+                write_config(self._config_path, config)
+            with self._lock:
+                self.config = config
+            self._start_runtime(config)
+        except Exception as exc:
+            reason = getattr(exc, "reason", None) or Reason.INTERNAL_ERROR.value
+            log.warning("enrolment failed: %s", describe(exc))
+            self._to_presenter("enrol_finished", EnrolResult(None, str(reason)))
+            return
+        self._to_presenter("enrol_finished", EnrolResult(kiosk_info(config)))
+
+    def check_pin(self, pin: str) -> None:
+        stored = self.config.coordinator_pin if self.config is not None else None
+
+        def work() -> None:
+            self._to_presenter("pin_checked", verify_pin(stored, pin))
+
+        threading.Thread(target=work, name="kokreativ-pin", daemon=True).start()
+
+    def save_pin(self, pin: str) -> None:
+        threading.Thread(target=self._save_pin_worker, args=(pin,), name="kokreativ-pin", daemon=True).start()
+
+    def _save_pin_worker(self, pin: str) -> None:
+        try:
+            with self._lock:
+                if self.config is None:
+                    raise ValueError("no kiosk to set a PIN for")
+                config = dataclasses.replace(self.config, coordinator_pin=hash_pin(pin))
+                write_config(self._config_path, config)
+                self.config = config
+        except Exception as exc:
+            log.warning("saving the PIN failed: %s", describe(exc))
+            self._to_presenter("pin_saved", False)
+            return
+        self._to_presenter("pin_saved", True)
