@@ -127,7 +127,12 @@ class KioskService:
             thread.start()
         try:
             while not stop.is_set():
-                tap = self.reader.wait_for_tap(timeout=self._poll_s)
+                try:
+                    tap = self.reader.wait_for_tap(timeout=self._poll_s)
+                except Exception as exc:  # a reader fault must not end the kiosk; its status says why
+                    log.warning("card reader '%s' failed: %s", self.reader_name, describe(exc))
+                    stop.wait(self._poll_s)
+                    continue
                 if tap is None:
                     if self.reader.exhausted:
                         if not stop.is_set():  # a service that ends must say why

@@ -18,7 +18,8 @@ from terminal.cli import configure
 from terminal.config import write_config
 from terminal.errors import OutboxError
 from terminal.outbox import Outbox
-from terminal.service import open_service
+from terminal.service import KioskService, open_service
+from terminal.tap import Outcome, TapOutcome
 from terminal.trust import TrustStore
 from tests.cardfactory import TestIssuer, uid_for
 
@@ -330,3 +331,33 @@ def test_the_button_wakes_sync_and_shows_green_only_when_the_kiosk_is_healthy(
         assert pressed.wait(5)
         assert indicator.signals == ["ok", "error"]
     factory.reset()
+
+
+class _FlakyReader(SimulatedReader):
+    """A reader whose first waits raise, like a driver that lost its device, then recovers."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    def wait_for_tap(self, timeout):
+        if self.failures:
+            self.failures -= 1
+            raise OSError(5, "Input/output error")
+        return super().wait_for_tap(timeout)
+
+
+def test_a_reader_that_raises_does_not_end_the_tap_loop(stored_trust, config_path, caplog):
+    from terminal.config import load_config
+
+    stdout = io.StringIO()
+    reader = _FlakyReader(failures=3)
+    with open_service(load_config(config_path), stdin=io.StringIO(), stdout=stdout, sync=False) as svc:
+        flaky = KioskService(kiosk=svc.kiosk, reader=reader, sync=None, reader_name="flaky", poll_s=0.01)
+        reader.present_card(uid_for(CARDS[0]), ISSUER.ndef(CARDS[0]))
+        reader.finish()
+        outcomes: list[TapOutcome] = []
+        with caplog.at_level(logging.WARNING, logger="terminal.service"):
+            flaky.run(threading.Event(), on_outcome=outcomes.append)
+    assert [o.kind for o in outcomes] == [Outcome.CHECK_IN]
+    assert [r.getMessage() for r in caplog.records].count("card reader 'flaky' failed: OSError (EIO)") == 3
