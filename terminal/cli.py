@@ -131,7 +131,7 @@ def _run(args: argparse.Namespace) -> int:
 def _run_screen(args: argparse.Namespace) -> int:
     """The touchscreen app; enrols first when ``--config`` does not exist yet."""
     from terminal.ui.app import kivy_post, prepare_kivy, run_app  # Kivy only where a screen is wanted
-    from terminal.ui.controller import ScreenController
+    from terminal.ui.controller import ScreenController, enrol_against
 
     enrolled = args.config.exists()
     if enrolled:
@@ -158,8 +158,7 @@ def _run_screen(args: argparse.Namespace) -> int:
             indicator=args.indicator,
             sync=not args.no_sync,
         ),
-        enrol=partial(
-            _enrol_here,
+        enrol=enrol_against(
             server_url,
             args.config.parent,
             reader=args.reader or "nfc",
@@ -170,17 +169,6 @@ def _run_screen(args: argparse.Namespace) -> int:
     )
     run_app(controller, server_url=server_url)
     return 0
-
-
-def _enrol_here(
-    server_url: str, data_dir: Path, code: str, *, reader: str, indicator: str, nfc_path: str | None
-) -> KioskConfig:
-    from provisioning.enrol import enrol_kiosk  # the same enrolment as 'kokreativ provision terminal enrol'
-
-    _path, config = enrol_kiosk(
-        server_url, code, data_dir, reader=reader, indicator=indicator, nfc_path=nfc_path
-    )
-    return config
 
 
 def _sync(args: argparse.Namespace) -> int:

@@ -89,6 +89,22 @@ def status_of(service: KioskService, *, now_ms: int, stale_s: float = STALE_ROUN
     )
 
 
+def enrol_against(
+    server_url: str, data_dir: Path, *, reader: str, indicator: str, nfc_path: str | None = None
+) -> Enrol:
+    """The screen's enrolment: what ``kokreativ provision terminal enrol`` does, into ``data_dir``."""
+
+    def enrol(code: str) -> KioskConfig:
+        from provisioning.enrol import enrol_kiosk  # provisioning needs the network client; only here
+
+        _path, config = enrol_kiosk(
+            server_url, code, data_dir, reader=reader, indicator=indicator, nfc_path=nfc_path
+        )
+        return config
+
+    return enrol
+
+
 class ScreenController:
     """Implements :class:`~terminal.ui.presenter.PresenterActions` with threads; see the module docstring.
 
