@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench lint screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# Renders every kiosk screen offscreen and keeps the German set in docs/img/ui (commit them).
+screenshots: $(STAMP)
+	KOKREATIV_SCREENSHOTS=docs/img/ui $(BIN)/python -m pytest -q tests/terminal/ui/test_ui_app.py -k every_screen
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

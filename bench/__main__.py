@@ -21,19 +21,30 @@ machine; the ratios say how close the code comes to what the hardware allows:
   500, each a durable transaction with its signed checkpoint).
 - ``proof_ms``: median time for one inclusion plus one consistency proof at
   random in a log of 1,000,000 entries.  Target < 1 ms.
+- ``kiosk_rss_mb``: resident memory of the kiosk app (Kivy rendering
+  offscreen, kiosk core, sync thread) after 1,000 simulated taps, in a process
+  of its own (:mod:`bench.kiosk_screen`).  Target ≤ 150 MB, to fit a Pi Zero 2 W.
+- ``tap_to_screen_ms_median``: from a card handed to the (simulated) reader
+  until the first frame showing the result screen is flipped: credential
+  check, signature, durable commit, the hop to the UI thread and one render.
+  Offscreen rendering here is Mesa's llvmpipe on the CPU.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import nacl.signing
 import requests
@@ -63,7 +74,7 @@ from provisioning.client import ApiClient
 from provisioning.enrol import enrol_kiosk
 from server.datadir import init_data_dir
 from terminal.clock import SimulatedClock
-from terminal.config import KioskConfig
+from terminal.config import KioskConfig, write_config
 from terminal.keystore import load_key
 from terminal.outbox import Outbox
 from terminal.sync import SyncClient
@@ -271,6 +282,34 @@ def tap_to_indicator(folder: Path, samples: int) -> list[float]:
     return latencies
 
 
+def kiosk_screen(url: str, admin: ApiClient, folder: Path, taps_count: int) -> dict[str, Any]:
+    """Run :mod:`bench.kiosk_screen` against a freshly enrolled kiosk; its JSON result."""
+    config, _, taps = enrolled_kiosk(url, admin, folder)
+    # Every tap a check-in or check-out: no double-tap window, so no tap is "already recorded".
+    write_config(folder / "kiosk.toml", dataclasses.replace(config, double_tap_window_s=0.0))
+    taps_file = folder / "taps.txt"
+    taps_file.write_text("".join(f"{tap.uid.hex()} {(tap.ndef or b'').hex()}\n" for tap in taps))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.kiosk_screen",
+            "--config",
+            str(folder / "kiosk.toml"),
+            "--taps-file",
+            str(taps_file),
+            "--taps",
+            str(taps_count),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
 def tlog_append_rate(folder: Path, entries_count: int) -> float:
     """Entries per second appended by :func:`server.tlog.append` in batches of 500, SQLite on disk.
 
@@ -402,6 +441,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=20_000, help="events for ingest and drain")
     parser.add_argument("--taps", type=int, default=500, help="taps and commits timed for the medians")
     parser.add_argument("--nfc-taps", type=int, default=40, help="emulated card taps timed end to end")
+    parser.add_argument("--screen-taps", type=int, default=1000, help="taps on the kiosk screen")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="kokreativ-bench-") as tmp:
@@ -417,6 +457,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"credential_vs_verify: {credentials / ceiling:.2f}")
         to_light = tap_to_indicator(root / "nfc-kiosk", args.nfc_taps)
         print(f"tap_to_indicator_ms_median: {statistics.median(to_light) * 1000:.1f}")
+        with ledger_server(root / "server") as url, ApiClient(url, admin_token=init.admin_token) as admin:
+            screen = kiosk_screen(url, admin, root / "screen-kiosk", args.screen_taps)
+        if screen["screens"] != args.screen_taps:
+            print(
+                f"kiosk screen showed {screen['screens']} results for {args.screen_taps} taps",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"tap_to_screen_ms_median: {statistics.median(screen['tap_to_screen_ms']):.1f}")
+        print(f"kiosk_rss_mb: {screen['rss_mb']:.0f}")
         print(f"append_per_s: {tlog_append_rate(root / 'tlog-append', 20_000):.0f}")
         proof_s = tlog_proof_times(root / "tlog-proof", 1_000_000, 500)
         print(f"proof_ms: {statistics.median(proof_s) * 1000:.3f}")

@@ -10,6 +10,13 @@ replayed, to show that the kiosk works offline, checking credentials too.
 At the end an auditor re-checks the public log with nothing but the published
 verifier key, and then catches a dishonest edit of the server's database.
 
+Where a display is available (``DISPLAY`` or ``WAYLAND_DISPLAY`` is set) the
+demo then opens the kiosk's screen in a window, with the server running and a
+simulated reader: keys 1, 2 and 3 tap the three volunteers' cards, any other
+key an unknown card, and a long press with PIN 1234 opens the coordinator menu.
+Closing the window ends the demo.  Without a display (or with ``--no-window``)
+the demo stays headless.
+
 The cards are issued exactly as ``kokreativ provision card issue`` does,
 through nfcpy's real code, onto emulated NTAG215 stickers (nfcpy's ``udp``
 driver; :mod:`hardware.emulator`), which end up read-only.  The kiosk then
@@ -22,10 +29,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import io
+import os
 import sqlite3
 import sys
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -43,12 +53,15 @@ from provisioning.cards import IssuedCard, issue_card
 from provisioning.client import ApiClient
 from provisioning.enrol import enrol_kiosk
 from terminal.clock import SimulatedClock
-from terminal.config import KioskConfig
+from terminal.config import KioskConfig, write_config
 from terminal.keystore import create_key, load_key
 from terminal.outbox import Outbox
+from terminal.pin import hash_pin
+from terminal.service import open_service
 from terminal.sync import SyncClient
 from terminal.tap import Kiosk
 from terminal.trust import TrustStore
+from terminal.ui.app import KeyHandler
 
 SITE_NAME = "Freizeitheim Linden"
 TOKENS_PER_HOUR = 10
@@ -93,8 +106,11 @@ def _local(ms: int | None) -> str:
     return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%H:%M")
 
 
-def run_demo(workdir: Path, out: TextIO, *, keep: bool = False) -> int:
-    """Run the demo in ``workdir``; return 0 when every event synced and verified."""
+def run_demo(workdir: Path, out: TextIO, *, keep: bool = False, window: bool = False) -> int:
+    """Run the demo in ``workdir``; return 0 when every event synced and verified.
+
+    With ``window`` the kiosk screen opens afterwards (see the module docstring).
+    """
 
     def say(text: str = "") -> None:
         print(text, file=out, flush=True)
@@ -203,7 +219,65 @@ def run_demo(workdir: Path, out: TextIO, *, keep: bool = False) -> int:
         and tampered
     )
     say(f"\nDemo {'succeeded' if ok else 'FAILED'}." + (f" Files are in {workdir}" if keep else ""))
+    if window and ok:
+        _open_window(config, stickers, server_dir, port, say)
     return 0 if ok else 1
+
+
+DEMO_PIN = "1234"
+
+
+def demo_keys(reader: Callable[[], SimulatedReader | None], stickers: list[EmulatedType2Tag]) -> KeyHandler:
+    """Keys 1–3 tap the volunteers' stickers, any other character an unknown card."""
+
+    def on_key(char: str) -> bool:
+        target = reader()
+        if target is None or not char.isprintable():
+            return False
+        if char in "123" and len(char) == 1:
+            sticker = stickers[int(char) - 1]
+            return target.present_card(sticker.uid, sticker.ndef_message)
+        return target.present_card(UNKNOWN_UID, None)
+
+    return on_key
+
+
+def display_available() -> bool:
+    """Whether a window can be shown: an X11 or Wayland display is set."""
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def _open_window(
+    config: KioskConfig, stickers: list[EmulatedType2Tag], server_dir: Path, port: int, say: Any
+) -> None:
+    """The kiosk screen with the server up and a simulated reader, until the window is closed."""
+    from terminal.ui.app import kivy_post, prepare_kivy, run_app  # Kivy only when a window opens
+    from terminal.ui.controller import ScreenController
+
+    write_config(config.data_dir / "kiosk.toml", replace(config, coordinator_pin=hash_pin(DEMO_PIN)))
+    say(
+        "9. The kiosk screen: keys 1, 2, 3 tap Alex's, Bo's and Chris's cards, other keys an unknown card;\n"
+        f"   hold the screen 3 s and enter PIN {DEMO_PIN} for the coordinator menu. Close the window to end."
+    )
+    prepare_kivy(fullscreen=False)
+    with ledger_server(server_dir, port):
+        controller = ScreenController(
+            config_path=config.data_dir / "kiosk.toml",
+            post=kivy_post,
+            open_runtime=partial(
+                open_service, stdin=io.StringIO(), stdout=io.StringIO(), reader="sim", indicator="console"
+            ),
+        )
+
+        def current_reader() -> SimulatedReader | None:
+            service = controller.service
+            return (
+                service.reader
+                if service is not None and isinstance(service.reader, SimulatedReader)
+                else None
+            )
+
+        run_app(controller, on_key=demo_keys(current_reader, stickers), title="kokreativ demo kiosk")
 
 
 def _tamper_and_audit(
@@ -324,15 +398,17 @@ def _print_review(review: list[dict[str, Any]], names: dict[str, str], say: Any)
 
 
 def _run(args: argparse.Namespace) -> int:
+    window = display_available() and not args.no_window
     if args.dir:
         workdir = Path(args.dir)
         workdir.mkdir(parents=True, exist_ok=False)
-        return run_demo(workdir, sys.stdout, keep=True)
+        return run_demo(workdir, sys.stdout, keep=True, window=window)
     with tempfile.TemporaryDirectory(prefix="kokreativ-demo-") as tmp:
-        return run_demo(Path(tmp), sys.stdout)
+        return run_demo(Path(tmp), sys.stdout, window=window)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.epilog = "example:\n  kokreativ demo\n  kokreativ demo --dir /tmp/kk-demo   # keep the files"
     parser.add_argument("--dir", help="keep everything in this new folder instead of a temporary one")
+    parser.add_argument("--no-window", action="store_true", help="stay headless even where a display is")
     parser.set_defaults(func=_run)

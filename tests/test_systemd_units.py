@@ -73,7 +73,9 @@ def test_the_data_folder_is_the_state_directory(name: str) -> None:
 
 
 def test_kiosk_runs_offline_and_keeps_its_devices() -> None:
-    assert "--no-sync" in exec_start("kokreativ-kiosk.service")
+    argv = exec_start("kokreativ-kiosk.service")
+    assert "--no-sync" in argv
+    assert "--headless" in argv  # no display server under systemd yet: the screen needs cage
     # PrivateDevices=yes would hide the reader and GPIO; DeviceAllow= comes with the hardening issue.
     assert "PrivateDevices" not in load("kokreativ-kiosk.service")["Service"]
 

@@ -14,12 +14,12 @@ with the window (see :mod:`terminal.ui.view`).
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from terminal.ui import kivyenv
 from terminal.ui.controller import ScreenController
 from terminal.ui.i18n import Translator
 from terminal.ui.model import Screen
@@ -27,35 +27,30 @@ from terminal.ui.presenter import Presenter
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SIZE = (800, 480)
+DEFAULT_SIZE = kivyenv.DEFAULT_SIZE
 TICK_S = 0.5  # how often the presenter checks its timeouts and the idle clock
 
 KeyHandler = Callable[[str], bool]
 """Gets each typed character; returns whether it used it (the demo taps cards with 1, 2, 3 …)."""
 
 
-def prepare_kivy(*, fullscreen: bool, size: tuple[int, int] = DEFAULT_SIZE, headless: bool = False) -> None:
-    """Set Kivy's environment and window options; must run before anything imports Kivy.
+def prepare_kivy(*, fullscreen: bool, headless: bool = False, home: Path | None = None) -> None:
+    """Prepare Kivy for the kiosk app (:func:`terminal.ui.kivyenv.prepare`); before anything imports Kivy.
 
-    ``headless`` renders offscreen (tests, the benchmark, CI).  Kivy's own
-    config file and log file are switched off, and ``KIVY_HOME`` points at a
-    temporary folder unless already set, because a kiosk's service user has
-    no writable home.
+    Fullscreen on a kiosk; a window of :data:`DEFAULT_SIZE` otherwise.
+    ``KIVY_HOME`` is ``home``, or a folder under the system's temporary
+    directory, because a kiosk's service user has no writable home.  Touches
+    come through SDL only.
     """
-    os.environ.setdefault("KIVY_NO_ARGS", "1")
-    os.environ.setdefault("KIVY_NO_CONFIG", "1")
-    os.environ.setdefault("KIVY_NO_FILELOG", "1")
-    os.environ.setdefault("KIVY_HOME", str(Path(tempfile.gettempdir()) / "kokreativ-kivy"))
-    if headless:
-        os.environ["SDL_VIDEODRIVER"] = "offscreen"
-    from kivy.config import Config
-
-    Config.set("graphics", "width", str(size[0]))
-    Config.set("graphics", "height", str(size[1]))
-    Config.set("graphics", "fullscreen", "auto" if fullscreen else "0")
-    Config.set("graphics", "show_cursor", "0" if fullscreen else "1")
-    Config.set("kivy", "exit_on_escape", "0" if fullscreen else "1")  # a volunteer cannot close the kiosk
-    Config.set("input", "mouse", "mouse,disable_multitouch")  # no red multitouch dots on right-click
+    kivyenv.prepare(
+        headless=headless,
+        fullscreen=fullscreen,
+        size=DEFAULT_SIZE,
+        home=home or Path(tempfile.gettempdir()) / "kokreativ-kivy",
+        # SDL delivers touches and the mouse itself (also under cage); Kivy's /dev/input providers would
+        # deliver every touch a second time.
+        system_inputs=False,
+    )
 
 
 def kivy_post(fn: Callable[[], None]) -> None:

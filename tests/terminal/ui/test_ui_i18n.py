@@ -81,4 +81,7 @@ def test_times_are_local_and_dates_only_for_other_days() -> None:
     assert de.time(morning_utc) == "09:00"
     assert de.when(morning_utc, now_ms=morning_utc + 5 * MINUTE) == "09:00"
     assert de.when(morning_utc - 24 * 60 * MINUTE, now_ms=morning_utc) == "28.11.2026 09:00"
-    assert Translator("en", tz=UTC).when(morning_utc - 24 * 60 * MINUTE, now_ms=morning_utc) == "28/11/2026 08:00"
+    assert (
+        Translator("en", tz=UTC).when(morning_utc - 24 * 60 * MINUTE, now_ms=morning_utc)
+        == "28/11/2026 08:00"
+    )

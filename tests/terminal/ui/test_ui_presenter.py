@@ -2,72 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC
-
 import pytest
 
-from hardware.indicator import Signal
 from hardware.reader import ReaderStatus
 from protocol import Reason
 from terminal.tap import Outcome, TapOutcome
-from terminal.ui.i18n import Translator
-from terminal.ui.model import Layout, Screen, Tone
-from terminal.ui.presenter import EnrolResult, Mode, Presenter
-from terminal.ui.screens import KioskInfo, KioskStatus
-
-NOW = 1_795_939_200_000
-INFO = KioskInfo(kiosk_id="k_" + "1" * 32, site_name="Tafel Linden", version="0.1.0")
-
-
-class RecordingActions:
-    """A hand-written PresenterActions that remembers what it was asked to do."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, object]] = []
-
-    def sync_now(self) -> None:
-        self.calls.append(("sync_now", None))
-
-    def enrol(self, code: str) -> None:
-        self.calls.append(("enrol", code))
-
-    def check_pin(self, pin: str) -> None:
-        self.calls.append(("check_pin", pin))
-
-    def save_pin(self, pin: str) -> None:
-        self.calls.append(("save_pin", pin))
-
-    def signal(self, signal: Signal) -> None:
-        self.calls.append(("signal", signal))
-
-
-class Harness:
-    def __init__(self, *, info: KioskInfo | None = INFO, pin_set: bool = False) -> None:
-        self.now = NOW
-        self.actions = RecordingActions()
-        self.shown: list[Screen] = []
-        self.presenter = Presenter(
-            translator=Translator("de", tz=UTC),
-            actions=self.actions,
-            now_ms=lambda: self.now,
-            on_change=self.shown.append,
-            info=info,
-            server_url="https://ledger.example.org",
-            pin_set=pin_set,
-        )
-        self.presenter.start()
-
-    @property
-    def screen(self) -> Screen:
-        return self.shown[-1]
-
-    def wait(self, seconds: float) -> None:
-        self.now += int(seconds * 1000)
-        self.presenter.tick()
-
-    def type(self, digits: str) -> None:
-        for digit in digits:
-            self.presenter.press_key(digit)
+from terminal.ui.model import Layout, Tone
+from terminal.ui.presenter import EnrolResult, Mode
+from terminal.ui.screens import KioskStatus
+from tests.terminal.ui.ui_helpers import INFO, NOW, Harness
 
 
 def test_a_tap_result_returns_to_idle() -> None:
@@ -130,7 +73,10 @@ def test_enrolment_then_pin() -> None:
     assert h.screen.name == "pin_confirm" and h.screen.entry == ""
     h.type("4712")
     h.presenter.press_action("ok")
-    assert (h.screen.name, h.screen.error) == ("pin_set", "Die beiden PINs sind verschieden. Bitte neu eingeben.")
+    assert (h.screen.name, h.screen.error) == (
+        "pin_set",
+        "Die beiden PINs sind verschieden. Bitte neu eingeben.",
+    )
     h.type("4711")
     h.presenter.press_action("ok")
     h.type("4711")

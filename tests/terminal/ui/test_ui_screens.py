@@ -121,7 +121,9 @@ def test_idle_status_line() -> None:
     assert screen.status.pending == "3 Einträge warten"
     assert screen.status.last_sync == "Letzter Sync 06:30"
     assert (screen.status.reader, screen.status.reader_ok) == ("Leser fehlt", False)
-    alarm = KioskStatus(online=True, pending=0, last_sync_ms=None, reader=ReaderStatus.OK, alarm="fork_detected")
+    alarm = KioskStatus(
+        online=True, pending=0, last_sync_ms=None, reader=ReaderStatus.OK, alarm="fork_detected"
+    )
     line = screens.idle_screen(EN, INFO, alarm, now_ms=NOW).status
     assert line is not None
     assert (line.connection, line.online, line.last_sync) == ("Alarm: fork_detected", False, "Never synced")
@@ -129,7 +131,12 @@ def test_idle_status_line() -> None:
 
 def test_menu_rows() -> None:
     status = KioskStatus(
-        online=True, pending=0, last_sync_ms=NOW, reader=ReaderStatus.OK, sync_error=None, trust_issued_ms=None
+        online=True,
+        pending=0,
+        last_sync_ms=NOW,
+        reader=ReaderStatus.OK,
+        sync_error=None,
+        trust_issued_ms=None,
     )
     screen = screens.menu_screen(DE, INFO, status, now_ms=NOW)
     rows = dict(screen.rows)
