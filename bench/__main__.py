@@ -24,6 +24,9 @@ machine; the ratios say how close the code comes to what the hardware allows:
 - ``kiosk_rss_mb``: resident memory of the kiosk app (Kivy rendering
   offscreen, kiosk core, sync thread) after 1,000 simulated taps, in a process
   of its own (:mod:`bench.kiosk_screen`).  Target ≤ 150 MB, to fit a Pi Zero 2 W.
+  ``empty_window_rss_mb`` is the floor measured in the same run: an empty
+  Kivy window in a fresh process (SDL, OpenGL, Kivy); ``kiosk_over_window_mb``
+  is what the kiosk adds on top of it.
 - ``tap_to_screen_ms_median``: from a card handed to the (simulated) reader
   until the first frame showing the result screen is flipped: credential
   check, signature, durable commit, the hop to the UI thread and one render.
@@ -289,18 +292,16 @@ def kiosk_screen(url: str, admin: ApiClient, folder: Path, taps_count: int) -> d
     write_config(folder / "kiosk.toml", dataclasses.replace(config, double_tap_window_s=0.0))
     taps_file = folder / "taps.txt"
     taps_file.write_text("".join(f"{tap.uid.hex()} {(tap.ndef or b'').hex()}\n" for tap in taps))
+    result = _screen_process(
+        "--config", str(folder / "kiosk.toml"), "--taps-file", str(taps_file), "--taps", str(taps_count)
+    )
+    result["empty_window_rss_mb"] = _screen_process("--empty-window")["rss_mb"]
+    return result
+
+
+def _screen_process(*args: str) -> dict[str, Any]:
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.kiosk_screen",
-            "--config",
-            str(folder / "kiosk.toml"),
-            "--taps-file",
-            str(taps_file),
-            "--taps",
-            str(taps_count),
-        ],
+        [sys.executable, "-m", "bench.kiosk_screen", *args],
         capture_output=True,
         text=True,
         check=True,
@@ -467,6 +468,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"tap_to_screen_ms_median: {statistics.median(screen['tap_to_screen_ms']):.1f}")
         print(f"kiosk_rss_mb: {screen['rss_mb']:.0f}")
+        print(f"empty_window_rss_mb: {screen['empty_window_rss_mb']:.0f}")
+        print(f"kiosk_over_window_mb: {screen['rss_mb'] - screen['empty_window_rss_mb']:.0f}")
         print(f"append_per_s: {tlog_append_rate(root / 'tlog-append', 20_000):.0f}")
         proof_s = tlog_proof_times(root / "tlog-proof", 1_000_000, 500)
         print(f"proof_ms: {statistics.median(proof_s) * 1000:.3f}")

@@ -9,6 +9,10 @@ another and prints one JSON line:
 - ``rss_mb``: the process's resident memory after the last tap (``VmRSS``);
 - ``screens``: how many result screens were shown (must equal the taps).
 
+With ``--empty-window`` it only opens an empty Kivy window the same way and
+prints ``{"rss_mb": …}``: the floor that SDL, OpenGL (here Mesa's llvmpipe,
+on a Pi the V3D driver) and Kivy cost before any kiosk code runs.
+
 Its own process, so that the memory figure is the kiosk app's alone.
 """
 
@@ -64,7 +68,9 @@ def run(config_path: Path, taps: list[Tap], count: int) -> dict[str, object]:
     latencies: list[float] = []
     try:
         for i in range(count):
-            tap = taps[i % len(taps)]
+            # Each card twice in a row: check-in, check-out, so each result differs from the one before
+            # and is drawn (an identical screen is not redrawn, and there would be no frame to time).
+            tap = taps[(i // 2) % len(taps)]
             seen = len(results)
             started = time.perf_counter()
             service.reader.present_card(tap.uid, tap.ndef)
@@ -78,12 +84,29 @@ def run(config_path: Path, taps: list[Tap], count: int) -> dict[str, object]:
     return {"tap_to_screen_ms": latencies, "rss_mb": memory, "screens": len(results)}
 
 
+def empty_window() -> dict[str, object]:
+    prepare_kivy(fullscreen=False, headless=True)
+    from kivy.base import EventLoop
+    from kivy.core.window import Window
+
+    Window.clearcolor = (0.1, 0.1, 0.1, 1)
+    for _ in range(5):
+        EventLoop.idle()
+    return {"rss_mb": rss_mb()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.kiosk_screen", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, required=True)
-    parser.add_argument("--taps-file", type=Path, required=True, help="one 'UIDHEX NDEFHEX' line per card")
+    parser.add_argument("--empty-window", action="store_true", help="only an empty window: the memory floor")
+    parser.add_argument("--config", type=Path)
+    parser.add_argument("--taps-file", type=Path, help="one 'UIDHEX NDEFHEX' line per card")
     parser.add_argument("--taps", type=int, default=1000)
     args = parser.parse_args(argv)
+    if args.empty_window:
+        print(json.dumps(empty_window()))
+        return 0
+    if args.config is None or args.taps_file is None:
+        parser.error("--config and --taps-file are needed unless --empty-window")
     taps = []
     for line in args.taps_file.read_text().splitlines():
         uid, ndef = line.split()

@@ -14,6 +14,7 @@ with the window (see :mod:`terminal.ui.view`).
 from __future__ import annotations
 
 import logging
+import signal
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -156,16 +157,33 @@ def _wall_ms() -> int:
 def run_app(
     controller: ScreenController, *, server_url: str = "", on_key: KeyHandler | None = None, title: str = ""
 ) -> None:
-    """Run the window until it is closed (or the process is told to stop); closes ``controller``."""
+    """Run the window until it is closed or SIGTERM/SIGINT arrives; closes ``controller`` either way.
+
+    A signal stops the app between frames, so the tap loop finishes the tap in
+    hand and the outbox is closed cleanly (systemd stops the kiosk this way).
+    """
     from kivy.app import App
+    from kivy.clock import Clock
 
     class KioskApp(App):  # type: ignore[misc]  # Kivy has no type hints
         def build(self) -> Any:
             self.title = title or "kokreativ"
             self.screen = KioskScreen(controller, server_url=server_url, on_key=on_key)
+            log.info("kiosk screen started (%s)", "enrolled" if controller.info else "not enrolled yet")
             return self.screen.root
 
         def on_stop(self) -> None:
             self.screen.close()
 
-    KioskApp().run()
+    app = KioskApp()
+
+    def stop(signum: int, _frame: object) -> None:
+        log.info("received %s; stopping", signal.Signals(signum).name)
+        Clock.schedule_once(lambda _dt: app.stop(), 0)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        app.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

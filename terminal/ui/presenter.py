@@ -184,7 +184,8 @@ class Presenter:
         now = self._now_ms()
         problem = outcome.kind in (Outcome.DENIED, Outcome.ERROR)
         self._deadline_ms = now + (self._problem_ms if problem else self._result_ms)
-        self._show(screens.outcome_screen(self._t, outcome, now_ms=now))
+        # Every tap is news, even when it reads like the last one (two check-ins in the same minute).
+        self._show(screens.outcome_screen(self._t, outcome, now_ms=now), force=True)
 
     def tick(self) -> None:
         """Called about every second: timeouts back to idle, and the idle clock."""
@@ -424,8 +425,8 @@ class Presenter:
             return  # RESULT screens are shown directly and not redrawn
         self._show(screen)
 
-    def _show(self, screen: Screen) -> None:
-        if screen == self.screen:
+    def _show(self, screen: Screen, *, force: bool = False) -> None:
+        if screen == self.screen and not force:
             return
         self.screen = screen
         self._on_change(screen)

@@ -16,7 +16,10 @@ import dataclasses
 import io
 import os
 import shutil
+import signal
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -399,3 +402,29 @@ def test_demo_keys_tap_the_demo_cards_and_anything_else_an_unknown_card() -> Non
     assert second is not None and second.uid == stickers[1].uid and second.ndef == stickers[1].ndef_message
     assert other is not None and other.uid not in {s.uid for s in stickers} and other.ndef is None
     assert not demo_keys(lambda: None, stickers)("1")  # before the kiosk runs: nothing to tap
+
+
+def test_terminal_run_opens_the_screen_and_stops_cleanly_on_sigterm(enrolled_kiosk: EnrolledKiosk) -> None:
+    env = {**os.environ, "SDL_VIDEODRIVER": "offscreen", "KIVY_METRICS_DENSITY": "1"}
+    argv = [sys.executable, "-m", "kokreativ", "terminal", "run", "--config", str(enrolled_kiosk.config_path)]
+    proc = subprocess.Popen(
+        [*argv, "--windowed", "--reader", "sim", "--indicator", "console"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if "kiosk screen started (enrolled)" in line:
+                break
+        else:
+            pytest.fail("the screen never started")
+        proc.send_signal(signal.SIGTERM)
+        rest = proc.communicate(timeout=60)[1]
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, rest
+    assert "received SIGTERM; stopping" in rest
+    assert "Traceback" not in rest

@@ -174,3 +174,10 @@ def test_touches_that_do_not_belong_to_the_screen_are_ignored() -> None:
     h.presenter.enrol_finished(EnrolResult(INFO))
     assert [s.name for s in h.shown] == ["idle"]
     assert h.actions.calls == []
+
+
+def test_every_tap_is_shown_even_when_it_reads_like_the_last() -> None:
+    h = Harness()
+    for card in ("c_a", "c_b"):
+        h.presenter.show_outcome(TapOutcome(Outcome.CHECK_IN, card, NOW, seq=1))
+    assert [s.name for s in h.shown] == ["idle", "check_in", "check_in"]
