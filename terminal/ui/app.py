@@ -84,7 +84,6 @@ class KioskScreen:
         from terminal.ui.view import ScreenView
 
         self.controller = controller
-        self.screens_shown: list[Screen] = []  # every screen, in order (tests and the benchmark read it)
         self._on_key = on_key
         self._listeners: list[Callable[[Screen], None]] = []
         self.view = ScreenView(screen_input=_PresenterInput(self), **(view_options or {}))
@@ -113,8 +112,6 @@ class KioskScreen:
         self._listeners.append(listener)
 
     def _show(self, screen: Screen) -> None:
-        self.screens_shown.append(screen)
-        del self.screens_shown[:-50]  # a long run keeps only the recent ones
         self.view.show(screen)
         for listener in self._listeners:
             listener(screen)

@@ -11,8 +11,9 @@ The UI thread never waits for the reader, the disk or the network:
   separate sync service (``kokreativ terminal sync``) picks it up;
 * enrolling, checking a PIN hash and saving one each run in a short-lived thread.
 
-``post(fn)`` must run ``fn`` on the UI thread soon; the Kivy app passes a
-wrapper around ``Clock.schedule_once``, tests a queue they drain.  No Kivy here.
+``post(fn)`` must run ``fn`` on the UI thread soon; the Kivy app passes
+:func:`terminal.ui.app.kivy_post`, a wrapper around ``Clock.schedule_once``.
+No Kivy here.
 """
 
 from __future__ import annotations
@@ -245,14 +246,18 @@ class ScreenController:
             if self._language is not None and config.language != self._language:
                 config = dataclasses.replace(config, language=self._language)
                 write_config(self._config_path, config)
-            with self._lock:
-                self.config = config
-            self._start_runtime(config)
         except Exception as exc:
             reason = getattr(exc, "reason", None) or Reason.INTERNAL_ERROR.value
             log.warning("enrolment failed: %s", describe(exc))
             self._to_presenter("enrol_finished", EnrolResult(None, str(reason)))
             return
+        with self._lock:
+            self.config = config
+        try:
+            self._start_runtime(config)
+        except Exception as exc:
+            # Enrolled for good (the code is spent, the config written): a restart starts the kiosk.
+            log.error("the kiosk is enrolled but could not start (%s); restart it", describe(exc))
         self._to_presenter("enrol_finished", EnrolResult(kiosk_info(config)))
 
     def check_pin(self, pin: str) -> None:

@@ -25,7 +25,9 @@ from terminal.ui.model import (
     StatusLine,
     Tone,
 )
-from terminal.ui.view import PALETTES, FlatButton, Palette, ScreenView
+from terminal.ui.palette import PALETTES, Palette
+from terminal.ui.view import ScreenView
+from terminal.ui.widgets import FlatButton
 from tests.terminal.ui.conftest import LARGEST, PREPARE, SMALL, assert_fits, pixel, sample_colours
 
 SHORT_PRESS_S = 0.05
