@@ -361,3 +361,21 @@ def test_a_reader_that_raises_does_not_end_the_tap_loop(stored_trust, config_pat
             flaky.run(threading.Event(), on_outcome=outcomes.append)
     assert [o.kind for o in outcomes] == [Outcome.CHECK_IN]
     assert [r.getMessage() for r in caplog.records].count("card reader 'flaky' failed: OSError (EIO)") == 3
+
+
+def test_cli_set_pin_stores_a_hash_that_verifies_and_refuses_a_short_pin(config_path, monkeypatch, capsys):
+    from terminal.config import load_config
+    from terminal.errors import TerminalError
+    from terminal.pin import verify_pin
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("482913\n"))
+    assert _main(["set-pin", "--config", str(config_path), "--pin-stdin"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"coordinator_pin": "set"}
+    stored = load_config(config_path).coordinator_pin
+    assert stored is not None and "482913" not in config_path.read_text()
+    assert verify_pin(stored, "482913") and not verify_pin(stored, "482914")
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("123\n"))
+    with pytest.raises(TerminalError, match="4 to 8 digits"):
+        _main(["set-pin", "--config", str(config_path), "--pin-stdin"])
+    assert load_config(config_path).coordinator_pin == stored  # unchanged
