@@ -56,7 +56,8 @@ examples:
   kokreativ terminal status --config /var/lib/kokreativ/kiosk.toml
 
 Reads the outbox only; if it does not exist yet the command fails (not_found)
-instead of creating it.  "alarm" and "alarm_code" (fork_detected or
+instead of creating it.  "sync_round" says when the sync side last noted a round
+and its "error" (null: it went well).  "alarm" and "alarm_code" (fork_detected or
 log_inconsistent) say why sync is halted; "log" is the last checkpoint of the
 server's transparency log this kiosk verified ("verified": when it first
 verified that tree head), "evidence" how many inconsistencies it has kept (see
@@ -222,6 +223,10 @@ def _status(args: argparse.Namespace) -> int:
         "open_shifts": status.open_shifts,
         "last_sync": _iso(status.last_sync_ms),
         "last_sync_ms": status.last_sync_ms,
+        # How the sync side's last round ended (noted on change, else at most once a minute).
+        "sync_round": None
+        if status.sync_round_ms is None
+        else {"at": _iso(status.sync_round_ms), "error": status.sync_round_error},
         "alarm": status.alarm,
         "alarm_code": status.alarm_code,
         # The server's transparency log as this kiosk last verified it; null before the first sync.

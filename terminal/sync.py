@@ -210,7 +210,9 @@ class SyncClient:
         next batch with error ``stopped``; unacknowledged events stay pending.
         """
         try:
-            return self._round(stop)
+            result = self._round(stop)
+            self._note_round(result)
+            return result
         finally:
             if self._own_session:
                 # Drop pooled connections between rounds: a kiosk syncs every few seconds at most, and an
@@ -459,8 +461,9 @@ class SyncClient:
         coordinator's "sync now" (:meth:`Outbox.request_sync`, possibly from the
         screen in another process) cuts any pause short, the backoff included:
         it is one person pressing a button, typically after fixing the network.
-        Each round's outcome is noted in the outbox for the screen's status line
-        (when it changes, else at most every ``ROUND_NOTE_S``, to spare the SD card).
+        Each round's outcome (this loop's or a ``--once`` round's) is noted in
+        the outbox for the screen's status line, when it changes and otherwise
+        at most every ``ROUND_NOTE_S``, to spare the SD card.
         """
         failures = 0
         while not stop.is_set():
@@ -476,10 +479,10 @@ class SyncClient:
                 log.warning("sync round failed: %s", describe(exc))
                 log.debug("sync round failure", exc_info=True)
                 result = SyncResult(0, 0, -1, INTERNAL_ERROR)
+                self._note_round(result)
             self.last_result = result
             if stop.is_set():
                 break
-            self._note_round(result)
             if result.ok:
                 failures = 0
                 self._pause(self.interval_s, stop, wake)

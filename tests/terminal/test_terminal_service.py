@@ -100,6 +100,7 @@ def test_cli_run_sync_and_status(stored_trust, config_path, fake_ledger, monkeyp
     assert _main(["status", "--config", str(config_path)]) == 0
     status = json.loads(capsys.readouterr().out)
     assert (status["last_seq"], status["pending"], status["alarm"], status["last_sync"]) == (3, 3, None, None)
+    assert status["sync_round"] is None  # run --no-sync: no round yet
     assert status["kiosk_id"].startswith("k_") and status["site"]["name"] == "Tafel Linden"
     assert status["trust_list"] == {
         "issued": "2025-11-29T07:06:40+00:00",
@@ -125,6 +126,7 @@ def test_cli_run_sync_and_status(stored_trust, config_path, fake_ledger, monkeyp
     assert _main(["status", "--config", str(config_path)]) == 0
     status = json.loads(capsys.readouterr().out)
     assert status["pending"] == 0 and status["last_sync"] is not None
+    assert status["sync_round"]["error"] is None and status["sync_round"]["at"] is not None
 
 
 def test_cli_sync_once_exits_1_when_events_remain(
