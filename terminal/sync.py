@@ -491,6 +491,8 @@ class SyncClient:
                 self._pause(self.backoff_delay(failures), stop, None)
 
     def _note_round(self, result: SyncResult) -> None:
+        if result.error == STOPPED:
+            return  # cut short by shutdown: says nothing about the server
         now = self._now_ms()
         last = self._round_noted
         if last is not None and last[1] == result.error and now - last[0] < ROUND_NOTE_S * 1000:

@@ -73,6 +73,9 @@ def status_line(t: Translator, status: KioskStatus | None, *, now_ms: int) -> St
         connection, online = t("status.alarm", code=status.alarm), False
     elif status.online is None:
         connection, online = t("status.connecting"), False
+    elif status.online and status.sync_error is not None:
+        # The server answers but refuses (kiosk suspended or revoked, a bad receipt …): not "online".
+        connection, online = t("status.sync_error", code=status.sync_error), False
     else:
         connection, online = t("status.online" if status.online else "status.offline"), status.online
     last = (

@@ -154,3 +154,12 @@ def test_enrolment_code_is_grouped_and_pin_is_masked() -> None:
     assert "Server: https://l.example" in code.lines
     pin = screens.pin_entry_screen(DE, digits="4711")
     assert pin.entry == "••••" and "4711" not in pin.texts()
+
+
+def test_a_server_that_answers_but_refuses_is_not_online() -> None:
+    status = KioskStatus(
+        online=True, pending=5, last_sync_ms=NOW, reader=ReaderStatus.OK, sync_error="kiosk_suspended"
+    )
+    line = screens.idle_screen(DE, INFO, status, now_ms=NOW).status
+    assert line is not None
+    assert (line.connection, line.online) == ("Sync-Fehler: kiosk_suspended", False)
