@@ -67,6 +67,14 @@ class TrustList:
     allow_uncredentialed: bool
     coordinators: frozenset[str] = frozenset()
 
+    def is_coordinator(self, card_id: str) -> bool:
+        """Whether ``card_id`` is a coordinator card: named in ``coordinators`` and not blocked.
+
+        Ask only with a card ID taken from a credential that verified against this list: a
+        card ID alone proves nothing.
+        """
+        return card_id in self.coordinators and card_id not in self.blocked
+
     @property
     def card_trust(self) -> CardTrust:
         """The part :func:`protocol.credentials.verify_credential` needs."""

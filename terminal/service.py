@@ -106,7 +106,17 @@ class KioskService:
         self.kiosk.show_status(healthy)
 
     def sync_now(self) -> None:
-        """Start a sync round now instead of at the end of the pause (not during a backoff); any thread."""
+        """Ask for a sync round now (the button, the screen's "sync now"); any thread, never raises.
+
+        The request goes through the outbox (:meth:`Outbox.request_sync`), so it reaches a
+        separate ``kokreativ terminal sync`` service as well as this process's sync thread, and
+        cuts a backoff short; the wake-up makes this process's own round start at once.
+        """
+        if self.outbox is not None:
+            try:
+                self.outbox.request_sync()
+            except Exception as exc:  # a busy outbox: the next regular round comes anyway
+                log.warning("could not ask for a sync round: %s", describe(exc))
         self._wake.set()
 
     def run(

@@ -185,8 +185,9 @@ class SyncClient:
         self.trust_refresh_s = trust_refresh_s
         self._now_ms = now_ms or (lambda: time.time_ns() // 1_000_000)
         self._trust_fetched_ms: int | None = None  # when this client last stored a list (its own clock)
-        # The last round's result, for status screens; set by :meth:`run_forever` (one assignment, so
-        # another thread reads either the old or the new result, never a mix).
+        # The last round's result in :meth:`run_forever`, for whoever watches this client from another
+        # thread (one assignment: either the old or the new result, never a mix).  Screens read the
+        # round noted in the outbox instead, which a separate sync process writes too.
         self.last_result: SyncResult | None = None
         self._round_noted: tuple[int, str | None] | None = None  # (when, error) last written to the outbox
         self._handled_request: int | None = None  # the "sync now" request the current round answers

@@ -212,7 +212,7 @@ class Kiosk:
             return TapOutcome(
                 kind=Outcome.DENIED, card_id=card_id, wall_ms=clock.wall_ms, seq=seq, reason=check.reason
             )
-        if trust is not None and card_id in trust.coordinators:
+        if trust is not None and trust.is_coordinator(card_id):
             # A coordinator's card opens the kiosk's menu; coordinators check in with a volunteer card.
             return TapOutcome(kind=Outcome.COORDINATOR, card_id=card_id, wall_ms=clock.wall_ms)
 

@@ -69,7 +69,7 @@ class TrustStore:
         proves nothing, a UID can be cloned, and the list names only ``c_`` cards for that reason.
         """
         current = self.current()
-        return current is not None and card_id in current.coordinators and card_id not in current.blocked
+        return current is not None and current.is_coordinator(card_id)
 
     def _load(self) -> TrustList | None:
         stored = self._outbox.trust_list()

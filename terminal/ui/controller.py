@@ -216,19 +216,8 @@ class ScreenController:
 
     def sync_now(self) -> None:
         service = self.service
-        if service is None or service.outbox is None:
-            return
-        outbox = service.outbox
-
-        def work() -> None:
-            # Through the outbox, so that the separate sync service hears it too.
-            try:
-                outbox.request_sync()
-            except Exception as exc:
-                log.warning("could not ask for a sync round: %s", describe(exc))
-            service.sync_now()
-
-        threading.Thread(target=work, name="kokreativ-sync-now", daemon=True).start()
+        if service is not None:  # it writes to the outbox: not on the UI thread
+            threading.Thread(target=service.sync_now, name="kokreativ-sync-now", daemon=True).start()
 
     def signal(self, signal: Signal) -> None:
         if self.service is not None:

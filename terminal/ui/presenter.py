@@ -87,8 +87,13 @@ class Mode(StrEnum):
     MENU = "menu"
 
 
-_KEYPAD_MODES = {Mode.ENROL_CODE: CODE_DIGITS, Mode.PIN_SET: PIN_MAX_DIGITS, Mode.PIN_CONFIRM: PIN_MAX_DIGITS}
-_KEYPAD_MODES[Mode.PIN_ENTRY] = PIN_MAX_DIGITS
+# The modes that take keypad digits, and how many.
+_KEYPAD_MODES = {
+    Mode.ENROL_CODE: CODE_DIGITS,
+    Mode.PIN_SET: PIN_MAX_DIGITS,
+    Mode.PIN_CONFIRM: PIN_MAX_DIGITS,
+    Mode.PIN_ENTRY: PIN_MAX_DIGITS,
+}
 _ENROL_MODES = {
     Mode.ENROL_CODE,
     Mode.ENROL_BUSY,

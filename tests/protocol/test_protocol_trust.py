@@ -182,3 +182,19 @@ def test_empty_lists_are_fine_and_trust_nothing():
     trust = _trust(issuers=(), blocked=frozenset(), coordinators=frozenset())
     parsed = verify_trust_list(sign_trust_list(trust, SERVER), SERVER.public_key, kiosk_id=KIOSK)
     assert dataclasses.replace(parsed) == trust and parsed.card_trust.issuer_keys == {}
+
+
+def test_a_blocked_card_is_never_a_coordinator_whatever_the_list_says() -> None:
+    boss, blocked_boss = ids.new_id(ids.CARD), ids.new_id(ids.CARD)
+    trust = TrustList(
+        kiosk=ids.new_id(ids.KIOSK),
+        site=ids.new_id(ids.SITE),
+        issued_ms=0,
+        issuers=(),
+        blocked=frozenset({blocked_boss}),
+        allow_uncredentialed=False,
+        coordinators=frozenset({boss, blocked_boss}),
+    )
+    assert trust.is_coordinator(boss)
+    assert not trust.is_coordinator(blocked_boss)
+    assert not trust.is_coordinator(ids.new_id(ids.CARD))

@@ -381,3 +381,10 @@ def test_cli_set_pin_stores_a_hash_that_verifies_and_refuses_a_short_pin(config_
     with pytest.raises(TerminalError, match="4 to 8 digits"):
         _main(["set-pin", "--config", str(config_path), "--pin-stdin"])
     assert load_config(config_path).coordinator_pin == stored  # unchanged
+
+
+def test_sync_now_reaches_a_separate_sync_service_through_the_outbox(kiosk, outbox):
+    service = KioskService(kiosk=kiosk, reader=SimulatedReader(), sync=None, outbox=outbox)
+    assert outbox.sync_requested_ms() is None
+    service.sync_now()
+    assert outbox.sync_requested_ms() is not None and service._wake.is_set()
