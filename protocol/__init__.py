@@ -16,6 +16,7 @@ from protocol.credentials import (
     parse_credential,
     verify_credential,
 )
+from protocol.decisions import Decision, parse_decision, sign_decision, verify_decision
 from protocol.encoding import b64decode, b64encode, canonical_json, parse_canonical_json
 from protocol.enrolment import enrolment_message
 from protocol.errors import MalformedError, ProtocolError, VerificationError
@@ -35,7 +36,8 @@ from protocol.events import (
 from protocol.keys import PrivateKey, PublicKey
 from protocol.reasons import Reason
 from protocol.receipts import Receipt, sign_receipt, verify_receipt
-from protocol.trust import TrustList, sign_trust_list, verify_trust_list
+from protocol.redemptions import moved_tokens, refusal
+from protocol.trust import Preset, ShopLimits, TrustList, sign_trust_list, verify_trust_list
 
 __all__ = [
     "CREDENTIAL_RECORD_TYPE",
@@ -47,14 +49,17 @@ __all__ = [
     "CardCredential",
     "CardTrust",
     "ClockEvidence",
+    "Decision",
     "Event",
     "EventKind",
     "MalformedError",
+    "Preset",
     "PrivateKey",
     "ProtocolError",
     "PublicKey",
     "Reason",
     "Receipt",
+    "ShopLimits",
     "SignedEvent",
     "TrustList",
     "VerificationError",
@@ -68,16 +73,21 @@ __all__ = [
     "event_hash",
     "issue_credential",
     "issuer_key_id",
+    "moved_tokens",
     "parse_canonical_json",
     "parse_credential",
+    "parse_decision",
     "parse_event",
+    "refusal",
     "sign_balances",
+    "sign_decision",
     "sign_event",
     "sign_receipt",
     "sign_trust_list",
     "uid_pseudonym",
     "verify_balances",
     "verify_credential",
+    "verify_decision",
     "verify_event",
     "verify_receipt",
     "verify_trust_list",

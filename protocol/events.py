@@ -45,6 +45,11 @@ class EventKind(StrEnum):
     CHECK_IN = "check_in"
     CHECK_OUT = "check_out"
     DENIED = "denied"
+    REDEEM = "redeem"
+    VOID = "void"
+
+
+MAX_AMOUNT: Final = 1_000_000  # tokens in one redemption; shops set far lower limits
 
 
 def _reason_code(value: object) -> str:
@@ -53,11 +58,36 @@ def _reason_code(value: object) -> str:
     return value
 
 
+def _amount(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_AMOUNT:
+        raise MalformedError(Reason.BAD_FIELD, f"data.amount must be an integer from 1 to {MAX_AMOUNT}")
+    return value
+
+
+def _redemption_id(value: object) -> str:
+    return ids.require_id(value, ids.REDEMPTION, field="data.id")
+
+
+def _online(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise MalformedError(Reason.BAD_FIELD, "data.online must be true or false")
+    return value
+
+
 # Kind-specific ``data`` fields and their validators.  A new kind is one entry here.
+#
+# ``redeem``: ``amount`` tokens from ``card`` at a shop terminal; ``id`` is the redemption's own
+# ID, chosen by the terminal, so the same purchase keeps its ID through a retry or an offline
+# fallback; ``online`` says whether the terminal asked the server to authorise it (declined if
+# not covered) or accepted it offline within its limits (debited even into overdraft).
+# ``void``: undo redemption ``id`` (same shop, within its void window); ``card`` is that
+# redemption's card.  The rules are ``docs/economy.md``.
 DATA_FIELDS: Final[Mapping[EventKind, Mapping[str, Callable[[object], object]]]] = {
     EventKind.CHECK_IN: {},
     EventKind.CHECK_OUT: {},
     EventKind.DENIED: {"reason": _reason_code},
+    EventKind.REDEEM: {"amount": _amount, "id": _redemption_id, "online": _online},
+    EventKind.VOID: {"id": _redemption_id},
 }
 
 _TOP_FIELDS: Final = frozenset({"card", "clock", "data", "kind", "kiosk", "prev", "seq", "type", "v"})
@@ -169,7 +199,9 @@ _CANONICAL_EVENT: Final = re.compile(
     r'\{"card":"([cu]_[0-9a-f]{32})",'
     r'"clock":\{"boot":"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})",'
     r'"mono_ms":' + _INT + r',"synced":(true|false),"wall_ms":' + _INT + r"\},"
-    r'"data":(?:\{\}|\{"reason":"([a-z][a-z0-9_]{0,39})"\}),"kind":"(check_in|check_out|denied)",'
+    r'"data":(?:\{\}|\{"reason":"([a-z][a-z0-9_]{0,39})"\}'
+    r'|\{(?:"amount":' + _INT + r',)?"id":"(r_[0-9a-f]{32})"(?:,"online":(true|false))?\}),'
+    r'"kind":"(check_in|check_out|denied|redeem|void)",'
     r'"kiosk":"(k_[0-9a-f]{32})","prev":"([0-9a-f]{64})","seq":([1-9][0-9]{0,15}),'
     r'"type":"kokreativ\.event","v":1\}'
 )
@@ -184,12 +216,29 @@ def _parse_canonical_layout(body: bytes) -> Event | None:
     match = _CANONICAL_EVENT.fullmatch(text)
     if match is None:
         return None
-    card, boot, mono, synced, wall, reason, kind, kiosk, prev, seq = match.groups()
+    card, boot, mono, synced, wall, reason, amount, redemption, online, kind, kiosk, prev, seq = (
+        match.groups()
+    )
     numbers = (int(mono), int(wall), int(seq))
     if max(numbers) > MAX_SAFE_INT or (numbers[2] == 1) != (prev == GENESIS_PREV):
         return None
-    if (reason is None) != (kind != EventKind.DENIED.value):
-        return None  # data must be {} for check-ins and check-outs, {"reason"} for denials
+    data: dict[str, Any] = {}
+    if kind == EventKind.DENIED.value:
+        if reason is None:
+            return None
+        data = {"reason": reason}
+    elif kind == EventKind.REDEEM.value:
+        if amount is None or online is None or not 1 <= int(amount) <= MAX_AMOUNT:
+            return None
+        data = {"amount": int(amount), "id": redemption, "online": online == "true"}
+    elif kind == EventKind.VOID.value:
+        if redemption is None or amount is not None or online is not None:
+            return None
+        data = {"id": redemption}
+    if (reason is not None) != (kind == EventKind.DENIED.value) or (redemption is not None) != (
+        kind in (EventKind.REDEEM.value, EventKind.VOID.value)
+    ):
+        return None  # each kind has exactly its own data fields
     return Event(
         kiosk=kiosk,
         seq=numbers[2],
@@ -197,7 +246,7 @@ def _parse_canonical_layout(body: bytes) -> Event | None:
         kind=EventKind(kind),
         card=card,
         clock=ClockEvidence(wall_ms=numbers[1], synced=synced == "true", boot_id=boot, mono_ms=numbers[0]),
-        data={} if reason is None else {"reason": reason},
+        data=data,
     )
 
 

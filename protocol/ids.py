@@ -2,7 +2,9 @@
 
 IDs carry 128 random bits and nothing else, so the ledger can hold them without
 holding anything personal (DSGVO): ``k_`` kiosk, ``s_`` site, ``c_`` card,
-``u_`` card known only by a keyed pseudonym of its UID, ``v_`` volunteer.
+``u_`` card known only by a keyed pseudonym of its UID, ``v_`` volunteer,
+``r_`` redemption (chosen by the shop terminal, so a retry or an offline
+fallback names the same redemption), ``o_`` coordinator key.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ SITE: Final = "s"
 CARD: Final = "c"
 UID_CARD: Final = "u"
 VOLUNTEER: Final = "v"
+REDEMPTION: Final = "r"
+COORDINATOR: Final = "o"
 
 _ID_PATTERN = re.compile(r"[a-z]_[0-9a-f]{32}")
 

@@ -20,6 +20,12 @@ kind               fields (besides ``kind``, ``type``, ``v``; ``at_ms`` is serve
 ``issuer_key``     ``key_id``, ``public_key`` (b64), ``status``, ``at_ms``
 ``card``           ``card_id``, ``volunteer_id``, ``at_ms`` (registered)
 ``card_blocked``   ``card_id``, ``at_ms``
+``shop``           ``site_id``, ``max_amount``, ``offline_allowance``, ``offline_daily_cap``,
+                   ``void_window_s``, ``at_ms``: a site created as a shop, with its limits
+``coordinator_key`` ``coordinator_id``, ``public_key`` (b64), ``status`` (``active``/``revoked``),
+                   ``at_ms``
+``decision``       ``body`` (b64 of a coordinator's signed decision, :mod:`protocol.decisions`),
+                   ``sig`` (b64), ``received_ms``
 =================  ==============================================================
 
 An ``event`` entry binds the kiosk's exact signed bytes, so a kiosk can
@@ -50,7 +56,22 @@ ENTRY_FIELDS: Final[dict[str, frozenset[str]]] = {
     "issuer_key": frozenset({"key_id", "public_key", "status", "at_ms"}),
     "card": frozenset({"card_id", "volunteer_id", "at_ms"}),
     "card_blocked": frozenset({"card_id", "at_ms"}),
+    "shop": frozenset(
+        {"site_id", "max_amount", "offline_allowance", "offline_daily_cap", "void_window_s", "at_ms"}
+    ),
+    "coordinator_key": frozenset({"coordinator_id", "public_key", "status", "at_ms"}),
+    "decision": frozenset({"body", "sig", "received_ms"}),
 }
+_COUNTS: Final = (
+    "received_ms",
+    "at_ms",
+    "tokens_per_hour",
+    "max_shift_hours",
+    "max_amount",
+    "offline_allowance",
+    "offline_daily_cap",
+    "void_window_s",
+)
 
 
 def make_entry(kind: str, **fields: Any) -> bytes:
@@ -75,8 +96,13 @@ def event_leaf_hash(body: bytes, sig: bytes, *, received_ms: int, flags: Sequenc
     return leaf_hash(event_entry(body, sig, received_ms=received_ms, flags=flags))
 
 
+def decision_entry(body: bytes, sig: bytes, *, received_ms: int) -> bytes:
+    """The entry for one applied coordinator decision (``body`` and ``sig`` exactly as signed)."""
+    return make_entry("decision", body=b64encode(body), sig=b64encode(sig), received_ms=received_ms)
+
+
 def parse_entry(data: bytes) -> dict[str, Any]:
-    """Parse and check one entry; ``event`` entries get ``body``/``sig`` decoded to bytes."""
+    """Parse and check one entry; ``event`` and ``decision`` entries get ``body``/``sig`` decoded to bytes."""
     obj: dict[str, Any] = parse_canonical_json(data, max_bytes=MAX_ENTRY_BYTES)
     if obj.get("type") != ENTRY_TYPE or obj.get("v") != ENTRY_VERSION or isinstance(obj.get("v"), bool):
         raise MalformedError(Reason.UNKNOWN_TYPE, "not a v1 kokreativ.entry")
@@ -86,13 +112,15 @@ def parse_entry(data: bytes) -> dict[str, Any]:
         raise MalformedError(Reason.UNKNOWN_KIND, f"unknown log entry kind {kind!r}")
     if set(obj) - {"kind", "type", "v"} != expected:
         raise MalformedError(Reason.UNKNOWN_FIELD, f"a {kind} entry has exactly {sorted(expected)}")
-    for name in ("received_ms", "at_ms", "tokens_per_hour", "max_shift_hours"):
+    for name in _COUNTS:
         value = obj.get(name, 0)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise MalformedError(Reason.BAD_FIELD, f"{name} must be an integer >= 0")
-    if kind == "event":
+    if kind in ("event", "decision"):
         obj["body"] = b64decode(obj["body"], field="entry.body")
         obj["sig"] = b64decode(obj["sig"], field="entry.sig")
-        if not isinstance(obj["flags"], list) or not all(isinstance(f, str) for f in obj["flags"]):
-            raise MalformedError(Reason.BAD_FIELD, "flags is a list of reason codes")
+    if kind == "event" and (
+        not isinstance(obj["flags"], list) or not all(isinstance(f, str) for f in obj["flags"])
+    ):
+        raise MalformedError(Reason.BAD_FIELD, "flags is a list of reason codes")
     return obj

@@ -79,6 +79,26 @@ class Reason(StrEnum):
     MISSING_CHECK_OUT = "missing_check_out"
     CHECK_OUT_WITHOUT_CHECK_IN = "check_out_without_check_in"
 
+    # Redemptions and voids at shops (flags on admitted redeem/void events; see docs/economy.md).
+    NOT_A_SHOP = "not_a_shop"
+    AMOUNT_OVER_LIMIT = "amount_over_limit"
+    INSUFFICIENT_BALANCE = "insufficient_balance"
+    ALREADY_REDEEMED = "already_redeemed"
+    REDEMPTION_MISMATCH = "redemption_mismatch"
+    OVERDRAFT = "overdraft"
+    UNKNOWN_REDEMPTION = "unknown_redemption"
+    ALREADY_VOIDED = "already_voided"
+    VOID_TOO_LATE = "void_too_late"
+    VOID_OTHER_SHOP = "void_other_shop"
+    OFFLINE_LIMIT = "offline_limit"
+
+    # Coordinator decisions (rules, review, shifts by hand).
+    UNKNOWN_COORDINATOR = "unknown_coordinator"
+    COORDINATOR_REVOKED = "coordinator_revoked"
+    DECISION_STALE = "decision_stale"
+    UNKNOWN_SHIFT = "unknown_shift"
+    NOT_IN_REVIEW = "not_in_review"
+
     # Kiosk side.
     BAD_RECEIPT = "bad_receipt"
     FORK_DETECTED = "fork_detected"

@@ -12,7 +12,8 @@ kiosk pinned at enrolment::
      "issued_ms": 1764400000000,
      "issuers": [{"key_id": "i_…", "public_key": "<b64>"}],   # sorted by key_id
      "kiosk": "k_…", "site": "s_…",
-     "type": "kokreativ.trust", "v": 2}
+     "shop": {},                                      # v3; a shop terminal's limits, see below
+     "type": "kokreativ.trust", "v": 3}
 
 sent as ``{"body": <b64 of those canonical bytes>, "sig": <b64>}``.  A kiosk
 keeps the newest list it has verified and refuses an older one
@@ -22,6 +23,14 @@ Version 1 is the same without ``coordinators``; the parser still accepts it
 (no coordinator cards), so a kiosk keeps working with a server from before
 version 2.  The server signs version 2 only.  Each version has exactly its own
 fields: a v1 list with ``coordinators`` or a v2 list without it is refused.
+
+Version 3 adds ``shop``: ``{}`` for a check-in kiosk, and for a shop terminal
+its shop's limits and till presets (``docs/economy.md``)::
+
+    {"max_amount": 50, "offline_allowance": 10, "offline_daily_cap": 100,
+     "presets": [{"amount": 2, "label": "Kaffee"}], "void_window_s": 900}
+
+A v1 or v2 list has no ``shop`` and means a check-in kiosk.
 
 ``coordinators`` holds only ``c_`` cards: a coordinator card must prove itself
 with a credential, and a ``u_`` pseudonym is just a UID anyone can clone.
@@ -34,20 +43,100 @@ from typing import Any, Final
 
 from protocol import ids
 from protocol.credentials import CardTrust, issuer_key_id
-from protocol.encoding import canonical_json, parse_canonical_json
+from protocol.encoding import MAX_SAFE_INT, canonical_json, parse_canonical_json
 from protocol.errors import MalformedError, ProtocolError, VerificationError
 from protocol.keys import PrivateKey, PublicKey
 from protocol.reasons import Reason
 from protocol.sealed import open_sealed, seal
 
 TRUST_TYPE: Final = "kokreativ.trust"
-TRUST_VERSION: Final = 2  # what the server signs
+TRUST_VERSION: Final = 3  # what the server signs
 MAX_TRUST_BYTES: Final = 4 * 1024 * 1024  # about 100,000 blocked cards
 _V1_FIELDS: Final = frozenset(
     {"allow_uncredentialed", "blocked", "issued_ms", "issuers", "kiosk", "site", "type", "v"}
 )
 # version -> exactly the fields a list of that version has
-_FIELDS: Final[dict[int, frozenset[str]]] = {1: _V1_FIELDS, 2: _V1_FIELDS | {"coordinators"}}
+_FIELDS: Final[dict[int, frozenset[str]]] = {
+    1: _V1_FIELDS,
+    2: _V1_FIELDS | {"coordinators"},
+    3: _V1_FIELDS | {"coordinators", "shop"},
+}
+_SHOP_FIELDS: Final = frozenset(
+    {"max_amount", "offline_allowance", "offline_daily_cap", "presets", "void_window_s"}
+)
+MAX_PRESETS: Final = 12
+MAX_PRESET_LABEL: Final = 24
+
+
+@dataclass(frozen=True, slots=True)
+class Preset:
+    """A button on the shop terminal's till: a label (an item, not a person) and its price in tokens."""
+
+    label: str
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class ShopLimits:
+    """What a shop terminal may accept, set per shop by a coordinator (``docs/economy.md``).
+
+    ``max_amount`` caps one redemption, online or offline.  Offline, a card may
+    spend at most ``offline_allowance`` at this terminal beyond its last balance
+    the server confirmed, and the terminal at most ``offline_daily_cap`` a day.
+    A redemption can be voided at the same shop for ``void_window_s`` seconds.
+    """
+
+    max_amount: int
+    offline_allowance: int
+    offline_daily_cap: int
+    void_window_s: int
+    presets: tuple[Preset, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "max_amount": self.max_amount,
+            "offline_allowance": self.offline_allowance,
+            "offline_daily_cap": self.offline_daily_cap,
+            "presets": [{"amount": p.amount, "label": p.label} for p in self.presets],
+            "void_window_s": self.void_window_s,
+        }
+
+
+def _count(value: object, name: str, low: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= MAX_SAFE_INT:
+        raise MalformedError(Reason.BAD_FIELD, f"shop.{name} must be an integer >= {low}")
+    return value
+
+
+def parse_presets(value: object) -> tuple[Preset, ...]:
+    """Presets as listed in a trust list or an admin request: ``[{"amount", "label"}]``, at most 12."""
+    if not isinstance(value, list) or len(value) > MAX_PRESETS:
+        raise MalformedError(Reason.BAD_FIELD, f"presets is a list of at most {MAX_PRESETS}")
+    presets = []
+    for item in value:
+        if not isinstance(item, dict) or set(item) != {"amount", "label"}:
+            raise MalformedError(Reason.BAD_FIELD, "a preset is {amount, label}")
+        label = item["label"]
+        if not isinstance(label, str) or not label.strip() or len(label) > MAX_PRESET_LABEL:
+            raise MalformedError(Reason.BAD_FIELD, f"a preset label has 1 to {MAX_PRESET_LABEL} characters")
+        presets.append(Preset(label=label, amount=_count(item["amount"], "presets.amount", 1)))
+    return tuple(presets)
+
+
+def _parse_shop(value: object) -> ShopLimits | None:
+    if not isinstance(value, dict):
+        raise MalformedError(Reason.BAD_FIELD, "shop must be an object")
+    if not value:
+        return None
+    if set(value) != _SHOP_FIELDS:
+        raise MalformedError(Reason.BAD_FIELD, f"shop has exactly {sorted(_SHOP_FIELDS)}")
+    return ShopLimits(
+        max_amount=_count(value["max_amount"], "max_amount", 1),
+        offline_allowance=_count(value["offline_allowance"], "offline_allowance"),
+        offline_daily_cap=_count(value["offline_daily_cap"], "offline_daily_cap"),
+        void_window_s=_count(value["void_window_s"], "void_window_s"),
+        presets=parse_presets(value["presets"]),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +155,12 @@ class TrustList:
     blocked: frozenset[str]
     allow_uncredentialed: bool
     coordinators: frozenset[str] = frozenset()
+    shop: ShopLimits | None = None
+
+    @property
+    def is_shop(self) -> bool:
+        """Whether this kiosk is a shop terminal (it redeems tokens instead of recording shifts)."""
+        return self.shop is not None
 
     def is_coordinator(self, card_id: str) -> bool:
         """Whether ``card_id`` is a coordinator card: named in ``coordinators`` and not blocked.
@@ -91,6 +186,7 @@ class TrustList:
                     {"key_id": key_id, "public_key": key.to_b64()} for key_id, key in sorted(self.issuers)
                 ],
                 "kiosk": self.kiosk,
+                "shop": self.shop.to_json() if self.shop is not None else {},
                 "site": self.site,
                 "type": TRUST_TYPE,
                 "v": TRUST_VERSION,
@@ -134,7 +230,7 @@ def _parse(body: bytes) -> TrustList:
     # ``True == 1`` in Python, so "v": true would pass the lookup alone.
     fields = None if isinstance(version, bool) or not isinstance(version, int) else _FIELDS.get(version)
     if obj.get("type") != TRUST_TYPE or fields is None:
-        raise MalformedError(Reason.UNKNOWN_TYPE, "not a v1 or v2 kokreativ.trust")
+        raise MalformedError(Reason.UNKNOWN_TYPE, "not a v1, v2 or v3 kokreativ.trust")
     if set(obj) != fields:
         raise MalformedError(Reason.UNKNOWN_FIELD, f"trust list fields differ from v{version}")
     issued, allow = obj["issued_ms"], obj["allow_uncredentialed"]
@@ -156,6 +252,7 @@ def _parse(body: bytes) -> TrustList:
         blocked=blocked,
         allow_uncredentialed=allow,
         coordinators=coordinators,
+        shop=_parse_shop(obj["shop"]) if "shop" in fields else None,
     )
 
 

@@ -262,9 +262,94 @@ def _m004_coordinator_cards(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX cards_coordinator ON cards (card_id) WHERE coordinator_ms IS NOT NULL")
 
 
+def _m005_economy(conn: sqlite3.Connection) -> None:
+    """Shops and redemptions, earning rules, coordinator keys and their decisions (``docs/economy.md``).
+
+    * ``sites`` gains its ``kind`` (every existing site is a check-in site), the
+      earning rules beyond the rate (``daily_cap``, ``bonuses`` as canonical JSON)
+      and, for shops, their limits and till presets.
+    * ``shifts`` is rebuilt, because SQLite cannot change a ``CHECK``: a shift
+      can now be ``rejected``, and one added by hand has no taps (``source`` is
+      ``manual``, ``kiosk_id`` is ``NULL``) but the decision that made it.
+      ``decision`` names the decision that approved, rejected or added it, and
+      ``uncapped_tokens`` what it would have paid without the daily cap.
+    * ``redemptions``: one row per redemption ID, its state and the event that
+      settled it; ``balances``: each volunteer's balance, kept in the same
+      transaction as every ledger entry (so a read is one row, and the sum of the
+      entries can be checked against it); ``ledger_entries.log_index`` points
+      each entry at the log entry that caused it.
+    * ``coordinators`` (public keys; their names in ``coordinator_names``) and
+      ``decisions`` (every applied decision, by the hash of its bytes).
+    """
+    statements = [
+        "ALTER TABLE sites ADD COLUMN kind TEXT NOT NULL DEFAULT 'checkin' "
+        "CHECK (kind IN ('checkin', 'shop'))",
+        "ALTER TABLE sites ADD COLUMN daily_cap INTEGER NOT NULL DEFAULT 0 CHECK (daily_cap >= 0)",
+        "ALTER TABLE sites ADD COLUMN bonuses TEXT NOT NULL DEFAULT '[]'",
+        "ALTER TABLE sites ADD COLUMN max_amount INTEGER",
+        "ALTER TABLE sites ADD COLUMN offline_allowance INTEGER",
+        "ALTER TABLE sites ADD COLUMN offline_daily_cap INTEGER",
+        "ALTER TABLE sites ADD COLUMN void_window_s INTEGER",
+        "ALTER TABLE sites ADD COLUMN presets TEXT NOT NULL DEFAULT '[]'",
+        """CREATE TABLE shifts_m005 (
+            shift_id INTEGER PRIMARY KEY, card_id TEXT NOT NULL REFERENCES cards (card_id),
+            volunteer_id TEXT NOT NULL REFERENCES volunteers (volunteer_id),
+            site_id TEXT NOT NULL REFERENCES sites (site_id), kiosk_id TEXT,
+            in_kiosk TEXT, in_seq INTEGER, out_kiosk TEXT, out_seq INTEGER,
+            start_ms INTEGER NOT NULL, end_ms INTEGER,
+            minutes INTEGER NOT NULL CHECK (minutes >= 0), tokens INTEGER NOT NULL CHECK (tokens >= 0),
+            status TEXT NOT NULL CHECK (status IN ('open', 'paid', 'review', 'rejected')), reason TEXT,
+            source TEXT NOT NULL DEFAULT 'taps' CHECK (source IN ('taps', 'manual')),
+            decision TEXT, uncapped_tokens INTEGER)""",
+        "INSERT INTO shifts_m005 (shift_id, card_id, volunteer_id, site_id, kiosk_id, in_kiosk, in_seq, "
+        "out_kiosk, out_seq, start_ms, end_ms, minutes, tokens, status, reason) "
+        "SELECT shift_id, card_id, volunteer_id, site_id, kiosk_id, in_kiosk, in_seq, out_kiosk, out_seq, "
+        "start_ms, end_ms, minutes, tokens, status, reason FROM shifts",
+        "DROP TABLE shifts",
+        "ALTER TABLE shifts_m005 RENAME TO shifts",
+        "CREATE UNIQUE INDEX shifts_one_open ON shifts (card_id, site_id) WHERE status = 'open'",
+        "CREATE INDEX shifts_card ON shifts (card_id)",
+        "CREATE INDEX shifts_volunteer ON shifts (volunteer_id)",
+        "CREATE INDEX shifts_in_tap ON shifts (in_kiosk, in_seq)",
+        "CREATE INDEX shifts_out_tap ON shifts (out_kiosk, out_seq)",
+        """CREATE TABLE redemptions (
+            redemption_id TEXT PRIMARY KEY, site_id TEXT NOT NULL REFERENCES sites (site_id),
+            kiosk_id TEXT NOT NULL, seq INTEGER NOT NULL, card_id TEXT NOT NULL REFERENCES cards (card_id),
+            volunteer_id TEXT NOT NULL REFERENCES volunteers (volunteer_id),
+            amount INTEGER NOT NULL CHECK (amount >= 1), online INTEGER NOT NULL CHECK (online IN (0, 1)),
+            status TEXT NOT NULL CHECK (status IN ('debited', 'declined', 'voided')),
+            wall_ms INTEGER NOT NULL, received_ms INTEGER NOT NULL,
+            overdraft INTEGER NOT NULL DEFAULT 0 CHECK (overdraft IN (0, 1)), acknowledged TEXT,
+            void_kiosk TEXT, void_seq INTEGER, void_wall_ms INTEGER)""",
+        "CREATE INDEX redemptions_site ON redemptions (site_id, wall_ms)",
+        "CREATE INDEX redemptions_volunteer ON redemptions (volunteer_id)",
+        "CREATE INDEX redemptions_overdraft ON redemptions (redemption_id) "
+        "WHERE overdraft = 1 AND acknowledged IS NULL AND status = 'debited'",
+        "CREATE TABLE balances (volunteer_id TEXT PRIMARY KEY REFERENCES volunteers (volunteer_id), "
+        "balance INTEGER NOT NULL) WITHOUT ROWID",
+        "INSERT INTO balances (volunteer_id, balance) "
+        "SELECT volunteer_id, SUM(delta) FROM ledger_entries GROUP BY volunteer_id",
+        "ALTER TABLE ledger_entries ADD COLUMN log_index INTEGER",
+        """CREATE TABLE coordinators (
+            coordinator_id TEXT PRIMARY KEY, public_key BLOB NOT NULL UNIQUE,
+            status TEXT NOT NULL CHECK (status IN ('active', 'revoked')),
+            created_ms INTEGER NOT NULL, changed_ms INTEGER NOT NULL)""",
+        """CREATE TABLE coordinator_names (
+            coordinator_id TEXT PRIMARY KEY REFERENCES coordinators (coordinator_id), name TEXT NOT NULL)""",
+        """CREATE TABLE decisions (
+            decision_hash TEXT PRIMARY KEY,
+            coordinator_id TEXT NOT NULL REFERENCES coordinators (coordinator_id),
+            kind TEXT NOT NULL, body BLOB NOT NULL, sig BLOB NOT NULL, result TEXT NOT NULL,
+            received_ms INTEGER NOT NULL, log_index INTEGER NOT NULL)""",
+    ]
+    for statement in statements:
+        conn.execute(statement)
+
+
 MIGRATIONS: Final[Sequence[Migration]] = (
     _m001_initial,
     _m002_card_credentials,
     _m003_transparency_log,
     _m004_coordinator_cards,
+    _m005_economy,
 )

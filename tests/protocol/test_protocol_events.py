@@ -41,6 +41,7 @@ from protocol import (
 )
 
 MAX_SAFE_INT = 2**53 - 1
+MAX_AMOUNT = 1_000_000  # protocol.events.MAX_AMOUNT, restated: the test pins the contract
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 
 # The example event in docs/protocol.md ("Events"), on one line as it goes on the wire.
@@ -95,6 +96,8 @@ reason_codes = st.sampled_from(list(Reason)) | st.builds(
     st.sampled_from(string.ascii_lowercase),
     st.text(string.ascii_lowercase + string.digits + "_", max_size=39),
 )
+amounts = st.sampled_from([1, MAX_AMOUNT]) | st.integers(1, MAX_AMOUNT)
+redemption_ids = hex32.map(lambda h: f"{ids.REDEMPTION}_{h}")
 clocks = st.builds(
     ClockEvidence,
     wall_ms=clock_ints,
@@ -112,7 +115,13 @@ def events(draw: st.DrawFn) -> Event:
     else:
         prev = draw(st.binary(min_size=32, max_size=32).map(bytes.hex).filter(lambda p: p != GENESIS_PREV))
     kind = draw(st.sampled_from(EventKind))
-    data: dict[str, Any] = {"reason": draw(reason_codes)} if kind is EventKind.DENIED else {}
+    data: dict[str, Any] = {}
+    if kind is EventKind.DENIED:
+        data = {"reason": draw(reason_codes)}
+    elif kind is EventKind.REDEEM:
+        data = {"amount": draw(amounts), "id": draw(redemption_ids), "online": draw(st.booleans())}
+    elif kind is EventKind.VOID:
+        data = {"id": draw(redemption_ids)}
     return Event(
         kiosk=draw(kiosk_ids),
         seq=seq,

@@ -45,6 +45,21 @@ FIELDS: dict[str, dict[str, Any]] = {
     "issuer_key": {"key_id": "i_0011223344556677", "public_key": PUBLIC_KEY, "status": "active", "at_ms": AT},
     "card": {"card_id": CARD, "volunteer_id": VOLUNTEER, "at_ms": AT},
     "card_blocked": {"card_id": CARD, "at_ms": AT},
+    "shop": {
+        "site_id": SITE,
+        "max_amount": 50,
+        "offline_allowance": 10,
+        "offline_daily_cap": 100,
+        "void_window_s": 900,
+        "at_ms": AT,
+    },
+    "coordinator_key": {
+        "coordinator_id": "o_" + "5" * 32,
+        "public_key": PUBLIC_KEY,
+        "status": "active",
+        "at_ms": AT,
+    },
+    "decision": {"body": b64encode(b'{"k":1}'), "sig": b64encode(bytes(64)), "received_ms": AT},
 }
 KINDS = sorted(FIELDS)
 
@@ -90,7 +105,7 @@ def test_each_kind_is_canonical_and_round_trips(kind):
     assert b" " not in data  # no space after separators (and none in these values)
     assert list(json.loads(data)) == sorted(json.loads(data))  # keys sorted
     parsed = parse_entry(data)
-    if kind == "event":
+    if kind in ("event", "decision"):
         assert parsed == {**entry_object(kind), "body": b'{"k":1}', "sig": bytes(64)}
     else:
         assert parsed == entry_object(kind)

@@ -1,6 +1,7 @@
 """The trust list: signed by the server, for one kiosk, canonical, and refused when anything is off.
 
 Version 2 adds ``coordinators``; version 1 lists (from an older server) still parse, with none.
+Version 3 adds ``shop``: ``{}`` at a check-in kiosk, a shop terminal's limits and presets otherwise.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from protocol import (
+    Preset,
     PrivateKey,
     Reason,
+    ShopLimits,
     TrustList,
     VerificationError,
     b64decode,
@@ -53,20 +56,58 @@ def test_round_trip(blocked, allow, coordinators):
     assert verify_trust_list(sign_trust_list(trust, SERVER), SERVER.public_key, kiosk_id=KIOSK) == trust
 
 
-def test_the_server_signs_version_2_with_sorted_coordinators():
+SHOP = ShopLimits(
+    max_amount=50,
+    offline_allowance=10,
+    offline_daily_cap=100,
+    void_window_s=900,
+    presets=(Preset("Kaffee", 2), Preset("Brötchen", 1)),
+)
+
+
+def test_the_server_signs_version_3_with_sorted_coordinators_and_no_shop_at_a_check_in_kiosk():
     trust = _trust()
     obj = json.loads(trust.to_bytes())
-    assert obj["v"] == 2 and obj["type"] == "kokreativ.trust"
+    assert obj["v"] == 3 and obj["type"] == "kokreativ.trust"
     assert obj["coordinators"] == sorted(trust.coordinators)
+    assert obj["shop"] == {} and not trust.is_shop
     assert set(obj) == {
-        *("allow_uncredentialed", "blocked", "coordinators", "issued_ms", "issuers", "kiosk", "site"),
+        *("allow_uncredentialed", "blocked", "coordinators", "issued_ms", "issuers", "kiosk", "shop", "site"),
         *("type", "v"),
     }
 
 
+@given(
+    st.integers(1, 10**6),
+    st.integers(0, 10**6),
+    st.integers(0, 10**6),
+    st.integers(0, 10**6),
+    st.lists(
+        st.builds(Preset, st.text(min_size=1, max_size=24).filter(str.strip), st.integers(1, 999)),
+        max_size=12,
+    ),
+)
+def test_a_shop_terminal_list_carries_its_limits_and_presets(max_amount, allowance, cap, window, presets):
+    shop = ShopLimits(max_amount, allowance, cap, window, tuple(presets))
+    trust = _trust(shop=shop)
+    parsed = verify_trust_list(sign_trust_list(trust, SERVER), SERVER.public_key, kiosk_id=KIOSK)
+    assert parsed == trust and parsed.is_shop and parsed.shop == shop
+
+
+def _as_v2(obj: dict) -> None:
+    del obj["shop"]
+    obj["v"] = 2
+
+
 def _as_v1(obj: dict) -> None:
+    _as_v2(obj)
     del obj["coordinators"]
     obj["v"] = 1
+
+
+def test_a_version_2_list_still_verifies_as_a_check_in_kiosk():
+    parsed = verify_trust_list(_resigned(_as_v2, _trust(shop=SHOP)), SERVER.public_key, kiosk_id=KIOSK)
+    assert parsed.shop is None and not parsed.is_shop
 
 
 def test_a_version_1_list_still_verifies_with_no_coordinators():
@@ -111,7 +152,7 @@ def _resigned(mutate, trust: TrustList | None = None) -> dict[str, str]:
         _resigned(lambda o: o["issuers"].reverse()),  # issuers unsorted
         _resigned(lambda o: o.update(allow_uncredentialed=1)),
         _resigned(lambda o: o.update(extra=1)),
-        _resigned(lambda o: o.update(v=3)),
+        _resigned(lambda o: o.update(v=4)),
         _resigned(lambda o: o.update(issued_ms=-1)),
     ],
 )
@@ -129,7 +170,25 @@ def _drop(name: str):
     ("mutate", "cause"),
     [
         (lambda o: o.update(v=1), Reason.UNKNOWN_FIELD),  # v1 has no coordinators
-        (_drop("coordinators"), Reason.UNKNOWN_FIELD),  # v2 must have them
+        (lambda o: o.update(v=2), Reason.UNKNOWN_FIELD),  # v2 has no shop
+        (_drop("coordinators"), Reason.UNKNOWN_FIELD),  # v2 and v3 must have them
+        (_drop("shop"), Reason.UNKNOWN_FIELD),  # v3 must have it
+        (lambda o: o.update(shop=[]), Reason.BAD_FIELD),
+        (lambda o: o.update(shop={"max_amount": 5}), Reason.BAD_FIELD),
+        (lambda o: o.update(shop={**SHOP.to_json(), "max_amount": 0}), Reason.BAD_FIELD),
+        (lambda o: o.update(shop={**SHOP.to_json(), "offline_allowance": -1}), Reason.BAD_FIELD),
+        (
+            lambda o: o.update(shop={**SHOP.to_json(), "presets": [{"amount": 1, "label": ""}]}),
+            Reason.BAD_FIELD,
+        ),
+        (
+            lambda o: o.update(shop={**SHOP.to_json(), "presets": [{"amount": 0, "label": "x"}]}),
+            Reason.BAD_FIELD,
+        ),
+        (
+            lambda o: o.update(shop={**SHOP.to_json(), "presets": [{"amount": 1, "label": "x"}] * 13}),
+            Reason.BAD_FIELD,
+        ),
         (lambda o: (_as_v1(o), o.update(extra=1)), Reason.UNKNOWN_FIELD),
         (lambda o: o.update(v=True), Reason.UNKNOWN_TYPE),
         (lambda o: (_as_v1(o), o.update(v=True)), Reason.UNKNOWN_TYPE),
@@ -144,7 +203,9 @@ def _drop(name: str):
         (lambda o: o["blocked"].reverse(), Reason.NOT_CANONICAL),  # v2 keeps every v1 check
     ],
     ids=[
-        *("v1-with-coordinators", "v2-without", "v1-extra", "v-true", "v1-true", "v0", "v-string"),
+        *("v1-with-coordinators", "v2-with-shop", "v2-without", "v3-without-shop", "shop-list"),
+        *("shop-partial", "shop-zero-max", "shop-negative", "preset-blank", "preset-zero", "presets-13"),
+        *("v1-extra", "v-true", "v1-true", "v0", "v-string"),
         *("coordinators-unsorted", "coordinators-repeat", "coordinator-uid", "coordinator-kiosk"),
         *("coordinators-string", "coordinators-object", "blocked-unsorted"),
     ],

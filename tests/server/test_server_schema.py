@@ -33,6 +33,7 @@ def test_m002_upgrades_an_m001_ledger(tmp_path: Path) -> None:
             "m002_card_credentials",
             "m003_transparency_log",
             "m004_coordinator_cards",
+            "m005_economy",
         ]
         assert storage.migrate() == []
         with storage.read() as tx:
@@ -53,7 +54,7 @@ def test_m004_upgrades_an_m003_ledger_with_no_coordinator_cards(tmp_path: Path) 
     conn.execute("UPDATE cards SET blocked_ms = 7")
     conn.close()
     with Storage(path, migrate=False) as storage:
-        assert storage.migrate() == ["m004_coordinator_cards"]
+        assert storage.migrate() == ["m004_coordinator_cards", "m005_economy"]
         with storage.read() as tx:
             assert tx.list_cards() == [Card("c_1", "v_1", CardKind.CREDENTIAL, 5, blocked_ms=7)]
             assert tx.coordinator_card_ids() == []
@@ -68,6 +69,7 @@ def test_every_migration_is_recorded_once(tmp_path: Path) -> None:
         "m002_card_credentials",
         "m003_transparency_log",
         "m004_coordinator_cards",
+        "m005_economy",
     ]
 
 

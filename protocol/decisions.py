@@ -1,0 +1,257 @@
+"""Coordinator decisions: rule changes and review outcomes, signed with the coordinator's own key.
+
+No balance changes silently.  A coordinator who changes a site's earning rules
+or a shop's limits, approves or rejects a shift on the review list, accepts an
+overdraft or adds a shift by hand signs a *decision* on their own laptop with
+their own Ed25519 key (registered on the server as an ``o_`` coordinator key).
+The server checks it, applies it and appends it to the transparency log as it
+was signed, so an auditor can re-check who decided what and replay its effect.
+
+A decision is the canonical JSON (:func:`protocol.canonical_json`)::
+
+    {"at_ms": 1764400000000, "coordinator": "o_…", "data": {…}, "kind": "review",
+     "nonce": "<32 hex>", "type": "kokreativ.decision", "v": 1}
+
+sent as ``{"body": <b64 of those bytes>, "sig": <b64>}``.  ``nonce`` makes two
+identical decisions distinct; the server stores each decision's hash, so the
+same bytes sent twice apply once.  Reasons are reason codes (``forgot_check_out``),
+never free text, because the log is public and free text invites names (DSGVO).
+
+==================  ================================================================================
+kind                ``data``
+==================  ================================================================================
+``site_rules``      ``site``, ``tokens_per_hour``, ``max_shift_hours``, ``daily_cap`` (0: none),
+                    ``bonuses``: list of ``{"percent", "days", "dates", "from", "to"}``
+``shop_limits``     ``site``, ``max_amount``, ``offline_allowance``, ``offline_daily_cap``,
+                    ``void_window_s``
+``review``          ``shift``: ``{"kiosk", "seq"}`` of the shift's first tap, ``action``
+                    (``approve``/``reject``), ``start_ms``/``end_ms`` (0: keep the recorded time),
+                    ``reason``
+``acknowledge``     ``redemption`` (``r_``): an overdraft seen and accepted, ``reason``
+``manual_shift``    ``card``, ``site``, ``start_ms``, ``end_ms``, ``reason``
+==================  ================================================================================
+
+A bonus applies ``percent`` (100 to 1000) to each minute whose local time
+(Europe/Berlin) falls in ``[from, to)`` on a day listed in ``days`` (0 =
+Monday) or ``dates`` (``YYYY-MM-DD``); ``to`` at or before ``from`` runs past
+midnight into the next day, and ``from == to`` is the whole day.  How minutes
+become tokens is ``docs/economy.md``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from protocol import ids
+from protocol.encoding import MAX_SAFE_INT, canonical_json, parse_canonical_json
+from protocol.errors import MalformedError
+from protocol.events import MAX_AMOUNT
+from protocol.keys import PrivateKey, PublicKey
+from protocol.reasons import Reason
+from protocol.sealed import seal
+
+DECISION_TYPE: Final = "kokreativ.decision"
+DECISION_VERSION: Final = 1
+MAX_DECISION_BYTES: Final = 16 * 1024
+MAX_BONUSES: Final = 16
+MAX_BONUS_DATES: Final = 64
+MAX_TOKENS_PER_HOUR: Final = 1_000_000
+MAX_SHIFT_HOURS: Final = 7 * 24
+MAX_VOID_WINDOW_S: Final = 7 * 24 * 3600
+
+_NONCE = re.compile(r"[0-9a-f]{32}")
+_REASON = re.compile(r"[a-z][a-z0-9_]{0,39}")
+_TIME = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
+_FIELDS: Final = frozenset({"at_ms", "coordinator", "data", "kind", "nonce", "type", "v"})
+_BONUS_FIELDS: Final = frozenset({"percent", "days", "dates", "from", "to"})
+
+
+def _int(low: int, high: int) -> Callable[[object, str], int]:
+    def check(value: object, name: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise MalformedError(Reason.BAD_FIELD, f"data.{name} must be an integer from {low} to {high}")
+        return value
+
+    return check
+
+
+def _site(value: object, name: str) -> str:
+    return ids.require_id(value, ids.SITE, field=f"data.{name}")
+
+
+def _card(value: object, name: str) -> str:
+    return ids.require_id(value, ids.CARD, ids.UID_CARD, field=f"data.{name}")
+
+
+def _redemption(value: object, name: str) -> str:
+    return ids.require_id(value, ids.REDEMPTION, field=f"data.{name}")
+
+
+def _reason(value: object, name: str) -> str:
+    if not isinstance(value, str) or _REASON.fullmatch(value) is None:
+        raise MalformedError(Reason.BAD_FIELD, f"data.{name} is a reason code like forgot_check_out")
+    return value
+
+
+def _action(value: object, name: str) -> str:
+    if value not in ("approve", "reject"):
+        raise MalformedError(Reason.BAD_FIELD, f"data.{name} is approve or reject")
+    assert isinstance(value, str)
+    return value
+
+
+def _shift_ref(value: object, name: str) -> dict[str, Any]:
+    if not isinstance(value, dict) or set(value) != {"kiosk", "seq"}:
+        raise MalformedError(Reason.BAD_FIELD, f"data.{name} is {{kiosk, seq}} of the shift's first tap")
+    ids.require_id(value["kiosk"], ids.KIOSK, field=f"data.{name}.kiosk")
+    _int(1, MAX_SAFE_INT)(value["seq"], f"{name}.seq")
+    return value
+
+
+def _bonus(value: object) -> None:
+    if not isinstance(value, dict) or set(value) != _BONUS_FIELDS:
+        raise MalformedError(Reason.BAD_FIELD, f"a bonus has exactly {sorted(_BONUS_FIELDS)}")
+    _int(100, 1000)(value["percent"], "bonuses.percent")
+    days, dates = value["days"], value["dates"]
+    if not isinstance(days, list) or not all(
+        isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= 6 for d in days
+    ):
+        raise MalformedError(Reason.BAD_FIELD, "bonus days are weekdays 0 (Monday) to 6")
+    if not isinstance(dates, list) or len(dates) > MAX_BONUS_DATES:
+        raise MalformedError(Reason.BAD_FIELD, f"bonus dates are a list of at most {MAX_BONUS_DATES}")
+    for text in dates:
+        try:
+            parsed = datetime.date.fromisoformat(text) if isinstance(text, str) and len(text) == 10 else None
+        except ValueError:
+            parsed = None
+        if parsed is None or parsed.isoformat() != text:
+            raise MalformedError(Reason.BAD_FIELD, "bonus dates are YYYY-MM-DD")
+    if days != sorted(set(days)) or dates != sorted(set(dates)):
+        raise MalformedError(Reason.NOT_CANONICAL, "bonus days and dates are sorted, without repeats")
+    if not days and not dates:
+        raise MalformedError(Reason.BAD_FIELD, "a bonus needs days or dates")
+    for name in ("from", "to"):
+        if not isinstance(value[name], str) or _TIME.fullmatch(value[name]) is None:
+            raise MalformedError(Reason.BAD_FIELD, f"bonus {name} is HH:MM")
+
+
+def _bonuses(value: object, name: str) -> list[Any]:
+    if not isinstance(value, list) or len(value) > MAX_BONUSES:
+        raise MalformedError(Reason.BAD_FIELD, f"data.{name} is a list of at most {MAX_BONUSES} bonuses")
+    for bonus in value:
+        _bonus(bonus)
+    return value
+
+
+_MS = _int(1, MAX_SAFE_INT)
+_MS_OR_KEEP = _int(0, MAX_SAFE_INT)
+
+# kind -> its data fields and their validators.  A new kind is one entry here.
+DATA_FIELDS: Final[Mapping[str, Mapping[str, Callable[[object, str], object]]]] = {
+    "site_rules": {
+        "site": _site,
+        "tokens_per_hour": _int(0, MAX_TOKENS_PER_HOUR),
+        "max_shift_hours": _int(1, MAX_SHIFT_HOURS),
+        "daily_cap": _int(0, MAX_AMOUNT),
+        "bonuses": _bonuses,
+    },
+    "shop_limits": {
+        "site": _site,
+        "max_amount": _int(1, MAX_AMOUNT),
+        "offline_allowance": _int(0, MAX_AMOUNT),
+        "offline_daily_cap": _int(0, MAX_AMOUNT),
+        "void_window_s": _int(0, MAX_VOID_WINDOW_S),
+    },
+    "review": {
+        "shift": _shift_ref,
+        "action": _action,
+        "start_ms": _MS_OR_KEEP,
+        "end_ms": _MS_OR_KEEP,
+        "reason": _reason,
+    },
+    "acknowledge": {"redemption": _redemption, "reason": _reason},
+    "manual_shift": {"card": _card, "site": _site, "start_ms": _MS, "end_ms": _MS, "reason": _reason},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One coordinator decision, parsed and checked field by field (not yet its signature)."""
+
+    kind: str
+    coordinator: str
+    at_ms: int
+    data: Mapping[str, Any]
+    nonce: str = field(default_factory=lambda: secrets.token_hex(16))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "at_ms": self.at_ms,
+            "coordinator": self.coordinator,
+            "data": dict(self.data),
+            "kind": self.kind,
+            "nonce": self.nonce,
+            "type": DECISION_TYPE,
+            "v": DECISION_VERSION,
+        }
+
+    def to_bytes(self) -> bytes:
+        """The canonical bytes, checked by the parser's own rules so nothing malformed is signed."""
+        body = canonical_json(self.to_json())
+        _from_json(parse_canonical_json(body, max_bytes=MAX_DECISION_BYTES))
+        return body
+
+
+def _from_json(obj: dict[str, Any]) -> Decision:
+    if obj.get("type") != DECISION_TYPE:
+        raise MalformedError(Reason.UNKNOWN_TYPE, "not a kokreativ.decision")
+    if obj.get("v") != DECISION_VERSION or isinstance(obj.get("v"), bool):
+        raise MalformedError(Reason.UNKNOWN_VERSION, f"decision version {obj.get('v')!r} is not supported")
+    missing = _FIELDS - obj.keys()
+    if missing:
+        raise MalformedError(Reason.MISSING_FIELD, f"decision lacks {sorted(missing)[0]!r}")
+    if obj.keys() - _FIELDS:
+        raise MalformedError(Reason.UNKNOWN_FIELD, "decision has an unknown field")
+    kind = obj["kind"]
+    validators = DATA_FIELDS.get(kind) if isinstance(kind, str) else None
+    if validators is None:
+        raise MalformedError(Reason.UNKNOWN_KIND, f"decision kind {str(kind)[:40]!r} is not known")
+    if not isinstance(obj["nonce"], str) or _NONCE.fullmatch(obj["nonce"]) is None:
+        raise MalformedError(Reason.BAD_FIELD, "nonce is 32 lowercase hex digits")
+    at_ms = _int(0, MAX_SAFE_INT)(obj["at_ms"], "at_ms")
+    data = obj["data"]
+    if not isinstance(data, dict):
+        raise MalformedError(Reason.BAD_FIELD, "data is not an object")
+    if set(data) != set(validators):
+        raise MalformedError(Reason.BAD_FIELD, f"data of {kind} has exactly {sorted(validators)}")
+    for name, validate in validators.items():
+        validate(data[name], name)
+    return Decision(
+        kind=kind,
+        coordinator=ids.require_id(obj["coordinator"], ids.COORDINATOR, field="coordinator"),
+        at_ms=at_ms,
+        data=data,
+        nonce=obj["nonce"],
+    )
+
+
+def parse_decision(body: bytes) -> Decision:
+    """Parse canonical decision bytes strictly, without checking the signature."""
+    return _from_json(parse_canonical_json(body, max_bytes=MAX_DECISION_BYTES))
+
+
+def sign_decision(decision: Decision, key: PrivateKey) -> dict[str, str]:
+    """The wire form ``{"body": b64, "sig": b64}`` of ``decision`` signed by the coordinator's ``key``."""
+    return seal(decision.to_bytes(), key)
+
+
+def verify_decision(body: bytes, signature: bytes, key: PublicKey) -> Decision:
+    """Parse ``body`` strictly and check that ``key`` signed it; raise on any failure."""
+    decision = parse_decision(body)
+    key.verify(body, signature)
+    return decision
