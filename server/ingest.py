@@ -367,6 +367,7 @@ def _store_new(
                     card.volunteer_id,
                     event.clock.wall_ms,
                     flags[0] if flags else None,
+                    first_index + len(entries),
                 )
             )
         rows.append(

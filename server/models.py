@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
-from protocol import b64encode
+from protocol import ShopLimits, b64encode
 
 
 class KioskStatus(StrEnum):
@@ -23,29 +23,53 @@ class KioskStatus(StrEnum):
 
 
 class ShiftStatus(StrEnum):
-    """Where a shift is: waiting for its check-out, paid, or waiting for a coordinator."""
+    """Where a shift is: waiting for its check-out, paid, waiting for a coordinator, or rejected by one."""
 
     OPEN = "open"
     PAID = "paid"
     REVIEW = "review"
+    REJECTED = "rejected"
+
+
+class SiteKind(StrEnum):
+    """What a site's terminals do; fixed when the site is created (``docs/economy.md``)."""
+
+    CHECKIN = "checkin"  # a community centre: kiosks record shifts
+    SHOP = "shop"  # a shop: terminals redeem tokens
 
 
 @dataclass(frozen=True, slots=True)
 class Site:
+    """A place with terminals, its earning rules and, for a shop, its limits.
+
+    ``bonuses`` holds the ``site_rules`` decision's bonus objects as signed
+    (:mod:`protocol.decisions`); ``shop`` is ``None`` exactly for check-in sites.
+    """
+
     site_id: str
     name: str
     tokens_per_hour: int
     max_shift_hours: int
     allow_uncredentialed: bool = False  # whether kiosks accept cards without a credential (pilots)
+    kind: SiteKind = SiteKind.CHECKIN
+    daily_cap: int = 0  # tokens per volunteer and local day at this site; 0: no cap
+    bonuses: tuple[dict[str, Any], ...] = ()
+    shop: ShopLimits | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        answer: dict[str, Any] = {
             "site_id": self.site_id,
             "name": self.name,
+            "kind": self.kind.value,
             "tokens_per_hour": self.tokens_per_hour,
             "max_shift_hours": self.max_shift_hours,
             "allow_uncredentialed": self.allow_uncredentialed,
+            "daily_cap": self.daily_cap,
+            "bonuses": [dict(bonus) for bonus in self.bonuses],
         }
+        if self.shop is not None:
+            answer["shop"] = self.shop.to_json()
+        return answer
 
 
 class IssuerKeyStatus(StrEnum):
@@ -199,7 +223,7 @@ class Shift:
     card_id: str
     volunteer_id: str
     site_id: str
-    kiosk_id: str
+    kiosk_id: str | None  # None for a shift added by hand
     in_kiosk: str | None
     in_seq: int | None
     out_kiosk: str | None
@@ -210,6 +234,9 @@ class Shift:
     tokens: int
     status: ShiftStatus
     reason: str | None
+    source: str = "taps"  # or "manual": added by a coordinator's decision
+    decision: str | None = None  # hash of the decision that approved, rejected or added it
+    uncapped_tokens: int | None = None  # what it would have paid without the site's daily cap
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -217,13 +244,36 @@ class Shift:
             "card_id": self.card_id,
             "site_id": self.site_id,
             "kiosk_id": self.kiosk_id,
+            "in_kiosk": self.in_kiosk,
+            "in_seq": self.in_seq,
+            "out_kiosk": self.out_kiosk,
+            "out_seq": self.out_seq,
             "start_ms": self.start_ms,
             "end_ms": self.end_ms,
             "minutes": self.minutes,
             "tokens": self.tokens,
             "status": self.status.value,
             "reason": self.reason,
+            "source": self.source,
+            "decision": self.decision,
+            "uncapped_tokens": self.uncapped_tokens,
         }
+
+
+class LedgerEntry(NamedTuple):
+    """One line of a volunteer's account: ``delta`` tokens, why (``kind`` and ``ref``) and when.
+
+    ``kind`` is ``shift`` (``ref``: the shift ID), ``redeem`` or ``void`` (``ref``: the
+    redemption's row ID).  ``log_index`` is the transparency-log entry that caused it:
+    the check-out event, the review or manual-shift decision, the redeem or void event.
+    """
+
+    volunteer_id: str
+    delta: int
+    kind: str
+    ref: int
+    created_ms: int
+    log_index: int | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from protocol import EventKind, Reason
-from server.models import Shift, ShiftStatus, Site
+from server.models import LedgerEntry, Shift, ShiftStatus, Site
 from server.storage import Tx
 
 MS_PER_MINUTE: Final = 60_000
@@ -64,6 +64,7 @@ class Tap:
     volunteer_id: str
     wall_ms: int
     flag: str | None = None
+    log_index: int | None = None  # the event's entry in the transparency log
 
 
 class _Writes:
@@ -76,7 +77,7 @@ class _Writes:
         self.next_id = tx.next_shift_id()
         self.new: dict[int, Shift] = {}
         self.closed: dict[int, Shift] = {}
-        self.entries: list[tuple[str, int, str, int, int]] = []
+        self.entries: list[LedgerEntry] = []
 
     def add(self, shift: Shift) -> Shift:
         shift.shift_id = self.next_id
@@ -153,7 +154,11 @@ def _close(site: Site, shift: Shift, tap: Tap, now_ms: int, writes: _Writes) -> 
     if shift.reason is None:
         shift.status = ShiftStatus.PAID
         shift.tokens = shift_tokens(shift.minutes, site.tokens_per_hour)
-        writes.entries.append((shift.volunteer_id, shift.tokens, LEDGER_KIND_SHIFT, shift.shift_id, now_ms))
+        writes.entries.append(
+            LedgerEntry(
+                shift.volunteer_id, shift.tokens, LEDGER_KIND_SHIFT, shift.shift_id, now_ms, tap.log_index
+            )
+        )
     else:
         shift.status = ShiftStatus.REVIEW
         shift.tokens = 0

@@ -31,6 +31,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
+from protocol import ShopLimits
+from protocol.trust import parse_presets
 from server.models import (
     Card,
     CardKind,
@@ -40,10 +42,12 @@ from server.models import (
     IssuerKeyStatus,
     Kiosk,
     KioskStatus,
+    LedgerEntry,
     NewEvent,
     Shift,
     ShiftStatus,
     Site,
+    SiteKind,
     StoredEvent,
     Volunteer,
 )
@@ -54,16 +58,53 @@ _MS_PER_HOUR: Final = 3_600_000
 _IN_CHUNK: Final = 500
 
 
-_SITE_COLUMNS: Final = "site_id, name, tokens_per_hour, max_shift_hours, allow_uncredentialed"
+_SITE_COLUMNS: Final = (
+    "site_id, name, tokens_per_hour, max_shift_hours, allow_uncredentialed, kind, daily_cap, bonuses, "
+    "max_amount, offline_allowance, offline_daily_cap, void_window_s, presets"
+)
 
 
 def _site(row: Sequence[Any]) -> Site:
+    kind = SiteKind(row[5])
+    shop = None
+    if kind is SiteKind.SHOP:
+        shop = ShopLimits(
+            max_amount=row[8],
+            offline_allowance=row[9],
+            offline_daily_cap=row[10],
+            void_window_s=row[11],
+            presets=parse_presets(json.loads(row[12])),
+        )
     return Site(
         site_id=row[0],
         name=row[1],
         tokens_per_hour=row[2],
         max_shift_hours=row[3],
         allow_uncredentialed=bool(row[4]),
+        kind=kind,
+        daily_cap=row[6],
+        bonuses=tuple(json.loads(row[7])),
+        shop=shop,
+    )
+
+
+def _site_row(site: Site) -> tuple[Any, ...]:
+    shop = site.shop
+    limits: tuple[Any, ...] = (None, None, None, None, "[]")
+    if shop is not None:
+        presets = json.dumps(shop.to_json()["presets"], separators=(",", ":"), ensure_ascii=False)
+        limits = (
+            shop.max_amount,
+            shop.offline_allowance,
+            shop.offline_daily_cap,
+            shop.void_window_s,
+            presets,
+        )
+    return (
+        *(site.site_id, site.name, site.tokens_per_hour, site.max_shift_hours),
+        *(int(site.allow_uncredentialed), site.kind.value, site.daily_cap),
+        json.dumps(list(site.bonuses), separators=(",", ":")),
+        *limits,
     )
 
 
@@ -108,7 +149,8 @@ def _kiosk(row: Sequence[Any]) -> Kiosk:
 _KIOSK_COLUMNS: Final = "kiosk_id, site_id, public_key, status, last_seq, head, enrolled_ms"
 _SHIFT_NAMES: Final = (
     *("shift_id", "card_id", "volunteer_id", "site_id", "kiosk_id", "in_kiosk", "in_seq", "out_kiosk"),
-    *("out_seq", "start_ms", "end_ms", "minutes", "tokens", "status", "reason"),
+    *("out_seq", "start_ms", "end_ms", "minutes", "tokens", "status", "reason", "source", "decision"),
+    "uncapped_tokens",
 )
 _SHIFT_COLUMNS: Final = ", ".join(_SHIFT_NAMES)
 _SHIFT_COLUMNS_S: Final = ", ".join(f"s.{name}" for name in _SHIFT_NAMES)
@@ -123,7 +165,8 @@ def _shift(row: Sequence[Any]) -> Shift:
 def _shift_row(s: Shift) -> tuple[Any, ...]:
     return (
         *(s.shift_id, s.card_id, s.volunteer_id, s.site_id, s.kiosk_id, s.in_kiosk, s.in_seq, s.out_kiosk),
-        *(s.out_seq, s.start_ms, s.end_ms, s.minutes, s.tokens, s.status.value, s.reason),
+        *(s.out_seq, s.start_ms, s.end_ms, s.minutes, s.tokens, s.status.value, s.reason, s.source),
+        *(s.decision, s.uncapped_tokens),
     )
 
 
@@ -168,15 +211,18 @@ class Tx:
     # -- sites and enrolment codes -------------------------------------------------------------
     def insert_site(self, site: Site, created_ms: int) -> None:
         self._conn.execute(
-            f"INSERT INTO sites ({_SITE_COLUMNS}, created_ms) VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                site.site_id,
-                site.name,
-                site.tokens_per_hour,
-                site.max_shift_hours,
-                int(site.allow_uncredentialed),
-                created_ms,
-            ),
+            f"INSERT INTO sites ({_SITE_COLUMNS}, created_ms) VALUES ({', '.join('?' * 14)})",
+            (*_site_row(site), created_ms),
+        )
+
+    def update_site(self, site: Site) -> None:
+        """Store ``site``'s rules, policy, limits and presets (its ID, name and kind never change)."""
+        row = _site_row(site)
+        self._conn.execute(
+            "UPDATE sites SET tokens_per_hour = ?, max_shift_hours = ?, allow_uncredentialed = ?, "
+            "daily_cap = ?, bonuses = ?, max_amount = ?, offline_allowance = ?, offline_daily_cap = ?, "
+            "void_window_s = ?, presets = ? WHERE site_id = ?",
+            (*row[2:5], *row[6:], site.site_id),
         )
 
     def get_site(self, site_id: str) -> Site | None:
@@ -489,21 +535,35 @@ class Tx:
         )
 
     def close_shifts(self, shifts: Iterable[Shift]) -> None:
-        """Write the closing fields of existing shifts."""
+        """Write the fields of existing shifts that pairing or a review decision may change."""
         self._conn.executemany(
-            "UPDATE shifts SET out_kiosk = ?, out_seq = ?, end_ms = ?, minutes = ?, tokens = ?, status = ?, "
-            "reason = ? WHERE shift_id = ?",
+            "UPDATE shifts SET start_ms = ?, out_kiosk = ?, out_seq = ?, end_ms = ?, minutes = ?, "
+            "tokens = ?, status = ?, reason = ?, decision = ?, uncapped_tokens = ? WHERE shift_id = ?",
             (
-                (s.out_kiosk, s.out_seq, s.end_ms, s.minutes, s.tokens, s.status.value, s.reason, s.shift_id)
+                (
+                    *(s.start_ms, s.out_kiosk, s.out_seq, s.end_ms, s.minutes, s.tokens, s.status.value),
+                    *(s.reason, s.decision, s.uncapped_tokens, s.shift_id),
+                )
                 for s in shifts
             ),
         )
 
-    def insert_ledger_entries(self, entries: Iterable[tuple[str, int, str, int, int]]) -> None:
-        """Append ``(volunteer_id, delta, kind, ref, created_ms)`` rows; a balance is their sum."""
+    def insert_ledger_entries(self, entries: Iterable[LedgerEntry]) -> None:
+        """Append ledger entries and move each volunteer's stored balance by their deltas.
+
+        Both in this transaction, so the ``balances`` row always equals the sum of the
+        volunteer's entries (:meth:`summed_balances` recomputes it for checks).
+        """
+        entries = list(entries)
         self._conn.executemany(
-            "INSERT INTO ledger_entries (volunteer_id, delta, kind, ref, created_ms) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO ledger_entries (volunteer_id, delta, kind, ref, created_ms, log_index) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
             entries,
+        )
+        self._conn.executemany(
+            "INSERT INTO balances (volunteer_id, balance) VALUES (?, ?) "
+            "ON CONFLICT (volunteer_id) DO UPDATE SET balance = balance + excluded.balance",
+            ((entry.volunteer_id, entry.delta) for entry in entries),
         )
 
     def shifts_for_card(self, card_id: str) -> list[Shift]:
@@ -539,22 +599,25 @@ class Tx:
         return shifts
 
     def balances(self) -> dict[str, int]:
+        """Every stored balance, by volunteer (volunteers without entries have no row)."""
+        rows = self._conn.execute("SELECT volunteer_id, balance FROM balances")
+        return {row[0]: int(row[1]) for row in rows}
+
+    def summed_balances(self) -> dict[str, int]:
+        """Balances recomputed as the sum of each volunteer's ledger entries (to check :meth:`balances`)."""
         rows = self._conn.execute("SELECT volunteer_id, SUM(delta) FROM ledger_entries GROUP BY volunteer_id")
         return {row[0]: int(row[1]) for row in rows}
 
     def card_balances(self, card_ids: Iterable[str]) -> dict[str, int]:
-        """``card_id -> its volunteer's balance`` for those of ``card_ids`` that are registered.
-
-        One grouped query per chunk of cards, over the ``ledger_volunteer`` index.
-        """
+        """``card_id -> its volunteer's balance`` for those of ``card_ids`` that are registered."""
         wanted = sorted(set(card_ids))
         found: dict[str, int] = {}
         for chunk in _chunks(wanted):
             marks = ",".join("?" * len(chunk))
             rows = self._conn.execute(
-                "SELECT c.card_id, COALESCE(SUM(l.delta), 0) FROM cards c "
-                "LEFT JOIN ledger_entries l ON l.volunteer_id = c.volunteer_id "
-                f"WHERE c.card_id IN ({marks}) GROUP BY c.card_id",
+                "SELECT c.card_id, COALESCE(b.balance, 0) FROM cards c "
+                "LEFT JOIN balances b ON b.volunteer_id = c.volunteer_id "
+                f"WHERE c.card_id IN ({marks})",
                 tuple(chunk),
             )
             found.update((row[0], int(row[1])) for row in rows)
@@ -562,16 +625,15 @@ class Tx:
 
     def balance(self, volunteer_id: str) -> int:
         row = self._conn.execute(
-            "SELECT COALESCE(SUM(delta), 0) FROM ledger_entries WHERE volunteer_id = ?", (volunteer_id,)
+            "SELECT balance FROM balances WHERE volunteer_id = ?", (volunteer_id,)
         ).fetchone()
-        return int(row[0])
+        return 0 if row is None else int(row[0])
 
     def all_balances(self) -> dict[str, int]:
         """Every volunteer's balance, 0 for those without ledger entries."""
         rows = self._conn.execute(
-            "SELECT v.volunteer_id, COALESCE(b.total, 0) FROM volunteers v LEFT JOIN "
-            "(SELECT volunteer_id, SUM(delta) AS total FROM ledger_entries GROUP BY volunteer_id) b "
-            "ON b.volunteer_id = v.volunteer_id ORDER BY v.volunteer_id"
+            "SELECT v.volunteer_id, COALESCE(b.balance, 0) FROM volunteers v "
+            "LEFT JOIN balances b ON b.volunteer_id = v.volunteer_id ORDER BY v.volunteer_id"
         )
         return {row[0]: int(row[1]) for row in rows}
 

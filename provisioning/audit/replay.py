@@ -39,7 +39,7 @@ from protocol.errors import ProtocolError
 from provisioning.audit._worker import SIG_NO_KEY, SIG_OK, Record
 from provisioning.audit.report import Problems
 from server.ingest import clock_in_range
-from server.models import IssuerKeyStatus, KioskStatus, Shift, ShiftStatus, Site
+from server.models import IssuerKeyStatus, KioskStatus, LedgerEntry, Shift, ShiftStatus, Site
 from server.shifts import Tap, apply_taps
 from server.storage import Tx
 
@@ -143,7 +143,7 @@ class ShiftBook:
         for shift in shifts:
             self._record(shift)
 
-    def insert_ledger_entries(self, entries: Iterable[tuple[str, int, str, int, int]]) -> None:
+    def insert_ledger_entries(self, entries: Iterable[LedgerEntry]) -> None:
         for volunteer_id, delta, *_ in entries:
             self.balances[volunteer_id] = self.balances.get(volunteer_id, 0) + delta
 

@@ -56,7 +56,17 @@ def events(draw: st.DrawFn) -> bytes:
         draw(st.sampled_from([ids.CARD, ids.UID_CARD])) + "_" + draw(st.text(HEX, min_size=32, max_size=32))
     )
     clock = ClockEvidence(draw(ints), draw(st.booleans()), str(draw(st.uuids())), draw(ints))
-    data = {"reason": draw(reason_codes)} if kind is EventKind.DENIED else {}
+    data: dict[str, object] = {}
+    if kind is EventKind.DENIED:
+        data = {"reason": draw(reason_codes)}
+    elif kind is EventKind.REDEEM:
+        data = {
+            "amount": draw(st.integers(1, 1_000_000)),
+            "id": ids.new_id(ids.REDEMPTION),
+            "online": draw(st.booleans()),
+        }
+    elif kind is EventKind.VOID:
+        data = {"id": ids.new_id(ids.REDEMPTION)}
     return Event(ids.new_id(ids.KIOSK), seq, prev, kind, card, clock, data).to_bytes()
 
 
