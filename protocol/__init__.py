@@ -16,7 +16,14 @@ from protocol.credentials import (
     parse_credential,
     verify_credential,
 )
-from protocol.decisions import Decision, parse_decision, sign_decision, verify_decision
+from protocol.decisions import (
+    Decision,
+    coordinator_id,
+    decision_hash,
+    parse_decision,
+    sign_decision,
+    verify_decision,
+)
 from protocol.encoding import b64decode, b64encode, canonical_json, parse_canonical_json
 from protocol.enrolment import enrolment_message
 from protocol.errors import MalformedError, ProtocolError, VerificationError
@@ -66,6 +73,8 @@ __all__ = [
     "b64decode",
     "b64encode",
     "canonical_json",
+    "coordinator_id",
+    "decision_hash",
     "decode_batch",
     "decode_wire_event",
     "encode_batch",

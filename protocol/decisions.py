@@ -41,6 +41,7 @@ become tokens is ``docs/economy.md``.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import re
 import secrets
 from collections.abc import Callable, Mapping
@@ -49,7 +50,7 @@ from typing import Any, Final
 
 from protocol import ids
 from protocol.encoding import MAX_SAFE_INT, canonical_json, parse_canonical_json
-from protocol.errors import MalformedError
+from protocol.errors import MalformedError, VerificationError
 from protocol.events import MAX_AMOUNT
 from protocol.keys import PrivateKey, PublicKey
 from protocol.reasons import Reason
@@ -69,6 +70,23 @@ _REASON = re.compile(r"[a-z][a-z0-9_]{0,39}")
 _TIME = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 _FIELDS: Final = frozenset({"at_ms", "coordinator", "data", "kind", "nonce", "type", "v"})
 _BONUS_FIELDS: Final = frozenset({"percent", "days", "dates", "from", "to"})
+
+
+_COORDINATOR_DOMAIN: Final = b"kokreativ coordinator key v1\x00"
+
+
+def coordinator_id(public_key: PublicKey) -> str:
+    """A coordinator key's ID: ``o_`` and 32 hex digits of a domain-separated hash of the key.
+
+    Derived, not assigned, so a coordinator's laptop knows the ID it signs as
+    before the server has answered, and one key can never hold two IDs.
+    """
+    return f"{ids.COORDINATOR}_{hashlib.sha256(_COORDINATOR_DOMAIN + public_key.raw).hexdigest()[:32]}"
+
+
+def decision_hash(body: bytes) -> str:
+    """How the server names an applied decision: hex SHA-256 of its signed bytes."""
+    return hashlib.sha256(body).hexdigest()
 
 
 def _int(low: int, high: int) -> Callable[[object, str], int]:
@@ -251,7 +269,9 @@ def sign_decision(decision: Decision, key: PrivateKey) -> dict[str, str]:
 
 
 def verify_decision(body: bytes, signature: bytes, key: PublicKey) -> Decision:
-    """Parse ``body`` strictly and check that ``key`` signed it; raise on any failure."""
+    """Parse ``body`` strictly and check that ``key`` signed it and is the key it names; raise otherwise."""
     decision = parse_decision(body)
+    if decision.coordinator != coordinator_id(key):
+        raise VerificationError(Reason.BAD_SIGNATURE, "the decision names another coordinator key")
     key.verify(body, signature)
     return decision
