@@ -24,7 +24,7 @@ from server.context import ServerContext
 from server.datadir import ADMIN_TOKEN_SETTING, admin_token_hash
 from server.errors import ServiceError
 from server.inputs import optional_bool, optional_int, require_bool, require_int, require_str
-from server.models import Kiosk, KioskStatus, ShiftStatus, Site
+from server.models import Kiosk, KioskStatus, Shift, ShiftStatus, Site
 
 SITE_FIELDS: Final = frozenset({"name", "tokens_per_hour", "max_shift_hours", "allow_uncredentialed"})
 POLICY_FIELDS: Final = frozenset({"allow_uncredentialed"})
@@ -131,8 +131,41 @@ def revoke_kiosk(ctx: ServerContext, kiosk_id: str) -> dict[str, Any]:
 
 
 def review(ctx: ServerContext) -> dict[str, Any]:
+    """What waits for a coordinator's signed decision: shifts first, then unacknowledged overdrafts.
+
+    A shift item is the shift with ``"item": "shift"`` and ``"ref"``, the ``{kiosk, seq}`` of its
+    first tap that a ``review`` decision names.  An overdraft item names the redemption an
+    ``acknowledge`` decision names, with the volunteer's balance now.
+    """
     with ctx.storage.read() as tx:
-        return {"items": [shift.to_json() for shift in tx.review_shifts(ctx.now_ms())]}
+        shifts = tx.review_shifts(ctx.now_ms())
+        overdrafts = tx.unacknowledged_overdrafts()
+        balances = {r.volunteer_id: tx.balance(r.volunteer_id) for r in overdrafts}
+    items: list[dict[str, Any]] = [{"item": "shift", **s.to_json(), "ref": _first_tap(s)} for s in shifts]
+    items.extend(
+        {
+            "item": "overdraft",
+            "reason": Reason.OVERDRAFT.value,
+            "redemption_id": r.redemption_id,
+            "card_id": r.card_id,
+            "volunteer_id": r.volunteer_id,
+            "amount": r.amount,
+            "site_id": r.site_id,
+            "wall_ms": r.wall_ms,
+            "balance": balances[r.volunteer_id],
+        }
+        for r in overdrafts
+    )
+    return {"items": items}
+
+
+def _first_tap(shift: Shift) -> dict[str, Any] | None:
+    """``{kiosk, seq}`` of the shift's check-in, or of its check-out when it has none; ``None`` if by hand."""
+    if shift.in_kiosk is not None:
+        return {"kiosk": shift.in_kiosk, "seq": shift.in_seq}
+    if shift.out_kiosk is not None:
+        return {"kiosk": shift.out_kiosk, "seq": shift.out_seq}
+    return None
 
 
 def report(ctx: ServerContext) -> dict[str, Any]:

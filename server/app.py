@@ -35,7 +35,19 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kokreativ import __version__
 from protocol import MAX_BATCH_BYTES, Reason
-from server import admin, cards, enrolment, ingest, logviews, reads, trust
+from server import (
+    admin,
+    cards,
+    coordinator_keys,
+    decisions,
+    enrolment,
+    ingest,
+    logviews,
+    reads,
+    shops,
+    statements,
+    trust,
+)
 from server.context import ServerContext
 from server.errors import InputError, ServiceError
 from server.inputs import parse_object
@@ -325,5 +337,62 @@ def create_app(context: ServerContext, *, verify_workers: int | None = None) -> 
         await authorise(request)
         report = await run_in_threadpool(verify_ledger, context.storage)
         return JSONResponse(report.to_json())
+
+    # -- shops, redemptions and statements ---------------------------------------------------------
+    def document(doc: statements.Document) -> Response:
+        if isinstance(doc.content, str):
+            return Response(doc.content, media_type=doc.media_type)
+        return JSONResponse(doc.content)
+
+    @app.post("/v1/admin/shops")
+    async def post_shop(request: Request) -> JSONResponse:
+        await authorise(request)
+        body = await json_body(request, shops.SHOP_FIELDS)
+        return JSONResponse(await call(shops.create_shop, body), status_code=201)
+
+    @app.post("/v1/admin/shops/{site_id}/presets")
+    async def post_shop_presets(site_id: str, request: Request) -> JSONResponse:
+        await authorise(request)
+        body = await json_body(request, shops.PRESET_FIELDS)
+        return JSONResponse(await call(shops.set_presets, site_id, body))
+
+    @app.get("/v1/admin/statements/volunteers/{volunteer_id}")
+    async def get_volunteer_statement(volunteer_id: str, request: Request) -> Response:
+        await authorise(request)
+        params = dict(request.query_params)
+        return document(await call(statements.volunteer_statement, volunteer_id, params))
+
+    @app.get("/v1/admin/statements/shops/{site_id}")
+    async def get_shop_statement(site_id: str, request: Request) -> Response:
+        await authorise(request)
+        return document(await call(statements.shop_statement, site_id, dict(request.query_params)))
+
+    @app.get("/v1/cards/{card_id}/statement")
+    async def get_card_statement(card_id: str, request: Request) -> Response:
+        return document(await call(reads.card_statement, card_id, dict(request.query_params)))
+
+    # -- coordinator keys and decisions ------------------------------------------------------------
+    @app.post("/v1/admin/coordinators")
+    async def post_coordinator(request: Request) -> JSONResponse:
+        await authorise(request)
+        body = await json_body(request, coordinator_keys.COORDINATOR_FIELDS)
+        key, created = await call(coordinator_keys.register_coordinator, body)
+        return JSONResponse(key, status_code=201 if created else 200)
+
+    @app.get("/v1/admin/coordinators")
+    async def get_coordinators(request: Request) -> JSONResponse:
+        await authorise(request)
+        return JSONResponse(await call(coordinator_keys.list_coordinators))
+
+    @app.post("/v1/admin/coordinators/{coordinator_id}/revoke")
+    async def revoke_coordinator(coordinator_id: str, request: Request) -> JSONResponse:
+        await authorise(request)
+        return JSONResponse(await call(coordinator_keys.revoke_coordinator, coordinator_id))
+
+    @app.post("/v1/admin/decisions")
+    async def post_decision(request: Request) -> JSONResponse:
+        await authorise(request)
+        body = await json_body(request, decisions.DECISION_FIELDS)
+        return JSONResponse(await call(decisions.submit_decision, body))
 
     return app

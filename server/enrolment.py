@@ -8,8 +8,9 @@ that key.  A key enrols at most once: a new key means a new kiosk.
 
 The answer carries the kiosk's first signed trust list (:mod:`server.trust`),
 so a freshly enrolled kiosk can check card credentials before its first sync,
-and the transparency log's origin and verifier key, which the kiosk pins to
-check checkpoints as a witness.  The enrolment itself is logged
+its ``mode`` (``checkin``, or ``shop`` for a kiosk enrolled with a shop's code:
+a shop terminal, ``docs/economy.md``), and the transparency log's origin and
+verifier key, which the kiosk pins to check checkpoints as a witness.  The enrolment itself is logged
 (``kiosk_enrolled``, with the kiosk's public key).
 """
 
@@ -122,6 +123,7 @@ def enrol(ctx: ServerContext, request: Mapping[str, Any]) -> dict[str, Any]:
         "kiosk_id": kiosk.kiosk_id,
         "site_id": site.site_id,
         "site_name": site.name,
+        "mode": site.kind.value,
         "server_public_key": ctx.server_key.public_key.to_b64(),
         "uid_pseudonym_key": b64encode(ctx.uid_pseudonym_key),
         "tokens_per_hour": site.tokens_per_hour,

@@ -19,7 +19,10 @@ event would wedge the kiosk:
 * ``uncredentialed_card``: a check-in or check-out by a ``u_`` card at a site
   whose current policy does not allow uncredentialed cards.
 
-How each flag affects shifts is :mod:`server.shifts`.
+How each flag affects shifts is :mod:`server.shifts`.  ``redeem`` and ``void``
+events get their flags from :mod:`server.redemptions` instead (the tables of
+``docs/economy.md``), decided and applied in event order as each event is
+flagged, so a redemption sees the debits of the events before it in the batch.
 
 Every admitted event is appended to the transparency log (:mod:`server.tlog`)
 in the batch's transaction, in batch order, as an ``event`` entry with its
@@ -32,8 +35,9 @@ batch (accepted or duplicate) and a consistency proof from ``log_size``.
 Speed matters (a kiosk may sync days of taps at once), so per batch there is
 one kiosk read, one read of stored events for duplicates, one card lookup,
 one site read, a few ``executemany`` calls, one balance query and one commit.
-Signature checks are the main cost; with ``verify_pool`` they run on several
-threads (libsodium releases the GIL).
+Only ``redeem`` and ``void`` events add queries: a few each, to read and settle
+their redemption.  Signature checks are the main cost; with ``verify_pool``
+they run on several threads (libsodium releases the GIL).
 """
 
 from __future__ import annotations
@@ -54,7 +58,6 @@ from protocol import (
     decode_batch,
     decode_wire_event,
     event_hash,
-    ids,
     parse_event,
     sign_balances,
     sign_receipt,
@@ -64,12 +67,13 @@ from server import tlog
 from server.balances import batch_balances
 from server.context import ServerContext
 from server.errors import InputError, ServiceError, from_protocol
+from server.eventchecks import card_flags, clock_in_range
 from server.models import Card, HeldEvent, Kiosk, KioskStatus, NewEvent, Site
+from server.redemptions import SHOP_EVENT_KINDS, apply_event
 from server.shifts import Tap, apply_taps
 from server.storage import Tx, decode_flags, encode_flags
 
-CLOCK_MIN_MS: Final = 1_577_836_800_000  # 2020-01-01T00:00:00Z
-CLOCK_MAX_AHEAD_MS: Final = 24 * 3_600_000
+_TAP_KINDS: Final = frozenset({EventKind.CHECK_IN, EventKind.CHECK_OUT})
 _VERIFY_CHUNK: Final = 64
 _MAX_LOG_SIZE_DIGITS: Final = 15
 
@@ -142,23 +146,25 @@ def _check_kiosk(kiosk: Kiosk | None, kiosk_id: str) -> Kiosk:
     return kiosk
 
 
-def clock_in_range(wall_ms: int, now_ms: int) -> bool:
-    """Whether a kiosk's wall clock is plausible: not before 2020, at most 24 h ahead of ours."""
-    return CLOCK_MIN_MS <= wall_ms <= now_ms + CLOCK_MAX_AHEAD_MS
+def _tap_flags(event: Event, card: Card | None, site: Site, now: int) -> list[str]:
+    """The flags of an admitted check-in, check-out or ``denied`` event, in the documented order.
 
-
-def _card_flags(event: Event, card: Card | None, site: Site) -> list[Reason]:
-    """What the server re-checks about the card of an admitted event (the kiosk decided offline).
-
-    Only check-ins and check-outs: a ``denied`` event already records a refusal.
+    A ``denied`` event gets no card flags: it already records a refusal.
     """
-    if event.kind is EventKind.DENIED:
-        return []
-    flags: list[Reason] = []
-    if card is not None and card.blocked_ms is not None and card.blocked_ms <= event.clock.wall_ms:
-        flags.append(Reason.CARD_BLOCKED)
-    if ids.is_id(event.card, ids.UID_CARD) and not site.allow_uncredentialed:
-        flags.append(Reason.UNCREDENTIALED_CARD)
+    flags: list[str] = []
+    if not clock_in_range(event.clock.wall_ms, now):
+        flags.append(Reason.CLOCK_OUT_OF_RANGE.value)
+    if card is None:
+        flags.append(Reason.UNKNOWN_CARD.value)
+    if event.kind is not EventKind.DENIED:
+        blocked_ms = None if card is None else card.blocked_ms
+        found = card_flags(
+            event.card,
+            blocked_ms,
+            allow_uncredentialed=site.allow_uncredentialed,
+            wall_ms=event.clock.wall_ms,
+        )
+        flags.extend(flag.value for flag in found)
     return flags
 
 
@@ -349,14 +355,14 @@ def _store_new(
     entries: list[bytes] = []
     first_index = tx.tlog_size()
     for (body, sig), event, body_hash in zip(items, events, hashes, strict=True):
-        flags: list[str] = []
-        if not clock_in_range(event.clock.wall_ms, now):
-            flags.append(Reason.CLOCK_OUT_OF_RANGE.value)
         card = cards.get(event.card)
-        if card is None:
-            flags.append(Reason.UNKNOWN_CARD.value)
-        flags.extend(flag.value for flag in _card_flags(event, card, site))
-        if card is not None and event.kind is not EventKind.DENIED:
+        log_index = first_index + len(entries)
+        if event.kind in SHOP_EVENT_KINDS:
+            # Settled here, before its log entry is built: the flags are part of it.
+            flags = apply_event(tx, site, event, card, now_ms=now, log_index=log_index)
+        else:
+            flags = _tap_flags(event, card, site, now)
+        if card is not None and event.kind in _TAP_KINDS:
             # Any flag on a registered card's tap keeps its shift from paying; the first one names why.
             taps.append(
                 Tap(
@@ -367,7 +373,7 @@ def _store_new(
                     card.volunteer_id,
                     event.clock.wall_ms,
                     flags[0] if flags else None,
-                    first_index + len(entries),
+                    log_index,
                 )
             )
         rows.append(
@@ -382,7 +388,7 @@ def _store_new(
                 wall_ms=event.clock.wall_ms,
                 flags=tuple(flags),
                 received_ms=now,
-                log_index=first_index + len(entries),
+                log_index=log_index,
             )
         )
         entries.append(tlog.event_entry(body, sig, received_ms=now, flags_json=encode_flags(tuple(flags))))

@@ -100,6 +100,52 @@ class IssuerKey:
         }
 
 
+class CoordinatorStatus(StrEnum):
+    """A coordinator key's standing.  Only ``active`` keys may sign decisions; revoked is final."""
+
+    ACTIVE = "active"
+    REVOKED = "revoked"
+
+
+@dataclass(frozen=True, slots=True)
+class CoordinatorKey:
+    """A coordinator's public key (``o_`` ID derived from it) and, for the admin API only, their name.
+
+    The name lives in ``coordinator_names`` and never enters the transparency log.
+    """
+
+    coordinator_id: str
+    public_key: bytes
+    status: CoordinatorStatus
+    created_ms: int
+    changed_ms: int
+    name: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "coordinator_id": self.coordinator_id,
+            "name": self.name,
+            "public_key": b64encode(self.public_key),
+            "status": self.status.value,
+            "created_ms": self.created_ms,
+            "changed_ms": self.changed_ms,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedDecision:
+    """A coordinator decision the server applied, by the hash of its signed bytes, and its answer."""
+
+    decision_hash: str
+    coordinator_id: str
+    kind: str
+    body: bytes
+    sig: bytes
+    result: dict[str, Any]
+    received_ms: int
+    log_index: int
+
+
 class CardKind(StrEnum):
     """How a card names itself at a kiosk."""
 
@@ -274,6 +320,64 @@ class LedgerEntry(NamedTuple):
     ref: int
     created_ms: int
     log_index: int | None
+
+
+class RedemptionStatus(StrEnum):
+    """Where a redemption stands: the tokens moved, the server declined it, or the shop took it back."""
+
+    DEBITED = "debited"
+    DECLINED = "declined"  # online and not covered; an offline fallback with its ID may still debit
+    VOIDED = "voided"
+
+
+@dataclass(frozen=True, slots=True)
+class Redemption:
+    """One redemption ID at a shop, with the event that settled it (``docs/economy.md``).
+
+    ``kiosk_id``, ``seq``, ``online`` and ``wall_ms`` are those of the ``redeem`` event that
+    debited it (or, while declined, of the last one that tried); ``void_*`` those of the
+    ``void`` that returned it.  ``overdraft`` is set when the debit took the balance below
+    zero, ``acknowledged`` is the hash of the decision that accepted that.  ``row_id`` is
+    storage's key for it, the ``ref`` of its ledger entries (0 until stored).
+    """
+
+    redemption_id: str
+    site_id: str
+    kiosk_id: str
+    seq: int
+    card_id: str
+    volunteer_id: str
+    amount: int
+    online: bool
+    status: RedemptionStatus
+    wall_ms: int
+    received_ms: int
+    overdraft: bool = False
+    acknowledged: str | None = None
+    void_kiosk: str | None = None
+    void_seq: int | None = None
+    void_wall_ms: int | None = None
+    row_id: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "redemption_id": self.redemption_id,
+            "site_id": self.site_id,
+            "kiosk_id": self.kiosk_id,
+            "seq": self.seq,
+            "card_id": self.card_id,
+            "volunteer_id": self.volunteer_id,
+            "amount": self.amount,
+            "online": self.online,
+            "status": self.status.value,
+            "wall_ms": self.wall_ms,
+            "received_ms": self.received_ms,
+            "overdraft": self.overdraft,
+            "acknowledged": self.acknowledged,
+            "void_kiosk": self.void_kiosk,
+            "void_seq": self.void_seq,
+            "void_wall_ms": self.void_wall_ms,
+        }
 
 
 @dataclass(frozen=True, slots=True)

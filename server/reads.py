@@ -1,4 +1,4 @@
-"""Read-only views for kiosks and card holders: kiosk state, a card's balance and shifts.
+"""Read-only views for kiosks and card holders: kiosk state, a card's balance, shifts and statement.
 
 Balances are kept per volunteer (so a replacement card keeps the balance); a
 card is only the way in.  These views never include a name.
@@ -6,9 +6,11 @@ card is only the way in.  These views never include a name.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from protocol import Reason
+from server import statements
 from server.context import ServerContext
 from server.errors import ServiceError
 
@@ -41,3 +43,16 @@ def card_shifts(ctx: ServerContext, card_id: str) -> dict[str, Any]:
         _volunteer_of(tx.card_volunteers([card_id]), card_id)
         shifts = tx.shifts_for_card(card_id)
     return {"card_id": card_id, "shifts": [shift.to_json() for shift in shifts]}
+
+
+def card_statement(ctx: ServerContext, card_id: str, params: Mapping[str, str]) -> statements.Document:
+    """The card's volunteer's statement (:func:`server.statements.account`) without name or volunteer ID.
+
+    ``{"card_id","from_ms","to_ms","opening_balance","earned","redeemed","voided","closing_balance",
+    "entries":[…]}``, or its CSV with ``format=csv``; ``404 unknown_card``, ``400 bad_field``.
+    """
+    period, fmt = statements.parse_period(params), statements.parse_format(params)
+    with ctx.storage.read() as tx:
+        volunteer_id = _volunteer_of(tx.card_volunteers([card_id]), card_id)
+        statement = statements.account(tx, volunteer_id, period)
+    return statements.render_account({"card_id": card_id}, statement, fmt)

@@ -9,9 +9,9 @@ arrive in ``seq`` order).  The rules, from ``docs/protocol.md``:
   ``check_out_without_check_in`` (start = end = the check-out's time).
 * A check-out earlier than its check-in is ``clock_inconsistent``; a shift
   longer than the site's maximum is ``shift_too_long``.  Both go to review.
-* Only a shift whose both taps are clean is paid: ``tokens = minutes *
-  tokens_per_hour // 60`` with ``minutes = (end_ms - start_ms) // 60000``.
-  The ledger entry is written in the caller's transaction, with the shift.
+* Only a shift whose both taps are clean is paid, under the site's current
+  earning rules (:mod:`server.rules`: rate, bonuses, daily cap).  The ledger
+  entry is written in the caller's transaction, with the shift.
 
 How flagged events count (a choice the protocol leaves to the server):
 
@@ -33,6 +33,7 @@ from typing import Final
 
 from protocol import EventKind, Reason
 from server.models import LedgerEntry, Shift, ShiftStatus, Site
+from server.rules import EarningRules, local_day
 from server.storage import Tx
 
 MS_PER_MINUTE: Final = 60_000
@@ -46,8 +47,55 @@ def shift_minutes(start_ms: int, end_ms: int) -> int:
 
 
 def shift_tokens(minutes: int, tokens_per_hour: int) -> int:
-    """Tokens for ``minutes`` of work, rounded down once per shift (integers only)."""
+    """Tokens for ``minutes`` of work without bonuses or cap, rounded down once per shift (integers only)."""
     return minutes * tokens_per_hour // 60
+
+
+def in_review(shift: Shift, site: Site, now_ms: int) -> bool:
+    """Whether ``shift`` is on the review list: in review, or open and flagged or overdue.
+
+    The same condition as :meth:`server.storage.Tx.review_shifts`, for one shift.
+    """
+    if shift.status is ShiftStatus.REVIEW:
+        return True
+    return shift.status is ShiftStatus.OPEN and (
+        shift.reason is not None or shift.start_ms < now_ms - site.max_shift_hours * MS_PER_HOUR
+    )
+
+
+class Payroll:
+    """Pays shifts at one site under its rules as they are now, keeping its daily cap across them.
+
+    Make one per transaction and site (one ingest batch, one decision).  For a
+    site with a daily cap it asks ``tx.tokens_paid_on_day`` once per volunteer
+    and local day, then adds what it pays itself, so shifts paid earlier in the
+    same batch (not yet written) count too.  Sites without a cap never ask.
+    """
+
+    def __init__(self, tx: Tx, site: Site) -> None:
+        self._tx = tx
+        self._site_id = site.site_id
+        self.rules = EarningRules.of_site(site)
+        self._paid: dict[tuple[str, int], int] = {}
+
+    def pay(self, shift: Shift, end_ms: int) -> int:
+        """Close ``shift`` as paid at ``end_ms``: its minutes, uncapped and paid tokens; return the tokens."""
+        shift.end_ms = end_ms
+        shift.minutes = shift_minutes(shift.start_ms, end_ms)
+        worth = self.rules.tokens(shift.start_ms, end_ms)
+        tokens = worth
+        if self.rules.daily_cap:
+            day = local_day(shift.start_ms)
+            key = (shift.volunteer_id, day[0])
+            paid = self._paid.get(key)
+            if paid is None:
+                paid = self._tx.tokens_paid_on_day(self._site_id, shift.volunteer_id, *day)
+            tokens = self.rules.capped(worth, paid)
+            self._paid[key] = paid + tokens
+        shift.status = ShiftStatus.PAID
+        shift.tokens = tokens
+        shift.uncapped_tokens = worth
+        return tokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +121,8 @@ class _Writes:
     A shift opened and closed in the same batch is inserted once, in its final state.
     """
 
-    def __init__(self, tx: Tx) -> None:
+    def __init__(self, tx: Tx, site: Site) -> None:
+        self.payroll = Payroll(tx, site)
         self.next_id = tx.next_shift_id()
         self.new: dict[int, Shift] = {}
         self.closed: dict[int, Shift] = {}
@@ -97,10 +146,15 @@ class _Writes:
 
 
 def apply_taps(tx: Tx, site: Site, taps: Iterable[Tap], now_ms: int) -> None:
-    """Pair ``taps`` (in arrival order) with the open shifts at ``site``; write shifts and ledger entries."""
+    """Pair ``taps`` (in arrival order) with the open shifts at ``site``; write shifts and ledger entries.
+
+    Calls these ``tx`` methods only (the auditor's ``ShiftBook`` has the same): ``open_shifts``,
+    ``next_shift_id``, ``close_shifts``, ``insert_shifts``, ``insert_ledger_entries`` and, for a
+    site with a daily cap, ``tokens_paid_on_day``.
+    """
     taps = list(taps)
     open_shifts = tx.open_shifts(site.site_id, (tap.card_id for tap in taps))
-    writes = _Writes(tx)
+    writes = _Writes(tx, site)
     for tap in taps:
         if tap.kind is EventKind.CHECK_IN:
             previous = open_shifts.pop(tap.card_id, None)
@@ -152,8 +206,7 @@ def _close(site: Site, shift: Shift, tap: Tap, now_ms: int, writes: _Writes) -> 
         elif tap.wall_ms - shift.start_ms > site.max_shift_hours * MS_PER_HOUR:
             shift.reason = Reason.SHIFT_TOO_LONG.value
     if shift.reason is None:
-        shift.status = ShiftStatus.PAID
-        shift.tokens = shift_tokens(shift.minutes, site.tokens_per_hour)
+        writes.payroll.pay(shift, tap.wall_ms)
         writes.entries.append(
             LedgerEntry(
                 shift.volunteer_id, shift.tokens, LEDGER_KIND_SHIFT, shift.shift_id, now_ms, tap.log_index

@@ -34,8 +34,11 @@ from typing import Any, Final
 from protocol import ShopLimits
 from protocol.trust import parse_presets
 from server.models import (
+    AppliedDecision,
     Card,
     CardKind,
+    CoordinatorKey,
+    CoordinatorStatus,
     EnrolmentCode,
     HeldEvent,
     IssuerKey,
@@ -44,6 +47,8 @@ from server.models import (
     KioskStatus,
     LedgerEntry,
     NewEvent,
+    Redemption,
+    RedemptionStatus,
     Shift,
     ShiftStatus,
     Site,
@@ -105,6 +110,20 @@ def _site_row(site: Site) -> tuple[Any, ...]:
         *(int(site.allow_uncredentialed), site.kind.value, site.daily_cap),
         json.dumps(list(site.bonuses), separators=(",", ":")),
         *limits,
+    )
+
+
+_COORDINATOR_COLUMNS: Final = "c.coordinator_id, c.public_key, c.status, c.created_ms, c.changed_ms, n.name"
+
+
+def _coordinator(row: Sequence[Any]) -> CoordinatorKey:
+    return CoordinatorKey(
+        coordinator_id=row[0],
+        public_key=bytes(row[1]),
+        status=CoordinatorStatus(row[2]),
+        created_ms=row[3],
+        changed_ms=row[4],
+        name=row[5],
     )
 
 
@@ -170,6 +189,31 @@ def _shift_row(s: Shift) -> tuple[Any, ...]:
     )
 
 
+_REDEMPTION_NAMES: Final = (
+    *("redemption_id", "site_id", "kiosk_id", "seq", "card_id", "volunteer_id", "amount", "online"),
+    *("status", "wall_ms", "received_ms", "overdraft", "acknowledged", "void_kiosk", "void_seq"),
+    "void_wall_ms",
+)
+_REDEMPTION_COLUMNS: Final = ", ".join(_REDEMPTION_NAMES)
+
+
+def _redemption(row: Sequence[Any]) -> Redemption:
+    """A redemption from its columns followed by its ``rowid``."""
+    values = dict(zip(_REDEMPTION_NAMES, row[:-1], strict=True))
+    values["online"] = bool(values["online"])
+    values["overdraft"] = bool(values["overdraft"])
+    values["status"] = RedemptionStatus(values["status"])
+    return Redemption(**values, row_id=row[-1])
+
+
+def _redemption_row(r: Redemption) -> tuple[Any, ...]:
+    return (
+        *(r.redemption_id, r.site_id, r.kiosk_id, r.seq, r.card_id, r.volunteer_id, r.amount),
+        *(int(r.online), r.status.value, r.wall_ms, r.received_ms, int(r.overdraft), r.acknowledged),
+        *(r.void_kiosk, r.void_seq, r.void_wall_ms),
+    )
+
+
 def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
     for start in range(0, len(items), _IN_CHUNK):
         yield items[start : start + _IN_CHUNK]
@@ -207,6 +251,91 @@ class Tx:
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             (key, value),
         )
+
+    # -- coordinator keys, decisions and rules -------------------------------------------------
+    def insert_coordinator(self, key: CoordinatorKey) -> None:
+        """Store a coordinator key, and its name apart (``coordinator_names``: never logged)."""
+        self._conn.execute(
+            "INSERT INTO coordinators (coordinator_id, public_key, status, created_ms, changed_ms) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (key.coordinator_id, key.public_key, key.status.value, key.created_ms, key.changed_ms),
+        )
+        if key.name is not None:
+            self._conn.execute(
+                "INSERT INTO coordinator_names (coordinator_id, name) VALUES (?, ?)",
+                (key.coordinator_id, key.name),
+            )
+
+    def get_coordinator(self, coordinator_id: str) -> CoordinatorKey | None:
+        row = self._conn.execute(
+            f"SELECT {_COORDINATOR_COLUMNS} FROM coordinators c "
+            "LEFT JOIN coordinator_names n ON n.coordinator_id = c.coordinator_id WHERE c.coordinator_id = ?",
+            (coordinator_id,),
+        ).fetchone()
+        return None if row is None else _coordinator(row)
+
+    def list_coordinators(self) -> list[CoordinatorKey]:
+        rows = self._conn.execute(
+            f"SELECT {_COORDINATOR_COLUMNS} FROM coordinators c "
+            "LEFT JOIN coordinator_names n ON n.coordinator_id = c.coordinator_id "
+            "ORDER BY c.created_ms, c.rowid"
+        )
+        return [_coordinator(row) for row in rows]
+
+    def set_coordinator_status(self, coordinator_id: str, status: CoordinatorStatus, changed_ms: int) -> None:
+        self._conn.execute(
+            "UPDATE coordinators SET status = ?, changed_ms = ? WHERE coordinator_id = ?",
+            (status.value, changed_ms, coordinator_id),
+        )
+
+    def get_decision(self, decision_hash: str) -> AppliedDecision | None:
+        row = self._conn.execute(
+            "SELECT decision_hash, coordinator_id, kind, body, sig, result, received_ms, log_index "
+            "FROM decisions WHERE decision_hash = ?",
+            (decision_hash,),
+        ).fetchone()
+        if row is None:
+            return None
+        return AppliedDecision(
+            *(row[0], row[1], row[2], bytes(row[3]), bytes(row[4]), json.loads(row[5]), row[6], row[7])
+        )
+
+    def insert_decision(self, decision: AppliedDecision) -> None:
+        self._conn.execute(
+            "INSERT INTO decisions (decision_hash, coordinator_id, kind, body, sig, result, received_ms, "
+            "log_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                *(decision.decision_hash, decision.coordinator_id, decision.kind, decision.body),
+                *(decision.sig, json.dumps(decision.result, separators=(",", ":"), ensure_ascii=False)),
+                *(decision.received_ms, decision.log_index),
+            ),
+        )
+
+    def shift_by_tap(self, kiosk_id: str, seq: int) -> Shift | None:
+        """The shift whose first tap is ``(kiosk_id, seq)``: its check-in, or an orphan check-out."""
+        row = self._conn.execute(
+            f"SELECT {_SHIFT_COLUMNS} FROM shifts WHERE in_kiosk = ? AND in_seq = ?", (kiosk_id, seq)
+        ).fetchone()
+        if row is None:
+            row = self._conn.execute(
+                f"SELECT {_SHIFT_COLUMNS} FROM shifts "
+                "WHERE in_kiosk IS NULL AND out_kiosk = ? AND out_seq = ?",
+                (kiosk_id, seq),
+            ).fetchone()
+        return None if row is None else _shift(row)
+
+    def tokens_paid_on_day(self, site_id: str, volunteer_id: str, day_start_ms: int, day_end_ms: int) -> int:
+        """Tokens paid to ``volunteer_id`` at ``site_id`` for shifts started in the given day.
+
+        The daily cap's "paid so far": ``[day_start_ms, day_end_ms)`` is one local day
+        (:func:`server.rules.local_day`), and a shift counts by its ``start_ms``.
+        """
+        row = self._conn.execute(
+            "SELECT COALESCE(SUM(tokens), 0) FROM shifts WHERE volunteer_id = ? AND site_id = ? "
+            "AND status = 'paid' AND start_ms >= ? AND start_ms < ?",
+            (volunteer_id, site_id, day_start_ms, day_end_ms),
+        ).fetchone()
+        return int(row[0])
 
     # -- sites and enrolment codes -------------------------------------------------------------
     def insert_site(self, site: Site, created_ms: int) -> None:
@@ -636,6 +765,92 @@ class Tx:
             "LEFT JOIN balances b ON b.volunteer_id = v.volunteer_id ORDER BY v.volunteer_id"
         )
         return {row[0]: int(row[1]) for row in rows}
+
+    # -- redemptions ---------------------------------------------------------------------------
+    def get_redemption(self, redemption_id: str) -> Redemption | None:
+        row = self._conn.execute(
+            f"SELECT {_REDEMPTION_COLUMNS}, rowid FROM redemptions WHERE redemption_id = ?", (redemption_id,)
+        ).fetchone()
+        return None if row is None else _redemption(row)
+
+    def insert_redemption(self, redemption: Redemption) -> int:
+        """Store a redemption seen for the first time; return its row ID (its ledger entries' ``ref``)."""
+        marks = ", ".join("?" * len(_REDEMPTION_NAMES))
+        cursor = self._conn.execute(
+            f"INSERT INTO redemptions ({_REDEMPTION_COLUMNS}) VALUES ({marks})", _redemption_row(redemption)
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def update_redemption(self, redemption: Redemption) -> None:
+        """Store everything about ``redemption`` that a later event may change (all but its ID)."""
+        self._conn.execute(
+            f"UPDATE redemptions SET ({_REDEMPTION_COLUMNS}) = ({', '.join('?' * len(_REDEMPTION_NAMES))}) "
+            "WHERE redemption_id = ?",
+            (*_redemption_row(redemption), redemption.redemption_id),
+        )
+
+    def unacknowledged_overdrafts(self) -> list[Redemption]:
+        """Debited redemptions that took a balance below zero and no decision acknowledged, oldest first."""
+        rows = self._conn.execute(
+            f"SELECT {_REDEMPTION_COLUMNS}, rowid FROM redemptions "
+            "WHERE overdraft = 1 AND acknowledged IS NULL AND status = 'debited' ORDER BY received_ms, rowid"
+        )
+        return [_redemption(row) for row in rows]
+
+    def acknowledge_overdraft(self, redemption_id: str, decision_hash: str) -> None:
+        """Record that the decision ``decision_hash`` accepted the overdraft of ``redemption_id``."""
+        self._conn.execute(
+            "UPDATE redemptions SET acknowledged = ? WHERE redemption_id = ?", (decision_hash, redemption_id)
+        )
+
+    def shop_redemptions(self, site_id: str, from_ms: int, to_ms: int | None) -> list[Redemption]:
+        """Debited and voided redemptions at ``site_id``, ``wall_ms`` in ``[from_ms, to_ms)``, in time order.
+
+        ``to_ms`` ``None`` means no upper end.  Declined ones moved nothing and are left out.
+        """
+        rows = self._conn.execute(
+            f"SELECT {_REDEMPTION_COLUMNS}, rowid FROM redemptions WHERE site_id = ? AND wall_ms >= ? "
+            "AND (? IS NULL OR wall_ms < ?) AND status IN ('debited', 'voided') ORDER BY wall_ms, rowid",
+            (site_id, from_ms, to_ms, to_ms),
+        )
+        return [_redemption(row) for row in rows]
+
+    def get_volunteer(self, volunteer_id: str) -> Volunteer | None:
+        """The volunteer with their personal data (``name`` ``None`` once erased), or ``None``."""
+        row = self._conn.execute(
+            "SELECT v.volunteer_id, p.name, p.ehrenamtskarte FROM volunteers v "
+            "LEFT JOIN personal_data p ON p.volunteer_id = v.volunteer_id WHERE v.volunteer_id = ?",
+            (volunteer_id,),
+        ).fetchone()
+        return None if row is None else Volunteer(volunteer_id=row[0], name=row[1], ehrenamtskarte=row[2])
+
+    def balance_before(self, volunteer_id: str, before_ms: int) -> int:
+        """The sum of ``volunteer_id``'s ledger entries created before ``before_ms``."""
+        row = self._conn.execute(
+            "SELECT COALESCE(SUM(delta), 0) FROM ledger_entries WHERE volunteer_id = ? AND created_ms < ?",
+            (volunteer_id, before_ms),
+        ).fetchone()
+        return int(row[0])
+
+    def ledger_lines(
+        self, volunteer_id: str, from_ms: int, to_ms: int | None
+    ) -> list[tuple[LedgerEntry, str | None, str | None]]:
+        """``(entry, site_id, card_id)`` of ``volunteer_id``'s entries created in ``[from_ms, to_ms)``.
+
+        In ``(created_ms, entry_id)`` order; the site and card are the shift's or the
+        redemption's the entry is for (``None`` for any other kind).
+        """
+        rows = self._conn.execute(
+            "SELECT e.volunteer_id, e.delta, e.kind, e.ref, e.created_ms, e.log_index, "
+            "COALESCE(s.site_id, r.site_id), COALESCE(s.card_id, r.card_id) FROM ledger_entries e "
+            "LEFT JOIN shifts s ON e.kind = 'shift' AND s.shift_id = e.ref "
+            "LEFT JOIN redemptions r ON e.kind IN ('redeem', 'void') AND r.rowid = e.ref "
+            "WHERE e.volunteer_id = ? AND e.created_ms >= ? AND (? IS NULL OR e.created_ms < ?) "
+            "ORDER BY e.created_ms, e.entry_id",
+            (volunteer_id, from_ms, to_ms, to_ms),
+        )
+        return [(LedgerEntry(*row[:6]), row[6], row[7]) for row in rows]
 
     # -- the transparency log ------------------------------------------------------------------
     def tlog_size(self) -> int:

@@ -27,14 +27,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from protocol import PrivateKey, PublicKey, b64encode
+from protocol import PrivateKey, PublicKey, b64encode, logentry
 from protocol.checkpoint import Checkpoint, sign_checkpoint
 from protocol.logentry import ENTRY_TYPE, ENTRY_VERSION, make_entry
 from protocol.merkle import consistency_proof, inclusion_proof, leaf_hash
 from protocol.note import NoteVerifier
 from server.context import ServerContext
 from server.errors import LogCorrupted
-from server.models import Card, IssuerKey, Kiosk, KioskStatus, Site
+from server.models import Card, CoordinatorKey, IssuerKey, Kiosk, KioskStatus, Site
 from server.schema import DEFAULT_LOG_ORIGIN
 from server.storage import Storage, Tx
 from server.tlogtree import Frontier, HashRow
@@ -197,6 +197,25 @@ def site_entry(site: Site, at_ms: int) -> bytes:
     )
 
 
+def shop_entry(site: Site, at_ms: int) -> bytes:
+    """A site created as a shop, with its first limits (never its name or its till presets).
+
+    Raises :class:`ValueError` for a check-in site, which has no limits to log.
+    """
+    shop = site.shop
+    if shop is None:
+        raise ValueError(f"site {site.site_id} is not a shop")
+    return make_entry(
+        "shop",
+        site_id=site.site_id,
+        max_amount=shop.max_amount,
+        offline_allowance=shop.offline_allowance,
+        offline_daily_cap=shop.offline_daily_cap,
+        void_window_s=shop.void_window_s,
+        at_ms=at_ms,
+    )
+
+
 def kiosk_enrolled_entry(kiosk: Kiosk) -> bytes:
     return make_entry(
         "kiosk_enrolled",
@@ -228,6 +247,22 @@ def card_entry(card: Card) -> bytes:
 
 def card_blocked_entry(card_id: str, at_ms: int) -> bytes:
     return make_entry("card_blocked", card_id=card_id, at_ms=at_ms)
+
+
+def coordinator_key_entry(key: CoordinatorKey, at_ms: int) -> bytes:
+    """A coordinator key registered or revoked: its ID, public key and status (never the name)."""
+    return make_entry(
+        "coordinator_key",
+        coordinator_id=key.coordinator_id,
+        public_key=b64encode(key.public_key),
+        status=key.status.value,
+        at_ms=at_ms,
+    )
+
+
+def decision_entry(body: bytes, sig: bytes, received_ms: int) -> bytes:
+    """An applied coordinator decision, exactly as signed (:func:`protocol.logentry.decision_entry`)."""
+    return logentry.decision_entry(body, sig, received_ms=received_ms)
 
 
 # -- receipts with proofs --------------------------------------------------------------------------

@@ -11,7 +11,9 @@ the kiosk pinned at enrolment (:func:`protocol.sign_trust_list`).  It holds:
 * ``blocked``: every blocked card, ``c_`` and ``u_`` alike, server-wide;
 * ``allow_uncredentialed``: the kiosk's site's policy;
 * ``coordinators``: every coordinator card, server-wide (cards have no site),
-  never a blocked or uncredentialed one (:func:`server.cards.set_coordinator`).
+  never a blocked or uncredentialed one (:func:`server.cards.set_coordinator`);
+* ``shop``: for a kiosk at a shop, the shop's limits and till presets (it runs
+  in shop mode); nothing for a check-in kiosk.
 
 Lists are built afresh for every request, so nothing needs bumping when a card
 is blocked or a coordinator role changes: a kiosk refetches its list after a
@@ -61,6 +63,7 @@ def build_trust_list(tx: Tx, kiosk: Kiosk, site: Site, now_ms: int) -> TrustList
         blocked=frozenset(tx.blocked_card_ids()),
         allow_uncredentialed=site.allow_uncredentialed,
         coordinators=frozenset(tx.coordinator_card_ids()),
+        shop=site.shop,
     )
 
 

@@ -22,6 +22,7 @@ def test_enrolment_returns_identity_and_keys(api: Api, server_key: PublicKey) ->
         "kiosk_id",
         "site_id",
         "site_name",
+        "mode",
         "server_public_key",
         "uid_pseudonym_key",
         "tokens_per_hour",
@@ -32,6 +33,7 @@ def test_enrolment_returns_identity_and_keys(api: Api, server_key: PublicKey) ->
     }
     assert body["kiosk_id"].startswith("k_")
     assert (body["site_id"], body["site_name"]) == (site["site_id"], "Repair café")
+    assert body["mode"] == "checkin"
     assert (body["tokens_per_hour"], body["max_shift_hours"]) == (12, 10)
     assert body["server_public_key"] == server_key.to_b64()
     assert body["uid_pseudonym_key"] == b64encode(api.context.uid_pseudonym_key)

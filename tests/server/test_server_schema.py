@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from server.models import Card, CardKind, Site
-from server.schema import MIGRATIONS, _m001_initial, _m002_card_credentials, _m003_transparency_log
+from server.schema import (
+    MIGRATIONS,
+    _m001_initial,
+    _m002_card_credentials,
+    _m003_transparency_log,
+    _m004_coordinator_cards,
+)
 from server.storage import Storage
 
 
@@ -87,3 +93,69 @@ def test_schema_refuses_impossible_values(tmp_path: Path, statement: str) -> Non
     _m001_ledger(path)
     with Storage(path) as storage, pytest.raises(sqlite3.IntegrityError), storage.write() as tx:
         tx._conn.execute(statement)
+
+
+def test_m005_keeps_shifts_and_ledger_entries_and_sums_them_into_balances(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    _m001_ledger(path)
+    conn = sqlite3.connect(path, isolation_level=None)
+    for migration in (_m002_card_credentials, _m003_transparency_log, _m004_coordinator_cards):
+        migration(conn)
+        conn.execute("INSERT INTO migrations VALUES (?, 1)", (migration.__name__.lstrip("_"),))
+    conn.execute("INSERT INTO volunteers VALUES ('v_2', 2)")
+    conn.execute("INSERT INTO personal_data (volunteer_id, name) VALUES ('v_2', 'Bob')")
+    conn.execute("INSERT INTO cards (card_id, volunteer_id, registered_ms) VALUES ('c_2', 'v_2', 6)")
+    conn.execute("INSERT INTO volunteers VALUES ('v_3', 3)")  # never earned: no balances row
+    shifts = [
+        (1, "c_1", "v_1", "s_1", "k_1", "k_1", 1, "k_1", 2, 1000, 3_601_000, 60, 10, "paid", None),
+        (2, "c_1", "v_1", "s_1", "k_1", "k_1", 3, "k_1", 4, 9000, 1_809_000, 30, 5, "paid", None),
+        (3, "c_2", "v_2", "s_1", "k_1", "k_1", 5, None, None, 9000, None, 0, 0, "open", None),
+        (
+            4,
+            "c_2",
+            "v_2",
+            "s_1",
+            "k_1",
+            None,
+            None,
+            "k_1",
+            6,
+            7000,
+            7000,
+            0,
+            0,
+            "review",
+            "check_out_without_check_in",
+        ),
+        (5, "c_2", "v_2", "s_1", "k_1", "k_1", 7, "k_1", 8, 1000, 2_401_000, 40, 6, "paid", None),
+    ]
+    conn.executemany(f"INSERT INTO shifts VALUES ({', '.join('?' * 15)})", shifts)
+    entries = [
+        (1, "v_1", 10, "shift", 1, 100),
+        (2, "v_1", 5, "shift", 2, 200),
+        (3, "v_2", 6, "shift", 5, 300),
+    ]
+    conn.executemany("INSERT INTO ledger_entries VALUES (?, ?, ?, ?, ?, ?)", entries)
+    conn.close()
+    with Storage(path, migrate=False) as storage:
+        assert storage.migrate() == ["m005_economy"]
+        with storage.read() as tx:
+            assert tx.balances() == tx.summed_balances() == {"v_1": 15, "v_2": 6}
+            assert tx.all_balances() == {"v_1": 15, "v_2": 6, "v_3": 0}
+            kept = [
+                (s.shift_id, s.status.value, s.tokens, s.reason, s.source) for s in tx.shifts_for_card("c_2")
+            ]
+            assert kept == [
+                (3, "open", 0, None, "taps"),
+                (4, "review", 0, "check_out_without_check_in", "taps"),
+                (5, "paid", 6, None, "taps"),
+            ]
+            assert [s.minutes for s in tx.shifts_for_card("c_1")] == [60, 30]
+            lines = tx.ledger_lines("v_1", 0, None)
+            assert [(e.delta, e.kind, e.ref, e.created_ms, e.log_index) for e, _, _ in lines] == [
+                (10, "shift", 1, 100, None),
+                (5, "shift", 2, 200, None),
+            ]
+            assert [(site, card) for _, site, card in lines] == [("s_1", "c_1"), ("s_1", "c_1")]
+            assert tx.unacknowledged_overdrafts() == []
+            assert [site.kind.value for site in tx.list_sites()] == ["checkin"]
