@@ -22,6 +22,7 @@ examples:
   kokreativ terminal sync --config /var/lib/kokreativ/kiosk.toml --once
   kokreativ doctor --reader tty:AMA0:pn532
   kokreativ card inspect --reader usb --config /var/lib/kokreativ/kiosk.toml
+  kokreativ report volunteer v_… --from 2026-11-01 --to 2026-11-30
 """
 
 
@@ -37,6 +38,7 @@ def _commands() -> list[tuple[str, str, Callable[[argparse.ArgumentParser], None
         ("demo", "run a simulated day end to end: server, kiosk offline, sync, report", demo.configure),
         ("doctor", "find the NFC reader and print the fix for what stops it", tools.configure_doctor),
         ("provision", "set up servers, sites, kiosks and cards (coordinators)", provisioning_cli.configure),
+        ("report", "statements for a volunteer or a shop (coordinators)", provisioning_cli.configure_report),
         ("server", "run the ledger server", server_cli.configure),
         ("terminal", "run a kiosk and its background sync", terminal_cli.configure),
         ("verify", "audit the ledger, or check one checkpoint or proof (auditors)", verify_cli.configure),

@@ -8,6 +8,7 @@ back as :class:`ServerRefused` carrying the server's reason code.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 
@@ -42,8 +43,8 @@ class ApiClient:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        headers = {"Accept": "application/json"}
+    def _send(self, method: str, path: str, body: dict[str, Any] | None, *, accept: str) -> requests.Response:
+        headers = {"Accept": accept}
         if self._admin_token is not None:
             headers["Authorization"] = f"Bearer {self._admin_token}"
         try:
@@ -52,11 +53,11 @@ class ApiClient:
             )
         except requests.RequestException as exc:
             raise ServerUnreachable("server_unreachable", f"{self.server_url}: {exc}") from exc
-        try:
-            payload = response.json()
-        except ValueError:
-            payload = None
         if response.status_code >= 400:
+            try:
+                payload = response.json()
+            except ValueError:
+                payload = None
             error = payload.get("error") if isinstance(payload, dict) else None
             error = error if isinstance(error, dict) else {}
             code, message = error.get("code"), error.get("message")
@@ -64,6 +65,14 @@ class ApiClient:
                 code if isinstance(code, str) else f"http_{response.status_code}",
                 message if isinstance(message, str) else (response.reason or "refused"),
             )
+        return response
+
+    def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = self._send(method, path, body, accept="application/json")
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
         if not isinstance(payload, dict):
             raise ServerRefused(Reason.MALFORMED_REQUEST, f"{path} did not answer with a JSON object")
         return payload
@@ -164,7 +173,78 @@ class ApiClient:
     def revoke_kiosk(self, kiosk_id: str) -> dict[str, Any]:
         return self.request("POST", f"/v1/admin/kiosks/{kiosk_id}/revoke")
 
+    def get_site(self, site_id: str) -> dict[str, Any]:
+        """One site as ``list_sites`` shows it (the admin API lists sites, it has no single-site read)."""
+        for site in self.list_sites():
+            if site.get("site_id") == site_id:
+                return site
+        raise ServerRefused(Reason.UNKNOWN_SITE, f"no site {site_id}")
+
+    def add_shop(
+        self,
+        name: str,
+        *,
+        max_amount: int | None = None,
+        offline_allowance: int | None = None,
+        offline_daily_cap: int | None = None,
+        void_window_s: int | None = None,
+        presets: list[dict[str, Any]] | None = None,
+        allow_uncredentialed: bool = False,
+    ) -> dict[str, Any]:
+        """Create a shop; limits left out take the server's defaults (``docs/economy.md``)."""
+        given: dict[str, Any] = {
+            "max_amount": max_amount,
+            "offline_allowance": offline_allowance,
+            "offline_daily_cap": offline_daily_cap,
+            "void_window_s": void_window_s,
+            "presets": presets,
+        }
+        body = {"name": name, **{key: value for key, value in given.items() if value is not None}}
+        if allow_uncredentialed:
+            body["allow_uncredentialed"] = True
+        return self.request("POST", "/v1/admin/shops", body)
+
+    def set_shop_presets(self, site_id: str, presets: list[dict[str, Any]]) -> dict[str, Any]:
+        """Replace a shop's till presets (``[{"label", "amount"}]``); display only, not logged."""
+        return self.request("POST", f"/v1/admin/shops/{site_id}/presets", {"presets": presets})
+
+    def add_coordinator(self, name: str, public_key_b64: str) -> dict[str, Any]:
+        """Register a coordinator's public key; the server logs the key, never the name."""
+        return self.request("POST", "/v1/admin/coordinators", {"name": name, "public_key": public_key_b64})
+
+    def list_coordinators(self) -> list[dict[str, Any]]:
+        return self._list("/v1/admin/coordinators", "coordinators")
+
+    def revoke_coordinator(self, coordinator_id: str) -> dict[str, Any]:
+        return self.request("POST", f"/v1/admin/coordinators/{coordinator_id}/revoke")
+
+    def post_decision(self, wire: dict[str, str]) -> dict[str, Any]:
+        """Send a signed decision ``{"body", "sig"}``; the answer names its hash, log index and result."""
+        return self.request("POST", "/v1/admin/decisions", dict(wire))
+
+    def statement(
+        self,
+        what: str,
+        subject_id: str,
+        *,
+        from_ms: int | None = None,
+        to_ms: int | None = None,
+        csv: bool = False,
+    ) -> dict[str, Any] | str:
+        """A ``volunteers`` or ``shops`` statement for ``[from_ms, to_ms)``: JSON, or the CSV text."""
+        if what not in ("volunteers", "shops"):
+            raise ValueError("a statement is for volunteers or shops")
+        query = {"from_ms": from_ms, "to_ms": to_ms, "format": "csv" if csv else None}
+        params = urlencode({key: value for key, value in query.items() if value is not None})
+        path = f"/v1/admin/statements/{what}/{subject_id}" + (f"?{params}" if params else "")
+        if csv:
+            response = self._send("GET", path, None, accept="text/csv")
+            response.encoding = "utf-8"
+            return response.text
+        return self.request("GET", path)
+
     def review(self) -> list[dict[str, Any]]:
+        """Shifts and overdrafts waiting for a coordinator's decision (``item`` says which)."""
         return self._list("/v1/admin/review", "items")
 
     def report(self) -> list[dict[str, Any]]:

@@ -1,0 +1,232 @@
+"""Statements and the review list as coordinators read them: fetched from the admin API, shown as tables.
+
+The server computes every statement (``docs/economy.md``, "Statements"); this
+module only asks for it and lays it out.  The CSV is the server's own
+(``?format=csv``), passed through byte for byte, so a spreadsheet and the JSON
+always come from one computation::
+
+    statement = volunteer_statement(client, "v_…", first=date(2026, 11, 1), last=date(2026, 11, 30))
+    print(render_volunteer(statement, site_names(client)))
+
+Times are shown in local time (Europe/Berlin); periods are local days, the last one included.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from protocol import Reason
+from provisioning.client import ApiClient
+from provisioning.coordinator_keys import format_local, local_days_ms
+from provisioning.errors import ProvisioningError, ServerRefused
+
+
+def volunteer_for_card(client: ApiClient, card_id: str) -> str:
+    """The volunteer a card is registered to."""
+    for card in client.list_cards():
+        if card.get("card_id") == card_id:
+            return str(card["volunteer_id"])
+    raise ServerRefused(Reason.UNKNOWN_CARD, f"no card {card_id}")
+
+
+def site_names(client: ApiClient) -> dict[str, str]:
+    """Site ID to name, for tables that would otherwise show only IDs."""
+    return {str(site["site_id"]): str(site.get("name", "")) for site in client.list_sites()}
+
+
+def _fetch(
+    client: ApiClient, what: str, subject: str, first: dt.date | None, last: dt.date | None, *, csv: bool
+) -> dict[str, Any] | str:
+    from_ms, to_ms = local_days_ms(first, last)
+    return client.statement(what, subject, from_ms=from_ms, to_ms=to_ms, csv=csv)
+
+
+def volunteer_statement(
+    client: ApiClient, volunteer_id: str, *, first: dt.date | None = None, last: dt.date | None = None
+) -> dict[str, Any]:
+    """A volunteer's statement for local days ``first`` to ``last`` (both included; ``None``: open)."""
+    answer = _fetch(client, "volunteers", volunteer_id, first, last, csv=False)
+    assert isinstance(answer, dict)
+    return answer
+
+
+def shop_statement(
+    client: ApiClient, site_id: str, *, first: dt.date | None = None, last: dt.date | None = None
+) -> dict[str, Any]:
+    """A shop's settlement for local days ``first`` to ``last`` (both included; ``None``: open)."""
+    answer = _fetch(client, "shops", site_id, first, last, csv=False)
+    assert isinstance(answer, dict)
+    return answer
+
+
+def statement_csv(
+    client: ApiClient, what: str, subject: str, *, first: dt.date | None = None, last: dt.date | None = None
+) -> str:
+    """The server's CSV of a ``volunteers`` or ``shops`` statement for the same period."""
+    answer = _fetch(client, what, subject, first, last, csv=True)
+    assert isinstance(answer, str)
+    return answer
+
+
+def write_output(text: str, target: str, stdout: TextIO) -> None:
+    """Write ``text`` to the file ``target``, or to ``stdout`` when ``target`` is ``-``."""
+    if target == "-":
+        stdout.write(text)
+        return
+    try:
+        with open(Path(target).expanduser(), "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+    except OSError as exc:
+        raise ProvisioningError("cannot_write", f"{target}: {exc.strerror}") from exc
+
+
+# -- tables ----------------------------------------------------------------------------------------
+
+
+def table(
+    headers: Sequence[str], rows: Sequence[Sequence[object]], *, right: frozenset[int] = frozenset()
+) -> str:
+    """Rows under headers in aligned columns; columns whose index is in ``right`` are right-aligned."""
+    cells = [[str(h) for h in headers], *[["-" if c is None else str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = []
+    for row in cells:
+        parts = [
+            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  ".join(parts).rstrip())
+    return "\n".join(lines)
+
+
+def _site(site_id: object, names: Mapping[str, str]) -> str:
+    """A site's name where known (the IDs are in ``--json`` and ``--csv``), else its ID."""
+    return names.get(str(site_id)) or str(site_id)
+
+
+def _signed(value: object) -> str:
+    return f"{value:+d}" if isinstance(value, int) else str(value)
+
+
+def _period(statement: Mapping[str, Any]) -> str:
+    start, end = statement.get("from_ms"), statement.get("to_ms")
+    return f"{format_local(start) if start else 'the beginning'} to {format_local(end) if end else 'now'}"
+
+
+def render_volunteer(statement: Mapping[str, Any], names: Mapping[str, str] | None = None) -> str:
+    """A volunteer statement as text: the period, every entry with its running balance, the totals."""
+    names = names or {}
+    who = statement.get("name") or ""
+    rows = [
+        (
+            format_local(e.get("at_ms")),
+            e.get("kind"),
+            _signed(e.get("delta")),
+            e.get("balance"),
+            _site(e.get("site_id"), names),
+            e.get("card_id"),
+            e.get("log_index"),
+        )
+        for e in statement.get("entries", [])
+    ]
+    lines = [
+        f"Volunteer {statement.get('volunteer_id')}" + (f"  {who}" if who else ""),
+        f"Period    {_period(statement)} (local time, Europe/Berlin)",
+        f"Opening balance  {statement.get('opening_balance')}",
+        "",
+        table(("when", "what", "change", "balance", "site", "card", "log"), rows, right=frozenset({2, 3, 6}))
+        if rows
+        else "(no entries in this period)",
+        "",
+        f"Earned  {_signed(statement.get('earned'))}   Redeemed  {statement.get('redeemed')}   "
+        f"Voided  {statement.get('voided')}",
+        f"Closing balance  {statement.get('closing_balance')}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def render_shop(statement: Mapping[str, Any]) -> str:
+    """A shop settlement as text: every redemption in the period and the totals to settle."""
+    rows = [
+        (
+            format_local(r.get("wall_ms")),
+            r.get("redemption_id"),
+            r.get("card_id"),
+            r.get("amount"),
+            r.get("status"),
+            "online" if r.get("online") else "offline",
+            "yes" if r.get("overdraft") else "",
+        )
+        for r in statement.get("redemptions", [])
+    ]
+    lines = [
+        f"Shop      {statement.get('site_id')}  {statement.get('name') or ''}".rstrip(),
+        f"Period    {_period(statement)} (local time, by the terminal's clock)",
+        "",
+        table(
+            ("when", "redemption", "card", "amount", "status", "mode", "overdraft"),
+            rows,
+            right=frozenset({3}),
+        )
+        if rows
+        else "(no redemptions in this period)",
+        "",
+        f"Redemptions  {statement.get('count')}   Redeemed  {statement.get('redeemed')}   "
+        f"Voided  {statement.get('voided')}",
+        f"To settle    {statement.get('to_settle')}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def shift_ref(item: Mapping[str, Any]) -> str:
+    """A review item's shift as ``k_…:SEQ``, the form ``review approve`` takes."""
+    ref = item.get("ref")
+    return f"{ref.get('kiosk')}:{ref.get('seq')}" if isinstance(ref, Mapping) else "-"
+
+
+def render_review(items: Sequence[Mapping[str, Any]], names: Mapping[str, str] | None = None) -> str:
+    """The review list as two tables: shifts (``review approve|reject``), overdrafts (``acknowledge``)."""
+    names = names or {}
+    shifts = [i for i in items if i.get("item") == "shift"]
+    overdrafts = [i for i in items if i.get("item") == "overdraft"]
+    if not shifts and not overdrafts:
+        return "Nothing to review.\n"
+    parts: list[str] = []
+    if shifts:
+        rows: list[tuple[object, ...]] = [
+            (
+                shift_ref(s),
+                s.get("reason"),
+                s.get("card_id"),
+                _site(s.get("site_id"), names),
+                format_local(s.get("start_ms")),
+                format_local(s.get("end_ms")),
+                s.get("minutes"),
+            )
+            for s in shifts
+        ]
+        parts += [
+            f"Shifts ({len(shifts)}): kokreativ provision review approve|reject SHIFT --reason CODE",
+            table(("shift", "reason", "card", "site", "start", "end", "minutes"), rows, right=frozenset({6})),
+        ]
+    if overdrafts:
+        rows = [
+            (
+                o.get("redemption_id"),
+                o.get("card_id"),
+                o.get("amount"),
+                o.get("balance"),
+                _site(o.get("site_id"), names),
+                format_local(o.get("wall_ms")),
+            )
+            for o in overdrafts
+        ]
+        if parts:
+            parts.append("")
+        parts += [
+            f"Overdrafts ({len(overdrafts)}): kokreativ provision review acknowledge r_… --reason CODE",
+            table(("redemption", "card", "amount", "balance", "shop", "when"), rows, right=frozenset({2, 3})),
+        ]
+    return "\n".join(parts) + "\n"
