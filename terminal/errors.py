@@ -9,7 +9,8 @@ protocol has one (``reason`` is then set), else a local code such as
     │   └── KeyExistsError (FileExistsError)   refusing to replace an enrolled key
     ├── OutboxError                     the outbox refused a write, or is missing (not_found)
     ├── ReceiptError                    bad_receipt, or fork_detected
-    └── LogInconsistentError            log_inconsistent: a checkpoint does not extend the verified one
+    ├── LogInconsistentError            log_inconsistent: a checkpoint does not extend the verified one
+    └── ModeError                       the kiosk's mode does not allow it (shop_terminal, not_a_shop)
 
 Sync problems are not raised: :class:`terminal.sync.SyncResult` reports them.
 :func:`describe` turns any exception into a short, data-free log phrase.
@@ -57,6 +58,14 @@ class LogInconsistentError(TerminalError):
     def __init__(self, message: str, *, consistency: list[str]) -> None:
         super().__init__(Reason.LOG_INCONSISTENT, message)
         self.consistency = consistency  # the proof as the server sent it (b64 strings), for the evidence
+
+
+class ModeError(TerminalError):
+    """The kiosk's mode (check-in or shop, from its trust list) does not allow what was asked.
+
+    ``shop_terminal``: a shop terminal cannot run the check-in tap loop (nor without its
+    screen); ``not_a_shop``: only a shop terminal redeems tokens.
+    """
 
 
 def describe(exc: BaseException) -> str:

@@ -17,6 +17,13 @@ Durability rules (a green light is a promise):
 * Balances come from the server's signed balance sheets (verified by the sync
   side first) and are kept per card with the server time they are as of; an
   older sheet never overwrites a newer balance.
+* A shop terminal's ``redeem`` and ``void`` events go in with their redemption
+  row (:meth:`Outbox.append_redeem`, :meth:`Outbox.append_void`) in the same
+  transaction; plain :meth:`Outbox.append` refuses them, so a check-in kiosk
+  can never store one.  The server's results for them (flags) are stored with
+  the receipt that covers them, in its transaction, and so is the balance sheet
+  of that answer: a redemption is never "synced" while its effect is missing
+  from the confirmed balance (:mod:`terminal.redemptions`).
 * The last transparency-log checkpoint the kiosk verified (:mod:`terminal.witness`)
   is stored in the same transaction as the receipt it came with, so the two
   never disagree after a crash.  A checkpoint that does not extend it sets the
@@ -41,7 +48,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -49,9 +56,11 @@ from typing import Any, NamedTuple
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from protocol import GENESIS_PREV, BalanceSheet, Reason, Receipt, SignedEvent, parse_event
+from protocol import GENESIS_PREV, BalanceSheet, EventKind, Reason, Receipt, SignedEvent, parse_event
 from protocol.checkpoint import Checkpoint
+from terminal import redemptions
 from terminal.errors import OutboxError, ReceiptError
+from terminal.redemptions import EventResult, OfflineUsage, RedemptionRecord
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +177,15 @@ def m005_sync_rounds(db: Database) -> None:
         ALTER TABLE kiosk_state ADD COLUMN sync_requested_ms INTEGER;
         """
     )
+
+
+@migrations()
+def m006_redemptions(db: Database) -> None:
+    # A shop terminal's redemptions (one row per r_ ID, naming its redeem and void events) and the
+    # server's results for redeem and void events (terminal.redemptions).  Random IDs and integers only.
+    # One statement per execute: executescript would commit the surrounding migration transaction.
+    for statement in redemptions.SCHEMA:
+        db.execute(statement)
 
 
 class OpenShift(NamedTuple):
@@ -385,48 +403,120 @@ class Outbox:
         The event must extend the chain (``seq`` = last + 1, ``prev`` = head);
         anything else raises :class:`OutboxError` and writes nothing.  When this
         returns, the event is on disk.  On any error the transaction is rolled
-        back and the in-memory state is untouched.
+        back and the in-memory state is untouched.  ``redeem`` and ``void``
+        events are refused (``bad_field``): they go in with their redemption row,
+        through :meth:`append_redeem` and :meth:`append_void`.
         """
-        event = signed.event
-        with self._lock:
-            if event.seq != self._last_seq + 1 or event.prev != self._head:
-                raise OutboxError(Reason.CHAIN_BROKEN, f"event {event.seq} does not extend {self._last_seq}")
-            digest = signed.hash
-            conn = self._conn
-            with _immediate(conn):
+        if signed.event.kind in (EventKind.REDEEM, EventKind.VOID):
+            raise OutboxError(
+                Reason.BAD_FIELD, f"a {signed.event.kind} event goes in with its redemption row"
+            )
+
+        def shifts(conn: sqlite3.Connection) -> None:
+            if open_shift is not None:
                 conn.execute(
-                    "INSERT INTO events (seq, body, sig, hash, card_id, kind, wall_ms) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        event.seq,
-                        signed.body,
-                        signed.signature,
-                        digest,
-                        event.card,
-                        event.kind,
-                        event.clock.wall_ms,
-                    ),
+                    "INSERT OR REPLACE INTO open_shifts (card_id, in_seq, in_wall_ms) VALUES (?,?,?)",
+                    open_shift,
                 )
-                if open_shift is not None:
-                    conn.execute(
-                        "INSERT OR REPLACE INTO open_shifts (card_id, in_seq, in_wall_ms) VALUES (?,?,?)",
-                        open_shift,
-                    )
-                if close_shift_card is not None:
-                    conn.execute("DELETE FROM open_shifts WHERE card_id = ?", (close_shift_card,))
-                # The WHERE guard makes a second writer on the same file fail instead of forking the chain.
-                cursor = conn.execute(
-                    "UPDATE kiosk_state SET last_seq = ?, head = ? WHERE id = 1 AND last_seq = ?",
-                    (event.seq, digest, self._last_seq),
-                )
-                if cursor.rowcount != 1:
-                    raise OutboxError(Reason.CHAIN_BROKEN, "another writer changed the outbox")
-            # Only now, with the commit on disk, does memory move on.
-            self._last_seq, self._head = event.seq, digest
+            if close_shift_card is not None:
+                conn.execute("DELETE FROM open_shifts WHERE card_id = ?", (close_shift_card,))
+
+        with self._lock:
+            self._append(signed, shifts)
             if close_shift_card is not None:
                 self._open.pop(close_shift_card, None)
             if open_shift is not None:
                 self._open[open_shift.card_id] = open_shift
+
+    def append_redeem(self, signed: SignedEvent, *, day: str) -> None:
+        """Store a signed ``redeem`` event and its redemption row in one transaction.
+
+        The first redeem of an ID creates the row (``day``: the local date, for the
+        daily cap); a second one, with ``"online": false``, is the offline fallback of
+        an online attempt and must name the same card and amount.  Raises
+        :class:`OutboxError` (``bad_field``, ``redemption_mismatch``, ``chain_broken``)
+        and writes nothing otherwise.  When this returns, the event is on disk.
+        """
+        event = signed.event
+        if event.kind is not EventKind.REDEEM:
+            raise OutboxError(Reason.BAD_FIELD, f"append_redeem takes a redeem event, not {event.kind}")
+
+        def row(conn: sqlite3.Connection) -> None:
+            try:
+                redemptions.add_redeem(
+                    conn,
+                    redemption_id=event.data["id"],
+                    card_id=event.card,
+                    amount=event.data["amount"],
+                    seq=event.seq,
+                    online=event.data["online"],
+                    created_ms=event.clock.wall_ms,
+                    day=day,
+                )
+            except ValueError as exc:
+                raise OutboxError(Reason.REDEMPTION_MISMATCH, str(exc)) from exc
+
+        with self._lock:
+            self._append(signed, row)
+
+    def append_void(self, signed: SignedEvent, *, offline_limit: bool = False) -> None:
+        """Store a signed ``void`` event and mark its redemption voided, in one transaction.
+
+        The redemption must be one of this terminal's, for the event's card, and not
+        voided before (else :class:`OutboxError` ``unknown_redemption``).  With
+        ``offline_limit`` the void is the till's own: the offline limits refused the
+        redemption, and the void returns a debit whose online answer was lost.
+        """
+        event = signed.event
+        if event.kind is not EventKind.VOID:
+            raise OutboxError(Reason.BAD_FIELD, f"append_void takes a void event, not {event.kind}")
+
+        def row(conn: sqlite3.Connection) -> None:
+            try:
+                redemptions.add_void(
+                    conn,
+                    redemption_id=event.data["id"],
+                    card_id=event.card,
+                    seq=event.seq,
+                    offline_limit=offline_limit,
+                )
+            except ValueError as exc:
+                raise OutboxError(Reason.UNKNOWN_REDEMPTION, str(exc)) from exc
+
+        with self._lock:
+            self._append(signed, row)
+
+    def _append(self, signed: SignedEvent, write: Callable[[sqlite3.Connection], None]) -> None:
+        """Insert ``signed`` as the next event plus ``write``'s rows, in one transaction; lock held."""
+        event = signed.event
+        if event.seq != self._last_seq + 1 or event.prev != self._head:
+            raise OutboxError(Reason.CHAIN_BROKEN, f"event {event.seq} does not extend {self._last_seq}")
+        digest = signed.hash
+        conn = self._conn
+        with _immediate(conn):
+            conn.execute(
+                "INSERT INTO events (seq, body, sig, hash, card_id, kind, wall_ms) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    event.seq,
+                    signed.body,
+                    signed.signature,
+                    digest,
+                    event.card,
+                    event.kind,
+                    event.clock.wall_ms,
+                ),
+            )
+            write(conn)
+            # The WHERE guard makes a second writer on the same file fail instead of forking the chain.
+            cursor = conn.execute(
+                "UPDATE kiosk_state SET last_seq = ?, head = ? WHERE id = 1 AND last_seq = ?",
+                (event.seq, digest, self._last_seq),
+            )
+            if cursor.rowcount != 1:
+                raise OutboxError(Reason.CHAIN_BROKEN, "another writer changed the outbox")
+        # Only now, with the commit on disk, does memory move on.
+        self._last_seq, self._head = event.seq, digest
 
     # -- the sync side --------------------------------------------------------------------------------
 
@@ -495,20 +585,32 @@ class Outbox:
                 conn.execute("UPDATE kiosk_state SET alarm = NULL, alarm_code = NULL WHERE id = 1")
             return str(previous) if previous is not None else None
 
-    def apply_receipt(self, receipt: Receipt, *, log_update: LogUpdate | None = None) -> int:
+    def apply_receipt(
+        self,
+        receipt: Receipt,
+        *,
+        log_update: LogUpdate | None = None,
+        results: Sequence[EventResult] = (),
+        balances: BalanceSheet | None = None,
+    ) -> int:
         """Mark events ``1..receipt.seq`` synced if our event ``seq`` hashes to ``receipt.head``.
 
         The receipt's signature must already be verified (``protocol.verify_receipt``),
         and ``log_update``, the checkpoint that came with it, checked by the witness; it is
-        stored in the same transaction.  Returns how many events became synced.  A
+        stored in the same transaction, and so are ``results`` (the server's results for
+        redeem and void events the receipt covers; others are ignored) and ``balances``
+        (the answer's verified balance sheet).  Returns how many events became synced.  A
         receipt naming an event we never wrote, or a different hash, sets the alarm
         and raises ``fork_detected``; nothing is marked, removed or stored.
         """
         received_ms = self._now_ms()
+        results = [r for r in results if r.seq <= receipt.seq]
         with self._lock:
             if receipt.seq == 0:
                 if log_update is not None:
                     self.save_log_checkpoint(log_update)
+                if balances is not None:
+                    self.save_balances(balances)
                 return 0
             row = self._conn.execute("SELECT hash FROM events WHERE seq = ?", (receipt.seq,)).fetchone()
             if receipt.seq > self._stored_last_seq() or (row is not None and row[0] != receipt.head):
@@ -522,9 +624,16 @@ class Outbox:
                 raise ReceiptError(
                     Reason.BAD_RECEIPT, f"event {receipt.seq} was pruned; cannot check receipt"
                 )
-            return self._mark_synced(receipt, received_ms, log_update)
+            return self._mark_synced(receipt, received_ms, log_update, results, balances)
 
-    def _mark_synced(self, receipt: Receipt, received_ms: int, log_update: LogUpdate | None) -> int:
+    def _mark_synced(
+        self,
+        receipt: Receipt,
+        received_ms: int,
+        log_update: LogUpdate | None,
+        results: Sequence[EventResult],
+        balances: BalanceSheet | None,
+    ) -> int:
         conn = self._conn
         receipt_json = json.dumps(
             {"seq": receipt.seq, "head": receipt.head, "issued_ms": receipt.issued_ms, "kiosk": receipt.kiosk}
@@ -548,6 +657,10 @@ class Outbox:
                 "DELETE FROM events WHERE synced_receipt IS NOT NULL AND seq <= ? AND wall_ms < ?",
                 (self._synced_seq() - self._retain_synced, received_ms - self._retain_ms),
             )
+            redemptions.put_results(conn, results)
+            if balances is not None:
+                self._put_balances(balances)
+            redemptions.prune(conn)
             if log_update is not None:
                 self._put_log_checkpoint(log_update, received_ms)
         return int(marked)
@@ -699,16 +812,20 @@ class Outbox:
         A row is replaced only by a balance as of the same or a later server time, so a
         sheet that arrives late (or is replayed) never turns a balance back.  One transaction.
         """
-        rows = [(card_id, balance, sheet.as_of_ms) for card_id, balance in sorted(sheet.balances.items())]
         with self._lock, _immediate(self._conn):
-            before = self._conn.total_changes
-            self._conn.executemany(
-                "INSERT INTO balances (card_id, balance, as_of_ms) VALUES (?, ?, ?) "
-                "ON CONFLICT (card_id) DO UPDATE SET balance = excluded.balance, "
-                "as_of_ms = excluded.as_of_ms WHERE excluded.as_of_ms >= balances.as_of_ms",
-                rows,
-            )
-            return self._conn.total_changes - before
+            return self._put_balances(sheet)
+
+    def _put_balances(self, sheet: BalanceSheet) -> int:
+        """Inside a transaction: keep each balance of ``sheet`` unless a newer one is stored."""
+        rows = [(card_id, balance, sheet.as_of_ms) for card_id, balance in sorted(sheet.balances.items())]
+        before = self._conn.total_changes
+        self._conn.executemany(
+            "INSERT INTO balances (card_id, balance, as_of_ms) VALUES (?, ?, ?) "
+            "ON CONFLICT (card_id) DO UPDATE SET balance = excluded.balance, "
+            "as_of_ms = excluded.as_of_ms WHERE excluded.as_of_ms >= balances.as_of_ms",
+            rows,
+        )
+        return self._conn.total_changes - before
 
     def balance(self, card_id: str) -> tuple[int, int] | None:
         """``(balance, as_of_ms)`` of ``card_id`` from the last sheet that named it, or ``None``.
@@ -721,6 +838,45 @@ class Outbox:
                 "SELECT balance, as_of_ms FROM balances WHERE card_id = ?", (card_id,)
             ).fetchone()
         return None if row is None else (int(row[0]), int(row[1]))
+
+    # -- redemptions (a shop terminal; terminal.redemptions has the rules) ------------------------------
+
+    def redemption(self, redemption_id: str) -> RedemptionRecord | None:
+        """The redemption ``redemption_id`` as this terminal recorded it, or ``None``."""
+        with self._lock:
+            return redemptions.get(self._conn, redemption_id)
+
+    def recent_redemptions(self, limit: int = 10) -> list[RedemptionRecord]:
+        """This terminal's newest redemptions first (pruned with the synced events they name)."""
+        with self._lock:
+            return redemptions.recent(self._conn, limit)
+
+    def event_result(self, seq: int) -> EventResult | None:
+        """The server's result for this terminal's redeem or void event ``seq``, once a receipt covered it."""
+        with self._lock:
+            return redemptions.results_for(self._conn, [seq]).get(seq)
+
+    def offline_usage(self, card_id: str, day: str, *, exclude: str | None = None) -> OfflineUsage:
+        """Confirmed balance, pending redemptions and the ``day``'s offline total, as one snapshot.
+
+        One read transaction: a sync in another process cannot move the confirmed balance
+        between reading it and reading what is pending against it.  ``exclude`` leaves one
+        redemption out (the one being decided).
+        """
+        with self._lock:
+            conn = self._conn
+            conn.execute("BEGIN")
+            try:
+                return redemptions.usage(
+                    conn, card_id=card_id, day=day, synced_seq=self._synced_seq(), exclude=exclude
+                )
+            finally:
+                conn.execute("COMMIT")
+
+    def offline_total(self, day: str) -> int:
+        """This terminal's offline redemptions on the local ``day`` (``YYYY-MM-DD``), in tokens."""
+        with self._lock:
+            return redemptions.offline_total(self._conn, day)
 
     # -- sync rounds, shared with the screen -----------------------------------------------------------
 

@@ -1,5 +1,14 @@
 """Wiring: build every backend once from the config, run the tap loop, sync in the background.
 
+A kiosk is in one of two modes, fixed by the enrolment code it was enrolled
+with and stated by its trust list (:func:`kiosk_mode`): a **check-in** kiosk
+(:class:`KioskService`, :func:`open_service`) records shifts; a **shop**
+terminal (:class:`ShopService`, :func:`open_shop_service`) redeems tokens at
+its till (:class:`terminal.shop.ShopTill`) and needs its screen, since what a
+tap means depends on the till's state.  Both share one reader loop
+(:class:`ReaderService`); opening the wrong one for a kiosk's mode raises
+:class:`terminal.errors.ModeError`.
+
 The tap loop (reader → :meth:`Kiosk.handle_tap`) runs in the foreground and
 never waits for the network; after each recorded tap it sets ``wake`` so the
 sync thread sends it soon.  The loop ends on SIGTERM/SIGINT (the caller sets
@@ -26,18 +35,22 @@ import logging
 import signal
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import TextIO
 
 from hardware.console import ConsoleIndicator
 from hardware.indicator import Indicator
-from hardware.reader import CardReader, ReaderStatus
+from hardware.reader import CardReader, ReaderStatus, Tap
 from hardware.simulated import ScriptedReader, SimulatedReader
-from protocol import Reason
+from protocol import PrivateKey, Reason
+from protocol.trust import TrustList
 from terminal.clock import Clock, SystemClock
 from terminal.config import INDICATORS, READERS, KioskConfig
-from terminal.errors import ConfigError, describe
+from terminal.errors import ConfigError, ModeError, OutboxError, describe
 from terminal.keystore import load_key
 from terminal.outbox import Outbox
+from terminal.shop import CardAtTill, CardRefused, ShopTill
 from terminal.sync import SyncClient, SyncResult
 from terminal.tap import Kiosk, Outcome, TapOutcome
 from terminal.trust import TrustStore
@@ -71,13 +84,43 @@ def build_indicator(name: str, config: KioskConfig, *, stdout: TextIO) -> Indica
     raise ConfigError(Reason.BAD_FIELD, f"unknown indicator {name!r}; choose one of {', '.join(INDICATORS)}")
 
 
-class KioskService:
-    """The running kiosk: a tap loop in the caller's thread and an optional sync thread."""
+class Mode(StrEnum):
+    """What a kiosk is for, from its trust list (``docs/economy.md``, "Sites and shops")."""
+
+    CHECK_IN = "check_in"
+    SHOP = "shop"
+
+
+def mode_of(trust: TrustList | None) -> Mode:
+    """The mode a trust list gives; no list yet (every card is denied anyway) counts as check-in."""
+    return Mode.SHOP if trust is not None and trust.is_shop else Mode.CHECK_IN
+
+
+def kiosk_mode(config: KioskConfig) -> Mode:
+    """The mode of the kiosk ``config`` describes, from the trust list in its outbox (which enrolment stores).
+
+    Reads the outbox only; without one (not enrolled here yet) the kiosk counts as a check-in kiosk.
+    """
+    try:
+        outbox = Outbox(config.outbox_path, create=False)
+    except OutboxError:
+        return Mode.CHECK_IN
+    with outbox:
+        return mode_of(
+            TrustStore(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id).current()
+        )
+
+
+class ReaderService:
+    """The reader loop both modes share: taps in the caller's thread, an optional sync thread.
+
+    Subclasses say what a tap means (:meth:`_handle`) and what the button shows (:meth:`healthy`,
+    :meth:`show_status`).
+    """
 
     def __init__(
         self,
         *,
-        kiosk: Kiosk,
         reader: CardReader,
         sync: SyncClient | None,
         reader_name: str | None = None,
@@ -85,14 +128,21 @@ class KioskService:
         poll_s: float = 0.5,
         join_timeout_s: float = 5.0,
     ) -> None:
-        self.kiosk = kiosk
         self.reader = reader
         self.sync = sync
-        self.outbox = outbox  # for status screens; the kiosk core holds it too
+        self.outbox = outbox  # for status screens; the core holds it too
         self.reader_name = reader_name or type(reader).__name__
         self._poll_s = poll_s  # how quickly the loop notices ``stop`` while nobody taps
         self._join_timeout_s = join_timeout_s  # how long shutdown waits for a sync round in flight
         self._wake = threading.Event()  # set: the sync thread starts a round now
+
+    def healthy(self) -> bool:
+        """Whether the core is healthy (no alarm, a trust list); the button adds the reader's status."""
+        raise NotImplementedError
+
+    def show_status(self, healthy: bool) -> None:
+        """Show a status check on the lights."""
+        raise NotImplementedError
 
     def button_pressed(self) -> None:
         """The physical button: sync now, and show on the lights whether the kiosk is healthy.
@@ -102,8 +152,7 @@ class KioskService:
         otherwise; ``kokreativ terminal status`` says which.  Runs on gpiozero's thread.
         """
         self.sync_now()
-        healthy = self.kiosk.healthy() and self.reader.status is ReaderStatus.OK
-        self.kiosk.show_status(healthy)
+        self.show_status(self.healthy() and self.reader.status is ReaderStatus.OK)
 
     def sync_now(self) -> None:
         """Ask for a sync round now (the button, the screen's "sync now"); any thread, never raises.
@@ -119,14 +168,12 @@ class KioskService:
                 log.warning("could not ask for a sync round: %s", describe(exc))
         self._wake.set()
 
-    def run(
-        self, stop: threading.Event, on_outcome: Callable[[TapOutcome], None] | None = None
-    ) -> SyncResult | None:
-        """Run until ``stop`` is set or the reader is exhausted; returns the final sync result, if any.
+    def _handle(self, tap: Tap) -> bool:
+        """Deal with one tap; True if it recorded an event (the sync thread is woken)."""
+        raise NotImplementedError
 
-        ``on_outcome`` is called (in this thread) with every tap's outcome once it is committed and
-        signalled: the screen hands it to its own thread from there.
-        """
+    def _loop(self, stop: threading.Event) -> SyncResult | None:
+        """Run until ``stop`` is set or the reader is exhausted; returns the final sync result, if any."""
         wake = self._wake
         sync_stop = threading.Event()
         thread: threading.Thread | None = None
@@ -151,14 +198,7 @@ class KioskService:
                             )
                         break
                     continue
-                outcome = self.kiosk.handle_tap(tap)
-                _log_outcome(outcome)
-                if on_outcome is not None:
-                    try:
-                        on_outcome(outcome)
-                    except Exception as exc:  # the screen's trouble must not stop the taps
-                        log.warning("showing a tap failed: %s", describe(exc))
-                if outcome.seq is not None:
+                if self._handle(tap):
                     wake.set()
         finally:
             sync_stop.set()
@@ -173,6 +213,125 @@ class KioskService:
         result = self.sync.sync_once(stop)
         log.info("final sync: %s", result.to_json())
         return result
+
+
+class KioskService(ReaderService):
+    """The running check-in kiosk: a tap loop in the caller's thread and an optional sync thread."""
+
+    def __init__(
+        self,
+        *,
+        kiosk: Kiosk,
+        reader: CardReader,
+        sync: SyncClient | None,
+        reader_name: str | None = None,
+        outbox: Outbox | None = None,
+        poll_s: float = 0.5,
+        join_timeout_s: float = 5.0,
+    ) -> None:
+        super().__init__(
+            reader=reader,
+            sync=sync,
+            reader_name=reader_name,
+            outbox=outbox,
+            poll_s=poll_s,
+            join_timeout_s=join_timeout_s,
+        )
+        self.kiosk = kiosk
+        self._on_outcome: Callable[[TapOutcome], None] | None = None
+
+    def healthy(self) -> bool:
+        return self.kiosk.healthy()
+
+    def show_status(self, healthy: bool) -> None:
+        self.kiosk.show_status(healthy)
+
+    def run(
+        self, stop: threading.Event, on_outcome: Callable[[TapOutcome], None] | None = None
+    ) -> SyncResult | None:
+        """Run until ``stop`` is set or the reader is exhausted; returns the final sync result, if any.
+
+        ``on_outcome`` is called (in this thread) with every tap's outcome once it is committed and
+        signalled: the screen hands it to its own thread from there.
+        """
+        self._on_outcome = on_outcome
+        return self._loop(stop)
+
+    def _handle(self, tap: Tap) -> bool:
+        outcome = self.kiosk.handle_tap(tap)
+        _log_outcome(outcome)
+        if self._on_outcome is not None:
+            try:
+                self._on_outcome(outcome)
+            except Exception as exc:  # the screen's trouble must not stop the taps
+                log.warning("showing a tap failed: %s", describe(exc))
+        return outcome.seq is not None
+
+
+class ShopService(ReaderService):
+    """The running shop terminal: the reader loop hands each card to the screen, which drives the till.
+
+    A tap records nothing by itself: :meth:`ShopTill.present` checks the card and finds its
+    balance, and ``on_card`` (called in this thread) passes the result to the screen, which
+    decides what it means (the card to charge, a coordinator opening the menu, a tap to ignore).
+    The screen calls :meth:`ShopTill.redeem` and :meth:`ShopTill.void` from its worker threads;
+    each stored event wakes the sync thread.
+
+    Example::
+
+        with open_shop_service(config, stdin=sys.stdin, stdout=sys.stdout) as service:
+            service.run(stop, on_card=screen.card_presented)
+    """
+
+    def __init__(
+        self,
+        *,
+        till: ShopTill,
+        reader: CardReader,
+        sync: SyncClient | None,
+        reader_name: str | None = None,
+        outbox: Outbox | None = None,
+        poll_s: float = 0.5,
+        join_timeout_s: float = 5.0,
+    ) -> None:
+        super().__init__(
+            reader=reader,
+            sync=sync,
+            reader_name=reader_name,
+            outbox=outbox,
+            poll_s=poll_s,
+            join_timeout_s=join_timeout_s,
+        )
+        self.till = till
+        if till.on_recorded is None:
+            till.on_recorded = self._wake.set
+        self._on_card: Callable[[CardAtTill | CardRefused], None] | None = None
+
+    def healthy(self) -> bool:
+        return self.till.healthy()
+
+    def show_status(self, healthy: bool) -> None:
+        self.till.show_status(healthy)
+
+    def run(
+        self, stop: threading.Event, on_card: Callable[[CardAtTill | CardRefused], None] | None = None
+    ) -> SyncResult | None:
+        """Run until ``stop`` is set or the reader is exhausted; returns the final sync result, if any.
+
+        ``on_card`` gets every tap, checked (:meth:`ShopTill.present`), in this thread.
+        """
+        self._on_card = on_card
+        return self._loop(stop)
+
+    def _handle(self, tap: Tap) -> bool:
+        card = self.till.present(tap)
+        log.info("card at the till: %s", card)  # random card IDs and integers only
+        if self._on_card is not None:
+            try:
+                self._on_card(card)
+            except Exception as exc:  # the screen's trouble must not stop the reader
+                log.warning("showing a card failed: %s", describe(exc))
+        return False
 
 
 def join_sync_thread(
@@ -199,6 +358,77 @@ def _log_outcome(outcome: TapOutcome) -> None:
     log.log(level, "tap %s %s", details.pop("kind"), details)
 
 
+@dataclass
+class _Parts:
+    """The backends both modes build from the config."""
+
+    key: PrivateKey
+    outbox: Outbox
+    reader: CardReader
+    indicator: Indicator
+    sync: SyncClient | None
+    trust: TrustStore
+    clock: Clock
+    reader_name: str
+
+
+@contextlib.contextmanager
+def _open_parts(
+    config: KioskConfig,
+    *,
+    stdin: TextIO,
+    stdout: TextIO,
+    reader: str | None,
+    indicator: str | None,
+    sync: bool,
+    clock: Clock | None,
+    mode: Mode,
+) -> Iterator[_Parts]:
+    """Build reader, indicator, clock, outbox, key and sync client once, and close them afterwards.
+
+    Refuses (:class:`ModeError`) a kiosk whose trust list gives another ``mode``, before a reader opens.
+    """
+    with contextlib.ExitStack() as stack:
+        key = load_key(config.key_path)
+        outbox = Outbox(config.outbox_path)
+        stack.callback(outbox.close)
+        client: SyncClient | None = None
+        if sync:
+            client = stack.enter_context(SyncClient(config, outbox))
+        # One verified, cached trust list for the tap path and the sync thread of this process.
+        trust = (
+            client.trust
+            if client is not None
+            else TrustStore(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id)
+        )
+        actual = mode_of(trust.current())
+        if actual is not mode:
+            if actual is Mode.SHOP:
+                raise ModeError(
+                    "shop_terminal", "this kiosk is a shop terminal: it runs the till on its screen"
+                )
+            raise ModeError(Reason.NOT_A_SHOP, "this kiosk is a check-in kiosk, not a shop terminal")
+        card_reader = build_reader(reader or config.reader, config, stdin=stdin)
+        stack.callback(card_reader.close)
+        ind = build_indicator(indicator or config.indicator, config, stdout=stdout)
+        close_indicator: Callable[[], None] | None = getattr(ind, "close", None)
+        if close_indicator is not None:
+            stack.callback(close_indicator)
+        yield _Parts(
+            key, outbox, card_reader, ind, client, trust, clock or SystemClock(), reader or config.reader
+        )
+
+
+def _button(
+    stack: contextlib.ExitStack, config: KioskConfig, indicator: str | None, service: ReaderService
+) -> None:
+    if config.button_pin is not None and (indicator or config.indicator) == "gpio":
+        from hardware.button import GpioButton  # only with GPIO hardware
+
+        button = GpioButton(config.button_pin, on_press=service.button_pressed)
+        stack.callback(button.close)
+
+
 @contextlib.contextmanager
 def open_service(
     config: KioskConfig,
@@ -210,40 +440,93 @@ def open_service(
     sync: bool = True,
     clock: Clock | None = None,
 ) -> Iterator[KioskService]:
-    """Build reader, indicator, clock, outbox, key and sync client once, and close them afterwards.
+    """Build a check-in kiosk's backends once, and close them afterwards.
 
     ``reader`` and ``indicator`` override the config's choice (command-line flags).
+    A shop terminal raises :class:`ModeError` (``shop_terminal``): use :func:`open_shop_service`.
     """
-    with contextlib.ExitStack() as stack:
-        key = load_key(config.key_path)
-        outbox = Outbox(config.outbox_path)
-        stack.callback(outbox.close)
-        card_reader = build_reader(reader or config.reader, config, stdin=stdin)
-        stack.callback(card_reader.close)
-        ind = build_indicator(indicator or config.indicator, config, stdout=stdout)
-        close_indicator: Callable[[], None] | None = getattr(ind, "close", None)
-        if close_indicator is not None:
-            stack.callback(close_indicator)
-        client: SyncClient | None = None
-        if sync:
-            client = stack.enter_context(SyncClient(config, outbox))
-        # One verified, cached trust list for the tap path and the sync thread of this process.
-        trust = (
-            client.trust
-            if client is not None
-            else TrustStore(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id)
-        )
+    with (
+        contextlib.ExitStack() as stack,
+        _open_parts(
+            config,
+            stdin=stdin,
+            stdout=stdout,
+            reader=reader,
+            indicator=indicator,
+            sync=sync,
+            clock=clock,
+            mode=Mode.CHECK_IN,
+        ) as parts,
+    ):
         kiosk = Kiosk(
-            config=config, key=key, outbox=outbox, clock=clock or SystemClock(), indicator=ind, trust=trust
+            config=config,
+            key=parts.key,
+            outbox=parts.outbox,
+            clock=parts.clock,
+            indicator=parts.indicator,
+            trust=parts.trust,
         )
         service = KioskService(
-            kiosk=kiosk, reader=card_reader, sync=client, reader_name=reader or config.reader, outbox=outbox
+            kiosk=kiosk,
+            reader=parts.reader,
+            sync=parts.sync,
+            reader_name=parts.reader_name,
+            outbox=parts.outbox,
         )
-        if config.button_pin is not None and (indicator or config.indicator) == "gpio":
-            from hardware.button import GpioButton  # only with GPIO hardware
+        _button(stack, config, indicator, service)
+        yield service
 
-            button = GpioButton(config.button_pin, on_press=service.button_pressed)
-            stack.callback(button.close)
+
+@contextlib.contextmanager
+def open_shop_service(
+    config: KioskConfig,
+    *,
+    stdin: TextIO,
+    stdout: TextIO,
+    reader: str | None = None,
+    indicator: str | None = None,
+    sync: bool = True,
+    clock: Clock | None = None,
+    online_timeout_s: float = 3.0,
+) -> Iterator[ShopService]:
+    """Build a shop terminal's backends and till once, and close them afterwards.
+
+    With ``sync`` the till and the background thread share one :class:`SyncClient` (one round
+    at a time); without it the terminal never talks to the server and the till decides every
+    redemption offline, within the shop's offline limits.  A check-in kiosk raises
+    :class:`ModeError` (``not_a_shop``).
+    """
+    with (
+        contextlib.ExitStack() as stack,
+        _open_parts(
+            config,
+            stdin=stdin,
+            stdout=stdout,
+            reader=reader,
+            indicator=indicator,
+            sync=sync,
+            clock=clock,
+            mode=Mode.SHOP,
+        ) as parts,
+    ):
+        till = ShopTill(
+            config=config,
+            key=parts.key,
+            outbox=parts.outbox,
+            clock=parts.clock,
+            indicator=parts.indicator,
+            trust=parts.trust,
+            sync=parts.sync,
+            online_timeout_s=online_timeout_s,
+        )
+        service = ShopService(
+            till=till,
+            reader=parts.reader,
+            sync=parts.sync,
+            reader_name=parts.reader_name,
+            outbox=parts.outbox,
+        )
+        _button(stack, config, indicator, service)
         yield service
 
 

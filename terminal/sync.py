@@ -40,15 +40,27 @@ batch was refused with ``bad_field`` for no event in particular: the server
 refuses a ``log_size`` larger than its log, which is how a log that shrank
 (say, a server restored from an old backup) first shows.
 
+Each answer's ``results`` (``seq``, ``status``, ``flags``) say what the server
+made of each event.  For ``redeem`` and ``void`` events (a shop terminal) the
+kiosk keeps them, because the flags say whether tokens moved
+(``protocol.moved_tokens``): they are stored with the receipt, in its
+transaction.  The flags stored are the ones in the answer's ``entries``, which
+the inclusion proofs just checked against the signed checkpoint; ``results``
+only adds the status, and a ``results`` item whose flags disagree is logged and
+outvoted.
+
 Each ``200`` answer may also carry ``balances``, the server's signed balance
-sheet for the cards of that batch (:mod:`protocol.balances`).  Once the receipt
+sheet for the cards of that batch (:mod:`protocol.balances`).  Before the receipt
 is applied the kiosk verifies the sheet (signature with the pinned server key,
-format, its own kiosk ID) and stores it (:meth:`Outbox.save_balances`) for the
-check-out screen.  A sheet that does not verify is logged with its reason code
-and ignored: nothing is stored, and the round goes on.  Balances are only shown,
-never acted on, so a bad sheet must not hold back the events or the trust list
-(and with it new blocks); the receipt, which is what counts, is applied
-already.  An answer without ``balances`` (a server from before them) stores nothing.
+format, its own kiosk ID) and stores it with the receipt, in one transaction,
+for the check-out screen and a shop terminal's offline limits.  A sheet that
+does not verify is logged with its reason code and ignored: no balance is
+stored, and the round goes on.  A bad sheet must not hold back the events or
+the trust list (and with it new blocks); the receipt, which is what counts, is
+applied all the same.  (A shop terminal then keeps its older confirmed balance
+for the card while the redemption counts as synced, so its offline allowance
+for that card is off by that redemption until the next good sheet.)  An answer
+without ``balances`` (a server from before them) stores nothing.
 
 While an alarm (``fork_detected`` or ``log_inconsistent``) is set, rounds stop
 at once with its code until a coordinator runs ``kokreativ terminal clear-alarm``.
@@ -58,6 +70,22 @@ blocked cards, the site's card policy) from ``GET {server_url}/v1/kiosks/{kiosk_
 when the stored one is older than ``trust_refresh_s``, verifies the server's
 signature and stores it (:class:`terminal.trust.TrustStore`).  A list that does
 not verify ends the round with ``bad_trust_list`` and changes nothing.
+
+One round runs at a time: :meth:`SyncClient.sync_once` (the background loop,
+``--once``) and :meth:`SyncClient.sync_for_till` (a shop terminal's till, which
+needs one quick round for the redemption it just signed) share a lock.  The
+till's round gives up waiting for the lock, connecting and reading at a
+deadline, sends only events (no trust list refresh, no extra witnessing) and
+reports ``timeout`` when the deadline passes between batches.
+
+A separate ``kokreativ terminal sync`` process on the same outbox is allowed,
+although its rounds do not take this lock.  Both may send the same events: the
+server answers the second copy ``duplicate`` with the flags it stored, which is
+success.  Each outbox write (receipt, results, balances, checkpoint) is one
+transaction, receipts only ever move ``synced_seq`` forward, a balance is only
+replaced by one as of a later server time, and a checkpoint is only replaced by
+one verified against the stored one; so whichever process applies an answer
+first, the other's answer changes nothing or moves things on.
 
 :meth:`SyncClient.run_forever` repeats rounds: every ``interval_s`` when all
 is well, sooner when the tap loop sets ``wake``, and after failures with
@@ -83,6 +111,8 @@ import requests
 
 from protocol import (
     MAX_BATCH_EVENTS,
+    BalanceSheet,
+    EventKind,
     ProtocolError,
     Reason,
     SignedEvent,
@@ -94,6 +124,7 @@ from protocol.checkpoint import Checkpoint
 from terminal.config import KioskConfig
 from terminal.errors import LogInconsistentError, ReceiptError, describe
 from terminal.outbox import LogCheckpoint, LogUpdate, Outbox
+from terminal.redemptions import EventResult
 from terminal.trust import TrustStore
 from terminal.witness import MISSING, LogWitness, note_bytes
 
@@ -103,6 +134,7 @@ log = logging.getLogger(__name__)
 NETWORK_ERROR = Reason.NETWORK_ERROR.value
 SERVER_ERROR = Reason.SERVER_ERROR.value
 STOPPED = "stopped"  # the round ended early because ``stop`` was set; nothing is lost
+TIMEOUT = "timeout"  # a till's round reached its deadline between batches; the rest stays pending
 INTERNAL_ERROR = Reason.INTERNAL_ERROR.value
 ROUND_NOTE_S = 60.0  # an unchanged round outcome is written to the outbox at most this often
 PAUSE_SLICE_S = 0.25  # how often a pause checks for stop, wake and "sync now"
@@ -191,6 +223,10 @@ class SyncClient:
         self.last_result: SyncResult | None = None
         self._round_noted: tuple[int, str | None] | None = None  # (when, error) last written to the outbox
         self._handled_request: int | None = None  # the "sync now" request the current round answers
+        # One round at a time in this process (the background loop and a till's quick round); the
+        # deadline is set only for a till's round, which holds the lock while it runs.
+        self._round_lock = threading.Lock()
+        self._deadline: float | None = None
 
     def close(self) -> None:
         if self._own_session:
@@ -209,18 +245,55 @@ class SyncClient:
 
         With ``stop`` set (before or during the round) the round ends before the
         next batch with error ``stopped``; unacknowledged events stay pending.
+        Waits for a round in flight (a till's) to end first.
         """
+        with self._round_lock:
+            try:
+                result = self._round(stop)
+                self._note_round(result)
+                return result
+            finally:
+                self._end_round()
+
+    def sync_for_till(self, timeout_s: float) -> SyncResult | None:
+        """One quick round for a shop terminal's till; ``None`` if another round held the lock too long.
+
+        Everything (waiting for the lock, connecting, each read) is bounded by
+        ``timeout_s`` from now; a read that trickles in slowly may still overrun by
+        one read timeout.  The round sends pending events and applies the answers,
+        with their results and balances, exactly as :meth:`sync_once` does, but
+        neither refreshes the trust list nor witnesses the log without events: the
+        background rounds do that.  Never raises for network or server trouble.
+        """
+        deadline = time.monotonic() + timeout_s
+        if not self._round_lock.acquire(timeout=max(0.0, timeout_s)):
+            return None
         try:
-            result = self._round(stop)
+            self._deadline = deadline
+            result = self._round(None, quick=True)
             self._note_round(result)
             return result
         finally:
-            if self._own_session:
-                # Drop pooled connections between rounds: a kiosk syncs every few seconds at most, and an
-                # idle keep-alive socket would otherwise outlive a client that nobody closes.
-                self._session.close()
+            self._deadline = None
+            self._end_round()
+            self._round_lock.release()
 
-    def _round(self, stop: threading.Event | None = None) -> SyncResult:
+    def _end_round(self) -> None:
+        if self._own_session:
+            # Drop pooled connections between rounds: a kiosk syncs every few seconds at most, and an
+            # idle keep-alive socket would otherwise outlive a client that nobody closes.
+            self._session.close()
+
+    def _timeouts(self) -> tuple[float, float]:
+        """requests' ``(connect, read)`` timeouts: the configured ones, cut to a till's deadline."""
+        if self._deadline is None:
+            return self._timeout
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0:
+            raise _Stop(TIMEOUT, "the till's deadline passed")
+        return min(self._timeout[0], remaining), min(self._timeout[1], remaining)
+
+    def _round(self, stop: threading.Event | None = None, *, quick: bool = False) -> SyncResult:
         sent = acknowledged = 0
         try:
             self._halt_on_alarm()
@@ -257,6 +330,9 @@ class SyncClient:
                     # is smaller than the one we verified.  Its checkpoint shows whether it shrank.
                     self._witness_latest()
                 raise _Stop(code or f"http_{status}", message)
+            if quick:  # a till's round: its events are what it is for; the background does the rest
+                current = self.trust.current()
+                return self._result(sent, acknowledged, None, None, current.issued_ms if current else None)
             if not witnessed:
                 self._witness_latest()
             trust_issued = self._refresh_trust()
@@ -313,7 +389,7 @@ class SyncClient:
                 params={"log_size": str(log_size)},
                 data=data,
                 headers={"Content-Type": "application/json"},
-                timeout=self._timeout,
+                timeout=self._timeouts(),
             )
         except requests.RequestException as exc:
             raise _Stop(NETWORK_ERROR, f"{type(exc).__name__} talking to {self._config.server_url}") from exc
@@ -335,23 +411,23 @@ class SyncClient:
             self._check_extends(verified, note, checkpoint, answer.get("consistency", MISSING))
             self.witness.check_inclusion(batch, answer.get("entries"), checkpoint)
             update = LogUpdate(note=note, checkpoint=checkpoint, replaces=verified)
-            newly = self._outbox.apply_receipt(receipt, log_update=update)
+            sheet = self._balances(answer["balances"]) if "balances" in answer else None
+            newly = self._outbox.apply_receipt(
+                receipt, log_update=update, results=_redemption_results(batch, answer), balances=sheet
+            )
         except ProtocolError as exc:
             raise _Stop(exc.reason.value, exc.message) from exc
         except ReceiptError as exc:
             raise _Stop(exc.code, exc.message) from exc
-        if "balances" in answer:
-            self._store_balances(answer["balances"])
         return newly, receipt.seq
 
-    def _store_balances(self, wire: object) -> None:
-        """Verify the answer's balance sheet and keep it; one that fails is logged and ignored."""
+    def _balances(self, wire: object) -> BalanceSheet | None:
+        """The answer's balance sheet once verified; one that fails is logged and ignored (``None``)."""
         try:
-            sheet = verify_balances(wire, self._config.server_public_key, kiosk_id=self._config.kiosk_id)
+            return verify_balances(wire, self._config.server_public_key, kiosk_id=self._config.kiosk_id)
         except ProtocolError as exc:
             log.warning("ignored the server's balance sheet: %s: %s", exc.reason.value, exc.message)
-            return
-        self._outbox.save_balances(sheet)
+            return None
 
     # -- the kiosk as a witness ------------------------------------------------------------------------
 
@@ -395,7 +471,7 @@ class SyncClient:
     def _get(self, url: str, *, what: str) -> bytes:
         """``GET url``; a network error or any answer but ``200`` ends the round (it is no evidence)."""
         try:
-            response = self._session.get(url, timeout=self._timeout)
+            response = self._session.get(url, timeout=self._timeouts())
         except requests.RequestException as exc:
             raise _Stop(NETWORK_ERROR, f"{type(exc).__name__} fetching the {what}") from exc
         if response.status_code != 200:
@@ -419,7 +495,7 @@ class SyncClient:
         try:
             for evidence in self._outbox.evidence(unreported=True):
                 response = self._session.post(
-                    self._evidence_url, json=evidence.to_json(), timeout=self._timeout
+                    self._evidence_url, json=evidence.to_json(), timeout=self._timeouts()
                 )
                 if response.status_code != 202:
                     log.warning("the server did not take the log evidence (HTTP %d)", response.status_code)
@@ -532,6 +608,36 @@ class SyncClient:
             if self._requested():
                 return
             remaining -= step
+
+
+_REDEMPTION_KINDS = (EventKind.REDEEM, EventKind.VOID)
+
+
+def _redemption_results(batch: list[SignedEvent], answer: dict[str, Any]) -> list[EventResult]:
+    """The results of the batch's redeem and void events, with the flags the inclusion proofs verified.
+
+    Call only after :meth:`LogWitness.check_inclusion` accepted ``answer["entries"]``: each
+    event of the batch has exactly one entry there, whose flags are in the signed log.
+    """
+    wanted = {signed.event.seq for signed in batch if signed.event.kind in _REDEMPTION_KINDS}
+    if not wanted:
+        return []
+    entries = {item["seq"]: item for item in answer["entries"] if item["seq"] in wanted}
+    stated = answer.get("results")
+    statuses = {
+        item.get("seq"): item
+        for item in (stated if isinstance(stated, list) else [])
+        if isinstance(item, dict)
+    }
+    results = []
+    for seq in sorted(wanted):
+        flags = tuple(entries[seq]["flags"])
+        item = statuses.get(seq, {})
+        status = item.get("status")
+        if "flags" in item and item["flags"] != list(flags):
+            log.warning("event %d: the result's flags differ from the logged ones; keeping the logged", seq)
+        results.append(EventResult(seq, status if isinstance(status, str) else "accepted", flags))
+    return results
 
 
 def _error_of(body: Any) -> tuple[str | None, str, dict[str, Any]]:
