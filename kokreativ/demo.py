@@ -41,6 +41,7 @@ from typing import Any, TextIO
 
 from hardware.console import ConsoleIndicator
 from hardware.emulator import EmulatedType2Tag, serve_tag
+from hardware.indicator import RecordingIndicator
 from hardware.nfc import write_one_tag
 from hardware.reader import Tap
 from hardware.simulated import SimulatedReader
@@ -58,12 +59,15 @@ from terminal.keystore import create_key, load_key
 from terminal.outbox import Outbox
 from terminal.pin import hash_pin
 from terminal.service import open_service
+from terminal.shop import CardAtTill, ShopTill, TillOutcome
 from terminal.sync import SyncClient
 from terminal.tap import Kiosk
 from terminal.trust import TrustStore
 from terminal.ui.app import KeyHandler
 
 SITE_NAME = "Freizeitheim Linden"
+SHOP_NAME = "Stadtteilladen Linden"
+PRESETS = (("Kaffee", 2), ("Brötchen", 1))
 TOKENS_PER_HOUR = 10
 VOLUNTEERS = ("Alex Beispiel", "Bo Muster", "Chris Probe")
 UNKNOWN_UID = bytes.fromhex("04deadbeef0001")
@@ -142,16 +146,24 @@ def run_demo(workdir: Path, out: TextIO, *, keep: bool = False, window: bool = F
             ]
             code = admin.create_enrolment_code(site["site_id"])
             _, config = enrol_kiosk(url, code["code"], kiosk_dir)  # the kiosk never sees the admin token
+            shop = admin.add_shop(SHOP_NAME, presets=[{"label": label, "amount": n} for label, n in PRESETS])
+            shop_code = admin.create_enrolment_code(shop["site_id"])["code"]
+            _, shop_config = enrol_kiosk(url, shop_code, workdir / "shop")  # a shop code: a shop terminal
         locked = "all read-only" if all(sticker.read_only for sticker in stickers) else "NOT all locked"
         say(
             f"3. Provisioned site {SITE_NAME!r} ({TOKENS_PER_HOUR} tokens/h), issuer key {key_id}, "
             f"kiosk {config.kiosk_id};\n"
             f"   {len(cards)} cards with signed credentials written onto NTAG215 stickers "
-            f"through nfcpy, {locked}"
+            f"through nfcpy, {locked};\n"
+            f"   shop {SHOP_NAME!r} (offline allowance {shop['shop']['offline_allowance']} tokens per card) "
+            f"with its till {shop_config.kiosk_id}"
         )
 
     say("4. Server stopped: the network is down. Replaying a day of taps at the kiosk (times in UTC):")
     _replay_day(config, day_start, stickers, say)
+    shop_clock = SimulatedClock(start_wall_ms=int(day_start.timestamp() * 1000) + 10 * 3_600_000)
+    say("   At the shop, still offline (the till decides within its limits):")
+    _at_till(shop_config, shop_clock, stickers, [(1, PRESETS[0][1], "Kaffee")], say)
 
     outbox = Outbox(config.outbox_path)
     try:
@@ -170,8 +182,13 @@ def run_demo(workdir: Path, out: TextIO, *, keep: bool = False, window: bool = F
                 f"   sent {result.sent}, acknowledged by verified receipt {result.acknowledged}, "
                 f"still pending {result.pending}, error {result.error or 'none'}"
             )
+            say("   At the shop, online again (the server authorises each redemption):")
+            shop_clock.advance(3600)
+            shop_ok = _at_till(shop_config, shop_clock, stickers, [(0, 5, "Buch"), (2, 40, "Fahrrad")], say)
             with ApiClient(url, admin_token=init.admin_token) as admin:
                 report, review, verify = admin.report(), admin.review(), admin.verify()
+                answer = admin.statement("shops", shop["site_id"])
+                settlement = answer if isinstance(answer, dict) else {}
             witnessed = outbox.log_checkpoint()
             # An auditor's view: only the public log and the published verifier key, no admin token.
             audit = audit_ledger(
@@ -189,6 +206,11 @@ def run_demo(workdir: Path, out: TextIO, *, keep: bool = False, window: bool = F
     say("6. Results")
     _print_report(report, say)
     _print_review(review, {c.card_id: n for c, n in zip(cards, VOLUNTEERS, strict=True)}, say)
+    say(
+        f"   Shop settlement for {SHOP_NAME!r}: {settlement['count']} redemptions, "
+        f"{settlement['redeemed']} tokens redeemed, {settlement['voided']} voided, "
+        f"{settlement['to_settle']} to settle"
+    )
     say(
         f"   Re-verification on the server: {verify['events']} events from {verify['kiosks']} kiosk(s), "
         f"signatures and hash chain {'OK' if verify['ok'] else 'FAILED'}"
@@ -212,6 +234,8 @@ def run_demo(workdir: Path, out: TextIO, *, keep: bool = False, window: bool = F
     tampered = _tamper_and_audit(server_dir, cards[2].volunteer_id, init.log_verifier_key, workdir, say)
     ok = (
         verify["ok"]
+        and shop_ok
+        and settlement.get("to_settle") == 7  # Bo's coffee offline (2) and Alex's book online (5)
         and pending == 0
         and result.error is None
         and audit.ok
@@ -292,6 +316,8 @@ def _tamper_and_audit(
                 "VALUES (?, 50, 'shift', ?, 0)",
                 (volunteer_id, 10**9),
             )
+            # A careful forger keeps the stored balance in step with the entries.
+            conn.execute("UPDATE balances SET balance = balance + 50 WHERE volunteer_id = ?", (volunteer_id,))
     finally:
         conn.close()
     source = DataFolderSource(server_dir)
@@ -372,6 +398,53 @@ def _replay_day(config: KioskConfig, start: dt.datetime, stickers: list[Emulated
         reader.close()
 
 
+def _at_till(
+    config: KioskConfig,
+    clock: SimulatedClock,
+    stickers: list[EmulatedType2Tag],
+    sales: list[tuple[int, int, str]],
+    say: Any,
+) -> bool:
+    """Ring up ``sales`` (volunteer, tokens, item) at the shop till; True if each ended as expected.
+
+    The online attempt is made only when the server is up: the till's own sync
+    client finds out, exactly as at a real till.  Nobody can overdraw online.
+    """
+    with Outbox(config.outbox_path) as outbox, SyncClient(config, outbox, connect_timeout_s=1.0) as sync:
+        till = ShopTill(
+            config=config,
+            key=load_key(config.key_path),
+            outbox=outbox,
+            clock=clock,
+            indicator=RecordingIndicator(),
+            trust=sync.trust,
+            sync=sync,
+        )
+        sync.sync_once()  # what the till's background sync does: it learns whether the server is up
+        ok = True
+        for who, amount, item in sales:
+            clock.advance(120)
+            seen = till.present(Tap(uid=stickers[who].uid, ndef=stickers[who].ndef_message))
+            name = VOLUNTEERS[who].split()[0]
+            if not isinstance(seen, CardAtTill):
+                say(f"     {name:<6} card refused: {seen.reason}")
+                ok = False
+                continue
+            shown = "unknown here" if seen.balance is None else f"{seen.balance} tokens"
+            result = till.redeem(seen, amount)
+            after = "" if result.balance is None else f", new balance {result.balance}"
+            why = f" ({result.reason})" if result.reason else ""
+            sale = f"{item} for {amount:>3} tokens (balance {shown})"
+            say(f"     {name:<6} {sale}: {result.outcome}{why}{after}")
+            # Each sale here fits the offline allowance, or is more than the volunteer has.
+            covered = seen.balance is None or seen.balance >= amount
+            expected = {TillOutcome.PAID, TillOutcome.PAID_OFFLINE} if covered else {TillOutcome.DECLINED}
+            ok = ok and result.outcome in expected
+        if sync.sync_once().ok:
+            say(f"     the till synced: {outbox.pending_count()} entries still waiting")
+        return ok
+
+
 def _print_report(report: list[dict[str, Any]], say: Any) -> None:
     for volunteer in report:
         say(
@@ -394,7 +467,10 @@ def _print_review(review: list[dict[str, Any]], names: dict[str, str], say: Any)
     say(f"   Waiting for a coordinator's review: {len(review)}")
     for item in review:
         who = names.get(item["card_id"], item["card_id"])
-        say(f"     {who}: {item['reason']}, from {_local(item['start_ms'])} (UTC)")
+        if item.get("item") == "overdraft":
+            say(f"     {who}: overdraft, {item['amount']} tokens at a shop, balance {item['balance']}")
+        else:
+            say(f"     {who}: {item['reason']}, from {_local(item['start_ms'])} (UTC)")
 
 
 def _run(args: argparse.Namespace) -> int:
