@@ -21,9 +21,10 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
-# Renders every kiosk screen offscreen and keeps the German set in docs/img/ui (commit them).
+# Renders every kiosk screen (check-in and shop till) offscreen and keeps the German set in docs/img/ui (commit them).
 screenshots: $(STAMP)
-	KOKREATIV_SCREENSHOTS=docs/img/ui $(BIN)/python -m pytest -q tests/terminal/ui/test_ui_app.py -k every_screen
+	KOKREATIV_SCREENSHOTS=docs/img/ui $(BIN)/python -m pytest -q tests/terminal/ui/test_ui_app.py \
+		tests/terminal/ui/test_ui_shop_screens.py -k every_screen
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

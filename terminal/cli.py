@@ -12,6 +12,7 @@ import json
 import logging
 import sys
 import threading
+import time
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -19,10 +20,19 @@ from typing import Any
 
 from protocol import Reason, b64encode
 from terminal.config import INDICATORS, LANGUAGES, READERS, KioskConfig, load_config, write_config
-from terminal.errors import TerminalError
+from terminal.errors import ModeError, TerminalError
 from terminal.outbox import Outbox, OutboxStatus
 from terminal.pin import hash_pin
-from terminal.service import join_sync_thread, open_service, stop_on_signals
+from terminal.service import (
+    Mode,
+    join_sync_thread,
+    kiosk_mode,
+    mode_of,
+    open_service,
+    open_shop_service,
+    stop_on_signals,
+)
+from terminal.shop import local_day
 from terminal.sync import SyncClient
 from terminal.trust import TrustStore
 
@@ -40,7 +50,9 @@ Without --headless the kiosk screen opens fullscreen (Kivy).  A kiosk that is no
 enrolled yet (no kiosk.toml) starts on the enrolment keypad and enrols against
 --server.  With --headless there is no screen: with --reader stdin each input
 line is one tap, 'UIDHEX' or 'UIDHEX NDEFHEX'; each tap prints one line starting
-with OK, DENIED or ERROR; the run ends at EOF.
+with OK, DENIED or ERROR; the run ends at EOF.  A shop terminal (enrolled with a
+shop's code) has no --headless mode: its till needs the screen.  With --no-sync
+a shop terminal never asks the server and redeems only within its offline limits.
 """
 SYNC_EXAMPLES = """\
 examples:
@@ -56,7 +68,10 @@ examples:
   kokreativ terminal status --config /var/lib/kokreativ/kiosk.toml
 
 Reads the outbox only; if it does not exist yet the command fails (not_found)
-instead of creating it.  "sync_round" says when the sync side last noted a round
+instead of creating it.  "mode" is check_in or shop (from the trust list); a
+shop terminal also shows "shop": its limits and "offline_today", today's
+offline redemptions (Europe/Berlin day) against the daily cap.
+"sync_round" says when the sync side last noted a round
 and its "error" (null: it went well).  "alarm" and "alarm_code" (fork_detected or
 log_inconsistent) say why sync is halted; "log" is the last checkpoint of the
 server's transparency log this kiosk verified ("verified": when it first
@@ -113,6 +128,12 @@ def _run(args: argparse.Namespace) -> int:
     if not args.headless:
         return _run_screen(args)
     config = load_config(args.config)
+    if kiosk_mode(config) is Mode.SHOP:
+        raise ModeError(
+            "shop_terminal",
+            "this kiosk is a shop terminal and needs its screen: "
+            "run 'kokreativ terminal run' without --headless",
+        )
     stop = threading.Event()
     with (
         stop_on_signals(stop),
@@ -153,6 +174,14 @@ def _run_screen(args: argparse.Namespace) -> int:
         post=kivy_post,
         open_runtime=partial(
             open_service,
+            stdin=sys.stdin,
+            stdout=sys.stdout,
+            reader=args.reader,
+            indicator=args.indicator,
+            sync=not args.no_sync,
+        ),
+        open_shop_runtime=partial(
+            open_shop_service,
             stdin=sys.stdin,
             stdout=sys.stdout,
             reader=args.reader,
@@ -210,11 +239,27 @@ def _log_report(config: KioskConfig, status: OutboxStatus) -> dict[str, Any] | N
 
 def _status(args: argparse.Namespace) -> int:
     config = load_config(args.config)
+    today = local_day(time.time_ns() // 1_000_000)
     with Outbox(config.outbox_path, create=False) as outbox:
         status = outbox.status()
         trust = TrustStore(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id).current()
+        offline_today = outbox.offline_total(today)
+    shop = None
+    if trust is not None and trust.shop is not None:
+        limits = trust.shop
+        shop = {
+            "max_amount": limits.max_amount,
+            "offline_allowance": limits.offline_allowance,
+            "offline_daily_cap": limits.offline_daily_cap,
+            "void_window_s": limits.void_window_s,
+            "presets": len(limits.presets),
+            # This terminal's offline redemptions today against its cap (docs/economy.md, "Offline").
+            "offline_today": {"day": today, "total": offline_today, "cap": limits.offline_daily_cap},
+        }
     report = {
         "kiosk_id": config.kiosk_id,
+        "mode": str(mode_of(trust)),
+        "shop": shop,
         "site": {"site_id": config.site_id, "name": config.site_name},
         "server_url": config.server_url,
         "last_seq": status.last_seq,

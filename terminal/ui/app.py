@@ -20,11 +20,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from terminal.service import Mode as KioskMode
 from terminal.ui import kivyenv
+from terminal.ui.base_presenter import BasePresenter, Mode
 from terminal.ui.controller import ScreenController
 from terminal.ui.i18n import Translator
 from terminal.ui.model import Screen
 from terminal.ui.presenter import Presenter
+from terminal.ui.shop_presenter import ShopPresenter
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +67,16 @@ def kivy_post(fn: Callable[[], None]) -> None:
 class KioskScreen:
     """The window's content wired up: view, presenter and controller, without an :class:`App`.
 
+    The presenter follows the kiosk's mode (:attr:`ScreenController.mode`): a
+    check-in kiosk gets :class:`~terminal.ui.presenter.Presenter`, a shop
+    terminal :class:`~terminal.ui.shop_presenter.ShopPresenter`.  A kiosk that
+    enrols on the screen starts with the check-in presenter (it has the
+    enrolment screens); if the code made it a shop terminal, the till takes
+    over once enrolment is done and the screen is idle.
+
     Tests and the benchmark use it directly (render ``root``, then pump frames);
-    :class:`KioskApp` wraps it for a real run.
+    :class:`KioskApp` wraps it for a real run.  ``presenter_options`` go to
+    either presenter, ``shop_options`` (the till's timeouts) to the shop's only.
     """
 
     def __init__(
@@ -76,6 +87,7 @@ class KioskScreen:
         on_key: KeyHandler | None = None,
         now_ms: Callable[[], int] | None = None,
         presenter_options: dict[str, Any] | None = None,
+        shop_options: dict[str, Any] | None = None,
         view_options: dict[str, Any] | None = None,
     ) -> None:
         from kivy.clock import Clock
@@ -85,23 +97,59 @@ class KioskScreen:
 
         self.controller = controller
         self._on_key = on_key
+        self._server_url = server_url
+        self._now_ms = now_ms or _wall_ms
+        self._presenter_options = presenter_options or {}
+        self._shop_options = shop_options or {}
         self._listeners: list[Callable[[Screen], None]] = []
         self.view = ScreenView(screen_input=_PresenterInput(self), **(view_options or {}))
-        self.presenter = Presenter(
-            translator=Translator(controller.language),
-            actions=controller,
-            now_ms=now_ms or _wall_ms,
-            on_change=self._show,
-            info=controller.info,
-            server_url=server_url,
-            pin_set=controller.pin_set,
-            **(presenter_options or {}),
-        )
+        controller.start()  # opens the kiosk's core first: its mode decides the presenter
+        self.presenter: BasePresenter = self._make_presenter()
         controller.attach(self.presenter)
         self._tick = Clock.schedule_interval(lambda _dt: self.presenter.tick(), TICK_S)
         Window.bind(on_key_down=self._key_down)
         self.presenter.start()
-        controller.start()
+
+    def _make_presenter(self) -> BasePresenter:
+        controller = self.controller
+        translator = Translator(controller.language)
+        limits, info = controller.limits, controller.info
+        if controller.mode is KioskMode.SHOP and limits is not None and info is not None:
+            return ShopPresenter(
+                translator=translator,
+                actions=controller,
+                now_ms=self._now_ms,
+                on_change=self._show,
+                info=info,
+                limits=limits,
+                pin_set=controller.pin_set,
+                **self._presenter_options,
+                **self._shop_options,
+            )
+        return Presenter(
+            translator=translator,
+            actions=controller,
+            now_ms=self._now_ms,
+            on_change=self._show,
+            info=info,
+            server_url=self._server_url,
+            pin_set=controller.pin_set,
+            **self._presenter_options,
+        )
+
+    def _follow_mode(self) -> None:
+        """After an enrolment that made this kiosk a shop terminal: the till takes over, once idle."""
+        presenter = self.presenter
+        if (
+            isinstance(presenter, Presenter)
+            and presenter.mode is Mode.IDLE
+            and self.controller.mode is KioskMode.SHOP
+            and self.controller.limits is not None
+        ):
+            log.info("this kiosk is a shop terminal: the till takes over the screen")
+            self.presenter = self._make_presenter()
+            self.controller.attach(self.presenter)
+            self.presenter.start()
 
     @property
     def root(self) -> Any:
@@ -115,6 +163,7 @@ class KioskScreen:
         self.view.show(screen)
         for listener in self._listeners:
             listener(screen)
+        self._follow_mode()
 
     def _key_down(self, _window: Any, _key: int, _scancode: int, codepoint: str | None, _mods: Any) -> bool:
         if codepoint and self._on_key is not None:
@@ -166,7 +215,10 @@ def run_app(
         def build(self) -> Any:
             self.title = title or "kokreativ"
             self.screen = KioskScreen(controller, server_url=server_url, on_key=on_key)
-            log.info("kiosk screen started (%s)", "enrolled" if controller.info else "not enrolled yet")
+            if controller.info is not None:
+                log.info("kiosk screen started (enrolled) as a %s kiosk", controller.mode)
+            else:
+                log.info("kiosk screen started (not enrolled yet)")
             return self.screen.root
 
         def on_stop(self) -> None:

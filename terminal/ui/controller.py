@@ -1,12 +1,23 @@
 """The kiosk behind the screen: runs the core in worker threads and feeds the presenter.
 
+A kiosk's mode comes from its trust list (:func:`terminal.service.kiosk_mode`):
+a check-in kiosk runs :class:`~terminal.service.KioskService` under a
+:class:`~terminal.ui.presenter.Presenter`, a shop terminal
+:class:`~terminal.service.ShopService` (its till) under a
+:class:`~terminal.ui.shop_presenter.ShopPresenter`.  :attr:`ScreenController.mode`
+says which; the app builds the matching presenter.
+
 The UI thread never waits for the reader, the disk or the network:
 
-* the tap loop (:meth:`terminal.service.KioskService.run`: reader → sign →
-  commit → LEDs) runs in the thread ``kokreativ-taps``, and each outcome is
-  *posted* to the UI thread;
+* the reader loop runs in the thread ``kokreativ-taps``: a check-in kiosk's
+  (:meth:`terminal.service.KioskService.run`: reader → sign → commit → LEDs)
+  *posts* each tap's outcome to the UI thread, a shop terminal's
+  (:meth:`terminal.service.ShopService.run`) each card the till looked at;
+* the till's redemptions, its list of recent sales and its voids each run in a
+  short-lived thread and post their result;
 * a status thread gathers a :class:`~terminal.ui.screens.KioskStatus` (outbox
-  counts, last sync round, reader health) every ``status_interval_s`` and posts it;
+  counts, last sync round, reader health) every ``status_interval_s`` and posts
+  it, and on a shop terminal the till's current limits;
 * "sync now" is written to the outbox, where this process's sync thread or the
   separate sync service (``kokreativ terminal sync``) picks it up;
 * enrolling, checking a PIN hash and saving one each run in a short-lived thread.
@@ -31,19 +42,25 @@ from pathlib import Path
 
 from hardware.indicator import Signal
 from protocol import Reason
+from protocol.trust import ShopLimits
 from terminal.config import KioskConfig, load_config, write_config
-from terminal.errors import describe
+from terminal.errors import ModeError, describe
 from terminal.pin import hash_pin, verify_pin
-from terminal.service import KioskService
+from terminal.service import KioskService, ReaderService, ShopService, kiosk_mode
+from terminal.service import Mode as KioskMode
+from terminal.shop import CardAtTill, CardRefused, RedeemResult, TillOutcome, VoidResult
 from terminal.sync import NETWORK_ERROR, SERVER_ERROR
 from terminal.tap import TapOutcome
-from terminal.ui.presenter import EnrolResult, Presenter
+from terminal.ui.base_presenter import BasePresenter
+from terminal.ui.presenter import EnrolResult
 from terminal.ui.screens import KioskInfo, KioskStatus
 
 log = logging.getLogger(__name__)
 
 Post = Callable[[Callable[[], None]], None]
 OpenRuntime = Callable[[KioskConfig], AbstractContextManager[KioskService]]
+OpenShopRuntime = Callable[[KioskConfig], AbstractContextManager[ShopService]]
+ModeOf = Callable[[KioskConfig], KioskMode]
 Enrol = Callable[[str], KioskConfig]
 
 _OFFLINE = frozenset({NETWORK_ERROR, SERVER_ERROR})  # round errors that mean "cannot reach the server"
@@ -64,7 +81,7 @@ def kiosk_info(config: KioskConfig) -> KioskInfo:
     return KioskInfo(kiosk_id=config.kiosk_id, site_name=config.site_name, version=software_version())
 
 
-def status_of(service: KioskService, *, now_ms: int, stale_s: float = STALE_ROUND_S) -> KioskStatus:
+def status_of(service: ReaderService, *, now_ms: int, stale_s: float = STALE_ROUND_S) -> KioskStatus:
     """One status snapshot; reads the outbox, so it runs off the UI thread.
 
     Online or offline comes from the last sync round noted in the outbox, by
@@ -107,14 +124,20 @@ def enrol_against(
 
 
 class ScreenController:
-    """Implements :class:`~terminal.ui.presenter.PresenterActions` with threads; see the module docstring.
+    """Implements the presenters' actions with threads; see the module docstring.
+
+    ``open_runtime`` opens a check-in kiosk's core, ``open_shop_runtime`` a
+    shop terminal's; a shop terminal without the latter raises
+    :class:`~terminal.errors.ModeError` (``shop_terminal``) on :meth:`start`.
+    ``mode_of`` reads a kiosk's mode from its trust list; tests replace it.
 
     Example::
 
-        controller = ScreenController(config_path=path, post=post, open_runtime=runtime, enrol=enrol)
+        controller = ScreenController(config_path=path, post=post, open_runtime=runtime,
+                                      open_shop_runtime=shop_runtime, enrol=enrol)
+        controller.start()                  # opens the core; controller.mode says which presenter
         presenter = Presenter(actions=controller, info=controller.info, pin_set=controller.pin_set, ...)
         controller.attach(presenter)
-        controller.start()
         ...
         controller.close()
     """
@@ -125,6 +148,8 @@ class ScreenController:
         config_path: Path,
         post: Post,
         open_runtime: OpenRuntime,
+        open_shop_runtime: OpenShopRuntime | None = None,
+        mode_of: ModeOf = kiosk_mode,
         enrol: Enrol | None = None,
         language: str | None = None,
         status_interval_s: float = 1.0,
@@ -133,6 +158,8 @@ class ScreenController:
         self._config_path = config_path
         self._post = post
         self._open_runtime = open_runtime
+        self._open_shop_runtime = open_shop_runtime
+        self._mode_of = mode_of
         self._enrol = enrol
         self._language = language
         self._status_interval_s = status_interval_s
@@ -140,10 +167,11 @@ class ScreenController:
         self._stop = threading.Event()
         self._stack = contextlib.ExitStack()
         self._threads: list[threading.Thread] = []
-        self._lock = threading.Lock()  # guards config and service, set by the enrolment thread
-        self._presenter: Presenter | None = None
-        self.service: KioskService | None = None
+        self._lock = threading.Lock()  # guards config, mode and service, set by the enrolment thread
+        self._presenter: BasePresenter | None = None
+        self.service: KioskService | ShopService | None = None
         self.config: KioskConfig | None = load_config(config_path) if config_path.exists() else None
+        self.mode: KioskMode | None = None if self.config is None else mode_of(self.config)
 
     # -- set-up ----------------------------------------------------------------------------------------
 
@@ -163,7 +191,22 @@ class ScreenController:
             return self._language
         return self.config.language if self.config is not None else "de"
 
-    def attach(self, presenter: Presenter) -> None:
+    @property
+    def limits(self) -> ShopLimits | None:
+        """A running shop terminal's limits and presets (its till's); ``None`` otherwise.
+
+        Reads the trust list (one cached read); ``None`` too if the list no longer makes this a shop.
+        """
+        service = self.service
+        if not isinstance(service, ShopService):
+            return None
+        try:
+            return service.till.limits
+        except ModeError:
+            return None
+
+    def attach(self, presenter: BasePresenter) -> None:
+        """Send results to ``presenter`` from now on (the app swaps it when an enrolment made a shop)."""
         self._presenter = presenter
 
     def start(self) -> None:
@@ -182,10 +225,22 @@ class ScreenController:
         self._stack.close()
 
     def _start_runtime(self, config: KioskConfig) -> None:
-        service = self._stack.enter_context(self._open_runtime(config))
+        mode = self._mode_of(config)
+        service: KioskService | ShopService
+        if mode is KioskMode.SHOP:
+            if self._open_shop_runtime is None:
+                raise ModeError(
+                    "shop_terminal", "this kiosk is a shop terminal; this screen has no till to run"
+                )
+            shop = self._stack.enter_context(self._open_shop_runtime(config))
+            self._spawn("kokreativ-taps", partial(shop.run, self._stop, self._on_card))
+            service = shop
+        else:
+            kiosk = self._stack.enter_context(self._open_runtime(config))
+            self._spawn("kokreativ-taps", partial(kiosk.run, self._stop, self._on_outcome))
+            service = kiosk
         with self._lock:
-            self.service = service
-        self._spawn("kokreativ-taps", partial(service.run, self._stop, self._on_outcome))
+            self.service, self.mode = service, mode
         self._spawn("kokreativ-status", partial(self._status_loop, service))
 
     def _spawn(self, name: str, target: Callable[[], object]) -> None:
@@ -196,21 +251,39 @@ class ScreenController:
     # -- worker threads --------------------------------------------------------------------------------
 
     def _to_presenter(self, method: str, *args: object) -> None:
-        """Call ``presenter.method(*args)`` on the UI thread."""
-        presenter = self._presenter
-        if presenter is not None:
-            self._post(partial(getattr(presenter, method), *args))
+        """Call ``presenter.method(*args)`` on the UI thread (the presenter attached by then)."""
+
+        def call() -> None:
+            target = getattr(self._presenter, method, None)
+            if target is None:  # no presenter yet, or one for the other mode (the moment after enrolment)
+                log.debug("no presenter takes %s now; dropped", method)
+                return
+            target(*args)
+
+        self._post(call)
 
     def _on_outcome(self, outcome: TapOutcome) -> None:
         self._to_presenter("show_outcome", outcome)
 
-    def _status_loop(self, service: KioskService) -> None:
+    def _on_card(self, card: CardAtTill | CardRefused) -> None:
+        if isinstance(card, CardAtTill) and card.coordinator:
+            self._to_presenter("coordinator_card")
+        else:
+            self._to_presenter("card_presented", card)
+
+    def _status_loop(self, service: KioskService | ShopService) -> None:
         while not self._stop.is_set():
             try:
                 self._to_presenter("update_status", status_of(service, now_ms=time.time_ns() // 1_000_000))
+                if isinstance(service, ShopService):
+                    self._to_presenter("update_limits", service.till.limits)
             except Exception as exc:  # a locked or closing outbox: try again next time
                 log.warning("status snapshot failed: %s", describe(exc))
             self._stop.wait(self._status_interval_s)
+
+    def _work(self, name: str, work: Callable[[], None]) -> None:
+        """Run ``work`` in a short-lived thread; it posts its own result."""
+        threading.Thread(target=work, name=f"kokreativ-{name}", daemon=True).start()
 
     # -- PresenterActions ------------------------------------------------------------------------------
 
@@ -220,8 +293,11 @@ class ScreenController:
             threading.Thread(target=service.sync_now, name="kokreativ-sync-now", daemon=True).start()
 
     def signal(self, signal: Signal) -> None:
-        if self.service is not None:
-            self.service.kiosk.signal(signal)
+        service = self.service
+        if isinstance(service, ShopService):
+            service.till.signal(signal)
+        elif service is not None:
+            service.kiosk.signal(signal)
 
     def enrol(self, code: str) -> None:
         threading.Thread(target=self._enrol_worker, args=(code,), name="kokreativ-enrol", daemon=True).start()
@@ -273,3 +349,54 @@ class ScreenController:
             self._to_presenter("pin_saved", False)
             return
         self._to_presenter("pin_saved", True)
+
+    # -- ShopActions: the till's work, each in a thread of its own ------------------------------------
+
+    def _till(self) -> ShopService:
+        service = self.service
+        if not isinstance(service, ShopService):
+            raise RuntimeError("this kiosk has no till")
+        return service
+
+    def redeem(self, card: CardAtTill, amount: int) -> None:
+        def work() -> None:
+            try:
+                result = self._till().till.redeem(card, amount)
+            except Exception as exc:  # the till reports its own failures; this is a bug or a dead outbox
+                log.error("redemption failed: %s", describe(exc))
+                self.signal("error")  # the till did not get to play it
+                result = RedeemResult(
+                    outcome=TillOutcome.ERROR,
+                    redemption_id="",
+                    amount=amount,
+                    reason=type(exc).__name__,  # as the till does
+                    balance=None,
+                    balance_as_of_ms=None,
+                )
+            self._to_presenter("redeem_finished", result)
+
+        self._work("redeem", work)
+
+    def load_recent(self, limit: int) -> None:
+        def work() -> None:
+            try:
+                items = self._till().till.recent(limit)
+            except Exception as exc:
+                log.warning("reading the recent sales failed: %s", describe(exc))
+                self._to_presenter("recent_failed")
+                return
+            self._to_presenter("recent_loaded", items)
+
+        self._work("recent", work)
+
+    def void(self, redemption_id: str) -> None:
+        def work() -> None:
+            try:
+                result = self._till().till.void(redemption_id)
+            except Exception as exc:
+                log.error("void failed: %s", describe(exc))
+                self.signal("error")  # the till did not get to play it
+                result = VoidResult(ok=False, queued=False, reason=type(exc).__name__)  # as the till does
+            self._to_presenter("void_finished", result)
+
+        self._work("void", work)

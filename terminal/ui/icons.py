@@ -189,6 +189,23 @@ def _paint_key(pen: _Pen) -> None:
     pen.stroke((0.85, 0.5), (0.85, 0.33), width=0.08)
 
 
+def _paint_coin(pen: _Pen) -> None:
+    """A token: a coin with a rim and a "T" stamped on it (no currency sign: tokens are not money)."""
+    pen.fg()
+    pen.disc(0.5, 0.5, 0.48)
+    pen.cut()
+    pen.arc(0.5, 0.5, 0.385, 0, 360, width=0.045)
+    pen.stroke((0.35, 0.67), (0.65, 0.67), width=0.1)
+    pen.stroke((0.5, 0.67), (0.5, 0.29), width=0.1)
+
+
+def _paint_undo(pen: _Pen) -> None:
+    """A circular arrow turning back (anticlockwise): a void."""
+    pen.fg()
+    pen.arc(0.52, 0.5, 0.32, -90, 180, width=0.09)
+    pen.polygon((0.20, 0.30), (0.05, 0.52), (0.35, 0.52))
+
+
 def _paint_backspace(pen: _Pen) -> None:
     pen.fg()
     pen.stroke((0.08, 0.5), (0.32, 0.76), (0.92, 0.76), (0.92, 0.24), (0.32, 0.24), width=0.07, close=True)
@@ -211,6 +228,8 @@ _PAINTERS: Final[dict[str, Callable[[_Pen], None]]] = {
     Icon.LOCK: _paint_lock,
     Icon.GEAR: _paint_gear,
     Icon.KEY: _paint_key,
+    Icon.COIN: _paint_coin,
+    Icon.UNDO: _paint_undo,
     Icon.NONE: _paint_none,
     BACKSPACE: _paint_backspace,
 }

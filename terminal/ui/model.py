@@ -8,8 +8,9 @@ adds screens, not view code:
 
 * :attr:`Layout.IDLE`: a big prompt, a clock line and a status line;
 * :attr:`Layout.RESULT`: a full-colour card with an icon, a title and a few lines;
-* :attr:`Layout.KEYPAD`: a prompt, the digits typed so far and a 3×4 keypad;
-* :attr:`Layout.MENU`: label/value rows and a column of buttons.
+* :attr:`Layout.KEYPAD`: a prompt, the digits typed so far and a 3×4 keypad,
+  optionally with a column of quick-pick buttons (``choices``) and the status line;
+* :attr:`Layout.MENU`: label/value rows, each with an optional button, and a column of buttons.
 
 Colour, icon and sound must never contradict each other, so they all follow
 from one :class:`Tone`: :data:`TONE_SIGNAL` says which indicator pattern (LEDs
@@ -60,6 +61,8 @@ class Icon(StrEnum):
     LOCK = "lock"  # PIN entry
     GEAR = "gear"  # coordinator menu
     KEY = "key"  # enrolment
+    COIN = "coin"  # a token: an amount to pay
+    UNDO = "undo"  # an arrow turning back: a void
     NONE = "none"
 
 
@@ -73,7 +76,7 @@ TONE_SIGNAL: Final[dict[Tone, Signal | None]] = {
 """The indicator pattern (LEDs and buzzer) that goes with each tone; ``None``: no pattern."""
 
 TONE_ICONS: Final[dict[Tone, frozenset[Icon]]] = {
-    Tone.NEUTRAL: frozenset({Icon.CARD, Icon.LOCK, Icon.GEAR, Icon.KEY, Icon.NONE}),
+    Tone.NEUTRAL: frozenset({Icon.CARD, Icon.LOCK, Icon.GEAR, Icon.KEY, Icon.COIN, Icon.UNDO, Icon.NONE}),
     Tone.OK: frozenset({Icon.CHECK_IN, Icon.CHECK_OUT, Icon.CHECK}),
     Tone.INFO: frozenset({Icon.REPEAT}),
     Tone.DENIED: frozenset({Icon.CROSS}),
@@ -115,10 +118,17 @@ class Screen:
     * ``KEYPAD``: ``entry`` is what to show in the entry field (digits or
       dots), ``max_digits`` how many keys are accepted, ``actions`` the buttons
       under the keypad (``ok`` and ``cancel``), ``error`` a line in red;
+      ``choices`` a column of quick-pick buttons beside the keypad (a shop's
+      till presets), ``status`` the status line along the bottom;
     * ``MENU``: ``rows`` as ``(label, value)`` and ``actions``;
+      ``row_actions`` one optional button per row, at the row's end (``void``
+      in a list of sales), empty or as long as ``rows``;
     * ``RESULT``: ``actions`` may add buttons (none for tap results).
 
     ``busy`` shows a spinner instead of accepting input (enrolment on the wire).
+    ``long_press``: a press held on the screen's background (not on a key or
+    button) calls :meth:`ScreenInput.long_press`; the ``IDLE`` layout always
+    accepts one.
     """
 
     name: str
@@ -135,6 +145,18 @@ class Screen:
     actions: tuple[Action, ...] = ()
     error: str = ""
     busy: bool = False
+    choices: tuple[Action, ...] = ()
+    row_actions: tuple[Action | None, ...] = ()
+    long_press: bool = False
+
+    def __post_init__(self) -> None:
+        if self.row_actions and len(self.row_actions) != len(self.rows):
+            raise ValueError(f"{self.name}: row_actions must match rows one to one")
+
+    @property
+    def accepts_long_press(self) -> bool:
+        """Whether holding this screen opens the coordinator PIN (see ``long_press``)."""
+        return self.long_press or self.layout is Layout.IDLE
 
     @property
     def signal(self) -> Signal | None:
@@ -152,7 +174,9 @@ class Screen:
             out.append(self.entry)
         for label, value in self.rows:
             out += [label, value]
+        out += [action.label for action in self.row_actions if action is not None]
         out += [action.label for action in self.actions]
+        out += [action.label for action in self.choices]
         if self.error:
             out.append(self.error)
         return [text for text in out if text]
@@ -172,7 +196,7 @@ class ScreenInput(Protocol):
         """A button of the current screen."""
 
     def long_press(self) -> None:
-        """A press held for :data:`LONG_PRESS_S` anywhere on the idle screen (opens the PIN keypad)."""
+        """A press held for :data:`LONG_PRESS_S` on a screen that accepts one (opens the PIN keypad)."""
 
 
 LONG_PRESS_S: Final = 3.0

@@ -48,7 +48,7 @@ from kivy.uix.label import Label
 from kivy.uix.widget import Widget
 
 from terminal.ui.icons import BACKSPACE, BusyIndicator, IconWidget
-from terminal.ui.model import KEYPAD_KEYS, LONG_PRESS_S, Icon, Layout, Screen, ScreenInput
+from terminal.ui.model import KEYPAD_KEYS, LONG_PRESS_S, Action, Icon, Layout, Screen, ScreenInput
 from terminal.ui.palette import PALETTES, Palette
 from terminal.ui.widgets import (
     FitLabel,
@@ -61,6 +61,7 @@ from terminal.ui.widgets import (
     _Lines,
     _place,
     _set_rgba,
+    _StatusStrip,
 )
 
 # -- the four layouts --------------------------------------------------------------------------------
@@ -101,54 +102,24 @@ class _IdlePage(_Page):
         self.lines = _Lines("line", max_lines=2, font_ratio=0.55, halign="left")
         self.clock = FitLabel(role="clock", bold=True, halign="right", font_ratio=0.8)
         self.title = FitLabel(role="title", bold=True, max_lines=2, font_ratio=0.62)
-        self.status = BoxLayout(orientation="horizontal")
-        self.band = Widget()  # the status strip's background, full width
-        self.band_color = _fill(self.band)
-        self.status_group = _FontGroup()
-        self.cells: list[tuple[Color, Widget, FitLabel]] = []
-        for _item in range(4):
-            cell = BoxLayout(orientation="horizontal")
-            dot = Widget(size_hint_x=None)
-            dot_color = _fill(dot, "dot")
-            cell.bind(height=lambda _cell, height, dot=dot: setattr(dot, "width", height * 0.55))
-            label = FitLabel(role="status", halign="left", max_lines=2, font_ratio=0.42)
-            cell.add_widget(dot)
-            cell.add_widget(label)
-            self.status.add_widget(cell)
-            self.cells.append((dot_color, dot, label))
-        self.status_group.set_members([label for _color, _dot, label in self.cells])
+        self.status = _StatusStrip()
         _place(self.lines.box, 0.04, 0.84, 0.56, 0.12)
         _place(self.clock, 0.62, 0.82, 0.34, 0.15)
         _place(self.icon, 0.3, 0.45, 0.4, 0.34)
         _place(self.busy, 0.3, 0.45, 0.4, 0.34)
         _place(self.title, 0.04, 0.18, 0.92, 0.25)
-        _place(self.band, 0, 0, 1, 0.12)
-        _place(self.status, 0.03, 0, 0.94, 0.12)
-        self._add(self.lines.box, self.clock, self.icon, self.busy, self.title, self.band, self.status)
+        _place(self.status.band, 0, 0, 1, 0.12)
+        _place(self.status.box, 0.03, 0, 0.94, 0.12)
+        self._add(
+            self.lines.box, self.clock, self.icon, self.busy, self.title, self.status.band, self.status.box
+        )
 
     def update(self, screen: Screen, palette: Palette) -> None:
         self.lines.update(screen.lines, palette.rgba("muted"))
         self.clock.text, self.clock.color = screen.clock, palette.rgba("text")
         self._update_icon(screen, palette)
         self.title.text, self.title.color = screen.title, palette.rgba("text")
-        _set_rgba(self.band_color, palette.rgba("field"))
-        status = screen.status
-        self.band.opacity = self.status.opacity = 0 if status is None else 1
-        if status is None:
-            for _color, _dot, label in self.cells:
-                label.text = ""
-            return
-        items = (
-            (status.connection, status.online),
-            (status.pending, None),
-            (status.last_sync, None),
-            (status.reader, status.reader_ok),
-        )
-        for (dot_color, dot, label), (text, ok) in zip(self.cells, items, strict=True):
-            colour = palette.rgba("muted") if ok is None else palette.rgba("good" if ok else "bad")
-            label.text, label.color = text, colour
-            _set_rgba(dot_color, colour)
-            dot.opacity = 0 if ok is None else 1
+        self.status.update(screen.status, palette)
 
 
 class _ResultPage(_Page):
@@ -179,10 +150,18 @@ class _ResultPage(_Page):
         self.title.text, self.title.color = screen.title, palette.rgba("text")
         self.lines.update(screen.lines, palette.rgba("muted"))
         self.actions.update(screen.actions, palette, disabled=screen.busy)
+        self.actions.grid.opacity = 0.25 if screen.busy else 1  # visibly out of reach while busy
 
 
 class _KeypadPage(_Page):
-    """Prompt, lines, entry field, error and buttons on the left; the 3×4 keypad on the right."""
+    """Prompt, lines, entry field, error and buttons on the left; the 3×4 keypad on the right.
+
+    With ``choices`` (a shop's till presets) a column of quick-pick buttons
+    sits between the two, and with a ``status`` the status line runs along
+    the bottom; everything else moves up to make room.
+    """
+
+    STATUS_H: Final = 0.11  # the status line's height, as on the idle screen less a little
 
     def __init__(self, screen_input: ScreenInput) -> None:
         super().__init__(screen_input)
@@ -191,6 +170,9 @@ class _KeypadPage(_Page):
         self.entry = _Field(role="entry", bold=True, font_ratio=0.6, inset=0.12)
         self.error = FitLabel(role="error", max_lines=2, halign="left", font_ratio=0.42)
         self.actions = _Buttons(screen_input)
+        # Up to a dozen presets in two columns must keep every button an eighth of the window high.
+        self.choices = _Buttons(screen_input, column=True, role="choice", spacing=0.015)
+        self.status = _StatusStrip()
         self.keypad = GridLayout(cols=3, rows=4)
         _keep_spacing(self.keypad, 0.02)
         self.keys: dict[str, FlatButton] = {}
@@ -207,22 +189,25 @@ class _KeypadPage(_Page):
             self.keys[key] = button
         self.key_group = _FontGroup()
         self.key_group.set_members([self.keys[key] for key in KEYPAD_KEYS if key != "back"])
-        _place(self.icon, 0.04, 0.82, 0.08, 0.14)
-        _place(self.lines.box, 0.04, 0.64, 0.46, 0.15)
-        _place(self.entry, 0.04, 0.44, 0.46, 0.18)
-        _place(self.error, 0.04, 0.25, 0.46, 0.17)
-        _place(self.actions.grid, 0.04, 0.04, 0.46, 0.19)
-        _place(self.keypad, 0.54, 0.04, 0.42, 0.92)
-        _place(self.busy, 0.60, 0.3, 0.3, 0.4)
+        _place(self.status.band, 0, 0, 1, self.STATUS_H)
+        _place(self.status.box, 0.03, 0, 0.94, self.STATUS_H)
         self._add(
-            self.icon, self.title, self.lines.box, self.entry, self.error, self.actions.grid, self.keypad
+            self.icon,
+            self.title,
+            self.lines.box,
+            self.entry,
+            self.error,
+            self.actions.grid,
+            self.choices.grid,
+            self.keypad,
+            self.status.band,
+            self.status.box,
         )
         self._add(self.busy)  # last, so it is drawn over the dimmed keypad
 
     def update(self, screen: Screen, palette: Palette) -> None:
+        self._arrange(screen)
         self._update_icon(screen, palette, replace_when_busy=False)
-        has_icon = screen.icon != Icon.NONE
-        _place(self.title, 0.14 if has_icon else 0.04, 0.8, 0.36 if has_icon else 0.46, 0.17)
         self.title.text, self.title.color = screen.title, palette.rgba("text")
         self.lines.update(screen.lines, palette.rgba("muted"))
         self.entry.text = screen.entry
@@ -236,30 +221,81 @@ class _KeypadPage(_Page):
             button.disabled_color = button.color
             button.disabled = screen.busy
         self.keypad.opacity = 0.25 if screen.busy else 1
+        bottom, top = self._band(screen)
+        self.choices.update(screen.choices, palette, disabled=screen.busy, room=0.92 * (top - bottom))
+        self.choices.grid.opacity = 0 if not screen.choices else 0.25 if screen.busy else 1
+        self.status.update(screen.status, palette)
+
+    def _band(self, screen: Screen) -> tuple[float, float]:
+        """The page's free height, bottom and top, above the status line if there is one."""
+        return (self.STATUS_H if screen.status is not None else 0.0), 1.0
+
+    def _arrange(self, screen: Screen) -> None:
+        bottom, top = self._band(screen)
+        span = top - bottom
+
+        def place(widget: Widget, x: float, y: float, w: float, h: float) -> None:
+            # The layout below is drawn for the whole page; squeeze it into the free band.
+            _place(widget, x, bottom + y * span, w, h * span)
+
+        if screen.choices:  # three columns: entry, presets, keypad
+            left_w, keypad_x, keypad_w = 0.3, 0.66, 0.31
+            self.choices.grid.size_hint_x = 0.28
+            self.choices.grid.pos_hint = {"x": 0.355, "top": bottom + 0.96 * span}
+        else:
+            left_w, keypad_x, keypad_w = 0.46, 0.54, 0.42
+        has_icon = screen.icon != Icon.NONE
+        place(self.icon, 0.04, 0.82, 0.08, 0.14)
+        title_x = 0.14 if has_icon else 0.04
+        place(self.title, title_x, 0.8, left_w + 0.04 - title_x, 0.17)
+        place(self.lines.box, 0.04, 0.64, left_w, 0.15)
+        place(self.entry, 0.04, 0.44, left_w, 0.18)
+        place(self.error, 0.04, 0.25, left_w, 0.17)
+        place(self.actions.grid, 0.04, 0.04, left_w, 0.19)
+        place(self.keypad, keypad_x, 0.04, keypad_w, 0.92)
+        place(self.busy, keypad_x + keypad_w / 2 - 0.15, 0.3, 0.3, 0.4)
 
 
 @dataclass(frozen=True, slots=True)
 class _MenuRow:
-    """One label/value row of the menu table, with a hairline under it."""
+    """One label/value row of the menu table, with a hairline under it.
+
+    ``button`` (the row's own button) or ``spacer`` (an empty cell as wide
+    as a button) is in ``box`` only while some row of the screen has a button.
+    """
 
     box: Widget
     label: FitLabel
     value: FitLabel
+    button: FlatButton
+    spacer: Widget
     line_color: Color
 
 
-def _menu_row() -> _MenuRow:
+def _menu_row(screen_input: ScreenInput) -> _MenuRow:
     box = BoxLayout(orientation="horizontal")
+    _keep_spacing(box, 0.012)  # a gap between label, value and button
     # Labels are short words; values may be long IDs that cannot wrap, so they get more width.
     label = FitLabel(role="row", halign="left", max_lines=2, font_ratio=0.5, size_hint_x=0.38)
     value = FitLabel(role="row", halign="right", bold=True, max_lines=2, font_ratio=0.5, size_hint_x=0.62)
+    button = FlatButton(role="row_action", max_lines=2, font_ratio=0.45, size_hint_x=0.3)
+    button.bind(on_release=lambda b: screen_input.press_action(b.value))
     box.add_widget(label)
     box.add_widget(value)
-    return _MenuRow(box, label, value, _fill(box, "underline"))
+    return _MenuRow(box, label, value, button, Widget(size_hint_x=0.3), _fill(box, "underline"))
 
 
 class _MenuPage(_Page):
-    """Title on top; the label/value table on the left, a column of big buttons on the right."""
+    """Title on top; the label/value table on the left, a column of big buttons on the right.
+
+    Rows are at most a tenth of the page high; when any row has a button of
+    its own, rows are taller (``ROW_WITH_BUTTON``) so that button is a touch
+    target like any other, and every row keeps a button-wide column at its
+    end, empty where that row has none.
+    """
+
+    ROW_WITH_BUTTON: Final = 0.15
+    BUTTON_SHARE: Final = 0.9  # of a row's height; the rest keeps neighbouring buttons apart
 
     def __init__(self, screen_input: ScreenInput) -> None:
         super().__init__(screen_input)
@@ -269,6 +305,7 @@ class _MenuPage(_Page):
         self.rows: list[_MenuRow] = []
         self.label_group = _FontGroup()
         self.value_group = _FontGroup()
+        self.button_group = _FontGroup()
         self.actions = _Buttons(screen_input, column=True)
         _place(self.icon, 0.04, 0.84, 0.07, 0.12)
         _place(self.busy, 0.62, 0.3, 0.34, 0.3)
@@ -283,25 +320,52 @@ class _MenuPage(_Page):
         _place(self.lines.box, 0.04, 0.8 - lines_h, 0.56, lines_h)
         self.lines.update(screen.lines, palette.rgba("muted"))
         top = 0.8 - lines_h - (0.02 if screen.lines else 0)
-        # Rows are at most a tenth of the page high; many rows share the space down to the bottom margin.
-        rows_h = min(top - 0.04, 0.1 * len(screen.rows))
-        _place(self.table, 0.04, top - rows_h, 0.56 if screen.actions else 0.92, rows_h)
+        # Rows share the space down to the bottom margin, each at most a tenth of the page (or a button's).
+        with_buttons = any(action is not None for action in screen.row_actions)
+        row_h = self.ROW_WITH_BUTTON if with_buttons else 0.1
+        rows_h = min(top - 0.04, row_h * len(screen.rows))
+        table_w = 0.56 if screen.actions else 0.92
+        _place(self.table, 0.04, top - rows_h, table_w, rows_h)
         self._sync_rows(len(screen.rows))
-        for row, (label, value) in zip(self.rows, screen.rows, strict=True):
+        row_actions = screen.row_actions or (None,) * len(screen.rows)
+        for row, (label, value), action in zip(self.rows, screen.rows, row_actions, strict=True):
             row.label.text, row.label.color = label, palette.rgba("muted")
             row.value.text, row.value.color = value, palette.rgba("text")
             _set_rgba(row.line_color, palette.rgba("button"))
+            self._update_row_button(row, action, palette, with_buttons, disabled=screen.busy)
         self.label_group.set_members([row.label for row in self.rows])
         self.value_group.set_members([row.value for row in self.rows])
+        self.button_group.set_members([row.button for row in self.rows if row.button.parent is not None])
         # The buttons hang from just under the title, whatever the left column holds.
         self.actions.grid.size_hint_x = 0.32
         self.actions.grid.pos_hint = {"x": 0.64, "top": 0.82}
         self.actions.update(screen.actions, palette, disabled=screen.busy, room=0.78)
         self.actions.grid.opacity = 0.25 if screen.busy else 1
 
+    def _update_row_button(
+        self, row: _MenuRow, action: Action | None, palette: Palette, column: bool, *, disabled: bool
+    ) -> None:
+        # The label and value make room for a button column in every row when any row has a button.
+        row.label.size_hint_x, row.value.size_hint_x = (0.42, 0.28) if column else (0.38, 0.62)
+        wanted = None if not column else row.button if action is not None else row.spacer
+        for cell in (row.button, row.spacer):
+            if cell is not wanted and cell.parent is row.box:
+                row.box.remove_widget(cell)
+        if wanted is not None and wanted.parent is None:
+            row.box.add_widget(wanted, index=0)  # index 0: the last child, at the row's end
+        if action is None:
+            return
+        button = row.button
+        button.size_hint_y, button.pos_hint = self.BUTTON_SHARE, {"center_y": 0.5}
+        button.value, button.text = action.action_id, action.label
+        button.fill = palette.rgba("primary" if action.primary else "button")
+        button.color = palette.rgba("primary_text" if action.primary else "button_text")
+        button.disabled_color = button.color
+        button.disabled = disabled
+
     def _sync_rows(self, count: int) -> None:
         while len(self.rows) < count:
-            self.rows.append(_menu_row())
+            self.rows.append(_menu_row(self.screen_input))
             self.table.add_widget(self.rows[-1].box)
         while len(self.rows) > count:
             self.table.remove_widget(self.rows.pop().box)
@@ -314,7 +378,18 @@ _PAGES: Final[dict[Layout, type[_Page]]] = {
     Layout.MENU: _MenuPage,
 }
 
-_READING_ORDER: Final = ("title", "line", "clock", "status", "entry", "row", "action", "error")
+_READING_ORDER: Final = (
+    "title",
+    "line",
+    "clock",
+    "status",
+    "entry",
+    "row",
+    "row_action",
+    "action",
+    "choice",
+    "error",
+)
 """Roles in the order :meth:`Screen.texts` lists them."""
 
 
@@ -379,8 +454,9 @@ class ScreenView(FloatLayout):  # type: ignore[misc]  # Kivy has no type hints
         """The texts of the visible labels and buttons, in the reading order of :meth:`Screen.texts`.
 
         Labels are ordered by their role (title, lines, clock, status, entry,
-        rows, actions, error) and, within a role, top to bottom and left to
-        right as built.  Keypad keys are not screen texts and are left out.
+        rows, row buttons, actions, choices, error) and, within a role, top to
+        bottom and left to right as built.  Keypad keys are not screen texts
+        and are left out.
         """
         found: list[tuple[int, int, str]] = []
         for index, widget in enumerate(self._visible_widgets()):
@@ -396,6 +472,14 @@ class ScreenView(FloatLayout):  # type: ignore[misc]  # Kivy has no type hints
     def action_button(self, action_id: str) -> FlatButton:
         """The button that sends ``action_id``; :class:`KeyError` if the screen has none."""
         return self._find_button("action", action_id)
+
+    def choice_button(self, action_id: str) -> FlatButton:
+        """The quick-pick button (a shop's preset) that sends ``action_id``."""
+        return self._find_button("choice", action_id)
+
+    def row_button(self, action_id: str) -> FlatButton:
+        """The button at the end of a menu row that sends ``action_id``."""
+        return self._find_button("row_action", action_id)
 
     def key_button(self, key: str) -> FlatButton:
         """The keypad key that sends ``key`` (one of :data:`KEYPAD_KEYS`)."""
@@ -429,11 +513,18 @@ class ScreenView(FloatLayout):  # type: ignore[misc]  # Kivy has no type hints
 
         yield from walk(self._page.root)
 
-    # -- long press on the idle screen --
+    # -- long press on the idle screen (and any screen that asks for one) --
 
     def on_touch_down(self, touch: Any) -> bool:
         handled = bool(super().on_touch_down(touch))
-        if self._screen is not None and self._screen.layout is Layout.IDLE and self.collide_point(*touch.pos):
+        # Held on the background only: a finger resting on a key or button is pressing that.
+        screen = self._screen
+        if (
+            screen is not None
+            and screen.accepts_long_press
+            and not handled
+            and self.collide_point(*touch.pos)
+        ):
             self._cancel_long_press()
             self._long_press_touch = touch.uid
             self._long_press = Clock.schedule_once(self._fire_long_press, self.long_press_s)

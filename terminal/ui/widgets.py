@@ -11,7 +11,8 @@ colours and touches, so the view stays a list of layouts.
   the keypad's entry field.
 * :class:`_Lines` and :class:`_Buttons`: a column of text lines and a row or
   column of action buttons, each created and updated in place for a changing
-  count.
+  count; :class:`_StatusStrip`, the status line of the idle screen and the
+  shop's till.
 * :func:`_fill`, :func:`_set_rgba`, :func:`_keep_spacing`,
   :func:`_sync_count` and :func:`_place`: canvas and layout helpers that keep
   sizes as fractions of the window and skip redraws that change nothing.
@@ -42,7 +43,7 @@ from kivy.uix.label import Label
 from kivy.uix.widget import Widget
 
 from terminal.ui.icons import draw_icon
-from terminal.ui.model import Action, ScreenInput
+from terminal.ui.model import Action, ScreenInput, StatusLine
 from terminal.ui.palette import Palette, _shade
 
 # -- text that fits --------------------------------------------------------------------------------
@@ -341,6 +342,10 @@ class _Lines:
 class _Buttons:
     """Action buttons sharing one font size, the primary one highlighted: a row, or a column.
 
+    ``role`` names the buttons' texts for :meth:`~terminal.ui.view.ScreenView.rendered_texts`
+    (``action``, or ``choice`` for the keypad's quick picks); ``spacing`` is the gap
+    between them as a fraction of the window height.
+
     A row fills its box.  A column hangs from the top of its box: each button
     is ``button_ratio`` of the page height, less if that does not fit the
     box, never less than an eighth of the page (and 48 px); when even that
@@ -348,15 +353,22 @@ class _Buttons:
     """
 
     def __init__(
-        self, screen_input: ScreenInput, *, column: bool = False, button_ratio: float = 0.15
+        self,
+        screen_input: ScreenInput,
+        *,
+        column: bool = False,
+        button_ratio: float = 0.15,
+        role: str = "action",
+        spacing: float = 0.03,
     ) -> None:
         self.grid = GridLayout()
         self._input = screen_input
         self._column = column
         self._button_ratio = button_ratio
+        self._role = role
         self._room = 0.0  # a column's box height, as a fraction of the page height
         self._group = _FontGroup()
-        _keep_spacing(self.grid, 0.03)
+        _keep_spacing(self.grid, spacing)
         if column:
             self.grid.cols = 1
             self.grid.size_hint_y = None
@@ -385,7 +397,7 @@ class _Buttons:
         return buttons
 
     def _make(self) -> FlatButton:
-        button = FlatButton(role="action", max_lines=2, font_ratio=0.6)
+        button = FlatButton(role=self._role, max_lines=2, font_ratio=0.6)
         button.bind(on_release=lambda b: self._input.press_action(b.value))
         return button
 
@@ -412,3 +424,49 @@ class _Buttons:
         height = max(smallest, min(self._button_ratio * page, fitting_height(grid.cols)))
         grid.row_default_height = height
         grid.height = rows * height + (rows - 1) * gap if count else 0
+
+
+class _StatusStrip:
+    """The status line along the bottom: four items (connection, waiting entries, last sync, reader).
+
+    ``band`` is the strip's background, meant to span the page's width; ``box``
+    holds the items, each a coloured dot (good or bad, or none) and its text.
+    Both are placed by the layout that has a status line.
+    """
+
+    def __init__(self) -> None:
+        self.box = BoxLayout(orientation="horizontal")
+        self.band = Widget()
+        self.band_color = _fill(self.band)
+        self.group = _FontGroup()
+        self.cells: list[tuple[Color, Widget, FitLabel]] = []
+        for _item in range(4):
+            cell = BoxLayout(orientation="horizontal")
+            dot = Widget(size_hint_x=None)
+            dot_color = _fill(dot, "dot")
+            cell.bind(height=lambda _cell, height, dot=dot: setattr(dot, "width", height * 0.55))
+            label = FitLabel(role="status", halign="left", max_lines=2, font_ratio=0.42)
+            cell.add_widget(dot)
+            cell.add_widget(label)
+            self.box.add_widget(cell)
+            self.cells.append((dot_color, dot, label))
+        self.group.set_members([label for _color, _dot, label in self.cells])
+
+    def update(self, status: StatusLine | None, palette: Palette) -> None:
+        _set_rgba(self.band_color, palette.rgba("field"))
+        self.band.opacity = self.box.opacity = 0 if status is None else 1
+        if status is None:
+            for _color, _dot, label in self.cells:
+                label.text = ""
+            return
+        items = (
+            (status.connection, status.online),
+            (status.pending, None),
+            (status.last_sync, None),
+            (status.reader, status.reader_ok),
+        )
+        for (dot_color, dot, label), (text, ok) in zip(self.cells, items, strict=True):
+            colour = palette.rgba("muted") if ok is None else palette.rgba("good" if ok else "bad")
+            label.text, label.color = text, colour
+            _set_rgba(dot_color, colour)
+            dot.opacity = 0 if ok is None else 1
