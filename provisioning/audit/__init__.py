@@ -2,17 +2,18 @@
 
 * :func:`audit_ledger` (``kokreativ verify ledger``) re-checks a whole log
   from a server URL or a data folder: checkpoint signature, Merkle root,
-  kept history, every event signature and hash chain, and the flags, shifts
-  and balances replayed with the server's rules.
+  kept history, every event signature and hash chain, every coordinator
+  decision's signature, and the flags, shifts, redemptions and balances
+  replayed with the server's rules.
 * :func:`check_checkpoint` and :func:`check_proof` (``kokreativ verify
   checkpoint`` / ``proof``) check one signed checkpoint or one tlog-proof
   offline, for any log that follows the C2SP specs.
 
 Modules: :mod:`.ledger` runs an audit over a :mod:`.sources` source, with
-:mod:`.tree` for roots, :mod:`.replay` for the rules, :mod:`.history` for
-kept checkpoints and :mod:`.report` for the findings; :mod:`.tiles` reads
-c2sp.org/tlog-tiles; :mod:`.offline` is the single-proof checks.  Errors are
-in :mod:`.errors`.
+:mod:`.tree` for roots, :mod:`.replay` for the rules (over the in-memory
+ledger of :mod:`.book`), :mod:`.history` for kept checkpoints and
+:mod:`.report` for the findings; :mod:`.tiles` reads c2sp.org/tlog-tiles;
+:mod:`.offline` is the single-proof checks.  Errors are in :mod:`.errors`.
 """
 
 from __future__ import annotations

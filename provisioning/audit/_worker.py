@@ -27,9 +27,11 @@ from provisioning.audit.tree import Subtree, chunk_ranges
 SIG_OK: Final = 1
 SIG_BAD: Final = 0
 SIG_NO_KEY: Final = -1
+_SHOP_KINDS: Final = frozenset({"redeem", "void"})
 
 # Records, one per entry, tagged by their first item:
-#   ("E", kiosk, seq, prev, hash, kind, card, wall_ms, received_ms, flags, sig_state)  an event
+#   ("E", kiosk, seq, prev, hash, kind, card, wall_ms, received_ms, flags, sig_state)  a tap (or denied)
+#   ("S", …the same…, body)                      a redeem or void: the replay needs its data too
 #   ("B", reason, message, received_ms, flags)   an event entry whose kiosk event does not parse
 #   ("X", reason, message)                       an entry that does not parse
 #   ("O", entry)                                 any other kind, parsed
@@ -101,7 +103,7 @@ class _Checker:
                 state = SIG_OK
             except nacl.exceptions.CryptoError:
                 state = SIG_BAD
-        return (
+        record = (
             "E",
             kiosk,
             facts.seq,
@@ -114,6 +116,9 @@ class _Checker:
             flags,
             state,
         )
+        if facts.kind in _SHOP_KINDS:
+            return ("S", *record[1:], body)
+        return record
 
 
 def ready() -> bool:

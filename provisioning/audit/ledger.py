@@ -11,8 +11,11 @@
 4. every entry parses; every event's signature verifies with the key of the
    ``kiosk_enrolled`` entry before it, on every core
    (:mod:`~provisioning.audit._worker`), and each kiosk's hash chain is gapless;
-5. the flags, shifts and balances replayed with the server's rules
-   (:mod:`~provisioning.audit.replay`) match the logged flags and the server's balances.
+5. every coordinator decision was signed by a coordinator key logged before
+   it and active then;
+6. the flags, shifts, redemptions and balances replayed with the server's
+   rules (:mod:`~provisioning.audit.replay`: taps, redemptions and voids,
+   decisions) match the logged flags and the server's balances.
 
 It never raises for what it finds: each finding is a problem in the
 :class:`~provisioning.audit.report.AuditReport`.  It raises
@@ -200,6 +203,8 @@ class _Auditor:
             tag = record[0]
             if tag == "E":
                 replay.event(index, record)
+            elif tag == "S":
+                replay.shop_event(index, record)
             elif tag == "O":
                 replay.fact(index, record[1])
             elif tag == "M":
@@ -295,6 +300,7 @@ def audit_ledger(source: LogSource, options: AuditOptions) -> AuditReport:
     report.events, report.signatures_checked = replay.events, replay.signatures
     report.kiosks, report.volunteers = len(replay.kiosks), len(replay.volunteers)
     report.shifts, report.paid_shifts = replay.book.shifts, replay.book.paid
+    report.redemptions, report.decisions = replay.book.redemptions, replay.decisions
     report.entries = auditor.tree.size
     heads = {k: (state.last_seq, state.head) for k, state in replay.kiosks.items()}
     _report_tree(auditor, checkpoint, kept, server_kept, size)

@@ -1,20 +1,22 @@
-"""Replay a log in order into a scratch ledger, with the server's own rules, and say where it disagrees.
+"""Replay a log in order into an in-memory ledger, with the server's own rules, and say where it disagrees.
 
 The log is self-contained (``docs/protocol.md``, "Transparency log"): sites,
-kiosk keys, cards and blocks come before the events that depend on them, so
-replaying it rebuilds every flag, shift and balance.  The replay uses the
-server's code wherever a rule lives there — :func:`server.shifts.apply_taps`
-pairs taps and pays shifts, :func:`server.ingest.clock_in_range` judges
-clocks — so an audit and the server cannot drift apart silently.  The card
-flags are the four lines of the "Batch ingest rules" table, with the entry's
-``received_ms`` as the server's "now".
+shops, kiosk keys, cards, blocks and coordinator keys come before the events
+and decisions that depend on them, so replaying it rebuilds every flag, shift,
+redemption and balance.  The replay uses the server's code wherever a rule
+lives there, so an audit and the server cannot drift apart silently:
 
-``apply_taps`` writes through five storage calls; :class:`ShiftBook` keeps
-what they write in memory instead of a scratch SQLite ledger, because the
-inserts and foreign-key checks of a database cost more than the rules
-themselves (an audit replays hundreds of thousands of taps).
-``tests/provisioning/test_provisioning_audit_replay.py`` checks that the book
-and the server's :class:`server.storage.Storage` give the same shifts and balances.
+* :func:`server.shifts.apply_taps` pairs taps and pays shifts;
+* :func:`server.redemptions.apply_event` judges and settles ``redeem`` and
+  ``void`` events, and gives their flags;
+* :func:`server.decisions.apply_decision` applies coordinator decisions
+  (site rules, shop limits, reviews, acknowledgements, manual shifts);
+* :mod:`server.eventchecks` judges clocks and cards for taps, whose flags are
+  the four lines of the "Batch ingest rules" table.
+
+Each rule gets the entry's ``received_ms`` as the server's "now" and its index
+as its log entry.  They read and write through a few storage calls, which
+:class:`~provisioning.audit.book.LedgerBook` keeps in memory.
 
 What it checks per event (the signature was checked by a worker):
 
@@ -22,30 +24,66 @@ What it checks per event (the signature was checked by a worker):
 * its chain: ``seq`` follows the kiosk's previous one, ``prev`` is that event's hash;
 * the logged flags equal the flags the rules give.
 
+Per decision: it parses; the coordinator key it names was logged before it,
+was ``active`` then and signed it; ``at_ms`` is within 24 h of ``received_ms``;
+it is not logged twice; and the server's rules accept it.  As an event with a
+bad signature still moves its chain and pays, a decision whose key, signature
+or clock does not check is still applied (a repeated one is not), so one bad
+entry is one problem, not a cascade of balance mismatches after it.
+
 Taps are collected per site and paired in batches (the rules pair per card
-and site in arrival order, so batching changes nothing) before any fact that
-could change a site's rate.
+and site in arrival order, so batching changes nothing) until anything else
+happens: a fact that could change a site's rate or a card, a decision, or a
+``redeem``/``void`` event, which reads a balance the taps before it may have
+paid.  (The server settles a batch's redemptions before the batch's taps, but
+those taps are at the kiosk's own site: a shop, which pays nothing, or a
+check-in site, where a redemption is refused before any balance is read.  So
+paying them first changes nothing.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import dataclasses
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
-from protocol import GENESIS_PREV, EventKind, PublicKey, Reason, ids
+from protocol import (
+    GENESIS_PREV,
+    EventKind,
+    ProtocolError,
+    PublicKey,
+    Reason,
+    ShopLimits,
+    coordinator_id,
+    decision_hash,
+    ids,
+    parse_decision,
+    parse_event,
+    verify_decision,
+)
+from protocol.decisions import MAX_VOID_WINDOW_S
 from protocol.encoding import MAX_SAFE_INT
-from protocol.errors import ProtocolError
+from protocol.events import MAX_AMOUNT
 from provisioning.audit._worker import SIG_NO_KEY, SIG_OK, Record
+from provisioning.audit.book import CardState, LedgerBook
 from provisioning.audit.report import Problems
-from server.ingest import clock_in_range
-from server.models import IssuerKeyStatus, KioskStatus, LedgerEntry, Shift, ShiftStatus, Site
+from server.decisions import MAX_CLOCK_SKEW_MS, apply_decision
+from server.errors import ServiceError
+from server.eventchecks import clock_in_range
+from server.models import CoordinatorStatus, IssuerKeyStatus, KioskStatus, Site, SiteKind
+from server.redemptions import apply_event
 from server.shifts import Tap, apply_taps
 from server.storage import Tx
 
+ShiftBook = LedgerBook  # its name before it kept redemptions too; tests/server and server docstrings use it
 _KINDS: Final = {kind.value: kind for kind in EventKind}
 _ISSUER_ORDER: Final = {IssuerKeyStatus.ACTIVE: 0, IssuerKeyStatus.RETIRED: 1, IssuerKeyStatus.REVOKED: 2}
 _FLUSH_AT: Final = 4096
+_ACTIVE: Final = KioskStatus.ACTIVE
+# What server.shops gives every shop (it records no shifts, so it earns nothing); not logged.
+SHOP_TOKENS_PER_HOUR: Final = 0
+SHOP_MAX_SHIFT_HOURS: Final = 12
 
 
 class _BadFact(ValueError):
@@ -59,12 +97,6 @@ class _KioskState:
     status: KioskStatus
     last_seq: int = 0
     head: str = GENESIS_PREV
-
-
-@dataclass(slots=True)
-class _CardState:
-    volunteer_id: str
-    blocked_ms: int | None = None
 
 
 def _str(entry: Mapping[str, Any], name: str, *kinds: str) -> str:
@@ -96,78 +128,30 @@ def enrolled_key(entry: Mapping[str, Any]) -> tuple[str, bytes] | None:
         return None
 
 
-class ShiftBook:
-    """What :func:`server.shifts.apply_taps` reads and writes, in memory: open shifts and balances.
-
-    It has exactly the :class:`server.storage.Tx` methods that ``apply_taps`` calls.
-    """
-
-    def __init__(self) -> None:
-        self._open: dict[tuple[str, str], Shift] = {}
-        self._next_id = 1
-        self.balances: dict[str, int] = {}
-        self.shifts = 0
-        self.paid = 0
-        self.review = 0
-
-    def open_shifts(self, site_id: str, card_ids: Iterable[str]) -> dict[str, Shift]:
-        found = {}
-        for card_id in card_ids:
-            shift = self._open.get((site_id, card_id))
-            if shift is not None:
-                found[card_id] = shift
-        return found
-
-    def next_shift_id(self) -> int:
-        return self._next_id
-
-    def _record(self, shift: Shift) -> None:
-        key = (shift.site_id, shift.card_id)
-        if shift.status is ShiftStatus.OPEN:
-            self._open[key] = shift
-            return
-        if (held := self._open.get(key)) is not None and held.shift_id == shift.shift_id:
-            del self._open[key]
-        if shift.status is ShiftStatus.PAID:
-            self.paid += 1
-        else:
-            self.review += 1
-
-    def insert_shifts(self, shifts: Iterable[Shift]) -> None:
-        for shift in shifts:
-            self._next_id = max(self._next_id, shift.shift_id + 1)
-            self.shifts += 1
-            self._record(shift)
-
-    def close_shifts(self, shifts: Iterable[Shift]) -> None:
-        for shift in shifts:
-            self._record(shift)
-
-    def insert_ledger_entries(self, entries: Iterable[LedgerEntry]) -> None:
-        for volunteer_id, delta, *_ in entries:
-            self.balances[volunteer_id] = self.balances.get(volunteer_id, 0) + delta
-
-
 class Replay:
-    """The state a replay carries from entry to entry: facts so far, kiosk chains, shifts."""
+    """The state a replay carries from entry to entry: facts so far, kiosk chains, the book."""
 
     def __init__(self, problems: Problems) -> None:
         self.problem = problems
         self.sites: dict[str, Site] = {}
         self.kiosks: dict[str, _KioskState] = {}
-        self.cards: dict[str, _CardState] = {}
+        self.cards: dict[str, CardState] = {}
         self.issuers: dict[str, tuple[bytes, IssuerKeyStatus]] = {}
+        self.coordinators: dict[str, tuple[bytes, CoordinatorStatus]] = {}
         self.volunteers: set[str] = set()
         self.events = 0
         self.signatures = 0
-        self.book = ShiftBook()
+        self.decisions = 0
+        self.book = LedgerBook(self.sites, self.cards)
+        self._applied: set[str] = set()  # hashes of the decisions applied so far
         self._pending: dict[str, list[Tap]] = {}
         self._pending_count = 0
 
     # -- events ------------------------------------------------------------------------------------
-    def event(self, index: int, record: Record) -> None:
-        """Check and apply one ``("E", …)`` record from :func:`provisioning.audit._worker.check_chunk`."""
-        _, kiosk_id, seq, prev, digest, kind, card_id, wall_ms, received_ms, flags, sig = record
+    def _chain(
+        self, index: int, kiosk_id: str, seq: int, prev: str, digest: str, sig: int
+    ) -> _KioskState | None:
+        """Check an event's kiosk, signature state and chain, and advance the chain; its kiosk, if known."""
         self.events += 1
         kiosk = self.kiosks.get(kiosk_id)
         if kiosk is None:
@@ -178,7 +162,7 @@ class Replay:
                 kiosk_id=kiosk_id,
                 seq=seq,
             )
-            return
+            return None
         if sig != SIG_NO_KEY:
             self.signatures += 1
         if sig != SIG_OK:
@@ -214,6 +198,38 @@ class Replay:
                 kiosk_id=kiosk_id,
                 seq=seq,
             )
+        return kiosk
+
+    def _compare_flags(
+        self, index: int, record: Record, logged: tuple[str, ...], expected: list[str]
+    ) -> None:
+        if tuple(expected) != logged:
+            self.problem(
+                "flags_mismatch",
+                f"the log says flags {list(logged)}, the rules give {expected}",
+                index=index,
+                kiosk_id=record[1],
+                seq=record[2],
+            )
+
+    def event(self, index: int, record: Record) -> None:
+        """Check and apply one ``("E", …)`` record (a tap or ``denied``) from ``_worker.check_chunk``."""
+        _, kiosk_id, seq, prev, digest, kind, card_id, wall_ms, received_ms, flags, sig = record
+        kiosk = self.kiosks.get(kiosk_id)
+        if (
+            kiosk is not None
+            and sig == SIG_OK
+            and seq == kiosk.last_seq + 1
+            and prev == kiosk.head
+            and kiosk.status is _ACTIVE
+        ):  # the usual case, inline: this runs for every tap of the log
+            self.events += 1
+            self.signatures += 1
+            kiosk.last_seq, kiosk.head = seq, digest
+        else:
+            kiosk = self._chain(index, kiosk_id, seq, prev, digest, sig)
+            if kiosk is None:
+                return
         site = self.sites[kiosk.site_id]
         expected: list[str] = []
         if not clock_in_range(wall_ms, received_ms):
@@ -227,13 +243,7 @@ class Replay:
             if card_id[0] == ids.UID_CARD and not site.allow_uncredentialed:
                 expected.append(Reason.UNCREDENTIALED_CARD.value)
         if tuple(expected) != flags:
-            self.problem(
-                "flags_mismatch",
-                f"the log says flags {list(flags)}, the rules give {expected}",
-                index=index,
-                kiosk_id=kiosk_id,
-                seq=seq,
-            )
+            self._compare_flags(index, record, flags, expected)
         if card is not None and kind != "denied":
             tap = Tap(
                 kiosk_id,
@@ -249,8 +259,27 @@ class Replay:
             if self._pending_count >= _FLUSH_AT:
                 self.flush()
 
+    def shop_event(self, index: int, record: Record) -> None:
+        """Check and apply one ``("S", …)`` record (a ``redeem`` or ``void``) with the server's rules."""
+        _, kiosk_id, seq, prev, digest, _kind, card_id, _wall_ms, received_ms, flags, sig, body = record
+        kiosk = self._chain(index, kiosk_id, seq, prev, digest, sig)
+        if kiosk is None:
+            return
+        self.flush()  # the redemption reads a balance that earlier taps may have paid
+        expected = apply_event(
+            self.book,
+            self.sites[kiosk.site_id],
+            parse_event(body),  # the worker parsed it already, so it parses
+            self.cards.get(card_id),
+            now_ms=received_ms,
+            log_index=index,
+        )
+        self._compare_flags(index, record, flags, expected)
+
     def flush(self) -> None:
-        """Pair and pay every collected tap in the scratch ledger."""
+        """Pair and pay every collected tap in the book."""
+        if not self._pending_count:
+            return
         for site_id, taps in self._pending.items():
             apply_taps(cast(Tx, self.book), self.sites[site_id], taps, taps[-1].wall_ms)
         self._pending.clear()
@@ -277,19 +306,40 @@ class Replay:
         self.problem("out_of_order", message, index=index, **where)
 
     def _site(self, index: int, entry: Mapping[str, Any]) -> None:
+        """A site created, or its rate, maximum or card policy changed (its kind, cap and bonuses stay)."""
         site_id = _str(entry, "site_id", ids.SITE)
         allow = entry["allow_uncredentialed"]
         if not isinstance(allow, bool):
             raise _BadFact("allow_uncredentialed is not a boolean")
-        site = Site(
-            site_id=site_id,
-            name="",
-            tokens_per_hour=_int(entry, "tokens_per_hour", 0, 1_000_000),
-            max_shift_hours=_int(entry, "max_shift_hours", 1, 168),
-            allow_uncredentialed=allow,
+        tokens_per_hour = _int(entry, "tokens_per_hour", 0, 1_000_000)
+        max_shift_hours = _int(entry, "max_shift_hours", 1, 168)
+        _int(entry, "at_ms")
+        site = self.sites.get(site_id) or Site(site_id, "", tokens_per_hour, max_shift_hours)
+        self.sites[site_id] = dataclasses.replace(
+            site, tokens_per_hour=tokens_per_hour, max_shift_hours=max_shift_hours, allow_uncredentialed=allow
+        )
+
+    def _shop(self, index: int, entry: Mapping[str, Any]) -> None:
+        """A site created as a shop, with its first limits (its till presets are not logged: none)."""
+        site_id = _str(entry, "site_id", ids.SITE)
+        limits = ShopLimits(
+            max_amount=_int(entry, "max_amount", 1, MAX_AMOUNT),
+            offline_allowance=_int(entry, "offline_allowance", 0, MAX_AMOUNT),
+            offline_daily_cap=_int(entry, "offline_daily_cap", 0, MAX_AMOUNT),
+            void_window_s=_int(entry, "void_window_s", 0, MAX_VOID_WINDOW_S),
         )
         _int(entry, "at_ms")
-        self.sites[site_id] = site
+        if site_id in self.sites:
+            self._out_of_order(index, f"site {site_id} exists already and is created again as a shop")
+            return
+        self.sites[site_id] = Site(
+            site_id,
+            "",
+            SHOP_TOKENS_PER_HOUR,
+            SHOP_MAX_SHIFT_HOURS,
+            kind=SiteKind.SHOP,
+            shop=limits,
+        )
 
     def _kiosk_enrolled(self, index: int, entry: Mapping[str, Any]) -> None:
         kiosk_id = _str(entry, "kiosk_id", ids.KIOSK)
@@ -357,12 +407,12 @@ class Replay:
     def _card(self, index: int, entry: Mapping[str, Any]) -> None:
         card_id = _str(entry, "card_id", ids.CARD, ids.UID_CARD)
         volunteer_id = _str(entry, "volunteer_id", ids.VOLUNTEER)
-        _int(entry, "at_ms")
+        at_ms = _int(entry, "at_ms")
         if card_id in self.cards:
             self.problem(Reason.CARD_EXISTS.value, f"card {card_id} is registered a second time", index=index)
             return
         self.volunteers.add(volunteer_id)
-        self.cards[card_id] = _CardState(volunteer_id)
+        self.cards[card_id] = CardState(volunteer_id, at_ms)
 
     def _card_blocked(self, index: int, entry: Mapping[str, Any]) -> None:
         card_id = _str(entry, "card_id", ids.CARD, ids.UID_CARD)
@@ -373,6 +423,80 @@ class Replay:
             return
         if card.blocked_ms is None:  # blocking again keeps the first time, as the server does
             card.blocked_ms = at_ms
+
+    def _coordinator_key(self, index: int, entry: Mapping[str, Any]) -> None:
+        """A coordinator key registered (``active``) or revoked; a key moves one way only."""
+        coordinator = _str(entry, "coordinator_id", ids.COORDINATOR)
+        key = _key(entry)
+        try:
+            status = CoordinatorStatus(entry["status"])
+        except ValueError:
+            raise _BadFact("status is not active or revoked") from None
+        _int(entry, "at_ms")
+        if coordinator_id(PublicKey(key)) != coordinator:
+            raise _BadFact(f"coordinator_id {coordinator} is not the ID of its public key")
+        known = self.coordinators.get(coordinator)
+        if known is not None and known[1] is CoordinatorStatus.REVOKED and status is not known[1]:
+            self.problem(
+                Reason.COORDINATOR_REVOKED.value,
+                f"coordinator key {coordinator} is active again after it was revoked",
+                index=index,
+            )
+            return
+        self.coordinators[coordinator] = (key, status)
+
+    def _decision(self, index: int, entry: Mapping[str, Any]) -> None:
+        """Check a coordinator decision as the server did when it took it, then apply it with its rules."""
+        body, sig = entry["body"], entry["sig"]
+        received_ms = _int(entry, "received_ms")
+        try:
+            decision = parse_decision(body)
+        except ProtocolError as exc:
+            self.problem(exc.reason.value, f"the decision does not parse: {exc.message}", index=index)
+            return
+        self.decisions += 1
+        what = f"the {decision.kind} decision"
+        known = self.coordinators.get(decision.coordinator)
+        if known is None:
+            self.problem(
+                Reason.UNKNOWN_COORDINATOR.value,
+                f"{what} is signed by coordinator key {decision.coordinator}, not logged before it",
+                index=index,
+            )
+        else:
+            try:
+                verify_decision(body, sig, PublicKey(known[0]))
+            except ProtocolError:
+                self.problem(
+                    Reason.BAD_SIGNATURE.value,
+                    f"{what}'s signature does not verify with coordinator key {decision.coordinator}",
+                    index=index,
+                )
+            if known[1] is not CoordinatorStatus.ACTIVE:
+                self.problem(
+                    Reason.COORDINATOR_REVOKED.value,
+                    f"{what} was taken after coordinator key {decision.coordinator} was revoked",
+                    index=index,
+                )
+        if abs(decision.at_ms - received_ms) > MAX_CLOCK_SKEW_MS:
+            self.problem(
+                Reason.DECISION_STALE.value,
+                f"{what} was signed more than 24 h from when the server took it",
+                index=index,
+            )
+        digest = decision_hash(body)
+        if digest in self._applied:
+            self.problem(
+                Reason.DUPLICATE.value,
+                f"{what} was applied before: the server takes the same bytes once",
+                index=index,
+            )
+            return
+        self._applied.add(digest)
+        try:
+            apply_decision(cast(Tx, self.book), decision, digest, now_ms=received_ms, log_index=index)
+        except ServiceError as exc:
+            self.problem(exc.reason.value, f"the server's rules refuse {what}: {exc.message}", index=index)
 
     def _event(self, index: int, entry: Mapping[str, Any]) -> None:
         raise AssertionError("events are replayed with Replay.event")

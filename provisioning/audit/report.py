@@ -115,6 +115,8 @@ class AuditReport:
     volunteers: int = 0
     shifts: int = 0
     paid_shifts: int = 0
+    redemptions: int = 0
+    decisions: int = 0
     signatures_checked: int = 0
     kept_checkpoints: int = 0
     server_checkpoints: int = 0
@@ -145,6 +147,8 @@ class AuditReport:
             "volunteers": self.volunteers,
             "shifts": self.shifts,
             "paid_shifts": self.paid_shifts,
+            "redemptions": self.redemptions,
+            "decisions": self.decisions,
             "signatures_checked": self.signatures_checked,
             "kept_checkpoints": self.kept_checkpoints,
             "server_checkpoints": self.server_checkpoints,
@@ -168,7 +172,8 @@ class AuditReport:
             f"entries:     {self.entries} ({self.events} events from {self.kiosks} kiosks)",
             f"signatures:  {self.signatures_checked} checked on {self.workers} worker(s)"
             f" in {self.seconds:.1f} s ({self.events_per_s:.0f} events/s)",
-            f"replay:      {self.shifts} shifts ({self.paid_shifts} paid) for {self.volunteers} volunteers",
+            f"replay:      {self.shifts} shifts ({self.paid_shifts} paid), {self.redemptions} redemptions"
+            f" and {self.decisions} decisions for {self.volunteers} volunteers",
             f"history:     {self.kept_checkpoints} kept checkpoint(s) compared"
             + (f", state in {self.state_dir}" if self.state_dir else ""),
         ]

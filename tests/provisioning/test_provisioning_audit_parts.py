@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol import GENESIS_PREV, ClockEvidence, Event, EventKind, ProtocolError, ids
+from protocol import GENESIS_PREV, ClockEvidence, Event, EventKind, PrivateKey, ProtocolError, ids, sign_event
 from protocol.encoding import MAX_SAFE_INT, b64decode
 from protocol.events import parse_event
 from protocol.logentry import event_entry, make_entry, parse_entry
@@ -26,6 +26,7 @@ from provisioning.audit._fast import (
     parse_event_facts,
     parse_fast,
 )
+from provisioning.audit._worker import SIG_OK, Chunk, check_chunk
 from provisioning.audit.tiles import (
     BundleError,
     bundles_for,
@@ -39,6 +40,7 @@ from provisioning.audit.tree import TreeBuilder, chunk_ranges
 from server.logviews import tile_index_path
 
 HEX = "0123456789abcdef"
+T0 = 1_764_400_000_000
 reason_codes = st.from_regex(r"[a-z][a-z0-9_]{0,39}", fullmatch=True)
 ints = st.one_of(st.integers(0, 10), st.integers(0, MAX_SAFE_INT))
 
@@ -205,6 +207,25 @@ def test_fast_base64_is_as_strict_as_the_protocols(text: str):
     except ProtocolError:
         slow = None
     assert _b64(text.encode()) == slow
+
+
+def test_shop_events_carry_their_bytes_to_the_replay_and_taps_do_not():
+    key = PrivateKey.generate()
+    kiosk = ids.new_id(ids.KIOSK)
+    clock = ClockEvidence(T0, True, "00000000-0000-4000-8000-000000000000", 1)
+    card = ids.new_id(ids.CARD)
+    redeem = {"amount": 5, "id": ids.new_id(ids.REDEMPTION), "online": True}
+    signed = [
+        sign_event(Event(kiosk, 1, GENESIS_PREV, EventKind.CHECK_IN, card, clock, {}), key),
+        sign_event(Event(kiosk, 2, "1" * 64, EventKind.REDEEM, card, clock, redeem), key),
+        sign_event(Event(kiosk, 3, "2" * 64, EventKind.VOID, card, clock, {"id": redeem["id"]}), key),
+    ]
+    entries = [event_entry(e.body, e.signature, received_ms=T0, flags=[]) for e in signed]
+    records = check_chunk(Chunk(0, entries, {kiosk: key.public_key.raw}, [3])).records
+    assert [record[0] for record in records] == ["E", "S", "S"]
+    assert [len(record) for record in records] == [11, 12, 12]
+    assert [record[-1] for record in records[1:]] == [signed[1].body, signed[2].body]
+    assert all(record[10] == SIG_OK for record in records)
 
 
 def test_the_public_surface_is_what_it_says():

@@ -1,0 +1,206 @@
+"""The ledger as the server's rule functions see it, kept in memory for a replay.
+
+The replay (:mod:`provisioning.audit.replay`) applies the server's own rules:
+:func:`server.shifts.apply_taps` for taps, :func:`server.redemptions.apply_event`
+for ``redeem`` and ``void`` events and :func:`server.decisions.apply_decision`
+for coordinator decisions.  They read and write through a few
+:class:`server.storage.Tx` methods; :class:`LedgerBook` has exactly those,
+over dictionaries instead of a scratch SQLite ledger, because the inserts and
+foreign-key checks of a database cost more than the rules themselves (an
+audit replays hundreds of thousands of taps).
+``tests/provisioning/test_provisioning_audit_replay.py`` holds the book and
+the server's :class:`server.storage.Storage` to the same shifts, redemptions
+and balances.
+
+What it keeps is what a later rule can still read:
+
+* every site and card (the replay's facts, shared with it);
+* open shifts by card and site (a tap may close them), and every shift on the
+  review list (:func:`server.shifts.in_review`: in review, or open and flagged
+  or overdue), because a ``review`` decision names a shift by its first tap.
+  A shift that is paid or rejected is on no list again and no decision can
+  name it, so only its tokens stay, summed per volunteer, site and local day
+  for the daily cap;
+* every redemption, because a later ``redeem`` or ``void`` with its ID, or an
+  ``acknowledge`` decision, reads it;
+* every balance.
+
+Paired shifts returned by :meth:`LedgerBook.open_shifts` are the book's own
+objects, which ``apply_taps`` changes and always writes back; a shift found by
+:meth:`LedgerBook.shift_by_tap` is a copy, because a decision may change it and
+then be refused, and a refusal must change nothing (the server rolls back).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from protocol import ids
+from server.models import Card, CardKind, LedgerEntry, Redemption, Shift, ShiftStatus, Site
+from server.rules import local_day_number
+
+
+@dataclass(slots=True)
+class CardState:
+    """A registered card as the log tells it: owner, registration and first block (``None``: not blocked).
+
+    It has what :class:`server.redemptions.CardFacts` asks of a card.
+    """
+
+    volunteer_id: str
+    registered_ms: int = 0
+    blocked_ms: int | None = None
+
+
+def _first_tap(shift: Shift) -> tuple[str | None, int | None]:
+    """How a ``review`` decision names ``shift``: its check-in, or for an orphan its check-out."""
+    if shift.in_kiosk is not None:
+        return shift.in_kiosk, shift.in_seq
+    return shift.out_kiosk, shift.out_seq
+
+
+class LedgerBook:
+    """What the server's rules read and write, in memory (see the module docstring).
+
+    ``sites`` and ``cards`` are the replay's, kept up to date by it from the log's facts.
+    The counts are of shifts by their status now: ``paid``, ``review`` (status ``review``)
+    and ``rejected``; ``shifts`` counts every shift made.
+    """
+
+    def __init__(
+        self, sites: dict[str, Site] | None = None, cards: Mapping[str, CardState] | None = None
+    ) -> None:
+        self.sites: dict[str, Site] = {} if sites is None else sites
+        self.cards: Mapping[str, CardState] = {} if cards is None else cards
+        self.balances: dict[str, int] = {}
+        self.shifts = 0
+        self.paid = 0
+        self.review = 0
+        self.rejected = 0
+        self._open: dict[tuple[str, str], Shift] = {}  # (site, card) -> its open shift
+        self._open_by_tap: dict[tuple[str | None, int | None], Shift] | None = None  # built when asked
+        self._in_review: dict[tuple[str | None, int | None], Shift] = {}  # status review, by first tap
+        self._paid_days: dict[tuple[str, str, int], int] = {}  # (site, volunteer, local day) -> tokens
+        self._next_id = 1
+        self._redemptions: dict[str, Redemption] = {}
+
+    # -- sites and cards ---------------------------------------------------------------------------
+    def get_site(self, site_id: str) -> Site | None:
+        return self.sites.get(site_id)
+
+    def update_site(self, site: Site) -> None:
+        self.sites[site.site_id] = site
+
+    def get_card(self, card_id: str) -> Card | None:
+        state = self.cards.get(card_id)
+        if state is None:
+            return None
+        kind = CardKind.UID if ids.is_id(card_id, ids.UID_CARD) else CardKind.CREDENTIAL
+        return Card(card_id, state.volunteer_id, kind, state.registered_ms, blocked_ms=state.blocked_ms)
+
+    # -- shifts ------------------------------------------------------------------------------------
+    def open_shifts(self, site_id: str, card_ids: Iterable[str]) -> dict[str, Shift]:
+        found = {}
+        for card_id in card_ids:
+            shift = self._open.get((site_id, card_id))
+            if shift is not None:
+                found[card_id] = shift
+        return found
+
+    def shift_by_tap(self, kiosk_id: str, seq: int) -> Shift | None:
+        """A copy of the shift whose first tap is ``(kiosk_id, seq)``, if it is open or in review.
+
+        Storage finds paid and rejected shifts too; those are not on the review list, so a
+        decision naming one is refused either way (``unknown_shift`` here, ``not_in_review`` there).
+        """
+        key = (kiosk_id, seq)
+        shift = self._in_review.get(key)
+        if shift is None:
+            if self._open_by_tap is None:  # decisions come in runs; taps between them rebuild it
+                self._open_by_tap = {_first_tap(held): held for held in self._open.values()}
+            shift = self._open_by_tap.get(key)
+        return None if shift is None else dataclasses.replace(shift)
+
+    def next_shift_id(self) -> int:
+        return self._next_id
+
+    def _keep(self, shift: Shift) -> None:
+        """Hold ``shift`` as its status needs (see the module docstring) and count it."""
+        status = shift.status
+        if status is ShiftStatus.OPEN:
+            self._open[(shift.site_id, shift.card_id)] = shift
+            self._open_by_tap = None
+        elif status is ShiftStatus.REVIEW:
+            self._in_review[_first_tap(shift)] = shift
+            self.review += 1
+        elif status is ShiftStatus.PAID:
+            self.paid += 1
+            if shift.tokens:
+                day = (shift.site_id, shift.volunteer_id, local_day_number(shift.start_ms))
+                self._paid_days[day] = self._paid_days.get(day, 0) + shift.tokens
+        else:
+            self.rejected += 1
+
+    def _release(self, shift: Shift) -> None:
+        """Let go of the stored version of ``shift`` (matched by ID), which is about to change."""
+        key = (shift.site_id, shift.card_id)
+        held = self._open.get(key)
+        if held is not None and held.shift_id == shift.shift_id:
+            del self._open[key]
+            self._open_by_tap = None
+            return
+        tap = _first_tap(shift)
+        held = self._in_review.get(tap)
+        if held is not None and held.shift_id == shift.shift_id:
+            del self._in_review[tap]
+            self.review -= 1
+
+    def insert_shifts(self, shifts: Iterable[Shift]) -> None:
+        for shift in shifts:
+            self._next_id = max(self._next_id, shift.shift_id + 1)
+            self.shifts += 1
+            self._keep(shift)
+
+    def close_shifts(self, shifts: Iterable[Shift]) -> None:
+        for shift in shifts:
+            self._release(shift)
+            self._keep(shift)
+
+    def tokens_paid_on_day(self, site_id: str, volunteer_id: str, day_start_ms: int, day_end_ms: int) -> int:
+        """The daily cap's "paid so far"; ``[day_start_ms, day_end_ms)`` is one local day, as in storage."""
+        return self._paid_days.get((site_id, volunteer_id, local_day_number(day_start_ms)), 0)
+
+    # -- balances ----------------------------------------------------------------------------------
+    def insert_ledger_entries(self, entries: Iterable[LedgerEntry]) -> None:
+        balances = self.balances
+        for volunteer_id, delta, *_ in entries:
+            balances[volunteer_id] = balances.get(volunteer_id, 0) + delta
+
+    def balance(self, volunteer_id: str) -> int:
+        return self.balances.get(volunteer_id, 0)
+
+    # -- redemptions -------------------------------------------------------------------------------
+    @property
+    def redemptions(self) -> int:
+        """How many redemption IDs the book holds (declined, debited or voided)."""
+        return len(self._redemptions)
+
+    def get_redemption(self, redemption_id: str) -> Redemption | None:
+        return self._redemptions.get(redemption_id)
+
+    def insert_redemption(self, redemption: Redemption) -> int:
+        row_id = len(self._redemptions) + 1
+        self._redemptions[redemption.redemption_id] = dataclasses.replace(redemption, row_id=row_id)
+        return row_id
+
+    def update_redemption(self, redemption: Redemption) -> None:
+        held = self._redemptions.get(redemption.redemption_id)
+        if held is not None:  # storage updates by ID and keeps the row: nothing to update otherwise
+            self._redemptions[redemption.redemption_id] = dataclasses.replace(redemption, row_id=held.row_id)
+
+    def acknowledge_overdraft(self, redemption_id: str, decision_hash: str) -> None:
+        held = self._redemptions.get(redemption_id)
+        if held is not None:
+            self._redemptions[redemption_id] = dataclasses.replace(held, acknowledged=decision_hash)
