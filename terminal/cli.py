@@ -52,7 +52,8 @@ enrolled yet (no kiosk.toml) starts on the enrolment keypad and enrols against
 line is one tap, 'UIDHEX' or 'UIDHEX NDEFHEX'; each tap prints one line starting
 with OK, DENIED or ERROR; the run ends at EOF.  A shop terminal (enrolled with a
 shop's code) has no --headless mode: its till needs the screen.  With --no-sync
-a shop terminal never asks the server and redeems only within its offline limits.
+(a separate 'terminal sync' service) the till still asks the server to authorise
+each redemption; only the background sync runs elsewhere.
 """
 SYNC_EXAMPLES = """\
 examples:

@@ -491,10 +491,13 @@ def open_shop_service(
 ) -> Iterator[ShopService]:
     """Build a shop terminal's backends and till once, and close them afterwards.
 
-    With ``sync`` the till and the background thread share one :class:`SyncClient` (one round
-    at a time); without it the terminal never talks to the server and the till decides every
-    redemption offline, within the shop's offline limits.  A check-in kiosk raises
-    :class:`ModeError` (``not_a_shop``).
+    The till always asks the server to authorise a redemption when it can: that is what keeps
+    a shop from being overdrawn.  With ``sync`` the till and the background thread share one
+    :class:`SyncClient` (one round at a time); without it (a separate ``kokreativ terminal sync``
+    service syncs this outbox) the till has a client of its own that runs a round only while a
+    redemption waits for its answer.  Two processes syncing one outbox is safe: the server
+    answers a resent event as a duplicate, and each outbox update is one transaction.  A
+    check-in kiosk raises :class:`ModeError` (``not_a_shop``).
     """
     with (
         contextlib.ExitStack() as stack,
@@ -509,6 +512,9 @@ def open_shop_service(
             mode=Mode.SHOP,
         ) as parts,
     ):
+        till_sync = parts.sync
+        if till_sync is None:
+            till_sync = stack.enter_context(SyncClient(config, parts.outbox))
         till = ShopTill(
             config=config,
             key=parts.key,
@@ -516,7 +522,7 @@ def open_shop_service(
             clock=parts.clock,
             indicator=parts.indicator,
             trust=parts.trust,
-            sync=parts.sync,
+            sync=till_sync,
             online_timeout_s=online_timeout_s,
         )
         service = ShopService(

@@ -10,6 +10,7 @@ endpoint, so "debited exactly once" is the ledger's word, not the till's.
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ from terminal.config import KioskConfig
 from terminal.keystore import load_key
 from terminal.outbox import Outbox
 from terminal.redemptions import RedemptionState
+from terminal.service import open_shop_service
 from terminal.shop import CardAtTill, ShopTill, TillOutcome
 from terminal.sync import SyncClient
 from terminal.tap import Kiosk, Outcome
@@ -298,3 +300,17 @@ def test_a_void_queued_offline_is_credited_after_sync(shop: ShopTerminal):
     shop.sync()
     assert _server_balance(shop.server, shop.rich) == 20
     assert [r.state for r in shop.till.recent()] == ["voided"]
+
+
+def test_with_no_background_sync_the_till_still_asks_the_server(shop: ShopTerminal):
+    """``terminal run --no-sync`` (a separate sync service) must not turn the till into an offline till."""
+    with open_shop_service(
+        shop.config, stdin=io.StringIO(), stdout=io.StringIO(), reader="stdin", sync=False, clock=shop.clock
+    ) as service:
+        seen = service.till.present(shop.enrolled.issuer.tap(shop.poor))
+        assert isinstance(seen, CardAtTill) and seen.fresh
+        declined = service.till.redeem(seen, 5)
+        paid = service.till.redeem(seen, 1)
+    assert (declined.outcome, declined.reason) == (TillOutcome.DECLINED, "insufficient_balance")
+    assert paid.outcome is TillOutcome.PAID
+    assert _server_balance(shop.server, shop.poor) == 1
