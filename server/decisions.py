@@ -12,7 +12,7 @@ the signature verifies      400     ``bad_signature``
 (the same bytes again)      200     the stored answer, ``"duplicate": true``
 the key is active           403     ``coordinator_revoked``
 ``at_ms`` within ±24 h      400     ``decision_stale``
-the kind's own checks       4xx     see :data:`_STATUS` and each ``_apply_*``
+the kind's own checks       4xx     as :data:`server.errors.STATUS` lists
 ==========================  ======  ===================================================
 
 A duplicate is answered after the signature check, so only the key's holder
@@ -68,19 +68,10 @@ DECISION_FIELDS: Final = frozenset({"body", "sig"})
 MAX_CLOCK_SKEW_MS: Final = 24 * MS_PER_HOUR
 MAX_SHIFT_MS: Final = MAX_SHIFT_HOURS * MS_PER_HOUR
 
+
 # HTTP status of the refusals particular to decisions (400 for the others, as in server.errors).
-_STATUS: Final[Mapping[Reason, int]] = {
-    Reason.UNKNOWN_COORDINATOR: 403,
-    Reason.COORDINATOR_REVOKED: 403,
-    Reason.UNKNOWN_SHIFT: 404,
-    Reason.UNKNOWN_REDEMPTION: 404,
-    Reason.NOT_IN_REVIEW: 409,
-    Reason.NOT_A_SHOP: 409,
-}
-
-
 def _refuse(reason: Reason, message: str) -> ServiceError:
-    return ServiceError(reason, message, status=_STATUS.get(reason))
+    return ServiceError(reason, message)
 
 
 def _bad_field(message: str) -> InputError:

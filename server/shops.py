@@ -62,7 +62,7 @@ def _presets(request: Mapping[str, Any], max_amount: int) -> tuple[Preset, ...]:
 
 
 def _not_a_shop(site_id: str) -> ServiceError:
-    return ServiceError(Reason.NOT_A_SHOP, f"site {site_id} is a check-in site, not a shop", status=409)
+    return ServiceError(Reason.NOT_A_SHOP, f"site {site_id} is a check-in site, not a shop")
 
 
 def create_shop(ctx: ServerContext, request: Mapping[str, Any]) -> dict[str, Any]:

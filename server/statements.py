@@ -170,7 +170,7 @@ def shop_statement(ctx: ServerContext, site_id: str, params: Mapping[str, str]) 
         if site is None:
             raise ServiceError(Reason.UNKNOWN_SITE, "no such site")
         if site.shop is None:
-            raise ServiceError(Reason.NOT_A_SHOP, f"site {site_id} is not a shop", status=409)
+            raise ServiceError(Reason.NOT_A_SHOP, f"site {site_id} is not a shop")
         found = tx.shop_redemptions(site_id, period.from_ms, period.to_ms)
     lines = [
         {
