@@ -190,6 +190,11 @@ def _signing_key(args: argparse.Namespace) -> PrivateKey:
     return ck.load_coordinator_key(ck.key_path(args.key))
 
 
+def _send(client: ApiClient, args: argparse.Namespace, wire: dict[str, str]) -> dict[str, Any]:
+    """Post a signed decision, kept next to the key file until the server answered (see ``send_decision``)."""
+    return ck.send_decision(client, wire, pending=ck.pending_dir(ck.key_path(args.key)))
+
+
 def _shop_limits(client: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
     key = _signing_key(args)
     data = ck.shop_limits_data(
@@ -199,7 +204,7 @@ def _shop_limits(client: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
         offline_daily_cap=args.offline_daily_cap,
         void_window_s=_minutes_to_s(args.void_window),
     )
-    return client.post_decision(ck.sign(key, "shop_limits", data))
+    return _send(client, args, ck.sign(key, "shop_limits", data))
 
 
 def _rules_set(client: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
@@ -218,7 +223,7 @@ def _rules_set(client: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
         daily_cap=args.daily_cap,
         bonuses=bonuses,
     )
-    return client.post_decision(ck.sign(key, "site_rules", data))
+    return _send(client, args, ck.sign(key, "site_rules", data))
 
 
 def _local_ms(text: str | None) -> int:
@@ -234,13 +239,13 @@ def _review_decide(client: ApiClient, args: argparse.Namespace) -> dict[str, Any
         start_ms=_local_ms(getattr(args, "start", None)),
         end_ms=_local_ms(getattr(args, "end", None)),
     )
-    return client.post_decision(ck.sign(key, "review", data))
+    return _send(client, args, ck.sign(key, "review", data))
 
 
 def _acknowledge(client: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
     key = _signing_key(args)
-    return client.post_decision(
-        ck.sign(key, "acknowledge", ck.acknowledge_data(args.redemption_id, args.reason))
+    return _send(
+        client, args, ck.sign(key, "acknowledge", ck.acknowledge_data(args.redemption_id, args.reason))
     )
 
 
@@ -249,7 +254,7 @@ def _shift_add(client: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
     data = ck.manual_shift_data(
         args.card, args.site, ck.parse_local_time(args.start), ck.parse_local_time(args.end), args.reason
     )
-    return client.post_decision(ck.sign(key, "manual_shift", data))
+    return _send(client, args, ck.sign(key, "manual_shift", data))
 
 
 def _review_list(args: argparse.Namespace) -> int:
@@ -697,6 +702,15 @@ def _configure_coordinators(commands: argparse._SubParsersAction[argparse.Argume
         _admin_call(lambda c, a: c.revoke_coordinator(a.coordinator_id)),
     )
     revoke.add_argument("coordinator_id")
+    decisions = _group(commands, "decision", "decisions signed here that the server has not confirmed yet")
+    resend = _leaf(
+        decisions,
+        "resend",
+        "send again the signed decisions whose answer was lost (the same bytes: none can apply twice)",
+        "kokreativ provision decision resend --key ~/kokreativ/coordinator.key",
+        _admin_call(lambda c, a: ck.resend_pending(c, ck.pending_dir(ck.key_path(a.key)))),
+    )
+    _key_argument(resend)
 
 
 def _configure_review(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

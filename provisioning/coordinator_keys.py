@@ -21,6 +21,7 @@ before anything is signed or sent.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 import stat
@@ -30,7 +31,17 @@ from pathlib import Path
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from protocol import Decision, MalformedError, PrivateKey, Reason, coordinator_id, ids, sign_decision
+from protocol import (
+    Decision,
+    MalformedError,
+    PrivateKey,
+    Reason,
+    b64decode,
+    coordinator_id,
+    decision_hash,
+    ids,
+    sign_decision,
+)
 from protocol.keys import SEED_BYTES
 from provisioning.client import ApiClient
 from provisioning.errors import ProvisioningError, ServerRefused, ServerUnreachable
@@ -148,6 +159,66 @@ def sign(key: PrivateKey, kind: str, data: Mapping[str, Any], *, at_ms: int | No
         return sign_decision(decision, key)
     except MalformedError as exc:
         raise ProvisioningError(exc.reason, exc.message) from exc
+
+
+# -- sending, so that a lost answer never applies a decision twice ----------------------------------
+
+
+def pending_dir(key_file: Path) -> Path:
+    """Where decisions signed with ``key_file`` wait until the server has confirmed them."""
+    return key_file.with_name(key_file.name + ".pending")
+
+
+def send_decision(client: ApiClient, wire: Mapping[str, str], *, pending: Path) -> dict[str, Any]:
+    """Post a signed decision; keep its exact bytes on disk until the server has answered.
+
+    A decision that pays (an approval, a shift added by hand) must not pay twice
+    because an answer was lost: signing it again would make new bytes, which the
+    server could not tell from a second decision.  So the signed decision is
+    written to ``pending`` first and removed once the server answered, whether
+    it applied it or refused it.  Without an answer it stays, and
+    :func:`resend_pending` sends the same bytes again: the server answers a
+    decision it already applied with its stored answer (``"duplicate": true``).
+    """
+    digest = decision_hash(b64decode(wire["body"], field="body"))
+    pending.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = pending / f"{digest}.json"
+    scratch = path.with_suffix(".tmp")
+    with open(scratch, "w", encoding="ascii") as handle:
+        json.dump(dict(wire), handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    scratch.replace(path)
+    try:
+        answer = client.post_decision(dict(wire))
+    except ServerUnreachable as exc:
+        raise ServerUnreachable(
+            exc.reason,
+            f"{exc.message}; the signed decision is kept in {path}: send it again with "
+            "'kokreativ provision decision resend' (it cannot apply twice)",
+        ) from exc
+    except ServerRefused:
+        path.unlink(missing_ok=True)
+        raise
+    path.unlink(missing_ok=True)
+    return answer
+
+
+def resend_pending(client: ApiClient, pending: Path) -> list[dict[str, Any]]:
+    """Send every decision still waiting in ``pending`` again, oldest first; return the answers.
+
+    A refusal is returned as ``{"file", "refused", "message"}`` (and the file removed), so one
+    stale decision does not hold back the others.
+    """
+    answers: list[dict[str, Any]] = []
+    files = sorted(pending.glob("*.json"), key=lambda f: f.stat().st_mtime) if pending.is_dir() else []
+    for path in files:
+        wire = json.loads(path.read_text(encoding="ascii"))
+        try:
+            answers.append(send_decision(client, wire, pending=pending))
+        except ServerRefused as exc:
+            answers.append({"file": str(path), "refused": str(exc.reason), "message": exc.message})
+    return answers
 
 
 def site_rules_data(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import socket
 import stat
 import time
 from pathlib import Path
@@ -42,6 +43,7 @@ from provisioning.coordinator_keys import (
     parse_holiday,
     parse_local_time,
     parse_shift_ref,
+    pending_dir,
     sign,
     site_rules_data,
 )
@@ -543,3 +545,41 @@ def test_an_overdraft_is_listed_and_acknowledged(cli_env: ServerProcess, capsys,
     assert balance(cli_env, card) == -7  # seen and accepted, not forgiven
     error = refused(capsys, "review", "acknowledge", redemption, *key, "--reason", "confirmed_by_shop")
     assert error.startswith("kokreativ: error: not_in_review:")
+
+
+def test_a_shift_by_hand_whose_answer_was_lost_is_sent_again_and_pays_once(
+    cli_env: ServerProcess, capsys, tmp_path: Path, monkeypatch
+):
+    site = run(capsys, "site", "add", "--name", "Treff", "--tokens-per-hour", "10")
+    card = run(capsys, "card", "register", "--name", "Ada")["card_id"]
+    key_file = tmp_path / "kim.key"
+    run(capsys, "coordinator", "init", "--name", "Kim", "--key", str(key_file))
+    pending = pending_dir(key_file)
+    yesterday = dt.datetime.now(LOCAL_TZ).date() - dt.timedelta(days=1)
+    shift = (
+        *("shift", "add", "--card", card, "--site", site["site_id"], "--key", str(key_file)),
+        *("--reason", "kiosk_broken", "--start", f"{yesterday} 10:00", "--end", f"{yesterday} 12:30"),
+    )
+
+    # The server cannot be reached: the signed decision stays next to the key, and the error says so.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    monkeypatch.setenv("KOKREATIV_SERVER", dead)
+    error = refused(capsys, *shift)
+    assert error.startswith("kokreativ: error: server_unreachable:") and "decision resend" in error
+    [kept] = list(pending.glob("*.json"))
+    monkeypatch.setenv("KOKREATIV_SERVER", cli_env.url)
+    assert balance(cli_env, card) == 0
+
+    # It did reach the server after all (the answer was lost on the way back): the server applied it.
+    with ApiClient(cli_env.url, admin_token=cli_env.admin_token) as admin:
+        first = admin.post_decision(json.loads(kept.read_text()))
+    assert first["duplicate"] is False and balance(cli_env, card) == 25
+
+    # Sending it again is safe: the same bytes get the stored answer, and nothing is paid twice.
+    [again] = run(capsys, "decision", "resend", "--key", str(key_file))
+    assert (again["decision"], again["duplicate"]) == (first["decision"], True)
+    assert balance(cli_env, card) == 25
+    assert list(pending.glob("*.json")) == []
+    assert run(capsys, "decision", "resend", "--key", str(key_file)) == []
