@@ -30,6 +30,7 @@ def _commands() -> list[tuple[str, str, Callable[[argparse.ArgumentParser], None
     # Imported here so that ``kokreativ --help`` works with only some extras installed.
     from kokreativ import demo, tools, verify_cli
     from provisioning import cli as provisioning_cli
+    from provisioning import economy_cli
     from server import cli as server_cli
     from terminal import cli as terminal_cli
 
@@ -38,7 +39,7 @@ def _commands() -> list[tuple[str, str, Callable[[argparse.ArgumentParser], None
         ("demo", "run a simulated day end to end: server, kiosk offline, sync, report", demo.configure),
         ("doctor", "find the NFC reader and print the fix for what stops it", tools.configure_doctor),
         ("provision", "set up servers, sites, kiosks and cards (coordinators)", provisioning_cli.configure),
-        ("report", "statements for a volunteer or a shop (coordinators)", provisioning_cli.configure_report),
+        ("report", "statements for a volunteer or a shop (coordinators)", economy_cli.configure_report),
         ("server", "run the ledger server", server_cli.configure),
         ("terminal", "run a kiosk and its background sync", terminal_cli.configure),
         ("verify", "audit the ledger, or check one checkpoint or proof (auditors)", verify_cli.configure),
