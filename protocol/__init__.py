@@ -24,6 +24,7 @@ from protocol.decisions import (
     sign_decision,
     verify_decision,
 )
+from protocol.earning import EarningRules
 from protocol.encoding import b64decode, b64encode, canonical_json, parse_canonical_json
 from protocol.enrolment import enrolment_message
 from protocol.errors import MalformedError, ProtocolError, VerificationError
@@ -57,6 +58,7 @@ __all__ = [
     "CardTrust",
     "ClockEvidence",
     "Decision",
+    "EarningRules",
     "Event",
     "EventKind",
     "MalformedError",

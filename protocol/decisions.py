@@ -35,12 +35,12 @@ A bonus applies ``percent`` (100 to 1000) to each minute whose local time
 (Europe/Berlin) falls in ``[from, to)`` on a day listed in ``days`` (0 =
 Monday) or ``dates`` (``YYYY-MM-DD``); ``to`` at or before ``from`` runs past
 midnight into the next day, and ``from == to`` is the whole day.  How minutes
-become tokens is ``docs/economy.md``.
+become tokens is ``docs/economy.md`` and :mod:`protocol.earning`, which also
+checks the bonus list (:func:`protocol.earning.check_bonuses`).
 """
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import re
 import secrets
@@ -48,7 +48,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from protocol import ids
+from protocol import earning, ids
+from protocol.earning import check_bonuses
 from protocol.encoding import MAX_SAFE_INT, canonical_json, parse_canonical_json
 from protocol.errors import MalformedError, VerificationError
 from protocol.events import MAX_AMOUNT
@@ -59,17 +60,15 @@ from protocol.sealed import seal
 DECISION_TYPE: Final = "kokreativ.decision"
 DECISION_VERSION: Final = 1
 MAX_DECISION_BYTES: Final = 16 * 1024
-MAX_BONUSES: Final = 16
-MAX_BONUS_DATES: Final = 64
-MAX_TOKENS_PER_HOUR: Final = 1_000_000
-MAX_SHIFT_HOURS: Final = 7 * 24
+MAX_BONUSES: Final = earning.MAX_BONUSES
+MAX_BONUS_DATES: Final = earning.MAX_BONUS_DATES
+MAX_TOKENS_PER_HOUR: Final = earning.MAX_TOKENS_PER_HOUR
+MAX_SHIFT_HOURS: Final = earning.MAX_SHIFT_HOURS
 MAX_VOID_WINDOW_S: Final = 7 * 24 * 3600
 
 _NONCE = re.compile(r"[0-9a-f]{32}")
 _REASON = re.compile(r"[a-z][a-z0-9_]{0,39}")
-_TIME = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 _FIELDS: Final = frozenset({"at_ms", "coordinator", "data", "kind", "nonce", "type", "v"})
-_BONUS_FIELDS: Final = frozenset({"percent", "days", "dates", "from", "to"})
 
 
 _COORDINATOR_DOMAIN: Final = b"kokreativ coordinator key v1\x00"
@@ -131,39 +130,8 @@ def _shift_ref(value: object, name: str) -> dict[str, Any]:
     return value
 
 
-def _bonus(value: object) -> None:
-    if not isinstance(value, dict) or set(value) != _BONUS_FIELDS:
-        raise MalformedError(Reason.BAD_FIELD, f"a bonus has exactly {sorted(_BONUS_FIELDS)}")
-    _int(100, 1000)(value["percent"], "bonuses.percent")
-    days, dates = value["days"], value["dates"]
-    if not isinstance(days, list) or not all(
-        isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= 6 for d in days
-    ):
-        raise MalformedError(Reason.BAD_FIELD, "bonus days are weekdays 0 (Monday) to 6")
-    if not isinstance(dates, list) or len(dates) > MAX_BONUS_DATES:
-        raise MalformedError(Reason.BAD_FIELD, f"bonus dates are a list of at most {MAX_BONUS_DATES}")
-    for text in dates:
-        try:
-            parsed = datetime.date.fromisoformat(text) if isinstance(text, str) and len(text) == 10 else None
-        except ValueError:
-            parsed = None
-        if parsed is None or parsed.isoformat() != text:
-            raise MalformedError(Reason.BAD_FIELD, "bonus dates are YYYY-MM-DD")
-    if days != sorted(set(days)) or dates != sorted(set(dates)):
-        raise MalformedError(Reason.NOT_CANONICAL, "bonus days and dates are sorted, without repeats")
-    if not days and not dates:
-        raise MalformedError(Reason.BAD_FIELD, "a bonus needs days or dates")
-    for name in ("from", "to"):
-        if not isinstance(value[name], str) or _TIME.fullmatch(value[name]) is None:
-            raise MalformedError(Reason.BAD_FIELD, f"bonus {name} is HH:MM")
-
-
 def _bonuses(value: object, name: str) -> list[Any]:
-    if not isinstance(value, list) or len(value) > MAX_BONUSES:
-        raise MalformedError(Reason.BAD_FIELD, f"data.{name} is a list of at most {MAX_BONUSES} bonuses")
-    for bonus in value:
-        _bonus(bonus)
-    return value
+    return check_bonuses(value, f"data.{name}")
 
 
 _MS = _int(1, MAX_SAFE_INT)
@@ -175,7 +143,7 @@ DATA_FIELDS: Final[Mapping[str, Mapping[str, Callable[[object, str], object]]]] 
         "site": _site,
         "tokens_per_hour": _int(0, MAX_TOKENS_PER_HOUR),
         "max_shift_hours": _int(1, MAX_SHIFT_HOURS),
-        "daily_cap": _int(0, MAX_AMOUNT),
+        "daily_cap": _int(0, earning.MAX_DAILY_CAP),
         "bonuses": _bonuses,
     },
     "shop_limits": {

@@ -9,6 +9,7 @@ kiosk pinned at enrolment::
     {"allow_uncredentialed": false,
      "blocked": ["c_…", "u_…"],                       # sorted, unique
      "coordinators": ["c_…"],                         # sorted, unique; c_ cards only
+     "earning": {…},                                  # v3; a check-in kiosk's earning rules, see below
      "issued_ms": 1764400000000,
      "issuers": [{"key_id": "i_…", "public_key": "<b64>"}],   # sorted by key_id
      "kiosk": "k_…", "site": "s_…",
@@ -21,7 +22,7 @@ keeps the newest list it has verified and refuses an older one
 
 Version 1 is the same without ``coordinators``; the parser still accepts it
 (no coordinator cards), so a kiosk keeps working with a server from before
-version 2.  The server signs version 2 only.  Each version has exactly its own
+version 2.  The server signs version 3 only.  Each version has exactly its own
 fields: a v1 list with ``coordinators`` or a v2 list without it is refused.
 
 Version 3 adds ``shop``: ``{}`` for a check-in kiosk, and for a shop terminal
@@ -29,6 +30,20 @@ its shop's limits and till presets (``docs/economy.md``)::
 
     {"max_amount": 50, "offline_allowance": 10, "offline_daily_cap": 100,
      "presets": [{"amount": 2, "label": "Kaffee"}], "void_window_s": 900}
+
+Version 3 also adds ``earning``: ``{}`` for a shop terminal, and for a
+check-in kiosk its site's earning rules, as the last ``site_rules`` decision
+set them (bonuses exactly as that decision carries them, ``docs/economy.md``)::
+
+    {"bonuses": [{"dates": [], "days": [0, 1, 2, 3, 4, 5, 6], "from": "22:00",
+                  "percent": 125, "to": "06:00"}],
+     "daily_cap": 0, "max_shift_hours": 12, "tokens_per_hour": 10}
+
+The kiosk estimates a shift at check-out with them (:mod:`protocol.earning`),
+exactly as the server pays it except for the daily cap, which depends on what
+the volunteer earned elsewhere that day.  A list never has both ``shop`` and
+``earning`` filled in; one with neither (or a v1 or v2 list) leaves the kiosk
+with the rate from its enrolment.
 
 A v1 or v2 list has no ``shop`` and means a check-in kiosk.
 
@@ -43,6 +58,7 @@ from typing import Any, Final
 
 from protocol import ids
 from protocol.credentials import CardTrust, issuer_key_id
+from protocol.earning import EarningRules
 from protocol.encoding import MAX_SAFE_INT, canonical_json, parse_canonical_json
 from protocol.errors import MalformedError, ProtocolError, VerificationError
 from protocol.keys import PrivateKey, PublicKey
@@ -59,7 +75,7 @@ _V1_FIELDS: Final = frozenset(
 _FIELDS: Final[dict[int, frozenset[str]]] = {
     1: _V1_FIELDS,
     2: _V1_FIELDS | {"coordinators"},
-    3: _V1_FIELDS | {"coordinators", "shop"},
+    3: _V1_FIELDS | {"coordinators", "earning", "shop"},
 }
 _SHOP_FIELDS: Final = frozenset(
     {"max_amount", "offline_allowance", "offline_daily_cap", "presets", "void_window_s"}
@@ -143,7 +159,9 @@ def _parse_shop(value: object) -> ShopLimits | None:
 class TrustList:
     """Issuer keys (by key ID), blocked cards, the site's policy and coordinator cards, as of ``issued_ms``.
 
-    ``coordinators`` is empty for a version 1 list.  Believe a coordinator card ID
+    ``coordinators`` is empty for a version 1 list.  ``shop`` is set for a shop
+    terminal, ``earning`` (its site's earning rules) for a check-in kiosk; both
+    are ``None`` for a v1 or v2 list.  Believe a coordinator card ID
     only once its credential verified (:meth:`card_trust`): the list says which
     card IDs are coordinators, the credential proves that this tag is that card.
     """
@@ -156,6 +174,7 @@ class TrustList:
     allow_uncredentialed: bool
     coordinators: frozenset[str] = frozenset()
     shop: ShopLimits | None = None
+    earning: EarningRules | None = None
 
     @property
     def is_shop(self) -> bool:
@@ -181,6 +200,7 @@ class TrustList:
                 "allow_uncredentialed": self.allow_uncredentialed,
                 "blocked": sorted(self.blocked),
                 "coordinators": sorted(self.coordinators),
+                "earning": self.earning.to_json() if self.earning is not None else {},
                 "issued_ms": self.issued_ms,
                 "issuers": [
                     {"key_id": key_id, "public_key": key.to_b64()} for key_id, key in sorted(self.issuers)
@@ -197,6 +217,12 @@ class TrustList:
 def sign_trust_list(trust: TrustList, key: PrivateKey) -> dict[str, str]:
     """The wire form ``{"body": b64, "sig": b64}``."""
     return seal(trust.to_bytes(), key)
+
+
+def _parse_earning(value: object) -> EarningRules | None:
+    if not isinstance(value, dict):
+        raise MalformedError(Reason.BAD_FIELD, "earning must be an object")
+    return EarningRules.from_json(value) if value else None
 
 
 def _parse_issuers(value: object) -> tuple[tuple[str, PublicKey], ...]:
@@ -244,6 +270,10 @@ def _parse(body: bytes) -> TrustList:
         if "coordinators" in fields
         else frozenset()
     )
+    shop = _parse_shop(obj["shop"]) if "shop" in fields else None
+    earning = _parse_earning(obj["earning"]) if "earning" in fields else None
+    if shop is not None and earning is not None:
+        raise MalformedError(Reason.BAD_FIELD, "a trust list has shop limits or earning rules, not both")
     return TrustList(
         kiosk=ids.require_id(obj["kiosk"], ids.KIOSK, field="kiosk"),
         site=ids.require_id(obj["site"], ids.SITE, field="site"),
@@ -252,7 +282,8 @@ def _parse(body: bytes) -> TrustList:
         blocked=blocked,
         allow_uncredentialed=allow,
         coordinators=coordinators,
-        shop=_parse_shop(obj["shop"]) if "shop" in fields else None,
+        shop=shop,
+        earning=earning,
     )
 
 

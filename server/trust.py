@@ -13,10 +13,14 @@ the kiosk pinned at enrolment (:func:`protocol.sign_trust_list`).  It holds:
 * ``coordinators``: every coordinator card, server-wide (cards have no site),
   never a blocked or uncredentialed one (:func:`server.cards.set_coordinator`);
 * ``shop``: for a kiosk at a shop, the shop's limits and till presets (it runs
-  in shop mode); nothing for a check-in kiosk.
+  in shop mode); nothing for a check-in kiosk;
+* ``earning``: for a check-in kiosk, its site's earning rules as they are now
+  (rate, maximum shift, daily cap, bonuses), so its check-out estimate pays
+  what the server pays; nothing for a shop terminal.
 
 Lists are built afresh for every request, so nothing needs bumping when a card
-is blocked or a coordinator role changes: a kiosk refetches its list after a
+is blocked, a coordinator role changes or a ``site_rules`` decision changes the
+rules (the decision updates the site row this reads): a kiosk refetches its list after a
 successful sync once its copy is older than a minute, and sees the change then.
 
 ``issued_ms`` never goes backwards.  A kiosk refuses a list older than the one
@@ -33,9 +37,10 @@ from __future__ import annotations
 from typing import Any, Final
 
 from protocol import PublicKey, Reason, TrustList, sign_trust_list
+from protocol.earning import EarningRules
 from server.context import ServerContext
 from server.errors import ServiceError
-from server.models import IssuerKeyStatus, Kiosk, KioskStatus, Site
+from server.models import IssuerKeyStatus, Kiosk, KioskStatus, Site, SiteKind
 from server.storage import Tx
 
 TRUST_ISSUED_SETTING: Final = "trust_issued_ms"
@@ -64,6 +69,7 @@ def build_trust_list(tx: Tx, kiosk: Kiosk, site: Site, now_ms: int) -> TrustList
         allow_uncredentialed=site.allow_uncredentialed,
         coordinators=frozenset(tx.coordinator_card_ids()),
         shop=site.shop,
+        earning=EarningRules.of_site(site) if site.kind is SiteKind.CHECKIN else None,
     )
 
 

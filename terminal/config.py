@@ -23,6 +23,11 @@ Example ``kiosk.toml`` (binary values are standard base64)::
     coordinator_pin = "$argon2id$…"   # hash of the coordinator PIN (set on screen or with set-pin)
     # data_dir = "/var/lib/kokreativ"   # kiosk.key and outbox.db; default: this file's folder
 
+``tokens_per_hour`` and ``max_shift_hours`` are the site's rules at enrolment.
+A kiosk goes by the rules its current trust list carries (v3 ``earning``,
+:mod:`terminal.tap`) and falls back to these two only while its list has
+none (a list from a server before that).
+
 The file holds the UID-pseudonym key, so it is written with mode 0600.
 Unknown keys are refused, so a typo never silently falls back to a default.
 """

@@ -17,6 +17,13 @@ Rules, in order:
    an older one counts as abandoned and the tap is a new ``check_in`` (the
    server puts the old one on its review list).  No open shift → ``check_in``.
 
+The earning rules (``max_shift_hours`` above, and the rate and bonuses of the
+check-out estimate) are the site's as the current trust list carries them
+(:attr:`protocol.trust.TrustList.earning`), so a coordinator's ``site_rules``
+decision reaches the kiosk with its next list.  A list without them (v1 or v2)
+leaves the kiosk with ``tokens_per_hour`` and ``max_shift_hours`` from
+``kiosk.toml``, the site's rules at enrolment, without bonuses.
+
 The event is signed and committed (one transaction) *before* the indicator is
 told, so a green light always means the tap is on disk.  Any failure signals
 ``error``, is logged and leaves nothing half-written; the loop carries on.
@@ -34,6 +41,7 @@ from typing import Any, Protocol
 from hardware.indicator import Indicator, Signal
 from hardware.reader import Tap
 from protocol import GENESIS_PREV, ClockEvidence, Event, EventKind, PrivateKey, Reason, sign_event
+from protocol.earning import EarningRules
 from protocol.trust import TrustList
 from terminal.cardcheck import check_card
 from terminal.clock import Clock
@@ -61,8 +69,10 @@ class TapOutcome:
 
     ``seq`` is set when an event was recorded.  For ``check_out``,
     ``shift_start_ms``, ``shift_minutes`` and ``tokens`` estimate the shift the
-    way the server will pay it (``floor(minutes × tokens_per_hour / 60)``,
-    minutes rounded down); the server's ledger decides.  For a ``check_in``
+    way the server will pay it (:meth:`protocol.earning.EarningRules.tokens`:
+    minutes rounded down, bonuses weighed, tokens rounded down once), but
+    without the site's daily cap: what the volunteer was already paid today
+    is the server's to know, so this stays an estimate and the ledger decides.  For a ``check_in``
     that replaced an abandoned shift (open longer than the maximum),
     ``abandoned_start_ms`` is that shift's start.  ``recorded_kind`` says, for
     ``already_recorded``, what the earlier tap did.  ``message`` names the
@@ -111,10 +121,19 @@ def _within(recent: _Recent, clock: ClockEvidence, window_ms: float) -> bool:
     return recent.boot_id == clock.boot_id and 0 <= clock.mono_ms - recent.mono_ms < window_ms
 
 
-def shift_estimate(start_ms: int, end_ms: int, tokens_per_hour: int) -> tuple[int, int]:
-    """``(minutes, tokens)`` for a shift, rounded down as the server does; a clock jump back counts 0."""
-    minutes = max(0, end_ms - start_ms) // 60_000
-    return minutes, minutes * tokens_per_hour // 60
+def shift_estimate(start_ms: int, end_ms: int, rules: EarningRules) -> tuple[int, int]:
+    """``(minutes, tokens)`` for a shift under ``rules``, as the server pays it before the daily cap.
+
+    Rounded down as the server does; a clock jump back counts 0.
+    """
+    return max(0, end_ms - start_ms) // 60_000, rules.tokens(start_ms, end_ms)
+
+
+def earning_rules(trust: TrustList | None, config: KioskConfig) -> EarningRules:
+    """The site's rules from the trust list, else the rate and maximum shift from ``kiosk.toml``."""
+    if trust is not None and trust.earning is not None:
+        return trust.earning
+    return EarningRules(config.tokens_per_hour, max_shift_hours=config.max_shift_hours)
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,12 +247,11 @@ class Kiosk:
             )
 
         open_shift = self._outbox.open_shift(card_id)
-        max_ms = self._config.max_shift_hours * 3_600_000
+        rules = earning_rules(trust, self._config)
+        max_ms = rules.max_shift_hours * 3_600_000
         if open_shift is not None and clock.wall_ms - open_shift.in_wall_ms <= max_ms:
             seq = self._record(EventKind.CHECK_OUT, card_id, clock, {}, close_shift_card=card_id)
-            minutes, tokens = shift_estimate(
-                open_shift.in_wall_ms, clock.wall_ms, self._config.tokens_per_hour
-            )
+            minutes, tokens = shift_estimate(open_shift.in_wall_ms, clock.wall_ms, rules)
             balance = self._outbox.balance(card_id)  # as the server last reported it; None before that
             outcome = TapOutcome(
                 kind=Outcome.CHECK_OUT,

@@ -1,7 +1,8 @@
 """The trust list: signed by the server, for one kiosk, canonical, and refused when anything is off.
 
 Version 2 adds ``coordinators``; version 1 lists (from an older server) still parse, with none.
-Version 3 adds ``shop``: ``{}`` at a check-in kiosk, a shop terminal's limits and presets otherwise.
+Version 3 adds ``shop``: ``{}`` at a check-in kiosk, a shop terminal's limits and presets otherwise;
+and ``earning``: ``{}`` at a shop terminal, the check-in site's earning rules otherwise.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from protocol import (
     sign_trust_list,
     verify_trust_list,
 )
+from protocol.earning import MAX_BONUSES, MAX_DAILY_CAP, MAX_SHIFT_HOURS, MAX_TOKENS_PER_HOUR, EarningRules
 
 SERVER = PrivateKey.generate()
 ISSUERS = [PrivateKey.generate() for _ in range(2)]
@@ -56,6 +58,11 @@ def test_round_trip(blocked, allow, coordinators):
     assert verify_trust_list(sign_trust_list(trust, SERVER), SERVER.public_key, kiosk_id=KIOSK) == trust
 
 
+NIGHT = {"dates": [], "days": [0, 1, 2, 3, 4, 5, 6], "from": "22:00", "percent": 125, "to": "06:00"}
+RULES = EarningRules.from_json(
+    {"bonuses": [NIGHT], "daily_cap": 30, "max_shift_hours": 10, "tokens_per_hour": 12}
+)
+
 SHOP = ShopLimits(
     max_amount=50,
     offline_allowance=10,
@@ -66,15 +73,53 @@ SHOP = ShopLimits(
 
 
 def test_the_server_signs_version_3_with_sorted_coordinators_and_no_shop_at_a_check_in_kiosk():
-    trust = _trust()
+    trust = _trust(earning=RULES)
     obj = json.loads(trust.to_bytes())
     assert obj["v"] == 3 and obj["type"] == "kokreativ.trust"
     assert obj["coordinators"] == sorted(trust.coordinators)
     assert obj["shop"] == {} and not trust.is_shop
-    assert set(obj) == {
-        *("allow_uncredentialed", "blocked", "coordinators", "issued_ms", "issuers", "kiosk", "shop", "site"),
-        *("type", "v"),
+    assert obj["earning"] == {
+        "bonuses": [NIGHT],
+        "daily_cap": 30,
+        "max_shift_hours": 10,
+        "tokens_per_hour": 12,
     }
+    assert set(obj) == {
+        *("allow_uncredentialed", "blocked", "coordinators", "earning", "issued_ms", "issuers", "kiosk"),
+        *("shop", "site", "type", "v"),
+    }
+
+
+def test_a_shop_terminal_list_has_no_earning_rules():
+    obj = json.loads(_trust(shop=SHOP).to_bytes())
+    assert obj["earning"] == {} and obj["shop"] == SHOP.to_json()
+
+
+_clock = st.builds(lambda h, m: f"{h:02d}:{m:02d}", st.integers(0, 23), st.integers(0, 59))
+_bonus = st.fixed_dictionaries(
+    {
+        "percent": st.integers(100, 1000),
+        "days": st.lists(st.integers(0, 6), unique=True, min_size=1).map(sorted),
+        "dates": st.lists(st.dates().map(lambda d: d.isoformat()), unique=True, max_size=3).map(sorted),
+        "from": _clock,
+        "to": _clock,
+    }
+)
+
+
+@given(
+    st.integers(0, MAX_TOKENS_PER_HOUR),
+    st.integers(1, MAX_SHIFT_HOURS),
+    st.integers(0, MAX_DAILY_CAP),
+    st.lists(_bonus, max_size=MAX_BONUSES),
+    card_sets,
+)
+def test_a_check_in_kiosk_list_carries_its_sites_earning_rules(rate, longest, cap, bonuses, blocked):
+    obj = {"bonuses": bonuses, "daily_cap": cap, "max_shift_hours": longest, "tokens_per_hour": rate}
+    trust = _trust(earning=EarningRules.from_json(obj), blocked=blocked)
+    parsed = verify_trust_list(sign_trust_list(trust, SERVER), SERVER.public_key, kiosk_id=KIOSK)
+    assert parsed == trust and not parsed.is_shop
+    assert json.loads(parsed.to_bytes())["earning"] == obj  # bonuses exactly as the site_rules decision
 
 
 @given(
@@ -96,6 +141,7 @@ def test_a_shop_terminal_list_carries_its_limits_and_presets(max_amount, allowan
 
 def _as_v2(obj: dict) -> None:
     del obj["shop"]
+    del obj["earning"]
     obj["v"] = 2
 
 
@@ -107,13 +153,15 @@ def _as_v1(obj: dict) -> None:
 
 def test_a_version_2_list_still_verifies_as_a_check_in_kiosk():
     parsed = verify_trust_list(_resigned(_as_v2, _trust(shop=SHOP)), SERVER.public_key, kiosk_id=KIOSK)
-    assert parsed.shop is None and not parsed.is_shop
+    assert parsed.shop is None and not parsed.is_shop and parsed.earning is None
+    parsed = verify_trust_list(_resigned(_as_v2, _trust(earning=RULES)), SERVER.public_key, kiosk_id=KIOSK)
+    assert parsed.earning is None
 
 
 def test_a_version_1_list_still_verifies_with_no_coordinators():
     trust = _trust()
     parsed = verify_trust_list(_resigned(_as_v1, trust), SERVER.public_key, kiosk_id=KIOSK)
-    assert parsed.coordinators == frozenset()
+    assert parsed.coordinators == frozenset() and parsed.earning is None
     assert parsed == dataclasses.replace(trust, coordinators=frozenset())
 
 
@@ -189,6 +237,24 @@ def _drop(name: str):
             lambda o: o.update(shop={**SHOP.to_json(), "presets": [{"amount": 1, "label": "x"}] * 13}),
             Reason.BAD_FIELD,
         ),
+        (_drop("earning"), Reason.UNKNOWN_FIELD),  # v3 must have it
+        (lambda o: (_as_v2(o), o.update(earning={})), Reason.UNKNOWN_FIELD),  # v2 has no earning
+        (lambda o: o.update(earning=[]), Reason.BAD_FIELD),
+        (lambda o: o.update(earning="none"), Reason.BAD_FIELD),
+        (lambda o: o.update(earning={"tokens_per_hour": 10}), Reason.BAD_FIELD),
+        (lambda o: o.update(earning={**RULES.to_json(), "extra": 1}), Reason.BAD_FIELD),
+        (lambda o: o.update(earning={**RULES.to_json(), "tokens_per_hour": -1}), Reason.BAD_FIELD),
+        (lambda o: o.update(earning={**RULES.to_json(), "max_shift_hours": 0}), Reason.BAD_FIELD),
+        (lambda o: o.update(earning={**RULES.to_json(), "daily_cap": True}), Reason.BAD_FIELD),
+        (
+            lambda o: o.update(earning={**RULES.to_json(), "bonuses": [{**NIGHT, "percent": 99}]}),
+            Reason.BAD_FIELD,
+        ),
+        (
+            lambda o: o.update(earning={**RULES.to_json(), "bonuses": [{**NIGHT, "days": [6, 0]}]}),
+            Reason.NOT_CANONICAL,
+        ),
+        (lambda o: o.update(earning=RULES.to_json(), shop=SHOP.to_json()), Reason.BAD_FIELD),  # not both
         (lambda o: (_as_v1(o), o.update(extra=1)), Reason.UNKNOWN_FIELD),
         (lambda o: o.update(v=True), Reason.UNKNOWN_TYPE),
         (lambda o: (_as_v1(o), o.update(v=True)), Reason.UNKNOWN_TYPE),
@@ -205,6 +271,9 @@ def _drop(name: str):
     ids=[
         *("v1-with-coordinators", "v2-with-shop", "v2-without", "v3-without-shop", "shop-list"),
         *("shop-partial", "shop-zero-max", "shop-negative", "preset-blank", "preset-zero", "presets-13"),
+        *("v3-without-earning", "v2-with-earning", "earning-list", "earning-string", "earning-partial"),
+        *("earning-extra", "earning-negative-rate", "earning-zero-hours", "earning-cap-bool"),
+        *("earning-bonus-99", "earning-bonus-unsorted", "shop-and-earning"),
         *("v1-extra", "v-true", "v1-true", "v0", "v-string"),
         *("coordinators-unsorted", "coordinators-repeat", "coordinator-uid", "coordinator-kiosk"),
         *("coordinators-string", "coordinators-object", "blocked-unsorted"),

@@ -1,20 +1,26 @@
-"""The kiosk trust list: signed, exactly the trusted keys and blocked cards, never dated backwards."""
+"""The kiosk trust list: signed; the trusted keys, blocked cards and earning rules; never dated backwards."""
 
 from __future__ import annotations
 
 import pytest
 from server_helpers import HOUR, T0, Api, World, assert_error
+from server_shop_helpers import create_shop
 
 from protocol import (
+    Decision,
+    EarningRules,
     PrivateKey,
     PublicKey,
     Reason,
     VerificationError,
+    coordinator_id,
     issue_credential,
+    sign_decision,
     uid_pseudonym,
     verify_credential,
     verify_trust_list,
 )
+from protocol.earning import parse_bonuses
 from protocol.trust import TrustList
 from server.models import KioskStatus
 
@@ -164,3 +170,32 @@ def test_suspended_kiosk_still_gets_current_blocks(api: Api, world: World, serve
 def test_trust_list_needs_no_admin_token(api: Api, world: World) -> None:
     response = api.http.get(f"/v1/kiosks/{world.kiosk.kiosk_id}/trust", headers={"Authorization": "Bearer x"})
     assert response.status_code == 200
+
+
+NIGHT = {"percent": 125, "days": [0, 1, 2, 3, 4, 5, 6], "dates": [], "from": "22:00", "to": "06:00"}
+
+
+def test_a_site_rules_decision_reaches_the_kiosk_with_its_next_list(
+    api: Api, world: World, server_key: PublicKey
+) -> None:
+    kiosk_id = world.kiosk.kiosk_id
+    before = _fetch(api, kiosk_id, server_key)
+    assert before.earning == EarningRules(10, max_shift_hours=12) and before.shop is None
+    boss = PrivateKey.generate()
+    body = {"name": "Grace Hopper", "public_key": boss.public_key.to_b64()}
+    api.admin("POST", "/v1/admin/coordinators", body, expect=201)
+    data = {"site": world.site["site_id"], "tokens_per_hour": 12, "max_shift_hours": 8}
+    data |= {"daily_cap": 50, "bonuses": [NIGHT]}
+    wire = sign_decision(Decision("site_rules", coordinator_id(boss.public_key), T0, data), boss)
+    api.admin("POST", "/v1/admin/decisions", wire, expect=200)
+    # Lists are built per request, so the very next one (no clock movement needed) has the new rules.
+    after = _fetch(api, kiosk_id, server_key)
+    assert after.issued_ms > before.issued_ms  # newer, so the kiosk keeps it
+    assert after.earning == EarningRules(12, 50, parse_bonuses([NIGHT]), max_shift_hours=8)
+    assert after.earning.to_json()["bonuses"] == [NIGHT]  # exactly as the decision carried them
+
+
+def test_a_shop_terminal_list_has_shop_limits_and_no_earning_rules(api: Api, server_key: PublicKey) -> None:
+    shop = api.enrol_kiosk(create_shop(api)["site_id"])
+    trust = _fetch(api, shop.kiosk_id, server_key)
+    assert trust.is_shop and trust.earning is None

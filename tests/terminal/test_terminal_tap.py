@@ -18,6 +18,7 @@ from hardware.reader import Tap
 from protocol import (
     GENESIS_PREV,
     BalanceSheet,
+    EarningRules,
     EventKind,
     PrivateKey,
     Reason,
@@ -139,10 +140,10 @@ def test_card_without_credential_is_denied_under_its_pseudonym_and_the_uid_is_st
 
 
 def test_shift_estimate_rounds_down_and_never_goes_negative():
-    assert shift_estimate(0, 59_999, 60) == (0, 0)
-    assert shift_estimate(0, 60 * 60_000, 7) == (60, 7)
-    assert shift_estimate(0, 90 * 60_000, 7) == (90, 10)
-    assert shift_estimate(10_000, 0, 60) == (0, 0)
+    assert shift_estimate(0, 59_999, EarningRules(60)) == (0, 0)
+    assert shift_estimate(0, 60 * 60_000, EarningRules(7)) == (60, 7)
+    assert shift_estimate(0, 90 * 60_000, EarningRules(7)) == (90, 10)
+    assert shift_estimate(10_000, 0, EarningRules(60)) == (0, 0)
 
 
 class _CommitCheckingIndicator:
