@@ -207,6 +207,10 @@ _CANONICAL_EVENT: Final = re.compile(
 )
 
 
+_TAP_KINDS: Final = frozenset({"check_in", "check_out"})
+_KINDS: Final = {kind.value: kind for kind in EventKind}
+
+
 def _parse_canonical_layout(body: bytes) -> Event | None:
     """The event if ``body`` is in the canonical layout and obeys every v1 rule, else ``None``."""
     try:
@@ -222,28 +226,28 @@ def _parse_canonical_layout(body: bytes) -> Event | None:
     numbers = (int(mono), int(wall), int(seq))
     if max(numbers) > MAX_SAFE_INT or (numbers[2] == 1) != (prev == GENESIS_PREV):
         return None
+    # Plain strings, not ``EventKind.X.value``: an enum's ``value`` is a property call, per event.
     data: dict[str, Any] = {}
-    if kind == EventKind.DENIED.value:
-        if reason is None:
+    if kind in _TAP_KINDS:  # the common case: no data at all
+        if reason is not None or redemption is not None:
+            return None
+    elif kind == "denied":
+        if reason is None or redemption is not None:
             return None
         data = {"reason": reason}
-    elif kind == EventKind.REDEEM.value:
-        if amount is None or online is None or not 1 <= int(amount) <= MAX_AMOUNT:
+    elif kind == "redeem":
+        if amount is None or online is None or reason is not None or not 1 <= int(amount) <= MAX_AMOUNT:
             return None
         data = {"amount": int(amount), "id": redemption, "online": online == "true"}
-    elif kind == EventKind.VOID.value:
-        if redemption is None or amount is not None or online is not None:
+    else:  # void; the pattern allows no other kind
+        if redemption is None or amount is not None or online is not None or reason is not None:
             return None
         data = {"id": redemption}
-    if (reason is not None) != (kind == EventKind.DENIED.value) or (redemption is not None) != (
-        kind in (EventKind.REDEEM.value, EventKind.VOID.value)
-    ):
-        return None  # each kind has exactly its own data fields
     return Event(
         kiosk=kiosk,
         seq=numbers[2],
         prev=prev,
-        kind=EventKind(kind),
+        kind=_KINDS[kind],
         card=card,
         clock=ClockEvidence(wall_ms=numbers[1], synced=synced == "true", boot_id=boot, mono_ms=numbers[0]),
         data=data,
