@@ -32,7 +32,7 @@ from typing import Any, Final
 from protocol import Reason, moved_tokens, refusal
 
 
-class Decision(StrEnum):
+class TillDecision(StrEnum):
     """What the till settled on for a redemption (see the module docstring)."""
 
     ONLINE = "online"
@@ -86,7 +86,7 @@ class RedemptionRecord:
     online_seq: int | None
     offline_seq: int | None
     void_seq: int | None
-    decision: Decision
+    decision: TillDecision
     state: RedemptionState
     reason: str | None
 
@@ -148,7 +148,7 @@ def _record(row: Sequence[Any]) -> RedemptionRecord:
         online_seq=None if online is None else int(online),
         offline_seq=None if offline is None else int(offline),
         void_seq=None if void is None else int(void),
-        decision=Decision(str(decision)),
+        decision=TillDecision(str(decision)),
         state=RedemptionState(str(state)),
         reason=None if reason is None else str(reason),
     )
@@ -180,7 +180,7 @@ def derive_state(
     record: RedemptionRecord, results: Mapping[int, EventResult]
 ) -> tuple[RedemptionState, str | None]:
     """``(state, reason)`` of ``record`` given the results known so far (see :class:`RedemptionState`)."""
-    if record.decision is Decision.OFFLINE_LIMIT:
+    if record.decision is TillDecision.OFFLINE_LIMIT:
         return RedemptionState.OFFLINE_LIMIT, Reason.OFFLINE_LIMIT.value
     if record.void_seq is not None:
         void = results.get(record.void_seq)
@@ -193,9 +193,11 @@ def derive_state(
     if debited:
         return RedemptionState.PAID, None
     if debited is False:
-        state = RedemptionState.DECLINED if record.decision is Decision.ONLINE else RedemptionState.REFUSED
+        state = (
+            RedemptionState.DECLINED if record.decision is TillDecision.ONLINE else RedemptionState.REFUSED
+        )
         return state, why
-    if record.decision is Decision.ONLINE:
+    if record.decision is TillDecision.ONLINE:
         return RedemptionState.PENDING, None
     return RedemptionState.PAID_OFFLINE, None
 
@@ -300,7 +302,7 @@ def add_redeem(
                 day,
                 seq if online else None,
                 None if online else seq,
-                Decision.ONLINE.value if online else Decision.OFFLINE.value,
+                TillDecision.ONLINE.value if online else TillDecision.OFFLINE.value,
                 RedemptionState.PENDING.value,
             ),
         )
@@ -314,7 +316,7 @@ def add_redeem(
     else:
         conn.execute(
             "UPDATE redemptions SET offline_seq = ?, decision = ? WHERE redemption_id = ?",
-            (seq, Decision.OFFLINE.value, redemption_id),
+            (seq, TillDecision.OFFLINE.value, redemption_id),
         )
     settle(conn, redemption_id)
 
@@ -326,7 +328,7 @@ def add_void(
     record = get(conn, redemption_id)
     if record is None or record.void_seq is not None or record.card_id != card_id:
         raise ValueError(f"redemption {redemption_id} is not this terminal's, or was voided already")
-    decision = Decision.OFFLINE_LIMIT if offline_limit else record.decision
+    decision = TillDecision.OFFLINE_LIMIT if offline_limit else record.decision
     conn.execute(
         "UPDATE redemptions SET void_seq = ?, decision = ? WHERE redemption_id = ?",
         (seq, decision.value, redemption_id),

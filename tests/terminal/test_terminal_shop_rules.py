@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 import terminal.shop
 from protocol import EventKind, ShopLimits, ids
 from terminal.redemptions import (
-    Decision,
     EventResult,
     RedemptionRecord,
     RedemptionState,
+    TillDecision,
     derive_state,
     pending_amount,
 )
@@ -64,7 +64,7 @@ def _record(**changes) -> RedemptionRecord:
         "online_seq": 1,
         "offline_seq": None,
         "void_seq": None,
-        "decision": Decision.ONLINE,
+        "decision": TillDecision.ONLINE,
         "state": RedemptionState.PENDING,
         "reason": None,
     }
@@ -85,7 +85,7 @@ def test_states_follow_the_till_decision_and_the_server_results():
         RedemptionState.DECLINED,
         "insufficient_balance",
     )
-    fallback = _record(offline_seq=2, decision=Decision.OFFLINE)
+    fallback = _record(offline_seq=2, decision=TillDecision.OFFLINE)
     assert derive_state(fallback, {}) == (RedemptionState.PAID_OFFLINE, None)
     assert derive_state(fallback, {1: _r(1, "insufficient_balance")}) == (RedemptionState.PAID_OFFLINE, None)
     assert derive_state(fallback, {2: _r(2, "already_redeemed")}) == (RedemptionState.PAID, None)
@@ -97,7 +97,7 @@ def test_states_follow_the_till_decision_and_the_server_results():
         RedemptionState.REFUSED,
         "card_blocked",
     )
-    limited = _record(void_seq=2, decision=Decision.OFFLINE_LIMIT)
+    limited = _record(void_seq=2, decision=TillDecision.OFFLINE_LIMIT)
     assert derive_state(limited, {1: _r(1), 2: _r(2)}) == (RedemptionState.OFFLINE_LIMIT, "offline_limit")
     voided = _record(void_seq=2)
     assert derive_state(voided, {1: _r(1)}) == (RedemptionState.VOID_PENDING, None)
@@ -110,14 +110,14 @@ def test_states_follow_the_till_decision_and_the_server_results():
 
 
 def test_pending_counts_each_id_once_until_its_debit_is_in_the_confirmed_balance():
-    fallback = _record(offline_seq=2, decision=Decision.OFFLINE)
+    fallback = _record(offline_seq=2, decision=TillDecision.OFFLINE)
     assert pending_amount([fallback], {}, synced_seq=0) == 5  # two events, one ID
     assert pending_amount([fallback], {}, synced_seq=2) == 0  # covered: the sheet holds it
     # The online attempt got through (its answer came late) while the fallback is still pending.
     assert pending_amount([fallback], {1: _r(1)}, synced_seq=1) == 0
     # ... or it was declined: the fallback will be debited.
     assert pending_amount([fallback], {1: _r(1, "insufficient_balance")}, synced_seq=1) == 5
-    voided = _record(offline_seq=2, void_seq=3, decision=Decision.OFFLINE)
+    voided = _record(offline_seq=2, void_seq=3, decision=TillDecision.OFFLINE)
     assert pending_amount([voided], {}, synced_seq=0) == 0  # redeem and void reach the server together
     # A void of a debit already in the balance gives nothing back before the server credits it.
     assert pending_amount([voided], {2: _r(2)}, synced_seq=2) == 0
