@@ -15,7 +15,7 @@ from terminal.shop.results import (
     VoidResult,
 )
 from terminal.shop.rules import local_day, offline_allowed, offline_headroom
-from terminal.shop.till import ShopTill
+from terminal.shop.till import ShopTill, signal_of
 
 __all__ = [
     "CardAtTill",
@@ -28,4 +28,5 @@ __all__ = [
     "local_day",
     "offline_allowed",
     "offline_headroom",
+    "signal_of",
 ]

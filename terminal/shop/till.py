@@ -276,7 +276,7 @@ class ShopTill:
                     TillOutcome.ERROR, redemption_id, amount, type(exc).__name__, None, None
                 )
         log.info("redemption %s: %s %s", redemption_id, result.outcome, result.reason or "")
-        self.signal(_SIGNALS[result.outcome])
+        self.signal(signal_of(result.outcome))
         return result
 
     def _redeem(self, redemption_id: str, card: CardAtTill, amount: int) -> RedeemResult:
@@ -433,6 +433,11 @@ class ShopTill:
         if trust is None or trust.shop is None:
             raise ModeError(Reason.NOT_A_SHOP, "this kiosk is not a shop terminal (see its trust list)")
         return trust.shop
+
+
+def signal_of(outcome: TillOutcome) -> Signal:
+    """The indicator pattern the till plays for a redemption's ``outcome`` (the screen's tone agrees)."""
+    return _SIGNALS[outcome]
 
 
 _SIGNALS: Final[dict[TillOutcome, Signal]] = {

@@ -26,7 +26,7 @@ from hardware.reader import ReaderStatus
 from protocol import Reason
 from protocol.trust import Preset
 from terminal.shop import CardRefused, TillOutcome, VoidResult
-from terminal.shop.till import _SIGNALS as TILL_SIGNALS  # the till's own table: outcome → pattern
+from terminal.shop import signal_of as till_signal  # the till's own table: outcome → pattern
 from terminal.ui import base_presenter, screens, shop_presenter, shop_screens
 from terminal.ui.i18n import DEFAULT_LANGUAGE, Translator, load_catalogue
 from terminal.ui.model import TONE_ICONS, Layout, Screen, Tone
@@ -346,7 +346,7 @@ def test_a_redemption_screen_has_the_tone_of_the_pattern_the_till_played(
 ) -> None:
     result = redeemed(outcome, 5, reason=reason, balance=balance)
     screen = shop_screens.result_screen(t, result, now_ms=NOW, limits=LIMITS)
-    assert screen.signal == TILL_SIGNALS[outcome]
+    assert screen.signal == till_signal(outcome)
     assert screen.icon in TONE_ICONS[screen.tone] and screen.title and all(screen.lines)
 
 
