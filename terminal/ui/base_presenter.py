@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Final, Protocol
 
 from hardware.indicator import Signal
 from terminal.ui import screens
@@ -68,6 +69,27 @@ class Mode(StrEnum):
     MENU = "menu"
 
 
+@dataclass(frozen=True, slots=True)
+class Timings:
+    """How long screens stay, and the PIN lockout; one record for every presenter.
+
+    The shop's three (``card_wait_s``, ``confirm_s``, ``hint_s``) are read by the
+    till's presenter only.
+    """
+
+    result_s: float = 4.0  # a result, then back to idle
+    problem_s: float = 6.0  # a denial or an error stays longer, to be read
+    menu_idle_s: float = 60.0  # the menu closes after a minute without a touch
+    max_pin_failures: int = 5
+    pin_lockout_s: float = 300.0
+    card_wait_s: float = 60.0  # the till waits this long for the card after the amount
+    confirm_s: float = 30.0  # and this long for the volunteer to confirm
+    hint_s: float = 3.0  # "enter an amount first"
+
+
+DEFAULT_TIMINGS: Final = Timings()
+
+
 class BasePresenter:
     """Timeouts, the PIN keypad with its lockout, and the coordinator menu; see the module docstring.
 
@@ -85,11 +107,7 @@ class BasePresenter:
         on_change: Callable[[Screen], None],
         info: KioskInfo | None,
         pin_set: bool = False,
-        result_s: float = 4.0,
-        problem_s: float = 6.0,
-        menu_idle_s: float = 60.0,
-        max_pin_failures: int = 5,
-        pin_lockout_s: float = 300.0,
+        timings: Timings = DEFAULT_TIMINGS,
     ) -> None:
         self._t = translator
         self._base_actions = actions
@@ -97,11 +115,12 @@ class BasePresenter:
         self._on_change = on_change
         self.info = info
         self.pin_set = pin_set
-        self._result_ms = int(result_s * 1000)
-        self._problem_ms = int(problem_s * 1000)
-        self._menu_idle_ms = int(menu_idle_s * 1000)
-        self._max_pin_failures = max_pin_failures
-        self._lockout_ms = int(pin_lockout_s * 1000)
+        self.timings = timings
+        self._result_ms = int(timings.result_s * 1000)
+        self._problem_ms = int(timings.problem_s * 1000)
+        self._menu_idle_ms = int(timings.menu_idle_s * 1000)
+        self._max_pin_failures = timings.max_pin_failures
+        self._lockout_ms = int(timings.pin_lockout_s * 1000)
 
         self.mode: StrEnum = Mode.IDLE
         self.screen: Screen | None = None

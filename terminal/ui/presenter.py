@@ -39,12 +39,14 @@ from protocol import Reason
 from terminal.tap import Outcome, TapOutcome
 from terminal.ui import screens
 from terminal.ui.base_presenter import (
+    DEFAULT_TIMINGS,
     PIN_MAX_DIGITS,
     PIN_MIN_DIGITS,
     BaseActions,
     BasePresenter,
     Handler,
     Mode,
+    Timings,
 )
 from terminal.ui.i18n import Translator
 from terminal.ui.model import Icon, Screen, Tone
@@ -132,11 +134,7 @@ class Presenter(BasePresenter):
         info: KioskInfo | None,
         server_url: str = "",
         pin_set: bool = False,
-        result_s: float = 4.0,
-        problem_s: float = 6.0,
-        menu_idle_s: float = 60.0,
-        max_pin_failures: int = 5,
-        pin_lockout_s: float = 300.0,
+        timings: Timings = DEFAULT_TIMINGS,
     ) -> None:
         super().__init__(
             translator=translator,
@@ -145,11 +143,7 @@ class Presenter(BasePresenter):
             on_change=on_change,
             info=info,
             pin_set=pin_set,
-            result_s=result_s,
-            problem_s=problem_s,
-            menu_idle_s=menu_idle_s,
-            max_pin_failures=max_pin_failures,
-            pin_lockout_s=pin_lockout_s,
+            timings=timings,
         )
         self._actions = actions
         self._server_url = server_url

@@ -46,7 +46,7 @@ from protocol import Reason
 from protocol.trust import ShopLimits
 from terminal.shop import CardAtTill, CardRefused, RecentRedemption, RedeemResult, VoidResult
 from terminal.ui import shop_screens
-from terminal.ui.base_presenter import BaseActions, BasePresenter, Handler, Mode
+from terminal.ui.base_presenter import DEFAULT_TIMINGS, BaseActions, BasePresenter, Handler, Mode, Timings
 from terminal.ui.i18n import Translator
 from terminal.ui.model import Screen
 from terminal.ui.screens import KioskInfo
@@ -116,14 +116,7 @@ class ShopPresenter(BasePresenter):
         info: KioskInfo,
         limits: ShopLimits,
         pin_set: bool = False,
-        result_s: float = 4.0,
-        problem_s: float = 6.0,
-        menu_idle_s: float = 60.0,
-        max_pin_failures: int = 5,
-        pin_lockout_s: float = 300.0,
-        card_wait_s: float = 60.0,
-        confirm_s: float = 30.0,
-        hint_s: float = 3.0,
+        timings: Timings = DEFAULT_TIMINGS,
     ) -> None:
         super().__init__(
             translator=translator,
@@ -132,17 +125,13 @@ class ShopPresenter(BasePresenter):
             on_change=on_change,
             info=info,
             pin_set=pin_set,
-            result_s=result_s,
-            problem_s=problem_s,
-            menu_idle_s=menu_idle_s,
-            max_pin_failures=max_pin_failures,
-            pin_lockout_s=pin_lockout_s,
+            timings=timings,
         )
         self._actions = actions
         self.limits = limits
-        self._card_wait_ms = int(card_wait_s * 1000)
-        self._confirm_ms = int(confirm_s * 1000)
-        self._hint_ms = int(hint_s * 1000)
+        self._card_wait_ms = int(timings.card_wait_s * 1000)
+        self._confirm_ms = int(timings.confirm_s * 1000)
+        self._hint_ms = int(timings.hint_s * 1000)
         self.amount: int | None = None  # the amount of the sale in progress
         self._label: str | None = None  # the preset it came from
         self.card: CardAtTill | None = None  # the card that is paying
