@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint screenshots clean
+.PHONY: demo test bench units lint screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,12 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# Each systemd unit's sandbox exposure score (systemd-analyze security; 0 = locked down, 10 = none).
+units:
+	@for unit in systemd/*.service; do \
+		systemd-analyze security --offline=true --no-pager "$$unit" | tail -n 1; \
+	done
 
 # Renders every kiosk screen (check-in and shop till) offscreen and keeps the German set in docs/img/ui (commit them).
 screenshots: $(STAMP)

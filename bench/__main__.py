@@ -38,6 +38,10 @@ machine; the ratios say how close the code comes to what the hardware allows:
   the same run: a redemption cannot be faster than that.
 - ``redeem_per_s``: online redemptions settled per second with four shop
   terminals redeeming at once.
+- ``security_<unit>``: the ``systemd-analyze security --offline`` exposure
+  score of each unit in ``systemd/`` (0 = locked down, 10 = no sandbox).
+  Target ≤ 3.0 for sync and server; ``systemd/README.md`` explains the
+  kiosk's.  Skipped with a note on stderr where systemd-analyze is missing.
 """
 
 from __future__ import annotations
@@ -453,6 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--screen-taps", type=int, default=1000, help="taps on the kiosk screen")
     parser.add_argument("--redemptions", type=int, default=200, help="online redemptions timed at one till")
     args = parser.parse_args(argv)
+    unit_security()
 
     with tempfile.TemporaryDirectory(prefix="kokreativ-bench-") as tmp:
         root = Path(tmp)
@@ -533,6 +538,29 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 outbox.close()
     return 0
+
+
+def unit_security(units: Path | None = None) -> None:
+    """Print ``security_<unit>: <exposure>`` for each systemd unit; independent of the other benches."""
+    import re
+    import shutil
+
+    units = units or Path(__file__).resolve().parents[1] / "systemd"
+
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        print("security: systemd-analyze not installed, unit scores skipped", file=sys.stderr)
+        return
+    for unit in sorted(units.glob("*.service")):
+        result = subprocess.run(
+            [analyze, "security", "--offline=true", "--no-pager", str(unit)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        match = re.search(r"Overall exposure level for \S+: (\d+\.\d)", result.stdout)
+        print(f"security_{unit.stem}: {match.group(1) if match else 'error'}")
 
 
 if __name__ == "__main__":
