@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -25,8 +25,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(data_dir: Path, port: int, log_path: Path) -> subprocess.Popen[bytes]:
-    """Start the server process and wait until ``/v1/health`` answers."""
+def start_server(
+    data_dir: Path, port: int, log_path: Path, *, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start the server process and wait until ``/v1/health`` answers.
+
+    ``env`` replaces the process's environment (the watchdog tests pass ``NOTIFY_SOCKET``).
+    """
     url = f"http://127.0.0.1:{port}"
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
@@ -43,6 +48,7 @@ def start_server(data_dir: Path, port: int, log_path: Path) -> subprocess.Popen[
             ],
             stdout=log,
             stderr=log,
+            env=None if env is None else dict(env),
         )
     try:
         _wait_until_healthy(process, url, log_path)

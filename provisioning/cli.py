@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from provisioning import kiosks as kiosks_view
 from provisioning.cards import DEFAULT_VALID_DAYS
 from provisioning.client import ApiClient
 from provisioning.cliglue import (
@@ -33,6 +34,7 @@ from provisioning.cliglue import (
 )
 from provisioning.economy_cli import configure_coordinators, configure_review, configure_shops
 from provisioning.errors import ProvisioningError
+from provisioning.reports import site_names
 from terminal.config import INDICATORS, READERS
 
 
@@ -115,6 +117,18 @@ def _card_register(client: ApiClient, args: argparse.Namespace) -> dict[str, Any
 def _card_coordinator(args: argparse.Namespace) -> int:
     with admin_client(args) as client:
         print_line(client.set_card_coordinator(args.card_id, coordinator=not args.withdraw))
+    return 0
+
+
+def _terminal_list(args: argparse.Namespace) -> int:
+    with admin_client(args) as client:
+        found = client.list_kiosks(silent_after_s=args.silent_after)
+        kiosks = kiosks_view.silent_only(found) if args.silent else found
+        if args.json:
+            print_json(kiosks)
+        else:
+            names = site_names(client)
+            print(kiosks_view.render_kiosks(kiosks, names, silent_after_s=args.silent_after), end="")
     return 0
 
 
@@ -212,12 +226,24 @@ def configure(parser: argparse.ArgumentParser) -> None:
     enrol.add_argument(
         "--indicator", default="console", choices=INDICATORS, help="lights and sound (default console)"
     )
-    leaf(
+    list_terminals = leaf(
         terminals,
         "list",
-        "list kiosks with status and last sequence number",
-        "kokreativ provision terminal list",
-        admin_call(lambda c, a: c.list_kiosks()),
+        "list kiosks with their health (last seen, pending events, reader, clock offset); "
+        "silent kiosks are marked SILENT",
+        "kokreativ provision terminal list --silent --silent-after 1800",
+        _terminal_list,
+    )
+    list_terminals.add_argument("--silent", action="store_true", help="list only kiosks that went silent")
+    list_terminals.add_argument(
+        "--silent-after",
+        type=int,
+        default=900,
+        metavar="SECONDS",
+        help="silent: no heartbeat and no sync for this long (default %(default)s)",
+    )
+    list_terminals.add_argument(
+        "--json", action="store_true", help="print the kiosks as JSON (every field) instead"
     )
     for verb, help_text in (
         ("clear", "lift a kiosk's suspension after an equivocation was investigated"),

@@ -164,8 +164,10 @@ class ApiClient:
         body = {"allow_uncredentialed": allow_uncredentialed}
         return self.request("POST", f"/v1/admin/sites/{site_id}/policy", body)
 
-    def list_kiosks(self) -> list[dict[str, Any]]:
-        return self._list("/v1/admin/kiosks", "kiosks")
+    def list_kiosks(self, *, silent_after_s: int | None = None) -> list[dict[str, Any]]:
+        """Every kiosk with its health; ``silent`` judged against ``silent_after_s`` (server default 900)."""
+        query = "" if silent_after_s is None else "?" + urlencode({"silent_after_s": silent_after_s})
+        return self._list(f"/v1/admin/kiosks{query}", "kiosks")
 
     def clear_kiosk(self, kiosk_id: str) -> dict[str, Any]:
         return self.request("POST", f"/v1/admin/kiosks/{kiosk_id}/clear")

@@ -1,6 +1,7 @@
 """Coordinator operations: sites and their card policy, enrolment codes, kiosk standing, review, report.
 
-Cards and issuer keys are :mod:`server.cards`.
+Cards and issuer keys are :mod:`server.cards`; the kiosk list with each kiosk's health is
+:mod:`server.health`.
 
 Every call is authorised by :func:`check_admin_token` first.  The token is
 compared by hash with :func:`hmac.compare_digest`; the server never stores or
@@ -96,11 +97,6 @@ def create_enrolment_code(ctx: ServerContext, request: Mapping[str, Any]) -> dic
         maximum=enrolment.MAX_CODE_TTL_S,
     )
     return enrolment.create_enrolment_code(ctx, site_id, expires_in_s)
-
-
-def list_kiosks(ctx: ServerContext) -> dict[str, Any]:
-    with ctx.storage.read() as tx:
-        return {"kiosks": [kiosk.to_json() for kiosk in tx.list_kiosks()]}
 
 
 def _set_status(ctx: ServerContext, kiosk_id: str, status: KioskStatus) -> Kiosk:

@@ -48,6 +48,7 @@ from server import (
     statements,
     trust,
 )
+from server import health as kiosk_health  # not `health`: that is the /v1/health view below
 from server.context import ServerContext
 from server.errors import InputError, ServiceError
 from server.inputs import parse_object
@@ -185,6 +186,11 @@ def create_app(context: ServerContext, *, verify_workers: int | None = None) -> 
         data = await read_body(request, MAX_SMALL_BODY_BYTES)
         return JSONResponse(await call(logviews.store_evidence, kiosk_id, data), status_code=202)
 
+    @app.post("/v1/kiosks/{kiosk_id}/heartbeat")
+    async def post_heartbeat(kiosk_id: str, request: Request) -> JSONResponse:
+        data = await read_body(request, MAX_SMALL_BODY_BYTES)
+        return JSONResponse(await call(kiosk_health.record_heartbeat, kiosk_id, data))
+
     @app.get("/v1/kiosks/{kiosk_id}/trust")
     async def get_trust(kiosk_id: str) -> JSONResponse:
         return JSONResponse(await call(trust.kiosk_trust_list, kiosk_id))
@@ -310,7 +316,7 @@ def create_app(context: ServerContext, *, verify_workers: int | None = None) -> 
     @app.get("/v1/admin/kiosks")
     async def get_kiosks(request: Request) -> JSONResponse:
         await authorise(request)
-        return JSONResponse(await call(admin.list_kiosks))
+        return JSONResponse(await call(kiosk_health.list_kiosks, dict(request.query_params)))
 
     @app.post("/v1/admin/kiosks/{kiosk_id}/clear")
     async def clear_kiosk(kiosk_id: str, request: Request) -> JSONResponse:

@@ -19,6 +19,11 @@ examples:
   kokreativ server run --data ./server-data --host 0.0.0.0 --port 8080
 """
 
+BACKUP_EXAMPLES = """\
+example:
+  kokreativ server backup --data /var/lib/kokreativ-server --out /backup/ledger-2026-11-29.db
+"""
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add the ``server`` sub-commands to ``parser``."""
@@ -41,19 +46,39 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     run.set_defaults(func=run_command)
+    backup = subparsers.add_parser(
+        "backup",
+        help="copy the ledger with SQLite's online backup while the server runs",
+        description="Copy DATA/ledger.db to FILE with SQLite's online backup API (safe while the server "
+        "writes), check the copy's integrity and print one JSON line. The keys are not included.",
+        epilog=BACKUP_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    backup.add_argument("--data", type=Path, required=True, help="the server's data directory")
+    backup.add_argument("--out", type=Path, required=True, help="the backup file to create (must not exist)")
+    backup.set_defaults(func=backup_command)
 
 
 def run_command(args: argparse.Namespace) -> int:
-    """Open the data directory and serve it with uvicorn in the foreground."""
-    import uvicorn
-
+    """Open the data directory and serve it with uvicorn in the foreground (READY and pings under systemd)."""
     from server.app import create_app
     from server.datadir import open_data_dir
+    from server.runner import serve_forever
 
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     with open_data_dir(args.data) as context:
         app = create_app(context, verify_workers=args.verify_workers)
-        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=True)
+        serve_forever(app, host=args.host, port=args.port, log_level=args.log_level, access_log=True)
+    return 0
+
+
+def backup_command(args: argparse.Namespace) -> int:
+    """Back up the ledger and print what was written as one JSON line."""
+    import json
+
+    from server.backup import backup_ledger
+
+    print(json.dumps(backup_ledger(args.data, args.out).to_json()))
     return 0

@@ -387,3 +387,24 @@ class Volunteer:
     volunteer_id: str
     name: str | None
     ehrenamtskarte: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KioskHealth:
+    """A kiosk's latest heartbeat as the server stored it (``kiosk_health``; not in the log).
+
+    ``offset_ms`` is the server's clock at ``received_ms`` minus the kiosk's ``sent_ms``:
+    positive when the kiosk's clock is behind.
+    """
+
+    kiosk_id: str
+    received_ms: int
+    sent_ms: int
+    offset_ms: int
+    boot: str
+    mono_ms: int
+    synced: bool
+    version: str
+    pending: int
+    reader: str
+    last_seq: int

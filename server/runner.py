@@ -1,6 +1,11 @@
-"""Run the real uvicorn server in a background thread, for tests, the demo and the benchmark.
+"""Run the real uvicorn server: in the foreground under systemd, or in a background thread.
 
-Example::
+:func:`serve_forever` is ``kokreativ server run``: uvicorn in the foreground,
+telling systemd READY once it accepts connections and pinging the watchdog
+from a task on the server's own event loop, so a blocked event loop stops the
+pings and systemd restarts the server (:mod:`kokreativ.sdnotify`).
+
+:func:`serve_in_thread` is for tests, the demo and the benchmark.  Example::
 
     with serve_in_thread(create_app(context)) as base_url:
         requests.get(f"{base_url}/v1/health")
@@ -15,6 +20,9 @@ the ingest benchmark.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import socket
 import threading
 import time
@@ -23,6 +31,82 @@ from contextlib import contextmanager
 from typing import Any
 
 import uvicorn
+
+from kokreativ.sdnotify import Watchdog
+
+log = logging.getLogger(__name__)
+STARTUP_FAILURE = 3  # uvicorn's exit code when the server never started (uvicorn.config.STARTUP_FAILURE)
+
+
+class _NotifyingServer(uvicorn.Server):
+    """uvicorn's server, plus READY once it accepts connections and watchdog pings from its event loop."""
+
+    def __init__(self, config: uvicorn.Config, watchdog: Watchdog) -> None:
+        super().__init__(config)
+        self._watchdog = watchdog
+        self._pinger: asyncio.Task[None] | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if not self.started or self.should_exit:
+            return
+        self._watchdog.ready()
+        if self._watchdog.loop_period_s is not None:
+            self._pinger = asyncio.get_running_loop().create_task(self._ping(self._watchdog.loop_period_s))
+
+    async def _ping(self, period_s: float) -> None:
+        # A task on the server's loop, never a thread: if a handler blocks the loop, this stops too.
+        while True:
+            self._watchdog.ping()
+            await asyncio.sleep(period_s)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self._watchdog.stopping()
+        if self._pinger is not None:
+            self._pinger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pinger
+            self._pinger = None
+        await super().shutdown(sockets=sockets)
+
+
+def notifying_server(
+    app: Any,
+    *,
+    host: str,
+    port: int,
+    log_level: str = "info",
+    access_log: bool = True,
+    watchdog: Watchdog | None = None,
+) -> uvicorn.Server:
+    """A uvicorn server for ``app`` telling ``watchdog`` (default: from the environment); not started."""
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=access_log)
+    return _NotifyingServer(config, watchdog if watchdog is not None else Watchdog())
+
+
+def serve_forever(
+    app: Any,
+    *,
+    host: str,
+    port: int,
+    log_level: str = "info",
+    access_log: bool = True,
+    watchdog: Watchdog | None = None,
+) -> None:
+    """Serve ``app`` on ``host``:``port`` until SIGTERM or SIGINT, like ``uvicorn.run``, telling systemd.
+
+    ``watchdog`` (default: from the environment) gets READY once uvicorn
+    accepts connections and a ping every :attr:`Watchdog.loop_period_s` from a
+    task on the event loop.  Exits with status 3, as uvicorn does, when the
+    server never started (e.g. the port is taken).
+    """
+    server = notifying_server(
+        app, host=host, port=port, log_level=log_level, access_log=access_log, watchdog=watchdog
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:
+        raise SystemExit(STARTUP_FAILURE)
 
 
 @contextmanager

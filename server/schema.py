@@ -346,10 +346,31 @@ def _m005_economy(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _m006_kiosk_health(conn: sqlite3.Connection) -> None:
+    """The latest heartbeat of each kiosk and the clock offset the server measured from it.
+
+    Health is operational, not ledger: this table is not in the transparency log,
+    holds one row per kiosk (each heartbeat replaces the last) and may be emptied
+    at any time without changing a balance.  ``offset_ms`` is the server's clock
+    minus the kiosk's ``sent_ms`` when the heartbeat arrived (``docs/protocol.md``).
+    """
+    conn.execute(
+        """CREATE TABLE kiosk_health (
+            kiosk_id TEXT PRIMARY KEY REFERENCES kiosks (kiosk_id),
+            received_ms INTEGER NOT NULL, sent_ms INTEGER NOT NULL, offset_ms INTEGER NOT NULL,
+            boot TEXT NOT NULL, mono_ms INTEGER NOT NULL,
+            synced INTEGER NOT NULL CHECK (synced IN (0, 1)), version TEXT NOT NULL,
+            pending INTEGER NOT NULL CHECK (pending >= 0),
+            reader TEXT NOT NULL CHECK (reader IN ('ok', 'missing', 'error', 'unknown')),
+            last_seq INTEGER NOT NULL CHECK (last_seq >= 0)) WITHOUT ROWID"""
+    )
+
+
 MIGRATIONS: Final[Sequence[Migration]] = (
     _m001_initial,
     _m002_card_credentials,
     _m003_transparency_log,
     _m004_coordinator_cards,
     _m005_economy,
+    _m006_kiosk_health,
 )

@@ -44,6 +44,7 @@ from server.models import (
     IssuerKey,
     IssuerKeyStatus,
     Kiosk,
+    KioskHealth,
     KioskStatus,
     LedgerEntry,
     NewEvent,
@@ -211,6 +212,18 @@ def _redemption_row(r: Redemption) -> tuple[Any, ...]:
         *(r.redemption_id, r.site_id, r.kiosk_id, r.seq, r.card_id, r.volunteer_id, r.amount),
         *(int(r.online), r.status.value, r.wall_ms, r.received_ms, int(r.overdraft), r.acknowledged),
         *(r.void_kiosk, r.void_seq, r.void_wall_ms),
+    )
+
+
+_HEALTH_COLUMNS: Final = (
+    "kiosk_id, received_ms, sent_ms, offset_ms, boot, mono_ms, synced, version, pending, reader, last_seq"
+)
+
+
+def _health(row: Sequence[Any]) -> KioskHealth:
+    return KioskHealth(
+        *(row[0], int(row[1]), int(row[2]), int(row[3]), row[4], int(row[5]), bool(row[6]), row[7]),
+        *(int(row[8]), row[9], int(row[10])),
     )
 
 
@@ -418,6 +431,39 @@ class Tx:
     def list_kiosks(self) -> list[Kiosk]:
         rows = self._conn.execute(f"SELECT {_KIOSK_COLUMNS} FROM kiosks ORDER BY enrolled_ms, rowid")
         return [_kiosk(row) for row in rows]
+
+    def get_kiosk_health(self, kiosk_id: str) -> KioskHealth | None:
+        row = self._conn.execute(
+            f"SELECT {_HEALTH_COLUMNS} FROM kiosk_health WHERE kiosk_id = ?", (kiosk_id,)
+        ).fetchone()
+        return None if row is None else _health(row)
+
+    def put_kiosk_health(self, health: KioskHealth) -> None:
+        """Replace the kiosk's stored heartbeat (one row per kiosk: health is not history)."""
+        self._conn.execute(
+            f"INSERT OR REPLACE INTO kiosk_health ({_HEALTH_COLUMNS}) VALUES ({', '.join('?' * 11)})",
+            (
+                *(health.kiosk_id, health.received_ms, health.sent_ms, health.offset_ms, health.boot),
+                *(health.mono_ms, int(health.synced), health.version, health.pending, health.reader),
+                health.last_seq,
+            ),
+        )
+
+    def kiosk_health(self) -> dict[str, KioskHealth]:
+        """Every stored heartbeat by kiosk ID."""
+        rows = self._conn.execute(f"SELECT {_HEALTH_COLUMNS} FROM kiosk_health")
+        return {row[0]: _health(row) for row in rows}
+
+    def last_batch_ms(self) -> dict[str, int]:
+        """When each kiosk's newest stored event arrived, by kiosk ID (kiosks without events are absent).
+
+        One primary-key lookup per kiosk: the newest event is the one at the kiosk's ``last_seq``.
+        """
+        rows = self._conn.execute(
+            "SELECT k.kiosk_id, e.received_ms FROM kiosks k "
+            "JOIN events e ON e.kiosk_id = k.kiosk_id AND e.seq = k.last_seq"
+        )
+        return {row[0]: int(row[1]) for row in rows}
 
     def set_kiosk_status(self, kiosk_id: str, status: KioskStatus) -> None:
         self._conn.execute("UPDATE kiosks SET status = ? WHERE kiosk_id = ?", (status.value, kiosk_id))

@@ -18,6 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from kokreativ.sdnotify import Watchdog
 from protocol import Reason, b64encode
 from terminal.config import INDICATORS, LANGUAGES, READERS, KioskConfig, load_config, write_config
 from terminal.errors import ModeError, TerminalError
@@ -147,7 +148,7 @@ def _run(args: argparse.Namespace) -> int:
             sync=not args.no_sync,
         ) as service,
     ):
-        service.run(stop)
+        service.run(stop, watchdog=Watchdog())  # READY and pings under systemd (Type=notify)
     return 0
 
 
@@ -198,7 +199,7 @@ def _run_screen(args: argparse.Namespace) -> int:
         ),
         language=args.language,
     )
-    run_app(controller, server_url=server_url)
+    run_app(controller, server_url=server_url, watchdog=Watchdog())
     return 0
 
 
@@ -215,7 +216,11 @@ def _sync(args: argparse.Namespace) -> int:
             # The loop runs in a daemon thread so that SIGTERM is not held up by a request on the wire:
             # the main thread waits for ``stop``, then gives the loop a bounded time to finish.
             thread = threading.Thread(
-                target=client.run_forever, args=(stop,), name="kokreativ-sync", daemon=True
+                # The loop pings the watchdog (this thread only joins): a hung loop gets restarted.
+                target=client.run_forever,
+                args=(stop, None, Watchdog()),
+                name="kokreativ-sync",
+                daemon=True,
             )
             thread.start()
             join_sync_thread(thread, stop, poll_s=0.5, grace_s=SYNC_SHUTDOWN_S)
@@ -278,6 +283,9 @@ def _status(args: argparse.Namespace) -> int:
         # The server's transparency log as this kiosk last verified it; null before the first sync.
         "log": _log_report(config, status),
         "evidence": status.evidence,
+        # The server's clock minus ours at the last answered heartbeat (positive: ours is behind).
+        "clock_offset_ms": status.clock_offset_ms,
+        "heartbeat": _iso(status.heartbeat_ms),
         "reader": config.nfc_path if config.reader == "nfc" else config.reader,
         # What cards are checked against; null before the first list (every card is then denied).
         "trust_list": None

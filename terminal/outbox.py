@@ -188,6 +188,17 @@ def m006_redemptions(db: Database) -> None:
         db.execute(statement)
 
 
+@migrations()
+def m007_clock_offset(db: Database) -> None:
+    # What the server answered to the last heartbeat (server clock minus ours, in ms) and when we
+    # got that answer (our clock), for `kokreativ terminal status` and the sync side's own pacing.
+    for statement in (
+        "ALTER TABLE kiosk_state ADD COLUMN clock_offset_ms INTEGER",
+        "ALTER TABLE kiosk_state ADD COLUMN heartbeat_ms INTEGER",
+    ):
+        db.execute(statement)
+
+
 class OpenShift(NamedTuple):
     """A check-in this kiosk recorded and has not yet closed."""
 
@@ -216,6 +227,8 @@ class OutboxStatus:
     evidence: int = 0
     sync_round_ms: int | None = None  # when the sync side last recorded a round (its clock)
     sync_round_error: str | None = None  # that round's reason code; None: it went well
+    clock_offset_ms: int | None = None  # the server's clock minus ours at the last answered heartbeat
+    heartbeat_ms: int | None = None  # when that heartbeat was answered (our clock)
 
 
 @dataclass(frozen=True, slots=True)
@@ -901,6 +914,14 @@ class Outbox:
             value = self._conn.execute("SELECT sync_requested_ms FROM kiosk_state").fetchone()[0]
         return None if value is None else int(value)
 
+    def record_clock_offset(self, offset_ms: int, now_ms: int | None = None) -> None:
+        """Keep the clock offset the server measured at a heartbeat (``server − kiosk``, in ms)."""
+        with self._lock, _immediate(self._conn):
+            self._conn.execute(
+                "UPDATE kiosk_state SET clock_offset_ms = ?, heartbeat_ms = ?",
+                (offset_ms, self._now_ms() if now_ms is None else now_ms),
+            )
+
     def status(self) -> OutboxStatus:
         with self._lock:
             (last_seq, head, synced, last_sync, last_receipt, alarm, log_origin, round_ms, round_error) = (
@@ -909,6 +930,9 @@ class Outbox:
                     "sync_round_ms, sync_round_error FROM kiosk_state"
                 ).fetchone()
             )
+            offset_ms, heartbeat_ms = self._conn.execute(
+                "SELECT clock_offset_ms, heartbeat_ms FROM kiosk_state"
+            ).fetchone()
             return OutboxStatus(
                 last_seq=last_seq,
                 head=head,
@@ -926,6 +950,8 @@ class Outbox:
                 evidence=self._conn.execute("SELECT COUNT(*) FROM log_evidence").fetchone()[0],
                 sync_round_ms=round_ms,
                 sync_round_error=round_error,
+                clock_offset_ms=offset_ms,
+                heartbeat_ms=heartbeat_ms,
             )
 
     def close(self) -> None:

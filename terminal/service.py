@@ -43,6 +43,7 @@ from hardware.console import ConsoleIndicator
 from hardware.indicator import Indicator
 from hardware.reader import CardReader, ReaderStatus, Tap
 from hardware.simulated import ScriptedReader, SimulatedReader
+from kokreativ.sdnotify import Watchdog
 from protocol import PrivateKey, Reason
 from protocol.trust import TrustList
 from terminal.clock import Clock, SystemClock
@@ -172,9 +173,16 @@ class ReaderService:
         """Deal with one tap; True if it recorded an event (the sync thread is woken)."""
         raise NotImplementedError
 
-    def _loop(self, stop: threading.Event) -> SyncResult | None:
-        """Run until ``stop`` is set or the reader is exhausted; returns the final sync result, if any."""
+    def _loop(self, stop: threading.Event, watchdog: Watchdog | None = None) -> SyncResult | None:
+        """Run until ``stop`` is set or the reader is exhausted; returns the final sync result, if any.
+
+        With a ``watchdog`` (the headless kiosk under systemd) the loop says READY once it runs and
+        pings on every iteration; the reader's poll timeout is cut to the watchdog's loop period, so a
+        quiet reader still pings in time, and a tap that hangs stops the pings.  The sync thread
+        never pings here: it is not the loop whose hang should restart the kiosk.
+        """
         wake = self._wake
+        poll_s = self._poll_s if watchdog is None else watchdog.loop_timeout(self._poll_s)
         sync_stop = threading.Event()
         thread: threading.Thread | None = None
         if self.sync is not None:
@@ -183,12 +191,16 @@ class ReaderService:
             )
             thread.start()
         try:
+            if watchdog is not None:
+                watchdog.ready()
             while not stop.is_set():
+                if watchdog is not None:
+                    watchdog.ping()
                 try:
-                    tap = self.reader.wait_for_tap(timeout=self._poll_s)
+                    tap = self.reader.wait_for_tap(timeout=poll_s)
                 except Exception as exc:  # a reader fault must not end the kiosk; its status says why
                     log.warning("card reader '%s' failed: %s", self.reader_name, describe(exc))
-                    stop.wait(self._poll_s)
+                    stop.wait(poll_s)
                     continue
                 if tap is None:
                     if self.reader.exhausted:
@@ -201,6 +213,8 @@ class ReaderService:
                 if self._handle(tap):
                     wake.set()
         finally:
+            if watchdog is not None:
+                watchdog.stopping()
             sync_stop.set()
             wake.set()
             if thread is not None:
@@ -247,15 +261,20 @@ class KioskService(ReaderService):
         self.kiosk.show_status(healthy)
 
     def run(
-        self, stop: threading.Event, on_outcome: Callable[[TapOutcome], None] | None = None
+        self,
+        stop: threading.Event,
+        on_outcome: Callable[[TapOutcome], None] | None = None,
+        *,
+        watchdog: Watchdog | None = None,
     ) -> SyncResult | None:
         """Run until ``stop`` is set or the reader is exhausted; returns the final sync result, if any.
 
         ``on_outcome`` is called (in this thread) with every tap's outcome once it is committed and
-        signalled: the screen hands it to its own thread from there.
+        signalled: the screen hands it to its own thread from there.  ``watchdog``: only when this
+        loop is the process's main loop (``--headless`` under systemd), see :meth:`_loop`.
         """
         self._on_outcome = on_outcome
-        return self._loop(stop)
+        return self._loop(stop, watchdog)
 
     def _handle(self, tap: Tap) -> bool:
         outcome = self.kiosk.handle_tap(tap)
@@ -314,14 +333,19 @@ class ShopService(ReaderService):
         self.till.show_status(healthy)
 
     def run(
-        self, stop: threading.Event, on_card: Callable[[CardAtTill | CardRefused], None] | None = None
+        self,
+        stop: threading.Event,
+        on_card: Callable[[CardAtTill | CardRefused], None] | None = None,
+        *,
+        watchdog: Watchdog | None = None,
     ) -> SyncResult | None:
         """Run until ``stop`` is set or the reader is exhausted; returns the final sync result, if any.
 
-        ``on_card`` gets every tap, checked (:meth:`ShopTill.present`), in this thread.
+        ``on_card`` gets every tap, checked (:meth:`ShopTill.present`), in this thread.  ``watchdog``:
+        only when this loop is the process's main loop, see :meth:`ReaderService._loop`.
         """
         self._on_card = on_card
-        return self._loop(stop)
+        return self._loop(stop, watchdog)
 
     def _handle(self, tap: Tap) -> bool:
         card = self.till.present(tap)
@@ -410,6 +434,8 @@ def _open_parts(
             raise ModeError(Reason.NOT_A_SHOP, "this kiosk is a check-in kiosk, not a shop terminal")
         card_reader = build_reader(reader or config.reader, config, stdin=stdin)
         stack.callback(card_reader.close)
+        if client is not None:  # this process's heartbeats carry the reader's health
+            client.reader_status = lambda: card_reader.status.value
         ind = build_indicator(indicator or config.indicator, config, stdout=stdout)
         close_indicator: Callable[[], None] | None = getattr(ind, "close", None)
         if close_indicator is not None:

@@ -105,14 +105,16 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
+from kokreativ import __version__
 from protocol import (
     MAX_BATCH_EVENTS,
     BalanceSheet,
     EventKind,
+    PrivateKey,
     ProtocolError,
     Reason,
     SignedEvent,
@@ -121,12 +123,18 @@ from protocol import (
     verify_receipt,
 )
 from protocol.checkpoint import Checkpoint
+from protocol.heartbeat import READER_STATES, Heartbeat, sign_heartbeat
+from terminal.clock import Clock, SystemClock
 from terminal.config import KioskConfig
 from terminal.errors import LogInconsistentError, ReceiptError, describe
+from terminal.keystore import load_key
 from terminal.outbox import LogCheckpoint, LogUpdate, Outbox
 from terminal.redemptions import EventResult
 from terminal.trust import TrustStore
 from terminal.witness import MISSING, LogWitness, note_bytes
+
+if TYPE_CHECKING:
+    from kokreativ.sdnotify import Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +146,7 @@ TIMEOUT = "timeout"  # a till's round reached its deadline between batches; the 
 INTERNAL_ERROR = Reason.INTERNAL_ERROR.value
 ROUND_NOTE_S = 60.0  # an unchanged round outcome is written to the outbox at most this often
 PAUSE_SLICE_S = 0.25  # how often a pause checks for stop, wake and "sync now"
+HEARTBEAT_S = 60.0  # a heartbeat at most this often (docs/protocol.md, "Kiosk health")
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +205,10 @@ class SyncClient:
         backoff_cap_s: float = 300.0,
         trust_refresh_s: float = 60.0,
         now_ms: Callable[[], int] | None = None,
+        key: PrivateKey | None = None,
+        clock: Clock | None = None,
+        reader_status: Callable[[], str] | None = None,
+        heartbeat_s: float = HEARTBEAT_S,
     ) -> None:
         self._config = config
         self._outbox = outbox
@@ -227,6 +240,15 @@ class SyncClient:
         # deadline is set only for a till's round, which holds the lock while it runs.
         self._round_lock = threading.Lock()
         self._deadline: float | None = None
+        # Heartbeats (docs/protocol.md, "Kiosk health"): signed with the kiosk's key, loaded when first
+        # needed; the clock gives the evidence (synced, boot, monotonic time) and ``reader_status`` what
+        # the card reader is doing ("unknown" in a process without one, such as the sync service).
+        self._heartbeat_url = f"{config.server_url}/v1/kiosks/{config.kiosk_id}/heartbeat"
+        self._key = key
+        self._clock = clock
+        self.reader_status: Callable[[], str] = reader_status or (lambda: "unknown")
+        self.heartbeat_s = heartbeat_s
+        self._heartbeat_tried_ms: int | None = None  # when this client last tried one (its own clock)
 
     def close(self) -> None:
         if self._own_session:
@@ -530,7 +552,9 @@ class SyncClient:
         ceiling = min(self.backoff_cap_s, self.backoff_base_s * 2 ** min(failures - 1, 62))
         return self._rng.uniform(0, ceiling)
 
-    def run_forever(self, stop: threading.Event, wake: threading.Event | None = None) -> None:
+    def run_forever(
+        self, stop: threading.Event, wake: threading.Event | None = None, watchdog: Watchdog | None = None
+    ) -> None:
         """Sync until ``stop`` is set; after a good round a set ``wake`` cuts the pause short.
 
         After a failed round the backoff runs its course however often ``wake``
@@ -541,9 +565,20 @@ class SyncClient:
         Each round's outcome (this loop's or a ``--once`` round's) is noted in
         the outbox for the screen's status line, when it changes and otherwise
         at most every ``ROUND_NOTE_S``, to spare the SD card.
+
+        ``watchdog``: only where this loop is the service (``kokreativ terminal
+        sync`` under systemd), never in the kiosk's sync thread.  READY once the
+        loop starts, a ping after every round and in every pause slice; a round
+        itself does not ping, so the unit's ``WatchdogSec`` must exceed the
+        longest round (a few requests, each bounded by the connect and read
+        timeouts).
         """
         failures = 0
+        if watchdog is not None:
+            watchdog.ready()
         while not stop.is_set():
+            if watchdog is not None:
+                watchdog.ping()
             if wake is not None:
                 wake.clear()  # taps from now on trigger another round
             self._handled_request = self._last_request()
@@ -560,12 +595,76 @@ class SyncClient:
             self.last_result = result
             if stop.is_set():
                 break
+            self.heartbeat_if_due()
             if result.ok:
                 failures = 0
-                self._pause(self.interval_s, stop, wake)
+                self._pause(self.interval_s, stop, wake, watchdog)
             else:
                 failures += 1
-                self._pause(self.backoff_delay(failures), stop, None)
+                self._pause(self.backoff_delay(failures), stop, None, watchdog)
+        if watchdog is not None:
+            watchdog.stopping()
+
+    # -- heartbeats -------------------------------------------------------------------------------------
+
+    def heartbeat_if_due(self) -> int | None:
+        """Send a heartbeat if none was tried for ``heartbeat_s``; the server's clock offset, or ``None``.
+
+        Called after each round of :meth:`run_forever`, good or bad: a kiosk whose syncs fail
+        is exactly the one whose health a coordinator wants to see.  A failed POST is logged and
+        waits for the next due time, like a sent one.  Never raises.
+        """
+        now = self._now_ms()
+        last = self._heartbeat_tried_ms
+        if last is not None and 0 <= now - last < self.heartbeat_s * 1000:
+            return None
+        self._heartbeat_tried_ms = now
+        return self.send_heartbeat()
+
+    def send_heartbeat(self) -> int | None:
+        """POST one signed heartbeat; store and return the clock offset the server measured (ms).
+
+        ``None`` when it could not be sent or the answer had no offset (logged).  Never raises.
+        """
+        try:
+            wire = sign_heartbeat(self._heartbeat(), self._heartbeat_key())
+            # Not the round's session: a till's round may use that one meanwhile (requests' sessions
+            # are not thread-safe), unless the caller handed one in (tests, on loopback).
+            post = requests.post if self._own_session else self._session.post
+            response = post(self._heartbeat_url, json=wire, timeout=self._timeout)
+            body = response.json() if response.status_code == 200 else None
+            offset = body.get("offset_ms") if isinstance(body, dict) else None
+            if isinstance(offset, bool) or not isinstance(offset, int):
+                log.info("heartbeat not taken (HTTP %d)", response.status_code)
+                return None
+            self._outbox.record_clock_offset(offset, self._now_ms())
+        except Exception as exc:  # best effort: the next one is a minute away
+            log.info("could not send a heartbeat: %s", describe(exc))
+            return None
+        return offset
+
+    def _heartbeat(self) -> Heartbeat:
+        if self._clock is None:
+            self._clock = SystemClock()
+        evidence = self._clock.now()
+        status = self._outbox.status()  # from disk: the kiosk records taps in another process
+        reader = self.reader_status()
+        return Heartbeat(
+            kiosk=self._config.kiosk_id,
+            sent_ms=evidence.wall_ms,
+            boot=evidence.boot_id,
+            mono_ms=evidence.mono_ms,
+            synced=evidence.synced,
+            version=__version__,
+            pending=status.pending,
+            reader=reader if reader in READER_STATES else "unknown",
+            last_seq=status.last_seq,
+        )
+
+    def _heartbeat_key(self) -> PrivateKey:
+        if self._key is None:
+            self._key = load_key(self._config.key_path)
+        return self._key
 
     def _note_round(self, result: SyncResult) -> None:
         if result.error == STOPPED:
@@ -592,15 +691,24 @@ class SyncClient:
         requested = self._last_request()
         return requested is not None and requested != self._handled_request
 
-    def _pause(self, delay: float, stop: threading.Event, wake: threading.Event | None) -> None:
+    def _pause(
+        self,
+        delay: float,
+        stop: threading.Event,
+        wake: threading.Event | None,
+        watchdog: Watchdog | None = None,
+    ) -> None:
         if self._sleep is not None:
             self._sleep(delay, wake)
             return
         # Several things may end a pause and they cannot be waited on together; short slices keep
-        # stop, wake and "sync now" responsive.
+        # stop, wake and "sync now" responsive, and ping the watchdog (its period may be shorter).
+        slice_s = PAUSE_SLICE_S if watchdog is None else watchdog.loop_timeout(PAUSE_SLICE_S)
         remaining = delay
         while remaining > 0 and not stop.is_set():
-            step = min(remaining, PAUSE_SLICE_S)
+            if watchdog is not None:
+                watchdog.ping()
+            step = min(remaining, slice_s)
             if wake is not None and wake.wait(step):
                 return
             if wake is None and stop.wait(step):

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from kokreativ.sdnotify import Watchdog
 from terminal.service import Mode as KioskMode
 from terminal.ui import kivyenv
 from terminal.ui.base_presenter import BasePresenter, Mode
@@ -77,6 +78,11 @@ class KioskScreen:
     Tests and the benchmark use it directly (render ``root``, then pump frames);
     :class:`KioskApp` wraps it for a real run.  ``presenter_options`` go to
     either presenter, ``shop_options`` (the till's timeouts) to the shop's only.
+
+    With a ``watchdog`` (the app under systemd, ``Type=notify``) the screen says
+    READY once its first frame is on the display, then pings from a Kivy clock
+    callback every :attr:`Watchdog.loop_period_s`: the pings come from the UI's
+    own loop, so a hung UI stops them and systemd restarts the kiosk.
     """
 
     def __init__(
@@ -89,6 +95,7 @@ class KioskScreen:
         presenter_options: dict[str, Any] | None = None,
         shop_options: dict[str, Any] | None = None,
         view_options: dict[str, Any] | None = None,
+        watchdog: Watchdog | None = None,
     ) -> None:
         from kivy.clock import Clock
         from kivy.core.window import Window
@@ -108,6 +115,10 @@ class KioskScreen:
         controller.attach(self.presenter)
         self._tick = Clock.schedule_interval(lambda _dt: self.presenter.tick(), TICK_S)
         Window.bind(on_key_down=self._key_down)
+        self._watchdog = watchdog
+        self._pings: Any = None  # the watchdog's clock event, once the first frame is drawn
+        if watchdog is not None:
+            Window.bind(on_flip=self._first_frame)
         self.presenter.start()
 
     def _make_presenter(self) -> BasePresenter:
@@ -151,6 +162,18 @@ class KioskScreen:
             self.controller.attach(self.presenter)
             self.presenter.start()
 
+    def _first_frame(self, window: Any) -> None:
+        """After the first frame reached the display: READY, then pings from the UI loop."""
+        from kivy.clock import Clock
+
+        window.unbind(on_flip=self._first_frame)
+        watchdog = self._watchdog
+        if watchdog is None or self._pings is not None:
+            return
+        watchdog.ready()
+        if watchdog.loop_period_s is not None:
+            self._pings = Clock.schedule_interval(lambda _dt: watchdog.ping(), watchdog.loop_period_s)
+
     @property
     def root(self) -> Any:
         return self.view
@@ -174,6 +197,10 @@ class KioskScreen:
         from kivy.core.window import Window
 
         self._tick.cancel()
+        if self._pings is not None:
+            self._pings.cancel()
+        if self._watchdog is not None:
+            Window.unbind(on_flip=self._first_frame)
         Window.unbind(on_key_down=self._key_down)
         self.controller.close()
 
@@ -201,12 +228,18 @@ def _wall_ms() -> int:
 
 
 def run_app(
-    controller: ScreenController, *, server_url: str = "", on_key: KeyHandler | None = None, title: str = ""
+    controller: ScreenController,
+    *,
+    server_url: str = "",
+    on_key: KeyHandler | None = None,
+    title: str = "",
+    watchdog: Watchdog | None = None,
 ) -> None:
     """Run the window until it is closed or SIGTERM/SIGINT arrives; closes ``controller`` either way.
 
     A signal stops the app between frames, so the tap loop finishes the tap in
     hand and the outbox is closed cleanly (systemd stops the kiosk this way).
+    ``watchdog``: READY and pings from the UI loop (see :class:`KioskScreen`).
     """
     from kivy.app import App
     from kivy.clock import Clock
@@ -214,7 +247,7 @@ def run_app(
     class KioskApp(App):  # type: ignore[misc]  # Kivy has no type hints
         def build(self) -> Any:
             self.title = title or "kokreativ"
-            self.screen = KioskScreen(controller, server_url=server_url, on_key=on_key)
+            self.screen = KioskScreen(controller, server_url=server_url, on_key=on_key, watchdog=watchdog)
             if controller.info is not None:
                 log.info("kiosk screen started (enrolled) as a %s kiosk", controller.mode)
             else:
@@ -228,6 +261,8 @@ def run_app(
 
     def stop(signum: int, _frame: object) -> None:
         log.info("received %s; stopping", signal.Signals(signum).name)
+        if watchdog is not None:
+            watchdog.stopping()
         Clock.schedule_once(lambda _dt: app.stop(), 0)
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}

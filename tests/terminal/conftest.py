@@ -230,6 +230,7 @@ class FakeLedger:
     consistency_requests: list[tuple[int, int]] = field(default_factory=list)
     evidence: list[dict[str, Any]] = field(default_factory=list)
     evidence_status: int = 202
+    heartbeats: list[bytes] = field(default_factory=list)  # each POST …/heartbeat body, as sent
     balances: dict[str, int] | None = None
     balances_key: PrivateKey | None = None
     balances_kiosk: str | None = None
@@ -303,7 +304,15 @@ class FakeLedger:
         path = urlsplit(target).path
         if path == f"/v1/kiosks/{self.kiosk_id}/evidence":
             return self.report(data)
+        if path == f"/v1/kiosks/{self.kiosk_id}/heartbeat":
+            return self.heartbeat(data)
         return self.ingest(target, data)
+
+    def heartbeat(self, data: bytes) -> tuple[int, dict[str, Any]]:
+        """Keep the heartbeat as sent and answer an offset of 0 (the real server is tested elsewhere)."""
+        with self.lock:
+            self.heartbeats.append(data)
+            return 200, {"offset_ms": 0, "server_ms": self.received_ms, "stored": True}
 
     def ingest(self, target: str, data: bytes) -> tuple[int, dict[str, Any]]:
         if self.on_request is not None:
