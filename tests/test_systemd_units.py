@@ -21,6 +21,8 @@ UNITS = Path(__file__).resolve().parents[1] / "systemd"
 KOKREATIV = "/opt/kokreativ/.venv/bin/kokreativ"
 
 CAGE = "/usr/bin/cage"
+# Under cage the app is not the unit's main process: it must not inherit cage's WATCHDOG_PID.
+UNSET_WATCHDOG_PID = ("/usr/bin/env", "-u", "WATCHDOG_PID")
 
 # unit file -> the sub-command its ExecStart must run
 EXPECTED = {
@@ -63,6 +65,8 @@ def exec_start(name: str) -> list[str]:
     argv = shlex.split(load(name)["Service"]["ExecStart"])
     if CAGE in argv:
         argv = argv[argv.index("--", argv.index(CAGE)) + 1 :]
+        if argv[:3] == [*UNSET_WATCHDOG_PID]:
+            argv = argv[3:]
     return argv
 
 
@@ -129,6 +133,9 @@ def test_the_screen_kiosk_runs_the_app_under_cage_on_tty1() -> None:
     assert service["TTYPath"] == "/dev/tty1"
     assert service["PAMName"]
     assert service["NotifyAccess"] == "all"  # the app is cage's child, not the main process
+    # ... so systemd's WATCHDOG_PID names cage, and the app would never ping: it runs without it.
+    after_cage = argv[argv.index("--", argv.index(CAGE)) + 1 :]
+    assert after_cage[:3] == [*UNSET_WATCHDOG_PID] and after_cage[3] == KOKREATIV
     assert (
         "getty@tty1.service" in " ".join(all_values("kokreativ-kiosk.service", "Conflicts", "Unit")).split()
     )
