@@ -75,6 +75,7 @@ class Reason(StrEnum):
     # Flags on admitted events and shifts (they go to the review list).
     CLOCK_OUT_OF_RANGE = "clock_out_of_range"
     CLOCK_INCONSISTENT = "clock_inconsistent"
+    CLOCK_UNSYNCED = "clock_unsynced"
     SHIFT_TOO_LONG = "shift_too_long"
     MISSING_CHECK_OUT = "missing_check_out"
     CHECK_OUT_WITHOUT_CHECK_IN = "check_out_without_check_in"

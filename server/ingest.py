@@ -374,6 +374,10 @@ def _store_new(
                     event.clock.wall_ms,
                     flags[0] if flags else None,
                     log_index,
+                    event.clock.boot_id,
+                    event.clock.mono_ms,
+                    event.clock.synced,
+                    len(flags) > 1,
                 )
             )
         rows.append(

@@ -7,7 +7,7 @@ gives the documented API shape where one exists.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, NamedTuple
 
@@ -257,6 +257,23 @@ class StoredEvent:
     hash: str
 
 
+@dataclass(frozen=True, slots=True)
+class TapClock:
+    """A tap's clock evidence as pairing needs it (``docs/protocol.md`` "Shifts and tokens").
+
+    ``flag`` is the tap's first flag and ``other_flags`` whether it has more: a
+    ``clock_out_of_range`` tap may still be paid by the monotonic clock, but only
+    when that is its one flag.
+    """
+
+    wall_ms: int
+    boot: str
+    mono_ms: int
+    synced: bool
+    flag: str | None = None
+    other_flags: bool = False
+
+
 @dataclass(slots=True)
 class Shift:
     """One worked shift.  Mutable while the ingest transaction pairs events into it.
@@ -283,6 +300,9 @@ class Shift:
     source: str = "taps"  # or "manual": added by a coordinator's decision
     decision: str | None = None  # hash of the decision that approved, rejected or added it
     uncapped_tokens: int | None = None  # what it would have paid without the site's daily cap
+    # The check-in's clock, for measuring the shift when it closes (server.shifts); not a column:
+    # storage reads it from the check-in event.  None when unknown (a shift added by hand).
+    in_clock: TapClock | None = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {

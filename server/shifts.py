@@ -9,6 +9,17 @@ arrive in ``seq`` order).  The rules, from ``docs/protocol.md``:
   ``check_out_without_check_in`` (start = end = the check-out's time).
 * A check-out earlier than its check-in is ``clock_inconsistent``; a shift
   longer than the site's maximum is ``shift_too_long``.  Both go to review.
+* Clock rules (a kiosk has no battery-backed clock).  Check-in and check-out
+  in the same boot of the same kiosk: the length is the monotonic difference
+  (negative: ``clock_inconsistent``).  If only the check-out is synced the
+  start is reconstructed as its ``wall_ms`` minus the length, else the
+  check-in's ``wall_ms`` stays; the end is start + length either way.  Neither
+  synced: paid by length, but ``clock_unsynced`` when the wall-clock length
+  differs by more than 2 minutes.  A ``clock_out_of_range`` tap (its only
+  flag) whose partner is unflagged and synced is paid by length if the start
+  is then not before 2020 and the shift not too long; otherwise it keeps its
+  flag.  Across boots or kiosks the wall clocks decide as above, and an
+  unsynced tap makes the shift ``clock_unsynced``.
 * Only a shift whose both taps are clean is paid, under the site's current
   earning rules (:mod:`server.rules`: rate, bonuses, daily cap).  The ledger
   entry is written in the caller's transaction, with the shift.
@@ -29,15 +40,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 from protocol import EventKind, Reason
-from server.models import LedgerEntry, Shift, ShiftStatus, Site
+from server.eventchecks import CLOCK_MIN_MS
+from server.models import LedgerEntry, Shift, ShiftStatus, Site, TapClock
 from server.rules import EarningRules, local_day
 from server.storage import Tx
 
 MS_PER_MINUTE: Final = 60_000
 MS_PER_HOUR: Final = 3_600_000
+UNSYNCED_TOLERANCE_MS: Final = 2 * MS_PER_MINUTE  # unsynced wall and mono lengths may differ this much
 LEDGER_KIND_SHIFT: Final = "shift"
 
 
@@ -113,6 +126,14 @@ class Tap:
     wall_ms: int
     flag: str | None = None
     log_index: int | None = None  # the event's entry in the transparency log
+    boot: str = ""  # the event's clock evidence; "" (unknown) never matches another tap's boot
+    mono_ms: int = 0
+    synced: bool = True
+    other_flags: bool = False  # whether the event has flags besides ``flag``
+
+    def clock(self) -> TapClock:
+        """What a shift opened by this tap keeps of it (:attr:`server.models.Shift.in_clock`)."""
+        return TapClock(self.wall_ms, self.boot, self.mono_ms, self.synced, self.flag, self.other_flags)
 
 
 class _Writes:
@@ -162,7 +183,9 @@ def apply_taps(tx: Tx, site: Site, taps: Iterable[Tap], now_ms: int) -> None:
                 previous.status = ShiftStatus.REVIEW
                 previous.reason = previous.reason or Reason.MISSING_CHECK_OUT.value
                 writes.changed(previous)
-            open_shifts[tap.card_id] = writes.add(_new_shift(site, tap, ShiftStatus.OPEN, tap.flag))
+            opened = _new_shift(site, tap, ShiftStatus.OPEN, tap.flag)
+            opened.in_clock = tap.clock()
+            open_shifts[tap.card_id] = writes.add(opened)
         elif tap.kind is EventKind.CHECK_OUT:
             shift = open_shifts.pop(tap.card_id, None)
             if shift is None:
@@ -195,18 +218,67 @@ def _new_shift(site: Site, tap: Tap, status: ShiftStatus, reason: str | None) ->
     )
 
 
+class _Measure(NamedTuple):
+    """A closing shift's times, its length to pay and why it goes to review (``None``: it pays)."""
+
+    start_ms: int
+    end_ms: int
+    length_ms: int
+    reason: str | None
+
+
+def _measure(site: Site, shift: Shift, tap: Tap) -> _Measure:
+    """Times, length and review reason of ``shift`` closed by ``tap`` (the module docstring's clock rules)."""
+    start, end = shift.start_ms, tap.wall_ms
+    flagged = shift.reason or tap.flag  # an open shift's reason is its check-in's flag
+    max_ms = site.max_shift_hours * MS_PER_HOUR
+    got = shift.in_clock
+    reason: str | None = None
+    if got is None or not got.boot or got.boot != tap.boot or shift.in_kiosk != tap.kiosk_id:
+        # Across boots (or kiosks) only the wall clocks can say how long it was.
+        reason = flagged
+        if reason is None and got is not None and not (got.synced and tap.synced):
+            reason = Reason.CLOCK_UNSYNCED.value
+        elif reason is None and end < start:
+            reason = Reason.CLOCK_INCONSISTENT.value
+        elif reason is None and end - start > max_ms:
+            reason = Reason.SHIFT_TOO_LONG.value
+        return _Measure(start, end, max(0, end - start), reason)
+    length = tap.mono_ms - got.mono_ms
+    if length < 0:  # the monotonic clock never goes back within a boot: the evidence is wrong
+        return _Measure(start, end, 0, flagged or Reason.CLOCK_INCONSISTENT.value)
+    if not got.synced and tap.synced:
+        start = end - length  # a stale clock at check-in, synced by check-out: trust the later one
+    else:
+        end = start + length
+    out_of_range = Reason.CLOCK_OUT_OF_RANGE.value
+    rescue = (  # one tap's clock is absurd, the other's synced and sane: mono measures it
+        (got.flag == out_of_range and not got.other_flags and tap.flag is None and tap.synced)
+        or (tap.flag == out_of_range and not tap.other_flags and got.flag is None and got.synced)
+    )
+    if flagged is not None and not (rescue and start >= CLOCK_MIN_MS):
+        return _Measure(start, end, length, flagged)
+    if length > max_ms:
+        reason = Reason.SHIFT_TOO_LONG.value
+    elif (
+        not got.synced
+        and not tap.synced
+        and abs((tap.wall_ms - got.wall_ms) - length) > UNSYNCED_TOLERANCE_MS
+    ):
+        reason = Reason.CLOCK_UNSYNCED.value
+    if reason is not None and flagged is not None:
+        reason = flagged  # a rescue that fails a rule leaves the tap's own flag
+    return _Measure(start, end, length, reason)
+
+
 def _close(site: Site, shift: Shift, tap: Tap, now_ms: int, writes: _Writes) -> None:
-    shift.out_kiosk, shift.out_seq, shift.end_ms = tap.kiosk_id, tap.seq, tap.wall_ms
-    shift.minutes = shift_minutes(shift.start_ms, tap.wall_ms)
+    measured = _measure(site, shift, tap)
+    shift.out_kiosk, shift.out_seq = tap.kiosk_id, tap.seq
+    shift.start_ms, shift.end_ms = measured.start_ms, measured.end_ms
+    shift.minutes = measured.length_ms // MS_PER_MINUTE
+    shift.reason = measured.reason
     if shift.reason is None:
-        if tap.flag is not None:
-            shift.reason = tap.flag
-        elif tap.wall_ms < shift.start_ms:
-            shift.reason = Reason.CLOCK_INCONSISTENT.value
-        elif tap.wall_ms - shift.start_ms > site.max_shift_hours * MS_PER_HOUR:
-            shift.reason = Reason.SHIFT_TOO_LONG.value
-    if shift.reason is None:
-        writes.payroll.pay(shift, tap.wall_ms)
+        writes.payroll.pay(shift, shift.end_ms)
         writes.entries.append(
             LedgerEntry(
                 shift.volunteer_id, shift.tokens, LEDGER_KIND_SHIFT, shift.shift_id, now_ms, tap.log_index

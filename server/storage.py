@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
-from protocol import ShopLimits
+from protocol import ShopLimits, parse_event
 from protocol.trust import parse_presets
 from server.models import (
     AppliedDecision,
@@ -55,6 +55,7 @@ from server.models import (
     Site,
     SiteKind,
     StoredEvent,
+    TapClock,
     Volunteer,
 )
 from server.schema import MIGRATIONS
@@ -196,6 +197,14 @@ _REDEMPTION_NAMES: Final = (
     "void_wall_ms",
 )
 _REDEMPTION_COLUMNS: Final = ", ".join(_REDEMPTION_NAMES)
+
+
+def _tap_clock(body: bytes, flags: Sequence[str]) -> TapClock:
+    """The clock of a stored (so valid) check-in event, for pairing its open shift."""
+    clock = parse_event(body).clock
+    return TapClock(
+        clock.wall_ms, clock.boot_id, clock.mono_ms, clock.synced, flags[0] if flags else None, len(flags) > 1
+    )
 
 
 def _redemption(row: Sequence[Any]) -> Redemption:
@@ -690,11 +699,17 @@ class Tx:
         for chunk in _chunks(wanted):
             marks = ",".join("?" * len(chunk))
             rows = self._conn.execute(
-                f"SELECT {_SHIFT_COLUMNS} FROM shifts WHERE status = 'open' AND site_id = ? "
-                f"AND card_id IN ({marks})",
+                f"SELECT {_SHIFT_COLUMNS_S}, e.body, e.flags FROM shifts s LEFT JOIN events e "
+                "ON e.kiosk_id = s.in_kiosk AND e.seq = s.in_seq "
+                f"WHERE s.status = 'open' AND s.site_id = ? AND s.card_id IN ({marks})",
                 (site_id, *chunk),
             )
-            found.update((row[1], _shift(row)) for row in rows)
+            for row in rows:
+                shift = _shift(row[: len(_SHIFT_NAMES)])
+                body, flags = row[len(_SHIFT_NAMES) :]
+                if body is not None:
+                    shift.in_clock = _tap_clock(bytes(body), decode_flags(flags))
+                found[shift.card_id] = shift
         return found
 
     def next_shift_id(self) -> int:

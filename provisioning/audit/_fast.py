@@ -49,6 +49,9 @@ class EventFacts(NamedTuple):
     kind: str
     card: str
     wall_ms: int
+    boot: str
+    mono_ms: int
+    synced: bool
 
 
 _B64_VALUE: Final = {
@@ -101,7 +104,18 @@ def parse_event_facts(body: bytes) -> EventFacts:
     :func:`protocol.parse_event` has its own fast path for the canonical layout.
     """
     event = parse_event(body)
-    return EventFacts(event.kiosk, event.seq, event.prev, event.kind.value, event.card, event.clock.wall_ms)
+    clock = event.clock
+    return EventFacts(
+        event.kiosk,
+        event.seq,
+        event.prev,
+        event.kind.value,
+        event.card,
+        clock.wall_ms,
+        clock.boot_id,
+        clock.mono_ms,
+        clock.synced,
+    )
 
 
 class FastEvent(NamedTuple):

@@ -30,8 +30,9 @@ SIG_NO_KEY: Final = -1
 _SHOP_KINDS: Final = frozenset({"redeem", "void"})
 
 # Records, one per entry, tagged by their first item:
-#   ("E", kiosk, seq, prev, hash, kind, card, wall_ms, received_ms, flags, sig_state)  a tap (or denied)
-#   ("S", …the same…, body)                      a redeem or void: the replay needs its data too
+#   ("E", kiosk, seq, prev, hash, kind, card, wall_ms, received_ms, flags, sig_state, boot, mono_ms, synced)
+#                                                a tap (or denied), with its clock evidence
+#   ("S", …the same up to sig_state…, body)      a redeem or void: the replay needs its data too
 #   ("B", reason, message, received_ms, flags)   an event entry whose kiosk event does not parse
 #   ("X", reason, message)                       an entry that does not parse
 #   ("O", entry)                                 any other kind, parsed
@@ -115,9 +116,12 @@ class _Checker:
             received,
             flags,
             state,
+            strings.setdefault(facts.boot, facts.boot),
+            facts.mono_ms,
+            facts.synced,
         )
         if facts.kind in _SHOP_KINDS:
-            return ("S", *record[1:], body)
+            return ("S", *record[1:11], body)
         return record
 
 

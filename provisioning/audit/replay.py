@@ -214,7 +214,22 @@ class Replay:
 
     def event(self, index: int, record: Record) -> None:
         """Check and apply one ``("E", …)`` record (a tap or ``denied``) from ``_worker.check_chunk``."""
-        _, kiosk_id, seq, prev, digest, kind, card_id, wall_ms, received_ms, flags, sig = record
+        (
+            _,
+            kiosk_id,
+            seq,
+            prev,
+            digest,
+            kind,
+            card_id,
+            wall_ms,
+            received_ms,
+            flags,
+            sig,
+            boot,
+            mono,
+            synced,
+        ) = record
         kiosk = self.kiosks.get(kiosk_id)
         if (
             kiosk is not None
@@ -253,6 +268,11 @@ class Replay:
                 card.volunteer_id,
                 wall_ms,
                 expected[0] if expected else None,
+                None,
+                boot,
+                mono,
+                synced,
+                len(expected) > 1,
             )
             self._pending.setdefault(kiosk.site_id, []).append(tap)
             self._pending_count += 1

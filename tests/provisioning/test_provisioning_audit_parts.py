@@ -95,7 +95,18 @@ def _slow_facts(body: bytes) -> EventFacts | str:
         event = parse_event(body)
     except ProtocolError as exc:
         return exc.reason.value
-    return EventFacts(event.kiosk, event.seq, event.prev, event.kind.value, event.card, event.clock.wall_ms)
+    clock = event.clock
+    return EventFacts(
+        event.kiosk,
+        event.seq,
+        event.prev,
+        event.kind.value,
+        event.card,
+        clock.wall_ms,
+        clock.boot_id,
+        clock.mono_ms,
+        clock.synced,
+    )
 
 
 def _fast_facts(body: bytes) -> EventFacts | str:
@@ -223,7 +234,7 @@ def test_shop_events_carry_their_bytes_to_the_replay_and_taps_do_not():
     entries = [event_entry(e.body, e.signature, received_ms=T0, flags=[]) for e in signed]
     records = check_chunk(Chunk(0, entries, {kiosk: key.public_key.raw}, [3])).records
     assert [record[0] for record in records] == ["E", "S", "S"]
-    assert [len(record) for record in records] == [11, 12, 12]
+    assert [len(record) for record in records] == [14, 12, 12]  # a tap also carries its clock
     assert [record[-1] for record in records[1:]] == [signed[1].body, signed[2].body]
     assert all(record[10] == SIG_OK for record in records)
 

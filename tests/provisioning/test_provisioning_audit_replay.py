@@ -341,7 +341,22 @@ def _event(
     kiosk: str, seq: int, card: str, *, flags: tuple[str, ...] = (), sig: int = SIG_OK
 ) -> tuple[Any, ...]:
     prev = GENESIS_PREV if seq == 1 else f"{seq - 1:064x}"
-    return ("E", kiosk, seq, prev, f"{seq:064x}", "check_in", card, T0, T0, flags, sig)
+    return (
+        "E",
+        kiosk,
+        seq,
+        prev,
+        f"{seq:064x}",
+        "check_in",
+        card,
+        T0,
+        T0,
+        flags,
+        sig,
+        "boot",
+        seq * 1000,
+        True,
+    )
 
 
 def _codes(problems: Problems) -> list[tuple[str, int | None]]:

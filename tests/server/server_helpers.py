@@ -53,9 +53,21 @@ class FakeKiosk:
     enrolment: dict[str, Any] = field(default_factory=dict)
 
     def event(
-        self, kind: EventKind | str, card: str, wall_ms: int, *, data: dict[str, Any] | None = None
+        self,
+        kind: EventKind | str,
+        card: str,
+        wall_ms: int,
+        *,
+        data: dict[str, Any] | None = None,
+        mono_ms: int | None = None,
+        synced: bool = True,
     ) -> SignedEvent:
-        """The next event in this kiosk's chain (advances seq and head)."""
+        """The next event in this kiosk's chain (advances seq and head).
+
+        By default the clock runs true and synced: ``mono_ms`` is ``wall_ms`` (never below 0), so
+        the monotonic length of a shift in one boot is its wall-clock length.  Give ``mono_ms``
+        and ``synced`` to model a stale or jumping clock, and :meth:`reboot` for a new boot.
+        """
         kind = EventKind(kind)
         if data is None:
             data = {"reason": "unknown_card"} if kind is EventKind.DENIED else {}
@@ -65,12 +77,21 @@ class FakeKiosk:
             prev=self.head,
             kind=kind,
             card=card,
-            clock=ClockEvidence(wall_ms=wall_ms, synced=True, boot_id=self.boot, mono_ms=self.seq * 1000),
+            clock=ClockEvidence(
+                wall_ms=wall_ms,
+                synced=synced,
+                boot_id=self.boot,
+                mono_ms=max(0, wall_ms) if mono_ms is None else mono_ms,
+            ),
             data=data,
         )
         signed = sign_event(event, self.key)
         self.seq, self.head = signed.event.seq, signed.hash
         return signed
+
+    def reboot(self) -> None:
+        """Start a new boot: later events carry a new boot ID (their ``mono_ms`` is not comparable)."""
+        self.boot = str(uuid.uuid4())
 
 
 class Api:

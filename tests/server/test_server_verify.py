@@ -56,7 +56,8 @@ def test_resigned_looking_body_fails_signature(api: Api, world: World) -> None:
             "SELECT body FROM events WHERE kiosk_id = ? AND seq = 2", (world.kiosk.kiosk_id,)
         ).fetchone()
         # Same length, still canonical and parseable: only the signature can catch it.
-        forged = bytes(body).replace(b'"mono_ms":1000', b'"mono_ms":9000')
+        mono = f'"mono_ms":{T0 + HOUR}'.encode()  # seq 2's clock (FakeKiosk: mono follows wall)
+        forged = bytes(body).replace(mono, f'"mono_ms":{T0 + HOUR + 1}'.encode())
         assert forged != bytes(body)
         conn.execute(
             "UPDATE events SET body = ? WHERE kiosk_id = ? AND seq = 2", (forged, world.kiosk.kiosk_id)
