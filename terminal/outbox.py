@@ -199,6 +199,13 @@ def m007_clock_offset(db: Database) -> None:
         db.execute(statement)
 
 
+@migrations()
+def m008_reader_status(db: Database) -> None:
+    # The reader's status as the tap loop last saw it, so a separate sync process can report it in
+    # its heartbeats.  Written on change only, to spare the SD card.
+    db.execute("ALTER TABLE kiosk_state ADD COLUMN reader_status TEXT")
+
+
 class OpenShift(NamedTuple):
     """A check-in this kiosk recorded and has not yet closed."""
 
@@ -355,6 +362,7 @@ class Outbox:
         self._retain_ms = int(retain_days * DAY_MS)
         self._now_ms = now_ms
         self._lock = threading.RLock()
+        self._reader_status: str | None = None  # the last status written by record_reader_status
         # isolation_level=None: no implicit transactions; every write below says BEGIN/COMMIT itself.
         # The busy timeout is in place before the first statement: on first boot the kiosk and the sync
         # service open (and create) the file at the same moment.
@@ -913,6 +921,21 @@ class Outbox:
         with self._lock:
             value = self._conn.execute("SELECT sync_requested_ms FROM kiosk_state").fetchone()[0]
         return None if value is None else int(value)
+
+    def record_reader_status(self, status: str) -> None:
+        """Note the reader's status (``ok``, ``missing``, ``error``) for heartbeats; writes on change only."""
+        with self._lock:
+            if status == self._reader_status:
+                return
+            with _immediate(self._conn):
+                self._conn.execute("UPDATE kiosk_state SET reader_status = ?", (status,))
+            self._reader_status = status
+
+    def reader_status(self) -> str:
+        """The reader's status as the tap loop last noted it (any process), or ``unknown``."""
+        with self._lock:
+            row = self._conn.execute("SELECT reader_status FROM kiosk_state").fetchone()
+        return str(row[0]) if row is not None and row[0] else "unknown"
 
     def record_clock_offset(self, offset_ms: int, now_ms: int | None = None) -> None:
         """Keep the clock offset the server measured at a heartbeat (``server − kiosk``, in ms)."""

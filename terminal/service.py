@@ -173,6 +173,15 @@ class ReaderService:
         """Deal with one tap; True if it recorded an event (the sync thread is woken)."""
         raise NotImplementedError
 
+    def _note_reader_status(self) -> None:
+        """Keep the reader's status in the outbox, where a separate sync process reads it for heartbeats."""
+        if self.outbox is None:
+            return
+        try:
+            self.outbox.record_reader_status(self.reader.status.value)
+        except Exception as exc:  # a busy outbox: the next loop iteration tries again
+            log.debug("could not note the reader's status: %s", describe(exc))
+
     def _loop(self, stop: threading.Event, watchdog: Watchdog | None = None) -> SyncResult | None:
         """Run until ``stop`` is set or the reader is exhausted; returns the final sync result, if any.
 
@@ -196,6 +205,7 @@ class ReaderService:
             while not stop.is_set():
                 if watchdog is not None:
                     watchdog.ping()
+                self._note_reader_status()
                 try:
                     tap = self.reader.wait_for_tap(timeout=poll_s)
                 except Exception as exc:  # a reader fault must not end the kiosk; its status says why

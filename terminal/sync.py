@@ -242,11 +242,12 @@ class SyncClient:
         self._deadline: float | None = None
         # Heartbeats (docs/protocol.md, "Kiosk health"): signed with the kiosk's key, loaded when first
         # needed; the clock gives the evidence (synced, boot, monotonic time) and ``reader_status`` what
-        # the card reader is doing ("unknown" in a process without one, such as the sync service).
+        # the card reader is doing (by default as the tap loop last noted it in the outbox).
         self._heartbeat_url = f"{config.server_url}/v1/kiosks/{config.kiosk_id}/heartbeat"
         self._key = key
         self._clock = clock
-        self.reader_status: Callable[[], str] = reader_status or (lambda: "unknown")
+        # Default: what the tap loop noted in the outbox, so a separate sync service reports it too.
+        self.reader_status: Callable[[], str] = reader_status or outbox.reader_status
         self.heartbeat_s = heartbeat_s
         self._heartbeat_tried_ms: int | None = None  # when this client last tried one (its own clock)
 

@@ -58,6 +58,7 @@ def test_database_is_wal_with_full_sync_and_migration_recorded(config, outbox):
         "m005_sync_rounds",
         "m006_redemptions",
         "m007_clock_offset",
+        "m008_reader_status",
     ]
     assert outbox._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL, on the writing connection
 
@@ -250,6 +251,7 @@ def test_two_processes_creating_the_same_new_outbox_both_succeed_and_migrate_onc
                     "m005_sync_rounds",
                     "m006_redemptions",
                     "m007_clock_offset",
+                    "m008_reader_status",
                 ]
                 assert conn.execute("SELECT COUNT(*) FROM kiosk_state").fetchone()[0] == 1
             finally:
@@ -262,3 +264,15 @@ def test_two_processes_creating_the_same_new_outbox_both_succeed_and_migrate_onc
             proc.wait(timeout=60)
             if proc.stdout is not None:
                 proc.stdout.close()
+
+
+def test_the_reader_status_noted_by_the_tap_loop_is_read_by_another_process(tmp_path):
+    """A separate sync service reports the reader in its heartbeat: the tap loop leaves it in the outbox."""
+    path = tmp_path / "outbox.db"
+    with Outbox(path) as loop_side, Outbox(path) as sync_side:
+        assert sync_side.reader_status() == "unknown"
+        loop_side.record_reader_status("missing")
+        assert sync_side.reader_status() == "missing"
+        loop_side.record_reader_status("ok")
+        loop_side.record_reader_status("ok")  # unchanged: no write
+        assert sync_side.reader_status() == "ok"
