@@ -34,13 +34,23 @@ Nothing here touches the network: the tap path works offline.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
 from hardware.indicator import Indicator, Signal
 from hardware.reader import Tap
-from protocol import GENESIS_PREV, ClockEvidence, Event, EventKind, PrivateKey, Reason, sign_event
+from protocol import (
+    GENESIS_PREV,
+    ClockEvidence,
+    Event,
+    EventKind,
+    PrivateKey,
+    Reason,
+    SignedEvent,
+    sign_event,
+)
 from protocol.earning import EarningRules
 from protocol.trust import TrustList
 from terminal.cardcheck import check_card
@@ -108,6 +118,32 @@ def signal_of(kind: Outcome) -> Signal:
     if kind is Outcome.ERROR:
         return "error"
     return "ok"
+
+
+def sign_next_event(
+    outbox: Outbox,
+    kiosk_id: str,
+    key: PrivateKey,
+    kind: EventKind,
+    card_id: str,
+    clock: ClockEvidence,
+    data: Mapping[str, Any],
+) -> SignedEvent:
+    """Sign the event that extends ``outbox``'s chain (next ``seq``, ``prev`` = its head); stores nothing.
+
+    Shared by the check-in kiosk and the shop till, which store it each in their own way.
+    """
+    last_seq, head = outbox.head()
+    event = Event(
+        kiosk=kiosk_id,
+        seq=last_seq + 1,
+        prev=head if last_seq else GENESIS_PREV,
+        kind=kind,
+        card=card_id,
+        clock=clock,
+        data=data,
+    )
+    return sign_event(event, key)
 
 
 class TrustSource(Protocol):
@@ -297,18 +333,8 @@ class Kiosk:
         The head is read once: with ``opens_shift`` the open shift stored in the
         same transaction names exactly the ``seq`` that is returned.
         """
-        last_seq, head = self._outbox.head()
-        event = Event(
-            kiosk=self._config.kiosk_id,
-            seq=last_seq + 1,
-            prev=head if last_seq else GENESIS_PREV,
-            kind=kind,
-            card=card_id,
-            clock=clock,
-            data=data,
-        )
-        open_shift = OpenShift(card_id, event.seq, clock.wall_ms) if opens_shift else None
-        self._outbox.append(
-            sign_event(event, self._key), open_shift=open_shift, close_shift_card=close_shift_card
-        )
-        return event.seq
+        signed = sign_next_event(self._outbox, self._config.kiosk_id, self._key, kind, card_id, clock, data)
+        seq = signed.event.seq
+        open_shift = OpenShift(card_id, seq, clock.wall_ms) if opens_shift else None
+        self._outbox.append(signed, open_shift=open_shift, close_shift_card=close_shift_card)
+        return seq

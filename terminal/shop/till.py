@@ -53,9 +53,7 @@ import requests
 from hardware.indicator import Indicator, Signal
 from hardware.reader import Tap
 from protocol import (
-    GENESIS_PREV,
     ClockEvidence,
-    Event,
     EventKind,
     PrivateKey,
     Reason,
@@ -64,7 +62,6 @@ from protocol import (
     TrustList,
     ids,
     refusal,
-    sign_event,
 )
 from protocol.events import MAX_AMOUNT
 from terminal.cardcheck import check_card
@@ -83,7 +80,7 @@ from terminal.shop.results import (
 )
 from terminal.shop.rules import local_day, offline_allowed, offline_headroom
 from terminal.sync import NETWORK_ERROR, SERVER_ERROR, TIMEOUT, SyncClient
-from terminal.tap import TrustSource
+from terminal.tap import TrustSource, sign_next_event
 
 log = logging.getLogger(__name__)
 
@@ -409,17 +406,7 @@ class ShopTill:
         return signed.event.seq
 
     def _sign(self, kind: EventKind, card_id: str, clock: ClockEvidence, data: dict[str, Any]) -> SignedEvent:
-        last_seq, head = self._outbox.head()
-        event = Event(
-            kiosk=self._config.kiosk_id,
-            seq=last_seq + 1,
-            prev=head if last_seq else GENESIS_PREV,
-            kind=kind,
-            card=card_id,
-            clock=clock,
-            data=data,
-        )
-        return sign_event(event, self._key)
+        return sign_next_event(self._outbox, self._config.kiosk_id, self._key, kind, card_id, clock, data)
 
     def _recorded(self) -> None:
         if self.on_recorded is not None:
