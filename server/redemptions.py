@@ -6,7 +6,7 @@ and before the event's log entry is built, because the flags it returns are
 stored on the event and logged with it.  The rules read and write through a
 :class:`RedemptionBook`, a few methods that :class:`server.storage.Tx`
 implements; an auditor replaying the log implements the same few in memory
-and so applies the server's very rules (as ``ShiftBook`` does for
+and so applies the server's very rules (as the auditor's ``LedgerBook`` does for
 :func:`server.shifts.apply_taps`).
 
 A ``redeem`` is checked row by row in the order of the table; the first

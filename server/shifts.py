@@ -169,7 +169,7 @@ class _Writes:
 def apply_taps(tx: Tx, site: Site, taps: Iterable[Tap], now_ms: int) -> None:
     """Pair ``taps`` (in arrival order) with the open shifts at ``site``; write shifts and ledger entries.
 
-    Calls these ``tx`` methods only (the auditor's ``ShiftBook`` has the same): ``open_shifts``,
+    Calls these ``tx`` methods only (the auditor's ``LedgerBook`` has the same): ``open_shifts``,
     ``next_shift_id``, ``close_shifts``, ``insert_shifts``, ``insert_ledger_entries`` and, for a
     site with a daily cap, ``tokens_paid_on_day``.
     """

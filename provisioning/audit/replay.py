@@ -76,7 +76,6 @@ from server.redemptions import apply_event
 from server.shifts import Tap, apply_taps
 from server.storage import Tx
 
-ShiftBook = LedgerBook  # its name before it kept redemptions too; tests/server and server docstrings use it
 _KINDS: Final = {kind.value: kind for kind in EventKind}
 _ISSUER_ORDER: Final = {IssuerKeyStatus.ACTIVE: 0, IssuerKeyStatus.RETIRED: 1, IssuerKeyStatus.REVOKED: 2}
 _FLUSH_AT: Final = 4096

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocol import EventKind, earning, ids
-from provisioning.audit.replay import ShiftBook
+from provisioning.audit.book import LedgerBook
 from server import rules
 from server.models import Card, CardKind, Shift, ShiftStatus, Site
 from server.rules import ZONE, EarningRules, local_day, local_day_number
@@ -99,7 +99,7 @@ def test_the_daily_cap_counts_shifts_of_the_same_batch_and_of_earlier_ones() -> 
             )
 
 
-class _NoCapQueries(ShiftBook):
+class _NoCapQueries(LedgerBook):
     def tokens_paid_on_day(self, site_id: str, volunteer_id: str, day_start_ms: int, day_end_ms: int) -> int:
         raise AssertionError("a site without a daily cap asked what was paid today")
 
@@ -136,7 +136,7 @@ def test_the_auditors_shift_book_caps_what_storage_caps(
     for seq, (kind, card, minutes) in enumerate(steps, start=1):
         wall += minutes * MINUTE
         taps.append(Tap("k", seq, kind, CARDS[card][0], CARDS[card][1], wall, None))
-    book = ShiftBook()
+    book = LedgerBook()
     with _storage(site) as storage, storage.write() as tx:
         for first in range(0, len(taps), batch):
             apply_taps(tx, site, taps[first : first + batch], 0)
