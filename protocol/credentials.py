@@ -158,8 +158,16 @@ class CardTrust:
 NO_TRUST: Final = CardTrust()
 
 
-def verify_credential(payload: bytes, *, uid: bytes, trust: CardTrust, now_s: int) -> CardCredential:
+def verify_credential(
+    payload: bytes, *, uid: bytes, trust: CardTrust, now_s: int, clock_synced: bool = True
+) -> CardCredential:
     """The credential in ``payload`` if it is genuine, for this tag, current and not blocked.
+
+    ``clock_synced`` false: ``now_s`` comes from a clock that may be behind (a
+    kiosk after a power cut, at 1970 or a stale fake-hwclock time), so only
+    expiry is decided.  A clock behind can make a card look younger, never
+    older: "expired" is still certain, "not yet valid" is not, and denying it
+    would turn away every card until NTP comes.
 
     Raises :class:`MalformedError` (``bad_credential``) or :class:`VerificationError`
     with the first reason in the order the module docstring gives.
@@ -174,7 +182,7 @@ def verify_credential(payload: bytes, *, uid: bytes, trust: CardTrust, now_s: in
         raise VerificationError(Reason.CREDENTIAL_FORGED, "credential signature does not verify") from exc
     if not hmac.compare_digest(credential.uid, uid):
         raise VerificationError(Reason.UID_MISMATCH, "credential belongs to another tag")
-    if now_s < credential.valid_from_s:
+    if clock_synced and now_s < credential.valid_from_s:
         raise VerificationError(Reason.CREDENTIAL_NOT_YET_VALID, "credential is not valid yet")
     if now_s >= credential.valid_until_s:
         raise VerificationError(Reason.CREDENTIAL_EXPIRED, "credential has expired")

@@ -16,6 +16,11 @@ says whether to accept it:
 
 No trust list yet (a kiosk that never synced) trusts no issuer and allows no
 uncredentialed card: verification fails closed.
+
+A kiosk whose clock is not synced cannot know how far behind it is.  Real time
+is at least the trust list's ``issued_ms`` (the server's clock when it signed
+the list), so expiry is judged by whichever is later, and "not yet valid" is
+not judged at all (:func:`protocol.credentials.verify_credential`).
 """
 
 from __future__ import annotations
@@ -48,7 +53,9 @@ class CardCheck:
         return self.reason is None
 
 
-def check_card(tap: Tap, trust: TrustList | None, *, pseudonym_key: bytes, now_s: int) -> CardCheck:
+def check_card(
+    tap: Tap, trust: TrustList | None, *, pseudonym_key: bytes, now_s: int, clock_synced: bool = True
+) -> CardCheck:
     """Decide about ``tap`` offline; see the module docstring.  Raises only for a UID of impossible length."""
     pseudonym = uid_pseudonym(tap.uid, pseudonym_key)
     try:
@@ -60,9 +67,15 @@ def check_card(tap: Tap, trust: TrustList | None, *, pseudonym_key: bytes, now_s
             return CardCheck(card_id=pseudonym, reason=Reason.UNKNOWN_CARD, credentialed=False)
         blocked = Reason.CARD_BLOCKED if pseudonym in trust.blocked else None
         return CardCheck(card_id=pseudonym, reason=blocked, credentialed=False)
+    if not clock_synced and trust is not None:
+        now_s = max(now_s, trust.issued_ms // 1000)  # the server signed the list: it is no later than now
     try:
         credential = verify_credential(
-            payload, uid=tap.uid, trust=trust.card_trust if trust else NO_TRUST, now_s=now_s
+            payload,
+            uid=tap.uid,
+            trust=trust.card_trust if trust else NO_TRUST,
+            now_s=now_s,
+            clock_synced=clock_synced,
         )
     except ProtocolError as exc:
         if exc.reason in _GENUINE_REASONS:

@@ -260,6 +260,7 @@ class Kiosk:
             trust,
             pseudonym_key=self._config.uid_pseudonym_key,
             now_s=clock.wall_ms // 1000,
+            clock_synced=clock.synced,
         )
         card_id = check.card_id
         if check.reason is not None:

@@ -213,7 +213,11 @@ class ShopTill:
         if trust is not None and not trust.is_shop:
             return CardRefused(Reason.NOT_A_SHOP.value)
         check = check_card(
-            tap, trust, pseudonym_key=self._config.uid_pseudonym_key, now_s=clock.wall_ms // 1000
+            tap,
+            trust,
+            pseudonym_key=self._config.uid_pseudonym_key,
+            now_s=clock.wall_ms // 1000,
+            clock_synced=clock.synced,
         )
         if check.reason is not None:
             return CardRefused(check.reason.value)

@@ -135,3 +135,37 @@ def test_any_ndef_bytes_give_a_verdict_never_an_exception(message):
         Tap(uid=b"\x04\x01\x02\x03", ndef=message), TestIssuer().trust_list(), pseudonym_key=KEY, now_s=NOW_S
     )
     assert check.accepted is False  # nothing random is ever a valid credential
+
+
+# -- a clock that is not synced (a kiosk after a power cut) ---------------------------------------------
+ANCIENT_S = 5  # 1970: the Pi's clock with no fake-hwclock and no NTP yet
+
+
+def test_an_unsynced_clock_at_1970_still_accepts_a_current_card(issuer: TestIssuer):
+    """A clock behind cannot tell "not yet valid": denying it would turn away every card until NTP."""
+    card = ids.new_id(ids.CARD)
+    tap = Tap(uid=uid_for(card), ndef=issuer.ndef(card, valid_from_s=NOW_S - 100, valid_until_s=NOW_S + 100))
+    trust = issuer.trust_list()
+    synced = check_card(tap, trust, pseudonym_key=KEY, now_s=ANCIENT_S)
+    unsynced = check_card(tap, trust, pseudonym_key=KEY, now_s=ANCIENT_S, clock_synced=False)
+    assert (synced.reason, unsynced.reason) == (Reason.CREDENTIAL_NOT_YET_VALID, None)
+    assert unsynced.card_id == card
+
+
+def test_an_unsynced_clock_judges_expiry_by_the_trust_lists_time_at_least(issuer: TestIssuer):
+    """The server signed the trust list, so real time is no earlier than its ``issued_ms``."""
+    card = ids.new_id(ids.CARD)
+    trust = dataclasses.replace(issuer.trust_list(), issued_ms=(NOW_S + 50) * 1000)
+    expired = Tap(uid=uid_for(card), ndef=issuer.ndef(card, valid_from_s=NOW_S - 100, valid_until_s=NOW_S))
+    current = Tap(
+        uid=uid_for(card), ndef=issuer.ndef(card, valid_from_s=NOW_S - 100, valid_until_s=NOW_S + 51)
+    )
+    assert check_card(expired, trust, pseudonym_key=KEY, now_s=ANCIENT_S, clock_synced=False).reason == (
+        Reason.CREDENTIAL_EXPIRED
+    )
+    assert check_card(current, trust, pseudonym_key=KEY, now_s=ANCIENT_S, clock_synced=False).accepted
+    # An unsynced clock that is ahead of the list still counts: it is the later of the two.
+    assert (
+        check_card(current, trust, pseudonym_key=KEY, now_s=NOW_S + 60, clock_synced=False).reason
+        == Reason.CREDENTIAL_EXPIRED
+    )
