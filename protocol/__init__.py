@@ -5,7 +5,13 @@ the prose version of this package.
 """
 
 from protocol.balances import BalanceSheet, sign_balances, verify_balances
-from protocol.batches import MAX_BATCH_BYTES, MAX_BATCH_EVENTS, decode_batch, encode_batch
+from protocol.batches import (
+    MAX_BATCH_BYTES,
+    MAX_BATCH_EVENTS,
+    decode_batch,
+    decode_batch_request,
+    encode_batch,
+)
 from protocol.cards import uid_pseudonym
 from protocol.credentials import (
     CREDENTIAL_RECORD_TYPE,
@@ -78,6 +84,7 @@ __all__ = [
     "coordinator_id",
     "decision_hash",
     "decode_batch",
+    "decode_batch_request",
     "decode_wire_event",
     "encode_batch",
     "enrolment_message",

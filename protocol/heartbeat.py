@@ -5,8 +5,11 @@ A heartbeat is canonical JSON signed by the kiosk's own key and sent sealed
 ``POST /v1/kiosks/{kiosk_id}/heartbeat``.  The signature is what keeps anyone
 else from reporting a stolen kiosk as healthy (or a healthy one as broken).
 
-Health is operational, not ledger: heartbeats never enter the transparency
-log, and the server keeps only the latest per kiosk.
+Health is operational, not ledger: heartbeats sent for health never enter the
+transparency log, and the server keeps only the latest per kiosk.  The same
+signed form rides along with every sync request as its *clock sample*; the
+server logs one when it needs it to correct an unsynced clock
+(:mod:`protocol.clockref`).
 
 Example::
 
@@ -23,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from protocol import ids
-from protocol.encoding import canonical_json, parse_canonical_json
+from protocol.encoding import b64decode, canonical_json, parse_canonical_json
 from protocol.errors import MalformedError
 from protocol.keys import PrivateKey, PublicKey
 from protocol.reasons import Reason
@@ -132,15 +135,33 @@ def sign_heartbeat(beat: Heartbeat, key: PrivateKey) -> dict[str, str]:
     return seal(beat.to_bytes(), key)
 
 
-def verify_heartbeat(wire: object, kiosk_key: PublicKey, *, kiosk_id: str) -> Heartbeat:
-    """The heartbeat in ``wire`` once ``kiosk_key`` signed it and it names ``kiosk_id``.
+@dataclass(frozen=True, slots=True)
+class SignedHeartbeat:
+    """A verified heartbeat with the exact bytes and signature it came in (what a log entry keeps)."""
+
+    beat: Heartbeat
+    body: bytes
+    sig: bytes
+
+
+def open_heartbeat(
+    wire: object, kiosk_key: PublicKey, *, kiosk_id: str, field: str = "heartbeat"
+) -> SignedHeartbeat:
+    """The heartbeat in ``wire`` once ``kiosk_key`` signed it and it names ``kiosk_id``, with its bytes.
 
     Raises :class:`MalformedError` (``bad_field``, ``bad_encoding``, ``not_canonical``,
     ``unknown_type`` …, or ``kiosk_mismatch`` for a heartbeat of another kiosk) or
     :class:`VerificationError` (``bad_signature``).  The signature is checked before
-    the body is parsed.
+    the body is parsed.  ``field`` prefixes field names in messages.
     """
-    beat = parse_heartbeat(open_sealed(wire, kiosk_key, what="heartbeat", field="heartbeat"))
+    body = open_sealed(wire, kiosk_key, what=field, field=field)
+    beat = parse_heartbeat(body)
     if beat.kiosk != kiosk_id:
-        raise MalformedError(Reason.KIOSK_MISMATCH, "the heartbeat names another kiosk")
-    return beat
+        raise MalformedError(Reason.KIOSK_MISMATCH, f"the {field} names another kiosk")
+    assert isinstance(wire, dict), "open_sealed checked the shape"
+    return SignedHeartbeat(beat, body, b64decode(wire["sig"], field=f"{field}.sig"))
+
+
+def verify_heartbeat(wire: object, kiosk_key: PublicKey, *, kiosk_id: str) -> Heartbeat:
+    """The heartbeat in ``wire`` once ``kiosk_key`` signed it for ``kiosk_id`` (:func:`open_heartbeat`)."""
+    return open_heartbeat(wire, kiosk_key, kiosk_id=kiosk_id).beat

@@ -26,6 +26,8 @@ kind               fields (besides ``kind``, ``type``, ``v``; ``at_ms`` is serve
                    ``at_ms``
 ``decision``       ``body`` (b64 of a coordinator's signed decision, :mod:`protocol.decisions`),
                    ``sig`` (b64), ``received_ms``
+``clock_ref``      ``body`` (b64 of a kiosk's signed heartbeat, its clock sample of a sync
+                   request, :mod:`protocol.clockref`), ``sig`` (b64), ``received_ms``
 =================  ==============================================================
 
 An ``event`` entry binds the kiosk's exact signed bytes, so a kiosk can
@@ -61,7 +63,10 @@ ENTRY_FIELDS: Final[dict[str, frozenset[str]]] = {
     ),
     "coordinator_key": frozenset({"coordinator_id", "public_key", "status", "at_ms"}),
     "decision": frozenset({"body", "sig", "received_ms"}),
+    "clock_ref": frozenset({"body", "sig", "received_ms"}),
 }
+# Kinds whose ``body`` and ``sig`` are somebody's signed bytes, kept exactly.
+_SIGNED_KINDS: Final = frozenset({"event", "decision", "clock_ref"})
 _COUNTS: Final = (
     "received_ms",
     "at_ms",
@@ -101,8 +106,13 @@ def decision_entry(body: bytes, sig: bytes, *, received_ms: int) -> bytes:
     return make_entry("decision", body=b64encode(body), sig=b64encode(sig), received_ms=received_ms)
 
 
+def clock_ref_entry(body: bytes, sig: bytes, *, received_ms: int) -> bytes:
+    """The entry for a kiosk's clock sample the server took as a reference, ``received_ms`` its reading."""
+    return make_entry("clock_ref", body=b64encode(body), sig=b64encode(sig), received_ms=received_ms)
+
+
 def parse_entry(data: bytes) -> dict[str, Any]:
-    """Parse and check one entry; ``event`` and ``decision`` entries get ``body``/``sig`` decoded to bytes."""
+    """Parse and check one entry; the signed kinds get ``body`` and ``sig`` decoded to bytes."""
     obj: dict[str, Any] = parse_canonical_json(data, max_bytes=MAX_ENTRY_BYTES)
     if obj.get("type") != ENTRY_TYPE or obj.get("v") != ENTRY_VERSION or isinstance(obj.get("v"), bool):
         raise MalformedError(Reason.UNKNOWN_TYPE, "not a v1 kokreativ.entry")
@@ -116,7 +126,7 @@ def parse_entry(data: bytes) -> dict[str, Any]:
         value = obj.get(name, 0)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise MalformedError(Reason.BAD_FIELD, f"{name} must be an integer >= 0")
-    if kind in ("event", "decision"):
+    if kind in _SIGNED_KINDS:
         obj["body"] = b64decode(obj["body"], field="entry.body")
         obj["sig"] = b64decode(obj["sig"], field="entry.sig")
     if kind == "event" and (

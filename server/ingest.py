@@ -19,6 +19,13 @@ event would wedge the kiosk:
 * ``uncredentialed_card``: a check-in or check-out by a ``u_`` card at a site
   whose current policy does not allow uncredentialed cards.
 
+An event whose clock was not synced counts at the time a clock reference of
+its boot gives it, when there is one (:mod:`protocol.clockref`): its flags
+are decided on that time, and its shift takes it as trusted.  The batch's
+clock sample (``"clock"``, a heartbeat signed by the kiosk) is checked after
+the events, refused like them (with ``"field": "clock"``), and logged as a
+``clock_ref`` entry ahead of the batch's events when the batch needs it.
+
 How each flag affects shifts is :mod:`server.shifts`.  ``redeem`` and ``void``
 events get their flags from :mod:`server.redemptions` instead (the tables of
 ``docs/economy.md``), decided and applied in event order as each event is
@@ -55,14 +62,16 @@ from protocol import (
     PublicKey,
     Reason,
     Receipt,
-    decode_batch,
+    decode_batch_request,
     decode_wire_event,
     event_hash,
     parse_event,
     sign_balances,
     sign_receipt,
 )
+from protocol.clockref import ClockRef, event_time, wants_ref
 from protocol.events import Event
+from protocol.heartbeat import SignedHeartbeat, open_heartbeat
 from server import tlog
 from server.balances import batch_balances
 from server.context import ServerContext
@@ -146,13 +155,14 @@ def _check_kiosk(kiosk: Kiosk | None, kiosk_id: str) -> Kiosk:
     return kiosk
 
 
-def _tap_flags(event: Event, card: Card | None, site: Site, now: int) -> list[str]:
+def _tap_flags(event: Event, time_ms: int, card: Card | None, site: Site, now: int) -> list[str]:
     """The flags of an admitted check-in, check-out or ``denied`` event, in the documented order.
 
+    ``time_ms`` is the event's time as the ledger counts it (:func:`protocol.clockref.event_time`).
     A ``denied`` event gets no card flags: it already records a refusal.
     """
     flags: list[str] = []
-    if not clock_in_range(event.clock.wall_ms, now):
+    if not clock_in_range(time_ms, now):
         flags.append(Reason.CLOCK_OUT_OF_RANGE.value)
     if card is None:
         flags.append(Reason.UNKNOWN_CARD.value)
@@ -162,7 +172,7 @@ def _tap_flags(event: Event, card: Card | None, site: Site, now: int) -> list[st
             event.card,
             blocked_ms,
             allow_uncredentialed=site.allow_uncredentialed,
-            wall_ms=event.clock.wall_ms,
+            wall_ms=time_ms,
         )
         flags.extend(flag.value for flag in found)
     return flags
@@ -198,7 +208,7 @@ def ingest_batch(
     now = ctx.now_ms()
     known_size = parse_log_size(log_size)
     try:
-        items = decode_batch(data)
+        items, clock = decode_batch_request(data)
     except MalformedError as exc:
         raise from_protocol(exc, **_bad_item_index(data)) from exc
 
@@ -207,7 +217,7 @@ def ingest_batch(
         with ctx.storage.write() as tx:
             if known_size is not None and known_size > tlog.latest_checkpoint(tx)[0]:
                 raise InputError(Reason.BAD_FIELD, "log_size is larger than the log")
-            admitted = _admit(ctx, tx, kiosk_id, items, now, verify_pool)
+            admitted = _admit(ctx, tx, kiosk_id, items, clock, now, verify_pool)
             if known_size is not None:
                 witness = tlog.batch_witness(tx, admitted.appended, admitted.logged, known_size)
             # In the batch's transaction, after its shifts were paid: what the kiosk shows at check-out.
@@ -245,14 +255,25 @@ def _admit(
     tx: Tx,
     kiosk_id: str,
     items: Sequence[tuple[bytes, bytes]],
+    clock: object,
     now: int,
     verify_pool: Executor | None,
 ) -> _Admitted:
-    """Check every event in the documented order and store the batch."""
+    """Check every event in the documented order, then the clock sample, and store the batch."""
     stored_kiosk = tx.get_kiosk(kiosk_id)
     # Checked up front so a pool can run them in parallel; failures are still reported in order.
     sig_ok = _verify_all(PublicKey(stored_kiosk.public_key), items, verify_pool) if stored_kiosk else []
-    return _check_and_store(ctx, tx, kiosk_id, items, now, stored_kiosk, sig_ok)
+    return _check_and_store(ctx, tx, kiosk_id, items, clock, now, stored_kiosk, sig_ok)
+
+
+def _clock_sample(clock: object, kiosk: Kiosk) -> SignedHeartbeat | None:
+    """The batch's verified clock sample, ``None`` without one; refused with ``"field": "clock"``."""
+    if clock is None:
+        return None
+    try:
+        return open_heartbeat(clock, PublicKey(kiosk.public_key), kiosk_id=kiosk.kiosk_id, field="clock")
+    except ProtocolError as exc:
+        raise from_protocol(exc, field="clock") from exc
 
 
 def _check_and_store(
@@ -260,6 +281,7 @@ def _check_and_store(
     tx: Tx,
     kiosk_id: str,
     items: Sequence[tuple[bytes, bytes]],
+    clock: object,
     now: int,
     stored_kiosk: Kiosk | None,
     sig_ok: Sequence[bool],
@@ -318,14 +340,15 @@ def _check_and_store(
         events.append(event)
 
     assert kiosk is not None, "a batch holds at least one event"
+    sample = _clock_sample(clock, kiosk)
     appended = None
     if new_from < len(items):
-        new_results, appended = _store_new(
-            ctx, tx, kiosk, items[new_from:], events[new_from:], new_hashes, now
+        new_results, appended, events_from = _store_new(
+            ctx, tx, kiosk, items[new_from:], events[new_from:], new_hashes, sample, now
         )
         results.extend(new_results)
         logged.extend(
-            tlog.LoggedEvent(result["seq"], appended.first_index + offset, now, result["flags"])
+            tlog.LoggedEvent(result["seq"], events_from + offset, now, result["flags"])
             for offset, result in enumerate(new_results)
         )
         tx.advance_kiosk(kiosk_id, last_seq, head)
@@ -340,10 +363,13 @@ def _store_new(
     items: Sequence[tuple[bytes, bytes]],
     events: Sequence[Event],
     hashes: Sequence[str],
+    sample: SignedHeartbeat | None,
     now: int,
-) -> tuple[list[dict[str, Any]], tlog.Appended]:
-    """Flag, store, log and apply the admitted new events; return their results and the log append.
+) -> tuple[list[dict[str, Any]], tlog.Appended, int]:
+    """Flag, store, log and apply the admitted new events.
 
+    Returns their results, the log append and the log index of the first event
+    (after the ``clock_ref`` entry, when the batch logged one).
     ``hashes`` are the events' :func:`protocol.event_hash`, already computed for the chain check.
     """
     cards = tx.cards(event.card for event in events)
@@ -354,14 +380,18 @@ def _store_new(
     results: list[dict[str, Any]] = []
     entries: list[bytes] = []
     first_index = tx.tlog_size()
+    refs = _clock_refs(tx, kiosk.kiosk_id, events, sample, first_index, now, entries)
+    events_from = first_index + len(entries)
     for (body, sig), event, body_hash in zip(items, events, hashes, strict=True):
         card = cards.get(event.card)
         log_index = first_index + len(entries)
+        clock = event.clock
+        time_ms, trusted = event_time(clock.wall_ms, clock.synced, clock.mono_ms, refs.get(clock.boot_id, ()))
         if event.kind in SHOP_EVENT_KINDS:
             # Settled here, before its log entry is built: the flags are part of it.
             flags = apply_event(tx, site, event, card, now_ms=now, log_index=log_index)
         else:
-            flags = _tap_flags(event, card, site, now)
+            flags = _tap_flags(event, time_ms, card, site, now)
         if card is not None and event.kind in _TAP_KINDS:
             # Any flag on a registered card's tap keeps its shift from paying; the first one names why.
             taps.append(
@@ -371,12 +401,12 @@ def _store_new(
                     event.kind,
                     event.card,
                     card.volunteer_id,
-                    event.clock.wall_ms,
+                    time_ms,
                     flags[0] if flags else None,
                     log_index,
-                    event.clock.boot_id,
-                    event.clock.mono_ms,
-                    event.clock.synced,
+                    clock.boot_id,
+                    clock.mono_ms,
+                    trusted,
                     len(flags) > 1,
                 )
             )
@@ -393,6 +423,7 @@ def _store_new(
                 flags=tuple(flags),
                 received_ms=now,
                 log_index=log_index,
+                corrected_ms=time_ms if trusted and not clock.synced else None,
             )
         )
         entries.append(tlog.event_entry(body, sig, received_ms=now, flags_json=encode_flags(tuple(flags))))
@@ -402,4 +433,35 @@ def _store_new(
     assert appended.first_index == first_index
     if taps:
         apply_taps(tx, site, taps, now)
-    return results, appended
+    return results, appended, events_from
+
+
+def _clock_refs(
+    tx: Tx,
+    kiosk_id: str,
+    events: Sequence[Event],
+    sample: SignedHeartbeat | None,
+    log_index: int,
+    now: int,
+    entries: list[bytes],
+) -> dict[str, list[ClockRef]]:
+    """The references of the boots of ``events`` with an unsynced clock, the batch's sample included.
+
+    The sample becomes a reference (its ``clock_ref`` entry appended to ``entries``
+    at ``log_index``) when one of those events is from its boot, it is no older than
+    any of them, and :func:`protocol.clockref.wants_ref` says the boot needs it.
+    """
+    unsynced = [event.clock for event in events if not event.clock.synced]
+    if not unsynced:
+        return {}
+    refs = tx.clock_refs(kiosk_id, {clock.boot_id for clock in unsynced})
+    if sample is None:
+        return refs
+    beat = sample.beat
+    same_boot = [clock.mono_ms for clock in unsynced if clock.boot_id == beat.boot]
+    if same_boot and max(same_boot) <= beat.mono_ms and wants_ref(refs.get(beat.boot, ()), beat.mono_ms):
+        ref = ClockRef(beat.mono_ms, now)
+        entries.append(tlog.clock_ref_entry(sample.body, sample.sig, received_ms=now))
+        tx.insert_clock_ref(kiosk_id, beat.boot, ref, log_index)
+        refs.setdefault(beat.boot, []).append(ref)
+    return refs

@@ -234,6 +234,7 @@ class NewEvent:
     flags: tuple[str, ...]
     received_ms: int
     log_index: int | None = None  # its entry in the transparency log
+    corrected_ms: int | None = None  # an unsynced clock's time by a clock reference (protocol.clockref)
 
 
 @dataclass(frozen=True, slots=True)

@@ -366,6 +366,23 @@ def _m006_kiosk_health(conn: sqlite3.Connection) -> None:
     )
 
 
+def _m007_clock_refs(conn: sqlite3.Connection) -> None:
+    """Clock references (``protocol.clockref``), and the time the ledger counts for a corrected event.
+
+    ``clock_refs`` mirrors the log's ``clock_ref`` entries, so ingest finds a
+    boot's references without reading the log.  ``events.corrected_ms`` is the
+    time an unsynced event got from them (``NULL``: its own ``wall_ms`` counts);
+    an open shift needs it to know its check-in's time can be trusted.
+    """
+    conn.execute(
+        """CREATE TABLE clock_refs (
+            kiosk_id TEXT NOT NULL REFERENCES kiosks (kiosk_id), boot TEXT NOT NULL,
+            mono_ms INTEGER NOT NULL, at_ms INTEGER NOT NULL, log_index INTEGER NOT NULL UNIQUE,
+            PRIMARY KEY (kiosk_id, boot, mono_ms)) WITHOUT ROWID"""
+    )
+    conn.execute("ALTER TABLE events ADD COLUMN corrected_ms INTEGER")
+
+
 MIGRATIONS: Final[Sequence[Migration]] = (
     _m001_initial,
     _m002_card_credentials,
@@ -373,4 +390,5 @@ MIGRATIONS: Final[Sequence[Migration]] = (
     _m004_coordinator_cards,
     _m005_economy,
     _m006_kiosk_health,
+    _m007_clock_refs,
 )

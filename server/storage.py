@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from protocol import ShopLimits, parse_event
+from protocol.clockref import ClockRef
 from protocol.trust import parse_presets
 from server.models import (
     AppliedDecision,
@@ -199,11 +200,16 @@ _REDEMPTION_NAMES: Final = (
 _REDEMPTION_COLUMNS: Final = ", ".join(_REDEMPTION_NAMES)
 
 
-def _tap_clock(body: bytes, flags: Sequence[str]) -> TapClock:
-    """The clock of a stored (so valid) check-in event, for pairing its open shift."""
+def _tap_clock(body: bytes, flags: Sequence[str], corrected_ms: int | None) -> TapClock:
+    """The clock of a stored (so valid) check-in event, for pairing its open shift.
+
+    A check-in a clock reference corrected counts as synced at its corrected time,
+    exactly as it did when it was paired (:func:`protocol.clockref.event_time`).
+    """
     clock = parse_event(body).clock
+    wall_ms, synced = (clock.wall_ms, clock.synced) if corrected_ms is None else (corrected_ms, True)
     return TapClock(
-        clock.wall_ms, clock.boot_id, clock.mono_ms, clock.synced, flags[0] if flags else None, len(flags) > 1
+        wall_ms, clock.boot_id, clock.mono_ms, synced, flags[0] if flags else None, len(flags) > 1
     )
 
 
@@ -441,6 +447,25 @@ class Tx:
         rows = self._conn.execute(f"SELECT {_KIOSK_COLUMNS} FROM kiosks ORDER BY enrolled_ms, rowid")
         return [_kiosk(row) for row in rows]
 
+    def clock_refs(self, kiosk_id: str, boots: Iterable[str]) -> dict[str, list[ClockRef]]:
+        """``boot -> references`` (in log order) of ``kiosk_id`` for those of ``boots`` that have any."""
+        found: dict[str, list[ClockRef]] = {}
+        for chunk in _chunks(sorted(set(boots))):
+            rows = self._conn.execute(
+                "SELECT boot, mono_ms, at_ms FROM clock_refs WHERE kiosk_id = ? "
+                f"AND boot IN ({','.join('?' * len(chunk))}) ORDER BY log_index",
+                (kiosk_id, *chunk),
+            )
+            for boot, mono_ms, at_ms in rows:
+                found.setdefault(boot, []).append(ClockRef(mono_ms, at_ms))
+        return found
+
+    def insert_clock_ref(self, kiosk_id: str, boot: str, ref: ClockRef, log_index: int) -> None:
+        self._conn.execute(
+            "INSERT INTO clock_refs (kiosk_id, boot, mono_ms, at_ms, log_index) VALUES (?, ?, ?, ?, ?)",
+            (kiosk_id, boot, ref.mono_ms, ref.at_ms, log_index),
+        )
+
     def get_kiosk_health(self, kiosk_id: str) -> KioskHealth | None:
         row = self._conn.execute(
             f"SELECT {_HEALTH_COLUMNS} FROM kiosk_health WHERE kiosk_id = ?", (kiosk_id,)
@@ -502,7 +527,7 @@ class Tx:
     def insert_events(self, events: Iterable[NewEvent]) -> None:
         self._conn.executemany(
             "INSERT INTO events (kiosk_id, seq, body, sig, hash, kind, card_id, wall_ms, flags, received_ms, "
-            "log_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "log_index, corrected_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 (
                     e.kiosk_id,
@@ -516,6 +541,7 @@ class Tx:
                     _flags(e),
                     e.received_ms,
                     e.log_index,
+                    e.corrected_ms,
                 )
                 for e in events
             ),
@@ -699,16 +725,16 @@ class Tx:
         for chunk in _chunks(wanted):
             marks = ",".join("?" * len(chunk))
             rows = self._conn.execute(
-                f"SELECT {_SHIFT_COLUMNS_S}, e.body, e.flags FROM shifts s LEFT JOIN events e "
-                "ON e.kiosk_id = s.in_kiosk AND e.seq = s.in_seq "
+                f"SELECT {_SHIFT_COLUMNS_S}, e.body, e.flags, e.corrected_ms "
+                "FROM shifts s LEFT JOIN events e ON e.kiosk_id = s.in_kiosk AND e.seq = s.in_seq "
                 f"WHERE s.status = 'open' AND s.site_id = ? AND s.card_id IN ({marks})",
                 (site_id, *chunk),
             )
             for row in rows:
                 shift = _shift(row[: len(_SHIFT_NAMES)])
-                body, flags = row[len(_SHIFT_NAMES) :]
+                body, flags, corrected_ms = row[len(_SHIFT_NAMES) :]
                 if body is not None:
-                    shift.in_clock = _tap_clock(bytes(body), decode_flags(flags))
+                    shift.in_clock = _tap_clock(bytes(body), decode_flags(flags), corrected_ms)
                 found[shift.card_id] = shift
         return found
 

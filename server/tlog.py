@@ -265,6 +265,11 @@ def decision_entry(body: bytes, sig: bytes, received_ms: int) -> bytes:
     return logentry.decision_entry(body, sig, received_ms=received_ms)
 
 
+def clock_ref_entry(body: bytes, sig: bytes, received_ms: int) -> bytes:
+    """A kiosk's clock sample taken as a reference, exactly as signed (:mod:`protocol.clockref`)."""
+    return logentry.clock_ref_entry(body, sig, received_ms=received_ms)
+
+
 # -- receipts with proofs --------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class LoggedEvent:

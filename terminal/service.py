@@ -426,9 +426,10 @@ def _open_parts(
         key = load_key(config.key_path)
         outbox = Outbox(config.outbox_path)
         stack.callback(outbox.close)
+        clock = clock or SystemClock()
         client: SyncClient | None = None
-        if sync:
-            client = stack.enter_context(SyncClient(config, outbox))
+        if sync:  # the events' clock: a batch's clock sample must come from the same one
+            client = stack.enter_context(SyncClient(config, outbox, key=key, clock=clock))
         # One verified, cached trust list for the tap path and the sync thread of this process.
         trust = (
             client.trust
@@ -450,9 +451,7 @@ def _open_parts(
         close_indicator: Callable[[], None] | None = getattr(ind, "close", None)
         if close_indicator is not None:
             stack.callback(close_indicator)
-        yield _Parts(
-            key, outbox, card_reader, ind, client, trust, clock or SystemClock(), reader or config.reader
-        )
+        yield _Parts(key, outbox, card_reader, ind, client, trust, clock, reader or config.reader)
 
 
 def _button(
@@ -550,7 +549,9 @@ def open_shop_service(
     ):
         till_sync = parts.sync
         if till_sync is None:
-            till_sync = stack.enter_context(SyncClient(config, parts.outbox))
+            till_sync = stack.enter_context(
+                SyncClient(config, parts.outbox, key=parts.key, clock=parts.clock)
+            )
         till = ShopTill(
             config=config,
             key=parts.key,

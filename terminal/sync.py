@@ -331,7 +331,8 @@ class SyncClient:
                 if not batch:
                     break
                 verified = self._outbox.log_checkpoint()  # the same snapshot names log_size and is extended
-                status, body = self._post(encode_batch(batch), log_size=verified.size if verified else 0)
+                data = encode_batch(batch, clock=self._clock_sample())
+                status, body = self._post(data, log_size=verified.size if verified else 0)
                 if status == 200:
                     newly, receipt_seq = self._apply(body, batch, verified)
                     witnessed = True
@@ -643,6 +644,14 @@ class SyncClient:
             log.info("could not send a heartbeat: %s", describe(exc))
             return None
         return offset
+
+    def _clock_sample(self) -> dict[str, str]:
+        """A heartbeat signed now, for a batch's ``clock``: it lets the server correct an unsynced clock.
+
+        Made right before each POST, so the server's receive time is its reading
+        give or take the request's transit (``protocol.clockref``).
+        """
+        return sign_heartbeat(self._heartbeat(), self._heartbeat_key())
 
     def _heartbeat(self) -> Heartbeat:
         if self._clock is None:

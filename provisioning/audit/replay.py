@@ -22,7 +22,14 @@ What it checks per event (the signature was checked by a worker):
 
 * the kiosk was enrolled before the event and was ``active`` at that point;
 * its chain: ``seq`` follows the kiosk's previous one, ``prev`` is that event's hash;
-* the logged flags equal the flags the rules give.
+* the logged flags equal the flags the rules give, for the event's time as
+  the ledger counts it: an unsynced clock corrected by the ``clock_ref``
+  entries of its boot logged before it (:func:`protocol.clockref.event_time`).
+
+Per clock reference: its kiosk was enrolled before it and signed it, and it is
+later than the boot's previous references by the refresh interval
+(:func:`protocol.clockref.wants_ref`).  Like a decision, a reference that fails
+a check is still applied, so one bad entry is one problem.
 
 Per decision: it parses; the coordinator key it names was logged before it,
 was ``active`` then and signed it; ``at_ms`` is within 24 h of ``received_ms``;
@@ -62,9 +69,11 @@ from protocol import (
     parse_event,
     verify_decision,
 )
+from protocol.clockref import ClockRef, event_time, wants_ref
 from protocol.decisions import MAX_VOID_WINDOW_S
 from protocol.encoding import MAX_SAFE_INT
 from protocol.events import MAX_AMOUNT
+from protocol.heartbeat import parse_heartbeat
 from provisioning.audit._worker import SIG_NO_KEY, SIG_OK, Record
 from provisioning.audit.book import CardState, LedgerBook
 from provisioning.audit.report import Problems
@@ -119,6 +128,14 @@ def _key(entry: Mapping[str, Any]) -> bytes:
         raise _BadFact("public_key is not a base64 Ed25519 key") from exc
 
 
+def _signed_by(key: bytes, body: bytes, sig: bytes) -> bool:
+    try:
+        PublicKey(key).verify(body, sig)
+    except ProtocolError:
+        return False
+    return True
+
+
 def enrolled_key(entry: Mapping[str, Any]) -> tuple[str, bytes] | None:
     """``(kiosk_id, public key)`` of a well-formed ``kiosk_enrolled`` entry, else ``None``."""
     try:
@@ -143,6 +160,7 @@ class Replay:
         self.decisions = 0
         self.book = LedgerBook(self.sites, self.cards)
         self._applied: set[str] = set()  # hashes of the decisions applied so far
+        self.clock_refs: dict[tuple[str, str], list[ClockRef]] = {}  # (kiosk, boot) -> references
         self._pending: dict[str, list[Tap]] = {}
         self._pending_count = 0
 
@@ -245,6 +263,10 @@ class Replay:
             if kiosk is None:
                 return
         site = self.sites[kiosk.site_id]
+        if synced:
+            trusted = True
+        else:
+            wall_ms, trusted = event_time(wall_ms, synced, mono, self.clock_refs.get((kiosk_id, boot), ()))
         expected: list[str] = []
         if not clock_in_range(wall_ms, received_ms):
             expected.append(Reason.CLOCK_OUT_OF_RANGE.value)
@@ -270,7 +292,7 @@ class Replay:
                 None,
                 boot,
                 mono,
-                synced,
+                trusted,
                 len(expected) > 1,
             )
             self._pending.setdefault(kiosk.site_id, []).append(tap)
@@ -516,6 +538,35 @@ class Replay:
             apply_decision(cast(Tx, self.book), decision, digest, now_ms=received_ms, log_index=index)
         except ServiceError as exc:
             self.problem(exc.reason.value, f"the server's rules refuse {what}: {exc.message}", index=index)
+
+    def _clock_ref(self, index: int, entry: Mapping[str, Any]) -> None:
+        """A kiosk's clock sample the server took as a reference for the events of its boot after it."""
+        received_ms = _int(entry, "received_ms")
+        try:
+            beat = parse_heartbeat(entry["body"])
+        except ProtocolError as exc:
+            self.problem(exc.reason.value, f"the clock reference does not parse: {exc.message}", index=index)
+            return
+        kiosk = self.kiosks.get(beat.kiosk)
+        if kiosk is None:
+            self.problem(
+                "unknown_kiosk", "the clock reference comes before its kiosk's enrolment", index=index
+            )
+        elif not _signed_by(kiosk.key, entry["body"], entry["sig"]):
+            self.problem(
+                Reason.BAD_SIGNATURE.value,
+                "the clock reference's signature does not verify with the kiosk's enrolled key",
+                index=index,
+                kiosk_id=beat.kiosk,
+            )
+        refs = self.clock_refs.setdefault((beat.kiosk, beat.boot), [])
+        if not wants_ref(refs, beat.mono_ms):
+            self._out_of_order(
+                index,
+                "the clock reference is not later than its boot's previous one by the refresh interval",
+                kiosk_id=beat.kiosk,
+            )
+        refs.append(ClockRef(beat.mono_ms, received_ms))
 
     def _event(self, index: int, entry: Mapping[str, Any]) -> None:
         raise AssertionError("events are replayed with Replay.event")

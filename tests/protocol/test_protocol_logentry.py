@@ -60,6 +60,7 @@ FIELDS: dict[str, dict[str, Any]] = {
         "at_ms": AT,
     },
     "decision": {"body": b64encode(b'{"k":1}'), "sig": b64encode(bytes(64)), "received_ms": AT},
+    "clock_ref": {"body": b64encode(b'{"k":1}'), "sig": b64encode(bytes(64)), "received_ms": AT},
 }
 KINDS = sorted(FIELDS)
 
@@ -105,7 +106,7 @@ def test_each_kind_is_canonical_and_round_trips(kind):
     assert b" " not in data  # no space after separators (and none in these values)
     assert list(json.loads(data)) == sorted(json.loads(data))  # keys sorted
     parsed = parse_entry(data)
-    if kind in ("event", "decision"):
+    if kind in ("event", "decision", "clock_ref"):
         assert parsed == {**entry_object(kind), "body": b'{"k":1}', "sig": bytes(64)}
     else:
         assert parsed == entry_object(kind)

@@ -34,7 +34,7 @@ from protocol import (
     Receipt,
     TrustList,
     b64encode,
-    decode_batch,
+    decode_batch_request,
     event_hash,
     ids,
     sign_balances,
@@ -231,6 +231,7 @@ class FakeLedger:
     evidence: list[dict[str, Any]] = field(default_factory=list)
     evidence_status: int = 202
     heartbeats: list[bytes] = field(default_factory=list)  # each POST …/heartbeat body, as sent
+    clocks: list[Any] = field(default_factory=list)  # each batch's clock sample, as sent (None: none)
     balances: dict[str, int] | None = None
     balances_key: PrivateKey | None = None
     balances_kiosk: str | None = None
@@ -330,9 +331,10 @@ class FakeLedger:
             if log_size is not None and log_size > self.log.size:  # as the real server does
                 return 400, _error(Reason.BAD_FIELD, "log_size is larger than the log")
             try:
-                items = decode_batch(data)
+                items, clock = decode_batch_request(data)
             except ProtocolError as exc:
                 return 400, _error(exc.reason, exc.message)
+            self.clocks.append(clock)
             self.batch_sizes.append(len(items))
             staged = list(self.stored)
             results = []

@@ -13,8 +13,10 @@ import time
 import pytest
 
 from hardware.simulated import SimulatedReader
-from protocol import ids, sign_trust_list
+from protocol import ids, parse_event, sign_trust_list
+from protocol.heartbeat import verify_heartbeat
 from terminal.cli import configure
+from terminal.clock import SimulatedClock
 from terminal.config import write_config
 from terminal.errors import OutboxError
 from terminal.outbox import Outbox
@@ -69,6 +71,25 @@ def test_scripted_run_prints_one_line_per_tap_ends_at_eof_and_syncs(
         assert outbox.pending_count() == 0 and outbox.open_shift(CARDS[0]) is not None
 
 
+def test_each_batch_carries_a_clock_sample_from_the_clock_the_taps_were_signed_with(
+    stored_trust, config, config_path, kiosk_key, fake_ledger
+):
+    """The sync must sign its sample with the taps' own clock, or the server could not place them."""
+    from terminal.config import load_config
+
+    boot = "5f0c1e2a-9b7d-4c3e-8a61-2d4f6b8e0c13"
+    clock = SimulatedClock(5_000, synced=False, boot_id=boot)  # a 1970 clock after a power cut
+    with open_service(
+        load_config(config_path), stdin=io.StringIO(SCRIPT), stdout=io.StringIO(), clock=clock
+    ) as service:
+        final = service.run(threading.Event())
+    assert final is not None and final.ok and len(fake_ledger.stored) == 3
+    assert fake_ledger.clocks and all(wire is not None for wire in fake_ledger.clocks)
+    beat = verify_heartbeat(fake_ledger.clocks[-1], kiosk_key.public_key, kiosk_id=config.kiosk_id)
+    assert (beat.boot, beat.synced, beat.mono_ms) == (boot, False, clock.mono_ms)
+    assert {parse_event(body).clock.boot_id for body in fake_ledger.stored} == {boot}
+
+
 def test_stop_ends_the_loop_without_a_final_sync(stored_trust, config_path, fake_ledger):
     from terminal.config import load_config
 
@@ -113,6 +134,8 @@ def test_cli_run_sync_and_status(stored_trust, config_path, fake_ledger, monkeyp
     line = capsys.readouterr().out
     answer = json.loads(line)
     assert answer.pop("trust_issued_ms") == fake_ledger.trust.issued_ms
+    assert answer.pop("clock_offset_ms") == 0  # the fake ledger's answer to the heartbeat
+    assert len(fake_ledger.heartbeats) == 1
     assert answer == {
         "acknowledged": 3,
         "error": None,
