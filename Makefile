@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench units lint screenshots clean
+.PHONY: demo test bench units lint screenshots release clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ units:
 screenshots: $(STAMP)
 	KOKREATIV_SCREENSHOTS=docs/img/ui $(BIN)/python -m pytest -q tests/terminal/ui/test_ui_app.py \
 		tests/terminal/ui/test_ui_shop_screens.py -k every_screen
+
+# The tarball a kiosk installs from (deploy/install-kiosk.sh), of the committed HEAD, in dist/.
+release:
+	deploy/make-release.sh dist
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

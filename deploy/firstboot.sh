@@ -8,8 +8,11 @@
 #   firstboot.sh                this file
 #   kokreativ-firstboot.env     settings, for example:
 #       KOKREATIV_SERVER=https://ledger.example.org
-#       KOKREATIV_SOURCE=https://git.example.org/kokreativ.git   # a git URL, or a path on the Pi
-#       KOKREATIV_REF=v0.1.0                                      # optional: tag or branch
+#       KOKREATIV_SOURCE=/boot/firmware/kokreativ-0.1.0.tar.gz   # see below
+#
+# KOKREATIV_SOURCE is where kokreativ comes from: a release tarball from
+# `make release` (put it on the boot partition too), a checkout on the Pi, or
+# a git URL, with KOKREATIV_REF=TAG-OR-BRANCH if you like.
 #
 # and have the first boot call `bash /boot/firmware/firstboot.sh --arm`:
 # with Raspberry Pi Imager's cloud-init images, as a `runcmd` line in the
@@ -45,7 +48,7 @@ while [ $# -gt 0 ]; do
         --config) [ $# -ge 2 ] || die "--config needs a file"; config=$2; shift 2 ;;
         --dry-run) dry_run=1; shift ;;
         --root) [ $# -ge 2 ] || die "--root needs a directory"; root=$2; shift 2 ;;
-        -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument: $1" ;;
     esac
 done
@@ -98,10 +101,15 @@ server=$(sed -n 's/^KOKREATIV_SERVER=//p' "$config" | tail -n 1)
 source=$(sed -n 's/^KOKREATIV_SOURCE=//p' "$config" | tail -n 1)
 ref=$(sed -n 's/^KOKREATIV_REF=//p' "$config" | tail -n 1)
 [ -n "$server" ] || die "$config has no KOKREATIV_SERVER=URL line"
-[ -n "$source" ] || die "$config has no KOKREATIV_SOURCE= line (a git URL or a path on the Pi)"
+[ -n "$source" ] || die "$config has no KOKREATIV_SOURCE= line (a release tarball, a checkout or a git URL)"
 
 if [ -d "$source" ]; then
     checkout=$source
+elif [ -f "$source" ] && [[ "$source" == *.tar.gz ]]; then
+    checkout=$SRC_DIR
+    run rm -rf "$SRC_DIR"
+    run mkdir -p "$SRC_DIR"
+    run tar -xzf "$source" -C "$SRC_DIR" --strip-components=1
 else
     checkout=$SRC_DIR
     run apt-get update

@@ -12,6 +12,7 @@ import os
 import shutil
 import stat
 import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -222,6 +223,64 @@ def test_firstboot_clones_a_git_source(sandbox: dict[str, Path]) -> None:
     )
     config.unlink()
     _tmp_untouched(sandbox)
+
+
+def test_firstboot_unpacks_a_release_tarball(sandbox: dict[str, Path]) -> None:
+    """``make release`` on a laptop, the tarball on the boot partition: no git hosting needed."""
+    tarball = sandbox["root"] / "kokreativ-0.1.0.tar.gz"
+    tarball.write_bytes(b"not read in a dry run")
+    config = sandbox["root"] / "kokreativ-firstboot.env"
+    config.write_text(f"KOKREATIV_SERVER={SERVER}\nKOKREATIV_SOURCE={tarball}\n")
+    result = _run(FIRSTBOOT, sandbox, "--dry-run", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert f"run:   tar -xzf {tarball} -C /opt/kokreativ/src --strip-components=1" in lines
+    installer = "/opt/kokreativ/src/deploy/install-kiosk.sh"
+    assert f"run:   {installer} --server {SERVER} --from /opt/kokreativ/src --dry-run" in lines
+    assert not any("git clone" in line for line in lines)
+    config.unlink()
+    tarball.unlink()
+    _tmp_untouched(sandbox)
+
+
+def test_a_release_tarball_holds_everything_the_installer_needs(tmp_path: Path) -> None:
+    """Pack HEAD, unpack it elsewhere and dry-run its installer: the release stands on its own."""
+    if shutil.which("git") is None or not (REPO / ".git").exists():
+        pytest.skip("needs git and a git checkout")
+    made = subprocess.run(
+        ["bash", str(REPO / "deploy" / "make-release.sh"), str(tmp_path / "dist")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    tarball = Path(made.stdout.strip())
+    assert tarball.parent == tmp_path / "dist" and tarball.name.startswith("kokreativ-")
+    with tarfile.open(tarball) as archive:
+        names = set(archive.getnames())
+        prefix = tarball.name.removesuffix(".tar.gz")
+        for needed in (
+            "pyproject.toml",
+            "deploy/install-kiosk.sh",
+            "deploy/firstboot.sh",
+            "systemd/kokreativ-kiosk.service",
+            "systemd/kokreativ-sync.service",
+            "hardware/udev/60-kokreativ-nfc.rules",
+            "protocol/clockref.py",
+        ):
+            assert f"{prefix}/{needed}" in names, needed
+        archive.extractall(tmp_path / "unpacked", filter="data")
+    installer = tmp_path / "unpacked" / prefix / "deploy" / "install-kiosk.sh"
+    result = subprocess.run(
+        ["bash", str(installer), "--server", SERVER, "--dry-run"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "run:   systemctl enable kokreativ-kiosk.service kokreativ-sync.service" in result.stdout
 
 
 def test_shellcheck_is_clean() -> None:
