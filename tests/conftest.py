@@ -12,12 +12,18 @@ from pathlib import Path
 
 import pytest
 
+from hardware.indicator import RecordingIndicator
 from hardware.reader import Tap
 from kokreativ.localserver import free_port, start_server, stop_server
 from provisioning.client import ApiClient
 from provisioning.enrol import enrol_kiosk
 from server.datadir import init_data_dir
+from terminal.clock import Clock
 from terminal.config import KioskConfig
+from terminal.keystore import load_key
+from terminal.outbox import Outbox
+from terminal.tap import Kiosk
+from terminal.trust import TrustStore
 from tests.cardfactory import TestIssuer
 
 
@@ -73,6 +79,18 @@ class EnrolledKiosk:
     def taps(self) -> list[Tap]:
         """One genuine tap per card, signed by the issuer key the kiosk trusts."""
         return [self.issuer.tap(card) for card in self.card_ids]
+
+    def tap_kiosk(self, outbox: Outbox, clock: Clock, trust: TrustStore | None = None) -> Kiosk:
+        """The kiosk's tap logic on ``outbox`` and ``clock``, with its own key and trust list."""
+        config = self.config
+        return Kiosk(
+            config=config,
+            key=load_key(config.key_path),
+            outbox=outbox,
+            clock=clock,
+            indicator=RecordingIndicator(),
+            trust=trust or TrustStore(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id),
+        )
 
 
 @pytest.fixture

@@ -15,14 +15,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from hardware.indicator import RecordingIndicator
 from protocol import GENESIS_PREV, ids, verify_event
 from terminal.clock import SimulatedClock
 from terminal.keystore import load_key
 from terminal.outbox import Outbox
 from terminal.sync import SyncClient
-from terminal.tap import Kiosk
-from terminal.trust import TrustStore
 from tests.cardfactory import uid_for
 from tests.conftest import EnrolledKiosk, ServerProcess
 
@@ -143,16 +140,8 @@ def test_sigkill_kiosk_mid_burst_loses_and_duplicates_nothing(
 def _fill(kiosk: EnrolledKiosk, count: int) -> None:
     clock = SimulatedClock(start_wall_ms=int(time.time() * 1000) - count * 60_000)
     taps = kiosk.taps()
-    config = kiosk.config
-    with Outbox(config.outbox_path) as outbox:
-        core = Kiosk(
-            config=config,
-            key=load_key(config.key_path),
-            outbox=outbox,
-            clock=clock,
-            indicator=RecordingIndicator(),
-            trust=TrustStore(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id),
-        )
+    with Outbox(kiosk.config.outbox_path) as outbox:
+        core = kiosk.tap_kiosk(outbox, clock)
         for i in range(count):
             clock.advance(60)
             core.handle_tap(taps[i % len(taps)])

@@ -15,7 +15,6 @@ from typing import Any
 
 import requests
 
-from hardware.indicator import RecordingIndicator
 from hardware.reader import Tap
 from protocol.heartbeat import parse_heartbeat
 from protocol.logentry import parse_entry
@@ -24,8 +23,7 @@ from terminal.clock import SimulatedClock
 from terminal.keystore import load_key
 from terminal.outbox import Outbox
 from terminal.sync import SyncClient
-from terminal.tap import Kiosk, Outcome
-from terminal.trust import TrustStore
+from terminal.tap import Outcome
 from tests.cardfactory import uid_for
 from tests.conftest import EnrolledKiosk, ServerProcess
 
@@ -53,15 +51,7 @@ def _real_ms() -> int:
 
 def _work_an_hour_on_a_1970_clock(enrolled: EnrolledKiosk, outbox: Outbox, clock: SimulatedClock) -> str:
     """Check a registered card in and, an hour of monotonic time later, out; both taps unsynced."""
-    config = enrolled.config
-    kiosk = Kiosk(
-        config=config,
-        key=load_key(config.key_path),
-        outbox=outbox,
-        clock=clock,
-        indicator=RecordingIndicator(),
-        trust=TrustStore(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id),
-    )
+    kiosk = enrolled.tap_kiosk(outbox, clock)
     card = enrolled.card_ids[0]
     # A card of the default issue, valid from 2023: an unsynced clock judges only expiry
     # (docs/protocol.md, "Card credential"), so the 1970 kiosk still takes it.

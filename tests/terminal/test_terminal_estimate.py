@@ -35,7 +35,6 @@ from server.shifts import apply_taps
 from server.storage import Storage
 from terminal.clock import SimulatedClock
 from terminal.config import KioskConfig
-from terminal.keystore import load_key
 from terminal.outbox import Outbox
 from terminal.sync import SyncClient
 from terminal.tap import Kiosk, Outcome
@@ -231,14 +230,7 @@ def test_end_to_end_a_rule_change_reaches_the_kiosk_and_it_shows_what_the_server
         trust = TrustStore(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id)
         enrolled = trust.current()
         assert enrolled is not None and enrolled.earning == EarningRules(10)  # the enrolment answer's list
-        kiosk = Kiosk(
-            config=config,
-            key=load_key(config.key_path),
-            outbox=outbox,
-            clock=clock,
-            indicator=RecordingIndicator(),
-            trust=trust,
-        )
+        kiosk = enrolled_kiosk.tap_kiosk(outbox, clock, trust)
         with SyncClient(config, outbox) as client:  # the default refresh: a new client fetches at once
             assert client.sync_once().ok
         learned = trust.current()

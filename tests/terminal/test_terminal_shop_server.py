@@ -33,7 +33,7 @@ from terminal.redemptions import RedemptionState
 from terminal.service import open_shop_service
 from terminal.shop import CardAtTill, ShopTill, TillOutcome
 from terminal.sync import SyncClient
-from terminal.tap import Kiosk, Outcome
+from terminal.tap import Outcome
 from terminal.trust import TrustStore
 from tests.conftest import EnrolledKiosk, ServerProcess
 from tests.terminal.terminal_helpers import recorded_events
@@ -53,14 +53,7 @@ def _earn(enrolled: EnrolledKiosk, hours: list[float]) -> None:
     clock = SimulatedClock(START_MS)
     with Outbox(config.outbox_path) as outbox, SyncClient(config, outbox) as client:
         trust = TrustStore(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id)
-        kiosk = Kiosk(
-            config=config,
-            key=load_key(config.key_path),
-            outbox=outbox,
-            clock=clock,
-            indicator=RecordingIndicator(),
-            trust=trust,
-        )
+        kiosk = enrolled.tap_kiosk(outbox, clock, trust)
         for card_id, worked in zip(enrolled.card_ids, hours, strict=False):
             assert kiosk.handle_tap(enrolled.issuer.tap(card_id)).kind is Outcome.CHECK_IN
             clock.advance(worked * 3600)
