@@ -645,13 +645,19 @@ class SyncClient:
             return None
         return offset
 
-    def _clock_sample(self) -> dict[str, str]:
+    def _clock_sample(self) -> dict[str, str] | None:
         """A heartbeat signed now, for a batch's ``clock``: it lets the server correct an unsynced clock.
 
         Made right before each POST, so the server's receive time is its reading
-        give or take the request's transit (``protocol.clockref``).
+        give or take the request's transit (``protocol.clockref``).  ``None`` if it
+        cannot be made (say, a busy outbox): the batch goes without, because the
+        events matter more than their correction.
         """
-        return sign_heartbeat(self._heartbeat(), self._heartbeat_key())
+        try:
+            return sign_heartbeat(self._heartbeat(), self._heartbeat_key())
+        except Exception as exc:
+            log.warning("batch sent without a clock sample: %s", describe(exc))
+            return None
 
     def _heartbeat(self) -> Heartbeat:
         if self._clock is None:

@@ -48,6 +48,24 @@ def test_drains_more_than_one_batch_and_marks_everything_synced(
     assert fake_ledger.stored[-1] == outbox.events_from(1203, 1)[0].body
 
 
+class _BrokenClock:
+    """A clock whose reading fails, as a sample's would on a broken /proc: nothing else may fail with it."""
+
+    def now(self):
+        raise OSError("no boot_id")
+
+
+def test_a_clock_sample_that_cannot_be_made_does_not_hold_back_the_events(
+    config, kiosk, outbox, clock, card_tap, fake_ledger, caplog
+):
+    _fill(kiosk, clock, card_tap, 3)
+    with _client(config, outbox, fake_ledger.url, clock=_BrokenClock()) as client:
+        result = client.sync_once()
+    assert result.ok and result.pending == 0 and len(fake_ledger.stored) == 3
+    assert fake_ledger.clocks == [None]
+    assert "batch sent without a clock sample: OSError" in caplog.text
+
+
 def test_resending_what_the_server_already_holds_is_success(
     config, kiosk, outbox, clock, card_tap, fake_ledger
 ):
