@@ -389,7 +389,7 @@ def _store_new(
         time_ms, trusted = event_time(clock.wall_ms, clock.synced, clock.mono_ms, refs.get(clock.boot_id, ()))
         if event.kind in SHOP_EVENT_KINDS:
             # Settled here, before its log entry is built: the flags are part of it.
-            flags = apply_event(tx, site, event, card, now_ms=now, log_index=log_index)
+            flags = apply_event(tx, site, event, card, now_ms=now, log_index=log_index, time_ms=time_ms)
         else:
             flags = _tap_flags(event, time_ms, card, site, now)
         if card is not None and event.kind in _TAP_KINDS:

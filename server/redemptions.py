@@ -9,6 +9,9 @@ implements; an auditor replaying the log implements the same few in memory
 and so applies the server's very rules (as the auditor's ``LedgerBook`` does for
 :func:`server.shifts.apply_taps`).
 
+An event's time is the one the ledger counts (``time_ms``, see :func:`apply_event`):
+its ``wall_ms``, or an unsynced clock's time by a clock reference.
+
 A ``redeem`` is checked row by row in the order of the table; the first
 refusing row that applies decides and ends the checks, so a refused event
 carries exactly one flag and moves nothing:
@@ -18,7 +21,7 @@ flag                       when
 =========================  =====================================================
 ``not_a_shop``             the kiosk's site is not a shop
 ``unknown_card``           the card is not registered
-``card_blocked``           the card was blocked at or before the event's ``wall_ms``
+``card_blocked``           the card was blocked at or before the event's time
 ``uncredentialed_card``    a ``u_`` card where the shop does not allow them
 ``amount_over_limit``      ``amount`` > the shop's ``max_amount``
 ``redemption_mismatch``    the ID is on record for another card, amount or shop
@@ -36,7 +39,7 @@ A ``void`` refuses with the first that applies of ``not_a_shop``,
 ``unknown_redemption`` (no debited redemption has the ID), ``void_other_shop``,
 ``redemption_mismatch`` (the void names another card), ``already_voided`` and
 ``void_too_late`` (more than ``void_window_s`` after the redemption's
-``wall_ms``, or the void's clock out of range); otherwise the amount is
+time, or the void's time out of range); otherwise the amount is
 credited back and the redemption is ``voided``, which also takes its overdraft
 off the review list.  A void gets no card flags: it returns tokens to the
 redemption's volunteer whatever has become of the card since.
@@ -99,17 +102,20 @@ def apply_event(
     *,
     now_ms: int,
     log_index: int | None,
+    time_ms: int | None = None,
 ) -> list[str]:
     """Decide and apply one admitted ``redeem`` or ``void`` event from a kiosk of ``site``; return its flags.
 
     ``card`` is the event's card if it is registered, ``now_ms`` the server's time
     when the batch arrived (its ``received_ms``) and ``log_index`` the event's entry
-    in the transparency log.
+    in the transparency log.  ``time_ms`` is the event's time as the ledger counts
+    it (:func:`protocol.clockref.event_time`; default: its ``wall_ms``).
     """
+    when = event.clock.wall_ms if time_ms is None else time_ms
     if event.kind is EventKind.REDEEM:
-        return redeem(book, site, event, card, now_ms=now_ms, log_index=log_index)
+        return redeem(book, site, event, card, now_ms=now_ms, log_index=log_index, time_ms=when)
     if event.kind is EventKind.VOID:
-        return void(book, site, event, now_ms=now_ms, log_index=log_index)
+        return void(book, site, event, now_ms=now_ms, log_index=log_index, time_ms=when)
     raise ValueError(f"{event.kind.value} is not a shop event")
 
 
@@ -121,12 +127,13 @@ def redeem(
     *,
     now_ms: int,
     log_index: int | None,
+    time_ms: int,
 ) -> list[str]:
     """The ``redeem`` rules (see the module docstring): debit, decline or refuse; return the flags."""
     amount: int = event.data["amount"]
     redemption_id: str = event.data["id"]
     online: bool = event.data["online"]
-    wall_ms = event.clock.wall_ms
+    wall_ms = time_ms
     shop = site.shop
     if site.kind is not SiteKind.SHOP or shop is None:
         return [Reason.NOT_A_SHOP.value]
@@ -180,10 +187,12 @@ def redeem(
     return flags
 
 
-def void(book: RedemptionBook, site: Site, event: Event, *, now_ms: int, log_index: int | None) -> list[str]:
+def void(
+    book: RedemptionBook, site: Site, event: Event, *, now_ms: int, log_index: int | None, time_ms: int
+) -> list[str]:
     """The ``void`` rules (see the module docstring): credit back or refuse; return the flags."""
     redemption_id: str = event.data["id"]
-    wall_ms = event.clock.wall_ms
+    wall_ms = time_ms
     shop = site.shop
     if site.kind is not SiteKind.SHOP or shop is None:
         return [Reason.NOT_A_SHOP.value]

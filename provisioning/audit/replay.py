@@ -307,13 +307,19 @@ class Replay:
         if kiosk is None:
             return
         self.flush()  # the redemption reads a balance that earlier taps may have paid
+        event = parse_event(body)  # the worker parsed it already, so it parses
+        clock = event.clock
+        time_ms, _ = event_time(
+            clock.wall_ms, clock.synced, clock.mono_ms, self.clock_refs.get((kiosk_id, clock.boot_id), ())
+        )
         expected = apply_event(
             self.book,
             self.sites[kiosk.site_id],
-            parse_event(body),  # the worker parsed it already, so it parses
+            event,
             self.cards.get(card_id),
             now_ms=received_ms,
             log_index=index,
+            time_ms=time_ms,
         )
         self._compare_flags(index, record, flags, expected)
 

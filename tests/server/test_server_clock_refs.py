@@ -18,14 +18,16 @@ from typing import Any
 import httpx
 import pytest
 
-from protocol import EventKind, PrivateKey, SignedEvent, encode_batch
+from protocol import EventKind, PrivateKey, SignedEvent, encode_batch, ids
 from protocol.clockref import REFRESH_MS
 from protocol.heartbeat import Heartbeat, sign_heartbeat
 from protocol.logentry import parse_entry
 from protocol.note import NoteVerifier
 from provisioning.audit import AuditOptions, DataFolderSource, audit_ledger
 from server.datadir import InitResult
+from server.models import RedemptionStatus
 from tests.server.server_helpers import HOUR, MINUTE, T0, Api, FakeKiosk, World, assert_error
+from tests.server.server_shop_helpers import ShopWorld
 
 BOOT_MONO = 20_000  # 20 s after boot
 ANCIENT = 5_000  # a wall clock that starts at 1970 after a power cut
@@ -213,3 +215,32 @@ def test_a_bad_sample_refuses_the_batch_and_stores_nothing(
     assert error["field"] == "clock"
     assert api.snapshot() == before
     assert _clock_refs(api) == []
+
+
+def test_an_offline_redemption_on_a_1970_till_is_dated_by_the_reference_and_voids_in_its_window(
+    api: Api, data_dir: tuple[Path, InitResult], tmp_path: Path
+) -> None:
+    """Shops settle by date: a sale at a till that lost its clock belongs to the day it happened."""
+    w = ShopWorld(api, max_amount=30, void_window_s=600)
+    ada = w.holder(tokens=20)
+    till = w.till
+    rid = ids.new_id(ids.REDEMPTION)
+    data = {"amount": 5, "id": rid, "online": False}
+    sale = till.event(EventKind.REDEEM, ada.card_id, ANCIENT, data=data, mono_ms=BOOT_MONO, synced=False)
+    # A void 20 minutes later by the monotonic clock: outside the 10-minute window.
+    late = till.event(
+        EventKind.VOID,
+        ada.card_id,
+        ANCIENT + 20 * MINUTE,
+        data={"id": rid},
+        mono_ms=BOOT_MONO + 20 * MINUTE,
+        synced=False,
+    )
+    api.clock.now = T0 + HOUR
+    response = _send(api, till, [sale, late], _sample(till, BOOT_MONO + HOUR))
+    assert response.status_code == 200, response.text
+    assert [r["flags"] for r in response.json()["results"]] == [[], ["void_too_late"]]
+    record = w.record(rid)
+    assert (record.status, record.wall_ms) == (RedemptionStatus.DEBITED, T0)  # an hour before the sync
+    assert w.balance(ada) == 15
+    _audit(data_dir, tmp_path)
