@@ -186,6 +186,7 @@ def run_demo(workdir: Path, out: TextIO, *, keep: bool = False, window: bool = F
             shop_clock.advance(3600)
             shop_ok = _at_till(shop_config, shop_clock, stickers, [(0, 5, "Buch"), (2, 40, "Fahrrad")], say)
             with ApiClient(url, admin_token=init.admin_token) as admin:
+                power_cut_ok = _power_cut(config, outbox, stickers[1], cards[1].card_id, admin, say)
                 report, review, verify = admin.report(), admin.review(), admin.verify()
                 answer = admin.statement("shops", shop["site_id"])
                 settlement = answer if isinstance(answer, dict) else {}
@@ -235,6 +236,7 @@ def run_demo(workdir: Path, out: TextIO, *, keep: bool = False, window: bool = F
     ok = (
         verify["ok"]
         and shop_ok
+        and power_cut_ok
         and settlement.get("to_settle") == 7  # Bo's coffee offline (2) and Alex's book online (5)
         and pending == 0
         and result.error is None
@@ -335,6 +337,42 @@ def _tamper_and_audit(
         say(f"     {problem}")
     say(f"   {'caught' if not audit.ok else 'NOT caught'}")
     return not audit.ok
+
+
+def _power_cut(
+    config: KioskConfig, outbox: Outbox, sticker: EmulatedType2Tag, card_id: str, admin: ApiClient, say: Any
+) -> bool:
+    """Bo works an hour at the kiosk after a power cut left its clock at 1970; True if paid at real time.
+
+    The kiosk has no battery clock and here no NTP either: both taps carry 1970 and
+    ``synced: false``.  The sync's signed clock sample lets the server date them by its
+    own clock (a ``clock_ref`` in the log), so the shift pays, at the right time.
+    """
+    clock = SimulatedClock(5_000, synced=False, boot_id="00000000-0000-4000-8000-000000000002")
+    kiosk = Kiosk(
+        config=config,
+        key=load_key(config.key_path),
+        outbox=outbox,
+        clock=clock,
+        indicator=RecordingIndicator(),
+        trust=TrustStore(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id),
+    )
+    say("   Power cut at the kiosk: it boots with its clock at 1970 and no NTP. Bo works an hour:")
+    tap = Tap(uid=sticker.uid, ndef=sticker.ndef_message)
+    for hours in (0, 1):
+        clock.advance(hours * 3600)
+        at = dt.datetime.fromtimestamp(clock.wall_ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M")
+        say(f"     kiosk clock {at}  Bo  {kiosk.handle_tap(tap).kind}")
+    # The network is back at once: the sync's sample shares the check-out's monotonic reading.
+    with SyncClient(config, outbox, clock=clock) as client:
+        synced = client.sync_once()
+    shift = admin.request("GET", f"/v1/cards/{card_id}/shifts")["shifts"][-1]
+    say(
+        f"     synced ({synced.error or 'ok'}): the server dated the shift {_local(shift['start_ms'])}–"
+        f"{_local(shift['end_ms'])} by its own clock, {_hours(shift['minutes'])}, "
+        f"{shift['tokens']} tokens, {shift['status']}"
+    )
+    return synced.ok and (shift["status"], shift["minutes"]) == ("paid", 60)
 
 
 def _issue_onto(

@@ -37,18 +37,27 @@ def test_demo_day_syncs_verifies_and_pays_what_was_worked(tmp_path: Path):
         r"Chris\s+Fahrrad for\s+40 tokens \(balance 0 tokens\): declined \(insufficient_balance\)", text
     )
     assert "2 redemptions, 7 tokens redeemed, 0 voided, 7 to settle" in text
-    # Balances: 4:30 h + 2:10 h for Alex, 8:30 h for Bo, nothing for Chris, at 10 tokens/h rounded down,
-    # less what each spent at the shop.
+    # After a power cut the kiosk's clock reads 1970 and never syncs; the sync's clock sample lets
+    # the server date Bo's hour by its own clock, and pay it.
+    assert "kiosk clock 1970-01-01 00:00  Bo  check_in" in text
+    assert "kiosk clock 1970-01-01 01:00  Bo  check_out" in text
+    assert re.search(
+        r"synced \(ok\): the server dated the shift \d\d:\d\d–\d\d:\d\d by its own clock, "
+        r"1:00 h, 10 tokens, paid",
+        text,
+    )
+    # Balances: 4:30 h + 2:10 h for Alex, 8:30 h + 1:00 h for Bo, nothing for Chris, at 10 tokens/h
+    # rounded down, less what each spent at the shop.
     assert TOKENS_PER_HOUR == 10
     assert re.search(r"Alex Beispiel\s+balance\s+61 tokens, 6:40 h paid", text)
-    assert re.search(r"Bo Muster\s+balance\s+83 tokens, 8:30 h paid", text)
+    assert re.search(r"Bo Muster\s+balance\s+93 tokens, 9:30 h paid", text)
     assert re.search(r"Chris Probe\s+balance\s+0 tokens, 0:00 h paid", text)
     assert "Waiting for a coordinator's review: 1" in text
     assert "Chris Probe: missing_check_out" in text
-    assert "12 events from 2 kiosk(s), signatures and hash chain OK" in text
+    assert "14 events from 2 kiosk(s), signatures and hash chain OK" in text
     # The transparency log: the kiosk witnessed it, a public audit passes, a database edit is caught.
     assert re.search(r"the kiosk, as a witness, verified checkpoint \S+ size \d+", text)
-    assert re.search(r"12 event signatures, 2 kiosk chain\(s\), 3 balances replayed and matched: OK", text)
+    assert re.search(r"14 event signatures, 2 kiosk chain\(s\), 3 balances replayed and matched: OK", text)
     assert re.search(r"the server says 50 tokens, the log gives 0 \[balance_mismatch\]\n\s+caught", text)
     assert text.rstrip().endswith("Demo succeeded.")
     assert len(DAY) == 10
