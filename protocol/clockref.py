@@ -17,8 +17,10 @@ the receive time) only when it is needed: when the batch holds a new event of
 the sample's boot whose clock was not synced, and that boot has no reference
 yet or only ones older than :data:`REFRESH_MS` by the monotonic clock.  A
 kiosk whose clock is synced adds nothing to the log; one that runs unsynced for
-weeks adds four entries a day, so no correction reaches further than three hours
-(at a crystal's 100 ppm, about a second).
+weeks adds at most four entries a day.  A tap synced soon after it was made is
+corrected from a reference at most six hours away; a tap from a long offline
+stretch may be days from the nearest one.  A crystal drifts up to 100 ppm,
+about 9 seconds a day: small against shift lengths in minutes.
 
 Server and auditor apply the same rule, :func:`event_time`, to the references
 logged before the event: that is what makes a correction replayable.
