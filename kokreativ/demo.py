@@ -41,7 +41,7 @@ from typing import Any, TextIO
 
 from hardware.console import ConsoleIndicator
 from hardware.emulator import EmulatedType2Tag, serve_tag
-from hardware.indicator import RecordingIndicator
+from hardware.indicator import Indicator, RecordingIndicator
 from hardware.nfc import write_one_tag
 from hardware.reader import Tap
 from hardware.simulated import SimulatedReader
@@ -339,6 +339,18 @@ def _tamper_and_audit(
     return not audit.ok
 
 
+def _tap_kiosk(config: KioskConfig, outbox: Outbox, clock: SimulatedClock, indicator: Indicator) -> Kiosk:
+    """The kiosk's tap logic on the demo's clock, as its service would build it."""
+    return Kiosk(
+        config=config,
+        key=load_key(config.key_path),
+        outbox=outbox,
+        clock=clock,
+        indicator=indicator,
+        trust=TrustStore(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id),
+    )
+
+
 def _power_cut(
     config: KioskConfig, outbox: Outbox, sticker: EmulatedType2Tag, card_id: str, admin: ApiClient, say: Any
 ) -> bool:
@@ -349,14 +361,7 @@ def _power_cut(
     own clock (a ``clock_ref`` in the log), so the shift pays, at the right time.
     """
     clock = SimulatedClock(5_000, synced=False, boot_id="00000000-0000-4000-8000-000000000002")
-    kiosk = Kiosk(
-        config=config,
-        key=load_key(config.key_path),
-        outbox=outbox,
-        clock=clock,
-        indicator=RecordingIndicator(),
-        trust=TrustStore(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id),
-    )
+    kiosk = _tap_kiosk(config, outbox, clock, RecordingIndicator())
     say("   Power cut at the kiosk: it boots with its clock at 1970 and no NTP. Bo works an hour:")
     tap = Tap(uid=sticker.uid, ndef=sticker.ndef_message)
     for hours in (0, 1):
@@ -395,14 +400,7 @@ def _replay_day(config: KioskConfig, start: dt.datetime, stickers: list[Emulated
     lights = io.StringIO()
     outbox = Outbox(config.outbox_path)
     try:
-        kiosk = Kiosk(
-            config=config,
-            key=load_key(config.key_path),
-            outbox=outbox,
-            clock=clock,
-            indicator=ConsoleIndicator(lights),
-            trust=TrustStore(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id),
-        )
+        kiosk = _tap_kiosk(config, outbox, clock, ConsoleIndicator(lights))
         elapsed = 0.0
         for step in DAY:
             h, m, s = (int(part) for part in step.clock.split(":"))
