@@ -14,7 +14,7 @@
 # `make release` (put it on the boot partition too), a checkout on the Pi, or
 # a git URL, with KOKREATIV_REF=TAG-OR-BRANCH if you like.
 #
-# and have the first boot call `bash /boot/firmware/firstboot.sh --arm`:
+# Then have the first boot call `bash /boot/firmware/firstboot.sh --arm`:
 # with Raspberry Pi Imager's cloud-init images, as a `runcmd` line in the
 # boot partition's user-data; with an Imager firstrun.sh, as a line before its
 # final `rm -f`.  docs/operations.md ("Install a kiosk") shows both.
