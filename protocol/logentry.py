@@ -28,6 +28,8 @@ kind               fields (besides ``kind``, ``type``, ``v``; ``at_ms`` is serve
                    ``sig`` (b64), ``received_ms``
 ``clock_ref``      ``body`` (b64 of a kiosk's signed heartbeat, its clock sample of a sync
                    request, :mod:`protocol.clockref`), ``sig`` (b64), ``received_ms``
+``server_key``     ``body`` (b64 of a server key transition, :mod:`protocol.serverkeys`),
+                   ``sig_old``, ``sig_new`` (b64): the server's signing key changed
 =================  ==============================================================
 
 An ``event`` entry binds the kiosk's exact signed bytes, so a kiosk can
@@ -64,6 +66,7 @@ ENTRY_FIELDS: Final[dict[str, frozenset[str]]] = {
     "coordinator_key": frozenset({"coordinator_id", "public_key", "status", "at_ms"}),
     "decision": frozenset({"body", "sig", "received_ms"}),
     "clock_ref": frozenset({"body", "sig", "received_ms"}),
+    "server_key": frozenset({"body", "sig_old", "sig_new"}),
 }
 # Kinds whose ``body`` and ``sig`` are somebody's signed bytes, kept exactly.
 _SIGNED_KINDS: Final = frozenset({"event", "decision", "clock_ref"})
@@ -129,6 +132,9 @@ def parse_entry(data: bytes) -> dict[str, Any]:
     if kind in _SIGNED_KINDS:
         obj["body"] = b64decode(obj["body"], field="entry.body")
         obj["sig"] = b64decode(obj["sig"], field="entry.sig")
+    if kind == "server_key":
+        for name in ("body", "sig_old", "sig_new"):
+            obj[name] = b64decode(obj[name], field=f"entry.{name}")
     if kind == "event" and (
         not isinstance(obj["flags"], list) or not all(isinstance(f, str) for f in obj["flags"])
     ):

@@ -48,6 +48,7 @@ class Reason(StrEnum):
     ENROLMENT_CODE_USED = "enrolment_code_used"
     ENROLMENT_CODE_EXPIRED = "enrolment_code_expired"
     KEY_ALREADY_ENROLLED = "key_already_enrolled"
+    SERVER_KEY_MISMATCH = "server_key_mismatch"
 
     # Entities.
     UNKNOWN_SITE = "unknown_site"

@@ -224,6 +224,10 @@ def create_app(context: ServerContext, *, verify_workers: int | None = None) -> 
                 headers["Content-Encoding"] = "gzip"
         return Response(data, media_type=BINARY, headers=headers)
 
+    @app.get("/v1/server-keys")
+    async def get_server_keys() -> JSONResponse:
+        return JSONResponse(await call(logviews.server_keys))
+
     @app.get("/v1/log/key")
     async def get_log_key() -> JSONResponse:
         return JSONResponse(await call(logviews.log_key))

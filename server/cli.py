@@ -24,6 +24,18 @@ example:
   kokreativ server backup --data /var/lib/kokreativ-server --out /backup/ledger-2026-11-29.db
 """
 
+ROTATE_EXAMPLES = """\
+examples:
+  kokreativ server rotate-key --data /var/lib/kokreativ-server            # step 1, then restart the server
+  kokreativ server rotate-key --data /var/lib/kokreativ-server --finish   # step 2, once every kiosk synced
+
+Step 1 makes a new server key and a transition signed by the old and the new key,
+logs it, and prints one JSON line with the new log verifier key to publish.
+After a restart the server signs with the new key and co-signs checkpoints with
+the old one; kiosks follow the transition at their next sync.  Step 2 deletes
+the old key.  docs/operations.md ("Rotating keys") has the whole procedure.
+"""
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add the ``server`` sub-commands to ``parser``."""
@@ -57,6 +69,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
     backup.add_argument("--data", type=Path, required=True, help="the server's data directory")
     backup.add_argument("--out", type=Path, required=True, help="the backup file to create (must not exist)")
     backup.set_defaults(func=backup_command)
+    rotate = subparsers.add_parser(
+        "rotate-key",
+        help="rotate the server key in two steps (planned rotation; see docs/operations.md)",
+        description="Planned rotation of the server key: step 1 makes the new key and logs the transition, "
+        "step 2 (--finish) deletes the old one.",
+        epilog=ROTATE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    rotate.add_argument("--data", type=Path, required=True, help="the server's data directory")
+    rotate.add_argument(
+        "--finish", action="store_true", help="step 2: delete the old key once every kiosk has synced"
+    )
+    rotate.set_defaults(func=rotate_command)
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -81,4 +106,31 @@ def backup_command(args: argparse.Namespace) -> int:
     from server.backup import backup_ledger
 
     print(json.dumps(backup_ledger(args.data, args.out).to_json()))
+    return 0
+
+
+def rotate_command(args: argparse.Namespace) -> int:
+    """Run step 1 or step 2 of a server key rotation and print one JSON line."""
+    import json
+
+    from server.context import wall_clock_ms
+    from server.datadir import rotate_key
+    from server.keyrotation import finish_rotation
+
+    if args.finish:
+        old = finish_rotation(args.data)
+        print(json.dumps({"finished": old is not None, "old_public_key": old.to_b64() if old else None}))
+        return 0
+    done = rotate_key(args.data, now_ms=wall_clock_ms())
+    print(
+        json.dumps(
+            {
+                "old_public_key": done.old_public_key.to_b64(),
+                "new_public_key": done.new_public_key.to_b64(),
+                "log_index": done.log_index,
+                "log_verifier_key": done.log_verifier_key,
+                "next": "restart the server; run --finish once every kiosk has synced",
+            }
+        )
+    )
     return 0

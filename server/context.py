@@ -25,12 +25,18 @@ def wall_clock_ms() -> int:
 
 @dataclass(slots=True)
 class ServerContext:
-    """Storage, the server's signing key, the programme's UID-pseudonym key and the clock."""
+    """Storage, the server's signing key, the programme's UID-pseudonym key and the clock.
+
+    ``cosign_keys`` are earlier server keys that still co-sign checkpoints while a
+    key rotation is being finished (:mod:`server.keyrotation`), so kiosks and
+    auditors that pinned the old key keep verifying the log meanwhile.
+    """
 
     storage: Storage
     server_key: PrivateKey
     uid_pseudonym_key: bytes
     now_ms: Clock = field(default=wall_clock_ms)
+    cosign_keys: tuple[PrivateKey, ...] = ()
 
     def close(self) -> None:
         self.storage.close()

@@ -3,6 +3,7 @@
 Layout (the directory is mode 0700, the key files 0600)::
 
     DATA/server.key           32-byte Ed25519 seed that signs receipts
+    DATA/server.key.previous  the key before a rotation, until it is finished (server.keyrotation)
     DATA/uid-pseudonym.key    32 random bytes; kiosks name unregistered cards with it
     DATA/ledger.db            SQLite ledger (plus its -wal and -shm files)
 
@@ -31,9 +32,15 @@ from protocol import PrivateKey, PublicKey
 from server import tlog
 from server.context import Clock, ServerContext, wall_clock_ms
 from server.errors import DataDirError
+from server.keyrotation import (
+    SERVER_KEY,
+    Rotation,
+    complete_pending_rotation,
+    previous_keys,
+    rotate_server_key,
+)
 from server.storage import Storage
 
-SERVER_KEY: Final = "server.key"
 UID_KEY: Final = "uid-pseudonym.key"
 LEDGER: Final = "ledger.db"
 ADMIN_TOKEN_SETTING: Final = "admin_token_sha256"
@@ -118,15 +125,28 @@ def open_data_dir(path: Path, *, now_ms: Clock = wall_clock_ms) -> ServerContext
     path = Path(path)
     if not (path / LEDGER).is_file():
         raise DataDirError(f"{path / LEDGER} is missing; create the data directory first")
-    server_key = PrivateKey(_read_secret(path / SERVER_KEY))
     uid_key = _read_secret(path / UID_KEY)
     storage = Storage(path / LEDGER)
     try:
         with storage.read() as tx:
             if tx.get_setting(ADMIN_TOKEN_SETTING) is None:
                 raise DataDirError(f"{path / LEDGER} has no admin token; it was not made by init")
-        tlog.ensure_checkpoint(storage, server_key, now_ms())
+        complete_pending_rotation(path, storage)  # before the key is read: it may be the new one
+        server_key = PrivateKey(_read_secret(path / SERVER_KEY))
+        cosign = previous_keys(path)
+        tlog.ensure_checkpoint(storage, server_key, now_ms(), cosign)
     except BaseException:
         storage.close()
         raise
-    return ServerContext(storage=storage, server_key=server_key, uid_pseudonym_key=uid_key, now_ms=now_ms)
+    return ServerContext(
+        storage=storage, server_key=server_key, uid_pseudonym_key=uid_key, now_ms=now_ms, cosign_keys=cosign
+    )
+
+
+def rotate_key(path: Path, *, now_ms: int) -> Rotation:
+    """Step 1 of a server key rotation on the data folder ``path`` (:mod:`server.keyrotation`)."""
+    path = Path(path)
+    if not (path / LEDGER).is_file():
+        raise DataDirError(f"{path / LEDGER} is missing; create the data directory first")
+    with Storage(path / LEDGER) as storage:
+        return rotate_server_key(path, storage, now_ms=now_ms)

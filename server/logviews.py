@@ -110,6 +110,16 @@ def log_key(ctx: ServerContext) -> dict[str, Any]:
     return {"origin": log_origin, "verifier_key": tlog.verifier_key(log_origin, ctx.server_key.public_key)}
 
 
+def server_keys(ctx: ServerContext) -> dict[str, Any]:
+    """``{"transitions": [...]}``: every server key transition, oldest first (``GET /v1/server-keys``).
+
+    Public: a kiosk that cannot verify the server's signature any more follows
+    these from the key it pinned (:func:`protocol.serverkeys.follow_transitions`).
+    """
+    with ctx.storage.read() as tx:
+        return {"transitions": [signed.to_wire() for signed in tx.server_key_transitions()]}
+
+
 def _require_decimal(params: Mapping[str, str], name: str) -> int:
     value = params.get(name)
     if value is None or not _DECIMAL.fullmatch(value) or int(value) > MAX_SAFE_INT:

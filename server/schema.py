@@ -383,6 +383,18 @@ def _m007_clock_refs(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE events ADD COLUMN corrected_ms INTEGER")
 
 
+def _m008_server_keys(conn: sqlite3.Connection) -> None:
+    """Server key transitions (``protocol.serverkeys``), oldest first, as the log's ``server_key`` entries.
+
+    Kept here as well so ``GET /v1/server-keys`` answers without reading the log.
+    """
+    conn.execute(
+        """CREATE TABLE server_key_transitions (
+            log_index INTEGER PRIMARY KEY, body BLOB NOT NULL, sig_old BLOB NOT NULL,
+            sig_new BLOB NOT NULL, new_key BLOB NOT NULL UNIQUE, at_ms INTEGER NOT NULL)"""
+    )
+
+
 MIGRATIONS: Final[Sequence[Migration]] = (
     _m001_initial,
     _m002_card_credentials,
@@ -391,4 +403,5 @@ MIGRATIONS: Final[Sequence[Migration]] = (
     _m005_economy,
     _m006_kiosk_health,
     _m007_clock_refs,
+    _m008_server_keys,
 )

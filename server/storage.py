@@ -33,6 +33,7 @@ from typing import Any, Final
 
 from protocol import ShopLimits, parse_event
 from protocol.clockref import ClockRef
+from protocol.serverkeys import SignedTransition, parse_transition
 from protocol.trust import parse_presets
 from server.models import (
     AppliedDecision,
@@ -446,6 +447,29 @@ class Tx:
     def list_kiosks(self) -> list[Kiosk]:
         rows = self._conn.execute(f"SELECT {_KIOSK_COLUMNS} FROM kiosks ORDER BY enrolled_ms, rowid")
         return [_kiosk(row) for row in rows]
+
+    def server_key_transitions(self) -> list[SignedTransition]:
+        """Every server key transition, oldest first (they were verified before they were stored)."""
+        rows = self._conn.execute(
+            "SELECT body, sig_old, sig_new FROM server_key_transitions ORDER BY log_index"
+        ).fetchall()
+        return [
+            SignedTransition(parse_transition(bytes(b)), bytes(b), bytes(o), bytes(n)) for b, o, n in rows
+        ]
+
+    def insert_server_key_transition(self, signed: SignedTransition, log_index: int) -> None:
+        self._conn.execute(
+            "INSERT INTO server_key_transitions (log_index, body, sig_old, sig_new, new_key, at_ms) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                log_index,
+                signed.body,
+                signed.sig_old,
+                signed.sig_new,
+                signed.transition.new.raw,
+                signed.transition.at_ms,
+            ),
+        )
 
     def clock_refs(self, kiosk_id: str, boots: Iterable[str]) -> dict[str, list[ClockRef]]:
         """``boot -> references`` (in log order) of ``kiosk_id`` for those of ``boots`` that have any."""

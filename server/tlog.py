@@ -31,7 +31,7 @@ from protocol import PrivateKey, PublicKey, b64encode, logentry
 from protocol.checkpoint import Checkpoint, sign_checkpoint
 from protocol.logentry import ENTRY_TYPE, ENTRY_VERSION, make_entry
 from protocol.merkle import consistency_proof, inclusion_proof, leaf_hash
-from protocol.note import NoteVerifier
+from protocol.note import NoteVerifier, sign_note
 from server.context import ServerContext
 from server.errors import LogCorrupted
 from server.models import Card, CoordinatorKey, IssuerKey, Kiosk, KioskStatus, Site
@@ -116,17 +116,27 @@ def append(ctx: ServerContext, tx: Tx, entries: Sequence[bytes], *, now_ms: int 
     rows = frontier.extend(leaf_hash(entry) for entry in entries)
     tx.append_tlog(size, entries, rows)
     hashes.remember(rows)
-    note = _sign(tx, ctx.server_key, frontier.size, frontier.root(), now)
+    note = _sign(tx, ctx.server_key, frontier.size, frontier.root(), now, ctx.cosign_keys)
     return Appended(first_index=size, size=frontier.size, checkpoint=note, hashes=hashes)
 
 
-def _sign(tx: Tx, key: PrivateKey, size: int, root: bytes, now_ms: int) -> bytes:
-    note = sign_checkpoint(Checkpoint(origin(tx), size, root), key)
+def _sign(
+    tx: Tx, key: PrivateKey, size: int, root: bytes, now_ms: int, cosign: Sequence[PrivateKey] = ()
+) -> bytes:
+    """Sign and store the checkpoint for ``size`` with ``key`` and each of ``cosign`` (same key name)."""
+    log_origin = origin(tx)
+    checkpoint = Checkpoint(log_origin, size, root)
+    if cosign:
+        note = sign_note(checkpoint.text(), log_origin, key, also=[(log_origin, k) for k in cosign])
+    else:
+        note = sign_checkpoint(checkpoint, key)
     tx.insert_checkpoint(size, note, now_ms)
     return note
 
 
-def ensure_checkpoint(storage: Storage, key: PrivateKey, now_ms: int) -> None:
+def ensure_checkpoint(
+    storage: Storage, key: PrivateKey, now_ms: int, cosign: Sequence[PrivateKey] = ()
+) -> None:
     """Sign a checkpoint for the log's current size unless one exists (a new or just-migrated log).
 
     Migrations cannot sign (they do not hold the key), so opening a data folder calls this.
@@ -136,7 +146,7 @@ def ensure_checkpoint(storage: Storage, key: PrivateKey, now_ms: int) -> None:
         latest = tx.latest_checkpoint()
         if latest is None or latest[0] != size:
             hashes = StoredHashes(tx)
-            _sign(tx, key, size, Frontier.load(size, hashes).root(), now_ms)
+            _sign(tx, key, size, Frontier.load(size, hashes).root(), now_ms, cosign)
 
 
 def latest_checkpoint(tx: Tx) -> tuple[int, bytes]:
@@ -263,6 +273,13 @@ def coordinator_key_entry(key: CoordinatorKey, at_ms: int) -> bytes:
 def decision_entry(body: bytes, sig: bytes, received_ms: int) -> bytes:
     """An applied coordinator decision, exactly as signed (:func:`protocol.logentry.decision_entry`)."""
     return logentry.decision_entry(body, sig, received_ms=received_ms)
+
+
+def server_key_entry(body: bytes, sig_old: bytes, sig_new: bytes) -> bytes:
+    """A server key transition, exactly as both keys signed it (:mod:`protocol.serverkeys`)."""
+    return make_entry(
+        "server_key", body=b64encode(body), sig_old=b64encode(sig_old), sig_new=b64encode(sig_new)
+    )
 
 
 def clock_ref_entry(body: bytes, sig: bytes, received_ms: int) -> bytes:

@@ -31,6 +31,10 @@ later than the boot's previous references by the refresh interval
 (:func:`protocol.clockref.wants_ref`).  Like a decision, a reference that fails
 a check is still applied, so one bad entry is one problem.
 
+Per server key transition: both of its signatures check and it starts from the
+key the previous transition ended with.  (Checkpoints are verified against the
+verifier keys the auditor gives, before the replay.)
+
 Per decision: it parses; the coordinator key it names was logged before it,
 was ``active`` then and signed it; ``at_ms`` is within 24 h of ``received_ms``;
 it is not logged twice; and the server's rules accept it.  As an event with a
@@ -74,6 +78,7 @@ from protocol.decisions import MAX_VOID_WINDOW_S
 from protocol.encoding import MAX_SAFE_INT
 from protocol.events import MAX_AMOUNT
 from protocol.heartbeat import parse_heartbeat
+from protocol.serverkeys import parse_transition, verify_transition
 from provisioning.audit._worker import SIG_NO_KEY, SIG_OK, Record
 from provisioning.audit.book import CardState, LedgerBook
 from provisioning.audit.report import Problems
@@ -161,6 +166,7 @@ class Replay:
         self.book = LedgerBook(self.sites, self.cards)
         self._applied: set[str] = set()  # hashes of the decisions applied so far
         self.clock_refs: dict[tuple[str, str], list[ClockRef]] = {}  # (kiosk, boot) -> references
+        self.server_key: PublicKey | None = None  # the newest key a logged transition moved to
         self._pending: dict[str, list[Tap]] = {}
         self._pending_count = 0
 
@@ -573,6 +579,23 @@ class Replay:
                 kiosk_id=beat.kiosk,
             )
         refs.append(ClockRef(beat.mono_ms, received_ms))
+
+    def _server_key(self, index: int, entry: Mapping[str, Any]) -> None:
+        """A server key transition: signed by both keys, and chained to the one before it."""
+        body = entry["body"]
+        try:
+            transition = parse_transition(body)
+            if self.server_key is not None and transition.old != self.server_key:
+                self.problem(
+                    Reason.SERVER_KEY_MISMATCH.value,
+                    "the server key transition does not start from the key the previous one ended with",
+                    index=index,
+                )
+            verify_transition(body, entry["sig_old"], entry["sig_new"], transition.old)
+        except ProtocolError as exc:
+            self.problem(exc.reason.value, f"the server key transition: {exc.message}", index=index)
+            return
+        self.server_key = transition.new
 
     def _event(self, index: int, entry: Mapping[str, Any]) -> None:
         raise AssertionError("events are replayed with Replay.event")

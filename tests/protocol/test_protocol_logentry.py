@@ -61,6 +61,11 @@ FIELDS: dict[str, dict[str, Any]] = {
     },
     "decision": {"body": b64encode(b'{"k":1}'), "sig": b64encode(bytes(64)), "received_ms": AT},
     "clock_ref": {"body": b64encode(b'{"k":1}'), "sig": b64encode(bytes(64)), "received_ms": AT},
+    "server_key": {
+        "body": b64encode(b'{"k":1}'),
+        "sig_old": b64encode(bytes(64)),
+        "sig_new": b64encode(bytes(64)),
+    },
 }
 KINDS = sorted(FIELDS)
 
@@ -108,6 +113,13 @@ def test_each_kind_is_canonical_and_round_trips(kind):
     parsed = parse_entry(data)
     if kind in ("event", "decision", "clock_ref"):
         assert parsed == {**entry_object(kind), "body": b'{"k":1}', "sig": bytes(64)}
+    elif kind == "server_key":
+        assert parsed == {
+            **entry_object(kind),
+            "body": b'{"k":1}',
+            "sig_old": bytes(64),
+            "sig_new": bytes(64),
+        }
     else:
         assert parsed == entry_object(kind)
 

@@ -42,6 +42,7 @@ def test_m002_upgrades_an_m001_ledger(tmp_path: Path) -> None:
             "m005_economy",
             "m006_kiosk_health",
             "m007_clock_refs",
+            "m008_server_keys",
         ]
         assert storage.migrate() == []
         with storage.read() as tx:
@@ -67,6 +68,7 @@ def test_m004_upgrades_an_m003_ledger_with_no_coordinator_cards(tmp_path: Path) 
             "m005_economy",
             "m006_kiosk_health",
             "m007_clock_refs",
+            "m008_server_keys",
         ]
         with storage.read() as tx:
             assert tx.list_cards() == [Card("c_1", "v_1", CardKind.CREDENTIAL, 5, blocked_ms=7)]
@@ -85,6 +87,7 @@ def test_every_migration_is_recorded_once(tmp_path: Path) -> None:
         "m005_economy",
         "m006_kiosk_health",
         "m007_clock_refs",
+        "m008_server_keys",
     ]
 
 
@@ -147,7 +150,12 @@ def test_m005_keeps_shifts_and_ledger_entries_and_sums_them_into_balances(tmp_pa
     conn.executemany("INSERT INTO ledger_entries VALUES (?, ?, ?, ?, ?, ?)", entries)
     conn.close()
     with Storage(path, migrate=False) as storage:
-        assert storage.migrate() == ["m005_economy", "m006_kiosk_health", "m007_clock_refs"]
+        assert storage.migrate() == [
+            "m005_economy",
+            "m006_kiosk_health",
+            "m007_clock_refs",
+            "m008_server_keys",
+        ]
         with storage.read() as tx:
             assert tx.balances() == tx.summed_balances() == {"v_1": 15, "v_2": 6}
             assert tx.all_balances() == {"v_1": 15, "v_2": 6, "v_3": 0}
