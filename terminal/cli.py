@@ -79,7 +79,9 @@ and its "error" (null: it went well).  "alarm" and "alarm_code" (fork_detected o
 log_inconsistent) say why sync is halted; "log" is the last checkpoint of the
 server's transparency log this kiosk verified ("verified": when it first
 verified that tree head), "evidence" how many inconsistencies it has kept (see
-'kokreativ terminal evidence').
+'kokreativ terminal evidence').  "server_key" is the server key this kiosk verifies
+with ("public_key", base64) and where it came from: "source" is "enrolment"
+(kiosk.toml) or "rotation" (a key transition the kiosk followed; "pinned" says when).
 """
 EVIDENCE_EXAMPLES = """\
 examples:
@@ -247,6 +249,14 @@ def _log_report(config: KioskConfig, status: OutboxStatus) -> dict[str, Any] | N
     }
 
 
+def _server_key_report(config: KioskConfig, status: OutboxStatus) -> dict[str, Any]:
+    """The key the kiosk verifies with, and whether enrolment or a followed rotation pinned it."""
+    if status.server_key is None:
+        return {"public_key": config.server_public_key.to_b64(), "source": "enrolment", "pinned": None}
+    pinned = _iso(status.server_key_pinned_ms)
+    return {"public_key": status.server_key, "source": "rotation", "pinned": pinned}
+
+
 def _status(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     today = local_day(time.time_ns() // 1_000_000)
@@ -272,6 +282,7 @@ def _status(args: argparse.Namespace) -> int:
         "shop": shop,
         "site": {"site_id": config.site_id, "name": config.site_name},
         "server_url": config.server_url,
+        "server_key": _server_key_report(config, status),
         "last_seq": status.last_seq,
         "synced_seq": status.synced_seq,
         "pending": status.pending,

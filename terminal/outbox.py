@@ -28,6 +28,11 @@ Durability rules (a green light is a promise):
   is stored in the same transaction as the receipt it came with, so the two
   never disagree after a crash.  A checkpoint that does not extend it sets the
   alarm ``log_inconsistent`` and is kept, with the proof, in ``log_evidence``.
+* The server key is pinned at enrolment (``kiosk.toml``); once the kiosk follows a
+  planned rotation (:mod:`terminal.serverkey`) the new key lives here, and is
+  pinned in the same transaction as the trust list signed by it
+  (:meth:`Outbox.pin_server_key`), so the tap path never pairs a key with a list
+  that the key did not sign.
 
 The chain head and open shifts are loaded once and then kept in memory, so a
 tap costs one write transaction and one indexed read (has the trust list
@@ -56,7 +61,16 @@ from typing import Any, NamedTuple
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from protocol import GENESIS_PREV, BalanceSheet, EventKind, Reason, Receipt, SignedEvent, parse_event
+from protocol import (
+    GENESIS_PREV,
+    BalanceSheet,
+    EventKind,
+    PublicKey,
+    Reason,
+    Receipt,
+    SignedEvent,
+    parse_event,
+)
 from protocol.checkpoint import Checkpoint
 from terminal import redemptions
 from terminal.errors import OutboxError, ReceiptError
@@ -206,6 +220,21 @@ def m008_reader_status(db: Database) -> None:
     db.execute("ALTER TABLE kiosk_state ADD COLUMN reader_status TEXT")
 
 
+@migrations()
+def m009_server_key(db: Database) -> None:
+    # The server key this kiosk pins once it followed a planned rotation (protocol.serverkeys); no row:
+    # the key from enrolment (kiosk.toml).  In the outbox, not the config, because the screen and the
+    # sync service both verify with it and the pin moves together with the trust list it came with.
+    db.execute(
+        """CREATE TABLE server_key (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            public_key TEXT NOT NULL,
+            previous TEXT,
+            pinned_ms INTEGER NOT NULL
+        )"""
+    )
+
+
 class OpenShift(NamedTuple):
     """A check-in this kiosk recorded and has not yet closed."""
 
@@ -236,6 +265,8 @@ class OutboxStatus:
     sync_round_error: str | None = None  # that round's reason code; None: it went well
     clock_offset_ms: int | None = None  # the server's clock minus ours at the last answered heartbeat
     heartbeat_ms: int | None = None  # when that heartbeat was answered (our clock)
+    server_key: str | None = None  # base64 of the server key pinned by a rotation; None: the enrolled one
+    server_key_pinned_ms: int | None = None  # when that key was pinned (our clock)
 
 
 @dataclass(frozen=True, slots=True)
@@ -802,16 +833,24 @@ class Outbox:
         replayed list can never unblock a card.  An equal ``issued_ms`` is a no-op success.
         """
         with self._lock, _immediate(self._conn):
-            row = self._conn.execute("SELECT issued_ms FROM trust_list").fetchone()
-            if row is not None and row[0] > issued_ms:
-                return False
-            if row is None or row[0] < issued_ms:
-                self._conn.execute(
-                    "INSERT OR REPLACE INTO trust_list (id, issued_ms, wire, received_ms) "
-                    "VALUES (1, ?, ?, ?)",
-                    (issued_ms, json.dumps(wire, sort_keys=True), self._now_ms()),
-                )
-            return True
+            return self._put_trust_list(wire, issued_ms)
+
+    def _put_trust_list(self, wire: dict[str, str], issued_ms: int, *, resigned: bool = False) -> bool:
+        """Inside a transaction: keep ``wire`` unless the stored list is newer (:meth:`save_trust_list`).
+
+        ``resigned``: the list of the same ``issued_ms`` replaces the stored one too, for a
+        rotation, where it comes signed by the new key (the server never reuses an ``issued_ms``
+        for another list, so this rolls nothing back).
+        """
+        row = self._conn.execute("SELECT issued_ms FROM trust_list").fetchone()
+        if row is not None and row[0] > issued_ms:
+            return False
+        if row is None or row[0] < issued_ms or resigned:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO trust_list (id, issued_ms, wire, received_ms) VALUES (1, ?, ?, ?)",
+                (issued_ms, json.dumps(wire, sort_keys=True), self._now_ms()),
+            )
+        return True
 
     def trust_list_issued_ms(self) -> int | None:
         """``issued_ms`` of the stored trust list; one indexed read, so callers can cache the parse."""
@@ -824,6 +863,91 @@ class Outbox:
         with self._lock:
             row = self._conn.execute("SELECT issued_ms, wire FROM trust_list").fetchone()
             return None if row is None else (int(row[0]), json.loads(row[1]))
+
+    def trust_version(self) -> tuple[int | None, str | None]:
+        """``(issued_ms of the stored list, base64 of the pinned server key)``, in one statement.
+
+        What a reader of the trust list caches its verified parse against: either changes when
+        a rotation is followed, and one statement sees both from the same commit.
+        """
+        with self._lock:
+            issued, key = self._conn.execute(
+                "SELECT (SELECT issued_ms FROM trust_list), (SELECT public_key FROM server_key)"
+            ).fetchone()
+        return (None if issued is None else int(issued)), (None if key is None else str(key))
+
+    def trust_list_and_key(self) -> tuple[tuple[int, dict[str, Any]] | None, PublicKey | None]:
+        """The stored trust list (as :meth:`trust_list`) and the pinned server key, from one snapshot.
+
+        One read transaction, so a list stored together with a new key (:meth:`pin_server_key`)
+        is never paired with the key before it.
+        """
+        with self._lock:
+            conn = self._conn
+            conn.execute("BEGIN")
+            try:
+                row = conn.execute("SELECT issued_ms, wire FROM trust_list").fetchone()
+                key = conn.execute("SELECT public_key FROM server_key").fetchone()
+            finally:
+                conn.execute("COMMIT")
+        stored = None if row is None else (int(row[0]), json.loads(row[1]))
+        return stored, (None if key is None else PublicKey.from_b64(key[0], field="server_key"))
+
+    # -- the server key (pinned at enrolment; moved on by a followed rotation, terminal.serverkey) -------
+
+    def server_key(self) -> PublicKey | None:
+        """The server key pinned by a followed rotation, or ``None``: the enrolled key still holds.
+
+        Read from disk every time: the other process (screen or sync service) may have pinned
+        a new key since.
+        """
+        with self._lock:
+            row = self._conn.execute("SELECT public_key FROM server_key").fetchone()
+        return None if row is None else PublicKey.from_b64(row[0], field="server_key")
+
+    def server_key_pinned_ms(self) -> int | None:
+        """When the current server key was pinned (our clock), or ``None`` for the enrolled key."""
+        with self._lock:
+            row = self._conn.execute("SELECT pinned_ms FROM server_key").fetchone()
+        return None if row is None else int(row[0])
+
+    def pin_server_key(
+        self,
+        key: PublicKey,
+        *,
+        replaces: PublicKey | None,
+        trust_wire: dict[str, str],
+        trust_issued_ms: int,
+    ) -> bool:
+        """Pin ``key`` and store the trust list it signed, in ONE transaction; ``False``: nothing changed.
+
+        The caller has followed a transition chain to ``key`` and verified ``trust_wire``
+        with it.  Both go in together so no reader (the tap path, maybe in another
+        process) ever sees the new key with only the old key's list, which would
+        verify as no list at all.  ``replaces`` is the pin the chain was followed from
+        (:meth:`server_key`; ``None``: the enrolled key): if another process pinned a
+        different key meanwhile, nothing is written.  If it already pinned ``key``, only
+        the list is stored (as :meth:`save_trust_list` would).  A list older than the
+        stored one refuses the whole pin: the server never hands out an older
+        ``issued_ms``, so that list is a replay and the kiosk keeps its key.
+        """
+        encoded = key.to_b64()
+        with self._lock, _immediate(self._conn):
+            conn = self._conn
+            row = conn.execute("SELECT public_key FROM server_key").fetchone()
+            stored = None if row is None else str(row[0])
+            if stored == encoded:
+                return self._put_trust_list(trust_wire, trust_issued_ms, resigned=True)
+            if stored != (None if replaces is None else replaces.to_b64()):
+                log.warning("another process pinned a different server key meanwhile; keeping that one")
+                return False
+            if not self._put_trust_list(trust_wire, trust_issued_ms, resigned=True):
+                return False
+            conn.execute(
+                "INSERT OR REPLACE INTO server_key (id, public_key, previous, pinned_ms) VALUES (1, ?, ?, ?)",
+                (encoded, stored, self._now_ms()),
+            )
+            return True
 
     # -- balances (written by sync from verified sheets, read at check-out) ----------------------------
 
@@ -956,6 +1080,7 @@ class Outbox:
             offset_ms, heartbeat_ms = self._conn.execute(
                 "SELECT clock_offset_ms, heartbeat_ms FROM kiosk_state"
             ).fetchone()
+            pinned = self._conn.execute("SELECT public_key, pinned_ms FROM server_key").fetchone()
             return OutboxStatus(
                 last_seq=last_seq,
                 head=head,
@@ -975,6 +1100,8 @@ class Outbox:
                 sync_round_error=round_error,
                 clock_offset_ms=offset_ms,
                 heartbeat_ms=heartbeat_ms,
+                server_key=pinned[0] if pinned else None,
+                server_key_pinned_ms=pinned[1] if pinned else None,
             )
 
     def close(self) -> None:

@@ -71,6 +71,25 @@ when the stored one is older than ``trust_refresh_s``, verifies the server's
 signature and stores it (:class:`terminal.trust.TrustStore`).  A list that does
 not verify ends the round with ``bad_trust_list`` and changes nothing.
 
+The server key is the one pinned at enrolment until the kiosk follows a planned
+rotation (:mod:`protocol.serverkeys`, :mod:`terminal.serverkey`); every check
+reads the pinned key from the outbox when it runs, because the screen and a
+separate sync service share it.  When a receipt or trust list does not verify
+with the pinned key (``bad_signature`` under ``bad_receipt`` / ``bad_trust_list``)
+or a checkpoint carries no signature by it (``note_unverified``), and only then,
+the round asks ``GET {server_url}/v1/server-keys`` for the server's transitions
+and follows the chain from the pinned key.  If it leads to a new key, the round
+fetches the trust list, verifies it with the new key, and pins the key and stores
+the list in one outbox transaction (:meth:`Outbox.pin_server_key`), logs a
+warning naming the new key, and ends with ``server_key_rotated``; the round is
+then run once more at once, with the new key, and its result is the round's
+(so a rotation costs a till or a ``--once`` run nothing).  A round can only end
+with ``server_key_rotated`` if that retry met yet another rotation; the next
+round goes on from there.  If there is nothing to follow (no transitions, a
+chain that is not signed by both keys, one from another key, no list the new
+key signed, no answer), the kiosk keeps its key and the round ends with the
+original code: verification fails closed.
+
 One round runs at a time: :meth:`SyncClient.sync_once` (the background loop,
 ``--once``) and :meth:`SyncClient.sync_for_till` (a shop terminal's till, which
 needs one quick round for the redemption it just signed) share a lock.  The
@@ -116,6 +135,7 @@ from protocol import (
     EventKind,
     PrivateKey,
     ProtocolError,
+    PublicKey,
     Reason,
     SignedEvent,
     encode_batch,
@@ -124,12 +144,14 @@ from protocol import (
 )
 from protocol.checkpoint import Checkpoint
 from protocol.heartbeat import READER_STATES, Heartbeat, sign_heartbeat
+from protocol.serverkeys import follow_transitions
 from terminal.clock import Clock, SystemClock
 from terminal.config import KioskConfig
 from terminal.errors import LogInconsistentError, ReceiptError, describe
 from terminal.keystore import load_key
 from terminal.outbox import LogCheckpoint, LogUpdate, Outbox
 from terminal.redemptions import EventResult
+from terminal.serverkey import key_changed_symptom, key_prefix, pinned_server_key
 from terminal.trust import TrustStore
 from terminal.witness import MISSING, LogWitness, note_bytes
 
@@ -144,6 +166,9 @@ SERVER_ERROR = Reason.SERVER_ERROR.value
 STOPPED = "stopped"  # the round ended early because ``stop`` was set; nothing is lost
 TIMEOUT = "timeout"  # a till's round reached its deadline between batches; the rest stays pending
 INTERNAL_ERROR = Reason.INTERNAL_ERROR.value
+# The round followed a planned rotation of the server key and pinned the new key (module docstring);
+# what the server sent under the old pin was not applied, so the round is run again with the new key.
+SERVER_KEY_ROTATED = "server_key_rotated"
 ROUND_NOTE_S = 60.0  # an unchanged round outcome is written to the outbox at most this often
 PAUSE_SLICE_S = 0.25  # how often a pause checks for stop, wake and "sync now"
 HEARTBEAT_S = 60.0  # a heartbeat at most this often (docs/protocol.md, "Kiosk health")
@@ -223,6 +248,7 @@ class SyncClient:
         self._url = f"{config.server_url}/v1/kiosks/{config.kiosk_id}/events"
         self._trust_url = f"{config.server_url}/v1/kiosks/{config.kiosk_id}/trust"
         self._evidence_url = f"{config.server_url}/v1/kiosks/{config.kiosk_id}/evidence"
+        self._server_keys_url = f"{config.server_url}/v1/server-keys"
         self.witness = LogWitness(
             server_key=config.server_public_key, origin=config.log_origin, outbox=outbox
         )
@@ -317,6 +343,22 @@ class SyncClient:
         return min(self._timeout[0], remaining), min(self._timeout[1], remaining)
 
     def _round(self, stop: threading.Event | None = None, *, quick: bool = False) -> SyncResult:
+        """One round; after following a server key rotation, one more at once with the new key."""
+        result = self._attempt(stop, quick=quick)
+        if result.error != SERVER_KEY_ROTATED:
+            return result
+        retry = self._attempt(stop, quick=quick)
+        return SyncResult(
+            result.sent + retry.sent,
+            result.acknowledged + retry.acknowledged,
+            retry.pending,
+            retry.error,
+            retry.message,
+            trust_issued_ms=retry.trust_issued_ms,
+            log_size=retry.log_size,
+        )
+
+    def _attempt(self, stop: threading.Event | None = None, *, quick: bool = False) -> SyncResult:
         sent = acknowledged = 0
         try:
             self._halt_on_alarm()
@@ -402,6 +444,7 @@ class SyncClient:
         try:
             stored = self.trust.store(body)
         except ProtocolError as exc:
+            self._follow_if_rotated(exc)
             raise _Stop(exc.reason.value, exc.message) from exc
         self._trust_fetched_ms = now
         return stored.issued_ms
@@ -427,9 +470,8 @@ class SyncClient:
         """Verify the receipt, witness the log (checkpoint, consistency, inclusion), apply; then balances."""
         answer = body if isinstance(body, dict) else {}
         try:
-            receipt = verify_receipt(
-                answer.get("receipt"), self._config.server_public_key, kiosk_id=self._config.kiosk_id
-            )
+            wire = answer.get("receipt")
+            receipt = verify_receipt(wire, self._server_key(), kiosk_id=self._config.kiosk_id)
             note = note_bytes(answer.get("checkpoint"))
             checkpoint = self.witness.verify_checkpoint(note)
             self._check_extends(verified, note, checkpoint, answer.get("consistency", MISSING))
@@ -440,6 +482,7 @@ class SyncClient:
                 receipt, log_update=update, results=_redemption_results(batch, answer), balances=sheet
             )
         except ProtocolError as exc:
+            self._follow_if_rotated(exc)
             raise _Stop(exc.reason.value, exc.message) from exc
         except ReceiptError as exc:
             raise _Stop(exc.code, exc.message) from exc
@@ -448,10 +491,69 @@ class SyncClient:
     def _balances(self, wire: object) -> BalanceSheet | None:
         """The answer's balance sheet once verified; one that fails is logged and ignored (``None``)."""
         try:
-            return verify_balances(wire, self._config.server_public_key, kiosk_id=self._config.kiosk_id)
+            return verify_balances(wire, self._server_key(), kiosk_id=self._config.kiosk_id)
         except ProtocolError as exc:
             log.warning("ignored the server's balance sheet: %s: %s", exc.reason.value, exc.message)
             return None
+
+    # -- the server key ---------------------------------------------------------------------------------
+
+    def _server_key(self) -> PublicKey:
+        """The key to verify with now: read from the outbox, where the other process may have moved it."""
+        return pinned_server_key(self._outbox, self._config.server_public_key)
+
+    def _follow_if_rotated(self, failure: ProtocolError) -> None:
+        """After ``failure``: if the server moved to a key the pinned one vouches for, pin it and say so.
+
+        Only a signature that did not check with the pinned key asks the server
+        (:func:`terminal.serverkey.key_changed_symptom`).  Raises ``_Stop(server_key_rotated)``
+        once the new key and the trust list it signed are stored (one transaction);
+        returns (and the caller raises ``failure``) whenever that does not happen,
+        so a chain that does not check, or no chain at all, changes nothing.
+        """
+        if not key_changed_symptom(failure):
+            return
+        replaces = self._outbox.server_key()  # None: the enrolled key
+        pinned = self._config.server_public_key if replaces is None else replaces
+        what = f"{failure.reason.value} with the pinned server key {key_prefix(pinned)}…"
+        try:
+            answer = json.loads(self._get(self._server_keys_url, what="server key transitions"))
+            wires = answer.get("transitions") if isinstance(answer, dict) else None
+            if not isinstance(wires, list):
+                log.warning("%s; the server's key transitions are not a list", what)
+                return
+            new = follow_transitions(wires, pinned)
+        except _Stop as stop:
+            log.warning("%s; could not fetch the server's key transitions: %s", what, stop.message)
+            return
+        except ValueError as exc:  # ProtocolError is one, and so is JSON that does not parse
+            log.warning("%s; refused the server's key transitions: %s", what, exc)
+            return
+        if new == pinned:
+            log.info("%s, and no key transition follows from it", what)
+            return
+        try:
+            raw = self._get(self._trust_url, what="trust list")
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body = None  # refused by adopt as bad_trust_list
+            self.trust.adopt(body, new, replaces=replaces)
+        except _Stop as stop:
+            log.warning("%s; not following to %s…: no trust list: %s", what, key_prefix(new), stop.message)
+            return
+        except ProtocolError as exc:
+            log.warning("%s; not following to %s…: its trust list: %s", what, key_prefix(new), exc)
+            return
+        if self._server_key() != new:  # another process pinned another key meanwhile; next round sees it
+            return
+        self._trust_fetched_ms = self._now_ms()
+        log.warning(
+            "the server key changed: now pinning %s… (was %s…), with the trust list it signed",
+            key_prefix(new),
+            key_prefix(pinned),
+        )
+        raise _Stop(SERVER_KEY_ROTATED, f"now pinning server key {key_prefix(new)}…")
 
     # -- the kiosk as a witness ------------------------------------------------------------------------
 
@@ -477,6 +579,7 @@ class SyncClient:
         try:
             checkpoint = self.witness.verify_checkpoint(note)
         except ProtocolError as exc:
+            self._follow_if_rotated(exc)
             raise _Stop(exc.reason.value, exc.message) from exc
         proof: object = []
         if verified is not None and checkpoint.size > verified.size:

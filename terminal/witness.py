@@ -3,7 +3,8 @@
 Every sync answer carries a signed checkpoint of the server's log.  Before a
 receipt is applied the witness checks, in the spec's order:
 
-1. the checkpoint verifies with the server key pinned at enrolment, under the
+1. the checkpoint verifies with the pinned server key (the enrolled one until a
+   rotation is followed, :mod:`terminal.serverkey`; read at each check), under the
    log's origin (:meth:`LogWitness.verify_checkpoint`; ``bad_note``,
    ``note_unverified``, ``bad_signature`` or ``bad_checkpoint``);
 2. it extends the last checkpoint this kiosk verified: a size at least as
@@ -53,6 +54,7 @@ from protocol.merkle import HASH_BYTES, ProofError, verify_consistency, verify_i
 from protocol.note import NoteVerifier, parse_note
 from terminal.errors import LogInconsistentError
 from terminal.outbox import LogCheckpoint, Outbox
+from terminal.serverkey import pinned_server_key
 
 MISSING: Final = object()
 """Stands for a ``consistency`` field that the answer does not have."""
@@ -93,7 +95,7 @@ class LogWitness:
     """Checks checkpoints and proofs with the server key and the pinned origin (see the module docstring)."""
 
     def __init__(self, *, server_key: PublicKey, origin: str | None, outbox: Outbox) -> None:
-        self._server_key = server_key
+        self._enrolled_key = server_key  # the fallback until a rotation pins another key in the outbox
         self._origin = origin
         self._outbox = outbox
 
@@ -107,7 +109,8 @@ class LogWitness:
         if origin is None:
             # Trust on first use: the origin the note names, but only with a signature by the server key.
             origin = parse_note(note).text.split("\n", 1)[0]
-        verifier = NoteVerifier.for_key(origin, self._server_key)
+        # The key pinned now, not at start-up: the other process may have followed a rotation.
+        verifier = NoteVerifier.for_key(origin, pinned_server_key(self._outbox, self._enrolled_key))
         return verify_checkpoint(note, [verifier], origin=origin)
 
     def check_consistency(self, old: LogCheckpoint | None, new: Checkpoint, proof: object) -> None:

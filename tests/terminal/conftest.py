@@ -46,6 +46,7 @@ from protocol.checkpoint import Checkpoint
 from protocol.logentry import event_entry, make_entry
 from protocol.merkle import consistency_proof, inclusion_proof, leaf_hash, node_hash, root_hash
 from protocol.note import sign_note
+from protocol.serverkeys import sign_transition
 from terminal.clock import SimulatedClock
 from terminal.config import KioskConfig
 from terminal.keystore import create_key
@@ -193,6 +194,10 @@ class FakeLedger:
     * ``corrupt_inclusion``: inclusion proofs whose first hash is wrong;
     * ``omit_consistency``, ``omit_checkpoint``: answers without those fields (an old server);
     * ``evidence_status``: what ``POST …/evidence`` answers (202 by default);
+    * :meth:`rotate_key`: a planned rotation of the server key, as ``kokreativ server rotate-key``
+      and a restart make it: a transition signed by both keys is served at ``GET /v1/server-keys``,
+      receipts, balance sheets and trust lists are signed by the new key only, and checkpoints by
+      both until :meth:`finish_rotation`; ``transitions`` may be replaced to serve forged chains;
     * ``balances``: when set, answers carry a balance sheet of these balances (as of the batch's
       ``received_ms``) signed by ``balances_key`` (default ``receipt_key``) for ``balances_kiosk``
       (default this kiosk); ``balances_wire``, when set, is sent as the sheet instead, as is.
@@ -236,6 +241,10 @@ class FakeLedger:
     balances_key: PrivateKey | None = None
     balances_kiosk: str | None = None
     balances_wire: Any = None
+    # Server key rotation.
+    transitions: list[dict[str, str]] = field(default_factory=list)  # GET /v1/server-keys, oldest first
+    cosign_keys: list[PrivateKey] = field(default_factory=list)  # also sign checkpoints (old keys)
+    server_keys_requests: int = 0
 
     def __post_init__(self) -> None:
         if self.log_key is None:
@@ -289,12 +298,36 @@ class FakeLedger:
                 )
             )
 
+    def rotate_key(self, new_key: PrivateKey | None = None) -> PrivateKey:
+        """Move to ``new_key`` (default: a fresh one) as the real server does after ``rotate-key``.
+
+        Publishes the transition signed by the old and the new key; from now on receipts,
+        balance sheets and trust lists are signed by the new key only, and checkpoints by the
+        new key and, until :meth:`finish_rotation`, every key before it.
+        """
+        new_key = new_key or PrivateKey.generate()
+        with self.lock:
+            old_key = self.receipt_key
+            signed = sign_transition(old_key, new_key, at_ms=self.received_ms)
+            self.transitions.append(signed.to_wire())
+            assert self.log_key is not None
+            self.cosign_keys.append(self.log_key)
+            self.receipt_key = self.log_key = new_key
+        return new_key
+
+    def finish_rotation(self) -> None:
+        """Stop co-signing checkpoints with the old keys (the operator finished the rotation)."""
+        with self.lock:
+            self.cosign_keys.clear()
+
     def checkpoint_note(self, size: int | None = None) -> str:
         """The signed checkpoint the ledger serves (of ``size``, default the served size)."""
         size = self._served_size() if size is None else size
         checkpoint = Checkpoint(self.origin, size, self.log.root(size))
         assert self.log_key is not None
-        return sign_note(checkpoint.text(), self.key_name or self.origin, self.log_key).decode()
+        name = self.key_name or self.origin
+        also = [(name, key) for key in self.cosign_keys]
+        return sign_note(checkpoint.text(), name, self.log_key, also=also).decode()
 
     def _served_size(self) -> int:
         return self.log.size if self.serve_size is None else self.serve_size
@@ -414,6 +447,10 @@ class FakeLedger:
                 return 200, self.checkpoint_note().encode()
         if url.path == "/v1/log/consistency":
             return self.consistency(url.query)
+        if url.path == "/v1/server-keys":
+            with self.lock:
+                self.server_keys_requests += 1
+                return 200, {"transitions": list(self.transitions)}
         return self.trust_list(url.path)
 
     def consistency(self, query: str) -> tuple[int, dict[str, Any]]:

@@ -59,6 +59,7 @@ def test_database_is_wal_with_full_sync_and_migration_recorded(config, outbox):
         "m006_redemptions",
         "m007_clock_offset",
         "m008_reader_status",
+        "m009_server_key",
     ]
     assert outbox._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL, on the writing connection
 
@@ -252,6 +253,7 @@ def test_two_processes_creating_the_same_new_outbox_both_succeed_and_migrate_onc
                     "m006_redemptions",
                     "m007_clock_offset",
                     "m008_reader_status",
+                    "m009_server_key",
                 ]
                 assert conn.execute("SELECT COUNT(*) FROM kiosk_state").fetchone()[0] == 1
             finally:
