@@ -49,6 +49,7 @@ class Reason(StrEnum):
     ENROLMENT_CODE_EXPIRED = "enrolment_code_expired"
     KEY_ALREADY_ENROLLED = "key_already_enrolled"
     SERVER_KEY_MISMATCH = "server_key_mismatch"
+    SERVER_KEY_ROTATED = "server_key_rotated"
 
     # Entities.
     UNKNOWN_SITE = "unknown_site"

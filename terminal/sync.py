@@ -168,7 +168,7 @@ TIMEOUT = "timeout"  # a till's round reached its deadline between batches; the 
 INTERNAL_ERROR = Reason.INTERNAL_ERROR.value
 # The round followed a planned rotation of the server key and pinned the new key (module docstring);
 # what the server sent under the old pin was not applied, so the round is run again with the new key.
-SERVER_KEY_ROTATED = "server_key_rotated"
+SERVER_KEY_ROTATED = Reason.SERVER_KEY_ROTATED.value
 ROUND_NOTE_S = 60.0  # an unchanged round outcome is written to the outbox at most this often
 PAUSE_SLICE_S = 0.25  # how often a pause checks for stop, wake and "sync now"
 HEARTBEAT_S = 60.0  # a heartbeat at most this often (docs/protocol.md, "Kiosk health")
