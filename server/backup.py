@@ -28,6 +28,7 @@ from pathlib import Path
 
 from server.datadir import LEDGER
 from server.errors import DataDirError
+from server.keyfiles import fsync_dir
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +94,7 @@ def backup_ledger(data_dir: Path, out: Path) -> BackupResult:
         source.close()
         partial.unlink(missing_ok=True)
         _hand_back(source_path, missing)
-    _fsync_dir(out.parent)
+    fsync_dir(out.parent)
     return BackupResult(path=out, bytes=out.stat().st_size, pages=int(pages))
 
 
@@ -110,11 +111,3 @@ def _hand_back(ledger: Path, created: list[Path]) -> None:
     for path in created:
         with contextlib.suppress(FileNotFoundError):  # SQLite removed it again
             os.chown(path, owner.st_uid, owner.st_gid)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -32,6 +32,7 @@ from protocol import PrivateKey, PublicKey
 from server import tlog
 from server.context import Clock, ServerContext, wall_clock_ms
 from server.errors import DataDirError
+from server.keyfiles import KEY_BYTES, read_secret, write_secret
 from server.keyrotation import (
     SERVER_KEY,
     Rotation,
@@ -44,7 +45,6 @@ from server.storage import Storage
 UID_KEY: Final = "uid-pseudonym.key"
 LEDGER: Final = "ledger.db"
 ADMIN_TOKEN_SETTING: Final = "admin_token_sha256"
-_KEY_BYTES: Final = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,25 +60,6 @@ class InitResult:
 def admin_token_hash(token: str) -> str:
     """The stored form of an admin token: hex SHA-256 of its UTF-8 bytes."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-def _write_secret(path: Path, data: bytes) -> None:
-    # O_EXCL: never replace an existing key, even if two inits race.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def _read_secret(path: Path) -> bytes:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise DataDirError(f"{path} is missing; is this a data directory made by init?") from None
-    if len(data) != _KEY_BYTES:
-        raise DataDirError(f"{path} must hold exactly {_KEY_BYTES} bytes")
-    return data
 
 
 def init_data_dir(path: Path, *, origin: str = tlog.DEFAULT_ORIGIN) -> InitResult:
@@ -104,8 +85,8 @@ def init_data_dir(path: Path, *, origin: str = tlog.DEFAULT_ORIGIN) -> InitResul
     os.chmod(path, 0o700)
 
     server_key = PrivateKey.generate()
-    _write_secret(path / SERVER_KEY, server_key.seed)
-    _write_secret(path / UID_KEY, secrets.token_bytes(_KEY_BYTES))
+    write_secret(path / SERVER_KEY, server_key.seed)
+    write_secret(path / UID_KEY, secrets.token_bytes(KEY_BYTES))
     admin_token = secrets.token_urlsafe(32)
     with Storage(path / LEDGER) as storage:
         with storage.write() as tx:
@@ -125,14 +106,14 @@ def open_data_dir(path: Path, *, now_ms: Clock = wall_clock_ms) -> ServerContext
     path = Path(path)
     if not (path / LEDGER).is_file():
         raise DataDirError(f"{path / LEDGER} is missing; create the data directory first")
-    uid_key = _read_secret(path / UID_KEY)
+    uid_key = read_secret(path / UID_KEY)
     storage = Storage(path / LEDGER)
     try:
         with storage.read() as tx:
             if tx.get_setting(ADMIN_TOKEN_SETTING) is None:
                 raise DataDirError(f"{path / LEDGER} has no admin token; it was not made by init")
         complete_pending_rotation(path, storage)  # before the key is read: it may be the new one
-        server_key = PrivateKey(_read_secret(path / SERVER_KEY))
+        server_key = PrivateKey(read_secret(path / SERVER_KEY))
         cosign = previous_keys(path)
         tlog.ensure_checkpoint(storage, server_key, now_ms(), cosign)
     except BaseException:

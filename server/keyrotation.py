@@ -40,12 +40,12 @@ from protocol.serverkeys import sign_transition
 from server import tlog
 from server.context import ServerContext
 from server.errors import DataDirError
+from server.keyfiles import fsync_dir, read_secret, write_secret
 from server.storage import Storage
 
 SERVER_KEY: Final = "server.key"
 PREVIOUS_KEY: Final = "server.key.previous"
 NEXT_KEY: Final = "server.key.next"
-_KEY_BYTES: Final = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,33 +59,14 @@ class Rotation:
 
 
 def _read_key(path: Path) -> PrivateKey:
-    data = path.read_bytes()
-    if len(data) != _KEY_BYTES:
-        raise DataDirError(f"{path} must hold exactly {_KEY_BYTES} bytes")
-    return PrivateKey(data)
-
-
-def _write_new(path: Path, key: PrivateKey) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(key.seed)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def _sync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    return PrivateKey(read_secret(path))
 
 
 def _swap(folder: Path) -> None:
     """``server.key`` → ``server.key.previous``, ``server.key.next`` → ``server.key``, durably."""
     os.replace(folder / SERVER_KEY, folder / PREVIOUS_KEY)
     os.replace(folder / NEXT_KEY, folder / SERVER_KEY)
-    _sync_dir(folder)
+    fsync_dir(folder)
 
 
 def complete_pending_rotation(folder: Path, storage: Storage) -> None:
@@ -105,7 +86,7 @@ def complete_pending_rotation(folder: Path, storage: Storage) -> None:
         _swap(folder)
     else:
         pending.unlink()
-        _sync_dir(folder)
+        fsync_dir(folder)
 
 
 def previous_keys(folder: Path) -> tuple[PrivateKey, ...]:
@@ -129,8 +110,8 @@ def rotate_server_key(folder: Path, storage: Storage, *, now_ms: int) -> Rotatio
     old = _read_key(folder / SERVER_KEY)
     new = PrivateKey.generate()
     signed = sign_transition(old, new, at_ms=now_ms)
-    _write_new(folder / NEXT_KEY, new)
-    _sync_dir(folder)
+    write_secret(folder / NEXT_KEY, new.seed)
+    fsync_dir(folder)
     # The checkpoint for the new entry is signed by both keys, like every one until --finish.  Only
     # the signing keys and the clock of this context are used.
     ctx = ServerContext(storage=storage, server_key=new, uid_pseudonym_key=b"", cosign_keys=(old,))
@@ -154,5 +135,5 @@ def finish_rotation(folder: Path) -> PublicKey | None:
         return None
     old = _read_key(path)
     path.unlink()
-    _sync_dir(Path(folder))
+    fsync_dir(Path(folder))
     return old.public_key
