@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import requests
 
 from hardware.indicator import RecordingIndicator
 from hardware.reader import Tap
 from kokreativ.localserver import free_port, start_server, stop_server
+from protocol import PrivateKey, SignedEvent, b64encode, encode_batch, enrolment_message
 from provisioning.client import ApiClient
-from provisioning.enrol import enrol_kiosk
+from provisioning.enrol import enrol_kiosk, normalise_code
 from server.datadir import init_data_dir
 from terminal.clock import Clock
 from terminal.config import KioskConfig
@@ -25,6 +27,7 @@ from terminal.outbox import Outbox
 from terminal.tap import Kiosk
 from terminal.trust import TrustStore
 from tests.cardfactory import TestIssuer
+from tests.server.server_helpers import FakeKiosk
 
 
 @dataclass
@@ -56,6 +59,28 @@ class ServerProcess:
 
     def admin(self) -> ApiClient:
         return ApiClient(self.url, admin_token=self.admin_token)
+
+    def enrol_signer(self, site_id: str) -> FakeKiosk:
+        """A kiosk's signing side, enrolled at ``site_id`` with a one-time code like any kiosk."""
+        kiosk = FakeKiosk(key=PrivateKey.generate())
+        with self.admin() as admin:
+            code = normalise_code(admin.create_enrolment_code(site_id)["code"])
+            signature = kiosk.key.sign(enrolment_message(code, kiosk.key.public_key))
+            answer = admin.enrol(
+                {"code": code, "public_key": kiosk.key.public_key.to_b64(), "signature": b64encode(signature)}
+            )
+        kiosk.kiosk_id = answer["kiosk_id"]
+        return kiosk
+
+    def send(self, kiosk: FakeKiosk, *events: SignedEvent) -> None:
+        """Post ``events`` as one batch from ``kiosk``; the server must take it."""
+        response = requests.post(
+            f"{self.url}/v1/kiosks/{kiosk.kiosk_id}/events",
+            data=encode_batch(list(events)),
+            headers={"Content-Type": "application/json"},
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
 
 
 @pytest.fixture

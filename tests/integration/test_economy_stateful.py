@@ -63,10 +63,8 @@ from protocol import (
     EventKind,
     PrivateKey,
     SignedEvent,
-    b64encode,
     decision_hash,
     encode_batch,
-    enrolment_message,
     ids,
     parse_decision,
     parse_event,
@@ -74,7 +72,7 @@ from protocol import (
 )
 from protocol.logentry import parse_entry
 from provisioning.audit import AuditOptions, DataFolderSource, audit_ledger, parse_verifier_keys
-from server import admin, cards, coordinator_keys, decisions, enrolment, ingest, shops, statements
+from server import admin, cards, coordinator_keys, decisions, ingest, shops, statements
 from server.context import ServerContext
 from server.datadir import LEDGER, InitResult, init_data_dir, open_data_dir
 from server.errors import ServiceError
@@ -82,7 +80,7 @@ from server.models import LedgerEntry
 from server.rules import ZONE
 from server.shifts import Payroll, apply_taps
 from server.storage import Tx
-from tests.server.server_helpers import HOUR, MINUTE, T0, FakeClock, FakeKiosk
+from tests.server.server_helpers import HOUR, MINUTE, T0, FakeClock, FakeKiosk, enrol_fake_kiosk
 
 DAY: Final = 24 * HOUR
 ANCIENT_MS: Final = 1_500_000_000_000  # 2017: before any plausible kiosk clock
@@ -228,15 +226,7 @@ class EconomyMachine(RuleBasedStateMachine):
 
     # -- the world -----------------------------------------------------------------------------
     def _enrol(self, site_id: str) -> Outbox:
-        code = enrolment.create_enrolment_code(self.ctx, site_id, 3600)["code"]
-        key = PrivateKey.generate()
-        digits = enrolment.normalise_code(code)
-        signature = key.sign(enrolment_message(digits, key.public_key))
-        answer = enrolment.enrol(
-            self.ctx,
-            {"code": code, "public_key": key.public_key.to_b64(), "signature": b64encode(signature)},
-        )
-        return Outbox(FakeKiosk(key=key, kiosk_id=answer["kiosk_id"]))
+        return Outbox(enrol_fake_kiosk(self.ctx, site_id))
 
     def _wall(self, clock: str) -> int:
         """A kiosk's wall clock: right, over a day ahead or years behind (both ``clock_out_of_range``)."""

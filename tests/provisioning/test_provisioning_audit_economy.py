@@ -28,10 +28,8 @@ from protocol import (
     PrivateKey,
     SignedEvent,
     b64decode,
-    b64encode,
     coordinator_id,
     encode_batch,
-    enrolment_message,
     ids,
     sign_decision,
 )
@@ -40,12 +38,12 @@ from protocol.logentry import decision_entry, event_entry, parse_entry
 from protocol.note import NoteVerifier
 from provisioning.audit import AuditOptions, AuditReport, DataFolderSource, HttpSource, audit_ledger
 from provisioning.audit.replay import SHOP_MAX_SHIFT_HOURS, SHOP_TOKENS_PER_HOUR
-from server import admin, cards, coordinator_keys, decisions, enrolment, ingest, shops
+from server import admin, cards, coordinator_keys, decisions, ingest, shops
 from server.app import create_app
 from server.datadir import init_data_dir, open_data_dir
 from server.errors import ServiceError
 from server.runner import serve_in_thread
-from tests.server.server_helpers import HOUR, MINUTE, T0, FakeClock, FakeKiosk
+from tests.server.server_helpers import HOUR, MINUTE, T0, FakeClock, FakeKiosk, enrol_fake_kiosk
 
 ORIGIN = "economy.test/ledger"
 WHOLE_DAY_150 = {"percent": 150, "days": [0, 1, 2, 3, 4, 5, 6], "dates": [], "from": "00:00", "to": "00:00"}
@@ -73,12 +71,7 @@ class Builder:
         self.flags: dict[str, list[str]] = {}
 
     def enrol(self, site_id: str) -> FakeKiosk:
-        kiosk = FakeKiosk(key=PrivateKey.generate())
-        code = admin.create_enrolment_code(self.ctx, {"site_id": site_id})["code"].replace("-", "")
-        signature = b64encode(kiosk.key.sign(enrolment_message(code, kiosk.key.public_key)))
-        request = {"code": code, "public_key": kiosk.key.public_key.to_b64(), "signature": signature}
-        kiosk.kiosk_id = enrolment.enrol(self.ctx, request)["kiosk_id"]
-        return kiosk
+        return enrol_fake_kiosk(self.ctx, site_id)
 
     def card(self, name: str, **fields: Any) -> tuple[str, str]:
         answer = cards.create_card(self.ctx, {"name": name, **fields})

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -19,12 +18,8 @@ from kokreativ.cli import main
 from protocol import (
     PrivateKey,
     Reason,
-    SignedEvent,
     b64decode,
-    b64encode,
     coordinator_id,
-    encode_batch,
-    enrolment_message,
     ids,
     parse_decision,
     verify_decision,
@@ -47,10 +42,8 @@ from provisioning.coordinator_keys import (
     sign,
     site_rules_data,
 )
-from provisioning.enrol import normalise_code
 from provisioning.errors import ProvisioningError
 from tests.conftest import ServerProcess
-from tests.server.server_helpers import FakeKiosk
 
 UTC = dt.UTC
 
@@ -196,7 +189,6 @@ def test_a_holiday_reads_back_as_written(bonus: dict):
 @given(st.lists(st.one_of(_day_bonuses, _date_bonuses), max_size=16))
 def test_parsed_bonuses_are_what_the_protocol_signs(bonuses: list):
     # Whatever the arguments parse to passes the protocol's own checks, so it can be signed.
-    from protocol import PrivateKey
 
     site = {"site_id": "s_" + "1" * 32, "tokens_per_hour": 10, "max_shift_hours": 12}
     key = PrivateKey.generate()
@@ -312,29 +304,6 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def enrol_signer(server: ServerProcess, site_id: str) -> FakeKiosk:
-    """A kiosk's signing side, enrolled at ``site_id`` with a one-time code like any kiosk."""
-    kiosk = FakeKiosk(key=PrivateKey.generate())
-    with server.admin() as admin:
-        code = normalise_code(admin.create_enrolment_code(site_id)["code"])
-        signature = kiosk.key.sign(enrolment_message(code, kiosk.key.public_key))
-        answer = admin.enrol(
-            {"code": code, "public_key": kiosk.key.public_key.to_b64(), "signature": b64encode(signature)}
-        )
-    kiosk.kiosk_id = answer["kiosk_id"]
-    return kiosk
-
-
-def send(server: ServerProcess, kiosk: FakeKiosk, *events: SignedEvent) -> None:
-    response = requests.post(
-        f"{server.url}/v1/kiosks/{kiosk.kiosk_id}/events",
-        data=encode_batch(list(events)),
-        headers={"Content-Type": "application/json"},
-        timeout=30,
-    )
-    assert response.status_code == 200, response.text
-
-
 def balance(server: ServerProcess, card_id: str) -> int:
     with ApiClient(server.url) as api:
         return int(api.request("GET", f"/v1/cards/{card_id}/balance")["balance"])
@@ -432,10 +401,9 @@ def test_review_approve_reject_and_a_shift_by_hand(cli_env: ServerProcess, capsy
     cards = [run(capsys, "card", "register", "--name", name)["card_id"] for name in ("Ada", "Bo", "Cem")]
     key = ["--key", str(tmp_path / "kim.key")]
     run(capsys, "coordinator", "init", "--name", "Kim", *key)
-    kiosk = enrol_signer(cli_env, site["site_id"])
+    kiosk = cli_env.enrol_signer(site["site_id"])
     now = now_ms()
-    send(
-        cli_env,
+    cli_env.send(
         kiosk,
         kiosk.event("check_out", cards[0], now - 60_000),  # seq 1: no check-in
         kiosk.event("check_in", cards[1], now - 14 * HOUR_MS),  # seq 2: too long
@@ -520,10 +488,9 @@ def test_an_overdraft_is_listed_and_acknowledged(cli_env: ServerProcess, capsys,
     card = run(capsys, "card", "register", "--name", "Ada")["card_id"]
     key = ["--key", str(tmp_path / "kim.key")]
     run(capsys, "coordinator", "init", "--name", "Kim", *key)
-    till = enrol_signer(cli_env, shop["site_id"])
+    till = cli_env.enrol_signer(shop["site_id"])
     redemption = ids.new_id(ids.REDEMPTION)
-    send(
-        cli_env,
+    cli_env.send(
         till,
         till.event("redeem", card, now_ms(), data={"amount": 7, "id": redemption, "online": False}),
     )

@@ -12,15 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from kokreativ.cli import main
-from protocol import PrivateKey, SignedEvent, b64encode, encode_batch, enrolment_message, ids
+from protocol import ids
 from provisioning import reports
 from provisioning.coordinator_keys import LOCAL_TZ
-from provisioning.enrol import normalise_code
 from tests.conftest import ServerProcess
-from tests.server.server_helpers import FakeKiosk
 
 HOUR_MS = 3_600_000
 
@@ -51,28 +48,6 @@ def refused(capsys, *argv: str) -> str:
     return captured.err.strip()
 
 
-def enrol_signer(server: ServerProcess, site_id: str) -> FakeKiosk:
-    kiosk = FakeKiosk(key=PrivateKey.generate())
-    with server.admin() as admin:
-        code = normalise_code(admin.create_enrolment_code(site_id)["code"])
-        signature = kiosk.key.sign(enrolment_message(code, kiosk.key.public_key))
-        answer = admin.enrol(
-            {"code": code, "public_key": kiosk.key.public_key.to_b64(), "signature": b64encode(signature)}
-        )
-    kiosk.kiosk_id = answer["kiosk_id"]
-    return kiosk
-
-
-def send(server: ServerProcess, kiosk: FakeKiosk, *events: SignedEvent) -> None:
-    response = requests.post(
-        f"{server.url}/v1/kiosks/{kiosk.kiosk_id}/events",
-        data=encode_batch(list(events)),
-        headers={"Content-Type": "application/json"},
-        timeout=30,
-    )
-    assert response.status_code == 200, response.text
-
-
 @dataclass
 class Month:
     """A volunteer who earned at a check-in site and spent at a shop, with two cards."""
@@ -98,17 +73,15 @@ def month(cli_env: ServerProcess, capsys, tmp_path: Path) -> Month:
         *("--start", f"{yesterday} 10:00", "--end", f"{yesterday} 13:00", "--reason", "kiosk_broken"),
     )
     now = time.time_ns() // 1_000_000
-    kiosk = enrol_signer(cli_env, site["site_id"])
-    send(  # 2 hours tapped: 20 tokens
-        cli_env,
+    kiosk = cli_env.enrol_signer(site["site_id"])
+    cli_env.send(  # 2 hours tapped: 20 tokens
         kiosk,
         kiosk.event("check_in", second["card_id"], now - 2 * HOUR_MS),
         kiosk.event("check_out", second["card_id"], now),
     )
-    till = enrol_signer(cli_env, shop["site_id"])
+    till = cli_env.enrol_signer(shop["site_id"])
     kept, undone, offline, declined = (ids.new_id(ids.REDEMPTION) for _ in range(4))
-    send(
-        cli_env,
+    cli_env.send(
         till,
         till.event("redeem", first["card_id"], now, data={"amount": 5, "id": kept, "online": True}),
         till.event("redeem", first["card_id"], now, data={"amount": 8, "id": undone, "online": True}),

@@ -24,6 +24,7 @@ from protocol import (
     enrolment_message,
     sign_event,
 )
+from server import enrolment
 from server.context import ServerContext
 
 T0 = 1_764_400_000_000  # 2025-11-29, a plausible "now" for the server clock
@@ -92,6 +93,16 @@ class FakeKiosk:
     def reboot(self) -> None:
         """Start a new boot: later events carry a new boot ID (their ``mono_ms`` is not comparable)."""
         self.boot = str(uuid.uuid4())
+
+
+def enrol_fake_kiosk(ctx: ServerContext, site_id: str) -> FakeKiosk:
+    """A kiosk's signing side, enrolled at ``site_id`` through the enrolment service (no HTTP)."""
+    kiosk = FakeKiosk(key=PrivateKey.generate())
+    code = enrolment.create_enrolment_code(ctx, site_id, 3600)["code"]
+    signature = kiosk.key.sign(enrolment_message(enrolment.normalise_code(code), kiosk.key.public_key))
+    request = {"code": code, "public_key": kiosk.key.public_key.to_b64(), "signature": b64encode(signature)}
+    kiosk.kiosk_id = enrolment.enrol(ctx, request)["kiosk_id"]
+    return kiosk
 
 
 class Api:

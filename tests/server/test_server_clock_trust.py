@@ -15,12 +15,12 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from protocol import EventKind, PrivateKey, b64encode, encode_batch, enrolment_message
+from protocol import EventKind, encode_batch
 from protocol.note import NoteVerifier
 from provisioning.audit import AuditOptions, DataFolderSource, audit_ledger
-from server import admin, cards, enrolment, ingest
+from server import admin, cards, ingest
 from server.datadir import init_data_dir, open_data_dir
-from tests.server.server_helpers import HOUR, MINUTE, T0, Api, FakeClock, FakeKiosk, World
+from tests.server.server_helpers import HOUR, MINUTE, T0, Api, FakeClock, World, enrol_fake_kiosk
 
 DAY = 24 * HOUR
 BOOT_MONO = 20_000  # a kiosk's monotonic clock 20 s after boot
@@ -146,11 +146,7 @@ def test_random_clocks_in_one_boot_never_pay_more_than_mono_and_the_audit_agrees
         clock = FakeClock(T0 + 20 * DAY)
         with open_data_dir(folder, now_ms=clock) as ctx:
             site = admin.create_site(ctx, {"name": "Hall", "tokens_per_hour": 60, "max_shift_hours": 8})
-            kiosk = FakeKiosk(key=PrivateKey.generate())
-            code = admin.create_enrolment_code(ctx, {"site_id": site["site_id"]})["code"].replace("-", "")
-            signature = b64encode(kiosk.key.sign(enrolment_message(code, kiosk.key.public_key)))
-            request = {"code": code, "public_key": kiosk.key.public_key.to_b64(), "signature": signature}
-            kiosk.kiosk_id = enrolment.enrol(ctx, request)["kiosk_id"]
+            kiosk = enrol_fake_kiosk(ctx, site["site_id"])
             card_id = cards.create_card(ctx, {"name": "Ada"})["card_id"]
             mono, true_ms = BOOT_MONO, T0
             lengths = []

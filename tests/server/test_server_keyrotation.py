@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 
 import pytest
-from server_helpers import T0, FakeClock
 
 from kokreativ.cli import main
 from protocol import (
@@ -19,9 +18,7 @@ from protocol import (
     PrivateKey,
     PublicKey,
     Reason,
-    b64encode,
     encode_batch,
-    enrolment_message,
     verify_receipt,
 )
 from protocol.checkpoint import verify_checkpoint
@@ -29,21 +26,17 @@ from protocol.errors import VerificationError
 from protocol.note import NoteVerifier
 from protocol.serverkeys import follow_transitions, sign_transition
 from provisioning.audit import AuditOptions, DataFolderSource, audit_ledger
-from server import admin, cards, enrolment, ingest, keyrotation, logviews, tlog
+from server import admin, cards, ingest, keyrotation, logviews, tlog
 from server.datadir import SERVER_KEY, InitResult, open_data_dir, rotate_key
 from server.errors import DataDirError
-from tests.server.server_helpers import FakeKiosk
+from tests.server.server_helpers import T0, FakeClock, FakeKiosk, enrol_fake_kiosk
 
 
 def _enrolled(folder: Path) -> tuple[FakeKiosk, str]:
     """A site, a kiosk and a card in the data folder, through the services (as the API would)."""
     with open_data_dir(folder, now_ms=FakeClock(T0)) as ctx:
         site = admin.create_site(ctx, {"name": "Hall", "tokens_per_hour": 10})
-        kiosk = FakeKiosk(key=PrivateKey.generate())
-        code = admin.create_enrolment_code(ctx, {"site_id": site["site_id"]})["code"].replace("-", "")
-        signature = b64encode(kiosk.key.sign(enrolment_message(code, kiosk.key.public_key)))
-        request = {"code": code, "public_key": kiosk.key.public_key.to_b64(), "signature": signature}
-        kiosk.kiosk_id = enrolment.enrol(ctx, request)["kiosk_id"]
+        kiosk = enrol_fake_kiosk(ctx, site["site_id"])
         card_id = cards.create_card(ctx, {"name": "Ada"})["card_id"]
     return kiosk, card_id
 

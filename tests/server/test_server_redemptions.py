@@ -20,7 +20,7 @@ import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from server_helpers import HOUR, MINUTE, T0, Api, FakeClock, FakeKiosk, assert_error
+from server_helpers import HOUR, MINUTE, T0, Api, FakeClock, FakeKiosk, assert_error, enrol_fake_kiosk
 from server_shop_helpers import Holder, ShopWorld, create_shop, redeem, void
 
 from protocol import (
@@ -37,9 +37,8 @@ from protocol import (
     verify_balances,
 )
 from protocol.logentry import parse_entry
-from server import cards, enrolment, ingest, shops
+from server import cards, ingest, shops
 from server.admin import create_site
-from server.context import ServerContext
 from server.datadir import init_data_dir, open_data_dir
 from server.models import LedgerEntry, Redemption, RedemptionStatus
 from server.redemptions import apply_event
@@ -462,16 +461,6 @@ def test_a_check_in_batch_does_no_redemption_work(api: Api, shops_world: ShopWor
 
 
 # -- properties --------------------------------------------------------------------------------------
-def _service_terminal(ctx: ServerContext, site_id: str) -> FakeKiosk:
-    key = PrivateKey.generate()
-    code = enrolment.create_enrolment_code(ctx, site_id, 3600)["code"]
-    signature = b64encode(key.sign(enrolment_message(code.replace("-", ""), key.public_key)))
-    answer = enrolment.enrol(
-        ctx, {"code": code, "public_key": key.public_key.to_b64(), "signature": signature}
-    )
-    return FakeKiosk(key=key, kiosk_id=answer["kiosk_id"])
-
-
 class MemoryBook:
     """A :class:`server.redemptions.RedemptionBook` in memory, as an auditor would keep one."""
 
@@ -528,8 +517,8 @@ def test_redemptions_and_voids_follow_the_rules_for_any_amounts(
         with open_data_dir(Path(tmp) / "data", now_ms=FakeClock(T0 + HOUR)) as ctx:
             site = create_site(ctx, {"name": "S", "tokens_per_hour": 60})
             shop = shops.create_shop(ctx, {"name": "L", "max_amount": 30})
-            earner = _service_terminal(ctx, site["site_id"])
-            tills = [_service_terminal(ctx, shop["site_id"]) for _ in range(3)]
+            earner = enrol_fake_kiosk(ctx, site["site_id"])
+            tills = [enrol_fake_kiosk(ctx, shop["site_id"]) for _ in range(3)]
             card = cards.create_card(ctx, {"name": "V"})
             volunteer = card["volunteer_id"]
             shift = [

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from server_helpers import HOUR, MINUTE, T0, Api, FakeClock, FakeKiosk, World
+from server_helpers import HOUR, MINUTE, T0, Api, FakeClock, World, enrol_fake_kiosk
 
-from protocol import EventKind, PrivateKey, b64encode, encode_batch, enrolment_message
-from server import admin, cards, enrolment, ingest, reads
+from protocol import EventKind, encode_batch
+from server import admin, cards, ingest, reads
 from server.datadir import init_data_dir, open_data_dir
 from server.shifts import shift_minutes, shift_tokens
 
@@ -175,14 +175,7 @@ def test_balance_is_the_sum_of_rounded_shifts(durations: list[int], rate: int) -
         init_data_dir(Path(tmp) / "data")
         with open_data_dir(Path(tmp) / "data", now_ms=FakeClock(T0 + 1000 * HOUR)) as ctx:
             site = admin.create_site(ctx, {"name": "S", "tokens_per_hour": rate})
-            code = enrolment.create_enrolment_code(ctx, site["site_id"], 3600)["code"]
-            key = PrivateKey.generate()
-            digits = code.replace("-", "")
-            signature = b64encode(key.sign(enrolment_message(digits, key.public_key)))
-            enrolled = enrolment.enrol(
-                ctx, {"code": code, "public_key": key.public_key.to_b64(), "signature": signature}
-            )
-            kiosk = FakeKiosk(key=key, kiosk_id=enrolled["kiosk_id"])
+            kiosk = enrol_fake_kiosk(ctx, site["site_id"])
             card = cards.create_card(ctx, {"name": "V"})["card_id"]
             events, start = [], T0
             for duration in durations:

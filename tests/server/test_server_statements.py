@@ -11,13 +11,12 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from server_helpers import HOUR, MINUTE, T0, Api, FakeClock, FakeKiosk, assert_error
+from server_helpers import HOUR, MINUTE, T0, Api, FakeClock, assert_error, enrol_fake_kiosk
 from server_shop_helpers import Holder, ShopWorld, create_shop, redeem, void
 
-from protocol import EventKind, PrivateKey, b64encode, encode_batch, enrolment_message
-from server import cards, enrolment, ingest, reads, shops, statements
+from protocol import EventKind, encode_batch
+from server import cards, ingest, reads, shops, statements
 from server.admin import create_site
-from server.context import ServerContext
 from server.datadir import init_data_dir, open_data_dir
 
 
@@ -227,16 +226,6 @@ def test_a_volunteer_without_entries_has_an_empty_statement(api: Api) -> None:
 
 
 # -- the invariant, for any history and any period -----------------------------------------------------
-def _terminal(ctx: ServerContext, site_id: str) -> FakeKiosk:
-    key = PrivateKey.generate()
-    code = enrolment.create_enrolment_code(ctx, site_id, 3600)["code"]
-    signature = b64encode(key.sign(enrolment_message(code.replace("-", ""), key.public_key)))
-    answer = enrolment.enrol(
-        ctx, {"code": code, "public_key": key.public_key.to_b64(), "signature": signature}
-    )
-    return FakeKiosk(key=key, kiosk_id=answer["kiosk_id"])
-
-
 _STEP = st.one_of(
     st.tuples(st.just("earn"), st.integers(min_value=0, max_value=90)),
     st.tuples(st.just("redeem"), st.integers(min_value=1, max_value=40)),
@@ -260,7 +249,7 @@ def test_closing_is_opening_plus_earned_minus_redeemed_plus_voided(
         with open_data_dir(Path(tmp) / "data", now_ms=clock) as ctx:
             site = create_site(ctx, {"name": "S", "tokens_per_hour": 60})
             shop = shops.create_shop(ctx, {"name": "L", "max_amount": 40, "void_window_s": 7 * 24 * 3600})
-            earner, till = _terminal(ctx, site["site_id"]), _terminal(ctx, shop["site_id"])
+            earner, till = enrol_fake_kiosk(ctx, site["site_id"]), enrol_fake_kiosk(ctx, shop["site_id"])
             card = cards.create_card(ctx, {"name": "V"})
             holder = Holder(card["card_id"], card["volunteer_id"])
             debited: list[str] = []
