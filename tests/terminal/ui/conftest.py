@@ -233,3 +233,53 @@ def assert_fits(label: Any) -> None:
     assert drawn == " ".join(label.text.split()), f"cut or split mid-word: {_line_texts(label)}"
     if label.max_lines:
         assert len(_line_texts(label)) <= label.max_lines, label.text
+
+
+class IgnoreInput:
+    """A view's input that drops every touch: for tests that only look at screens."""
+
+    def press_key(self, key: str) -> None: ...
+
+    def press_action(self, action_id: str) -> None: ...
+
+    def long_press(self) -> None: ...
+
+
+class ScreenCheck:
+    """Shows a screen at the largest and the smallest size and checks what was drawn.
+
+    At both sizes the view draws exactly the screen's texts and every label fits;
+    the screenshot is not one flat colour.  With ``KOKREATIV_SCREENSHOTS`` set (``make
+    screenshots``) the German screenshots whose names start with ``docs_prefix`` are
+    copied there for the docs.  ``seen`` keeps each screen name checked.
+    """
+
+    def __init__(
+        self,
+        view: Any,
+        *,
+        language: str,
+        resize: Callable[[tuple[int, int]], None],
+        frames: Callable[[int], None],
+        screenshot: Callable[[Path], Path],
+        folder: Path,
+        docs_prefix: str = "",
+    ) -> None:
+        self._view, self._language, self._folder, self._docs_prefix = view, language, folder, docs_prefix
+        self._resize, self._frames, self._screenshot = resize, frames, screenshot
+        self.seen: dict[str, Any] = {}
+
+    def __call__(self, screen: Any) -> None:
+        for size in (LARGEST, SMALL):
+            self._resize(size)
+            self._frames(2)
+            assert self._view.rendered_texts() == screen.texts(), screen.name
+            for label in self._view.labels():
+                assert_fits(label)
+        png = self._screenshot(self._folder / f"{screen.name}.{self._language}.png")
+        assert len(sample_colours(png)) >= 2, f"{screen.name} is one flat colour"
+        target = os.environ.get("KOKREATIV_SCREENSHOTS")
+        if target and self._language == "de" and screen.name.startswith(self._docs_prefix):
+            Path(target).mkdir(parents=True, exist_ok=True)  # the docs keep the German set
+            shutil.copyfile(png, Path(target) / png.name)
+        self.seen.setdefault(screen.name, screen)

@@ -15,7 +15,6 @@ import contextlib
 import dataclasses
 import io
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -38,12 +37,12 @@ from terminal.tap import Outcome, TapOutcome
 from terminal.ui import screens
 from terminal.ui.app import KioskScreen, kivy_post
 from terminal.ui.controller import ScreenController, enrol_against
-from terminal.ui.model import Layout, Screen
+from terminal.ui.model import Layout
 from terminal.ui.presenter import EnrolResult
 from terminal.ui.screens import KioskStatus
 from terminal.ui.view import ScreenView
 from tests.conftest import EnrolledKiosk, ServerProcess
-from tests.terminal.ui.conftest import LARGEST, SMALL, assert_fits, sample_colours
+from tests.terminal.ui.conftest import IgnoreInput, ScreenCheck
 from tests.terminal.ui.ui_helpers import INFO, NOW, Harness
 
 DOCS_UI = Path(__file__).resolve().parents[3] / "docs" / "img" / "ui"
@@ -159,24 +158,11 @@ def _enrolment_steps(h: Harness) -> Iterator[Callable[[], None]]:
 def test_every_screen_renders_in_both_languages_and_fits_small_and_large(
     language: str, render: Any, frames: Any, resize: Any, screenshot: Any, tmp_path: Path
 ) -> None:
-    view = ScreenView(screen_input=_Ignore())
+    view = ScreenView(screen_input=IgnoreInput())
     render(view)
-    seen: dict[str, Screen] = {}
-
-    def check(screen: Screen) -> None:
-        for size in (LARGEST, SMALL):
-            resize(size)
-            frames(2)
-            assert view.rendered_texts() == screen.texts(), screen.name
-            for label in view.labels():
-                assert_fits(label)
-        png = screenshot(tmp_path / f"{screen.name}.{language}.png")
-        assert len(sample_colours(png)) >= 2, f"{screen.name} is one flat colour"
-        target = os.environ.get("KOKREATIV_SCREENSHOTS")
-        if target and language == "de":  # the docs keep the German set
-            Path(target).mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(png, Path(target) / png.name)
-        seen[screen.name] = screen
+    check = ScreenCheck(
+        view, language=language, resize=resize, frames=frames, screenshot=screenshot, folder=tmp_path
+    )
 
     for make_harness, steps in (
         (lambda: Harness(pin_set=True, language=language, on_change=view.show), _kiosk_steps),
@@ -190,21 +176,13 @@ def test_every_screen_renders_in_both_languages_and_fits_small_and_large(
             frames(2)
             assert view.screen == h.screen
             check(h.screen)
-    assert set(seen) == ALL_SCREENS
-    assert {s.layout for s in seen.values()} == set(Layout)
+    assert set(check.seen) == ALL_SCREENS
+    assert {s.layout for s in check.seen.values()} == set(Layout)
 
 
 def test_the_docs_keep_the_german_screenshots() -> None:
     missing = sorted(name for name in ALL_SCREENS if not (DOCS_UI / f"{name}.de.png").is_file())
     assert missing == [], "run 'make screenshots' and commit docs/img/ui"
-
-
-class _Ignore:
-    def press_key(self, key: str) -> None: ...
-
-    def press_action(self, action_id: str) -> None: ...
-
-    def long_press(self) -> None: ...
 
 
 # -- the real app: controller, core and server -----------------------------------------------------------

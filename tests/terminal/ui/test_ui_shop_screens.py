@@ -9,9 +9,7 @@ screenshots``) the German ``shop-*`` set is copied there too, for the docs.
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
-import shutil
 from collections.abc import Callable, Iterator
 from datetime import UTC
 from functools import partial
@@ -29,12 +27,19 @@ from terminal.shop import CardRefused, TillOutcome, VoidResult
 from terminal.shop import signal_of as till_signal  # the till's own table: outcome → pattern
 from terminal.ui import base_presenter, screens, shop_presenter, shop_screens
 from terminal.ui.i18n import DEFAULT_LANGUAGE, Translator, load_catalogue
-from terminal.ui.model import TONE_ICONS, Layout, Screen, Tone
+from terminal.ui.model import TONE_ICONS, Layout, Tone
 from terminal.ui.palette import PALETTES
 from terminal.ui.screens import KioskStatus
 from terminal.ui.view import ScreenView
 from terminal.ui.widgets import FlatButton
-from tests.terminal.ui.conftest import LARGEST, SMALL, assert_fits, pixel, sample_colours
+from tests.terminal.ui.conftest import (
+    LARGEST,
+    SMALL,
+    IgnoreInput,
+    ScreenCheck,
+    assert_fits,
+    pixel,
+)
 from tests.terminal.ui.shop_helpers import CARD, LIMITS, MINUTE, STALE_CARD, ShopHarness, redeemed, sale
 from tests.terminal.ui.ui_helpers import NOW
 
@@ -71,19 +76,11 @@ ALL_SHOP_SCREENS = {
 }
 
 
-class _Ignore:
-    def press_key(self, key: str) -> None: ...
-
-    def press_action(self, action_id: str) -> None: ...
-
-    def long_press(self) -> None: ...
-
-
 class _Forward:
     """Sends the view's touches to a presenter made after the view, as the app's input does."""
 
     def __init__(self) -> None:
-        self.target: Any = _Ignore()
+        self.target: Any = IgnoreInput()
 
     def press_key(self, key: str) -> None:
         self.target.press_key(key)
@@ -159,24 +156,17 @@ def _steps(h: ShopHarness) -> Iterator[Callable[[], None]]:
 def test_every_screen_of_the_till_renders_in_both_languages_and_fits_small_and_large(
     language: str, render: Any, frames: Any, resize: Any, screenshot: Any, tmp_path: Path
 ) -> None:
-    view = ScreenView(screen_input=_Ignore())
+    view = ScreenView(screen_input=IgnoreInput())
     render(view)
-    seen: dict[str, Screen] = {}
-
-    def check(screen: Screen) -> None:
-        for size in (LARGEST, SMALL):
-            resize(size)
-            frames(2)
-            assert view.rendered_texts() == screen.texts(), screen.name
-            for label in view.labels():
-                assert_fits(label)
-        png = screenshot(tmp_path / f"{screen.name}.{language}.png")
-        assert len(sample_colours(png)) >= 2, f"{screen.name} is one flat colour"
-        target = os.environ.get("KOKREATIV_SCREENSHOTS")
-        if target and language == "de" and screen.name.startswith("shop-"):  # the docs keep the German set
-            Path(target).mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(png, Path(target) / png.name)
-        seen.setdefault(screen.name, screen)
+    check = ScreenCheck(
+        view,
+        language=language,
+        resize=resize,
+        frames=frames,
+        screenshot=screenshot,
+        folder=tmp_path,
+        docs_prefix="shop-",
+    )
 
     h = ShopHarness(language=language, on_change=view.show)
     frames(2)
@@ -186,8 +176,8 @@ def test_every_screen_of_the_till_renders_in_both_languages_and_fits_small_and_l
         frames(2)
         assert view.screen == h.screen
         check(h.screen)
-    assert {name for name in seen if name.startswith("shop-")} == ALL_SHOP_SCREENS
-    assert {s.layout for s in seen.values()} == {Layout.KEYPAD, Layout.RESULT, Layout.MENU}
+    assert {name for name in check.seen if name.startswith("shop-")} == ALL_SHOP_SCREENS
+    assert {s.layout for s in check.seen.values()} == {Layout.KEYPAD, Layout.RESULT, Layout.MENU}
 
 
 def test_the_docs_keep_the_german_screenshots_of_the_till() -> None:
