@@ -13,7 +13,7 @@ from terminal.shop import CardAtTill, CardRefused, RecentRedemption, RedeemResul
 from terminal.ui.i18n import Translator
 from terminal.ui.model import Screen
 from terminal.ui.shop_presenter import ShopPresenter
-from tests.terminal.ui.ui_helpers import INFO, NOW
+from tests.terminal.ui.ui_helpers import INFO, NOW, ScreenRecorder
 
 MINUTE = 60_000
 LIMITS = ShopLimits(
@@ -91,7 +91,9 @@ class RecordingShopActions:
         return [arg for call, arg in self.calls if call == name]
 
 
-class ShopHarness:
+class ShopHarness(ScreenRecorder):
+    presenter: ShopPresenter
+
     def __init__(
         self,
         *,
@@ -100,10 +102,8 @@ class ShopHarness:
         language: str = "de",
         on_change: Callable[[Screen], None] | None = None,
     ) -> None:
-        self.now = NOW
+        super().__init__(on_change)
         self.actions = RecordingShopActions()
-        self.shown: list[Screen] = []
-        self._also = on_change
         self.presenter = ShopPresenter(
             translator=Translator(language, tz=UTC),
             actions=self.actions,
@@ -114,18 +114,6 @@ class ShopHarness:
             pin_set=pin_set,
         )
         self.presenter.start()
-
-    @property
-    def screen(self) -> Screen:
-        return self.shown[-1]
-
-    def wait(self, seconds: float) -> None:
-        self.now += int(seconds * 1000)
-        self.presenter.tick()
-
-    def type(self, digits: str) -> None:
-        for digit in digits:
-            self.presenter.press_key(digit)
 
     def sell(self, amount: str = "5", card: CardAtTill = CARD) -> None:
         """Type ``amount``, go on, and tap ``card``: the confirmation is showing."""
@@ -138,11 +126,6 @@ class ShopHarness:
         self.type("4711")
         self.presenter.press_action("ok")
         self.presenter.pin_checked(True)
-
-    def _show(self, screen: Screen) -> None:
-        self.shown.append(screen)
-        if self._also is not None:
-            self._also(screen)
 
 
 class FakeTill:

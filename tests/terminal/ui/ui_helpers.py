@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import UTC
 
 from hardware.indicator import Signal
+from terminal.ui.base_presenter import BasePresenter
 from terminal.ui.i18n import Translator
 from terminal.ui.model import Screen
 from terminal.ui.presenter import Presenter
@@ -37,29 +38,18 @@ class RecordingActions:
         self.calls.append(("signal", signal))
 
 
-class Harness:
-    def __init__(
-        self,
-        *,
-        info: KioskInfo | None = INFO,
-        pin_set: bool = False,
-        language: str = "de",
-        on_change: Callable[[Screen], None] | None = None,
-    ) -> None:
+class ScreenRecorder:
+    """What both presenter harnesses share: a clock the test moves and every screen shown, in order.
+
+    Subclasses make ``presenter`` with ``now_ms=lambda: self.now`` and ``on_change=self._show``.
+    """
+
+    presenter: BasePresenter
+
+    def __init__(self, on_change: Callable[[Screen], None] | None) -> None:
         self.now = NOW
-        self.actions = RecordingActions()
         self.shown: list[Screen] = []
         self._also = on_change
-        self.presenter = Presenter(
-            translator=Translator(language, tz=UTC),
-            actions=self.actions,
-            now_ms=lambda: self.now,
-            on_change=self._show,
-            info=info,
-            server_url="https://ledger.example.org",
-            pin_set=pin_set,
-        )
-        self.presenter.start()
 
     @property
     def screen(self) -> Screen:
@@ -77,3 +67,28 @@ class Harness:
         self.shown.append(screen)
         if self._also is not None:
             self._also(screen)
+
+
+class Harness(ScreenRecorder):
+    presenter: Presenter
+
+    def __init__(
+        self,
+        *,
+        info: KioskInfo | None = INFO,
+        pin_set: bool = False,
+        language: str = "de",
+        on_change: Callable[[Screen], None] | None = None,
+    ) -> None:
+        super().__init__(on_change)
+        self.actions = RecordingActions()
+        self.presenter = Presenter(
+            translator=Translator(language, tz=UTC),
+            actions=self.actions,
+            now_ms=lambda: self.now,
+            on_change=self._show,
+            info=info,
+            server_url="https://ledger.example.org",
+            pin_set=pin_set,
+        )
+        self.presenter.start()
