@@ -283,3 +283,21 @@ class ScreenCheck:
             Path(target).mkdir(parents=True, exist_ok=True)  # the docs keep the German set
             shutil.copyfile(png, Path(target) / png.name)
         self.seen.setdefault(screen.name, screen)
+
+
+@pytest.fixture
+def app_screen(window: Any) -> Iterator[Callable[..., Any]]:
+    """``make(controller, **options)``: the real kiosk app's screen on the window, closed after the test."""
+    from terminal.ui.app import KioskScreen
+
+    made: list[KioskScreen] = []
+
+    def make(controller: Any, **options: Any) -> KioskScreen:
+        screen = KioskScreen(controller, view_options={"long_press_s": 0.05}, **options)
+        window.add_widget(screen.root)
+        made.append(screen)
+        return screen
+
+    yield make
+    for screen in made:
+        screen.close()

@@ -35,7 +35,7 @@ from terminal.config import KioskConfig, load_config, write_config
 from terminal.service import KioskService, open_service
 from terminal.tap import Outcome, TapOutcome
 from terminal.ui import screens
-from terminal.ui.app import KioskScreen, kivy_post
+from terminal.ui.app import kivy_post
 from terminal.ui.controller import ScreenController, enrol_against
 from terminal.ui.model import Layout
 from terminal.ui.presenter import EnrolResult
@@ -192,21 +192,6 @@ def _runtime(reader: str = "sim") -> Callable[[KioskConfig], Any]:
     return partial(
         open_service, stdin=io.StringIO(), stdout=io.StringIO(), reader=reader, indicator="console"
     )
-
-
-@pytest.fixture
-def app_screen(window: Any) -> Iterator[Callable[..., KioskScreen]]:
-    made: list[KioskScreen] = []
-
-    def make(controller: ScreenController, **options: Any) -> KioskScreen:
-        screen = KioskScreen(controller, view_options={"long_press_s": 0.05}, **options)
-        window.add_widget(screen.root)
-        made.append(screen)
-        return screen
-
-    yield make
-    for screen in made:
-        screen.close()
 
 
 def _kiosk_reader(controller: ScreenController) -> SimulatedReader:

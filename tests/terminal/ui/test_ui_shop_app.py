@@ -14,7 +14,6 @@ import contextlib
 import dataclasses
 import io
 import threading
-from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -45,21 +44,6 @@ from tests.conftest import EnrolledKiosk, ServerProcess
 from tests.terminal.ui.shop_helpers import CARD, FakeTill, redeemed
 
 UID = bytes.fromhex("04a1b2c3d4e5f6")
-
-
-@pytest.fixture
-def app_screen(window: Any) -> Iterator[Callable[..., KioskScreen]]:
-    made: list[KioskScreen] = []
-
-    def make(controller: ScreenController, **options: Any) -> KioskScreen:
-        screen = KioskScreen(controller, view_options={"long_press_s": 0.05}, **options)
-        window.add_widget(screen.root)
-        made.append(screen)
-        return screen
-
-    yield make
-    for screen in made:
-        screen.close()
 
 
 @dataclasses.dataclass
