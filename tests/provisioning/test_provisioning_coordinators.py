@@ -5,18 +5,9 @@ from __future__ import annotations
 import json
 import time
 
-import pytest
-
 from kokreativ.cli import main
 from provisioning.cards import trust_from_server
 from tests.conftest import ServerProcess
-
-
-@pytest.fixture
-def cli_env(server_process: ServerProcess, monkeypatch) -> ServerProcess:
-    monkeypatch.setenv("KOKREATIV_ADMIN_TOKEN", server_process.admin_token)
-    monkeypatch.setenv("KOKREATIV_SERVER", server_process.url)
-    return server_process
 
 
 def _one_line(capsys) -> dict:

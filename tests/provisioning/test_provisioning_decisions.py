@@ -8,7 +8,6 @@ import socket
 import stat
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import given
@@ -44,6 +43,7 @@ from provisioning.coordinator_keys import (
 )
 from provisioning.errors import ProvisioningError
 from tests.conftest import ServerProcess
+from tests.provisioning.conftest import refused, run
 
 UTC = dt.UTC
 
@@ -276,28 +276,6 @@ def test_a_malformed_decision_is_refused_before_it_is_signed(tmp_path: Path):
 # -- the CLI against a real server -----------------------------------------------------------------
 
 HOUR_MS = 3_600_000
-
-
-@pytest.fixture
-def cli_env(server_process: ServerProcess, monkeypatch) -> ServerProcess:
-    monkeypatch.setenv("KOKREATIV_ADMIN_TOKEN", server_process.admin_token)
-    monkeypatch.setenv("KOKREATIV_SERVER", server_process.url)
-    monkeypatch.delenv("KOKREATIV_COORDINATOR_KEY", raising=False)
-    return server_process
-
-
-def run(capsys, *argv: str) -> Any:
-    """Run ``kokreativ provision …`` through main() and return the JSON it printed."""
-    assert main(["provision", *argv]) == 0, capsys.readouterr().err
-    return json.loads(capsys.readouterr().out)
-
-
-def refused(capsys, *argv: str) -> str:
-    """Run a command that must fail; return its one error line."""
-    assert main(["provision", *argv]) == 2
-    captured = capsys.readouterr()
-    assert captured.out == "" and len(captured.err.splitlines()) == 1, captured
-    return captured.err.strip()
 
 
 def now_ms() -> int:

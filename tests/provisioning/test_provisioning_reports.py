@@ -5,11 +5,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -18,34 +16,19 @@ from protocol import ids
 from provisioning import reports
 from provisioning.coordinator_keys import LOCAL_TZ
 from tests.conftest import ServerProcess
+from tests.provisioning.conftest import refused, run
 
 HOUR_MS = 3_600_000
 
 
-@pytest.fixture
-def cli_env(server_process: ServerProcess, monkeypatch) -> ServerProcess:
-    monkeypatch.setenv("KOKREATIV_ADMIN_TOKEN", server_process.admin_token)
-    monkeypatch.setenv("KOKREATIV_SERVER", server_process.url)
-    monkeypatch.delenv("KOKREATIV_COORDINATOR_KEY", raising=False)
-    return server_process
-
-
-def run(capsys, *argv: str) -> Any:
-    assert main(["provision", *argv]) == 0, capsys.readouterr().err
-    return json.loads(capsys.readouterr().out)
+def refused_report(capsys, *argv: str) -> str:
+    return refused(capsys, *argv, command="report")
 
 
 def report(capsys, *argv: str) -> str:
     """``kokreativ report …``'s standard output."""
     assert main(["report", *argv]) == 0, capsys.readouterr().err
     return capsys.readouterr().out
-
-
-def refused(capsys, *argv: str) -> str:
-    assert main(["report", *argv]) == 2
-    captured = capsys.readouterr()
-    assert captured.out == "" and len(captured.err.splitlines()) == 1, captured
-    return captured.err.strip()
 
 
 @dataclass
@@ -183,18 +166,20 @@ def test_periods_are_local_days_with_the_last_one_included(cli_env: ServerProces
     )
     assert "To settle    8" in shop
 
-    assert refused(
+    assert refused_report(
         capsys, "volunteer", month.volunteer_id, "--from", str(today), "--to", long_ago
     ).startswith("kokreativ: error: bad_field:")
-    assert refused(capsys, "volunteer", month.volunteer_id, "--from", "1.12.2026").startswith(
+    assert refused_report(capsys, "volunteer", month.volunteer_id, "--from", "1.12.2026").startswith(
         "kokreativ: error: bad_field:"
     )
 
 
 def test_unknown_subjects_are_one_line_with_the_reason_code(cli_env: ServerProcess, month: Month, capsys):
-    assert refused(capsys, "volunteer", "v_" + "0" * 32).startswith("kokreativ: error: unknown_volunteer:")
-    assert refused(capsys, "volunteer", "--card", "c_" + "0" * 32).startswith(
+    assert refused_report(capsys, "volunteer", "v_" + "0" * 32).startswith(
+        "kokreativ: error: unknown_volunteer:"
+    )
+    assert refused_report(capsys, "volunteer", "--card", "c_" + "0" * 32).startswith(
         "kokreativ: error: unknown_card:"
     )
-    assert refused(capsys, "shop", month.site_id).startswith("kokreativ: error: not_a_shop:")
-    assert refused(capsys, "shop", "s_" + "0" * 32).startswith("kokreativ: error: unknown_site:")
+    assert refused_report(capsys, "shop", month.site_id).startswith("kokreativ: error: not_a_shop:")
+    assert refused_report(capsys, "shop", "s_" + "0" * 32).startswith("kokreativ: error: unknown_site:")

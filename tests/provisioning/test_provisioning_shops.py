@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -13,28 +12,7 @@ from protocol.logentry import parse_entry
 from provisioning.audit.sources import HttpSource
 from provisioning.coordinator_keys import load_coordinator_key
 from tests.conftest import ServerProcess
-
-
-@pytest.fixture
-def cli_env(server_process: ServerProcess, monkeypatch, tmp_path: Path) -> ServerProcess:
-    monkeypatch.setenv("KOKREATIV_ADMIN_TOKEN", server_process.admin_token)
-    monkeypatch.setenv("KOKREATIV_SERVER", server_process.url)
-    monkeypatch.delenv("KOKREATIV_COORDINATOR_KEY", raising=False)
-    return server_process
-
-
-def run(capsys, *argv: str) -> object:
-    """Run ``kokreativ provision …`` through main() and return the JSON it printed."""
-    assert main(["provision", *argv]) == 0, capsys.readouterr().err
-    return json.loads(capsys.readouterr().out)
-
-
-def refused(capsys, *argv: str) -> str:
-    """Run a command that must fail; return its one error line."""
-    assert main(["provision", *argv]) == 2
-    captured = capsys.readouterr()
-    assert captured.out == "" and len(captured.err.splitlines()) == 1, captured
-    return captured.err.strip()
+from tests.provisioning.conftest import refused, run
 
 
 def logged_entry(server: ServerProcess, index: int) -> dict:
