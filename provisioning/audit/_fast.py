@@ -20,7 +20,7 @@ from typing import Any, Final, NamedTuple
 
 from protocol.encoding import MAX_SAFE_INT
 from protocol.errors import ProtocolError
-from protocol.events import MAX_EVENT_BYTES, parse_event
+from protocol.events import MAX_EVENT_BYTES, Event, parse_event
 from protocol.logentry import MAX_ENTRY_BYTES, parse_entry
 
 _INT = rb"(0|[1-9][0-9]{0,15})"
@@ -103,7 +103,11 @@ def parse_event_facts(body: bytes) -> EventFacts:
 
     :func:`protocol.parse_event` has its own fast path for the canonical layout.
     """
-    event = parse_event(body)
+    return event_facts(parse_event(body))
+
+
+def event_facts(event: Event) -> EventFacts:
+    """What the audit keeps of a parsed event."""
     clock = event.clock
     return EventFacts(
         event.kiosk,

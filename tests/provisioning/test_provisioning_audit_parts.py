@@ -14,14 +14,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocol import GENESIS_PREV, ClockEvidence, Event, EventKind, PrivateKey, ProtocolError, ids, sign_event
-from protocol.encoding import MAX_SAFE_INT, b64decode
-from protocol.events import parse_event
+from protocol.encoding import MAX_SAFE_INT, b64decode, parse_canonical_json
+from protocol.events import MAX_EVENT_BYTES, _event_from_json
 from protocol.logentry import event_entry, make_entry, parse_entry
 from protocol.merkle import leaf_hash, reference_root
 from provisioning.audit._fast import (
     EventEntry,
     EventFacts,
     _b64,
+    event_facts,
     parse_event_entry,
     parse_event_facts,
     parse_fast,
@@ -91,22 +92,12 @@ def damaged(draw: st.DrawFn, valid: st.SearchStrategy[bytes]) -> bytes:
 
 
 def _slow_facts(body: bytes) -> EventFacts | str:
+    """The facts by the protocol's full parser alone, without ``parse_event``'s canonical-layout fast path."""
     try:
-        event = parse_event(body)
+        event = _event_from_json(parse_canonical_json(body, max_bytes=MAX_EVENT_BYTES))
     except ProtocolError as exc:
         return exc.reason.value
-    clock = event.clock
-    return EventFacts(
-        event.kiosk,
-        event.seq,
-        event.prev,
-        event.kind.value,
-        event.card,
-        clock.wall_ms,
-        clock.boot_id,
-        clock.mono_ms,
-        clock.synced,
-    )
+    return event_facts(event)
 
 
 def _fast_facts(body: bytes) -> EventFacts | str:
