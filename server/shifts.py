@@ -128,6 +128,8 @@ class Tap:
     log_index: int | None = None  # the event's entry in the transparency log
     boot: str = ""  # the event's clock evidence; "" (unknown) never matches another tap's boot
     mono_ms: int = 0
+    # Whether ``wall_ms`` can be trusted: the kiosk's clock was synced, or a clock reference
+    # corrected it (protocol.clockref.event_time; ``wall_ms`` is then the corrected time).
     synced: bool = True
     other_flags: bool = False  # whether the event has flags besides ``flag``
 

@@ -429,6 +429,17 @@ class SyncClient:
         self.report_evidence()
         raise _Stop(self._outbox.alarm_code or Reason.FORK_DETECTED.value, alarm)
 
+    def _fetch_trust_list(self) -> object:
+        """The server's trust list for this kiosk as sent; ``None`` for a body that is not JSON.
+
+        Unchecked: whoever stores it verifies it, and refuses ``None`` as ``bad_trust_list``.
+        """
+        raw = self._get(self._trust_url, what="trust list")
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return None
+
     def _refresh_trust(self) -> int | None:
         """Fetch and store the trust list if ours is older than ``trust_refresh_s``; its ``issued_ms``."""
         now = self._now_ms()
@@ -436,11 +447,7 @@ class SyncClient:
         if fetched is not None and 0 <= now - fetched < self.trust_refresh_s * 1000:
             current = self.trust.current()
             return current.issued_ms if current else None
-        raw = self._get(self._trust_url, what="trust list")
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            body = None  # refused below as bad_trust_list
+        body = self._fetch_trust_list()
         try:
             stored = self.trust.store(body)
         except ProtocolError as exc:
@@ -533,12 +540,7 @@ class SyncClient:
             log.info("%s, and no key transition follows from it", what)
             return
         try:
-            raw = self._get(self._trust_url, what="trust list")
-            try:
-                body = json.loads(raw)
-            except ValueError:
-                body = None  # refused by adopt as bad_trust_list
-            self.trust.adopt(body, new, replaces=replaces)
+            self.trust.adopt(self._fetch_trust_list(), new, replaces=replaces)
         except _Stop as stop:
             log.warning("%s; not following to %s…: no trust list: %s", what, key_prefix(new), stop.message)
             return
