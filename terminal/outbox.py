@@ -598,6 +598,12 @@ class Outbox:
         with self._lock:
             return self._stored_last_seq() - self._synced_seq()
 
+    def backlog(self) -> tuple[int, int]:
+        """``(last_seq, pending)`` in one read: what a heartbeat reports, cheap enough for every batch."""
+        with self._lock:
+            last_seq, synced = self._conn.execute("SELECT last_seq, synced_seq FROM kiosk_state").fetchone()
+        return int(last_seq), int(last_seq) - int(synced)
+
     def oldest_seq(self) -> int | None:
         """The lowest ``seq`` still stored (older synced events were pruned); ``None`` if empty."""
         with self._lock:

@@ -768,7 +768,7 @@ class SyncClient:
         if self._clock is None:
             self._clock = SystemClock()
         evidence = self._clock.now()
-        status = self._outbox.status()  # from disk: the kiosk records taps in another process
+        last_seq, pending = self._outbox.backlog()  # from disk: the kiosk records taps in another process
         reader = self.reader_status()
         return Heartbeat(
             kiosk=self._config.kiosk_id,
@@ -777,9 +777,9 @@ class SyncClient:
             mono_ms=evidence.mono_ms,
             synced=evidence.synced,
             version=__version__,
-            pending=status.pending,
+            pending=pending,
             reader=reader if reader in READER_STATES else "unknown",
-            last_seq=status.last_seq,
+            last_seq=last_seq,
         )
 
     def _heartbeat_key(self) -> PrivateKey:
