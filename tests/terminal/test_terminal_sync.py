@@ -344,3 +344,14 @@ def _wait_until(condition, timeout_s: float = 10.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not reached"
         time.sleep(0.01)
+
+
+def test_the_backlog_a_heartbeat_reports_follows_taps_and_receipts(
+    config, kiosk, outbox, clock, card_tap, fake_ledger
+):
+    assert outbox.backlog() == (0, 0)
+    _fill(kiosk, clock, card_tap, 3)
+    assert outbox.backlog() == (3, 3)
+    with _client(config, outbox, fake_ledger.url) as client:
+        assert client.sync_once().ok
+    assert outbox.backlog() == (3, 0)
