@@ -18,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from protocol import BalanceSheet
-from server.storage import Tx
+from server.storage import ReadTx
 
 
-def batch_balances(tx: Tx, kiosk_id: str, card_ids: Iterable[str], now_ms: int) -> BalanceSheet:
+def batch_balances(tx: ReadTx, kiosk_id: str, card_ids: Iterable[str], now_ms: int) -> BalanceSheet:
     """The (unsigned) sheet for ``kiosk_id``: each registered card of ``card_ids`` and its balance."""
     return BalanceSheet(kiosk=kiosk_id, as_of_ms=now_ms, balances=tx.card_balances(card_ids))

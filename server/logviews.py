@@ -25,7 +25,7 @@ from server import tlog
 from server.context import ServerContext
 from server.errors import InputError, LogCorrupted, ServiceError
 from server.inputs import parse_object
-from server.storage import Tx
+from server.storage import ReadTx
 from server.tlog import StoredHashes
 
 TILE_HEIGHT: Final = 8
@@ -149,7 +149,7 @@ def inclusion(ctx: ServerContext, params: Mapping[str, str]) -> dict[str, Any]:
     return {"index": index, "size": size, "hashes": [b64encode(h) for h in hashes]}
 
 
-def _proof_at(tx: Tx, index: int) -> tuple[bytes, bytes]:
+def _proof_at(tx: ReadTx, index: int) -> tuple[bytes, bytes]:
     """``(entry, tlog-proof)`` of entry ``index`` against the latest checkpoint."""
     size, note = tlog.latest_checkpoint(tx)
     entry = tx.tlog_entry(index) if index < size else None

@@ -31,7 +31,7 @@ from server.errors import InputError, ServiceError
 from server.models import RedemptionStatus
 from server.redemptions import LEDGER_KIND_REDEEM, LEDGER_KIND_VOID
 from server.shifts import LEDGER_KIND_SHIFT
-from server.storage import Tx
+from server.storage import ReadTx
 
 CSV: Final = "text/csv; charset=utf-8"
 FORMATS: Final = ("json", "csv")
@@ -98,7 +98,7 @@ def to_csv(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> str:
     return out.getvalue()
 
 
-def account(tx: Tx, volunteer_id: str, period: Period) -> dict[str, Any]:
+def account(tx: ReadTx, volunteer_id: str, period: Period) -> dict[str, Any]:
     """The account part of a statement: balances, totals and entries of ``volunteer_id`` in ``period``."""
     opening = tx.balance_before(volunteer_id, period.from_ms)
     balance = opening

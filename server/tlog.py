@@ -36,7 +36,7 @@ from server.context import ServerContext
 from server.errors import LogCorrupted
 from server.models import Card, CoordinatorKey, IssuerKey, Kiosk, KioskStatus, Site
 from server.schema import DEFAULT_LOG_ORIGIN
-from server.storage import Storage, Tx
+from server.storage import ReadTx, Storage, Tx
 from server.tlogtree import Frontier, HashRow
 
 ORIGIN_SETTING: Final = "log_origin"
@@ -58,7 +58,7 @@ def check_origin(origin: str) -> str:
     return origin
 
 
-def origin(tx: Tx) -> str:
+def origin(tx: ReadTx) -> str:
     return tx.get_setting(ORIGIN_SETTING) or DEFAULT_ORIGIN
 
 
@@ -75,7 +75,7 @@ class StoredHashes:
 
     __slots__ = ("_cache", "_tx")
 
-    def __init__(self, tx: Tx) -> None:
+    def __init__(self, tx: ReadTx) -> None:
         self._tx = tx
         self._cache: dict[tuple[int, int], bytes] = {}
 
@@ -149,7 +149,7 @@ def ensure_checkpoint(
             _sign(tx, key, size, Frontier.load(size, hashes).root(), now_ms, cosign)
 
 
-def latest_checkpoint(tx: Tx) -> tuple[int, bytes]:
+def latest_checkpoint(tx: ReadTx) -> tuple[int, bytes]:
     """``(size, signed note)`` of the newest checkpoint."""
     latest = tx.latest_checkpoint()
     if latest is None:
@@ -299,7 +299,7 @@ class LoggedEvent:
 
 
 def batch_witness(
-    tx: Tx, appended: Appended | None, events: Sequence[LoggedEvent], known_size: int
+    tx: ReadTx, appended: Appended | None, events: Sequence[LoggedEvent], known_size: int
 ) -> dict[str, Any]:
     """``checkpoint``, ``entries`` (with inclusion proofs) and ``consistency`` for a batch's answer.
 

@@ -1,0 +1,134 @@
+"""The SQLite engine: one connection, its migrations, and the transactions services open.
+
+:class:`ReadTx` and :class:`Tx` are the per-domain query classes composed over that
+one connection.  A service that takes a :class:`ReadTx` can only read, and mypy
+holds it to that; :meth:`Storage.read` hands out nothing else.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from server.schema import MIGRATIONS
+from server.storage.cards import CardsRead, CardsWrite
+from server.storage.coordination import CoordinationRead, CoordinationWrite
+from server.storage.events import EventsRead, EventsWrite
+from server.storage.fleet import FleetRead, FleetWrite
+from server.storage.log import LogRead, LogWrite
+from server.storage.redemptions import RedemptionsRead, RedemptionsWrite
+from server.storage.shifts import ShiftsRead, ShiftsWrite
+
+
+class ReadTx(CoordinationRead, CardsRead, ShiftsRead, RedemptionsRead, LogRead, FleetRead, EventsRead):
+    """Every query of a transaction, and nothing that writes.  What :meth:`Storage.read` yields."""
+
+
+class Tx(
+    CoordinationWrite, CardsWrite, ShiftsWrite, RedemptionsWrite, LogWrite, FleetWrite, EventsWrite, ReadTx
+):
+    """Every query and every write of a transaction.  What :meth:`Storage.write` yields.
+
+    A :class:`ReadTx` too, so a write transaction can be handed to any reader.
+    """
+
+
+class Storage:
+    """One SQLite ledger file.  Thread-safe: every transaction holds the connection's lock.
+
+    Example::
+
+        storage = Storage(path)          # opens, and applies pending migrations
+        with storage.write() as tx:
+            tx.set_setting("k", "v")     # committed when the block ends, rolled back on error
+        storage.close()
+    """
+
+    def __init__(self, path: Path, *, migrate: bool = True) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        try:
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA synchronous = FULL")
+            self._conn.execute("PRAGMA foreign_keys = ON")
+            self._conn.execute("PRAGMA busy_timeout = 10000")
+            if migrate:
+                self.migrate()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Storage:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def migrate(self) -> list[str]:
+        """Apply pending migrations, each in its own transaction with its record; return their names."""
+        applied: list[str] = []
+        with self._lock:
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_ms INTEGER NOT NULL)"
+            )
+            for migration in MIGRATIONS:
+                name = migration.__name__.lstrip("_")
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    done = self._conn.execute("SELECT 1 FROM migrations WHERE name = ?", (name,)).fetchone()
+                    if done is None:
+                        migration(self._conn)
+                        self._conn.execute(
+                            "INSERT INTO migrations (name, applied_ms) VALUES (?, ?)",
+                            (name, time.time_ns() // 1_000_000),
+                        )
+                        applied.append(name)
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+        return applied
+
+    @contextmanager
+    def write(self) -> Iterator[Tx]:
+        """A write transaction (``BEGIN IMMEDIATE``): committed on success, rolled back on any error."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield Tx(self._conn)
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    @contextmanager
+    def read(self) -> Iterator[ReadTx]:
+        """A read transaction: one consistent snapshot for several queries."""
+        with self._lock:
+            self._conn.execute("BEGIN")
+            try:
+                yield ReadTx(self._conn)
+            finally:
+                self._conn.execute("ROLLBACK")
+
+    @contextmanager
+    def traced(self, callback: Callable[[str], object]) -> Iterator[None]:
+        """Call ``callback`` with every SQL statement this storage runs until the block ends.
+
+        For tests that check which statements a request costs, and for debugging; the
+        services never need it.
+        """
+        self._conn.set_trace_callback(callback)
+        try:
+            yield
+        finally:
+            self._conn.set_trace_callback(None)

@@ -1,0 +1,94 @@
+"""The kiosks' signed events as stored, and the equivocations (a second body for a stored seq)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from server.models import (
+    HeldEvent,
+    NewEvent,
+    StoredEvent,
+)
+from server.storage.base import Queries
+from server.storage.rows import (
+    encode_flags,
+)
+
+
+class EventsRead(Queries):
+    """The stored events and equivocations a transaction can read."""
+
+    def stored_events(self, kiosk_id: str, first_seq: int, last_seq: int) -> dict[int, HeldEvent]:
+        """``seq -> stored copy`` for the stored events of ``kiosk_id`` in ``first_seq..last_seq``."""
+        rows = self._conn.execute(
+            "SELECT seq, body, flags, received_ms, log_index FROM events "
+            "WHERE kiosk_id = ? AND seq BETWEEN ? AND ?",
+            (kiosk_id, first_seq, last_seq),
+        )
+        return {row[0]: HeldEvent(bytes(row[1]), row[2], row[3], row[4]) for row in rows}
+
+    def event_log_index(self, kiosk_id: str, seq: int) -> int | None:
+        """Where the event ``(kiosk_id, seq)`` is in the transparency log; ``None`` if not stored."""
+        row = self._conn.execute(
+            "SELECT log_index FROM events WHERE kiosk_id = ? AND seq = ?", (kiosk_id, seq)
+        ).fetchone()
+        return None if row is None else row[0]
+
+    def iter_events(self, kiosk_id: str) -> Iterator[StoredEvent]:
+        """Every stored event of ``kiosk_id`` in ``seq`` order, streamed."""
+        rows = self._conn.execute(
+            "SELECT kiosk_id, seq, body, sig, hash FROM events WHERE kiosk_id = ? ORDER BY seq", (kiosk_id,)
+        )
+        for row in rows:
+            yield StoredEvent(kiosk_id=row[0], seq=row[1], body=bytes(row[2]), sig=bytes(row[3]), hash=row[4])
+
+    def count_events(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+
+    def count_equivocations(self, kiosk_id: str) -> int:
+        row = self._conn.execute(
+            "SELECT COUNT(*) FROM equivocations WHERE kiosk_id = ?", (kiosk_id,)
+        ).fetchone()
+        return int(row[0])
+
+
+class EventsWrite(EventsRead):
+    """An :class:`EventsRead` that also stores events and equivocations."""
+
+    def insert_events(self, events: Iterable[NewEvent]) -> None:
+        self._conn.executemany(
+            "INSERT INTO events (kiosk_id, seq, body, sig, hash, kind, card_id, wall_ms, flags, received_ms, "
+            "log_index, corrected_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                (
+                    e.kiosk_id,
+                    e.seq,
+                    e.body,
+                    e.sig,
+                    e.hash,
+                    e.kind,
+                    e.card_id,
+                    e.wall_ms,
+                    encode_flags(e.flags),
+                    e.received_ms,
+                    e.log_index,
+                    e.corrected_ms,
+                )
+                for e in events
+            ),
+        )
+
+    def insert_equivocation(
+        self,
+        kiosk_id: str,
+        seq: int,
+        stored_body: bytes,
+        offered_body: bytes,
+        offered_sig: bytes,
+        now_ms: int,
+    ) -> None:
+        self._conn.execute(
+            "INSERT INTO equivocations (kiosk_id, seq, stored_body, offered_body, offered_sig, received_ms) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (kiosk_id, seq, stored_body, offered_body, offered_sig, now_ms),
+        )

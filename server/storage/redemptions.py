@@ -1,0 +1,71 @@
+"""Redemptions at shop tills, and the overdrafts coordinators acknowledge."""
+
+from __future__ import annotations
+
+from server.models import (
+    Redemption,
+)
+from server.storage.base import Queries
+from server.storage.rows import (
+    REDEMPTION_COLUMNS,
+    REDEMPTION_NAMES,
+    redemption_from_row,
+    redemption_to_row,
+)
+
+
+class RedemptionsRead(Queries):
+    """The redemptions a transaction can read."""
+
+    def get_redemption(self, redemption_id: str) -> Redemption | None:
+        row = self._conn.execute(
+            f"SELECT {REDEMPTION_COLUMNS}, rowid FROM redemptions WHERE redemption_id = ?", (redemption_id,)
+        ).fetchone()
+        return None if row is None else redemption_from_row(row)
+
+    def unacknowledged_overdrafts(self) -> list[Redemption]:
+        """Debited redemptions that took a balance below zero and no decision acknowledged, oldest first."""
+        rows = self._conn.execute(
+            f"SELECT {REDEMPTION_COLUMNS}, rowid FROM redemptions "
+            "WHERE overdraft = 1 AND acknowledged IS NULL AND status = 'debited' ORDER BY received_ms, rowid"
+        )
+        return [redemption_from_row(row) for row in rows]
+
+    def shop_redemptions(self, site_id: str, from_ms: int, to_ms: int | None) -> list[Redemption]:
+        """Debited and voided redemptions at ``site_id``, ``wall_ms`` in ``[from_ms, to_ms)``, in time order.
+
+        ``to_ms`` ``None`` means no upper end.  Declined ones moved nothing and are left out.
+        """
+        rows = self._conn.execute(
+            f"SELECT {REDEMPTION_COLUMNS}, rowid FROM redemptions WHERE site_id = ? AND wall_ms >= ? "
+            "AND (? IS NULL OR wall_ms < ?) AND status IN ('debited', 'voided') ORDER BY wall_ms, rowid",
+            (site_id, from_ms, to_ms, to_ms),
+        )
+        return [redemption_from_row(row) for row in rows]
+
+
+class RedemptionsWrite(RedemptionsRead):
+    """A :class:`RedemptionsRead` that also stores and changes redemptions."""
+
+    def insert_redemption(self, redemption: Redemption) -> int:
+        """Store a redemption seen for the first time; return its row ID (its ledger entries' ``ref``)."""
+        marks = ", ".join("?" * len(REDEMPTION_NAMES))
+        cursor = self._conn.execute(
+            f"INSERT INTO redemptions ({REDEMPTION_COLUMNS}) VALUES ({marks})", redemption_to_row(redemption)
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def update_redemption(self, redemption: Redemption) -> None:
+        """Store everything about ``redemption`` that a later event may change (all but its ID)."""
+        self._conn.execute(
+            f"UPDATE redemptions SET ({REDEMPTION_COLUMNS}) = ({', '.join('?' * len(REDEMPTION_NAMES))}) "
+            "WHERE redemption_id = ?",
+            (*redemption_to_row(redemption), redemption.redemption_id),
+        )
+
+    def acknowledge_overdraft(self, redemption_id: str, decision_hash: str) -> None:
+        """Record that the decision ``decision_hash`` accepted the overdraft of ``redemption_id``."""
+        self._conn.execute(
+            "UPDATE redemptions SET acknowledged = ? WHERE redemption_id = ?", (decision_hash, redemption_id)
+        )
