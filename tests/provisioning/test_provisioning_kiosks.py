@@ -4,7 +4,9 @@ against a real ``kokreativ server run`` process."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,6 @@ from kokreativ.cli import main
 from provisioning.enrol import enrol_kiosk
 from provisioning.kiosks import format_offset
 from server.datadir import LEDGER
-from server.storage import Storage
 from terminal.outbox import Outbox
 from terminal.sync import SyncClient
 from tests.conftest import EnrolledKiosk, ServerProcess
@@ -41,8 +42,8 @@ def test_terminal_list_marks_silent_kiosks_and_lists_only_them_with_silent(
     _, quiet = enrol_kiosk(server.url, code, tmp_path / "quiet")
     # Both kiosks enrolled two hours ago: the server's real clock then sees them as long unheard.
     server.stop()
-    with Storage(server.data_dir / LEDGER) as storage, storage.write() as tx:
-        tx._conn.execute("UPDATE kiosks SET enrolled_ms = ?", (time.time_ns() // 1_000_000 - 2 * HOUR_MS,))
+    with closing(sqlite3.connect(server.data_dir / LEDGER)) as conn, conn:  # the file, as an operator could
+        conn.execute("UPDATE kiosks SET enrolled_ms = ?", (time.time_ns() // 1_000_000 - 2 * HOUR_MS,))
     server.start()
     with Outbox(talking.outbox_path) as outbox, SyncClient(talking, outbox) as client:
         offset = client.send_heartbeat()

@@ -8,6 +8,7 @@ import pytest
 from server_helpers import Api, assert_error
 
 from protocol import Reason
+from tests.server.ledger_file import ledger_file
 
 ADMIN_ENDPOINTS = [
     ("POST", "/v1/admin/sites", {"name": "X", "tokens_per_hour": 1}),
@@ -107,8 +108,7 @@ def test_card_for_unknown_volunteer(api: Api) -> None:
 
 def test_names_live_only_in_personal_data(api: Api) -> None:
     api.create_card("Zebulon Quxley")
-    conn = api.context.storage._conn  # a test may look at the raw tables
-    with api.context.storage.read():
+    with ledger_file(api.context.storage) as conn:  # a test may look at the raw tables
         tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         holders = [
             t

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from server_helpers import HOUR, T0, Api, World, assert_error
 
 from protocol import EventKind, PrivateKey, Reason, b64encode, issuer_key_id, uid_pseudonym
+from tests.server.ledger_file import ledger_file
 
 DAY_S = 86_400
 NOW_S = T0 // 1000
@@ -196,8 +197,7 @@ def test_ehrenamtskarte_goes_with_a_new_volunteer_only(api: Api) -> None:
 
 def test_personal_data_lives_only_in_personal_data(api: Api) -> None:
     api.create_card("Zebulon Quxley", ehrenamtskarte="EAK-QX-9931")
-    conn = api.context.storage._conn  # a test may look at the raw tables
-    with api.context.storage.read():
+    with ledger_file(api.context.storage) as conn:  # a test may look at the raw tables
         tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         holders = {
             secret: [

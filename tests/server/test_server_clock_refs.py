@@ -61,10 +61,10 @@ def _send(
 def _clock_refs(api: Api) -> list[dict[str, Any]]:
     """The log's ``clock_ref`` entries, in order, with the heartbeat each holds."""
     with api.context.storage.read() as tx:
-        rows = tx._conn.execute("SELECT entry FROM tlog_entries ORDER BY idx").fetchall()
+        entries = tx.tlog_entry_range(0, tx.tlog_size())
     found = []
-    for (data,) in rows:
-        entry = parse_entry(bytes(data))
+    for data in entries:
+        entry = parse_entry(data)
         if entry["kind"] == "clock_ref":
             found.append({"received_ms": entry["received_ms"], **json.loads(entry["body"])})
     return found

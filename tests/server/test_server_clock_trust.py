@@ -165,8 +165,8 @@ def test_random_clocks_in_one_boot_never_pay_more_than_mono_and_the_audit_agrees
                 lengths.append(length)
                 mono, true_ms = mono + length + HOUR, true_ms + length + HOUR
             with ctx.storage.read() as tx:
-                rows = tx._conn.execute("SELECT minutes, tokens FROM shifts ORDER BY shift_id").fetchall()
-                balance = tx._conn.execute("SELECT COALESCE(SUM(balance), 0) FROM balances").fetchone()[0]
+                rows = [(s.minutes, s.tokens) for s in tx.shifts_for_card(card_id)]  # the only card
+                balance = sum(tx.balances().values())
         assert len(rows) == len(lengths)
         for (minutes, tokens), length in zip(rows, lengths, strict=True):
             assert 0 <= minutes <= length // MINUTE

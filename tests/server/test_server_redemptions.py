@@ -449,12 +449,8 @@ def test_a_check_in_batch_does_no_redemption_work(api: Api, shops_world: ShopWor
     w = shops_world
     ada = w.holder()
     statements: list[str] = []
-    conn = api.context.storage._conn
-    conn.set_trace_callback(statements.append)
-    try:
+    with api.context.storage.traced(statements.append):
         w.fund(ada, 30)
-    finally:
-        conn.set_trace_callback(None)
     assert statements, "the trace saw the batch"
     assert not [s for s in statements if "redemptions" in s]
     assert w.balance(ada) == 30

@@ -16,6 +16,7 @@ from server.schema import (
     _m004_coordinator_cards,
 )
 from server.storage import Storage
+from tests.server.ledger_file import ledger_file
 
 
 def _m001_ledger(path: Path) -> None:
@@ -76,8 +77,8 @@ def test_m004_upgrades_an_m003_ledger_with_no_coordinator_cards(tmp_path: Path) 
 
 
 def test_every_migration_is_recorded_once(tmp_path: Path) -> None:
-    with Storage(tmp_path / "ledger.db") as storage, storage.read() as tx:
-        names = [row[0] for row in tx._conn.execute("SELECT name FROM migrations ORDER BY rowid")]
+    with Storage(tmp_path / "ledger.db") as storage, ledger_file(storage) as conn:
+        names = [row[0] for row in conn.execute("SELECT name FROM migrations ORDER BY rowid")]
     assert [m.__name__.lstrip("_") for m in MIGRATIONS] == names
     assert names == [
         "m001_initial",
@@ -103,8 +104,12 @@ def test_every_migration_is_recorded_once(tmp_path: Path) -> None:
 def test_schema_refuses_impossible_values(tmp_path: Path, statement: str) -> None:
     path = tmp_path / "ledger.db"
     _m001_ledger(path)
-    with Storage(path) as storage, pytest.raises(sqlite3.IntegrityError), storage.write() as tx:
-        tx._conn.execute(statement)
+    with (
+        Storage(path) as storage,
+        ledger_file(storage, write=True) as conn,
+        pytest.raises(sqlite3.IntegrityError),
+    ):
+        conn.execute(statement)
 
 
 def test_m005_keeps_shifts_and_ledger_entries_and_sums_them_into_balances(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from server_helpers import HOUR, T0, Api, World
 
 from server.verify import verify_ledger
+from tests.server.ledger_file import ledger_file
 
 
 def _fill(api: Api, world: World, n: int = 6) -> None:
@@ -25,8 +26,7 @@ def test_clean_ledger_verifies(api: Api, world: World) -> None:
 
 def test_tampered_body_is_named(api: Api, world: World) -> None:
     _fill(api, world)
-    with api.context.storage.write() as tx:
-        conn = tx._conn  # tamper below the storage interface, as an attacker with file access would
+    with ledger_file(api.context.storage, write=True) as conn:  # as an attacker with file access would
         (body,) = conn.execute(
             "SELECT body FROM events WHERE kiosk_id = ? AND seq = 3", (world.kiosk.kiosk_id,)
         ).fetchone()
@@ -50,8 +50,7 @@ def test_tampered_body_is_named(api: Api, world: World) -> None:
 
 def test_resigned_looking_body_fails_signature(api: Api, world: World) -> None:
     _fill(api, world)
-    with api.context.storage.write() as tx:
-        conn = tx._conn
+    with ledger_file(api.context.storage, write=True) as conn:
         (body,) = conn.execute(
             "SELECT body FROM events WHERE kiosk_id = ? AND seq = 2", (world.kiosk.kiosk_id,)
         ).fetchone()
@@ -72,7 +71,7 @@ def test_resigned_looking_body_fails_signature(api: Api, world: World) -> None:
 
 def test_deleted_event_is_a_gap(api: Api, world: World) -> None:
     _fill(api, world)
-    with api.context.storage.write() as tx:
-        tx._conn.execute("DELETE FROM events WHERE kiosk_id = ? AND seq = 6", (world.kiosk.kiosk_id,))
+    with ledger_file(api.context.storage, write=True) as conn:
+        conn.execute("DELETE FROM events WHERE kiosk_id = ? AND seq = 6", (world.kiosk.kiosk_id,))
     report = verify_ledger(api.context.storage)
     assert [(p.seq, p.reason.value) for p in report.problems] == [(6, "sequence_gap")]

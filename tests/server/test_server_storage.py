@@ -1,0 +1,46 @@
+"""The storage's shape: a read transaction can only read, a write transaction can do both."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+from server.storage import ReadTx, Storage, Tx
+
+# How a write method's name begins; a read method's never does, so a misplaced one shows here.
+_WRITE_VERBS = ("insert_", "set_", "update_", "append_", "mark_", "block_", "close_", "put_", "advance_")
+_WRITE_VERBS += ("acknowledge_",)
+
+
+def _methods(cls: type) -> set[str]:
+    return {name for name, _ in inspect.getmembers(cls, inspect.isfunction) if not name.startswith("_")}
+
+
+def test_read_tx_has_the_reads_and_tx_adds_only_the_writes() -> None:
+    reads, writes = _methods(ReadTx), _methods(Tx) - _methods(ReadTx)
+    assert issubclass(Tx, ReadTx)
+    assert reads and writes
+    assert not [name for name in reads if name.startswith(_WRITE_VERBS)]
+    assert not [name for name in writes if not name.startswith(_WRITE_VERBS)]
+
+
+def test_read_yields_a_read_tx_and_write_a_tx(tmp_path: Path) -> None:
+    with Storage(tmp_path / "ledger.db") as storage:
+        with storage.read() as tx:
+            assert type(tx) is ReadTx
+        with storage.write() as wtx:
+            assert type(wtx) is Tx
+            wtx.set_setting("k", "v")
+        with storage.read() as tx:
+            assert tx.get_setting("k") == "v"
+
+
+def test_traced_sees_the_statements_of_its_block_only(tmp_path: Path) -> None:
+    statements: list[str] = []
+    with Storage(tmp_path / "ledger.db") as storage:
+        with storage.traced(statements.append), storage.read() as tx:
+            tx.get_setting("k")
+        with storage.read() as tx:
+            tx.list_sites()
+    assert any("FROM settings" in s for s in statements)
+    assert not any("FROM sites" in s for s in statements)
