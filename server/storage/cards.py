@@ -4,20 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from server.models import (
-    Card,
-    IssuerKey,
-    IssuerKeyStatus,
-    Volunteer,
-)
+from server.models import Card, IssuerKey, IssuerKeyStatus, Volunteer
 from server.storage.base import Queries, chunks
-from server.storage.rows import (
-    CARD_COLUMNS,
-    CARD_NAMES,
-    ISSUER_COLUMNS,
-    card_from_row,
-    issuer_key_from_row,
-)
+from server.storage.rows import CARD_COLUMNS, CARD_NAMES, ISSUER_COLUMNS, card_from_row, issuer_key_from_row
 
 
 class CardsRead(Queries):

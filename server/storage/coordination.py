@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import json
 
-from server.models import (
-    AppliedDecision,
-    CoordinatorKey,
-    CoordinatorStatus,
-)
+from server.models import AppliedDecision, CoordinatorKey, CoordinatorStatus
 from server.storage.base import Queries
-from server.storage.rows import (
-    COORDINATOR_COLUMNS,
-    coordinator_from_row,
-)
+from server.storage.rows import COORDINATOR_COLUMNS, coordinator_from_row
 
 
 class CoordinationRead(Queries):

@@ -4,15 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from server.models import (
-    HeldEvent,
-    NewEvent,
-    StoredEvent,
-)
+from server.models import HeldEvent, NewEvent, StoredEvent
 from server.storage.base import Queries
-from server.storage.rows import (
-    encode_flags,
-)
+from server.storage.rows import encode_flags
 
 
 class EventsRead(Queries):

@@ -6,13 +6,7 @@ from collections.abc import Iterable
 
 from protocol.clockref import ClockRef
 from protocol.serverkeys import SignedTransition, parse_transition
-from server.models import (
-    EnrolmentCode,
-    Kiosk,
-    KioskHealth,
-    KioskStatus,
-    Site,
-)
+from server.models import EnrolmentCode, Kiosk, KioskHealth, KioskStatus, Site
 from server.storage.base import Queries, chunks
 from server.storage.rows import (
     HEALTH_COLUMNS,

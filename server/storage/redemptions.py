@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-from server.models import (
-    Redemption,
-)
+from server.models import Redemption
 from server.storage.base import Queries
-from server.storage.rows import (
-    REDEMPTION_COLUMNS,
-    REDEMPTION_NAMES,
-    redemption_from_row,
-    redemption_to_row,
-)
+from server.storage.rows import REDEMPTION_COLUMNS, REDEMPTION_NAMES, redemption_from_row, redemption_to_row
 
 
 class RedemptionsRead(Queries):

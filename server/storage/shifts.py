@@ -8,11 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
-from server.models import (
-    LedgerEntry,
-    Shift,
-    ShiftStatus,
-)
+from server.models import LedgerEntry, Shift, ShiftStatus
 from server.storage.base import Queries, chunks
 from server.storage.rows import (
     SHIFT_COLUMNS,
