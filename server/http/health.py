@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from kokreativ import __version__
 from server.http.access import public
 
 router = APIRouter(tags=["health"], dependencies=[Depends(public)])
 
 
 @router.get("/v1/health")
-async def health() -> JSONResponse:
-    return JSONResponse({"status": "ok", "version": __version__})
+async def health(request: Request) -> JSONResponse:
+    # The version create_app gave the app, so the package's version is imported in one place.
+    return JSONResponse({"status": "ok", "version": request.app.version})
