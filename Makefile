@@ -43,3 +43,8 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# The route × access table in docs/architecture.md, from the routes' own access declarations.
+.PHONY: routes
+routes: $(STAMP)
+	$(BIN)/python -m server.http.table --write docs/architecture.md

@@ -4,8 +4,10 @@ Layout, from the outside in:
 
 * :mod:`server.cli` and :mod:`server.runner` start uvicorn (foreground, or a
   background thread for tests, the demo and the benchmark).
-* :mod:`server.app` is the thin HTTP layer: it reads bodies, calls a service
-  and maps :class:`server.errors.ServiceError` to the documented error body.
+* :mod:`server.http` is the thin HTTP layer, one router per audience, each
+  route declaring who may call it; it reads bodies, calls a service and maps
+  :class:`server.errors.ServiceError` to the documented error body.
+  :mod:`server.app` mounts the routers (``create_app``).
 * Services hold the rules, with no HTTP: :mod:`server.enrolment`,
   :mod:`server.ingest`, :mod:`server.shifts`, :mod:`server.admin`,
   :mod:`server.cards` (issuer keys, cards, blocks), :mod:`server.trust` (the

@@ -2,7 +2,7 @@
 
 Services decide; the HTTP layer only translates.  A service refuses a request
 by raising :class:`ServiceError` with a stable reason code from
-:class:`protocol.Reason`; ``server.app`` turns it into the documented body
+:class:`protocol.Reason`; ``server.http.errors`` turns it into the documented body
 ``{"error": {"code", "message", **extra}}`` with ``status``.  Nothing else in
 the package picks an HTTP status.
 

@@ -1,0 +1,243 @@
+"""Who may call a route: declared once, where the route is declared, as data the app can list.
+
+Every route declares exactly one access, as a FastAPI dependency of its router
+or of the route itself (``dependencies=[Depends(...)]``)::
+
+    @router.post("/v1/admin/sites/{site_id}/policy",
+                 dependencies=[Depends(require(Permission.MANAGE_SITES, scope=site_of_path))])
+
+* :data:`public`: anyone.  Most reads are public on purpose, since anyone may
+  audit the ledger.
+* :data:`kiosk_signed`: the body is signed by the kiosk's enrolled key; the
+  service checks the signature (it needs the bytes and the stored key).
+* :data:`enrolment_code`: the body carries a one-time enrolment code; the
+  service checks and spends it.
+* :func:`require`: an admin principal that holds a :class:`Permission` for the
+  request's :class:`Scope` (the whole economy, or the site the request is about).
+
+The three markers check nothing themselves: they say where the check is, so the
+route table (:mod:`server.http.table`) tells the truth.  :func:`undeclared`
+lists the routes of an app without exactly one declaration; a test runs it on
+the real app, so a route nobody thought about cannot ship.
+
+Principals.  Today the only one is the shared admin bearer token: economy-wide,
+with every permission.  Site-scoped admin tokens (issue 17) and people's teams
+(the console: members × scope × permissions) become principals with fewer
+permissions or a set of sites; the routes need no change.
+
+This module does not use ``from __future__ import annotations``: FastAPI reads
+the dependency's ``__call__`` signature at run time, and a callable instance
+has no ``__globals__`` to resolve string annotations against.
+"""
+
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Final, TypeAlias
+
+import fastapi.routing
+from fastapi import Request
+from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
+from starlette.routing import BaseRoute
+
+from protocol import Reason
+from server import admin, reads
+from server.context import ServerContext
+from server.errors import ServiceError
+from server.http.common import runtime
+
+
+class Permission(StrEnum):
+    """What an admin principal may do; each admin route requires the narrowest one that fits."""
+
+    MANAGE_SITES = "manage_sites"  # create sites and shops, set a site's card policy, a shop's presets
+    MANAGE_FLEET = "manage_fleet"  # enrolment codes; list, clear and revoke kiosks
+    MANAGE_CARDS = "manage_cards"  # register, list and block cards
+    MANAGE_ISSUERS = "manage_issuers"  # register, retire and revoke issuer keys (who can mint cards)
+    MANAGE_COORDINATORS = "manage_coordinators"  # coordinator keys and coordinator cards
+    REVIEW = "review"  # read what waits for a decision
+    DECIDE = "decide"  # hand in coordinators' signed decisions
+    REPORTS = "reports"  # names, Ehrenamtskarte numbers, volunteers' statements
+    SETTLE_SHOPS = "settle_shops"  # a shop's statement
+    AUDIT = "audit"  # run the server's own check of the whole ledger
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a request proves to be: a set of permissions over the whole economy or over some sites."""
+
+    name: str
+    permissions: frozenset[Permission]
+    sites: frozenset[str] | None = None  # None: the whole economy
+
+    def may(self, permission: Permission, site_id: str | None) -> bool:
+        """Whether ``permission`` holds for ``site_id``; ``None`` asks for the whole economy."""
+        if permission not in self.permissions:
+            return False
+        if self.sites is None:
+            return True
+        return site_id is not None and site_id in self.sites
+
+
+ADMIN_TOKEN: Final = Principal("admin token", frozenset(Permission))
+
+
+def authenticate(ctx: ServerContext, authorization: str | None) -> Principal:
+    """The principal an ``Authorization`` header proves, or ``401 unauthorized``."""
+    admin.check_admin_token(ctx, authorization)
+    return ADMIN_TOKEN
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """How a route finds the site a request is about; ``site_of`` returns ``None`` for the whole economy.
+
+    Only a site-scoped principal makes a route ask: an economy-wide one may act
+    anywhere, so today no scope is ever resolved.
+    """
+
+    label: str
+    site_of: Callable[[ServerContext, Mapping[str, str]], str | None]
+
+
+def _economy(ctx: ServerContext, path_params: Mapping[str, str]) -> None:
+    return None
+
+
+def _site_of_path(ctx: ServerContext, path_params: Mapping[str, str]) -> str:
+    return path_params["site_id"]
+
+
+def _site_of_kiosk(ctx: ServerContext, path_params: Mapping[str, str]) -> str | None:
+    try:
+        site_id = reads.kiosk_state(ctx, path_params["kiosk_id"])["site_id"]
+    except ServiceError:  # an unknown kiosk belongs to no site: only the whole economy may ask
+        return None
+    return str(site_id)
+
+
+economy: Final = Scope("economy", _economy)
+site_of_path: Final = Scope("site in the path", _site_of_path)
+site_of_kiosk: Final = Scope("the kiosk's site", _site_of_kiosk)
+
+
+@dataclass(frozen=True, slots=True)
+class Marker:
+    """An access whose proof, if any, a service checks: the marker only declares it."""
+
+    label: str
+    note: str = ""
+
+    @property
+    def scope_label(self) -> str:
+        return ""
+
+    def noting(self, note: str) -> "Marker":
+        """The same access with a note for the route table."""
+        return dataclasses.replace(self, note=note)
+
+    async def __call__(self) -> None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Require:
+    """An admin principal holding ``permission`` for ``scope``; the dependency answers the principal."""
+
+    permission: Permission
+    scope: Scope
+    note: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"permission `{self.permission.value}`"
+
+    @property
+    def scope_label(self) -> str:
+        return self.scope.label
+
+    async def __call__(self, request: Request) -> Principal:
+        context = runtime(request).context
+        authorization = request.headers.get("authorization")
+        return await run_in_threadpool(self.check, context, authorization, request.path_params)
+
+    def check(
+        self, ctx: ServerContext, authorization: str | None, path_params: Mapping[str, str]
+    ) -> Principal:
+        """The request's principal if it may; ``401`` without a valid token, ``403`` without the right."""
+        principal = authenticate(ctx, authorization)
+        if self.allows(ctx, principal, path_params):
+            return principal
+        # No principal can be refused yet, so there is no `forbidden` reason code; issue 17 adds one.
+        raise ServiceError(
+            Reason.UNAUTHORIZED, f"this token may not {self.permission.value} here", status=403
+        )
+
+    def allows(self, ctx: ServerContext, principal: Principal, path_params: Mapping[str, str]) -> bool:
+        """Whether ``principal`` may; the site is looked up only for a site-scoped principal."""
+        if principal.may(self.permission, None):
+            return True
+        return principal.may(self.permission, self.scope.site_of(ctx, path_params))
+
+
+Access: TypeAlias = Marker | Require
+
+public: Final = Marker("public")
+kiosk_signed: Final = Marker("kiosk signature", "checked by the service with the kiosk's enrolled key")
+enrolment_code: Final = Marker("enrolment code", "one-time code in the body, checked by the service")
+
+
+def require(permission: Permission, *, scope: Scope, note: str = "") -> Require:
+    """The dependency that admits an admin principal holding ``permission`` for ``scope``.
+
+    ``Depends(require(Permission.REVIEW, scope=economy))``
+    """
+    return Require(permission, scope, note)
+
+
+@dataclass(frozen=True, slots=True)
+class DeclaredRoute:
+    """A route of an app as the route table shows it: methods, path, audience and declared access."""
+
+    methods: tuple[str, ...]
+    path: str
+    audience: str  # the router's tags: one router per audience
+    access: tuple[Access, ...]
+
+    def __str__(self) -> str:
+        return f"{','.join(self.methods)} {self.path}".strip()
+
+
+def declared_routes(routes: Iterable[BaseRoute]) -> list[DeclaredRoute]:
+    """Every route of ``routes`` (an app's ``app.routes``), included routers flattened, in match order.
+
+    FastAPI 0.165 keeps an included router as one entry of ``app.routes`` and
+    builds each route's effective form (with the inclusion's dependencies)
+    lazily; ``iter_route_contexts`` yields those.  Older versions copied the
+    routes into ``app.routes`` already.
+    """
+    iter_contexts = getattr(fastapi.routing, "iter_route_contexts", None)
+    effective: Iterable[Any] = routes if iter_contexts is None else iter_contexts(list(routes))
+    return [_declared(route) for route in effective]
+
+
+def _declared(route: Any) -> DeclaredRoute:
+    methods = tuple(sorted(getattr(route, "methods", None) or ()))
+    path = str(getattr(route, "path", None) or repr(getattr(route, "original_route", route)))
+    audience = ", ".join(str(tag) for tag in getattr(route, "tags", None) or ())
+    found: list[Access] = []
+    if isinstance(getattr(route, "original_route", route), APIRoute):
+        pending = list(route.dependant.dependencies)
+        while pending:
+            dependant = pending.pop(0)
+            if isinstance(dependant.call, Marker | Require):
+                found.append(dependant.call)
+            pending.extend(dependant.dependencies)
+    return DeclaredRoute(methods, path, audience, tuple(found))
+
+
+def undeclared(routes: Iterable[BaseRoute]) -> list[str]:
+    """The routes that do not declare exactly one access (none, or a contradiction of two)."""
+    return [str(route) for route in declared_routes(routes) if len(route.access) != 1]

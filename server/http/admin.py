@@ -1,0 +1,236 @@
+"""Coordination: the admin API coordinators' tools call (``kokreativ provision …``).
+
+Each route requires one :class:`~server.http.access.Permission`, the narrowest
+that fits, for a scope: the site named in the path, the site of the kiosk in
+the path, or the whole economy where the path names no site (the site of an
+enrolment code is in its body, and cards, issuer keys and coordinators belong
+to the whole economy).  Today's only principal, the admin bearer token, holds
+every permission everywhere, so the scope is never resolved yet.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from server import admin, cards, coordinator_keys, decisions, shops, statements
+from server import health as kiosk_health
+from server.http.access import Permission, economy, require, site_of_kiosk, site_of_path
+from server.http.common import call, document, json_body, runtime
+from server.verify import verify_ledger
+
+router = APIRouter(tags=["admin"])
+
+# -- sites and shops ---------------------------------------------------------------------------------
+
+
+@router.post("/v1/admin/sites", dependencies=[Depends(require(Permission.MANAGE_SITES, scope=economy))])
+async def post_site(request: Request) -> JSONResponse:
+    body = await json_body(request, admin.SITE_FIELDS)
+    return JSONResponse(await call(request, admin.create_site, body), status_code=201)
+
+
+@router.get("/v1/admin/sites", dependencies=[Depends(require(Permission.MANAGE_SITES, scope=economy))])
+async def get_sites(request: Request) -> JSONResponse:
+    return JSONResponse(await call(request, admin.list_sites))
+
+
+@router.post(
+    "/v1/admin/sites/{site_id}/policy",
+    dependencies=[Depends(require(Permission.MANAGE_SITES, scope=site_of_path))],
+)
+async def post_site_policy(site_id: str, request: Request) -> JSONResponse:
+    body = await json_body(request, admin.POLICY_FIELDS)
+    return JSONResponse(await call(request, admin.set_site_policy, site_id, body))
+
+
+@router.post("/v1/admin/shops", dependencies=[Depends(require(Permission.MANAGE_SITES, scope=economy))])
+async def post_shop(request: Request) -> JSONResponse:
+    body = await json_body(request, shops.SHOP_FIELDS)
+    return JSONResponse(await call(request, shops.create_shop, body), status_code=201)
+
+
+@router.post(
+    "/v1/admin/shops/{site_id}/presets",
+    dependencies=[Depends(require(Permission.MANAGE_SITES, scope=site_of_path))],
+)
+async def post_shop_presets(site_id: str, request: Request) -> JSONResponse:
+    body = await json_body(request, shops.PRESET_FIELDS)
+    return JSONResponse(await call(request, shops.set_presets, site_id, body))
+
+
+# -- the fleet: enrolment codes and kiosks -----------------------------------------------------------
+
+
+@router.post(
+    "/v1/admin/enrolment-codes",
+    dependencies=[
+        Depends(require(Permission.MANAGE_FLEET, scope=economy, note="the code's site is in the body"))
+    ],
+)
+async def post_code(request: Request) -> JSONResponse:
+    body = await json_body(request, admin.CODE_FIELDS)
+    return JSONResponse(await call(request, admin.create_enrolment_code, body), status_code=201)
+
+
+@router.get("/v1/admin/kiosks", dependencies=[Depends(require(Permission.MANAGE_FLEET, scope=economy))])
+async def get_kiosks(request: Request) -> JSONResponse:
+    return JSONResponse(await call(request, kiosk_health.list_kiosks, dict(request.query_params)))
+
+
+@router.post(
+    "/v1/admin/kiosks/{kiosk_id}/clear",
+    dependencies=[Depends(require(Permission.MANAGE_FLEET, scope=site_of_kiosk))],
+)
+async def clear_kiosk(kiosk_id: str, request: Request) -> JSONResponse:
+    return JSONResponse(await call(request, admin.clear_kiosk, kiosk_id))
+
+
+@router.post(
+    "/v1/admin/kiosks/{kiosk_id}/revoke",
+    dependencies=[Depends(require(Permission.MANAGE_FLEET, scope=site_of_kiosk))],
+)
+async def revoke_kiosk(kiosk_id: str, request: Request) -> JSONResponse:
+    return JSONResponse(await call(request, admin.revoke_kiosk, kiosk_id))
+
+
+# -- issuer keys and cards ---------------------------------------------------------------------------
+
+
+@router.post(
+    "/v1/admin/issuer-keys", dependencies=[Depends(require(Permission.MANAGE_ISSUERS, scope=economy))]
+)
+async def post_issuer_key(request: Request) -> JSONResponse:
+    body = await json_body(request, cards.ISSUER_KEY_FIELDS)
+    key, created = await call(request, cards.register_issuer_key, body)
+    return JSONResponse(key, status_code=201 if created else 200)
+
+
+@router.get(
+    "/v1/admin/issuer-keys", dependencies=[Depends(require(Permission.MANAGE_ISSUERS, scope=economy))]
+)
+async def get_issuer_keys(request: Request) -> JSONResponse:
+    return JSONResponse(await call(request, cards.list_issuer_keys))
+
+
+@router.post(
+    "/v1/admin/issuer-keys/{key_id}/retire",
+    dependencies=[Depends(require(Permission.MANAGE_ISSUERS, scope=economy))],
+)
+async def retire_issuer_key(key_id: str, request: Request) -> JSONResponse:
+    return JSONResponse(await call(request, cards.retire_issuer_key, key_id))
+
+
+@router.post(
+    "/v1/admin/issuer-keys/{key_id}/revoke",
+    dependencies=[Depends(require(Permission.MANAGE_ISSUERS, scope=economy))],
+)
+async def revoke_issuer_key(key_id: str, request: Request) -> JSONResponse:
+    return JSONResponse(await call(request, cards.revoke_issuer_key, key_id))
+
+
+@router.post("/v1/admin/cards", dependencies=[Depends(require(Permission.MANAGE_CARDS, scope=economy))])
+async def post_card(request: Request) -> JSONResponse:
+    body = await json_body(request, cards.CARD_FIELDS)
+    return JSONResponse(await call(request, cards.create_card, body), status_code=201)
+
+
+@router.get("/v1/admin/cards", dependencies=[Depends(require(Permission.MANAGE_CARDS, scope=economy))])
+async def get_cards(request: Request) -> JSONResponse:
+    return JSONResponse(await call(request, cards.list_cards, request.query_params.get("volunteer_id")))
+
+
+@router.post(
+    "/v1/admin/cards/{card_id}/block",
+    dependencies=[Depends(require(Permission.MANAGE_CARDS, scope=economy))],
+)
+async def block_card(card_id: str, request: Request) -> JSONResponse:
+    body = await json_body(request, cards.BLOCK_FIELDS)
+    return JSONResponse(await call(request, cards.block_card, card_id, body))
+
+
+# -- coordinators and their decisions ----------------------------------------------------------------
+
+
+@router.post(
+    "/v1/admin/cards/{card_id}/coordinator",
+    dependencies=[Depends(require(Permission.MANAGE_COORDINATORS, scope=economy))],
+)
+async def set_card_coordinator(card_id: str, request: Request) -> JSONResponse:
+    body = await json_body(request, cards.COORDINATOR_FIELDS)
+    return JSONResponse(await call(request, cards.set_coordinator, card_id, body))
+
+
+@router.post(
+    "/v1/admin/coordinators",
+    dependencies=[Depends(require(Permission.MANAGE_COORDINATORS, scope=economy))],
+)
+async def post_coordinator(request: Request) -> JSONResponse:
+    body = await json_body(request, coordinator_keys.COORDINATOR_FIELDS)
+    key, created = await call(request, coordinator_keys.register_coordinator, body)
+    return JSONResponse(key, status_code=201 if created else 200)
+
+
+@router.get(
+    "/v1/admin/coordinators",
+    dependencies=[Depends(require(Permission.MANAGE_COORDINATORS, scope=economy))],
+)
+async def get_coordinators(request: Request) -> JSONResponse:
+    return JSONResponse(await call(request, coordinator_keys.list_coordinators))
+
+
+@router.post(
+    "/v1/admin/coordinators/{coordinator_id}/revoke",
+    dependencies=[Depends(require(Permission.MANAGE_COORDINATORS, scope=economy))],
+)
+async def revoke_coordinator(coordinator_id: str, request: Request) -> JSONResponse:
+    return JSONResponse(await call(request, coordinator_keys.revoke_coordinator, coordinator_id))
+
+
+@router.get("/v1/admin/review", dependencies=[Depends(require(Permission.REVIEW, scope=economy))])
+async def get_review(request: Request) -> JSONResponse:
+    return JSONResponse(await call(request, admin.review))
+
+
+@router.post(
+    "/v1/admin/decisions",
+    dependencies=[
+        Depends(require(Permission.DECIDE, scope=economy, note="and a coordinator's signature (service)"))
+    ],
+)
+async def post_decision(request: Request) -> JSONResponse:
+    body = await json_body(request, decisions.DECISION_FIELDS)
+    return JSONResponse(await call(request, decisions.submit_decision, body))
+
+
+# -- reports, statements and the audit ---------------------------------------------------------------
+
+
+@router.get("/v1/admin/report", dependencies=[Depends(require(Permission.REPORTS, scope=economy))])
+async def get_report(request: Request) -> JSONResponse:
+    return JSONResponse(await call(request, admin.report))
+
+
+@router.get(
+    "/v1/admin/statements/volunteers/{volunteer_id}",
+    dependencies=[Depends(require(Permission.REPORTS, scope=economy))],
+)
+async def get_volunteer_statement(volunteer_id: str, request: Request) -> Response:
+    params = dict(request.query_params)
+    return document(await call(request, statements.volunteer_statement, volunteer_id, params))
+
+
+@router.get(
+    "/v1/admin/statements/shops/{site_id}",
+    dependencies=[Depends(require(Permission.SETTLE_SHOPS, scope=site_of_path))],
+)
+async def get_shop_statement(site_id: str, request: Request) -> Response:
+    params = dict(request.query_params)
+    return document(await call(request, statements.shop_statement, site_id, params))
+
+
+@router.get("/v1/admin/verify", dependencies=[Depends(require(Permission.AUDIT, scope=economy))])
+async def get_verify(request: Request) -> JSONResponse:
+    report = await run_in_threadpool(verify_ledger, runtime(request).context.storage)
+    return JSONResponse(report.to_json())

@@ -1,0 +1,100 @@
+"""What every router module shares: the app's runtime, calling a service off the event loop, bodies.
+
+Routers are declared once, at import time, and mounted by :func:`server.app.create_app`
+into as many apps as a process wants (tests run several).  So a route finds the
+state of *its* app through the request: :func:`runtime` reads the
+:class:`Runtime` that ``create_app`` put on ``app.state``.  There is no
+module-level state.
+
+Services are blocking (SQLite, fsync, signature checks), so :func:`call` runs
+them in the thread pool and the event loop stays free for other requests.
+
+Bodies are read as raw bytes with a hard size limit (``Content-Length`` is
+checked before anything is read, then the actual length as it streams), so no
+request can make the server buffer more than 1 MiB.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Final, TypeVar, cast
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from protocol import Reason
+from server import statements
+from server.context import ServerContext
+from server.errors import InputError
+from server.inputs import parse_object
+
+MAX_SMALL_BODY_BYTES: Final = 64 * 1024
+TEXT: Final = "text/plain; charset=utf-8"
+BINARY: Final = "application/octet-stream"
+IMMUTABLE: Final = "public, max-age=31536000, immutable"
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class Runtime:
+    """One app's state: the services' context, and the signature-check pool while the app runs.
+
+    ``verify_pool`` is created and shut down by the app's lifespan (``server.app``);
+    it stays ``None`` when ``verify_workers`` is 0 (checks run inline).
+    """
+
+    context: ServerContext
+    verify_workers: int
+    verify_pool: ThreadPoolExecutor | None = None
+
+
+def runtime(request: Request) -> Runtime:
+    """The :class:`Runtime` of the app that received ``request``."""
+    return cast(Runtime, request.app.state.runtime)
+
+
+async def call(request: Request, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``func(context, *args, **kwargs)`` in the thread pool, with the context of ``request``'s app."""
+    return await run_in_threadpool(func, runtime(request).context, *args, **kwargs)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing more than ``limit`` bytes before and while reading it."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isascii() or not declared.isdigit():
+            raise InputError(Reason.MALFORMED_REQUEST, "Content-Length is not a number")
+        if int(declared) > limit:
+            raise InputError(Reason.BODY_TOO_LARGE, f"{declared} bytes, limit {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise InputError(Reason.BODY_TOO_LARGE, f"more than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def json_body(request: Request, allowed: frozenset[str]) -> dict[str, Any]:
+    """A small JSON object body with only the ``allowed`` fields (``400`` otherwise)."""
+    return parse_object(await read_body(request, MAX_SMALL_BODY_BYTES), allowed=allowed)
+
+
+def accepts_gzip(accept_encoding: str | None) -> bool:
+    """Whether an ``Accept-Encoding`` header allows gzip (and does not refuse it with ``q=0``)."""
+    for item in (accept_encoding or "").split(","):
+        name, _, params = item.strip().partition(";")
+        if name.strip().lower() == "gzip":
+            return params.replace(" ", "") not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
+    return False
+
+
+def document(doc: statements.Document) -> Response:
+    """A statement as asked for: JSON, or CSV text with its media type."""
+    if isinstance(doc.content, str):
+        return Response(doc.content, media_type=doc.media_type)
+    return JSONResponse(doc.content)

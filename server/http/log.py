@@ -1,0 +1,68 @@
+"""The public transparency log: checkpoints, tlog-tiles, proofs, keys and the balances it implies.
+
+Anyone may read it; that is the point of it.  The static resources
+(``/checkpoint``, ``/tile/...``) use the tlog-tiles content types and caching:
+the checkpoint is never cached, tiles are immutable, and entry bundles are
+gzipped for clients that accept it.
+"""
+
+from __future__ import annotations
+
+import gzip
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+
+from server import logviews
+from server.http.access import public
+from server.http.common import BINARY, IMMUTABLE, TEXT, accepts_gzip, call
+
+router = APIRouter(tags=["log"], dependencies=[Depends(public)])
+
+
+@router.get("/checkpoint")
+async def get_checkpoint(request: Request) -> Response:
+    note = await call(request, logviews.checkpoint)
+    return Response(note, media_type=TEXT, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/tile/{path:path}")
+async def get_tile(path: str, request: Request) -> Response:
+    data = await call(request, logviews.read_tile, path)
+    headers = {"Cache-Control": IMMUTABLE}
+    if path.startswith("entries/"):
+        headers["Vary"] = "Accept-Encoding"
+        if accepts_gzip(request.headers.get("accept-encoding")):
+            data = gzip.compress(data, compresslevel=6, mtime=0)
+            headers["Content-Encoding"] = "gzip"
+    return Response(data, media_type=BINARY, headers=headers)
+
+
+@router.get("/v1/server-keys")
+async def get_server_keys(request: Request) -> JSONResponse:
+    return JSONResponse(await call(request, logviews.server_keys))
+
+
+@router.get("/v1/log/key")
+async def get_log_key(request: Request) -> JSONResponse:
+    return JSONResponse(await call(request, logviews.log_key))
+
+
+@router.get("/v1/log/consistency")
+async def get_consistency(request: Request) -> JSONResponse:
+    return JSONResponse(await call(request, logviews.consistency, dict(request.query_params)))
+
+
+@router.get("/v1/log/inclusion")
+async def get_inclusion(request: Request) -> JSONResponse:
+    return JSONResponse(await call(request, logviews.inclusion, dict(request.query_params)))
+
+
+@router.get("/v1/log/entries/{index}/proof")
+async def get_entry_proof(index: str, request: Request) -> Response:
+    return Response(await call(request, logviews.entry_proof, index), media_type=TEXT)
+
+
+@router.get("/v1/log/balances")
+async def get_log_balances(request: Request) -> JSONResponse:
+    return JSONResponse(await call(request, logviews.balances))
