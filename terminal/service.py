@@ -54,7 +54,7 @@ from terminal.outbox import Outbox
 from terminal.shop import CardAtTill, CardRefused, ShopTill
 from terminal.sync import SyncClient, SyncResult
 from terminal.tap import Kiosk, Outcome, TapOutcome
-from terminal.trust import TrustStore
+from terminal.trust import TrustStore, TrustView
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def kiosk_mode(config: KioskConfig) -> Mode:
         return Mode.CHECK_IN
     with outbox:
         return mode_of(
-            TrustStore(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id).current()
+            TrustView(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id).current()
         )
 
 
