@@ -137,6 +137,14 @@ class ReaderService:
         self._join_timeout_s = join_timeout_s  # how long shutdown waits for a sync round in flight
         self._wake = threading.Event()  # set: the sync thread starts a round now
 
+    @property
+    def wake(self) -> threading.Event:
+        """Set to start this process's sync round at once: by a recorded tap, the button, "sync now".
+
+        The sync thread clears it when a round begins, so a set event means a round is still wanted.
+        """
+        return self._wake
+
     def healthy(self) -> bool:
         """Whether the core is healthy (no alarm, a trust list); the button adds the reader's status."""
         raise NotImplementedError

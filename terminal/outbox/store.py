@@ -65,6 +65,16 @@ class Outbox(StatusMixin, ReceiptsMixin, BalancesMixin, CheckpointsMixin, TrustM
             raise
         self._conn = conn
 
+    @property
+    def synchronous(self) -> int:
+        """This connection's ``PRAGMA synchronous`` level: 2 (FULL), the promise behind a green light.
+
+        SQLite keeps the level per connection, so only the outbox's own connection can show
+        that its commits wait for the disk (a test, a doctor); the WAL mode is in the file.
+        """
+        with self._lock:
+            return int(self._conn.execute("PRAGMA synchronous").fetchone()[0])
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()

@@ -61,7 +61,7 @@ def test_database_is_wal_with_full_sync_and_migration_recorded(config, outbox):
         "m008_reader_status",
         "m009_server_key",
     ]
-    assert outbox._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL, on the writing connection
+    assert outbox.synchronous == 2  # FULL, on the writing connection
 
 
 def test_append_is_one_transaction_a_failure_after_the_event_insert_leaves_nothing(
