@@ -381,7 +381,7 @@ class SyncClient:
             update = LogUpdate(note=note, checkpoint=checkpoint, replaces=verified)
             sheet = self._balances(answer["balances"]) if "balances" in answer else None
             newly = self._outbox.apply_receipt(
-                receipt, log_update=update, results=_redemption_results(batch, answer), balances=sheet
+                receipt, log_update=update, results=redemption_results(batch, answer), balances=sheet
             )
         except ProtocolError as exc:
             self._follow_if_rotated(exc)
@@ -737,7 +737,7 @@ class SyncClient:
 _REDEMPTION_KINDS = (EventKind.REDEEM, EventKind.VOID)
 
 
-def _redemption_results(batch: list[SignedEvent], answer: dict[str, Any]) -> list[EventResult]:
+def redemption_results(batch: list[SignedEvent], answer: dict[str, Any]) -> list[EventResult]:
     """The results of the batch's redeem and void events, with the flags the inclusion proofs verified.
 
     Call only after :meth:`LogWitness.check_inclusion` accepted ``answer["entries"]``: each
