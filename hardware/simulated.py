@@ -97,3 +97,8 @@ class ScriptedReader(QueueReader):
         """Stop accepting taps; waits briefly for the feeder (a blocked stdin read is left to die)."""
         self.finish()
         self._thread.join(timeout)
+
+    @property
+    def feeding(self) -> bool:
+        """Whether the feeder thread still runs: a read blocked on an idle stdin outlives :meth:`close`."""
+        return self._thread.is_alive()

@@ -35,7 +35,7 @@ from terminal.service import (
 )
 from terminal.shop import local_day
 from terminal.sync import SyncClient
-from terminal.trust import TrustStore
+from terminal.trust import TrustView
 
 SYNC_SHUTDOWN_S = 5.0  # how long ``sync`` waits for a round in flight after SIGTERM
 
@@ -262,7 +262,7 @@ def _status(args: argparse.Namespace) -> int:
     today = local_day(time.time_ns() // 1_000_000)
     with Outbox(config.outbox_path, create=False) as outbox:
         status = outbox.status()
-        trust = TrustStore(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id).current()
+        trust = TrustView(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id).current()
         offline_today = outbox.offline_total(today)
     shop = None
     if trust is not None and trust.shop is not None:

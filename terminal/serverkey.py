@@ -20,10 +20,10 @@ nothing to follow, and the kiosk keeps its key (verification fails closed).
 from __future__ import annotations
 
 from protocol import ProtocolError, PublicKey, Reason
-from terminal.outbox import Outbox
+from terminal.outbox import OutboxReader
 
 
-def pinned_server_key(outbox: Outbox, enrolled_key: PublicKey) -> PublicKey:
+def pinned_server_key(outbox: OutboxReader, enrolled_key: PublicKey) -> PublicKey:
     """The server key to verify with now: the one pinned by a followed rotation, else ``enrolled_key``."""
     pinned = outbox.server_key()
     return enrolled_key if pinned is None else pinned

@@ -54,7 +54,7 @@ from terminal.outbox import Outbox
 from terminal.shop import CardAtTill, CardRefused, ShopTill
 from terminal.sync import SyncClient, SyncResult
 from terminal.tap import Kiosk, Outcome, TapOutcome
-from terminal.trust import TrustStore
+from terminal.trust import TrustStore, TrustView
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def kiosk_mode(config: KioskConfig) -> Mode:
         return Mode.CHECK_IN
     with outbox:
         return mode_of(
-            TrustStore(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id).current()
+            TrustView(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id).current()
         )
 
 
@@ -136,6 +136,14 @@ class ReaderService:
         self._poll_s = poll_s  # how quickly the loop notices ``stop`` while nobody taps
         self._join_timeout_s = join_timeout_s  # how long shutdown waits for a sync round in flight
         self._wake = threading.Event()  # set: the sync thread starts a round now
+
+    @property
+    def wake(self) -> threading.Event:
+        """Set to start this process's sync round at once: by a recorded tap, the button, "sync now".
+
+        The sync thread clears it when a round begins, so a set event means a round is still wanted.
+        """
+        return self._wake
 
     def healthy(self) -> bool:
         """Whether the core is healthy (no alarm, a trust list); the button adds the reader's status."""

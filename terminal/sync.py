@@ -2,117 +2,12 @@
 
 The tap path never waits for this; sync runs in its own thread (or as
 ``kokreativ terminal sync``) and only reads the outbox and applies receipts.
-
-One round (:meth:`SyncClient.sync_once`) sends pending events in batches of
-at most 500 to ``POST {server_url}/v1/kiosks/{kiosk_id}/events`` until none
-are left.  Each answer's receipt is verified with the server key from
-enrolment and applied to the outbox; only then are events synced.  Outcomes:
-
-* ``200``: the receipt covers the batch (events the server already held with
-  the same bytes come back ``duplicate``, which is success).  Before it is
-  applied the kiosk witnesses the server's transparency log (below).
-* ``409 sequence_gap`` with ``expected_seq``: the server holds less (or more)
-  than we thought, e.g. after a restore from backup; resend from
-  ``expected_seq``, including retained synced events.
-* network errors and ``5xx``: the round ends with an error; events stay.
-* any other ``4xx``: the round ends with the server's code
-  (``kiosk_suspended``, ``kiosk_revoked`` …); events stay.
-
-The kiosk is a witness of the server's log (:mod:`terminal.witness`).  Each
-POST names the size of the last checkpoint it verified (``?log_size=M``, 0
-before the first), and the answer must carry a signed ``checkpoint``, a
-``consistency`` proof from ``M`` and an inclusion proof per event
-(``entries``).  A checkpoint that does not verify, or a proof of inclusion
-that does not lead to its root, ends the round with that code (``bad_checkpoint``,
-``note_unverified``, ``bad_signature``, ``bad_note``, ``bad_proof``); the
-events stay pending.  An answer without a checkpoint is ``bad_checkpoint``
-too: kiosk and server are upgraded together, and a kiosk that accepted
-receipts without proofs would witness nothing.  A checkpoint that does not
-extend the verified one (smaller, a proof that fails, or none) is evidence
-that the server rewrote history: the kiosk sets the alarm ``log_inconsistent``,
-keeps both checkpoints and the proof, reports them to
-``POST {server_url}/v1/kiosks/{kiosk_id}/evidence`` (best effort, retried
-while the alarm is set) and applies nothing.  The receipt and the new
-checkpoint are stored in one transaction.  A round that sent nothing still
-witnesses: it fetches ``GET {server_url}/checkpoint`` and, if the log grew,
-``GET {server_url}/v1/log/consistency?from=M&to=N``.  So does a round whose
-batch was refused with ``bad_field`` for no event in particular: the server
-refuses a ``log_size`` larger than its log, which is how a log that shrank
-(say, a server restored from an old backup) first shows.
-
-Each answer's ``results`` (``seq``, ``status``, ``flags``) say what the server
-made of each event.  For ``redeem`` and ``void`` events (a shop terminal) the
-kiosk keeps them, because the flags say whether tokens moved
-(``protocol.moved_tokens``): they are stored with the receipt, in its
-transaction.  The flags stored are the ones in the answer's ``entries``, which
-the inclusion proofs just checked against the signed checkpoint; ``results``
-only adds the status, and a ``results`` item whose flags disagree is logged and
-outvoted.
-
-Each ``200`` answer may also carry ``balances``, the server's signed balance
-sheet for the cards of that batch (:mod:`protocol.balances`).  Before the receipt
-is applied the kiosk verifies the sheet (signature with the pinned server key,
-format, its own kiosk ID) and stores it with the receipt, in one transaction,
-for the check-out screen and a shop terminal's offline limits.  A sheet that
-does not verify is logged with its reason code and ignored: no balance is
-stored, and the round goes on.  A bad sheet must not hold back the events or
-the trust list (and with it new blocks); the receipt, which is what counts, is
-applied all the same.  (A shop terminal then keeps its older confirmed balance
-for the card while the redemption counts as synced, so its offline allowance
-for that card is off by that redemption until the next good sheet.)  An answer
-without ``balances`` (a server from before them) stores nothing.
-
-While an alarm (``fork_detected`` or ``log_inconsistent``) is set, rounds stop
-at once with its code until a coordinator runs ``kokreativ terminal clear-alarm``.
-
-After the events, a round fetches the kiosk's trust list (issuer keys,
-blocked cards, the site's card policy) from ``GET {server_url}/v1/kiosks/{kiosk_id}/trust``
-when the stored one is older than ``trust_refresh_s``, verifies the server's
-signature and stores it (:class:`terminal.trust.TrustStore`).  A list that does
-not verify ends the round with ``bad_trust_list`` and changes nothing.
-
-The server key is the one pinned at enrolment until the kiosk follows a planned
-rotation (:mod:`protocol.serverkeys`, :mod:`terminal.serverkey`); every check
-reads the pinned key from the outbox when it runs, because the screen and a
-separate sync service share it.  When a receipt or trust list does not verify
-with the pinned key (``bad_signature`` under ``bad_receipt`` / ``bad_trust_list``)
-or a checkpoint carries no signature by it (``note_unverified``), and only then,
-the round asks ``GET {server_url}/v1/server-keys`` for the server's transitions
-and follows the chain from the pinned key.  If it leads to a new key, the round
-fetches the trust list, verifies it with the new key, and pins the key and stores
-the list in one outbox transaction (:meth:`Outbox.pin_server_key`), logs a
-warning naming the new key, and ends with ``server_key_rotated``; the round is
-then run once more at once, with the new key, and its result is the round's
-(so a rotation costs a till or a ``--once`` run nothing).  A round can only end
-with ``server_key_rotated`` if that retry met yet another rotation; the next
-round goes on from there.  If there is nothing to follow (no transitions, a
-chain that is not signed by both keys, one from another key, no list the new
-key signed, no answer), the kiosk keeps its key and the round ends with the
-original code: verification fails closed.
-
-One round runs at a time: :meth:`SyncClient.sync_once` (the background loop,
-``--once``) and :meth:`SyncClient.sync_for_till` (a shop terminal's till, which
-needs one quick round for the redemption it just signed) share a lock.  The
-till's round gives up waiting for the lock, connecting and reading at a
-deadline, sends only events (no trust list refresh, no extra witnessing) and
-reports ``timeout`` when the deadline passes between batches.
-
-A separate ``kokreativ terminal sync`` process on the same outbox is allowed,
-although its rounds do not take this lock.  Both may send the same events: the
-server answers the second copy ``duplicate`` with the flags it stored, which is
-success.  Each outbox write (receipt, results, balances, checkpoint) is one
-transaction, receipts only ever move ``synced_seq`` forward, a balance is only
-replaced by one as of a later server time, and a checkpoint is only replaced by
-one verified against the stored one; so whichever process applies an answer
-first, the other's answer changes nothing or moves things on.
-
-:meth:`SyncClient.run_forever` repeats rounds: every ``interval_s`` when all
-is well, sooner when the tap loop sets ``wake``, and after failures with
-exponential backoff and full jitter (``uniform(0, min(cap, base·2^n))``);
-a tap never cuts a backoff short, so a busy kiosk does not hammer a server
-that is down.  A set ``stop`` ends a round between batches (what was not
-acknowledged stays pending); a request already on the wire is bounded by the
-connect and read timeouts.
+Nothing counts as synced until a receipt signed by the pinned server key covers
+it and the server's transparency log, witnessed on the way, extends the one this
+kiosk verified before; any doubt ends the round and the events stay pending.
+How a round goes, each answer's outcome, witnessing, balance sheets, following a
+server key rotation, the till's quick rounds and the backoff are in
+docs/kiosk.md ("Sync").
 """
 
 from __future__ import annotations
@@ -166,7 +61,7 @@ SERVER_ERROR = Reason.SERVER_ERROR.value
 STOPPED = "stopped"  # the round ended early because ``stop`` was set; nothing is lost
 TIMEOUT = "timeout"  # a till's round reached its deadline between batches; the rest stays pending
 INTERNAL_ERROR = Reason.INTERNAL_ERROR.value
-# The round followed a planned rotation of the server key and pinned the new key (module docstring);
+# The round followed a planned rotation of the server key and pinned the new key (docs/kiosk.md);
 # what the server sent under the old pin was not applied, so the round is run again with the new key.
 SERVER_KEY_ROTATED = Reason.SERVER_KEY_ROTATED.value
 ROUND_NOTE_S = 60.0  # an unchanged round outcome is written to the outbox at most this often
@@ -486,7 +381,7 @@ class SyncClient:
             update = LogUpdate(note=note, checkpoint=checkpoint, replaces=verified)
             sheet = self._balances(answer["balances"]) if "balances" in answer else None
             newly = self._outbox.apply_receipt(
-                receipt, log_update=update, results=_redemption_results(batch, answer), balances=sheet
+                receipt, log_update=update, results=redemption_results(batch, answer), balances=sheet
             )
         except ProtocolError as exc:
             self._follow_if_rotated(exc)
@@ -842,7 +737,7 @@ class SyncClient:
 _REDEMPTION_KINDS = (EventKind.REDEEM, EventKind.VOID)
 
 
-def _redemption_results(batch: list[SignedEvent], answer: dict[str, Any]) -> list[EventResult]:
+def redemption_results(batch: list[SignedEvent], answer: dict[str, Any]) -> list[EventResult]:
     """The results of the batch's redeem and void events, with the flags the inclusion proofs verified.
 
     Call only after :meth:`LogWitness.check_inclusion` accepted ``answer["entries"]``: each

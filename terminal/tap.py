@@ -224,6 +224,15 @@ class Kiosk:
         self._signal(outcome.kind)
         return outcome
 
+    @property
+    def remembered_cards(self) -> int:
+        """How many cards the double-tap check remembers: at most those tapped within the last window.
+
+        Older taps are forgotten on the next tap, so a kiosk that runs for weeks keeps no more
+        than one window's worth (call it from the tap loop's thread).
+        """
+        return len(self._recent)
+
     def healthy(self) -> bool:
         """No outbox alarm, and a trust list to check cards against."""
         return self._outbox.alarm is None and self._trust.current() is not None

@@ -53,7 +53,7 @@ from protocol.logentry import event_leaf_hash
 from protocol.merkle import HASH_BYTES, ProofError, verify_consistency, verify_inclusion
 from protocol.note import NoteVerifier, parse_note
 from terminal.errors import LogInconsistentError
-from terminal.outbox import LogCheckpoint, Outbox
+from terminal.outbox import LogCheckpoint, OutboxReader
 from terminal.serverkey import pinned_server_key
 
 MISSING: Final = object()
@@ -94,7 +94,7 @@ def _proof_strings(value: object) -> list[str]:
 class LogWitness:
     """Checks checkpoints and proofs with the server key and the pinned origin (see the module docstring)."""
 
-    def __init__(self, *, server_key: PublicKey, origin: str | None, outbox: Outbox) -> None:
+    def __init__(self, *, server_key: PublicKey, origin: str | None, outbox: OutboxReader) -> None:
         self._enrolled_key = server_key  # the fallback until a rotation pins another key in the outbox
         self._origin = origin
         self._outbox = outbox

@@ -1,29 +1,10 @@
 """The till of a shop terminal: present a card, redeem tokens, list and void recent redemptions.
 
-The rules are ``docs/economy.md``, "Redeeming at a shop"; this is the
-terminal's half of them.
-
-* :meth:`ShopTill.present` checks a tapped card exactly as a check-in kiosk
-  does (:func:`terminal.cardcheck.check_card` against the trust list), then
-  asks the server for the card's balance (``GET /v1/cards/{card_id}/balance``,
-  ``balance_timeout_s``) unless the terminal knows it is offline; otherwise it
-  shows the last balance the server confirmed to this terminal, less what is
-  still pending here.  It records nothing.
-* :meth:`ShopTill.redeem` signs a ``redeem`` with a new ID and
-  ``"online": true``, stores it (on disk before anything is shown), runs one
-  quick sync round (:meth:`terminal.sync.SyncClient.sync_for_till`) and reads
-  the server's flags for that event.  Without an answer within
-  ``online_timeout_s`` it decides offline (:mod:`terminal.shop.rules`): within
-  the limits it signs a second ``redeem`` with the *same* ID and
-  ``"online": false`` (``paid_offline``; if the first was debited the server
-  flags this one ``already_redeemed``); beyond them it signs a ``void`` for the
-  ID, so a debit whose answer was lost is returned (``offline_limit``).  When
-  the terminal already knows it is offline (a sync round or a balance request
-  failed to reach the server less than ``offline_memory_s`` ago, an alarm
-  halts sync, or it has no sync client at all) it skips the online attempt.
-* :meth:`ShopTill.recent` and :meth:`ShopTill.void` serve the coordinator
-  menu: a void is signed, stored and sent like a redemption, and is
-  ``queued`` when no answer comes (it syncs later).
+The rules are ``docs/economy.md``, "Redeeming at a shop"; this is the terminal's
+half of them, step by step in ``docs/kiosk.md``, "The shop till".  The till asks
+the server first because only the server can keep a shop from being overdrawn,
+and falls back to the offline limits (:mod:`terminal.shop.rules`) so a lost
+answer never stops the queue; every event is on disk before anything is shown.
 
 Every method may block on disk and network for a few seconds: call them from
 a worker thread, never a UI thread.  ``redeem`` and ``void`` run one at a
@@ -93,7 +74,7 @@ def _wall_ms() -> int:
 
 
 class ShopTill:
-    """A shop terminal's till; see the module docstring.  Everything it uses is passed in.
+    """A shop terminal's till (docs/kiosk.md, "The shop till").  Everything it uses is passed in.
 
     ``sync`` is ``None`` for a terminal that must not talk to the server
     (``--no-sync``): it then always decides offline.  ``on_recorded`` is called
@@ -142,10 +123,12 @@ class ShopTill:
         return self._shop(self._trust.current())
 
     def knows_offline(self) -> bool:
-        """Whether an online attempt is pointless now (see the module docstring).
+        """Whether an online attempt is pointless now, so the till decides offline at once.
 
-        A sync round that went well after the till's own failure to reach the server
-        (the network is back) cancels that failure.
+        That is: no sync client (``--no-sync``), an alarm halts sync, or a sync round or a
+        balance request failed to reach the server less than ``offline_memory_s`` ago.  A sync
+        round that went well after the till's own failure to reach the server (the network is
+        back) cancels that failure.
         """
         if self._sync is None:
             return True
@@ -187,9 +170,12 @@ class ShopTill:
     def present(self, tap: Tap) -> CardAtTill | CardRefused:
         """Check the tapped card and find its balance; records nothing, never raises.
 
-        A refused card plays ``denied`` (``error`` for an incomplete tap or a
-        fault); an accepted one plays nothing, the screen answers it (a
-        coordinator's card plays ``ok``, as on a check-in kiosk).
+        The card is checked exactly as at a check-in kiosk (:func:`terminal.cardcheck.check_card`
+        against the trust list); the balance is the server's (``GET /v1/cards/{card_id}/balance``,
+        ``balance_timeout_s``) unless the terminal knows it is offline, else the last one the server
+        confirmed to this terminal, less what is still pending here.  A refused card plays
+        ``denied`` (``error`` for an incomplete tap or a fault); an accepted one plays nothing,
+        the screen answers it (a coordinator's card plays ``ok``, as on a check-in kiosk).
         """
         try:
             seen = self._present(tap)
@@ -260,8 +246,12 @@ class ShopTill:
     # -- redeeming ----------------------------------------------------------------------------------
 
     def redeem(self, card: CardAtTill, amount: int) -> RedeemResult:
-        """Redeem ``amount`` tokens from ``card`` (see the module docstring); never raises.
+        """Redeem ``amount`` tokens from ``card``, online first, else within the offline limits; never raises.
 
+        A ``redeem`` with a new ID and ``"online": true`` is stored and sent in one quick sync round;
+        without an answer within ``online_timeout_s`` a second ``redeem`` with the same ID and
+        ``"online": false`` (within the limits: ``paid_offline``) or a ``void`` for the ID (beyond
+        them: ``offline_limit``) follows.  Details: docs/kiosk.md, "The shop till".
         Blocks for up to about ``online_timeout_s`` plus two disk commits.
         """
         redemption_id = ids.new_id(ids.REDEMPTION)

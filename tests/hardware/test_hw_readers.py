@@ -188,5 +188,5 @@ def test_closing_a_scripted_reader_finishes_it_even_while_its_input_is_open():
     assert reader.wait_for_tap(timeout=10) is None
     assert reader.exhausted
     stream.release.set()
-    reader._thread.join(30)  # the feeder stops at the first refused tap instead of reading on
-    assert not reader._thread.is_alive() and stream.lines_read == 1
+    reader.close(timeout=30)  # the feeder stops at the first refused tap instead of reading on
+    assert not reader.feeding and stream.lines_read == 1

@@ -408,7 +408,7 @@ class FakeLedger:
                 head = "f" * 64
             receipt = Receipt(kiosk=self.kiosk_id, seq=len(staged), head=head, issued_ms=START_MS)
             answer: dict[str, Any] = {"receipt": sign_receipt(receipt, self.receipt_key), "results": results}
-            answer.update(self._proofs([r["seq"] for r in results], log_size))
+            answer.update(self.proofs([r["seq"] for r in results], log_size))
             if self.balances_wire is not None:
                 answer["balances"] = self.balances_wire
             elif self.balances is not None:
@@ -418,8 +418,11 @@ class FakeLedger:
                 answer["balances"] = sign_balances(sheet, self.balances_key or self.receipt_key)
             return 200, answer
 
-    def _proofs(self, seqs: list[int], log_size: int | None) -> dict[str, Any]:
-        """``checkpoint``, ``entries`` and ``consistency`` for the events ``seqs`` (see the spec)."""
+    def proofs(self, seqs: list[int], log_size: int | None) -> dict[str, Any]:
+        """``checkpoint``, ``entries`` and ``consistency`` for the events ``seqs`` (see the spec).
+
+        A test may replace it on the instance to make the fake lie about the log.
+        """
         if self.omit_checkpoint:
             return {}
         size = self._served_size()

@@ -20,7 +20,7 @@ from protocol import (
     verify_receipt,
 )
 from terminal.errors import OutboxError, ReceiptError
-from terminal.outbox import OpenShift, Outbox
+from terminal.outbox import OpenShift, Outbox, OutboxReader
 from terminal.tap import Kiosk
 
 
@@ -61,7 +61,7 @@ def test_database_is_wal_with_full_sync_and_migration_recorded(config, outbox):
         "m008_reader_status",
         "m009_server_key",
     ]
-    assert outbox._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL, on the writing connection
+    assert outbox.synchronous == 2  # FULL, on the writing connection
 
 
 def test_append_is_one_transaction_a_failure_after_the_event_insert_leaves_nothing(
@@ -278,3 +278,50 @@ def test_the_reader_status_noted_by_the_tap_loop_is_read_by_another_process(tmp_
         loop_side.record_reader_status("ok")
         loop_side.record_reader_status("ok")  # unchanged: no write
         assert sync_side.reader_status() == "ok"
+
+
+def test_every_read_an_outbox_reader_offers_leaves_the_file_as_it_was(config, kiosk, outbox, clock, card_tap):
+    """``OutboxReader`` is the type that says "reads only": each of its members writes nothing to disk."""
+    cards = _tap_many(kiosk, clock, card_tap, 3)
+    reader: OutboxReader = outbox
+
+    def on_disk() -> dict[str, bytes]:  # the database and its WAL (the -shm index is no data)
+        folder = config.outbox_path.parent
+        return {p.name: p.read_bytes() for p in folder.glob("outbox.db*") if not p.name.endswith("-shm")}
+
+    reads = {
+        "path": lambda: reader.path,
+        "head": reader.head,
+        "open_shift": lambda: reader.open_shift(cards[0]),
+        "events_from": lambda: reader.events_from(1, 10),
+        "pending": reader.pending,
+        "pending_count": reader.pending_count,
+        "backlog": reader.backlog,
+        "oldest_seq": reader.oldest_seq,
+        "alarm": lambda: reader.alarm,
+        "alarm_code": lambda: reader.alarm_code,
+        "log_checkpoint": reader.log_checkpoint,
+        "log_origin": reader.log_origin,
+        "evidence": reader.evidence,
+        "trust_list_issued_ms": reader.trust_list_issued_ms,
+        "trust_list": reader.trust_list,
+        "trust_version": reader.trust_version,
+        "trust_list_and_key": reader.trust_list_and_key,
+        "server_key": reader.server_key,
+        "server_key_pinned_ms": reader.server_key_pinned_ms,
+        "balance": lambda: reader.balance(cards[0]),
+        "redemption": lambda: reader.redemption(ids.new_id(ids.REDEMPTION)),
+        "recent_redemptions": reader.recent_redemptions,
+        "event_result": lambda: reader.event_result(1),
+        "offline_usage": lambda: reader.offline_usage(cards[0], "2026-01-01"),
+        "offline_total": lambda: reader.offline_total("2026-01-01"),
+        "sync_requested_ms": reader.sync_requested_ms,
+        "reader_status": reader.reader_status,
+        "status": reader.status,
+    }
+    assert set(reads) == {name for name in vars(OutboxReader) if not name.startswith("_")}
+    before = on_disk()
+    for read in reads.values():
+        read()
+    assert on_disk() == before
+    assert reader.status().pending == 3  # it did read the taps

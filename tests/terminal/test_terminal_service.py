@@ -347,7 +347,7 @@ def test_the_button_wakes_sync_and_shows_green_only_when_the_kiosk_is_healthy(
     with GpioButton(23, on_press=press, pin_factory=factory, bounce_s=None):
         factory.pin(23).drive_low()
         assert pressed.wait(5)
-        assert indicator.signals == ["ok"] and service._wake.is_set()
+        assert indicator.signals == ["ok"] and service.wake.is_set()
 
         trust.trust = None  # a kiosk that never received a trust list denies every card
         pressed.clear()
@@ -410,4 +410,4 @@ def test_sync_now_reaches_a_separate_sync_service_through_the_outbox(kiosk, outb
     service = KioskService(kiosk=kiosk, reader=SimulatedReader(), sync=None, outbox=outbox)
     assert outbox.sync_requested_ms() is None
     service.sync_now()
-    assert outbox.sync_requested_ms() is not None and service._wake.is_set()
+    assert outbox.sync_requested_ms() is not None and service.wake.is_set()

@@ -324,10 +324,10 @@ def test_the_button_and_each_stored_event_wake_the_sync_side(config, kiosk_key, 
     till = make_till(config, kiosk_key, outbox, clock, indicator, trust)
     service = ShopService(till=till, reader=SimulatedReader(), sync=None, outbox=outbox)
     assert till.redeem(_card(), 2).outcome is TillOutcome.PAID_OFFLINE
-    assert service._wake.is_set()
-    service._wake.clear()
+    assert service.wake.is_set()
+    service.wake.clear()
     service.button_pressed()
-    assert service._wake.is_set() and indicator.signals == ["ok", "ok"]
+    assert service.wake.is_set() and indicator.signals == ["ok", "ok"]
     trust.trust = issuer.trust_list(kiosk=config.kiosk_id)  # no longer a shop: not healthy
     service.button_pressed()
     assert indicator.signals[-1] == "error"

@@ -130,7 +130,7 @@ def test_pending_counts_each_id_once_until_its_debit_is_in_the_confirmed_balance
 
 def test_results_keep_the_logged_flags_and_only_for_redeem_and_void(caplog):
     from protocol import ClockEvidence, Event, PrivateKey, sign_event
-    from terminal.sync import _redemption_results
+    from terminal.sync import redemption_results
 
     key, kiosk = PrivateKey.generate(), ids.new_id(ids.KIOSK)
     clock = ClockEvidence(wall_ms=1, synced=True, boot_id="00000000-0000-4000-8000-000000000001", mono_ms=1)
@@ -160,7 +160,7 @@ def test_results_keep_the_logged_flags_and_only_for_redeem_and_void(caplog):
         ],
     }
     with caplog.at_level(logging.WARNING, logger="terminal.sync"):
-        results = _redemption_results(batch, answer)
+        results = redemption_results(batch, answer)
     assert results == [
         EventResult(2, "duplicate", ("insufficient_balance",)),
         EventResult(3, "accepted", ("unknown_redemption",)),

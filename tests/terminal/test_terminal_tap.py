@@ -293,7 +293,7 @@ def test_the_double_tap_memory_forgets_cards_outside_the_window(kiosk, clock, ca
     for _ in range(300):
         clock.advance(config.double_tap_window_s + 1)
         kiosk.handle_tap(card_tap(ids.new_id(ids.CARD)))
-    assert len(kiosk._recent) == 1  # only the last card can still be a double tap
+    assert kiosk.remembered_cards == 1  # only the last card can still be a double tap
 
 
 def test_the_double_tap_memory_keeps_the_cards_of_the_last_window(kiosk, clock, card_tap, config):
@@ -301,7 +301,7 @@ def test_the_double_tap_memory_keeps_the_cards_of_the_last_window(kiosk, clock, 
     for card in cards:
         clock.advance(config.double_tap_window_s / 10)
         kiosk.handle_tap(card_tap(card))
-    assert len(kiosk._recent) == 5
+    assert kiosk.remembered_cards == 5
     assert all(kiosk.handle_tap(card_tap(card)).kind is Outcome.ALREADY_RECORDED for card in cards)
 
 

@@ -181,7 +181,7 @@ def test_an_unusable_checkpoint_or_proof_stops_the_round_and_keeps_the_events(
 def test_a_proof_for_the_wrong_event_is_bad_proof(config, kiosk, outbox, clock, card_tap, fake_ledger):
     _fill(kiosk, clock, card_tap, 2)
     fake_ledger.flags = [Reason.CLOCK_OUT_OF_RANGE.value]
-    original = fake_ledger._proofs
+    original = fake_ledger.proofs
 
     def lie_about_flags(seqs, log_size):  # the log holds flags the answer does not admit to
         answer = original(seqs, log_size)
@@ -189,7 +189,7 @@ def test_a_proof_for_the_wrong_event_is_bad_proof(config, kiosk, outbox, clock, 
             item["flags"] = []
         return answer
 
-    fake_ledger._proofs = lie_about_flags
+    fake_ledger.proofs = lie_about_flags
     with _client(config, outbox, fake_ledger) as client:
         result = client.sync_once()
     assert (result.error, result.pending) == (Reason.BAD_PROOF, 2)
@@ -357,9 +357,17 @@ def test_status_shows_no_log_before_the_first_sync(config_path, outbox, capsys):
 
 
 def test_an_alarm_set_before_the_upgrade_is_a_fork_alarm(config, outbox):
-    outbox._conn.execute("UPDATE kiosk_state SET alarm = 'from an older version', alarm_code = NULL")
+    def older_version_sets(statement: str) -> None:  # another connection to the file, as an older kiosk
+        conn = sqlite3.connect(config.outbox_path)
+        try:
+            conn.execute(statement)
+            conn.commit()
+        finally:
+            conn.close()
+
+    older_version_sets("UPDATE kiosk_state SET alarm = 'from an older version', alarm_code = NULL")
     assert outbox.alarm_code == Reason.FORK_DETECTED
-    outbox._conn.execute("UPDATE kiosk_state SET alarm = NULL")
+    older_version_sets("UPDATE kiosk_state SET alarm = NULL")
     assert outbox.alarm_code is None
 
 
