@@ -33,8 +33,8 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from kokreativ import __version__
 from protocol import MAX_BATCH_BYTES, Reason
+from protocol.version import SOFTWARE_VERSION as __version__
 from server import (
     admin,
     cards,

@@ -18,7 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from kokreativ.sdnotify import Watchdog
+from hardware.sdnotify import Watchdog
 from protocol import Reason, b64encode
 from terminal.config import INDICATORS, LANGUAGES, READERS, KioskConfig, load_config, write_config
 from terminal.errors import ModeError, TerminalError

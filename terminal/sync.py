@@ -128,7 +128,6 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
-from kokreativ import __version__
 from protocol import (
     MAX_BATCH_EVENTS,
     BalanceSheet,
@@ -145,6 +144,7 @@ from protocol import (
 from protocol.checkpoint import Checkpoint
 from protocol.heartbeat import READER_STATES, Heartbeat, sign_heartbeat
 from protocol.serverkeys import follow_transitions
+from protocol.version import SOFTWARE_VERSION as __version__
 from terminal.clock import Clock, SystemClock
 from terminal.config import KioskConfig
 from terminal.errors import LogInconsistentError, ReceiptError, describe
@@ -156,7 +156,7 @@ from terminal.trust import TrustStore
 from terminal.witness import MISSING, LogWitness, note_bytes
 
 if TYPE_CHECKING:
-    from kokreativ.sdnotify import Watchdog
+    from hardware.sdnotify import Watchdog
 
 log = logging.getLogger(__name__)
 

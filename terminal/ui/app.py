@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kokreativ.sdnotify import Watchdog
+from hardware.sdnotify import Watchdog
 from terminal.service import Mode as KioskMode
 from terminal.ui import kivyenv
 from terminal.ui.base_presenter import BasePresenter, Mode

@@ -44,7 +44,8 @@ from hardware.indicator import Signal
 from protocol import Reason
 from protocol.trust import ShopLimits
 from terminal.config import KioskConfig, load_config, write_config
-from terminal.errors import ModeError, describe
+from terminal.enrol import enrol_kiosk
+from terminal.errors import EnrolmentError, ModeError, describe
 from terminal.pin import hash_pin, verify_pin
 from terminal.service import KioskService, ReaderService, ShopService, kiosk_mode
 from terminal.service import Mode as KioskMode
@@ -113,8 +114,6 @@ def enrol_against(
     """The screen's enrolment: what ``kokreativ provision terminal enrol`` does, into ``data_dir``."""
 
     def enrol(code: str) -> KioskConfig:
-        from provisioning.enrol import enrol_kiosk  # provisioning needs the network client; only here
-
         _path, config = enrol_kiosk(
             server_url, code, data_dir, reader=reader, indicator=indicator, nfc_path=nfc_path
         )
@@ -312,7 +311,9 @@ class ScreenController:
                 config = dataclasses.replace(config, language=self._language)
                 write_config(self._config_path, config)
         except Exception as exc:
-            reason = getattr(exc, "reason", None) or Reason.INTERNAL_ERROR.value
+            # An enrolment error's code may be local ("already_enrolled"), so not a Reason.
+            reason = exc.code if isinstance(exc, EnrolmentError) else getattr(exc, "reason", None)
+            reason = reason or Reason.INTERNAL_ERROR.value
             log.warning("enrolment failed: %s", describe(exc))
             self._to_presenter("enrol_finished", EnrolResult(None, str(reason)))
             return

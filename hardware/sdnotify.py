@@ -14,13 +14,12 @@ headless tap loop, the sync loop, the server's asyncio event loop.  Never from
 a thread of its own: such a thread keeps pinging while the loop it vouches for
 is stuck, and the watchdog never fires.
 
-**Why here.** Both :mod:`terminal` and :mod:`server` use this module, and they
-install different extras, so it must depend on the standard library only.
-:mod:`protocol` is the shared base but has no I/O by design; :mod:`hardware`
-wraps devices and pulls in nfcpy and gpiozero, which the server does not
-install.  The :mod:`kokreativ` package root holds only the version, which
-:mod:`server.app` already imports, so a stdlib-only module beside it adds no
-new dependency edge.
+**Why here.** Both :mod:`terminal` and :mod:`server` use this module, so it
+lives in a layer below both (docs/architecture.md, "Layers"): :mod:`hardware`
+is the boundary to the device and its operating system, and systemd is part of
+that.  It imports the standard library only, since the server does not install
+the kiosk's extras (nfcpy, gpiozero); :mod:`hardware`'s package root imports
+only stdlib modules too.  :mod:`protocol` has no I/O by design.
 
 Example::
 
