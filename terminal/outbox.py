@@ -72,6 +72,7 @@ from protocol import (
     parse_event,
 )
 from protocol.checkpoint import Checkpoint
+from protocol.clock import now_ms as _now_ms
 from terminal import redemptions
 from terminal.errors import OutboxError, ReceiptError
 from terminal.redemptions import EventResult, OfflineUsage, RedemptionRecord
@@ -358,10 +359,6 @@ def _migrate(conn: sqlite3.Connection, db: Database) -> None:
     """
     with _immediate(conn):
         migrations.apply(db)
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class Outbox:

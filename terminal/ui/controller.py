@@ -42,6 +42,7 @@ from pathlib import Path
 
 from hardware.indicator import Signal
 from protocol import Reason
+from protocol.clock import now_ms
 from protocol.trust import ShopLimits
 from terminal.config import KioskConfig, load_config, write_config
 from terminal.enrol import enrol_kiosk
@@ -273,7 +274,7 @@ class ScreenController:
     def _status_loop(self, service: KioskService | ShopService) -> None:
         while not self._stop.is_set():
             try:
-                self._to_presenter("update_status", status_of(service, now_ms=time.time_ns() // 1_000_000))
+                self._to_presenter("update_status", status_of(service, now_ms=now_ms()))
                 if isinstance(service, ShopService):
                     self._to_presenter("update_limits", service.till.limits)
             except Exception as exc:  # a locked or closing outbox: try again next time

@@ -4,12 +4,12 @@ against a real ``kokreativ server run`` process."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
 
 from kokreativ.cli import main
+from protocol.clock import now_ms
 from provisioning.enrol import enrol_kiosk
 from provisioning.kiosks import format_offset
 from server.datadir import LEDGER
@@ -42,7 +42,7 @@ def test_terminal_list_marks_silent_kiosks_and_lists_only_them_with_silent(
     # Both kiosks enrolled two hours ago: the server's real clock then sees them as long unheard.
     server.stop()
     with Storage(server.data_dir / LEDGER) as storage, storage.write() as tx:
-        tx._conn.execute("UPDATE kiosks SET enrolled_ms = ?", (time.time_ns() // 1_000_000 - 2 * HOUR_MS,))
+        tx._conn.execute("UPDATE kiosks SET enrolled_ms = ?", (now_ms() - 2 * HOUR_MS,))
     server.start()
     with Outbox(talking.outbox_path) as outbox, SyncClient(talking, outbox) as client:
         offset = client.send_heartbeat()
