@@ -13,14 +13,17 @@ The UI thread never waits for the reader, the disk or the network:
   (:meth:`terminal.service.KioskService.run`: reader → sign → commit → LEDs)
   *posts* each tap's outcome to the UI thread, a shop terminal's
   (:meth:`terminal.service.ShopService.run`) each card the till looked at;
-* the till's redemptions, its list of recent sales and its voids each run in a
-  short-lived thread and post their result;
+* every other action runs on one of two bounded workers
+  (:class:`~terminal.ui.worker.Worker`, one thread each) and posts its
+  result: the *network* worker takes enrolment, "sync now" and the till's
+  redemptions and voids, the *local* worker checking and saving the PIN and
+  the till's list of recent sales, so a PIN check never waits behind a round
+  that is timing out;
 * a status thread gathers a :class:`~terminal.ui.screens.KioskStatus` (outbox
   counts, last sync round, reader health) every ``status_interval_s`` and posts
   it, and on a shop terminal the till's current limits;
 * "sync now" is written to the outbox, where this process's sync thread or the
-  separate sync service (``kokreativ terminal sync``) picks it up;
-* enrolling, checking a PIN hash and saving one each run in a short-lived thread.
+  separate sync service (``kokreativ terminal sync``) picks it up.
 
 ``post(fn)`` must run ``fn`` on the UI thread soon; the Kivy app passes
 :func:`terminal.ui.app.kivy_post`, a wrapper around ``Clock.schedule_once``.
@@ -56,6 +59,7 @@ from terminal.tap import TapOutcome
 from terminal.ui.base_presenter import BasePresenter
 from terminal.ui.presenter import EnrolResult
 from terminal.ui.screens import KioskInfo, KioskStatus
+from terminal.ui.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +171,9 @@ class ScreenController:
         self._stop = threading.Event()
         self._stack = contextlib.ExitStack()
         self._threads: list[threading.Thread] = []
+        # One thread per kind of action; see the module docstring.
+        self._network = Worker("kokreativ-network")
+        self._local = Worker("kokreativ-local")
         self._lock = threading.Lock()  # guards config, mode and service, set by the enrolment thread
         self._presenter: BasePresenter | None = None
         self.service: KioskService | ShopService | None = None
@@ -215,13 +222,16 @@ class ScreenController:
             self._start_runtime(self.config)
 
     def close(self) -> None:
-        """Stop the tap loop and the status thread, then close reader, outbox and sync client."""
+        """Stop the tap loop, the status thread and the workers, then close reader, outbox and sync client."""
         self._stop.set()
         deadline = time.monotonic() + self._join_timeout_s
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
             if thread.is_alive():
                 log.warning("thread %s did not stop in time", thread.name)
+        for worker in (self._local, self._network):
+            if not worker.close(max(0.0, deadline - time.monotonic())):
+                log.warning("thread %s did not stop in time", worker.name)
         self._stack.close()
 
     def _start_runtime(self, config: KioskConfig) -> None:
@@ -281,16 +291,12 @@ class ScreenController:
                 log.warning("status snapshot failed: %s", describe(exc))
             self._stop.wait(self._status_interval_s)
 
-    def _work(self, name: str, work: Callable[[], None]) -> None:
-        """Run ``work`` in a short-lived thread; it posts its own result."""
-        threading.Thread(target=work, name=f"kokreativ-{name}", daemon=True).start()
-
     # -- PresenterActions ------------------------------------------------------------------------------
 
     def sync_now(self) -> None:
         service = self.service
         if service is not None:  # it writes to the outbox: not on the UI thread
-            threading.Thread(target=service.sync_now, name="kokreativ-sync-now", daemon=True).start()
+            self._network.submit(service.sync_now)
 
     def signal(self, signal: Signal) -> None:
         service = self.service
@@ -300,7 +306,7 @@ class ScreenController:
             service.kiosk.signal(signal)
 
     def enrol(self, code: str) -> None:
-        threading.Thread(target=self._enrol_worker, args=(code,), name="kokreativ-enrol", daemon=True).start()
+        self._network.submit(partial(self._enrol_worker, code))
 
     def _enrol_worker(self, code: str) -> None:
         if self._enrol is None:
@@ -333,10 +339,10 @@ class ScreenController:
         def work() -> None:
             self._to_presenter("pin_checked", verify_pin(stored, pin))
 
-        threading.Thread(target=work, name="kokreativ-pin", daemon=True).start()
+        self._local.submit(work)
 
     def save_pin(self, pin: str) -> None:
-        threading.Thread(target=self._save_pin_worker, args=(pin,), name="kokreativ-pin", daemon=True).start()
+        self._local.submit(partial(self._save_pin_worker, pin))
 
     def _save_pin_worker(self, pin: str) -> None:
         try:
@@ -352,7 +358,7 @@ class ScreenController:
             return
         self._to_presenter("pin_saved", True)
 
-    # -- ShopActions: the till's work, each in a thread of its own ------------------------------------
+    # -- ShopActions: the till's work, on the workers ------------------------------------------------
 
     def _till(self) -> ShopService:
         service = self.service
@@ -377,7 +383,7 @@ class ScreenController:
                 )
             self._to_presenter("redeem_finished", result)
 
-        self._work("redeem", work)
+        self._network.submit(work)
 
     def load_recent(self, limit: int) -> None:
         def work() -> None:
@@ -389,7 +395,7 @@ class ScreenController:
                 return
             self._to_presenter("recent_loaded", items)
 
-        self._work("recent", work)
+        self._local.submit(work)
 
     def void(self, redemption_id: str) -> None:
         def work() -> None:
@@ -401,4 +407,4 @@ class ScreenController:
                 result = VoidResult(ok=False, queued=False, reason=type(exc).__name__)  # as the till does
             self._to_presenter("void_finished", result)
 
-        self._work("void", work)
+        self._network.submit(work)
