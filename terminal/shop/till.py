@@ -1,34 +1,11 @@
 """The till of a shop terminal: present a card, redeem tokens, list and void recent redemptions.
 
-The rules are ``docs/economy.md``, "Redeeming at a shop"; this is the
-terminal's half of them.
-
-* :meth:`ShopTill.present` checks a tapped card exactly as a check-in kiosk
-  does (:func:`terminal.cardcheck.check_card` against the trust list), then
-  asks the server for the card's balance (``GET /v1/cards/{card_id}/balance``,
-  ``balance_timeout_s``) unless the terminal knows it is offline; otherwise it
-  shows the last balance the server confirmed to this terminal, less what is
-  still pending here.  It records nothing.
-* :meth:`ShopTill.redeem` signs a ``redeem`` with a new ID and
-  ``"online": true``, stores it (on disk before anything is shown), runs one
-  quick sync round (:meth:`terminal.sync.SyncClient.sync_for_till`) and reads
-  the server's flags for that event.  Without an answer within
-  ``online_timeout_s`` it decides offline (:mod:`terminal.shop.rules`): within
-  the limits it signs a second ``redeem`` with the *same* ID and
-  ``"online": false`` (``paid_offline``; if the first was debited the server
-  flags this one ``already_redeemed``); beyond them it signs a ``void`` for the
-  ID, so a debit whose answer was lost is returned (``offline_limit``).  When
-  the terminal already knows it is offline (a sync round or a balance request
-  failed to reach the server less than ``offline_memory_s`` ago, an alarm
-  halts sync, or it has no sync client at all) it skips the online attempt.
-* :meth:`ShopTill.recent` and :meth:`ShopTill.void` serve the coordinator
-  menu: a void is signed, stored and sent like a redemption, and is
-  ``queued`` when no answer comes (it syncs later).
-
-Every method may block on disk and network for a few seconds: call them from
-a worker thread, never a UI thread.  ``redeem`` and ``void`` run one at a
-time.  The indicator plays ``ok``, ``denied`` or ``error`` only once the
-result is on disk, as on a check-in kiosk.
+The terminal's half of docs/economy.md, "Redeeming at a shop": online first
+(one quick sync round per redemption), and an offline decision under the
+shop's limits, with the same redemption ID, when no answer comes.  Each step
+is described in docs/architecture.md, "Shop terminals".  Every method may
+block on disk and network for a few seconds: call them from a worker thread,
+never the UI thread.
 
 Example::
 

@@ -1,29 +1,13 @@
 """The kiosk behind the screen: runs the core in worker threads and feeds the presenter.
 
-A kiosk's mode comes from its trust list (:func:`terminal.service.kiosk_mode`):
-a check-in kiosk runs :class:`~terminal.service.KioskService` under a
-:class:`~terminal.ui.presenter.Presenter`, a shop terminal
-:class:`~terminal.service.ShopService` (its till) under a
-:class:`~terminal.ui.shop_presenter.ShopPresenter`.  :attr:`ScreenController.mode`
-says which; the app builds the matching presenter.
-
-The UI thread never waits for the reader, the disk or the network:
-
-* the reader loop runs in the thread ``kokreativ-taps``: a check-in kiosk's
-  (:meth:`terminal.service.KioskService.run`: reader → sign → commit → LEDs)
-  *posts* each tap's outcome to the UI thread, a shop terminal's
-  (:meth:`terminal.service.ShopService.run`) each card the till looked at;
-* every other action runs on one of two bounded workers
-  (:class:`~terminal.ui.worker.Worker`, one thread each) and posts its
-  result: the *network* worker takes enrolment, "sync now" and the till's
-  redemptions and voids, the *local* worker checking and saving the PIN and
-  the till's list of recent sales, so a PIN check never waits behind a round
-  that is timing out;
-* a status thread gathers a :class:`~terminal.ui.screens.KioskStatus` (outbox
-  counts, last sync round, reader health) every ``status_interval_s`` and posts
-  it, and on a shop terminal the till's current limits;
-* "sync now" is written to the outbox, where this process's sync thread or the
-  separate sync service (``kokreativ terminal sync``) picks it up.
+The kiosk's mode (from its trust list) picks the core, a check-in
+:class:`~terminal.service.KioskService` or a shop's
+:class:`~terminal.service.ShopService`; :attr:`ScreenController.mode` says
+which, so the app builds the matching presenter.  The UI thread never waits
+for the reader, the disk or the network: the reader loop and a status loop
+have threads of their own, and every other action runs on one of two bounded
+workers, network and local, so a PIN check never waits behind a round that is
+timing out (docs/ui.md, "How it is built").
 
 ``post(fn)`` must run ``fn`` on the UI thread soon; the Kivy app passes
 :func:`terminal.ui.app.kivy_post`, a wrapper around ``Clock.schedule_once``.
