@@ -86,10 +86,10 @@ from protocol import (
     verify_credential,
 )
 from provisioning.client import ApiClient
-from provisioning.enrol import enrol_kiosk
 from server.datadir import init_data_dir
 from terminal.clock import SimulatedClock
 from terminal.config import KioskConfig, write_config
+from terminal.enrol import enrol_kiosk
 from terminal.keystore import load_key
 from terminal.outbox import Outbox
 from terminal.sync import SyncClient

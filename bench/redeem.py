@@ -32,9 +32,9 @@ from hardware.indicator import RecordingIndicator
 from hardware.reader import Tap
 from protocol import PrivateKey, issue_credential
 from provisioning.client import ApiClient
-from provisioning.enrol import enrol_kiosk
 from terminal.clock import SimulatedClock
 from terminal.config import KioskConfig
+from terminal.enrol import enrol_kiosk
 from terminal.keystore import load_key
 from terminal.outbox import Outbox
 from terminal.shop import CardAtTill, ShopTill, TillOutcome

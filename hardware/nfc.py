@@ -1,37 +1,16 @@
 """Real NFC readers through nfcpy: the kiosk's polling reader and one-shot reads and writes.
 
-:class:`NfcpyReader` is the kiosk's :class:`~hardware.reader.CardReader`: one
-daemon thread polls the reader and turns each card laid on it into exactly one
-:class:`~hardware.reader.Tap`.  :func:`read_one_tag` and :func:`write_one_tag`
-serve the coordinator's ``card inspect`` and ``card issue`` commands.  The
-reader is chosen by an nfcpy path (``tty:AMA0:pn532``, ``usb:054c:06c3``, or
-``udp:127.0.0.1:PORT`` for the tags of :mod:`hardware.emulator`).  nfcpy is
-imported only here and in :mod:`hardware.emulator`.
+:class:`NfcpyReader` is the kiosk's :class:`~hardware.reader.CardReader` (one
+daemon thread, exactly one :class:`~hardware.reader.Tap` per card laid on it);
+:func:`read_one_tag` and :func:`write_one_tag` serve ``card inspect`` and
+``card issue``.  The reader is an nfcpy path (``tty:AMA0:pn532``,
+``usb:054c:06c3``, ``udp:127.0.0.1:PORT`` for :mod:`hardware.emulator`).  nfcpy
+is imported only here and in the emulator.  What nfcpy answers for empty,
+NDEF-less and vanishing tags, and the error tree (each error's ``code`` is
+what the CLI prints): docs/hardware.md, "What nfcpy reports".
 
-What nfcpy reports, checked against the emulated tags:
-
-* a formatted but empty tag (NDEF TLV or NLEN of length 0): NDEF ``b""``;
-* a tag without NDEF (no capability container, no NDEF application): ``None``;
-* bytes in the NDEF TLV that are not valid NDEF: returned as they are (nfcpy
-  parses nothing on ``tag.ndef.octets``); judging them is the kiosk's job;
-* a tag that leaves mid-read: nfcpy *also* answers ``None`` (it swallows the
-  error), so a ``None`` is confirmed with a presence check before it counts
-  as "no NDEF"; otherwise the read is incomplete and nothing partial is kept.
-
-Errors of the one-shot helpers form one tree; each has a stable ``code``
-that the CLI prints as ``code: message``::
-
-    NfcError                               nfc_error
-     ├── ReaderNotFoundError               reader_not_found
-     ├── NoTagError (TimeoutError)         no_tag
-     ├── TagRemovedError                   tag_removed
-     ├── NoNdefSupportError                no_ndef_support
-     ├── TagNotWritableError               tag_not_writable
-     ├── TagTooSmallError (ValueError)     tag_too_small
-     └── WriteFailedError                  write_failed
-
-A UID is personal data: nothing here logs one, only tag types and sizes.  Do
-not set the ``nfc`` loggers to DEBUG in production, they do print UIDs.
+A UID is personal data: nothing here logs one.  Do not set the ``nfc`` loggers
+to DEBUG in production, they do print UIDs.
 """
 
 from __future__ import annotations

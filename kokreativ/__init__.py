@@ -1,8 +1,11 @@
 """kokreativ: reward volunteer work with local tokens.
 
-This package holds only the version and the ``kokreativ`` command; the work
+This package holds only the ``kokreativ`` command and the demo; the work
 lives in :mod:`protocol`, :mod:`hardware`, :mod:`terminal`, :mod:`server` and
-:mod:`provisioning`.
+:mod:`provisioning`.  The version lives in :mod:`protocol.version`, which the
+server and the kiosks may import (they may not import this package).
 """
 
-__version__ = "0.1.0"
+from protocol.version import SOFTWARE_VERSION
+
+__version__ = SOFTWARE_VERSION

@@ -52,9 +52,9 @@ from provisioning.audit.ledger import AuditOptions, audit_ledger
 from provisioning.audit.sources import DataFolderSource, HttpSource
 from provisioning.cards import IssuedCard, issue_card
 from provisioning.client import ApiClient
-from provisioning.enrol import enrol_kiosk
 from terminal.clock import SimulatedClock
 from terminal.config import KioskConfig, write_config
+from terminal.enrol import enrol_kiosk
 from terminal.keystore import create_key, load_key
 from terminal.outbox import Outbox
 from terminal.pin import hash_pin

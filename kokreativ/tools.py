@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+from protocol.clock import now_ms
 from protocol.trust import TrustList
 
 DEFAULT_CONFIG = "/var/lib/kokreativ/kiosk.toml"
@@ -44,7 +45,7 @@ def _inspect(args: argparse.Namespace) -> int:
     elif args.server:
         token = os.environ.get("KOKREATIV_ADMIN_TOKEN") or args.token
         with ApiClient(args.server, admin_token=token) as client:
-            trust = trust_from_server(client, now_ms=time.time_ns() // 1_000_000)
+            trust = trust_from_server(client, now_ms=now_ms())
         source = f"server {args.server}"
     reading = read_one_tag(args.reader, timeout_s=args.timeout)
     result = inspect_tag(

@@ -25,7 +25,6 @@ import json
 import os
 import re
 import stat
-import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -42,6 +41,7 @@ from protocol import (
     ids,
     sign_decision,
 )
+from protocol.clock import now_ms
 from protocol.keys import SEED_BYTES
 from provisioning.client import ApiClient
 from provisioning.errors import ProvisioningError, ServerRefused, ServerUnreachable
@@ -152,7 +152,7 @@ def sign(key: PrivateKey, kind: str, data: Mapping[str, Any], *, at_ms: int | No
     decision = Decision(
         kind=kind,
         coordinator=coordinator_id(key.public_key),
-        at_ms=time.time_ns() // 1_000_000 if at_ms is None else at_ms,
+        at_ms=now_ms() if at_ms is None else at_ms,
         data=dict(data),
     )
     try:

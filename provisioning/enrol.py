@@ -1,42 +1,31 @@
-"""Enrol a kiosk: runs on the kiosk itself.
+"""Kiosk enrolment for ``kokreativ provision terminal enrol``, with provisioning's errors.
 
-The kiosk's Ed25519 key is generated here, on the kiosk, and only the public
-key is sent, together with a signature that proves possession
-(:func:`protocol.enrolment_message`).  The server's answer becomes the kiosk's
-TOML config, including ``log_origin``, the origin of the server's transparency
-log, which the kiosk pins to witness it (:mod:`terminal.witness`).  The Kivy
-enrolment screen calls :func:`enrol_kiosk` too.
+The enrolment itself is the kiosk's own business and lives in
+:mod:`terminal.enrol` (the enrolment screen uses it too, and the kiosk may not
+import :mod:`provisioning`).  This adapter keeps the coordinator-side surface:
+refusals come back as :class:`ServerRefused`, no answer as
+:class:`ServerUnreachable`, and an :class:`ApiClient` may send the request.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import re
 from pathlib import Path
 from typing import Any
 
-from protocol import PublicKey, b64decode, b64encode, enrolment_message, ids
-from protocol.cards import UID_PSEUDONYM_KEY_BYTES
-from protocol.errors import ProtocolError
-from protocol.note import NoteVerifier
 from protocol.reasons import Reason
 from provisioning.client import ApiClient
-from provisioning.errors import ProvisioningError
-from terminal.config import INDICATORS, NFC_PATH_KINDS, READERS, KioskConfig, load_config, write_config
-from terminal.errors import TerminalError
-from terminal.keystore import create_key, load_key
-from terminal.outbox import Outbox
-from terminal.trust import TrustStore
-
-_CODE_DIGITS = 12
+from provisioning.errors import ProvisioningError, ServerRefused, ServerUnreachable
+from terminal import enrol as kiosk_enrol
+from terminal.config import KioskConfig
+from terminal.errors import EnrolmentError
 
 
 def normalise_code(code: str) -> str:
     """The 12 digits of an enrolment code typed with or without dashes and spaces."""
-    digits = re.sub(r"[\s-]", "", code)
-    if not re.fullmatch(rf"[0-9]{{{_CODE_DIGITS}}}", digits):
-        raise ProvisioningError(Reason.ENROLMENT_CODE_INVALID, "an enrolment code has 12 digits")
-    return digits
+    try:
+        return kiosk_enrol.normalise_code(code)
+    except EnrolmentError as exc:
+        raise _provisioning_error(exc) from exc
 
 
 def enrol_kiosk(
@@ -49,114 +38,39 @@ def enrol_kiosk(
     indicator: str = "console",
     nfc_path: str | None = None,
 ) -> tuple[Path, KioskConfig]:
-    """Generate the kiosk key, enrol it with ``code``, write ``data_dir/kiosk.toml`` and create the outbox.
-
-    Everything that can be checked locally is checked before the one-time code
-    is spent.  A key left by an earlier attempt is reused: if the server
-    refused that attempt, the key is unregistered and fine; if the server
-    registered it but the answer was lost, the server says
-    ``key_already_enrolled`` and this kiosk needs a fresh folder and code.
-    An existing config means the kiosk is enrolled already.  The outbox is
-    created here, so the kiosk and sync services never race to create it.
-    """
-    digits = normalise_code(code)
-    if reader not in READERS:
-        raise ProvisioningError(Reason.BAD_FIELD, f"reader must be one of {', '.join(READERS)}")
-    if nfc_path is not None and nfc_path.split(":", 1)[0] not in NFC_PATH_KINDS:
-        raise ProvisioningError(
-            Reason.BAD_FIELD, f"nfc path must start with one of {', '.join(NFC_PATH_KINDS)}"
-        )
-    if indicator not in INDICATORS:
-        raise ProvisioningError(Reason.BAD_FIELD, f"indicator must be one of {', '.join(INDICATORS)}")
-    config_path = data_dir / "kiosk.toml"
-    if config_path.exists():
-        raise ProvisioningError("already_enrolled", f"{config_path} exists; this kiosk is enrolled")
-    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    key_path = data_dir / "kiosk.key"
-    key = load_key(key_path) if key_path.exists() else create_key(key_path)
-    signature = key.sign(enrolment_message(digits, key.public_key))
-    body = {"code": digits, "public_key": key.public_key.to_b64(), "signature": b64encode(signature)}
-    own_client = client is None
-    api = client or ApiClient(server_url)
+    """:func:`terminal.enrol.enrol_kiosk`, sending through ``client`` if given; see there."""
     try:
-        answer = api.enrol(body)
-    except ProvisioningError as exc:
-        if exc.reason == Reason.KEY_ALREADY_ENROLLED:
-            raise ProvisioningError(
-                exc.reason, f"{key_path} is enrolled already; enrol with a new, empty --dir and a new code"
-            ) from exc
-        raise
-    finally:
-        if own_client:
-            api.close()
-    config = _config_from_answer(answer, server_url, data_dir, reader=reader, indicator=indicator)
-    if nfc_path is not None:
-        config = dataclasses.replace(config, nfc_path=nfc_path)
-    write_config(config_path, config)
-    try:
-        # Read back with the kiosk's own rules, so a config the kiosk would refuse is never left behind.
-        load_config(config_path)
-        with Outbox(config.outbox_path) as outbox:
-            # The first trust list, so the kiosk can check credentials before its first sync.
-            TrustStore(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id).store(
-                answer.get("trust")
-            )
-    except (TerminalError, ValueError) as exc:
-        config_path.unlink()
-        raise ProvisioningError(
-            Reason.BAD_FIELD, f"the enrolment answer gives an unusable config: {exc}"
-        ) from exc
-    return config_path, config
-
-
-def _config_from_answer(
-    answer: dict[str, Any], server_url: str, data_dir: Path, *, reader: str, indicator: str
-) -> KioskConfig:
-    """The kiosk config from the server's enrolment answer, refusing anything malformed."""
-    try:
-        tokens_per_hour, max_shift_hours = answer["tokens_per_hour"], answer["max_shift_hours"]
-        if not (isinstance(tokens_per_hour, int) and tokens_per_hour >= 0):
-            raise ValueError("tokens_per_hour must be a whole number >= 0")
-        if not (isinstance(max_shift_hours, int) and max_shift_hours >= 1):
-            raise ValueError("max_shift_hours must be a whole number >= 1")
-        server_public_key = PublicKey.from_b64(answer["server_public_key"], field="server_public_key")
-        return KioskConfig(
-            kiosk_id=ids.require_id(answer["kiosk_id"], ids.KIOSK, field="kiosk_id"),
-            site_id=ids.require_id(answer["site_id"], ids.SITE, field="site_id"),
-            site_name=str(answer["site_name"]),
-            server_url=server_url.rstrip("/"),
-            server_public_key=server_public_key,
-            uid_pseudonym_key=b64decode(
-                answer["uid_pseudonym_key"], field="uid_pseudonym_key", length=UID_PSEUDONYM_KEY_BYTES
-            ),
-            tokens_per_hour=tokens_per_hour,
-            max_shift_hours=max_shift_hours,
-            data_dir=data_dir,
+        return kiosk_enrol.enrol_kiosk(
+            server_url,
+            code,
+            data_dir,
+            post=_post_with(client) if client is not None else None,
             reader=reader,
             indicator=indicator,
-            log_origin=_log_origin(answer, server_public_key),
+            nfc_path=nfc_path,
         )
-    except (KeyError, TypeError, ValueError, ProtocolError) as exc:
-        raise ProvisioningError(
-            Reason.MALFORMED_REQUEST, f"the server's enrolment answer is not valid: {exc!r}"
-        ) from exc
+    except EnrolmentError as exc:
+        raise _provisioning_error(exc) from exc
 
 
-def _log_origin(answer: dict[str, Any], server_public_key: PublicKey) -> str | None:
-    """The log origin to pin; the answer's ``log_verifier_key`` must be the server key under that name.
+def _post_with(client: ApiClient) -> kiosk_enrol.Post:
+    """``client.enrol``, its errors said the kiosk's way (and turned back by :func:`_provisioning_error`)."""
 
-    Checkpoints are signed with the server key under the origin, so the verifier
-    key follows from the two; one that does not is a malformed answer.  A server
-    without a log sends neither, and the kiosk then pins the origin on first use.
-    """
-    origin, verifier_key = answer.get("log_origin"), answer.get("log_verifier_key")
-    if origin is None:
-        if verifier_key is not None:
-            raise ValueError("log_verifier_key without log_origin")
-        return None
-    if not isinstance(origin, str):
-        raise ValueError("log_origin must be a string")
-    expected = str(NoteVerifier.for_key(origin, server_public_key))
-    if verifier_key is not None and verifier_key != expected:
-        raise ValueError(f"log_verifier_key is not the server key under {origin!r}")
-    return origin
+    def post(body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return client.enrol(body)
+        except ServerUnreachable as exc:
+            raise EnrolmentError(Reason.NETWORK_ERROR, exc.message) from exc
+        except ProvisioningError as exc:
+            raise EnrolmentError(exc.reason, exc.message, from_server=True) from exc
+
+    return post
+
+
+def _provisioning_error(exc: EnrolmentError) -> ProvisioningError:
+    reason = exc.reason or exc.code
+    if exc.from_server:
+        return ServerRefused(reason, exc.message)
+    if exc.reason == Reason.NETWORK_ERROR:
+        return ServerUnreachable("server_unreachable", exc.message)
+    return ProvisioningError(reason, exc.message)

@@ -17,7 +17,7 @@ from typing import Final
 
 from fastapi import APIRouter, FastAPI
 
-from kokreativ import __version__
+from protocol.version import SOFTWARE_VERSION as __version__
 from server.context import ServerContext
 from server.http import admin, cards, health, kiosks, log
 from server.http.common import Runtime, accepts_gzip, read_body

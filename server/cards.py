@@ -1,40 +1,13 @@
 """Coordinator operations on card trust: issuer keys, card registration, blocks and coordinator cards.
 
-Issuer private keys never reach the server.  The coordinator's tool signs
-credentials locally (``provisioning.cards``); the server knows only issuer
-*public* keys, card IDs, which volunteer owns a card, which cards are
-blocked and which are coordinator cards.  Kiosks learn the trusted keys, the
-blocked cards and the coordinator cards from the signed trust list
-(:mod:`server.trust`).
-
-Issuer keys move one way: ``active`` → ``retired`` → ``revoked`` (``active``
-may also go straight to ``revoked``).  A retired key is still trusted for the
-cards it signed but registers no new ones (rotation); a revoked key is dropped
-from trust lists, so every card it signed is denied ``unknown_issuer`` (a
-stolen key).  Nothing comes back from ``revoked``.
-
-A card is registered in one of three ways:
-
-* with ``issuer_key_id`` and a validity window: a credential card; the server
-  picks the random ``c_`` ID the coordinator's tool then signs;
-* with ``uid``: an uncredentialed pilot card, named by the keyed pseudonym of
-  its UID (:func:`protocol.uid_pseudonym`).  The raw UID is used only to compute
-  that pseudonym: it is never stored, logged or echoed in an error;
-* with neither: a ``c_`` card without recorded issuance details.
-
-Blocking is final and idempotent, and never touches a balance: balances belong
-to volunteers, so a replacement card for the same volunteer keeps it.
-
-A *coordinator card* opens a kiosk's coordinator menu when tapped.  The role
-belongs to one card (not to the volunteer, so a lost card's replacement does
-not inherit it unasked) and is server-wide: cards have no site, so every
-kiosk's trust list names every coordinator card.  Only a credential card can
-hold it (a UID pseudonym proves nothing: anyone can clone a UID), a blocked
-card never does (blocking withdraws the role, for good), and granting or
-withdrawing twice changes nothing.  The role decides no balance, so it is not
-a transparency-log entry (the log holds what an auditor needs to replay
-balances, and a new entry kind would make existing auditors refuse the log);
-kiosks see it on their next trust-list refresh, like a block.
+Issuer private keys never reach the server: the coordinator's tool signs
+credentials locally (``provisioning.cards``), and the server knows only
+public keys, card IDs, owners, blocks and coordinator cards, which kiosks
+learn from the signed trust list (:mod:`server.trust`).  Key states move one
+way; blocking is final and never touches a balance; the coordinator role
+belongs to one credential card, server-wide, and is not a log entry because
+it decides no balance.  The rules: docs/protocol.md, "Issuer keys and
+rotation" and "Coordinator cards".
 """
 
 from __future__ import annotations

@@ -113,7 +113,7 @@ def rotate_command(args: argparse.Namespace) -> int:
     """Run step 1 or step 2 of a server key rotation and print one JSON line."""
     import json
 
-    from server.context import wall_clock_ms
+    from protocol.clock import now_ms
     from server.datadir import rotate_key
     from server.keyrotation import finish_rotation
 
@@ -121,7 +121,7 @@ def rotate_command(args: argparse.Namespace) -> int:
         old = finish_rotation(args.data)
         print(json.dumps({"finished": old is not None, "old_public_key": old.to_b64() if old else None}))
         return 0
-    done = rotate_key(args.data, now_ms=wall_clock_ms())
+    done = rotate_key(args.data, now_ms=now_ms())
     print(
         json.dumps(
             {

@@ -8,19 +8,14 @@ several servers can run in one process.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from protocol import PrivateKey
+from protocol import clock as wall_clock
 from server.storage import Storage
 
 Clock = Callable[[], int]
-
-
-def wall_clock_ms() -> int:
-    """Milliseconds since the Unix epoch, from the server's wall clock."""
-    return time.time_ns() // 1_000_000
 
 
 @dataclass(slots=True)
@@ -35,7 +30,7 @@ class ServerContext:
     storage: Storage
     server_key: PrivateKey
     uid_pseudonym_key: bytes
-    now_ms: Clock = field(default=wall_clock_ms)
+    now_ms: Clock = field(default=wall_clock.now_ms)
     cosign_keys: tuple[PrivateKey, ...] = ()
 
     def close(self) -> None:

@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import Final
 
 from protocol import PrivateKey, PublicKey
+from protocol import clock as wall_clock
 from server import tlog
-from server.context import Clock, ServerContext, wall_clock_ms
+from server.context import Clock, ServerContext
 from server.errors import DataDirError
 from server.keyfiles import KEY_BYTES, read_secret, write_secret
 from server.keyrotation import (
@@ -92,7 +93,7 @@ def init_data_dir(path: Path, *, origin: str = tlog.DEFAULT_ORIGIN) -> InitResul
         with storage.write() as tx:
             tx.set_setting(ADMIN_TOKEN_SETTING, admin_token_hash(admin_token))
             tx.set_setting(tlog.ORIGIN_SETTING, origin)
-        tlog.ensure_checkpoint(storage, server_key, wall_clock_ms())  # the empty log's, size 0
+        tlog.ensure_checkpoint(storage, server_key, wall_clock.now_ms())  # the empty log's, size 0
     return InitResult(
         admin_token=admin_token,
         server_public_key=server_key.public_key,
@@ -101,7 +102,7 @@ def init_data_dir(path: Path, *, origin: str = tlog.DEFAULT_ORIGIN) -> InitResul
     )
 
 
-def open_data_dir(path: Path, *, now_ms: Clock = wall_clock_ms) -> ServerContext:
+def open_data_dir(path: Path, *, now_ms: Clock = wall_clock.now_ms) -> ServerContext:
     """Open an existing data directory; the caller closes the returned context."""
     path = Path(path)
     if not (path / LEDGER).is_file():

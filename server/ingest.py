@@ -1,50 +1,14 @@
 """Batch ingest: admit a kiosk's signed events whole or not at all, then apply their effects.
 
-This is ``docs/protocol.md`` "Batch ingest rules" in code.  Each event is
-checked in the documented order (parse, kiosk match, kiosk status, signature,
-duplicate or equivocation, sequence and chain); the first failure refuses the
-whole batch with that event's ``index``, and nothing is stored.  The one
-exception is equivocation: the evidence is stored and the kiosk suspended in a
-transaction of its own, after the batch's transaction has been rolled back,
-so the proof survives the refusal.
-
-Admitted events are stored byte for byte as received.  Problems that do not
-break the chain become flags, not refusals, because refusing a validly signed
-event would wedge the kiosk:
-
-* ``clock_out_of_range``: the kiosk's wall clock is implausible;
-* ``unknown_card``: the card is not registered;
-* ``card_blocked``: a check-in or check-out by a card blocked at or before the
-  event's ``wall_ms`` (the kiosk decided with the trust list of its last sync);
-* ``uncredentialed_card``: a check-in or check-out by a ``u_`` card at a site
-  whose current policy does not allow uncredentialed cards.
-
-An event whose clock was not synced counts at the time a clock reference of
-its boot gives it, when there is one (:mod:`protocol.clockref`): its flags
-are decided on that time, and its shift takes it as trusted.  The batch's
-clock sample (``"clock"``, a heartbeat signed by the kiosk) is checked after
-the events, refused like them (with ``"field": "clock"``), and logged as a
-``clock_ref`` entry ahead of the batch's events when the batch needs it.
-
-How each flag affects shifts is :mod:`server.shifts`.  ``redeem`` and ``void``
-events get their flags from :mod:`server.redemptions` instead (the tables of
-``docs/economy.md``), decided and applied in event order as each event is
-flagged, so a redemption sees the debits of the events before it in the batch.
-
-Every admitted event is appended to the transparency log (:mod:`server.tlog`)
-in the batch's transaction, in batch order, as an ``event`` entry with its
-``received_ms`` and flags exactly as stored; the transaction signs the
-checkpoint for the new size.  A suspension for equivocation is logged too.
-With ``log_size`` (the size of the last checkpoint the kiosk verified) the
-answer also carries that checkpoint, an inclusion proof for every event of the
-batch (accepted or duplicate) and a consistency proof from ``log_size``.
-
-Speed matters (a kiosk may sync days of taps at once), so per batch there is
-one kiosk read, one read of stored events for duplicates, one card lookup,
-one site read, a few ``executemany`` calls, one balance query and one commit.
-Only ``redeem`` and ``void`` events add queries: a few each, to read and settle
-their redemption.  Signature checks are the main cost; with ``verify_pool``
-they run on several threads (libsodium releases the GIL).
+This is docs/protocol.md, "Batch ingest rules", in code: checks in the
+documented order, the first failure refuses the whole batch (equivocation
+evidence survives in a transaction of its own).  Problems that do not break
+the chain become flags, not refusals, because refusing a validly signed event
+would wedge the kiosk.  Admitted events are stored byte for byte and appended
+to the transparency log in the batch's transaction.  It is built for speed (a
+kiosk may sync days of taps at once): a fixed handful of queries per batch,
+signature checks on ``verify_pool``'s threads (docs/architecture.md, "The
+server's ingest").
 """
 
 from __future__ import annotations

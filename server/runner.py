@@ -3,7 +3,7 @@
 :func:`serve_forever` is ``kokreativ server run``: uvicorn in the foreground,
 telling systemd READY once it accepts connections and pinging the watchdog
 from a task on the server's own event loop, so a blocked event loop stops the
-pings and systemd restarts the server (:mod:`kokreativ.sdnotify`).
+pings and systemd restarts the server (:mod:`hardware.sdnotify`).
 
 :func:`serve_in_thread` is for tests, the demo and the benchmark.  Example::
 
@@ -32,7 +32,7 @@ from typing import Any
 
 import uvicorn
 
-from kokreativ.sdnotify import Watchdog
+from hardware.sdnotify import Watchdog
 
 log = logging.getLogger(__name__)
 STARTUP_FAILURE = 3  # uvicorn's exit code when the server never started (uvicorn.config.STARTUP_FAILURE)

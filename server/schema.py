@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Final
 
+from protocol import clock as wall_clock
 from protocol.encoding import b64encode
 from protocol.logentry import make_entry
 from protocol.merkle import leaf_hash
@@ -172,7 +172,7 @@ def _backfill_log(conn: sqlite3.Connection) -> None:
         conn.executemany("INSERT INTO tlog_hashes (level, idx, hash) VALUES (?, ?, ?)", rows)
         return first
 
-    now_ms = time.time_ns() // 1_000_000
+    now_ms = wall_clock.now_ms()
     facts: list[tuple[str, Callable[[Sequence[Any]], bytes]]] = [
         (
             "SELECT site_id, tokens_per_hour, max_shift_hours, allow_uncredentialed, created_ms FROM sites "

@@ -1,35 +1,13 @@
 """The signed trust list the server hands each kiosk: issuer keys, blocked cards, policy, coordinators.
 
-Kiosks check card credentials offline (:mod:`protocol.credentials`), so they
-need to know which issuer keys to trust, which cards are blocked and whether
-their site accepts uncredentialed cards.  The list is public data (issuer
-*public* keys, random card IDs, one flag) and is signed with the server key
-the kiosk pinned at enrolment (:func:`protocol.sign_trust_list`).  It holds:
-
-* ``issuers``: every ``active`` and ``retired`` key (a retired key still vouches
-  for the cards it signed; a revoked one vouches for nothing);
-* ``blocked``: every blocked card, ``c_`` and ``u_`` alike, server-wide;
-* ``allow_uncredentialed``: the kiosk's site's policy;
-* ``coordinators``: every coordinator card, server-wide (cards have no site),
-  never a blocked or uncredentialed one (:func:`server.cards.set_coordinator`);
-* ``shop``: for a kiosk at a shop, the shop's limits and till presets (it runs
-  in shop mode); nothing for a check-in kiosk;
-* ``earning``: for a check-in kiosk, its site's earning rules as they are now
-  (rate, maximum shift, daily cap, bonuses), so its check-out estimate pays
-  what the server pays; nothing for a shop terminal.
-
-Lists are built afresh for every request, so nothing needs bumping when a card
-is blocked, a coordinator role changes or a ``site_rules`` decision changes the
-rules (the decision updates the site row this reads): a kiosk refetches its list after a
-successful sync once its copy is older than a minute, and sees the change then.
-
-``issued_ms`` never goes backwards.  A kiosk refuses a list older than the one
-it holds, so a list dated by a server clock that stepped back would be refused
-and the kiosk would keep deciding with stale blocks.  The server therefore
-keeps the last ``issued_ms`` it handed out (setting :data:`TRUST_ISSUED_SETTING`,
-one counter for all kiosks) and dates each list ``max(now, last + 1)``: strictly
-increasing, and equal to the wall clock whenever that moves forward.  The cost
-is one small write per list.
+Kiosks check card credentials offline, so they need the trusted issuer keys,
+the blocked cards, their site's policy, the coordinator cards and (v3) a
+shop's limits or a site's earning rules; docs/protocol.md, "Trust list", says
+what each field holds.  Lists are built afresh for every request, so nothing
+needs bumping when a block or a rule changes.  ``issued_ms`` never goes
+backwards, so a server clock that steps back cannot make kiosks refuse fresh
+lists: the last one handed out is kept (:data:`TRUST_ISSUED_SETTING`) and
+each list is dated ``max(now, last + 1)``.
 """
 
 from __future__ import annotations

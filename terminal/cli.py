@@ -12,14 +12,14 @@ import json
 import logging
 import sys
 import threading
-import time
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from kokreativ.sdnotify import Watchdog
+from hardware.sdnotify import Watchdog
 from protocol import Reason, b64encode
+from protocol.clock import now_ms
 from terminal.config import INDICATORS, LANGUAGES, READERS, KioskConfig, load_config, write_config
 from terminal.errors import ModeError, TerminalError
 from terminal.outbox import Outbox, OutboxStatus
@@ -259,7 +259,7 @@ def _server_key_report(config: KioskConfig, status: OutboxStatus) -> dict[str, A
 
 def _status(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    today = local_day(time.time_ns() // 1_000_000)
+    today = local_day(now_ms())
     with Outbox(config.outbox_path, create=False) as outbox:
         status = outbox.status()
         trust = TrustView(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id).current()

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Protocol
 
 from protocol import ClockEvidence
+from protocol.clock import now_ms
 
 SYNCED_FLAG = Path("/run/systemd/timesync/synchronized")
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
@@ -57,7 +58,7 @@ class SystemClock:
 
     def now(self) -> ClockEvidence:
         return ClockEvidence(
-            wall_ms=time.time_ns() // 1_000_000,
+            wall_ms=now_ms(),
             synced=self._synced_flag.exists(),
             boot_id=self.boot_id,
             mono_ms=_boottime_ms(),

@@ -1,35 +1,10 @@
 """The kiosk's configuration file (TOML), written at enrolment and read at start-up.
 
-Example ``kiosk.toml`` (binary values are standard base64)::
-
-    kiosk_id = "k_559fa9c0eb2eb94da892084c943b1b27"
-    site_id = "s_0f1e2d3c4b5a69788796a5b4c3d2e1f0"
-    site_name = "Tafel Hannover-Linden"
-    server_url = "https://ledger.example.org"
-    server_public_key = "<base64 of 32 bytes>"
-    log_origin = "ledger.example.org"   # the transparency log's origin; absent: pinned on first use
-    uid_pseudonym_key = "<base64 of 32 bytes>"
-    tokens_per_hour = 10
-    max_shift_hours = 12
-    double_tap_window_s = 10.0
-    reader = "nfc"            # nfc | stdin | sim
-    nfc_path = "usb"          # nfcpy path: usb, usb:054c:06c3, tty:AMA0:pn532, udp:localhost:8888, …
-    indicator = "gpio"        # console | gpio
-    green_pin = 17            # BCM numbers; see docs/hardware.md for the wiring
-    red_pin = 27
-    buzzer_pin = 22
-    button_pin = 23           # optional push button to GND; leave out for none
-    language = "de"           # the screen's language: de | en
-    coordinator_pin = "$argon2id$…"   # hash of the coordinator PIN (set on screen or with set-pin)
-    # data_dir = "/var/lib/kokreativ"   # kiosk.key and outbox.db; default: this file's folder
-
-``tokens_per_hour`` and ``max_shift_hours`` are the site's rules at enrolment.
-A kiosk goes by the rules its current trust list carries (v3 ``earning``,
-:mod:`terminal.tap`) and falls back to these two only while its list has
-none (a list from a server before that).
-
-The file holds the UID-pseudonym key, so it is written with mode 0600.
-Unknown keys are refused, so a typo never silently falls back to a default.
+The whole file, key by key, is in docs/hardware.md, "kiosk.toml".  It holds
+the UID-pseudonym key, so it is written with mode 0600.  Unknown keys are
+refused, so a typo never silently falls back to a default.
+``tokens_per_hour`` and ``max_shift_hours`` are the site's rules at
+enrolment, used only while the trust list carries none (:mod:`terminal.tap`).
 """
 
 from __future__ import annotations

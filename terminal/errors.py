@@ -10,7 +10,8 @@ protocol has one (``reason`` is then set), else a local code such as
     ├── OutboxError                     the outbox refused a write, or is missing (not_found)
     ├── ReceiptError                    bad_receipt, or fork_detected
     ├── LogInconsistentError            log_inconsistent: a checkpoint does not extend the verified one
-    └── ModeError                       the kiosk's mode does not allow it (shop_terminal, not_a_shop)
+    ├── ModeError                       the kiosk's mode does not allow it (shop_terminal, not_a_shop)
+    └── EnrolmentError                  enrolment refused (here or by the server) or its answer unusable
 
 Sync problems are not raised: :class:`terminal.sync.SyncResult` reports them.
 :func:`describe` turns any exception into a short, data-free log phrase.
@@ -83,3 +84,15 @@ def describe(exc: BaseException) -> str:
     if number is not None and number in errno.errorcode:
         return f"{name} ({errno.errorcode[number]})"
     return name
+
+
+class EnrolmentError(TerminalError):
+    """Enrolment failed: refused here (``bad_field``, ``already_enrolled``), by the server, or unreachable.
+
+    ``from_server`` says the server answered with this code (the one-time code
+    may then be spent); ``network_error`` means no answer at all.
+    """
+
+    def __init__(self, code: Reason | str, message: str, *, from_server: bool = False) -> None:
+        super().__init__(code, message)
+        self.from_server = from_server

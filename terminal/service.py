@@ -42,8 +42,8 @@ from typing import TextIO
 from hardware.console import ConsoleIndicator
 from hardware.indicator import Indicator
 from hardware.reader import CardReader, ReaderStatus, Tap
+from hardware.sdnotify import Watchdog
 from hardware.simulated import ScriptedReader, SimulatedReader
-from kokreativ.sdnotify import Watchdog
 from protocol import PrivateKey, Reason
 from protocol.trust import TrustList
 from terminal.clock import Clock, SystemClock

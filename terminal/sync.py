@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
-from kokreativ import __version__
 from protocol import (
     MAX_BATCH_EVENTS,
     BalanceSheet,
@@ -37,9 +36,11 @@ from protocol import (
     verify_balances,
     verify_receipt,
 )
+from protocol import clock as wall_clock
 from protocol.checkpoint import Checkpoint
 from protocol.heartbeat import READER_STATES, Heartbeat, sign_heartbeat
 from protocol.serverkeys import follow_transitions
+from protocol.version import SOFTWARE_VERSION as __version__
 from terminal.clock import Clock, SystemClock
 from terminal.config import KioskConfig
 from terminal.errors import LogInconsistentError, ReceiptError, describe
@@ -51,7 +52,7 @@ from terminal.trust import TrustStore
 from terminal.witness import MISSING, LogWitness, note_bytes
 
 if TYPE_CHECKING:
-    from kokreativ.sdnotify import Watchdog
+    from hardware.sdnotify import Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +150,7 @@ class SyncClient:
         )
         self.trust = TrustStore(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id)
         self.trust_refresh_s = trust_refresh_s
-        self._now_ms = now_ms or (lambda: time.time_ns() // 1_000_000)
+        self._now_ms = now_ms or wall_clock.now_ms
         self._trust_fetched_ms: int | None = None  # when this client last stored a list (its own clock)
         # The last round's result in :meth:`run_forever`, for whoever watches this client from another
         # thread (one assignment: either the old or the new result, never a mix).  Screens read the

@@ -1,34 +1,13 @@
 """The kiosk core: turn one card tap into one signed, stored event, then tell the volunteer.
 
-Rules, in order:
+Incomplete read → nothing; denied card → ``denied`` event; coordinator card →
+the menu; same card within the double-tap window → ``already_recorded``; else
+``check_out`` of a young open shift or a new ``check_in``.  The rules in full:
+docs/architecture.md, "A tap, on a check-in kiosk".
 
-1. A tap whose card left the field before it was read (``Tap.complete`` false)
-   records nothing and signals ``error`` with reason ``tap_incomplete``: the
-   volunteer simply taps again.
-2. :func:`terminal.cardcheck.check_card` decides, offline, against the trust
-   list of the last sync, who the card is.  A denied card gets a ``denied``
-   event with the reason code (forged, expired, blocked, copied to another
-   tag, unknown, …) and the red pattern.  The raw UID is never stored.
-   A genuine card the trust list names as a coordinator's opens the kiosk's
-   menu instead (``coordinator``): nothing is written, the light is green.
-3. The same card again within ``double_tap_window_s`` (monotonic time, same
-   boot) → ``already_recorded``: the volunteer sees OK, nothing is written.
-4. An open shift at this kiosk younger than ``max_shift_hours`` → ``check_out``;
-   an older one counts as abandoned and the tap is a new ``check_in`` (the
-   server puts the old one on its review list).  No open shift → ``check_in``.
-
-The earning rules (``max_shift_hours`` above, and the rate and bonuses of the
-check-out estimate) are the site's as the current trust list carries them
-(:attr:`protocol.trust.TrustList.earning`), so a coordinator's ``site_rules``
-decision reaches the kiosk with its next list.  A list without them (v1 or v2)
-leaves the kiosk with ``tokens_per_hour`` and ``max_shift_hours`` from
-``kiosk.toml``, the site's rules at enrolment, without bonuses.
-
-The event is signed and committed (one transaction) *before* the indicator is
-told, so a green light always means the tap is on disk.  Any failure signals
-``error``, is logged and leaves nothing half-written; the loop carries on.
-
-Nothing here touches the network: the tap path works offline.
+The event is committed *before* the indicator is told, so a green light
+always means the tap is on disk.  Nothing here touches the network: the tap
+path works offline.
 """
 
 from __future__ import annotations

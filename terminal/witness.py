@@ -1,29 +1,12 @@
 """The kiosk as a witness of the server's transparency log (docs/protocol.md, "Receipts with proofs").
 
-Every sync answer carries a signed checkpoint of the server's log.  Before a
-receipt is applied the witness checks, in the spec's order:
-
-1. the checkpoint verifies with the pinned server key (the enrolled one until a
-   rotation is followed, :mod:`terminal.serverkey`; read at each check), under the
-   log's origin (:meth:`LogWitness.verify_checkpoint`; ``bad_note``,
-   ``note_unverified``, ``bad_signature`` or ``bad_checkpoint``);
-2. it extends the last checkpoint this kiosk verified: a size at least as
-   large and a consistency proof that verifies, equal sizes needing equal
-   roots (:meth:`LogWitness.check_consistency`; :class:`LogInconsistentError`);
-3. every event of the batch is in the log: the kiosk rebuilds the ``event``
-   entry from its own signed bytes plus the server's ``received_ms`` and
-   ``flags``, and the inclusion proof leads to the checkpoint's root
-   (:meth:`LogWitness.check_inclusion`; ``bad_proof``).
-
-Failures of 1 and 3 are the server's answer being unusable: the round stops
-and the events stay pending.  A failure of 2 is evidence that the server
-rewrote history; :mod:`terminal.sync` then sets the ``log_inconsistent`` alarm
-and keeps the evidence.  Nothing here does I/O besides reading the pinned origin.
-
-The origin is the config's ``log_origin`` (from the enrolment answer).  Kiosks
-enrolled before the server had a log have none; they trust on first use: the
-first checkpoint that verifies with the server key under the origin it names
-pins that origin in the outbox, and every later checkpoint must use it.
+Before a receipt is applied: the checkpoint verifies with the pinned server key
+under the log's origin, it extends the last checkpoint this kiosk verified
+(:class:`LogInconsistentError` otherwise: evidence that history was
+rewritten, which :mod:`terminal.sync` keeps and raises an alarm for), and
+every event of the batch is in the log.  The order, the reason codes and the
+origin pinned on first use are in the protocol document.  Nothing here does
+I/O besides reading the pinned origin.
 
 Example::
 

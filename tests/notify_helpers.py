@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from kokreativ.sdnotify import notify
+from hardware.sdnotify import notify
 
 WATCHDOG = "WATCHDOG=1"
 READY = "READY=1"

@@ -1,4 +1,4 @@
-"""kokreativ.sdnotify against a real unix datagram socket: READY, rate-limited pings, WATCHDOG_PID."""
+"""hardware.sdnotify against a real unix datagram socket: READY, rate-limited pings, WATCHDOG_PID."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from kokreativ.sdnotify import Watchdog, notify, watchdog_interval_s
+from hardware.sdnotify import Watchdog, notify, watchdog_interval_s
 from tests.notify_helpers import READY, WATCHDOG, notify_listener, watchdog_env
 
 

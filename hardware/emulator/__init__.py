@@ -1,31 +1,12 @@
 """Emulated NFC tags that nfcpy's ``udp`` driver reads as if they were real, for tests and demos.
 
-A reader opened as ``nfc.ContactlessFrontend("udp:127.0.0.1:PORT")`` polls,
-activates and reads a tag through nfcpy's real stack (anticollision, NTAG
-detection, NDEF discovery, ISO-DEP), but sends each frame as one UDP datagram
-instead of over the air.  The tags here answer those datagrams, so
-:mod:`hardware.nfc`, the simulator and a demo run without a reader attached:
-
-* :class:`EmulatedType2Tag`: an NXP NTAG213/215/216 with its real memory
-  layout, READ/WRITE/GET_VERSION/READ_SIG and lock bits that are honoured, so
-  a test can prove that a tag is read-only after ``tag.protect()``;
-* :class:`EmulatedType4Tag`: an NFC Forum Type 4A tag with a read-only NDEF file.
-
-A tag can leave the field (:meth:`EmulatedTag.remove`, or by itself after a
-given number of commands, ``vanish_after_commands``) and come back
-(:meth:`EmulatedTag.present`), which is how tap debouncing and a card pulled
-away mid-read are tested.
-
-Why the tag side does not use nfcpy's own ``listen()``/``exchange()``:
-``listen()`` closes and re-binds its UDP socket, and nfcpy re-senses every
-NTAG during activation (after its AUTHENTICATE probe).  The reader's
-``RFOFF`` and the SENS_REQ that follows arrive back to back, the SENS_REQ is
-dropped with the old socket, and the reader waits a full second, then often
-gives up on product detection (the tag comes out as a plain ``Type2Tag``).
-So :class:`TagServer` speaks the udp driver's datagram format itself
-(``b"106A <hex>"`` per frame, ``b"RFOFF"`` when the reader switches its field
-off) on one socket that stays bound, and answers each frame to the address it
-came from (nfcpy uses a new source port after every re-sense).
+nfcpy's real stack (anticollision, NTAG detection, NDEF, ISO-DEP) talks to
+these tags over UDP datagrams instead of the air, so :mod:`hardware.nfc`, the
+simulator and the demo run without a reader: :class:`EmulatedType2Tag`
+(NTAG213/215/216, lock bits honoured), :class:`EmulatedType4Tag`, and tags
+that leave and come back.  :class:`TagServer` speaks the udp driver's format
+itself rather than nfcpy's ``listen()``, which drops frames when it re-binds;
+the details are in docs/hardware.md, "Emulated tags".
 
 Example::
 
@@ -34,12 +15,8 @@ Example::
         reading = read_one_tag(emulation.path, timeout_s=5)   # from hardware.nfc
     assert tag.ndef_message == message
 
-Nothing here prints; frames are logged at DEBUG without their content.
-
-The package, one concern per module: :mod:`~hardware.emulator.base`
-(:class:`EmulatedTag`, ISO 14443-3 Type A), :mod:`~hardware.emulator.type2`,
-:mod:`~hardware.emulator.type4` and :mod:`~hardware.emulator.server`
-(:class:`TagServer`, :func:`serve_tag`).  Import from here.
+Import from here: :mod:`~hardware.emulator.base`, :mod:`~hardware.emulator.type2`,
+:mod:`~hardware.emulator.type4` and :mod:`~hardware.emulator.server` hold the parts.
 """
 
 from hardware.emulator.base import UID_LENGTH, EmulatedTag

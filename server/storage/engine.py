@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from protocol.clock import now_ms
 from server.schema import MIGRATIONS
 from server.storage.cards import CardsRead, CardsWrite
 from server.storage.coordination import CoordinationRead, CoordinationWrite
@@ -89,7 +89,7 @@ class Storage:
                         migration(self._conn)
                         self._conn.execute(
                             "INSERT INTO migrations (name, applied_ms) VALUES (?, ?)",
-                            (name, time.time_ns() // 1_000_000),
+                            (name, now_ms()),
                         )
                         applied.append(name)
                     self._conn.execute("COMMIT")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
+from protocol.clock import now_ms as _now_ms
 from terminal.outbox.balances import BalancesMixin
 from terminal.outbox.checkpoints import CheckpointsMixin
 from terminal.outbox.events import EventsMixin
@@ -17,10 +17,6 @@ from terminal.outbox.status import StatusMixin
 from terminal.outbox.trust import TrustMixin
 
 DAY_MS = 86_400_000
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class Outbox(StatusMixin, ReceiptsMixin, BalancesMixin, CheckpointsMixin, TrustMixin, EventsMixin):

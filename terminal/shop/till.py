@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -44,6 +43,7 @@ from protocol import (
     ids,
     refusal,
 )
+from protocol import clock as wall_clock
 from protocol.events import MAX_AMOUNT
 from terminal.cardcheck import check_card
 from terminal.clock import Clock
@@ -67,10 +67,6 @@ log = logging.getLogger(__name__)
 
 # Sync round errors that mean the server cannot be reached (as on the screen's status line).
 OFFLINE_ERRORS: Final = frozenset({NETWORK_ERROR, SERVER_ERROR, TIMEOUT})
-
-
-def _wall_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class ShopTill:
@@ -98,7 +94,7 @@ class ShopTill:
         balance_timeout_s: float = 1.5,
         offline_memory_s: float = 60.0,
         on_recorded: Callable[[], None] | None = None,
-        now_ms: Callable[[], int] = _wall_ms,
+        now_ms: Callable[[], int] = wall_clock.now_ms,
     ) -> None:
         self._config = config
         self._key = key

@@ -20,7 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kokreativ.sdnotify import Watchdog
+from hardware.sdnotify import Watchdog
+from protocol import clock as wall_clock
 from terminal.service import Mode as KioskMode
 from terminal.ui import kivyenv
 from terminal.ui.base_presenter import BasePresenter, Mode
@@ -105,7 +106,7 @@ class KioskScreen:
         self.controller = controller
         self._on_key = on_key
         self._server_url = server_url
-        self._now_ms = now_ms or _wall_ms
+        self._now_ms = now_ms or wall_clock.now_ms
         self._presenter_options = presenter_options or {}
         self._shop_options = shop_options or {}
         self._listeners: list[Callable[[Screen], None]] = []
@@ -219,12 +220,6 @@ class _PresenterInput:
 
     def long_press(self) -> None:
         self._screen.presenter.long_press()
-
-
-def _wall_ms() -> int:
-    import time
-
-    return time.time_ns() // 1_000_000
 
 
 def run_app(

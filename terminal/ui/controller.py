@@ -1,26 +1,13 @@
 """The kiosk behind the screen: runs the core in worker threads and feeds the presenter.
 
-A kiosk's mode comes from its trust list (:func:`terminal.service.kiosk_mode`):
-a check-in kiosk runs :class:`~terminal.service.KioskService` under a
-:class:`~terminal.ui.presenter.Presenter`, a shop terminal
-:class:`~terminal.service.ShopService` (its till) under a
-:class:`~terminal.ui.shop_presenter.ShopPresenter`.  :attr:`ScreenController.mode`
-says which; the app builds the matching presenter.
-
-The UI thread never waits for the reader, the disk or the network:
-
-* the reader loop runs in the thread ``kokreativ-taps``: a check-in kiosk's
-  (:meth:`terminal.service.KioskService.run`: reader → sign → commit → LEDs)
-  *posts* each tap's outcome to the UI thread, a shop terminal's
-  (:meth:`terminal.service.ShopService.run`) each card the till looked at;
-* the till's redemptions, its list of recent sales and its voids each run in a
-  short-lived thread and post their result;
-* a status thread gathers a :class:`~terminal.ui.screens.KioskStatus` (outbox
-  counts, last sync round, reader health) every ``status_interval_s`` and posts
-  it, and on a shop terminal the till's current limits;
-* "sync now" is written to the outbox, where this process's sync thread or the
-  separate sync service (``kokreativ terminal sync``) picks it up;
-* enrolling, checking a PIN hash and saving one each run in a short-lived thread.
+The kiosk's mode (from its trust list) picks the core, a check-in
+:class:`~terminal.service.KioskService` or a shop's
+:class:`~terminal.service.ShopService`; :attr:`ScreenController.mode` says
+which, so the app builds the matching presenter.  The UI thread never waits
+for the reader, the disk or the network: the reader loop and a status loop
+have threads of their own, and every other action runs on one of two bounded
+workers, network and local, so a PIN check never waits behind a round that is
+timing out (docs/ui.md, "How it is built").
 
 ``post(fn)`` must run ``fn`` on the UI thread soon; the Kivy app passes
 :func:`terminal.ui.app.kivy_post`, a wrapper around ``Clock.schedule_once``.
@@ -42,9 +29,11 @@ from pathlib import Path
 
 from hardware.indicator import Signal
 from protocol import Reason
+from protocol.clock import now_ms
 from protocol.trust import ShopLimits
 from terminal.config import KioskConfig, load_config, write_config
-from terminal.errors import ModeError, describe
+from terminal.enrol import enrol_kiosk
+from terminal.errors import EnrolmentError, ModeError, describe
 from terminal.pin import hash_pin, verify_pin
 from terminal.service import KioskService, ReaderService, ShopService, kiosk_mode
 from terminal.service import Mode as KioskMode
@@ -54,6 +43,7 @@ from terminal.tap import TapOutcome
 from terminal.ui.base_presenter import BasePresenter
 from terminal.ui.presenter import EnrolResult
 from terminal.ui.screens import KioskInfo, KioskStatus
+from terminal.ui.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +103,6 @@ def enrol_against(
     """The screen's enrolment: what ``kokreativ provision terminal enrol`` does, into ``data_dir``."""
 
     def enrol(code: str) -> KioskConfig:
-        from provisioning.enrol import enrol_kiosk  # provisioning needs the network client; only here
-
         _path, config = enrol_kiosk(
             server_url, code, data_dir, reader=reader, indicator=indicator, nfc_path=nfc_path
         )
@@ -167,6 +155,9 @@ class ScreenController:
         self._stop = threading.Event()
         self._stack = contextlib.ExitStack()
         self._threads: list[threading.Thread] = []
+        # One thread per kind of action; see the module docstring.
+        self._network = Worker("kokreativ-network")
+        self._local = Worker("kokreativ-local")
         self._lock = threading.Lock()  # guards config, mode and service, set by the enrolment thread
         self._presenter: BasePresenter | None = None
         self.service: KioskService | ShopService | None = None
@@ -215,13 +206,16 @@ class ScreenController:
             self._start_runtime(self.config)
 
     def close(self) -> None:
-        """Stop the tap loop and the status thread, then close reader, outbox and sync client."""
+        """Stop the tap loop, the status thread and the workers, then close reader, outbox and sync client."""
         self._stop.set()
         deadline = time.monotonic() + self._join_timeout_s
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
             if thread.is_alive():
                 log.warning("thread %s did not stop in time", thread.name)
+        for worker in (self._local, self._network):
+            if not worker.close(max(0.0, deadline - time.monotonic())):
+                log.warning("thread %s did not stop in time", worker.name)
         self._stack.close()
 
     def _start_runtime(self, config: KioskConfig) -> None:
@@ -274,23 +268,19 @@ class ScreenController:
     def _status_loop(self, service: KioskService | ShopService) -> None:
         while not self._stop.is_set():
             try:
-                self._to_presenter("update_status", status_of(service, now_ms=time.time_ns() // 1_000_000))
+                self._to_presenter("update_status", status_of(service, now_ms=now_ms()))
                 if isinstance(service, ShopService):
                     self._to_presenter("update_limits", service.till.limits)
             except Exception as exc:  # a locked or closing outbox: try again next time
                 log.warning("status snapshot failed: %s", describe(exc))
             self._stop.wait(self._status_interval_s)
 
-    def _work(self, name: str, work: Callable[[], None]) -> None:
-        """Run ``work`` in a short-lived thread; it posts its own result."""
-        threading.Thread(target=work, name=f"kokreativ-{name}", daemon=True).start()
-
     # -- PresenterActions ------------------------------------------------------------------------------
 
     def sync_now(self) -> None:
         service = self.service
         if service is not None:  # it writes to the outbox: not on the UI thread
-            threading.Thread(target=service.sync_now, name="kokreativ-sync-now", daemon=True).start()
+            self._network.submit(service.sync_now)
 
     def signal(self, signal: Signal) -> None:
         service = self.service
@@ -300,7 +290,7 @@ class ScreenController:
             service.kiosk.signal(signal)
 
     def enrol(self, code: str) -> None:
-        threading.Thread(target=self._enrol_worker, args=(code,), name="kokreativ-enrol", daemon=True).start()
+        self._network.submit(partial(self._enrol_worker, code))
 
     def _enrol_worker(self, code: str) -> None:
         if self._enrol is None:
@@ -312,7 +302,9 @@ class ScreenController:
                 config = dataclasses.replace(config, language=self._language)
                 write_config(self._config_path, config)
         except Exception as exc:
-            reason = getattr(exc, "reason", None) or Reason.INTERNAL_ERROR.value
+            # An enrolment error's code may be local ("already_enrolled"), so not a Reason.
+            reason = exc.code if isinstance(exc, EnrolmentError) else getattr(exc, "reason", None)
+            reason = reason or Reason.INTERNAL_ERROR.value
             log.warning("enrolment failed: %s", describe(exc))
             self._to_presenter("enrol_finished", EnrolResult(None, str(reason)))
             return
@@ -331,10 +323,10 @@ class ScreenController:
         def work() -> None:
             self._to_presenter("pin_checked", verify_pin(stored, pin))
 
-        threading.Thread(target=work, name="kokreativ-pin", daemon=True).start()
+        self._local.submit(work)
 
     def save_pin(self, pin: str) -> None:
-        threading.Thread(target=self._save_pin_worker, args=(pin,), name="kokreativ-pin", daemon=True).start()
+        self._local.submit(partial(self._save_pin_worker, pin))
 
     def _save_pin_worker(self, pin: str) -> None:
         try:
@@ -350,7 +342,7 @@ class ScreenController:
             return
         self._to_presenter("pin_saved", True)
 
-    # -- ShopActions: the till's work, each in a thread of its own ------------------------------------
+    # -- ShopActions: the till's work, on the workers ------------------------------------------------
 
     def _till(self) -> ShopService:
         service = self.service
@@ -375,7 +367,7 @@ class ScreenController:
                 )
             self._to_presenter("redeem_finished", result)
 
-        self._work("redeem", work)
+        self._network.submit(work)
 
     def load_recent(self, limit: int) -> None:
         def work() -> None:
@@ -387,7 +379,7 @@ class ScreenController:
                 return
             self._to_presenter("recent_loaded", items)
 
-        self._work("recent", work)
+        self._local.submit(work)
 
     def void(self, redemption_id: str) -> None:
         def work() -> None:
@@ -399,4 +391,4 @@ class ScreenController:
                 result = VoidResult(ok=False, queued=False, reason=type(exc).__name__)  # as the till does
             self._to_presenter("void_finished", result)
 
-        self._work("void", work)
+        self._network.submit(work)

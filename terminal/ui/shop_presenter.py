@@ -1,38 +1,18 @@
 """A shop terminal's till on the screen: amount, card, confirmation, result; and voids behind the PIN.
 
-The flow (``docs/economy.md``, "At the till"; ``docs/ui.md``, "Shop terminal"):
+A state machine (``IDLE``, ``CARD_WAIT``, ``CONFIRM``, ``REDEEMING``, the
+result), described in docs/ui.md, "Shop terminal"; the rules behind it are
+docs/economy.md, "At the till".  While redeeming, the screen takes no touch,
+card or timeout until :meth:`ShopPresenter.redeem_finished`, so a second press
+never pays twice.  Behind the PIN (a long press, or a coordinator card): the
+menu plus the recent sales, each voidable while it may be.
 
-1. ``IDLE``: staff type an amount (``ok``) or press a preset.  Zero, or more
-   than the shop's ``max_amount``, is refused on the screen with the limit.
-   A card tapped now only shows "Erst Betrag eingeben" for ``hint_s`` and
-   changes nothing else.
-2. ``CARD_WAIT``: "Karte auflegen — 5 Token", with "cancel"; back to idle
-   after ``card_wait_s``.
-3. A card arrives (:meth:`ShopPresenter.card_presented`, already checked by
-   the till in the reader's thread): a refused card gets the red denied
-   screen (at any time: the till's buzzer already said "denied"), one that
-   left the reader too soon "tap again"; an accepted one goes to ``CONFIRM``
-   with its balance.  The volunteer pays or cancels; after ``confirm_s`` the
-   till gives up.
-4. ``pay`` → ``REDEEMING``: the screen is busy and takes no touch, card or
-   timeout until :meth:`ShopPresenter.redeem_finished` brings the result, so
-   a second press can never pay twice and a result is never lost.
-5. The result stays ``result_s`` (``problem_s`` for declined and errors),
-   then the till is idle again.
-
-Behind the PIN (a long press on the till's title or status line, or a
-coordinator card): the menu of every kiosk plus "Letzte Buchungen", the
-terminal's recent sales with "void" on each that can still be voided, a
-confirmation, and the void's result.
-
-Slow work goes to :class:`ShopActions` (the controller runs it in worker
-threads) and comes back through :meth:`ShopPresenter.redeem_finished`,
-:meth:`ShopPresenter.recent_loaded` and :meth:`ShopPresenter.void_finished`.
-The till plays the pattern (LEDs and buzzer) for each of its answers: a
-refused card, a redemption, a void.  Their screens take the tone that goes
-with that pattern (:data:`~terminal.ui.model.TONE_SIGNAL`), so colour and
-sound agree; screens the till has no part in (a wrong PIN, a list that could
-not be read) ask :meth:`ShopActions.signal` for theirs.  No Kivy here.
+Slow work goes to :class:`ShopActions` and comes back through
+:meth:`ShopPresenter.redeem_finished`, :meth:`ShopPresenter.recent_loaded` and
+:meth:`ShopPresenter.void_finished`.  The till plays the pattern for each of
+its answers and the screen takes the matching tone
+(:data:`~terminal.ui.model.TONE_SIGNAL`); screens the till has no part in ask
+:meth:`ShopActions.signal` for theirs.  No Kivy here.
 """
 
 from __future__ import annotations

@@ -1,26 +1,11 @@
 """The Kivy view: draws any :class:`~terminal.ui.model.Screen` and sends touches to a :class:`ScreenInput`.
 
-The view is deliberately dumb.  It knows the four layouts of
-:class:`~terminal.ui.model.Layout`, one colour palette per
-:class:`~terminal.ui.model.Tone`, and nothing about kiosks: every text comes
-translated in the :class:`Screen`, every touch goes straight back to the
-presenter as :meth:`ScreenInput.press_key`, :meth:`ScreenInput.press_action`
-or :meth:`ScreenInput.long_press`.
-
-It is built for a kiosk seen from a metre away, on the 7" Pi display
-(800×480) as well as on a 1920×1080 HDMI screen: every position and size is a
-fraction of the window, and every text is a
-:class:`~terminal.ui.widgets.FitLabel` whose font starts at a fraction of its
-box's height and shrinks until the text fits, wrapping only between words.
-Buttons and keys are at least an eighth of the window's height (and 48 px).
-
-:meth:`ScreenView.show` runs on every status refresh, every couple of seconds
-on a Pi Zero 2 W, so each layout's widgets are built once and then updated in
-place; a label whose text did not change costs nothing.
-
-This module holds only those four layouts and :class:`ScreenView`, which
-switches between them.  The colours come from :mod:`terminal.ui.palette`, and
-the labels, buttons and helpers the layouts are made of from
+Deliberately dumb: it knows the four layouts (:class:`~terminal.ui.model.Layout`) and
+nothing about kiosks, so new modes add screens, not view code.  Sizes are
+fractions of the window and texts shrink to fit, for the 7" display and a
+full-HD screen alike; widgets are built once per layout and updated in place,
+since :meth:`ScreenView.show` runs on every status refresh (docs/ui.md, "How
+it is built").  Colours come from :mod:`terminal.ui.palette`, widgets from
 :mod:`terminal.ui.widgets`.
 
 Importing this module imports Kivy widgets, which opens the window: call

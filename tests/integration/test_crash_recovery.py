@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from protocol import GENESIS_PREV, ids, verify_event
+from protocol.clock import now_ms
 from terminal.clock import SimulatedClock
 from terminal.keystore import load_key
 from terminal.outbox import Outbox
@@ -138,7 +139,7 @@ def test_sigkill_kiosk_mid_burst_loses_and_duplicates_nothing(
 
 
 def _fill(kiosk: EnrolledKiosk, count: int) -> None:
-    clock = SimulatedClock(start_wall_ms=int(time.time() * 1000) - count * 60_000)
+    clock = SimulatedClock(start_wall_ms=now_ms() - count * 60_000)
     taps = kiosk.taps()
     with Outbox(kiosk.config.outbox_path) as outbox:
         core = kiosk.tap_kiosk(outbox, clock)

@@ -14,6 +14,7 @@ from hardware.emulator import EmulatedType2Tag, serve_tag
 from hardware.nfc import NoTagError, TagTooSmallError, read_one_tag, write_one_tag
 from kokreativ.cli import main
 from protocol import PrivateKey, Reason, TrustList, ids, issuer_key_id, parse_credential, verify_credential
+from protocol.clock import now_ms
 from provisioning.cards import issue_card, trust_from_server
 from provisioning.errors import ServerRefused
 from terminal.keystore import create_key
@@ -38,7 +39,7 @@ def issuer_key(admin, tmp_path: Path) -> PrivateKey:
 
 
 def _trust(admin) -> TrustList:
-    return trust_from_server(admin, now_ms=time.time_ns() // 1_000_000)
+    return trust_from_server(admin, now_ms=now_ms())
 
 
 @pytest.mark.parametrize("product", ["NTAG213", "NTAG215", "NTAG216"])

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import time
 
 from kokreativ.cli import main
+from protocol.clock import now_ms
 from provisioning.cards import trust_from_server
 from tests.conftest import ServerProcess
 
@@ -32,7 +32,7 @@ def test_grant_and_withdraw_print_the_card_and_the_list_shows_the_role(cli_env: 
     assert isinstance(granted["coordinator_ms"], int)
     assert _listed(capsys) == {boss: True, volunteer: False}
     with cli_env.admin() as admin:  # what kiosks will trust: the same, server-wide
-        assert trust_from_server(admin, now_ms=time.time_ns() // 1_000_000).coordinators == {boss}
+        assert trust_from_server(admin, now_ms=now_ms()).coordinators == {boss}
 
     assert main(["provision", "card", "coordinator", boss]) == 0  # again: unchanged
     assert _one_line(capsys) == granted

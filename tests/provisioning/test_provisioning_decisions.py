@@ -6,7 +6,6 @@ import datetime as dt
 import json
 import socket
 import stat
-import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,7 @@ from protocol import (
     parse_decision,
     verify_decision,
 )
+from protocol.clock import now_ms
 from provisioning.client import ApiClient
 from provisioning.coordinator_keys import (
     LOCAL_TZ,
@@ -276,10 +276,6 @@ def test_a_malformed_decision_is_refused_before_it_is_signed(tmp_path: Path):
 # -- the CLI against a real server -----------------------------------------------------------------
 
 HOUR_MS = 3_600_000
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def balance(server: ServerProcess, card_id: str) -> int:

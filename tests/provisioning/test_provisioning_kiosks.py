@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from kokreativ.cli import main
+from protocol.clock import now_ms
 from provisioning.enrol import enrol_kiosk
 from provisioning.kiosks import format_offset
 from server.datadir import LEDGER
@@ -43,7 +43,7 @@ def test_terminal_list_marks_silent_kiosks_and_lists_only_them_with_silent(
     # Both kiosks enrolled two hours ago: the server's real clock then sees them as long unheard.
     server.stop()
     with closing(sqlite3.connect(server.data_dir / LEDGER)) as conn, conn:  # the file, as an operator could
-        conn.execute("UPDATE kiosks SET enrolled_ms = ?", (time.time_ns() // 1_000_000 - 2 * HOUR_MS,))
+        conn.execute("UPDATE kiosks SET enrolled_ms = ?", (now_ms() - 2 * HOUR_MS,))
     server.start()
     with Outbox(talking.outbox_path) as outbox, SyncClient(talking, outbox) as client:
         offset = client.send_heartbeat()

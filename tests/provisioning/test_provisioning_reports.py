@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 
 from kokreativ.cli import main
 from protocol import ids
+from protocol.clock import now_ms
 from provisioning import reports
 from provisioning.coordinator_keys import LOCAL_TZ
 from tests.conftest import ServerProcess
@@ -55,7 +55,7 @@ def month(cli_env: ServerProcess, capsys, tmp_path: Path) -> Month:
         *("shift", "add", "--card", first["card_id"], "--site", site["site_id"], *key),
         *("--start", f"{yesterday} 10:00", "--end", f"{yesterday} 13:00", "--reason", "kiosk_broken"),
     )
-    now = time.time_ns() // 1_000_000
+    now = now_ms()
     kiosk = cli_env.enrol_signer(site["site_id"])
     cli_env.send(  # 2 hours tapped: 20 tokens
         kiosk,

@@ -14,8 +14,8 @@ import time
 import pytest
 import requests
 
+from hardware.sdnotify import Watchdog
 from kokreativ.localserver import free_port, start_server, stop_server
-from kokreativ.sdnotify import Watchdog
 from server.datadir import init_data_dir
 from tests.notify_helpers import READY, WATCHDOG, between, min_pings, notify_listener, watchdog_env
 

@@ -10,7 +10,6 @@ import dataclasses
 import json
 import tempfile
 import threading
-import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -36,6 +35,7 @@ from protocol import (
     uid_pseudonym,
     verify_balances,
 )
+from protocol.clock import now_ms
 from protocol.logentry import parse_entry
 from server import cards, ingest, shops
 from server.admin import create_site
@@ -577,7 +577,7 @@ def test_twenty_concurrent_online_redemptions_settle_exactly_what_the_balance_co
 ) -> None:
     """20 shop terminals redeem 3 tokens each at once against 15 tokens: exactly 5 are debited."""
     server = server_process
-    now = time.time_ns() // 1_000_000
+    now = now_ms()
     with server.admin() as admin:
         site = admin.add_site("Repair café", tokens_per_hour=60)
         shop = admin.add_shop("Weltladen", max_amount=10)

@@ -10,12 +10,12 @@ events' own boot the same taps stay at 1970 and go to review.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import requests
 
 from hardware.reader import Tap
+from protocol.clock import now_ms
 from protocol.heartbeat import parse_heartbeat
 from protocol.logentry import parse_entry
 from provisioning.audit.sources import HttpSource
@@ -43,10 +43,6 @@ class RecordingSession(requests.Session):
         if str(method).upper() == "POST" and str(url).endswith("/events"):
             self.batch_answers.append(response.json())
         return response
-
-
-def _real_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _work_an_hour_on_a_1970_clock(enrolled: EnrolledKiosk, outbox: Outbox, clock: SimulatedClock) -> str:
@@ -99,9 +95,9 @@ def test_an_hour_on_a_1970_clock_is_paid_at_the_servers_time_by_the_syncs_clock_
         with SyncClient(
             config, outbox, session=session, key=load_key(config.key_path), clock=clock
         ) as client:
-            before = _real_ms()
+            before = now_ms()
             result = client.sync_once()
-            after = _real_ms()
+            after = now_ms()
         assert result.ok and (result.sent, result.acknowledged, result.pending) == (2, 2, 0), result
 
     # Neither tap is out of range: each counted at the server's time, not at 1970.

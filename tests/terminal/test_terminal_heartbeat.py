@@ -7,12 +7,12 @@ import argparse
 import dataclasses
 import json
 import threading
-import time
 from typing import Any
 
 import pytest
 import requests
 
+from protocol.clock import now_ms
 from protocol.heartbeat import parse_heartbeat
 from protocol.sealed import open_sealed
 from terminal.cli import configure
@@ -52,7 +52,7 @@ def test_one_heartbeat_a_minute_through_a_real_server_and_the_offset_in_terminal
 ) -> None:
     config = enrolled_kiosk.config
     # The kiosk's wall clock is an hour behind the server's real one (a stale fake-hwclock, say).
-    kiosk_clock = SimulatedClock(time.time_ns() // 1_000_000 - HOUR_MS, synced=False)
+    kiosk_clock = SimulatedClock(now_ms() - HOUR_MS, synced=False)
     now = {"ms": 1_000_000}  # the sync loop's own clock, which paces heartbeats
     stop = threading.Event()
     rounds = 0

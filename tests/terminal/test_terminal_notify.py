@@ -14,8 +14,8 @@ import time
 
 import pytest
 
+from hardware.sdnotify import Watchdog
 from hardware.simulated import SimulatedReader
-from kokreativ.sdnotify import Watchdog
 from terminal.outbox import Outbox
 from terminal.service import KioskService
 from terminal.sync import SyncClient

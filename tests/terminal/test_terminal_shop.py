@@ -19,6 +19,7 @@ import pytest
 
 from hardware.indicator import RecordingIndicator
 from protocol import EventKind, ids, sign_trust_list
+from protocol.clock import now_ms
 from terminal.cli import configure
 from terminal.config import load_config, write_config
 from terminal.errors import ModeError
@@ -285,12 +286,11 @@ def test_a_shop_terminal_will_not_run_headless(stored_shop_trust, config_path, m
 def test_status_shows_the_mode_and_todays_offline_total_against_the_cap(
     stored_shop_trust, config_path, config, kiosk_key, clock, capsys
 ):
-    import time
 
     from terminal.clock import SimulatedClock
 
     with Outbox(config.outbox_path) as outbox:
-        now = SimulatedClock(time.time_ns() // 1_000_000)  # status counts the system's today
+        now = SimulatedClock(now_ms())  # status counts the system's today
         till = make_till(
             config, kiosk_key, outbox, now, RecordingIndicator(), FixedTrust(shop_trust(ISSUER, config))
         )

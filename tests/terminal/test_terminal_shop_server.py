@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,6 +23,7 @@ import requests
 
 from hardware.indicator import RecordingIndicator
 from protocol import EventKind
+from protocol.clock import now_ms
 from provisioning.enrol import enrol_kiosk
 from terminal.clock import SimulatedClock
 from terminal.config import KioskConfig
@@ -219,7 +219,7 @@ def test_online_declined_for_insufficient_balance_moves_nothing(shop: ShopTermin
 def test_the_server_decides_what_the_terminal_cannot_know(shop: ShopTerminal):
     with shop.server.admin() as admin:
         admin.block_card(shop.rich)
-    shop.clock.set_wall(time.time_ns() // 1_000_000 + 1000)  # after the block, by the server's clock
+    shop.clock.set_wall(now_ms() + 1000)  # after the block, by the server's clock
     card = shop.present(shop.rich)  # the terminal's trust list does not know the block yet
     result = shop.till.redeem(card, 1)
     assert (result.outcome, result.reason) == (TillOutcome.DECLINED, "card_blocked")

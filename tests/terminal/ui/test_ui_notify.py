@@ -11,7 +11,7 @@ import os
 import time
 from typing import Any
 
-from kokreativ.sdnotify import Watchdog
+from hardware.sdnotify import Watchdog
 from terminal.ui.app import KioskScreen, kivy_post
 from terminal.ui.controller import ScreenController
 from tests.notify_helpers import READY, WATCHDOG, between, min_pings, notify_listener, watchdog_env

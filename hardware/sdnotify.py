@@ -1,26 +1,12 @@
 """systemd's notify protocol without a dependency: ``READY=1`` once, then ``WATCHDOG=1`` from the main loop.
 
-A unit with ``Type=notify`` and ``WatchdogSec=`` passes two variables:
-``NOTIFY_SOCKET``, a unix datagram socket (a path, or an abstract name when
-it starts with ``@``), and ``WATCHDOG_USEC``, the watchdog interval.  The
-service says ``READY=1`` when it is up and then ``WATCHDOG=1`` at least every
-half interval; when the pings stop, systemd kills and restarts it.  Outside
-systemd (tests, a coordinator's shell) ``NOTIFY_SOCKET`` is unset and every
-call here is a no-op.
-
-**Who pings.** :meth:`Watchdog.ping` must be called from the loop whose hang
-should restart the service: the Kivy main loop (a ``Clock`` callback), the
-headless tap loop, the sync loop, the server's asyncio event loop.  Never from
-a thread of its own: such a thread keeps pinging while the loop it vouches for
-is stuck, and the watchdog never fires.
-
-**Why here.** Both :mod:`terminal` and :mod:`server` use this module, and they
-install different extras, so it must depend on the standard library only.
-:mod:`protocol` is the shared base but has no I/O by design; :mod:`hardware`
-wraps devices and pulls in nfcpy and gpiozero, which the server does not
-install.  The :mod:`kokreativ` package root holds only the version, which
-:mod:`server.app` already imports, so a stdlib-only module beside it adds no
-new dependency edge.
+Outside systemd (tests, a coordinator's shell) ``NOTIFY_SOCKET`` is unset and
+every call is a no-op.  :meth:`Watchdog.ping` must be called from the loop
+whose hang should restart the service, never from a thread of its own, which
+would keep pinging while that loop is stuck (docs/architecture.md,
+"Watchdog").  It lives below both :mod:`terminal` and :mod:`server`, which use
+it, and imports the standard library only: the server does not install the
+kiosk's extras (docs/architecture.md, "Layers").
 
 Example::
 
