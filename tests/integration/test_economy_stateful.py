@@ -70,6 +70,7 @@ from protocol import (
     parse_event,
     sign_decision,
 )
+from protocol.economy import decisions as economy_decisions
 from protocol.logentry import parse_entry
 from provisioning.audit import AuditOptions, DataFolderSource, audit_ledger, parse_verifier_keys
 from server import admin, cards, coordinator_keys, decisions, ingest, shops, statements
@@ -770,7 +771,7 @@ class Break(NamedTuple):
 BREAKS: Final = {
     "void_not_credited": Break(Tx, "insert_ledger_entries", _void_not_credited, "stored balances differ"),
     "decision_pays_without_entry": Break(
-        decisions, "_pay", _decision_pays_without_entry, "stored balances differ"
+        economy_decisions, "_pay", _decision_pays_without_entry, "stored balances differ"
     ),
     # An entry rewritten in a later step moves a balance with no new entry; one rewritten in the step
     # that made it no longer matches its redemption.  Either way the machine names the rewrite.
