@@ -90,6 +90,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     export.add_argument("--data", type=Path, required=True, help="the server's data directory")
     export.add_argument("--out", type=Path, required=True, help="the mirror folder (created or refreshed)")
     export.set_defaults(func=export_command)
+    store = subparsers.add_parser(
+        "verify-store",
+        help="compare the database with the log it publishes (the operator's cross-check)",
+        description="Check that every stored event is in the transparency log at its index, byte for "
+        "byte, that the log holds no other event, and that every stored balance is the sum of its "
+        "ledger entries. Prints one JSON line; exits 1 if anything disagrees.",
+        epilog="example:\n  kokreativ server verify-store --data /var/lib/kokreativ-server",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    store.add_argument("--data", type=Path, required=True, help="the server's data directory")
+    store.set_defaults(func=verify_store_command)
     rotate = subparsers.add_parser(
         "rotate-key",
         help="rotate the server key in two steps (planned rotation; see docs/operations.md)",
@@ -138,6 +149,19 @@ def export_command(args: argparse.Namespace) -> int:
 
     print(json.dumps(export_tiles(args.data, args.out).to_json()))
     return 0
+
+
+def verify_store_command(args: argparse.Namespace) -> int:
+    """Compare the database with its log and print the report as one JSON line; 1 if it disagrees."""
+    import json
+
+    from server.datadir import open_data_dir
+    from server.verify import verify_store
+
+    with open_data_dir(args.data) as context:
+        report = verify_store(context.storage)
+    print(json.dumps(report.to_json()))
+    return 0 if report.ok else 1
 
 
 def rotate_command(args: argparse.Namespace) -> int:

@@ -305,6 +305,38 @@ def test_the_mirrors_and_their_server_agree_on_everything(ledger: Ledger, tmp_pa
     )  # the same files: the export writes what the server serves
 
 
+def test_a_mirror_follows_its_log_and_keeps_no_stale_partial_tile(tmp_path: Path, capsys):
+    data, mirror = tmp_path / "server", tmp_path / "mirror"
+    init = init_data_dir(data, origin=ORIGIN)
+    with (
+        open_data_dir(data) as ctx,
+        serve_in_thread(create_app(ctx, verify_workers=0)) as url,
+        ApiClient(url, admin_token=init.admin_token) as admin,
+    ):
+        admin.add_site("One", tokens_per_hour=1)
+        assert main(["verify", "mirror", url, str(mirror)]) == 0
+        first = json.loads(capsys.readouterr().out)
+        admin.add_site("Two", tokens_per_hour=2)
+        assert main(["verify", "mirror", url, str(mirror)]) == 0
+        second = json.loads(capsys.readouterr().out)
+    assert second["size"] == first["size"] + 1
+    assert second["fetched"] == 2  # the partial bundle and level-0 tile at the new size
+    partials = sorted(p.relative_to(mirror).as_posix() for p in (mirror / "tile").rglob("*.p/*"))
+    width = second["size"]
+    assert partials == [f"tile/0/000.p/{width}", f"tile/entries/000.p/{width}"]
+    code, out, _ = _audit(capsys, str(mirror), "--key", init.log_verifier_key, "--workers", "1")
+    assert code == 0, out
+
+
+def test_the_server_exports_its_log_for_an_auditor(ledger: Ledger, tmp_path: Path, capsys):
+    folder = _copy(ledger, tmp_path / "copy")
+    assert main(["server", "export-log", "--data", str(folder), "--out", str(tmp_path / "mirror")]) == 0
+    exported = json.loads(capsys.readouterr().out)
+    assert exported["written"] > 0 and exported["kept"] == 0
+    code, out, _ = _audit(capsys, str(tmp_path / "mirror"), "--key", ledger.verifier_key, "--workers", "1")
+    assert code == 0, out
+
+
 def test_a_url_needs_a_key_unless_told_to_trust_the_server_unsafely(ledger: Ledger, tmp_path: Path, capsys):
     code, _, err = _audit(capsys, ledger.url)
     assert code == 2 and "bad_key" in err and "--key" in err
