@@ -173,7 +173,7 @@ class Shift:
     source: str = "taps"  # or "manual": added by a coordinator's decision
     decision: str | None = None  # hash of the decision that approved, rejected or added it
     uncapped_tokens: int | None = None  # what it would have paid without the site's daily cap
-    # The check-in's clock, for measuring the shift when it closes (server.shifts); not a column:
+    # The check-in's clock, for measuring the shift when it closes (protocol.economy.shifts); not a column:
     # storage reads it from the check-in event.  None when unknown (a shift added by hand).
     in_clock: TapClock | None = field(default=None, compare=False, repr=False)
 

@@ -1,49 +1,13 @@
 """Redemptions and voids at shops: ``docs/economy.md``, "Server rules for redeem" and "Voids", in code.
 
-The server's ingest calls :func:`apply_event` for each admitted ``redeem`` or
-``void`` event, in event order, inside the batch's transaction and before the
-event's log entry is built, because the flags it returns are stored on the
-event and logged with it; an auditor replaying the log calls it with its
-in-memory book (:class:`protocol.economy.book.RedemptionBook`).
-
-An event's time is the one the ledger counts (``time_ms``, see :func:`apply_event`):
-its ``wall_ms``, or an unsynced clock's time by a clock reference.
-
-A ``redeem`` is checked row by row in the order of the table; the first
-refusing row that applies decides and ends the checks, so a refused event
-carries exactly one flag and moves nothing:
-
-=========================  =====================================================
-flag                       when
-=========================  =====================================================
-``not_a_shop``             the kiosk's site is not a shop
-``unknown_card``           the card is not registered
-``card_blocked``           the card was blocked at or before the event's time
-``uncredentialed_card``    a ``u_`` card where the shop does not allow them
-``amount_over_limit``      ``amount`` > the shop's ``max_amount``
-``redemption_mismatch``    the ID is on record for another card, amount or shop
-``already_redeemed``       the ID was debited before (voided ones too)
-``insufficient_balance``   online, and the balance does not cover the amount
-=========================  =====================================================
-
-Otherwise the amount is debited, and the two rows that do not refuse add
-their flags in this order: ``overdraft`` (the balance is now below zero) and
-``clock_out_of_range``.  A redemption on record is one row per ID: an online
-one that was declined stays (``declined``), and a later ``redeem`` with its ID
-(the terminal's offline fallback) is judged afresh and may debit it.
-
-A ``void`` refuses with the first that applies of ``not_a_shop``,
-``unknown_redemption`` (no debited redemption has the ID), ``void_other_shop``,
-``redemption_mismatch`` (the void names another card), ``already_voided`` and
-``void_too_late`` (more than ``void_window_s`` after the redemption's
-time, or the void's time out of range); otherwise the amount is
-credited back and the redemption is ``voided``, which also takes its overdraft
-off the review list.  A void gets no card flags: it returns tokens to the
-redemption's volunteer whatever has become of the card since.
-
-Every debit or credit is one :class:`protocol.economy.models.LedgerEntry` of kind
-``redeem`` (``-amount``) or ``void`` (``+amount``), its ``ref`` the
-redemption's row ID and its ``log_index`` the event's log entry.
+A ``redeem`` or ``void`` event is never refused (that would wedge the kiosk's
+chain): :func:`apply_event` returns its flags, and the first refusing row of the
+documented table decides, so a refused event carries exactly one flag and moves
+nothing.  The flags are stored on the event and logged with it, so the server
+applies the rules before the event's log entry is built, and an auditor
+replaying the log gets the same flags.  Every debit or credit is one
+:class:`~protocol.economy.models.LedgerEntry` of kind ``redeem`` (``-amount``) or
+``void`` (``+amount``), its ``ref`` the redemption's row ID.
 """
 
 from __future__ import annotations
@@ -97,7 +61,7 @@ def redeem(
     log_index: int | None,
     time_ms: int,
 ) -> list[str]:
-    """The ``redeem`` rules (see the module docstring): debit, decline or refuse; return the flags."""
+    """The ``redeem`` rules (``docs/economy.md``): debit, decline or refuse; return the flags."""
     amount: int = event.data["amount"]
     redemption_id: str = event.data["id"]
     online: bool = event.data["online"]
@@ -158,7 +122,7 @@ def redeem(
 def void(
     book: RedemptionBook, site: Site, event: Event, *, now_ms: int, log_index: int | None, time_ms: int
 ) -> list[str]:
-    """The ``void`` rules (see the module docstring): credit back or refuse; return the flags."""
+    """The ``void`` rules (``docs/economy.md``, "Voids"): credit back or refuse; return the flags."""
     redemption_id: str = event.data["id"]
     wall_ms = time_ms
     shop = site.shop

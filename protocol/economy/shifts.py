@@ -1,39 +1,11 @@
 """Shifts and tokens: how admitted taps become paid time, or items for a coordinator.
 
-Per card and site, taps pair up in the order they arrive (one kiosk's events
-arrive in ``seq`` order).  The rules, from ``docs/protocol.md``:
-
-* ``check_in`` opens a shift; an already open shift for that card and site
-  closes as ``missing_check_out`` and goes to review.
-* ``check_out`` closes the open shift, or records a review item
-  ``check_out_without_check_in`` (start = end = the check-out's time).
-* A check-out earlier than its check-in is ``clock_inconsistent``; a shift
-  longer than the site's maximum is ``shift_too_long``.  Both go to review.
-* Clock rules (a kiosk has no battery-backed clock).  Check-in and check-out
-  in the same boot of the same kiosk: the length is the monotonic difference
-  (negative: ``clock_inconsistent``).  If only the check-out is synced the
-  start is reconstructed as its ``wall_ms`` minus the length, else the
-  check-in's ``wall_ms`` stays; the end is start + length either way.  Neither
-  synced: paid by length, but ``clock_unsynced`` when the wall-clock length
-  differs by more than 2 minutes.  A ``clock_out_of_range`` tap (its only
-  flag) whose partner is unflagged and synced is paid by length if the start
-  is then not before 2020 and the shift not too long; otherwise it keeps its
-  flag.  Across boots or kiosks the wall clocks decide as above, and an
-  unsynced tap makes the shift ``clock_unsynced``.
-* Only a shift whose both taps are clean is paid, under the site's current
-  earning rules (:mod:`protocol.earning`: rate, bonuses, daily cap).  The ledger
-  entry is written through the caller's book, with the shift.
-
-How flagged events count (a choice the protocol leaves to the server):
-
-* ``unknown_card``: the tap has no volunteer, so it neither opens nor closes
-  anything.  Registering the card later does not pay for it retroactively.
-* ``clock_out_of_range``, ``card_blocked`` and ``uncredentialed_card``: the
-  tap still takes part in pairing, because it is real evidence that the card
-  was presented; skipping it would mis-pair the taps around it.  The resulting
-  shift goes to review with the tap's first flag as its reason and never pays
-  (a flagged check-in's open shift is on the review list at once).
-* ``denied`` taps are stored but affect no shift.
+Per card and site, taps pair up in the order they arrive; a shift is measured
+by the monotonic clock where it can be, and only a shift whose both taps are
+clean is paid, under the site's current earning rules (:mod:`protocol.earning`).
+Flagged taps still take part in pairing, because they are evidence that the
+card was presented, but their shift goes to review.  ``docs/protocol.md``
+("Shifts and tokens") has every rule, the clock rules included.
 """
 
 from __future__ import annotations
@@ -229,7 +201,7 @@ class _Measure(NamedTuple):
 
 
 def _measure(site: Site, shift: Shift, tap: Tap) -> _Measure:
-    """Times, length and review reason of ``shift`` closed by ``tap`` (the module docstring's clock rules)."""
+    """Times, length and review reason of ``shift`` closed by ``tap`` (the clock rules of the docs)."""
     start, end = shift.start_ms, tap.wall_ms
     flagged = shift.reason or tap.flag  # an open shift's reason is its check-in's flag
     max_ms = site.max_shift_hours * MS_PER_HOUR

@@ -355,7 +355,7 @@ def _compare_balances(server: dict[str, int], replayed: dict[str, int], problem:
 
 @dataclass(frozen=True, slots=True)
 class KeyChoice:
-    """The verifier keys an audit will use, what to warn about them, and whether they prove anything."""
+    """The verifier keys an audit will use, and what to warn about them."""
 
     verifiers: list[NoteVerifier]
     warnings: list[str]

@@ -58,7 +58,7 @@ _KINDS: Final = {kind.value: kind for kind in EventKind}
 _ISSUER_ORDER: Final = {IssuerKeyStatus.ACTIVE: 0, IssuerKeyStatus.RETIRED: 1, IssuerKeyStatus.REVOKED: 2}
 _FLUSH_AT: Final = 4096
 _ACTIVE: Final = KioskStatus.ACTIVE
-# What server.shops gives every shop (it records no shifts, so it earns nothing); not logged.
+# What the server gives every shop (it records no shifts, so it earns nothing); not logged.
 SHOP_TOKENS_PER_HOUR: Final = 0
 SHOP_MAX_SHIFT_HOURS: Final = 12
 
