@@ -6,7 +6,7 @@ or raises :class:`~protocol.errors.EconomyError` with the reason it refuses.  A
 refusal may come after the book's objects were changed, so the caller rolls
 back (the server's transaction does; the auditor's book hands out copies).
 ``docs/economy.md`` lists the rules; the server answers each refusal with the
-HTTP status its reason has there.
+HTTP status of its reason code, an auditor reports it as a problem.
 
 A reviewed or hand-made shift is paid by the same :class:`~protocol.economy.shifts.Payroll`
 as a shift of taps, so the server and an auditor replaying the log pay it alike.
