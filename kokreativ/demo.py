@@ -49,7 +49,7 @@ from kokreativ.localserver import free_port, ledger_server
 from protocol import PrivateKey
 from protocol.note import NoteVerifier
 from provisioning.audit.ledger import AuditOptions, audit_ledger
-from provisioning.audit.sources import DataFolderSource, HttpSource
+from provisioning.audit.sources import HttpSource, MirrorSource
 from provisioning.cards import IssuedCard, issue_card
 from provisioning.client import ApiClient
 from terminal.clock import SimulatedClock
@@ -319,10 +319,19 @@ def _tamper_and_audit(
                 (volunteer_id, 10**9),
             )
             # A careful forger keeps the stored balance in step with the entries.
-            conn.execute("UPDATE balances SET balance = balance + 50 WHERE volunteer_id = ?", (volunteer_id,))
+            conn.execute(
+                "INSERT INTO balances (volunteer_id, balance) VALUES (?, 50) "
+                "ON CONFLICT (volunteer_id) DO UPDATE SET balance = balance + 50",
+                (volunteer_id,),
+            )
     finally:
         conn.close()
-    source = DataFolderSource(server_dir)
+    from server.logexport import export_tiles  # the server's side: it publishes its tiles as files
+
+    # The server publishes what its database now says; the auditor reads only that (here exported
+    # to a mirror of the log's tiles, as `kokreativ server export-log` does, instead of over HTTP).
+    mirror = export_tiles(server_dir, workdir / "log-mirror")
+    source = MirrorSource(Path(mirror.folder))
     try:
         audit = audit_ledger(
             source,
@@ -332,7 +341,9 @@ def _tamper_and_audit(
         )
     finally:
         source.close()
-    say("8. A dishonest operator pays Chris 50 tokens straight into the database; auditing the data folder:")
+    say(
+        "8. A dishonest operator pays Chris 50 tokens straight into the database; auditing the published log:"
+    )
     for problem in audit.problems.shown[:3]:
         say(f"     {problem}")
     say(f"   {'caught' if not audit.ok else 'NOT caught'}")

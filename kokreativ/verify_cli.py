@@ -99,7 +99,6 @@ def _ledger(args: argparse.Namespace) -> int:
             verifiers=keys.verifiers,
             origin=args.origin,
             state_dir=Path(args.state) if args.state else None,
-            keep_state=not keys.own_key,
             workers=args.workers,
             progress=ProgressBar(sys.stderr, 0, enabled=show),
             warnings=keys.warnings,
@@ -112,6 +111,13 @@ def _ledger(args: argparse.Namespace) -> int:
     else:
         print("\n".join(report.lines()))
     return 0 if report.ok else CHECK_FAILED
+
+
+def _mirror(args: argparse.Namespace) -> int:
+    from provisioning.audit import mirror_log
+
+    _print(mirror_log(args.url, Path(args.folder)).to_json())
+    return 0
 
 
 def _leaf(
@@ -148,7 +154,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "flags and balances; exit 1 and name each problem if anything fails",
         "kokreativ verify ledger https://ledger.example.org --key 'ledger.example.org+1a2b3c4d+AV…'",
     )
-    ledger.add_argument("source", metavar="SOURCE", help="the server's URL, or its data folder (read-only)")
+    ledger.add_argument(
+        "source", metavar="SOURCE", help="the server's URL, or a mirror of its tiles (see 'verify mirror')"
+    )
     _key_options(ledger, required=False)
     ledger.add_argument(
         "--unsafe-trust-server-key",
@@ -168,6 +176,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     ledger.add_argument("--json", action="store_true", help="print the report as one JSON object")
     ledger.add_argument("--progress", action="store_true", help="show progress on stderr even when not a TTY")
     ledger.set_defaults(func=_ledger)
+
+    mirror = _leaf(
+        commands,
+        "mirror",
+        "copy a log's tiles (c2sp.org/tlog-tiles) into a folder, or bring a copy up to date; "
+        "fetches only the tiles the folder lacks. Audit it with 'verify ledger FOLDER'",
+        "kokreativ verify mirror https://ledger.example.org ./ledger-mirror",
+    )
+    mirror.add_argument("url", metavar="URL", help="the server's URL")
+    mirror.add_argument("folder", metavar="FOLDER", help="the mirror folder (created if missing)")
+    mirror.set_defaults(func=_mirror)
 
     checkpoint = _leaf(
         commands,

@@ -5,7 +5,8 @@ callers map codes, never messages::
 
     ProtocolError (ValueError)
     ├── MalformedError         the bytes are not a well-formed v1 object
-    └── VerificationError      well-formed, but a signature or binding does not check
+    ├── VerificationError      well-formed, but a signature or binding does not check
+    └── EconomyError           a rule of the economy refuses (a decision that cannot apply)
 
 Verification fails closed: a function that verifies either returns the parsed
 object or raises one of these.
@@ -31,3 +32,7 @@ class MalformedError(ProtocolError):
 
 class VerificationError(ProtocolError):
     """A signature, key or hash binding failed to verify."""
+
+
+class EconomyError(ProtocolError):
+    """An economy rule (:mod:`protocol.economy`) refuses: the server answers it, an auditor reports it."""

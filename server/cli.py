@@ -24,6 +24,16 @@ example:
   kokreativ server backup --data /var/lib/kokreativ-server --out /backup/ledger-2026-11-29.db
 """
 
+EXPORT_EXAMPLES = """\
+examples:
+  kokreativ server export-log --data /var/lib/kokreativ-server --out /srv/ledger-mirror
+  kokreativ verify ledger /srv/ledger-mirror --key 'ledger.example.org+1a2b3c4d+AV…'
+
+Writes what GET /checkpoint, /tile/… and /v1/log/balances answer, as files under those
+paths: a mirror of the public log that an auditor checks without reaching the server.
+Run it again to bring the mirror up to date; only missing tiles are written.
+"""
+
 ROTATE_EXAMPLES = """\
 examples:
   kokreativ server rotate-key --data /var/lib/kokreativ-server            # step 1, then restart the server
@@ -69,6 +79,28 @@ def configure(parser: argparse.ArgumentParser) -> None:
     backup.add_argument("--data", type=Path, required=True, help="the server's data directory")
     backup.add_argument("--out", type=Path, required=True, help="the backup file to create (must not exist)")
     backup.set_defaults(func=backup_command)
+    export = subparsers.add_parser(
+        "export-log",
+        help="write the public log's tiles into a folder, for an auditor (no HTTP needed)",
+        description="Write the latest checkpoint, every tile of its tree and the balances of DATA "
+        "into a folder, exactly as the server serves them, and print one JSON line.",
+        epilog=EXPORT_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    export.add_argument("--data", type=Path, required=True, help="the server's data directory")
+    export.add_argument("--out", type=Path, required=True, help="the mirror folder (created or refreshed)")
+    export.set_defaults(func=export_command)
+    store = subparsers.add_parser(
+        "verify-store",
+        help="compare the database with the log it publishes (the operator's cross-check)",
+        description="Check that every stored event is in the transparency log at its index, byte for "
+        "byte, that the log holds no other event, and that every stored balance is the sum of its "
+        "ledger entries. Prints one JSON line; exits 1 if anything disagrees.",
+        epilog="example:\n  kokreativ server verify-store --data /var/lib/kokreativ-server",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    store.add_argument("--data", type=Path, required=True, help="the server's data directory")
+    store.set_defaults(func=verify_store_command)
     rotate = subparsers.add_parser(
         "rotate-key",
         help="rotate the server key in two steps (planned rotation; see docs/operations.md)",
@@ -107,6 +139,29 @@ def backup_command(args: argparse.Namespace) -> int:
 
     print(json.dumps(backup_ledger(args.data, args.out).to_json()))
     return 0
+
+
+def export_command(args: argparse.Namespace) -> int:
+    """Export the log's tiles and print what was written as one JSON line."""
+    import json
+
+    from server.logexport import export_tiles
+
+    print(json.dumps(export_tiles(args.data, args.out).to_json()))
+    return 0
+
+
+def verify_store_command(args: argparse.Namespace) -> int:
+    """Compare the database with its log and print the report as one JSON line; 1 if it disagrees."""
+    import json
+
+    from server.datadir import open_data_dir
+    from server.verify import verify_store
+
+    with open_data_dir(args.data) as context:
+        report = verify_store(context.storage)
+    print(json.dumps(report.to_json()))
+    return 0 if report.ok else 1
 
 
 def rotate_command(args: argparse.Namespace) -> int:

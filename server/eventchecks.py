@@ -1,38 +1,11 @@
-"""What the server re-checks about every admitted event: the kiosk's clock and the card's standing.
+"""What the server re-checks about every admitted event: :mod:`protocol.economy.clocks` under its old name.
 
-Kiosks decide offline with the trust list of their last sync, so ingest
-(:mod:`server.ingest`) and the redemption rules (:mod:`server.redemptions`)
-re-check these at reconciliation and flag what they find.  They live apart
-from both so each can use them, and so can an auditor replaying the log.
+The checks moved to the protocol package so that an auditor replaying the log
+flags events with the very same code, without importing the server.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from protocol.economy.clocks import CLOCK_MAX_AHEAD_MS, CLOCK_MIN_MS, card_flags, clock_in_range
 
-from protocol import Reason, ids
-
-CLOCK_MIN_MS: Final = 1_577_836_800_000  # 2020-01-01T00:00:00Z
-CLOCK_MAX_AHEAD_MS: Final = 24 * 3_600_000
-
-
-def clock_in_range(wall_ms: int, now_ms: int) -> bool:
-    """Whether a kiosk's wall clock is plausible: not before 2020, at most 24 h ahead of ours."""
-    return CLOCK_MIN_MS <= wall_ms <= now_ms + CLOCK_MAX_AHEAD_MS
-
-
-def card_flags(
-    card_id: str, blocked_ms: int | None, *, allow_uncredentialed: bool, wall_ms: int
-) -> list[Reason]:
-    """``card_blocked`` and ``uncredentialed_card``, in that order, where they apply.
-
-    A card is blocked for an event when its block is at or before the event's
-    ``wall_ms`` (``blocked_ms`` ``None``: never blocked, or not registered); a ``u_`` card
-    is uncredentialed where the site's current policy does not allow such cards.
-    """
-    flags: list[Reason] = []
-    if blocked_ms is not None and blocked_ms <= wall_ms:
-        flags.append(Reason.CARD_BLOCKED)
-    if not allow_uncredentialed and ids.is_id(card_id, ids.UID_CARD):
-        flags.append(Reason.UNCREDENTIALED_CARD)
-    return flags
+__all__ = ["CLOCK_MAX_AHEAD_MS", "CLOCK_MIN_MS", "card_flags", "clock_in_range"]

@@ -1,222 +1,29 @@
-"""Redemptions and voids at shops: ``docs/economy.md``, "Server rules for redeem" and "Voids", in code.
+"""Redemptions and voids at shops: :mod:`protocol.economy.redemptions` under its old name.
 
-Ingest (:mod:`server.ingest`) calls :func:`apply_event` for each admitted
-``redeem`` or ``void`` event, in event order, inside the batch's transaction
-and before the event's log entry is built, because the flags it returns are
-stored on the event and logged with it.  The rules read and write through a
-:class:`RedemptionBook`, a few methods that :class:`server.storage.Tx`
-implements; an auditor replaying the log implements the same few in memory
-and so applies the server's very rules (as the auditor's ``LedgerBook`` does for
-:func:`server.shifts.apply_taps`).
-
-An event's time is the one the ledger counts (``time_ms``, see :func:`apply_event`):
-its ``wall_ms``, or an unsynced clock's time by a clock reference.
-
-A ``redeem`` is checked row by row in the order of the table; the first
-refusing row that applies decides and ends the checks, so a refused event
-carries exactly one flag and moves nothing:
-
-=========================  =====================================================
-flag                       when
-=========================  =====================================================
-``not_a_shop``             the kiosk's site is not a shop
-``unknown_card``           the card is not registered
-``card_blocked``           the card was blocked at or before the event's time
-``uncredentialed_card``    a ``u_`` card where the shop does not allow them
-``amount_over_limit``      ``amount`` > the shop's ``max_amount``
-``redemption_mismatch``    the ID is on record for another card, amount or shop
-``already_redeemed``       the ID was debited before (voided ones too)
-``insufficient_balance``   online, and the balance does not cover the amount
-=========================  =====================================================
-
-Otherwise the amount is debited, and the two rows that do not refuse add
-their flags in this order: ``overdraft`` (the balance is now below zero) and
-``clock_out_of_range``.  A redemption on record is one row per ID: an online
-one that was declined stays (``declined``), and a later ``redeem`` with its ID
-(the terminal's offline fallback) is judged afresh and may debit it.
-
-A ``void`` refuses with the first that applies of ``not_a_shop``,
-``unknown_redemption`` (no debited redemption has the ID), ``void_other_shop``,
-``redemption_mismatch`` (the void names another card), ``already_voided`` and
-``void_too_late`` (more than ``void_window_s`` after the redemption's
-time, or the void's time out of range); otherwise the amount is
-credited back and the redemption is ``voided``, which also takes its overdraft
-off the review list.  A void gets no card flags: it returns tokens to the
-redemption's volunteer whatever has become of the card since.
-
-Every debit or credit is one :class:`server.models.LedgerEntry` of kind
-``redeem`` (``-amount``) or ``void`` (``+amount``), its ``ref`` the
-redemption's row ID and its ``log_index`` the event's log entry.
+The rules moved to the protocol package so that an auditor replaying the log
+applies the very same code without importing the server; ingest calls them
+with its storage transaction as the book.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Iterable
-from typing import Final, Protocol
+from protocol.economy.book import CardFacts, RedemptionBook
+from protocol.economy.redemptions import (
+    LEDGER_KIND_REDEEM,
+    LEDGER_KIND_VOID,
+    SHOP_EVENT_KINDS,
+    apply_event,
+    redeem,
+    void,
+)
 
-from protocol import EventKind, Reason
-from protocol.events import Event
-from server.eventchecks import card_flags, clock_in_range
-from server.models import LedgerEntry, Redemption, RedemptionStatus, Site, SiteKind
-
-LEDGER_KIND_REDEEM: Final = "redeem"
-LEDGER_KIND_VOID: Final = "void"
-SHOP_EVENT_KINDS: Final = frozenset({EventKind.REDEEM, EventKind.VOID})
-
-
-class CardFacts(Protocol):
-    """What the rules need of a registered card: its owner and when it was blocked (``None``: not)."""
-
-    @property
-    def volunteer_id(self) -> str: ...
-
-    @property
-    def blocked_ms(self) -> int | None: ...
-
-
-class RedemptionBook(Protocol):
-    """The reads and writes the rules make; :class:`server.storage.Tx` is one.
-
-    ``insert_redemption`` stores a redemption seen for the first time and returns
-    its row ID; ``get_redemption`` returns it with that ``row_id``.  ``balance`` must
-    include every ledger entry inserted so far, those of the same batch too.
-    """
-
-    def get_redemption(self, redemption_id: str) -> Redemption | None: ...
-
-    def insert_redemption(self, redemption: Redemption) -> int: ...
-
-    def update_redemption(self, redemption: Redemption) -> None: ...
-
-    def balance(self, volunteer_id: str) -> int: ...
-
-    def insert_ledger_entries(self, entries: Iterable[LedgerEntry]) -> None: ...
-
-
-def apply_event(
-    book: RedemptionBook,
-    site: Site,
-    event: Event,
-    card: CardFacts | None,
-    *,
-    now_ms: int,
-    log_index: int | None,
-    time_ms: int | None = None,
-) -> list[str]:
-    """Decide and apply one admitted ``redeem`` or ``void`` event from a kiosk of ``site``; return its flags.
-
-    ``card`` is the event's card if it is registered, ``now_ms`` the server's time
-    when the batch arrived (its ``received_ms``) and ``log_index`` the event's entry
-    in the transparency log.  ``time_ms`` is the event's time as the ledger counts
-    it (:func:`protocol.clockref.event_time`; default: its ``wall_ms``).
-    """
-    when = event.clock.wall_ms if time_ms is None else time_ms
-    if event.kind is EventKind.REDEEM:
-        return redeem(book, site, event, card, now_ms=now_ms, log_index=log_index, time_ms=when)
-    if event.kind is EventKind.VOID:
-        return void(book, site, event, now_ms=now_ms, log_index=log_index, time_ms=when)
-    raise ValueError(f"{event.kind.value} is not a shop event")
-
-
-def redeem(
-    book: RedemptionBook,
-    site: Site,
-    event: Event,
-    card: CardFacts | None,
-    *,
-    now_ms: int,
-    log_index: int | None,
-    time_ms: int,
-) -> list[str]:
-    """The ``redeem`` rules (see the module docstring): debit, decline or refuse; return the flags."""
-    amount: int = event.data["amount"]
-    redemption_id: str = event.data["id"]
-    online: bool = event.data["online"]
-    wall_ms = time_ms
-    shop = site.shop
-    if site.kind is not SiteKind.SHOP or shop is None:
-        return [Reason.NOT_A_SHOP.value]
-    if card is None:
-        return [Reason.UNKNOWN_CARD.value]
-    refused = card_flags(
-        event.card, card.blocked_ms, allow_uncredentialed=site.allow_uncredentialed, wall_ms=wall_ms
-    )
-    if refused:
-        return [refused[0].value]
-    if amount > shop.max_amount:
-        return [Reason.AMOUNT_OVER_LIMIT.value]
-    held = book.get_redemption(redemption_id)
-    if held is not None:
-        if (held.card_id, held.amount, held.site_id) != (event.card, amount, site.site_id):
-            return [Reason.REDEMPTION_MISMATCH.value]
-        if held.status is not RedemptionStatus.DECLINED:
-            return [Reason.ALREADY_REDEEMED.value]
-    balance = book.balance(card.volunteer_id)
-    debit = not online or balance >= amount
-    overdraft = debit and balance - amount < 0
-    record = Redemption(
-        redemption_id=redemption_id,
-        site_id=site.site_id,
-        kiosk_id=event.kiosk,
-        seq=event.seq,
-        card_id=event.card,
-        volunteer_id=card.volunteer_id,
-        amount=amount,
-        online=online,
-        status=RedemptionStatus.DEBITED if debit else RedemptionStatus.DECLINED,
-        wall_ms=wall_ms,
-        received_ms=now_ms,
-        overdraft=overdraft,
-    )
-    if held is None:
-        row_id = book.insert_redemption(record)
-    else:
-        row_id = held.row_id
-        book.update_redemption(dataclasses.replace(record, row_id=row_id))
-    if not debit:
-        return [Reason.INSUFFICIENT_BALANCE.value]
-    book.insert_ledger_entries(
-        [LedgerEntry(card.volunteer_id, -amount, LEDGER_KIND_REDEEM, row_id, now_ms, log_index)]
-    )
-    flags: list[str] = []
-    if overdraft:
-        flags.append(Reason.OVERDRAFT.value)
-    if not clock_in_range(wall_ms, now_ms):
-        flags.append(Reason.CLOCK_OUT_OF_RANGE.value)
-    return flags
-
-
-def void(
-    book: RedemptionBook, site: Site, event: Event, *, now_ms: int, log_index: int | None, time_ms: int
-) -> list[str]:
-    """The ``void`` rules (see the module docstring): credit back or refuse; return the flags."""
-    redemption_id: str = event.data["id"]
-    wall_ms = time_ms
-    shop = site.shop
-    if site.kind is not SiteKind.SHOP or shop is None:
-        return [Reason.NOT_A_SHOP.value]
-    held = book.get_redemption(redemption_id)
-    if held is None or held.status is RedemptionStatus.DECLINED:
-        return [Reason.UNKNOWN_REDEMPTION.value]
-    if held.site_id != site.site_id:
-        return [Reason.VOID_OTHER_SHOP.value]
-    if held.card_id != event.card:
-        return [Reason.REDEMPTION_MISMATCH.value]
-    if held.status is RedemptionStatus.VOIDED:
-        return [Reason.ALREADY_VOIDED.value]
-    if wall_ms - held.wall_ms > shop.void_window_s * 1000 or not clock_in_range(wall_ms, now_ms):
-        return [Reason.VOID_TOO_LATE.value]
-    book.update_redemption(
-        dataclasses.replace(
-            held,
-            status=RedemptionStatus.VOIDED,
-            void_kiosk=event.kiosk,
-            void_seq=event.seq,
-            void_wall_ms=wall_ms,
-        )
-    )
-    book.insert_ledger_entries(
-        [LedgerEntry(held.volunteer_id, held.amount, LEDGER_KIND_VOID, held.row_id, now_ms, log_index)]
-    )
-    return []
+__all__ = [
+    "LEDGER_KIND_REDEEM",
+    "LEDGER_KIND_VOID",
+    "SHOP_EVENT_KINDS",
+    "CardFacts",
+    "RedemptionBook",
+    "apply_event",
+    "redeem",
+    "void",
+]

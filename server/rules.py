@@ -1,8 +1,8 @@
 """Earning rules, as the server pays shifts with them: :mod:`protocol.earning` under its old name.
 
 The rules moved to the protocol package because kiosks estimate a shift with
-the very same code (their trust list carries the site's rules).  The server,
-the audit (:mod:`provisioning.audit`) and the tests still import them from here.
+the very same code (their trust list carries the site's rules).  The server
+and its tests still import them from here.
 """
 
 from __future__ import annotations

@@ -1,10 +1,16 @@
-"""Re-check the whole stored ledger from the stored bytes alone.
+"""Re-check the whole stored ledger from the stored bytes alone, and against its own log.
 
-An auditor (or ``GET /v1/admin/verify``) runs :func:`verify_ledger`: for each
-kiosk it re-reads every event as stored, re-parses it strictly, re-checks the
-signature with the kiosk's enrolled key, the ``seq`` contiguity from 1 and
-every ``prev`` link, and finally that the kiosk's recorded head matches.
-Nothing derived (flags, shifts, the ``hash`` column) is trusted.
+``GET /v1/admin/verify`` runs :func:`verify_ledger`: for each kiosk it re-reads
+every event as stored, re-parses it strictly, re-checks the signature with the
+kiosk's enrolled key, the ``seq`` contiguity from 1 and every ``prev`` link,
+and finally that the kiosk's recorded head matches.  Nothing derived (flags,
+shifts, the ``hash`` column) is trusted.
+
+:func:`verify_store` (``kokreativ server verify-store``) compares the database
+with the transparency log it publishes: every stored event is logged, at its
+index and byte for byte, and nothing else is; every stored balance is the sum of
+its ledger entries.  An outside auditor cannot see the database, only the log
+(``provisioning.audit``), so these cross-checks are the operator's.
 
 :func:`check_chain` is the pure core, usable on events from any source.
 Verification fails closed: an empty ledger is ``ok`` only because there is
@@ -15,11 +21,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
-from protocol import GENESIS_PREV, ProtocolError, PublicKey, Reason, event_hash, verify_event
+from protocol import GENESIS_PREV, ProtocolError, PublicKey, Reason, event_hash, parse_event, verify_event
+from protocol.logentry import parse_entry
 from server.models import StoredEvent
-from server.storage import Storage
+from server.storage import ReadTx, Storage
+
+_SCAN: Final = 4096  # log entries read per query
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,3 +109,93 @@ def verify_ledger(storage: Storage) -> VerifyReport:
             total += count
             problems.extend(found)
     return VerifyReport(events=total, kiosks=len(kiosks), problems=problems)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreProblem:
+    """Where the database and its log disagree: a code, and what it is about."""
+
+    code: str
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
+class StoreReport:
+    entries: int
+    events: int
+    problems: list[StoreProblem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "entries": self.entries,
+            "events": self.events,
+            "problems": [problem.to_json() for problem in self.problems],
+        }
+
+
+def _logged_events(
+    tx: ReadTx, size: int, problems: list[StoreProblem]
+) -> dict[tuple[str, int], tuple[int, str]]:
+    """``(kiosk, seq) -> (log index, event hash)`` of every event entry in the log's first ``size``."""
+    logged: dict[tuple[str, int], tuple[int, str]] = {}
+    for start in range(0, size, _SCAN):
+        rows = tx.tlog_entry_range(start, min(size, start + _SCAN))
+        if len(rows) != min(size, start + _SCAN) - start:
+            problems.append(StoreProblem("missing_entry", f"log entries from {start} on are missing"))
+            break
+        for index, data in enumerate(rows, start):
+            if b'"kind":"event"' not in data:
+                continue
+            try:
+                body = parse_entry(data)["body"]
+                event = parse_event(body)
+            except ProtocolError as exc:
+                problems.append(StoreProblem(exc.reason.value, f"log entry {index} does not parse"))
+                continue
+            logged[(event.kiosk, event.seq)] = (index, event_hash(body))
+    return logged
+
+
+def verify_store(storage: Storage) -> StoreReport:
+    """Compare the database with its own log (one snapshot); see the module docstring."""
+    problems: list[StoreProblem] = []
+    stored_count = 0
+    with storage.read() as tx:
+        size = tx.tlog_size()
+        logged = _logged_events(tx, size, problems)
+        for kiosk in tx.list_kiosks():
+            for seq, held in sorted(tx.stored_events(kiosk.kiosk_id, 1, kiosk.last_seq).items()):
+                stored_count += 1
+                found = logged.pop((kiosk.kiosk_id, seq), None)
+                where = f"kiosk {kiosk.kiosk_id} seq {seq}"
+                if found is None:
+                    problems.append(StoreProblem("log_inconsistent", f"{where} is stored but not logged"))
+                elif found != (held.log_index, event_hash(held.body)):
+                    problems.append(
+                        StoreProblem("log_inconsistent", f"{where} differs from its log entry {found[0]}")
+                    )
+        for (kiosk_id, seq), (index, _) in sorted(logged.items()):
+            problems.append(
+                StoreProblem(
+                    "log_inconsistent", f"log entry {index} (kiosk {kiosk_id} seq {seq}) is not stored"
+                )
+            )
+        stored, summed = tx.balances(), tx.summed_balances()
+        for volunteer_id in sorted(stored.keys() | summed.keys()):
+            if stored.get(volunteer_id, 0) != summed.get(volunteer_id, 0):
+                problems.append(
+                    StoreProblem(
+                        "balance_mismatch",
+                        f"volunteer {volunteer_id}: the stored balance is {stored.get(volunteer_id, 0)}, "
+                        f"the ledger entries sum to {summed.get(volunteer_id, 0)}",
+                    )
+                )
+    return StoreReport(entries=size, events=stored_count, problems=problems)

@@ -1,10 +1,12 @@
 """Auditing a kokreativ ledger, or any C2SP transparency log, from the outside.
 
 * :func:`audit_ledger` (``kokreativ verify ledger``) re-checks a whole log
-  from a server URL or a data folder: checkpoint signature, Merkle root,
-  kept history, every event signature and hash chain, every coordinator
-  decision's signature, and the flags, shifts, redemptions and balances
-  replayed with the server's rules.
+  from a server URL or a local mirror of its tiles: checkpoint signature,
+  Merkle root, kept history, every event signature and hash chain, every
+  coordinator decision's signature, and the flags, shifts, redemptions and
+  balances replayed with the economy rules (:mod:`protocol.economy`).
+* :func:`mirror_log` (``kokreativ verify mirror``) copies a log's tiles into a
+  folder, fetching only what it does not hold yet.
 * :func:`check_checkpoint` and :func:`check_proof` (``kokreativ verify
   checkpoint`` / ``proof``) check one signed checkpoint or one tlog-proof
   offline, for any log that follows the C2SP specs.
@@ -12,8 +14,10 @@
 Modules: :mod:`.ledger` runs an audit over a :mod:`.sources` source, with
 :mod:`.tree` for roots, :mod:`.replay` for the rules (over the in-memory
 ledger of :mod:`.book`), :mod:`.history` for kept checkpoints and
-:mod:`.report` for the findings; :mod:`.tiles` reads c2sp.org/tlog-tiles;
+:mod:`.report` for the findings; :mod:`.mirror` copies a log's tiles;
 :mod:`.offline` is the single-proof checks.  Errors are in :mod:`.errors`.
+The auditor imports nothing of ours but :mod:`protocol`: it shares the rules
+with the server, never its code or its database.
 """
 
 from __future__ import annotations
@@ -30,10 +34,11 @@ if TYPE_CHECKING:
         choose_verifiers,
         default_workers,
     )
+    from provisioning.audit.mirror import MirrorResult, mirror_log
     from provisioning.audit.offline import check_checkpoint, check_proof, parse_leaf_hash, parse_verifier_keys
     from provisioning.audit.progress import ProgressBar
     from provisioning.audit.report import AuditReport, Problem
-    from provisioning.audit.sources import DataFolderSource, HttpSource, open_source
+    from provisioning.audit.sources import HttpSource, MirrorSource, open_source
 
 # Imported on first use, so a worker process that needs only ``._worker`` starts light.
 _HOMES = {
@@ -42,7 +47,8 @@ _HOMES = {
     "offline": ("check_checkpoint", "check_proof", "parse_leaf_hash", "parse_verifier_keys"),
     "progress": ("ProgressBar",),
     "report": ("AuditReport", "Problem"),
-    "sources": ("DataFolderSource", "HttpSource", "open_source"),
+    "mirror": ("MirrorResult", "mirror_log"),
+    "sources": ("HttpSource", "MirrorSource", "open_source"),
 }
 _MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
 
@@ -58,9 +64,10 @@ __all__ = [
     "AuditError",
     "AuditOptions",
     "AuditReport",
-    "DataFolderSource",
     "HttpSource",
     "KeyChoice",
+    "MirrorResult",
+    "MirrorSource",
     "Problem",
     "ProgressBar",
     "SourceError",
@@ -70,6 +77,7 @@ __all__ = [
     "check_proof",
     "choose_verifiers",
     "default_workers",
+    "mirror_log",
     "open_source",
     "parse_leaf_hash",
     "parse_verifier_keys",

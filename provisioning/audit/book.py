@@ -1,34 +1,12 @@
-"""The ledger as the server's rule functions see it, kept in memory for a replay.
+"""The ledger as the economy rules see it, kept in memory for a replay: an ``EconomyBook``.
 
-The replay (:mod:`provisioning.audit.replay`) applies the server's own rules:
-:func:`server.shifts.apply_taps` for taps, :func:`server.redemptions.apply_event`
-for ``redeem`` and ``void`` events and :func:`server.decisions.apply_decision`
-for coordinator decisions.  They read and write through a few
-:class:`server.storage.Tx` methods; :class:`LedgerBook` has exactly those,
-over dictionaries instead of a scratch SQLite ledger, because the inserts and
-foreign-key checks of a database cost more than the rules themselves (an
-audit replays hundreds of thousands of taps).
-``tests/provisioning/test_provisioning_audit_replay.py`` holds the book and
-the server's :class:`server.storage.Storage` to the same shifts, redemptions
-and balances.
-
-What it keeps is what a later rule can still read:
-
-* every site and card (the replay's facts, shared with it);
-* open shifts by card and site (a tap may close them), and every shift on the
-  review list (:func:`server.shifts.in_review`: in review, or open and flagged
-  or overdue), because a ``review`` decision names a shift by its first tap.
-  A shift that is paid or rejected is on no list again and no decision can
-  name it, so only its tokens stay, summed per volunteer, site and local day
-  for the daily cap;
-* every redemption, because a later ``redeem`` or ``void`` with its ID, or an
-  ``acknowledge`` decision, reads it;
-* every balance.
-
-Paired shifts returned by :meth:`LedgerBook.open_shifts` are the book's own
-objects, which ``apply_taps`` changes and always writes back; a shift found by
-:meth:`LedgerBook.shift_by_tap` is a copy, because a decision may change it and
-then be refused, and a refusal must change nothing (the server rolls back).
+The replay applies :mod:`protocol.economy`, the server's very rules, through
+this book instead of a scratch database, because a database's inserts and
+checks cost more than the rules themselves (an audit replays hundreds of
+thousands of taps).  It keeps only what a later rule can still read;
+``docs/protocol.md`` ("Auditing the ledger") says what, and
+``tests/provisioning/test_provisioning_audit_replay.py`` holds it and the
+server's storage to the same shifts, redemptions and balances.
 """
 
 from __future__ import annotations
@@ -38,15 +16,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from protocol import ids
-from server.models import Card, CardKind, LedgerEntry, Redemption, Shift, ShiftStatus, Site
-from server.rules import local_day_number
+from protocol.earning import local_day_number
+from protocol.economy.models import Card, CardKind, LedgerEntry, Redemption, Shift, ShiftStatus, Site
 
 
 @dataclass(slots=True)
 class CardState:
     """A registered card as the log tells it: owner, registration and first block (``None``: not blocked).
 
-    It has what :class:`server.redemptions.CardFacts` asks of a card.
+    It has what :class:`protocol.economy.book.CardFacts` asks of a card.
     """
 
     volunteer_id: str
@@ -62,7 +40,7 @@ def _first_tap(shift: Shift) -> tuple[str | None, int | None]:
 
 
 class LedgerBook:
-    """What the server's rules read and write, in memory (see the module docstring).
+    """What the economy rules read and write, in memory (``docs/protocol.md``, "Auditing the ledger").
 
     ``sites`` and ``cards`` are the replay's, kept up to date by it from the log's facts.
     The counts are of shifts by their status now: ``paid``, ``review`` (status ``review``)
@@ -112,6 +90,9 @@ class LedgerBook:
     def shift_by_tap(self, kiosk_id: str, seq: int) -> Shift | None:
         """A copy of the shift whose first tap is ``(kiosk_id, seq)``, if it is open or in review.
 
+        A copy, because a decision may change it and then be refused, and a refusal must change
+        nothing (the server rolls back its transaction).
+
         Storage finds paid and rejected shifts too; those are not on the review list, so a
         decision naming one is refused either way (``unknown_shift`` here, ``not_in_review`` there).
         """
@@ -127,7 +108,11 @@ class LedgerBook:
         return self._next_id
 
     def _keep(self, shift: Shift) -> None:
-        """Hold ``shift`` as its status needs (see the module docstring) and count it."""
+        """Hold ``shift`` as a later rule may read it, and count it.
+
+        Open shifts by card and site (a tap may close them), shifts in review by first tap (a
+        ``review`` decision names them so), paid ones only as tokens per local day (the daily cap).
+        """
         status = shift.status
         if status is ShiftStatus.OPEN:
             self._open[(shift.site_id, shift.card_id)] = shift

@@ -22,7 +22,7 @@ class AuditError(RuntimeError):
 
 
 class SourceError(AuditError):
-    """The log's source cannot be read: a missing data folder, an unreachable or misbehaving server."""
+    """The log's source cannot be read: a missing mirror folder, an unreachable or misbehaving server."""
 
 
 class UsageError(AuditError, ValueError):

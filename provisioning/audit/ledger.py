@@ -5,17 +5,20 @@
 
 1. the latest checkpoint's signature, with the verifier keys given;
 2. the RFC 6962 root of all entries against that checkpoint;
-3. every checkpoint kept from earlier runs (:mod:`~provisioning.audit.history`)
-   and, for a data folder, every checkpoint the server kept: the log's root at
-   that size must be the same, or history was rewritten;
+3. every checkpoint kept from earlier runs (:mod:`~provisioning.audit.history`):
+   the log's root at that size must be the same, or history was rewritten;
 4. every entry parses; every event's signature verifies with the key of the
    ``kiosk_enrolled`` entry before it, on every core
    (:mod:`~provisioning.audit._worker`), and each kiosk's hash chain is gapless;
 5. every coordinator decision was signed by a coordinator key logged before
    it and active then;
-6. the flags, shifts, redemptions and balances replayed with the server's
-   rules (:mod:`~provisioning.audit.replay`: taps, redemptions and voids,
-   decisions) match the logged flags and the server's balances.
+6. the flags, shifts, redemptions and balances replayed with the economy
+   rules (:mod:`~provisioning.audit.replay` over :mod:`protocol.economy`)
+   match the logged flags and the balances the server publishes.
+
+It reads only what the server publishes (:mod:`~provisioning.audit.sources`);
+comparing the server's database with its log is the server's own check
+(``GET /v1/admin/verify``).
 
 It never raises for what it finds: each finding is a problem in the
 :class:`~provisioning.audit.report.AuditReport`.  It raises
@@ -47,7 +50,6 @@ from protocol.errors import ProtocolError
 from protocol.logentry import parse_entry
 from protocol.merkle import EMPTY_ROOT
 from protocol.note import NoteVerifier
-from protocol.reasons import Reason
 from provisioning.audit import history
 from provisioning.audit._worker import Chunk, ChunkResult, check_chunk, paused_gc, ready
 from provisioning.audit.errors import UsageError
@@ -252,20 +254,6 @@ def audit_ledger(source: LogSource, options: AuditOptions) -> AuditReport:
         found = _verify(item.note, options, checkpoint.origin, problem, f"kept checkpoint {item.path}")
         if found is not None:
             kept.append((item.path.name, found))
-    server_kept: list[Checkpoint] = []
-    unsigned: list[int] = []
-    for size, server_note in source.server_checkpoints():
-        found = _verify(server_note, options, checkpoint.origin, None, "")
-        if found is None:
-            unsigned.append(size)
-        else:
-            server_kept.append(found)
-    if unsigned:
-        more = f" (and {len(unsigned) - 1} more)" if len(unsigned) > 1 else ""
-        problem(
-            Reason.BAD_SIGNATURE.value, f"the server's checkpoint of size {unsigned[0]} does not verify{more}"
-        )
-
     stored_size = source.size()
     size = checkpoint.size if stored_size is None else stored_size
     if size != checkpoint.size:
@@ -274,7 +262,7 @@ def audit_ledger(source: LogSource, options: AuditOptions) -> AuditReport:
             f"the log holds {size} entries but its latest checkpoint covers {checkpoint.size}",
         )
     auditor = _Auditor(source, report.problems)
-    auditor.wanted = {checkpoint.size, *(cp.size for _, cp in kept), *(cp.size for cp in server_kept)}
+    auditor.wanted = {checkpoint.size, *(cp.size for _, cp in kept)}
     snapshot_at = None if balances is None else balances[0]
     if snapshot_at is not None and snapshot_at > size:
         problem("size_mismatch", f"the server's balances are for size {snapshot_at}, beyond the log's {size}")
@@ -302,15 +290,12 @@ def audit_ledger(source: LogSource, options: AuditOptions) -> AuditReport:
     report.shifts, report.paid_shifts = replay.book.shifts, replay.book.paid
     report.redemptions, report.decisions = replay.book.redemptions, replay.decisions
     report.entries = auditor.tree.size
-    heads = {k: (state.last_seq, state.head) for k, state in replay.kiosks.items()}
-    _report_tree(auditor, checkpoint, kept, server_kept, size)
+    _report_tree(auditor, checkpoint, kept, size)
     if balances is not None and replayed is not None:
         report.balances_compared = _compare_balances(balances[1], replayed, problem)
-    _compare_server_state(source, heads, report)
     if options.keep_state:
         history.keep(state_dir, note, checkpoint)
     report.kept_checkpoints = len(kept)
-    report.server_checkpoints = len(server_kept)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -319,7 +304,6 @@ def _report_tree(
     auditor: _Auditor,
     checkpoint: Checkpoint,
     kept: list[tuple[str, Checkpoint]],
-    server_kept: list[Checkpoint],
     size: int,
 ) -> None:
     problem = auditor.problem
@@ -341,13 +325,6 @@ def _report_tree(
         problem("root_mismatch", f"the {checkpoint.size} entries do not hash to the checkpoint's root")
     for name, cp in kept:
         _compare_history(auditor, cp, f"the checkpoint kept in {name}", size)
-    bad = [cp for cp in server_kept if auditor.roots.get(cp.size) != cp.root_hash]
-    if bad:
-        more = f" (and {len(bad) - 1} later ones)" if len(bad) > 1 else ""
-        problem(
-            "log_inconsistent",
-            f"the server's own checkpoint of size {bad[0].size} is not a prefix of the log now{more}",
-        )
 
 
 def _compare_history(auditor: _Auditor, cp: Checkpoint, what: str, size: int) -> None:
@@ -376,34 +353,12 @@ def _compare_balances(server: dict[str, int], replayed: dict[str, int], problem:
     return len(volunteers)
 
 
-def _compare_server_state(source: LogSource, heads: dict[str, tuple[int, str]], report: AuditReport) -> None:
-    problem = report.problems
-    stored = source.kiosk_heads()
-    if stored is not None:
-        for kiosk_id in sorted(stored.keys() | heads.keys()):
-            theirs, ours = stored.get(kiosk_id), heads.get(kiosk_id)
-            if theirs != ours:
-                problem(
-                    "head_mismatch",
-                    f"the server holds the chain up to {_head(theirs)}, the log up to {_head(ours)}",
-                    kiosk_id=kiosk_id,
-                )
-    count = source.event_count()
-    if count is not None and count != report.events:
-        problem("count_mismatch", f"the server stores {count} events, the log holds {report.events}")
-
-
-def _head(head: tuple[int, str] | None) -> str:
-    return "nothing (no such kiosk)" if head is None else f"seq {head[0]} ({head[1][:12]}…)"
-
-
 @dataclass(frozen=True, slots=True)
 class KeyChoice:
-    """The verifier keys an audit will use, what to warn about them, and whether they prove anything."""
+    """The verifier keys an audit will use, and what to warn about them."""
 
     verifiers: list[NoteVerifier]
     warnings: list[str]
-    own_key: bool = False  # the data folder's own key: its checkpoints are not worth keeping as history
 
 
 def choose_verifiers(
@@ -411,20 +366,12 @@ def choose_verifiers(
 ) -> KeyChoice:
     """The verifier keys to audit with, and warnings to show when they prove less than they seem.
 
-    Given keys always win.  Without any, a data folder's own server key is
-    used (it shows the folder is self-consistent, not that the operator is
-    honest); a URL needs ``unsafe_trust_server_key`` to take the key the
-    server itself serves.  Raises :class:`UsageError` when there is no key.
+    Given keys always win.  Without any, a URL needs ``unsafe_trust_server_key``
+    to take the key the server itself serves.  Raises :class:`UsageError` when
+    there is no key.
     """
     if keys:
         return KeyChoice(list(keys), [])
-    own = source.own_verifier()
-    if own is not None:
-        warning = (
-            "warning: checking with the data folder's own server key; this proves nothing against "
-            "the operator, and no checkpoint is kept. Pass --key with the key the programme publishes."
-        )
-        return KeyChoice([own], [warning], own_key=True)
     if unsafe_trust_server_key and isinstance(source, HttpSource):
         warning = (
             "WARNING: UNSAFE: trusting the verifier key the audited server serves itself. A dishonest "

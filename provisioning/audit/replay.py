@@ -1,55 +1,12 @@
-"""Replay a log in order into an in-memory ledger, with the server's own rules, and say where it disagrees.
+"""Replay the log in order into an in-memory ledger, with the economy rules, and say where it disagrees.
 
-The log is self-contained (``docs/protocol.md``, "Transparency log"): sites,
-shops, kiosk keys, cards, blocks and coordinator keys come before the events
-and decisions that depend on them, so replaying it rebuilds every flag, shift,
-redemption and balance.  The replay uses the server's code wherever a rule
-lives there, so an audit and the server cannot drift apart silently:
-
-* :func:`server.shifts.apply_taps` pairs taps and pays shifts;
-* :func:`server.redemptions.apply_event` judges and settles ``redeem`` and
-  ``void`` events, and gives their flags;
-* :func:`server.decisions.apply_decision` applies coordinator decisions
-  (site rules, shop limits, reviews, acknowledgements, manual shifts);
-* :mod:`server.eventchecks` judges clocks and cards for taps, whose flags are
-  the four lines of the "Batch ingest rules" table.
-
-Each rule gets the entry's ``received_ms`` as the server's "now" and its index
-as its log entry.  They read and write through a few storage calls, which
-:class:`~provisioning.audit.book.LedgerBook` keeps in memory.
-
-What it checks per event (the signature was checked by a worker):
-
-* the kiosk was enrolled before the event and was ``active`` at that point;
-* its chain: ``seq`` follows the kiosk's previous one, ``prev`` is that event's hash;
-* the logged flags equal the flags the rules give, for the event's time as
-  the ledger counts it: an unsynced clock corrected by the ``clock_ref``
-  entries of its boot logged before it (:func:`protocol.clockref.event_time`).
-
-Per clock reference: its kiosk was enrolled before it and signed it, and it is
-later than the boot's previous references by the refresh interval
-(:func:`protocol.clockref.wants_ref`).  Like a decision, a reference that fails
-a check is still applied, so one bad entry is one problem.
-
-Per server key transition: both of its signatures check and it starts from the
-key the previous transition ended with.  (Checkpoints are verified against the
-verifier keys the auditor gives, before the replay.)
-
-Per decision: it parses; the coordinator key it names was logged before it,
-was ``active`` then and signed it; ``at_ms`` is within 24 h of ``received_ms``;
-it is not logged twice; and the server's rules accept it.  As an event with a
-bad signature still moves its chain and pays, a decision whose key, signature
-or clock does not check is still applied (a repeated one is not), so one bad
-entry is one problem, not a cascade of balance mismatches after it.
-
-Taps are collected per site and paired in batches (the rules pair per card
-and site in arrival order, so batching changes nothing) until anything else
-happens: a fact that could change a site's rate or a card, a decision, or a
-``redeem``/``void`` event, which reads a balance the taps before it may have
-paid.  (The server settles a batch's redemptions before the batch's taps, but
-those taps are at the kiosk's own site: a shop, which pays nothing, or a
-check-in site, where a redemption is refused before any balance is read.  So
-paying them first changes nothing.)
+The log is self-contained: every fact an event or decision depends on is
+logged before it.  So replaying it with :mod:`protocol.economy`, the very rules
+the server applies, through :class:`~provisioning.audit.book.LedgerBook`
+rebuilds every flag, shift, redemption and balance, and an audit and the server
+cannot drift apart silently.  ``docs/protocol.md`` ("Auditing the ledger") lists
+what is checked per event, clock reference, key transition and decision, and
+why taps are paid in batches.
 """
 
 from __future__ import annotations
@@ -57,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, cast
+from typing import Any, Final
 
 from protocol import (
     GENESIS_PREV,
@@ -75,6 +32,20 @@ from protocol import (
 )
 from protocol.clockref import ClockRef, event_time, wants_ref
 from protocol.decisions import MAX_VOID_WINDOW_S
+from protocol.economy import (
+    MAX_CLOCK_SKEW_MS,
+    CoordinatorStatus,
+    EconomyError,
+    IssuerKeyStatus,
+    KioskStatus,
+    Site,
+    SiteKind,
+    Tap,
+    apply_decision,
+    apply_event,
+    apply_taps,
+    clock_in_range,
+)
 from protocol.encoding import MAX_SAFE_INT
 from protocol.events import MAX_AMOUNT
 from protocol.heartbeat import parse_heartbeat
@@ -82,19 +53,12 @@ from protocol.serverkeys import parse_transition, verify_transition
 from provisioning.audit._worker import SIG_NO_KEY, SIG_OK, Record
 from provisioning.audit.book import CardState, LedgerBook
 from provisioning.audit.report import Problems
-from server.decisions import MAX_CLOCK_SKEW_MS, apply_decision
-from server.errors import ServiceError
-from server.eventchecks import clock_in_range
-from server.models import CoordinatorStatus, IssuerKeyStatus, KioskStatus, Site, SiteKind
-from server.redemptions import apply_event
-from server.shifts import Tap, apply_taps
-from server.storage import Tx
 
 _KINDS: Final = {kind.value: kind for kind in EventKind}
 _ISSUER_ORDER: Final = {IssuerKeyStatus.ACTIVE: 0, IssuerKeyStatus.RETIRED: 1, IssuerKeyStatus.REVOKED: 2}
 _FLUSH_AT: Final = 4096
 _ACTIVE: Final = KioskStatus.ACTIVE
-# What server.shops gives every shop (it records no shifts, so it earns nothing); not logged.
+# What the server gives every shop (it records no shifts, so it earns nothing); not logged.
 SHOP_TOKENS_PER_HOUR: Final = 0
 SHOP_MAX_SHIFT_HOURS: Final = 12
 
@@ -334,7 +298,7 @@ class Replay:
         if not self._pending_count:
             return
         for site_id, taps in self._pending.items():
-            apply_taps(cast(Tx, self.book), self.sites[site_id], taps, taps[-1].wall_ms)
+            apply_taps(self.book, self.sites[site_id], taps, taps[-1].wall_ms)
         self._pending.clear()
         self._pending_count = 0
 
@@ -547,8 +511,8 @@ class Replay:
             return
         self._applied.add(digest)
         try:
-            apply_decision(cast(Tx, self.book), decision, digest, now_ms=received_ms, log_index=index)
-        except ServiceError as exc:
+            apply_decision(self.book, decision, digest, now_ms=received_ms, log_index=index)
+        except EconomyError as exc:
             self.problem(exc.reason.value, f"the server's rules refuse {what}: {exc.message}", index=index)
 
     def _clock_ref(self, index: int, entry: Mapping[str, Any]) -> None:

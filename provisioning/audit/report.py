@@ -28,8 +28,6 @@ AUDIT_CODES: Final = {
     "leaf_mismatch": "an entry differs from the leaf hash the log's own tree holds",
     "flags_mismatch": "an event's logged flags differ from what the rules give",
     "balance_mismatch": "a volunteer's balance on the server differs from the log's replay",
-    "head_mismatch": "a kiosk's chain head on the server differs from the log's",
-    "count_mismatch": "the server's event count differs from the log's",
     "out_of_order": "a fact comes before what it depends on, or twice",
 }
 """Codes an audit uses besides :class:`protocol.Reason` values, with what each means."""
@@ -119,7 +117,6 @@ class AuditReport:
     decisions: int = 0
     signatures_checked: int = 0
     kept_checkpoints: int = 0
-    server_checkpoints: int = 0
     balances_compared: int | None = None
     workers: int = 1
     seconds: float = 0.0
@@ -151,7 +148,6 @@ class AuditReport:
             "decisions": self.decisions,
             "signatures_checked": self.signatures_checked,
             "kept_checkpoints": self.kept_checkpoints,
-            "server_checkpoints": self.server_checkpoints,
             "balances_compared": self.balances_compared,
             "workers": self.workers,
             "seconds": round(self.seconds, 3),
@@ -177,8 +173,6 @@ class AuditReport:
             f"history:     {self.kept_checkpoints} kept checkpoint(s) compared"
             + (f", state in {self.state_dir}" if self.state_dir else ""),
         ]
-        if self.server_checkpoints:
-            out.append(f"server:      {self.server_checkpoints} checkpoint(s) the server kept, compared")
         if self.balances_compared is not None:
             out.append(f"balances:    {self.balances_compared} volunteer(s) compared with the server")
         if self.ok:

@@ -28,7 +28,7 @@ After every step it checks:
    settlement equals what left volunteers' balances at that shop;
 
 and when a run ends, ``kokreativ verify ledger``'s :func:`audit_ledger`
-replays the log from the data folder and finds every balance as stored.
+replays the log exported from the data folder and finds every balance as stored.
 
 The meta-tests at the end break the server on purpose (with ``monkeypatch``)
 and check that the machine notices each break, so a green run means something.
@@ -70,8 +70,9 @@ from protocol import (
     parse_event,
     sign_decision,
 )
+from protocol.economy import decisions as economy_decisions
 from protocol.logentry import parse_entry
-from provisioning.audit import AuditOptions, DataFolderSource, audit_ledger, parse_verifier_keys
+from provisioning.audit import parse_verifier_keys
 from server import admin, cards, coordinator_keys, decisions, ingest, shops, statements
 from server.context import ServerContext
 from server.datadir import LEDGER, InitResult, init_data_dir, open_data_dir
@@ -80,6 +81,7 @@ from server.models import LedgerEntry
 from server.rules import ZONE
 from server.shifts import Payroll, apply_taps
 from server.storage import Tx
+from tests.audit_helpers import audit_data_folder
 from tests.server.server_helpers import HOUR, MINUTE, T0, FakeClock, FakeKiosk, enrol_fake_kiosk
 
 DAY: Final = 24 * HOUR
@@ -675,18 +677,13 @@ class EconomyMachine(RuleBasedStateMachine):
             shutil.rmtree(self.root, ignore_errors=True)
 
     def _audit(self) -> None:
-        """(4) ``kokreativ verify ledger`` on the data folder: the replayed log gives every stored balance."""
-        source = DataFolderSource(self.root / "data")
-        try:
-            options = AuditOptions(
-                verifiers=parse_verifier_keys([self.init.log_verifier_key]),
-                state_dir=self.root / "audit-state",
-                keep_state=False,
-                workers=1,
-            )
-            report = audit_ledger(source, options)
-        finally:
-            source.close()
+        """(4) ``kokreativ verify ledger`` on the exported log: its replay gives every stored balance."""
+        report = audit_data_folder(
+            self.root / "data",
+            parse_verifier_keys([self.init.log_verifier_key]),
+            self.root / "auditor",
+            keep_state=False,
+        )
         assert report.ok, "the audit disagrees:\n" + "\n".join(report.lines())
         assert report.balances_compared == len(self.volunteers)
 
@@ -770,7 +767,7 @@ class Break(NamedTuple):
 BREAKS: Final = {
     "void_not_credited": Break(Tx, "insert_ledger_entries", _void_not_credited, "stored balances differ"),
     "decision_pays_without_entry": Break(
-        decisions, "_pay", _decision_pays_without_entry, "stored balances differ"
+        economy_decisions, "_pay", _decision_pays_without_entry, "stored balances differ"
     ),
     # An entry rewritten in a later step moves a balance with no new entry; one rewritten in the step
     # that made it no longer matches its redemption.  Either way the machine names the rewrite.

@@ -1,11 +1,13 @@
-"""``kokreativ verify ledger`` against a real server's data folder and URL, clean and tampered.
+"""``kokreativ verify ledger`` against a real server's URL and mirrors of its tiles, clean and tampered.
 
 One server runs in-process for the whole module (uvicorn on loopback, a
 movable clock); a kiosk's signed taps reach it over HTTP, with admin steps in
-between that give every flag something to do.  Tampering tests copy the data
-folder with SQLite's backup API and change the copy the way an operator with
-database access could: edit, delete, reorder or insert an entry, or change a
-balance.
+between that give every flag something to do.  Mirrors come from the URL
+(``verify mirror``) or from the data folder (``server export-log``).
+Tampering tests change what a dishonest server would publish: they rewrite a
+mirror's entry bundles (edit, delete, reorder or insert an entry, or leave a
+hole), or change a balance in a copy of the database (made with SQLite's backup
+API) and export that.
 """
 
 from __future__ import annotations
@@ -38,11 +40,13 @@ from protocol import (
 from protocol.checkpoint import Checkpoint, sign_checkpoint
 from protocol.events import parse_event
 from protocol.logentry import event_entry, parse_entry
-from provisioning.audit import history
+from protocol.tiles import bundles_for, claimed_size, entry_bundle_path, format_bundle
+from provisioning.audit import MirrorSource, history
 from provisioning.client import ApiClient
 from server.app import create_app
 from server.datadir import init_data_dir, open_data_dir
 from server.runner import serve_in_thread
+from tests.audit_helpers import export_mirror
 
 ORIGIN = "audit.test/ledger"
 T0 = 1_764_400_000_000
@@ -198,9 +202,23 @@ def _audit(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, st
     return code, out, err
 
 
-def _entries(folder: Path) -> list[bytes]:
-    with sqlite3.connect(folder / "ledger.db") as conn:
-        return [bytes(row[0]) for row in conn.execute("SELECT entry FROM tlog_entries ORDER BY idx")]
+def _mirror(ledger: Ledger, target: Path) -> Path:
+    """A mirror of the server's log, exported from a copy of its data folder."""
+    return export_mirror(_copy(ledger, target.with_name(target.name + "-data")), target)
+
+
+def _entries(mirror: Path) -> list[bytes]:
+    source = MirrorSource(mirror)
+    size = claimed_size(source.checkpoint())
+    return [entry for piece in source.pieces(size) for entry in piece.entries]
+
+
+def _forge(mirror: Path, entries: list[bytes]) -> None:
+    """Serve ``entries`` instead: rewrite every entry bundle of the checkpoint (its tiles stay)."""
+    size = claimed_size((mirror / "checkpoint").read_bytes())
+    for n, width in bundles_for(size):
+        bundle = format_bundle(entries[n * 256 : n * 256 + width])
+        (mirror / entry_bundle_path(n, width)).write_bytes(bundle)
 
 
 def _event_at(entry: bytes) -> tuple[str, int] | None:
@@ -211,9 +229,9 @@ def _event_at(entry: bytes) -> tuple[str, int] | None:
     return event.kiosk, event.seq
 
 
-def _pick_event(folder: Path) -> tuple[int, str, int]:
+def _pick_event(mirror: Path) -> tuple[int, str, int]:
     """An event entry between two of the same kiosk's events: ``(index, kiosk, seq)``."""
-    entries = _entries(folder)
+    entries = _entries(mirror)
     for index in range(len(entries) // 2, len(entries) - 1):
         before, here, after = (_event_at(entries[i]) for i in (index - 1, index, index + 1))
         if before and here and after and before[0] == here[0] == after[0]:
@@ -221,31 +239,19 @@ def _pick_event(folder: Path) -> tuple[int, str, int]:
     raise AssertionError("no three consecutive events of one kiosk")
 
 
-def _rewrite(folder: Path, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
-    with sqlite3.connect(folder / "ledger.db") as conn:
-        for sql, args in statements:
-            conn.execute(sql, args)
-
-
-def _shift(first: int, by: int) -> list[tuple[str, tuple[Any, ...]]]:
-    """Renumber entries from ``first`` on by ``by``, through a free range (idx is the primary key)."""
-    far = 1 << 40
-    return [
-        ("UPDATE tlog_entries SET idx = idx + ? WHERE idx >= ?", (far, first)),
-        ("UPDATE tlog_entries SET idx = idx - ? WHERE idx >= ?", (far - by, far)),
-    ]
-
-
 # -- clean ledgers ---------------------------------------------------------------------------------
-def test_a_clean_data_folder_passes_with_a_warning_about_its_own_key(
+def test_a_clean_mirror_passes_with_the_published_key_and_needs_it(
     ledger: Ledger, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
-    folder = _copy(ledger, tmp_path / "copy")
-    code, out, err = _audit(capsys, str(folder), "--state", str(tmp_path / "state"), "--workers", "1")
+    mirror = _mirror(ledger, tmp_path / "mirror")
+    code, _, err = _audit(capsys, str(mirror), "--workers", "1")
+    assert code == 2 and "bad_key" in err and "--key" in err  # a mirror has no key to offer
+    state = tmp_path / "state"
+    args = [str(mirror), "--key", ledger.verifier_key, "--state", str(state), "--workers", "1"]
+    code, out, err = _audit(capsys, *args)
     assert code == 0, out
-    assert "OK: every check passed" in out
-    assert "proves nothing against the operator" in err
-    assert not (tmp_path / "state").exists()  # its own key proves nothing worth keeping
+    assert "OK: every check passed" in out and err == ""
+    assert len(list(state.iterdir())) == 1
     assert "balances:    5 volunteer(s) compared" in out
 
 
@@ -270,19 +276,65 @@ def test_a_clean_url_passes_with_the_published_key_and_keeps_its_checkpoint(
     assert code == 0 and json.loads(out)["kept_checkpoints"] == 1
 
 
-def test_the_folder_and_its_server_agree_on_everything(ledger: Ledger, tmp_path: Path, capsys):
-    code, out, _ = _audit(
-        capsys, str(ledger.folder), "--key", ledger.verifier_key, "--json", "--workers", "2"
-    )
-    by_folder = json.loads(out)
-    code_url, out_url, _ = _audit(
-        capsys, ledger.url, "--key", ledger.verifier_key, "--json", "--workers", "2"
-    )
-    by_url = json.loads(out_url)
-    assert code == code_url == 0
-    for name in ("checkpoint", "entries", "events", "shifts", "paid_shifts", "volunteers"):
-        assert by_folder[name] == by_url[name]
-    assert by_folder["workers"] == 2
+def test_the_mirrors_and_their_server_agree_on_everything(ledger: Ledger, tmp_path: Path, capsys):
+    fetched = tmp_path / "fetched"
+    assert main(["verify", "mirror", ledger.url, str(fetched)]) == 0
+    assert json.loads(capsys.readouterr().out)["fetched"] > 0
+    assert main(["verify", "mirror", ledger.url, str(fetched)]) == 0  # up to date: nothing to fetch
+    assert json.loads(capsys.readouterr().out)["fetched"] == 0
+    exported = _mirror(ledger, tmp_path / "exported")
+    reports = []
+    for source in (str(fetched), str(exported), ledger.url):
+        code, out, _ = _audit(capsys, source, "--key", ledger.verifier_key, "--json", "--workers", "2")
+        assert code == 0, out
+        reports.append(json.loads(out))
+    by_fetched, by_export, by_url = reports
+    for name in (
+        "checkpoint",
+        "entries",
+        "events",
+        "shifts",
+        "paid_shifts",
+        "volunteers",
+        "balances_compared",
+    ):
+        assert by_fetched[name] == by_export[name] == by_url[name]
+    assert by_fetched["workers"] == 2
+    assert sorted(p.relative_to(fetched) for p in fetched.rglob("*")) == sorted(
+        p.relative_to(exported) for p in exported.rglob("*")
+    )  # the same files: the export writes what the server serves
+
+
+def test_a_mirror_follows_its_log_and_keeps_no_stale_partial_tile(tmp_path: Path, capsys):
+    data, mirror = tmp_path / "server", tmp_path / "mirror"
+    init = init_data_dir(data, origin=ORIGIN)
+    with (
+        open_data_dir(data) as ctx,
+        serve_in_thread(create_app(ctx, verify_workers=0)) as url,
+        ApiClient(url, admin_token=init.admin_token) as admin,
+    ):
+        admin.add_site("One", tokens_per_hour=1)
+        assert main(["verify", "mirror", url, str(mirror)]) == 0
+        first = json.loads(capsys.readouterr().out)
+        admin.add_site("Two", tokens_per_hour=2)
+        assert main(["verify", "mirror", url, str(mirror)]) == 0
+        second = json.loads(capsys.readouterr().out)
+    assert second["size"] == first["size"] + 1
+    assert second["fetched"] == 2  # the partial bundle and level-0 tile at the new size
+    partials = sorted(p.relative_to(mirror).as_posix() for p in (mirror / "tile").rglob("*.p/*"))
+    width = second["size"]
+    assert partials == [f"tile/0/000.p/{width}", f"tile/entries/000.p/{width}"]
+    code, out, _ = _audit(capsys, str(mirror), "--key", init.log_verifier_key, "--workers", "1")
+    assert code == 0, out
+
+
+def test_the_server_exports_its_log_for_an_auditor(ledger: Ledger, tmp_path: Path, capsys):
+    folder = _copy(ledger, tmp_path / "copy")
+    assert main(["server", "export-log", "--data", str(folder), "--out", str(tmp_path / "mirror")]) == 0
+    exported = json.loads(capsys.readouterr().out)
+    assert exported["written"] > 0 and exported["kept"] == 0
+    code, out, _ = _audit(capsys, str(tmp_path / "mirror"), "--key", ledger.verifier_key, "--workers", "1")
+    assert code == 0, out
 
 
 def test_a_url_needs_a_key_unless_told_to_trust_the_server_unsafely(ledger: Ledger, tmp_path: Path, capsys):
@@ -301,49 +353,39 @@ def test_a_key_of_another_log_fails_the_checkpoint(ledger: Ledger, tmp_path: Pat
     assert "the latest checkpoint does not verify" in out and "[note_unverified]" in out
 
 
-def test_progress_goes_to_stderr_only(ledger: Ledger, capsys):
-    code, out, err = _audit(capsys, str(ledger.folder), "--json", "--progress", "--workers", "1")
+def test_progress_goes_to_stderr_only(ledger: Ledger, tmp_path: Path, capsys):
+    mirror = _mirror(ledger, tmp_path / "mirror")
+    args = ["--key", ledger.verifier_key, "--json", "--progress", "--workers", "1"]
+    code, out, err = _audit(capsys, str(mirror), *args)
     assert code == 0
     json.loads(out)
     assert "\rauditing [" in err and "100%" in err
 
 
 # -- tampering -------------------------------------------------------------------------------------
-def _tamper_edit_body(folder: Path, index: int) -> None:
-    entry = parse_entry(_entries(folder)[index])
+def _tamper_edit_body(entries: list[bytes], index: int) -> None:
+    entry = parse_entry(entries[index])
     body = entry["body"].replace(b'"mono_ms":', b'"mono_ms":1')
-    changed = event_entry(body, entry["sig"], received_ms=entry["received_ms"], flags=entry["flags"])
-    _rewrite(folder, [("UPDATE tlog_entries SET entry = ? WHERE idx = ?", (changed, index))])
+    entries[index] = event_entry(body, entry["sig"], received_ms=entry["received_ms"], flags=entry["flags"])
 
 
-def _tamper_edit_flags(folder: Path, index: int) -> None:
-    entry = parse_entry(_entries(folder)[index])
-    changed = event_entry(
+def _tamper_edit_flags(entries: list[bytes], index: int) -> None:
+    entry = parse_entry(entries[index])
+    entries[index] = event_entry(
         entry["body"], entry["sig"], received_ms=entry["received_ms"], flags=["card_blocked"]
     )
-    _rewrite(folder, [("UPDATE tlog_entries SET entry = ? WHERE idx = ?", (changed, index))])
 
 
-def _tamper_delete(folder: Path, index: int) -> None:
-    _rewrite(folder, [("DELETE FROM tlog_entries WHERE idx = ?", (index,)), *_shift(index + 1, -1)])
+def _tamper_delete(entries: list[bytes], index: int) -> None:
+    del entries[index]
 
 
-def _tamper_reorder(folder: Path, index: int) -> None:
-    entries = _entries(folder)
-    _rewrite(
-        folder,
-        [
-            ("UPDATE tlog_entries SET entry = ? WHERE idx = ?", (entries[index + 1], index)),
-            ("UPDATE tlog_entries SET entry = ? WHERE idx = ?", (entries[index], index + 1)),
-        ],
-    )
+def _tamper_reorder(entries: list[bytes], index: int) -> None:
+    entries[index], entries[index + 1] = entries[index + 1], entries[index]
 
 
-def _tamper_insert(folder: Path, index: int) -> None:
-    copy = _entries(folder)[index - 1]  # the kiosk's previous event again, a replay
-    _rewrite(
-        folder, [*_shift(index, 1), ("INSERT INTO tlog_entries (idx, entry) VALUES (?, ?)", (index, copy))]
-    )
+def _tamper_insert(entries: list[bytes], index: int) -> None:
+    entries.insert(index, entries[index - 1])  # the kiosk's previous event again, a replay
 
 
 @pytest.mark.parametrize(
@@ -358,10 +400,12 @@ def _tamper_insert(folder: Path, index: int) -> None:
     ids=["edit", "flags", "delete", "reorder", "insert"],
 )
 def test_tampering_with_one_entry_is_named(ledger: Ledger, tmp_path: Path, capsys, tamper, expected):
-    folder = _copy(ledger, tmp_path / "copy")
-    index, kiosk, seq = _pick_event(folder)
-    tamper(folder, index)
-    code, out, _ = _audit(capsys, str(folder), "--key", ledger.verifier_key, "--workers", "1")
+    mirror = _mirror(ledger, tmp_path / "mirror")
+    index, kiosk, seq = _pick_event(mirror)
+    entries = _entries(mirror)
+    tamper(entries, index)
+    _forge(mirror, entries)
+    code, out, _ = _audit(capsys, str(mirror), "--key", ledger.verifier_key, "--workers", "1")
     assert code == 1
     line = f"entry {index}: kiosk {kiosk} " + expected.format(seq=seq, prev=seq - 1, next=seq + 1)
     assert line in out, out
@@ -369,14 +413,17 @@ def test_tampering_with_one_entry_is_named(ledger: Ledger, tmp_path: Path, capsy
 
 
 def test_an_edit_that_keeps_every_signature_is_found_by_the_root(ledger: Ledger, tmp_path: Path, capsys):
-    folder = _copy(ledger, tmp_path / "copy")
-    index, _, _ = _pick_event(folder)
-    entry = parse_entry(_entries(folder)[index])
-    later = event_entry(
+    mirror = _mirror(ledger, tmp_path / "mirror")
+    state = ["--key", ledger.verifier_key, "--state", str(tmp_path / "state"), "--workers", "1"]
+    assert _audit(capsys, str(mirror), *state)[0] == 0  # the auditor keeps the checkpoint it saw
+    index, _, _ = _pick_event(mirror)
+    entries = _entries(mirror)
+    entry = parse_entry(entries[index])
+    entries[index] = event_entry(
         entry["body"], entry["sig"], received_ms=entry["received_ms"] + 1, flags=entry["flags"]
     )
-    _rewrite(folder, [("UPDATE tlog_entries SET entry = ? WHERE idx = ?", (later, index))])
-    code, out, _ = _audit(capsys, str(folder), "--key", ledger.verifier_key, "--json", "--workers", "1")
+    _forge(mirror, entries)
+    code, out, _ = _audit(capsys, str(mirror), *state, "--json")
     report = json.loads(out)
     assert code == 1
     codes = {p["code"]: p for p in report["problems"]}
@@ -395,7 +442,10 @@ def test_an_altered_balance_names_the_volunteer(ledger: Ledger, tmp_path: Path, 
             "(SELECT MIN(entry_id) FROM ledger_entries WHERE volunteer_id = ?)",
             (volunteer,),
         )
-    code, out, _ = _audit(capsys, str(folder), "--key", ledger.verifier_key, "--workers", "1")
+        # A careful forger keeps the stored balance in step with the entries.
+        conn.execute("UPDATE balances SET balance = balance + 7 WHERE volunteer_id = ?", (volunteer,))
+    mirror = export_mirror(folder, tmp_path / "mirror")  # the server publishes the balances it holds
+    code, out, _ = _audit(capsys, str(mirror), "--key", ledger.verifier_key, "--workers", "1")
     assert code == 1
     assert f"volunteer {volunteer}: the server says {balance + 7} tokens, the log gives {balance}" in out
 
@@ -418,16 +468,16 @@ def test_a_kept_checkpoint_the_log_does_not_extend_means_history_was_rewritten(
 
 
 def test_the_report_is_capped_but_counts_everything(ledger: Ledger, tmp_path: Path, capsys):
-    folder = _copy(ledger, tmp_path / "copy")
-    entries = _entries(folder)
+    mirror = _mirror(ledger, tmp_path / "mirror")
+    entries = _entries(mirror)
     events = [i for i, e in enumerate(entries) if _event_at(e)]
-    statements = []
     for i in events:  # every signature forged and every flag changed: two problems per event
         entry = parse_entry(entries[i])
-        forged = event_entry(entry["body"], bytes(64), received_ms=entry["received_ms"], flags=["too_large"])
-        statements.append(("UPDATE tlog_entries SET entry = ? WHERE idx = ?", (forged, i)))
-    _rewrite(folder, statements)
-    code, out, _ = _audit(capsys, str(folder), "--key", ledger.verifier_key, "--workers", "1")
+        entries[i] = event_entry(
+            entry["body"], bytes(64), received_ms=entry["received_ms"], flags=["too_large"]
+        )
+    _forge(mirror, entries)
+    code, out, _ = _audit(capsys, str(mirror), "--key", ledger.verifier_key, "--workers", "1")
     assert code == 1
     counts = f"bad_signature: {len(events)}, flags_mismatch: {len(events)}"
     assert out.count("[bad_signature]") + out.count("[flags_mismatch]") == 50
@@ -435,7 +485,7 @@ def test_the_report_is_capped_but_counts_everything(ledger: Ledger, tmp_path: Pa
 
 
 def test_a_volunteers_receipt_verifies_offline(ledger: Ledger, tmp_path: Path, capsys):
-    entries = _entries(ledger.folder)
+    entries = _entries(_mirror(ledger, tmp_path / "mirror"))
     index = next(i for i, entry in enumerate(entries) if _event_at(entry))
     kiosk, seq = _event_at(entries[index]) or ("", 0)
     receipt = requests.get(f"{ledger.url}/v1/kiosks/{kiosk}/events/{seq}/proof", timeout=10).json()
@@ -453,10 +503,12 @@ def test_a_volunteers_receipt_verifies_offline(ledger: Ledger, tmp_path: Path, c
 
 
 def test_a_hole_in_the_log_is_named(ledger: Ledger, tmp_path: Path, capsys):
-    folder = _copy(ledger, tmp_path / "copy")
-    index, _, seq = _pick_event(folder)
-    _rewrite(folder, [("DELETE FROM tlog_entries WHERE idx IN (?, ?)", (index, index + 1))])
-    code, out, _ = _audit(capsys, str(folder), "--key", ledger.verifier_key, "--workers", "1")
+    mirror = _mirror(ledger, tmp_path / "mirror")
+    index, _, seq = _pick_event(mirror)
+    entries = _entries(mirror)
+    entries[index] = entries[index + 1] = b""  # served as empty entries: nothing to read there
+    _forge(mirror, entries)
+    code, out, _ = _audit(capsys, str(mirror), "--key", ledger.verifier_key, "--workers", "1")
     assert code == 1
     assert (
         f"entry {index}: entries {index}–{index + 1} are missing from the log's storage [missing_entry]"

@@ -4,10 +4,11 @@ The ledger is built once per module through the server's own services (real
 SQLite in a real data folder, a movable clock): a check-in site and two shops
 with terminals, kiosks signing real events (:class:`FakeKiosk`), and
 coordinators signing real decisions with their own keys, one of which is
-revoked.  The audit must replay all of it with the server's rules and agree
+revoked.  The audit reads the log the server publishes (exported as a tile
+mirror, or over HTTP), must replay all of it with the economy rules and agree
 on every flag and balance; each tampering test then changes a copy of the
-folder the way an operator with database access could, and the audit must
-name what changed.
+folder the way an operator with database access could, so the server
+publishes the change, and the audit must name what changed.
 """
 
 from __future__ import annotations
@@ -36,13 +37,14 @@ from protocol import (
 from protocol.events import parse_event
 from protocol.logentry import decision_entry, event_entry, parse_entry
 from protocol.note import NoteVerifier
-from provisioning.audit import AuditOptions, AuditReport, DataFolderSource, HttpSource, audit_ledger
+from provisioning.audit import AuditOptions, AuditReport, HttpSource, MirrorSource, audit_ledger
 from provisioning.audit.replay import SHOP_MAX_SHIFT_HOURS, SHOP_TOKENS_PER_HOUR
 from server import admin, cards, coordinator_keys, decisions, ingest, shops
 from server.app import create_app
 from server.datadir import init_data_dir, open_data_dir
 from server.errors import ServiceError
 from server.runner import serve_in_thread
+from tests.audit_helpers import export_mirror
 from tests.server.server_helpers import HOUR, MINUTE, T0, FakeClock, FakeKiosk, enrol_fake_kiosk
 
 ORIGIN = "economy.test/ledger"
@@ -295,7 +297,8 @@ def _db(path: Path) -> Iterator[sqlite3.Connection]:
 
 
 def _audit(folder: Path, verifier_key: str, state: Path, workers: int = 1) -> AuditReport:
-    source = DataFolderSource(folder)
+    """Audit what the server of ``folder`` publishes, exported next to ``state``."""
+    source = MirrorSource(export_mirror(folder, state.with_name(state.name + "-mirror")))
     try:
         options = AuditOptions([NoteVerifier.parse(verifier_key)], state_dir=state, workers=workers)
         return audit_ledger(source, options)
@@ -343,7 +346,7 @@ def test_every_flag_shift_redemption_and_decision_replays_to_the_servers_balance
     assert "OK: every check passed" in report.lines()
 
 
-def test_the_url_and_the_folder_agree(economy: Economy, tmp_path: Path):
+def test_the_url_and_the_mirror_agree(economy: Economy, tmp_path: Path):
     with (
         open_data_dir(_copy(economy, tmp_path / "copy")) as ctx,
         serve_in_thread(create_app(ctx, verify_workers=0)) as url,
@@ -424,6 +427,8 @@ def test_a_redemption_edited_in_the_database_is_named(economy: Economy, tmp_path
             "UPDATE ledger_entries SET delta = delta + 30 WHERE volunteer_id = ? AND kind = 'redeem'",
             (volunteer,),
         )
+        # A careful forger keeps the stored balance in step with the entries.
+        conn.execute("UPDATE balances SET balance = balance + 30 WHERE volunteer_id = ?", (volunteer,))
     report = _audit(folder, economy.verifier_key, tmp_path / "state")
     assert _codes(report) == {"balance_mismatch": [None]}
     assert str(report.problems.shown[0]) == (

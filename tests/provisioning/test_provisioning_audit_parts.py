@@ -18,6 +18,15 @@ from protocol.encoding import MAX_SAFE_INT, b64decode, parse_canonical_json
 from protocol.events import MAX_EVENT_BYTES, _event_from_json
 from protocol.logentry import event_entry, make_entry, parse_entry
 from protocol.merkle import leaf_hash, reference_root
+from protocol.tiles import (
+    BundleError,
+    bundles_for,
+    encode_tile_index,
+    entry_bundle_path,
+    format_bundle,
+    parse_bundle,
+    tile_path,
+)
 from provisioning.audit._fast import (
     EventEntry,
     EventFacts,
@@ -28,15 +37,6 @@ from provisioning.audit._fast import (
     parse_fast,
 )
 from provisioning.audit._worker import SIG_OK, Chunk, check_chunk
-from provisioning.audit.tiles import (
-    BundleError,
-    bundles_for,
-    encode_tile_index,
-    entry_bundle_path,
-    format_bundle,
-    parse_bundle,
-    tile_path,
-)
 from provisioning.audit.tree import TreeBuilder, chunk_ranges
 from server.logviews import tile_index_path
 

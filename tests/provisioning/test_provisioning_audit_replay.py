@@ -1,8 +1,8 @@
 """The replay: the in-memory book does what the server's storage does; facts out of order are named.
 
-:class:`LedgerBook` stands in for :class:`server.storage.Tx` under the server's
-rule functions (:func:`server.shifts.apply_taps`, :func:`server.redemptions.apply_event`,
-:func:`server.decisions.apply_decision`).  Hypothesis drives the book and a real
+:class:`LedgerBook` and :class:`server.storage.Tx` are both books of the economy
+rules (:func:`protocol.economy.apply_taps`, :func:`~protocol.economy.apply_event`,
+:func:`~protocol.economy.apply_decision`).  Hypothesis drives the book and a real
 SQLite :class:`server.storage.Storage` with the same taps, redemptions, voids and
 decisions and compares every answer, refusal, balance, redemption, shift count and
 reviewable shift after each step.
@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -34,17 +34,24 @@ from protocol import (
     ids,
     sign_decision,
 )
+from protocol.economy import (
+    Card,
+    CardKind,
+    EconomyError,
+    ShiftStatus,
+    Site,
+    SiteKind,
+    Tap,
+    apply_decision,
+    apply_event,
+    apply_taps,
+)
 from protocol.logentry import decision_entry, make_entry, parse_entry
 from provisioning.audit._worker import SIG_NO_KEY, SIG_OK
 from provisioning.audit.book import CardState, LedgerBook
 from provisioning.audit.replay import Replay
 from provisioning.audit.report import Problems
-from server.decisions import apply_decision
-from server.errors import ServiceError
-from server.models import Card, CardKind, ShiftStatus, Site, SiteKind
-from server.redemptions import apply_event
-from server.shifts import Tap, apply_taps
-from server.storage import Storage, Tx
+from server.storage import Storage
 
 T0 = 1_764_400_000_000
 MINUTE = 60_000
@@ -81,7 +88,7 @@ def test_the_book_pays_taps_as_the_servers_storage_does(
             tx.insert_card(Card(card_id, volunteer_id, CardKind.CREDENTIAL, 0))
         for start in range(0, len(sequence), batch):
             apply_taps(tx, site, sequence[start : start + batch], T0)
-            apply_taps(cast(Tx, book), site, sequence[start : start + batch], T0)
+            apply_taps(book, site, sequence[start : start + batch], T0)
         stored = [shift for shifts in tx.shifts_by_volunteer().values() for shift in shifts]
         assert book.balances == {v: b for v, b in tx.balances().items()}
     assert book.shifts == len(stored)
@@ -162,11 +169,11 @@ class Twin:
         try:
             with self.storage.write() as tx:
                 theirs: Any = ("ok", action(tx))
-        except ServiceError as exc:
+        except EconomyError as exc:
             theirs = ("refused", "not_reviewable" if exc.reason in _NOT_REVIEWABLE else exc.reason)
         try:
             ours: Any = ("ok", action(self.book))
-        except ServiceError as exc:
+        except EconomyError as exc:
             ours = ("refused", "not_reviewable" if exc.reason in _NOT_REVIEWABLE else exc.reason)
         assert ours == theirs
 

@@ -23,9 +23,9 @@ from protocol.clockref import REFRESH_MS
 from protocol.heartbeat import Heartbeat, sign_heartbeat
 from protocol.logentry import parse_entry
 from protocol.note import NoteVerifier
-from provisioning.audit import AuditOptions, DataFolderSource, audit_ledger
 from server.datadir import InitResult
 from server.models import RedemptionStatus
+from tests.audit_helpers import audit_data_folder
 from tests.server.server_helpers import HOUR, MINUTE, T0, Api, FakeKiosk, World, assert_error
 from tests.server.server_shop_helpers import ShopWorld
 
@@ -79,14 +79,7 @@ def _shifts(api: Api, world: World) -> list[tuple[Any, ...]]:
 
 def _audit(data_dir: tuple[Path, InitResult], tmp_path: Path) -> None:
     folder, init = data_dir
-    source = DataFolderSource(folder)
-    try:
-        options = AuditOptions(
-            [NoteVerifier.parse(init.log_verifier_key)], state_dir=tmp_path / "audit", workers=1
-        )
-        report = audit_ledger(source, options)
-    finally:
-        source.close()
+    report = audit_data_folder(folder, [NoteVerifier.parse(init.log_verifier_key)], tmp_path)
     assert report.ok, "\n".join(report.lines())
 
 

@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 
 from protocol import EventKind, encode_batch
 from protocol.note import NoteVerifier
-from provisioning.audit import AuditOptions, DataFolderSource, audit_ledger
 from server import admin, cards, ingest
 from server.datadir import init_data_dir, open_data_dir
+from tests.audit_helpers import audit_data_folder
 from tests.server.server_helpers import HOUR, MINUTE, T0, Api, FakeClock, World, enrol_fake_kiosk
 
 DAY = 24 * HOUR
@@ -172,13 +172,6 @@ def test_random_clocks_in_one_boot_never_pay_more_than_mono_and_the_audit_agrees
             assert 0 <= minutes <= length // MINUTE
             assert 0 <= tokens <= minutes  # 60 tokens an hour: one a minute at most
         assert balance == sum(tokens for _, tokens in rows)
-        source = DataFolderSource(folder)
-        try:
-            options = AuditOptions(
-                [NoteVerifier.parse(init.log_verifier_key)], state_dir=Path(tmp), workers=1
-            )
-            report = audit_ledger(source, options)
-        finally:
-            source.close()
+        report = audit_data_folder(folder, [NoteVerifier.parse(init.log_verifier_key)], Path(tmp))
         assert report.ok, "\n".join(report.lines())
         assert report.balances_compared == 1

@@ -25,10 +25,10 @@ from protocol.checkpoint import verify_checkpoint
 from protocol.errors import VerificationError
 from protocol.note import NoteVerifier
 from protocol.serverkeys import follow_transitions, sign_transition
-from provisioning.audit import AuditOptions, DataFolderSource, audit_ledger
 from server import admin, cards, ingest, keyrotation, logviews, tlog
 from server.datadir import SERVER_KEY, InitResult, open_data_dir, rotate_key
 from server.errors import DataDirError
+from tests.audit_helpers import audit_data_folder
 from tests.server.server_helpers import T0, FakeClock, FakeKiosk, enrol_fake_kiosk
 
 
@@ -56,11 +56,7 @@ def _verifier(init: InitResult, key: PublicKey) -> NoteVerifier:
 
 
 def _audit(folder: Path, tmp_path: Path, *verifiers: NoteVerifier) -> list[str]:
-    source = DataFolderSource(folder)
-    try:
-        report = audit_ledger(source, AuditOptions(list(verifiers), state_dir=tmp_path / "audit", workers=1))
-    finally:
-        source.close()
+    report = audit_data_folder(folder, verifiers, tmp_path)
     return [] if report.ok else report.lines()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from server_helpers import HOUR, T0, Api, World
 
-from server.verify import verify_ledger
+from server.verify import verify_ledger, verify_store
 from tests.server.ledger_file import ledger_file
 
 
@@ -75,3 +75,36 @@ def test_deleted_event_is_a_gap(api: Api, world: World) -> None:
         conn.execute("DELETE FROM events WHERE kiosk_id = ? AND seq = 6", (world.kiosk.kiosk_id,))
     report = verify_ledger(api.context.storage)
     assert [(p.seq, p.reason.value) for p in report.problems] == [(6, "sequence_gap")]
+
+
+def test_the_store_agrees_with_its_log(api: Api, world: World) -> None:
+    _fill(api, world)
+    report = verify_store(api.context.storage)
+    assert report.ok, report.problems
+    assert report.events == 6 and report.entries > 6
+
+
+def test_an_event_changed_in_the_database_differs_from_its_log(api: Api, world: World) -> None:
+    _fill(api, world)
+    with ledger_file(api.context.storage, write=True) as conn:  # below the storage, as an attacker would
+        (body,) = conn.execute(
+            "SELECT body FROM events WHERE kiosk_id = ? AND seq = 3", (world.kiosk.kiosk_id,)
+        ).fetchone()
+        forged = bytes(body).replace(b'"check_in"', b'"check_out"')
+        conn.execute(
+            "UPDATE events SET body = ? WHERE kiosk_id = ? AND seq = 3", (forged, world.kiosk.kiosk_id)
+        )
+        conn.execute("DELETE FROM events WHERE kiosk_id = ? AND seq = 6", (world.kiosk.kiosk_id,))
+    report = verify_store(api.context.storage)
+    assert [p.code for p in report.problems] == ["log_inconsistent", "log_inconsistent"]
+    assert f"kiosk {world.kiosk.kiosk_id} seq 3 differs from its log entry" in report.problems[0].message
+    assert report.problems[1].message.endswith(f"(kiosk {world.kiosk.kiosk_id} seq 6) is not stored")
+
+
+def test_a_balance_changed_in_the_database_is_named(api: Api, world: World) -> None:
+    _fill(api, world)
+    with ledger_file(api.context.storage, write=True) as conn:
+        conn.execute("UPDATE balances SET balance = balance + 5")
+    report = verify_store(api.context.storage)
+    assert [p.code for p in report.problems] == ["balance_mismatch"]
+    assert report.to_json()["ok"] is False

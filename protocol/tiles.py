@@ -1,10 +1,11 @@
-"""C2SP tlog-tiles paths and entry bundles (c2sp.org/tlog-tiles), as a client reads them.
+"""C2SP tlog-tiles paths and entry bundles (c2sp.org/tlog-tiles): which files a log of a size has.
 
 A tile or bundle index ``N`` is written as 3-digit groups, all but the last
 prefixed with ``x``: 1234067 → ``x001/x234/067``.  Tiles are 256 wide; the
 rightmost tile of a tree whose size is not a multiple of 256 is partial and
 named ``<N>.p/<W>``.  An entry bundle is each entry as a big-endian uint16
-length followed by its bytes.
+length followed by its bytes.  The server serves these paths and an auditor's
+mirror holds them as files under the same names.
 
 Example::
 
@@ -16,6 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Final
+
+from protocol.checkpoint import parse_checkpoint_text
+from protocol.note import parse_note
 
 TILE_WIDTH: Final = 256
 TILE_HEIGHT: Final = 8
@@ -57,6 +61,21 @@ def tile_path(level: int, n: int, width: int = TILE_WIDTH) -> str:
     return f"tile/{level}/{encode_tile_index(n)}{_suffix(width)}"
 
 
+def tiles_for(size: int) -> Iterator[tuple[int, int, int]]:
+    """``(level, n, width)`` of every Merkle tile of a tree of ``size`` entries, level by level.
+
+    A level-``L`` tile holds hashes of Merkle level ``8·L``, of which the tree has ``size >> 8L``.
+    """
+    level = 0
+    while count := size >> (TILE_HEIGHT * level):
+        full, rest = divmod(count, TILE_WIDTH)
+        for n in range(full):
+            yield level, n, TILE_WIDTH
+        if rest:
+            yield level, full, rest
+        level += 1
+
+
 def bundles_for(size: int) -> Iterator[tuple[int, int]]:
     """``(n, width)`` of every entry bundle of a tree of ``size`` entries, in order."""
     full, rest = divmod(size, TILE_WIDTH)
@@ -72,6 +91,14 @@ def parse_bundle(data: bytes, expected: int) -> list[bytes]:
     A full bundle may be served for a partial request (the spec allows it), so
     more entries than ``expected`` are cut off; fewer, or trailing bytes, raise.
     """
+    entries = split_bundle(data)
+    if len(entries) < expected:
+        raise BundleError(f"the bundle holds {len(entries)} entries, expected {expected}")
+    return entries[:expected]
+
+
+def split_bundle(data: bytes) -> list[bytes]:
+    """Every entry of a bundle, however many; a cut-off length or entry raises :class:`BundleError`."""
     entries: list[bytes] = []
     pos, end = 0, len(data)
     while pos < end:
@@ -83,9 +110,7 @@ def parse_bundle(data: bytes, expected: int) -> list[bytes]:
             raise BundleError("an entry is cut off")
         entries.append(data[pos : pos + length])
         pos += length
-    if len(entries) < expected:
-        raise BundleError(f"the bundle holds {len(entries)} entries, expected {expected}")
-    return entries[:expected]
+    return entries
 
 
 def format_bundle(entries: list[bytes]) -> bytes:
@@ -96,3 +121,11 @@ def format_bundle(entries: list[bytes]) -> bytes:
             raise BundleError("an entry is over 65535 bytes")
         out += len(entry).to_bytes(2, "big") + entry
     return bytes(out)
+
+
+def claimed_size(note: bytes) -> int:
+    """The tree size a checkpoint note claims, unverified: which tiles to copy, never what to trust.
+
+    Raises :class:`~protocol.errors.MalformedError` if ``note`` is not a checkpoint note.
+    """
+    return parse_checkpoint_text(parse_note(note).text).size

@@ -1,0 +1,76 @@
+"""The ledger as the economy rules see it: the few reads and writes they make, as a ``Protocol``.
+
+The rules (:mod:`protocol.economy.shifts`, :mod:`~protocol.economy.redemptions`,
+:mod:`~protocol.economy.decisions`) never touch storage themselves; they take a
+book.  The server's storage transaction is one (over SQLite, inside the
+request's transaction), the auditor's in-memory ``LedgerBook`` is another (over
+dictionaries, replaying the log).  The method names are the server's, so its
+transaction satisfies the protocol structurally.
+
+``balance`` must include every ledger entry inserted so far, those of the same
+batch too; ``insert_redemption`` returns the redemption's row ID, and
+``get_redemption`` returns it with that ``row_id``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol
+
+from protocol.economy.models import Card, LedgerEntry, Redemption, Shift, Site
+
+
+class CardFacts(Protocol):
+    """What the rules need of a registered card: its owner and when it was blocked (``None``: not)."""
+
+    @property
+    def volunteer_id(self) -> str: ...
+
+    @property
+    def blocked_ms(self) -> int | None: ...
+
+
+class RedemptionBook(Protocol):
+    """The reads and writes of the ``redeem`` and ``void`` rules."""
+
+    def get_redemption(self, redemption_id: str) -> Redemption | None: ...
+
+    def insert_redemption(self, redemption: Redemption) -> int: ...
+
+    def update_redemption(self, redemption: Redemption) -> None: ...
+
+    def balance(self, volunteer_id: str) -> int: ...
+
+    def insert_ledger_entries(self, entries: Iterable[LedgerEntry]) -> None: ...
+
+
+class ShiftBook(Protocol):
+    """The reads and writes of pairing taps into shifts and paying them."""
+
+    def open_shifts(self, site_id: str, card_ids: Iterable[str]) -> dict[str, Shift]: ...
+
+    def next_shift_id(self) -> int: ...
+
+    def insert_shifts(self, shifts: Iterable[Shift]) -> None: ...
+
+    def close_shifts(self, shifts: Iterable[Shift]) -> None: ...
+
+    def tokens_paid_on_day(
+        self, site_id: str, volunteer_id: str, day_start_ms: int, day_end_ms: int
+    ) -> int: ...
+
+    def insert_ledger_entries(self, entries: Iterable[LedgerEntry]) -> None: ...
+
+
+class EconomyBook(ShiftBook, RedemptionBook, Protocol):
+    """Everything the rules read and write, coordinator decisions included."""
+
+    def get_site(self, site_id: str) -> Site | None: ...
+
+    def update_site(self, site: Site) -> None: ...
+
+    def get_card(self, card_id: str) -> Card | None: ...
+
+    def shift_by_tap(self, kiosk_id: str, seq: int) -> Shift | None: ...
+
+    def acknowledge_overdraft(self, redemption_id: str, decision_hash: str) -> None: ...
