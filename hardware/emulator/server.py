@@ -40,12 +40,7 @@ class TagServer:
 
     def __init__(self, tag: EmulatedTag, port: int = 0, *, host: str = "127.0.0.1") -> None:
         self.tag = tag
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            self._socket.bind((host, port))
-        except OSError:
-            self._socket.close()
-            raise
+        self._socket = _bind_for_nfcpy(host, port)
         self._address: tuple[str, int] = self._socket.getsockname()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="emulated-tag", daemon=True)
@@ -134,7 +129,31 @@ def serve_tag(tag: EmulatedTag, port: int = 0) -> Iterator[TagServer]:
 
 def free_udp_port() -> int:
     """A UDP port on 127.0.0.1 that was free a moment ago (prefer ``serve_tag(tag)``, which cannot race)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
+    with _bind_for_nfcpy("127.0.0.1", 0) as probe:
         port: int = probe.getsockname()[1]
         return port
+
+
+def nfcpy_can_open(host: str, port: int) -> bool:
+    """Whether nfcpy's ``udp`` driver can open ``udp:HOST:PORT``.
+
+    nfcpy 1.0.4 resolves the address with ``getnameinfo(..., NI_NUMERICHOST)``
+    but not ``NI_NUMERICSERV``, then calls ``int()`` on the port: a port that
+    ``/etc/services`` names (60179 is ``fido``) fails with ``ValueError``.
+    """
+    return socket.getnameinfo((host, port), socket.NI_NUMERICHOST)[1].isdigit()
+
+
+def _bind_for_nfcpy(host: str, port: int, attempts: int = 64) -> socket.socket:
+    """A UDP socket bound to ``host:port``; for port 0, to a free port that nfcpy can open."""
+    for _ in range(attempts):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            sock.close()
+            raise
+        if port != 0 or nfcpy_can_open(host, sock.getsockname()[1]):
+            return sock
+        sock.close()  # a named port: ask the system for another
+    raise OSError(f"no free UDP port on {host} that nfcpy can open after {attempts} tries")

@@ -358,3 +358,35 @@ def test_a_tag_arriving_during_a_poll_answers_that_poll_like_a_polling_pn53x():
         tap = reader.wait_for_tap(timeout=10)
         assert tap is not None and tap.uid == tag.uid
         assert emulation.polls_answered_on_arrival == 1
+
+
+def test_nfcpy_cannot_open_a_port_that_etc_services_names():
+    """Why the emulator avoids named ports: nfcpy's udp driver turns the port's service name into an int."""
+    import nfc.clf.udp
+
+    from hardware.emulator.server import nfcpy_can_open
+
+    try:
+        named = socket.getservbyname("domain", "udp")  # 53, named in every /etc/services
+    except OSError:
+        pytest.skip("this system's /etc/services names no port")
+    assert not nfcpy_can_open("127.0.0.1", named)
+    with pytest.raises(ValueError):
+        nfc.clf.udp.Device("127.0.0.1", named)
+
+
+def test_a_tag_server_skips_a_free_port_that_nfcpy_cannot_open(monkeypatch):
+    from hardware.emulator import server
+
+    seen: list[int] = []
+
+    def first_refused(host: str, port: int) -> bool:
+        seen.append(port)
+        return len(seen) > 1  # the first free port the system offers counts as named
+
+    monkeypatch.setattr(server, "nfcpy_can_open", first_refused)
+    tag_server = server.TagServer(EmulatedType2Tag(bytes(7)))
+    try:
+        assert len(seen) == 2 and tag_server.port == seen[1]
+    finally:
+        tag_server.stop()
