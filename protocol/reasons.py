@@ -30,6 +30,7 @@ class Reason(StrEnum):
     BATCH_TOO_LARGE = "batch_too_large"
     BODY_TOO_LARGE = "body_too_large"
     UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
     NOT_FOUND = "not_found"
     INTERNAL_ERROR = "internal_error"
 

@@ -167,12 +167,14 @@ class Require:
         self, ctx: ServerContext, authorization: str | None, path_params: Mapping[str, str]
     ) -> Principal:
         """The request's principal if it may; ``401`` without a valid token, ``403`` without the right."""
-        principal = authenticate(ctx, authorization)
+        return self.admit(ctx, authenticate(ctx, authorization), path_params)
+
+    def admit(self, ctx: ServerContext, principal: Principal, path_params: Mapping[str, str]) -> Principal:
+        """``principal`` if it may, else ``403 forbidden`` (it proved who it is, but lacks the right)."""
         if self.allows(ctx, principal, path_params):
             return principal
-        # No principal can be refused yet, so there is no `forbidden` reason code; issue 17 adds one.
         raise ServiceError(
-            Reason.UNAUTHORIZED, f"this token may not {self.permission.value} here", status=403
+            Reason.FORBIDDEN, f"{principal.name} may not {self.permission.value} here", status=403
         )
 
     def allows(self, ctx: ServerContext, principal: Principal, path_params: Mapping[str, str]) -> bool:

@@ -149,3 +149,19 @@ def test_a_site_scoped_principal_is_held_to_its_sites(api, world: World) -> None
     )
     # The economy-wide token may act anywhere, and nothing is looked up for it.
     assert revoke.allows(context, ADMIN_TOKEN, {"kiosk_id": "k_" + "0" * 32})
+
+
+def test_a_principal_without_the_right_is_refused_with_forbidden(api, world: World) -> None:
+    context, site_id = api.context, world.site["site_id"]
+    site_admin = Principal("site admin", frozenset({Permission.MANAGE_SITES}), sites=frozenset({site_id}))
+    policy = require(Permission.MANAGE_SITES, scope=site_of_path)
+    assert policy.admit(context, site_admin, {"site_id": site_id}) is site_admin
+    for refused_request in (
+        (policy, {"site_id": "s_" + "0" * 32}),  # another site
+        (require(Permission.REVIEW, scope=site_of_path), {"site_id": site_id}),  # another permission
+    ):
+        check, path_params = refused_request
+        with pytest.raises(ServiceError) as refused:
+            check.admit(context, site_admin, path_params)
+        assert (refused.value.status, refused.value.reason.value) == (403, "forbidden")
+        assert "site admin may not" in str(refused.value)
