@@ -1,42 +1,10 @@
 """Coordinator decisions: rule changes and review outcomes, signed with the coordinator's own key.
 
-No balance changes silently.  A coordinator who changes a site's earning rules
-or a shop's limits, approves or rejects a shift on the review list, accepts an
-overdraft or adds a shift by hand signs a *decision* on their own laptop with
-their own Ed25519 key (registered on the server as an ``o_`` coordinator key).
-The server checks it, applies it and appends it to the transparency log as it
-was signed, so an auditor can re-check who decided what and replay its effect.
-
-A decision is the canonical JSON (:func:`protocol.canonical_json`)::
-
-    {"at_ms": 1764400000000, "coordinator": "o_…", "data": {…}, "kind": "review",
-     "nonce": "<32 hex>", "type": "kokreativ.decision", "v": 1}
-
-sent as ``{"body": <b64 of those bytes>, "sig": <b64>}``.  ``nonce`` makes two
-identical decisions distinct; the server stores each decision's hash, so the
-same bytes sent twice apply once.  Reasons are reason codes (``forgot_check_out``),
-never free text, because the log is public and free text invites names (DSGVO).
-
-==================  ================================================================================
-kind                ``data``
-==================  ================================================================================
-``site_rules``      ``site``, ``tokens_per_hour``, ``max_shift_hours``, ``daily_cap`` (0: none),
-                    ``bonuses``: list of ``{"percent", "days", "dates", "from", "to"}``
-``shop_limits``     ``site``, ``max_amount``, ``offline_allowance``, ``offline_daily_cap``,
-                    ``void_window_s``
-``review``          ``shift``: ``{"kiosk", "seq"}`` of the shift's first tap, ``action``
-                    (``approve``/``reject``), ``start_ms``/``end_ms`` (0: keep the recorded time),
-                    ``reason``
-``acknowledge``     ``redemption`` (``r_``): an overdraft seen and accepted, ``reason``
-``manual_shift``    ``card``, ``site``, ``start_ms``, ``end_ms``, ``reason``
-==================  ================================================================================
-
-A bonus applies ``percent`` (100 to 1000) to each minute whose local time
-(Europe/Berlin) falls in ``[from, to)`` on a day listed in ``days`` (0 =
-Monday) or ``dates`` (``YYYY-MM-DD``); ``to`` at or before ``from`` runs past
-midnight into the next day, and ``from == to`` is the whole day.  How minutes
-become tokens is ``docs/economy.md`` and :mod:`protocol.earning`, which also
-checks the bonus list (:func:`protocol.earning.check_bonuses`).
+No balance changes silently: each change a person makes is a decision they
+sign on their own laptop, which the server checks, applies and logs as signed,
+so an auditor can re-check who decided what.  Format and kinds:
+``docs/protocol.md``, "Coordinator decisions"; the bonus windows and how
+minutes become tokens: ``docs/economy.md`` and :mod:`protocol.earning`.
 """
 
 from __future__ import annotations

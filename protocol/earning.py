@@ -2,44 +2,9 @@
 
 Pure functions over integers and the Europe/Berlin time zone; no storage, no
 clock.  The server pays shifts with them, the auditor replays the log with
-them, and a check-in kiosk estimates a shift at check-out with them, using
-the rules its trust list carries (:mod:`protocol.trust`), so the three cannot
-drift apart.
-
-The rule, per shift:
-
-1. ``minutes = (end_ms - start_ms) // 60000``.
-2. Minute *i* starts at the instant ``start_ms + i*60000``; it weighs the
-   highest ``percent`` of the bonuses whose window holds that instant's local
-   (Europe/Berlin) wall-clock time, else 100.
-3. ``tokens = sum(weights) * tokens_per_hour // 6000``; without bonuses that is
-   ``minutes * tokens_per_hour // 60``.
-4. With a daily cap, the shift pays ``min(tokens, max(0, daily_cap - paid))``,
-   ``paid`` being what the volunteer was paid at the site for shifts that
-   started on the same local day (:func:`local_day`).  Only the server knows
-   ``paid``, so a kiosk's estimate stops at step 3.
-
-A bonus ``{"percent", "days", "dates", "from", "to"}`` holds a local time on
-day *d* when *d* is listed (its weekday in ``days``, 0 = Monday, or its date in
-``dates``) and the time of day is in ``[from, to)``.  A window with ``to``
-before or at ``from`` runs past midnight: ``[from, 24:00)`` on a listed day and
-``[00:00, to)`` on the day after it.  ``from == to`` is the whole listed day.
-:func:`check_bonuses` holds a bonus list to that form (``site_rules``
-decisions and trust lists both carry it).
-
-The weights are summed per stretch of constant weight, not per minute: the
-weight can only change where the local time of day crosses 00:00 or a
-bonus's ``from``/``to``, or where the UTC offset changes (daylight saving).
-Between two such instants every minute weighs the same, so a stretch costs
-one lookup however long it is.  ``tests/protocol/test_protocol_earning.py``
-holds this equal to the minute-by-minute definition with Hypothesis, across
-the daylight-saving days.
-
-Example (a night bonus; 20:00 to 24:00 local is 2 h at 100 % and 2 h at 125 %)::
-
-    night = {"percent": 125, "days": [0, 1, 2, 3, 4, 5, 6], "dates": [], "from": "22:00", "to": "06:00"}
-    rules = EarningRules(tokens_per_hour=60, bonuses=parse_bonuses([night]))
-    rules.tokens(eight_pm_ms, eight_pm_ms + 4 * 3_600_000)   # (120*100 + 120*125) * 60 // 6000 == 270
+them, and a check-in kiosk estimates a shift at check-out with the rules its
+trust list carries, so the three cannot drift apart.  Minutes are weighed per
+stretch of constant weight, not one by one (the docs say why that is exact).
 """
 
 from __future__ import annotations

@@ -1,40 +1,9 @@
 """What the ledger's transparency log holds: one canonical-JSON entry per fact.
 
-Every entry is the canonical JSON (:func:`protocol.canonical_json`) of an
-object with ``"type": "kokreativ.entry"``, ``"v": 1`` and a ``"kind"``; its
-leaf hash is RFC 6962's ``SHA-256(0x00 ‖ entry bytes)``.  The log is
-self-contained for an auditor: kiosk keys come from ``kiosk_enrolled``
-entries, rates from ``site`` entries, card ownership and blocks from card
-entries, so replaying the log in order rebuilds every balance.  Entries hold
-random IDs and public keys only, never names (DSGVO).
-
-=================  ==============================================================
-kind               fields (besides ``kind``, ``type``, ``v``; ``at_ms`` is server time)
-=================  ==============================================================
-``event``          ``body`` (b64 of the kiosk's signed event bytes), ``sig`` (b64),
-                   ``received_ms``, ``flags`` (the server's flags, in the order decided)
-``kiosk_enrolled`` ``kiosk_id``, ``site_id``, ``public_key`` (b64), ``at_ms``
-``kiosk_status``   ``kiosk_id``, ``status`` (``active``/``suspended``/``revoked``), ``at_ms``
-``site``           ``site_id``, ``tokens_per_hour``, ``max_shift_hours``,
-                   ``allow_uncredentialed``, ``at_ms`` (created or changed)
-``issuer_key``     ``key_id``, ``public_key`` (b64), ``status``, ``at_ms``
-``card``           ``card_id``, ``volunteer_id``, ``at_ms`` (registered)
-``card_blocked``   ``card_id``, ``at_ms``
-``shop``           ``site_id``, ``max_amount``, ``offline_allowance``, ``offline_daily_cap``,
-                   ``void_window_s``, ``at_ms``: a site created as a shop, with its limits
-``coordinator_key`` ``coordinator_id``, ``public_key`` (b64), ``status`` (``active``/``revoked``),
-                   ``at_ms``
-``decision``       ``body`` (b64 of a coordinator's signed decision, :mod:`protocol.decisions`),
-                   ``sig`` (b64), ``received_ms``
-``clock_ref``      ``body`` (b64 of a kiosk's signed heartbeat, its clock sample of a sync
-                   request, :mod:`protocol.clockref`), ``sig`` (b64), ``received_ms``
-``server_key``     ``body`` (b64 of a server key transition, :mod:`protocol.serverkeys`),
-                   ``sig_old``, ``sig_new`` (b64): the server's signing key changed
-=================  ==============================================================
-
-An ``event`` entry binds the kiosk's exact signed bytes, so a kiosk can
-rebuild the entry for its own event from ``received_ms`` and ``flags`` and
-check the inclusion proof itself.
+The log is self-contained for an auditor, so replaying it in order rebuilds
+every balance; entries hold random IDs and public keys only, never names
+(DSGVO).  The kinds and their fields: ``docs/protocol.md``, "Transparency
+log", "Entries".
 """
 
 from __future__ import annotations

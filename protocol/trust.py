@@ -1,54 +1,11 @@
 """The trust list: what the server tells a kiosk to believe about cards.
 
-Kiosks check card credentials with no network (:mod:`protocol.credentials`),
-so they need the issuer keys, the blocked cards, their site's card policy and
-which cards are coordinator cards on disk.  The server hands each kiosk a
-*trust list* at enrolment and at every sync, signed with the server key the
-kiosk pinned at enrolment::
-
-    {"allow_uncredentialed": false,
-     "blocked": ["c_…", "u_…"],                       # sorted, unique
-     "coordinators": ["c_…"],                         # sorted, unique; c_ cards only
-     "earning": {…},                                  # v3; a check-in kiosk's earning rules, see below
-     "issued_ms": 1764400000000,
-     "issuers": [{"key_id": "i_…", "public_key": "<b64>"}],   # sorted by key_id
-     "kiosk": "k_…", "site": "s_…",
-     "shop": {},                                      # v3; a shop terminal's limits, see below
-     "type": "kokreativ.trust", "v": 3}
-
-sent as ``{"body": <b64 of those canonical bytes>, "sig": <b64>}``.  A kiosk
-keeps the newest list it has verified and refuses an older one
-(``issued_ms`` must not go back), so a replayed list cannot unblock a card.
-
-Version 1 is the same without ``coordinators``; the parser still accepts it
-(no coordinator cards), so a kiosk keeps working with a server from before
-version 2.  The server signs version 3 only.  Each version has exactly its own
-fields: a v1 list with ``coordinators`` or a v2 list without it is refused.
-
-Version 3 adds ``shop``: ``{}`` for a check-in kiosk, and for a shop terminal
-its shop's limits and till presets (``docs/economy.md``)::
-
-    {"max_amount": 50, "offline_allowance": 10, "offline_daily_cap": 100,
-     "presets": [{"amount": 2, "label": "Kaffee"}], "void_window_s": 900}
-
-Version 3 also adds ``earning``: ``{}`` for a shop terminal, and for a
-check-in kiosk its site's earning rules, as the last ``site_rules`` decision
-set them (bonuses exactly as that decision carries them, ``docs/economy.md``)::
-
-    {"bonuses": [{"dates": [], "days": [0, 1, 2, 3, 4, 5, 6], "from": "22:00",
-                  "percent": 125, "to": "06:00"}],
-     "daily_cap": 0, "max_shift_hours": 12, "tokens_per_hour": 10}
-
-The kiosk estimates a shift at check-out with them (:mod:`protocol.earning`),
-exactly as the server pays it except for the daily cap, which depends on what
-the volunteer earned elsewhere that day.  A list never has both ``shop`` and
-``earning`` filled in; one with neither (or a v1 or v2 list) leaves the kiosk
-with the rate from its enrolment.
-
-A v1 or v2 list has no ``shop`` and means a check-in kiosk.
-
-``coordinators`` holds only ``c_`` cards: a coordinator card must prove itself
-with a credential, and a ``u_`` pseudonym is just a UID anyone can clone.
+Kiosks check credentials with no network, so they keep on disk the issuer
+keys, blocked cards, their site's card policy, coordinator cards and (v3) a
+shop's limits or a site's earning rules, as a list the server signs.  A kiosk
+keeps the newest list it verified and refuses an older one, so a replayed list
+cannot unblock a card.  Format, versions and rules: ``docs/protocol.md``,
+"Trust list".
 """
 
 from __future__ import annotations
