@@ -187,6 +187,14 @@ def _limit_arguments(parser: argparse.ArgumentParser, *, defaults: str) -> None:
 
 
 def configure_shops(commands: SubParsers) -> None:
+    """The economy's own groups: ``shop``, ``rules`` and ``shift``."""
+    _configure_shop(commands)
+    _configure_rules(commands)
+    _configure_shifts(commands)
+
+
+def _configure_shop(commands: SubParsers) -> None:
+    """``provision shop …``: shops, their limits and till presets."""
     shops = group(commands, "shop", "manage shops, where volunteers redeem tokens")
     add = leaf(
         shops,
@@ -240,6 +248,9 @@ def configure_shops(commands: SubParsers) -> None:
         admin_call(_shop_list),
     )
 
+
+def _configure_rules(commands: SubParsers) -> None:
+    """``provision rules set``: a check-in site's earning rules."""
     rules = group(commands, "rules", "change a check-in site's earning rules (signed decisions)")
     set_rules = leaf(
         rules,
@@ -273,6 +284,9 @@ def configure_shops(commands: SubParsers) -> None:
     )
     set_rules.add_argument("--no-bonuses", action="store_true", help="remove every bonus")
 
+
+def _configure_shifts(commands: SubParsers) -> None:
+    """``provision shift add``: a shift added by hand."""
     shifts = group(commands, "shift", "shifts added by hand (signed decisions)")
     add_shift = leaf(
         shifts,
