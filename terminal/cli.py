@@ -382,6 +382,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     """Add ``run``, ``sync``, ``status``, ``evidence``, ``clear-alarm`` and ``set-pin`` to ``parser``."""
     subparsers = parser.add_subparsers(dest="terminal_command", metavar="COMMAND", required=True)
 
+    _configure_run(subparsers)
+    _configure_sync(subparsers)
+    _configure_inspection(subparsers)
+    _configure_set_pin(subparsers)
+
+
+def _configure_run(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``terminal run``: the kiosk itself."""
     run = _add(
         subparsers,
         "run",
@@ -399,6 +407,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
     run.set_defaults(func=_run)
 
+
+def _configure_sync(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``terminal sync``: send the outbox."""
     sync = _add(subparsers, "sync", "send the outbox to the ledger server", SYNC_EXAMPLES)
     sync.add_argument(
         "--once",
@@ -408,6 +419,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     sync.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
     sync.set_defaults(func=_sync)
 
+
+def _configure_inspection(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``status``, ``evidence`` and ``clear-alarm``: what an operator looks at and lifts."""
     status = _add(
         subparsers,
         "status",
@@ -433,6 +447,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     clear_alarm.set_defaults(func=_clear_alarm)
 
+
+def _configure_set_pin(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``terminal set-pin``: the coordinator PIN."""
     set_pin = _add(
         subparsers,
         "set-pin",
