@@ -134,12 +134,11 @@ def _terminal_list(args: argparse.Namespace) -> int:
 
 
 def _code(client: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
-    from provisioning.enrol import normalise_code
+    from provisioning.enrol import display_code, normalise_code
 
     answer = client.create_enrolment_code(args.site, expires_in_s=int(args.expires_hours * 3600))
-    digits = normalise_code(str(answer["code"]))
-    answer["code"] = digits
-    answer["code_display"] = "-".join(digits[i : i + 4] for i in range(0, len(digits), 4))
+    code = str(answer["code"])
+    answer["code"], answer["code_display"] = normalise_code(code), display_code(code)
     return answer
 
 

@@ -11,7 +11,7 @@ import argparse
 import sys
 from typing import Any
 
-from protocol import PrivateKey, Reason
+from protocol import PrivateKey
 from provisioning import coordinator_keys as ck
 from provisioning import reports
 from provisioning.client import ApiClient
@@ -23,7 +23,6 @@ from provisioning.cliglue import (
     leaf,
     print_json,
 )
-from provisioning.errors import ProvisioningError
 
 
 def _preset(text: str) -> dict[str, Any]:
@@ -77,13 +76,7 @@ def _shop_limits(client: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
 
 def _rules_set(client: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
     key = _signing_key(args)
-    bonuses: list[dict[str, Any]] | None = None
-    if args.no_bonuses:
-        if args.bonus or args.holiday:
-            raise ProvisioningError(Reason.BAD_FIELD, "--no-bonuses clears the bonuses; give it alone")
-        bonuses = []
-    elif args.bonus or args.holiday:
-        bonuses = [ck.parse_bonus(b) for b in args.bonus] + [ck.parse_holiday(h) for h in args.holiday]
+    bonuses = ck.parse_bonuses(args.bonus, args.holiday, clear=args.no_bonuses)  # before asking the server
     data = ck.site_rules_data(
         client.get_site(args.site_id),
         tokens_per_hour=args.tokens_per_hour,
