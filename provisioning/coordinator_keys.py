@@ -358,7 +358,7 @@ def parse_holiday(text: str) -> dict[str, Any]:
     return {"percent": _percent(percent), "days": [], "dates": sorted(dates), "from": start, "to": end}
 
 
-def parse_bonuses(
+def bonus_change(
     bonuses: Iterable[str], holidays: Iterable[str], *, clear: bool = False
 ) -> list[dict[str, Any]] | None:
     """The bonuses a rules change sets: ``None`` keeps the site's, ``[]`` (``clear``) removes them all.

@@ -76,7 +76,7 @@ def _shop_limits(client: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
 
 def _rules_set(client: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
     key = _signing_key(args)
-    bonuses = ck.parse_bonuses(args.bonus, args.holiday, clear=args.no_bonuses)  # before asking the server
+    bonuses = ck.bonus_change(args.bonus, args.holiday, clear=args.no_bonuses)  # before asking the server
     data = ck.site_rules_data(
         client.get_site(args.site_id),
         tokens_per_hour=args.tokens_per_hour,
