@@ -58,11 +58,12 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nacl.signing
 import requests
 
+from bench.log import BATCH, audit_rate, tlog_append_rate, tlog_proof_times
 from bench.redeem import redeem_figures
 from hardware.cardrecord import credential_message
 from hardware.indicator import RecordingIndicator
@@ -96,7 +97,11 @@ from terminal.sync import SyncClient
 from terminal.tap import Kiosk
 from terminal.trust import TrustStore
 
-BATCH = 500
+if TYPE_CHECKING:  # imported where used: nfcpy and gpiozero only for the tap-to-indicator figure
+    from gpiozero.pins.mock import MockPin
+
+    from hardware.emulator import EmulatedType2Tag
+    from hardware.nfc import NfcpyReader
 
 
 def _signed_day(key: PrivateKey, kiosk_id: str, card_ids: list[str], count: int) -> list[SignedEvent]:
@@ -235,6 +240,33 @@ def tap_to_indicator(folder: Path, samples: int) -> list[float]:
     from hardware.gpio import GpioIndicator, Timings
     from hardware.nfc import NfcpyReader
 
+    config, server_key, uid, ndef, trust = _credentialed_kiosk(folder)
+    factory = MockFactory()
+    indicator = GpioIndicator(17, 27, 22, pin_factory=factory, timings=Timings(ok_s=0.02, short_beep_s=0.01))
+    green = factory.pin(17)
+    clock = SimulatedClock(start_wall_ms=int(time.time() * 1000))
+    tag = EmulatedType2Tag(uid, ndef)
+    with Outbox(config.outbox_path) as outbox, serve_tag(tag) as emulation:
+        store = TrustStore(outbox, server_key=server_key.public_key, kiosk_id=config.kiosk_id)
+        store.store(sign_trust_list(trust, server_key))
+        kiosk = Kiosk(
+            config=config,
+            key=PrivateKey.generate(),
+            outbox=outbox,
+            clock=clock,
+            indicator=indicator,
+            trust=store,
+        )
+        tag.remove()
+        with NfcpyReader(emulation.path, debounce_s=0).start() as reader:
+            latencies = [_tap_until_green(tag, reader, kiosk, clock, green) for _ in range(samples)]
+    indicator.close()
+    factory.reset()
+    return latencies
+
+
+def _credentialed_kiosk(folder: Path) -> tuple[KioskConfig, PrivateKey, bytes, bytes, TrustList]:
+    """A kiosk config in ``folder`` (made here), its server key, a card's UID and credential, trust."""
     server_key, issuer = PrivateKey.generate(), PrivateKey.generate()
     config = KioskConfig(
         kiosk_id=ids.new_id(ids.KIOSK),
@@ -259,42 +291,27 @@ def tap_to_indicator(folder: Path, samples: int) -> list[float]:
         blocked=frozenset(),
         allow_uncredentialed=False,
     )
-    factory = MockFactory()
-    indicator = GpioIndicator(17, 27, 22, pin_factory=factory, timings=Timings(ok_s=0.02, short_beep_s=0.01))
-    green = factory.pin(17)
-    clock = SimulatedClock(start_wall_ms=int(time.time() * 1000))
-    latencies: list[float] = []
-    tag = EmulatedType2Tag(uid, ndef)
-    with Outbox(config.outbox_path) as outbox, serve_tag(tag) as emulation:
-        store = TrustStore(outbox, server_key=server_key.public_key, kiosk_id=config.kiosk_id)
-        store.store(sign_trust_list(trust, server_key))
-        kiosk = Kiosk(
-            config=config,
-            key=PrivateKey.generate(),
-            outbox=outbox,
-            clock=clock,
-            indicator=indicator,
-            trust=store,
-        )
-        tag.remove()
-        with NfcpyReader(emulation.path, debounce_s=0).start() as reader:
-            for _ in range(samples):
-                clock.advance(60)  # a new check-in or check-out each time, never a double tap
-                polls = tag.polls_heard
-                _wait(lambda seen=polls: tag.polls_heard > seen)  # the reader has seen the field empty
-                green.clear_states()
-                tag.present()
-                tap = reader.wait_for_tap(timeout=10)
-                if tap is None:
-                    raise RuntimeError("the reader never saw the emulated card")
-                kiosk.handle_tap(tap)
-                _wait(lambda: any(state.state for state in green.states[1:]))
-                latencies.append(next(s.timestamp for s in green.states[1:] if s.state))
-                tag.remove()
-                _wait(lambda: not any(s.state for s in green.states[-1:]))  # the pattern ended
-    indicator.close()
-    factory.reset()
-    return latencies
+    return config, server_key, uid, ndef, trust
+
+
+def _tap_until_green(
+    tag: EmulatedType2Tag, reader: NfcpyReader, kiosk: Kiosk, clock: SimulatedClock, green: MockPin
+) -> float:
+    """One sample: present the tag, handle its tap, and read when the green pin went high."""
+    clock.advance(60)  # a new check-in or check-out each time, never a double tap
+    polls = tag.polls_heard
+    _wait(lambda: tag.polls_heard > polls)  # the reader has seen the field empty
+    green.clear_states()
+    tag.present()
+    tap = reader.wait_for_tap(timeout=10)
+    if tap is None:
+        raise RuntimeError("the reader never saw the emulated card")
+    kiosk.handle_tap(tap)
+    _wait(lambda: any(state.state for state in green.states[1:]))
+    latency: float = next(s.timestamp for s in green.states[1:] if s.state)
+    tag.remove()
+    _wait(lambda: not any(s.state for s in green.states[-1:]))  # the pattern ended
+    return latency
 
 
 def kiosk_screen(url: str, admin: ApiClient, folder: Path, taps_count: int) -> dict[str, Any]:
@@ -323,128 +340,6 @@ def _screen_process(*args: str) -> dict[str, Any]:
     return result
 
 
-def tlog_append_rate(folder: Path, entries_count: int) -> float:
-    """Entries per second appended by :func:`server.tlog.append` in batches of 500, SQLite on disk.
-
-    Each batch is one durable transaction that also signs its checkpoint, as at ingest.
-    """
-    import os
-
-    from protocol.logentry import event_entry
-    from server import tlog
-    from server.context import ServerContext
-    from server.storage import Storage
-
-    folder.mkdir()
-    entries = [
-        event_entry(os.urandom(420), os.urandom(64), received_ms=1_764_400_000_000 + i, flags=[])
-        for i in range(entries_count)
-    ]
-    with Storage(folder / "ledger.db") as storage:
-        ctx = ServerContext(storage=storage, server_key=PrivateKey.generate(), uid_pseudonym_key=bytes(32))
-        tlog.ensure_checkpoint(storage, ctx.server_key, 0)
-        started = time.perf_counter()
-        for start in range(0, entries_count, BATCH):
-            with storage.write() as tx:
-                tlog.append(ctx, tx, entries[start : start + BATCH])
-        return entries_count / (time.perf_counter() - started)
-
-
-def tlog_proof_times(folder: Path, size: int, samples: int) -> list[float]:
-    """Seconds per inclusion + consistency proof for random indexes in a log of ``size`` entries.
-
-    The log is built directly (hashes precomputed with :class:`server.tlogtree.Frontier`,
-    one ``executemany`` per chunk); each sample is one read transaction, as a request is.
-    """
-    import random
-
-    from protocol.merkle import leaf_hash
-    from server import tlog
-    from server.storage import Storage
-    from server.tlogtree import Frontier
-
-    folder.mkdir()
-    rng = random.Random(7)
-    frontier = Frontier(0, {})
-    with Storage(folder / "ledger.db") as storage:
-        with storage.write() as tx:
-            chunk = 1 << 16
-            for start in range(0, size, chunk):
-                entries = [b"entry %d" % i for i in range(start, min(size, start + chunk))]
-                tx.append_tlog(start, entries, frontier.extend(leaf_hash(e) for e in entries))
-        times: list[float] = []
-        for _ in range(samples):
-            index, old = rng.randrange(size), rng.randrange(1, size)
-            started = time.perf_counter()
-            with storage.read() as tx:
-                hashes = tlog.StoredHashes(tx)
-                tlog.inclusion(hashes, index, size)
-                tlog.consistency(hashes, old, size)
-            times.append(time.perf_counter() - started)
-    return times
-
-
-def audit_rate(folder: Path, events_count: int) -> tuple[float, int]:
-    """``verify ledger`` on a tile mirror of ``events_count`` events: events audited per second, and cores.
-
-    ``audit_vs_ceiling`` divides the rate by cores × ``verify_ceiling_per_s``: what
-    checking every signature on every core would allow.  Target ≥ 0.7.  The
-    folder is filled in-process through :func:`server.ingest.ingest_batch` in
-    batches of 500 (signatures checked on a thread per core), in ``/dev/shm``
-    where there is one (no fsync wait), so building it takes well under a minute.
-    The log is then exported as a tile mirror (``kokreativ server export-log``)
-    beside it, outside the timed part: the audit reads only that mirror.
-    """
-    import os
-    import shutil
-    from concurrent.futures import ThreadPoolExecutor
-
-    from protocol import b64encode, enrolment_message
-    from protocol.note import NoteVerifier
-    from provisioning.audit import AuditOptions, MirrorSource, audit_ledger, default_workers
-    from server import admin, cards, enrolment, ingest
-    from server.datadir import open_data_dir
-    from server.logexport import export_log
-
-    shm = Path("/dev/shm")
-    roomy = shm.is_dir() and shutil.disk_usage(shm).free > events_count * 4096  # ~1.7 KiB per event
-    with tempfile.TemporaryDirectory(dir=shm if roomy else folder.parent) as tmp:
-        data = Path(tmp) / "server"
-        verifier = NoteVerifier.parse(init_data_dir(data, origin="bench.kokreativ/ledger").log_verifier_key)
-        with open_data_dir(data) as ctx, ThreadPoolExecutor(os.cpu_count()) as pool:
-            site = admin.create_site(ctx, {"name": "bench", "tokens_per_hour": 10})["site_id"]
-            code = admin.create_enrolment_code(ctx, {"site_id": site})["code"].replace("-", "")
-            key = PrivateKey.generate()
-            signature = b64encode(key.sign(enrolment_message(code, key.public_key)))
-            enrol = {"code": code, "public_key": key.public_key.to_b64(), "signature": signature}
-            kiosk_id = enrolment.enrol(ctx, enrol)["kiosk_id"]
-            card_ids = [cards.create_card(ctx, {"name": f"bench {i}"})["card_id"] for i in range(50)]
-            start_ms, boot, prev = (
-                int(time.time() * 1000) - events_count * 60_000,
-                str(uuid.uuid4()),
-                GENESIS_PREV,
-            )
-            for first in range(0, events_count, BATCH):
-                batch = []
-                for i in range(first, min(first + BATCH, events_count)):
-                    kind = EventKind.CHECK_IN if (i // len(card_ids)) % 2 == 0 else EventKind.CHECK_OUT
-                    clock = ClockEvidence(wall_ms=start_ms + i * 60_000, synced=True, boot_id=boot, mono_ms=i)
-                    event = Event(kiosk_id, i + 1, prev, kind, card_ids[i % len(card_ids)], clock, {})
-                    batch.append(sign_event(event, key))
-                    prev = batch[-1].hash
-                ingest.ingest_batch(ctx, kiosk_id, encode_batch(batch), verify_pool=pool)
-            mirror = Path(export_log(ctx, Path(tmp) / "mirror").folder)
-        source = MirrorSource(mirror)
-        try:
-            options = AuditOptions(verifiers=[verifier], state_dir=folder, workers=default_workers())
-            report = audit_ledger(source, options)
-        finally:
-            source.close()
-    if not report.ok or report.events != events_count:
-        raise RuntimeError("the audit of a clean ledger failed:\n" + "\n".join(report.lines()))
-    return report.events_per_s, report.workers
-
-
 def _wait(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
@@ -454,94 +349,125 @@ def _wait(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    unit_security()
+
+    with tempfile.TemporaryDirectory(prefix="kokreativ-bench-") as tmp:
+        root = Path(tmp)
+        admin_token = init_data_dir(root / "server").admin_token
+        ceiling = _ingest_and_credential_figures(root, admin_token, args.events)
+        to_light = tap_to_indicator(root / "nfc-kiosk", args.nfc_taps)
+        print(f"tap_to_indicator_ms_median: {statistics.median(to_light) * 1000:.1f}")
+        if not _screen_figures(root, admin_token, args.screen_taps):
+            return 1
+        _redeem_figures(root, admin_token, args.redemptions)
+        _log_figures(root, ceiling)
+        if not _tap_and_drain_figures(root, args.events, args.taps):
+            return 1
+    return 0
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=20_000, help="events for ingest and drain")
     parser.add_argument("--taps", type=int, default=500, help="taps and commits timed for the medians")
     parser.add_argument("--nfc-taps", type=int, default=40, help="emulated card taps timed end to end")
     parser.add_argument("--screen-taps", type=int, default=1000, help="taps on the kiosk screen")
     parser.add_argument("--redemptions", type=int, default=200, help="online redemptions timed at one till")
-    args = parser.parse_args(argv)
-    unit_security()
+    return parser.parse_args(argv)
 
-    with tempfile.TemporaryDirectory(prefix="kokreativ-bench-") as tmp:
-        root = Path(tmp)
-        init = init_data_dir(root / "server")
-        with ledger_server(root / "server") as url, ApiClient(url, admin_token=init.admin_token) as admin:
-            ingest, ceiling = ingest_rate(url, admin, root / "ingest-kiosk", args.events)
-        print(f"verify_ceiling_per_s: {ceiling:.0f}")
-        print(f"ingest_events_per_s: {ingest:.0f}")
-        print(f"ingest_vs_verify: {ingest / ceiling:.2f}")
-        credentials = credential_rate(5000)
-        print(f"credential_verify_per_s: {credentials:.0f}")
-        print(f"credential_vs_verify: {credentials / ceiling:.2f}")
-        to_light = tap_to_indicator(root / "nfc-kiosk", args.nfc_taps)
-        print(f"tap_to_indicator_ms_median: {statistics.median(to_light) * 1000:.1f}")
-        with ledger_server(root / "server") as url, ApiClient(url, admin_token=init.admin_token) as admin:
-            screen = kiosk_screen(url, admin, root / "screen-kiosk", args.screen_taps)
-        if screen["screens"] != args.screen_taps:
-            print(
-                f"kiosk screen showed {screen['screens']} results for {args.screen_taps} taps",
-                file=sys.stderr,
-            )
-            return 1
-        print(f"tap_to_screen_ms_median: {statistics.median(screen['tap_to_screen_ms']):.1f}")
-        print(f"kiosk_rss_mb: {screen['rss_mb']:.0f}")
-        print(f"empty_window_rss_mb: {screen['empty_window_rss_mb']:.0f}")
-        print(f"kiosk_over_window_mb: {screen['rss_mb'] - screen['empty_window_rss_mb']:.0f}")
-        with ledger_server(root / "server") as url, ApiClient(url, admin_token=init.admin_token) as admin:
-            redeem = redeem_figures(
-                url, admin, root / "shop", samples=args.redemptions, terminals=4, per_terminal=50
-            )
-        redeem_ms = statistics.median(redeem.online_ms)
-        print(f"redeem_online_ms_median: {redeem_ms:.1f}")
-        print(f"redeem_vs_floor: {redeem_ms / redeem.floor_ms:.1f}")
-        print(f"redeem_per_s: {redeem.per_s:.0f}")
-        print(f"append_per_s: {tlog_append_rate(root / 'tlog-append', 20_000):.0f}")
-        proof_s = tlog_proof_times(root / "tlog-proof", 1_000_000, 500)
-        print(f"proof_ms: {statistics.median(proof_s) * 1000:.3f}")
-        audited, cores = audit_rate(root / "audit-state", 200_000)
-        print(f"audit_events_per_s: {audited:.0f}")
-        print(f"audit_vs_ceiling: {audited / (cores * ceiling):.2f}")
 
-        # A fresh server, so the drain starts from empty.
-        drain_init = init_data_dir(root / "drain-server")
-        with ledger_server(root / "drain-server") as url:
-            with ApiClient(url, admin_token=drain_init.admin_token) as admin:
-                config, _, taps = enrolled_kiosk(url, admin, root / "kiosk")
-            outbox = Outbox(config.outbox_path)
+def _ingest_and_credential_figures(root: Path, admin_token: str, events: int) -> float:
+    """Print the ingest and credential figures; return the bare verification ceiling the others divide by."""
+    with ledger_server(root / "server") as url, ApiClient(url, admin_token=admin_token) as admin:
+        ingest, ceiling = ingest_rate(url, admin, root / "ingest-kiosk", events)
+    print(f"verify_ceiling_per_s: {ceiling:.0f}")
+    print(f"ingest_events_per_s: {ingest:.0f}")
+    print(f"ingest_vs_verify: {ingest / ceiling:.2f}")
+    credentials = credential_rate(5000)
+    print(f"credential_verify_per_s: {credentials:.0f}")
+    print(f"credential_vs_verify: {credentials / ceiling:.2f}")
+    return ceiling
+
+
+def _screen_figures(root: Path, admin_token: str, screen_taps: int) -> bool:
+    """Print the kiosk screen's latency and memory figures; False if it missed a tap's result."""
+    with ledger_server(root / "server") as url, ApiClient(url, admin_token=admin_token) as admin:
+        screen = kiosk_screen(url, admin, root / "screen-kiosk", screen_taps)
+    if screen["screens"] != screen_taps:
+        print(
+            f"kiosk screen showed {screen['screens']} results for {screen_taps} taps",
+            file=sys.stderr,
+        )
+        return False
+    print(f"tap_to_screen_ms_median: {statistics.median(screen['tap_to_screen_ms']):.1f}")
+    print(f"kiosk_rss_mb: {screen['rss_mb']:.0f}")
+    print(f"empty_window_rss_mb: {screen['empty_window_rss_mb']:.0f}")
+    print(f"kiosk_over_window_mb: {screen['rss_mb'] - screen['empty_window_rss_mb']:.0f}")
+    return True
+
+
+def _redeem_figures(root: Path, admin_token: str, redemptions: int) -> None:
+    """Print the shop till's figures (:mod:`bench.redeem`)."""
+    with ledger_server(root / "server") as url, ApiClient(url, admin_token=admin_token) as admin:
+        redeem = redeem_figures(url, admin, root / "shop", samples=redemptions, terminals=4, per_terminal=50)
+    redeem_ms = statistics.median(redeem.online_ms)
+    print(f"redeem_online_ms_median: {redeem_ms:.1f}")
+    print(f"redeem_vs_floor: {redeem_ms / redeem.floor_ms:.1f}")
+    print(f"redeem_per_s: {redeem.per_s:.0f}")
+
+
+def _log_figures(root: Path, ceiling: float) -> None:
+    """Print the transparency log's figures: appends, proofs, and an audit of a tile mirror."""
+    print(f"append_per_s: {tlog_append_rate(root / 'tlog-append', 20_000):.0f}")
+    proof_s = tlog_proof_times(root / "tlog-proof", 1_000_000, 500)
+    print(f"proof_ms: {statistics.median(proof_s) * 1000:.3f}")
+    audited, cores = audit_rate(root / "audit-state", 200_000)
+    print(f"audit_events_per_s: {audited:.0f}")
+    print(f"audit_vs_ceiling: {audited / (cores * ceiling):.2f}")
+
+
+def _tap_and_drain_figures(root: Path, events: int, paired_taps: int) -> bool:
+    """Fill a fresh kiosk with ``events`` taps (timing ``paired_taps`` against bare commits), then drain it.
+
+    A fresh server, so the drain starts from empty.  False if the drain left anything behind.
+    """
+    drain_init = init_data_dir(root / "drain-server")
+    with ledger_server(root / "drain-server") as url:
+        with ApiClient(url, admin_token=drain_init.admin_token) as admin:
+            config, _, taps = enrolled_kiosk(url, admin, root / "kiosk")
+        outbox = Outbox(config.outbox_path)
+        try:
+            clock = SimulatedClock(start_wall_ms=int(time.time() * 1000) - events * 60_000)
+            kiosk = Kiosk(
+                config=config,
+                key=load_key(config.key_path),
+                outbox=outbox,
+                clock=clock,
+                indicator=RecordingIndicator(),
+                trust=TrustStore(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id),
+            )
+            floor = BareCommit(root / "kiosk")
             try:
-                clock = SimulatedClock(start_wall_ms=int(time.time() * 1000) - args.events * 60_000)
-                kiosk = Kiosk(
-                    config=config,
-                    key=load_key(config.key_path),
-                    outbox=outbox,
-                    clock=clock,
-                    indicator=RecordingIndicator(),
-                    trust=TrustStore(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id),
-                )
-                floor = BareCommit(root / "kiosk")
-                try:
-                    tap_s, commit_s = fill_kiosk(
-                        kiosk, clock, taps, args.events, paired=args.taps, floor=floor
-                    )
-                finally:
-                    floor.close()
-                commit_ms = statistics.median(commit_s) * 1000
-                tap_ms = statistics.median(tap_s) * 1000
-                print(f"commit_ms_median: {commit_ms:.3f}")
-                print(f"tap_ms_median: {tap_ms:.3f}")
-                print(f"tap_vs_commit: {tap_ms / commit_ms:.2f}")
-
-                started = time.perf_counter()
-                result = SyncClient(config, outbox).sync_once()
-                elapsed = time.perf_counter() - started
-                if result.pending or result.error:
-                    print(f"drain failed: {result}", file=sys.stderr)
-                    return 1
-                print(f"drain_events_per_s: {args.events / elapsed:.0f}")
+                tap_s, commit_s = fill_kiosk(kiosk, clock, taps, events, paired=paired_taps, floor=floor)
             finally:
-                outbox.close()
-    return 0
+                floor.close()
+            commit_ms = statistics.median(commit_s) * 1000
+            tap_ms = statistics.median(tap_s) * 1000
+            print(f"commit_ms_median: {commit_ms:.3f}")
+            print(f"tap_ms_median: {tap_ms:.3f}")
+            print(f"tap_vs_commit: {tap_ms / commit_ms:.2f}")
+
+            started = time.perf_counter()
+            result = SyncClient(config, outbox).sync_once()
+            elapsed = time.perf_counter() - started
+            if result.pending or result.error:
+                print(f"drain failed: {result}", file=sys.stderr)
+                return False
+            print(f"drain_events_per_s: {events / elapsed:.0f}")
+        finally:
+            outbox.close()
+    return True
 
 
 def unit_security(units: Path | None = None) -> None:

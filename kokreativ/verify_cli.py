@@ -147,6 +147,13 @@ def _key_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
 def configure(parser: argparse.ArgumentParser) -> None:
     commands = parser.add_subparsers(dest="verify_command", metavar="COMMAND", required=True)
 
+    _configure_ledger(commands)
+    _configure_mirror(commands)
+    _configure_offline_checks(commands)
+
+
+def _configure_ledger(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``verify ledger``: the whole audit, from a URL or a tile mirror."""
     ledger = _leaf(
         commands,
         "ledger",
@@ -177,6 +184,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     ledger.add_argument("--progress", action="store_true", help="show progress on stderr even when not a TTY")
     ledger.set_defaults(func=_ledger)
 
+
+def _configure_mirror(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``verify mirror``: copy a log's tiles into a folder."""
     mirror = _leaf(
         commands,
         "mirror",
@@ -188,6 +198,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     mirror.add_argument("folder", metavar="FOLDER", help="the mirror folder (created if missing)")
     mirror.set_defaults(func=_mirror)
 
+
+def _configure_offline_checks(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``verify checkpoint`` and ``verify proof``: one signed checkpoint or inclusion proof, offline."""
     checkpoint = _leaf(
         commands,
         "checkpoint",

@@ -24,6 +24,7 @@ from provisioning import kiosks as kiosks_view
 from provisioning.cards import DEFAULT_VALID_DAYS
 from provisioning.client import ApiClient
 from provisioning.cliglue import (
+    SubParsers,
     admin_call,
     admin_client,
     group,
@@ -133,21 +134,19 @@ def _terminal_list(args: argparse.Namespace) -> int:
 
 
 def _code(client: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
-    from provisioning.enrol import normalise_code
+    from provisioning.enrol import display_code, normalise_code
 
     answer = client.create_enrolment_code(args.site, expires_in_s=int(args.expires_hours * 3600))
-    digits = normalise_code(str(answer["code"]))
-    answer["code"] = digits
-    answer["code_display"] = "-".join(digits[i : i + 4] for i in range(0, len(digits), 4))
+    code = str(answer["code"])
+    answer["code"], answer["code_display"] = normalise_code(code), display_code(code)
     return answer
 
 
 # -- shops, coordinators and their decisions --------------------------------------------------------
 
 
-def configure(parser: argparse.ArgumentParser) -> None:
-    commands = parser.add_subparsers(dest="provision_command", metavar="COMMAND", required=True)
-
+def _configure_init(commands: SubParsers) -> None:
+    """``provision init``: a new server data folder."""
     init = leaf(
         commands,
         "init",
@@ -163,6 +162,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="the transparency log's name: the server's URL without the scheme (default: %(default)s)",
     )
 
+
+def _configure_sites(commands: SubParsers) -> None:
+    """``provision site …``: sites and their token rate and card policy."""
     sites = group(commands, "site", "manage sites (community centres)")
     add_site = leaf(
         sites,
@@ -199,6 +201,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         sites, "list", "list sites", "kokreativ provision site list", admin_call(lambda c, a: c.list_sites())
     )
 
+
+def _configure_terminals(commands: SubParsers) -> None:
+    """``provision terminal …``: enrolment codes, enrolling this machine, kiosk health, suspension."""
     terminals = group(commands, "terminal", "manage kiosks")
     add_terminal = leaf(
         terminals,
@@ -258,6 +263,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         )
         cmd.add_argument("kiosk_id")
 
+
+def _configure_issuers(commands: SubParsers) -> None:
+    """``provision issuer …``: the programme's card issuer keys."""
     issuers = group(commands, "issuer", "manage the programme's card issuer keys")
     create = leaf(
         issuers,
@@ -287,7 +295,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         )
         cmd.add_argument("key_id")
 
-    cards = group(commands, "card", "manage volunteer cards")
+
+def _configure_card_issue(cards: SubParsers) -> None:
+    """``provision card issue``: write a signed credential onto a blank tag."""
     issue = leaf(
         cards,
         "issue",
@@ -304,6 +314,31 @@ def configure(parser: argparse.ArgumentParser) -> None:
     issue.add_argument("--valid-days", type=int, default=DEFAULT_VALID_DAYS, help="default: three years")
     issue.add_argument("--no-lock", action="store_true", help="leave the tag writable (test cards only)")
     issue.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a tag")
+
+
+def _configure_card_register(cards: SubParsers) -> None:
+    """``provision card register``: a card without writing it (pilots)."""
+    register = leaf(
+        cards,
+        "register",
+        "register a card without writing it: a random ID, or an existing tag by UID pseudonym (pilots)",
+        'kokreativ provision card register --name "Alex Beispiel" --uid 04a2b3c4d5e6f7',
+        admin_call(_card_register),
+    )
+    who = register.add_mutually_exclusive_group(required=True)
+    who.add_argument("--name", help="the volunteer's name (kept in personal data only)")
+    who.add_argument("--volunteer", help="an existing volunteer ID (v_…)")
+    register.add_argument("--ehrenamtskarte", help="the volunteer's Ehrenamtskarte number (personal data)")
+    uid = register.add_mutually_exclusive_group()
+    uid.add_argument("--uid", help="an uncredentialed tag's UID in hex; only its pseudonym is stored")
+    uid.add_argument("--reader", help="read the uncredentialed tag's UID from this reader instead")
+    register.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a tag")
+
+
+def _configure_cards(commands: SubParsers) -> None:
+    """``provision card …``: issuing, registering, blocking cards and the coordinator role."""
+    cards = group(commands, "card", "manage volunteer cards")
+    _configure_card_issue(cards)
     block = leaf(
         cards,
         "block",
@@ -333,22 +368,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
         admin_call(lambda c, a: c.list_cards(volunteer_id=a.volunteer)),
     )
     list_cards.add_argument("--volunteer", help="only this volunteer's cards")
-    register = leaf(
-        cards,
-        "register",
-        "register a card without writing it: a random ID, or an existing tag by UID pseudonym (pilots)",
-        'kokreativ provision card register --name "Alex Beispiel" --uid 04a2b3c4d5e6f7',
-        admin_call(_card_register),
-    )
-    who = register.add_mutually_exclusive_group(required=True)
-    who.add_argument("--name", help="the volunteer's name (kept in personal data only)")
-    who.add_argument("--volunteer", help="an existing volunteer ID (v_…)")
-    register.add_argument("--ehrenamtskarte", help="the volunteer's Ehrenamtskarte number (personal data)")
-    uid = register.add_mutually_exclusive_group()
-    uid.add_argument("--uid", help="an uncredentialed tag's UID in hex; only its pseudonym is stored")
-    uid.add_argument("--reader", help="read the uncredentialed tag's UID from this reader instead")
-    register.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a tag")
+    _configure_card_register(cards)
 
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    commands = parser.add_subparsers(dest="provision_command", metavar="COMMAND", required=True)
+    _configure_init(commands)
+    _configure_sites(commands)
+    _configure_terminals(commands)
+    _configure_issuers(commands)
+    _configure_cards(commands)
     configure_shops(commands)
     configure_coordinators(commands)
     configure_review(commands)

@@ -358,6 +358,24 @@ def parse_holiday(text: str) -> dict[str, Any]:
     return {"percent": _percent(percent), "days": [], "dates": sorted(dates), "from": start, "to": end}
 
 
+def bonus_change(
+    bonuses: Iterable[str], holidays: Iterable[str], *, clear: bool = False
+) -> list[dict[str, Any]] | None:
+    """The bonuses a rules change sets: ``None`` keeps the site's, ``[]`` (``clear``) removes them all.
+
+    Weekday bonuses (:func:`parse_bonus`) and holidays (:func:`parse_holiday`) given
+    together replace all of the site's bonuses; ``clear`` with any of them is refused.
+    """
+    bonuses, holidays = list(bonuses), list(holidays)
+    if clear:
+        if bonuses or holidays:
+            raise _bad("--no-bonuses clears the bonuses; give it alone")
+        return []
+    if bonuses or holidays:
+        return [parse_bonus(b) for b in bonuses] + [parse_holiday(h) for h in holidays]
+    return None
+
+
 def format_days(days: Iterable[int]) -> str:
     """Weekday numbers in German short names with ranges: ``[0, 1, 2, 4]`` is ``"Mo-Mi,Fr"``."""
     german = [names[0].capitalize() for names in _DAY_NAMES]

@@ -11,7 +11,7 @@ import argparse
 import sys
 from typing import Any
 
-from protocol import PrivateKey, Reason
+from protocol import PrivateKey
 from provisioning import coordinator_keys as ck
 from provisioning import reports
 from provisioning.client import ApiClient
@@ -23,7 +23,6 @@ from provisioning.cliglue import (
     leaf,
     print_json,
 )
-from provisioning.errors import ProvisioningError
 
 
 def _preset(text: str) -> dict[str, Any]:
@@ -77,13 +76,7 @@ def _shop_limits(client: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
 
 def _rules_set(client: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
     key = _signing_key(args)
-    bonuses: list[dict[str, Any]] | None = None
-    if args.no_bonuses:
-        if args.bonus or args.holiday:
-            raise ProvisioningError(Reason.BAD_FIELD, "--no-bonuses clears the bonuses; give it alone")
-        bonuses = []
-    elif args.bonus or args.holiday:
-        bonuses = [ck.parse_bonus(b) for b in args.bonus] + [ck.parse_holiday(h) for h in args.holiday]
+    bonuses = ck.bonus_change(args.bonus, args.holiday, clear=args.no_bonuses)  # before asking the server
     data = ck.site_rules_data(
         client.get_site(args.site_id),
         tokens_per_hour=args.tokens_per_hour,
@@ -187,6 +180,14 @@ def _limit_arguments(parser: argparse.ArgumentParser, *, defaults: str) -> None:
 
 
 def configure_shops(commands: SubParsers) -> None:
+    """The economy's own groups: ``shop``, ``rules`` and ``shift``."""
+    _configure_shop(commands)
+    _configure_rules(commands)
+    _configure_shifts(commands)
+
+
+def _configure_shop(commands: SubParsers) -> None:
+    """``provision shop …``: shops, their limits and till presets."""
     shops = group(commands, "shop", "manage shops, where volunteers redeem tokens")
     add = leaf(
         shops,
@@ -240,6 +241,9 @@ def configure_shops(commands: SubParsers) -> None:
         admin_call(_shop_list),
     )
 
+
+def _configure_rules(commands: SubParsers) -> None:
+    """``provision rules set``: a check-in site's earning rules."""
     rules = group(commands, "rules", "change a check-in site's earning rules (signed decisions)")
     set_rules = leaf(
         rules,
@@ -273,6 +277,9 @@ def configure_shops(commands: SubParsers) -> None:
     )
     set_rules.add_argument("--no-bonuses", action="store_true", help="remove every bonus")
 
+
+def _configure_shifts(commands: SubParsers) -> None:
+    """``provision shift add``: a shift added by hand."""
     shifts = group(commands, "shift", "shifts added by hand (signed decisions)")
     add_shift = leaf(
         shifts,

@@ -28,6 +28,12 @@ def normalise_code(code: str) -> str:
         raise _provisioning_error(exc) from exc
 
 
+def display_code(code: str) -> str:
+    """The code in groups of four digits (``1234-5678-9012``), as a coordinator reads it out."""
+    digits = normalise_code(code)
+    return "-".join(digits[i : i + 4] for i in range(0, len(digits), 4))
+
+
 def enrol_kiosk(
     server_url: str,
     code: str,

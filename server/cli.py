@@ -50,6 +50,14 @@ the old key.  docs/operations.md ("Rotating keys") has the whole procedure.
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add the ``server`` sub-commands to ``parser``."""
     subparsers = parser.add_subparsers(dest="server_command", metavar="COMMAND", required=True)
+    _configure_run(subparsers)
+    _configure_copies(subparsers)
+    _configure_verify_store(subparsers)
+    _configure_rotate_key(subparsers)
+
+
+def _configure_run(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``server run``: serve the ledger in the foreground."""
     run = subparsers.add_parser(
         "run",
         help="serve the ledger from a data directory (foreground)",
@@ -68,6 +76,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     run.set_defaults(func=run_command)
+
+
+def _configure_copies(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``server backup`` and ``server export-log``: copies of the ledger and of its public log."""
     backup = subparsers.add_parser(
         "backup",
         help="copy the ledger with SQLite's online backup while the server runs",
@@ -90,6 +102,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     export.add_argument("--data", type=Path, required=True, help="the server's data directory")
     export.add_argument("--out", type=Path, required=True, help="the mirror folder (created or refreshed)")
     export.set_defaults(func=export_command)
+
+
+def _configure_verify_store(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``server verify-store``: the operator's cross-check of database and log."""
     store = subparsers.add_parser(
         "verify-store",
         help="compare the database with the log it publishes (the operator's cross-check)",
@@ -101,6 +117,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     store.add_argument("--data", type=Path, required=True, help="the server's data directory")
     store.set_defaults(func=verify_store_command)
+
+
+def _configure_rotate_key(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``server rotate-key``: the two-step planned key rotation."""
     rotate = subparsers.add_parser(
         "rotate-key",
         help="rotate the server key in two steps (planned rotation; see docs/operations.md)",

@@ -12,30 +12,25 @@ import json
 import logging
 import sys
 import threading
-from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 from hardware.sdnotify import Watchdog
-from protocol import Reason, b64encode
-from protocol.clock import now_ms
-from terminal.config import INDICATORS, LANGUAGES, READERS, KioskConfig, load_config, write_config
+from protocol import Reason
+from terminal.config import INDICATORS, LANGUAGES, READERS, load_config, write_config
 from terminal.errors import ModeError, TerminalError
-from terminal.outbox import Outbox, OutboxStatus
+from terminal.outbox import Outbox
 from terminal.pin import hash_pin
 from terminal.service import (
     Mode,
     join_sync_thread,
     kiosk_mode,
-    mode_of,
     open_service,
     open_shop_service,
     stop_on_signals,
 )
-from terminal.shop import local_day
+from terminal.status import evidence_report, status_report
 from terminal.sync import SyncClient
-from terminal.trust import TrustView
 
 SYNC_SHUTDOWN_S = 5.0  # how long ``sync`` waits for a round in flight after SIGTERM
 
@@ -233,103 +228,13 @@ def _sync(args: argparse.Namespace) -> int:
     return 0
 
 
-def _iso(ms: int | None) -> str | None:
-    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
-
-
-def _log_report(config: KioskConfig, status: OutboxStatus) -> dict[str, Any] | None:
-    verified = status.log
-    if verified is None:
-        return None
-    return {
-        "size": verified.size,
-        "root": b64encode(verified.root),
-        "verified": _iso(verified.verified_ms),
-        "origin": config.log_origin or status.log_origin or verified.origin,
-    }
-
-
-def _server_key_report(config: KioskConfig, status: OutboxStatus) -> dict[str, Any]:
-    """The key the kiosk verifies with, and whether enrolment or a followed rotation pinned it."""
-    if status.server_key is None:
-        return {"public_key": config.server_public_key.to_b64(), "source": "enrolment", "pinned": None}
-    pinned = _iso(status.server_key_pinned_ms)
-    return {"public_key": status.server_key, "source": "rotation", "pinned": pinned}
-
-
 def _status(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    today = local_day(now_ms())
-    with Outbox(config.outbox_path, create=False) as outbox:
-        status = outbox.status()
-        trust = TrustView(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id).current()
-        offline_today = outbox.offline_total(today)
-    shop = None
-    if trust is not None and trust.shop is not None:
-        limits = trust.shop
-        shop = {
-            "max_amount": limits.max_amount,
-            "offline_allowance": limits.offline_allowance,
-            "offline_daily_cap": limits.offline_daily_cap,
-            "void_window_s": limits.void_window_s,
-            "presets": len(limits.presets),
-            # This terminal's offline redemptions today against its cap (docs/economy.md, "Offline").
-            "offline_today": {"day": today, "total": offline_today, "cap": limits.offline_daily_cap},
-        }
-    report = {
-        "kiosk_id": config.kiosk_id,
-        "mode": str(mode_of(trust)),
-        "shop": shop,
-        "site": {"site_id": config.site_id, "name": config.site_name},
-        "server_url": config.server_url,
-        "server_key": _server_key_report(config, status),
-        "last_seq": status.last_seq,
-        "synced_seq": status.synced_seq,
-        "pending": status.pending,
-        "open_shifts": status.open_shifts,
-        "last_sync": _iso(status.last_sync_ms),
-        "last_sync_ms": status.last_sync_ms,
-        # How the sync side's last round ended (noted on change, else at most once a minute).
-        "sync_round": None
-        if status.sync_round_ms is None
-        else {"at": _iso(status.sync_round_ms), "error": status.sync_round_error},
-        "alarm": status.alarm,
-        "alarm_code": status.alarm_code,
-        # The server's transparency log as this kiosk last verified it; null before the first sync.
-        "log": _log_report(config, status),
-        "evidence": status.evidence,
-        # The server's clock minus ours at the last answered heartbeat (positive: ours is behind).
-        "clock_offset_ms": status.clock_offset_ms,
-        "heartbeat": _iso(status.heartbeat_ms),
-        "reader": config.nfc_path if config.reader == "nfc" else config.reader,
-        # What cards are checked against; null before the first list (every card is then denied).
-        "trust_list": None
-        if trust is None
-        else {
-            "issued": _iso(trust.issued_ms),
-            "issuer_keys": len(trust.issuers),
-            "blocked_cards": len(trust.blocked),
-            "allow_uncredentialed": trust.allow_uncredentialed,
-        },
-    }
-    print(json.dumps(report, sort_keys=True, indent=2))
+    print(json.dumps(status_report(load_config(args.config)), sort_keys=True, indent=2))
     return 0
 
 
 def _evidence(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    with Outbox(config.outbox_path, create=False) as outbox:
-        items = outbox.evidence()
-    report = [
-        {
-            **item.to_json(),
-            "detected": _iso(item.detected_ms),
-            "detected_ms": item.detected_ms,
-            "reported": _iso(item.reported_ms),
-            "reported_ms": item.reported_ms,
-        }
-        for item in items
-    ]
+    report = evidence_report(load_config(args.config))
     text = json.dumps(report, sort_keys=True, indent=2) + "\n"
     if args.out is None:
         sys.stdout.write(text)
@@ -382,6 +287,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     """Add ``run``, ``sync``, ``status``, ``evidence``, ``clear-alarm`` and ``set-pin`` to ``parser``."""
     subparsers = parser.add_subparsers(dest="terminal_command", metavar="COMMAND", required=True)
 
+    _configure_run(subparsers)
+    _configure_sync(subparsers)
+    _configure_inspection(subparsers)
+    _configure_set_pin(subparsers)
+
+
+def _configure_run(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``terminal run``: the kiosk itself."""
     run = _add(
         subparsers,
         "run",
@@ -399,6 +312,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
     run.set_defaults(func=_run)
 
+
+def _configure_sync(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``terminal sync``: send the outbox."""
     sync = _add(subparsers, "sync", "send the outbox to the ledger server", SYNC_EXAMPLES)
     sync.add_argument(
         "--once",
@@ -408,6 +324,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     sync.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
     sync.set_defaults(func=_sync)
 
+
+def _configure_inspection(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``status``, ``evidence`` and ``clear-alarm``: what an operator looks at and lifts."""
     status = _add(
         subparsers,
         "status",
@@ -433,6 +352,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     clear_alarm.set_defaults(func=_clear_alarm)
 
+
+def _configure_set_pin(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``terminal set-pin``: the coordinator PIN."""
     set_pin = _add(
         subparsers,
         "set-pin",

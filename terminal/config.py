@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,20 +83,48 @@ def _check(condition: bool, path: Path, name: str, what: str) -> None:
         raise ConfigError(Reason.BAD_FIELD, f"{path}: {name!r} {what}")
 
 
+# Optional settings: each one's type and the range it must fall in.
+_OPTIONAL: dict[str, tuple[type | tuple[type, ...], Callable[[Any], bool]]] = {
+    "max_shift_hours": (int, lambda v: v >= 1),
+    "double_tap_window_s": ((int, float), lambda v: v >= 0),
+    "reader": (str, lambda v: v in READERS),
+    "indicator": (str, lambda v: v in INDICATORS),
+    "green_pin": (int, lambda v: 0 <= v <= 27),
+    "red_pin": (int, lambda v: 0 <= v <= 27),
+    "buzzer_pin": (int, lambda v: 0 <= v <= 27),
+    "button_pin": (int, lambda v: 0 <= v <= 27),
+    "nfc_path": (str, lambda v: v.split(":", 1)[0] in NFC_PATH_KINDS),
+    "language": (str, lambda v: v in LANGUAGES),
+    "coordinator_pin": (str, lambda v: v.startswith("$argon2id$")),
+}
+
+
 def load_config(path: Path) -> KioskConfig:
     """Read and validate ``path``; raise :class:`ConfigError` naming the first bad field."""
+    raw = _read_toml(path)
+    known = {f.name for f in dataclasses.fields(KioskConfig)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(Reason.UNKNOWN_FIELD, f"{path}: unknown setting {unknown[0]!r}")
+    values = _required_values(raw, path)
+    values.update(_optional_values(raw, values["server_public_key"], path))
+    folder = path.resolve().parent
+    data_dir = Path(_require(raw, "data_dir", str, path)) if "data_dir" in raw else folder
+    values["data_dir"] = data_dir if data_dir.is_absolute() else folder / data_dir
+    return KioskConfig(**values)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(Reason.MISSING_FIELD, f"cannot read config {path}: {exc.strerror}") from exc
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(Reason.BAD_ENCODING, f"{path} is not valid TOML: {exc}") from exc
 
-    known = {f.name for f in dataclasses.fields(KioskConfig)}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise ConfigError(Reason.UNKNOWN_FIELD, f"{path}: unknown setting {unknown[0]!r}")
 
+def _required_values(raw: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The settings every kiosk has, checked in a fixed order so an error names the first bad one."""
     values: dict[str, Any] = {}
     for name, kinds in (("kiosk_id", ids.KIOSK), ("site_id", ids.SITE)):
         values[name] = _require(raw, name, str, path)
@@ -117,38 +146,26 @@ def load_config(path: Path) -> KioskConfig:
         raise ConfigError(exc.reason, f"{path}: {exc.message}") from exc
     values["tokens_per_hour"] = _require(raw, "tokens_per_hour", int, path)
     _check(values["tokens_per_hour"] >= 0, path, "tokens_per_hour", "must be >= 0")
+    return values
 
-    optional: dict[str, tuple[type | tuple[type, ...], Any]] = {
-        "max_shift_hours": (int, lambda v: v >= 1),
-        "double_tap_window_s": ((int, float), lambda v: v >= 0),
-        "reader": (str, lambda v: v in READERS),
-        "indicator": (str, lambda v: v in INDICATORS),
-        "green_pin": (int, lambda v: 0 <= v <= 27),
-        "red_pin": (int, lambda v: 0 <= v <= 27),
-        "buzzer_pin": (int, lambda v: 0 <= v <= 27),
-        "button_pin": (int, lambda v: 0 <= v <= 27),
-        "nfc_path": (str, lambda v: v.split(":", 1)[0] in NFC_PATH_KINDS),
-        "language": (str, lambda v: v in LANGUAGES),
-        "coordinator_pin": (str, lambda v: v.startswith("$argon2id$")),
-    }
-    for name, (kind, valid) in optional.items():
+
+def _optional_values(raw: dict[str, Any], server_key: PublicKey, path: Path) -> dict[str, Any]:
+    """The optional settings present in ``raw``, checked; ``log_origin`` must name ``server_key``."""
+    values: dict[str, Any] = {}
+    for name, (kind, valid) in _OPTIONAL.items():
         if name in raw:
             values[name] = _require(raw, name, kind, path)
             _check(valid(values[name]), path, name, "is out of range")
     if "log_origin" in raw:
         origin = _require(raw, "log_origin", str, path)
         try:
-            NoteVerifier.for_key(origin, values["server_public_key"])  # the origin is the key's name
+            NoteVerifier.for_key(origin, server_key)  # the origin is the key's name
         except MalformedError as exc:
             raise ConfigError(Reason.BAD_FIELD, f"{path}: 'log_origin' {exc.message}") from exc
         values["log_origin"] = origin
     if "double_tap_window_s" in values:
         values["double_tap_window_s"] = float(values["double_tap_window_s"])
-
-    folder = path.resolve().parent
-    data_dir = Path(_require(raw, "data_dir", str, path)) if "data_dir" in raw else folder
-    values["data_dir"] = data_dir if data_dir.is_absolute() else folder / data_dir
-    return KioskConfig(**values)
+    return values
 
 
 def config_to_toml(config: KioskConfig, *, folder: Path | None = None) -> dict[str, Any]:

@@ -70,22 +70,36 @@ def enrol_kiosk(
     ``post`` sends the request (default: ``POST {server_url}/v1/enrol``).
     """
     digits = normalise_code(code)
+    _check_choices(reader=reader, indicator=indicator, nfc_path=nfc_path)
+    config_path = data_dir / "kiosk.toml"
+    if config_path.exists():
+        raise EnrolmentError("already_enrolled", f"{config_path} exists; this kiosk is enrolled")
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    answer = _enrol_key(data_dir / "kiosk.key", digits, post or _poster(server_url))
+    config = _config_from_answer(answer, server_url, data_dir, reader=reader, indicator=indicator)
+    if nfc_path is not None:
+        config = dataclasses.replace(config, nfc_path=nfc_path)
+    _install(config_path, config, answer.get("trust"))
+    return config_path, config
+
+
+def _check_choices(*, reader: str, indicator: str, nfc_path: str | None) -> None:
+    """Refuse a reader, indicator or nfcpy path the kiosk could not use, before the code is spent."""
     if reader not in READERS:
         raise EnrolmentError(Reason.BAD_FIELD, f"reader must be one of {', '.join(READERS)}")
     if nfc_path is not None and nfc_path.split(":", 1)[0] not in NFC_PATH_KINDS:
         raise EnrolmentError(Reason.BAD_FIELD, f"nfc path must start with one of {', '.join(NFC_PATH_KINDS)}")
     if indicator not in INDICATORS:
         raise EnrolmentError(Reason.BAD_FIELD, f"indicator must be one of {', '.join(INDICATORS)}")
-    config_path = data_dir / "kiosk.toml"
-    if config_path.exists():
-        raise EnrolmentError("already_enrolled", f"{config_path} exists; this kiosk is enrolled")
-    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    key_path = data_dir / "kiosk.key"
+
+
+def _enrol_key(key_path: Path, digits: str, post: Post) -> dict[str, Any]:
+    """Sign the code with the kiosk key (made now, or left by an earlier attempt) and send it; the answer."""
     key = load_key(key_path) if key_path.exists() else create_key(key_path)
     signature = key.sign(enrolment_message(digits, key.public_key))
     body = {"code": digits, "public_key": key.public_key.to_b64(), "signature": b64encode(signature)}
     try:
-        answer = (post or _poster(server_url))(body)
+        return post(body)
     except EnrolmentError as exc:
         if exc.code == Reason.KEY_ALREADY_ENROLLED:
             raise EnrolmentError(
@@ -94,24 +108,22 @@ def enrol_kiosk(
                 from_server=exc.from_server,
             ) from exc
         raise
-    config = _config_from_answer(answer, server_url, data_dir, reader=reader, indicator=indicator)
-    if nfc_path is not None:
-        config = dataclasses.replace(config, nfc_path=nfc_path)
+
+
+def _install(config_path: Path, config: KioskConfig, trust: object) -> None:
+    """Write the config and create the outbox with the first trust list; leave no config it would refuse."""
     write_config(config_path, config)
     try:
         # Read back with the kiosk's own rules, so a config the kiosk would refuse is never left behind.
         load_config(config_path)
         with Outbox(config.outbox_path) as outbox:
             # The first trust list, so the kiosk can check credentials before its first sync.
-            TrustStore(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id).store(
-                answer.get("trust")
-            )
+            TrustStore(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id).store(trust)
     except (TerminalError, ValueError) as exc:
         config_path.unlink()
         raise EnrolmentError(
             Reason.BAD_FIELD, f"the enrolment answer gives an unusable config: {exc}"
         ) from exc
-    return config_path, config
 
 
 def _poster(server_url: str, *, timeout_s: float = TIMEOUT_S) -> Post:

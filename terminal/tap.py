@@ -271,6 +271,16 @@ class Kiosk:
                 recorded_kind=recent.outcome.kind,
             )
 
+        outcome = self._check_in_or_out(card_id, clock, trust)
+        self._recent[card_id] = _Recent(clock.boot_id, clock.mono_ms, outcome)
+        return outcome
+
+    def _check_in_or_out(self, card_id: str, clock: ClockEvidence, trust: TrustList | None) -> TapOutcome:
+        """Close the card's open shift if it is within the longest shift, else open one.
+
+        An open shift older than that is left behind and a new one opens; the check-in's
+        ``abandoned_start_ms`` says when the old one started.
+        """
         open_shift = self._outbox.open_shift(card_id)
         rules = earning_rules(trust, self._config)
         max_ms = rules.max_shift_hours * 3_600_000
@@ -298,7 +308,6 @@ class Kiosk:
                 seq=seq,
                 abandoned_start_ms=open_shift.in_wall_ms if open_shift else None,
             )
-        self._recent[card_id] = _Recent(clock.boot_id, clock.mono_ms, outcome)
         return outcome
 
     def _prune_recent(self, clock: ClockEvidence, window_ms: float) -> None:

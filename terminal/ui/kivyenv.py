@@ -76,6 +76,13 @@ def prepare(
     if "kivy" in sys.modules:
         raise RuntimeError("kivyenv.prepare() must run before the first Kivy import")
 
+    _set_environment(headless=headless, home=home)
+    _set_config(size=size, fullscreen=fullscreen, max_fps=max_fps, system_inputs=system_inputs)
+    _prepared = args
+
+
+def _set_environment(*, headless: bool, home: str | os.PathLike[str] | None) -> None:
+    """The variables Kivy reads at import (the module docstring says why each)."""
     os.environ["KIVY_NO_ARGS"] = "1"
     os.environ["KIVY_NO_CONFIG"] = "1"
     os.environ["KIVY_NO_FILELOG"] = "1"
@@ -89,6 +96,9 @@ def prepare(
         # sizes (sp, dp) follow the display density: pin it so tests are reproducible.
         os.environ.setdefault("KIVY_METRICS_DENSITY", "1")
 
+
+def _set_config(*, size: tuple[int, int], fullscreen: bool, max_fps: int, system_inputs: bool) -> None:
+    """The ``[graphics]``, ``[kivy]`` and ``[input]`` config Kivy reads when the window opens."""
     from kivy.config import Config
 
     width, height = size
@@ -103,4 +113,3 @@ def prepare(
     if not system_inputs:
         for name, _value in Config.items("input"):
             Config.remove_option("input", name)
-    _prepared = args

@@ -1,0 +1,55 @@
+"""``kokreativ demo``: one simulated day, end to end, on embedded defaults (its acts: :mod:`.day`).
+
+It runs the real parts: a ledger server process on loopback with SQLite in
+a temporary folder, the coordinator's provisioning over the admin API (an
+issuer key, cards carrying signed credentials), a kiosk enrolled with a fresh
+key, the kiosk core with a simulated reader and clock, the sync client and
+the server's own re-verification.  The server is stopped while the day is
+replayed, to show that the kiosk works offline, checking credentials too.
+
+At the end an auditor re-checks the public log with nothing but the published
+verifier key, and then catches a dishonest edit of the server's database.
+
+Where a display is available (``DISPLAY`` or ``WAYLAND_DISPLAY`` is set) the
+demo then opens the kiosk's screen in a window, with the server running and a
+simulated reader: keys 1, 2 and 3 tap the three volunteers' cards, any other
+key an unknown card, and a long press with PIN 1234 opens the coordinator menu.
+Closing the window ends the demo.  Without a display (or with ``--no-window``)
+the demo stays headless.
+
+The cards are issued exactly as ``kokreativ provision card issue`` does,
+through nfcpy's real code, onto emulated NTAG215 stickers (nfcpy's ``udp``
+driver; :mod:`hardware.emulator`), which end up read-only.  The kiosk then
+replays the day with those tags' UIDs and NDEF bytes on a simulated reader
+and clock; ``make test`` also reads such tags through nfcpy at the kiosk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from kokreativ.demo.day import run_demo
+from kokreativ.demo.script import DAY, TOKENS_PER_HOUR
+from kokreativ.demo.window import demo_keys, display_available
+
+__all__ = ["DAY", "TOKENS_PER_HOUR", "configure", "demo_keys", "display_available", "run_demo"]
+
+
+def _run(args: argparse.Namespace) -> int:
+    window = display_available() and not args.no_window
+    if args.dir:
+        workdir = Path(args.dir)
+        workdir.mkdir(parents=True, exist_ok=False)
+        return run_demo(workdir, sys.stdout, keep=True, window=window)
+    with tempfile.TemporaryDirectory(prefix="kokreativ-demo-") as tmp:
+        return run_demo(Path(tmp), sys.stdout, window=window)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = "example:\n  kokreativ demo\n  kokreativ demo --dir /tmp/kk-demo   # keep the files"
+    parser.add_argument("--dir", help="keep everything in this new folder instead of a temporary one")
+    parser.add_argument("--no-window", action="store_true", help="stay headless even where a display is")
+    parser.set_defaults(func=_run)

@@ -1,0 +1,193 @@
+"""The demo's day, act by act: each act is one function, and :func:`run_demo` runs them in order.
+
+1–3. a server data folder, then the coordinator provisions a site, cards, a kiosk and a shop;
+4.   the server is down: the kiosk replays the day and the till sells offline;
+5.   the server is back: the kiosk syncs, the till sells online, a power cut costs nobody an hour;
+6–7. the results, and an auditor's check of the public log;
+8.   a forger edits the database, and the audit catches it;
+9.   where a display is, the kiosk's screen in a window.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from kokreativ.demo.audit import public_audit, tamper_and_audit
+from kokreativ.demo.kiosk import power_cut, replay_day
+from kokreativ.demo.provision import Provisioned, provision
+from kokreativ.demo.results import print_report, print_review
+from kokreativ.demo.script import PRESETS, SHOP_NAME, VOLUNTEERS
+from kokreativ.demo.till import at_till
+from kokreativ.demo.window import open_window
+from kokreativ.localserver import free_port, ledger_server
+from provisioning.audit.report import AuditReport
+from provisioning.client import ApiClient
+from terminal.clock import SimulatedClock
+from terminal.outbox import Outbox
+from terminal.outbox.checkpoints import LogCheckpoint
+from terminal.sync import SyncClient, SyncResult
+
+
+@dataclass(frozen=True)
+class BackOnline:
+    """What act 5 gathered while the server was up again."""
+
+    sync: SyncResult  # the kiosk's sync once the server was back
+    shop_ok: bool
+    power_cut_ok: bool
+    report: list[dict[str, Any]]
+    review: list[dict[str, Any]]
+    verify: dict[str, Any]  # the server's re-verification
+    settlement: dict[str, Any]  # the shop's statement
+    witnessed: LogCheckpoint | None  # the checkpoint the kiosk verified as a witness
+    audit: AuditReport  # the public audit over HTTP
+    pending: int  # events still in the kiosk's outbox
+
+    @property
+    def ok(self) -> bool:
+        """Every event synced and verified, every sale and the power-cut shift as expected."""
+        return bool(
+            self.verify["ok"]
+            and self.shop_ok
+            and self.power_cut_ok
+            and self.settlement.get("to_settle") == 7  # Bo's coffee offline (2) and Alex's book online (5)
+            and self.pending == 0
+            and self.sync.error is None
+            and self.audit.ok
+            and self.witnessed is not None
+        )
+
+
+def run_demo(workdir: Path, out: TextIO, *, keep: bool = False, window: bool = False) -> int:
+    """Run the demo in ``workdir``; return 0 when every event synced and verified.
+
+    With ``window`` the kiosk screen opens afterwards (see the package docstring).
+    """
+
+    def say(text: str = "") -> None:
+        print(text, file=out, flush=True)
+
+    server_dir = workdir / "server"
+    port = free_port()
+
+    from server.datadir import init_data_dir
+
+    init = init_data_dir(server_dir)
+    say(f"1. Ledger server data folder {server_dir}")
+
+    day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    day_start = dt.datetime.combine(day, dt.time(8, 0), tzinfo=dt.UTC)
+    setup = provision(workdir, server_dir, port, init.admin_token, day_start, say)
+    shop_clock = _offline(setup, day_start, say)
+    online = _back_online(setup, shop_clock, server_dir, port, init.log_verifier_key, workdir, say)
+    _print_results(setup, online, say)
+    _print_log(online, init.log_origin, init.log_verifier_key, say)
+    tampered = tamper_and_audit(server_dir, setup.cards[2].volunteer_id, init.log_verifier_key, workdir, say)
+    ok = online.ok and tampered
+    say(f"\nDemo {'succeeded' if ok else 'FAILED'}." + (f" Files are in {workdir}" if keep else ""))
+    if window and ok:
+        open_window(setup.config, setup.stickers, server_dir, port, say)
+    return 0 if ok else 1
+
+
+def _offline(setup: Provisioned, day_start: dt.datetime, say: Any) -> SimulatedClock:
+    """Act 4: with the server down, the kiosk records the day and the till sells Bo a coffee.
+
+    Returns the till's clock, which act 5 carries on.
+    """
+    say("4. Server stopped: the network is down. Replaying a day of taps at the kiosk (times in UTC):")
+    replay_day(setup.config, day_start, setup.stickers, say)
+    shop_clock = SimulatedClock(start_wall_ms=int(day_start.timestamp() * 1000) + 10 * 3_600_000)
+    say("   At the shop, still offline (the till decides within its limits):")
+    at_till(setup.shop_config, shop_clock, setup.stickers, [(1, PRESETS[0][1], "Kaffee")], say)
+    return shop_clock
+
+
+def _back_online(
+    setup: Provisioned,
+    shop_clock: SimulatedClock,
+    server_dir: Path,
+    port: int,
+    verifier_key: str,
+    workdir: Path,
+    say: Any,
+) -> BackOnline:
+    """Act 5: a sync that fails offline, then the server is back: sync, sales, a power cut, the audit."""
+    config = setup.config
+    outbox = Outbox(config.outbox_path)
+    try:
+        with SyncClient(config, outbox) as client:
+            offline = client.sync_once()
+        say(
+            f"   sync while offline: {offline.error or 'ok'}; "
+            f"{outbox.pending_count()} events wait in the outbox"
+        )
+
+        with ledger_server(server_dir, port) as url:
+            say(f"5. Server back at {url}; syncing")
+            with SyncClient(config, outbox) as client:
+                result = client.sync_once()
+            say(
+                f"   sent {result.sent}, acknowledged by verified receipt {result.acknowledged}, "
+                f"still pending {result.pending}, error {result.error or 'none'}"
+            )
+            say("   At the shop, online again (the server authorises each redemption):")
+            shop_clock.advance(3600)
+            sales = [(0, 5, "Buch"), (2, 40, "Fahrrad")]
+            shop_ok = at_till(setup.shop_config, shop_clock, setup.stickers, sales, say)
+            with ApiClient(url, admin_token=setup.admin_token) as admin:
+                power_cut_ok = power_cut(
+                    config, outbox, setup.stickers[1], setup.cards[1].card_id, admin, say
+                )
+                report, review, verify = admin.report(), admin.review(), admin.verify()
+                answer = admin.statement("shops", setup.shop["site_id"])
+                settlement = answer if isinstance(answer, dict) else {}
+            witnessed = outbox.log_checkpoint()
+            audit = public_audit(url, verifier_key, workdir)
+        pending = outbox.pending_count()
+    finally:
+        outbox.close()
+    return BackOnline(
+        result, shop_ok, power_cut_ok, report, review, verify, settlement, witnessed, audit, pending
+    )
+
+
+def _print_results(setup: Provisioned, online: BackOnline, say: Any) -> None:
+    """Act 6: balances and shifts, the review queue, the shop's settlement, the server's re-verification."""
+    say("6. Results")
+    print_report(online.report, say)
+    print_review(online.review, {c.card_id: n for c, n in zip(setup.cards, VOLUNTEERS, strict=True)}, say)
+    settlement, verify = online.settlement, online.verify
+    say(
+        f"   Shop settlement for {SHOP_NAME!r}: {settlement['count']} redemptions, "
+        f"{settlement['redeemed']} tokens redeemed, {settlement['voided']} voided, "
+        f"{settlement['to_settle']} to settle"
+    )
+    say(
+        f"   Re-verification on the server: {verify['events']} events from {verify['kiosks']} kiosk(s), "
+        f"signatures and hash chain {'OK' if verify['ok'] else 'FAILED'}"
+    )
+    for problem in verify.get("problems", []):
+        say(f"     problem: {problem}")
+
+
+def _print_log(online: BackOnline, log_origin: str, verifier_key: str, say: Any) -> None:
+    """Act 7: what the kiosk witnessed of the transparency log, and the public audit's findings."""
+    say("7. Transparency log")
+    if online.witnessed is not None:
+        say(
+            f"   the kiosk, as a witness, verified checkpoint {log_origin} size {online.witnessed.size}\n"
+            f"   and the inclusion proof of each of its events"
+        )
+    audit = online.audit
+    say(
+        f"   public audit with verifier key {verifier_key[:40]}…:\n"
+        f"   {audit.entries} log entries, Merkle root matches the signed checkpoint,\n"
+        f"   {audit.signatures_checked} event signatures, {audit.kiosks} kiosk chain(s), "
+        f"{audit.balances_compared} balances replayed and matched: {'OK' if audit.ok else 'FAILED'}"
+    )
+    for problem in audit.problems.shown[:10]:
+        say(f"     {problem}")

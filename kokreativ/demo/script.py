@@ -1,0 +1,52 @@
+"""The demo's script: who works where, the day's taps, and how times read in its output."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+SITE_NAME = "Freizeitheim Linden"
+SHOP_NAME = "Stadtteilladen Linden"
+PRESETS = (("Kaffee", 2), ("Brötchen", 1))
+TOKENS_PER_HOUR = 10
+VOLUNTEERS = ("Alex Beispiel", "Bo Muster", "Chris Probe")
+UNKNOWN_UID = bytes.fromhex("04deadbeef0001")
+COPY_UID = bytes.fromhex("04c0ffee000001")  # a "magic" card whose UID its owner chose
+
+
+@dataclass(frozen=True)
+class ScriptedTap:
+    """One step of the simulated day: at ``clock`` (HH:MM:SS), ``who`` taps."""
+
+    clock: str
+    who: int | None  # index into VOLUNTEERS; None is a card kokreativ does not know
+    note: str = ""
+    copy: bool = False  # not the volunteer's card but a copy of its credential on another tag
+
+
+# 08:00-20:10 at one community centre.  Alex double-taps by accident, someone tries a copy of Bo's card,
+# Chris never checks out.
+DAY: tuple[ScriptedTap, ...] = (
+    ScriptedTap("08:00:00", 0),
+    ScriptedTap("08:00:04", 0, "accidental double tap"),
+    ScriptedTap("09:15:00", 1),
+    ScriptedTap("12:30:00", 0),
+    ScriptedTap("13:05:00", None, "a card kokreativ never issued"),
+    ScriptedTap("13:20:00", 1, "Bo's credential copied onto a magic card", copy=True),
+    ScriptedTap("14:00:00", 2, "Chris will forget to check out"),
+    ScriptedTap("17:45:00", 1),
+    ScriptedTap("18:00:00", 0),
+    ScriptedTap("20:10:00", 0),
+)
+
+
+def format_hours(minutes: int) -> str:
+    """``270`` reads ``4:30 h``."""
+    return f"{minutes // 60}:{minutes % 60:02d} h"
+
+
+def format_time(ms: int | None) -> str:
+    """A wall time in ms as ``HH:MM`` (UTC), or a gap for a shift that never ended."""
+    if ms is None:
+        return "  …  "
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%H:%M")
