@@ -295,25 +295,36 @@ class _BrokenReader(SimulatedReader):
 
 
 class _SilentServer:
-    """Accepts connections and never answers: a server that hangs every request."""
+    """Accepts connections and never answers: a server that hangs every request.
+
+    :meth:`close` stops the accepting thread before it closes anything, so a
+    connection accepted while it closes is not left open.
+    """
 
     def __init__(self) -> None:
         self._sock = socket.socket()
         self._sock.bind(("127.0.0.1", 0))
         self._sock.listen(16)
+        self._sock.settimeout(0.05)  # so the accepting thread sees the stop
         self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
         self.accepted: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
 
     def _accept(self) -> None:
-        while True:
+        while not self._stop.is_set():
             try:
                 conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 return
             self.accepted.append(conn)
 
     def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
         self._sock.close()
         for conn in self.accepted:
             conn.close()
