@@ -244,7 +244,8 @@ def _check_and_store(
 ) -> _Admitted:
     """Check the chain, then the clock sample, then store, log and apply the new events."""
     checked = _check_chain(tx, kiosk_id, items, stored_kiosk, sig_ok)
-    kiosk, events, results, logged, new_from = checked[:5]
+    kiosk, events, results, logged = checked.kiosk, checked.events, checked.results, checked.logged
+    new_from = checked.new_from
     sample = _clock_sample(clock, kiosk)
     appended = None
     if new_from < len(items):
