@@ -8,7 +8,8 @@ would wedge the kiosk.  Admitted events are stored byte for byte and appended
 to the transparency log in the batch's transaction.  It is built for speed (a
 kiosk may sync days of taps at once): a fixed handful of queries per batch,
 signature checks on ``verify_pool``'s threads (docs/architecture.md, "The
-server's ingest").
+server's ingest").  Here the batch is checked; :mod:`server.ingest_store`
+flags, stores, logs and applies its new events.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from concurrent.futures import Executor
 from typing import Any, Final, NamedTuple
 
 from protocol import (
-    EventKind,
     MalformedError,
     ProtocolError,
     PublicKey,
@@ -33,20 +33,16 @@ from protocol import (
     sign_balances,
     sign_receipt,
 )
-from protocol.clockref import ClockRef, event_time, wants_ref
 from protocol.events import Event
 from protocol.heartbeat import SignedHeartbeat, open_heartbeat
 from server import tlog
 from server.balances import batch_balances
 from server.context import ServerContext
 from server.errors import InputError, ServiceError, from_protocol
-from server.eventchecks import card_flags, clock_in_range
-from server.models import Card, HeldEvent, Kiosk, KioskStatus, NewEvent, Site
-from server.redemptions import SHOP_EVENT_KINDS, apply_event
-from server.shifts import Tap, apply_taps
-from server.storage import Tx, decode_flags, encode_flags
+from server.ingest_store import store_new
+from server.models import HeldEvent, Kiosk, KioskStatus
+from server.storage import Tx, decode_flags
 
-_TAP_KINDS: Final = frozenset({EventKind.CHECK_IN, EventKind.CHECK_OUT})
 _VERIFY_CHUNK: Final = 64
 _MAX_LOG_SIZE_DIGITS: Final = 15
 
@@ -117,29 +113,6 @@ def _check_kiosk(kiosk: Kiosk | None, kiosk_id: str) -> Kiosk:
     if kiosk.status is KioskStatus.SUSPENDED:
         raise ServiceError(Reason.KIOSK_SUSPENDED, "this kiosk is suspended until a coordinator clears it")
     return kiosk
-
-
-def _tap_flags(event: Event, time_ms: int, card: Card | None, site: Site, now: int) -> list[str]:
-    """The flags of an admitted check-in, check-out or ``denied`` event, in the documented order.
-
-    ``time_ms`` is the event's time as the ledger counts it (:func:`protocol.clockref.event_time`).
-    A ``denied`` event gets no card flags: it already records a refusal.
-    """
-    flags: list[str] = []
-    if not clock_in_range(time_ms, now):
-        flags.append(Reason.CLOCK_OUT_OF_RANGE.value)
-    if card is None:
-        flags.append(Reason.UNKNOWN_CARD.value)
-    if event.kind is not EventKind.DENIED:
-        blocked_ms = None if card is None else card.blocked_ms
-        found = card_flags(
-            event.card,
-            blocked_ms,
-            allow_uncredentialed=site.allow_uncredentialed,
-            wall_ms=time_ms,
-        )
-        flags.extend(flag.value for flag in found)
-    return flags
 
 
 def parse_log_size(text: str | None) -> int | None:
@@ -240,6 +213,25 @@ def _clock_sample(clock: object, kiosk: Kiosk) -> SignedHeartbeat | None:
         raise from_protocol(exc, field="clock") from exc
 
 
+class _Checked(NamedTuple):
+    """A batch whose chain checks passed, before anything is stored.
+
+    ``events`` are all the batch's events; those from ``new_from`` on are new
+    (``new_hashes`` their :func:`protocol.event_hash`), the ones before are
+    duplicates, already answered in ``results`` and ``logged``.  ``last_seq``
+    and ``head`` are the kiosk's chain after the batch.
+    """
+
+    kiosk: Kiosk
+    events: list[Event]
+    results: list[dict[str, Any]]
+    logged: list[tlog.LoggedEvent]
+    new_from: int
+    new_hashes: list[str]
+    last_seq: int
+    head: str
+
+
 def _check_and_store(
     ctx: ServerContext,
     tx: Tx,
@@ -250,6 +242,39 @@ def _check_and_store(
     stored_kiosk: Kiosk | None,
     sig_ok: Sequence[bool],
 ) -> _Admitted:
+    """Check the chain, then the clock sample, then store, log and apply the new events."""
+    checked = _check_chain(tx, kiosk_id, items, stored_kiosk, sig_ok)
+    kiosk, events, results, logged = checked.kiosk, checked.events, checked.results, checked.logged
+    new_from = checked.new_from
+    sample = _clock_sample(clock, kiosk)
+    appended = None
+    if new_from < len(items):
+        new_results, appended, events_from = store_new(
+            ctx, tx, kiosk, items[new_from:], events[new_from:], checked.new_hashes, sample, now
+        )
+        results.extend(new_results)
+        logged.extend(
+            tlog.LoggedEvent(result["seq"], events_from + offset, now, result["flags"])
+            for offset, result in enumerate(new_results)
+        )
+        tx.advance_kiosk(kiosk_id, checked.last_seq, checked.head)
+    new_state = dataclasses.replace(kiosk, last_seq=checked.last_seq, head=checked.head)
+    return _Admitted(new_state, results, logged, appended, frozenset(event.card for event in events))
+
+
+def _check_chain(
+    tx: Tx,
+    kiosk_id: str,
+    items: Sequence[tuple[bytes, bytes]],
+    stored_kiosk: Kiosk | None,
+    sig_ok: Sequence[bool],
+) -> _Checked:
+    """Parse every event and check it in the documented order; answer the duplicates.
+
+    The first failure raises and refuses the batch.  The kiosk is checked at the
+    first event that names it, so a batch of another kiosk's events is
+    ``kiosk_mismatch`` even from an unknown kiosk.
+    """
     kiosk: Kiosk | None = None
     last_seq, head = 0, ""
     stored: dict[int, HeldEvent] = {}
@@ -266,34 +291,17 @@ def _check_and_store(
         if event.kiosk != kiosk_id:
             raise InputError(Reason.KIOSK_MISMATCH, "event names another kiosk", extra={"index": index})
         if kiosk is None:
-            kiosk = _check_kiosk(stored_kiosk, kiosk_id)
+            kiosk, stored = _open_chain(tx, stored_kiosk, kiosk_id, event.seq, len(items))
             last_seq, head = kiosk.last_seq, kiosk.head
-            if event.seq <= last_seq:
-                stored = tx.stored_events(kiosk_id, event.seq, min(last_seq, event.seq + len(items) - 1))
         if not sig_ok[index]:
             raise InputError(Reason.BAD_SIGNATURE, "signature does not verify", extra={"index": index})
         if index > 0 and event.seq != events[-1].seq + 1:
-            expected = events[-1].seq + 1
-            raise ServiceError(
-                Reason.SEQUENCE_GAP,
-                f"events in a batch must be consecutive; expected seq {expected}",
-                extra={"expected_seq": expected, "index": index},
-            )
+            raise _sequence_gap(events[-1].seq + 1, index, within_batch=True)
         if event.seq <= kiosk.last_seq:
-            held = stored[event.seq]
-            if held.body != body:
-                raise _Equivocation(index, event.seq, held.body, body, sig)
-            flags = decode_flags(held.flags)
-            results.append({"seq": event.seq, "status": "duplicate", "flags": flags})
-            assert held.log_index is not None, "every stored event is in the log (m003 backfills)"
-            logged.append(tlog.LoggedEvent(event.seq, held.log_index, held.received_ms, flags))
+            _answer_duplicate(index, event.seq, body, sig, stored[event.seq], results, logged)
         else:
             if event.seq != last_seq + 1:
-                raise ServiceError(
-                    Reason.SEQUENCE_GAP,
-                    f"expected seq {last_seq + 1}",
-                    extra={"expected_seq": last_seq + 1, "index": index},
-                )
+                raise _sequence_gap(last_seq + 1, index, within_batch=False)
             if event.prev != head:
                 raise ServiceError(
                     Reason.CHAIN_BROKEN, "prev is not the hash of the previous event", extra={"index": index}
@@ -302,130 +310,46 @@ def _check_and_store(
             last_seq, head = event.seq, event_hash(body)
             new_hashes.append(head)
         events.append(event)
-
     assert kiosk is not None, "a batch holds at least one event"
-    sample = _clock_sample(clock, kiosk)
-    appended = None
-    if new_from < len(items):
-        new_results, appended, events_from = _store_new(
-            ctx, tx, kiosk, items[new_from:], events[new_from:], new_hashes, sample, now
-        )
-        results.extend(new_results)
-        logged.extend(
-            tlog.LoggedEvent(result["seq"], events_from + offset, now, result["flags"])
-            for offset, result in enumerate(new_results)
-        )
-        tx.advance_kiosk(kiosk_id, last_seq, head)
-    new_state = dataclasses.replace(kiosk, last_seq=last_seq, head=head)
-    return _Admitted(new_state, results, logged, appended, frozenset(event.card for event in events))
+    return _Checked(kiosk, events, results, logged, new_from, new_hashes, last_seq, head)
 
 
-def _store_new(
-    ctx: ServerContext,
-    tx: Tx,
-    kiosk: Kiosk,
-    items: Sequence[tuple[bytes, bytes]],
-    events: Sequence[Event],
-    hashes: Sequence[str],
-    sample: SignedHeartbeat | None,
-    now: int,
-) -> tuple[list[dict[str, Any]], tlog.Appended, int]:
-    """Flag, store, log and apply the admitted new events.
+def _open_chain(
+    tx: Tx, stored_kiosk: Kiosk | None, kiosk_id: str, first_seq: int, count: int
+) -> tuple[Kiosk, dict[int, HeldEvent]]:
+    """The batch's kiosk, checked, and the stored events a batch from ``first_seq`` may repeat.
 
-    Returns their results, the log append and the log index of the first event
-    (after the ``clock_ref`` entry, when the batch logged one).
-    ``hashes`` are the events' :func:`protocol.event_hash`, already computed for the chain check.
+    One query for all the duplicates a batch of ``count`` events can hold.
     """
-    cards = tx.cards(event.card for event in events)
-    site = tx.get_site(kiosk.site_id)
-    assert site is not None, "foreign key guarantees the site"
-    rows: list[NewEvent] = []
-    taps: list[Tap] = []
-    results: list[dict[str, Any]] = []
-    entries: list[bytes] = []
-    first_index = tx.tlog_size()
-    refs = _clock_refs(tx, kiosk.kiosk_id, events, sample, first_index, now, entries)
-    events_from = first_index + len(entries)
-    for (body, sig), event, body_hash in zip(items, events, hashes, strict=True):
-        card = cards.get(event.card)
-        log_index = first_index + len(entries)
-        clock = event.clock
-        time_ms, trusted = event_time(clock.wall_ms, clock.synced, clock.mono_ms, refs.get(clock.boot_id, ()))
-        if event.kind in SHOP_EVENT_KINDS:
-            # Settled here, before its log entry is built: the flags are part of it.
-            flags = apply_event(tx, site, event, card, now_ms=now, log_index=log_index, time_ms=time_ms)
-        else:
-            flags = _tap_flags(event, time_ms, card, site, now)
-        if card is not None and event.kind in _TAP_KINDS:
-            # Any flag on a registered card's tap keeps its shift from paying; the first one names why.
-            taps.append(
-                Tap(
-                    kiosk.kiosk_id,
-                    event.seq,
-                    event.kind,
-                    event.card,
-                    card.volunteer_id,
-                    time_ms,
-                    flags[0] if flags else None,
-                    log_index,
-                    clock.boot_id,
-                    clock.mono_ms,
-                    trusted,
-                    len(flags) > 1,
-                )
-            )
-        rows.append(
-            NewEvent(
-                kiosk_id=kiosk.kiosk_id,
-                seq=event.seq,
-                body=body,
-                sig=sig,
-                hash=body_hash,
-                kind=event.kind.value,
-                card_id=event.card,
-                wall_ms=event.clock.wall_ms,
-                flags=tuple(flags),
-                received_ms=now,
-                log_index=log_index,
-                corrected_ms=time_ms if trusted and not clock.synced else None,
-            )
-        )
-        entries.append(tlog.event_entry(body, sig, received_ms=now, flags_json=encode_flags(tuple(flags))))
-        results.append({"seq": event.seq, "status": "accepted", "flags": flags})
-    tx.insert_events(rows)
-    appended = tlog.append(ctx, tx, entries, now_ms=now)
-    assert appended.first_index == first_index
-    if taps:
-        apply_taps(tx, site, taps, now)
-    return results, appended, events_from
+    kiosk = _check_kiosk(stored_kiosk, kiosk_id)
+    if first_seq > kiosk.last_seq:
+        return kiosk, {}
+    return kiosk, tx.stored_events(kiosk_id, first_seq, min(kiosk.last_seq, first_seq + count - 1))
 
 
-def _clock_refs(
-    tx: Tx,
-    kiosk_id: str,
-    events: Sequence[Event],
-    sample: SignedHeartbeat | None,
-    log_index: int,
-    now: int,
-    entries: list[bytes],
-) -> dict[str, list[ClockRef]]:
-    """The references of the boots of ``events`` with an unsynced clock, the batch's sample included.
+def _sequence_gap(expected: int, index: int, *, within_batch: bool) -> ServiceError:
+    """The ``sequence_gap`` refusal of the event at ``index`` (only built on that error path)."""
+    message = (
+        f"events in a batch must be consecutive; expected seq {expected}"
+        if within_batch
+        else f"expected seq {expected}"
+    )
+    return ServiceError(Reason.SEQUENCE_GAP, message, extra={"expected_seq": expected, "index": index})
 
-    The sample becomes a reference (its ``clock_ref`` entry appended to ``entries``
-    at ``log_index``) when one of those events is from its boot, it is no older than
-    any of them, and :func:`protocol.clockref.wants_ref` says the boot needs it.
-    """
-    unsynced = [event.clock for event in events if not event.clock.synced]
-    if not unsynced:
-        return {}
-    refs = tx.clock_refs(kiosk_id, {clock.boot_id for clock in unsynced})
-    if sample is None:
-        return refs
-    beat = sample.beat
-    same_boot = [clock.mono_ms for clock in unsynced if clock.boot_id == beat.boot]
-    if same_boot and max(same_boot) <= beat.mono_ms and wants_ref(refs.get(beat.boot, ()), beat.mono_ms):
-        ref = ClockRef(beat.mono_ms, now)
-        entries.append(tlog.clock_ref_entry(sample.body, sample.sig, received_ms=now))
-        tx.insert_clock_ref(kiosk_id, beat.boot, ref, log_index)
-        refs.setdefault(beat.boot, []).append(ref)
-    return refs
+
+def _answer_duplicate(
+    index: int,
+    seq: int,
+    body: bytes,
+    sig: bytes,
+    held: HeldEvent,
+    results: list[dict[str, Any]],
+    logged: list[tlog.LoggedEvent],
+) -> None:
+    """Answer a resent event with its stored flags and log place, or raise equivocation if it differs."""
+    if held.body != body:
+        raise _Equivocation(index, seq, held.body, body, sig)
+    flags = decode_flags(held.flags)
+    results.append({"seq": seq, "status": "duplicate", "flags": flags})
+    assert held.log_index is not None, "every stored event is in the log (m003 backfills)"
+    logged.append(tlog.LoggedEvent(seq, held.log_index, held.received_ms, flags))

@@ -160,7 +160,45 @@ def _m003_transparency_log(conn: sqlite3.Connection) -> None:
     _backfill_log(conn)
 
 
+# The facts m003 logs before the events, each a query and the log entry of one of its rows, in log order.
+_BACKFILL_FACTS: Final[list[tuple[str, Callable[[Sequence[Any]], bytes]]]] = [
+    (
+        "SELECT site_id, tokens_per_hour, max_shift_hours, allow_uncredentialed, created_ms FROM sites "
+        "ORDER BY created_ms, rowid",
+        lambda r: make_entry(
+            "site",
+            site_id=r[0],
+            tokens_per_hour=r[1],
+            max_shift_hours=r[2],
+            allow_uncredentialed=bool(r[3]),
+            at_ms=r[4],
+        ),
+    ),
+    (
+        "SELECT key_id, public_key, status, changed_ms FROM issuer_keys ORDER BY created_ms, rowid",
+        lambda r: make_entry(
+            "issuer_key", key_id=r[0], public_key=b64encode(bytes(r[1])), status=r[2], at_ms=r[3]
+        ),
+    ),
+    (
+        "SELECT kiosk_id, site_id, public_key, enrolled_ms FROM kiosks ORDER BY enrolled_ms, rowid",
+        lambda r: make_entry(
+            "kiosk_enrolled", kiosk_id=r[0], site_id=r[1], public_key=b64encode(bytes(r[2])), at_ms=r[3]
+        ),
+    ),
+    (
+        "SELECT card_id, volunteer_id, registered_ms FROM cards ORDER BY registered_ms, rowid",
+        lambda r: make_entry("card", card_id=r[0], volunteer_id=r[1], at_ms=r[2]),
+    ),
+    (
+        "SELECT card_id, blocked_ms FROM cards WHERE blocked_ms IS NOT NULL ORDER BY blocked_ms, card_id",
+        lambda r: make_entry("card_blocked", card_id=r[0], at_ms=r[1]),
+    ),
+]
+
+
 def _backfill_log(conn: sqlite3.Connection) -> None:
+    """Log what a database from before m003 holds: its facts, then its events, then kiosk statuses."""
     frontier = Frontier(0, {})
 
     def append(entries: list[bytes]) -> int:
@@ -173,42 +211,17 @@ def _backfill_log(conn: sqlite3.Connection) -> None:
         return first
 
     now_ms = wall_clock.now_ms()
-    facts: list[tuple[str, Callable[[Sequence[Any]], bytes]]] = [
-        (
-            "SELECT site_id, tokens_per_hour, max_shift_hours, allow_uncredentialed, created_ms FROM sites "
-            "ORDER BY created_ms, rowid",
-            lambda r: make_entry(
-                "site",
-                site_id=r[0],
-                tokens_per_hour=r[1],
-                max_shift_hours=r[2],
-                allow_uncredentialed=bool(r[3]),
-                at_ms=r[4],
-            ),
-        ),
-        (
-            "SELECT key_id, public_key, status, changed_ms FROM issuer_keys ORDER BY created_ms, rowid",
-            lambda r: make_entry(
-                "issuer_key", key_id=r[0], public_key=b64encode(bytes(r[1])), status=r[2], at_ms=r[3]
-            ),
-        ),
-        (
-            "SELECT kiosk_id, site_id, public_key, enrolled_ms FROM kiosks ORDER BY enrolled_ms, rowid",
-            lambda r: make_entry(
-                "kiosk_enrolled", kiosk_id=r[0], site_id=r[1], public_key=b64encode(bytes(r[2])), at_ms=r[3]
-            ),
-        ),
-        (
-            "SELECT card_id, volunteer_id, registered_ms FROM cards ORDER BY registered_ms, rowid",
-            lambda r: make_entry("card", card_id=r[0], volunteer_id=r[1], at_ms=r[2]),
-        ),
-        (
-            "SELECT card_id, blocked_ms FROM cards WHERE blocked_ms IS NOT NULL ORDER BY blocked_ms, card_id",
-            lambda r: make_entry("card_blocked", card_id=r[0], at_ms=r[1]),
-        ),
-    ]
-    for query, build in facts:
+    for query, build in _BACKFILL_FACTS:
         append([build(row) for row in conn.execute(query).fetchall()])
+    _backfill_events(conn, append)
+    statuses = conn.execute(
+        "SELECT kiosk_id, status FROM kiosks WHERE status != 'active' ORDER BY enrolled_ms, rowid"
+    ).fetchall()
+    append([make_entry("kiosk_status", kiosk_id=k, status=status, at_ms=now_ms) for k, status in statuses])
+
+
+def _backfill_events(conn: sqlite3.Connection, append: Callable[[list[bytes]], int]) -> None:
+    """Log every stored event, in the order the server received them, and note each one's log index."""
     for page in _events_in_log_order(conn):
         first = append(
             [
@@ -226,10 +239,6 @@ def _backfill_log(conn: sqlite3.Connection) -> None:
             "UPDATE events SET log_index = ? WHERE kiosk_id = ? AND seq = ?",
             ((first + offset, row[0], row[1]) for offset, row in enumerate(page)),
         )
-    statuses = conn.execute(
-        "SELECT kiosk_id, status FROM kiosks WHERE status != 'active' ORDER BY enrolled_ms, rowid"
-    ).fetchall()
-    append([make_entry("kiosk_status", kiosk_id=k, status=status, at_ms=now_ms) for k, status in statuses])
 
 
 def _events_in_log_order(conn: sqlite3.Connection) -> Iterator[list[tuple[Any, ...]]]:

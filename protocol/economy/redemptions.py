@@ -101,16 +101,25 @@ def redeem(
         received_ms=now_ms,
         overdraft=overdraft,
     )
-    if held is None:
-        row_id = book.insert_redemption(record)
-    else:
-        row_id = held.row_id
-        book.update_redemption(dataclasses.replace(record, row_id=row_id))
+    row_id = _record_redemption(book, record, held)
     if not debit:
         return [Reason.INSUFFICIENT_BALANCE.value]
     book.insert_ledger_entries(
         [LedgerEntry(card.volunteer_id, -amount, LEDGER_KIND_REDEEM, row_id, now_ms, log_index)]
     )
+    return _debit_flags(overdraft=overdraft, wall_ms=wall_ms, now_ms=now_ms)
+
+
+def _record_redemption(book: RedemptionBook, record: Redemption, held: Redemption | None) -> int:
+    """Store ``record``: a new row, or over ``held``, a declined attempt the kiosk retries; its row ID."""
+    if held is None:
+        return book.insert_redemption(record)
+    book.update_redemption(dataclasses.replace(record, row_id=held.row_id))
+    return held.row_id
+
+
+def _debit_flags(*, overdraft: bool, wall_ms: int, now_ms: int) -> list[str]:
+    """The flags of a redemption that was debited: they note, they do not refuse."""
     flags: list[str] = []
     if overdraft:
         flags.append(Reason.OVERDRAFT.value)

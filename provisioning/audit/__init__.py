@@ -13,7 +13,9 @@
 
 Modules: :mod:`.ledger` runs an audit over a :mod:`.sources` source, with
 :mod:`.tree` for roots, :mod:`.replay` for the rules (over the in-memory
-ledger of :mod:`.book`), :mod:`.history` for kept checkpoints and
+ledger of :mod:`.book`; the facts it replays are checked by :mod:`.facts`,
+decisions, clock references and server keys by :mod:`.signed`),
+:mod:`.history` for kept checkpoints and
 :mod:`.report` for the findings; :mod:`.mirror` copies a log's tiles;
 :mod:`.offline` is the single-proof checks.  Errors are in :mod:`.errors`.
 The auditor imports nothing of ours but :mod:`protocol`: it shares the rules

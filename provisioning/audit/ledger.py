@@ -249,11 +249,7 @@ def audit_ledger(source: LogSource, options: AuditOptions) -> AuditReport:
 
     state_dir = options.state_dir or history.default_state_dir(checkpoint.origin)
     report.state_dir = str(state_dir)
-    kept: list[tuple[str, Checkpoint]] = []
-    for item in history.load_kept(state_dir):
-        found = _verify(item.note, options, checkpoint.origin, problem, f"kept checkpoint {item.path}")
-        if found is not None:
-            kept.append((item.path.name, found))
+    kept = _kept_checkpoints(state_dir, options, checkpoint.origin, problem)
     stored_size = source.size()
     size = checkpoint.size if stored_size is None else stored_size
     if size != checkpoint.size:
@@ -270,8 +266,46 @@ def audit_ledger(source: LogSource, options: AuditOptions) -> AuditReport:
 
     progress = options.progress or ProgressBar(sys.stderr, size, enabled=False)
     progress.total = size
-    pool = _Pool(workers)
     replay = Replay(problem)
+    replayed = _replay_log(auditor, replay, size, workers, progress, snapshot_at)
+    _count(report, replay)
+    report.entries = auditor.tree.size
+    _report_tree(auditor, checkpoint, kept, size)
+    if balances is not None and replayed is not None:
+        report.balances_compared = _compare_balances(balances[1], replayed, problem)
+    if options.keep_state:
+        history.keep(state_dir, note, checkpoint)
+    report.kept_checkpoints = len(kept)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _kept_checkpoints(
+    state_dir: Path, options: AuditOptions, origin: str, problem: Problems
+) -> list[tuple[str, Checkpoint]]:
+    """The checkpoints kept by earlier audits that still verify, by file name; the others are problems."""
+    kept: list[tuple[str, Checkpoint]] = []
+    for item in history.load_kept(state_dir):
+        found = _verify(item.note, options, origin, problem, f"kept checkpoint {item.path}")
+        if found is not None:
+            kept.append((item.path.name, found))
+    return kept
+
+
+def _replay_log(
+    auditor: _Auditor,
+    replay: Replay,
+    size: int,
+    workers: int,
+    progress: ProgressBar,
+    snapshot_at: int | None,
+) -> dict[str, int] | None:
+    """Check the log's ``size`` entries on ``workers`` processes and replay them in order.
+
+    Returns the balances replayed up to ``snapshot_at`` (the size the server's
+    balances are for), or ``None`` when there is nothing to compare them with.
+    """
+    pool = _Pool(workers)
     replayed: dict[str, int] | None = {} if snapshot_at == 0 else None
     try:
         with paused_gc():
@@ -284,20 +318,15 @@ def audit_ledger(source: LogSource, options: AuditOptions) -> AuditReport:
     finally:
         pool.close()
         progress.close()
+    return replayed
 
+
+def _count(report: AuditReport, replay: Replay) -> None:
+    """Copy what the replay counted into the report."""
     report.events, report.signatures_checked = replay.events, replay.signatures
     report.kiosks, report.volunteers = len(replay.kiosks), len(replay.volunteers)
     report.shifts, report.paid_shifts = replay.book.shifts, replay.book.paid
     report.redemptions, report.decisions = replay.book.redemptions, replay.decisions
-    report.entries = auditor.tree.size
-    _report_tree(auditor, checkpoint, kept, size)
-    if balances is not None and replayed is not None:
-        report.balances_compared = _compare_balances(balances[1], replayed, problem)
-    if options.keep_state:
-        history.keep(state_dir, note, checkpoint)
-    report.kept_checkpoints = len(kept)
-    report.seconds = time.perf_counter() - started
-    return report
 
 
 def _report_tree(

@@ -73,7 +73,7 @@ from protocol import (
 from protocol.economy import decisions as economy_decisions
 from protocol.logentry import parse_entry
 from provisioning.audit import parse_verifier_keys
-from server import admin, cards, coordinator_keys, decisions, ingest, shops, statements
+from server import admin, cards, coordinator_keys, decisions, ingest, ingest_store, shops, statements
 from server.context import ServerContext
 from server.datadir import LEDGER, InitResult, init_data_dir, open_data_dir
 from server.errors import ServiceError
@@ -780,7 +780,7 @@ BREAKS: Final = {
     "pay_blames_the_wrong_fact": Break(
         Tx, "insert_ledger_entries", _pay_blames_the_wrong_fact, r"entry \d+ \(shift \+\d+\): caused by"
     ),
-    "ingest_pays_double": Break(ingest, "apply_taps", _ingest_pays_double, "the audit disagrees"),
+    "ingest_pays_double": Break(ingest_store, "apply_taps", _ingest_pays_double, "the audit disagrees"),
 }
 
 

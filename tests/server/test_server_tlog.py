@@ -36,7 +36,7 @@ from protocol.merkle import (
     verify_inclusion,
 )
 from protocol.note import NoteVerifier
-from server import admin, ingest, tlog
+from server import admin, ingest, ingest_store, tlog
 from server.datadir import InitResult
 from server.storage import Tx, encode_flags
 
@@ -356,7 +356,7 @@ def _boom(*args: object, **kwargs: object) -> None:
 
 
 @pytest.mark.parametrize(
-    ("target", "name"), [(ingest, "apply_taps"), (Tx, "insert_checkpoint"), (Tx, "advance_kiosk")]
+    ("target", "name"), [(ingest_store, "apply_taps"), (Tx, "insert_checkpoint"), (Tx, "advance_kiosk")]
 )
 def test_a_failure_after_the_insert_rolls_back_events_and_log_together(
     api: Api, world: World, monkeypatch: pytest.MonkeyPatch, target: object, name: str

@@ -1,0 +1,207 @@
+"""Store, log and apply a batch's admitted new events: the effects half of :mod:`server.ingest`.
+
+Each new event is timed (:func:`protocol.clockref.event_time`) and flagged,
+shop events settled by the redemption rules before their log entry is built
+(the flags are part of it), then the batch's rows are stored, its entries
+appended to the transparency log and its taps paired into shifts, all in the
+caller's transaction.  One loop per batch and a fixed handful of queries:
+this is the ingest's hot path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Final, NamedTuple
+
+from protocol import EventKind, Reason
+from protocol.clockref import ClockRef, event_time, wants_ref
+from protocol.events import Event
+from protocol.heartbeat import SignedHeartbeat
+from server import tlog
+from server.context import ServerContext
+from server.eventchecks import card_flags, clock_in_range
+from server.models import Card, Kiosk, NewEvent, Site
+from server.redemptions import SHOP_EVENT_KINDS, apply_event
+from server.shifts import Tap, apply_taps
+from server.storage import Tx, encode_flags
+
+_TAP_KINDS: Final = frozenset({EventKind.CHECK_IN, EventKind.CHECK_OUT})
+
+
+class _Settled(NamedTuple):
+    """The admitted new events made ready to store: their rows, the taps to pair, their results."""
+
+    rows: list[NewEvent]
+    taps: list[Tap]
+    results: list[dict[str, Any]]
+
+
+def store_new(
+    ctx: ServerContext,
+    tx: Tx,
+    kiosk: Kiosk,
+    items: Sequence[tuple[bytes, bytes]],
+    events: Sequence[Event],
+    hashes: Sequence[str],
+    sample: SignedHeartbeat | None,
+    now: int,
+) -> tuple[list[dict[str, Any]], tlog.Appended, int]:
+    """Flag, store, log and apply the admitted new events.
+
+    Returns their results, the log append and the log index of the first event
+    (after the ``clock_ref`` entry, when the batch logged one).
+    ``hashes`` are the events' :func:`protocol.event_hash`, already computed for the chain check.
+    """
+    cards = tx.cards(event.card for event in events)
+    site = tx.get_site(kiosk.site_id)
+    assert site is not None, "foreign key guarantees the site"
+    entries: list[bytes] = []
+    first_index = tx.tlog_size()
+    refs = _clock_refs(tx, kiosk.kiosk_id, events, sample, first_index, now, entries)
+    events_from = first_index + len(entries)
+    new = zip(items, events, hashes, strict=True)
+    settled = _settle(tx, site, kiosk.kiosk_id, new, cards, refs, entries, first_index, now)
+    tx.insert_events(settled.rows)
+    appended = tlog.append(ctx, tx, entries, now_ms=now)
+    assert appended.first_index == first_index
+    if settled.taps:
+        apply_taps(tx, site, settled.taps, now)
+    return settled.results, appended, events_from
+
+
+def _settle(
+    tx: Tx,
+    site: Site,
+    kiosk_id: str,
+    new: Iterable[tuple[tuple[bytes, bytes], Event, str]],
+    cards: Mapping[str, Card],
+    refs: Mapping[str, Sequence[ClockRef]],
+    entries: list[bytes],
+    first_index: int,
+    now: int,
+) -> _Settled:
+    """Time and flag each new ``(item, event, hash)``, settling shop events now; build its row, entry and tap.
+
+    The ingest's hot path: one loop, no calls per event but the rules'.  ``cards``
+    are the batch's registered cards, ``refs`` its clock references by boot;
+    ``entries`` (the log's from ``first_index``) may already hold the batch's ``clock_ref`` entry.
+    """
+    rows: list[NewEvent] = []
+    taps: list[Tap] = []
+    results: list[dict[str, Any]] = []
+    for (body, sig), event, body_hash in new:
+        card = cards.get(event.card)
+        log_index = first_index + len(entries)
+        clock = event.clock
+        time_ms, trusted = event_time(clock.wall_ms, clock.synced, clock.mono_ms, refs.get(clock.boot_id, ()))
+        if event.kind in SHOP_EVENT_KINDS:
+            # Settled here, before its log entry is built: the flags are part of it.
+            flags = apply_event(tx, site, event, card, now_ms=now, log_index=log_index, time_ms=time_ms)
+        else:
+            flags = _flag_tap(
+                event, time_ms, card, site, now, log_index=log_index, trusted=trusted, taps=taps
+            )
+        rows.append(
+            NewEvent(
+                kiosk_id=kiosk_id,
+                seq=event.seq,
+                body=body,
+                sig=sig,
+                hash=body_hash,
+                kind=event.kind.value,
+                card_id=event.card,
+                wall_ms=clock.wall_ms,
+                flags=tuple(flags),
+                received_ms=now,
+                log_index=log_index,
+                corrected_ms=time_ms if trusted and not clock.synced else None,
+            )
+        )
+        entries.append(tlog.event_entry(body, sig, received_ms=now, flags_json=encode_flags(tuple(flags))))
+        results.append({"seq": event.seq, "status": "accepted", "flags": flags})
+    return _Settled(rows, taps, results)
+
+
+def _flag_tap(
+    event: Event,
+    time_ms: int,
+    card: Card | None,
+    site: Site,
+    now: int,
+    *,
+    log_index: int,
+    trusted: bool,
+    taps: list[Tap],
+) -> list[str]:
+    """The flags of an admitted check-in, check-out or ``denied`` event, in the documented order.
+
+    ``time_ms`` is the event's time as the ledger counts it (:func:`protocol.clockref.event_time`),
+    ``trusted`` whether that time is.  A ``denied`` event gets no card flags: it
+    already records a refusal.  A registered card's check-in or check-out joins
+    ``taps``, to be paired (here, not in the caller: this runs once per event).
+    """
+    flags: list[str] = []
+    if not clock_in_range(time_ms, now):
+        flags.append(Reason.CLOCK_OUT_OF_RANGE.value)
+    if card is None:
+        flags.append(Reason.UNKNOWN_CARD.value)
+    if event.kind is not EventKind.DENIED:
+        blocked_ms = None if card is None else card.blocked_ms
+        found = card_flags(
+            event.card,
+            blocked_ms,
+            allow_uncredentialed=site.allow_uncredentialed,
+            wall_ms=time_ms,
+        )
+        flags.extend(flag.value for flag in found)
+    if card is not None and event.kind in _TAP_KINDS:
+        # Any flag on a registered card's tap keeps its shift from paying; the first one names why.
+        clock = event.clock
+        taps.append(
+            Tap(
+                event.kiosk,
+                event.seq,
+                event.kind,
+                event.card,
+                card.volunteer_id,
+                time_ms,
+                flags[0] if flags else None,
+                log_index,
+                clock.boot_id,
+                clock.mono_ms,
+                trusted,
+                len(flags) > 1,
+            )
+        )
+    return flags
+
+
+def _clock_refs(
+    tx: Tx,
+    kiosk_id: str,
+    events: Sequence[Event],
+    sample: SignedHeartbeat | None,
+    log_index: int,
+    now: int,
+    entries: list[bytes],
+) -> dict[str, list[ClockRef]]:
+    """The references of the boots of ``events`` with an unsynced clock, the batch's sample included.
+
+    The sample becomes a reference (its ``clock_ref`` entry appended to ``entries``
+    at ``log_index``) when one of those events is from its boot, it is no older than
+    any of them, and :func:`protocol.clockref.wants_ref` says the boot needs it.
+    """
+    unsynced = [event.clock for event in events if not event.clock.synced]
+    if not unsynced:
+        return {}
+    refs = tx.clock_refs(kiosk_id, {clock.boot_id for clock in unsynced})
+    if sample is None:
+        return refs
+    beat = sample.beat
+    same_boot = [clock.mono_ms for clock in unsynced if clock.boot_id == beat.boot]
+    if same_boot and max(same_boot) <= beat.mono_ms and wants_ref(refs.get(beat.boot, ()), beat.mono_ms):
+        ref = ClockRef(beat.mono_ms, now)
+        entries.append(tlog.clock_ref_entry(sample.body, sample.sig, received_ms=now))
+        tx.insert_clock_ref(kiosk_id, beat.boot, ref, log_index)
+        refs.setdefault(beat.boot, []).append(ref)
+    return refs
