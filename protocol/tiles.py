@@ -85,6 +85,13 @@ def bundles_for(size: int) -> Iterator[tuple[int, int]]:
         yield full, rest
 
 
+def tile_paths(size: int) -> dict[str, int]:
+    """Every file of a tile mirror of ``size`` entries (bundles, then hash tiles), with its width."""
+    wanted = {entry_bundle_path(n, width): width for n, width in bundles_for(size)}
+    wanted.update({tile_path(level, n, width): width for level, n, width in tiles_for(size)})
+    return wanted
+
+
 def parse_bundle(data: bytes, expected: int) -> list[bytes]:
     """The entries of a bundle, which must hold exactly ``expected`` of them.
 

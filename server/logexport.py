@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from protocol.tiles import bundles_for, claimed_size, entry_bundle_path, tile_path, tiles_for
+from protocol.tiles import claimed_size, tile_paths
 from server import logviews
 from server.context import ServerContext
 from server.datadir import open_data_dir
@@ -66,8 +66,7 @@ def export_log(ctx: ServerContext, folder: Path) -> ExportResult:
     balances = json.dumps(logviews.balances(ctx), separators=(",", ":")).encode()
     note = logviews.checkpoint(ctx)
     size = claimed_size(note)
-    paths = [entry_bundle_path(n, width) for n, width in bundles_for(size)]
-    paths += [tile_path(level, n, width) for level, n, width in tiles_for(size)]
+    paths = list(tile_paths(size))
     written = 0
     for path in paths:
         if (folder / path).is_file():

@@ -30,15 +30,7 @@ from typing import Any, Final
 
 from protocol.errors import ProtocolError
 from protocol.merkle import HASH_BYTES
-from protocol.tiles import (
-    BundleError,
-    bundles_for,
-    claimed_size,
-    entry_bundle_path,
-    parse_bundle,
-    tile_path,
-    tiles_for,
-)
+from protocol.tiles import BundleError, claimed_size, parse_bundle, tile_paths
 from provisioning.audit.errors import SourceError
 from provisioning.audit.sources import BALANCES, CHECKPOINT, HttpSource
 
@@ -70,13 +62,6 @@ def write_file(folder: Path, path: str, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def tile_paths(size: int) -> dict[str, int]:
-    """Every tile path of a log of ``size`` entries, with how many entries or hashes it holds."""
-    wanted = {entry_bundle_path(n, width): width for n, width in bundles_for(size)}
-    wanted.update({tile_path(level, n, width): width for level, n, width in tiles_for(size)})
-    return wanted
 
 
 def _check(path: str, data: bytes, width: int) -> None:

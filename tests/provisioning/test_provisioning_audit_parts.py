@@ -26,6 +26,7 @@ from protocol.tiles import (
     format_bundle,
     parse_bundle,
     tile_path,
+    tile_paths,
 )
 from provisioning.audit._fast import (
     EventEntry,
@@ -190,6 +191,15 @@ def test_tile_paths_and_bundles():
     assert tile_path(1, 3, 256) == "tile/1/003"
     assert list(bundles_for(600)) == [(0, 256), (1, 256), (2, 88)]
     assert list(bundles_for(512)) == [(0, 256), (1, 256)]
+    assert tile_paths(600) == {
+        "tile/entries/000": 256,
+        "tile/entries/001": 256,
+        "tile/entries/002.p/88": 88,
+        "tile/0/000": 256,
+        "tile/0/001": 256,
+        "tile/0/002.p/88": 88,
+        "tile/1/000.p/2": 2,
+    }
     assert parse_bundle(format_bundle([b"a", b"", b"bc"]), 3) == [b"a", b"", b"bc"]
     assert parse_bundle(format_bundle([b"a", b"b"]), 1) == [b"a"]
     for broken, expected in [(b"\x00\x05ab", 1), (b"\x00", 1), (format_bundle([b"a"]), 2)]:
