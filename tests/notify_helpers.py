@@ -108,6 +108,9 @@ def watchdog_env(listener: NotifyListener, interval_ms: int = 400, pid: int | No
     }
 
 
-def min_pings(window_s: float, interval_s: float) -> int:
-    """The fewest pings a window holds when they come at least every half interval (one lost at an edge)."""
-    return int(window_s / (interval_s / 2)) - 1
+PINGS = 3  # pings a working loop must send after a mark; how often it pings is tests/test_sdnotify.py's
+
+
+def pings_since(messages: list[str], mark: str) -> int:
+    """How many ``WATCHDOG=1`` arrived after the marker ``mark`` (0 before it arrives)."""
+    return messages[messages.index(mark) + 1 :].count(WATCHDOG) if mark in messages else 0
