@@ -109,7 +109,7 @@ def _check(obj: dict[str, Any]) -> dict[str, Any]:
         raise MalformedError(Reason.BAD_FIELD, "boot is not a lowercase UUID")
     if not isinstance(obj["version"], str) or _VERSION.fullmatch(obj["version"]) is None:
         raise MalformedError(Reason.BAD_FIELD, f"version must be 1 to {MAX_VERSION_CHARS} of [0-9A-Za-z.+_-]")
-    if obj["reader"] not in READER_STATES:
+    if not isinstance(obj["reader"], str) or obj["reader"] not in READER_STATES:  # a dict is unhashable
         raise MalformedError(Reason.BAD_FIELD, f"reader must be one of {sorted(READER_STATES)}")
     return obj
 

@@ -23,7 +23,6 @@ later monotonic time (an old heartbeat replayed: nothing is written either).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -31,6 +30,7 @@ from protocol import ProtocolError, PublicKey, Reason
 from protocol.heartbeat import Heartbeat, verify_heartbeat
 from server.context import ServerContext
 from server.errors import InputError, ServiceError, from_protocol
+from server.inputs import parse_json
 from server.models import Kiosk, KioskHealth, KioskStatus
 
 MIN_INTERVAL_MS: Final = 10_000  # heartbeats closer together than this are answered but not stored
@@ -39,10 +39,7 @@ MAX_SILENT_AFTER_S: Final = 366 * 86_400
 
 
 def _wire(data: bytes) -> object:
-    try:
-        return json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        raise InputError(Reason.MALFORMED_REQUEST, "request body is not JSON") from None
+    return parse_json(data)
 
 
 def _check_kiosk(kiosk: Kiosk | None, kiosk_id: str) -> Kiosk:
@@ -106,7 +103,8 @@ def parse_silent_after(params: Mapping[str, str]) -> int:
     text = params.get("silent_after_s")
     if text is None:
         return DEFAULT_SILENT_AFTER_S
-    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= MAX_SILENT_AFTER_S:
+    # The length check comes first: int() of thousands of digits raises ValueError.
+    if not (text.isascii() and text.isdigit() and len(text) <= 9) or not 1 <= int(text) <= MAX_SILENT_AFTER_S:
         raise InputError(Reason.BAD_FIELD, f"silent_after_s must be seconds from 1 to {MAX_SILENT_AFTER_S}")
     return int(text)
 

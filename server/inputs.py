@@ -9,7 +9,7 @@ framework-specific 422 body or a 500.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from protocol import Reason
@@ -22,14 +22,34 @@ def _malformed(message: str) -> InputError:
     return InputError(Reason.MALFORMED_REQUEST, message)
 
 
+def parse_json(data: bytes) -> Any:
+    """Parse ``data`` as JSON, or ``400 malformed_request``: the one JSON parse of every small body.
+
+    ``json.loads`` raises more than ``JSONDecodeError``: ``UnicodeDecodeError``
+    for bytes that are not UTF-8, a bare ``ValueError`` for an integer of more
+    digits than Python converts (4300), and ``RecursionError`` for deep
+    nesting.  All of them are the client's fault, so all become the same 400.
+
+    Strings must also be Unicode that UTF-8 can carry: JSON's ``"\\ud800"``
+    (and the bytes ``ED A0 80``) decode to a lone surrogate, which SQLite and
+    every later ``encode()`` refuse; checked here once, not by each field.
+    """
+    try:
+        value = json.loads(data)
+    except (ValueError, RecursionError):  # ValueError includes JSONDecodeError and UnicodeDecodeError
+        raise _malformed("request body is not JSON") from None
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except (ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
+        raise _malformed("request body has a string that is not valid Unicode (a lone surrogate)") from None
+    return value
+
+
 def parse_object(data: bytes, *, allowed: frozenset[str]) -> dict[str, Any]:
     """Parse ``data`` as a JSON object whose keys are all in ``allowed``."""
     if not data.strip():
         return {}
-    try:
-        value = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        raise _malformed("request body is not JSON") from None
+    value = parse_json(data)
     if not isinstance(value, dict):
         raise _malformed("request body must be a JSON object")
     unknown = sorted(set(value) - allowed)
@@ -49,6 +69,18 @@ def require_str(obj: Mapping[str, Any], name: str, *, max_len: int = 200) -> str
 def optional_str(obj: Mapping[str, Any], name: str, *, max_len: int = 200) -> str | None:
     """Like :func:`require_str` when the field is present; ``None`` when it is absent."""
     return require_str(obj, name, max_len=max_len) if name in obj else None
+
+
+def require_choice(obj: Mapping[str, Any], name: str, choices: Collection[str]) -> str:
+    """A present string field that is one of ``choices``.
+
+    The type is checked before membership: ``{} in a_frozenset`` raises
+    ``TypeError`` (a dict is unhashable), which would be a 500.
+    """
+    value = obj.get(name)
+    if not isinstance(value, str) or value not in choices:
+        raise _malformed(f"{name} must be one of {sorted(choices)}")
+    return value
 
 
 def require_bool(obj: Mapping[str, Any], name: str) -> bool:

@@ -24,7 +24,7 @@ from protocol.encoding import MAX_SAFE_INT
 from server import tlog
 from server.context import ServerContext
 from server.errors import InputError, LogCorrupted, ServiceError
-from server.inputs import parse_object
+from server.inputs import parse_object, require_choice
 from server.storage import ReadTx
 from server.tlog import StoredHashes
 
@@ -33,7 +33,8 @@ TILE_WIDTH: Final = 1 << TILE_HEIGHT
 MAX_TILE_LEVEL: Final = 63
 EVIDENCE_KINDS: Final = frozenset({"log_inconsistent"})
 EVIDENCE_FIELDS: Final = frozenset({"kind", "old_checkpoint", "new_checkpoint", "consistency", "detail"})
-_TILE_INDEX = re.compile(r"((?:x[0-9]{3}/)*)([0-9]{3})(?:\.p/([1-9][0-9]{0,2}))?")
+# At most 7 groups of three digits (2**64 has 20): an unbounded index would reach int()'s digit limit.
+_TILE_INDEX = re.compile(r"((?:x[0-9]{3}/){0,6})([0-9]{3})(?:\.p/([1-9][0-9]{0,2}))?")
 _LEVEL = re.compile(r"0|[1-9][0-9]?")
 _DECIMAL = re.compile(r"0|[1-9][0-9]{0,15}")
 
@@ -195,9 +196,7 @@ def store_evidence(ctx: ServerContext, kiosk_id: str, data: bytes) -> dict[str, 
     still report); it is for people to examine, so nothing in it is trusted.
     """
     report = parse_object(data, allowed=EVIDENCE_FIELDS)
-    kind = report.get("kind")
-    if kind not in EVIDENCE_KINDS:
-        raise InputError(Reason.MALFORMED_REQUEST, f"kind must be one of {sorted(EVIDENCE_KINDS)}")
+    kind = require_choice(report, "kind", EVIDENCE_KINDS)
     for name in ("old_checkpoint", "new_checkpoint", "detail"):
         if name in report and not isinstance(report[name], str):
             raise InputError(Reason.MALFORMED_REQUEST, f"{name} must be a string")
@@ -208,5 +207,5 @@ def store_evidence(ctx: ServerContext, kiosk_id: str, data: bytes) -> dict[str, 
     with ctx.storage.write() as tx:
         if tx.get_kiosk(kiosk_id) is None:
             raise ServiceError(Reason.UNKNOWN_KIOSK, "no such kiosk")
-        tx.insert_log_evidence(kiosk_id, str(kind), data, now)
+        tx.insert_log_evidence(kiosk_id, kind, data, now)
     return {"stored": True}

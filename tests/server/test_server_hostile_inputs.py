@@ -1,0 +1,244 @@
+"""No input yields a server error: hostile bodies and queries on every route get a 4xx and change nothing.
+
+The routes come from the app itself (:func:`server.http.access.declared_routes`),
+so a route added later is covered without touching this file.  Each request is
+sent with and without the admin token; path parameters name a real site (so
+site routes read their body) and unknown kiosks, cards and keys (so no refused
+request can revoke or block anything real).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from server_helpers import Api, World
+
+from server import admin, cards, coordinator_keys, decisions, enrolment, logviews, shops, tlog
+from server.app import create_app
+from server.context import ServerContext
+from server.datadir import InitResult
+from server.http.access import DeclaredRoute, declared_routes
+
+BIG_INT = "9" * 5000
+
+# Raw bodies: not JSON, or JSON of every wrong shape.
+HOSTILE_BODIES: tuple[bytes, ...] = (
+    b"",
+    BIG_INT.encode(),
+    b"-" + BIG_INT.encode(),
+    b"null",
+    b"true",
+    b"1.5",
+    b"1e400",
+    b"NaN",
+    b"-Infinity",
+    b'"a string"',
+    b"[]",
+    b"[" * 100_000 + b"]" * 100_000,
+    b'{"a":' * 5000 + b"1" + b"}" * 5000,
+    b"\xff\xfe\x00{",
+    b'{"events": "\xc3\x28"}',
+    b"{",
+    b'{"events": [' + BIG_INT.encode() + b"]}",
+    b'{"events": [{"body": ' + BIG_INT.encode() + b', "sig": {}}]}',
+    b'{"events": [], "clock": ' + BIG_INT.encode() + b"}",
+    b'{"events": [], "clock": {"body": [], "sig": 1e400}}',
+)
+
+# Values put in every known field, one field at a time.
+HOSTILE_VALUES: tuple[str, ...] = (
+    BIG_INT,
+    "-" + BIG_INT,
+    '{"a": {"b": []}}',
+    '[["x"]]',
+    "null",
+    "true",
+    "1.5",
+    "1e400",
+    "NaN",
+    '"\\ud800"',
+)
+
+KNOWN_FIELDS: frozenset[str] = (
+    admin.SITE_FIELDS
+    | admin.POLICY_FIELDS
+    | admin.CODE_FIELDS
+    | cards.ISSUER_KEY_FIELDS
+    | cards.CARD_FIELDS
+    | cards.BLOCK_FIELDS
+    | cards.COORDINATOR_FIELDS
+    | coordinator_keys.COORDINATOR_FIELDS
+    | decisions.DECISION_FIELDS
+    | enrolment.ENROL_FIELDS
+    | logviews.EVIDENCE_FIELDS
+    | shops.SHOP_FIELDS
+    | shops.PRESET_FIELDS
+    | frozenset({"events", "clock", "body", "sig", "kiosk_id", "seq", "boot_id", "timestamp_ms"})
+)
+
+QUERY_NAMES: tuple[str, ...] = (
+    "from_ms",
+    "to_ms",
+    "format",
+    "old",
+    "new",
+    "old_size",
+    "new_size",
+    "size",
+    "index",
+    "tree_size",
+    "leaf_index",
+    "silent_after_s",
+    "log_size",
+)
+QUERY_VALUES: tuple[str, ...] = (BIG_INT, "-" + BIG_INT, "1e400", "NaN", "-1", "", "\x00", "١٢٣", "[]", "{}")
+
+
+@pytest.fixture
+def admin_token(data_dir: tuple[Any, InitResult]) -> str:
+    return data_dir[1].admin_token
+
+
+@pytest.fixture
+def client(api: Api) -> httpx.Client:
+    return api.http
+
+
+def _log_size(context: ServerContext) -> int:
+    """The transparency log's size: every accepted write appends to it."""
+    with context.storage.read() as tx:
+        return tlog.latest_checkpoint(tx)[0]
+
+
+def _path(route: DeclaredRoute, world: World) -> str:
+    """``route``'s path with a real site and unknown everything else."""
+    path = route.path.replace("{site_id}", world.site["site_id"]).replace("{path:path}", "0/x")
+    return re.sub(r"\{[^}]+\}", "zz-unknown", path)
+
+
+def _assert_refused(response: Any, what: str) -> None:
+    """Below 500, and a 4xx in the documented error shape."""
+    assert response.status_code < 500, f"{what}: {response.status_code} {response.text[:300]}"
+    if response.status_code >= 400:
+        body = response.json()
+        assert set(body) == {"error"}, what
+        assert isinstance(body["error"]["code"], str) and body["error"]["code"], what
+        assert isinstance(body["error"]["message"], str), what
+
+
+def _routes(context: ServerContext, method: str) -> list[DeclaredRoute]:
+    """The app's routes for ``method``, listed from a fresh app of the same code."""
+    return [route for route in declared_routes(create_app(context).routes) if method in route.methods]
+
+
+def _headers(token: str | None) -> dict[str, str]:
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    return headers
+
+
+def _bodies() -> Iterator[bytes]:
+    yield from HOSTILE_BODIES
+    for field in sorted(KNOWN_FIELDS):
+        for value in HOSTILE_VALUES:
+            yield b'{"' + field.encode() + b'": ' + value.encode() + b"}"
+
+
+def test_every_body_route_refuses_hostile_bodies(
+    client: httpx.Client, context: ServerContext, world: World, admin_token: str
+) -> None:
+    routes = _routes(context, "POST")
+    assert any(route.path == "/v1/enrol" for route in routes)
+    size = _log_size(context)
+    for route in routes:
+        path = _path(route, world)
+        for token in (None, admin_token):
+            for body in _bodies():
+                response = client.post(path, content=body, headers=_headers(token))
+                what = f"POST {route.path} token={token is not None} body={body[:80]!r}"
+                _assert_refused(response, what)
+                now = _log_size(context)
+                assert response.status_code < 400 or now == size, what
+                size = now
+
+
+def test_every_query_route_refuses_hostile_queries(
+    client: httpx.Client, context: ServerContext, world: World, admin_token: str
+) -> None:
+    routes = _routes(context, "GET")
+    size = _log_size(context)
+    for route in routes:
+        path = _path(route, world)
+        for token in (None, admin_token):
+            for name in QUERY_NAMES:
+                for value in QUERY_VALUES:
+                    response = client.get(path, params={name: value}, headers=_headers(token))
+                    _assert_refused(
+                        response, f"GET {route.path} token={token is not None} {name}={value[:20]!r}"
+                    )
+    assert _log_size(context) == size
+
+
+class _BigInt:
+    """An integer of ``digits`` nines, spelled out by :func:`_dumps` (``json.dumps`` refuses past 4300)."""
+
+    def __init__(self, digits: int) -> None:
+        self.digits = digits
+
+
+def _dumps(value: Any) -> str:
+    if isinstance(value, _BigInt):
+        return "9" * value.digits
+    if isinstance(value, list):
+        return "[" + ",".join(_dumps(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(json.dumps(key) + ":" + _dumps(item) for key, item in value.items()) + "}"
+    return json.dumps(value)
+
+
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=4000, max_value=6000).map(_BigInt)
+    | st.floats()
+    | st.text(max_size=20)
+)
+_json = st.recursive(
+    _scalars,
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+_objects = st.dictionaries(st.sampled_from(sorted(KNOWN_FIELDS)) | st.text(max_size=8), _json, max_size=4)
+REPRESENTATIVE = (
+    "/v1/enrol",
+    "/v1/kiosks/zz-unknown/heartbeat",
+    "/v1/kiosks/zz-unknown/evidence",
+    "/v1/kiosks/zz-unknown/events",
+    "/v1/admin/sites",
+    "/v1/admin/cards",
+    "/v1/admin/decisions",
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=_json | _objects, route=st.sampled_from(REPRESENTATIVE), authorised=st.booleans())
+def test_generated_json_is_refused_without_5xx(
+    client: httpx.Client, context: ServerContext, admin_token: str, value: Any, route: str, authorised: bool
+) -> None:
+    size = _log_size(context)
+    body = _dumps(value).encode()
+    response = client.post(route, content=body, headers=_headers(admin_token if authorised else None))
+    _assert_refused(response, f"POST {route} {body[:200]!r}")
+    if response.status_code >= 400:
+        assert _log_size(context) == size
