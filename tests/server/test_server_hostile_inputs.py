@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from server_helpers import T0, Api, World
 
-from protocol import ProtocolError
+from protocol import PrivateKey, ProtocolError
 from protocol.encoding import canonical_json
 from protocol.heartbeat import Heartbeat
 from protocol.sealed import seal
@@ -256,7 +256,7 @@ REPRESENTATIVE = (
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(value=_json | _objects, route=st.sampled_from(REPRESENTATIVE), authorised=st.booleans())
 def test_generated_json_is_refused_without_5xx(
     client: httpx.Client, context: ServerContext, admin_token: str, value: Any, route: str, authorised: bool
@@ -319,3 +319,77 @@ def test_hostile_fields_signed_by_the_kiosk_are_refused(
         _assert_refused(response, f"event {body[:120]!r}")
         assert response.status_code >= 400, f"event {body[:120]!r}"
     assert _log_size(context) == size
+
+
+# A valid body for each admin route that reads one; each field in turn gets each hostile value, so
+# the field is read with every other field valid (a wrong type past the first field is reached too).
+def _templates(world: World) -> dict[str, list[dict[str, Any]]]:
+    site = world.site["site_id"]
+    key = PrivateKey.generate().public_key.to_b64()
+    return {
+        "/v1/admin/sites": [
+            {"name": "S", "tokens_per_hour": 1, "max_shift_hours": 2, "allow_uncredentialed": True}
+        ],
+        f"/v1/admin/sites/{site}/policy": [{"allow_uncredentialed": True}],
+        "/v1/admin/shops": [
+            {
+                "name": "Shop",
+                "max_amount": 5,
+                "offline_allowance": 5,
+                "offline_daily_cap": 5,
+                "void_window_s": 60,
+                "presets": [{"amount": 1, "label": "x"}],
+                "allow_uncredentialed": False,
+            }
+        ],
+        f"/v1/admin/shops/{site}/presets": [{"presets": [{"amount": 1, "label": "x"}]}],
+        "/v1/admin/enrolment-codes": [{"site_id": site, "expires_in_s": 60}],
+        "/v1/admin/issuer-keys": [{"public_key": key}],
+        "/v1/admin/cards": [
+            {"name": "N", "ehrenamtskarte": "E1", "uid": "04a1b2c3"},
+            {
+                "volunteer_id": world.volunteer_id,
+                "issuer_key_id": "i_0123456789abcdef",
+                "valid_from_s": 1,
+                "valid_until_s": 2,
+            },
+        ],
+        "/v1/admin/coordinators": [{"name": "C", "public_key": key}],
+        "/v1/admin/decisions": [{"body": "AAAA", "sig": "AAAA"}],
+        "/v1/enrol": [{"code": "123-456-789", "public_key": key, "signature": "AAAA"}],
+    }
+
+
+FIELD_VALUES: tuple[Any, ...] = (
+    {"a": {}},
+    [["x"]],
+    [],
+    None,
+    True,
+    -1,
+    1.5,
+    2**70,
+    "",
+    "\ud800",
+    "x" * 10_000,
+)
+
+
+def _field_variants(template: dict[str, Any]) -> Iterator[bytes]:
+    for name in template:
+        for value in FIELD_VALUES:
+            yield _dumps({**template, name: value}).encode()
+        yield _dumps({**template, name: _BigInt(5000)}).encode()
+
+
+def test_each_field_of_a_valid_admin_body_refuses_a_wrong_type(
+    client: httpx.Client, context: ServerContext, world: World, admin_token: str
+) -> None:
+    for path, templates in _templates(world).items():
+        for template in templates:
+            for body in _field_variants(template):
+                size = _log_size(context)
+                response = client.post(path, content=body, headers=_headers(admin_token))
+                what = f"POST {path} {body[:160]!r}"
+                _assert_refused(response, what)
+                assert response.status_code < 400 or _log_size(context) == size, what
