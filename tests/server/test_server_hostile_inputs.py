@@ -137,7 +137,9 @@ def _paths(route: DeclaredRoute, world: World) -> list[str]:
     if "{kiosk_id}" in path and not _admin(route):
         paths.append(re.sub(r"\{[^}]+\}", "zz-unknown", path.replace("{kiosk_id}", world.kiosk.kiosk_id)))
     # Thousands of digits in every path parameter (and a tile index of thousands of digits).
-    paths.append(re.sub(r"\{[^}]+\}", BIG_INT, route.path.replace("{path:path}", "x999/" * 1500 + "000")))
+    paths.append(
+        re.sub(r"\{[^}]+\}", BIG_INT, route.path.replace("{path:path}", "0/" + "x999/" * 1500 + "000"))
+    )
     return paths
 
 
