@@ -9,8 +9,9 @@ framework-specific 422 body or a 500.
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Collection, Mapping
-from typing import Any
+from typing import Any, Final
 
 from protocol import Reason
 from server.errors import InputError
@@ -58,11 +59,34 @@ def parse_object(data: bytes, *, allowed: frozenset[str]) -> dict[str, Any]:
     return value
 
 
+# Unicode categories no name, reason or code needs, and that make a stored text lie
+# when it is shown: controls (Cc, NUL and newlines too), format characters (Cf: the
+# bidi overrides U+202A-U+202E, isolates U+2066-U+2069, marks U+200E/F and U+061C,
+# zero-width characters), surrogates (Cs), private use (Co) and unassigned (Cn).
+REFUSED_CATEGORIES: Final = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
+
+
+def refused_char(text: str) -> str | None:
+    """The first character of ``text`` in :data:`REFUSED_CATEGORIES`, or ``None``."""
+    for char in text:
+        if unicodedata.category(char) in REFUSED_CATEGORIES:
+            return char
+    return None
+
+
 def require_str(obj: Mapping[str, Any], name: str, *, max_len: int = 200) -> str:
-    """A present, non-empty string field of at most ``max_len`` characters."""
+    """A present, non-empty string field of at most ``max_len`` characters, all printable.
+
+    Wrong type or length is ``malformed_request``; a control, format (bidi),
+    surrogate, private-use or unassigned character is ``bad_field``, so a name
+    shown in a report or on a receipt is exactly what it looks like.
+    """
     value = obj.get(name)
     if not isinstance(value, str) or not value.strip() or len(value) > max_len:
         raise _malformed(f"{name} must be a non-empty string of at most {max_len} characters")
+    char = refused_char(value)
+    if char is not None:
+        raise InputError(Reason.BAD_FIELD, f"{name} contains the character U+{ord(char):04X}")
     return value
 
 

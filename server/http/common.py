@@ -12,6 +12,12 @@ them in the thread pool and the event loop stays free for other requests.
 Bodies are read as raw bytes with a hard size limit (``Content-Length`` is
 checked before anything is read, then the actual length as it streams), so no
 request can make the server buffer more than 1 MiB.
+
+Most malformed ``Content-Length`` values never reach this code: uvicorn's HTTP
+parser (h11) answers them itself with a plain-text 400 and closes the
+connection (``docs/protocol.md``, HTTP API).  What does reach the app (a value
+over the limit, or a body shorter than declared because the client hung up)
+gets the JSON error shape like every other error.
 """
 
 from __future__ import annotations
@@ -67,8 +73,9 @@ async def read_body(request: Request, limit: int) -> bytes:
     if declared is not None:
         if not declared.isascii() or not declared.isdigit():
             raise InputError(Reason.MALFORMED_REQUEST, "Content-Length is not a number")
-        if int(declared) > limit:
-            raise InputError(Reason.BODY_TOO_LARGE, f"{declared} bytes, limit {limit}")
+        # The length check first: int() of thousands of digits raises (and is slow).
+        if len(declared) > len(str(limit)) or int(declared) > limit:
+            raise InputError(Reason.BODY_TOO_LARGE, f"{declared[:20]} bytes, limit {limit}")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():

@@ -2,27 +2,53 @@
 
 A service's :class:`~server.errors.ServiceError` keeps its code and status; a
 wrong route or method, or a request FastAPI cannot parse, gets the matching
-reason code.  Only a real bug gives 500 ``internal_error``, and is logged with
+reason code.  A framework's HTTP error keeps its headers, and a 405's ``Allow``
+lists the methods of *every* route on that path (RFC 9110 §15.5.6; the
+framework names only the first route's).  A client that hangs up before sending the body it
+declared is not a bug: it is refused like any short body, and logged without a
+traceback.  Only a real bug gives 500 ``internal_error``, and is logged with
 its traceback.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+from starlette.routing import Match
 
 from protocol import Reason
 from server.errors import ServiceError
 
 logger = logging.getLogger(__name__)
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+def _error(status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods some route of ``request``'s app serves on its path (asked route by route)."""
+    allowed = []
+    for method in _METHODS:
+        scope = {
+            "type": "http",
+            "method": method,
+            "path": request.scope["path"],
+            "root_path": request.scope.get("root_path", ""),
+            "headers": [],
+            "query_string": b"",
+        }
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -40,8 +66,18 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 404:
-            return _error(404, Reason.NOT_FOUND.value, "no such resource")
-        return _error(exc.status_code, Reason.MALFORMED_REQUEST.value, str(exc.detail))
+            return _error(404, Reason.NOT_FOUND.value, "no such resource", exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request)) or headers.get("Allow", "")
+        return _error(exc.status_code, Reason.MALFORMED_REQUEST.value, str(exc.detail), headers)
+
+    @app.exception_handler(ClientDisconnect)
+    async def on_disconnect(request: Request, exc: ClientDisconnect) -> JSONResponse:
+        logger.info(
+            "%s %s refused: the client hung up before the end of its body", request.method, request.url.path
+        )
+        return _error(400, Reason.MALFORMED_REQUEST.value, "the body ended before its Content-Length")
 
     @app.exception_handler(Exception)
     async def on_bug(request: Request, exc: Exception) -> JSONResponse:
