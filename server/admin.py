@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from protocol import Reason, ids
-from server import enrolment, tlog
+from server import enrolment, quotas, tlog
 from server.context import ServerContext
 from server.datadir import ADMIN_TOKEN_SETTING, admin_token_hash
 from server.errors import ServiceError
@@ -57,6 +57,7 @@ def create_site(ctx: ServerContext, request: Mapping[str, Any]) -> dict[str, Any
     )
     now = ctx.now_ms()
     with ctx.storage.write() as tx:
+        quotas.check(tx.count_sites(), quotas.SITES, "sites and shops")
         tx.insert_site(site, now)
         tlog.append(ctx, tx, [tlog.site_entry(site, now)], now_ms=now)
     return site.to_json()

@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from protocol import ProtocolError, PublicKey, Reason, ids, issuer_key_id, uid_pseudonym
 from protocol.credentials import MAX_VALIDITY_S
-from server import tlog
+from server import quotas, tlog
 from server.context import ServerContext
 from server.errors import InputError, ServiceError
 from server.inputs import optional_str, require_bool, require_int, require_str
@@ -59,6 +59,7 @@ def register_issuer_key(ctx: ServerContext, request: Mapping[str, Any]) -> tuple
                 # 64-bit key IDs: a collision takes deliberate work; never let it shadow a key.
                 raise InputError(Reason.MALFORMED_REQUEST, "key ID collides with another key; make a new key")
             return existing.to_json(), False
+        quotas.check(tx.count_issuer_keys(), quotas.ISSUER_KEYS, "issuer keys")
         key = IssuerKey(key_id, public_key.raw, IssuerKeyStatus.ACTIVE, created_ms=now, changed_ms=now)
         tx.insert_issuer_key(key)
         tlog.append(ctx, tx, [tlog.issuer_key_entry(key, now)], now_ms=now)
@@ -153,6 +154,7 @@ def create_card(ctx: ServerContext, request: Mapping[str, Any]) -> dict[str, Any
                 raise ServiceError(Reason.ISSUER_KEY_INACTIVE, f"issuer key is {key.status.value}")
         if kind is CardKind.UID and tx.get_card(card_id) is not None:
             raise ServiceError(Reason.CARD_EXISTS, "this tag is already registered")
+        quotas.check(tx.count_cards(), quotas.CARDS, "cards")
         if name is not None:
             volunteer_id = ids.new_id(ids.VOLUNTEER)
             tx.insert_volunteer(volunteer_id, name, now, ehrenamtskarte=ehrenamtskarte)

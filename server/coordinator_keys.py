@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from protocol import ProtocolError, PublicKey, Reason, coordinator_id, ids
-from server import tlog
+from server import quotas, tlog
 from server.context import ServerContext
 from server.errors import InputError, ServiceError
 from server.inputs import require_str
@@ -46,6 +46,7 @@ def register_coordinator(ctx: ServerContext, request: Mapping[str, Any]) -> tupl
         existing = tx.get_coordinator(key_id)
         if existing is not None:
             return existing.to_json(), False
+        quotas.check(tx.count_coordinators(), quotas.COORDINATORS, "coordinator keys")
         key = CoordinatorKey(
             key_id, public_key.raw, CoordinatorStatus.ACTIVE, created_ms=now, changed_ms=now, name=name
         )

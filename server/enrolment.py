@@ -33,7 +33,7 @@ from protocol import (
     sign_trust_list,
 )
 from protocol.keys import SIGNATURE_BYTES
-from server import tlog
+from server import quotas, tlog
 from server.context import ServerContext
 from server.errors import InputError, ServiceError
 from server.inputs import require_str
@@ -71,6 +71,11 @@ def create_enrolment_code(ctx: ServerContext, site_id: str, expires_in_s: int) -
     with ctx.storage.write() as tx:
         if tx.get_site(site_id) is None:
             raise ServiceError(Reason.UNKNOWN_SITE, "no such site")
+        # A day after it expired, an unused code answers ``enrolment_code_invalid`` rather than
+        # ``enrolment_code_expired``: forgetting it frees its place in the site's quota.
+        tx.delete_unused_codes(site_id, now - quotas.EXPIRED_CODES_KEPT_MS)
+        quotas.check(tx.count_unused_codes(site_id), quotas.UNUSED_CODES_PER_SITE, "unused codes here")
+        quotas.check(tx.count_kiosks(site_id), quotas.KIOSKS_PER_SITE, "kiosks at this site")
         tx.insert_enrolment_code(code_sha256(digits), site_id, now, expires_ms)
     return {"code": format_code(digits), "site_id": site_id, "expires_ms": expires_ms}
 
@@ -105,6 +110,7 @@ def enrol(ctx: ServerContext, request: Mapping[str, Any]) -> dict[str, Any]:
             raise ServiceError(Reason.KEY_ALREADY_ENROLLED, "this key already belongs to a kiosk")
         site = tx.get_site(code.site_id)
         assert site is not None, "foreign key guarantees the site"
+        quotas.check(tx.count_kiosks(site.site_id), quotas.KIOSKS_PER_SITE, "kiosks at this site")
         kiosk = Kiosk(
             kiosk_id=ids.new_id(ids.KIOSK),
             site_id=site.site_id,

@@ -54,6 +54,7 @@ STATUS: Final[Mapping[Reason, int]] = {
     Reason.BATCH_TOO_LARGE: 413,
     Reason.BODY_TOO_LARGE: 413,
     Reason.KIOSK_SUSPENDED: 423,
+    Reason.QUOTA_EXCEEDED: 429,
 }
 
 

@@ -1,4 +1,4 @@
-"""Reading the transparency log: checkpoints, tiles, proofs, balances, and kiosks' evidence.
+"""Reading the transparency log: checkpoints, tiles, proofs and balances.
 
 The tile paths are c2sp.org/tlog-tiles: ``tile/<L>/<N>[.p/<W>]`` holds 256
 (or ``W``) hashes of Merkle level ``8·L``, ``tile/entries/<N>[.p/<W>]`` the
@@ -24,15 +24,12 @@ from protocol.encoding import MAX_SAFE_INT
 from server import tlog
 from server.context import ServerContext
 from server.errors import InputError, LogCorrupted, ServiceError
-from server.inputs import parse_object, require_choice
 from server.storage import ReadTx
 from server.tlog import StoredHashes
 
 TILE_HEIGHT: Final = 8
 TILE_WIDTH: Final = 1 << TILE_HEIGHT
 MAX_TILE_LEVEL: Final = 63
-EVIDENCE_KINDS: Final = frozenset({"log_inconsistent"})
-EVIDENCE_FIELDS: Final = frozenset({"kind", "old_checkpoint", "new_checkpoint", "consistency", "detail"})
 # At most 7 groups of three digits (2**64 has 20): an unbounded index would reach int()'s digit limit.
 _TILE_INDEX = re.compile(r"((?:x[0-9]{3}/){0,6})([0-9]{3})(?:\.p/([1-9][0-9]{0,2}))?")
 _LEVEL = re.compile(r"0|[1-9][0-9]?")
@@ -187,25 +184,3 @@ def balances(ctx: ServerContext) -> dict[str, Any]:
     with ctx.storage.read() as tx:
         size, _ = tlog.latest_checkpoint(tx)
         return {"size": size, "balances": tx.all_balances()}
-
-
-def store_evidence(ctx: ServerContext, kiosk_id: str, data: bytes) -> dict[str, Any]:
-    """Keep a kiosk's report that the log was rewritten (``log_inconsistent``), as received.
-
-    The report is stored whatever the kiosk's standing (a suspended kiosk may
-    still report); it is for people to examine, so nothing in it is trusted.
-    """
-    report = parse_object(data, allowed=EVIDENCE_FIELDS)
-    kind = require_choice(report, "kind", EVIDENCE_KINDS)
-    for name in ("old_checkpoint", "new_checkpoint", "detail"):
-        if name in report and not isinstance(report[name], str):
-            raise InputError(Reason.MALFORMED_REQUEST, f"{name} must be a string")
-    proof = report.get("consistency", [])
-    if not isinstance(proof, list) or not all(isinstance(h, str) for h in proof):
-        raise InputError(Reason.MALFORMED_REQUEST, "consistency must be a list of base64 hashes")
-    now = ctx.now_ms()
-    with ctx.storage.write() as tx:
-        if tx.get_kiosk(kiosk_id) is None:
-            raise ServiceError(Reason.UNKNOWN_KIOSK, "no such kiosk")
-        tx.insert_log_evidence(kiosk_id, kind, data, now)
-    return {"stored": True}

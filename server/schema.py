@@ -404,6 +404,16 @@ def _m008_server_keys(conn: sqlite3.Connection) -> None:
     )
 
 
+def _m009_signed_evidence(conn: sqlite3.Connection) -> None:
+    """Kiosks sign their evidence reports (``protocol.evidence``): keep each report's number and signature.
+
+    Reports stored before have neither (``NULL``); a kiosk's numbers are unique, so a replay is refused.
+    """
+    conn.execute("ALTER TABLE log_evidence ADD COLUMN number INTEGER")
+    conn.execute("ALTER TABLE log_evidence ADD COLUMN sig BLOB")
+    conn.execute("CREATE UNIQUE INDEX log_evidence_number ON log_evidence (kiosk_id, number)")
+
+
 MIGRATIONS: Final[Sequence[Migration]] = (
     _m001_initial,
     _m002_card_credentials,
@@ -413,4 +423,5 @@ MIGRATIONS: Final[Sequence[Migration]] = (
     _m006_kiosk_health,
     _m007_clock_refs,
     _m008_server_keys,
+    _m009_signed_evidence,
 )

@@ -22,7 +22,7 @@ from protocol import MalformedError, Preset, Reason, ShopLimits, ids
 from protocol.decisions import MAX_VOID_WINDOW_S
 from protocol.events import MAX_AMOUNT
 from protocol.trust import parse_presets
-from server import tlog
+from server import quotas, tlog
 from server.context import ServerContext
 from server.errors import InputError, ServiceError
 from server.inputs import optional_bool, optional_int, require_str
@@ -115,6 +115,7 @@ def create_shop(ctx: ServerContext, request: Mapping[str, Any]) -> dict[str, Any
     if site.allow_uncredentialed:
         entries.append(tlog.site_entry(site, now))
     with ctx.storage.write() as tx:
+        quotas.check(tx.count_sites(), quotas.SITES, "sites and shops")
         tx.insert_site(site, now)
         tlog.append(ctx, tx, entries, now_ms=now)
     return site.to_json()

@@ -20,6 +20,11 @@ route table (:mod:`server.http.table`) tells the truth.  :func:`undeclared`
 lists the routes of an app without exactly one declaration; a test runs it on
 the real app, so a route nobody thought about cannot ship.
 
+A route that writes (POST, PUT, PATCH, DELETE) also declares its :func:`quota`:
+how much one caller can make the server keep (the service enforces it, see
+:mod:`server.quotas`).  :func:`unbounded_writes` lists writing routes without
+exactly one, and :func:`public_writes` those anyone may call; a test keeps both empty.
+
 Principals.  Today the only one is the shared admin bearer token: economy-wide,
 with every permission.  Site-scoped admin tokens (issue 17) and people's teams
 (the console: members × scope × permissions) become principals with fewer
@@ -186,6 +191,27 @@ class Require:
 
 Access: TypeAlias = Marker | Require
 
+
+@dataclass(frozen=True, slots=True)
+class Quota:
+    """What one caller of a writing route can make the server keep; the route table shows ``text``.
+
+    Like the markers it checks nothing: it declares the bound the service enforces.
+    """
+
+    text: str
+
+    async def __call__(self) -> None:
+        return None
+
+
+def quota(text: str) -> Quota:
+    """The declaration of a writing route's bound: ``Depends(quota("16 reports per kiosk"))``."""
+    return Quota(text)
+
+
+WRITE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
 public: Final = Marker("public")
 kiosk_signed: Final = Marker("kiosk signature", "checked by the service with the kiosk's enrolled key")
 enrolment_code: Final = Marker("enrolment code", "one-time code in the body, checked by the service")
@@ -207,6 +233,11 @@ class DeclaredRoute:
     path: str
     audience: str  # the router's tags: one router per audience
     access: tuple[Access, ...]
+    quotas: tuple[Quota, ...] = ()
+
+    @property
+    def writes(self) -> bool:
+        return not WRITE_METHODS.isdisjoint(self.methods)
 
     def __str__(self) -> str:
         return f"{','.join(self.methods)} {self.path}".strip()
@@ -230,16 +261,33 @@ def _declared(route: Any) -> DeclaredRoute:
     path = str(getattr(route, "path", None) or repr(getattr(route, "original_route", route)))
     audience = ", ".join(str(tag) for tag in getattr(route, "tags", None) or ())
     found: list[Access] = []
+    bounds: list[Quota] = []
     if isinstance(getattr(route, "original_route", route), APIRoute):
         pending = list(route.dependant.dependencies)
         while pending:
             dependant = pending.pop(0)
             if isinstance(dependant.call, Marker | Require):
                 found.append(dependant.call)
+            elif isinstance(dependant.call, Quota):
+                bounds.append(dependant.call)
             pending.extend(dependant.dependencies)
-    return DeclaredRoute(methods, path, audience, tuple(found))
+    return DeclaredRoute(methods, path, audience, tuple(found), tuple(bounds))
 
 
 def undeclared(routes: Iterable[BaseRoute]) -> list[str]:
     """The routes that do not declare exactly one access (none, or a contradiction of two)."""
     return [str(route) for route in declared_routes(routes) if len(route.access) != 1]
+
+
+def unbounded_writes(routes: Iterable[BaseRoute]) -> list[str]:
+    """The writing routes that do not declare exactly one :func:`quota`."""
+    return [str(route) for route in declared_routes(routes) if route.writes and len(route.quotas) != 1]
+
+
+def public_writes(routes: Iterable[BaseRoute]) -> list[str]:
+    """The writing routes anyone may call: each must need a signature, a code or a permission."""
+    return [
+        str(route)
+        for route in declared_routes(routes)
+        if route.writes and any(access is public or access.label == public.label for access in route.access)
+    ]

@@ -14,9 +14,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from server import admin, cards, coordinator_keys, decisions, shops, statements
+from server import admin, cards, coordinator_keys, decisions, quotas, shops, statements
 from server import health as kiosk_health
-from server.http.access import Permission, economy, require, site_of_kiosk, site_of_path
+from server.http.access import Permission, economy, quota, require, site_of_kiosk, site_of_path
 from server.http.common import call, document, json_body, runtime
 from server.verify import verify_ledger
 
@@ -25,7 +25,13 @@ router = APIRouter(tags=["admin"])
 # -- sites and shops ---------------------------------------------------------------------------------
 
 
-@router.post("/v1/admin/sites", dependencies=[Depends(require(Permission.MANAGE_SITES, scope=economy))])
+@router.post(
+    "/v1/admin/sites",
+    dependencies=[
+        Depends(require(Permission.MANAGE_SITES, scope=economy)),
+        Depends(quota(f"{quotas.SITES:,} sites and shops")),
+    ],
+)
 async def post_site(request: Request) -> JSONResponse:
     body = await json_body(request, admin.SITE_FIELDS)
     return JSONResponse(await call(request, admin.create_site, body), status_code=201)
@@ -38,14 +44,23 @@ async def get_sites(request: Request) -> JSONResponse:
 
 @router.post(
     "/v1/admin/sites/{site_id}/policy",
-    dependencies=[Depends(require(Permission.MANAGE_SITES, scope=site_of_path))],
+    dependencies=[
+        Depends(require(Permission.MANAGE_SITES, scope=site_of_path)),
+        Depends(quota("replaces the policy; a change adds one log entry")),
+    ],
 )
 async def post_site_policy(site_id: str, request: Request) -> JSONResponse:
     body = await json_body(request, admin.POLICY_FIELDS)
     return JSONResponse(await call(request, admin.set_site_policy, site_id, body))
 
 
-@router.post("/v1/admin/shops", dependencies=[Depends(require(Permission.MANAGE_SITES, scope=economy))])
+@router.post(
+    "/v1/admin/shops",
+    dependencies=[
+        Depends(require(Permission.MANAGE_SITES, scope=economy)),
+        Depends(quota(f"{quotas.SITES:,} sites and shops")),
+    ],
+)
 async def post_shop(request: Request) -> JSONResponse:
     body = await json_body(request, shops.SHOP_FIELDS)
     return JSONResponse(await call(request, shops.create_shop, body), status_code=201)
@@ -53,7 +68,10 @@ async def post_shop(request: Request) -> JSONResponse:
 
 @router.post(
     "/v1/admin/shops/{site_id}/presets",
-    dependencies=[Depends(require(Permission.MANAGE_SITES, scope=site_of_path))],
+    dependencies=[
+        Depends(require(Permission.MANAGE_SITES, scope=site_of_path)),
+        Depends(quota("replaces the presets")),
+    ],
 )
 async def post_shop_presets(site_id: str, request: Request) -> JSONResponse:
     body = await json_body(request, shops.PRESET_FIELDS)
@@ -66,7 +84,8 @@ async def post_shop_presets(site_id: str, request: Request) -> JSONResponse:
 @router.post(
     "/v1/admin/enrolment-codes",
     dependencies=[
-        Depends(require(Permission.MANAGE_FLEET, scope=economy, note="the code's site is in the body"))
+        Depends(require(Permission.MANAGE_FLEET, scope=economy, note="the code's site is in the body")),
+        Depends(quota(f"{quotas.UNUSED_CODES_PER_SITE} unused codes per site")),
     ],
 )
 async def post_code(request: Request) -> JSONResponse:
@@ -81,7 +100,10 @@ async def get_kiosks(request: Request) -> JSONResponse:
 
 @router.post(
     "/v1/admin/kiosks/{kiosk_id}/clear",
-    dependencies=[Depends(require(Permission.MANAGE_FLEET, scope=site_of_kiosk))],
+    dependencies=[
+        Depends(require(Permission.MANAGE_FLEET, scope=site_of_kiosk)),
+        Depends(quota("a status change, logged once")),
+    ],
 )
 async def clear_kiosk(kiosk_id: str, request: Request) -> JSONResponse:
     return JSONResponse(await call(request, admin.clear_kiosk, kiosk_id))
@@ -89,7 +111,10 @@ async def clear_kiosk(kiosk_id: str, request: Request) -> JSONResponse:
 
 @router.post(
     "/v1/admin/kiosks/{kiosk_id}/revoke",
-    dependencies=[Depends(require(Permission.MANAGE_FLEET, scope=site_of_kiosk))],
+    dependencies=[
+        Depends(require(Permission.MANAGE_FLEET, scope=site_of_kiosk)),
+        Depends(quota("a status change, logged once")),
+    ],
 )
 async def revoke_kiosk(kiosk_id: str, request: Request) -> JSONResponse:
     return JSONResponse(await call(request, admin.revoke_kiosk, kiosk_id))
@@ -99,7 +124,11 @@ async def revoke_kiosk(kiosk_id: str, request: Request) -> JSONResponse:
 
 
 @router.post(
-    "/v1/admin/issuer-keys", dependencies=[Depends(require(Permission.MANAGE_ISSUERS, scope=economy))]
+    "/v1/admin/issuer-keys",
+    dependencies=[
+        Depends(require(Permission.MANAGE_ISSUERS, scope=economy)),
+        Depends(quota(f"{quotas.ISSUER_KEYS} issuer keys")),
+    ],
 )
 async def post_issuer_key(request: Request) -> JSONResponse:
     body = await json_body(request, cards.ISSUER_KEY_FIELDS)
@@ -116,7 +145,10 @@ async def get_issuer_keys(request: Request) -> JSONResponse:
 
 @router.post(
     "/v1/admin/issuer-keys/{key_id}/retire",
-    dependencies=[Depends(require(Permission.MANAGE_ISSUERS, scope=economy))],
+    dependencies=[
+        Depends(require(Permission.MANAGE_ISSUERS, scope=economy)),
+        Depends(quota("a status change, logged once")),
+    ],
 )
 async def retire_issuer_key(key_id: str, request: Request) -> JSONResponse:
     return JSONResponse(await call(request, cards.retire_issuer_key, key_id))
@@ -124,13 +156,22 @@ async def retire_issuer_key(key_id: str, request: Request) -> JSONResponse:
 
 @router.post(
     "/v1/admin/issuer-keys/{key_id}/revoke",
-    dependencies=[Depends(require(Permission.MANAGE_ISSUERS, scope=economy))],
+    dependencies=[
+        Depends(require(Permission.MANAGE_ISSUERS, scope=economy)),
+        Depends(quota("a status change, logged once")),
+    ],
 )
 async def revoke_issuer_key(key_id: str, request: Request) -> JSONResponse:
     return JSONResponse(await call(request, cards.revoke_issuer_key, key_id))
 
 
-@router.post("/v1/admin/cards", dependencies=[Depends(require(Permission.MANAGE_CARDS, scope=economy))])
+@router.post(
+    "/v1/admin/cards",
+    dependencies=[
+        Depends(require(Permission.MANAGE_CARDS, scope=economy)),
+        Depends(quota(f"{quotas.CARDS:,} cards")),
+    ],
+)
 async def post_card(request: Request) -> JSONResponse:
     body = await json_body(request, cards.CARD_FIELDS)
     return JSONResponse(await call(request, cards.create_card, body), status_code=201)
@@ -143,7 +184,7 @@ async def get_cards(request: Request) -> JSONResponse:
 
 @router.post(
     "/v1/admin/cards/{card_id}/block",
-    dependencies=[Depends(require(Permission.MANAGE_CARDS, scope=economy))],
+    dependencies=[Depends(require(Permission.MANAGE_CARDS, scope=economy)), Depends(quota("once per card"))],
 )
 async def block_card(card_id: str, request: Request) -> JSONResponse:
     body = await json_body(request, cards.BLOCK_FIELDS)
@@ -155,7 +196,10 @@ async def block_card(card_id: str, request: Request) -> JSONResponse:
 
 @router.post(
     "/v1/admin/cards/{card_id}/coordinator",
-    dependencies=[Depends(require(Permission.MANAGE_COORDINATORS, scope=economy))],
+    dependencies=[
+        Depends(require(Permission.MANAGE_COORDINATORS, scope=economy)),
+        Depends(quota("replaces a flag of the card")),
+    ],
 )
 async def set_card_coordinator(card_id: str, request: Request) -> JSONResponse:
     body = await json_body(request, cards.COORDINATOR_FIELDS)
@@ -164,7 +208,10 @@ async def set_card_coordinator(card_id: str, request: Request) -> JSONResponse:
 
 @router.post(
     "/v1/admin/coordinators",
-    dependencies=[Depends(require(Permission.MANAGE_COORDINATORS, scope=economy))],
+    dependencies=[
+        Depends(require(Permission.MANAGE_COORDINATORS, scope=economy)),
+        Depends(quota(f"{quotas.COORDINATORS:,} coordinator keys")),
+    ],
 )
 async def post_coordinator(request: Request) -> JSONResponse:
     body = await json_body(request, coordinator_keys.COORDINATOR_FIELDS)
@@ -182,7 +229,10 @@ async def get_coordinators(request: Request) -> JSONResponse:
 
 @router.post(
     "/v1/admin/coordinators/{coordinator_id}/revoke",
-    dependencies=[Depends(require(Permission.MANAGE_COORDINATORS, scope=economy))],
+    dependencies=[
+        Depends(require(Permission.MANAGE_COORDINATORS, scope=economy)),
+        Depends(quota("a status change, logged once")),
+    ],
 )
 async def revoke_coordinator(coordinator_id: str, request: Request) -> JSONResponse:
     return JSONResponse(await call(request, coordinator_keys.revoke_coordinator, coordinator_id))
@@ -196,7 +246,8 @@ async def get_review(request: Request) -> JSONResponse:
 @router.post(
     "/v1/admin/decisions",
     dependencies=[
-        Depends(require(Permission.DECIDE, scope=economy, note="and a coordinator's signature (service)"))
+        Depends(require(Permission.DECIDE, scope=economy, note="and a coordinator's signature (service)")),
+        Depends(quota("each signed decision once; logged (a coordinator's act, no count cap)")),
     ],
 )
 async def post_decision(request: Request) -> JSONResponse:

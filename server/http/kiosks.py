@@ -1,38 +1,57 @@
 """Kiosks (check-in kiosks and shop terminals alike): enrolment, signed batches, heartbeats, trust lists.
 
-A kiosk proves itself by signing: the services check each batch and heartbeat
+A kiosk proves itself by signing: the services check each batch, heartbeat and report
 against the kiosk's enrolled key (only they have the bytes and the key), so
 these routes declare :data:`~server.http.access.kiosk_signed` and verify
 nothing here.  Batches go to :func:`server.ingest.ingest_batch` untouched,
 because the signed bytes must never be re-serialised.
 
-The reads (a kiosk's state, its trust list, an event's proof) are public: the
-trust list is signed by the server and names random IDs and public keys only.
-Evidence reports are public too, but not on purpose: nothing proves yet that a
-kiosk sent them (issue 16 adds the kiosk's signature).
+Evidence reports (a kiosk's word that the log was rewritten) are signed the
+same way (:mod:`protocol.evidence`).  The reads (a kiosk's state, its trust
+list, an event's proof) are public: the trust list is signed by the server and
+names random IDs and public keys only.
 """
 
 from __future__ import annotations
 
+from typing import Final
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from protocol import MAX_BATCH_BYTES
-from server import enrolment, ingest, logviews, reads, trust
+from protocol import MAX_BATCH_BYTES, MAX_BATCH_EVENTS
+from protocol.evidence import MAX_EVIDENCE_BYTES
+from server import enrolment, evidence, ingest, logviews, quotas, reads, trust
 from server import health as kiosk_health
-from server.http.access import enrolment_code, kiosk_signed, public
+from server.http.access import enrolment_code, kiosk_signed, public, quota
 from server.http.common import MAX_SMALL_BODY_BYTES, call, json_body, read_body, runtime
 
 router = APIRouter(tags=["kiosks"])
+# Events are the ledger: refusing one for a count would jam the kiosk's chain, so only each batch is bounded.
+BATCH_QUOTA: Final = (
+    f"{MAX_BATCH_BYTES >> 20} MiB, {MAX_BATCH_EVENTS} events a batch; events are ledger, kept"
+)
 
 
-@router.post("/v1/enrol", dependencies=[Depends(enrolment_code)])
+@router.post(
+    "/v1/enrol",
+    dependencies=[
+        Depends(enrolment_code),
+        Depends(quota(f"one kiosk per code; {quotas.KIOSKS_PER_SITE} kiosks per site")),
+    ],
+)
 async def enrol(request: Request) -> JSONResponse:
     body = await json_body(request, enrolment.ENROL_FIELDS)
     return JSONResponse(await call(request, enrolment.enrol, body))
 
 
-@router.post("/v1/kiosks/{kiosk_id}/events", dependencies=[Depends(kiosk_signed)])
+@router.post(
+    "/v1/kiosks/{kiosk_id}/events",
+    dependencies=[
+        Depends(kiosk_signed),
+        Depends(quota(BATCH_QUOTA)),
+    ],
+)
 async def post_events(kiosk_id: str, request: Request) -> JSONResponse:
     data = await read_body(request, MAX_BATCH_BYTES)
     log_size = request.query_params.get("log_size")
@@ -49,14 +68,25 @@ async def get_event_proof(kiosk_id: str, seq: str, request: Request) -> JSONResp
 
 @router.post(
     "/v1/kiosks/{kiosk_id}/evidence",
-    dependencies=[Depends(public.noting("unauthenticated today; issue 16 adds the kiosk's signature"))],
+    dependencies=[
+        Depends(kiosk_signed),
+        Depends(
+            quota(f"{quotas.EVIDENCE_PER_KIOSK} reports per kiosk, {MAX_EVIDENCE_BYTES // 1024} KiB each")
+        ),
+    ],
 )
 async def post_evidence(kiosk_id: str, request: Request) -> JSONResponse:
     data = await read_body(request, MAX_SMALL_BODY_BYTES)
-    return JSONResponse(await call(request, logviews.store_evidence, kiosk_id, data), status_code=202)
+    return JSONResponse(await call(request, evidence.record_evidence, kiosk_id, data), status_code=202)
 
 
-@router.post("/v1/kiosks/{kiosk_id}/heartbeat", dependencies=[Depends(kiosk_signed)])
+@router.post(
+    "/v1/kiosks/{kiosk_id}/heartbeat",
+    dependencies=[
+        Depends(kiosk_signed),
+        Depends(quota(f"one row per kiosk, replaced at most every {kiosk_health.MIN_INTERVAL_MS // 1000} s")),
+    ],
+)
 async def post_heartbeat(kiosk_id: str, request: Request) -> JSONResponse:
     data = await read_body(request, MAX_SMALL_BODY_BYTES)
     return JSONResponse(await call(request, kiosk_health.record_heartbeat, kiosk_id, data))

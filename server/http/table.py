@@ -24,8 +24,8 @@ from server.http.access import declared_routes
 BEGIN: Final = "<!-- routes:begin -->"
 END: Final = "<!-- routes:end -->"
 HEADER: Final = (
-    "| method | path | audience | access | scope | note |",
-    "|---|---|---|---|---|---|",
+    "| method | path | audience | access | scope | quota | note |",
+    "|---|---|---|---|---|---|---|",
 )
 
 
@@ -34,7 +34,7 @@ class UndeclaredRoutes(ValueError):
 
 
 def route_table(routes: Iterable[BaseRoute]) -> str:
-    """One Markdown row per route: method, path, audience (the router's tag), access, scope, note."""
+    """One Markdown row per route: method, path, audience (the router's tag), access, scope, quota, note."""
     declared = declared_routes(routes)
     missing = [str(route) for route in declared if len(route.access) != 1]
     if missing:
@@ -43,9 +43,10 @@ def route_table(routes: Iterable[BaseRoute]) -> str:
     for route in declared:
         (access,) = route.access
         method = ", ".join(route.methods)
+        bound = "; ".join(q.text for q in route.quotas)
         rows.append(
             f"| {method} | `{route.path}` | {route.audience} | {access.label} | {access.scope_label} "
-            f"| {access.note} |"
+            f"| {bound} | {access.note} |"
         )
     return "\n".join(rows) + "\n"
 

@@ -20,11 +20,14 @@ from server.storage.coordination import CoordinationRead, CoordinationWrite
 from server.storage.events import EventsRead, EventsWrite
 from server.storage.fleet import FleetRead, FleetWrite
 from server.storage.log import LogRead, LogWrite
+from server.storage.quotas import QuotasRead
 from server.storage.redemptions import RedemptionsRead, RedemptionsWrite
 from server.storage.shifts import ShiftsRead, ShiftsWrite
 
 
-class ReadTx(CoordinationRead, CardsRead, ShiftsRead, RedemptionsRead, LogRead, FleetRead, EventsRead):
+class ReadTx(
+    CoordinationRead, CardsRead, ShiftsRead, RedemptionsRead, LogRead, FleetRead, EventsRead, QuotasRead
+):
     """Every query of a transaction, and nothing that writes.  What :meth:`Storage.read` yields."""
 
 

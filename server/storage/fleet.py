@@ -128,6 +128,13 @@ class FleetWrite(FleetRead):
             (code_sha256, site_id, created_ms, expires_ms),
         )
 
+    def delete_unused_codes(self, site_id: str, expired_before_ms: int) -> None:
+        """Forget ``site_id``'s codes that expired unused before ``expired_before_ms``."""
+        self._conn.execute(
+            "DELETE FROM enrolment_codes WHERE site_id = ? AND used_ms IS NULL AND expires_ms < ?",
+            (site_id, expired_before_ms),
+        )
+
     def mark_code_used(self, code_sha256: str, used_ms: int, kiosk_id: str) -> None:
         self._conn.execute(
             "UPDATE enrolment_codes SET used_ms = ?, kiosk_id = ? WHERE code_sha256 = ?",

@@ -65,6 +65,13 @@ class LogRead(Queries):
         )
         return [(row[0], bytes(row[1]), row[2]) for row in rows]
 
+    def log_evidence_held(self, kiosk_id: str) -> tuple[int, int]:
+        """``(count, highest number)`` of the reports held from ``kiosk_id`` (``0`` for none or unsigned)."""
+        row = self._conn.execute(
+            "SELECT COUNT(*), COALESCE(MAX(number), 0) FROM log_evidence WHERE kiosk_id = ?", (kiosk_id,)
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
 
 class LogWrite(LogRead):
     """A :class:`LogRead` that also appends to the log and keeps checkpoints and evidence."""
@@ -86,8 +93,12 @@ class LogWrite(LogRead):
             (size, note, created_ms),
         )
 
-    def insert_log_evidence(self, kiosk_id: str, kind: str, body: bytes, received_ms: int) -> None:
+    def insert_log_evidence(
+        self, kiosk_id: str, number: int, kind: str, body: bytes, sig: bytes, received_ms: int
+    ) -> None:
+        """Keep a kiosk's signed report ``number``: the exact bytes it signed and its signature."""
         self._conn.execute(
-            "INSERT INTO log_evidence (kiosk_id, kind, body, received_ms) VALUES (?, ?, ?, ?)",
-            (kiosk_id, kind, body, received_ms),
+            "INSERT INTO log_evidence (kiosk_id, number, kind, body, sig, received_ms) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (kiosk_id, number, kind, body, sig, received_ms),
         )

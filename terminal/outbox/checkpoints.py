@@ -63,7 +63,7 @@ class LogEvidence:
     reported_ms: int | None
 
     def to_json(self) -> dict[str, Any]:
-        """The body of ``POST /v1/kiosks/{kiosk_id}/evidence`` (docs/protocol.md)."""
+        """The evidence as JSON: what ``kokreativ terminal evidence`` exports (the server gets it signed)."""
         return {
             "kind": self.kind,
             "old_checkpoint": self.old_checkpoint,

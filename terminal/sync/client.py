@@ -97,7 +97,6 @@ class SyncClient:
         self._keys = TrustFollower(
             config, outbox, transport, trust=self.trust, refresh_s=trust_refresh_s, now_ms=self._now_ms
         )
-        self._witnessing = Witnessing(config, outbox, transport, witness=self.witness, keys=self._keys)
         self._heartbeats = Heartbeats(
             config,
             outbox,
@@ -107,6 +106,14 @@ class SyncClient:
             reader_status=reader_status or outbox.reader_status,
             interval_s=heartbeat_s,
             now_ms=self._now_ms,
+        )
+        self._witnessing = Witnessing(
+            config,
+            outbox,
+            transport,
+            witness=self.witness,
+            keys=self._keys,
+            signing_key=self._heartbeats.signing_key,
         )
         self._rounds = Rounds(
             config,

@@ -74,7 +74,7 @@ class Heartbeats:
         ``None`` when it could not be sent or the answer had no offset (logged).  Never raises.
         """
         try:
-            wire = sign_heartbeat(self._heartbeat(), self._signing_key())
+            wire = sign_heartbeat(self._heartbeat(), self.signing_key())
             response = self._transport.post_json_aside(self._url, wire)
             body = response.json() if response.status_code == 200 else None
             offset = body.get("offset_ms") if isinstance(body, dict) else None
@@ -96,7 +96,7 @@ class Heartbeats:
         events matter more than their correction.
         """
         try:
-            return sign_heartbeat(self._heartbeat(), self._signing_key())
+            return sign_heartbeat(self._heartbeat(), self.signing_key())
         except Exception as exc:
             log.warning("batch sent without a clock sample: %s", describe(exc))
             return None
@@ -119,7 +119,8 @@ class Heartbeats:
             last_seq=last_seq,
         )
 
-    def _signing_key(self) -> PrivateKey:
+    def signing_key(self) -> PrivateKey:
+        """The kiosk's own key, loaded when first needed (it signs heartbeats and evidence reports)."""
         if self._key is None:
             self._key = load_key(self._key_path)
         return self._key

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 
-from protocol import ProtocolError
+import requests
+
+from protocol import PrivateKey, ProtocolError, Reason
 from protocol.checkpoint import Checkpoint
+from protocol.evidence import EvidenceReport, sign_evidence
 from terminal.config import KioskConfig
 from terminal.errors import LogInconsistentError, describe
-from terminal.outbox import LogCheckpoint, LogUpdate, Outbox
-from terminal.sync.result import StopRound
+from terminal.outbox import LogCheckpoint, LogEvidence, LogUpdate, Outbox
+from terminal.sync.result import StopRound, error_of
 from terminal.sync.transport import Transport, kiosk_url
 from terminal.sync.trust import TrustFollower
 from terminal.witness import MISSING, LogWitness
@@ -24,7 +28,10 @@ log = logging.getLogger("terminal.sync")
 
 
 class Witnessing:
-    """Witnesses with ``witness`` over ``transport``; ``keys`` follows a rotation a checkpoint shows."""
+    """Witnesses with ``witness`` over ``transport``; ``keys`` follows a rotation a checkpoint shows.
+
+    ``signing_key`` gives the kiosk's own key, which signs the evidence it reports.
+    """
 
     def __init__(
         self,
@@ -34,8 +41,11 @@ class Witnessing:
         *,
         witness: LogWitness,
         keys: TrustFollower,
+        signing_key: Callable[[], PrivateKey],
     ) -> None:
         self.witness = witness
+        self._kiosk_id = config.kiosk_id
+        self._signing_key = signing_key
         self._outbox = outbox
         self._transport = transport
         self._keys = keys
@@ -80,18 +90,36 @@ class Witnessing:
             return  # an idle log: no write every few seconds to the SD card for nothing new
         self._outbox.save_log_checkpoint(LogUpdate(note=note, checkpoint=checkpoint, replaces=verified))
 
+    def signed_report(self, evidence: LogEvidence) -> dict[str, str]:
+        """The wire form of ``evidence``: a report numbered by its outbox ID, signed by the kiosk's key.
+
+        Cut to the protocol's limits if a hostile server sent more than fits (``truncated``).
+        """
+        report = EvidenceReport.clipped(
+            kiosk=self._kiosk_id,
+            number=evidence.id,
+            kind=evidence.kind,
+            old_checkpoint=evidence.old_checkpoint,
+            new_checkpoint=evidence.new_checkpoint,
+            consistency=evidence.consistency,
+            detail=evidence.detail,
+            detected_ms=evidence.detected_ms,
+        )
+        return sign_evidence(report, self._signing_key())
+
     def report_evidence(self) -> int:
         """POST every piece of log evidence the server has not acknowledged; how many it took.
 
         Best effort: never raises.  The server may be the one that rewrote its log,
         but reporting costs nothing and tells its operators; the evidence stays on
-        the kiosk either way (``kokreativ terminal evidence``).
+        the kiosk either way (``kokreativ terminal evidence``).  ``409 duplicate`` means
+        the server holds that report already (an earlier answer was lost): it counts as taken.
         """
         reported = 0
         try:
             for evidence in self._outbox.evidence(unreported=True):
-                response = self._transport.post_json(self._evidence_url, evidence.to_json())
-                if response.status_code != 202:
+                response = self._transport.post_json(self._evidence_url, self.signed_report(evidence))
+                if response.status_code != 202 and not _already_held(response):
                     log.warning("the server did not take the log evidence (HTTP %d)", response.status_code)
                     break
                 self._outbox.mark_evidence_reported(evidence.id)
@@ -99,3 +127,14 @@ class Witnessing:
         except Exception as exc:  # best effort: the alarm and the stored evidence are what matter
             log.warning("could not report the log evidence: %s", describe(exc))
         return reported
+
+
+def _already_held(response: requests.Response) -> bool:
+    """Whether the server refused a report as one it holds already (``409 duplicate``)."""
+    if response.status_code != 409:
+        return False
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return error_of(body)[0] == Reason.DUPLICATE.value

@@ -19,11 +19,15 @@ from server.http.access import (
     authenticate,
     declared_routes,
     economy,
+    enrolment_code,
     kiosk_signed,
     public,
+    public_writes,
+    quota,
     require,
     site_of_kiosk,
     site_of_path,
+    unbounded_writes,
     undeclared,
 )
 from server.http.table import BEGIN, END, main, route_table, with_table
@@ -82,6 +86,41 @@ def test_the_check_catches_a_route_without_declared_access() -> None:
     ]
     with pytest.raises(ValueError, match="GET /forgotten"):
         route_table(app.routes)
+
+
+def test_no_writing_route_is_public_and_each_declares_its_quota(context: ServerContext) -> None:
+    routes = declared_routes(create_app(context).routes)
+    assert public_writes(create_app(context).routes) == []
+    assert unbounded_writes(create_app(context).routes) == []
+    writes = {str(route): route for route in routes if route.writes}
+    assert len(writes) >= 20  # the walk sees them (not an empty list that passes by default)
+    assert writes["POST /v1/kiosks/{kiosk_id}/evidence"].access == (kiosk_signed,)
+    for route in writes.values():
+        (access,) = route.access
+        assert access in (kiosk_signed, enrolment_code) or isinstance(access, Require), str(route)
+    assert all(not route.quotas for route in routes if not route.writes)
+
+
+def test_the_checks_catch_a_public_write_and_a_write_without_quota() -> None:
+    app = _bare_app()
+
+    @app.post("/open", dependencies=[Depends(public), Depends(quota("1"))])
+    async def open_write() -> None: ...
+
+    @app.delete("/noted", dependencies=[Depends(public.noting("why not")), Depends(quota("1"))])
+    async def noted_write() -> None: ...
+
+    @app.put("/unbounded", dependencies=[Depends(kiosk_signed)])
+    async def unbounded_write() -> None: ...
+
+    @app.get("/read", dependencies=[Depends(public)])
+    async def read() -> None: ...
+
+    assert public_writes(app.routes) == ["POST /open", "DELETE /noted"]
+    assert unbounded_writes(app.routes) == ["PUT /unbounded"]
+    assert (
+        "| POST | `/open` |  | public |  | 1 |  |" in route_table(app.routes).splitlines()
+    )  # the quota column
 
 
 def test_the_framework_s_own_pages_would_count_as_undeclared() -> None:

@@ -23,9 +23,10 @@ from server_helpers import T0, Api, World
 
 from protocol import PrivateKey, ProtocolError
 from protocol.encoding import canonical_json
+from protocol.evidence import EvidenceReport
 from protocol.heartbeat import Heartbeat
 from protocol.sealed import seal
-from server import admin, cards, coordinator_keys, decisions, enrolment, logviews, shops, tlog
+from server import admin, cards, coordinator_keys, decisions, enrolment, shops, tlog
 from server.app import create_app
 from server.context import ServerContext
 from server.datadir import InitResult
@@ -82,7 +83,6 @@ KNOWN_FIELDS: frozenset[str] = (
     | coordinator_keys.COORDINATOR_FIELDS
     | decisions.DECISION_FIELDS
     | enrolment.ENROL_FIELDS
-    | logviews.EVIDENCE_FIELDS
     | shops.SHOP_FIELDS
     | shops.PRESET_FIELDS
     | frozenset({"events", "clock", "body", "sig", "kiosk_id", "seq", "boot_id", "timestamp_ms"})
@@ -320,6 +320,19 @@ def test_hostile_fields_signed_by_the_kiosk_are_refused(
         response = client.post(f"/v1/kiosks/{kiosk.kiosk_id}/events", json=batch)
         _assert_refused(response, f"event {body[:120]!r}")
         assert response.status_code >= 400, f"event {body[:120]!r}"
+    report = EvidenceReport(
+        kiosk=kiosk.kiosk_id,
+        number=1,
+        kind="log_inconsistent",
+        old_checkpoint="old",
+        new_checkpoint="new",
+        consistency=("AA==",),
+        detail="",
+        detected_ms=T0,
+    )
+    for body in _signed_variants(report.to_bytes()):
+        response = client.post(f"/v1/kiosks/{kiosk.kiosk_id}/evidence", json=seal(body, kiosk.key))
+        _assert_refused(response, f"evidence {body[:120]!r}")
     assert _log_size(context) == size
 
 

@@ -8,7 +8,6 @@ verifier key that ``init`` printed, as an auditor would.
 from __future__ import annotations
 
 import base64
-import json
 from pathlib import Path
 
 import pytest
@@ -397,30 +396,6 @@ def test_balances_are_given_with_the_size_they_follow_from(api: Api, world: Worl
         "balances": {world.volunteer_id: 20, other["volunteer_id"]: 0},
     }
     assert api.http.get("/checkpoint").text.split("\n")[1] == "6"
-
-
-def test_kiosks_can_report_evidence(api: Api, world: World) -> None:
-    report = {
-        "kind": "log_inconsistent",
-        "old_checkpoint": "a\n1\nAA==\n\n— a AAAA\n",
-        "new_checkpoint": "a\n2\nAA==\n\n— a AAAA\n",
-        "consistency": ["AAAA"],
-        "detail": "consistency proof does not match the roots",
-    }
-    path = f"/v1/kiosks/{world.kiosk.kiosk_id}/evidence"
-    response = api.post_raw(path, json.dumps(report).encode())
-    assert response.status_code == 202 and response.json() == {"stored": True}
-    with api.context.storage.read() as tx:
-        [(kind, body, received_ms)] = tx.list_log_evidence(world.kiosk.kiosk_id)
-    assert (kind, json.loads(body), received_ms) == ("log_inconsistent", report, T0)
-
-    assert_error(
-        api.post_raw("/v1/kiosks/k_nobody/evidence", json.dumps(report).encode()), 404, "unknown_kiosk"
-    )
-    for bad in ({**report, "kind": "gossip"}, {**report, "extra": 1}, {**report, "consistency": "AAAA"}, {}):
-        assert_error(api.post_raw(path, json.dumps(bad).encode()), 400, Reason.MALFORMED_REQUEST)
-    too_big = json.dumps({**report, "detail": "x" * 70_000}).encode()
-    assert_error(api.post_raw(path, too_big), 413, Reason.BODY_TOO_LARGE)
 
 
 def test_tlog_event_entry_is_protocol_event_entry_byte_for_byte() -> None:

@@ -43,6 +43,7 @@ from protocol import (
     verify_event,
 )
 from protocol.checkpoint import Checkpoint
+from protocol.evidence import EvidenceReport, open_evidence
 from protocol.logentry import event_entry, make_entry
 from protocol.merkle import consistency_proof, inclusion_proof, leaf_hash, node_hash, root_hash
 from protocol.note import sign_note
@@ -193,7 +194,8 @@ class FakeLedger:
     * ``serve_size``: serve the checkpoint of an older, smaller tree (proofs against it);
     * ``corrupt_inclusion``: inclusion proofs whose first hash is wrong;
     * ``omit_consistency``, ``omit_checkpoint``: answers without those fields (an old server);
-    * ``evidence_status``: what ``POST …/evidence`` answers (202 by default);
+    * ``evidence_status``, ``evidence_code``: what ``POST …/evidence`` answers (202 by default); the
+      reports it takes are checked with the kiosk's key, as the server does, and kept in ``evidence``;
     * :meth:`rotate_key`: a planned rotation of the server key, as ``kokreativ server rotate-key``
       and a restart make it: a transition signed by both keys is served at ``GET /v1/server-keys``,
       receipts, balance sheets and trust lists are signed by the new key only, and checkpoints by
@@ -233,8 +235,9 @@ class FakeLedger:
     log_sizes: list[int | None] = field(default_factory=list)  # ?log_size of each POST of events
     checkpoint_requests: int = 0
     consistency_requests: list[tuple[int, int]] = field(default_factory=list)
-    evidence: list[dict[str, Any]] = field(default_factory=list)
+    evidence: list[EvidenceReport] = field(default_factory=list)
     evidence_status: int = 202
+    evidence_code: Reason = Reason.INTERNAL_ERROR
     heartbeats: list[bytes] = field(default_factory=list)  # each POST …/heartbeat body, as sent
     clocks: list[Any] = field(default_factory=list)  # each batch's clock sample, as sent (None: none)
     balances: dict[str, int] | None = None
@@ -472,9 +475,13 @@ class FakeLedger:
     def report(self, data: bytes) -> tuple[int, dict[str, Any]]:
         with self.lock:
             if self.evidence_status != 202:
-                return self.evidence_status, _error(Reason.INTERNAL_ERROR, "injected failure")
-            self.evidence.append(json.loads(data))
-            return 202, {"stored": True}
+                return self.evidence_status, _error(self.evidence_code, "injected failure")
+            try:
+                signed = open_evidence(json.loads(data), self.kiosk_public_key, kiosk_id=self.kiosk_id)
+            except ProtocolError as exc:
+                return 400, _error(exc.reason, exc.message)
+            self.evidence.append(signed.report)
+            return 202, {"stored": True, "number": signed.report.number}
 
     def trust_list(self, path: str) -> tuple[int, dict[str, Any]]:
         with self.lock:

@@ -232,14 +232,13 @@ def test_a_server_that_serves_a_forked_checkpoint_is_detected_by_the_kiosk(
         assert evidence.new_checkpoint == fake_ledger.checkpoint_note()
         assert evidence.consistency == fake_ledger.log.consistency(5, 8) and evidence.consistency
         assert evidence.reported_ms is not None
-        assert fake_ledger.evidence == [evidence.to_json()]  # reported with POST …/evidence
-        assert set(fake_ledger.evidence[0]) == {
-            "kind",
-            "old_checkpoint",
-            "new_checkpoint",
-            "consistency",
-            "detail",
-        }
+        # Reported with POST …/evidence, signed by the kiosk's key (the fake ledger checked it).
+        (report,) = fake_ledger.evidence
+        assert (report.kiosk, report.number, report.truncated) == (config.kiosk_id, evidence.id, False)
+        assert report.detected_ms == evidence.detected_ms
+        assert (
+            report.to_json() | evidence.to_json() == report.to_json()
+        )  # the same kind, notes, proof, detail
 
         # Sync halts: nothing more is sent, however often it is tried, even to an honest server.
         posts = len(fake_ledger.log_sizes)
@@ -337,6 +336,36 @@ def test_evidence_the_server_did_not_take_is_reported_on_a_later_round(
         fake_ledger.evidence_status = 202
         assert client.sync_once().error == Reason.LOG_INCONSISTENT  # still halted …
     assert len(fake_ledger.evidence) == 1 and outbox.evidence(unreported=True) == []  # … but reported
+
+
+def test_evidence_the_server_already_holds_counts_as_reported_and_a_quota_stops_the_rest(
+    config, outbox, fake_ledger
+):
+    for detail in ("first", "second"):
+        outbox.record_log_inconsistency(old_note=b"old\n", new_note=b"new\n", consistency=[], detail=detail)
+    with _client(config, outbox, fake_ledger) as client:
+        # An earlier answer was lost: the server holds the report and says so (409 duplicate).
+        fake_ledger.evidence_status, fake_ledger.evidence_code = 409, Reason.DUPLICATE
+        assert client.report_evidence() == 2 and outbox.evidence(unreported=True) == []
+    outbox.record_log_inconsistency(old_note=b"old\n", new_note=b"new\n", consistency=[], detail="third")
+    with _client(config, outbox, fake_ledger) as client:
+        # Over its quota the server takes no more; the kiosk keeps the report and tries again later.
+        fake_ledger.evidence_status, fake_ledger.evidence_code = 429, Reason.QUOTA_EXCEEDED
+        assert client.report_evidence() == 0
+        assert [e.detail for e in outbox.evidence(unreported=True)] == ["third"]
+
+
+def test_evidence_too_long_for_the_protocol_is_reported_cut_and_kept_whole(config, outbox, fake_ledger):
+    proof = ["x" * 100] * 500  # what a hostile server could answer as a consistency proof
+    outbox.record_log_inconsistency(
+        old_note=b"old\n" * 10_000, new_note=b"new\n", consistency=proof, detail="hostile"
+    )
+    with _client(config, outbox, fake_ledger) as client:
+        assert client.report_evidence() == 1
+    (report,) = fake_ledger.evidence
+    assert report.truncated and len(report.consistency) < len(proof)
+    (kept,) = outbox.evidence()
+    assert kept.consistency == proof and len(kept.old_checkpoint) == 40_000  # the kiosk keeps it whole
 
 
 def test_evidence_command_prints_an_empty_list_or_writes_a_file(config_path, outbox, tmp_path, capsys):
