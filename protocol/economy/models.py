@@ -14,10 +14,10 @@ from typing import Any, Final, NamedTuple
 
 from protocol.trust import ShopLimits
 
-
 # -- settings of the offline redemption bound (docs/economy.md, "The worst-case loss") ----------------
 # Part of the rules, not of a server's configuration: an auditor replaying the log applies the same.
-OFFLINE_BACKDATE_WINDOW_MS: Final = 72 * 3_600_000  # an offline redemption dated earlier before it arrives: held
+# An offline redemption dated longer than this before the server received it is held for review.
+OFFLINE_BACKDATE_WINDOW_MS: Final = 72 * 3_600_000
 
 
 class KioskStatus(StrEnum):

@@ -40,7 +40,9 @@ LEDGER_KIND_REDEEM: Final = "redeem"
 LEDGER_KIND_VOID: Final = "void"
 SHOP_EVENT_KINDS: Final = frozenset({EventKind.REDEEM, EventKind.VOID})
 # Nothing of these was debited, so a void has nothing to return (a held one waits for its review).
-_NEVER_DEBITED: Final = frozenset({RedemptionStatus.DECLINED, RedemptionStatus.HELD, RedemptionStatus.REJECTED})
+_NEVER_DEBITED: Final = frozenset(
+    {RedemptionStatus.DECLINED, RedemptionStatus.HELD, RedemptionStatus.REJECTED}
+)
 
 
 def apply_event(

@@ -33,7 +33,9 @@ class RedemptionsRead(Queries):
         return [redemption_from_row(row) for row in rows]
 
     def shop_redemptions(self, site_id: str, from_ms: int, to_ms: int | None) -> list[Redemption]:
-        """Redemptions at ``site_id`` that moved tokens or wait for review, ``wall_ms`` in ``[from_ms, to_ms)``.
+        """Redemptions at ``site_id`` that moved tokens or wait for review, by ``wall_ms``.
+
+        ``wall_ms`` lies in ``[from_ms, to_ms)``.
 
         Debited, voided, held and rejected ones, in time order; ``to_ms`` ``None`` means no
         upper end.  Declined ones moved nothing and are left out.
