@@ -129,6 +129,7 @@ DATA_FIELDS: Final[Mapping[str, Mapping[str, Callable[[object, str], object]]]] 
         "reason": _reason,
     },
     "acknowledge": {"redemption": _redemption, "reason": _reason},
+    "redemption_review": {"redemption": _redemption, "action": _action, "reason": _reason},
     "manual_shift": {"card": _card, "site": _site, "start_ms": _MS, "end_ms": _MS, "reason": _reason},
 }
 

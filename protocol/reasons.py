@@ -96,6 +96,10 @@ class Reason(StrEnum):
     VOID_TOO_LATE = "void_too_late"
     VOID_OTHER_SHOP = "void_other_shop"
     OFFLINE_LIMIT = "offline_limit"
+    # Offline redemptions beyond the till's bound, held for review (docs/economy.md, "The worst-case loss").
+    REDEEM_BACKDATED = "redeem_backdated"
+    OFFLINE_OVER_ALLOWANCE = "offline_over_allowance"
+    OFFLINE_OVER_DAILY_CAP = "offline_over_daily_cap"
 
     # Coordinator decisions (rules, review, shifts by hand).
     UNKNOWN_COORDINATOR = "unknown_coordinator"

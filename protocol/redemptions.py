@@ -31,6 +31,10 @@ REFUSING_FLAGS: Final = frozenset(
         Reason.ALREADY_VOIDED.value,
         Reason.VOID_TOO_LATE.value,
         Reason.VOID_OTHER_SHOP.value,
+        # Held for review: nothing debited unless a coordinator approves it later.
+        Reason.REDEEM_BACKDATED.value,
+        Reason.OFFLINE_OVER_ALLOWANCE.value,
+        Reason.OFFLINE_OVER_DAILY_CAP.value,
     }
 )
 

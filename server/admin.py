@@ -128,16 +128,19 @@ def revoke_kiosk(ctx: ServerContext, kiosk_id: str) -> dict[str, Any]:
 
 
 def review(ctx: ServerContext) -> dict[str, Any]:
-    """What waits for a coordinator's signed decision: shifts first, then unacknowledged overdrafts.
+    """What waits for a coordinator's signed decision: shifts, then overdrafts, then held redemptions.
 
     A shift item is the shift with ``"item": "shift"`` and ``"ref"``, the ``{kiosk, seq}`` of its
     first tap that a ``review`` decision names.  An overdraft item names the redemption an
-    ``acknowledge`` decision names, with the volunteer's balance now.
+    ``acknowledge`` decision names, with the volunteer's balance now.  A ``held`` item is an
+    offline redemption beyond its till's bound (``reason`` says which), which a
+    ``redemption_review`` decision approves or rejects; nothing was debited for it yet.
     """
     with ctx.storage.read() as tx:
         shifts = tx.review_shifts(ctx.now_ms())
         overdrafts = tx.unacknowledged_overdrafts()
-        balances = {r.volunteer_id: tx.balance(r.volunteer_id) for r in overdrafts}
+        held = tx.held_redemptions()
+        balances = {r.volunteer_id: tx.balance(r.volunteer_id) for r in (*overdrafts, *held)}
     items: list[dict[str, Any]] = [{"item": "shift", **s.to_json(), "ref": _first_tap(s)} for s in shifts]
     items.extend(
         {
@@ -152,6 +155,22 @@ def review(ctx: ServerContext) -> dict[str, Any]:
             "balance": balances[r.volunteer_id],
         }
         for r in overdrafts
+    )
+    items.extend(
+        {
+            "item": "held",
+            "reason": r.held,
+            "redemption_id": r.redemption_id,
+            "card_id": r.card_id,
+            "volunteer_id": r.volunteer_id,
+            "amount": r.amount,
+            "site_id": r.site_id,
+            "kiosk_id": r.kiosk_id,
+            "wall_ms": r.wall_ms,
+            "received_ms": r.received_ms,
+            "balance": balances[r.volunteer_id],
+        }
+        for r in held
     )
     return {"items": items}
 

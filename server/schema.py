@@ -414,6 +414,43 @@ def _m009_signed_evidence(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE UNIQUE INDEX log_evidence_number ON log_evidence (kiosk_id, number)")
 
 
+def _m010_held_redemptions(conn: sqlite3.Connection) -> None:
+    """Offline redemptions held for review (``docs/economy.md``, "The worst-case loss").
+
+    ``redemptions`` is rebuilt, because SQLite cannot change a ``CHECK``: a
+    redemption can now be ``held`` (beyond its till's offline bound, nothing
+    debited) or ``rejected`` (held, then rejected by a coordinator).  ``held`` keeps
+    the reason it was held, ``reviewed`` the decision that approved or rejected it.
+    The new index serves the bound's two sums, per till and receive time.
+    """
+    statements = [
+        """CREATE TABLE redemptions_m010 (
+            redemption_id TEXT PRIMARY KEY, site_id TEXT NOT NULL REFERENCES sites (site_id),
+            kiosk_id TEXT NOT NULL, seq INTEGER NOT NULL, card_id TEXT NOT NULL REFERENCES cards (card_id),
+            volunteer_id TEXT NOT NULL REFERENCES volunteers (volunteer_id),
+            amount INTEGER NOT NULL CHECK (amount >= 1), online INTEGER NOT NULL CHECK (online IN (0, 1)),
+            status TEXT NOT NULL CHECK (status IN ('debited', 'declined', 'voided', 'held', 'rejected')),
+            wall_ms INTEGER NOT NULL, received_ms INTEGER NOT NULL,
+            overdraft INTEGER NOT NULL DEFAULT 0 CHECK (overdraft IN (0, 1)), acknowledged TEXT,
+            void_kiosk TEXT, void_seq INTEGER, void_wall_ms INTEGER, held TEXT, reviewed TEXT)""",
+        "INSERT INTO redemptions_m010 (rowid, redemption_id, site_id, kiosk_id, seq, card_id, volunteer_id, "
+        "amount, online, status, wall_ms, received_ms, overdraft, acknowledged, void_kiosk, void_seq, "
+        "void_wall_ms) SELECT rowid, redemption_id, site_id, kiosk_id, seq, card_id, volunteer_id, amount, "
+        "online, status, wall_ms, received_ms, overdraft, acknowledged, void_kiosk, void_seq, void_wall_ms "
+        "FROM redemptions",
+        "DROP TABLE redemptions",
+        "ALTER TABLE redemptions_m010 RENAME TO redemptions",
+        "CREATE INDEX redemptions_site ON redemptions (site_id, wall_ms)",
+        "CREATE INDEX redemptions_volunteer ON redemptions (volunteer_id)",
+        "CREATE INDEX redemptions_overdraft ON redemptions (redemption_id) "
+        "WHERE overdraft = 1 AND acknowledged IS NULL AND status = 'debited'",
+        "CREATE INDEX redemptions_till ON redemptions (kiosk_id, received_ms) WHERE online = 0",
+        "CREATE INDEX redemptions_held ON redemptions (received_ms) WHERE status = 'held'",
+    ]
+    for statement in statements:
+        conn.execute(statement)
+
+
 MIGRATIONS: Final[Sequence[Migration]] = (
     _m001_initial,
     _m002_card_credentials,
@@ -424,4 +461,5 @@ MIGRATIONS: Final[Sequence[Migration]] = (
     _m007_clock_refs,
     _m008_server_keys,
     _m009_signed_evidence,
+    _m010_held_redemptions,
 )

@@ -12,6 +12,8 @@ now).  ``format=csv`` gives a header and one row per entry or redemption
 * A **shop settlement** lists the shop's redemptions whose terminal time
   (``wall_ms``) lies in the period and that moved tokens (``debited`` or since
   ``voided``); ``to_settle = redeemed − voided`` is what the programme owes the shop.
+  Offline redemptions ``held`` for review (or ``rejected`` there) are listed too but
+  owed nothing: ``held`` sums those still waiting, which an approval turns into ``debited``.
 
 Each statement is read in one transaction, so its totals and lines agree.
 """
@@ -161,7 +163,7 @@ def volunteer_statement(ctx: ServerContext, volunteer_id: str, params: Mapping[s
 
 
 def shop_statement(ctx: ServerContext, site_id: str, params: Mapping[str, str]) -> Document:
-    """``{"site_id","name","from_ms","to_ms","redemptions":[…],"count","redeemed","voided","to_settle"}``
+    """``{"site_id","name","from_ms","to_ms","redemptions":[…],"count","redeemed","voided","to_settle","held"}``
     or its CSV; ``404 unknown_site``, ``409 not_a_shop`` for a check-in site.
     """
     period, fmt = parse_period(params), parse_format(params)
@@ -187,8 +189,10 @@ def shop_statement(ctx: ServerContext, site_id: str, params: Mapping[str, str]) 
     ]
     if fmt == "csv":
         return Document(to_csv(REDEMPTION_COLUMNS, lines), CSV)
-    redeemed = sum(r.amount for r in found)
-    voided = sum(r.amount for r in found if r.status is RedemptionStatus.VOIDED)
+    owed = [r for r in found if r.status in (RedemptionStatus.DEBITED, RedemptionStatus.VOIDED)]
+    redeemed = sum(r.amount for r in owed)
+    voided = sum(r.amount for r in owed if r.status is RedemptionStatus.VOIDED)
+    held = sum(r.amount for r in found if r.status is RedemptionStatus.HELD)
     return Document(
         {
             "site_id": site_id,
@@ -200,6 +204,7 @@ def shop_statement(ctx: ServerContext, site_id: str, params: Mapping[str, str]) 
             "redeemed": redeemed,
             "voided": voided,
             "to_settle": redeemed - voided,
+            "held": held,
         },
         "application/json",
     )

@@ -43,6 +43,16 @@ class RedemptionBook(Protocol):
 
     def insert_ledger_entries(self, entries: Iterable[LedgerEntry]) -> None: ...
 
+    def offline_pending(self, kiosk_id: str, card_id: str, received_ms: int) -> int:
+        """The amounts of ``kiosk_id``'s offline redemptions of ``card_id`` received at ``received_ms``
+        (its batch: no receipt covers them yet), debited or held."""
+        ...
+
+    def offline_paid(self, kiosk_id: str, day_start_ms: int, day_end_ms: int) -> int:
+        """The amounts of ``kiosk_id``'s offline redemptions received in ``[day_start_ms, day_end_ms)``
+        (one local day) that were debited when they arrived (voided later or not; never held ones)."""
+        ...
+
 
 class ShiftBook(Protocol):
     """The reads and writes of pairing taps into shifts and paying them."""

@@ -21,6 +21,7 @@ from typing import Any, Final
 from protocol.decisions import MAX_SHIFT_HOURS, Decision
 from protocol.economy.book import EconomyBook
 from protocol.economy.models import LedgerEntry, RedemptionStatus, Shift, ShiftStatus, Site, SiteKind
+from protocol.economy.redemptions import LEDGER_KIND_REDEEM
 from protocol.economy.shifts import LEDGER_KIND_SHIFT, MS_PER_HOUR, Payroll, in_review
 from protocol.errors import EconomyError
 from protocol.reasons import Reason
@@ -202,10 +203,47 @@ def _apply_acknowledge(tx: EconomyBook, c: _Context) -> dict[str, Any]:
     return dataclasses.replace(redemption, acknowledged=c.digest).to_json()
 
 
+def _apply_redemption_review(tx: EconomyBook, c: _Context) -> dict[str, Any]:
+    """A held offline redemption decided: approve (debited now, owed to the shop) or reject (never).
+
+    An approved one that takes the balance below zero is an overdraft the
+    coordinator has just seen, so the same decision acknowledges it.
+    """
+    redemption = tx.get_redemption(c.data["redemption"])
+    if redemption is None:
+        raise _refuse(Reason.UNKNOWN_REDEMPTION, "no such redemption")
+    if redemption.status is not RedemptionStatus.HELD:
+        raise _refuse(Reason.NOT_IN_REVIEW, f"the redemption is {redemption.status.value}, not held")
+    if c.data["action"] == "reject":
+        decided = dataclasses.replace(redemption, status=RedemptionStatus.REJECTED, reviewed=c.digest)
+        tx.update_redemption(decided)
+        return decided.to_json()
+    overdraft = tx.balance(redemption.volunteer_id) - redemption.amount < 0
+    decided = dataclasses.replace(
+        redemption,
+        status=RedemptionStatus.DEBITED,
+        reviewed=c.digest,
+        overdraft=overdraft,
+        acknowledged=c.digest if overdraft else None,
+    )
+    tx.update_redemption(decided)
+    entry = LedgerEntry(
+        redemption.volunteer_id,
+        -redemption.amount,
+        LEDGER_KIND_REDEEM,
+        redemption.row_id,
+        c.now_ms,
+        c.log_index,
+    )
+    tx.insert_ledger_entries([entry])
+    return decided.to_json()
+
+
 _APPLY: Final[Mapping[str, Callable[[EconomyBook, _Context], dict[str, Any]]]] = {
     "site_rules": _apply_site_rules,
     "shop_limits": _apply_shop_limits,
     "review": _apply_review,
     "acknowledge": _apply_acknowledge,
     "manual_shift": _apply_manual_shift,
+    "redemption_review": _apply_redemption_review,
 }

@@ -10,9 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from protocol.trust import ShopLimits
+
+# -- settings of the offline redemption bound (docs/economy.md, "The worst-case loss") ----------------
+# Part of the rules, not of a server's configuration: an auditor replaying the log applies the same.
+# An offline redemption dated longer than this before the server received it is held for review.
+OFFLINE_BACKDATE_WINDOW_MS: Final = 72 * 3_600_000
 
 
 class KioskStatus(StrEnum):
@@ -221,6 +226,8 @@ class RedemptionStatus(StrEnum):
     DEBITED = "debited"
     DECLINED = "declined"  # online and not covered; an offline fallback with its ID may still debit
     VOIDED = "voided"
+    HELD = "held"  # offline beyond the till's bound: nothing debited, on the review list
+    REJECTED = "rejected"  # held, then rejected by a coordinator: never debited, not owed to the shop
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,8 +237,11 @@ class Redemption:
     ``kiosk_id``, ``seq``, ``online`` and ``wall_ms`` are those of the ``redeem`` event that
     debited it (or, while declined, of the last one that tried); ``void_*`` those of the
     ``void`` that returned it.  ``overdraft`` is set when the debit took the balance below
-    zero, ``acknowledged`` is the hash of the decision that accepted that.  ``row_id`` is
-    storage's key for it, the ``ref`` of its ledger entries (0 until stored).
+    zero, ``acknowledged`` is the hash of the decision that accepted that.  ``held`` is the
+    reason code an offline redemption beyond its till's bound was held for (kept once a
+    coordinator decided it), ``reviewed`` the hash of the ``redemption_review`` decision that
+    approved or rejected it.  ``row_id`` is storage's key for it, the ``ref`` of its ledger
+    entries (0 until stored).
     """
 
     redemption_id: str
@@ -250,6 +260,8 @@ class Redemption:
     void_kiosk: str | None = None
     void_seq: int | None = None
     void_wall_ms: int | None = None
+    held: str | None = None
+    reviewed: str | None = None
     row_id: int = 0
 
     def to_json(self) -> dict[str, Any]:
@@ -270,4 +282,6 @@ class Redemption:
             "void_kiosk": self.void_kiosk,
             "void_seq": self.void_seq,
             "void_wall_ms": self.void_wall_ms,
+            "held": self.held,
+            "reviewed": self.reviewed,
         }

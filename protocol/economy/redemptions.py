@@ -8,6 +8,12 @@ applies the rules before the event's log entry is built, and an auditor
 replaying the log gets the same flags.  Every debit or credit is one
 :class:`~protocol.economy.models.LedgerEntry` of kind ``redeem`` (``-amount``) or
 ``void`` (``+amount``), its ``ref`` the redemption's row ID.
+
+An offline redemption beyond its till's bound (:func:`offline_hold`) is *held*:
+recorded, not debited, on the review list until a coordinator's
+``redemption_review`` approves or rejects it.  The bound reads only the
+event, the ledger and the server's receive time (``now_ms``, logged as the
+entry's ``received_ms``), so an auditor replaying the log holds the same ones.
 """
 
 from __future__ import annotations
@@ -15,15 +21,28 @@ from __future__ import annotations
 import dataclasses
 from typing import Final
 
+from protocol.earning import local_day
 from protocol.economy.book import CardFacts, RedemptionBook
 from protocol.economy.clocks import card_flags, clock_in_range
-from protocol.economy.models import LedgerEntry, Redemption, RedemptionStatus, Site, SiteKind
+from protocol.economy.models import (
+    OFFLINE_BACKDATE_WINDOW_MS,
+    LedgerEntry,
+    Redemption,
+    RedemptionStatus,
+    Site,
+    SiteKind,
+)
 from protocol.events import Event, EventKind
 from protocol.reasons import Reason
+from protocol.trust import ShopLimits
 
 LEDGER_KIND_REDEEM: Final = "redeem"
 LEDGER_KIND_VOID: Final = "void"
 SHOP_EVENT_KINDS: Final = frozenset({EventKind.REDEEM, EventKind.VOID})
+# Nothing of these was debited, so a void has nothing to return (a held one waits for its review).
+_NEVER_DEBITED: Final = frozenset(
+    {RedemptionStatus.DECLINED, RedemptionStatus.HELD, RedemptionStatus.REJECTED}
+)
 
 
 def apply_event(
@@ -78,15 +97,21 @@ def redeem(
         return [refused[0].value]
     if amount > shop.max_amount:
         return [Reason.AMOUNT_OVER_LIMIT.value]
-    held = book.get_redemption(redemption_id)
-    if held is not None:
-        if (held.card_id, held.amount, held.site_id) != (event.card, amount, site.site_id):
+    known = book.get_redemption(redemption_id)
+    if known is not None:
+        if (known.card_id, known.amount, known.site_id) != (event.card, amount, site.site_id):
             return [Reason.REDEMPTION_MISMATCH.value]
-        if held.status is not RedemptionStatus.DECLINED:
+        if known.status is not RedemptionStatus.DECLINED:
             return [Reason.ALREADY_REDEEMED.value]
     balance = book.balance(card.volunteer_id)
-    debit = not online or balance >= amount
+    hold = None
+    if not online:
+        hold = offline_hold(
+            book, shop, event.kiosk, event.card, amount, balance, time_ms=wall_ms, now_ms=now_ms
+        )
+    debit = hold is None and (not online or balance >= amount)
     overdraft = debit and balance - amount < 0
+    status = RedemptionStatus.DEBITED if debit else RedemptionStatus.DECLINED
     record = Redemption(
         redemption_id=redemption_id,
         site_id=site.site_id,
@@ -96,12 +121,15 @@ def redeem(
         volunteer_id=card.volunteer_id,
         amount=amount,
         online=online,
-        status=RedemptionStatus.DEBITED if debit else RedemptionStatus.DECLINED,
+        status=RedemptionStatus.HELD if hold is not None else status,
         wall_ms=wall_ms,
         received_ms=now_ms,
         overdraft=overdraft,
+        held=None if hold is None else hold.value,
     )
-    row_id = _record_redemption(book, record, held)
+    row_id = _record_redemption(book, record, known)
+    if hold is not None:
+        return [hold.value]
     if not debit:
         return [Reason.INSUFFICIENT_BALANCE.value]
     book.insert_ledger_entries(
@@ -110,12 +138,50 @@ def redeem(
     return _debit_flags(overdraft=overdraft, wall_ms=wall_ms, now_ms=now_ms)
 
 
-def _record_redemption(book: RedemptionBook, record: Redemption, held: Redemption | None) -> int:
-    """Store ``record``: a new row, or over ``held``, a declined attempt the kiosk retries; its row ID."""
-    if held is None:
+def offline_hold(
+    book: RedemptionBook,
+    shop: ShopLimits,
+    kiosk_id: str,
+    card_id: str,
+    amount: int,
+    balance: int,
+    *,
+    time_ms: int,
+    now_ms: int,
+) -> Reason | None:
+    """Why an offline redemption of ``amount`` goes to review instead of being debited; ``None``: it is paid.
+
+    The server's side of the till's offline rules (``docs/economy.md``, "The worst-case
+    loss"), checked in this order:
+
+    * ``redeem_backdated``: dated more than ``OFFLINE_BACKDATE_WINDOW_MS`` before the
+      server received it (``now_ms``), so a stolen key cannot date sales before a block;
+    * ``offline_over_allowance``: the card's offline redemptions at this till that no
+      receipt covers yet (those of the same batch) plus ``amount`` exceed the till's
+      ``offline_allowance``, or the debit would take the balance below ``-offline_allowance``;
+    * ``offline_over_daily_cap``: the till's offline redemptions debited on the server's
+      local day of ``now_ms`` plus ``amount`` exceed its ``offline_daily_cap``.  The till's
+      clock, which a thief sets, never chooses the day.
+
+    ``balance`` is the volunteer's balance before this redemption.
+    """
+    allowance = shop.offline_allowance
+    if now_ms - time_ms > OFFLINE_BACKDATE_WINDOW_MS:
+        return Reason.REDEEM_BACKDATED
+    pending = book.offline_pending(kiosk_id, card_id, now_ms)
+    if pending + amount > allowance or balance - amount < -allowance:
+        return Reason.OFFLINE_OVER_ALLOWANCE
+    if book.offline_paid(kiosk_id, *local_day(now_ms)) + amount > shop.offline_daily_cap:
+        return Reason.OFFLINE_OVER_DAILY_CAP
+    return None
+
+
+def _record_redemption(book: RedemptionBook, record: Redemption, known: Redemption | None) -> int:
+    """Store ``record``: a new row, or over ``known``, a declined attempt the kiosk retries; its row ID."""
+    if known is None:
         return book.insert_redemption(record)
-    book.update_redemption(dataclasses.replace(record, row_id=held.row_id))
-    return held.row_id
+    book.update_redemption(dataclasses.replace(record, row_id=known.row_id))
+    return known.row_id
 
 
 def _debit_flags(*, overdraft: bool, wall_ms: int, now_ms: int) -> list[str]:
@@ -138,7 +204,7 @@ def void(
     if site.kind is not SiteKind.SHOP or shop is None:
         return [Reason.NOT_A_SHOP.value]
     held = book.get_redemption(redemption_id)
-    if held is None or held.status is RedemptionStatus.DECLINED:
+    if held is None or held.status in _NEVER_DEBITED:
         return [Reason.UNKNOWN_REDEMPTION.value]
     if held.site_id != site.site_id:
         return [Reason.VOID_OTHER_SHOP.value]

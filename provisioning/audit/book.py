@@ -17,7 +17,16 @@ from dataclasses import dataclass
 
 from protocol import ids
 from protocol.earning import local_day_number
-from protocol.economy.models import Card, CardKind, LedgerEntry, Redemption, Shift, ShiftStatus, Site
+from protocol.economy.models import (
+    Card,
+    CardKind,
+    LedgerEntry,
+    Redemption,
+    RedemptionStatus,
+    Shift,
+    ShiftStatus,
+    Site,
+)
 
 
 @dataclass(slots=True)
@@ -63,6 +72,11 @@ class LedgerBook:
         self._paid_days: dict[tuple[str, str, int], int] = {}  # (site, volunteer, local day) -> tokens
         self._next_id = 1
         self._redemptions: dict[str, Redemption] = {}
+        # The offline bound's sums (protocol.economy.redemptions.offline_hold), kept as redemptions change:
+        # per (till, card) those of its latest receive time only (no later batch asks for an earlier one),
+        # per (till, local day) what was debited on arrival.
+        self._pending: dict[tuple[str, str], tuple[int, int]] = {}
+        self._offline_days: dict[tuple[str, int], int] = {}
 
     # -- sites and cards ---------------------------------------------------------------------------
     def get_site(self, site_id: str) -> Site | None:
@@ -178,12 +192,38 @@ class LedgerBook:
     def insert_redemption(self, redemption: Redemption) -> int:
         row_id = len(self._redemptions) + 1
         self._redemptions[redemption.redemption_id] = dataclasses.replace(redemption, row_id=row_id)
+        self._count(redemption, 1)
         return row_id
 
     def update_redemption(self, redemption: Redemption) -> None:
         held = self._redemptions.get(redemption.redemption_id)
         if held is not None:  # storage updates by ID and keeps the row: nothing to update otherwise
+            self._count(held, -1)
             self._redemptions[redemption.redemption_id] = dataclasses.replace(redemption, row_id=held.row_id)
+            self._count(redemption, 1)
+
+    def _count(self, r: Redemption, sign: int) -> None:
+        """Add (``sign`` 1) or take away (-1) ``r``'s part in the two sums, as storage's queries count it."""
+        if r.online:
+            return
+        if r.status in (RedemptionStatus.DEBITED, RedemptionStatus.HELD):
+            key = (r.kiosk_id, r.card_id)
+            at, total = self._pending.get(key, (r.received_ms, 0))
+            if at == r.received_ms:
+                self._pending[key] = (at, total + sign * r.amount)
+            elif at < r.received_ms and sign > 0:
+                self._pending[key] = (r.received_ms, r.amount)
+        if r.held is None and r.status in (RedemptionStatus.DEBITED, RedemptionStatus.VOIDED):
+            day = (r.kiosk_id, local_day_number(r.received_ms))
+            self._offline_days[day] = self._offline_days.get(day, 0) + sign * r.amount
+
+    def offline_pending(self, kiosk_id: str, card_id: str, received_ms: int) -> int:
+        at, total = self._pending.get((kiosk_id, card_id), (received_ms, 0))
+        return total if at == received_ms else 0
+
+    def offline_paid(self, kiosk_id: str, day_start_ms: int, day_end_ms: int) -> int:
+        """``[day_start_ms, day_end_ms)`` is one local day, as in storage."""
+        return self._offline_days.get((kiosk_id, local_day_number(day_start_ms)), 0)
 
     def acknowledge_overdraft(self, redemption_id: str, decision_hash: str) -> None:
         held = self._redemptions.get(redemption_id)

@@ -24,17 +24,47 @@ class RedemptionsRead(Queries):
         )
         return [redemption_from_row(row) for row in rows]
 
-    def shop_redemptions(self, site_id: str, from_ms: int, to_ms: int | None) -> list[Redemption]:
-        """Debited and voided redemptions at ``site_id``, ``wall_ms`` in ``[from_ms, to_ms)``, in time order.
+    def held_redemptions(self) -> list[Redemption]:
+        """Offline redemptions held for review and not yet decided, oldest first."""
+        rows = self._conn.execute(
+            f"SELECT {REDEMPTION_COLUMNS}, rowid FROM redemptions WHERE status = 'held' "
+            "ORDER BY received_ms, rowid"
+        )
+        return [redemption_from_row(row) for row in rows]
 
-        ``to_ms`` ``None`` means no upper end.  Declined ones moved nothing and are left out.
+    def shop_redemptions(self, site_id: str, from_ms: int, to_ms: int | None) -> list[Redemption]:
+        """Redemptions at ``site_id`` that moved tokens or wait for review, by ``wall_ms``.
+
+        ``wall_ms`` lies in ``[from_ms, to_ms)``.
+
+        Debited, voided, held and rejected ones, in time order; ``to_ms`` ``None`` means no
+        upper end.  Declined ones moved nothing and are left out.
         """
         rows = self._conn.execute(
             f"SELECT {REDEMPTION_COLUMNS}, rowid FROM redemptions WHERE site_id = ? AND wall_ms >= ? "
-            "AND (? IS NULL OR wall_ms < ?) AND status IN ('debited', 'voided') ORDER BY wall_ms, rowid",
+            "AND (? IS NULL OR wall_ms < ?) AND status IN ('debited', 'voided', 'held', 'rejected') "
+            "ORDER BY wall_ms, rowid",
             (site_id, from_ms, to_ms, to_ms),
         )
         return [redemption_from_row(row) for row in rows]
+
+    def offline_pending(self, kiosk_id: str, card_id: str, received_ms: int) -> int:
+        """See :meth:`protocol.economy.book.RedemptionBook.offline_pending`."""
+        row = self._conn.execute(
+            "SELECT COALESCE(SUM(amount), 0) FROM redemptions WHERE kiosk_id = ? AND online = 0 "
+            "AND received_ms = ? AND card_id = ? AND status IN ('debited', 'held')",
+            (kiosk_id, received_ms, card_id),
+        ).fetchone()
+        return int(row[0])
+
+    def offline_paid(self, kiosk_id: str, day_start_ms: int, day_end_ms: int) -> int:
+        """See :meth:`protocol.economy.book.RedemptionBook.offline_paid`."""
+        row = self._conn.execute(
+            "SELECT COALESCE(SUM(amount), 0) FROM redemptions WHERE kiosk_id = ? AND online = 0 "
+            "AND received_ms >= ? AND received_ms < ? AND held IS NULL AND status IN ('debited', 'voided')",
+            (kiosk_id, day_start_ms, day_end_ms),
+        ).fetchone()
+        return int(row[0])
 
 
 class RedemptionsWrite(RedemptionsRead):

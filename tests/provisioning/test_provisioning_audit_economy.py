@@ -189,7 +189,8 @@ def _build(folder: Path) -> Economy:
 
         # Redemptions: online, over the limit, declined and its offline fallback, retries, voids.
         now = clock.now
-        rid = {name: ids.new_id(ids.REDEMPTION) for name in ("ada", "eve", "bob", "cy", "fay", "pilot")}
+        names = ("ada", "eve", "bob", "cy", "fay", "pilot", "old", "big")
+        rid = {name: ids.new_id(ids.REDEMPTION) for name in names}
         b.send(  # fay earns 30 just before she spends 25: the redemption must see them
             kiosk,
             ("fay in", kiosk.event(EventKind.CHECK_IN, fay[0], now - 30 * MINUTE)),
@@ -201,8 +202,8 @@ def _build(folder: Path) -> Economy:
             ("till tap", till.event(EventKind.CHECK_IN, ada[0], now - 2 * MINUTE)),  # at a shop: pays nothing
             ("ada 20", redeem(till, ada[0], 20, now - MINUTE, rid=rid["ada"], online=True)),
             ("ada 50", redeem(till, ada[0], 50, now - MINUTE, rid=ids.new_id(ids.REDEMPTION), online=True)),
-            ("eve online", redeem(till, eve[0], 30, now - MINUTE, rid=rid["eve"], online=True)),
-            ("eve offline", redeem(till, eve[0], 30, now, rid=rid["eve"], online=False)),
+            ("eve online", redeem(till, eve[0], 8, now - MINUTE, rid=rid["eve"], online=True)),
+            ("eve offline", redeem(till, eve[0], 8, now, rid=rid["eve"], online=False)),
             ("bob 10", redeem(till, bob[0], 10, now - 30 * MINUTE, rid=rid["bob"], online=False)),
             ("pilot", redeem(till, pilot[0], 5, now, rid=ids.new_id(ids.REDEMPTION), online=False)),
             (
@@ -210,9 +211,12 @@ def _build(folder: Path) -> Economy:
                 redeem(till, ids.new_id(ids.CARD), 5, now, rid=ids.new_id(ids.REDEMPTION), online=True),
             ),
             ("mismatch", redeem(till, ada[0], 11, now, rid=rid["bob"], online=True)),
+            # Offline beyond the till's bound: held for review, then approved or rejected below.
+            ("ada old", redeem(till, ada[0], 5, now - 4 * 24 * HOUR, rid=rid["old"], online=False)),
+            ("dee big", redeem(till, dee[0], 20, now, rid=rid["big"], online=False)),
         )
-        overdraft = (till.kiosk_id, till.seq - 4)
-        b.send(till2, ("eve again", redeem(till2, eve[0], 30, now, rid=rid["eve"], online=False)))
+        overdraft = (till.kiosk_id, till.seq - 6)
+        b.send(till2, ("eve again", redeem(till2, eve[0], 8, now, rid=rid["eve"], online=False)))
         b.send(
             kiosk, ("not a shop", redeem(kiosk, ada[0], 5, now, rid=ids.new_id(ids.REDEMPTION), online=True))
         )
@@ -230,6 +234,9 @@ def _build(folder: Path) -> Economy:
         )
         b.send(cafe_till, ("void elsewhere", void(cafe_till, eve[0], now, rid=rid["eve"])))
         b.decide(boss, "acknowledge", {"redemption": rid["eve"], "reason": "accepted"})
+        held_review = {"action": "approve", "reason": "confirmed_by_shop"}
+        b.decide(boss, "redemption_review", {"redemption": rid["big"], **held_review})
+        b.decide(boss, "redemption_review", {"redemption": rid["old"], **held_review, "action": "reject"})
         with ctx.storage.read() as tx:
             volunteers = len(tx.volunteers())
     assert b.flags == {
@@ -256,6 +263,8 @@ def _build(folder: Path) -> Economy:
         "pilot": ["uncredentialed_card"],
         "stranger": ["unknown_card"],
         "mismatch": ["redemption_mismatch"],
+        "ada old": ["redeem_backdated"],
+        "dee big": ["offline_over_allowance"],
         "eve again": ["already_redeemed"],
         "not a shop": ["not_a_shop"],
         "pilot at cafe": ["overdraft"],
@@ -271,7 +280,7 @@ def _build(folder: Path) -> Economy:
             conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
             for table in ("decisions", "redemptions")
         ]
-    assert counts == [7, 5]  # refused redemptions leave no row; a declined one does until its fallback
+    assert counts == [9, 7]  # refused redemptions leave no row; a declined one does until its fallback
     return Economy(
         folder,
         init.log_verifier_key,

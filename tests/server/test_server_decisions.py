@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from server_helpers import HOUR, MINUTE, T0, Api, World, assert_error
-from server_shop_helpers import ShopWorld, create_shop, redeem
+from server_shop_helpers import ShopWorld, create_shop, redeem, void
 
 from protocol import (
     Decision,
@@ -387,8 +387,8 @@ def test_acknowledging_an_overdraft_takes_it_off_the_review_list_and_keeps_the_b
     api: Api, boss: Coordinator
 ) -> None:
     w = ShopWorld(api)
-    ada = w.holder(tokens=10)
-    rid, event = redeem(w.till, ada.card_id, 15, online=False)
+    ada = w.holder(tokens=5)
+    rid, event = redeem(w.till, ada.card_id, 10, online=False)
     assert w.send(w.till, [event]) == [["overdraft"]]
     [item] = review_items(api)
     assert item == {
@@ -397,7 +397,7 @@ def test_acknowledging_an_overdraft_takes_it_off_the_review_list_and_keeps_the_b
         "redemption_id": rid,
         "card_id": ada.card_id,
         "volunteer_id": ada.volunteer_id,
-        "amount": 15,
+        "amount": 10,
         "site_id": w.shop["site_id"],
         "wall_ms": T0,
         "balance": -5,
@@ -421,6 +421,72 @@ def test_only_an_open_overdraft_can_be_acknowledged(api: Api, boss: Coordinator)
     refused(api, boss.wire("acknowledge", data), 409, "not_in_review")
     unknown = {"redemption": ids.new_id(ids.REDEMPTION), "reason": "confirmed_by_site"}
     refused(api, boss.wire("acknowledge", unknown), 404, "unknown_redemption")
+
+
+# -- held redemptions ------------------------------------------------------------------------------
+def _settlement(api: Api, site_id: str) -> dict[str, Any]:
+    return dict(api.admin("GET", f"/v1/admin/statements/shops/{site_id}", expect=200).json())
+
+
+def test_a_held_redemption_is_listed_then_approved_debited_and_owed(api: Api, boss: Coordinator) -> None:
+    w = ShopWorld(api)
+    ada = w.holder(tokens=5)
+    rid, event = redeem(w.till, ada.card_id, 20, online=False)  # 20 is over the allowance of 10
+    assert w.send(w.till, [event]) == [["offline_over_allowance"]]
+    assert w.balance(ada) == 5
+    [item] = review_items(api)
+    assert (item["item"], item["reason"], item["redemption_id"], item["amount"], item["balance"]) == (
+        "held",
+        "offline_over_allowance",
+        rid,
+        20,
+        5,
+    )
+    shop = w.shop["site_id"]
+    held = _settlement(api, shop)
+    assert (held["redeemed"], held["to_settle"], held["held"]) == (0, 0, 20)
+    wire = boss.wire(
+        "redemption_review", {"redemption": rid, "action": "approve", "reason": "confirmed_by_shop"}
+    )
+    answer = boss.post(wire).json()
+    logged(api, answer, wire)
+    result = answer["result"]
+    assert (result["status"], result["held"], result["reviewed"]) == (
+        "debited",
+        "offline_over_allowance",
+        answer["decision"],
+    )
+    assert result["acknowledged"] == answer["decision"]  # the overdraft it made was seen by the same decision
+    assert w.balance(ada) == -15
+    assert review_items(api) == []
+    owed = _settlement(api, shop)
+    assert (owed["redeemed"], owed["to_settle"], owed["held"]) == (20, 20, 0)
+    refused(
+        api,
+        boss.wire("redemption_review", {"redemption": rid, "action": "reject", "reason": "x"}),
+        409,
+        "not_in_review",
+    )
+    w.assert_books_agree()
+
+
+def test_a_rejected_held_redemption_is_never_debited_nor_owed(api: Api, boss: Coordinator) -> None:
+    w = ShopWorld(api)
+    ada = w.holder(tokens=50)
+    rid, event = redeem(w.till, ada.card_id, 20, online=False)
+    assert w.send(w.till, [event]) == [["offline_over_allowance"]]
+    wire = boss.wire("redemption_review", {"redemption": rid, "action": "reject", "reason": "not_confirmed"})
+    assert boss.post(wire).json()["result"]["status"] == "rejected"
+    assert w.balance(ada) == 50
+    assert review_items(api) == []
+    body = _settlement(api, w.shop["site_id"])
+    assert (body["redeemed"], body["to_settle"], body["held"]) == (0, 0, 0)
+    assert [line["status"] for line in body["redemptions"]] == ["rejected"]
+    # Nothing was debited, so the shop has nothing to void.
+    (flags,) = w.send(w.till, [void(w.till, ada.card_id, rid)])
+    assert flags == ["unknown_redemption"]
+    unknown = {"redemption": ids.new_id(ids.REDEMPTION), "action": "approve", "reason": "x"}
+    refused(api, boss.wire("redemption_review", unknown), 404, "unknown_redemption")
 
 
 # -- who may decide, and when ----------------------------------------------------------------------

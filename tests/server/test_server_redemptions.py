@@ -189,11 +189,11 @@ def test_balances_include_the_earlier_debits_of_the_same_batch(shops_world: Shop
         redeem(w.till, ada.card_id, 6)[1],
         redeem(w.till, ada.card_id, 6)[1],  # 4 left: declined
         redeem(w.till, bob.card_id, 6, online=False)[1],
-        redeem(w.till, bob.card_id, 6, online=False)[1],  # offline: debited into overdraft
+        redeem(w.till, bob.card_id, 6, online=False)[1],  # offline: 12 uncovered at this till is over 10
         redeem(w.till, ada.card_id, 4)[1],  # exactly covered
     ]
-    assert w.send(w.till, batch) == [[], ["insufficient_balance"], [], ["overdraft"], []]
-    assert (w.balance(ada), w.balance(bob)) == (0, -2)
+    assert w.send(w.till, batch) == [[], ["insufficient_balance"], [], ["offline_over_allowance"], []]
+    assert (w.balance(ada), w.balance(bob)) == (0, 4)
     w.assert_books_agree()
 
 
@@ -225,25 +225,25 @@ def test_offline_double_spend_at_two_terminals_overdraws_and_goes_to_review(
 def test_offline_redemptions_both_over_the_balance_are_both_overdrafts(shops_world: ShopWorld) -> None:
     w = shops_world
     other = w.terminal()
-    ada = w.holder(tokens=10)
-    first, a = redeem(w.till, ada.card_id, 15, online=False)
-    second, b = redeem(other, ada.card_id, 15, online=False)
+    ada = w.holder(tokens=5)
+    first, a = redeem(w.till, ada.card_id, 7, online=False)
+    second, b = redeem(other, ada.card_id, 7, online=False)
     assert w.send(w.till, [a]) == [["overdraft"]]
     assert w.send(other, [b]) == [["overdraft"]]
-    assert w.balance(ada) == -20
+    assert w.balance(ada) == -9
     assert w.overdrafts() == [first, second]
     w.assert_books_agree()
 
 
 def test_debited_redemption_with_a_wild_clock_keeps_its_flags_in_order(shops_world: ShopWorld) -> None:
     w = shops_world
-    ada = w.holder(tokens=10)
+    ada = w.holder(tokens=5)
     _, late = redeem(w.till, ada.card_id, 4, online=False, wall_ms=T0 + 48 * HOUR)
-    _, over = redeem(w.till, ada.card_id, 9, online=False, wall_ms=T0 + 48 * HOUR)
+    _, over = redeem(w.till, ada.card_id, 6, online=False, wall_ms=T0 + 48 * HOUR)
     flags = w.send(w.till, [late, over])
     assert flags == [["clock_out_of_range"], ["overdraft", "clock_out_of_range"]]
     assert all(moved_tokens(f) for f in flags)
-    assert w.balance(ada) == -3
+    assert w.balance(ada) == -5
 
 
 def test_redeem_at_a_check_in_kiosk_is_not_a_shop(api: Api, shops_world: ShopWorld) -> None:
@@ -484,6 +484,25 @@ class MemoryBook:
             self.entries.append(entry)
             self.balances[entry.volunteer_id] = self.balance(entry.volunteer_id) + entry.delta
 
+    def offline_pending(self, kiosk_id: str, card_id: str, received_ms: int) -> int:
+        return sum(
+            r.amount
+            for r in self.redemptions.values()
+            if (r.kiosk_id, r.card_id, r.received_ms, r.online) == (kiosk_id, card_id, received_ms, False)
+            and r.status in (RedemptionStatus.DEBITED, RedemptionStatus.HELD)
+        )
+
+    def offline_paid(self, kiosk_id: str, day_start_ms: int, day_end_ms: int) -> int:
+        return sum(
+            r.amount
+            for r in self.redemptions.values()
+            if r.kiosk_id == kiosk_id
+            and not r.online
+            and r.held is None
+            and day_start_ms <= r.received_ms < day_end_ms
+            and r.status in (RedemptionStatus.DEBITED, RedemptionStatus.VOIDED)
+        )
+
 
 _OP = st.one_of(
     st.tuples(
@@ -523,30 +542,45 @@ def test_redemptions_and_voids_follow_the_rules_for_any_amounts(
             ]
             ingest.ingest_batch(ctx, earner.kiosk_id, encode_batch(shift))
             balance, expected, got, events = earned, [], [], []
-            state: dict[str, tuple[int, str]] = {}  # rid -> (amount, "debited"/"declined"/"voided")
+            state: dict[str, tuple[int, str]] = {}  # rid -> (amount, "debited"/"declined"/"voided"/"held")
+            uncovered = [0, 0, 0]  # per till: its offline redemptions debited or held, not voided
+            offline_at: dict[str, int] = {}  # rid -> the till that debited it offline
             for op, value, online, which in ops:
                 till = tills[which]
                 if op == "void":
                     rid = list(state)[value % len(state)] if state else ids.new_id(ids.REDEMPTION)
                     event = void(till, card["card_id"], rid)
                     amount, status = state.get(rid, (0, "declined"))
-                    if status == "declined":
+                    if status in ("declined", "held"):
                         expected.append(["unknown_redemption"])
                     elif status == "voided":
                         expected.append(["already_voided"])
                     else:
                         balance += amount
                         state[rid] = (amount, "voided")
+                        if rid in offline_at:
+                            uncovered[offline_at[rid]] -= amount
                         expected.append([])
                 else:
                     rid, event = redeem(till, card["card_id"], value, online=online)
+                    if not online and value <= 30:
+                        offline_at[rid] = which
                     if value > 30:
                         expected.append(["amount_over_limit"])
+                    elif not online and (
+                        # The default allowance; every batch here arrives at the same server time, so
+                        # all of this till's offline ones count as one batch's (no receipt between them).
+                        uncovered[which] + value > 10 or balance - value < -10
+                    ):
+                        state[rid] = (value, "held")
+                        uncovered[which] += value
+                        expected.append(["offline_over_allowance"])
                     elif online and balance < value:
                         state[rid] = (value, "declined")
                         expected.append(["insufficient_balance"])
                     else:
                         balance -= value
+                        uncovered[which] += 0 if online else value
                         state[rid] = (value, "debited")
                         expected.append(["overdraft"] if balance < 0 else [])
                 answer = ingest.ingest_batch(ctx, till.kiosk_id, encode_batch([event]))

@@ -130,6 +130,7 @@ def test_shop_settlement_counts_what_moved_in_the_period(api: Api) -> None:
         "redeemed": 16,
         "voided": 7,
         "to_settle": 9,
+        "held": 0,
     }
     lines = [
         (r["redemption_id"], r["amount"], r["status"], r["online"], r["overdraft"])
