@@ -46,7 +46,9 @@ from protocol import Reason
 from server import admin, reads
 from server.context import ServerContext
 from server.errors import ServiceError
-from server.http.common import runtime
+from server.http.common import attempt, runtime
+from server.ratelimit import ADMIN_TOKEN as ADMIN_TOKEN_GUESSES
+from server.ratelimit import Attempt
 
 
 class Permission(StrEnum):
@@ -84,9 +86,14 @@ class Principal:
 ADMIN_TOKEN: Final = Principal("admin token", frozenset(Permission))
 
 
-def authenticate(ctx: ServerContext, authorization: str | None) -> Principal:
-    """The principal an ``Authorization`` header proves, or ``401 unauthorized``."""
-    admin.check_admin_token(ctx, authorization)
+def authenticate(ctx: ServerContext, authorization: str | None, guess: Attempt) -> Principal:
+    """The principal an ``Authorization`` header proves, or ``401 unauthorized``.
+
+    ``guess`` is the request's attempt at the credential (:mod:`server.ratelimit`):
+    ``429 rate_limited`` while its client, or every client, has failed too often.
+    Logins (issue 18) take an attempt at the account they name the same way.
+    """
+    admin.check_admin_token(ctx, authorization, attempt=guess)
     return ADMIN_TOKEN
 
 
@@ -161,13 +168,18 @@ class Require:
     async def __call__(self, request: Request) -> Principal:
         context = runtime(request).context
         authorization = request.headers.get("authorization")
-        return await run_in_threadpool(self.check, context, authorization, request.path_params)
+        guess = attempt(request, ADMIN_TOKEN_GUESSES)
+        return await run_in_threadpool(self.check, context, authorization, request.path_params, guess)
 
     def check(
-        self, ctx: ServerContext, authorization: str | None, path_params: Mapping[str, str]
+        self,
+        ctx: ServerContext,
+        authorization: str | None,
+        path_params: Mapping[str, str],
+        guess: Attempt,
     ) -> Principal:
         """The request's principal if it may; ``401`` without a valid token, ``403`` without the right."""
-        return self.admit(ctx, authenticate(ctx, authorization), path_params)
+        return self.admit(ctx, authenticate(ctx, authorization, guess), path_params)
 
     def admit(self, ctx: ServerContext, principal: Principal, path_params: Mapping[str, str]) -> Principal:
         """``principal`` if it may, else ``403 forbidden`` (it proved who it is, but lacks the right)."""

@@ -21,7 +21,8 @@ from protocol import MAX_BATCH_BYTES
 from server import enrolment, ingest, logviews, reads, trust
 from server import health as kiosk_health
 from server.http.access import enrolment_code, kiosk_signed, public
-from server.http.common import MAX_SMALL_BODY_BYTES, call, json_body, read_body, runtime
+from server.http.common import MAX_SMALL_BODY_BYTES, attempt, call, json_body, read_body, runtime
+from server.ratelimit import ENROLMENT_CODES
 
 router = APIRouter(tags=["kiosks"])
 
@@ -29,7 +30,8 @@ router = APIRouter(tags=["kiosks"])
 @router.post("/v1/enrol", dependencies=[Depends(enrolment_code)])
 async def enrol(request: Request) -> JSONResponse:
     body = await json_body(request, enrolment.ENROL_FIELDS)
-    return JSONResponse(await call(request, enrolment.enrol, body))
+    guess = attempt(request, ENROLMENT_CODES)
+    return JSONResponse(await call(request, enrolment.enrol, body, attempt=guess))
 
 
 @router.post("/v1/kiosks/{kiosk_id}/events", dependencies=[Depends(kiosk_signed)])

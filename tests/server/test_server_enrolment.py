@@ -13,7 +13,8 @@ from protocol import PrivateKey, PublicKey, Reason, b64encode, enrolment_message
 def test_enrolment_returns_identity_and_keys(api: Api, server_key: PublicKey) -> None:
     site = api.create_site(tokens_per_hour=12, max_shift_hours=10)
     code = api.create_code(site["site_id"])
-    assert len(code) == 14 and code[4] == code[9] == "-" and code.replace("-", "").isdigit()
+    assert len(code) == 24 and code[4] == code[9] == code[14] == code[19] == "-"
+    assert code.replace("-", "").isdigit()
     key = PrivateKey.generate()
     response = api.enrol_request(code, key)
     assert response.status_code == 200, response.text
@@ -95,7 +96,9 @@ def test_code_is_valid_for_24_hours_by_default(api: Api) -> None:
     assert_error(api.enrol_request(code, PrivateKey.generate()), 410, Reason.ENROLMENT_CODE_EXPIRED)
 
 
-@pytest.mark.parametrize("code", ["000000000000", "1234", "abcdefghijkl", "1234567890123", ""])
+@pytest.mark.parametrize(
+    "code", ["0" * 20, "1234", "123456789012", "abcdefghijklmnopqrst", "123456789012345678901", ""]
+)
 def test_unknown_or_malformed_code_is_invalid(api: Api, code: str) -> None:
     api.create_code(api.create_site()["site_id"])
     before = api.snapshot()
@@ -140,10 +143,10 @@ def test_signature_by_another_key_is_refused(api: Api) -> None:
     [
         b"not json",
         b"[]",
-        b'{"code": 123456789012, "public_key": "AA==", "signature": "AA=="}',
-        b'{"code": "123456789012"}',
-        b'{"code": "123456789012", "public_key": "!!", "signature": "AA=="}',
-        b'{"code": "123456789012", "public_key": "AA==", "signature": "AA==", "extra": 1}',
+        b'{"code": 12345678901234567890, "public_key": "AA==", "signature": "AA=="}',
+        b'{"code": "12345678901234567890"}',
+        b'{"code": "12345678901234567890", "public_key": "!!", "signature": "AA=="}',
+        b'{"code": "12345678901234567890", "public_key": "AA==", "signature": "AA==", "extra": 1}',
     ],
 )
 def test_malformed_enrolment_requests(api: Api, body: bytes) -> None:
