@@ -8,6 +8,7 @@ import pytest
 from server_helpers import HOUR, Api, assert_error
 
 from protocol import PrivateKey, PublicKey, Reason, b64encode, enrolment_message, verify_trust_list
+from server import enrolment
 
 
 def test_enrolment_returns_identity_and_keys(api: Api, server_key: PublicKey) -> None:
@@ -154,3 +155,20 @@ def test_malformed_enrolment_requests(api: Api, body: bytes) -> None:
     assert_error(api.post_raw("/v1/enrol", body), 400, Reason.MALFORMED_REQUEST)
     assert api.snapshot() == before
     api.assert_serving()
+
+
+def test_outstanding_codes_are_capped(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """More valid codes would make a guess likelier: the bound in docs/protocol.md counts on the cap."""
+    monkeypatch.setattr(enrolment, "MAX_OUTSTANDING_CODES", 3)
+    site = api.create_site()["site_id"]
+    used = api.create_code(site)
+    api.create_code(site, expires_in_s=60)
+    api.create_code(site)
+    body = {"site_id": site}
+    refused = api.admin("POST", "/v1/admin/enrolment-codes", body)
+    assert_error(refused, 409, Reason.TOO_MANY_ENROLMENT_CODES)
+    assert api.enrol_request(used, PrivateKey.generate()).status_code == 200  # a spent code frees a place
+    api.admin("POST", "/v1/admin/enrolment-codes", body, expect=201)
+    assert_error(api.admin("POST", "/v1/admin/enrolment-codes", body), 409, Reason.TOO_MANY_ENROLMENT_CODES)
+    api.clock.now += 60_000  # so does an expired one
+    api.admin("POST", "/v1/admin/enrolment-codes", body, expect=201)
