@@ -11,7 +11,7 @@ or of the route itself (``dependencies=[Depends(...)]``)::
 * :data:`kiosk_signed`: the body is signed by the kiosk's enrolled key; the
   service checks the signature (it needs the bytes and the stored key).
 * :data:`enrolment_code`: the body carries a one-time enrolment code; the
-  service checks and spends it.
+  service checks and spends it, counting misses (:mod:`server.ratelimit`).
 * :func:`require`: an admin principal that holds a :class:`Permission` for the
   request's :class:`Scope` (the whole economy, or the site the request is about).
 
@@ -21,9 +21,11 @@ lists the routes of an app without exactly one declaration; a test runs it on
 the real app, so a route nobody thought about cannot ship.
 
 Principals.  Today the only one is the shared admin bearer token: economy-wide,
-with every permission.  Site-scoped admin tokens (issue 17) and people's teams
-(the console: members × scope × permissions) become principals with fewer
-permissions or a set of sites; the routes need no change.
+with every permission.  :class:`Require` takes an attempt at it per request, so
+wrong tokens are limited per client and for all clients (:mod:`server.ratelimit`).
+Site-scoped admin tokens (issue 17) and people's teams (the console: members ×
+scope × permissions) become principals with fewer permissions or a set of
+sites; the routes need no change.
 
 This module does not use ``from __future__ import annotations``: FastAPI reads
 the dependency's ``__call__`` signature at run time, and a callable instance

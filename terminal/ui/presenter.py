@@ -110,6 +110,7 @@ _ENROL_TEXT = {
     Reason.ENROLMENT_CODE_INVALID.value: "enrol.code_invalid",
     Reason.ENROLMENT_CODE_USED.value: "enrol.code_invalid",
     Reason.ENROLMENT_CODE_EXPIRED.value: "enrol.code_invalid",
+    Reason.RATE_LIMITED.value: "enrol.rate_limited",
     Reason.NETWORK_ERROR.value: "enrol.unreachable",
     Reason.SERVER_ERROR.value: "enrol.unreachable",
     "server_unreachable": "enrol.unreachable",  # provisioning.errors.ServerUnreachable

@@ -94,6 +94,7 @@ def test_enrolment_then_pin() -> None:
     [
         ("enrolment_code_used", "Der Code ist ungültig, abgelaufen oder schon benutzt."),
         ("server_unreachable", "Der Server ist nicht erreichbar. Netzwerk prüfen und nochmal versuchen."),
+        ("rate_limited", "Zu viele falsche Codes. Eine Viertelstunde warten, dann nochmal versuchen."),
         ("kiosk_revoked", "Fehler: kiosk_revoked"),
     ],
 )
