@@ -294,3 +294,12 @@ def test_any_forwarded_for_header_is_answered_never_with_a_5xx(
     response = sites(client, "wrong", headers) if admin else enrol(client, wrong_code(), headers)
     assert response.status_code in (400, 401, 429), response.text
     assert response.json()["error"]["code"] in ("unauthorized", "enrolment_code_invalid", "rate_limited")
+
+
+def test_the_benchmark_measures_with_the_limits_off(tmp_path: Path) -> None:
+    """``python -m bench.guessing``, a small slice: more wrong guesses than any budget, none refused."""
+    from bench.guessing import guessing_rates
+
+    rates = guessing_rates(tmp_path, count=2 * ADMIN_TOKEN.per_client.failures + 4, connections=2)
+    assert set(rates) == {"guess_enrol_per_s", "guess_admin_per_s"}
+    assert all(rate > 0 for rate in rates.values())
