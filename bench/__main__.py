@@ -38,6 +38,10 @@ machine; the ratios say how close the code comes to what the hardware allows:
   the same run: a redemption cannot be faster than that.
 - ``redeem_per_s``: online redemptions settled per second with four shop
   terminals redeeming at once.
+- ``guess_enrol_per_s``, ``guess_admin_per_s``: wrong enrolment codes and
+  admin tokens the server answers per second with its guessing limits off
+  (:mod:`bench.guessing`); the entropy bound in ``docs/protocol.md``
+  ("Guessing") must hold at this rate.  No target: a ceiling for the bound.
 - ``security_<unit>``: the ``systemd-analyze security --offline`` exposure
   score of each unit in ``systemd/`` (0 = locked down, 10 = no sandbox).
   Target ≤ 3.0 for sync and server; ``systemd/README.md`` explains the
@@ -63,6 +67,7 @@ from typing import TYPE_CHECKING, Any
 import nacl.signing
 import requests
 
+from bench.guessing import guessing_rates
 from bench.log import BATCH, audit_rate, tlog_append_rate, tlog_proof_times
 from bench.redeem import redeem_figures
 from hardware.cardrecord import credential_message
@@ -361,6 +366,8 @@ def main(argv: list[str] | None = None) -> int:
         if not _screen_figures(root, admin_token, args.screen_taps):
             return 1
         _redeem_figures(root, admin_token, args.redemptions)
+        for name, rate in guessing_rates(root / "guessing").items():
+            print(f"{name}: {rate:.0f}")
         _log_figures(root, ceiling)
         if not _tap_and_drain_figures(root, args.events, args.taps):
             return 1

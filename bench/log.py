@@ -106,6 +106,7 @@ def audit_rate(folder: Path, events_count: int) -> tuple[float, int]:
     from server import admin, cards, enrolment, ingest
     from server.datadir import open_data_dir
     from server.logexport import export_log
+    from server.ratelimit import ENROLMENT_CODES, GuessLimiter
 
     shm = Path("/dev/shm")
     roomy = shm.is_dir() and shutil.disk_usage(shm).free > events_count * 4096  # ~1.7 KiB per event
@@ -118,7 +119,8 @@ def audit_rate(folder: Path, events_count: int) -> tuple[float, int]:
             key = PrivateKey.generate()
             signature = b64encode(key.sign(enrolment_message(code, key.public_key)))
             enrol = {"code": code, "public_key": key.public_key.to_b64(), "signature": signature}
-            kiosk_id = enrolment.enrol(ctx, enrol)["kiosk_id"]
+            attempt = GuessLimiter(ctx.now_ms).attempt(ENROLMENT_CODES, "bench")
+            kiosk_id = enrolment.enrol(ctx, enrol, attempt=attempt)["kiosk_id"]
             card_ids = [cards.create_card(ctx, {"name": f"bench {i}"})["card_id"] for i in range(50)]
             start_ms, boot, prev = (
                 int(time.time() * 1000) - events_count * 60_000,

@@ -32,6 +32,7 @@ class Reason(StrEnum):
     QUOTA_EXCEEDED = "quota_exceeded"
     UNAUTHORIZED = "unauthorized"
     FORBIDDEN = "forbidden"
+    RATE_LIMITED = "rate_limited"
     NOT_FOUND = "not_found"
     INTERNAL_ERROR = "internal_error"
 
@@ -50,6 +51,7 @@ class Reason(StrEnum):
     ENROLMENT_CODE_USED = "enrolment_code_used"
     ENROLMENT_CODE_EXPIRED = "enrolment_code_expired"
     KEY_ALREADY_ENROLLED = "key_already_enrolled"
+    TOO_MANY_ENROLMENT_CODES = "too_many_enrolment_codes"
     SERVER_KEY_MISMATCH = "server_key_mismatch"
     SERVER_KEY_ROTATED = "server_key_rotated"
 

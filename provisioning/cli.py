@@ -218,7 +218,7 @@ def _configure_terminals(commands: SubParsers) -> None:
         terminals,
         "enrol",
         "enrol this machine as a kiosk: generate its key locally and write its config",
-        "kokreativ provision terminal enrol --server https://ledger.example --code 1234-5678-9012 "
+        "kokreativ provision terminal enrol --server https://ledger.example --code 1234-5678-9012-3456-7890 "
         "--dir /var/lib/kokreativ",
         _enrol,
         admin=False,

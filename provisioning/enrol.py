@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from protocol.enrolment import ENROL_CODE_GROUP
 from protocol.reasons import Reason
 from provisioning.client import ApiClient
 from provisioning.errors import ProvisioningError, ServerRefused, ServerUnreachable
@@ -21,7 +22,7 @@ from terminal.errors import EnrolmentError
 
 
 def normalise_code(code: str) -> str:
-    """The 12 digits of an enrolment code typed with or without dashes and spaces."""
+    """The 20 digits of an enrolment code typed with or without dashes and spaces."""
     try:
         return kiosk_enrol.normalise_code(code)
     except EnrolmentError as exc:
@@ -29,9 +30,9 @@ def normalise_code(code: str) -> str:
 
 
 def display_code(code: str) -> str:
-    """The code in groups of four digits (``1234-5678-9012``), as a coordinator reads it out."""
+    """The code in groups of four digits (``1234-5678-9012-3456-7890``), as a coordinator reads it out."""
     digits = normalise_code(code)
-    return "-".join(digits[i : i + 4] for i in range(0, len(digits), 4))
+    return "-".join(digits[i : i + ENROL_CODE_GROUP] for i in range(0, len(digits), ENROL_CODE_GROUP))
 
 
 def enrol_kiosk(

@@ -6,6 +6,8 @@ Cards and issuer keys are :mod:`server.cards`; the kiosk list with each kiosk's 
 Every call is authorised by :func:`check_admin_token` first.  The token is
 compared by hash with :func:`hmac.compare_digest`; the server never stores or
 logs the token itself, so a copied database cannot be used to administer it.
+It is 256 random bits (``secrets.token_urlsafe(32)`` at init), and each offered
+token is an :class:`~server.ratelimit.Attempt` the guessing limits count when wrong.
 
 Names of volunteers (and their Ehrenamtskarte numbers) enter through
 :func:`server.cards.create_card` and leave only through :func:`report`; the
@@ -26,6 +28,7 @@ from server.datadir import ADMIN_TOKEN_SETTING, admin_token_hash
 from server.errors import ServiceError
 from server.inputs import optional_bool, optional_int, require_bool, require_int, require_str
 from server.models import Kiosk, KioskStatus, Shift, ShiftStatus, Site
+from server.ratelimit import Attempt
 
 SITE_FIELDS: Final = frozenset({"name", "tokens_per_hour", "max_shift_hours", "allow_uncredentialed"})
 POLICY_FIELDS: Final = frozenset({"allow_uncredentialed"})
@@ -34,15 +37,25 @@ DEFAULT_MAX_SHIFT_HOURS: Final = 12
 _MAX_TOKENS_PER_HOUR: Final = 1_000_000
 
 
-def check_admin_token(ctx: ServerContext, authorization: str | None) -> None:
-    """Raise ``401 unauthorized`` unless ``authorization`` is ``Bearer <the admin token>``."""
+def check_admin_token(ctx: ServerContext, authorization: str | None, *, attempt: Attempt) -> None:
+    """Raise ``401 unauthorized`` unless ``authorization`` is ``Bearer <the admin token>``.
+
+    A bearer token offered is a guess: ``attempt`` is begun before it is
+    compared (``429 rate_limited`` while locked out, even for the right token)
+    and succeeds if it matches.  No token, or another scheme, is refused
+    without counting: it cannot match, so it is no guess.
+    """
     scheme, _, token = (authorization or "").partition(" ")
+    offers = scheme.lower() == "bearer" and bool(token.strip())
+    if offers:
+        attempt.begin()
     with ctx.storage.read() as tx:
         expected = tx.get_setting(ADMIN_TOKEN_SETTING)
-    offered = admin_token_hash(token.strip()) if scheme.lower() == "bearer" and token.strip() else ""
+    offered = admin_token_hash(token.strip()) if offers else ""
     # compare_digest on the hashes: constant time, and an empty offer can never match.
     if expected is None or not hmac.compare_digest(offered.encode(), expected.encode()):
         raise ServiceError(Reason.UNAUTHORIZED, "missing or wrong admin token")
+    attempt.succeeded()
 
 
 def create_site(ctx: ServerContext, request: Mapping[str, Any]) -> dict[str, Any]:

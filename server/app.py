@@ -10,7 +10,7 @@ used them from here.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Final
@@ -20,8 +20,10 @@ from fastapi import APIRouter, FastAPI
 from protocol.version import SOFTWARE_VERSION as __version__
 from server.context import ServerContext
 from server.http import admin, cards, health, kiosks, log
+from server.http.clients import TrustedProxies
 from server.http.common import Runtime, accepts_gzip, read_body
 from server.http.errors import install_error_handlers
+from server.ratelimit import GuessLimiter
 
 __all__ = ["ROUTERS", "accepts_gzip", "create_app", "default_verify_workers", "mount_routers", "read_body"]
 
@@ -58,12 +60,24 @@ def mount_routers(app: FastAPI) -> FastAPI:
     return app
 
 
-def create_app(context: ServerContext, *, verify_workers: int | None = None) -> FastAPI:
+def create_app(
+    context: ServerContext,
+    *,
+    verify_workers: int | None = None,
+    trusted_proxies: Iterable[str] = (),
+    guesses: GuessLimiter | None = None,
+) -> FastAPI:
     """The ledger server's ASGI app over ``context``; the caller owns and closes the context.
 
     ``verify_workers`` threads check a batch's signatures in parallel (libsodium
     releases the GIL); ``None`` picks :func:`default_verify_workers`, 0 checks inline.
+    ``trusted_proxies`` (addresses or CIDR blocks) are the reverse proxies whose
+    ``X-Forwarded-For`` names the client (:mod:`server.http.clients`); ``ValueError``
+    for an entry that is neither.  ``guesses`` limits failed guesses at enrolment
+    codes and the admin token (:mod:`server.ratelimit`); the default uses the
+    context's clock and the default budgets.
     """
+    proxies = TrustedProxies.parse(trusted_proxies)
     workers = default_verify_workers() if verify_workers is None else verify_workers
     app = FastAPI(
         title="kokreativ ledger",
@@ -73,6 +87,7 @@ def create_app(context: ServerContext, *, verify_workers: int | None = None) -> 
         openapi_url=None,
         lifespan=_lifespan,
     )
-    app.state.runtime = Runtime(context, workers)
+    limiter = guesses if guesses is not None else GuessLimiter(context.now_ms)
+    app.state.runtime = Runtime(context, workers, limiter, proxies)
     install_error_handlers(app)
     return mount_routers(app)

@@ -17,6 +17,10 @@ EXAMPLES = """\
 examples:
   kokreativ server run --data /var/lib/kokreativ-server
   kokreativ server run --data ./server-data --host 0.0.0.0 --port 8080
+  kokreativ server run --data /var/lib/kokreativ-server --trusted-proxy 127.0.0.1 --trusted-proxy ::1
+
+--trusted-proxy names a reverse proxy (address or CIDR block) whose X-Forwarded-For header
+tells the client's address to the guessing limits; without it the header is ignored.
 """
 
 BACKUP_EXAMPLES = """\
@@ -74,8 +78,28 @@ def _configure_run(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
         default=None,
         help="threads for signature checks (default: one per core, max 4)",
     )
+    run.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        type=_proxy,
+        metavar="ADDR",
+        help="a reverse proxy whose X-Forwarded-For is believed (address or CIDR; repeat for more; "
+        "default: none)",
+    )
     run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     run.set_defaults(func=run_command)
+
+
+def _proxy(text: str) -> str:
+    """``--trusted-proxy``'s value, refused by argparse unless it is an IP address or CIDR block."""
+    import ipaddress
+
+    try:
+        ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an IP address or CIDR block") from None
+    return text.strip()
 
 
 def _configure_copies(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -146,7 +170,7 @@ def run_command(args: argparse.Namespace) -> int:
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     with open_data_dir(args.data) as context:
-        app = create_app(context, verify_workers=args.verify_workers)
+        app = create_app(context, verify_workers=args.verify_workers, trusted_proxies=args.trusted_proxy)
         serve_forever(app, host=args.host, port=args.port, log_level=args.log_level, access_log=True)
     return 0
 

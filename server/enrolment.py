@@ -2,9 +2,14 @@
 
 A coordinator creates a code for a site; only its SHA-256 is stored, so a
 leaked database does not leak usable codes.  The kiosk proves it holds the key
-it registers by signing :func:`protocol.enrolment_message` over the code's 12
+it registers by signing :func:`protocol.enrolment_message` over the code's 20
 digits (dashes and spaces stripped), so an intercepted code is useless without
 that key.  A key enrols at most once: a new key means a new kiosk.
+
+Guessing a code is hopeless twice over (``docs/protocol.md``, "Guessing"): a
+code is 66.4 random bits, at most :data:`MAX_OUTSTANDING_CODES` are valid at
+once for at most :data:`MAX_CODE_TTL_S`, and each lookup is an
+:class:`~server.ratelimit.Attempt` the guessing limits count when it misses.
 
 The answer carries the kiosk's first signed trust list (:mod:`server.trust`),
 so a freshly enrolled kiosk can check card credentials before its first sync,
@@ -32,31 +37,35 @@ from protocol import (
     ids,
     sign_trust_list,
 )
+from protocol.enrolment import ENROL_CODE_DIGITS, ENROL_CODE_GROUP
 from protocol.keys import SIGNATURE_BYTES
 from server import quotas, tlog
 from server.context import ServerContext
 from server.errors import InputError, ServiceError
 from server.inputs import require_str
 from server.models import Kiosk, KioskStatus
+from server.ratelimit import Attempt
 from server.trust import build_trust_list
 
-CODE_DIGITS: Final = 12
+CODE_DIGITS: Final = ENROL_CODE_DIGITS
 DEFAULT_CODE_TTL_S: Final = 24 * 3600
 MAX_CODE_TTL_S: Final = 30 * 24 * 3600
+# Codes valid at once, economy-wide: the guessing bound multiplies by it (docs/protocol.md, "Guessing").
+MAX_OUTSTANDING_CODES: Final = 1000
 ENROL_FIELDS: Final = frozenset({"code", "public_key", "signature"})
 
 
 def normalise_code(text: str) -> str:
-    """The 12 digits of a code as typed (``1234-5678-9012``), or ``enrolment_code_invalid``."""
+    """The 20 digits of a code as typed (``1234-5678-9012-3456-7890``), or ``enrolment_code_invalid``."""
     digits = text.replace("-", "").replace(" ", "")
     if len(digits) != CODE_DIGITS or not digits.isascii() or not digits.isdigit():
-        raise InputError(Reason.ENROLMENT_CODE_INVALID, "an enrolment code has 12 digits")
+        raise InputError(Reason.ENROLMENT_CODE_INVALID, f"an enrolment code has {CODE_DIGITS} digits")
     return digits
 
 
 def format_code(digits: str) -> str:
-    """How a code is shown to people: ``1234-5678-9012``."""
-    return "-".join(digits[i : i + 4] for i in range(0, CODE_DIGITS, 4))
+    """How a code is shown to people: ``1234-5678-9012-3456-7890``."""
+    return "-".join(digits[i : i + ENROL_CODE_GROUP] for i in range(0, CODE_DIGITS, ENROL_CODE_GROUP))
 
 
 def code_sha256(digits: str) -> str:
@@ -64,7 +73,11 @@ def code_sha256(digits: str) -> str:
 
 
 def create_enrolment_code(ctx: ServerContext, site_id: str, expires_in_s: int) -> dict[str, Any]:
-    """A fresh one-time code for ``site_id``; the plain code is returned once and never stored."""
+    """A fresh one-time code for ``site_id``; the plain code is returned once and never stored.
+
+    Refused with ``too_many_enrolment_codes`` while :data:`MAX_OUTSTANDING_CODES`
+    codes are neither spent nor expired: more valid codes would make a guess likelier.
+    """
     digits = "".join(secrets.choice("0123456789") for _ in range(CODE_DIGITS))
     now = ctx.now_ms()
     expires_ms = now + expires_in_s * 1000
@@ -76,15 +89,23 @@ def create_enrolment_code(ctx: ServerContext, site_id: str, expires_in_s: int) -
         tx.delete_unused_codes(site_id, now - quotas.EXPIRED_CODES_KEPT_MS)
         quotas.check(tx.count_unused_codes(site_id), quotas.UNUSED_CODES_PER_SITE, "unused codes here")
         quotas.check(tx.count_kiosks(site_id), quotas.KIOSKS_PER_SITE, "kiosks at this site")
+        if tx.count_outstanding_codes(now) >= MAX_OUTSTANDING_CODES:
+            raise ServiceError(
+                Reason.TOO_MANY_ENROLMENT_CODES,
+                f"{MAX_OUTSTANDING_CODES} enrolment codes are valid already; use or let some expire first",
+            )
         tx.insert_enrolment_code(code_sha256(digits), site_id, now, expires_ms)
     return {"code": format_code(digits), "site_id": site_id, "expires_ms": expires_ms}
 
 
-def enrol(ctx: ServerContext, request: Mapping[str, Any]) -> dict[str, Any]:
+def enrol(ctx: ServerContext, request: Mapping[str, Any], *, attempt: Attempt) -> dict[str, Any]:
     """Register the requesting kiosk's key under a fresh kiosk ID, spending the code.
 
     The signature is checked before the code is looked up, so an attacker
-    without a key learns nothing about which codes exist.
+    without a key learns nothing about which codes exist.  Only the lookup is a
+    guess: ``attempt`` is begun just before it (``429 rate_limited`` while the
+    client or every client is locked out) and succeeds only for a code that is
+    neither unknown, spent nor expired; a malformed request is not counted.
     """
     digits = normalise_code(require_str(request, "code", max_len=40))
     try:
@@ -97,6 +118,7 @@ def enrol(ctx: ServerContext, request: Mapping[str, Any]) -> dict[str, Any]:
     except ProtocolError as exc:
         raise InputError(Reason.BAD_SIGNATURE, "signature does not prove possession of the key") from exc
 
+    attempt.begin()
     now = ctx.now_ms()
     with ctx.storage.write() as tx:
         code = tx.get_enrolment_code(code_sha256(digits))
@@ -106,6 +128,7 @@ def enrol(ctx: ServerContext, request: Mapping[str, Any]) -> dict[str, Any]:
             raise ServiceError(Reason.ENROLMENT_CODE_USED, "this enrolment code has been used")
         if now >= code.expires_ms:
             raise ServiceError(Reason.ENROLMENT_CODE_EXPIRED, "this enrolment code has expired")
+        attempt.succeeded()  # a valid code: whatever happens next, this was no failed guess
         if tx.kiosk_id_for_key(public_key.raw) is not None:
             raise ServiceError(Reason.KEY_ALREADY_ENROLLED, "this key already belongs to a kiosk")
         site = tx.get_site(code.site_id)

@@ -10,7 +10,8 @@ the package picks an HTTP status.
 
     Exception
     ├── ServiceError              a refused request: reason, message, HTTP status, extra fields
-    │   └── InputError (ValueError)   the request itself is wrong (4xx from malformed input)
+    │   ├── InputError (ValueError)   the request itself is wrong (4xx from malformed input)
+    │   └── RateLimited           too many failed guesses at a secret (429, with Retry-After)
     ├── DataDirError (OSError)    a data directory that cannot be created or opened (not a request)
     └── LogCorrupted (RuntimeError)   the stored transparency log lacks what it must hold (HTTP 500)
 
@@ -55,6 +56,8 @@ STATUS: Final[Mapping[Reason, int]] = {
     Reason.BODY_TOO_LARGE: 413,
     Reason.KIOSK_SUSPENDED: 423,
     Reason.QUOTA_EXCEEDED: 429,
+    Reason.RATE_LIMITED: 429,
+    Reason.TOO_MANY_ENROLMENT_CODES: 409,
 }
 
 
@@ -82,6 +85,14 @@ class ServiceError(Exception):
 
 class InputError(ServiceError, ValueError):
     """The request is malformed or over a limit; retrying it unchanged will fail again."""
+
+
+class RateLimited(ServiceError):
+    """Too many failed attempts at a secret (:mod:`server.ratelimit`): retry after ``retry_after_s``."""
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(Reason.RATE_LIMITED, message, extra={"retry_after_s": retry_after_s})
+        self.retry_after_s = retry_after_s
 
 
 class DataDirError(OSError):

@@ -16,6 +16,12 @@ accepts connections, and on exit it asks uvicorn to stop and joins the
 thread, so the server's lifespan shutdown has run when the block ends.
 Access logs are off by default: per-request logging costs measurable time in
 the ingest benchmark.
+
+uvicorn's own proxy-header handling is off in both: by default it believes
+``X-Forwarded-For`` from 127.0.0.1, whatever the server's ``trusted_proxies``
+say, and so would let a client behind a local proxy pick its own address for
+the guessing limits.  :mod:`server.http.clients` reads the header instead, only
+from the configured proxies.
 """
 
 from __future__ import annotations
@@ -80,7 +86,9 @@ def notifying_server(
     watchdog: Watchdog | None = None,
 ) -> uvicorn.Server:
     """A uvicorn server for ``app`` telling ``watchdog`` (default: from the environment); not started."""
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=access_log)
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level=log_level, access_log=access_log, proxy_headers=False
+    )
     return _NotifyingServer(config, watchdog if watchdog is not None else Watchdog())
 
 
@@ -127,7 +135,9 @@ def serve_in_thread(
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
         bound_port = sock.getsockname()[1]
-        config = uvicorn.Config(app, log_level=log_level, access_log=access_log, lifespan="on")
+        config = uvicorn.Config(
+            app, log_level=log_level, access_log=access_log, lifespan="on", proxy_headers=False
+        )
         server = uvicorn.Server(config)
         thread = threading.Thread(
             target=server.run, kwargs={"sockets": [sock]}, name=f"uvicorn-{bound_port}", daemon=True

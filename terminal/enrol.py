@@ -24,6 +24,7 @@ import requests
 
 from protocol import PublicKey, b64decode, b64encode, enrolment_message, ids
 from protocol.cards import UID_PSEUDONYM_KEY_BYTES
+from protocol.enrolment import ENROL_CODE_DIGITS
 from protocol.errors import ProtocolError
 from protocol.note import NoteVerifier
 from protocol.reasons import Reason
@@ -33,7 +34,7 @@ from terminal.keystore import create_key, load_key
 from terminal.outbox import Outbox
 from terminal.trust import TrustStore
 
-CODE_DIGITS: Final = 12
+CODE_DIGITS: Final = ENROL_CODE_DIGITS
 TIMEOUT_S: Final = 15.0
 
 # Sends the enrolment request body and returns the server's JSON answer (an object).
@@ -41,10 +42,10 @@ Post = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 def normalise_code(code: str) -> str:
-    """The 12 digits of an enrolment code typed with or without dashes and spaces."""
+    """The 20 digits of an enrolment code typed with or without dashes and spaces."""
     digits = re.sub(r"[\s-]", "", code)
     if not re.fullmatch(rf"[0-9]{{{CODE_DIGITS}}}", digits):
-        raise EnrolmentError(Reason.ENROLMENT_CODE_INVALID, "an enrolment code has 12 digits")
+        raise EnrolmentError(Reason.ENROLMENT_CODE_INVALID, f"an enrolment code has {CODE_DIGITS} digits")
     return digits
 
 

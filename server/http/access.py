@@ -11,7 +11,7 @@ or of the route itself (``dependencies=[Depends(...)]``)::
 * :data:`kiosk_signed`: the body is signed by the kiosk's enrolled key; the
   service checks the signature (it needs the bytes and the stored key).
 * :data:`enrolment_code`: the body carries a one-time enrolment code; the
-  service checks and spends it.
+  service checks and spends it, counting misses (:mod:`server.ratelimit`).
 * :func:`require`: an admin principal that holds a :class:`Permission` for the
   request's :class:`Scope` (the whole economy, or the site the request is about).
 
@@ -26,9 +26,11 @@ how much one caller can make the server keep (the service enforces it, see
 exactly one, and :func:`public_writes` those anyone may call; a test keeps both empty.
 
 Principals.  Today the only one is the shared admin bearer token: economy-wide,
-with every permission.  Site-scoped admin tokens (issue 17) and people's teams
-(the console: members × scope × permissions) become principals with fewer
-permissions or a set of sites; the routes need no change.
+with every permission.  :class:`Require` takes an attempt at it per request, so
+wrong tokens are limited per client and for all clients (:mod:`server.ratelimit`).
+Site-scoped admin tokens (issue 17) and people's teams (the console: members ×
+scope × permissions) become principals with fewer permissions or a set of
+sites; the routes need no change.
 
 This module does not use ``from __future__ import annotations``: FastAPI reads
 the dependency's ``__call__`` signature at run time, and a callable instance
@@ -51,7 +53,9 @@ from protocol import Reason
 from server import admin, reads
 from server.context import ServerContext
 from server.errors import ServiceError
-from server.http.common import runtime
+from server.http.common import attempt, runtime
+from server.ratelimit import ADMIN_TOKEN as ADMIN_TOKEN_GUESSES
+from server.ratelimit import Attempt
 
 
 class Permission(StrEnum):
@@ -89,9 +93,14 @@ class Principal:
 ADMIN_TOKEN: Final = Principal("admin token", frozenset(Permission))
 
 
-def authenticate(ctx: ServerContext, authorization: str | None) -> Principal:
-    """The principal an ``Authorization`` header proves, or ``401 unauthorized``."""
-    admin.check_admin_token(ctx, authorization)
+def authenticate(ctx: ServerContext, authorization: str | None, guess: Attempt) -> Principal:
+    """The principal an ``Authorization`` header proves, or ``401 unauthorized``.
+
+    ``guess`` is the request's attempt at the credential (:mod:`server.ratelimit`):
+    ``429 rate_limited`` while its client, or every client, has failed too often.
+    Logins (issue 18) take an attempt at the account they name the same way.
+    """
+    admin.check_admin_token(ctx, authorization, attempt=guess)
     return ADMIN_TOKEN
 
 
@@ -166,13 +175,18 @@ class Require:
     async def __call__(self, request: Request) -> Principal:
         context = runtime(request).context
         authorization = request.headers.get("authorization")
-        return await run_in_threadpool(self.check, context, authorization, request.path_params)
+        guess = attempt(request, ADMIN_TOKEN_GUESSES)
+        return await run_in_threadpool(self.check, context, authorization, request.path_params, guess)
 
     def check(
-        self, ctx: ServerContext, authorization: str | None, path_params: Mapping[str, str]
+        self,
+        ctx: ServerContext,
+        authorization: str | None,
+        path_params: Mapping[str, str],
+        guess: Attempt,
     ) -> Principal:
         """The request's principal if it may; ``401`` without a valid token, ``403`` without the right."""
-        return self.admit(ctx, authenticate(ctx, authorization), path_params)
+        return self.admit(ctx, authenticate(ctx, authorization, guess), path_params)
 
     def admit(self, ctx: ServerContext, principal: Principal, path_params: Mapping[str, str]) -> Principal:
         """``principal`` if it may, else ``403 forbidden`` (it proved who it is, but lacks the right)."""

@@ -35,7 +35,9 @@ from protocol import Reason
 from server import statements
 from server.context import ServerContext
 from server.errors import InputError
+from server.http.clients import TrustedProxies, client_of
 from server.inputs import parse_object
+from server.ratelimit import ALL, Attempt, Guarded, GuessLimiter
 
 MAX_SMALL_BODY_BYTES: Final = 64 * 1024
 TEXT: Final = "text/plain; charset=utf-8"
@@ -46,20 +48,30 @@ T = TypeVar("T")
 
 @dataclass(slots=True)
 class Runtime:
-    """One app's state: the services' context, and the signature-check pool while the app runs.
+    """One app's state: the services' context, the guessing limits, and the signature-check pool.
 
     ``verify_pool`` is created and shut down by the app's lifespan (``server.app``);
     it stays ``None`` when ``verify_workers`` is 0 (checks run inline).
+    ``guesses`` counts failed guesses in memory for as long as the app lives, per
+    client as ``trusted_proxies`` lets :mod:`server.http.clients` tell them apart.
     """
 
     context: ServerContext
     verify_workers: int
+    guesses: GuessLimiter
+    trusted_proxies: TrustedProxies
     verify_pool: ThreadPoolExecutor | None = None
 
 
 def runtime(request: Request) -> Runtime:
     """The :class:`Runtime` of the app that received ``request``."""
     return cast(Runtime, request.app.state.runtime)
+
+
+def attempt(request: Request, guarded: Guarded, target: str = ALL) -> Attempt:
+    """A try at ``guarded`` by the client that sent ``request``, as :mod:`server.http.clients` names it."""
+    state = runtime(request)
+    return state.guesses.attempt(guarded, client_of(request, state.trusted_proxies), target)
 
 
 async def call(request: Request, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:

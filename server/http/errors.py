@@ -1,6 +1,7 @@
 """Every error in the documented shape ``{"error": {"code", "message", ...}}``, whatever raised it.
 
-A service's :class:`~server.errors.ServiceError` keeps its code and status; a
+A service's :class:`~server.errors.ServiceError` keeps its code and status (a
+:class:`~server.errors.RateLimited` adds ``Retry-After`` in seconds); a
 wrong route or method, or a request FastAPI cannot parse, gets the matching
 reason code.  A framework's HTTP error keeps its headers, and a 405's ``Allow``
 lists the methods of *every* route on that path (RFC 9110 §15.5.6; the
@@ -23,7 +24,7 @@ from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 
 from protocol import Reason
-from server.errors import ServiceError
+from server.errors import RateLimited, ServiceError
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +58,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def on_service_error(request: Request, exc: ServiceError) -> JSONResponse:
         logger.info("%s %s refused: %s", request.method, request.url.path, exc)
-        return JSONResponse(exc.to_json(), status_code=exc.status)
+        headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, RateLimited) else None
+        return JSONResponse(exc.to_json(), status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

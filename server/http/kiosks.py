@@ -24,7 +24,8 @@ from protocol.evidence import MAX_EVIDENCE_BYTES
 from server import enrolment, evidence, ingest, logviews, quotas, reads, trust
 from server import health as kiosk_health
 from server.http.access import enrolment_code, kiosk_signed, public, quota
-from server.http.common import MAX_SMALL_BODY_BYTES, call, json_body, read_body, runtime
+from server.http.common import MAX_SMALL_BODY_BYTES, attempt, call, json_body, read_body, runtime
+from server.ratelimit import ENROLMENT_CODES
 
 router = APIRouter(tags=["kiosks"])
 # Events are the ledger: refusing one for a count would jam the kiosk's chain, so only each batch is bounded.
@@ -42,7 +43,8 @@ BATCH_QUOTA: Final = (
 )
 async def enrol(request: Request) -> JSONResponse:
     body = await json_body(request, enrolment.ENROL_FIELDS)
-    return JSONResponse(await call(request, enrolment.enrol, body))
+    guess = attempt(request, ENROLMENT_CODES)
+    return JSONResponse(await call(request, enrolment.enrol, body, attempt=guess))
 
 
 @router.post(

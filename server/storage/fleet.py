@@ -38,6 +38,13 @@ class FleetRead(Queries):
         ).fetchone()
         return None if row is None else EnrolmentCode(*row)
 
+    def count_outstanding_codes(self, now_ms: int) -> int:
+        """Enrolment codes neither spent nor expired at ``now_ms``: the ones a guess could still hit."""
+        row = self._conn.execute(
+            "SELECT COUNT(*) FROM enrolment_codes WHERE used_ms IS NULL AND expires_ms > ?", (now_ms,)
+        ).fetchone()
+        return int(row[0])
+
     def get_kiosk(self, kiosk_id: str) -> Kiosk | None:
         row = self._conn.execute(
             f"SELECT {KIOSK_COLUMNS} FROM kiosks WHERE kiosk_id = ?", (kiosk_id,)

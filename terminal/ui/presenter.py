@@ -36,6 +36,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from protocol import Reason
+from protocol.enrolment import ENROL_CODE_DIGITS
 from terminal.tap import Outcome, TapOutcome
 from terminal.ui import screens
 from terminal.ui.base_presenter import (
@@ -65,7 +66,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-CODE_DIGITS = 12
+CODE_DIGITS = ENROL_CODE_DIGITS
 
 
 class PresenterActions(BaseActions, Protocol):
@@ -109,6 +110,7 @@ _ENROL_TEXT = {
     Reason.ENROLMENT_CODE_INVALID.value: "enrol.code_invalid",
     Reason.ENROLMENT_CODE_USED.value: "enrol.code_invalid",
     Reason.ENROLMENT_CODE_EXPIRED.value: "enrol.code_invalid",
+    Reason.RATE_LIMITED.value: "enrol.rate_limited",
     Reason.NETWORK_ERROR.value: "enrol.unreachable",
     Reason.SERVER_ERROR.value: "enrol.unreachable",
     "server_unreachable": "enrol.unreachable",  # provisioning.errors.ServerUnreachable

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from hardware.reader import ReaderStatus
 from protocol import Reason
+from protocol.enrolment import ENROL_CODE_DIGITS
 from terminal.tap import Outcome, TapOutcome
 from terminal.ui.i18n import Translator
 from terminal.ui.model import Action, Icon, Layout, Screen, StatusLine, Tone
@@ -162,7 +163,7 @@ def outcome_screen(t: Translator, outcome: TapOutcome, *, now_ms: int) -> Screen
 
 
 def _group_code(digits: str) -> str:
-    """``123456789012`` → ``1234 5678 9012``: easier to compare with the printed code."""
+    """``12345678…`` → ``1234 5678 …``: easier to compare with the printed code."""
     return " ".join(digits[i : i + 4] for i in range(0, len(digits), 4))
 
 
@@ -199,14 +200,14 @@ def keypad_screen(
 def enrol_code_screen(
     t: Translator, *, server_url: str, digits: str, error: str = "", busy: bool = False
 ) -> Screen:
-    """The first-boot screen: type the 12-digit enrolment code on the keypad."""
+    """The first-boot screen: type the 20-digit enrolment code on the keypad."""
     return keypad_screen(
         "enrol_busy" if busy else "enrol_code",
         title=t("enrol.title"),
         prompt=t("enrol.busy") if busy else t("enrol.prompt"),
         lines=(t("enrol.server", url=server_url),),
         entry=_group_code(digits),
-        max_digits=12,
+        max_digits=ENROL_CODE_DIGITS,
         actions=(Action("submit", t("enrol.submit"), primary=True),),
         error=error,
         busy=busy,

@@ -18,7 +18,7 @@ from protocol import (
 )
 
 KIOSK_KEY = PrivateKey(bytes(range(32)))
-CODE = "123456789012"
+CODE = "12345678901234567890"
 
 
 def test_message_is_the_documented_canonical_object() -> None:
@@ -31,7 +31,7 @@ def test_message_is_the_documented_canonical_object() -> None:
     }
     assert parse_canonical_json(message, max_bytes=1024) == expected
     assert message == canonical_json(expected)
-    assert message.startswith(b'{"code":"123456789012","public_key":"')
+    assert message.startswith(b'{"code":"12345678901234567890","public_key":"')
     assert message.endswith(b'","type":"kokreativ.enrol","v":1}')
 
 
@@ -45,7 +45,10 @@ def test_signature_over_the_message_verifies() -> None:
     sent_key.verify(enrolment_message(CODE, sent_key), signature)
 
 
-@pytest.mark.parametrize("other_code", ["123456789013", "1234-5678-9012", "", "023456789012"])
+@pytest.mark.parametrize(
+    "other_code",
+    ["12345678901234567891", "1234-5678-9012-3456-7890", "", "02345678901234567890", "123456789012"],
+)
 def test_changing_the_code_changes_the_bytes_and_voids_the_signature(other_code: str) -> None:
     message = enrolment_message(CODE, KIOSK_KEY.public_key)
     other = enrolment_message(other_code, KIOSK_KEY.public_key)

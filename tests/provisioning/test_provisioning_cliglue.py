@@ -23,7 +23,7 @@ def test_bonus_change_refuses_clearing_and_setting_at_once():
 
 
 def test_display_code_groups_the_digits_by_four():
-    assert display_code("123456789012") == "1234-5678-9012"
-    assert display_code("1234 5678-9012") == "1234-5678-9012"
+    assert display_code("12345678901234567890") == "1234-5678-9012-3456-7890"
+    assert display_code("1234 5678-9012 3456-7890") == "1234-5678-9012-3456-7890"
     with pytest.raises(ProvisioningError):
         display_code("1234")

@@ -26,6 +26,7 @@ from protocol import (
 )
 from server import enrolment
 from server.context import ServerContext
+from server.ratelimit import ENROLMENT_CODES, GuessLimiter
 
 T0 = 1_764_400_000_000  # 2025-11-29, a plausible "now" for the server clock
 HOUR = 3_600_000
@@ -101,7 +102,8 @@ def enrol_fake_kiosk(ctx: ServerContext, site_id: str) -> FakeKiosk:
     code = enrolment.create_enrolment_code(ctx, site_id, 3600)["code"]
     signature = kiosk.key.sign(enrolment_message(enrolment.normalise_code(code), kiosk.key.public_key))
     request = {"code": code, "public_key": kiosk.key.public_key.to_b64(), "signature": b64encode(signature)}
-    kiosk.kiosk_id = enrolment.enrol(ctx, request)["kiosk_id"]
+    attempt = GuessLimiter(ctx.now_ms).attempt(ENROLMENT_CODES, "test")
+    kiosk.kiosk_id = enrolment.enrol(ctx, request, attempt=attempt)["kiosk_id"]
     return kiosk
 
 

@@ -31,6 +31,8 @@ from server.http.access import (
     undeclared,
 )
 from server.http.table import BEGIN, END, main, route_table, with_table
+from server.ratelimit import ADMIN_TOKEN as ADMIN_TOKEN_GUESSES
+from server.ratelimit import GuessLimiter
 
 ARCHITECTURE = Path(__file__).resolve().parents[2] / "docs" / "architecture.md"
 
@@ -160,11 +162,13 @@ def test_the_command_checks_and_writes_the_table(tmp_path: Path, capsys: pytest.
 def test_the_admin_token_is_an_economy_wide_principal_with_every_permission(
     context: ServerContext, data_dir
 ) -> None:
-    assert authenticate(context, f"Bearer {data_dir[1].admin_token}") == ADMIN_TOKEN
+    guesses = GuessLimiter(context.now_ms)
+    guess = guesses.attempt(ADMIN_TOKEN_GUESSES, "test")
+    assert authenticate(context, f"Bearer {data_dir[1].admin_token}", guess) == ADMIN_TOKEN
     assert ADMIN_TOKEN.permissions == frozenset(Permission) and ADMIN_TOKEN.sites is None
     for authorization in (None, "Bearer wrong", f"Basic {data_dir[1].admin_token}"):
         with pytest.raises(ServiceError) as refused:
-            authenticate(context, authorization)
+            authenticate(context, authorization, guesses.attempt(ADMIN_TOKEN_GUESSES, "test"))
         assert (refused.value.status, refused.value.reason.value) == (401, "unauthorized")
 
 

@@ -8,12 +8,14 @@ import pytest
 from server_helpers import HOUR, Api, assert_error
 
 from protocol import PrivateKey, PublicKey, Reason, b64encode, enrolment_message, verify_trust_list
+from server import enrolment
 
 
 def test_enrolment_returns_identity_and_keys(api: Api, server_key: PublicKey) -> None:
     site = api.create_site(tokens_per_hour=12, max_shift_hours=10)
     code = api.create_code(site["site_id"])
-    assert len(code) == 14 and code[4] == code[9] == "-" and code.replace("-", "").isdigit()
+    assert len(code) == 24 and code[4] == code[9] == code[14] == code[19] == "-"
+    assert code.replace("-", "").isdigit()
     key = PrivateKey.generate()
     response = api.enrol_request(code, key)
     assert response.status_code == 200, response.text
@@ -95,7 +97,9 @@ def test_code_is_valid_for_24_hours_by_default(api: Api) -> None:
     assert_error(api.enrol_request(code, PrivateKey.generate()), 410, Reason.ENROLMENT_CODE_EXPIRED)
 
 
-@pytest.mark.parametrize("code", ["000000000000", "1234", "abcdefghijkl", "1234567890123", ""])
+@pytest.mark.parametrize(
+    "code", ["0" * 20, "1234", "123456789012", "abcdefghijklmnopqrst", "123456789012345678901", ""]
+)
 def test_unknown_or_malformed_code_is_invalid(api: Api, code: str) -> None:
     api.create_code(api.create_site()["site_id"])
     before = api.snapshot()
@@ -140,10 +144,10 @@ def test_signature_by_another_key_is_refused(api: Api) -> None:
     [
         b"not json",
         b"[]",
-        b'{"code": 123456789012, "public_key": "AA==", "signature": "AA=="}',
-        b'{"code": "123456789012"}',
-        b'{"code": "123456789012", "public_key": "!!", "signature": "AA=="}',
-        b'{"code": "123456789012", "public_key": "AA==", "signature": "AA==", "extra": 1}',
+        b'{"code": 12345678901234567890, "public_key": "AA==", "signature": "AA=="}',
+        b'{"code": "12345678901234567890"}',
+        b'{"code": "12345678901234567890", "public_key": "!!", "signature": "AA=="}',
+        b'{"code": "12345678901234567890", "public_key": "AA==", "signature": "AA==", "extra": 1}',
     ],
 )
 def test_malformed_enrolment_requests(api: Api, body: bytes) -> None:
@@ -151,3 +155,20 @@ def test_malformed_enrolment_requests(api: Api, body: bytes) -> None:
     assert_error(api.post_raw("/v1/enrol", body), 400, Reason.MALFORMED_REQUEST)
     assert api.snapshot() == before
     api.assert_serving()
+
+
+def test_outstanding_codes_are_capped(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """More valid codes would make a guess likelier: the bound in docs/protocol.md counts on the cap."""
+    monkeypatch.setattr(enrolment, "MAX_OUTSTANDING_CODES", 3)
+    site = api.create_site()["site_id"]
+    used = api.create_code(site)
+    api.create_code(site, expires_in_s=60)
+    api.create_code(site)
+    body = {"site_id": site}
+    refused = api.admin("POST", "/v1/admin/enrolment-codes", body)
+    assert_error(refused, 409, Reason.TOO_MANY_ENROLMENT_CODES)
+    assert api.enrol_request(used, PrivateKey.generate()).status_code == 200  # a spent code frees a place
+    api.admin("POST", "/v1/admin/enrolment-codes", body, expect=201)
+    assert_error(api.admin("POST", "/v1/admin/enrolment-codes", body), 409, Reason.TOO_MANY_ENROLMENT_CODES)
+    api.clock.now += 60_000  # so does an expired one
+    api.admin("POST", "/v1/admin/enrolment-codes", body, expect=201)

@@ -18,10 +18,11 @@ from terminal.errors import EnrolmentError
 from tests.conftest import ServerProcess
 
 
-def test_a_code_is_twelve_digits_typed_any_way():
-    assert normalise_code("1234-5678 9012") == "123456789012"
-    with pytest.raises(EnrolmentError) as info:
-        normalise_code("1234-5678")
+def test_a_code_is_twenty_digits_typed_any_way():
+    assert normalise_code("1234-5678 9012-3456 7890") == "12345678901234567890"
+    for short in ("1234-5678", "1234-5678-9012"):  # twelve digits were enough once; no longer
+        with pytest.raises(EnrolmentError) as info:
+            normalise_code(short)
     assert info.value.reason == Reason.ENROLMENT_CODE_INVALID and not info.value.from_server
 
 
@@ -45,6 +46,6 @@ def test_enrols_and_then_the_server_refuses_the_spent_code(server_process: Serve
 
 def test_no_server_is_a_network_error_and_writes_no_config(tmp_path: Path):
     with pytest.raises(EnrolmentError) as info:
-        enrol_kiosk(f"http://127.0.0.1:{free_port()}", "123456789012", tmp_path / "k")
+        enrol_kiosk(f"http://127.0.0.1:{free_port()}", "12345678901234567890", tmp_path / "k")
     assert info.value.reason == Reason.NETWORK_ERROR and not info.value.from_server
     assert not (tmp_path / "k" / "kiosk.toml").exists()

@@ -54,7 +54,7 @@ def _enrol(ledger: Ledger, data_dir: Path) -> tuple[KioskConfig, PrivateKey, dic
     )
     code.raise_for_status()
     key = create_key(data_dir / "kiosk.key")
-    digits = code.json()["code"].replace("-", "")  # the signature covers the 12 digits only
+    digits = code.json()["code"].replace("-", "")  # the signature covers the 20 digits only
     request = {
         "code": digits,
         "public_key": key.public_key.to_b64(),

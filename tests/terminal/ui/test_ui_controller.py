@@ -66,7 +66,7 @@ def test_pin_work_finishes_while_an_enrolment_waits_for_the_server(tmp_path: Pat
     controller = _not_enrolled(tmp_path, enrol)
     controller.attach(presenter)  # type: ignore[arg-type]  # takes only the results used here
     try:
-        controller.enrol("1234-5678-9012")
+        controller.enrol("1234-5678-9012-3456-7890")
         assert entered.wait(HANG_S)
         controller.check_pin("2580")
         controller.save_pin("2580")
@@ -111,7 +111,7 @@ def test_close_stops_the_workers_after_their_queued_work(tmp_path: Path):
     controller = _not_enrolled(tmp_path, enrol=None)
     controller.attach(presenter)  # type: ignore[arg-type]
     controller.check_pin("2580")
-    controller.enrol("1234-5678-9012")  # no enrolment function: it reports an internal error
+    controller.enrol("1234-5678-9012-3456-7890")  # no enrolment function: it reports an internal error
     controller.close()
     assert presenter.next() == ("pin_checked", (False,))
     assert presenter.next() == ("enrol_finished", (EnrolResult(None, Reason.INTERNAL_ERROR.value),))

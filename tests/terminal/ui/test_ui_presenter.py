@@ -49,15 +49,15 @@ def test_enrolment_then_pin() -> None:
     assert (h.screen.name, h.screen.layout) == ("enrol_code", Layout.KEYPAD)
     h.type("12345")
     h.presenter.press_action("submit")
-    assert h.screen.error == "Der Code hat 12 Ziffern."
+    assert h.screen.error == "Der Code hat 20 Ziffern."
     assert h.actions.calls == []
-    h.type("67890129999")  # the 13th digit and later are ignored
-    assert h.screen.entry == "1234 5678 9012"
+    h.type("678901234567890129999")  # the 21st digit and later are ignored
+    assert h.screen.entry == "1234 5678 9012 3456 7890"
     h.presenter.press_key("back")
     h.presenter.press_key("2")
     h.presenter.press_action("submit")
     assert h.screen.name == "enrol_busy" and h.screen.busy
-    assert h.actions.calls == [("enrol", "123456789012")]
+    assert h.actions.calls == [("enrol", "12345678901234567892")]
     h.presenter.show_outcome(TapOutcome(Outcome.CHECK_IN, "c_x", NOW))  # no kiosk yet: ignored
     assert h.screen.name == "enrol_busy"
 
@@ -94,21 +94,22 @@ def test_enrolment_then_pin() -> None:
     [
         ("enrolment_code_used", "Der Code ist ungültig, abgelaufen oder schon benutzt."),
         ("server_unreachable", "Der Server ist nicht erreichbar. Netzwerk prüfen und nochmal versuchen."),
+        ("rate_limited", "Zu viele falsche Codes. Eine Viertelstunde warten, dann nochmal versuchen."),
         ("kiosk_revoked", "Fehler: kiosk_revoked"),
     ],
 )
 def test_a_failed_enrolment_goes_back_to_the_keypad(reason: str, text: str) -> None:
     h = Harness(info=None)
-    h.type("123456789012")
+    h.type("12345678901234567890")
     h.presenter.press_action("submit")
     h.presenter.enrol_finished(EnrolResult(None, reason))
-    assert (h.screen.name, h.screen.error, h.screen.entry) == ("enrol_code", text, "1234 5678 9012")
+    assert (h.screen.name, h.screen.error, h.screen.entry) == ("enrol_code", text, "1234 5678 9012 3456 7890")
     assert h.actions.calls[-1] == ("signal", "error")
 
 
 def test_skipping_the_pin_leaves_the_menu_to_coordinator_cards() -> None:
     h = Harness(info=None)
-    h.type("123456789012")
+    h.type("12345678901234567890")
     h.presenter.press_action("submit")
     h.presenter.enrol_finished(EnrolResult(INFO))
     h.presenter.press_action("continue")

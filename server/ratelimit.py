@@ -1,0 +1,237 @@
+"""Limits on guessing secrets: failed attempts per client and per target, counted in memory.
+
+An enrolment code or the admin token (later: a console account's password,
+issue 18) can only be guessed by trying it, so the server counts the attempts
+that could have succeeded and did not.  Each kind of secret is a
+:class:`Guarded` with two budgets:
+
+* **per client**: one client (a kiosk, an account, or a network address, as
+  :mod:`server.http.clients` decides) that fails ``per_client.failures`` times
+  within ``per_client.window_s`` is refused with 429 ``rate_limited`` until
+  that window ends;
+* **per target**: all clients together may fail ``per_target.failures`` times
+  within a window against one target (every enrolment code at once, since a
+  wrong code names no site; the admin token; later one account), so a botnet
+  spread over many addresses is bounded too.  The price: while a target's
+  budget is spent, a legitimate client is refused as well (``docs/protocol.md``,
+  "Guessing", has the trade-off).
+
+Windows are fixed and opened by a key's first failure; a key's count is
+forgotten when its window ends.  So no client and no target sees more than
+``failures`` wrong guesses per ``window_s``, which is the figure the entropy
+bound in the docs multiplies.
+
+Counting: :meth:`Attempt.begin` charges one failure *before* the secret is
+checked (so concurrent requests cannot overshoot a budget) and
+:meth:`Attempt.succeeded` refunds it once the secret proved right, so a
+successful request is never counted and never slowed.  A right guess during a
+lockout is refused like a wrong one: the answer must not say which it was.
+The first refusal of each window is logged as a WARNING naming the client key
+and the target, never the secret.
+
+State lives in this process's memory: it is lost on restart, and several
+server processes would each count their own (kokreativ runs one).  At most
+``max_keys`` windows are kept per kind and scope; past that the oldest window
+is dropped, which a flood of addresses could use to reset some clients'
+counts, but never the per-target budget's.
+
+Example::
+
+    limiter = GuessLimiter(now_ms=clock)
+    attempt = limiter.attempt(ENROLMENT_CODES, client="ip:192.0.2.7")
+    attempt.begin()          # RateLimited (429) while this client or all of them are locked out
+    if code_is_right:
+        attempt.succeeded()  # not a failed guess after all
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Final
+
+from server.context import Clock
+from server.errors import RateLimited
+
+log = logging.getLogger(__name__)
+
+MINUTE_S: Final = 60
+DEFAULT_MAX_KEYS: Final = 100_000
+ALL: Final = "*"  # the target when a secret is one space (every enrolment code, the one admin token)
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """At most ``failures`` failed attempts per ``window_s`` seconds; then refused until the window ends."""
+
+    failures: int
+    window_s: int
+
+    def __post_init__(self) -> None:
+        if self.failures < 1 or self.window_s < 1:
+            raise ValueError("a budget needs at least one failure and a window of at least one second")
+
+
+@dataclass(frozen=True, slots=True)
+class Guarded:
+    """A kind of secret and its budgets: per client, and for all clients together per target."""
+
+    name: str
+    per_client: Budget
+    per_target: Budget
+
+
+# Enrolment: a kiosk being set up types a code once or twice; ten misses in 15 minutes are a guesser.
+ENROLMENT_CODES: Final = Guarded(
+    "enrolment_code", per_client=Budget(10, 15 * MINUTE_S), per_target=Budget(100, 15 * MINUTE_S)
+)
+# The admin token is 256 random bits and pasted, never typed: its per-target budget is generous,
+# because spending it locks the coordinators out too, and guessing it is hopeless anyway.
+ADMIN_TOKEN: Final = Guarded(
+    "admin_token", per_client=Budget(10, 15 * MINUTE_S), per_target=Budget(1000, 15 * MINUTE_S)
+)
+
+
+@dataclass(slots=True)
+class _Window:
+    start_ms: int
+    end_ms: int
+    failures: int = 0
+    logged: bool = False
+
+
+@dataclass(slots=True)
+class _Counters:
+    """The windows of one kind of secret and one scope (clients or targets), oldest first."""
+
+    budget: Budget
+    max_keys: int
+    windows: dict[str, _Window] = field(default_factory=dict)
+
+    def live(self, key: str, now_ms: int) -> _Window | None:
+        """``key``'s window if it is still open; ended windows are forgotten on the way."""
+        # One window length per table, so insertion order is end order: drop ended ones from the front.
+        while self.windows:
+            first_key = next(iter(self.windows))
+            if now_ms < self.windows[first_key].end_ms:
+                break
+            del self.windows[first_key]
+        window = self.windows.get(key)
+        if window is not None and not window.start_ms <= now_ms < window.end_ms:  # a clock set back
+            del self.windows[key]
+            return None
+        return window
+
+    def charge(self, key: str, now_ms: int) -> _Window:
+        """Count one failure for ``key``, opening its window if none is open."""
+        window = self.live(key, now_ms)
+        if window is None:
+            if len(self.windows) >= self.max_keys:
+                del self.windows[next(iter(self.windows))]
+            window = self.windows[key] = _Window(now_ms, now_ms + self.budget.window_s * 1000)
+        window.failures += 1
+        return window
+
+
+class GuessLimiter:
+    """Counts failed guesses per client and per target, and refuses while a budget is spent.
+
+    ``now_ms`` is the clock (a test's fake one moves the windows).  ``budgets``
+    replaces the default budgets of a :class:`Guarded` with the same name (a
+    test's small ones, a setting later).  Thread-safe: services run in a pool.
+    """
+
+    def __init__(
+        self,
+        now_ms: Clock,
+        *,
+        budgets: Iterable[Guarded] = (),
+        max_keys: int = DEFAULT_MAX_KEYS,
+        unsafe_unlimited: bool = False,
+    ) -> None:
+        self._now_ms = now_ms
+        self._budgets = {guarded.name: guarded for guarded in budgets}
+        self._max_keys = max_keys
+        self._unlimited = unsafe_unlimited
+        self._tables: dict[tuple[str, str], _Counters] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def unsafe_unlimited(cls, now_ms: Clock) -> GuessLimiter:
+        """A limiter that never refuses: only for measuring the unthrottled guessing rate (``bench``)."""
+        return cls(now_ms, unsafe_unlimited=True)
+
+    def attempt(self, guarded: Guarded, client: str, target: str = ALL) -> Attempt:
+        """One try by ``client`` at ``target`` of ``guarded``; :meth:`Attempt.begin` it before checking."""
+        return Attempt(self, self._budgets.get(guarded.name, guarded), client, target)
+
+    def _table(self, name: str, scope: str, budget: Budget) -> _Counters:
+        table = self._tables.get((name, scope))
+        if table is None:
+            table = self._tables[(name, scope)] = _Counters(budget, self._max_keys)
+        return table
+
+    def _begin(self, guarded: Guarded, client: str, target: str) -> list[_Window]:
+        """Charge one failure to ``client`` and ``target``; :class:`RateLimited` if either is spent."""
+        if self._unlimited:
+            return []
+        with self._lock:
+            now = self._now_ms()
+            scopes = (
+                (self._table(guarded.name, "client", guarded.per_client), client, f"client {client}"),
+                (self._table(guarded.name, "target", guarded.per_target), target, "all clients"),
+            )
+            refusals: list[tuple[int, str]] = []
+            for table, key, who in scopes:
+                window = table.live(key, now)
+                if window is None or window.failures < table.budget.failures:
+                    continue
+                retry_after_s = max(1, math.ceil((window.end_ms - now) / 1000))
+                refusals.append((retry_after_s, who))
+                if not window.logged:
+                    window.logged = True
+                    log.warning(
+                        "guessing: %s locked out of %s (target %s) for %d s after %d failed attempts",
+                        who,
+                        guarded.name,
+                        target,
+                        retry_after_s,
+                        window.failures,
+                    )
+            if refusals:
+                retry_after_s, who = max(refusals)
+                raise RateLimited(
+                    f"too many failed attempts at the {guarded.name.replace('_', ' ')} from {who}; "
+                    f"try again in {retry_after_s} s",
+                    retry_after_s=retry_after_s,
+                )
+            return [table.charge(key, now) for table, key, _ in scopes]
+
+    def _refund(self, windows: list[_Window]) -> None:
+        with self._lock:
+            for window in windows:
+                window.failures = max(0, window.failures - 1)
+
+
+class Attempt:
+    """One try at a secret: :meth:`begin` before checking it, :meth:`succeeded` once it proved right."""
+
+    def __init__(self, limiter: GuessLimiter, guarded: Guarded, client: str, target: str) -> None:
+        self.limiter = limiter
+        self.guarded = guarded
+        self.client = client
+        self.target = target
+        self._charged: list[_Window] = []
+
+    def begin(self) -> None:
+        """Count this attempt as a failure until it succeeds; ``429 rate_limited`` while locked out."""
+        self._charged = self.limiter._begin(self.guarded, self.client, self.target)
+
+    def succeeded(self) -> None:
+        """The secret was right: take the failure back (the request is not slowed or counted)."""
+        charged, self._charged = self._charged, []
+        if charged:
+            self.limiter._refund(charged)
