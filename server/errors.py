@@ -12,6 +12,7 @@ the package picks an HTTP status.
     ├── ServiceError              a refused request: reason, message, HTTP status, extra fields
     │   └── InputError (ValueError)   the request itself is wrong (4xx from malformed input)
     ├── DataDirError (OSError)    a data directory that cannot be created or opened (not a request)
+    ├── ConfigError (ValueError)  a settings file (server.config) or flag the server cannot start with
     └── LogCorrupted (RuntimeError)   the stored transparency log lacks what it must hold (HTTP 500)
 
 ``protocol.MalformedError`` and ``protocol.VerificationError`` never leave a
@@ -99,3 +100,7 @@ def from_protocol(exc: ProtocolError, **extra: Any) -> ServiceError:
     """The service-level error for a protocol refusal, keeping its reason code."""
     cls = InputError if STATUS.get(exc.reason, 400) in (400, 413) else ServiceError
     return cls(exc.reason, exc.message, extra=extra)
+
+
+class ConfigError(ValueError):
+    """The server's settings (file or flags) cannot be read or have a key or value it does not accept."""

@@ -33,6 +33,8 @@ from typing import Any
 import uvicorn
 
 from hardware.sdnotify import Watchdog
+from server.config import Limits
+from server.connections import LimitedConfig
 
 log = logging.getLogger(__name__)
 STARTUP_FAILURE = 3  # uvicorn's exit code when the server never started (uvicorn.config.STARTUP_FAILURE)
@@ -78,9 +80,16 @@ def notifying_server(
     log_level: str = "info",
     access_log: bool = True,
     watchdog: Watchdog | None = None,
+    limits: Limits | None = None,
 ) -> uvicorn.Server:
-    """A uvicorn server for ``app`` telling ``watchdog`` (default: from the environment); not started."""
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=access_log)
+    """A uvicorn server for ``app`` telling ``watchdog`` (default: from the environment); not started.
+
+    ``limits`` (default: :class:`Limits`'s defaults) bound slow and numerous clients
+    (:mod:`server.connections`).
+    """
+    config = LimitedConfig(
+        app, limits=limits or Limits(), host=host, port=port, log_level=log_level, access_log=access_log
+    )
     return _NotifyingServer(config, watchdog if watchdog is not None else Watchdog())
 
 
@@ -92,6 +101,7 @@ def serve_forever(
     log_level: str = "info",
     access_log: bool = True,
     watchdog: Watchdog | None = None,
+    limits: Limits | None = None,
 ) -> None:
     """Serve ``app`` on ``host``:``port`` until SIGTERM or SIGINT, like ``uvicorn.run``, telling systemd.
 
@@ -101,7 +111,13 @@ def serve_forever(
     server never started (e.g. the port is taken).
     """
     server = notifying_server(
-        app, host=host, port=port, log_level=log_level, access_log=access_log, watchdog=watchdog
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=access_log,
+        watchdog=watchdog,
+        limits=limits,
     )
     with contextlib.suppress(KeyboardInterrupt):
         server.run()
@@ -118,8 +134,12 @@ def serve_in_thread(
     log_level: str = "warning",
     access_log: bool = False,
     startup_timeout_s: float = 15.0,
+    limits: Limits | None = None,
 ) -> Iterator[str]:
-    """Serve the ASGI ``app`` on ``host``:``port`` (0 = a free port) and yield its base URL."""
+    """Serve the ASGI ``app`` on ``host``:``port`` (0 = a free port) and yield its base URL.
+
+    ``limits`` as for :func:`serve_forever`: the same protocol as in production.
+    """
     # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted sockets only for that
     # proto, and without it every response waits ~40 ms on Nagle and delayed ACKs.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -127,7 +147,9 @@ def serve_in_thread(
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
         bound_port = sock.getsockname()[1]
-        config = uvicorn.Config(app, log_level=log_level, access_log=access_log, lifespan="on")
+        config = LimitedConfig(
+            app, limits=limits or Limits(), log_level=log_level, access_log=access_log, lifespan="on"
+        )
         server = uvicorn.Server(config)
         thread = threading.Thread(
             target=server.run, kwargs={"sockets": [sock]}, name=f"uvicorn-{bound_port}", daemon=True
