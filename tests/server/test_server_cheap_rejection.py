@@ -156,3 +156,15 @@ def test_equivocation_before_a_bad_signature_is_still_kept_as_evidence(
     error = _refusal(context, kiosk.kiosk_id, _forge(other, 3), verify=CountingVerifier())
     assert error.reason is Reason.EQUIVOCATION and error.extra["index"] == 0
     assert api.kiosk_state(kiosk.kiosk_id)["status"] == "suspended"
+
+
+@pytest.mark.parametrize("path", ["/v1/enrol", "/v1/kiosks/k_x/evidence", "/v1/kiosks/k_x/heartbeat"])
+def test_chunked_bodies_without_a_length_are_capped_too(api: Api, path: str) -> None:
+    # Every route that reads a body goes through server.http.common.read_body; no Content-Length here.
+    def chunks() -> Iterator[bytes]:
+        for _ in range(4):
+            yield b" " * 65536
+
+    response = api.http.post(path, content=chunks(), headers={"Content-Type": "application/json"})
+    assert response.status_code == 413, response.text
+    assert response.json()["error"]["code"] == "body_too_large"
