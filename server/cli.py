@@ -10,17 +10,27 @@ directory only applies pending migrations.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 from pathlib import Path
 
+from server import config
+from server.config import DEFAULT_PATH as DEFAULT_CONFIG
+from server.config import ServerConfig
+from server.errors import ConfigError
+
 EXAMPLES = """\
 examples:
+  kokreativ server run --config /etc/kokreativ/server.toml
   kokreativ server run --data /var/lib/kokreativ-server
   kokreativ server run --data ./server-data --host 0.0.0.0 --port 8080
   kokreativ server run --data /var/lib/kokreativ-server --trusted-proxy 127.0.0.1 --trusted-proxy ::1
 
 --trusted-proxy names a reverse proxy (address or CIDR block) whose X-Forwarded-For header
 tells the client's address to the guessing limits; without it the header is ignored.
+
+Settings come from the flags, then the settings file, then the defaults
+(docs/operations.md, "The server's settings file", shows a complete file).
 """
 
 BACKUP_EXAMPLES = """\
@@ -69,25 +79,46 @@ def _configure_run(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    run.add_argument("--data", type=Path, required=True, help="data directory made by 'provision init'")
-    run.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
-    run.add_argument("--port", type=int, default=8080, help="TCP port (default: %(default)s)")
     run.add_argument(
-        "--verify-workers",
-        type=int,
+        "--config",
+        type=Path,
         default=None,
-        help="threads for signature checks (default: one per core, max 4)",
+        metavar="FILE",
+        help=f"settings file (TOML; default: {DEFAULT_CONFIG} if it exists); flags override it",
+    )
+    run.add_argument("--data", type=Path, help="data directory made by 'provision init' (file: data_dir)")
+    run.add_argument("--host", help="address to listen on (default: 127.0.0.1)")
+    run.add_argument("--port", type=int, help="TCP port (default: 8080)")
+    run.add_argument(
+        "--verify-workers", type=int, help="threads for signature checks (default: one per core, max 4)"
+    )
+    run.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="default: info")
+    limits = run.add_argument_group("limits (the file's [limits] table)")
+    limits.add_argument(
+        "--request-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="close a connection whose request (head and body) is not complete in time (default: 60)",
+    )
+    limits.add_argument(
+        "--keep-alive-timeout", type=int, metavar="SECONDS", help="close idle connections (default: 5)"
+    )
+    limits.add_argument("--max-connections", type=int, metavar="N", help="open connections (default: 512)")
+    limits.add_argument(
+        "--max-connections-per-peer",
+        type=int,
+        metavar="N",
+        help="open connections from one address; 0: no limit (default: 0)",
     )
     run.add_argument(
         "--trusted-proxy",
         action="append",
-        default=[],
+        default=None,
         type=_proxy,
         metavar="ADDR",
         help="a reverse proxy whose X-Forwarded-For is believed (address or CIDR; repeat for more; "
-        "default: none)",
+        "file: trusted_proxies; default: none)",
     )
-    run.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     run.set_defaults(func=run_command)
 
 
@@ -160,18 +191,60 @@ def _configure_rotate_key(subparsers: argparse._SubParsersAction[argparse.Argume
     rotate.set_defaults(func=rotate_command)
 
 
+def run_settings(args: argparse.Namespace, *, default_config: Path = DEFAULT_CONFIG) -> ServerConfig:
+    """The settings ``server run`` uses: its flags over the settings file over the defaults.
+
+    Raises :class:`server.errors.ConfigError` for a bad file or flag, and when
+    no data directory is given anywhere.
+    """
+    file = config.resolve(args.config, default=default_config)
+    limits = config.override(
+        file.limits,
+        {
+            "request_timeout_s": args.request_timeout,
+            "keep_alive_timeout_s": args.keep_alive_timeout,
+            "max_connections": args.max_connections,
+            "max_connections_per_peer": args.max_connections_per_peer,
+        },
+    )
+    flags = {
+        "data_dir": args.data,
+        "host": args.host,
+        "port": args.port,
+        "verify_workers": args.verify_workers,
+        "log_level": args.log_level,
+        "trusted_proxies": tuple(args.trusted_proxy) if args.trusted_proxy else None,
+    }
+    settings = dataclasses.replace(config.override(file, flags), limits=limits)
+    if settings.data_dir is None:
+        where = args.config or default_config
+        raise ConfigError(f"no data directory: give --data, or data_dir in {where}")
+    return settings
+
+
 def run_command(args: argparse.Namespace) -> int:
     """Open the data directory and serve it with uvicorn in the foreground (READY and pings under systemd)."""
     from server.app import create_app
     from server.datadir import open_data_dir
     from server.runner import serve_forever
 
+    settings = run_settings(args)
+    assert settings.data_dir is not None, "run_settings refuses a missing data directory"
     logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    with open_data_dir(args.data) as context:
-        app = create_app(context, verify_workers=args.verify_workers, trusted_proxies=args.trusted_proxy)
-        serve_forever(app, host=args.host, port=args.port, log_level=args.log_level, access_log=True)
+    with open_data_dir(settings.data_dir) as context:
+        app = create_app(
+            context, verify_workers=settings.verify_workers, trusted_proxies=settings.trusted_proxies
+        )
+        serve_forever(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            access_log=True,
+            limits=settings.limits,
+        )
     return 0
 
 

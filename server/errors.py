@@ -13,6 +13,7 @@ the package picks an HTTP status.
     │   ├── InputError (ValueError)   the request itself is wrong (4xx from malformed input)
     │   └── RateLimited           too many failed guesses at a secret (429, with Retry-After)
     ├── DataDirError (OSError)    a data directory that cannot be created or opened (not a request)
+    ├── ConfigError (ValueError)  a settings file (server.config) or flag the server cannot start with
     └── LogCorrupted (RuntimeError)   the stored transparency log lacks what it must hold (HTTP 500)
 
 ``protocol.MalformedError`` and ``protocol.VerificationError`` never leave a
@@ -111,3 +112,7 @@ def from_protocol(exc: ProtocolError, **extra: Any) -> ServiceError:
     """The service-level error for a protocol refusal, keeping its reason code."""
     cls = InputError if STATUS.get(exc.reason, 400) in (400, 413) else ServiceError
     return cls(exc.reason, exc.message, extra=extra)
+
+
+class ConfigError(ValueError):
+    """The server's settings (file or flags) cannot be read or have a key or value it does not accept."""

@@ -7,7 +7,9 @@ the chain become flags, not refusals, because refusing a validly signed event
 would wedge the kiosk.  Admitted events are stored byte for byte and appended
 to the transparency log in the batch's transaction.  It is built for speed (a
 kiosk may sync days of taps at once): a fixed handful of queries per batch,
-signature checks on ``verify_pool``'s threads (docs/architecture.md, "The
+signature checks on ``verify_pool``'s threads, and cheap to refuse: size,
+shape, then the first event, then the signatures (stopping at the first bad
+one), all before the write transaction opens (docs/architecture.md, "The
 server's ingest").  Here the batch is checked; :mod:`server.ingest_store`
 flags, stores, logs and applies its new events.
 """
@@ -16,7 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from typing import Any, Final, NamedTuple
 
@@ -41,7 +44,7 @@ from server.context import ServerContext
 from server.errors import InputError, ServiceError, from_protocol
 from server.ingest_store import store_new
 from server.models import HeldEvent, Kiosk, KioskStatus
-from server.storage import Tx, decode_flags
+from server.storage import ReadTx, Tx, decode_flags
 
 _VERIFY_CHUNK: Final = 64
 _MAX_LOG_SIZE_DIGITS: Final = 15
@@ -81,28 +84,107 @@ def _bad_item_index(data: bytes) -> dict[str, int]:
     return {}
 
 
-def _verify_all(key: PublicKey, items: Sequence[tuple[bytes, bytes]], pool: Executor | None) -> list[bool]:
-    """Whether each item's signature verifies with ``key``.
+Verifier = Callable[[PublicKey, bytes, bytes], bool]
 
-    With a pool, chunks are checked on its threads while the caller waits.  The
-    caller must not do Python work meanwhile: a thread that holds the GIL would
-    make each worker wait a whole switch interval after every libsodium call.
+
+def verify_signature(key: PublicKey, body: bytes, sig: bytes) -> bool:
+    """Whether ``sig`` signs ``body`` with ``key``: the ingest's one signature check (a test seam)."""
+    try:
+        key.verify(body, sig)
+    except ProtocolError:
+        return False
+    return True
+
+
+def _first_bad(
+    key: PublicKey, items: Sequence[tuple[bytes, bytes]], start: int, pool: Executor | None, verify: Verifier
+) -> int:
+    """The index of the first item from ``start`` on whose signature fails; ``len(items)`` if none does.
+
+    Checking stops at the first bad signature, so a batch of junk costs little.
+    With a pool, chunks are checked on its threads while the caller waits; a
+    chunk stops at its own bad item and skips items after one another chunk
+    found.  The caller must not do Python work meanwhile: a thread that holds
+    the GIL would make each worker wait a whole switch interval after every
+    libsodium call.
+    """
+    count = len(items)
+    if pool is None or count - start <= _VERIFY_CHUNK:
+        for index in range(start, count):
+            body, sig = items[index]
+            if not verify(key, body, sig):
+                return index
+        return count
+    first_bad = [count]
+    lock = threading.Lock()
+
+    def check(begin: int) -> None:
+        for index in range(begin, min(begin + _VERIFY_CHUNK, count)):
+            if index >= first_bad[0]:  # an earlier item failed: this one no longer matters
+                return
+            body, sig = items[index]
+            if not verify(key, body, sig):
+                with lock:
+                    first_bad[0] = min(first_bad[0], index)
+                return
+
+    for _ in pool.map(check, range(start, count, _VERIFY_CHUNK)):
+        pass
+    return first_bad[0]
+
+
+class _Signatures(NamedTuple):
+    """Which signatures of a batch verified, checked before its write transaction.
+
+    ``public_key`` is the kiosk key they were checked with (``None``: none were
+    checked, the kiosk is unknown); the items before ``good`` verified, the one
+    at ``good`` (if any) did not, and later ones were not checked.
     """
 
-    def check(chunk: Sequence[tuple[bytes, bytes]]) -> list[bool]:
-        results = []
-        for body, sig in chunk:
-            try:
-                key.verify(body, sig)
-                results.append(True)
-            except ProtocolError:
-                results.append(False)
-        return results
+    public_key: bytes | None
+    good: int
 
-    if pool is None or len(items) <= _VERIFY_CHUNK:
-        return check(items)
-    chunks = [items[start : start + _VERIFY_CHUNK] for start in range(0, len(items), _VERIFY_CHUNK)]
-    return [ok for part in pool.map(check, chunks) for ok in part]
+    def ok(self, count: int) -> list[bool]:
+        """One flag per item, as the chain check reads them."""
+        return [index < self.good for index in range(count)]
+
+
+def _precheck(
+    ctx: ServerContext,
+    kiosk_id: str,
+    items: Sequence[tuple[bytes, bytes]],
+    pool: Executor | None,
+    verify: Verifier,
+) -> _Signatures:
+    """The batch's first event and its signatures, checked before the write transaction is opened.
+
+    Signature checks are the ingest's dearest work: done here, they hold no
+    write lock, and a refused batch never opens a write transaction.  The first
+    event is checked in the documented order (decoding, kiosk, then signature)
+    and its refusal raised here, so junk costs one signature check at most.  A
+    bad signature further on loses to refusals of earlier events (a gap, a broken
+    chain, an equivocation), so the chain check finds the first refusal in a
+    read transaction.
+    """
+    with ctx.storage.read() as tx:
+        stored_kiosk = tx.get_kiosk(kiosk_id)
+    try:
+        first = parse_event(items[0][0])
+    except MalformedError as exc:
+        raise from_protocol(exc, index=0) from exc
+    if first.kiosk != kiosk_id:
+        raise InputError(Reason.KIOSK_MISMATCH, "event names another kiosk", extra={"index": 0})
+    key = _check_kiosk(stored_kiosk, kiosk_id).public_key
+    public_key = PublicKey(key)
+    if not verify(public_key, *items[0]):
+        raise InputError(Reason.BAD_SIGNATURE, "signature does not verify", extra={"index": 0})
+    signatures = _Signatures(key, _first_bad(public_key, items, 1, pool, verify))
+    if signatures.good < len(items):
+        # Refused either way; a read transaction finds which refusal comes first in the documented order.
+        with ctx.storage.read() as tx:
+            _check_chain(tx, kiosk_id, items, tx.get_kiosk(kiosk_id), signatures.ok(len(items)))
+        raise AssertionError("the chain check refuses a batch with a bad signature")  # pragma: no cover
+    return signatures
 
 
 def _check_kiosk(kiosk: Kiosk | None, kiosk_id: str) -> Kiosk:
@@ -131,6 +213,7 @@ def ingest_batch(
     *,
     verify_pool: Executor | None = None,
     log_size: str | None = None,
+    verify: Verifier = verify_signature,
 ) -> dict[str, Any]:
     """Admit the batch ``data`` (the raw request body) from ``kiosk_id``; return receipt and results.
 
@@ -151,10 +234,11 @@ def ingest_batch(
 
     witness: dict[str, Any] = {}
     try:
+        signatures = _precheck(ctx, kiosk_id, items, verify_pool, verify)
         with ctx.storage.write() as tx:
             if known_size is not None and known_size > tlog.latest_checkpoint(tx)[0]:
                 raise InputError(Reason.BAD_FIELD, "log_size is larger than the log")
-            admitted = _admit(ctx, tx, kiosk_id, items, clock, now, verify_pool)
+            admitted = _admit(ctx, tx, kiosk_id, items, clock, now, signatures, verify_pool, verify)
             if known_size is not None:
                 witness = tlog.batch_witness(tx, admitted.appended, admitted.logged, known_size)
             # In the batch's transaction, after its shifts were paid: what the kiosk shows at check-out.
@@ -194,12 +278,18 @@ def _admit(
     items: Sequence[tuple[bytes, bytes]],
     clock: object,
     now: int,
+    signatures: _Signatures,
     verify_pool: Executor | None,
+    verify: Verifier,
 ) -> _Admitted:
     """Check every event in the documented order, then the clock sample, and store the batch."""
     stored_kiosk = tx.get_kiosk(kiosk_id)
-    # Checked up front so a pool can run them in parallel; failures are still reported in order.
-    sig_ok = _verify_all(PublicKey(stored_kiosk.public_key), items, verify_pool) if stored_kiosk else []
+    if stored_kiosk is not None and stored_kiosk.public_key != signatures.public_key:
+        # The kiosk changed between the checks and this transaction (it is re-read here): check again.
+        # A key never changes once enrolled, so this only runs when the kiosk appeared meanwhile.
+        key = PublicKey(stored_kiosk.public_key)
+        signatures = _Signatures(stored_kiosk.public_key, _first_bad(key, items, 0, verify_pool, verify))
+    sig_ok = signatures.ok(len(items))
     return _check_and_store(ctx, tx, kiosk_id, items, clock, now, stored_kiosk, sig_ok)
 
 
@@ -263,7 +353,7 @@ def _check_and_store(
 
 
 def _check_chain(
-    tx: Tx,
+    tx: ReadTx,
     kiosk_id: str,
     items: Sequence[tuple[bytes, bytes]],
     stored_kiosk: Kiosk | None,
@@ -315,7 +405,7 @@ def _check_chain(
 
 
 def _open_chain(
-    tx: Tx, stored_kiosk: Kiosk | None, kiosk_id: str, first_seq: int, count: int
+    tx: ReadTx, stored_kiosk: Kiosk | None, kiosk_id: str, first_seq: int, count: int
 ) -> tuple[Kiosk, dict[int, HeldEvent]]:
     """The batch's kiosk, checked, and the stored events a batch from ``first_seq`` may repeat.
 

@@ -39,6 +39,8 @@ from typing import Any
 import uvicorn
 
 from hardware.sdnotify import Watchdog
+from server.config import Limits
+from server.connections import LimitedConfig
 
 log = logging.getLogger(__name__)
 STARTUP_FAILURE = 3  # uvicorn's exit code when the server never started (uvicorn.config.STARTUP_FAILURE)
@@ -84,10 +86,21 @@ def notifying_server(
     log_level: str = "info",
     access_log: bool = True,
     watchdog: Watchdog | None = None,
+    limits: Limits | None = None,
 ) -> uvicorn.Server:
-    """A uvicorn server for ``app`` telling ``watchdog`` (default: from the environment); not started."""
-    config = uvicorn.Config(
-        app, host=host, port=port, log_level=log_level, access_log=access_log, proxy_headers=False
+    """A uvicorn server for ``app`` telling ``watchdog`` (default: from the environment); not started.
+
+    ``limits`` (default: :class:`Limits`'s defaults) bound slow and numerous clients
+    (:mod:`server.connections`).
+    """
+    config = LimitedConfig(
+        app,
+        limits=limits or Limits(),
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=access_log,
+        proxy_headers=False,
     )
     return _NotifyingServer(config, watchdog if watchdog is not None else Watchdog())
 
@@ -100,6 +113,7 @@ def serve_forever(
     log_level: str = "info",
     access_log: bool = True,
     watchdog: Watchdog | None = None,
+    limits: Limits | None = None,
 ) -> None:
     """Serve ``app`` on ``host``:``port`` until SIGTERM or SIGINT, like ``uvicorn.run``, telling systemd.
 
@@ -109,7 +123,13 @@ def serve_forever(
     server never started (e.g. the port is taken).
     """
     server = notifying_server(
-        app, host=host, port=port, log_level=log_level, access_log=access_log, watchdog=watchdog
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=access_log,
+        watchdog=watchdog,
+        limits=limits,
     )
     with contextlib.suppress(KeyboardInterrupt):
         server.run()
@@ -126,8 +146,12 @@ def serve_in_thread(
     log_level: str = "warning",
     access_log: bool = False,
     startup_timeout_s: float = 15.0,
+    limits: Limits | None = None,
 ) -> Iterator[str]:
-    """Serve the ASGI ``app`` on ``host``:``port`` (0 = a free port) and yield its base URL."""
+    """Serve the ASGI ``app`` on ``host``:``port`` (0 = a free port) and yield its base URL.
+
+    ``limits`` as for :func:`serve_forever`: the same protocol as in production.
+    """
     # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted sockets only for that
     # proto, and without it every response waits ~40 ms on Nagle and delayed ACKs.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -135,8 +159,13 @@ def serve_in_thread(
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
         bound_port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            app, log_level=log_level, access_log=access_log, lifespan="on", proxy_headers=False
+        config = LimitedConfig(
+            app,
+            limits=limits or Limits(),
+            log_level=log_level,
+            access_log=access_log,
+            lifespan="on",
+            proxy_headers=False,
         )
         server = uvicorn.Server(config)
         thread = threading.Thread(

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from kokreativ.cli import build_parser
+from server import config as server_config
 
 UNITS = Path(__file__).resolve().parents[1] / "systemd"
 KOKREATIV = "/opt/kokreativ/.venv/bin/kokreativ"
@@ -105,7 +106,10 @@ def test_the_data_folder_is_the_state_directory(name: str) -> None:
     assert service["WorkingDirectory"] == f"/var/lib/{state}"
     argv = exec_start(name)
     # --config/--data point into the folder systemd makes writable under ProtectSystem=strict.
-    for flag in ("--config", "--data"):
+    # The server's --config is different: a settings file it only reads, in /etc, whose
+    # data_dir is that folder (test_server_listens_on_loopback_only).
+    flags = ("--data",) if name == "kokreativ-server.service" else ("--config", "--data")
+    for flag in flags:
         if flag in argv:
             assert argv[argv.index(flag) + 1].startswith(f"/var/lib/{state}")
 
@@ -185,10 +189,16 @@ def test_sync_loops_and_waits_for_the_network() -> None:
 
 
 def test_server_listens_on_loopback_only() -> None:
+    # The unit reads the shipped settings file (flags would override it; it gives none that do).
     argv = exec_start("kokreativ-server.service")
-    assert argv[argv.index("--host") + 1] == "127.0.0.1"
-    assert argv[argv.index("--port") + 1] == "8080"
-    assert load("kokreativ-server.service")["Service"]["User"] == "kokreativ-server"
+    assert argv[argv.index("--config") + 1] == "/etc/kokreativ/server.toml"
+    assert not {"--host", "--port", "--data"} & set(argv)
+    settings = server_config.load(UNITS.parent / "deploy" / "server.toml")
+    assert (settings.host, settings.port) == ("127.0.0.1", 8080)
+    service = load("kokreativ-server.service")["Service"]
+    assert service["User"] == "kokreativ-server"
+    # The data folder the file names is the one systemd makes writable.
+    assert settings.data_dir == Path("/var/lib") / service["StateDirectory"]
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

@@ -179,7 +179,7 @@ def test_the_cli_refuses_a_bad_trusted_proxy(capsys: pytest.CaptureFixture[str])
         ["run", "--data", "d", "--trusted-proxy", "10.0.0.1", "--trusted-proxy", "::1/128"]
     )
     assert args.trusted_proxy == ["10.0.0.1", "::1/128"]
-    assert parser.parse_args(["run", "--data", "d"]).trusted_proxy == []
+    assert parser.parse_args(["run", "--data", "d"]).trusted_proxy is None
     with pytest.raises(SystemExit):
         parser.parse_args(["run", "--data", "d", "--trusted-proxy", "proxy.example"])
     assert "not an IP address or CIDR block" in capsys.readouterr().err
