@@ -17,8 +17,6 @@ from protocol.trust import ShopLimits
 # -- check-in kiosk limits (issue 16, the kiosk half): what a stolen kiosk key can get paid -----------
 DEFAULT_MAX_DAY_HOURS: Final = 12  # hours one card may be paid for shifts starting in one local day
 DEFAULT_BACKDATE_DAYS: Final = 14  # how long before its receipt a shift may end and still pay
-MAX_DAY_HOURS: Final = 24
-MAX_BACKDATE_DAYS: Final = 90
 # -- end of check-in kiosk limits ---------------------------------------------------------------------
 
 
