@@ -33,6 +33,8 @@ MAX_BONUS_DATES: Final = earning.MAX_BONUS_DATES
 MAX_TOKENS_PER_HOUR: Final = earning.MAX_TOKENS_PER_HOUR
 MAX_SHIFT_HOURS: Final = earning.MAX_SHIFT_HOURS
 MAX_VOID_WINDOW_S: Final = 7 * 24 * 3600
+MAX_DAY_HOURS: Final = 24  # kiosk_limits: a card's plausible paid hours per local day
+MAX_BACKDATE_DAYS: Final = 90  # kiosk_limits: how long before its receipt a shift may end
 
 _NONCE = re.compile(r"[0-9a-f]{32}")
 _REASON = re.compile(r"[a-z][a-z0-9_]{0,39}")
@@ -120,6 +122,11 @@ DATA_FIELDS: Final[Mapping[str, Mapping[str, Callable[[object, str], object]]]] 
         "offline_allowance": _int(0, MAX_AMOUNT),
         "offline_daily_cap": _int(0, MAX_AMOUNT),
         "void_window_s": _int(0, MAX_VOID_WINDOW_S),
+    },
+    "kiosk_limits": {
+        "site": _site,
+        "max_day_hours": _int(1, MAX_DAY_HOURS),
+        "backdate_days": _int(0, MAX_BACKDATE_DAYS),
     },
     "review": {
         "shift": _shift_ref,

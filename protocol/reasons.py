@@ -86,6 +86,11 @@ class Reason(StrEnum):
     SHIFT_TOO_LONG = "shift_too_long"
     MISSING_CHECK_OUT = "missing_check_out"
     CHECK_OUT_WITHOUT_CHECK_IN = "check_out_without_check_in"
+    # Shifts a kiosk's key could sign but no volunteer could work: held for review (docs/economy.md).
+    BEFORE_ENROLMENT = "before_enrolment"
+    BACKDATED = "backdated"
+    SHIFT_OVERLAP = "shift_overlap"
+    DAY_TOO_LONG = "day_too_long"
 
     # Redemptions and voids at shops (flags on admitted redeem/void events; see docs/economy.md).
     NOT_A_SHOP = "not_a_shop"

@@ -60,7 +60,7 @@ def store_new(
     refs = _clock_refs(tx, kiosk.kiosk_id, events, sample, first_index, now, entries)
     events_from = first_index + len(entries)
     new = zip(items, events, hashes, strict=True)
-    settled = _settle(tx, site, kiosk.kiosk_id, new, cards, refs, entries, first_index, now)
+    settled = _settle(tx, site, kiosk, new, cards, refs, entries, first_index, now)
     tx.insert_events(settled.rows)
     appended = tlog.append(ctx, tx, entries, now_ms=now)
     assert appended.first_index == first_index
@@ -72,7 +72,7 @@ def store_new(
 def _settle(
     tx: Tx,
     site: Site,
-    kiosk_id: str,
+    kiosk: Kiosk,
     new: Iterable[tuple[tuple[bytes, bytes], Event, str]],
     cards: Mapping[str, Card],
     refs: Mapping[str, Sequence[ClockRef]],
@@ -89,6 +89,7 @@ def _settle(
     rows: list[NewEvent] = []
     taps: list[Tap] = []
     results: list[dict[str, Any]] = []
+    kiosk_id = kiosk.kiosk_id
     for (body, sig), event, body_hash in new:
         card = cards.get(event.card)
         log_index = first_index + len(entries)
@@ -99,7 +100,15 @@ def _settle(
             flags = apply_event(tx, site, event, card, now_ms=now, log_index=log_index, time_ms=time_ms)
         else:
             flags = _flag_tap(
-                event, time_ms, card, site, now, log_index=log_index, trusted=trusted, taps=taps
+                event,
+                time_ms,
+                card,
+                site,
+                now,
+                log_index=log_index,
+                trusted=trusted,
+                enrolled_ms=kiosk.enrolled_ms,
+                taps=taps,
             )
         rows.append(
             NewEvent(
@@ -131,13 +140,14 @@ def _flag_tap(
     *,
     log_index: int,
     trusted: bool,
+    enrolled_ms: int,
     taps: list[Tap],
 ) -> list[str]:
     """The flags of an admitted check-in, check-out or ``denied`` event, in the documented order.
 
     ``time_ms`` is the event's time as the ledger counts it (:func:`protocol.clockref.event_time`),
-    ``trusted`` whether that time is.  A ``denied`` event gets no card flags: it
-    already records a refusal.  A registered card's check-in or check-out joins
+    ``trusted`` whether that time is, ``enrolled_ms`` when its kiosk was enrolled.  A ``denied``
+    event gets no card flags: it already records a refusal.  A registered card's check-in or check-out joins
     ``taps``, to be paired (here, not in the caller: this runs once per event).
     """
     flags: list[str] = []
@@ -171,6 +181,8 @@ def _flag_tap(
                 clock.mono_ms,
                 trusted,
                 len(flags) > 1,
+                received_ms=now,
+                enrolled_ms=enrolled_ms,
             )
         )
     return flags

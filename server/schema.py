@@ -451,6 +451,23 @@ def _m010_held_redemptions(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _m011_kiosk_limits(conn: sqlite3.Connection) -> None:
+    """A check-in site's kiosk limits (``protocol.economy.kiosklimits``), and an index to check them by.
+
+    The defaults are :data:`protocol.economy.models.DEFAULT_MAX_DAY_HOURS` and
+    ``DEFAULT_BACKDATE_DAYS``, the values an auditor assumes for a site until a
+    ``kiosk_limits`` decision changes them.
+    """
+    for statement in (
+        "ALTER TABLE sites ADD COLUMN max_day_hours INTEGER NOT NULL DEFAULT 12 "
+        "CHECK (max_day_hours BETWEEN 1 AND 24)",
+        "ALTER TABLE sites ADD COLUMN backdate_days INTEGER NOT NULL DEFAULT 14 "
+        "CHECK (backdate_days BETWEEN 0 AND 90)",
+        "CREATE INDEX shifts_card_paid ON shifts (card_id, start_ms) WHERE status = 'paid'",
+    ):
+        conn.execute(statement)
+
+
 MIGRATIONS: Final[Sequence[Migration]] = (
     _m001_initial,
     _m002_card_credentials,
@@ -462,4 +479,5 @@ MIGRATIONS: Final[Sequence[Migration]] = (
     _m008_server_keys,
     _m009_signed_evidence,
     _m010_held_redemptions,
+    _m011_kiosk_limits,
 )

@@ -8,8 +8,8 @@ dictionaries, replaying the log).  The method names are the server's, so its
 transaction satisfies the protocol structurally.
 
 ``balance`` must include every ledger entry inserted so far, those of the same
-batch too; ``insert_redemption`` returns the redemption's row ID, and
-``get_redemption`` returns it with that ``row_id``.
+batch too (``paid_spans`` need not: the rules keep a batch's own);
+``insert_redemption`` returns the redemption's row ID, and ``get_redemption`` returns it with that ``row_id``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
-from protocol.economy.models import Card, LedgerEntry, Redemption, Shift, Site
+from protocol.economy.models import Card, LedgerEntry, PaidSpan, Redemption, Shift, Site
 
 
 class CardFacts(Protocol):
@@ -68,6 +68,10 @@ class ShiftBook(Protocol):
     def tokens_paid_on_day(
         self, site_id: str, volunteer_id: str, day_start_ms: int, day_end_ms: int
     ) -> int: ...
+
+    def paid_spans(self, card_ids: Iterable[str], from_ms: int, to_ms: int) -> dict[str, list[PaidSpan]]:
+        """``card_id -> its paid shifts`` (at any site) that start in ``[from_ms, to_ms)``, any order."""
+        ...
 
     def insert_ledger_entries(self, entries: Iterable[LedgerEntry]) -> None: ...
 

@@ -103,6 +103,17 @@ def _apply_shop_limits(tx: EconomyBook, c: _Context) -> dict[str, Any]:
     return site.to_json()
 
 
+def _apply_kiosk_limits(tx: EconomyBook, c: _Context) -> dict[str, Any]:
+    """A check-in site's kiosk limits (:mod:`protocol.economy.kiosklimits`), for shifts closed from now on."""
+    site = dataclasses.replace(
+        _site(tx, c.data["site"], SiteKind.CHECKIN),
+        max_day_hours=c.data["max_day_hours"],
+        backdate_days=c.data["backdate_days"],
+    )
+    tx.update_site(site)
+    return site.to_json()
+
+
 # -- shifts --------------------------------------------------------------------------------------------
 def _check_times(start_ms: int, end_ms: int, now_ms: int) -> None:
     if end_ms < start_ms:
@@ -242,6 +253,7 @@ def _apply_redemption_review(tx: EconomyBook, c: _Context) -> dict[str, Any]:
 _APPLY: Final[Mapping[str, Callable[[EconomyBook, _Context], dict[str, Any]]]] = {
     "site_rules": _apply_site_rules,
     "shop_limits": _apply_shop_limits,
+    "kiosk_limits": _apply_kiosk_limits,
     "review": _apply_review,
     "acknowledge": _apply_acknowledge,
     "manual_shift": _apply_manual_shift,

@@ -19,6 +19,11 @@ from protocol.trust import ShopLimits
 # An offline redemption dated longer than this before the server received it is held for review.
 OFFLINE_BACKDATE_WINDOW_MS: Final = 72 * 3_600_000
 
+# -- check-in kiosk limits (issue 16, the kiosk half): what a stolen kiosk key can get paid -----------
+DEFAULT_MAX_DAY_HOURS: Final = 12  # hours one card may be paid for shifts starting in one local day
+DEFAULT_BACKDATE_DAYS: Final = 14  # how long before its receipt a shift may end and still pay
+# -- end of check-in kiosk limits ---------------------------------------------------------------------
+
 
 class KioskStatus(StrEnum):
     """A kiosk's standing.  Only ``active`` kiosks may sync."""
@@ -61,6 +66,9 @@ class Site:
     daily_cap: int = 0  # tokens per volunteer and local day at this site; 0: no cap
     bonuses: tuple[dict[str, Any], ...] = ()
     shop: ShopLimits | None = None
+    # Check-in kiosk limits, set by a ``kiosk_limits`` decision (docs/economy.md, "Earning: rules per site").
+    max_day_hours: int = DEFAULT_MAX_DAY_HOURS  # paid hours per card and local day by shift start
+    backdate_days: int = DEFAULT_BACKDATE_DAYS  # a shift ending longer before its receipt is held
 
     def to_json(self) -> dict[str, Any]:
         answer: dict[str, Any] = {
@@ -73,6 +81,9 @@ class Site:
             "daily_cap": self.daily_cap,
             "bonuses": [dict(bonus) for bonus in self.bonuses],
         }
+        if self.kind is SiteKind.CHECKIN:
+            answer["max_day_hours"] = self.max_day_hours
+            answer["backdate_days"] = self.backdate_days
         if self.shop is not None:
             answer["shop"] = self.shop.to_json()
         return answer
@@ -141,7 +152,8 @@ class TapClock:
 
     ``flag`` is the tap's first flag and ``other_flags`` whether it has more: a
     ``clock_out_of_range`` tap may still be paid by the monotonic clock, but only
-    when that is its one flag.
+    when that is its one flag.  ``enrolled_ms`` is when the tap's kiosk was
+    enrolled (its ``kiosk_enrolled`` log entry): a shift may not start before it.
     """
 
     wall_ms: int
@@ -150,6 +162,15 @@ class TapClock:
     synced: bool
     flag: str | None = None
     other_flags: bool = False
+    enrolled_ms: int = 0
+
+
+class PaidSpan(NamedTuple):
+    """A paid shift as the kiosk limits read it: when it ran and the minutes it was paid for."""
+
+    start_ms: int
+    end_ms: int
+    minutes: int
 
 
 @dataclass(slots=True)

@@ -4,7 +4,9 @@ Per card and site, taps pair up in the order they arrive; a shift is measured
 by the monotonic clock where it can be, and only a shift whose both taps are
 clean is paid, under the site's current earning rules (:mod:`protocol.earning`).
 Flagged taps still take part in pairing, because they are evidence that the
-card was presented, but their shift goes to review.  ``docs/protocol.md``
+card was presented, but their shift goes to review.  A shift that would pay
+is held for review too when a kiosk's key could have signed it but no
+volunteer could have worked it (:mod:`.kiosklimits`).  ``docs/protocol.md``
 ("Shifts and tokens") has every rule, the clock rules included.
 """
 
@@ -17,6 +19,7 @@ from typing import Final, NamedTuple
 from protocol.earning import EarningRules, local_day
 from protocol.economy.book import ShiftBook
 from protocol.economy.clocks import CLOCK_MIN_MS
+from protocol.economy.kiosklimits import KioskLimits
 from protocol.economy.models import LedgerEntry, Shift, ShiftStatus, Site, TapClock
 from protocol.events import EventKind
 from protocol.reasons import Reason
@@ -89,6 +92,8 @@ class Tap:
     """An admitted check-in or check-out by a registered card.
 
     ``flag`` is the reason code of the event's first flag, if any: its shift goes to review.
+    ``received_ms`` is when the server received the event and ``enrolled_ms`` when its
+    kiosk was enrolled, both as the log has them (:mod:`.kiosklimits` reads them).
     """
 
     kiosk_id: str
@@ -105,10 +110,14 @@ class Tap:
     # corrected it (protocol.clockref.event_time; ``wall_ms`` is then the corrected time).
     synced: bool = True
     other_flags: bool = False  # whether the event has flags besides ``flag``
+    received_ms: int = 0
+    enrolled_ms: int = 0
 
     def clock(self) -> TapClock:
         """What a shift opened by this tap keeps of it (:attr:`protocol.economy.models.Shift.in_clock`)."""
-        return TapClock(self.wall_ms, self.boot, self.mono_ms, self.synced, self.flag, self.other_flags)
+        return TapClock(
+            self.wall_ms, self.boot, self.mono_ms, self.synced, self.flag, self.other_flags, self.enrolled_ms
+        )
 
 
 class _Writes:
@@ -117,8 +126,9 @@ class _Writes:
     A shift opened and closed in the same batch is inserted once, in its final state.
     """
 
-    def __init__(self, book: ShiftBook, site: Site) -> None:
+    def __init__(self, book: ShiftBook, site: Site, limits: KioskLimits) -> None:
         self.payroll = Payroll(book, site)
+        self.limits = limits
         self.next_id = book.next_shift_id()
         self.new: dict[int, Shift] = {}
         self.closed: dict[int, Shift] = {}
@@ -148,7 +158,8 @@ def apply_taps(book: ShiftBook, site: Site, taps: Iterable[Tap], now_ms: int) ->
     """
     taps = list(taps)
     open_shifts = book.open_shifts(site.site_id, (tap.card_id for tap in taps))
-    writes = _Writes(book, site)
+    times = [tap.wall_ms for tap in taps] + [shift.start_ms for shift in open_shifts.values()]
+    writes = _Writes(book, site, KioskLimits(book, (tap.card_id for tap in taps), times))
     for tap in taps:
         if tap.kind is EventKind.CHECK_IN:
             previous = open_shifts.pop(tap.card_id, None)
@@ -251,7 +262,12 @@ def _close(site: Site, shift: Shift, tap: Tap, now_ms: int, writes: _Writes) -> 
     shift.minutes = measured.length_ms // MS_PER_MINUTE
     shift.reason = measured.reason
     if shift.reason is None:
+        shift.reason = writes.limits.hold_reason(
+            site, shift, out_enrolled_ms=tap.enrolled_ms, received_ms=tap.received_ms
+        )
+    if shift.reason is None:
         writes.payroll.pay(shift, shift.end_ms)
+        writes.limits.paid(shift)
         writes.entries.append(
             LedgerEntry(
                 shift.volunteer_id, shift.tokens, LEDGER_KIND_SHIFT, shift.shift_id, now_ms, tap.log_index

@@ -21,12 +21,15 @@ from protocol.economy.models import (
     Card,
     CardKind,
     LedgerEntry,
+    PaidSpan,
     Redemption,
     RedemptionStatus,
     Shift,
     ShiftStatus,
     Site,
 )
+
+_MS_PER_HOUR = 3_600_000
 
 
 @dataclass(slots=True)
@@ -70,6 +73,8 @@ class LedgerBook:
         self._open_by_tap: dict[tuple[str | None, int | None], Shift] | None = None  # built when asked
         self._in_review: dict[tuple[str | None, int | None], Shift] = {}  # status review, by first tap
         self._paid_days: dict[tuple[str, str, int], int] = {}  # (site, volunteer, local day) -> tokens
+        # card -> its paid shifts, by the hour their start falls in (the kiosk limits read them)
+        self._paid_spans: dict[str, dict[int, list[PaidSpan]]] = {}
         self._next_id = 1
         self._redemptions: dict[str, Redemption] = {}
         # The offline bound's sums (protocol.economy.redemptions.offline_hold), kept as redemptions change:
@@ -136,6 +141,10 @@ class LedgerBook:
             self.review += 1
         elif status is ShiftStatus.PAID:
             self.paid += 1
+            if shift.end_ms is not None:
+                hours = self._paid_spans.setdefault(shift.card_id, {})
+                span = PaidSpan(shift.start_ms, shift.end_ms, shift.minutes)
+                hours.setdefault(shift.start_ms // _MS_PER_HOUR, []).append(span)
             if shift.tokens:
                 day = (shift.site_id, shift.volunteer_id, local_day_number(shift.start_ms))
                 self._paid_days[day] = self._paid_days.get(day, 0) + shift.tokens
@@ -170,6 +179,30 @@ class LedgerBook:
     def tokens_paid_on_day(self, site_id: str, volunteer_id: str, day_start_ms: int, day_end_ms: int) -> int:
         """The daily cap's "paid so far"; ``[day_start_ms, day_end_ms)`` is one local day, as in storage."""
         return self._paid_days.get((site_id, volunteer_id, local_day_number(day_start_ms)), 0)
+
+    def paid_spans(self, card_ids: Iterable[str], from_ms: int, to_ms: int) -> dict[str, list[PaidSpan]]:
+        """``card_id -> its paid shifts`` that start in ``[from_ms, to_ms)``, as storage answers it.
+
+        Looked up by the hour of each start, so a window of a few weeks costs a few hundred lookups
+        whatever the card's history; an absurd window (a clock of 1970) walks the card's hours instead.
+        """
+        found: dict[str, list[PaidSpan]] = {}
+        first, last = from_ms // _MS_PER_HOUR, (to_ms - 1) // _MS_PER_HOUR
+        for card_id in card_ids:
+            hours = self._paid_spans.get(card_id)
+            if not hours:
+                continue
+            keys: Iterable[int] = (
+                range(first, last + 1)
+                if last - first <= len(hours)
+                else [h for h in hours if first <= h <= last]
+            )
+            spans = [
+                span for hour in keys for span in hours.get(hour, ()) if from_ms <= span.start_ms < to_ms
+            ]
+            if spans:
+                found[card_id] = spans
+        return found
 
     # -- balances ----------------------------------------------------------------------------------
     def insert_ledger_entries(self, entries: Iterable[LedgerEntry]) -> None:

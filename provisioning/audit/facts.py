@@ -42,6 +42,7 @@ class KioskState:
     status: KioskStatus
     last_seq: int = 0
     head: str = GENESIS_PREV
+    enrolled_ms: int = 0  # the kiosk_enrolled entry's at_ms: no shift may start before it
 
 
 def text_field(entry: Mapping[str, Any], name: str, *kinds: str) -> str:
@@ -138,7 +139,7 @@ class Facts:
         kiosk_id = text_field(entry, "kiosk_id", ids.KIOSK)
         site_id = text_field(entry, "site_id", ids.SITE)
         key = key_field(entry)
-        int_field(entry, "at_ms")
+        enrolled_ms = int_field(entry, "at_ms")
         if kiosk_id in self.kiosks:
             self.out_of_order(index, "the kiosk is enrolled a second time", kiosk_id=kiosk_id)
             return
@@ -154,7 +155,7 @@ class Facts:
                 index=index,
                 kiosk_id=kiosk_id,
             )
-        self.kiosks[kiosk_id] = KioskState(site_id, key, KioskStatus.ACTIVE)
+        self.kiosks[kiosk_id] = KioskState(site_id, key, KioskStatus.ACTIVE, enrolled_ms=enrolled_ms)
 
     def kiosk_status(self, index: int, entry: Mapping[str, Any]) -> None:
         """A kiosk suspended, cleared or revoked; a revoked kiosk stays revoked."""

@@ -58,7 +58,9 @@ class Replay:
         self.book = LedgerBook(self.sites, self.cards)
         self.signed = SignedEntries(self.facts, self.book)
         self.clock_refs: dict[tuple[str, str], list[ClockRef]] = self.signed.clock_refs
-        self._pending: dict[str, list[Tap]] = {}
+        # Taps to pair, in log order as runs of one site: the kiosk limits count a card's shifts at
+        # every site, so a site's taps must not be paid before another site's that the log has first.
+        self._pending: list[tuple[str, list[Tap]]] = []
         self._pending_count = 0
         facts, signed = self.facts, self.signed
         self._handlers: dict[str, _Handler] = {
@@ -206,8 +208,14 @@ class Replay:
                 mono,
                 trusted,
                 len(expected) > 1,
+                received,
+                kiosk.enrolled_ms,
             )
-            self._pending.setdefault(kiosk.site_id, []).append(tap)
+            pending = self._pending
+            if pending and pending[-1][0] == kiosk.site_id:
+                pending[-1][1].append(tap)
+            else:
+                pending.append((kiosk.site_id, [tap]))
             self._pending_count += 1
             if self._pending_count >= _FLUSH_AT:
                 self.flush()
@@ -239,7 +247,7 @@ class Replay:
         """Pair and pay every collected tap in the book."""
         if not self._pending_count:
             return
-        for site_id, taps in self._pending.items():
+        for site_id, taps in self._pending:
             apply_taps(self.book, self.sites[site_id], taps, taps[-1].wall_ms)
         self._pending.clear()
         self._pending_count = 0

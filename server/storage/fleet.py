@@ -109,7 +109,7 @@ class FleetWrite(FleetRead):
 
     def insert_site(self, site: Site, created_ms: int) -> None:
         self._conn.execute(
-            f"INSERT INTO sites ({SITE_COLUMNS}, created_ms) VALUES ({', '.join('?' * 14)})",
+            f"INSERT INTO sites ({SITE_COLUMNS}, created_ms) VALUES ({', '.join('?' * 16)})",
             (*site_to_row(site), created_ms),
         )
 
@@ -119,7 +119,7 @@ class FleetWrite(FleetRead):
         self._conn.execute(
             "UPDATE sites SET tokens_per_hour = ?, max_shift_hours = ?, allow_uncredentialed = ?, "
             "daily_cap = ?, bonuses = ?, max_amount = ?, offline_allowance = ?, offline_daily_cap = ?, "
-            "void_window_s = ?, presets = ? WHERE site_id = ?",
+            "void_window_s = ?, presets = ?, max_day_hours = ?, backdate_days = ? WHERE site_id = ?",
             (*row[2:5], *row[6:], site.site_id),
         )
 

@@ -34,7 +34,7 @@ from server.models import (
 
 SITE_COLUMNS: Final = (
     "site_id, name, tokens_per_hour, max_shift_hours, allow_uncredentialed, kind, daily_cap, bonuses, "
-    "max_amount, offline_allowance, offline_daily_cap, void_window_s, presets"
+    "max_amount, offline_allowance, offline_daily_cap, void_window_s, presets, max_day_hours, backdate_days"
 )
 
 
@@ -59,6 +59,8 @@ def site_from_row(row: Sequence[Any]) -> Site:
         daily_cap=row[6],
         bonuses=tuple(json.loads(row[7])),
         shop=shop,
+        max_day_hours=row[13],
+        backdate_days=row[14],
     )
 
 
@@ -79,6 +81,7 @@ def site_to_row(site: Site) -> tuple[Any, ...]:
         *(int(site.allow_uncredentialed), site.kind.value, site.daily_cap),
         json.dumps(list(site.bonuses), separators=(",", ":")),
         *limits,
+        *(site.max_day_hours, site.backdate_days),
     )
 
 
@@ -166,16 +169,23 @@ REDEMPTION_NAMES: Final = (
 REDEMPTION_COLUMNS: Final = ", ".join(REDEMPTION_NAMES)
 
 
-def tap_clock(body: bytes, flags: Sequence[str], corrected_ms: int | None) -> TapClock:
+def tap_clock(body: bytes, flags: Sequence[str], corrected_ms: int | None, enrolled_ms: int) -> TapClock:
     """The clock of a stored (so valid) check-in event, for pairing its open shift.
 
     A check-in a clock reference corrected counts as synced at its corrected time,
     exactly as it did when it was paired (:func:`protocol.clockref.event_time`).
+    ``enrolled_ms`` is when its kiosk was enrolled.
     """
     clock = parse_event(body).clock
     wall_ms, synced = (clock.wall_ms, clock.synced) if corrected_ms is None else (corrected_ms, True)
     return TapClock(
-        wall_ms, clock.boot_id, clock.mono_ms, synced, flags[0] if flags else None, len(flags) > 1
+        wall_ms,
+        clock.boot_id,
+        clock.mono_ms,
+        synced,
+        flags[0] if flags else None,
+        len(flags) > 1,
+        enrolled_ms,
     )
 
 

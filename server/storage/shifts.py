@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
+from protocol.economy.models import PaidSpan
 from server.models import LedgerEntry, Shift, ShiftStatus
 from server.storage.base import Queries, chunks
 from server.storage.rows import (
@@ -59,17 +60,35 @@ class ShiftsRead(Queries):
         for chunk in chunks(wanted):
             marks = ",".join("?" * len(chunk))
             rows = self._conn.execute(
-                f"SELECT {SHIFT_COLUMNS_S}, e.body, e.flags, e.corrected_ms "
+                f"SELECT {SHIFT_COLUMNS_S}, e.body, e.flags, e.corrected_ms, k.enrolled_ms "
                 "FROM shifts s LEFT JOIN events e ON e.kiosk_id = s.in_kiosk AND e.seq = s.in_seq "
+                "LEFT JOIN kiosks k ON k.kiosk_id = s.in_kiosk "
                 f"WHERE s.status = 'open' AND s.site_id = ? AND s.card_id IN ({marks})",
                 (site_id, *chunk),
             )
             for row in rows:
                 shift = shift_from_row(row[: len(SHIFT_NAMES)])
-                body, flags, corrected_ms = row[len(SHIFT_NAMES) :]
+                body, flags, corrected_ms, enrolled_ms = row[len(SHIFT_NAMES) :]
                 if body is not None:
-                    shift.in_clock = tap_clock(bytes(body), decode_flags(flags), corrected_ms)
+                    shift.in_clock = tap_clock(bytes(body), decode_flags(flags), corrected_ms, enrolled_ms)
                 found[shift.card_id] = shift
+        return found
+
+    def paid_spans(self, card_ids: Iterable[str], from_ms: int, to_ms: int) -> dict[str, list[PaidSpan]]:
+        """``card_id -> its paid shifts`` (at any site) that start in ``[from_ms, to_ms)``.
+
+        What the check-in kiosk limits count a new shift against (:mod:`protocol.economy.kiosklimits`).
+        """
+        found: dict[str, list[PaidSpan]] = {}
+        for chunk in chunks(sorted(set(card_ids))):
+            marks = ",".join("?" * len(chunk))
+            rows = self._conn.execute(
+                "SELECT card_id, start_ms, end_ms, minutes FROM shifts WHERE status = 'paid' "
+                f"AND card_id IN ({marks}) AND start_ms >= ? AND start_ms < ?",
+                (*chunk, from_ms, to_ms),
+            )
+            for card_id, start_ms, end_ms, minutes in rows:
+                found.setdefault(card_id, []).append(PaidSpan(start_ms, end_ms, minutes))
         return found
 
     def next_shift_id(self) -> int:

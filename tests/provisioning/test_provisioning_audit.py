@@ -115,7 +115,9 @@ def _populate(url: str, admin: ApiClient, clock: Clock) -> None:
     main_site = admin.add_site("Repair café", tokens_per_hour=10)["site_id"]
     pilot = admin.add_site("Pilot", tokens_per_hour=6, allow_uncredentialed=True)["site_id"]
     admin.add_issuer_key(PrivateKey.generate().public_key.to_b64())
+    clock.now = T0 - 24 * 60 * MINUTE  # the kiosks enrol before the first shift they record
     one, two = _enrol(url, admin, main_site), _enrol(url, admin, pilot)
+    clock.now = T0
     cards = [admin.register_card(name=f"Volunteer {i}")["card_id"] for i in range(4)]
     spare = admin.register_card(volunteer_id=admin.list_cards()[0]["volunteer_id"])["card_id"]
     pilot_card = admin.register_card(name="Pilot volunteer", uid=bytes.fromhex("04a1b2c3d4e5f6"))["card_id"]

@@ -101,7 +101,7 @@ def void(kiosk: FakeKiosk, card: str, wall_ms: int, *, rid: str) -> SignedEvent:
 
 def _build(folder: Path) -> Economy:
     init = init_data_dir(folder, origin=ORIGIN)
-    clock = FakeClock(T0)
+    clock = FakeClock(T0 - 24 * HOUR)  # set up a day before the shifts, so none is dated before enrolment
     with open_data_dir(folder, now_ms=clock) as ctx:
         b = Builder(ctx, clock)
         earn = admin.create_site(ctx, {"name": "Repair café", "tokens_per_hour": 60, "max_shift_hours": 8})
@@ -125,6 +125,7 @@ def _build(folder: Path) -> Economy:
                 ctx, {"name": "Grace", "public_key": key.public_key.to_b64()}
             )
 
+        clock.now = T0
         # Shifts: paid, an orphan check-out, one never closed, one too long, an uncredentialed card.
         start = T0 - 3 * HOUR
         b.send(

@@ -31,6 +31,9 @@ from server.ratelimit import ENROLMENT_CODES, GuessLimiter
 T0 = 1_764_400_000_000  # 2025-11-29, a plausible "now" for the server clock
 HOUR = 3_600_000
 MINUTE = 60_000
+# Kiosks enrol this long before the clock's "now" unless a test says when, so that shifts dated in the
+# hours before T0 are not held as dated before their kiosk's enrolment (protocol.economy.kiosklimits).
+ENROLLED_BEFORE = 24 * HOUR
 
 
 class FakeClock:
@@ -97,13 +100,24 @@ class FakeKiosk:
 
 
 def enrol_fake_kiosk(ctx: ServerContext, site_id: str) -> FakeKiosk:
-    """A kiosk's signing side, enrolled at ``site_id`` through the enrolment service (no HTTP)."""
+    """A kiosk's signing side, enrolled at ``site_id`` through the enrolment service (no HTTP).
+
+    With a :class:`FakeClock` it enrols :data:`ENROLLED_BEFORE` before the clock's now.
+    """
     kiosk = FakeKiosk(key=PrivateKey.generate())
+    clock = ctx.now_ms
+    saved = clock.now if isinstance(clock, FakeClock) else None
     code = enrolment.create_enrolment_code(ctx, site_id, 3600)["code"]
     signature = kiosk.key.sign(enrolment_message(enrolment.normalise_code(code), kiosk.key.public_key))
     request = {"code": code, "public_key": kiosk.key.public_key.to_b64(), "signature": b64encode(signature)}
-    attempt = GuessLimiter(ctx.now_ms).attempt(ENROLMENT_CODES, "test")
-    kiosk.kiosk_id = enrolment.enrol(ctx, request, attempt=attempt)["kiosk_id"]
+    if isinstance(clock, FakeClock) and saved is not None:
+        clock.now = saved - ENROLLED_BEFORE
+    try:
+        attempt = GuessLimiter(ctx.now_ms).attempt(ENROLMENT_CODES, "test")
+        kiosk.kiosk_id = enrolment.enrol(ctx, request, attempt=attempt)["kiosk_id"]
+    finally:
+        if isinstance(clock, FakeClock) and saved is not None:
+            clock.now = saved
     return kiosk
 
 
@@ -176,9 +190,16 @@ class Api:
             json={"code": code, "public_key": key.public_key.to_b64(), "signature": b64encode(signature)},
         )
 
-    def enrol_kiosk(self, site_id: str) -> FakeKiosk:
+    def enrol_kiosk(self, site_id: str, *, enrolled_ms: int | None = None) -> FakeKiosk:
+        """Enrol a kiosk at ``enrolled_ms`` by the server's clock (default: :data:`ENROLLED_BEFORE` ago)."""
         kiosk = FakeKiosk(key=PrivateKey.generate())
-        response = self.enrol_request(self.create_code(site_id), kiosk.key)
+        code = self.create_code(site_id)
+        saved = self.clock.now
+        self.clock.now = saved - ENROLLED_BEFORE if enrolled_ms is None else enrolled_ms
+        try:
+            response = self.enrol_request(code, kiosk.key)
+        finally:
+            self.clock.now = saved
         assert response.status_code == 200, response.text
         kiosk.enrolment = response.json()
         kiosk.kiosk_id = kiosk.enrolment["kiosk_id"]

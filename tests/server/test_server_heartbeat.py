@@ -150,10 +150,11 @@ def test_a_replayed_older_heartbeat_of_the_same_boot_is_not_stored(api: Api, wor
     assert post(api, kiosk.kiosk_id, rebooted).json()["stored"] is True
 
 
-def test_silent_kiosks_are_listed_by_the_server_clock(api: Api, world: World) -> None:
-    quiet = world.kiosk  # enrolled at T0, never heard from again
-    talking = api.enrol_kiosk(world.site["site_id"])
-    revoked = api.enrol_kiosk(world.site["site_id"])
+def test_silent_kiosks_are_listed_by_the_server_clock(api: Api) -> None:
+    site_id, card_id = api.create_site()["site_id"], api.create_card()["card_id"]
+    quiet = api.enrol_kiosk(site_id, enrolled_ms=T0)  # never heard from again
+    talking = api.enrol_kiosk(site_id, enrolled_ms=T0)
+    revoked = api.enrol_kiosk(site_id, enrolled_ms=T0)
     api.admin("POST", f"/v1/admin/kiosks/{revoked.kiosk_id}/revoke", expect=200)
 
     api.clock.now = T0 + 14 * MINUTE
@@ -166,7 +167,7 @@ def test_silent_kiosks_are_listed_by_the_server_clock(api: Api, world: World) ->
     assert listed[revoked.kiosk_id]["silent"] is False  # expected to be quiet
     assert listed[quiet.kiosk_id]["last_seen_ms"] == listed[quiet.kiosk_id]["enrolled_ms"]
     # A batch counts as being heard from: the quiet kiosk syncs a tap.
-    response = api.send(quiet.kiosk_id, [quiet.event("check_in", world.card_id, api.clock.now)])
+    response = api.send(quiet.kiosk_id, [quiet.event("check_in", card_id, api.clock.now)])
     assert response.status_code == 200, response.text
     listed = {k["kiosk_id"]: k for k in kiosks(api)}
     assert listed[quiet.kiosk_id]["silent"] is False

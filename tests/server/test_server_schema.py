@@ -46,6 +46,7 @@ def test_m002_upgrades_an_m001_ledger(tmp_path: Path) -> None:
             "m008_server_keys",
             "m009_signed_evidence",
             "m010_held_redemptions",
+            "m011_kiosk_limits",
         ]
         assert storage.migrate() == []
         with storage.read() as tx:
@@ -74,6 +75,7 @@ def test_m004_upgrades_an_m003_ledger_with_no_coordinator_cards(tmp_path: Path) 
             "m008_server_keys",
             "m009_signed_evidence",
             "m010_held_redemptions",
+            "m011_kiosk_limits",
         ]
         with storage.read() as tx:
             assert tx.list_cards() == [Card("c_1", "v_1", CardKind.CREDENTIAL, 5, blocked_ms=7)]
@@ -95,6 +97,7 @@ def test_every_migration_is_recorded_once(tmp_path: Path) -> None:
         "m008_server_keys",
         "m009_signed_evidence",
         "m010_held_redemptions",
+        "m011_kiosk_limits",
     ]
 
 
@@ -168,6 +171,7 @@ def test_m005_keeps_shifts_and_ledger_entries_and_sums_them_into_balances(tmp_pa
             "m008_server_keys",
             "m009_signed_evidence",
             "m010_held_redemptions",
+            "m011_kiosk_limits",
         ]
         with storage.read() as tx:
             assert tx.balances() == tx.summed_balances() == {"v_1": 15, "v_2": 6}

@@ -173,17 +173,19 @@ def test_balance_is_the_sum_of_rounded_shifts(durations: list[int], rate: int) -
     """Through the services (no HTTP, for speed): the balance is the sum of per-shift floors."""
     with tempfile.TemporaryDirectory() as tmp:
         init_data_dir(Path(tmp) / "data")
-        with open_data_dir(Path(tmp) / "data", now_ms=FakeClock(T0 + 1000 * HOUR)) as ctx:
+        clock = FakeClock(T0 - HOUR)
+        with open_data_dir(Path(tmp) / "data", now_ms=clock) as ctx:
             site = admin.create_site(ctx, {"name": "S", "tokens_per_hour": rate})
             kiosk = enrol_fake_kiosk(ctx, site["site_id"])
             card = cards.create_card(ctx, {"name": "V"})["card_id"]
+            clock.now = T0 + 7 * 24 * HOUR  # synced a week later, within the back-dating window
             events, start = [], T0
-            for duration in durations:
+            for duration in durations:  # one shift a day, so no day is longer than the site allows
                 events += [
                     kiosk.event("check_in", card, start),
                     kiosk.event("check_out", card, start + duration),
                 ]
-                start += duration + HOUR
+                start += 24 * HOUR
             ingest.ingest_batch(ctx, kiosk.kiosk_id, encode_batch(events))
             balance = reads.card_balance(ctx, card)["balance"]
     assert balance == sum(d // MINUTE * rate // 60 for d in durations)
