@@ -54,6 +54,7 @@ class ShopWorld:
         self.earner = api.enrol_kiosk(self.earn_site["site_id"])
         self.shop = create_shop(api, **limits)
         self.till = self.terminal()
+        self._funded_from: dict[str, int] = {}  # card -> start of its earliest funding shift
 
     def terminal(self, shop: dict[str, Any] | None = None) -> FakeKiosk:
         return self.api.enrol_kiosk((shop or self.shop)["site_id"])
@@ -66,8 +67,13 @@ class ShopWorld:
         return holder
 
     def fund(self, holder: Holder, tokens: int) -> None:
-        """Pay ``holder`` a shift of ``tokens`` minutes, ending at the server's now."""
-        end = self.api.clock.now
+        """Pay ``holder`` a shift of ``tokens`` minutes, ending at the server's now.
+
+        A card funded again gets its next shift just before the last one: the
+        server holds overlapping shifts of one card for review (``shift_overlap``).
+        """
+        end = min(self.api.clock.now, self._funded_from.get(holder.card_id, self.api.clock.now))
+        self._funded_from[holder.card_id] = end - tokens * MINUTE
         batch = [
             self.earner.event(EventKind.CHECK_IN, holder.card_id, end - tokens * MINUTE),
             self.earner.event(EventKind.CHECK_OUT, holder.card_id, end),
