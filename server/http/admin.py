@@ -18,6 +18,27 @@ from server import admin, cards, coordinator_keys, decisions, shops, statements
 from server import health as kiosk_health
 from server.http.access import Permission, economy, require, site_of_kiosk, site_of_path
 from server.http.common import call, document, json_body, runtime
+from server.http.openapi import (
+    ADMIN,
+    ADMIN_BODY,
+    ADMIN_CHANGE,
+    CSV_TOO,
+    PERIOD,
+    SILENT_AFTER,
+    VOLUNTEER,
+    BlockRequest,
+    CardCoordinatorRequest,
+    CardRequest,
+    CodeRequest,
+    CoordinatorRequest,
+    IssuerKeyRequest,
+    PolicyRequest,
+    PresetsRequest,
+    Sealed,
+    ShopRequest,
+    SiteRequest,
+    doc,
+)
 from server.verify import verify_ledger
 
 router = APIRouter(tags=["admin"])
@@ -25,13 +46,21 @@ router = APIRouter(tags=["admin"])
 # -- sites and shops ---------------------------------------------------------------------------------
 
 
-@router.post("/v1/admin/sites", dependencies=[Depends(require(Permission.MANAGE_SITES, scope=economy))])
+@router.post(
+    "/v1/admin/sites",
+    dependencies=[Depends(require(Permission.MANAGE_SITES, scope=economy))],
+    **doc(ok={201: "Created"}, body=SiteRequest, errors=ADMIN_BODY),
+)
 async def post_site(request: Request) -> JSONResponse:
     body = await json_body(request, admin.SITE_FIELDS)
     return JSONResponse(await call(request, admin.create_site, body), status_code=201)
 
 
-@router.get("/v1/admin/sites", dependencies=[Depends(require(Permission.MANAGE_SITES, scope=economy))])
+@router.get(
+    "/v1/admin/sites",
+    dependencies=[Depends(require(Permission.MANAGE_SITES, scope=economy))],
+    **doc(errors=ADMIN),
+)
 async def get_sites(request: Request) -> JSONResponse:
     return JSONResponse(await call(request, admin.list_sites))
 
@@ -39,13 +68,18 @@ async def get_sites(request: Request) -> JSONResponse:
 @router.post(
     "/v1/admin/sites/{site_id}/policy",
     dependencies=[Depends(require(Permission.MANAGE_SITES, scope=site_of_path))],
+    **doc(body=PolicyRequest, errors=ADMIN_BODY),
 )
 async def post_site_policy(site_id: str, request: Request) -> JSONResponse:
     body = await json_body(request, admin.POLICY_FIELDS)
     return JSONResponse(await call(request, admin.set_site_policy, site_id, body))
 
 
-@router.post("/v1/admin/shops", dependencies=[Depends(require(Permission.MANAGE_SITES, scope=economy))])
+@router.post(
+    "/v1/admin/shops",
+    dependencies=[Depends(require(Permission.MANAGE_SITES, scope=economy))],
+    **doc(ok={201: "Created"}, body=ShopRequest, errors=ADMIN_BODY),
+)
 async def post_shop(request: Request) -> JSONResponse:
     body = await json_body(request, shops.SHOP_FIELDS)
     return JSONResponse(await call(request, shops.create_shop, body), status_code=201)
@@ -54,6 +88,7 @@ async def post_shop(request: Request) -> JSONResponse:
 @router.post(
     "/v1/admin/shops/{site_id}/presets",
     dependencies=[Depends(require(Permission.MANAGE_SITES, scope=site_of_path))],
+    **doc(body=PresetsRequest, errors=ADMIN_BODY),
 )
 async def post_shop_presets(site_id: str, request: Request) -> JSONResponse:
     body = await json_body(request, shops.PRESET_FIELDS)
@@ -68,13 +103,18 @@ async def post_shop_presets(site_id: str, request: Request) -> JSONResponse:
     dependencies=[
         Depends(require(Permission.MANAGE_FLEET, scope=economy, note="the code's site is in the body"))
     ],
+    **doc(ok={201: "Created"}, body=CodeRequest, errors=ADMIN_BODY),
 )
 async def post_code(request: Request) -> JSONResponse:
     body = await json_body(request, admin.CODE_FIELDS)
     return JSONResponse(await call(request, admin.create_enrolment_code, body), status_code=201)
 
 
-@router.get("/v1/admin/kiosks", dependencies=[Depends(require(Permission.MANAGE_FLEET, scope=economy))])
+@router.get(
+    "/v1/admin/kiosks",
+    dependencies=[Depends(require(Permission.MANAGE_FLEET, scope=economy))],
+    **doc(query=SILENT_AFTER, errors=ADMIN),
+)
 async def get_kiosks(request: Request) -> JSONResponse:
     return JSONResponse(await call(request, kiosk_health.list_kiosks, dict(request.query_params)))
 
@@ -82,6 +122,7 @@ async def get_kiosks(request: Request) -> JSONResponse:
 @router.post(
     "/v1/admin/kiosks/{kiosk_id}/clear",
     dependencies=[Depends(require(Permission.MANAGE_FLEET, scope=site_of_kiosk))],
+    **doc(errors=ADMIN_CHANGE),
 )
 async def clear_kiosk(kiosk_id: str, request: Request) -> JSONResponse:
     return JSONResponse(await call(request, admin.clear_kiosk, kiosk_id))
@@ -90,6 +131,7 @@ async def clear_kiosk(kiosk_id: str, request: Request) -> JSONResponse:
 @router.post(
     "/v1/admin/kiosks/{kiosk_id}/revoke",
     dependencies=[Depends(require(Permission.MANAGE_FLEET, scope=site_of_kiosk))],
+    **doc(errors=ADMIN_CHANGE),
 )
 async def revoke_kiosk(kiosk_id: str, request: Request) -> JSONResponse:
     return JSONResponse(await call(request, admin.revoke_kiosk, kiosk_id))
@@ -99,7 +141,9 @@ async def revoke_kiosk(kiosk_id: str, request: Request) -> JSONResponse:
 
 
 @router.post(
-    "/v1/admin/issuer-keys", dependencies=[Depends(require(Permission.MANAGE_ISSUERS, scope=economy))]
+    "/v1/admin/issuer-keys",
+    dependencies=[Depends(require(Permission.MANAGE_ISSUERS, scope=economy))],
+    **doc(ok={201: "Registered", 200: "Registered before"}, body=IssuerKeyRequest, errors=ADMIN_BODY),
 )
 async def post_issuer_key(request: Request) -> JSONResponse:
     body = await json_body(request, cards.ISSUER_KEY_FIELDS)
@@ -108,7 +152,9 @@ async def post_issuer_key(request: Request) -> JSONResponse:
 
 
 @router.get(
-    "/v1/admin/issuer-keys", dependencies=[Depends(require(Permission.MANAGE_ISSUERS, scope=economy))]
+    "/v1/admin/issuer-keys",
+    dependencies=[Depends(require(Permission.MANAGE_ISSUERS, scope=economy))],
+    **doc(errors=ADMIN),
 )
 async def get_issuer_keys(request: Request) -> JSONResponse:
     return JSONResponse(await call(request, cards.list_issuer_keys))
@@ -117,6 +163,7 @@ async def get_issuer_keys(request: Request) -> JSONResponse:
 @router.post(
     "/v1/admin/issuer-keys/{key_id}/retire",
     dependencies=[Depends(require(Permission.MANAGE_ISSUERS, scope=economy))],
+    **doc(errors=ADMIN_CHANGE),
 )
 async def retire_issuer_key(key_id: str, request: Request) -> JSONResponse:
     return JSONResponse(await call(request, cards.retire_issuer_key, key_id))
@@ -125,18 +172,27 @@ async def retire_issuer_key(key_id: str, request: Request) -> JSONResponse:
 @router.post(
     "/v1/admin/issuer-keys/{key_id}/revoke",
     dependencies=[Depends(require(Permission.MANAGE_ISSUERS, scope=economy))],
+    **doc(errors=ADMIN_CHANGE),
 )
 async def revoke_issuer_key(key_id: str, request: Request) -> JSONResponse:
     return JSONResponse(await call(request, cards.revoke_issuer_key, key_id))
 
 
-@router.post("/v1/admin/cards", dependencies=[Depends(require(Permission.MANAGE_CARDS, scope=economy))])
+@router.post(
+    "/v1/admin/cards",
+    dependencies=[Depends(require(Permission.MANAGE_CARDS, scope=economy))],
+    **doc(ok={201: "Created"}, body=CardRequest, errors=ADMIN_BODY),
+)
 async def post_card(request: Request) -> JSONResponse:
     body = await json_body(request, cards.CARD_FIELDS)
     return JSONResponse(await call(request, cards.create_card, body), status_code=201)
 
 
-@router.get("/v1/admin/cards", dependencies=[Depends(require(Permission.MANAGE_CARDS, scope=economy))])
+@router.get(
+    "/v1/admin/cards",
+    dependencies=[Depends(require(Permission.MANAGE_CARDS, scope=economy))],
+    **doc(query=VOLUNTEER, errors=ADMIN),
+)
 async def get_cards(request: Request) -> JSONResponse:
     return JSONResponse(await call(request, cards.list_cards, request.query_params.get("volunteer_id")))
 
@@ -144,6 +200,7 @@ async def get_cards(request: Request) -> JSONResponse:
 @router.post(
     "/v1/admin/cards/{card_id}/block",
     dependencies=[Depends(require(Permission.MANAGE_CARDS, scope=economy))],
+    **doc(body=BlockRequest, errors=ADMIN_BODY),
 )
 async def block_card(card_id: str, request: Request) -> JSONResponse:
     body = await json_body(request, cards.BLOCK_FIELDS)
@@ -156,6 +213,7 @@ async def block_card(card_id: str, request: Request) -> JSONResponse:
 @router.post(
     "/v1/admin/cards/{card_id}/coordinator",
     dependencies=[Depends(require(Permission.MANAGE_COORDINATORS, scope=economy))],
+    **doc(body=CardCoordinatorRequest, errors=ADMIN_BODY),
 )
 async def set_card_coordinator(card_id: str, request: Request) -> JSONResponse:
     body = await json_body(request, cards.COORDINATOR_FIELDS)
@@ -165,6 +223,7 @@ async def set_card_coordinator(card_id: str, request: Request) -> JSONResponse:
 @router.post(
     "/v1/admin/coordinators",
     dependencies=[Depends(require(Permission.MANAGE_COORDINATORS, scope=economy))],
+    **doc(ok={201: "Registered", 200: "Registered before"}, body=CoordinatorRequest, errors=ADMIN_BODY),
 )
 async def post_coordinator(request: Request) -> JSONResponse:
     body = await json_body(request, coordinator_keys.COORDINATOR_FIELDS)
@@ -175,6 +234,7 @@ async def post_coordinator(request: Request) -> JSONResponse:
 @router.get(
     "/v1/admin/coordinators",
     dependencies=[Depends(require(Permission.MANAGE_COORDINATORS, scope=economy))],
+    **doc(errors=ADMIN),
 )
 async def get_coordinators(request: Request) -> JSONResponse:
     return JSONResponse(await call(request, coordinator_keys.list_coordinators))
@@ -183,12 +243,15 @@ async def get_coordinators(request: Request) -> JSONResponse:
 @router.post(
     "/v1/admin/coordinators/{coordinator_id}/revoke",
     dependencies=[Depends(require(Permission.MANAGE_COORDINATORS, scope=economy))],
+    **doc(errors=ADMIN_CHANGE),
 )
 async def revoke_coordinator(coordinator_id: str, request: Request) -> JSONResponse:
     return JSONResponse(await call(request, coordinator_keys.revoke_coordinator, coordinator_id))
 
 
-@router.get("/v1/admin/review", dependencies=[Depends(require(Permission.REVIEW, scope=economy))])
+@router.get(
+    "/v1/admin/review", dependencies=[Depends(require(Permission.REVIEW, scope=economy))], **doc(errors=ADMIN)
+)
 async def get_review(request: Request) -> JSONResponse:
     return JSONResponse(await call(request, admin.review))
 
@@ -198,6 +261,7 @@ async def get_review(request: Request) -> JSONResponse:
     dependencies=[
         Depends(require(Permission.DECIDE, scope=economy, note="and a coordinator's signature (service)"))
     ],
+    **doc(body=Sealed, errors=ADMIN_BODY),
 )
 async def post_decision(request: Request) -> JSONResponse:
     body = await json_body(request, decisions.DECISION_FIELDS)
@@ -207,7 +271,11 @@ async def post_decision(request: Request) -> JSONResponse:
 # -- reports, statements and the audit ---------------------------------------------------------------
 
 
-@router.get("/v1/admin/report", dependencies=[Depends(require(Permission.REPORTS, scope=economy))])
+@router.get(
+    "/v1/admin/report",
+    dependencies=[Depends(require(Permission.REPORTS, scope=economy))],
+    **doc(errors=ADMIN),
+)
 async def get_report(request: Request) -> JSONResponse:
     return JSONResponse(await call(request, admin.report))
 
@@ -215,6 +283,7 @@ async def get_report(request: Request) -> JSONResponse:
 @router.get(
     "/v1/admin/statements/volunteers/{volunteer_id}",
     dependencies=[Depends(require(Permission.REPORTS, scope=economy))],
+    **doc(query=PERIOD, also=CSV_TOO, errors=ADMIN),
 )
 async def get_volunteer_statement(volunteer_id: str, request: Request) -> Response:
     params = dict(request.query_params)
@@ -224,13 +293,16 @@ async def get_volunteer_statement(volunteer_id: str, request: Request) -> Respon
 @router.get(
     "/v1/admin/statements/shops/{site_id}",
     dependencies=[Depends(require(Permission.SETTLE_SHOPS, scope=site_of_path))],
+    **doc(query=PERIOD, also=CSV_TOO, errors=ADMIN),
 )
 async def get_shop_statement(site_id: str, request: Request) -> Response:
     params = dict(request.query_params)
     return document(await call(request, statements.shop_statement, site_id, params))
 
 
-@router.get("/v1/admin/verify", dependencies=[Depends(require(Permission.AUDIT, scope=economy))])
+@router.get(
+    "/v1/admin/verify", dependencies=[Depends(require(Permission.AUDIT, scope=economy))], **doc(errors=ADMIN)
+)
 async def get_verify(request: Request) -> JSONResponse:
     report = await run_in_threadpool(verify_ledger, runtime(request).context.storage)
     return JSONResponse(report.to_json())

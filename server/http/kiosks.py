@@ -22,17 +22,26 @@ from server import enrolment, ingest, logviews, reads, trust
 from server import health as kiosk_health
 from server.http.access import enrolment_code, kiosk_signed, public
 from server.http.common import MAX_SMALL_BODY_BYTES, call, json_body, read_body, runtime
+from server.http.openapi import LOG_SIZE, OBJECT, SIGNED, BatchRequest, EnrolRequest, Sealed, doc
 
 router = APIRouter(tags=["kiosks"])
 
 
-@router.post("/v1/enrol", dependencies=[Depends(enrolment_code)])
+@router.post(
+    "/v1/enrol",
+    dependencies=[Depends(enrolment_code)],
+    **doc(body=EnrolRequest, errors=(400, 404, 409, 410, 413)),
+)
 async def enrol(request: Request) -> JSONResponse:
     body = await json_body(request, enrolment.ENROL_FIELDS)
     return JSONResponse(await call(request, enrolment.enrol, body))
 
 
-@router.post("/v1/kiosks/{kiosk_id}/events", dependencies=[Depends(kiosk_signed)])
+@router.post(
+    "/v1/kiosks/{kiosk_id}/events",
+    dependencies=[Depends(kiosk_signed)],
+    **doc(body=BatchRequest, query=LOG_SIZE, errors=SIGNED),
+)
 async def post_events(kiosk_id: str, request: Request) -> JSONResponse:
     data = await read_body(request, MAX_BATCH_BYTES)
     log_size = request.query_params.get("log_size")
@@ -42,7 +51,7 @@ async def post_events(kiosk_id: str, request: Request) -> JSONResponse:
     )
 
 
-@router.get("/v1/kiosks/{kiosk_id}/events/{seq}/proof", dependencies=[Depends(public)])
+@router.get("/v1/kiosks/{kiosk_id}/events/{seq}/proof", dependencies=[Depends(public)], **doc())
 async def get_event_proof(kiosk_id: str, seq: str, request: Request) -> JSONResponse:
     return JSONResponse(await call(request, logviews.event_proof, kiosk_id, seq))
 
@@ -50,23 +59,26 @@ async def get_event_proof(kiosk_id: str, seq: str, request: Request) -> JSONResp
 @router.post(
     "/v1/kiosks/{kiosk_id}/evidence",
     dependencies=[Depends(public.noting("unauthenticated today; issue 16 adds the kiosk's signature"))],
+    **doc(ok={202: "Stored"}, body_schema=OBJECT, errors=(400, 404, 413)),
 )
 async def post_evidence(kiosk_id: str, request: Request) -> JSONResponse:
     data = await read_body(request, MAX_SMALL_BODY_BYTES)
     return JSONResponse(await call(request, logviews.store_evidence, kiosk_id, data), status_code=202)
 
 
-@router.post("/v1/kiosks/{kiosk_id}/heartbeat", dependencies=[Depends(kiosk_signed)])
+@router.post(
+    "/v1/kiosks/{kiosk_id}/heartbeat", dependencies=[Depends(kiosk_signed)], **doc(body=Sealed, errors=SIGNED)
+)
 async def post_heartbeat(kiosk_id: str, request: Request) -> JSONResponse:
     data = await read_body(request, MAX_SMALL_BODY_BYTES)
     return JSONResponse(await call(request, kiosk_health.record_heartbeat, kiosk_id, data))
 
 
-@router.get("/v1/kiosks/{kiosk_id}/trust", dependencies=[Depends(public)])
+@router.get("/v1/kiosks/{kiosk_id}/trust", dependencies=[Depends(public)], **doc())
 async def get_trust(kiosk_id: str, request: Request) -> JSONResponse:
     return JSONResponse(await call(request, trust.kiosk_trust_list, kiosk_id))
 
 
-@router.get("/v1/kiosks/{kiosk_id}", dependencies=[Depends(public)])
+@router.get("/v1/kiosks/{kiosk_id}", dependencies=[Depends(public)], **doc())
 async def get_kiosk(kiosk_id: str, request: Request) -> JSONResponse:
     return JSONResponse(await call(request, reads.kiosk_state, kiosk_id))
