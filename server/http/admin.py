@@ -293,7 +293,7 @@ async def get_volunteer_statement(volunteer_id: str, request: Request) -> Respon
 @router.get(
     "/v1/admin/statements/shops/{site_id}",
     dependencies=[Depends(require(Permission.SETTLE_SHOPS, scope=site_of_path))],
-    **doc(query=PERIOD, also=CSV_TOO, errors=ADMIN),
+    **doc(query=PERIOD, also=CSV_TOO, errors=ADMIN_CHANGE),
 )
 async def get_shop_statement(site_id: str, request: Request) -> Response:
     params = dict(request.query_params)
