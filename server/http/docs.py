@@ -11,6 +11,7 @@ files named in :data:`ASSETS` are served.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any, Final
 
@@ -67,10 +68,11 @@ async def get_asset(name: str) -> Response:
     media_type = ASSETS.get(name)
     if media_type is None:
         raise ServiceError(Reason.NOT_FOUND, "no such asset")
-    # A fixed name inside the package: no path of the request reaches the file system.  Not
-    # "immutable": the name carries no version, and an upgraded package must reach browsers.
-    return Response(
-        (STATIC / name).read_bytes(),
-        media_type=media_type,
-        headers={"Cache-Control": "public, max-age=86400"},
-    )
+    # Not "immutable": the name carries no version, and an upgraded package must reach browsers.
+    return Response(_asset(name), media_type=media_type, headers={"Cache-Control": "public, max-age=86400"})
+
+
+@functools.cache
+def _asset(name: str) -> bytes:
+    """A file of :data:`ASSETS`, read once: a fixed name inside the package, never a request's path."""
+    return (STATIC / name).read_bytes()
