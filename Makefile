@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench units lint screenshots release clean
+.PHONY: demo test bench units lint screenshots release clean fuzz
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# Schemathesis against the real server with many cases per operation (the suite runs a small slice).
+fuzz: $(STAMP)
+	KOKREATIV_FUZZ_EXAMPLES=100 $(BIN)/python -m pytest -q -s tests/server/test_server_fuzz.py
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

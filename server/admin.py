@@ -34,7 +34,7 @@ SITE_FIELDS: Final = frozenset({"name", "tokens_per_hour", "max_shift_hours", "a
 POLICY_FIELDS: Final = frozenset({"allow_uncredentialed"})
 CODE_FIELDS: Final = frozenset({"site_id", "expires_in_s"})
 DEFAULT_MAX_SHIFT_HOURS: Final = 12
-_MAX_TOKENS_PER_HOUR: Final = 1_000_000
+MAX_TOKENS_PER_HOUR: Final = 1_000_000
 
 
 def check_admin_token(ctx: ServerContext, authorization: str | None, *, attempt: Attempt) -> None:
@@ -62,7 +62,7 @@ def create_site(ctx: ServerContext, request: Mapping[str, Any]) -> dict[str, Any
     site = Site(
         site_id=ids.new_id(ids.SITE),
         name=require_str(request, "name"),
-        tokens_per_hour=require_int(request, "tokens_per_hour", minimum=0, maximum=_MAX_TOKENS_PER_HOUR),
+        tokens_per_hour=require_int(request, "tokens_per_hour", minimum=0, maximum=MAX_TOKENS_PER_HOUR),
         max_shift_hours=optional_int(
             request, "max_shift_hours", default=DEFAULT_MAX_SHIFT_HOURS, minimum=1, maximum=7 * 24
         ),

@@ -19,7 +19,7 @@ from fastapi import APIRouter, FastAPI
 
 from protocol.version import SOFTWARE_VERSION as __version__
 from server.context import ServerContext
-from server.http import admin, cards, health, kiosks, log
+from server.http import admin, cards, docs, health, kiosks, log
 from server.http.clients import TrustedProxies
 from server.http.common import Runtime, accepts_gzip, read_body
 from server.http.errors import install_error_handlers
@@ -28,7 +28,14 @@ from server.ratelimit import GuessLimiter
 __all__ = ["ROUTERS", "accepts_gzip", "create_app", "default_verify_workers", "mount_routers", "read_body"]
 
 # In this order: no two routes overlap, so the order only sets the route table's.
-ROUTERS: Final[tuple[APIRouter, ...]] = (health.router, kiosks.router, cards.router, log.router, admin.router)
+ROUTERS: Final[tuple[APIRouter, ...]] = (
+    health.router,
+    kiosks.router,
+    cards.router,
+    log.router,
+    admin.router,
+    docs.router,
+)
 
 
 def default_verify_workers() -> int:
@@ -82,6 +89,7 @@ def create_app(
     app = FastAPI(
         title="kokreativ ledger",
         version=__version__,
+        # FastAPI's own pages would be undeclared routes loading a CDN; server.http.docs serves them.
         docs_url=None,
         redoc_url=None,
         openapi_url=None,

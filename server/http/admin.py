@@ -18,6 +18,27 @@ from server import admin, cards, coordinator_keys, decisions, quotas, shops, sta
 from server import health as kiosk_health
 from server.http.access import Permission, economy, quota, require, site_of_kiosk, site_of_path
 from server.http.common import call, document, json_body, runtime
+from server.http.openapi import (
+    ADMIN,
+    ADMIN_BODY,
+    ADMIN_CHANGE,
+    CSV_TOO,
+    PERIOD,
+    SILENT_AFTER,
+    VOLUNTEER,
+    BlockRequest,
+    CardCoordinatorRequest,
+    CardRequest,
+    CodeRequest,
+    CoordinatorRequest,
+    IssuerKeyRequest,
+    PolicyRequest,
+    PresetsRequest,
+    Sealed,
+    ShopRequest,
+    SiteRequest,
+    doc,
+)
 from server.verify import verify_ledger
 
 router = APIRouter(tags=["admin"])
@@ -31,13 +52,18 @@ router = APIRouter(tags=["admin"])
         Depends(require(Permission.MANAGE_SITES, scope=economy)),
         Depends(quota(f"{quotas.SITES:,} sites and shops")),
     ],
+    **doc(ok={201: "Created"}, body=SiteRequest, errors=ADMIN_BODY),
 )
 async def post_site(request: Request) -> JSONResponse:
     body = await json_body(request, admin.SITE_FIELDS)
     return JSONResponse(await call(request, admin.create_site, body), status_code=201)
 
 
-@router.get("/v1/admin/sites", dependencies=[Depends(require(Permission.MANAGE_SITES, scope=economy))])
+@router.get(
+    "/v1/admin/sites",
+    dependencies=[Depends(require(Permission.MANAGE_SITES, scope=economy))],
+    **doc(errors=ADMIN),
+)
 async def get_sites(request: Request) -> JSONResponse:
     return JSONResponse(await call(request, admin.list_sites))
 
@@ -48,6 +74,7 @@ async def get_sites(request: Request) -> JSONResponse:
         Depends(require(Permission.MANAGE_SITES, scope=site_of_path)),
         Depends(quota("replaces the policy; a change adds one log entry")),
     ],
+    **doc(body=PolicyRequest, errors=ADMIN_BODY),
 )
 async def post_site_policy(site_id: str, request: Request) -> JSONResponse:
     body = await json_body(request, admin.POLICY_FIELDS)
@@ -60,6 +87,7 @@ async def post_site_policy(site_id: str, request: Request) -> JSONResponse:
         Depends(require(Permission.MANAGE_SITES, scope=economy)),
         Depends(quota(f"{quotas.SITES:,} sites and shops")),
     ],
+    **doc(ok={201: "Created"}, body=ShopRequest, errors=ADMIN_BODY),
 )
 async def post_shop(request: Request) -> JSONResponse:
     body = await json_body(request, shops.SHOP_FIELDS)
@@ -72,6 +100,7 @@ async def post_shop(request: Request) -> JSONResponse:
         Depends(require(Permission.MANAGE_SITES, scope=site_of_path)),
         Depends(quota("replaces the presets")),
     ],
+    **doc(body=PresetsRequest, errors=ADMIN_BODY),
 )
 async def post_shop_presets(site_id: str, request: Request) -> JSONResponse:
     body = await json_body(request, shops.PRESET_FIELDS)
@@ -87,13 +116,18 @@ async def post_shop_presets(site_id: str, request: Request) -> JSONResponse:
         Depends(require(Permission.MANAGE_FLEET, scope=economy, note="the code's site is in the body")),
         Depends(quota(f"{quotas.UNUSED_CODES_PER_SITE} unused codes per site")),
     ],
+    **doc(ok={201: "Created"}, body=CodeRequest, errors=ADMIN_BODY),
 )
 async def post_code(request: Request) -> JSONResponse:
     body = await json_body(request, admin.CODE_FIELDS)
     return JSONResponse(await call(request, admin.create_enrolment_code, body), status_code=201)
 
 
-@router.get("/v1/admin/kiosks", dependencies=[Depends(require(Permission.MANAGE_FLEET, scope=economy))])
+@router.get(
+    "/v1/admin/kiosks",
+    dependencies=[Depends(require(Permission.MANAGE_FLEET, scope=economy))],
+    **doc(query=SILENT_AFTER, errors=ADMIN),
+)
 async def get_kiosks(request: Request) -> JSONResponse:
     return JSONResponse(await call(request, kiosk_health.list_kiosks, dict(request.query_params)))
 
@@ -104,6 +138,7 @@ async def get_kiosks(request: Request) -> JSONResponse:
         Depends(require(Permission.MANAGE_FLEET, scope=site_of_kiosk)),
         Depends(quota("a status change, logged once")),
     ],
+    **doc(errors=ADMIN_CHANGE),
 )
 async def clear_kiosk(kiosk_id: str, request: Request) -> JSONResponse:
     return JSONResponse(await call(request, admin.clear_kiosk, kiosk_id))
@@ -115,6 +150,7 @@ async def clear_kiosk(kiosk_id: str, request: Request) -> JSONResponse:
         Depends(require(Permission.MANAGE_FLEET, scope=site_of_kiosk)),
         Depends(quota("a status change, logged once")),
     ],
+    **doc(errors=ADMIN_CHANGE),
 )
 async def revoke_kiosk(kiosk_id: str, request: Request) -> JSONResponse:
     return JSONResponse(await call(request, admin.revoke_kiosk, kiosk_id))
@@ -129,6 +165,7 @@ async def revoke_kiosk(kiosk_id: str, request: Request) -> JSONResponse:
         Depends(require(Permission.MANAGE_ISSUERS, scope=economy)),
         Depends(quota(f"{quotas.ISSUER_KEYS} issuer keys")),
     ],
+    **doc(ok={201: "Registered", 200: "Registered before"}, body=IssuerKeyRequest, errors=ADMIN_BODY),
 )
 async def post_issuer_key(request: Request) -> JSONResponse:
     body = await json_body(request, cards.ISSUER_KEY_FIELDS)
@@ -137,7 +174,9 @@ async def post_issuer_key(request: Request) -> JSONResponse:
 
 
 @router.get(
-    "/v1/admin/issuer-keys", dependencies=[Depends(require(Permission.MANAGE_ISSUERS, scope=economy))]
+    "/v1/admin/issuer-keys",
+    dependencies=[Depends(require(Permission.MANAGE_ISSUERS, scope=economy))],
+    **doc(errors=ADMIN),
 )
 async def get_issuer_keys(request: Request) -> JSONResponse:
     return JSONResponse(await call(request, cards.list_issuer_keys))
@@ -149,6 +188,7 @@ async def get_issuer_keys(request: Request) -> JSONResponse:
         Depends(require(Permission.MANAGE_ISSUERS, scope=economy)),
         Depends(quota("a status change, logged once")),
     ],
+    **doc(errors=ADMIN_CHANGE),
 )
 async def retire_issuer_key(key_id: str, request: Request) -> JSONResponse:
     return JSONResponse(await call(request, cards.retire_issuer_key, key_id))
@@ -160,6 +200,7 @@ async def retire_issuer_key(key_id: str, request: Request) -> JSONResponse:
         Depends(require(Permission.MANAGE_ISSUERS, scope=economy)),
         Depends(quota("a status change, logged once")),
     ],
+    **doc(errors=ADMIN_CHANGE),
 )
 async def revoke_issuer_key(key_id: str, request: Request) -> JSONResponse:
     return JSONResponse(await call(request, cards.revoke_issuer_key, key_id))
@@ -171,13 +212,18 @@ async def revoke_issuer_key(key_id: str, request: Request) -> JSONResponse:
         Depends(require(Permission.MANAGE_CARDS, scope=economy)),
         Depends(quota(f"{quotas.CARDS:,} cards")),
     ],
+    **doc(ok={201: "Created"}, body=CardRequest, errors=ADMIN_BODY),
 )
 async def post_card(request: Request) -> JSONResponse:
     body = await json_body(request, cards.CARD_FIELDS)
     return JSONResponse(await call(request, cards.create_card, body), status_code=201)
 
 
-@router.get("/v1/admin/cards", dependencies=[Depends(require(Permission.MANAGE_CARDS, scope=economy))])
+@router.get(
+    "/v1/admin/cards",
+    dependencies=[Depends(require(Permission.MANAGE_CARDS, scope=economy))],
+    **doc(query=VOLUNTEER, errors=ADMIN),
+)
 async def get_cards(request: Request) -> JSONResponse:
     return JSONResponse(await call(request, cards.list_cards, request.query_params.get("volunteer_id")))
 
@@ -185,6 +231,7 @@ async def get_cards(request: Request) -> JSONResponse:
 @router.post(
     "/v1/admin/cards/{card_id}/block",
     dependencies=[Depends(require(Permission.MANAGE_CARDS, scope=economy)), Depends(quota("once per card"))],
+    **doc(body=BlockRequest, errors=ADMIN_BODY),
 )
 async def block_card(card_id: str, request: Request) -> JSONResponse:
     body = await json_body(request, cards.BLOCK_FIELDS)
@@ -200,6 +247,7 @@ async def block_card(card_id: str, request: Request) -> JSONResponse:
         Depends(require(Permission.MANAGE_COORDINATORS, scope=economy)),
         Depends(quota("replaces a flag of the card")),
     ],
+    **doc(body=CardCoordinatorRequest, errors=ADMIN_BODY),
 )
 async def set_card_coordinator(card_id: str, request: Request) -> JSONResponse:
     body = await json_body(request, cards.COORDINATOR_FIELDS)
@@ -212,6 +260,7 @@ async def set_card_coordinator(card_id: str, request: Request) -> JSONResponse:
         Depends(require(Permission.MANAGE_COORDINATORS, scope=economy)),
         Depends(quota(f"{quotas.COORDINATORS:,} coordinator keys")),
     ],
+    **doc(ok={201: "Registered", 200: "Registered before"}, body=CoordinatorRequest, errors=ADMIN_BODY),
 )
 async def post_coordinator(request: Request) -> JSONResponse:
     body = await json_body(request, coordinator_keys.COORDINATOR_FIELDS)
@@ -222,6 +271,7 @@ async def post_coordinator(request: Request) -> JSONResponse:
 @router.get(
     "/v1/admin/coordinators",
     dependencies=[Depends(require(Permission.MANAGE_COORDINATORS, scope=economy))],
+    **doc(errors=ADMIN),
 )
 async def get_coordinators(request: Request) -> JSONResponse:
     return JSONResponse(await call(request, coordinator_keys.list_coordinators))
@@ -233,12 +283,15 @@ async def get_coordinators(request: Request) -> JSONResponse:
         Depends(require(Permission.MANAGE_COORDINATORS, scope=economy)),
         Depends(quota("a status change, logged once")),
     ],
+    **doc(errors=ADMIN_CHANGE),
 )
 async def revoke_coordinator(coordinator_id: str, request: Request) -> JSONResponse:
     return JSONResponse(await call(request, coordinator_keys.revoke_coordinator, coordinator_id))
 
 
-@router.get("/v1/admin/review", dependencies=[Depends(require(Permission.REVIEW, scope=economy))])
+@router.get(
+    "/v1/admin/review", dependencies=[Depends(require(Permission.REVIEW, scope=economy))], **doc(errors=ADMIN)
+)
 async def get_review(request: Request) -> JSONResponse:
     return JSONResponse(await call(request, admin.review))
 
@@ -249,6 +302,7 @@ async def get_review(request: Request) -> JSONResponse:
         Depends(require(Permission.DECIDE, scope=economy, note="and a coordinator's signature (service)")),
         Depends(quota("each signed decision once; logged (a coordinator's act, no count cap)")),
     ],
+    **doc(body=Sealed, errors=ADMIN_BODY),
 )
 async def post_decision(request: Request) -> JSONResponse:
     body = await json_body(request, decisions.DECISION_FIELDS)
@@ -258,7 +312,11 @@ async def post_decision(request: Request) -> JSONResponse:
 # -- reports, statements and the audit ---------------------------------------------------------------
 
 
-@router.get("/v1/admin/report", dependencies=[Depends(require(Permission.REPORTS, scope=economy))])
+@router.get(
+    "/v1/admin/report",
+    dependencies=[Depends(require(Permission.REPORTS, scope=economy))],
+    **doc(errors=ADMIN),
+)
 async def get_report(request: Request) -> JSONResponse:
     return JSONResponse(await call(request, admin.report))
 
@@ -266,6 +324,7 @@ async def get_report(request: Request) -> JSONResponse:
 @router.get(
     "/v1/admin/statements/volunteers/{volunteer_id}",
     dependencies=[Depends(require(Permission.REPORTS, scope=economy))],
+    **doc(query=PERIOD, also=CSV_TOO, errors=ADMIN),
 )
 async def get_volunteer_statement(volunteer_id: str, request: Request) -> Response:
     params = dict(request.query_params)
@@ -275,13 +334,16 @@ async def get_volunteer_statement(volunteer_id: str, request: Request) -> Respon
 @router.get(
     "/v1/admin/statements/shops/{site_id}",
     dependencies=[Depends(require(Permission.SETTLE_SHOPS, scope=site_of_path))],
+    **doc(query=PERIOD, also=CSV_TOO, errors=ADMIN_CHANGE),
 )
 async def get_shop_statement(site_id: str, request: Request) -> Response:
     params = dict(request.query_params)
     return document(await call(request, statements.shop_statement, site_id, params))
 
 
-@router.get("/v1/admin/verify", dependencies=[Depends(require(Permission.AUDIT, scope=economy))])
+@router.get(
+    "/v1/admin/verify", dependencies=[Depends(require(Permission.AUDIT, scope=economy))], **doc(errors=ADMIN)
+)
 async def get_verify(request: Request) -> JSONResponse:
     report = await run_in_threadpool(verify_ledger, runtime(request).context.storage)
     return JSONResponse(report.to_json())

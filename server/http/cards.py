@@ -15,20 +15,21 @@ from fastapi.responses import JSONResponse, Response
 from server import reads
 from server.http.access import public
 from server.http.common import call, document
+from server.http.openapi import CSV_TOO, PERIOD, doc
 
 router = APIRouter(tags=["cards"], dependencies=[Depends(public)])
 
 
-@router.get("/v1/cards/{card_id}/balance")
+@router.get("/v1/cards/{card_id}/balance", **doc())
 async def get_balance(card_id: str, request: Request) -> JSONResponse:
     return JSONResponse(await call(request, reads.card_balance, card_id))
 
 
-@router.get("/v1/cards/{card_id}/shifts")
+@router.get("/v1/cards/{card_id}/shifts", **doc())
 async def get_shifts(card_id: str, request: Request) -> JSONResponse:
     return JSONResponse(await call(request, reads.card_shifts, card_id))
 
 
-@router.get("/v1/cards/{card_id}/statement")
+@router.get("/v1/cards/{card_id}/statement", **doc(query=PERIOD, also=CSV_TOO))
 async def get_card_statement(card_id: str, request: Request) -> Response:
     return document(await call(request, reads.card_statement, card_id, dict(request.query_params)))

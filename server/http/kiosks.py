@@ -25,6 +25,7 @@ from server import enrolment, evidence, ingest, logviews, quotas, reads, trust
 from server import health as kiosk_health
 from server.http.access import enrolment_code, kiosk_signed, public, quota
 from server.http.common import MAX_SMALL_BODY_BYTES, attempt, call, json_body, read_body, runtime
+from server.http.openapi import LOG_SIZE, SIGNED, BatchRequest, EnrolRequest, Sealed, doc
 from server.ratelimit import ENROLMENT_CODES
 
 router = APIRouter(tags=["kiosks"])
@@ -40,6 +41,7 @@ BATCH_QUOTA: Final = (
         Depends(enrolment_code),
         Depends(quota(f"one kiosk per code; {quotas.KIOSKS_PER_SITE} kiosks per site")),
     ],
+    **doc(body=EnrolRequest, errors=(400, 404, 409, 410, 413, 429)),
 )
 async def enrol(request: Request) -> JSONResponse:
     body = await json_body(request, enrolment.ENROL_FIELDS)
@@ -53,6 +55,7 @@ async def enrol(request: Request) -> JSONResponse:
         Depends(kiosk_signed),
         Depends(quota(BATCH_QUOTA)),
     ],
+    **doc(body=BatchRequest, query=LOG_SIZE, errors=SIGNED),
 )
 async def post_events(kiosk_id: str, request: Request) -> JSONResponse:
     data = await read_body(request, MAX_BATCH_BYTES)
@@ -63,7 +66,7 @@ async def post_events(kiosk_id: str, request: Request) -> JSONResponse:
     )
 
 
-@router.get("/v1/kiosks/{kiosk_id}/events/{seq}/proof", dependencies=[Depends(public)])
+@router.get("/v1/kiosks/{kiosk_id}/events/{seq}/proof", dependencies=[Depends(public)], **doc())
 async def get_event_proof(kiosk_id: str, seq: str, request: Request) -> JSONResponse:
     return JSONResponse(await call(request, logviews.event_proof, kiosk_id, seq))
 
@@ -76,6 +79,7 @@ async def get_event_proof(kiosk_id: str, seq: str, request: Request) -> JSONResp
             quota(f"{quotas.EVIDENCE_PER_KIOSK} reports per kiosk, {MAX_EVIDENCE_BYTES // 1024} KiB each")
         ),
     ],
+    **doc(ok={202: "Stored"}, body=Sealed, errors=SIGNED),
 )
 async def post_evidence(kiosk_id: str, request: Request) -> JSONResponse:
     data = await read_body(request, MAX_SMALL_BODY_BYTES)
@@ -88,17 +92,18 @@ async def post_evidence(kiosk_id: str, request: Request) -> JSONResponse:
         Depends(kiosk_signed),
         Depends(quota(f"one row per kiosk, replaced at most every {kiosk_health.MIN_INTERVAL_MS // 1000} s")),
     ],
+    **doc(body=Sealed, errors=SIGNED),
 )
 async def post_heartbeat(kiosk_id: str, request: Request) -> JSONResponse:
     data = await read_body(request, MAX_SMALL_BODY_BYTES)
     return JSONResponse(await call(request, kiosk_health.record_heartbeat, kiosk_id, data))
 
 
-@router.get("/v1/kiosks/{kiosk_id}/trust", dependencies=[Depends(public)])
+@router.get("/v1/kiosks/{kiosk_id}/trust", dependencies=[Depends(public)], **doc())
 async def get_trust(kiosk_id: str, request: Request) -> JSONResponse:
     return JSONResponse(await call(request, trust.kiosk_trust_list, kiosk_id))
 
 
-@router.get("/v1/kiosks/{kiosk_id}", dependencies=[Depends(public)])
+@router.get("/v1/kiosks/{kiosk_id}", dependencies=[Depends(public)], **doc())
 async def get_kiosk(kiosk_id: str, request: Request) -> JSONResponse:
     return JSONResponse(await call(request, reads.kiosk_state, kiosk_id))

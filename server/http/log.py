@@ -16,17 +16,18 @@ from fastapi.responses import JSONResponse, Response
 from server import logviews
 from server.http.access import public
 from server.http.common import BINARY, IMMUTABLE, TEXT, accepts_gzip, call
+from server.http.openapi import CONSISTENCY, INCLUSION, doc
 
 router = APIRouter(tags=["log"], dependencies=[Depends(public)])
 
 
-@router.get("/checkpoint")
+@router.get("/checkpoint", **doc(errors=(), media=TEXT))
 async def get_checkpoint(request: Request) -> Response:
     note = await call(request, logviews.checkpoint)
     return Response(note, media_type=TEXT, headers={"Cache-Control": "no-store"})
 
 
-@router.get("/tile/{path:path}")
+@router.get("/tile/{path:path}", **doc(media=BINARY))
 async def get_tile(path: str, request: Request) -> Response:
     data = await call(request, logviews.read_tile, path)
     headers = {"Cache-Control": IMMUTABLE}
@@ -38,31 +39,31 @@ async def get_tile(path: str, request: Request) -> Response:
     return Response(data, media_type=BINARY, headers=headers)
 
 
-@router.get("/v1/server-keys")
+@router.get("/v1/server-keys", **doc(errors=()))
 async def get_server_keys(request: Request) -> JSONResponse:
     return JSONResponse(await call(request, logviews.server_keys))
 
 
-@router.get("/v1/log/key")
+@router.get("/v1/log/key", **doc(errors=()))
 async def get_log_key(request: Request) -> JSONResponse:
     return JSONResponse(await call(request, logviews.log_key))
 
 
-@router.get("/v1/log/consistency")
+@router.get("/v1/log/consistency", **doc(query=CONSISTENCY))
 async def get_consistency(request: Request) -> JSONResponse:
     return JSONResponse(await call(request, logviews.consistency, dict(request.query_params)))
 
 
-@router.get("/v1/log/inclusion")
+@router.get("/v1/log/inclusion", **doc(query=INCLUSION))
 async def get_inclusion(request: Request) -> JSONResponse:
     return JSONResponse(await call(request, logviews.inclusion, dict(request.query_params)))
 
 
-@router.get("/v1/log/entries/{index}/proof")
+@router.get("/v1/log/entries/{index}/proof", **doc(media=TEXT))
 async def get_entry_proof(index: str, request: Request) -> Response:
     return Response(await call(request, logviews.entry_proof, index), media_type=TEXT)
 
 
-@router.get("/v1/log/balances")
+@router.get("/v1/log/balances", **doc(errors=()))
 async def get_log_balances(request: Request) -> JSONResponse:
     return JSONResponse(await call(request, logviews.balances))
