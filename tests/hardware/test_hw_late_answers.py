@@ -26,7 +26,9 @@ from hardware.nfc import NfcpyReader, read_one_tag, write_one_tag
 from hardware.reader import Tap
 
 UID = bytes.fromhex("04a1b2c3d4e5f6")
-MESSAGE = b"".join(ndef.message_encoder([ndef.Record("urn:nfc:ext:kokreativ.org:cred", "", bytes(range(105)))]))
+MESSAGE = b"".join(
+    ndef.message_encoder([ndef.Record("urn:nfc:ext:kokreativ.org:cred", "", bytes(range(105)))])
+)
 NEW_MESSAGE = b"".join(ndef.message_encoder([ndef.Record("urn:nfc:ext:kokreativ.org:cred", "", bytes(105))]))
 
 
@@ -79,7 +81,10 @@ def test_a_late_answer_on_a_type4_tag_is_not_taken_for_the_next_one():
 
 def test_the_kiosk_reader_taps_the_right_message_after_a_late_answer():
     tag = EmulatedType2Tag(UID, MESSAGE)
-    with serve_tag(tag, answer_late=late_once(lambda f: f == READ_PAGE_4)) as emulation, NfcpyReader(emulation.path) as reader:
+    with (
+        serve_tag(tag, answer_late=late_once(lambda f: f == READ_PAGE_4)) as emulation,
+        NfcpyReader(emulation.path) as reader,
+    ):
         tap = reader.wait_for_tap(timeout=10)
         assert emulation.late_answers_dropped >= 1
     assert tap == Tap(uid=UID, ndef=MESSAGE, tag_type="Type2Tag")
