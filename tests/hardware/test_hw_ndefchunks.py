@@ -66,6 +66,12 @@ def test_chunked_records_among_others_keep_their_place_and_ids():
     assert whole.name == "card" and bytes(whole.data) == CREDENTIAL
 
 
+def test_bytes_after_the_record_with_me_are_not_part_of_the_message():
+    """As ndeflib reads it, and the same once chunks are reassembled (docs/protocol.md, Cards)."""
+    assert find_credential(credential_message(CREDENTIAL) + b"\xff trailing") == CREDENTIAL
+    assert find_credential(chunked(split(CREDENTIAL, [50])) + b"\xff trailing") == CREDENTIAL
+
+
 def test_a_large_chunked_payload_is_encoded_with_a_long_length():
     payload = bytes(300)
     (whole,) = ndef.message_decoder(unchunk(chunked(split(payload, [200]))))
