@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ndef
 
+from hardware.ndefchunks import unchunk
 from protocol import MalformedError, Reason
 from protocol.credentials import CREDENTIAL_RECORD_TYPE
 
@@ -24,11 +25,14 @@ def find_credential(message: bytes | None) -> bytes | None:
 
     Raises ``MalformedError(bad_credential)`` for a message that is not valid NDEF, or that
     holds more than one credential: both mean somebody wrote to the tag who should not have.
+    A record split into chunks is reassembled first; a broken chunk sequence raises
+    ``bad_ndef_chunk``, one too large ``ndef_chunk_too_large`` (:mod:`hardware.ndefchunks`).
     """
     if not message:
         return None
+    whole = unchunk(message)  # outside the try: its MalformedError is a ValueError with its own reason
     try:
-        records = list(ndef.message_decoder(message))
+        records = list(ndef.message_decoder(whole))
     except (ndef.DecodeError, ValueError, TypeError) as exc:
         raise MalformedError(Reason.BAD_CREDENTIAL, "the tag's NDEF message does not decode") from exc
     payloads = [bytes(r.data) for r in records if r.type == CREDENTIAL_RECORD_TYPE]

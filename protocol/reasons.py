@@ -66,6 +66,8 @@ class Reason(StrEnum):
 
     # Cards at the kiosk: why a tap was denied (also flags on admitted events).
     BAD_CREDENTIAL = "bad_credential"
+    BAD_NDEF_CHUNK = "bad_ndef_chunk"
+    NDEF_CHUNK_TOO_LARGE = "ndef_chunk_too_large"
     CREDENTIAL_FORGED = "credential_forged"
     UID_MISMATCH = "uid_mismatch"
     CREDENTIAL_NOT_YET_VALID = "credential_not_yet_valid"

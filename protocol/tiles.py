@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from typing import Final
 
 from protocol.checkpoint import parse_checkpoint_text
+from protocol.merkle import HASH_BYTES
 from protocol.note import parse_note
 
 TILE_WIDTH: Final = 256
@@ -59,6 +60,30 @@ def tile_path(level: int, n: int, width: int = TILE_WIDTH) -> str:
     if level < 0:
         raise ValueError("a tile level is not negative")
     return f"tile/{level}/{encode_tile_index(n)}{_suffix(width)}"
+
+
+def full_tile_path(path: str) -> str | None:
+    """The full tile of a partial tile's path: ``tile/0/001.p/44`` → ``tile/0/001``; ``None`` if full.
+
+    c2sp.org/tlog-tiles lets a log delete a partial tile once the full tile
+    exists, and asks clients to fetch the full tile then and use its prefix
+    (:func:`tile_prefix`): a log may have grown between reading its checkpoint
+    and fetching the tiles.
+    """
+    head, sep, _ = path.partition(".p/")
+    return head if sep else None
+
+
+def tile_prefix(path: str, data: bytes, width: int) -> bytes:
+    """The first ``width`` items of the tile or entry bundle at ``path``: the bytes of its partial tile.
+
+    Raises ``ValueError`` (:class:`BundleError` for a bundle) when ``data`` holds fewer items.
+    """
+    if path.startswith("tile/entries/"):
+        return format_bundle(parse_bundle(data, width))
+    if len(data) < width * HASH_BYTES:
+        raise ValueError(f"the tile holds {len(data) // HASH_BYTES} hashes, expected at least {width}")
+    return data[: width * HASH_BYTES]
 
 
 def tiles_for(size: int) -> Iterator[tuple[int, int, int]]:

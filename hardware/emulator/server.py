@@ -3,7 +3,9 @@
 Each frame from the reader is one datagram ``b"106A <hex>"``, answered the same
 way to the address it came from; ``b"RFOFF"`` means the reader switched its
 field off.  Why this does not use nfcpy's own ``listen()`` is explained in
-:mod:`hardware.emulator`.
+:mod:`hardware.emulator`.  An answer the reader no longer waits for is not
+sent, because nfcpy's udp driver would take it for the answer to its next
+frame (docs/hardware.md, "Emulated tags").
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -28,6 +30,9 @@ log = logging.getLogger("hardware.emulator")
 # for the reply to a later command.
 POLL_WINDOW_S = 0.5
 
+# How long a tag told to answer late (``answer_late``) waits for the reader's next frame at most.
+LATE_ANSWER_WAIT_S = 5.0
+
 
 class TagServer:
     """Present one emulated tag on a UDP port, in a daemon thread, until :meth:`stop`.
@@ -36,15 +41,28 @@ class TagServer:
     with no race), so :attr:`path` is valid at once.  The tag stays presentable
     across any number of reader polls and connections; take it away and bring
     it back with ``server.tag.remove()`` / ``server.tag.present()``.
+
+    ``answer_late``: frames for which the tag's answer is held back until the
+    reader has sent its next frame, i.e. until nfcpy gave up waiting for it
+    (what a loaded host looks like to nfcpy's 5 ms Type 2 READ timeout).
     """
 
-    def __init__(self, tag: EmulatedTag, port: int = 0, *, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        tag: EmulatedTag,
+        port: int = 0,
+        *,
+        host: str = "127.0.0.1",
+        answer_late: Callable[[bytes], bool] | None = None,
+    ) -> None:
         self.tag = tag
+        self._answer_late = answer_late
         self._socket = _bind_for_nfcpy(host, port)
         self._address: tuple[str, int] = self._socket.getsockname()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="emulated-tag", daemon=True)
         self.polls_answered_on_arrival = 0  # polls the tag answered because it arrived while they waited
+        self.late_answers_dropped = 0  # answers not sent: the reader had sent its next frame already
 
     @property
     def port(self) -> int:
@@ -112,14 +130,29 @@ class TagServer:
             return False
         if answer is None:
             return False
+        if self._answer_late is not None and self._answer_late(frame):
+            select.select([self._socket], [], [], LATE_ANSWER_WAIT_S)  # until the reader's next frame
+        if self._reader_moved_on():
+            # nfcpy sends one frame at a time and the next only once it has the answer or gave up
+            # waiting; its udp driver would take this answer for the next frame's and stay one
+            # answer behind from then on.  In the air a late answer is lost, so it is here too.
+            self.late_answers_dropped += 1
+            log.debug("emulated tag drops an answer the reader no longer waits for")
+            return True
         self._socket.sendto(b"106A " + answer.hex().encode("ascii"), sender)
         return True
 
+    def _reader_moved_on(self) -> bool:
+        """Whether a newer datagram from the reader already waits (checked just before answering)."""
+        return bool(select.select([self._socket], [], [], 0)[0])
+
 
 @contextmanager
-def serve_tag(tag: EmulatedTag, port: int = 0) -> Iterator[TagServer]:
+def serve_tag(
+    tag: EmulatedTag, port: int = 0, *, answer_late: Callable[[bytes], bool] | None = None
+) -> Iterator[TagServer]:
     """Serve ``tag`` on ``port`` (0: any free port) for the duration of a ``with`` block."""
-    server = TagServer(tag, port)
+    server = TagServer(tag, port, answer_late=answer_late)
     server.start()
     try:
         yield server

@@ -64,6 +64,8 @@ class EmulatedType2Tag(EmulatedTag):
     ``None`` leaves the tag formatted but empty, as NTAGs leave the factory
     (CC ``E1 10 size 00``, then ``03 00 FE``).  ``formatted=False`` gives an
     all-zero user memory without capability container, which nfcpy cannot use.
+    ``after_terminator``: bytes written right after the Terminator TLV, where
+    the NFC Forum says nothing belongs to the NDEF message any more.
 
     Commands: READ (``30``, 16 bytes, rolling over to page 0 past the end),
     WRITE (``A2``), GET_VERSION (``60``), READ_SIG (``3C``) and HLTA.  nfcpy
@@ -90,6 +92,7 @@ class EmulatedType2Tag(EmulatedTag):
         product: NtagName = "NTAG215",
         formatted: bool = True,
         signature: bytes = bytes(32),
+        after_terminator: bytes = b"",
         vanish_after_commands: int | None = None,
     ) -> None:
         super().__init__(uid, vanish_after_commands=vanish_after_commands)
@@ -101,9 +104,9 @@ class EmulatedType2Tag(EmulatedTag):
             raise ValueError("an unformatted tag cannot hold an NDEF message")
         self.product = NTAG_PRODUCTS[product]
         self._signature = bytes(signature)
-        self._memory = self._initial_memory(ndef, formatted)
+        self._memory = self._initial_memory(ndef, formatted, after_terminator)
 
-    def _initial_memory(self, ndef: bytes | None, formatted: bool) -> bytearray:
+    def _initial_memory(self, ndef: bytes | None, formatted: bool, after_terminator: bytes) -> bytearray:
         p, uid = self.product, self.uid
         memory = bytearray(p.pages * 4)
         memory[0:4] = uid[0:3] + bytes([0x88 ^ uid[0] ^ uid[1] ^ uid[2]])
@@ -116,7 +119,9 @@ class EmulatedType2Tag(EmulatedTag):
             if len(tlv) > area:
                 raise ValueError(f"{len(ndef or b'')} bytes of NDEF do not fit the {area}-byte {p.name} area")
             if len(tlv) < area:
-                tlv += b"\xfe"
+                tlv += b"\xfe" + after_terminator
+            if len(tlv) > area or (after_terminator and not tlv.endswith(after_terminator)):
+                raise ValueError(f"the bytes after the terminator do not fit the {area}-byte {p.name} area")
             memory[16 : 16 + len(tlv)] = tlv
         cfg = p.config_page * 4
         memory[cfg : cfg + 16] = bytes.fromhex("040000ff00050000ffffffff00000000")

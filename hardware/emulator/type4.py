@@ -24,7 +24,8 @@ class EmulatedType4Tag(EmulatedTag):
     ``D2760000850101``, SELECT the CC file ``E103`` or the NDEF file ``E104``,
     READ BINARY.  UPDATE BINARY is refused (``6982``), as the CC says.
     Reads are at most ``max_read`` (MLe) bytes, so longer messages take
-    several READ BINARY commands, as on real tags.
+    several READ BINARY commands, as on real tags.  ``after_message``: bytes
+    in the NDEF file right after the NLEN bytes of the message.
 
     Example::
 
@@ -48,13 +49,16 @@ class EmulatedType4Tag(EmulatedTag):
         *,
         file_size: int = 256,
         max_read: int = 59,
+        after_message: bytes = b"",
         vanish_after_commands: int | None = None,
     ) -> None:
         super().__init__(uid, vanish_after_commands=vanish_after_commands)
         message = ndef or b""
-        if len(message) + 2 > file_size or file_size > 0x7FFF:
+        if len(message) + len(after_message) + 2 > file_size or file_size > 0x7FFF:
             raise ValueError(f"{len(message)} bytes of NDEF do not fit a {file_size}-byte NDEF file")
-        self._ndef_file = (struct.pack(">H", len(message)) + message).ljust(file_size, b"\x00")
+        self._ndef_file = (struct.pack(">H", len(message)) + message + after_message).ljust(
+            file_size, b"\x00"
+        )
         self._cc_file = (
             struct.pack(">HBHH", 15, 0x20, max_read, 0x34)
             + b"\x04\x06"

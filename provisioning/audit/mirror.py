@@ -5,7 +5,9 @@ serves them at (c2sp.org/tlog-tiles: ``checkpoint``, ``tile/<L>/<N>``,
 ``tile/entries/<N>``; and ``v1/log/balances``), so the folder is a
 :class:`~provisioning.audit.sources.MirrorSource`, and served by any static
 file server it is a URL again.  A full tile never changes, so a refresh
-fetches only the tiles the folder lacks and the partial ones at the new size.
+fetches only the tiles the folder lacks and the partial ones at the new size,
+and deletes a partial tile once its full tile is there (a reader that read the
+older checkpoint then reads the full tile's prefix, as the spec asks).
 
 The mirror trusts nothing it copies: the audit verifies the checkpoint with
 the published key and recomputes the root from the entries, so a server that
@@ -30,7 +32,7 @@ from typing import Any, Final
 
 from protocol.errors import ProtocolError
 from protocol.merkle import HASH_BYTES
-from protocol.tiles import BundleError, claimed_size, parse_bundle, tile_paths
+from protocol.tiles import BundleError, claimed_size, full_tile_path, parse_bundle, tile_paths
 from provisioning.audit.errors import SourceError
 from provisioning.audit.sources import BALANCES, CHECKPOINT, HttpSource
 
@@ -76,13 +78,21 @@ def _check(path: str, data: bytes, width: int) -> None:
 
 
 def drop_stale_partials(folder: Path, wanted: dict[str, int]) -> None:
-    """Delete partial tiles of earlier sizes: their content is in the newer tiles now."""
+    """Delete partial tiles of earlier sizes whose full tile the folder now holds.
+
+    Only then: c2sp.org/tlog-tiles lets a log delete a partial tile once the
+    full tile exists, and a reader that read an older checkpoint falls back to
+    that full tile.  A partial tile of a tile still incomplete (``tile/1/000.p/1``
+    when the tree has grown to ``.p/2``) stays: a reader of the older
+    checkpoint has nothing else to read it from.
+    """
     tiles = folder / "tile"
     if not tiles.is_dir():
         return
     for path in tiles.rglob("*"):
         name = path.relative_to(folder).as_posix()
-        if path.is_file() and ".p/" in name and name not in wanted:
+        full = full_tile_path(name)
+        if path.is_file() and full is not None and name not in wanted and (folder / full).is_file():
             path.unlink()
 
 
@@ -109,7 +119,7 @@ def mirror_log(url: str, folder: Path, *, source: HttpSource | None = None) -> M
         missing = [path for path in wanted if not (folder / path).is_file()]
 
         def fetch(path: str) -> None:
-            data = http.get(path)
+            data = http.get_tile(path, wanted[path])  # a partial tile that is gone: the full tile's prefix
             assert data is not None
             _check(path, data, wanted[path])
             write_file(folder, path, data)

@@ -35,9 +35,11 @@ from protocol.tiles import (
     BundleError,
     bundles_for,
     entry_bundle_path,
+    full_tile_path,
     parse_bundle,
     split_bundle,
     tile_path,
+    tile_prefix,
 )
 from provisioning.audit.errors import SourceError
 
@@ -177,6 +179,30 @@ class HttpSource:
             raise SourceError("server_error", f"GET {self.url}/{path} answered {response.status_code}")
         return response.content
 
+    def get_tile(self, path: str, width: int, *, allow_404: bool = False) -> bytes | None:
+        """The tile or entry bundle at ``path``, which holds ``width`` items; a partial one may be gone.
+
+        c2sp.org/tlog-tiles lets a log delete a partial tile once its full
+        tile exists (a mirror refreshed by :func:`~provisioning.audit.mirror.mirror_log`
+        and served as files does), so a 404 for ``….p/W`` is answered from the
+        full tile's first ``W`` items, byte for byte what the partial tile held.
+        ``None`` for a 404 of both when ``allow_404``.
+        """
+        data = self.get(path, allow_404=True)
+        full = full_tile_path(path)
+        if data is None and full is not None:
+            whole = self.get(full, allow_404=True)
+            if whole is not None:
+                try:
+                    return tile_prefix(path, whole, width)
+                except ValueError as exc:
+                    raise SourceError(
+                        "server_error", f"{self.url}/{full} cannot stand for {path}: {exc}"
+                    ) from exc
+        if data is None and not allow_404:
+            raise SourceError("server_error", f"GET {self.url}/{path} answered 404")
+        return data
+
     def _json(self, path: str) -> Any:
         data = self.get(path)
         try:
@@ -201,13 +227,13 @@ class HttpSource:
 
     def _fetch(self, n: int, width: int) -> Piece:
         path = entry_bundle_path(n, width)
-        data = self.get(path)
+        data = self.get_tile(path, width)
         assert data is not None
         try:
             entries = parse_bundle(data, width)
         except BundleError as exc:
             raise SourceError("server_error", f"{self.url}/{path} is not an entry bundle: {exc}") from exc
-        leaves = _leaves(self.get(tile_path(0, n, width), allow_404=True), width)
+        leaves = _leaves(self.get_tile(tile_path(0, n, width), width, allow_404=True), width)
         return Piece(n * TILE_WIDTH, entries, leaves)
 
     def pieces(self, size: int) -> Iterator[Piece]:

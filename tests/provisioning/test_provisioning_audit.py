@@ -307,7 +307,9 @@ def test_the_mirrors_and_their_server_agree_on_everything(ledger: Ledger, tmp_pa
     )  # the same files: the export writes what the server serves
 
 
-def test_a_mirror_follows_its_log_and_keeps_no_stale_partial_tile(tmp_path: Path, capsys):
+def test_a_mirror_follows_its_log_and_keeps_older_partial_tiles_until_the_full_tile(tmp_path: Path, capsys):
+    """A reader of the older checkpoint still finds its partial tiles (c2sp.org/tlog-tiles deletes them
+    only once the full tile exists; that case: test_provisioning_audit_tiles.py)."""
     data, mirror = tmp_path / "server", tmp_path / "mirror"
     init = init_data_dir(data, origin=ORIGIN)
     with (
@@ -324,8 +326,13 @@ def test_a_mirror_follows_its_log_and_keeps_no_stale_partial_tile(tmp_path: Path
     assert second["size"] == first["size"] + 1
     assert second["fetched"] == 2  # the partial bundle and level-0 tile at the new size
     partials = sorted(p.relative_to(mirror).as_posix() for p in (mirror / "tile").rglob("*.p/*"))
-    width = second["size"]
-    assert partials == [f"tile/0/000.p/{width}", f"tile/entries/000.p/{width}"]
+    old, new = first["size"], second["size"]
+    assert partials == [
+        f"tile/0/000.p/{old}",
+        f"tile/0/000.p/{new}",
+        f"tile/entries/000.p/{old}",
+        f"tile/entries/000.p/{new}",
+    ]
     code, out, _ = _audit(capsys, str(mirror), "--key", init.log_verifier_key, "--workers", "1")
     assert code == 0, out
 
