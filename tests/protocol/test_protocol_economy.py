@@ -22,7 +22,7 @@ from provisioning.audit.book import LedgerBook
 from server.storage import Tx
 
 ROOT = Path(__file__).resolve().parents[2]
-STDLIB_OK = {"__future__", "collections", "dataclasses", "enum", "typing", "datetime", "zoneinfo"}
+STDLIB_OK = {"__future__", "bisect", "collections", "dataclasses", "enum", "typing", "datetime", "zoneinfo"}
 
 
 def _book_methods() -> list[str]:

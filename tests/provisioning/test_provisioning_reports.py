@@ -55,12 +55,12 @@ def month(cli_env: ServerProcess, capsys, tmp_path: Path) -> Month:
         *("shift", "add", "--card", first["card_id"], "--site", site["site_id"], *key),
         *("--start", f"{yesterday} 10:00", "--end", f"{yesterday} 13:00", "--reason", "kiosk_broken"),
     )
-    now = now_ms()
     kiosk = cli_env.enrol_signer(site["site_id"])
-    cli_env.send(  # 2 hours tapped: 20 tokens
+    now = now_ms()  # after the enrolment: the server holds shifts dated before it (before_enrolment)
+    cli_env.send(  # 2 hours tapped, from now (the server takes kiosk times up to a day ahead): 20 tokens
         kiosk,
-        kiosk.event("check_in", second["card_id"], now - 2 * HOUR_MS),
-        kiosk.event("check_out", second["card_id"], now),
+        kiosk.event("check_in", second["card_id"], now),
+        kiosk.event("check_out", second["card_id"], now + 2 * HOUR_MS),
     )
     till = cli_env.enrol_signer(shop["site_id"])
     kept, undone, offline, declined = (ids.new_id(ids.REDEMPTION) for _ in range(4))

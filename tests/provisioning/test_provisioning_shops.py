@@ -51,7 +51,7 @@ def test_add_list_and_presets(cli_env: ServerProcess, capsys):
 
     # A shop's code enrols a shop terminal, through the same command as a kiosk's.
     code = run(capsys, "terminal", "add", "--site", shop["site_id"])
-    assert len(code["code"]) == 12
+    assert len(code["code"]) == 20
 
 
 def test_refusals_are_one_line_with_the_reason_code(cli_env: ServerProcess, capsys):

@@ -611,7 +611,6 @@ def test_twenty_concurrent_online_redemptions_settle_exactly_what_the_balance_co
 ) -> None:
     """20 shop terminals redeem 3 tokens each at once against 15 tokens: exactly 5 are debited."""
     server = server_process
-    now = now_ms()
     with server.admin() as admin:
         site = admin.add_site("Repair café", tokens_per_hour=60)
         shop = admin.add_shop("Weltladen", max_amount=10)
@@ -636,9 +635,10 @@ def test_twenty_concurrent_online_redemptions_settle_exactly_what_the_balance_co
 
     try:
         earner = enrol(site["site_id"])
-        shift = [
-            earner.event(EventKind.CHECK_IN, card["card_id"], now - 15 * MINUTE - 1000),
-            earner.event(EventKind.CHECK_OUT, card["card_id"], now - 1000),
+        now = now_ms()  # after the enrolment: a shift dated before it is held (before_enrolment)
+        shift = [  # ends a quarter of an hour ahead: the server takes kiosk times up to a day ahead
+            earner.event(EventKind.CHECK_IN, card["card_id"], now),
+            earner.event(EventKind.CHECK_OUT, card["card_id"], now + 15 * MINUTE),
         ]
         assert (
             http.post(f"/v1/kiosks/{earner.kiosk_id}/events", content=encode_batch(shift)).status_code == 200

@@ -87,7 +87,7 @@ def test_coordinator_decisions_are_logged_once_each(api: Api) -> None:
     uid_card = api.create_card(volunteer_id=card["volunteer_id"], uid="04A1B2C3D4E5F6")
     api.block(card["card_id"], reason="lost")
     api.block(card["card_id"])
-    kiosk = api.enrol_kiosk(site_id)
+    kiosk = api.enrol_kiosk(site_id, enrolled_ms=T0)
     for action in ("clear", "revoke", "revoke"):
         api.admin("POST", f"/v1/admin/kiosks/{kiosk.kiosk_id}/{action}", expect=200)
 

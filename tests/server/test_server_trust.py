@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from server_helpers import HOUR, T0, Api, World, assert_error
+from server_helpers import ENROLLED_BEFORE, HOUR, T0, Api, World, assert_error
 from server_shop_helpers import create_shop
 
 from protocol import (
@@ -78,13 +78,13 @@ def test_list_is_for_one_kiosk_only(api: Api, world: World, server_key: PublicKe
 def test_issued_ms_never_goes_back(api: Api, world: World, server_key: PublicKey) -> None:
     kiosk_id = world.kiosk.kiosk_id
     first = verify_trust_list(world.kiosk.enrolment["trust"], server_key, kiosk_id=kiosk_id).issued_ms
-    issued = [first, _fetch(api, kiosk_id, server_key).issued_ms]  # both at T0 by the server clock
+    issued = [first, _fetch(api, kiosk_id, server_key).issued_ms]  # at enrolment, then at T0
     api.clock.now = T0 - HOUR  # the server's clock steps back
     issued.append(_fetch(api, kiosk_id, server_key).issued_ms)
-    other = api.enrol_kiosk(world.site["site_id"])  # the enrolment answer takes part too
+    other = api.enrol_kiosk(world.site["site_id"], enrolled_ms=T0 - HOUR)  # the enrolment answer too
     issued.append(verify_trust_list(other.enrolment["trust"], server_key, kiosk_id=other.kiosk_id).issued_ms)
     issued.append(_fetch(api, kiosk_id, server_key).issued_ms)
-    assert issued == [T0, T0 + 1, T0 + 2, T0 + 3, T0 + 4]  # strictly increasing
+    assert issued == [T0 - ENROLLED_BEFORE, T0, T0 + 1, T0 + 2, T0 + 3]  # strictly increasing
     api.clock.now = T0 + HOUR  # once the clock is ahead again, it is the clock
     assert _fetch(api, kiosk_id, server_key).issued_ms == T0 + HOUR
 

@@ -129,10 +129,10 @@ def _kiosk_steps(h: Harness) -> Iterator[Callable[[], None]]:
 
 def _enrolment_steps(h: Harness) -> Iterator[Callable[[], None]]:
     p = h.presenter
-    yield lambda: h.type("12345678")
+    yield lambda: h.type("1234567890123456")  # 16 of a code's 20 digits
 
     def busy() -> None:
-        h.type("9012")
+        h.type("7890")
         p.press_action("submit")
 
     yield busy
