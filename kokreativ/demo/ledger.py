@@ -1,7 +1,8 @@
 """The demo's ledger server: the real app, in this process, on the story's clock.
 
-The demo tells one day that has already happened (yesterday, in UTC), so the
-server must live through that day too.  A server on the real clock would
+The demo tells one day that has already happened (two days ago, in UTC, so
+that its next morning has passed too), and the server must live through that
+day as well.  A server on the real clock would
 enrol the kiosk *today*, after every shift of the day it then receives, and
 its kiosk limits (``protocol.economy.kiosklimits``) rightly hold such shifts as
 ``before_enrolment``.  So the demo runs the unchanged app
@@ -11,7 +12,10 @@ that exists for tests; no setting of the real server moves its clock.
 
 The clock stands still until the demo moves it, and only forwards, so each
 act's times read as one plausible day and the output is the same on every
-run.  Between :func:`ledger_server` blocks nothing listens on the port: the
+run; the kiosk's and the till's simulated clocks are wound on with it
+(:func:`kokreativ.demo.script.wind_to`), so their signed clock samples agree
+with the server.  The window act at the end lets it follow the real clock,
+which the window's kiosk reads.  Between :func:`ledger_server` blocks nothing listens on the port: the
 "server is down" act is a real outage.
 """
 
