@@ -1,8 +1,9 @@
 """Run ``kokreativ server run`` as a separate process on loopback.
 
-The demo, the benchmark and the crash tests need a server that really is a
-separate process: one that can be stopped to simulate an outage, killed to
-simulate a crash, and that does not share the client's interpreter lock.
+The benchmark and the crash tests need a server that really is a separate
+process: one that can be stopped or killed to simulate an outage or a crash,
+and that does not share the client's interpreter lock.  (The demo serves in
+its own process instead, on its story's clock: :mod:`kokreativ.demo.ledger`.)
 """
 
 from __future__ import annotations

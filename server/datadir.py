@@ -63,12 +63,16 @@ def admin_token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def init_data_dir(path: Path, *, origin: str = tlog.DEFAULT_ORIGIN) -> InitResult:
+def init_data_dir(
+    path: Path, *, origin: str = tlog.DEFAULT_ORIGIN, now_ms: Clock = wall_clock.now_ms
+) -> InitResult:
     """Create a new data directory at ``path`` (which may exist only if empty).
 
     ``origin`` names the transparency log (the server's URL without the
-    scheme); it cannot be changed later.  Returns the admin token, which is
-    shown once and stored only as a hash, and the log's verifier key.
+    scheme); it cannot be changed later.  ``now_ms`` dates the empty log's
+    checkpoint (pass the clock :func:`open_data_dir` will be given).  Returns
+    the admin token, which is shown once and stored only as a hash, and the
+    log's verifier key.
     Raises :class:`DataDirError` if ``path`` already holds anything or
     ``origin`` is not a valid name (empty, spaces, ``+``).
     """
@@ -93,7 +97,7 @@ def init_data_dir(path: Path, *, origin: str = tlog.DEFAULT_ORIGIN) -> InitResul
         with storage.write() as tx:
             tx.set_setting(ADMIN_TOKEN_SETTING, admin_token_hash(admin_token))
             tx.set_setting(tlog.ORIGIN_SETTING, origin)
-        tlog.ensure_checkpoint(storage, server_key, wall_clock.now_ms())  # the empty log's, size 0
+        tlog.ensure_checkpoint(storage, server_key, now_ms())  # the empty log's, size 0
     return InitResult(
         admin_token=admin_token,
         server_public_key=server_key.public_key,

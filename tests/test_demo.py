@@ -41,17 +41,28 @@ def test_demo_day_syncs_verifies_and_pays_what_was_worked(tmp_path: Path):
     # the server date Bo's hour by its own clock, and pay it.
     assert "kiosk clock 1970-01-01 00:00  Bo  check_in" in text
     assert "kiosk clock 1970-01-01 01:00  Bo  check_out" in text
-    assert re.search(
-        r"synced \(ok\): the server dated the shift \d\d:\d\d–\d\d:\d\d by its own clock, "
-        r"1:00 h, 10 tokens, paid",
-        text,
+    assert "21:45 Power cut at the kiosk" in text
+    assert (
+        "synced (ok): the server dated the shift 21:45–22:45 by its own clock, 1:00 h, 10 tokens, paid"
+        in text
     )
+    # One day's story: the server enrols the kiosk before the day it signs, is down while it is worked,
+    # back in the evening, and the coordinator reads the results the next morning, so no shift is held
+    # (not before_enrolment, not backdated) and the printed times only move forward.
+    assert re.search(r"2\. \d{4}-\d\d-\d\d, 07:30 \(all times are UTC\): the ledger server runs at", text)
+    assert "before_enrolment" not in text and "backdated" not in text
+    acts = re.findall(r"^ *(?:\d\. )?(\d\d:\d\d) (?:At the shop|Server back|Power cut)", text, re.M)
+    assert acts == ["20:30", "21:30", "21:35", "21:45"]
     # Balances: 4:30 h + 2:10 h for Alex, 8:30 h + 1:00 h for Bo, nothing for Chris, at 10 tokens/h
     # rounded down, less what each spent at the shop.
     assert TOKENS_PER_HOUR == 10
     assert re.search(r"Alex Beispiel\s+balance\s+61 tokens, 6:40 h paid", text)
     assert re.search(r"Bo Muster\s+balance\s+93 tokens, 9:30 h paid", text)
+    assert re.search(
+        r"09:15–17:45\s+paid\s+8:30 h\s+85 tokens\n\s+21:45–22:45\s+paid\s+1:00 h\s+10 tokens", text
+    )
     assert re.search(r"Chris Probe\s+balance\s+0 tokens, 0:00 h paid", text)
+    assert "Results, as the coordinator reads them the next morning" in text
     assert "Waiting for a coordinator's review: 1" in text
     assert "Chris Probe: missing_check_out" in text
     assert "14 events from 2 kiosk(s), signatures and hash chain OK" in text

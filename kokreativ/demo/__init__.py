@@ -1,11 +1,14 @@
 """``kokreativ demo``: one simulated day, end to end, on embedded defaults (its acts: :mod:`.day`).
 
-It runs the real parts: a ledger server process on loopback with SQLite in
-a temporary folder, the coordinator's provisioning over the admin API (an
-issuer key, cards carrying signed credentials), a kiosk enrolled with a fresh
-key, the kiosk core with a simulated reader and clock, the sync client and
-the server's own re-verification.  The server is stopped while the day is
-replayed, to show that the kiosk works offline, checking credentials too.
+It runs the real parts: the ledger server's app under uvicorn on loopback
+with SQLite in a temporary folder, the coordinator's provisioning over the
+admin API (an issuer key, cards carrying signed credentials), a kiosk enrolled
+with a fresh key, the kiosk core with a simulated reader and clock, the sync
+client and the server's own re-verification.  The server is stopped while the
+day is replayed (nothing listens on its port), to show that the kiosk works
+offline, checking credentials too.  The day is two days ago, and the server
+lives through it on a clock the demo moves forward act by act
+(:mod:`.ledger`), so it enrols the kiosk that morning, before the day's taps.
 
 At the end an auditor re-checks the public log with nothing but the published
 verifier key, and then catches a dishonest edit of the server's database.

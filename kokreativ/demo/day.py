@@ -17,12 +17,25 @@ from typing import Any, TextIO
 
 from kokreativ.demo.audit import public_audit, tamper_and_audit
 from kokreativ.demo.kiosk import power_cut, replay_day
+from kokreativ.demo.ledger import StoryClock, ledger_server
 from kokreativ.demo.provision import Provisioned, provision
 from kokreativ.demo.results import print_report, print_review
-from kokreativ.demo.script import PRESETS, SHOP_NAME, VOLUNTEERS
+from kokreativ.demo.script import (
+    BACK_ONLINE,
+    OPENS,
+    POWER_CUT,
+    PRESETS,
+    REVIEW,
+    SHOP_NAME,
+    SHOP_OFFLINE,
+    SHOP_ONLINE,
+    VOLUNTEERS,
+    StoryDay,
+    wind_to,
+)
 from kokreativ.demo.till import at_till
 from kokreativ.demo.window import open_window
-from kokreativ.localserver import free_port, ledger_server
+from kokreativ.localserver import free_port
 from provisioning.audit.report import AuditReport
 from provisioning.client import ApiClient
 from terminal.clock import SimulatedClock
@@ -61,10 +74,22 @@ class BackOnline:
         )
 
 
+@dataclass(frozen=True)
+class Clocks:
+    """The story's clocks: the server's, the check-in kiosk's and the shop till's."""
+
+    server: StoryClock
+    kiosk: SimulatedClock
+    till: SimulatedClock
+
+
 def run_demo(workdir: Path, out: TextIO, *, keep: bool = False, window: bool = False) -> int:
     """Run the demo in ``workdir``; return 0 when every event synced and verified.
 
-    With ``window`` the kiosk screen opens afterwards (see the package docstring).
+    The story is of a day two days ago (UTC): the server lives through it on a
+    :class:`StoryClock`, the kiosk and the till on simulated clocks, all moved
+    forward act by act (:mod:`kokreativ.demo.ledger` says why).  With ``window``
+    the kiosk screen opens afterwards (see the package docstring).
     """
 
     def say(text: str = "") -> None:
@@ -72,43 +97,46 @@ def run_demo(workdir: Path, out: TextIO, *, keep: bool = False, window: bool = F
 
     server_dir = workdir / "server"
     port = free_port()
+    day = StoryDay.before(dt.datetime.now(dt.UTC).date())
+    clock = StoryClock(day.ms(OPENS))
 
     from server.datadir import init_data_dir
 
-    init = init_data_dir(server_dir)
+    init = init_data_dir(server_dir, now_ms=clock.now_ms)
     say(f"1. Ledger server data folder {server_dir}")
 
-    day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
-    day_start = dt.datetime.combine(day, dt.time(8, 0), tzinfo=dt.UTC)
-    setup = provision(workdir, server_dir, port, init.admin_token, day_start, say)
-    shop_clock = _offline(setup, day_start, say)
-    online = _back_online(setup, shop_clock, server_dir, port, init.log_verifier_key, workdir, say)
-    _print_results(setup, online, say)
+    setup = provision(workdir, server_dir, port, init.admin_token, clock, say)
+    kiosk_clock = SimulatedClock(start_wall_ms=clock.now_ms())  # switched on when it was enrolled
+    shop_clock = _offline(setup, day, kiosk_clock, say)
+    clocks = Clocks(clock, kiosk_clock, shop_clock)
+    online = _back_online(setup, day, clocks, server_dir, port, init.log_verifier_key, workdir, say)
+    _print_results(setup, online, day.next_day(), say)
     _print_log(online, init.log_origin, init.log_verifier_key, say)
     tampered = tamper_and_audit(server_dir, setup.cards[2].volunteer_id, init.log_verifier_key, workdir, say)
     ok = online.ok and tampered
     say(f"\nDemo {'succeeded' if ok else 'FAILED'}." + (f" Files are in {workdir}" if keep else ""))
     if window and ok:
-        open_window(setup.config, setup.stickers, server_dir, port, say)
+        open_window(setup.config, setup.stickers, server_dir, port, clock, say)
     return 0 if ok else 1
 
 
-def _offline(setup: Provisioned, day_start: dt.datetime, say: Any) -> SimulatedClock:
+def _offline(setup: Provisioned, day: StoryDay, kiosk_clock: SimulatedClock, say: Any) -> SimulatedClock:
     """Act 4: with the server down, the kiosk records the day and the till sells Bo a coffee.
 
     Returns the till's clock, which act 5 carries on.
     """
     say("4. Server stopped: the network is down. Replaying a day of taps at the kiosk (times in UTC):")
-    replay_day(setup.config, day_start, setup.stickers, say)
-    shop_clock = SimulatedClock(start_wall_ms=int(day_start.timestamp() * 1000) + 10 * 3_600_000)
-    say("   At the shop, still offline (the till decides within its limits):")
+    replay_day(setup.config, day, kiosk_clock, setup.stickers, say)
+    shop_clock = SimulatedClock(start_wall_ms=day.ms(SHOP_OFFLINE))
+    say(f"   {SHOP_OFFLINE} At the shop, still offline (the till decides within its limits):")
     at_till(setup.shop_config, shop_clock, setup.stickers, [(1, PRESETS[0][1], "Kaffee")], say)
     return shop_clock
 
 
 def _back_online(
     setup: Provisioned,
-    shop_clock: SimulatedClock,
+    day: StoryDay,
+    clocks: Clocks,
     server_dir: Path,
     port: int,
     verifier_key: str,
@@ -119,29 +147,38 @@ def _back_online(
     config = setup.config
     outbox = Outbox(config.outbox_path)
     try:
-        with SyncClient(config, outbox) as client:
+        with SyncClient(config, outbox, clock=clocks.kiosk) as client:
             offline = client.sync_once()
         say(
             f"   sync while offline: {offline.error or 'ok'}; "
             f"{outbox.pending_count()} events wait in the outbox"
         )
 
-        with ledger_server(server_dir, port) as url:
-            say(f"5. Server back at {url}; syncing")
-            with SyncClient(config, outbox) as client:
+        clocks.server.move_to(day.ms(BACK_ONLINE))
+        wind_to(clocks.kiosk, day.ms(BACK_ONLINE))
+        with ledger_server(server_dir, port, clocks.server) as url:
+            say(f"5. {BACK_ONLINE} Server back at {url}; syncing")
+            with SyncClient(config, outbox, clock=clocks.kiosk) as client:
                 result = client.sync_once()
             say(
                 f"   sent {result.sent}, acknowledged by verified receipt {result.acknowledged}, "
                 f"still pending {result.pending}, error {result.error or 'none'}"
             )
-            say("   At the shop, online again (the server authorises each redemption):")
-            shop_clock.advance(3600)
+            clocks.server.move_to(day.ms(SHOP_ONLINE))
+            wind_to(clocks.till, day.ms(SHOP_ONLINE))
+            say(f"   {SHOP_ONLINE} At the shop, online again (the server authorises each redemption):")
             sales = [(0, 5, "Buch"), (2, 40, "Fahrrad")]
-            shop_ok = at_till(setup.shop_config, shop_clock, setup.stickers, sales, say)
+            shop_ok = at_till(
+                setup.shop_config, clocks.till, setup.stickers, sales, say, server_clock=clocks.server
+            )
+            clocks.server.move_to(day.ms(POWER_CUT))
             with ApiClient(url, admin_token=setup.admin_token) as admin:
                 power_cut_ok = power_cut(
-                    config, outbox, setup.stickers[1], setup.cards[1].card_id, admin, say
+                    config, outbox, setup.stickers[1], setup.cards[1].card_id, admin, clocks.server, say
                 )
+                # The next morning the coordinator reads the results: by now Chris's shift, open since
+                # 14:00, is longer than any shift may be, so it waits for review as a missing check-out.
+                clocks.server.move_to(day.next_day().ms(REVIEW))
                 report, review, verify = admin.report(), admin.review(), admin.verify()
                 answer = admin.statement("shops", setup.shop["site_id"])
                 settlement = answer if isinstance(answer, dict) else {}
@@ -155,9 +192,9 @@ def _back_online(
     )
 
 
-def _print_results(setup: Provisioned, online: BackOnline, say: Any) -> None:
+def _print_results(setup: Provisioned, online: BackOnline, morning: StoryDay, say: Any) -> None:
     """Act 6: balances and shifts, the review queue, the shop's settlement, the server's re-verification."""
-    say("6. Results")
+    say(f"6. Results, as the coordinator reads them the next morning ({morning.date.isoformat()}, {REVIEW})")
     print_report(online.report, say)
     print_review(online.review, {c.card_id: n for c, n in zip(setup.cards, VOLUNTEERS, strict=True)}, say)
     settlement, verify = online.settlement, online.verify

@@ -11,7 +11,17 @@ from hardware.emulator import EmulatedType2Tag
 from hardware.indicator import Indicator, RecordingIndicator
 from hardware.reader import Tap
 from hardware.simulated import SimulatedReader
-from kokreativ.demo.script import COPY_UID, DAY, UNKNOWN_UID, VOLUNTEERS, format_hours, format_time
+from kokreativ.demo.ledger import StoryClock
+from kokreativ.demo.script import (
+    COPY_UID,
+    DAY,
+    UNKNOWN_UID,
+    VOLUNTEERS,
+    StoryDay,
+    format_hours,
+    format_time,
+    wind_to,
+)
 from provisioning.client import ApiClient
 from terminal.clock import SimulatedClock
 from terminal.config import KioskConfig
@@ -35,20 +45,31 @@ def tap_kiosk(config: KioskConfig, outbox: Outbox, clock: SimulatedClock, indica
 
 
 def power_cut(
-    config: KioskConfig, outbox: Outbox, sticker: EmulatedType2Tag, card_id: str, admin: ApiClient, say: Any
+    config: KioskConfig,
+    outbox: Outbox,
+    sticker: EmulatedType2Tag,
+    card_id: str,
+    admin: ApiClient,
+    server_clock: StoryClock,
+    say: Any,
 ) -> bool:
     """Bo works an hour at the kiosk after a power cut left its clock at 1970; True if paid at real time.
 
     The kiosk has no battery clock and here no NTP either: both taps carry 1970 and
     ``synced: false``.  The sync's signed clock sample lets the server date them by its
-    own clock (a ``clock_ref`` in the log), so the shift pays, at the right time.
+    own clock (a ``clock_ref`` in the log), so the shift pays, at the right time.  The
+    server's clock lives through the same hour.
     """
     clock = SimulatedClock(5_000, synced=False, boot_id="00000000-0000-4000-8000-000000000002")
     kiosk = tap_kiosk(config, outbox, clock, RecordingIndicator())
-    say("   Power cut at the kiosk: it boots with its clock at 1970 and no NTP. Bo works an hour:")
+    say(
+        f"   {format_time(server_clock.now_ms())} Power cut at the kiosk: it boots with its clock at 1970 "
+        "and no NTP. Bo works an hour:"
+    )
     tap = Tap(uid=sticker.uid, ndef=sticker.ndef_message)
     for hours in (0, 1):
         clock.advance(hours * 3600)
+        server_clock.advance(hours * 3600)
         at = dt.datetime.fromtimestamp(clock.wall_ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M")
         say(f"     kiosk clock {at}  Bo  {kiosk.handle_tap(tap).kind}")
     # The network is back at once: the sync's sample shares the check-out's monotonic reading.
@@ -63,20 +84,17 @@ def power_cut(
     return synced.ok and (shift["status"], shift["minutes"]) == ("paid", 60)
 
 
-def replay_day(config: KioskConfig, start: dt.datetime, stickers: list[EmulatedType2Tag], say: Any) -> None:
-    """Act 4: the kiosk records :data:`DAY` offline, on a simulated reader and clock, one line per tap."""
-    clock = SimulatedClock(start_wall_ms=int(start.timestamp() * 1000))
+def replay_day(
+    config: KioskConfig, day: StoryDay, clock: SimulatedClock, stickers: list[EmulatedType2Tag], say: Any
+) -> None:
+    """Act 4: the kiosk records :data:`DAY` offline on a simulated reader, its ``clock`` run on tap by tap."""
     reader = SimulatedReader()
     lights = io.StringIO()
     outbox = Outbox(config.outbox_path)
     try:
         kiosk = tap_kiosk(config, outbox, clock, ConsoleIndicator(lights))
-        elapsed = 0.0
         for step in DAY:
-            h, m, s = (int(part) for part in step.clock.split(":"))
-            target = h * 3600 + m * 60 + s - 8 * 3600
-            clock.advance(target - elapsed)
-            elapsed = target
+            wind_to(clock, day.ms(step.clock))
             if step.who is None:
                 reader.present_card(UNKNOWN_UID, None)
                 name = "(unknown)"

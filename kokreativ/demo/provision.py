@@ -9,8 +9,8 @@ from typing import Any
 
 from hardware.emulator import EmulatedType2Tag, serve_tag
 from hardware.nfc import write_one_tag
-from kokreativ.demo.script import PRESETS, SHOP_NAME, SITE_NAME, TOKENS_PER_HOUR, VOLUNTEERS
-from kokreativ.localserver import ledger_server
+from kokreativ.demo.ledger import StoryClock, ledger_server
+from kokreativ.demo.script import PRESETS, SHOP_NAME, SITE_NAME, TOKENS_PER_HOUR, VOLUNTEERS, format_time
 from protocol import PrivateKey
 from provisioning.cards import IssuedCard, issue_card
 from provisioning.client import ApiClient
@@ -32,11 +32,17 @@ class Provisioned:
 
 
 def provision(
-    workdir: Path, server_dir: Path, port: int, admin_token: str, day_start: dt.datetime, say: Any
+    workdir: Path, server_dir: Path, port: int, admin_token: str, clock: StoryClock, say: Any
 ) -> Provisioned:
-    """Acts 2 and 3: start the server, add a site, an issuer key, three cards, a kiosk and a shop; stop it."""
-    with ledger_server(server_dir, port) as url:
-        say(f"2. Ledger server running at {url}")
+    """Acts 2 and 3: start the server, add a site, an issuer key, three cards, a kiosk and a shop; stop it.
+
+    All of it at ``clock``'s time, the morning of the story's day: the kiosk is
+    enrolled before the first check-in it will sign.
+    """
+    with ledger_server(server_dir, port, clock) as url:
+        now_ms = clock.now_ms()
+        day = dt.datetime.fromtimestamp(now_ms / 1000, tz=dt.UTC).date().isoformat()
+        say(f"2. {day}, {format_time(now_ms)} (all times are UTC): the ledger server runs at {url}")
         with ApiClient(url, admin_token=admin_token) as admin:
             site = admin.add_site(SITE_NAME, tokens_per_hour=TOKENS_PER_HOUR)
             # The issuer key stays on the coordinator's machine; the server learns its public half.
@@ -46,7 +52,7 @@ def provision(
                 EmulatedType2Tag(bytes([0x04, i + 1, 0x10, 0x20, 0x30, 0x40, 0x50])) for i in range(3)
             ]
             cards = [
-                _issue_onto(sticker, admin, issuer_key, name, int(day_start.timestamp()))
+                _issue_onto(sticker, admin, issuer_key, name, now_ms // 1000)
                 for name, sticker in zip(VOLUNTEERS, stickers, strict=True)
             ]
             code = admin.create_enrolment_code(site["site_id"])

@@ -1,9 +1,11 @@
-"""The demo's script: who works where, the day's taps, and how times read in its output."""
+"""The demo's script: who works where, the day's taps and acts, and how times read in its output."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+
+from terminal.clock import SimulatedClock
 
 SITE_NAME = "Freizeitheim Linden"
 SHOP_NAME = "Stadtteilladen Linden"
@@ -38,6 +40,44 @@ DAY: tuple[ScriptedTap, ...] = (
     ScriptedTap("18:00:00", 0),
     ScriptedTap("20:10:00", 0),
 )
+
+
+# When the acts happen on the story's day (UTC).  The server's clock and the kiosks' move through them
+# in this order and never back (kokreativ.demo.ledger), so the printed times read as one day.
+OPENS = "07:30"  # the coordinator starts the server, provisions the cards, enrols the kiosk and the till
+SHOP_OFFLINE = "20:30"  # Bo buys a coffee at the till while the network is down
+BACK_ONLINE = "21:30"  # the server is back; the kiosk syncs
+SHOP_ONLINE = "21:35"  # Alex and Chris at the till, online
+POWER_CUT = "21:45"  # the kiosk reboots at 1970; Bo works an hour
+REVIEW = "08:00"  # the next morning: the coordinator reads the results, an auditor checks the log
+
+
+@dataclass(frozen=True)
+class StoryDay:
+    """The day the demo tells: two days ago, so its next morning is past too when the window opens."""
+
+    date: dt.date
+
+    @classmethod
+    def before(cls, today: dt.date) -> StoryDay:
+        """The story's day for a demo run on ``today``."""
+        return cls(today - dt.timedelta(days=2))
+
+    def next_day(self) -> StoryDay:
+        """The morning after."""
+        return StoryDay(self.date + dt.timedelta(days=1))
+
+    def ms(self, clock: str) -> int:
+        """``HH:MM`` or ``HH:MM:SS`` on this day, in ms since the epoch (UTC)."""
+        time = dt.time.fromisoformat(clock)
+        return int(dt.datetime.combine(self.date, time, tzinfo=dt.UTC).timestamp() * 1000)
+
+
+def wind_to(clock: SimulatedClock, wall_ms: int) -> None:
+    """Let a kiosk's simulated clock run on to ``wall_ms`` (its monotonic reading moves with it)."""
+    if wall_ms < clock.wall_ms:
+        raise ValueError("the demo's story never goes back in time")
+    clock.advance((wall_ms - clock.wall_ms) / 1000)
 
 
 def format_hours(minutes: int) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 from hardware.emulator import EmulatedType2Tag
 from hardware.indicator import RecordingIndicator
 from hardware.reader import Tap
+from kokreativ.demo.ledger import StoryClock
 from kokreativ.demo.script import VOLUNTEERS
 from terminal.clock import SimulatedClock
 from terminal.config import KioskConfig
@@ -22,13 +23,19 @@ def at_till(
     stickers: list[EmulatedType2Tag],
     sales: list[tuple[int, int, str]],
     say: Any,
+    *,
+    server_clock: StoryClock | None = None,
 ) -> bool:
     """Ring up ``sales`` (volunteer, tokens, item) at the shop till; True if each ended as expected.
 
     The online attempt is made only when the server is up: the till's own sync
     client finds out, exactly as at a real till.  Nobody can overdraw online.
+    Two minutes pass before each sale, on ``server_clock`` too when the server is up.
     """
-    with Outbox(config.outbox_path) as outbox, SyncClient(config, outbox, connect_timeout_s=1.0) as sync:
+    with (
+        Outbox(config.outbox_path) as outbox,
+        SyncClient(config, outbox, connect_timeout_s=1.0, clock=clock) as sync,
+    ):
         till = ShopTill(
             config=config,
             key=load_key(config.key_path),
@@ -42,6 +49,8 @@ def at_till(
         ok = True
         for who, amount, item in sales:
             clock.advance(120)
+            if server_clock is not None:
+                server_clock.advance(120)
             seen = till.present(Tap(uid=stickers[who].uid, ndef=stickers[who].ndef_message))
             name = VOLUNTEERS[who].split()[0]
             if not isinstance(seen, CardAtTill):

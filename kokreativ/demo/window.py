@@ -12,8 +12,8 @@ from typing import Any
 
 from hardware.emulator import EmulatedType2Tag
 from hardware.simulated import SimulatedReader
+from kokreativ.demo.ledger import StoryClock, ledger_server
 from kokreativ.demo.script import UNKNOWN_UID
-from kokreativ.localserver import ledger_server
 from terminal.config import KioskConfig, write_config
 from terminal.pin import hash_pin
 from terminal.service import open_service
@@ -43,9 +43,17 @@ def display_available() -> bool:
 
 
 def open_window(
-    config: KioskConfig, stickers: list[EmulatedType2Tag], server_dir: Path, port: int, say: Any
+    config: KioskConfig,
+    stickers: list[EmulatedType2Tag],
+    server_dir: Path,
+    port: int,
+    clock: StoryClock,
+    say: Any,
 ) -> None:
-    """The kiosk screen with the server up and a simulated reader, until the window is closed."""
+    """The kiosk screen with the server up and a simulated reader, until the window is closed.
+
+    The window's kiosk reads the real clock, so from here on the server does too (``clock`` goes live).
+    """
     from terminal.ui.app import kivy_post, prepare_kivy, run_app  # Kivy only when a window opens
     from terminal.ui.controller import ScreenController
 
@@ -55,7 +63,8 @@ def open_window(
         f"   hold the screen 3 s and enter PIN {DEMO_PIN} for the coordinator menu. Close the window to end."
     )
     prepare_kivy(fullscreen=False)
-    with ledger_server(server_dir, port):
+    clock.go_live()
+    with ledger_server(server_dir, port, clock):
         controller = ScreenController(
             config_path=config.data_dir / "kiosk.toml",
             post=kivy_post,

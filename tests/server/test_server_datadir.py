@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import stat
 from pathlib import Path
 
@@ -40,6 +41,16 @@ def test_init_accepts_an_empty_directory(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     init_data_dir(tmp_path / "empty")
     assert (tmp_path / "empty" / "ledger.db").is_file()
+
+
+def test_init_dates_the_empty_logs_checkpoint_by_the_clock_it_is_given(tmp_path: Path) -> None:
+    """The demo's server lives on its story's clock from the start (kokreativ.demo.ledger)."""
+    init_data_dir(tmp_path / "data", now_ms=lambda: 1_234_567)
+    conn = sqlite3.connect(tmp_path / "data" / "ledger.db")
+    try:
+        assert conn.execute("SELECT size, created_ms FROM tlog_checkpoints").fetchall() == [(0, 1_234_567)]
+    finally:
+        conn.close()
 
 
 def test_open_refuses_a_missing_or_incomplete_dir(tmp_path: Path) -> None:
