@@ -88,6 +88,17 @@ def _rules_set(client: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
     return _send(client, args, ck.sign(key, "site_rules", data))
 
 
+def _rules_show(args: argparse.Namespace) -> int:
+    with admin_client(args) as client:
+        site = client.get_site(args.site_id)
+        text = reports.render_rules(site)  # refuses a shop before anything is printed
+        if args.json:
+            print_json(site)
+        else:
+            print(text, end="")
+    return 0
+
+
 def _local_ms(text: str | None) -> int:
     return 0 if text is None else ck.parse_local_time(text)  # 0: keep the recorded time
 
@@ -294,12 +305,21 @@ def _configure_rules(commands: SubParsers) -> None:
         help="a bonus on dates (2026-12-25,2026-12-26), the whole day unless a window is given",
     )
     set_rules.add_argument("--no-bonuses", action="store_true", help="remove every bonus")
+    show = leaf(
+        rules,
+        "show",
+        "show a check-in site's earning rules and kiosk limits in words",
+        "kokreativ provision rules show s_…",
+        _rules_show,
+    )
+    show.add_argument("site_id", help="the check-in site (s_…)")
+    show.add_argument("--json", action="store_true", help="print the site as JSON instead")
     limits = leaf(
         rules,
         "limits",
         "sign and apply a check-in site's kiosk limits, which hold implausible shifts for review "
         "instead of paying them (a stolen kiosk key gets no more paid); values not given stay; "
-        "`site list` shows the current ones",
+        "`rules show` shows the current ones",
         "kokreativ provision rules limits s_… --max-day-hours 10 --backdate-days 7 "
         "--key ~/kokreativ/coordinator.key",
         admin_call(_rules_limits),

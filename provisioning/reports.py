@@ -20,7 +20,7 @@ from typing import Any, Final, TextIO
 
 from protocol import Reason
 from provisioning.client import ApiClient
-from provisioning.coordinator_keys import format_local, local_days_ms
+from provisioning.coordinator_keys import format_bonus, format_local, local_days_ms
 from provisioning.errors import ProvisioningError, ServerRefused
 
 
@@ -192,6 +192,35 @@ def render_shop(statement: Mapping[str, Any]) -> str:
     )
     if rejected:
         lines.append(f"Rejected     {rejected}   held, then rejected in review: never owed")
+    return "\n".join(lines) + "\n"
+
+
+def render_rules(site: Mapping[str, Any]) -> str:
+    """A check-in site's earning rules and kiosk limits as text (``provision rules show``).
+
+    Refuses a shop with ``not_a_shop``: its limits are in ``shop list``.
+    """
+    if site.get("kind") != "checkin":
+        raise ServerRefused(
+            Reason.NOT_A_SHOP, f"{site.get('site_id')} is a shop; `shop list` shows its limits"
+        )
+    cap = site.get("daily_cap") or 0
+    bonuses = [format_bonus(b) for b in site.get("bonuses", [])]
+    lines = [
+        f"Site      {site.get('site_id')}  {site.get('name') or ''}".rstrip(),
+        f"Earning   {site.get('tokens_per_hour')} tokens an hour; "
+        f"daily cap {cap if cap else 'none'} (tokens per volunteer and day at this site)",
+        f"Bonuses   {', '.join(bonuses) if bonuses else 'none'}",
+        "",
+        "Shifts beyond these go to review instead of being paid:",
+        f"  max_shift_hours  {site.get('max_shift_hours'):>3}  the longest shift",
+        f"  max_day_hours    {site.get('max_day_hours'):>3}  most hours paid to one card for shifts "
+        "starting on one day, all sites together",
+        f"  backdate_days    {site.get('backdate_days'):>3}  most days between a shift's end and "
+        "when it reaches the server",
+        "",
+        "Change them: kokreativ provision rules set|limits SITE --key FILE",
+    ]
     return "\n".join(lines) + "\n"
 
 

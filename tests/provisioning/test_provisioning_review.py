@@ -225,6 +225,10 @@ def test_kiosk_limits_are_changed_shown_and_enforced(cli_env: ServerProcess, cap
     listed = {s["site_id"]: s for s in run(capsys, "site", "list")}
     assert (listed[site["site_id"]]["max_day_hours"], listed[site["site_id"]]["backdate_days"]) == (2, 3)
     assert kept["tokens_per_hour"] == 10  # the earning rules are another decision
+    shown = table(capsys, "rules", "show", site["site_id"])
+    assert "Treff" in shown and "10 tokens an hour" in shown
+    assert "max_day_hours      2" in shown and "backdate_days      3" in shown
+    assert run(capsys, "rules", "show", site["site_id"], "--json") == listed[site["site_id"]]
 
     cli_env.send(  # the same three hours for another card: held now
         kiosk,
@@ -246,6 +250,7 @@ def test_kiosk_limits_are_changed_shown_and_enforced(cli_env: ServerProcess, cap
     assert refused(capsys, "rules", "limits", shop["site_id"], *key, "--backdate-days", "5").startswith(
         "kokreativ: error: not_a_shop:"
     )
+    assert refused(capsys, "rules", "show", shop["site_id"]).startswith("kokreativ: error: not_a_shop:")
     assert refused(capsys, "rules", "limits", "s_" + "0" * 32, *key, "--backdate-days", "5").startswith(
         "kokreativ: error: unknown_site:"
     )
