@@ -257,6 +257,30 @@ def shop_limits_data(site: Mapping[str, Any], **changes: int | None) -> dict[str
     return data
 
 
+KIOSK_LIMITS: Final = ("max_day_hours", "backdate_days")
+
+
+def kiosk_limits_data(site: Mapping[str, Any], **changes: int | None) -> dict[str, Any]:
+    """``kiosk_limits`` data: the check-in site's current kiosk limits with the given ones changed.
+
+    A shop has no kiosk limits (its own are ``shop_limits``): refused with ``not_a_shop``,
+    the code the server gives a ``kiosk_limits`` decision for a shop.
+    """
+    if site.get("kind") != "checkin" or any(name not in site for name in KIOSK_LIMITS):
+        raise ProvisioningError(
+            Reason.NOT_A_SHOP,
+            f"{site.get('site_id')} is a shop, not a check-in site; change its limits with `shop limits`",
+        )
+    unknown = set(changes) - set(KIOSK_LIMITS)
+    if unknown:
+        raise ValueError(f"not a kiosk limit: {sorted(unknown)}")
+    data: dict[str, Any] = {"site": site["site_id"]}
+    for name in KIOSK_LIMITS:
+        value = changes.get(name)
+        data[name] = site[name] if value is None else value
+    return data
+
+
 def review_data(
     shift: tuple[str, int], action: str, reason: str, *, start_ms: int = 0, end_ms: int = 0
 ) -> dict[str, Any]:
@@ -269,6 +293,11 @@ def review_data(
         "end_ms": end_ms,
         "reason": reason,
     }
+
+
+def redemption_review_data(redemption_id: str, action: str, reason: str) -> dict[str, Any]:
+    """``redemption_review`` data: a held offline redemption approved (debited, owed) or rejected."""
+    return {"redemption": redemption_id, "action": action, "reason": reason}
 
 
 def acknowledge_data(redemption_id: str, reason: str) -> dict[str, Any]:
@@ -292,6 +321,18 @@ def parse_shift_ref(text: str) -> tuple[str, int]:
     if not sep or not ids.is_id(kiosk, ids.KIOSK) or not seq.isdigit() or int(seq) < 1:
         raise _bad(f"{text!r} is not a shift reference like k_…:12")
     return kiosk, int(seq)
+
+
+def parse_review_ref(text: str) -> tuple[str, int] | str:
+    """An item of the review list as ``review list`` prints it: a shift ``(kiosk, seq)`` or a redemption ID.
+
+    ``"k_…:12"`` is the shift whose first tap that is; ``"r_…"`` a held redemption.
+    """
+    if ids.is_id(text.strip(), ids.REDEMPTION):
+        return text.strip()
+    if text.startswith(f"{ids.KIOSK}_") and ":" in text:
+        return parse_shift_ref(text)
+    raise _bad(f"{text!r} is neither a shift like k_…:12 nor a redemption like r_… (see `review list`)")
 
 
 def parse_days(text: str) -> list[int]:

@@ -11,7 +11,7 @@ import argparse
 import sys
 from typing import Any
 
-from protocol import PrivateKey
+from protocol import PrivateKey, Reason
 from provisioning import coordinator_keys as ck
 from provisioning import reports
 from provisioning.client import ApiClient
@@ -23,6 +23,7 @@ from provisioning.cliglue import (
     leaf,
     print_json,
 )
+from provisioning.errors import ProvisioningError
 
 
 def _preset(text: str) -> dict[str, Any]:
@@ -87,19 +88,45 @@ def _rules_set(client: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
     return _send(client, args, ck.sign(key, "site_rules", data))
 
 
+def _rules_show(args: argparse.Namespace) -> int:
+    with admin_client(args) as client:
+        site = client.get_site(args.site_id)
+        text = reports.render_rules(site)  # refuses a shop before anything is printed
+        if args.json:
+            print_json(site)
+        else:
+            print(text, end="")
+    return 0
+
+
 def _local_ms(text: str | None) -> int:
     return 0 if text is None else ck.parse_local_time(text)  # 0: keep the recorded time
 
 
-def _review_decide(client: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
+def _rules_limits(client: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
     key = _signing_key(args)
-    data = ck.review_data(
-        ck.parse_shift_ref(args.shift),
-        args.review_command,  # approve or reject
-        args.reason,
-        start_ms=_local_ms(getattr(args, "start", None)),
-        end_ms=_local_ms(getattr(args, "end", None)),
+    if args.max_day_hours is None and args.backdate_days is None:  # a no-op in the public log helps nobody
+        raise ProvisioningError(Reason.MISSING_FIELD, "give --max-day-hours, --backdate-days or both")
+    data = ck.kiosk_limits_data(
+        client.get_site(args.site_id), max_day_hours=args.max_day_hours, backdate_days=args.backdate_days
     )
+    return _send(client, args, ck.sign(key, "kiosk_limits", data))
+
+
+def _review_decide(client: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
+    """``review approve|reject``: a ``review`` for a shift (k_…:SEQ), a ``redemption_review`` for r_…."""
+    key = _signing_key(args)
+    action = args.review_command  # approve or reject
+    start, end = getattr(args, "start", None), getattr(args, "end", None)
+    item = ck.parse_review_ref(args.item)
+    if isinstance(item, str):
+        if start is not None or end is not None:
+            raise ProvisioningError(
+                Reason.BAD_FIELD, "--start and --end correct a shift's times; a redemption (r_…) has none"
+            )
+        data = ck.redemption_review_data(item, action, args.reason)
+        return _send(client, args, ck.sign(key, "redemption_review", data))
+    data = ck.review_data(item, action, args.reason, start_ms=_local_ms(start), end_ms=_local_ms(end))
     return _send(client, args, ck.sign(key, "review", data))
 
 
@@ -243,8 +270,10 @@ def _configure_shop(commands: SubParsers) -> None:
 
 
 def _configure_rules(commands: SubParsers) -> None:
-    """``provision rules set``: a check-in site's earning rules."""
-    rules = group(commands, "rules", "change a check-in site's earning rules (signed decisions)")
+    """``provision rules set|limits``: a check-in site's earning rules and kiosk limits."""
+    rules = group(
+        commands, "rules", "change a check-in site's earning rules and kiosk limits (signed decisions)"
+    )
     set_rules = leaf(
         rules,
         "set",
@@ -276,6 +305,41 @@ def _configure_rules(commands: SubParsers) -> None:
         help="a bonus on dates (2026-12-25,2026-12-26), the whole day unless a window is given",
     )
     set_rules.add_argument("--no-bonuses", action="store_true", help="remove every bonus")
+    show = leaf(
+        rules,
+        "show",
+        "show a check-in site's earning rules and kiosk limits in words",
+        "kokreativ provision rules show s_…",
+        _rules_show,
+    )
+    show.add_argument("site_id", help="the check-in site (s_…)")
+    show.add_argument("--json", action="store_true", help="print the site as JSON instead")
+    limits = leaf(
+        rules,
+        "limits",
+        "sign and apply a check-in site's kiosk limits, which hold implausible shifts for review "
+        "instead of paying them (a stolen kiosk key gets no more paid); values not given stay; "
+        "`rules show` shows the current ones",
+        "kokreativ provision rules limits s_… --max-day-hours 10 --backdate-days 7 "
+        "--key ~/kokreativ/coordinator.key",
+        admin_call(_rules_limits),
+    )
+    limits.add_argument("site_id", help="the check-in site (s_…)")
+    _key_argument(limits)
+    limits.add_argument(
+        "--max-day-hours",
+        type=int,
+        metavar="N",
+        help="most hours paid to one card for shifts starting on one day, all sites together; "
+        "more goes to review as day_too_long (1-24, default 12)",
+    )
+    limits.add_argument(
+        "--backdate-days",
+        type=int,
+        metavar="N",
+        help="a shift that reaches the server more than N days after it ended goes to review "
+        "as backdated, e.g. a kiosk that was offline for long (0-90, default 14)",
+    )
 
 
 def _configure_shifts(commands: SubParsers) -> None:
@@ -344,11 +408,16 @@ def configure_coordinators(commands: SubParsers) -> None:
 
 
 def configure_review(commands: SubParsers) -> None:
-    review = group(commands, "review", "shifts and overdrafts waiting for a coordinator's decision")
+    review = group(
+        commands,
+        "review",
+        "shifts, overdrafts and held redemptions waiting for a coordinator's decision",
+    )
     list_review = leaf(
         review,
         "list",
-        "show the review list: unpaid shifts (k_…:SEQ) and overdrafts (r_…)",
+        "show the review list: unpaid shifts (k_…:SEQ), overdrafts (r_…) and held redemptions (r_…), "
+        "each with why it waits",
         "kokreativ provision review list",
         _review_list,
     )
@@ -356,24 +425,37 @@ def configure_review(commands: SubParsers) -> None:
     approve = leaf(
         review,
         "approve",
-        "pay a shift on the review list, with its times corrected or filled in where given",
+        "pay a shift on the review list (its times corrected or filled in where given), or approve a "
+        "held redemption: the card is debited now and the shop is owed it",
         'kokreativ provision review approve k_…:12 --reason forgot_check_out --end "2026-11-29 17:00" '
+        "--key ~/kokreativ/coordinator.key\n"
+        "  kokreativ provision review approve r_… --reason confirmed_by_shop "
         "--key ~/kokreativ/coordinator.key",
         admin_call(_review_decide),
     )
     reject = leaf(
         review,
         "reject",
-        "close a shift on the review list without paying it",
-        "kokreativ provision review reject k_…:12 --reason not_worked --key ~/kokreativ/coordinator.key",
+        "close a shift on the review list without paying it, or reject a held redemption: "
+        "never debited, never owed to the shop",
+        "kokreativ provision review reject k_…:12 --reason not_worked --key ~/kokreativ/coordinator.key\n"
+        "  kokreativ provision review reject r_… --reason not_confirmed --key ~/kokreativ/coordinator.key",
         admin_call(_review_decide),
     )
     for parser in (approve, reject):
-        parser.add_argument("shift", help="the shift as `review list` shows it: k_…:SEQ")
+        parser.add_argument(
+            "item",
+            metavar="SHIFT|REDEMPTION",
+            help="as `review list` shows it: a shift k_…:SEQ or a held redemption r_…",
+        )
         _reason_argument(parser)
         _key_argument(parser)
-    approve.add_argument("--start", help='local start time, e.g. "2026-11-29 14:00" (default: as recorded)')
-    approve.add_argument("--end", help='local end time, e.g. "2026-11-29 17:00" (default: as recorded)')
+    approve.add_argument(
+        "--start", help='shifts only: local start time, e.g. "2026-11-29 14:00" (default: as recorded)'
+    )
+    approve.add_argument(
+        "--end", help='shifts only: local end time, e.g. "2026-11-29 17:00" (default: as recorded)'
+    )
     acknowledge = leaf(
         review,
         "acknowledge",

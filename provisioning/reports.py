@@ -16,11 +16,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Final, TextIO
 
 from protocol import Reason
 from provisioning.client import ApiClient
-from provisioning.coordinator_keys import format_local, local_days_ms
+from provisioning.coordinator_keys import format_bonus, format_local, local_days_ms
 from provisioning.errors import ProvisioningError, ServerRefused
 
 
@@ -148,7 +148,11 @@ def render_volunteer(statement: Mapping[str, Any], names: Mapping[str, str] | No
 
 
 def render_shop(statement: Mapping[str, Any]) -> str:
-    """A shop settlement as text: every redemption in the period and the totals to settle."""
+    """A shop settlement as text: every redemption in the period and the totals to settle.
+
+    Redemptions held for review (status ``held``) and those rejected there are listed but
+    owed nothing; the lines under the totals say how much waits and how much was rejected.
+    """
     rows = [
         (
             format_local(r.get("wall_ms")),
@@ -177,6 +181,46 @@ def render_shop(statement: Mapping[str, Any]) -> str:
         f"Voided  {statement.get('voided')}",
         f"To settle    {statement.get('to_settle')}",
     ]
+    held = statement.get("held") or 0
+    if held:
+        lines.append(
+            f"Held         {held}   offline, beyond the till's limits: waiting for a coordinator's review, "
+            "owed only once approved"
+        )
+    rejected = sum(
+        r.get("amount") or 0 for r in statement.get("redemptions", []) if r.get("status") == "rejected"
+    )
+    if rejected:
+        lines.append(f"Rejected     {rejected}   held, then rejected in review: never owed")
+    return "\n".join(lines) + "\n"
+
+
+def render_rules(site: Mapping[str, Any]) -> str:
+    """A check-in site's earning rules and kiosk limits as text (``provision rules show``).
+
+    Refuses a shop with ``not_a_shop``: its limits are in ``shop list``.
+    """
+    if site.get("kind") != "checkin":
+        raise ServerRefused(
+            Reason.NOT_A_SHOP, f"{site.get('site_id')} is a shop; `shop list` shows its limits"
+        )
+    cap = site.get("daily_cap") or 0
+    bonuses = [format_bonus(b) for b in site.get("bonuses", [])]
+    lines = [
+        f"Site      {site.get('site_id')}  {site.get('name') or ''}".rstrip(),
+        f"Earning   {site.get('tokens_per_hour')} tokens an hour; "
+        f"daily cap {cap if cap else 'none'} (tokens per volunteer and day at this site)",
+        f"Bonuses   {', '.join(bonuses) if bonuses else 'none'}",
+        "",
+        "Shifts beyond these go to review instead of being paid:",
+        f"  max_shift_hours  {site.get('max_shift_hours'):>3}  the longest shift",
+        f"  max_day_hours    {site.get('max_day_hours'):>3}  most hours paid to one card for shifts "
+        "starting on one day, all sites together",
+        f"  backdate_days    {site.get('backdate_days'):>3}  most days between a shift's end and "
+        "when it reaches the server",
+        "",
+        "Change them: kokreativ provision rules set|limits SITE --key FILE",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -186,12 +230,44 @@ def shift_ref(item: Mapping[str, Any]) -> str:
     return f"{ref.get('kiosk')}:{ref.get('seq')}" if isinstance(ref, Mapping) else "-"
 
 
+# What each reason on the review list means, for people deciding it (docs/economy.md, "Review").
+REASON_WORDS: Final[Mapping[str, str]] = {
+    "missing_check_out": "checked in, never checked out: approve with --end",
+    "check_out_without_check_in": "checked out without checking in: approve with --start",
+    "shift_too_long": "longer than the site's longest shift (max_shift_hours)",
+    "clock_inconsistent": "the kiosk's clock contradicts itself: check the times",
+    "before_enrolment": "dated before the kiosk was enrolled (set up): its clock, or a copied key",
+    "backdated": "reached the server more than the site's backdate_days after it ended",
+    "shift_overlap": "overlaps another paid shift of the same card",
+    "day_too_long": "with the card's other shifts that day, more than the site's max_day_hours hours a day",
+    "overdraft": "the balance went below zero; acknowledge it, later shifts pay it back",
+    "redeem_backdated": "dated more than 72 hours before it reached the server",
+    "offline_over_allowance": "more than the till may take offline from this card (its offline allowance)",
+    "offline_over_daily_cap": "over the till's offline limit for the day (its offline daily cap)",
+}
+
+
+def _legend(reasons: Sequence[object]) -> list[str]:
+    """The lines explaining each known reason among ``reasons``, in the order they first appear."""
+    known = [r for r in dict.fromkeys(str(r) for r in reasons) if r in REASON_WORDS]
+    if not known:
+        return []
+    width = max(len(r) for r in known)
+    return ["", "What the reasons mean:", *(f"  {r.ljust(width)}  {REASON_WORDS[r]}" for r in known)]
+
+
 def render_review(items: Sequence[Mapping[str, Any]], names: Mapping[str, str] | None = None) -> str:
-    """The review list as two tables: shifts (``review approve|reject``), overdrafts (``acknowledge``)."""
+    """The review list as tables, each with the command that decides it, and what each reason means.
+
+    Shifts (``review approve|reject k_…:SEQ``), overdrafts (``review acknowledge r_…``) and
+    held offline redemptions (``review approve|reject r_…``): nothing was debited for those
+    yet, and the shop is owed one only once it is approved.
+    """
     names = names or {}
     shifts = [i for i in items if i.get("item") == "shift"]
     overdrafts = [i for i in items if i.get("item") == "overdraft"]
-    if not shifts and not overdrafts:
+    held = [i for i in items if i.get("item") == "held"]
+    if not shifts and not overdrafts and not held:
         return "Nothing to review.\n"
     parts: list[str] = []
     if shifts:
@@ -229,4 +305,33 @@ def render_review(items: Sequence[Mapping[str, Any]], names: Mapping[str, str] |
             f"Overdrafts ({len(overdrafts)}): kokreativ provision review acknowledge r_… --reason CODE",
             table(("redemption", "card", "amount", "balance", "shop", "when"), rows, right=frozenset({2, 3})),
         ]
+    if held:
+        parts += _held_table(held, names, first=not parts)
+    parts += _legend([i.get("reason") for i in (*shifts, *overdrafts, *held)])
     return "\n".join(parts) + "\n"
+
+
+def _held_table(held: Sequence[Mapping[str, Any]], names: Mapping[str, str], *, first: bool) -> list[str]:
+    """Held redemptions: the till's time (which a stolen key sets) beside when the server received it."""
+    rows = [
+        (
+            h.get("redemption_id"),
+            h.get("reason"),
+            h.get("card_id"),
+            h.get("amount"),
+            h.get("balance"),
+            _site(h.get("site_id"), names),
+            h.get("kiosk_id"),
+            format_local(h.get("wall_ms")),
+            format_local(h.get("received_ms")),
+        )
+        for h in held
+    ]
+    headers = ("redemption", "reason", "card", "amount", "balance", "shop", "till", "till's time", "received")
+    return [
+        *([] if first else [""]),
+        f"Held redemptions ({len(held)}), nothing debited yet: "
+        "kokreativ provision review approve|reject r_… --reason CODE",
+        "  approve: the card is debited now and the shop is owed it; reject: never debited, never owed",
+        table(headers, rows, right=frozenset({3, 4})),
+    ]

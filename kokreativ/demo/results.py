@@ -33,5 +33,9 @@ def print_review(review: list[dict[str, Any]], names: dict[str, str], say: Any) 
         who = names.get(item["card_id"], item["card_id"])
         if item.get("item") == "overdraft":
             say(f"     {who}: overdraft, {item['amount']} tokens at a shop, balance {item['balance']}")
+        elif item.get("item") == "held":  # an offline redemption beyond its till's bound
+            say(
+                f"     {who}: held, {item['amount']} tokens at a shop ({item['reason']}), nothing debited yet"
+            )
         else:
             say(f"     {who}: {item['reason']}, from {format_time(item['start_ms'])} (UTC)")
