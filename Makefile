@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench units lint screenshots release clean
+.PHONY: demo test chaos bench units lint screenshots release clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,16 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The reliability harness at full size (docs/operations.md, "Reliability"): 1,000 kiosk and 100 server
+# SIGKILLs, 10,000 events through the chaos proxy, disk full and read-only, and the parser fuzzers with
+# many more examples.  `make test` runs the same tests as a bounded slice.  CHAOS_SCALE=0.1 runs a tenth.
+CHAOS_SCALE ?= 1
+chaos: $(STAMP)
+	rm -f chaos-report.txt
+	KOKREATIV_CHAOS_SCALE=$(CHAOS_SCALE) KOKREATIV_CHAOS_REPORT=$(CURDIR)/chaos-report.txt \
+		$(BIN)/python -m pytest -q tests/integration tests/protocol/test_protocol_fuzz.py
+	@cat chaos-report.txt
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
