@@ -32,7 +32,8 @@ pytestmark = pytest.mark.slow
 def _outbox_events(path: Path, after_seq: int = 0) -> list[tuple[int, bytes, bytes]]:
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        return list(conn.execute("SELECT seq, body, sig FROM events WHERE seq > ? ORDER BY seq", (after_seq,)))
+        query = "SELECT seq, body, sig FROM events WHERE seq > ? ORDER BY seq"
+        return list(conn.execute(query, (after_seq,)))
     finally:
         conn.close()
 
@@ -57,7 +58,8 @@ def _check_chain(
 
 
 def _head_hash(rows: list[tuple[int, bytes, bytes]], kiosk: EnrolledKiosk) -> str:
-    return verify_event(bytes(rows[-1][1]), bytes(rows[-1][2]), load_key(kiosk.config.key_path).public_key).hash
+    public_key = load_key(kiosk.config.key_path).public_key
+    return verify_event(bytes(rows[-1][1]), bytes(rows[-1][2]), public_key).hash
 
 
 def _kiosk_process(kiosk: EnrolledKiosk) -> subprocess.Popen[str]:
@@ -86,7 +88,7 @@ def _kiosk_process(kiosk: EnrolledKiosk) -> subprocess.Popen[str]:
 
 
 def _burst_then_kill(kiosk: EnrolledKiosk, taps: list[str], kill_after: int) -> int:
-    """Feed ``taps`` to a fresh kiosk process, SIGKILL it after ``kill_after`` green lights; return the greens.
+    """Feed ``taps`` to a fresh kiosk process, SIGKILL it after ``kill_after`` greens; return the greens.
 
     ``kill_after`` 0 kills it as soon as it runs, before or while it opens the outbox.
     """
@@ -149,7 +151,7 @@ def test_sigkill_kiosk_mid_burst_loses_and_duplicates_nothing(
         recorded = _check_chain(rows, kiosk, after=after)
         # Every tap that showed green is on disk, in tap order, and nothing is there twice.
         assert recorded[:greens] == taps[:greens], f"kill {round_ + 1}: a green tap was lost"
-        assert recorded == taps[: len(recorded)], f"kill {round_ + 1}: an event is there twice or out of order"
+        assert recorded == taps[: len(recorded)], f"kill {round_ + 1}: twice or out of order"
         if rows:
             after = (rows[-1][0], _head_hash(rows, kiosk))
 
