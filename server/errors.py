@@ -10,7 +10,8 @@ the package picks an HTTP status.
 
     Exception
     ├── ServiceError              a refused request: reason, message, HTTP status, extra fields
-    │   └── InputError (ValueError)   the request itself is wrong (4xx from malformed input)
+    │   ├── InputError (ValueError)   the request itself is wrong (4xx from malformed input)
+    │   └── StorageUnavailable    the disk is full, read-only or failing: 503 with Retry-After
     ├── DataDirError (OSError)    a data directory that cannot be created or opened (not a request)
     └── LogCorrupted (RuntimeError)   the stored transparency log lacks what it must hold (HTTP 500)
 
@@ -54,7 +55,11 @@ STATUS: Final[Mapping[Reason, int]] = {
     Reason.BATCH_TOO_LARGE: 413,
     Reason.BODY_TOO_LARGE: 413,
     Reason.KIOSK_SUSPENDED: 423,
+    Reason.STORAGE_FULL: 503,
+    Reason.STORAGE_UNAVAILABLE: 503,
 }
+
+STORAGE_RETRY_AFTER_S: Final = 60  # what a 503 for a full or read-only disk tells clients to wait
 
 
 class ServiceError(Exception):
@@ -81,6 +86,16 @@ class ServiceError(Exception):
 
 class InputError(ServiceError, ValueError):
     """The request is malformed or over a limit; retrying it unchanged will fail again."""
+
+
+class StorageUnavailable(ServiceError):
+    """The ledger's disk cannot take a write (full: ``storage_full``; read-only or failing:
+    ``storage_unavailable``).  Nothing was written; the same request succeeds once the disk is back,
+    so the answer is 503 with ``Retry-After``, and a kiosk keeps its events and retries."""
+
+    def __init__(self, reason: Reason, message: str) -> None:
+        super().__init__(reason, message, status=503)
+        self.headers = {"Retry-After": str(STORAGE_RETRY_AFTER_S)}
 
 
 class DataDirError(OSError):

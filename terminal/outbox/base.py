@@ -31,13 +31,16 @@ def storage_error(exc: sqlite3.Error) -> OutboxError | None:
     code = getattr(exc, "sqlite_errorcode", None)
     if code is None:
         return None
-    primary = code & 0xFF  # extended codes (SQLITE_IOERR_WRITE, SQLITE_READONLY_DBMOVED) keep it in the low byte
+    primary = (
+        code & 0xFF
+    )  # extended codes (SQLITE_IOERR_WRITE, SQLITE_READONLY_DBMOVED) keep it in the low byte
     if primary in _FULL:
         return OutboxError(Reason.STORAGE_FULL, "the kiosk's disk is full; nothing was written")
     if primary in _UNAVAILABLE:
         name = getattr(exc, "sqlite_errorname", "an I/O error")
         return OutboxError(
-            Reason.STORAGE_UNAVAILABLE, f"the kiosk's disk is read-only or failing ({name}); nothing was written"
+            Reason.STORAGE_UNAVAILABLE,
+            f"the kiosk's disk is read-only or failing ({name}); nothing was written",
         )
     return None
 

@@ -57,7 +57,7 @@ def tmpfs(path: Path, size: str) -> Iterator[Path]:
     try:
         yield path
     finally:
-        _run("umount", "-l", str(path))
+        _unmount(path)
 
 
 def fill(directory: Path) -> Path:
@@ -135,4 +135,10 @@ def ext4(work: Path, size_mib: int = 16) -> Iterator[Ext4]:
     try:
         yield disk
     finally:
-        subprocess.run(["umount", str(mount)], capture_output=True, check=False)
+        _unmount(mount)
+
+
+def _unmount(mount: Path) -> None:
+    """Unmount ``mount``; lazily if a failed test left a file open on it, so its folder can be removed."""
+    if subprocess.run(["umount", str(mount)], capture_output=True, check=False).returncode != 0:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True, check=False)

@@ -223,8 +223,7 @@ def test_kiosk_refuses_to_start_on_a_read_only_disk_with_one_clear_line(
                 "console",
                 "--no-sync",
             ],
-            input=f"{enrolled_kiosk.issuer.tap(card).uid.hex()} "
-            f"{enrolled_kiosk.issuer.ndef(card).hex()}\n",
+            input=f"{enrolled_kiosk.issuer.tap(card).uid.hex()} {enrolled_kiosk.issuer.ndef(card).hex()}\n",
             capture_output=True,
             text=True,
             timeout=60,
