@@ -79,7 +79,9 @@ _EVENT = sign_event(
         prev=GENESIS_PREV,
         kind=EventKind.CHECK_IN,
         card=CARD,
-        clock=ClockEvidence(wall_ms=1764400000000, synced=True, boot_id="b08d2866-f413-4cb3-a8a0-cd36bb39ffe3", mono_ms=5),
+        clock=ClockEvidence(
+            wall_ms=1764400000000, synced=True, boot_id="b08d2866-f413-4cb3-a8a0-cd36bb39ffe3", mono_ms=5
+        ),
     ),
     KIOSK_KEY,
 )
@@ -145,7 +147,9 @@ TARGETS: tuple[Target, ...] = (
     Target("batch", decode_batch_request, (encode_batch([_EVENT]),)),
     Target("event", parse_event, (_EVENT.body,)),
     Target("event_verify", lambda data: verify_event(data, _EVENT.signature, KIOSK_KEY.public_key), ()),
-    Target("event_wire", lambda data: decode_wire_event(_json(data)), (json.dumps(_EVENT.to_wire()).encode(),)),
+    Target(
+        "event_wire", lambda data: decode_wire_event(_json(data)), (json.dumps(_EVENT.to_wire()).encode(),)
+    ),
     Target("canonical_json", lambda data: parse_canonical_json(data, max_bytes=65536), (_EVENT.body,)),
     Target("checkpoint_text", lambda data: parse_checkpoint_text(data.decode("latin-1")), ()),
     Target("checkpoint", lambda data: verify_checkpoint(data, [VERIFIER]), (_CHECKPOINT,)),

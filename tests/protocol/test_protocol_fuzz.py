@@ -24,7 +24,17 @@ from tests.integration.scale import report_figure, scaled
 
 EXAMPLES = scaled(ci=60, full=5000)
 _INTERESTING = [b'"', b"{", b"}", b"[", b"]", b",", b":", b"\\", b"\n", b"\x00", b"0", b"9", b"-", b"e", b"."]
-_INTERESTING += [b"\xff", b"\xc0\x80", b"\xed\xa0\x80", b"+", b"=", b"/", b" ", b"\x7f", b"99999999999999999999"]
+_INTERESTING += [
+    b"\xff",
+    b"\xc0\x80",
+    b"\xed\xa0\x80",
+    b"+",
+    b"=",
+    b"/",
+    b" ",
+    b"\x7f",
+    b"99999999999999999999",
+]
 _CASES: Counter[str] = Counter()
 
 
