@@ -37,12 +37,11 @@ from protocol import (
     parse_credential,
     parse_event,
     sign_event,
-    sign_receipt,
     verify_credential,
     verify_event,
     verify_receipt,
 )
-from protocol.balances import BalanceSheet, sign_balances, verify_balances
+from protocol.balances import BalanceSheet, verify_balances
 from protocol.batches import encode_batch
 from protocol.checkpoint import (
     Checkpoint,
@@ -53,13 +52,13 @@ from protocol.checkpoint import (
 )
 from protocol.decisions import parse_decision
 from protocol.encoding import parse_canonical_json
-from protocol.heartbeat import Heartbeat, open_heartbeat, parse_heartbeat, sign_heartbeat
+from protocol.heartbeat import Heartbeat, open_heartbeat, parse_heartbeat
 from protocol.logentry import event_entry, parse_entry
 from protocol.note import NoteVerifier, parse_note, verify_note
 from protocol.sealed import seal
 from protocol.serverkeys import open_transition, parse_transition, sign_transition
 from protocol.tiles import BundleError, claimed_size, format_bundle, parse_bundle, split_bundle
-from protocol.trust import TrustList, sign_trust_list, verify_trust_list
+from protocol.trust import TrustList, verify_trust_list
 
 SERVER = PrivateKey(bytes(range(32)))
 NEXT_SERVER = PrivateKey(bytes(range(40, 72)))
