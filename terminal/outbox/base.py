@@ -31,9 +31,8 @@ def storage_error(exc: sqlite3.Error) -> OutboxError | None:
     code = getattr(exc, "sqlite_errorcode", None)
     if code is None:
         return None
-    primary = (
-        code & 0xFF
-    )  # extended codes (SQLITE_IOERR_WRITE, SQLITE_READONLY_DBMOVED) keep it in the low byte
+    # Extended codes (SQLITE_IOERR_WRITE, SQLITE_READONLY_DBMOVED) keep the primary one in the low byte.
+    primary = code & 0xFF
     if primary in _FULL:
         return OutboxError(Reason.STORAGE_FULL, "the kiosk's disk is full; nothing was written")
     if primary in _UNAVAILABLE:
