@@ -200,7 +200,12 @@ def test_sigkill_server_mid_ingest_then_sync_stores_each_event_once(
     count = 0
     with Outbox(kiosk.config.outbox_path) as outbox:
         core = kiosk.tap_kiosk(outbox, clock)
-        for round_ in range(kills):
+        mid_ingest = rounds = 0
+        while mid_ingest < kills:
+            # A kill that comes after the sync ended (a starved poller on a busy machine) proves
+            # nothing about ingest: such a round is tapped and killed again, not counted.
+            rounds += 1
+            assert rounds <= 3 * kills, f"{rounds - 1} rounds and only {mid_ingest} kills landed mid-ingest"
             for _ in range(per_round):
                 clock.advance(60)
                 core.handle_tap(taps[count % len(taps)])
@@ -222,12 +227,10 @@ def test_sigkill_server_mid_ingest_then_sync_stores_each_event_once(
                 time.sleep(0.005)
             sync.join(timeout=120)
             client.close()
-            assert killed_at is not None and killed_at < count, (
-                f"kill {round_ + 1}: the kill must land in the middle of ingest"
-            )
-            assert outbox.pending_count() > 0
+            assert killed_at is not None, f"round {rounds}: ingest never reached seq {target}"
+            if killed_at < count and outbox.pending_count() > 0:
+                mid_ingest += 1
             server.start()
-        assert _last_seq(state_url) < count
         result = SyncClient(kiosk.config, outbox).sync_once()
         assert result.error is None and result.pending == 0
 
@@ -239,4 +242,4 @@ def test_sigkill_server_mid_ingest_then_sync_stores_each_event_once(
     assert state["last_seq"] == count
     rows = _outbox_events(kiosk.config.outbox_path, after_seq=count - 1)
     assert state["head"] == _head_hash(rows, kiosk)
-    report_figure("server SIGKILLs survived mid-ingest", kills, events=count)
+    report_figure("server SIGKILLs survived mid-ingest", kills, events=count, rounds=rounds)
