@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench units lint screenshots release clean fuzz
+.PHONY: demo test chaos fuzz fuzz-parsers bench units lint screenshots release clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,30 @@ test: $(STAMP)
 # Schemathesis against the real server with many cases per operation (the suite runs a small slice).
 fuzz: $(STAMP)
 	KOKREATIV_FUZZ_EXAMPLES=100 $(BIN)/python -m pytest -q -s tests/server/test_server_fuzz.py
+
+# The reliability harness at full size (docs/operations.md, "Reliability"): 1,000 kiosk and 100 server
+# SIGKILLs, 10,000 events through the chaos proxy, disk full and read-only, and the parser fuzzers with
+# many more examples.  `make test` runs the same tests as a bounded slice.  CHAOS_SCALE=0.1 runs a tenth.
+CHAOS_SCALE ?= 1
+chaos: $(STAMP)
+	rm -f chaos-report.txt
+	KOKREATIV_CHAOS_SCALE=$(CHAOS_SCALE) KOKREATIV_CHAOS_REPORT=$(CURDIR)/chaos-report.txt \
+		$(BIN)/python -m pytest -q tests/integration tests/protocol/test_protocol_fuzz.py \
+		tests/server/test_server_hostile_inputs.py
+	@cat chaos-report.txt
+
+# Coverage-guided fuzzing of every parser with atheris (x86-64 Linux), FUZZ_RUNS inputs per target; the same
+# targets as tests/protocol/test_protocol_fuzz.py.  Optional: atheris is installed here, not by `make test`.
+FUZZ_RUNS ?= 20000
+fuzz-parsers: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[fuzz]'
+	@for target in $$($(BIN)/python -m tests.fuzz_atheris --list 2>/dev/null | sed 's/^targets: //'); do \
+		echo "== $$target"; \
+		$(BIN)/python -m tests.fuzz_atheris $$target -atheris_runs=$(FUZZ_RUNS) >.fuzz.log 2>&1 \
+			|| { tail -n 40 .fuzz.log; exit 1; }; \
+		grep '^Done' .fuzz.log; \
+	done
+	rm -f .fuzz.log
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

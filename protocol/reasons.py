@@ -36,6 +36,8 @@ class Reason(StrEnum):
     RATE_LIMITED = "rate_limited"
     NOT_FOUND = "not_found"
     INTERNAL_ERROR = "internal_error"
+    STORAGE_FULL = "storage_full"  # the disk is full: nothing was written; retry when space returns
+    STORAGE_UNAVAILABLE = "storage_unavailable"  # the disk is read-only or failing: nothing was written
 
     # Ingest.
     UNKNOWN_KIOSK = "unknown_kiosk"

@@ -11,7 +11,8 @@ the package picks an HTTP status.
     Exception
     ├── ServiceError              a refused request: reason, message, HTTP status, extra fields
     │   ├── InputError (ValueError)   the request itself is wrong (4xx from malformed input)
-    │   └── RateLimited           too many failed guesses at a secret (429, with Retry-After)
+    │   ├── RateLimited           too many failed guesses at a secret (429, with Retry-After)
+    │   └── StorageUnavailable    the disk is full, read-only or failing: 503 with Retry-After
     ├── DataDirError (OSError)    a data directory that cannot be created or opened (not a request)
     ├── ConfigError (ValueError)  a settings file (server.config) or flag the server cannot start with
     └── LogCorrupted (RuntimeError)   the stored transparency log lacks what it must hold (HTTP 500)
@@ -59,7 +60,11 @@ STATUS: Final[Mapping[Reason, int]] = {
     Reason.QUOTA_EXCEEDED: 429,
     Reason.RATE_LIMITED: 429,
     Reason.TOO_MANY_ENROLMENT_CODES: 409,
+    Reason.STORAGE_FULL: 503,
+    Reason.STORAGE_UNAVAILABLE: 503,
 }
+
+STORAGE_RETRY_AFTER_S: Final = 60  # what a 503 for a full or read-only disk tells clients to wait
 
 
 class ServiceError(Exception):
@@ -94,6 +99,16 @@ class RateLimited(ServiceError):
     def __init__(self, message: str, *, retry_after_s: int) -> None:
         super().__init__(Reason.RATE_LIMITED, message, extra={"retry_after_s": retry_after_s})
         self.retry_after_s = retry_after_s
+
+
+class StorageUnavailable(ServiceError):
+    """The ledger's disk cannot take a write (full: ``storage_full``; read-only or failing:
+    ``storage_unavailable``).  Nothing was written; the same request succeeds once the disk is back,
+    so the answer is 503 with ``Retry-After``, and a kiosk keeps its events and retries."""
+
+    def __init__(self, reason: Reason, message: str) -> None:
+        super().__init__(reason, message, status=503)
+        self.headers = {"Retry-After": str(STORAGE_RETRY_AFTER_S)}
 
 
 class DataDirError(OSError):

@@ -7,7 +7,8 @@ protocol has one (``reason`` is then set), else a local code such as
     TerminalError
     ├── ConfigError (ValueError)        a config or key file is missing or invalid
     │   └── KeyExistsError (FileExistsError)   refusing to replace an enrolled key
-    ├── OutboxError                     the outbox refused a write, or is missing (not_found)
+    ├── OutboxError                     the outbox refused a write, is missing (not_found), or its disk
+    │                                   is full (storage_full) or read-only or failing (storage_unavailable)
     ├── ReceiptError                    bad_receipt, or fork_detected
     ├── LogInconsistentError            log_inconsistent: a checkpoint does not extend the verified one
     ├── ModeError                       the kiosk's mode does not allow it (shop_terminal, not_a_shop)

@@ -35,7 +35,7 @@ from protocol.trust import TrustList
 from terminal.cardcheck import check_card
 from terminal.clock import Clock
 from terminal.config import KioskConfig
-from terminal.errors import describe
+from terminal.errors import TerminalError, describe
 from terminal.outbox import OpenShift, Outbox
 
 log = logging.getLogger(__name__)
@@ -199,7 +199,12 @@ class Kiosk:
             log.warning("tap failed: %s", describe(exc))
             log.debug("tap failure", exc_info=True)
             self._signal(Outcome.ERROR)
-            return TapOutcome(kind=Outcome.ERROR, card_id=None, wall_ms=None, message=type(exc).__name__)
+            # A terminal error's reason (storage_full, storage_unavailable) tells the screen and the
+            # log why; any other exception has none.
+            reason = exc.reason if isinstance(exc, TerminalError) else None
+            return TapOutcome(
+                kind=Outcome.ERROR, card_id=None, wall_ms=None, reason=reason, message=type(exc).__name__
+            )
         self._signal(outcome.kind)
         return outcome
 

@@ -41,7 +41,7 @@ BATCH_QUOTA: Final = (
         Depends(enrolment_code),
         Depends(quota(f"one kiosk per code; {quotas.KIOSKS_PER_SITE} kiosks per site")),
     ],
-    **doc(body=EnrolRequest, errors=(400, 404, 409, 410, 413, 429)),
+    **doc(body=EnrolRequest, errors=(400, 404, 409, 410, 413, 429, 503)),
 )
 async def enrol(request: Request) -> JSONResponse:
     body = await json_body(request, enrolment.ENROL_FIELDS)

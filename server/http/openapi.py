@@ -246,6 +246,7 @@ _DESCRIPTIONS: Final[Mapping[int, str]] = {
     423: "Kiosk suspended until a coordinator clears it",
     408: "The request's head and body did not arrive in time",
     429: "Too many failed guesses (Retry-After), or the caller's quota is full",
+    503: "The ledger's disk cannot take a write now (Retry-After); nothing was written",
 }
 
 
@@ -311,9 +312,9 @@ VOLUNTEER: Final = (
 
 # The statuses routes refuse with, by kind of route.
 READ: Final = (400, 404)
-SIGNED: Final = (400, 403, 404, 409, 413, 423, 429)
+SIGNED: Final = (400, 403, 404, 409, 413, 423, 429, 503)
 ADMIN: Final = (400, 401, 403, 404, 429)
-ADMIN_CHANGE: Final = (*ADMIN, 409)
+ADMIN_CHANGE: Final = (*ADMIN, 409, 503)
 ADMIN_BODY: Final = (*ADMIN_CHANGE, 413)
 
 OBJECT: Final[Mapping[str, Any]] = {"type": "object"}

@@ -10,10 +10,12 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from protocol import Reason
 from protocol.clock import now_ms
+from server.errors import StorageUnavailable
 from server.schema import MIGRATIONS
 from server.storage.cards import CardsRead, CardsWrite
 from server.storage.coordination import CoordinationRead, CoordinationWrite
@@ -23,6 +25,30 @@ from server.storage.log import LogRead, LogWrite
 from server.storage.quotas import QuotasRead
 from server.storage.redemptions import RedemptionsRead, RedemptionsWrite
 from server.storage.shifts import ShiftsRead, ShiftsWrite
+
+# SQLite's primary result codes for a disk that cannot take a write.
+_FULL = {sqlite3.SQLITE_FULL}
+_UNAVAILABLE = {sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN}
+
+
+@contextmanager
+def _storage_errors() -> Iterator[None]:
+    """Turn SQLite's "the disk cannot take this write" into :class:`StorageUnavailable`; others pass."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        primary = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+        name = getattr(exc, "sqlite_errorname", "an I/O error")
+        if primary in _FULL:
+            raise StorageUnavailable(
+                Reason.STORAGE_FULL, "the ledger's disk is full; nothing was written, retry later"
+            ) from exc
+        if primary in _UNAVAILABLE:
+            raise StorageUnavailable(
+                Reason.STORAGE_UNAVAILABLE,
+                f"the ledger's disk is read-only or failing ({name}); nothing was written, retry later",
+            ) from exc
+        raise
 
 
 class ReadTx(
@@ -103,15 +129,24 @@ class Storage:
 
     @contextmanager
     def write(self) -> Iterator[Tx]:
-        """A write transaction (``BEGIN IMMEDIATE``): committed on success, rolled back on any error."""
-        with self._lock:
+        """A write transaction (``BEGIN IMMEDIATE``): committed on success, rolled back on any error.
+
+        A full, read-only or failing disk raises :class:`~server.errors.StorageUnavailable`
+        (503, ``storage_full`` or ``storage_unavailable``) once the transaction is rolled back:
+        nothing was written, and the same request succeeds when the disk is back.
+        """
+        with self._lock, _storage_errors():
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield Tx(self._conn)
+                self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                # SQLite may have rolled back already (a full disk does): then there is nothing to undo,
+                # and the first error is the one to report.
+                if self._conn.in_transaction:
+                    with suppress(sqlite3.Error):
+                        self._conn.execute("ROLLBACK")
                 raise
-            self._conn.execute("COMMIT")
 
     @contextmanager
     def read(self) -> Iterator[ReadTx]:

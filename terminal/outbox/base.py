@@ -13,18 +13,66 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 
+from protocol import Reason
+from terminal.errors import OutboxError
+
+# SQLite's primary result codes for a disk that cannot take a write (sqlite3 exports them from 3.11 on).
+_FULL = {sqlite3.SQLITE_FULL}
+_UNAVAILABLE = {sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN}
+
+
+def storage_error(exc: sqlite3.Error) -> OutboxError | None:
+    """The clear :class:`OutboxError` for a disk that is full (``storage_full``) or read-only or failing
+    (``storage_unavailable``); ``None`` for any other SQLite error.
+
+    Nothing was written when SQLite reports these: the transaction is rolled back whole,
+    so the caller can say "not recorded" and the chain stays as it was.
+    """
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:
+        return None
+    # Extended codes (SQLITE_IOERR_WRITE, SQLITE_READONLY_DBMOVED) keep the primary one in the low byte.
+    primary = code & 0xFF
+    if primary in _FULL:
+        return OutboxError(Reason.STORAGE_FULL, "the kiosk's disk is full; nothing was written")
+    if primary in _UNAVAILABLE:
+        name = getattr(exc, "sqlite_errorname", "an I/O error")
+        return OutboxError(
+            Reason.STORAGE_UNAVAILABLE,
+            f"the kiosk's disk is read-only or failing ({name}); nothing was written",
+        )
+    return None
+
+
+@contextlib.contextmanager
+def storage_errors() -> Iterator[None]:
+    """Raise :func:`storage_error`'s clear error instead of a raw SQLite one inside the block."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        clear = storage_error(exc)
+        if clear is None:
+            raise
+        raise clear from exc
+
 
 @contextlib.contextmanager
 def immediate(conn: sqlite3.Connection) -> Iterator[None]:
-    """One ``BEGIN IMMEDIATE`` transaction: committed if the block ends normally, else rolled back."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
+    """One ``BEGIN IMMEDIATE`` transaction: committed if the block ends normally, else rolled back.
+
+    A full, read-only or failing disk raises :class:`OutboxError` (``storage_full``,
+    ``storage_unavailable``) after the rollback, never a raw SQLite error.
+    """
+    with storage_errors():
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):  # the first error is the one to report
+                    conn.execute("ROLLBACK")
+            raise
 
 
 class OutboxBase:

@@ -21,7 +21,7 @@ from sqlite_utils.migrations import Migrations
 from protocol import GENESIS_PREV, Reason
 from terminal import redemptions
 from terminal.errors import OutboxError
-from terminal.outbox.base import immediate
+from terminal.outbox.base import immediate, storage_errors
 
 BUSY_TIMEOUT_S = 10.0
 migrations = Migrations("kokreativ.terminal.outbox")
@@ -219,6 +219,11 @@ def connect(path: Path, *, create: bool) -> tuple[sqlite3.Connection, Database]:
         raise OutboxError(Reason.NOT_FOUND, f"no outbox at {path}; has this kiosk recorded a tap yet?")
     else:
         target = path.resolve().as_uri() + "?mode=rw"  # never creates the file, even in a race
+    with storage_errors():  # a read-only or full disk: one clear error, not a raw SQLite one
+        return _open(path, target, create=create)
+
+
+def _open(path: Path, target: str | Path, *, create: bool) -> tuple[sqlite3.Connection, Database]:
     conn = sqlite3.connect(
         target, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S, uri=not create
     )

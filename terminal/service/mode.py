@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from protocol import Reason
 from protocol.trust import TrustList
 from terminal.config import KioskConfig
 from terminal.errors import OutboxError
@@ -30,7 +31,9 @@ def kiosk_mode(config: KioskConfig) -> Mode:
     """
     try:
         outbox = Outbox(config.outbox_path, create=False)
-    except OutboxError:
+    except OutboxError as exc:
+        if exc.reason in (Reason.STORAGE_FULL, Reason.STORAGE_UNAVAILABLE):
+            raise  # a disk that cannot be read or written is not "not enrolled here": say so
         return Mode.CHECK_IN
     with outbox:
         return mode_of(

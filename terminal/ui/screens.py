@@ -157,6 +157,16 @@ def outcome_screen(t: Translator, outcome: TapOutcome, *, now_ms: int) -> Screen
             t("error.incomplete"),
             (t("error.incomplete_hint"),),
         )
+    if outcome.reason in (Reason.STORAGE_FULL, Reason.STORAGE_UNAVAILABLE):
+        # Tapping again cannot help while the disk cannot write: ask for a coordinator at once.
+        return Screen(
+            "error_storage",
+            Layout.RESULT,
+            Tone.ERROR,
+            Icon.WARNING,
+            t("error.storage"),
+            (t("error.storage_hint"),),
+        )
     return Screen(
         "error", Layout.RESULT, Tone.ERROR, Icon.WARNING, t("error.failed"), (t("error.failed_hint"),)
     )

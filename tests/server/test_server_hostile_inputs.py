@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -31,6 +32,7 @@ from server.app import create_app
 from server.context import ServerContext
 from server.datadir import InitResult
 from server.http.access import DeclaredRoute, Require, declared_routes
+from tests.integration.scale import report_figure
 
 BIG_INT = "9" * 5000
 
@@ -143,8 +145,20 @@ def _paths(route: DeclaredRoute, world: World) -> list[str]:
     return paths
 
 
+_CHECKED: Counter[str] = Counter()  # requests checked by each test, for docs/operations.md ("Reliability")
+
+
+@pytest.fixture(autouse=True)
+def _count_checked(request: pytest.FixtureRequest) -> Iterator[None]:
+    before = _CHECKED.total()
+    yield
+    name = request.node.originalname
+    report_figure(f"hostile requests answered below 500 ({name})", _CHECKED.total() - before)
+
+
 def _assert_refused(response: Any, what: str) -> None:
     """Below 500, and a 4xx in the documented error shape."""
+    _CHECKED["checked"] += 1
     assert response.status_code < 500, f"{what}: {response.status_code} {response.text[:300]}"
     if response.status_code >= 400:
         body = response.json()

@@ -5,6 +5,10 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
+import pytest
+
+from protocol import Reason
+from server.errors import StorageUnavailable
 from server.storage import ReadTx, Storage, Tx
 
 # How a write method's name begins; a read method's never does, so a misplaced one shows here.
@@ -44,3 +48,19 @@ def test_traced_sees_the_statements_of_its_block_only(tmp_path: Path) -> None:
             tx.list_sites()
     assert any("FROM settings" in s for s in statements)
     assert not any("FROM sites" in s for s in statements)
+
+
+def test_a_disk_that_refuses_writes_is_a_503_with_a_reason_and_writes_nothing(tmp_path: Path) -> None:
+    """SQLite's "read-only" through the storage's own connection (query_only); the real full and
+    read-only disks are in tests/integration/test_disk_faults.py (they need root to mount)."""
+    with Storage(tmp_path / "ledger.db") as storage:
+        storage._conn.execute("PRAGMA query_only = 1")
+        with pytest.raises(StorageUnavailable) as refused, storage.write() as tx:
+            tx.set_setting("k", "v")
+        assert refused.value.reason is Reason.STORAGE_UNAVAILABLE
+        assert refused.value.status == 503 and refused.value.headers["Retry-After"] == "60"
+        storage._conn.execute("PRAGMA query_only = 0")
+        with storage.read() as rtx:
+            assert rtx.get_setting("k") is None
+        with storage.write() as tx:  # and the storage goes on once the disk can write again
+            tx.set_setting("k", "v")

@@ -209,6 +209,17 @@ def test_failure_while_recording_signals_error_writes_nothing_and_the_loop_goes_
     assert outbox.head()[0] == 1
 
 
+def test_a_disk_that_refuses_writes_is_a_clear_error_with_its_reason(kiosk, outbox, card_tap, indicator):
+    """SQLite's "read-only" as the outbox's own connection sees it (query_only); the real disks,
+    full and read-only, are in tests/integration/test_disk_faults.py (they need root to mount)."""
+    outbox._conn.execute("PRAGMA query_only = 1")
+    outcome = kiosk.handle_tap(card_tap(ids.new_id(ids.CARD)))
+    assert outcome.kind is Outcome.ERROR and outcome.seq is None
+    assert outcome.reason is Reason.STORAGE_UNAVAILABLE
+    assert indicator.signals == ["error"]
+    assert outbox.head() == (0, GENESIS_PREV)
+
+
 def test_bad_uid_is_an_error_not_a_crash(kiosk, indicator):
     outcome = kiosk.handle_tap(Tap(uid=b"\x01", ndef=None))  # too short to pseudonymise
     assert outcome.kind is Outcome.ERROR

@@ -62,6 +62,7 @@ ALL_SCREENS = {
     "already_recorded",
     *(f"denied_{group}" for group in screens.DENIED_GROUPS),
     "error_incomplete",
+    "error_storage",
     "error",
     "pin_entry",
     "menu",
@@ -100,6 +101,7 @@ def _kiosk_steps(h: Harness) -> Iterator[Callable[[], None]]:
     for group in screens.DENIED_GROUPS:
         yield partial(p.show_outcome, TapOutcome(Outcome.DENIED, "u_x", NOW, reason=REASON_OF_GROUP[group]))
     yield lambda: p.show_outcome(TapOutcome(Outcome.ERROR, None, NOW, reason=Reason.TAP_INCOMPLETE))
+    yield lambda: p.show_outcome(TapOutcome(Outcome.ERROR, None, NOW, reason=Reason.STORAGE_FULL))
     yield lambda: p.show_outcome(TapOutcome(Outcome.ERROR, None, NOW, message="OSError"))
 
     def pin_entry() -> None:

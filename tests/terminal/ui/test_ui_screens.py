@@ -110,6 +110,10 @@ def test_double_tap_and_errors() -> None:
     assert screens.outcome_screen(DE, torn, now_ms=NOW).title == "Bitte nochmal auflegen"
     crash = TapOutcome(Outcome.ERROR, None, None, message="OSError")
     assert screens.outcome_screen(DE, crash, now_ms=NOW).name == "error"
+    for reason in (Reason.STORAGE_FULL, Reason.STORAGE_UNAVAILABLE):  # tapping again cannot help
+        full = screens.outcome_screen(EN, TapOutcome(Outcome.ERROR, None, NOW, reason=reason), now_ms=NOW)
+        assert (full.name, full.tone, full.title) == ("error_storage", Tone.ERROR, "Not saved")
+        assert "coordinator" in full.lines[0]
 
 
 def test_idle_status_line() -> None:
