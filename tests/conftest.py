@@ -17,10 +17,11 @@ from hardware.indicator import RecordingIndicator
 from hardware.reader import Tap
 from kokreativ.localserver import free_port, start_server, stop_server
 from protocol import PrivateKey, SignedEvent, b64encode, encode_batch, enrolment_message
+from protocol.clock import now_ms
 from provisioning.client import ApiClient
 from provisioning.enrol import enrol_kiosk, normalise_code
 from server.datadir import init_data_dir
-from terminal.clock import Clock
+from terminal.clock import Clock, SimulatedClock
 from terminal.config import KioskConfig
 from terminal.keystore import load_key
 from terminal.outbox import Outbox
@@ -28,6 +29,19 @@ from terminal.tap import Kiosk
 from terminal.trust import TrustStore
 from tests.cardfactory import TestIssuer
 from tests.server.server_helpers import FakeKiosk
+
+
+def clock_from_now() -> SimulatedClock:
+    """A kiosk's simulated clock that starts at the real now: call it once the real server enrolled the kiosk.
+
+    A server on the real clock holds a shift dated before its kiosk's enrolment
+    (``before_enrolment``, :mod:`protocol.economy.kiosklimits`), so a kiosk enrolled
+    against it cannot work on a fixed date in the past.  Started now, its shifts of
+    simulated hours run ahead of the server's clock instead, which takes event
+    times up to 24 h ahead of its own (:data:`protocol.economy.clocks.CLOCK_MAX_AHEAD_MS`):
+    keep what a test simulates under a day.
+    """
+    return SimulatedClock(now_ms())
 
 
 @dataclass

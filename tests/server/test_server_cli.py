@@ -13,9 +13,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from server_helpers import HOUR, T0, FakeKiosk
+from server_helpers import HOUR, FakeKiosk
 
 from protocol import EventKind, PrivateKey, b64encode, encode_batch, enrolment_message
+from protocol.clock import now_ms
 from server import cli
 from server.datadir import init_data_dir
 
@@ -91,7 +92,10 @@ def test_sigkill_and_restart_on_the_same_data_dir(tmp_path: Path) -> None:
             ).json()
             kiosk.kiosk_id = enrolled["kiosk_id"]
             card = client.post("/v1/admin/cards", json={"name": "V"}, headers=auth).json()["card_id"]
-            first = encode_batch([kiosk.event(EventKind.CHECK_IN, card, T0)])
+            # The process runs on the real clock: the shift starts after the kiosk's enrolment (a shift
+            # before it is held, not paid) and ends an hour ahead, which the server's clock allows.
+            start = now_ms()
+            first = encode_batch([kiosk.event(EventKind.CHECK_IN, card, start)])
             sent = client.post(f"/v1/kiosks/{kiosk.kiosk_id}/events", content=first)
             assert sent.status_code == 200
             process.send_signal(signal.SIGKILL)
@@ -101,7 +105,7 @@ def test_sigkill_and_restart_on_the_same_data_dir(tmp_path: Path) -> None:
             _wait_ready(client, process, log)
             state = client.get(f"/v1/kiosks/{kiosk.kiosk_id}").json()
             assert (state["last_seq"], state["head"]) == (1, kiosk.head)
-            second = encode_batch([kiosk.event(EventKind.CHECK_OUT, card, T0 + HOUR)])
+            second = encode_batch([kiosk.event(EventKind.CHECK_OUT, card, start + HOUR)])
             assert client.post(f"/v1/kiosks/{kiosk.kiosk_id}/events", content=second).status_code == 200
             assert client.get(f"/v1/cards/{card}/balance").json()["balance"] == 6
             verified = client.get("/v1/admin/verify", headers=auth).json()

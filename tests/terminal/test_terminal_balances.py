@@ -9,13 +9,12 @@ import sqlite3
 import pytest
 
 from protocol import BalanceSheet, PrivateKey, ids, sign_balances
-from terminal.clock import SimulatedClock
 from terminal.keystore import load_key
 from terminal.outbox import Outbox
 from terminal.sync import SyncClient
 from terminal.tap import Kiosk, Outcome
 from terminal.trust import TrustStore
-from tests.conftest import EnrolledKiosk
+from tests.conftest import EnrolledKiosk, clock_from_now
 
 CARD = ids.new_id(ids.CARD)
 OTHER = ids.new_id(ids.UID_CARD)
@@ -139,7 +138,7 @@ def test_sync_against_the_real_server_stores_the_balance_after_a_paid_check_out(
 ):
     config = enrolled_kiosk.config
     paid, other = enrolled_kiosk.card_ids[:2]
-    clock = SimulatedClock(1_764_400_000_000)
+    clock = clock_from_now()
     with Outbox(config.outbox_path) as outbox:
         trust = TrustStore(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id)
         kiosk = Kiosk(

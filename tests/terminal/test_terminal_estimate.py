@@ -27,7 +27,9 @@ from protocol import (
     sign_trust_list,
     verify_trust_list,
 )
+from protocol.clock import now_ms
 from protocol.earning import ZONE, parse_bonuses
+from protocol.economy.clocks import CLOCK_MAX_AHEAD_MS
 from provisioning.coordinator_keys import sign, site_rules_data
 from server.models import Card, CardKind, Shift, ShiftStatus, Site
 from server.shifts import Tap as ServerTap
@@ -43,6 +45,8 @@ from tests.cardfactory import FixedTrust, TestIssuer
 from tests.conftest import EnrolledKiosk, ServerProcess
 
 HOUR_S = 3600
+HOUR_MS = HOUR_S * 1000
+MINUTE_MS = 60_000
 EVERY_DAY = [0, 1, 2, 3, 4, 5, 6]
 NIGHT = {"percent": 125, "days": EVERY_DAY, "dates": [], "from": "22:00", "to": "06:00"}
 CHRISTMAS = {"percent": 200, "days": [], "dates": ["2025-12-25"], "from": "00:00", "to": "00:00"}
@@ -51,6 +55,38 @@ CHRISTMAS = {"percent": 200, "days": [], "dates": ["2025-12-25"], "from": "00:00
 def local_ms(text: str) -> int:
     """The instant of a Europe/Berlin wall-clock time ``YYYY-MM-DD HH:MM``."""
     return int(datetime.datetime.fromisoformat(text).replace(tzinfo=ZONE).timestamp() * 1000)
+
+
+def _utc_offset(t_ms: int) -> datetime.timedelta | None:
+    return datetime.datetime.fromtimestamp(t_ms // 1000, tz=ZONE).utcoffset()
+
+
+def _local_clock(t_ms: int) -> str:
+    return datetime.datetime.fromtimestamp(t_ms // 1000, tz=ZONE).strftime("%H:%M")
+
+
+def an_evening_after(after_ms: int) -> tuple[int, dict[str, Any]]:
+    """A start on a whole minute after ``after_ms`` and a bonus like NIGHT that begins 2 h after it.
+
+    From 20:00, a 6 h shift works 2 h at 100 % and then 4 h in NIGHT (22:00 to 06:00).  A
+    kiosk of a server on the real clock cannot always start at 20:00: its shifts must start
+    after its enrolment (``before_enrolment``) and end at most 24 h ahead of the server's
+    clock.  So the bonus moves instead: 125 % every day from 2 h after the start until 8 h
+    after it, as 22:00 to 06:00 is from 20:00.  The start moves on by hours past a
+    daylight-saving change, so the local times of those 8 h run as one stretch (a repeated
+    hour would put part of the first 2 h in the window).
+    """
+    start = -(-after_ms // MINUTE_MS) * MINUTE_MS
+    while _utc_offset(start) != _utc_offset(start + 8 * HOUR_MS):
+        start += HOUR_MS
+    bonus = {
+        "percent": 125,
+        "days": EVERY_DAY,
+        "dates": [],
+        "from": _local_clock(start + 2 * HOUR_MS),
+        "to": _local_clock(start + 8 * HOUR_MS),
+    }
+    return start, bonus
 
 
 def with_rules(trust: TrustList, rules: EarningRules | None, server_key: PrivateKey) -> TrustList:
@@ -215,17 +251,32 @@ def test_the_daily_cap_is_not_in_the_estimate(kiosk, trust, clock, card_tap, ser
     assert out.tokens == paid.uncapped_tokens == 20 and paid.tokens == 5
 
 
+@given(
+    after_ms=st.sampled_from([local_ms("2026-12-06 23:50"), *DST_EVE]).flatmap(
+        lambda eve: st.integers(eve, eve + 12 * HOUR_MS)
+    )
+)
+def test_the_end_to_end_evening_is_2_h_plain_then_4_h_of_bonus_whenever_the_test_runs(after_ms: int) -> None:
+    """What the end-to-end test below relies on, at any hour it runs: past midnight and DST changes too."""
+    start, evening = an_evening_after(after_ms)
+    assert after_ms <= start and start + 6 * HOUR_MS <= after_ms + CLOCK_MAX_AHEAD_MS
+    rules = EarningRules(12, bonuses=parse_bonuses([evening]))
+    paid = server_pays(site_of(rules, [evening]), start, start + 6 * HOUR_MS)
+    assert (paid.status, paid.minutes, paid.tokens) == (ShiftStatus.PAID, 360, 84)
+
+
 def test_end_to_end_a_rule_change_reaches_the_kiosk_and_it_shows_what_the_server_pays(
     enrolled_kiosk: EnrolledKiosk, server_process: ServerProcess
 ) -> None:
     config, issuer = enrolled_kiosk.config, enrolled_kiosk.issuer
     card = enrolled_kiosk.card_ids[0]
     boss = PrivateKey.generate()
+    start_ms, evening = an_evening_after(now_ms())  # after the kiosk's enrolment, by the server's clock
     with server_process.admin() as admin:
         admin.add_coordinator("Grace Hopper", boss.public_key.to_b64())
-        data = site_rules_data(admin.get_site(config.site_id), tokens_per_hour=12, bonuses=[NIGHT])
+        data = site_rules_data(admin.get_site(config.site_id), tokens_per_hour=12, bonuses=[evening])
         admin.post_decision(sign(boss, "site_rules", data))
-    clock = SimulatedClock(local_ms("2025-11-28 20:00"))
+    clock = SimulatedClock(start_ms)
     with Outbox(config.outbox_path) as outbox:
         trust = TrustStore(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id)
         enrolled = trust.current()
@@ -235,7 +286,7 @@ def test_end_to_end_a_rule_change_reaches_the_kiosk_and_it_shows_what_the_server
             assert client.sync_once().ok
         learned = trust.current()
         assert learned is not None and learned.issued_ms > enrolled.issued_ms
-        assert learned.earning == EarningRules(12, bonuses=parse_bonuses([NIGHT]))
+        assert learned.earning == EarningRules(12, bonuses=parse_bonuses([evening]))
         assert kiosk.handle_tap(issuer.tap(card)).kind is Outcome.CHECK_IN
         clock.advance(6 * HOUR_S)
         out = kiosk.handle_tap(issuer.tap(card))

@@ -15,13 +15,13 @@ import requests
 from protocol import PrivateKey, PublicKey, Reason, b64decode, b64encode, enrolment_message, ids
 from protocol.checkpoint import parse_checkpoint_text
 from protocol.note import NoteVerifier
-from terminal.clock import SimulatedClock
 from terminal.config import KioskConfig
 from terminal.keystore import create_key
 from terminal.outbox import Outbox
 from terminal.sync import SyncClient
 from terminal.tap import Kiosk, Outcome
 from terminal.trust import TrustStore
+from tests.conftest import clock_from_now
 
 app_module = pytest.importorskip("server.app", reason="server/ is being written concurrently")
 runner = pytest.importorskip("server.runner")
@@ -88,7 +88,7 @@ def test_offline_taps_sync_to_the_real_ledger_and_verify(ledger, tmp_path, issue
     assert added.json()["key_id"] == issuer.key_id
     config, key, first_trust = _enrol(ledger, tmp_path / "kiosk")
     card = ledger.admin.post(f"{ledger.url}/v1/admin/cards", json={"name": "Ada"}).json()["card_id"]
-    clock = SimulatedClock(1_764_400_000_000)
+    clock = clock_from_now()
     with Outbox(config.outbox_path) as outbox:
         trust = TrustStore(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id)
         assert issuer.key_id in dict(trust.store(first_trust).issuers)  # the enrolment answer's list

@@ -35,10 +35,10 @@ from terminal.shop import CardAtTill, ShopTill, TillOutcome
 from terminal.sync import SyncClient
 from terminal.tap import Outcome
 from terminal.trust import TrustStore
-from tests.conftest import EnrolledKiosk, ServerProcess
+from tests.conftest import EnrolledKiosk, ServerProcess, clock_from_now
 from tests.terminal.terminal_helpers import recorded_events
 
-START_MS = 1_764_400_000_000
+HOUR_MS = 3_600_000
 
 
 def _server_balance(server: ServerProcess, card_id: str) -> int:
@@ -47,10 +47,14 @@ def _server_balance(server: ServerProcess, card_id: str) -> int:
     return int(response.json()["balance"])
 
 
-def _earn(enrolled: EnrolledKiosk, hours: list[float]) -> None:
-    """Check each of the kiosk's first cards in and out at the check-in kiosk: ``hours[i]`` for card ``i``."""
+def _earn(enrolled: EnrolledKiosk, hours: list[float]) -> int:
+    """Check each of the kiosk's first cards in and out at the check-in kiosk: ``hours[i]`` for card ``i``.
+
+    The kiosk's clock starts now, after its enrolment; returns when it started.
+    """
     config = enrolled.config
-    clock = SimulatedClock(START_MS)
+    clock = clock_from_now()
+    started_ms = clock.wall_ms
     with Outbox(config.outbox_path) as outbox, SyncClient(config, outbox) as client:
         trust = TrustStore(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id)
         kiosk = enrolled.tap_kiosk(outbox, clock, trust)
@@ -61,6 +65,7 @@ def _earn(enrolled: EnrolledKiosk, hours: list[float]) -> None:
             clock.advance(60)
         result = client.sync_once()
         assert result.ok and result.pending == 0, result
+    return started_ms
 
 
 # -- a proxy that loses answers ---------------------------------------------------------------------------
@@ -157,12 +162,12 @@ class ShopTerminal:
 def _shop_terminal(
     server: ServerProcess, enrolled: EnrolledKiosk, folder: Path, *, server_url: str | None = None
 ) -> Iterator[ShopTerminal]:
-    _earn(enrolled, [2, 0.2])
+    earned_from_ms = _earn(enrolled, [2, 0.2])
     with server.admin() as admin:
         shop = admin.request("POST", "/v1/admin/shops", {"name": "Laden", "offline_allowance": 10})
         code = admin.create_enrolment_code(shop["site_id"])["code"]
     _, config = enrol_kiosk(server_url or server.url, code, folder)
-    clock = SimulatedClock(START_MS + 4 * 3_600_000)
+    clock = SimulatedClock(earned_from_ms + 4 * HOUR_MS)  # the shop opens after both shifts ended
     indicator = RecordingIndicator()
     with Outbox(config.outbox_path) as outbox, SyncClient(config, outbox) as sync:
         assert sync.trust.current() is not None and sync.trust.current().is_shop  # from the enrolment

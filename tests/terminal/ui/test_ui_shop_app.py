@@ -24,7 +24,6 @@ import requests
 from hardware.indicator import RecordingIndicator
 from hardware.simulated import SimulatedReader
 from provisioning.enrol import enrol_kiosk
-from terminal.clock import SimulatedClock
 from terminal.config import KioskConfig, write_config
 from terminal.keystore import load_key
 from terminal.outbox import Outbox
@@ -40,7 +39,7 @@ from terminal.ui.controller import ScreenController
 from terminal.ui.presenter import Presenter
 from terminal.ui.shop_presenter import ShopPresenter
 from terminal.ui.view import ScreenView
-from tests.conftest import EnrolledKiosk, ServerProcess
+from tests.conftest import EnrolledKiosk, ServerProcess, clock_from_now
 from tests.terminal.ui.shop_helpers import CARD, FakeTill, redeemed
 
 UID = bytes.fromhex("04a1b2c3d4e5f6")
@@ -236,7 +235,7 @@ def test_a_shop_terminal_without_a_till_to_run_refuses_to_start(config: KioskCon
 def _earn(enrolled: EnrolledKiosk, hours: float) -> None:
     """The first card works ``hours`` at the check-in kiosk, which syncs: the server pays it."""
     config = enrolled.config
-    clock = SimulatedClock(1_764_400_000_000)
+    clock = clock_from_now()  # after the kiosk's enrolment, as on a real kiosk
     with Outbox(config.outbox_path) as outbox, SyncClient(config, outbox) as client:
         kiosk = Kiosk(
             config=config,
