@@ -73,7 +73,9 @@ def _rich_cards(url: str, admin: ApiClient, folder: Path, count: int) -> list[st
         )
         cards.append(card)
         taps.append(Tap(uid=uid, ndef=credential_message(credential)))
-    clock = SimulatedClock(start_wall_ms=int(time.time() * 1000) - 2 * 3_600_000)
+    # From now on: the server holds shifts dated before the kiosk's enrolment (before_enrolment), and
+    # takes kiosk times up to a day ahead of its clock.
+    clock = SimulatedClock(start_wall_ms=int(time.time() * 1000))
     with Outbox(config.outbox_path) as outbox, SyncClient(config, outbox) as sync:
         trust = TrustStore(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id)
         kiosk = Kiosk(
