@@ -31,22 +31,14 @@ from server import quotas
 from server.context import ServerContext
 from server.errors import ServiceError, from_protocol
 from server.inputs import parse_json
-from server.models import Kiosk, KioskStatus
-
-
-def _check_kiosk(kiosk: Kiosk | None, kiosk_id: str) -> Kiosk:
-    if kiosk is None:
-        raise ServiceError(Reason.UNKNOWN_KIOSK, f"kiosk {kiosk_id} is not enrolled")
-    if kiosk.status is KioskStatus.REVOKED:
-        raise ServiceError(Reason.KIOSK_REVOKED, "this kiosk has been revoked")
-    return kiosk
+from server.signers import signing_kiosk
 
 
 def record_evidence(ctx: ServerContext, kiosk_id: str, data: bytes) -> dict[str, Any]:
     """Verify and keep a kiosk's signed evidence report (the raw request body): ``{"stored", "number"}``."""
     wire = parse_json(data)
     with ctx.storage.read() as tx:
-        kiosk = _check_kiosk(tx.get_kiosk(kiosk_id), kiosk_id)
+        kiosk = signing_kiosk(tx.get_kiosk(kiosk_id), kiosk_id, suspended_ok=True)
     try:
         signed = open_evidence(wire, PublicKey(kiosk.public_key), kiosk_id=kiosk_id)
     except ProtocolError as exc:
@@ -55,7 +47,7 @@ def record_evidence(ctx: ServerContext, kiosk_id: str, data: bytes) -> dict[str,
     now = ctx.now_ms()
     with ctx.storage.write() as tx:
         # Read again inside the write: the kiosk may have been revoked, or the same report stored.
-        _check_kiosk(tx.get_kiosk(kiosk_id), kiosk_id)
+        signing_kiosk(tx.get_kiosk(kiosk_id), kiosk_id, suspended_ok=True)
         held, highest = tx.log_evidence_held(kiosk_id)
         if number <= highest:
             raise ServiceError(

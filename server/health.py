@@ -29,9 +29,10 @@ from typing import Any, Final
 from protocol import ProtocolError, PublicKey, Reason
 from protocol.heartbeat import Heartbeat, verify_heartbeat
 from server.context import ServerContext
-from server.errors import InputError, ServiceError, from_protocol
+from server.errors import InputError, from_protocol
 from server.inputs import parse_json
 from server.models import Kiosk, KioskHealth, KioskStatus
+from server.signers import signing_kiosk
 
 MIN_INTERVAL_MS: Final = 10_000  # heartbeats closer together than this are answered but not stored
 DEFAULT_SILENT_AFTER_S: Final = 900
@@ -40,14 +41,6 @@ MAX_SILENT_AFTER_S: Final = 366 * 86_400
 
 def _wire(data: bytes) -> object:
     return parse_json(data)
-
-
-def _check_kiosk(kiosk: Kiosk | None, kiosk_id: str) -> Kiosk:
-    if kiosk is None:
-        raise ServiceError(Reason.UNKNOWN_KIOSK, f"kiosk {kiosk_id} is not enrolled")
-    if kiosk.status is KioskStatus.REVOKED:
-        raise ServiceError(Reason.KIOSK_REVOKED, "this kiosk has been revoked")
-    return kiosk
 
 
 def _stale(stored: KioskHealth | None, beat: Heartbeat, now: int) -> bool:
@@ -68,7 +61,7 @@ def record_heartbeat(ctx: ServerContext, kiosk_id: str, data: bytes) -> dict[str
     """
     wire = _wire(data)
     with ctx.storage.read() as tx:
-        kiosk = _check_kiosk(tx.get_kiosk(kiosk_id), kiosk_id)
+        kiosk = signing_kiosk(tx.get_kiosk(kiosk_id), kiosk_id, suspended_ok=True)
     try:
         beat = verify_heartbeat(wire, PublicKey(kiosk.public_key), kiosk_id=kiosk_id)
     except ProtocolError as exc:
@@ -77,7 +70,7 @@ def record_heartbeat(ctx: ServerContext, kiosk_id: str, data: bytes) -> dict[str
     offset = now - beat.sent_ms
     with ctx.storage.write() as tx:
         # Read again inside the write: the kiosk may have been revoked, or another heartbeat stored.
-        _check_kiosk(tx.get_kiosk(kiosk_id), kiosk_id)
+        signing_kiosk(tx.get_kiosk(kiosk_id), kiosk_id, suspended_ok=True)
         stored = not _stale(tx.get_kiosk_health(kiosk_id), beat, now)
         if stored:
             tx.put_kiosk_health(

@@ -44,6 +44,7 @@ from server.context import ServerContext
 from server.errors import InputError, ServiceError, from_protocol
 from server.ingest_store import store_new
 from server.models import HeldEvent, Kiosk, KioskStatus
+from server.signers import signing_kiosk
 from server.storage import ReadTx, Tx, decode_flags
 
 _VERIFY_CHUNK: Final = 64
@@ -174,7 +175,7 @@ def _precheck(
         raise from_protocol(exc, index=0) from exc
     if first.kiosk != kiosk_id:
         raise InputError(Reason.KIOSK_MISMATCH, "event names another kiosk", extra={"index": 0})
-    key = _check_kiosk(stored_kiosk, kiosk_id).public_key
+    key = signing_kiosk(stored_kiosk, kiosk_id, suspended_ok=False).public_key
     public_key = PublicKey(key)
     if not verify(public_key, *items[0]):
         raise InputError(Reason.BAD_SIGNATURE, "signature does not verify", extra={"index": 0})
@@ -185,16 +186,6 @@ def _precheck(
             _check_chain(tx, kiosk_id, items, tx.get_kiosk(kiosk_id), signatures.ok(len(items)))
         raise AssertionError("the chain check refuses a batch with a bad signature")  # pragma: no cover
     return signatures
-
-
-def _check_kiosk(kiosk: Kiosk | None, kiosk_id: str) -> Kiosk:
-    if kiosk is None:
-        raise ServiceError(Reason.UNKNOWN_KIOSK, f"kiosk {kiosk_id} is not enrolled")
-    if kiosk.status is KioskStatus.REVOKED:
-        raise ServiceError(Reason.KIOSK_REVOKED, "this kiosk has been revoked")
-    if kiosk.status is KioskStatus.SUSPENDED:
-        raise ServiceError(Reason.KIOSK_SUSPENDED, "this kiosk is suspended until a coordinator clears it")
-    return kiosk
 
 
 def parse_log_size(text: str | None) -> int | None:
@@ -411,7 +402,7 @@ def _open_chain(
 
     One query for all the duplicates a batch of ``count`` events can hold.
     """
-    kiosk = _check_kiosk(stored_kiosk, kiosk_id)
+    kiosk = signing_kiosk(stored_kiosk, kiosk_id, suspended_ok=False)
     if first_seq > kiosk.last_seq:
         return kiosk, {}
     return kiosk, tx.stored_events(kiosk_id, first_seq, min(kiosk.last_seq, first_seq + count - 1))
