@@ -68,7 +68,10 @@ STORAGE_RETRY_AFTER_S: Final = 60  # what a 503 for a full or read-only disk tel
 
 
 class ServiceError(Exception):
-    """A request refused with a stable reason code; ``extra`` adds fields to the error body."""
+    """A request refused with a stable reason code; ``extra`` adds fields to the error body.
+
+    ``headers`` go out with the answer (``Retry-After`` on a 429 or 503).
+    """
 
     def __init__(
         self,
@@ -77,12 +80,14 @@ class ServiceError(Exception):
         *,
         status: int | None = None,
         extra: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(f"{reason.value}: {message}")
         self.reason = reason
         self.message = message
         self.status = STATUS.get(reason, 400) if status is None else status
         self.extra: dict[str, Any] = dict(extra or {})
+        self.headers: dict[str, str] = dict(headers or {})
 
     def to_json(self) -> dict[str, Any]:
         """The documented error body."""
@@ -97,7 +102,12 @@ class RateLimited(ServiceError):
     """Too many failed attempts at a secret (:mod:`server.ratelimit`): retry after ``retry_after_s``."""
 
     def __init__(self, message: str, *, retry_after_s: int) -> None:
-        super().__init__(Reason.RATE_LIMITED, message, extra={"retry_after_s": retry_after_s})
+        super().__init__(
+            Reason.RATE_LIMITED,
+            message,
+            extra={"retry_after_s": retry_after_s},
+            headers={"Retry-After": str(retry_after_s)},
+        )
         self.retry_after_s = retry_after_s
 
 
@@ -107,8 +117,7 @@ class StorageUnavailable(ServiceError):
     so the answer is 503 with ``Retry-After``, and a kiosk keeps its events and retries."""
 
     def __init__(self, reason: Reason, message: str) -> None:
-        super().__init__(reason, message, status=503)
-        self.headers = {"Retry-After": str(STORAGE_RETRY_AFTER_S)}
+        super().__init__(reason, message, status=503, headers={"Retry-After": str(STORAGE_RETRY_AFTER_S)})
 
 
 class DataDirError(OSError):

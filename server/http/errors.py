@@ -24,7 +24,7 @@ from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 
 from protocol import Reason
-from server.errors import RateLimited, ServiceError, StorageUnavailable
+from server.errors import ServiceError, StorageUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -57,12 +57,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ServiceError)
     async def on_service_error(request: Request, exc: ServiceError) -> JSONResponse:
-        if isinstance(exc, StorageUnavailable):
-            logger.error("%s %s refused: %s", request.method, request.url.path, exc)
-            return JSONResponse(exc.to_json(), status_code=exc.status, headers=exc.headers)
-        logger.info("%s %s refused: %s", request.method, request.url.path, exc)
-        headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, RateLimited) else None
-        return JSONResponse(exc.to_json(), status_code=exc.status, headers=headers)
+        # A disk the ledger cannot write to is the operator's alarm, not a caller's mistake.
+        level = logging.ERROR if isinstance(exc, StorageUnavailable) else logging.INFO
+        logger.log(level, "%s %s refused: %s", request.method, request.url.path, exc)
+        return JSONResponse(exc.to_json(), status_code=exc.status, headers=exc.headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
