@@ -30,6 +30,7 @@ and clock; ``make test`` also reads such tags through nfcpy at the kiosk.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import tempfile
 from pathlib import Path
@@ -42,6 +43,9 @@ __all__ = ["DAY", "TOKENS_PER_HOUR", "configure", "demo_keys", "display_availabl
 
 
 def _run(args: argparse.Namespace) -> int:
+    # The demo tells its own story on stdout, the outage included ("sync while offline: network_error"):
+    # the components' warnings about that outage would only repeat it in log form.  Errors still show.
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     window = display_available() and not args.no_window
     if args.dir:
         workdir = Path(args.dir)
