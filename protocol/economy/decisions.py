@@ -20,7 +20,15 @@ from typing import Any, Final
 
 from protocol.decisions import MAX_SHIFT_HOURS, Decision
 from protocol.economy.book import EconomyBook
-from protocol.economy.models import LedgerEntry, RedemptionStatus, Shift, ShiftStatus, Site, SiteKind
+from protocol.economy.models import (
+    LedgerEntry,
+    Redemption,
+    RedemptionStatus,
+    Shift,
+    ShiftStatus,
+    Site,
+    SiteKind,
+)
 from protocol.economy.redemptions import LEDGER_KIND_REDEEM
 from protocol.economy.shifts import LEDGER_KIND_SHIFT, MS_PER_HOUR, Payroll, in_review
 from protocol.errors import EconomyError
@@ -199,11 +207,16 @@ def _apply_manual_shift(tx: EconomyBook, c: _Context) -> dict[str, Any]:
 
 
 # -- redemptions ---------------------------------------------------------------------------------------
-def _apply_acknowledge(tx: EconomyBook, c: _Context) -> dict[str, Any]:
-    """An overdraft seen and accepted: it leaves the review list; the balance stays as it is."""
-    redemption = tx.get_redemption(c.data["redemption"])
+def _redemption(tx: EconomyBook, redemption_id: str) -> Redemption:
+    redemption = tx.get_redemption(redemption_id)
     if redemption is None:
         raise _refuse(Reason.UNKNOWN_REDEMPTION, "no such redemption")
+    return redemption
+
+
+def _apply_acknowledge(tx: EconomyBook, c: _Context) -> dict[str, Any]:
+    """An overdraft seen and accepted: it leaves the review list; the balance stays as it is."""
+    redemption = _redemption(tx, c.data["redemption"])
     if (
         redemption.status is not RedemptionStatus.DEBITED
         or not redemption.overdraft
@@ -220,9 +233,7 @@ def _apply_redemption_review(tx: EconomyBook, c: _Context) -> dict[str, Any]:
     An approved one that takes the balance below zero is an overdraft the
     coordinator has just seen, so the same decision acknowledges it.
     """
-    redemption = tx.get_redemption(c.data["redemption"])
-    if redemption is None:
-        raise _refuse(Reason.UNKNOWN_REDEMPTION, "no such redemption")
+    redemption = _redemption(tx, c.data["redemption"])
     if redemption.status is not RedemptionStatus.HELD:
         raise _refuse(Reason.NOT_IN_REVIEW, f"the redemption is {redemption.status.value}, not held")
     if c.data["action"] == "reject":
