@@ -2,12 +2,15 @@
 
 Wire form (``POST /v1/kiosks/{kiosk_id}/events``)::
 
-    {"events": [{"body": "<b64 event bytes>", "sig": "<b64 signature>"}, ...],
+    {"events": [{"body": "<b64 event bytes>", "sig": "<b64 signature>",
+                 "opening": {"card": "c_…", "salt": "<32 hex>"}}, ...],
      "clock": {"body": "<b64 heartbeat bytes>", "sig": "<b64 signature>"}}
 
 The envelope is ordinary JSON; only the event bodies and the clock sample are
-canonical and signed.  ``clock`` is optional: a signed heartbeat the kiosk makes
-as it sends, which lets the server tie the kiosk's monotonic clock to its own
+canonical and signed.  A v2 event's ``opening`` (:mod:`protocol.commitments`)
+travels beside it, unsigned: the server checks it opens the event's ``ref``,
+keeps it off the log and answers ``opening_missing`` without it.  ``clock`` is
+optional: a signed heartbeat the kiosk makes as it sends, which lets the server tie the kiosk's monotonic clock to its own
 (:mod:`protocol.clockref`).  Only its shape is checked here; the server checks
 the signature.
 """
@@ -18,8 +21,9 @@ import json
 from collections.abc import Sequence
 from typing import Final, NamedTuple
 
+from protocol.commitments import Opening
 from protocol.errors import MalformedError
-from protocol.events import SignedEvent, decode_wire_event
+from protocol.events import SignedEvent, decode_wire_item
 from protocol.reasons import Reason
 
 MAX_BATCH_EVENTS: Final = 500
@@ -31,6 +35,7 @@ class BatchRequest(NamedTuple):
 
     items: list[tuple[bytes, bytes]]
     clock: dict[str, object] | None
+    openings: tuple[Opening | None, ...] = ()  # per item: a v2 event's opening, ``None`` for a v1 event
 
 
 def encode_batch(events: Sequence[SignedEvent], clock: dict[str, str] | None = None) -> bytes:
@@ -73,4 +78,7 @@ def decode_batch_request(data: bytes) -> BatchRequest:
         raise MalformedError(Reason.BATCH_TOO_LARGE, f"{len(items)} events, limit {MAX_BATCH_EVENTS}")
     if not items:
         raise MalformedError(Reason.MALFORMED_REQUEST, "a batch holds at least one event")
-    return BatchRequest([decode_wire_event(item) for item in items], clock)
+    decoded = [decode_wire_item(item) for item in items]
+    return BatchRequest(
+        [(body, sig) for body, sig, _ in decoded], clock, tuple(opening for _, _, opening in decoded)
+    )

@@ -16,6 +16,7 @@ fields, wrong types and non-canonical bytes are refused with a reason code.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections.abc import Callable, Mapping
@@ -24,13 +25,16 @@ from enum import StrEnum
 from typing import Any, Final
 
 from protocol import ids
+from protocol.commitments import Opening, parse_opening, require_commitment
 from protocol.encoding import MAX_SAFE_INT, b64decode, b64encode, canonical_json, parse_canonical_json
 from protocol.errors import MalformedError
 from protocol.keys import SIGNATURE_BYTES, PrivateKey, PublicKey
 from protocol.reasons import Reason
 
 EVENT_TYPE: Final = "kokreativ.event"
-EVENT_VERSION: Final = 1
+EVENT_VERSION: Final = 1  # the version a kiosk signs unless told otherwise
+COMMITTED_VERSION: Final = 2  # v2: ``ref``, a commitment to the card, instead of ``card``
+SUPPORTED_VERSIONS: Final = frozenset({1, 2})
 MAX_EVENT_BYTES: Final = 2048
 GENESIS_PREV: Final = "0" * 64
 
@@ -91,6 +95,7 @@ DATA_FIELDS: Final[Mapping[EventKind, Mapping[str, Callable[[object], object]]]]
 }
 
 _TOP_FIELDS: Final = frozenset({"card", "clock", "data", "kind", "kiosk", "prev", "seq", "type", "v"})
+_TOP_FIELDS_V2: Final = (_TOP_FIELDS - {"card"}) | {"ref"}
 _CLOCK_FIELDS: Final = frozenset({"boot", "mono_ms", "synced", "wall_ms"})
 
 
@@ -114,7 +119,13 @@ class ClockEvidence:
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One parsed, not yet verified, v1 event."""
+    """One parsed, not yet verified, v1 or v2 event.
+
+    A v1 event names its ``card``.  A v2 event names ``ref``, a hiding
+    commitment to the card (:mod:`protocol.commitments`); parsed from bytes its
+    ``card`` is ``""`` until :meth:`opened` with the opening that travels beside
+    it.  Only the bytes are signed, so opening changes nothing that was signed.
+    """
 
     kiosk: str
     seq: int
@@ -123,10 +134,13 @@ class Event:
     card: str
     clock: ClockEvidence
     data: Mapping[str, Any] = field(default_factory=dict)
+    version: int = EVENT_VERSION
+    ref: str | None = None
 
     def to_json(self) -> dict[str, Any]:
+        about: dict[str, Any] = {"card": self.card} if self.version == 1 else {"ref": self.ref}
         return {
-            "card": self.card,
+            **about,
             "clock": self.clock.to_json(),
             "data": dict(self.data),
             "kind": self.kind.value,
@@ -134,8 +148,23 @@ class Event:
             "prev": self.prev,
             "seq": self.seq,
             "type": EVENT_TYPE,
-            "v": EVENT_VERSION,
+            "v": self.version,
         }
+
+    @property
+    def card_known(self) -> bool:
+        """Whether ``card`` is the card: always for v1, for v2 once opened."""
+        return bool(self.card)
+
+    def opened(self, opening: Opening) -> Event:
+        """This v2 event with its ``card`` from ``opening``; ``opening_mismatch`` if it does not open ``ref``.
+
+        A v1 event names its card already and takes no opening (``bad_field``).
+        """
+        if self.version == 1 or self.ref is None:
+            raise MalformedError(Reason.BAD_FIELD, "a v1 event names its card and has no opening")
+        opening.check(self.ref)
+        return dataclasses.replace(self, card=opening.card)
 
     def to_bytes(self) -> bytes:
         """The canonical bytes, checked by the parser's own rules so nothing malformed is signed."""
@@ -159,19 +188,49 @@ class SignedEvent:
     body: bytes
     signature: bytes
     event: Event
+    opening: Opening | None = None  # a v2 event's opening, sent beside it, never signed or logged
 
     @property
     def hash(self) -> str:
         return event_hash(self.body)
 
-    def to_wire(self) -> dict[str, str]:
-        return {"body": b64encode(self.body), "sig": b64encode(self.signature)}
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {"body": b64encode(self.body), "sig": b64encode(self.signature)}
+        if self.opening is not None:
+            wire["opening"] = self.opening.to_json()
+        return wire
 
 
-def sign_event(event: Event, key: PrivateKey) -> SignedEvent:
-    """Encode ``event`` canonically and sign those bytes."""
+def sign_event(event: Event, key: PrivateKey, opening: Opening | None = None) -> SignedEvent:
+    """Encode ``event`` canonically and sign those bytes; a v2 event keeps its ``opening`` beside them."""
     body = event.to_bytes()
-    return SignedEvent(body=body, signature=key.sign(body), event=event)
+    return SignedEvent(body=body, signature=key.sign(body), event=event, opening=opening)
+
+
+def committed_event(
+    *,
+    kiosk: str,
+    seq: int,
+    prev: str,
+    kind: EventKind,
+    card: str,
+    clock: ClockEvidence,
+    data: Mapping[str, Any] | None = None,
+) -> tuple[Event, Opening]:
+    """A v2 event about ``card`` with a fresh commitment, and the opening that opens it."""
+    opening = Opening.fresh(card)
+    event = Event(
+        kiosk=kiosk,
+        seq=seq,
+        prev=prev,
+        kind=kind,
+        card=card,
+        clock=clock,
+        data=dict(data or {}),
+        version=COMMITTED_VERSION,
+        ref=opening.ref,
+    )
+    return event, opening
 
 
 def _require_int(value: object, name: str, minimum: int) -> int:
@@ -195,15 +254,23 @@ def _require_fields(obj: Mapping[str, Any], expected: frozenset[str], where: str
 # only the fast path: every value is still checked against the same rules below, and anything the
 # pattern does not match (all malformed input among it) goes to the full parser for its reason.
 _INT = r"(0|[1-9][0-9]{0,15})"
-_CANONICAL_EVENT: Final = re.compile(
-    r'\{"card":"([cu]_[0-9a-f]{32})",'
+_CLOCK_AND_DATA: Final = (
     r'"clock":\{"boot":"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})",'
     r'"mono_ms":' + _INT + r',"synced":(true|false),"wall_ms":' + _INT + r"\},"
     r'"data":(?:\{\}|\{"reason":"([a-z][a-z0-9_]{0,39})"\}'
     r'|\{(?:"amount":' + _INT + r',)?"id":"(r_[0-9a-f]{32})"(?:,"online":(true|false))?\}),'
     r'"kind":"(check_in|check_out|denied|redeem|void)",'
-    r'"kiosk":"(k_[0-9a-f]{32})","prev":"([0-9a-f]{64})","seq":([1-9][0-9]{0,15}),'
+    r'"kiosk":"(k_[0-9a-f]{32})","prev":"([0-9a-f]{64})",'
+)
+_CANONICAL_EVENT: Final = re.compile(
+    r'\{"card":"([cu]_[0-9a-f]{32})",' + _CLOCK_AND_DATA + r'"seq":([1-9][0-9]{0,15}),'
     r'"type":"kokreativ\.event","v":1\}'
+)
+# v2: ``ref`` sorts between ``prev`` and ``seq``; the groups are the same, ``ref`` first.
+_CANONICAL_EVENT_V2: Final = re.compile(
+    r"\{"
+    + _CLOCK_AND_DATA.replace('"prev":"([0-9a-f]{64})",', '"prev":"([0-9a-f]{64})","ref":"([0-9a-f]{64})",')
+    + r'"seq":([1-9][0-9]{0,15}),"type":"kokreativ\.event","v":2\}'
 )
 
 
@@ -217,12 +284,20 @@ def _parse_canonical_layout(body: bytes) -> Event | None:
         text = body.decode("ascii")
     except UnicodeDecodeError:
         return None
+    version, ref = 1, None
     match = _CANONICAL_EVENT.fullmatch(text)
-    if match is None:
-        return None
-    card, boot, mono, synced, wall, reason, amount, redemption, online, kind, kiosk, prev, seq = (
-        match.groups()
-    )
+    if match is not None:
+        card, boot, mono, synced, wall, reason, amount, redemption, online, kind, kiosk, prev, seq = (
+            match.groups()
+        )
+    else:
+        match = _CANONICAL_EVENT_V2.fullmatch(text)
+        if match is None:
+            return None
+        boot, mono, synced, wall, reason, amount, redemption, online, kind, kiosk, prev, ref, seq = (
+            match.groups()
+        )
+        version, card = COMMITTED_VERSION, ""
     numbers = (int(mono), int(wall), int(seq))
     if max(numbers) > MAX_SAFE_INT or (numbers[2] == 1) != (prev == GENESIS_PREV):
         return None
@@ -251,6 +326,8 @@ def _parse_canonical_layout(body: bytes) -> Event | None:
         card=card,
         clock=ClockEvidence(wall_ms=numbers[1], synced=synced == "true", boot_id=boot, mono_ms=numbers[0]),
         data=data,
+        version=version,
+        ref=ref,
     )
 
 
@@ -264,12 +341,13 @@ def parse_event(body: bytes) -> Event:
 
 
 def _event_from_json(obj: dict[str, Any]) -> Event:
-    """Apply every v1 field rule to a decoded object; shared by parsing and encoding."""
+    """Apply every v1 or v2 field rule to a decoded object; shared by parsing and encoding."""
     if obj.get("type") != EVENT_TYPE:
         raise MalformedError(Reason.UNKNOWN_TYPE, "not a kokreativ.event")
-    if obj.get("v") != EVENT_VERSION or isinstance(obj.get("v"), bool):
-        raise MalformedError(Reason.UNKNOWN_VERSION, f"event version {obj.get('v')!r} is not supported")
-    _require_fields(obj, _TOP_FIELDS, "event")
+    version = obj.get("v")
+    if isinstance(version, bool) or version not in SUPPORTED_VERSIONS:
+        raise MalformedError(Reason.UNKNOWN_VERSION, f"event version {str(version)[:20]!r} is not supported")
+    _require_fields(obj, _TOP_FIELDS if version == 1 else _TOP_FIELDS_V2, "event")
 
     try:
         kind = EventKind(obj["kind"])
@@ -311,20 +389,32 @@ def _event_from_json(obj: dict[str, Any]) -> Event:
         seq=seq,
         prev=prev,
         kind=kind,
-        card=ids.require_id(obj["card"], ids.CARD, ids.UID_CARD, field="card"),
+        card=ids.require_id(obj["card"], ids.CARD, ids.UID_CARD, field="card") if version == 1 else "",
         clock=evidence,
         data=data,
+        version=version,
+        ref=None if version == 1 else require_commitment(obj["ref"], field="ref"),
     )
 
 
 def decode_wire_event(item: object) -> tuple[bytes, bytes]:
-    """Split one wire item ``{"body": b64, "sig": b64}`` into bytes, strictly."""
+    """Split one wire item ``{"body": b64, "sig": b64}`` into bytes, strictly (an opening is refused)."""
+    body, signature, opening = decode_wire_item(item)
+    if opening is not None:
+        raise MalformedError(Reason.UNKNOWN_FIELD, "event item has unknown field 'opening'")
+    return body, signature
+
+
+def decode_wire_item(item: object) -> tuple[bytes, bytes, Opening | None]:
+    """Split one wire item ``{"body", "sig"}``, or ``{"body", "sig", "opening"}`` for a v2 event, strictly."""
     if not isinstance(item, dict):
         raise MalformedError(Reason.BAD_FIELD, "event item is not an object")
-    _require_fields(item, frozenset({"body", "sig"}), "event item")
+    expected = frozenset({"body", "sig", "opening"}) if "opening" in item else frozenset({"body", "sig"})
+    _require_fields(item, expected, "event item")
     body = b64decode(item["body"], field="body")
     signature = b64decode(item["sig"], field="sig", length=SIGNATURE_BYTES)
-    return body, signature
+    opening = parse_opening(item["opening"], field="opening") if "opening" in item else None
+    return body, signature, opening
 
 
 def verify_event(body: bytes, signature: bytes, key: PublicKey) -> SignedEvent:

@@ -24,6 +24,8 @@ class Reason(StrEnum):
     MISSING_FIELD = "missing_field"
     BAD_FIELD = "bad_field"
     BAD_SIGNATURE = "bad_signature"
+    OPENING_MISMATCH = "opening_mismatch"  # an opening that does not open the commitment it came with
+    OPENING_MISSING = "opening_missing"  # a v2 event sent without the opening of its card reference
 
     # Requests to the server.
     MALFORMED_REQUEST = "malformed_request"

@@ -122,14 +122,17 @@ def events(draw: st.DrawFn) -> Event:
         data = {"amount": draw(amounts), "id": draw(redemption_ids), "online": draw(st.booleans())}
     elif kind is EventKind.VOID:
         data = {"id": draw(redemption_ids)}
+    version = draw(st.sampled_from([1, 2]))
     return Event(
         kiosk=draw(kiosk_ids),
         seq=seq,
         prev=prev,
         kind=kind,
-        card=draw(card_ids),
+        card=draw(card_ids) if version == 1 else "",  # a parsed v2 event's card is unknown until opened
         clock=draw(clocks),
         data=data,
+        version=version,
+        ref=None if version == 1 else draw(st.binary(min_size=32, max_size=32).map(bytes.hex)),
     )
 
 
@@ -346,7 +349,7 @@ def test_over_long_body_is_too_large_and_the_limit_is_inclusive() -> None:
 # --- Strict parser: one wrong field at a time -----------------------------------------------
 
 
-@pytest.mark.parametrize("version", [0, 2, -1, True, False, "1"])
+@pytest.mark.parametrize("version", [0, 3, -1, True, False, "1", "2"])
 def test_unknown_version(version: object) -> None:
     obj = valid_obj()
     obj["v"] = version
@@ -575,3 +578,69 @@ def test_wire_item_shape(item: object, reason: Reason) -> None:
 def test_signed_event_wire_form_is_standard_base64() -> None:
     signed = sign_event(SPEC_EVENT, KEY)
     assert signed.to_wire() == {"body": b64encode(SPEC_EXAMPLE), "sig": b64encode(signed.signature)}
+
+
+# --- v2: a commitment to the card instead of the card ------------------------------------------
+
+
+def _v2(card: str = "c_" + "2" * 32) -> tuple[Event, Any]:
+    from protocol.events import committed_event
+
+    clock = ClockEvidence(
+        wall_ms=1_764_400_000_000, synced=True, boot_id="0" * 8 + "-0000-0000-0000-" + "0" * 12, mono_ms=1
+    )
+    return committed_event(
+        kiosk="k_" + "1" * 32, seq=1, prev=GENESIS_PREV, kind=EventKind.CHECK_IN, card=card, clock=clock
+    )
+
+
+def test_a_v2_event_names_a_commitment_and_never_the_card() -> None:
+    event, opening = _v2()
+    body = event.to_bytes()
+    assert b"c_" + b"2" * 32 not in body and b'"card"' not in body
+    parsed = parse_event(body)
+    assert (parsed.version, parsed.ref, parsed.card, parsed.card_known) == (2, opening.ref, "", False)
+    assert parsed.opened(opening).card == "c_" + "2" * 32
+
+
+def test_an_opening_for_another_card_or_salt_is_refused() -> None:
+    from protocol.commitments import Opening
+
+    event, opening = _v2()
+    parsed = parse_event(event.to_bytes())
+    for wrong in (
+        Opening.fresh("c_" + "3" * 32),
+        Opening("c_" + "3" * 32, opening.salt),
+        Opening.fresh(opening.card),
+    ):
+        with pytest.raises(VerificationError) as caught:
+            parsed.opened(wrong)
+        assert caught.value.reason is Reason.OPENING_MISMATCH
+
+
+def test_two_events_of_one_card_share_no_value() -> None:
+    first, _ = _v2()
+    second, _ = _v2()
+    assert first.ref != second.ref
+
+
+def test_a_v2_event_with_a_card_field_or_a_bad_ref_is_refused() -> None:
+    event, _ = _v2()
+    obj = event.to_json()
+    assert reason_of(raw({**obj, "card": "c_" + "2" * 32})) is Reason.UNKNOWN_FIELD
+    assert reason_of(raw({**obj, "ref": "C" * 64})) is Reason.BAD_FIELD
+    assert reason_of(raw({k: v for k, v in obj.items() if k != "ref"})) is Reason.MISSING_FIELD
+
+
+def test_the_wire_item_carries_the_opening_beside_the_signed_bytes() -> None:
+    from protocol.events import decode_wire_event, decode_wire_item, sign_event
+
+    event, opening = _v2()
+    signed = sign_event(event, PrivateKey.generate(), opening)
+    body, sig, got = decode_wire_item(signed.to_wire())
+    assert (body, sig, got) == (signed.body, signed.signature, opening)
+    with pytest.raises(MalformedError) as caught:
+        decode_wire_event(signed.to_wire())
+    assert caught.value.reason is Reason.UNKNOWN_FIELD
+    with pytest.raises(MalformedError):
+        decode_wire_item({**signed.to_wire(), "opening": {"card": opening.card, "salt": "zz"}})
