@@ -11,8 +11,8 @@ canonical and signed.  A v2 event's ``opening`` (:mod:`protocol.commitments`)
 travels beside it, unsigned: the server checks it opens the event's ``ref``,
 keeps it off the log and answers ``opening_missing`` without it.  ``clock`` is
 optional: a signed heartbeat the kiosk makes as it sends, which lets the server
-tie the kiosk's monotonic clock to its own (:mod:`protocol.clockref`).  Only its shape is checked here; the server checks
-the signature.
+tie the kiosk's monotonic clock to its own (:mod:`protocol.clockref`).  Only
+its shape is checked here; the server checks the signature.
 """
 
 from __future__ import annotations
