@@ -219,7 +219,7 @@ def ingest_batch(
     now = ctx.now_ms()
     known_size = parse_log_size(log_size)
     try:
-        items, clock = decode_batch_request(data)
+        items, clock, _openings = decode_batch_request(data)
     except MalformedError as exc:
         raise from_protocol(exc, **_bad_item_index(data)) from exc
 
