@@ -17,7 +17,8 @@ from protocol.merkle import leaf_hash
 from protocol.reasons import Reason
 
 ENTRY_TYPE: Final = "kokreativ.entry"
-ENTRY_VERSION: Final = 1
+ENTRY_VERSION: Final = 1  # the entries of a log started before issue 17 (an archived origin)
+PRIVATE_ENTRY_VERSION: Final = 2  # the entries of a log that names no card (``docs/privacy.md``)
 MAX_ENTRY_BYTES: Final = 8192  # an event is at most 2 KiB; tlog-tiles bundles allow 64 KiB
 
 # kind -> its fields (besides kind/type/v)
@@ -37,6 +38,29 @@ ENTRY_FIELDS: Final[dict[str, frozenset[str]]] = {
     "clock_ref": frozenset({"body", "sig", "received_ms"}),
     "server_key": frozenset({"body", "sig_old", "sig_new"}),
 }
+# Entry v2: nothing in it names a card or a volunteer.  A card's registration and block are
+# hiding commitments (``ref``, :mod:`protocol.commitments`) whose openings the server keeps off
+# the log; an event's body is a v2 event (a commitment instead of the card).  ``issued`` and
+# ``redeemed`` say by how many tokens the entry changed the economy's totals (signed integers: a
+# void or a rejection takes back), so a stranger can sum the totals and an auditor with the
+# openings can check every one.  ``handover`` is the first entry of a new origin: the old log's
+# last checkpoint (origin, size, root hash) and each kiosk's chain head, so the new log verifies
+# on its own.  ``event_sealed`` stands for a v1 event (which names its card) that reached the
+# server after the hand-over: its hash, chain position and a commitment, the bytes go to the
+# auditor with the openings.
+ENTRY_FIELDS_V2: Final[dict[str, frozenset[str]]] = {
+    **{kind: fields for kind, fields in ENTRY_FIELDS.items() if kind not in {"card", "card_blocked"}},
+    "event": frozenset({"body", "sig", "received_ms", "flags", "issued", "redeemed"}),
+    "decision": frozenset({"body", "sig", "received_ms", "issued", "redeemed"}),
+    "card": frozenset({"ref", "at_ms"}),
+    "card_blocked": frozenset({"ref", "at_ms"}),
+    "handover": frozenset({"old_origin", "old_size", "old_root", "kiosks", "at_ms"}),
+    "event_sealed": frozenset(
+        {"kiosk", "seq", "hash", "prev", "ref", "received_ms", "flags", "issued", "redeemed"}
+    ),
+}
+_FIELDS_BY_VERSION: Final[dict[int, dict[str, frozenset[str]]]] = {1: ENTRY_FIELDS, 2: ENTRY_FIELDS_V2}
+_SIGNED_TOTALS: Final = ("issued", "redeemed")  # may be negative
 # Kinds whose ``body`` and ``sig`` are somebody's signed bytes, kept exactly.
 _SIGNED_KINDS: Final = frozenset({"event", "decision", "clock_ref"})
 _COUNTS: Final = (
@@ -51,14 +75,14 @@ _COUNTS: Final = (
 )
 
 
-def make_entry(kind: str, **fields: Any) -> bytes:
-    """The canonical entry bytes for ``kind`` with ``fields`` (exactly the documented ones)."""
-    expected = ENTRY_FIELDS.get(kind)
+def make_entry(kind: str, *, version: int = ENTRY_VERSION, **fields: Any) -> bytes:
+    """The canonical entry bytes of ``version`` for ``kind`` with ``fields`` (exactly the documented ones)."""
+    expected = _FIELDS_BY_VERSION[version].get(kind)
     if expected is None:
         raise MalformedError(Reason.UNKNOWN_KIND, f"unknown log entry kind {kind!r}")
     if set(fields) != expected:
         raise MalformedError(Reason.BAD_FIELD, f"a {kind} entry has exactly {sorted(expected)}")
-    return canonical_json({"kind": kind, "type": ENTRY_TYPE, "v": ENTRY_VERSION, **fields})
+    return canonical_json({"kind": kind, "type": ENTRY_TYPE, "v": version, **fields})
 
 
 def event_entry(body: bytes, sig: bytes, *, received_ms: int, flags: Sequence[str]) -> bytes:
@@ -86,10 +110,11 @@ def clock_ref_entry(body: bytes, sig: bytes, *, received_ms: int) -> bytes:
 def parse_entry(data: bytes) -> dict[str, Any]:
     """Parse and check one entry; the signed kinds get ``body`` and ``sig`` decoded to bytes."""
     obj: dict[str, Any] = parse_canonical_json(data, max_bytes=MAX_ENTRY_BYTES)
-    if obj.get("type") != ENTRY_TYPE or obj.get("v") != ENTRY_VERSION or isinstance(obj.get("v"), bool):
-        raise MalformedError(Reason.UNKNOWN_TYPE, "not a v1 kokreativ.entry")
+    version = obj.get("v")
+    if obj.get("type") != ENTRY_TYPE or isinstance(version, bool) or version not in _FIELDS_BY_VERSION:
+        raise MalformedError(Reason.UNKNOWN_TYPE, "not a v1 or v2 kokreativ.entry")
     kind = obj.get("kind")
-    expected = ENTRY_FIELDS.get(kind) if isinstance(kind, str) else None
+    expected = _FIELDS_BY_VERSION[version].get(kind) if isinstance(kind, str) else None
     if expected is None:
         raise MalformedError(Reason.UNKNOWN_KIND, f"unknown log entry kind {kind!r}")
     if set(obj) - {"kind", "type", "v"} != expected:
@@ -98,13 +123,20 @@ def parse_entry(data: bytes) -> dict[str, Any]:
         value = obj.get(name, 0)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise MalformedError(Reason.BAD_FIELD, f"{name} must be an integer >= 0")
+    for name in _SIGNED_TOTALS:
+        value = obj.get(name, 0)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise MalformedError(Reason.BAD_FIELD, f"{name} must be an integer")
+    for name in ("ref", "old_root", "hash", "prev"):
+        if name in obj and (not isinstance(obj[name], str) or len(obj[name]) != 64):
+            raise MalformedError(Reason.BAD_FIELD, f"{name} must be 64 hex digits")
     if kind in _SIGNED_KINDS:
         obj["body"] = b64decode(obj["body"], field="entry.body")
         obj["sig"] = b64decode(obj["sig"], field="entry.sig")
     if kind == "server_key":
         for name in ("body", "sig_old", "sig_new"):
             obj[name] = b64decode(obj[name], field=f"entry.{name}")
-    if kind == "event" and (
+    if kind in {"event", "event_sealed"} and (
         not isinstance(obj["flags"], list) or not all(isinstance(f, str) for f in obj["flags"])
     ):
         raise MalformedError(Reason.BAD_FIELD, "flags is a list of reason codes")

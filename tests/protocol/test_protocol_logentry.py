@@ -159,7 +159,7 @@ def test_parse_entry_refuses_missing_and_extra_fields(kind):
     [
         ({"type": "kokreativ.event"}, Reason.UNKNOWN_TYPE),
         ({"type": "kokreativ.Entry"}, Reason.UNKNOWN_TYPE),
-        ({"v": 2}, Reason.UNKNOWN_TYPE),
+        ({"v": 3}, Reason.UNKNOWN_TYPE),
         ({"v": 0}, Reason.UNKNOWN_TYPE),
         ({"v": True}, Reason.UNKNOWN_TYPE),
         ({"v": "1"}, Reason.UNKNOWN_TYPE),
@@ -171,7 +171,7 @@ def test_parse_entry_refuses_missing_and_extra_fields(kind):
     ids=[
         "other-type",
         "type-case",
-        "version-2",
+        "version-3",
         "version-0",
         "version-true",
         "version-string",
@@ -274,3 +274,30 @@ def test_numeric_fields_must_be_whole_numbers(value):
     raw["at_ms"] = value
     with pytest.raises(MalformedError):
         parse_entry(json.dumps(raw, sort_keys=True, separators=(",", ":")).encode())
+
+
+# --- v2: the entries of a log that names no card ---------------------------------------------
+
+
+def test_a_v2_card_entry_is_a_commitment_and_a_v1_card_entry_is_not_v2() -> None:
+    from protocol.logentry import PRIVATE_ENTRY_VERSION
+
+    ref = "ab" * 32
+    data = make_entry("card", version=PRIVATE_ENTRY_VERSION, ref=ref, at_ms=5)
+    assert data == b'{"at_ms":5,"kind":"card","ref":"' + ref.encode() + b'","type":"kokreativ.entry","v":2}'
+    assert parse_entry(data)["ref"] == ref
+    v1_shape = {"kind": "card", "type": ENTRY_TYPE, "v": 2, "card_id": CARD, "volunteer_id": "v_" + "0" * 32}
+    assert reason_of(raw({**v1_shape, "at_ms": 5})) is Reason.UNKNOWN_FIELD
+    assert reason_of(raw({"kind": "card", "type": ENTRY_TYPE, "v": 2, "ref": "ab", "at_ms": 5})) is (
+        Reason.BAD_FIELD
+    )
+
+
+def test_v2_totals_may_be_negative_but_must_be_integers() -> None:
+    from protocol.logentry import PRIVATE_ENTRY_VERSION
+
+    fields = {"body": "e30=", "sig": "AAA=", "received_ms": 1, "issued": 0}
+    back = make_entry("decision", version=PRIVATE_ENTRY_VERSION, **fields, redeemed=-5)
+    assert parse_entry(back)["redeemed"] == -5
+    obj = {"kind": "decision", "type": ENTRY_TYPE, "v": 2, **fields, "redeemed": "1"}
+    assert reason_of(raw(obj)) is Reason.BAD_FIELD
