@@ -1,17 +1,24 @@
-"""Hiding commitments to card references, and their openings.
+"""Hiding commitments to card references and to what a tap was, and their openings.
 
 The public log must prove integrity without handing out a timeline, so a v2
-event does not name its card: it names a *commitment*, the hex SHA-256 of a
-domain tag, 16 fresh random bytes (the salt) and the card ID::
+event names neither its card nor what happened when: it names a *commitment*,
+the hex SHA-256 of a domain tag, 16 fresh random bytes (the salt) and the
+sealed fields, the canonical JSON of the card, the kiosk's clock evidence, the
+kind and its data::
 
-    ref = SHA-256("kokreativ.card-ref.v1\\0" ‖ salt ‖ card ID as ASCII)
+    ref = SHA-256("kokreativ.event-seal.v1\\0" ‖ salt ‖ canonical {card, clock, data, kind})
 
-A fresh salt per event makes two commitments to one card look unrelated (the
-commitment *hides*); SHA-256 makes it infeasible to open one commitment as two
-cards (it *binds*).  The *opening*, ``{"card": "c_…", "salt": "<32 hex>"}``,
+A fresh salt per event makes two commitments look unrelated (the commitment
+*hides*); SHA-256 makes it infeasible to open one commitment two ways (it
+*binds*).  The *opening*, ``{"card", "clock", "data", "kind", "salt"}``,
 travels beside the signed event to the server and is kept off the log: the
-server, a designated auditor and the card holder can check which card an
-event is about; a stranger with the log cannot (``docs/privacy.md``).
+server, a designated auditor and the card holder can check what an event was;
+a stranger with the log sees a kiosk's signed chain of sealed taps and cannot
+tell a check-in from a purchase, nor when it happened beyond the day the
+server received it (``docs/privacy.md``).
+
+A block names only a card: ``{"card", "salt"}`` opens
+``SHA-256("kokreativ.card-ref.v1\\0" ‖ salt ‖ card ID)``.
 
 The same construction commits a log entry to any short value the public must
 not read (a card's registration to its volunteer, a block to its card):
@@ -24,15 +31,19 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 from protocol import ids
+from protocol.encoding import canonical_json
 from protocol.errors import MalformedError, VerificationError
 from protocol.reasons import Reason
 
 SALT_BYTES: Final = 16
 CARD_REF_DOMAIN: Final = b"kokreativ.card-ref.v1\x00"
+EVENT_SEAL_DOMAIN: Final = b"kokreativ.event-seal.v1\x00"
+SEALED_FIELDS: Final = frozenset({"clock", "data", "kind"})  # besides ``card``: what a v2 event seals
 _HEX64: Final = re.compile(r"[0-9a-f]{64}")
 _SALT: Final = re.compile(r"[0-9a-f]{32}")
 
@@ -62,21 +73,30 @@ def require_commitment(value: object, *, field: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Opening:
-    """What opens a card commitment: the card ID (``c_`` or ``u_``) and the salt."""
+    """What opens a commitment: the card ID (``c_`` or ``u_``), the salt and, for an event, its sealed fields.
+
+    ``sealed`` is ``None`` for a commitment to the card alone (a block); for a
+    v2 event it holds the event's ``clock``, ``data`` and ``kind`` exactly as
+    JSON values, which :meth:`protocol.events.Event.opened` checks by the event rules.
+    """
 
     card: str
     salt: str
+    sealed: Mapping[str, Any] | None = None
 
     @classmethod
-    def fresh(cls, card: str) -> Opening:
-        """An opening for ``card`` with a new random salt."""
+    def fresh(cls, card: str, sealed: Mapping[str, Any] | None = None) -> Opening:
+        """An opening for ``card`` (and an event's ``sealed`` fields) with a new random salt."""
         ids.require_id(card, ids.CARD, ids.UID_CARD, field="opening.card")
-        return cls(card=card, salt=new_salt())
+        return cls(card=card, salt=new_salt(), sealed=None if sealed is None else dict(sealed))
 
     @property
     def ref(self) -> str:
         """The commitment this opening opens."""
-        return commit_value(CARD_REF_DOMAIN, self.salt, self.card)
+        if self.sealed is None:
+            return commit_value(CARD_REF_DOMAIN, self.salt, self.card)
+        body = canonical_json({"card": self.card, **self.sealed})
+        return hashlib.sha256(EVENT_SEAL_DOMAIN + bytes.fromhex(self.salt) + body).hexdigest()
 
     def opens(self, ref: str) -> bool:
         """Whether this opening opens ``ref`` (compared in constant time)."""
@@ -89,16 +109,29 @@ class Opening:
                 Reason.OPENING_MISMATCH, "the opening does not open the event's card reference"
             )
 
-    def to_json(self) -> dict[str, str]:
-        return {"card": self.card, "salt": self.salt}
+    def to_json(self) -> dict[str, Any]:
+        return {"card": self.card, "salt": self.salt, **(self.sealed or {})}
 
 
 def parse_opening(value: object, *, field: str = "opening") -> Opening:
-    """An :class:`Opening` from its wire form ``{"card", "salt"}``, strictly."""
-    if not isinstance(value, dict) or set(value) != {"card", "salt"}:
-        raise MalformedError(Reason.BAD_FIELD, f"{field} is {{card, salt}}")
+    """An :class:`Opening` from its wire form ``{"card", "salt"}`` or ``{"card", "clock", "data", "kind", "salt"}``.
+
+    Only the shape is checked here; the sealed fields are checked by the event
+    rules when the opening opens an event.
+    """
+    shapes = ({"card", "salt"}, {"card", "salt"} | SEALED_FIELDS)
+    if not isinstance(value, dict) or set(value) not in shapes:
+        raise MalformedError(
+            Reason.BAD_FIELD, f"{field} is {{card, salt}} or {{card, clock, data, kind, salt}}"
+        )
     salt: Any = value["salt"]
     if not isinstance(salt, str) or _SALT.fullmatch(salt) is None:
         raise MalformedError(Reason.BAD_FIELD, f"{field}.salt is not 32 lowercase hex digits")
     card = ids.require_id(value["card"], ids.CARD, ids.UID_CARD, field=f"{field}.card")
-    return Opening(card=card, salt=salt)
+    sealed = {name: value[name] for name in SEALED_FIELDS} if "kind" in value else None
+    try:
+        if sealed is not None:
+            canonical_json(sealed)
+    except (TypeError, ValueError) as exc:
+        raise MalformedError(Reason.BAD_FIELD, f"{field} holds a value JSON cannot encode") from exc
+    return Opening(card=card, salt=salt, sealed=sealed)

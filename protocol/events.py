@@ -33,7 +33,7 @@ from protocol.reasons import Reason
 
 EVENT_TYPE: Final = "kokreativ.event"
 EVENT_VERSION: Final = 1  # the version a kiosk signs unless told otherwise
-COMMITTED_VERSION: Final = 2  # v2: ``ref``, a commitment to the card, instead of ``card``
+COMMITTED_VERSION: Final = 2  # v2: ``ref``, a commitment to card, clock, kind and data, instead of them
 SUPPORTED_VERSIONS: Final = frozenset({1, 2})
 MAX_EVENT_BYTES: Final = 2048
 GENESIS_PREV: Final = "0" * 64
@@ -51,6 +51,8 @@ class EventKind(StrEnum):
     DENIED = "denied"
     REDEEM = "redeem"
     VOID = "void"
+    # Not a kind anybody signs: what a parsed v2 event says before it is opened.  No rule takes it.
+    SEALED = "sealed"
 
 
 MAX_AMOUNT: Final = 1_000_000  # tokens in one redemption; shops set far lower limits
@@ -92,10 +94,11 @@ DATA_FIELDS: Final[Mapping[EventKind, Mapping[str, Callable[[object], object]]]]
     EventKind.DENIED: {"reason": _reason_code},
     EventKind.REDEEM: {"amount": _amount, "id": _redemption_id, "online": _online},
     EventKind.VOID: {"id": _redemption_id},
+    EventKind.SEALED: {},
 }
 
 _TOP_FIELDS: Final = frozenset({"card", "clock", "data", "kind", "kiosk", "prev", "seq", "type", "v"})
-_TOP_FIELDS_V2: Final = (_TOP_FIELDS - {"card"}) | {"ref"}
+_TOP_FIELDS_V2: Final = frozenset({"kiosk", "prev", "ref", "seq", "type", "v"})
 _CLOCK_FIELDS: Final = frozenset({"boot", "mono_ms", "synced", "wall_ms"})
 
 
@@ -121,10 +124,13 @@ class ClockEvidence:
 class Event:
     """One parsed, not yet verified, v1 or v2 event.
 
-    A v1 event names its ``card``.  A v2 event names ``ref``, a hiding
-    commitment to the card (:mod:`protocol.commitments`); parsed from bytes its
-    ``card`` is ``""`` until :meth:`opened` with the opening that travels beside
-    it.  Only the bytes are signed, so opening changes nothing that was signed.
+    A v1 event names its ``card``, clock, kind and data.  A v2 event signs only
+    its place in the kiosk's chain and ``ref``, a hiding commitment to card,
+    clock, kind and data (:mod:`protocol.commitments`).  Parsed from bytes a v2
+    event is *sealed*: ``card`` is ``""``, ``kind`` :attr:`EventKind.SEALED`,
+    ``clock`` :data:`SEALED_CLOCK` and ``data`` empty, until :meth:`opened` with
+    the opening that travels beside it.  Only the bytes are signed, so opening
+    changes nothing that was signed.
     """
 
     kiosk: str
@@ -138,9 +144,17 @@ class Event:
     ref: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        about: dict[str, Any] = {"card": self.card} if self.version == 1 else {"ref": self.ref}
+        if self.version != 1:
+            return {
+                "kiosk": self.kiosk,
+                "prev": self.prev,
+                "ref": self.ref,
+                "seq": self.seq,
+                "type": EVENT_TYPE,
+                "v": self.version,
+            }
         return {
-            **about,
+            "card": self.card,
             "clock": self.clock.to_json(),
             "data": dict(self.data),
             "kind": self.kind.value,
@@ -153,23 +167,52 @@ class Event:
 
     @property
     def card_known(self) -> bool:
-        """Whether ``card`` is the card: always for v1, for v2 once opened."""
+        """Whether ``card`` (and clock, kind and data) are the event's: always for v1, for v2 once opened."""
         return bool(self.card)
 
-    def opened(self, opening: Opening) -> Event:
-        """This v2 event with its ``card`` from ``opening``; ``opening_mismatch`` if it does not open ``ref``.
+    @property
+    def sealed(self) -> bool:
+        """Whether this is a v2 event not yet opened: only its chain place and ``ref`` are known."""
+        return self.kind is EventKind.SEALED
 
-        A v1 event names its card already and takes no opening (``bad_field``).
+    def sealed_fields(self) -> dict[str, Any]:
+        """What a v2 event seals besides the card: its clock, data and kind as JSON values."""
+        return {"clock": self.clock.to_json(), "data": dict(self.data), "kind": self.kind.value}
+
+    def opened(self, opening: Opening) -> Event:
+        """This v2 event with card, clock, kind and data from ``opening``, checked by the event rules.
+
+        ``opening_mismatch`` if it does not open ``ref``; the sealed fields are
+        then checked like a v1 event's (``bad_field`` and the rest).  A v1 event
+        names everything already and takes no opening (``bad_field``).
         """
         if self.version == 1 or self.ref is None:
             raise MalformedError(Reason.BAD_FIELD, "a v1 event names its card and has no opening")
+        if opening.sealed is None:
+            raise MalformedError(Reason.BAD_FIELD, "an event's opening has its clock, data and kind")
         opening.check(self.ref)
-        return dataclasses.replace(self, card=opening.card)
+        plain = _event_from_json(
+            {
+                **opening.sealed,
+                "card": opening.card,
+                "kiosk": self.kiosk,
+                "prev": self.prev,
+                "seq": self.seq,
+                "type": EVENT_TYPE,
+                "v": 1,
+            }
+        )
+        if plain.kind is EventKind.SEALED:
+            raise MalformedError(Reason.UNKNOWN_KIND, "an opening cannot say sealed")
+        return dataclasses.replace(plain, version=self.version, ref=self.ref)
 
     def to_bytes(self) -> bytes:
         """The canonical bytes, checked by the parser's own rules so nothing malformed is signed."""
         obj = self.to_json()
         _event_from_json(obj)
+        if self.version != 1 and self.card:  # an opened v2 event: its sealed fields obey the rules too
+            plain = {k: v for k, v in obj.items() if k != "ref"}
+            _event_from_json({**self.sealed_fields(), **plain, "card": self.card, "v": 1})
         body = canonical_json(obj)
         if len(body) > MAX_EVENT_BYTES:
             raise MalformedError(Reason.TOO_LARGE, f"{len(body)} bytes, limit {MAX_EVENT_BYTES}")
@@ -217,20 +260,15 @@ def committed_event(
     clock: ClockEvidence,
     data: Mapping[str, Any] | None = None,
 ) -> tuple[Event, Opening]:
-    """A v2 event about ``card`` with a fresh commitment, and the opening that opens it."""
-    opening = Opening.fresh(card)
-    event = Event(
-        kiosk=kiosk,
-        seq=seq,
-        prev=prev,
-        kind=kind,
-        card=card,
-        clock=clock,
-        data=dict(data or {}),
-        version=COMMITTED_VERSION,
-        ref=opening.ref,
-    )
-    return event, opening
+    """A v2 event about ``card`` with a fresh commitment, and the opening that opens it.
+
+    The event keeps card, clock, kind and data for the kiosk's own use; its
+    bytes name only the chain place and the commitment.
+    """
+    plain = Event(kiosk=kiosk, seq=seq, prev=prev, kind=kind, card=card, clock=clock, data=dict(data or {}))
+    _event_from_json(plain.to_json())  # the sealed fields obey the event rules before anything is signed
+    opening = Opening.fresh(card, plain.sealed_fields())
+    return dataclasses.replace(plain, version=COMMITTED_VERSION, ref=opening.ref), opening
 
 
 def _require_int(value: object, name: str, minimum: int) -> int:
@@ -266,11 +304,10 @@ _CANONICAL_EVENT: Final = re.compile(
     r'\{"card":"([cu]_[0-9a-f]{32})",' + _CLOCK_AND_DATA + r'"seq":([1-9][0-9]{0,15}),'
     r'"type":"kokreativ\.event","v":1\}'
 )
-# v2: ``ref`` sorts between ``prev`` and ``seq``; the groups are the same, ``ref`` first.
+# v2: only the chain place and the commitment.
 _CANONICAL_EVENT_V2: Final = re.compile(
-    r"\{"
-    + _CLOCK_AND_DATA.replace('"prev":"([0-9a-f]{64})",', '"prev":"([0-9a-f]{64})","ref":"([0-9a-f]{64})",')
-    + r'"seq":([1-9][0-9]{0,15}),"type":"kokreativ\.event","v":2\}'
+    r'\{"kiosk":"(k_[0-9a-f]{32})","prev":"([0-9a-f]{64})","ref":"([0-9a-f]{64})",'
+    r'"seq":([1-9][0-9]{0,15}),"type":"kokreativ\.event","v":2\}'
 )
 
 
@@ -284,20 +321,18 @@ def _parse_canonical_layout(body: bytes) -> Event | None:
         text = body.decode("ascii")
     except UnicodeDecodeError:
         return None
-    version, ref = 1, None
     match = _CANONICAL_EVENT.fullmatch(text)
-    if match is not None:
-        card, boot, mono, synced, wall, reason, amount, redemption, online, kind, kiosk, prev, seq = (
-            match.groups()
-        )
-    else:
-        match = _CANONICAL_EVENT_V2.fullmatch(text)
-        if match is None:
+    if match is None:
+        sealed = _CANONICAL_EVENT_V2.fullmatch(text)
+        if sealed is None:
             return None
-        boot, mono, synced, wall, reason, amount, redemption, online, kind, kiosk, prev, ref, seq = (
-            match.groups()
-        )
-        version, card = COMMITTED_VERSION, ""
+        kiosk, prev, ref, seq = sealed.groups()
+        if int(seq) > MAX_SAFE_INT or (seq == "1") != (prev == GENESIS_PREV):
+            return None
+        return _sealed(kiosk, int(seq), prev, ref)
+    card, boot, mono, synced, wall, reason, amount, redemption, online, kind, kiosk, prev, seq = (
+        match.groups()
+    )
     numbers = (int(mono), int(wall), int(seq))
     if max(numbers) > MAX_SAFE_INT or (numbers[2] == 1) != (prev == GENESIS_PREV):
         return None
@@ -326,7 +361,24 @@ def _parse_canonical_layout(body: bytes) -> Event | None:
         card=card,
         clock=ClockEvidence(wall_ms=numbers[1], synced=synced == "true", boot_id=boot, mono_ms=numbers[0]),
         data=data,
-        version=version,
+    )
+
+
+SEALED_CLOCK: Final = ClockEvidence(
+    wall_ms=0, synced=False, boot_id="00000000-0000-0000-0000-000000000000", mono_ms=0
+)
+
+
+def _sealed(kiosk: str, seq: int, prev: str, ref: str) -> Event:
+    """A parsed v2 event before its opening: chain place and commitment, nothing else."""
+    return Event(
+        kiosk=kiosk,
+        seq=seq,
+        prev=prev,
+        kind=EventKind.SEALED,
+        card="",
+        clock=SEALED_CLOCK,
+        version=COMMITTED_VERSION,
         ref=ref,
     )
 
@@ -345,21 +397,22 @@ def _event_from_json(obj: dict[str, Any]) -> Event:
     if obj.get("type") != EVENT_TYPE:
         raise MalformedError(Reason.UNKNOWN_TYPE, "not a kokreativ.event")
     version = obj.get("v")
-    if isinstance(version, bool) or version not in SUPPORTED_VERSIONS:
+    if not isinstance(version, int) or isinstance(version, bool) or version not in SUPPORTED_VERSIONS:
         raise MalformedError(Reason.UNKNOWN_VERSION, f"event version {str(version)[:20]!r} is not supported")
     _require_fields(obj, _TOP_FIELDS if version == 1 else _TOP_FIELDS_V2, "event")
+    if version != 1:
+        prev, seq = _chain_place(obj)
+        kiosk = ids.require_id(obj["kiosk"], ids.KIOSK, field="kiosk")
+        return _sealed(kiosk, seq, prev, require_commitment(obj["ref"], field="ref"))
 
     try:
         kind = EventKind(obj["kind"])
     except ValueError:
         raise MalformedError(Reason.UNKNOWN_KIND, f"kind {str(obj['kind'])[:40]!r} is not known") from None
+    if kind is EventKind.SEALED:
+        raise MalformedError(Reason.UNKNOWN_KIND, "kind 'sealed' is not signed by anybody")
 
-    prev = obj["prev"]
-    if not isinstance(prev, str) or _HEX64.fullmatch(prev) is None:
-        raise MalformedError(Reason.BAD_FIELD, "prev is not 64 lowercase hex digits")
-    seq = _require_int(obj["seq"], "seq", 1)
-    if (seq == 1) != (prev == GENESIS_PREV):
-        raise MalformedError(Reason.BAD_FIELD, "prev is all zeros exactly when seq is 1")
+    prev, seq = _chain_place(obj)
 
     clock = obj["clock"]
     if not isinstance(clock, dict):
@@ -389,12 +442,21 @@ def _event_from_json(obj: dict[str, Any]) -> Event:
         seq=seq,
         prev=prev,
         kind=kind,
-        card=ids.require_id(obj["card"], ids.CARD, ids.UID_CARD, field="card") if version == 1 else "",
+        card=ids.require_id(obj["card"], ids.CARD, ids.UID_CARD, field="card"),
         clock=evidence,
         data=data,
-        version=version,
-        ref=None if version == 1 else require_commitment(obj["ref"], field="ref"),
     )
+
+
+def _chain_place(obj: Mapping[str, Any]) -> tuple[str, int]:
+    """``(prev, seq)`` of an event object, checked: 64 hex digits, all zeros exactly at ``seq`` 1."""
+    prev = obj["prev"]
+    if not isinstance(prev, str) or _HEX64.fullmatch(prev) is None:
+        raise MalformedError(Reason.BAD_FIELD, "prev is not 64 lowercase hex digits")
+    seq = _require_int(obj["seq"], "seq", 1)
+    if (seq == 1) != (prev == GENESIS_PREV):
+        raise MalformedError(Reason.BAD_FIELD, "prev is all zeros exactly when seq is 1")
+    return prev, seq
 
 
 def decode_wire_event(item: object) -> tuple[bytes, bytes]:

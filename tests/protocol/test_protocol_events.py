@@ -7,6 +7,7 @@ test reaches the one rule it is about and asserts that rule's reason code.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import string
@@ -39,6 +40,7 @@ from protocol import (
     sign_event,
     verify_event,
 )
+from protocol.events import SEALED_CLOCK
 
 MAX_SAFE_INT = 2**53 - 1
 MAX_AMOUNT = 1_000_000  # protocol.events.MAX_AMOUNT, restated: the test pins the contract
@@ -114,7 +116,7 @@ def events(draw: st.DrawFn) -> Event:
         prev = GENESIS_PREV
     else:
         prev = draw(st.binary(min_size=32, max_size=32).map(bytes.hex).filter(lambda p: p != GENESIS_PREV))
-    kind = draw(st.sampled_from(EventKind))
+    kind = draw(st.sampled_from([k for k in EventKind if k is not EventKind.SEALED]))
     data: dict[str, Any] = {}
     if kind is EventKind.DENIED:
         data = {"reason": draw(reason_codes)}
@@ -122,17 +124,26 @@ def events(draw: st.DrawFn) -> Event:
         data = {"amount": draw(amounts), "id": draw(redemption_ids), "online": draw(st.booleans())}
     elif kind is EventKind.VOID:
         data = {"id": draw(redemption_ids)}
-    version = draw(st.sampled_from([1, 2]))
+    if draw(st.booleans()):  # v2 as parsed: sealed, only the chain place and the commitment
+        ref = draw(st.binary(min_size=32, max_size=32).map(bytes.hex))
+        return Event(
+            kiosk=draw(kiosk_ids),
+            seq=seq,
+            prev=prev,
+            kind=EventKind.SEALED,
+            card="",
+            clock=SEALED_CLOCK,
+            version=2,
+            ref=ref,
+        )
     return Event(
         kiosk=draw(kiosk_ids),
         seq=seq,
         prev=prev,
         kind=kind,
-        card=draw(card_ids) if version == 1 else "",  # a parsed v2 event's card is unknown until opened
+        card=draw(card_ids),
         clock=draw(clocks),
         data=data,
-        version=version,
-        ref=None if version == 1 else draw(st.binary(min_size=32, max_size=32).map(bytes.hex)),
     )
 
 
@@ -349,7 +360,7 @@ def test_over_long_body_is_too_large_and_the_limit_is_inclusive() -> None:
 # --- Strict parser: one wrong field at a time -----------------------------------------------
 
 
-@pytest.mark.parametrize("version", [0, 3, -1, True, False, "1", "2"])
+@pytest.mark.parametrize("version", [0, 3, -1, True, False, "1", "2", {"v": 1}, [2]])
 def test_unknown_version(version: object) -> None:
     obj = valid_obj()
     obj["v"] = version
@@ -583,14 +594,16 @@ def test_signed_event_wire_form_is_standard_base64() -> None:
 # --- v2: a commitment to the card instead of the card ------------------------------------------
 
 
-def _v2(card: str = "c_" + "2" * 32) -> tuple[Event, Any]:
+def _v2(
+    card: str = "c_" + "2" * 32, kind: EventKind = EventKind.CHECK_IN, data: Any = None
+) -> tuple[Event, Any]:
     from protocol.events import committed_event
 
     clock = ClockEvidence(
         wall_ms=1_764_400_000_000, synced=True, boot_id="0" * 8 + "-0000-0000-0000-" + "0" * 12, mono_ms=1
     )
     return committed_event(
-        kiosk="k_" + "1" * 32, seq=1, prev=GENESIS_PREV, kind=EventKind.CHECK_IN, card=card, clock=clock
+        kiosk="k_" + "1" * 32, seq=1, prev=GENESIS_PREV, kind=kind, card=card, clock=clock, data=data
     )
 
 
@@ -603,15 +616,44 @@ def test_a_v2_event_names_a_commitment_and_never_the_card() -> None:
     assert parsed.opened(opening).card == "c_" + "2" * 32
 
 
+def test_a_v2_event_seals_kind_clock_and_data_and_its_opening_restores_them() -> None:
+    redemption = {"amount": 7, "id": "r_" + "4" * 32, "online": False}
+    event, opening = _v2(kind=EventKind.REDEEM, data=redemption)
+    body = event.to_bytes()
+    assert set(json.loads(body)) == {"kiosk", "prev", "ref", "seq", "type", "v"}
+    parsed = parse_event(body)
+    assert parsed.sealed and parsed.kind is EventKind.SEALED and parsed.data == {}
+    assert parsed.opened(opening) == event
+    assert (event.kind, event.data, event.clock.wall_ms) == (EventKind.REDEEM, redemption, 1_764_400_000_000)
+
+
+def test_an_opening_whose_sealed_fields_break_the_event_rules_is_refused() -> None:
+    from protocol.commitments import Opening
+
+    event, opening = _v2()
+    parsed = parse_event(event.to_bytes())
+    bad = Opening(opening.card, opening.salt, {**(opening.sealed or {}), "kind": "sealed"})
+    forged = dataclasses.replace(parsed, ref=bad.ref)
+    with pytest.raises(MalformedError) as caught:
+        forged.opened(bad)
+    assert caught.value.reason is Reason.UNKNOWN_KIND
+    amountless = Opening(opening.card, opening.salt, {**(opening.sealed or {}), "data": {"amount": 1}})
+    with pytest.raises(MalformedError):
+        dataclasses.replace(parsed, ref=amountless.ref).opened(amountless)
+    with pytest.raises(MalformedError):
+        parsed.opened(Opening(opening.card, opening.salt))  # a card-only opening opens no event
+
+
 def test_an_opening_for_another_card_or_salt_is_refused() -> None:
     from protocol.commitments import Opening
 
     event, opening = _v2()
     parsed = parse_event(event.to_bytes())
+    sealed = opening.sealed
     for wrong in (
-        Opening.fresh("c_" + "3" * 32),
-        Opening("c_" + "3" * 32, opening.salt),
-        Opening.fresh(opening.card),
+        Opening.fresh("c_" + "3" * 32, sealed),
+        Opening("c_" + "3" * 32, opening.salt, sealed),
+        Opening.fresh(opening.card, sealed),
     ):
         with pytest.raises(VerificationError) as caught:
             parsed.opened(wrong)
@@ -628,6 +670,7 @@ def test_a_v2_event_with_a_card_field_or_a_bad_ref_is_refused() -> None:
     event, _ = _v2()
     obj = event.to_json()
     assert reason_of(raw({**obj, "card": "c_" + "2" * 32})) is Reason.UNKNOWN_FIELD
+    assert reason_of(raw({**obj, "kind": "check_in"})) is Reason.UNKNOWN_FIELD
     assert reason_of(raw({**obj, "ref": "C" * 64})) is Reason.BAD_FIELD
     assert reason_of(raw({k: v for k, v in obj.items() if k != "ref"})) is Reason.MISSING_FIELD
 
