@@ -180,7 +180,7 @@ def _people(spec: EconomySpec, kiosks: int, rng: random.Random) -> list[Person]:
     slots = _sessions(kiosks, rng)
     popularity = [1.0 / (rank + 1) ** 0.5 for rank in range(len(slots))]
     for n in range(spec.volunteers):
-        habits = []
+        habits: list[Habit] = []
         chosen = {rng.choices(range(len(slots)), popularity)[0] for _ in range(rng.choice((1, 1, 2)))}
         for kiosk, weekday, session in (slots[i] for i in sorted(chosen)):
             if any(habit.weekday == weekday for habit in habits):

@@ -56,7 +56,7 @@ def _pattern(run: StrangerRun, material: PublicMaterial) -> LinkScore:
     return score_links(pair_by_sequence_timing_amounts(material), run.subjects)
 
 
-ATTACKS = {
+ATTACKS: dict[str, Attack] = {
     "search_ids": _search,
     "link_by_repeated_values": _link,
     "pair_by_sequence_timing_amounts": _pattern,
