@@ -24,6 +24,7 @@ from server.context import ServerContext
 from server.errors import InputError, ServiceError
 from server.inputs import optional_str, require_bool, require_int, require_str
 from server.models import Card, CardKind, IssuerKey, IssuerKeyStatus
+from server.storage import Tx
 from server.vault import PersonalData
 
 ISSUER_KEY_FIELDS: Final = frozenset({"public_key"})
@@ -195,11 +196,21 @@ def block_card(ctx: ServerContext, card_id: str, request: Mapping[str, Any]) -> 
         card = tx.get_card(card_id)
         if card is None:
             raise ServiceError(Reason.UNKNOWN_CARD, "no such card")
-        if card.blocked_ms is None:
-            tx.block_card(card_id, now, reason)
-            card = dataclasses.replace(card, blocked_ms=now, block_reason=reason, coordinator_ms=None)
-            tlog.append(ctx, tx, [tlog.card_blocked_entry(card_id, now)], now_ms=now)
+        card = block_in(ctx, tx, card, reason, now)
     return card.to_json()
+
+
+def block_in(ctx: ServerContext, tx: Tx, card: Card, reason: str | None, now: int) -> Card:
+    """Block ``card`` inside ``tx`` with its log entry; a blocked card stays as it was.
+
+    Shared by :func:`block_card` and the erasure (:mod:`server.erasure`), so an
+    erased person's cards are blocked and logged exactly like any other block.
+    """
+    if card.blocked_ms is not None:
+        return card
+    tx.block_card(card.card_id, now, reason)
+    tlog.append(ctx, tx, [tlog.card_blocked_entry(card.card_id, now)], now_ms=now)
+    return dataclasses.replace(card, blocked_ms=now, block_reason=reason, coordinator_ms=None)
 
 
 def set_coordinator(ctx: ServerContext, card_id: str, request: Mapping[str, Any]) -> dict[str, Any]:

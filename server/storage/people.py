@@ -13,7 +13,9 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from server.models import Redemption, Shift
 from server.storage.base import Queries, chunks
+from server.storage.rows import REDEMPTION_COLUMNS, SHIFT_COLUMNS, redemption_from_row, shift_from_row
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
 
@@ -57,6 +59,20 @@ class PeopleRead(Queries):
     def erased_volunteers(self) -> list[str]:
         return [row[0] for row in self._conn.execute("SELECT volunteer_id FROM erasures ORDER BY volunteer_id")]
 
+    def volunteer_shifts(self, volunteer_id: str) -> list[Shift]:
+        rows = self._conn.execute(
+            f"SELECT {SHIFT_COLUMNS} FROM shifts WHERE volunteer_id = ? ORDER BY shift_id", (volunteer_id,)
+        )
+        return [shift_from_row(row) for row in rows]
+
+    def volunteer_redemptions(self, volunteer_id: str) -> list[Redemption]:
+        rows = self._conn.execute(
+            f"SELECT {REDEMPTION_COLUMNS}, rowid FROM redemptions WHERE volunteer_id = ? "
+            "ORDER BY received_ms, rowid",
+            (volunteer_id,),
+        )
+        return [redemption_from_row(row) for row in rows]
+
     def table_columns(self, table: str) -> frozenset[str]:
         """The columns of ``table``; empty if this ledger has no such table."""
         rows = self._conn.execute(f"PRAGMA table_info({_checked(table)})").fetchall()
@@ -69,10 +85,16 @@ class PeopleRead(Queries):
         rows = self._conn.execute("SELECT volunteer_id, name, ehrenamtskarte FROM personal_data_m016")
         return [(row[0], row[1], row[2]) for row in rows]
 
+    def _has_linked(self, table: str, column: str) -> bool:
+        """Whether ``table`` exists; fails closed if it does without ``column`` (the list is wrong)."""
+        columns = self.table_columns(table)
+        if columns and column not in columns:
+            raise ValueError(f"{table} has no column {column}: fix the erasure and export lists")
+        return bool(columns)
+
     def linked_rows(self, table: str, column: str, values: Sequence[str]) -> list[dict[str, Any]] | None:
         """Rows of ``table`` whose ``column`` is one of ``values``, as dicts; ``None`` if no such table."""
-        columns = self.table_columns(table)
-        if column not in columns:
+        if not self._has_linked(table, column):
             return None
         found: list[dict[str, Any]] = []
         for chunk in chunks(sorted(set(values))):
@@ -111,7 +133,7 @@ class PeopleWrite(PeopleRead):
 
     def delete_linked(self, table: str, column: str, values: Sequence[str]) -> int | None:
         """Delete the rows of ``table`` whose ``column`` is one of ``values``; how many, ``None`` if no table."""
-        if column not in self.table_columns(table):
+        if not self._has_linked(table, column):
             return None
         deleted = 0
         for chunk in chunks(sorted(set(values))):
