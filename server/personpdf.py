@@ -166,17 +166,20 @@ def render_pdf(document: dict[str, Any], *, font: Path | None = None) -> bytes:
     out.table(
         ["Zeitpunkt", "Art", "Betrag", "Saldo", "Ort (ID)"],
         [
-            [_when(line["at_ms"]), line["kind"], str(line["delta"]), str(line["balance"]), _text(line["site_id"])]
+            [
+                _when(line["at_ms"]),
+                line["kind"],
+                str(line["delta"]),
+                str(line["balance"]),
+                _text(line["site_id"]),
+            ]
             for line in document["ledger"]
         ],
     )
     out.heading("Einlösungen")
     out.table(
         ["Zeitpunkt", "Laden (ID)", "Betrag", "Status"],
-        [
-            [_when(r["wall_ms"]), r["site_id"], str(r["amount"]), r["status"]]
-            for r in document["redemptions"]
-        ],
+        [[_when(r["wall_ms"]), r["site_id"], str(r["amount"]), r["status"]] for r in document["redemptions"]],
     )
     for key, heading in (
         ("access", "Zugangsschlüssel"),

@@ -483,7 +483,8 @@ def _m016_person_vault(conn: sqlite3.Connection) -> None:
         """CREATE TABLE personal_data (
             volunteer_id TEXT PRIMARY KEY REFERENCES volunteers (volunteer_id), sealed BLOB NOT NULL)""",
         """CREATE TABLE erasures (
-            volunteer_id TEXT PRIMARY KEY REFERENCES volunteers (volunteer_id), erased_ms INTEGER NOT NULL)""",
+            volunteer_id TEXT PRIMARY KEY REFERENCES volunteers (volunteer_id),
+            erased_ms INTEGER NOT NULL)""",
     ):
         conn.execute(statement)
     if conn.execute("SELECT 1 FROM personal_data_m016 LIMIT 1").fetchone() is None:

@@ -57,7 +57,9 @@ class PeopleRead(Queries):
         return None if row is None else int(row[0])
 
     def erased_volunteers(self) -> list[str]:
-        return [row[0] for row in self._conn.execute("SELECT volunteer_id FROM erasures ORDER BY volunteer_id")]
+        return [
+            row[0] for row in self._conn.execute("SELECT volunteer_id FROM erasures ORDER BY volunteer_id")
+        ]
 
     def volunteer_shifts(self, volunteer_id: str) -> list[Shift]:
         rows = self._conn.execute(
@@ -122,7 +124,8 @@ class PeopleWrite(PeopleRead):
     def record_erasure(self, volunteer_id: str, erased_ms: int) -> int:
         """Record the erasure once; the first time stays.  Returns the recorded ``erased_ms``."""
         self._conn.execute(
-            "INSERT OR IGNORE INTO erasures (volunteer_id, erased_ms) VALUES (?, ?)", (volunteer_id, erased_ms)
+            "INSERT OR IGNORE INTO erasures (volunteer_id, erased_ms) VALUES (?, ?)",
+            (volunteer_id, erased_ms),
         )
         recorded = self.erased_ms(volunteer_id)
         assert recorded is not None
@@ -132,7 +135,7 @@ class PeopleWrite(PeopleRead):
         self._conn.execute("DROP TABLE IF EXISTS personal_data_m016")
 
     def delete_linked(self, table: str, column: str, values: Sequence[str]) -> int | None:
-        """Delete the rows of ``table`` whose ``column`` is one of ``values``; how many, ``None`` if no table."""
+        """Delete the rows of ``table`` whose ``column`` is in ``values``: how many (``None``: no table)."""
         if not self._has_linked(table, column):
             return None
         deleted = 0
