@@ -29,7 +29,9 @@ def _files_hold(folder: Path, needle: bytes) -> list[str]:
     return sorted(p.name for p in folder.rglob("*") if p.is_file() and needle in p.read_bytes())
 
 
-def test_sealed_data_opens_only_for_its_volunteer_and_never_after_the_key_is_destroyed(tmp_path: Path) -> None:
+def test_sealed_data_opens_only_for_its_volunteer_and_never_after_the_key_is_destroyed(
+    tmp_path: Path,
+) -> None:
     vault = PersonVault.open_folder(tmp_path / PERSON_KEYS)
     alice, bob = ids.new_id(ids.VOLUNTEER), ids.new_id(ids.VOLUNTEER)
     sealed = vault.seal(alice, PersonalData(NAME, NUMBER))
@@ -77,7 +79,9 @@ def _old_ledger(path: Path) -> str:
     return volunteer_id
 
 
-def test_opening_an_old_data_folder_seals_its_names_and_leaves_no_plaintext_in_any_page(tmp_path: Path) -> None:
+def test_opening_an_old_data_folder_seals_its_names_and_leaves_no_plaintext_in_any_page(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "server"
     volunteer_id = _old_ledger(path)
     with open_data_dir(path, now_ms=FakeClock()) as ctx:
