@@ -35,6 +35,7 @@ def tlog_append_rate(folder: Path, entries_count: int) -> float:
     from server import tlog
     from server.context import ServerContext
     from server.storage import Storage
+    from server.vault import PERSON_KEYS, PersonVault
 
     folder.mkdir()
     entries = [
@@ -42,7 +43,12 @@ def tlog_append_rate(folder: Path, entries_count: int) -> float:
         for i in range(entries_count)
     ]
     with Storage(folder / "ledger.db") as storage:
-        ctx = ServerContext(storage=storage, server_key=PrivateKey.generate(), uid_pseudonym_key=bytes(32))
+        ctx = ServerContext(
+            storage=storage,
+            server_key=PrivateKey.generate(),
+            uid_pseudonym_key=bytes(32),
+            vault=PersonVault(folder / PERSON_KEYS),
+        )
         tlog.ensure_checkpoint(storage, ctx.server_key, 0)
         started = time.perf_counter()
         for start in range(0, entries_count, BATCH):

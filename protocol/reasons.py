@@ -67,6 +67,7 @@ class Reason(StrEnum):
     UNKNOWN_ISSUER = "unknown_issuer"
     ISSUER_KEY_INACTIVE = "issuer_key_inactive"
     CARD_EXISTS = "card_exists"
+    VOLUNTEER_ERASED = "volunteer_erased"
 
     # Cards at the kiosk: why a tap was denied (also flags on admitted events).
     BAD_CREDENTIAL = "bad_credential"

@@ -16,6 +16,8 @@ coordinator's key file in ``--key`` or ``KOKREATIV_COORDINATOR_KEY``.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -371,6 +373,58 @@ def _configure_cards(commands: SubParsers) -> None:
     _configure_card_register(cards)
 
 
+def _volunteer_export(args: argparse.Namespace) -> int:
+    with admin_client(args) as client:
+        exported = client.export_volunteer(args.volunteer_id, pdf=args.format == "pdf")
+    if isinstance(exported, bytes):
+        if args.out is None:
+            raise ProvisioningError("bad_field", "a PDF needs --out FILE")
+        write_private(Path(args.out), exported)
+        print_line({"export": str(args.out), "bytes": len(exported)})
+    elif args.out is not None:
+        write_private(Path(args.out), (json.dumps(exported, indent=2, ensure_ascii=False) + "\n").encode())
+        print_line({"export": str(args.out)})
+    else:
+        print_json(exported)
+    return 0
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to a new file only its owner can read (it holds personal data); never overwrite."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise ProvisioningError("bad_field", f"{path} exists; refusing to overwrite it") from None
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+def _configure_volunteers(commands: SubParsers) -> None:
+    """``provision volunteer …``: a volunteer's rights (export, erasure)."""
+    volunteers = group(
+        commands, "volunteer", "a volunteer's data: export it (Art. 15/20), erase it (Art. 17)"
+    )
+    erase = leaf(
+        volunteers,
+        "erase",
+        "erase a volunteer's name, Ehrenamtskarte number and the links to their cards for good: "
+        "blocks their cards and destroys their key; their pseudonymous ledger entries stay",
+        "kokreativ provision volunteer erase v_…",
+        admin_call(lambda c, a: c.erase_volunteer(a.volunteer_id)),
+    )
+    erase.add_argument("volunteer_id")
+    export = leaf(
+        volunteers,
+        "export",
+        "everything stored about a volunteer, as JSON or as a PDF in German",
+        "kokreativ provision volunteer export v_… --format pdf --out auskunft.pdf",
+        _volunteer_export,
+    )
+    export.add_argument("volunteer_id")
+    export.add_argument("--format", choices=("json", "pdf"), default="json", help="default: json")
+    export.add_argument("--out", help="write to this new file (mode 0600) instead of printing")
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     commands = parser.add_subparsers(dest="provision_command", metavar="COMMAND", required=True)
     _configure_init(commands)
@@ -378,6 +432,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     _configure_terminals(commands)
     _configure_issuers(commands)
     _configure_cards(commands)
+    _configure_volunteers(commands)
     configure_shops(commands)
     configure_coordinators(commands)
     configure_review(commands)

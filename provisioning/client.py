@@ -8,7 +8,7 @@ back as :class:`ServerRefused` carrying the server's reason code.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import requests
 
@@ -243,6 +243,17 @@ class ApiClient:
             response = self._send("GET", path, None, accept="text/csv")
             response.encoding = "utf-8"
             return response.text
+        return self.request("GET", path)
+
+    def erase_volunteer(self, volunteer_id: str) -> dict[str, Any]:
+        """Erase a volunteer's personal data for good (Art. 17): blocks their cards, destroys their key."""
+        return self.request("POST", f"/v1/admin/volunteers/{quote(volunteer_id, safe='')}/erase")
+
+    def export_volunteer(self, volunteer_id: str, *, pdf: bool = False) -> dict[str, Any] | bytes:
+        """Everything stored about a volunteer (Art. 15/20): the JSON document, or the PDF's bytes."""
+        path = f"/v1/admin/volunteers/{quote(volunteer_id, safe='')}/export"
+        if pdf:
+            return self._send("GET", path + "?format=pdf", None, accept="application/pdf").content
         return self.request("GET", path)
 
     def review(self) -> list[dict[str, Any]]:

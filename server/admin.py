@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from protocol import Reason, ids
-from server import enrolment, quotas, tlog
+from server import enrolment, people, quotas, tlog
 from server.context import ServerContext
 from server.datadir import ADMIN_TOKEN_SETTING, admin_token_hash
 from server.errors import ServiceError
@@ -200,7 +200,7 @@ def _first_tap(shift: Shift) -> dict[str, Any] | None:
 def report(ctx: ServerContext) -> dict[str, Any]:
     """Per volunteer: personal data, cards, balance, minutes of paid shifts and every shift."""
     with ctx.storage.read() as tx:
-        people = tx.volunteers()
+        persons = people.people(ctx, tx)
         cards = tx.cards_by_volunteer()
         balances = tx.balances()
         shifts = tx.shifts_by_volunteer()
@@ -217,6 +217,6 @@ def report(ctx: ServerContext) -> dict[str, Any]:
                 ),
                 "shifts": [s.to_json() for s in shifts.get(person.volunteer_id, [])],
             }
-            for person in people
+            for person in persons
         ]
     }

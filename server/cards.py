@@ -19,11 +19,13 @@ from typing import Any, Final
 
 from protocol import ProtocolError, PublicKey, Reason, ids, issuer_key_id, uid_pseudonym
 from protocol.credentials import MAX_VALIDITY_S
-from server import quotas, tlog
+from server import people, quotas, tlog
 from server.context import ServerContext
 from server.errors import InputError, ServiceError
 from server.inputs import optional_str, require_bool, require_int, require_str
 from server.models import Card, CardKind, IssuerKey, IssuerKeyStatus
+from server.storage import Tx
+from server.vault import PersonalData
 
 ISSUER_KEY_FIELDS: Final = frozenset({"public_key"})
 CARD_FIELDS: Final = frozenset(
@@ -157,9 +159,11 @@ def create_card(ctx: ServerContext, request: Mapping[str, Any]) -> dict[str, Any
         quotas.check(tx.count_cards(), quotas.CARDS, "cards")
         if name is not None:
             volunteer_id = ids.new_id(ids.VOLUNTEER)
-            tx.insert_volunteer(volunteer_id, name, now, ehrenamtskarte=ehrenamtskarte)
+            people.register(ctx, tx, volunteer_id, PersonalData(name, ehrenamtskarte), now)
         elif not tx.volunteer_exists(str(volunteer_id)):
             raise ServiceError(Reason.UNKNOWN_VOLUNTEER, "no such volunteer")
+        elif tx.erased_ms(str(volunteer_id)) is not None:
+            raise ServiceError(Reason.VOLUNTEER_ERASED, "this volunteer was erased; register them anew")
         assert volunteer_id is not None
         key_id, valid_from, valid_until = credential if credential is not None else (None, None, None)
         card = Card(card_id, volunteer_id, kind, now, key_id, valid_from, valid_until)
@@ -192,11 +196,21 @@ def block_card(ctx: ServerContext, card_id: str, request: Mapping[str, Any]) -> 
         card = tx.get_card(card_id)
         if card is None:
             raise ServiceError(Reason.UNKNOWN_CARD, "no such card")
-        if card.blocked_ms is None:
-            tx.block_card(card_id, now, reason)
-            card = dataclasses.replace(card, blocked_ms=now, block_reason=reason, coordinator_ms=None)
-            tlog.append(ctx, tx, [tlog.card_blocked_entry(card_id, now)], now_ms=now)
+        card = block_in(ctx, tx, card, reason, now)
     return card.to_json()
+
+
+def block_in(ctx: ServerContext, tx: Tx, card: Card, reason: str | None, now: int) -> Card:
+    """Block ``card`` inside ``tx`` with its log entry; a blocked card stays as it was.
+
+    Shared by :func:`block_card` and the erasure (:mod:`server.erasure`), so an
+    erased person's cards are blocked and logged exactly like any other block.
+    """
+    if card.blocked_ms is not None:
+        return card
+    tx.block_card(card.card_id, now, reason)
+    tlog.append(ctx, tx, [tlog.card_blocked_entry(card.card_id, now)], now_ms=now)
+    return dataclasses.replace(card, blocked_ms=now, block_reason=reason, coordinator_ms=None)
 
 
 def set_coordinator(ctx: ServerContext, card_id: str, request: Mapping[str, Any]) -> dict[str, Any]:

@@ -146,6 +146,22 @@ def _configure_copies(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     backup.add_argument("--data", type=Path, required=True, help="the server's data directory")
     backup.add_argument("--out", type=Path, required=True, help="the backup file to create (must not exist)")
     backup.set_defaults(func=backup_command)
+    keys = subparsers.add_parser(
+        "backup-keys",
+        help="copy the per-person keys into a dated folder and destroy key backups past the retention",
+        description="Copy DATA/person-keys/ into OUT/person-keys-<UTC time>/ (0700, keys 0600), then "
+        "destroy the key backups in OUT older than the retention, so an erased person's key is gone "
+        'from every backup after it (docs/operations.md, "Backups"). Prints one JSON line.',
+        epilog="example:\n  kokreativ server backup-keys --data /var/lib/kokreativ-server "
+        "--out /backup/keys --retention-days 30",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    keys.add_argument("--data", type=Path, required=True, help="the server's data directory")
+    keys.add_argument("--out", type=Path, required=True, help="the folder that holds the key backups")
+    keys.add_argument(
+        "--retention-days", type=int, default=30, help="destroy key backups older than this (default: 30)"
+    )
+    keys.set_defaults(func=backup_keys_command)
     export = subparsers.add_parser(
         "export-log",
         help="write the public log's tiles into a folder, for an auditor (no HTTP needed)",
@@ -255,6 +271,18 @@ def backup_command(args: argparse.Namespace) -> int:
     from server.backup import backup_ledger
 
     print(json.dumps(backup_ledger(args.data, args.out).to_json()))
+    return 0
+
+
+def backup_keys_command(args: argparse.Namespace) -> int:
+    """Back up the person keys, prune past the retention, print what was done as one JSON line."""
+    import json
+
+    from protocol.clock import now_ms
+    from server.backup import backup_person_keys
+
+    result = backup_person_keys(args.data, args.out, now_ms=now_ms(), retention_days=args.retention_days)
+    print(json.dumps(result.to_json()))
     return 0
 
 

@@ -6,6 +6,8 @@ Layout (the directory is mode 0700, the key files 0600)::
     DATA/server.key.previous  the key before a rotation, until it is finished (server.keyrotation)
     DATA/uid-pseudonym.key    32 random bytes; kiosks name unregistered cards with it
     DATA/ledger.db            SQLite ledger (plus its -wal and -shm files)
+    DATA/person-keys/         one 32-byte key per volunteer, v_….key (0700/0600): opens their
+                              personal data, destroyed when they are erased (server.vault)
 
 :func:`init_data_dir` refuses to touch a directory that already holds any of
 these, because overwriting a key would orphan every receipt and pseudonym
@@ -41,7 +43,9 @@ from server.keyrotation import (
     previous_keys,
     rotate_server_key,
 )
+from server.people import finish_erasures, seal_legacy
 from server.storage import Storage
+from server.vault import PERSON_KEYS, PersonVault
 
 UID_KEY: Final = "uid-pseudonym.key"
 LEDGER: Final = "ledger.db"
@@ -92,6 +96,7 @@ def init_data_dir(
     server_key = PrivateKey.generate()
     write_secret(path / SERVER_KEY, server_key.seed)
     write_secret(path / UID_KEY, secrets.token_bytes(KEY_BYTES))
+    PersonVault.open_folder(path / PERSON_KEYS)
     admin_token = secrets.token_urlsafe(32)
     with Storage(path / LEDGER) as storage:
         with storage.write() as tx:
@@ -107,7 +112,12 @@ def init_data_dir(
 
 
 def open_data_dir(path: Path, *, now_ms: Clock = wall_clock.now_ms) -> ServerContext:
-    """Open an existing data directory; the caller closes the returned context."""
+    """Open an existing data directory; the caller closes the returned context.
+
+    Here, where the key folder is known, personal data still in plaintext from
+    before migration m016 is sealed (and the file vacuumed), and an erasure a
+    crash cut short gets its key destroyed.
+    """
     path = Path(path)
     if not (path / LEDGER).is_file():
         raise DataDirError(f"{path / LEDGER} is missing; create the data directory first")
@@ -117,6 +127,9 @@ def open_data_dir(path: Path, *, now_ms: Clock = wall_clock.now_ms) -> ServerCon
         with storage.read() as tx:
             if tx.get_setting(ADMIN_TOKEN_SETTING) is None:
                 raise DataDirError(f"{path / LEDGER} has no admin token; it was not made by init")
+        vault = PersonVault.open_folder(path / PERSON_KEYS)
+        seal_legacy(storage, vault)
+        finish_erasures(storage, vault)
         complete_pending_rotation(path, storage)  # before the key is read: it may be the new one
         server_key = PrivateKey(read_secret(path / SERVER_KEY))
         cosign = previous_keys(path)
@@ -125,7 +138,12 @@ def open_data_dir(path: Path, *, now_ms: Clock = wall_clock.now_ms) -> ServerCon
         storage.close()
         raise
     return ServerContext(
-        storage=storage, server_key=server_key, uid_pseudonym_key=uid_key, now_ms=now_ms, cosign_keys=cosign
+        storage=storage,
+        server_key=server_key,
+        uid_pseudonym_key=uid_key,
+        vault=vault,
+        now_ms=now_ms,
+        cosign_keys=cosign,
     )
 
 

@@ -15,7 +15,8 @@ the package picks an HTTP status.
     │   └── StorageUnavailable    the disk is full, read-only or failing: 503 with Retry-After
     ├── DataDirError (OSError)    a data directory that cannot be created or opened (not a request)
     ├── ConfigError (ValueError)  a settings file (server.config) or flag the server cannot start with
-    └── LogCorrupted (RuntimeError)   the stored transparency log lacks what it must hold (HTTP 500)
+    ├── LogCorrupted (RuntimeError)   the stored transparency log lacks what it must hold (HTTP 500)
+    └── PersonalDataCorrupted (RuntimeError)   a sealed personal-data row that does not open (HTTP 500)
 
 ``protocol.MalformedError`` and ``protocol.VerificationError`` never leave a
 service: :func:`from_protocol` converts them, so callers handle one type.
@@ -49,6 +50,7 @@ STATUS: Final[Mapping[Reason, int]] = {
     Reason.KEY_ALREADY_ENROLLED: 409,
     Reason.ISSUER_KEY_INACTIVE: 409,
     Reason.CARD_EXISTS: 409,
+    Reason.VOLUNTEER_ERASED: 409,
     Reason.CARD_BLOCKED: 409,
     Reason.UNCREDENTIALED_CARD: 409,
     Reason.NOT_IN_REVIEW: 409,
@@ -130,6 +132,10 @@ class DataDirError(OSError):
 
 class LogCorrupted(RuntimeError):
     """A hash or checkpoint the log must hold is missing: the database was changed behind the server."""
+
+
+class PersonalDataCorrupted(RuntimeError):
+    """A ``personal_data`` row or person key that does not open: changed, or moved to another person."""
 
 
 def from_protocol(exc: ProtocolError, **extra: Any) -> ServiceError:

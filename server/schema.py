@@ -3,7 +3,8 @@
 Each function runs in one transaction together with the row that records it
 (:meth:`server.storage.Storage.migrate`), so a crash leaves a migration either
 fully applied or not at all.  Never edit a released migration; add the next.
-The ledger tables hold random IDs only; names live in ``personal_data``.
+The ledger tables hold random IDs only; names live in ``personal_data``, sealed
+under per-person keys kept outside the database (:mod:`server.vault`, m016).
 """
 
 from __future__ import annotations
@@ -468,6 +469,28 @@ def _m011_kiosk_limits(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _m016_person_vault(conn: sqlite3.Connection) -> None:
+    """Personal data as ciphertext only (:mod:`server.vault`), and the record of erasures.
+
+    ``personal_data`` becomes ``(volunteer_id, sealed)``.  A migration holds no
+    key folder, so rows written in plaintext before move to ``personal_data_m016``
+    untouched; opening the data folder seals them, drops that table and vacuums
+    (:func:`server.people.seal_legacy`).  A ledger without such rows drops it here.
+    ``erasures`` keeps only when a volunteer was erased: no name, no reason.
+    """
+    for statement in (
+        "ALTER TABLE personal_data RENAME TO personal_data_m016",
+        """CREATE TABLE personal_data (
+            volunteer_id TEXT PRIMARY KEY REFERENCES volunteers (volunteer_id), sealed BLOB NOT NULL)""",
+        """CREATE TABLE erasures (
+            volunteer_id TEXT PRIMARY KEY REFERENCES volunteers (volunteer_id),
+            erased_ms INTEGER NOT NULL)""",
+    ):
+        conn.execute(statement)
+    if conn.execute("SELECT 1 FROM personal_data_m016 LIMIT 1").fetchone() is None:
+        conn.execute("DROP TABLE personal_data_m016")
+
+
 MIGRATIONS: Final[Sequence[Migration]] = (
     _m001_initial,
     _m002_card_credentials,
@@ -480,4 +503,5 @@ MIGRATIONS: Final[Sequence[Migration]] = (
     _m009_signed_evidence,
     _m010_held_redemptions,
     _m011_kiosk_limits,
+    _m016_person_vault,
 )

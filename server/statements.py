@@ -28,6 +28,7 @@ from typing import Any, Final, NamedTuple
 
 from protocol import Reason
 from protocol.encoding import MAX_SAFE_INT
+from server import people
 from server.context import ServerContext
 from server.errors import InputError, ServiceError
 from server.models import RedemptionStatus
@@ -155,7 +156,7 @@ def volunteer_statement(ctx: ServerContext, volunteer_id: str, params: Mapping[s
     """
     period, fmt = parse_period(params), parse_format(params)
     with ctx.storage.read() as tx:
-        volunteer = tx.get_volunteer(volunteer_id)
+        volunteer = people.person(ctx, tx, volunteer_id)
         if volunteer is None:
             raise ServiceError(Reason.UNKNOWN_VOLUNTEER, "no such volunteer")
         statement = account(tx, volunteer_id, period)

@@ -68,7 +68,8 @@ class Permission(StrEnum):
     MANAGE_COORDINATORS = "manage_coordinators"  # coordinator keys and coordinator cards
     REVIEW = "review"  # read what waits for a decision
     DECIDE = "decide"  # hand in coordinators' signed decisions
-    REPORTS = "reports"  # names, Ehrenamtskarte numbers, volunteers' statements
+    REPORTS = "reports"  # names, Ehrenamtskarte numbers, volunteers' statements and exports
+    ERASE = "erase"  # erase a volunteer's personal data for good (Art. 17, server.erasure)
     SETTLE_SHOPS = "settle_shops"  # a shop's statement
     AUDIT = "audit"  # run the server's own check of the whole ledger
 

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from server import admin, cards, coordinator_keys, decisions, quotas, shops, statements
+from server import admin, cards, coordinator_keys, decisions, erasure, personexport, quotas, shops, statements
 from server import health as kiosk_health
 from server.http.access import Permission, economy, quota, require, site_of_kiosk, site_of_path
 from server.http.common import call, document, json_body, runtime
@@ -23,6 +23,8 @@ from server.http.openapi import (
     ADMIN_BODY,
     ADMIN_CHANGE,
     CSV_TOO,
+    EXPORT,
+    PDF_TOO,
     PERIOD,
     SILENT_AFTER,
     VOLUNTEER,
@@ -329,6 +331,36 @@ async def get_report(request: Request) -> JSONResponse:
 async def get_volunteer_statement(volunteer_id: str, request: Request) -> Response:
     params = dict(request.query_params)
     return document(await call(request, statements.volunteer_statement, volunteer_id, params))
+
+
+# -- a volunteer's rights: export (Art. 15/20) and erasure (Art. 17) ----------------------------------
+# The scope becomes the volunteer's home site once volunteers have one (issue 17, access branch).
+
+
+@router.get(
+    "/v1/admin/volunteers/{volunteer_id}/export",
+    dependencies=[Depends(require(Permission.REPORTS, scope=economy))],
+    **doc(query=EXPORT, also=PDF_TOO, errors=ADMIN),
+)
+async def get_volunteer_export(volunteer_id: str, request: Request) -> Response:
+    fmt = personexport.parse_export_format(dict(request.query_params))
+    exported = await call(request, personexport.export_file, volunteer_id, fmt)
+    if isinstance(exported, bytes):
+        disposition = f'attachment; filename="auskunft-{volunteer_id}.pdf"'
+        return Response(exported, media_type="application/pdf", headers={"Content-Disposition": disposition})
+    return JSONResponse(exported)
+
+
+@router.post(
+    "/v1/admin/volunteers/{volunteer_id}/erase",
+    dependencies=[
+        Depends(require(Permission.ERASE, scope=economy)),
+        Depends(quota("deletes; blocks the volunteer's cards, logged once each")),
+    ],
+    **doc(errors=ADMIN_CHANGE),
+)
+async def post_volunteer_erase(volunteer_id: str, request: Request) -> JSONResponse:
+    return JSONResponse(await call(request, erasure.erase_volunteer, volunteer_id))
 
 
 @router.get(

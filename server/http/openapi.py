@@ -306,6 +306,12 @@ INCLUSION: Final = (
 )
 LOG_SIZE: Final = (Query("log_size", "the log size the kiosk knows: the answer adds a consistency proof"),)
 SILENT_AFTER: Final = (Query("silent_after_s", "list as silent a kiosk not heard from for this long"),)
+EXPORT: Final = (
+    Query("format", "`json` (default) or `pdf`", schema={"type": "string", "enum": ["json", "pdf"]}),
+)
+PDF_TOO: Final[Mapping[str, Mapping[str, Any]]] = {
+    "application/pdf": {"schema": {"type": "string", "format": "binary"}}
+}
 VOLUNTEER: Final = (
     Query("volunteer_id", "only this volunteer's cards", schema={"type": "string", "maxLength": 40}),
 )

@@ -195,7 +195,8 @@ def test_ehrenamtskarte_goes_with_a_new_volunteer_only(api: Api) -> None:
     assert [p["ehrenamtskarte"] for p in report] == ["EAK-2025-0042", None]
 
 
-def test_personal_data_lives_only_in_personal_data(api: Api) -> None:
+def test_personal_data_is_in_no_table_in_plaintext(api: Api) -> None:
+    """Issue 17: ``personal_data`` holds ciphertext only (server.vault); no table has the plaintext."""
     api.create_card("Zebulon Quxley", ehrenamtskarte="EAK-QX-9931")
     with ledger_file(api.context.storage) as conn:  # a test may look at the raw tables
         tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
@@ -207,7 +208,7 @@ def test_personal_data_lives_only_in_personal_data(api: Api) -> None:
             ]
             for secret in ("Zebulon", "EAK-QX-9931")
         }
-    assert holders == {"Zebulon": ["personal_data"], "EAK-QX-9931": ["personal_data"]}
+    assert holders == {"Zebulon": [], "EAK-QX-9931": []}
 
 
 # -- uncredentialed (uid) cards --------------------------------------------------------------------

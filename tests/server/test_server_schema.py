@@ -47,12 +47,14 @@ def test_m002_upgrades_an_m001_ledger(tmp_path: Path) -> None:
             "m009_signed_evidence",
             "m010_held_redemptions",
             "m011_kiosk_limits",
+            "m016_person_vault",
         ]
         assert storage.migrate() == []
         with storage.read() as tx:
             assert tx.list_sites() == [Site("s_1", "Café", 10, 12, allow_uncredentialed=False)]
             assert tx.list_cards() == [Card("c_1", "v_1", CardKind.CREDENTIAL, 5)]
-            assert [(v.name, v.ehrenamtskarte) for v in tx.volunteers()] == [("Ada", None)]
+            # m016 sets the plaintext aside; opening the data folder seals it (test_server_vault.py).
+            assert tx.legacy_personal_rows() == [("v_1", "Ada", None)]
             assert tx.list_issuer_keys() == [] and tx.blocked_card_ids() == []
             assert tx.coordinator_card_ids() == []
 
@@ -76,6 +78,7 @@ def test_m004_upgrades_an_m003_ledger_with_no_coordinator_cards(tmp_path: Path) 
             "m009_signed_evidence",
             "m010_held_redemptions",
             "m011_kiosk_limits",
+            "m016_person_vault",
         ]
         with storage.read() as tx:
             assert tx.list_cards() == [Card("c_1", "v_1", CardKind.CREDENTIAL, 5, blocked_ms=7)]
@@ -98,6 +101,7 @@ def test_every_migration_is_recorded_once(tmp_path: Path) -> None:
         "m009_signed_evidence",
         "m010_held_redemptions",
         "m011_kiosk_limits",
+        "m016_person_vault",
     ]
 
 
@@ -172,6 +176,7 @@ def test_m005_keeps_shifts_and_ledger_entries_and_sums_them_into_balances(tmp_pa
             "m009_signed_evidence",
             "m010_held_redemptions",
             "m011_kiosk_limits",
+            "m016_person_vault",
         ]
         with storage.read() as tx:
             assert tx.balances() == tx.summed_balances() == {"v_1": 15, "v_2": 6}
