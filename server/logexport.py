@@ -88,6 +88,7 @@ def export_log(ctx: ServerContext, folder: Path) -> ExportResult:
         written += 1
     _write(folder, CHECKPOINT, note)  # last: every tile of the checkpoint is there before it
     _write(folder, TOTALS, totals)
+    (folder / "v1/log/balances").unlink(missing_ok=True)  # public before issue 17; personal data
     return ExportResult(str(folder), size, written, len(paths) - written)
 
 

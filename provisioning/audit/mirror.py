@@ -130,6 +130,8 @@ def mirror_log(url: str, folder: Path, *, source: HttpSource | None = None) -> M
         write_file(folder, CHECKPOINT, note)
         if totals is not None:
             write_file(folder, TOTALS, totals)
+        # Balances per volunteer were public before issue 17: a mirror must not serve them on.
+        (folder / "v1/log/balances").unlink(missing_ok=True)
         drop_stale_partials(folder, wanted)
     finally:
         if source is None:

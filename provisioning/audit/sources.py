@@ -103,7 +103,7 @@ def parse_totals(answer: Any, where: str) -> Totals:
 
 
 def parse_balances(answer: Any, where: str) -> tuple[int, dict[str, int]]:
-    """``(size, {volunteer: tokens})`` of a ``/v1/log/balances`` answer; :class:`SourceError` if malformed."""
+    """``(size, {volunteer: tokens})`` of a ``/v1/audit/balances`` answer; :class:`SourceError` if not."""
     if (
         not isinstance(answer, dict)
         or not isinstance(answer.get("size"), int)
