@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
+import stat
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -259,6 +260,10 @@ def test_a_clean_mirror_passes_with_the_published_key_and_needs_it(
     code, out, err = _audit(capsys, *args, "--auditor-data", str(auditor_folder(mirror)))
     assert code == 0, out
     assert "mode:        auditor" in out and "balances:    5 volunteer(s) compared" in out
+    auditor = auditor_folder(mirror)  # personal data under pseudonyms: only its owner reads it
+    assert stat.S_IMODE(auditor.stat().st_mode) == 0o700
+    assert stat.S_IMODE((auditor / "balances.json").stat().st_mode) == 0o600
+    assert not (mirror / "v1/log/balances").exists() and (mirror / "v1/log/totals").is_file()
 
 
 def test_a_clean_url_passes_with_the_published_key_and_keeps_its_checkpoint(
