@@ -42,10 +42,14 @@ EXPORT_EXAMPLES = """\
 examples:
   kokreativ server export-log --data /var/lib/kokreativ-server --out /srv/ledger-mirror
   kokreativ verify ledger /srv/ledger-mirror --key 'ledger.example.org+1a2b3c4d+AV…'
+  kokreativ server export-log --data /var/lib/kokreativ-server --out /srv/ledger-mirror \
+      --auditor /root/audit-office
 
-Writes what GET /checkpoint, /tile/… and /v1/log/balances answer, as files under those
-paths: a mirror of the public log that an auditor checks without reaching the server.
+Writes what GET /checkpoint, /tile/… and /v1/log/totals answer, as files under those
+paths: a mirror of the public log that anyone checks without reaching the server.
 Run it again to bring the mirror up to date; only missing tiles are written.
+--auditor DIR also writes the designated auditor's material (what GET /v1/audit/balances
+answers) into DIR, mode 0700/0600: personal data under pseudonyms, never for the mirror.
 """
 
 ROTATE_EXAMPLES = """\
@@ -172,6 +176,12 @@ def _configure_copies(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     )
     export.add_argument("--data", type=Path, required=True, help="the server's data directory")
     export.add_argument("--out", type=Path, required=True, help="the mirror folder (created or refreshed)")
+    export.add_argument(
+        "--auditor",
+        type=Path,
+        metavar="DIR",
+        help="also write the auditor's material (balances) into DIR, private (0700/0600)",
+    )
     export.set_defaults(func=export_command)
 
 
@@ -292,7 +302,7 @@ def export_command(args: argparse.Namespace) -> int:
 
     from server.logexport import export_tiles
 
-    print(json.dumps(export_tiles(args.data, args.out).to_json()))
+    print(json.dumps(export_tiles(args.data, args.out, auditor=args.auditor).to_json()))
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Reading the transparency log: checkpoints, tiles, proofs and balances.
+"""Reading the transparency log: checkpoints, tiles, proofs, and the balances it implies (auditor only).
 
 The tile paths are c2sp.org/tlog-tiles: ``tile/<L>/<N>[.p/<W>]`` holds 256
 (or ``W``) hashes of Merkle level ``8·L``, ``tile/entries/<N>[.p/<W>]`` the
@@ -180,6 +180,8 @@ def balances(ctx: ServerContext) -> dict[str, Any]:
     """``{"size","balances"}``: every volunteer's balance (0 if none) as of checkpoint ``size``.
 
     One read transaction, so the balances are exactly those the log up to ``size`` implies.
+    The auditor's (``GET /v1/audit/balances``, permission ``audit_log``), never public:
+    a balance per pseudonym is personal data.
     """
     with ctx.storage.read() as tx:
         size, _ = tlog.latest_checkpoint(tx)

@@ -72,6 +72,7 @@ class Permission(StrEnum):
     ERASE = "erase"  # erase a volunteer's personal data for good (Art. 17, server.erasure)
     SETTLE_SHOPS = "settle_shops"  # a shop's statement
     AUDIT = "audit"  # run the server's own check of the whole ledger
+    AUDIT_LOG = "audit_log"  # the auditor's material: openings of the log's commitments, balances
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,8 @@
-"""The public transparency log: checkpoints, tlog-tiles, proofs, keys and the balances it implies.
+"""The public transparency log: checkpoints, tlog-tiles, proofs, keys and the economy's totals.
 
-Anyone may read it; that is the point of it.  The static resources
+Anyone may read it; that is the point of it.  Nothing here is about one
+person: per-volunteer balances are the auditor's (:mod:`server.http.audit`),
+the public gets aggregates with small counts suppressed (:mod:`server.totals`).  The static resources
 (``/checkpoint``, ``/tile/...``) use the tlog-tiles content types and caching:
 the checkpoint is never cached, tiles are immutable, and entry bundles are
 gzipped for clients that accept it.
@@ -13,7 +15,7 @@ import gzip
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
-from server import logviews
+from server import logviews, totals
 from server.http.access import public
 from server.http.common import BINARY, IMMUTABLE, TEXT, accepts_gzip, call
 from server.http.openapi import CONSISTENCY, INCLUSION, doc
@@ -64,6 +66,6 @@ async def get_entry_proof(index: str, request: Request) -> Response:
     return Response(await call(request, logviews.entry_proof, index), media_type=TEXT)
 
 
-@router.get("/v1/log/balances", **doc(errors=()))
-async def get_log_balances(request: Request) -> JSONResponse:
-    return JSONResponse(await call(request, logviews.balances))
+@router.get("/v1/log/totals", **doc(errors=()))
+async def get_log_totals(request: Request) -> JSONResponse:
+    return JSONResponse(await call(request, totals.public_totals))

@@ -8,6 +8,7 @@ verifier key that ``init`` printed, as an auditor would.
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 
 import pytest
@@ -391,11 +392,31 @@ def test_balances_are_given_with_the_size_they_follow_from(api: Api, world: Worl
         kiosk.event(EventKind.CHECK_OUT, world.card_id, T0 + 2 * HOUR),
     ]
     assert api.send(kiosk.kiosk_id, batch).status_code == 200
-    assert api.http.get("/v1/log/balances").json() == {
+    # Balances per volunteer are the auditor's (audit_log), no longer public (issue 17).
+    assert api.http.get("/v1/log/balances").status_code == 404
+    assert api.http.get("/v1/audit/balances").status_code == 401
+    assert api.admin("GET", "/v1/audit/balances", expect=200).json() == {
         "size": 6,
         "balances": {world.volunteer_id: 20, other["volunteer_id"]: 0},
     }
     assert api.http.get("/checkpoint").text.split("\n")[1] == "6"
+
+
+def test_the_public_totals_are_aggregates_with_small_counts_suppressed(api: Api, world: World) -> None:
+    kiosk = world.kiosk
+    batch = [
+        kiosk.event(EventKind.CHECK_IN, world.card_id, T0),
+        kiosk.event(EventKind.CHECK_OUT, world.card_id, T0 + 2 * HOUR),
+    ]
+    assert api.send(kiosk.kiosk_id, batch).status_code == 200
+    totals = api.http.get("/v1/log/totals").json()
+    assert (totals["size"], totals["issued"], totals["redeemed"], totals["in_circulation"]) == (5, 20, 0, 20)
+    # One volunteer: every figure about them is null, with the reason, but the log's sums are not.
+    assert totals["volunteers_active"] is None and totals["min_public_count"] == 5
+    assert [m["shifts"] for m in totals["months"]] == [None]
+    assert totals["months"][0]["suppressed"] == "fewer than 5 volunteers"
+    assert [(s["shifts"], s["hours"], s["volunteers"]) for s in totals["sites"]] == [(None, None, None)]
+    assert world.volunteer_id not in json.dumps(totals) and world.card_id not in json.dumps(totals)
 
 
 def test_tlog_event_entry_is_protocol_event_entry_byte_for_byte() -> None:
