@@ -43,6 +43,7 @@ from provisioning.audit.replay import SHOP_MAX_SHIFT_HOURS, SHOP_TOKENS_PER_HOUR
 from server import admin, cards, coordinator_keys, decisions, ingest, shops
 from server.app import create_app
 from server.datadir import init_data_dir, open_data_dir
+from server.people import people
 from server.errors import ServiceError
 from server.runner import serve_in_thread
 from tests.audit_helpers import auditor_of, export_mirror
@@ -241,7 +242,7 @@ def _build(folder: Path) -> Economy:
         b.decide(boss, "redemption_review", {"redemption": rid["big"], **held_review})
         b.decide(boss, "redemption_review", {"redemption": rid["old"], **held_review, "action": "reject"})
         with ctx.storage.read() as tx:
-            volunteers = len(tx.volunteers())
+            volunteers = len(people(ctx, tx))
     assert b.flags == {
         "ada in": [],
         "bob in": [],
