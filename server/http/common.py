@@ -112,6 +112,12 @@ def accepts_gzip(accept_encoding: str | None) -> bool:
     return False
 
 
+def private(response: Response) -> Response:
+    """``response`` marked ``Cache-Control: no-store``: personal data, kept by no cache on the way."""
+    response.headers["cache-control"] = "no-store"
+    return response
+
+
 def document(doc: statements.Document) -> Response:
     """A statement as asked for: JSON, or CSV text with its media type."""
     if isinstance(doc.content, str):

@@ -17,6 +17,7 @@ from protocol import Reason
 from protocol.clock import now_ms
 from server.errors import StorageUnavailable
 from server.schema import MIGRATIONS
+from server.storage.access import AccessRead, AccessWrite
 from server.storage.cards import CardsRead, CardsWrite
 from server.storage.coordination import CoordinationRead, CoordinationWrite
 from server.storage.events import EventsRead, EventsWrite
@@ -52,13 +53,29 @@ def _storage_errors() -> Iterator[None]:
 
 
 class ReadTx(
-    CoordinationRead, CardsRead, ShiftsRead, RedemptionsRead, LogRead, FleetRead, EventsRead, QuotasRead
+    CoordinationRead,
+    CardsRead,
+    ShiftsRead,
+    RedemptionsRead,
+    LogRead,
+    FleetRead,
+    EventsRead,
+    QuotasRead,
+    AccessRead,
 ):
     """Every query of a transaction, and nothing that writes.  What :meth:`Storage.read` yields."""
 
 
 class Tx(
-    CoordinationWrite, CardsWrite, ShiftsWrite, RedemptionsWrite, LogWrite, FleetWrite, EventsWrite, ReadTx
+    CoordinationWrite,
+    CardsWrite,
+    ShiftsWrite,
+    RedemptionsWrite,
+    LogWrite,
+    FleetWrite,
+    EventsWrite,
+    AccessWrite,
+    ReadTx,
 ):
     """Every query and every write of a transaction.  What :meth:`Storage.write` yields.
 
