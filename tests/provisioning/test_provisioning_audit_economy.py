@@ -76,7 +76,10 @@ class Builder:
         return enrol_fake_kiosk(self.ctx, site_id)
 
     def card(self, name: str, **fields: Any) -> tuple[str, str]:
-        answer = cards.create_card(self.ctx, {"name": name, **fields})
+        """A new volunteer's card; their home site is the first site (issue 17: each has one)."""
+        with self.ctx.storage.read() as tx:
+            home = tx.list_sites()[0].site_id
+        answer = cards.create_card(self.ctx, {"name": name, "site_id": home, **fields})
         return answer["card_id"], answer["volunteer_id"]
 
     def send(self, kiosk: FakeKiosk, *named: tuple[str, SignedEvent]) -> None:
