@@ -113,11 +113,13 @@ class IssuerKeyRequest(TypedDict):
 class CardRequest(TypedDict):
     """``POST /v1/admin/cards`` (:data:`server.cards.CARD_FIELDS`).
 
-    ``name`` registers a new volunteer, ``volunteer_id`` a replacement card for
-    one; the three credential fields come together or not at all.
+    ``name`` registers a new volunteer (with ``site_id``, their home site),
+    ``volunteer_id`` a replacement card for one; the three credential fields
+    come together or not at all.
     """
 
     name: NotRequired[Name]
+    site_id: NotRequired[Id]
     volunteer_id: NotRequired[Id]
     ehrenamtskarte: NotRequired[
         Annotated[str, Field(min_length=1, max_length=cards.MAX_EHRENAMTSKARTE_CHARS)]
