@@ -237,8 +237,9 @@ def test_a_new_volunteer_needs_an_existing_home_site_and_a_replacement_card_keep
     first = api.create_card("Eve")
     spare = {"volunteer_id": first["volunteer_id"], "site_id": first["home_site_id"]}
     assert_error(api.admin("POST", "/v1/admin/cards", spare), 400, Reason.MALFORMED_REQUEST)
+    home = api.home_site()
     with api.context.storage.read() as tx:
-        assert tx.home_site(first["volunteer_id"]) == first["home_site_id"] == api.home_site()
+        assert tx.home_site(first["volunteer_id"]) == first["home_site_id"] == home
 
 
 # -- uncredentialed (uid) cards --------------------------------------------------------------------
