@@ -137,7 +137,7 @@ def test_offline_taps_sync_to_the_real_ledger_and_verify(ledger, tmp_path, issue
 
         state = requests.get(f"{ledger.url}/v1/kiosks/{config.kiosk_id}", timeout=10).json()
         assert (state["last_seq"], state["head"]) == (3, outbox.events_from(3, 1)[0].hash)
-    balance = requests.get(f"{ledger.url}/v1/cards/{card}/balance", timeout=10).json()
+    balance = ledger.admin.get(f"{ledger.url}/v1/cards/{card}/balance").json()
     assert balance["balance"] == 24
     verify = ledger.admin.get(f"{ledger.url}/v1/admin/verify").json()
     assert verify["ok"] and verify["events"] == 3
