@@ -127,7 +127,9 @@ def audit_rate(folder: Path, events_count: int) -> tuple[float, int]:
             enrol = {"code": code, "public_key": key.public_key.to_b64(), "signature": signature}
             attempt = GuessLimiter(ctx.now_ms).attempt(ENROLMENT_CODES, "bench")
             kiosk_id = enrolment.enrol(ctx, enrol, attempt=attempt)["kiosk_id"]
-            card_ids = [cards.create_card(ctx, {"name": f"bench {i}"})["card_id"] for i in range(50)]
+            card_ids = [
+                cards.create_card(ctx, {"name": f"bench {i}", "site_id": site})["card_id"] for i in range(50)
+            ]
             start_ms, boot, prev = (
                 int(time.time() * 1000) - events_count * 60_000,
                 str(uuid.uuid4()),

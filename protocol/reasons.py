@@ -40,6 +40,8 @@ class Reason(StrEnum):
     INTERNAL_ERROR = "internal_error"
     STORAGE_FULL = "storage_full"  # the disk is full: nothing was written; retry when space returns
     STORAGE_UNAVAILABLE = "storage_unavailable"  # the disk is read-only or failing: nothing was written
+    ACCESS_SECRET_INVALID = "access_secret_invalid"  # a volunteer's access secret that is wrong or revoked
+    SESSION_REQUIRED = "session_required"  # a volunteer's route without a live session cookie
 
     # Ingest.
     UNKNOWN_KIOSK = "unknown_kiosk"

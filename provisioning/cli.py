@@ -83,11 +83,37 @@ def _issuer_create(client: ApiClient, args: argparse.Namespace) -> dict[str, Any
     return {**answer, "key_file": str(args.key)}
 
 
+def _new_volunteer_site(args: argparse.Namespace) -> str | None:
+    """``--site`` for a new volunteer (``--name``), refused without it and with ``--volunteer``."""
+    if args.name is not None and not args.site:
+        raise ProvisioningError("malformed_request", "a new volunteer (--name) needs --site, their home site")
+    if args.volunteer is not None and args.site:
+        raise ProvisioningError(
+            "malformed_request", "--site is a new volunteer's; an existing one keeps theirs"
+        )
+    return str(args.site) if args.site else None
+
+
+def _show_access(server_url: str, secret: str) -> str:
+    """Print a new volunteer's access link and QR code on stderr (shown once); return the link."""
+    from provisioning.accesssheet import access_link, terminal_qr
+
+    link = access_link(server_url, secret)
+    print(
+        f"\nThe volunteer's access link (shown once; on the sheet, never in the JSON):\n{link}\n",
+        file=sys.stderr,
+    )
+    print(terminal_qr(link), file=sys.stderr)
+    return link
+
+
 def _card_issue(client: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
     from hardware.nfc import write_one_tag
+    from provisioning.accesssheet import write_access_sheet
     from provisioning.cards import issue_card
     from terminal.keystore import load_key
 
+    site_id = _new_volunteer_site(args)
     issuer_key = load_key(Path(args.issuer_key))
     issued = issue_card(
         client,
@@ -95,10 +121,18 @@ def _card_issue(client: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
         lambda make: write_one_tag(args.reader, make, lock=not args.no_lock, timeout_s=args.timeout),
         name=args.name,
         volunteer_id=args.volunteer,
+        site_id=site_id,
         ehrenamtskarte=args.ehrenamtskarte,
         valid_days=args.valid_days,
     )
-    return issued.to_json()
+    answer = issued.to_json()
+    if issued.access_secret is not None:
+        link = _show_access(args.server, issued.access_secret)
+        sheet = write_access_sheet(
+            Path(args.sheet_dir), card_id=issued.card_id, volunteer_id=issued.volunteer_id, link=link
+        )
+        answer.update(sheet=str(sheet.sheet), access_qr=str(sheet.qr_svg))
+    return answer
 
 
 def _card_register(client: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
@@ -112,9 +146,17 @@ def _card_register(client: ApiClient, args: argparse.Namespace) -> dict[str, Any
         from hardware.nfc import read_one_tag
 
         uid = read_one_tag(args.reader, timeout_s=args.timeout).uid
-    return client.register_card(
-        name=args.name, volunteer_id=args.volunteer, ehrenamtskarte=args.ehrenamtskarte, uid=uid
+    answer = client.register_card(
+        name=args.name,
+        volunteer_id=args.volunteer,
+        site_id=_new_volunteer_site(args),
+        ehrenamtskarte=args.ehrenamtskarte,
+        uid=uid,
     )
+    secret = answer.pop("access_secret", None)
+    if isinstance(secret, str):
+        _show_access(args.server, secret)
+    return answer
 
 
 def _card_coordinator(args: argparse.Namespace) -> int:
@@ -304,12 +346,21 @@ def _configure_card_issue(cards: SubParsers) -> None:
         cards,
         "issue",
         "write a signed credential onto the blank tag on the reader and register the card",
-        'kokreativ provision card issue --issuer-key ~/issuer-2026.key --reader usb --name "Alex B."',
+        'kokreativ provision card issue --issuer-key ~/issuer-2026.key --reader usb --name "Alex B." '
+        "--site s_…",
         admin_call(_card_issue),
     )
     issue_who = issue.add_mutually_exclusive_group(required=True)
     issue_who.add_argument("--name", help="a new volunteer's name (kept in personal data only)")
     issue_who.add_argument("--volunteer", help="an existing volunteer ID (v_…), e.g. for a replacement card")
+    issue.add_argument(
+        "--site", help="a new volunteer's home site (s_…): whose coordinators may read their data"
+    )
+    issue.add_argument(
+        "--sheet-dir",
+        default=".",
+        help="where the issuing sheet and the access QR code (SVG) are written (default: here)",
+    )
     issue.add_argument("--ehrenamtskarte", help="the volunteer's Ehrenamtskarte number (personal data)")
     issue.add_argument("--issuer-key", required=True, help="the issuer key file from `issuer create`")
     issue.add_argument("--reader", required=True, help="nfcpy reader path: usb, tty:AMA0:pn532, …")
@@ -324,12 +375,13 @@ def _configure_card_register(cards: SubParsers) -> None:
         cards,
         "register",
         "register a card without writing it: a random ID, or an existing tag by UID pseudonym (pilots)",
-        'kokreativ provision card register --name "Alex Beispiel" --uid 04a2b3c4d5e6f7',
+        'kokreativ provision card register --name "Alex Beispiel" --site s_… --uid 04a2b3c4d5e6f7',
         admin_call(_card_register),
     )
     who = register.add_mutually_exclusive_group(required=True)
     who.add_argument("--name", help="the volunteer's name (kept in personal data only)")
     who.add_argument("--volunteer", help="an existing volunteer ID (v_…)")
+    register.add_argument("--site", help="a new volunteer's home site (s_…)")
     register.add_argument("--ehrenamtskarte", help="the volunteer's Ehrenamtskarte number (personal data)")
     uid = register.add_mutually_exclusive_group()
     uid.add_argument("--uid", help="an uncredentialed tag's UID in hex; only its pseudonym is stored")

@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from protocol import ProtocolError, PublicKey, Reason, ids, issuer_key_id, uid_pseudonym
 from protocol.credentials import MAX_VALIDITY_S
-from server import people, quotas, tlog
+from server import people, quotas, sessions, tlog
 from server.context import ServerContext
 from server.errors import InputError, ServiceError
 from server.inputs import optional_str, require_bool, require_int, require_str
@@ -29,7 +29,16 @@ from server.vault import PersonalData
 
 ISSUER_KEY_FIELDS: Final = frozenset({"public_key"})
 CARD_FIELDS: Final = frozenset(
-    {"name", "volunteer_id", "ehrenamtskarte", "issuer_key_id", "valid_from_s", "valid_until_s", "uid"}
+    {
+        "name",
+        "volunteer_id",
+        "ehrenamtskarte",
+        "issuer_key_id",
+        "valid_from_s",
+        "valid_until_s",
+        "uid",
+        "site_id",
+    }
 )
 BLOCK_FIELDS: Final = frozenset({"reason"})
 COORDINATOR_FIELDS: Final = frozenset({"coordinator"})
@@ -129,13 +138,23 @@ def create_card(ctx: ServerContext, request: Mapping[str, Any]) -> dict[str, Any
 
     See the module docstring for the three kinds of registration.  Answers
     ``{"card_id","volunteer_id","kind"}``, plus the credential fields for a
-    credential card.
+    credential card, plus for a new volunteer ``home_site_id`` and the
+    volunteer's ``access_secret`` (:mod:`server.sessions`; shown this once,
+    stored only as a hash).  A new volunteer needs ``site_id``, their home site:
+    who may read their data besides themselves (``404 unknown_site``).
     """
     if ("name" in request) == ("volunteer_id" in request):
         raise InputError(Reason.MALFORMED_REQUEST, 'give exactly one of "name" and "volunteer_id"')
     if "ehrenamtskarte" in request and "name" not in request:
         raise InputError(Reason.MALFORMED_REQUEST, "ehrenamtskarte is recorded with a new volunteer's name")
+    if ("site_id" in request) != ("name" in request):
+        raise InputError(
+            Reason.MALFORMED_REQUEST,
+            "a new volunteer (name) needs site_id, their home site; a card for "
+            "an existing volunteer keeps theirs",
+        )
     name = require_str(request, "name") if "name" in request else None
+    home_site_id = require_str(request, "site_id", max_len=40) if name is not None else None
     ehrenamtskarte = optional_str(request, "ehrenamtskarte", max_len=MAX_EHRENAMTSKARTE_CHARS)
     volunteer_id = None if name is not None else require_str(request, "volunteer_id", max_len=40)
     credential = _credential_fields(request)
@@ -157,9 +176,15 @@ def create_card(ctx: ServerContext, request: Mapping[str, Any]) -> dict[str, Any
         if kind is CardKind.UID and tx.get_card(card_id) is not None:
             raise ServiceError(Reason.CARD_EXISTS, "this tag is already registered")
         quotas.check(tx.count_cards(), quotas.CARDS, "cards")
+        secret: str | None = None
         if name is not None:
+            assert home_site_id is not None
+            if tx.get_site(home_site_id) is None:
+                raise ServiceError(Reason.UNKNOWN_SITE, "no such site")
             volunteer_id = ids.new_id(ids.VOLUNTEER)
             people.register(ctx, tx, volunteer_id, PersonalData(name, ehrenamtskarte), now)
+            tx.set_home_site(volunteer_id, home_site_id)
+            secret = sessions.issue_secret(tx, volunteer_id, now)
         elif not tx.volunteer_exists(str(volunteer_id)):
             raise ServiceError(Reason.UNKNOWN_VOLUNTEER, "no such volunteer")
         elif tx.erased_ms(str(volunteer_id)) is not None:
@@ -172,6 +197,8 @@ def create_card(ctx: ServerContext, request: Mapping[str, Any]) -> dict[str, Any
     answer: dict[str, Any] = {"card_id": card_id, "volunteer_id": volunteer_id, "kind": kind.value}
     if credential is not None:
         answer.update(issuer_key_id=key_id, valid_from_s=valid_from, valid_until_s=valid_until)
+    if secret is not None:
+        answer.update(home_site_id=home_site_id, access_secret=secret)
     return answer
 
 

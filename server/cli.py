@@ -13,11 +13,15 @@ import argparse
 import dataclasses
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from server import config
 from server.config import DEFAULT_PATH as DEFAULT_CONFIG
 from server.config import ServerConfig
 from server.errors import ConfigError
+
+if TYPE_CHECKING:
+    from server.storage import Storage
 
 EXAMPLES = """\
 examples:
@@ -65,6 +69,18 @@ the old key.  docs/operations.md ("Rotating keys") has the whole procedure.
 """
 
 
+TOKEN_EXAMPLES = """\
+examples:
+  kokreativ server token add --data /var/lib/kokreativ-server --name "Repair café coordinators" \\
+      --permission read_personal --permission manage_cards --site s_…
+  kokreativ server token list --data /var/lib/kokreativ-server
+  kokreativ server token revoke --data /var/lib/kokreativ-server --name "Repair café coordinators"
+
+A token is shown once (on stderr) and stored only as its SHA-256.  Without --site it holds its
+permissions for the whole economy.  Permissions: {permissions}.
+"""
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add the ``server`` sub-commands to ``parser``."""
     subparsers = parser.add_subparsers(dest="server_command", metavar="COMMAND", required=True)
@@ -72,6 +88,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     _configure_copies(subparsers)
     _configure_verify_store(subparsers)
     _configure_rotate_key(subparsers)
+    _configure_tokens(subparsers)
 
 
 def _configure_run(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -217,6 +234,65 @@ def _configure_rotate_key(subparsers: argparse._SubParsersAction[argparse.Argume
     rotate.set_defaults(func=rotate_command)
 
 
+def _configure_tokens(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``server token add|list|revoke``: named admin tokens with some permissions, maybe for some sites."""
+    from server.http.access import Permission
+
+    epilog = TOKEN_EXAMPLES.format(permissions=", ".join(p.value for p in Permission))
+    token = subparsers.add_parser(
+        "token",
+        help="named admin tokens with some permissions, for the economy or some sites",
+        description="Add, list and revoke named admin tokens (server.tokens), on the data directory.",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = token.add_subparsers(dest="token_command", metavar="COMMAND", required=True)
+    add = commands.add_parser(
+        "add",
+        help="make a token and print it once",
+        description="Make a named token with the given permissions (for the given sites) and print it once.",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add.add_argument("--data", type=Path, required=True, help="the server's data directory")
+    add.add_argument("--name", required=True, help="who holds it, e.g. the site's coordinators")
+    add.add_argument(
+        "--permission",
+        action="append",
+        required=True,
+        choices=[p.value for p in Permission],
+        metavar="PERMISSION",
+        help="a permission (repeat for more): " + ", ".join(p.value for p in Permission),
+    )
+    add.add_argument(
+        "--site",
+        action="append",
+        default=None,
+        metavar="SITE_ID",
+        help="only for this site (repeat for more)",
+    )
+    add.set_defaults(func=token_add_command)
+    listing = commands.add_parser(
+        "list",
+        help="list named tokens (never their text)",
+        description="Print every named token, revoked ones too, as one JSON line.",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    listing.add_argument("--data", type=Path, required=True, help="the server's data directory")
+    listing.set_defaults(func=token_list_command)
+    revoke = commands.add_parser(
+        "revoke",
+        help="stop a named token from working, at once",
+        description="Revoke the live token with this name; its name stays taken.",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    revoke.add_argument("--data", type=Path, required=True, help="the server's data directory")
+    revoke.add_argument("--name", required=True, help="the token's name")
+    revoke.set_defaults(func=token_revoke_command)
+
+
 def run_settings(args: argparse.Namespace, *, default_config: Path = DEFAULT_CONFIG) -> ServerConfig:
     """The settings ``server run`` uses: its flags over the settings file over the defaults.
 
@@ -343,4 +419,59 @@ def rotate_command(args: argparse.Namespace) -> int:
             }
         )
     )
+    return 0
+
+
+def _ledger(data: Path) -> Storage:
+    """The data directory's ledger, migrated (a token needs the m015 tables)."""
+    from server.datadir import LEDGER
+    from server.errors import DataDirError
+    from server.storage import Storage
+
+    if not (Path(data) / LEDGER).is_file():
+        raise DataDirError(f"{Path(data) / LEDGER} is missing; create the data directory first")
+    return Storage(Path(data) / LEDGER)
+
+
+def token_add_command(args: argparse.Namespace) -> int:
+    """Add a named token; print its description as one JSON line and the token itself once, on stderr."""
+    import json
+    import sys
+
+    from protocol.clock import now_ms
+    from server.tokens import add_token
+
+    with _ledger(args.data) as storage:
+        token = add_token(
+            storage, name=args.name, permissions=args.permission, sites=args.site, now_ms=now_ms()
+        )
+    sites = sorted(set(args.site)) if args.site else None
+    print(
+        json.dumps({"name": args.name.strip(), "permissions": sorted(set(args.permission)), "sites": sites})
+    )
+    print(f"\nToken (shown once, store it safely): {token}", file=sys.stderr)
+    return 0
+
+
+def token_list_command(args: argparse.Namespace) -> int:
+    """Print every named token (name, permissions, sites, times) as one JSON line."""
+    import json
+
+    from server.tokens import list_tokens
+
+    with _ledger(args.data) as storage:
+        print(json.dumps({"tokens": list_tokens(storage)}))
+    return 0
+
+
+def token_revoke_command(args: argparse.Namespace) -> int:
+    """Revoke a named token and print one JSON line."""
+    import json
+
+    from protocol.clock import now_ms
+    from server.tokens import revoke_token
+
+    with _ledger(args.data) as storage:
+        revoke_token(storage, args.name, now_ms=now_ms())
+    print(json.dumps({"revoked": args.name}))
     return 0

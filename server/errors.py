@@ -32,6 +32,8 @@ from protocol import ProtocolError, Reason
 # The documented HTTP status of every reason a service can refuse with; 400 when absent.
 STATUS: Final[Mapping[Reason, int]] = {
     Reason.UNAUTHORIZED: 401,
+    Reason.ACCESS_SECRET_INVALID: 401,
+    Reason.SESSION_REQUIRED: 401,
     Reason.KIOSK_REVOKED: 403,
     Reason.UNKNOWN_COORDINATOR: 403,  # a decision signed by a key the server does not know
     Reason.COORDINATOR_REVOKED: 403,

@@ -491,6 +491,35 @@ def _m016_person_vault(conn: sqlite3.Connection) -> None:
         conn.execute("DROP TABLE personal_data_m016")
 
 
+def _m015_access(conn: sqlite3.Connection) -> None:
+    """Who may read a volunteer's data (issue 17): home sites, scoped admin tokens, access secrets, sessions.
+
+    A volunteer registered before has as home site the site of their earliest
+    shift (the site of the kiosk they first checked in at, or of a shift entered
+    by hand), else none: then only an economy-wide admin may read their data
+    until a coordinator sets it.  Tokens, secrets and sessions are stored only
+    as SHA-256 (hex); none of this is in the transparency log.
+    """
+    for statement in (
+        "ALTER TABLE volunteers ADD COLUMN home_site_id TEXT REFERENCES sites (site_id)",
+        "UPDATE volunteers SET home_site_id = (SELECT s.site_id FROM shifts s "
+        "WHERE s.volunteer_id = volunteers.volunteer_id ORDER BY s.start_ms, s.shift_id LIMIT 1)",
+        """CREATE TABLE admin_tokens (
+            token_sha256 TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE,
+            permissions TEXT NOT NULL, sites TEXT,
+            created_ms INTEGER NOT NULL, revoked_ms INTEGER)""",
+        """CREATE TABLE volunteer_access (
+            volunteer_id TEXT PRIMARY KEY REFERENCES volunteers (volunteer_id),
+            secret_sha256 TEXT UNIQUE, issued_ms INTEGER NOT NULL, revoked_ms INTEGER,
+            CHECK ((secret_sha256 IS NULL) = (revoked_ms IS NOT NULL)))""",
+        """CREATE TABLE sessions (
+            session_sha256 TEXT PRIMARY KEY, volunteer_id TEXT NOT NULL REFERENCES volunteers (volunteer_id),
+            created_ms INTEGER NOT NULL, last_used_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL)""",
+        "CREATE INDEX sessions_volunteer ON sessions (volunteer_id, created_ms)",
+    ):
+        conn.execute(statement)
+
+
 MIGRATIONS: Final[Sequence[Migration]] = (
     _m001_initial,
     _m002_card_credentials,
@@ -503,5 +532,6 @@ MIGRATIONS: Final[Sequence[Migration]] = (
     _m009_signed_evidence,
     _m010_held_redemptions,
     _m011_kiosk_limits,
+    _m015_access,
     _m016_person_vault,
 )

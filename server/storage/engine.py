@@ -17,6 +17,7 @@ from protocol import Reason
 from protocol.clock import now_ms
 from server.errors import StorageUnavailable
 from server.schema import MIGRATIONS
+from server.storage.access import AccessRead, AccessWrite
 from server.storage.cards import CardsRead, CardsWrite
 from server.storage.coordination import CoordinationRead, CoordinationWrite
 from server.storage.events import EventsRead, EventsWrite
@@ -62,6 +63,7 @@ class ReadTx(
     FleetRead,
     EventsRead,
     QuotasRead,
+    AccessRead,
 ):
     """Every query of a transaction, and nothing that writes.  What :meth:`Storage.read` yields."""
 
@@ -75,6 +77,7 @@ class Tx(
     LogWrite,
     FleetWrite,
     EventsWrite,
+    AccessWrite,
     ReadTx,
 ):
     """Every query and every write of a transaction.  What :meth:`Storage.write` yields.

@@ -205,7 +205,9 @@ class EconomyMachine(RuleBasedStateMachine):
             ("cyd-uid", "cyd", {"uid": "04a1b2c3d4e5f6"}),
         ):
             who = (
-                {"name": name} if owner is None else {"volunteer_id": self.volunteer_of[self.card_ids[owner]]}
+                {"name": name, "site_id": self.sites["north"]}
+                if owner is None
+                else {"volunteer_id": self.volunteer_of[self.card_ids[owner]]}
             )
             registered = cards.create_card(self.ctx, {**who, **extra})
             self.card_ids[name] = registered["card_id"]

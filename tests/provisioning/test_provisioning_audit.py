@@ -120,9 +120,11 @@ def _populate(url: str, admin: ApiClient, clock: Clock) -> None:
     clock.now = T0 - 24 * 60 * MINUTE  # the kiosks enrol before the first shift they record
     one, two = _enrol(url, admin, main_site), _enrol(url, admin, pilot)
     clock.now = T0
-    cards = [admin.register_card(name=f"Volunteer {i}")["card_id"] for i in range(4)]
+    cards = [admin.register_card(name=f"Volunteer {i}", site_id=main_site)["card_id"] for i in range(4)]
     spare = admin.register_card(volunteer_id=admin.list_cards()[0]["volunteer_id"])["card_id"]
-    pilot_card = admin.register_card(name="Pilot volunteer", uid=bytes.fromhex("04a1b2c3d4e5f6"))["card_id"]
+    pilot_card = admin.register_card(
+        name="Pilot volunteer", site_id=pilot, uid=bytes.fromhex("04a1b2c3d4e5f6")
+    )["card_id"]
     stranger = ids.new_id(ids.CARD)
 
     wall = T0 - 10 * 60 * MINUTE

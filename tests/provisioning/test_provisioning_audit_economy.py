@@ -43,8 +43,8 @@ from provisioning.audit.replay import SHOP_MAX_SHIFT_HOURS, SHOP_TOKENS_PER_HOUR
 from server import admin, cards, coordinator_keys, decisions, ingest, shops
 from server.app import create_app
 from server.datadir import init_data_dir, open_data_dir
-from server.people import people
 from server.errors import ServiceError
+from server.people import people
 from server.runner import serve_in_thread
 from tests.audit_helpers import auditor_of, export_mirror
 from tests.server.server_helpers import HOUR, MINUTE, T0, FakeClock, FakeKiosk, enrol_fake_kiosk
@@ -79,7 +79,10 @@ class Builder:
         return enrol_fake_kiosk(self.ctx, site_id)
 
     def card(self, name: str, **fields: Any) -> tuple[str, str]:
-        answer = cards.create_card(self.ctx, {"name": name, **fields})
+        """A new volunteer's card; their home site is the first site (issue 17: each has one)."""
+        with self.ctx.storage.read() as tx:
+            home = tx.list_sites()[0].site_id
+        answer = cards.create_card(self.ctx, {"name": name, "site_id": home, **fields})
         return answer["card_id"], answer["volunteer_id"]
 
     def send(self, kiosk: FakeKiosk, *named: tuple[str, SignedEvent]) -> None:

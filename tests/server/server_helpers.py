@@ -165,8 +165,16 @@ class Api:
     def create_card(
         self, name: str = "Ada", volunteer_id: str | None = None, **fields: Any
     ) -> dict[str, Any]:
+        """Register a card; a new volunteer's home site is ``site_id`` or :meth:`home_site`."""
         body: dict[str, Any] = {"volunteer_id": volunteer_id} if volunteer_id else {"name": name}
+        if not volunteer_id and "site_id" not in fields:
+            body["site_id"] = self.home_site()
         return self.admin("POST", "/v1/admin/cards", {**body, **fields}, expect=201).json()
+
+    def home_site(self) -> str:
+        """A site for new volunteers: the first one there is, else a new one (issue 17: each needs one)."""
+        sites = self.admin("GET", "/v1/admin/sites", expect=200).json()["sites"]
+        return str(sites[0]["site_id"]) if sites else str(self.create_site()["site_id"])
 
     def add_issuer_key(self, key: PrivateKey | None = None) -> tuple[PrivateKey, dict[str, Any]]:
         """Register a (new) issuer key's public half, as the coordinator's tool does."""
@@ -219,12 +227,13 @@ class Api:
         return response.json()
 
     def balance(self, card_id: str) -> int:
-        response = self.http.get(f"/v1/cards/{card_id}/balance")
+        """The card's balance, read as an economy-wide admin (the route is personal: issue 17)."""
+        response = self.admin("GET", f"/v1/cards/{card_id}/balance")
         assert response.status_code == 200, response.text
         return int(response.json()["balance"])
 
     def shifts(self, card_id: str) -> list[dict[str, Any]]:
-        response = self.http.get(f"/v1/cards/{card_id}/shifts")
+        response = self.admin("GET", f"/v1/cards/{card_id}/shifts")
         assert response.status_code == 200, response.text
         return list(response.json()["shifts"])
 

@@ -375,7 +375,7 @@ def _templates(world: World) -> dict[str, list[dict[str, Any]]]:
         "/v1/admin/enrolment-codes": [{"site_id": site, "expires_in_s": 60}],
         "/v1/admin/issuer-keys": [{"public_key": key}],
         "/v1/admin/cards": [
-            {"name": "N", "ehrenamtskarte": "E1", "uid": "04a1b2c3"},
+            {"name": "N", "site_id": site, "ehrenamtskarte": "E1", "uid": "04a1b2c3"},
             {
                 "volunteer_id": world.volunteer_id,
                 "issuer_key_id": "i_0123456789abcdef",

@@ -381,8 +381,8 @@ def test_unknown_card_is_flagged_and_never_pays(api: Api, world: World) -> None:
     response = api.send(kiosk.kiosk_id, batch)
     assert response.status_code == 200, response.text
     assert [r["flags"] for r in response.json()["results"]] == [["unknown_card"]] * 3
-    assert_error(api.http.get(f"/v1/cards/{stranger}/balance"), 404, Reason.UNKNOWN_CARD)
-    assert_error(api.http.get(f"/v1/cards/{stranger}/shifts"), 404, Reason.UNKNOWN_CARD)
+    assert_error(api.admin("GET", f"/v1/cards/{stranger}/balance"), 404, Reason.UNKNOWN_CARD)
+    assert_error(api.admin("GET", f"/v1/cards/{stranger}/shifts"), 404, Reason.UNKNOWN_CARD)
     assert api.admin("GET", "/v1/admin/review", expect=200).json()["items"] == []
     report = api.admin("GET", "/v1/admin/report", expect=200).json()
     assert [v["balance"] for v in report["volunteers"]] == [0]

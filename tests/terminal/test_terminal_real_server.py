@@ -87,7 +87,9 @@ def test_offline_taps_sync_to_the_real_ledger_and_verify(ledger, tmp_path, issue
     )
     assert added.json()["key_id"] == issuer.key_id
     config, key, first_trust = _enrol(ledger, tmp_path / "kiosk")
-    card = ledger.admin.post(f"{ledger.url}/v1/admin/cards", json={"name": "Ada"}).json()["card_id"]
+    card = ledger.admin.post(
+        f"{ledger.url}/v1/admin/cards", json={"name": "Ada", "site_id": config.site_id}
+    ).json()["card_id"]
     clock = clock_from_now()
     with Outbox(config.outbox_path) as outbox:
         trust = TrustStore(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id)
@@ -111,7 +113,8 @@ def test_offline_taps_sync_to_the_real_ledger_and_verify(ledger, tmp_path, issue
             assert (again.error, again.sent) == (None, 0)
 
         # Other activity grows the log; the next sync proves it only grew.
-        ledger.admin.post(f"{ledger.url}/v1/admin/cards", json={"name": "Grace"}).raise_for_status()
+        grace = {"name": "Grace", "site_id": config.site_id}
+        ledger.admin.post(f"{ledger.url}/v1/admin/cards", json=grace).raise_for_status()
         latest = requests.get(f"{ledger.url}/checkpoint", timeout=10)
         served = parse_checkpoint_text(latest.text.split("\n\n")[0] + "\n")
         assert served.size > verified.size
@@ -137,7 +140,7 @@ def test_offline_taps_sync_to_the_real_ledger_and_verify(ledger, tmp_path, issue
 
         state = requests.get(f"{ledger.url}/v1/kiosks/{config.kiosk_id}", timeout=10).json()
         assert (state["last_seq"], state["head"]) == (3, outbox.events_from(3, 1)[0].hash)
-    balance = requests.get(f"{ledger.url}/v1/cards/{card}/balance", timeout=10).json()
+    balance = ledger.admin.get(f"{ledger.url}/v1/cards/{card}/balance").json()
     assert balance["balance"] == 24
     verify = ledger.admin.get(f"{ledger.url}/v1/admin/verify").json()
     assert verify["ok"] and verify["events"] == 3
