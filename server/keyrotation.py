@@ -115,8 +115,8 @@ def rotate_server_key(folder: Path, storage: Storage, *, now_ms: int) -> Rotatio
     # The checkpoint for the new entry is signed by both keys, like every one until --finish.  Only
     # the signing keys and the clock of this context are used.
     ctx = ServerContext(storage=storage, server_key=new, uid_pseudonym_key=b"", cosign_keys=(old,))
-    entry = tlog.server_key_entry(signed.body, signed.sig_old, signed.sig_new)
     with storage.write() as tx:
+        entry = tlog.server_key_entry(signed.body, signed.sig_old, signed.sig_new, version=tx.log_format())
         index = tx.tlog_size()
         tx.insert_server_key_transition(signed, index)
         tlog.append(ctx, tx, [entry], now_ms=now_ms)

@@ -22,6 +22,7 @@ from server.storage.coordination import CoordinationRead, CoordinationWrite
 from server.storage.events import EventsRead, EventsWrite
 from server.storage.fleet import FleetRead, FleetWrite
 from server.storage.log import LogRead, LogWrite
+from server.storage.openings import OpeningsRead, OpeningsWrite
 from server.storage.quotas import QuotasRead
 from server.storage.redemptions import RedemptionsRead, RedemptionsWrite
 from server.storage.shifts import ShiftsRead, ShiftsWrite
@@ -52,13 +53,29 @@ def _storage_errors() -> Iterator[None]:
 
 
 class ReadTx(
-    CoordinationRead, CardsRead, ShiftsRead, RedemptionsRead, LogRead, FleetRead, EventsRead, QuotasRead
+    CoordinationRead,
+    CardsRead,
+    ShiftsRead,
+    RedemptionsRead,
+    LogRead,
+    OpeningsRead,
+    FleetRead,
+    EventsRead,
+    QuotasRead,
 ):
     """Every query of a transaction, and nothing that writes.  What :meth:`Storage.read` yields."""
 
 
 class Tx(
-    CoordinationWrite, CardsWrite, ShiftsWrite, RedemptionsWrite, LogWrite, FleetWrite, EventsWrite, ReadTx
+    CoordinationWrite,
+    CardsWrite,
+    ShiftsWrite,
+    RedemptionsWrite,
+    LogWrite,
+    OpeningsWrite,
+    FleetWrite,
+    EventsWrite,
+    ReadTx,
 ):
     """Every query and every write of a transaction.  What :meth:`Storage.write` yields.
 
