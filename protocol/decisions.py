@@ -222,7 +222,12 @@ def _from_json(obj: dict[str, Any]) -> Decision:
     if obj.get("type") != DECISION_TYPE:
         raise MalformedError(Reason.UNKNOWN_TYPE, "not a kokreativ.decision")
     version = obj.get("v")
-    if isinstance(version, bool) or version not in SUPPORTED_DECISION_VERSIONS:
+    # An int first: a hostile ``v`` may be unhashable (a list, an object).
+    if (
+        not isinstance(version, int)
+        or isinstance(version, bool)
+        or version not in SUPPORTED_DECISION_VERSIONS
+    ):
         raise MalformedError(
             Reason.UNKNOWN_VERSION, f"decision version {str(version)[:20]!r} is not supported"
         )

@@ -135,7 +135,12 @@ def parse_entry(data: bytes) -> dict[str, Any]:
     """Parse and check one entry; the signed kinds get ``body`` and ``sig`` decoded to bytes."""
     obj: dict[str, Any] = parse_canonical_json(data, max_bytes=MAX_ENTRY_BYTES)
     version = obj.get("v")
-    if obj.get("type") != ENTRY_TYPE or isinstance(version, bool) or version not in _FIELDS_BY_VERSION:
+    if (
+        obj.get("type") != ENTRY_TYPE
+        or not isinstance(version, int)  # first: a hostile ``v`` may be unhashable
+        or isinstance(version, bool)
+        or version not in _FIELDS_BY_VERSION
+    ):
         raise MalformedError(Reason.UNKNOWN_TYPE, "not a v1 or v2 kokreativ.entry")
     kind = obj.get("kind")
     expected = _FIELDS_BY_VERSION[version].get(kind) if isinstance(kind, str) else None

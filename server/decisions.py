@@ -16,8 +16,7 @@ the signature verifies      400     ``bad_signature``
 (the same bytes again)      200     the stored answer, ``"duplicate": true``
 the key is active           403     ``coordinator_revoked``
 ``at_ms`` within ±24 h      400     ``decision_stale``
-a v1 ``manual_shift`` while   400     ``opening_missing``
-the log names no card
+v1 ``manual_shift``, v2 log  400     ``opening_missing`` (the log names no card)
 the kind's own checks       4xx     as :data:`server.errors.STATUS` lists
 ==========================  ======  ===================================================
 

@@ -305,6 +305,10 @@ INCLUSION: Final = (
     Query("size", "the tree size the proof is for", required=True),
 )
 LOG_SIZE: Final = (Query("log_size", "the log size the kiosk knows: the answer adds a consistency proof"),)
+OPENINGS: Final = (
+    Query("after", "only openings of entries after this log index (default: from entry 0)"),
+    Query("limit", "at most this many openings, 1 to 1000 (default 1000)"),
+)
 SILENT_AFTER: Final = (Query("silent_after_s", "list as silent a kiosk not heard from for this long"),)
 VOLUNTEER: Final = (
     Query("volunteer_id", "only this volunteer's cards", schema={"type": "string", "maxLength": 40}),
