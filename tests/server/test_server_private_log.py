@@ -413,3 +413,27 @@ def test_a_card_registration_commits_to_its_card_and_volunteer(api: Api) -> None
         "ref": tlog.registration_ref(card["card_id"], card["volunteer_id"], item["opening"]["salt"]),
         "at_ms": T0,
     }
+
+
+# -- a log from before: format 1 -----------------------------------------------------------------------------
+def test_a_log_in_format_1_keeps_writing_entry_v1(api: Api) -> None:
+    """A data folder whose log held v1 entries at m012 writes v1 as before (until its hand-over)."""
+    with api.context.storage.write() as tx:
+        tx.set_log_format(1)
+    site = api.create_site(tokens_per_hour=10)
+    kiosk = api.enrol_kiosk(site["site_id"])
+    card = api.create_card("Ada Lovelace")
+    boss = Boss(api).register()
+    old = kiosk.event(EventKind.CHECK_IN, card["card_id"], T0 - 4 * HOUR, version=1)
+    new = kiosk.event(EventKind.CHECK_OUT, card["card_id"], T0 - 3 * HOUR)
+    assert api.send(kiosk.kiosk_id, [old, new]).status_code == 200
+    v1 = Decision("manual_shift", boss.id, api.clock.now, manual(card["card_id"], site["site_id"]))
+    assert boss.post(sign_decision(v1, boss.key)).status_code == 200
+    api.block(card["card_id"])
+    logged = [parse_entry(data) for data in entries(api)]
+    assert {entry["v"] for entry in logged} == {1}
+    assert [e["card_id"] for e in logged if e["kind"] in ("card", "card_blocked")] == [card["card_id"]] * 2
+    assert not [e for e in logged if "issued" in e]
+    assert api.balance(card["card_id"]) == 30
+    # The v2 event's opening is kept all the same: the auditor needs it to open that event.
+    assert [(o["kind"], o["opening"]["card"]) for o in openings_table(api)] == [("event", card["card_id"])]

@@ -197,3 +197,17 @@ def test_m005_keeps_shifts_and_ledger_entries_and_sums_them_into_balances(tmp_pa
             assert [(site, card) for _, site, card in lines] == [("s_1", "c_1"), ("s_1", "c_1")]
             assert tx.unacknowledged_overdrafts() == []
             assert [site.kind.value for site in tx.list_sites()] == ["checkin"]
+
+
+def test_m012_keeps_a_log_of_v1_entries_in_format_1(tmp_path: Path) -> None:
+    """A ledger whose log holds v1 entries keeps writing v1 until its log moves to a new origin."""
+    path = tmp_path / "ledger.db"
+    _m001_ledger(path)  # m003 logs its card: the log is not empty when m012 runs
+    with Storage(path) as storage, storage.read() as tx:
+        assert tx.log_format() == 1
+        assert tx.openings_after(-1, 10) == []
+
+
+def test_m012_makes_an_empty_log_name_no_card(tmp_path: Path) -> None:
+    with Storage(tmp_path / "ledger.db") as storage, storage.read() as tx:
+        assert tx.log_format() == 2
