@@ -477,7 +477,8 @@ def _m012_private_log(conn: sqlite3.Connection) -> None:
     ``openings`` holds what opens each commitment of the log (``docs/privacy.md``):
     by the index of the log entry it opens, and for an event also by its kiosk
     and seq.  ``volunteer_id`` is set for a card registration only (its
-    commitment is to ``card|volunteer``).  These rows are never logged and never
+    commitment is to ``card|volunteer``).  ``event_sealed`` is allowed already,
+    for the v1 events a hand-over seals (SQLite cannot change a ``CHECK`` later).  These rows are never logged and never
     public: the auditor reads them over ``GET /v1/audit/openings``.
 
     ``log_format`` is ``2`` for a data folder whose log is still empty (it writes
@@ -489,7 +490,7 @@ def _m012_private_log(conn: sqlite3.Connection) -> None:
     for statement in (
         """CREATE TABLE openings (
             log_index INTEGER PRIMARY KEY, kind TEXT NOT NULL
-                CHECK (kind IN ('event', 'card', 'card_blocked', 'decision')),
+                CHECK (kind IN ('event', 'card', 'card_blocked', 'decision', 'event_sealed')),
             card_id TEXT NOT NULL, salt TEXT NOT NULL, volunteer_id TEXT,
             kiosk_id TEXT, seq INTEGER,
             CHECK ((kiosk_id IS NULL) = (seq IS NULL)),
