@@ -478,8 +478,9 @@ def _m012_private_log(conn: sqlite3.Connection) -> None:
     by the index of the log entry it opens, and for an event also by its kiosk
     and seq.  ``volunteer_id`` is set for a card registration only (its
     commitment is to ``card|volunteer``).  ``event_sealed`` is allowed already,
-    for the v1 events a hand-over seals (SQLite cannot change a ``CHECK`` later).  These rows are never logged and never
-    public: the auditor reads them over ``GET /v1/audit/openings``.
+    for the v1 events a hand-over seals (SQLite cannot change a ``CHECK``
+    later).  These rows are never logged and never public: the auditor reads
+    them over ``GET /v1/audit/openings``.
 
     ``log_format`` is ``2`` for a data folder whose log is still empty (it writes
     entry v2 from its first entry) and ``1`` for one that holds v1 entries,

@@ -159,6 +159,33 @@ class Sealed(TypedDict):
 
 
 @with_config(_FORBID)
+class OpeningBody(TypedDict):
+    """What opens a commitment to a card (:mod:`protocol.commitments`): never signed, never logged."""
+
+    card: Id
+    salt: Annotated[str, Field(pattern="^[0-9a-f]{32}$")]
+
+
+@with_config(_FORBID)
+class WireEvent(TypedDict):
+    """One signed event; a v2 event (a commitment to its card) carries its ``opening`` beside it."""
+
+    body: B64
+    sig: B64
+    opening: NotRequired[OpeningBody]
+
+
+@with_config(_FORBID)
+class DecisionRequest(TypedDict):
+    """``POST /v1/admin/decisions`` (:data:`server.decisions.DECISION_FIELDS`): a signed decision,
+    and beside a decision v2 ``manual_shift`` the opening of its card reference."""
+
+    body: B64
+    sig: B64
+    opening: NotRequired[OpeningBody]
+
+
+@with_config(_FORBID)
 class EnrolRequest(TypedDict):
     """``POST /v1/enrol`` (:data:`server.enrolment.ENROL_FIELDS`): the code, signed by the new key."""
 
@@ -171,7 +198,7 @@ class EnrolRequest(TypedDict):
 class BatchRequest(TypedDict):
     """``POST /v1/kiosks/{kiosk_id}/events``: signed events in chain order, maybe a signed heartbeat."""
 
-    events: list[Sealed]
+    events: list[WireEvent]
     clock: NotRequired[Sealed]
 
 
@@ -187,7 +214,7 @@ BODIES: Final[Mapping[str, type]] = {
     "BlockRequest": BlockRequest,
     "CardCoordinatorRequest": CardCoordinatorRequest,
     "CoordinatorRequest": CoordinatorRequest,
-    "DecisionRequest": Sealed,
+    "DecisionRequest": DecisionRequest,
     "HeartbeatRequest": Sealed,
     "EnrolRequest": EnrolRequest,
     "BatchRequest": BatchRequest,
