@@ -33,8 +33,8 @@ ROUTERS: Final[tuple[APIRouter, ...]] = (
     kiosks.router,
     cards.router,
     log.router,
-    admin.router,
     audit.router,
+    admin.router,
     docs.router,
 )
 

@@ -71,7 +71,7 @@ class Permission(StrEnum):
     REPORTS = "reports"  # names, Ehrenamtskarte numbers, volunteers' statements
     SETTLE_SHOPS = "settle_shops"  # a shop's statement
     AUDIT = "audit"  # run the server's own check of the whole ledger
-    AUDIT_LOG = "audit_log"  # the designated auditor: the openings kept off the log (issue 17)
+    AUDIT_LOG = "audit_log"  # the auditor's material: openings of the log's commitments, balances
 
 
 @dataclass(frozen=True, slots=True)
