@@ -345,7 +345,6 @@ def _event_from_json(obj: dict[str, Any]) -> Event:
     if obj.get("type") != EVENT_TYPE:
         raise MalformedError(Reason.UNKNOWN_TYPE, "not a kokreativ.event")
     version = obj.get("v")
-    # An int first: a hostile ``v`` may be unhashable (a list, an object).
     if not isinstance(version, int) or isinstance(version, bool) or version not in SUPPORTED_VERSIONS:
         raise MalformedError(Reason.UNKNOWN_VERSION, f"event version {str(version)[:20]!r} is not supported")
     _require_fields(obj, _TOP_FIELDS if version == 1 else _TOP_FIELDS_V2, "event")

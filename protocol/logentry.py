@@ -137,7 +137,7 @@ def parse_entry(data: bytes) -> dict[str, Any]:
     version = obj.get("v")
     if (
         obj.get("type") != ENTRY_TYPE
-        or not isinstance(version, int)  # first: a hostile ``v`` may be unhashable
+        or not isinstance(version, int)
         or isinstance(version, bool)
         or version not in _FIELDS_BY_VERSION
     ):
