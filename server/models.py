@@ -177,11 +177,16 @@ class LogOpening:
     seq: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The auditor's form: where it is, and the opening (``volunteer`` only for a registration)."""
-        opening: dict[str, Any] = {"card": self.card_id, "salt": self.salt}
+        """The auditor's form, flat: ``{"index", "kind", "card", "salt"}``, ``"volunteer"`` for a
+        registration, ``"kiosk"`` and ``"seq"`` for an event (what ``provisioning.audit`` reads)."""
+        answer: dict[str, Any] = {
+            "index": self.log_index,
+            "kind": self.kind,
+            "card": self.card_id,
+            "salt": self.salt,
+        }
         if self.kind == "card":
-            opening["volunteer"] = self.volunteer_id
-        answer: dict[str, Any] = {"index": self.log_index, "kind": self.kind, "opening": opening}
+            answer["volunteer"] = self.volunteer_id
         if self.kiosk_id is not None:
             answer.update(kiosk=self.kiosk_id, seq=self.seq)
         return answer

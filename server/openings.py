@@ -40,8 +40,8 @@ def list_openings(ctx: ServerContext, params: Mapping[str, str]) -> dict[str, An
     default :data:`DEFAULT_LIMIT`) page through them; ``next`` is the ``after`` of the
     next page, ``null`` when this page holds the last one.  ``size`` is the log's size
     when it was read: every opening of an entry below it is in this page or an earlier one.
-    Each item is ``{"index", "kind", "opening": {"card", "salt"}}`` with ``"volunteer"``
-    in the opening of a ``card`` entry and ``"kiosk"``, ``"seq"`` for an ``event`` entry.
+    Each item is ``{"index", "kind", "card", "salt"}``, with ``"volunteer"`` for a
+    ``card`` entry and ``"kiosk"``, ``"seq"`` for an ``event`` entry.
     """
     unknown = sorted(set(params) - _QUERY)
     if unknown:
