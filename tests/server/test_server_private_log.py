@@ -436,3 +436,11 @@ def test_a_log_in_format_1_keeps_writing_entry_v1(api: Api) -> None:
     assert api.balance(card["card_id"]) == 30
     # The v2 event's opening is kept all the same: the auditor needs it to open that event.
     assert [(o["kind"], o["card"]) for o in openings_table(api)] == [("event", card["card_id"])]
+
+
+def test_the_openings_as_lines_are_the_routes_items(economy: Economy) -> None:
+    """``server export-log --auditor`` hands the same openings over as ``openings.jsonl``."""
+    from server.openings import openings_jsonl
+
+    lines = openings_jsonl(economy.api.context).decode().splitlines()
+    assert [json.loads(line) for line in lines] == audit_get(economy.api).json()["openings"]
