@@ -234,8 +234,11 @@ class ApiClient:
     def revoke_coordinator(self, coordinator_id: str) -> dict[str, Any]:
         return self.request("POST", f"/v1/admin/coordinators/{coordinator_id}/revoke")
 
-    def post_decision(self, wire: dict[str, str]) -> dict[str, Any]:
-        """Send a signed decision ``{"body", "sig"}``; the answer names its hash, log index and result."""
+    def post_decision(self, wire: dict[str, Any]) -> dict[str, Any]:
+        """Send a signed decision ``{"body", "sig"}`` (a v2 manual shift adds ``"opening"``).
+
+        The answer names its hash, log index and result.
+        """
         return self.request("POST", "/v1/admin/decisions", dict(wire))
 
     def statement(

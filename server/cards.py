@@ -73,7 +73,7 @@ def register_issuer_key(ctx: ServerContext, request: Mapping[str, Any]) -> tuple
         quotas.check(tx.count_issuer_keys(), quotas.ISSUER_KEYS, "issuer keys")
         key = IssuerKey(key_id, public_key.raw, IssuerKeyStatus.ACTIVE, created_ms=now, changed_ms=now)
         tx.insert_issuer_key(key)
-        tlog.append(ctx, tx, [tlog.issuer_key_entry(key, now)], now_ms=now)
+        tlog.append(ctx, tx, [tlog.issuer_key_entry(key, now, version=tx.log_format())], now_ms=now)
     return key.to_json(), True
 
 
@@ -94,7 +94,7 @@ def _set_issuer_status(ctx: ServerContext, key_id: str, status: IssuerKeyStatus)
             return key  # retiring a retired key changes nothing, not even changed_ms
         tx.set_issuer_key_status(key_id, status, now)
         key = dataclasses.replace(key, status=status, changed_ms=now)
-        tlog.append(ctx, tx, [tlog.issuer_key_entry(key, now)], now_ms=now)
+        tlog.append(ctx, tx, [tlog.issuer_key_entry(key, now, version=tx.log_format())], now_ms=now)
     return key
 
 
@@ -193,7 +193,7 @@ def create_card(ctx: ServerContext, request: Mapping[str, Any]) -> dict[str, Any
         key_id, valid_from, valid_until = credential if credential is not None else (None, None, None)
         card = Card(card_id, volunteer_id, kind, now, key_id, valid_from, valid_until)
         tx.insert_card(card)
-        tlog.append(ctx, tx, [tlog.card_entry(card)], now_ms=now)
+        tlog.log_card(ctx, tx, card, now)
     answer: dict[str, Any] = {"card_id": card_id, "volunteer_id": volunteer_id, "kind": kind.value}
     if credential is not None:
         answer.update(issuer_key_id=key_id, valid_from_s=valid_from, valid_until_s=valid_until)
@@ -236,7 +236,7 @@ def block_in(ctx: ServerContext, tx: Tx, card: Card, reason: str | None, now: in
     if card.blocked_ms is not None:
         return card
     tx.block_card(card.card_id, now, reason)
-    tlog.append(ctx, tx, [tlog.card_blocked_entry(card.card_id, now)], now_ms=now)
+    tlog.log_card_blocked(ctx, tx, card.card_id, now)
     return dataclasses.replace(card, blocked_ms=now, block_reason=reason, coordinator_ms=None)
 
 

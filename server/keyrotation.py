@@ -122,8 +122,8 @@ def rotate_server_key(folder: Path, storage: Storage, *, now_ms: int) -> Rotatio
         vault=PersonVault(folder / PERSON_KEYS),
         cosign_keys=(old,),
     )
-    entry = tlog.server_key_entry(signed.body, signed.sig_old, signed.sig_new)
     with storage.write() as tx:
+        entry = tlog.server_key_entry(signed.body, signed.sig_old, signed.sig_new, version=tx.log_format())
         index = tx.tlog_size()
         tx.insert_server_key_transition(signed, index)
         tlog.append(ctx, tx, [entry], now_ms=now_ms)

@@ -469,6 +469,43 @@ def _m011_kiosk_limits(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+LOG_FORMAT_SETTING: Final = "log_format"  # 1: entries name cards (before issue 17); 2: they name none
+
+
+def _m012_private_log(conn: sqlite3.Connection) -> None:
+    """A log that names no card (issue 17): the ``openings`` kept off it, and the format it is written in.
+
+    ``openings`` holds what opens each commitment of the log (``docs/privacy.md``):
+    by the index of the log entry it opens, and for an event also by its kiosk
+    and seq.  ``volunteer_id`` is set for a card registration only (its
+    commitment is to ``card|volunteer``).  ``event_sealed`` is allowed already,
+    for the v1 events a hand-over seals (SQLite cannot change a ``CHECK``
+    later).  These rows are never logged and never public: the auditor reads
+    them over ``GET /v1/audit/openings``.
+
+    ``log_format`` is ``2`` for a data folder whose log is still empty (it writes
+    entry v2 from its first entry) and ``1`` for one that holds v1 entries,
+    which keeps writing v1 until its log moves to a new origin.  The index on
+    ``ledger_entries.log_index`` serves each entry's ``issued`` and ``redeemed``.
+    """
+    logged = conn.execute("SELECT 1 FROM tlog_entries LIMIT 1").fetchone() is not None
+    for statement in (
+        """CREATE TABLE openings (
+            log_index INTEGER PRIMARY KEY, kind TEXT NOT NULL
+                CHECK (kind IN ('event', 'card', 'card_blocked', 'decision', 'event_sealed')),
+            card_id TEXT NOT NULL, salt TEXT NOT NULL, volunteer_id TEXT,
+            kiosk_id TEXT, seq INTEGER,
+            CHECK ((kiosk_id IS NULL) = (seq IS NULL)),
+            UNIQUE (kiosk_id, seq))""",
+        "CREATE INDEX openings_card ON openings (card_id)",
+        "CREATE INDEX ledger_log_index ON ledger_entries (log_index) WHERE log_index IS NOT NULL",
+    ):
+        conn.execute(statement)
+    conn.execute(
+        "INSERT INTO settings (key, value) VALUES (?, ?)", (LOG_FORMAT_SETTING, "1" if logged else "2")
+    )
+
+
 def _m016_person_vault(conn: sqlite3.Connection) -> None:
     """Personal data as ciphertext only (:mod:`server.vault`), and the record of erasures.
 
@@ -532,6 +569,7 @@ MIGRATIONS: Final[Sequence[Migration]] = (
     _m009_signed_evidence,
     _m010_held_redemptions,
     _m011_kiosk_limits,
+    _m012_private_log,
     _m015_access,
     _m016_person_vault,
 )

@@ -19,7 +19,7 @@ Example::
 from __future__ import annotations
 
 import hmac
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 from protocol import (
@@ -32,7 +32,7 @@ from protocol import (
     b64decode,
 )
 from protocol.checkpoint import Checkpoint, verify_checkpoint
-from protocol.logentry import event_leaf_hash
+from protocol.logentry import PRIVATE_ENTRY_VERSION, event_leaf_hash
 from protocol.merkle import HASH_BYTES, ProofError, verify_consistency, verify_inclusion
 from protocol.note import NoteVerifier, parse_note
 from terminal.errors import LogInconsistentError
@@ -147,11 +147,27 @@ class LogWitness:
             if not isinstance(flags, list) or not all(isinstance(f, str) for f in flags):
                 raise _bad_proof(f"entry of event {seq}: flags is a list of reason codes")
             assert isinstance(index, int) and isinstance(received_ms, int)
+            totals = _entry_totals(item, seq)
             hashes = _hashes(item.get("hashes"), f"inclusion proof of event {seq}")
             try:
-                leaf = event_leaf_hash(signed.body, signed.signature, received_ms=received_ms, flags=flags)
+                leaf = event_leaf_hash(
+                    signed.body, signed.signature, received_ms=received_ms, flags=flags, totals=totals
+                )
                 verify_inclusion(leaf, index, checkpoint.size, hashes, checkpoint.root_hash)
             except ProtocolError as exc:
                 raise _bad_proof(f"entry of event {seq}: {exc.message}") from exc
             except ProofError as exc:
                 raise _bad_proof(f"event {seq} at index {index}: {exc}") from exc
+
+
+def _entry_totals(item: Mapping[str, object], seq: int) -> tuple[int, int] | None:
+    """``(issued, redeemed)`` of an entry v2 (``"v": 2``), ``None`` for an entry v1 (no ``"v"``)."""
+    if "v" not in item:
+        return None
+    issued, redeemed = item.get("issued"), item.get("redeemed")
+    if item["v"] != PRIVATE_ENTRY_VERSION or not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in (issued, redeemed)
+    ):
+        raise _bad_proof(f"entry of event {seq}: an entry v2 has integer issued and redeemed")
+    assert isinstance(issued, int) and isinstance(redeemed, int)
+    return issued, redeemed

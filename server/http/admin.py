@@ -52,10 +52,10 @@ from server.http.openapi import (
     CardRequest,
     CodeRequest,
     CoordinatorRequest,
+    DecisionRequest,
     IssuerKeyRequest,
     PolicyRequest,
     PresetsRequest,
-    Sealed,
     ShopRequest,
     SiteRequest,
     doc,
@@ -349,7 +349,7 @@ async def get_review(request: Request) -> JSONResponse:
         Depends(require(Permission.DECIDE, scope=economy, note="and a coordinator's signature (service)")),
         Depends(quota("each signed decision once; logged (a coordinator's act, no count cap)")),
     ],
-    **doc(body=Sealed, errors=ADMIN_BODY),
+    **doc(body=DecisionRequest, errors=ADMIN_BODY),
 )
 async def post_decision(request: Request) -> JSONResponse:
     body = await json_body(request, decisions.DECISION_FIELDS)

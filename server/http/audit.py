@@ -12,10 +12,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from server import logviews
+from server import logviews, openings
 from server.http.access import Permission, economy, require
 from server.http.common import call
-from server.http.openapi import ADMIN, doc
+from server.http.openapi import ADMIN, OPENINGS, doc
 
 router = APIRouter(tags=["audit"])
 
@@ -27,3 +27,12 @@ router = APIRouter(tags=["audit"])
 )
 async def get_audit_balances(request: Request) -> JSONResponse:
     return JSONResponse(await call(request, logviews.balances))
+
+
+@router.get(
+    "/v1/audit/openings",
+    dependencies=[Depends(require(Permission.AUDIT_LOG, scope=economy))],
+    **doc(errors=ADMIN, query=OPENINGS),
+)
+async def get_openings(request: Request) -> JSONResponse:
+    return JSONResponse(await call(request, openings.list_openings, dict(request.query_params)))

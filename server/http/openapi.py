@@ -168,6 +168,33 @@ class SessionRequest(TypedDict):
 
 
 @with_config(_FORBID)
+class OpeningBody(TypedDict):
+    """What opens a commitment to a card (:mod:`protocol.commitments`): never signed, never logged."""
+
+    card: Id
+    salt: Annotated[str, Field(pattern="^[0-9a-f]{32}$")]
+
+
+@with_config(_FORBID)
+class WireEvent(TypedDict):
+    """One signed event; a v2 event (a commitment to its card) carries its ``opening`` beside it."""
+
+    body: B64
+    sig: B64
+    opening: NotRequired[OpeningBody]
+
+
+@with_config(_FORBID)
+class DecisionRequest(TypedDict):
+    """``POST /v1/admin/decisions`` (:data:`server.decisions.DECISION_FIELDS`): a signed decision,
+    and beside a decision v2 ``manual_shift`` the opening of its card reference."""
+
+    body: B64
+    sig: B64
+    opening: NotRequired[OpeningBody]
+
+
+@with_config(_FORBID)
 class EnrolRequest(TypedDict):
     """``POST /v1/enrol`` (:data:`server.enrolment.ENROL_FIELDS`): the code, signed by the new key."""
 
@@ -180,7 +207,7 @@ class EnrolRequest(TypedDict):
 class BatchRequest(TypedDict):
     """``POST /v1/kiosks/{kiosk_id}/events``: signed events in chain order, maybe a signed heartbeat."""
 
-    events: list[Sealed]
+    events: list[WireEvent]
     clock: NotRequired[Sealed]
 
 
@@ -196,7 +223,7 @@ BODIES: Final[Mapping[str, type]] = {
     "BlockRequest": BlockRequest,
     "CardCoordinatorRequest": CardCoordinatorRequest,
     "CoordinatorRequest": CoordinatorRequest,
-    "DecisionRequest": Sealed,
+    "DecisionRequest": DecisionRequest,
     "HeartbeatRequest": Sealed,
     "EnrolRequest": EnrolRequest,
     "SessionRequest": SessionRequest,
@@ -315,6 +342,10 @@ INCLUSION: Final = (
     Query("size", "the tree size the proof is for", required=True),
 )
 LOG_SIZE: Final = (Query("log_size", "the log size the kiosk knows: the answer adds a consistency proof"),)
+OPENINGS: Final = (
+    Query("after", "only openings of entries after this log index (default: from entry 0)"),
+    Query("limit", "at most this many openings, 1 to 1000 (default 1000)"),
+)
 SILENT_AFTER: Final = (Query("silent_after_s", "list as silent a kiosk not heard from for this long"),)
 EXPORT: Final = (
     Query("format", "`json` (default) or `pdf`", schema={"type": "string", "enum": ["json", "pdf"]}),

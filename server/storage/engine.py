@@ -23,6 +23,7 @@ from server.storage.coordination import CoordinationRead, CoordinationWrite
 from server.storage.events import EventsRead, EventsWrite
 from server.storage.fleet import FleetRead, FleetWrite
 from server.storage.log import LogRead, LogWrite
+from server.storage.openings import OpeningsRead, OpeningsWrite
 from server.storage.people import PeopleRead, PeopleWrite
 from server.storage.quotas import QuotasRead
 from server.storage.redemptions import RedemptionsRead, RedemptionsWrite
@@ -60,6 +61,7 @@ class ReadTx(
     ShiftsRead,
     RedemptionsRead,
     LogRead,
+    OpeningsRead,
     FleetRead,
     EventsRead,
     QuotasRead,
@@ -75,6 +77,7 @@ class Tx(
     ShiftsWrite,
     RedemptionsWrite,
     LogWrite,
+    OpeningsWrite,
     FleetWrite,
     EventsWrite,
     AccessWrite,

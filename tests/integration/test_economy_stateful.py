@@ -59,7 +59,6 @@ from hypothesis.stateful import (
 )
 
 from protocol import (
-    Decision,
     EventKind,
     PrivateKey,
     SignedEvent,
@@ -70,6 +69,7 @@ from protocol import (
     parse_event,
     sign_decision,
 )
+from protocol.decisions import committed_decision
 from protocol.economy import decisions as economy_decisions
 from protocol.logentry import parse_entry
 from provisioning.audit import parse_verifier_keys
@@ -256,7 +256,8 @@ class EconomyMachine(RuleBasedStateMachine):
         self, kind: str, data: dict[str, Any], *, refusals: Iterable[str] = ()
     ) -> dict[str, Any] | None:
         """Sign and submit a decision; a refusal (only those in ``refusals`` may happen) changes nothing."""
-        wire = sign_decision(Decision(kind, self.coordinator_id, self.clock.now, data), self.coordinator)
+        decision, opening = committed_decision(kind, self.coordinator_id, self.clock.now, data)  # v2
+        wire = sign_decision(decision, self.coordinator, opening)
         size = self._log_size()
         try:
             answer = decisions.submit_decision(self.ctx, wire)

@@ -34,6 +34,7 @@ from protocol import (
     ids,
     sign_decision,
 )
+from protocol.decisions import committed_decision
 from protocol.events import parse_event
 from protocol.logentry import decision_entry, event_entry, parse_entry
 from protocol.note import NoteVerifier
@@ -93,8 +94,8 @@ class Builder:
             self.flags[name] = result["flags"]
 
     def decide(self, key: PrivateKey, kind: str, data: dict[str, Any]) -> dict[str, Any]:
-        decision = Decision(kind, coordinator_id(key.public_key), self.clock.now, data)
-        return decisions.submit_decision(self.ctx, sign_decision(decision, key))
+        decision, opening = committed_decision(kind, coordinator_id(key.public_key), self.clock.now, data)
+        return decisions.submit_decision(self.ctx, sign_decision(decision, key, opening))
 
 
 def redeem(kiosk: FakeKiosk, card: str, amount: int, wall_ms: int, *, rid: str, online: bool) -> SignedEvent:

@@ -24,6 +24,7 @@ from protocol import (
     enrolment_message,
     sign_event,
 )
+from protocol.events import COMMITTED_VERSION, committed_event
 from server import enrolment
 from server.context import ServerContext
 from server.ratelimit import ENROLMENT_CODES, GuessLimiter
@@ -48,7 +49,11 @@ class FakeClock:
 
 @dataclass
 class FakeKiosk:
-    """A kiosk's signing side: its key, its chain position, and helpers to make events."""
+    """A kiosk's signing side: its key, its chain position, and helpers to make events.
+
+    It signs v2 events (a commitment to the card, the opening beside) unless
+    ``version`` is 1, as a kiosk from before issue 17 does.
+    """
 
     key: PrivateKey
     kiosk_id: str = ""
@@ -56,6 +61,7 @@ class FakeKiosk:
     head: str = GENESIS_PREV
     boot: str = field(default_factory=lambda: str(uuid.uuid4()))
     enrolment: dict[str, Any] = field(default_factory=dict)
+    version: int = COMMITTED_VERSION
 
     def event(
         self,
@@ -66,31 +72,31 @@ class FakeKiosk:
         data: dict[str, Any] | None = None,
         mono_ms: int | None = None,
         synced: bool = True,
+        version: int | None = None,
     ) -> SignedEvent:
         """The next event in this kiosk's chain (advances seq and head).
 
         By default the clock runs true and synced: ``mono_ms`` is ``wall_ms`` (never below 0), so
         the monotonic length of a shift in one boot is its wall-clock length.  Give ``mono_ms``
         and ``synced`` to model a stale or jumping clock, and :meth:`reboot` for a new boot.
+        ``version`` overrides the kiosk's :attr:`version` for this event.
         """
         kind = EventKind(kind)
         if data is None:
             data = {"reason": "unknown_card"} if kind is EventKind.DENIED else {}
-        event = Event(
-            kiosk=self.kiosk_id,
-            seq=self.seq + 1,
-            prev=self.head,
-            kind=kind,
-            card=card,
-            clock=ClockEvidence(
-                wall_ms=wall_ms,
-                synced=synced,
-                boot_id=self.boot,
-                mono_ms=max(0, wall_ms) if mono_ms is None else mono_ms,
-            ),
-            data=data,
+        clock = ClockEvidence(
+            wall_ms=wall_ms,
+            synced=synced,
+            boot_id=self.boot,
+            mono_ms=max(0, wall_ms) if mono_ms is None else mono_ms,
         )
-        signed = sign_event(event, self.key)
+        where = {"kiosk": self.kiosk_id, "seq": self.seq + 1, "prev": self.head}
+        if (self.version if version is None else version) == 1:
+            event = Event(**where, kind=kind, card=card, clock=clock, data=data)
+            signed = sign_event(event, self.key)
+        else:
+            event, opening = committed_event(**where, kind=kind, card=card, clock=clock, data=data)
+            signed = sign_event(event, self.key, opening)
         self.seq, self.head = signed.event.seq, signed.hash
         return signed
 

@@ -108,7 +108,7 @@ def test_forged_signature_is_refused(api: Api, world: World) -> None:
     forged = kiosk.event(EventKind.CHECK_OUT, world.card_id, T0 + HOUR)
     sig = bytearray(forged.signature)
     sig[0] ^= 1
-    wire = [good.to_wire(), {"body": b64encode(forged.body), "sig": b64encode(bytes(sig))}]
+    wire = [good.to_wire(), {**forged.to_wire(), "sig": b64encode(bytes(sig))}]
     before = api.snapshot()
     response = api.post_raw(events_url(kiosk.kiosk_id), json.dumps({"events": wire}).encode())
     assert assert_error(response, 400, Reason.BAD_SIGNATURE)["index"] == 1
@@ -273,7 +273,7 @@ def _wire(body: bytes, key: PrivateKey) -> dict[str, str]:
 )
 def test_wrong_event_types_are_refused(api: Api, world: World, mutate, code: Reason) -> None:
     kiosk = world.kiosk
-    good = json.loads(kiosk.event(EventKind.CHECK_IN, world.card_id, T0).body)
+    good = json.loads(kiosk.event(EventKind.CHECK_IN, world.card_id, T0, version=1).body)  # a v1 kiosk
     body = json.dumps(mutate(good), sort_keys=True, separators=(",", ":")).encode()
     before = api.snapshot()
     content = json.dumps({"events": [_wire(body, kiosk.key)]}).encode()

@@ -48,6 +48,7 @@ def test_m002_upgrades_an_m001_ledger(tmp_path: Path) -> None:
             "m009_signed_evidence",
             "m010_held_redemptions",
             "m011_kiosk_limits",
+            "m012_private_log",
             "m015_access",
             "m016_person_vault",
         ]
@@ -80,6 +81,7 @@ def test_m004_upgrades_an_m003_ledger_with_no_coordinator_cards(tmp_path: Path) 
             "m009_signed_evidence",
             "m010_held_redemptions",
             "m011_kiosk_limits",
+            "m012_private_log",
             "m015_access",
             "m016_person_vault",
         ]
@@ -104,6 +106,7 @@ def test_every_migration_is_recorded_once(tmp_path: Path) -> None:
         "m009_signed_evidence",
         "m010_held_redemptions",
         "m011_kiosk_limits",
+        "m012_private_log",
         "m015_access",
         "m016_person_vault",
     ]
@@ -180,6 +183,7 @@ def test_m005_keeps_shifts_and_ledger_entries_and_sums_them_into_balances(tmp_pa
             "m009_signed_evidence",
             "m010_held_redemptions",
             "m011_kiosk_limits",
+            "m012_private_log",
             "m015_access",
             "m016_person_vault",
         ]
@@ -241,3 +245,17 @@ def test_m015_gives_each_volunteer_the_site_of_their_first_shift_as_home(tmp_pat
         with storage.read() as tx:
             assert [tx.home_site(v) for v in ("v_1", "v_2", "v_3")] == ["s_2", "s_1", None]
             assert tx.tokens() == [] and tx.access_of("v_1") is None
+
+
+def test_m012_keeps_a_log_of_v1_entries_in_format_1(tmp_path: Path) -> None:
+    """A ledger whose log holds v1 entries keeps writing v1 until its log moves to a new origin."""
+    path = tmp_path / "ledger.db"
+    _m001_ledger(path)  # m003 logs its card: the log is not empty when m012 runs
+    with Storage(path) as storage, storage.read() as tx:
+        assert tx.log_format() == 1
+        assert tx.openings_after(-1, 10) == []
+
+
+def test_m012_makes_an_empty_log_name_no_card(tmp_path: Path) -> None:
+    with Storage(tmp_path / "ledger.db") as storage, storage.read() as tx:
+        assert tx.log_format() == 2
