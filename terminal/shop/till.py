@@ -368,7 +368,8 @@ class ShopTill:
             return VoidResult(False, False, Reason.ALREADY_VOIDED.value)
         if record.state not in DEBITED_STATES:  # declined or refused: nothing to give back
             return VoidResult(False, False, Reason.UNKNOWN_REDEMPTION.value)
-        if self._clock.now().wall_ms - record.created_ms > trust.shop.void_window_s * 1000:
+        late = self._clock.now().wall_ms - record.created_ms > trust.shop.void_window_s * 1000
+        if late or not record.card_id:  # no card: forgotten after the longest void window (by the server)
             return VoidResult(False, False, Reason.VOID_TOO_LATE.value)
         seq = self._record_void(redemption_id, record.card_id, offline_limit=False)
         answer = None if self.knows_offline() else self._await(seq)
