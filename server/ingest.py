@@ -36,6 +36,7 @@ from protocol import (
     sign_balances,
     sign_receipt,
 )
+from protocol.commitments import Opening
 from protocol.events import Event
 from protocol.heartbeat import SignedHeartbeat, open_heartbeat
 from server import tlog
@@ -154,6 +155,7 @@ def _precheck(
     ctx: ServerContext,
     kiosk_id: str,
     items: Sequence[tuple[bytes, bytes]],
+    openings: Sequence[Opening | None],
     pool: Executor | None,
     verify: Verifier,
 ) -> _Signatures:
@@ -183,7 +185,7 @@ def _precheck(
     if signatures.good < len(items):
         # Refused either way; a read transaction finds which refusal comes first in the documented order.
         with ctx.storage.read() as tx:
-            _check_chain(tx, kiosk_id, items, tx.get_kiosk(kiosk_id), signatures.ok(len(items)))
+            _check_chain(tx, kiosk_id, items, openings, tx.get_kiosk(kiosk_id), signatures.ok(len(items)))
         raise AssertionError("the chain check refuses a batch with a bad signature")  # pragma: no cover
     return signatures
 
@@ -219,17 +221,17 @@ def ingest_batch(
     now = ctx.now_ms()
     known_size = parse_log_size(log_size)
     try:
-        items, clock, _openings = decode_batch_request(data)
+        items, clock, openings = decode_batch_request(data)
     except MalformedError as exc:
         raise from_protocol(exc, **_bad_item_index(data)) from exc
 
     witness: dict[str, Any] = {}
     try:
-        signatures = _precheck(ctx, kiosk_id, items, verify_pool, verify)
+        signatures = _precheck(ctx, kiosk_id, items, openings, verify_pool, verify)
         with ctx.storage.write() as tx:
             if known_size is not None and known_size > tlog.latest_checkpoint(tx)[0]:
                 raise InputError(Reason.BAD_FIELD, "log_size is larger than the log")
-            admitted = _admit(ctx, tx, kiosk_id, items, clock, now, signatures, verify_pool, verify)
+            admitted = _admit(ctx, tx, kiosk_id, items, openings, clock, now, signatures, verify_pool, verify)
             if known_size is not None:
                 witness = tlog.batch_witness(tx, admitted.appended, admitted.logged, known_size)
             # In the batch's transaction, after its shifts were paid: what the kiosk shows at check-out.
@@ -267,6 +269,7 @@ def _admit(
     tx: Tx,
     kiosk_id: str,
     items: Sequence[tuple[bytes, bytes]],
+    openings: Sequence[Opening | None],
     clock: object,
     now: int,
     signatures: _Signatures,
@@ -281,7 +284,7 @@ def _admit(
         key = PublicKey(stored_kiosk.public_key)
         signatures = _Signatures(stored_kiosk.public_key, _first_bad(key, items, 0, verify_pool, verify))
     sig_ok = signatures.ok(len(items))
-    return _check_and_store(ctx, tx, kiosk_id, items, clock, now, stored_kiosk, sig_ok)
+    return _check_and_store(ctx, tx, kiosk_id, items, openings, clock, now, stored_kiosk, sig_ok)
 
 
 def _clock_sample(clock: object, kiosk: Kiosk) -> SignedHeartbeat | None:
@@ -318,13 +321,14 @@ def _check_and_store(
     tx: Tx,
     kiosk_id: str,
     items: Sequence[tuple[bytes, bytes]],
+    openings: Sequence[Opening | None],
     clock: object,
     now: int,
     stored_kiosk: Kiosk | None,
     sig_ok: Sequence[bool],
 ) -> _Admitted:
     """Check the chain, then the clock sample, then store, log and apply the new events."""
-    checked = _check_chain(tx, kiosk_id, items, stored_kiosk, sig_ok)
+    checked = _check_chain(tx, kiosk_id, items, openings, stored_kiosk, sig_ok)
     kiosk, events, results, logged = checked.kiosk, checked.events, checked.results, checked.logged
     new_from = checked.new_from
     sample = _clock_sample(clock, kiosk)
@@ -340,13 +344,16 @@ def _check_and_store(
         )
         tx.advance_kiosk(kiosk_id, checked.last_seq, checked.head)
     new_state = dataclasses.replace(kiosk, last_seq=checked.last_seq, head=checked.head)
-    return _Admitted(new_state, results, logged, appended, frozenset(event.card for event in events))
+    return _Admitted(
+        new_state, results, logged, appended, frozenset(event.card for event in events if event.card)
+    )
 
 
 def _check_chain(
     tx: ReadTx,
     kiosk_id: str,
     items: Sequence[tuple[bytes, bytes]],
+    openings: Sequence[Opening | None],
     stored_kiosk: Kiosk | None,
     sig_ok: Sequence[bool],
 ) -> _Checked:
@@ -387,12 +394,29 @@ def _check_chain(
                 raise ServiceError(
                     Reason.CHAIN_BROKEN, "prev is not the hash of the previous event", extra={"index": index}
                 )
+            event = _opened(event, openings[index], index)
             new_from = min(new_from, index)
             last_seq, head = event.seq, event_hash(body)
             new_hashes.append(head)
         events.append(event)
     assert kiosk is not None, "a batch holds at least one event"
     return _Checked(kiosk, events, results, logged, new_from, new_hashes, last_seq, head)
+
+
+def _opened(event: Event, opening: Opening | None, index: int) -> Event:
+    """A new v2 event opened with the opening sent beside it (``opening_missing``, ``opening_mismatch``).
+
+    Only new events are opened: a duplicate is answered from what is stored, and a kiosk
+    drops its openings once a receipt covers them.  A v1 event takes no opening (``bad_field``).
+    """
+    if event.version == 1 and opening is None:
+        return event
+    if opening is None:
+        raise InputError(Reason.OPENING_MISSING, "a v2 event needs its opening", extra={"index": index})
+    try:
+        return event.opened(opening)
+    except ProtocolError as exc:
+        raise from_protocol(exc, index=index) from exc
 
 
 def _open_chain(

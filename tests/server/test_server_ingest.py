@@ -263,7 +263,7 @@ def _wire(body: bytes, key: PrivateKey) -> dict[str, str]:
         (lambda e: {**e, "seq": "1"}, Reason.BAD_FIELD),
         (lambda e: {**e, "seq": 0}, Reason.BAD_FIELD),
         (lambda e: {**e, "kind": "teleport"}, Reason.UNKNOWN_KIND),
-        (lambda e: {**e, "v": 2}, Reason.UNKNOWN_VERSION),
+        (lambda e: {**e, "v": 3}, Reason.UNKNOWN_VERSION),
         (lambda e: {**e, "type": "other"}, Reason.UNKNOWN_TYPE),
         (lambda e: {**e, "extra": 1}, Reason.UNKNOWN_FIELD),
         (lambda e: {k: v for k, v in e.items() if k != "card"}, Reason.MISSING_FIELD),
