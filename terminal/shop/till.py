@@ -283,7 +283,7 @@ class ShopTill:
             return result(TillOutcome.DECLINED, Reason.BAD_FIELD.value)
         if amount > limits.max_amount:
             return result(TillOutcome.DECLINED, Reason.AMOUNT_OVER_LIMIT.value)
-        if card.card_id in trust.blocked:  # blocked since the card was presented (a newer trust list)
+        if trust.is_blocked(card.card_id):  # blocked since the card was presented (a newer trust list)
             return result(TillOutcome.DENIED, Reason.CARD_BLOCKED.value)
         online_seq: int | None = None
         if not self.knows_offline():
