@@ -40,6 +40,8 @@ class Reason(StrEnum):
     INTERNAL_ERROR = "internal_error"
     STORAGE_FULL = "storage_full"  # the disk is full: nothing was written; retry when space returns
     STORAGE_UNAVAILABLE = "storage_unavailable"  # the disk is read-only or failing: nothing was written
+    STALE_REQUEST = "stale_request"  # a signed request whose at_ms is too far from the server's clock
+    REPLAYED = "replayed"  # a signed request whose nonce was used before
 
     # Ingest.
     UNKNOWN_KIOSK = "unknown_kiosk"

@@ -32,7 +32,7 @@ from protocol.sealed import open_sealed, seal
 
 TRUST_TYPE: Final = "kokreativ.trust"
 TRUST_VERSION: Final = 4  # what the server signs: cards hashed with the list's ``card_salt``
-MAX_TRUST_BYTES: Final = 4 * 1024 * 1024  # about 100,000 blocked cards
+MAX_TRUST_BYTES: Final = 4 * 1024 * 1024  # about 60,000 blocked cards by hash (v4)
 _V1_FIELDS: Final = frozenset(
     {"allow_uncredentialed", "blocked", "issued_ms", "issuers", "kiosk", "site", "type", "v"}
 )
