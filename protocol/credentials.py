@@ -91,6 +91,10 @@ class CardCredential:
         """The bytes the signature covers (without the domain prefix)."""
         return _signed_part(self.key_id, self.card_id, self.valid_from_s, self.valid_until_s, self.uid)
 
+    def to_bytes(self) -> bytes:
+        """The credential as it is on the tag (what :func:`parse_credential` reads)."""
+        return self.signed_bytes() + self.signature
+
 
 def _signed_part(key_id: str, card_id: str, valid_from_s: int, valid_until_s: int, uid: bytes) -> bytes:
     ids.require_id(card_id, ids.CARD, field="card")
