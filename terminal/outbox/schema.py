@@ -243,6 +243,9 @@ def _open(path: Path, target: str | Path, *, create: bool) -> tuple[sqlite3.Conn
         if mode != "wal":
             raise OutboxError("outbox_not_durable", f"{path}: journal mode is {mode}, WAL needed")
         conn.execute("PRAGMA synchronous=FULL")
+        # Deleted and overwritten content (openings and card IDs dropped after a receipt) is zeroed
+        # on the page, not left in free space for whoever reads the SD card (issue 17).
+        conn.execute("PRAGMA secure_delete=ON")
         db = Database(conn, execute_plugins=False)
         if create:
             _migrate(conn, db)
