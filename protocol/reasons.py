@@ -42,6 +42,8 @@ class Reason(StrEnum):
     STORAGE_UNAVAILABLE = "storage_unavailable"  # the disk is read-only or failing: nothing was written
     ACCESS_SECRET_INVALID = "access_secret_invalid"  # a volunteer's access secret that is wrong or revoked
     SESSION_REQUIRED = "session_required"  # a volunteer's route without a live session cookie
+    STALE_REQUEST = "stale_request"  # a signed request whose at_ms is too far from the server's clock
+    REPLAYED = "replayed"  # a signed request whose nonce was used before
 
     # Ingest.
     UNKNOWN_KIOSK = "unknown_kiosk"

@@ -54,6 +54,7 @@ STATUS: Final[Mapping[Reason, int]] = {
     Reason.CARD_EXISTS: 409,
     Reason.VOLUNTEER_ERASED: 409,
     Reason.CARD_BLOCKED: 409,
+    Reason.REPLAYED: 409,
     Reason.UNCREDENTIALED_CARD: 409,
     Reason.NOT_IN_REVIEW: 409,
     Reason.NOT_A_SHOP: 409,

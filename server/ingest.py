@@ -12,8 +12,10 @@ shape, then the first event, then the signatures (stopping at the first bad
 one), all before the write transaction opens (docs/architecture.md, "The
 server's ingest").  A v2 event names a commitment to its card, not the card:
 its opening travels beside it and is checked as part of decoding the event
-(``opening_missing``, ``opening_mismatch``; a SHA-256, cheaper than the
-signature that follows), so every rule after it runs on the opened event.
+(``opening_mismatch``; a SHA-256, cheaper than the signature that follows), so
+every rule after it runs on the opened event.  A new v2 event without its
+opening is ``opening_missing``; a duplicate needs none (a kiosk drops its
+openings once a receipt covers them, and a duplicate is answered from what is stored).
 Here the batch is checked; :mod:`server.ingest_store` flags, stores, logs and
 applies its new events.
 """
@@ -156,12 +158,13 @@ class _Signatures(NamedTuple):
 
 
 def _parse_item(body: bytes, opening: Opening | None, index: int) -> Event:
-    """The event of the batch's item ``index``, opened with its ``opening`` when it is a v2 event.
+    """The event of the batch's item ``index``, opened with its ``opening`` when one came beside it.
 
     Refused with the item's ``index``: the event's own reason when it does not
-    parse, ``opening_missing`` for a v2 event without an opening,
-    ``opening_mismatch`` when the opening does not open its ``ref``, and
+    parse, ``opening_mismatch`` when the opening does not open its ``ref``, and
     ``bad_field`` for a v1 event with an opening (it names its card already).
+    A v2 event without an opening stays unopened: :func:`_opened` refuses it
+    only when it is new.
     """
     try:
         event = parse_event(body)
@@ -171,13 +174,7 @@ def _parse_item(body: bytes, opening: Opening | None, index: int) -> Event:
                     Reason.BAD_FIELD, "a v1 event names its card and takes no opening", extra={"index": index}
                 )
             return event
-        if opening is None:
-            raise InputError(
-                Reason.OPENING_MISSING,
-                "a v2 event needs the opening of its card reference",
-                extra={"index": index},
-            )
-        return event.opened(opening)
+        return event if opening is None else event.opened(opening)
     except ProtocolError as exc:
         raise from_protocol(exc, index=index) from exc
 
@@ -387,7 +384,9 @@ def _check_and_store(
         )
         tx.advance_kiosk(kiosk_id, checked.last_seq, checked.head)
     new_state = dataclasses.replace(kiosk, last_seq=checked.last_seq, head=checked.head)
-    return _Admitted(new_state, results, logged, appended, frozenset(event.card for event in events))
+    return _Admitted(
+        new_state, results, logged, appended, frozenset(event.card for event in events if event.card)
+    )
 
 
 def _check_chain(
@@ -432,12 +431,30 @@ def _check_chain(
                 raise ServiceError(
                     Reason.CHAIN_BROKEN, "prev is not the hash of the previous event", extra={"index": index}
                 )
+            event = _opened(event, openings[index], index)
             new_from = min(new_from, index)
             last_seq, head = event.seq, event_hash(body)
             new_hashes.append(head)
         events.append(event)
     assert kiosk is not None, "a batch holds at least one event"
     return _Checked(kiosk, events, results, logged, new_from, new_hashes, last_seq, head)
+
+
+def _opened(event: Event, opening: Opening | None, index: int) -> Event:
+    """A new v2 event opened with the opening sent beside it (``opening_missing``, ``opening_mismatch``).
+
+    Only new events must be opened: a duplicate is answered from what is stored, and a kiosk
+    drops its openings once a receipt covers them.  :func:`_parse_item` opened the event
+    already when its opening came.
+    """
+    if event.version == 1 or event.card_known:
+        return event
+    if opening is None:
+        raise InputError(Reason.OPENING_MISSING, "a v2 event needs its opening", extra={"index": index})
+    try:
+        return event.opened(opening)
+    except ProtocolError as exc:
+        raise from_protocol(exc, index=index) from exc
 
 
 def _open_chain(

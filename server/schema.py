@@ -557,6 +557,24 @@ def _m015_access(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _m014_balance_queries(conn: sqlite3.Connection) -> None:
+    """The nonces of kiosk-signed balance queries (``protocol.balancequery``) of the last hour.
+
+    A nonce seen is refused (``replayed``); the rows of the last hour are also each
+    kiosk's quota count.  Older rows go: their queries are stale anyway.  No card ID
+    is kept, only when and from which kiosk.
+    """
+    conn.execute(
+        """CREATE TABLE balance_queries (
+            kiosk_id TEXT NOT NULL REFERENCES kiosks (kiosk_id),
+            nonce TEXT NOT NULL,
+            at_ms INTEGER NOT NULL,
+            PRIMARY KEY (kiosk_id, nonce)
+        )"""
+    )
+    conn.execute("CREATE INDEX balance_queries_at ON balance_queries (kiosk_id, at_ms)")
+
+
 MIGRATIONS: Final[Sequence[Migration]] = (
     _m001_initial,
     _m002_card_credentials,
@@ -570,6 +588,7 @@ MIGRATIONS: Final[Sequence[Migration]] = (
     _m010_held_redemptions,
     _m011_kiosk_limits,
     _m012_private_log,
+    _m014_balance_queries,
     _m015_access,
     _m016_person_vault,
 )

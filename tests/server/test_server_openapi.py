@@ -43,6 +43,7 @@ FIELDS: dict[tuple[str, str], frozenset[str]] = {
     # The signed bodies: protocol.batches' envelope, and protocol.sealed's {body, sig}.
     ("post", "/v1/kiosks/{kiosk_id}/events"): frozenset({"events", "clock"}),
     ("post", "/v1/kiosks/{kiosk_id}/heartbeat"): frozenset({"body", "sig"}),
+    ("post", "/v1/kiosks/{kiosk_id}/balance"): frozenset({"body", "sig"}),
 }
 DOCS_ROUTES = {"/openapi.json", "/docs", "/docs/assets/{name}"}
 

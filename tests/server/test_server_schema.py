@@ -49,6 +49,7 @@ def test_m002_upgrades_an_m001_ledger(tmp_path: Path) -> None:
             "m010_held_redemptions",
             "m011_kiosk_limits",
             "m012_private_log",
+            "m014_balance_queries",
             "m015_access",
             "m016_person_vault",
         ]
@@ -82,6 +83,7 @@ def test_m004_upgrades_an_m003_ledger_with_no_coordinator_cards(tmp_path: Path) 
             "m010_held_redemptions",
             "m011_kiosk_limits",
             "m012_private_log",
+            "m014_balance_queries",
             "m015_access",
             "m016_person_vault",
         ]
@@ -107,6 +109,7 @@ def test_every_migration_is_recorded_once(tmp_path: Path) -> None:
         "m010_held_redemptions",
         "m011_kiosk_limits",
         "m012_private_log",
+        "m014_balance_queries",
         "m015_access",
         "m016_person_vault",
     ]
@@ -184,6 +187,7 @@ def test_m005_keeps_shifts_and_ledger_entries_and_sums_them_into_balances(tmp_pa
             "m010_held_redemptions",
             "m011_kiosk_limits",
             "m012_private_log",
+            "m014_balance_queries",
             "m015_access",
             "m016_person_vault",
         ]

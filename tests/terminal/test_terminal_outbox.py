@@ -60,6 +60,7 @@ def test_database_is_wal_with_full_sync_and_migration_recorded(config, outbox):
         "m007_clock_offset",
         "m008_reader_status",
         "m009_server_key",
+        "m010_event_openings",
     ]
     assert outbox.synchronous == 2  # FULL, on the writing connection
 
@@ -254,6 +255,7 @@ def test_two_processes_creating_the_same_new_outbox_both_succeed_and_migrate_onc
                     "m007_clock_offset",
                     "m008_reader_status",
                     "m009_server_key",
+                    "m010_event_openings",
                 ]
                 assert conn.execute("SELECT COUNT(*) FROM kiosk_state").fetchone()[0] == 1
             finally:

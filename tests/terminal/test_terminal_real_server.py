@@ -144,3 +144,34 @@ def test_offline_taps_sync_to_the_real_ledger_and_verify(ledger, tmp_path, issue
     assert balance["balance"] == 24
     verify = ledger.admin.get(f"{ledger.url}/v1/admin/verify").json()
     assert verify["ok"] and verify["events"] == 3
+
+
+def test_the_served_trust_list_names_no_card_yet_blocks_and_coordinators_work(
+    ledger, tmp_path, issuer, card_tap, indicator
+):
+    """Trust list v4 from the real server: no card ID of the economy in it; blocks and bosses still act."""
+    ledger.admin.post(
+        f"{ledger.url}/v1/admin/issuer-keys", json={"public_key": issuer.key.public_key.to_b64()}
+    ).raise_for_status()
+    config, key, _ = _enrol(ledger, tmp_path / "kiosk")
+    boss, lost, volunteer = (
+        ledger.admin.post(f"{ledger.url}/v1/admin/cards", json={"name": name}).json()["card_id"]
+        for name in ("Boss", "Lost", "Vol")
+    )
+    ledger.admin.post(
+        f"{ledger.url}/v1/admin/cards/{boss}/coordinator", json={"coordinator": True}
+    ).raise_for_status()
+    ledger.admin.post(f"{ledger.url}/v1/admin/cards/{lost}/block", json={"reason": "lost"}).raise_for_status()
+    served = requests.get(f"{ledger.url}/v1/kiosks/{config.kiosk_id}/trust", timeout=10).json()
+    body = b64decode(served["body"], field="body")
+    for card in (boss, lost, volunteer):
+        assert card.encode() not in body and card[2:].encode() not in body
+    clock = clock_from_now()
+    with Outbox(config.outbox_path) as outbox:
+        trust = TrustStore(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id)
+        trust.store(served)
+        kiosk = Kiosk(config=config, key=key, outbox=outbox, clock=clock, indicator=indicator, trust=trust)
+        assert kiosk.handle_tap(card_tap(boss)).kind is Outcome.COORDINATOR
+        denied = kiosk.handle_tap(card_tap(lost))
+        assert (denied.kind, denied.reason) == (Outcome.DENIED, Reason.CARD_BLOCKED)
+        assert kiosk.handle_tap(card_tap(volunteer)).kind is Outcome.CHECK_IN
