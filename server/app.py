@@ -19,7 +19,7 @@ from fastapi import APIRouter, FastAPI
 
 from protocol.version import SOFTWARE_VERSION as __version__
 from server.context import ServerContext
-from server.http import admin, cards, docs, health, kiosks, log
+from server.http import admin, archive, cards, docs, health, kiosks, log
 from server.http.clients import TrustedProxies
 from server.http.common import Runtime, accepts_gzip, read_body
 from server.http.errors import install_error_handlers
@@ -34,6 +34,7 @@ ROUTERS: Final[tuple[APIRouter, ...]] = (
     cards.router,
     log.router,
     admin.router,
+    archive.router,
     docs.router,
 )
 

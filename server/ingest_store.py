@@ -15,6 +15,7 @@ from typing import Any, Final, NamedTuple
 
 from protocol import EventKind, Reason
 from protocol.clockref import ClockRef, event_time, wants_ref
+from protocol.commitments import Opening
 from protocol.events import Event
 from protocol.heartbeat import SignedHeartbeat
 from server import tlog
@@ -62,11 +63,43 @@ def store_new(
     new = zip(items, events, hashes, strict=True)
     settled = _settle(tx, site, kiosk, new, cards, refs, entries, first_index, now)
     tx.insert_events(settled.rows)
+    if settled.taps:  # before the append: a sealed entry states what its check-out paid
+        apply_taps(tx, site, settled.taps, now)
+    _seal_v1_events(tx, events, settled.rows, entries, first_index)
     appended = tlog.append(ctx, tx, entries, now_ms=now)
     assert appended.first_index == first_index
-    if settled.taps:
-        apply_taps(tx, site, settled.taps, now)
     return settled.results, appended, events_from
+
+
+def _seal_v1_events(
+    tx: Tx, events: Sequence[Event], rows: Sequence[NewEvent], entries: list[bytes], first_index: int
+) -> None:
+    """After a log's hand-over, log each v1 event (which names its card) as ``event_sealed`` instead.
+
+    The one place ingest chooses an event's entry by the log's format: a log of
+    format 1 keeps v1 entries (the hand-over moves it at the next start); in a log
+    of format 2 a v1 event from an outbox older than its kiosk's update gets a
+    commitment to its card made here, with the opening kept off the log.
+    """
+    if not any(event.version == 1 for event in events) or tlog.log_format(tx) == 1:
+        return
+    totals = tx.entry_totals(first_index, first_index + len(entries))
+    for event, row in zip(events, rows, strict=True):
+        if event.version != 1:
+            continue
+        assert row.log_index is not None
+        opening = Opening.fresh(event.card)
+        tx.put_opening(row.log_index, "event", event.card, opening.salt, kiosk_id=row.kiosk_id, seq=row.seq)
+        issued, redeemed = totals.get(row.log_index, (0, 0))
+        entries[row.log_index - first_index] = tlog.sealed_event_entry(
+            event,
+            row.hash,
+            opening.ref,
+            received_ms=row.received_ms,
+            flags=list(row.flags),
+            issued=issued,
+            redeemed=redeemed,
+        )
 
 
 def _settle(

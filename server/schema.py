@@ -468,6 +468,54 @@ def _m011_kiosk_limits(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+LOG_FORMAT_SETTING: Final = "log_format"  # 1: entries name cards (before issue 17); 2: they name none
+
+
+def _m013_log_archive(conn: sqlite3.Connection) -> None:
+    """Room for an archived log origin and its signed hand-over (``server.handover``).
+
+    A log that still names cards (entry v1) moves to a new origin at the next
+    server start, which holds the key (migrations do not): its entries, hashes
+    and checkpoints move to the ``tlog_archive_*`` tables under their old
+    origin, so old proofs keep working, and ``log_handovers`` keeps the signed
+    hand-over document.  Nothing moves here.
+
+    ``openings`` and ``log_format`` are made as m012 makes them, if it did not
+    (so this migration also stands on a ledger without m012): ``log_format`` is
+    ``2`` for a log that is still empty and ``1`` for one that holds entries.
+    """
+    logged = conn.execute("SELECT 1 FROM tlog_entries LIMIT 1").fetchone() is not None
+    for statement in (
+        """CREATE TABLE IF NOT EXISTS openings (
+            log_index INTEGER PRIMARY KEY, kind TEXT NOT NULL
+                CHECK (kind IN ('event', 'card', 'card_blocked', 'decision')),
+            card_id TEXT NOT NULL, salt TEXT NOT NULL, volunteer_id TEXT,
+            kiosk_id TEXT, seq INTEGER,
+            CHECK ((kiosk_id IS NULL) = (seq IS NULL)),
+            UNIQUE (kiosk_id, seq))""",
+        "CREATE INDEX IF NOT EXISTS openings_card ON openings (card_id)",
+        """CREATE TABLE tlog_archive_entries (
+            origin TEXT NOT NULL, idx INTEGER NOT NULL CHECK (idx >= 0), entry BLOB NOT NULL,
+            PRIMARY KEY (origin, idx))""",
+        """CREATE TABLE tlog_archive_hashes (
+            origin TEXT NOT NULL, level INTEGER NOT NULL CHECK (level >= 0),
+            idx INTEGER NOT NULL CHECK (idx >= 0), hash BLOB NOT NULL,
+            PRIMARY KEY (origin, level, idx)) WITHOUT ROWID""",
+        """CREATE TABLE tlog_archive_checkpoints (
+            origin TEXT NOT NULL, size INTEGER NOT NULL CHECK (size >= 0), note BLOB NOT NULL,
+            created_ms INTEGER NOT NULL, PRIMARY KEY (origin, size))""",
+        """CREATE TABLE log_handovers (
+            old_origin TEXT PRIMARY KEY, old_size INTEGER NOT NULL, old_root BLOB NOT NULL,
+            new_origin TEXT NOT NULL UNIQUE, new_size INTEGER NOT NULL, at_ms INTEGER NOT NULL,
+            body BLOB NOT NULL, sig BLOB NOT NULL)""",
+    ):
+        conn.execute(statement)
+    conn.execute(
+        "INSERT OR IGNORE INTO settings (key, value) VALUES (?, ?)",
+        (LOG_FORMAT_SETTING, "1" if logged else "2"),
+    )
+
+
 MIGRATIONS: Final[Sequence[Migration]] = (
     _m001_initial,
     _m002_card_credentials,
@@ -480,4 +528,5 @@ MIGRATIONS: Final[Sequence[Migration]] = (
     _m009_signed_evidence,
     _m010_held_redemptions,
     _m011_kiosk_limits,
+    _m013_log_archive,
 )

@@ -27,20 +27,23 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from protocol import PrivateKey, PublicKey, b64encode, logentry
+from protocol import Event, PrivateKey, PublicKey, b64encode, logentry
 from protocol.checkpoint import Checkpoint, sign_checkpoint
-from protocol.logentry import ENTRY_TYPE, ENTRY_VERSION, make_entry
+from protocol.commitments import Opening, commit_value
+from protocol.logentry import ENTRY_TYPE, ENTRY_VERSION, PRIVATE_ENTRY_VERSION, make_entry
 from protocol.merkle import consistency_proof, inclusion_proof, leaf_hash
 from protocol.note import NoteVerifier, sign_note
 from server.context import ServerContext
 from server.errors import LogCorrupted
 from server.models import Card, CoordinatorKey, IssuerKey, Kiosk, KioskStatus, Site
-from server.schema import DEFAULT_LOG_ORIGIN
+from server.schema import DEFAULT_LOG_ORIGIN, LOG_FORMAT_SETTING
 from server.storage import ReadTx, Storage, Tx
 from server.tlogtree import Frontier, HashRow
 
 ORIGIN_SETTING: Final = "log_origin"
 DEFAULT_ORIGIN: Final = DEFAULT_LOG_ORIGIN
+# A card registration's commitment is to ``card_id|volunteer_id`` (docs/protocol.md, entry v2 ``card``).
+CARD_REGISTRATION_DOMAIN: Final = b"kokreativ.card-registration.v1\0"
 
 
 def check_origin(origin: str) -> str:
@@ -62,6 +65,11 @@ def origin(tx: ReadTx) -> str:
     return tx.get_setting(ORIGIN_SETTING) or DEFAULT_ORIGIN
 
 
+def log_format(tx: ReadTx) -> int:
+    """``1`` while the log still writes entries that name cards (before its hand-over), else ``2``."""
+    return 1 if tx.get_setting(LOG_FORMAT_SETTING) == "1" else 2
+
+
 def verifier_key(log_origin: str, public_key: PublicKey) -> str:
     """The note verifier key auditors check checkpoints with: ``origin+keyid+base64``."""
     return str(NoteVerifier.for_key(log_origin, public_key))
@@ -73,10 +81,11 @@ class StoredHashes:
     Make one per request: the cache is only valid while the transaction lasts.
     """
 
-    __slots__ = ("_cache", "_tx")
+    __slots__ = ("_archived", "_cache", "_tx")
 
-    def __init__(self, tx: ReadTx) -> None:
+    def __init__(self, tx: ReadTx, *, archived: str | None = None) -> None:
         self._tx = tx
+        self._archived = archived  # the origin of an archived log to read instead of the current one
         self._cache: dict[tuple[int, int], bytes] = {}
 
     def remember(self, rows: Iterable[HashRow]) -> None:
@@ -87,7 +96,10 @@ class StoredHashes:
         key = (level, index)
         value = self._cache.get(key)
         if value is None:
-            value = self._tx.tlog_hash(level, index)
+            if self._archived is None:
+                value = self._tx.tlog_hash(level, index)
+            else:
+                value = self._tx.archived_hash(self._archived, level, index)
             if value is None:
                 raise LogCorrupted(f"the log has no hash at level {level}, index {index}")
             self._cache[key] = value
@@ -285,6 +297,49 @@ def server_key_entry(body: bytes, sig_old: bytes, sig_new: bytes) -> bytes:
 def clock_ref_entry(body: bytes, sig: bytes, received_ms: int) -> bytes:
     """A kiosk's clock sample taken as a reference, exactly as signed (:mod:`protocol.clockref`)."""
     return logentry.clock_ref_entry(body, sig, received_ms=received_ms)
+
+
+# -- entry v2: what a log that names no card holds (server.handover restates the state in these) ------
+def card_commitment(card: Card, salt: str) -> str:
+    """The commitment of a card's registration: to ``card_id|volunteer_id`` under ``salt``.
+
+    A helper of this branch for v2 ``card`` entries (design 17, requirement 1); the
+    ingest branch may bring its own, which must give the same value.
+    """
+    return commit_value(CARD_REGISTRATION_DOMAIN, salt, f"{card.card_id}|{card.volunteer_id}")
+
+
+def card_entry_v2(ref: str, at_ms: int) -> bytes:
+    """A card registered, as a commitment (its opening is kept in ``openings``, off the log)."""
+    return make_entry("card", version=PRIVATE_ENTRY_VERSION, ref=ref, at_ms=at_ms)
+
+
+def card_blocked_entry_v2(opening: Opening, at_ms: int) -> bytes:
+    """A card blocked, as a commitment to the card (:attr:`protocol.commitments.Opening.ref`)."""
+    return make_entry("card_blocked", version=PRIVATE_ENTRY_VERSION, ref=opening.ref, at_ms=at_ms)
+
+
+def sealed_event_entry(
+    event: Event, body_hash: str, ref: str, *, received_ms: int, flags: list[str], issued: int, redeemed: int
+) -> bytes:
+    """A v1 event (which names its card) admitted after the hand-over: its place in the chain, no card.
+
+    ``ref`` is a commitment the server made to the event's card (its opening kept in
+    ``openings``); the body and signature stay in ``events`` for the auditor.
+    """
+    return make_entry(
+        "event_sealed",
+        version=PRIVATE_ENTRY_VERSION,
+        kiosk=event.kiosk,
+        seq=event.seq,
+        hash=body_hash,
+        prev=event.prev,
+        ref=ref,
+        received_ms=received_ms,
+        flags=flags,
+        issued=issued,
+        redeemed=redeemed,
+    )
 
 
 # -- receipts with proofs --------------------------------------------------------------------------

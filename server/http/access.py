@@ -71,6 +71,7 @@ class Permission(StrEnum):
     REPORTS = "reports"  # names, Ehrenamtskarte numbers, volunteers' statements
     SETTLE_SHOPS = "settle_shops"  # a shop's statement
     AUDIT = "audit"  # run the server's own check of the whole ledger
+    AUDIT_LOG = "audit_log"  # what the public log keeps off: openings, the archived log's entries
 
 
 @dataclass(frozen=True, slots=True)
