@@ -85,6 +85,7 @@ class Reason(StrEnum):
     BAD_CHECKPOINT = "bad_checkpoint"
     BAD_PROOF = "bad_proof"
     BAD_HANDOVER = "bad_handover"
+    LOG_HANDED_OVER = "log_handed_over"
 
     # Flags on admitted events and shifts (they go to the review list).
     CLOCK_OUT_OF_RANGE = "clock_out_of_range"

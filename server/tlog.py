@@ -367,19 +367,55 @@ def batch_witness(
         hashes = StoredHashes(tx)
     else:
         size, note, hashes = appended.size, appended.checkpoint, appended.hashes
+    moved = tx.handover()  # after a hand-over, entries may be sealed or in the archived origin
     answer: dict[str, Any] = {
         "checkpoint": note.decode("utf-8"),
         "entries": [
-            {
-                "seq": event.seq,
-                "index": event.index,
-                "received_ms": event.received_ms,
-                "flags": event.flags,
-                "hashes": [b64encode(h) for h in inclusion_proof(event.index, size, hashes)],
-            }
+            _witness_item(event, size, hashes)
+            if moved is None
+            else _moved_item(tx, event, size, hashes, moved)
             for event in events
         ],
     }
     if known_size > 0:
         answer["consistency"] = [b64encode(h) for h in consistency_proof(known_size, size, hashes)]
     return answer
+
+
+def _witness_item(event: LoggedEvent, size: int, hashes: StoredHashes) -> dict[str, Any]:
+    """An event's entries item: where its entry is, what the kiosk needs to rebuild it, and the proof."""
+    return {
+        "seq": event.seq,
+        "index": event.index,
+        "received_ms": event.received_ms,
+        "flags": event.flags,
+        "hashes": [b64encode(h) for h in inclusion_proof(event.index, size, hashes)],
+    }
+
+
+def _moved_item(
+    tx: ReadTx, event: LoggedEvent, size: int, hashes: StoredHashes, moved: tuple[Any, ...]
+) -> dict[str, Any]:
+    """The entries item in a log that was handed over (``docs/protocol.md``, "Log hand-over").
+
+    An event stored before the hand-over (a resend whose answer was lost) is in the
+    archived origin: its item names that ``origin`` and proves the entry under the
+    old final tree head, which the kiosk knows from the hand-over.  A v1 event
+    admitted after it is logged as ``event_sealed``: the item adds ``entry``,
+    ``ref``, ``issued`` and ``redeemed``, which the kiosk cannot know.
+    """
+    old_origin, old_size = moved[0], moved[1]
+    if event.index < 0:
+        index = event.index + old_size
+        proof = inclusion_proof(index, old_size, StoredHashes(tx, archived=old_origin))
+        item = _witness_item(LoggedEvent(event.seq, index, event.received_ms, event.flags), size, hashes)
+        item.update(origin=old_origin, hashes=[b64encode(h) for h in proof])
+        return item
+    item = _witness_item(event, size, hashes)
+    stored = tx.tlog_entry(event.index)
+    if stored is not None and b'"kind":"event_sealed"' in stored:
+        entry = logentry.parse_entry(stored)
+        item.update(
+            entry="event_sealed", ref=entry["ref"], issued=entry["issued"], redeemed=entry["redeemed"]
+        )
+    return item

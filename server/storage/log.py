@@ -74,10 +74,13 @@ class LogRead(Queries):
 
     # -- an archived origin and its hand-over (server.handover) --------------------------------------
     def handover(self) -> tuple[str, int, bytes, str, int, int, bytes, bytes] | None:
-        """The newest hand-over: ``(old_origin, old_size, old_root, new_origin, new_size, at_ms, body, sig)``."""
+        """The newest hand-over (or ``None``).
+
+        ``(old_origin, old_size, old_root, new_origin, new_size, at_ms, body, sig)``.
+        """
         row = self._conn.execute(
-            "SELECT old_origin, old_size, old_root, new_origin, new_size, at_ms, body, sig FROM log_handovers "
-            "ORDER BY at_ms DESC, rowid DESC LIMIT 1"
+            "SELECT old_origin, old_size, old_root, new_origin, new_size, at_ms, body, sig "
+            "FROM log_handovers ORDER BY at_ms DESC, rowid DESC LIMIT 1"
         ).fetchone()
         if row is None:
             return None
@@ -193,7 +196,8 @@ class LogWrite(LogRead):
             (origin,),
         )
         conn.execute(
-            "INSERT INTO tlog_archive_hashes (origin, level, idx, hash) SELECT ?, level, idx, hash FROM tlog_hashes",
+            "INSERT INTO tlog_archive_hashes (origin, level, idx, hash) "
+            "SELECT ?, level, idx, hash FROM tlog_hashes",
             (origin,),
         )
         conn.execute(
@@ -236,7 +240,8 @@ class LogWrite(LogRead):
     ) -> None:
         """Keep the signed hand-over document from ``old_origin`` to ``new_origin``."""
         self._conn.execute(
-            "INSERT INTO log_handovers (old_origin, old_size, old_root, new_origin, new_size, at_ms, body, sig) "
+            "INSERT INTO log_handovers "
+            "(old_origin, old_size, old_root, new_origin, new_size, at_ms, body, sig) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (old_origin, old_size, old_root, new_origin, new_size, at_ms, body, sig),
         )
