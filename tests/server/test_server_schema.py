@@ -47,6 +47,7 @@ def test_m002_upgrades_an_m001_ledger(tmp_path: Path) -> None:
             "m009_signed_evidence",
             "m010_held_redemptions",
             "m011_kiosk_limits",
+            "m013_log_archive",
         ]
         assert storage.migrate() == []
         with storage.read() as tx:
@@ -76,6 +77,7 @@ def test_m004_upgrades_an_m003_ledger_with_no_coordinator_cards(tmp_path: Path) 
             "m009_signed_evidence",
             "m010_held_redemptions",
             "m011_kiosk_limits",
+            "m013_log_archive",
         ]
         with storage.read() as tx:
             assert tx.list_cards() == [Card("c_1", "v_1", CardKind.CREDENTIAL, 5, blocked_ms=7)]
@@ -98,6 +100,7 @@ def test_every_migration_is_recorded_once(tmp_path: Path) -> None:
         "m009_signed_evidence",
         "m010_held_redemptions",
         "m011_kiosk_limits",
+        "m013_log_archive",
     ]
 
 
@@ -172,6 +175,7 @@ def test_m005_keeps_shifts_and_ledger_entries_and_sums_them_into_balances(tmp_pa
             "m009_signed_evidence",
             "m010_held_redemptions",
             "m011_kiosk_limits",
+            "m013_log_archive",
         ]
         with storage.read() as tx:
             assert tx.balances() == tx.summed_balances() == {"v_1": 15, "v_2": 6}
