@@ -367,7 +367,7 @@ class FakeLedger:
             if log_size is not None and log_size > self.log.size:  # as the real server does
                 return 400, _error(Reason.BAD_FIELD, "log_size is larger than the log")
             try:
-                items, clock = decode_batch_request(data)
+                items, clock, _openings = decode_batch_request(data)
             except ProtocolError as exc:
                 return 400, _error(exc.reason, exc.message)
             self.clocks.append(clock)
