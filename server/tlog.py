@@ -405,11 +405,10 @@ def _moved_item(
     ``ref``, ``issued`` and ``redeemed``, which the kiosk cannot know.
     """
     old_origin, old_size = moved[0], moved[1]
-    if event.index < 0:
-        index = event.index + old_size
-        proof = inclusion_proof(index, old_size, StoredHashes(tx, archived=old_origin))
-        item = _witness_item(LoggedEvent(event.seq, index, event.received_ms, event.flags), size, hashes)
-        item.update(origin=old_origin, hashes=[b64encode(h) for h in proof])
+    if event.index < 0:  # proved in the archived tree only: its index may be past the new log's size
+        archived = LoggedEvent(event.seq, event.index + old_size, event.received_ms, event.flags)
+        item = _witness_item(archived, old_size, StoredHashes(tx, archived=old_origin))
+        item["origin"] = old_origin
         return item
     item = _witness_item(event, size, hashes)
     stored = tx.tlog_entry(event.index)

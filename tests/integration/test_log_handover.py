@@ -27,7 +27,7 @@ import pytest
 import requests
 
 from kokreativ.localserver import free_port, start_server, stop_server
-from protocol import PrivateKey, PublicKey, Reason
+from protocol import PrivateKey, PublicKey, Reason, encode_batch
 from protocol.checkpoint import verify_checkpoint
 from protocol.handover import Handover, sign_handover, verify_handover
 from protocol.logentry import parse_entry
@@ -84,7 +84,17 @@ def _env(pythonpath: Path | None) -> dict[str, str]:
 
 
 @pytest.fixture
-def old_folder(old_code: Path, tmp_path: Path) -> Iterator[OldFolder]:
+def old_folder(old_code: Path, tmp_path: Path) -> OldFolder:
+    return _old_folder(old_code, tmp_path, lost_receipt=False)
+
+
+@pytest.fixture
+def old_folder_lost_receipt(old_code: Path, tmp_path: Path) -> OldFolder:
+    """As :func:`old_folder`, and the old server stored the kiosk's check-out whose answer was lost."""
+    return _old_folder(old_code, tmp_path, lost_receipt=True)
+
+
+def _old_folder(old_code: Path, tmp_path: Path, *, lost_receipt: bool) -> OldFolder:
     data_dir = tmp_path / "server"
     made = subprocess.run(
         [
@@ -115,16 +125,27 @@ def old_folder(old_code: Path, tmp_path: Path) -> Iterator[OldFolder]:
             _, config = enrol_kiosk(url, code, tmp_path / "kiosk", client=admin)
         cards = [card["card_id"] for card in registered]
         with Outbox(config.outbox_path) as outbox:
-            kiosk, _ = _tap_kiosk(config, issuer, outbox)
+            kiosk, clock = _tap_kiosk(config, issuer, outbox)
             assert kiosk.handle_tap(issuer.tap(cards[0])).kind is Outcome.CHECK_IN
             with SyncClient(config, outbox) as client:
                 assert client.sync_once().ok
             pinned = outbox.log_checkpoint()
             assert pinned is not None and pinned.size > 0
+            if lost_receipt:  # sent as a round sends it; the answer never reaches the outbox
+                clock.advance(3600)
+                assert kiosk.handle_tap(issuer.tap(cards[0])).kind is Outcome.CHECK_OUT
+                sent = requests.post(
+                    f"{url}/v1/kiosks/{config.kiosk_id}/events",
+                    data=encode_batch(outbox.pending()),
+                    headers={"Content-Type": "application/json"},
+                    timeout=10,
+                )
+                assert sent.status_code == 200, sent.text
+                assert outbox.pending_count() == 1
         log_key = requests.get(f"{url}/v1/log/key", timeout=10).json()
     finally:
         stop_server(process)
-    yield OldFolder(
+    return OldFolder(
         data_dir,
         init["token"],
         config,
@@ -307,6 +328,48 @@ def test_the_archived_entries_are_for_the_auditor_only(upgraded: tuple[OldFolder
         timeout=10,
     )
     assert proof.status_code == 200 and proof.json()["hashes"]
+
+
+def test_a_kiosk_that_lost_its_receipt_resends_an_old_event_after_the_upgrade(
+    old_folder_lost_receipt: OldFolder, tmp_path: Path
+) -> None:
+    """The old server stored the check-out, its answer was lost; after the upgrade the kiosk
+    resends it and accepts the duplicate's proof in the archived log (``origin``), no new entry."""
+    old = old_folder_lost_receipt
+    process = start_server(old.data_dir, old.port, tmp_path / "server.log")
+    url = f"http://127.0.0.1:{old.port}"
+    try:
+        handover = requests.get(f"{url}/v1/log/handover", timeout=10).json()["handover"]
+        old_size = json.loads(base64.b64decode(handover["body"]))["old_size"]
+        with Outbox(old.config.outbox_path) as outbox:
+            assert [e.event.seq for e in outbox.pending()] == [2]
+            with SyncClient(old.config, outbox) as client:
+                result = client.sync_once()
+            assert result.ok and result.pending == 0 and result.acknowledged == 1, result
+            assert outbox.alarm is None
+            pinned = outbox.log_checkpoint()
+            assert pinned is not None and pinned.origin == old.old_origin + "/2"
+            assert [h.old_origin for h in outbox.log_handovers()] == [old.old_origin]
+        size = verify_checkpoint(
+            requests.get(f"{url}/checkpoint", timeout=10).content,
+            [NoteVerifier.for_key(pinned.origin, old.server_key)],
+        ).size
+        assert size == pinned.size  # the resend added nothing to the new log
+        new_kinds = [parse_entry(entry)["kind"] for entry in _entries(url, size)]
+        assert "event" not in new_kinds and "event_sealed" not in new_kinds
+        archived = [
+            parse_entry(entry)
+            for entry in _entries(
+                url,
+                old_size,
+                prefix="/v1/audit/archive/tile/entries",
+                params={"origin": old.old_origin},
+                token=old.admin_token,
+            )
+        ]
+        assert [e["kind"] for e in archived].count("event") == 2  # the check-in and the check-out
+    finally:
+        stop_server(process)
 
 
 @pytest.mark.parametrize("tamper", ["forged", "inconsistent"])
