@@ -76,12 +76,16 @@ def _seal_v1_events(
 ) -> None:
     """After a log's hand-over, log each v1 event (which names its card) as ``event_sealed`` instead.
 
-    The one place ingest chooses an event's entry by the log's format: a log of
-    format 1 keeps v1 entries (the hand-over moves it at the next start); in a log
-    of format 2 a v1 event from an outbox older than its kiosk's update gets a
-    commitment to its card made here, with the opening kept off the log.
+    Only in a log that was handed over (design 17, requirement 3): a v1 event from
+    an outbox older than its kiosk's update gets a commitment to its card made
+    here, with the opening kept off the log.  A log of format 1 keeps v1 entries
+    (the hand-over moves it at the next start); a log that started in format 2
+    never held v1 events from before issue 17, and how it logs a v1 event is the
+    ingest of entry v2's to decide.
     """
     if not any(event.version == 1 for event in events) or tlog.log_format(tx) == 1:
+        return
+    if tx.handover() is None:
         return
     totals = tx.entry_totals(first_index, first_index + len(entries))
     for event, row in zip(events, rows, strict=True):

@@ -28,6 +28,7 @@ from server.datadir import ADMIN_TOKEN_SETTING, admin_token_hash, open_data_dir
 from server.runner import serve_in_thread
 from server.schema import _m001_initial, _m002_card_credentials
 from server.storage import Storage
+from server.verify import verify_store
 
 
 def _old_event(kiosk: FakeKiosk, kind: EventKind, card: str) -> SignedEvent:
@@ -278,6 +279,30 @@ def test_kiosks_keep_syncing_after_the_migration(tmp_path: Path) -> None:
     verify_inclusion(leaf_hash(sealed), start.size, checkpoint.size, hashes, checkpoint.root_hash)
     proof = [base64.b64decode(h) for h in body["consistency"]]
     verify_consistency(start.size, checkpoint.size, proof, start.root_hash, checkpoint.root_hash)
+
+
+def test_the_store_agrees_with_its_logs_after_the_hand_over(tmp_path: Path) -> None:
+    """``server verify-store`` finds each old event in the archived log and a sealed one in the new."""
+    old = _old_data_dir(tmp_path / "data")
+    a, _ = old["kiosks"]
+    new = a.event(EventKind.CHECK_OUT, ids.new_id(ids.CARD), T0)
+    with (
+        open_data_dir(tmp_path / "data", now_ms=FakeClock()) as ctx,
+        serve_in_thread(create_app(ctx)) as url,
+        httpx.Client(base_url=url) as http,
+    ):
+        assert verify_store(ctx.storage).problems == []
+        assert send_logged(http, a.kiosk_id, [new], 0).status_code == 200
+        report = verify_store(ctx.storage)
+    assert report.problems == [] and report.events == 5
+    with sqlite3.connect(tmp_path / "data" / "ledger.db") as conn:  # an old event changed in the database
+        conn.execute("UPDATE events SET body = ? WHERE kiosk_id = ? AND seq = 1", (new.body, a.kiosk_id))
+    conn.close()
+    with open_data_dir(tmp_path / "data", now_ms=FakeClock()) as ctx:
+        problems = verify_store(ctx.storage).problems
+    assert [p.code for p in problems] == ["log_inconsistent"] and f"kiosk {a.kiosk_id} seq 1" in problems[
+        0
+    ].message
 
 
 def test_an_empty_old_ledger_gets_an_empty_log(tmp_path: Path) -> None:
