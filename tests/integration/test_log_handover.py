@@ -368,6 +368,16 @@ def test_a_kiosk_that_lost_its_receipt_resends_an_old_event_after_the_upgrade(
             )
         ]
         assert [e["kind"] for e in archived].count("event") == 2  # the check-in and the check-out
+        # The shift the check-out paid was logged before the hand-over: its statement line says so.
+        statement = requests.get(
+            f"{url}/v1/admin/statements/volunteers/{old.volunteers[0]}",
+            headers={"Authorization": f"Bearer {old.admin_token}"},
+            timeout=10,
+        )
+        assert statement.status_code == 200, statement.text
+        assert [(e["kind"], e["delta"], e["log_index"]) for e in statement.json()["entries"]] == [
+            ("shift", 10, "archived")
+        ]
     finally:
         stop_server(process)
 
