@@ -128,10 +128,12 @@ def open_data_dir(path: Path, *, now_ms: Clock = wall_clock.now_ms) -> ServerCon
         moved = hand_over_if_needed(storage, server_key, now_ms(), cosign)
         if moved is not None:
             log.warning(
-                "the transparency log named cards: archived origin %s at size %d; the log goes on as %s",
+                "the transparency log named cards: archived origin %s at size %d; the log goes on as %s, "
+                "verifier key %s (publish it for auditors)",
                 moved.handover.old_origin,
                 moved.handover.old_size,
                 moved.handover.new_origin,
+                tlog.verifier_key(moved.handover.new_origin, server_key.public_key),
             )
     except BaseException:
         storage.close()

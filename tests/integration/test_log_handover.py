@@ -39,6 +39,7 @@ from server.keyfiles import read_secret
 from server.keyrotation import SERVER_KEY
 from terminal.config import KioskConfig
 from terminal.outbox import Outbox
+from terminal.status import status_report
 from terminal.sync import SyncClient
 from terminal.tap import Outcome
 from tests.cardfactory import TestIssuer
@@ -297,6 +298,7 @@ def test_an_old_log_moves_to_a_new_origin_and_an_enrolled_kiosk_follows(
         assert outbox.alarm is None
         with SyncClient(old.config, outbox) as client:
             assert client.sync_once().ok  # and keeps syncing under the new origin
+    assert status_report(old.config)["log"]["origin"] == new_origin  # what `terminal status` shows
 
     size = verify_checkpoint(
         requests.get(f"{url}/checkpoint", timeout=10).content,

@@ -112,7 +112,9 @@ def _old_data_dir(path: Path) -> dict[str, Any]:
     }
 
 
-def test_m003_backfills_an_old_ledger_in_the_documented_order(tmp_path: Path) -> None:
+def test_m003_backfills_an_old_ledger_in_the_documented_order(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """m003 backfills the old log; the hand-over at the same start archives it, order intact.
 
     The backfilled log names cards (entry v1), so opening the folder also hands it
@@ -198,6 +200,11 @@ def test_m003_backfills_an_old_ledger_in_the_documented_order(tmp_path: Path) ->
         assert parse_entry(entry)["v"] == 2
         for card in (card_1, card_2):
             assert card.encode() not in entry
+
+    # The operator is told, with the verifier key to publish for the new origin.
+    new_key = tlog.verifier_key(old_origin + "/2", old["server_key"].public_key)
+    told = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(old_origin in m and new_key in m for m in told), told
 
     # Opening again neither migrates, nor hands over again, nor signs again.
     with open_data_dir(tmp_path / "data", now_ms=FakeClock(T0 + 1)) as ctx:
