@@ -11,6 +11,7 @@ import hmac
 import json
 import logging
 from collections.abc import Callable
+from typing import Final
 from urllib.parse import urlencode
 
 import requests
@@ -30,6 +31,8 @@ from terminal.sync.trust import TrustFollower
 from terminal.witness import MISSING, LogWitness, note_bytes
 
 log = logging.getLogger("terminal.sync")
+# GET /v1/log/handover of a server whose log never moved: nothing to follow.
+_NO_HANDOVER: Final = frozenset({Reason.NOT_FOUND.value, "http_404"})
 
 
 class Witnessing:
@@ -107,7 +110,9 @@ class Witnessing:
         origin and that checkpoint are pinned and the round stops with ``log_handed_over``
         (run again at once).  Any failure keeps the alarm ``log_inconsistent`` and its
         evidence, as for a log that was rewritten; a network error only ends the round.
-        Returns when ``note`` is not of another origin: its failure was something else.
+        Returns when ``note`` is not of another origin, or the server has no hand-over
+        (``404``): its failure was something else, whose error stands (as when a key
+        rotation cannot be followed).
         """
         pinned = self.witness.pinned_origin()
         origin = _note_origin(note)
@@ -116,7 +121,13 @@ class Witnessing:
         assert isinstance(note, str)
         verified = self._outbox.log_checkpoint()
         try:
-            followed, document, update = self._check_handover(pinned, origin, verified)
+            raw = self._transport.get(f"{self._transport.server_url}/v1/log/handover", what="log hand-over")
+        except StopRound as halt:
+            if halt.code in _NO_HANDOVER:
+                return
+            raise
+        try:
+            followed, document, update = self._check_handover(raw, pinned, origin, verified)
         except (ProtocolError, ProofError, LogInconsistentError) as exc:
             message = exc.message if isinstance(exc, (ProtocolError, LogInconsistentError)) else str(exc)
             detail = (
@@ -137,11 +148,9 @@ class Witnessing:
         raise StopRound(LOG_HANDED_OVER, f"now pinning log origin {origin}")
 
     def _check_handover(
-        self, pinned: str, origin: str, verified: LogCheckpoint | None
+        self, raw: bytes, pinned: str, origin: str, verified: LogCheckpoint | None
     ) -> tuple[FollowedHandover, str, LogUpdate]:
-        """The checks of :meth:`follow_if_handed_over`; raises on the first that fails."""
-        server_url = self._transport.server_url
-        raw = self._transport.get(f"{server_url}/v1/log/handover", what="log hand-over")
+        """The checks of :meth:`follow_if_handed_over` on the answer ``raw``; raise at the first failure."""
         try:
             answer = json.loads(raw)
         except ValueError:
