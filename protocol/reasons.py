@@ -89,6 +89,8 @@ class Reason(StrEnum):
     NOTE_UNVERIFIED = "note_unverified"
     BAD_CHECKPOINT = "bad_checkpoint"
     BAD_PROOF = "bad_proof"
+    BAD_HANDOVER = "bad_handover"
+    LOG_HANDED_OVER = "log_handed_over"
 
     # Flags on admitted events and shifts (they go to the review list).
     CLOCK_OUT_OF_RANGE = "clock_out_of_range"

@@ -14,7 +14,8 @@ these, because overwriting a key would orphan every receipt and pseudonym
 issued so far.  It prints nothing: the caller shows the admin token once; only
 its SHA-256 is stored.  :func:`open_data_dir` never creates keys, only applies
 pending migrations (and signs a checkpoint for the log if the last commit or a
-migration left none for its size), so restarting after a crash or ``SIGKILL``
+migration left none for its size, and moves a log that names cards to a new
+origin, :mod:`server.handover`), so restarting after a crash or ``SIGKILL``
 is safe.
 
 The transparency log's origin (``kokreativ.local/ledger`` unless given) is
@@ -24,6 +25,7 @@ fixed at init: it names every checkpoint, and auditors pin it with the key.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import secrets
 from dataclasses import dataclass
@@ -35,6 +37,7 @@ from protocol import clock as wall_clock
 from server import tlog
 from server.context import Clock, ServerContext
 from server.errors import DataDirError
+from server.handover import hand_over_if_needed
 from server.keyfiles import KEY_BYTES, read_secret, write_secret
 from server.keyrotation import (
     SERVER_KEY,
@@ -47,6 +50,7 @@ from server.people import finish_erasures, seal_legacy
 from server.storage import Storage
 from server.vault import PERSON_KEYS, PersonVault
 
+log = logging.getLogger(__name__)
 UID_KEY: Final = "uid-pseudonym.key"
 LEDGER: Final = "ledger.db"
 ADMIN_TOKEN_SETTING: Final = "admin_token_sha256"
@@ -134,6 +138,16 @@ def open_data_dir(path: Path, *, now_ms: Clock = wall_clock.now_ms) -> ServerCon
         server_key = PrivateKey(read_secret(path / SERVER_KEY))
         cosign = previous_keys(path)
         tlog.ensure_checkpoint(storage, server_key, now_ms(), cosign)
+        moved = hand_over_if_needed(storage, server_key, now_ms(), vault, cosign)
+        if moved is not None:
+            log.warning(
+                "the transparency log named cards: archived origin %s at size %d; the log goes on as %s, "
+                "verifier key %s (publish it for auditors)",
+                moved.handover.old_origin,
+                moved.handover.old_size,
+                moved.handover.new_origin,
+                tlog.verifier_key(moved.handover.new_origin, server_key.public_key),
+            )
     except BaseException:
         storage.close()
         raise

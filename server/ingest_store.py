@@ -94,6 +94,7 @@ def store_new(
         for row, opening in zip(settled.rows, openings, strict=True)
         if opening is not None
     )
+    _seal_v1_events(tx, events, settled.rows, entries, first_index)
     appended = tlog.append(ctx, tx, entries, now_ms=now)
     assert appended.first_index == first_index
     return Stored(settled.results, appended, events_from, totals)
@@ -128,6 +129,39 @@ def _log_entries(
         for row, (issued, redeemed) in zip(rows, totals, strict=True)
     )
     return totals
+
+
+def _seal_v1_events(
+    tx: Tx, events: Sequence[Event], rows: Sequence[NewEvent], entries: list[bytes], first_index: int
+) -> None:
+    """In a log that names no card, log each v1 event (which names its card) as ``event_sealed`` instead.
+
+    A v1 event reaches a v2 log from an outbox older than its kiosk's update (after
+    a hand-over) or from a kiosk that was never updated: it gets a commitment to
+    its card made here, with the opening and its signed bytes kept off the log.
+    A log of format 1 keeps v1 entries (the hand-over moves it at the next start).
+    """
+    if not any(event.version == 1 for event in events) or tlog.log_format(tx) == 1:
+        return
+    totals = tx.entry_totals(first_index, first_index + len(entries))
+    for event, row in zip(events, rows, strict=True):
+        if event.version != 1:
+            continue
+        assert row.log_index is not None
+        opening = Opening.fresh(event.card)
+        tx.put_opening(
+            row.log_index, "event_sealed", event.card, opening.salt, kiosk_id=row.kiosk_id, seq=row.seq
+        )
+        issued, redeemed = totals.get(row.log_index, (0, 0))
+        entries[row.log_index - first_index] = tlog.sealed_event_entry(
+            event,
+            row.hash,
+            opening.ref,
+            received_ms=row.received_ms,
+            flags=list(row.flags),
+            issued=issued,
+            redeemed=redeemed,
+        )
 
 
 def _settle(

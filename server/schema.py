@@ -506,6 +506,34 @@ def _m012_private_log(conn: sqlite3.Connection) -> None:
     )
 
 
+def _m013_log_archive(conn: sqlite3.Connection) -> None:
+    """Room for an archived log origin and its signed hand-over (``server.handover``).
+
+    A log that still names cards (entry v1) moves to a new origin at the next
+    server start, which holds the key (migrations do not): its entries, hashes
+    and checkpoints move to the ``tlog_archive_*`` tables under their old
+    origin, so old proofs keep working, and ``log_handovers`` keeps the signed
+    hand-over document.  Nothing moves here.
+    """
+    for statement in (
+        """CREATE TABLE tlog_archive_entries (
+            origin TEXT NOT NULL, idx INTEGER NOT NULL CHECK (idx >= 0), entry BLOB NOT NULL,
+            PRIMARY KEY (origin, idx))""",
+        """CREATE TABLE tlog_archive_hashes (
+            origin TEXT NOT NULL, level INTEGER NOT NULL CHECK (level >= 0),
+            idx INTEGER NOT NULL CHECK (idx >= 0), hash BLOB NOT NULL,
+            PRIMARY KEY (origin, level, idx)) WITHOUT ROWID""",
+        """CREATE TABLE tlog_archive_checkpoints (
+            origin TEXT NOT NULL, size INTEGER NOT NULL CHECK (size >= 0), note BLOB NOT NULL,
+            created_ms INTEGER NOT NULL, PRIMARY KEY (origin, size))""",
+        """CREATE TABLE log_handovers (
+            old_origin TEXT PRIMARY KEY, old_size INTEGER NOT NULL, old_root BLOB NOT NULL,
+            new_origin TEXT NOT NULL UNIQUE, new_size INTEGER NOT NULL, at_ms INTEGER NOT NULL,
+            body BLOB NOT NULL, sig BLOB NOT NULL)""",
+    ):
+        conn.execute(statement)
+
+
 def _m016_person_vault(conn: sqlite3.Connection) -> None:
     """Personal data as ciphertext only (:mod:`server.vault`), and the record of erasures.
 
@@ -588,6 +616,7 @@ MIGRATIONS: Final[Sequence[Migration]] = (
     _m010_held_redemptions,
     _m011_kiosk_limits,
     _m012_private_log,
+    _m013_log_archive,
     _m014_balance_queries,
     _m015_access,
     _m016_person_vault,

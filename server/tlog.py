@@ -27,7 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from protocol import PrivateKey, PublicKey, b64encode, logentry
+from protocol import Event, PrivateKey, PublicKey, b64encode, logentry
 from protocol.checkpoint import Checkpoint, sign_checkpoint
 from protocol.commitments import Opening, commit_value, new_salt
 from protocol.logentry import ENTRY_TYPE, ENTRY_VERSION, PRIVATE_ENTRY_VERSION, make_entry
@@ -42,6 +42,7 @@ from server.tlogtree import Frontier, HashRow
 
 ORIGIN_SETTING: Final = "log_origin"
 DEFAULT_ORIGIN: Final = DEFAULT_LOG_ORIGIN
+# A card registration's commitment is to ``card_id|volunteer_id`` (docs/protocol.md, entry v2 ``card``).
 
 
 def check_origin(origin: str) -> str:
@@ -74,10 +75,11 @@ class StoredHashes:
     Make one per request: the cache is only valid while the transaction lasts.
     """
 
-    __slots__ = ("_cache", "_tx")
+    __slots__ = ("_archived", "_cache", "_tx")
 
-    def __init__(self, tx: ReadTx) -> None:
+    def __init__(self, tx: ReadTx, *, archived: str | None = None) -> None:
         self._tx = tx
+        self._archived = archived  # the origin of an archived log to read instead of the current one
         self._cache: dict[tuple[int, int], bytes] = {}
 
     def remember(self, rows: Iterable[HashRow]) -> None:
@@ -88,7 +90,10 @@ class StoredHashes:
         key = (level, index)
         value = self._cache.get(key)
         if value is None:
-            value = self._tx.tlog_hash(level, index)
+            if self._archived is None:
+                value = self._tx.tlog_hash(level, index)
+            else:
+                value = self._tx.archived_hash(self._archived, level, index)
             if value is None:
                 raise LogCorrupted(f"the log has no hash at level {level}, index {index}")
             self._cache[key] = value
@@ -389,6 +394,40 @@ def clock_ref_entry(body: bytes, sig: bytes, received_ms: int, *, version: int =
     )
 
 
+# -- entry v2: what a log that names no card holds (server.handover restates the state in these) ------
+def card_entry_v2(ref: str, at_ms: int) -> bytes:
+    """A card registered, as a commitment (its opening is kept in ``openings``, off the log)."""
+    return make_entry("card", version=PRIVATE_ENTRY_VERSION, ref=ref, at_ms=at_ms)
+
+
+def card_blocked_entry_v2(opening: Opening, at_ms: int) -> bytes:
+    """A card blocked, as a commitment to the card (:attr:`protocol.commitments.Opening.ref`)."""
+    return make_entry("card_blocked", version=PRIVATE_ENTRY_VERSION, ref=opening.ref, at_ms=at_ms)
+
+
+def sealed_event_entry(
+    event: Event, body_hash: str, ref: str, *, received_ms: int, flags: list[str], issued: int, redeemed: int
+) -> bytes:
+    """A v1 event (which names its card) admitted after the hand-over: its place in the chain, no card.
+
+    ``ref`` is a commitment the server made to the event's card (its opening kept in
+    ``openings``); the body and signature stay in ``events`` for the auditor.
+    """
+    return make_entry(
+        "event_sealed",
+        version=PRIVATE_ENTRY_VERSION,
+        kiosk=event.kiosk,
+        seq=event.seq,
+        hash=body_hash,
+        prev=event.prev,
+        ref=ref,
+        received_ms=received_ms,
+        flags=flags,
+        issued=issued,
+        redeemed=redeemed,
+    )
+
+
 # -- receipts with proofs --------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class LoggedEvent:
@@ -434,10 +473,44 @@ def batch_witness(
         hashes = StoredHashes(tx)
     else:
         size, note, hashes = appended.size, appended.checkpoint, appended.hashes
+    moved = tx.handover()  # after a hand-over, entries may be sealed or in the archived origin
     answer: dict[str, Any] = {
         "checkpoint": note.decode("utf-8"),
-        "entries": [_witness_item(event, inclusion_proof(event.index, size, hashes)) for event in events],
+        "entries": [
+            _witness_item(event, inclusion_proof(event.index, size, hashes))
+            if moved is None
+            else _moved_item(tx, event, size, hashes, moved)
+            for event in events
+        ],
     }
     if known_size > 0:
         answer["consistency"] = [b64encode(h) for h in consistency_proof(known_size, size, hashes)]
     return answer
+
+
+def _moved_item(
+    tx: ReadTx, event: LoggedEvent, size: int, hashes: StoredHashes, moved: tuple[Any, ...]
+) -> dict[str, Any]:
+    """The entries item in a log that was handed over (``docs/protocol.md``, "Log hand-over").
+
+    An event stored before the hand-over (a resend whose answer was lost) is in the
+    archived origin: its item names that ``origin`` and proves the entry under the
+    old final tree head, which the kiosk knows from the hand-over.  A v1 event
+    admitted after it is logged as ``event_sealed``: the item adds ``entry``,
+    ``ref``, ``issued`` and ``redeemed``, which the kiosk cannot know.
+    """
+    old_origin, old_size = moved[0], moved[1]
+    if event.index < 0:  # proved in the archived tree only: its index may be past the new log's size
+        archived = LoggedEvent(event.seq, event.index + old_size, event.received_ms, event.flags)
+        old_hashes = StoredHashes(tx, archived=old_origin)
+        item = _witness_item(archived, inclusion_proof(archived.index, old_size, old_hashes))
+        item["origin"] = old_origin
+        return item
+    item = _witness_item(event, inclusion_proof(event.index, size, hashes))
+    stored = tx.tlog_entry(event.index)
+    if stored is not None and b'"kind":"event_sealed"' in stored:
+        entry = logentry.parse_entry(stored)
+        item.update(
+            entry="event_sealed", ref=entry["ref"], issued=entry["issued"], redeemed=entry["redeemed"]
+        )
+    return item

@@ -90,7 +90,7 @@ class Permission(StrEnum):
     ERASE = "erase"  # erase a volunteer's personal data for good (Art. 17, server.erasure)
     SETTLE_SHOPS = "settle_shops"  # a shop's statement
     AUDIT = "audit"  # run the server's own check of the whole ledger
-    AUDIT_LOG = "audit_log"  # the auditor's material: openings of the log's commitments, balances
+    AUDIT_LOG = "audit_log"  # the auditor's: openings, balances, the archived log's entries
     READ_PERSONAL = "read_personal"  # a volunteer's balance, shifts and statement (their home site)
 
 

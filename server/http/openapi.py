@@ -337,6 +337,13 @@ CONSISTENCY: Final = (
     Query("from", "the older tree size", required=True),
     Query("to", "the newer tree size", required=True),
 )
+CONSISTENCY_IN: Final = (
+    *CONSISTENCY,
+    Query("origin", "an archived log's origin: the proof is in that log (default: the current one)"),
+)
+ARCHIVED: Final = (
+    Query("origin", "the archived log's origin (GET /v1/log/handover names it)", required=True),
+)
 INCLUSION: Final = (
     Query("index", "the entry's index in the log", required=True),
     Query("size", "the tree size the proof is for", required=True),

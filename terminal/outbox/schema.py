@@ -188,6 +188,22 @@ def m010_event_openings(db: Database) -> None:
     db.execute("ALTER TABLE events ADD COLUMN opening TEXT")
 
 
+def m011_log_handover(db: Database) -> None:
+    # The log hand-overs this kiosk followed (protocol.handover): from the origin it had pinned to the new
+    # one, with the old log's final tree head, against which a resent event's archived entry is checked.
+    db.execute(
+        """CREATE TABLE log_handover (
+            id INTEGER PRIMARY KEY,
+            old_origin TEXT NOT NULL UNIQUE,
+            new_origin TEXT NOT NULL UNIQUE,
+            old_size INTEGER NOT NULL,
+            old_root BLOB NOT NULL,
+            document TEXT NOT NULL,
+            followed_ms INTEGER NOT NULL
+        )"""
+    )
+
+
 def _retry_locked(step: Callable[[], Any], attempts: int = 5) -> Any:
     """Run ``step``, again if SQLite says the file is locked (some pragmas ignore the busy timeout)."""
     for attempt in range(attempts):
