@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test chaos fuzz fuzz-parsers bench units lint screenshots release clean
+.PHONY: demo test chaos fuzz fuzz-parsers bench units lint screenshots release clean stranger
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,12 @@ fuzz-parsers: $(STAMP)
 		grep '^Done' .fuzz.log; \
 	done
 	rm -f .fuzz.log
+
+# The stranger test (docs/privacy.md) on an economy about STRANGER_SCALE times the suite's (36 volunteers,
+# 4 weeks): every attack on the public material, with its figures printed.
+STRANGER_SCALE ?= 3
+stranger: $(STAMP)
+	KOKREATIV_STRANGER_SCALE=$(STRANGER_SCALE) $(BIN)/python -m pytest -q -s -rxX tests/privacy
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

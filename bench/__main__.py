@@ -146,7 +146,7 @@ def enrolled_kiosk(url: str, admin: ApiClient, folder: Path) -> tuple[KioskConfi
     taps: list[Tap] = []
     now_s = int(time.time())
     for i in range(50):
-        card = admin.register_card(name=f"{folder.name} {i}")["card_id"]
+        card = admin.register_card(name=f"{folder.name} {i}", site_id=site["site_id"])["card_id"]
         cards.append(card)
         uid = bytes([4, i, 1, 2, 3, 4, 5])
         credential = issue_credential(

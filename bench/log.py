@@ -35,6 +35,7 @@ def tlog_append_rate(folder: Path, entries_count: int) -> float:
     from server import tlog
     from server.context import ServerContext
     from server.storage import Storage
+    from server.vault import PERSON_KEYS, PersonVault
 
     folder.mkdir()
     entries = [
@@ -42,7 +43,12 @@ def tlog_append_rate(folder: Path, entries_count: int) -> float:
         for i in range(entries_count)
     ]
     with Storage(folder / "ledger.db") as storage:
-        ctx = ServerContext(storage=storage, server_key=PrivateKey.generate(), uid_pseudonym_key=bytes(32))
+        ctx = ServerContext(
+            storage=storage,
+            server_key=PrivateKey.generate(),
+            uid_pseudonym_key=bytes(32),
+            vault=PersonVault(folder / PERSON_KEYS),
+        )
         tlog.ensure_checkpoint(storage, ctx.server_key, 0)
         started = time.perf_counter()
         for start in range(0, entries_count, BATCH):
@@ -121,7 +127,9 @@ def audit_rate(folder: Path, events_count: int) -> tuple[float, int]:
             enrol = {"code": code, "public_key": key.public_key.to_b64(), "signature": signature}
             attempt = GuessLimiter(ctx.now_ms).attempt(ENROLMENT_CODES, "bench")
             kiosk_id = enrolment.enrol(ctx, enrol, attempt=attempt)["kiosk_id"]
-            card_ids = [cards.create_card(ctx, {"name": f"bench {i}"})["card_id"] for i in range(50)]
+            card_ids = [
+                cards.create_card(ctx, {"name": f"bench {i}", "site_id": site})["card_id"] for i in range(50)
+            ]
             start_ms, boot, prev = (
                 int(time.time() * 1000) - events_count * 60_000,
                 str(uuid.uuid4()),

@@ -66,7 +66,7 @@ def _rich_cards(url: str, admin: ApiClient, folder: Path, count: int) -> list[st
     now_s = int(time.time())
     cards, taps = [], []
     for i in range(count):
-        card = admin.register_card(name=f"bench shopper {i}")["card_id"]
+        card = admin.register_card(name=f"bench shopper {i}", site_id=site["site_id"])["card_id"]
         uid = bytes([4, 0x80 + i, 9, 8, 7, 6, 5])
         credential = issue_credential(
             issuer, card_id=card, uid=uid, valid_from_s=now_s - 86_400, valid_until_s=now_s + 86_400

@@ -86,11 +86,29 @@ def _proof(args: argparse.Namespace) -> int:
     return 0
 
 
+def _auditor(args: argparse.Namespace) -> Any:
+    """The designated auditor's source, if asked for: a folder, or the server with a token."""
+    from provisioning.audit import UsageError
+    from provisioning.audit.auditor import FolderAuditor, HttpAuditor, read_token
+
+    if args.auditor_data:
+        return FolderAuditor(Path(args.auditor_data))
+    token = read_token(args.auditor_token)
+    if token is None:
+        return None
+    url = args.audit_url or (args.source if args.source.startswith(("http://", "https://")) else None)
+    if url is None:
+        raise UsageError("bad_source", "auditing a mirror folder with a token needs --audit-url URL")
+    return HttpAuditor(url, token)
+
+
 def _ledger(args: argparse.Namespace) -> int:
     from provisioning.audit import AuditOptions, ProgressBar, audit_ledger, choose_verifiers, open_source
 
     source = open_source(args.source)
+    auditor = None
     try:
+        auditor = _auditor(args)
         keys = choose_verifiers(source, args.key or [], unsafe_trust_server_key=args.unsafe_trust_server_key)
         for warning in keys.warnings:
             print(warning, file=sys.stderr)
@@ -102,10 +120,13 @@ def _ledger(args: argparse.Namespace) -> int:
             workers=args.workers,
             progress=ProgressBar(sys.stderr, 0, enabled=show),
             warnings=keys.warnings,
+            auditor=auditor,
         )
         report = audit_ledger(source, options)
     finally:
         source.close()
+        if auditor is not None:
+            auditor.close()
     if args.json:
         _print(report.to_json())
     else:
@@ -158,8 +179,10 @@ def _configure_ledger(commands: argparse._SubParsersAction[argparse.ArgumentPars
         commands,
         "ledger",
         "audit a whole ledger: checkpoint, Merkle root, history, every signature and chain, "
-        "flags and balances; exit 1 and name each problem if anything fails",
-        "kokreativ verify ledger https://ledger.example.org --key 'ledger.example.org+1a2b3c4d+AV…'",
+        "flags and totals; with the auditor's token also every card and balance; "
+        "exit 1 and name each problem if anything fails",
+        "kokreativ verify ledger https://ledger.example.org --key 'ledger.example.org+1a2b3c4d+AV…'\n"
+        "  kokreativ verify ledger https://ledger.example.org --key 'ledger…' --auditor-token ~/audit.token",
     )
     ledger.add_argument(
         "source", metavar="SOURCE", help="the server's URL, or a mirror of its tiles (see 'verify mirror')"
@@ -179,6 +202,22 @@ def _configure_ledger(commands: argparse._SubParsersAction[argparse.ArgumentPars
     )
     ledger.add_argument(
         "--workers", type=_workers, metavar="N", help="processes checking signatures (default: every core)"
+    )
+    auditor = ledger.add_mutually_exclusive_group()
+    auditor.add_argument(
+        "--auditor-token",
+        metavar="FILE",
+        help="the designated auditor's token (permission audit_log) in FILE, - for stdin; default "
+        "$KOKREATIV_AUDITOR_TOKEN. Opens every commitment, replays the whole economy and compares "
+        "the balances; the openings are kept in the state folder (personal data, mode 0600)",
+    )
+    auditor.add_argument(
+        "--auditor-data",
+        metavar="DIR",
+        help="the auditor's material from 'kokreativ server export-log --auditor DIR' instead of a token",
+    )
+    ledger.add_argument(
+        "--audit-url", metavar="URL", help="the server's URL for the token when SOURCE is a mirror folder"
     )
     ledger.add_argument("--json", action="store_true", help="print the report as one JSON object")
     ledger.add_argument("--progress", action="store_true", help="show progress on stderr even when not a TTY")

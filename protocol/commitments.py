@@ -44,6 +44,9 @@ SALT_BYTES: Final = 16
 CARD_REF_DOMAIN: Final = b"kokreativ.card-ref.v1\x00"
 EVENT_SEAL_DOMAIN: Final = b"kokreativ.event-seal.v1\x00"
 SEALED_FIELDS: Final = frozenset({"clock", "data", "kind"})  # besides ``card``: what a v2 event seals
+# Trust list v4 names blocked and coordinator cards by ``commit_value(TRUST_CARD_DOMAIN, card_salt, card)``
+# with one fresh salt per list: a kiosk hashes a tapped card to look it up (protocol.trust).
+TRUST_CARD_DOMAIN: Final = b"kokreativ.trust-card.v1\x00"
 _HEX64: Final = re.compile(r"[0-9a-f]{64}")
 _SALT: Final = re.compile(r"[0-9a-f]{32}")
 

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from protocol import ids
+from protocol.commitments import TRUST_CARD_DOMAIN, commit_value
 from protocol.errors import MalformedError, VerificationError
 from protocol.keys import SIGNATURE_BYTES, PrivateKey, PublicKey
 from protocol.reasons import Reason
@@ -89,6 +90,10 @@ class CardCredential:
     def signed_bytes(self) -> bytes:
         """The bytes the signature covers (without the domain prefix)."""
         return _signed_part(self.key_id, self.card_id, self.valid_from_s, self.valid_until_s, self.uid)
+
+    def to_bytes(self) -> bytes:
+        """The credential as it is on the tag (what :func:`parse_credential` reads)."""
+        return self.signed_bytes() + self.signature
 
 
 def _signed_part(key_id: str, card_id: str, valid_from_s: int, valid_until_s: int, uid: bytes) -> bytes:
@@ -146,13 +151,21 @@ def parse_credential(payload: bytes) -> CardCredential:
 
 @dataclass(frozen=True, slots=True)
 class CardTrust:
-    """What a kiosk believes: issuer keys by key ID, and card IDs that are blocked.
+    """What a kiosk believes: issuer keys by key ID, and the cards that are blocked.
 
     An empty ``issuer_keys`` trusts nothing: every credential is ``unknown_issuer``.
     """
 
     issuer_keys: Mapping[str, PublicKey] = field(default_factory=dict)
     blocked: frozenset[str] = frozenset()
+    # With a salt (trust list v4), ``blocked`` holds salted hashes of card IDs, not the IDs.
+    blocked_salt: str | None = None
+
+    def is_blocked(self, card_id: str) -> bool:
+        """Whether ``card_id`` is blocked: looked up as it is, or hashed with the list's salt."""
+        if self.blocked_salt is None:
+            return card_id in self.blocked
+        return commit_value(TRUST_CARD_DOMAIN, self.blocked_salt, card_id) in self.blocked
 
 
 NO_TRUST: Final = CardTrust()
@@ -186,6 +199,6 @@ def verify_credential(
         raise VerificationError(Reason.CREDENTIAL_NOT_YET_VALID, "credential is not valid yet")
     if now_s >= credential.valid_until_s:
         raise VerificationError(Reason.CREDENTIAL_EXPIRED, "credential has expired")
-    if credential.card_id in trust.blocked:
+    if trust.is_blocked(credential.card_id):
         raise VerificationError(Reason.CARD_BLOCKED, "card is blocked")
     return credential

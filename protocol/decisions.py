@@ -5,10 +5,16 @@ sign on their own laptop, which the server checks, applies and logs as signed,
 so an auditor can re-check who decided what.  Format and kinds:
 ``docs/protocol.md``, "Coordinator decisions"; the bonus windows and how
 minutes become tokens: ``docs/economy.md`` and :mod:`protocol.earning`.
+
+Decision v2 (issue 17) names no card: a ``manual_shift`` has ``ref``, a hiding
+commitment to the card (:mod:`protocol.commitments`), instead of ``card``, and
+its opening travels beside the signed bytes (``{"body", "sig", "opening"}``),
+kept off the log like an event's.  The other kinds are the same in v1 and v2.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 import secrets
@@ -17,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from protocol import earning, ids
+from protocol.commitments import Opening, require_commitment
 from protocol.earning import check_bonuses
 from protocol.encoding import MAX_SAFE_INT, canonical_json, parse_canonical_json
 from protocol.errors import MalformedError, VerificationError
@@ -26,7 +33,9 @@ from protocol.reasons import Reason
 from protocol.sealed import seal
 
 DECISION_TYPE: Final = "kokreativ.decision"
-DECISION_VERSION: Final = 1
+DECISION_VERSION: Final = 1  # names a manual shift's card
+COMMITTED_DECISION_VERSION: Final = 2  # names a commitment to it (``ref``) instead
+SUPPORTED_DECISION_VERSIONS: Final = frozenset({DECISION_VERSION, COMMITTED_DECISION_VERSION})
 MAX_DECISION_BYTES: Final = 16 * 1024
 MAX_BONUSES: Final = earning.MAX_BONUSES
 MAX_BONUS_DATES: Final = earning.MAX_BONUS_DATES
@@ -73,6 +82,10 @@ def _site(value: object, name: str) -> str:
 
 def _card(value: object, name: str) -> str:
     return ids.require_id(value, ids.CARD, ids.UID_CARD, field=f"data.{name}")
+
+
+def _ref(value: object, name: str) -> str:
+    return require_commitment(value, field=f"data.{name}")
 
 
 def _redemption(value: object, name: str) -> str:
@@ -139,17 +152,53 @@ DATA_FIELDS: Final[Mapping[str, Mapping[str, Callable[[object, str], object]]]] 
     "redemption_review": {"redemption": _redemption, "action": _action, "reason": _reason},
     "manual_shift": {"card": _card, "site": _site, "start_ms": _MS, "end_ms": _MS, "reason": _reason},
 }
+# Decision v2: the same kinds; a manual shift names a commitment to its card (``ref``), not the card.
+DATA_FIELDS_V2: Final[Mapping[str, Mapping[str, Callable[[object, str], object]]]] = {
+    **DATA_FIELDS,
+    "manual_shift": {"ref": _ref, "site": _site, "start_ms": _MS, "end_ms": _MS, "reason": _reason},
+}
+_DATA_FIELDS_BY_VERSION: Final = {DECISION_VERSION: DATA_FIELDS, COMMITTED_DECISION_VERSION: DATA_FIELDS_V2}
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """One coordinator decision, parsed and checked field by field (not yet its signature)."""
+    """One coordinator decision, parsed and checked field by field (not yet its signature).
+
+    ``card`` is the card a ``manual_shift`` is about: ``data["card"]`` in v1; in
+    v2 ``""`` until :meth:`opened` with the opening that travels beside it
+    (``data["ref"]`` commits to it).  Other kinds name no card (``""``).
+    """
 
     kind: str
     coordinator: str
     at_ms: int
     data: Mapping[str, Any]
     nonce: str = field(default_factory=lambda: secrets.token_hex(16))
+    version: int = DECISION_VERSION
+    card: str = ""
+
+    def __post_init__(self) -> None:
+        if self.version == DECISION_VERSION and not self.card and "card" in self.data:
+            object.__setattr__(self, "card", self.data["card"])
+
+    @property
+    def ref(self) -> str | None:
+        """The commitment to the card a v2 ``manual_shift`` names (``None`` otherwise)."""
+        ref = self.data.get("ref") if self.version == COMMITTED_DECISION_VERSION else None
+        return ref if isinstance(ref, str) else None
+
+    def opened(self, opening: Opening) -> Decision:
+        """This v2 decision with its ``card`` from ``opening``.
+
+        ``opening_mismatch`` if it does not open ``ref``; a decision without a
+        ``ref`` takes no opening (``bad_field``).
+        """
+        if self.ref is None:
+            raise MalformedError(
+                Reason.BAD_FIELD, "this decision names no card reference and takes no opening"
+            )
+        opening.check(self.ref)
+        return dataclasses.replace(self, card=opening.card)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -159,7 +208,7 @@ class Decision:
             "kind": self.kind,
             "nonce": self.nonce,
             "type": DECISION_TYPE,
-            "v": DECISION_VERSION,
+            "v": self.version,
         }
 
     def to_bytes(self) -> bytes:
@@ -172,15 +221,23 @@ class Decision:
 def _from_json(obj: dict[str, Any]) -> Decision:
     if obj.get("type") != DECISION_TYPE:
         raise MalformedError(Reason.UNKNOWN_TYPE, "not a kokreativ.decision")
-    if obj.get("v") != DECISION_VERSION or isinstance(obj.get("v"), bool):
-        raise MalformedError(Reason.UNKNOWN_VERSION, f"decision version {obj.get('v')!r} is not supported")
+    version = obj.get("v")
+    # An int first: a hostile ``v`` may be unhashable (a list, an object).
+    if (
+        not isinstance(version, int)
+        or isinstance(version, bool)
+        or version not in SUPPORTED_DECISION_VERSIONS
+    ):
+        raise MalformedError(
+            Reason.UNKNOWN_VERSION, f"decision version {str(version)[:20]!r} is not supported"
+        )
     missing = _FIELDS - obj.keys()
     if missing:
         raise MalformedError(Reason.MISSING_FIELD, f"decision lacks {sorted(missing)[0]!r}")
     if obj.keys() - _FIELDS:
         raise MalformedError(Reason.UNKNOWN_FIELD, "decision has an unknown field")
     kind = obj["kind"]
-    validators = DATA_FIELDS.get(kind) if isinstance(kind, str) else None
+    validators = _DATA_FIELDS_BY_VERSION[version].get(kind) if isinstance(kind, str) else None
     if validators is None:
         raise MalformedError(Reason.UNKNOWN_KIND, f"decision kind {str(kind)[:40]!r} is not known")
     if not isinstance(obj["nonce"], str) or _NONCE.fullmatch(obj["nonce"]) is None:
@@ -199,6 +256,7 @@ def _from_json(obj: dict[str, Any]) -> Decision:
         at_ms=at_ms,
         data=data,
         nonce=obj["nonce"],
+        version=version,
     )
 
 
@@ -207,9 +265,31 @@ def parse_decision(body: bytes) -> Decision:
     return _from_json(parse_canonical_json(body, max_bytes=MAX_DECISION_BYTES))
 
 
-def sign_decision(decision: Decision, key: PrivateKey) -> dict[str, str]:
-    """The wire form ``{"body": b64, "sig": b64}`` of ``decision`` signed by the coordinator's ``key``."""
-    return seal(decision.to_bytes(), key)
+def committed_decision(
+    kind: str, coordinator: str, at_ms: int, data: Mapping[str, Any]
+) -> tuple[Decision, Opening | None]:
+    """A v2 decision of ``kind`` with ``data`` as in v1, and the opening it needs (``None``: none).
+
+    A ``manual_shift``'s ``data["card"]`` becomes ``data["ref"]``, a fresh commitment to the card.
+    """
+    if kind != "manual_shift":
+        return Decision(kind, coordinator, at_ms, dict(data), version=COMMITTED_DECISION_VERSION), None
+    card = _card(data.get("card"), "card")
+    opening = Opening.fresh(card)
+    fields = {name: value for name, value in data.items() if name != "card"} | {"ref": opening.ref}
+    decision = Decision(kind, coordinator, at_ms, fields, version=COMMITTED_DECISION_VERSION, card=card)
+    return decision, opening
+
+
+def sign_decision(decision: Decision, key: PrivateKey, opening: Opening | None = None) -> dict[str, Any]:
+    """The wire form ``{"body": b64, "sig": b64}`` of ``decision`` signed by the coordinator's ``key``.
+
+    A v2 ``manual_shift`` adds its ``opening`` (``{"card", "salt"}``), beside the signed bytes.
+    """
+    wire: dict[str, Any] = dict(seal(decision.to_bytes(), key))
+    if opening is not None:
+        wire["opening"] = opening.to_json()
+    return wire
 
 
 def verify_decision(body: bytes, signature: bytes, key: PublicKey) -> Decision:

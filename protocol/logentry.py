@@ -38,33 +38,42 @@ ENTRY_FIELDS: Final[dict[str, frozenset[str]]] = {
     "clock_ref": frozenset({"body", "sig", "received_ms"}),
     "server_key": frozenset({"body", "sig_old", "sig_new"}),
 }
-# Entry v2: nothing in it names a card or a volunteer.  A card's registration and block are
-# hiding commitments (``ref``, :mod:`protocol.commitments`) whose openings the server keeps off
-# the log; an event's body is a v2 event (a commitment instead of the card).  ``issued`` and
-# ``redeemed`` say by how many tokens the entry changed the economy's totals (signed integers: a
-# void or a rejection takes back), so a stranger can sum the totals and an auditor with the
-# openings can check every one.  ``handover`` is the first entry of a new origin: the old log's
-# last checkpoint (origin, size, root hash) and each kiosk's chain head, so the new log verifies
-# on its own.  ``event_sealed`` stands for a v1 event (which names its card) that reached the
-# server after the hand-over: its hash, chain position and a commitment, the bytes go to the
-# auditor with the openings.
+# Entry v2: nothing in it names a card or a volunteer, or tells what a tap was or when (``docs/privacy.md``).
+# An ``event`` holds a v2 event (its chain place and a commitment to card, clock, kind and data) and
+# the UTC day the server received it (``received_ms`` floored to :data:`PUBLIC_DAY_MS`): no flags,
+# no amounts.  A card's registration and block are hiding commitments (``ref``) whose openings the
+# server keeps off the log.  ``totals`` says by how many tokens the entries ``first..last`` changed
+# the economy's totals (signed: a void takes back), appended once a UTC day, so a stranger can sum
+# the totals up to the last closed day and an auditor with the openings can check every range.
+# ``handover`` is the first entry of a new origin: the old log's last checkpoint (origin, size, root
+# hash) and each kiosk's chain head.  ``event_sealed`` stands for a v1 event (which names its card)
+# in a log that names no card: its hash, chain position and a commitment; the bytes go to the auditor.
+PUBLIC_DAY_MS: Final = 86_400_000
 ENTRY_FIELDS_V2: Final[dict[str, frozenset[str]]] = {
     **{kind: fields for kind, fields in ENTRY_FIELDS.items() if kind not in {"card", "card_blocked"}},
-    "event": frozenset({"body", "sig", "received_ms", "flags", "issued", "redeemed"}),
-    "decision": frozenset({"body", "sig", "received_ms", "issued", "redeemed"}),
+    "event": frozenset({"body", "sig", "received_ms"}),
+    "decision": frozenset({"body", "sig", "received_ms"}),
     "card": frozenset({"ref", "at_ms"}),
     "card_blocked": frozenset({"ref", "at_ms"}),
     "handover": frozenset({"old_origin", "old_size", "old_root", "kiosks", "at_ms"}),
-    "event_sealed": frozenset(
-        {"kiosk", "seq", "hash", "prev", "ref", "received_ms", "flags", "issued", "redeemed"}
-    ),
+    "event_sealed": frozenset({"kiosk", "seq", "hash", "prev", "ref", "received_ms"}),
+    "totals": frozenset({"first", "last", "issued", "redeemed", "at_ms"}),
 }
+
+
+def public_day(received_ms: int) -> int:
+    """``received_ms`` floored to its UTC day: the only receipt time an entry v2 of an event shows."""
+    return received_ms - received_ms % PUBLIC_DAY_MS
+
+
 _FIELDS_BY_VERSION: Final[dict[int, dict[str, frozenset[str]]]] = {1: ENTRY_FIELDS, 2: ENTRY_FIELDS_V2}
 _SIGNED_TOTALS: Final = ("issued", "redeemed")  # may be negative
 # Kinds whose ``body`` and ``sig`` are somebody's signed bytes, kept exactly.
 _SIGNED_KINDS: Final = frozenset({"event", "decision", "clock_ref"})
 _COUNTS: Final = (
     "received_ms",
+    "first",
+    "last",
     "at_ms",
     "tokens_per_hour",
     "max_shift_hours",
@@ -85,16 +94,56 @@ def make_entry(kind: str, *, version: int = ENTRY_VERSION, **fields: Any) -> byt
     return canonical_json({"kind": kind, "type": ENTRY_TYPE, "v": version, **fields})
 
 
-def event_entry(body: bytes, sig: bytes, *, received_ms: int, flags: Sequence[str]) -> bytes:
-    """The entry for one admitted kiosk event (``body`` and ``sig`` exactly as the kiosk signed them)."""
+def event_entry(
+    body: bytes,
+    sig: bytes,
+    *,
+    received_ms: int,
+    flags: Sequence[str],
+    totals: tuple[int, int] | None = None,
+) -> bytes:
+    """The entry for one admitted kiosk event (``body`` and ``sig`` exactly as the kiosk signed them).
+
+    With ``totals`` (``(issued, redeemed)``) it is an entry v2, without an entry v1.
+    """
+    fields: dict[str, Any] = {
+        "body": b64encode(body),
+        "sig": b64encode(sig),
+        "received_ms": received_ms,
+        "flags": list(flags),
+    }
+    if totals is None:
+        return make_entry("event", **fields)
+    issued, redeemed = totals
+    return make_entry("event", version=PRIVATE_ENTRY_VERSION, issued=issued, redeemed=redeemed, **fields)
+
+
+def event_leaf_hash(
+    body: bytes,
+    sig: bytes,
+    *,
+    received_ms: int,
+    flags: Sequence[str],
+    totals: tuple[int, int] | None = None,
+) -> bytes:
+    """The leaf hash of :func:`event_entry`: what a kiosk checks an inclusion proof against."""
+    return leaf_hash(event_entry(body, sig, received_ms=received_ms, flags=flags, totals=totals))
+
+
+def private_event_entry(body: bytes, sig: bytes, *, received_ms: int) -> bytes:
+    """The entry v2 of an admitted v2 event: its signed bytes and the UTC day of ``received_ms``, nothing else."""
     return make_entry(
-        "event", body=b64encode(body), sig=b64encode(sig), received_ms=received_ms, flags=list(flags)
+        "event",
+        version=PRIVATE_ENTRY_VERSION,
+        body=b64encode(body),
+        sig=b64encode(sig),
+        received_ms=public_day(received_ms),
     )
 
 
-def event_leaf_hash(body: bytes, sig: bytes, *, received_ms: int, flags: Sequence[str]) -> bytes:
-    """The leaf hash of :func:`event_entry`: what a kiosk checks an inclusion proof against."""
-    return leaf_hash(event_entry(body, sig, received_ms=received_ms, flags=flags))
+def private_event_leaf_hash(body: bytes, sig: bytes, *, received_ms: int) -> bytes:
+    """The leaf hash of :func:`private_event_entry`: what a kiosk checks an inclusion proof against."""
+    return leaf_hash(private_event_entry(body, sig, received_ms=received_ms))
 
 
 def decision_entry(body: bytes, sig: bytes, *, received_ms: int) -> bytes:
@@ -141,8 +190,10 @@ def parse_entry(data: bytes) -> dict[str, Any]:
     if kind == "server_key":
         for name in ("body", "sig_old", "sig_new"):
             obj[name] = b64decode(obj[name], field=f"entry.{name}")
-    if kind in {"event", "event_sealed"} and (
-        not isinstance(obj["flags"], list) or not all(isinstance(f, str) for f in obj["flags"])
+    if (
+        kind == "event"
+        and obj["v"] == ENTRY_VERSION
+        and (not isinstance(obj["flags"], list) or not all(isinstance(f, str) for f in obj["flags"]))
     ):
         raise MalformedError(Reason.BAD_FIELD, "flags is a list of reason codes")
     return obj

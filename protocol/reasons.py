@@ -40,6 +40,10 @@ class Reason(StrEnum):
     INTERNAL_ERROR = "internal_error"
     STORAGE_FULL = "storage_full"  # the disk is full: nothing was written; retry when space returns
     STORAGE_UNAVAILABLE = "storage_unavailable"  # the disk is read-only or failing: nothing was written
+    ACCESS_SECRET_INVALID = "access_secret_invalid"  # a volunteer's access secret that is wrong or revoked
+    SESSION_REQUIRED = "session_required"  # a volunteer's route without a live session cookie
+    STALE_REQUEST = "stale_request"  # a signed request whose at_ms is too far from the server's clock
+    REPLAYED = "replayed"  # a signed request whose nonce was used before
 
     # Ingest.
     UNKNOWN_KIOSK = "unknown_kiosk"
@@ -67,6 +71,7 @@ class Reason(StrEnum):
     UNKNOWN_ISSUER = "unknown_issuer"
     ISSUER_KEY_INACTIVE = "issuer_key_inactive"
     CARD_EXISTS = "card_exists"
+    VOLUNTEER_ERASED = "volunteer_erased"
 
     # Cards at the kiosk: why a tap was denied (also flags on admitted events).
     BAD_CREDENTIAL = "bad_credential"
@@ -84,6 +89,8 @@ class Reason(StrEnum):
     NOTE_UNVERIFIED = "note_unverified"
     BAD_CHECKPOINT = "bad_checkpoint"
     BAD_PROOF = "bad_proof"
+    BAD_HANDOVER = "bad_handover"
+    LOG_HANDED_OVER = "log_handed_over"
 
     # Flags on admitted events and shifts (they go to the review list).
     CLOCK_OUT_OF_RANGE = "clock_out_of_range"

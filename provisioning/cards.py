@@ -68,6 +68,7 @@ class IssuedCard:
     valid_until_s: int
     tag_type: str
     locked: bool | None
+    access_secret: str | None = None  # a new volunteer's, shown once: on the sheet, never in to_json
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -92,11 +93,15 @@ def issue_card(
     *,
     name: str | None = None,
     volunteer_id: str | None = None,
+    site_id: str | None = None,
     ehrenamtskarte: str | None = None,
     valid_days: int = DEFAULT_VALID_DAYS,
     now_s: int | None = None,
 ) -> IssuedCard:
     """Register a card and write its credential onto the tag ``write_tag`` connects to.
+
+    A new volunteer (``name``) needs their home ``site_id``; the answer then carries
+    their access secret (:mod:`provisioning.accesssheet` puts it on the sheet).
 
     Raises whatever the server (``ServerRefused``) or the tag I/O raised; see the module
     docstring for what is undone.
@@ -112,6 +117,7 @@ def issue_card(
         answer = client.register_card(
             name=name,
             volunteer_id=volunteer_id,
+            site_id=site_id,
             ehrenamtskarte=ehrenamtskarte,
             issuer_key_id=key_id,
             valid_from_s=valid_from,
@@ -138,6 +144,7 @@ def issue_card(
         valid_until_s=valid_until,
         tag_type=str(getattr(written, "tag_type", "")),
         locked=getattr(written, "locked", None),
+        access_secret=registered.get("access_secret"),
     )
 
 

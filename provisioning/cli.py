@@ -16,6 +16,8 @@ coordinator's key file in ``--key`` or ``KOKREATIV_COORDINATOR_KEY``.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -81,11 +83,37 @@ def _issuer_create(client: ApiClient, args: argparse.Namespace) -> dict[str, Any
     return {**answer, "key_file": str(args.key)}
 
 
+def _new_volunteer_site(args: argparse.Namespace) -> str | None:
+    """``--site`` for a new volunteer (``--name``), refused without it and with ``--volunteer``."""
+    if args.name is not None and not args.site:
+        raise ProvisioningError("malformed_request", "a new volunteer (--name) needs --site, their home site")
+    if args.volunteer is not None and args.site:
+        raise ProvisioningError(
+            "malformed_request", "--site is a new volunteer's; an existing one keeps theirs"
+        )
+    return str(args.site) if args.site else None
+
+
+def _show_access(server_url: str, secret: str) -> str:
+    """Print a new volunteer's access link and QR code on stderr (shown once); return the link."""
+    from provisioning.accesssheet import access_link, terminal_qr
+
+    link = access_link(server_url, secret)
+    print(
+        f"\nThe volunteer's access link (shown once; on the sheet, never in the JSON):\n{link}\n",
+        file=sys.stderr,
+    )
+    print(terminal_qr(link), file=sys.stderr)
+    return link
+
+
 def _card_issue(client: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
     from hardware.nfc import write_one_tag
+    from provisioning.accesssheet import write_access_sheet
     from provisioning.cards import issue_card
     from terminal.keystore import load_key
 
+    site_id = _new_volunteer_site(args)
     issuer_key = load_key(Path(args.issuer_key))
     issued = issue_card(
         client,
@@ -93,10 +121,18 @@ def _card_issue(client: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
         lambda make: write_one_tag(args.reader, make, lock=not args.no_lock, timeout_s=args.timeout),
         name=args.name,
         volunteer_id=args.volunteer,
+        site_id=site_id,
         ehrenamtskarte=args.ehrenamtskarte,
         valid_days=args.valid_days,
     )
-    return issued.to_json()
+    answer = issued.to_json()
+    if issued.access_secret is not None:
+        link = _show_access(args.server, issued.access_secret)
+        sheet = write_access_sheet(
+            Path(args.sheet_dir), card_id=issued.card_id, volunteer_id=issued.volunteer_id, link=link
+        )
+        answer.update(sheet=str(sheet.sheet), access_qr=str(sheet.qr_svg))
+    return answer
 
 
 def _card_register(client: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
@@ -110,9 +146,17 @@ def _card_register(client: ApiClient, args: argparse.Namespace) -> dict[str, Any
         from hardware.nfc import read_one_tag
 
         uid = read_one_tag(args.reader, timeout_s=args.timeout).uid
-    return client.register_card(
-        name=args.name, volunteer_id=args.volunteer, ehrenamtskarte=args.ehrenamtskarte, uid=uid
+    answer = client.register_card(
+        name=args.name,
+        volunteer_id=args.volunteer,
+        site_id=_new_volunteer_site(args),
+        ehrenamtskarte=args.ehrenamtskarte,
+        uid=uid,
     )
+    secret = answer.pop("access_secret", None)
+    if isinstance(secret, str):
+        _show_access(args.server, secret)
+    return answer
 
 
 def _card_coordinator(args: argparse.Namespace) -> int:
@@ -302,12 +346,21 @@ def _configure_card_issue(cards: SubParsers) -> None:
         cards,
         "issue",
         "write a signed credential onto the blank tag on the reader and register the card",
-        'kokreativ provision card issue --issuer-key ~/issuer-2026.key --reader usb --name "Alex B."',
+        'kokreativ provision card issue --issuer-key ~/issuer-2026.key --reader usb --name "Alex B." '
+        "--site s_…",
         admin_call(_card_issue),
     )
     issue_who = issue.add_mutually_exclusive_group(required=True)
     issue_who.add_argument("--name", help="a new volunteer's name (kept in personal data only)")
     issue_who.add_argument("--volunteer", help="an existing volunteer ID (v_…), e.g. for a replacement card")
+    issue.add_argument(
+        "--site", help="a new volunteer's home site (s_…): whose coordinators may read their data"
+    )
+    issue.add_argument(
+        "--sheet-dir",
+        default=".",
+        help="where the issuing sheet and the access QR code (SVG) are written (default: here)",
+    )
     issue.add_argument("--ehrenamtskarte", help="the volunteer's Ehrenamtskarte number (personal data)")
     issue.add_argument("--issuer-key", required=True, help="the issuer key file from `issuer create`")
     issue.add_argument("--reader", required=True, help="nfcpy reader path: usb, tty:AMA0:pn532, …")
@@ -322,12 +375,13 @@ def _configure_card_register(cards: SubParsers) -> None:
         cards,
         "register",
         "register a card without writing it: a random ID, or an existing tag by UID pseudonym (pilots)",
-        'kokreativ provision card register --name "Alex Beispiel" --uid 04a2b3c4d5e6f7',
+        'kokreativ provision card register --name "Alex Beispiel" --site s_… --uid 04a2b3c4d5e6f7',
         admin_call(_card_register),
     )
     who = register.add_mutually_exclusive_group(required=True)
     who.add_argument("--name", help="the volunteer's name (kept in personal data only)")
     who.add_argument("--volunteer", help="an existing volunteer ID (v_…)")
+    register.add_argument("--site", help="a new volunteer's home site (s_…)")
     register.add_argument("--ehrenamtskarte", help="the volunteer's Ehrenamtskarte number (personal data)")
     uid = register.add_mutually_exclusive_group()
     uid.add_argument("--uid", help="an uncredentialed tag's UID in hex; only its pseudonym is stored")
@@ -371,6 +425,58 @@ def _configure_cards(commands: SubParsers) -> None:
     _configure_card_register(cards)
 
 
+def _volunteer_export(args: argparse.Namespace) -> int:
+    with admin_client(args) as client:
+        exported = client.export_volunteer(args.volunteer_id, pdf=args.format == "pdf")
+    if isinstance(exported, bytes):
+        if args.out is None:
+            raise ProvisioningError("bad_field", "a PDF needs --out FILE")
+        write_private(Path(args.out), exported)
+        print_line({"export": str(args.out), "bytes": len(exported)})
+    elif args.out is not None:
+        write_private(Path(args.out), (json.dumps(exported, indent=2, ensure_ascii=False) + "\n").encode())
+        print_line({"export": str(args.out)})
+    else:
+        print_json(exported)
+    return 0
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to a new file only its owner can read (it holds personal data); never overwrite."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise ProvisioningError("bad_field", f"{path} exists; refusing to overwrite it") from None
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+def _configure_volunteers(commands: SubParsers) -> None:
+    """``provision volunteer …``: a volunteer's rights (export, erasure)."""
+    volunteers = group(
+        commands, "volunteer", "a volunteer's data: export it (Art. 15/20), erase it (Art. 17)"
+    )
+    erase = leaf(
+        volunteers,
+        "erase",
+        "erase a volunteer's name, Ehrenamtskarte number and the links to their cards for good: "
+        "blocks their cards and destroys their key; their pseudonymous ledger entries stay",
+        "kokreativ provision volunteer erase v_…",
+        admin_call(lambda c, a: c.erase_volunteer(a.volunteer_id)),
+    )
+    erase.add_argument("volunteer_id")
+    export = leaf(
+        volunteers,
+        "export",
+        "everything stored about a volunteer, as JSON or as a PDF in German",
+        "kokreativ provision volunteer export v_… --format pdf --out auskunft.pdf",
+        _volunteer_export,
+    )
+    export.add_argument("volunteer_id")
+    export.add_argument("--format", choices=("json", "pdf"), default="json", help="default: json")
+    export.add_argument("--out", help="write to this new file (mode 0600) instead of printing")
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     commands = parser.add_subparsers(dest="provision_command", metavar="COMMAND", required=True)
     _configure_init(commands)
@@ -378,6 +484,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     _configure_terminals(commands)
     _configure_issuers(commands)
     _configure_cards(commands)
+    _configure_volunteers(commands)
     configure_shops(commands)
     configure_coordinators(commands)
     configure_review(commands)

@@ -8,7 +8,7 @@ back as :class:`ServerRefused` carrying the server's reason code.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import requests
 
@@ -113,20 +113,26 @@ class ApiClient:
         *,
         name: str | None = None,
         volunteer_id: str | None = None,
+        site_id: str | None = None,
         ehrenamtskarte: str | None = None,
         issuer_key_id: str | None = None,
         valid_from_s: int | None = None,
         valid_until_s: int | None = None,
         uid: bytes | None = None,
     ) -> dict[str, Any]:
-        """Register a card for a new volunteer (``name``) or an existing one (``volunteer_id``).
+        """Register a card for a new volunteer (``name`` and their home ``site_id``) or an existing one.
 
         With ``issuer_key_id`` and the validity window it is a credential card the caller
         is about to write; with ``uid`` an uncredentialed pilot card named by its pseudonym.
+        A new volunteer's answer carries their ``access_secret``, shown this once.
         """
         if (name is None) == (volunteer_id is None):
             raise ValueError("give exactly one of name (a new volunteer) or volunteer_id")
-        body: dict[str, Any] = {"name": name} if name is not None else {"volunteer_id": volunteer_id}
+        if (site_id is None) != (name is None):
+            raise ValueError("a new volunteer (name) needs site_id, their home site; an existing one has one")
+        body: dict[str, Any] = (
+            {"name": name, "site_id": site_id} if name is not None else {"volunteer_id": volunteer_id}
+        )
         if ehrenamtskarte is not None:
             body["ehrenamtskarte"] = ehrenamtskarte
         if issuer_key_id is not None:
@@ -134,6 +140,14 @@ class ApiClient:
         if uid is not None:
             body["uid"] = uid.hex()
         return self.request("POST", "/v1/admin/cards", body)
+
+    def reissue_access(self, volunteer_id: str) -> dict[str, Any]:
+        """A new access secret for ``volunteer_id`` (the old one and their sessions end); shown once."""
+        return self.request("POST", f"/v1/admin/volunteers/{volunteer_id}/access", {})
+
+    def revoke_access(self, volunteer_id: str) -> dict[str, Any]:
+        """No access secret works for ``volunteer_id`` until a re-issue; their sessions end."""
+        return self.request("POST", f"/v1/admin/volunteers/{volunteer_id}/access/revoke", {})
 
     def block_card(self, card_id: str, *, reason: str | None = None) -> dict[str, Any]:
         return self.request(
@@ -220,8 +234,11 @@ class ApiClient:
     def revoke_coordinator(self, coordinator_id: str) -> dict[str, Any]:
         return self.request("POST", f"/v1/admin/coordinators/{coordinator_id}/revoke")
 
-    def post_decision(self, wire: dict[str, str]) -> dict[str, Any]:
-        """Send a signed decision ``{"body", "sig"}``; the answer names its hash, log index and result."""
+    def post_decision(self, wire: dict[str, Any]) -> dict[str, Any]:
+        """Send a signed decision ``{"body", "sig"}`` (a v2 manual shift adds ``"opening"``).
+
+        The answer names its hash, log index and result.
+        """
         return self.request("POST", "/v1/admin/decisions", dict(wire))
 
     def statement(
@@ -243,6 +260,17 @@ class ApiClient:
             response = self._send("GET", path, None, accept="text/csv")
             response.encoding = "utf-8"
             return response.text
+        return self.request("GET", path)
+
+    def erase_volunteer(self, volunteer_id: str) -> dict[str, Any]:
+        """Erase a volunteer's personal data for good (Art. 17): blocks their cards, destroys their key."""
+        return self.request("POST", f"/v1/admin/volunteers/{quote(volunteer_id, safe='')}/erase")
+
+    def export_volunteer(self, volunteer_id: str, *, pdf: bool = False) -> dict[str, Any] | bytes:
+        """Everything stored about a volunteer (Art. 15/20): the JSON document, or the PDF's bytes."""
+        path = f"/v1/admin/volunteers/{quote(volunteer_id, safe='')}/export"
+        if pdf:
+            return self._send("GET", path + "?format=pdf", None, accept="application/pdf").content
         return self.request("GET", path)
 
     def review(self) -> list[dict[str, Any]]:

@@ -31,7 +31,6 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from protocol import (
-    Decision,
     MalformedError,
     PrivateKey,
     Reason,
@@ -42,6 +41,7 @@ from protocol import (
     sign_decision,
 )
 from protocol.clock import now_ms
+from protocol.decisions import committed_decision
 from protocol.keys import SEED_BYTES
 from provisioning.client import ApiClient
 from provisioning.errors import ProvisioningError, ServerRefused, ServerUnreachable
@@ -143,20 +143,19 @@ def key_path(given: str | None, environ: Mapping[str, str] = os.environ) -> Path
 # -- signing ---------------------------------------------------------------------------------------
 
 
-def sign(key: PrivateKey, kind: str, data: Mapping[str, Any], *, at_ms: int | None = None) -> dict[str, str]:
-    """The wire form ``{"body", "sig"}`` of a ``kind`` decision, signed by ``key`` at ``at_ms`` (now).
+def sign(key: PrivateKey, kind: str, data: Mapping[str, Any], *, at_ms: int | None = None) -> dict[str, Any]:
+    """The wire form ``{"body", "sig"}`` of a ``kind`` decision v2, signed by ``key`` at ``at_ms`` (now).
 
+    ``data`` is as in v1: a ``manual_shift`` names its ``card``, which the signed
+    decision replaces by a fresh commitment; the wire form then adds
+    ``"opening"``, which the server keeps off the log (``docs/protocol.md``).
     The decision is checked by the protocol's own parser before it is signed, so
     a malformed one raises :class:`ProvisioningError` and nothing is signed.
     """
-    decision = Decision(
-        kind=kind,
-        coordinator=coordinator_id(key.public_key),
-        at_ms=now_ms() if at_ms is None else at_ms,
-        data=dict(data),
-    )
+    at = now_ms() if at_ms is None else at_ms
     try:
-        return sign_decision(decision, key)
+        decision, opening = committed_decision(kind, coordinator_id(key.public_key), at, data)
+        return sign_decision(decision, key, opening)
     except MalformedError as exc:
         raise ProvisioningError(exc.reason, exc.message) from exc
 
@@ -169,7 +168,7 @@ def pending_dir(key_file: Path) -> Path:
     return key_file.with_name(key_file.name + ".pending")
 
 
-def send_decision(client: ApiClient, wire: Mapping[str, str], *, pending: Path) -> dict[str, Any]:
+def send_decision(client: ApiClient, wire: Mapping[str, Any], *, pending: Path) -> dict[str, Any]:
     """Post a signed decision; keep its exact bytes on disk until the server has answered.
 
     A decision that pays (an approval, a shift added by hand) must not pay twice

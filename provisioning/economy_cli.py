@@ -58,7 +58,7 @@ def _signing_key(args: argparse.Namespace) -> PrivateKey:
     return ck.load_coordinator_key(ck.key_path(args.key))
 
 
-def _send(client: ApiClient, args: argparse.Namespace, wire: dict[str, str]) -> dict[str, Any]:
+def _send(client: ApiClient, args: argparse.Namespace, wire: dict[str, Any]) -> dict[str, Any]:
     """Post a signed decision, kept next to the key file until the server answered (see ``send_decision``)."""
     return ck.send_decision(client, wire, pending=ck.pending_dir(ck.key_path(args.key)))
 

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from protocol import Reason, ids
-from server import enrolment, quotas, tlog
+from server import enrolment, people, quotas, tlog
 from server.context import ServerContext
 from server.datadir import ADMIN_TOKEN_SETTING, admin_token_hash
 from server.errors import ServiceError
@@ -72,7 +72,7 @@ def create_site(ctx: ServerContext, request: Mapping[str, Any]) -> dict[str, Any
     with ctx.storage.write() as tx:
         quotas.check(tx.count_sites(), quotas.SITES, "sites and shops")
         tx.insert_site(site, now)
-        tlog.append(ctx, tx, [tlog.site_entry(site, now)], now_ms=now)
+        tlog.append(ctx, tx, [tlog.site_entry(site, now, version=tx.log_format())], now_ms=now)
     return site.to_json()
 
 
@@ -97,7 +97,7 @@ def set_site_policy(ctx: ServerContext, site_id: str, request: Mapping[str, Any]
         if site.allow_uncredentialed != allow:  # setting the same policy again changes (and logs) nothing
             site = dataclasses.replace(site, allow_uncredentialed=allow)
             tx.set_site_policy(site_id, allow)
-            tlog.append(ctx, tx, [tlog.site_entry(site, now)], now_ms=now)
+            tlog.append(ctx, tx, [tlog.site_entry(site, now, version=tx.log_format())], now_ms=now)
     return site.to_json()
 
 
@@ -124,7 +124,9 @@ def _set_status(ctx: ServerContext, kiosk_id: str, status: KioskStatus) -> Kiosk
             raise ServiceError(Reason.KIOSK_REVOKED, "a revoked kiosk stays revoked; enrol a new one")
         if kiosk.status is not status:
             tx.set_kiosk_status(kiosk_id, status)
-            tlog.append(ctx, tx, [tlog.kiosk_status_entry(kiosk_id, status, now)], now_ms=now)
+            tlog.append(
+                ctx, tx, [tlog.kiosk_status_entry(kiosk_id, status, now, version=tx.log_format())], now_ms=now
+            )
         updated = tx.get_kiosk(kiosk_id)
     assert updated is not None
     return updated
@@ -200,7 +202,7 @@ def _first_tap(shift: Shift) -> dict[str, Any] | None:
 def report(ctx: ServerContext) -> dict[str, Any]:
     """Per volunteer: personal data, cards, balance, minutes of paid shifts and every shift."""
     with ctx.storage.read() as tx:
-        people = tx.volunteers()
+        persons = people.people(ctx, tx)
         cards = tx.cards_by_volunteer()
         balances = tx.balances()
         shifts = tx.shifts_by_volunteer()
@@ -217,6 +219,6 @@ def report(ctx: ServerContext) -> dict[str, Any]:
                 ),
                 "shifts": [s.to_json() for s in shifts.get(person.volunteer_id, [])],
             }
-            for person in people
+            for person in persons
         ]
     }

@@ -13,6 +13,14 @@ overwritten.
 The keys (``server.key``, ``uid-pseudonym.key``) are not in the ledger: back
 them up once, offline (docs/operations.md, "Backups").
 
+The ledger copy holds personal data only as ciphertext (:mod:`server.vault`).
+The per-person keys that open it (``person-keys/``) are backed up apart, by
+:func:`backup_person_keys`, into dated folders that :func:`prune_key_backups`
+deletes once older than the retention (:data:`KEY_RETENTION_DAYS` by default).
+So a person erased today is unreadable in every backup, old ledger copies
+included, once the retention has passed: the copies hold their ciphertext, and
+no key to it is left anywhere.
+
 Example::
 
     result = backup_ledger(Path("/var/lib/kokreativ-server"), Path("/backup/ledger-2026-11-29.db"))
@@ -24,11 +32,19 @@ import contextlib
 import os
 import sqlite3
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Final
 
 from server.datadir import LEDGER
 from server.errors import DataDirError
 from server.keyfiles import fsync_dir
+from server.vault import PERSON_KEYS, PersonVault
+
+KEY_RETENTION_DAYS: Final = 30
+KEY_BACKUP_PREFIX: Final = "person-keys-"
+_STAMP: Final = "%Y%m%dT%H%M%S%fZ"
+_DAY_MS: Final = 86_400_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,3 +127,101 @@ def _hand_back(ledger: Path, created: list[Path]) -> None:
     for path in created:
         with contextlib.suppress(FileNotFoundError):  # SQLite removed it again
             os.chown(path, owner.st_uid, owner.st_gid)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyBackupResult:
+    """A key backup: its folder, how many keys it holds, and the older ones pruned."""
+
+    path: Path
+    keys: int
+    pruned: tuple[Path, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {"key_backup": str(self.path), "keys": self.keys, "pruned": [str(p) for p in self.pruned]}
+
+
+def _stamp(now_ms: int) -> str:
+    return datetime.fromtimestamp(now_ms / 1000, UTC).strftime(_STAMP)
+
+
+def _stamped_ms(folder: Path) -> int | None:
+    """When a key backup folder was made, from its name; ``None`` for anything else."""
+    if not folder.name.startswith(KEY_BACKUP_PREFIX):
+        return None
+    try:
+        made = datetime.strptime(folder.name.removeprefix(KEY_BACKUP_PREFIX), _STAMP).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    return int(made.timestamp() * 1000)
+
+
+def backup_person_keys(
+    data_dir: Path, out_dir: Path, *, now_ms: int, retention_days: int = KEY_RETENTION_DAYS
+) -> KeyBackupResult:
+    """Copy ``data_dir/person-keys`` into a new ``out_dir/person-keys-<UTC time>/``, then prune.
+
+    Each key is copied with mode 0600 into a folder of mode 0700, fsynced, and the
+    folder appears under its final name only when complete.  Key backups older than
+    ``retention_days`` are then destroyed (:func:`prune_key_backups`), so an erased
+    person's key outlives the erasure in backups by at most that long.
+    """
+    source = PersonVault(Path(data_dir) / PERSON_KEYS)
+    if not source.folder.is_dir():
+        raise DataDirError(f"{source.folder} is missing; is this the server's data folder?")
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        raise DataDirError(f"{out_dir} is not a directory")
+    final = out_dir / f"{KEY_BACKUP_PREFIX}{_stamp(now_ms)}"
+    if final.exists():
+        raise DataDirError(f"{final} exists; refusing to overwrite a backup")
+    partial = out_dir / f".{final.name}.partial-{os.getpid()}"
+    partial.mkdir(mode=0o700)
+    target = PersonVault(partial)
+    count = 0
+    try:
+        for volunteer_id in source.key_ids():
+            try:
+                key = source.key_path(volunteer_id).read_bytes()
+            except FileNotFoundError:  # erased meanwhile: good, leave it out
+                continue
+            fd = os.open(target.key_path(volunteer_id), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(key)
+                handle.flush()
+                os.fsync(handle.fileno())
+            count += 1
+        fsync_dir(partial)
+        os.rename(partial, final)
+    except BaseException:
+        _destroy_folder(partial)
+        raise
+    fsync_dir(out_dir)
+    pruned = prune_key_backups(out_dir, now_ms=now_ms, retention_days=retention_days)
+    return KeyBackupResult(path=final, keys=count, pruned=tuple(pruned))
+
+
+def prune_key_backups(out_dir: Path, *, now_ms: int, retention_days: int = KEY_RETENTION_DAYS) -> list[Path]:
+    """Destroy the key backups in ``out_dir`` made more than ``retention_days`` before ``now_ms``."""
+    if retention_days < 0:
+        raise ValueError("retention_days must be 0 or more")
+    cutoff = now_ms - retention_days * _DAY_MS
+    pruned = []
+    for folder in sorted(Path(out_dir).iterdir()):
+        made = _stamped_ms(folder)
+        if made is not None and folder.is_dir() and made < cutoff:
+            _destroy_folder(folder)
+            pruned.append(folder)
+    if pruned:
+        fsync_dir(Path(out_dir))
+    return pruned
+
+
+def _destroy_folder(folder: Path) -> None:
+    """Overwrite and unlink every key in ``folder`` (as an erasure does), then remove it."""
+    vault = PersonVault(folder)
+    for volunteer_id in vault.key_ids():
+        vault.destroy(volunteer_id)
+    for leftover in folder.iterdir():
+        leftover.unlink()
+    folder.rmdir()

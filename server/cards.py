@@ -19,15 +19,26 @@ from typing import Any, Final
 
 from protocol import ProtocolError, PublicKey, Reason, ids, issuer_key_id, uid_pseudonym
 from protocol.credentials import MAX_VALIDITY_S
-from server import quotas, tlog
+from server import people, quotas, sessions, tlog
 from server.context import ServerContext
 from server.errors import InputError, ServiceError
 from server.inputs import optional_str, require_bool, require_int, require_str
 from server.models import Card, CardKind, IssuerKey, IssuerKeyStatus
+from server.storage import Tx
+from server.vault import PersonalData
 
 ISSUER_KEY_FIELDS: Final = frozenset({"public_key"})
 CARD_FIELDS: Final = frozenset(
-    {"name", "volunteer_id", "ehrenamtskarte", "issuer_key_id", "valid_from_s", "valid_until_s", "uid"}
+    {
+        "name",
+        "volunteer_id",
+        "ehrenamtskarte",
+        "issuer_key_id",
+        "valid_from_s",
+        "valid_until_s",
+        "uid",
+        "site_id",
+    }
 )
 BLOCK_FIELDS: Final = frozenset({"reason"})
 COORDINATOR_FIELDS: Final = frozenset({"coordinator"})
@@ -62,7 +73,7 @@ def register_issuer_key(ctx: ServerContext, request: Mapping[str, Any]) -> tuple
         quotas.check(tx.count_issuer_keys(), quotas.ISSUER_KEYS, "issuer keys")
         key = IssuerKey(key_id, public_key.raw, IssuerKeyStatus.ACTIVE, created_ms=now, changed_ms=now)
         tx.insert_issuer_key(key)
-        tlog.append(ctx, tx, [tlog.issuer_key_entry(key, now)], now_ms=now)
+        tlog.append(ctx, tx, [tlog.issuer_key_entry(key, now, version=tx.log_format())], now_ms=now)
     return key.to_json(), True
 
 
@@ -83,7 +94,7 @@ def _set_issuer_status(ctx: ServerContext, key_id: str, status: IssuerKeyStatus)
             return key  # retiring a retired key changes nothing, not even changed_ms
         tx.set_issuer_key_status(key_id, status, now)
         key = dataclasses.replace(key, status=status, changed_ms=now)
-        tlog.append(ctx, tx, [tlog.issuer_key_entry(key, now)], now_ms=now)
+        tlog.append(ctx, tx, [tlog.issuer_key_entry(key, now, version=tx.log_format())], now_ms=now)
     return key
 
 
@@ -127,13 +138,23 @@ def create_card(ctx: ServerContext, request: Mapping[str, Any]) -> dict[str, Any
 
     See the module docstring for the three kinds of registration.  Answers
     ``{"card_id","volunteer_id","kind"}``, plus the credential fields for a
-    credential card.
+    credential card, plus for a new volunteer ``home_site_id`` and the
+    volunteer's ``access_secret`` (:mod:`server.sessions`; shown this once,
+    stored only as a hash).  A new volunteer needs ``site_id``, their home site:
+    who may read their data besides themselves (``404 unknown_site``).
     """
     if ("name" in request) == ("volunteer_id" in request):
         raise InputError(Reason.MALFORMED_REQUEST, 'give exactly one of "name" and "volunteer_id"')
     if "ehrenamtskarte" in request and "name" not in request:
         raise InputError(Reason.MALFORMED_REQUEST, "ehrenamtskarte is recorded with a new volunteer's name")
+    if ("site_id" in request) != ("name" in request):
+        raise InputError(
+            Reason.MALFORMED_REQUEST,
+            "a new volunteer (name) needs site_id, their home site; a card for "
+            "an existing volunteer keeps theirs",
+        )
     name = require_str(request, "name") if "name" in request else None
+    home_site_id = require_str(request, "site_id", max_len=40) if name is not None else None
     ehrenamtskarte = optional_str(request, "ehrenamtskarte", max_len=MAX_EHRENAMTSKARTE_CHARS)
     volunteer_id = None if name is not None else require_str(request, "volunteer_id", max_len=40)
     credential = _credential_fields(request)
@@ -155,19 +176,29 @@ def create_card(ctx: ServerContext, request: Mapping[str, Any]) -> dict[str, Any
         if kind is CardKind.UID and tx.get_card(card_id) is not None:
             raise ServiceError(Reason.CARD_EXISTS, "this tag is already registered")
         quotas.check(tx.count_cards(), quotas.CARDS, "cards")
+        secret: str | None = None
         if name is not None:
+            assert home_site_id is not None
+            if tx.get_site(home_site_id) is None:
+                raise ServiceError(Reason.UNKNOWN_SITE, "no such site")
             volunteer_id = ids.new_id(ids.VOLUNTEER)
-            tx.insert_volunteer(volunteer_id, name, now, ehrenamtskarte=ehrenamtskarte)
+            people.register(ctx, tx, volunteer_id, PersonalData(name, ehrenamtskarte), now)
+            tx.set_home_site(volunteer_id, home_site_id)
+            secret = sessions.issue_secret(tx, volunteer_id, now)
         elif not tx.volunteer_exists(str(volunteer_id)):
             raise ServiceError(Reason.UNKNOWN_VOLUNTEER, "no such volunteer")
+        elif tx.erased_ms(str(volunteer_id)) is not None:
+            raise ServiceError(Reason.VOLUNTEER_ERASED, "this volunteer was erased; register them anew")
         assert volunteer_id is not None
         key_id, valid_from, valid_until = credential if credential is not None else (None, None, None)
         card = Card(card_id, volunteer_id, kind, now, key_id, valid_from, valid_until)
         tx.insert_card(card)
-        tlog.append(ctx, tx, [tlog.card_entry(card)], now_ms=now)
+        tlog.log_card(ctx, tx, card, now)
     answer: dict[str, Any] = {"card_id": card_id, "volunteer_id": volunteer_id, "kind": kind.value}
     if credential is not None:
         answer.update(issuer_key_id=key_id, valid_from_s=valid_from, valid_until_s=valid_until)
+    if secret is not None:
+        answer.update(home_site_id=home_site_id, access_secret=secret)
     return answer
 
 
@@ -192,11 +223,21 @@ def block_card(ctx: ServerContext, card_id: str, request: Mapping[str, Any]) -> 
         card = tx.get_card(card_id)
         if card is None:
             raise ServiceError(Reason.UNKNOWN_CARD, "no such card")
-        if card.blocked_ms is None:
-            tx.block_card(card_id, now, reason)
-            card = dataclasses.replace(card, blocked_ms=now, block_reason=reason, coordinator_ms=None)
-            tlog.append(ctx, tx, [tlog.card_blocked_entry(card_id, now)], now_ms=now)
+        card = block_in(ctx, tx, card, reason, now)
     return card.to_json()
+
+
+def block_in(ctx: ServerContext, tx: Tx, card: Card, reason: str | None, now: int) -> Card:
+    """Block ``card`` inside ``tx`` with its log entry; a blocked card stays as it was.
+
+    Shared by :func:`block_card` and the erasure (:mod:`server.erasure`), so an
+    erased person's cards are blocked and logged exactly like any other block.
+    """
+    if card.blocked_ms is not None:
+        return card
+    tx.block_card(card.card_id, now, reason)
+    tlog.log_card_blocked(ctx, tx, card.card_id, now)
+    return dataclasses.replace(card, blocked_ms=now, block_reason=reason, coordinator_ms=None)
 
 
 def set_coordinator(ctx: ServerContext, card_id: str, request: Mapping[str, Any]) -> dict[str, Any]:

@@ -13,11 +13,15 @@ import argparse
 import dataclasses
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from server import config
 from server.config import DEFAULT_PATH as DEFAULT_CONFIG
 from server.config import ServerConfig
 from server.errors import ConfigError
+
+if TYPE_CHECKING:
+    from server.storage import Storage
 
 EXAMPLES = """\
 examples:
@@ -42,10 +46,14 @@ EXPORT_EXAMPLES = """\
 examples:
   kokreativ server export-log --data /var/lib/kokreativ-server --out /srv/ledger-mirror
   kokreativ verify ledger /srv/ledger-mirror --key 'ledger.example.org+1a2b3c4d+AV…'
+  kokreativ server export-log --data /var/lib/kokreativ-server --out /srv/ledger-mirror \
+      --auditor /root/audit-office
 
-Writes what GET /checkpoint, /tile/… and /v1/log/balances answer, as files under those
-paths: a mirror of the public log that an auditor checks without reaching the server.
+Writes what GET /checkpoint, /tile/… and /v1/log/totals answer, as files under those
+paths: a mirror of the public log that anyone checks without reaching the server.
 Run it again to bring the mirror up to date; only missing tiles are written.
+--auditor DIR also writes the designated auditor's material (what GET /v1/audit/balances
+answers) into DIR, mode 0700/0600: personal data under pseudonyms, never for the mirror.
 """
 
 ROTATE_EXAMPLES = """\
@@ -61,6 +69,18 @@ the old key.  docs/operations.md ("Rotating keys") has the whole procedure.
 """
 
 
+TOKEN_EXAMPLES = """\
+examples:
+  kokreativ server token add --data /var/lib/kokreativ-server --name "Repair café coordinators" \\
+      --permission read_personal --permission manage_cards --site s_…
+  kokreativ server token list --data /var/lib/kokreativ-server
+  kokreativ server token revoke --data /var/lib/kokreativ-server --name "Repair café coordinators"
+
+A token is shown once (on stderr) and stored only as its SHA-256.  Without --site it holds its
+permissions for the whole economy.  Permissions: {permissions}.
+"""
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     """Add the ``server`` sub-commands to ``parser``."""
     subparsers = parser.add_subparsers(dest="server_command", metavar="COMMAND", required=True)
@@ -68,6 +88,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     _configure_copies(subparsers)
     _configure_verify_store(subparsers)
     _configure_rotate_key(subparsers)
+    _configure_tokens(subparsers)
 
 
 def _configure_run(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -146,6 +167,22 @@ def _configure_copies(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     backup.add_argument("--data", type=Path, required=True, help="the server's data directory")
     backup.add_argument("--out", type=Path, required=True, help="the backup file to create (must not exist)")
     backup.set_defaults(func=backup_command)
+    keys = subparsers.add_parser(
+        "backup-keys",
+        help="copy the per-person keys into a dated folder and destroy key backups past the retention",
+        description="Copy DATA/person-keys/ into OUT/person-keys-<UTC time>/ (0700, keys 0600), then "
+        "destroy the key backups in OUT older than the retention, so an erased person's key is gone "
+        'from every backup after it (docs/operations.md, "Backups"). Prints one JSON line.',
+        epilog="example:\n  kokreativ server backup-keys --data /var/lib/kokreativ-server "
+        "--out /backup/keys --retention-days 30",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    keys.add_argument("--data", type=Path, required=True, help="the server's data directory")
+    keys.add_argument("--out", type=Path, required=True, help="the folder that holds the key backups")
+    keys.add_argument(
+        "--retention-days", type=int, default=30, help="destroy key backups older than this (default: 30)"
+    )
+    keys.set_defaults(func=backup_keys_command)
     export = subparsers.add_parser(
         "export-log",
         help="write the public log's tiles into a folder, for an auditor (no HTTP needed)",
@@ -156,6 +193,12 @@ def _configure_copies(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     )
     export.add_argument("--data", type=Path, required=True, help="the server's data directory")
     export.add_argument("--out", type=Path, required=True, help="the mirror folder (created or refreshed)")
+    export.add_argument(
+        "--auditor",
+        type=Path,
+        metavar="DIR",
+        help="also write the auditor's material (balances) into DIR, private (0700/0600)",
+    )
     export.set_defaults(func=export_command)
 
 
@@ -189,6 +232,65 @@ def _configure_rotate_key(subparsers: argparse._SubParsersAction[argparse.Argume
         "--finish", action="store_true", help="step 2: delete the old key once every kiosk has synced"
     )
     rotate.set_defaults(func=rotate_command)
+
+
+def _configure_tokens(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``server token add|list|revoke``: named admin tokens with some permissions, maybe for some sites."""
+    from server.http.access import Permission
+
+    epilog = TOKEN_EXAMPLES.format(permissions=", ".join(p.value for p in Permission))
+    token = subparsers.add_parser(
+        "token",
+        help="named admin tokens with some permissions, for the economy or some sites",
+        description="Add, list and revoke named admin tokens (server.tokens), on the data directory.",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = token.add_subparsers(dest="token_command", metavar="COMMAND", required=True)
+    add = commands.add_parser(
+        "add",
+        help="make a token and print it once",
+        description="Make a named token with the given permissions (for the given sites) and print it once.",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add.add_argument("--data", type=Path, required=True, help="the server's data directory")
+    add.add_argument("--name", required=True, help="who holds it, e.g. the site's coordinators")
+    add.add_argument(
+        "--permission",
+        action="append",
+        required=True,
+        choices=[p.value for p in Permission],
+        metavar="PERMISSION",
+        help="a permission (repeat for more): " + ", ".join(p.value for p in Permission),
+    )
+    add.add_argument(
+        "--site",
+        action="append",
+        default=None,
+        metavar="SITE_ID",
+        help="only for this site (repeat for more)",
+    )
+    add.set_defaults(func=token_add_command)
+    listing = commands.add_parser(
+        "list",
+        help="list named tokens (never their text)",
+        description="Print every named token, revoked ones too, as one JSON line.",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    listing.add_argument("--data", type=Path, required=True, help="the server's data directory")
+    listing.set_defaults(func=token_list_command)
+    revoke = commands.add_parser(
+        "revoke",
+        help="stop a named token from working, at once",
+        description="Revoke the live token with this name; its name stays taken.",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    revoke.add_argument("--data", type=Path, required=True, help="the server's data directory")
+    revoke.add_argument("--name", required=True, help="the token's name")
+    revoke.set_defaults(func=token_revoke_command)
 
 
 def run_settings(args: argparse.Namespace, *, default_config: Path = DEFAULT_CONFIG) -> ServerConfig:
@@ -258,13 +360,25 @@ def backup_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def backup_keys_command(args: argparse.Namespace) -> int:
+    """Back up the person keys, prune past the retention, print what was done as one JSON line."""
+    import json
+
+    from protocol.clock import now_ms
+    from server.backup import backup_person_keys
+
+    result = backup_person_keys(args.data, args.out, now_ms=now_ms(), retention_days=args.retention_days)
+    print(json.dumps(result.to_json()))
+    return 0
+
+
 def export_command(args: argparse.Namespace) -> int:
     """Export the log's tiles and print what was written as one JSON line."""
     import json
 
     from server.logexport import export_tiles
 
-    print(json.dumps(export_tiles(args.data, args.out).to_json()))
+    print(json.dumps(export_tiles(args.data, args.out, auditor=args.auditor).to_json()))
     return 0
 
 
@@ -305,4 +419,59 @@ def rotate_command(args: argparse.Namespace) -> int:
             }
         )
     )
+    return 0
+
+
+def _ledger(data: Path) -> Storage:
+    """The data directory's ledger, migrated (a token needs the m015 tables)."""
+    from server.datadir import LEDGER
+    from server.errors import DataDirError
+    from server.storage import Storage
+
+    if not (Path(data) / LEDGER).is_file():
+        raise DataDirError(f"{Path(data) / LEDGER} is missing; create the data directory first")
+    return Storage(Path(data) / LEDGER)
+
+
+def token_add_command(args: argparse.Namespace) -> int:
+    """Add a named token; print its description as one JSON line and the token itself once, on stderr."""
+    import json
+    import sys
+
+    from protocol.clock import now_ms
+    from server.tokens import add_token
+
+    with _ledger(args.data) as storage:
+        token = add_token(
+            storage, name=args.name, permissions=args.permission, sites=args.site, now_ms=now_ms()
+        )
+    sites = sorted(set(args.site)) if args.site else None
+    print(
+        json.dumps({"name": args.name.strip(), "permissions": sorted(set(args.permission)), "sites": sites})
+    )
+    print(f"\nToken (shown once, store it safely): {token}", file=sys.stderr)
+    return 0
+
+
+def token_list_command(args: argparse.Namespace) -> int:
+    """Print every named token (name, permissions, sites, times) as one JSON line."""
+    import json
+
+    from server.tokens import list_tokens
+
+    with _ledger(args.data) as storage:
+        print(json.dumps({"tokens": list_tokens(storage)}))
+    return 0
+
+
+def token_revoke_command(args: argparse.Namespace) -> int:
+    """Revoke a named token and print one JSON line."""
+    import json
+
+    from protocol.clock import now_ms
+    from server.tokens import revoke_token
+
+    with _ledger(args.data) as storage:
+        revoke_token(storage, args.name, now_ms=now_ms())
+    print(json.dumps({"revoked": args.name}))
     return 0

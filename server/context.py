@@ -14,13 +14,17 @@ from dataclasses import dataclass, field
 from protocol import PrivateKey
 from protocol import clock as wall_clock
 from server.storage import Storage
+from server.vault import PersonVault
 
 Clock = Callable[[], int]
 
 
 @dataclass(slots=True)
 class ServerContext:
-    """Storage, the server's signing key, the programme's UID-pseudonym key and the clock.
+    """Storage, the server's signing key, the programme's UID-pseudonym key, the person vault and the clock.
+
+    ``vault`` holds the per-person keys that open ``personal_data`` (:mod:`server.vault`);
+    it is the data folder's ``person-keys/``, chosen once here like the storage.
 
     ``cosign_keys`` are earlier server keys that still co-sign checkpoints while a
     key rotation is being finished (:mod:`server.keyrotation`), so kiosks and
@@ -30,6 +34,7 @@ class ServerContext:
     storage: Storage
     server_key: PrivateKey
     uid_pseudonym_key: bytes
+    vault: PersonVault
     now_ms: Clock = field(default=wall_clock.now_ms)
     cosign_keys: tuple[PrivateKey, ...] = ()
 

@@ -51,7 +51,7 @@ def register_coordinator(ctx: ServerContext, request: Mapping[str, Any]) -> tupl
             key_id, public_key.raw, CoordinatorStatus.ACTIVE, created_ms=now, changed_ms=now, name=name
         )
         tx.insert_coordinator(key)
-        tlog.append(ctx, tx, [tlog.coordinator_key_entry(key, now)], now_ms=now)
+        tlog.append(ctx, tx, [tlog.coordinator_key_entry(key, now, version=tx.log_format())], now_ms=now)
     return key.to_json(), True
 
 
@@ -72,5 +72,5 @@ def revoke_coordinator(ctx: ServerContext, key_id: str) -> dict[str, Any]:
             return key.to_json()  # revoking again changes nothing, not even changed_ms
         key = dataclasses.replace(key, status=CoordinatorStatus.REVOKED, changed_ms=now)
         tx.set_coordinator_status(key_id, CoordinatorStatus.REVOKED, now)
-        tlog.append(ctx, tx, [tlog.coordinator_key_entry(key, now)], now_ms=now)
+        tlog.append(ctx, tx, [tlog.coordinator_key_entry(key, now, version=tx.log_format())], now_ms=now)
     return key.to_json()

@@ -6,13 +6,16 @@ Layout (the directory is mode 0700, the key files 0600)::
     DATA/server.key.previous  the key before a rotation, until it is finished (server.keyrotation)
     DATA/uid-pseudonym.key    32 random bytes; kiosks name unregistered cards with it
     DATA/ledger.db            SQLite ledger (plus its -wal and -shm files)
+    DATA/person-keys/         one 32-byte key per volunteer, v_….key (0700/0600): opens their
+                              personal data, destroyed when they are erased (server.vault)
 
 :func:`init_data_dir` refuses to touch a directory that already holds any of
 these, because overwriting a key would orphan every receipt and pseudonym
 issued so far.  It prints nothing: the caller shows the admin token once; only
 its SHA-256 is stored.  :func:`open_data_dir` never creates keys, only applies
 pending migrations (and signs a checkpoint for the log if the last commit or a
-migration left none for its size), so restarting after a crash or ``SIGKILL``
+migration left none for its size, and moves a log that names cards to a new
+origin, :mod:`server.handover`), so restarting after a crash or ``SIGKILL``
 is safe.
 
 The transparency log's origin (``kokreativ.local/ledger`` unless given) is
@@ -22,6 +25,7 @@ fixed at init: it names every checkpoint, and auditors pin it with the key.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import secrets
 from dataclasses import dataclass
@@ -33,6 +37,7 @@ from protocol import clock as wall_clock
 from server import tlog
 from server.context import Clock, ServerContext
 from server.errors import DataDirError
+from server.handover import hand_over_if_needed
 from server.keyfiles import KEY_BYTES, read_secret, write_secret
 from server.keyrotation import (
     SERVER_KEY,
@@ -41,8 +46,11 @@ from server.keyrotation import (
     previous_keys,
     rotate_server_key,
 )
+from server.people import finish_erasures, seal_legacy
 from server.storage import Storage
+from server.vault import PERSON_KEYS, PersonVault
 
+log = logging.getLogger(__name__)
 UID_KEY: Final = "uid-pseudonym.key"
 LEDGER: Final = "ledger.db"
 ADMIN_TOKEN_SETTING: Final = "admin_token_sha256"
@@ -92,6 +100,7 @@ def init_data_dir(
     server_key = PrivateKey.generate()
     write_secret(path / SERVER_KEY, server_key.seed)
     write_secret(path / UID_KEY, secrets.token_bytes(KEY_BYTES))
+    PersonVault.open_folder(path / PERSON_KEYS)
     admin_token = secrets.token_urlsafe(32)
     with Storage(path / LEDGER) as storage:
         with storage.write() as tx:
@@ -107,7 +116,12 @@ def init_data_dir(
 
 
 def open_data_dir(path: Path, *, now_ms: Clock = wall_clock.now_ms) -> ServerContext:
-    """Open an existing data directory; the caller closes the returned context."""
+    """Open an existing data directory; the caller closes the returned context.
+
+    Here, where the key folder is known, personal data still in plaintext from
+    before migration m016 is sealed (and the file vacuumed), and an erasure a
+    crash cut short gets its key destroyed.
+    """
     path = Path(path)
     if not (path / LEDGER).is_file():
         raise DataDirError(f"{path / LEDGER} is missing; create the data directory first")
@@ -117,15 +131,33 @@ def open_data_dir(path: Path, *, now_ms: Clock = wall_clock.now_ms) -> ServerCon
         with storage.read() as tx:
             if tx.get_setting(ADMIN_TOKEN_SETTING) is None:
                 raise DataDirError(f"{path / LEDGER} has no admin token; it was not made by init")
+        vault = PersonVault.open_folder(path / PERSON_KEYS)
+        seal_legacy(storage, vault)
+        finish_erasures(storage, vault)
         complete_pending_rotation(path, storage)  # before the key is read: it may be the new one
         server_key = PrivateKey(read_secret(path / SERVER_KEY))
         cosign = previous_keys(path)
         tlog.ensure_checkpoint(storage, server_key, now_ms(), cosign)
+        moved = hand_over_if_needed(storage, server_key, now_ms(), vault, cosign)
+        if moved is not None:
+            log.warning(
+                "the transparency log named cards: archived origin %s at size %d; the log goes on as %s, "
+                "verifier key %s (publish it for auditors)",
+                moved.handover.old_origin,
+                moved.handover.old_size,
+                moved.handover.new_origin,
+                tlog.verifier_key(moved.handover.new_origin, server_key.public_key),
+            )
     except BaseException:
         storage.close()
         raise
     return ServerContext(
-        storage=storage, server_key=server_key, uid_pseudonym_key=uid_key, now_ms=now_ms, cosign_keys=cosign
+        storage=storage,
+        server_key=server_key,
+        uid_pseudonym_key=uid_key,
+        vault=vault,
+        now_ms=now_ms,
+        cosign_keys=cosign,
     )
 
 

@@ -1,17 +1,22 @@
 """Signed coordinator decisions: check them, apply them once, log them as signed (``docs/economy.md``).
 
 A decision (:mod:`protocol.decisions`) arrives as ``{"body", "sig"}`` behind the
-admin token.  The server checks, in this order, and the first failure decides:
+admin token; a v2 ``manual_shift`` adds ``"opening"`` (``{"card", "salt"}``), which
+opens the commitment it names instead of the card.  The server checks, in this
+order, and the first failure decides:
 
 ==========================  ======  ===================================================
 check                       status  reason
 ==========================  ======  ===================================================
 the body parses             400     its own code (``bad_field``, ``unknown_kind``, …)
+its opening opens it        400     ``opening_missing``, ``opening_mismatch``,
+                                    ``bad_field`` (an opening for no ``ref``)
 the coordinator key exists  403     ``unknown_coordinator``
 the signature verifies      400     ``bad_signature``
 (the same bytes again)      200     the stored answer, ``"duplicate": true``
 the key is active           403     ``coordinator_revoked``
 ``at_ms`` within ±24 h      400     ``decision_stale``
+v1 ``manual_shift``, v2 log  400     ``opening_missing`` (the log names no card)
 the kind's own checks       4xx     as :data:`server.errors.STATUS` lists
 ==========================  ======  ===================================================
 
@@ -20,9 +25,14 @@ can read a stored answer back, and before the status and clock checks, so a
 retry of a decision that was applied still gets its answer after the key was
 revoked or a day has passed.
 
+A log that names no card (``log_format`` 2) refuses a v1 ``manual_shift``,
+which names its card, with ``opening_missing``: the coordinator's tool signs v2.
+
 An accepted decision is applied in one write transaction together with one
 ``decision`` log entry and its row in ``decisions`` (by the hash of its bytes);
-ledger entries it makes point at that log entry.  A refusal raises inside the
+ledger entries it makes point at that log entry, and an entry v2 says how they
+moved the economy's totals (``issued``, ``redeemed``).  A v2 decision's opening
+is kept in ``openings`` at the entry's index.  A refusal raises inside the
 transaction, so it rolls back whole and changes nothing.
 
 The effects are :func:`protocol.economy.decisions.apply_decision`, the same
@@ -44,15 +54,18 @@ from protocol import (
     parse_decision,
     verify_decision,
 )
+from protocol.commitments import Opening, parse_opening
+from protocol.decisions import Decision
 from protocol.economy.decisions import MAX_CLOCK_SKEW_MS, MAX_SHIFT_MS, apply_decision
 from protocol.errors import EconomyError
 from protocol.keys import SIGNATURE_BYTES
+from protocol.logentry import ENTRY_VERSION
 from server import tlog
 from server.context import ServerContext
-from server.errors import ServiceError, from_protocol
-from server.models import AppliedDecision, CoordinatorStatus
+from server.errors import InputError, ServiceError, from_protocol
+from server.models import AppliedDecision, CoordinatorStatus, LogOpening
 
-DECISION_FIELDS: Final = frozenset({"body", "sig"})
+DECISION_FIELDS: Final = frozenset({"body", "sig", "opening"})
 
 __all__ = ["DECISION_FIELDS", "MAX_CLOCK_SKEW_MS", "MAX_SHIFT_MS", "apply_decision", "submit_decision"]
 
@@ -71,8 +84,17 @@ def _answer(applied: AppliedDecision, *, duplicate: bool) -> dict[str, Any]:
     }
 
 
+def _open(decision: Decision, opening: Opening | None) -> Decision:
+    """``decision`` opened with ``opening`` when it names a card reference; refused as the table says."""
+    if decision.ref is None and opening is None:
+        return decision
+    if opening is None:
+        raise InputError(Reason.OPENING_MISSING, "a v2 manual_shift needs the opening of its card reference")
+    return decision.opened(opening)
+
+
 def submit_decision(ctx: ServerContext, request: Mapping[str, Any]) -> dict[str, Any]:
-    """Check and apply one signed decision ``{"body", "sig"}``; answer what it did.
+    """Check and apply one signed decision ``{"body", "sig"}`` (and ``"opening"``); answer what it did.
 
     Returns ``{"decision": <hash>, "kind", "log_index", "duplicate", "result"}``;
     ``result`` is the site, shift or redemption as it is after the decision.
@@ -80,7 +102,8 @@ def submit_decision(ctx: ServerContext, request: Mapping[str, Any]) -> dict[str,
     try:
         body = b64decode(request.get("body"), field="body")
         sig = b64decode(request.get("sig"), field="sig", length=SIGNATURE_BYTES)
-        decision = parse_decision(body)
+        opening = parse_opening(request["opening"]) if "opening" in request else None
+        decision = _open(parse_decision(body), opening)
     except ProtocolError as exc:
         raise from_protocol(exc) from exc
     digest = decision_hash(body)
@@ -100,12 +123,22 @@ def submit_decision(ctx: ServerContext, request: Mapping[str, Any]) -> dict[str,
             raise _refuse(Reason.COORDINATOR_REVOKED, "the coordinator key was revoked")
         if abs(decision.at_ms - now) > MAX_CLOCK_SKEW_MS:
             raise _refuse(Reason.DECISION_STALE, "at_ms is more than 24 h from the server's time")
+        version = tx.log_format()
+        if version != ENTRY_VERSION and decision.kind == "manual_shift" and opening is None:
+            raise InputError(
+                Reason.OPENING_MISSING,
+                "this log names no card: sign the manual_shift as decision v2 (ref) and send its opening",
+            )
         log_index = tx.tlog_size()  # where the decision's entry goes, appended below in this transaction
         try:
             result = apply_decision(tx, decision, digest, now_ms=now, log_index=log_index)
         except EconomyError as exc:  # raised inside the transaction: it rolls back whole
             raise from_protocol(exc) from exc
-        appended = tlog.append(ctx, tx, [tlog.decision_entry(body, sig, now)], now_ms=now)
+        if opening is not None:
+            tx.insert_openings([LogOpening(log_index, "decision", opening.card, opening.salt)])
+        issued, redeemed = tx.ledger_moves(log_index).get(log_index, (0, 0))
+        entry = tlog.decision_entry(body, sig, now, version=version, issued=issued, redeemed=redeemed)
+        appended = tlog.append(ctx, tx, [entry], now_ms=now)
         assert appended.first_index == log_index
         applied = AppliedDecision(
             digest, decision.coordinator, decision.kind, body, sig, result, now, log_index

@@ -145,7 +145,7 @@ def enrol(ctx: ServerContext, request: Mapping[str, Any], *, attempt: Attempt) -
         )
         tx.insert_kiosk(kiosk)
         tx.mark_code_used(code.code_sha256, now, kiosk.kiosk_id)
-        tlog.append(ctx, tx, [tlog.kiosk_enrolled_entry(kiosk)], now_ms=now)
+        tlog.append(ctx, tx, [tlog.kiosk_enrolled_entry(kiosk, version=tx.log_format())], now_ms=now)
         log_origin = tlog.origin(tx)
         trust = build_trust_list(tx, kiosk, site, now)
     return {

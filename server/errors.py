@@ -15,7 +15,8 @@ the package picks an HTTP status.
     │   └── StorageUnavailable    the disk is full, read-only or failing: 503 with Retry-After
     ├── DataDirError (OSError)    a data directory that cannot be created or opened (not a request)
     ├── ConfigError (ValueError)  a settings file (server.config) or flag the server cannot start with
-    └── LogCorrupted (RuntimeError)   the stored transparency log lacks what it must hold (HTTP 500)
+    ├── LogCorrupted (RuntimeError)   the stored transparency log lacks what it must hold (HTTP 500)
+    └── PersonalDataCorrupted (RuntimeError)   a sealed personal-data row that does not open (HTTP 500)
 
 ``protocol.MalformedError`` and ``protocol.VerificationError`` never leave a
 service: :func:`from_protocol` converts them, so callers handle one type.
@@ -31,6 +32,8 @@ from protocol import ProtocolError, Reason
 # The documented HTTP status of every reason a service can refuse with; 400 when absent.
 STATUS: Final[Mapping[Reason, int]] = {
     Reason.UNAUTHORIZED: 401,
+    Reason.ACCESS_SECRET_INVALID: 401,
+    Reason.SESSION_REQUIRED: 401,
     Reason.KIOSK_REVOKED: 403,
     Reason.UNKNOWN_COORDINATOR: 403,  # a decision signed by a key the server does not know
     Reason.COORDINATOR_REVOKED: 403,
@@ -49,7 +52,9 @@ STATUS: Final[Mapping[Reason, int]] = {
     Reason.KEY_ALREADY_ENROLLED: 409,
     Reason.ISSUER_KEY_INACTIVE: 409,
     Reason.CARD_EXISTS: 409,
+    Reason.VOLUNTEER_ERASED: 409,
     Reason.CARD_BLOCKED: 409,
+    Reason.REPLAYED: 409,
     Reason.UNCREDENTIALED_CARD: 409,
     Reason.NOT_IN_REVIEW: 409,
     Reason.NOT_A_SHOP: 409,
@@ -130,6 +135,10 @@ class DataDirError(OSError):
 
 class LogCorrupted(RuntimeError):
     """A hash or checkpoint the log must hold is missing: the database was changed behind the server."""
+
+
+class PersonalDataCorrupted(RuntimeError):
+    """A ``personal_data`` row or person key that does not open: changed, or moved to another person."""
 
 
 def from_protocol(exc: ProtocolError, **extra: Any) -> ServiceError:

@@ -10,8 +10,14 @@ kiosk may sync days of taps at once): a fixed handful of queries per batch,
 signature checks on ``verify_pool``'s threads, and cheap to refuse: size,
 shape, then the first event, then the signatures (stopping at the first bad
 one), all before the write transaction opens (docs/architecture.md, "The
-server's ingest").  Here the batch is checked; :mod:`server.ingest_store`
-flags, stores, logs and applies its new events.
+server's ingest").  A v2 event names a commitment to its card, not the card:
+its opening travels beside it and is checked as part of decoding the event
+(``opening_mismatch``; a SHA-256, cheaper than the signature that follows), so
+every rule after it runs on the opened event.  A new v2 event without its
+opening is ``opening_missing``; a duplicate needs none (a kiosk drops its
+openings once a receipt covers them, and a duplicate is answered from what is stored).
+Here the batch is checked; :mod:`server.ingest_store` flags, stores, logs and
+applies its new events.
 """
 
 from __future__ import annotations
@@ -30,14 +36,15 @@ from protocol import (
     Reason,
     Receipt,
     decode_batch_request,
-    decode_wire_event,
     event_hash,
     parse_event,
     sign_balances,
     sign_receipt,
 )
-from protocol.events import Event
+from protocol.commitments import Opening
+from protocol.events import Event, decode_wire_item
 from protocol.heartbeat import SignedHeartbeat, open_heartbeat
+from protocol.logentry import ENTRY_VERSION, parse_entry
 from server import tlog
 from server.balances import batch_balances
 from server.context import ServerContext
@@ -77,7 +84,7 @@ def _bad_item_index(data: bytes) -> dict[str, int]:
         items = json.loads(data)["events"]
         for index, item in enumerate(items):
             try:
-                decode_wire_event(item)
+                decode_wire_item(item)
             except ProtocolError:
                 return {"index": index}
     except (ValueError, KeyError, TypeError, RecursionError):
@@ -150,10 +157,33 @@ class _Signatures(NamedTuple):
         return [index < self.good for index in range(count)]
 
 
+def _parse_item(body: bytes, opening: Opening | None, index: int) -> Event:
+    """The event of the batch's item ``index``, opened with its ``opening`` when one came beside it.
+
+    Refused with the item's ``index``: the event's own reason when it does not
+    parse, ``opening_mismatch`` when the opening does not open its ``ref``, and
+    ``bad_field`` for a v1 event with an opening (it names its card already).
+    A v2 event without an opening stays unopened: :func:`_opened` refuses it
+    only when it is new.
+    """
+    try:
+        event = parse_event(body)
+        if event.version == 1:
+            if opening is not None:
+                raise InputError(
+                    Reason.BAD_FIELD, "a v1 event names its card and takes no opening", extra={"index": index}
+                )
+            return event
+        return event if opening is None else event.opened(opening)
+    except ProtocolError as exc:
+        raise from_protocol(exc, index=index) from exc
+
+
 def _precheck(
     ctx: ServerContext,
     kiosk_id: str,
     items: Sequence[tuple[bytes, bytes]],
+    openings: Sequence[Opening | None],
     pool: Executor | None,
     verify: Verifier,
 ) -> _Signatures:
@@ -169,10 +199,7 @@ def _precheck(
     """
     with ctx.storage.read() as tx:
         stored_kiosk = tx.get_kiosk(kiosk_id)
-    try:
-        first = parse_event(items[0][0])
-    except MalformedError as exc:
-        raise from_protocol(exc, index=0) from exc
+    first = _parse_item(items[0][0], openings[0], 0)
     if first.kiosk != kiosk_id:
         raise InputError(Reason.KIOSK_MISMATCH, "event names another kiosk", extra={"index": 0})
     key = signing_kiosk(stored_kiosk, kiosk_id, suspended_ok=False).public_key
@@ -183,7 +210,7 @@ def _precheck(
     if signatures.good < len(items):
         # Refused either way; a read transaction finds which refusal comes first in the documented order.
         with ctx.storage.read() as tx:
-            _check_chain(tx, kiosk_id, items, tx.get_kiosk(kiosk_id), signatures.ok(len(items)))
+            _check_chain(tx, kiosk_id, items, openings, tx.get_kiosk(kiosk_id), signatures.ok(len(items)))
         raise AssertionError("the chain check refuses a batch with a bad signature")  # pragma: no cover
     return signatures
 
@@ -219,17 +246,17 @@ def ingest_batch(
     now = ctx.now_ms()
     known_size = parse_log_size(log_size)
     try:
-        items, clock, _openings = decode_batch_request(data)
+        items, clock, openings = decode_batch_request(data)
     except MalformedError as exc:
         raise from_protocol(exc, **_bad_item_index(data)) from exc
 
     witness: dict[str, Any] = {}
     try:
-        signatures = _precheck(ctx, kiosk_id, items, verify_pool, verify)
+        signatures = _precheck(ctx, kiosk_id, items, openings, verify_pool, verify)
         with ctx.storage.write() as tx:
             if known_size is not None and known_size > tlog.latest_checkpoint(tx)[0]:
                 raise InputError(Reason.BAD_FIELD, "log_size is larger than the log")
-            admitted = _admit(ctx, tx, kiosk_id, items, clock, now, signatures, verify_pool, verify)
+            admitted = _admit(ctx, tx, kiosk_id, items, openings, clock, now, signatures, verify_pool, verify)
             if known_size is not None:
                 witness = tlog.batch_witness(tx, admitted.appended, admitted.logged, known_size)
             # In the batch's transaction, after its shifts were paid: what the kiosk shows at check-out.
@@ -258,7 +285,7 @@ def _suspend(ctx: ServerContext, kiosk_id: str, eq: _Equivocation, now: int) -> 
         kiosk = tx.get_kiosk(kiosk_id)
         if kiosk is not None and kiosk.status is KioskStatus.ACTIVE:
             tx.set_kiosk_status(kiosk_id, KioskStatus.SUSPENDED)
-            entry = tlog.kiosk_status_entry(kiosk_id, KioskStatus.SUSPENDED, now)
+            entry = tlog.kiosk_status_entry(kiosk_id, KioskStatus.SUSPENDED, now, version=tx.log_format())
             tlog.append(ctx, tx, [entry], now_ms=now)
 
 
@@ -267,6 +294,7 @@ def _admit(
     tx: Tx,
     kiosk_id: str,
     items: Sequence[tuple[bytes, bytes]],
+    openings: Sequence[Opening | None],
     clock: object,
     now: int,
     signatures: _Signatures,
@@ -281,7 +309,7 @@ def _admit(
         key = PublicKey(stored_kiosk.public_key)
         signatures = _Signatures(stored_kiosk.public_key, _first_bad(key, items, 0, verify_pool, verify))
     sig_ok = signatures.ok(len(items))
-    return _check_and_store(ctx, tx, kiosk_id, items, clock, now, stored_kiosk, sig_ok)
+    return _check_and_store(ctx, tx, kiosk_id, items, openings, clock, now, stored_kiosk, sig_ok)
 
 
 def _clock_sample(clock: object, kiosk: Kiosk) -> SignedHeartbeat | None:
@@ -318,35 +346,54 @@ def _check_and_store(
     tx: Tx,
     kiosk_id: str,
     items: Sequence[tuple[bytes, bytes]],
+    openings: Sequence[Opening | None],
     clock: object,
     now: int,
     stored_kiosk: Kiosk | None,
     sig_ok: Sequence[bool],
 ) -> _Admitted:
     """Check the chain, then the clock sample, then store, log and apply the new events."""
-    checked = _check_chain(tx, kiosk_id, items, stored_kiosk, sig_ok)
+    checked = _check_chain(tx, kiosk_id, items, openings, stored_kiosk, sig_ok)
     kiosk, events, results, logged = checked.kiosk, checked.events, checked.results, checked.logged
     new_from = checked.new_from
     sample = _clock_sample(clock, kiosk)
     appended = None
     if new_from < len(items):
-        new_results, appended, events_from = store_new(
-            ctx, tx, kiosk, items[new_from:], events[new_from:], checked.new_hashes, sample, now
+        stored = store_new(
+            ctx,
+            tx,
+            kiosk,
+            items[new_from:],
+            events[new_from:],
+            openings[new_from:],
+            checked.new_hashes,
+            sample,
+            now,
         )
-        results.extend(new_results)
+        appended = stored.appended
+        results.extend(stored.results)
         logged.extend(
-            tlog.LoggedEvent(result["seq"], events_from + offset, now, result["flags"])
-            for offset, result in enumerate(new_results)
+            tlog.LoggedEvent(
+                result["seq"],
+                stored.events_from + offset,
+                now,
+                result["flags"],
+                None if stored.totals is None else stored.totals[offset],
+            )
+            for offset, result in enumerate(stored.results)
         )
         tx.advance_kiosk(kiosk_id, checked.last_seq, checked.head)
     new_state = dataclasses.replace(kiosk, last_seq=checked.last_seq, head=checked.head)
-    return _Admitted(new_state, results, logged, appended, frozenset(event.card for event in events))
+    return _Admitted(
+        new_state, results, logged, appended, frozenset(event.card for event in events if event.card)
+    )
 
 
 def _check_chain(
     tx: ReadTx,
     kiosk_id: str,
     items: Sequence[tuple[bytes, bytes]],
+    openings: Sequence[Opening | None],
     stored_kiosk: Kiosk | None,
     sig_ok: Sequence[bool],
 ) -> _Checked:
@@ -365,10 +412,7 @@ def _check_chain(
     new_from = len(items)  # index of the first new (not duplicate) event
     new_hashes: list[str] = []  # event_hash of each new event, kept for storing
     for index, (body, sig) in enumerate(items):
-        try:
-            event = parse_event(body)
-        except MalformedError as exc:
-            raise from_protocol(exc, index=index) from exc
+        event = _parse_item(body, openings[index], index)
         if event.kiosk != kiosk_id:
             raise InputError(Reason.KIOSK_MISMATCH, "event names another kiosk", extra={"index": index})
         if kiosk is None:
@@ -379,7 +423,7 @@ def _check_chain(
         if index > 0 and event.seq != events[-1].seq + 1:
             raise _sequence_gap(events[-1].seq + 1, index, within_batch=True)
         if event.seq <= kiosk.last_seq:
-            _answer_duplicate(index, event.seq, body, sig, stored[event.seq], results, logged)
+            _answer_duplicate(tx, index, event.seq, body, sig, stored[event.seq], results, logged)
         else:
             if event.seq != last_seq + 1:
                 raise _sequence_gap(last_seq + 1, index, within_batch=False)
@@ -387,12 +431,30 @@ def _check_chain(
                 raise ServiceError(
                     Reason.CHAIN_BROKEN, "prev is not the hash of the previous event", extra={"index": index}
                 )
+            event = _opened(event, openings[index], index)
             new_from = min(new_from, index)
             last_seq, head = event.seq, event_hash(body)
             new_hashes.append(head)
         events.append(event)
     assert kiosk is not None, "a batch holds at least one event"
     return _Checked(kiosk, events, results, logged, new_from, new_hashes, last_seq, head)
+
+
+def _opened(event: Event, opening: Opening | None, index: int) -> Event:
+    """A new v2 event opened with the opening sent beside it (``opening_missing``, ``opening_mismatch``).
+
+    Only new events must be opened: a duplicate is answered from what is stored, and a kiosk
+    drops its openings once a receipt covers them.  :func:`_parse_item` opened the event
+    already when its opening came.
+    """
+    if event.version == 1 or event.card_known:
+        return event
+    if opening is None:
+        raise InputError(Reason.OPENING_MISSING, "a v2 event needs its opening", extra={"index": index})
+    try:
+        return event.opened(opening)
+    except ProtocolError as exc:
+        raise from_protocol(exc, index=index) from exc
 
 
 def _open_chain(
@@ -419,6 +481,7 @@ def _sequence_gap(expected: int, index: int, *, within_batch: bool) -> ServiceEr
 
 
 def _answer_duplicate(
+    tx: ReadTx,
     index: int,
     seq: int,
     body: bytes,
@@ -433,4 +496,19 @@ def _answer_duplicate(
     flags = decode_flags(held.flags)
     results.append({"seq": seq, "status": "duplicate", "flags": flags})
     assert held.log_index is not None, "every stored event is in the log (m003 backfills)"
-    logged.append(tlog.LoggedEvent(seq, held.log_index, held.received_ms, flags))
+    logged.append(tlog.LoggedEvent(seq, held.log_index, held.received_ms, flags, _logged_totals(tx, held)))
+
+
+def _logged_totals(tx: ReadTx, held: HeldEvent) -> tuple[int, int] | None:
+    """A stored event's entry totals, as its entry v2 has them (``None`` for an entry v1).
+
+    Read from the entry itself (a resent event is rare), so the kiosk rebuilds what was logged.
+    """
+    assert held.log_index is not None
+    data = tx.tlog_entry(held.log_index)
+    if data is None:
+        return None
+    entry = parse_entry(data)
+    if entry["v"] == ENTRY_VERSION:
+        return None
+    return int(entry["issued"]), int(entry["redeemed"])

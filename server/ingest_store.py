@@ -1,11 +1,13 @@
 """Store, log and apply a batch's admitted new events: the effects half of :mod:`server.ingest`.
 
 Each new event is timed (:func:`protocol.clockref.event_time`) and flagged,
-shop events settled by the redemption rules before their log entry is built
-(the flags are part of it), then the batch's rows are stored, its entries
-appended to the transparency log and its taps paired into shifts, all in the
-caller's transaction.  One loop per batch and a fixed handful of queries:
-this is the ingest's hot path.
+shop events settled by the redemption rules, then the batch's rows are stored
+and its taps paired into shifts; only then are its log entries built (an
+entry v2 carries how its event moved the economy's totals, ``issued`` and
+``redeemed``, read back from the ledger entries that point at it) and
+appended to the transparency log, with the openings of its v2 events kept in
+``openings``, all in the caller's transaction.  One loop per batch and a
+fixed handful of queries: this is the ingest's hot path.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ from typing import Any, Final, NamedTuple
 
 from protocol import EventKind, Reason
 from protocol.clockref import ClockRef, event_time, wants_ref
+from protocol.commitments import Opening
 from protocol.events import Event
 from protocol.heartbeat import SignedHeartbeat
+from protocol.logentry import ENTRY_VERSION
 from server import tlog
 from server.context import ServerContext
 from server.eventchecks import card_flags, clock_in_range
-from server.models import Card, Kiosk, NewEvent, Site
+from server.models import Card, Kiosk, LogOpening, NewEvent, Site
 from server.redemptions import SHOP_EVENT_KINDS, apply_event
 from server.shifts import Tap, apply_taps
 from server.storage import Tx, encode_flags
@@ -36,37 +40,128 @@ class _Settled(NamedTuple):
     results: list[dict[str, Any]]
 
 
+class Stored(NamedTuple):
+    """What storing a batch's new events did.
+
+    ``results`` are theirs, ``appended`` the log append and ``events_from`` the
+    log index of the first event (after the ``clock_ref`` entry, when the batch
+    logged one).  ``totals`` holds each event's ``(issued, redeemed)`` when the
+    log is written in entry v2, ``None`` for a v1 log.
+    """
+
+    results: list[dict[str, Any]]
+    appended: tlog.Appended
+    events_from: int
+    totals: list[tuple[int, int]] | None
+
+
 def store_new(
     ctx: ServerContext,
     tx: Tx,
     kiosk: Kiosk,
     items: Sequence[tuple[bytes, bytes]],
     events: Sequence[Event],
+    openings: Sequence[Opening | None],
     hashes: Sequence[str],
     sample: SignedHeartbeat | None,
     now: int,
-) -> tuple[list[dict[str, Any]], tlog.Appended, int]:
-    """Flag, store, log and apply the admitted new events.
+) -> Stored:
+    """Flag, store, apply and log the admitted new events.
 
-    Returns their results, the log append and the log index of the first event
-    (after the ``clock_ref`` entry, when the batch logged one).
-    ``hashes`` are the events' :func:`protocol.event_hash`, already computed for the chain check.
+    ``events`` are opened already (a v2 event's ``card`` is known) and ``openings``
+    are theirs, ``None`` for a v1 event.  ``hashes`` are the events'
+    :func:`protocol.event_hash`, already computed for the chain check.
     """
     cards = tx.cards(event.card for event in events)
     site = tx.get_site(kiosk.site_id)
     assert site is not None, "foreign key guarantees the site"
+    version = tx.log_format()
     entries: list[bytes] = []
     first_index = tx.tlog_size()
-    refs = _clock_refs(tx, kiosk.kiosk_id, events, sample, first_index, now, entries)
+    refs = _clock_refs(tx, kiosk.kiosk_id, events, sample, first_index, now, entries, version)
     events_from = first_index + len(entries)
     new = zip(items, events, hashes, strict=True)
-    settled = _settle(tx, site, kiosk, new, cards, refs, entries, first_index, now)
+    settled = _settle(tx, site, kiosk, new, cards, refs, events_from, now)
     tx.insert_events(settled.rows)
-    appended = tlog.append(ctx, tx, entries, now_ms=now)
-    assert appended.first_index == first_index
     if settled.taps:
         apply_taps(tx, site, settled.taps, now)
-    return settled.results, appended, events_from
+    # Built after the rules ran: an entry v2 says how its event moved the totals.
+    totals = _log_entries(tx, settled.rows, events_from, version, entries)
+    tx.insert_openings(
+        LogOpening(
+            row.log_index or 0, "event", opening.card, opening.salt, kiosk_id=row.kiosk_id, seq=row.seq
+        )
+        for row, opening in zip(settled.rows, openings, strict=True)
+        if opening is not None
+    )
+    _seal_v1_events(tx, events, settled.rows, entries, first_index)
+    appended = tlog.append(ctx, tx, entries, now_ms=now)
+    assert appended.first_index == first_index
+    return Stored(settled.results, appended, events_from, totals)
+
+
+def _log_entries(
+    tx: Tx, rows: Sequence[NewEvent], events_from: int, version: int, entries: list[bytes]
+) -> list[tuple[int, int]] | None:
+    """Append the ``event`` entries of ``rows`` (logged from ``events_from``) to ``entries``; their totals.
+
+    Entry v2 reads the ledger's moves of the batch's entries in one query (:meth:`Tx.ledger_moves`).
+    """
+    if version == ENTRY_VERSION:
+        entries.extend(
+            tlog.event_entry(
+                row.body, row.sig, received_ms=row.received_ms, flags_json=encode_flags(row.flags)
+            )
+            for row in rows
+        )
+        return None
+    moves = tx.ledger_moves(events_from)
+    totals = [moves.get(events_from + offset, (0, 0)) for offset in range(len(rows))]
+    entries.extend(
+        tlog.event_entry_v2(
+            row.body,
+            row.sig,
+            received_ms=row.received_ms,
+            flags_json=encode_flags(row.flags),
+            issued=issued,
+            redeemed=redeemed,
+        )
+        for row, (issued, redeemed) in zip(rows, totals, strict=True)
+    )
+    return totals
+
+
+def _seal_v1_events(
+    tx: Tx, events: Sequence[Event], rows: Sequence[NewEvent], entries: list[bytes], first_index: int
+) -> None:
+    """In a log that names no card, log each v1 event (which names its card) as ``event_sealed`` instead.
+
+    A v1 event reaches a v2 log from an outbox older than its kiosk's update (after
+    a hand-over) or from a kiosk that was never updated: it gets a commitment to
+    its card made here, with the opening and its signed bytes kept off the log.
+    A log of format 1 keeps v1 entries (the hand-over moves it at the next start).
+    """
+    if not any(event.version == 1 for event in events) or tlog.log_format(tx) == 1:
+        return
+    totals = tx.entry_totals(first_index, first_index + len(entries))
+    for event, row in zip(events, rows, strict=True):
+        if event.version != 1:
+            continue
+        assert row.log_index is not None
+        opening = Opening.fresh(event.card)
+        tx.put_opening(
+            row.log_index, "event_sealed", event.card, opening.salt, kiosk_id=row.kiosk_id, seq=row.seq
+        )
+        issued, redeemed = totals.get(row.log_index, (0, 0))
+        entries[row.log_index - first_index] = tlog.sealed_event_entry(
+            event,
+            row.hash,
+            opening.ref,
+            received_ms=row.received_ms,
+            flags=list(row.flags),
+            issued=issued,
+            redeemed=redeemed,
+        )
 
 
 def _settle(
@@ -76,23 +171,22 @@ def _settle(
     new: Iterable[tuple[tuple[bytes, bytes], Event, str]],
     cards: Mapping[str, Card],
     refs: Mapping[str, Sequence[ClockRef]],
-    entries: list[bytes],
-    first_index: int,
+    events_from: int,
     now: int,
 ) -> _Settled:
-    """Time and flag each new ``(item, event, hash)``, settling shop events now; build its row, entry and tap.
+    """Time and flag each new ``(item, event, hash)``, settling shop events now; build its row and tap.
 
     The ingest's hot path: one loop, no calls per event but the rules'.  ``cards``
     are the batch's registered cards, ``refs`` its clock references by boot;
-    ``entries`` (the log's from ``first_index``) may already hold the batch's ``clock_ref`` entry.
+    the events' entries will be logged from ``events_from`` on, one each.
     """
     rows: list[NewEvent] = []
     taps: list[Tap] = []
     results: list[dict[str, Any]] = []
     kiosk_id = kiosk.kiosk_id
-    for (body, sig), event, body_hash in new:
+    for offset, ((body, sig), event, body_hash) in enumerate(new):
         card = cards.get(event.card)
-        log_index = first_index + len(entries)
+        log_index = events_from + offset
         clock = event.clock
         time_ms, trusted = event_time(clock.wall_ms, clock.synced, clock.mono_ms, refs.get(clock.boot_id, ()))
         if event.kind in SHOP_EVENT_KINDS:
@@ -126,7 +220,6 @@ def _settle(
                 corrected_ms=time_ms if trusted and not clock.synced else None,
             )
         )
-        entries.append(tlog.event_entry(body, sig, received_ms=now, flags_json=encode_flags(tuple(flags))))
         results.append({"seq": event.seq, "status": "accepted", "flags": flags})
     return _Settled(rows, taps, results)
 
@@ -196,6 +289,7 @@ def _clock_refs(
     log_index: int,
     now: int,
     entries: list[bytes],
+    version: int,
 ) -> dict[str, list[ClockRef]]:
     """The references of the boots of ``events`` with an unsynced clock, the batch's sample included.
 
@@ -213,7 +307,7 @@ def _clock_refs(
     same_boot = [clock.mono_ms for clock in unsynced if clock.boot_id == beat.boot]
     if same_boot and max(same_boot) <= beat.mono_ms and wants_ref(refs.get(beat.boot, ()), beat.mono_ms):
         ref = ClockRef(beat.mono_ms, now)
-        entries.append(tlog.clock_ref_entry(sample.body, sample.sig, received_ms=now))
+        entries.append(tlog.clock_ref_entry(sample.body, sample.sig, received_ms=now, version=version))
         tx.insert_clock_ref(kiosk_id, beat.boot, ref, log_index)
         refs.setdefault(beat.boot, []).append(ref)
     return refs

@@ -42,6 +42,7 @@ from server.context import ServerContext
 from server.errors import DataDirError
 from server.keyfiles import fsync_dir, read_secret, write_secret
 from server.storage import Storage
+from server.vault import PERSON_KEYS, PersonVault
 
 SERVER_KEY: Final = "server.key"
 PREVIOUS_KEY: Final = "server.key.previous"
@@ -114,9 +115,15 @@ def rotate_server_key(folder: Path, storage: Storage, *, now_ms: int) -> Rotatio
     fsync_dir(folder)
     # The checkpoint for the new entry is signed by both keys, like every one until --finish.  Only
     # the signing keys and the clock of this context are used.
-    ctx = ServerContext(storage=storage, server_key=new, uid_pseudonym_key=b"", cosign_keys=(old,))
-    entry = tlog.server_key_entry(signed.body, signed.sig_old, signed.sig_new)
+    ctx = ServerContext(
+        storage=storage,
+        server_key=new,
+        uid_pseudonym_key=b"",
+        vault=PersonVault(folder / PERSON_KEYS),
+        cosign_keys=(old,),
+    )
     with storage.write() as tx:
+        entry = tlog.server_key_entry(signed.body, signed.sig_old, signed.sig_new, version=tx.log_format())
         index = tx.tlog_size()
         tx.insert_server_key_transition(signed, index)
         tlog.append(ctx, tx, [entry], now_ms=now_ms)

@@ -1,4 +1,4 @@
-"""Reading the transparency log: checkpoints, tiles, proofs and balances.
+"""Reading the transparency log: checkpoints, tiles, proofs, and the balances it implies (auditor only).
 
 The tile paths are c2sp.org/tlog-tiles: ``tile/<L>/<N>[.p/<W>]`` holds 256
 (or ``W``) hashes of Merkle level ``8·L``, ``tile/entries/<N>[.p/<W>]`` the
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 from protocol import Reason, b64encode
@@ -24,6 +25,7 @@ from protocol.encoding import MAX_SAFE_INT
 from server import tlog
 from server.context import ServerContext
 from server.errors import InputError, LogCorrupted, ServiceError
+from server.handover import handover_document
 from server.storage import ReadTx
 from server.tlog import StoredHashes
 
@@ -60,12 +62,69 @@ def _parse_index(text: str) -> tuple[int, int | None]:
     return index, None if width is None else int(width)
 
 
+@dataclass(frozen=True, slots=True)
+class _TileSource:
+    """Where a tile's rows come from: the current log, or an archived origin (``origin`` set)."""
+
+    tx: ReadTx
+    origin: str | None = None
+
+    def size(self) -> int:
+        if self.origin is None:
+            return tlog.latest_checkpoint(self.tx)[0]
+        size = self.tx.archived_size(self.origin)
+        if size is None:
+            raise _not_found(f"no archived log of origin {self.origin!r}")
+        return size
+
+    def has_checkpoint_between(self, low: int, high: int) -> bool:
+        if self.origin is None:
+            return self.tx.has_checkpoint_between(low, high)
+        return self.tx.archived_checkpoint_between(self.origin, low, high)
+
+    def entries(self, start: int, end: int) -> list[bytes]:
+        if self.origin is None:
+            return self.tx.tlog_entry_range(start, end)
+        return self.tx.archived_entry_range(self.origin, start, end)
+
+    def hashes(self, level: int, start: int, end: int) -> list[bytes]:
+        if self.origin is None:
+            return self.tx.tlog_hash_range(level, start, end)
+        return self.tx.archived_hash_range(self.origin, level, start, end)
+
+
 def read_tile(ctx: ServerContext, path: str) -> bytes:
     """The bytes of ``tile/<path>``: a Merkle tile or an entry bundle; ``404 not_found`` otherwise."""
+    with ctx.storage.read() as tx:
+        return _read_tile(_TileSource(tx), path, entries_allowed=True)
+
+
+def read_archived_tile(ctx: ServerContext, path: str, params: Mapping[str, str], *, entries: bool) -> bytes:
+    """A tile of the archived origin ``params["origin"]``; its entry bundles only when ``entries``.
+
+    The archived log's entries name cards, so the public route serves its hash
+    tiles only (``404`` for ``entries/``) and ``GET /v1/audit/archive/tile/...``
+    (permission ``audit_log``) serves both.
+    """
+    origin = _archived_origin(params)
+    with ctx.storage.read() as tx:
+        return _read_tile(_TileSource(tx, origin), path, entries_allowed=entries)
+
+
+def _archived_origin(params: Mapping[str, str]) -> str:
+    origin = params.get("origin")
+    if not origin:
+        raise InputError(Reason.BAD_FIELD, "origin names the archived log")
+    return origin
+
+
+def _read_tile(source: _TileSource, path: str, *, entries_allowed: bool) -> bytes:
     head, sep, rest = path.partition("/")
     if not sep:
         raise _not_found()
     entries = head == "entries"
+    if entries and not entries_allowed:
+        raise _not_found("the archived log's entries are for the auditor (GET /v1/audit/archive/tile/...)")
     if not entries and not _LEVEL.fullmatch(head):
         raise _not_found()
     level = 0 if entries else int(head)
@@ -75,24 +134,52 @@ def read_tile(ctx: ServerContext, path: str) -> bytes:
     shift = TILE_HEIGHT * level  # a level-L tile holds hashes of Merkle level 8·L
     first = index * TILE_WIDTH
     count = TILE_WIDTH if width is None else width
-    with ctx.storage.read() as tx:
-        size, _ = tlog.latest_checkpoint(tx)
-        have = size >> shift  # how many level-8L hashes the latest tree has
-        if first + count > have:
-            raise _not_found()
-        if width is not None and not tx.has_checkpoint_between(
-            (first + width) << shift, ((first + width + 1) << shift) - 1
-        ):
-            raise _not_found("no checkpoint has this partial tile")
-        if entries:
-            rows = tx.tlog_entry_range(first, first + count)
-            data = b"".join(len(row).to_bytes(2, "big") + row for row in rows)
-        else:
-            rows = tx.tlog_hash_range(shift, first, first + count)
-            data = b"".join(rows)
+    size = source.size()
+    have = size >> shift  # how many level-8L hashes the latest tree has
+    if first + count > have:
+        raise _not_found()
+    if width is not None and not source.has_checkpoint_between(
+        (first + width) << shift, ((first + width + 1) << shift) - 1
+    ):
+        raise _not_found("no checkpoint has this partial tile")
+    if entries:
+        rows = source.entries(first, first + count)
+        data = b"".join(len(row).to_bytes(2, "big") + row for row in rows)
+    else:
+        rows = source.hashes(shift, first, first + count)
+        data = b"".join(rows)
     if len(rows) != count:
         raise LogCorrupted(f"tile {path} should hold {count} items, found {len(rows)}")
     return data
+
+
+def archived_checkpoint(ctx: ServerContext, params: Mapping[str, str]) -> bytes:
+    """The final signed checkpoint of the archived origin ``params["origin"]``."""
+    origin = _archived_origin(params)
+    with ctx.storage.read() as tx:
+        size = _TileSource(tx, origin).size()
+        note = tx.archived_checkpoint(origin, size)
+    if note is None:
+        raise LogCorrupted(f"the archived log {origin!r} has no checkpoint for its final size {size}")
+    return note
+
+
+def handover(ctx: ServerContext) -> dict[str, Any]:
+    """``{"handover": {body, sig}, "checkpoint"}``: the signed hand-over and the new log's checkpoint at it.
+
+    ``404 not_found`` when the log never moved to a new origin.  The checkpoint is the
+    one signed for the hand-over's ``new_size``: where a kiosk that follows starts verifying.
+    """
+    with ctx.storage.read() as tx:
+        document = handover_document(tx)
+        row = tx.handover()
+        if document is None or row is None:
+            raise _not_found("this log was never handed over")
+        note = tx.checkpoint(row[4]) if tlog.origin(tx) == row[3] else None
+    answer: dict[str, Any] = {"handover": document}
+    if note is not None:
+        answer["checkpoint"] = note.decode("utf-8")
+    return answer
 
 
 def checkpoint(ctx: ServerContext) -> bytes:
@@ -126,13 +213,19 @@ def _require_decimal(params: Mapping[str, str], name: str) -> int:
 
 
 def consistency(ctx: ServerContext, params: Mapping[str, str]) -> dict[str, Any]:
-    """``{"from","to","hashes"}``: the RFC 6962 proof from ``from`` to ``to`` (≤ the latest size)."""
+    """``{"from","to","hashes"}``: the RFC 6962 proof from ``from`` to ``to`` (≤ the latest size).
+
+    With ``origin`` naming an archived log, the proof is in that log (≤ its final size):
+    what a kiosk that pinned it checks before it follows the hand-over.
+    """
     old, new = _require_decimal(params, "from"), _require_decimal(params, "to")
+    origin = params.get("origin")
     with ctx.storage.read() as tx:
-        size, _ = tlog.latest_checkpoint(tx)
+        archived = origin if origin is not None and origin != tlog.origin(tx) else None
+        size = _TileSource(tx, archived).size()
         if not old <= new <= size:
             raise InputError(Reason.BAD_FIELD, f"need from ≤ to ≤ {size}, the latest checkpoint's size")
-        hashes = tlog.consistency(StoredHashes(tx), old, new)
+        hashes = tlog.consistency(StoredHashes(tx, archived=archived), old, new)
     return {"from": old, "to": new, "hashes": [b64encode(h) for h in hashes]}
 
 
@@ -180,6 +273,8 @@ def balances(ctx: ServerContext) -> dict[str, Any]:
     """``{"size","balances"}``: every volunteer's balance (0 if none) as of checkpoint ``size``.
 
     One read transaction, so the balances are exactly those the log up to ``size`` implies.
+    The auditor's (``GET /v1/audit/balances``, permission ``audit_log``), never public:
+    a balance per pseudonym is personal data.
     """
     with ctx.storage.read() as tx:
         size, _ = tlog.latest_checkpoint(tx)

@@ -160,6 +160,39 @@ class StoredEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class LogOpening:
+    """What opens the commitment of one log entry (``openings``, never logged; ``docs/privacy.md``).
+
+    ``kind`` is the entry's kind: ``event`` (``kiosk_id`` and ``seq`` say which),
+    ``decision`` (a ``manual_shift`` naming a card), ``card`` (a registration:
+    its commitment is to ``card_id|volunteer_id``) or ``card_blocked``.
+    """
+
+    log_index: int
+    kind: str
+    card_id: str
+    salt: str
+    volunteer_id: str | None = None
+    kiosk_id: str | None = None
+    seq: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The auditor's form, flat: ``{"index", "kind", "card", "salt"}``, ``"volunteer"`` for a
+        registration, ``"kiosk"`` and ``"seq"`` for an event (what ``provisioning.audit`` reads)."""
+        answer: dict[str, Any] = {
+            "index": self.log_index,
+            "kind": self.kind,
+            "card": self.card_id,
+            "salt": self.salt,
+        }
+        if self.kind == "card":
+            answer["volunteer"] = self.volunteer_id
+        if self.kiosk_id is not None:
+            answer.update(kiosk=self.kiosk_id, seq=self.seq)
+        return answer
+
+
+@dataclass(frozen=True, slots=True)
 class Volunteer:
     """A volunteer with their personal data; ``name`` is ``None`` once erased."""
 

@@ -1,6 +1,6 @@
 """Limits on guessing secrets: failed attempts per client and per target, counted in memory.
 
-An enrolment code or the admin token (later: a console account's password,
+An enrolment code, the admin token or a volunteer's access secret (later: a console account's password,
 issue 18) can only be guessed by trying it, so the server counts the attempts
 that could have succeeded and did not.  Each kind of secret is a
 :class:`Guarded` with two budgets:
@@ -92,6 +92,14 @@ ENROLMENT_CODES: Final = Guarded(
 # because spending it locks the coordinators out too, and guessing it is hopeless anyway.
 ADMIN_TOKEN: Final = Guarded(
     "admin_token", per_client=Budget(10, 15 * MINUTE_S), per_target=Budget(1000, 15 * MINUTE_S)
+)
+
+# A volunteer's access secret (server.sessions) is 256 random bits too, but pasted from a QR code or a
+# link by people who may mistype a copied fragment: the same per-client budget as the admin token, and
+# a per-target budget (all secrets at once: a wrong secret names no volunteer) that a botnet cannot
+# spend in a useful time against 2^256 and that, when spent, locks every volunteer's login out.
+ACCESS_SECRETS: Final = Guarded(
+    "access_secret", per_client=Budget(10, 15 * MINUTE_S), per_target=Budget(1000, 15 * MINUTE_S)
 )
 
 

@@ -3,7 +3,8 @@
 Each function runs in one transaction together with the row that records it
 (:meth:`server.storage.Storage.migrate`), so a crash leaves a migration either
 fully applied or not at all.  Never edit a released migration; add the next.
-The ledger tables hold random IDs only; names live in ``personal_data``.
+The ledger tables hold random IDs only; names live in ``personal_data``, sealed
+under per-person keys kept outside the database (:mod:`server.vault`, m016).
 """
 
 from __future__ import annotations
@@ -468,6 +469,140 @@ def _m011_kiosk_limits(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+LOG_FORMAT_SETTING: Final = "log_format"  # 1: entries name cards (before issue 17); 2: they name none
+
+
+def _m012_private_log(conn: sqlite3.Connection) -> None:
+    """A log that names no card (issue 17): the ``openings`` kept off it, and the format it is written in.
+
+    ``openings`` holds what opens each commitment of the log (``docs/privacy.md``):
+    by the index of the log entry it opens, and for an event also by its kiosk
+    and seq.  ``volunteer_id`` is set for a card registration only (its
+    commitment is to ``card|volunteer``).  ``event_sealed`` is allowed already,
+    for the v1 events a hand-over seals (SQLite cannot change a ``CHECK``
+    later).  These rows are never logged and never public: the auditor reads
+    them over ``GET /v1/audit/openings``.
+
+    ``log_format`` is ``2`` for a data folder whose log is still empty (it writes
+    entry v2 from its first entry) and ``1`` for one that holds v1 entries,
+    which keeps writing v1 until its log moves to a new origin.  The index on
+    ``ledger_entries.log_index`` serves each entry's ``issued`` and ``redeemed``.
+    """
+    logged = conn.execute("SELECT 1 FROM tlog_entries LIMIT 1").fetchone() is not None
+    for statement in (
+        """CREATE TABLE openings (
+            log_index INTEGER PRIMARY KEY, kind TEXT NOT NULL
+                CHECK (kind IN ('event', 'card', 'card_blocked', 'decision', 'event_sealed')),
+            card_id TEXT NOT NULL, salt TEXT NOT NULL, volunteer_id TEXT,
+            kiosk_id TEXT, seq INTEGER,
+            CHECK ((kiosk_id IS NULL) = (seq IS NULL)),
+            UNIQUE (kiosk_id, seq))""",
+        "CREATE INDEX openings_card ON openings (card_id)",
+        "CREATE INDEX ledger_log_index ON ledger_entries (log_index) WHERE log_index IS NOT NULL",
+    ):
+        conn.execute(statement)
+    conn.execute(
+        "INSERT INTO settings (key, value) VALUES (?, ?)", (LOG_FORMAT_SETTING, "1" if logged else "2")
+    )
+
+
+def _m013_log_archive(conn: sqlite3.Connection) -> None:
+    """Room for an archived log origin and its signed hand-over (``server.handover``).
+
+    A log that still names cards (entry v1) moves to a new origin at the next
+    server start, which holds the key (migrations do not): its entries, hashes
+    and checkpoints move to the ``tlog_archive_*`` tables under their old
+    origin, so old proofs keep working, and ``log_handovers`` keeps the signed
+    hand-over document.  Nothing moves here.
+    """
+    for statement in (
+        """CREATE TABLE tlog_archive_entries (
+            origin TEXT NOT NULL, idx INTEGER NOT NULL CHECK (idx >= 0), entry BLOB NOT NULL,
+            PRIMARY KEY (origin, idx))""",
+        """CREATE TABLE tlog_archive_hashes (
+            origin TEXT NOT NULL, level INTEGER NOT NULL CHECK (level >= 0),
+            idx INTEGER NOT NULL CHECK (idx >= 0), hash BLOB NOT NULL,
+            PRIMARY KEY (origin, level, idx)) WITHOUT ROWID""",
+        """CREATE TABLE tlog_archive_checkpoints (
+            origin TEXT NOT NULL, size INTEGER NOT NULL CHECK (size >= 0), note BLOB NOT NULL,
+            created_ms INTEGER NOT NULL, PRIMARY KEY (origin, size))""",
+        """CREATE TABLE log_handovers (
+            old_origin TEXT PRIMARY KEY, old_size INTEGER NOT NULL, old_root BLOB NOT NULL,
+            new_origin TEXT NOT NULL UNIQUE, new_size INTEGER NOT NULL, at_ms INTEGER NOT NULL,
+            body BLOB NOT NULL, sig BLOB NOT NULL)""",
+    ):
+        conn.execute(statement)
+
+
+def _m016_person_vault(conn: sqlite3.Connection) -> None:
+    """Personal data as ciphertext only (:mod:`server.vault`), and the record of erasures.
+
+    ``personal_data`` becomes ``(volunteer_id, sealed)``.  A migration holds no
+    key folder, so rows written in plaintext before move to ``personal_data_m016``
+    untouched; opening the data folder seals them, drops that table and vacuums
+    (:func:`server.people.seal_legacy`).  A ledger without such rows drops it here.
+    ``erasures`` keeps only when a volunteer was erased: no name, no reason.
+    """
+    for statement in (
+        "ALTER TABLE personal_data RENAME TO personal_data_m016",
+        """CREATE TABLE personal_data (
+            volunteer_id TEXT PRIMARY KEY REFERENCES volunteers (volunteer_id), sealed BLOB NOT NULL)""",
+        """CREATE TABLE erasures (
+            volunteer_id TEXT PRIMARY KEY REFERENCES volunteers (volunteer_id),
+            erased_ms INTEGER NOT NULL)""",
+    ):
+        conn.execute(statement)
+    if conn.execute("SELECT 1 FROM personal_data_m016 LIMIT 1").fetchone() is None:
+        conn.execute("DROP TABLE personal_data_m016")
+
+
+def _m015_access(conn: sqlite3.Connection) -> None:
+    """Who may read a volunteer's data (issue 17): home sites, scoped admin tokens, access secrets, sessions.
+
+    A volunteer registered before has as home site the site of their earliest
+    shift (the site of the kiosk they first checked in at, or of a shift entered
+    by hand), else none: then only an economy-wide admin may read their data
+    until a coordinator sets it.  Tokens, secrets and sessions are stored only
+    as SHA-256 (hex); none of this is in the transparency log.
+    """
+    for statement in (
+        "ALTER TABLE volunteers ADD COLUMN home_site_id TEXT REFERENCES sites (site_id)",
+        "UPDATE volunteers SET home_site_id = (SELECT s.site_id FROM shifts s "
+        "WHERE s.volunteer_id = volunteers.volunteer_id ORDER BY s.start_ms, s.shift_id LIMIT 1)",
+        """CREATE TABLE admin_tokens (
+            token_sha256 TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE,
+            permissions TEXT NOT NULL, sites TEXT,
+            created_ms INTEGER NOT NULL, revoked_ms INTEGER)""",
+        """CREATE TABLE volunteer_access (
+            volunteer_id TEXT PRIMARY KEY REFERENCES volunteers (volunteer_id),
+            secret_sha256 TEXT UNIQUE, issued_ms INTEGER NOT NULL, revoked_ms INTEGER,
+            CHECK ((secret_sha256 IS NULL) = (revoked_ms IS NOT NULL)))""",
+        """CREATE TABLE sessions (
+            session_sha256 TEXT PRIMARY KEY, volunteer_id TEXT NOT NULL REFERENCES volunteers (volunteer_id),
+            created_ms INTEGER NOT NULL, last_used_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL)""",
+        "CREATE INDEX sessions_volunteer ON sessions (volunteer_id, created_ms)",
+    ):
+        conn.execute(statement)
+
+
+def _m014_balance_queries(conn: sqlite3.Connection) -> None:
+    """The nonces of kiosk-signed balance queries (``protocol.balancequery``) of the last hour.
+
+    A nonce seen is refused (``replayed``); the rows of the last hour are also each
+    kiosk's quota count.  Older rows go: their queries are stale anyway.  No card ID
+    is kept, only when and from which kiosk.
+    """
+    conn.execute(
+        """CREATE TABLE balance_queries (
+            kiosk_id TEXT NOT NULL REFERENCES kiosks (kiosk_id),
+            nonce TEXT NOT NULL,
+            at_ms INTEGER NOT NULL,
+            PRIMARY KEY (kiosk_id, nonce)
+        )"""
+    )
+    conn.execute("CREATE INDEX balance_queries_at ON balance_queries (kiosk_id, at_ms)")
+
+
 MIGRATIONS: Final[Sequence[Migration]] = (
     _m001_initial,
     _m002_card_credentials,
@@ -480,4 +615,9 @@ MIGRATIONS: Final[Sequence[Migration]] = (
     _m009_signed_evidence,
     _m010_held_redemptions,
     _m011_kiosk_limits,
+    _m012_private_log,
+    _m013_log_archive,
+    _m014_balance_queries,
+    _m015_access,
+    _m016_person_vault,
 )

@@ -111,11 +111,12 @@ def create_shop(ctx: ServerContext, request: Mapping[str, Any]) -> dict[str, Any
         shop=limits,
     )
     now = ctx.now_ms()
-    entries = [tlog.shop_entry(site, now)]
-    if site.allow_uncredentialed:
-        entries.append(tlog.site_entry(site, now))
     with ctx.storage.write() as tx:
         quotas.check(tx.count_sites(), quotas.SITES, "sites and shops")
+        version = tx.log_format()
+        entries = [tlog.shop_entry(site, now, version=version)]
+        if site.allow_uncredentialed:
+            entries.append(tlog.site_entry(site, now, version=version))
         tx.insert_site(site, now)
         tlog.append(ctx, tx, entries, now_ms=now)
     return site.to_json()

@@ -7,8 +7,9 @@ now).  ``format=csv`` gives a header and one row per entry or redemption
 
 * A **volunteer statement** lists the ledger entries created in the period,
   each with the balance after it, the site and card it came from and the log
-  entry that caused it.  ``opening_balance`` is the sum of every earlier entry,
-  and ``closing_balance = opening_balance + earned − redeemed + voided``.
+  entry that caused it (``"archived"`` for one logged before the log's
+  hand-over).  ``opening_balance`` is the sum of every earlier entry, and
+  ``closing_balance = opening_balance + earned − redeemed + voided``.
 * A **shop settlement** lists the shop's redemptions whose terminal time
   (``wall_ms``) lies in the period and that moved tokens (``debited`` or since
   ``voided``); ``to_settle = redeemed − voided`` is what the programme owes the shop.
@@ -28,6 +29,7 @@ from typing import Any, Final, NamedTuple
 
 from protocol import Reason
 from protocol.encoding import MAX_SAFE_INT
+from server import people
 from server.context import ServerContext
 from server.errors import InputError, ServiceError
 from server.models import RedemptionStatus
@@ -41,6 +43,7 @@ ENTRY_COLUMNS: Final = ("at_ms", "kind", "delta", "balance", "site_id", "card_id
 REDEMPTION_COLUMNS: Final = (
     *("redemption_id", "wall_ms", "kiosk_id", "card_id", "amount", "online", "status", "overdraft"),
 )
+ARCHIVED: Final = "archived"  # log_index of an entry logged before the log's hand-over
 _DECIMAL: Final = re.compile(r"0|[1-9][0-9]{0,15}")
 
 
@@ -100,6 +103,16 @@ def to_csv(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> str:
     return out.getvalue()
 
 
+def _log_index(index: int | None) -> int | str | None:
+    """Where a ledger entry's cause is logged: its index in the current log, or ``"archived"``.
+
+    After a log hand-over (``server.handover``) the stored index of an entry
+    logged before it is negative: it points into the archived origin, whose
+    entries are the auditor's (``GET /v1/audit/archive/tile/...``), not into the public log.
+    """
+    return ARCHIVED if index is not None and index < 0 else index
+
+
 def account(tx: ReadTx, volunteer_id: str, period: Period) -> dict[str, Any]:
     """The account part of a statement: balances, totals and entries of ``volunteer_id`` in ``period``."""
     opening = tx.balance_before(volunteer_id, period.from_ms)
@@ -118,7 +131,7 @@ def account(tx: ReadTx, volunteer_id: str, period: Period) -> dict[str, Any]:
                 "site_id": site_id,
                 "card_id": card_id,
                 "ref": entry.ref,
-                "log_index": entry.log_index,
+                "log_index": _log_index(entry.log_index),
             }
         )
     earned, redeemed, voided = (
@@ -155,7 +168,7 @@ def volunteer_statement(ctx: ServerContext, volunteer_id: str, params: Mapping[s
     """
     period, fmt = parse_period(params), parse_format(params)
     with ctx.storage.read() as tx:
-        volunteer = tx.get_volunteer(volunteer_id)
+        volunteer = people.person(ctx, tx, volunteer_id)
         if volunteer is None:
             raise ServiceError(Reason.UNKNOWN_VOLUNTEER, "no such volunteer")
         statement = account(tx, volunteer_id, period)

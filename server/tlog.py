@@ -27,20 +27,22 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from protocol import PrivateKey, PublicKey, b64encode, logentry
+from protocol import Event, PrivateKey, PublicKey, b64encode, logentry
 from protocol.checkpoint import Checkpoint, sign_checkpoint
-from protocol.logentry import ENTRY_TYPE, ENTRY_VERSION, make_entry
+from protocol.commitments import Opening, commit_value, new_salt
+from protocol.logentry import ENTRY_TYPE, ENTRY_VERSION, PRIVATE_ENTRY_VERSION, make_entry
 from protocol.merkle import consistency_proof, inclusion_proof, leaf_hash
 from protocol.note import NoteVerifier, sign_note
 from server.context import ServerContext
 from server.errors import LogCorrupted
-from server.models import Card, CoordinatorKey, IssuerKey, Kiosk, KioskStatus, Site
+from server.models import Card, CoordinatorKey, IssuerKey, Kiosk, KioskStatus, LogOpening, Site
 from server.schema import DEFAULT_LOG_ORIGIN
 from server.storage import ReadTx, Storage, Tx
 from server.tlogtree import Frontier, HashRow
 
 ORIGIN_SETTING: Final = "log_origin"
 DEFAULT_ORIGIN: Final = DEFAULT_LOG_ORIGIN
+# A card registration's commitment is to ``card_id|volunteer_id`` (docs/protocol.md, entry v2 ``card``).
 
 
 def check_origin(origin: str) -> str:
@@ -73,10 +75,11 @@ class StoredHashes:
     Make one per request: the cache is only valid while the transaction lasts.
     """
 
-    __slots__ = ("_cache", "_tx")
+    __slots__ = ("_archived", "_cache", "_tx")
 
-    def __init__(self, tx: ReadTx) -> None:
+    def __init__(self, tx: ReadTx, *, archived: str | None = None) -> None:
         self._tx = tx
+        self._archived = archived  # the origin of an archived log to read instead of the current one
         self._cache: dict[tuple[int, int], bytes] = {}
 
     def remember(self, rows: Iterable[HashRow]) -> None:
@@ -87,7 +90,10 @@ class StoredHashes:
         key = (level, index)
         value = self._cache.get(key)
         if value is None:
-            value = self._tx.tlog_hash(level, index)
+            if self._archived is None:
+                value = self._tx.tlog_hash(level, index)
+            else:
+                value = self._tx.archived_hash(self._archived, level, index)
             if value is None:
                 raise LogCorrupted(f"the log has no hash at level {level}, index {index}")
             self._cache[key] = value
@@ -168,7 +174,18 @@ def consistency(hashes: StoredHashes, old_size: int, new_size: int) -> list[byte
 
 
 # -- what is logged --------------------------------------------------------------------------------
+# Which entry version a transaction writes: ``tx.log_format()`` (``2`` on a data folder started since
+# issue 17, ``1`` on one whose log holds v1 entries).  Every builder takes it as ``version``; the kinds
+# whose fields name a card (``card``, ``card_blocked``) have their own v2 builders, with the opening
+# stored in ``openings`` at the entry's index (:func:`log_card`, :func:`log_card_blocked`).
+CARD_REGISTRATION_DOMAIN: Final = b"kokreativ.card-registration.v1\x00"
 _EVENT_TAIL: Final = f',"type":"{ENTRY_TYPE}","v":{ENTRY_VERSION}}}'.encode()
+_EVENT_TAIL_V2: Final = f',"type":"{ENTRY_TYPE}","v":{PRIVATE_ENTRY_VERSION}}}'.encode()
+
+
+def log_format(tx: ReadTx) -> int:
+    """The entry version ``tx`` writes (:data:`protocol.logentry.PRIVATE_ENTRY_VERSION` names no card)."""
+    return tx.log_format()
 
 
 def event_entry(body: bytes, sig: bytes, *, received_ms: int, flags_json: str) -> bytes:
@@ -195,10 +212,39 @@ def event_entry(body: bytes, sig: bytes, *, received_ms: int, flags_json: str) -
     )
 
 
-def site_entry(site: Site, at_ms: int) -> bytes:
+def event_entry_v2(
+    body: bytes, sig: bytes, *, received_ms: int, flags_json: str, issued: int, redeemed: int
+) -> bytes:
+    """The v2 ``event`` entry (``make_entry("event", version=2, …)``), byte for byte, for the hot path.
+
+    ``issued`` and ``redeemed`` are how the event moved the economy's totals
+    (:meth:`server.storage.Tx.ledger_moves`); the keys are written in canonical order.
+    """
+    return b"".join(
+        (
+            b'{"body":"',
+            base64.b64encode(body),
+            b'","flags":',
+            flags_json.encode("ascii"),
+            b',"issued":',
+            str(issued).encode("ascii"),
+            b',"kind":"event","received_ms":',
+            str(received_ms).encode("ascii"),
+            b',"redeemed":',
+            str(redeemed).encode("ascii"),
+            b',"sig":"',
+            base64.b64encode(sig),
+            b'"',
+            _EVENT_TAIL_V2,
+        )
+    )
+
+
+def site_entry(site: Site, at_ms: int, *, version: int = ENTRY_VERSION) -> bytes:
     """A site created or changed: its current rate, maximum and card policy (never its name)."""
     return make_entry(
         "site",
+        version=version,
         site_id=site.site_id,
         tokens_per_hour=site.tokens_per_hour,
         max_shift_hours=site.max_shift_hours,
@@ -207,7 +253,7 @@ def site_entry(site: Site, at_ms: int) -> bytes:
     )
 
 
-def shop_entry(site: Site, at_ms: int) -> bytes:
+def shop_entry(site: Site, at_ms: int, *, version: int = ENTRY_VERSION) -> bytes:
     """A site created as a shop, with its first limits (never its name or its till presets).
 
     Raises :class:`ValueError` for a check-in site, which has no limits to log.
@@ -217,6 +263,7 @@ def shop_entry(site: Site, at_ms: int) -> bytes:
         raise ValueError(f"site {site.site_id} is not a shop")
     return make_entry(
         "shop",
+        version=version,
         site_id=site.site_id,
         max_amount=shop.max_amount,
         offline_allowance=shop.offline_allowance,
@@ -226,9 +273,10 @@ def shop_entry(site: Site, at_ms: int) -> bytes:
     )
 
 
-def kiosk_enrolled_entry(kiosk: Kiosk) -> bytes:
+def kiosk_enrolled_entry(kiosk: Kiosk, *, version: int = ENTRY_VERSION) -> bytes:
     return make_entry(
         "kiosk_enrolled",
+        version=version,
         kiosk_id=kiosk.kiosk_id,
         site_id=kiosk.site_id,
         public_key=b64encode(kiosk.public_key),
@@ -236,13 +284,16 @@ def kiosk_enrolled_entry(kiosk: Kiosk) -> bytes:
     )
 
 
-def kiosk_status_entry(kiosk_id: str, status: KioskStatus, at_ms: int) -> bytes:
-    return make_entry("kiosk_status", kiosk_id=kiosk_id, status=status.value, at_ms=at_ms)
+def kiosk_status_entry(
+    kiosk_id: str, status: KioskStatus, at_ms: int, *, version: int = ENTRY_VERSION
+) -> bytes:
+    return make_entry("kiosk_status", version=version, kiosk_id=kiosk_id, status=status.value, at_ms=at_ms)
 
 
-def issuer_key_entry(key: IssuerKey, at_ms: int) -> bytes:
+def issuer_key_entry(key: IssuerKey, at_ms: int, *, version: int = ENTRY_VERSION) -> bytes:
     return make_entry(
         "issuer_key",
+        version=version,
         key_id=key.key_id,
         public_key=b64encode(key.public_key),
         status=key.status.value,
@@ -251,18 +302,47 @@ def issuer_key_entry(key: IssuerKey, at_ms: int) -> bytes:
 
 
 def card_entry(card: Card) -> bytes:
-    """A card registered: its ID and owner only (no name, Ehrenamtskarte number or UID)."""
+    """A card registered (entry v1): its ID and owner only (no name, Ehrenamtskarte number or UID)."""
     return make_entry("card", card_id=card.card_id, volunteer_id=card.volunteer_id, at_ms=card.registered_ms)
 
 
 def card_blocked_entry(card_id: str, at_ms: int) -> bytes:
+    """A card blocked (entry v1): its ID."""
     return make_entry("card_blocked", card_id=card_id, at_ms=at_ms)
 
 
-def coordinator_key_entry(key: CoordinatorKey, at_ms: int) -> bytes:
+def registration_ref(card_id: str, volunteer_id: str, salt: str) -> str:
+    """The commitment a v2 ``card`` entry names: to ``card|volunteer`` under its own domain tag."""
+    return commit_value(CARD_REGISTRATION_DOMAIN, salt, f"{card_id}|{volunteer_id}")
+
+
+def log_card(ctx: ServerContext, tx: Tx, card: Card, now_ms: int) -> Appended:
+    """Log a card's registration in the log's format; v2 keeps the opening in ``openings``."""
+    if log_format(tx) == ENTRY_VERSION:
+        return append(ctx, tx, [card_entry(card)], now_ms=now_ms)
+    salt = new_salt()
+    ref = registration_ref(card.card_id, card.volunteer_id, salt)
+    index = tx.tlog_size()
+    tx.insert_openings([LogOpening(index, "card", card.card_id, salt, volunteer_id=card.volunteer_id)])
+    entry = make_entry("card", version=PRIVATE_ENTRY_VERSION, ref=ref, at_ms=card.registered_ms)
+    return append(ctx, tx, [entry], now_ms=now_ms)
+
+
+def log_card_blocked(ctx: ServerContext, tx: Tx, card_id: str, now_ms: int) -> Appended:
+    """Log a card's block in the log's format; v2 names :attr:`Opening.ref` and keeps the opening."""
+    if log_format(tx) == ENTRY_VERSION:
+        return append(ctx, tx, [card_blocked_entry(card_id, now_ms)], now_ms=now_ms)
+    opening = Opening.fresh(card_id)
+    tx.insert_openings([LogOpening(tx.tlog_size(), "card_blocked", card_id, opening.salt)])
+    entry = make_entry("card_blocked", version=PRIVATE_ENTRY_VERSION, ref=opening.ref, at_ms=now_ms)
+    return append(ctx, tx, [entry], now_ms=now_ms)
+
+
+def coordinator_key_entry(key: CoordinatorKey, at_ms: int, *, version: int = ENTRY_VERSION) -> bytes:
     """A coordinator key registered or revoked: its ID, public key and status (never the name)."""
     return make_entry(
         "coordinator_key",
+        version=version,
         coordinator_id=key.coordinator_id,
         public_key=b64encode(key.public_key),
         status=key.status.value,
@@ -270,21 +350,82 @@ def coordinator_key_entry(key: CoordinatorKey, at_ms: int) -> bytes:
     )
 
 
-def decision_entry(body: bytes, sig: bytes, received_ms: int) -> bytes:
-    """An applied coordinator decision, exactly as signed (:func:`protocol.logentry.decision_entry`)."""
-    return logentry.decision_entry(body, sig, received_ms=received_ms)
+def decision_entry(
+    body: bytes,
+    sig: bytes,
+    received_ms: int,
+    *,
+    version: int = ENTRY_VERSION,
+    issued: int = 0,
+    redeemed: int = 0,
+) -> bytes:
+    """An applied coordinator decision, exactly as signed (:func:`protocol.logentry.decision_entry`).
 
-
-def server_key_entry(body: bytes, sig_old: bytes, sig_new: bytes) -> bytes:
-    """A server key transition, exactly as both keys signed it (:mod:`protocol.serverkeys`)."""
+    Entry v2 adds ``issued`` and ``redeemed``: how the decision moved the economy's totals.
+    """
+    if version == ENTRY_VERSION:
+        return logentry.decision_entry(body, sig, received_ms=received_ms)
     return make_entry(
-        "server_key", body=b64encode(body), sig_old=b64encode(sig_old), sig_new=b64encode(sig_new)
+        "decision",
+        version=version,
+        body=b64encode(body),
+        sig=b64encode(sig),
+        received_ms=received_ms,
+        issued=issued,
+        redeemed=redeemed,
     )
 
 
-def clock_ref_entry(body: bytes, sig: bytes, received_ms: int) -> bytes:
+def server_key_entry(body: bytes, sig_old: bytes, sig_new: bytes, *, version: int = ENTRY_VERSION) -> bytes:
+    """A server key transition, exactly as both keys signed it (:mod:`protocol.serverkeys`)."""
+    return make_entry(
+        "server_key",
+        version=version,
+        body=b64encode(body),
+        sig_old=b64encode(sig_old),
+        sig_new=b64encode(sig_new),
+    )
+
+
+def clock_ref_entry(body: bytes, sig: bytes, received_ms: int, *, version: int = ENTRY_VERSION) -> bytes:
     """A kiosk's clock sample taken as a reference, exactly as signed (:mod:`protocol.clockref`)."""
-    return logentry.clock_ref_entry(body, sig, received_ms=received_ms)
+    return make_entry(
+        "clock_ref", version=version, body=b64encode(body), sig=b64encode(sig), received_ms=received_ms
+    )
+
+
+# -- entry v2: what a log that names no card holds (server.handover restates the state in these) ------
+def card_entry_v2(ref: str, at_ms: int) -> bytes:
+    """A card registered, as a commitment (its opening is kept in ``openings``, off the log)."""
+    return make_entry("card", version=PRIVATE_ENTRY_VERSION, ref=ref, at_ms=at_ms)
+
+
+def card_blocked_entry_v2(opening: Opening, at_ms: int) -> bytes:
+    """A card blocked, as a commitment to the card (:attr:`protocol.commitments.Opening.ref`)."""
+    return make_entry("card_blocked", version=PRIVATE_ENTRY_VERSION, ref=opening.ref, at_ms=at_ms)
+
+
+def sealed_event_entry(
+    event: Event, body_hash: str, ref: str, *, received_ms: int, flags: list[str], issued: int, redeemed: int
+) -> bytes:
+    """A v1 event (which names its card) admitted after the hand-over: its place in the chain, no card.
+
+    ``ref`` is a commitment the server made to the event's card (its opening kept in
+    ``openings``); the body and signature stay in ``events`` for the auditor.
+    """
+    return make_entry(
+        "event_sealed",
+        version=PRIVATE_ENTRY_VERSION,
+        kiosk=event.kiosk,
+        seq=event.seq,
+        hash=body_hash,
+        prev=event.prev,
+        ref=ref,
+        received_ms=received_ms,
+        flags=flags,
+        issued=issued,
+        redeemed=redeemed,
+    )
 
 
 # -- receipts with proofs --------------------------------------------------------------------------
@@ -296,6 +437,26 @@ class LoggedEvent:
     index: int
     received_ms: int
     flags: list[str]
+    # An entry v2's totals (``None``: a v1 entry, which has none); the kiosk needs them to rebuild it.
+    totals: tuple[int, int] | None = None
+
+
+def _witness_item(event: LoggedEvent, proof: Sequence[bytes]) -> dict[str, Any]:
+    """One event's item of a batch witness: what rebuilds its entry, and its inclusion proof.
+
+    An entry v2 adds ``v``, ``issued`` and ``redeemed``
+    (:func:`protocol.logentry.event_entry` with ``totals``).
+    """
+    item: dict[str, Any] = {
+        "seq": event.seq,
+        "index": event.index,
+        "received_ms": event.received_ms,
+        "flags": event.flags,
+    }
+    if event.totals is not None:
+        item.update(v=PRIVATE_ENTRY_VERSION, issued=event.totals[0], redeemed=event.totals[1])
+    item["hashes"] = [b64encode(h) for h in proof]
+    return item
 
 
 def batch_witness(
@@ -312,19 +473,44 @@ def batch_witness(
         hashes = StoredHashes(tx)
     else:
         size, note, hashes = appended.size, appended.checkpoint, appended.hashes
+    moved = tx.handover()  # after a hand-over, entries may be sealed or in the archived origin
     answer: dict[str, Any] = {
         "checkpoint": note.decode("utf-8"),
         "entries": [
-            {
-                "seq": event.seq,
-                "index": event.index,
-                "received_ms": event.received_ms,
-                "flags": event.flags,
-                "hashes": [b64encode(h) for h in inclusion_proof(event.index, size, hashes)],
-            }
+            _witness_item(event, inclusion_proof(event.index, size, hashes))
+            if moved is None
+            else _moved_item(tx, event, size, hashes, moved)
             for event in events
         ],
     }
     if known_size > 0:
         answer["consistency"] = [b64encode(h) for h in consistency_proof(known_size, size, hashes)]
     return answer
+
+
+def _moved_item(
+    tx: ReadTx, event: LoggedEvent, size: int, hashes: StoredHashes, moved: tuple[Any, ...]
+) -> dict[str, Any]:
+    """The entries item in a log that was handed over (``docs/protocol.md``, "Log hand-over").
+
+    An event stored before the hand-over (a resend whose answer was lost) is in the
+    archived origin: its item names that ``origin`` and proves the entry under the
+    old final tree head, which the kiosk knows from the hand-over.  A v1 event
+    admitted after it is logged as ``event_sealed``: the item adds ``entry``,
+    ``ref``, ``issued`` and ``redeemed``, which the kiosk cannot know.
+    """
+    old_origin, old_size = moved[0], moved[1]
+    if event.index < 0:  # proved in the archived tree only: its index may be past the new log's size
+        archived = LoggedEvent(event.seq, event.index + old_size, event.received_ms, event.flags)
+        old_hashes = StoredHashes(tx, archived=old_origin)
+        item = _witness_item(archived, inclusion_proof(archived.index, old_size, old_hashes))
+        item["origin"] = old_origin
+        return item
+    item = _witness_item(event, inclusion_proof(event.index, size, hashes))
+    stored = tx.tlog_entry(event.index)
+    if stored is not None and b'"kind":"event_sealed"' in stored:
+        entry = logentry.parse_entry(stored)
+        item.update(
+            entry="event_sealed", ref=entry["ref"], issued=entry["issued"], redeemed=entry["redeemed"]
+        )
+    return item

@@ -1,5 +1,8 @@
 """The signed trust list the server hands each kiosk: issuer keys, blocked cards, policy, coordinators.
 
+The server signs v4: blocked and coordinator cards appear only as salted hashes, with a
+fresh ``card_salt`` in every list, so the list names no card ID.
+
 Kiosks check card credentials offline, so they need the trusted issuer keys,
 the blocked cards, their site's policy, the coordinator cards and (v3) a
 shop's limits or a site's earning rules; docs/protocol.md, "Trust list", says
@@ -38,14 +41,15 @@ def build_trust_list(tx: Tx, kiosk: Kiosk, site: Site, now_ms: int) -> TrustList
     issuers = tuple(
         (key.key_id, PublicKey(key.public_key)) for key in tx.list_issuer_keys() if key.status in _TRUSTED
     )
-    return TrustList(
+    # v4: cards by salted hash, a fresh salt per list, so the list names no card (docs/protocol.md).
+    return TrustList.hiding(
         kiosk=kiosk.kiosk_id,
         site=site.site_id,
         issued_ms=next_issued_ms(tx, now_ms),
         issuers=issuers,
-        blocked=frozenset(tx.blocked_card_ids()),
+        blocked_cards=frozenset(tx.blocked_card_ids()),
         allow_uncredentialed=site.allow_uncredentialed,
-        coordinators=frozenset(tx.coordinator_card_ids()),
+        coordinator_cards=frozenset(tx.coordinator_card_ids()),
         shop=site.shop,
         earning=EarningRules.of_site(site) if site.kind is SiteKind.CHECKIN else None,
     )

@@ -9,7 +9,9 @@ shifts, the ``hash`` column) is trusted.
 :func:`verify_store` (``kokreativ server verify-store``) compares the database
 with the transparency log it publishes: every stored event is logged, at its
 index and byte for byte, and nothing else is; every stored balance is the sum of
-its ledger entries.  An outside auditor cannot see the database, only the log
+its ledger entries.  After a log hand-over, events stored before it are found
+in the archived origin, and a v1 event admitted after it by the event hash its
+``event_sealed`` entry names.  An outside auditor cannot see the database, only the log
 (``provisioning.audit``), so these cross-checks are the operator's.
 
 :func:`check_chain` is the pure core, usable on events from any source.
@@ -19,7 +21,7 @@ nothing to doubt, and each problem names the kiosk, the ``seq`` and a reason cod
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -144,24 +146,54 @@ class StoreReport:
 def _logged_events(
     tx: ReadTx, size: int, problems: list[StoreProblem]
 ) -> dict[tuple[str, int], tuple[int, str]]:
-    """``(kiosk, seq) -> (log index, event hash)`` of every event entry in the log's first ``size``."""
+    """``(kiosk, seq) -> (log index, event hash)`` of every event entry in the log's first ``size``.
+
+    After a log hand-over (:mod:`server.handover`) the events stored before it are
+    in the archived origin, where a stored ``log_index`` of ``i`` names its entry
+    ``i + old size``; a v1 event admitted after it is an ``event_sealed`` entry,
+    which names the event's kiosk, seq and hash instead of its bytes.
+    """
     logged: dict[tuple[str, int], tuple[int, str]] = {}
+    moved = tx.handover()
+    if moved is not None:
+        old_origin, old_size = moved[0], moved[1]
+
+        def archived(start: int, end: int) -> list[bytes]:
+            return tx.archived_entry_range(old_origin, start, end)
+
+        _scan(archived, old_size, -old_size, f"archived log {old_origin!r}: ", logged, problems)
+    _scan(tx.tlog_entry_range, size, 0, "", logged, problems)
+    return logged
+
+
+def _scan(
+    read: Callable[[int, int], list[bytes]],
+    size: int,
+    shift: int,
+    where: str,
+    logged: dict[tuple[str, int], tuple[int, str]],
+    problems: list[StoreProblem],
+) -> None:
+    """Add the events of the ``size`` entries ``read`` gives to ``logged``, at their index plus ``shift``."""
     for start in range(0, size, _SCAN):
-        rows = tx.tlog_entry_range(start, min(size, start + _SCAN))
+        rows = read(start, min(size, start + _SCAN))
         if len(rows) != min(size, start + _SCAN) - start:
-            problems.append(StoreProblem("missing_entry", f"log entries from {start} on are missing"))
+            problems.append(StoreProblem("missing_entry", f"{where}log entries from {start} on are missing"))
             break
         for index, data in enumerate(rows, start):
-            if b'"kind":"event"' not in data:
+            sealed = b'"kind":"event_sealed"' in data
+            if not sealed and b'"kind":"event"' not in data:
                 continue
             try:
-                body = parse_entry(data)["body"]
-                event = parse_event(body)
+                entry = parse_entry(data)
+                if sealed:
+                    logged[(entry["kiosk"], entry["seq"])] = (index + shift, entry["hash"])
+                    continue
+                event = parse_event(entry["body"])
             except ProtocolError as exc:
-                problems.append(StoreProblem(exc.reason.value, f"log entry {index} does not parse"))
+                problems.append(StoreProblem(exc.reason.value, f"{where}log entry {index} does not parse"))
                 continue
-            logged[(event.kiosk, event.seq)] = (index, event_hash(body))
-    return logged
+            logged[(event.kiosk, event.seq)] = (index + shift, event_hash(entry["body"]))
 
 
 def verify_store(storage: Storage) -> StoreReport:

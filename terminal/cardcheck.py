@@ -65,7 +65,7 @@ def check_card(
     if payload is None:
         if trust is None or not trust.allow_uncredentialed:
             return CardCheck(card_id=pseudonym, reason=Reason.UNKNOWN_CARD, credentialed=False)
-        blocked = Reason.CARD_BLOCKED if pseudonym in trust.blocked else None
+        blocked = Reason.CARD_BLOCKED if trust.is_blocked(pseudonym) else None
         return CardCheck(card_id=pseudonym, reason=blocked, credentialed=False)
     if not clock_synced and trust is not None:
         now_s = max(now_s, trust.issued_ms // 1000)  # the server signed the list: it is no later than now

@@ -380,6 +380,22 @@ def offline_total(conn: sqlite3.Connection, day: str) -> int:
     return int(value)
 
 
+def forget_cards(conn: sqlite3.Connection, *, synced_seq: int, before_ms: int) -> int:
+    """Blank the card of redemptions no longer needing it: all events covered, made before ``before_ms``.
+
+    The card ID is what the offline rules (pending amounts) and a void need; once a
+    receipt covers every event of the redemption and it is older than any void window
+    (the caller passes ``now - MAX_VOID_WINDOW_S``), the till needs it no more and keeps
+    no card-to-purchase link.  Returns how many rows were blanked.
+    """
+    cursor = conn.execute(
+        "UPDATE redemptions SET card_id = '' WHERE card_id != '' AND created_ms < ? "
+        "AND MAX(COALESCE(online_seq, 0), COALESCE(offline_seq, 0), COALESCE(void_seq, 0)) <= ?",
+        (before_ms, synced_seq),
+    )
+    return int(cursor.rowcount)
+
+
 def prune(conn: sqlite3.Connection) -> None:
     """Forget redemptions and results whose events the outbox pruned (synced, past both retention limits)."""
     oldest = "(SELECT COALESCE(MIN(seq), 0) FROM events)"

@@ -60,7 +60,7 @@ def status_report(config: KioskConfig) -> dict[str, Any]:
         "alarm": status.alarm,
         "alarm_code": status.alarm_code,
         # The server's transparency log as this kiosk last verified it; null before the first sync.
-        "log": _log_report(config, status),
+        "log": _log_report(status),
         "evidence": status.evidence,
         # The server's clock minus ours at the last answered heartbeat (positive: ours is behind).
         "clock_offset_ms": status.clock_offset_ms,
@@ -100,7 +100,7 @@ def _iso(ms: int | None) -> str | None:
     return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
 
 
-def _log_report(config: KioskConfig, status: OutboxStatus) -> dict[str, Any] | None:
+def _log_report(status: OutboxStatus) -> dict[str, Any] | None:
     verified = status.log
     if verified is None:
         return None
@@ -108,7 +108,9 @@ def _log_report(config: KioskConfig, status: OutboxStatus) -> dict[str, Any] | N
         "size": verified.size,
         "root": b64encode(verified.root),
         "verified": _iso(verified.verified_ms),
-        "origin": config.log_origin or status.log_origin or verified.origin,
+        # The stored checkpoint was verified under the pinned origin: after a log hand-over
+        # that is the new one, not the origin enrolment gave (config) or first use pinned.
+        "origin": verified.origin,
     }
 
 

@@ -23,7 +23,6 @@ from hardware.reader import Tap
 from protocol import (
     GENESIS_PREV,
     ClockEvidence,
-    Event,
     EventKind,
     PrivateKey,
     Reason,
@@ -31,6 +30,7 @@ from protocol import (
     sign_event,
 )
 from protocol.earning import EarningRules
+from protocol.events import committed_event
 from protocol.trust import TrustList
 from terminal.cardcheck import check_card
 from terminal.clock import Clock
@@ -108,12 +108,15 @@ def sign_next_event(
     clock: ClockEvidence,
     data: Mapping[str, Any],
 ) -> SignedEvent:
-    """Sign the event that extends ``outbox``'s chain (next ``seq``, ``prev`` = its head); stores nothing.
+    """Sign the v2 event that extends ``outbox``'s chain (next ``seq``, ``prev`` = its head); stores nothing.
 
-    Shared by the check-in kiosk and the shop till, which store it each in their own way.
+    The event names a fresh commitment to ``card_id``, not the card (``protocol.commitments``);
+    the returned :class:`SignedEvent` carries the opening beside the signed bytes, for the
+    outbox to keep until a receipt covers the event.  Shared by the check-in kiosk and the
+    shop till, which store it each in their own way.
     """
     last_seq, head = outbox.head()
-    event = Event(
+    event, opening = committed_event(
         kiosk=kiosk_id,
         seq=last_seq + 1,
         prev=head if last_seq else GENESIS_PREV,
@@ -122,7 +125,7 @@ def sign_next_event(
         clock=clock,
         data=data,
     )
-    return sign_event(event, key)
+    return sign_event(event, key, opening)
 
 
 class TrustSource(Protocol):

@@ -19,7 +19,7 @@ Example::
 from __future__ import annotations
 
 import hmac
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 from protocol import (
@@ -30,10 +30,11 @@ from protocol import (
     SignedEvent,
     VerificationError,
     b64decode,
+    event_hash,
 )
 from protocol.checkpoint import Checkpoint, verify_checkpoint
-from protocol.logentry import event_leaf_hash
-from protocol.merkle import HASH_BYTES, ProofError, verify_consistency, verify_inclusion
+from protocol.logentry import PRIVATE_ENTRY_VERSION, event_leaf_hash, make_entry
+from protocol.merkle import HASH_BYTES, ProofError, leaf_hash, verify_consistency, verify_inclusion
 from protocol.note import NoteVerifier, parse_note
 from terminal.errors import LogInconsistentError
 from terminal.outbox import LogCheckpoint, OutboxReader
@@ -83,8 +84,19 @@ class LogWitness:
         self._outbox = outbox
 
     def pinned_origin(self) -> str | None:
-        """The config's origin, else the one pinned on first use, else ``None`` (nothing verified yet)."""
-        return self._origin if self._origin is not None else self._outbox.log_origin()
+        """The config's origin, else the one pinned on first use, else ``None`` (nothing verified yet).
+
+        Either moves on along the log hand-overs this kiosk followed (docs/protocol.md, "Log hand-over").
+        """
+        origin = self._origin if self._origin is not None else self._outbox.log_origin()
+        for followed in self._outbox.log_handovers():
+            if followed.old_origin == origin:
+                origin = followed.new_origin
+        return origin
+
+    def server_key(self) -> PublicKey:
+        """The server key pinned now (the other process may have followed a rotation)."""
+        return pinned_server_key(self._outbox, self._enrolled_key)
 
     def verify_checkpoint(self, note: bytes) -> Checkpoint:
         """The checkpoint in ``note`` if the server key signed it under the pinned origin; else raise."""
@@ -147,11 +159,64 @@ class LogWitness:
             if not isinstance(flags, list) or not all(isinstance(f, str) for f in flags):
                 raise _bad_proof(f"entry of event {seq}: flags is a list of reason codes")
             assert isinstance(index, int) and isinstance(received_ms, int)
+            totals = _entry_totals(item, seq)
             hashes = _hashes(item.get("hashes"), f"inclusion proof of event {seq}")
+            size, root = self._tree_of(item, checkpoint)
             try:
-                leaf = event_leaf_hash(signed.body, signed.signature, received_ms=received_ms, flags=flags)
-                verify_inclusion(leaf, index, checkpoint.size, hashes, checkpoint.root_hash)
+                if item.get("entry") == "event_sealed":
+                    leaf = leaf_hash(_sealed_entry(signed, item, received_ms, flags))
+                else:
+                    leaf = event_leaf_hash(
+                        signed.body, signed.signature, received_ms=received_ms, flags=flags, totals=totals
+                    )
+                verify_inclusion(leaf, index, size, hashes, root)
             except ProtocolError as exc:
                 raise _bad_proof(f"entry of event {seq}: {exc.message}") from exc
             except ProofError as exc:
                 raise _bad_proof(f"event {seq} at index {index}: {exc}") from exc
+
+    def _tree_of(self, item: dict[str, object], checkpoint: Checkpoint) -> tuple[int, bytes]:
+        """``(size, root)`` an item's proof is against: the checkpoint's, or an archived log's final one.
+
+        An event stored before a log hand-over (resent because its answer was lost) is in
+        the archived origin; the kiosk knows that log's final tree head from the hand-over it followed.
+        """
+        origin = item.get("origin")
+        if origin is None or origin == checkpoint.origin:
+            return checkpoint.size, checkpoint.root_hash
+        for followed in self._outbox.log_handovers():
+            if followed.old_origin == origin:
+                return followed.old_size, followed.old_root
+        raise _bad_proof(f"an entry in the log {origin!r}, which this kiosk never followed a hand-over from")
+
+
+def _sealed_entry(signed: SignedEvent, item: dict[str, object], received_ms: int, flags: list[str]) -> bytes:
+    """The ``event_sealed`` entry of ``signed`` as ``item`` describes it: a v1 event admitted into a log
+    that names no card, by its chain position and a commitment the server made."""
+    event = signed.event
+    return make_entry(
+        "event_sealed",
+        version=PRIVATE_ENTRY_VERSION,
+        kiosk=event.kiosk,
+        seq=event.seq,
+        hash=event_hash(signed.body),
+        prev=event.prev,
+        ref=item.get("ref"),
+        received_ms=received_ms,
+        flags=flags,
+        issued=item.get("issued"),
+        redeemed=item.get("redeemed"),
+    )
+
+
+def _entry_totals(item: Mapping[str, object], seq: int) -> tuple[int, int] | None:
+    """``(issued, redeemed)`` of an entry v2 (``"v": 2``), ``None`` for an entry v1 (no ``"v"``)."""
+    if "v" not in item:
+        return None
+    issued, redeemed = item.get("issued"), item.get("redeemed")
+    if item["v"] != PRIVATE_ENTRY_VERSION or not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in (issued, redeemed)
+    ):
+        raise _bad_proof(f"entry of event {seq}: an entry v2 has integer issued and redeemed")
+    assert isinstance(issued, int) and isinstance(redeemed, int)
+    return issued, redeemed

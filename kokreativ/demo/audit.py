@@ -1,4 +1,9 @@
-"""The demo's auditors: one with only the public log and its verifier key, and one who catches a forger."""
+"""The demo's auditors: one with only the public log and its verifier key, and the designated auditor.
+
+The public auditor sees the totals move when a forger pays someone in the
+database; the designated auditor (the city's audit office, with the
+auditor's material) also names whose balance it is.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from protocol.note import NoteVerifier
+from provisioning.audit.auditor import FolderAuditor
 from provisioning.audit.ledger import AuditOptions, audit_ledger
 from provisioning.audit.report import AuditReport
 from provisioning.audit.sources import HttpSource, MirrorSource
@@ -46,13 +52,17 @@ def tamper_and_audit(server_dir: Path, volunteer_id: str, verifier_key: str, wor
 
     # The server publishes what its database now says; the auditor reads only that (here exported
     # to a mirror of the log's tiles, as `kokreativ server export-log` does, instead of over HTTP).
-    mirror = export_tiles(server_dir, workdir / "log-mirror")
+    # The audit office also gets the auditor's material (balances, openings), privately.
+    mirror = export_tiles(server_dir, workdir / "log-mirror", auditor=workdir / "audit-office")
     source = MirrorSource(Path(mirror.folder))
     try:
         audit = audit_ledger(
             source,
             AuditOptions(
-                verifiers=[NoteVerifier.parse(verifier_key)], state_dir=workdir / "auditor", workers=1
+                verifiers=[NoteVerifier.parse(verifier_key)],
+                state_dir=workdir / "auditor",
+                workers=1,
+                auditor=FolderAuditor(workdir / "audit-office"),
             ),
         )
     finally:

@@ -224,7 +224,8 @@ def _print_log(online: BackOnline, log_origin: str, verifier_key: str, say: Any)
         f"   public audit with verifier key {verifier_key[:40]}…:\n"
         f"   {audit.entries} log entries, Merkle root matches the signed checkpoint,\n"
         f"   {audit.signatures_checked} event signatures, {audit.kiosks} kiosk chain(s), "
-        f"{audit.balances_compared} balances replayed and matched: {'OK' if audit.ok else 'FAILED'}"
+        f"{audit.issued} tokens issued and {audit.redeemed} redeemed, as the public totals say: "
+        f"{'OK' if audit.ok else 'FAILED'}"
     )
     for problem in audit.problems.shown[:10]:
         say(f"     {problem}")

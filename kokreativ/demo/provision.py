@@ -52,7 +52,7 @@ def provision(
                 EmulatedType2Tag(bytes([0x04, i + 1, 0x10, 0x20, 0x30, 0x40, 0x50])) for i in range(3)
             ]
             cards = [
-                _issue_onto(sticker, admin, issuer_key, name, now_ms // 1000)
+                _issue_onto(sticker, admin, issuer_key, name, site["site_id"], now_ms // 1000)
                 for name, sticker in zip(VOLUNTEERS, stickers, strict=True)
             ]
             code = admin.create_enrolment_code(site["site_id"])
@@ -73,14 +73,15 @@ def provision(
 
 
 def _issue_onto(
-    sticker: EmulatedType2Tag, admin: ApiClient, issuer_key: PrivateKey, name: str, now_s: int
+    sticker: EmulatedType2Tag, admin: ApiClient, issuer_key: PrivateKey, name: str, site_id: str, now_s: int
 ) -> IssuedCard:
-    """Issue a card for ``name`` onto ``sticker`` through nfcpy, as ``provision card issue`` does."""
+    """Issue a card for ``name`` (home site ``site_id``) onto ``sticker``, as ``card issue`` does."""
     with serve_tag(sticker) as emulation:
         return issue_card(
             admin,
             issuer_key,
             lambda make: write_one_tag(emulation.path, make, lock=True, timeout_s=10),
             name=name,
+            site_id=site_id,
             now_s=now_s,
         )

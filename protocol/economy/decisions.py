@@ -174,8 +174,11 @@ def _apply_review(tx: EconomyBook, c: _Context) -> dict[str, Any]:
 
 
 def _apply_manual_shift(tx: EconomyBook, c: _Context) -> dict[str, Any]:
-    """A shift added by hand for a registered card at a check-in site, paid under the site's rules."""
-    card = tx.get_card(c.data["card"])
+    """A shift added by hand for a registered card at a check-in site, paid under the site's rules.
+
+    The card is the decision's :attr:`~protocol.decisions.Decision.card`: named in v1, opened in v2.
+    """
+    card = tx.get_card(c.decision.card) if c.decision.card else None
     if card is None:
         raise _refuse(Reason.UNKNOWN_CARD, "no such card")
     site = _site(tx, c.data["site"], SiteKind.CHECKIN)

@@ -32,12 +32,18 @@ _EVENT_ENTRY: Final = re.compile(
 
 
 class EventEntry(NamedTuple):
-    """The fields of an ``event`` entry; ``received_ms`` is whatever JSON value the entry holds."""
+    """The fields of an ``event`` entry; ``received_ms`` is whatever JSON value the entry holds.
+
+    A v2 entry also says how it moved the totals (``issued``, ``redeemed``); a v1 entry has 0s.
+    """
 
     body: bytes
     sig: bytes
     received_ms: Any
     flags: tuple[str, ...]
+    version: int = 1
+    issued: int = 0
+    redeemed: int = 0
 
 
 class EventFacts(NamedTuple):
@@ -52,6 +58,7 @@ class EventFacts(NamedTuple):
     boot: str
     mono_ms: int
     synced: bool
+    ref: str | None = None  # a v2 event's commitment to its card (``card`` is then "")
 
 
 _B64_VALUE: Final = {
@@ -94,7 +101,17 @@ def parse_event_entry(data: bytes) -> EventEntry | dict[str, Any]:
             )
     obj = parse_entry(data)
     if obj["kind"] == "event":
-        return EventEntry(obj["body"], obj["sig"], obj["received_ms"], tuple(obj["flags"]))
+        if obj["v"] == 1:
+            return EventEntry(obj["body"], obj["sig"], obj["received_ms"], tuple(obj["flags"]))
+        return EventEntry(
+            obj["body"],
+            obj["sig"],
+            obj["received_ms"],
+            tuple(obj["flags"]),
+            2,
+            obj["issued"],
+            obj["redeemed"],
+        )
     return obj
 
 
@@ -119,6 +136,7 @@ def event_facts(event: Event) -> EventFacts:
         clock.boot_id,
         clock.mono_ms,
         clock.synced,
+        event.ref,
     )
 
 

@@ -33,6 +33,8 @@ _SHOP_KINDS: Final = frozenset({"redeem", "void"})
 #   ("E", kiosk, seq, prev, hash, kind, card, wall_ms, received_ms, flags, sig_state, boot, mono_ms, synced)
 #                                                a tap (or denied), with its clock evidence
 #   ("S", …the same up to sig_state…, body)      a redeem or void: the replay needs its data too
+#   ("V", …the same as "E" with ref for card…, issued, redeemed, body)
+#                                                an event in a v2 entry (its card is committed to)
 #   ("B", reason, message, received_ms, flags)   an event entry whose kiosk event does not parse
 #   ("X", reason, message)                       an entry that does not parse
 #   ("O", entry)                                 any other kind, parsed
@@ -85,25 +87,48 @@ class _Checker:
             facts = parse_event_facts(parsed.body)
         except ProtocolError as exc:
             return ("B", exc.reason.value, exc.message, received, parsed.flags)
+        if parsed.version != 1:
+            return (
+                "V",
+                facts.kiosk,
+                facts.seq,
+                facts.prev,
+                event_hash(parsed.body),
+                facts.kind,
+                facts.ref if facts.ref is not None else facts.card,
+                facts.wall_ms,
+                received,
+                parsed.flags,
+                self._signature(facts.kiosk, parsed.body, parsed.sig),
+                facts.boot,
+                facts.mono_ms,
+                facts.synced,
+                parsed.issued,
+                parsed.redeemed,
+                parsed.body,
+            )
         return self._event(parsed.body, parsed.sig, received, parsed.flags, facts)
+
+    def _signature(self, kiosk: str, body: bytes, sig: bytes) -> int:
+        """Whether ``sig`` is ``kiosk``'s signature of ``body``: ``SIG_OK``, ``SIG_BAD`` or ``SIG_NO_KEY``."""
+        key = self._keys.get(kiosk)
+        if key is None:
+            return SIG_NO_KEY
+        if len(sig) != SIGNATURE_BYTES:
+            return SIG_BAD
+        try:
+            # libsodium's combined-mode check: what VerifyKey.verify calls, without its wrapping.
+            crypto_sign_open(sig + body, key)
+        except nacl.exceptions.CryptoError:
+            return SIG_BAD
+        return SIG_OK
 
     def _event(
         self, body: bytes, sig: bytes, received: int, flags: tuple[str, ...], facts: EventFacts
     ) -> Record:
         strings = self._strings
         kiosk = strings.setdefault(facts.kiosk, facts.kiosk)
-        key = self._keys.get(kiosk)
-        if key is None:
-            state = SIG_NO_KEY
-        elif len(sig) != SIGNATURE_BYTES:
-            state = SIG_BAD
-        else:
-            try:
-                # libsodium's combined-mode check: what VerifyKey.verify calls, without its wrapping.
-                crypto_sign_open(sig + body, key)
-                state = SIG_OK
-            except nacl.exceptions.CryptoError:
-                state = SIG_BAD
+        state = self._signature(kiosk, body, sig)
         record = (
             "E",
             kiosk,

@@ -28,6 +28,7 @@ from protocol.economy.models import (
     ShiftStatus,
     Site,
 )
+from protocol.economy.shifts import LEDGER_KIND_SHIFT
 
 _MS_PER_HOUR = 3_600_000
 
@@ -65,6 +66,11 @@ class LedgerBook:
         self.sites: dict[str, Site] = {} if sites is None else sites
         self.cards: Mapping[str, CardState] = {} if cards is None else cards
         self.balances: dict[str, int] = {}
+        # How the replay moved the totals: in all, and by the log entry that caused it (a v2 entry says
+        # the same in its ``issued``/``redeemed``).  Shift lines are issued, the others redeemed (negated).
+        self.issued = 0
+        self.redeemed = 0
+        self.moves: dict[int, list[int]] = {}  # log index -> [issued, redeemed]
         self.shifts = 0
         self.paid = 0
         self.review = 0
@@ -207,8 +213,16 @@ class LedgerBook:
     # -- balances ----------------------------------------------------------------------------------
     def insert_ledger_entries(self, entries: Iterable[LedgerEntry]) -> None:
         balances = self.balances
-        for volunteer_id, delta, *_ in entries:
+        for volunteer_id, delta, kind, _ref, _created, log_index in entries:
             balances[volunteer_id] = balances.get(volunteer_id, 0) + delta
+            issued = kind == LEDGER_KIND_SHIFT
+            if issued:
+                self.issued += delta
+            else:
+                self.redeemed -= delta
+            if log_index is not None:
+                moved = self.moves.setdefault(log_index, [0, 0])
+                moved[0 if issued else 1] += delta if issued else -delta
 
     def balance(self, volunteer_id: str) -> int:
         return self.balances.get(volunteer_id, 0)

@@ -93,6 +93,10 @@ class Facts:
         self.issuers: dict[str, tuple[bytes, IssuerKeyStatus]] = {}
         self.coordinators: dict[str, tuple[bytes, CoordinatorStatus]] = {}
         self.volunteers: set[str] = set()
+        # A new origin's hand-over: where each kiosk's chain stands (seq, head) when the new log starts.
+        self.chain_starts: dict[str, tuple[int, str]] = {}
+        self.handed_over: dict[str, Any] | None = None  # the hand-over entry, if the log has one
+        self.card_commitments = 0  # v2 card registrations seen (opened or not)
 
     def out_of_order(self, index: int, message: str, **where: Any) -> None:
         """Report a fact about something the log has not stated yet, or states twice."""
@@ -155,7 +159,41 @@ class Facts:
                 index=index,
                 kiosk_id=kiosk_id,
             )
-        self.kiosks[kiosk_id] = KioskState(site_id, key, KioskStatus.ACTIVE, enrolled_ms=enrolled_ms)
+        seq, head = self.chain_starts.get(kiosk_id, (0, GENESIS_PREV))
+        self.kiosks[kiosk_id] = KioskState(
+            site_id, key, KioskStatus.ACTIVE, last_seq=seq, head=head, enrolled_ms=enrolled_ms
+        )
+
+    def handover(self, index: int, entry: Mapping[str, Any]) -> None:
+        """The first entry of a new origin: the old log's last checkpoint and each kiosk's chain head.
+
+        The chains of the new log go on from those heads (``kiosks``: ``{kiosk_id: {"seq", "head"}}``,
+        or a list of ``{"kiosk", "seq", "head"}``), so a kiosk's first event here is ``seq + 1``.
+        """
+        text_field(entry, "old_origin")
+        int_field(entry, "old_size")
+        text_field(entry, "old_root")
+        int_field(entry, "at_ms")
+        if index != 0 or self.handed_over is not None:
+            self.out_of_order(index, "a hand-over is only ever the first entry of an origin")
+            return
+        kiosks = entry["kiosks"]
+        items = (
+            [{"kiosk": k, **v} if isinstance(v, dict) else {} for k, v in kiosks.items()]
+            if isinstance(kiosks, dict)
+            else kiosks
+        )
+        if not isinstance(items, list):
+            raise BadFact("kiosks is not a map of kiosk IDs to {seq, head}")
+        for item in items:
+            if not isinstance(item, dict):
+                raise BadFact("kiosks holds something that is not {kiosk, seq, head}")
+            kiosk_id = text_field(item, "kiosk", ids.KIOSK)
+            head = text_field(item, "head")
+            if len(head) != 64:
+                raise BadFact(f"the head of kiosk {kiosk_id} is not 64 hex digits")
+            self.chain_starts[kiosk_id] = (int_field(item, "seq"), head)
+        self.handed_over = dict(entry)
 
     def kiosk_status(self, index: int, entry: Mapping[str, Any]) -> None:
         """A kiosk suspended, cleared or revoked; a revoked kiosk stays revoked."""

@@ -14,9 +14,21 @@
    it and active then;
 6. the flags, shifts, redemptions and balances replayed with the economy
    rules (:mod:`~provisioning.audit.replay` over :mod:`protocol.economy`)
-   match the logged flags and the balances the server publishes.
+   match the logged flags, and the tokens issued and redeemed match the
+   public totals (``/v1/log/totals``).
 
-It reads only what the server publishes (:mod:`~provisioning.audit.sources`);
+A v2 log names no card.  Without the auditor's material (a *public* audit)
+its events are checked for signature, chain and clock flag, and the
+``issued``/``redeemed`` of every entry are summed and compared with the
+totals; no card is needed.  With it (``AuditOptions.auditor``, the
+designated auditor's token: :mod:`~provisioning.audit.auditor`) every
+commitment is opened, the whole economy is replayed as for a v1 log, each
+entry's ``issued``/``redeemed`` is compared with what the replay moved, and
+the balances with the server's ``/v1/audit/balances`` exactly.  A v1 log is
+replayed fully either way; its balances are compared only by the auditor.
+
+It reads only what the server publishes (:mod:`~provisioning.audit.sources`)
+and, for the auditor, what ``/v1/audit/…`` gives;
 comparing the server's database with its log is the server's own check
 (``GET /v1/admin/verify``).
 
@@ -52,11 +64,12 @@ from protocol.merkle import EMPTY_ROOT
 from protocol.note import NoteVerifier
 from provisioning.audit import history
 from provisioning.audit._worker import Chunk, ChunkResult, check_chunk, paused_gc, ready
+from provisioning.audit.auditor import AuditorSource, load_openings
 from provisioning.audit.errors import UsageError
 from provisioning.audit.progress import ProgressBar
 from provisioning.audit.replay import Replay, enrolled_key
 from provisioning.audit.report import AuditReport, Problems
-from provisioning.audit.sources import HttpSource, LogSource, Piece
+from provisioning.audit.sources import HttpSource, LogSource, Piece, Totals
 from provisioning.audit.tree import TreeBuilder
 
 CHUNK = 1024  # a power of two: workers hash whole aligned subtrees
@@ -74,6 +87,23 @@ class AuditOptions:
     workers: int | None = None
     progress: ProgressBar | None = None
     warnings: list[str] = field(default_factory=list)
+    auditor: AuditorSource | None = None  # the designated auditor's openings and balances
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The replay at one log size: balances (when asked for) and the totals, as logged and as moved."""
+
+    balances: dict[str, int] | None
+    logged: tuple[int, int]  # (issued, redeemed) the v2 entries say
+    moved: tuple[int, int]  # (issued, redeemed) the replay moved
+
+
+def _snapshot(replay: Replay, with_balances: bool) -> Snapshot:
+    balances = replay.balances() if with_balances else None
+    replay.flush()
+    book = replay.book
+    return Snapshot(balances, (replay.logged_issued, replay.logged_redeemed), (book.issued, book.redeemed))
 
 
 def default_workers() -> int:
@@ -195,11 +225,14 @@ class _Auditor:
             yield Chunk(piece.start, piece.entries, dict(self.keys), offsets, piece.stored_leaves)
 
     def absorb(
-        self, chunk: Chunk, result: ChunkResult, replay: Replay, snapshot_at: int | None
-    ) -> dict[str, int] | None:
-        """Replay one chunk's records; returns the balances if the snapshot size falls in it."""
+        self, chunk: Chunk, result: ChunkResult, replay: Replay, wanted: dict[int, bool]
+    ) -> dict[int, Snapshot]:
+        """Replay one chunk's records; returns the snapshots at the ``wanted`` sizes that fall in it.
+
+        ``wanted`` maps a size to whether its snapshot needs the balances.
+        """
         start = chunk.start
-        snapshot: dict[str, int] | None = None
+        snapshots: dict[int, Snapshot] = {}
         for offset, record in enumerate(result.records):
             index = start + offset
             tag = record[0]
@@ -207,6 +240,8 @@ class _Auditor:
                 replay.event(index, record)
             elif tag == "S":
                 replay.shop_event(index, record)
+            elif tag == "V":
+                replay.committed_event(index, record)
             elif tag == "O":
                 replay.fact(index, record[1])
             elif tag == "M":
@@ -218,15 +253,15 @@ class _Auditor:
                 self.problem(record[1], f"the event in this entry does not parse: {record[2]}", index=index)
             else:
                 self.problem(record[1], f"the entry does not parse: {record[2]}", index=index)
-            if snapshot_at == index + 1:
-                snapshot = replay.balances()
+            if index + 1 in wanted:
+                snapshots[index + 1] = _snapshot(replay, wanted[index + 1])
         for offset, subtrees in result.ranges.items():
             self.roots[start + offset] = self.tree.root(subtrees)
         self.tree.extend(result.ranges[len(chunk.entries)])
         if result.leaf_mismatches:
             first, count = self.leaf_mismatch or (start + result.leaf_mismatches[0], 0)
             self.leaf_mismatch = (first, count + len(result.leaf_mismatches))
-        return snapshot
+        return snapshots
 
 
 def audit_ledger(source: LogSource, options: AuditOptions) -> AuditReport:
@@ -236,7 +271,10 @@ def audit_ledger(source: LogSource, options: AuditOptions) -> AuditReport:
     problem = report.problems
     workers = options.workers or default_workers()
     report.workers = workers
-    balances = source.balances()  # before the checkpoint: its size is then at most the checkpoint's
+    # Before the checkpoint: their sizes are then at most the checkpoint's.
+    totals = source.totals()
+    balances = None if options.auditor is None else options.auditor.balances()
+    report.mode = "public" if options.auditor is None else "auditor"
 
     note = source.checkpoint()
     checkpoint = _verify(note, options, options.origin, problem, "the latest checkpoint")
@@ -259,19 +297,41 @@ def audit_ledger(source: LogSource, options: AuditOptions) -> AuditReport:
         )
     auditor = _Auditor(source, report.problems)
     auditor.wanted = {checkpoint.size, *(cp.size for _, cp in kept)}
-    snapshot_at = None if balances is None else balances[0]
-    if snapshot_at is not None and snapshot_at > size:
-        problem("size_mismatch", f"the server's balances are for size {snapshot_at}, beyond the log's {size}")
-        snapshot_at = None
+    wanted: dict[int, bool] = {}
+    if totals is not None:
+        if totals.size > size:
+            problem("size_mismatch", f"the public totals are for size {totals.size}, beyond the log's {size}")
+            totals = None
+        else:
+            wanted[totals.size] = False
+    if balances is not None:
+        if balances[0] > size:
+            problem(
+                "size_mismatch", f"the server's balances are for size {balances[0]}, beyond the log's {size}"
+            )
+            balances = None
+        else:
+            wanted[balances[0]] = True
+    openings = None
+    if options.auditor is not None:
+        openings = load_openings(options.auditor, state_dir if options.keep_state else None)
+        report.openings_held = len(openings)
 
     progress = options.progress or ProgressBar(sys.stderr, size, enabled=False)
     progress.total = size
-    replay = Replay(problem)
-    replayed = _replay_log(auditor, replay, size, workers, progress, snapshot_at)
+    replay = Replay(problem, openings)
+    snapshots = _replay_log(auditor, replay, size, workers, progress, wanted)
     _count(report, replay)
     report.entries = auditor.tree.size
     _report_tree(auditor, checkpoint, kept, size)
-    if balances is not None and replayed is not None:
+    committed = 2 in replay.versions
+    if committed and openings is not None:
+        replay.compare_moves()
+    if totals is not None and totals.size in snapshots:
+        _compare_totals(report, totals, snapshots[totals.size], committed)
+    if balances is not None and balances[0] in snapshots:
+        replayed = snapshots[balances[0]].balances
+        assert replayed is not None
         report.balances_compared = _compare_balances(balances[1], replayed, problem)
     if options.keep_state:
         history.keep(state_dir, note, checkpoint)
@@ -298,31 +358,54 @@ def _replay_log(
     size: int,
     workers: int,
     progress: ProgressBar,
-    snapshot_at: int | None,
-) -> dict[str, int] | None:
+    wanted: dict[int, bool],
+) -> dict[int, Snapshot]:
     """Check the log's ``size`` entries on ``workers`` processes and replay them in order.
 
-    Returns the balances replayed up to ``snapshot_at`` (the size the server's
-    balances are for), or ``None`` when there is nothing to compare them with.
+    Returns the replay's :class:`Snapshot` at each ``wanted`` size (the sizes the
+    server's totals and balances are for).
     """
     pool = _Pool(workers)
-    replayed: dict[str, int] | None = {} if snapshot_at == 0 else None
+    snapshots: dict[int, Snapshot] = {}
+    if 0 in wanted:
+        snapshots[0] = _snapshot(replay, wanted[0])
     try:
         with paused_gc():
             for chunk, result in pool.run(auditor.chunks(size)):
-                snapshot = auditor.absorb(chunk, result, replay, snapshot_at)
-                if snapshot is not None:
-                    replayed = snapshot
+                snapshots.update(auditor.absorb(chunk, result, replay, wanted))
                 progress.advance(len(chunk.entries))
             replay.flush()
     finally:
         pool.close()
         progress.close()
-    return replayed
+    return snapshots
+
+
+def _compare_totals(report: AuditReport, totals: Totals, snapshot: Snapshot, committed: bool) -> None:
+    """The public totals against what the log gives: a v2 log's entries say it, a v1 log's replay does.
+
+    A public audit of a v2 log has only the entries' word; the auditor's audit
+    also checked each of them against the replay (``entry_totals_mismatch``).
+    """
+    issued, redeemed = snapshot.logged if committed else snapshot.moved
+    report.totals_compared = totals.size
+    if (issued, redeemed) != (totals.issued, totals.redeemed):
+        report.problems(
+            "totals_mismatch",
+            f"the server's totals at size {totals.size} say issued {totals.issued}, redeemed "
+            f"{totals.redeemed}; the log gives {issued} and {redeemed}",
+        )
 
 
 def _count(report: AuditReport, replay: Replay) -> None:
     """Copy what the replay counted into the report."""
+    report.entry_versions = sorted(replay.versions)
+    report.card_commitments, report.sealed = replay.facts.card_commitments, replay.sealed
+    report.opened = replay.opened
+    report.handover = replay.facts.handed_over
+    committed = 2 in replay.versions
+    report.issued = replay.logged_issued if committed else replay.book.issued
+    report.redeemed = replay.logged_redeemed if committed else replay.book.redeemed
     report.events, report.signatures_checked = replay.events, replay.signatures
     report.kiosks, report.volunteers = len(replay.kiosks), len(replay.volunteers)
     report.shifts, report.paid_shifts = replay.book.shifts, replay.book.paid

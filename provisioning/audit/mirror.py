@@ -2,7 +2,7 @@
 
 :func:`mirror_log` copies what a server publishes under the very paths it
 serves them at (c2sp.org/tlog-tiles: ``checkpoint``, ``tile/<L>/<N>``,
-``tile/entries/<N>``; and ``v1/log/balances``), so the folder is a
+``tile/entries/<N>``; and ``v1/log/totals``), so the folder is a
 :class:`~provisioning.audit.sources.MirrorSource`, and served by any static
 file server it is a URL again.  A full tile never changes, so a refresh
 fetches only the tiles the folder lacks and the partial ones at the new size,
@@ -34,7 +34,7 @@ from protocol.errors import ProtocolError
 from protocol.merkle import HASH_BYTES
 from protocol.tiles import BundleError, claimed_size, full_tile_path, parse_bundle, tile_paths
 from provisioning.audit.errors import SourceError
-from provisioning.audit.sources import BALANCES, CHECKPOINT, HttpSource
+from provisioning.audit.sources import CHECKPOINT, TOTALS, HttpSource
 
 _FETCHERS: Final = 4
 
@@ -105,8 +105,8 @@ def mirror_log(url: str, folder: Path, *, source: HttpSource | None = None) -> M
     folder = Path(folder)
     http = source or HttpSource(url)
     try:
-        # Balances first, so their size is at most the checkpoint's (as the audit reads them).
-        balances = http.get(BALANCES, allow_404=True)
+        # Totals first, so their size is at most the checkpoint's (as the audit reads them).
+        totals = http.get(TOTALS, allow_404=True)
         note = http.get(CHECKPOINT)
         assert note is not None
         try:
@@ -128,8 +128,10 @@ def mirror_log(url: str, folder: Path, *, source: HttpSource | None = None) -> M
             for _ in pool.map(fetch, missing):
                 pass
         write_file(folder, CHECKPOINT, note)
-        if balances is not None:
-            write_file(folder, BALANCES, balances)
+        if totals is not None:
+            write_file(folder, TOTALS, totals)
+        # Balances per volunteer were public before issue 17: a mirror must not serve them on.
+        (folder / "v1/log/balances").unlink(missing_ok=True)
         drop_stale_partials(folder, wanted)
     finally:
         if source is None:

@@ -29,8 +29,15 @@ AUDIT_CODES: Final = {
     "flags_mismatch": "an event's logged flags differ from what the rules give",
     "balance_mismatch": "a volunteer's balance on the server differs from the log's replay",
     "out_of_order": "a fact comes before what it depends on, or twice",
+    "totals_mismatch": "the server's public totals differ from what the log's entries add up to",
+    "entry_totals_mismatch": "a v2 entry's issued/redeemed differ from what the auditor's replay moved",
 }
-"""Codes an audit uses besides :class:`protocol.Reason` values, with what each means."""
+"""Codes an audit uses besides :class:`protocol.Reason` values, with what each means.
+
+Of the reason codes, the auditor's own are ``opening_missing`` (the auditor has no
+opening for a v2 entry's commitment) and ``opening_mismatch`` (the opening does not
+open it, or a sealed event's bytes do not fit its entry).
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +125,16 @@ class AuditReport:
     signatures_checked: int = 0
     kept_checkpoints: int = 0
     balances_compared: int | None = None
+    mode: str = "public"  # or "auditor": with the designated auditor's openings and balances
+    entry_versions: list[int] = field(default_factory=list)
+    issued: int = 0  # tokens issued and redeemed: the v2 entries' sum, or a v1 log's replay
+    redeemed: int = 0
+    totals_compared: int | None = None  # the size of the public totals compared, if any
+    card_commitments: int = 0
+    sealed: int = 0
+    opened: int = 0
+    openings_held: int | None = None
+    handover: dict[str, Any] | None = None
     workers: int = 1
     seconds: float = 0.0
     state_dir: str | None = None
@@ -149,6 +166,16 @@ class AuditReport:
             "signatures_checked": self.signatures_checked,
             "kept_checkpoints": self.kept_checkpoints,
             "balances_compared": self.balances_compared,
+            "mode": self.mode,
+            "entry_versions": list(self.entry_versions),
+            "issued": self.issued,
+            "redeemed": self.redeemed,
+            "totals_compared": self.totals_compared,
+            "card_commitments": self.card_commitments,
+            "sealed_events": self.sealed,
+            "openings_held": self.openings_held,
+            "opened": self.opened,
+            "handover": None if self.handover is None else _handover_json(self.handover),
             "workers": self.workers,
             "seconds": round(self.seconds, 3),
             "events_per_s": round(self.events_per_s),
@@ -173,6 +200,29 @@ class AuditReport:
             f"history:     {self.kept_checkpoints} kept checkpoint(s) compared"
             + (f", state in {self.state_dir}" if self.state_dir else ""),
         ]
+        versions = "/".join(f"v{v}" for v in self.entry_versions) or "none"
+        out.insert(1, f"mode:        {self.mode} (entries {versions})")
+        if self.handover is not None:
+            out.append(
+                f"hand-over:   from {self.handover.get('old_origin')} at size {self.handover.get('old_size')}"
+            )
+        compared = (
+            f", compared with the public totals at size {self.totals_compared}"
+            if self.totals_compared is not None
+            else " (no public totals to compare)"
+        )
+        out.append(
+            f"totals:      {self.issued} tokens issued, {self.redeemed} redeemed, "
+            f"{self.issued - self.redeemed} in circulation{compared}"
+        )
+        if 2 in self.entry_versions:
+            out.append(
+                f"openings:    {self.opened} commitment(s) opened "
+                f"({self.card_commitments} card registrations, {self.sealed} sealed v1 events)"
+                if self.mode == "auditor"
+                else f"openings:    none (public audit: {self.card_commitments} card registrations and "
+                "every event's card stay committed; give --auditor-token to open them)"
+            )
         if self.balances_compared is not None:
             out.append(f"balances:    {self.balances_compared} volunteer(s) compared with the server")
         if self.ok:
@@ -186,3 +236,7 @@ class AuditReport:
             counts = ", ".join(f"{code}: {n}" for code, n in sorted(self.problems.by_code.items()))
             out.append(f"  … and {hidden} more (all problems by code: {counts})")
         return out
+
+
+def _handover_json(entry: dict[str, Any]) -> dict[str, Any]:
+    return {name: entry.get(name) for name in ("old_origin", "old_size", "old_root", "at_ms")}

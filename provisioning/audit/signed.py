@@ -10,8 +10,9 @@ ledger").
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any, TypeAlias
 
 from protocol import ProtocolError, PublicKey, Reason, decision_hash, parse_decision, verify_decision
 from protocol.clockref import ClockRef, wants_ref
@@ -21,6 +22,9 @@ from protocol.heartbeat import parse_heartbeat
 from protocol.serverkeys import parse_transition, verify_transition
 from provisioning.audit.book import LedgerBook
 from provisioning.audit.facts import Facts, int_field
+
+# Opens the card commitment ``ref`` of entry ``index``: the card, or ``None`` (the finding is reported).
+Opened: TypeAlias = Callable[[int, str], str | None]
 
 
 def _signed_by(key: bytes, body: bytes, sig: bytes) -> bool:
@@ -47,8 +51,13 @@ class SignedEntries:
         self.clock_refs: dict[tuple[str, str], list[ClockRef]] = {}  # (kiosk, boot) -> references
         self.server_key: PublicKey | None = None  # the newest key a logged transition moved to
 
-    def decision(self, index: int, entry: Mapping[str, Any]) -> None:
-        """Check a coordinator decision as the server did when it took it, then apply it with its rules."""
+    def decision(self, index: int, entry: Mapping[str, Any], opened: Opened | None = None) -> None:
+        """Check a coordinator decision as the server did when it took it, then apply it with its rules.
+
+        ``opened`` opens the decision's card commitment: for a v2 entry it is
+        ``None`` in a public audit, which then checks the signature and signer
+        only (the rules need the cards, which only the auditor has).
+        """
         body, sig = entry["body"], entry["sig"]
         received_ms = int_field(entry, "received_ms")
         try:
@@ -74,6 +83,14 @@ class SignedEntries:
             )
             return
         self._applied.add(digest)
+        if entry["v"] != 1 and opened is None:
+            return
+        if "ref" in decision.data:  # a decision v2 names a commitment to its card
+            card = None if opened is None else opened(index, decision.data["ref"])
+            if card is None:
+                return
+            data = {k: v for k, v in decision.data.items() if k != "ref"}
+            decision = dataclasses.replace(decision, data={**data, "card": card})
         try:
             apply_decision(self._book, decision, digest, now_ms=received_ms, log_index=index)
         except EconomyError as exc:

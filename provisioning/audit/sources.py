@@ -6,11 +6,15 @@ Both give the same things, so the audit does not care which it has:
 * every entry up to a size, streamed in pieces with the log's own leaf hashes
   (its level-0 tiles) where the source has them, to name an entry changed
   after it was logged;
-* the server's balances (``/v1/log/balances``), to compare with the replay.
+* the economy's public totals (``/v1/log/totals``), to compare with the
+  tokens issued and redeemed the entries add up to.
+
+Balances per volunteer are not public: the designated auditor reads them
+with its token (:mod:`provisioning.audit.auditor`).
 
 A URL is read with ``requests`` over c2sp.org/tlog-tiles, a few bundles in
 flight at a time, never the whole log in memory.  A mirror is a folder that
-holds the same paths as files (``checkpoint``, ``tile/…``, ``v1/log/balances``),
+holds the same paths as files (``checkpoint``, ``tile/…``, ``v1/log/totals``),
 made by :func:`provisioning.audit.mirror.mirror_log` or by the server's
 ``export-log``; served by any static file server it is a URL again.  Neither
 reads the server's database: an auditor sees only what the server publishes.
@@ -44,7 +48,7 @@ from protocol.tiles import (
 from provisioning.audit.errors import SourceError
 
 CHECKPOINT: Final = "checkpoint"
-BALANCES: Final = "v1/log/balances"
+TOTALS: Final = "v1/log/totals"
 _IN_FLIGHT: Final = 8
 
 
@@ -68,7 +72,7 @@ class LogSource(Protocol):
     def checkpoint(self) -> bytes: ...  # the latest signed checkpoint, as served
     def size(self) -> int | None: ...  # how many entries are stored, if more is known than the checkpoint
     def pieces(self, size: int) -> Iterator[Piece]: ...  # entries [0, size) in order, streamed
-    def balances(self) -> tuple[int, dict[str, int]] | None: ...  # (log size, {volunteer: tokens})
+    def totals(self) -> Totals | None: ...  # the public totals, if the source has them
     def close(self) -> None: ...
 
 
@@ -79,8 +83,27 @@ def _leaves(tile: bytes | None, width: int) -> list[bytes] | None:
     return [tile[i * HASH_BYTES : (i + 1) * HASH_BYTES] for i in range(width)]
 
 
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """What ``/v1/log/totals`` says the log of ``size`` entries adds up to (the rest is not checked)."""
+
+    size: int
+    issued: int
+    redeemed: int
+
+
+def parse_totals(answer: Any, where: str) -> Totals:
+    """The checked part of a ``/v1/log/totals`` answer; :class:`SourceError` if malformed."""
+    if not isinstance(answer, dict) or not all(
+        isinstance(answer.get(name), int) and not isinstance(answer.get(name), bool)
+        for name in ("size", "issued", "redeemed")
+    ):
+        raise SourceError("server_error", f"{where} did not answer {{size, issued, redeemed, …}}")
+    return Totals(answer["size"], answer["issued"], answer["redeemed"])
+
+
 def parse_balances(answer: Any, where: str) -> tuple[int, dict[str, int]]:
-    """``(size, {volunteer: tokens})`` of a ``/v1/log/balances`` answer; :class:`SourceError` if malformed."""
+    """``(size, {volunteer: tokens})`` of a ``/v1/audit/balances`` answer; :class:`SourceError` if not."""
     if (
         not isinstance(answer, dict)
         or not isinstance(answer.get("size"), int)
@@ -144,15 +167,15 @@ class MirrorSource:
         for n, width in bundles_for(size):
             yield self._piece(n, width)
 
-    def balances(self) -> tuple[int, dict[str, int]] | None:
-        data = self._read(BALANCES)
+    def totals(self) -> Totals | None:
+        data = self._read(TOTALS)
         if data is None:
             return None
         try:
             answer = json.loads(data)
         except ValueError as exc:
-            raise SourceError("bad_source", f"{self.folder / BALANCES} is not JSON") from exc
-        return parse_balances(answer, str(self.folder / BALANCES))
+            raise SourceError("bad_source", f"{self.folder / TOTALS} is not JSON") from exc
+        return parse_totals(answer, str(self.folder / TOTALS))
 
     def close(self) -> None:
         pass
@@ -246,8 +269,15 @@ class HttpSource:
             while waiting:
                 yield waiting.popleft().result()
 
-    def balances(self) -> tuple[int, dict[str, int]]:
-        return parse_balances(self._json(BALANCES), f"/{BALANCES}")
+    def totals(self) -> Totals | None:
+        data = self.get(TOTALS, allow_404=True)  # a server from before issue 17 has none
+        if data is None:
+            return None
+        try:
+            answer = json.loads(data)
+        except ValueError as exc:
+            raise SourceError("server_error", f"GET {self.url}/{TOTALS} did not answer JSON") from exc
+        return parse_totals(answer, f"/{TOTALS}")
 
     def close(self) -> None:
         self._session.close()

@@ -14,6 +14,13 @@ or of the route itself (``dependencies=[Depends(...)]``)::
   service checks and spends it, counting misses (:mod:`server.ratelimit`).
 * :func:`require`: an admin principal that holds a :class:`Permission` for the
   request's :class:`Scope` (the whole economy, or the site the request is about).
+* :func:`card_holder_or`: the volunteer the request is about, proved by their session
+  cookie (:mod:`server.sessions`), or else what a :func:`require` admits.  Used by
+  the personal routes (a card's balance, shifts and statement).
+* :data:`volunteer_session`: a volunteer's live session; the dependency answers
+  the :class:`~server.sessions.Holder` (``/v1/me/…``).
+* :data:`access_secret`: a volunteer's access secret in the body, which the
+  service checks and counts as a guess when wrong (``POST /v1/me/session``).
 
 The three markers check nothing themselves: they say where the check is, so the
 route table (:mod:`server.http.table`) tells the truth.  :func:`undeclared`
@@ -25,12 +32,20 @@ how much one caller can make the server keep (the service enforces it, see
 :mod:`server.quotas`).  :func:`unbounded_writes` lists writing routes without
 exactly one, and :func:`public_writes` those anyone may call; a test keeps both empty.
 
-Principals.  Today the only one is the shared admin bearer token: economy-wide,
-with every permission.  :class:`Require` takes an attempt at it per request, so
-wrong tokens are limited per client and for all clients (:mod:`server.ratelimit`).
-Site-scoped admin tokens (issue 17) and people's teams (the console: members ×
-scope × permissions) become principals with fewer permissions or a set of
-sites; the routes need no change.
+Principals.  The shared admin bearer token is economy-wide with every
+permission; named tokens (:mod:`server.tokens`, ``kokreativ server token add``)
+carry some permissions, economy-wide or for a set of sites.  :class:`Require`
+takes an attempt at the bearer token per request, so wrong tokens are limited
+per client and for all clients (:mod:`server.ratelimit`).  People's teams (the
+console: members × scope × permissions) become principals the same way; the
+routes need no change.
+
+No oracle on personal routes.  A principal that holds the route's permission,
+but not for this volunteer's home site, and a volunteer's session asking about
+another's card, get the same ``404`` as for a card that does not exist
+(:class:`HolderOr`): a stranger with a site's token cannot learn which card IDs
+exist.  A principal without the permission anywhere gets ``403`` whatever the
+card, which tells nothing about it either.
 
 This module does not use ``from __future__ import annotations``: FastAPI reads
 the dependency's ``__call__`` signature at run time, and a callable instance
@@ -50,12 +65,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import BaseRoute
 
 from protocol import Reason
-from server import admin, reads
+from server import reads, sessions, tokens
 from server.context import ServerContext
 from server.errors import ServiceError
 from server.http.common import attempt, runtime
 from server.ratelimit import ADMIN_TOKEN as ADMIN_TOKEN_GUESSES
 from server.ratelimit import Attempt
+from server.sessions import Holder
+
+SESSION_COOKIE: Final = "kk_session"
 
 
 class Permission(StrEnum):
@@ -68,9 +86,12 @@ class Permission(StrEnum):
     MANAGE_COORDINATORS = "manage_coordinators"  # coordinator keys and coordinator cards
     REVIEW = "review"  # read what waits for a decision
     DECIDE = "decide"  # hand in coordinators' signed decisions
-    REPORTS = "reports"  # names, Ehrenamtskarte numbers, volunteers' statements
+    REPORTS = "reports"  # names, Ehrenamtskarte numbers, volunteers' statements and exports
+    ERASE = "erase"  # erase a volunteer's personal data for good (Art. 17, server.erasure)
     SETTLE_SHOPS = "settle_shops"  # a shop's statement
     AUDIT = "audit"  # run the server's own check of the whole ledger
+    AUDIT_LOG = "audit_log"  # the auditor's: openings, balances, the archived log's entries
+    READ_PERSONAL = "read_personal"  # a volunteer's balance, shifts and statement (their home site)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,20 +117,29 @@ ADMIN_TOKEN: Final = Principal("admin token", frozenset(Permission))
 def authenticate(ctx: ServerContext, authorization: str | None, guess: Attempt) -> Principal:
     """The principal an ``Authorization`` header proves, or ``401 unauthorized``.
 
+    The admin token is :data:`ADMIN_TOKEN`; a named token (:mod:`server.tokens`)
+    is a principal with its permissions (those this server knows: a permission
+    stored by a newer version is ignored, failing closed) and its sites.
     ``guess`` is the request's attempt at the credential (:mod:`server.ratelimit`):
     ``429 rate_limited`` while its client, or every client, has failed too often.
     Logins (issue 18) take an attempt at the account they name the same way.
     """
-    admin.check_admin_token(ctx, authorization, attempt=guess)
-    return ADMIN_TOKEN
+    named = tokens.check_token(ctx, authorization, attempt=guess)
+    if named is None:
+        return ADMIN_TOKEN
+    known = {permission.value for permission in Permission}
+    return Principal(
+        name=f"token {named.name!r}",
+        permissions=frozenset(Permission(value) for value in named.permissions if value in known),
+        sites=None if named.sites is None else frozenset(named.sites),
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class Scope:
     """How a route finds the site a request is about; ``site_of`` returns ``None`` for the whole economy.
 
-    Only a site-scoped principal makes a route ask: an economy-wide one may act
-    anywhere, so today no scope is ever resolved.
+    Only a site-scoped principal makes a route ask: an economy-wide one may act anywhere.
     """
 
     label: str
@@ -132,9 +162,21 @@ def _site_of_kiosk(ctx: ServerContext, path_params: Mapping[str, str]) -> str | 
     return str(site_id)
 
 
+def _home_site_of_card(ctx: ServerContext, path_params: Mapping[str, str]) -> str | None:
+    return reads.home_site_of_card(ctx, path_params["card_id"])
+
+
+def _home_site_of_volunteer(ctx: ServerContext, path_params: Mapping[str, str]) -> str | None:
+    return reads.home_site_of_volunteer(ctx, path_params["volunteer_id"])
+
+
 economy: Final = Scope("economy", _economy)
 site_of_path: Final = Scope("site in the path", _site_of_path)
 site_of_kiosk: Final = Scope("the kiosk's site", _site_of_kiosk)
+# A volunteer's home site (set at registration); none for an unknown card or volunteer, or a volunteer
+# registered before home sites who never worked a shift: then only economy-wide principals may.
+home_site_of_card: Final = Scope("home site of the card's volunteer", _home_site_of_card)
+home_site_of_volunteer: Final = Scope("the volunteer's home site", _home_site_of_volunteer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +245,94 @@ class Require:
         return principal.may(self.permission, self.scope.site_of(ctx, path_params))
 
 
-Access: TypeAlias = Marker | Require
+@dataclass(frozen=True, slots=True)
+class HolderOr:
+    """The volunteer the path is about, by their live session cookie; or else an admin ``require`` admits.
+
+    ``holds(ctx, volunteer_id, path_params)`` says whether the session's volunteer
+    is the one the path is about (for a card: holds that card).  The dependency
+    answers the :class:`~server.sessions.Holder` or the :class:`Principal`.
+    Refusals (no oracle, see the module docstring):
+
+    * a bearer token: ``401``/``429`` as for :class:`Require`; with the permission
+      but not for this volunteer, ``404 hidden`` (as for an unknown card); without
+      the permission at all, ``403 forbidden``;
+    * else a live session of someone else: ``404 hidden``;
+    * else (no credential, or an ended session): ``401 unauthorized``.
+    """
+
+    require: Require
+    holds: Callable[[ServerContext, str, Mapping[str, str]], bool]
+    hidden: Reason
+    hidden_message: str  # the very message of the service's own "not found", so the answers are equal
+    note: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"card holder, or {self.require.label}"
+
+    @property
+    def scope_label(self) -> str:
+        return self.require.scope_label
+
+    async def __call__(self, request: Request) -> Holder | Principal:
+        context = runtime(request).context
+        cookie = request.cookies.get(SESSION_COOKIE)
+        authorization = request.headers.get("authorization")
+        guess = attempt(request, ADMIN_TOKEN_GUESSES)
+        return await run_in_threadpool(self.check, context, cookie, authorization, request.path_params, guess)
+
+    def check(
+        self,
+        ctx: ServerContext,
+        cookie: str | None,
+        authorization: str | None,
+        path_params: Mapping[str, str],
+        guess: Attempt,
+    ) -> Holder | Principal:
+        """The holder or principal if it may; otherwise the refusal the class docstring lists."""
+        holder = sessions.session_holder(ctx, cookie)
+        if holder is not None and self.holds(ctx, holder.volunteer_id, path_params):
+            return holder
+        if authorization is not None:
+            principal = authenticate(ctx, authorization, guess)
+            if self.require.allows(ctx, principal, path_params):
+                return principal
+            if self.require.permission in principal.permissions:
+                raise ServiceError(self.hidden, self.hidden_message)
+            raise ServiceError(
+                Reason.FORBIDDEN, f"{principal.name} may not {self.require.permission.value}", status=403
+            )
+        if holder is not None:
+            raise ServiceError(self.hidden, self.hidden_message)
+        raise ServiceError(Reason.UNAUTHORIZED, "give the card holder's session or an admin token")
+
+
+@dataclass(frozen=True, slots=True)
+class VolunteerSession:
+    """A volunteer's live session cookie; the dependency answers the :class:`~server.sessions.Holder`."""
+
+    note: str = ""
+
+    @property
+    def label(self) -> str:
+        return "volunteer session"
+
+    @property
+    def scope_label(self) -> str:
+        return "the volunteer themselves"
+
+    async def __call__(self, request: Request) -> Holder:
+        context = runtime(request).context
+        holder = await run_in_threadpool(
+            sessions.session_holder, context, request.cookies.get(SESSION_COOKIE)
+        )
+        if holder is None:
+            raise ServiceError(Reason.SESSION_REQUIRED, "no live session: open one with the access secret")
+        return holder
+
+
+Access: TypeAlias = Marker | Require | HolderOr | VolunteerSession
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +358,10 @@ WRITE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 public: Final = Marker("public")
 kiosk_signed: Final = Marker("kiosk signature", "checked by the service with the kiosk's enrolled key")
 enrolment_code: Final = Marker("enrolment code", "one-time code in the body, checked by the service")
+access_secret: Final = Marker(
+    "access secret", "the volunteer's secret in the body, checked by the service; wrong ones are guesses"
+)
+volunteer_session: Final = VolunteerSession()
 
 
 def require(permission: Permission, *, scope: Scope, note: str = "") -> Require:
@@ -237,6 +370,25 @@ def require(permission: Permission, *, scope: Scope, note: str = "") -> Require:
     ``Depends(require(Permission.REVIEW, scope=economy))``
     """
     return Require(permission, scope, note)
+
+
+def _holds_card(ctx: ServerContext, volunteer_id: str, path_params: Mapping[str, str]) -> bool:
+    return reads.holds_card(ctx, volunteer_id, path_params["card_id"])
+
+
+def card_holder_or(permission: Permission, *, note: str = "") -> HolderOr:
+    """The holder of the card in the path, or ``permission`` for the home site of the card's volunteer.
+
+    ``Depends(card_holder_or(Permission.READ_PERSONAL))``; an unknown card and a
+    card the caller may not read both answer ``404 unknown_card``.
+    """
+    return HolderOr(
+        require(permission, scope=home_site_of_card),
+        _holds_card,
+        Reason.UNKNOWN_CARD,
+        reads.UNKNOWN_CARD_MESSAGE,
+        note,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,7 +432,7 @@ def _declared(route: Any) -> DeclaredRoute:
         pending = list(route.dependant.dependencies)
         while pending:
             dependant = pending.pop(0)
-            if isinstance(dependant.call, Marker | Require):
+            if isinstance(dependant.call, Marker | Require | HolderOr | VolunteerSession):
                 found.append(dependant.call)
             elif isinstance(dependant.call, Quota):
                 bounds.append(dependant.call)

@@ -4,8 +4,9 @@ Each route requires one :class:`~server.http.access.Permission`, the narrowest
 that fits, for a scope: the site named in the path, the site of the kiosk in
 the path, or the whole economy where the path names no site (the site of an
 enrolment code is in its body, and cards, issuer keys and coordinators belong
-to the whole economy).  Today's only principal, the admin bearer token, holds
-every permission everywhere, so the scope is never resolved yet.
+to the whole economy), or a volunteer's home site (their access secret).  The
+admin token holds every permission everywhere; a named token
+(:mod:`server.tokens`) may hold a few, for some sites.
 """
 
 from __future__ import annotations
@@ -14,15 +15,35 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from server import admin, cards, coordinator_keys, decisions, quotas, shops, statements
+from server import (
+    admin,
+    cards,
+    coordinator_keys,
+    decisions,
+    erasure,
+    quotas,
+    sessions,
+    shops,
+    statements,
+)
 from server import health as kiosk_health
-from server.http.access import Permission, economy, quota, require, site_of_kiosk, site_of_path
-from server.http.common import call, document, json_body, runtime
+from server.http.access import (
+    Permission,
+    economy,
+    home_site_of_volunteer,
+    quota,
+    require,
+    site_of_kiosk,
+    site_of_path,
+)
+from server.http.common import call, document, export_response, json_body, private, runtime
 from server.http.openapi import (
     ADMIN,
     ADMIN_BODY,
     ADMIN_CHANGE,
     CSV_TOO,
+    EXPORT,
+    PDF_TOO,
     PERIOD,
     SILENT_AFTER,
     VOLUNTEER,
@@ -31,10 +52,10 @@ from server.http.openapi import (
     CardRequest,
     CodeRequest,
     CoordinatorRequest,
+    DecisionRequest,
     IssuerKeyRequest,
     PolicyRequest,
     PresetsRequest,
-    Sealed,
     ShopRequest,
     SiteRequest,
     doc,
@@ -209,7 +230,9 @@ async def revoke_issuer_key(key_id: str, request: Request) -> JSONResponse:
 @router.post(
     "/v1/admin/cards",
     dependencies=[
-        Depends(require(Permission.MANAGE_CARDS, scope=economy)),
+        Depends(
+            require(Permission.MANAGE_CARDS, scope=economy, note="a new volunteer's home site is in the body")
+        ),
         Depends(quota(f"{quotas.CARDS:,} cards")),
     ],
     **doc(ok={201: "Created"}, body=CardRequest, errors=ADMIN_BODY),
@@ -236,6 +259,30 @@ async def get_cards(request: Request) -> JSONResponse:
 async def block_card(card_id: str, request: Request) -> JSONResponse:
     body = await json_body(request, cards.BLOCK_FIELDS)
     return JSONResponse(await call(request, cards.block_card, card_id, body))
+
+
+@router.post(
+    "/v1/admin/volunteers/{volunteer_id}/access",
+    dependencies=[
+        Depends(require(Permission.MANAGE_CARDS, scope=home_site_of_volunteer)),
+        Depends(quota("replaces the volunteer's one access secret; ends their sessions")),
+    ],
+    **doc(errors=ADMIN_CHANGE),
+)
+async def reissue_access(volunteer_id: str, request: Request) -> Response:
+    return private(JSONResponse(await call(request, sessions.reissue_secret, volunteer_id)))
+
+
+@router.post(
+    "/v1/admin/volunteers/{volunteer_id}/access/revoke",
+    dependencies=[
+        Depends(require(Permission.MANAGE_CARDS, scope=home_site_of_volunteer)),
+        Depends(quota("clears the volunteer's one access secret; ends their sessions")),
+    ],
+    **doc(errors=ADMIN_CHANGE),
+)
+async def revoke_access(volunteer_id: str, request: Request) -> JSONResponse:
+    return JSONResponse(await call(request, sessions.revoke_secret, volunteer_id))
 
 
 # -- coordinators and their decisions ----------------------------------------------------------------
@@ -302,7 +349,7 @@ async def get_review(request: Request) -> JSONResponse:
         Depends(require(Permission.DECIDE, scope=economy, note="and a coordinator's signature (service)")),
         Depends(quota("each signed decision once; logged (a coordinator's act, no count cap)")),
     ],
-    **doc(body=Sealed, errors=ADMIN_BODY),
+    **doc(body=DecisionRequest, errors=ADMIN_BODY),
 )
 async def post_decision(request: Request) -> JSONResponse:
     body = await json_body(request, decisions.DECISION_FIELDS)
@@ -329,6 +376,31 @@ async def get_report(request: Request) -> JSONResponse:
 async def get_volunteer_statement(volunteer_id: str, request: Request) -> Response:
     params = dict(request.query_params)
     return document(await call(request, statements.volunteer_statement, volunteer_id, params))
+
+
+# -- a volunteer's rights: export (Art. 15/20) and erasure (Art. 17) ----------------------------------
+# Both for the volunteer's home site: its coordinators may answer a request for it, others not.
+
+
+@router.get(
+    "/v1/admin/volunteers/{volunteer_id}/export",
+    dependencies=[Depends(require(Permission.READ_PERSONAL, scope=home_site_of_volunteer))],
+    **doc(query=EXPORT, also=PDF_TOO, errors=ADMIN),
+)
+async def get_volunteer_export(volunteer_id: str, request: Request) -> Response:
+    return await export_response(request, volunteer_id)
+
+
+@router.post(
+    "/v1/admin/volunteers/{volunteer_id}/erase",
+    dependencies=[
+        Depends(require(Permission.ERASE, scope=home_site_of_volunteer)),
+        Depends(quota("deletes; blocks the volunteer's cards, logged once each")),
+    ],
+    **doc(errors=ADMIN_CHANGE),
+)
+async def post_volunteer_erase(volunteer_id: str, request: Request) -> JSONResponse:
+    return JSONResponse(await call(request, erasure.erase_volunteer, volunteer_id))
 
 
 @router.get(

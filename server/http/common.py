@@ -32,7 +32,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from protocol import Reason
-from server import statements
+from server import personexport, statements
 from server.context import ServerContext
 from server.errors import InputError
 from server.http.clients import TrustedProxies, client_of
@@ -112,8 +112,25 @@ def accepts_gzip(accept_encoding: str | None) -> bool:
     return False
 
 
+def private(response: Response) -> Response:
+    """``response`` marked ``Cache-Control: no-store``: personal data, kept by no cache on the way."""
+    response.headers["cache-control"] = "no-store"
+    return response
+
+
 def document(doc: statements.Document) -> Response:
     """A statement as asked for: JSON, or CSV text with its media type."""
     if isinstance(doc.content, str):
         return Response(doc.content, media_type=doc.media_type)
     return JSONResponse(doc.content)
+
+
+async def export_response(request: Request, volunteer_id: str) -> Response:
+    """The export of ``volunteer_id`` as JSON or, with ``?format=pdf``, as a PDF to download; never cached."""
+    fmt = personexport.parse_export_format(dict(request.query_params))
+    exported = await call(request, personexport.export_file, volunteer_id, fmt)
+    if isinstance(exported, bytes):
+        disposition = f'attachment; filename="auskunft-{volunteer_id}.pdf"'
+        pdf = Response(exported, media_type="application/pdf", headers={"Content-Disposition": disposition})
+        return private(pdf)
+    return private(JSONResponse(exported))

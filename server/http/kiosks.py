@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 
 from protocol import MAX_BATCH_BYTES, MAX_BATCH_EVENTS
 from protocol.evidence import MAX_EVIDENCE_BYTES
-from server import enrolment, evidence, ingest, logviews, quotas, reads, trust
+from server import balancequery, enrolment, evidence, ingest, logviews, quotas, reads, trust
 from server import health as kiosk_health
 from server.http.access import enrolment_code, kiosk_signed, public, quota
 from server.http.common import MAX_SMALL_BODY_BYTES, attempt, call, json_body, read_body, runtime
@@ -97,6 +97,20 @@ async def post_evidence(kiosk_id: str, request: Request) -> JSONResponse:
 async def post_heartbeat(kiosk_id: str, request: Request) -> JSONResponse:
     data = await read_body(request, MAX_SMALL_BODY_BYTES)
     return JSONResponse(await call(request, kiosk_health.record_heartbeat, kiosk_id, data))
+
+
+@router.post(
+    "/v1/kiosks/{kiosk_id}/balance",
+    dependencies=[
+        Depends(kiosk_signed),
+        Depends(quota(f"{balancequery.QUERIES_PER_HOUR} queries per kiosk an hour; nonces kept an hour")),
+    ],
+    **doc(body=Sealed, errors=SIGNED),
+)
+async def post_balance_query(kiosk_id: str, request: Request) -> JSONResponse:
+    """One card's signed balance for a kiosk holding a fresh tap of it (``server.balancequery``)."""
+    data = await read_body(request, MAX_SMALL_BODY_BYTES)
+    return JSONResponse(await call(request, balancequery.answer_balance_query, kiosk_id, data))
 
 
 @router.get("/v1/kiosks/{kiosk_id}/trust", dependencies=[Depends(public)], **doc())

@@ -33,7 +33,7 @@ from protocol.credentials import MAX_VALIDITY_S
 from protocol.decisions import MAX_VOID_WINDOW_S
 from protocol.events import MAX_AMOUNT
 from protocol.trust import MAX_PRESET_LABEL
-from server import admin, cards, enrolment
+from server import admin, cards, enrolment, sessions
 
 JSON: Final = "application/json"
 TEXT: Final = "text/plain"
@@ -113,11 +113,13 @@ class IssuerKeyRequest(TypedDict):
 class CardRequest(TypedDict):
     """``POST /v1/admin/cards`` (:data:`server.cards.CARD_FIELDS`).
 
-    ``name`` registers a new volunteer, ``volunteer_id`` a replacement card for
-    one; the three credential fields come together or not at all.
+    ``name`` registers a new volunteer (with ``site_id``, their home site),
+    ``volunteer_id`` a replacement card for one; the three credential fields
+    come together or not at all.
     """
 
     name: NotRequired[Name]
+    site_id: NotRequired[Id]
     volunteer_id: NotRequired[Id]
     ehrenamtskarte: NotRequired[
         Annotated[str, Field(min_length=1, max_length=cards.MAX_EHRENAMTSKARTE_CHARS)]
@@ -159,6 +161,40 @@ class Sealed(TypedDict):
 
 
 @with_config(_FORBID)
+class SessionRequest(TypedDict):
+    """``POST /v1/me/session`` (:data:`server.sessions.SESSION_FIELDS`): the volunteer's access secret."""
+
+    secret: Annotated[str, Field(min_length=1, max_length=sessions.MAX_SECRET_CHARS)]
+
+
+@with_config(_FORBID)
+class OpeningBody(TypedDict):
+    """What opens a commitment to a card (:mod:`protocol.commitments`): never signed, never logged."""
+
+    card: Id
+    salt: Annotated[str, Field(pattern="^[0-9a-f]{32}$")]
+
+
+@with_config(_FORBID)
+class WireEvent(TypedDict):
+    """One signed event; a v2 event (a commitment to its card) carries its ``opening`` beside it."""
+
+    body: B64
+    sig: B64
+    opening: NotRequired[OpeningBody]
+
+
+@with_config(_FORBID)
+class DecisionRequest(TypedDict):
+    """``POST /v1/admin/decisions`` (:data:`server.decisions.DECISION_FIELDS`): a signed decision,
+    and beside a decision v2 ``manual_shift`` the opening of its card reference."""
+
+    body: B64
+    sig: B64
+    opening: NotRequired[OpeningBody]
+
+
+@with_config(_FORBID)
 class EnrolRequest(TypedDict):
     """``POST /v1/enrol`` (:data:`server.enrolment.ENROL_FIELDS`): the code, signed by the new key."""
 
@@ -171,7 +207,7 @@ class EnrolRequest(TypedDict):
 class BatchRequest(TypedDict):
     """``POST /v1/kiosks/{kiosk_id}/events``: signed events in chain order, maybe a signed heartbeat."""
 
-    events: list[Sealed]
+    events: list[WireEvent]
     clock: NotRequired[Sealed]
 
 
@@ -187,9 +223,10 @@ BODIES: Final[Mapping[str, type]] = {
     "BlockRequest": BlockRequest,
     "CardCoordinatorRequest": CardCoordinatorRequest,
     "CoordinatorRequest": CoordinatorRequest,
-    "DecisionRequest": Sealed,
+    "DecisionRequest": DecisionRequest,
     "HeartbeatRequest": Sealed,
     "EnrolRequest": EnrolRequest,
+    "SessionRequest": SessionRequest,
     "BatchRequest": BatchRequest,
 }
 
@@ -237,7 +274,7 @@ def codes_for(status: int) -> list[str]:
 
 _DESCRIPTIONS: Final[Mapping[int, str]] = {
     400: "Malformed or refused request",
-    401: "No valid admin token",
+    401: "No valid credential (admin token, access secret or session)",
     403: "Authenticated, but not allowed (or the kiosk or key is revoked)",
     404: "No such resource",
     409: "Conflicts with the ledger's state",
@@ -300,12 +337,29 @@ CONSISTENCY: Final = (
     Query("from", "the older tree size", required=True),
     Query("to", "the newer tree size", required=True),
 )
+CONSISTENCY_IN: Final = (
+    *CONSISTENCY,
+    Query("origin", "an archived log's origin: the proof is in that log (default: the current one)"),
+)
+ARCHIVED: Final = (
+    Query("origin", "the archived log's origin (GET /v1/log/handover names it)", required=True),
+)
 INCLUSION: Final = (
     Query("index", "the entry's index in the log", required=True),
     Query("size", "the tree size the proof is for", required=True),
 )
 LOG_SIZE: Final = (Query("log_size", "the log size the kiosk knows: the answer adds a consistency proof"),)
+OPENINGS: Final = (
+    Query("after", "only openings of entries after this log index (default: from entry 0)"),
+    Query("limit", "at most this many openings, 1 to 1000 (default 1000)"),
+)
 SILENT_AFTER: Final = (Query("silent_after_s", "list as silent a kiosk not heard from for this long"),)
+EXPORT: Final = (
+    Query("format", "`json` (default) or `pdf`", schema={"type": "string", "enum": ["json", "pdf"]}),
+)
+PDF_TOO: Final[Mapping[str, Mapping[str, Any]]] = {
+    "application/pdf": {"schema": {"type": "string", "format": "binary"}}
+}
 VOLUNTEER: Final = (
     Query("volunteer_id", "only this volunteer's cards", schema={"type": "string", "maxLength": 40}),
 )
@@ -316,6 +370,11 @@ SIGNED: Final = (400, 403, 404, 409, 413, 423, 429, 503)
 ADMIN: Final = (400, 401, 403, 404, 429)
 ADMIN_CHANGE: Final = (*ADMIN, 409, 503)
 ADMIN_BODY: Final = (*ADMIN_CHANGE, 413)
+PERSONAL: Final = (400, 401, 403, 404, 429)  # a card's holder (session) or an admin token
+SESSION: Final = (400, 401, 404)  # a volunteer's session cookie
+SESSION_OPEN: Final = (400, 401, 413, 429, 503)  # the access secret, a guess when wrong
+HOLDER_OR_ADMIN: Final = ("volunteerSession", "adminToken")
+VOLUNTEER_SESSION: Final = ("volunteerSession",)
 
 OBJECT: Final[Mapping[str, Any]] = {"type": "object"}
 HEALTH: Final[Mapping[str, Any]] = {
@@ -336,12 +395,14 @@ def doc(
     media: str = JSON,
     ok_schema: Mapping[str, Any] = OBJECT,
     also: Mapping[str, Mapping[str, Any]] | None = None,
+    security: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """The decorator arguments that describe a route: ``@router.get(path, **doc(...))``.
 
     ``ok`` maps each success status to its description (default ``{200: "OK"}``);
     the answer is ``ok_schema`` in ``media``, and ``also`` adds other media types
-    (a statement's CSV).  ``errors`` lists the refusal statuses (401 marks an admin route).  ``body`` is a
+    (a statement's CSV).  ``errors`` lists the refusal statuses (401 marks an admin route,
+    unless ``security`` names the schemes: ``adminToken``, ``volunteerSession``).  ``body`` is a
     TypedDict of this module, ``body_schema`` a schema for a body not modelled
     in detail.
     """
@@ -349,6 +410,9 @@ def doc(
     errors = tuple(errors)
     responses: dict[int | str, Any] = {}
     for status, description in ok.items():
+        if status == 204:
+            responses[status] = {"description": description}
+            continue
         content = {media: {"schema": dict(ok_schema)} if media == JSON else {"schema": {"type": "string"}}}
         content.update({name: dict(value) for name, value in (also or {}).items()})
         responses[status] = {"description": description, "content": content}
@@ -361,7 +425,10 @@ def doc(
     if body is not None or body_schema is not None:
         schema = json_schema(body) if body is not None else dict(body_schema or {})
         extra["requestBody"] = {"required": True, "content": {JSON: {"schema": schema}}}
-    if 401 in errors:
+    if security is not None:
+        if security:
+            extra["security"] = [{name: []} for name in security]
+    elif 401 in errors:
         extra["security"] = [{"adminToken": []}]
     if query:
         extra["parameters"] = [item.to_openapi() for item in query]
@@ -396,7 +463,10 @@ def build(app: FastAPI) -> dict[str, Any]:
             document.pop("components")
     document["components"] = {
         **document.get("components", {}),
-        "securitySchemes": {"adminToken": {"type": "http", "scheme": "bearer"}},
+        "securitySchemes": {
+            "adminToken": {"type": "http", "scheme": "bearer"},
+            "volunteerSession": {"type": "apiKey", "in": "cookie", "name": "kk_session"},
+        },
     }
     return document
 

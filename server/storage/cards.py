@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from server.models import Card, IssuerKey, IssuerKeyStatus, Volunteer
+from server.models import Card, IssuerKey, IssuerKeyStatus
 from server.storage.base import Queries, chunks
 from server.storage.rows import CARD_COLUMNS, CARD_NAMES, ISSUER_COLUMNS, card_from_row, issuer_key_from_row
 
@@ -27,24 +27,6 @@ class CardsRead(Queries):
             "SELECT 1 FROM volunteers WHERE volunteer_id = ?", (volunteer_id,)
         ).fetchone()
         return row is not None
-
-    def get_volunteer(self, volunteer_id: str) -> Volunteer | None:
-        """The volunteer with their personal data (``name`` ``None`` once erased), or ``None``."""
-        row = self._conn.execute(
-            "SELECT v.volunteer_id, p.name, p.ehrenamtskarte FROM volunteers v "
-            "LEFT JOIN personal_data p ON p.volunteer_id = v.volunteer_id WHERE v.volunteer_id = ?",
-            (volunteer_id,),
-        ).fetchone()
-        return None if row is None else Volunteer(volunteer_id=row[0], name=row[1], ehrenamtskarte=row[2])
-
-    def volunteers(self) -> list[Volunteer]:
-        """Every volunteer with their personal data (``None`` once erased)."""
-        rows = self._conn.execute(
-            "SELECT v.volunteer_id, p.name, p.ehrenamtskarte FROM volunteers v "
-            "LEFT JOIN personal_data p ON p.volunteer_id = v.volunteer_id "
-            "ORDER BY v.created_ms, v.rowid"
-        )
-        return [Volunteer(volunteer_id=row[0], name=row[1], ehrenamtskarte=row[2]) for row in rows]
 
     def get_card(self, card_id: str) -> Card | None:
         row = self._conn.execute(f"SELECT {CARD_COLUMNS} FROM cards WHERE card_id = ?", (card_id,)).fetchone()
@@ -122,15 +104,13 @@ class CardsWrite(CardsRead):
             (status.value, changed_ms, key_id),
         )
 
-    def insert_volunteer(
-        self, volunteer_id: str, name: str, created_ms: int, *, ehrenamtskarte: str | None = None
-    ) -> None:
+    def insert_volunteer(self, volunteer_id: str, sealed: bytes, created_ms: int) -> None:
+        """A new volunteer with their personal data, already sealed (:mod:`server.vault`)."""
         self._conn.execute(
             "INSERT INTO volunteers (volunteer_id, created_ms) VALUES (?, ?)", (volunteer_id, created_ms)
         )
         self._conn.execute(
-            "INSERT INTO personal_data (volunteer_id, name, ehrenamtskarte) VALUES (?, ?, ?)",
-            (volunteer_id, name, ehrenamtskarte),
+            "INSERT INTO personal_data (volunteer_id, sealed) VALUES (?, ?)", (volunteer_id, sealed)
         )
 
     def insert_card(self, card: Card) -> None:

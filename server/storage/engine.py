@@ -17,11 +17,14 @@ from protocol import Reason
 from protocol.clock import now_ms
 from server.errors import StorageUnavailable
 from server.schema import MIGRATIONS
+from server.storage.access import AccessRead, AccessWrite
 from server.storage.cards import CardsRead, CardsWrite
 from server.storage.coordination import CoordinationRead, CoordinationWrite
 from server.storage.events import EventsRead, EventsWrite
 from server.storage.fleet import FleetRead, FleetWrite
 from server.storage.log import LogRead, LogWrite
+from server.storage.openings import OpeningsRead, OpeningsWrite
+from server.storage.people import PeopleRead, PeopleWrite
 from server.storage.quotas import QuotasRead
 from server.storage.redemptions import RedemptionsRead, RedemptionsWrite
 from server.storage.shifts import ShiftsRead, ShiftsWrite
@@ -52,13 +55,33 @@ def _storage_errors() -> Iterator[None]:
 
 
 class ReadTx(
-    CoordinationRead, CardsRead, ShiftsRead, RedemptionsRead, LogRead, FleetRead, EventsRead, QuotasRead
+    CoordinationRead,
+    CardsRead,
+    PeopleRead,
+    ShiftsRead,
+    RedemptionsRead,
+    LogRead,
+    OpeningsRead,
+    FleetRead,
+    EventsRead,
+    QuotasRead,
+    AccessRead,
 ):
     """Every query of a transaction, and nothing that writes.  What :meth:`Storage.read` yields."""
 
 
 class Tx(
-    CoordinationWrite, CardsWrite, ShiftsWrite, RedemptionsWrite, LogWrite, FleetWrite, EventsWrite, ReadTx
+    CoordinationWrite,
+    CardsWrite,
+    PeopleWrite,
+    ShiftsWrite,
+    RedemptionsWrite,
+    LogWrite,
+    OpeningsWrite,
+    FleetWrite,
+    EventsWrite,
+    AccessWrite,
+    ReadTx,
 ):
     """Every query and every write of a transaction.  What :meth:`Storage.write` yields.
 
@@ -86,6 +109,8 @@ class Storage:
             self._conn.execute("PRAGMA synchronous = FULL")
             self._conn.execute("PRAGMA foreign_keys = ON")
             self._conn.execute("PRAGMA busy_timeout = 10000")
+            # A deleted row's bytes are zeroed, not left in a free page (erasure, server.erasure).
+            self._conn.execute("PRAGMA secure_delete = ON")
             if migrate:
                 self.migrate()
         except BaseException:
@@ -126,6 +151,20 @@ class Storage:
                     self._conn.execute("ROLLBACK")
                     raise
         return applied
+
+    def scrub(self, *, vacuum: bool) -> None:
+        """Leave no old page image behind: checkpoint the WAL into the file and truncate it to zero bytes.
+
+        With ``vacuum`` the file is rebuilt too, so no free page keeps what a
+        dropped table held (the plaintext of :func:`server.people.seal_legacy`).
+        Best effort against readers: a reader that holds a snapshot keeps its
+        frames until it ends, the next call truncates them.
+        """
+        with self._lock, _storage_errors():
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            if vacuum:
+                self._conn.execute("VACUUM")
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     @contextmanager
     def write(self) -> Iterator[Tx]:

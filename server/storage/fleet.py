@@ -107,6 +107,19 @@ class FleetRead(Queries):
 class FleetWrite(FleetRead):
     """A :class:`FleetRead` that also creates and changes sites and kiosks and records what they report."""
 
+    def record_balance_query(self, kiosk_id: str, nonce: str, at_ms: int, *, forget_before_ms: int) -> bool:
+        """Keep a balance query's nonce; ``False`` (and nothing changed) if ``kiosk_id`` used it before.
+
+        Nonces of queries before ``forget_before_ms`` are dropped first: such queries
+        are refused as stale, so their nonces need not be remembered.
+        """
+        self._conn.execute("DELETE FROM balance_queries WHERE at_ms < ?", (forget_before_ms,))
+        cursor = self._conn.execute(
+            "INSERT OR IGNORE INTO balance_queries (kiosk_id, nonce, at_ms) VALUES (?, ?, ?)",
+            (kiosk_id, nonce, at_ms),
+        )
+        return cursor.rowcount == 1
+
     def insert_site(self, site: Site, created_ms: int) -> None:
         self._conn.execute(
             f"INSERT INTO sites ({SITE_COLUMNS}, created_ms) VALUES ({', '.join('?' * 16)})",

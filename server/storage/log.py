@@ -72,6 +72,85 @@ class LogRead(Queries):
         ).fetchone()
         return int(row[0]), int(row[1])
 
+    # -- an archived origin and its hand-over (server.handover) --------------------------------------
+    def handover(self) -> tuple[str, int, bytes, str, int, int, bytes, bytes] | None:
+        """The newest hand-over (or ``None``).
+
+        ``(old_origin, old_size, old_root, new_origin, new_size, at_ms, body, sig)``.
+        """
+        row = self._conn.execute(
+            "SELECT old_origin, old_size, old_root, new_origin, new_size, at_ms, body, sig "
+            "FROM log_handovers ORDER BY at_ms DESC, rowid DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return None
+        return (
+            str(row[0]),
+            int(row[1]),
+            bytes(row[2]),
+            str(row[3]),
+            int(row[4]),
+            int(row[5]),
+            bytes(row[6]),
+            bytes(row[7]),
+        )
+
+    def archived_size(self, origin: str) -> int | None:
+        """The final size of the archived log ``origin``; ``None`` if no log of that origin was archived."""
+        row = self._conn.execute(
+            "SELECT old_size FROM log_handovers WHERE old_origin = ?", (origin,)
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def archived_hash(self, origin: str, level: int, index: int) -> bytes | None:
+        row = self._conn.execute(
+            "SELECT hash FROM tlog_archive_hashes WHERE origin = ? AND level = ? AND idx = ?",
+            (origin, level, index),
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def archived_hash_range(self, origin: str, level: int, start: int, end: int) -> list[bytes]:
+        rows = self._conn.execute(
+            "SELECT hash FROM tlog_archive_hashes WHERE origin = ? AND level = ? AND idx >= ? AND idx < ? "
+            "ORDER BY idx",
+            (origin, level, start, end),
+        )
+        return [bytes(row[0]) for row in rows]
+
+    def archived_entry_range(self, origin: str, start: int, end: int) -> list[bytes]:
+        rows = self._conn.execute(
+            "SELECT entry FROM tlog_archive_entries WHERE origin = ? AND idx >= ? AND idx < ? ORDER BY idx",
+            (origin, start, end),
+        )
+        return [bytes(row[0]) for row in rows]
+
+    def archived_checkpoint(self, origin: str, size: int) -> bytes | None:
+        row = self._conn.execute(
+            "SELECT note FROM tlog_archive_checkpoints WHERE origin = ? AND size = ?", (origin, size)
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def archived_checkpoint_between(self, origin: str, low: int, high: int) -> bool:
+        row = self._conn.execute(
+            "SELECT 1 FROM tlog_archive_checkpoints WHERE origin = ? AND size BETWEEN ? AND ? LIMIT 1",
+            (origin, low, high),
+        ).fetchone()
+        return row is not None
+
+    def entry_totals(self, start: int, end: int) -> dict[int, tuple[int, int]]:
+        """``{log_index: (issued, redeemed)}`` of the ledger entries caused by log entries ``[start, end)``.
+
+        ``issued`` sums what shifts paid, ``redeemed`` what redemptions debited less what voids gave back.
+        """
+        rows = self._conn.execute(
+            "SELECT log_index, "
+            "COALESCE(SUM(CASE WHEN kind = 'shift' THEN delta END), 0), "
+            "COALESCE(-SUM(CASE WHEN kind IN ('redeem', 'void') THEN delta END), 0) "
+            "FROM ledger_entries WHERE log_index >= ? AND log_index < ? GROUP BY log_index",
+            (start, end),
+        )
+        return {int(row[0]): (int(row[1]), int(row[2])) for row in rows}
+
 
 class LogWrite(LogRead):
     """A :class:`LogRead` that also appends to the log and keeps checkpoints and evidence."""
@@ -101,4 +180,86 @@ class LogWrite(LogRead):
             "INSERT INTO log_evidence (kiosk_id, number, kind, body, sig, received_ms) "
             "VALUES (?, ?, ?, ?, ?, ?)",
             (kiosk_id, number, kind, body, sig, received_ms),
+        )
+
+    def archive_log(self, origin: str) -> int:
+        """Move the log's entries, hashes and checkpoints under ``origin`` into the archive; its old size.
+
+        Every ``log_index`` stored beside the ledger pointed into that log: each is
+        shifted by minus its size, so it stays unique and in order, and a negative
+        index reads "entry ``log_index + old size`` of the archived origin".
+        """
+        conn = self._conn
+        size = self.tlog_size()
+        conn.execute(
+            "INSERT INTO tlog_archive_entries (origin, idx, entry) SELECT ?, idx, entry FROM tlog_entries",
+            (origin,),
+        )
+        conn.execute(
+            "INSERT INTO tlog_archive_hashes (origin, level, idx, hash) "
+            "SELECT ?, level, idx, hash FROM tlog_hashes",
+            (origin,),
+        )
+        conn.execute(
+            "INSERT INTO tlog_archive_checkpoints (origin, size, note, created_ms) "
+            "SELECT ?, size, note, created_ms FROM tlog_checkpoints",
+            (origin,),
+        )
+        for table in ("tlog_entries", "tlog_hashes", "tlog_checkpoints"):
+            conn.execute(f"DELETE FROM {table}")
+        for table in (
+            "events",
+            "ledger_entries",
+            "decisions",
+            "clock_refs",
+            "server_key_transitions",
+            "openings",
+        ):
+            conn.execute(
+                f"UPDATE {table} SET log_index = log_index - ? WHERE log_index >= 0",
+                (size,),
+            )
+        return size
+
+    def set_transition_log_index(self, new_key: bytes, log_index: int) -> None:
+        """Point a server key transition at its restated entry in the new log."""
+        self._conn.execute(
+            "UPDATE server_key_transitions SET log_index = ? WHERE new_key = ?", (log_index, new_key)
+        )
+
+    def insert_handover(
+        self,
+        old_origin: str,
+        old_size: int,
+        old_root: bytes,
+        new_origin: str,
+        new_size: int,
+        at_ms: int,
+        body: bytes,
+        sig: bytes,
+    ) -> None:
+        """Keep the signed hand-over document from ``old_origin`` to ``new_origin``."""
+        self._conn.execute(
+            "INSERT INTO log_handovers "
+            "(old_origin, old_size, old_root, new_origin, new_size, at_ms, body, sig) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (old_origin, old_size, old_root, new_origin, new_size, at_ms, body, sig),
+        )
+
+    def put_opening(
+        self,
+        log_index: int,
+        kind: str,
+        card_id: str,
+        salt: str,
+        *,
+        volunteer_id: str | None = None,
+        kiosk_id: str | None = None,
+        seq: int | None = None,
+    ) -> None:
+        """Keep what opens the commitment of log entry ``log_index`` (never logged, never public)."""
+        self._conn.execute(
+            "INSERT INTO openings (log_index, kind, card_id, salt, volunteer_id, kiosk_id, seq) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (log_index, kind, card_id, salt, volunteer_id, kiosk_id, seq),
         )

@@ -32,3 +32,10 @@ class QuotasRead(Queries):
 
     def count_coordinators(self) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM coordinators").fetchone()[0])
+
+    def count_balance_queries(self, kiosk_id: str, since_ms: int) -> int:
+        """Balance queries ``kiosk_id`` made from ``since_ms`` on (by their signed ``at_ms``)."""
+        row = self._conn.execute(
+            "SELECT COUNT(*) FROM balance_queries WHERE kiosk_id = ? AND at_ms >= ?", (kiosk_id, since_ms)
+        ).fetchone()
+        return int(row[0])

@@ -24,6 +24,17 @@ class RedemptionsRead(Queries):
         )
         return [redemption_from_row(row) for row in rows]
 
+    def debited_by_shop(self) -> list[tuple[str, str, int, int, int]]:
+        """``(site_id, volunteer_id, redemptions, tokens, last wall_ms)`` of debited redemptions.
+
+        Voided and declined ones moved no tokens (a void gives them back), so they do not count.
+        """
+        rows = self._conn.execute(
+            "SELECT site_id, volunteer_id, COUNT(*), SUM(amount), MAX(wall_ms) FROM redemptions "
+            "WHERE status = 'debited' GROUP BY site_id, volunteer_id"
+        )
+        return [(row[0], row[1], int(row[2]), int(row[3]), int(row[4])) for row in rows]
+
     def held_redemptions(self) -> list[Redemption]:
         """Offline redemptions held for review and not yet decided, oldest first."""
         rows = self._conn.execute(

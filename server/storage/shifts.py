@@ -193,6 +193,30 @@ class ShiftsRead(Queries):
         )
         return [(LedgerEntry(*row[:6]), row[6], row[7]) for row in rows]
 
+    def ledger_sums(self) -> tuple[int, int]:
+        """``(issued, redeemed)``: tokens paid for shifts, and tokens redeemed net of voids (the totals).
+
+        ``issued - redeemed`` is the sum of all balances: what is in circulation.
+        """
+        row = self._conn.execute(
+            "SELECT COALESCE(SUM(CASE WHEN kind = 'shift' THEN delta END), 0), "
+            "COALESCE(-SUM(CASE WHEN kind <> 'shift' THEN delta END), 0) FROM ledger_entries"
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
+    def paid_shift_hours(self) -> list[tuple[str, str, int, int, int]]:
+        """``(site_id, volunteer_id, hour, shifts, minutes)`` of paid shifts, by the UTC hour they start in.
+
+        Hours, not rows: local months (Europe/Berlin is a whole number of hours
+        off UTC) are unions of them, and a log of a million shifts needs far fewer.
+        """
+        rows = self._conn.execute(
+            "SELECT site_id, volunteer_id, start_ms / ? AS hour, COUNT(*), SUM(minutes) FROM shifts "
+            "WHERE status = 'paid' GROUP BY site_id, volunteer_id, hour",
+            (_MS_PER_HOUR,),
+        )
+        return [(row[0], row[1], int(row[2]), int(row[3]), int(row[4])) for row in rows]
+
 
 class ShiftsWrite(ShiftsRead):
     """A :class:`ShiftsRead` that also stores shifts and appends ledger entries."""

@@ -9,7 +9,7 @@ its parts are split by domain (:mod:`.events`, :mod:`.receipts`, :mod:`.checkpoi
 :class:`OutboxReader` is the read-only type for callers that only look.
 """
 
-from terminal.outbox.checkpoints import LogCheckpoint, LogEvidence, LogUpdate
+from terminal.outbox.checkpoints import FollowedHandover, LogCheckpoint, LogEvidence, LogUpdate
 from terminal.outbox.events import OpenShift
 from terminal.outbox.reader import OutboxReader
 from terminal.outbox.schema import BUSY_TIMEOUT_S, migrations
@@ -19,6 +19,7 @@ from terminal.outbox.store import DAY_MS, Outbox
 __all__ = [
     "BUSY_TIMEOUT_S",
     "DAY_MS",
+    "FollowedHandover",
     "LogCheckpoint",
     "LogEvidence",
     "LogUpdate",

@@ -50,6 +50,16 @@ class LogUpdate:
 
 
 @dataclass(frozen=True, slots=True)
+class FollowedHandover:
+    """A log hand-over this kiosk followed: ``old_origin`` ended at ``old_size``/``old_root``."""
+
+    old_origin: str
+    new_origin: str
+    old_size: int
+    old_root: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class LogEvidence:
     """A checkpoint that did not extend the verified one: what a coordinator and the server are shown."""
 
@@ -92,6 +102,50 @@ class CheckpointsMixin(OutboxBase):
         with self._lock:
             origin: str | None = self._conn.execute("SELECT log_origin FROM kiosk_state").fetchone()[0]
             return origin
+
+    def log_handovers(self) -> list[FollowedHandover]:
+        """The log hand-overs this kiosk followed, oldest first."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT old_origin, new_origin, old_size, old_root FROM log_handover ORDER BY id"
+            ).fetchall()
+        return [FollowedHandover(str(a), str(b), int(size), bytes(root)) for a, b, size, root in rows]
+
+    def follow_log_handover(self, followed: FollowedHandover, document: str, update: LogUpdate) -> bool:
+        """Pin ``followed.new_origin`` and its first checkpoint ``update``, in one transaction.
+
+        The caller verified the hand-over with the pinned server key and that the
+        stored checkpoint is consistent with the old log's final one.  Skipped
+        (``False``) if another process stored another checkpoint meanwhile.
+        """
+        with self._lock, immediate(self._conn):
+            conn = self._conn
+            row = conn.execute("SELECT size, root FROM log_checkpoint").fetchone()
+            stored = None if row is None else (int(row[0]), bytes(row[1]))
+            expected = update.replaces
+            if stored != (None if expected is None else (expected.size, expected.root)):
+                return False
+            conn.execute(
+                "INSERT OR REPLACE INTO log_handover (old_origin, new_origin, old_size, old_root, document, "
+                "followed_ms) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    followed.old_origin,
+                    followed.new_origin,
+                    followed.old_size,
+                    followed.old_root,
+                    document,
+                    self._now_ms(),
+                ),
+            )
+            conn.execute("DELETE FROM log_checkpoint")
+            conn.execute(
+                "UPDATE kiosk_state SET log_origin = ? WHERE id = 1 AND log_origin = ?",
+                (followed.new_origin, followed.old_origin),
+            )
+            self._put_log_checkpoint(
+                LogUpdate(note=update.note, checkpoint=update.checkpoint, replaces=None), self._now_ms()
+            )
+        return True
 
     def save_log_checkpoint(self, update: LogUpdate) -> bool:
         """Store a verified checkpoint without a receipt (a sync with nothing to send); False if skipped."""

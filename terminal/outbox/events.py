@@ -12,11 +12,13 @@ process, the sync service, may have stored a newer one).
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 from typing import NamedTuple
 
-from protocol import EventKind, Reason, SignedEvent, parse_event
+from protocol import EventKind, Reason, SignedEvent, canonical_json, parse_event
+from protocol.commitments import parse_opening
 from terminal import redemptions
 from terminal.errors import OutboxError
 from terminal.outbox.base import OutboxBase, immediate
@@ -161,8 +163,8 @@ class EventsMixin(OutboxBase):
         conn = self._conn
         with immediate(conn):
             conn.execute(
-                "INSERT INTO events (seq, body, sig, hash, card_id, kind, wall_ms) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO events (seq, body, sig, hash, card_id, kind, wall_ms, opening) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     event.seq,
                     signed.body,
@@ -171,6 +173,7 @@ class EventsMixin(OutboxBase):
                     event.card,
                     event.kind,
                     event.clock.wall_ms,
+                    None if signed.opening is None else canonical_json(signed.opening.to_json()).decode(),
                 ),
             )
             write(conn)
@@ -187,12 +190,17 @@ class EventsMixin(OutboxBase):
     # -- the sync side --------------------------------------------------------------------------------
 
     def events_from(self, seq: int, limit: int) -> list[SignedEvent]:
-        """Up to ``limit`` stored events with ``seq`` >= ``seq``, synced or not, in order."""
+        """Up to ``limit`` stored events with ``seq`` >= ``seq``, synced or not, in order.
+
+        An event no receipt covers yet comes with its opening (a v2 event, opened: its
+        ``card`` is set), so :meth:`~protocol.SignedEvent.to_wire` sends it; a synced one
+        has none left (dropped with the receipt) and goes out as signed bytes only.
+        """
         with self._lock:
             rows = self._conn.execute(
-                "SELECT body, sig FROM events WHERE seq >= ? ORDER BY seq LIMIT ?", (seq, limit)
+                "SELECT body, sig, opening FROM events WHERE seq >= ? ORDER BY seq LIMIT ?", (seq, limit)
             ).fetchall()
-        return [SignedEvent(body=body, signature=sig, event=parse_event(body)) for body, sig in rows]
+        return [_stored_event(body, sig, opening) for body, sig, opening in rows]
 
     def pending(self, limit: int = 500, from_seq: int | None = None) -> list[SignedEvent]:
         """Events not yet covered by a receipt (or, with ``from_seq``, all retained from there)."""
@@ -215,3 +223,12 @@ class EventsMixin(OutboxBase):
         with self._lock:
             row = self._conn.execute("SELECT MIN(seq) FROM events").fetchone()
         return None if row[0] is None else int(row[0])
+
+
+def _stored_event(body: bytes, sig: bytes, opening_json: str | None) -> SignedEvent:
+    """A stored row as a :class:`SignedEvent`, with its opening when the outbox still keeps one."""
+    event = parse_event(body)
+    if opening_json is None:
+        return SignedEvent(body=body, signature=sig, event=event)
+    opening = parse_opening(json.loads(opening_json))
+    return SignedEvent(body=body, signature=sig, event=event.opened(opening), opening=opening)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from protocol import PublicKey, SignedEvent
-from terminal.outbox.checkpoints import LogCheckpoint, LogEvidence
+from terminal.outbox.checkpoints import FollowedHandover, LogCheckpoint, LogEvidence
 from terminal.outbox.events import OpenShift
 from terminal.outbox.status import OutboxStatus
 from terminal.redemptions import EventResult, OfflineUsage, RedemptionRecord
@@ -40,6 +40,7 @@ class OutboxReader(Protocol):
     def alarm_code(self) -> str | None: ...
     def log_checkpoint(self) -> LogCheckpoint | None: ...
     def log_origin(self) -> str | None: ...
+    def log_handovers(self) -> list[FollowedHandover]: ...
     def evidence(self, *, unreported: bool = False) -> list[LogEvidence]: ...
 
     # -- the trust list and the server key

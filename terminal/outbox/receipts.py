@@ -18,6 +18,7 @@ import json
 from collections.abc import Sequence
 
 from protocol import BalanceSheet, Reason, Receipt
+from protocol.decisions import MAX_VOID_WINDOW_S
 from terminal import redemptions
 from terminal.errors import ReceiptError
 from terminal.outbox.balances import BalancesMixin
@@ -130,6 +131,17 @@ class ReceiptsMixin(BalancesMixin, CheckpointsMixin):
                 "UPDATE kiosk_state SET synced_seq = MAX(synced_seq, ?), last_sync_ms = ?, last_receipt = ? "
                 "WHERE id = 1",
                 (receipt.seq, received_ms, receipt_json),
+            )
+            # The server holds what the receipt covers: forget which card each event was about.
+            conn.execute(
+                "UPDATE events SET opening = NULL, card_id = '' "
+                "WHERE seq <= ? AND (opening IS NOT NULL OR card_id != '')",
+                (receipt.seq,),
+            )
+            # A redemption keeps its card while a void may still need it: older than the longest void
+            # window by the receipt's (the server's) clock, the till forgets whose purchase it was.
+            redemptions.forget_cards(
+                conn, synced_seq=receipt.seq, before_ms=receipt.issued_ms - MAX_VOID_WINDOW_S * 1000
             )
             conn.execute(
                 "INSERT INTO receipts (seq, head, issued_ms, received_ms) VALUES (?,?,?,?)",

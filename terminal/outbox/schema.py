@@ -180,6 +180,30 @@ def m009_server_key(db: Database) -> None:
     )
 
 
+@migrations()
+def m010_event_openings(db: Database) -> None:
+    # A v2 event's opening (``{"card", "salt"}`` as JSON) beside it, sent in the batch; NULL for a v1
+    # event and once a verified receipt covers the event (then ``card_id`` is blanked to '' too):
+    # after sync the outbox keeps no link from an event to its card.  docs/kiosk.md, "The outbox".
+    db.execute("ALTER TABLE events ADD COLUMN opening TEXT")
+
+
+def m011_log_handover(db: Database) -> None:
+    # The log hand-overs this kiosk followed (protocol.handover): from the origin it had pinned to the new
+    # one, with the old log's final tree head, against which a resent event's archived entry is checked.
+    db.execute(
+        """CREATE TABLE log_handover (
+            id INTEGER PRIMARY KEY,
+            old_origin TEXT NOT NULL UNIQUE,
+            new_origin TEXT NOT NULL UNIQUE,
+            old_size INTEGER NOT NULL,
+            old_root BLOB NOT NULL,
+            document TEXT NOT NULL,
+            followed_ms INTEGER NOT NULL
+        )"""
+    )
+
+
 def _retry_locked(step: Callable[[], Any], attempts: int = 5) -> Any:
     """Run ``step``, again if SQLite says the file is locked (some pragmas ignore the busy timeout)."""
     for attempt in range(attempts):
@@ -235,6 +259,9 @@ def _open(path: Path, target: str | Path, *, create: bool) -> tuple[sqlite3.Conn
         if mode != "wal":
             raise OutboxError("outbox_not_durable", f"{path}: journal mode is {mode}, WAL needed")
         conn.execute("PRAGMA synchronous=FULL")
+        # Deleted and overwritten content (openings and card IDs dropped after a receipt) is zeroed
+        # on the page, not left in free space for whoever reads the SD card (issue 17).
+        conn.execute("PRAGMA secure_delete=ON")
         db = Database(conn, execute_plugins=False)
         if create:
             _migrate(conn, db)

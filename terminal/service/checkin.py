@@ -76,7 +76,9 @@ class KioskService(ReaderService):
 
 
 def _log_outcome(outcome: TapOutcome) -> None:
-    # Card IDs are random and carry nothing personal; the raw UID is never logged.
+    # No card ID and no UID: a journal of taps by card is a presence timeline (issue 17). The seq
+    # finds the event in the outbox while it is there; the server knows the rest.
     level = logging.WARNING if outcome.kind is Outcome.ERROR else logging.INFO
     details = outcome.to_json()
+    details.pop("card_id", None)
     log.log(level, "tap %s %s", details.pop("kind"), details)

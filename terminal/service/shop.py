@@ -79,7 +79,7 @@ class ShopService(ReaderService):
 
     def _handle(self, tap: Tap) -> bool:
         card = self.till.present(tap)
-        log.info("card at the till: %s", card)  # random card IDs and integers only
+        log.info("card at the till: %s", card)  # its repr names no card ID (terminal.shop.results)
         if self._on_card is not None:
             try:
                 self._on_card(card)

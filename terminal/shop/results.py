@@ -6,7 +6,7 @@ Plain frozen values, safe to hand from the worker thread that called
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 
@@ -35,7 +35,7 @@ class CardAtTill:
     coordinator's card: the screen opens its menu; no balance is fetched.
     """
 
-    card_id: str
+    card_id: str = field(repr=False)  # kept out of logs: a journal of cards is a timeline (issue 17)
     balance: int | None
     balance_as_of_ms: int | None
     fresh: bool
@@ -77,7 +77,7 @@ class RecentRedemption:
     """
 
     redemption_id: str
-    card_id: str
+    card_id: str = field(repr=False)  # "" once the till forgot it (after the longest void window)
     amount: int
     created_ms: int
     state: str

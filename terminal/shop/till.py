@@ -44,6 +44,10 @@ from protocol import (
     refusal,
 )
 from protocol import clock as wall_clock
+from protocol.balancequery import BalanceQuery, sign_balance_query
+from protocol.balances import verify_balances
+from protocol.credentials import CardCredential
+from protocol.errors import ProtocolError
 from protocol.events import MAX_AMOUNT
 from terminal.cardcheck import check_card
 from terminal.clock import Clock
@@ -51,6 +55,7 @@ from terminal.config import KioskConfig
 from terminal.errors import ModeError, describe
 from terminal.outbox import Outbox
 from terminal.redemptions import DEBITED_STATES, EventResult, OfflineUsage
+from terminal.serverkey import pinned_server_key
 from terminal.shop.results import (
     CardAtTill,
     CardRefused,
@@ -167,8 +172,9 @@ class ShopTill:
         """Check the tapped card and find its balance; records nothing, never raises.
 
         The card is checked exactly as at a check-in kiosk (:func:`terminal.cardcheck.check_card`
-        against the trust list); the balance is the server's (``GET /v1/cards/{card_id}/balance``,
-        ``balance_timeout_s``) unless the terminal knows it is offline, else the last one the server
+        against the trust list); the balance is the server's (a kiosk-signed balance query with the
+        credential read at this tap, ``POST /v1/kiosks/{kiosk_id}/balance``, ``balance_timeout_s``)
+        unless the terminal knows it is offline, else the last one the server
         confirmed to this terminal, less what is still pending here.  A refused card plays
         ``denied`` (``error`` for an incomplete tap or a fault); an accepted one plays nothing,
         the screen answers it (a coordinator's card plays ``ok``, as on a check-in kiosk).
@@ -210,7 +216,7 @@ class ShopTill:
         usage = self._outbox.offline_usage(card_id, local_day(clock.wall_ms))
         headroom = _headroom(self._shop(trust), usage)
         if not self.knows_offline():
-            fetched = self._fetch_balance(card_id)
+            fetched = self._fetch_balance(card_id, check.credential, self._now_ms())
             if isinstance(fetched, CardRefused):
                 return fetched
             if fetched is not None:
@@ -218,11 +224,25 @@ class ShopTill:
         balance, as_of = _confirmed_less_pending(usage)
         return CardAtTill(card_id, balance, as_of, fresh=False, offline_headroom=headroom)
 
-    def _fetch_balance(self, card_id: str) -> int | CardRefused | None:
-        """The card's balance from the server; ``unknown_card`` refused; ``None`` without a usable answer."""
-        url = f"{self._config.server_url}/v1/cards/{card_id}/balance"
+    def _fetch_balance(
+        self, card_id: str, credential: CardCredential | None, at_ms: int
+    ) -> int | CardRefused | None:
+        """The card's balance from the server; ``unknown_card`` refused; ``None`` without a usable answer.
+
+        The query is signed with the till's key and carries the credential read at this tap
+        (none for a ``u_`` card), so the server answers only for a card that is here; the
+        answer is a balance sheet signed by the server key this till pins.
+        """
+        url = f"{self._config.server_url}/v1/kiosks/{self._config.kiosk_id}/balance"
+        query = BalanceQuery.fresh(
+            kiosk=self._config.kiosk_id,
+            card=card_id,
+            credential=b"" if credential is None else credential.to_bytes(),
+            at_ms=at_ms,
+        )
+        timeout = (self.balance_timeout_s, self.balance_timeout_s)
         try:
-            response = requests.get(url, timeout=(self.balance_timeout_s, self.balance_timeout_s))
+            response = requests.post(url, json=sign_balance_query(query, self._key), timeout=timeout)
         except requests.RequestException as exc:
             log.info("no balance from the server (%s); deciding offline for a while", describe(exc))
             self._unreachable_ms = self._now_ms()
@@ -231,13 +251,25 @@ class ShopTill:
         error = body.get("error") if isinstance(body, dict) else None
         if response.status_code == 404 and isinstance(error, dict) and error.get("code") == "unknown_card":
             return CardRefused(Reason.UNKNOWN_CARD.value)
-        balance = body.get("balance") if isinstance(body, dict) else None
-        if response.status_code != 200 or not isinstance(balance, int) or isinstance(balance, bool):
-            log.warning("the server's balance answer was unusable (HTTP %d)", response.status_code)
+        balance = self._sheet_balance(body, card_id) if response.status_code == 200 else None
+        if balance is None:
+            code = error.get("code") if isinstance(error, dict) else None
+            log.warning("the server's balance answer was unusable (HTTP %d, %s)", response.status_code, code)
             if response.status_code >= 500:
                 self._unreachable_ms = self._now_ms()
             return None
         return balance
+
+    def _sheet_balance(self, body: object, card_id: str) -> int | None:
+        """The card's balance in the answer's signed sheet; ``None`` unless it verifies and names the card."""
+        if not isinstance(body, dict):
+            return None
+        try:
+            key = pinned_server_key(self._outbox, self._config.server_public_key)
+            sheet = verify_balances(body.get("balances"), key, kiosk_id=self._config.kiosk_id)
+        except ProtocolError:
+            return None
+        return sheet.balances.get(card_id)
 
     # -- redeeming ----------------------------------------------------------------------------------
 
@@ -283,7 +315,7 @@ class ShopTill:
             return result(TillOutcome.DECLINED, Reason.BAD_FIELD.value)
         if amount > limits.max_amount:
             return result(TillOutcome.DECLINED, Reason.AMOUNT_OVER_LIMIT.value)
-        if card.card_id in trust.blocked:  # blocked since the card was presented (a newer trust list)
+        if trust.is_blocked(card.card_id):  # blocked since the card was presented (a newer trust list)
             return result(TillOutcome.DENIED, Reason.CARD_BLOCKED.value)
         online_seq: int | None = None
         if not self.knows_offline():
@@ -368,7 +400,8 @@ class ShopTill:
             return VoidResult(False, False, Reason.ALREADY_VOIDED.value)
         if record.state not in DEBITED_STATES:  # declined or refused: nothing to give back
             return VoidResult(False, False, Reason.UNKNOWN_REDEMPTION.value)
-        if self._clock.now().wall_ms - record.created_ms > trust.shop.void_window_s * 1000:
+        late = self._clock.now().wall_ms - record.created_ms > trust.shop.void_window_s * 1000
+        if late or not record.card_id:  # no card: forgotten after the longest void window (by the server)
             return VoidResult(False, False, Reason.VOID_TOO_LATE.value)
         seq = self._record_void(redemption_id, record.card_id, offline_limit=False)
         answer = None if self.knows_offline() else self._await(seq)

@@ -16,6 +16,7 @@ INTERNAL_ERROR = Reason.INTERNAL_ERROR.value
 # The round followed a planned rotation of the server key and pinned the new key (docs/kiosk.md);
 # what the server sent under the old pin was not applied, so the round is run again with the new key.
 SERVER_KEY_ROTATED = Reason.SERVER_KEY_ROTATED.value
+LOG_HANDED_OVER = Reason.LOG_HANDED_OVER.value  # followed a log hand-over: the round runs once more
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ from terminal.errors import ReceiptError
 from terminal.outbox import LogCheckpoint, LogUpdate, Outbox
 from terminal.redemptions import EventResult
 from terminal.sync.result import (
+    LOG_HANDED_OVER,
     SERVER_ERROR,
     SERVER_KEY_ROTATED,
     STOPPED,
@@ -77,12 +78,12 @@ class Rounds:
         self._clock_sample = clock_sample
 
     def run(self, stop: threading.Event | None = None, *, quick: bool = False) -> SyncResult:
-        """One round; after following a server key rotation, one more at once with the new key.
+        """One round; after following a server key rotation or a log hand-over, one more at once.
 
         ``quick``: a till's round, which sends events only (docs/kiosk.md, "One round at a time").
         """
         result = self._attempt(stop, quick=quick)
-        if result.error != SERVER_KEY_ROTATED:
+        if result.error not in (SERVER_KEY_ROTATED, LOG_HANDED_OVER):
             return result
         retry = self._attempt(stop, quick=quick)
         return SyncResult(
@@ -187,6 +188,7 @@ class Rounds:
                 receipt, log_update=update, results=redemption_results(batch, answer), balances=sheet
             )
         except ProtocolError as exc:
+            self._witnessing.follow_if_handed_over(answer.get("checkpoint"))
             self._keys.follow_if_rotated(exc)
             raise StopRound(exc.reason.value, exc.message) from exc
         except ReceiptError as exc:

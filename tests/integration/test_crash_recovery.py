@@ -29,17 +29,18 @@ from tests.integration.scale import chaos_seed, report_figure, scaled
 pytestmark = pytest.mark.slow
 
 
-def _outbox_events(path: Path, after_seq: int = 0) -> list[tuple[int, bytes, bytes]]:
+def _outbox_events(path: Path, after_seq: int = 0) -> list[tuple[int, bytes, bytes, str]]:
+    """``(seq, body, sig, card_id)``: a v2 body names no card, the outbox keeps it until a receipt."""
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        query = "SELECT seq, body, sig FROM events WHERE seq > ? ORDER BY seq"
+        query = "SELECT seq, body, sig, card_id FROM events WHERE seq > ? ORDER BY seq"
         return list(conn.execute(query, (after_seq,)))
     finally:
         conn.close()
 
 
 def _check_chain(
-    rows: list[tuple[int, bytes, bytes]],
+    rows: list[tuple[int, bytes, bytes, str]],
     kiosk: EnrolledKiosk,
     *,
     after: tuple[int, str] = (0, GENESIS_PREV),
@@ -48,16 +49,16 @@ def _check_chain(
     public_key = load_key(kiosk.config.key_path).public_key
     last_seq, prev = after
     cards = []
-    for expected_seq, (seq, body, sig) in enumerate(rows, start=last_seq + 1):
+    for expected_seq, (seq, body, sig, card_id) in enumerate(rows, start=last_seq + 1):
         signed = verify_event(bytes(body), bytes(sig), public_key)
         assert seq == expected_seq == signed.event.seq
         assert signed.event.prev == prev
         prev = signed.hash
-        cards.append(signed.event.card)
+        cards.append(card_id)
     return cards
 
 
-def _head_hash(rows: list[tuple[int, bytes, bytes]], kiosk: EnrolledKiosk) -> str:
+def _head_hash(rows: list[tuple[int, bytes, bytes, str]], kiosk: EnrolledKiosk) -> str:
     public_key = load_key(kiosk.config.key_path).public_key
     return verify_event(bytes(rows[-1][1]), bytes(rows[-1][2]), public_key).hash
 

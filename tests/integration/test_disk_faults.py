@@ -274,7 +274,9 @@ def _enrol(server: ServerProcess, work: Path) -> EnrolledKiosk:
     with server.admin() as admin:
         site = admin.add_site("Test site", tokens_per_hour=10)
         admin.add_issuer_key(issuer.key.public_key.to_b64())
-        cards = [admin.register_card(name=f"Volunteer {i}")["card_id"] for i in range(3)]
+        cards = [
+            admin.register_card(name=f"Volunteer {i}", site_id=site["site_id"])["card_id"] for i in range(3)
+        ]
         code = admin.create_enrolment_code(site["site_id"])["code"]
         config_path, config = enrol_kiosk(server.url, code, work / "kiosk")
     return EnrolledKiosk(config_path, config, cards, issuer)

@@ -59,7 +59,6 @@ from hypothesis.stateful import (
 )
 
 from protocol import (
-    Decision,
     EventKind,
     PrivateKey,
     SignedEvent,
@@ -70,6 +69,7 @@ from protocol import (
     parse_event,
     sign_decision,
 )
+from protocol.decisions import committed_decision
 from protocol.economy import decisions as economy_decisions
 from protocol.logentry import parse_entry
 from provisioning.audit import parse_verifier_keys
@@ -205,7 +205,9 @@ class EconomyMachine(RuleBasedStateMachine):
             ("cyd-uid", "cyd", {"uid": "04a1b2c3d4e5f6"}),
         ):
             who = (
-                {"name": name} if owner is None else {"volunteer_id": self.volunteer_of[self.card_ids[owner]]}
+                {"name": name, "site_id": self.sites["north"]}
+                if owner is None
+                else {"volunteer_id": self.volunteer_of[self.card_ids[owner]]}
             )
             registered = cards.create_card(self.ctx, {**who, **extra})
             self.card_ids[name] = registered["card_id"]
@@ -254,7 +256,8 @@ class EconomyMachine(RuleBasedStateMachine):
         self, kind: str, data: dict[str, Any], *, refusals: Iterable[str] = ()
     ) -> dict[str, Any] | None:
         """Sign and submit a decision; a refusal (only those in ``refusals`` may happen) changes nothing."""
-        wire = sign_decision(Decision(kind, self.coordinator_id, self.clock.now, data), self.coordinator)
+        decision, opening = committed_decision(kind, self.coordinator_id, self.clock.now, data)  # v2
+        wire = sign_decision(decision, self.coordinator, opening)
         size = self._log_size()
         try:
             answer = decisions.submit_decision(self.ctx, wire)

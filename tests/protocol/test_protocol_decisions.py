@@ -22,10 +22,12 @@ from protocol import (
     canonical_json,
     coordinator_id,
     decision_hash,
+    ids,
     parse_decision,
     sign_decision,
     verify_decision,
 )
+from protocol.commitments import Opening
 from protocol.decisions import (
     MAX_BONUS_DATES,
     MAX_BONUSES,
@@ -33,6 +35,7 @@ from protocol.decisions import (
     MAX_SHIFT_HOURS,
     MAX_TOKENS_PER_HOUR,
     MAX_VOID_WINDOW_S,
+    committed_decision,
 )
 from protocol.encoding import MAX_SAFE_INT
 from protocol.events import MAX_AMOUNT
@@ -250,7 +253,7 @@ def test_each_valid_body_parses() -> None:
     ("change", "reason"),
     [
         (lambda e: e.update(type="kokreativ.event"), Reason.UNKNOWN_TYPE),
-        (lambda e: e.update(v=2), Reason.UNKNOWN_VERSION),
+        (lambda e: e.update(v=3), Reason.UNKNOWN_VERSION),
         (lambda e: e.update(v=True), Reason.UNKNOWN_VERSION),
         (lambda e: e.pop("nonce"), Reason.MISSING_FIELD),
         (lambda e: e.pop("at_ms"), Reason.MISSING_FIELD),
@@ -349,3 +352,31 @@ def test_bytes_that_are_not_canonical_are_refused() -> None:
     too_big = envelope("manual_shift")
     too_big["data"]["reason"] = "a" * MAX_DECISION_BYTES
     assert refused(raw(too_big)) is Reason.TOO_LARGE
+
+
+# -- decision v2: a manual shift names a commitment to its card -------------------------------------------
+def test_a_v2_manual_shift_names_a_commitment_and_opens_to_its_card() -> None:
+    decision, opening = committed_decision("manual_shift", ME, AT, VALID["manual_shift"])
+    assert opening is not None and opening.card == VALID["manual_shift"]["card"]
+    body = decision.to_bytes()
+    assert VALID["manual_shift"]["card"].encode() not in body
+    parsed = parse_decision(body)
+    assert (parsed.version, parsed.card, parsed.ref) == (2, "", opening.ref)
+    assert parsed.opened(opening).card == opening.card
+    with pytest.raises(VerificationError) as caught:
+        parsed.opened(Opening(ids.new_id(ids.CARD), opening.salt))
+    assert caught.value.reason is Reason.OPENING_MISMATCH
+    v2_with_card = {**json.loads(body), "data": VALID["manual_shift"]}
+    with pytest.raises(MalformedError) as refused:
+        parse_decision(json.dumps(v2_with_card, sort_keys=True, separators=(",", ":")).encode())
+    assert refused.value.reason is Reason.BAD_FIELD
+
+
+def test_a_v2_decision_without_a_card_takes_no_opening() -> None:
+    decision, opening = committed_decision("acknowledge", ME, AT, VALID["acknowledge"])
+    assert opening is None and parse_decision(decision.to_bytes()) == decision
+    with pytest.raises(MalformedError) as caught:
+        decision.opened(Opening.fresh(ids.new_id(ids.CARD)))
+    assert caught.value.reason is Reason.BAD_FIELD
+    v1 = parse_decision(Decision("manual_shift", ME, AT, VALID["manual_shift"], nonce=NONCE).to_bytes())
+    assert (v1.version, v1.card, v1.ref) == (1, VALID["manual_shift"]["card"], None)

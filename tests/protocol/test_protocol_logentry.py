@@ -298,8 +298,17 @@ def test_a_v2_card_entry_is_a_commitment_and_a_v1_card_entry_is_not_v2() -> None
 def test_v2_totals_may_be_negative_but_must_be_integers() -> None:
     from protocol.logentry import PRIVATE_ENTRY_VERSION
 
-    fields = {"body": "e30=", "sig": "AAA=", "received_ms": 1, "issued": 0}
-    back = make_entry("decision", version=PRIVATE_ENTRY_VERSION, **fields, redeemed=-5)
+    fields = {"first": 3, "last": 9, "issued": 0, "at_ms": 5}
+    back = make_entry("totals", version=PRIVATE_ENTRY_VERSION, **fields, redeemed=-5)
     assert parse_entry(back)["redeemed"] == -5
-    obj = {"kind": "decision", "type": ENTRY_TYPE, "v": 2, **fields, "redeemed": "1"}
+    obj = {"kind": "totals", "type": ENTRY_TYPE, "v": 2, **fields, "redeemed": "1"}
     assert reason_of(raw(obj)) is Reason.BAD_FIELD
+    assert reason_of(raw({**obj, "redeemed": 1, "first": -1})) is Reason.BAD_FIELD
+
+
+def test_a_v2_event_entry_shows_only_the_signed_bytes_and_the_day() -> None:
+    from protocol.logentry import private_event_entry
+
+    entry = parse_entry(private_event_entry(b"{}", bytes(64), received_ms=86_400_000 * 3 + 12_345))
+    assert set(entry) == {"kind", "type", "v", "body", "sig", "received_ms"}
+    assert entry["received_ms"] == 86_400_000 * 3

@@ -72,7 +72,7 @@ SHOP = ShopLimits(
 )
 
 
-def test_the_server_signs_version_3_with_sorted_coordinators_and_no_shop_at_a_check_in_kiosk():
+def test_a_list_without_card_salt_is_version_3_with_sorted_coordinators_and_no_shop_at_a_check_in_kiosk():
     trust = _trust(earning=RULES)
     obj = json.loads(trust.to_bytes())
     assert obj["v"] == 3 and obj["type"] == "kokreativ.trust"

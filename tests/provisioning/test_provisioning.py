@@ -136,7 +136,7 @@ def test_cli_provisions_a_site_a_code_and_a_card(server_process: ServerProcess, 
     assert main(["provision", "terminal", "add", "--site", site["site_id"]]) == 0
     code = json.loads(capsys.readouterr().out)
     assert len(code["code"]) == 20 and code["code_display"].count("-") == 4
-    assert main(["provision", "card", "register", "--name", "Dana Beispiel"]) == 0
+    assert main(["provision", "card", "register", "--name", "Dana Beispiel", "--site", site["site_id"]]) == 0
     card = json.loads(capsys.readouterr().out)
     assert card["card_id"].startswith("c_") and card["volunteer_id"].startswith("v_")
     assert main(["provision", "report"]) == 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
+import stat
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -46,7 +47,7 @@ from provisioning.client import ApiClient
 from server.app import create_app
 from server.datadir import init_data_dir, open_data_dir
 from server.runner import serve_in_thread
-from tests.audit_helpers import export_mirror
+from tests.audit_helpers import auditor_folder, export_mirror
 
 ORIGIN = "audit.test/ledger"
 T0 = 1_764_400_000_000
@@ -78,6 +79,7 @@ class Ledger:
     url: str
     verifier_key: str
     server_key: PrivateKey
+    admin_token: str = ""
 
 
 class Clock:
@@ -118,9 +120,11 @@ def _populate(url: str, admin: ApiClient, clock: Clock) -> None:
     clock.now = T0 - 24 * 60 * MINUTE  # the kiosks enrol before the first shift they record
     one, two = _enrol(url, admin, main_site), _enrol(url, admin, pilot)
     clock.now = T0
-    cards = [admin.register_card(name=f"Volunteer {i}")["card_id"] for i in range(4)]
+    cards = [admin.register_card(name=f"Volunteer {i}", site_id=main_site)["card_id"] for i in range(4)]
     spare = admin.register_card(volunteer_id=admin.list_cards()[0]["volunteer_id"])["card_id"]
-    pilot_card = admin.register_card(name="Pilot volunteer", uid=bytes.fromhex("04a1b2c3d4e5f6"))["card_id"]
+    pilot_card = admin.register_card(
+        name="Pilot volunteer", site_id=pilot, uid=bytes.fromhex("04a1b2c3d4e5f6")
+    )["card_id"]
     stranger = ids.new_id(ids.CARD)
 
     wall = T0 - 10 * 60 * MINUTE
@@ -179,7 +183,7 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
     ):
         with ApiClient(url, admin_token=init.admin_token) as admin:
             _populate(url, admin, clock)
-        yield Ledger(folder, url, init.log_verifier_key, ctx.server_key)
+        yield Ledger(folder, url, init.log_verifier_key, ctx.server_key, init.admin_token)
 
 
 @pytest.fixture(autouse=True)
@@ -254,15 +258,25 @@ def test_a_clean_mirror_passes_with_the_published_key_and_needs_it(
     assert code == 0, out
     assert "OK: every check passed" in out and err == ""
     assert len(list(state.iterdir())) == 1
-    assert "balances:    5 volunteer(s) compared" in out
+    assert "mode:        public" in out and "balances:" not in out  # balances are the auditor's
+    code, out, err = _audit(capsys, *args, "--auditor-data", str(auditor_folder(mirror)))
+    assert code == 0, out
+    assert "mode:        auditor" in out and "balances:    5 volunteer(s) compared" in out
+    auditor = auditor_folder(mirror)  # personal data under pseudonyms: only its owner reads it
+    assert stat.S_IMODE(auditor.stat().st_mode) == 0o700
+    assert stat.S_IMODE((auditor / "balances.json").stat().st_mode) == 0o600
+    assert not (mirror / "v1/log/balances").exists() and (mirror / "v1/log/totals").is_file()
 
 
 def test_a_clean_url_passes_with_the_published_key_and_keeps_its_checkpoint(
     ledger: Ledger, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
     state = tmp_path / "state"
+    token = tmp_path / "auditor.token"
+    token.write_text(ledger.admin_token)  # the admin token holds audit_log
     args = [ledger.url, "--key", ledger.verifier_key, "--state", str(state), "--json", "--workers", "1"]
-    code, out, err = _audit(capsys, *args)
+    code, out, err = _audit(capsys, *args, "--auditor-token", str(token))
+    assert out, err
     report = json.loads(out)
     assert code == 0, out
     assert report["ok"] and report["problem_count"] == 0 and err == ""
@@ -272,6 +286,7 @@ def test_a_clean_url_passes_with_the_published_key_and_keeps_its_checkpoint(
         and report["events"] == report["signatures_checked"]
     )
     assert report["balances_compared"] == 5 and report["paid_shifts"] >= 13
+    assert report["mode"] == "auditor" and report["totals_compared"] == report["checkpoint"]["size"]
     assert len(list(state.iterdir())) == 1
 
     code, out, _ = _audit(capsys, *args)  # the second run compares with the first one's checkpoint
@@ -453,9 +468,13 @@ def test_an_altered_balance_names_the_volunteer(ledger: Ledger, tmp_path: Path, 
         )
         # A careful forger keeps the stored balance in step with the entries.
         conn.execute("UPDATE balances SET balance = balance + 7 WHERE volunteer_id = ?", (volunteer,))
-    mirror = export_mirror(folder, tmp_path / "mirror")  # the server publishes the balances it holds
-    code, out, _ = _audit(capsys, str(mirror), "--key", ledger.verifier_key, "--workers", "1")
-    assert code == 1
+    mirror = export_mirror(folder, tmp_path / "mirror")  # the server publishes the totals it holds
+    args = [str(mirror), "--key", ledger.verifier_key, "--workers", "1"]
+    code, out, _ = _audit(capsys, *args)
+    assert code == 1  # the public sees the totals move
+    assert "the server's totals at size" in out and "[totals_mismatch]" in out
+    code, out, _ = _audit(capsys, *args, "--auditor-data", str(auditor_folder(mirror)))
+    assert code == 1  # the auditor sees whose balance
     assert f"volunteer {volunteer}: the server says {balance + 7} tokens, the log gives {balance}" in out
 
 

@@ -34,17 +34,20 @@ from protocol import (
     ids,
     sign_decision,
 )
+from protocol.decisions import committed_decision
 from protocol.events import parse_event
 from protocol.logentry import decision_entry, event_entry, parse_entry
 from protocol.note import NoteVerifier
 from provisioning.audit import AuditOptions, AuditReport, HttpSource, MirrorSource, audit_ledger
+from provisioning.audit.auditor import HttpAuditor
 from provisioning.audit.replay import SHOP_MAX_SHIFT_HOURS, SHOP_TOKENS_PER_HOUR
 from server import admin, cards, coordinator_keys, decisions, ingest, shops
 from server.app import create_app
 from server.datadir import init_data_dir, open_data_dir
 from server.errors import ServiceError
+from server.people import people
 from server.runner import serve_in_thread
-from tests.audit_helpers import export_mirror
+from tests.audit_helpers import auditor_of, export_mirror
 from tests.server.server_helpers import HOUR, MINUTE, T0, FakeClock, FakeKiosk, enrol_fake_kiosk
 
 ORIGIN = "economy.test/ledger"
@@ -63,6 +66,7 @@ class Economy:
     overdraft: tuple[str, int] = ("", 0)  # (kiosk, seq) of the offline redeem that overdrew
     overdraft_volunteer: str = ""
     review_index: int = 0  # log index of a review decision that paid a shift
+    admin_token: str = ""  # holds audit_log: the auditor's routes answer it
 
 
 class Builder:
@@ -76,7 +80,10 @@ class Builder:
         return enrol_fake_kiosk(self.ctx, site_id)
 
     def card(self, name: str, **fields: Any) -> tuple[str, str]:
-        answer = cards.create_card(self.ctx, {"name": name, **fields})
+        """A new volunteer's card; their home site is the first site (issue 17: each has one)."""
+        with self.ctx.storage.read() as tx:
+            home = tx.list_sites()[0].site_id
+        answer = cards.create_card(self.ctx, {"name": name, "site_id": home, **fields})
         return answer["card_id"], answer["volunteer_id"]
 
     def send(self, kiosk: FakeKiosk, *named: tuple[str, SignedEvent]) -> None:
@@ -87,8 +94,8 @@ class Builder:
             self.flags[name] = result["flags"]
 
     def decide(self, key: PrivateKey, kind: str, data: dict[str, Any]) -> dict[str, Any]:
-        decision = Decision(kind, coordinator_id(key.public_key), self.clock.now, data)
-        return decisions.submit_decision(self.ctx, sign_decision(decision, key))
+        decision, opening = committed_decision(kind, coordinator_id(key.public_key), self.clock.now, data)
+        return decisions.submit_decision(self.ctx, sign_decision(decision, key, opening))
 
 
 def redeem(kiosk: FakeKiosk, card: str, amount: int, wall_ms: int, *, rid: str, online: bool) -> SignedEvent:
@@ -239,7 +246,7 @@ def _build(folder: Path) -> Economy:
         b.decide(boss, "redemption_review", {"redemption": rid["big"], **held_review})
         b.decide(boss, "redemption_review", {"redemption": rid["old"], **held_review, "action": "reject"})
         with ctx.storage.read() as tx:
-            volunteers = len(tx.volunteers())
+            volunteers = len(people(ctx, tx))
     assert b.flags == {
         "ada in": [],
         "bob in": [],
@@ -291,6 +298,7 @@ def _build(folder: Path) -> Economy:
         overdraft=overdraft,
         overdraft_volunteer=eve[1],
         review_index=review["log_index"],
+        admin_token=init.admin_token,
     )
 
 
@@ -308,9 +316,12 @@ def _db(path: Path) -> Iterator[sqlite3.Connection]:
 
 def _audit(folder: Path, verifier_key: str, state: Path, workers: int = 1) -> AuditReport:
     """Audit what the server of ``folder`` publishes, exported next to ``state``."""
-    source = MirrorSource(export_mirror(folder, state.with_name(state.name + "-mirror")))
+    mirror = export_mirror(folder, state.with_name(state.name + "-mirror"))
+    source = MirrorSource(mirror)
     try:
-        options = AuditOptions([NoteVerifier.parse(verifier_key)], state_dir=state, workers=workers)
+        options = AuditOptions(
+            [NoteVerifier.parse(verifier_key)], state_dir=state, workers=workers, auditor=auditor_of(mirror)
+        )
         return audit_ledger(source, options)
     finally:
         source.close()
@@ -361,12 +372,15 @@ def test_the_url_and_the_mirror_agree(economy: Economy, tmp_path: Path):
         open_data_dir(_copy(economy, tmp_path / "copy")) as ctx,
         serve_in_thread(create_app(ctx, verify_workers=0)) as url,
     ):
-        source = HttpSource(url)
+        source, auditor = HttpSource(url), HttpAuditor(url, economy.admin_token)
         try:
-            options = AuditOptions([NoteVerifier.parse(economy.verifier_key)], state_dir=tmp_path, workers=1)
+            options = AuditOptions(
+                [NoteVerifier.parse(economy.verifier_key)], state_dir=tmp_path, workers=1, auditor=auditor
+            )
             report = audit_ledger(source, options)
         finally:
             source.close()
+            auditor.close()
     assert report.ok, "\n".join(report.lines())
     assert report.balances_compared == economy.volunteers
     assert report.decisions == economy.decisions
@@ -440,8 +454,9 @@ def test_a_redemption_edited_in_the_database_is_named(economy: Economy, tmp_path
         # A careful forger keeps the stored balance in step with the entries.
         conn.execute("UPDATE balances SET balance = balance + 30 WHERE volunteer_id = ?", (volunteer,))
     report = _audit(folder, economy.verifier_key, tmp_path / "state")
-    assert _codes(report) == {"balance_mismatch": [None]}
-    assert str(report.problems.shown[0]) == (
+    # The public totals moved too (redeemed is 30 less than the log gives); the auditor names whose.
+    assert _codes(report) == {"totals_mismatch": [None], "balance_mismatch": [None]}
+    assert str(report.problems.shown[1]) == (
         f"volunteer {volunteer}: the server says {balance + 30} tokens, "
         f"the log gives {balance} [balance_mismatch]"
     )
@@ -453,11 +468,14 @@ def test_a_balance_edited_behind_the_url_is_named(economy: Economy, tmp_path: Pa
     with _db(folder / "ledger.db") as conn:
         conn.execute("UPDATE balances SET balance = balance + 30 WHERE volunteer_id = ?", (volunteer,))
     with open_data_dir(folder) as ctx, serve_in_thread(create_app(ctx, verify_workers=0)) as url:
-        source = HttpSource(url)
+        source, auditor = HttpSource(url), HttpAuditor(url, economy.admin_token)
         try:
-            options = AuditOptions([NoteVerifier.parse(economy.verifier_key)], state_dir=tmp_path, workers=1)
+            options = AuditOptions(
+                [NoteVerifier.parse(economy.verifier_key)], state_dir=tmp_path, workers=1, auditor=auditor
+            )
             report = audit_ledger(source, options)
         finally:
             source.close()
+            auditor.close()
     assert _codes(report) == {"balance_mismatch": [None]}
     assert report.problems.shown[0].volunteer_id == volunteer

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import time
 from pathlib import Path
 
+import httpx
 import pytest
+import segno
 
 from hardware.cardrecord import find_credential
 from hardware.emulator import EmulatedType2Tag, serve_tag
@@ -32,6 +35,12 @@ def admin(server_process: ServerProcess):
 
 
 @pytest.fixture
+def site(admin) -> str:
+    """New volunteers' home site (issue 17: each has one)."""
+    return str(admin.add_site("Repair café", tokens_per_hour=10)["site_id"])
+
+
+@pytest.fixture
 def issuer_key(admin, tmp_path: Path) -> PrivateKey:
     key = create_key(tmp_path / "issuer.key")
     admin.add_issuer_key(key.public_key.to_b64())
@@ -44,7 +53,7 @@ def _trust(admin) -> TrustList:
 
 @pytest.mark.parametrize("product", ["NTAG213", "NTAG215", "NTAG216"])
 def test_issue_writes_a_credential_bound_to_the_uid_locks_the_tag_and_registers_the_card(
-    admin, issuer_key, product
+    admin, issuer_key, site, product
 ):
     tag = EmulatedType2Tag(UID, product=product)
     with serve_tag(tag) as emulation:
@@ -53,6 +62,7 @@ def test_issue_writes_a_credential_bound_to_the_uid_locks_the_tag_and_registers_
             issuer_key,
             lambda make: write_one_tag(emulation.path, make, lock=True, timeout_s=10),
             name="Alex Beispiel",
+            site_id=site,
             ehrenamtskarte="NI-12345",
         )
         reading = read_one_tag(emulation.path, timeout_s=10)  # read it back through nfcpy
@@ -68,13 +78,18 @@ def test_issue_writes_a_credential_bound_to_the_uid_locks_the_tag_and_registers_
         issued.valid_until_s,
     )
     assert card["blocked_ms"] is None
+    assert issued.access_secret is not None and issued.access_secret not in json.dumps(issued.to_json())
 
 
-def test_a_replacement_card_keeps_the_volunteer_and_the_lost_one_is_blocked(admin, issuer_key):
+def test_a_replacement_card_keeps_the_volunteer_and_the_lost_one_is_blocked(admin, issuer_key, site):
     first = EmulatedType2Tag(UID)
     with serve_tag(first) as emulation:
         lost = issue_card(
-            admin, issuer_key, lambda m: write_one_tag(emulation.path, m, lock=True, timeout_s=10), name="Bo"
+            admin,
+            issuer_key,
+            lambda m: write_one_tag(emulation.path, m, lock=True, timeout_s=10),
+            name="Bo",
+            site_id=site,
         )
     admin.block_card(lost.card_id, reason="lost")
     second = EmulatedType2Tag(bytes.fromhex("04000000000002"))
@@ -86,11 +101,12 @@ def test_a_replacement_card_keeps_the_volunteer_and_the_lost_one_is_blocked(admi
             volunteer_id=lost.volunteer_id,
         )
     assert replacement.volunteer_id == lost.volunteer_id and replacement.card_id != lost.card_id
+    assert replacement.access_secret is None  # the volunteer keeps their secret
     trust = _trust(admin)
     assert lost.card_id in trust.blocked and replacement.card_id not in trust.blocked
 
 
-def test_a_failed_write_blocks_the_registered_card_at_once(admin, issuer_key):
+def test_a_failed_write_blocks_the_registered_card_at_once(admin, issuer_key, site):
     tag = EmulatedType2Tag(UID, product="NTAG213")
 
     def write_too_much(make):
@@ -100,13 +116,13 @@ def test_a_failed_write_blocks_the_registered_card_at_once(admin, issuer_key):
         return write_one_tag(emulation.path, bigger, lock=True, timeout_s=10)
 
     with serve_tag(tag) as emulation, pytest.raises(TagTooSmallError):
-        issue_card(admin, issuer_key, write_too_much, name="Chris")
+        issue_card(admin, issuer_key, write_too_much, name="Chris", site_id=site)
     (card,) = admin.list_cards()
     assert card["blocked_ms"] is not None and "not written" in card["block_reason"]
     assert not tag.read_only and tag.ndef_message == b""
 
 
-def test_no_tag_on_the_reader_registers_nothing(admin, issuer_key, tmp_path):
+def test_no_tag_on_the_reader_registers_nothing(admin, issuer_key, site, tmp_path):
     with serve_tag(EmulatedType2Tag(UID)) as emulation:
         emulation.tag.remove()
         with pytest.raises(NoTagError):
@@ -115,15 +131,20 @@ def test_no_tag_on_the_reader_registers_nothing(admin, issuer_key, tmp_path):
                 issuer_key,
                 lambda m: write_one_tag(emulation.path, m, lock=True, timeout_s=0.5),
                 name="D",
+                site_id=site,
             )
     assert admin.list_cards() == []
 
 
-def test_a_retired_key_issues_no_more_cards(admin, issuer_key):
+def test_a_retired_key_issues_no_more_cards(admin, issuer_key, site):
     admin.set_issuer_key_status(issuer_key_id(issuer_key.public_key), "retire")
     with serve_tag(EmulatedType2Tag(UID)) as emulation, pytest.raises(ServerRefused) as info:
         issue_card(
-            admin, issuer_key, lambda m: write_one_tag(emulation.path, m, lock=True, timeout_s=10), name="E"
+            admin,
+            issuer_key,
+            lambda m: write_one_tag(emulation.path, m, lock=True, timeout_s=10),
+            name="E",
+            site_id=site,
         )
     assert info.value.reason == Reason.ISSUER_KEY_INACTIVE
     assert emulation.tag.ndef_message == b""  # the tag was not written
@@ -203,12 +224,34 @@ def test_issue_cli_end_to_end(server_process: ServerProcess, tmp_path: Path, cap
     assert main(["provision", "issuer", "create", "--key", str(key_file)]) == 0
     created = json.loads(capsys.readouterr().out)
     assert created["status"] == "active" and oct(os.stat(key_file).st_mode & 0o777) == "0o600"
+    assert main(["provision", "site", "add", "--name", "Treff", "--tokens-per-hour", "10"]) == 0
+    site = json.loads(capsys.readouterr().out)["site_id"]
     tag = EmulatedType2Tag(UID)
+    sheets = tmp_path / "sheets"
     with serve_tag(tag) as emulation:
         argv = ["provision", "card", "issue", "--issuer-key", str(key_file), "--reader", emulation.path]
+        assert main([*argv, "--name", "Alex", "--timeout", "10"]) == 2  # a new volunteer needs --site
+        assert "needs --site" in capsys.readouterr().err
+        argv += ["--site", site, "--sheet-dir", str(sheets)]
         assert main([*argv, "--name", "Alex Beispiel", "--timeout", "10"]) == 0
-    issued = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    issued = json.loads(captured.out)
     assert issued["read_only"] is True and issued["issuer_key_id"] == created["key_id"]
+    # The access link: on the sheet, in the QR code and on the terminal, never in the JSON.
+    (link,) = [line for line in captured.err.splitlines() if "/ich#k=" in line]
+    assert link.startswith(f"{server_process.url}/ich#k=") and "?" not in link
+    secret = link.partition("#k=")[2]
+    assert len(secret) == 43 and secret not in captured.out
+    assert "▀" in captured.err or "█" in captured.err  # the QR code drawn in the terminal
+    sheet, qr = Path(issued["sheet"]), Path(issued["access_qr"])
+    assert sheet.parent == qr.parent == sheets
+    assert link in sheet.read_text(encoding="utf-8")
+    expected = io.BytesIO()
+    segno.make(link, error="m").save(expected, kind="svg", scale=4, border=4)
+    assert qr.read_bytes() == expected.getvalue()  # the QR code encodes exactly the link
+    assert oct(sheet.stat().st_mode & 0o777) == oct(qr.stat().st_mode & 0o777) == "0o600"
+    opened = httpx.post(f"{server_process.url}/v1/me/session", json={"secret": secret}, timeout=10)
+    assert opened.status_code == 204
     payload = find_credential(tag.ndef_message)
     assert payload is not None and parse_credential(payload).card_id == issued["card_id"]
     assert main(["provision", "card", "block", issued["card_id"], "--reason", "lost"]) == 0

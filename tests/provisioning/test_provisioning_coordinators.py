@@ -23,8 +23,9 @@ def _listed(capsys) -> dict[str, bool]:
 
 def test_grant_and_withdraw_print_the_card_and_the_list_shows_the_role(cli_env: ServerProcess, capsys):
     with cli_env.admin() as admin:
-        boss = admin.register_card(name="Coordinator")["card_id"]
-        volunteer = admin.register_card(name="Volunteer")["card_id"]
+        site = admin.add_site("Hall", tokens_per_hour=10)["site_id"]
+        boss = admin.register_card(name="Coordinator", site_id=site)["card_id"]
+        volunteer = admin.register_card(name="Volunteer", site_id=site)["card_id"]
 
     assert main(["provision", "card", "coordinator", boss]) == 0
     granted = _one_line(capsys)
@@ -52,7 +53,8 @@ def test_an_unknown_card_is_one_error_line(cli_env: ServerProcess, capsys):
 
 def test_a_blocked_card_cannot_be_made_a_coordinator(cli_env: ServerProcess, capsys):
     with cli_env.admin() as admin:
-        card = admin.register_card(name="Lost")["card_id"]
+        site = admin.add_site("Hall", tokens_per_hour=10)["site_id"]
+        card = admin.register_card(name="Lost", site_id=site)["card_id"]
         admin.block_card(card, reason="lost")
     assert main(["provision", "card", "coordinator", card]) == 2
     assert capsys.readouterr().err.startswith("kokreativ: error: card_blocked:")

@@ -279,7 +279,7 @@ HOUR_MS = 3_600_000
 
 
 def balance(server: ServerProcess, card_id: str) -> int:
-    with ApiClient(server.url) as api:
+    with server.admin() as api:  # the card's balance is personal: an admin token reads it (issue 17)
         return int(api.request("GET", f"/v1/cards/{card_id}/balance")["balance"])
 
 
@@ -372,7 +372,10 @@ def test_rules_set_changes_what_is_given_and_keeps_the_rest(cli_env: ServerProce
 
 def test_review_approve_reject_and_a_shift_by_hand(cli_env: ServerProcess, capsys, tmp_path: Path):
     site = run(capsys, "site", "add", "--name", "Treff", "--tokens-per-hour", "10")
-    cards = [run(capsys, "card", "register", "--name", name)["card_id"] for name in ("Ada", "Bo", "Cem")]
+    cards = [
+        run(capsys, "card", "register", "--name", name, "--site", site["site_id"])["card_id"]
+        for name in ("Ada", "Bo", "Cem")
+    ]
     key = ["--key", str(tmp_path / "kim.key")]
     run(capsys, "coordinator", "init", "--name", "Kim", *key)
     kiosk = cli_env.enrol_signer(site["site_id"])
@@ -459,7 +462,7 @@ def test_review_approve_reject_and_a_shift_by_hand(cli_env: ServerProcess, capsy
 
 def test_an_overdraft_is_listed_and_acknowledged(cli_env: ServerProcess, capsys, tmp_path: Path):
     shop = run(capsys, "shop", "add", "--name", "Café Linden")
-    card = run(capsys, "card", "register", "--name", "Ada")["card_id"]
+    card = run(capsys, "card", "register", "--name", "Ada", "--site", shop["site_id"])["card_id"]
     key = ["--key", str(tmp_path / "kim.key")]
     run(capsys, "coordinator", "init", "--name", "Kim", *key)
     till = cli_env.enrol_signer(shop["site_id"])
@@ -492,7 +495,7 @@ def test_a_shift_by_hand_whose_answer_was_lost_is_sent_again_and_pays_once(
     cli_env: ServerProcess, capsys, tmp_path: Path, monkeypatch
 ):
     site = run(capsys, "site", "add", "--name", "Treff", "--tokens-per-hour", "10")
-    card = run(capsys, "card", "register", "--name", "Ada")["card_id"]
+    card = run(capsys, "card", "register", "--name", "Ada", "--site", site["site_id"])["card_id"]
     key_file = tmp_path / "kim.key"
     run(capsys, "coordinator", "init", "--name", "Kim", "--key", str(key_file))
     pending = pending_dir(key_file)

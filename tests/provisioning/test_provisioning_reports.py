@@ -45,7 +45,7 @@ class Month:
 def month(cli_env: ServerProcess, capsys, tmp_path: Path) -> Month:
     site = run(capsys, "site", "add", "--name", "Freizeitheim Linden", "--tokens-per-hour", "10")
     shop = run(capsys, "shop", "add", "--name", "Café Linden")
-    first = run(capsys, "card", "register", "--name", "Ada Beispiel")
+    first = run(capsys, "card", "register", "--name", "Ada Beispiel", "--site", site["site_id"])
     second = run(capsys, "card", "register", "--volunteer", first["volunteer_id"])
     key = ["--key", str(tmp_path / "kim.key")]
     run(capsys, "coordinator", "init", "--name", "Kim", *key)

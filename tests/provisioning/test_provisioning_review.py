@@ -49,7 +49,7 @@ class Held:
 def held(cli_env: ServerProcess, capsys, tmp_path: Path) -> Held:
     site = run(capsys, "site", "add", "--name", "Freizeitheim Linden", "--tokens-per-hour", "10")
     shop = run(capsys, "shop", "add", "--name", "Café Linden")
-    card = run(capsys, "card", "register", "--name", "Ada")
+    card = run(capsys, "card", "register", "--name", "Ada", "--site", site["site_id"])
     key = ["--key", str(tmp_path / "kim.key")]
     run(capsys, "coordinator", "init", "--name", "Kim", *key)
     yesterday = dt.datetime.now(LOCAL_TZ).date() - dt.timedelta(days=1)
@@ -162,7 +162,10 @@ def test_shifts_the_kiosk_limits_hold_are_approved_with_the_existing_command(
     cli_env: ServerProcess, capsys, tmp_path: Path
 ):
     site = run(capsys, "site", "add", "--name", "Treff", "--tokens-per-hour", "10")
-    early, long_day = (run(capsys, "card", "register", "--name", n)["card_id"] for n in ("Ada", "Bo"))
+    early, long_day = (
+        run(capsys, "card", "register", "--name", n, "--site", site["site_id"])["card_id"]
+        for n in ("Ada", "Bo")
+    )
     key = ["--key", str(tmp_path / "kim.key")]
     run(capsys, "coordinator", "init", "--name", "Kim", *key)
     kiosk = cli_env.enrol_signer(site["site_id"])
@@ -201,7 +204,10 @@ def test_shifts_the_kiosk_limits_hold_are_approved_with_the_existing_command(
 
 def test_kiosk_limits_are_changed_shown_and_enforced(cli_env: ServerProcess, capsys, tmp_path: Path):
     site = run(capsys, "site", "add", "--name", "Treff", "--tokens-per-hour", "10")
-    first, second = (run(capsys, "card", "register", "--name", n)["card_id"] for n in ("Ada", "Bo"))
+    first, second = (
+        run(capsys, "card", "register", "--name", n, "--site", site["site_id"])["card_id"]
+        for n in ("Ada", "Bo")
+    )
     key = ["--key", str(tmp_path / "kim.key")]
     run(capsys, "coordinator", "init", "--name", "Kim", *key)
     listed = {s["site_id"]: s for s in run(capsys, "site", "list")}

@@ -24,6 +24,7 @@ from protocol import (
     enrolment_message,
     sign_event,
 )
+from protocol.events import COMMITTED_VERSION, committed_event
 from server import enrolment
 from server.context import ServerContext
 from server.ratelimit import ENROLMENT_CODES, GuessLimiter
@@ -48,7 +49,11 @@ class FakeClock:
 
 @dataclass
 class FakeKiosk:
-    """A kiosk's signing side: its key, its chain position, and helpers to make events."""
+    """A kiosk's signing side: its key, its chain position, and helpers to make events.
+
+    It signs v2 events (a commitment to the card, the opening beside) unless
+    ``version`` is 1, as a kiosk from before issue 17 does.
+    """
 
     key: PrivateKey
     kiosk_id: str = ""
@@ -56,6 +61,7 @@ class FakeKiosk:
     head: str = GENESIS_PREV
     boot: str = field(default_factory=lambda: str(uuid.uuid4()))
     enrolment: dict[str, Any] = field(default_factory=dict)
+    version: int = COMMITTED_VERSION
 
     def event(
         self,
@@ -66,31 +72,31 @@ class FakeKiosk:
         data: dict[str, Any] | None = None,
         mono_ms: int | None = None,
         synced: bool = True,
+        version: int | None = None,
     ) -> SignedEvent:
         """The next event in this kiosk's chain (advances seq and head).
 
         By default the clock runs true and synced: ``mono_ms`` is ``wall_ms`` (never below 0), so
         the monotonic length of a shift in one boot is its wall-clock length.  Give ``mono_ms``
         and ``synced`` to model a stale or jumping clock, and :meth:`reboot` for a new boot.
+        ``version`` overrides the kiosk's :attr:`version` for this event.
         """
         kind = EventKind(kind)
         if data is None:
             data = {"reason": "unknown_card"} if kind is EventKind.DENIED else {}
-        event = Event(
-            kiosk=self.kiosk_id,
-            seq=self.seq + 1,
-            prev=self.head,
-            kind=kind,
-            card=card,
-            clock=ClockEvidence(
-                wall_ms=wall_ms,
-                synced=synced,
-                boot_id=self.boot,
-                mono_ms=max(0, wall_ms) if mono_ms is None else mono_ms,
-            ),
-            data=data,
+        clock = ClockEvidence(
+            wall_ms=wall_ms,
+            synced=synced,
+            boot_id=self.boot,
+            mono_ms=max(0, wall_ms) if mono_ms is None else mono_ms,
         )
-        signed = sign_event(event, self.key)
+        where = {"kiosk": self.kiosk_id, "seq": self.seq + 1, "prev": self.head}
+        if (self.version if version is None else version) == 1:
+            event = Event(**where, kind=kind, card=card, clock=clock, data=data)
+            signed = sign_event(event, self.key)
+        else:
+            event, opening = committed_event(**where, kind=kind, card=card, clock=clock, data=data)
+            signed = sign_event(event, self.key, opening)
         self.seq, self.head = signed.event.seq, signed.hash
         return signed
 
@@ -165,8 +171,16 @@ class Api:
     def create_card(
         self, name: str = "Ada", volunteer_id: str | None = None, **fields: Any
     ) -> dict[str, Any]:
+        """Register a card; a new volunteer's home site is ``site_id`` or :meth:`home_site`."""
         body: dict[str, Any] = {"volunteer_id": volunteer_id} if volunteer_id else {"name": name}
+        if not volunteer_id and "site_id" not in fields:
+            body["site_id"] = self.home_site()
         return self.admin("POST", "/v1/admin/cards", {**body, **fields}, expect=201).json()
+
+    def home_site(self) -> str:
+        """A site for new volunteers: the first one there is, else a new one (issue 17: each needs one)."""
+        sites = self.admin("GET", "/v1/admin/sites", expect=200).json()["sites"]
+        return str(sites[0]["site_id"]) if sites else str(self.create_site()["site_id"])
 
     def add_issuer_key(self, key: PrivateKey | None = None) -> tuple[PrivateKey, dict[str, Any]]:
         """Register a (new) issuer key's public half, as the coordinator's tool does."""
@@ -219,12 +233,13 @@ class Api:
         return response.json()
 
     def balance(self, card_id: str) -> int:
-        response = self.http.get(f"/v1/cards/{card_id}/balance")
+        """The card's balance, read as an economy-wide admin (the route is personal: issue 17)."""
+        response = self.admin("GET", f"/v1/cards/{card_id}/balance")
         assert response.status_code == 200, response.text
         return int(response.json()["balance"])
 
     def shifts(self, card_id: str) -> list[dict[str, Any]]:
-        response = self.http.get(f"/v1/cards/{card_id}/shifts")
+        response = self.admin("GET", f"/v1/cards/{card_id}/shifts")
         assert response.status_code == 200, response.text
         return list(response.json()["shifts"])
 

@@ -106,7 +106,8 @@ def test_card_for_unknown_volunteer(api: Api) -> None:
     assert api.snapshot() == before
 
 
-def test_names_live_only_in_personal_data(api: Api) -> None:
+def test_names_live_in_no_table_in_plaintext(api: Api) -> None:
+    """Issue 17: ``personal_data`` holds the name sealed under the person's key (server.vault)."""
     api.create_card("Zebulon Quxley")
     with ledger_file(api.context.storage) as conn:  # a test may look at the raw tables
         tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
@@ -115,7 +116,7 @@ def test_names_live_only_in_personal_data(api: Api) -> None:
             for t in tables
             if any("Zebulon" in str(v) for row in conn.execute(f"SELECT * FROM {t}") for v in row)
         ]
-    assert holders == ["personal_data"]
+    assert holders == []
 
 
 def test_kiosk_list_clear_and_revoke_unknown(api: Api) -> None:

@@ -106,6 +106,8 @@ def test_credential_card_records_its_issuance(api: Api) -> None:
         "volunteer_id": card["volunteer_id"],
         "kind": "credential",
         **_credential(key["key_id"]),
+        "home_site_id": api.home_site(),
+        "access_secret": card["access_secret"],  # a new volunteer's, shown once (issue 17)
     }
     listed = api.admin("GET", "/v1/admin/cards", expect=200).json()["cards"]
     assert listed == [
@@ -125,7 +127,13 @@ def test_credential_card_records_its_issuance(api: Api) -> None:
 
 def test_plain_card_without_issuance_details_still_works(api: Api) -> None:
     card = api.create_card("Grace")
-    assert card == {"card_id": card["card_id"], "volunteer_id": card["volunteer_id"], "kind": "credential"}
+    new_volunteer = {"home_site_id": api.home_site(), "access_secret": card["access_secret"]}
+    assert card == {
+        "card_id": card["card_id"],
+        "volunteer_id": card["volunteer_id"],
+        "kind": "credential",
+        **new_volunteer,
+    }
     (listed,) = api.admin("GET", "/v1/admin/cards", expect=200).json()["cards"]
     assert (listed["issuer_key_id"], listed["valid_from_s"], listed["valid_until_s"]) == (None, None, None)
 
@@ -136,7 +144,9 @@ def test_no_new_cards_under_an_inactive_key(api: Api, action: str) -> None:
     old = api.create_card("Grace", **_credential(key["key_id"]))
     api.admin("POST", f"/v1/admin/issuer-keys/{key['key_id']}/{action}", expect=200)
     before = api.snapshot()
-    response = api.admin("POST", "/v1/admin/cards", {"name": "Eve", **_credential(key["key_id"])})
+    response = api.admin(
+        "POST", "/v1/admin/cards", {"name": "Eve", "site_id": api.home_site(), **_credential(key["key_id"])}
+    )
     assert_error(response, 409, Reason.ISSUER_KEY_INACTIVE)
     response = api.admin(
         "POST", "/v1/admin/cards", {"volunteer_id": old["volunteer_id"], **_credential(key["key_id"])}
@@ -147,7 +157,9 @@ def test_no_new_cards_under_an_inactive_key(api: Api, action: str) -> None:
 
 def test_card_under_an_unknown_key(api: Api) -> None:
     before = api.snapshot()
-    response = api.admin("POST", "/v1/admin/cards", {"name": "Eve", **_credential(UNKNOWN_KEY)})
+    response = api.admin(
+        "POST", "/v1/admin/cards", {"name": "Eve", "site_id": api.home_site(), **_credential(UNKNOWN_KEY)}
+    )
     assert_error(response, 404, Reason.UNKNOWN_ISSUER)
     assert api.snapshot() == before
 
@@ -179,7 +191,9 @@ def test_card_under_an_unknown_key(api: Api) -> None:
 def test_bad_card_requests(api: Api, fields) -> None:
     before = api.snapshot()
     assert_error(
-        api.admin("POST", "/v1/admin/cards", {"name": "Eve", **fields}), 400, Reason.MALFORMED_REQUEST
+        api.admin("POST", "/v1/admin/cards", {"name": "Eve", "site_id": api.home_site(), **fields}),
+        400,
+        Reason.MALFORMED_REQUEST,
     )
     assert api.snapshot() == before
 
@@ -195,7 +209,8 @@ def test_ehrenamtskarte_goes_with_a_new_volunteer_only(api: Api) -> None:
     assert [p["ehrenamtskarte"] for p in report] == ["EAK-2025-0042", None]
 
 
-def test_personal_data_lives_only_in_personal_data(api: Api) -> None:
+def test_personal_data_is_in_no_table_in_plaintext(api: Api) -> None:
+    """Issue 17: ``personal_data`` holds ciphertext only (server.vault); no table has the plaintext."""
     api.create_card("Zebulon Quxley", ehrenamtskarte="EAK-QX-9931")
     with ledger_file(api.context.storage) as conn:  # a test may look at the raw tables
         tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
@@ -207,7 +222,25 @@ def test_personal_data_lives_only_in_personal_data(api: Api) -> None:
             ]
             for secret in ("Zebulon", "EAK-QX-9931")
         }
-    assert holders == {"Zebulon": ["personal_data"], "EAK-QX-9931": ["personal_data"]}
+    assert holders == {"Zebulon": [], "EAK-QX-9931": []}
+
+
+def test_a_new_volunteer_needs_an_existing_home_site_and_a_replacement_card_keeps_it(api: Api) -> None:
+    before = api.snapshot()
+    refusals = (
+        ({"name": "Eve"}, 400, Reason.MALFORMED_REQUEST),
+        ({"name": "Eve", "site_id": "s_" + "0" * 32}, 404, Reason.UNKNOWN_SITE),
+        ({"name": "Eve", "site_id": 7}, 400, Reason.MALFORMED_REQUEST),
+    )
+    for body, status, code in refusals:
+        assert_error(api.admin("POST", "/v1/admin/cards", body), status, code)
+    assert api.snapshot() == before
+    first = api.create_card("Eve")
+    spare = {"volunteer_id": first["volunteer_id"], "site_id": first["home_site_id"]}
+    assert_error(api.admin("POST", "/v1/admin/cards", spare), 400, Reason.MALFORMED_REQUEST)
+    home = api.home_site()
+    with api.context.storage.read() as tx:
+        assert tx.home_site(first["volunteer_id"]) == first["home_site_id"] == home
 
 
 # -- uncredentialed (uid) cards --------------------------------------------------------------------
@@ -217,7 +250,13 @@ UID = bytes.fromhex("04a1b2c3d4e5f6")
 def test_uid_card_is_named_by_its_pseudonym(api: Api) -> None:
     card = api.create_card("Pilot", uid=UID.hex())
     expected = uid_pseudonym(UID, api.context.uid_pseudonym_key)
-    assert card == {"card_id": expected, "volunteer_id": card["volunteer_id"], "kind": "uid"}
+    assert card == {
+        "card_id": expected,
+        "volunteer_id": card["volunteer_id"],
+        "kind": "uid",
+        "home_site_id": api.home_site(),
+        "access_secret": card["access_secret"],
+    }
     (listed,) = api.admin("GET", "/v1/admin/cards", expect=200).json()["cards"]
     assert (listed["card_id"], listed["kind"], listed["issuer_key_id"]) == (expected, "uid", None)
     assert api.balance(expected) == 0
@@ -228,7 +267,7 @@ def test_a_tag_registers_once(api: Api, spelling: str) -> None:
     first = api.create_card("Pilot", uid=UID.hex())
     before = api.snapshot()
     for body in (
-        {"name": "Other", "uid": spelling},
+        {"name": "Other", "site_id": api.home_site(), "uid": spelling},
         {"volunteer_id": first["volunteer_id"], "uid": spelling},
     ):
         assert_error(api.admin("POST", "/v1/admin/cards", body), 409, Reason.CARD_EXISTS)
@@ -251,7 +290,7 @@ _UID_PATTERN = re.compile(r"(?:[0-9a-fA-F]{2}){4,10}")
 )
 def test_uid_field_validation(api: Api, value) -> None:
     """Valid exactly for 4 to 10 bytes of plain hex; never echoed back in an error."""
-    response = api.admin("POST", "/v1/admin/cards", {"name": "P", "uid": value})
+    response = api.admin("POST", "/v1/admin/cards", {"name": "P", "site_id": api.home_site(), "uid": value})
     if isinstance(value, str) and _UID_PATTERN.fullmatch(value):
         expected = uid_pseudonym(bytes.fromhex(value), api.context.uid_pseudonym_key)
         with api.context.storage.read() as tx:
@@ -272,7 +311,9 @@ def test_raw_uid_is_never_stored_or_logged(api: Api, caplog: pytest.LogCaptureFi
     uid = bytes.fromhex("04c0ffee5ec12e7a11")
     card = api.create_card("Pilot", uid=uid.hex())
     assert_error(
-        api.admin("POST", "/v1/admin/cards", {"name": "P", "uid": uid.hex()}), 409, Reason.CARD_EXISTS
+        api.admin("POST", "/v1/admin/cards", {"name": "P", "site_id": api.home_site(), "uid": uid.hex()}),
+        409,
+        Reason.CARD_EXISTS,
     )
     api.block(card["card_id"], reason="lost")
     site = api.create_site(allow_uncredentialed=True)

@@ -91,7 +91,8 @@ def test_sigkill_and_restart_on_the_same_data_dir(tmp_path: Path) -> None:
                 json={"code": digits, "public_key": kiosk.key.public_key.to_b64(), "signature": signature},
             ).json()
             kiosk.kiosk_id = enrolled["kiosk_id"]
-            card = client.post("/v1/admin/cards", json={"name": "V"}, headers=auth).json()["card_id"]
+            registration = {"name": "V", "site_id": site["site_id"]}
+            card = client.post("/v1/admin/cards", json=registration, headers=auth).json()["card_id"]
             # The process runs on the real clock: the shift starts after the kiosk's enrolment (a shift
             # before it is held, not paid) and ends an hour ahead, which the server's clock allows.
             start = now_ms()
@@ -107,7 +108,7 @@ def test_sigkill_and_restart_on_the_same_data_dir(tmp_path: Path) -> None:
             assert (state["last_seq"], state["head"]) == (1, kiosk.head)
             second = encode_batch([kiosk.event(EventKind.CHECK_OUT, card, start + HOUR)])
             assert client.post(f"/v1/kiosks/{kiosk.kiosk_id}/events", content=second).status_code == 200
-            assert client.get(f"/v1/cards/{card}/balance").json()["balance"] == 6
+            assert client.get(f"/v1/cards/{card}/balance", headers=auth).json()["balance"] == 6
             verified = client.get("/v1/admin/verify", headers=auth).json()
             assert (verified["ok"], verified["events"]) == (True, 2)
 

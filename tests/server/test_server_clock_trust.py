@@ -147,7 +147,7 @@ def test_random_clocks_in_one_boot_never_pay_more_than_mono_and_the_audit_agrees
         with open_data_dir(folder, now_ms=clock) as ctx:
             site = admin.create_site(ctx, {"name": "Hall", "tokens_per_hour": 60, "max_shift_hours": 8})
             kiosk = enrol_fake_kiosk(ctx, site["site_id"])
-            card_id = cards.create_card(ctx, {"name": "Ada"})["card_id"]
+            card_id = cards.create_card(ctx, {"name": "Ada", "site_id": site["site_id"]})["card_id"]
             mono, true_ms = BOOT_MONO, T0
             lengths = []
             for error, jump, synced_in, synced_out, length, ancient in shifts:

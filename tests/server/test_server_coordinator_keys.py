@@ -42,7 +42,7 @@ def test_registering_a_key_answers_its_derived_id_and_logs_it_without_the_name(a
     assert parse_entry(after[-1]) == {
         "kind": "coordinator_key",
         "type": "kokreativ.entry",
-        "v": 1,
+        "v": 2,  # a fresh data folder writes entry v2
         "coordinator_id": record["coordinator_id"],
         "public_key": record["public_key"],
         "status": "active",

@@ -28,6 +28,7 @@ from protocol import (
     ids,
     sign_decision,
 )
+from protocol.decisions import committed_decision
 from protocol.logentry import parse_entry
 
 WHOLE_DAY_DOUBLE = {
@@ -55,9 +56,15 @@ class Coordinator:
         self.api.admin("POST", "/v1/admin/coordinators", body, expect=201)
         return self
 
-    def wire(self, kind: str, data: dict[str, Any], *, at_ms: int | None = None) -> dict[str, str]:
+    def wire(
+        self, kind: str, data: dict[str, Any], *, at_ms: int | None = None, version: int = 2
+    ) -> dict[str, Any]:
+        """The signed decision: v2 by default (a manual shift's card as a commitment, its opening beside)."""
         at = self.api.clock.now if at_ms is None else at_ms
-        return sign_decision(Decision(kind, self.id, at, data), self.key)
+        if version == 1:
+            return sign_decision(Decision(kind, self.id, at, data), self.key)
+        decision, opening = committed_decision(kind, self.id, at, data)
+        return sign_decision(decision, self.key, opening)
 
     def post(self, wire: dict[str, Any]) -> httpx.Response:
         return self.api.admin("POST", "/v1/admin/decisions", wire)

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from server_helpers import T0, Api, World
 
-from protocol import PrivateKey, ProtocolError
+from protocol import GENESIS_PREV, PrivateKey, ProtocolError
 from protocol.encoding import canonical_json
 from protocol.evidence import EvidenceReport
 from protocol.heartbeat import Heartbeat
@@ -328,12 +328,15 @@ def test_hostile_fields_signed_by_the_kiosk_are_refused(
     for body in _signed_variants(beat.to_bytes()):
         response = client.post(f"/v1/kiosks/{kiosk.kiosk_id}/heartbeat", json=seal(body, kiosk.key))
         _assert_refused(response, f"heartbeat {body[:120]!r}")
-    event = kiosk.event("check_in", world.card_id, T0)
-    for body in _signed_variants(event.body):
-        batch = {"events": [seal(body, kiosk.key)]}
-        response = client.post(f"/v1/kiosks/{kiosk.kiosk_id}/events", json=batch)
-        _assert_refused(response, f"event {body[:120]!r}")
-        assert response.status_code >= 400, f"event {body[:120]!r}"
+    for version in (1, 2):  # a v2 event's opening is sent beside it, so only its signed fields are hostile
+        kiosk.seq, kiosk.head = 0, GENESIS_PREV
+        event = kiosk.event("check_in", world.card_id, T0, version=version)
+        beside = {} if event.opening is None else {"opening": event.opening.to_json()}
+        for body in _signed_variants(event.body):
+            batch = {"events": [{**seal(body, kiosk.key), **beside}]}
+            response = client.post(f"/v1/kiosks/{kiosk.kiosk_id}/events", json=batch)
+            _assert_refused(response, f"event {body[:120]!r}")
+            assert response.status_code >= 400, f"event {body[:120]!r}"
     report = EvidenceReport(
         kiosk=kiosk.kiosk_id,
         number=1,
@@ -375,7 +378,7 @@ def _templates(world: World) -> dict[str, list[dict[str, Any]]]:
         "/v1/admin/enrolment-codes": [{"site_id": site, "expires_in_s": 60}],
         "/v1/admin/issuer-keys": [{"public_key": key}],
         "/v1/admin/cards": [
-            {"name": "N", "ehrenamtskarte": "E1", "uid": "04a1b2c3"},
+            {"name": "N", "site_id": site, "ehrenamtskarte": "E1", "uid": "04a1b2c3"},
             {
                 "volunteer_id": world.volunteer_id,
                 "issuer_key_id": "i_0123456789abcdef",

@@ -108,7 +108,7 @@ def test_forged_signature_is_refused(api: Api, world: World) -> None:
     forged = kiosk.event(EventKind.CHECK_OUT, world.card_id, T0 + HOUR)
     sig = bytearray(forged.signature)
     sig[0] ^= 1
-    wire = [good.to_wire(), {"body": b64encode(forged.body), "sig": b64encode(bytes(sig))}]
+    wire = [good.to_wire(), {**forged.to_wire(), "sig": b64encode(bytes(sig))}]
     before = api.snapshot()
     response = api.post_raw(events_url(kiosk.kiosk_id), json.dumps({"events": wire}).encode())
     assert assert_error(response, 400, Reason.BAD_SIGNATURE)["index"] == 1
@@ -263,7 +263,7 @@ def _wire(body: bytes, key: PrivateKey) -> dict[str, str]:
         (lambda e: {**e, "seq": "1"}, Reason.BAD_FIELD),
         (lambda e: {**e, "seq": 0}, Reason.BAD_FIELD),
         (lambda e: {**e, "kind": "teleport"}, Reason.UNKNOWN_KIND),
-        (lambda e: {**e, "v": 2}, Reason.UNKNOWN_VERSION),
+        (lambda e: {**e, "v": 3}, Reason.UNKNOWN_VERSION),
         (lambda e: {**e, "type": "other"}, Reason.UNKNOWN_TYPE),
         (lambda e: {**e, "extra": 1}, Reason.UNKNOWN_FIELD),
         (lambda e: {k: v for k, v in e.items() if k != "card"}, Reason.MISSING_FIELD),
@@ -273,7 +273,7 @@ def _wire(body: bytes, key: PrivateKey) -> dict[str, str]:
 )
 def test_wrong_event_types_are_refused(api: Api, world: World, mutate, code: Reason) -> None:
     kiosk = world.kiosk
-    good = json.loads(kiosk.event(EventKind.CHECK_IN, world.card_id, T0).body)
+    good = json.loads(kiosk.event(EventKind.CHECK_IN, world.card_id, T0, version=1).body)  # a v1 kiosk
     body = json.dumps(mutate(good), sort_keys=True, separators=(",", ":")).encode()
     before = api.snapshot()
     content = json.dumps({"events": [_wire(body, kiosk.key)]}).encode()
@@ -381,8 +381,8 @@ def test_unknown_card_is_flagged_and_never_pays(api: Api, world: World) -> None:
     response = api.send(kiosk.kiosk_id, batch)
     assert response.status_code == 200, response.text
     assert [r["flags"] for r in response.json()["results"]] == [["unknown_card"]] * 3
-    assert_error(api.http.get(f"/v1/cards/{stranger}/balance"), 404, Reason.UNKNOWN_CARD)
-    assert_error(api.http.get(f"/v1/cards/{stranger}/shifts"), 404, Reason.UNKNOWN_CARD)
+    assert_error(api.admin("GET", f"/v1/cards/{stranger}/balance"), 404, Reason.UNKNOWN_CARD)
+    assert_error(api.admin("GET", f"/v1/cards/{stranger}/shifts"), 404, Reason.UNKNOWN_CARD)
     assert api.admin("GET", "/v1/admin/review", expect=200).json()["items"] == []
     report = api.admin("GET", "/v1/admin/report", expect=200).json()
     assert [v["balance"] for v in report["volunteers"]] == [0]

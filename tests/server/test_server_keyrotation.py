@@ -37,7 +37,7 @@ def _enrolled(folder: Path) -> tuple[FakeKiosk, str]:
     with open_data_dir(folder, now_ms=FakeClock(T0)) as ctx:
         site = admin.create_site(ctx, {"name": "Hall", "tokens_per_hour": 10})
         kiosk = enrol_fake_kiosk(ctx, site["site_id"])
-        card_id = cards.create_card(ctx, {"name": "Ada"})["card_id"]
+        card_id = cards.create_card(ctx, {"name": "Ada", "site_id": site["site_id"]})["card_id"]
     return kiosk, card_id
 
 

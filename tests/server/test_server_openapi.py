@@ -18,7 +18,7 @@ import pytest
 from server_helpers import Api, assert_error
 
 from protocol import Reason
-from server import admin, cards, coordinator_keys, decisions, enrolment, shops
+from server import admin, cards, coordinator_keys, decisions, enrolment, sessions, shops
 from server.app import create_app
 from server.context import ServerContext
 from server.errors import STATUS
@@ -39,9 +39,11 @@ FIELDS: dict[tuple[str, str], frozenset[str]] = {
     ("post", "/v1/admin/coordinators"): coordinator_keys.COORDINATOR_FIELDS,
     ("post", "/v1/admin/decisions"): decisions.DECISION_FIELDS,
     ("post", "/v1/enrol"): enrolment.ENROL_FIELDS,
+    ("post", "/v1/me/session"): sessions.SESSION_FIELDS,
     # The signed bodies: protocol.batches' envelope, and protocol.sealed's {body, sig}.
     ("post", "/v1/kiosks/{kiosk_id}/events"): frozenset({"events", "clock"}),
     ("post", "/v1/kiosks/{kiosk_id}/heartbeat"): frozenset({"body", "sig"}),
+    ("post", "/v1/kiosks/{kiosk_id}/balance"): frozenset({"body", "sig"}),
 }
 DOCS_ROUTES = {"/openapi.json", "/docs", "/docs/assets/{name}"}
 
@@ -116,7 +118,12 @@ def test_codes_per_status_come_from_the_server_s_mapping() -> None:
 def test_admin_operations_name_the_bearer_token(description: dict[str, Any]) -> None:
     assert description["components"]["securitySchemes"]["adminToken"]["scheme"] == "bearer"
     for (_, path), operation in _operations(description).items():
-        assert ("security" in operation) == path.startswith("/v1/admin/"), path
+        schemes = {name for requirement in operation.get("security", []) for name in requirement}
+        assert ("adminToken" in schemes) == path.startswith(("/v1/admin/", "/v1/audit/", "/v1/cards/")), path
+        # Personal routes (issue 17): the card holder's session, or an admin token; /v1/me/… the session.
+        assert ("volunteerSession" in schemes) == (
+            path.startswith("/v1/cards/") or (path.startswith("/v1/me") and path != "/v1/me/session")
+        ), path
 
 
 class _Assets(HTMLParser):

@@ -74,7 +74,8 @@ def test_cards_issuer_keys_and_coordinators(api: Api, world: World, monkeypatch:
         monkeypatch.setattr(quotas, "ISSUER_KEYS", tx.count_issuer_keys())
         monkeypatch.setattr(quotas, "COORDINATORS", tx.count_coordinators())
     size = _log_size(api)
-    assert_error(api.admin("POST", "/v1/admin/cards", {"name": "Ada"}), 429, Reason.QUOTA_EXCEEDED)
+    card = {"name": "Ada", "site_id": api.home_site()}
+    assert_error(api.admin("POST", "/v1/admin/cards", card), 429, Reason.QUOTA_EXCEEDED)
     new_key = {"public_key": PrivateKey.generate().public_key.to_b64()}
     assert_error(api.admin("POST", "/v1/admin/issuer-keys", new_key), 429, Reason.QUOTA_EXCEEDED)
     other = {"name": "Ada", "public_key": PrivateKey.generate().public_key.to_b64()}

@@ -534,7 +534,7 @@ def test_redemptions_and_voids_follow_the_rules_for_any_amounts(
             shop = shops.create_shop(ctx, {"name": "L", "max_amount": 30})
             earner = enrol_fake_kiosk(ctx, site["site_id"])
             tills = [enrol_fake_kiosk(ctx, shop["site_id"]) for _ in range(3)]
-            card = cards.create_card(ctx, {"name": "V"})
+            card = cards.create_card(ctx, {"name": "V", "site_id": site["site_id"]})
             volunteer = card["volunteer_id"]
             shift = [
                 earner.event("check_in", card["card_id"], T0),
@@ -614,7 +614,7 @@ def test_twenty_concurrent_online_redemptions_settle_exactly_what_the_balance_co
     with server.admin() as admin:
         site = admin.add_site("Repair café", tokens_per_hour=60)
         shop = admin.add_shop("Weltladen", max_amount=10)
-        card = admin.register_card(name="Ada")
+        card = admin.register_card(name="Ada", site_id=site["site_id"])
     http = httpx.Client(base_url=server.url, timeout=60)
     headers = {"Authorization": f"Bearer {server.admin_token}"}
 
@@ -643,7 +643,8 @@ def test_twenty_concurrent_online_redemptions_settle_exactly_what_the_balance_co
         assert (
             http.post(f"/v1/kiosks/{earner.kiosk_id}/events", content=encode_batch(shift)).status_code == 200
         )
-        assert http.get(f"/v1/cards/{card['card_id']}/balance").json()["balance"] == 15
+        balance = http.get(f"/v1/cards/{card['card_id']}/balance", headers=headers)
+        assert balance.json()["balance"] == 15
         tills = [enrol(shop["site_id"]) for _ in range(20)]
         batches = [(till, *redeem(till, card["card_id"], 3, wall_ms=now)) for till in tills]
     finally:

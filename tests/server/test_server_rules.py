@@ -61,7 +61,7 @@ def _storage(site: Site) -> Storage:
     with storage.write() as tx:
         tx.insert_site(site, 0)
         for card_id, volunteer_id in CARDS:
-            tx.insert_volunteer(volunteer_id, "", 0)
+            tx.insert_volunteer(volunteer_id, b"", 0)
             tx.insert_card(Card(card_id, volunteer_id, CardKind.CREDENTIAL, 0))
     return storage
 

@@ -14,6 +14,7 @@ from server.schema import (
     _m002_card_credentials,
     _m003_transparency_log,
     _m004_coordinator_cards,
+    _m015_access,
 )
 from server.storage import Storage
 from tests.server.ledger_file import ledger_file
@@ -47,12 +48,18 @@ def test_m002_upgrades_an_m001_ledger(tmp_path: Path) -> None:
             "m009_signed_evidence",
             "m010_held_redemptions",
             "m011_kiosk_limits",
+            "m012_private_log",
+            "m013_log_archive",
+            "m014_balance_queries",
+            "m015_access",
+            "m016_person_vault",
         ]
         assert storage.migrate() == []
         with storage.read() as tx:
             assert tx.list_sites() == [Site("s_1", "Café", 10, 12, allow_uncredentialed=False)]
             assert tx.list_cards() == [Card("c_1", "v_1", CardKind.CREDENTIAL, 5)]
-            assert [(v.name, v.ehrenamtskarte) for v in tx.volunteers()] == [("Ada", None)]
+            # m016 sets the plaintext aside; opening the data folder seals it (test_server_vault.py).
+            assert tx.legacy_personal_rows() == [("v_1", "Ada", None)]
             assert tx.list_issuer_keys() == [] and tx.blocked_card_ids() == []
             assert tx.coordinator_card_ids() == []
 
@@ -76,6 +83,11 @@ def test_m004_upgrades_an_m003_ledger_with_no_coordinator_cards(tmp_path: Path) 
             "m009_signed_evidence",
             "m010_held_redemptions",
             "m011_kiosk_limits",
+            "m012_private_log",
+            "m013_log_archive",
+            "m014_balance_queries",
+            "m015_access",
+            "m016_person_vault",
         ]
         with storage.read() as tx:
             assert tx.list_cards() == [Card("c_1", "v_1", CardKind.CREDENTIAL, 5, blocked_ms=7)]
@@ -98,6 +110,11 @@ def test_every_migration_is_recorded_once(tmp_path: Path) -> None:
         "m009_signed_evidence",
         "m010_held_redemptions",
         "m011_kiosk_limits",
+        "m012_private_log",
+        "m013_log_archive",
+        "m014_balance_queries",
+        "m015_access",
+        "m016_person_vault",
     ]
 
 
@@ -172,6 +189,11 @@ def test_m005_keeps_shifts_and_ledger_entries_and_sums_them_into_balances(tmp_pa
             "m009_signed_evidence",
             "m010_held_redemptions",
             "m011_kiosk_limits",
+            "m012_private_log",
+            "m013_log_archive",
+            "m014_balance_queries",
+            "m015_access",
+            "m016_person_vault",
         ]
         with storage.read() as tx:
             assert tx.balances() == tx.summed_balances() == {"v_1": 15, "v_2": 6}
@@ -193,3 +215,55 @@ def test_m005_keeps_shifts_and_ledger_entries_and_sums_them_into_balances(tmp_pa
             assert [(site, card) for _, site, card in lines] == [("s_1", "c_1"), ("s_1", "c_1")]
             assert tx.unacknowledged_overdrafts() == []
             assert [site.kind.value for site in tx.list_sites()] == ["checkin"]
+
+
+def test_m015_gives_each_volunteer_the_site_of_their_first_shift_as_home(tmp_path: Path) -> None:
+    """Existing volunteers: the site of their earliest shift; none without a shift (economy-wide only)."""
+    path = tmp_path / "ledger.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_ms INTEGER NOT NULL)")
+    for migration in MIGRATIONS:
+        if migration is not _m015_access:
+            migration(conn)
+            conn.execute("INSERT INTO migrations VALUES (?, 1)", (migration.__name__.lstrip("_"),))
+    for site in ("s_1", "s_2"):
+        conn.execute(
+            "INSERT INTO sites (site_id, name, tokens_per_hour, max_shift_hours, created_ms) "
+            "VALUES (?, 'Café', 10, 12, 1)",
+            (site,),
+        )
+    for volunteer, card in (("v_1", "c_1"), ("v_2", "c_2"), ("v_3", "c_3")):
+        conn.execute("INSERT INTO volunteers (volunteer_id, created_ms) VALUES (?, 1)", (volunteer,))
+        conn.execute(
+            "INSERT INTO cards (card_id, volunteer_id, registered_ms) VALUES (?, ?, 1)", (card, volunteer)
+        )
+    shifts = [  # v_1 worked at s_1 last and at s_2 first (shift IDs in the other order); v_3 never
+        (1, "c_1", "v_1", "s_1", 9000),
+        (2, "c_1", "v_1", "s_2", 1000),
+        (3, "c_2", "v_2", "s_1", 5000),
+    ]
+    conn.executemany(
+        "INSERT INTO shifts (shift_id, card_id, volunteer_id, site_id, kiosk_id, start_ms, minutes, tokens, "
+        "status) VALUES (?, ?, ?, ?, 'k_1', ?, 0, 0, 'open')",
+        shifts,
+    )
+    conn.close()
+    with Storage(path, migrate=False) as storage:
+        assert storage.migrate() == ["m015_access"]
+        with storage.read() as tx:
+            assert [tx.home_site(v) for v in ("v_1", "v_2", "v_3")] == ["s_2", "s_1", None]
+            assert tx.tokens() == [] and tx.access_of("v_1") is None
+
+
+def test_m012_keeps_a_log_of_v1_entries_in_format_1(tmp_path: Path) -> None:
+    """A ledger whose log holds v1 entries keeps writing v1 until its log moves to a new origin."""
+    path = tmp_path / "ledger.db"
+    _m001_ledger(path)  # m003 logs its card: the log is not empty when m012 runs
+    with Storage(path) as storage, storage.read() as tx:
+        assert tx.log_format() == 1
+        assert tx.openings_after(-1, 10) == []
+
+
+def test_m012_makes_an_empty_log_name_no_card(tmp_path: Path) -> None:
+    with Storage(tmp_path / "ledger.db") as storage, storage.read() as tx:
+        assert tx.log_format() == 2

@@ -177,7 +177,7 @@ def test_balance_is_the_sum_of_rounded_shifts(durations: list[int], rate: int) -
         with open_data_dir(Path(tmp) / "data", now_ms=clock) as ctx:
             site = admin.create_site(ctx, {"name": "S", "tokens_per_hour": rate})
             kiosk = enrol_fake_kiosk(ctx, site["site_id"])
-            card = cards.create_card(ctx, {"name": "V"})["card_id"]
+            card = cards.create_card(ctx, {"name": "V", "site_id": site["site_id"]})["card_id"]
             clock.now = T0 + 7 * 24 * HOUR  # synced a week later, within the back-dating window
             events, start = [], T0
             for duration in durations:  # one shift a day, so no day is longer than the site allows

@@ -166,7 +166,12 @@ def test_shop_settlement_as_csv(api: Api) -> None:
 
 def test_a_card_holder_sees_the_statement_without_name_or_volunteer(api: Api) -> None:
     h = History(api)
-    response = api.http.get(f"/v1/cards/{h.ada.card_id}/statement")
+    secret = api.admin("POST", f"/v1/admin/volunteers/{h.ada.volunteer_id}/access", expect=200).json()
+    opened = api.http.post("/v1/me/session", json={"secret": secret["access_secret"]})
+    # The holder's session (issue 17: personal routes need the person or a scoped permission).
+    holder = {"Cookie": opened.headers["set-cookie"].split(";")[0]}
+    assert_error(api.http.get(f"/v1/cards/{h.ada.card_id}/statement"), 401, "unauthorized")
+    response = api.http.get(f"/v1/cards/{h.ada.card_id}/statement", headers=holder)
     assert response.status_code == 200, response.text
     body = response.json()
     admin = _statement(api, h.ada.volunteer_id)
@@ -176,12 +181,16 @@ def test_a_card_holder_sees_the_statement_without_name_or_volunteer(api: Api) ->
     }
     assert h.ada.volunteer_id not in response.text and "Grace" not in response.text
     part = api.http.get(
-        f"/v1/cards/{h.ada.card_id}/statement", params={"from_ms": T0 + 4 * HOUR, "format": "csv"}
+        f"/v1/cards/{h.ada.card_id}/statement",
+        params={"from_ms": T0 + 4 * HOUR, "format": "csv"},
+        headers=holder,
     )
     assert part.headers["content-type"] == "text/csv; charset=utf-8"
     assert [row["delta"] for row in _csv(part.text)] == ["10"]
-    assert_error(api.http.get(f"/v1/cards/c_{'0' * 32}/statement"), 404, "unknown_card")
-    assert_error(api.http.get(f"/v1/cards/{h.ada.card_id}/statement?from_ms=x"), 400, "bad_field")
+    assert_error(api.http.get(f"/v1/cards/c_{'0' * 32}/statement", headers=holder), 404, "unknown_card")
+    assert_error(
+        api.http.get(f"/v1/cards/{h.ada.card_id}/statement?from_ms=x", headers=holder), 400, "bad_field"
+    )
 
 
 @pytest.mark.parametrize(
@@ -251,7 +260,7 @@ def test_closing_is_opening_plus_earned_minus_redeemed_plus_voided(
             site = create_site(ctx, {"name": "S", "tokens_per_hour": 60})
             shop = shops.create_shop(ctx, {"name": "L", "max_amount": 40, "void_window_s": 7 * 24 * 3600})
             earner, till = enrol_fake_kiosk(ctx, site["site_id"]), enrol_fake_kiosk(ctx, shop["site_id"])
-            card = cards.create_card(ctx, {"name": "V"})
+            card = cards.create_card(ctx, {"name": "V", "site_id": site["site_id"]})
             holder = Holder(card["card_id"], card["volunteer_id"])
             debited: list[str] = []
             for step, value in steps:

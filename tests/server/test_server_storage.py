@@ -13,7 +13,7 @@ from server.storage import ReadTx, Storage, Tx
 
 # How a write method's name begins; a read method's never does, so a misplaced one shows here.
 _WRITE_VERBS = ("insert_", "set_", "update_", "append_", "mark_", "block_", "close_", "put_", "advance_")
-_WRITE_VERBS += ("acknowledge_", "delete_")
+_WRITE_VERBS += ("acknowledge_", "delete_", "record_", "drop_")
 
 
 def _methods(cls: type) -> set[str]:

@@ -8,6 +8,7 @@ verifier key that ``init`` printed, as an auditor would.
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ from tlog_helpers import (
 
 from protocol import EventKind, Reason, SignedEvent, b64decode, encode_batch, ids
 from protocol.checkpoint import Checkpoint, verify_tlog_proof
+from protocol.commitments import Opening
 from protocol.logentry import event_entry, event_leaf_hash
 from protocol.merkle import (
     EMPTY_ROOT,
@@ -91,9 +93,19 @@ def test_coordinator_decisions_are_logged_once_each(api: Api) -> None:
     for action in ("clear", "revoke", "revoke"):
         api.admin("POST", f"/v1/admin/kiosks/{kiosk.kiosk_id}/{action}", expect=200)
 
-    common = {"type": "kokreativ.entry", "v": 1, "at_ms": T0}
+    common = {"type": "kokreativ.entry", "v": 2, "at_ms": T0}
     public_key = base64.b64encode(issuer.public_key.raw).decode()
     site_fields = {"site_id": site_id, "tokens_per_hour": 10, "max_shift_hours": 8}
+    with api.context.storage.read() as tx:  # a fresh data folder's log names no card: commitments
+        opened = {o.log_index: o for o in tx.openings_after(-1, 100)}
+    registered = [opened[5], opened[6]]
+    assert [(o.kind, o.card_id, o.volunteer_id) for o in registered] == [
+        ("card", card["card_id"], card["volunteer_id"]),
+        ("card", uid_card["card_id"], card["volunteer_id"]),
+    ]
+    assert (opened[7].kind, opened[7].card_id) == ("card_blocked", card["card_id"])
+    refs = [tlog.registration_ref(o.card_id, str(o.volunteer_id), o.salt) for o in registered]
+    blocked_ref = Opening(card["card_id"], opened[7].salt).ref
     assert parsed_entries(api.context) == [
         {**common, "kind": "site", **site_fields, "allow_uncredentialed": False},
         {**common, "kind": "site", **site_fields, "allow_uncredentialed": True},
@@ -101,9 +113,9 @@ def test_coordinator_decisions_are_logged_once_each(api: Api) -> None:
             {**common, "kind": "issuer_key", "key_id": key["key_id"], "public_key": public_key, "status": s}
             for s in ("active", "retired", "revoked")
         ),
-        {**common, "kind": "card", "card_id": card["card_id"], "volunteer_id": card["volunteer_id"]},
-        {**common, "kind": "card", "card_id": uid_card["card_id"], "volunteer_id": card["volunteer_id"]},
-        {**common, "kind": "card_blocked", "card_id": card["card_id"]},
+        {**common, "kind": "card", "ref": refs[0]},
+        {**common, "kind": "card", "ref": refs[1]},
+        {**common, "kind": "card_blocked", "ref": blocked_ref},
         {
             **common,
             "kind": "kiosk_enrolled",
@@ -147,8 +159,10 @@ def test_admitted_events_are_logged_in_batch_order_with_their_flags(api: Api, wo
     assert response.status_code == 200, response.text
     flags = [result["flags"] for result in response.json()["results"]]
     assert flags == [[], ["unknown_card"], []]
+    totals = [(0, 0), (0, 0), (20, 0)]  # the check-out paid two hours at 10 an hour
     expected = [
-        event_entry(e.body, e.signature, received_ms=T0, flags=f) for e, f in zip(batch, flags, strict=True)
+        event_entry(e.body, e.signature, received_ms=T0, flags=f, totals=t)
+        for e, f, t in zip(batch, flags, totals, strict=True)
     ]
     assert stored_entries(api.context)[before:] == expected
     with api.context.storage.read() as tx:
@@ -274,7 +288,7 @@ def test_event_proof_gives_the_entry_and_its_tlog_proof(
     answer = api.http.get(f"/v1/kiosks/{kiosk.kiosk_id}/events/1/proof").json()
     assert set(answer) == {"index", "entry", "proof"}
     entry = b64decode(answer["entry"], field="entry")
-    assert entry == event_entry(event.body, event.signature, received_ms=T0, flags=[])
+    assert entry == event_entry(event.body, event.signature, received_ms=T0, flags=[], totals=(0, 0))
     verifier = NoteVerifier.parse(data_dir[1].log_verifier_key)
     _, proof = verify_tlog_proof(answer["proof"].encode(), [verifier], leaf_hash=leaf_hash(entry))
     assert proof.index == answer["index"] == 3
@@ -288,9 +302,11 @@ def _check_entries(body: dict, events: list[SignedEvent], checkpoint: Checkpoint
     assert [item["seq"] for item in body["entries"]] == [e.event.seq for e in events]
     assert [item["flags"] for item in body["entries"]] == [r["flags"] for r in body["results"]]
     for item, event in zip(body["entries"], events, strict=True):
-        assert set(item) == {"seq", "index", "received_ms", "flags", "hashes"}
+        assert set(item) == {"seq", "index", "received_ms", "flags", "v", "issued", "redeemed", "hashes"}
+        assert item["v"] == 2
+        totals = (item["issued"], item["redeemed"])
         leaf = event_leaf_hash(
-            event.body, event.signature, received_ms=item["received_ms"], flags=item["flags"]
+            event.body, event.signature, received_ms=item["received_ms"], flags=item["flags"], totals=totals
         )
         verify_inclusion(leaf, item["index"], checkpoint.size, _hashes(item["hashes"]), checkpoint.root_hash)
 
@@ -391,11 +407,31 @@ def test_balances_are_given_with_the_size_they_follow_from(api: Api, world: Worl
         kiosk.event(EventKind.CHECK_OUT, world.card_id, T0 + 2 * HOUR),
     ]
     assert api.send(kiosk.kiosk_id, batch).status_code == 200
-    assert api.http.get("/v1/log/balances").json() == {
+    # Balances per volunteer are the auditor's (audit_log), no longer public (issue 17).
+    assert api.http.get("/v1/log/balances").status_code == 404
+    assert api.http.get("/v1/audit/balances").status_code == 401
+    assert api.admin("GET", "/v1/audit/balances", expect=200).json() == {
         "size": 6,
         "balances": {world.volunteer_id: 20, other["volunteer_id"]: 0},
     }
     assert api.http.get("/checkpoint").text.split("\n")[1] == "6"
+
+
+def test_the_public_totals_are_aggregates_with_small_counts_suppressed(api: Api, world: World) -> None:
+    kiosk = world.kiosk
+    batch = [
+        kiosk.event(EventKind.CHECK_IN, world.card_id, T0),
+        kiosk.event(EventKind.CHECK_OUT, world.card_id, T0 + 2 * HOUR),
+    ]
+    assert api.send(kiosk.kiosk_id, batch).status_code == 200
+    totals = api.http.get("/v1/log/totals").json()
+    assert (totals["size"], totals["issued"], totals["redeemed"], totals["in_circulation"]) == (5, 20, 0, 20)
+    # One volunteer: every figure about them is null, with the reason, but the log's sums are not.
+    assert totals["volunteers_active"] is None and totals["min_public_count"] == 5
+    assert [m["shifts"] for m in totals["months"]] == [None]
+    assert totals["months"][0]["suppressed"] == "fewer than 5 volunteers"
+    assert [(s["shifts"], s["hours"], s["volunteers"]) for s in totals["sites"]] == [(None, None, None)]
+    assert world.volunteer_id not in json.dumps(totals) and world.card_id not in json.dumps(totals)
 
 
 def test_tlog_event_entry_is_protocol_event_entry_byte_for_byte() -> None:
@@ -404,3 +440,14 @@ def test_tlog_event_entry_is_protocol_event_entry_byte_for_byte() -> None:
             flags_json = encode_flags(tuple(flags))
             fast = tlog.event_entry(body, b"\x01" * 64, received_ms=T0, flags_json=flags_json)
             assert fast == event_entry(body, b"\x01" * 64, received_ms=T0, flags=flags)
+
+
+def test_tlog_event_entry_v2_is_protocol_event_entry_byte_for_byte() -> None:
+    for totals in ((0, 0), (125, 0), (0, 40), (0, -40), (-3, 7)):
+        for flags in ([], ["unknown_card"], ["clock_out_of_range", "card_blocked"]):
+            flags_json = encode_flags(tuple(flags))
+            issued, redeemed = totals
+            fast = tlog.event_entry_v2(
+                b"{}", b"\x01" * 64, received_ms=T0, flags_json=flags_json, issued=issued, redeemed=redeemed
+            )
+            assert fast == event_entry(b"{}", b"\x01" * 64, received_ms=T0, flags=flags, totals=totals)

@@ -14,18 +14,21 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from server_helpers import T0, FakeClock, FakeKiosk
-from tlog_helpers import leaves, parsed_entries, send_logged, stored_entries, verified_checkpoint
+from tlog_helpers import send_logged, stored_entries, verified_checkpoint
 
-from protocol import EventKind, PrivateKey, SignedEvent, b64encode, ids
-from protocol.logentry import event_entry, event_leaf_hash
-from protocol.merkle import reference_root, verify_inclusion
+from protocol import EventKind, PrivateKey, ProtocolError, SignedEvent, b64encode, ids
+from protocol.handover import verify_handover
+from protocol.logentry import PRIVATE_ENTRY_VERSION, event_entry, event_leaf_hash, make_entry, parse_entry
+from protocol.merkle import leaf_hash, reference_root, verify_consistency, verify_inclusion
 from server import tlog
 from server.app import create_app
 from server.datadir import ADMIN_TOKEN_SETTING, admin_token_hash, open_data_dir
 from server.runner import serve_in_thread
 from server.schema import _m001_initial, _m002_card_credentials
 from server.storage import Storage
+from server.verify import verify_store
 
 
 def _old_event(kiosk: FakeKiosk, kind: EventKind, card: str) -> SignedEvent:
@@ -109,21 +112,36 @@ def _old_data_dir(path: Path) -> dict[str, Any]:
     }
 
 
-def test_m003_backfills_an_old_ledger_in_the_documented_order(tmp_path: Path) -> None:
+def test_m003_backfills_an_old_ledger_in_the_documented_order(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """m003 backfills the old log; the hand-over at the same start archives it, order intact.
+
+    The backfilled log names cards (entry v1), so opening the folder also hands it
+    over to ``<origin>/2`` (:mod:`server.handover`): the backfill is checked where it
+    now lives, in the archived origin, and the new log's entry 0 names its final head.
+    """
     old = _old_data_dir(tmp_path / "data")
     a, b = old["kiosks"]
     card_1, card_2 = old["cards"]
     with open_data_dir(tmp_path / "data", now_ms=FakeClock()) as ctx:
-        entries = parsed_entries(ctx)
-        raw = stored_entries(ctx)
         with ctx.storage.read() as tx:
-            size, note = tx.latest_checkpoint() or (0, b"")
+            moved = tx.handover()
+            assert moved is not None
+            old_origin, old_size, old_root = moved[0], moved[1], moved[2]
+            raw = tx.archived_entry_range(old_origin, 0, old_size)
+            note = tx.archived_checkpoint(old_origin, old_size)
+            archived_sizes = [s for s in range(old_size + 1) if tx.archived_checkpoint(old_origin, s)]
             indexes = [tx.event_log_index(k.kiosk_id, e.event.seq) for k, e, _, _ in old["events"]]
-        leaf_hashes = leaves(ctx)
+            latest = tx.latest_checkpoint()
+        new_log = stored_entries(ctx)
+    assert old_origin == "kokreativ.local/ledger" and old_size == len(raw) == 14
+    entries = [parse_entry(entry) for entry in raw]
 
     def strip(entry: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in entry.items() if k not in ("type", "v")}
 
+    assert {entry["v"] for entry in entries} == {1}
     assert [strip(e) for e in entries[:9]] == [
         {"kind": "site", "site_id": "s_a", "tokens_per_hour": 10, "max_shift_hours": 12}
         | {"allow_uncredentialed": False, "at_ms": 10},
@@ -145,32 +163,71 @@ def test_m003_backfills_an_old_ledger_in_the_documented_order(tmp_path: Path) ->
     order = sorted(old["events"], key=lambda x: (x[2], x[0].kiosk_id, x[1].event.seq))
     expected = [event_entry(e.body, e.signature, received_ms=r, flags=f) for _, e, r, f in order]
     assert raw[9:13] == expected
-    assert sorted(indexes) == [9, 10, 11, 12]
+    # An event's log_index now reads "entry log_index + old size of the archived origin".
+    assert sorted(indexes) == [9 - 14, 10 - 14, 11 - 14, 12 - 14]
     for (_, event, received_ms, flags), index in zip(old["events"], indexes, strict=True):
-        assert raw[index] == event_entry(event.body, event.signature, received_ms=received_ms, flags=flags)
+        assert index is not None
+        assert raw[index + old_size] == event_entry(
+            event.body, event.signature, received_ms=received_ms, flags=flags
+        )
     # Statuses last: the revocation came after the revoked kiosk's events.
     assert [(e["kind"], e["kiosk_id"], e["status"]) for e in entries[13:]] == [
         ("kiosk_status", b.kiosk_id, "revoked")
     ]
     for secret in (b"Ada Lovelace", b"EAK-31337"):  # neither can occur in base64 by chance
-        assert all(secret not in entry for entry in raw)
+        assert all(secret not in entry for entry in raw + new_log)
 
-    # Opening signed the first checkpoint, for the whole backfill.
-    key = tlog.verifier_key("kokreativ.local/ledger", old["server_key"].public_key)
+    # Opening signed the first checkpoint, for the whole backfill: the archived log's only and final one.
+    key = tlog.verifier_key(old_origin, old["server_key"].public_key)
+    assert note is not None and archived_sizes == [14]
     checkpoint = verified_checkpoint(note, key)
-    assert checkpoint.size == size == 14 and checkpoint.root_hash == reference_root(leaf_hashes)
+    assert checkpoint.size == 14 and checkpoint.root_hash == reference_root([leaf_hash(e) for e in raw])
+    assert old_root == checkpoint.root_hash
+    # The new log starts with the hand-over from exactly that tree head, and names no card.
+    first = parse_entry(new_log[0])
+    assert (first["kind"], first["v"], first["old_origin"], first["old_size"], first["old_root"]) == (
+        "handover",
+        2,
+        old_origin,
+        14,
+        checkpoint.root_hash.hex(),
+    )
+    assert first["kiosks"] == {
+        a.kiosk_id: {"seq": a.seq, "head": a.head},
+        b.kiosk_id: {"seq": b.seq, "head": b.head},
+    }
+    for entry in new_log:
+        assert parse_entry(entry)["v"] == 2
+        for card in (card_1, card_2):
+            assert card.encode() not in entry
 
-    # Opening again neither migrates nor signs again.
+    # The operator is told, with the verifier key to publish for the new origin.
+    new_key = tlog.verifier_key(old_origin + "/2", old["server_key"].public_key)
+    told = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(old_origin in m and new_key in m for m in told), told
+
+    # Opening again neither migrates, nor hands over again, nor signs again.
     with open_data_dir(tmp_path / "data", now_ms=FakeClock(T0 + 1)) as ctx:
         assert ctx.storage.migrate() == []
         with ctx.storage.read() as tx:
-            assert tx.latest_checkpoint() == (14, note)
+            assert tx.latest_checkpoint() == latest
+            assert tx.handover() == moved
+            assert tx.archived_checkpoint(old_origin, 14) == note
 
 
 def test_kiosks_keep_syncing_after_the_migration(tmp_path: Path) -> None:
+    """A kiosk that verified the old log's checkpoint follows the hand-over and goes on syncing.
+
+    It sends its old ``log_size`` first (refused: the new log is smaller), reads the
+    checkpoint of another origin, checks the signed hand-over against what it
+    verified, pins the new origin and resends: its last stored event comes back as a
+    duplicate proved in the archived log (``origin``), the new one is logged sealed.
+    """
     old = _old_data_dir(tmp_path / "data")
     a, _ = old["kiosks"]
-    key = tlog.verifier_key("kokreativ.local/ledger", old["server_key"].public_key)
+    server_key = old["server_key"].public_key
+    old_origin, new_origin = "kokreativ.local/ledger", "kokreativ.local/ledger/2"
+    old_key, new_key = tlog.verifier_key(old_origin, server_key), tlog.verifier_key(new_origin, server_key)
     _, old_event, old_received, old_flags = old["events"][3]
     new = a.event(EventKind.CHECK_OUT, ids.new_id(ids.CARD), T0)
     with (
@@ -178,22 +235,81 @@ def test_kiosks_keep_syncing_after_the_migration(tmp_path: Path) -> None:
         serve_in_thread(create_app(ctx)) as url,
         httpx.Client(base_url=url) as http,
     ):
-        response = send_logged(http, a.kiosk_id, [old_event, new], 14)
+        # What the kiosk verified before the upgrade: the only checkpoint the old log had.
+        pinned = verified_checkpoint(
+            http.get("/v1/log/archive/checkpoint", params={"origin": old_origin}).content, old_key
+        )
+        refused = send_logged(http, a.kiosk_id, [old_event, new], pinned.size)
+        assert refused.status_code == 400 and refused.json()["error"]["code"] == "bad_field"
+        latest = http.get("/checkpoint").content
+        assert latest.split(b"\n", 1)[0] == new_origin.encode()
+        with pytest.raises(ProtocolError):
+            verified_checkpoint(latest, old_key)  # not the pinned origin: look for a hand-over
+        answer = http.get("/v1/log/handover").json()
+        handover = verify_handover(answer["handover"], server_key)
+        assert (handover.old_origin, handover.new_origin) == (old_origin, new_origin)
+        assert (handover.old_size, handover.old_root) == (pinned.size, pinned.root_hash)
+        start = verified_checkpoint(answer["checkpoint"], new_key)
+        assert start.size == handover.new_size
+
+        response = send_logged(http, a.kiosk_id, [old_event, new], start.size)
     assert response.status_code == 200, response.text
     body = response.json()
     assert [r["status"] for r in body["results"]] == ["duplicate", "accepted"]
-    checkpoint = verified_checkpoint(body["checkpoint"], key)
-    assert checkpoint.size == 15
+    checkpoint = verified_checkpoint(body["checkpoint"], new_key)
+    assert checkpoint.size == start.size + 1
     duplicate, fresh = body["entries"]
+    # The resent event is entry 12 of the archived log, proved under its final tree head.
+    assert duplicate["origin"] == old_origin
     assert (duplicate["index"], duplicate["received_ms"], duplicate["flags"]) == (12, old_received, old_flags)
-    assert (fresh["index"], fresh["received_ms"]) == (14, T0)
-    for item, event in ((duplicate, old_event), (fresh, new)):
-        leaf = event_leaf_hash(
-            event.body, event.signature, received_ms=item["received_ms"], flags=item["flags"]
-        )
-        hashes = [base64.b64decode(h) for h in item["hashes"]]
-        verify_inclusion(leaf, item["index"], checkpoint.size, hashes, checkpoint.root_hash)
-    assert body["consistency"]
+    leaf = event_leaf_hash(old_event.body, old_event.signature, received_ms=old_received, flags=old_flags)
+    hashes = [base64.b64decode(h) for h in duplicate["hashes"]]
+    verify_inclusion(leaf, 12, handover.old_size, hashes, handover.old_root)
+    # The new v1 event is logged sealed: no card; the item says what the kiosk cannot know.
+    assert "origin" not in fresh
+    assert (fresh["index"], fresh["received_ms"], fresh["entry"]) == (start.size, T0, "event_sealed")
+    sealed = make_entry(
+        "event_sealed",
+        version=PRIVATE_ENTRY_VERSION,
+        kiosk=a.kiosk_id,
+        seq=new.event.seq,
+        hash=new.hash,
+        prev=new.event.prev,
+        ref=fresh["ref"],
+        received_ms=fresh["received_ms"],
+        flags=fresh["flags"],
+        issued=fresh["issued"],
+        redeemed=fresh["redeemed"],
+    )
+    assert new.event.card.encode() not in sealed
+    hashes = [base64.b64decode(h) for h in fresh["hashes"]]
+    verify_inclusion(leaf_hash(sealed), start.size, checkpoint.size, hashes, checkpoint.root_hash)
+    proof = [base64.b64decode(h) for h in body["consistency"]]
+    verify_consistency(start.size, checkpoint.size, proof, start.root_hash, checkpoint.root_hash)
+
+
+def test_the_store_agrees_with_its_logs_after_the_hand_over(tmp_path: Path) -> None:
+    """``server verify-store`` finds each old event in the archived log and a sealed one in the new."""
+    old = _old_data_dir(tmp_path / "data")
+    a, _ = old["kiosks"]
+    new = a.event(EventKind.CHECK_OUT, ids.new_id(ids.CARD), T0)
+    with (
+        open_data_dir(tmp_path / "data", now_ms=FakeClock()) as ctx,
+        serve_in_thread(create_app(ctx)) as url,
+        httpx.Client(base_url=url) as http,
+    ):
+        assert verify_store(ctx.storage).problems == []
+        assert send_logged(http, a.kiosk_id, [new], 0).status_code == 200
+        report = verify_store(ctx.storage)
+    assert report.problems == [] and report.events == 5
+    with sqlite3.connect(tmp_path / "data" / "ledger.db") as conn:  # an old event changed in the database
+        conn.execute("UPDATE events SET body = ? WHERE kiosk_id = ? AND seq = 1", (new.body, a.kiosk_id))
+    conn.close()
+    with open_data_dir(tmp_path / "data", now_ms=FakeClock()) as ctx:
+        problems = verify_store(ctx.storage).problems
+    assert [p.code for p in problems] == ["log_inconsistent"] and f"kiosk {a.kiosk_id} seq 1" in problems[
+        0
+    ].message
 
 
 def test_an_empty_old_ledger_gets_an_empty_log(tmp_path: Path) -> None:

@@ -367,7 +367,7 @@ class FakeLedger:
             if log_size is not None and log_size > self.log.size:  # as the real server does
                 return 400, _error(Reason.BAD_FIELD, "log_size is larger than the log")
             try:
-                items, clock, _openings = decode_batch_request(data)
+                items, clock, openings = decode_batch_request(data)
             except ProtocolError as exc:
                 return 400, _error(exc.reason, exc.message)
             self.clocks.append(clock)
@@ -378,6 +378,10 @@ class FakeLedger:
             for index, (body, sig) in enumerate(items):
                 try:
                     event = verify_event(body, sig, self.kiosk_public_key).event
+                    opening = openings[index]
+                    # New ones only, as the server; a re-fed event whose opening the kiosk dropped has none.
+                    if opening is not None and event.seq > len(staged):
+                        event = event.opened(opening)
                 except ProtocolError as exc:
                     return 400, _error(exc.reason, exc.message, index=index)
                 if index == 0:

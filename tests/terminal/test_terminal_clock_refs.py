@@ -85,7 +85,11 @@ def _work_a_shift_on_a_1970_clock(enrolled: EnrolledKiosk, outbox: Outbox, clock
 
 
 def _shifts(server: ServerProcess, card: str) -> list[dict[str, Any]]:
-    response = requests.get(f"{server.url}/v1/cards/{card}/shifts", timeout=10)
+    response = requests.get(
+        f"{server.url}/v1/cards/{card}/shifts",
+        headers={"Authorization": f"Bearer {server.admin_token}"},
+        timeout=10,
+    )
     assert response.status_code == 200, response.text
     shifts: list[dict[str, Any]] = response.json()["shifts"]
     return shifts

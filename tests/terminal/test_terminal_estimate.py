@@ -101,7 +101,7 @@ def server_pays(site: Site, start_ms: int, end_ms: int) -> Shift:
     with Storage(Path(":memory:")) as storage:
         with storage.write() as tx:
             tx.insert_site(site, 0)
-            tx.insert_volunteer(volunteer, "", 0)
+            tx.insert_volunteer(volunteer, b"", 0)
             tx.insert_card(Card(card, volunteer, CardKind.CREDENTIAL, 0))
         with storage.write() as tx:
             taps = [

@@ -60,6 +60,8 @@ def test_database_is_wal_with_full_sync_and_migration_recorded(config, outbox):
         "m007_clock_offset",
         "m008_reader_status",
         "m009_server_key",
+        "m010_event_openings",
+        "m011_log_handover",
     ]
     assert outbox.synchronous == 2  # FULL, on the writing connection
 
@@ -254,6 +256,8 @@ def test_two_processes_creating_the_same_new_outbox_both_succeed_and_migrate_onc
                     "m007_clock_offset",
                     "m008_reader_status",
                     "m009_server_key",
+                    "m010_event_openings",
+                    "m011_log_handover",
                 ]
                 assert conn.execute("SELECT COUNT(*) FROM kiosk_state").fetchone()[0] == 1
             finally:
@@ -302,6 +306,7 @@ def test_every_read_an_outbox_reader_offers_leaves_the_file_as_it_was(config, ki
         "alarm_code": lambda: reader.alarm_code,
         "log_checkpoint": reader.log_checkpoint,
         "log_origin": reader.log_origin,
+        "log_handovers": reader.log_handovers,
         "evidence": reader.evidence,
         "trust_list_issued_ms": reader.trust_list_issued_ms,
         "trust_list": reader.trust_list,

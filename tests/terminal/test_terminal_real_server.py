@@ -87,7 +87,9 @@ def test_offline_taps_sync_to_the_real_ledger_and_verify(ledger, tmp_path, issue
     )
     assert added.json()["key_id"] == issuer.key_id
     config, key, first_trust = _enrol(ledger, tmp_path / "kiosk")
-    card = ledger.admin.post(f"{ledger.url}/v1/admin/cards", json={"name": "Ada"}).json()["card_id"]
+    card = ledger.admin.post(
+        f"{ledger.url}/v1/admin/cards", json={"name": "Ada", "site_id": config.site_id}
+    ).json()["card_id"]
     clock = clock_from_now()
     with Outbox(config.outbox_path) as outbox:
         trust = TrustStore(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id)
@@ -111,7 +113,8 @@ def test_offline_taps_sync_to_the_real_ledger_and_verify(ledger, tmp_path, issue
             assert (again.error, again.sent) == (None, 0)
 
         # Other activity grows the log; the next sync proves it only grew.
-        ledger.admin.post(f"{ledger.url}/v1/admin/cards", json={"name": "Grace"}).raise_for_status()
+        grace = {"name": "Grace", "site_id": config.site_id}
+        ledger.admin.post(f"{ledger.url}/v1/admin/cards", json=grace).raise_for_status()
         latest = requests.get(f"{ledger.url}/checkpoint", timeout=10)
         served = parse_checkpoint_text(latest.text.split("\n\n")[0] + "\n")
         assert served.size > verified.size
@@ -137,7 +140,38 @@ def test_offline_taps_sync_to_the_real_ledger_and_verify(ledger, tmp_path, issue
 
         state = requests.get(f"{ledger.url}/v1/kiosks/{config.kiosk_id}", timeout=10).json()
         assert (state["last_seq"], state["head"]) == (3, outbox.events_from(3, 1)[0].hash)
-    balance = requests.get(f"{ledger.url}/v1/cards/{card}/balance", timeout=10).json()
+    balance = ledger.admin.get(f"{ledger.url}/v1/cards/{card}/balance").json()
     assert balance["balance"] == 24
     verify = ledger.admin.get(f"{ledger.url}/v1/admin/verify").json()
     assert verify["ok"] and verify["events"] == 3
+
+
+def test_the_served_trust_list_names_no_card_yet_blocks_and_coordinators_work(
+    ledger, tmp_path, issuer, card_tap, indicator
+):
+    """Trust list v4 from the real server: no card ID of the economy in it; blocks and bosses still act."""
+    ledger.admin.post(
+        f"{ledger.url}/v1/admin/issuer-keys", json={"public_key": issuer.key.public_key.to_b64()}
+    ).raise_for_status()
+    config, key, _ = _enrol(ledger, tmp_path / "kiosk")
+    boss, lost, volunteer = (
+        ledger.admin.post(f"{ledger.url}/v1/admin/cards", json={"name": name}).json()["card_id"]
+        for name in ("Boss", "Lost", "Vol")
+    )
+    ledger.admin.post(
+        f"{ledger.url}/v1/admin/cards/{boss}/coordinator", json={"coordinator": True}
+    ).raise_for_status()
+    ledger.admin.post(f"{ledger.url}/v1/admin/cards/{lost}/block", json={"reason": "lost"}).raise_for_status()
+    served = requests.get(f"{ledger.url}/v1/kiosks/{config.kiosk_id}/trust", timeout=10).json()
+    body = b64decode(served["body"], field="body")
+    for card in (boss, lost, volunteer):
+        assert card.encode() not in body and card[2:].encode() not in body
+    clock = clock_from_now()
+    with Outbox(config.outbox_path) as outbox:
+        trust = TrustStore(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id)
+        trust.store(served)
+        kiosk = Kiosk(config=config, key=key, outbox=outbox, clock=clock, indicator=indicator, trust=trust)
+        assert kiosk.handle_tap(card_tap(boss)).kind is Outcome.COORDINATOR
+        denied = kiosk.handle_tap(card_tap(lost))
+        assert (denied.kind, denied.reason) == (Outcome.DENIED, Reason.CARD_BLOCKED)
+        assert kiosk.handle_tap(card_tap(volunteer)).kind is Outcome.CHECK_IN

@@ -42,7 +42,11 @@ HOUR_MS = 3_600_000
 
 
 def _server_balance(server: ServerProcess, card_id: str) -> int:
-    response = requests.get(f"{server.url}/v1/cards/{card_id}/balance", timeout=10)
+    response = requests.get(
+        f"{server.url}/v1/cards/{card_id}/balance",
+        headers={"Authorization": f"Bearer {server.admin_token}"},
+        timeout=10,
+    )
     assert response.status_code == 200, response.text
     return int(response.json()["balance"])
 
@@ -77,6 +81,7 @@ class _Proxy(ThreadingHTTPServer):
     upstream: str
     lose_post_answers: int
     lost: int
+    requests: list[tuple[str, str]]
 
 
 class _ProxyHandler(BaseHTTPRequestHandler):
@@ -88,6 +93,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
 
     def _forward(self, method: str) -> None:
         data = self.rfile.read(int(self.headers.get("Content-Length", "0"))) if method == "POST" else None
+        self.server.requests.append((method, self.path.split("?")[0]))
         headers = {"Content-Type": self.headers.get("Content-Type", "application/json")}
         answer = requests.request(
             method, self.server.upstream + self.path, data=data, headers=headers, timeout=30
@@ -116,7 +122,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
 @pytest.fixture
 def proxy(server_process: ServerProcess) -> Iterator[_Proxy]:
     httpd = _Proxy(("127.0.0.1", 0), _ProxyHandler)
-    httpd.upstream, httpd.lose_post_answers, httpd.lost = server_process.url, 0, 0
+    httpd.upstream, httpd.lose_post_answers, httpd.lost, httpd.requests = server_process.url, 0, 0, []
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, name="lossy-proxy")
     thread.start()
     try:
@@ -312,3 +318,12 @@ def test_with_no_background_sync_the_till_still_asks_the_server(shop: ShopTermin
     assert (declined.outcome, declined.reason) == (TillOutcome.DECLINED, "insufficient_balance")
     assert paid.outcome is TillOutcome.PAID
     assert _server_balance(shop.server, shop.poor) == 1
+
+
+def test_the_till_asks_a_kiosk_signed_balance_query_not_the_public_card_route(proxied_shop, proxy):
+    """The balance before a sale comes from POST /v1/kiosks/{id}/balance, signed and tied to this tap."""
+    card = proxied_shop.present(proxied_shop.rich)
+    assert (card.balance, card.fresh) == (20, True)
+    kiosk_id = proxied_shop.config.kiosk_id
+    assert ("POST", f"/v1/kiosks/{kiosk_id}/balance") in proxy.requests
+    assert not [path for _, path in proxy.requests if path.startswith("/v1/cards/")]

@@ -170,7 +170,7 @@ def test_sync_with_the_real_server_learns_coordinator_cards(enrolled_kiosk: Enro
         result = client.sync_once()
         assert result.ok, result
         current = client.trust.current()
-        assert current is not None and current.coordinators == frozenset({boss})
+        assert current is not None and len(current.coordinators) == 1 and current.card_salt is not None
         assert client.trust.is_coordinator(boss) and not client.trust.is_coordinator(volunteer)
         with server_process.admin() as admin:
             admin.set_card_coordinator(boss, coordinator=False)

@@ -254,7 +254,11 @@ def _earn(enrolled: EnrolledKiosk, hours: float) -> None:
 
 
 def _server_balance(server: ServerProcess, card_id: str) -> int:
-    response = requests.get(f"{server.url}/v1/cards/{card_id}/balance", timeout=10)
+    response = requests.get(
+        f"{server.url}/v1/cards/{card_id}/balance",
+        headers={"Authorization": f"Bearer {server.admin_token}"},
+        timeout=10,
+    )
     assert response.status_code == 200, response.text
     return int(response.json()["balance"])
 

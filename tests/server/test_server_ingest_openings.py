@@ -1,0 +1,69 @@
+"""Ingest opens v2 events with the opening sent beside them (the kiosk side of issue 17).
+
+Branch ``p17-ingest`` owns the server's full handling (the ``openings`` table, v2 log
+entries); this checks the minimum a kiosk signing v2 needs: a v2 event pays like a v1
+one when its opening opens it, and is refused whole without one or with a wrong one.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from server_helpers import HOUR, T0, Api, FakeKiosk, World, assert_error
+
+from protocol import ClockEvidence, EventKind, SignedEvent, sign_event
+from protocol.commitments import Opening
+from protocol.events import committed_event
+
+
+def _v2(kiosk: FakeKiosk, kind: EventKind, card: str, wall_ms: int) -> SignedEvent:
+    event, opening = committed_event(
+        kiosk=kiosk.kiosk_id,
+        seq=kiosk.seq + 1,
+        prev=kiosk.head,
+        kind=kind,
+        card=card,
+        clock=ClockEvidence(wall_ms=wall_ms, synced=True, boot_id=kiosk.boot, mono_ms=wall_ms),
+    )
+    signed = sign_event(event, kiosk.key, opening)
+    kiosk.seq, kiosk.head = signed.event.seq, signed.hash
+    return signed
+
+
+def _post(api: Api, kiosk_id: str, wires: list[dict[str, Any]]) -> Any:
+    return api.http.post(
+        f"/v1/kiosks/{kiosk_id}/events",
+        content=json.dumps({"events": wires}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+
+
+def test_a_v2_shift_with_its_openings_is_paid(api: Api, world: World) -> None:
+    kiosk = world.kiosk
+    batch = [
+        _v2(kiosk, EventKind.CHECK_IN, world.card_id, T0),
+        _v2(kiosk, EventKind.CHECK_OUT, world.card_id, T0 + 2 * HOUR),
+    ]
+    response = _post(api, kiosk.kiosk_id, [s.to_wire() for s in batch])
+    assert response.status_code == 200, response.text
+    assert api.balance(world.card_id) == 20
+
+
+def test_a_v2_event_without_its_opening_is_refused_and_nothing_stored(api: Api, world: World) -> None:
+    kiosk = world.kiosk
+    signed = _v2(kiosk, EventKind.CHECK_IN, world.card_id, T0)
+    wire = signed.to_wire()
+    del wire["opening"]
+    assert_error(_post(api, kiosk.kiosk_id, [wire]), 400, "opening_missing")
+    assert api.kiosk_state(kiosk.kiosk_id)["last_seq"] == 0
+
+
+def test_an_opening_of_another_card_is_refused(api: Api, world: World) -> None:
+    kiosk = world.kiosk
+    signed = _v2(kiosk, EventKind.CHECK_IN, world.card_id, T0)
+    wire = signed.to_wire()
+    assert signed.opening is not None
+    wire["opening"] = Opening.fresh(world.card_id).to_json()  # the right card, another salt
+    assert_error(_post(api, kiosk.kiosk_id, [wire]), 400, "opening_mismatch")
+    assert api.kiosk_state(kiosk.kiosk_id)["last_seq"] == 0
