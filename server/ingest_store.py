@@ -185,6 +185,7 @@ def _settle(
     results: list[dict[str, Any]] = []
     kiosk_id = kiosk.kiosk_id
     for offset, ((body, sig), event, body_hash) in enumerate(new):
+        event.require_opened()  # the rules below read kind, card, clock and data
         card = cards.get(event.card)
         log_index = events_from + offset
         clock = event.clock
