@@ -53,6 +53,7 @@ def test_m002_upgrades_an_m001_ledger(tmp_path: Path) -> None:
             "m014_balance_queries",
             "m015_access",
             "m016_person_vault",
+            "m017_sealed_openings",
         ]
         assert storage.migrate() == []
         with storage.read() as tx:
@@ -88,6 +89,7 @@ def test_m004_upgrades_an_m003_ledger_with_no_coordinator_cards(tmp_path: Path) 
             "m014_balance_queries",
             "m015_access",
             "m016_person_vault",
+            "m017_sealed_openings",
         ]
         with storage.read() as tx:
             assert tx.list_cards() == [Card("c_1", "v_1", CardKind.CREDENTIAL, 5, blocked_ms=7)]
@@ -115,6 +117,7 @@ def test_every_migration_is_recorded_once(tmp_path: Path) -> None:
         "m014_balance_queries",
         "m015_access",
         "m016_person_vault",
+        "m017_sealed_openings",
     ]
 
 
@@ -194,6 +197,7 @@ def test_m005_keeps_shifts_and_ledger_entries_and_sums_them_into_balances(tmp_pa
             "m014_balance_queries",
             "m015_access",
             "m016_person_vault",
+            "m017_sealed_openings",
         ]
         with storage.read() as tx:
             assert tx.balances() == tx.summed_balances() == {"v_1": 15, "v_2": 6}

@@ -26,7 +26,13 @@ from tlog_helpers import (
 from protocol import EventKind, Reason, SignedEvent, b64decode, encode_batch, ids
 from protocol.checkpoint import Checkpoint, verify_tlog_proof
 from protocol.commitments import Opening
-from protocol.logentry import event_entry, event_leaf_hash
+from protocol.logentry import (
+    event_entry,
+    parse_entry,
+    private_event_entry,
+    private_event_leaf_hash,
+    public_day,
+)
 from protocol.merkle import (
     EMPTY_ROOT,
     consistency_proof,
@@ -159,11 +165,8 @@ def test_admitted_events_are_logged_in_batch_order_with_their_flags(api: Api, wo
     assert response.status_code == 200, response.text
     flags = [result["flags"] for result in response.json()["results"]]
     assert flags == [[], ["unknown_card"], []]
-    totals = [(0, 0), (0, 0), (20, 0)]  # the check-out paid two hours at 10 an hour
-    expected = [
-        event_entry(e.body, e.signature, received_ms=T0, flags=f, totals=t)
-        for e, f, t in zip(batch, flags, totals, strict=True)
-    ]
+    # Entry v2 shows the signed (sealed) bytes and the UTC day; the flags and totals are the openings'.
+    expected = [private_event_entry(e.body, e.signature, received_ms=T0) for e in batch]
     assert stored_entries(api.context)[before:] == expected
     with api.context.storage.read() as tx:
         assert [tx.event_log_index(kiosk.kiosk_id, seq) for seq in (1, 2, 3)] == [
@@ -171,6 +174,12 @@ def test_admitted_events_are_logged_in_batch_order_with_their_flags(api: Api, wo
             before + 1,
             before + 2,
         ]
+        kept = tx.openings_after(before - 1, 10)
+    assert [(o.flags, o.issued, o.redeemed, o.received_ms) for o in kept] == [
+        ((), 0, 0, T0),
+        (("unknown_card",), 0, 0, T0),
+        ((), 20, 0, T0),  # the check-out paid two hours at 10 an hour
+    ]
 
     # A resent batch is all duplicates: nothing is appended and no checkpoint is signed.
     state = _log_state(api)
@@ -288,7 +297,7 @@ def test_event_proof_gives_the_entry_and_its_tlog_proof(
     answer = api.http.get(f"/v1/kiosks/{kiosk.kiosk_id}/events/1/proof").json()
     assert set(answer) == {"index", "entry", "proof"}
     entry = b64decode(answer["entry"], field="entry")
-    assert entry == event_entry(event.body, event.signature, received_ms=T0, flags=[], totals=(0, 0))
+    assert entry == private_event_entry(event.body, event.signature, received_ms=T0)
     verifier = NoteVerifier.parse(data_dir[1].log_verifier_key)
     _, proof = verify_tlog_proof(answer["proof"].encode(), [verifier], leaf_hash=leaf_hash(entry))
     assert proof.index == answer["index"] == 3
@@ -302,12 +311,9 @@ def _check_entries(body: dict, events: list[SignedEvent], checkpoint: Checkpoint
     assert [item["seq"] for item in body["entries"]] == [e.event.seq for e in events]
     assert [item["flags"] for item in body["entries"]] == [r["flags"] for r in body["results"]]
     for item, event in zip(body["entries"], events, strict=True):
-        assert set(item) == {"seq", "index", "received_ms", "flags", "v", "issued", "redeemed", "hashes"}
-        assert item["v"] == 2
-        totals = (item["issued"], item["redeemed"])
-        leaf = event_leaf_hash(
-            event.body, event.signature, received_ms=item["received_ms"], flags=item["flags"], totals=totals
-        )
+        assert set(item) == {"seq", "index", "received_ms", "flags", "v", "hashes"}
+        assert item["v"] == 2 and item["received_ms"] == public_day(item["received_ms"])
+        leaf = private_event_leaf_hash(event.body, event.signature, received_ms=item["received_ms"])
         verify_inclusion(leaf, item["index"], checkpoint.size, _hashes(item["hashes"]), checkpoint.root_hash)
 
 
@@ -337,7 +343,8 @@ def test_batch_answers_prove_every_event_and_extend_the_last_checkpoint(
     two = verified_checkpoint(body["checkpoint"], key)
     assert two.size == 6
     _check_entries(body, [*first, *second], two)
-    assert [(i["index"], i["received_ms"]) for i in body["entries"]] == [(3, T0), (4, T0), (5, T0 + HOUR)]
+    day = public_day(T0)  # the entries show the UTC day they came, not the time
+    assert [(i["index"], i["received_ms"]) for i in body["entries"]] == [(3, day), (4, day), (5, day)]
     verify_consistency(one.size, two.size, _hashes(body["consistency"]), one.root_hash, two.root_hash)
 
     # Only duplicates: the latest checkpoint covers them; consistency from its own size is empty.
@@ -442,12 +449,9 @@ def test_tlog_event_entry_is_protocol_event_entry_byte_for_byte() -> None:
             assert fast == event_entry(body, b"\x01" * 64, received_ms=T0, flags=flags)
 
 
-def test_tlog_event_entry_v2_is_protocol_event_entry_byte_for_byte() -> None:
-    for totals in ((0, 0), (125, 0), (0, 40), (0, -40), (-3, 7)):
-        for flags in ([], ["unknown_card"], ["clock_out_of_range", "card_blocked"]):
-            flags_json = encode_flags(tuple(flags))
-            issued, redeemed = totals
-            fast = tlog.event_entry_v2(
-                b"{}", b"\x01" * 64, received_ms=T0, flags_json=flags_json, issued=issued, redeemed=redeemed
-            )
-            assert fast == event_entry(b"{}", b"\x01" * 64, received_ms=T0, flags=flags, totals=totals)
+def test_tlog_event_entry_v2_is_protocol_private_event_entry_byte_for_byte() -> None:
+    for received_ms in (0, T0, T0 - T0 % 86_400_000, T0 - T0 % 86_400_000 - 1):
+        for body in (b"{}", bytes(range(256)) * 3):
+            fast = tlog.event_entry_v2(body, b"\x01" * 64, received_ms=received_ms)
+            assert fast == private_event_entry(body, b"\x01" * 64, received_ms=received_ms)
+            assert parse_entry(fast)["received_ms"] == public_day(received_ms)
