@@ -32,7 +32,7 @@ from protocol import (
 )
 from protocol.commitments import Opening
 from protocol.decisions import committed_decision
-from protocol.logentry import parse_entry
+from protocol.logentry import parse_entry, public_day
 from server import tlog
 from server.app import create_app
 from server.errors import ServiceError
@@ -151,20 +151,27 @@ def test_a_v2_event_without_its_opening_is_refused_and_nothing_is_stored(api: Ap
     api.assert_serving()
 
 
-@pytest.mark.parametrize("wrong", ["other_card", "other_salt"])
+@pytest.mark.parametrize("wrong", ["other_card", "other_salt", "other_kind", "card_only"])
 def test_a_v2_event_with_a_wrong_opening_refuses_the_whole_batch(api: Api, world: World, wrong: str) -> None:
     kiosk = world.kiosk
     good = kiosk.event(EventKind.CHECK_IN, world.card_id, T0)
     bad = kiosk.event(EventKind.CHECK_OUT, world.card_id, T0 + HOUR)
     assert bad.opening is not None
+    sealed = bad.opening.sealed
+    assert sealed is not None
     if wrong == "other_card":  # a kiosk (or a thief) claiming the tap was another card's
-        opening = Opening(ids.new_id(ids.CARD), bad.opening.salt)
+        opening = Opening(ids.new_id(ids.CARD), bad.opening.salt, sealed)
+    elif wrong == "other_kind":  # or that it was a check-in, or at another time
+        opening = Opening(bad.opening.card, bad.opening.salt, {**sealed, "kind": "check_in"})
+    elif wrong == "card_only":  # a card alone opens no event
+        opening = Opening(bad.opening.card, bad.opening.salt)
     else:
-        opening = Opening(bad.opening.card, "0" * 32)
+        opening = Opening(bad.opening.card, "0" * 32, sealed)
     wire = [good.to_wire(), {**bad.to_wire(), "opening": opening.to_json()}]
     before = unchanged(api)
     response = api.post_raw(f"/v1/kiosks/{kiosk.kiosk_id}/events", json.dumps({"events": wire}).encode())
-    assert assert_error(response, 400, Reason.OPENING_MISMATCH)["index"] == 1
+    code = Reason.BAD_FIELD if wrong == "card_only" else Reason.OPENING_MISMATCH
+    assert assert_error(response, 400, code)["index"] == 1
     assert unchanged(api) == before
     api.assert_serving()
 
@@ -195,17 +202,22 @@ def test_a_good_v2_batch_is_applied_to_the_opened_card_and_its_openings_kept(api
         {
             "index": index,
             "kind": "event",
-            **(event.opening.to_json() if event.opening else {}),
+            "card": world.card_id,
+            "salt": event.opening.salt if event.opening else None,
+            "sealed": event.event.sealed_fields(),
             "kiosk": kiosk.kiosk_id,
             "seq": event.event.seq,
+            "received_ms": T0,
+            "flags": [],
+            "issued": issued,
+            "redeemed": 0,
         }
-        for index, event in zip(indexes, batch, strict=True)
+        for index, event, issued in zip(indexes, batch, (0, 20), strict=True)
     ]
     logged = [parse_entry(entry) for entry in entries(api)[indexes[0] :]]
-    assert [(e["v"], e["kind"], e["issued"], e["redeemed"]) for e in logged] == [
-        (2, "event", 0, 0),
-        (2, "event", 20, 0),
-    ]
+    # The entry shows the sealed bytes and the UTC day: no flags, no amounts, no time of day.
+    assert [set(e) for e in logged] == [{"body", "kind", "received_ms", "sig", "type", "v"}] * 2
+    assert [(e["v"], e["kind"], e["received_ms"]) for e in logged] == [(2, "event", public_day(T0))] * 2
     assert [e["body"] for e in logged] == [event.body for event in batch]
 
 
@@ -218,9 +230,9 @@ def test_a_resent_v2_batch_is_answered_with_what_was_logged(api: Api, world: Wor
     first = api.http.post(f"/v1/kiosks/{kiosk.kiosk_id}/events?log_size=1", content=_batch(batch))
     again = api.http.post(f"/v1/kiosks/{kiosk.kiosk_id}/events?log_size=1", content=_batch(batch))
     assert first.status_code == again.status_code == 200, again.text
-    totals = [(item["v"], item["issued"], item["redeemed"]) for item in again.json()["entries"]]
-    assert totals == [(item["v"], item["issued"], item["redeemed"]) for item in first.json()["entries"]]
-    assert totals == [(2, 0, 0), (2, 20, 0)]
+    logged = [(item["v"], item["received_ms"], item["flags"]) for item in again.json()["entries"]]
+    assert logged == [(item["v"], item["received_ms"], item["flags"]) for item in first.json()["entries"]]
+    assert logged == [(2, public_day(T0), [])] * 2
     assert [r["status"] for r in again.json()["results"]] == ["duplicate", "duplicate"]
     assert len(openings_table(api)) == 3  # the card's registration and the two events, once
 
@@ -239,7 +251,15 @@ def test_v1_events_still_work_on_a_fresh_log(api: Api, world: World) -> None:
     response = api.send(kiosk.kiosk_id, batch)
     assert response.status_code == 200, response.text
     assert api.balance(world.card_id) == 10
-    assert [o["kind"] for o in openings_table(api)] == ["card"]  # a v1 event has no opening to keep
+    # A v1 event names its card: the log seals it (event_sealed), the auditor gets its bytes.
+    kept = openings_table(api)
+    assert [o["kind"] for o in kept] == ["card", "event_sealed", "event_sealed"]
+    assert [base64.b64decode(o["body"]) for o in kept[1:]] == [event.body for event in batch]
+    assert [(o["issued"], o["sealed"]["kind"]) for o in kept[1:]] == [(0, "check_in"), (10, "check_out")]
+    logged = [parse_entry(entry) for entry in entries(api)[-2:]]
+    assert [set(e) - {"kind", "type", "v"} for e in logged] == [
+        {"kiosk", "seq", "hash", "prev", "ref", "received_ms"}
+    ] * 2
 
 
 # -- the log names no card ----------------------------------------------------------------------------------
@@ -268,21 +288,92 @@ def test_no_v2_entry_names_a_card_a_volunteer_or_a_uid(economy: Economy) -> None
         assert secret.encode() not in tile.content
 
 
-def test_issued_and_redeemed_sum_to_the_ledgers_totals(economy: Economy) -> None:
-    logged = [parse_entry(data) for data in entries(economy.api)]
+def test_every_entrys_totals_are_in_its_opening_and_sum_to_the_ledger(economy: Economy) -> None:
     with economy.api.context.storage.read() as tx:
         moves = tx.ledger_moves(0)
         balances = tx.balances()
-        summed = tx.summed_balances()
-    totals = {index: (e["issued"], e["redeemed"]) for index, e in enumerate(logged) if "issued" in e}
+    kept = openings_table(economy.api)
+    totals = {o["index"]: (o["issued"], o["redeemed"]) for o in kept if "issued" in o}
     assert {index: pair for index, pair in totals.items() if pair != (0, 0)} == moves
-    assert set(moves) <= set(totals)  # every token movement has its entry
+    assert set(moves) <= set(totals)  # every token movement has its opening
     issued = sum(pair[0] for pair in totals.values())
     redeemed = sum(pair[1] for pair in totals.values())
     # 120 by taps, 60 by the review, 120 by hand; 30 redeemed and voided, 20 redeemed.
     assert (issued, redeemed) == (300, 20)
-    assert issued - redeemed == sum(balances.values()) == sum(summed.values())
+    assert issued - redeemed == sum(balances.values())
     assert sorted(pair for pair in totals.values() if pair[1]) == [(0, -30), (0, 20), (0, 30)]
+    # Every decision has an opening for its totals, with a card only when it names one.
+    decisions = [o for o in kept if o["kind"] == "decision"]
+    assert [("card" in o, o["issued"]) for o in decisions] == [(False, 60), (True, 120)]
+
+
+def test_no_public_entry_v2_holds_a_flag_an_amount_a_kind_or_a_time_of_day(economy: Economy) -> None:
+    """A stranger reading the log learns of an event its kiosk's chain place and the UTC day it came."""
+    texts: list[str] = []
+    for data in entries(economy.api):
+        entry = parse_entry(data)
+        assert "flags" not in entry and "issued" not in entry and "redeemed" not in entry
+        if entry["kind"] in ("event", "event_sealed"):
+            assert entry["received_ms"] == public_day(entry["received_ms"])
+        if entry["kind"] == "event":
+            body = json.loads(entry["body"])
+            assert set(body) == {"kiosk", "prev", "ref", "seq", "type", "v"}
+            texts.append(entry["body"].decode())
+        if entry["kind"] in ("event", "event_sealed"):
+            texts.append(data.decode())
+    for word in (
+        "check_in",
+        "check_out",
+        "redeem",
+        "void",
+        "denied",
+        "amount",
+        "wall_ms",
+        "mono_ms",
+        "flags",
+    ):
+        assert not [text for text in texts if word in text], word
+
+
+def test_totals_entries_cover_each_day_and_sum_to_the_ledger(economy: Economy) -> None:
+    """At the first append of a new UTC day a ``totals`` entry closes the entries since the last one."""
+    api, shops = economy.api, economy.shops
+    day = 86_400_000
+    first_day = entries(api)
+    assert not [e for e in first_day if parse_entry(e)["kind"] == "totals"]
+    api.clock.now = T0 + day
+    earner = shops.earner
+    card = shops.holder().card_id
+    ok = shops.send(
+        earner,
+        [
+            earner.event(EventKind.CHECK_IN, card, T0 + day),
+            earner.event(EventKind.CHECK_OUT, card, T0 + day + HOUR),
+        ],
+    )
+    assert ok == [[], []]
+    api.clock.now = T0 + 2 * day
+    shops.holder()  # any append on a new day closes the day before
+    logged = [parse_entry(e) for e in entries(api)]
+    found = [(index, e) for index, e in enumerate(logged) if e["kind"] == "totals"]
+    assert len(found) == 2
+    expected_first = 0
+    for index, totals in found:
+        assert totals["first"] == expected_first and totals["last"] < index
+        assert totals["at_ms"] == public_day(totals["at_ms"])  # the day it closes on, not a time
+        expected_first = totals["last"] + 1
+    # The first day's totals are the first day's whole economy; both together the ledger's.
+    assert (found[0][1]["first"], found[0][1]["last"]) == (0, len(first_day) - 1)
+    assert (found[0][1]["issued"], found[0][1]["redeemed"]) == (300, 20)
+    with api.context.storage.read() as tx:
+        issued, redeemed = tx.ledger_sums()
+    assert (sum(t["issued"] for _, t in found), sum(t["redeemed"] for _, t in found)) == (issued, redeemed)
+    assert issued == 300 + 60  # the second day's hour at the earning site
+    kept = {o["index"]: o for o in openings_table(api)}
+    for _, totals in found:
+        in_range = [kept[i] for i in range(totals["first"], totals["last"] + 1) if i in kept]
+        assert sum(o.get("issued", 0) for o in in_range) == totals["issued"]
+        assert sum(o.get("redeemed", 0) for o in in_range) == totals["redeemed"]
 
 
 # -- decision v2 ---------------------------------------------------------------------------------------------
@@ -297,8 +388,14 @@ def test_a_v2_manual_shift_is_paid_logged_with_its_totals_and_its_opening_kept(
     index = answer.json()["log_index"]
     assert api.balance(world.card_id) == 20
     entry = parse_entry(entries(api)[index])
-    assert (entry["v"], entry["kind"], entry["issued"], entry["redeemed"]) == (2, "decision", 20, 0)
-    assert openings_table(api)[-1] == {"index": index, "kind": "decision", **wire["opening"]}
+    assert (entry["v"], entry["kind"]) == (2, "decision") and "issued" not in entry
+    assert openings_table(api)[-1] == {
+        "index": index,
+        "kind": "decision",
+        **wire["opening"],
+        "issued": 20,
+        "redeemed": 0,
+    }
 
 
 def test_a_manual_shift_without_a_good_opening_is_refused(api: Api, world: World) -> None:
@@ -357,16 +454,22 @@ def test_openings_open_every_commitment_of_the_log_in_pages(economy: Economy) ->
     for index, data in enumerate(logged):
         entry = parse_entry(data)
         ref = _ref_of(entry)
+        if entry["kind"] == "decision":  # every decision has an item, for its totals
+            committed += 1
+            assert set(by_index[index]) >= {"issued", "redeemed"}
+            assert ("card" in by_index[index]) == (ref is not None)
         if ref is None:
-            assert index not in by_index
+            assert entry["kind"] == "decision" or index not in by_index
             continue
-        committed += 1
+        committed += entry["kind"] != "decision"
         item = by_index[index]
         assert item["kind"] == entry["kind"]
         if entry["kind"] == "card":
             assert tlog.registration_ref(item["card"], item["volunteer"], item["salt"]) == ref
-        else:
-            assert Opening(item["card"], item["salt"]).opens(ref)
+        else:  # an event's opening seals kind, clock and data with the card; a block's the card alone
+            assert Opening(
+                item["card"], item["salt"], item.get("sealed") if entry["kind"] == "event" else None
+            ).opens(ref)
         if entry["kind"] == "event":
             event = parse_event(entry["body"])
             assert (item["kiosk"], item["seq"]) == (event.kiosk, event.seq)
