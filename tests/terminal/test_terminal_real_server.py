@@ -155,7 +155,9 @@ def test_the_served_trust_list_names_no_card_yet_blocks_and_coordinators_work(
     ).raise_for_status()
     config, key, _ = _enrol(ledger, tmp_path / "kiosk")
     boss, lost, volunteer = (
-        ledger.admin.post(f"{ledger.url}/v1/admin/cards", json={"name": name}).json()["card_id"]
+        ledger.admin.post(
+            f"{ledger.url}/v1/admin/cards", json={"name": name, "site_id": config.site_id}
+        ).json()["card_id"]
         for name in ("Boss", "Lost", "Vol")
     )
     ledger.admin.post(
