@@ -51,6 +51,9 @@ SHARED_FIELDS: Final = frozenset(
 # How close two units' habits must be to be claimed the same card (pattern attack).
 TIME_TOLERANCE_MIN: Final = 20
 DURATION_TOLERANCE_MIN: Final = 20
+# A sealed event shows no kind, clock or amount: its place among its kiosk's taps of the day (a share
+# of the day's taps there) is the nearest thing to a time of day it has.
+POSITION_TOLERANCE: Final = 0.1
 
 
 # --- 1. search every public byte for identifiers and their hashes ---------------------------------
@@ -102,6 +105,7 @@ class Seen:
     kind: str
     body: Mapping[str, Any]
     values: frozenset[str]  # the identifying values: strings outside SHARED_FIELDS and infrastructure
+    received_ms: int | None = None  # the entry's receipt time as the log shows it (a day in entry v2)
 
 
 def _leaves(obj: Any, path: str = "") -> Iterator[tuple[str, Any]]:
@@ -144,7 +148,16 @@ def read_entries(material: PublicMaterial) -> list[Seen]:
             if isinstance(value, str) and field not in SHARED_FIELDS and value not in shared:
                 values.add(value)
         body = decoded.get("body")
-        seen.append(Seen(index, entry["kind"], body if isinstance(body, dict) else {}, frozenset(values)))
+        received = entry.get("received_ms")
+        seen.append(
+            Seen(
+                index,
+                entry["kind"],
+                body if isinstance(body, dict) else {},
+                frozenset(values),
+                received if isinstance(received, int) else None,
+            )
+        )
     return seen
 
 
@@ -216,6 +229,7 @@ class Unit:
     minutes: int = 0  # a shift's length
     amount: int = 0  # a redemption's amount
     values: frozenset[str] = frozenset()
+    position: float = 0.0  # a sealed tap's place among its kiosk's taps of its day (0 to 1)
 
     @property
     def local(self) -> datetime.datetime:
@@ -233,12 +247,14 @@ def reconstruct_units(seen: Sequence[Seen]) -> list[Unit]:
     by_kiosk: dict[str, list[Seen]] = defaultdict(list)
     for entry in events:
         by_kiosk[entry.body["kiosk"]].append(entry)
-    units: list[Unit] = []
+    units: list[Unit] = _sealed_taps(seen)
     redemptions: dict[str, Unit] = {}
     for kiosk, chain in by_kiosk.items():
         chain.sort(key=lambda entry: int(entry.body["seq"]))
         open_shifts: list[Unit] = []
         for entry in chain:
+            if "kind" not in entry.body:  # a sealed v2 event: one of :func:`_sealed_taps`
+                continue
             kind, wall = entry.body["kind"], int(entry.body["clock"]["wall_ms"])
             if kind == "check_in":
                 unit = Unit("shift", kiosk, [entry.index], wall, values=entry.values)
@@ -266,12 +282,38 @@ def reconstruct_units(seen: Sequence[Seen]) -> list[Unit]:
     return units
 
 
+def _sealed_taps(seen: Sequence[Seen]) -> list[Unit]:
+    """Each sealed event (no kind, clock or data: entry v2 of the sealed format) as a ``tap`` unit.
+
+    All a stranger has is its kiosk, its place in the kiosk's chain and the UTC
+    day the server received it: the tap's ``position`` is its rank among that
+    kiosk's taps of that day, as a share (a volunteer of the morning session taps
+    early in the kiosk's day, week after week).
+    """
+    days: dict[tuple[str, int], list[tuple[int, Seen]]] = defaultdict(list)
+    for entry in seen:
+        if entry.received_ms is None or entry.kind != "event" or not entry.body or "kind" in entry.body:
+            continue
+        kiosk, seq = str(entry.body["kiosk"]), int(entry.body["seq"])
+        days[(kiosk, entry.received_ms)].append((seq, entry))
+    units = []
+    for (kiosk, day), chain in days.items():
+        chain.sort(key=lambda item: item[0])
+        for rank, (_, entry) in enumerate(chain):
+            position = (rank + 0.5) / len(chain)
+            units.append(Unit("tap", kiosk, [entry.index], day, values=entry.values, position=position))
+    return units
+
+
 def _pattern_distance(a: Unit, b: Unit) -> float | None:
     """How unlike two units' habits are (minutes), or ``None`` when too unlike to claim."""
     if a.kind != b.kind or a.kiosk != b.kiosk or a.local.weekday() != b.local.weekday():
         return None
     if a.local.date() == b.local.date():
         return None
+    if a.kind == "tap":
+        gap = abs(a.position - b.position)
+        return None if gap > POSITION_TOLERANCE else gap * 1000
     minute_a = a.local.hour * 60 + a.local.minute
     minute_b = b.local.hour * 60 + b.local.minute
     time = abs(minute_a - minute_b)

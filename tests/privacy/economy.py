@@ -280,7 +280,12 @@ class _Builder:
         """The kiosk's next event in this economy's format (advances its chain)."""
         if self.fmt is EventFormat.V1:
             return kiosk.event(
-                kind, card, wall_ms, data=dict(data), mono_ms=wall_ms - self.boot_ms[kiosk.kiosk_id]
+                kind,
+                card,
+                wall_ms,
+                data=dict(data),
+                mono_ms=wall_ms - self.boot_ms[kiosk.kiosk_id],
+                version=1,  # FakeKiosk signs v2 by default since issue 17: the control signs as before it
             )
         clock = ClockEvidence(
             wall_ms=wall_ms, synced=True, boot_id=kiosk.boot, mono_ms=wall_ms - self.boot_ms[kiosk.kiosk_id]

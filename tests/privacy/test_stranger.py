@@ -2,10 +2,10 @@
 
 * ``test_control_v1``: the positive control.  Kiosks sign v1 events (they
   name the card), the log is v1 (main before issue 17): every attack succeeds.
-* ``test_stranger_v2``: the same economy with kiosks signing v2 events (a
-  commitment instead of the card) through the real server: no attack may leak.
-* ``test_preview_v2_log``: today's v1 log rewritten as entry v2 would write it
-  (:mod:`tests.privacy.projection`): what the log format alone hides, now.
+* ``test_stranger_v2``: the same economy with kiosks signing sealed v2 events
+  (a commitment to card, kind, clock and data) through the real server, whose
+  log shows of each the kiosk's chain place and the UTC day: no attack may leak,
+  the pattern attack included (it pairs taps by their place in the kiosk's day).
 
 "Succeeds" and "leaks" are defined in :mod:`tests.privacy.scoring` (fixed
 margins, no timing).  ``make stranger`` runs this file on a larger economy.
@@ -20,7 +20,6 @@ import pytest
 from tests.privacy.attacks import link_by_repeated_values, pair_by_sequence_timing_amounts, search_ids
 from tests.privacy.conftest import StrangerRun
 from tests.privacy.material import PublicMaterial
-from tests.privacy.projection import project_to_v2
 from tests.privacy.scoring import (
     MIN_TRUE_PAIRS,
     LinkScore,
@@ -31,14 +30,12 @@ from tests.privacy.scoring import (
     unit_pair_rates,
 )
 
-# Lead: delete this mark when branches A (ingest of v2 events, v2 log) and C (kiosks sign v2) are merged.
-# It is strict: the test turns red (XPASS) as soon as the new format holds, so the mark cannot linger.
-UNTIL_V2_LOG = pytest.mark.xfail(strict=True, reason="until branch A/C merge")
-# The pattern attack still links a volunteer's shifts and purchases across weeks in v2: a v2 entry
-# publishes each event's kiosk, wall-clock time, kind and amount (docs/privacy.md, "What the public
-# log still shows").  Strict, so it turns red the day the design hides them.
-TIMING_IS_PUBLIC = pytest.mark.xfail(
-    strict=True, reason="v2 entries still publish kiosk, time and amount: habits link (docs/privacy.md)"
+# The sealed format hides kind, clock, amount and time of day, yet a kiosk's chain is public and each
+# entry shows the UTC day: a tap's rank among its kiosk's taps of the day still tells a morning
+# session from an evening one, week after week (docs/privacy.md, "What the public log still shows").
+# Strict: the test turns red (XPASS) the day the design hides the order too, so the mark cannot linger.
+DAY_ORDER_IS_PUBLIC = pytest.mark.xfail(
+    strict=True, reason="sealed v2: a kiosk's order of taps within a UTC day still links habits"
 )
 
 Attack = Callable[[StrangerRun, PublicMaterial], SearchScore | LinkScore]
@@ -84,27 +81,11 @@ def test_control_v1(v1_run: StrangerRun, name: str) -> None:
     assert score.succeeds, score
 
 
-def test_control_v1_crawls_the_card_routes(v1_run: StrangerRun) -> None:
-    """The crawler reaches the public card routes from IDs it found, and they answer a timeline."""
-    timelines = [
-        body
-        for where, body in v1_run.material.answers.items()
-        if where.endswith("/shifts") and b'"shifts":[{' in body
-    ]
-    assert len(timelines) >= 20
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param("search_ids", marks=UNTIL_V2_LOG),
-        pytest.param("link_by_repeated_values", marks=UNTIL_V2_LOG),
-        pytest.param("pair_by_sequence_timing_amounts", marks=TIMING_IS_PUBLIC),
-    ],
-)
-def test_stranger_v2(v2_run: StrangerRun, name: str) -> None:
-    score = _scored(v2_run, v2_run.material, name)
-    assert not score.leaks, score
+def test_control_v1_finds_no_public_card_route(v1_run: StrangerRun) -> None:
+    """Before issue 17 the crawler reached ``/v1/cards/{id}/shifts`` from IDs it found and read a timeline;
+    now the card routes need the holder or a scoped permission, so none is public to crawl."""
+    assert v1_run.material.routes and not [p for p in v1_run.material.routes if p.startswith("/v1/cards/")]
+    assert not [where for where, body in v1_run.material.answers.items() if b'"shifts":[{' in body]
 
 
 @pytest.mark.parametrize(
@@ -112,9 +93,9 @@ def test_stranger_v2(v2_run: StrangerRun, name: str) -> None:
     [
         "search_ids",
         "link_by_repeated_values",
-        pytest.param("pair_by_sequence_timing_amounts", marks=TIMING_IS_PUBLIC),
+        pytest.param("pair_by_sequence_timing_amounts", marks=DAY_ORDER_IS_PUBLIC),
     ],
 )
-def test_preview_v2_log(v1_run: StrangerRun, name: str) -> None:
-    score = _scored(v1_run, project_to_v2(v1_run.material), name)
+def test_stranger_v2(v2_run: StrangerRun, name: str) -> None:
+    score = _scored(v2_run, v2_run.material, name)
     assert not score.leaks, score
