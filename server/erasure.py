@@ -16,7 +16,7 @@ If the server dies between 1 and 2, opening the data folder finishes step 2
 (:func:`server.people.finish_erasures`).  Erasing again changes nothing and
 answers the same ``erased_ms``.
 
-What stays, and why (docs/privacy-vault.md): the pseudonymous volunteer and
+What stays, and why (docs/privacy.md): the pseudonymous volunteer and
 card IDs in the ledger tables (``volunteers``, ``cards``, ``shifts``,
 ``ledger_entries``, ``balances``, ``redemptions``, ``events``), in the
 transparency log and in the auditor's openings of tap events, because the

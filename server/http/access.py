@@ -6,8 +6,8 @@ or of the route itself (``dependencies=[Depends(...)]``)::
     @router.post("/v1/admin/sites/{site_id}/policy",
                  dependencies=[Depends(require(Permission.MANAGE_SITES, scope=site_of_path))])
 
-* :data:`public`: anyone.  Most reads are public on purpose, since anyone may
-  audit the ledger.
+* :data:`public`: anyone: the log, its proofs and aggregates, so anyone may
+  audit the ledger; never a person's data (``docs/privacy.md``).
 * :data:`kiosk_signed`: the body is signed by the kiosk's enrolled key; the
   service checks the signature (it needs the bytes and the stored key).
 * :data:`enrolment_code`: the body carries a one-time enrolment code; the

@@ -42,7 +42,7 @@ TAG_UID = bytes.fromhex("045A6B7C8D9E0F")  # an existing tag of hers, registered
 DAY_MS = 86_400_000
 HOUR_S = 3600
 
-# Where a pseudonymous ID may remain after the erasure, and why (docs/privacy-vault.md, "Erasure").
+# Where a pseudonymous ID may remain after the erasure, and why (docs/privacy.md, "Erasure").
 ALLOWED_HOMES = {
     "ledger.db": "ledger tables (cards, shifts, ledger entries, events) and the transparency log",
     "ledger.db-wal": "the same pages, not yet checkpointed",
