@@ -15,8 +15,8 @@ fewer than :data:`MIN_PUBLIC_COUNT` people, the next smallest row is
 suppressed too.  Whatever a reader derives from the rest is then a figure
 about at least that many people.
 
-``issued`` and ``redeemed`` are never suppressed: every v2 log entry carries
-how it moved them, so anyone sums them from the public log anyway (and a
+``issued`` and ``redeemed`` are never suppressed: the log's daily ``totals``
+entries carry them, so anyone sums them from the public log anyway (and a
 public audit does, ``kokreativ verify ledger``).
 
 Like the balances the auditor reads, they are computed in the transaction

@@ -182,7 +182,8 @@ def m009_server_key(db: Database) -> None:
 
 @migrations()
 def m010_event_openings(db: Database) -> None:
-    # A v2 event's opening (``{"card", "salt", "clock", "data", "kind"}`` as JSON) beside it, sent in the batch; NULL for a v1
+    # A v2 event's opening (``{"card", "clock", "data", "kind", "salt"}`` as JSON) beside it, sent in
+    # the batch; NULL for a v1
     # event and once a verified receipt covers the event (then ``card_id`` is blanked to '' too):
     # after sync the outbox keeps no link from an event to its card.  docs/kiosk.md, "The outbox".
     db.execute("ALTER TABLE events ADD COLUMN opening TEXT")

@@ -691,7 +691,7 @@ def test_the_wire_item_carries_the_opening_beside_the_signed_bytes() -> None:
 
 @pytest.mark.parametrize("rule", ["apply_event", "redeem", "void"])
 def test_no_rule_runs_on_a_sealed_event(rule: str) -> None:
-    """A parsed v2 event before its opening has placeholder kind, card, clock and data: every rule refuses it."""
+    """A parsed v2 event before its opening has placeholder kind, card, clock and data: no rule takes it."""
     from protocol.economy import redemptions
 
     redemption = {"amount": 7, "id": "r_" + "4" * 32, "online": True}

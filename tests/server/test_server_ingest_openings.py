@@ -64,6 +64,7 @@ def test_an_opening_of_another_card_is_refused(api: Api, world: World) -> None:
     signed = _v2(kiosk, EventKind.CHECK_IN, world.card_id, T0)
     wire = signed.to_wire()
     assert signed.opening is not None
-    wire["opening"] = Opening.fresh(world.card_id, signed.opening.sealed).to_json()  # the right card, another salt
+    # the right card and fields, another salt
+    wire["opening"] = Opening.fresh(world.card_id, signed.opening.sealed).to_json()
     assert_error(_post(api, kiosk.kiosk_id, [wire]), 400, "opening_mismatch")
     assert api.kiosk_state(kiosk.kiosk_id)["last_seq"] == 0
