@@ -17,15 +17,18 @@
    match the logged flags, and the tokens issued and redeemed match the
    public totals (``/v1/log/totals``).
 
-A v2 log names no card.  Without the auditor's material (a *public* audit)
-its events are checked for signature, chain and clock flag, and the
-``issued``/``redeemed`` of every entry are summed and compared with the
-totals; no card is needed.  With it (``AuditOptions.auditor``, the
-designated auditor's token: :mod:`~provisioning.audit.auditor`) every
-commitment is opened, the whole economy is replayed as for a v1 log, each
-entry's ``issued``/``redeemed`` is compared with what the replay moved, and
-the balances with the server's ``/v1/audit/balances`` exactly.  A v1 log is
-replayed fully either way; its balances are compared only by the auditor.
+A v2 log is sealed: it names no card and shows no kind, clock, flag or amount
+of an event.  Without the auditor's material (a *public* audit) its events
+are checked for signature and chain only, and the ``totals`` entries for
+ranges that run on from entry 0; their sums are compared with the public
+totals when they cover every event (:mod:`~provisioning.audit.sealed`).  With
+it (``AuditOptions.auditor``, the designated auditor's token:
+:mod:`~provisioning.audit.auditor`) every event is opened, the whole economy
+is replayed with exact receipt times as for a v1 log, and each event's flags,
+each opening's ``issued``/``redeemed``, each ``totals`` range, the public
+totals and the balances (``/v1/audit/balances``) are compared exactly.  A v1
+log is replayed fully either way; its balances are compared only by the
+auditor.
 
 It reads only what the server publishes (:mod:`~provisioning.audit.sources`)
 and, for the auditor, what ``/v1/audit/…`` gives;
