@@ -117,7 +117,7 @@ class Opening:
 
 
 def parse_opening(value: object, *, field: str = "opening") -> Opening:
-    """An :class:`Opening` from its wire form ``{"card", "salt"}`` or ``{"card", "clock", "data", "kind", "salt"}``.
+    """An :class:`Opening` from its wire form: ``{"card", "salt"}``, or with ``clock``, ``data`` and ``kind``.
 
     Only the shape is checked here; the sealed fields are checked by the event
     rules when the opening opens an event.

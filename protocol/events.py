@@ -175,6 +175,21 @@ class Event:
         """Whether this is a v2 event not yet opened: only its chain place and ``ref`` are known."""
         return self.kind is EventKind.SEALED
 
+    def require_opened(self) -> Event:
+        """This event if a rule may run on it; ``opening_missing`` for a sealed v2 event.
+
+        A sealed event's kind, clock, card and data are placeholders
+        (:data:`SEALED_CLOCK`, ``""``, ``{}``): a rule that read them would decide
+        on nothing and decide wrong.  Every rule path calls this first, so such a
+        mistake is a loud refusal, never a quiet wrong balance.
+        """
+        if self.sealed:
+            raise MalformedError(
+                Reason.OPENING_MISSING,
+                f"event {self.kiosk} seq {self.seq} is sealed: no rule runs before it is opened",
+            )
+        return self
+
     def sealed_fields(self) -> dict[str, Any]:
         """What a v2 event seals besides the card: its clock, data and kind as JSON values."""
         return {"clock": self.clock.to_json(), "data": dict(self.data), "kind": self.kind.value}

@@ -131,7 +131,7 @@ def event_leaf_hash(
 
 
 def private_event_entry(body: bytes, sig: bytes, *, received_ms: int) -> bytes:
-    """The entry v2 of an admitted v2 event: its signed bytes and the UTC day of ``received_ms``, nothing else."""
+    """The entry v2 of an admitted v2 event: its signed bytes and the UTC day of ``received_ms``, no more."""
     return make_entry(
         "event",
         version=PRIVATE_ENTRY_VERSION,

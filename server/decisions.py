@@ -30,10 +30,12 @@ which names its card, with ``opening_missing``: the coordinator's tool signs v2.
 
 An accepted decision is applied in one write transaction together with one
 ``decision`` log entry and its row in ``decisions`` (by the hash of its bytes);
-ledger entries it makes point at that log entry, and an entry v2 says how they
-moved the economy's totals (``issued``, ``redeemed``).  A v2 decision's opening
-is kept in ``openings`` at the entry's index.  A refusal raises inside the
-transaction, so it rolls back whole and changes nothing.
+ledger entries it makes point at that log entry.  In a log that names no card,
+every decision gets a row in ``openings`` at the entry's index: how it moved the
+economy's totals (``issued``, ``redeemed``; the public sees them summed per day in
+``totals`` entries) and, for a v2 ``manual_shift``, the opening of its card
+reference.  A refusal raises inside the transaction, so it rolls back whole and
+changes nothing.
 
 The effects are :func:`protocol.economy.decisions.apply_decision`, the same
 code an auditor replays the log with; its refusals (``EconomyError``) become
@@ -134,10 +136,17 @@ def submit_decision(ctx: ServerContext, request: Mapping[str, Any]) -> dict[str,
             result = apply_decision(tx, decision, digest, now_ms=now, log_index=log_index)
         except EconomyError as exc:  # raised inside the transaction: it rolls back whole
             raise from_protocol(exc) from exc
-        if opening is not None:
+        if (
+            version != ENTRY_VERSION
+        ):  # every decision's totals go to the auditor, its card too if it names one
+            issued, redeemed = tx.ledger_moves(log_index).get(log_index, (0, 0))
+            card, salt = (None, None) if opening is None else (opening.card, opening.salt)
+            tx.insert_openings(
+                [LogOpening(log_index, "decision", card, salt, issued=issued, redeemed=redeemed)]
+            )
+        elif opening is not None:
             tx.insert_openings([LogOpening(log_index, "decision", opening.card, opening.salt)])
-        issued, redeemed = tx.ledger_moves(log_index).get(log_index, (0, 0))
-        entry = tlog.decision_entry(body, sig, now, version=version, issued=issued, redeemed=redeemed)
+        entry = tlog.decision_entry(body, sig, now, version=version)
         appended = tlog.append(ctx, tx, [entry], now_ms=now)
         assert appended.first_index == log_index
         applied = AppliedDecision(

@@ -29,11 +29,11 @@ from typing import Final
 from protocol import PrivateKey, b64decode, b64encode
 from protocol.commitments import Opening, new_salt
 from protocol.handover import Handover, sign_handover
-from protocol.logentry import PRIVATE_ENTRY_VERSION, make_entry, parse_entry
+from protocol.logentry import PRIVATE_ENTRY_VERSION, make_entry, parse_entry, public_day
 from server import tlog
 from server.context import ServerContext
 from server.models import KioskStatus
-from server.schema import LOG_FORMAT_SETTING
+from server.schema import LOG_FORMAT_SETTING, TOTALS_DAY_SETTING, TOTALS_LAST_SETTING
 from server.storage import ReadTx, Storage, Tx
 from server.tlogtree import Frontier
 from server.vault import PersonVault
@@ -95,6 +95,9 @@ def hand_over_if_needed(
             b64decode(document["sig"], field="sig"),
         )
         tx.set_setting(LOG_FORMAT_SETTING, "2")
+        # The new log's ``totals`` entries start at its entry 0, with the next day (server.tlog).
+        tx.set_setting(TOTALS_LAST_SETTING, "-1")
+        tx.set_setting(TOTALS_DAY_SETTING, str(public_day(now_ms)))
     return HandedOver(handover, document)
 
 

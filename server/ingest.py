@@ -378,7 +378,8 @@ def _check_and_store(
                 stored.events_from + offset,
                 now,
                 result["flags"],
-                None if stored.totals is None else stored.totals[offset],
+                stored.version,
+                stored.sealed_refs.get(result["seq"]),
             )
             for offset, result in enumerate(stored.results)
         )
@@ -496,19 +497,18 @@ def _answer_duplicate(
     flags = decode_flags(held.flags)
     results.append({"seq": seq, "status": "duplicate", "flags": flags})
     assert held.log_index is not None, "every stored event is in the log (m003 backfills)"
-    logged.append(tlog.LoggedEvent(seq, held.log_index, held.received_ms, flags, _logged_totals(tx, held)))
+    version, sealed_ref = _logged_as(tx, held.log_index)
+    logged.append(tlog.LoggedEvent(seq, held.log_index, held.received_ms, flags, version, sealed_ref))
 
 
-def _logged_totals(tx: ReadTx, held: HeldEvent) -> tuple[int, int] | None:
-    """A stored event's entry totals, as its entry v2 has them (``None`` for an entry v1).
+def _logged_as(tx: ReadTx, log_index: int) -> tuple[int, str | None]:
+    """A stored event's entry version, and its commitment if it is an ``event_sealed`` entry.
 
-    Read from the entry itself (a resent event is rare), so the kiosk rebuilds what was logged.
+    Read from the entry itself (a resent event is rare), so the kiosk rebuilds what was
+    logged; an event stored before a hand-over (negative index) has an entry v1 in the archive.
     """
-    assert held.log_index is not None
-    data = tx.tlog_entry(held.log_index)
+    data = tx.tlog_entry(log_index) if log_index >= 0 else None
     if data is None:
-        return None
+        return ENTRY_VERSION, None
     entry = parse_entry(data)
-    if entry["v"] == ENTRY_VERSION:
-        return None
-    return int(entry["issued"]), int(entry["redeemed"])
+    return int(entry["v"]), entry["ref"] if entry["kind"] == "event_sealed" else None

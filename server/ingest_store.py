@@ -2,11 +2,12 @@
 
 Each new event is timed (:func:`protocol.clockref.event_time`) and flagged,
 shop events settled by the redemption rules, then the batch's rows are stored
-and its taps paired into shifts; only then are its log entries built (an
-entry v2 carries how its event moved the economy's totals, ``issued`` and
-``redeemed``, read back from the ledger entries that point at it) and
-appended to the transparency log, with the openings of its v2 events kept in
-``openings``, all in the caller's transaction.  One loop per batch and a
+and its taps paired into shifts; only then are its log entries built and
+appended to the transparency log, all in the caller's transaction.  An entry
+v2 shows the event's signed bytes (a sealed v2 event) and the UTC day it came:
+what the rules made of it (flags, and how it moved the economy's totals,
+``issued`` and ``redeemed``, read back from the ledger entries that point at
+it), the exact receipt time and the opening go to ``openings``, off the log.  One loop per batch and a
 fixed handful of queries: this is the ingest's hot path.
 """
 
@@ -45,14 +46,15 @@ class Stored(NamedTuple):
 
     ``results`` are theirs, ``appended`` the log append and ``events_from`` the
     log index of the first event (after the ``clock_ref`` entry, when the batch
-    logged one).  ``totals`` holds each event's ``(issued, redeemed)`` when the
-    log is written in entry v2, ``None`` for a v1 log.
+    logged one).  ``version`` is the entry version they were logged in;
+    ``sealed_refs`` maps the seq of each v1 event logged as ``event_sealed`` to its commitment.
     """
 
     results: list[dict[str, Any]]
     appended: tlog.Appended
     events_from: int
-    totals: list[tuple[int, int]] | None
+    version: int
+    sealed_refs: dict[int, str]
 
 
 def store_new(
@@ -85,83 +87,71 @@ def store_new(
     tx.insert_events(settled.rows)
     if settled.taps:
         apply_taps(tx, site, settled.taps, now)
-    # Built after the rules ran: an entry v2 says how its event moved the totals.
-    totals = _log_entries(tx, settled.rows, events_from, version, entries)
-    tx.insert_openings(
-        LogOpening(
-            row.log_index or 0, "event", opening.card, opening.salt, kiosk_id=row.kiosk_id, seq=row.seq
-        )
-        for row, opening in zip(settled.rows, openings, strict=True)
-        if opening is not None
-    )
-    _seal_v1_events(tx, events, settled.rows, entries, first_index)
+    # Built after the rules ran: the openings keep what the rules made of each event.
+    sealed_refs = _log_entries(tx, settled.rows, events, openings, events_from, version, entries)
     appended = tlog.append(ctx, tx, entries, now_ms=now)
     assert appended.first_index == first_index
-    return Stored(settled.results, appended, events_from, totals)
+    return Stored(settled.results, appended, events_from, version, sealed_refs)
 
 
 def _log_entries(
-    tx: Tx, rows: Sequence[NewEvent], events_from: int, version: int, entries: list[bytes]
-) -> list[tuple[int, int]] | None:
-    """Append the ``event`` entries of ``rows`` (logged from ``events_from``) to ``entries``; their totals.
+    tx: Tx,
+    rows: Sequence[NewEvent],
+    events: Sequence[Event],
+    openings: Sequence[Opening | None],
+    events_from: int,
+    version: int,
+    entries: list[bytes],
+) -> dict[int, str]:
+    """Append the entries of ``rows`` (logged from ``events_from``) to ``entries`` and keep their openings.
 
-    Entry v2 reads the ledger's moves of the batch's entries in one query (:meth:`Tx.ledger_moves`).
+    Entry v1 (a log from before issue 17) names everything.  Entry v2 shows a v2
+    event's bytes and the UTC day; its opening, exact receipt time, flags and
+    totals (the ledger's moves, one query: :meth:`Tx.ledger_moves`) go to
+    ``openings``.  A v1 event (which names its card) reaches a v2 log from an
+    outbox older than its kiosk's update or from a kiosk never updated: it is
+    logged as ``event_sealed`` with a commitment to its card made here.  Returns
+    the seq of each such event and its commitment.
     """
-    if version == ENTRY_VERSION:
-        entries.extend(
-            tlog.event_entry(
-                row.body, row.sig, received_ms=row.received_ms, flags_json=encode_flags(row.flags)
-            )
-            for row in rows
-        )
-        return None
     moves = tx.ledger_moves(events_from)
-    totals = [moves.get(events_from + offset, (0, 0)) for offset in range(len(rows))]
-    entries.extend(
-        tlog.event_entry_v2(
-            row.body,
-            row.sig,
-            received_ms=row.received_ms,
-            flags_json=encode_flags(row.flags),
-            issued=issued,
-            redeemed=redeemed,
-        )
-        for row, (issued, redeemed) in zip(rows, totals, strict=True)
-    )
-    return totals
-
-
-def _seal_v1_events(
-    tx: Tx, events: Sequence[Event], rows: Sequence[NewEvent], entries: list[bytes], first_index: int
-) -> None:
-    """In a log that names no card, log each v1 event (which names its card) as ``event_sealed`` instead.
-
-    A v1 event reaches a v2 log from an outbox older than its kiosk's update (after
-    a hand-over) or from a kiosk that was never updated: it gets a commitment to
-    its card made here, with the opening and its signed bytes kept off the log.
-    A log of format 1 keeps v1 entries (the hand-over moves it at the next start).
-    """
-    if not any(event.version == 1 for event in events) or tlog.log_format(tx) == 1:
-        return
-    totals = tx.entry_totals(first_index, first_index + len(entries))
-    for event, row in zip(events, rows, strict=True):
-        if event.version != 1:
-            continue
+    kept: list[LogOpening] = []
+    sealed_refs: dict[int, str] = {}
+    for row, event, opening in zip(rows, events, openings, strict=True):
         assert row.log_index is not None
-        opening = Opening.fresh(event.card)
-        tx.put_opening(
-            row.log_index, "event_sealed", event.card, opening.salt, kiosk_id=row.kiosk_id, seq=row.seq
+        issued, redeemed = moves.get(row.log_index, (0, 0))
+        if version == ENTRY_VERSION:  # a log still of format 1 (until its hand-over) names everything
+            flags_json = encode_flags(row.flags)
+            entries.append(
+                tlog.event_entry(row.body, row.sig, received_ms=row.received_ms, flags_json=flags_json)
+            )
+            if opening is None:
+                continue
+            kind = "event"
+        elif opening is None:  # a v1 event: the server commits to its card
+            opening = Opening.fresh(event.card)
+            sealed_refs[event.seq] = opening.ref
+            entries.append(tlog.sealed_event_entry(event, row.hash, opening.ref, received_ms=row.received_ms))
+            kind = "event_sealed"
+        else:
+            entries.append(tlog.event_entry_v2(row.body, row.sig, received_ms=row.received_ms))
+            kind = "event"
+        kept.append(
+            LogOpening(
+                row.log_index,
+                kind,
+                opening.card,
+                opening.salt,
+                kiosk_id=row.kiosk_id,
+                seq=row.seq,
+                sealed=event.sealed_fields(),
+                received_ms=row.received_ms,
+                flags=row.flags,
+                issued=issued,
+                redeemed=redeemed,
+            )
         )
-        issued, redeemed = totals.get(row.log_index, (0, 0))
-        entries[row.log_index - first_index] = tlog.sealed_event_entry(
-            event,
-            row.hash,
-            opening.ref,
-            received_ms=row.received_ms,
-            flags=list(row.flags),
-            issued=issued,
-            redeemed=redeemed,
-        )
+    tx.insert_openings(kept)
+    return sealed_refs
 
 
 def _settle(
@@ -185,6 +175,7 @@ def _settle(
     results: list[dict[str, Any]] = []
     kiosk_id = kiosk.kiosk_id
     for offset, ((body, sig), event, body_hash) in enumerate(new):
+        event.require_opened()  # the rules below read kind, card, clock and data
         card = cards.get(event.card)
         log_index = events_from + offset
         clock = event.clock

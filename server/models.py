@@ -161,34 +161,58 @@ class StoredEvent:
 
 @dataclass(frozen=True, slots=True)
 class LogOpening:
-    """What opens the commitment of one log entry (``openings``, never logged; ``docs/privacy.md``).
+    """What opens the commitment of one log entry, and what the entry no longer shows (``openings``).
 
-    ``kind`` is the entry's kind: ``event`` (``kiosk_id`` and ``seq`` say which),
-    ``decision`` (a ``manual_shift`` naming a card), ``card`` (a registration:
-    its commitment is to ``card_id|volunteer_id``) or ``card_blocked``.
+    Never logged, never public (``docs/privacy.md``); the designated auditor reads
+    these rows (``GET /v1/audit/openings``), a volunteer those of their own cards
+    (``GET /v1/me/openings``).  ``kind`` is the entry's kind:
+
+    - ``event``: a v2 event (``kiosk_id`` and ``seq`` say which); ``sealed`` is the
+      opening's ``{clock, data, kind}``, ``received_ms`` the exact receipt time (the
+      entry shows the UTC day), ``flags``, ``issued`` and ``redeemed`` what the rules
+      made of it (an entry v2 shows none of them);
+    - ``event_sealed``: a v1 event in a log that names no card: the same, and its
+      signed ``body`` and ``sig``; ``salt`` opens the card commitment the server made;
+    - ``decision``: a coordinator decision's ``issued`` and ``redeemed``; ``card_id``
+      and ``salt`` only for a ``manual_shift`` naming a card;
+    - ``card`` (a registration: its commitment is to ``card_id|volunteer_id``) and
+      ``card_blocked``.
     """
 
     log_index: int
     kind: str
-    card_id: str
-    salt: str
+    card_id: str | None
+    salt: str | None
     volunteer_id: str | None = None
     kiosk_id: str | None = None
     seq: int | None = None
+    sealed: dict[str, Any] | None = None
+    received_ms: int | None = None
+    flags: tuple[str, ...] | None = None
+    issued: int | None = None
+    redeemed: int | None = None
+    body: bytes | None = None
+    sig: bytes | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The auditor's form, flat: ``{"index", "kind", "card", "salt"}``, ``"volunteer"`` for a
-        registration, ``"kiosk"`` and ``"seq"`` for an event (what ``provisioning.audit`` reads)."""
-        answer: dict[str, Any] = {
-            "index": self.log_index,
-            "kind": self.kind,
-            "card": self.card_id,
-            "salt": self.salt,
-        }
+        """The item of ``GET /v1/audit/openings`` (``docs/protocol.md``, "Openings"), flat, by kind."""
+        answer: dict[str, Any] = {"index": self.log_index, "kind": self.kind}
+        if self.card_id is not None:
+            answer.update(card=self.card_id, salt=self.salt)
         if self.kind == "card":
             answer["volunteer"] = self.volunteer_id
-        if self.kiosk_id is not None:
-            answer.update(kiosk=self.kiosk_id, seq=self.seq)
+        if self.kind in ("event", "event_sealed"):
+            answer.update(
+                sealed=self.sealed,
+                kiosk=self.kiosk_id,
+                seq=self.seq,
+                received_ms=self.received_ms,
+                flags=list(self.flags or ()),
+            )
+        if self.kind in ("event", "event_sealed", "decision"):
+            answer.update(issued=self.issued or 0, redeemed=self.redeemed or 0)
+        if self.kind == "event_sealed" and self.body is not None and self.sig is not None:
+            answer.update(body=b64encode(self.body), sig=b64encode(self.sig))
         return answer
 
 

@@ -41,8 +41,11 @@ def list_openings(ctx: ServerContext, params: Mapping[str, str]) -> dict[str, An
     default :data:`DEFAULT_LIMIT`) page through them; ``next`` is the ``after`` of the
     next page, ``null`` when this page holds the last one.  ``size`` is the log's size
     when it was read: every opening of an entry below it is in this page or an earlier one.
-    Each item is ``{"index", "kind", "card", "salt"}``, with ``"volunteer"`` for a
-    ``card`` entry and ``"kiosk"``, ``"seq"`` for an ``event`` entry.
+    Each item is :meth:`server.models.LogOpening.to_json` (``docs/protocol.md``,
+    "Openings"): an event's card, salt, sealed ``{clock, data, kind}``, kiosk, seq,
+    exact ``received_ms``, flags, ``issued`` and ``redeemed`` (an ``event_sealed``'s
+    also its v1 ``body`` and ``sig``); a decision's ``issued`` and ``redeemed`` (and
+    card and salt for a ``manual_shift``); a card's card, volunteer and salt; a block's card and salt.
     """
     unknown = sorted(set(params) - _QUERY)
     if unknown:
@@ -59,6 +62,19 @@ def list_openings(ctx: ServerContext, params: Mapping[str, str]) -> dict[str, An
         "openings": [opening.to_json() for opening in page],
         "next": page[-1].log_index if more else None,
     }
+
+
+def volunteer_openings(ctx: ServerContext, volunteer_id: str) -> dict[str, Any]:
+    """``{"size", "openings": [...]}``: the openings of the entries about the volunteer's own cards.
+
+    ``GET /v1/me/openings``: the items of ``GET /v1/audit/openings`` for their
+    card registrations, taps, redemptions and decisions naming their cards, so a
+    volunteer can check each of their receipts against the public log.
+    """
+    with ctx.storage.read() as tx:
+        size = tx.tlog_size()
+        page = tx.openings_of_volunteer(volunteer_id)
+    return {"size": size, "openings": [opening.to_json() for opening in page]}
 
 
 def openings_jsonl(ctx: ServerContext) -> bytes:

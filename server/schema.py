@@ -603,6 +603,67 @@ def _m014_balance_queries(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX balance_queries_at ON balance_queries (kiosk_id, at_ms)")
 
 
+TOTALS_LAST_SETTING: Final = "totals_last"  # the last log index a ``totals`` entry covers
+TOTALS_DAY_SETTING: Final = "totals_day"  # the UTC day (ms) of the log's latest append in format 2
+
+
+def _m017_sealed_openings(conn: sqlite3.Connection) -> None:
+    """The openings keep what an entry v2 of an event no longer shows (issue 17, round 2).
+
+    A v2 event seals its kind, clock and data, and its entry shows only the UTC
+    day it was received: ``openings`` gains ``sealed`` (the opening's
+    ``{clock, data, kind}`` as JSON), the exact ``received_ms``, the ``flags`` and
+    how the entry moved the totals (``issued``, ``redeemed``).  Every decision gets
+    a row for its totals, most without a card, so ``card_id`` and ``salt`` may be
+    ``NULL`` (SQLite cannot drop a ``NOT NULL``: the table is rebuilt).  An
+    ``event_sealed`` row's v1 body and signature are the stored event's (joined
+    by kiosk and seq, not copied).  Existing rows are filled from the events,
+    their bytes (an event signed before this change shows its fields) and the
+    ledger; the ``totals`` entries start with the next day.
+    """
+    for statement in (
+        "ALTER TABLE openings RENAME TO openings_m017",
+        """CREATE TABLE openings (
+            log_index INTEGER PRIMARY KEY, kind TEXT NOT NULL
+                CHECK (kind IN ('event', 'card', 'card_blocked', 'decision', 'event_sealed')),
+            card_id TEXT, salt TEXT, volunteer_id TEXT,
+            kiosk_id TEXT, seq INTEGER,
+            sealed TEXT, received_ms INTEGER, flags TEXT, issued INTEGER, redeemed INTEGER,
+            CHECK ((kiosk_id IS NULL) = (seq IS NULL)),
+            CHECK ((card_id IS NULL) = (salt IS NULL)),
+            UNIQUE (kiosk_id, seq))""",
+        "INSERT INTO openings (log_index, kind, card_id, salt, volunteer_id, kiosk_id, seq) "
+        "SELECT log_index, kind, card_id, salt, volunteer_id, kiosk_id, seq FROM openings_m017",
+        "DROP TABLE openings_m017",
+        "CREATE INDEX openings_card ON openings (card_id)",
+        "INSERT INTO openings (log_index, kind) SELECT d.log_index, 'decision' FROM decisions d "
+        "WHERE d.log_index >= 0 AND (SELECT value FROM settings WHERE key = 'log_format') = '2' "
+        "AND NOT EXISTS (SELECT 1 FROM openings o WHERE o.log_index = d.log_index)",
+        "UPDATE openings SET (received_ms, flags) = (SELECT e.received_ms, e.flags FROM events e "
+        "WHERE e.kiosk_id = openings.kiosk_id AND e.seq = openings.seq) WHERE kiosk_id IS NOT NULL",
+        "UPDATE openings SET (issued, redeemed) = (SELECT "
+        "COALESCE(SUM(CASE WHEN kind = 'shift' THEN delta ELSE 0 END), 0), "
+        "COALESCE(SUM(CASE WHEN kind = 'shift' THEN 0 ELSE -delta END), 0) "
+        "FROM ledger_entries l WHERE l.log_index = openings.log_index) "
+        "WHERE kind IN ('event', 'event_sealed', 'decision')",
+    ):
+        conn.execute(statement)
+    rows = conn.execute(
+        "SELECT o.log_index, e.body FROM openings o "
+        "JOIN events e ON e.kiosk_id = o.kiosk_id AND e.seq = o.seq"
+    ).fetchall()
+    for log_index, body in rows:
+        try:
+            obj = json.loads(bytes(body))
+            sealed = {"clock": obj["clock"], "data": obj["data"], "kind": obj["kind"]}
+        except (ValueError, KeyError, TypeError):
+            continue  # a sealed body: its opening came with this change, never before it
+        conn.execute(
+            "UPDATE openings SET sealed = ? WHERE log_index = ?",
+            (json.dumps(sealed, sort_keys=True, separators=(",", ":")), log_index),
+        )
+
+
 MIGRATIONS: Final[Sequence[Migration]] = (
     _m001_initial,
     _m002_card_credentials,
@@ -620,4 +681,5 @@ MIGRATIONS: Final[Sequence[Migration]] = (
     _m014_balance_queries,
     _m015_access,
     _m016_person_vault,
+    _m017_sealed_openings,
 )

@@ -36,7 +36,7 @@ from protocol.note import NoteVerifier, sign_note
 from server.context import ServerContext
 from server.errors import LogCorrupted
 from server.models import Card, CoordinatorKey, IssuerKey, Kiosk, KioskStatus, LogOpening, Site
-from server.schema import DEFAULT_LOG_ORIGIN
+from server.schema import DEFAULT_LOG_ORIGIN, TOTALS_DAY_SETTING, TOTALS_LAST_SETTING
 from server.storage import ReadTx, Storage, Tx
 from server.tlogtree import Frontier, HashRow
 
@@ -117,6 +117,8 @@ def append(ctx: ServerContext, tx: Tx, entries: Sequence[bytes], *, now_ms: int 
     """
     now = ctx.now_ms() if now_ms is None else now_ms
     size = tx.tlog_size()
+    if entries and tx.log_format() != ENTRY_VERSION:
+        entries = [*entries, *_close_day(tx, size, now)]
     hashes = StoredHashes(tx)
     frontier = Frontier.load(size, hashes)
     rows = frontier.extend(leaf_hash(entry) for entry in entries)
@@ -124,6 +126,42 @@ def append(ctx: ServerContext, tx: Tx, entries: Sequence[bytes], *, now_ms: int 
     hashes.remember(rows)
     note = _sign(tx, ctx.server_key, frontier.size, frontier.root(), now, ctx.cosign_keys)
     return Appended(first_index=size, size=frontier.size, checkpoint=note, hashes=hashes)
+
+
+def _close_day(tx: Tx, size: int, now_ms: int) -> list[bytes]:
+    """The ``totals`` entry to append after the first append of a new UTC day, or nothing.
+
+    It covers every entry since the previous ``totals`` entry (``first`` is its
+    ``last`` + 1, or 0) up to the last one before this append, and says how their
+    ledger entries moved the economy's totals; ``at_ms`` is the new day's first
+    millisecond, so it tells nobody when the append came.  Appended after the
+    append's own entries, so their indices, which the caller computed, stay.
+    """
+    day = logentry.public_day(now_ms)
+    open_day = tx.get_setting(TOTALS_DAY_SETTING)
+    if open_day is not None and int(open_day) >= day:
+        return []
+    tx.set_setting(TOTALS_DAY_SETTING, str(day))
+    first = int(tx.get_setting(TOTALS_LAST_SETTING) or "-1") + 1
+    last = size - 1
+    if open_day is None or last < first:
+        return []
+    tx.set_setting(TOTALS_LAST_SETTING, str(last))
+    issued, redeemed = tx.range_moves(first, last)
+    return [totals_entry(first, last, issued, redeemed, day)]
+
+
+def totals_entry(first: int, last: int, issued: int, redeemed: int, at_ms: int) -> bytes:
+    """How the entries ``first..last`` moved the economy's totals (entry v2 ``totals``)."""
+    return make_entry(
+        "totals",
+        version=PRIVATE_ENTRY_VERSION,
+        first=first,
+        last=last,
+        issued=issued,
+        redeemed=redeemed,
+        at_ms=at_ms,
+    )
 
 
 def _sign(
@@ -212,26 +250,18 @@ def event_entry(body: bytes, sig: bytes, *, received_ms: int, flags_json: str) -
     )
 
 
-def event_entry_v2(
-    body: bytes, sig: bytes, *, received_ms: int, flags_json: str, issued: int, redeemed: int
-) -> bytes:
-    """The v2 ``event`` entry (``make_entry("event", version=2, …)``), byte for byte, for the hot path.
+def event_entry_v2(body: bytes, sig: bytes, *, received_ms: int) -> bytes:
+    """:func:`protocol.logentry.private_event_entry`, byte for byte, for the hot path.
 
-    ``issued`` and ``redeemed`` are how the event moved the economy's totals
-    (:meth:`server.storage.Tx.ledger_moves`); the keys are written in canonical order.
+    Its signed bytes and the UTC day ``received_ms`` falls in; nothing else (no
+    flags, no amounts: they are the auditor's, in ``openings``).  A test holds the two equal.
     """
     return b"".join(
         (
             b'{"body":"',
             base64.b64encode(body),
-            b'","flags":',
-            flags_json.encode("ascii"),
-            b',"issued":',
-            str(issued).encode("ascii"),
-            b',"kind":"event","received_ms":',
-            str(received_ms).encode("ascii"),
-            b',"redeemed":',
-            str(redeemed).encode("ascii"),
+            b'","kind":"event","received_ms":',
+            str(logentry.public_day(received_ms)).encode("ascii"),
             b',"sig":"',
             base64.b64encode(sig),
             b'"',
@@ -350,29 +380,15 @@ def coordinator_key_entry(key: CoordinatorKey, at_ms: int, *, version: int = ENT
     )
 
 
-def decision_entry(
-    body: bytes,
-    sig: bytes,
-    received_ms: int,
-    *,
-    version: int = ENTRY_VERSION,
-    issued: int = 0,
-    redeemed: int = 0,
-) -> bytes:
+def decision_entry(body: bytes, sig: bytes, received_ms: int, *, version: int = ENTRY_VERSION) -> bytes:
     """An applied coordinator decision, exactly as signed (:func:`protocol.logentry.decision_entry`).
 
-    Entry v2 adds ``issued`` and ``redeemed``: how the decision moved the economy's totals.
+    Entry v2 has the same fields; how it moved the totals is in its opening and the day's ``totals``.
     """
     if version == ENTRY_VERSION:
         return logentry.decision_entry(body, sig, received_ms=received_ms)
     return make_entry(
-        "decision",
-        version=version,
-        body=b64encode(body),
-        sig=b64encode(sig),
-        received_ms=received_ms,
-        issued=issued,
-        redeemed=redeemed,
+        "decision", version=version, body=b64encode(body), sig=b64encode(sig), received_ms=received_ms
     )
 
 
@@ -405,13 +421,12 @@ def card_blocked_entry_v2(opening: Opening, at_ms: int) -> bytes:
     return make_entry("card_blocked", version=PRIVATE_ENTRY_VERSION, ref=opening.ref, at_ms=at_ms)
 
 
-def sealed_event_entry(
-    event: Event, body_hash: str, ref: str, *, received_ms: int, flags: list[str], issued: int, redeemed: int
-) -> bytes:
-    """A v1 event (which names its card) admitted after the hand-over: its place in the chain, no card.
+def sealed_event_entry(event: Event, body_hash: str, ref: str, *, received_ms: int) -> bytes:
+    """A v1 event (which names its card) in a log that names none: its place in the chain, no card.
 
     ``ref`` is a commitment the server made to the event's card (its opening kept in
-    ``openings``); the body and signature stay in ``events`` for the auditor.
+    ``openings``); the body and signature stay in ``events`` for the auditor.  Like an
+    ``event`` entry it shows only the UTC day it was received.
     """
     return make_entry(
         "event_sealed",
@@ -421,40 +436,43 @@ def sealed_event_entry(
         hash=body_hash,
         prev=event.prev,
         ref=ref,
-        received_ms=received_ms,
-        flags=flags,
-        issued=issued,
-        redeemed=redeemed,
+        received_ms=logentry.public_day(received_ms),
     )
 
 
 # -- receipts with proofs --------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class LoggedEvent:
-    """One event of a batch as the log holds it: what a kiosk needs to rebuild its entry."""
+    """One event of a batch as the log holds it: what a kiosk needs to rebuild its entry.
+
+    ``version`` is its entry's (2: only body, signature and the UTC day; 1: with the
+    flags); ``sealed_ref`` is set for a v1 event logged as ``event_sealed``, whose
+    commitment the server made.  ``flags`` go to the kiosk beside the entry: they are its own.
+    """
 
     seq: int
     index: int
     received_ms: int
     flags: list[str]
-    # An entry v2's totals (``None``: a v1 entry, which has none); the kiosk needs them to rebuild it.
-    totals: tuple[int, int] | None = None
+    version: int = ENTRY_VERSION
+    sealed_ref: str | None = None
 
 
 def _witness_item(event: LoggedEvent, proof: Sequence[bytes]) -> dict[str, Any]:
     """One event's item of a batch witness: what rebuilds its entry, and its inclusion proof.
 
-    An entry v2 adds ``v``, ``issued`` and ``redeemed``
-    (:func:`protocol.logentry.event_entry` with ``totals``).
+    An entry v2 adds ``"v": 2`` and its ``received_ms`` is the UTC day, as the entry
+    has it (:func:`protocol.logentry.private_event_entry`); an ``event_sealed`` entry
+    adds ``"entry": "event_sealed"`` and ``ref``.  ``flags`` stay: the kiosk's own, not logged in v2.
     """
-    item: dict[str, Any] = {
-        "seq": event.seq,
-        "index": event.index,
-        "received_ms": event.received_ms,
-        "flags": event.flags,
-    }
-    if event.totals is not None:
-        item.update(v=PRIVATE_ENTRY_VERSION, issued=event.totals[0], redeemed=event.totals[1])
+    received_ms = event.received_ms
+    item: dict[str, Any] = {"seq": event.seq, "index": event.index, "flags": event.flags}
+    if event.version != ENTRY_VERSION:
+        received_ms = logentry.public_day(received_ms)
+        item["v"] = PRIVATE_ENTRY_VERSION
+    if event.sealed_ref is not None:
+        item.update(entry="event_sealed", ref=event.sealed_ref)
+    item["received_ms"] = received_ms
     item["hashes"] = [b64encode(h) for h in proof]
     return item
 
@@ -478,8 +496,8 @@ def batch_witness(
         "checkpoint": note.decode("utf-8"),
         "entries": [
             _witness_item(event, inclusion_proof(event.index, size, hashes))
-            if moved is None
-            else _moved_item(tx, event, size, hashes, moved)
+            if moved is None or event.index >= 0
+            else _archived_item(tx, event, moved)
             for event in events
         ],
     }
@@ -488,29 +506,17 @@ def batch_witness(
     return answer
 
 
-def _moved_item(
-    tx: ReadTx, event: LoggedEvent, size: int, hashes: StoredHashes, moved: tuple[Any, ...]
-) -> dict[str, Any]:
-    """The entries item in a log that was handed over (``docs/protocol.md``, "Log hand-over").
+def _archived_item(tx: ReadTx, event: LoggedEvent, moved: tuple[Any, ...]) -> dict[str, Any]:
+    """The entries item of an event stored before a log hand-over (``docs/protocol.md``, "Log hand-over").
 
-    An event stored before the hand-over (a resend whose answer was lost) is in the
-    archived origin: its item names that ``origin`` and proves the entry under the
-    old final tree head, which the kiosk knows from the hand-over.  A v1 event
-    admitted after it is logged as ``event_sealed``: the item adds ``entry``,
-    ``ref``, ``issued`` and ``redeemed``, which the kiosk cannot know.
+    A resend whose answer was lost: its entry is in the archived origin (an entry
+    v1), so the item names that ``origin`` and proves the entry under the old final
+    tree head, which the kiosk knows from the hand-over.  Its index may be past the
+    new log's size.
     """
     old_origin, old_size = moved[0], moved[1]
-    if event.index < 0:  # proved in the archived tree only: its index may be past the new log's size
-        archived = LoggedEvent(event.seq, event.index + old_size, event.received_ms, event.flags)
-        old_hashes = StoredHashes(tx, archived=old_origin)
-        item = _witness_item(archived, inclusion_proof(archived.index, old_size, old_hashes))
-        item["origin"] = old_origin
-        return item
-    item = _witness_item(event, inclusion_proof(event.index, size, hashes))
-    stored = tx.tlog_entry(event.index)
-    if stored is not None and b'"kind":"event_sealed"' in stored:
-        entry = logentry.parse_entry(stored)
-        item.update(
-            entry="event_sealed", ref=entry["ref"], issued=entry["issued"], redeemed=entry["redeemed"]
-        )
+    archived = LoggedEvent(event.seq, event.index + old_size, event.received_ms, event.flags)
+    old_hashes = StoredHashes(tx, archived=old_origin)
+    item = _witness_item(archived, inclusion_proof(archived.index, old_size, old_hashes))
+    item["origin"] = old_origin
     return item

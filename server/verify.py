@@ -11,7 +11,12 @@ with the transparency log it publishes: every stored event is logged, at its
 index and byte for byte, and nothing else is; every stored balance is the sum of
 its ledger entries.  After a log hand-over, events stored before it are found
 in the archived origin, and a v1 event admitted after it by the event hash its
-``event_sealed`` entry names.  An outside auditor cannot see the database, only the log
+``event_sealed`` entry names.  In a log that names no card it also checks what
+the entries no longer show against ``openings``: each event's opening opens its
+entry's commitment and its exact receipt time falls in the entry's day, each
+entry's ``issued``/``redeemed`` there are its ledger entries', and the ``totals``
+entries cover the log without gap, each with its range's ledger moves.  An
+outside auditor cannot see the database, only the log
 (``provisioning.audit``), so these cross-checks are the operator's.
 
 :func:`check_chain` is the pure core, usable on events from any source.
@@ -26,8 +31,9 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from protocol import GENESIS_PREV, ProtocolError, PublicKey, Reason, event_hash, parse_event, verify_event
-from protocol.logentry import parse_entry
-from server.models import StoredEvent
+from protocol.commitments import Opening
+from protocol.logentry import parse_entry, public_day
+from server.models import LogOpening, StoredEvent
 from server.storage import ReadTx, Storage
 
 _SCAN: Final = 4096  # log entries read per query
@@ -143,8 +149,16 @@ class StoreReport:
         }
 
 
+@dataclass(slots=True)
+class _Private:
+    """What a log that names no card keeps off its entries, gathered while scanning them."""
+
+    refs: dict[int, tuple[str, str, int]] = field(default_factory=dict)  # index -> (kind, ref, day)
+    totals: list[dict[str, Any]] = field(default_factory=list)
+
+
 def _logged_events(
-    tx: ReadTx, size: int, problems: list[StoreProblem]
+    tx: ReadTx, size: int, problems: list[StoreProblem], private: _Private | None = None
 ) -> dict[tuple[str, int], tuple[int, str]]:
     """``(kiosk, seq) -> (log index, event hash)`` of every event entry in the log's first ``size``.
 
@@ -162,7 +176,7 @@ def _logged_events(
             return tx.archived_entry_range(old_origin, start, end)
 
         _scan(archived, old_size, -old_size, f"archived log {old_origin!r}: ", logged, problems)
-    _scan(tx.tlog_entry_range, size, 0, "", logged, problems)
+    _scan(tx.tlog_entry_range, size, 0, "", logged, problems, private)
     return logged
 
 
@@ -173,8 +187,12 @@ def _scan(
     where: str,
     logged: dict[tuple[str, int], tuple[int, str]],
     problems: list[StoreProblem],
+    private: _Private | None = None,
 ) -> None:
-    """Add the events of the ``size`` entries ``read`` gives to ``logged``, at their index plus ``shift``."""
+    """Add the events of the ``size`` entries ``read`` gives to ``logged``, at their index plus ``shift``.
+
+    With ``private``, gather the commitments of entry v2 events and the ``totals`` entries into it.
+    """
     for start in range(0, size, _SCAN):
         rows = read(start, min(size, start + _SCAN))
         if len(rows) != min(size, start + _SCAN) - start:
@@ -182,18 +200,25 @@ def _scan(
             break
         for index, data in enumerate(rows, start):
             sealed = b'"kind":"event_sealed"' in data
+            if private is not None and b'"kind":"totals"' in data:
+                private.totals.append({"index": index, **parse_entry(data)})
+                continue
             if not sealed and b'"kind":"event"' not in data:
                 continue
             try:
                 entry = parse_entry(data)
                 if sealed:
                     logged[(entry["kiosk"], entry["seq"])] = (index + shift, entry["hash"])
+                    if private is not None:
+                        private.refs[index] = ("event_sealed", entry["ref"], entry["received_ms"])
                     continue
                 event = parse_event(entry["body"])
             except ProtocolError as exc:
                 problems.append(StoreProblem(exc.reason.value, f"{where}log entry {index} does not parse"))
                 continue
             logged[(event.kiosk, event.seq)] = (index + shift, event_hash(entry["body"]))
+            if private is not None and event.ref is not None and entry["v"] != 1:
+                private.refs[index] = ("event", event.ref, entry["received_ms"])
 
 
 def verify_store(storage: Storage) -> StoreReport:
@@ -202,7 +227,9 @@ def verify_store(storage: Storage) -> StoreReport:
     stored_count = 0
     with storage.read() as tx:
         size = tx.tlog_size()
-        logged = _logged_events(tx, size, problems)
+        private = _Private()
+        logged = _logged_events(tx, size, problems, private)
+        _check_private(tx, private, size, problems)
         for kiosk in tx.list_kiosks():
             for seq, held in sorted(tx.stored_events(kiosk.kiosk_id, 1, kiosk.last_seq).items()):
                 stored_count += 1
@@ -231,3 +258,54 @@ def verify_store(storage: Storage) -> StoreReport:
                     )
                 )
     return StoreReport(entries=size, events=stored_count, problems=problems)
+
+
+def _check_private(tx: ReadTx, private: _Private, size: int, problems: list[StoreProblem]) -> None:
+    """What entries v2 keep off the log, against ``openings`` and the ledger (see the module docstring)."""
+    openings: dict[int, LogOpening] = {}
+    after = -1
+    while page := tx.openings_after(after, 4096):
+        openings.update((o.log_index, o) for o in page)
+        after = page[-1].log_index
+    for index, (kind, ref, day) in sorted(private.refs.items()):
+        opening = openings.get(index)
+        if opening is None or opening.kind != kind or opening.card_id is None or opening.salt is None:
+            problems.append(StoreProblem("opening_missing", f"log entry {index} ({kind}) has no opening"))
+            continue
+        sealed = opening.sealed if kind == "event" else None
+        if not Opening(opening.card_id, opening.salt, sealed).opens(ref):
+            problems.append(
+                StoreProblem("opening_mismatch", f"the opening of log entry {index} does not open it")
+            )
+        if opening.received_ms is None or public_day(opening.received_ms) != day:
+            problems.append(
+                StoreProblem(
+                    "log_inconsistent", f"log entry {index}: its day is not its opening's received_ms"
+                )
+            )
+    moves = tx.ledger_moves(0)
+    for index, opening in sorted(openings.items()):
+        if opening.issued is None or not 0 <= index < size:
+            continue
+        if (opening.issued, opening.redeemed) != moves.get(index, (0, 0)):
+            problems.append(
+                StoreProblem(
+                    "totals_mismatch", f"the opening of log entry {index} disagrees with its ledger moves"
+                )
+            )
+    expected_first = 0
+    for totals in private.totals:
+        first, last = totals["first"], totals["last"]
+        if first != expected_first or last < first or last >= totals["index"]:
+            problems.append(
+                StoreProblem("totals_gap", f"totals entry {totals['index']} covers {first}..{last}")
+            )
+        elif (totals["issued"], totals["redeemed"]) != tx.range_moves(first, last):
+            problems.append(
+                StoreProblem(
+                    "totals_mismatch",
+                    f"totals entry {totals['index']}: entries {first}..{last} moved "
+                    f"{tx.range_moves(first, last)}, it says ({totals['issued']}, {totals['redeemed']})",
+                )
+            )
+        expected_first = last + 1

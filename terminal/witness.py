@@ -33,7 +33,13 @@ from protocol import (
     event_hash,
 )
 from protocol.checkpoint import Checkpoint, verify_checkpoint
-from protocol.logentry import PRIVATE_ENTRY_VERSION, event_leaf_hash, make_entry
+from protocol.logentry import (
+    PRIVATE_ENTRY_VERSION,
+    event_leaf_hash,
+    make_entry,
+    private_event_leaf_hash,
+    public_day,
+)
 from protocol.merkle import HASH_BYTES, ProofError, leaf_hash, verify_consistency, verify_inclusion
 from protocol.note import NoteVerifier, parse_note
 from terminal.errors import LogInconsistentError
@@ -159,15 +165,17 @@ class LogWitness:
             if not isinstance(flags, list) or not all(isinstance(f, str) for f in flags):
                 raise _bad_proof(f"entry of event {seq}: flags is a list of reason codes")
             assert isinstance(index, int) and isinstance(received_ms, int)
-            totals = _entry_totals(item, seq)
+            private = _entry_version(item, seq) == PRIVATE_ENTRY_VERSION
             hashes = _hashes(item.get("hashes"), f"inclusion proof of event {seq}")
             size, root = self._tree_of(item, checkpoint)
             try:
                 if item.get("entry") == "event_sealed":
-                    leaf = leaf_hash(_sealed_entry(signed, item, received_ms, flags))
+                    leaf = leaf_hash(_sealed_entry(signed, item, received_ms))
+                elif private:  # the entry shows the signed bytes and the UTC day; flags are the kiosk's own
+                    leaf = private_event_leaf_hash(signed.body, signed.signature, received_ms=received_ms)
                 else:
                     leaf = event_leaf_hash(
-                        signed.body, signed.signature, received_ms=received_ms, flags=flags, totals=totals
+                        signed.body, signed.signature, received_ms=received_ms, flags=flags
                     )
                 verify_inclusion(leaf, index, size, hashes, root)
             except ProtocolError as exc:
@@ -190,9 +198,9 @@ class LogWitness:
         raise _bad_proof(f"an entry in the log {origin!r}, which this kiosk never followed a hand-over from")
 
 
-def _sealed_entry(signed: SignedEvent, item: dict[str, object], received_ms: int, flags: list[str]) -> bytes:
+def _sealed_entry(signed: SignedEvent, item: dict[str, object], received_ms: int) -> bytes:
     """The ``event_sealed`` entry of ``signed`` as ``item`` describes it: a v1 event admitted into a log
-    that names no card, by its chain position and a commitment the server made."""
+    that names no card, by its chain position, a commitment the server made and the UTC day."""
     event = signed.event
     return make_entry(
         "event_sealed",
@@ -202,21 +210,14 @@ def _sealed_entry(signed: SignedEvent, item: dict[str, object], received_ms: int
         hash=event_hash(signed.body),
         prev=event.prev,
         ref=item.get("ref"),
-        received_ms=received_ms,
-        flags=flags,
-        issued=item.get("issued"),
-        redeemed=item.get("redeemed"),
+        received_ms=public_day(received_ms),
     )
 
 
-def _entry_totals(item: Mapping[str, object], seq: int) -> tuple[int, int] | None:
-    """``(issued, redeemed)`` of an entry v2 (``"v": 2``), ``None`` for an entry v1 (no ``"v"``)."""
+def _entry_version(item: Mapping[str, object], seq: int) -> int:
+    """The entry version an item describes: ``"v": 2`` (no card, no flags, the UTC day), else 1."""
     if "v" not in item:
-        return None
-    issued, redeemed = item.get("issued"), item.get("redeemed")
-    if item["v"] != PRIVATE_ENTRY_VERSION or not all(
-        isinstance(v, int) and not isinstance(v, bool) for v in (issued, redeemed)
-    ):
-        raise _bad_proof(f"entry of event {seq}: an entry v2 has integer issued and redeemed")
-    assert isinstance(issued, int) and isinstance(redeemed, int)
-    return issued, redeemed
+        return 1
+    if item["v"] != PRIVATE_ENTRY_VERSION:
+        raise _bad_proof(f"entry of event {seq}: entry version {item['v']!r} is not known")
+    return PRIVATE_ENTRY_VERSION

@@ -62,6 +62,7 @@ def apply_event(
     in the transparency log.  ``time_ms`` is the event's time as the ledger counts
     it (:func:`protocol.clockref.event_time`; default: its ``wall_ms``).
     """
+    event.require_opened()
     when = event.clock.wall_ms if time_ms is None else time_ms
     if event.kind is EventKind.REDEEM:
         return redeem(book, site, event, card, now_ms=now_ms, log_index=log_index, time_ms=when)
@@ -81,6 +82,7 @@ def redeem(
     time_ms: int,
 ) -> list[str]:
     """The ``redeem`` rules (``docs/economy.md``): debit, decline or refuse; return the flags."""
+    event.require_opened()
     amount: int = event.data["amount"]
     redemption_id: str = event.data["id"]
     online: bool = event.data["online"]
@@ -198,6 +200,7 @@ def void(
     book: RedemptionBook, site: Site, event: Event, *, now_ms: int, log_index: int | None, time_ms: int
 ) -> list[str]:
     """The ``void`` rules (``docs/economy.md``, "Voids"): credit back or refuse; return the flags."""
+    event.require_opened()
     redemption_id: str = event.data["id"]
     wall_ms = time_ms
     shop = site.shop

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from server import reads, sessions
+from server import openings, reads, sessions
 from server.http.access import SESSION_COOKIE, access_secret, quota, volunteer_session
 from server.http.common import attempt, call, document, export_response, json_body, private, runtime
 from server.http.openapi import (
@@ -89,6 +89,12 @@ async def get_my_shifts(me: Me, request: Request) -> Response:
 async def get_my_statement(me: Me, request: Request) -> Response:
     params = dict(request.query_params)
     return private(document(await call(request, reads.own_statement, me.volunteer_id, params)))
+
+
+@router.get("/v1/me/openings", **doc(errors=SESSION, security=VOLUNTEER_SESSION))
+async def get_my_openings(me: Me, request: Request) -> Response:
+    """What opens the log entries about the caller's cards, so they can check them against the public log."""
+    return private(JSONResponse(await call(request, openings.volunteer_openings, me.volunteer_id)))
 
 
 @router.get("/v1/me/export", **doc(query=EXPORT, also=PDF_TOO, errors=SESSION, security=VOLUNTEER_SESSION))

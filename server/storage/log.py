@@ -137,20 +137,6 @@ class LogRead(Queries):
         ).fetchone()
         return row is not None
 
-    def entry_totals(self, start: int, end: int) -> dict[int, tuple[int, int]]:
-        """``{log_index: (issued, redeemed)}`` of the ledger entries caused by log entries ``[start, end)``.
-
-        ``issued`` sums what shifts paid, ``redeemed`` what redemptions debited less what voids gave back.
-        """
-        rows = self._conn.execute(
-            "SELECT log_index, "
-            "COALESCE(SUM(CASE WHEN kind = 'shift' THEN delta END), 0), "
-            "COALESCE(-SUM(CASE WHEN kind IN ('redeem', 'void') THEN delta END), 0) "
-            "FROM ledger_entries WHERE log_index >= ? AND log_index < ? GROUP BY log_index",
-            (start, end),
-        )
-        return {int(row[0]): (int(row[1]), int(row[2])) for row in rows}
-
 
 class LogWrite(LogRead):
     """A :class:`LogRead` that also appends to the log and keeps checkpoints and evidence."""

@@ -2,13 +2,46 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any, Final
 
 from server.models import LogOpening
 from server.schema import LOG_FORMAT_SETTING
 from server.storage.base import Queries
 
-_COLUMNS = "log_index, kind, card_id, salt, volunteer_id, kiosk_id, seq"
+_NAMES: Final = (
+    *("log_index", "kind", "card_id", "salt", "volunteer_id", "kiosk_id", "seq"),
+    *("sealed", "received_ms", "flags", "issued", "redeemed"),
+)
+_COLUMNS: Final = ", ".join(_NAMES)
+# An ``event_sealed`` opening's v1 body and signature are the stored event's: joined, not copied.
+_SELECT: Final = (
+    "SELECT " + ", ".join(f"o.{name}" for name in _NAMES) + ", e.body, e.sig FROM openings o "
+    "LEFT JOIN events e ON o.kind = 'event_sealed' AND e.kiosk_id = o.kiosk_id AND e.seq = o.seq "
+)
+
+
+def _opening(row: Sequence[Any]) -> LogOpening:
+    values = dict(zip(_NAMES, row[: len(_NAMES)], strict=True))
+    sealed, flags = values.pop("sealed"), values.pop("flags")
+    body, sig = row[len(_NAMES) :]
+    return LogOpening(
+        **values,
+        sealed=None if sealed is None else json.loads(sealed),
+        flags=None if flags is None else tuple(json.loads(flags)),
+        body=None if body is None else bytes(body),
+        sig=None if sig is None else bytes(sig),
+    )
+
+
+def _row(o: LogOpening) -> tuple[Any, ...]:
+    sealed = None if o.sealed is None else json.dumps(o.sealed, sort_keys=True, separators=(",", ":"))
+    flags = None if o.flags is None else json.dumps(list(o.flags), separators=(",", ":"))
+    return (
+        *(o.log_index, o.kind, o.card_id, o.salt, o.volunteer_id, o.kiosk_id, o.seq),
+        *(sealed, o.received_ms, flags, o.issued, o.redeemed),
+    )
 
 
 class OpeningsRead(Queries):
@@ -22,9 +55,28 @@ class OpeningsRead(Queries):
     def openings_after(self, after: int, limit: int) -> list[LogOpening]:
         """Up to ``limit`` openings of entries with an index above ``after``, by index."""
         rows = self._conn.execute(
-            f"SELECT {_COLUMNS} FROM openings WHERE log_index > ? ORDER BY log_index LIMIT ?", (after, limit)
+            _SELECT + "WHERE o.log_index > ? ORDER BY o.log_index LIMIT ?", (after, limit)
         )
-        return [LogOpening(*row) for row in rows]
+        return [_opening(row) for row in rows]
+
+    def openings_of_volunteer(self, volunteer_id: str) -> list[LogOpening]:
+        """The openings of the entries about ``volunteer_id``'s cards (and their registrations), by index."""
+        rows = self._conn.execute(
+            _SELECT + "WHERE o.card_id IN (SELECT card_id FROM cards WHERE volunteer_id = ?) "
+            "ORDER BY o.log_index",
+            (volunteer_id,),
+        )
+        return [_opening(row) for row in rows]
+
+    def range_moves(self, first: int, last: int) -> tuple[int, int]:
+        """``(issued, redeemed)``: how the ledger entries of log entries ``first..last`` moved the totals."""
+        row = self._conn.execute(
+            "SELECT COALESCE(SUM(CASE WHEN kind = 'shift' THEN delta ELSE 0 END), 0), "
+            "COALESCE(SUM(CASE WHEN kind = 'shift' THEN 0 ELSE -delta END), 0) "
+            "FROM ledger_entries WHERE log_index >= ? AND log_index <= ?",
+            (first, last),
+        ).fetchone()
+        return int(row[0]), int(row[1])
 
     def ledger_moves(self, first_index: int) -> dict[int, tuple[int, int]]:
         """``log_index -> (issued, redeemed)``: how the ledger entries of each log entry from ``first_index``
@@ -44,8 +96,8 @@ class OpeningsWrite(OpeningsRead):
 
     def insert_openings(self, openings: Iterable[LogOpening]) -> None:
         self._conn.executemany(
-            f"INSERT INTO openings ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            ((o.log_index, o.kind, o.card_id, o.salt, o.volunteer_id, o.kiosk_id, o.seq) for o in openings),
+            f"INSERT INTO openings ({_COLUMNS}) VALUES ({', '.join('?' * len(_NAMES))})",
+            (_row(o) for o in openings),
         )
 
     def set_log_format(self, version: int) -> None:

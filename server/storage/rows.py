@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, Final
 
-from protocol import ShopLimits, parse_event
+from protocol import ClockEvidence, ShopLimits, parse_event
 from protocol.trust import parse_presets
 from server.models import (
     Card,
@@ -169,14 +169,24 @@ REDEMPTION_NAMES: Final = (
 REDEMPTION_COLUMNS: Final = ", ".join(REDEMPTION_NAMES)
 
 
-def tap_clock(body: bytes, flags: Sequence[str], corrected_ms: int | None, enrolled_ms: int) -> TapClock:
+def tap_clock(
+    body: bytes, sealed: str | None, flags: Sequence[str], corrected_ms: int | None, enrolled_ms: int
+) -> TapClock:
     """The clock of a stored (so valid) check-in event, for pairing its open shift.
 
-    A check-in a clock reference corrected counts as synced at its corrected time,
+    A v2 event's bytes seal its clock: it is read from ``sealed``, the stored
+    opening's ``{clock, data, kind}`` (JSON); a v1 event's bytes name it.  A
+    check-in a clock reference corrected counts as synced at its corrected time,
     exactly as it did when it was paired (:func:`protocol.clockref.event_time`).
     ``enrolled_ms`` is when its kiosk was enrolled.
     """
-    clock = parse_event(body).clock
+    if sealed is not None:
+        c = json.loads(sealed)["clock"]
+        clock = ClockEvidence(
+            wall_ms=c["wall_ms"], synced=c["synced"], boot_id=c["boot"], mono_ms=c["mono_ms"]
+        )
+    else:
+        clock = parse_event(body).require_opened().clock
     wall_ms, synced = (clock.wall_ms, clock.synced) if corrected_ms is None else (corrected_ms, True)
     return TapClock(
         wall_ms,

@@ -60,17 +60,20 @@ class ShiftsRead(Queries):
         for chunk in chunks(wanted):
             marks = ",".join("?" * len(chunk))
             rows = self._conn.execute(
-                f"SELECT {SHIFT_COLUMNS_S}, e.body, e.flags, e.corrected_ms, k.enrolled_ms "
+                f"SELECT {SHIFT_COLUMNS_S}, e.body, o.sealed, e.flags, e.corrected_ms, k.enrolled_ms "
                 "FROM shifts s LEFT JOIN events e ON e.kiosk_id = s.in_kiosk AND e.seq = s.in_seq "
+                "LEFT JOIN openings o ON o.kiosk_id = s.in_kiosk AND o.seq = s.in_seq "
                 "LEFT JOIN kiosks k ON k.kiosk_id = s.in_kiosk "
                 f"WHERE s.status = 'open' AND s.site_id = ? AND s.card_id IN ({marks})",
                 (site_id, *chunk),
             )
             for row in rows:
                 shift = shift_from_row(row[: len(SHIFT_NAMES)])
-                body, flags, corrected_ms, enrolled_ms = row[len(SHIFT_NAMES) :]
+                body, sealed, flags, corrected_ms, enrolled_ms = row[len(SHIFT_NAMES) :]
                 if body is not None:
-                    shift.in_clock = tap_clock(bytes(body), decode_flags(flags), corrected_ms, enrolled_ms)
+                    shift.in_clock = tap_clock(
+                        bytes(body), sealed, decode_flags(flags), corrected_ms, enrolled_ms
+                    )
                 found[shift.card_id] = shift
         return found
 

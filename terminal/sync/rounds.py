@@ -227,10 +227,12 @@ _REDEMPTION_KINDS = (EventKind.REDEEM, EventKind.VOID)
 
 
 def redemption_results(batch: list[SignedEvent], answer: dict[str, Any]) -> list[EventResult]:
-    """The results of the batch's redeem and void events, with the flags the inclusion proofs verified.
+    """The results of the batch's redeem and void events, with the flags of their proven entries.
 
     Call only after :meth:`LogWitness.check_inclusion` accepted ``answer["entries"]``: each
-    event of the batch has exactly one entry there, whose flags are in the signed log.
+    event of the batch has exactly one entry there.  An entry v1 logs its flags; an entry v2
+    does not (they are the kiosk's own, given beside the entry, and the auditor's), so the
+    kiosk takes them from the item, as the server answered them.
     """
     wanted = {signed.event.seq for signed in batch if signed.event.kind in _REDEMPTION_KINDS}
     if not wanted:

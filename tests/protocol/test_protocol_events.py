@@ -687,3 +687,22 @@ def test_the_wire_item_carries_the_opening_beside_the_signed_bytes() -> None:
     assert caught.value.reason is Reason.UNKNOWN_FIELD
     with pytest.raises(MalformedError):
         decode_wire_item({**signed.to_wire(), "opening": {"card": opening.card, "salt": "zz"}})
+
+
+@pytest.mark.parametrize("rule", ["apply_event", "redeem", "void"])
+def test_no_rule_runs_on_a_sealed_event(rule: str) -> None:
+    """A parsed v2 event before its opening has placeholder kind, card, clock and data: every rule refuses it."""
+    from protocol.economy import redemptions
+
+    redemption = {"amount": 7, "id": "r_" + "4" * 32, "online": True}
+    event, opening = _v2(kind=EventKind.REDEEM, data=redemption)
+    sealed = parse_event(event.to_bytes())
+    call = getattr(redemptions, rule)
+    kwargs: dict[str, Any] = {"now_ms": 1_764_400_000_000, "log_index": 0}
+    if rule != "apply_event":
+        kwargs["time_ms"] = 1_764_400_000_000
+    args: tuple[Any, ...] = (None, None, sealed) if rule == "void" else (None, None, sealed, None)
+    with pytest.raises(MalformedError) as caught:
+        call(*args, **kwargs)
+    assert caught.value.reason is Reason.OPENING_MISSING
+    assert sealed.opened(opening).require_opened().kind is EventKind.REDEEM
