@@ -115,8 +115,8 @@ def open_sealed_v1(item: Mapping[str, Any], entry: Mapping[str, Any]) -> tuple[O
     """An ``event_sealed`` entry's v1 event from ``item`` (its ``body``/``sig``), and the bytes.
 
     The bytes must hash to the entry's ``hash`` and sit at its chain place; the
-    item's card (and sealed fields, if it has them) must open the entry's ``ref``
-    and be the event's own.  The caller checks the signature with the kiosk's key.
+    item's card (alone, or with its sealed fields) must open the entry's ``ref``,
+    and card and sealed fields must be the event's own.  The caller checks the signature with the kiosk's key.
     """
     try:
         body = b64decode(item.get("body"), field="body")
@@ -129,7 +129,10 @@ def open_sealed_v1(item: Mapping[str, Any], entry: Mapping[str, Any]) -> tuple[O
     if (event.kiosk, event.seq, event.prev) != (entry["kiosk"], entry["seq"], entry["prev"]):
         raise BadOpening("its body is not at the entry's chain place")
     opening = _opening(item)
-    if not opening.opens(entry["ref"]):
+    # The server commits to the card alone (the signed v1 body fixes the rest); a commitment to the
+    # sealed fields as well opens too.
+    card_only = Opening(opening.card, opening.salt)
+    if not (card_only.opens(entry["ref"]) or opening.opens(entry["ref"])):
         raise BadOpening("it does not open the entry's ref")
     if opening.card != event.card or opening.sealed not in (None, event.sealed_fields()):
         raise BadOpening("it opens the ref to another card, kind, clock or data than the event's")
