@@ -36,7 +36,7 @@ from protocol import (
 )
 from protocol.decisions import committed_decision
 from protocol.events import parse_event
-from protocol.logentry import decision_entry, event_entry, parse_entry
+from protocol.logentry import decision_entry, parse_entry
 from protocol.note import NoteVerifier
 from provisioning.audit import AuditOptions, AuditReport, HttpSource, MirrorSource, audit_ledger
 from provisioning.audit.auditor import HttpAuditor
@@ -428,7 +428,7 @@ def test_a_decision_signed_by_a_key_the_log_never_registered_is_named(economy: E
 
 
 def test_a_changed_redeem_flag_is_named(economy: Economy, tmp_path: Path):
-    """A sealed log shows no flags: the server's word on them is the auditor's opening, checked by the rules."""
+    """A sealed log shows no flags: the auditor checks the server's word, its opening, by the rules."""
     folder = _copy(economy, tmp_path / "copy")
     index = _index_of_event(folder, *economy.overdraft)
     assert "flags" not in parse_entry(_entries(folder)[index])
