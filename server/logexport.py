@@ -13,7 +13,7 @@ The auditor reads only this published form; comparing the database with its
 own log is the server's check (:mod:`server.verify`).
 
 :func:`export_auditor` writes the designated auditor's material, what
-``GET /v1/audit/balances`` answers, into a private folder (``0700``, files
+``GET /v1/audit/balances`` and ``GET /v1/audit/openings`` answer, into a private folder (``0700``, files
 ``0600``): an operator hands it to the audit office beside the mirror
 (``kokreativ verify ledger MIRROR --auditor-data DIR``).  It is personal data
 under pseudonyms and never goes into the public mirror.
@@ -32,11 +32,13 @@ from protocol.tiles import claimed_size, tile_paths
 from server import logviews
 from server.context import ServerContext
 from server.datadir import open_data_dir
+from server.openings import openings_jsonl
 from server.totals import public_totals
 
 CHECKPOINT: Final = "checkpoint"
 TOTALS: Final = "v1/log/totals"
 AUDITOR_BALANCES: Final = "balances.json"  # in the auditor's folder: GET /v1/audit/balances
+AUDITOR_OPENINGS: Final = "openings.jsonl"  # and GET /v1/audit/openings' items, one per line
 _TILE_PREFIX: Final = "tile/"
 
 
@@ -93,8 +95,12 @@ def export_log(ctx: ServerContext, folder: Path) -> ExportResult:
 
 
 def export_auditor(ctx: ServerContext, folder: Path) -> Path:
-    """Write the auditor's material of ``ctx`` into the private ``folder``; return the balances' path."""
+    """Write the auditor's material of ``ctx`` into the private ``folder``; return the balances' path.
+
+    The openings first: a log only grows, so every entry the balances' size covers has its opening.
+    """
     folder = Path(folder)
+    _write(folder, AUDITOR_OPENINGS, openings_jsonl(ctx), private=True)
     _write(folder, AUDITOR_BALANCES, json.dumps(logviews.balances(ctx)).encode(), private=True)
     return folder / AUDITOR_BALANCES
 

@@ -3,8 +3,10 @@
 * :func:`audit_ledger` (``kokreativ verify ledger``) re-checks a whole log
   from a server URL or a local mirror of its tiles: checkpoint signature,
   Merkle root, kept history, every event signature and hash chain, every
-  coordinator decision's signature, and the flags, shifts, redemptions and
-  balances replayed with the economy rules (:mod:`protocol.economy`).
+  coordinator decision's signature, the ``totals`` entries of a sealed log,
+  and (a v1 log, or the designated auditor with its openings) the flags,
+  shifts, redemptions and balances replayed with the economy rules
+  (:mod:`protocol.economy`).
 * :func:`mirror_log` (``kokreativ verify mirror``) copies a log's tiles into a
   folder, fetching only what it does not hold yet.
 * :func:`check_checkpoint` and :func:`check_proof` (``kokreativ verify
@@ -15,6 +17,7 @@ Modules: :mod:`.ledger` runs an audit over a :mod:`.sources` source, with
 :mod:`.tree` for roots, :mod:`.replay` for the rules (over the in-memory
 ledger of :mod:`.book`; the facts it replays are checked by :mod:`.facts`,
 decisions, clock references and server keys by :mod:`.signed`),
+:mod:`.sealed` for a sealed log's openings and ``totals`` entries,
 :mod:`.history` for kept checkpoints and
 :mod:`.report` for the findings; :mod:`.mirror` copies a log's tiles;
 :mod:`.offline` is the single-proof checks.  Errors are in :mod:`.errors`.

@@ -34,7 +34,8 @@ _EVENT_ENTRY: Final = re.compile(
 class EventEntry(NamedTuple):
     """The fields of an ``event`` entry; ``received_ms`` is whatever JSON value the entry holds.
 
-    A v2 entry also says how it moved the totals (``issued``, ``redeemed``); a v1 entry has 0s.
+    An entry v2 shows no flags (``()`` here) and only the UTC day it was received
+    (the flags, the exact time and the totals are the auditor's, :mod:`.auditor`).
     """
 
     body: bytes
@@ -42,8 +43,6 @@ class EventEntry(NamedTuple):
     received_ms: Any
     flags: tuple[str, ...]
     version: int = 1
-    issued: int = 0
-    redeemed: int = 0
 
 
 class EventFacts(NamedTuple):
@@ -103,15 +102,7 @@ def parse_event_entry(data: bytes) -> EventEntry | dict[str, Any]:
     if obj["kind"] == "event":
         if obj["v"] == 1:
             return EventEntry(obj["body"], obj["sig"], obj["received_ms"], tuple(obj["flags"]))
-        return EventEntry(
-            obj["body"],
-            obj["sig"],
-            obj["received_ms"],
-            tuple(obj["flags"]),
-            2,
-            obj["issued"],
-            obj["redeemed"],
-        )
+        return EventEntry(obj["body"], obj["sig"], obj["received_ms"], (), obj["v"])
     return obj
 
 

@@ -33,8 +33,9 @@ _SHOP_KINDS: Final = frozenset({"redeem", "void"})
 #   ("E", kiosk, seq, prev, hash, kind, card, wall_ms, received_ms, flags, sig_state, boot, mono_ms, synced)
 #                                                a tap (or denied), with its clock evidence
 #   ("S", …the same up to sig_state…, body)      a redeem or void: the replay needs its data too
-#   ("V", …the same as "E" with ref for card…, issued, redeemed, body)
-#                                                an event in a v2 entry (its card is committed to)
+#   ("V", kiosk, seq, prev, hash, ref, received_day, sig_state, body)
+#                                                an event in an entry v2: sealed, only its chain place
+#                                                and commitment are public (``ref`` None: a v1 body)
 #   ("B", reason, message, received_ms, flags)   an event entry whose kiosk event does not parse
 #   ("X", reason, message)                       an entry that does not parse
 #   ("O", entry)                                 any other kind, parsed
@@ -94,17 +95,9 @@ class _Checker:
                 facts.seq,
                 facts.prev,
                 event_hash(parsed.body),
-                facts.kind,
-                facts.ref if facts.ref is not None else facts.card,
-                facts.wall_ms,
+                facts.ref,
                 received,
-                parsed.flags,
                 self._signature(facts.kiosk, parsed.body, parsed.sig),
-                facts.boot,
-                facts.mono_ms,
-                facts.synced,
-                parsed.issued,
-                parsed.redeemed,
                 parsed.body,
             )
         return self._event(parsed.body, parsed.sig, received, parsed.flags, facts)

@@ -17,15 +17,18 @@
    match the logged flags, and the tokens issued and redeemed match the
    public totals (``/v1/log/totals``).
 
-A v2 log names no card.  Without the auditor's material (a *public* audit)
-its events are checked for signature, chain and clock flag, and the
-``issued``/``redeemed`` of every entry are summed and compared with the
-totals; no card is needed.  With it (``AuditOptions.auditor``, the
-designated auditor's token: :mod:`~provisioning.audit.auditor`) every
-commitment is opened, the whole economy is replayed as for a v1 log, each
-entry's ``issued``/``redeemed`` is compared with what the replay moved, and
-the balances with the server's ``/v1/audit/balances`` exactly.  A v1 log is
-replayed fully either way; its balances are compared only by the auditor.
+A v2 log is sealed: it names no card and shows no kind, clock, flag or amount
+of an event.  Without the auditor's material (a *public* audit) its events
+are checked for signature and chain only, and the ``totals`` entries for
+ranges that run on from entry 0; their sums are compared with the public
+totals when they cover every event (:mod:`~provisioning.audit.sealed`).  With
+it (``AuditOptions.auditor``, the designated auditor's token:
+:mod:`~provisioning.audit.auditor`) every event is opened, the whole economy
+is replayed with exact receipt times as for a v1 log, and each event's flags,
+each opening's ``issued``/``redeemed``, each ``totals`` range, the public
+totals and the balances (``/v1/audit/balances``) are compared exactly.  A v1
+log is replayed fully either way; its balances are compared only by the
+auditor.
 
 It reads only what the server publishes (:mod:`~provisioning.audit.sources`)
 and, for the auditor, what ``/v1/audit/…`` gives;
@@ -92,18 +95,32 @@ class AuditOptions:
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """The replay at one log size: balances (when asked for) and the totals, as logged and as moved."""
+    """The replay at one log size: balances (when asked for) and the totals, as logged and as moved.
+
+    ``logged`` is what the ``totals`` entries so far add up to, ``covered`` how
+    many entries from 0 they cover, ``last_mover`` the index of the last entry
+    that may have moved the totals (an event or decision; -1 if none): the
+    public sums are the totals at this size exactly when ``last_mover < covered``.
+    """
 
     balances: dict[str, int] | None
-    logged: tuple[int, int]  # (issued, redeemed) the v2 entries say
+    logged: tuple[int, int]  # (issued, redeemed) the totals entries say
     moved: tuple[int, int]  # (issued, redeemed) the replay moved
+    covered: int = 0
+    last_mover: int = -1
 
 
 def _snapshot(replay: Replay, with_balances: bool) -> Snapshot:
     balances = replay.balances() if with_balances else None
     replay.flush()
-    book = replay.book
-    return Snapshot(balances, (replay.logged_issued, replay.logged_redeemed), (book.issued, book.redeemed))
+    book, totals = replay.book, replay.totals
+    return Snapshot(
+        balances,
+        (totals.issued, totals.redeemed),
+        (book.issued, book.redeemed),
+        totals.covered,
+        replay.last_mover,
+    )
 
 
 def default_workers() -> int:
@@ -328,7 +345,7 @@ def audit_ledger(source: LogSource, options: AuditOptions) -> AuditReport:
     if committed and openings is not None:
         replay.compare_moves()
     if totals is not None and totals.size in snapshots:
-        _compare_totals(report, totals, snapshots[totals.size], committed)
+        _compare_totals(report, totals, snapshots[totals.size], committed and openings is None)
     if balances is not None and balances[0] in snapshots:
         replayed = snapshots[balances[0]].balances
         assert replayed is not None
@@ -381,13 +398,18 @@ def _replay_log(
     return snapshots
 
 
-def _compare_totals(report: AuditReport, totals: Totals, snapshot: Snapshot, committed: bool) -> None:
-    """The public totals against what the log gives: a v2 log's entries say it, a v1 log's replay does.
+def _compare_totals(report: AuditReport, totals: Totals, snapshot: Snapshot, public_v2: bool) -> None:
+    """The public totals against what the log gives: the replay's, or a public v2 audit's totals entries.
 
-    A public audit of a v2 log has only the entries' word; the auditor's audit
-    also checked each of them against the replay (``entry_totals_mismatch``).
+    The ``totals`` entries cover the log up to the last closed UTC day; the
+    route counts every entry.  A public audit compares them only when no event
+    or decision lies beyond the entries covered (else it reports both figures);
+    the auditor's replay counts every entry and compares always.
     """
-    issued, redeemed = snapshot.logged if committed else snapshot.moved
+    issued, redeemed = snapshot.logged if public_v2 else snapshot.moved
+    report.public_totals = (totals.size, totals.issued, totals.redeemed)
+    if public_v2 and snapshot.last_mover >= snapshot.covered:
+        return
     report.totals_compared = totals.size
     if (issued, redeemed) != (totals.issued, totals.redeemed):
         report.problems(
@@ -403,9 +425,10 @@ def _count(report: AuditReport, replay: Replay) -> None:
     report.card_commitments, report.sealed = replay.facts.card_commitments, replay.sealed
     report.opened = replay.opened
     report.handover = replay.facts.handed_over
-    committed = 2 in replay.versions
-    report.issued = replay.logged_issued if committed else replay.book.issued
-    report.redeemed = replay.logged_redeemed if committed else replay.book.redeemed
+    public_v2 = 2 in replay.versions and replay.openings is None
+    report.issued = replay.totals.issued if public_v2 else replay.book.issued
+    report.redeemed = replay.totals.redeemed if public_v2 else replay.book.redeemed
+    report.totals_covered = replay.totals.covered if 2 in replay.versions else None
     report.events, report.signatures_checked = replay.events, replay.signatures
     report.kiosks, report.volunteers = len(replay.kiosks), len(replay.volunteers)
     report.shifts, report.paid_shifts = replay.book.shifts, replay.book.paid

@@ -12,7 +12,6 @@ facts in :mod:`.facts`, decisions, clock references and server keys in :mod:`.si
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -20,9 +19,9 @@ from protocol import EventKind, PublicKey, Reason, ids, parse_event
 from protocol.clockref import ClockRef, event_time
 from protocol.commitments import Opening, commit_value
 from protocol.economy import KioskStatus, Site, Tap, apply_event, apply_taps, clock_in_range
-from protocol.encoding import b64decode
 from protocol.errors import ProtocolError
-from protocol.events import event_hash
+from protocol.events import Event
+from protocol.logentry import PUBLIC_DAY_MS
 from provisioning.audit._worker import SIG_BAD, SIG_NO_KEY, SIG_OK, Record
 from provisioning.audit.auditor import REGISTRATION_DOMAIN
 from provisioning.audit.book import CardState, LedgerBook
@@ -37,6 +36,14 @@ from provisioning.audit.facts import (
     text_field,
 )
 from provisioning.audit.report import Problems
+from provisioning.audit.sealed import (
+    BadOpening,
+    OpenedEvent,
+    TotalsRanges,
+    item_totals,
+    open_event,
+    open_sealed_v1,
+)
 from provisioning.audit.signed import SignedEntries, _signed_by
 
 __all__ = ["SHOP_MAX_SHIFT_HOURS", "SHOP_TOKENS_PER_HOUR", "Replay", "enrolled_key"]
@@ -61,10 +68,11 @@ class Replay:
         self.openings = openings
         self.opened = 0  # commitments opened
         self.versions: set[int] = set()  # entry versions seen (1, 2)
-        # What the v2 entries say they moved, in all (the public check) and by entry (the auditor's).
-        self.logged_issued = 0
-        self.logged_redeemed = 0
+        # The totals entries (public sums and ranges), and what each opening item says its entry
+        # moved (the auditor's check).
+        self.totals = TotalsRanges()
         self.logged: dict[int, tuple[int, int]] = {}
+        self.last_mover = -1  # the index of the last entry that may move the totals (event, decision)
         self.unopened: set[int] = set()  # entries whose opening is missing or wrong: compared no further
         self.sealed = 0
         self.facts = Facts(problems)
@@ -97,6 +105,7 @@ class Replay:
             "event": self._event,
             "handover": facts.handover,
             "event_sealed": self._sealed,
+            "totals": self._totals,
         }
 
     @property
@@ -241,16 +250,18 @@ class Replay:
             if self._pending_count >= _FLUSH_AT:
                 self.flush()
 
-    def shop_event(self, index: int, record: Record) -> None:
-        """Check and apply one ``("S", …)`` record (a ``redeem`` or ``void``) with the server's rules."""
+    def shop_event(self, index: int, record: Record, event: Event | None = None) -> None:
+        """Check and apply one ``("S", …)`` record (a ``redeem`` or ``void``) with the server's rules.
+
+        ``event`` is the opened event of an entry v2 (its record's body is then unused).
+        """
         _, kiosk_id, seq, prev, digest, _kind, card_id, _wall_ms, received_ms, flags, sig, body = record
         kiosk = self._chain(index, kiosk_id, seq, prev, digest, sig)
         if kiosk is None:
             return
         self.flush()  # the redemption reads a balance that earlier taps may have paid
-        event = parse_event(body)  # the worker parsed it already, so it parses
-        if not event.card:  # a v2 event, opened by the caller
-            event = dataclasses.replace(event, card=card_id)
+        if event is None:
+            event = parse_event(body)  # the worker parsed it already, so it parses
         clock = event.clock
         time_ms, _ = event_time(
             clock.wall_ms, clock.synced, clock.mono_ms, self.clock_refs.get((kiosk_id, clock.boot_id), ())
@@ -299,12 +310,14 @@ class Replay:
         raise AssertionError("events are replayed with Replay.event")
 
     # -- v2: commitments, openings, totals ---------------------------------------------------------
-    def _log_totals(self, index: int, issued: int, redeemed: int) -> None:
-        """Count what a v2 entry says it moved: summed for the public check, kept for the auditor's."""
-        self.logged_issued += issued
-        self.logged_redeemed += redeemed
-        if self.openings is not None and (issued or redeemed):
-            self.logged[index] = (issued, redeemed)
+    def _totals(self, index: int, entry: Mapping[str, Any]) -> None:
+        """A ``totals`` entry: its range runs on from the previous one; its figures add to the public sums."""
+        first, last = int_field(entry, "first"), int_field(entry, "last")
+        issued, redeemed = entry["issued"], entry["redeemed"]  # signed integers (parse_entry checked)
+        int_field(entry, "at_ms")
+        problem = self.totals.add(index, first, last, issued, redeemed)
+        if problem is not None:
+            self.problem("totals_range_gap", f"the totals entry: {problem}", index=index)
 
     def _item(self, index: int, what: str) -> Mapping[str, Any] | None:
         """The opening of entry ``index``, or ``None`` and an ``opening_missing`` finding."""
@@ -319,11 +332,23 @@ class Replay:
         self.unopened.add(index)
         self.problem(Reason.OPENING_MISMATCH.value, f"the opening does not open {what}", index=index)
 
+    def _log_item_totals(self, index: int, item: Mapping[str, Any], what: str) -> bool:
+        """Keep what an item says its entry moved (the auditor compares it with the replay)."""
+        try:
+            moved = item_totals(item)
+        except BadOpening as exc:
+            self._mismatch(index, f"{what}: {exc}")
+            return False
+        if moved != (0, 0):
+            self.logged[index] = moved
+        return True
+
     def open_card(self, index: int, ref: str, what: str = "the card commitment") -> str | None:
         """The card committed to in ``ref`` (entry ``index``) by the auditor's opening, else ``None``."""
         item = self._item(index, what)
-        if item is None:
-            return None
+        return None if item is None else self._open_card_item(index, item, ref, what)
+
+    def _open_card_item(self, index: int, item: Mapping[str, Any], ref: str, what: str) -> str | None:
         try:
             opening = Opening(str(item["card"]), str(item["salt"]))
             opens = ids.is_id(opening.card, ids.CARD, ids.UID_CARD) and opening.opens(ref)
@@ -335,72 +360,65 @@ class Replay:
         self.opened += 1
         return opening.card
 
-    def committed_event(self, index: int, record: Record) -> None:
-        """Check and apply one ``("V", …)`` record: an event in a v2 entry.
+    def _check_day(self, index: int, received: int, kiosk_id: str, seq: int) -> None:
+        """Public: an entry v2 of an event shows the UTC day it was received, never the time of day."""
+        if received % PUBLIC_DAY_MS:
+            self.problem(
+                "received_not_day",
+                "the entry shows the time the event was received, not only its UTC day",
+                index=index,
+                kiosk_id=kiosk_id,
+                seq=seq,
+            )
 
-        Public: the kiosk's signature and chain, and the clock flag (the other flags are about the
-        card).  The auditor opens the card and replays it as :meth:`event` or :meth:`shop_event`.
+    def committed_event(self, index: int, record: Record) -> None:
+        """Check and apply one ``("V", …)`` record: an event in an entry v2, sealed.
+
+        Public: the kiosk's signature and chain only; the event's card, kind,
+        clock and data are sealed.  The auditor opens it with its item
+        (:func:`.sealed.open_event`) and replays it with the item's exact receipt
+        time and flags, as :meth:`event` or :meth:`shop_event`.
         """
         self.versions.add(2)
-        (_, kiosk_id, seq, prev, digest, kind, ref, wall_ms, received, flags, sig, boot, mono, synced) = (
-            record[:14]
-        )
-        issued, redeemed, body = record[14:17]
-        self._log_totals(index, issued, redeemed)
-        card_id = ref if ids.is_id(ref, ids.CARD, ids.UID_CARD) else None  # a v1 event in a v2 entry
-        if card_id is None and self.openings is not None:
-            card_id = self.open_card(index, ref, "the event's card commitment")
-        if card_id is None:
-            kiosk = self._chain(index, kiosk_id, seq, prev, digest, sig)
-            if kiosk is not None:
-                self._check_clock_flag(index, record, kiosk_id, wall_ms, received, boot, mono, synced, flags)
+        self.last_mover = index
+        _, kiosk_id, seq, prev, digest, ref, received_day, sig, body = record
+        self._check_day(index, received_day, kiosk_id, seq)
+        if ref is None:  # a v1 event in an entry v2: it names its card, kind and time for all to read
+            self.problem(
+                "unsealed_event",
+                "the entry v2 holds a v1 event, which names its card: it must be logged sealed",
+                index=index,
+                kiosk_id=kiosk_id,
+                seq=seq,
+            )
+        opened = None
+        if self.openings is not None:
+            item = self._item(index, "the sealed event")
+            if item is not None:
+                try:
+                    opened = open_event(item, body, received_day=received_day)
+                except BadOpening as exc:
+                    self._mismatch(index, f"the sealed event: {exc}")
+                except ProtocolError as exc:
+                    self._mismatch(index, f"the sealed event: {exc.message}")
+        if opened is None:
+            self._chain(index, kiosk_id, seq, prev, digest, sig)
             return
-        if kind in ("redeem", "void"):
-            self.shop_event(
-                index, ("S", kiosk_id, seq, prev, digest, kind, card_id, wall_ms, received, flags, sig, body)
-            )
-        else:
-            self.event(
-                index,
-                (
-                    "E",
-                    kiosk_id,
-                    seq,
-                    prev,
-                    digest,
-                    kind,
-                    card_id,
-                    wall_ms,
-                    received,
-                    flags,
-                    sig,
-                    boot,
-                    mono,
-                    synced,
-                ),
-            )
+        self.opened += 1
+        self._replay_opened(index, opened, digest, sig)
 
-    def _check_clock_flag(
-        self,
-        index: int,
-        record: Record,
-        kiosk_id: str,
-        wall_ms: int,
-        received: int,
-        boot: str,
-        mono: int,
-        synced: bool,
-        flags: tuple[str, ...],
-    ) -> None:
-        """Public: the one flag that needs no card, ``clock_out_of_range``, is logged exactly when due."""
-        if not synced:
-            wall_ms, _ = event_time(wall_ms, synced, mono, self.clock_refs.get((kiosk_id, boot), ()))
-        due = not clock_in_range(wall_ms, received)
-        if due != (Reason.CLOCK_OUT_OF_RANGE.value in flags):
-            expected = [Reason.CLOCK_OUT_OF_RANGE.value] if due else []
-            self._compare_flags(
-                index, record, tuple(f for f in flags if f == Reason.CLOCK_OUT_OF_RANGE.value), expected
-            )
+    def _replay_opened(self, index: int, opened: OpenedEvent, digest: str, sig: int) -> None:
+        """Replay an event the auditor opened, with the exact receipt time and flags of its item."""
+        event, received, flags = opened.event, opened.received_ms, opened.flags
+        if opened.issued or opened.redeemed:
+            self.logged[index] = (opened.issued, opened.redeemed)
+        kind, clock = event.kind.value, event.clock
+        card = event.card
+        head = (event.kiosk, event.seq, event.prev, digest, kind, card, clock.wall_ms, received, flags, sig)
+        if kind in ("redeem", "void"):
+            self.shop_event(index, ("S", *head, b""), event)
+        else:
+            self.event(index, ("E", *head, clock.boot_id, clock.mono_ms, clock.synced))
 
     def _committed_card(self, index: int, entry: Mapping[str, Any]) -> None:
         """A v2 ``card`` or ``card_blocked`` entry: a commitment; the auditor opens and applies it."""
@@ -434,102 +452,56 @@ class Replay:
         self.facts.card(index, {"card_id": card, "volunteer_id": volunteer, "at_ms": entry["at_ms"]})
 
     def _decision(self, index: int, entry: Mapping[str, Any]) -> None:
-        if entry["v"] != 1:
-            self._log_totals(index, entry["issued"], entry["redeemed"])
-        opened = None if self.openings is None else self._open_decision
+        """A decision: public, its signature and signer; the auditor also applies it, with its item's totals.
+
+        Every decision v2 has an item (its ``issued``/``redeemed``); a ``manual_shift``'s also opens its card.
+        """
+        self.last_mover = index
+        if entry["v"] == 1 or self.openings is None:
+            self.signed.decision(index, entry, None)
+            return
+        item = self._item(index, "the decision")
+        if item is not None and not self._log_item_totals(index, item, "the decision's totals"):
+            item = None
+
+        def opened(at: int, ref: str) -> str | None:
+            if item is None:  # reported already
+                return None
+            return self._open_card_item(at, item, ref, "the decision's card commitment")
+
         self.signed.decision(index, entry, opened)
 
-    def _open_decision(self, index: int, ref: str) -> str | None:
-        return self.open_card(index, ref, "the decision's card commitment")
-
     def _sealed(self, index: int, entry: Mapping[str, Any]) -> None:
-        """An ``event_sealed`` entry: a v1 event (it names its card) logged after a hand-over as its hash.
+        """An ``event_sealed`` entry: a v1 event (it names its card) logged in a v2 log by hash and place.
 
-        Public: its place in the kiosk's chain (``hash``, ``prev``); its signature cannot be checked
-        without the bytes.  The auditor gets ``body`` and ``sig`` with the opening, checks that they
-        hash to ``hash``, verify with the kiosk's key and name the committed card, then replays them.
+        Public: its place in the kiosk's chain (``hash``, ``prev``) and its UTC day; its signature
+        cannot be checked without the bytes.  The auditor gets ``body`` and ``sig`` with the opening
+        (:func:`.sealed.open_sealed_v1`), checks the signature with the kiosk's key, then replays it.
         """
         self.sealed += 1
-        self._log_totals(index, entry["issued"], entry["redeemed"])
+        self.last_mover = index
         kiosk_id = text_field(entry, "kiosk", ids.KIOSK)
         seq = int_field(entry, "seq", 1)
-        flags = tuple(entry["flags"])
-        received = int_field(entry, "received_ms")
-        event = self._open_sealed(index, entry) if self.openings is not None else None
-        if event is None:
+        received_day = int_field(entry, "received_ms")
+        self._check_day(index, received_day, kiosk_id, seq)
+        opened = None
+        if self.openings is not None:
+            item = self._item(index, "the sealed v1 event")
+            if item is not None:
+                try:
+                    opened, body, sig = open_sealed_v1(item, entry)
+                except BadOpening as exc:
+                    self._mismatch(index, f"the sealed v1 event: {exc}")
+        if opened is None:
             self._chain(index, kiosk_id, seq, entry["prev"], entry["hash"], None)
             return
-        body, signed = event
-        parsed = parse_event(body)
-        clock = parsed.clock
-        sig = SIG_OK if signed else SIG_BAD
-        if parsed.kind.value in ("redeem", "void"):
-            self.shop_event(
-                index,
-                (
-                    "S",
-                    kiosk_id,
-                    seq,
-                    parsed.prev,
-                    entry["hash"],
-                    parsed.kind.value,
-                    parsed.card,
-                    clock.wall_ms,
-                    received,
-                    flags,
-                    sig,
-                    body,
-                ),
-            )
-        else:
-            self.event(
-                index,
-                (
-                    "E",
-                    kiosk_id,
-                    seq,
-                    parsed.prev,
-                    entry["hash"],
-                    parsed.kind.value,
-                    parsed.card,
-                    clock.wall_ms,
-                    received,
-                    flags,
-                    sig,
-                    clock.boot_id,
-                    clock.mono_ms,
-                    clock.synced,
-                ),
-            )
-
-    def _open_sealed(self, index: int, entry: Mapping[str, Any]) -> tuple[bytes, bool] | None:
-        """``(body, signature verifies)`` of a sealed event the opening gives and that fits the entry."""
-        item = self._item(index, "the sealed event")
-        if item is None:
-            return None
-        try:
-            body = b64decode(item["body"], field="body")
-            sig = b64decode(item["sig"], field="sig")
-            event = parse_event(body)
-            opening = Opening(str(item["card"]), str(item["salt"]))
-            fits = (
-                event_hash(body) == entry["hash"]
-                and (event.kiosk, event.seq, event.prev) == (entry["kiosk"], entry["seq"], entry["prev"])
-                and event.card == opening.card
-                and opening.opens(entry["ref"])
-            )
-        except (KeyError, ValueError, ProtocolError):
-            fits = False
-        if not fits:
-            self._mismatch(index, "the sealed event (its bytes, chain place or card)")
-            return None
         self.opened += 1
-        kiosk = self.kiosks.get(entry["kiosk"])
+        kiosk = self.kiosks.get(kiosk_id)
         signed = kiosk is not None and _signed_by(kiosk.key, body, sig)
-        return body, signed
+        self._replay_opened(index, opened, entry["hash"], SIG_OK if signed else SIG_BAD)
 
     def compare_moves(self) -> None:
-        """The auditor's check: each v2 entry's ``issued``/``redeemed`` equals what the replay moved."""
+        """The auditor's check: each entry's and each ``totals`` range's figures are what the replay moved."""
         self.flush()
         moves = self.book.moves
         for index in sorted(self.logged.keys() | moves.keys()):
@@ -540,7 +512,14 @@ class Replay:
             if logged != moved:
                 self.problem(
                     "entry_totals_mismatch",
-                    f"the entry says issued {logged[0]}, redeemed {logged[1]}; "
+                    f"the opening says the entry issued {logged[0]}, redeemed {logged[1]}; "
                     f"the replay moved {moved[0]} and {moved[1]}",
                     index=index,
                 )
+        for index, first, last, logged, moved in self.totals.differing(moves, sorted(self.unopened)):
+            self.problem(
+                "totals_range_mismatch",
+                f"the totals entry says entries {first}..{last} issued {logged[0]}, redeemed {logged[1]}; "
+                f"the replay moved {moved[0]} and {moved[1]}",
+                index=index,
+            )

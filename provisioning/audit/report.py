@@ -29,14 +29,19 @@ AUDIT_CODES: Final = {
     "flags_mismatch": "an event's logged flags differ from what the rules give",
     "balance_mismatch": "a volunteer's balance on the server differs from the log's replay",
     "out_of_order": "a fact comes before what it depends on, or twice",
-    "totals_mismatch": "the server's public totals differ from what the log's entries add up to",
-    "entry_totals_mismatch": "a v2 entry's issued/redeemed differ from what the auditor's replay moved",
+    "totals_mismatch": "the server's public totals differ from what the log gives",
+    "totals_range_gap": "a totals entry's range does not run on from the previous one's (gap or overlap)",
+    "received_not_day": "an entry v2 of an event shows its receipt time, not only the UTC day",
+    "unsealed_event": "an entry v2 holds a v1 event, which names its card, instead of an event_sealed",
+    "entry_totals_mismatch": "an opening's issued/redeemed differ from what the auditor's replay moved",
+    "totals_range_mismatch": "a totals entry's figures differ from what the replay moved in its range",
 }
 """Codes an audit uses besides :class:`protocol.Reason` values, with what each means.
 
 Of the reason codes, the auditor's own are ``opening_missing`` (the auditor has no
 opening for a v2 entry's commitment) and ``opening_mismatch`` (the opening does not
-open it, or a sealed event's bytes do not fit its entry).
+open it, its sealed fields break the event rules, its exact receipt time is not on
+the entry's day, or a sealed v1 event's bytes do not fit its entry).
 """
 
 
@@ -130,6 +135,8 @@ class AuditReport:
     issued: int = 0  # tokens issued and redeemed: the v2 entries' sum, or a v1 log's replay
     redeemed: int = 0
     totals_compared: int | None = None  # the size of the public totals compared, if any
+    public_totals: tuple[int, int, int] | None = None  # (size, issued, redeemed) of /v1/log/totals
+    totals_covered: int | None = None  # a v2 log: entries 0..n-1 are covered by totals entries
     card_commitments: int = 0
     sealed: int = 0
     opened: int = 0
@@ -171,6 +178,10 @@ class AuditReport:
             "issued": self.issued,
             "redeemed": self.redeemed,
             "totals_compared": self.totals_compared,
+            "totals_covered": self.totals_covered,
+            "public_totals": None
+            if self.public_totals is None
+            else dict(zip(("size", "issued", "redeemed"), self.public_totals, strict=True)),
             "card_commitments": self.card_commitments,
             "sealed_events": self.sealed,
             "openings_held": self.openings_held,
@@ -206,15 +217,7 @@ class AuditReport:
             out.append(
                 f"hand-over:   from {self.handover.get('old_origin')} at size {self.handover.get('old_size')}"
             )
-        compared = (
-            f", compared with the public totals at size {self.totals_compared}"
-            if self.totals_compared is not None
-            else " (no public totals to compare)"
-        )
-        out.append(
-            f"totals:      {self.issued} tokens issued, {self.redeemed} redeemed, "
-            f"{self.issued - self.redeemed} in circulation{compared}"
-        )
+        out.append(f"totals:      {_totals_line(self)}")
         if 2 in self.entry_versions:
             out.append(
                 f"openings:    {self.opened} commitment(s) opened "
@@ -236,6 +239,23 @@ class AuditReport:
             counts = ", ".join(f"{code}: {n}" for code, n in sorted(self.problems.by_code.items()))
             out.append(f"  … and {hidden} more (all problems by code: {counts})")
         return out
+
+
+def _totals_line(report: AuditReport) -> str:
+    """What the audit says of the economy's totals, and whether it compared them with ``/v1/log/totals``."""
+    figures = f"{report.issued} tokens issued, {report.redeemed} redeemed, {report.issued - report.redeemed}"
+    where = " in circulation"
+    if report.totals_covered is not None and report.mode == "public":
+        where += f" by the totals entries (covering entries 0..{report.totals_covered - 1})"
+    if report.totals_compared is not None:
+        return f"{figures}{where}, compared with the public totals at size {report.totals_compared}"
+    if report.public_totals is not None:
+        size, issued, redeemed = report.public_totals
+        return (
+            f"{figures}{where}; the public totals at size {size} (issued {issued}, redeemed {redeemed}) "
+            "count events after the last totals entry: not compared"
+        )
+    return f"{figures}{where} (no public totals to compare)"
 
 
 def _handover_json(entry: dict[str, Any]) -> dict[str, Any]:

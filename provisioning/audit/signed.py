@@ -85,12 +85,11 @@ class SignedEntries:
         self._applied.add(digest)
         if entry["v"] != 1 and opened is None:
             return
-        if "ref" in decision.data:  # a decision v2 names a commitment to its card
-            card = None if opened is None else opened(index, decision.data["ref"])
+        if decision.ref is not None:  # a decision v2 names a commitment to its card
+            card = None if opened is None else opened(index, decision.ref)
             if card is None:
                 return
-            data = {k: v for k, v in decision.data.items() if k != "ref"}
-            decision = dataclasses.replace(decision, data={**data, "card": card})
+            decision = dataclasses.replace(decision, card=card)  # what Decision.opened gives
         try:
             apply_decision(self._book, decision, digest, now_ms=received_ms, log_index=index)
         except EconomyError as exc:

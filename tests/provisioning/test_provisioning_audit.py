@@ -1,8 +1,12 @@
 """``kokreativ verify ledger`` against a real server's URL and mirrors of its tiles, clean and tampered.
 
 One server runs in-process for the whole module (uvicorn on loopback, a
-movable clock); a kiosk's signed taps reach it over HTTP, with admin steps in
-between that give every flag something to do.  Mirrors come from the URL
+movable clock); a kiosk's signed taps reach it over HTTP as sealed v2 events
+with their openings beside them, with admin steps in between that give every
+flag something to do.  The server writes a sealed log (entries v2, ``totals``
+entries once a UTC day), so this is the end-to-end run of both audits: the
+public one, which needs no card, and the designated auditor's, which opens
+every event from the server's openings and replays the whole economy.  Mirrors come from the URL
 (``verify mirror``) or from the data folder (``server export-log``).
 Tampering tests change what a dishonest server would publish: they rewrite a
 mirror's entry bundles (edit, delete, reorder or insert an entry, or leave a
@@ -29,7 +33,6 @@ from kokreativ.cli import main
 from protocol import (
     GENESIS_PREV,
     ClockEvidence,
-    Event,
     EventKind,
     PrivateKey,
     b64encode,
@@ -39,8 +42,8 @@ from protocol import (
     sign_event,
 )
 from protocol.checkpoint import Checkpoint, sign_checkpoint
-from protocol.events import parse_event
-from protocol.logentry import event_entry, parse_entry
+from protocol.events import committed_event, parse_event
+from protocol.logentry import make_entry, parse_entry, private_event_entry
 from protocol.tiles import bundles_for, claimed_size, entry_bundle_path, format_bundle
 from provisioning.audit import MirrorSource, history
 from provisioning.client import ApiClient
@@ -67,8 +70,16 @@ class Signer:
     def tap(self, kind: EventKind, card: str, wall_ms: int) -> Any:
         data = {"reason": "unknown_card"} if kind is EventKind.DENIED else {}
         clock = ClockEvidence(wall_ms=wall_ms, synced=True, boot_id=self.boot, mono_ms=self.seq * 1000)
-        event = Event(self.kiosk_id, self.seq + 1, self.head, kind, card, clock, data)
-        signed = sign_event(event, self.key)
+        event, opening = committed_event(
+            kiosk=self.kiosk_id,
+            seq=self.seq + 1,
+            prev=self.head,
+            kind=kind,
+            card=card,
+            clock=clock,
+            data=data,
+        )
+        signed = sign_event(event, self.key, opening)
         self.seq, self.head = self.seq + 1, signed.hash
         return signed
 
@@ -259,9 +270,11 @@ def test_a_clean_mirror_passes_with_the_published_key_and_needs_it(
     assert "OK: every check passed" in out and err == ""
     assert len(list(state.iterdir())) == 1
     assert "mode:        public" in out and "balances:" not in out  # balances are the auditor's
+    assert "replay:      0 shifts" in out  # sealed: the public replays no tap, it checks chains and totals
     code, out, err = _audit(capsys, *args, "--auditor-data", str(auditor_folder(mirror)))
     assert code == 0, out
     assert "mode:        auditor" in out and "balances:    5 volunteer(s) compared" in out
+    assert "replay:      0 shifts" not in out and "0 redemptions" in out  # every event opened, replayed
     auditor = auditor_folder(mirror)  # personal data under pseudonyms: only its owner reads it
     assert stat.S_IMODE(auditor.stat().st_mode) == 0o700
     assert stat.S_IMODE((auditor / "balances.json").stat().st_mode) == 0o600
@@ -287,7 +300,8 @@ def test_a_clean_url_passes_with_the_published_key_and_keeps_its_checkpoint(
     )
     assert report["balances_compared"] == 5 and report["paid_shifts"] >= 13
     assert report["mode"] == "auditor" and report["totals_compared"] == report["checkpoint"]["size"]
-    assert len(list(state.iterdir())) == 1
+    assert report["opened"] == report["events"] + report["card_commitments"] + 1  # and the block
+    assert sorted(p.name.split("-")[0] for p in state.iterdir()) == ["checkpoint", "openings.jsonl"]
 
     code, out, _ = _audit(capsys, *args)  # the second run compares with the first one's checkpoint
     assert code == 0 and json.loads(out)["kept_checkpoints"] == 1
@@ -389,15 +403,14 @@ def test_progress_goes_to_stderr_only(ledger: Ledger, tmp_path: Path, capsys):
 # -- tampering -------------------------------------------------------------------------------------
 def _tamper_edit_body(entries: list[bytes], index: int) -> None:
     entry = parse_entry(entries[index])
-    body = entry["body"].replace(b'"mono_ms":', b'"mono_ms":1')
-    entries[index] = event_entry(body, entry["sig"], received_ms=entry["received_ms"], flags=entry["flags"])
+    ref = parse_event(entry["body"]).ref or ""
+    body = entry["body"].replace(ref.encode(), ("0" if ref[0] != "0" else "1").encode() + ref[1:].encode())
+    entries[index] = private_event_entry(body, entry["sig"], received_ms=entry["received_ms"])
 
 
-def _tamper_edit_flags(entries: list[bytes], index: int) -> None:
+def _tamper_edit_day(entries: list[bytes], index: int) -> None:
     entry = parse_entry(entries[index])
-    entries[index] = event_entry(
-        entry["body"], entry["sig"], received_ms=entry["received_ms"], flags=["card_blocked"]
-    )
+    entries[index] = private_event_entry(entry["body"], entry["sig"], received_ms=entry["received_ms"] - 1)
 
 
 def _tamper_delete(entries: list[bytes], index: int) -> None:
@@ -416,12 +429,12 @@ def _tamper_insert(entries: list[bytes], index: int) -> None:
     ("tamper", "expected"),
     [
         (_tamper_edit_body, "seq {seq}: the signature does not verify"),
-        (_tamper_edit_flags, "seq {seq}: the log says flags ['card_blocked']"),
+        (_tamper_edit_day, "seq {seq}: the opening does not open the sealed event: its received_ms"),
         (_tamper_delete, "seq {next}: seq jumps from {prev} to {next}"),
         (_tamper_reorder, "seq {next}: seq jumps from {prev} to {next}"),
         (_tamper_insert, "seq {prev}: seq {prev} comes again"),
     ],
-    ids=["edit", "flags", "delete", "reorder", "insert"],
+    ids=["edit", "day", "delete", "reorder", "insert"],
 )
 def test_tampering_with_one_entry_is_named(ledger: Ledger, tmp_path: Path, capsys, tamper, expected):
     mirror = _mirror(ledger, tmp_path / "mirror")
@@ -429,11 +442,45 @@ def test_tampering_with_one_entry_is_named(ledger: Ledger, tmp_path: Path, capsy
     entries = _entries(mirror)
     tamper(entries, index)
     _forge(mirror, entries)
-    code, out, _ = _audit(capsys, str(mirror), "--key", ledger.verifier_key, "--workers", "1")
+    args = [str(mirror), "--key", ledger.verifier_key, "--workers", "1"]
+    code, out, _ = _audit(capsys, *args, "--auditor-data", str(auditor_folder(mirror)))
     assert code == 1
-    line = f"entry {index}: kiosk {kiosk} " + expected.format(seq=seq, prev=seq - 1, next=seq + 1)
-    assert line in out, out
+    where = "" if "opening" in expected else f"kiosk {kiosk} "  # the opening's finding names the entry
+    line = f"entry {index}: {where}" + expected.format(seq=seq, prev=seq - 1, next=seq + 1)
+    assert line.replace(f"seq {seq}: the opening", "the opening") in out, out
     assert "FAILED" in out
+
+
+def _edit_opening(mirror: Path, index: int, **change: Any) -> None:
+    """Change the auditor's opening item of entry ``index`` (the server's word on it)."""
+    path = auditor_folder(mirror) / "openings.jsonl"
+    items = [json.loads(line) for line in path.read_text().splitlines()]
+    for item in items:
+        if item["index"] == index:
+            item.update(change)
+    path.write_text("".join(json.dumps(item) + "\n" for item in items))
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ({"flags": ["card_blocked"]}, "flags_mismatch"),  # another verdict than the rules give
+        ({"issued": 99}, "entry_totals_mismatch"),  # another amount than the rules pay
+        ({"salt": "0" * 32}, "opening_mismatch"),  # does not open the event's commitment
+    ],
+    ids=["flags", "issued", "salt"],
+)
+def test_the_auditor_names_an_opening_that_disagrees_with_the_rules(
+    ledger: Ledger, tmp_path: Path, capsys, change: dict[str, Any], code: str
+):
+    mirror = _mirror(ledger, tmp_path / "mirror")
+    index, _, _ = _pick_event(mirror)
+    args = [str(mirror), "--key", ledger.verifier_key, "--workers", "1", "--json"]
+    assert _audit(capsys, *args)[0] == 0  # the public sees nothing of it: the opening is not public
+    _edit_opening(mirror, index, **change)
+    status, out, _ = _audit(capsys, *args, "--auditor-data", str(auditor_folder(mirror)))
+    assert status == 1
+    assert index in [p.get("index") for p in json.loads(out)["problems"] if p["code"] == code], out
 
 
 def test_an_edit_that_keeps_every_signature_is_found_by_the_root(ledger: Ledger, tmp_path: Path, capsys):
@@ -443,9 +490,8 @@ def test_an_edit_that_keeps_every_signature_is_found_by_the_root(ledger: Ledger,
     index, _, _ = _pick_event(mirror)
     entries = _entries(mirror)
     entry = parse_entry(entries[index])
-    entries[index] = event_entry(
-        entry["body"], entry["sig"], received_ms=entry["received_ms"] + 1, flags=entry["flags"]
-    )
+    another_day = entry["received_ms"] + 86_400_000  # still a day, so only the hashes can tell
+    entries[index] = private_event_entry(entry["body"], entry["sig"], received_ms=another_day)
     _forge(mirror, entries)
     code, out, _ = _audit(capsys, str(mirror), *state, "--json")
     report = json.loads(out)
@@ -471,10 +517,12 @@ def test_an_altered_balance_names_the_volunteer(ledger: Ledger, tmp_path: Path, 
     mirror = export_mirror(folder, tmp_path / "mirror")  # the server publishes the totals it holds
     args = [str(mirror), "--key", ledger.verifier_key, "--workers", "1"]
     code, out, _ = _audit(capsys, *args)
-    assert code == 1  # the public sees the totals move
-    assert "the server's totals at size" in out and "[totals_mismatch]" in out
+    # The log's one day is not closed by a totals entry yet: the public has no figure to hold the
+    # route's to, and says so (a closed day's totals entry is the server's signed word: test_..._v2).
+    assert code == 0 and "count events after the last totals entry: not compared" in out, out
     code, out, _ = _audit(capsys, *args, "--auditor-data", str(auditor_folder(mirror)))
-    assert code == 1  # the auditor sees whose balance
+    assert code == 1  # the auditor sees the totals move, and whose balance
+    assert "the server's totals at size" in out and "[totals_mismatch]" in out
     assert f"volunteer {volunteer}: the server says {balance + 7} tokens, the log gives {balance}" in out
 
 
@@ -499,17 +547,21 @@ def test_the_report_is_capped_but_counts_everything(ledger: Ledger, tmp_path: Pa
     mirror = _mirror(ledger, tmp_path / "mirror")
     entries = _entries(mirror)
     events = [i for i, e in enumerate(entries) if _event_at(e)]
-    for i in events:  # every signature forged and every flag changed: two problems per event
+    for i in events:  # every signature forged and the time of day shown: two problems per event
         entry = parse_entry(entries[i])
-        entries[i] = event_entry(
-            entry["body"], bytes(64), received_ms=entry["received_ms"], flags=["too_large"]
+        entries[i] = make_entry(
+            "event",
+            version=2,
+            body=b64encode(entry["body"]),
+            sig=b64encode(bytes(64)),
+            received_ms=entry["received_ms"] + 1,
         )
     _forge(mirror, entries)
     code, out, _ = _audit(capsys, str(mirror), "--key", ledger.verifier_key, "--workers", "1")
     assert code == 1
-    counts = f"bad_signature: {len(events)}, flags_mismatch: {len(events)}"
-    assert out.count("[bad_signature]") + out.count("[flags_mismatch]") == 50
-    assert "more (all problems by code:" in out and counts in out
+    counts = f"received_not_day: {len(events)}"
+    assert out.count("[bad_signature]") + out.count("[received_not_day]") == 50
+    assert "more (all problems by code:" in out and counts in out and f"bad_signature: {len(events)}" in out
 
 
 def test_a_volunteers_receipt_verifies_offline(ledger: Ledger, tmp_path: Path, capsys):

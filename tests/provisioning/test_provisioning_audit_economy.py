@@ -36,7 +36,7 @@ from protocol import (
 )
 from protocol.decisions import committed_decision
 from protocol.events import parse_event
-from protocol.logentry import decision_entry, event_entry, parse_entry
+from protocol.logentry import decision_entry, parse_entry
 from protocol.note import NoteVerifier
 from provisioning.audit import AuditOptions, AuditReport, HttpSource, MirrorSource, audit_ledger
 from provisioning.audit.auditor import HttpAuditor
@@ -428,12 +428,14 @@ def test_a_decision_signed_by_a_key_the_log_never_registered_is_named(economy: E
 
 
 def test_a_changed_redeem_flag_is_named(economy: Economy, tmp_path: Path):
+    """A sealed log shows no flags: the auditor checks the server's word, its opening, by the rules."""
     folder = _copy(economy, tmp_path / "copy")
     index = _index_of_event(folder, *economy.overdraft)
-    entry = parse_entry(_entries(folder)[index])
-    assert entry["flags"] == ["overdraft"]
-    changed = event_entry(entry["body"], entry["sig"], received_ms=entry["received_ms"], flags=[])
-    _replace_entry(folder, index, changed)
+    assert "flags" not in parse_entry(_entries(folder)[index])
+    with _db(folder / "ledger.db") as conn:
+        (flags,) = conn.execute("SELECT flags FROM openings WHERE log_index = ?", (index,)).fetchone()
+        assert json.loads(flags) == ["overdraft"]
+        conn.execute("UPDATE openings SET flags = '[]' WHERE log_index = ?", (index,))
     report = _audit(folder, economy.verifier_key, tmp_path / "state")
     kiosk, seq = economy.overdraft
     line = f"entry {index}: kiosk {kiosk} seq {seq}: the log says flags [], the rules give ['overdraft']"
