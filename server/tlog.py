@@ -128,6 +128,10 @@ def append(ctx: ServerContext, tx: Tx, entries: Sequence[bytes], *, now_ms: int 
     return Appended(first_index=size, size=frontier.size, checkpoint=note, hashes=hashes)
 
 
+# A published figure is about at least this many volunteers, or about none (server.totals, docs/privacy.md).
+MIN_PUBLIC_COUNT: Final = 5
+
+
 def _close_day(tx: Tx, size: int, now_ms: int) -> list[bytes]:
     """The ``totals`` entry to append after the first append of a new UTC day, or nothing.
 
@@ -136,6 +140,10 @@ def _close_day(tx: Tx, size: int, now_ms: int) -> list[bytes]:
     ledger entries moved the economy's totals; ``at_ms`` is the new day's first
     millisecond, so it tells nobody when the append came.  Appended after the
     append's own entries, so their indices, which the caller computed, stay.
+
+    The small-count rule of the public figures (:data:`MIN_PUBLIC_COUNT`): a range
+    whose tokens moved for 1 to 4 volunteers stays open into the next day, until
+    it covers at least five, so no published sum is one person's pay or purchase.
     """
     day = logentry.public_day(now_ms)
     open_day = tx.get_setting(TOTALS_DAY_SETTING)
@@ -145,6 +153,8 @@ def _close_day(tx: Tx, size: int, now_ms: int) -> list[bytes]:
     first = int(tx.get_setting(TOTALS_LAST_SETTING) or "-1") + 1
     last = size - 1
     if open_day is None or last < first:
+        return []
+    if 0 < tx.range_movers(first, last) < MIN_PUBLIC_COUNT:
         return []
     tx.set_setting(TOTALS_LAST_SETTING, str(last))
     issued, redeemed = tx.range_moves(first, last)

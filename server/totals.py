@@ -36,7 +36,7 @@ from protocol.economy import SiteKind
 from server import tlog
 from server.context import ServerContext
 
-MIN_PUBLIC_COUNT: Final = 5
+MIN_PUBLIC_COUNT: Final = tlog.MIN_PUBLIC_COUNT
 ACTIVE_WINDOW_MS: Final = 365 * 24 * 3_600_000
 _MS_PER_HOUR: Final = 3_600_000
 SUPPRESSED: Final = f"fewer than {MIN_PUBLIC_COUNT} volunteers"

@@ -68,6 +68,15 @@ class OpeningsRead(Queries):
         )
         return [_opening(row) for row in rows]
 
+    def range_movers(self, first: int, last: int) -> int:
+        """How many volunteers' balances the ledger entries of log entries ``first..last`` moved."""
+        row = self._conn.execute(
+            "SELECT COUNT(DISTINCT volunteer_id) FROM ledger_entries "
+            "WHERE log_index >= ? AND log_index <= ? AND delta != 0",
+            (first, last),
+        ).fetchone()
+        return int(row[0])
+
     def range_moves(self, first: int, last: int) -> tuple[int, int]:
         """``(issued, redeemed)``: how the ledger entries of log entries ``first..last`` moved the totals."""
         row = self._conn.execute(
