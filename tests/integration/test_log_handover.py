@@ -1,12 +1,15 @@
 """A data folder from before issue 17 moves its log to a new origin, and a real kiosk follows.
 
-The old data folder is made and run by the code of the commit before issue 17
-(``git archive`` of it, run in a subprocess), with a real kiosk of today's
-code enrolled and synced against it, so the kiosk pinned the old origin and a
-checkpoint of it.  Then today's server starts on that folder: the log moves
-to ``<old origin>/2`` with a signed hand-over, and the kiosk follows it or,
-when the hand-over is forged or does not fit its pinned checkpoint, stays at
-``log_inconsistent``.
+The upgrade as it happens in the field: the old data folder is made and run by
+the code of the commit before issue 17 (``git archive`` of it, run in
+subprocesses), and a kiosk of that old code (:mod:`tests.integration.old_kiosk`)
+enrols and syncs against it, so it pinned the old origin and a checkpoint of it,
+and keeps a v1 event it signed but has not sent yet.  Then today's server starts
+on that folder: the log moves to ``<old origin>/2`` with a signed hand-over.
+Later the kiosk is updated: today's kiosk code opens the same configuration and
+outbox (the outbox migrations run), follows the hand-over or, when the hand-over
+is forged or does not fit its pinned checkpoint, stays at ``log_inconsistent``;
+its v1 event is logged ``event_sealed``, its new taps are v2 events.
 """
 
 from __future__ import annotations
@@ -22,31 +25,37 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 
+from hardware.indicator import RecordingIndicator
 from kokreativ.localserver import free_port, start_server, stop_server
-from protocol import PrivateKey, PublicKey, Reason, encode_batch
+from protocol import PrivateKey, PublicKey, Reason
 from protocol.checkpoint import verify_checkpoint
+from protocol.events import EventKind, verify_event
 from protocol.handover import Handover, sign_handover, verify_handover
 from protocol.logentry import parse_entry
 from protocol.note import NoteVerifier
 from provisioning.client import ApiClient
-from provisioning.enrol import enrol_kiosk
 from server.datadir import LEDGER
 from server.keyfiles import read_secret
 from server.keyrotation import SERVER_KEY
-from terminal.config import KioskConfig
+from terminal.clock import SimulatedClock
+from terminal.config import KioskConfig, load_config
+from terminal.keystore import load_key
 from terminal.outbox import Outbox
 from terminal.status import status_report
 from terminal.sync import SyncClient
-from terminal.tap import Outcome
+from terminal.tap import Kiosk, Outcome
+from terminal.trust import TrustStore
 from tests.cardfactory import TestIssuer
-from tests.conftest import clock_from_now
 
 BEFORE_ISSUE_17 = "8bdeefb"  # main before issue 17: its log names cards (entry v1)
 REPO = Path(__file__).resolve().parents[2]
+UPDATE_MIGRATIONS = {"m010_event_openings", "m011_log_handover"}  # the outbox's since issue 17
+UPDATED_BOOT = "00000000-0000-4000-8000-000000000017"  # the kiosk restarts with its new software
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +78,8 @@ class OldFolder:
     data_dir: Path
     admin_token: str
     config: KioskConfig
+    config_path: Path  # kiosk.toml, as the old code wrote it
+    kiosk_ms: int  # the old kiosk's clock when it stopped: today's kiosk goes on from there
     issuer: TestIssuer
     cards: list[str]
     volunteers: list[str]
@@ -126,33 +137,20 @@ def _old_folder(old_code: Path, tmp_path: Path, *, lost_receipt: bool) -> OldFol
             ]
             admin.block_card(registered[2]["card_id"], reason="lost")
             code = admin.create_enrolment_code(site["site_id"])["code"]
-            _, config = enrol_kiosk(url, code, tmp_path / "kiosk", client=admin)
         cards = [card["card_id"] for card in registered]
-        with Outbox(config.outbox_path) as outbox:
-            kiosk, clock = _tap_kiosk(config, issuer, outbox)
-            assert kiosk.handle_tap(issuer.tap(cards[0])).kind is Outcome.CHECK_IN
-            with SyncClient(config, outbox) as client:
-                assert client.sync_once().ok
-            pinned = outbox.log_checkpoint()
-            assert pinned is not None and pinned.size > 0
-            if lost_receipt:  # sent as a round sends it; the answer never reaches the outbox
-                clock.advance(3600)
-                assert kiosk.handle_tap(issuer.tap(cards[0])).kind is Outcome.CHECK_OUT
-                sent = requests.post(
-                    f"{url}/v1/kiosks/{config.kiosk_id}/events",
-                    data=encode_batch(outbox.pending()),
-                    headers={"Content-Type": "application/json"},
-                    timeout=10,
-                )
-                assert sent.status_code == 200, sent.text
-                assert outbox.pending_count() == 1
+        mode = "lost_receipt" if lost_receipt else "pending"
+        kiosk = _run_old_kiosk(
+            old_code, ["enrol", url, code, str(tmp_path / "kiosk"), issuer.key.seed.hex(), cards[0], mode]
+        )
         log_key = requests.get(f"{url}/v1/log/key", timeout=10).json()
     finally:
         stop_server(process)
     return OldFolder(
         data_dir,
         init["token"],
-        config,
+        load_config(Path(kiosk["config"])),
+        Path(kiosk["config"]),
+        int(kiosk["wall_ms"]),
         issuer,
         cards,
         [card["volunteer_id"] for card in registered],
@@ -160,6 +158,21 @@ def _old_folder(old_code: Path, tmp_path: Path, *, lost_receipt: bool) -> OldFol
         PublicKey.from_b64(init["key"]),
         port,
     )
+
+
+def _run_old_kiosk(old_code: Path, args: list[str]) -> dict[str, Any]:
+    """Run :mod:`tests.integration.old_kiosk` by the old code; its JSON answer."""
+    source = (Path(__file__).parent / "old_kiosk.py").read_text()
+    ran = subprocess.run(
+        [sys.executable, "-c", source, *args],
+        env=_env(old_code),
+        capture_output=True,
+        check=False,
+        cwd=old_code,
+    )
+    assert ran.returncode == 0, ran.stderr.decode()[-3000:]
+    answer: dict[str, Any] = json.loads(ran.stdout)
+    return answer
 
 
 def _start_old_server(old_code: Path, data_dir: Path, port: int, log_path: Path) -> subprocess.Popen[bytes]:
@@ -195,21 +208,28 @@ def _start_old_server(old_code: Path, data_dir: Path, port: int, log_path: Path)
     raise RuntimeError(f"the old server did not start; see {log_path}")
 
 
-def _tap_kiosk(config: KioskConfig, issuer: TestIssuer, outbox: Outbox):  # type: ignore[no-untyped-def]
-    from hardware.indicator import RecordingIndicator
-    from terminal.keystore import load_key
-    from terminal.tap import Kiosk
-    from terminal.trust import TrustStore
+def _outbox_migrations(config: KioskConfig) -> set[str]:
+    """The names of the outbox migrations that ran on the kiosk's outbox file."""
+    conn = sqlite3.connect(config.outbox_path)
+    try:
+        return {name for (name,) in conn.execute("SELECT name FROM _sqlite_migrations")}
+    finally:
+        conn.close()
 
-    clock = clock_from_now()
-    return Kiosk(
-        config=config,
-        key=load_key(config.key_path),
+
+def _updated_kiosk(old: OldFolder, outbox: Outbox) -> tuple[Kiosk, SimulatedClock]:
+    """Today's kiosk code on the old kiosk's configuration and outbox, started after its update:
+    a new boot whose wall clock goes on from where the old kiosk stopped."""
+    clock = SimulatedClock(old.kiosk_ms + 60_000, boot_id=UPDATED_BOOT)
+    kiosk = Kiosk(
+        config=old.config,
+        key=load_key(old.config.key_path),
         outbox=outbox,
         clock=clock,
         indicator=RecordingIndicator(),
-        trust=TrustStore(outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id),
-    ), clock
+        trust=TrustStore(outbox, server_key=old.config.server_public_key, kiosk_id=old.config.kiosk_id),
+    )
+    return kiosk, clock
 
 
 @pytest.fixture
@@ -250,7 +270,7 @@ def _entries(
 
 
 def test_an_old_log_moves_to_a_new_origin_and_an_enrolled_kiosk_follows(
-    upgraded: tuple[OldFolder, str],
+    upgraded: tuple[OldFolder, str], old_code: Path
 ) -> None:
     old, url = upgraded
     new_origin = old.old_origin + "/2"
@@ -288,28 +308,61 @@ def test_an_old_log_moves_to_a_new_origin_and_an_enrolled_kiosk_follows(
         for name in (*old.cards, *old.volunteers):
             assert name.encode() not in entry, f"{name} in {entry[:120]!r}"
 
-    # The kiosk pinned the old origin; its next round follows the hand-over and syncs a v1 event.
+    # The kiosk pinned the old origin and holds the check-out the old code signed (v1, seq 2).  Updated,
+    # it checks the next volunteer in (v2, seq 3); its next round follows the hand-over and sends both.
+    # Not updated yet, the kiosk cannot verify the new origin's checkpoints: it keeps its event and
+    # raises no alarm (its old code knows no hand-over; it follows once updated).
+    waiting = _run_old_kiosk(old_code, ["sync", str(old.config_path)])
+    assert waiting == {"error": Reason.NOTE_UNVERIFIED.value, "alarm": None, "pending": 1}
+    assert not _outbox_migrations(old.config) & UPDATE_MIGRATIONS  # the old code made the outbox
     with Outbox(old.config.outbox_path) as outbox:
-        kiosk, clock = _tap_kiosk(old.config, old.issuer, outbox)
-        clock.advance(3600)
-        assert kiosk.handle_tap(old.issuer.tap(old.cards[0])).kind is Outcome.CHECK_OUT
+        assert _outbox_migrations(old.config) >= UPDATE_MIGRATIONS  # today's code migrated it
+        assert [(e.event.seq, e.event.version) for e in outbox.pending()] == [(2, 1)]
+        kiosk, clock = _updated_kiosk(old, outbox)
+        assert kiosk.handle_tap(old.issuer.tap(old.cards[1])).kind is Outcome.CHECK_IN
+        assert [(e.event.seq, e.event.version) for e in outbox.pending()] == [(2, 1), (3, 2)]
         with SyncClient(old.config, outbox) as client:
             result = client.sync_once()
         assert result.ok and result.pending == 0, result
         pinned = outbox.log_checkpoint()
         assert pinned is not None and pinned.origin == new_origin
         assert outbox.alarm is None
+        clock.advance(3600)
+        assert kiosk.handle_tap(old.issuer.tap(old.cards[1])).kind is Outcome.CHECK_OUT
         with SyncClient(old.config, outbox) as client:
-            assert client.sync_once().ok  # and keeps syncing under the new origin
+            result = client.sync_once()  # and keeps syncing under the new origin
+        assert result.ok and result.pending == 0 and result.acknowledged == 1, result
+        assert outbox.alarm is None
     assert status_report(old.config)["log"]["origin"] == new_origin  # what `terminal status` shows
 
     size = verify_checkpoint(
         requests.get(f"{url}/checkpoint", timeout=10).content,
         [NoteVerifier.for_key(new_origin, old.server_key)],
     ).size
-    sealed = [parse_entry(e) for e in _entries(url, size) if b'"event_sealed"' in e]
+    logged = [parse_entry(e) for e in _entries(url, size)]
+    sealed = [e for e in logged if e["kind"] == "event_sealed"]
     assert [(e["kiosk"], e["seq"]) for e in sealed] == [(old.config.kiosk_id, 2)]
-    assert sealed[0]["issued"] == 10  # the check-out paid the one-hour shift
+    assert [json.loads(e["body"])["seq"] for e in logged if e["kind"] == "event"] == [3, 4]
+    for entry in _entries(url, size):
+        for name in (*old.cards, *old.volunteers):
+            assert name.encode() not in entry, f"{name} in {entry[:120]!r}"
+
+    # The auditor gets what the sealed entry no longer shows: the v1 event as the kiosk signed it.
+    openings = requests.get(
+        f"{url}/v1/audit/openings",
+        headers={"Authorization": f"Bearer {old.admin_token}"},
+        timeout=10,
+    )
+    assert openings.status_code == 200, openings.text
+    items = [item for item in openings.json()["openings"] if item["kind"] == "event_sealed"]
+    assert len(items) == 1, items
+    (item,) = items
+    assert (item["kiosk"], item["seq"], item["card"]) == (old.config.kiosk_id, 2, old.cards[0])
+    assert item["issued"] == 10  # the check-out paid the one-hour shift
+    kiosk_key = load_key(old.config.key_path).public_key
+    signed = verify_event(base64.b64decode(item["body"]), base64.b64decode(item["sig"]), kiosk_key)
+    assert (signed.event.version, signed.event.seq, signed.event.card) == (1, 2, old.cards[0])
+    assert signed.event.kind is EventKind.CHECK_OUT and signed.hash == sealed[0]["hash"]
 
 
 def test_the_archived_entries_are_for_the_auditor_only(upgraded: tuple[OldFolder, str]) -> None:
