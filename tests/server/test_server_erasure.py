@@ -76,11 +76,16 @@ def test_erasure_blocks_the_cards_destroys_the_key_and_the_name_reads_null(api: 
     assert not key_file.exists()
     assert _registration_openings(api, volunteer_id) == []
     with ledger_file(api.context.storage) as conn:  # nothing else ties a card to the volunteer any more
-        assert conn.execute("SELECT COUNT(*) FROM openings WHERE volunteer_id = ?", (volunteer_id,)).fetchone()[
-            0
-        ] == 0
+        assert (
+            conn.execute("SELECT COUNT(*) FROM openings WHERE volunteer_id = ?", (volunteer_id,)).fetchone()[
+                0
+            ]
+            == 0
+        )
         # The blocks are logged as commitments, opened by card and salt alone.
-        blocks = conn.execute("SELECT card_id, volunteer_id FROM openings WHERE kind = 'card_blocked'").fetchall()
+        blocks = conn.execute(
+            "SELECT card_id, volunteer_id FROM openings WHERE kind = 'card_blocked'"
+        ).fetchall()
         assert sorted(blocks) == sorted((card_id, None) for card_id in card_ids)
     person = _report_entry(api, volunteer_id)
     assert (person["name"], person["ehrenamtskarte"]) == (None, None)
@@ -123,14 +128,19 @@ def test_erasure_refusals(api: Api) -> None:
 
 
 def test_the_access_secret_and_sessions_are_exported_without_their_hashes_and_erased(api: Api) -> None:
-    """Each table of the lists goes by its line: the access secret and sessions (m015), the openings (m012)."""
+    """Each table of the lists goes by its line: access secret and sessions (m015), openings (m012)."""
     person = _person(api)
     volunteer_id = person["volunteer_id"]
     other = api.create_card("Grace")
     api.clock.now = T0 + HOUR
     mine = _session(api, person["access_secret"])
     theirs = _session(api, other["access_secret"])
-    assert {step.table for step in ERASURE_STEPS} >= {"personal_data", "volunteer_access", "sessions", "openings"}
+    assert {step.table for step in ERASURE_STEPS} >= {
+        "personal_data",
+        "volunteer_access",
+        "sessions",
+        "openings",
+    }
     exported = api.admin("GET", f"/v1/admin/volunteers/{volunteer_id}/export", expect=200).json()
     # Metadata only: the hashes of the secret and of the session are withheld.
     assert exported["access"] == [{"volunteer_id": volunteer_id, "issued_ms": T0, "revoked_ms": None}]

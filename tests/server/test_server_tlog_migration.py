@@ -280,7 +280,11 @@ def test_kiosks_keep_syncing_after_the_migration(tmp_path: Path) -> None:
     # The new v1 event is logged sealed: no card; the item says what the kiosk cannot know.
     assert "origin" not in fresh
     # The entry shows only the UTC day it was received (design 17b); the exact time is in the opening.
-    assert (fresh["index"], fresh["received_ms"], fresh["entry"]) == (start.size, public_day(T0), "event_sealed")
+    assert (fresh["index"], fresh["received_ms"], fresh["entry"]) == (
+        start.size,
+        public_day(T0),
+        "event_sealed",
+    )
     sealed = make_entry(
         "event_sealed",
         version=PRIVATE_ENTRY_VERSION,
