@@ -10,11 +10,15 @@ and the volunteer's own (``/v1/me/export``) both call it, and
      "cards": [card, …],          # IDs, kind, validity, block, coordinator flag
      "balance": tokens,
      "shifts": [shift, …], "ledger": [line, …], "redemptions": [redemption, …],
-     "access": [row, …] | null, "sessions": [row, …] | null, "openings": [row, …] | null}
+     "access": [row, …] | null, "sessions": [row, …] | null,
+     "openings": [item, …]}
 
-The last three are the rows of :data:`EXPORT_TABLES` about the person, ``null``
-where this server keeps no such table; columns holding a secret's hash are left
-out (:data:`WITHHELD_COLUMNS`): they are security data, not the person's.
+``access`` and ``sessions`` are the rows of :data:`EXPORT_TABLES` about the
+person, ``null`` where this server keeps no such table; columns holding a
+secret's hash are left out (:data:`WITHHELD_COLUMNS`): they are security data,
+not the person's.  ``openings`` are what open the log entries about their cards,
+the items ``GET /v1/me/openings`` answers (:func:`server.openings.volunteer_openings`),
+so the export and the volunteer's own route agree item for item.
 """
 
 from __future__ import annotations
@@ -51,7 +55,6 @@ class ExportTable:
 EXPORT_TABLES: Final[tuple[ExportTable, ...]] = (
     ExportTable("access", "volunteer_access", "volunteer_id", "volunteer"),
     ExportTable("sessions", "sessions", "volunteer_id", "volunteer"),
-    ExportTable("openings", "openings", "card_id", "cards"),
 )
 
 
@@ -93,6 +96,7 @@ def export_person(ctx: ServerContext, volunteer_id: str) -> dict[str, Any]:
             "shifts": [shift.to_json() for shift in tx.volunteer_shifts(volunteer_id)],
             "ledger": account(tx, volunteer_id, Period(0, None))["entries"],
             "redemptions": [r.to_json() for r in tx.volunteer_redemptions(volunteer_id)],
+            "openings": [opening.to_json() for opening in tx.openings_of_volunteer(volunteer_id)],
         }
         for extra in EXPORT_TABLES:
             values = [volunteer_id] if extra.of == "volunteer" else card_ids

@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,6 +50,8 @@ def _text(value: Any) -> str:
         return "–"
     if isinstance(value, bool):
         return "ja" if value else "nein"
+    if isinstance(value, dict | list):  # an opening's sealed fields and flags: as in the JSON export
+        return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return str(value)
 
 

@@ -77,6 +77,20 @@ def _search(root: Path, needles: dict[str, bytes]) -> dict[str, list[str]]:
     return hits
 
 
+def _links(ledger: Path, volunteer_id: str) -> dict[str, int]:
+    """How many rows of the tables that tie a person to their pseudonyms still name ``volunteer_id``."""
+    conn = sqlite3.connect(ledger)
+    try:
+        return {
+            table: conn.execute(
+                f"SELECT COUNT(*) FROM {table} WHERE volunteer_id = ?", (volunteer_id,)
+            ).fetchone()[0]
+            for table in ("openings", "volunteer_access")
+        }
+    finally:
+        conn.close()
+
+
 def _shift(kiosk: Kiosk, tap: Tap, clock) -> None:  # type: ignore[no-untyped-def]
     assert kiosk.handle_tap(tap).kind is Outcome.CHECK_IN
     clock.advance(2 * HOUR_S)
@@ -95,9 +109,12 @@ def test_after_an_erasure_no_file_holds_the_name_the_number_or_the_uid(
     with server.admin() as admin:
         site = admin.add_site("Tafel Nord", tokens_per_hour=10, allow_uncredentialed=True)
         admin.add_issuer_key(issuer.key.public_key.to_b64())
-        jordis = admin.register_card(name=NAME, ehrenamtskarte=NUMBER)
+        home = site["site_id"]  # each new volunteer's home site (issue 17)
+        jordis = admin.register_card(name=NAME, site_id=home, ehrenamtskarte=NUMBER)
         tag = admin.register_card(volunteer_id=jordis["volunteer_id"], uid=TAG_UID)
-        others = [admin.register_card(name=n)["card_id"] for n in ("Bertolt Beispiel", "Cem Çelik")]
+        others = [
+            admin.register_card(name=n, site_id=home)["card_id"] for n in ("Bertolt Beispiel", "Cem Çelik")
+        ]
         code = admin.create_enrolment_code(site["site_id"])["code"]
     volunteer_id, card_id, tag_id = jordis["volunteer_id"], jordis["card_id"], tag["card_id"]
     _, config = enrol_kiosk(server.url, code, tmp_path / "kiosk")
@@ -165,6 +182,11 @@ def test_after_an_erasure_no_file_holds_the_name_the_number_or_the_uid(
     assert before_keys in pruned
     remaining_keys = [p for p in backups.iterdir() if p.is_dir()]
     assert not any(PersonVault(folder).has_key(volunteer_id) for folder in remaining_keys)
+
+    # Nothing links her card IDs to her volunteer ID any more: the registration openings (card|volunteer)
+    # are gone, with her access secret and sessions; the backup from before still had them (the control).
+    assert _links(backups / "ledger-before.db", volunteer_id) == {"openings": 2, "volunteer_access": 1}
+    assert _links(data / "ledger.db", volunteer_id) == {"openings": 0, "volunteer_access": 0}
 
     # What remains: her pseudonymous IDs, where, and why. None of those files holds anything above.
     remains = _search(

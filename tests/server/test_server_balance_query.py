@@ -116,9 +116,9 @@ def test_a_uid_card_is_answered_only_where_the_site_allows_them(api: Api, world:
     strict = world.kiosk
     pilot_site = api.create_site(allow_uncredentialed=True)
     pilot = api.enrol_kiosk(pilot_site["site_id"])
-    card = api.admin("POST", "/v1/admin/cards", {"name": "Pilot", "uid": UID.hex()}, expect=201).json()[
+    card = api.create_card("Pilot", uid=UID.hex(), site_id=pilot_site["site_id"])[
         "card_id"
-    ]
+    ]  # home: the pilot
     assert card == uid_pseudonym(UID, api.context.uid_pseudonym_key)
     assert_error(_ask(api, strict, card, b""), 409, "uncredentialed_card")
     assert _ask(api, pilot, card, b"").status_code == 200

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 from server_helpers import HOUR, T0, Api, World, assert_error
+from test_server_personal_access import cookie, session_cookie
 
 from protocol import EventKind, Reason
 from server.datadir import open_data_dir
@@ -34,6 +35,22 @@ def _erase(api: Api, volunteer_id: str, expect: int = 200) -> dict:
     return api.admin("POST", f"/v1/admin/volunteers/{volunteer_id}/erase", expect=expect).json()
 
 
+def _registration_openings(api: Api, volunteer_id: str) -> list[str]:
+    """The cards whose registration opening (its commitment is to ``card|volunteer``) names the volunteer."""
+    with ledger_file(api.context.storage) as conn:
+        rows = conn.execute(
+            "SELECT card_id FROM openings WHERE kind = 'card' AND volunteer_id = ? ORDER BY log_index",
+            (volunteer_id,),
+        ).fetchall()
+    return [row[0] for row in rows]
+
+
+def _session(api: Api, secret: str) -> str:
+    response = api.http.post("/v1/me/session", json={"secret": secret})
+    assert response.status_code == 204, response.text
+    return session_cookie(response)
+
+
 def test_erasure_blocks_the_cards_destroys_the_key_and_the_name_reads_null(api: Api, world: World) -> None:
     card = _person(api)
     volunteer_id = card["volunteer_id"]
@@ -44,16 +61,32 @@ def test_erasure_blocks_the_cards_destroys_the_key_and_the_name_reads_null(api: 
         NAME,
         NUMBER,
     )
+    card_ids = [card["card_id"], second["card_id"]]
+    assert _registration_openings(api, volunteer_id) == card_ids
     api.clock.now = T0 + HOUR
     answer = _erase(api, volunteer_id)
     assert answer == {
         "volunteer_id": volunteer_id,
         "erased_ms": T0 + HOUR,
-        "cards_blocked": [card["card_id"], second["card_id"]],
-        "deleted": {"personal_data": 1},
+        "cards_blocked": card_ids,
+        # The access secret (made with the first card), no session yet, both cards' registration openings.
+        "deleted": {"personal_data": 1, "volunteer_access": 1, "sessions": 0, "openings": 2},
         "key_destroyed": True,
     }
     assert not key_file.exists()
+    assert _registration_openings(api, volunteer_id) == []
+    with ledger_file(api.context.storage) as conn:  # nothing else ties a card to the volunteer any more
+        assert (
+            conn.execute("SELECT COUNT(*) FROM openings WHERE volunteer_id = ?", (volunteer_id,)).fetchone()[
+                0
+            ]
+            == 0
+        )
+        # The blocks are logged as commitments, opened by card and salt alone.
+        blocks = conn.execute(
+            "SELECT card_id, volunteer_id FROM openings WHERE kind = 'card_blocked'"
+        ).fetchall()
+        assert sorted(blocks) == sorted((card_id, None) for card_id in card_ids)
     person = _report_entry(api, volunteer_id)
     assert (person["name"], person["ehrenamtskarte"]) == (None, None)
     statement = api.admin("GET", f"/v1/admin/statements/volunteers/{volunteer_id}", expect=200).json()
@@ -78,7 +111,8 @@ def test_erasing_again_changes_nothing_and_keeps_the_first_time(api: Api) -> Non
     before = api.snapshot()
     api.clock.now += HOUR
     again = _erase(api, volunteer_id)
-    assert again == {**first, "cards_blocked": [], "deleted": {"personal_data": 0}, "key_destroyed": False}
+    nothing = {"personal_data": 0, "volunteer_access": 0, "sessions": 0, "openings": 0}
+    assert again == {**first, "cards_blocked": [], "deleted": nothing, "key_destroyed": False}
     assert api.snapshot() == before
 
 
@@ -93,32 +127,56 @@ def test_erasure_refusals(api: Api) -> None:
     assert_error(response, 409, Reason.VOLUNTEER_ERASED)
 
 
-def test_a_table_another_part_adds_is_erased_by_its_line_in_the_list(api: Api) -> None:
-    """The sessions/access/openings steps act once those tables exist (made here by hand, as a seam)."""
-    volunteer_id = _person(api)["volunteer_id"]
-    other = api.create_card("Grace")["volunteer_id"]
-    with ledger_file(api.context.storage, write=True) as conn:
-        conn.execute(
-            "CREATE TABLE sessions (session_sha256 TEXT PRIMARY KEY, volunteer_id TEXT, expires_ms INT)"
-        )
-        conn.execute("INSERT INTO sessions VALUES ('h1', ?, 5), ('h2', ?, 6)", (volunteer_id, other))
-    assert {step.table for step in ERASURE_STEPS} >= {"personal_data", "sessions", "openings"}
+def test_the_access_secret_and_sessions_are_exported_without_their_hashes_and_erased(api: Api) -> None:
+    """Each table of the lists goes by its line: access secret and sessions (m015), openings (m012)."""
+    person = _person(api)
+    volunteer_id = person["volunteer_id"]
+    other = api.create_card("Grace")
+    api.clock.now = T0 + HOUR
+    mine = _session(api, person["access_secret"])
+    theirs = _session(api, other["access_secret"])
+    assert {step.table for step in ERASURE_STEPS} >= {
+        "personal_data",
+        "volunteer_access",
+        "sessions",
+        "openings",
+    }
     exported = api.admin("GET", f"/v1/admin/volunteers/{volunteer_id}/export", expect=200).json()
-    assert exported["sessions"] == [{"volunteer_id": volunteer_id, "expires_ms": 5}]  # the hash is withheld
-    assert _erase(api, volunteer_id)["deleted"] == {"personal_data": 1, "sessions": 1}
+    # Metadata only: the hashes of the secret and of the session are withheld.
+    assert exported["access"] == [{"volunteer_id": volunteer_id, "issued_ms": T0, "revoked_ms": None}]
+    [session] = exported["sessions"]
+    assert set(session) == {"volunteer_id", "created_ms", "last_used_ms", "expires_ms"}
+    assert (session["volunteer_id"], session["created_ms"]) == (volunteer_id, T0 + HOUR)
+    assert person["access_secret"] not in str(exported) and mine not in str(exported)
+    assert _erase(api, volunteer_id)["deleted"] == {
+        "personal_data": 1,
+        "volunteer_access": 1,
+        "sessions": 1,
+        "openings": 1,
+    }
     with ledger_file(api.context.storage) as conn:
-        assert conn.execute("SELECT volunteer_id FROM sessions").fetchall() == [(other,)]
+        assert conn.execute("SELECT volunteer_id FROM sessions").fetchall() == [(other["volunteer_id"],)]
+        assert conn.execute("SELECT volunteer_id FROM volunteer_access").fetchall() == [
+            (other["volunteer_id"],)
+        ]
+    assert_error(api.http.get("/v1/me", headers=cookie(mine)), 401, Reason.SESSION_REQUIRED)
+    response = api.http.post("/v1/me/session", json={"secret": person["access_secret"]})
+    assert response.status_code == 401, response.text
+    assert api.http.get("/v1/me", headers=cookie(theirs)).status_code == 200
 
 
 def test_a_listed_table_without_the_column_fails_closed(api: Api) -> None:
     volunteer_id = _person(api)["volunteer_id"]
-    with ledger_file(api.context.storage, write=True) as conn:
-        conn.execute("CREATE TABLE openings (log_index INTEGER PRIMARY KEY, person TEXT)")
-    with pytest.raises(ValueError, match="openings has no column volunteer_id"):
+    with ledger_file(api.context.storage, write=True) as conn:  # the list and the schema disagree
+        conn.execute("ALTER TABLE sessions RENAME COLUMN volunteer_id TO person")
+    with pytest.raises(ValueError, match="sessions has no column volunteer_id"):
         from server.erasure import erase_volunteer
 
         erase_volunteer(api.context, volunteer_id)
     assert api.context.vault.has_key(volunteer_id)  # nothing was erased half-way
+    assert _registration_openings(api, volunteer_id) != []
+    cards = api.admin("GET", f"/v1/admin/cards?volunteer_id={volunteer_id}", expect=200).json()["cards"]
+    assert [c["blocked_ms"] for c in cards] == [None]
 
 
 def test_an_erasure_cut_short_before_the_key_is_destroyed_is_finished_at_start(
@@ -164,6 +222,7 @@ def test_the_export_holds_everything_stored_about_the_person(api: Api, world: Wo
         "shifts",
         "ledger",
         "redemptions",
+        "openings",
         *(table.key for table in EXPORT_TABLES),
     }
     assert (exported["type"], exported["v"], exported["volunteer_id"]) == (
@@ -181,11 +240,27 @@ def test_the_export_holds_everything_stored_about_the_person(api: Api, world: Wo
         ("shift", 20, 20)
     ]
     assert exported["balance"] == 20 and exported["redemptions"] == []
-    assert all(exported[table.key] is None for table in EXPORT_TABLES)  # no such tables on this ledger yet
+    assert exported["access"] == [{"volunteer_id": volunteer_id, "issued_ms": T0, "revoked_ms": None}]
+    assert exported["sessions"] == []
+    # The openings of the entries about their card: the items their own /v1/me/openings answers.
+    mine = api.http.get("/v1/me/openings", headers=cookie(_session(api, card["access_secret"])))
+    assert mine.status_code == 200, mine.text
+    assert exported["openings"] == mine.json()["openings"]
+    assert [(o["kind"], o["card"]) for o in exported["openings"]] == [
+        ("card", card["card_id"]),
+        ("event", card["card_id"]),
+        ("event", card["card_id"]),
+    ]
+    assert exported["openings"][0]["volunteer"] == volunteer_id
+    assert [o["sealed"]["kind"] for o in exported["openings"][1:]] == ["check_in", "check_out"]
+    assert exported["openings"][2]["issued"] == 20
     _erase(api, volunteer_id)
     after = api.admin("GET", f"/v1/admin/volunteers/{volunteer_id}/export", expect=200).json()
     assert after["personal_data"] is None and after["erased_ms"] == T0
     assert after["balance"] == 20 and len(after["shifts"]) == 1  # pseudonymous, kept
+    assert after["access"] == [] and after["sessions"] == []
+    # The registration opening is gone; the taps' and the block's stay (pseudonymous, for the auditor).
+    assert [o["kind"] for o in after["openings"]] == ["event", "event", "card_blocked"]
 
 
 def test_the_export_as_pdf_is_german_and_readable(api: Api, world: World) -> None:

@@ -99,13 +99,12 @@ def test_online_redemption_that_the_balance_covers_is_debited(
         ada.card_id,
         ada.volunteer_id,
     )
-    with api.context.storage.read() as tx:
-        log_index = tx.event_log_index(w.till.kiosk_id, 1)
-        logged = parse_entry(tx.tlog_entry(log_index) or b"")
+    logged, opening = _logged(api, w.till.kiosk_id, 1)
     assert w.ledger(ada)[-1] == LedgerEntry(
-        ada.volunteer_id, -7, "redeem", record.row_id, T0 + MINUTE, log_index
+        ada.volunteer_id, -7, "redeem", record.row_id, T0 + MINUTE, opening["index"]
     )
-    assert logged["flags"] == [] and logged["body"] == event.body
+    assert logged["body"] == event.body
+    assert (opening["flags"], opening["issued"], opening["redeemed"]) == ([], 0, 7)
     w.assert_books_agree()
 
 
@@ -119,14 +118,31 @@ def test_online_redemption_not_covered_is_declined_and_kept_on_record(shops_worl
     assert w.overdrafts() == []
 
 
-def test_the_refusing_flag_is_what_the_log_holds(api: Api, shops_world: ShopWorld) -> None:
+def _logged(api: Api, kiosk_id: str, seq: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The public log entry of the event ``kiosk_id``/``seq`` and the auditor's opening of it.
+
+    An entry v2 shows no flags and no totals (a stranger would learn the kind and the
+    amount); they are in the opening (``GET /v1/audit/openings``, design 17b).
+    """
+    with api.context.storage.read() as tx:
+        log_index = tx.event_log_index(kiosk_id, seq)
+        assert log_index is not None
+        logged = parse_entry(tx.tlog_entry(log_index) or b"")
+        [opening] = tx.openings_after(log_index - 1, 1)
+    assert opening.log_index == log_index and (opening.kiosk_id, opening.seq) == (kiosk_id, seq)
+    assert not {"flags", "issued", "redeemed"} & set(logged)
+    return logged, opening.to_json()
+
+
+def test_the_refusing_flag_is_what_the_openings_hold(api: Api, shops_world: ShopWorld) -> None:
     w = shops_world
     ada = w.holder(tokens=1)
     _, event = redeem(w.till, ada.card_id, 6)
     assert w.send(w.till, [event]) == [["insufficient_balance"]]
-    with api.context.storage.read() as tx:
-        logged = parse_entry(tx.tlog_entry(tx.event_log_index(w.till.kiosk_id, 1) or 0) or b"")
-    assert (logged["body"], logged["flags"]) == (event.body, ["insufficient_balance"])
+    logged, opening = _logged(api, w.till.kiosk_id, 1)
+    assert logged["body"] == event.body
+    assert (opening["card"], opening["flags"]) == (ada.card_id, ["insufficient_balance"])
+    assert (opening["issued"], opening["redeemed"]) == (0, 0)  # refused: the totals did not move
 
 
 def test_declined_online_then_offline_fallback_with_the_same_id_is_debited_once(

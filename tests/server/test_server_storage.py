@@ -14,6 +14,8 @@ from server.storage import ReadTx, Storage, Tx
 # How a write method's name begins; a read method's never does, so a misplaced one shows here.
 _WRITE_VERBS = ("insert_", "set_", "update_", "append_", "mark_", "block_", "close_", "put_", "advance_")
 _WRITE_VERBS += ("acknowledge_", "delete_", "record_", "drop_")
+# Issue 17: revoking a token or access secret, touching a session's last use, archiving a log origin.
+_WRITE_VERBS += ("revoke_", "touch_", "archive_")
 
 
 def _methods(cls: type) -> set[str]:

@@ -66,12 +66,12 @@ def _old_ledger(path: Path) -> str:
             "CREATE TABLE personal_data (volunteer_id TEXT PRIMARY KEY REFERENCES volunteers (volunteer_id), "
             "name TEXT NOT NULL, ehrenamtskarte TEXT)"
         )
-        conn.execute("INSERT INTO volunteers VALUES (?, 1)", (volunteer_id,))
+        conn.execute("INSERT INTO volunteers (volunteer_id, created_ms) VALUES (?, 1)", (volunteer_id,))
         conn.execute("INSERT INTO personal_data VALUES (?, ?, ?)", (volunteer_id, NAME, NUMBER))
         # Other volunteers too, so the plaintext is spread over pages as in a real ledger.
         for i in range(300):
             other = ids.new_id(ids.VOLUNTEER)
-            conn.execute("INSERT INTO volunteers VALUES (?, 2)", (other,))
+            conn.execute("INSERT INTO volunteers (volunteer_id, created_ms) VALUES (?, 2)", (other,))
             conn.execute("INSERT INTO personal_data VALUES (?, ?, NULL)", (other, f"Person {i} " + "x" * 40))
     finally:
         conn.close()
