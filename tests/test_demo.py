@@ -66,11 +66,19 @@ def test_demo_day_syncs_verifies_and_pays_what_was_worked(tmp_path: Path):
     assert "Waiting for a coordinator's review: 1" in text
     assert "Chris Probe: missing_check_out" in text
     assert "14 events from 2 kiosk(s), signatures and hash chain OK" in text
-    # The transparency log: the kiosk witnessed it, a public audit passes, a database edit is caught.
+    # The transparency log: the kiosk witnessed it, a public audit passes (sealed events, no card named;
+    # the story's day has no totals entry yet), the designated auditor opens every commitment, replays
+    # the economy and finds the public totals and every balance as the server says; a database edit
+    # is caught.
     assert re.search(r"the kiosk, as a witness, verified checkpoint \S+ size \d+", text)
     assert re.search(
-        r"14 event signatures, 2 kiosk chain\(s\), \d+ tokens issued and \d+ redeemed, "
-        r"as the public totals say: OK",
+        r"14 sealed event signatures, 2 kiosk chain\(s\), 3 card commitment\(s\),\n\s+"
+        r"no totals entry yet \(the day's comes with the next day's first entry\): OK",
+        text,
+    )
+    assert re.search(
+        r"\d+ commitment\(s\) opened, 14 events replayed, 161 tokens issued and 7 redeemed, "
+        r"as the public totals say \(compared\),\n\s+3 balance\(s\) as the server's: OK",
         text,
     )
     assert re.search(r"the server says 50 tokens, the log gives 0 \[balance_mismatch\]\n\s+caught", text)

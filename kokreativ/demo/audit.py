@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from protocol.note import NoteVerifier
-from provisioning.audit.auditor import FolderAuditor
+from provisioning.audit.auditor import FolderAuditor, HttpAuditor
 from provisioning.audit.ledger import AuditOptions, audit_ledger
 from provisioning.audit.report import AuditReport
 from provisioning.audit.sources import HttpSource, MirrorSource
@@ -28,6 +28,27 @@ def public_audit(url: str, verifier_key: str, workdir: Path) -> AuditReport:
             workers=1,
         ),
     )
+
+
+def designated_audit(url: str, token: str, verifier_key: str, workdir: Path) -> AuditReport:
+    """The designated auditor's view: the public log plus the openings and balances its token may read.
+
+    It opens every event and card entry, replays the whole economy and compares
+    each entry's totals and every balance with the server's, exactly.
+    """
+    auditor = HttpAuditor(url, token)
+    try:
+        return audit_ledger(
+            HttpSource(url),
+            AuditOptions(
+                verifiers=[NoteVerifier.parse(verifier_key)],
+                state_dir=workdir / "audit-office-state",
+                workers=1,
+                auditor=auditor,
+            ),
+        )
+    finally:
+        auditor.close()
 
 
 def tamper_and_audit(server_dir: Path, volunteer_id: str, verifier_key: str, workdir: Path, say: Any) -> bool:

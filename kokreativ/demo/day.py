@@ -3,7 +3,7 @@
 1–3. a server data folder, then the coordinator provisions a site, cards, a kiosk and a shop;
 4.   the server is down: the kiosk replays the day and the till sells offline;
 5.   the server is back: the kiosk syncs, the till sells online, a power cut costs nobody an hour;
-6–7. the results, and an auditor's check of the public log;
+6–7. the results, a public audit of the log and the designated auditor's;
 8.   a forger edits the database, and the audit catches it;
 9.   where a display is, the kiosk's screen in a window.
 """
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from kokreativ.demo.audit import public_audit, tamper_and_audit
+from kokreativ.demo.audit import designated_audit, public_audit, tamper_and_audit
 from kokreativ.demo.kiosk import power_cut, replay_day
 from kokreativ.demo.ledger import StoryClock, ledger_server
 from kokreativ.demo.provision import Provisioned, provision
@@ -57,6 +57,7 @@ class BackOnline:
     settlement: dict[str, Any]  # the shop's statement
     witnessed: LogCheckpoint | None  # the checkpoint the kiosk verified as a witness
     audit: AuditReport  # the public audit over HTTP
+    audit_office: AuditReport  # the designated auditor's, with openings and balances
     pending: int  # events still in the kiosk's outbox
 
     @property
@@ -70,6 +71,7 @@ class BackOnline:
             and self.pending == 0
             and self.sync.error is None
             and self.audit.ok
+            and self.audit_office.ok
             and self.witnessed is not None
         )
 
@@ -184,11 +186,22 @@ def _back_online(
                 settlement = answer if isinstance(answer, dict) else {}
             witnessed = outbox.log_checkpoint()
             audit = public_audit(url, verifier_key, workdir)
+            audit_office = designated_audit(url, setup.admin_token, verifier_key, workdir)
         pending = outbox.pending_count()
     finally:
         outbox.close()
     return BackOnline(
-        result, shop_ok, power_cut_ok, report, review, verify, settlement, witnessed, audit, pending
+        result,
+        shop_ok,
+        power_cut_ok,
+        report,
+        review,
+        verify,
+        settlement,
+        witnessed,
+        audit,
+        audit_office,
+        pending,
     )
 
 
@@ -212,7 +225,7 @@ def _print_results(setup: Provisioned, online: BackOnline, morning: StoryDay, sa
 
 
 def _print_log(online: BackOnline, log_origin: str, verifier_key: str, say: Any) -> None:
-    """Act 7: what the kiosk witnessed of the transparency log, and the public audit's findings."""
+    """Act 7: what the kiosk witnessed of the transparency log, the public audit and the auditor's."""
     say("7. Transparency log")
     if online.witnessed is not None:
         say(
@@ -220,12 +233,32 @@ def _print_log(online: BackOnline, log_origin: str, verifier_key: str, say: Any)
             f"   and the inclusion proof of each of its events"
         )
     audit = online.audit
+    # A public entry names no card, kind, time or amount: a stranger learns the economy's totals only
+    # from the daily ``totals`` entries, the first appended on the day after the story's day.
+    covered = audit.totals_covered or 0
+    summed = (
+        f"{audit.issued} tokens issued and {audit.redeemed} redeemed by the totals entries "
+        f"(entries 0..{covered - 1})"
+        if covered
+        else "no totals entry yet (the day's comes with the next day's first entry)"
+    )
     say(
         f"   public audit with verifier key {verifier_key[:40]}…:\n"
         f"   {audit.entries} log entries, Merkle root matches the signed checkpoint,\n"
-        f"   {audit.signatures_checked} event signatures, {audit.kiosks} kiosk chain(s), "
-        f"{audit.issued} tokens issued and {audit.redeemed} redeemed, as the public totals say: "
-        f"{'OK' if audit.ok else 'FAILED'}"
+        f"   {audit.signatures_checked} sealed event signatures, {audit.kiosks} kiosk chain(s), "
+        f"{audit.card_commitments} card commitment(s),\n"
+        f"   {summed}: {'OK' if audit.ok else 'FAILED'}"
     )
     for problem in audit.problems.shown[:10]:
+        say(f"     {problem}")
+    office = online.audit_office
+    compared = "compared" if office.totals_compared is not None else "NOT compared"
+    say(
+        f"   designated auditor (openings and balances through its audit_log token):\n"
+        f"   {office.opened} commitment(s) opened, {office.events} events replayed, "
+        f"{office.issued} tokens issued and {office.redeemed} redeemed, as the public totals say "
+        f"({compared}),\n"
+        f"   {office.balances_compared} balance(s) as the server's: {'OK' if office.ok else 'FAILED'}"
+    )
+    for problem in office.problems.shown[:10]:
         say(f"     {problem}")

@@ -44,6 +44,8 @@ def at_till(
             indicator=RecordingIndicator(),
             trust=sync.trust,
             sync=sync,
+            # Its signed balance queries carry the story's time, which the server's clock shares.
+            now_ms=lambda: clock.now().wall_ms,
         )
         sync.sync_once()  # what the till's background sync does: it learns whether the server is up
         ok = True

@@ -27,6 +27,7 @@ from hardware.reader import Tap
 from protocol import (
     GENESIS_PREV,
     BalanceSheet,
+    Event,
     PrivateKey,
     ProtocolError,
     PublicKey,
@@ -210,6 +211,7 @@ class FakeLedger:
     receipt_key: PrivateKey
     url: str = ""
     stored: list[bytes] = field(default_factory=list)
+    opened: dict[int, Event] = field(default_factory=dict)  # seq -> each accepted event, opened as received
     batch_sizes: list[int] = field(default_factory=list)
     first_seqs: list[int] = field(default_factory=list)
     fail_next: list[tuple[int, str]] = field(default_factory=list)  # (status, code) answered, then dropped
@@ -373,6 +375,7 @@ class FakeLedger:
             self.clocks.append(clock)
             self.batch_sizes.append(len(items))
             staged = list(self.stored)
+            opened: dict[int, Event] = {}
             results = []
             batch: list[tuple[int, bytes, bytes]] = []
             for index, (body, sig) in enumerate(items):
@@ -399,9 +402,11 @@ class FakeLedger:
                     return 409, _error(Reason.CHAIN_BROKEN, "prev", index=index)
                 staged.append(body)
                 batch.append((event.seq, body, sig))
+                opened[event.seq] = event
                 results.append({"seq": event.seq, "status": "accepted", "flags": list(self.flags)})
             # The batch and its log entries commit together, as on the real server.
             self.stored = staged
+            self.opened.update(opened)
             self.received_ms += 1000
             for seq, body, sig in batch:
                 entry = event_entry(body, sig, received_ms=self.received_ms, flags=self.flags)

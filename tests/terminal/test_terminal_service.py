@@ -87,7 +87,10 @@ def test_each_batch_carries_a_clock_sample_from_the_clock_the_taps_were_signed_w
     assert fake_ledger.clocks and all(wire is not None for wire in fake_ledger.clocks)
     beat = verify_heartbeat(fake_ledger.clocks[-1], kiosk_key.public_key, kiosk_id=config.kiosk_id)
     assert (beat.boot, beat.synced, beat.mono_ms) == (boot, False, clock.mono_ms)
-    assert {parse_event(body).clock.boot_id for body in fake_ledger.stored} == {boot}
+    # The clock is sealed in a v2 body; the ledger reads it from the opening sent beside each event.
+    assert {parse_event(body).version for body in fake_ledger.stored} == {2}
+    assert sorted(fake_ledger.opened) == [1, 2, 3]
+    assert {event.clock.boot_id for event in fake_ledger.opened.values()} == {boot}
 
 
 def test_stop_ends_the_loop_without_a_final_sync(stored_trust, config_path, fake_ledger):

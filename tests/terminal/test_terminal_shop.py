@@ -71,7 +71,12 @@ def test_online_paid_shows_the_new_balance_from_the_answers_sheet(
     assert (result.outcome, result.reason) == (TillOutcome.PAID, None)
     assert (result.balance, result.balance_as_of_ms) == (37, fake_ledger.received_ms)
     assert indicator.signals == ["ok"]
-    (event,) = recorded_events(config, kiosk_key)
+    # The receipt covers the event, so the outbox dropped its opening: what it keeps is sealed.
+    (kept,) = recorded_events(config, kiosk_key)
+    assert (kept.version, kept.kind, kept.card) == (2, EventKind.SEALED, "")
+    # The ledger opened it with the opening sent beside it: an online redemption of 3 for this card.
+    event = fake_ledger.opened[1]
+    assert event.ref == kept.ref and event.card == card.card_id
     assert (event.kind, event.data) == (
         EventKind.REDEEM,
         {"amount": 3, "id": result.redemption_id, "online": True},

@@ -32,6 +32,7 @@ from terminal.config import KioskConfig
 from terminal.outbox import Outbox
 from terminal.tap import Kiosk, Outcome, shift_estimate, signal_of
 from tests.cardfactory import FixedTrust, TestIssuer
+from tests.terminal.terminal_helpers import recorded_events
 
 START_MS = 1_764_400_000_000  # the clock fixture's start
 
@@ -126,8 +127,9 @@ def test_card_without_credential_is_denied_under_its_pseudonym_and_the_uid_is_st
         assert outcome.card_id == uid_pseudonym(uid, config.uid_pseudonym_key)
         assert outcome.card_id.startswith("u_")
         assert indicator.signals == ["denied"]
-        (row,) = _rows(config.outbox_path)
-        event = verify_event(row[1], row[2], kiosk_key.public_key).event
+        # The signed v2 event is sealed; the opening the outbox keeps beside it opens the denial.
+        (event,) = recorded_events(config, kiosk_key)
+        assert event.version == 2 and event.card == outcome.card_id
         assert event.kind is EventKind.DENIED and event.data == {"reason": "unknown_card"}
         assert outbox.open_shift(outcome.card_id) is None
         # A denied card is refused every time; it never opens a shift.
