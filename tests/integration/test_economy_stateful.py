@@ -23,7 +23,12 @@ After every step it checks:
    received when the entry was made, naming the same shift or redemption).
    The other way round too: every ``redeem`` or ``void`` event logged in the
    step that the rules did not refuse has its entry, and an online redemption
-   never takes a balance below zero;
+   never takes a balance below zero.  The log's entries are sealed (entry v2
+   shows no card, kind, data, flags or exact time), so the machine reads
+   those from the designated auditor's openings (``GET /v1/audit/openings``
+   items): each opens its event, and its ``issued``/``redeemed`` are what the
+   entry's ledger entries moved; each daily ``totals`` entry covers the
+   entries since the previous one and sums their openings;
 3. each volunteer's statement closes at the stored balance, and each shop's
    settlement equals what left volunteers' balances at that shop;
 
@@ -59,6 +64,7 @@ from hypothesis.stateful import (
 )
 
 from protocol import (
+    Event,
     EventKind,
     PrivateKey,
     SignedEvent,
@@ -66,14 +72,24 @@ from protocol import (
     encode_batch,
     ids,
     parse_decision,
-    parse_event,
     sign_decision,
 )
 from protocol.decisions import committed_decision
 from protocol.economy import decisions as economy_decisions
 from protocol.logentry import parse_entry
 from provisioning.audit import parse_verifier_keys
-from server import admin, cards, coordinator_keys, decisions, ingest, ingest_store, shops, statements
+from provisioning.audit.sealed import OpenedEvent, open_event
+from server import (
+    admin,
+    cards,
+    coordinator_keys,
+    decisions,
+    ingest,
+    ingest_store,
+    openings,
+    shops,
+    statements,
+)
 from server.context import ServerContext
 from server.datadir import LEDGER, InitResult, init_data_dir, open_data_dir
 from server.errors import ServiceError
@@ -225,6 +241,7 @@ class EconomyMachine(RuleBasedStateMachine):
             self._work(card, "north-1", minutes, send=True)
         self.balances: dict[str, int] = dict.fromkeys(self.volunteers, 0)  # after the last step
         self.seen_entry_id = 0
+        self.totals_covered = 0  # the log's entries before this one are in a ``totals`` entry's range
         with self.ctx.storage.read() as tx:
             self.seen_log_size = tx.tlog_size()
 
@@ -581,8 +598,33 @@ class EconomyMachine(RuleBasedStateMachine):
         )
         return [Entry(*row) for row in rows]
 
+    @staticmethod
+    def _openings_from(tx: Tx, first: int) -> dict[int, dict[str, Any]]:
+        """The designated auditor's opening items (``GET /v1/audit/openings``) of entries ``first`` on.
+
+        Read in the invariant's transaction (the route would open a second one), as the route pages.
+        """
+        items: dict[int, dict[str, Any]] = {}
+        while page := tx.openings_after(first - 1, openings.MAX_LIMIT):
+            items.update((opening.log_index, opening.to_json()) for opening in page)
+            first = page[-1].log_index + 1
+        return items
+
+    def _opened(
+        self, where: str, index: int, logged: dict[str, Any], items: dict[int, dict[str, Any]]
+    ) -> OpenedEvent:
+        """The event of log entry ``index`` opened by its item: a v2 entry shows no kind, data or flags."""
+        assert index in items, f"{where}: log entry {index} has no opening"
+        return open_event(items[index], logged["body"], received_day=logged["received_ms"])
+
     def _check_causes(self, tx: Tx, new: list[Entry], log_size: int) -> None:
-        """Each new entry points at the logged fact that caused it; each fact that moves tokens has one."""
+        """Each new entry points at the logged fact that caused it; each fact that moves tokens has one.
+
+        The log's entries are sealed: what an event was, when exactly it came and what the
+        rules made of it are in the auditor's openings, which must agree with the ledger too.
+        """
+        first = min([self.seen_log_size, *(e.log_index for e in new if e.log_index is not None)])
+        items = self._openings_from(tx, max(first, 0))
         running = dict(self.balances)
         for entry in new:
             where = f"entry {entry.entry_id} ({entry.kind} {entry.delta:+})"
@@ -591,30 +633,69 @@ class EconomyMachine(RuleBasedStateMachine):
             assert data is not None, f"{where}: log entry {entry.log_index} is missing"
             logged = parse_entry(data)
             assert logged["kind"] in ("event", "decision"), f"{where}: caused by a {logged['kind']} entry"
-            assert entry.created_ms == logged["received_ms"], f"{where}: made at another time than its cause"
+            online = False
             if logged["kind"] == "event":
-                self._check_event_cause(where, entry, logged)
+                opened = self._opened(where, entry.log_index, logged, items)
+                cause_ms, online = opened.received_ms, opened.event.data.get("online") is True
+                self._check_event_cause(where, entry, opened.event, opened.flags)
             else:
+                cause_ms = logged["received_ms"]  # a decision's entry keeps its exact time
                 self._check_decision_cause(where, entry, logged["body"])
+            assert entry.created_ms == cause_ms, f"{where}: made at another time than its cause"
             running[entry.volunteer_id] = running.get(entry.volunteer_id, 0) + entry.delta
-            if entry.kind == "redeem" and parse_event(logged["body"]).data["online"]:
+            if entry.kind == "redeem" and online:
                 assert running[entry.volunteer_id] >= 0, f"{where}: an online redemption overdrew the balance"
-        # The other way round: a redeem or void the rules did not refuse moved tokens, in one entry.
+        # The other way round: a redeem or void the rules did not refuse moved tokens, in one entry; and
+        # each opening's issued/redeemed is what its entry's ledger entries moved.
         caused = {(entry.log_index, entry.kind) for entry in new}
+        moved: dict[int, list[int]] = {}  # log index -> [issued, redeemed] by its new ledger entries
+        for entry in new:
+            issued, redeemed = moved.setdefault(entry.log_index or 0, [0, 0])
+            shift = entry.kind == "shift"  # pay is issued; a debit is redeemed, a void's credit takes back
+            moved[entry.log_index or 0] = [issued + entry.delta * shift, redeemed - entry.delta * (not shift)]
         for index in range(self.seen_log_size, log_size):
             data = tx.tlog_entry(index)
             assert data is not None
             logged = parse_entry(data)
+            if logged["kind"] == "totals":
+                self._check_totals(tx, index, logged, items)
+            if logged["kind"] not in ("event", "decision"):
+                continue
+            assert index in items, f"log entry {index}: a {logged['kind']} without an opening"
+            said = [items[index]["issued"], items[index]["redeemed"]]
+            assert said == moved.get(index, [0, 0]), (
+                f"log entry {index}: its opening says issued/redeemed {said}, "
+                f"its ledger entries moved {moved.get(index, [0, 0])}"
+            )
             if logged["kind"] != "event":
                 continue
-            kind = parse_event(logged["body"]).kind.value
-            if kind == "redeem" and set(logged["flags"]) <= REDEEM_KEEPS:
+            opened = self._opened(f"log entry {index}", index, logged, items)
+            kind = opened.event.kind.value
+            if kind == "redeem" and set(opened.flags) <= REDEEM_KEEPS:
                 assert (index, "redeem") in caused, f"log entry {index}: a debited redemption left no entry"
-            if kind == "void" and not logged["flags"]:
+            if kind == "void" and not opened.flags:
                 assert (index, "void") in caused, f"log entry {index}: an accepted void left no entry"
 
-    def _check_event_cause(self, where: str, entry: Entry, logged: dict[str, Any]) -> None:
-        event = parse_event(logged["body"])
+    def _check_totals(
+        self, tx: Tx, index: int, logged: dict[str, Any], items: dict[int, dict[str, Any]]
+    ) -> None:
+        """A daily ``totals`` entry sums its range's openings, right after the previous one's range."""
+        assert logged["first"] == self.totals_covered <= logged["last"] < index, (
+            f"totals entry {index} covers {logged['first']}..{logged['last']}, "
+            f"entries from {self.totals_covered} were uncovered"
+        )
+        items = {**items, **self._openings_from(tx, logged["first"])}
+        summed = [0, 0]
+        for item in (items.get(i) for i in range(logged["first"], logged["last"] + 1)):
+            if item is not None and item["kind"] in ("event", "event_sealed", "decision"):
+                summed = [summed[0] + item["issued"], summed[1] + item["redeemed"]]
+        assert [logged["issued"], logged["redeemed"]] == summed, (
+            f"totals entry {index} says issued/redeemed {[logged['issued'], logged['redeemed']]}, "
+            f"its range's openings {summed}"
+        )
+        self.totals_covered = logged["last"] + 1
+
+    def _check_event_cause(self, where: str, entry: Entry, event: Event, flags: tuple[str, ...]) -> None:
         kind = event.kind.value
         assert LEDGER_KIND_OF_EVENT.get(kind) == entry.kind, f"{where}: caused by a {kind} event"
         if entry.kind == "shift":
@@ -626,8 +707,8 @@ class EconomyMachine(RuleBasedStateMachine):
                 f"{where}: the check-out {event.kiosk}/{event.seq} did not close shift {entry.ref} ({shift})"
             )
             return
-        assert set(logged["flags"]) <= (REDEEM_KEEPS if kind == "redeem" else set()), (
-            f"{where}: the {kind} event was refused ({logged['flags']}) yet moved tokens"
+        assert set(flags) <= (REDEEM_KEEPS if kind == "redeem" else set()), (
+            f"{where}: the {kind} event was refused ({list(flags)}) yet moved tokens"
         )
         redemption = self.db.execute(
             "SELECT redemption_id, volunteer_id, amount FROM redemptions WHERE rowid = ?", (entry.ref,)
@@ -718,6 +799,8 @@ _ADD_TO_BALANCE: Final = (
 )
 _REAL_INSERT: Final = Tx.insert_ledger_entries
 _REAL_APPLY_TAPS: Final = apply_taps
+_REAL_LEDGER_MOVES: Final = Tx.ledger_moves
+_REAL_RANGE_MOVES: Final = Tx.range_moves
 
 
 def _void_not_credited(self: Tx, entries: Iterable[LedgerEntry]) -> None:
@@ -760,6 +843,18 @@ def _ingest_pays_double(tx: Tx, site: Any, taps: Any, now_ms: int) -> None:
     _REAL_APPLY_TAPS(tx, dataclasses.replace(site, tokens_per_hour=2 * site.tokens_per_hour), taps, now_ms)
 
 
+def _openings_overstate_pay(self: Tx, first_index: int) -> dict[int, tuple[int, int]]:
+    """The openings (and so the daily totals) say each paying entry issued one token more than it did."""
+    moves = _REAL_LEDGER_MOVES(self, first_index)
+    return {index: (issued + (issued > 0), redeemed) for index, (issued, redeemed) in moves.items()}
+
+
+def _totals_count_a_phantom_sale(self: Tx, first: int, last: int) -> tuple[int, int]:
+    """The daily ``totals`` entry says one token more was redeemed than the openings of its range."""
+    issued, redeemed = _REAL_RANGE_MOVES(self, first, last)
+    return issued, redeemed + 1
+
+
 class Break(NamedTuple):
     target: Any
     name: str
@@ -784,6 +879,13 @@ BREAKS: Final = {
         Tx, "insert_ledger_entries", _pay_blames_the_wrong_fact, r"entry \d+ \(shift \+\d+\): caused by"
     ),
     "ingest_pays_double": Break(ingest_store, "apply_taps", _ingest_pays_double, "the audit disagrees"),
+    # The log's entries are sealed: the auditor's openings say what each moved, and must say it right.
+    "openings_overstate_pay": Break(
+        Tx, "ledger_moves", _openings_overstate_pay, r"log entry \d+: its opening says issued/redeemed"
+    ),
+    "totals_count_a_phantom_sale": Break(
+        Tx, "range_moves", _totals_count_a_phantom_sale, r"totals entry \d+ says issued/redeemed"
+    ),
 }
 
 
