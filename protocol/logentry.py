@@ -146,6 +146,26 @@ def private_event_leaf_hash(body: bytes, sig: bytes, *, received_ms: int) -> byt
     return leaf_hash(private_event_entry(body, sig, received_ms=received_ms))
 
 
+def sealed_event_entry(
+    *, kiosk: str, seq: int, body_hash: str, prev: str, ref: str, received_ms: int
+) -> bytes:
+    """The ``event_sealed`` entry of a v1 event in a log that names no card, as server and kiosk build it.
+
+    Its chain place (``kiosk``, ``seq``, the hash of its bytes and ``prev``), a
+    commitment the server made to its card, and only the UTC day it was received.
+    """
+    return make_entry(
+        "event_sealed",
+        version=PRIVATE_ENTRY_VERSION,
+        kiosk=kiosk,
+        seq=seq,
+        hash=body_hash,
+        prev=prev,
+        ref=ref,
+        received_ms=public_day(received_ms),
+    )
+
+
 def decision_entry(body: bytes, sig: bytes, *, received_ms: int) -> bytes:
     """The entry for one applied coordinator decision (``body`` and ``sig`` exactly as signed)."""
     return make_entry("decision", body=b64encode(body), sig=b64encode(sig), received_ms=received_ms)

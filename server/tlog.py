@@ -438,15 +438,13 @@ def sealed_event_entry(event: Event, body_hash: str, ref: str, *, received_ms: i
     ``openings``); the body and signature stay in ``events`` for the auditor.  Like an
     ``event`` entry it shows only the UTC day it was received.
     """
-    return make_entry(
-        "event_sealed",
-        version=PRIVATE_ENTRY_VERSION,
+    return logentry.sealed_event_entry(
         kiosk=event.kiosk,
         seq=event.seq,
-        hash=body_hash,
+        body_hash=body_hash,
         prev=event.prev,
         ref=ref,
-        received_ms=logentry.public_day(received_ms),
+        received_ms=received_ms,
     )
 
 

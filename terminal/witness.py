@@ -36,9 +36,8 @@ from protocol.checkpoint import Checkpoint, verify_checkpoint
 from protocol.logentry import (
     PRIVATE_ENTRY_VERSION,
     event_leaf_hash,
-    make_entry,
     private_event_leaf_hash,
-    public_day,
+    sealed_event_entry,
 )
 from protocol.merkle import HASH_BYTES, ProofError, leaf_hash, verify_consistency, verify_inclusion
 from protocol.note import NoteVerifier, parse_note
@@ -201,16 +200,16 @@ class LogWitness:
 def _sealed_entry(signed: SignedEvent, item: dict[str, object], received_ms: int) -> bytes:
     """The ``event_sealed`` entry of ``signed`` as ``item`` describes it: a v1 event admitted into a log
     that names no card, by its chain position, a commitment the server made and the UTC day."""
-    event = signed.event
-    return make_entry(
-        "event_sealed",
-        version=PRIVATE_ENTRY_VERSION,
+    event, ref = signed.event, item.get("ref")
+    if not isinstance(ref, str):
+        raise _bad_proof(f"entry of event {event.seq}: an event_sealed item names its ref")
+    return sealed_event_entry(
         kiosk=event.kiosk,
         seq=event.seq,
-        hash=event_hash(signed.body),
+        body_hash=event_hash(signed.body),
         prev=event.prev,
-        ref=item.get("ref"),
-        received_ms=public_day(received_ms),
+        ref=ref,
+        received_ms=received_ms,
     )
 
 
