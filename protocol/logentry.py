@@ -94,40 +94,19 @@ def make_entry(kind: str, *, version: int = ENTRY_VERSION, **fields: Any) -> byt
     return canonical_json({"kind": kind, "type": ENTRY_TYPE, "v": version, **fields})
 
 
-def event_entry(
-    body: bytes,
-    sig: bytes,
-    *,
-    received_ms: int,
-    flags: Sequence[str],
-    totals: tuple[int, int] | None = None,
-) -> bytes:
-    """The entry for one admitted kiosk event (``body`` and ``sig`` exactly as the kiosk signed them).
+def event_entry(body: bytes, sig: bytes, *, received_ms: int, flags: Sequence[str]) -> bytes:
+    """The entry v1 of one admitted kiosk event (``body`` and ``sig`` exactly as the kiosk signed them).
 
-    With ``totals`` (``(issued, redeemed)``) it is an entry v2, without an entry v1.
+    A log that names no card writes :func:`private_event_entry` instead.
     """
-    fields: dict[str, Any] = {
-        "body": b64encode(body),
-        "sig": b64encode(sig),
-        "received_ms": received_ms,
-        "flags": list(flags),
-    }
-    if totals is None:
-        return make_entry("event", **fields)
-    issued, redeemed = totals
-    return make_entry("event", version=PRIVATE_ENTRY_VERSION, issued=issued, redeemed=redeemed, **fields)
+    return make_entry(
+        "event", body=b64encode(body), sig=b64encode(sig), received_ms=received_ms, flags=list(flags)
+    )
 
 
-def event_leaf_hash(
-    body: bytes,
-    sig: bytes,
-    *,
-    received_ms: int,
-    flags: Sequence[str],
-    totals: tuple[int, int] | None = None,
-) -> bytes:
+def event_leaf_hash(body: bytes, sig: bytes, *, received_ms: int, flags: Sequence[str]) -> bytes:
     """The leaf hash of :func:`event_entry`: what a kiosk checks an inclusion proof against."""
-    return leaf_hash(event_entry(body, sig, received_ms=received_ms, flags=flags, totals=totals))
+    return leaf_hash(event_entry(body, sig, received_ms=received_ms, flags=flags))
 
 
 def private_event_entry(body: bytes, sig: bytes, *, received_ms: int) -> bytes:
