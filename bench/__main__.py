@@ -78,7 +78,6 @@ from protocol import (
     GENESIS_PREV,
     CardTrust,
     ClockEvidence,
-    Event,
     EventKind,
     PrivateKey,
     SignedEvent,
@@ -91,6 +90,7 @@ from protocol import (
     sign_trust_list,
     verify_credential,
 )
+from protocol.events import committed_event
 from provisioning.client import ApiClient
 from server.datadir import init_data_dir
 from terminal.clock import SimulatedClock
@@ -110,7 +110,8 @@ if TYPE_CHECKING:  # imported where used: nfcpy and gpiozero only for the tap-to
 
 
 def _signed_day(key: PrivateKey, kiosk_id: str, card_ids: list[str], count: int) -> list[SignedEvent]:
-    """``count`` chained events: each card alternates check-in and check-out, a minute apart."""
+    """``count`` chained v2 events, as kiosks sign them: each card alternates check-in and check-out,
+    a minute apart, each with the opening that travels beside it."""
     start_ms = int(time.time() * 1000) - count * 60_000
     boot = str(uuid.uuid4())
     events: list[SignedEvent] = []
@@ -119,8 +120,10 @@ def _signed_day(key: PrivateKey, kiosk_id: str, card_ids: list[str], count: int)
         card = card_ids[i % len(card_ids)]
         kind = EventKind.CHECK_IN if (i // len(card_ids)) % 2 == 0 else EventKind.CHECK_OUT
         clock = ClockEvidence(wall_ms=start_ms + i * 60_000, synced=True, boot_id=boot, mono_ms=i * 60_000)
-        event = Event(kiosk=kiosk_id, seq=i + 1, prev=prev, kind=kind, card=card, clock=clock, data={})
-        signed = sign_event(event, key)
+        event, opening = committed_event(
+            kiosk=kiosk_id, seq=i + 1, prev=prev, kind=kind, card=card, clock=clock
+        )
+        signed = sign_event(event, key, opening)
         prev = signed.hash
         events.append(signed)
     return events

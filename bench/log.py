@@ -13,12 +13,12 @@ from pathlib import Path
 from protocol import (
     GENESIS_PREV,
     ClockEvidence,
-    Event,
     EventKind,
     PrivateKey,
     encode_batch,
     sign_event,
 )
+from protocol.events import committed_event
 from server.datadir import init_data_dir
 
 BATCH = 500  # events or entries per batch, in every figure that batches
@@ -140,8 +140,15 @@ def audit_rate(folder: Path, events_count: int) -> tuple[float, int]:
                 for i in range(first, min(first + BATCH, events_count)):
                     kind = EventKind.CHECK_IN if (i // len(card_ids)) % 2 == 0 else EventKind.CHECK_OUT
                     clock = ClockEvidence(wall_ms=start_ms + i * 60_000, synced=True, boot_id=boot, mono_ms=i)
-                    event = Event(kiosk_id, i + 1, prev, kind, card_ids[i % len(card_ids)], clock, {})
-                    batch.append(sign_event(event, key))
+                    event, opening = committed_event(
+                        kiosk=kiosk_id,
+                        seq=i + 1,
+                        prev=prev,
+                        kind=kind,
+                        card=card_ids[i % len(card_ids)],
+                        clock=clock,
+                    )
+                    batch.append(sign_event(event, key, opening))
                     prev = batch[-1].hash
                 ingest.ingest_batch(ctx, kiosk_id, encode_batch(batch), verify_pool=pool)
             mirror = Path(export_log(ctx, Path(tmp) / "mirror").folder)
