@@ -27,11 +27,17 @@ def free_port() -> int:
 
 
 def start_server(
-    data_dir: Path, port: int, log_path: Path, *, env: Mapping[str, str] | None = None
+    data_dir: Path,
+    port: int,
+    log_path: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start the server process and wait until ``/v1/health`` answers.
 
-    ``env`` replaces the process's environment (the watchdog tests pass ``NOTIFY_SOCKET``).
+    ``env`` replaces the process's environment (the watchdog tests pass ``NOTIFY_SOCKET``);
+    ``cwd`` is where it runs (``-m`` puts it first on the path: the hand-over test runs an old tree).
     """
     url = f"http://127.0.0.1:{port}"
     with open(log_path, "ab") as log:
@@ -50,6 +56,7 @@ def start_server(
             stdout=log,
             stderr=log,
             env=None if env is None else dict(env),
+            cwd=cwd,
         )
     try:
         _wait_until_healthy(process, url, log_path)

@@ -21,7 +21,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,7 +124,7 @@ def _old_folder(old_code: Path, tmp_path: Path, *, lost_receipt: bool) -> OldFol
     init = json.loads(made.stdout)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    process = _start_old_server(old_code, data_dir, port, tmp_path / "old-server.log")
+    process = start_server(data_dir, port, tmp_path / "old-server.log", env=_env(old_code), cwd=old_code)
     try:
         issuer = TestIssuer()
         with ApiClient(url, admin_token=init["token"]) as admin:
@@ -173,39 +172,6 @@ def _run_old_kiosk(old_code: Path, args: list[str]) -> dict[str, Any]:
     assert ran.returncode == 0, ran.stderr.decode()[-3000:]
     answer: dict[str, Any] = json.loads(ran.stdout)
     return answer
-
-
-def _start_old_server(old_code: Path, data_dir: Path, port: int, log_path: Path) -> subprocess.Popen[bytes]:
-    """``kokreativ server run`` of the old code: started in its tree, since ``-m`` puts the cwd first."""
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "kokreativ",
-                "server",
-                "run",
-                "--data",
-                str(data_dir),
-                "--port",
-                str(port),
-            ],
-            stdout=log,
-            stderr=log,
-            env=_env(old_code),
-            cwd=old_code,
-        )
-    for _ in range(600):
-        if process.poll() is not None:
-            raise RuntimeError(f"the old server exited; see {log_path}")
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/v1/health", timeout=1).ok:
-                return process
-        except requests.RequestException:
-            pass
-        time.sleep(0.05)
-    process.kill()
-    raise RuntimeError(f"the old server did not start; see {log_path}")
 
 
 def _outbox_migrations(config: KioskConfig) -> set[str]:
