@@ -72,6 +72,11 @@ class Reason(StrEnum):
     ISSUER_KEY_INACTIVE = "issuer_key_inactive"
     CARD_EXISTS = "card_exists"
     VOLUNTEER_ERASED = "volunteer_erased"
+    CARD_NOT_PENDING = "card_not_pending"  # a prepared card confirmed or cancelled already
+    READ_BACK_MISMATCH = "read_back_mismatch"  # the tag read back holds no genuine credential for this card
+    TOO_MANY_PENDING_CARDS = "too_many_pending_cards"  # a volunteer with prepared cards not yet written
+    UNKNOWN_CONFIRMATION = "unknown_confirmation"  # an hours confirmation link that does not exist
+    CONFIRMATION_CLOSED = "confirmation_closed"  # an hours confirmation link already answered, or expired
 
     # Cards at the kiosk: why a tap was denied (also flags on admitted events).
     BAD_CREDENTIAL = "bad_credential"

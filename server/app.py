@@ -19,7 +19,7 @@ from fastapi import APIRouter, FastAPI
 
 from protocol.version import SOFTWARE_VERSION as __version__
 from server.context import ServerContext
-from server.http import admin, archive, audit, cards, docs, health, kiosks, log, me
+from server.http import admin, archive, audit, cards, docs, health, issuing, kiosks, log, me
 from server.http.clients import TrustedProxies
 from server.http.common import Runtime, accepts_gzip, read_body
 from server.http.errors import install_error_handlers
@@ -38,6 +38,7 @@ ROUTERS: Final[tuple[APIRouter, ...]] = (
     admin.router,
     archive.router,
     docs.router,
+    issuing.router,
 )
 
 
