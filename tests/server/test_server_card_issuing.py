@@ -8,6 +8,7 @@ from typing import Any
 from protocol import EventKind, Reason
 from server import cardissuing
 from server.context import ServerContext
+from server.errors import ServiceError
 from tests.cardfactory import TestIssuer, uid_for
 from tests.server.server_helpers import T0, Api, World, assert_error
 
@@ -136,3 +137,37 @@ def test_registering_a_volunteer_without_a_card_seals_the_name_and_answers_the_s
         assert tx.home_site(answer["volunteer_id"]) == site_id
         assert b"Berta" not in (tx.sealed_person(answer["volunteer_id"]) or b"Berta")
     assert _prepare(api, answer["volunteer_id"])["status"] == "pending"
+
+
+def test_a_coordinator_finds_and_opens_only_volunteers_of_their_sites(
+    api: Api, world: World, context: ServerContext
+) -> None:
+    from server import volunteerviews
+
+    site_a = world.site["site_id"]
+    site_b = api.create_site()["site_id"]
+    berta = cardissuing.register_volunteer(context, name="Berta Beispiel", site_id=site_b)["volunteer_id"]
+    kiosk = world.kiosk
+    api.send(
+        kiosk.kiosk_id,
+        [
+            kiosk.event(EventKind.CHECK_IN, world.card_id, T0),
+            kiosk.event(EventKind.CHECK_OUT, world.card_id, T0 + HOUR),
+        ],
+    )
+    only_a = frozenset({site_a})
+    assert [v["name"] for v in volunteerviews.search(context, "ada", only_a)] == ["Ada Lovelace"]
+    assert volunteerviews.search(context, "berta", only_a) == []
+    assert [v["volunteer_id"] for v in volunteerviews.search(context, berta[:6], None)] == [berta]
+    assert [v["volunteer_id"] for v in volunteerviews.search(context, world.card_id, only_a)] == [
+        world.volunteer_id
+    ]
+    page = volunteerviews.detail(context, world.volunteer_id, only_a)
+    assert (page["minutes_worked"], page["tokens_credited"], page["balance"]) == (60, 10, 10)
+    assert [c["status"] for c in page["cards"]] == ["active"]
+    try:
+        volunteerviews.detail(context, berta, only_a)
+    except ServiceError as exc:
+        assert exc.reason is Reason.UNKNOWN_VOLUNTEER
+    else:
+        raise AssertionError("a volunteer of site B was shown to a coordinator of site A")
