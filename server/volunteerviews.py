@@ -50,7 +50,8 @@ def search(ctx: ServerContext, query: str, site_ids: frozenset[str] | None) -> l
             home = tx.home_site(person.volunteer_id)
             if site_ids is not None and home not in site_ids:
                 continue
-            numbers = [person.volunteer_id, *cards_of.get(person.volunteer_id, ()), person.ehrenamtskarte or ""]
+            card_ids = cards_of.get(person.volunteer_id, [])
+            numbers = [person.volunteer_id, *card_ids, person.ehrenamtskarte or ""]
             if needle and not (
                 (person.name is not None and needle in person.name.casefold())
                 or any(n and n.casefold().startswith(needle) for n in numbers)
