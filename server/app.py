@@ -26,6 +26,8 @@ from server.http.errors import install_error_handlers
 from server.ratelimit import GuessLimiter
 from server.web import Web
 from server.web import shell as web_shell
+from server.web.console import confirmations as console_confirmations
+from server.web.console import volunteers as console_volunteers
 
 __all__ = ["ROUTERS", "accepts_gzip", "create_app", "default_verify_workers", "mount_routers", "read_body"]
 
@@ -42,6 +44,9 @@ ROUTERS: Final[tuple[APIRouter, ...]] = (
     docs.router,
     web_shell.router,
     issuing.router,
+    console_volunteers.router,
+    console_confirmations.router,
+    console_confirmations.public_router,
 )
 
 

@@ -15,6 +15,7 @@ makes tokens and hours drift apart; the Ehrenamtskarte counts hours.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from protocol import Reason
@@ -70,6 +71,10 @@ def search(ctx: ServerContext, query: str, site_ids: frozenset[str] | None) -> l
     return found
 
 
+def _utc(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def detail(ctx: ServerContext, volunteer_id: str, site_ids: frozenset[str] | None) -> dict[str, Any]:
     """One volunteer for the console: name, home site, balance, hours and tokens apart, shifts and cards."""
     with ctx.storage.read() as tx:
@@ -89,6 +94,6 @@ def detail(ctx: ServerContext, volunteer_id: str, site_ids: frozenset[str] | Non
         "balance": balance,
         "minutes_worked": sum(s.minutes for s in paid),
         "tokens_credited": sum(s.tokens for s in paid),
-        "shifts": [s.to_json() for s in reversed(shifts)],
+        "shifts": [{**s.to_json(), "start": _utc(s.start_ms)} for s in reversed(shifts)],
         "cards": cards,
     }

@@ -27,4 +27,7 @@ def N_(message: str) -> str:
     return message
 
 
-NAV: Final[tuple[NavItem, ...]] = ()
+NAV: Final[tuple[NavItem, ...]] = (
+    NavItem("/console/volunteers", N_("Volunteers"), Permission.MANAGE_CARDS),
+    NavItem("/console/confirmations", N_("Hours confirmations"), Permission.REVIEW),
+)
