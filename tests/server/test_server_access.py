@@ -35,6 +35,7 @@ from server.http.access import (
 from server.http.table import BEGIN, END, main, route_table, with_table
 from server.ratelimit import ADMIN_TOKEN as ADMIN_TOKEN_GUESSES
 from server.ratelimit import GuessLimiter
+from server.web.console.confirmations import confirmation_link
 
 ARCHITECTURE = Path(__file__).resolve().parents[2] / "docs" / "architecture.md"
 
@@ -101,9 +102,13 @@ def test_no_writing_route_is_public_and_each_declares_its_quota(context: ServerC
     assert writes["POST /v1/kiosks/{kiosk_id}/evidence"].access == (kiosk_signed,)
     for route in writes.values():
         (access,) = route.access
-        assert access in (kiosk_signed, enrolment_code, access_secret, volunteer_session) or isinstance(
-            access, Require
-        ), str(route)
+        assert access in (
+            kiosk_signed,
+            enrolment_code,
+            access_secret,
+            volunteer_session,
+            confirmation_link,
+        ) or isinstance(access, Require), str(route)
     assert all(not route.quotas for route in routes if not route.writes)
 
 
@@ -138,7 +143,9 @@ def test_admin_and_audit_routes_and_only_they_require_a_permission(context: Serv
     for route in declared_routes(create_app(context).routes):
         (access,) = route.access
         audience = route.path.split("/")[2] if route.path.startswith("/v1/") else ""
-        assert isinstance(access, Require) == (audience in ("admin", "audit")), str(route)
+        # Console pages (issue 18) require a permission too, like the admin API.
+        console = route.audience == "console"
+        assert isinstance(access, Require) == (audience in ("admin", "audit") or console), str(route)
         assert (route.audience == "admin") == (audience == "admin"), str(route)
         assert (route.audience == "audit") == (audience == "audit"), str(route)
 

@@ -12,7 +12,7 @@ double-submit CSRF token as every console form, and the token in the path
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
@@ -20,17 +20,22 @@ from fastapi.responses import Response
 from protocol import Reason
 from server import hoursconfirm
 from server.errors import ServiceError
-from server.http.access import Permission, Principal, economy, public, quota
+from server.http.access import Marker, Permission, Principal, public, quota
 from server.http.common import call, runtime
 from server.web import web
 from server.web.access import console_page
+from server.web.console.activitylog import ANYWHERE, record
 from server.web.console.volunteers import sites_of
 from server.web.forms import csrf_protected, read_form
 
-router = APIRouter(tags=["console"])
-public_router = APIRouter(tags=["pages"], dependencies=[Depends(public)])
+router = APIRouter(tags=["console"], include_in_schema=False)
+public_router = APIRouter(tags=["pages"], include_in_schema=False)
+confirmation_link: Final = Marker(
+    "confirmation link",
+    "single-use token in the path (32 random bytes, stored hashed), checked by the service",
+)
 
-_ANY = console_page(Permission.REVIEW, scope=economy, note="lists filter by the principal's sites")
+_ANY = console_page(Permission.REVIEW, scope=ANYWHERE, note="lists filter by the principal's sites")
 AnyPrincipal = Annotated[Principal, Depends(_ANY)]
 FORM_ROWS = 8
 _ROW = re.compile(r"(volunteer|day|start|end)_([0-9]{1,2})")
@@ -109,6 +114,7 @@ async def create(request: Request, principal: AnyPrincipal) -> Response:
         lines=_lines(form),
         volunteer_sites=sites_of(principal, Permission.REVIEW),
     )
+    await call(request, record, principal, "hours_list.create", made["list_id"], site_id=site_id)
     origin = f"{request.url.scheme}://{request.url.netloc}"
     return web(request).page(
         request, "console/confirmations/created.html", link=origin + made["path"], list_id=made["list_id"]
@@ -126,12 +132,12 @@ async def answers(list_id: str, request: Request, principal: AnyPrincipal) -> Re
 # -- the contact's page, without an account -------------------------------------------------------
 
 
-@public_router.get("/bestaetigen/danke", include_in_schema=False)
+@public_router.get("/bestaetigen/danke", dependencies=[Depends(public)])
 async def thanks(request: Request) -> Response:
     return web(request).page(request, "public/thanks.html")
 
 
-@public_router.get("/bestaetigen/{token}", include_in_schema=False)
+@public_router.get("/bestaetigen/{token}", dependencies=[Depends(confirmation_link)])
 async def confirm_page(token: str, request: Request) -> Response:
     view = await call(request, hoursconfirm.public_view, token)
     return web(request).page(request, "public/confirm.html", view=view, token=token)
@@ -139,8 +145,7 @@ async def confirm_page(token: str, request: Request) -> Response:
 
 @public_router.post(
     "/bestaetigen/{token}",
-    include_in_schema=False,
-    dependencies=[Depends(csrf_protected), Depends(quota("one answer per link"))],
+    dependencies=[Depends(confirmation_link), Depends(csrf_protected), Depends(quota("one answer per link"))],
 )
 async def confirm_submit(token: str, request: Request) -> Response:
     form = await read_form(request)

@@ -22,17 +22,18 @@ from protocol import Reason
 from server import cardissuing, cards, quotas, sessions, statements, volunteerviews
 from server.context import ServerContext
 from server.errors import ServiceError
-from server.http.access import Permission, Principal, economy, home_site_of_volunteer, quota
+from server.http.access import Permission, Principal, home_site_of_volunteer, quota
 from server.http.common import call, runtime
 from server.web import web
 from server.web.access import console_page
+from server.web.console.activitylog import ANYWHERE, record
 from server.web.forms import csrf_protected, read_form
 from server.web.nav import N_
 from server.web.qr import access_sheet_qr
 
-router = APIRouter(tags=["console"])
+router = APIRouter(tags=["console"], include_in_schema=False)
 
-_ANY = console_page(Permission.MANAGE_CARDS, scope=economy, note="lists filter by the principal's sites")
+_ANY = console_page(Permission.MANAGE_CARDS, scope=ANYWHERE, note="lists filter by the principal's sites")
 _ONE = console_page(Permission.MANAGE_CARDS, scope=home_site_of_volunteer)
 AnyPrincipal = Annotated[Principal, Depends(_ANY)]
 OnePrincipal = Annotated[Principal, Depends(_ONE)]
@@ -99,6 +100,7 @@ async def register(request: Request, principal: AnyPrincipal) -> Response:
     )
     # The secret made with the registration is not shown: printing the sheet issues the one handed over.
     volunteer_id = answer["volunteer_id"]
+    await call(request, record, principal, "volunteer.register", volunteer_id, site_id=site_id)
     return web(request).redirect(
         request,
         f"/console/volunteers/{volunteer_id}",
@@ -131,6 +133,9 @@ def _card_of(ctx: ServerContext, volunteer_id: str, card_id: str) -> dict[str, A
 )
 async def prepare(volunteer_id: str, request: Request, principal: OnePrincipal) -> Response:
     card = await call(request, cardissuing.prepare_card, volunteer_id, by=_who(principal))
+    await call(
+        request, record, principal, "card.prepare", card["card_id"], data={"volunteer_id": volunteer_id}
+    )
     return web(request).redirect(
         request,
         f"/console/volunteers/{volunteer_id}",
@@ -147,9 +152,11 @@ async def block(volunteer_id: str, card_id: str, request: Request, principal: On
     card = await call(request, _card_of, volunteer_id, card_id)
     if card["status"] == cardissuing.PENDING:
         await call(request, cardissuing.cancel_prepared, card_id)
+        await call(request, record, principal, "card.cancel", card_id)
     else:
         reason = (await read_form(request)).get("reason") or "blocked in the console"
         await call(request, cards.block_card, card_id, {"reason": reason[: cards.MAX_BLOCK_REASON_CHARS]})
+        await call(request, record, principal, "card.block", card_id)
     return web(request).redirect(
         request, f"/console/volunteers/{volunteer_id}", flash=N_("Card %(card)s blocked."), card=card_id
     )
@@ -162,9 +169,10 @@ async def block(volunteer_id: str, card_id: str, request: Request, principal: On
 async def replace(volunteer_id: str, card_id: str, request: Request, principal: OnePrincipal) -> Response:
     await call(request, _card_of, volunteer_id, card_id)
     form = await read_form(request)
-    new = await call(
+    new: dict[str, Any] = await call(
         request, cardissuing.replace_card, card_id, by=_who(principal), reason=form.get("reason") or "lost"
     )
+    await call(request, record, principal, "card.replace", card_id, data={"new_card_id": new["card_id"]})
     return web(request).redirect(
         request,
         f"/console/volunteers/{volunteer_id}",
@@ -184,6 +192,7 @@ async def sheet(volunteer_id: str, request: Request, principal: OnePrincipal) ->
     if page["erased"]:
         raise ServiceError(Reason.VOLUNTEER_ERASED, "this volunteer was erased")
     issued = await call(request, sessions.reissue_secret, volunteer_id)
+    await call(request, record, principal, "volunteer.sheet", volunteer_id, site_id=page["home_site_id"])
     origin = f"{request.url.scheme}://{request.url.netloc}"
     link, svg = access_sheet_qr(origin, issued["access_secret"])
     response = web(request).page(request, "console/volunteers/sheet.html", v=page, link=link, qr_svg=svg)
