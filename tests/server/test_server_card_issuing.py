@@ -171,3 +171,16 @@ def test_a_coordinator_finds_and_opens_only_volunteers_of_their_sites(
         assert exc.reason is Reason.UNKNOWN_VOLUNTEER
     else:
         raise AssertionError("a volunteer of site B was shown to a coordinator of site A")
+
+
+def test_erasing_a_volunteer_forgets_their_pending_cards(
+    api: Api, world: World, context: ServerContext
+) -> None:
+    from server import erasure
+
+    issuer = _issuer(api)
+    card_id = _prepare(api, world.volunteer_id)["card_id"]
+    assert erasure.erase_volunteer(context, world.volunteer_id)["deleted"]["prepared_cards"] == 1
+    assert_error(_confirm(api, card_id, issuer.ndef(card_id)), 404, Reason.UNKNOWN_CARD)
+    response = api.admin("POST", f"/v1/admin/volunteers/{world.volunteer_id}/cards/prepare")
+    assert_error(response, 409, Reason.VOLUNTEER_ERASED)
