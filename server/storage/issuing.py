@@ -82,9 +82,16 @@ class IssuingRead(Queries):
 
     def hours_lists(self, site_ids: frozenset[str] | None, limit: int) -> list[HoursList]:
         """The newest lists first, of ``site_ids`` (``None``: every site)."""
-        rows = self._conn.execute(f"SELECT {_LIST} FROM hours_lists ORDER BY created_ms DESC, rowid DESC")
-        found = [HoursList(*row) for row in rows]
-        return [h for h in found if site_ids is None or h.site_id in site_ids][:limit]
+        if site_ids is None:
+            where, args = "", ()
+        else:
+            wanted = tuple(sorted(site_ids))[:500]
+            where, args = f"WHERE site_id IN ({','.join('?' * len(wanted))})", wanted
+        rows = self._conn.execute(
+            f"SELECT {_LIST} FROM hours_lists {where} ORDER BY created_ms DESC, rowid DESC LIMIT ?",
+            (*args, limit),
+        )
+        return [HoursList(*row) for row in rows]
 
     def hours_lines(self, list_id: str) -> list[HoursLine]:
         rows = self._conn.execute(

@@ -156,3 +156,13 @@ def test_the_schema_refuses_an_answer_outside_the_vocabulary(context: ServerCont
     made = _create(context, world, [{"volunteer_id": alex, "day": DAY, "start": "09:00", "end": "10:00"}])
     with pytest.raises(sqlite3.IntegrityError), context.storage.write() as tx:
         tx._conn.execute("UPDATE hours_lines SET answer = 'maybe' WHERE list_id = ?", (made["list_id"],))
+
+
+def test_a_coordinator_lists_only_the_lists_of_their_sites(context: ServerContext, world: World) -> None:
+    alex = _volunteer(context, world)
+    made = _create(context, world, [{"volunteer_id": alex, "day": DAY, "start": "09:00", "end": "10:00"}])
+    assert [
+        h["list_id"] for h in hoursconfirm.coordinator_lists(context, frozenset({world.site["site_id"]}))
+    ] == [made["list_id"]]
+    assert hoursconfirm.coordinator_lists(context, frozenset({"s_other"})) == []
+    assert hoursconfirm.coordinator_lists(context, frozenset()) == []
