@@ -82,9 +82,9 @@ class IssuingRead(Queries):
 
     def hours_lists(self, site_ids: frozenset[str] | None, limit: int) -> list[HoursList]:
         """The newest lists first, of ``site_ids`` (``None``: every site)."""
-        if site_ids is None:
-            where, args = "", ()
-        else:
+        args: tuple[str, ...] = ()
+        where = ""
+        if site_ids is not None:
             wanted = tuple(sorted(site_ids))[:500]
             where, args = f"WHERE site_id IN ({','.join('?' * len(wanted))})", wanted
         rows = self._conn.execute(
