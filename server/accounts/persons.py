@@ -32,7 +32,7 @@ from server.context import ServerContext
 from server.errors import InputError, ServiceError
 from server.inputs import refused_char
 from server.ratelimit import Attempt
-from server.storage import Tx
+from server.storage import ReadTx, Tx
 from server.storage.accounts import PersonRow
 
 MIN_PASSWORD: Final = 10
@@ -113,7 +113,7 @@ def add_person(
     return person_id
 
 
-def get_person(tx: Tx, person_id: str) -> PersonRow:
+def get_person(tx: ReadTx, person_id: str) -> PersonRow:
     person = tx.person(person_id)
     if person is None:
         raise ServiceError(Reason.UNKNOWN_PERSON, "no such person")

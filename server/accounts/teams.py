@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Final, Literal, get_args
 
 from protocol import Reason
+from server import quotas
 from server.context import ServerContext
 from server.errors import InputError, ServiceError
 from server.inputs import refused_char
@@ -48,7 +49,7 @@ def new_team_id() -> str:
     return "t_" + secrets.token_hex(16)
 
 
-def _grant(tx: ReadTx, team: TeamRow) -> Grant:
+def grant_of_team(tx: ReadTx, team: TeamRow) -> Grant:
     permissions = known_permissions(team.permissions)
     if team.scope_kind == "economy":
         return Grant(permissions, None)
@@ -59,7 +60,7 @@ def _grant(tx: ReadTx, team: TeamRow) -> Grant:
 
 def grants_of(tx: ReadTx, person_id: str) -> tuple[Grant, ...]:
     """The grants ``person_id``'s teams give now (an organisation's sites read in ``tx``)."""
-    return tuple(_grant(tx, team) for team in tx.teams_of(person_id))
+    return tuple(grant_of_team(tx, team) for team in tx.teams_of(person_id))
 
 
 def principal_of_person(tx: ReadTx, person_id: str, display_name: str) -> Principal:
@@ -106,7 +107,7 @@ def _refuse_conflict(permissions: Iterable[Permission], whose: str) -> None:
 
 
 def _team_sites(tx: ReadTx, team: TeamRow) -> frozenset[str] | None:
-    return _grant(tx, team).sites
+    return grant_of_team(tx, team).sites
 
 
 def _refuse_escalation(
@@ -161,7 +162,9 @@ def add_team(
         _check_scope(tx, scope)
         if by is not None:
             _refuse_escalation(by, wanted, _team_sites(tx, team))
-        if any(existing.name == name for existing in tx.teams()):
+        existing_teams = tx.teams()
+        quotas.check(len(existing_teams), quotas.TEAMS, "teams")
+        if any(existing.name == name for existing in existing_teams):
             raise InputError(Reason.BAD_FIELD, "a team with this name exists")
         tx.insert_team(
             TeamRow(team.team_id, name, team.permissions, scope.kind, team.scope_ids, ctx.now_ms())

@@ -62,6 +62,7 @@ has no ``__globals__`` to resolve string annotations against.
 """
 
 import dataclasses
+import hmac
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
@@ -90,6 +91,7 @@ SESSION_COOKIE: Final = "kk_session"
 
 
 CONSOLE_COOKIE: Final = "kk_console"
+CSRF_COOKIE: Final = "kk_csrf"  # server.web.forms sets it; named here too, as server.web imports this module
 
 
 def authenticate(ctx: ServerContext, authorization: str | None, guess: Attempt) -> Principal:
@@ -208,6 +210,8 @@ class Require:
     async def __call__(self, request: Request) -> Principal:
         context = runtime(request).context
         console = request.cookies.get(CONSOLE_COOKIE)
+        if console:
+            check_console_write(request)
         authorization = request.headers.get("authorization")
         guess = attempt(request, ADMIN_TOKEN_GUESSES)
         return await run_in_threadpool(
@@ -252,6 +256,26 @@ class Require:
         if self.scope.anywhere:
             return bool(principal.sites_for(self.permission))
         return principal.may(self.permission, self.scope.site_of(ctx, path_params))
+
+
+def check_console_write(request: Request) -> None:
+    """A write to the JSON API with the console cookie must carry the page's CSRF token as a header.
+
+    A browser sends ``kk_console`` with every request to this server, so a page
+    of another site could make it post to ``/v1/admin/…``; SameSite=Lax stops
+    that in current browsers, and this check stops it everywhere: the header
+    must equal the ``kk_csrf`` cookie (double submit, :mod:`server.web.forms`),
+    which another site can neither read nor set.  Console pages (``/console``)
+    check their forms' token themselves (``csrf_protected``, kept by a test).
+    """
+    if request.method not in WRITE_METHODS or request.url.path.startswith("/console"):
+        return
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    sent = request.headers.get("x-csrf-token", "")
+    if not cookie or not hmac.compare_digest(cookie.encode(), sent.encode()):
+        raise ServiceError(
+            Reason.CSRF_FAILED, "a write with the console's cookie needs the page's X-CSRF-Token", status=403
+        )
 
 
 def principal_of(
@@ -305,6 +329,8 @@ class HolderOr:
         context = runtime(request).context
         cookie = request.cookies.get(SESSION_COOKIE)
         console = request.cookies.get(CONSOLE_COOKIE)
+        if console:
+            check_console_write(request)
         authorization = request.headers.get("authorization")
         guess = attempt(request, ADMIN_TOKEN_GUESSES)
         return await run_in_threadpool(
@@ -364,7 +390,35 @@ class VolunteerSession:
         return holder
 
 
-Access: TypeAlias = Marker | Require | HolderOr | VolunteerSession
+@dataclass(frozen=True, slots=True)
+class ConsoleSession:
+    """Any person with a live console session (their own account's pages); answers their principal.
+
+    Kept on ``request.state.principal`` too, so the page's layout shows their name and navigation.
+    """
+
+    note: str = ""
+
+    @property
+    def label(self) -> str:
+        return "console session"
+
+    @property
+    def scope_label(self) -> str:
+        return "the person themselves"
+
+    async def __call__(self, request: Request) -> Principal:
+        context = runtime(request).context
+        principal = await run_in_threadpool(
+            accounts.console_principal, context, request.cookies.get(CONSOLE_COOKIE)
+        )
+        if principal is None:
+            raise ServiceError(Reason.UNAUTHORIZED, "log in to the console first")
+        request.state.principal = principal
+        return principal
+
+
+Access: TypeAlias = Marker | Require | HolderOr | VolunteerSession | ConsoleSession
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,6 +448,11 @@ access_secret: Final = Marker(
     "access secret", "the volunteer's secret in the body, checked by the service; wrong ones are guesses"
 )
 volunteer_session: Final = VolunteerSession()
+console_login: Final = Marker(
+    "console login", "e-mail and password, then a TOTP code, checked by the service; wrong ones are guesses"
+)
+invitation_link: Final = Marker("invitation link", "a single-use token in the path, checked by the service")
+console_session: Final = ConsoleSession()
 
 
 def require(permission: Permission, *, scope: Scope, note: str = "") -> Require:
@@ -464,7 +523,7 @@ def _declared(route: Any) -> DeclaredRoute:
         pending = list(route.dependant.dependencies)
         while pending:
             dependant = pending.pop(0)
-            if isinstance(dependant.call, Marker | Require | HolderOr | VolunteerSession):
+            if isinstance(dependant.call, Marker | Require | HolderOr | VolunteerSession | ConsoleSession):
                 found.append(dependant.call)
             elif isinstance(dependant.call, Quota):
                 bounds.append(dependant.call)

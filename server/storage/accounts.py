@@ -199,8 +199,7 @@ class AccountsRead(Queries):
 
     def console_sessions_of(self, person_id: str) -> list[ConsoleSessionRow]:
         rows = self._conn.execute(
-            f"SELECT {_SESSION_COLUMNS} FROM console_sessions WHERE person_id = ? "
-            "ORDER BY created_ms, rowid",
+            f"SELECT {_SESSION_COLUMNS} FROM console_sessions WHERE person_id = ? ORDER BY created_ms, rowid",
             (person_id,),
         )
         return [ConsoleSessionRow(*row) for row in rows]

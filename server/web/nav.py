@@ -27,4 +27,7 @@ def N_(message: str) -> str:
     return message
 
 
-NAV: Final[tuple[NavItem, ...]] = ()
+NAV: Final[tuple[NavItem, ...]] = (
+    NavItem("/console/teams", N_("Teams"), Permission.MANAGE_TEAMS),
+    NavItem("/console/activity", N_("Activity"), Permission.READ_ACTIVITY),
+)

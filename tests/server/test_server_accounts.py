@@ -16,7 +16,8 @@ from server_helpers import HOUR, MINUTE, Api, FakeClock, assert_error
 
 from protocol import Reason
 from server import accounts, admin
-from server.accounts import TeamScope
+from server.accounts import TeamScope, invitations
+from server.accounts import account as own
 from server.accounts.settings import IDLE_SETTING, LIFETIME_SETTING, LOCKOUT_FAILURES_SETTING
 from server.context import ServerContext
 from server.datadir import LEDGER, InitResult
@@ -323,8 +324,11 @@ def test_activity_records_who_did_what_and_a_site_scoped_viewer_sees_their_sites
 # -- through a real route ---------------------------------------------------------------------------
 
 
-def console(api: Api, cookie: str) -> dict[str, str]:
-    return {"Cookie": f"{CONSOLE_COOKIE}={cookie}"}
+def console(api: Api, cookie: str, csrf: str | None = "t" * 43) -> dict[str, str]:
+    """A browser's headers: the console cookie and, for writes, the page's CSRF token (cookie and header)."""
+    if csrf is None:
+        return {"Cookie": f"{CONSOLE_COOKIE}={cookie}"}
+    return {"Cookie": f"{CONSOLE_COOKIE}={cookie}; kk_csrf={csrf}", "X-CSRF-Token": csrf}
 
 
 def test_a_coordinator_of_site_a_gets_404_for_site_b_and_403_without_the_permission(api: Api) -> None:
@@ -340,6 +344,9 @@ def test_a_coordinator_of_site_a_gets_404_for_site_b_and_403_without_the_permiss
         return api.http.post(f"/v1/admin/kiosks/{kiosk_id}/clear", headers=console(api, cookie))
 
     assert clear(kiosk_a, fleet_cookie).status_code == 200
+    # A write with the console's cookie but without the page's token: another site's forged post.
+    forged = api.http.post(f"/v1/admin/kiosks/{kiosk_a}/clear", headers=console(api, fleet_cookie, None))
+    assert_error(forged, 403, Reason.CSRF_FAILED)
     other = clear(kiosk_b, fleet_cookie)
     unknown = clear("k_" + "0" * 32, fleet_cookie)
     assert_error(other, 404, Reason.UNKNOWN_KIOSK)
@@ -365,3 +372,91 @@ def test_the_console_cookie_is_taken_before_the_bearer_token(api: Api) -> None:
     assert_error(api.http.get("/v1/admin/review", headers=headers), 403, Reason.FORBIDDEN)
     ended = {"Cookie": f"{CONSOLE_COOKIE}=gone", "Authorization": f"Bearer {api.admin_token}"}
     assert api.http.get("/v1/admin/review", headers=ended).status_code == 200
+
+
+# -- invitations, password change, a new authenticator -----------------------------------------------
+
+
+def test_an_invitation_works_once_expires_and_is_stored_hashed(
+    context: ServerContext, clock: FakeClock, data_dir: tuple[Path, InitResult]
+) -> None:
+    site_a = site(context)
+    team = accounts.add_team(
+        context, name="Linden", permissions=["review"], scope=TeamScope("sites", (site_a,))
+    )
+    made = invitations.invite(context, email="kim@example.org", team_id=team, by=None)
+    secret = accounts.new_totp_secret()
+    code = pyotp.TOTP(secret).at(clock.now // 1000)
+    with pytest.raises(ServiceError) as wrong_code:
+        invitations.accept_invitation(
+            context, made.token, display_name="Kim", password=PASSWORD, totp_secret=secret, code="000000"
+        )
+    assert wrong_code.value.reason is Reason.TOTP_INVALID
+    kim = invitations.accept_invitation(
+        context, made.token, display_name="Kim", password=PASSWORD, totp_secret=secret, code=code
+    )
+    assert accounts.check_password(context, "kim@example.org", PASSWORD, attempt=guess(context)) == kim
+    with context.storage.read() as tx:
+        assert tx.team_members(team) == [kim]
+    with pytest.raises(ServiceError) as again:
+        invitations.accept_invitation(
+            context, made.token, display_name="Eve", password=PASSWORD, totp_secret=secret, code=code
+        )
+    assert again.value.reason is Reason.INVITATION_INVALID and again.value.status == 410
+    late = invitations.invite(context, email="lou@example.org", team_id=team, by=None)
+    clock.now += 72 * HOUR
+    with pytest.raises(ServiceError) as expired:
+        invitations.show_invitation(context, late.token)
+    assert expired.value.reason is Reason.INVITATION_INVALID
+    with sqlite3.connect(data_dir[0] / LEDGER) as db:
+        dump = "\n".join(db.iterdump())
+    assert made.token not in dump and late.token not in dump
+
+
+def test_an_invitation_cannot_grant_more_than_the_inviter_holds(context: ServerContext) -> None:
+    site_a = site(context)
+    admins = accounts.add_team(context, name="Admins", permissions=["audit"], scope=TeamScope("economy"))
+    inviter = Principal.of_grants(
+        "Coordinator A", (Grant(frozenset({Permission.MANAGE_TEAMS, Permission.AUDIT}), frozenset({site_a})),)
+    )
+    with pytest.raises(ServiceError) as refused:
+        invitations.invite(context, email="x@example.org", team_id=admins, by=inviter)
+    assert refused.value.reason is Reason.GRANT_EXCEEDS_OWN
+
+
+def test_a_password_change_ends_the_other_sessions(context: ServerContext) -> None:
+    ada = member(context, {"audit"}, TeamScope("economy"))
+    here = accounts.open_console_session(context, ada)
+    laptop = accounts.open_console_session(context, ada)
+    with pytest.raises(ServiceError) as wrong:
+        own.change_password(
+            context, ada, "not it", "a new long password", keep_cookie=here, attempt=guess(context)
+        )
+    assert wrong.value.reason is Reason.LOGIN_FAILED
+    ended = own.change_password(
+        context, ada, PASSWORD, "a new long password", keep_cookie=here, attempt=guess(context)
+    )
+    assert ended == 1
+    assert accounts.console_principal(context, laptop) is None
+    assert accounts.console_principal(context, here) is not None
+    assert (
+        accounts.check_password(context, "ada@example.org", "a new long password", attempt=guess(context))
+        == ada
+    )
+
+
+def test_a_new_authenticator_counts_only_once_confirmed(context: ServerContext, clock: FakeClock) -> None:
+    ada = person(context)
+    old = accounts.new_totp_secret()
+    accounts.set_totp_secret(context, ada, old)
+    new = own.begin_totp(context, ada)
+    now_s = clock.now // 1000
+    accounts.check_totp(context, ada, pyotp.TOTP(old).at(now_s))  # the old app still works meanwhile
+    with pytest.raises(ServiceError):
+        own.confirm_totp(context, ada, "000000")
+    clock.now += 30_000
+    own.confirm_totp(context, ada, pyotp.TOTP(new).at(now_s + 30))
+    clock.now += 30_000
+    with pytest.raises(ServiceError):
+        accounts.check_totp(context, ada, pyotp.TOTP(old).at(now_s + 60))
+    accounts.check_totp(context, ada, pyotp.TOTP(new).at(now_s + 60))
