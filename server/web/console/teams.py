@@ -167,7 +167,7 @@ async def create_team(request: Request, principal: Manager) -> Response:
         team_id = await call(
             request,
             accounts.add_team,
-            name=form.get("name", ""),
+            name=form.get("team_name", ""),
             permissions=[p.value for p in preset.permissions],
             scope=scope,
             by=principal,
