@@ -8,10 +8,10 @@ as a phone's authenticator app makes them.
 from __future__ import annotations
 
 import pyotp
-from tests.web.conftest import Console, Person, logged_in
 from playwright.sync_api import Browser, Page
 
 from server.accounts.settings import LOCKOUT_FAILURES_SETTING
+from tests.web.conftest import Console, Person, logged_in
 
 
 def _password_step(page: Page, console: Console, person: Person, password: str | None = None) -> None:
