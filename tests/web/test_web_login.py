@@ -73,7 +73,8 @@ def test_a_forged_form_without_the_csrf_token_is_refused(page: Page, console: Co
             const form = document.createElement('form');
             form.method = 'post';
             form.action = '/console/account/password';
-            for (const [name, value] of [['current', 'x'], ['new', 'hijacked-password'], ['repeat', 'hijacked-password']]) {
+            const fields = [['current', 'x'], ['new', 'hijacked-pass'], ['repeat', 'hijacked-pass']];
+            for (const [name, value] of fields) {
                 const input = document.createElement('input');
                 input.name = name; input.value = value; form.appendChild(input);
             }
