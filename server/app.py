@@ -26,6 +26,9 @@ from server.http.errors import install_error_handlers
 from server.ratelimit import GuessLimiter
 from server.web import Web
 from server.web import shell as web_shell
+from server.web.console import account as console_account
+from server.web.console import activity as console_activity
+from server.web.console import teams as console_teams
 from server.web.console import confirmations as console_confirmations
 from server.web.console import volunteers as console_volunteers
 
@@ -43,6 +46,9 @@ ROUTERS: Final[tuple[APIRouter, ...]] = (
     archive.router,
     docs.router,
     web_shell.router,
+    console_account.router,
+    console_teams.router,
+    console_activity.router,
     issuing.router,
     console_volunteers.router,
     console_confirmations.router,
