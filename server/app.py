@@ -28,8 +28,8 @@ from server.web import Web
 from server.web import shell as web_shell
 from server.web.console import account as console_account
 from server.web.console import activity as console_activity
-from server.web.console import teams as console_teams
 from server.web.console import confirmations as console_confirmations
+from server.web.console import teams as console_teams
 from server.web.console import volunteers as console_volunteers
 
 __all__ = ["ROUTERS", "accepts_gzip", "create_app", "default_verify_workers", "mount_routers", "read_body"]

@@ -724,6 +724,10 @@ def _m018_accounts(conn: sqlite3.Connection) -> None:
         "CREATE INDEX activity_at ON activity (at_ms)",
         "CREATE INDEX activity_person ON activity (person_id, at_ms)",
         "ALTER TABLE coordinators ADD COLUMN person_id TEXT REFERENCES persons (person_id)",
+    ):
+        conn.execute(statement)
+
+
 def _m021_card_issuing(conn: sqlite3.Connection) -> None:
     """Cards prepared in the console until a read-back confirms them, and hours confirmation links (issue 18).
 

@@ -19,12 +19,12 @@ from fastapi.responses import Response
 
 from protocol import Reason
 from server import hoursconfirm
+from server.accounts import record_activity as record
 from server.errors import ServiceError
-from server.http.access import Marker, Permission, Principal, public, quota
+from server.http.access import Marker, Permission, Principal, anywhere, public, quota
 from server.http.common import call, runtime
 from server.web import web
 from server.web.access import console_page
-from server.web.console.activitylog import ANYWHERE, record
 from server.web.console.volunteers import sites_of
 from server.web.forms import csrf_protected, read_form
 
@@ -35,14 +35,14 @@ confirmation_link: Final = Marker(
     "single-use token in the path (32 random bytes, stored hashed), checked by the service",
 )
 
-_ANY = console_page(Permission.REVIEW, scope=ANYWHERE, note="lists filter by the principal's sites")
+_ANY = console_page(Permission.REVIEW, scope=anywhere, note="lists filter by the principal's sites")
 AnyPrincipal = Annotated[Principal, Depends(_ANY)]
 FORM_ROWS = 8
 _ROW = re.compile(r"(volunteer|day|start|end)_([0-9]{1,2})")
 
 
 def _who(principal: Principal) -> str:
-    return str(getattr(principal, "person_id", None) or principal.name)
+    return principal.person_id or principal.name
 
 
 def _form_data(request: Request, principal: Principal) -> dict[str, Any]:

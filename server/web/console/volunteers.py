@@ -20,20 +20,20 @@ from fastapi.responses import Response
 
 from protocol import Reason
 from server import cardissuing, cards, quotas, sessions, statements, volunteerviews
+from server.accounts import record_activity as record
 from server.context import ServerContext
 from server.errors import ServiceError
-from server.http.access import Permission, Principal, home_site_of_volunteer, quota
+from server.http.access import Permission, Principal, anywhere, home_site_of_volunteer, quota
 from server.http.common import call, runtime
 from server.web import web
 from server.web.access import console_page
-from server.web.console.activitylog import ANYWHERE, record
 from server.web.forms import csrf_protected, read_form
 from server.web.nav import N_
 from server.web.qr import access_sheet_qr
 
 router = APIRouter(tags=["console"], include_in_schema=False)
 
-_ANY = console_page(Permission.MANAGE_CARDS, scope=ANYWHERE, note="lists filter by the principal's sites")
+_ANY = console_page(Permission.MANAGE_CARDS, scope=anywhere, note="lists filter by the principal's sites")
 _ONE = console_page(Permission.MANAGE_CARDS, scope=home_site_of_volunteer)
 AnyPrincipal = Annotated[Principal, Depends(_ANY)]
 OnePrincipal = Annotated[Principal, Depends(_ONE)]
@@ -42,15 +42,11 @@ CSV_COLUMNS = ("volunteer_id", "name", "home_site_id", "cards")
 
 def sites_of(principal: Principal, permission: Permission) -> frozenset[str] | None:
     """The sites ``principal`` holds ``permission`` for; ``None`` for the whole economy."""
-    sites_for = getattr(principal, "sites_for", None)
-    if callable(sites_for):
-        found: frozenset[str] | None = sites_for(permission)
-        return found
-    return principal.sites
+    return principal.sites_for(permission)
 
 
 def _who(principal: Principal) -> str:
-    return str(getattr(principal, "person_id", None) or principal.name)
+    return principal.person_id or principal.name
 
 
 def _site_options(ctx: ServerContext, allowed: frozenset[str] | None) -> list[tuple[str, str]]:
