@@ -1,21 +1,19 @@
 """Volunteers, cards and hours confirmations in a real browser (issue 18, pages 3 and 8).
 
-The coordinator's browser carries the machine admin token as a bearer header
-until personal accounts are on this branch (the pages admit any principal
-``require`` admits); the contact's browser carries nothing at all.  The card is
-written through nfcpy's UDP driver onto an emulated NTAG, by the same function
-``kokreativ provision card issue --prepared`` runs.
+The coordinator logs in as a person of a team for site A (password and TOTP
+through the real login form); the contact's browser carries nothing at all.
+The card is written through nfcpy's UDP driver onto an emulated NTAG, by the
+same function ``kokreativ provision card issue --prepared`` runs.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import date, timedelta
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page
+from playwright.sync_api import Browser, Page
 
 from hardware.emulator import EmulatedType2Tag, serve_tag
 from hardware.nfc import write_one_tag
@@ -23,20 +21,16 @@ from protocol import PrivateKey
 from provisioning.cards import issue_prepared
 from provisioning.client import ApiClient
 from server import cardissuing
+from tests.web.conftest import Console, logged_in
 
 UID = bytes.fromhex("04c0ffee001122")
 
 
 @pytest.fixture
-def coordinator(browser: Browser, console) -> Iterator[Page]:  # type: ignore[no-untyped-def]
-    made: BrowserContext = browser.new_context(
-        viewport={"width": 1280, "height": 800},
-        locale="de-DE",
-        extra_http_headers={"Authorization": f"Bearer {console.api.admin_token}"},
-    )
-    made.set_default_timeout(15_000)
-    yield made.new_page()
-    made.close()
+def coordinator(page: Page, console: Console) -> Page:
+    """A coordinator of site A (cards and review there), logged in."""
+    kim = console.person(["manage_cards", "review"])
+    return logged_in(page, console, kim, next_path="/console/volunteers")
 
 
 def _state(page: Page, card_id: str) -> str:
@@ -45,9 +39,15 @@ def _state(page: Page, card_id: str) -> str:
 
 def test_a_card_prepared_in_the_console_is_pending_until_written_and_read_back_then_blocked(
     coordinator: Page,
-    console,  # type: ignore[no-untyped-def]
+    console: Console,
 ) -> None:
     page = coordinator
+    elsewhere = cardissuing.register_volunteer(console.ctx, name="Berta Anders", site_id=console.site_b)
+    page.goto(f"{console.url}/console/volunteers")
+    assert "Berta" not in page.locator("main").inner_text()  # site B's volunteer is not listed
+    assert page.locator("#f-site_id option").all_inner_texts() == ["Stadtteilzentrum Linden"]  # site A only
+    other = page.goto(f"{console.url}/console/volunteers/{elsewhere['volunteer_id']}")
+    assert other is not None and other.status == 404
     page.goto(f"{console.url}/console/volunteers")
     page.locator("#f-name").fill("Alex Beispiel")  # its label is "Name *": the field is required
     page.locator("#f-site_id").select_option(console.site_a)
@@ -85,7 +85,7 @@ def test_a_card_prepared_in_the_console_is_pending_until_written_and_read_back_t
 def test_hours_confirmed_by_a_contact_without_an_account_come_back_with_links_to_the_shift_form(
     coordinator: Page,
     browser: Browser,
-    console,  # type: ignore[no-untyped-def]
+    console: Console,
 ) -> None:
     volunteer = cardissuing.register_volunteer(console.ctx, name="Kim Muster", site_id=console.site_a)
     day = (date.today() - timedelta(days=2)).isoformat()
