@@ -664,6 +664,17 @@ def _m017_sealed_openings(conn: sqlite3.Connection) -> None:
         )
 
 
+def _m022_console_views(conn: sqlite3.Connection) -> None:
+    """Indexes for the console's overview: events by when they arrived, ledger entries by when made.
+
+    The overview counts today's check-ins and looks for anomalies in the last days, and
+    charts the tokens issued and redeemed per day of the month; without these, each view
+    of the page would read every event and every ledger entry ever stored.
+    """
+    conn.execute("CREATE INDEX events_received ON events (received_ms)")
+    conn.execute("CREATE INDEX ledger_created ON ledger_entries (created_ms)")
+
+
 MIGRATIONS: Final[Sequence[Migration]] = (
     _m001_initial,
     _m002_card_credentials,
@@ -682,4 +693,5 @@ MIGRATIONS: Final[Sequence[Migration]] = (
     _m015_access,
     _m016_person_vault,
     _m017_sealed_openings,
+    _m022_console_views,
 )
