@@ -26,6 +26,9 @@ from server.http.errors import install_error_handlers
 from server.ratelimit import GuessLimiter
 from server.web import Web
 from server.web import shell as web_shell
+from server.web.console import kiosks as console_kiosks
+from server.web.console import overview as console_overview
+from server.web.console import reports as console_reports
 
 __all__ = ["ROUTERS", "accepts_gzip", "create_app", "default_verify_workers", "mount_routers", "read_body"]
 
@@ -41,6 +44,9 @@ ROUTERS: Final[tuple[APIRouter, ...]] = (
     archive.router,
     docs.router,
     web_shell.router,
+    console_overview.router,
+    console_kiosks.router,
+    console_reports.router,
 )
 
 

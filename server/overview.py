@@ -30,6 +30,7 @@ from protocol.earning import ZONE, local_day
 from protocol.economy import SiteKind
 from server import admin, fleet
 from server.context import ServerContext
+from server.reports import Column, Table
 from server.storage.views import TapRow
 from server.visibility import Sites, visible
 
@@ -261,4 +262,48 @@ def overview(ctx: ServerContext, sites: Sites, *, rules: AnomalyRules = DEFAULT_
         "alarms": [k for k in fleet.fleet(ctx, sites) if k["alarms"]],
         "anomalies": anomalies(ctx, sites, rules=rules, now_ms=now),
         "month": month_moves(ctx, sites, now_ms=now),
+    }
+
+
+TODAY_COLUMNS: Final = (
+    Column("site_id", "Site ID"),
+    Column("name", "Site"),
+    Column("checkins", "Check-ins today"),
+    Column("cards", "Cards"),
+    Column("open_shifts", "Open shifts"),
+)
+ALARM_COLUMNS: Final = (
+    Column("kiosk_id", "Kiosk"),
+    Column("site_name", "Site"),
+    Column("alarms", "Alarms"),
+    Column("last_seen_ms", "Last seen"),
+)
+ANOMALY_COLUMNS: Final = (
+    Column("kind", "Anomaly"),
+    Column("card_id", "Card"),
+    Column("kiosks", "Kiosks"),
+    Column("taps", "Taps"),
+    Column("from_ms", "From"),
+    Column("to_ms", "To"),
+)
+MONTH_COLUMNS: Final = (Column("day", "Day"), Column("issued", "Issued"), Column("redeemed", "Redeemed"))
+
+
+def tables(page: dict[str, Any]) -> dict[str, Table]:
+    """The overview's tables (``today``, ``alarms``, ``anomalies``, ``month``), for the page and CSV."""
+    month = page["month"]
+    return {
+        "today": Table("Today", TODAY_COLUMNS, page["sites"]),
+        "alarms": Table("Kiosks with alarms", ALARM_COLUMNS, page["alarms"]),
+        "anomalies": Table("Anomalies", ANOMALY_COLUMNS, page["anomalies"]),
+        "month": Table(
+            "Tokens this month",
+            MONTH_COLUMNS,
+            [
+                {"day": f"{month['month']}-{day:02d}", "issued": issued, "redeemed": redeemed}
+                for day, issued, redeemed in zip(
+                    month["days"], month["issued"], month["redeemed"], strict=True
+                )
+            ],
+        ),
     }

@@ -59,7 +59,12 @@ class Table:
     rows: list[dict[str, Any]] = field(default_factory=list)
 
     def csv(self) -> str:
-        return statements.to_csv([c.key for c in self.columns], self.rows)
+        """The rows as CSV under the column keys; a list (kiosks, alarms) is one cell, space-separated."""
+        keys = [c.key for c in self.columns]
+        flat = [
+            {k: " ".join(row[k]) if isinstance(row[k], list) else row[k] for k in keys} for row in self.rows
+        ]
+        return statements.to_csv(keys, flat)
 
 
 def _start(year: int, month: int) -> int:
@@ -145,7 +150,7 @@ def hours_by_site(ctx: ServerContext, sites: Sites, year: int) -> Table:
                 "tokens": group["tokens"],
             }
         )
-    return Table(f"Hours and tokens per site and month, {year}", HOURS_COLUMNS, rows)
+    return Table("Hours and tokens per site and month", HOURS_COLUMNS, rows)
 
 
 SETTLEMENT_COLUMNS: Final = (
@@ -178,7 +183,7 @@ def shop_settlements(ctx: ServerContext, sites: Sites, month: str, from_ms: int,
                 **{key: document[key] for key in ("count", "redeemed", "voided", "to_settle", "held")},
             }
         )
-    return Table(f"Shop settlements, {month}", SETTLEMENT_COLUMNS, rows)
+    return Table("Shop settlements", SETTLEMENT_COLUMNS, rows)
 
 
 def _cell(value: Any) -> str:

@@ -27,4 +27,9 @@ def N_(message: str) -> str:
     return message
 
 
-NAV: Final[tuple[NavItem, ...]] = ()
+NAV: Final[tuple[NavItem, ...]] = (
+    NavItem("/console", N_("Overview"), Permission.REVIEW),
+    NavItem("/console/kiosks", N_("Kiosks"), Permission.MANAGE_FLEET),
+    NavItem("/console/reports", N_("Reports"), Permission.REPORTS),
+    NavItem("/console/settlements", N_("Settlements"), Permission.SETTLE_SHOPS),
+)
