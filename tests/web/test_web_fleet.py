@@ -7,14 +7,15 @@ import re
 from playwright.sync_api import Page, expect
 
 from protocol import PrivateKey
-from tests.web.conftest import Console, logged_in
+from tests.web.conftest import Console
+from tests.web.views_helpers import open_as
 
 
 def test_an_enrolment_code_from_the_console_enrols_a_kiosk_that_then_shows_in_the_fleet(
     page: Page, console: Console
 ) -> None:
     person = console.person(["manage_fleet"])
-    logged_in(page, console, person, next_path="/console/kiosks")
+    open_as(page, console, person, "/console/kiosks")
     assert page.locator("h1").inner_text() == "Kiosks und Kassen"
     options = page.locator("#f-site_id option")
     assert options.evaluate_all("found => found.map(o => o.value)") == [console.site_a]  # not site B
@@ -40,7 +41,7 @@ def test_an_enrolment_code_from_the_console_enrols_a_kiosk_that_then_shows_in_th
 def test_revoking_asks_first_and_another_sites_kiosk_is_not_found(page: Page, console: Console) -> None:
     here = console.api.enrol_kiosk(console.site_a)
     there = console.api.enrol_kiosk(console.site_b)
-    logged_in(page, console, console.person(["manage_fleet"]), next_path="/console/kiosks")
+    open_as(page, console, console.person(["manage_fleet"]), "/console/kiosks")
     assert page.locator(f'#fleet tr[data-kiosk="{there.kiosk_id}"]').count() == 0
 
     page.get_by_role("link", name=f"{here.kiosk_id} sperren").click()

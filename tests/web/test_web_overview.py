@@ -9,7 +9,8 @@ import time
 from playwright.sync_api import Page, expect
 
 from protocol import EventKind
-from tests.web.conftest import Console, logged_in
+from tests.web.conftest import Console
+from tests.web.views_helpers import open_as
 
 MINUTE = 60_000
 HOUR = 60 * MINUTE
@@ -22,7 +23,7 @@ def _send(console: Console, kiosk: object, *taps: tuple[EventKind, str, int]) ->
 
 
 def _seed(console: Console, *, anomaly: bool) -> dict[str, str]:
-    """A paid shift at site A (two hours) and at site B (one); with ``anomaly``, a card at three of A's kiosks.
+    """A paid shift at site A (two hours) and at B (one); with ``anomaly``, a card at three of A's kiosks.
 
     The shifts come after the kiosks' enrolment (now), so that they pay rather than wait for review.
     """
@@ -53,7 +54,7 @@ def _seed(console: Console, *, anomaly: bool) -> dict[str, str]:
 
 def test_the_overview_shows_a_seeded_anomaly_and_nothing_of_site_b(page: Page, console: Console) -> None:
     seeded = _seed(console, anomaly=True)
-    logged_in(page, console, console.person(["review"]))
+    open_as(page, console, console.person(["review"]), "/console")
     assert page.locator("h1").inner_text() == "Übersicht"
     anomalies = page.locator("#h-anomalies + p + .table table")
     expect(anomalies).to_contain_text("Eine Karte an vielen Kiosks")
@@ -69,7 +70,7 @@ def test_the_overview_shows_a_seeded_anomaly_and_nothing_of_site_b(page: Page, c
 
 def test_reports_show_site_a_only_and_the_table_downloads_as_csv(page: Page, console: Console) -> None:
     _seed(console, anomaly=False)
-    logged_in(page, console, console.person(["reports"]), next_path="/console/reports")
+    open_as(page, console, console.person(["reports"]), "/console/reports")
     assert page.locator("h1").inner_text() == "Berichte"
     hours = page.locator("#h-hours ~ .table table").first
     expect(hours).to_contain_text("Stadtteilzentrum Linden")
@@ -85,7 +86,7 @@ def test_a_shop_owner_sees_the_settlements_of_their_shop_only(page: Page, consol
     from server import accounts
 
     owner = console.person(["settle_shops"], scope=accounts.TeamScope("shops", (console.shop,)))
-    logged_in(page, console, owner, next_path="/console/settlements")
+    open_as(page, console, owner, "/console/settlements")
     table = page.locator("main table")
     expect(table).to_contain_text("Bioladen Nordstadt")
     assert "Stadtteilzentrum Linden" not in page.content()

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Final
+from typing import Annotated, Final, NamedTuple
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
@@ -32,16 +32,23 @@ REPORTS: Final = console_page(Permission.REPORTS, scope=anywhere, note="only the
 SETTLE: Final = console_page(Permission.SETTLE_SHOPS, scope=anywhere, note="only the shops it holds it for")
 
 
-def _reports(ctx: ServerContext, sites: Sites, request: Request) -> dict[str, object]:
+class _Found(NamedTuple):
+    year: int
+    month: str
+    hours: reports.Table
+    shops: reports.Table
+
+
+def _reports(ctx: ServerContext, sites: Sites, request: Request) -> _Found:
     now = ctx.now_ms()
     year = reports.parse_year(request.query_params.get("year"), now_ms=now)
     month, first, after = reports.parse_month(request.query_params.get("month"), now_ms=now)
-    return {
-        "year": year,
-        "month": month,
-        "hours": reports.hours_by_site(ctx, sites, year),
-        "shops": reports.shop_settlements(ctx, sites, month, first, after),
-    }
+    return _Found(
+        year,
+        month,
+        reports.hours_by_site(ctx, sites, year),
+        reports.shop_settlements(ctx, sites, month, first, after),
+    )
 
 
 def _query(**values: object) -> str:
@@ -57,9 +64,8 @@ async def reports_page(request: Request, principal: Annotated[Principal, Depends
         name = request.query_params.get("table", "")
         if name not in ("hours", "shops"):
             raise InputError(Reason.BAD_FIELD, "table must be hours or shops")
-        table = found[name]
-        assert isinstance(table, reports.Table)
-        period = found["year"] if name == "hours" else found["month"]
+        table = found.hours if name == "hours" else found.shops
+        period = found.year if name == "hours" else found.month
         title = f"{web(request).gettext(request, table.title)}, {period}"
         return await run_in_threadpool(
             tables.download, request, table, fmt, filename=f"{name}-{period}", title=title
@@ -68,11 +74,14 @@ async def reports_page(request: Request, principal: Annotated[Principal, Depends
         request,
         "console/views/reports.html",
         title=web(request).gettext(request, "Reports"),
-        hours_query=_query(year=found["year"]),
-        shops_query=_query(month=found["month"]),
+        year=found.year,
+        month=found.month,
+        hours=found.hours,
+        shops=found.shops,
+        hours_query=_query(year=found.year),
+        shops_query=_query(month=found.month),
         when=tables.when,
         number=tables.number,
-        **found,
     )
 
 
