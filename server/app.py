@@ -29,6 +29,9 @@ from server.web import shell as web_shell
 from server.web.console import kiosks as console_kiosks
 from server.web.console import overview as console_overview
 from server.web.console import reports as console_reports
+from server.web.console import account as console_account
+from server.web.console import activity as console_activity
+from server.web.console import teams as console_teams
 
 __all__ = ["ROUTERS", "accepts_gzip", "create_app", "default_verify_workers", "mount_routers", "read_body"]
 
@@ -47,6 +50,9 @@ ROUTERS: Final[tuple[APIRouter, ...]] = (
     console_overview.router,
     console_kiosks.router,
     console_reports.router,
+    console_account.router,
+    console_teams.router,
+    console_activity.router,
 )
 
 
