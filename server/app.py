@@ -26,11 +26,11 @@ from server.http.errors import install_error_handlers
 from server.ratelimit import GuessLimiter
 from server.web import Web
 from server.web import shell as web_shell
+from server.web.console import account as console_account
+from server.web.console import activity as console_activity
 from server.web.console import kiosks as console_kiosks
 from server.web.console import overview as console_overview
 from server.web.console import reports as console_reports
-from server.web.console import account as console_account
-from server.web.console import activity as console_activity
 from server.web.console import teams as console_teams
 
 __all__ = ["ROUTERS", "accepts_gzip", "create_app", "default_verify_workers", "mount_routers", "read_body"]

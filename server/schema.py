@@ -726,6 +726,8 @@ def _m018_accounts(conn: sqlite3.Connection) -> None:
         "ALTER TABLE coordinators ADD COLUMN person_id TEXT REFERENCES persons (person_id)",
     ):
         conn.execute(statement)
+
+
 def _m022_console_views(conn: sqlite3.Connection) -> None:
     """Indexes for the console's overview: events by when they arrived, ledger entries by when made.
 
