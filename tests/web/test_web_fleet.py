@@ -7,7 +7,7 @@ import re
 from playwright.sync_api import Page, expect
 
 from protocol import PrivateKey
-from tests.web.conftest import Console
+from tests.web.conftest import Console, logged_in
 from tests.web.views_helpers import open_as
 
 
@@ -15,7 +15,7 @@ def test_an_enrolment_code_from_the_console_enrols_a_kiosk_that_then_shows_in_th
     page: Page, console: Console
 ) -> None:
     person = console.person(["manage_fleet"])
-    open_as(page, console, person, "/console/kiosks")
+    logged_in(page, console, person, next_path="/console/kiosks")  # the real login form, with its TOTP step
     assert page.locator("h1").inner_text() == "Kiosks und Kassen"
     options = page.locator("#f-site_id option")
     assert options.evaluate_all("found => found.map(o => o.value)") == [console.site_a]  # not site B
