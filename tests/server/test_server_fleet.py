@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 from server_helpers import MINUTE, T0, Api, FakeKiosk
 
@@ -111,3 +113,18 @@ def test_revoking_is_for_the_callers_kiosks_and_ends_their_alarms(api: Api) -> N
     assert fleet.revoke(api.context, frozenset({a}), here.kiosk_id)["status"] == "revoked"
     (row,) = fleet.fleet(api.context, frozenset({a}))
     assert (row["status"], row["alarms"]) == ("revoked", [])
+
+
+def test_the_last_batch_of_each_kiosk_is_found_by_key_not_by_reading_every_event(api: Api) -> None:
+    """The fleet page reads each kiosk's newest event by its key: its cost grows with kiosks, not events."""
+    site = api.create_site()["site_id"]
+    kiosk = api.enrol_kiosk(site)
+    card = api.create_card("Ada", site_id=site)["card_id"]
+    assert api.send(kiosk.kiosk_id, [kiosk.event(EventKind.CHECK_IN, card, T0 - MINUTE)]).status_code == 200
+    statements: list[str] = []
+    with api.context.storage.traced(statements.append), api.context.storage.read() as tx:
+        assert tx.last_batch_ms() == {kiosk.kiosk_id: T0}
+    (query,) = [s for s in statements if "events" in s]
+    with sqlite3.connect(api.context.storage.path) as conn:
+        plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {query}")]
+    assert not any(step.startswith("SCAN e") for step in plan), plan
