@@ -70,3 +70,23 @@ def test_an_enrolment_code_needs_the_pages_csrf_token_and_a_listed_validity(api:
         assert unknown.status_code == 404
     with api.context.storage.read() as tx:
         assert tx.count_unused_codes(site) == 1
+
+
+def test_every_page_renders_in_german_and_in_english(api: Api) -> None:
+    site = api.create_site()["site_id"]
+    kiosk = api.enrol_kiosk(site)
+    pages = {
+        "/console": ("Übersicht", "Overview"),
+        "/console/kiosks": ("Kiosks und Kassen", "Kiosks and tills"),
+        f"/console/kiosks/{kiosk.kiosk_id}/revoke": (f"{kiosk.kiosk_id} sperren", f"Revoke {kiosk.kiosk_id}"),
+        "/console/reports": ("Berichte", "Reports"),
+        "/console/settlements": ("Abrechnungen", "Settlements"),
+    }
+    for language in ("de", "en"):
+        with _client(api) as browser:
+            browser.cookies.set("kk_lang", language)
+            for path, headings in pages.items():
+                heading = headings[language == "en"]
+                answer = browser.get(path)
+                assert answer.status_code == 200, (path, answer.text)
+                assert f"<h1>{heading}</h1>" in answer.text, (path, language)
