@@ -22,9 +22,11 @@ import segno
 from protocol import Reason
 from protocol.economy import SiteKind
 from server import admin, enrolment, health
+from server.accounts import record_activity
 from server.context import ServerContext
 from server.errors import ServiceError
 from server.models import KioskStatus
+from server.principals import Principal
 from server.visibility import Sites, visible
 
 CLOCK_ALARM_MS: Final = 120_000  # a heartbeat's offset beyond this (either way) is a clock alarm
@@ -97,17 +99,24 @@ def _by_name(site: Any) -> tuple[str, str]:
 
 
 def create_code(
-    ctx: ServerContext, sites: Sites, site_id: str, *, expires_in_s: int = enrolment.DEFAULT_CODE_TTL_S
+    ctx: ServerContext,
+    sites: Sites,
+    site_id: str,
+    *,
+    expires_in_s: int = enrolment.DEFAULT_CODE_TTL_S,
+    by: Principal | None = None,
 ) -> dict[str, Any]:
     """A one-time enrolment code for ``site_id``, with its digit groups and a QR code (inline SVG).
 
     ``404 unknown_site`` for a site outside ``sites``, as for one that does not exist.
     The QR code holds the 20 digits only (numeric mode: the smallest code), which a
-    kiosk's set-up reads as if typed.
+    kiosk's set-up reads as if typed.  The activity log records who made a code for
+    which site (``kiosk.code``), never the code.
     """
     if not visible(sites, site_id):
         raise ServiceError(Reason.UNKNOWN_SITE, "no such site")
     made = enrolment.create_enrolment_code(ctx, site_id, expires_in_s)
+    record_activity(ctx, by, "kiosk.code", site_id, site_id=site_id, data={"expires_ms": made["expires_ms"]})
     digits = enrolment.normalise_code(made["code"])
     return {**made, "groups": made["code"].split("-"), "qr_svg": qr_svg(digits)}
 
@@ -119,10 +128,15 @@ def qr_svg(text: str) -> str:
     return svg
 
 
-def revoke(ctx: ServerContext, sites: Sites, kiosk_id: str) -> dict[str, Any]:
-    """Revoke ``kiosk_id`` (:func:`server.admin.revoke_kiosk`); ``404 unknown_kiosk`` outside ``sites``."""
+def revoke(ctx: ServerContext, sites: Sites, kiosk_id: str, *, by: Principal | None = None) -> dict[str, Any]:
+    """Revoke ``kiosk_id`` (:func:`server.admin.revoke_kiosk`); ``404 unknown_kiosk`` outside ``sites``.
+
+    Recorded in the activity log as ``kiosk.revoke`` by ``by`` (``None``: the operator).
+    """
     with ctx.storage.read() as tx:
         kiosk = tx.get_kiosk(kiosk_id)
     if kiosk is None or not visible(sites, kiosk.site_id):
         raise ServiceError(Reason.UNKNOWN_KIOSK, "no such kiosk")
-    return admin.revoke_kiosk(ctx, kiosk_id)
+    revoked = admin.revoke_kiosk(ctx, kiosk_id)
+    record_activity(ctx, by, "kiosk.revoke", kiosk_id, site_id=kiosk.site_id)
+    return revoked

@@ -10,7 +10,9 @@ from server_helpers import MINUTE, T0, Api, FakeKiosk
 from protocol import EventKind, PrivateKey, Reason
 from protocol.heartbeat import Heartbeat, sign_heartbeat
 from server import fleet, health
+from server.accounts.activity import list_activity
 from server.errors import ServiceError
+from server.principals import Grant, Permission, Principal
 
 
 def _heartbeat(api: Api, kiosk: FakeKiosk, *, sent_ms: int, synced: bool = True) -> None:
@@ -110,9 +112,17 @@ def test_revoking_is_for_the_callers_kiosks_and_ends_their_alarms(api: Api) -> N
     assert api.kiosk_state(there.kiosk_id)["status"] == "active"
 
     api.clock.now = T0 + 2 * health.DEFAULT_SILENT_AFTER_S * 1000
-    assert fleet.revoke(api.context, frozenset({a}), here.kiosk_id)["status"] == "revoked"
+    coordinator = Principal.of_grants("Kim", [Grant(frozenset({Permission.MANAGE_FLEET}), frozenset({a}))])
+    assert fleet.revoke(api.context, frozenset({a}), here.kiosk_id, by=coordinator)["status"] == "revoked"
     (row,) = fleet.fleet(api.context, frozenset({a}))
     assert (row["status"], row["alarms"]) == ("revoked", [])
+    made = fleet.create_code(api.context, frozenset({a}), a, by=coordinator)
+    recorded = list_activity(api.context, coordinator, Permission.MANAGE_FLEET)
+    assert [(r.actor, r.action, r.object_id, r.site_id) for r in recorded] == [
+        ("Kim", "kiosk.code", a, a),
+        ("Kim", "kiosk.revoke", here.kiosk_id, a),
+    ]
+    assert made["code"] not in str([r.data for r in recorded])  # the code itself is never recorded
 
 
 def test_the_last_batch_of_each_kiosk_is_found_by_key_not_by_reading_every_event(api: Api) -> None:

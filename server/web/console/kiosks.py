@@ -93,7 +93,7 @@ async def make_code(request: Request, principal: Annotated[Principal, Depends(LI
     ctx = runtime(request).context
     sites = _sites(principal)
     made = await run_in_threadpool(
-        lambda: fleet.create_code(ctx, sites, site_id, expires_in_s=int(hours) * 3600)
+        lambda: fleet.create_code(ctx, sites, site_id, expires_in_s=int(hours) * 3600, by=principal)
     )
     found = await run_in_threadpool(fleet.enrolment_sites, ctx, sites)
     site = next(s for s in found if s["site_id"] == site_id)
@@ -135,5 +135,5 @@ async def confirm_revoke(
 )
 async def revoke(kiosk_id: str, request: Request, principal: Annotated[Principal, Depends(ONE)]) -> Response:
     ctx = runtime(request).context
-    await run_in_threadpool(fleet.revoke, ctx, _sites(principal), kiosk_id)
+    await run_in_threadpool(lambda: fleet.revoke(ctx, _sites(principal), kiosk_id, by=principal))
     return web(request).redirect(request, "/console/kiosks", flash="%(kiosk)s is revoked.", kiosk=kiosk_id)
