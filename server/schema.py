@@ -664,6 +664,36 @@ def _m017_sealed_openings(conn: sqlite3.Connection) -> None:
         )
 
 
+def _m020_four_eyes(conn: sqlite3.Connection) -> None:
+    """Decisions waiting for a second person's cosignature, and the cosignatures given (issue 18).
+
+    ``pending_decisions`` keeps a signed decision that credits more than the
+    four-eyes threshold until a second coordinator key of another person
+    cosigns it (``server.foureyes``); its opening (a v2 manual shift's card and
+    salt) waits with it and leaves with it.  ``cosignatures`` keeps who cosigned
+    an applied decision; the log entry carries the same signature.
+
+    ``coordinators.person_id`` (a browser device key's owner) is m018's; the
+    column is added here only when it is missing, so this branch works on its own.
+    """
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(coordinators)")}
+    if "person_id" not in columns:
+        conn.execute("ALTER TABLE coordinators ADD COLUMN person_id TEXT")
+    for statement in (
+        """CREATE TABLE pending_decisions (
+            decision_hash TEXT PRIMARY KEY,
+            coordinator_id TEXT NOT NULL REFERENCES coordinators (coordinator_id),
+            person_id TEXT, kind TEXT NOT NULL, site_id TEXT NOT NULL, minutes INTEGER NOT NULL,
+            body BLOB NOT NULL, sig BLOB NOT NULL, opening TEXT, created_ms INTEGER NOT NULL)""",
+        "CREATE INDEX pending_decisions_site ON pending_decisions (site_id, created_ms)",
+        """CREATE TABLE cosignatures (
+            decision_hash TEXT PRIMARY KEY REFERENCES decisions (decision_hash),
+            coordinator_id TEXT NOT NULL REFERENCES coordinators (coordinator_id),
+            person_id TEXT, sig BLOB NOT NULL, at_ms INTEGER NOT NULL)""",
+    ):
+        conn.execute(statement)
+
+
 MIGRATIONS: Final[Sequence[Migration]] = (
     _m001_initial,
     _m002_card_credentials,
@@ -682,4 +712,5 @@ MIGRATIONS: Final[Sequence[Migration]] = (
     _m015_access,
     _m016_person_vault,
     _m017_sealed_openings,
+    _m020_four_eyes,
 )

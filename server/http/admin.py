@@ -349,11 +349,16 @@ async def get_review(request: Request) -> JSONResponse:
         Depends(require(Permission.DECIDE, scope=economy, note="and a coordinator's signature (service)")),
         Depends(quota("each signed decision once; logged (a coordinator's act, no count cap)")),
     ],
-    **doc(body=DecisionRequest, errors=ADMIN_BODY),
+    **doc(
+        ok={200: "Applied (or applied before)", 202: "Kept: waits for a cosignature (four_eyes_required)"},
+        body=DecisionRequest,
+        errors=ADMIN_BODY,
+    ),
 )
 async def post_decision(request: Request) -> JSONResponse:
     body = await json_body(request, decisions.DECISION_FIELDS)
-    return JSONResponse(await call(request, decisions.submit_decision, body))
+    answer = await call(request, decisions.submit_decision, body)
+    return JSONResponse(answer, status_code=202 if answer.get("pending") else 200)
 
 
 # -- reports, statements and the audit ---------------------------------------------------------------

@@ -22,6 +22,7 @@ from server.storage.cards import CardsRead, CardsWrite
 from server.storage.coordination import CoordinationRead, CoordinationWrite
 from server.storage.events import EventsRead, EventsWrite
 from server.storage.fleet import FleetRead, FleetWrite
+from server.storage.foureyes import FourEyesRead, FourEyesWrite
 from server.storage.log import LogRead, LogWrite
 from server.storage.openings import OpeningsRead, OpeningsWrite
 from server.storage.people import PeopleRead, PeopleWrite
@@ -66,6 +67,7 @@ class ReadTx(
     EventsRead,
     QuotasRead,
     AccessRead,
+    FourEyesRead,
 ):
     """Every query of a transaction, and nothing that writes.  What :meth:`Storage.read` yields."""
 
@@ -81,6 +83,7 @@ class Tx(
     FleetWrite,
     EventsWrite,
     AccessWrite,
+    FourEyesWrite,
     ReadTx,
 ):
     """Every query and every write of a transaction.  What :meth:`Storage.write` yields.
