@@ -44,6 +44,7 @@ class Reason(StrEnum):
     SESSION_REQUIRED = "session_required"  # a volunteer's route without a live session cookie
     STALE_REQUEST = "stale_request"  # a signed request whose at_ms is too far from the server's clock
     REPLAYED = "replayed"  # a signed request whose nonce was used before
+    CSRF_FAILED = "csrf_failed"  # a page's form without the token of the page it came from
 
     # Ingest.
     UNKNOWN_KIOSK = "unknown_kiosk"
