@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import json
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from server.models import CoordinatorKey
+from server.models import AppliedDecision, CoordinatorKey
 from server.storage.base import Queries
 from server.storage.rows import COORDINATOR_COLUMNS, coordinator_from_row
 
@@ -85,6 +86,19 @@ class FourEyesRead(Queries):
             f"SELECT {_PENDING_COLUMNS} FROM pending_decisions ORDER BY created_ms, decision_hash"
         )
         return [_pending(row) for row in rows]
+
+    def decisions_of_kinds(self, kinds: Iterable[str]) -> list[AppliedDecision]:
+        """The applied decisions of ``kinds`` in the order applied (a site's rule history)."""
+        wanted = sorted(set(kinds))
+        rows = self._conn.execute(
+            "SELECT decision_hash, coordinator_id, kind, body, sig, result, received_ms, log_index "
+            f"FROM decisions WHERE kind IN ({', '.join('?' * len(wanted))}) ORDER BY log_index",
+            wanted,
+        )
+        return [
+            AppliedDecision(r[0], r[1], r[2], bytes(r[3]), bytes(r[4]), json.loads(r[5]), r[6], r[7])
+            for r in rows
+        ]
 
     def get_cosignature(self, decision_hash: str) -> tuple[str, str | None, bytes] | None:
         """``(coordinator_id, person_id, sig)`` of an applied decision's cosignature, if it had one."""
