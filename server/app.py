@@ -26,6 +26,8 @@ from server.http.errors import install_error_handlers
 from server.ratelimit import GuessLimiter
 from server.web import Web
 from server.web import shell as web_shell
+from server.web.console import decisions as console_decisions
+from server.web.console import review as console_review
 
 __all__ = ["ROUTERS", "accepts_gzip", "create_app", "default_verify_workers", "mount_routers", "read_body"]
 
@@ -41,6 +43,8 @@ ROUTERS: Final[tuple[APIRouter, ...]] = (
     archive.router,
     docs.router,
     web_shell.router,
+    console_decisions.router,
+    console_review.router,
 )
 
 

@@ -27,4 +27,8 @@ def N_(message: str) -> str:
     return message
 
 
-NAV: Final[tuple[NavItem, ...]] = ()
+NAV: Final[tuple[NavItem, ...]] = (
+    NavItem("/console/review", N_("Review"), Permission.REVIEW),
+    NavItem("/console/hours/new", N_("Hours by hand"), Permission.DECIDE),
+    NavItem("/console/rules", N_("Rules"), Permission.DECIDE),
+)

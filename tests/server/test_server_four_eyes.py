@@ -18,6 +18,7 @@ from protocol import PrivateKey, b64decode, b64encode, decision_hash
 from protocol.decisions import cosign_message
 from protocol.logentry import parse_entry
 from protocol.note import NoteVerifier
+from server import accounts
 from server.datadir import InitResult
 from server.foureyes import FOUR_EYES_SETTING
 from tests.audit_helpers import audit_data_folder
@@ -76,9 +77,12 @@ def test_a_cosignature_by_the_same_key_or_the_same_person_is_refused(
     assert boss.post(wire).status_code == 202
     before = state(api)
     assert_error(boss.post(cosigned(wire, boss)), 403, "cosigner_same_person")
+    person = accounts.add_person(
+        api.context, email="kim@example.org", display_name="Kim", password="Ehrenamt-2026"
+    )
     with api.context.storage.write() as tx:  # both keys are one person's browsers
-        tx.set_coordinator_person(boss.id, "p_" + "1" * 32)
-        tx.set_coordinator_person(second.id, "p_" + "1" * 32)
+        tx.set_coordinator_person(boss.id, person)
+        tx.set_coordinator_person(second.id, person)
     assert_error(boss.post(cosigned(wire, second)), 403, "cosigner_same_person")
     other = Coordinator(api, PrivateKey.generate())
     assert_error(boss.post(cosigned(wire, other)), 403, "unknown_coordinator")
