@@ -122,3 +122,32 @@ def test_a_browser_signed_review_and_a_cosigned_long_shift_pass_the_auditor(
     audit = ["--state", str(tmp_path / "audit"), "--workers", "1", "--json"]
     code = kokreativ(["verify", "ledger", console.url, "--key", key, "--auditor-token", str(token), *audit])
     assert code == 0
+
+
+def test_rules_signed_in_the_browser_then_obvious_shifts_approved_in_bulk(
+    console: Console, page: Page
+) -> None:
+    kim = console.person(["review", "decide"], name="Kim Koordination")
+    register_browser(page, console, kim)
+    page.goto(f"{console.url}/console/rules?site={console.site_a}")
+    rules = page.locator("form[data-sign=site_rules]")
+    rules.get_by_label("Längste plausible Schicht (Stunden)").fill("4")
+    rules.get_by_label("Token pro Stunde").fill("12")
+    rules.get_by_role("button", name="Regeln unterschreiben").click()
+    expect(page.locator("p.flash")).to_contain_text("Unterschrieben und verbucht.")
+    expect(page.locator("table")).to_contain_text("max_shift_hours=4")
+
+    card = console.api.create_card(site_id=console.site_a)["card_id"]
+    kiosk = console.api.enrol_kiosk(console.site_a)
+    now = int(time.time() * 1000) // MINUTE * MINUTE
+    taps = []
+    for day in (3, 2):  # two five-hour shifts: longer than the new maximum, so both are held
+        start = now - day * 24 * HOUR
+        taps += [kiosk.event("check_in", card, start), kiosk.event("check_out", card, start + 5 * HOUR)]
+    assert console.api.send(kiosk.kiosk_id, taps).status_code == 200
+    page.goto(f"{console.url}/console/review")
+    bulk = page.locator("form[data-sign=bulk]")
+    assert bulk.locator("input[type=checkbox]:checked").count() == 2
+    bulk.get_by_role("button", name="Ausgewählte freigeben").click()
+    expect(page.get_by_text("Keine angehaltenen Schichten.")).to_be_visible()
+    assert console.api.balance(card) == 2 * 5 * 12
