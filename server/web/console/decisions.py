@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
 from protocol import ProtocolError, PublicKey, Reason, coordinator_id
-from server import console_decisions, quotas
+from server import accounts, console_decisions, quotas
 from server.errors import InputError
 from server.http.access import Permission, Principal, anywhere, quota
 from server.http.common import call, json_body
@@ -61,6 +61,21 @@ def flash(request: Request, response: Response, message: str, **params: str) -> 
         if name.lower() == "set-cookie":
             response.headers.append("set-cookie", value)
     return response
+
+
+async def record(request: Request, action: str, answer: dict[str, Any]) -> None:
+    """The activity log's line for a signed decision or cosignature: its hash, kind and site."""
+    result = answer.get("result") or {}
+    site = result.get("site_id") if isinstance(result, dict) else None
+    await call(
+        request,
+        accounts.record_activity,
+        principal(request),
+        action,
+        str(answer.get("decision", "")),
+        site_id=site if isinstance(site, str) else None,
+        data={"kind": answer.get("kind"), "pending": bool(answer.get("pending"))},
+    )
 
 
 def decided(request: Request, answer: dict[str, Any]) -> Response:
@@ -121,6 +136,7 @@ async def prepare(request: Request) -> JSONResponse:
 async def submit(request: Request) -> Response:
     body = await json_body(request, SUBMIT_FIELDS)
     answer = await call(request, console_decisions.submit_prepared, principal(request), body)
+    await record(request, "decision.sign", answer)
     return decided(request, answer)
 
 
@@ -147,7 +163,10 @@ async def device_page(request: Request) -> Response:
 async def register_device(request: Request) -> Response:
     form = await read_form(request)
     request_fields = {"public_key": form.get("public_key", ""), "label": form.get("label", "")[:80]}
-    await call(request, console_decisions.register_device_key, principal(request), request_fields)
+    key = await call(request, console_decisions.register_device_key, principal(request), request_fields)
+    await call(
+        request, accounts.record_activity, principal(request), "device_key.register", key["coordinator_id"]
+    )
     return web(request).redirect(request, DEVICE_PATH, flash=N_("This browser can now sign your decisions."))
 
 
@@ -161,4 +180,5 @@ async def register_device(request: Request) -> Response:
 )
 async def revoke_device(coordinator_id: str, request: Request) -> Response:
     await call(request, console_decisions.revoke_device_key, principal(request), coordinator_id)
+    await call(request, accounts.record_activity, principal(request), "device_key.revoke", coordinator_id)
     return web(request).redirect(request, DEVICE_PATH, flash=N_("The key is revoked: it signs nothing more."))

@@ -14,12 +14,12 @@ from typing import Final
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
-from server import console_decisions, console_review
+from server import accounts, console_decisions, console_review
 from server.http.access import Permission, anywhere, quota
 from server.http.common import call, json_body
 from server.web import web
 from server.web.access import console_page
-from server.web.console.decisions import decided, key_id, principal
+from server.web.console.decisions import decided, key_id, principal, record
 from server.web.forms import csrf_protected
 from server.web.nav import N_
 
@@ -114,6 +114,7 @@ async def cosign(decision: str, request: Request) -> Response:
     answer = await call(
         request, console_decisions.cosign, principal(request), decision, coordinator, body.get("sig")
     )
+    await record(request, "decision.cosign", answer)
     return decided(request, answer)
 
 
@@ -126,7 +127,15 @@ async def cosign(decision: str, request: Request) -> Response:
     ],
 )
 async def discard(decision: str, request: Request) -> Response:
-    await call(request, console_decisions.discard_pending, principal(request), decision)
+    dropped = await call(request, console_decisions.discard_pending, principal(request), decision)
+    await call(
+        request,
+        accounts.record_activity,
+        principal(request),
+        "decision.discard",
+        decision,
+        site_id=dropped["site_id"],
+    )
     return web(request).redirect(
         request, PENDING_PATH, flash=N_("The decision was discarded; nothing changed.")
     )
