@@ -26,8 +26,11 @@ from server.http.errors import install_error_handlers
 from server.ratelimit import GuessLimiter
 from server.web import Web
 from server.web import shell as web_shell
+from server.web.console import account as console_account
+from server.web.console import activity as console_activity
 from server.web.console import decisions as console_decisions
 from server.web.console import review as console_review
+from server.web.console import teams as console_teams
 
 __all__ = ["ROUTERS", "accepts_gzip", "create_app", "default_verify_workers", "mount_routers", "read_body"]
 
@@ -43,6 +46,9 @@ ROUTERS: Final[tuple[APIRouter, ...]] = (
     archive.router,
     docs.router,
     web_shell.router,
+    console_account.router,
+    console_teams.router,
+    console_activity.router,
     console_decisions.router,
     console_review.router,
 )
