@@ -46,8 +46,8 @@ from protocol.earning import ZONE
 from server import decisions, foureyes, quotas, tlog
 from server.context import ServerContext
 from server.errors import InputError, ServiceError, from_protocol
-from server.http.access import Permission, Principal
 from server.models import CoordinatorKey, CoordinatorStatus
+from server.principals import Permission, Principal
 from server.storage import ReadTx
 from server.storage.foureyes import PendingDecision
 
@@ -72,17 +72,15 @@ _TIME_FIELDS: Final = frozenset({"start_ms", "end_ms"})
 # -- who is asking -------------------------------------------------------------------------------------
 def person_of(principal: Principal) -> str:
     """The person behind a console principal; a token (a machine) has none and signs nothing here."""
-    person = getattr(principal, "person_id", None)
-    if not isinstance(person, str):
+    person = principal.person_id
+    if person is None:
         raise ServiceError(Reason.NOT_YOUR_KEY, "only a person's console account has device keys", status=403)
     return person
 
 
 def _may_manage_keys(principal: Principal) -> bool:
-    """``manage_teams`` (issue 18) may revoke anyone's device key; before it exists, manage_coordinators."""
-    known = {p.value for p in Permission}
-    name = "manage_teams" if "manage_teams" in known else Permission.MANAGE_COORDINATORS.value
-    return principal.may(Permission(name), None)
+    """``manage_teams`` over the whole economy may list and revoke anyone's device keys."""
+    return principal.may(Permission.MANAGE_TEAMS, None)
 
 
 def signer_of(principal: Principal) -> decisions.Signer:
@@ -111,7 +109,7 @@ def register_device_key(
     The same key again answers it unchanged; another person's key is refused.
     """
     person = person_of(principal)
-    if Permission.DECIDE not in _permissions(principal):
+    if principal.sites_for(Permission.DECIDE) == frozenset():
         raise ServiceError(Reason.FORBIDDEN, "only a person who holds decide signs decisions", status=403)
     label = request.get("label") or "Browser"
     if not isinstance(label, str) or len(label) > MAX_LABEL_CHARS:
@@ -138,14 +136,6 @@ def register_device_key(
     return _key_json(key, person)
 
 
-def _permissions(principal: Principal) -> frozenset[Permission]:
-    """Every permission the principal holds anywhere (grants of issue 18, else the flat set)."""
-    grants = getattr(principal, "grants", None)
-    if grants:
-        return frozenset(p for grant in grants for p in grant.permissions)
-    return principal.permissions
-
-
 def _key_json(key: CoordinatorKey, person: str | None) -> dict[str, Any]:
     return {**key.to_json(), "person_id": person}
 
@@ -155,7 +145,7 @@ def list_device_keys(
 ) -> list[dict[str, Any]]:
     """A person's device keys: one's own, or anyone's for ``manage_teams``."""
     person = person_id or person_of(principal)
-    if person != getattr(principal, "person_id", None) and not _may_manage_keys(principal):
+    if person != principal.person_id and not _may_manage_keys(principal):
         raise ServiceError(Reason.NOT_FOUND, "no such person", status=404)
     with ctx.storage.read() as tx:
         return [_key_json(key, person) for key in tx.device_keys(person)]
@@ -170,7 +160,7 @@ def revoke_device_key(ctx: ServerContext, principal: Principal, key_id: str) -> 
     with ctx.storage.write() as tx:
         key = tx.get_coordinator(key_id) if ids.is_id(key_id, ids.COORDINATOR) else None
         owner = None if key is None else tx.coordinator_person(key_id)
-        mine = owner is not None and owner == getattr(principal, "person_id", None)
+        mine = owner is not None and owner == principal.person_id
         if key is None or owner is None or not (mine or _may_manage_keys(principal)):
             raise ServiceError(Reason.UNKNOWN_COORDINATOR, "no such device key", status=404)
         if key.status is CoordinatorStatus.ACTIVE:
@@ -297,7 +287,7 @@ def pending_for(ctx: ServerContext, principal: Principal) -> list[dict[str, Any]
 
     ``mine`` marks those the principal's person signed (someone else must cosign them).
     """
-    person = getattr(principal, "person_id", None)
+    person = principal.person_id
     with ctx.storage.read() as tx:
         waiting = tx.pending_decisions()
         return [

@@ -19,7 +19,7 @@ from protocol.economy.shifts import MS_PER_HOUR
 from server import admin, foureyes
 from server.context import ServerContext
 from server.errors import ServiceError
-from server.http.access import Permission, Principal
+from server.principals import Permission, Principal
 
 OBVIOUS_REASONS: Final = frozenset({"shift_too_long", "day_too_long", "missing_check_out"})
 OBVIOUS_MAX_MS: Final = 12 * MS_PER_HOUR

@@ -735,14 +735,9 @@ def _m020_four_eyes(conn: sqlite3.Connection) -> None:
     four-eyes threshold until a second coordinator key of another person
     cosigns it (``server.foureyes``); its opening (a v2 manual shift's card and
     salt) waits with it and leaves with it.  ``cosignatures`` keeps who cosigned
-    an applied decision; the log entry carries the same signature.
-
-    ``coordinators.person_id`` (a browser device key's owner) is m018's; the
-    column is added here only when it is missing, so this branch works on its own.
+    an applied decision; the log entry carries the same signature.  Who holds a
+    browser device key is m018's ``coordinators.person_id``.
     """
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(coordinators)")}
-    if "person_id" not in columns:
-        conn.execute("ALTER TABLE coordinators ADD COLUMN person_id TEXT")
     for statement in (
         """CREATE TABLE pending_decisions (
             decision_hash TEXT PRIMARY KEY,

@@ -23,7 +23,7 @@ from server.web.access import console_page
 from server.web.forms import csrf_protected, read_form
 from server.web.nav import N_
 
-router = APIRouter(tags=["console"])
+router = APIRouter(tags=["console"], include_in_schema=False)  # pages, not API operations
 
 PREPARE_FIELDS: Final = frozenset({"public_key", "fields"})
 SUBMIT_FIELDS: Final = frozenset({"body", "sig", "opening", "public_key"})
@@ -107,7 +107,6 @@ def decided(request: Request, answer: dict[str, Any]) -> Response:
         Depends(csrf_protected),
         Depends(quota("builds bytes to sign; stores nothing")),
     ],
-    include_in_schema=False,
 )
 async def prepare(request: Request) -> JSONResponse:
     body = await json_body(request, PREPARE_FIELDS)
@@ -131,7 +130,6 @@ async def prepare(request: Request) -> JSONResponse:
         Depends(csrf_protected),
         Depends(quota("each signed decision once; logged")),
     ],
-    include_in_schema=False,
 )
 async def submit(request: Request) -> Response:
     body = await json_body(request, SUBMIT_FIELDS)

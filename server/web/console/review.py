@@ -23,7 +23,7 @@ from server.web.console.decisions import decided, key_id, principal, record
 from server.web.forms import csrf_protected
 from server.web.nav import N_
 
-router = APIRouter(tags=["console"])
+router = APIRouter(tags=["console"], include_in_schema=False)  # pages, not API operations
 
 COSIGN_FIELDS: Final = frozenset({"body", "sig", "public_key"})
 PENDING_PATH: Final = "/console/review/pending"
@@ -92,7 +92,6 @@ async def pending_page(request: Request) -> Response:
         Depends(csrf_protected),
         Depends(quota("builds bytes to sign; stores nothing")),
     ],
-    include_in_schema=False,
 )
 async def prepare_cosign(decision: str, request: Request) -> JSONResponse:
     await json_body(request, frozenset({"public_key", "fields"}))
@@ -106,7 +105,6 @@ async def prepare_cosign(decision: str, request: Request) -> JSONResponse:
         Depends(csrf_protected),
         Depends(quota("each waiting decision once; logged")),
     ],
-    include_in_schema=False,
 )
 async def cosign(decision: str, request: Request) -> Response:
     body = await json_body(request, COSIGN_FIELDS)
