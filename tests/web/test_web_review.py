@@ -151,3 +151,13 @@ def test_rules_signed_in_the_browser_then_obvious_shifts_approved_in_bulk(
     bulk.get_by_role("button", name="Ausgewählte freigeben").click()
     expect(page.get_by_text("Keine angehaltenen Schichten.")).to_be_visible()
     assert console.api.balance(card) == 2 * 5 * 12
+
+    # A refusal is explained on the form in German, with its reason code; nothing is recorded.
+    page.goto(f"{console.url}/console/hours/new?card=c_{'0' * 32}&site={console.site_a}")
+    hours = page.locator("form[data-sign=manual_shift]")
+    hours.get_by_label("Beginn").fill(local_input(now - 3 * HOUR))
+    hours.get_by_label("Ende").fill(local_input(now - HOUR))
+    hours.get_by_role("button", name="Unterschreiben und verbuchen").click()
+    expect(hours.locator("[data-sign-status]")).to_contain_text("Nicht gefunden")
+    expect(hours.locator("[data-sign-status]")).to_contain_text("(unknown_card)")
+    assert console.api.balance(card) == 2 * 5 * 12

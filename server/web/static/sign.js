@@ -86,12 +86,23 @@
       headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
       body: JSON.stringify(payload),
     });
-    const answer = await response.json().catch(function () { return {}; });
-    if (!response.ok) {
-      const error = answer.error || {};
-      throw new Error(error.message || error.reason || ("HTTP " + response.status));
-    }
-    return answer;
+    const text = await response.text();
+    if (!response.ok) throw new Error(explain(text, response.status));
+    return JSON.parse(text);
+  }
+
+  // A refusal comes as the console's error page, in the person's language: its heading,
+  // explanation and reason code make the message.
+  function explain(text, status) {
+    const page = new DOMParser().parseFromString(text, "text/html");
+    const heading = page.querySelector("main h1");
+    if (!heading) return "HTTP " + status;
+    const parts = [heading.textContent];
+    const explanation = page.querySelector("main h1 + p");
+    if (explanation) parts.push(explanation.textContent);
+    const code = page.querySelector("main .code code");
+    if (code) parts.push("(" + code.textContent + ")");
+    return parts.join(" ");
   }
 
   // Prepare at url with fields, sign the answer's bytes: {body, sig, opening?, public_key}.
