@@ -69,6 +69,7 @@ from protocol import (
     PublicKey,
     Reason,
     b64decode,
+    b64encode,
     decision_hash,
     parse_decision,
     verify_decision,
@@ -107,11 +108,14 @@ class Signer:
 
 
 __all__ = [
+    "COSIGN_FIELDS",
     "DECISION_FIELDS",
     "MAX_CLOCK_SKEW_MS",
     "MAX_SHIFT_MS",
     "Signer",
     "apply_decision",
+    "cosign_pending",
+    "list_pending",
     "submit_decision",
 ]
 
@@ -300,3 +304,37 @@ def submit_decision(
             tx.insert_cosignature(digest, cosig[0], tx.coordinator_person(cosig[0]), cosig[1], now)
         tx.delete_pending_decision(digest)
     return _answer(applied, duplicate=False)
+
+
+COSIGN_FIELDS: Final = frozenset({"coordinator", "sig"})
+
+
+def list_pending(ctx: ServerContext) -> dict[str, Any]:
+    """``{"pending": [...]}``: every decision waiting for a cosignature, with its signed ``body`` (b64).
+
+    For a coordinator's laptop (``kokreativ provision decision pending``): the body
+    is what the cosignature covers, read before signing.  Never the opening.
+    """
+    with ctx.storage.read() as tx:
+        waiting = tx.pending_decisions()
+    return {"pending": [{**p.to_json(), "body": b64encode(p.body)} for p in waiting]}
+
+
+def cosign_pending(ctx: ServerContext, digest: str, request: Mapping[str, Any]) -> dict[str, Any]:
+    """Apply the waiting decision ``digest`` with the cosignature ``{coordinator, sig}``.
+
+    The stored body, signature and opening go the way of :func:`submit_decision`
+    with ``cosig``; ``404 not_pending`` if nothing waits under ``digest``.
+    """
+    with ctx.storage.read() as tx:
+        pending = tx.get_pending_decision(digest) if isinstance(digest, str) else None
+    if pending is None:
+        raise ServiceError(Reason.NOT_PENDING, "no decision waits for a cosignature under this hash")
+    wire: dict[str, Any] = {
+        "body": b64encode(pending.body),
+        "sig": b64encode(pending.sig),
+        "cosig": {"coordinator": request.get("coordinator"), "sig": request.get("sig")},
+    }
+    if pending.opening is not None:
+        wire["opening"] = json.loads(pending.opening)
+    return submit_decision(ctx, wire)

@@ -193,6 +193,14 @@ class CosigBody(TypedDict):
 
 
 @with_config(_FORBID)
+class CosignRequest(TypedDict):
+    """``POST /v1/admin/decisions/pending/{decision}/cosign`` (:data:`server.decisions.COSIGN_FIELDS`)."""
+
+    coordinator: Id
+    sig: B64
+
+
+@with_config(_FORBID)
 class DecisionRequest(TypedDict):
     """``POST /v1/admin/decisions`` (:data:`server.decisions.DECISION_FIELDS`): a signed decision,
     beside a decision v2 ``manual_shift`` the opening of its card reference, and over the four-eyes
