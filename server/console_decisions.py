@@ -43,6 +43,7 @@ from protocol import (
 )
 from protocol.decisions import DATA_FIELDS_V2, committed_decision, cosign_message
 from protocol.earning import ZONE
+from protocol.economy.decisions import MAX_CLOCK_SKEW_MS
 from server import decisions, foureyes, quotas, tlog
 from server.context import ServerContext
 from server.errors import InputError, ServiceError, from_protocol
@@ -285,16 +286,22 @@ def submit_prepared(ctx: ServerContext, principal: Principal, request: Mapping[s
 def pending_for(ctx: ServerContext, principal: Principal) -> list[dict[str, Any]]:
     """The decisions waiting for a cosignature at sites where the principal holds ``decide``.
 
-    ``mine`` marks those the principal's person signed (someone else must cosign them).
+    ``mine`` marks those the principal's person signed (someone else must cosign them);
+    ``stale`` those signed more than a day ago, which the server no longer takes
+    (``decision_stale``): discard them and sign anew.
     """
     person = principal.person_id
+    now = ctx.now_ms()
     with ctx.storage.read() as tx:
         waiting = tx.pending_decisions()
-        return [
-            {**p.to_json(), "mine": person is not None and p.person_id == person, "data": _data(p.body)}
-            for p in waiting
-            if principal.may(Permission.DECIDE, p.site_id)
-        ]
+    answer = []
+    for p in waiting:
+        if principal.may(Permission.DECIDE, p.site_id):
+            data = _data(p.body)
+            mine = person is not None and p.person_id == person
+            stale = abs(now - data["at_ms"]) > MAX_CLOCK_SKEW_MS
+            answer.append({**p.to_json(), "mine": mine, "stale": stale, "data": data})
+    return answer
 
 
 def _data(body: bytes) -> dict[str, Any]:

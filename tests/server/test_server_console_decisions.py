@@ -209,3 +209,16 @@ def test_a_revoked_device_key_signs_nothing_and_drops_what_waited(
     assert (
         console_decisions.revoke_device_key(api.context, admin.principal, lea.key_id)["status"] == "revoked"
     )
+
+
+def test_a_decision_waiting_more_than_a_day_is_shown_stale_and_can_only_be_discarded(
+    api: Api, world: World, kim: Person, lea: Person
+) -> None:
+    digest = kim.decide("manual_shift", shift_fields(world, 9))["decision"]
+    assert [p["stale"] for p in console_decisions.pending_for(api.context, lea.principal)] == [False]
+    api.clock.now += 25 * HOUR
+    assert [p["stale"] for p in console_decisions.pending_for(api.context, lea.principal)] == [True]
+    refused("decision_stale", 400, lea.cosign, digest)
+    assert console_decisions.discard_pending(api.context, lea.principal, digest)["decision"] == digest
+    assert console_decisions.pending_for(api.context, lea.principal) == []
+    assert api.balance(world.card_id) == 0
