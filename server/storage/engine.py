@@ -24,6 +24,7 @@ from server.storage.coordination import CoordinationRead, CoordinationWrite
 from server.storage.events import EventsRead, EventsWrite
 from server.storage.fleet import FleetRead, FleetWrite
 from server.storage.foureyes import FourEyesRead, FourEyesWrite
+from server.storage.issuing import IssuingRead, IssuingWrite
 from server.storage.log import LogRead, LogWrite
 from server.storage.openings import OpeningsRead, OpeningsWrite
 from server.storage.people import PeopleRead, PeopleWrite
@@ -70,6 +71,7 @@ class ReadTx(
     AccessRead,
     AccountsRead,
     FourEyesRead,
+    IssuingRead,
 ):
     """Every query of a transaction, and nothing that writes.  What :meth:`Storage.read` yields."""
 
@@ -87,6 +89,7 @@ class Tx(
     AccessWrite,
     AccountsWrite,
     FourEyesWrite,
+    IssuingWrite,
     ReadTx,
 ):
     """Every query and every write of a transaction.  What :meth:`Storage.write` yields.

@@ -33,4 +33,6 @@ NAV: Final[tuple[NavItem, ...]] = (
     NavItem("/console/review", N_("Review"), Permission.REVIEW),
     NavItem("/console/hours/new", N_("Hours by hand"), Permission.DECIDE),
     NavItem("/console/rules", N_("Rules"), Permission.DECIDE),
+    NavItem("/console/volunteers", N_("Volunteers"), Permission.MANAGE_CARDS),
+    NavItem("/console/confirmations", N_("Hours confirmations"), Permission.REVIEW),
 )
