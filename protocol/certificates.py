@@ -1,0 +1,284 @@
+"""Hours certificates (Nachweis): a log entry, its QR payload and the offline check of both.
+
+A certificate states that somebody volunteered ``minutes`` in the local days
+``from_day`` to ``to_day`` (inclusive, Europe/Berlin).  It is itself an entry
+of the transparency log, kind ``certificate``, which names no card, volunteer
+or site: only the period, the minutes, the day it was issued and a salted hash
+of the printed name::
+
+    name_hash = SHA-256("kokreativ.certificate-name.v1\\0" ‖ salt ‖ UTF-8(NFC(name)))
+
+The salt (16 random bytes, 32 hex digits) is printed on the certificate beside
+the name, so whoever holds the paper can reproduce the hash, and a stranger
+reading the log can neither guess names against it nor link two certificates.
+
+The QR code carries the **payload**: base64url (no padding) of a small binary
+record, so it stays printable::
+
+    0x01 (version) ‖ u16 entry length ‖ entry bytes ‖ u64 log index
+    ‖ u8 proof length n ‖ n × 32-byte inclusion proof hashes ‖ the signed checkpoint (rest)
+
+:func:`verify_certificate` needs no network: the checkpoint's signature by the
+log's verifier key, the entry's inclusion under its root, and name + salt
+reproducing ``name_hash``.  Everything it refuses raises a
+:class:`~protocol.errors.ProtocolError`; garbage never raises anything else.
+
+Example::
+
+    facts = verify_certificate(payload, [NoteVerifier.parse(key)], name="Erika Mustermann", salt=salt)
+    facts.minutes  # 15000
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+import hashlib
+import re
+import struct
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+from urllib.parse import parse_qs, urlsplit
+
+from protocol.checkpoint import Checkpoint, verify_checkpoint
+from protocol.errors import MalformedError, VerificationError
+from protocol.logentry import PRIVATE_ENTRY_VERSION, make_entry, parse_entry, public_day
+from protocol.merkle import HASH_BYTES, ProofError, leaf_hash, verify_inclusion
+from protocol.note import NoteVerifier
+from protocol.reasons import Reason
+
+NAME_DOMAIN: Final = b"kokreativ.certificate-name.v1\x00"
+PAYLOAD_VERSION: Final = 1
+MAX_PAYLOAD_CHARS: Final = 4096  # a QR code holds at most 2,953 bytes; anything longer is not ours
+MAX_NAME_CHARS: Final = 200
+PAYLOAD_PARAMETER: Final = "p"  # the query parameter of the /nachweis URL the QR code opens
+_SALT: Final = re.compile(r"[0-9a-f]{32}")
+_B64URL: Final = re.compile(r"[A-Za-z0-9_-]*")
+_HEAD: Final = struct.Struct(">BH")
+_INDEX: Final = struct.Struct(">QB")
+
+
+def _bad(message: str) -> MalformedError:
+    return MalformedError(Reason.BAD_CERTIFICATE, message)
+
+
+def normalise_name(name: str) -> str:
+    """The name as hashed: NFC, surrounding space dropped, inner runs of white space as one space.
+
+    So "Erika  Mustermann" typed from the paper and the NFD "é" of another
+    keyboard give the hash the server computed.
+    """
+    return " ".join(unicodedata.normalize("NFC", name).split())
+
+
+def name_hash(salt: str, name: str) -> str:
+    """The hex hash a certificate entry holds for ``name`` under ``salt`` (32 hex digits)."""
+    if not isinstance(salt, str) or _SALT.fullmatch(salt) is None:
+        raise _bad("the salt is 32 lowercase hex digits")
+    if not isinstance(name, str):
+        raise _bad("the name is text")
+    normal = normalise_name(name)
+    if not normal or len(normal) > MAX_NAME_CHARS:
+        raise _bad(f"the name has 1 to {MAX_NAME_CHARS} characters")
+    return hashlib.sha256(NAME_DOMAIN + bytes.fromhex(salt) + normal.encode("utf-8")).hexdigest()
+
+
+def _day(value: object, what: str) -> datetime.date:
+    if not isinstance(value, str):
+        raise _bad(f"{what} is a date YYYY-MM-DD")
+    try:
+        return datetime.date.fromisoformat(value)
+    except ValueError as exc:
+        raise _bad(f"{what} is a date YYYY-MM-DD") from exc
+
+
+def certificate_entry(
+    *,
+    from_day: datetime.date,
+    to_day: datetime.date,
+    minutes: int,
+    hashed_name: str,
+    at_ms: int,
+    version: int = PRIVATE_ENTRY_VERSION,
+) -> bytes:
+    """The canonical ``certificate`` entry; ``at_ms`` is floored to its UTC day (no finer time is public)."""
+    if to_day < from_day:
+        raise MalformedError(Reason.BAD_FIELD, "the period ends before it starts")
+    return make_entry(
+        "certificate",
+        version=version,
+        from_day=from_day.isoformat(),
+        to_day=to_day.isoformat(),
+        minutes=minutes,
+        name_hash=hashed_name,
+        at_ms=public_day(at_ms),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CertificatePayload:
+    """What a certificate's QR code carries, parsed but not yet believed."""
+
+    entry: bytes
+    index: int
+    proof: tuple[bytes, ...]
+    checkpoint: bytes
+
+    def encode(self) -> str:
+        """base64url without padding of the binary record (the module docstring)."""
+        if len(self.proof) > 255 or len(self.entry) > 0xFFFF:
+            raise _bad("the proof or entry is too long for a payload")
+        raw = b"".join(
+            (
+                _HEAD.pack(PAYLOAD_VERSION, len(self.entry)),
+                self.entry,
+                _INDEX.pack(self.index, len(self.proof)),
+                *self.proof,
+                self.checkpoint,
+            )
+        )
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def payload_of(text: str) -> str:
+    """The payload in ``text``: the payload itself, or a ``…/nachweis?p=…`` URL holding it."""
+    text = text.strip()
+    if "?" in text or "#" in text:
+        parts = urlsplit(text)
+        found = parse_qs(parts.query).get(PAYLOAD_PARAMETER) or parse_qs(parts.fragment).get(
+            PAYLOAD_PARAMETER
+        )
+        if not found:
+            raise _bad(f"the URL has no {PAYLOAD_PARAMETER}= parameter")
+        text = found[0]
+    return text
+
+
+def parse_payload(text: object) -> CertificatePayload:
+    """Parse a QR payload (or a URL holding one); ``bad_certificate`` or another parse code if not one."""
+    if not isinstance(text, str):
+        raise _bad("the payload is text")
+    if len(text) > MAX_PAYLOAD_CHARS * 2:
+        raise _bad("the payload is too long")
+    text = payload_of(text)
+    if not text or len(text) > MAX_PAYLOAD_CHARS or _B64URL.fullmatch(text) is None:
+        raise _bad("the payload is base64url text")
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise _bad("the payload is not base64url") from exc
+    if len(raw) < _HEAD.size:
+        raise _bad("the payload is too short")
+    version, entry_len = _HEAD.unpack_from(raw)
+    if version != PAYLOAD_VERSION:
+        raise _bad(f"payload version {version} is not supported")
+    offset = _HEAD.size
+    entry = raw[offset : offset + entry_len]
+    offset += entry_len
+    if len(entry) != entry_len or len(raw) < offset + _INDEX.size:
+        raise _bad("the payload is cut short")
+    index, count = _INDEX.unpack_from(raw, offset)
+    offset += _INDEX.size
+    end = offset + count * HASH_BYTES
+    if len(raw) < end:
+        raise _bad("the payload's proof is cut short")
+    proof = tuple(raw[i : i + HASH_BYTES] for i in range(offset, end, HASH_BYTES))
+    checkpoint = raw[end:]
+    if not checkpoint:
+        raise _bad("the payload has no checkpoint")
+    facts = parse_entry(entry)
+    if facts["kind"] != "certificate":
+        raise _bad(f"the payload's entry is a {facts['kind']}, not a certificate")
+    return CertificatePayload(entry, index, proof, checkpoint)
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateFacts:
+    """A verified certificate: what it states, where it is in the log and the checkpoint that says so."""
+
+    from_day: datetime.date
+    to_day: datetime.date
+    minutes: int
+    name_hash: str
+    issued_day_ms: int
+    index: int
+    checkpoint: Checkpoint
+    entry: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "from_day": self.from_day.isoformat(),
+            "to_day": self.to_day.isoformat(),
+            "minutes": self.minutes,
+            "hours": round(self.minutes / 60, 2),
+            "issued_day_ms": self.issued_day_ms,
+            "index": self.index,
+            "origin": self.checkpoint.origin,
+            "size": self.checkpoint.size,
+        }
+
+
+def certificate_facts(payload: CertificatePayload, checkpoint: Checkpoint) -> CertificateFacts:
+    """The entry's facts (already parsed once by :func:`parse_payload`)."""
+    entry = parse_entry(payload.entry)
+    from_day, to_day = _day(entry["from_day"], "from_day"), _day(entry["to_day"], "to_day")
+    if to_day < from_day:
+        raise _bad("the period ends before it starts")
+    return CertificateFacts(
+        from_day,
+        to_day,
+        entry["minutes"],
+        entry["name_hash"],
+        entry["at_ms"],
+        payload.index,
+        checkpoint,
+        payload.entry,
+    )
+
+
+def verify_certificate(
+    text: object,
+    verifiers: Sequence[NoteVerifier],
+    *,
+    name: str,
+    salt: str,
+    origin: str | None = None,
+) -> CertificateFacts:
+    """Check a certificate offline: signed checkpoint, inclusion of its entry, and the name.
+
+    Raises ``bad_certificate`` (and the parse codes of entries and notes) for a
+    payload that is not one, ``note_unverified``/``bad_signature``/``bad_checkpoint``
+    for a checkpoint the keys did not sign, ``bad_proof`` for an entry not under
+    its root, ``certificate_name_mismatch`` when name and salt give another hash.
+    """
+    payload = parse_payload(text)
+    checkpoint = verify_checkpoint(payload.checkpoint, verifiers, origin=origin)
+    try:
+        verify_inclusion(
+            leaf_hash(payload.entry), payload.index, checkpoint.size, payload.proof, checkpoint.root_hash
+        )
+    except ProofError as exc:
+        raise VerificationError(Reason.BAD_PROOF, f"the certificate is not in the log: {exc}") from exc
+    facts = certificate_facts(payload, checkpoint)
+    if name_hash(salt, name) != facts.name_hash:
+        raise VerificationError(
+            Reason.CERTIFICATE_NAME_MISMATCH, "the name and salt do not reproduce the certificate's hash"
+        )
+    return facts
+
+
+__all__ = [
+    "NAME_DOMAIN",
+    "CertificateFacts",
+    "CertificatePayload",
+    "certificate_entry",
+    "certificate_facts",
+    "name_hash",
+    "normalise_name",
+    "parse_payload",
+    "payload_of",
+    "verify_certificate",
+]
