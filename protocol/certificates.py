@@ -239,6 +239,25 @@ def certificate_facts(payload: CertificatePayload, checkpoint: Checkpoint) -> Ce
     )
 
 
+def verify_entry(
+    text: object, verifiers: Sequence[NoteVerifier], *, origin: str | None = None
+) -> CertificateFacts:
+    """Check a payload's signed checkpoint and its entry's inclusion, not the holder's name.
+
+    What a check without the paper's name and salt can say: such a certificate
+    is in the log.  Raises as :func:`verify_certificate` does, except the name.
+    """
+    payload = parse_payload(text)
+    checkpoint = verify_checkpoint(payload.checkpoint, verifiers, origin=origin)
+    try:
+        verify_inclusion(
+            leaf_hash(payload.entry), payload.index, checkpoint.size, payload.proof, checkpoint.root_hash
+        )
+    except ProofError as exc:
+        raise VerificationError(Reason.BAD_PROOF, f"the certificate is not in the log: {exc}") from exc
+    return certificate_facts(payload, checkpoint)
+
+
 def verify_certificate(
     text: object,
     verifiers: Sequence[NoteVerifier],
@@ -254,15 +273,7 @@ def verify_certificate(
     for a checkpoint the keys did not sign, ``bad_proof`` for an entry not under
     its root, ``certificate_name_mismatch`` when name and salt give another hash.
     """
-    payload = parse_payload(text)
-    checkpoint = verify_checkpoint(payload.checkpoint, verifiers, origin=origin)
-    try:
-        verify_inclusion(
-            leaf_hash(payload.entry), payload.index, checkpoint.size, payload.proof, checkpoint.root_hash
-        )
-    except ProofError as exc:
-        raise VerificationError(Reason.BAD_PROOF, f"the certificate is not in the log: {exc}") from exc
-    facts = certificate_facts(payload, checkpoint)
+    facts = verify_entry(text, verifiers, origin=origin)
     if name_hash(salt, name) != facts.name_hash:
         raise VerificationError(
             Reason.CERTIFICATE_NAME_MISMATCH, "the name and salt do not reproduce the certificate's hash"
@@ -281,4 +292,5 @@ __all__ = [
     "parse_payload",
     "payload_of",
     "verify_certificate",
+    "verify_entry",
 ]

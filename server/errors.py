@@ -53,6 +53,7 @@ STATUS: Final[Mapping[Reason, int]] = {
     Reason.ISSUER_KEY_INACTIVE: 409,
     Reason.CARD_EXISTS: 409,
     Reason.VOLUNTEER_ERASED: 409,
+    Reason.CERTIFICATE_NOT_IN_LOG: 409,  # the live log disagrees with a certificate's payload
     Reason.CARD_BLOCKED: 409,
     Reason.REPLAYED: 409,
     Reason.UNCREDENTIALED_CARD: 409,

@@ -19,6 +19,7 @@ from server.errors import StorageUnavailable
 from server.schema import MIGRATIONS
 from server.storage.access import AccessRead, AccessWrite
 from server.storage.cards import CardsRead, CardsWrite
+from server.storage.certificates import CertificatesRead, CertificatesWrite
 from server.storage.coordination import CoordinationRead, CoordinationWrite
 from server.storage.events import EventsRead, EventsWrite
 from server.storage.fleet import FleetRead, FleetWrite
@@ -66,6 +67,7 @@ class ReadTx(
     EventsRead,
     QuotasRead,
     AccessRead,
+    CertificatesRead,
 ):
     """Every query of a transaction, and nothing that writes.  What :meth:`Storage.read` yields."""
 
@@ -81,6 +83,7 @@ class Tx(
     FleetWrite,
     EventsWrite,
     AccessWrite,
+    CertificatesWrite,
     ReadTx,
 ):
     """Every query and every write of a transaction.  What :meth:`Storage.write` yields.

@@ -54,6 +54,7 @@ def test_m002_upgrades_an_m001_ledger(tmp_path: Path) -> None:
             "m015_access",
             "m016_person_vault",
             "m017_sealed_openings",
+            "m019_certificates",
         ]
         assert storage.migrate() == []
         with storage.read() as tx:
@@ -90,6 +91,7 @@ def test_m004_upgrades_an_m003_ledger_with_no_coordinator_cards(tmp_path: Path) 
             "m015_access",
             "m016_person_vault",
             "m017_sealed_openings",
+            "m019_certificates",
         ]
         with storage.read() as tx:
             assert tx.list_cards() == [Card("c_1", "v_1", CardKind.CREDENTIAL, 5, blocked_ms=7)]
@@ -118,6 +120,7 @@ def test_every_migration_is_recorded_once(tmp_path: Path) -> None:
         "m015_access",
         "m016_person_vault",
         "m017_sealed_openings",
+        "m019_certificates",
     ]
 
 
@@ -198,6 +201,7 @@ def test_m005_keeps_shifts_and_ledger_entries_and_sums_them_into_balances(tmp_pa
             "m015_access",
             "m016_person_vault",
             "m017_sealed_openings",
+            "m019_certificates",
         ]
         with storage.read() as tx:
             assert tx.balances() == tx.summed_balances() == {"v_1": 15, "v_2": 6}
