@@ -243,3 +243,24 @@ def test_issuing_refuses_unknown_people_and_odd_periods(context) -> None:
         with pytest.raises(ServiceError) as caught:
             certificates.issue_certificate(context, volunteer_id="v_" + "0" * 32, from_day=first, to_day=last)
         assert caught.value.reason.value == "bad_field"
+
+
+def test_the_pdf_carries_the_qr_url_that_verifies_and_a_printable_qr_code(
+    api: Api, boss: Coordinator
+) -> None:
+    import io
+
+    import pypdf
+
+    from server.certificatepdf import qr_facts, render_certificate
+
+    issued, _ = _issued(api, boss)
+    pdf = render_certificate(issued, base_url=api.base_url, site_name="Repair-Café")
+    reader = pypdf.PdfReader(io.BytesIO(pdf))
+    text = reader.pages[0].extract_text()
+    assert "Erika Müller" in text and issued.salt in text and "250 Stunden" in text
+    links = [a.get_object()["/A"]["/URI"] for a in reader.pages[0]["/Annots"]]
+    assert links == [issued.url(api.base_url)]
+    verify_certificate(links[0], [verifier(api)], name="Erika Müller", salt=issued.salt)
+    facts = qr_facts(issued.url("https://ledger.example.org"))
+    assert facts.version <= 25, facts  # 117 modules a side: 0.7 mm each at 8 cm, fine for a phone
