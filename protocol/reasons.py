@@ -44,6 +44,13 @@ class Reason(StrEnum):
     SESSION_REQUIRED = "session_required"  # a volunteer's route without a live session cookie
     STALE_REQUEST = "stale_request"  # a signed request whose at_ms is too far from the server's clock
     REPLAYED = "replayed"  # a signed request whose nonce was used before
+    CSRF_FAILED = "csrf_failed"  # a page's form without the token of the page it came from
+    LOGIN_FAILED = "login_failed"  # a console login: wrong e-mail address or password (one answer for both)
+    TOTP_INVALID = "totp_invalid"  # a console login's second factor: wrong, stale or already used code
+    ACCOUNT_LOCKED = "account_locked"  # a console account locked after too many failed logins
+    DUTIES_CONFLICT = "duties_conflict"  # a grant would let one person both decide and settle shops
+    GRANT_EXCEEDS_OWN = "grant_exceeds_own"  # a grant of more than the granting person holds
+    INVITATION_INVALID = "invitation_invalid"  # an unknown, used, revoked or expired invitation link
 
     # Ingest.
     UNKNOWN_KIOSK = "unknown_kiosk"
@@ -72,6 +79,10 @@ class Reason(StrEnum):
     ISSUER_KEY_INACTIVE = "issuer_key_inactive"
     CARD_EXISTS = "card_exists"
     VOLUNTEER_ERASED = "volunteer_erased"
+    UNKNOWN_PERSON = "unknown_person"
+    UNKNOWN_TEAM = "unknown_team"
+    UNKNOWN_ORGANISATION = "unknown_organisation"
+    PERSON_EXISTS = "person_exists"
 
     # Cards at the kiosk: why a tap was denied (also flags on admitted events).
     BAD_CREDENTIAL = "bad_credential"

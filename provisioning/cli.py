@@ -37,6 +37,7 @@ from provisioning.cliglue import (
 )
 from provisioning.economy_cli import configure_coordinators, configure_review, configure_shops
 from provisioning.errors import ProvisioningError
+from provisioning.persons_cli import configure_persons
 from provisioning.reports import site_names
 from terminal.config import INDICATORS, READERS
 
@@ -485,6 +486,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     _configure_issuers(commands)
     _configure_cards(commands)
     _configure_volunteers(commands)
+    configure_persons(commands)
     configure_shops(commands)
     configure_coordinators(commands)
     configure_review(commands)

@@ -24,6 +24,11 @@ from server.http.clients import TrustedProxies
 from server.http.common import Runtime, accepts_gzip, read_body
 from server.http.errors import install_error_handlers
 from server.ratelimit import GuessLimiter
+from server.web import Web
+from server.web import shell as web_shell
+from server.web.console import account as console_account
+from server.web.console import activity as console_activity
+from server.web.console import teams as console_teams
 
 __all__ = ["ROUTERS", "accepts_gzip", "create_app", "default_verify_workers", "mount_routers", "read_body"]
 
@@ -38,6 +43,10 @@ ROUTERS: Final[tuple[APIRouter, ...]] = (
     admin.router,
     archive.router,
     docs.router,
+    web_shell.router,
+    console_account.router,
+    console_teams.router,
+    console_activity.router,
 )
 
 
@@ -100,5 +109,6 @@ def create_app(
     )
     limiter = guesses if guesses is not None else GuessLimiter(context.now_ms)
     app.state.runtime = Runtime(context, workers, limiter, proxies)
+    app.state.web = Web.load()
     install_error_handlers(app)
     return mount_routers(app)

@@ -75,6 +75,7 @@ examples:
       --permission read_personal --permission manage_cards --site s_…
   kokreativ server token list --data /var/lib/kokreativ-server
   kokreativ server token revoke --data /var/lib/kokreativ-server --name "Repair café coordinators"
+  kokreativ server token rotate-admin --data /var/lib/kokreativ-server
 
 A token is shown once (on stderr) and stored only as its SHA-256.  Without --site it holds its
 permissions for the whole economy.  Permissions: {permissions}.
@@ -291,6 +292,15 @@ def _configure_tokens(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     revoke.add_argument("--data", type=Path, required=True, help="the server's data directory")
     revoke.add_argument("--name", required=True, help="the token's name")
     revoke.set_defaults(func=token_revoke_command)
+    rotate = commands.add_parser(
+        "rotate-admin",
+        help="replace the shared admin token (for machines) and print the new one once",
+        description="Replace the shared admin token; the old one stops working at once (no restart).",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    rotate.add_argument("--data", type=Path, required=True, help="the server's data directory")
+    rotate.set_defaults(func=token_rotate_admin_command)
 
 
 def run_settings(args: argparse.Namespace, *, default_config: Path = DEFAULT_CONFIG) -> ServerConfig:
@@ -474,4 +484,18 @@ def token_revoke_command(args: argparse.Namespace) -> int:
     with _ledger(args.data) as storage:
         revoke_token(storage, args.name, now_ms=now_ms())
     print(json.dumps({"revoked": args.name}))
+    return 0
+
+
+def token_rotate_admin_command(args: argparse.Namespace) -> int:
+    """Rotate the shared admin token; print one JSON line and the new token once, on stderr."""
+    import json
+    import sys
+
+    from server.tokens import rotate_admin_token
+
+    with _ledger(args.data) as storage:
+        token = rotate_admin_token(storage)
+    print(json.dumps({"rotated": "admin token"}))
+    print(f"\nAdmin token (shown once, store it safely): {token}", file=sys.stderr)
     return 0

@@ -24,6 +24,8 @@ SITES: Final = 1_000  # sites and shops together (a shop is a site)
 CARDS: Final = 200_000  # registered cards, across the economy
 ISSUER_KEYS: Final = 100
 COORDINATORS: Final = 1_000
+TEAMS: Final = 1_000  # console teams (issue 18)
+OPEN_INVITATIONS: Final = 1_000  # invitations neither used, revoked nor expired
 
 
 def check(held: int, limit: int, what: str) -> None:

@@ -102,6 +102,13 @@ ACCESS_SECRETS: Final = Guarded(
     "access_secret", per_client=Budget(10, 15 * MINUTE_S), per_target=Budget(1000, 15 * MINUTE_S)
 )
 
+# A console login (server.accounts): a typed password, then a 6-digit code. Per client, a person who
+# forgot which password they used; per target (one account), few enough that with the account's own
+# lockout (login_lockout_failures) a guesser gets nowhere, yet a shared office address is not locked out.
+CONSOLE_LOGINS: Final = Guarded(
+    "console_login", per_client=Budget(20, 15 * MINUTE_S), per_target=Budget(10, 15 * MINUTE_S)
+)
+
 
 @dataclass(slots=True)
 class _Window:

@@ -664,6 +664,70 @@ def _m017_sealed_openings(conn: sqlite3.Connection) -> None:
         )
 
 
+def _m018_accounts(conn: sqlite3.Connection) -> None:
+    """People's console accounts (issue 18): organisations, persons, teams, console sessions, activity.
+
+    * ``organisations`` (Träger) own sites (``sites.org_id``, ``NULL`` for none); a
+      team scoped to an organisation holds its rights for the organisation's sites
+      as they are when a request is checked.
+    * ``persons``: staff who log in to the console (not volunteers): an e-mail
+      address, a display name, an argon2id password hash, the confirmed TOTP
+      secret (``NULL`` until enrolled) and the last TOTP time step used (a code
+      counts once), failed logins and a lockout.  Staff accounts are not personal
+      data of the programme's volunteers, so they are not sealed in the vault.
+    * ``teams`` (permissions as a JSON list, a scope kind) with ``team_sites``
+      (the scope's IDs: sites, shops or organisations) and ``team_members``.
+    * ``console_sessions`` and ``invitations``: stored as SHA-256 of the cookie
+      or link token, never the value.
+    * ``activity``: who did what, when, to which object and site.
+    * ``coordinators.person_id``: the person a browser device key belongs to.
+    """
+    for statement in (
+        """CREATE TABLE organisations (
+            org_id TEXT PRIMARY KEY, name TEXT NOT NULL, created_ms INTEGER NOT NULL)""",
+        "ALTER TABLE sites ADD COLUMN org_id TEXT REFERENCES organisations (org_id)",
+        "CREATE INDEX sites_org ON sites (org_id) WHERE org_id IS NOT NULL",
+        """CREATE TABLE persons (
+            person_id TEXT PRIMARY KEY, email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            display_name TEXT NOT NULL, password_hash TEXT NOT NULL,
+            totp_secret TEXT, totp_pending TEXT, totp_last_step INTEGER,
+            failed_logins INTEGER NOT NULL DEFAULT 0 CHECK (failed_logins >= 0), locked_until_ms INTEGER,
+            created_ms INTEGER NOT NULL, password_ms INTEGER NOT NULL, disabled_ms INTEGER)""",
+        """CREATE TABLE teams (
+            team_id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, permissions TEXT NOT NULL,
+            scope_kind TEXT NOT NULL CHECK (scope_kind IN ('economy', 'sites', 'organisation', 'shops')),
+            created_ms INTEGER NOT NULL)""",
+        """CREATE TABLE team_sites (
+            team_id TEXT NOT NULL REFERENCES teams (team_id) ON DELETE CASCADE, scope_id TEXT NOT NULL,
+            PRIMARY KEY (team_id, scope_id))""",
+        """CREATE TABLE team_members (
+            team_id TEXT NOT NULL REFERENCES teams (team_id) ON DELETE CASCADE,
+            person_id TEXT NOT NULL REFERENCES persons (person_id), added_ms INTEGER NOT NULL,
+            PRIMARY KEY (team_id, person_id))""",
+        "CREATE INDEX team_members_person ON team_members (person_id)",
+        """CREATE TABLE console_sessions (
+            session_sha256 TEXT PRIMARY KEY, session_id TEXT NOT NULL UNIQUE,
+            person_id TEXT NOT NULL REFERENCES persons (person_id),
+            created_ms INTEGER NOT NULL, last_used_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL,
+            user_agent TEXT NOT NULL DEFAULT '')""",
+        "CREATE INDEX console_sessions_person ON console_sessions (person_id, created_ms)",
+        """CREATE TABLE invitations (
+            token_sha256 TEXT PRIMARY KEY, invitation_id TEXT NOT NULL UNIQUE,
+            email TEXT NOT NULL, display_name TEXT NOT NULL DEFAULT '',
+            team_id TEXT NOT NULL REFERENCES teams (team_id), invited_by TEXT,
+            created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL,
+            used_ms INTEGER, revoked_ms INTEGER, person_id TEXT REFERENCES persons (person_id))""",
+        """CREATE TABLE activity (
+            activity_id INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL,
+            person_id TEXT, actor TEXT NOT NULL, action TEXT NOT NULL,
+            object_id TEXT NOT NULL DEFAULT '', site_id TEXT, data TEXT NOT NULL DEFAULT '{}')""",
+        "CREATE INDEX activity_at ON activity (at_ms)",
+        "CREATE INDEX activity_person ON activity (person_id, at_ms)",
+        "ALTER TABLE coordinators ADD COLUMN person_id TEXT REFERENCES persons (person_id)",
+    ):
+        conn.execute(statement)
+
+
 # The Ehrenamtskarte's thresholds (issue 18; ``server.eligibility``): settings an admin may change.
 ELIGIBILITY_DEFAULTS: Final[Mapping[str, str]] = {
     "eligibility_hours_per_week": "5",  # averaged over the rolling year; 0: not a way to qualify
@@ -721,5 +785,6 @@ MIGRATIONS: Final[Sequence[Migration]] = (
     _m015_access,
     _m016_person_vault,
     _m017_sealed_openings,
+    _m018_accounts,
     _m019_certificates,
 )

@@ -82,6 +82,20 @@ def revoke_token(storage: Storage, name: str, *, now_ms: int) -> None:
             raise ServiceError(Reason.NOT_FOUND, f"no live token called {name!r}")
 
 
+def rotate_admin_token(storage: Storage) -> str:
+    """Replace the shared admin token with a new one and return it (shown once); the old one stops at once.
+
+    The admin token is for machines (provisioning scripts), never for people:
+    they log in to the console.  Rotate it when a script's host is retired or
+    the token may have leaked; every request checks the stored hash, so no
+    restart is needed.
+    """
+    token = secrets.token_urlsafe(32)
+    with storage.write() as tx:
+        tx.set_setting(ADMIN_TOKEN_SETTING, admin_token_hash(token))
+    return token
+
+
 def check_token(ctx: ServerContext, authorization: str | None, *, attempt: Attempt) -> TokenRow | None:
     """Who ``Authorization: Bearer <token>`` proves to be: ``None`` for the admin token, else a named token.
 

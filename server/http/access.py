@@ -36,9 +36,18 @@ Principals.  The shared admin bearer token is economy-wide with every
 permission; named tokens (:mod:`server.tokens`, ``kokreativ server token add``)
 carry some permissions, economy-wide or for a set of sites.  :class:`Require`
 takes an attempt at the bearer token per request, so wrong tokens are limited
-per client and for all clients (:mod:`server.ratelimit`).  People's teams (the
-console: members × scope × permissions) become principals the same way; the
-routes need no change.
+per client and for all clients (:mod:`server.ratelimit`).  A person logged in
+to the console (the ``kk_console`` cookie, :mod:`server.accounts`) is a
+principal too, whose grants are their teams' (members × scope × permissions,
+:mod:`server.principals`); :class:`Require` and :class:`HolderOr` take that
+cookie first, then the bearer token, so the routes need no change.  The scope
+:data:`anywhere` admits a principal holding the permission at some site; such
+a (list) route filters what it shows with :meth:`Principal.sites_for`.
+
+No oracle for people.  A person who holds a route's permission, but not for
+the site of the object asked about, gets the scope's ``404`` (the answer for
+an object that does not exist); one without the permission in scope gets
+``403``.  Tokens keep ``403`` for another site, as before (machines' API).
 
 No oracle on personal routes.  A principal that holds the route's permission,
 but not for this volunteer's home site, and a volunteer's session asking about
@@ -53,9 +62,9 @@ has no ``__globals__`` to resolve string annotations against.
 """
 
 import dataclasses
+import hmac
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, Final, TypeAlias
 
 import fastapi.routing
@@ -65,10 +74,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import BaseRoute
 
 from protocol import Reason
-from server import reads, sessions, tokens
+from server import accounts, reads, sessions, tokens
 from server.context import ServerContext
 from server.errors import ServiceError
 from server.http.common import attempt, runtime
+from server.principals import ADMIN_TOKEN as ADMIN_TOKEN
+from server.principals import Grant as Grant
+from server.principals import Permission as Permission
+from server.principals import Principal as Principal
+from server.principals import known_permissions
 from server.ratelimit import ADMIN_TOKEN as ADMIN_TOKEN_GUESSES
 from server.ratelimit import Attempt
 from server.sessions import Holder
@@ -76,42 +90,8 @@ from server.sessions import Holder
 SESSION_COOKIE: Final = "kk_session"
 
 
-class Permission(StrEnum):
-    """What an admin principal may do; each admin route requires the narrowest one that fits."""
-
-    MANAGE_SITES = "manage_sites"  # create sites and shops, set a site's card policy, a shop's presets
-    MANAGE_FLEET = "manage_fleet"  # enrolment codes; list, clear and revoke kiosks
-    MANAGE_CARDS = "manage_cards"  # register, list and block cards
-    MANAGE_ISSUERS = "manage_issuers"  # register, retire and revoke issuer keys (who can mint cards)
-    MANAGE_COORDINATORS = "manage_coordinators"  # coordinator keys and coordinator cards
-    REVIEW = "review"  # read what waits for a decision
-    DECIDE = "decide"  # hand in coordinators' signed decisions
-    REPORTS = "reports"  # names, Ehrenamtskarte numbers, volunteers' statements and exports
-    ERASE = "erase"  # erase a volunteer's personal data for good (Art. 17, server.erasure)
-    SETTLE_SHOPS = "settle_shops"  # a shop's statement
-    AUDIT = "audit"  # run the server's own check of the whole ledger
-    AUDIT_LOG = "audit_log"  # the auditor's: openings, balances, the archived log's entries
-    READ_PERSONAL = "read_personal"  # a volunteer's balance, shifts and statement (their home site)
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who a request proves to be: a set of permissions over the whole economy or over some sites."""
-
-    name: str
-    permissions: frozenset[Permission]
-    sites: frozenset[str] | None = None  # None: the whole economy
-
-    def may(self, permission: Permission, site_id: str | None) -> bool:
-        """Whether ``permission`` holds for ``site_id``; ``None`` asks for the whole economy."""
-        if permission not in self.permissions:
-            return False
-        if self.sites is None:
-            return True
-        return site_id is not None and site_id in self.sites
-
-
-ADMIN_TOKEN: Final = Principal("admin token", frozenset(Permission))
+CONSOLE_COOKIE: Final = "kk_console"
+CSRF_COOKIE: Final = "kk_csrf"  # server.web.forms sets it; named here too, as server.web imports this module
 
 
 def authenticate(ctx: ServerContext, authorization: str | None, guess: Attempt) -> Principal:
@@ -127,10 +107,9 @@ def authenticate(ctx: ServerContext, authorization: str | None, guess: Attempt) 
     named = tokens.check_token(ctx, authorization, attempt=guess)
     if named is None:
         return ADMIN_TOKEN
-    known = {permission.value for permission in Permission}
     return Principal(
         name=f"token {named.name!r}",
-        permissions=frozenset(Permission(value) for value in named.permissions if value in known),
+        permissions=known_permissions(named.permissions),
         sites=None if named.sites is None else frozenset(named.sites),
     )
 
@@ -140,10 +119,17 @@ class Scope:
     """How a route finds the site a request is about; ``site_of`` returns ``None`` for the whole economy.
 
     Only a site-scoped principal makes a route ask: an economy-wide one may act anywhere.
+    ``hidden`` is the refusal a person (console) gets for an object outside their
+    sites: the route's own "not found" (reason and message), so a coordinator of
+    site A cannot tell site B's objects from ones that do not exist.  ``anywhere``
+    admits a principal holding the permission for at least one site; the route
+    then filters what it shows with :meth:`Principal.sites_for`.
     """
 
     label: str
     site_of: Callable[[ServerContext, Mapping[str, str]], str | None]
+    hidden: tuple[Reason, str] | None = None
+    anywhere: bool = False
 
 
 def _economy(ctx: ServerContext, path_params: Mapping[str, str]) -> None:
@@ -171,12 +157,19 @@ def _home_site_of_volunteer(ctx: ServerContext, path_params: Mapping[str, str]) 
 
 
 economy: Final = Scope("economy", _economy)
-site_of_path: Final = Scope("site in the path", _site_of_path)
-site_of_kiosk: Final = Scope("the kiosk's site", _site_of_kiosk)
+anywhere: Final = Scope("any site the principal holds it for", _economy, anywhere=True)
+site_of_path: Final = Scope("site in the path", _site_of_path, (Reason.UNKNOWN_SITE, "no such site"))
+site_of_kiosk: Final = Scope("the kiosk's site", _site_of_kiosk, (Reason.UNKNOWN_KIOSK, "no such kiosk"))
 # A volunteer's home site (set at registration); none for an unknown card or volunteer, or a volunteer
 # registered before home sites who never worked a shift: then only economy-wide principals may.
-home_site_of_card: Final = Scope("home site of the card's volunteer", _home_site_of_card)
-home_site_of_volunteer: Final = Scope("the volunteer's home site", _home_site_of_volunteer)
+home_site_of_card: Final = Scope(
+    "home site of the card's volunteer",
+    _home_site_of_card,
+    (Reason.UNKNOWN_CARD, reads.UNKNOWN_CARD_MESSAGE),
+)
+home_site_of_volunteer: Final = Scope(
+    "the volunteer's home site", _home_site_of_volunteer, (Reason.UNKNOWN_VOLUNTEER, "no such volunteer")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,9 +209,14 @@ class Require:
 
     async def __call__(self, request: Request) -> Principal:
         context = runtime(request).context
+        console = request.cookies.get(CONSOLE_COOKIE)
+        if console:
+            check_console_write(request)
         authorization = request.headers.get("authorization")
         guess = attempt(request, ADMIN_TOKEN_GUESSES)
-        return await run_in_threadpool(self.check, context, authorization, request.path_params, guess)
+        return await run_in_threadpool(
+            self.check, context, authorization, request.path_params, guess, console=console
+        )
 
     def check(
         self,
@@ -226,14 +224,27 @@ class Require:
         authorization: str | None,
         path_params: Mapping[str, str],
         guess: Attempt,
+        *,
+        console: str | None = None,
     ) -> Principal:
-        """The request's principal if it may; ``401`` without a valid token, ``403`` without the right."""
-        return self.admit(ctx, authenticate(ctx, authorization, guess), path_params)
+        """The request's principal if it may; ``401`` without a valid credential, ``403`` without the right.
+
+        A live console session (the ``kk_console`` cookie) is taken first, then the bearer token.
+        """
+        return self.admit(ctx, principal_of(ctx, console, authorization, guess), path_params)
 
     def admit(self, ctx: ServerContext, principal: Principal, path_params: Mapping[str, str]) -> Principal:
-        """``principal`` if it may, else ``403 forbidden`` (it proved who it is, but lacks the right)."""
+        """``principal`` if it may, else ``403 forbidden`` (it proved who it is, but lacks the right).
+
+        A person who holds the permission, but not for the object's site, gets the
+        scope's ``404`` instead (as for an object that does not exist).  Tokens keep
+        ``403``: they are machines' credentials, and their answers are an API.
+        """
         if self.allows(ctx, principal, path_params):
             return principal
+        hidden = self.scope.hidden
+        if principal.person_id is not None and hidden is not None and principal.sites_for(self.permission):
+            raise ServiceError(*hidden)
         raise ServiceError(
             Reason.FORBIDDEN, f"{principal.name} may not {self.permission.value} here", status=403
         )
@@ -242,7 +253,46 @@ class Require:
         """Whether ``principal`` may; the site is looked up only for a site-scoped principal."""
         if principal.may(self.permission, None):
             return True
+        if self.scope.anywhere:
+            return bool(principal.sites_for(self.permission))
         return principal.may(self.permission, self.scope.site_of(ctx, path_params))
+
+
+def check_console_write(request: Request) -> None:
+    """A write to the JSON API with the console cookie must carry the page's CSRF token as a header.
+
+    A browser sends ``kk_console`` with every request to this server, so a page
+    of another site could make it post to ``/v1/admin/…``; SameSite=Lax stops
+    that in current browsers, and this check stops it everywhere: the header
+    must equal the ``kk_csrf`` cookie (double submit, :mod:`server.web.forms`),
+    which another site can neither read nor set.  Console pages (``/console``)
+    check their forms' token themselves (``csrf_protected``, kept by a test).
+    """
+    if request.method not in WRITE_METHODS or request.url.path.startswith("/console"):
+        return
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    sent = request.headers.get("x-csrf-token", "")
+    if not cookie or not hmac.compare_digest(cookie.encode(), sent.encode()):
+        raise ServiceError(
+            Reason.CSRF_FAILED, "a write with the console's cookie needs the page's X-CSRF-Token", status=403
+        )
+
+
+def principal_of(
+    ctx: ServerContext, console: str | None, authorization: str | None, guess: Attempt
+) -> Principal:
+    """The principal of a live console session ``console``, else of the bearer token (``401`` if none).
+
+    An ended or unknown console cookie with no bearer token is ``401`` like no
+    credential: a browser whose session timed out is sent to the login page.
+    """
+    if console:
+        principal = accounts.console_principal(ctx, console)
+        if principal is not None:
+            return principal
+        if authorization is None:
+            raise ServiceError(Reason.UNAUTHORIZED, "the console session has ended: log in again")
+    return authenticate(ctx, authorization, guess)
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,9 +328,14 @@ class HolderOr:
     async def __call__(self, request: Request) -> Holder | Principal:
         context = runtime(request).context
         cookie = request.cookies.get(SESSION_COOKIE)
+        console = request.cookies.get(CONSOLE_COOKIE)
+        if console:
+            check_console_write(request)
         authorization = request.headers.get("authorization")
         guess = attempt(request, ADMIN_TOKEN_GUESSES)
-        return await run_in_threadpool(self.check, context, cookie, authorization, request.path_params, guess)
+        return await run_in_threadpool(
+            self.check, context, cookie, authorization, request.path_params, guess, console=console
+        )
 
     def check(
         self,
@@ -289,13 +344,16 @@ class HolderOr:
         authorization: str | None,
         path_params: Mapping[str, str],
         guess: Attempt,
+        *,
+        console: str | None = None,
     ) -> Holder | Principal:
         """The holder or principal if it may; otherwise the refusal the class docstring lists."""
         holder = sessions.session_holder(ctx, cookie)
         if holder is not None and self.holds(ctx, holder.volunteer_id, path_params):
             return holder
-        if authorization is not None:
-            principal = authenticate(ctx, authorization, guess)
+        person = accounts.console_principal(ctx, console) if console else None
+        if person is not None or authorization is not None:
+            principal = person or authenticate(ctx, authorization, guess)
             if self.require.allows(ctx, principal, path_params):
                 return principal
             if self.require.permission in principal.permissions:
@@ -332,7 +390,35 @@ class VolunteerSession:
         return holder
 
 
-Access: TypeAlias = Marker | Require | HolderOr | VolunteerSession
+@dataclass(frozen=True, slots=True)
+class ConsoleSession:
+    """Any person with a live console session (their own account's pages); answers their principal.
+
+    Kept on ``request.state.principal`` too, so the page's layout shows their name and navigation.
+    """
+
+    note: str = ""
+
+    @property
+    def label(self) -> str:
+        return "console session"
+
+    @property
+    def scope_label(self) -> str:
+        return "the person themselves"
+
+    async def __call__(self, request: Request) -> Principal:
+        context = runtime(request).context
+        principal = await run_in_threadpool(
+            accounts.console_principal, context, request.cookies.get(CONSOLE_COOKIE)
+        )
+        if principal is None:
+            raise ServiceError(Reason.UNAUTHORIZED, "log in to the console first")
+        request.state.principal = principal
+        return principal
+
+
+Access: TypeAlias = Marker | Require | HolderOr | VolunteerSession | ConsoleSession
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,6 +448,11 @@ access_secret: Final = Marker(
     "access secret", "the volunteer's secret in the body, checked by the service; wrong ones are guesses"
 )
 volunteer_session: Final = VolunteerSession()
+console_login: Final = Marker(
+    "console login", "e-mail and password, then a TOTP code, checked by the service; wrong ones are guesses"
+)
+invitation_link: Final = Marker("invitation link", "a single-use token in the path, checked by the service")
+console_session: Final = ConsoleSession()
 
 
 def require(permission: Permission, *, scope: Scope, note: str = "") -> Require:
@@ -432,7 +523,7 @@ def _declared(route: Any) -> DeclaredRoute:
         pending = list(route.dependant.dependencies)
         while pending:
             dependant = pending.pop(0)
-            if isinstance(dependant.call, Marker | Require | HolderOr | VolunteerSession):
+            if isinstance(dependant.call, Marker | Require | HolderOr | VolunteerSession | ConsoleSession):
                 found.append(dependant.call)
             elif isinstance(dependant.call, Quota):
                 bounds.append(dependant.call)

@@ -18,13 +18,14 @@ from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 
 from protocol import Reason
 from server.errors import ServiceError, StorageUnavailable
+from server.web.errors import page_error
 
 logger = logging.getLogger(__name__)
 
@@ -56,18 +57,28 @@ def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers that give every error of ``app`` the documented shape."""
 
     @app.exception_handler(ServiceError)
-    async def on_service_error(request: Request, exc: ServiceError) -> JSONResponse:
+    async def on_service_error(request: Request, exc: ServiceError) -> Response:
         # A disk the ledger cannot write to is the operator's alarm, not a caller's mistake.
         level = logging.ERROR if isinstance(exc, StorageUnavailable) else logging.INFO
         logger.log(level, "%s %s refused: %s", request.method, request.url.path, exc)
+        page = page_error(request, exc.status, exc.reason.value, exc.headers)
+        if page is not None:
+            return page
         return JSONResponse(exc.to_json(), status_code=exc.status, headers=exc.headers or None)
 
     @app.exception_handler(RequestValidationError)
-    async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def on_validation_error(request: Request, exc: RequestValidationError) -> Response:
+        page = page_error(request, 400, Reason.MALFORMED_REQUEST.value)
+        if page is not None:
+            return page
         return _error(400, Reason.MALFORMED_REQUEST.value, "the request does not have the documented shape")
 
     @app.exception_handler(StarletteHTTPException)
-    async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def on_http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        code = Reason.NOT_FOUND if exc.status_code == 404 else Reason.MALFORMED_REQUEST
+        page = page_error(request, exc.status_code, code.value)
+        if page is not None:
+            return page
         if exc.status_code == 404:
             return _error(404, Reason.NOT_FOUND.value, "no such resource", exc.headers)
         headers = dict(exc.headers or {})

@@ -18,6 +18,7 @@ from protocol.clock import now_ms
 from server.errors import StorageUnavailable
 from server.schema import MIGRATIONS
 from server.storage.access import AccessRead, AccessWrite
+from server.storage.accounts import AccountsRead, AccountsWrite
 from server.storage.cards import CardsRead, CardsWrite
 from server.storage.certificates import CertificatesRead, CertificatesWrite
 from server.storage.coordination import CoordinationRead, CoordinationWrite
@@ -67,6 +68,7 @@ class ReadTx(
     EventsRead,
     QuotasRead,
     AccessRead,
+    AccountsRead,
     CertificatesRead,
 ):
     """Every query of a transaction, and nothing that writes.  What :meth:`Storage.read` yields."""
@@ -83,6 +85,7 @@ class Tx(
     FleetWrite,
     EventsWrite,
     AccessWrite,
+    AccountsWrite,
     CertificatesWrite,
     ReadTx,
 ):

@@ -54,6 +54,7 @@ def test_m002_upgrades_an_m001_ledger(tmp_path: Path) -> None:
             "m015_access",
             "m016_person_vault",
             "m017_sealed_openings",
+            "m018_accounts",
             "m019_certificates",
         ]
         assert storage.migrate() == []
@@ -91,6 +92,7 @@ def test_m004_upgrades_an_m003_ledger_with_no_coordinator_cards(tmp_path: Path) 
             "m015_access",
             "m016_person_vault",
             "m017_sealed_openings",
+            "m018_accounts",
             "m019_certificates",
         ]
         with storage.read() as tx:
@@ -120,6 +122,7 @@ def test_every_migration_is_recorded_once(tmp_path: Path) -> None:
         "m015_access",
         "m016_person_vault",
         "m017_sealed_openings",
+        "m018_accounts",
         "m019_certificates",
     ]
 
@@ -201,6 +204,7 @@ def test_m005_keeps_shifts_and_ledger_entries_and_sums_them_into_balances(tmp_pa
             "m015_access",
             "m016_person_vault",
             "m017_sealed_openings",
+            "m018_accounts",
             "m019_certificates",
         ]
         with storage.read() as tx:

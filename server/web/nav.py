@@ -1,0 +1,33 @@
+"""The console's navigation: one entry per area, shown to those who hold its permission somewhere.
+
+Each area appends its :class:`NavItem` to :data:`NAV`; the layout shows an
+entry only to a principal that may use the page at all (holding the
+permission for at least one site), so nobody sees links that would answer 403.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from server.http.access import Permission
+
+
+@dataclass(frozen=True, slots=True)
+class NavItem:
+    """A link in the console's main navigation; ``label`` is an English message ID."""
+
+    path: str
+    label: str
+    permission: Permission | None  # None: every logged-in person
+
+
+def N_(message: str) -> str:
+    """Marks ``message`` for the catalogue; it is translated where it is shown."""
+    return message
+
+
+NAV: Final[tuple[NavItem, ...]] = (
+    NavItem("/console/teams", N_("Teams"), Permission.MANAGE_TEAMS),
+    NavItem("/console/activity", N_("Activity"), Permission.READ_ACTIVITY),
+)
