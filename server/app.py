@@ -28,6 +28,7 @@ from server.web import Web
 from server.web import shell as web_shell
 from server.web.console import account as console_account
 from server.web.console import activity as console_activity
+from server.web.console import certificates as console_certificates
 from server.web.console import teams as console_teams
 
 __all__ = ["ROUTERS", "accepts_gzip", "create_app", "default_verify_workers", "mount_routers", "read_body"]
@@ -47,6 +48,8 @@ ROUTERS: Final[tuple[APIRouter, ...]] = (
     console_account.router,
     console_teams.router,
     console_activity.router,
+    console_certificates.router,
+    console_certificates.pages,
 )
 
 

@@ -30,4 +30,5 @@ def N_(message: str) -> str:
 NAV: Final[tuple[NavItem, ...]] = (
     NavItem("/console/teams", N_("Teams"), Permission.MANAGE_TEAMS),
     NavItem("/console/activity", N_("Activity"), Permission.READ_ACTIVITY),
+    NavItem("/console/eligibility", N_("Ehrenamtskarte"), Permission.REPORTS),
 )
