@@ -39,7 +39,7 @@ from protocol.earning import ZONE
 from server.context import ServerContext
 from server.errors import InputError
 from server.schema import ELIGIBILITY_DEFAULTS
-from server.storage import ReadTx, Tx
+from server.storage import ReadTx, Storage, Tx
 from server.storage.certificates import WorkedSpan
 
 YEAR_DAYS: Final = 365
@@ -110,11 +110,21 @@ def read_thresholds(tx: ReadTx) -> Thresholds:
     return Thresholds(**values)
 
 
-def set_thresholds(ctx: ServerContext, thresholds: Thresholds) -> Thresholds:
-    """Store new thresholds (already checked by :class:`Thresholds`)."""
-    with ctx.storage.write() as tx:
+def set_thresholds(storage: Storage, thresholds: Thresholds) -> Thresholds:
+    """Store new thresholds (already checked by :class:`Thresholds`); ``kokreativ server eligibility``."""
+    with storage.write() as tx:
         _write_thresholds(tx, thresholds)
     return thresholds
+
+
+def change_thresholds(storage: Storage, changes: Mapping[str, int]) -> Thresholds:
+    """The stored thresholds with ``changes`` (names as :class:`Thresholds`'), checked and stored."""
+    with storage.write() as tx:
+        current = read_thresholds(tx).to_json()
+        current.pop("year_minutes")
+        changed = Thresholds(**{**current, **changes})
+        _write_thresholds(tx, changed)
+    return changed
 
 
 def _write_thresholds(tx: Tx, thresholds: Thresholds) -> None:

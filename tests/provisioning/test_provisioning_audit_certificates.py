@@ -25,7 +25,7 @@ from tests.server.server_helpers import T0, FakeClock
 
 
 def _build(folder: Path) -> tuple[str, int, int]:
-    """A data folder with two prior_hours decisions and one certificate; (verifier key, decision, cert index)."""
+    """Two prior_hours decisions and a certificate: (verifier key, decision index, certificate index)."""
     init = init_data_dir(folder, origin="certs.test/ledger")
     clock = FakeClock(T0)
     with open_data_dir(folder, now_ms=clock) as ctx:
@@ -60,7 +60,9 @@ def test_a_log_with_certificates_and_prior_hours_audits_clean(tmp_path: Path) ->
         source = MirrorSource(mirror)
         try:
             options = AuditOptions(
-                [NoteVerifier.parse(verifier_key)], state_dir=tmp_path / f"state-{auditor is None}", auditor=auditor
+                [NoteVerifier.parse(verifier_key)],
+                state_dir=tmp_path / f"state-{auditor is None}",
+                auditor=auditor,
             )
             report = audit_ledger(source, options)
         finally:

@@ -156,7 +156,9 @@ def test_thresholds_are_settings_and_refuse_nonsense(context) -> None:
         assert eligibility.read_thresholds(tx) == Thresholds(5, 250, 2, 80)
     assert Thresholds(5, 250, 2, 80).year_minutes == 15_000  # 250 h is lower than 5 h × 365 / 7
     assert Thresholds(5, 0, 2, 80).year_minutes == 15_643
-    eligibility.set_thresholds(context, Thresholds(hours_per_week=5, hours_per_year=0, years_required=3))
+    eligibility.set_thresholds(
+        context.storage, Thresholds(hours_per_week=5, hours_per_year=0, years_required=3)
+    )
     with context.storage.read() as tx:
         assert eligibility.read_thresholds(tx).years_required == 3
     for bad in ({"hours_per_week": 0, "hours_per_year": 0}, {"years_required": 0}, {"close_percent": 100}):
@@ -264,3 +266,27 @@ def test_the_pdf_carries_the_qr_url_that_verifies_and_a_printable_qr_code(
     verify_certificate(links[0], [verifier(api)], name="Erika Müller", salt=issued.salt)
     facts = qr_facts(issued.url("https://ledger.example.org"))
     assert facts.version <= 25, facts  # 117 modules a side: 0.7 mm each at 8 cm, fine for a phone
+
+
+def test_the_thresholds_are_changed_with_the_cli(data_dir, capsys) -> None:
+    import json
+
+    from kokreativ.cli import main
+
+    folder = str(data_dir[0])
+    assert main(["server", "eligibility", "--data", folder]) == 0
+    assert json.loads(capsys.readouterr().out)["years_required"] == 2
+    assert main(["server", "eligibility", "--data", folder, "--years-required", "3"]) == 0
+    assert json.loads(capsys.readouterr().out)["years_required"] == 3
+    assert main(["server", "eligibility", "--data", folder, "--close-percent", "100"]) == 2
+    assert capsys.readouterr().err.startswith("kokreativ: error: bad_field:")
+    assert main(["server", "eligibility", "--data", folder]) == 0
+    assert json.loads(capsys.readouterr().out)["close_percent"] == 80  # the refused change changed nothing
+
+
+def test_verify_certificate_help_has_an_example(capsys) -> None:
+    from kokreativ.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["verify", "certificate", "--help"])
+    assert "kokreativ verify certificate --key" in capsys.readouterr().out
