@@ -13,10 +13,15 @@ the name, so whoever holds the paper can reproduce the hash, and a stranger
 reading the log can neither guess names against it nor link two certificates.
 
 The QR code carries the **payload**: base64url (no padding) of a small binary
-record, so it stays printable::
+record, so it stays printable (big-endian)::
 
-    0x01 (version) ‖ u16 entry length ‖ entry bytes ‖ u64 log index
+    0x01 (version) ‖ u8 entry version ‖ u16 first day ‖ u16 last day ‖ u32 minutes
+    ‖ u16 day issued ‖ 32-byte name hash ‖ u64 log index
     ‖ u8 proof length n ‖ n × 32-byte inclusion proof hashes ‖ the signed checkpoint (rest)
+
+Days count from 1970-01-01.  The entry travels as its fields and is rebuilt
+byte for byte (:func:`protocol.logentry.make_entry` is canonical), which keeps
+the QR code three versions smaller than the entry's JSON would.
 
 :func:`verify_certificate` needs no network: the checkpoint's signature by the
 log's verifier key, the entry's inclusion under its root, and name + salt
@@ -45,7 +50,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from protocol.checkpoint import Checkpoint, verify_checkpoint
 from protocol.errors import MalformedError, VerificationError
-from protocol.logentry import PRIVATE_ENTRY_VERSION, make_entry, parse_entry, public_day
+from protocol.logentry import ENTRY_VERSION, PRIVATE_ENTRY_VERSION, make_entry, parse_entry, public_day
 from protocol.merkle import HASH_BYTES, ProofError, leaf_hash, verify_inclusion
 from protocol.note import NoteVerifier
 from protocol.reasons import Reason
@@ -57,8 +62,13 @@ MAX_NAME_CHARS: Final = 200
 PAYLOAD_PARAMETER: Final = "p"  # the query parameter of the /nachweis URL the QR code opens
 _SALT: Final = re.compile(r"[0-9a-f]{32}")
 _B64URL: Final = re.compile(r"[A-Za-z0-9_-]*")
-_HEAD: Final = struct.Struct(">BH")
+# The entry travels as its fields, not its JSON (43 bytes instead of about 216), and is rebuilt with
+# make_entry, which is canonical: entry version, first and last day and the issuing day as days since
+# 1970-01-01, minutes, the name hash.
+_HEAD: Final = struct.Struct(">BBHHIH32s")
 _INDEX: Final = struct.Struct(">QB")
+_EPOCH: Final = datetime.date(1970, 1, 1).toordinal()
+_DAY_MS: Final = 86_400_000
 
 
 def _bad(message: str) -> MalformedError:
@@ -129,18 +139,51 @@ class CertificatePayload:
 
     def encode(self) -> str:
         """base64url without padding of the binary record (the module docstring)."""
-        if len(self.proof) > 255 or len(self.entry) > 0xFFFF:
-            raise _bad("the proof or entry is too long for a payload")
-        raw = b"".join(
-            (
-                _HEAD.pack(PAYLOAD_VERSION, len(self.entry)),
-                self.entry,
-                _INDEX.pack(self.index, len(self.proof)),
-                *self.proof,
-                self.checkpoint,
-            )
-        )
+        if len(self.proof) > 255:
+            raise _bad("the proof is too long for a payload")
+        entry = parse_entry(self.entry)
+        if entry["kind"] != "certificate" or entry["at_ms"] % _DAY_MS:
+            raise _bad("only a certificate entry issued on a whole UTC day travels in a payload")
+        try:
+            head = _pack_head(entry)
+        except (struct.error, ValueError) as exc:
+            raise _bad(f"the entry does not fit a payload: {exc}") from exc
+        raw = b"".join((head, _INDEX.pack(self.index, len(self.proof)), *self.proof, self.checkpoint))
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _pack_head(entry: dict[str, Any]) -> bytes:
+    return _HEAD.pack(
+        PAYLOAD_VERSION,
+        entry["v"],
+        datetime.date.fromisoformat(entry["from_day"]).toordinal() - _EPOCH,
+        datetime.date.fromisoformat(entry["to_day"]).toordinal() - _EPOCH,
+        entry["minutes"],
+        entry["at_ms"] // _DAY_MS,
+        bytes.fromhex(entry["name_hash"]),
+    )
+
+
+def _entry_from(raw: bytes) -> bytes:
+    """The certificate entry a payload's head stands for, rebuilt byte for byte."""
+    version, entry_version, first, last, minutes, issued, hashed = _HEAD.unpack_from(raw)
+    if version != PAYLOAD_VERSION:
+        raise _bad(f"payload version {version} is not supported")
+    try:
+        from_day = datetime.date.fromordinal(_EPOCH + first)
+        to_day = datetime.date.fromordinal(_EPOCH + last)
+    except (ValueError, OverflowError) as exc:
+        raise _bad("the payload's period is not two dates") from exc
+    if entry_version not in (ENTRY_VERSION, PRIVATE_ENTRY_VERSION):
+        raise _bad(f"entry version {entry_version} is not supported")
+    return certificate_entry(
+        from_day=from_day,
+        to_day=to_day,
+        minutes=minutes,
+        hashed_name=hashed.hex(),
+        at_ms=issued * _DAY_MS,
+        version=entry_version,
+    )
 
 
 def payload_of(text: str) -> str:
@@ -170,16 +213,10 @@ def parse_payload(text: object) -> CertificatePayload:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError) as exc:
         raise _bad("the payload is not base64url") from exc
-    if len(raw) < _HEAD.size:
+    if len(raw) < _HEAD.size + _INDEX.size:
         raise _bad("the payload is too short")
-    version, entry_len = _HEAD.unpack_from(raw)
-    if version != PAYLOAD_VERSION:
-        raise _bad(f"payload version {version} is not supported")
+    entry = _entry_from(raw)
     offset = _HEAD.size
-    entry = raw[offset : offset + entry_len]
-    offset += entry_len
-    if len(entry) != entry_len or len(raw) < offset + _INDEX.size:
-        raise _bad("the payload is cut short")
     index, count = _INDEX.unpack_from(raw, offset)
     offset += _INDEX.size
     end = offset + count * HASH_BYTES
@@ -189,9 +226,6 @@ def parse_payload(text: object) -> CertificatePayload:
     checkpoint = raw[end:]
     if not checkpoint:
         raise _bad("the payload has no checkpoint")
-    facts = parse_entry(entry)
-    if facts["kind"] != "certificate":
-        raise _bad(f"the payload's entry is a {facts['kind']}, not a certificate")
     return CertificatePayload(entry, index, proof, checkpoint)
 
 
