@@ -304,3 +304,16 @@ def test_the_prior_engagement_form_becomes_a_decision_the_server_takes(api: Api,
     assert boss.post("prior_hours", data).status_code == 200
     with pytest.raises(ServiceError):
         prior_hours_data({**form, "hours": "0"})
+
+
+HOSTILE = ("9" * 5000, "-1", "", "\x00", "١٢٣", "[]", "{}", "%ZZ", "A" * 9000, "?p=", "https://x/nachweis#p=AAAA")
+
+
+def test_hostile_queries_to_the_check_route_and_page_are_refused_below_500(api: Api) -> None:
+    for value in HOSTILE:
+        for params in ({"payload": value}, {"payload": value, "name": value, "salt": value}, {"x": value}):
+            answer = api.http.get("/v1/log/certificates/check", params=params)
+            assert 400 <= answer.status_code < 500, (params, answer.text[:200])
+            assert set(answer.json()) == {"error"}
+            page = api.http.get("/nachweis", params={"p": value, "name": value, "salt": value})
+            assert page.status_code == 200, (value, page.text[:200])
