@@ -38,8 +38,10 @@ from protocol.commitments import new_salt
 from protocol.merkle import ProofError, root_hash, verify_consistency
 from protocol.note import NoteVerifier
 from server import eligibility, people, tlog
+from server.accounts import record_activity_in
 from server.context import ServerContext
 from server.errors import InputError, ServiceError, from_protocol
+from server.principals import Principal
 from server.storage import ReadTx
 from server.storage.certificates import CertificateRow
 from server.tlog import StoredHashes
@@ -104,13 +106,14 @@ def issue_certificate(
     volunteer_id: str,
     from_day: datetime.date,
     to_day: datetime.date,
-    issued_by: str = "",
+    by: Principal | None = None,
 ) -> IssuedCertificate:
     """Issue a certificate of ``volunteer_id``'s hours from ``from_day`` to ``to_day``; log it; answer it.
 
     Refuses ``unknown_volunteer`` (404), ``volunteer_erased`` (409: no name to print),
     ``bad_field`` for a period that ends before it starts, lies in the future or spans
-    more than ten years.  ``issued_by`` (a person or token name) stays off the log.
+    more than ten years.  Who issued it (``by``: a person or token; ``None``, the CLI or a
+    test) is recorded in ``certificates`` and the activity log, never in the transparency log.
     """
     now = ctx.now_ms()
     if to_day < from_day or (to_day - from_day).days >= MAX_PERIOD_DAYS:
@@ -140,8 +143,23 @@ def issue_certificate(
         payload = CertificatePayload(entry, index, tuple(proof), appended.checkpoint).encode()
         tx.insert_certificate(
             CertificateRow(
-                index, volunteer_id, from_day.isoformat(), to_day.isoformat(), minutes, now, issued_by
+                index,
+                volunteer_id,
+                from_day.isoformat(),
+                to_day.isoformat(),
+                minutes,
+                now,
+                by.name if by else "",
             )
+        )
+        record_activity_in(
+            tx,
+            now,
+            by,
+            "certificate_issued",
+            volunteer_id,
+            site_id=tx.home_site(volunteer_id),
+            data={"log_index": index, "from_day": from_day.isoformat(), "to_day": to_day.isoformat()},
         )
     return IssuedCertificate(volunteer_id, name, salt, from_day, to_day, minutes, index, entry, payload, now)
 

@@ -21,6 +21,7 @@ from protocol.note import NoteVerifier
 from server import certificates, eligibility
 from server.eligibility import Status, Thresholds, day_start_ms
 from server.errors import ServiceError
+from server.principals import ADMIN_TOKEN
 
 DAY = datetime.date(2025, 11, 29)  # the local day of T0
 YEAR1 = (datetime.date(2024, 11, 30), DAY)  # rolling year 1 on DAY: 365 local days ending with it
@@ -172,7 +173,7 @@ def _issued(api: Api, boss: Coordinator) -> tuple[certificates.IssuedCertificate
     card = api.create_card("Erika Müller", site_id=site)
     boss.prior(card["card_id"], site, YEAR1, 250)
     issued = certificates.issue_certificate(
-        api.context, volunteer_id=card["volunteer_id"], from_day=YEAR1[0], to_day=YEAR1[1], issued_by="Grace"
+        api.context, volunteer_id=card["volunteer_id"], from_day=YEAR1[0], to_day=YEAR1[1], by=ADMIN_TOKEN
     )
     return issued, card["volunteer_id"]
 
@@ -189,6 +190,7 @@ def test_a_certificate_is_a_log_entry_without_card_or_volunteer_and_verifies_off
     with api.context.storage.read() as tx:
         logged = tx.tlog_entry(issued.index)
         assert [c.log_index for c in tx.certificates_of(volunteer)] == [issued.index]
+        assert [c.issued_by for c in tx.certificates_of(volunteer)] == [ADMIN_TOKEN.name]
     assert logged == issued.entry
     assert volunteer.encode() not in logged and b"Erika" not in logged
     facts = verify_certificate(issued.payload, [verifier(api)], name="Erika Müller", salt=issued.salt)
@@ -306,7 +308,19 @@ def test_the_prior_engagement_form_becomes_a_decision_the_server_takes(api: Api,
         prior_hours_data({**form, "hours": "0"})
 
 
-HOSTILE = ("9" * 5000, "-1", "", "\x00", "١٢٣", "[]", "{}", "%ZZ", "A" * 9000, "?p=", "https://x/nachweis#p=AAAA")
+HOSTILE = (
+    "9" * 5000,
+    "-1",
+    "",
+    "\x00",
+    "١٢٣",
+    "[]",
+    "{}",
+    "%ZZ",
+    "A" * 9000,
+    "?p=",
+    "https://x/nachweis#p=AAAA",
+)
 
 
 def test_hostile_queries_to_the_check_route_and_page_are_refused_below_500(api: Api) -> None:

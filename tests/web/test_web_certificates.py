@@ -54,7 +54,7 @@ def _qualifying_volunteer(console: Console) -> str:
 
 def test_a_certificate_pdf_verifies_on_the_public_page_and_with_the_cli(page: Page, console: Console) -> None:
     volunteer = _qualifying_volunteer(console)
-    person = console.person(["reports", "read_personal"])
+    person = console.person(["reports", "read_personal", "decide"])
     logged_in(page, console, person, next_path="/console/eligibility")
     page.goto(f"{console.url}/console/eligibility")
     row = page.locator("tr", has_text=NAME)
@@ -69,6 +69,11 @@ def test_a_certificate_pdf_verifies_on_the_public_page_and_with_the_cli(page: Pa
     assert salt is not None and NAME in text
     url = pdf.pages[0]["/Annots"][0].get_object()["/A"]["/URI"]
     assert url.startswith(f"{console.url}/nachweis?p=")
+    with console.ctx.storage.read() as tx:  # who issued it, in the activity log (not the public one)
+        done = tx.activity(action="certificate_issued")
+    assert [(a.person_id, a.object_id, a.site_id) for a in done] == [
+        (person.person_id, volunteer, console.site_a)
+    ]
 
     # The employer: opens the QR code's URL, types name and Prüfcode from the paper.
     employer = page.context.browser.new_page(locale="de-DE")  # type: ignore[union-attr]  # no login
@@ -82,6 +87,11 @@ def test_a_certificate_pdf_verifies_on_the_public_page_and_with_the_cli(page: Pa
     employer.get_by_role("button", name="Prüfen").click()
     assert employer.locator("#verdict h2").inner_text() == "Der Nachweis konnte nicht bestätigt werden."
     employer.close()
+
+    # The prior engagement form is there for the browser to sign (sign.js, by markup only).
+    page.goto(f"{console.url}/console/certificates/{volunteer}/prior")
+    form = page.locator('form[data-sign="prior_hours"]')
+    assert form.count() == 1 and form.locator("select[name=card] option").count() == 1
 
     # Offline, with the log's verifier key and no server.
     key = console.api.http.get("/v1/log/key").json()["verifier_key"]

@@ -137,11 +137,13 @@ async def certificate_form(volunteer_id: str, request: Request, principal: Issue
     )
 
 
-def _issue(ctx: ServerContext, volunteer_id: str, form: dict[str, str], by: str, base_url: str) -> bytes:
+def _issue(
+    ctx: ServerContext, volunteer_id: str, form: dict[str, str], by: Principal, base_url: str
+) -> bytes:
     from_day = certificates.parse_day(form.get("from_day", "")[:10], "from_day")
     to_day = certificates.parse_day(form.get("to_day", "")[:10], "to_day")
     issued = certificates.issue_certificate(
-        ctx, volunteer_id=volunteer_id, from_day=from_day, to_day=to_day, issued_by=by
+        ctx, volunteer_id=volunteer_id, from_day=from_day, to_day=to_day, by=by
     )
     return render_certificate(issued, base_url=base_url)
 
@@ -154,7 +156,7 @@ def _issue(ctx: ServerContext, volunteer_id: str, form: dict[str, str], by: str,
 async def issue_certificate(volunteer_id: str, request: Request, principal: Issuer) -> Response:
     form = await read_form(request)
     base_url = str(request.base_url).rstrip("/")
-    pdf = await call(request, _issue, volunteer_id, form, principal.name, base_url)
+    pdf = await call(request, _issue, volunteer_id, form, principal, base_url)
     response = Response(
         pdf,
         media_type="application/pdf",
