@@ -294,20 +294,6 @@ def test_verify_certificate_help_has_an_example(capsys) -> None:
     assert "kokreativ verify certificate --key" in capsys.readouterr().out
 
 
-def test_the_prior_engagement_form_becomes_a_decision_the_server_takes(api: Api, boss: Coordinator) -> None:
-    from server.web.console.certificates import prior_hours_data
-
-    site = api.create_site()["site_id"]
-    card = api.create_card("Ada", site_id=site)
-    form = {"card": card["card_id"], "site": site, "from_day": "2024-01-01", "to_day": "2024-12-31"}
-    data = prior_hours_data({**form, "hours": "120", "reason": ""})
-    assert data["minutes"] == 7200 and data["reason"] == "prior_engagement"
-    assert data["to_ms"] - data["from_ms"] == 366 * 24 * HOUR  # 2024 is a leap year; local days
-    assert boss.post("prior_hours", data).status_code == 200
-    with pytest.raises(ServiceError):
-        prior_hours_data({**form, "hours": "0"})
-
-
 HOSTILE = (
     "9" * 5000,
     "-1",

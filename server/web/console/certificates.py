@@ -7,7 +7,9 @@
   PDF itself rather than redirecting, because the salt printed on it is kept
   nowhere else (``reports`` for the volunteer's home site).
 * ``/console/certificates/{volunteer_id}/prior``: the prior engagement form, a
-  ``prior_hours`` decision signed in the browser (``data-sign``, ``static/sign.js``).
+  ``prior_hours`` decision signed in the browser (``data-sign``, ``static/sign.js``);
+  its fields are named as the decision's data (``card``, ``site``, ``from_ms``,
+  ``to_ms`` as local date-times, ``minutes``, ``reason``) for the generic prepare step.
 * ``/nachweis``: public and read-only; an employer or the card office pastes the
   QR payload (or opens the QR's URL), types the printed name and Prüfcode, and
   reads a plain German verdict.  The services are :mod:`server.eligibility` and
@@ -27,7 +29,7 @@ from protocol.certificates import PAYLOAD_PARAMETER
 from server import certificates, eligibility, people, statements
 from server.certificatepdf import render_certificate
 from server.context import ServerContext
-from server.errors import InputError, ServiceError
+from server.errors import ServiceError
 from server.http.access import Permission, Principal, anywhere, home_site_of_volunteer, public, quota
 from server.http.common import call
 from server.web import web
@@ -206,24 +208,3 @@ async def check_page(request: Request) -> Response:
     return web(request).page(
         request, "public/nachweis.html", payload=payload, name=name, salt=salt, verdict=verdict
     )
-
-
-def prior_hours_data(form: dict[str, str]) -> dict[str, Any]:
-    """The ``prior_hours`` decision data from the prior engagement form (local days, whole hours).
-
-    For the browser signing flow (``POST /console/decisions/prepare``): the form
-    names the card, site, first and last day, hours and a reason code.
-    """
-    from_day = certificates.parse_day(form.get("from_day", "")[:10], "from_day")
-    to_day = certificates.parse_day(form.get("to_day", "")[:10], "to_day")
-    hours = form.get("hours", "")
-    if not hours.isdecimal() or not 0 < int(hours) <= 100_000:
-        raise InputError(Reason.BAD_FIELD, "hours is a whole number above 0")
-    return {
-        "card": form.get("card", ""),
-        "site": form.get("site", ""),
-        "from_ms": eligibility.day_start_ms(from_day),
-        "to_ms": eligibility.day_start_ms(to_day + datetime.timedelta(days=1)),
-        "minutes": int(hours) * 60,
-        "reason": form.get("reason", "") or "prior_engagement",
-    }
