@@ -317,3 +317,12 @@ def test_hostile_queries_to_the_check_route_and_page_are_refused_below_500(api: 
             assert set(answer.json()) == {"error"}
             page = api.http.get("/nachweis", params={"p": value, "name": value, "salt": value})
             assert page.status_code == 200, (value, page.text[:200])
+
+
+def test_the_person_export_lists_their_certificates_and_prior_hours(api: Api, boss: Coordinator) -> None:
+    from server.personexport import export_person
+
+    issued, volunteer = _issued(api, boss)
+    exported = export_person(api.context, volunteer)
+    assert [row["log_index"] for row in exported["certificates"]] == [issued.index]
+    assert [row["minutes"] for row in exported["prior_hours"]] == [250 * 60]
