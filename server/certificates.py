@@ -116,6 +116,8 @@ def issue_certificate(
     test) is recorded in ``certificates`` and the activity log, never in the transparency log.
     """
     now = ctx.now_ms()
+    eligibility.check_day(from_day)
+    eligibility.check_day(to_day)
     if to_day < from_day or (to_day - from_day).days >= MAX_PERIOD_DAYS:
         raise InputError(Reason.BAD_FIELD, "the period runs forward and covers at most ten years")
     if to_day > eligibility.local_today(now):

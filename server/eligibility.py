@@ -44,6 +44,8 @@ from server.storage.certificates import WorkedSpan
 
 YEAR_DAYS: Final = 365
 MAX_YEARS_SHOWN: Final = 10  # how far back "years kept up" counts
+FIRST_YEAR: Final = 2000  # days asked about lie in these years; others are typing errors
+LAST_YEAR: Final = 2200
 _LIMITS: Final[Mapping[str, tuple[int, int]]] = {
     "hours_per_week": (0, 168),
     "hours_per_year": (0, 8784),
@@ -140,6 +142,13 @@ def day_start_ms(day: datetime.date) -> int:
 def local_today(now_ms: int) -> datetime.date:
     """The local calendar day holding ``now_ms``."""
     return datetime.datetime.fromtimestamp(now_ms / 1000, ZONE).date()
+
+
+def check_day(day: datetime.date) -> datetime.date:
+    """``day`` if it lies in :data:`FIRST_YEAR` to :data:`LAST_YEAR`, else ``bad_field``."""
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise InputError(Reason.BAD_FIELD, f"a day from {FIRST_YEAR} to {LAST_YEAR}")
+    return day
 
 
 def minutes_in(spans: Iterable[WorkedSpan], from_ms: int, to_ms: int) -> int:
@@ -243,7 +252,7 @@ def eligibility(
 
     ``day`` defaults to today (local); ``thresholds`` to the settings.
     """
-    day = local_today(ctx.now_ms()) if day is None else day
+    day = local_today(ctx.now_ms()) if day is None else check_day(day)
     start = day_start_ms(day - datetime.timedelta(days=YEAR_DAYS * MAX_YEARS_SHOWN - 1))
     end = day_start_ms(day + datetime.timedelta(days=1))
     with ctx.storage.read() as tx:

@@ -326,3 +326,17 @@ def test_the_person_export_lists_their_certificates_and_prior_hours(api: Api, bo
     exported = export_person(api.context, volunteer)
     assert [row["log_index"] for row in exported["certificates"]] == [issued.index]
     assert [row["minutes"] for row in exported["prior_hours"]] == [250 * 60]
+
+
+def test_a_day_out_of_any_plausible_range_is_refused_not_a_crash(context) -> None:
+    for day in (datetime.date(1, 1, 1), datetime.date(9999, 12, 31)):
+        with pytest.raises(ServiceError) as caught:
+            eligibility.eligibility(context, day=day)
+        assert caught.value.reason.value == "bad_field"
+    with pytest.raises(ServiceError):
+        certificates.issue_certificate(
+            context,
+            volunteer_id="v_" + "0" * 32,
+            from_day=datetime.date(1, 1, 1),
+            to_day=datetime.date(1, 1, 2),
+        )
