@@ -63,6 +63,11 @@ STATUS: Final[Mapping[Reason, int]] = {
     Reason.ISSUER_KEY_INACTIVE: 409,
     Reason.CARD_EXISTS: 409,
     Reason.VOLUNTEER_ERASED: 409,
+    Reason.CARD_NOT_PENDING: 409,
+    Reason.READ_BACK_MISMATCH: 409,
+    Reason.TOO_MANY_PENDING_CARDS: 409,
+    Reason.UNKNOWN_CONFIRMATION: 404,
+    Reason.CONFIRMATION_CLOSED: 410,
     Reason.CERTIFICATE_NOT_IN_LOG: 409,  # the live log disagrees with a certificate's payload
     Reason.CARD_BLOCKED: 409,
     Reason.REPLAYED: 409,

@@ -24,12 +24,14 @@ from server.storage.certificates import CertificatesRead, CertificatesWrite
 from server.storage.coordination import CoordinationRead, CoordinationWrite
 from server.storage.events import EventsRead, EventsWrite
 from server.storage.fleet import FleetRead, FleetWrite
+from server.storage.issuing import IssuingRead, IssuingWrite
 from server.storage.log import LogRead, LogWrite
 from server.storage.openings import OpeningsRead, OpeningsWrite
 from server.storage.people import PeopleRead, PeopleWrite
 from server.storage.quotas import QuotasRead
 from server.storage.redemptions import RedemptionsRead, RedemptionsWrite
 from server.storage.shifts import ShiftsRead, ShiftsWrite
+from server.storage.views import ViewsRead
 
 # SQLite's primary result codes for a disk that cannot take a write.
 _FULL = {sqlite3.SQLITE_FULL}
@@ -69,6 +71,8 @@ class ReadTx(
     QuotasRead,
     AccessRead,
     AccountsRead,
+    IssuingRead,
+    ViewsRead,
     CertificatesRead,
 ):
     """Every query of a transaction, and nothing that writes.  What :meth:`Storage.read` yields."""
@@ -86,6 +90,7 @@ class Tx(
     EventsWrite,
     AccessWrite,
     AccountsWrite,
+    IssuingWrite,
     CertificatesWrite,
     ReadTx,
 ):
