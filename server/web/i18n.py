@@ -29,7 +29,7 @@ DEFAULT_LANGUAGE: Final = "de"
 LANGUAGE_COOKIE: Final = "kk_lang"
 
 
-def _translations(language: str, locale_dir: Path) -> Iterator[tuple[str, Any, str, str | None]]:
+def _translations(language: str, locale_dir: Path) -> Iterator[tuple[str, Any, Any, str | None]]:
     """``(file name, message ID, translation, context)`` of every translated message of ``language``."""
     for path in sorted((locale_dir / language).glob("*.po")):
         with path.open("rb") as file:
