@@ -16,6 +16,8 @@ _WRITE_VERBS = ("insert_", "set_", "update_", "append_", "mark_", "block_", "clo
 _WRITE_VERBS += ("acknowledge_", "delete_", "record_", "drop_")
 # Issue 17: revoking a token or access secret, touching a session's last use, archiving a log origin.
 _WRITE_VERBS += ("revoke_", "touch_", "archive_")
+# Issue 18: spending an invitation or a TOTP step, a contact's submitted hours, a decision's trial run.
+_WRITE_VERBS += ("use_", "submit_", "trial")
 
 
 def _methods(cls: type) -> set[str]:
