@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test chaos fuzz fuzz-parsers bench units lint screenshots release clean stranger
+.PHONY: demo serve-demo test chaos fuzz fuzz-parsers bench units lint screenshots release clean stranger
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,12 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/kokreativ demo
+
+# The demo's economy kept running for the web console on http://127.0.0.1:8765 (PORT=…), with demo
+# accounts whose passwords and TOTP codes the terminal prints (README, "Die Konsole / The console").
+PORT ?= 8765
+serve-demo: $(STAMP)
+	$(BIN)/kokreativ demo --serve --port $(PORT)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -1,0 +1,79 @@
+"""``demo --serve``'s extra act: a second site's day, so the console has more than one site to show.
+
+The morning after the story's day the coordinator opens a second site with its
+own kiosk; three volunteers work there that day, and one of them forgets to
+check out, so the review queue holds a shift of each site.  It runs on the
+story's clock like the other acts (:mod:`kokreativ.demo.ledger`): the server
+enrols the kiosk before the taps it signs, and the kiosk syncs the same evening.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hardware.emulator import EmulatedType2Tag
+from hardware.indicator import RecordingIndicator
+from hardware.reader import Tap
+from kokreativ.demo.kiosk import tap_kiosk
+from kokreativ.demo.ledger import StoryClock
+from kokreativ.demo.provision import issue_onto
+from kokreativ.demo.script import TOKENS_PER_HOUR, StoryDay, wind_to
+from provisioning.client import ApiClient
+from terminal.clock import SimulatedClock
+from terminal.enrol import enrol_kiosk
+from terminal.keystore import load_key
+from terminal.outbox import Outbox
+from terminal.sync import SyncClient
+
+SECOND_SITE = "Nachbarschaftshaus List"
+NEIGHBOURS = ("Dana Beispiel", "Eli Muster", "Fatma Probe")
+OPENS = "08:30"
+# (time, who): Dana 09:00–13:30, Eli 10:15–16:45, Fatma checks in at 08:45 and never checks out.
+TAPS = (("08:45", 2), ("09:00", 0), ("10:15", 1), ("13:30", 0), ("16:45", 1))
+SYNCS = "17:00"
+
+
+@dataclass(frozen=True)
+class SecondSite:
+    """What the second site's day left: its ID and its volunteers' IDs."""
+
+    site_id: str
+    volunteer_ids: tuple[str, ...]
+
+
+def second_site(
+    workdir: Path, url: str, admin_token: str, day: StoryDay, clock: StoryClock, say: Any
+) -> SecondSite:
+    """Open :data:`SECOND_SITE` on ``day`` (at ``clock``'s time, which it moves on), work it, sync it."""
+    clock.move_to(day.ms(OPENS))
+    with ApiClient(url, admin_token=admin_token) as admin:
+        site = admin.add_site(SECOND_SITE, tokens_per_hour=TOKENS_PER_HOUR)
+        issuer_key = load_key(workdir / "coordinator" / "issuer.key")  # the demo coordinator's
+        stickers = [EmulatedType2Tag(bytes([0x04, i + 1, 0x20, 0x20, 0x30, 0x40, 0x50])) for i in range(3)]
+        cards = [
+            issue_onto(sticker, admin, issuer_key, name, site["site_id"], clock.now_ms() // 1000)
+            for name, sticker in zip(NEIGHBOURS, stickers, strict=True)
+        ]
+        code = admin.create_enrolment_code(site["site_id"])["code"]
+    _, config = enrol_kiosk(url, code, workdir / "kiosk-list")
+    kiosk_clock = SimulatedClock(start_wall_ms=clock.now_ms())
+    outbox = Outbox(config.outbox_path)
+    try:
+        kiosk = tap_kiosk(config, outbox, kiosk_clock, RecordingIndicator())
+        for at, who in TAPS:
+            wind_to(kiosk_clock, day.ms(at))
+            kiosk.handle_tap(Tap(uid=stickers[who].uid, ndef=stickers[who].ndef_message))
+        clock.move_to(day.ms(SYNCS))
+        wind_to(kiosk_clock, day.ms(SYNCS))
+        with SyncClient(config, outbox, clock=kiosk_clock) as client:
+            synced = client.sync_once()
+    finally:
+        outbox.close()
+    say(
+        f"9. {day.date.isoformat()}: a second site, {SECOND_SITE!r}, with its kiosk; "
+        f"{', '.join(name.split()[0] for name in NEIGHBOURS)} work there, Fatma forgets to check out "
+        f"(synced: {synced.error or 'ok'})"
+    )
+    return SecondSite(site["site_id"], tuple(card.volunteer_id for card in cards))
