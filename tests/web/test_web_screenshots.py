@@ -1,0 +1,83 @@
+"""``make screenshots``: every console page of the demo's economy in Chromium, as PNGs for the docs.
+
+Runs only with ``KOKREATIV_WEB_SCREENSHOTS=DIR`` (``make screenshots`` sets it
+to ``docs/img/web``).  The pages are the navigation's (:data:`server.web.nav.NAV`,
+so a page that lands later is taken too), the login, the account page and the
+public pages without a parameter in their path; each at 1280×800, and the
+overview (or the first page) also at 768×1024 as ``<name>-tablet.png``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page
+
+from kokreativ.demo.serve import DemoConsole
+from tests.web.demo_economy import console_pages, log_in, person_of, running_demo
+
+pytestmark = pytest.mark.slow
+
+TARGET = os.environ.get("KOKREATIV_WEB_SCREENSHOTS")
+DESKTOP = {"width": 1280, "height": 800}
+TABLET = {"width": 768, "height": 1024}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoConsole]:
+    yield from running_demo(tmp_path_factory.mktemp("demo") / "demo")
+
+
+def public_pages() -> list[str]:
+    """The public pages (tag ``pages``) a GET reaches without a parameter in the path."""
+    from server.app import ROUTERS
+
+    found = []
+    for router in ROUTERS:
+        for route in router.routes:
+            path, methods, tags = (getattr(route, name, None) for name in ("path", "methods", "tags"))
+            if "pages" in (tags or []) and "GET" in (methods or ()) and "{" not in str(path):
+                found.append(str(path))
+    return sorted(set(found) - {"/"})
+
+
+def _shoot(page: Page, url: str, target: Path, name: str) -> Path:
+    response = page.goto(url)
+    assert response is not None and response.status == 200, f"{url}: {response and response.status}"
+    png = target / f"{name}.png"
+    page.screenshot(path=str(png))  # the viewport: what a person sees first, and a small file
+    return png
+
+
+@pytest.mark.skipif(not TARGET, reason="make screenshots sets KOKREATIV_WEB_SCREENSHOTS")
+def test_every_console_page_as_a_picture(browser: Browser, demo: DemoConsole) -> None:
+    assert TARGET is not None
+    target = Path(TARGET)
+    target.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    context = browser.new_context(viewport=DESKTOP, locale="de-DE")
+    try:
+        page = context.new_page()
+        written.append(_shoot(page, f"{demo.url}/console/login", target, "login"))
+        for path in public_pages():
+            written.append(_shoot(page, demo.url + path, target, path.strip("/").replace("/", "-")))
+        pages = console_pages()
+        people = {account.key: person_of(account) for account in demo.accounts}  # one TOTP step each
+        for key in sorted({entry.account for entry in pages} | {"admin"}):
+            context.clear_cookies()
+            log_in(page, demo.url, people[key])
+            if key == "admin":
+                written.append(_shoot(page, f"{demo.url}/console/account", target, "account"))
+            for entry in (entry for entry in pages if entry.account == key):
+                written.append(_shoot(page, demo.url + entry.path, target, entry.name))
+        context.clear_cookies()
+        log_in(page, demo.url, people["admin"])
+        page.set_viewport_size(TABLET)
+        first = next((entry for entry in pages if entry.name == "overview"), None) or pages[0]
+        written.append(_shoot(page, demo.url + first.path, target, f"{first.name}-tablet"))
+    finally:
+        context.close()
+    assert all(png.stat().st_size > 5_000 for png in written), "a page that drew (almost) nothing"
