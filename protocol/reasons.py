@@ -83,6 +83,11 @@ class Reason(StrEnum):
     UNKNOWN_TEAM = "unknown_team"
     UNKNOWN_ORGANISATION = "unknown_organisation"
     PERSON_EXISTS = "person_exists"
+    CARD_NOT_PENDING = "card_not_pending"  # a prepared card confirmed or cancelled already
+    READ_BACK_MISMATCH = "read_back_mismatch"  # the tag read back holds no genuine credential for this card
+    TOO_MANY_PENDING_CARDS = "too_many_pending_cards"  # a volunteer with prepared cards not yet written
+    UNKNOWN_CONFIRMATION = "unknown_confirmation"  # an hours confirmation link that does not exist
+    CONFIRMATION_CLOSED = "confirmation_closed"  # an hours confirmation link already answered, or expired
 
     # Cards at the kiosk: why a tap was denied (also flags on admitted events).
     BAD_CREDENTIAL = "bad_credential"

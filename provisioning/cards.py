@@ -35,6 +35,7 @@ from protocol import (
     PrivateKey,
     ProtocolError,
     PublicKey,
+    Reason,
     ids,
     issue_credential,
     issuer_key_id,
@@ -43,6 +44,7 @@ from protocol import (
 )
 from protocol.trust import TrustList
 from provisioning.client import ApiClient
+from provisioning.errors import ServerRefused
 from terminal.cardcheck import check_card
 
 log = logging.getLogger(__name__)
@@ -145,6 +147,53 @@ def issue_card(
         tag_type=str(getattr(written, "tag_type", "")),
         locked=getattr(written, "locked", None),
         access_secret=registered.get("access_secret"),
+    )
+
+
+def issue_prepared(
+    client: ApiClient,
+    issuer_key: PrivateKey,
+    write_tag: TagWriter,
+    card_id: str,
+    *,
+    valid_days: int = DEFAULT_VALID_DAYS,
+    now_s: int | None = None,
+) -> IssuedCard:
+    """Write the card the console prepared (``card_id``) and confirm it with what the tag read back.
+
+    The server keeps the card ``pending`` until this confirmation: it checks
+    that the NDEF message read back from the tag, after writing and locking,
+    holds a genuine credential for ``card_id`` bound to the tag's UID
+    (:func:`server.cardissuing.confirm_card`).  A failed write leaves the card
+    pending (nothing is registered, so nothing to block): run the command again
+    with a blank tag, or cancel the card in the console.  Raises ``ServerRefused``
+    (``card_not_pending``, ``read_back_mismatch``, …) or the tag I/O's errors.
+    """
+    if valid_days < 1:
+        raise ValueError("a card is valid for at least one day")
+    card = client.prepared_card(card_id)
+    if card.get("status") != "pending":
+        raise ServerRefused(Reason.CARD_NOT_PENDING, f"card {card_id} is {card.get('status')}, not pending")
+    now = int(time.time()) if now_s is None else now_s
+    valid_from, valid_until = now - BACKDATE_S, now + valid_days * DAY_S
+
+    def make_message(reading: Any) -> bytes:
+        credential = issue_credential(
+            issuer_key, card_id=card_id, uid=reading.uid, valid_from_s=valid_from, valid_until_s=valid_until
+        )
+        return credential_message(credential)
+
+    written = write_tag(make_message)
+    # ``write_one_tag`` answers the tag as re-read after writing (and locking): that is the read-back.
+    confirmed = client.confirm_card(card_id, uid=written.uid, ndef=bytes(written.ndef or b""))
+    return IssuedCard(
+        card_id=card_id,
+        volunteer_id=str(confirmed["volunteer_id"]),
+        issuer_key_id=issuer_key_id(issuer_key.public_key),
+        valid_from_s=valid_from,
+        valid_until_s=valid_until,
+        tag_type=str(getattr(written, "tag_type", "")),
+        locked=getattr(written, "locked", None),
     )
 
 

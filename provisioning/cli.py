@@ -111,11 +111,19 @@ def _show_access(server_url: str, secret: str) -> str:
 def _card_issue(client: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
     from hardware.nfc import write_one_tag
     from provisioning.accesssheet import write_access_sheet
-    from provisioning.cards import issue_card
+    from provisioning.cards import issue_card, issue_prepared
     from terminal.keystore import load_key
 
-    site_id = _new_volunteer_site(args)
     issuer_key = load_key(Path(args.issuer_key))
+    if args.prepared is not None:
+        return issue_prepared(
+            client,
+            issuer_key,
+            lambda make: write_one_tag(args.reader, make, lock=not args.no_lock, timeout_s=args.timeout),
+            args.prepared,
+            valid_days=args.valid_days,
+        ).to_json()
+    site_id = _new_volunteer_site(args)
     issued = issue_card(
         client,
         issuer_key,
@@ -354,6 +362,9 @@ def _configure_card_issue(cards: SubParsers) -> None:
     issue_who = issue.add_mutually_exclusive_group(required=True)
     issue_who.add_argument("--name", help="a new volunteer's name (kept in personal data only)")
     issue_who.add_argument("--volunteer", help="an existing volunteer ID (v_…), e.g. for a replacement card")
+    issue_who.add_argument(
+        "--prepared", metavar="CARD_ID", help="a card prepared in the console (c_…): write it and confirm it"
+    )
     issue.add_argument(
         "--site", help="a new volunteer's home site (s_…): whose coordinators may read their data"
     )

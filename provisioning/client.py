@@ -7,6 +7,7 @@ back as :class:`ServerRefused` carrying the server's reason code.
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -153,6 +154,19 @@ class ApiClient:
         return self.request(
             "POST", f"/v1/admin/cards/{card_id}/block", {} if reason is None else {"reason": reason}
         )
+
+    def prepare_card(self, volunteer_id: str) -> dict[str, Any]:
+        """A new card ID for ``volunteer_id``, pending until :meth:`confirm_card` (the console's button)."""
+        return self.request("POST", f"/v1/admin/volunteers/{volunteer_id}/cards/prepare")
+
+    def prepared_card(self, card_id: str) -> dict[str, Any]:
+        """A prepared card: ``{"card_id","volunteer_id","status",…}``."""
+        return self.request("GET", f"/v1/admin/cards/{card_id}/prepared")
+
+    def confirm_card(self, card_id: str, *, uid: bytes, ndef: bytes) -> dict[str, Any]:
+        """Confirm a prepared card with the tag's UID and NDEF message as read back after writing."""
+        body = {"uid": uid.hex(), "ndef": base64.b64encode(ndef).decode("ascii")}
+        return self.request("POST", f"/v1/admin/cards/{card_id}/confirm", body)
 
     def set_card_coordinator(self, card_id: str, *, coordinator: bool) -> dict[str, Any]:
         """Grant (``True``) or withdraw (``False``) a card's coordinator role; the card as it now is."""

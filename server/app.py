@@ -19,7 +19,7 @@ from fastapi import APIRouter, FastAPI
 
 from protocol.version import SOFTWARE_VERSION as __version__
 from server.context import ServerContext
-from server.http import admin, archive, audit, cards, docs, health, kiosks, log, me
+from server.http import admin, archive, audit, cards, docs, health, issuing, kiosks, log, me
 from server.http.clients import TrustedProxies
 from server.http.common import Runtime, accepts_gzip, read_body
 from server.http.errors import install_error_handlers
@@ -28,7 +28,9 @@ from server.web import Web
 from server.web import shell as web_shell
 from server.web.console import account as console_account
 from server.web.console import activity as console_activity
+from server.web.console import confirmations as console_confirmations
 from server.web.console import teams as console_teams
+from server.web.console import volunteers as console_volunteers
 
 __all__ = ["ROUTERS", "accepts_gzip", "create_app", "default_verify_workers", "mount_routers", "read_body"]
 
@@ -47,6 +49,10 @@ ROUTERS: Final[tuple[APIRouter, ...]] = (
     console_account.router,
     console_teams.router,
     console_activity.router,
+    issuing.router,
+    console_volunteers.router,
+    console_confirmations.router,
+    console_confirmations.public_router,
 )
 
 

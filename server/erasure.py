@@ -57,6 +57,8 @@ ERASURE_STEPS: Final[tuple[ErasureStep, ...]] = (
     ErasureStep("sessions", "volunteer_id", "volunteer", "their web sessions"),
     # Only a card registration's opening names the volunteer (card_id|volunteer_id); tap openings stay.
     ErasureStep("openings", "volunteer_id", "volunteer", "the openings linking their cards to them"),
+    # Cards the console prepared and no reader confirmed: never registered, so nothing else names them.
+    ErasureStep("prepared_cards", "volunteer_id", "volunteer", "cards prepared in the console"),
 )
 
 

@@ -728,6 +728,41 @@ def _m018_accounts(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _m021_card_issuing(conn: sqlite3.Connection) -> None:
+    """Cards prepared in the console until a read-back confirms them, and hours confirmation links (issue 18).
+
+    A prepared card is not in ``cards`` (nor in the log) until its written
+    credential is read back: until then a kiosk tap with it is ``unknown_card``,
+    exactly what the auditor's replay expects.  ``replaces`` names the lost card
+    blocked when this one was prepared.  A confirmation link is stored only as
+    the SHA-256 of its token; its lines name volunteers by ID only (the page
+    opens a first name and initial from the vault when it renders).
+    """
+    for statement in (
+        """CREATE TABLE prepared_cards (
+            card_id TEXT PRIMARY KEY,
+            volunteer_id TEXT NOT NULL REFERENCES volunteers (volunteer_id),
+            status TEXT NOT NULL CHECK (status IN ('pending', 'active', 'cancelled')),
+            prepared_ms INTEGER NOT NULL, prepared_by TEXT NOT NULL,
+            replaces TEXT, changed_ms INTEGER NOT NULL)""",
+        "CREATE INDEX prepared_cards_volunteer ON prepared_cards (volunteer_id, prepared_ms)",
+        """CREATE TABLE hours_lists (
+            list_id TEXT PRIMARY KEY, token_sha256 TEXT NOT NULL UNIQUE,
+            site_id TEXT NOT NULL REFERENCES sites (site_id),
+            created_by TEXT NOT NULL, contact_label TEXT NOT NULL,
+            created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL, submitted_ms INTEGER)""",
+        "CREATE INDEX hours_lists_creator ON hours_lists (created_by, created_ms)",
+        """CREATE TABLE hours_lines (
+            list_id TEXT NOT NULL REFERENCES hours_lists (list_id), line_no INTEGER NOT NULL,
+            volunteer_id TEXT NOT NULL REFERENCES volunteers (volunteer_id),
+            day TEXT NOT NULL, start_min INTEGER NOT NULL, end_min INTEGER NOT NULL,
+            answer TEXT CHECK (answer IN ('confirmed', 'corrected', 'rejected')),
+            answer_start_min INTEGER, answer_end_min INTEGER,
+            PRIMARY KEY (list_id, line_no))""",
+    ):
+        conn.execute(statement)
+
+
 MIGRATIONS: Final[Sequence[Migration]] = (
     _m001_initial,
     _m002_card_credentials,
@@ -747,4 +782,5 @@ MIGRATIONS: Final[Sequence[Migration]] = (
     _m016_person_vault,
     _m017_sealed_openings,
     _m018_accounts,
+    _m021_card_issuing,
 )

@@ -23,6 +23,7 @@ from server.storage.cards import CardsRead, CardsWrite
 from server.storage.coordination import CoordinationRead, CoordinationWrite
 from server.storage.events import EventsRead, EventsWrite
 from server.storage.fleet import FleetRead, FleetWrite
+from server.storage.issuing import IssuingRead, IssuingWrite
 from server.storage.log import LogRead, LogWrite
 from server.storage.openings import OpeningsRead, OpeningsWrite
 from server.storage.people import PeopleRead, PeopleWrite
@@ -68,6 +69,7 @@ class ReadTx(
     QuotasRead,
     AccessRead,
     AccountsRead,
+    IssuingRead,
 ):
     """Every query of a transaction, and nothing that writes.  What :meth:`Storage.read` yields."""
 
@@ -84,6 +86,7 @@ class Tx(
     EventsWrite,
     AccessWrite,
     AccountsWrite,
+    IssuingWrite,
     ReadTx,
 ):
     """Every query and every write of a transaction.  What :meth:`Storage.write` yields.

@@ -30,4 +30,6 @@ def N_(message: str) -> str:
 NAV: Final[tuple[NavItem, ...]] = (
     NavItem("/console/teams", N_("Teams"), Permission.MANAGE_TEAMS),
     NavItem("/console/activity", N_("Activity"), Permission.READ_ACTIVITY),
+    NavItem("/console/volunteers", N_("Volunteers"), Permission.MANAGE_CARDS),
+    NavItem("/console/confirmations", N_("Hours confirmations"), Permission.REVIEW),
 )

@@ -38,6 +38,7 @@ from server.http.access import (
 from server.http.table import BEGIN, END, main, route_table, with_table
 from server.ratelimit import ADMIN_TOKEN as ADMIN_TOKEN_GUESSES
 from server.ratelimit import GuessLimiter
+from server.web.console.confirmations import confirmation_link
 
 ARCHITECTURE = Path(__file__).resolve().parents[2] / "docs" / "architecture.md"
 
@@ -112,6 +113,7 @@ def test_no_writing_route_is_public_and_each_declares_its_quota(context: ServerC
             console_login,
             invitation_link,
             console_session,
+            confirmation_link,
         ) or isinstance(access, Require), str(route)
     assert all(not route.quotas for route in routes if not route.writes)
 

@@ -70,7 +70,13 @@ def test_erasure_blocks_the_cards_destroys_the_key_and_the_name_reads_null(api: 
         "erased_ms": T0 + HOUR,
         "cards_blocked": card_ids,
         # The access secret (made with the first card), no session yet, both cards' registration openings.
-        "deleted": {"personal_data": 1, "volunteer_access": 1, "sessions": 0, "openings": 2},
+        "deleted": {
+            "personal_data": 1,
+            "volunteer_access": 1,
+            "sessions": 0,
+            "openings": 2,
+            "prepared_cards": 0,
+        },
         "key_destroyed": True,
     }
     assert not key_file.exists()
@@ -111,7 +117,7 @@ def test_erasing_again_changes_nothing_and_keeps_the_first_time(api: Api) -> Non
     before = api.snapshot()
     api.clock.now += HOUR
     again = _erase(api, volunteer_id)
-    nothing = {"personal_data": 0, "volunteer_access": 0, "sessions": 0, "openings": 0}
+    nothing = {"personal_data": 0, "volunteer_access": 0, "sessions": 0, "openings": 0, "prepared_cards": 0}
     assert again == {**first, "cards_blocked": [], "deleted": nothing, "key_destroyed": False}
     assert api.snapshot() == before
 
@@ -153,6 +159,7 @@ def test_the_access_secret_and_sessions_are_exported_without_their_hashes_and_er
         "volunteer_access": 1,
         "sessions": 1,
         "openings": 1,
+        "prepared_cards": 0,
     }
     with ledger_file(api.context.storage) as conn:
         assert conn.execute("SELECT volunteer_id FROM sessions").fetchall() == [(other["volunteer_id"],)]
