@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Final, TextIO
 
 from kokreativ.demo.day import DayOutcome, play_day
 from kokreativ.demo.neighbour import SECOND_SITE, SecondSite, second_site
-from kokreativ.demo.script import SHOP_NAME, SITE_NAME
+from kokreativ.demo.script import SHOP_NAME, SITE_NAME, StoryDay
 
 if TYPE_CHECKING:
     from server.accounts.teams import ScopeKind
@@ -50,6 +50,7 @@ class DemoAccount:
     """A console account of the demo: who it is, and everything needed to log in as them."""
 
     key: str  # a short word for the codes line
+    person_id: str
     role_de: str
     role_en: str
     email: str
@@ -77,6 +78,7 @@ class DemoConsole:
     accounts: tuple[DemoAccount, ...]
     site_ids: tuple[str, ...]
     shop_id: str
+    confirmation_path: str  # an open hours confirmation link (/bestaetigen/…) for the public page
 
     def account(self, key: str) -> DemoAccount:
         """The account called ``key`` (``admin``, ``koordination``, ``laden``, ``pruefung``)."""
@@ -114,7 +116,9 @@ def demo_console(workdir: Path, out: TextIO, *, port: int = 0) -> Iterator[DemoC
         second = second_site(workdir, url, outcome.setup.admin_token, outcome.day.next_day(), clock, say)
         clock.go_live()  # from here the server follows the real clock: TOTP codes and sessions need it
         accounts = add_accounts(ctx, outcome, second)
-        yield DemoConsole(url, accounts, (outcome.setup.config.site_id, second.site_id), _shop_id(outcome))
+        link = confirmation_list(ctx, outcome.day.next_day(), second, accounts[0].person_id)
+        sites = (outcome.setup.config.site_id, second.site_id)
+        yield DemoConsole(url, accounts, sites, _shop_id(outcome), link)
 
 
 def _shop_id(outcome: DayOutcome) -> str:
@@ -166,8 +170,41 @@ def add_accounts(ctx: Any, outcome: DayOutcome, second: SecondSite) -> tuple[Dem
             scope=accounts.TeamScope(kind, tuple(ids)),
         )
         accounts.add_member(ctx, team, person_id)
-        made.append(DemoAccount(key, role_de, role_en, email, password, secret))
+        made.append(DemoAccount(key, person_id, role_de, role_en, email, password, secret))
     return tuple(made)
+
+
+def confirmation_list(ctx: Any, day: StoryDay, second: SecondSite, by_person: str) -> str:
+    """Dana's and Eli's evening at a street party, where no kiosk stood, waiting for the organiser to confirm.
+
+    Returns the single-use link's path (:mod:`server.hoursconfirm`), which the
+    screenshots open as the public confirmation page.
+    """
+    from server import hoursconfirm
+
+    lines = [
+        {
+            "volunteer_id": second.volunteer_ids[0],
+            "day": day.date.isoformat(),
+            "start": "17:00",
+            "end": "20:00",
+        },
+        {
+            "volunteer_id": second.volunteer_ids[1],
+            "day": day.date.isoformat(),
+            "start": "17:30",
+            "end": "21:00",
+        },
+    ]
+    made = hoursconfirm.create_list(
+        ctx,
+        site_id=second.site_id,
+        created_by=by_person,
+        contact_label="Stadtteilfest List, Frau Yilmaz",
+        lines=lines,
+        volunteer_sites=None,
+    )
+    return str(made["path"])
 
 
 def banner(demo: DemoConsole) -> str:

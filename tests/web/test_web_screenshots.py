@@ -31,17 +31,24 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoConsole]:
     yield from running_demo(tmp_path_factory.mktemp("demo") / "demo")
 
 
-def public_pages() -> list[str]:
-    """The public pages (tag ``pages``) a GET reaches without a parameter in the path."""
+def public_paths() -> set[str]:
+    """The paths of the public pages (tag ``pages``) a GET reaches."""
     from server.app import ROUTERS
 
-    found = []
+    found = set()
     for router in ROUTERS:
         for route in router.routes:
             path, methods, tags = (getattr(route, name, None) for name in ("path", "methods", "tags"))
-            if "pages" in (tags or []) and "GET" in (methods or ()) and "{" not in str(path):
-                found.append(str(path))
-    return sorted(set(found) - {"/"})
+            if "pages" in (tags or []) and "GET" in (methods or ()):
+                found.add(str(path))
+    return found
+
+
+def public_pages() -> list[str]:
+    """The public pages without a parameter in the path (``/bestaetigen/danke`` is after an answer)."""
+    return sorted(
+        path for path in public_paths() if "{" not in path and path not in {"/", "/bestaetigen/danke"}
+    )
 
 
 def _shoot(page: Page, url: str, target: Path, name: str) -> Path:
@@ -64,6 +71,8 @@ def test_every_console_page_as_a_picture(browser: Browser, demo: DemoConsole) ->
         written.append(_shoot(page, f"{demo.url}/console/login", target, "login"))
         for path in public_pages():
             written.append(_shoot(page, demo.url + path, target, path.strip("/").replace("/", "-")))
+        if "/bestaetigen/{token}" in public_paths():  # the organiser's page behind the demo's open link
+            written.append(_shoot(page, demo.url + demo.confirmation_path, target, "bestaetigen"))
         pages = console_pages()
         people = {account.key: person_of(account) for account in demo.accounts}  # one TOTP step each
         for key in sorted({entry.account for entry in pages} | {"admin"}):
