@@ -14,9 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Page, Playwright
 
 from kokreativ.demo.serve import DemoConsole
+from tests.web.conftest import LAUNCH_ARGS, chromium_path
 from tests.web.demo_economy import console_pages, log_in, person_of, running_demo
 
 pytestmark = pytest.mark.slow
@@ -29,6 +30,26 @@ TABLET = {"width": 768, "height": 1024}
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoConsole]:
     yield from running_demo(tmp_path_factory.mktemp("demo") / "demo")
+
+
+@pytest.fixture(scope="module")
+def german_browser(playwright_driver: Playwright) -> Iterator[Browser]:
+    """Chromium with a German interface, so time fields read 17:00, not 05:00 PM.
+
+    That needs Chromium's German locale (Debian: the ``chromium-l10n`` package);
+    without it Chromium falls back to English inside its own date and time fields.
+    """
+    path = chromium_path()
+    if path is None:
+        pytest.skip("no Chromium here: apt-get install chromium")
+    launched = playwright_driver.chromium.launch(
+        executable_path=path,
+        headless=True,
+        args=[*LAUNCH_ARGS, "--lang=de-DE"],
+        env={**os.environ, "LANG": "de_DE.UTF-8", "LANGUAGE": "de"},  # Linux Chromium reads its locale here
+    )
+    yield launched
+    launched.close()
 
 
 def public_paths() -> set[str]:
@@ -60,12 +81,12 @@ def _shoot(page: Page, url: str, target: Path, name: str) -> Path:
 
 
 @pytest.mark.skipif(not TARGET, reason="make screenshots sets KOKREATIV_WEB_SCREENSHOTS")
-def test_every_console_page_as_a_picture(browser: Browser, demo: DemoConsole) -> None:
+def test_every_console_page_as_a_picture(german_browser: Browser, demo: DemoConsole) -> None:
     assert TARGET is not None
     target = Path(TARGET)
     target.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    context = browser.new_context(viewport=DESKTOP, locale="de-DE")
+    context = german_browser.new_context(viewport=DESKTOP, locale="de-DE")
     try:
         page = context.new_page()
         written.append(_shoot(page, f"{demo.url}/console/login", target, "login"))
