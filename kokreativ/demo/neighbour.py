@@ -22,6 +22,7 @@ from kokreativ.demo.provision import issue_onto
 from kokreativ.demo.script import TOKENS_PER_HOUR, StoryDay, wind_to
 from provisioning.client import ApiClient
 from terminal.clock import SimulatedClock
+from terminal.config import KioskConfig
 from terminal.enrol import enrol_kiosk
 from terminal.keystore import load_key
 from terminal.outbox import Outbox
@@ -37,10 +38,13 @@ SYNCS = "17:00"
 
 @dataclass(frozen=True)
 class SecondSite:
-    """What the second site's day left: its ID and its volunteers' IDs."""
+    """What the second site's day left: its ID, its volunteers' IDs, and its kiosk for today's check-in."""
 
     site_id: str
     volunteer_ids: tuple[str, ...]
+    config: KioskConfig
+    stickers: list[EmulatedType2Tag]
+    kiosk_clock: SimulatedClock
 
 
 def second_site(
@@ -76,4 +80,23 @@ def second_site(
         f"{', '.join(name.split()[0] for name in NEIGHBOURS)} work there, Fatma forgets to check out "
         f"(synced: {synced.error or 'ok'})"
     )
-    return SecondSite(site["site_id"], tuple(card.volunteer_id for card in cards))
+    return SecondSite(
+        site["site_id"], tuple(card.volunteer_id for card in cards), config, stickers, kiosk_clock
+    )
+
+
+def check_in_now(second: SecondSite, now_ms: int) -> bool:
+    """Eli checks in at the second site's kiosk now (real time), which syncs at once; True if it did.
+
+    So the console's overview has a check-in today and a shift under way.
+    """
+    wind_to(second.kiosk_clock, now_ms)
+    outbox = Outbox(second.config.outbox_path)
+    try:
+        kiosk = tap_kiosk(second.config, outbox, second.kiosk_clock, RecordingIndicator())
+        sticker = second.stickers[1]
+        kiosk.handle_tap(Tap(uid=sticker.uid, ndef=sticker.ndef_message))
+        with SyncClient(second.config, outbox, clock=second.kiosk_clock) as client:
+            return client.sync_once().ok
+    finally:
+        outbox.close()

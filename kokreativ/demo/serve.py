@@ -17,7 +17,9 @@ listens on 127.0.0.1 only.
 from __future__ import annotations
 
 import secrets
+import signal
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
 from kokreativ.demo.day import DayOutcome, play_day
-from kokreativ.demo.neighbour import SECOND_SITE, SecondSite, second_site
+from kokreativ.demo.neighbour import SECOND_SITE, SecondSite, check_in_now, second_site
 from kokreativ.demo.script import SHOP_NAME, SITE_NAME, StoryDay
 
 if TYPE_CHECKING:
@@ -115,6 +117,8 @@ def demo_console(workdir: Path, out: TextIO, *, port: int = 0) -> Iterator[DemoC
     ):
         second = second_site(workdir, url, outcome.setup.admin_token, outcome.day.next_day(), clock, say)
         clock.go_live()  # from here the server follows the real clock: TOTP codes and sessions need it
+        checked_in = check_in_now(second, clock.now_ms())
+        say(f"10. Today: Eli checks in at {SECOND_SITE!r} ({'synced' if checked_in else 'NOT synced'})")
         accounts = add_accounts(ctx, outcome, second)
         link = confirmation_list(ctx, outcome.day.next_day(), second, accounts[0].person_id)
         sites = (outcome.setup.config.site_id, second.site_id)
@@ -244,12 +248,18 @@ def codes_line(accounts: tuple[DemoAccount, ...], now_s: float) -> str:
     return f"Codes (gültig bis / valid until {until}): {codes}"
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def serve_demo(workdir: Path, out: TextIO, *, port: int = DEFAULT_PORT) -> int:
-    """Serve the demo until Ctrl-C; 0 when it stopped cleanly, 1 when its day failed or the port is taken."""
+    """Serve the demo until Ctrl-C or SIGTERM; 0 when stopped cleanly, 1 if its day failed or the port is busy."""
 
     def say(text: str = "") -> None:
         print(text, file=out, flush=True)
 
+    if threading.current_thread() is threading.main_thread():  # `kill` (SIGTERM) stops it as Ctrl-C does
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         check_port(port)
         with demo_console(workdir, out, port=port) as demo:
