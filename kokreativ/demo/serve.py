@@ -253,7 +253,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def serve_demo(workdir: Path, out: TextIO, *, port: int = DEFAULT_PORT) -> int:
-    """Serve the demo until Ctrl-C or SIGTERM; 0 when stopped cleanly, 1 if its day failed or the port is busy."""
+    """Serve until Ctrl-C or SIGTERM; 0 when stopped cleanly, 1 if the day failed or the port is busy."""
 
     def say(text: str = "") -> None:
         print(text, file=out, flush=True)
