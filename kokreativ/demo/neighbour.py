@@ -9,17 +9,19 @@ enrols the kiosk before the taps it signs, and the kiosk syncs the same evening.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
-from hardware.emulator import EmulatedType2Tag
 from hardware.indicator import RecordingIndicator
 from hardware.reader import Tap
 from kokreativ.demo.kiosk import tap_kiosk
 from kokreativ.demo.ledger import StoryClock
-from kokreativ.demo.provision import issue_onto
 from kokreativ.demo.script import TOKENS_PER_HOUR, StoryDay, wind_to
+from protocol import PrivateKey
+from provisioning.cards import IssuedCard, issue_card
 from provisioning.client import ApiClient
 from terminal.clock import SimulatedClock
 from terminal.config import KioskConfig
@@ -43,7 +45,7 @@ class SecondSite:
     site_id: str
     volunteer_ids: tuple[str, ...]
     config: KioskConfig
-    stickers: list[EmulatedType2Tag]
+    stickers: list[Tap]  # each card as the kiosk's reader sees it: its UID and NDEF message
     kiosk_clock: SimulatedClock
 
 
@@ -55,11 +57,12 @@ def second_site(
     with ApiClient(url, admin_token=admin_token) as admin:
         site = admin.add_site(SECOND_SITE, tokens_per_hour=TOKENS_PER_HOUR)
         issuer_key = load_key(workdir / "coordinator" / "issuer.key")  # the demo coordinator's
-        stickers = [EmulatedType2Tag(bytes([0x04, i + 1, 0x20, 0x20, 0x30, 0x40, 0x50])) for i in range(3)]
-        cards = [
-            issue_onto(sticker, admin, issuer_key, name, site["site_id"], clock.now_ms() // 1000)
-            for name, sticker in zip(NEIGHBOURS, stickers, strict=True)
+        uids = [bytes([0x04, i + 1, 0x20, 0x20, 0x30, 0x40, 0x50]) for i in range(3)]
+        issued = [
+            _issue(admin, issuer_key, name, site["site_id"], clock.now_ms() // 1000, uid)
+            for name, uid in zip(NEIGHBOURS, uids, strict=True)
         ]
+        cards, stickers = [card for card, _ in issued], [tap for _, tap in issued]
         code = admin.create_enrolment_code(site["site_id"])["code"]
     _, config = enrol_kiosk(url, code, workdir / "kiosk-list")
     kiosk_clock = SimulatedClock(start_wall_ms=clock.now_ms())
@@ -68,7 +71,7 @@ def second_site(
         kiosk = tap_kiosk(config, outbox, kiosk_clock, RecordingIndicator())
         for at, who in TAPS:
             wind_to(kiosk_clock, day.ms(at))
-            kiosk.handle_tap(Tap(uid=stickers[who].uid, ndef=stickers[who].ndef_message))
+            kiosk.handle_tap(stickers[who])
         clock.move_to(day.ms(SYNCS))
         wind_to(kiosk_clock, day.ms(SYNCS))
         with SyncClient(config, outbox, clock=kiosk_clock) as client:
@@ -85,6 +88,23 @@ def second_site(
     )
 
 
+def _issue(
+    admin: ApiClient, issuer_key: PrivateKey, name: str, site_id: str, now_s: int, uid: bytes
+) -> tuple[IssuedCard, Tap]:
+    """A card for ``name`` as ``card issue`` makes it, kept as the tap its tag would give.
+
+    Act 3 writes its cards through nfcpy onto emulated tags; these three only
+    need to be tapped, so their credential goes straight into the tap.
+    """
+    written: list[bytes] = []
+
+    def write(make: Callable[[Any], bytes]) -> None:
+        written.append(bytes(make(SimpleNamespace(uid=uid))))
+
+    card = issue_card(admin, issuer_key, write, name=name, site_id=site_id, now_s=now_s)
+    return card, Tap(uid=uid, ndef=written[0])
+
+
 def check_in_now(second: SecondSite, now_ms: int) -> bool:
     """Eli checks in at the second site's kiosk now (real time), which syncs at once; True if it did.
 
@@ -94,8 +114,7 @@ def check_in_now(second: SecondSite, now_ms: int) -> bool:
     outbox = Outbox(second.config.outbox_path)
     try:
         kiosk = tap_kiosk(second.config, outbox, second.kiosk_clock, RecordingIndicator())
-        sticker = second.stickers[1]
-        kiosk.handle_tap(Tap(uid=sticker.uid, ndef=sticker.ndef_message))
+        kiosk.handle_tap(second.stickers[1])
         with SyncClient(second.config, outbox, clock=second.kiosk_clock) as client:
             return client.sync_once().ok
     finally:

@@ -52,7 +52,7 @@ def provision(
                 EmulatedType2Tag(bytes([0x04, i + 1, 0x10, 0x20, 0x30, 0x40, 0x50])) for i in range(3)
             ]
             cards = [
-                issue_onto(sticker, admin, issuer_key, name, site["site_id"], now_ms // 1000)
+                _issue_onto(sticker, admin, issuer_key, name, site["site_id"], now_ms // 1000)
                 for name, sticker in zip(VOLUNTEERS, stickers, strict=True)
             ]
             code = admin.create_enrolment_code(site["site_id"])
@@ -72,7 +72,7 @@ def provision(
     return Provisioned(admin_token, stickers, cards, config, shop, shop_config)
 
 
-def issue_onto(
+def _issue_onto(
     sticker: EmulatedType2Tag, admin: ApiClient, issuer_key: PrivateKey, name: str, site_id: str, now_s: int
 ) -> IssuedCard:
     """Issue a card for ``name`` (home site ``site_id``) onto ``sticker``, as ``card issue`` does."""
