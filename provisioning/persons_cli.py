@@ -69,6 +69,17 @@ def _person_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _organisation_add(args: argparse.Namespace) -> int:
+    from server import accounts
+    from server.datadir import open_data_dir
+
+    with open_data_dir(Path(args.data)) as ctx:
+        org_id = accounts.add_organisation(ctx, args.name, args.site or ())
+        accounts.record_activity(ctx, None, "organisation.add", org_id, data={"sites": args.site or []})
+    print_line({"org_id": org_id, "name": args.name.strip(), "sites": sorted(set(args.site or ()))})
+    return 0
+
+
 def configure_persons(commands: SubParsers) -> None:
     """``provision person add``: a console account on this machine's data directory."""
     persons = group(commands, "person", "console accounts made on the server's machine (the first admin)")
@@ -88,3 +99,18 @@ def configure_persons(commands: SubParsers) -> None:
     add.add_argument("--admin", action="store_true", help="make them an admin of the whole economy")
     add.add_argument("--password-file", help="read the password from this file's first line, not a prompt")
     add.add_argument("--no-qr", action="store_true", help="do not draw the QR code in the terminal")
+    organisations = group(
+        commands, "organisation", "organisations (Träger) that own sites, for console teams"
+    )
+    org = leaf(
+        organisations,
+        "add",
+        "make an organisation owning the given sites; a console team can then hold a role for all its sites",
+        "kokreativ provision organisation add --data /var/lib/kokreativ-server --name 'Träger e.V.' "
+        "--site s_… --site s_…",
+        _organisation_add,
+        admin=False,
+    )
+    org.add_argument("--data", required=True, help="the server's data directory")
+    org.add_argument("--name", required=True, help="the organisation's name")
+    org.add_argument("--site", action="append", metavar="SITE_ID", help="a site it owns (repeat for more)")

@@ -29,6 +29,9 @@ from server.web import shell as web_shell
 from server.web.console import account as console_account
 from server.web.console import activity as console_activity
 from server.web.console import confirmations as console_confirmations
+from server.web.console import kiosks as console_kiosks
+from server.web.console import overview as console_overview
+from server.web.console import reports as console_reports
 from server.web.console import teams as console_teams
 from server.web.console import volunteers as console_volunteers
 
@@ -46,6 +49,9 @@ ROUTERS: Final[tuple[APIRouter, ...]] = (
     archive.router,
     docs.router,
     web_shell.router,
+    console_overview.router,
+    console_kiosks.router,
+    console_reports.router,
     console_account.router,
     console_teams.router,
     console_activity.router,

@@ -763,6 +763,17 @@ def _m021_card_issuing(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _m022_console_views(conn: sqlite3.Connection) -> None:
+    """Indexes for the console's overview: events by when they arrived, ledger entries by when made.
+
+    The overview counts today's check-ins and looks for anomalies in the last days, and
+    charts the tokens issued and redeemed per day of the month; without these, each view
+    of the page would read every event and every ledger entry ever stored.
+    """
+    conn.execute("CREATE INDEX events_received ON events (received_ms)")
+    conn.execute("CREATE INDEX ledger_created ON ledger_entries (created_ms)")
+
+
 MIGRATIONS: Final[Sequence[Migration]] = (
     _m001_initial,
     _m002_card_credentials,
@@ -783,4 +794,5 @@ MIGRATIONS: Final[Sequence[Migration]] = (
     _m017_sealed_openings,
     _m018_accounts,
     _m021_card_issuing,
+    _m022_console_views,
 )

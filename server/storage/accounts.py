@@ -204,6 +204,15 @@ class AccountsRead(Queries):
         )
         return [ConsoleSessionRow(*row) for row in rows]
 
+    def device_keys_of(self, person_id: str) -> list[tuple[str, str, int]]:
+        """``person_id``'s device keys: ``(coordinator_id, status, created_ms)``."""
+        rows = self._conn.execute(
+            "SELECT coordinator_id, status, created_ms FROM coordinators WHERE person_id = ? "
+            "ORDER BY created_ms, coordinator_id",
+            (person_id,),
+        )
+        return [(str(cid), str(status), int(created)) for cid, status, created in rows]
+
     def invitation(self, token_sha256: str) -> InvitationRow | None:
         row = self._conn.execute(
             f"SELECT {_INVITATION_COLUMNS} FROM invitations WHERE token_sha256 = ?", (token_sha256,)

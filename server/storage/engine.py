@@ -30,6 +30,7 @@ from server.storage.people import PeopleRead, PeopleWrite
 from server.storage.quotas import QuotasRead
 from server.storage.redemptions import RedemptionsRead, RedemptionsWrite
 from server.storage.shifts import ShiftsRead, ShiftsWrite
+from server.storage.views import ViewsRead
 
 # SQLite's primary result codes for a disk that cannot take a write.
 _FULL = {sqlite3.SQLITE_FULL}
@@ -70,6 +71,7 @@ class ReadTx(
     AccessRead,
     AccountsRead,
     IssuingRead,
+    ViewsRead,
 ):
     """Every query of a transaction, and nothing that writes.  What :meth:`Storage.read` yields."""
 

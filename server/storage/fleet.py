@@ -74,10 +74,12 @@ class FleetRead(Queries):
         """When each kiosk's newest stored event arrived, by kiosk ID (kiosks without events are absent).
 
         One primary-key lookup per kiosk: the newest event is the one at the kiosk's ``last_seq``.
+        ``CROSS JOIN`` keeps SQLite to that order: left to choose (without statistics) it scanned
+        every event and looked its kiosk up, half a second for half a million events.
         """
         rows = self._conn.execute(
             "SELECT k.kiosk_id, e.received_ms FROM kiosks k "
-            "JOIN events e ON e.kiosk_id = k.kiosk_id AND e.seq = k.last_seq"
+            "CROSS JOIN events e ON e.kiosk_id = k.kiosk_id AND e.seq = k.last_seq"
         )
         return {row[0]: int(row[1]) for row in rows}
 

@@ -28,6 +28,10 @@ def N_(message: str) -> str:
 
 
 NAV: Final[tuple[NavItem, ...]] = (
+    NavItem("/console", N_("Overview"), Permission.REVIEW),
+    NavItem("/console/kiosks", N_("Kiosks"), Permission.MANAGE_FLEET),
+    NavItem("/console/reports", N_("Reports"), Permission.REPORTS),
+    NavItem("/console/settlements", N_("Settlements"), Permission.SETTLE_SHOPS),
     NavItem("/console/teams", N_("Teams"), Permission.MANAGE_TEAMS),
     NavItem("/console/activity", N_("Activity"), Permission.READ_ACTIVITY),
     NavItem("/console/volunteers", N_("Volunteers"), Permission.MANAGE_CARDS),

@@ -30,6 +30,7 @@ from starlette.routing import BaseRoute
 from protocol.logentry import parse_entry
 from protocol.tiles import bundles_for, claimed_size, entry_bundle_path, parse_bundle, tile_paths
 from server.http.access import declared_routes, public
+from server.web.i18n import LANGUAGES
 
 _PARAM: Final = re.compile(r"\{(\w+)(?::\w+)?\}")
 _ID: Final = re.compile(rb"\b([a-z])_([0-9a-f]{32})\b")
@@ -137,6 +138,8 @@ def _fill(params: tuple[str, ...], harvest: _Harvest, size: int) -> list[dict[st
         return [{"index": str(index)} for index in sorted({0, size // 2, max(0, size - 1)})]
     if params == ("name",):
         return [{"name": name} for name in sorted(harvest.assets)]
+    if params == ("code",):  # the pages' language switch
+        return [{"code": code} for code in LANGUAGES]
     raise UnknownParameter(f"the stranger cannot fill {params}: teach tests/privacy/material.py")
 
 

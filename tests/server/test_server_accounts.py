@@ -460,3 +460,17 @@ def test_a_new_authenticator_counts_only_once_confirmed(context: ServerContext, 
     with pytest.raises(ServiceError):
         accounts.check_totp(context, ada, pyotp.TOTP(old).at(now_s + 60))
     accounts.check_totp(context, ada, pyotp.TOTP(new).at(now_s + 60))
+
+
+def test_a_persons_console_cookie_reads_the_cards_of_their_sites_only(api: Api) -> None:
+    ctx = api.context
+    site_a, site_b = api.create_site()["site_id"], api.create_site()["site_id"]
+    ada = api.create_card("Ada", site_id=site_a)["card_id"]
+    bob = api.create_card("Bob", site_id=site_b)["card_id"]
+    reader = member(ctx, {"read_personal"}, TeamScope("sites", (site_a,)))
+    cookie = accounts.open_console_session(ctx, reader)
+    headers = console(api, cookie, None)
+    assert api.http.get(f"/v1/cards/{ada}/balance", headers=headers).status_code == 200
+    other = api.http.get(f"/v1/cards/{bob}/balance", headers=headers)
+    assert_error(other, 404, Reason.UNKNOWN_CARD)
+    assert other.json() == api.http.get("/v1/cards/c_" + "0" * 32 + "/balance", headers=headers).json()

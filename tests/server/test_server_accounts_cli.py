@@ -58,3 +58,16 @@ def test_rotating_the_admin_token_stops_the_old_one_at_once(
     assert_error(api.admin("GET", "/v1/admin/report"), 401, Reason.UNAUTHORIZED)
     headers = {"Authorization": f"Bearer {new}"}
     assert api.http.get("/v1/admin/report", headers=headers).status_code == 200
+
+
+def test_an_organisation_is_made_with_its_sites(
+    api: Api, data_dir: tuple[Path, InitResult], capsys: pytest.CaptureFixture[str]
+) -> None:
+    site = api.create_site()["site_id"]
+    argv = ["provision", "organisation", "add", "--data", str(data_dir[0]), "--name", "Träger e.V."]
+    assert main([*argv, "--site", site]) == 0
+    org_id = json.loads(capsys.readouterr().out)["org_id"]
+    with api.context.storage.read() as tx:
+        assert tx.sites_of_organisations([org_id]) == {site}
+    assert main([*argv, "--site", "s_" + "0" * 32]) == 2
+    assert "unknown_site" in capsys.readouterr().err

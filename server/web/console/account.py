@@ -221,8 +221,13 @@ async def account_page(request: Request, principal: Person) -> Response:
     pending = await call(request, own.pending_totp, person_id)
     with ctx.storage.read() as tx:
         person = tx.person(person_id)
+        keys = [
+            {"coordinator_id": cid, "status": status, "created": when(created)}
+            for cid, status, created in tx.device_keys_of(person_id)
+        ]
     values: dict[str, Any] = {
         "person": person,
+        "keys": keys,
         "sessions": sessions,
         "current": current,
         "pending": pending,
