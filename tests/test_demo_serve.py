@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -84,6 +85,8 @@ def test_the_served_demo_takes_a_printed_account_and_stops_on_ctrl_c(tmp_path: P
         stderr=subprocess.STDOUT,
         text=True,
     )
+    watchdog = threading.Timer(300, process.kill)  # a guard against a hang, not a timing assertion
+    watchdog.start()
     try:
         text = _read_until_codes(process)
         url = f"http://127.0.0.1:{port}"
@@ -117,6 +120,7 @@ def test_the_served_demo_takes_a_printed_account_and_stops_on_ctrl_c(tmp_path: P
     finally:
         process.send_signal(signal.SIGINT)
         rest, _ = process.communicate(timeout=60)  # a guard against a hang, not a timing assertion
+        watchdog.cancel()
     assert process.returncode == 0, rest
     assert "Demo beendet / demo stopped." in rest
     with socket.socket() as probe:  # nothing listens any more

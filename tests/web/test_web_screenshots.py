@@ -77,7 +77,19 @@ def _shoot(page: Page, url: str, target: Path, name: str) -> Path:
     assert response is not None and response.status == 200, f"{url}: {response and response.status}"
     png = target / f"{name}.png"
     page.screenshot(path=str(png))  # the viewport: what a person sees first, and a small file
+    _shrink(png)
     return png
+
+
+def _shrink(png: Path) -> None:
+    """128 colours without dithering: flat pages with text stay sharp at about a third of the bytes."""
+    from PIL import Image
+
+    with Image.open(png) as shot:
+        fewer = shot.convert("RGB").quantize(
+            colors=128, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE
+        )
+    fewer.save(png, optimize=True)
 
 
 @pytest.mark.skipif(not TARGET, reason="make screenshots sets KOKREATIV_WEB_SCREENSHOTS")
