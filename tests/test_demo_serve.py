@@ -49,8 +49,9 @@ def _accounts(text: str) -> dict[str, tuple[str, str, str]]:
     return accounts
 
 
-def _log_in(url: str, email: str, password: str, secret: str, next_path: str) -> requests.Response:
-    session = requests.Session()
+def _log_in(
+    session: requests.Session, url: str, email: str, password: str, secret: str, next_path: str
+) -> requests.Response:
     form = session.get(f"{url}/console/login", params={"next": next_path})
     csrf = CSRF.search(form.text)
     assert form.status_code == 200 and csrf is not None
@@ -103,9 +104,14 @@ def test_the_served_demo_takes_a_printed_account_and_stops_on_ctrl_c(tmp_path: P
         assert set(codes) == {"admin", "koordination", "laden", "pruefung"}
 
         email, password, secret = accounts["koordination@example.org"]
-        page = _log_in(url, email, password, secret, "/console/account")
+        session = requests.Session()
+        page = _log_in(session, url, email, password, secret, "/console/account")
         assert page.status_code == 200 and urlparse(page.url).path == "/console/account"
         assert "koordination@example.org" in page.text
+        # The coordinator of the first site sees its volunteers, and none of the second site's.
+        volunteers = session.get(f"{url}/console/volunteers")
+        assert volunteers.status_code == 200
+        assert "Alex Beispiel" in volunteers.text and "Dana Beispiel" not in volunteers.text
 
         # A wrong password is refused by the same login (the accounts are real, not open doors).
         wrong = requests.Session()
