@@ -160,6 +160,15 @@ class Web:
             item for item in NAV if item.permission is None or _holds_somewhere(principal, item.permission)
         ]
 
+    def home(self, principal: object) -> str:
+        """Where ``principal`` lands after logging in: the first page of the navigation it may open.
+
+        A shop owner or an auditor holds no ``review``, so the overview would
+        only answer 403; they land on their settlements or their account instead.
+        """
+        allowed = self.nav(principal)
+        return allowed[0].path if allowed else "/console/account"
+
     def _common(self, request: Request) -> dict[str, Any]:
         principal = getattr(request.state, "principal", None)
         language = self.language(request)

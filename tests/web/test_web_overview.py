@@ -92,3 +92,13 @@ def test_a_shop_owner_sees_the_settlements_of_their_shop_only(page: Page, consol
     assert "Stadtteilzentrum Linden" not in page.content()
     page.goto(f"{console.url}/console/reports")
     assert page.locator("h1").inner_text() == "Nicht erlaubt"
+
+
+def test_a_shop_owner_lands_on_their_settlements_after_logging_in(page: Page, console: Console) -> None:
+    from server import accounts
+    from tests.web.conftest import logged_in
+
+    owner = console.person(["settle_shops"], scope=accounts.TeamScope("shops", (console.shop,)))
+    logged_in(page, console, owner)
+    page.wait_for_url("**/console/settlements")
+    assert page.locator("h1").inner_text() != "Nicht erlaubt"

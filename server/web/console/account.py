@@ -176,6 +176,8 @@ async def login_code(request: Request) -> Response:
     cookie = await call(request, accounts.open_console_session, person_id, user_agent=agent)
     principal = await call(request, accounts.console_principal, cookie)
     await call(request, accounts.record_activity, principal, "login", person_id)
+    if target == "/console":  # no page asked for: the person's own first page
+        target = web(request).home(principal)
     response = web(request).redirect(request, target)
     _set_session(request, response, cookie)
     response.delete_cookie(TICKET_COOKIE, path=LOGIN_PATH)
@@ -389,6 +391,8 @@ async def accept_invitation(token: str, request: Request) -> Response:
     cookie = await call(request, accounts.open_console_session, person_id, user_agent=agent)
     principal = await call(request, accounts.console_principal, cookie)
     await call(request, accounts.record_activity, principal, "invitation.accept", invitation.invitation_id)
-    response = web(request).redirect(request, "/console", flash=N_("Welcome! Your account is ready."))
+    response = web(request).redirect(
+        request, web(request).home(principal), flash=N_("Welcome! Your account is ready.")
+    )
     _set_session(request, response, cookie)
     return response
