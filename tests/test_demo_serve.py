@@ -8,6 +8,7 @@ demo with Ctrl-C (SIGINT), which must end it cleanly and free the port.
 
 from __future__ import annotations
 
+import io
 import re
 import signal
 import socket
@@ -131,3 +132,15 @@ def test_the_served_demo_takes_a_printed_account_and_stops_on_ctrl_c(tmp_path: P
     assert "Demo beendet / demo stopped." in rest
     with socket.socket() as probe:  # nothing listens any more
         assert probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_a_busy_port_is_said_before_the_day_is_told(tmp_path: Path) -> None:
+    from kokreativ.demo.serve import serve_demo
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        out = io.StringIO()
+        assert serve_demo(tmp_path / "demo", out, port=taken.getsockname()[1]) == 1
+    assert "Der Port ist belegt / the port is in use" in out.getvalue()
+    assert not (tmp_path / "demo").exists()  # nothing was started
