@@ -52,8 +52,9 @@ def _run(args: argparse.Namespace) -> int:
     # the components' warnings about that outage would only repeat it in log form.  Errors still show.
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     if args.serve:
-        from kokreativ.demo.serve import serve_demo
+        from kokreativ.demo.serve import serve_demo, stop_on_sigterm
 
+        stop_on_sigterm()
         if args.dir:
             workdir = Path(args.dir)
             workdir.mkdir(parents=True, exist_ok=False)

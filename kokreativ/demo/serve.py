@@ -19,7 +19,6 @@ from __future__ import annotations
 import secrets
 import signal
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -248,8 +247,13 @@ def codes_line(accounts: tuple[DemoAccount, ...], now_s: float) -> str:
     return f"Codes (gültig bis / valid until {until}): {codes}"
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+def stop_on_sigterm() -> None:
+    """From now on SIGTERM (``kill``) stops the demo as Ctrl-C does: for the CLI's process only."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def serve_demo(workdir: Path, out: TextIO, *, port: int = DEFAULT_PORT) -> int:
@@ -258,8 +262,6 @@ def serve_demo(workdir: Path, out: TextIO, *, port: int = DEFAULT_PORT) -> int:
     def say(text: str = "") -> None:
         print(text, file=out, flush=True)
 
-    if threading.current_thread() is threading.main_thread():  # `kill` (SIGTERM) stops it as Ctrl-C does
-        signal.signal(signal.SIGTERM, _interrupt)
     try:
         check_port(port)
         with demo_console(workdir, out, port=port) as demo:
