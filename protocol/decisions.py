@@ -62,6 +62,24 @@ def coordinator_id(public_key: PublicKey) -> str:
     return f"{ids.COORDINATOR}_{hashlib.sha256(_COORDINATOR_DOMAIN + public_key.raw).hexdigest()[:32]}"
 
 
+_COSIGN_DOMAIN: Final = b"kokreativ decision cosignature v1\x00"
+
+
+def cosign_message(body: bytes) -> bytes:
+    """What a second coordinator signs to cosign the decision ``body`` (four eyes, ``docs/economy.md``).
+
+    A domain-separated SHA-256 of the signed bytes: it can never be taken for a
+    decision's own signature (a decision's bytes are canonical JSON, they start
+    with ``{``), and it names exactly one body.
+    """
+    return _COSIGN_DOMAIN + hashlib.sha256(body).digest()
+
+
+def verify_cosignature(body: bytes, signature: bytes, key: PublicKey) -> None:
+    """Raise :class:`~protocol.errors.VerificationError` unless ``key`` cosigned ``body``."""
+    key.verify(cosign_message(body), signature)
+
+
 def decision_hash(body: bytes) -> str:
     """How the server names an applied decision: hex SHA-256 of its signed bytes."""
     return hashlib.sha256(body).hexdigest()

@@ -61,6 +61,13 @@ ENTRY_FIELDS_V2: Final[dict[str, frozenset[str]]] = {
 }
 
 
+# Fields an entry of a kind may carry besides its own (both versions).  A decision that credits more
+# than the server's four-eyes threshold carries ``cosig``: ``{"coordinator": o_…, "sig": b64}``, a
+# second coordinator key's signature over :func:`protocol.decisions.cosign_message` of its body.
+OPTIONAL_FIELDS: Final[dict[str, frozenset[str]]] = {"decision": frozenset({"cosig"})}
+_COSIG_FIELDS: Final = frozenset({"coordinator", "sig"})
+
+
 def public_day(received_ms: int) -> int:
     """``received_ms`` floored to its UTC day: the only receipt time an entry v2 of an event shows."""
     return received_ms - received_ms % PUBLIC_DAY_MS
@@ -89,7 +96,7 @@ def make_entry(kind: str, *, version: int = ENTRY_VERSION, **fields: Any) -> byt
     expected = _FIELDS_BY_VERSION[version].get(kind)
     if expected is None:
         raise MalformedError(Reason.UNKNOWN_KIND, f"unknown log entry kind {kind!r}")
-    if set(fields) != expected:
+    if not expected <= set(fields) <= expected | OPTIONAL_FIELDS.get(kind, frozenset()):
         raise MalformedError(Reason.BAD_FIELD, f"a {kind} entry has exactly {sorted(expected)}")
     return canonical_json({"kind": kind, "type": ENTRY_TYPE, "v": version, **fields})
 
@@ -145,14 +152,36 @@ def sealed_event_entry(
     )
 
 
-def decision_entry(body: bytes, sig: bytes, *, received_ms: int) -> bytes:
-    """The entry for one applied coordinator decision (``body`` and ``sig`` exactly as signed)."""
-    return make_entry("decision", body=b64encode(body), sig=b64encode(sig), received_ms=received_ms)
+def cosig_field(coordinator: str, sig: bytes) -> dict[str, str]:
+    """The ``cosig`` field of a decision entry: the cosigning coordinator key and its signature."""
+    return {"coordinator": coordinator, "sig": b64encode(sig)}
+
+
+def decision_entry(
+    body: bytes, sig: bytes, *, received_ms: int, cosig: tuple[str, bytes] | None = None
+) -> bytes:
+    """The entry for one applied coordinator decision (``body`` and ``sig`` exactly as signed).
+
+    ``cosig`` is ``(coordinator, signature)`` of a second key for a four-eyes decision.
+    """
+    extra: dict[str, Any] = {} if cosig is None else {"cosig": cosig_field(*cosig)}
+    return make_entry("decision", body=b64encode(body), sig=b64encode(sig), received_ms=received_ms, **extra)
 
 
 def clock_ref_entry(body: bytes, sig: bytes, *, received_ms: int) -> bytes:
     """The entry for a kiosk's clock sample the server took as a reference, ``received_ms`` its reading."""
     return make_entry("clock_ref", body=b64encode(body), sig=b64encode(sig), received_ms=received_ms)
+
+
+def _parse_cosig(value: object) -> dict[str, Any]:
+    """A decision entry's ``cosig``, its signature decoded to bytes (the ID is checked by who verifies it)."""
+    if (
+        not isinstance(value, dict)
+        or set(value) != _COSIG_FIELDS
+        or not isinstance(value["coordinator"], str)
+    ):
+        raise MalformedError(Reason.BAD_FIELD, "cosig is {coordinator, sig}")
+    return {"coordinator": value["coordinator"], "sig": b64decode(value["sig"], field="entry.cosig.sig")}
 
 
 def parse_entry(data: bytes) -> dict[str, Any]:
@@ -170,8 +199,11 @@ def parse_entry(data: bytes) -> dict[str, Any]:
     expected = _FIELDS_BY_VERSION[version].get(kind) if isinstance(kind, str) else None
     if expected is None:
         raise MalformedError(Reason.UNKNOWN_KIND, f"unknown log entry kind {kind!r}")
-    if set(obj) - {"kind", "type", "v"} != expected:
+    present = set(obj) - {"kind", "type", "v"}
+    if not expected <= present <= expected | OPTIONAL_FIELDS.get(str(kind), frozenset()):
         raise MalformedError(Reason.UNKNOWN_FIELD, f"a {kind} entry has exactly {sorted(expected)}")
+    if "cosig" in obj:
+        obj["cosig"] = _parse_cosig(obj["cosig"])
     for name in _COUNTS:
         value = obj.get(name, 0)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:

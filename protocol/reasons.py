@@ -144,6 +144,10 @@ class Reason(StrEnum):
     DECISION_STALE = "decision_stale"
     UNKNOWN_SHIFT = "unknown_shift"
     NOT_IN_REVIEW = "not_in_review"
+    FOUR_EYES_REQUIRED = "four_eyes_required"  # 202: waits for a second person's cosignature
+    COSIGNER_SAME_PERSON = "cosigner_same_person"  # the cosignature is the signer's own (key or person)
+    NOT_YOUR_KEY = "not_your_key"  # a console user signed with a key that is not their own device key
+    NOT_PENDING = "not_pending"  # no decision waits for a cosignature under this hash
 
     # Kiosk side.
     BAD_RECEIPT = "bad_receipt"

@@ -255,6 +255,15 @@ class ApiClient:
         """
         return self.request("POST", "/v1/admin/decisions", dict(wire))
 
+    def pending_decisions(self) -> list[dict[str, Any]]:
+        """Decisions waiting for a second person's cosignature (four eyes), each with its signed body."""
+        return list(self.request("GET", "/v1/admin/decisions/pending")["pending"])
+
+    def cosign_decision(self, decision: str, coordinator: str, sig: str) -> dict[str, Any]:
+        """Cosign the waiting decision ``decision``: the server applies it, answering as ``post_decision``."""
+        body = {"coordinator": coordinator, "sig": sig}
+        return self.request("POST", f"/v1/admin/decisions/pending/{decision}/cosign", body)
+
     def statement(
         self,
         what: str,

@@ -35,13 +35,14 @@ from protocol import (
     PrivateKey,
     Reason,
     b64decode,
+    b64encode,
     coordinator_id,
     decision_hash,
     ids,
     sign_decision,
 )
 from protocol.clock import now_ms
-from protocol.decisions import committed_decision
+from protocol.decisions import committed_decision, cosign_message
 from protocol.keys import SEED_BYTES
 from provisioning.client import ApiClient
 from provisioning.errors import ProvisioningError, ServerRefused, ServerUnreachable
@@ -484,3 +485,21 @@ def format_local(ms: int | None) -> str:
     if ms is None:
         return "-"
     return dt.datetime.fromtimestamp(ms / 1000, LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
+
+
+def cosign(client: ApiClient, key: PrivateKey, decision: str) -> dict[str, Any]:
+    """Cosign a decision that waits for four eyes with ``key``: sign its cosign message, send it.
+
+    The body signed is the one the server lists (``pending_decisions``), checked
+    to hash to ``decision``, so the key signs exactly what it was asked about.
+    """
+    for waiting in client.pending_decisions():
+        if waiting.get("decision") == decision:
+            body = b64decode(waiting["body"], field="body")
+            if decision_hash(body) != decision:
+                raise ProvisioningError(
+                    Reason.BAD_FIELD, "the server listed a body that does not match its hash"
+                )
+            sig = b64encode(key.sign(cosign_message(body)))
+            return client.cosign_decision(decision, coordinator_id(key.public_key), sig)
+    raise ProvisioningError(Reason.NOT_PENDING, f"no decision waits for a cosignature under {decision}")

@@ -405,6 +405,22 @@ def configure_coordinators(commands: SubParsers) -> None:
         admin_call(lambda c, a: ck.resend_pending(c, ck.pending_dir(ck.key_path(a.key)))),
     )
     _key_argument(resend)
+    leaf(
+        decisions,
+        "pending",
+        "list the decisions waiting for a second person's cosignature (four eyes), with what each credits",
+        "kokreativ provision decision pending",
+        admin_call(lambda c, a: c.pending_decisions()),
+    )
+    cosign = leaf(
+        decisions,
+        "cosign",
+        "cosign a decision another coordinator signed that waits for four eyes; the server then applies it",
+        "kokreativ provision decision cosign 3f0c…(the decision's hash) --key ~/kokreativ/coordinator.key",
+        admin_call(lambda c, a: ck.cosign(c, _signing_key(a), a.decision)),
+    )
+    cosign.add_argument("decision", help="the waiting decision's hash, from 'decision pending'")
+    _key_argument(cosign)
 
 
 def configure_review(commands: SubParsers) -> None:

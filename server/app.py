@@ -29,9 +29,11 @@ from server.web import shell as web_shell
 from server.web.console import account as console_account
 from server.web.console import activity as console_activity
 from server.web.console import confirmations as console_confirmations
+from server.web.console import decisions as console_decisions
 from server.web.console import kiosks as console_kiosks
 from server.web.console import overview as console_overview
 from server.web.console import reports as console_reports
+from server.web.console import review as console_review
 from server.web.console import teams as console_teams
 from server.web.console import volunteers as console_volunteers
 
@@ -59,6 +61,8 @@ ROUTERS: Final[tuple[APIRouter, ...]] = (
     console_volunteers.router,
     console_confirmations.router,
     console_confirmations.public_router,
+    console_decisions.router,
+    console_review.router,
 )
 
 

@@ -46,6 +46,9 @@ STATUS: Final[Mapping[Reason, int]] = {
     Reason.PERSON_EXISTS: 409,
     Reason.KIOSK_REVOKED: 403,
     Reason.UNKNOWN_COORDINATOR: 403,  # a decision signed by a key the server does not know
+    Reason.COSIGNER_SAME_PERSON: 403,
+    Reason.NOT_YOUR_KEY: 403,
+    Reason.NOT_PENDING: 404,
     Reason.COORDINATOR_REVOKED: 403,
     Reason.NOT_FOUND: 404,
     Reason.UNKNOWN_KIOSK: 404,

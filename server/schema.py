@@ -728,6 +728,31 @@ def _m018_accounts(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _m020_four_eyes(conn: sqlite3.Connection) -> None:
+    """Decisions waiting for a second person's cosignature, and the cosignatures given (issue 18).
+
+    ``pending_decisions`` keeps a signed decision that credits more than the
+    four-eyes threshold until a second coordinator key of another person
+    cosigns it (``server.foureyes``); its opening (a v2 manual shift's card and
+    salt) waits with it and leaves with it.  ``cosignatures`` keeps who cosigned
+    an applied decision; the log entry carries the same signature.  Who holds a
+    browser device key is m018's ``coordinators.person_id``.
+    """
+    for statement in (
+        """CREATE TABLE pending_decisions (
+            decision_hash TEXT PRIMARY KEY,
+            coordinator_id TEXT NOT NULL REFERENCES coordinators (coordinator_id),
+            person_id TEXT, kind TEXT NOT NULL, site_id TEXT NOT NULL, minutes INTEGER NOT NULL,
+            body BLOB NOT NULL, sig BLOB NOT NULL, opening TEXT, created_ms INTEGER NOT NULL)""",
+        "CREATE INDEX pending_decisions_site ON pending_decisions (site_id, created_ms)",
+        """CREATE TABLE cosignatures (
+            decision_hash TEXT PRIMARY KEY REFERENCES decisions (decision_hash),
+            coordinator_id TEXT NOT NULL REFERENCES coordinators (coordinator_id),
+            person_id TEXT, sig BLOB NOT NULL, at_ms INTEGER NOT NULL)""",
+    ):
+        conn.execute(statement)
+
+
 def _m021_card_issuing(conn: sqlite3.Connection) -> None:
     """Cards prepared in the console until a read-back confirms them, and hours confirmation links (issue 18).
 
@@ -793,6 +818,7 @@ MIGRATIONS: Final[Sequence[Migration]] = (
     _m016_person_vault,
     _m017_sealed_openings,
     _m018_accounts,
+    _m020_four_eyes,
     _m021_card_issuing,
     _m022_console_views,
 )

@@ -390,15 +390,29 @@ def coordinator_key_entry(key: CoordinatorKey, at_ms: int, *, version: int = ENT
     )
 
 
-def decision_entry(body: bytes, sig: bytes, received_ms: int, *, version: int = ENTRY_VERSION) -> bytes:
+def decision_entry(
+    body: bytes,
+    sig: bytes,
+    received_ms: int,
+    *,
+    version: int = ENTRY_VERSION,
+    cosig: tuple[str, bytes] | None = None,
+) -> bytes:
     """An applied coordinator decision, exactly as signed (:func:`protocol.logentry.decision_entry`).
 
     Entry v2 has the same fields; how it moved the totals is in its opening and the day's ``totals``.
+    ``cosig`` (a second key's ID and signature) makes a four-eyes decision's entry carry ``cosig``.
     """
     if version == ENTRY_VERSION:
-        return logentry.decision_entry(body, sig, received_ms=received_ms)
+        return logentry.decision_entry(body, sig, received_ms=received_ms, cosig=cosig)
+    extra: dict[str, Any] = {} if cosig is None else {"cosig": logentry.cosig_field(*cosig)}
     return make_entry(
-        "decision", version=version, body=b64encode(body), sig=b64encode(sig), received_ms=received_ms
+        "decision",
+        version=version,
+        body=b64encode(body),
+        sig=b64encode(sig),
+        received_ms=received_ms,
+        **extra,
     )
 
 

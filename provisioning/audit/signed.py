@@ -16,7 +16,7 @@ from typing import Any, TypeAlias
 
 from protocol import ProtocolError, PublicKey, Reason, decision_hash, parse_decision, verify_decision
 from protocol.clockref import ClockRef, wants_ref
-from protocol.decisions import Decision
+from protocol.decisions import Decision, verify_cosignature
 from protocol.economy import MAX_CLOCK_SKEW_MS, CoordinatorStatus, EconomyError, apply_decision
 from protocol.heartbeat import parse_heartbeat
 from protocol.serverkeys import parse_transition, verify_transition
@@ -68,6 +68,8 @@ class SignedEntries:
         self.decisions += 1
         what = f"the {decision.kind} decision"
         self._check_signer(index, decision, body, sig, what)
+        if "cosig" in entry:
+            self._check_cosigner(index, decision, body, entry["cosig"], what)
         if abs(decision.at_ms - received_ms) > MAX_CLOCK_SKEW_MS:
             self.problem(
                 Reason.DECISION_STALE.value,
@@ -117,6 +119,45 @@ class SignedEntries:
             self.problem(
                 Reason.COORDINATOR_REVOKED.value,
                 f"{what} was taken after coordinator key {decision.coordinator} was revoked",
+                index=index,
+            )
+
+    def _check_cosigner(
+        self, index: int, decision: Decision, body: bytes, cosig: Mapping[str, Any], what: str
+    ) -> None:
+        """Report a four-eyes cosignature by the signer's own key, an unknown or revoked key, or a bad one.
+
+        The log does not say which person holds a key, so "another person" is checked as
+        "another key" here; the server also refuses two keys of one console account.
+        """
+        coordinator, sig = cosig["coordinator"], cosig["sig"]
+        if coordinator == decision.coordinator:
+            self.problem(
+                Reason.COSIGNER_SAME_PERSON.value,
+                f"{what} is cosigned by the key that signed it: four eyes need a second key",
+                index=index,
+            )
+            return
+        known = self._facts.coordinators.get(coordinator)
+        if known is None:
+            self.problem(
+                Reason.UNKNOWN_COORDINATOR.value,
+                f"{what} is cosigned by coordinator key {coordinator}, not logged before it",
+                index=index,
+            )
+            return
+        try:
+            verify_cosignature(body, sig, PublicKey(known[0]))
+        except ProtocolError:
+            self.problem(
+                Reason.BAD_SIGNATURE.value,
+                f"{what}'s cosignature does not verify with coordinator key {coordinator}",
+                index=index,
+            )
+        if known[1] is not CoordinatorStatus.ACTIVE:
+            self.problem(
+                Reason.COORDINATOR_REVOKED.value,
+                f"{what} was cosigned after coordinator key {coordinator} was revoked",
                 index=index,
             )
 

@@ -52,6 +52,7 @@ from server.http.openapi import (
     CardRequest,
     CodeRequest,
     CoordinatorRequest,
+    CosignRequest,
     DecisionRequest,
     IssuerKeyRequest,
     PolicyRequest,
@@ -349,11 +350,38 @@ async def get_review(request: Request) -> JSONResponse:
         Depends(require(Permission.DECIDE, scope=economy, note="and a coordinator's signature (service)")),
         Depends(quota("each signed decision once; logged (a coordinator's act, no count cap)")),
     ],
-    **doc(body=DecisionRequest, errors=ADMIN_BODY),
+    **doc(
+        ok={200: "Applied (or applied before)", 202: "Kept: waits for a cosignature (four_eyes_required)"},
+        body=DecisionRequest,
+        errors=ADMIN_BODY,
+    ),
 )
 async def post_decision(request: Request) -> JSONResponse:
     body = await json_body(request, decisions.DECISION_FIELDS)
-    return JSONResponse(await call(request, decisions.submit_decision, body))
+    answer = await call(request, decisions.submit_decision, body)
+    return JSONResponse(answer, status_code=202 if answer.get("pending") else 200)
+
+
+@router.get(
+    "/v1/admin/decisions/pending",
+    dependencies=[Depends(require(Permission.DECIDE, scope=economy))],
+    **doc(errors=ADMIN),
+)
+async def get_pending_decisions(request: Request) -> JSONResponse:
+    return JSONResponse(await call(request, decisions.list_pending))
+
+
+@router.post(
+    "/v1/admin/decisions/pending/{decision}/cosign",
+    dependencies=[
+        Depends(require(Permission.DECIDE, scope=economy, note="and a second coordinator's cosignature")),
+        Depends(quota("each waiting decision once; logged")),
+    ],
+    **doc(body=CosignRequest, errors=ADMIN_BODY),
+)
+async def cosign_pending_decision(decision: str, request: Request) -> JSONResponse:
+    body = await json_body(request, decisions.COSIGN_FIELDS)
+    return JSONResponse(await call(request, decisions.cosign_pending, decision, body))
 
 
 # -- reports, statements and the audit ---------------------------------------------------------------

@@ -185,13 +185,31 @@ class WireEvent(TypedDict):
 
 
 @with_config(_FORBID)
+class CosigBody(TypedDict):
+    """A second coordinator key's signature over the decision's cosign message (four eyes)."""
+
+    coordinator: Id
+    sig: B64
+
+
+@with_config(_FORBID)
+class CosignRequest(TypedDict):
+    """``POST /v1/admin/decisions/pending/{decision}/cosign`` (:data:`server.decisions.COSIGN_FIELDS`)."""
+
+    coordinator: Id
+    sig: B64
+
+
+@with_config(_FORBID)
 class DecisionRequest(TypedDict):
     """``POST /v1/admin/decisions`` (:data:`server.decisions.DECISION_FIELDS`): a signed decision,
-    and beside a decision v2 ``manual_shift`` the opening of its card reference."""
+    beside a decision v2 ``manual_shift`` the opening of its card reference, and over the four-eyes
+    threshold a second key's ``cosig``."""
 
     body: B64
     sig: B64
     opening: NotRequired[OpeningBody]
+    cosig: NotRequired[CosigBody]
 
 
 @with_config(_FORBID)

@@ -23,6 +23,7 @@ from server.storage.cards import CardsRead, CardsWrite
 from server.storage.coordination import CoordinationRead, CoordinationWrite
 from server.storage.events import EventsRead, EventsWrite
 from server.storage.fleet import FleetRead, FleetWrite
+from server.storage.foureyes import FourEyesRead, FourEyesWrite
 from server.storage.issuing import IssuingRead, IssuingWrite
 from server.storage.log import LogRead, LogWrite
 from server.storage.openings import OpeningsRead, OpeningsWrite
@@ -70,6 +71,7 @@ class ReadTx(
     QuotasRead,
     AccessRead,
     AccountsRead,
+    FourEyesRead,
     IssuingRead,
     ViewsRead,
 ):
@@ -88,6 +90,7 @@ class Tx(
     EventsWrite,
     AccessWrite,
     AccountsWrite,
+    FourEyesWrite,
     IssuingWrite,
     ReadTx,
 ):

@@ -68,13 +68,15 @@ from protocol import (
     EventKind,
     PrivateKey,
     SignedEvent,
+    b64decode,
+    b64encode,
     decision_hash,
     encode_batch,
     ids,
     parse_decision,
     sign_decision,
 )
-from protocol.decisions import committed_decision
+from protocol.decisions import committed_decision, cosign_message
 from protocol.economy import decisions as economy_decisions
 from protocol.logentry import parse_entry
 from provisioning.audit import parse_verifier_keys
@@ -236,6 +238,10 @@ class EconomyMachine(RuleBasedStateMachine):
         self.coordinator_id = coordinator_keys.register_coordinator(
             self.ctx, {"name": "Grace", "public_key": self.coordinator.public_key.to_b64()}
         )[0]["coordinator_id"]
+        self.cosigner = PrivateKey.generate()  # four eyes: a second coordinator cosigns long shifts
+        self.cosigner_id = coordinator_keys.register_coordinator(
+            self.ctx, {"name": "Linus", "public_key": self.cosigner.public_key.to_b64()}
+        )[0]["coordinator_id"]
         self.flags: dict[tuple[str, int], list[str]] = {}  # (kiosk_id, seq) -> flags as first answered
         self.last_decision: dict[str, str] | None = None
         for card, minutes in (("ada", 45), ("bob", 20)):  # tokens to spend from the first step on
@@ -279,6 +285,15 @@ class EconomyMachine(RuleBasedStateMachine):
         size = self._log_size()
         try:
             answer = decisions.submit_decision(self.ctx, wire)
+            if answer.get("pending"):  # over the four-eyes threshold: kept, applied once cosigned
+                assert self._log_size() == size, "a decision waiting for four eyes was logged"
+                body = b64decode(wire["body"], field="body")
+                cosig = {
+                    "coordinator": self.cosigner_id,
+                    "sig": b64encode(self.cosigner.sign(cosign_message(body))),
+                }
+                wire = {**wire, "cosig": cosig}
+                answer = decisions.submit_decision(self.ctx, wire)
         except ServiceError as exc:
             assert exc.reason.value in set(refusals), f"{kind} refused: {exc.reason.value}: {exc.message}"
             assert self._log_size() == size, "a refused decision was logged"

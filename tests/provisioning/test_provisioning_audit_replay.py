@@ -34,6 +34,7 @@ from protocol import (
     ids,
     sign_decision,
 )
+from protocol.decisions import cosign_message
 from protocol.economy import (
     Card,
     CardKind,
@@ -541,3 +542,44 @@ def test_decisions_are_checked_against_the_coordinator_keys_as_they_were_then():
     ]
     assert replay.decisions == 8  # every decision that parses, the duplicate too
     assert replay.sites[site].tokens_per_hour == 40  # applied in order, whatever was wrong with them
+
+
+def _cosigned(
+    key: PrivateKey, cosigner: PrivateKey, data: dict[str, Any], *, over: bytes | None = None
+) -> bytes:
+    """A site_rules decision by ``key`` whose entry carries ``cosigner``'s cosignature (over ``over``)."""
+    entry = parse_entry(_decision(key, "site_rules", data))
+    sig = cosigner.sign(cosign_message(entry["body"] if over is None else over))
+    return decision_entry(
+        entry["body"], entry["sig"], received_ms=T0, cosig=(coordinator_id(cosigner.public_key), sig)
+    )
+
+
+def test_a_cosignature_is_checked_as_a_second_key_logged_active_before_it():
+    problems = Problems()
+    replay = Replay(problems)
+    site = ids.new_id(ids.SITE)
+    boss, second, stranger, retired = (PrivateKey.generate() for _ in range(4))
+
+    def rules(tokens: int) -> dict[str, Any]:
+        return {"site": site, "tokens_per_hour": tokens, "max_shift_hours": 8, "daily_cap": 0, "bonuses": []}
+
+    _facts(
+        replay,
+        _site_entry(site),
+        _coordinator_entry(boss, "active"),
+        _coordinator_entry(second, "active"),
+        _coordinator_entry(retired, "active"),
+        _cosigned(boss, second, rules(15)),  # 4: two keys agree
+        _cosigned(boss, boss, rules(16)),  # 5: the signer's own key
+        _cosigned(boss, stranger, rules(17)),  # 6: a key never logged
+        _cosigned(boss, second, rules(18), over=b"other bytes"),  # 7: over another body
+        _coordinator_entry(retired, "revoked"),
+        _cosigned(boss, retired, rules(19)),  # 9: revoked before it
+    )
+    assert _codes(problems) == [
+        ("cosigner_same_person", 5),
+        ("unknown_coordinator", 6),
+        ("bad_signature", 7),
+        ("coordinator_revoked", 9),
+    ]

@@ -527,3 +527,33 @@ def test_a_shift_by_hand_whose_answer_was_lost_is_sent_again_and_pays_once(
     assert balance(cli_env, card) == 25
     assert list(pending.glob("*.json")) == []
     assert run(capsys, "decision", "resend", "--key", str(key_file)) == []
+
+
+def test_a_long_shift_by_hand_waits_until_another_coordinator_cosigns_it(
+    cli_env: ServerProcess, capsys, tmp_path: Path
+):
+    site = run(capsys, "site", "add", "--name", "Treff", "--tokens-per-hour", "10")
+    card = run(capsys, "card", "register", "--name", "Ada", "--site", site["site_id"])["card_id"]
+    kim, lou = ["--key", str(tmp_path / "kim.key")], ["--key", str(tmp_path / "lou.key")]
+    run(capsys, "coordinator", "init", "--name", "Kim", *kim)
+    run(capsys, "coordinator", "init", "--name", "Lou", *lou)
+    end = now_ms() - HOUR_MS
+    times = ["--start", format_local(end - 10 * HOUR_MS), "--end", format_local(end)]
+    shift = ["shift", "add", "--card", card, "--site", site["site_id"], *times, "--reason", "no_kiosk"]
+    waiting = run(capsys, *shift, *kim)
+    assert (waiting["pending"], waiting["reason"], waiting["minutes"]) == (True, "four_eyes_required", 600)
+    assert balance(cli_env, card) == 0
+    [listed] = run(capsys, "decision", "pending")
+    assert (listed["decision"], listed["kind"], listed["minutes"]) == (
+        waiting["decision"],
+        "manual_shift",
+        600,
+    )
+    error = refused(capsys, "decision", "cosign", waiting["decision"], *kim)
+    assert error.startswith("kokreativ: error: cosigner_same_person:")
+    applied = run(capsys, "decision", "cosign", waiting["decision"], *lou)
+    assert (applied["result"]["minutes"], applied["duplicate"]) == (600, False)
+    assert balance(cli_env, card) == 100
+    assert run(capsys, "decision", "pending") == []
+    error = refused(capsys, "decision", "cosign", waiting["decision"], *lou)
+    assert error.startswith("kokreativ: error: not_pending:")

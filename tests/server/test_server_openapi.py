@@ -38,6 +38,7 @@ FIELDS: dict[tuple[str, str], frozenset[str]] = {
     ("post", "/v1/admin/cards/{card_id}/coordinator"): cards.COORDINATOR_FIELDS,
     ("post", "/v1/admin/coordinators"): coordinator_keys.COORDINATOR_FIELDS,
     ("post", "/v1/admin/decisions"): decisions.DECISION_FIELDS,
+    ("post", "/v1/admin/decisions/pending/{decision}/cosign"): decisions.COSIGN_FIELDS,
     ("post", "/v1/enrol"): enrolment.ENROL_FIELDS,
     ("post", "/v1/me/session"): sessions.SESSION_FIELDS,
     # The signed bodies: protocol.batches' envelope, and protocol.sealed's {body, sig}.

@@ -55,6 +55,7 @@ def test_m002_upgrades_an_m001_ledger(tmp_path: Path) -> None:
             "m016_person_vault",
             "m017_sealed_openings",
             "m018_accounts",
+            "m020_four_eyes",
             "m021_card_issuing",
             "m022_console_views",
         ]
@@ -94,6 +95,7 @@ def test_m004_upgrades_an_m003_ledger_with_no_coordinator_cards(tmp_path: Path) 
             "m016_person_vault",
             "m017_sealed_openings",
             "m018_accounts",
+            "m020_four_eyes",
             "m021_card_issuing",
             "m022_console_views",
         ]
@@ -125,6 +127,7 @@ def test_every_migration_is_recorded_once(tmp_path: Path) -> None:
         "m016_person_vault",
         "m017_sealed_openings",
         "m018_accounts",
+        "m020_four_eyes",
         "m021_card_issuing",
         "m022_console_views",
     ]
@@ -208,6 +211,7 @@ def test_m005_keeps_shifts_and_ledger_entries_and_sums_them_into_balances(tmp_pa
             "m016_person_vault",
             "m017_sealed_openings",
             "m018_accounts",
+            "m020_four_eyes",
             "m021_card_issuing",
             "m022_console_views",
         ]
