@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
 from kokreativ.demo.day import DayOutcome, play_day
+from kokreativ.demo.foureyes import four_eyes_shift
 from kokreativ.demo.neighbour import SECOND_SITE, SecondSite, check_in_now, second_site
 from kokreativ.demo.script import SHOP_NAME, SITE_NAME, StoryDay
 
@@ -118,6 +119,12 @@ def demo_console(workdir: Path, out: TextIO, *, port: int = 0) -> Iterator[DemoC
         clock.go_live()  # from here the server follows the real clock: TOTP codes and sessions need it
         checked_in = check_in_now(second, clock.now_ms())
         say(f"10. Today: Eli checks in at {SECOND_SITE!r} ({'synced' if checked_in else 'NOT synced'})")
+        setup, yesterday = outcome.setup, outcome.day.next_day()
+        held = four_eyes_shift(
+            workdir, url, setup.admin_token, setup.cards[0].card_id, setup.config.site_id, yesterday
+        )
+        waits = "waits for a second signature" if held.get("pending") else f"answer {held}"
+        say(f"11. Alex's 9 hours yesterday at a street festival, added by hand: {waits} (four eyes)")
         accounts = add_accounts(ctx, outcome, second)
         link = confirmation_list(ctx, outcome.day.next_day(), second, accounts[0].person_id)
         sites = (outcome.setup.config.site_id, second.site_id)

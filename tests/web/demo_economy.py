@@ -40,12 +40,30 @@ def page_name(path: str) -> str:
     return rest.replace("/", "-") or "overview"
 
 
+# Pages reached from another page, not from the navigation, which the demo fills: taken where they exist.
+SUBPAGES = ("/console/review/pending",)
+
+
+def _get_paths() -> set[str]:
+    from server.app import ROUTERS
+
+    return {
+        str(getattr(route, "path", ""))
+        for router in ROUTERS
+        for route in router.routes
+        if "GET" in (getattr(route, "methods", None) or ())
+    }
+
+
 def console_pages() -> list[ConsolePage]:
-    """Every page of the navigation, as the admin sees it (the shop owner for a shop's pages)."""
+    """Every page of the navigation, as the admin sees it (the shop owner for a shop's pages), and
+    the :data:`SUBPAGES` that exist."""
     pages = []
     for item in NAV:
         account = "laden" if item.permission in ADMIN_LACKS else "admin"
         pages.append(ConsolePage(page_name(item.path), item.path, account))
+    existing = _get_paths()
+    pages += [ConsolePage(page_name(path), path, "admin") for path in SUBPAGES if path in existing]
     return pages
 
 
