@@ -86,6 +86,18 @@ def _proof(args: argparse.Namespace) -> int:
     return 0
 
 
+def _certificate(args: argparse.Namespace) -> int:
+    from protocol.certificates import verify_certificate
+
+    payload = sys.stdin.read() if args.payload == "-" else args.payload
+    try:
+        facts = verify_certificate(payload, args.key, name=args.name, salt=args.salt, origin=args.origin)
+    except ProtocolError as exc:
+        return _failed(exc)
+    _print({"ok": True, **facts.to_json()})
+    return 0
+
+
 def _auditor(args: argparse.Namespace) -> Any:
     """The designated auditor's source, if asked for: a folder, or the server with a token."""
     from provisioning.audit import UsageError
@@ -239,7 +251,7 @@ def _configure_mirror(commands: argparse._SubParsersAction[argparse.ArgumentPars
 
 
 def _configure_offline_checks(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """``verify checkpoint`` and ``verify proof``: one signed checkpoint or inclusion proof, offline."""
+    """``verify checkpoint``, ``proof`` and ``certificate``: one signed object, offline."""
     checkpoint = _leaf(
         commands,
         "checkpoint",
@@ -262,3 +274,21 @@ def _configure_offline_checks(commands: argparse._SubParsersAction[argparse.Argu
     leaf.add_argument("--leaf-hash", metavar="H", help="the leaf hash, as 64 hex digits or base64")
     proof.add_argument("file", metavar="FILE", help="the tlog-proof, or - for stdin")
     proof.set_defaults(func=_proof)
+
+    certificate = _leaf(
+        commands,
+        "certificate",
+        "check an hours certificate (Nachweis) offline: its QR payload, the printed name and Prüfcode (salt)",
+        "kokreativ verify certificate --key 'ledger.example.org+1a2b3c4d+AV…' "
+        "--payload 'https://ledger.example.org/nachweis?p=AQDb…' --name 'Erika Mustermann' --salt 0011…eeff",
+    )
+    _key_options(certificate, required=True)
+    certificate.add_argument(
+        "--payload",
+        required=True,
+        metavar="P",
+        help="the QR code's text (its URL or the bare payload), - for stdin",
+    )
+    certificate.add_argument("--name", required=True, help="the name exactly as printed on the certificate")
+    certificate.add_argument("--salt", required=True, help="the Prüfcode printed on it (32 hex digits)")
+    certificate.set_defaults(func=_certificate)

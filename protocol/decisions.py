@@ -44,6 +44,7 @@ MAX_SHIFT_HOURS: Final = earning.MAX_SHIFT_HOURS
 MAX_VOID_WINDOW_S: Final = 7 * 24 * 3600
 MAX_DAY_HOURS: Final = 24  # kiosk_limits: a card's plausible paid hours per local day
 MAX_BACKDATE_DAYS: Final = 90  # kiosk_limits: how long before its receipt a shift may end
+MAX_PRIOR_MINUTES: Final = 10 * 366 * 24 * 60  # prior_hours: ten years round the clock, an upper bound
 
 _NONCE = re.compile(r"[0-9a-f]{32}")
 _REASON = re.compile(r"[a-z][a-z0-9_]{0,39}")
@@ -174,7 +175,17 @@ DATA_FIELDS: Final[Mapping[str, Mapping[str, Callable[[object, str], object]]]] 
 DATA_FIELDS_V2: Final[Mapping[str, Mapping[str, Callable[[object, str], object]]]] = {
     **DATA_FIELDS,
     "manual_shift": {"ref": _ref, "site": _site, "start_ms": _MS, "end_ms": _MS, "reason": _reason},
+    # Engagement from before the ledger began (issue 18): hours for the Ehrenamtskarte, no tokens.
+    "prior_hours": {
+        "ref": _ref,
+        "site": _site,
+        "from_ms": _MS,
+        "to_ms": _MS,
+        "minutes": _int(1, MAX_PRIOR_MINUTES),
+        "reason": _reason,
+    },
 }
+_CARD_KINDS: Final = frozenset({"manual_shift", "prior_hours"})  # v2 kinds that commit to a card
 _DATA_FIELDS_BY_VERSION: Final = {DECISION_VERSION: DATA_FIELDS, COMMITTED_DECISION_VERSION: DATA_FIELDS_V2}
 
 
@@ -288,9 +299,10 @@ def committed_decision(
 ) -> tuple[Decision, Opening | None]:
     """A v2 decision of ``kind`` with ``data`` as in v1, and the opening it needs (``None``: none).
 
-    A ``manual_shift``'s ``data["card"]`` becomes ``data["ref"]``, a fresh commitment to the card.
+    A ``manual_shift``'s (or ``prior_hours``') ``data["card"]`` becomes ``data["ref"]``, a fresh
+    commitment to the card.
     """
-    if kind != "manual_shift":
+    if kind not in _CARD_KINDS:
         return Decision(kind, coordinator, at_ms, dict(data), version=COMMITTED_DECISION_VERSION), None
     card = _card(data.get("card"), "card")
     opening = Opening.fresh(card)

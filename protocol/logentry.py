@@ -8,6 +8,7 @@ log", "Entries".
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -37,6 +38,9 @@ ENTRY_FIELDS: Final[dict[str, frozenset[str]]] = {
     "decision": frozenset({"body", "sig", "received_ms"}),
     "clock_ref": frozenset({"body", "sig", "received_ms"}),
     "server_key": frozenset({"body", "sig_old", "sig_new"}),
+    # An hours certificate (Nachweis, issue 18): a period of local days, the hours in it and a salted
+    # hash of the printed name; no card, no volunteer, no site (protocol.certificates).
+    "certificate": frozenset({"from_day", "to_day", "minutes", "name_hash", "at_ms"}),
 }
 # Entry v2: nothing in it names a card or a volunteer, or tells what a tap was or when (``docs/privacy.md``).
 # An ``event`` holds a v2 event (its chain place and a commitment to card, clock, kind and data) and
@@ -74,6 +78,7 @@ def public_day(received_ms: int) -> int:
 
 
 _FIELDS_BY_VERSION: Final[dict[int, dict[str, frozenset[str]]]] = {1: ENTRY_FIELDS, 2: ENTRY_FIELDS_V2}
+_DAY: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _SIGNED_TOTALS: Final = ("issued", "redeemed")  # may be negative
 # Kinds whose ``body`` and ``sig`` are somebody's signed bytes, kept exactly.
 _SIGNED_KINDS: Final = frozenset({"event", "decision", "clock_ref"})
@@ -88,6 +93,7 @@ _COUNTS: Final = (
     "offline_allowance",
     "offline_daily_cap",
     "void_window_s",
+    "minutes",
 )
 
 
@@ -212,9 +218,12 @@ def parse_entry(data: bytes) -> dict[str, Any]:
         value = obj.get(name, 0)
         if isinstance(value, bool) or not isinstance(value, int):
             raise MalformedError(Reason.BAD_FIELD, f"{name} must be an integer")
-    for name in ("ref", "old_root", "hash", "prev"):
+    for name in ("ref", "old_root", "hash", "prev", "name_hash"):
         if name in obj and (not isinstance(obj[name], str) or len(obj[name]) != 64):
             raise MalformedError(Reason.BAD_FIELD, f"{name} must be 64 hex digits")
+    for name in ("from_day", "to_day"):
+        if name in obj and (not isinstance(obj[name], str) or _DAY.fullmatch(obj[name]) is None):
+            raise MalformedError(Reason.BAD_FIELD, f"{name} must be a date YYYY-MM-DD")
     if kind in _SIGNED_KINDS:
         obj["body"] = b64decode(obj["body"], field="entry.body")
         obj["sig"] = b64decode(obj["sig"], field="entry.sig")

@@ -107,6 +107,9 @@ class Reason(StrEnum):
     BAD_PROOF = "bad_proof"
     BAD_HANDOVER = "bad_handover"
     LOG_HANDED_OVER = "log_handed_over"
+    BAD_CERTIFICATE = "bad_certificate"  # an hours certificate's QR payload that does not parse
+    CERTIFICATE_NAME_MISMATCH = "certificate_name_mismatch"  # name and salt do not reproduce its hash
+    CERTIFICATE_NOT_IN_LOG = "certificate_not_in_log"  # the live log disagrees with the certificate
 
     # Flags on admitted events and shifts (they go to the review list).
     CLOCK_OUT_OF_RANGE = "clock_out_of_range"

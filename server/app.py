@@ -28,6 +28,7 @@ from server.web import Web
 from server.web import shell as web_shell
 from server.web.console import account as console_account
 from server.web.console import activity as console_activity
+from server.web.console import certificates as console_certificates
 from server.web.console import confirmations as console_confirmations
 from server.web.console import decisions as console_decisions
 from server.web.console import kiosks as console_kiosks
@@ -63,6 +64,8 @@ ROUTERS: Final[tuple[APIRouter, ...]] = (
     console_confirmations.public_router,
     console_decisions.router,
     console_review.router,
+    console_certificates.router,
+    console_certificates.pages,
 )
 
 

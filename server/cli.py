@@ -90,6 +90,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     _configure_verify_store(subparsers)
     _configure_rotate_key(subparsers)
     _configure_tokens(subparsers)
+    _configure_eligibility(subparsers)
 
 
 def _configure_run(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -301,6 +302,39 @@ def _configure_tokens(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     )
     rotate.add_argument("--data", type=Path, required=True, help="the server's data directory")
     rotate.set_defaults(func=token_rotate_admin_command)
+
+
+def _configure_eligibility(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``server eligibility``: the Ehrenamtskarte's thresholds (server.eligibility), shown or changed."""
+    command = subparsers.add_parser(
+        "eligibility",
+        help="show or change the Ehrenamtskarte's thresholds",
+        description="Print the eligibility thresholds as one JSON line; the options given change them first.",
+        epilog="example:\n  kokreativ server eligibility --data /var/lib/kokreativ-server --years-required 3",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    command.add_argument("--data", type=Path, required=True, help="the server's data directory")
+    for name, text in (
+        ("hours-per-week", "hours a week, averaged over the rolling year (0: not a way to qualify)"),
+        ("hours-per-year", "hours a year (0: not a way to qualify)"),
+        ("years-required", "rolling years in a row that must be kept up (2; 3 in some sources)"),
+        ("close-percent", "'close': each required year reached this share of the threshold"),
+    ):
+        command.add_argument(f"--{name}", type=int, metavar="N", help=text)
+    command.set_defaults(func=eligibility_command)
+
+
+def eligibility_command(args: argparse.Namespace) -> int:
+    """Change the thresholds given, then print them all as one JSON line."""
+    import json
+
+    from server.eligibility import change_thresholds
+
+    names = ("hours_per_week", "hours_per_year", "years_required", "close_percent")
+    changes = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+    with _ledger(args.data) as storage:
+        print(json.dumps(change_thresholds(storage, changes).to_json()))
+    return 0
 
 
 def run_settings(args: argparse.Namespace, *, default_config: Path = DEFAULT_CONFIG) -> ServerConfig:

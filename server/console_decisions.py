@@ -65,9 +65,10 @@ _INT_FIELDS: Final = frozenset(
         "void_window_s",
         "max_day_hours",
         "backdate_days",
+        "minutes",
     }
 )
-_TIME_FIELDS: Final = frozenset({"start_ms", "end_ms"})
+_TIME_FIELDS: Final = frozenset({"start_ms", "end_ms", "from_ms", "to_ms"})
 
 
 # -- who is asking -------------------------------------------------------------------------------------

@@ -71,6 +71,7 @@ STATUS: Final[Mapping[Reason, int]] = {
     Reason.TOO_MANY_PENDING_CARDS: 409,
     Reason.UNKNOWN_CONFIRMATION: 404,
     Reason.CONFIRMATION_CLOSED: 410,
+    Reason.CERTIFICATE_NOT_IN_LOG: 409,  # the live log disagrees with a certificate's payload
     Reason.CARD_BLOCKED: 409,
     Reason.REPLAYED: 409,
     Reason.UNCREDENTIALED_CARD: 409,

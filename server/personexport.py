@@ -11,6 +11,7 @@ and the volunteer's own (``/v1/me/export``) both call it, and
      "balance": tokens,
      "shifts": [shift, …], "ledger": [line, …], "redemptions": [redemption, …],
      "access": [row, …] | null, "sessions": [row, …] | null,
+     "certificates": [row, …] | null, "prior_hours": [row, …] | null,
      "openings": [item, …]}
 
 ``access`` and ``sessions`` are the rows of :data:`EXPORT_TABLES` about the
@@ -55,6 +56,8 @@ class ExportTable:
 EXPORT_TABLES: Final[tuple[ExportTable, ...]] = (
     ExportTable("access", "volunteer_access", "volunteer_id", "volunteer"),
     ExportTable("sessions", "sessions", "volunteer_id", "volunteer"),
+    ExportTable("certificates", "certificates", "volunteer_id", "volunteer"),  # hours certificates issued
+    ExportTable("prior_hours", "prior_hours", "volunteer_id", "volunteer"),  # engagement before the ledger
 )
 
 

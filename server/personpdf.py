@@ -187,6 +187,8 @@ def render_pdf(document: dict[str, Any], *, font: Path | None = None) -> bytes:
     for key, heading in (
         ("access", "Zugangsschlüssel"),
         ("sessions", "Sitzungen"),
+        ("certificates", "Stundennachweise"),
+        ("prior_hours", "Früheres Engagement (vor dem Ledger)"),
         ("openings", "Öffnungen (Prüfdaten für den Prüfer)"),
     ):
         rows = document.get(key)

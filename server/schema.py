@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Final
 
 from protocol import clock as wall_clock
@@ -753,6 +753,45 @@ def _m020_four_eyes(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+# The Ehrenamtskarte's thresholds (issue 18; ``server.eligibility``): settings an admin may change.
+ELIGIBILITY_DEFAULTS: Final[Mapping[str, str]] = {
+    "eligibility_hours_per_week": "5",  # averaged over the rolling year; 0: not a way to qualify
+    "eligibility_hours_per_year": "250",  # 0: not a way to qualify
+    "eligibility_years_required": "2",  # some sources say 3
+    "eligibility_close_percent": "80",  # "close": every required year at this share of the threshold
+}
+
+
+def _m019_certificates(conn: sqlite3.Connection) -> None:
+    """Hours certificates, prior engagement and the Ehrenamtskarte's thresholds (issue 18, page 7).
+
+    * ``prior_hours``: engagement from before the ledger began, one row per signed
+      ``prior_hours`` decision (by its log entry): hours for eligibility, never tokens.
+    * ``certificates``: each issued hours certificate (Nachweis) by its ``certificate``
+      log entry, with the volunteer it is about; the salt stays on the paper only.
+    * ``settings``: the eligibility thresholds (:data:`ELIGIBILITY_DEFAULTS`).
+    """
+    for statement in (
+        """CREATE TABLE prior_hours (
+            log_index INTEGER PRIMARY KEY,
+            volunteer_id TEXT NOT NULL REFERENCES volunteers (volunteer_id),
+            card_id TEXT NOT NULL, site_id TEXT NOT NULL REFERENCES sites (site_id),
+            from_ms INTEGER NOT NULL, to_ms INTEGER NOT NULL CHECK (to_ms > from_ms),
+            minutes INTEGER NOT NULL CHECK (minutes > 0), reason TEXT NOT NULL, decision TEXT NOT NULL)""",
+        "CREATE INDEX prior_hours_volunteer ON prior_hours (volunteer_id)",
+        """CREATE TABLE certificates (
+            log_index INTEGER PRIMARY KEY,
+            volunteer_id TEXT NOT NULL REFERENCES volunteers (volunteer_id),
+            from_day TEXT NOT NULL, to_day TEXT NOT NULL, minutes INTEGER NOT NULL CHECK (minutes >= 0),
+            issued_ms INTEGER NOT NULL, issued_by TEXT NOT NULL)""",
+        "CREATE INDEX certificates_volunteer ON certificates (volunteer_id)",
+    ):
+        conn.execute(statement)
+    conn.executemany(
+        "INSERT OR IGNORE INTO settings (key, value) VALUES (?, ?)", sorted(ELIGIBILITY_DEFAULTS.items())
+    )
+
+
 def _m021_card_issuing(conn: sqlite3.Connection) -> None:
     """Cards prepared in the console until a read-back confirms them, and hours confirmation links (issue 18).
 
@@ -818,6 +857,7 @@ MIGRATIONS: Final[Sequence[Migration]] = (
     _m016_person_vault,
     _m017_sealed_openings,
     _m018_accounts,
+    _m019_certificates,
     _m020_four_eyes,
     _m021_card_issuing,
     _m022_console_views,

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
-from protocol.economy.models import Card, LedgerEntry, PaidSpan, Redemption, Shift, Site
+from protocol.economy.models import Card, LedgerEntry, PaidSpan, PriorHours, Redemption, Shift, Site
 
 
 class CardFacts(Protocol):
@@ -88,3 +88,7 @@ class EconomyBook(ShiftBook, RedemptionBook, Protocol):
     def shift_by_tap(self, kiosk_id: str, seq: int) -> Shift | None: ...
 
     def acknowledge_overdraft(self, redemption_id: str, decision_hash: str) -> None: ...
+
+    def insert_prior_hours(self, prior: PriorHours) -> None:
+        """Keep engagement from before the ledger (hours only; no tokens, no shift)."""
+        ...

@@ -22,6 +22,7 @@ from protocol.decisions import MAX_SHIFT_HOURS, Decision
 from protocol.economy.book import EconomyBook
 from protocol.economy.models import (
     LedgerEntry,
+    PriorHours,
     Redemption,
     RedemptionStatus,
     Shift,
@@ -209,6 +210,38 @@ def _apply_manual_shift(tx: EconomyBook, c: _Context) -> dict[str, Any]:
     return shift.to_json()
 
 
+def _apply_prior_hours(tx: EconomyBook, c: _Context) -> dict[str, Any]:
+    """Engagement from before the ledger began: hours for eligibility only, no tokens, no shift.
+
+    The card (opened from ``ref``) names the volunteer; the site must be a check-in site,
+    the period lie in the past and hold the minutes.
+    """
+    card = tx.get_card(c.decision.card) if c.decision.card else None
+    if card is None:
+        raise _refuse(Reason.UNKNOWN_CARD, "no such card")
+    site = _site(tx, c.data["site"], SiteKind.CHECKIN)
+    from_ms, to_ms, minutes = c.data["from_ms"], c.data["to_ms"], c.data["minutes"]
+    if to_ms <= from_ms:
+        raise _bad_field("to_ms must be after from_ms")
+    if to_ms > c.now_ms + MAX_CLOCK_SKEW_MS:
+        raise _bad_field("prior engagement ends in the past")
+    if minutes * 60_000 > to_ms - from_ms:
+        raise _bad_field("the period is shorter than the minutes it is to hold")
+    prior = PriorHours(
+        card.volunteer_id,
+        card.card_id,
+        site.site_id,
+        from_ms,
+        to_ms,
+        minutes,
+        c.data["reason"],
+        c.digest,
+        c.log_index,
+    )
+    tx.insert_prior_hours(prior)
+    return prior.to_json()
+
+
 # -- redemptions ---------------------------------------------------------------------------------------
 def _redemption(tx: EconomyBook, redemption_id: str) -> Redemption:
     redemption = tx.get_redemption(redemption_id)
@@ -272,4 +305,5 @@ _APPLY: Final[Mapping[str, Callable[[EconomyBook, _Context], dict[str, Any]]]] =
     "acknowledge": _apply_acknowledge,
     "manual_shift": _apply_manual_shift,
     "redemption_review": _apply_redemption_review,
+    "prior_hours": _apply_prior_hours,
 }

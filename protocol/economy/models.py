@@ -241,6 +241,28 @@ class LedgerEntry(NamedTuple):
     log_index: int | None
 
 
+class PriorHours(NamedTuple):
+    """Engagement before the ledger began, recorded by a signed ``prior_hours`` decision.
+
+    Hours only, for the Ehrenamtskarte's "years kept up" (``docs/economy.md``): it pays
+    no tokens and is no shift.  ``minutes`` fell in ``[from_ms, to_ms)``; ``decision``
+    is the decision's hash and ``log_index`` its log entry.
+    """
+
+    volunteer_id: str
+    card_id: str
+    site_id: str
+    from_ms: int
+    to_ms: int
+    minutes: int
+    reason: str
+    decision: str
+    log_index: int
+
+    def to_json(self) -> dict[str, object]:
+        return self._asdict()
+
+
 class RedemptionStatus(StrEnum):
     """Where a redemption stands: the tokens moved, the server declined it, or the shop took it back."""
 

@@ -22,6 +22,7 @@ from protocol.economy.models import (
     CardKind,
     LedgerEntry,
     PaidSpan,
+    PriorHours,
     Redemption,
     RedemptionStatus,
     Shift,
@@ -88,6 +89,7 @@ class LedgerBook:
         # per (till, local day) what was debited on arrival.
         self._pending: dict[tuple[str, str], tuple[int, int]] = {}
         self._offline_days: dict[tuple[str, int], int] = {}
+        self.prior_hours: list[PriorHours] = []  # engagement from before the ledger (hours only)
 
     # -- sites and cards ---------------------------------------------------------------------------
     def get_site(self, site_id: str) -> Site | None:
@@ -276,3 +278,7 @@ class LedgerBook:
         held = self._redemptions.get(redemption_id)
         if held is not None:
             self._redemptions[redemption_id] = dataclasses.replace(held, acknowledged=decision_hash)
+
+    # -- prior engagement --------------------------------------------------------------------------
+    def insert_prior_hours(self, prior: PriorHours) -> None:
+        self.prior_hours.append(prior)

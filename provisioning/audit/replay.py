@@ -12,6 +12,7 @@ facts in :mod:`.facts`, decisions, clock references and server keys in :mod:`.si
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -106,6 +107,7 @@ class Replay:
             "handover": facts.handover,
             "event_sealed": self._sealed,
             "totals": self._totals,
+            "certificate": self._certificate,
         }
 
     @property
@@ -308,6 +310,17 @@ class Replay:
 
     def _event(self, index: int, entry: Mapping[str, Any]) -> None:
         raise AssertionError("events are replayed with Replay.event")
+
+    def _certificate(self, index: int, entry: Mapping[str, Any]) -> None:
+        """An hours certificate (issue 18): it decides no balance; its period must be one."""
+        int_field(entry, "at_ms")
+        try:
+            first = datetime.date.fromisoformat(entry["from_day"])
+            last = datetime.date.fromisoformat(entry["to_day"])
+        except ValueError as exc:
+            raise BadFact(f"its period is not two dates: {exc}") from exc
+        if last < first:
+            raise BadFact("its period ends before it starts")
 
     # -- v2: commitments, openings, totals ---------------------------------------------------------
     def _totals(self, index: int, entry: Mapping[str, Any]) -> None:

@@ -18,10 +18,10 @@ import gzip
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
-from server import logviews, totals
+from server import certificates, logviews, totals
 from server.http.access import public
 from server.http.common import BINARY, IMMUTABLE, TEXT, accepts_gzip, call
-from server.http.openapi import ARCHIVED, CONSISTENCY_IN, INCLUSION, doc
+from server.http.openapi import ARCHIVED, CERTIFICATE_CHECK, CONSISTENCY_IN, INCLUSION, doc
 
 router = APIRouter(tags=["log"], dependencies=[Depends(public)])
 
@@ -91,3 +91,10 @@ async def get_entry_proof(index: str, request: Request) -> Response:
 @router.get("/v1/log/totals", **doc(errors=()))
 async def get_log_totals(request: Request) -> JSONResponse:
     return JSONResponse(await call(request, totals.public_totals))
+
+
+@router.get("/v1/log/certificates/check", **doc(query=CERTIFICATE_CHECK, errors=(400, 409)))
+async def get_certificate_check(request: Request) -> JSONResponse:
+    """Check an hours certificate (Nachweis) against the live log; read-only, so anyone may ask."""
+    answer = await call(request, certificates.check_certificate, dict(request.query_params))
+    return JSONResponse(answer, headers={"Cache-Control": "no-store"})

@@ -366,6 +366,11 @@ INCLUSION: Final = (
     Query("index", "the entry's index in the log", required=True),
     Query("size", "the tree size the proof is for", required=True),
 )
+CERTIFICATE_CHECK: Final = (
+    Query("payload", "an hours certificate's QR payload, or the /nachweis URL holding it", required=True),
+    Query("name", "the name printed on the certificate (with salt: checks the holder too)"),
+    Query("salt", "the salt printed on the certificate (32 hex digits)"),
+)
 LOG_SIZE: Final = (Query("log_size", "the log size the kiosk knows: the answer adds a consistency proof"),)
 OPENINGS: Final = (
     Query("after", "only openings of entries after this log index (default: from entry 0)"),

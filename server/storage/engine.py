@@ -20,6 +20,7 @@ from server.schema import MIGRATIONS
 from server.storage.access import AccessRead, AccessWrite
 from server.storage.accounts import AccountsRead, AccountsWrite
 from server.storage.cards import CardsRead, CardsWrite
+from server.storage.certificates import CertificatesRead, CertificatesWrite
 from server.storage.coordination import CoordinationRead, CoordinationWrite
 from server.storage.events import EventsRead, EventsWrite
 from server.storage.fleet import FleetRead, FleetWrite
@@ -74,6 +75,7 @@ class ReadTx(
     FourEyesRead,
     IssuingRead,
     ViewsRead,
+    CertificatesRead,
 ):
     """Every query of a transaction, and nothing that writes.  What :meth:`Storage.read` yields."""
 
@@ -92,6 +94,7 @@ class Tx(
     AccountsWrite,
     FourEyesWrite,
     IssuingWrite,
+    CertificatesWrite,
     ReadTx,
 ):
     """Every query and every write of a transaction.  What :meth:`Storage.write` yields.

@@ -14,9 +14,9 @@ lists those a person can switch to, the first being the default.
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
@@ -29,15 +29,37 @@ DEFAULT_LANGUAGE: Final = "de"
 LANGUAGE_COOKIE: Final = "kk_lang"
 
 
-def read_catalogue(language: str, locale_dir: Path = LOCALE_DIR) -> Catalog:
-    """Every ``.po`` file of ``language`` merged into one catalogue (later files win a clash)."""
-    merged = Catalog(locale=language, domain="messages")
+def _translations(language: str, locale_dir: Path) -> Iterator[tuple[str, Any, Any, str | None]]:
+    """``(file name, message ID, translation, context)`` of every translated message of ``language``."""
     for path in sorted((locale_dir / language).glob("*.po")):
         with path.open("rb") as file:
             for message in read_po(file, locale=language):
                 if message.id and message.string:
-                    merged.add(message.id, message.string, context=message.context)
+                    yield path.name, message.id, message.string, message.context
+
+
+def read_catalogue(language: str, locale_dir: Path = LOCALE_DIR) -> Catalog:
+    """Every ``.po`` file of ``language`` merged into one catalogue (the first file, by name, wins a clash).
+
+    Two areas may use the same message ID; :func:`clashes` lists those they
+    translate differently, and a test keeps that list empty.
+    """
+    merged = Catalog(locale=language, domain="messages")
+    for _name, message_id, string, context in _translations(language, locale_dir):
+        if message_id not in merged:
+            merged.add(message_id, string, context=context)
     return merged
+
+
+def clashes(language: str, locale_dir: Path = LOCALE_DIR) -> list[str]:
+    """The message IDs that two catalogues of ``language`` translate differently."""
+    seen: dict[Any, tuple[str, Any]] = {}
+    found = []
+    for name, message_id, string, _context in _translations(language, locale_dir):
+        earlier = seen.setdefault(message_id, (name, string))
+        if earlier[1] != string:
+            found.append(f"{message_id!r}: {earlier[0]} {earlier[1]!r} but {name} {string!r}")
+    return found
 
 
 def load_translations(language: str, locale_dir: Path = LOCALE_DIR) -> Translations:

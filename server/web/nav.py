@@ -39,4 +39,5 @@ NAV: Final[tuple[NavItem, ...]] = (
     NavItem("/console/rules", N_("Rules"), Permission.DECIDE),
     NavItem("/console/volunteers", N_("Volunteers"), Permission.MANAGE_CARDS),
     NavItem("/console/confirmations", N_("Hours confirmations"), Permission.REVIEW),
+    NavItem("/console/eligibility", N_("Ehrenamtskarte"), Permission.REPORTS),
 )

@@ -380,3 +380,42 @@ def test_a_v2_decision_without_a_card_takes_no_opening() -> None:
     assert caught.value.reason is Reason.BAD_FIELD
     v1 = parse_decision(Decision("manual_shift", ME, AT, VALID["manual_shift"], nonce=NONCE).to_bytes())
     assert (v1.version, v1.card, v1.ref) == (1, VALID["manual_shift"]["card"], None)
+
+
+# -- prior engagement (issue 18): decision v2 only, a commitment to its card --------------------------------
+PRIOR = {
+    "card": CARD,
+    "site": SITE,
+    "from_ms": AT - 365 * 86_400_000,
+    "to_ms": AT,
+    "minutes": 15_000,
+    "reason": "paper_list",
+}
+
+
+def test_prior_hours_is_a_v2_decision_committing_to_its_card() -> None:
+    decision, opening = committed_decision("prior_hours", ME, AT, PRIOR)
+    assert opening is not None and opening.card == CARD
+    body = decision.to_bytes()
+    assert CARD.encode() not in body
+    parsed = parse_decision(body)
+    assert parsed.kind == "prior_hours" and parsed.ref == opening.ref
+    assert parsed.opened(opening).card == CARD
+    assert set(parsed.data) == {"ref", "site", "from_ms", "to_ms", "minutes", "reason"}
+
+
+def test_prior_hours_does_not_exist_in_decision_v1() -> None:
+    obj = envelope("manual_shift", PRIOR)
+    obj["kind"] = "prior_hours"
+    assert refused(raw(obj)) is Reason.UNKNOWN_KIND
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("minutes", 0), ("minutes", 10 * 366 * 24 * 60 + 1), ("from_ms", 0), ("site", CARD), ("reason", "Ada")],
+)
+def test_prior_hours_fields_are_checked(name: str, value: Any) -> None:
+    decision, _ = committed_decision("prior_hours", ME, AT, PRIOR)
+    obj = json.loads(decision.to_bytes())
+    obj["data"][name] = value
+    assert refused(raw(obj)) is Reason.BAD_FIELD

@@ -66,6 +66,13 @@ FIELDS: dict[str, dict[str, Any]] = {
         "sig_old": b64encode(bytes(64)),
         "sig_new": b64encode(bytes(64)),
     },
+    "certificate": {
+        "from_day": "2025-01-01",
+        "to_day": "2025-12-31",
+        "minutes": 15000,
+        "name_hash": "ab" * 32,
+        "at_ms": AT,
+    },
 }
 KINDS = sorted(FIELDS)
 

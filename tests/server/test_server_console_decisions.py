@@ -222,3 +222,22 @@ def test_a_decision_waiting_more_than_a_day_is_shown_stale_and_can_only_be_disca
     assert console_decisions.discard_pending(api.context, lea.principal, digest)["decision"] == digest
     assert console_decisions.pending_for(api.context, lea.principal) == []
     assert api.balance(world.card_id) == 0
+
+
+def test_prior_engagement_from_the_console_form_is_signed_and_kept_as_hours_without_tokens(
+    api: Api, world: World, kim: Person
+) -> None:
+    fields = {
+        "card": world.card_id,
+        "site": world.site["site_id"],
+        "from_ms": str(T0 - 400 * 24 * HOUR),
+        "to_ms": str(T0 - 40 * 24 * HOUR),
+        "minutes": "6000",
+        "reason": "before_the_pilot",
+    }
+    answer = kim.decide("prior_hours", fields)
+    assert answer["duplicate"] is False
+    with api.context.storage.read() as tx:
+        kept = tx.prior_hours_of(world.volunteer_id)
+    assert [prior.minutes for prior in kept] == [6000]
+    assert api.balance(world.card_id) == 0

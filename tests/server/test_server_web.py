@@ -18,7 +18,7 @@ from server.runner import serve_in_thread
 from server.web import PAGE_PREFIXES, local_path, web
 from server.web.access import console_page
 from server.web.forms import CSRF_COOKIE, csrf_protected, read_form, unprotected_posts
-from server.web.i18n import negotiate, read_catalogue
+from server.web.i18n import LANGUAGES, clashes, negotiate, read_catalogue
 
 WEB_DIR = Path(__file__).parents[2] / "server" / "web"
 
@@ -137,6 +137,11 @@ def test_every_message_of_the_pages_has_a_german_translation() -> None:
         }
     )
     assert missing == []
+
+
+@pytest.mark.parametrize("language", list(LANGUAGES))
+def test_no_two_areas_translate_one_message_differently(language: str) -> None:
+    assert clashes(language) == []
 
 
 def test_the_language_is_the_persons_choice_then_the_browsers_then_german() -> None:

@@ -93,7 +93,7 @@ def test_hours_confirmed_by_a_contact_without_an_account_come_back_with_links_to
     page.goto(f"{console.url}/console/confirmations")
     page.locator("#f-site_id").select_option(console.site_a)
     page.locator("#f-contact").fill("Tafel Nord")
-    page.get_by_label("Freiwillige:r, Zeile 1").select_option(volunteer["volunteer_id"])
+    page.get_by_label("Ehrenamtliche Person, Zeile 1").select_option(volunteer["volunteer_id"])
     page.get_by_label("Tag, Zeile 1").fill(day)
     page.get_by_label("Von, Zeile 1").fill("09:00")
     page.get_by_label("Bis, Zeile 1").fill("12:00")
