@@ -21,7 +21,8 @@ Closing the window ends the demo.  Without a display (or with ``--no-window``)
 the demo stays headless.
 
 With ``--serve`` (``make serve-demo``) the demo's server keeps running after
-the day on 127.0.0.1 (port 8765, ``--port``), with a second site and four
+the day on 127.0.0.1 (port 8765, ``--port``), with a second site, a shift
+waiting for a second signature, an open hours confirmation and four
 console accounts whose passwords and TOTP codes the terminal prints, so that a
 newcomer can click through the web console (:mod:`.serve`) until Ctrl-C.
 

@@ -1,7 +1,8 @@
 """``kokreativ demo --serve``: the demo's economy stays up, with accounts to click through the console.
 
-After the demo's day (:func:`kokreativ.demo.day.play_day`) and a second site's
-(:mod:`kokreativ.demo.neighbour`) the server keeps running on loopback over the
+After the demo's day (:func:`kokreativ.demo.day.play_day`), a second site's
+(:mod:`kokreativ.demo.neighbour`), a shift in the four-eyes queue
+(:mod:`kokreativ.demo.foureyes`) and an open hours confirmation, the server keeps running on loopback over the
 same data folder, its story clock gone live (it follows the real clock from
 here, as in the window act), and four people get console accounts through
 :mod:`server.accounts`: an admin of the whole economy, a coordinator of the
