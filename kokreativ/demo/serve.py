@@ -2,9 +2,9 @@
 
 After the demo's day (:func:`kokreativ.demo.day.play_day`), a second site's
 (:mod:`kokreativ.demo.neighbour`), a shift in the four-eyes queue
-(:mod:`kokreativ.demo.foureyes`) and an open hours confirmation, the server keeps running on loopback over the
-same data folder, its story clock gone live (it follows the real clock from
-here, as in the window act), and four people get console accounts through
+(:mod:`kokreativ.demo.foureyes`) and an open hours confirmation, the server
+keeps running on loopback over the same data folder, its story clock gone live
+(it follows the real clock from here, as in the window act), and four people get console accounts through
 :mod:`server.accounts`: an admin of the whole economy, a coordinator of the
 demo's first site, the shop's owner and an auditor.  The console asks for a
 second factor, so the terminal prints each account's TOTP secret (as an
