@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Final, TextIO
 from kokreativ.demo.day import DayOutcome, play_day
 from kokreativ.demo.foureyes import four_eyes_shift
 from kokreativ.demo.neighbour import SECOND_SITE, SecondSite, check_in_now, second_site
+from kokreativ.demo.prior import prior_engagement
 from kokreativ.demo.script import SHOP_NAME, SITE_NAME, StoryDay
 
 if TYPE_CHECKING:
@@ -126,6 +127,9 @@ def demo_console(workdir: Path, out: TextIO, *, port: int = 0) -> Iterator[DemoC
         )
         waits = "waits for a second signature" if held.get("pending") else f"answer {held}"
         say(f"11. Alex's 9 hours yesterday at a street festival, added by hand: {waits} (four eyes)")
+        cards = [card.card_id for card in setup.cards[:2]]
+        prior_engagement(workdir, url, setup.admin_token, cards, setup.config.site_id, outcome.day.date)
+        say("12. Alex's and Bo's two years before the ledger, for the Ehrenamtskarte (prior engagement)")
         accounts = add_accounts(ctx, outcome, second)
         link = confirmation_list(ctx, outcome.day.next_day(), second, accounts[0].person_id)
         sites = (outcome.setup.config.site_id, second.site_id)
