@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test chaos fuzz fuzz-parsers bench units lint screenshots release clean stranger
+.PHONY: demo serve-demo test chaos fuzz fuzz-parsers bench units lint screenshots release clean stranger
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,12 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/kokreativ demo
+
+# The demo's economy kept running for the web console on http://127.0.0.1:8765 (PORT=…), with demo
+# accounts whose passwords and TOTP codes the terminal prints (README, "Die Konsole / The console").
+PORT ?= 8765
+serve-demo: $(STAMP)
+	$(BIN)/kokreativ demo --serve --port $(PORT)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -61,10 +67,13 @@ units:
 		systemd-analyze security --offline=true --no-pager "$$unit" | tail -n 1; \
 	done
 
-# Renders every kiosk screen (check-in and shop till) offscreen and keeps the German set in docs/img/ui (commit them).
+# Renders every kiosk screen (check-in and shop till) offscreen and keeps the German set in docs/img/ui, and
+# every web console page of the demo's economy (server.web.nav.NAV, login, account, public pages) in Chromium
+# into docs/img/web (commit them).
 screenshots: $(STAMP)
 	KOKREATIV_SCREENSHOTS=docs/img/ui $(BIN)/python -m pytest -q tests/terminal/ui/test_ui_app.py \
 		tests/terminal/ui/test_ui_shop_screens.py -k every_screen
+	KOKREATIV_WEB_SCREENSHOTS=docs/img/web $(BIN)/python -m pytest -q tests/web/test_web_screenshots.py
 
 # The tarball a kiosk installs from (deploy/install-kiosk.sh), of the committed HEAD, in dist/.
 release:

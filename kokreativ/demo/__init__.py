@@ -20,6 +20,12 @@ key an unknown card, and a long press with PIN 1234 opens the coordinator menu.
 Closing the window ends the demo.  Without a display (or with ``--no-window``)
 the demo stays headless.
 
+With ``--serve`` (``make serve-demo``) the demo's server keeps running after
+the day on 127.0.0.1 (port 8765, ``--port``), with a second site, a shift
+waiting for a second signature, an open hours confirmation and four
+console accounts whose passwords and TOTP codes the terminal prints, so that a
+newcomer can click through the web console (:mod:`.serve`) until Ctrl-C.
+
 The cards are issued exactly as ``kokreativ provision card issue`` does,
 through nfcpy's real code, onto emulated NTAG215 stickers (nfcpy's ``udp``
 driver; :mod:`hardware.emulator`), which end up read-only.  The kiosk then
@@ -46,6 +52,16 @@ def _run(args: argparse.Namespace) -> int:
     # The demo tells its own story on stdout, the outage included ("sync while offline: network_error"):
     # the components' warnings about that outage would only repeat it in log form.  Errors still show.
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    if args.serve:
+        from kokreativ.demo.serve import serve_demo, stop_on_sigterm
+
+        stop_on_sigterm()
+        if args.dir:
+            workdir = Path(args.dir)
+            workdir.mkdir(parents=True, exist_ok=False)
+            return serve_demo(workdir, sys.stdout, port=args.port)
+        with tempfile.TemporaryDirectory(prefix="kokreativ-demo-") as tmp:
+            return serve_demo(Path(tmp), sys.stdout, port=args.port)
     window = display_available() and not args.no_window
     if args.dir:
         workdir = Path(args.dir)
@@ -56,7 +72,18 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.epilog = "example:\n  kokreativ demo\n  kokreativ demo --dir /tmp/kk-demo   # keep the files"
+    parser.epilog = (
+        "example:\n  kokreativ demo\n  kokreativ demo --dir /tmp/kk-demo   # keep the files\n"
+        "  kokreativ demo --serve            # then click through the console at http://127.0.0.1:8765"
+    )
     parser.add_argument("--dir", help="keep everything in this new folder instead of a temporary one")
     parser.add_argument("--no-window", action="store_true", help="stay headless even where a display is")
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="after the day keep the server running with console accounts (printed) until Ctrl-C",
+    )
+    parser.add_argument(
+        "--port", type=int, default=8765, help="the console's port with --serve (default: 8765)"
+    )
     parser.set_defaults(func=_run)

@@ -85,6 +85,18 @@ class Clocks:
     till: SimulatedClock
 
 
+@dataclass(frozen=True)
+class DayOutcome:
+    """The day told: whether it all checked out, and what ``demo --serve`` carries on with."""
+
+    ok: bool
+    setup: Provisioned
+    day: StoryDay
+    server_dir: Path
+    port: int
+    clock: StoryClock  # where the story left the server's clock: the next morning
+
+
 def run_demo(workdir: Path, out: TextIO, *, keep: bool = False, window: bool = False) -> int:
     """Run the demo in ``workdir``; return 0 when every event synced and verified.
 
@@ -93,6 +105,24 @@ def run_demo(workdir: Path, out: TextIO, *, keep: bool = False, window: bool = F
     forward act by act (:mod:`kokreativ.demo.ledger` says why).  With ``window``
     the kiosk screen opens afterwards (see the package docstring).
     """
+    outcome = play_day(workdir, out)
+    print(
+        f"\nDemo {'succeeded' if outcome.ok else 'FAILED'}." + (f" Files are in {workdir}" if keep else ""),
+        file=out,
+        flush=True,
+    )
+    if window and outcome.ok:
+        setup = outcome.setup
+
+        def say(text: str = "") -> None:
+            print(text, file=out, flush=True)
+
+        open_window(setup.config, setup.stickers, outcome.server_dir, outcome.port, outcome.clock, say)
+    return 0 if outcome.ok else 1
+
+
+def play_day(workdir: Path, out: TextIO) -> DayOutcome:
+    """Acts 1–8 in ``workdir``, told on ``out``; the server is stopped when it returns."""
 
     def say(text: str = "") -> None:
         print(text, file=out, flush=True)
@@ -115,11 +145,7 @@ def run_demo(workdir: Path, out: TextIO, *, keep: bool = False, window: bool = F
     _print_results(setup, online, day.next_day(), say)
     _print_log(online, init.log_origin, init.log_verifier_key, say)
     tampered = tamper_and_audit(server_dir, setup.cards[2].volunteer_id, init.log_verifier_key, workdir, say)
-    ok = online.ok and tampered
-    say(f"\nDemo {'succeeded' if ok else 'FAILED'}." + (f" Files are in {workdir}" if keep else ""))
-    if window and ok:
-        open_window(setup.config, setup.stickers, server_dir, port, clock, say)
-    return 0 if ok else 1
+    return DayOutcome(online.ok and tampered, setup, day, server_dir, port, clock)
 
 
 def _offline(setup: Provisioned, day: StoryDay, kiosk_clock: SimulatedClock, say: Any) -> SimulatedClock:
