@@ -6,6 +6,7 @@ refuses their logins (``403 account_disabled`` after the right password) and
 revokes their browser device keys (decisions they signed stand; the
 :func:`server.console_decisions.revoke_device_key` rules).  Enabling lets them
 log in again; their revoked device keys stay revoked (they register a new one).
+Both are recorded on the activity page (``person.disable``, ``person.enable``).
 
 Nobody disables themselves, nor the last active admin (a person holding
 ``manage_teams`` economy-wide): the economy must keep someone who can undo it.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 from protocol import Reason
 from server import console_decisions
+from server.accounts.activity import record_activity
 from server.accounts.teams import grants_of
 from server.context import ServerContext
 from server.errors import ServiceError
@@ -24,7 +26,9 @@ from server.storage import ReadTx
 
 def _admin(principal: Principal) -> None:
     if not principal.may(Permission.MANAGE_TEAMS, None):
-        raise ServiceError(Reason.FORBIDDEN, "only manage_teams over the whole economy disables accounts", status=403)
+        raise ServiceError(
+            Reason.FORBIDDEN, "only manage_teams over the whole economy disables accounts", status=403
+        )
 
 
 def is_admin(tx: ReadTx, person_id: str) -> bool:
@@ -60,6 +64,7 @@ def disable_person(ctx: ServerContext, by: Principal, person_id: str) -> list[st
         keys = [key_id for key_id, status, _ in tx.device_keys_of(person_id) if status == "active"]
     for key_id in keys:  # each its own write and log entry, as when revoked by hand
         console_decisions.revoke_device_key(ctx, by, key_id)
+    record_activity(ctx, by, "person.disable", person_id, data={"revoked_keys": keys})
     return keys
 
 
@@ -70,3 +75,4 @@ def enable_person(ctx: ServerContext, by: Principal, person_id: str) -> None:
         if tx.person(person_id) is None:
             raise ServiceError(Reason.UNKNOWN_PERSON, "no such person")
         tx.set_person_disabled(person_id, None)
+    record_activity(ctx, by, "person.enable", person_id)

@@ -169,9 +169,10 @@ def check_password(ctx: ServerContext, email: str, password: str, *, attempt: At
     """The ``person_id`` whose e-mail address and password these are; the first step of a login.
 
     ``401 login_failed`` for an unknown address or a wrong password (one answer
-    for both); ``403 account_disabled`` for the right password of a disabled account; ``423 account_locked`` while the account is
-    locked; ``429 rate_limited`` while this client or this account has failed too
-    often (:mod:`server.ratelimit`).  The second step is :func:`check_totp`.
+    for both); ``403 account_disabled`` for the right password of a disabled
+    account; ``423 account_locked`` while the account is locked; ``429
+    rate_limited`` while this client or this account has failed too often
+    (:mod:`server.ratelimit`).  The second step is :func:`check_totp`.
     """
     attempt.begin()
     now = ctx.now_ms()

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import pytest
 
-from protocol import PrivateKey, Reason, b64encode
+from protocol import PrivateKey, Reason
 from server import accounts, console_decisions, places
 from server.accounts import TeamScope
-from server.accounts.teams import principal_of_person
 from server.accounts.disable import disable_person, enable_person
 from server.accounts.persons import check_password
+from server.accounts.teams import principal_of_person
 from server.context import ServerContext
 from server.errors import ServiceError
 from server.http.access import Permission, Principal
@@ -74,7 +74,14 @@ def test_an_admin_creates_an_organisation_a_site_in_it_and_a_shop(context: Serve
 
 def test_the_admin_apis_validation_applies(context: ServerContext) -> None:
     _, admin = member(context, "admin@example.org", {"manage_sites"}, TeamScope("economy"))
-    refused(Reason.MALFORMED_REQUEST, places.create_place, context, admin, "checkin", {"name": "X", "tokens_per_hour": -1})
+    refused(
+        Reason.MALFORMED_REQUEST,
+        places.create_place,
+        context,
+        admin,
+        "checkin",
+        {"name": "X", "tokens_per_hour": -1},
+    )
     refused(Reason.BAD_FIELD, places.create_place, context, admin, "kiosk", {"name": "X"})
     refused(Reason.UNKNOWN_ORGANISATION, places.create_place, context, admin, "shop", {"name": "X"}, "o_nope")
     assert places.list_places(context, admin)[0] == []  # nothing created by a refusal
@@ -119,6 +126,9 @@ def test_disabling_ends_sessions_refuses_login_and_revokes_device_keys(context: 
     assert disable_person(context, admin, bob) == []  # again: nothing more to revoke
     enable_person(context, admin, bob)
     assert login(context, "bob@example.org") == bob
+    assert [a for a in actions(context) if a.startswith("person.")] == [
+        "person.disable", "person.disable", "person.enable",
+    ]  # fmt: skip
 
 
 def test_nobody_disables_themselves_the_last_admin_or_without_economy_wide_manage_teams(

@@ -18,6 +18,7 @@ from fastapi.responses import Response
 from protocol import Reason
 from server import accounts
 from server.accounts import invitations
+from server.accounts.disable import disable_person, enable_person
 from server.accounts.teams import ScopeKind, TeamScope, grant_of_team
 from server.context import ServerContext
 from server.errors import InputError, ServiceError
@@ -107,7 +108,17 @@ def _overview(ctx: ServerContext, principal: Principal) -> dict[str, Any]:
             choices.append((f"{'shops' if kind == 'shop' else 'sites'}:{site_id}", name))
     if mine is None:
         choices.extend((f"organisation:{org_id}", name) for org_id, name in organisations)
-    return {"teams": teams, "invitations": pending, "choices": choices, "presets": PRESETS}
+    people: list[dict[str, Any]] = []
+    if mine is None:  # disabling accounts is for economy-wide manage_teams only (server.accounts.disable)
+        people = [
+            {
+                "person": p,
+                "disabled": when(p.disabled_ms) if p.disabled_ms is not None else "",
+                "me": p.person_id == principal.person_id,
+            }
+            for p in sorted(persons.values(), key=lambda p: (p.display_name.casefold(), p.email))
+        ]
+    return {"teams": teams, "invitations": pending, "choices": choices, "presets": PRESETS, "people": people}
 
 
 @router.get("/console/teams", include_in_schema=False)
@@ -139,6 +150,7 @@ FORM_ERRORS: Final = {
     Reason.BAD_FIELD: N_("This does not fit: check the name and the places."),
     Reason.PERSON_EXISTS: N_("This person has an account already: add them to the team instead."),
     Reason.UNKNOWN_PERSON: N_("There is no account with this e-mail address."),
+    Reason.DISABLE_REFUSED: N_("Nobody disables their own account or the last active admin."),
 }
 
 
@@ -282,3 +294,30 @@ async def revoke_invitation(invitation_id: str, request: Request, principal: Man
     await call(request, invitations.revoke_invitation, invitation_id)
     await call(request, accounts.record_activity, principal, "invitation.revoke", invitation_id)
     return web(request).redirect(request, "/console/teams", flash=N_("Invitation withdrawn."))
+
+
+@router.post(
+    "/console/persons/{person_id}/disable",
+    dependencies=[Depends(csrf_protected), Depends(quota("a status change"))],
+    include_in_schema=False,
+)
+async def disable(person_id: str, request: Request, principal: Manager) -> Response:
+    """Disable an account (economy-wide ``manage_teams``): sessions end, device keys revoked."""
+    person_id = person_id[:40]
+    try:
+        await call(request, disable_person, principal, person_id)
+    except ServiceError as error:
+        return _refused(request, error)
+    return web(request).redirect(request, "/console/teams", flash=N_("Account disabled: its sessions ended."))
+
+
+@router.post(
+    "/console/persons/{person_id}/enable",
+    dependencies=[Depends(csrf_protected), Depends(quota("a status change"))],
+    include_in_schema=False,
+)
+async def enable(person_id: str, request: Request, principal: Manager) -> Response:
+    """Let a disabled account log in again (economy-wide ``manage_teams``)."""
+    person_id = person_id[:40]
+    await call(request, enable_person, principal, person_id)
+    return web(request).redirect(request, "/console/teams", flash=N_("Account enabled again."))
