@@ -26,6 +26,7 @@ from server.http.access import Permission, Principal, anywhere, quota
 from server.http.common import call
 from server.web import web
 from server.web.access import console_page
+from server.web.console import downloads
 from server.web.console.account import when
 from server.web.forms import csrf_protected, read_form, read_form_pairs
 from server.web.nav import N_
@@ -124,7 +125,39 @@ def _overview(ctx: ServerContext, principal: Principal) -> dict[str, Any]:
 @router.get("/console/teams", include_in_schema=False)
 async def teams_page(request: Request, principal: Manager) -> Response:
     values = await call(request, _overview, principal)
+    names = [f"members-{e['team'].team_id}" for e in values["teams"]] + ["invitations", "accounts"]
+    table = downloads.wanted(request, names)
+    if table is not None:
+        return _csv(request, table, values)
     return web(request).page(request, "console/teams/teams.html", **values)
+
+
+def _csv(request: Request, table: str, values: dict[str, Any]) -> Response:
+    """One of the page's tables as CSV: a team's members, the open invitations, or the accounts."""
+    if table == "accounts":
+        rows = [
+            {"person_id": e["person"].person_id, "name": e["person"].display_name, "email": e["person"].email,
+             "disabled": e["disabled"]}
+            for e in values["people"]
+        ]  # fmt: skip
+        return downloads.csv_response(
+            request, ("person_id", "name", "email", "disabled"), rows, filename="accounts"
+        )
+    if table == "invitations":
+        rows = [
+            {"invitation_id": i["row"].invitation_id, "email": i["row"].email, "team": i["team"],
+             "expires": i["expires"]}
+            for i in values["invitations"]
+        ]  # fmt: skip
+        return downloads.csv_response(
+            request, ("invitation_id", "email", "team", "expires"), rows, filename="invitations"
+        )
+    team_id = table.removeprefix("members-")
+    entry = next(e for e in values["teams"] if e["team"].team_id == team_id)
+    rows = [{"person_id": m.person_id, "name": m.display_name, "email": m.email} for m in entry["members"]]
+    return downloads.csv_response(
+        request, ("person_id", "name", "email"), rows, filename=f"members-{team_id}"
+    )
 
 
 def _scope(values: list[str]) -> TeamScope:
