@@ -74,6 +74,8 @@ def test_every_table_of_every_page_downloads_as_csv_or_is_marked_exempt(page: Pa
     visits += [
         (admin, f"/console/volunteers/{seeded['volunteer']}"),
         (admin, f"/console/confirmations/{seeded['list']}"),
+        (admin, f"/console/certificates/{seeded['volunteer']}"),
+        (admin, f"/console/certificates/{seeded['volunteer']}/prior"),
         (admin, "/console/account"),
         (admin, "/console/account/device"),
     ]
