@@ -8,8 +8,11 @@ validation and log entries) and add who may do what:
   whole economy: a new place is outside every site-scoped grant, so a scoped
   holder could not even see what they made.
 * Attaching a site to an organisation (or detaching it) needs ``manage_sites``
-  for that site: a site-scoped holder moves only their own sites.  An unknown
-  site and one outside their scope both answer ``404 unknown_site``.
+  for that site: a site-scoped holder moves only their own sites, and only out
+  of an organisation or into one that holds one of their sites already (else
+  the site would show to another organisation's teams).  An unknown site and
+  one outside their scope both answer ``404 unknown_site``; an organisation
+  they cannot choose ``404 unknown_organisation``.
 * The list shows only the sites the principal holds ``manage_sites`` for, and
   only the organisations those sites belong to (all for an economy-wide holder).
 
@@ -116,6 +119,11 @@ def attach(ctx: ServerContext, principal: Principal, site_id: str, org_id: str) 
     site_id = site_id[:40]
     if not principal.may(Permission.MANAGE_SITES, site_id):
         raise ServiceError(Reason.UNKNOWN_SITE, "no such site")
+    # A scoped holder moves a site only into an organisation one of their sites is in already:
+    # moving it elsewhere would show it to another organisation's teams.
+    scoped = not principal.may(Permission.MANAGE_SITES, None)
+    if org_id and scoped and org_id not in {o for o, _ in list_places(ctx, principal)[1]}:
+        raise ServiceError(Reason.UNKNOWN_ORGANISATION, "no such organisation")
     accounts.set_site_organisation(ctx, site_id, org_id or None)
     accounts.record_activity(
         ctx, principal, "place.attach", site_id, site_id=site_id, data={"organisation": org_id}

@@ -98,7 +98,12 @@ def test_a_site_scoped_holder_sees_and_moves_only_their_sites_and_creates_nothin
     _, local = member(context, "local@example.org", {"manage_sites"}, TeamScope("sites", (mine,)))
     listed, organisations = places.list_places(context, local)
     assert [p.site_id for p in listed] == [mine] and organisations == [(org_id, "Träger")]
+    elsewhere = places.add_organisation(context, admin, "Anderer Träger")
+    refused(Reason.UNKNOWN_ORGANISATION, places.attach, context, local, mine, elsewhere)
+    places.attach(context, local, mine, org_id)  # where it is: allowed (their organisation)
     places.attach(context, local, mine, "")
+    # Out of it, the organisation is none of theirs any more: only an admin puts the site back.
+    refused(Reason.UNKNOWN_ORGANISATION, places.attach, context, local, mine, org_id)
     error = refused(Reason.UNKNOWN_SITE, places.attach, context, local, other, "")
     assert error.status == 404  # outside the scope: as if there were no such site
     refused(Reason.FORBIDDEN, places.add_organisation, context, local, "Mine")
