@@ -33,6 +33,8 @@ from server.web.nav import N_
 
 router = APIRouter(tags=["console"])
 Manager = Annotated[Principal, Depends(console_page(Permission.MANAGE_TEAMS, scope=anywhere))]
+# Disabling accounts: manage_teams over the whole economy (server.accounts.disable).
+Admin = Annotated[Principal, Depends(console_page(Permission.MANAGE_TEAMS))]
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,7 +336,7 @@ async def revoke_invitation(invitation_id: str, request: Request, principal: Man
     dependencies=[Depends(csrf_protected), Depends(quota("a status change"))],
     include_in_schema=False,
 )
-async def disable(person_id: str, request: Request, principal: Manager) -> Response:
+async def disable(person_id: str, request: Request, principal: Admin) -> Response:
     """Disable an account (economy-wide ``manage_teams``): sessions end, device keys revoked."""
     person_id = person_id[:40]
     try:
@@ -349,7 +351,7 @@ async def disable(person_id: str, request: Request, principal: Manager) -> Respo
     dependencies=[Depends(csrf_protected), Depends(quota("a status change"))],
     include_in_schema=False,
 )
-async def enable(person_id: str, request: Request, principal: Manager) -> Response:
+async def enable(person_id: str, request: Request, principal: Admin) -> Response:
     """Let a disabled account log in again (economy-wide ``manage_teams``)."""
     person_id = person_id[:40]
     await call(request, enable_person, principal, person_id)
