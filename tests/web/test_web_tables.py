@@ -107,6 +107,8 @@ def test_every_table_of_every_page_downloads_as_csv_or_is_marked_exempt(page: Pa
             assert len(lines) - 1 == _data_rows(page, index), (where, lines)
             checked.append(where)
     assert missing == [], missing
+    for query in ("format=xml", "format=csv&table=nope"):  # a wrong ask is a 400, never a 5xx
+        assert page.request.get(f"{console.url}/console/teams?{query}", headers=headers).status == 400
     # The seeded pages' tables were there and compared, rows and all.
     assert any(seeded["volunteer"] in where for where in checked)
     assert any(seeded["list"] in where for where in checked)
