@@ -51,6 +51,8 @@ class Reason(StrEnum):
     DUTIES_CONFLICT = "duties_conflict"  # a grant would let one person both decide and settle shops
     GRANT_EXCEEDS_OWN = "grant_exceeds_own"  # a grant of more than the granting person holds
     INVITATION_INVALID = "invitation_invalid"  # an unknown, used, revoked or expired invitation link
+    ACCOUNT_DISABLED = "account_disabled"  # a console login (right password) to an account an admin disabled
+    DISABLE_REFUSED = "disable_refused"  # disabling oneself, or the last active admin
 
     # Ingest.
     UNKNOWN_KIOSK = "unknown_kiosk"

@@ -33,6 +33,7 @@ from server.web.console import confirmations as console_confirmations
 from server.web.console import decisions as console_decisions
 from server.web.console import kiosks as console_kiosks
 from server.web.console import overview as console_overview
+from server.web.console import places as console_places
 from server.web.console import reports as console_reports
 from server.web.console import review as console_review
 from server.web.console import teams as console_teams
@@ -66,6 +67,7 @@ ROUTERS: Final[tuple[APIRouter, ...]] = (
     console_review.router,
     console_certificates.router,
     console_certificates.pages,
+    console_places.router,
 )
 
 

@@ -39,6 +39,8 @@ STATUS: Final[Mapping[Reason, int]] = {
     Reason.DUTIES_CONFLICT: 409,
     Reason.GRANT_EXCEEDS_OWN: 403,
     Reason.ACCOUNT_LOCKED: 423,
+    Reason.ACCOUNT_DISABLED: 403,
+    Reason.DISABLE_REFUSED: 409,
     Reason.INVITATION_INVALID: 410,
     Reason.UNKNOWN_PERSON: 404,
     Reason.UNKNOWN_TEAM: 404,

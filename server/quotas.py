@@ -26,6 +26,7 @@ ISSUER_KEYS: Final = 100
 COORDINATORS: Final = 1_000
 TEAMS: Final = 1_000  # console teams (issue 18)
 OPEN_INVITATIONS: Final = 1_000  # invitations neither used, revoked nor expired
+ORGANISATIONS: Final = 1_000  # organisations (Träger) a site can belong to
 
 
 def check(held: int, limit: int, what: str) -> None:

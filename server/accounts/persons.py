@@ -168,10 +168,11 @@ def _failed(tx: Tx, person: PersonRow, now: int) -> None:
 def check_password(ctx: ServerContext, email: str, password: str, *, attempt: Attempt) -> str:
     """The ``person_id`` whose e-mail address and password these are; the first step of a login.
 
-    ``401 login_failed`` for an unknown address, a wrong password or a disabled
-    account (one answer for all); ``423 account_locked`` while the account is
-    locked; ``429 rate_limited`` while this client or this account has failed too
-    often (:mod:`server.ratelimit`).  The second step is :func:`check_totp`.
+    ``401 login_failed`` for an unknown address or a wrong password (one answer
+    for both); ``403 account_disabled`` for the right password of a disabled
+    account; ``423 account_locked`` while the account is locked; ``429
+    rate_limited`` while this client or this account has failed too often
+    (:mod:`server.ratelimit`).  The second step is :func:`check_totp`.
     """
     attempt.begin()
     now = ctx.now_ms()
@@ -185,7 +186,7 @@ def check_password(ctx: ServerContext, email: str, password: str, *, attempt: At
     with ctx.storage.write() as tx:
         current = get_person(tx, person.person_id)
         _lock_check(current, now)
-        if not right or current.disabled_ms is not None:
+        if not right:
             _failed(tx, current, now)
             raise_later = True
         else:
@@ -194,6 +195,8 @@ def check_password(ctx: ServerContext, email: str, password: str, *, attempt: At
                 tx.set_password_hash(current.person_id, hash_password(password), current.password_ms)
     if raise_later:
         raise ServiceError(Reason.LOGIN_FAILED, "wrong e-mail address or password")
+    if current.disabled_ms is not None:  # told only to whom knows the password: no guessing aid
+        raise ServiceError(Reason.ACCOUNT_DISABLED, "this account is disabled")
     attempt.succeeded()
     return person.person_id
 

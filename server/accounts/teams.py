@@ -229,6 +229,7 @@ def add_organisation(ctx: ServerContext, name: str, site_ids: Iterable[str] = ()
         raise InputError(Reason.MALFORMED_REQUEST, "an organisation's name has 1 to 200 printable characters")
     org_id = "o_" + secrets.token_hex(16)
     with ctx.storage.write() as tx:
+        quotas.check(len(tx.organisations()), quotas.ORGANISATIONS, "organisations")
         tx.insert_organisation(org_id, name, ctx.now_ms())
         for site_id in site_ids:
             if not tx.site_kinds([site_id]):

@@ -134,6 +134,11 @@ class AccountsRead(Queries):
         rows = self._conn.execute("SELECT org_id, name FROM organisations ORDER BY name, org_id")
         return [(str(org_id), str(name)) for org_id, name in rows]
 
+    def site_organisations(self) -> dict[str, str]:
+        """Each site (or shop) that belongs to an organisation, with that organisation's ID."""
+        rows = self._conn.execute("SELECT site_id, org_id FROM sites WHERE org_id IS NOT NULL")
+        return {str(site_id): str(org_id) for site_id, org_id in rows}
+
     def sites_of_organisations(self, org_ids: Iterable[str]) -> frozenset[str]:
         """The sites (and shops) that belong to any of ``org_ids`` now."""
         found: set[str] = set()
@@ -291,6 +296,9 @@ class AccountsWrite(AccountsRead):
                 person.disabled_ms,
             ),
         )
+
+    def set_person_disabled(self, person_id: str, disabled_ms: int | None) -> None:
+        self._conn.execute("UPDATE persons SET disabled_ms = ? WHERE person_id = ?", (disabled_ms, person_id))
 
     def set_password_hash(self, person_id: str, password_hash: str, now_ms: int) -> None:
         self._conn.execute(

@@ -40,4 +40,5 @@ NAV: Final[tuple[NavItem, ...]] = (
     NavItem("/console/volunteers", N_("Volunteers"), Permission.MANAGE_CARDS),
     NavItem("/console/confirmations", N_("Hours confirmations"), Permission.REVIEW),
     NavItem("/console/eligibility", N_("Ehrenamtskarte"), Permission.REPORTS),
+    NavItem("/console/places", N_("Places"), Permission.MANAGE_SITES),
 )

@@ -57,6 +57,7 @@ MESSAGES: Final = {
     Reason.ACCOUNT_LOCKED: N_(
         "Too many failed attempts: this account is locked for a while. Try again later."
     ),
+    Reason.ACCOUNT_DISABLED: N_("This account is disabled. Please ask an admin of the console."),
     Reason.RATE_LIMITED: N_("Too many failed attempts from here. Please wait a little and try again."),
     Reason.BAD_FIELD: N_("The new password must have at least 10 characters."),
     Reason.MALFORMED_REQUEST: N_("Please fill in every field."),

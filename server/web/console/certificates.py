@@ -34,6 +34,7 @@ from server.http.access import Permission, Principal, anywhere, home_site_of_vol
 from server.http.common import call
 from server.web import web
 from server.web.access import console_page
+from server.web.console import downloads
 from server.web.forms import csrf_protected, read_form
 from server.web.nav import N_
 
@@ -127,6 +128,22 @@ def _volunteer(ctx: ServerContext, volunteer_id: str) -> dict[str, Any]:
 @router.get("/console/certificates/{volunteer_id}", include_in_schema=False)
 async def certificate_form(volunteer_id: str, request: Request, principal: Issuer) -> Response:
     values = await call(request, _volunteer, volunteer_id)
+    if downloads.wanted(request, ("issued",)):
+        rows = [
+            {
+                "log_index": c.log_index,
+                "from_day": c.from_day,
+                "to_day": c.to_day,
+                "hours": round(c.minutes / 60, 1),
+            }
+            for c in values["issued"]
+        ]
+        return downloads.csv_response(
+            request,
+            ("log_index", "from_day", "to_day", "hours"),
+            rows,
+            filename=f"certificates-{volunteer_id}",
+        )
     today = eligibility.local_today(int(datetime.datetime.now(datetime.UTC).timestamp() * 1000))
     start = today - datetime.timedelta(days=eligibility.YEAR_DAYS - 1)
     return web(request).page(
@@ -173,6 +190,14 @@ async def issue_certificate(volunteer_id: str, request: Request, principal: Issu
 @router.get("/console/certificates/{volunteer_id}/prior", include_in_schema=False)
 async def prior_form(volunteer_id: str, request: Request, principal: Decider) -> Response:
     values = await call(request, _volunteer, volunteer_id)
+    if downloads.wanted(request, ("prior",)):
+        rows = [
+            {"log_index": p.log_index, "hours": round(p.minutes / 60, 1), "reason": p.reason}
+            for p in values["prior"]
+        ]
+        return downloads.csv_response(
+            request, ("log_index", "hours", "reason"), rows, filename=f"prior-{volunteer_id}"
+        )
     return web(request).page(request, "console/certificates/prior.html", volunteer_id=volunteer_id, **values)
 
 

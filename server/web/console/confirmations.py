@@ -25,6 +25,7 @@ from server.http.access import Marker, Permission, Principal, anywhere, public, 
 from server.http.common import call, runtime
 from server.web import web
 from server.web.access import console_page
+from server.web.console import downloads
 from server.web.console.volunteers import sites_of
 from server.web.forms import csrf_protected, read_form
 
@@ -63,6 +64,9 @@ def _form_data(request: Request, principal: Principal) -> dict[str, Any]:
 async def lists(request: Request, principal: AnyPrincipal) -> Response:
     allowed = sites_of(principal, Permission.REVIEW)
     found = await call(request, hoursconfirm.coordinator_lists, allowed)
+    if downloads.wanted(request, ("lists",)):
+        columns = ("list_id", "site_id", "contact", "state", "created_ms", "expires_ms", "submitted_ms")
+        return downloads.csv_response(request, columns, found, filename="confirmations")
     data = await call(request, lambda _ctx: _form_data(request, principal))
     return web(request).page(
         request, "console/confirmations/list.html", lists=found, rows=range(1, FORM_ROWS + 1), **data
@@ -126,6 +130,21 @@ async def answers(list_id: str, request: Request, principal: AnyPrincipal) -> Re
     found = await call(
         request, hoursconfirm.coordinator_detail, list_id, sites_of(principal, Permission.REVIEW)
     )
+    if downloads.wanted(request, ("lines",)):
+        columns = (
+            "line_no",
+            "volunteer_id",
+            "name",
+            "day",
+            "start",
+            "end",
+            "answer",
+            "answer_start",
+            "answer_end",
+        )
+        return downloads.csv_response(
+            request, columns, found["lines"], filename=f"confirmation-{found['list_id']}"
+        )
     return web(request).page(request, "console/confirmations/detail.html", hours=found)
 
 

@@ -19,6 +19,7 @@ from server.http.access import Permission, anywhere, quota
 from server.http.common import call, json_body
 from server.web import web
 from server.web.access import console_page
+from server.web.console import downloads
 from server.web.console.decisions import decided, key_id, principal, record
 from server.web.forms import csrf_protected
 from server.web.nav import N_
@@ -142,6 +143,9 @@ async def discard(decision: str, request: Request) -> Response:
 @router.get("/console/rules", dependencies=[Depends(console_page(Permission.DECIDE, scope=anywhere))])
 async def rules_page(request: Request, site: str | None = None) -> Response:
     view = await call(request, console_review.rules_view, principal(request), site)
+    if downloads.wanted(request, ("history",)):
+        columns = ("when", "kind", "changes", "coordinator", "log_index")
+        return downloads.csv_response(request, columns, view["history"], filename="rules")
     return web(request).page(
         request, "console/decisions/rules.html", title=N_("Rules"), kinds=KIND_NAMES, **view
     )

@@ -18,6 +18,7 @@ from fastapi.responses import Response
 from protocol import Reason
 from server import accounts
 from server.accounts import invitations
+from server.accounts.disable import disable_person, enable_person
 from server.accounts.teams import ScopeKind, TeamScope, grant_of_team
 from server.context import ServerContext
 from server.errors import InputError, ServiceError
@@ -25,12 +26,15 @@ from server.http.access import Permission, Principal, anywhere, quota
 from server.http.common import call
 from server.web import web
 from server.web.access import console_page
+from server.web.console import downloads
 from server.web.console.account import when
 from server.web.forms import csrf_protected, read_form, read_form_pairs
 from server.web.nav import N_
 
 router = APIRouter(tags=["console"])
 Manager = Annotated[Principal, Depends(console_page(Permission.MANAGE_TEAMS, scope=anywhere))]
+# Disabling accounts: manage_teams over the whole economy (server.accounts.disable).
+Admin = Annotated[Principal, Depends(console_page(Permission.MANAGE_TEAMS))]
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,13 +111,55 @@ def _overview(ctx: ServerContext, principal: Principal) -> dict[str, Any]:
             choices.append((f"{'shops' if kind == 'shop' else 'sites'}:{site_id}", name))
     if mine is None:
         choices.extend((f"organisation:{org_id}", name) for org_id, name in organisations)
-    return {"teams": teams, "invitations": pending, "choices": choices, "presets": PRESETS}
+    people: list[dict[str, Any]] = []
+    if mine is None:  # disabling accounts is for economy-wide manage_teams only (server.accounts.disable)
+        people = [
+            {
+                "person": p,
+                "disabled": when(p.disabled_ms) if p.disabled_ms is not None else "",
+                "me": p.person_id == principal.person_id,
+            }
+            for p in sorted(persons.values(), key=lambda p: (p.display_name.casefold(), p.email))
+        ]
+    return {"teams": teams, "invitations": pending, "choices": choices, "presets": PRESETS, "people": people}
 
 
 @router.get("/console/teams", include_in_schema=False)
 async def teams_page(request: Request, principal: Manager) -> Response:
     values = await call(request, _overview, principal)
+    names = [f"members-{e['team'].team_id}" for e in values["teams"]] + ["invitations", "accounts"]
+    table = downloads.wanted(request, names)
+    if table is not None:
+        return _csv(request, table, values)
     return web(request).page(request, "console/teams/teams.html", **values)
+
+
+def _csv(request: Request, table: str, values: dict[str, Any]) -> Response:
+    """One of the page's tables as CSV: a team's members, the open invitations, or the accounts."""
+    if table == "accounts":
+        rows = [
+            {"person_id": e["person"].person_id, "name": e["person"].display_name, "email": e["person"].email,
+             "disabled": e["disabled"]}
+            for e in values["people"]
+        ]  # fmt: skip
+        return downloads.csv_response(
+            request, ("person_id", "name", "email", "disabled"), rows, filename="accounts"
+        )
+    if table == "invitations":
+        rows = [
+            {"invitation_id": i["row"].invitation_id, "email": i["row"].email, "team": i["team"],
+             "expires": i["expires"]}
+            for i in values["invitations"]
+        ]  # fmt: skip
+        return downloads.csv_response(
+            request, ("invitation_id", "email", "team", "expires"), rows, filename="invitations"
+        )
+    team_id = table.removeprefix("members-")
+    entry = next(e for e in values["teams"] if e["team"].team_id == team_id)
+    rows = [{"person_id": m.person_id, "name": m.display_name, "email": m.email} for m in entry["members"]]
+    return downloads.csv_response(
+        request, ("person_id", "name", "email"), rows, filename=f"members-{team_id}"
+    )
 
 
 def _scope(values: list[str]) -> TeamScope:
@@ -139,6 +185,7 @@ FORM_ERRORS: Final = {
     Reason.BAD_FIELD: N_("This does not fit: check the name and the places."),
     Reason.PERSON_EXISTS: N_("This person has an account already: add them to the team instead."),
     Reason.UNKNOWN_PERSON: N_("There is no account with this e-mail address."),
+    Reason.DISABLE_REFUSED: N_("Nobody disables their own account or the last active admin."),
 }
 
 
@@ -282,3 +329,30 @@ async def revoke_invitation(invitation_id: str, request: Request, principal: Man
     await call(request, invitations.revoke_invitation, invitation_id)
     await call(request, accounts.record_activity, principal, "invitation.revoke", invitation_id)
     return web(request).redirect(request, "/console/teams", flash=N_("Invitation withdrawn."))
+
+
+@router.post(
+    "/console/persons/{person_id}/disable",
+    dependencies=[Depends(csrf_protected), Depends(quota("a status change"))],
+    include_in_schema=False,
+)
+async def disable(person_id: str, request: Request, principal: Admin) -> Response:
+    """Disable an account (economy-wide ``manage_teams``): sessions end, device keys revoked."""
+    person_id = person_id[:40]
+    try:
+        await call(request, disable_person, principal, person_id)
+    except ServiceError as error:
+        return _refused(request, error)
+    return web(request).redirect(request, "/console/teams", flash=N_("Account disabled: its sessions ended."))
+
+
+@router.post(
+    "/console/persons/{person_id}/enable",
+    dependencies=[Depends(csrf_protected), Depends(quota("a status change"))],
+    include_in_schema=False,
+)
+async def enable(person_id: str, request: Request, principal: Admin) -> Response:
+    """Let a disabled account log in again (economy-wide ``manage_teams``)."""
+    person_id = person_id[:40]
+    await call(request, enable_person, principal, person_id)
+    return web(request).redirect(request, "/console/teams", flash=N_("Account enabled again."))

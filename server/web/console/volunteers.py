@@ -27,6 +27,7 @@ from server.http.access import Permission, Principal, anywhere, home_site_of_vol
 from server.http.common import call, runtime
 from server.web import web
 from server.web.access import console_page
+from server.web.console import downloads
 from server.web.forms import csrf_protected, read_form
 from server.web.nav import N_
 from server.web.qr import access_sheet_qr
@@ -109,6 +110,15 @@ async def detail(volunteer_id: str, request: Request, principal: OnePrincipal) -
     allowed = sites_of(principal, Permission.MANAGE_CARDS)
     page = await call(request, volunteerviews.detail, volunteer_id, allowed)
     sites = dict(_site_options(runtime(request).context, None))
+    table = downloads.wanted(request, ("shifts", "cards"))
+    if table == "cards":
+        return downloads.csv_response(
+            request, ("card_id", "status"), page["cards"], filename=f"cards-{volunteer_id}"
+        )
+    if table == "shifts":
+        columns = ("start", "site_id", "site", "minutes", "tokens", "status", "source")
+        rows = [{**shift, "site": sites.get(shift["site_id"], shift["site_id"])} for shift in page["shifts"]]
+        return downloads.csv_response(request, columns, rows, filename=f"shifts-{volunteer_id}")
     return web(request).page(request, "console/volunteers/detail.html", v=page, site_names=sites)
 
 
