@@ -156,7 +156,8 @@ def hours_form(ctx: ServerContext, principal: Principal, query: Mapping[str, str
         threshold = foureyes.threshold_minutes(tx)
         card = query.get("card", "")
         volunteer = query.get("volunteer", "")
-        if volunteer and not card:
+        # Only a volunteer whose home site the principal decides for: else their card ID would show.
+        if volunteer and not card and principal.may(Permission.DECIDE, tx.home_site(volunteer)):
             cards = (tx.get_card(card_id) for card_id in tx.cards_by_volunteer().get(volunteer, []))
             usable = [c.card_id for c in cards if c is not None and c.blocked_ms is None]
             card = usable[-1] if usable else ""

@@ -38,6 +38,7 @@ from server.shifts import LEDGER_KIND_SHIFT
 from server.storage import ReadTx
 
 CSV: Final = "text/csv; charset=utf-8"
+FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet may run as a formula
 FORMATS: Final = ("json", "csv")
 ENTRY_COLUMNS: Final = ("at_ms", "kind", "delta", "balance", "site_id", "card_id", "ref", "log_index")
 REDEMPTION_COLUMNS: Final = (
@@ -87,13 +88,21 @@ def parse_format(params: Mapping[str, str]) -> str:
 
 
 def to_csv(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> str:
-    """A header of ``columns`` and one line per row; ``None`` is empty, booleans are ``true``/``false``."""
+    """A header of ``columns`` and one line per row; ``None`` is empty, booleans are ``true``/``false``.
+
+    A text cell that a spreadsheet would read as a formula (it starts with
+    ``= + - @``, a tab or a carriage return: OWASP's "CSV injection") gets a
+    leading ``'``: names and reasons are typed by people, and a coordinator opens
+    the download in a spreadsheet.  Numbers stay numbers (``-5`` is no formula).
+    """
 
     def cell(value: Any) -> Any:
         if value is None:
             return ""
         if isinstance(value, bool):
             return "true" if value else "false"
+        if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+            return "'" + value
         return value
 
     out = io.StringIO()

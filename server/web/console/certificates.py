@@ -190,6 +190,8 @@ async def issue_certificate(volunteer_id: str, request: Request, principal: Issu
 @router.get("/console/certificates/{volunteer_id}/prior", include_in_schema=False)
 async def prior_form(volunteer_id: str, request: Request, principal: Decider) -> Response:
     values = await call(request, _volunteer, volunteer_id)
+    # The decision's site: only where this person decides (others are refused anyway, and not shown).
+    values["sites"] = [s for s in values["sites"] if principal.may(Permission.DECIDE, s.site_id)]
     if downloads.wanted(request, ("prior",)):
         rows = [
             {"log_index": p.log_index, "hours": round(p.minutes / 60, 1), "reason": p.reason}

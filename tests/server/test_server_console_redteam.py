@@ -1,0 +1,116 @@
+"""The red team's findings against the console, each kept by a test (issue 18, principle 10).
+
+A coordinator of site A drives real console routes over loopback with a live
+``kk_console`` cookie (what the login opens after the second factor) and tries
+to read or change site B's things; downloads must not hand a spreadsheet a
+formula.  Each test here failed before its fix.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from server_helpers import Api
+
+from server import accounts, cardissuing, statements
+from server.accounts import TeamScope
+from server.http.access import CONSOLE_COOKIE
+from server.web.forms import CSRF_COOKIE
+
+COORDINATION = ["review", "decide", "manage_cards", "manage_fleet", "read_personal", "reports"]
+CSRF = "red-team-csrf-token"
+
+
+def _person(api: Api, site_id: str, email: str, permissions: list[str] = COORDINATION) -> str:
+    person_id = accounts.add_person(api.context, email=email, display_name="Kim", password="x" * 12)
+    accounts.set_totp_secret(api.context, person_id, accounts.new_totp_secret())
+    team = accounts.add_team(
+        api.context, name=f"Team {email}", permissions=permissions, scope=TeamScope("sites", (site_id,))
+    )
+    accounts.add_member(api.context, team, person_id)
+    return person_id
+
+
+@pytest.fixture
+def two_sites(api: Api) -> tuple[str, str]:
+    return api.create_site()["site_id"], api.create_site()["site_id"]
+
+
+@pytest.fixture
+def coordinator_a(api: Api, two_sites: tuple[str, str]) -> Iterator[httpx.Client]:
+    """A browser of a coordinator of site A: the session cookie and a CSRF cookie."""
+    person_id = _person(api, two_sites[0], "kim@example.org")
+    cookie = accounts.open_console_session(api.context, person_id, user_agent="test")
+    cookies = {CONSOLE_COOKIE: cookie, CSRF_COOKIE: CSRF}
+    with httpx.Client(base_url=api.base_url, cookies=cookies) as browser:
+        yield browser
+
+
+def test_the_manual_shift_form_names_no_card_of_another_sites_volunteer(
+    api: Api, two_sites: tuple[str, str], coordinator_a: httpx.Client
+) -> None:
+    """``/console/hours/new?volunteer=`` of site B must not fill in (and so reveal) their card ID."""
+    site_b = two_sites[1]
+    card_b = api.create_card("Bea", site_id=site_b)
+    page = coordinator_a.get("/console/hours/new", params={"volunteer": card_b["volunteer_id"]})
+    assert page.status_code == 200
+    assert card_b["card_id"] not in page.text
+    card_a = api.create_card("Ada", site_id=two_sites[0])  # at their own site the link still helps
+    own = coordinator_a.get("/console/hours/new", params={"volunteer": card_a["volunteer_id"]})
+    assert card_a["card_id"] in own.text
+
+
+def test_the_prior_engagement_form_offers_only_the_coordinators_sites(
+    api: Api, two_sites: tuple[str, str], coordinator_a: httpx.Client
+) -> None:
+    """The "where" choice of a prior-engagement decision listed every site of the economy."""
+    site_a, site_b = two_sites
+    volunteer = api.create_card("Ada", site_id=site_a)["volunteer_id"]
+    page = coordinator_a.get(f"/console/certificates/{volunteer}/prior")
+    assert page.status_code == 200
+    assert site_a in page.text and site_b not in page.text
+
+
+def test_another_sites_objects_answer_as_unknown_ones(
+    api: Api, two_sites: tuple[str, str], coordinator_a: httpx.Client
+) -> None:
+    """Every page about one object of site B answers exactly what an unknown object's page answers."""
+    site_b = two_sites[1]
+    volunteer_b = api.create_card("Bea", site_id=site_b)["volunteer_id"]
+    kiosk_b = api.enrol_kiosk(site_b).kiosk_id
+    unknown_volunteer = "v_" + "0" * 32
+    pairs = [
+        (f"/console/volunteers/{volunteer_b}", f"/console/volunteers/{unknown_volunteer}"),
+        (f"/console/certificates/{volunteer_b}", f"/console/certificates/{unknown_volunteer}"),
+        (f"/console/certificates/{volunteer_b}/prior", f"/console/certificates/{unknown_volunteer}/prior"),
+        (f"/console/kiosks/{kiosk_b}/revoke", "/console/kiosks/k_" + "0" * 32 + "/revoke"),
+        (f"/console/rules?site={site_b}", "/console/rules?site=s_" + "0" * 32),
+    ]
+    for theirs, unknown in pairs:
+        got, expected = coordinator_a.get(theirs), coordinator_a.get(unknown)
+        assert got.status_code == expected.status_code == 404, (theirs, got.status_code, expected.status_code)
+        assert got.text.replace(volunteer_b, "").replace(kiosk_b, "").replace(
+            site_b, ""
+        ) == expected.text.replace(unknown_volunteer, "").replace("k_" + "0" * 32, "").replace(
+            "s_" + "0" * 32, ""
+        ), theirs
+
+
+def test_a_download_hands_no_formula_to_a_spreadsheet(
+    api: Api, two_sites: tuple[str, str], coordinator_a: httpx.Client
+) -> None:
+    """A volunteer's name is the registering person's text: ``=HYPERLINK(…)`` must arrive as text."""
+    cardissuing.register_volunteer(
+        api.context, name='=HYPERLINK("http://evil.example","x")', site_id=two_sites[0]
+    )
+    cardissuing.register_volunteer(api.context, name="@SUM(1+1)", site_id=two_sites[0])
+    answer = coordinator_a.get("/console/volunteers", params={"format": "csv"})
+    assert answer.status_code == 200
+    names = [row["name"] for row in csv.DictReader(io.StringIO(answer.text))]
+    assert names and all(name[0] not in "=+-@\t\r" for name in names), names
+    # Numbers stay numbers: a negative balance is no formula.
+    assert statements.to_csv(("n", "s"), [{"n": -5, "s": "-5"}]).splitlines()[1] == "-5,'-5"
