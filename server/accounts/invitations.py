@@ -5,7 +5,8 @@ teams they may grant (no escalation, :mod:`server.accounts.teams`); the link
 ``/console/invite/<token>`` carries 256 random bits, stored only as SHA-256,
 and works once, for ``invitation_valid_hours`` (72 h).  Accepting it sets the
 person's password and confirms their TOTP secret in one step, so no account
-ever exists without a second factor.
+ever exists without a second factor.  A link is void once its inviter is
+disabled or no longer holds what the team grants (checked again on accepting).
 """
 
 from __future__ import annotations
@@ -26,13 +27,13 @@ from server.accounts.persons import (
     normalise_email,
 )
 from server.accounts.settings import account_settings
-from server.accounts.teams import check_member, get_team
+from server.accounts.teams import check_member, get_team, principal_of_person
 from server.context import ServerContext
 from server.errors import InputError, ServiceError
 from server.inputs import refused_char
 from server.principals import Principal
 from server.storage import ReadTx
-from server.storage.accounts import InvitationRow, PersonRow
+from server.storage.accounts import InvitationRow, PersonRow, TeamRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,8 +147,26 @@ def accept_invitation(
         if not tx.use_invitation(_hash(token), person_id, now):
             raise ServiceError(Reason.INVITATION_INVALID, "this invitation link is not valid (any more)")
         check_member(tx, team, person_id, None)
+        _refuse_void_inviter(tx, row, team)
         tx.insert_member(team.team_id, person_id, now)
     return person_id
+
+
+def _refuse_void_inviter(tx: ReadTx, row: InvitationRow, team: TeamRow) -> None:
+    """``410 invitation_invalid`` if the inviter was disabled, or no longer holds what the team grants.
+
+    A link grants what its maker may grant *now*: someone who left (or lost the
+    rights) cannot hand them on by a link made the day before.
+    """
+    if row.invited_by is None:  # the operator's (CLI): unchecked, as when it was made
+        return
+    inviter = tx.person(row.invited_by)
+    if inviter is None or inviter.disabled_ms is not None:
+        raise ServiceError(Reason.INVITATION_INVALID, "this invitation link is not valid (any more)")
+    try:
+        check_member(tx, team, "", principal_of_person(tx, inviter.person_id, inviter.display_name))
+    except ServiceError as exc:
+        raise ServiceError(Reason.INVITATION_INVALID, "this invitation link is not valid (any more)") from exc
 
 
 def revoke_invitation(ctx: ServerContext, invitation_id: str) -> bool:

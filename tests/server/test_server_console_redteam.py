@@ -114,3 +114,46 @@ def test_a_download_hands_no_formula_to_a_spreadsheet(
     assert names and all(name[0] not in "=+-@\t\r" for name in names), names
     # Numbers stay numbers: a negative balance is no formula.
     assert statements.to_csv(("n", "s"), [{"n": -5, "s": "-5"}]).splitlines()[1] == "-5,'-5"
+
+
+def test_an_invitation_grants_only_while_its_inviter_still_may(api: Api, two_sites: tuple[str, str]) -> None:
+    """An invitation of someone disabled since (they left), or who lost the team's rights, is void.
+
+    Else a person leaving could hand their rights on by a link made the day before.
+    """
+    from protocol import Reason
+    from server.accounts import invitations
+    from server.accounts.disable import disable_person
+    from server.errors import ServiceError
+
+    ctx = api.context
+    admin_id = accounts.add_person(ctx, email="root@example.org", display_name="Root", password="x" * 12)
+    everything = accounts.add_team(
+        ctx, name="Admins", permissions=["manage_teams"], scope=TeamScope("economy")
+    )
+    accounts.add_member(ctx, everything, admin_id)
+    leaver = _person(api, two_sites[0], "leaver@example.org", [*COORDINATION, "manage_teams"])
+    team = accounts.add_team(
+        ctx, name="Linden", permissions=COORDINATION, scope=TeamScope("sites", (two_sites[0],))
+    )
+    with ctx.storage.read() as tx:
+        by = accounts.teams.principal_of_person(tx, leaver, "Leaver")
+    made = invitations.invite(ctx, email="friend@example.org", team_id=team, by=by)
+    with ctx.storage.read() as tx:
+        root = accounts.teams.principal_of_person(tx, admin_id, "Root")
+    disable_person(ctx, root, leaver)
+    secret = accounts.new_totp_secret()
+    import pyotp
+
+    with pytest.raises(ServiceError) as refused:
+        invitations.accept_invitation(
+            ctx,
+            made.token,
+            display_name="Friend",
+            password="y" * 12,
+            totp_secret=secret,
+            code=pyotp.TOTP(secret).at(ctx.now_ms() // 1000),
+        )
+    assert refused.value.reason is Reason.INVITATION_INVALID
+    with ctx.storage.read() as tx:
+        assert tx.person_by_email("friend@example.org") is None
