@@ -159,7 +159,9 @@ def _failed(tx: Tx, person: PersonRow, now: int) -> None:
     """Count one failed password or code against ``person``; lock the account at the threshold."""
     settings = account_settings(tx)
     failures = person.failed_logins + 1
-    locked = None
+    # A wrong password during a lock (it is checked then: see check_password) keeps the lock running.
+    running = person.locked_until_ms is not None and now < person.locked_until_ms
+    locked = person.locked_until_ms if running else None
     if failures >= settings.lockout_failures:
         failures, locked = 0, now + settings.lockout_ms
     tx.set_login_failures(person.person_id, failures, locked)
@@ -169,8 +171,8 @@ def check_password(ctx: ServerContext, email: str, password: str, *, attempt: At
     """The ``person_id`` whose e-mail address and password these are; the first step of a login.
 
     ``401 login_failed`` for an unknown address or a wrong password (one answer
-    for both); ``403 account_disabled`` for the right password of a disabled
-    account; ``423 account_locked`` while the account is locked; ``429
+    for both, locked or not); ``403 account_disabled`` for the right password of a disabled
+    account; ``423 account_locked`` for the right password while the account is locked; ``429
     rate_limited`` while this client or this account has failed too often
     (:mod:`server.ratelimit`).  The second step is :func:`check_totp`.
     """
@@ -181,15 +183,16 @@ def check_password(ctx: ServerContext, email: str, password: str, *, attempt: At
     if person is None or len(password) > MAX_PASSWORD:
         _verify(_DUMMY_HASH, password[:MAX_PASSWORD])
         raise ServiceError(Reason.LOGIN_FAILED, "wrong e-mail address or password")
-    _lock_check(person, now)
+    # The lock is told only to whom gives the right password: for a wrong one a locked
+    # account answers as an unknown address does, or the lock would tell which addresses exist.
     right = _verify(person.password_hash, password)
     with ctx.storage.write() as tx:
         current = get_person(tx, person.person_id)
-        _lock_check(current, now)
         if not right:
             _failed(tx, current, now)
             raise_later = True
         else:
+            _lock_check(current, now)
             raise_later = False
             if _HASHER.check_needs_rehash(current.password_hash):
                 tx.set_password_hash(current.person_id, hash_password(password), current.password_ms)

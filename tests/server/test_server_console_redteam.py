@@ -157,3 +157,31 @@ def test_an_invitation_grants_only_while_its_inviter_still_may(api: Api, two_sit
     assert refused.value.reason is Reason.INVITATION_INVALID
     with ctx.storage.read() as tx:
         assert tx.person_by_email("friend@example.org") is None
+
+
+def test_a_locked_account_answers_a_wrong_password_as_an_unknown_address_does(api: Api) -> None:
+    """``account_locked`` for any password told a guesser which addresses have an account.
+
+    Lock an address by failing, and compare with an address that has none: the
+    same ``401 login_failed``.  Only the right password learns about the lock.
+    """
+    from protocol import Reason
+    from server.accounts.settings import LOCKOUT_FAILURES_SETTING
+    from server.errors import ServiceError
+    from server.ratelimit import CONSOLE_LOGINS, Budget, Guarded, GuessLimiter
+
+    ctx = api.context
+    with ctx.storage.write() as tx:
+        tx.set_setting(LOCKOUT_FAILURES_SETTING, "3")
+    accounts.add_person(ctx, email="kim@example.org", display_name="Kim", password="x" * 12)
+    roomy = Guarded(CONSOLE_LOGINS.name, Budget(1000, 60), Budget(1000, 60))
+    limiter = GuessLimiter(ctx.now_ms, budgets=[roomy])
+
+    def answer(email: str, password: str) -> Reason:
+        with pytest.raises(ServiceError) as refused:
+            accounts.check_password(ctx, email, password, attempt=limiter.attempt(CONSOLE_LOGINS, "c"))
+        return refused.value.reason
+
+    for email in ("kim@example.org", "nobody@example.org"):
+        assert [answer(email, "wrong password") for _ in range(5)] == [Reason.LOGIN_FAILED] * 5, email
+    assert answer("kim@example.org", "x" * 12) is Reason.ACCOUNT_LOCKED
