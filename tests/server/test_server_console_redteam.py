@@ -185,3 +185,13 @@ def test_a_locked_account_answers_a_wrong_password_as_an_unknown_address_does(ap
     for email in ("kim@example.org", "nobody@example.org"):
         assert [answer(email, "wrong password") for _ in range(5)] == [Reason.LOGIN_FAILED] * 5, email
     assert answer("kim@example.org", "x" * 12) is Reason.ACCOUNT_LOCKED
+
+
+def test_an_enrolment_code_of_thousands_of_digits_of_hours_is_a_4xx(
+    api: Api, two_sites: tuple[str, str], coordinator_a: httpx.Client
+) -> None:
+    """``int()`` of more than 4,300 digits raises ``ValueError``: that was a 500."""
+    for hours in ("9" * 5000, "١٢", "+24", " 24"):
+        form = {"csrf": CSRF, "site_id": two_sites[0], "hours": hours}
+        answer = coordinator_a.post("/console/kiosks/code", data=form)
+        assert answer.status_code == 400, (hours[:10], answer.status_code)
