@@ -12,7 +12,8 @@ Two rules hold whenever a team is made or a member added:
   their teams, wherever each holds.
 * **No escalation** (``403 grant_exceeds_own``): a person who makes a team, or
   adds someone to one, must hold each of its permissions for every site of its
-  scope themselves.  ``by=None`` is the operator (CLI, shell, tests): unchecked.
+  scope themselves; a new organisation team, which grows with the organisation,
+  only who holds them economy-wide.  ``by=None`` is the operator (CLI, shell, tests): unchecked.
 """
 
 from __future__ import annotations
@@ -161,7 +162,9 @@ def add_team(
     with ctx.storage.write() as tx:
         _check_scope(tx, scope)
         if by is not None:
-            _refuse_escalation(by, wanted, _team_sites(tx, team))
+            # An organisation team also grants every site moved into it later: economy-wide granters only.
+            growing = scope.kind == "organisation"
+            _refuse_escalation(by, wanted, None if growing else _team_sites(tx, team))
         existing_teams = tx.teams()
         quotas.check(len(existing_teams), quotas.TEAMS, "teams")
         if any(existing.name == name for existing in existing_teams):

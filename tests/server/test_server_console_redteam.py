@@ -195,3 +195,27 @@ def test_an_enrolment_code_of_thousands_of_digits_of_hours_is_a_4xx(
         form = {"csrf": CSRF, "site_id": two_sites[0], "hours": hours}
         answer = coordinator_a.post("/console/kiosks/code", data=form)
         assert answer.status_code == 400, (hours[:10], answer.status_code)
+
+
+def test_a_site_scoped_granter_makes_no_organisation_team(api: Api, two_sites: tuple[str, str]) -> None:
+    """An organisation team grows with every site moved into it later: only an economy-wide granter makes one.
+
+    Else a manager of site A, whose organisation holds only A today, makes an
+    organisation team, joins it, and holds site C the day an admin moves C in.
+    """
+    from protocol import Reason
+    from server.errors import ServiceError
+
+    ctx = api.context
+    site_a = two_sites[0]
+    org = accounts.add_organisation(ctx, "Träger e.V.", [site_a])
+    manager = _person(api, site_a, "mo@example.org", [*COORDINATION, "manage_teams"])
+    with ctx.storage.read() as tx:
+        by = accounts.teams.principal_of_person(tx, manager, "Mo")
+    with pytest.raises(ServiceError) as refused:
+        accounts.add_team(
+            ctx, name="Träger", permissions=["review"], scope=TeamScope("organisation", (org,)), by=by
+        )
+    assert refused.value.reason is Reason.GRANT_EXCEEDS_OWN
+    # A site team of their own site stays theirs to make.
+    accounts.add_team(ctx, name="Linden", permissions=["review"], scope=TeamScope("sites", (site_a,)), by=by)
