@@ -219,3 +219,14 @@ def test_a_site_scoped_granter_makes_no_organisation_team(api: Api, two_sites: t
     assert refused.value.reason is Reason.GRANT_EXCEEDS_OWN
     # A site team of their own site stays theirs to make.
     accounts.add_team(ctx, name="Linden", permissions=["review"], scope=TeamScope("sites", (site_a,)), by=by)
+
+
+def test_the_volunteers_download_is_never_cached(
+    api: Api, two_sites: tuple[str, str], coordinator_a: httpx.Client
+) -> None:
+    """It holds names (personal data): ``no-store`` and an attachment, as every other download of a page."""
+    cardissuing.register_volunteer(api.context, name="Ada", site_id=two_sites[0])
+    answer = coordinator_a.get("/console/volunteers", params={"format": "csv"})
+    assert answer.status_code == 200
+    assert answer.headers.get("cache-control") == "no-store"
+    assert answer.headers.get("content-disposition") == 'attachment; filename="volunteers.csv"'

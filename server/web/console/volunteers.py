@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from protocol import Reason
-from server import cardissuing, cards, quotas, sessions, statements, volunteerviews
+from server import cardissuing, cards, quotas, sessions, volunteerviews
 from server.accounts import record_activity as record
 from server.context import ServerContext
 from server.errors import ServiceError
@@ -65,9 +65,8 @@ async def volunteers(request: Request, principal: AnyPrincipal) -> Response:
     allowed = sites_of(principal, Permission.MANAGE_CARDS)
     query = request.query_params.get("q", "")
     found = await call(request, volunteerviews.search, query, allowed)
-    if request.query_params.get("format") == "csv":
-        text = statements.to_csv(CSV_COLUMNS, found)
-        return Response(text, media_type="text/csv; charset=utf-8")
+    if request.query_params.get("format") == "csv":  # names: never cached (downloads.csv_response)
+        return downloads.csv_response(request, CSV_COLUMNS, found, filename="volunteers")
     sites = _site_options(runtime(request).context, allowed)
     return web(request).page(
         request,
