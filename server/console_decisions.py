@@ -54,6 +54,7 @@ from server.storage.foureyes import PendingDecision
 
 DEVICE_KEY_FIELDS: Final = frozenset({"public_key", "label"})
 MAX_LABEL_CHARS: Final = 80
+MAX_DIGITS: Final = 20  # a whole-number or millisecond field of a form; the parser checks the range
 _INT_FIELDS: Final = frozenset(
     {
         "tokens_per_hour",
@@ -186,7 +187,7 @@ def _time_ms(value: object, name: str) -> int:
         text = value.strip()
         if text in ("", "0"):
             return 0
-        if text.isdigit():
+        if _digits(text):
             return int(text)
         try:
             moment = datetime.fromisoformat(text)
@@ -199,10 +200,15 @@ def _time_ms(value: object, name: str) -> int:
     raise InputError(Reason.BAD_FIELD, f"{name} is a date and time like 2026-12-07T08:30")
 
 
+def _digits(text: str) -> bool:
+    """ASCII digits, few enough for ``int()`` (it raises ``ValueError`` past 4,300 digits: a 500)."""
+    return 0 < len(text) <= MAX_DIGITS and text.isascii() and text.isdigit()
+
+
 def _int(value: object, name: str) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and _digits(value.strip().removeprefix("-")):
         return int(value.strip())
     raise InputError(Reason.BAD_FIELD, f"{name} is a whole number")
 

@@ -230,3 +230,32 @@ def test_the_volunteers_download_is_never_cached(
     assert answer.status_code == 200
     assert answer.headers.get("cache-control") == "no-store"
     assert answer.headers.get("content-disposition") == 'attachment; filename="volunteers.csv"'
+
+
+def test_a_decision_field_of_thousands_of_digits_is_a_4xx(
+    api: Api, two_sites: tuple[str, str], coordinator_a: httpx.Client
+) -> None:
+    """``int()`` refuses more than 4,300 digits with ``ValueError``: a whole-number field must be a 400."""
+    from protocol import PrivateKey
+
+    public_key = PrivateKey.generate().public_key.to_b64()
+    for fields in (
+        {"kind": "review", "kiosk": "k_x", "seq": "9" * 5000, "action": "approve", "reason": "ok"},
+        {"kind": "site_rules", "site": two_sites[0], "tokens_per_hour": "9" * 5000},
+        {"kind": "manual_shift", "card": "c_x", "site": two_sites[0], "start_ms": "9" * 5000, "end_ms": "1"},
+    ):
+        answer = coordinator_a.post(
+            "/console/decisions/prepare",
+            json={"public_key": public_key, "fields": fields},
+            headers={"X-CSRF-Token": CSRF},
+        )
+        assert 400 <= answer.status_code < 500, (fields["kind"], answer.status_code, answer.text[:200])
+    for seq in ("9" * 4000, "-" + "9" * 30, "1e400"):  # JSON numbers, not text
+        fields_json = '{"kind": "review", "kiosk": "k_x", "seq": ' + seq + "}"
+        raw = '{"public_key": "' + public_key + '", "fields": ' + fields_json + "}"
+        answer = coordinator_a.post(
+            "/console/decisions/prepare",
+            content=raw,
+            headers={"X-CSRF-Token": CSRF, "Content-Type": "application/json"},
+        )
+        assert 400 <= answer.status_code < 500, (seq[:10], answer.status_code, answer.text[:200])
