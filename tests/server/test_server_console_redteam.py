@@ -259,3 +259,20 @@ def test_a_decision_field_of_thousands_of_digits_is_a_4xx(
             headers={"X-CSRF-Token": CSRF, "Content-Type": "application/json"},
         )
         assert 400 <= answer.status_code < 500, (seq[:10], answer.status_code, answer.text[:200])
+
+
+def test_a_password_change_voids_a_login_half_done_with_the_old_password(api: Api) -> None:
+    """The password step's ticket outlived a password change: with the old password and a code, a session."""
+    from server.accounts import account as own
+    from server.accounts.login import issue_ticket, ticket_person
+    from server.ratelimit import CONSOLE_LOGINS, GuessLimiter
+
+    ctx = api.context
+    person_id = accounts.add_person(ctx, email="kim@example.org", display_name="Kim", password="x" * 12)
+    ticket = issue_ticket(ctx, person_id)  # someone who learnt the old password passed step one
+    assert ticket_person(ctx, ticket) == person_id
+    attempt = GuessLimiter(ctx.now_ms).attempt(CONSOLE_LOGINS, "c", person_id)
+    api.clock.now += 1000
+    own.change_password(ctx, person_id, "x" * 12, "y" * 12, keep_cookie=None, attempt=attempt)
+    assert ticket_person(ctx, ticket) is None
+    assert ticket_person(ctx, issue_ticket(ctx, person_id)) == person_id
