@@ -33,8 +33,16 @@ COORDINATOR_FIELDS: Final = frozenset({"name", "public_key"})
 MAX_NAME_CHARS: Final = 200
 
 
-def register_coordinator(ctx: ServerContext, request: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
-    """Register ``{name, public_key}`` as an ``active`` coordinator key; return its JSON and if it is new."""
+def register_coordinator(
+    ctx: ServerContext, request: Mapping[str, Any], *, person_id: str | None = None
+) -> tuple[dict[str, Any], bool]:
+    """Register ``{name, public_key}`` as an ``active`` coordinator key; return its JSON and if it is new.
+
+    ``person_id``: the console person who registers it (through the admin API with
+    their session).  The key is then theirs, like their browser's device key, so
+    four eyes (``server.foureyes``) counts them once however many keys they hold.
+    A machine token registers a key of nobody in particular.
+    """
     name = require_str(request, "name", max_len=MAX_NAME_CHARS)
     try:
         public_key = PublicKey.from_b64(request.get("public_key"))
@@ -51,6 +59,8 @@ def register_coordinator(ctx: ServerContext, request: Mapping[str, Any]) -> tupl
             key_id, public_key.raw, CoordinatorStatus.ACTIVE, created_ms=now, changed_ms=now, name=name
         )
         tx.insert_coordinator(key)
+        if person_id is not None:
+            tx.set_coordinator_person(key_id, person_id)
         tlog.append(ctx, tx, [tlog.coordinator_key_entry(key, now, version=tx.log_format())], now_ms=now)
     return key.to_json(), True
 

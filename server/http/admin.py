@@ -11,6 +11,8 @@ admin token holds every permission everywhere; a named token
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -29,6 +31,7 @@ from server import (
 from server import health as kiosk_health
 from server.http.access import (
     Permission,
+    Principal,
     economy,
     home_site_of_volunteer,
     quota,
@@ -62,6 +65,9 @@ from server.http.openapi import (
     doc,
 )
 from server.verify import verify_ledger
+
+# The principal who registers a coordinator key (a console person makes it theirs: four eyes).
+CoordinatorManager = Annotated[Principal, Depends(require(Permission.MANAGE_COORDINATORS, scope=economy))]
 
 router = APIRouter(tags=["admin"])
 
@@ -304,15 +310,14 @@ async def set_card_coordinator(card_id: str, request: Request) -> JSONResponse:
 
 @router.post(
     "/v1/admin/coordinators",
-    dependencies=[
-        Depends(require(Permission.MANAGE_COORDINATORS, scope=economy)),
-        Depends(quota(f"{quotas.COORDINATORS:,} coordinator keys")),
-    ],
+    dependencies=[Depends(quota(f"{quotas.COORDINATORS:,} coordinator keys"))],
     **doc(ok={201: "Registered", 200: "Registered before"}, body=CoordinatorRequest, errors=ADMIN_BODY),
 )
-async def post_coordinator(request: Request) -> JSONResponse:
+async def post_coordinator(request: Request, principal: CoordinatorManager) -> JSONResponse:
     body = await json_body(request, coordinator_keys.COORDINATOR_FIELDS)
-    key, created = await call(request, coordinator_keys.register_coordinator, body)
+    key, created = await call(
+        request, coordinator_keys.register_coordinator, body, person_id=principal.person_id
+    )
     return JSONResponse(key, status_code=201 if created else 200)
 
 

@@ -276,3 +276,38 @@ def test_a_password_change_voids_a_login_half_done_with_the_old_password(api: Ap
     own.change_password(ctx, person_id, "x" * 12, "y" * 12, keep_cookie=None, attempt=attempt)
     assert ticket_person(ctx, ticket) is None
     assert ticket_person(ctx, issue_ticket(ctx, person_id)) == person_id
+
+
+def test_a_laptop_key_an_admin_registers_through_the_api_is_theirs_so_they_cannot_cosign_themselves(
+    api: Api, two_sites: tuple[str, str]
+) -> None:
+    """Four eyes: an admin who enrols a laptop key beside their browser key is still one person."""
+    from protocol import PrivateKey, coordinator_id
+    from server.http.access import Permission
+
+    everything = [p.value for p in Permission if p is not Permission.SETTLE_SHOPS]
+    person_id = accounts.add_person(
+        api.context, email="ada@example.org", display_name="Ada", password="x" * 12
+    )
+    team = accounts.add_team(api.context, name="Admins", permissions=everything, scope=TeamScope("economy"))
+    accounts.add_member(api.context, team, person_id)
+    cookie = accounts.open_console_session(api.context, person_id, user_agent="test")
+    laptop = PrivateKey.generate()
+    with httpx.Client(base_url=api.base_url, cookies={CONSOLE_COOKIE: cookie, CSRF_COOKIE: CSRF}) as browser:
+        answer = browser.post(
+            "/v1/admin/coordinators",
+            json={"name": "Ada's laptop", "public_key": laptop.public_key.to_b64()},
+            headers={"X-CSRF-Token": CSRF},
+        )
+    assert answer.status_code == 201, answer.text
+    with api.context.storage.read() as tx:
+        assert tx.coordinator_person(coordinator_id(laptop.public_key)) == person_id
+    machine = PrivateKey.generate()  # the machine token's keys stay a key of nobody in particular
+    api.admin(
+        "POST",
+        "/v1/admin/coordinators",
+        {"name": "CI", "public_key": machine.public_key.to_b64()},
+        expect=201,
+    )
+    with api.context.storage.read() as tx:
+        assert tx.coordinator_person(coordinator_id(machine.public_key)) is None
