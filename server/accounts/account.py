@@ -54,8 +54,19 @@ def pending_totp(ctx: ServerContext, person_id: str) -> str | None:
         return get_person(tx, person_id).totp_pending
 
 
-def confirm_totp(ctx: ServerContext, person_id: str, code: str) -> None:
-    """Make the pending secret the person's if ``code`` is its current code, else ``401 totp_invalid``."""
+def confirm_totp(ctx: ServerContext, person_id: str, code: str, password: str, *, attempt: Attempt) -> None:
+    """Make the pending secret the person's if ``code`` is its current code, else ``401 totp_invalid``.
+
+    The password is asked again (a guess when wrong, ``401 login_failed``): a
+    session left open on a shared computer must not be enough to move the
+    second factor to someone else's phone.
+    """
+    attempt.begin()
+    with ctx.storage.read() as rtx:
+        person = get_person(rtx, person_id)
+    if not _verify(person.password_hash, password):
+        raise ServiceError(Reason.LOGIN_FAILED, "the current password is wrong")
+    attempt.succeeded()
     now = ctx.now_ms()
     with ctx.storage.write() as tx:
         person = get_person(tx, person_id)

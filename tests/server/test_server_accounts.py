@@ -453,9 +453,15 @@ def test_a_new_authenticator_counts_only_once_confirmed(context: ServerContext, 
     now_s = clock.now // 1000
     accounts.check_totp(context, ada, pyotp.TOTP(old).at(now_s))  # the old app still works meanwhile
     with pytest.raises(ServiceError):
-        own.confirm_totp(context, ada, "000000")
+        own.confirm_totp(context, ada, "000000", PASSWORD, attempt=guess(context))
     clock.now += 30_000
-    own.confirm_totp(context, ada, pyotp.TOTP(new).at(now_s + 30))
+    # A live session alone does not change the second factor: the password is asked again.
+    with pytest.raises(ServiceError) as refused:
+        own.confirm_totp(
+            context, ada, pyotp.TOTP(new).at(now_s + 30), "not the password", attempt=guess(context)
+        )
+    assert refused.value.reason.value == "login_failed"
+    own.confirm_totp(context, ada, pyotp.TOTP(new).at(now_s + 30), PASSWORD, attempt=guess(context))
     clock.now += 30_000
     with pytest.raises(ServiceError):
         accounts.check_totp(context, ada, pyotp.TOTP(old).at(now_s + 60))

@@ -313,7 +313,14 @@ async def confirm_totp(request: Request, principal: Person) -> Response:
     person_id = _person_id(principal)
     form = await read_form(request)
     try:
-        await call(request, own.confirm_totp, person_id, form.get("code", "")[:20])
+        await call(
+            request,
+            own.confirm_totp,
+            person_id,
+            form.get("code", "")[:20],
+            form.get("totp_password", "")[:1024],
+            attempt=attempt(request, CONSOLE_LOGINS, person_id),
+        )
     except ServiceError as error:
         return web(request).redirect(request, "/console/account#totp", flash=_flash_for(error))
     await call(request, accounts.record_activity, principal, "account.totp", person_id)
