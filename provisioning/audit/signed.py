@@ -99,28 +99,14 @@ class SignedEntries:
 
     def _check_signer(self, index: int, decision: Decision, body: bytes, sig: bytes, what: str) -> None:
         """Report a decision whose coordinator key is unknown, does not verify it, or was revoked."""
-        known = self._facts.coordinators.get(decision.coordinator)
-        if known is None:
-            self.problem(
-                Reason.UNKNOWN_COORDINATOR.value,
-                f"{what} is signed by coordinator key {decision.coordinator}, not logged before it",
-                index=index,
-            )
-            return
-        try:
-            verify_decision(body, sig, PublicKey(known[0]))
-        except ProtocolError:
-            self.problem(
-                Reason.BAD_SIGNATURE.value,
-                f"{what}'s signature does not verify with coordinator key {decision.coordinator}",
-                index=index,
-            )
-        if known[1] is not CoordinatorStatus.ACTIVE:
-            self.problem(
-                Reason.COORDINATOR_REVOKED.value,
-                f"{what} was taken after coordinator key {decision.coordinator} was revoked",
-                index=index,
-            )
+        self._check_key(
+            index,
+            decision.coordinator,
+            lambda key: verify_decision(body, sig, key),
+            what,
+            "signed",
+            "signature",
+        )
 
     def _check_cosigner(
         self, index: int, decision: Decision, body: bytes, cosig: Mapping[str, Any], what: str
@@ -138,26 +124,46 @@ class SignedEntries:
                 index=index,
             )
             return
+        self._check_key(
+            index,
+            coordinator,
+            lambda key: verify_cosignature(body, sig, key),
+            what,
+            "cosigned",
+            "cosignature",
+        )
+
+    def _check_key(
+        self,
+        index: int,
+        coordinator: str,
+        verify: Callable[[PublicKey], object],
+        what: str,
+        verb: str,
+        noun: str,
+    ) -> None:
+        """Report a coordinator key that was not logged before, does not ``verify``, or was revoked."""
         known = self._facts.coordinators.get(coordinator)
         if known is None:
             self.problem(
                 Reason.UNKNOWN_COORDINATOR.value,
-                f"{what} is cosigned by coordinator key {coordinator}, not logged before it",
+                f"{what} is {verb} by coordinator key {coordinator}, not logged before it",
                 index=index,
             )
             return
         try:
-            verify_cosignature(body, sig, PublicKey(known[0]))
+            verify(PublicKey(known[0]))
         except ProtocolError:
             self.problem(
                 Reason.BAD_SIGNATURE.value,
-                f"{what}'s cosignature does not verify with coordinator key {coordinator}",
+                f"{what}'s {noun} does not verify with coordinator key {coordinator}",
                 index=index,
             )
         if known[1] is not CoordinatorStatus.ACTIVE:
             self.problem(
                 Reason.COORDINATOR_REVOKED.value,
-                f"{what} was cosigned after coordinator key {coordinator} was revoked",
+                f"{what} was {'taken' if verb == 'signed' else verb} after coordinator key {coordinator} "
+                "was revoked",
                 index=index,
             )
 

@@ -15,6 +15,7 @@ allows scripts and styles from this server only, so no inline script can run.
 
 from __future__ import annotations
 
+import functools
 import json
 import mimetypes
 from collections.abc import Iterable, Mapping
@@ -81,7 +82,17 @@ class Web:
 
     @classmethod
     def load(cls, template_dir: Path = TEMPLATE_DIR, static_dir: Path = STATIC_DIR) -> Web:
-        """Read every catalogue and list the static files (only these are ever served)."""
+        """Read every catalogue and list the static files (only these are ever served).
+
+        The files ship with the code and do not change while it runs, so one
+        process reads them once: every app made later (a test makes hundreds)
+        shares the same immutable :class:`Web`.
+        """
+        return _loaded(template_dir, static_dir)
+
+    @classmethod
+    def read(cls, template_dir: Path, static_dir: Path) -> Web:
+        """A :class:`Web` freshly read from ``template_dir``, ``static_dir`` and the catalogues."""
         translations = {language: load_translations(language) for language in LANGUAGES}
         environments = {}
         for language, catalogue in translations.items():
@@ -207,6 +218,11 @@ class Web:
         if name.endswith(".js"):
             media_type = "text/javascript"
         return path, media_type
+
+
+@functools.cache
+def _loaded(template_dir: Path, static_dir: Path) -> Web:
+    return Web.read(template_dir, static_dir)
 
 
 def _csrf_token(request: Request) -> str:
