@@ -46,7 +46,7 @@ YEAR_DAYS: Final = 365
 MAX_YEARS_SHOWN: Final = 10  # how far back "years kept up" counts
 FIRST_YEAR: Final = 2000  # days asked about lie in these years; others are typing errors
 LAST_YEAR: Final = 2200
-_LIMITS: Final[Mapping[str, tuple[int, int]]] = {
+LIMITS: Final[Mapping[str, tuple[int, int]]] = {
     "hours_per_week": (0, 168),
     "hours_per_year": (0, 8784),
     "years_required": (1, MAX_YEARS_SHOWN),
@@ -72,7 +72,7 @@ class Thresholds:
     close_percent: int = 80
 
     def __post_init__(self) -> None:
-        for name, (low, high) in _LIMITS.items():
+        for name, (low, high) in LIMITS.items():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise InputError(Reason.BAD_FIELD, f"{name} is an integer from {low} to {high}")
@@ -115,7 +115,7 @@ def read_thresholds(tx: ReadTx) -> Thresholds:
 def set_thresholds(storage: Storage, thresholds: Thresholds) -> Thresholds:
     """Store new thresholds (already checked by :class:`Thresholds`); ``kokreativ server eligibility``."""
     with storage.write() as tx:
-        _write_thresholds(tx, thresholds)
+        write_thresholds(tx, thresholds)
     return thresholds
 
 
@@ -125,11 +125,12 @@ def change_thresholds(storage: Storage, changes: Mapping[str, int]) -> Threshold
         current = read_thresholds(tx).to_json()
         current.pop("year_minutes")
         changed = Thresholds(**{**current, **changes})
-        _write_thresholds(tx, changed)
+        write_thresholds(tx, changed)
     return changed
 
 
-def _write_thresholds(tx: Tx, thresholds: Thresholds) -> None:
+def write_thresholds(tx: Tx, thresholds: Thresholds) -> None:
+    """Store checked ``thresholds`` in an open transaction (the console's settings page writes them with others)."""
     for key in ELIGIBILITY_DEFAULTS:
         tx.set_setting(key, str(getattr(thresholds, key.removeprefix("eligibility_"))))
 
