@@ -113,7 +113,7 @@ def _whole_number(key: str, text: str) -> int:
 def set_settings(
     ctx: ServerContext, principal: Principal | None, changes: Mapping[str, str]
 ) -> dict[str, int]:
-    """Check ``changes`` (setting → the form's text) and store those that differ; the changed ones, new values.
+    """Check ``changes`` (setting → the form's text), store those that differ; return them, new values.
 
     All or nothing: one bad value refuses the whole form (400 ``bad_field``),
     so a page never stores half of what a person saw.  An unknown key is

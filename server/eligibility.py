@@ -130,7 +130,7 @@ def change_thresholds(storage: Storage, changes: Mapping[str, int]) -> Threshold
 
 
 def write_thresholds(tx: Tx, thresholds: Thresholds) -> None:
-    """Store checked ``thresholds`` in an open transaction (the console's settings page writes them with others)."""
+    """Store checked ``thresholds`` in an open transaction (the settings page writes them with others)."""
     for key in ELIGIBILITY_DEFAULTS:
         tx.set_setting(key, str(getattr(thresholds, key.removeprefix("eligibility_"))))
 

@@ -168,7 +168,14 @@ class Web:
         if principal is None:
             return []
         return [
-            item for item in NAV if item.permission is None or _holds_somewhere(principal, item.permission)
+            item
+            for item in NAV
+            if item.permission is None
+            or (
+                _holds_everywhere(principal, item.permission)
+                if item.economy_wide
+                else _holds_somewhere(principal, item.permission)
+            )
         ]
 
     def home(self, principal: object) -> str:
@@ -239,6 +246,12 @@ def _holds_somewhere(principal: object, permission: object) -> bool:
     if any(permission in grant.permissions for grant in grants):
         return True
     return permission in getattr(principal, "permissions", ())
+
+
+def _holds_everywhere(principal: object, permission: object) -> bool:
+    """``principal`` holds ``permission`` for the whole economy (a page of economy scope would not 403)."""
+    may = getattr(principal, "may", None)
+    return bool(may is not None and may(permission, None))
 
 
 def web(request: Request) -> Web:

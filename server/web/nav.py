@@ -20,6 +20,7 @@ class NavItem:
     path: str
     label: str
     permission: Permission | None  # None: every logged-in person
+    economy_wide: bool = False  # shown only to those holding the permission for the whole economy
 
 
 def N_(message: str) -> str:
@@ -41,4 +42,5 @@ NAV: Final[tuple[NavItem, ...]] = (
     NavItem("/console/confirmations", N_("Hours confirmations"), Permission.REVIEW),
     NavItem("/console/eligibility", N_("Ehrenamtskarte"), Permission.REPORTS),
     NavItem("/console/places", N_("Places"), Permission.MANAGE_SITES),
+    NavItem("/console/settings", N_("Settings"), Permission.MANAGE_TEAMS, economy_wide=True),
 )
