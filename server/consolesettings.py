@@ -85,7 +85,10 @@ def _current(tx: ReadTx) -> dict[str, int]:
         account.INVITATION_SETTING: figures.invitation_ms // (60 * account.MINUTE_MS),
         FOUR_EYES_SETTING: threshold_minutes(tx),
     }
-    thresholds = read_thresholds(tx)
+    try:
+        thresholds = read_thresholds(tx)
+    except ValueError:  # a row broken by hand (sqlite3): show the defaults, so the page can repair it
+        thresholds = Thresholds()
     for key in ELIGIBILITY_DEFAULTS:
         values[key] = getattr(thresholds, key.removeprefix(ELIGIBILITY_PREFIX))
     return values

@@ -110,3 +110,12 @@ def test_both_ways_to_qualify_off_is_refused_as_the_cli_refuses_it(context: Serv
     with pytest.raises(InputError):
         consolesettings.set_settings(context, None, {"eligibility_hours_per_year": "0"})
     assert values(context)["eligibility_hours_per_year"] == 250
+
+
+def test_a_row_broken_by_hand_shows_its_default_and_the_page_repairs_it(context: ServerContext) -> None:
+    with context.storage.write() as tx:
+        tx.set_setting("eligibility_years_required", "two")  # the sqlite3 fallback checks nothing
+    assert values(context)["eligibility_years_required"] == 2
+    consolesettings.set_settings(context, None, {"eligibility_years_required": "3"})
+    with context.storage.read() as tx:
+        assert read_thresholds(tx).years_required == 3
