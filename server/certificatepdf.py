@@ -21,11 +21,9 @@ from pathlib import Path
 from typing import Final
 
 import segno
-from fpdf import FPDF
 
 from protocol.earning import ZONE
 from server.certificates import IssuedCertificate
-from server.personpdf import FONT_CANDIDATES
 
 QR_ERROR: Final = "m"  # 15 % of the code may be smudged or folded and it still reads
 QR_WIDTH_MM: Final = 80
@@ -62,12 +60,16 @@ def _hours(minutes: int) -> str:
 
 
 def _font() -> Path | None:
+    from server.personpdf import FONT_CANDIDATES  # with fpdf, only when a PDF is made
+
     return next((path for path in FONT_CANDIDATES if path.is_file()), None)
 
 
 def render_certificate(issued: IssuedCertificate, *, base_url: str, site_name: str = "") -> bytes:
     """The certificate as PDF bytes; ``base_url`` is where the public check page ``/nachweis`` is served."""
     url = issued.url(base_url)
+    from fpdf import FPDF  # imported when a PDF is made: fpdf takes 0.25 s to import
+
     pdf = FPDF(format="A4")
     pdf.set_auto_page_break(auto=True, margin=15)
     pdf.set_title("Nachweis über ehrenamtliche Tätigkeit")

@@ -25,16 +25,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from fpdf import FPDF
-from fpdf.fonts import FontFace
-
 from protocol import Reason
 from protocol.earning import ZONE
 from protocol.economy import SiteKind
 from server import statements
 from server.context import ServerContext
 from server.errors import InputError
-from server.personpdf import FONT_CANDIDATES
 from server.visibility import Sites, visible
 
 _MONTH: Final = re.compile(r"(20[0-9]{2})-(0[1-9]|1[0-2])")
@@ -207,7 +203,13 @@ def render_pdf(
     Embeds DejaVu Sans where the system has it (:data:`server.personpdf.FONT_CANDIDATES`),
     else falls back to Helvetica, which prints Latin-1 only.
     """
+    from fpdf import FPDF  # imported when a PDF is made: fpdf takes 0.25 s to import
+    from fpdf.fonts import FontFace
+
+    from server.personpdf import FONT_CANDIDATES
+
     font = font if font is not None else next((p for p in FONT_CANDIDATES if p.is_file()), None)
+
     pdf = FPDF(orientation="landscape", format="A4")
     pdf.set_title(title)
     pdf.set_author("kokreativ")

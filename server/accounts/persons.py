@@ -18,6 +18,7 @@ a session (:mod:`server.accounts.sessions`).  Rules:
 
 from __future__ import annotations
 
+import functools
 import hmac
 import secrets
 from typing import Final
@@ -43,8 +44,16 @@ TOTP_DIGITS: Final = 6
 ISSUER: Final = "kokreativ"
 
 _HASHER: Final = PasswordHasher()  # argon2id
-# Checked when the e-mail address is unknown, so that answer takes as long as a wrong password's.
-_DUMMY_HASH: Final = _HASHER.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Checked when the e-mail address is unknown, so that answer takes as long as a wrong password's.
+
+    Made at the first login, not at import: every process that imports the
+    server (each CLI command) would otherwise spend an argon2 hash on nothing.
+    """
+    return _HASHER.hash(secrets.token_urlsafe(16))
 
 
 def new_person_id() -> str:
@@ -181,7 +190,7 @@ def check_password(ctx: ServerContext, email: str, password: str, *, attempt: At
     with ctx.storage.read() as rtx:
         person = rtx.person_by_email(email.strip()) if len(email) <= MAX_EMAIL else None
     if person is None or len(password) > MAX_PASSWORD:
-        _verify(_DUMMY_HASH, password[:MAX_PASSWORD])
+        _verify(_dummy_hash(), password[:MAX_PASSWORD])
         raise ServiceError(Reason.LOGIN_FAILED, "wrong e-mail address or password")
     # The lock is told only to whom gives the right password: for a wrong one a locked
     # account answers as an unknown address does, or the lock would tell which addresses exist.
