@@ -501,7 +501,12 @@ class DeclaredRoute:
 
 
 def declared_routes(routes: Iterable[BaseRoute]) -> list[DeclaredRoute]:
-    """Every route of ``routes`` (an app's ``app.routes``), included routers flattened, in match order.
+    """Every route of ``routes`` (an app's ``app.routes``), included routers flattened, in match order."""
+    return [_declared(route) for route in effective_routes(routes)]
+
+
+def effective_routes(routes: Iterable[BaseRoute]) -> list[Any]:
+    """``routes`` as they serve: included routers flattened, each route with its inclusion's dependencies.
 
     FastAPI 0.165 keeps an included router as one entry of ``app.routes`` and
     builds each route's effective form (with the inclusion's dependencies)
@@ -509,25 +514,33 @@ def declared_routes(routes: Iterable[BaseRoute]) -> list[DeclaredRoute]:
     routes into ``app.routes`` already.
     """
     iter_contexts = getattr(fastapi.routing, "iter_route_contexts", None)
-    effective: Iterable[Any] = routes if iter_contexts is None else iter_contexts(list(routes))
-    return [_declared(route) for route in effective]
+    return list(routes) if iter_contexts is None else list(iter_contexts(list(routes)))
+
+
+def dependency_calls(route: Any) -> list[Any]:
+    """The callables of every dependency of an effective ``route``, its routers' and nested ones included."""
+    if not isinstance(getattr(route, "original_route", route), APIRoute):
+        return []
+    calls = []
+    pending = list(route.dependant.dependencies)
+    while pending:
+        dependant = pending.pop(0)
+        calls.append(dependant.call)
+        pending.extend(dependant.dependencies)
+    return calls
 
 
 def _declared(route: Any) -> DeclaredRoute:
     methods = tuple(sorted(getattr(route, "methods", None) or ()))
     path = str(getattr(route, "path", None) or repr(getattr(route, "original_route", route)))
     audience = ", ".join(str(tag) for tag in getattr(route, "tags", None) or ())
-    found: list[Access] = []
-    bounds: list[Quota] = []
-    if isinstance(getattr(route, "original_route", route), APIRoute):
-        pending = list(route.dependant.dependencies)
-        while pending:
-            dependant = pending.pop(0)
-            if isinstance(dependant.call, Marker | Require | HolderOr | VolunteerSession | ConsoleSession):
-                found.append(dependant.call)
-            elif isinstance(dependant.call, Quota):
-                bounds.append(dependant.call)
-            pending.extend(dependant.dependencies)
+    calls = dependency_calls(route)
+    found = [
+        call
+        for call in calls
+        if isinstance(call, Marker | Require | HolderOr | VolunteerSession | ConsoleSession)
+    ]
+    bounds = [call for call in calls if isinstance(call, Quota)]
     return DeclaredRoute(methods, path, audience, tuple(found), tuple(bounds))
 
 

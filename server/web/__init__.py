@@ -18,17 +18,18 @@ from __future__ import annotations
 import functools
 import json
 import mimetypes
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, cast
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from babel.support import Translations
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from server.principals import Principal
 from server.web.forms import CSRF_COOKIE, CSRF_FIELD, new_csrf_token
 from server.web.i18n import LANGUAGE_COOKIE, LANGUAGES, load_translations, negotiate
 from server.web.nav import NAV, NavItem
@@ -163,7 +164,7 @@ class Web:
             )
         return self.finish(request, response)
 
-    def nav(self, principal: object) -> list[NavItem]:
+    def nav(self, principal: Principal | None) -> list[NavItem]:
         """The navigation entries ``principal`` may open (those it holds the permission for somewhere)."""
         if principal is None:
             return []
@@ -172,13 +173,13 @@ class Web:
             for item in NAV
             if item.permission is None
             or (
-                _holds_everywhere(principal, item.permission)
+                principal.may(item.permission, None)
                 if item.economy_wide
-                else _holds_somewhere(principal, item.permission)
+                else principal.sites_for(item.permission) != frozenset()
             )
         ]
 
-    def home(self, principal: object) -> str:
+    def home(self, principal: Principal | None) -> str:
         """Where ``principal`` lands after logging in: the first page of the navigation it may open.
 
         A shop owner or an auditor holds no ``review``, so the overview would
@@ -206,8 +207,6 @@ class Web:
         raw = request.cookies.get(FLASH_COOKIE)
         if not raw:
             return None
-        from urllib.parse import unquote
-
         try:
             message, params = json.loads(unquote(raw))
             if not isinstance(message, str) or not isinstance(params, dict):
@@ -239,19 +238,6 @@ def _csrf_token(request: Request) -> str:
         token = new_csrf_token()
         request.state.new_csrf = token
     return cast(str, token)
-
-
-def _holds_somewhere(principal: object, permission: object) -> bool:
-    grants: Iterable[Any] = getattr(principal, "grants", ()) or ()
-    if any(permission in grant.permissions for grant in grants):
-        return True
-    return permission in getattr(principal, "permissions", ())
-
-
-def _holds_everywhere(principal: object, permission: object) -> bool:
-    """``principal`` holds ``permission`` for the whole economy (a page of economy scope would not 403)."""
-    may = getattr(principal, "may", None)
-    return bool(may is not None and may(permission, None))
 
 
 def web(request: Request) -> Web:

@@ -21,12 +21,11 @@ from typing import Final
 from urllib.parse import parse_qsl
 
 from fastapi import Request
-from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
 from protocol import Reason
 from server.errors import InputError, ServiceError
-from server.http.access import declared_routes
+from server.http.access import declared_routes, dependency_calls, effective_routes
 from server.http.common import read_body
 
 MAX_FORM_BYTES: Final = 64 * 1024
@@ -100,29 +99,10 @@ csrf_protected: Final = CsrfProtected()
 def unprotected_posts(routes: Iterable[BaseRoute], prefixes: Iterable[str]) -> list[str]:
     """The writing routes under ``prefixes`` (the pages) that do not declare :data:`csrf_protected`."""
     wanted = tuple(prefixes)
-    missing = []
-    for declared, route in zip(declared_routes(routes), _effective(routes), strict=True):
-        if not declared.writes or not declared.path.startswith(wanted):
-            continue
-        if not _depends_on(route, csrf_protected):
-            missing.append(str(declared))
-    return missing
-
-
-def _effective(routes: Iterable[BaseRoute]) -> list[object]:
-    import fastapi.routing
-
-    iter_contexts = getattr(fastapi.routing, "iter_route_contexts", None)
-    return list(routes) if iter_contexts is None else list(iter_contexts(list(routes)))
-
-
-def _depends_on(route: object, call: object) -> bool:
-    if not isinstance(getattr(route, "original_route", route), APIRoute):
-        return False
-    pending = list(route.dependant.dependencies)  # type: ignore[attr-defined]
-    while pending:
-        dependant = pending.pop(0)
-        if dependant.call is call:
-            return True
-        pending.extend(dependant.dependencies)
-    return False
+    return [
+        str(declared)
+        for declared, route in zip(declared_routes(routes), effective_routes(routes), strict=True)
+        if declared.writes
+        and declared.path.startswith(wanted)
+        and not any(call is csrf_protected for call in dependency_calls(route))
+    ]
