@@ -39,6 +39,7 @@ def _person_add(args: argparse.Namespace) -> int:
     from server.accounts.teams import TeamScope
     from server.datadir import open_data_dir
     from server.http.access import Permission
+    from server.principals import SHOP_DUTIES
 
     password = _password(args)
     with open_data_dir(Path(args.data)) as ctx:
@@ -51,7 +52,7 @@ def _person_add(args: argparse.Namespace) -> int:
                 existing = next((team for team in tx.teams() if team.name == ADMIN_TEAM), None)
             if existing is None:
                 # Every permission but settle_shops: no person may both decide and settle (duties).
-                everything = [p.value for p in Permission if p is not Permission.SETTLE_SHOPS]
+                everything = [p.value for p in Permission if p not in SHOP_DUTIES]
                 team_id = accounts.add_team(
                     ctx, name=ADMIN_TEAM, permissions=everything, scope=TeamScope("economy")
                 )

@@ -43,6 +43,11 @@ class Permission(StrEnum):
     READ_PERSONAL = "read_personal"  # a volunteer's balance, shifts and statement (their home site)
     MANAGE_TEAMS = "manage_teams"  # teams, invitations, persons' device keys: the most powerful
     READ_ACTIVITY = "read_activity"  # the console's activity log
+    RUN_SHOP = "run_shop"  # a shop's own page: void its redemptions, manage its till staff (issue 19)
+
+
+# What a shop owner does; nobody who records hours (decide) may hold one of these (server.accounts.teams).
+SHOP_DUTIES: Final = frozenset({Permission.SETTLE_SHOPS, Permission.RUN_SHOP})
 
 
 def known_permissions(values: Iterable[str]) -> frozenset[Permission]:

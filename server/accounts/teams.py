@@ -34,8 +34,11 @@ from server.storage.accounts import TeamRow
 
 ScopeKind = Literal["economy", "sites", "organisation", "shops"]
 SCOPE_KINDS: Final = frozenset(get_args(ScopeKind))
-# Who records or corrects hours may not also settle shops (issue 18).
-CONFLICTING_DUTIES: Final = (frozenset({Permission.DECIDE, Permission.SETTLE_SHOPS}),)
+# Who records or corrects hours may not also settle shops (issue 18) or run one (issue 19).
+CONFLICTING_DUTIES: Final = (
+    frozenset({Permission.DECIDE, Permission.SETTLE_SHOPS}),
+    frozenset({Permission.DECIDE, Permission.RUN_SHOP}),
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,15 +32,26 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from server.principals import Principal
 from server.web.forms import CSRF_COOKIE, CSRF_FIELD, new_csrf_token
 from server.web.i18n import LANGUAGE_COOKIE, LANGUAGES, load_translations, negotiate
-from server.web.nav import NAV, NavItem
+from server.web.nav import NAV, PUBLIC_NAV, NavItem
 
-__all__ = ["PAGE_PREFIXES", "Web", "cookie_secure", "local_path", "web"]
+__all__ = ["HOME_PAGE", "PAGE_PREFIXES", "Web", "cookie_secure", "local_path", "web"]
 
 TEMPLATE_DIR: Final = Path(__file__).parent / "templates"
 STATIC_DIR: Final = Path(__file__).parent / "static"
 FLASH_COOKIE: Final = "kk_flash"
 # Paths whose errors are pages, not JSON: what a person opens in a browser.
-PAGE_PREFIXES: Final = ("/console", "/bestaetigen", "/nachweis", "/lang/")
+PAGE_PREFIXES: Final = (
+    "/console",
+    "/bestaetigen",
+    "/nachweis",
+    "/lang/",
+    "/ich",
+    "/laeden",
+    "/so-gehts",
+    "/pruefen",
+    "/anzeige",
+)
+HOME_PAGE: Final = "/"  # the public economy page; a page path, though no prefix of the others
 SECURITY_HEADERS: Final[Mapping[str, str]] = {
     "Content-Security-Policy": (
         "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -200,6 +211,7 @@ class Web:
             "csrf": _csrf_token(request),
             "csrf_field": CSRF_FIELD,
             "nav": self.nav(principal),
+            "public_nav": () if request.url.path.startswith("/console") else PUBLIC_NAV,
             "flash": self._flash(request),
         }
 

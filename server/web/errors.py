@@ -16,7 +16,7 @@ from urllib.parse import quote
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 
-from server.web import PAGE_PREFIXES, web
+from server.web import HOME_PAGE, PAGE_PREFIXES, web
 from server.web.nav import N_
 
 LOGIN_PATH: Final = "/console/login"
@@ -37,7 +37,7 @@ _FALLBACK: Final = (N_("Something went wrong"), N_("Nothing was changed. Please 
 def is_page(request: Request) -> bool:
     """Whether ``request`` is for a page a person opens, rather than for the API."""
     path = request.url.path
-    return path.startswith(PAGE_PREFIXES) and getattr(request.app.state, "web", None) is not None
+    return (path == HOME_PAGE or path.startswith(PAGE_PREFIXES)) and getattr(request.app.state, "web", None) is not None
 
 
 def page_error(

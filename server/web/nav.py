@@ -28,6 +28,15 @@ def N_(message: str) -> str:
     return message
 
 
+# The public pages' navigation (issue 19), shown to everyone outside the console.
+PUBLIC_NAV: Final[tuple[NavItem, ...]] = (
+    NavItem("/", N_("The economy"), None),
+    NavItem("/laeden", N_("Where to spend"), None),
+    NavItem("/so-gehts", N_("How it works"), None),
+    NavItem("/pruefen", N_("Check the ledger"), None),
+    NavItem("/ich", N_("My hours"), None),
+)
+
 NAV: Final[tuple[NavItem, ...]] = (
     NavItem("/console", N_("Overview"), Permission.REVIEW),
     NavItem("/console/kiosks", N_("Kiosks"), Permission.MANAGE_FLEET),

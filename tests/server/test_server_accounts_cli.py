@@ -15,6 +15,7 @@ from protocol import Reason
 from server import accounts
 from server.datadir import InitResult
 from server.http.access import Permission
+from server.principals import SHOP_DUTIES
 from server.ratelimit import CONSOLE_LOGINS, GuessLimiter
 
 
@@ -41,7 +42,7 @@ def test_the_first_admin_gets_a_team_with_every_permission_but_settling_and_a_to
     cookie = accounts.open_console_session(ctx, made["person_id"])
     admin = accounts.console_principal(ctx, cookie)
     assert admin is not None and admin.may(Permission.MANAGE_TEAMS, None)
-    assert admin.permissions == frozenset(Permission) - {Permission.SETTLE_SHOPS}
+    assert admin.permissions == frozenset(Permission) - SHOP_DUTIES
     # The same address again: one clear line, exit 2.
     assert main([*argv, "--name", "Ada", "--password-file", str(secret_file), "--no-qr"]) == 2
     assert "person_exists" in capsys.readouterr().err

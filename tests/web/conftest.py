@@ -146,8 +146,9 @@ class Console:
         """A person with every permission over the whole economy (but settle_shops: duties are split)."""
         from server import accounts
         from server.http.access import Permission
+        from server.principals import SHOP_DUTIES
 
-        everything = [p.value for p in Permission if p is not Permission.SETTLE_SHOPS]
+        everything = [p.value for p in Permission if p not in SHOP_DUTIES]
         return self.person(everything, scope=accounts.TeamScope("economy"), name=name)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from playwright.sync_api import Page
 
 from kokreativ.demo.serve import DemoAccount, DemoConsole, demo_console
-from server.http.access import Permission
+from server.principals import SHOP_DUTIES
 from server.web.nav import NAV
 from tests.web.conftest import Person
 
@@ -31,7 +31,7 @@ class ConsolePage:
     account: str  # a DemoAccount.key
 
 
-ADMIN_LACKS = frozenset({Permission.SETTLE_SHOPS})  # duties are split: the admin preset has no settle_shops
+ADMIN_LACKS = SHOP_DUTIES  # duties are split: the admin preset has no settle_shops
 
 
 def page_name(path: str) -> str:

@@ -24,6 +24,7 @@ from server.context import ServerContext
 from server.errors import InputError, ServiceError
 from server.http.access import Permission, Principal, anywhere, quota
 from server.http.common import call
+from server.principals import SHOP_DUTIES
 from server.web import web
 from server.web.access import console_page
 from server.web.console import downloads
@@ -47,9 +48,7 @@ class Preset:
 
 
 PRESETS: Final = {
-    "admin": Preset(
-        N_("Admin"), tuple(p for p in Permission if p is not Permission.SETTLE_SHOPS), ("economy",)
-    ),
+    "admin": Preset(N_("Admin"), tuple(p for p in Permission if p not in SHOP_DUTIES), ("economy",)),
     "coordination": Preset(
         N_("Coordination"),
         (
@@ -62,7 +61,7 @@ PRESETS: Final = {
         ),
         ("sites", "organisation"),
     ),
-    "shop": Preset(N_("Shop"), (Permission.SETTLE_SHOPS,), ("shops",)),
+    "shop": Preset(N_("Shop"), (Permission.SETTLE_SHOPS, Permission.RUN_SHOP), ("shops",)),
     "audit": Preset(N_("Audit"), (Permission.AUDIT, Permission.AUDIT_LOG), ("economy",)),
 }
 
