@@ -37,7 +37,8 @@ _FALLBACK: Final = (N_("Something went wrong"), N_("Nothing was changed. Please 
 def is_page(request: Request) -> bool:
     """Whether ``request`` is for a page a person opens, rather than for the API."""
     path = request.url.path
-    return (path == HOME_PAGE or path.startswith(PAGE_PREFIXES)) and getattr(request.app.state, "web", None) is not None
+    is_page = path == HOME_PAGE or path.startswith(PAGE_PREFIXES)
+    return is_page and getattr(request.app.state, "web", None) is not None
 
 
 def page_error(
