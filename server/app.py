@@ -37,6 +37,7 @@ from server.web.console import places as console_places
 from server.web.console import reports as console_reports
 from server.web.console import review as console_review
 from server.web.console import settings as console_settings
+from server.web.console import shoppage as console_shoppage
 from server.web.console import teams as console_teams
 from server.web.console import volunteers as console_volunteers
 
@@ -70,6 +71,7 @@ ROUTERS: Final[tuple[APIRouter, ...]] = (
     console_certificates.pages,
     console_places.router,
     console_settings.router,
+    console_shoppage.router,
 )
 
 

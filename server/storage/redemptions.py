@@ -43,17 +43,21 @@ class RedemptionsRead(Queries):
         )
         return [redemption_from_row(row) for row in rows]
 
-    def shop_redemptions(self, site_id: str, from_ms: int, to_ms: int | None) -> list[Redemption]:
+    def shop_redemptions(
+        self, site_id: str, from_ms: int, to_ms: int | None, *, declined: bool = False
+    ) -> list[Redemption]:
         """Redemptions at ``site_id`` that moved tokens or wait for review, by ``wall_ms``.
 
         ``wall_ms`` lies in ``[from_ms, to_ms)``.
 
         Debited, voided, held and rejected ones, in time order; ``to_ms`` ``None`` means no
-        upper end.  Declined ones moved nothing and are left out.
+        upper end.  Declined ones moved nothing and are left out, unless ``declined`` (the
+        shop owner's page shows them: a customer turned away at the till asks about it).
         """
+        statuses = "'debited', 'voided', 'held', 'rejected'" + (", 'declined'" if declined else "")
         rows = self._conn.execute(
             f"SELECT {REDEMPTION_COLUMNS}, rowid FROM redemptions WHERE site_id = ? AND wall_ms >= ? "
-            "AND (? IS NULL OR wall_ms < ?) AND status IN ('debited', 'voided', 'held', 'rejected') "
+            f"AND (? IS NULL OR wall_ms < ?) AND status IN ({statuses}) "
             "ORDER BY wall_ms, rowid",
             (site_id, from_ms, to_ms, to_ms),
         )
@@ -76,6 +80,16 @@ class RedemptionsRead(Queries):
             (kiosk_id, day_start_ms, day_end_ms),
         ).fetchone()
         return int(row[0])
+
+    def offline_held(self, kiosk_id: str, day_start_ms: int, day_end_ms: int) -> tuple[int, int]:
+        """``(count, tokens)`` of ``kiosk_id``'s offline redemptions received in ``[day_start_ms,
+        day_end_ms)`` that were held beyond its bound (however a coordinator decided them since)."""
+        row = self._conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM redemptions WHERE kiosk_id = ? AND online = 0 "
+            "AND received_ms >= ? AND received_ms < ? AND held IS NOT NULL",
+            (kiosk_id, day_start_ms, day_end_ms),
+        ).fetchone()
+        return int(row[0]), int(row[1])
 
 
 class RedemptionsWrite(RedemptionsRead):

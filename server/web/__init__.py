@@ -183,10 +183,11 @@ class Web:
             item
             for item in NAV
             if item.permission is None
-            or (
-                principal.may(item.permission, None)
+            or any(
+                principal.may(permission, None)
                 if item.economy_wide
-                else principal.sites_for(item.permission) != frozenset()
+                else principal.sites_for(permission) != frozenset()
+                for permission in item.permissions()
             )
         ]
 
@@ -194,7 +195,7 @@ class Web:
         """Where ``principal`` lands after logging in: the first page of the navigation it may open.
 
         A shop owner or an auditor holds no ``review``, so the overview would
-        only answer 403; they land on their settlements or their account instead.
+        only answer 403; they land on their shop's page or their account instead.
         """
         allowed = self.nav(principal)
         return allowed[0].path if allowed else "/console/account"

@@ -21,6 +21,11 @@ class NavItem:
     label: str
     permission: Permission | None  # None: every logged-in person
     economy_wide: bool = False  # shown only to those holding the permission for the whole economy
+    also: Permission | None = None  # shown to those holding this one instead, too (a shop's two duties)
+
+    def permissions(self) -> tuple[Permission, ...]:
+        """The permissions any one of which opens the page."""
+        return tuple(p for p in (self.permission, self.also) if p is not None)
 
 
 def N_(message: str) -> str:
@@ -40,6 +45,8 @@ PUBLIC_NAV: Final[tuple[NavItem, ...]] = (
 NAV: Final[tuple[NavItem, ...]] = (
     NavItem("/console", N_("Overview"), Permission.REVIEW),
     NavItem("/console/kiosks", N_("Kiosks"), Permission.MANAGE_FLEET),
+    # Before the settlements: a shop owner (the Laden role, server.web.Web.home) lands on their shop.
+    NavItem("/console/laden", N_("My shop"), Permission.SETTLE_SHOPS, also=Permission.RUN_SHOP),
     NavItem("/console/reports", N_("Reports"), Permission.REPORTS),
     NavItem("/console/settlements", N_("Settlements"), Permission.SETTLE_SHOPS),
     NavItem("/console/teams", N_("Teams"), Permission.MANAGE_TEAMS),

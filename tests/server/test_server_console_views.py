@@ -81,6 +81,7 @@ def test_every_page_renders_in_german_and_in_english(api: Api) -> None:
         f"/console/kiosks/{kiosk.kiosk_id}/revoke": (f"{kiosk.kiosk_id} sperren", f"Revoke {kiosk.kiosk_id}"),
         "/console/reports": ("Berichte", "Reports"),
         "/console/settlements": ("Abrechnungen", "Settlements"),
+        "/console/laden": ("Mein Laden", "My shop"),
     }
     for language in ("de", "en"):
         with _client(api) as browser:

@@ -94,11 +94,11 @@ def test_a_shop_owner_sees_the_settlements_of_their_shop_only(page: Page, consol
     assert page.locator("h1").inner_text() == "Nicht erlaubt"
 
 
-def test_a_shop_owner_lands_on_their_settlements_after_logging_in(page: Page, console: Console) -> None:
+def test_a_shop_owner_lands_on_their_shop_after_logging_in(page: Page, console: Console) -> None:
     from server import accounts
     from tests.web.conftest import logged_in
 
     owner = console.person(["settle_shops"], scope=accounts.TeamScope("shops", (console.shop,)))
     logged_in(page, console, owner)
-    page.wait_for_url("**/console/settlements")
+    page.wait_for_url(f"**/console/laden/{console.shop}")  # their one shop's page (server.web.Web.home)
     assert page.locator("h1").inner_text() != "Nicht erlaubt"
