@@ -91,6 +91,7 @@ async def shop(
         shop=found,
         month=found.month,
         may_run=principal.may(Permission.RUN_SHOP, shop_id),
+        voids=False,  # the void button, once server.voidrequests is here
         statuses=STATUS_LABELS,
         when=tables.when,
         clock=clock,
