@@ -145,3 +145,73 @@ def test_nobody_opens_a_shop_that_is_not_theirs(page: Page, shop_console: Consol
     assert len(texts[404]) == 1
     open_as(page, console, owner, f"/console/laden/{other}")
     expect(page.locator("h1")).to_have_text("Nicht gefunden")
+
+
+def test_the_owner_asks_the_till_to_void_todays_sale(page: Page, shop_console: Console) -> None:
+    console = shop_console
+    open_as(page, console, console.people[0], f"/console/laden/{console.shop}")
+    sale = page.locator("table.lines").first.locator("tbody tr").first
+    sale.get_by_role("button", name="Stornieren").click()
+    expect(page.locator(".flash")).to_contain_text("Die Kasse storniert es bei ihrer nächsten Verbindung")
+    sale = page.locator("table.lines").first.locator("tbody tr").first
+    expect(sale).to_contain_text("wartet auf die Kasse")
+    expect(sale.get_by_role("button", name="Stornieren")).to_have_count(0)
+    # Taken back before a till signed it: paid again, and voidable again.
+    sale.get_by_role("button", name="Zurücknehmen").click()
+    expect(page.locator(".flash")).to_contain_text("Die Storno-Anfrage ist zurückgenommen")
+    sale = page.locator("table.lines").first.locator("tbody tr").first
+    expect(sale).to_contain_text("bezahlt")
+    expect(sale.get_by_role("button", name="Stornieren")).to_have_count(1)
+
+
+def test_till_staff_get_a_pin_shown_once_a_new_maximum_and_are_removed(page: Page, shop_console: Console) -> None:
+    console = shop_console
+    open_as(page, console, console.people[0], f"/console/laden/{console.shop}")
+    page.get_by_role("link", name="Kassenpersonal").click()
+    page.fill("#f-name", "Aylin")
+    page.select_option("#f-role", "cashier")
+    page.fill("#f-daily_max", "60")
+    page.get_by_role("button", name="Hinzufügen und PIN erzeugen").click()
+    pin = page.locator("#staff-pin").inner_text()
+    assert len(pin) == 6 and pin.isdigit()
+    page.get_by_role("link", name="Zurück zum Kassenpersonal").click()
+    assert pin not in page.content()  # shown once: the server keeps only its hash
+    person = page.locator("section.staff", has_text="Aylin")
+    expect(person).to_contain_text("Tagesmaximum: 60 Token")
+
+    person.get_by_role("button", name="Neue PIN für Aylin").click()
+    again = page.locator("#staff-pin").inner_text()
+    assert len(again) == 6 and again.isdigit()
+    page.get_by_role("link", name="Zurück zum Kassenpersonal").click()
+
+    person = page.locator("section.staff", has_text="Aylin")
+    person.get_by_label("Neues Tagesmaximum (Token)").fill("80")
+    person.get_by_role("button", name="Ändern").click()
+    expect(page.locator(".flash")).to_have_text("Aylin darf jetzt bis zu 80 Token am Tag einlösen.")
+    expect(page.locator("section.staff", has_text="Aylin")).to_contain_text("Tagesmaximum: 80 Token")
+
+    page.get_by_role("button", name="Aylin entfernen").click()
+    expect(page.locator(".flash")).to_have_text("Aylin ist entfernt.")
+    expect(page.locator("section.staff", has_text="Aylin")).to_have_count(0)
+
+
+def test_nobody_voids_or_manages_staff_of_a_shop_that_is_not_theirs(page: Page, shop_console: Console) -> None:
+    console = shop_console
+    other = _site(console.api, "Tee und Mehr", "shop")
+    owner = console.people[0]
+    settles = console.person(["settle_shops"], scope=_shops(console.shop), name="Sam")
+    checks = [
+        (owner, "POST", f"/console/laden/{other}/storno", 404),
+        (owner, "POST", f"/console/laden/{other}/personal", 404),
+        (owner, "GET", f"/console/laden/{other}/personal", 404),
+        (settles, "POST", f"/console/laden/{console.shop}/storno", 403),  # reading the page is not voiding
+        (settles, "GET", f"/console/laden/{console.shop}/personal", 403),
+    ]
+    for person, method, path, status in checks:
+        cookie = accounts.open_console_session(console.ctx, person.person_id, user_agent="test")
+        headers = {"Cookie": f"kk_console={cookie}; kk_csrf=t0ken"}
+        form = {"csrf": "t0ken", "redemption_id": "r_nope", "name": "X", "role": "cashier", "daily_max": "5"}
+        answer = page.request.fetch(
+            f"{console.url}{path}", method=method, headers=headers, form=form if method == "POST" else None
+        )
+        assert answer.status == status, (method, path, answer.text())

@@ -22,13 +22,14 @@ from starlette.concurrency import run_in_threadpool
 
 from protocol import Reason
 from protocol.earning import ZONE
-from server import reports, shoppage, statements
+from server import reports, shoppage, statements, voidrequests
 from server.errors import InputError
-from server.http.access import Permission, Principal, anywhere
+from server.http.access import Permission, Principal, anywhere, quota
 from server.http.common import runtime
 from server.web import web
-from server.web.access import EitherPage, shop_page
+from server.web.access import EitherPage, console_page, shop_of_path, shop_page
 from server.web.console import downloads, tables
+from server.web.forms import csrf_protected, read_form
 from server.web.nav import N_
 
 router = APIRouter(tags=["console"])
@@ -37,6 +38,7 @@ ANY_SHOP: Final = EitherPage(
     Permission.SETTLE_SHOPS, anywhere, "only the shops it holds either for", Permission.RUN_SHOP
 )
 ONE_SHOP: Final = shop_page()
+RUN: Final = console_page(Permission.RUN_SHOP, scope=shop_of_path)
 SHORT_ID: Final = 10  # "k_" and 8 hex digits
 LINE_COLUMNS: Final = ("redemption_id", "wall_ms", "kiosk_id", "amount", "online", "status")
 # The page's words for a redemption's status (server.models.RedemptionStatus and the page's own).
@@ -78,7 +80,12 @@ async def shop(
     ctx = runtime(request).context
     sites = shoppage.shop_sites(principal)
     month = request.query_params.get("month")
-    found = await run_in_threadpool(lambda: shoppage.shop_page(ctx, sites, shop_id, month=month))
+
+    def read() -> shoppage.ShopPage:
+        pending = voidrequests.pending_voids(ctx, shop_id) if principal.may(Permission.RUN_SHOP, shop_id) else {}
+        return shoppage.shop_page(ctx, sites, shop_id, month=month, pending_voids=pending)
+
+    found = await run_in_threadpool(read)
     table = downloads.wanted(request, ("today", "month"))
     if table is not None:
         rows = found.today if table == "today" else found.month_lines
@@ -91,7 +98,7 @@ async def shop(
         shop=found,
         month=found.month,
         may_run=principal.may(Permission.RUN_SHOP, shop_id),
-        voids=False,  # the void button, once server.voidrequests is here
+        voids=True,
         statuses=STATUS_LABELS,
         when=tables.when,
         clock=clock,
@@ -133,3 +140,41 @@ _NOTE: Final = N_(
     "%(to_settle)s tokens owed to the shop. Held for review (owed once approved): %(held)s."
 )
 _NOTE_FIGURES: Final = ("count", "redeemed", "voided", "to_settle", "held")
+
+
+@router.post(
+    "/console/laden/{shop_id}/storno",
+    include_in_schema=False,
+    dependencies=[
+        Depends(csrf_protected),
+        Depends(quota("one pending request per redemption, bounded by server.voidrequests")),
+    ],
+)
+async def ask_void(shop_id: str, request: Request, principal: Annotated[Principal, Depends(RUN)]) -> Response:
+    form = await read_form(request)
+    redemption_id = form.get("redemption_id", "")
+    ctx = runtime(request).context
+    await run_in_threadpool(lambda: voidrequests.request_void(ctx, principal, shop_id, redemption_id))
+    return web(request).redirect(
+        request,
+        f"/console/laden/{shop_id}",
+        flash=N_("The till voids it at its next sync: %(id)s"),
+        id=redemption_id,
+    )
+
+
+@router.post(
+    "/console/laden/{shop_id}/storno/zuruecknehmen",
+    include_in_schema=False,
+    dependencies=[Depends(csrf_protected), Depends(quota("none: ends one pending request"))],
+)
+async def take_back_void(
+    shop_id: str, request: Request, principal: Annotated[Principal, Depends(RUN)]
+) -> Response:
+    form = await read_form(request)
+    redemption_id = form.get("redemption_id", "")
+    ctx = runtime(request).context
+    await run_in_threadpool(lambda: voidrequests.cancel_void(ctx, principal, shop_id, redemption_id))
+    return web(request).redirect(
+        request, f"/console/laden/{shop_id}", flash=N_("The void request is taken back: %(id)s"), id=redemption_id
+    )
