@@ -102,7 +102,7 @@ class ViewsRead(Queries):
         return [MoveRow(*row) for row in rows]
 
     def booked_moves(self, before_ms: int) -> list[BookedRow]:
-        """Ledger entries booked before ``before_ms`` (server time), summed per kind, site, volunteer and hour.
+        """Ledger entries booked before ``before_ms`` (server time), summed by kind, site, volunteer, hour.
 
         Booking time, not the shift's own time: the ledger only appends, so what
         was booked before a moment never changes, however late a kiosk syncs.

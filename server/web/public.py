@@ -1,4 +1,4 @@
-"""The public pages about the economy: ``/`` (the figures), ``/anzeige`` (the town-hall screen), ``/so-gehts``.
+"""The public pages on the economy: ``/`` (the figures), ``/anzeige`` (a town-hall screen), ``/so-gehts``.
 
 Anyone may open them; they read nothing but :func:`server.publicpage.economy`,
 itself only the public totals (:mod:`server.totals`: closed months, small
@@ -12,7 +12,7 @@ which the Content-Security-Policy would not run inline anyway.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Final
 
 from babel.dates import format_date, format_datetime
@@ -44,7 +44,7 @@ def _period(lang: str, row: Mapping[str, Any], pattern: str = "MMMM yyyy") -> st
     return f"{_month(lang, row['from'], pattern)} – {_month(lang, row['month'], pattern)}"
 
 
-def formatters(lang: str) -> dict[str, Callable[..., str]]:
+def formatters(lang: str) -> dict[str, Any]:
     """The functions the templates format with, for ``lang``: numbers, months, periods, moments."""
 
     def number(value: float | None) -> str:
@@ -54,7 +54,9 @@ def formatters(lang: str) -> dict[str, Callable[..., str]]:
         if ms is None:
             return ""
         when = datetime.datetime.fromtimestamp(ms / 1000, tz=ZONE)
-        return format_datetime(when, "d. MMMM yyyy, HH:mm" if lang == "de" else "d MMMM yyyy, HH:mm", locale=lang)
+        return format_datetime(
+            when, "d. MMMM yyyy, HH:mm" if lang == "de" else "d MMMM yyyy, HH:mm", locale=lang
+        )
 
     return {
         "number": number,
@@ -72,12 +74,13 @@ def _charts(request: Request, figures: Mapping[str, Any]) -> dict[str, str]:
     gettext = web(request).gettext
     lang = web(request).language(request)
     labels = [_period(lang, row, "MMM yy") for row in periods]
-    size = {"tick_every": 1, "bar": 22, "gap": 26}
-    hours = charts.bar_chart(
+    size = {"tick_every": 1, "gap": 26}
+    hours = charts.bar_chart(  # one bar as wide as the two of the tokens chart: both draw at one scale
         gettext(request, "Hours volunteered per month"),
         labels,
         [(gettext(request, "Hours"), [round(row["hours"]) for row in periods])],
         chart_id="hours",
+        bar=44,
         **size,
     )
     tokens = charts.bar_chart(
@@ -88,6 +91,7 @@ def _charts(request: Request, figures: Mapping[str, Any]) -> dict[str, str]:
             (gettext(request, "Redeemed"), [int(row["redeemed"]) for row in periods]),
         ],
         chart_id="tokens",
+        bar=22,
         **size,
     )
     return {"hours": hours, "tokens": tokens}
@@ -121,6 +125,4 @@ async def display_page(request: Request) -> Response:
 @router.get("/so-gehts", include_in_schema=False)
 async def how_it_works_page(request: Request) -> Response:
     """How the economy works, in plain words, with a diagram: tap, kiosk, ledger, shop, audit."""
-    return web(request).page(
-        request, "public/how.html", title=web(request).gettext(request, "How it works")
-    )
+    return web(request).page(request, "public/how.html", title=web(request).gettext(request, "How it works"))

@@ -51,13 +51,19 @@ def seed(api: Api) -> PublicEconomy:
     """Book five months of shifts and redemptions, each in its own month by the server's clock."""
     clock = api.clock
     clock.now = int(datetime(2025, 7, 1, 8, 0, tzinfo=UTC).timestamp() * 1000)
-    sites = {name: _site(api, name) for name in ("Stadtteilzentrum Linden", "Nachbarschaftshaus List", "Mitte")}
+    sites = {
+        name: _site(api, name) for name in ("Stadtteilzentrum Linden", "Nachbarschaftshaus List", "Mitte")
+    }
     kiosks = {name: api.enrol_kiosk(site) for name, site in sites.items()}
     shops = [create_shop(api, name, max_amount=50) for name in ("Bioladen Nordstadt", "Fahrradwerkstatt")]
     tills = [api.enrol_kiosk(shop["site_id"]) for shop in shops]
     people = {
-        "Stadtteilzentrum Linden": [api.create_card(f"Linden {i}", site_id=sites["Stadtteilzentrum Linden"]) for i in range(6)],
-        "Nachbarschaftshaus List": [api.create_card(f"List {i}", site_id=sites["Nachbarschaftshaus List"]) for i in range(4)],
+        "Stadtteilzentrum Linden": [
+            api.create_card(f"Linden {i}", site_id=sites["Stadtteilzentrum Linden"]) for i in range(6)
+        ],
+        "Nachbarschaftshaus List": [
+            api.create_card(f"List {i}", site_id=sites["Nachbarschaftshaus List"]) for i in range(4)
+        ],
         "Mitte": [api.create_card("Olga", site_id=sites["Mitte"])],
     }
     for number, month in enumerate(MONTHS):
