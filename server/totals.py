@@ -189,8 +189,11 @@ def publish(booked: Iterable[BookedRow], sites: Mapping[str, Site], current_mont
     """
     labels = {site_id: {"site_id": site_id, "name": site.name} for site_id, site in sites.items()}
     by_month: dict[str, list[BookedRow]] = {}
+    months: dict[int, str] = {}  # hour -> month: a ledger has far fewer hours than rows
     for row in booked:
-        month = month_of(row.hour * 3_600_000)
+        month = months.get(row.hour)
+        if month is None:
+            month = months[row.hour] = month_of(row.hour * 3_600_000)
         if month < current_month:
             by_month.setdefault(month, []).append(row)
     periods: list[_Period] = []

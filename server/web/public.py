@@ -4,9 +4,11 @@ Anyone may open them; they read nothing but :func:`server.publicpage.economy`,
 itself only the public totals (:mod:`server.totals`: closed months, small
 counts suppressed), so no page here can show one person's figures.  Charts are
 SVG drawn on the server (:mod:`server.charts`) with a table of the same figures
-beside them; no script runs.  ``/anzeige`` reloads itself every
-:data:`REFRESH_S` seconds with a ``<meta http-equiv="refresh">``: no script,
-which the Content-Security-Policy would not run inline anyway.
+beside them; no script runs there.  ``/anzeige`` fetches itself again every
+:data:`REFRESH_S` seconds (``static/display.js``, a file: the
+Content-Security-Policy runs no inline script) and swaps in the new figures,
+keeping the last ones up when the network fails; without JavaScript a
+``<meta http-equiv="refresh">`` in ``<noscript>`` reloads the page.
 """
 
 from __future__ import annotations

@@ -35,6 +35,8 @@ class PublicEconomy:
     api: Api
     lonely_site: str  # Mitte: one volunteer only
     lonely_site_name: str
+    kiosk: FakeKiosk  # Linden's, to book one more shift
+    card_id: str  # a Linden volunteer's card
 
 
 def _send(api: Api, kiosk: FakeKiosk, events: list) -> None:  # type: ignore[type-arg]
@@ -84,7 +86,10 @@ def seed(api: Api) -> PublicEconomy:
             _rid, event = redeem(till, card["card_id"], 5 + i + number, wall_ms=clock.now)
             _send(api, till, [event])
     clock.now = NOW
-    return PublicEconomy(api.base_url, api, sites["Mitte"], "Mitte")
+    linden = "Stadtteilzentrum Linden"
+    return PublicEconomy(
+        api.base_url, api, sites["Mitte"], "Mitte", kiosks[linden], people[linden][0]["card_id"]
+    )
 
 
 def running_public_economy(folder: Path) -> Iterator[PublicEconomy]:

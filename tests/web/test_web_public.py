@@ -16,7 +16,9 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page
+from server_helpers import HOUR
 
+from protocol import EventKind
 from tests.web.public_economy import PublicEconomy, running_public_economy
 from tests.web.test_web_accessibility import CHECKS_JS, OVERFLOW_JS
 
@@ -116,12 +118,11 @@ def test_the_public_pages_fit_a_phone(browser: Browser, economy: PublicEconomy) 
         page.context.close()
 
 
-def test_the_display_is_big_without_navigation_and_reloads_itself(
+def test_the_display_is_big_without_navigation_and_refreshes_its_figures(
     browser: Browser, economy: PublicEconomy
 ) -> None:
     page, errors = _open(browser, economy.url + "/anzeige", {"width": 1920, "height": 1080})
     assert page.locator("nav, header, a, form, button").count() == 0
-    assert page.locator("meta[http-equiv=refresh]").get_attribute("content") == "60"
     size = page.locator("[data-figure=hours] .value").evaluate(
         "e => parseFloat(getComputedStyle(e).fontSize)"
     )
@@ -130,6 +131,29 @@ def test_the_display_is_big_without_navigation_and_reloads_itself(
     assert page.evaluate("() => document.documentElement.scrollHeight <= innerHeight")  # one screen
     failures = [tuple(row) for row in page.evaluate(CHECKS_JS)]
     assert failures == [] and errors == []
+    # Without JavaScript the page reloads itself every minute.
+    assert '<noscript><meta http-equiv="refresh" content="60"></noscript>' in httpx.get(page.url).text
+    # A shift comes in: the next refresh shows the tokens issued with it, without reloading the page.
+    issued = page.locator("[data-figure=issued] .value")
+    before = int(issued.inner_text().replace(".", ""))
+    page.evaluate("() => { window.notReloaded = true; }")
+    kiosk, now = economy.kiosk, economy.api.clock.now
+    batch = [
+        kiosk.event(EventKind.CHECK_IN, economy.card_id, now - 3 * HOUR),
+        kiosk.event(EventKind.CHECK_OUT, economy.card_id, now - HOUR),
+    ]
+    assert economy.api.send(kiosk.kiosk_id, batch).status_code == 200
+    assert page.evaluate("() => window.kkDisplay.refresh()") is True
+    assert int(issued.inner_text().replace(".", "")) == before + 20
+    assert page.evaluate("() => window.notReloaded") is True
+    # The network fails: the last figures stay up, and the screen says they are the last ones.
+    page.route("**/anzeige", lambda route: route.abort())
+    assert page.evaluate("() => window.kkDisplay.refresh()") is False
+    assert int(issued.inner_text().replace(".", "")) == before + 20
+    assert page.locator("#stale").is_visible()
+    page.unroute("**/anzeige")
+    assert page.evaluate("() => window.kkDisplay.refresh()") is True
+    assert page.locator("#stale").is_hidden()
     page.context.close()
 
 
