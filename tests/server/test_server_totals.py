@@ -82,7 +82,7 @@ def _truth(rows: list[BookedRow], first: str, last: str, kinds: tuple[str, ...])
     return cells
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(booked_rows())
 def test_a_period_total_minus_its_visible_rows_is_always_about_enough_people(rows: list[BookedRow]) -> None:
     published = publish(rows, SITES, "2026-07")
@@ -113,7 +113,7 @@ def test_a_period_total_minus_its_visible_rows_is_always_about_enough_people(row
         assert period["redeemers"] in range(MIN_PUBLIC_COUNT, 13) or period["redeemers"] == 0
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(booked_rows(), st.integers(0, 5), st.integers(1, 6))
 def test_two_readings_differ_only_by_whole_published_periods(
     rows: list[BookedRow], early: int, gap: int
