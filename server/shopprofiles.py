@@ -15,7 +15,8 @@ characters (no bidi tricks), no ``<`` or ``>`` (no markup, even though the
 pages escape anyway), and the website an ``http(s)`` address with a host.  A
 refusal is ``400 bad_field`` naming the field (``extra={"field": …}``), so the
 page can say which one.  Each save is recorded on the activity page
-(``shop.profile``).  A shop shows in the directory once its profile is saved.
+(``shop.profile``).  A shop shows in the directory once its profile is saved,
+and leaves it when the profile is removed (:func:`remove_profile`).
 """
 
 from __future__ import annotations
@@ -204,6 +205,21 @@ def set_profile(
             tx, now, principal, "shop.profile", shop_id, site_id=shop_id, data={"changed": changed}
         )
     return ShopProfile.of(row)
+
+
+def remove_profile(ctx: ServerContext, principal: Principal, shop_id: str) -> bool:
+    """Take ``shop_id`` off the directory (its profile is deleted); ``404`` as :func:`set_profile`.
+
+    Whether there was a profile; removing none is no error (a second click).
+    Activity-logged as ``shop.profile_remove`` when one was removed.
+    """
+    shop_id = _check_shop(ctx, principal, shop_id)
+    now = ctx.now_ms()
+    with ctx.storage.write() as tx:
+        removed = tx.delete_shop_profile(shop_id)
+        if removed:
+            accounts.record_activity_in(tx, now, principal, "shop.profile_remove", shop_id, site_id=shop_id)
+    return removed
 
 
 def public_shops(ctx: ServerContext) -> list[ShopProfile]:

@@ -74,3 +74,7 @@ class ShopProfilesWrite(ShopProfilesRead):
                 updated_by,
             ),
         )
+
+    def delete_shop_profile(self, shop_id: str) -> bool:
+        """Remove ``shop_id``'s profile (it leaves the directory); whether there was one."""
+        return self._conn.execute("DELETE FROM shop_profiles WHERE shop_id = ?", (shop_id,)).rowcount > 0

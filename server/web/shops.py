@@ -129,6 +129,7 @@ def _form(
     name: str,
     values: Mapping[str, str],
     *,
+    listed: bool = False,
     error: str = "",
     status: int = 200,
 ) -> Response:
@@ -140,10 +141,16 @@ def _form(
         back=back,
         shop_name=name,
         values=values,
+        listed=listed,
         error=error,
         error_message=FIELD_MESSAGES.get(error, ""),
         districts=[("", "–"), *DISTRICTS],
     )
+
+
+async def _remove(request: Request, principal: Principal, shop_id: str, back: str) -> Response:
+    await call(request, shopprofiles.remove_profile, principal, shop_id)
+    return web(request).redirect(request, back, flash=N_("Profile removed: the shop is no longer listed."))
 
 
 def _values(profile: ShopProfile | None) -> dict[str, str]:
@@ -154,7 +161,7 @@ def _values(profile: ShopProfile | None) -> dict[str, str]:
 
 async def _show(request: Request, principal: Principal, shop_id: str, action: str, back: str) -> Response:
     name, profile = await call(request, shopprofiles.profile_for_editing, principal, shop_id)
-    return _form(request, action, back, name, _values(profile))
+    return _form(request, action, back, name, _values(profile), listed=profile is not None)
 
 
 async def _save(request: Request, principal: Principal, shop_id: str, action: str, back: str) -> Response:
@@ -166,9 +173,9 @@ async def _save(request: Request, principal: Principal, shop_id: str, action: st
         field = str(error.extra.get("field", ""))
         if error.reason is not Reason.BAD_FIELD or field not in FIELD_MESSAGES:
             raise
-        name, _ = await call(request, shopprofiles.profile_for_editing, principal, shop_id)
+        name, profile = await call(request, shopprofiles.profile_for_editing, principal, shop_id)
         typed = {k: str(v)[:400] for k, v in fields.items()}
-        return _form(request, action, back, name, typed, error=field, status=400)
+        return _form(request, action, back, name, typed, listed=profile is not None, error=field, status=400)
     return web(request).redirect(
         request, back, flash=N_("Profile saved: it shows on the public list of shops.")
     )
@@ -200,3 +207,19 @@ async def keeper_form(site_id: str, request: Request, principal: Keeper) -> Resp
 )
 async def keeper_save(site_id: str, request: Request, principal: Keeper) -> Response:
     return await _save(request, principal, site_id, f"/console/places/{site_id}/profil", "/console/places")
+
+
+@router.post(
+    "/console/laden/{shop_id}/profil/entfernen",
+    dependencies=[Depends(csrf_protected), Depends(quota("deletes one profile"))],
+)
+async def owner_remove(shop_id: str, request: Request, principal: Owner) -> Response:
+    return await _remove(request, principal, shop_id, f"/console/laden/{shop_id}/profil")
+
+
+@router.post(
+    "/console/places/{site_id}/profil/entfernen",
+    dependencies=[Depends(csrf_protected), Depends(quota("deletes one profile"))],
+)
+async def keeper_remove(site_id: str, request: Request, principal: Keeper) -> Response:
+    return await _remove(request, principal, site_id, "/console/places")

@@ -102,6 +102,21 @@ def test_the_owner_of_one_shop_cannot_edit_another_and_learns_nothing_from_tryin
     assert shopprofiles.public_shops(context) == []
 
 
+def test_the_owner_takes_the_shop_off_the_list_and_another_owner_cannot(
+    context: ServerContext, economy: dict[str, Any]
+) -> None:
+    shopprofiles.set_profile(context, economy["admin"], economy["shop_a"], GOOD)
+    shopprofiles.set_profile(context, economy["admin"], economy["shop_b"], GOOD)
+    owner = economy["owner_a"]
+    refused(Reason.UNKNOWN_SITE, shopprofiles.remove_profile, context, owner, economy["shop_b"])
+    assert shopprofiles.remove_profile(context, owner, economy["shop_a"]) is True
+    assert shopprofiles.remove_profile(context, owner, economy["shop_a"]) is False  # a second click
+    assert [p.shop_id for p in shopprofiles.public_shops(context)] == [economy["shop_b"]]
+    with context.storage.read() as tx:
+        removals = [row.object_id for row in tx.activity() if row.action == "shop.profile_remove"]
+    assert removals == [economy["shop_a"]]
+
+
 def test_the_keeper_of_places_edits_any_shop(context: ServerContext, economy: dict[str, Any]) -> None:
     shopprofiles.set_profile(context, economy["admin"], economy["shop_b"], {**GOOD, "district": "mitte"})
     name, profile = shopprofiles.profile_for_editing(context, economy["owner_a"], economy["shop_a"])
