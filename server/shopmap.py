@@ -130,7 +130,10 @@ class SchematicDistrictMap:
     Each district is a group (``data-district``) whose cells carry the class
     ``has-shops`` when it has any; a district with shops gets a round marker
     with the count, a link to the list of its shops; one without shows its
-    number (the legend beside the map names them).
+    number (the legend beside the map names them).  The markers are for the
+    mouse and the finger: inside ``role="img"`` a screen reader hears the
+    map's title and description, and the keyboard skips them (``tabindex=-1``)
+    because the legend holds the same links.
     """
 
     name = "schematic"
@@ -162,7 +165,7 @@ class SchematicDistrictMap:
             if pin.shops:
                 markers.append(
                     f'<a href="{escape(pin.href)}" class="pin" data-district="{escape(pin.key)}" '
-                    f'data-shops="{pin.shops}" aria-label="{escape(pin.name)}: {pin.shops}">'
+                    f'data-shops="{pin.shops}" tabindex="-1">'
                     f'<circle cx="{cx}" cy="{cy}" r="15"/>'
                     f'<text x="{cx}" y="{cy}" dy="0.35em" text-anchor="middle">{pin.shops}</text></a>'
                 )
