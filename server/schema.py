@@ -838,6 +838,24 @@ def _m022_console_views(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX ledger_created ON ledger_entries (created_ms)")
 
 
+def _m023_shop_profiles(conn: sqlite3.Connection) -> None:
+    """A shop's public profile for the directory ``/laeden`` (issue 19): where it is, what it offers.
+
+    A shop is a business, so its profile is public by nature; it lives beside
+    ``sites`` rather than in the log because it decides no balance.  One row per
+    shop, replaced whole when edited; who changed it last is kept for the
+    activity page's sake (the activity log has the history).
+    """
+    conn.execute(
+        """CREATE TABLE shop_profiles (
+            shop_id TEXT PRIMARY KEY REFERENCES sites (site_id),
+            street TEXT NOT NULL, postcode TEXT NOT NULL, city TEXT NOT NULL, district TEXT NOT NULL,
+            offer TEXT NOT NULL, hours TEXT NOT NULL, website TEXT NOT NULL,
+            updated_ms INTEGER NOT NULL, updated_by TEXT NOT NULL)"""
+    )
+    conn.execute("CREATE INDEX shop_profiles_district ON shop_profiles (district)")
+
+
 MIGRATIONS: Final[Sequence[Migration]] = (
     _m001_initial,
     _m002_card_credentials,
@@ -861,4 +879,5 @@ MIGRATIONS: Final[Sequence[Migration]] = (
     _m020_four_eyes,
     _m021_card_issuing,
     _m022_console_views,
+    _m023_shop_profiles,
 )
