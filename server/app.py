@@ -26,6 +26,7 @@ from server.http.errors import install_error_handlers
 from server.ratelimit import GuessLimiter
 from server.web import Web
 from server.web import shell as web_shell
+from server.web import verify as web_verify
 from server.web.console import account as console_account
 from server.web.console import activity as console_activity
 from server.web.console import certificates as console_certificates
@@ -68,6 +69,7 @@ ROUTERS: Final[tuple[APIRouter, ...]] = (
     console_review.router,
     console_certificates.router,
     console_certificates.pages,
+    web_verify.pages,
     console_places.router,
     console_settings.router,
 )
