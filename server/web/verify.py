@@ -8,7 +8,7 @@ checks one entry in the browser (``static/verify.js``).  Without JavaScript the
 same form answers the entry and its tlog-proof as text, to save and check with
 ``kokreativ verify proof``.
 
-``/pruefen/meldungen.json`` gives verify.js its texts in the request's
+``/pruefen/meldungen/<lang>`` gives verify.js its texts in the page's
 language, so a page that includes the script (the volunteer's ``/ich``) needs
 no more than the ``data-kk-verify-*`` hooks; a page may instead render
 ``public/verify_messages.html`` and save the request.
@@ -33,6 +33,7 @@ from server.errors import ServiceError
 from server.http.access import public
 from server.http.common import call
 from server.web import web
+from server.web.i18n import LANGUAGES
 from server.web.nav import N_
 
 pages = APIRouter(tags=["pages"], dependencies=[Depends(public)])
@@ -123,7 +124,12 @@ async def check_page(request: Request) -> Response:
     )
 
 
-@pages.get("/pruefen/meldungen.json", include_in_schema=False)
-async def check_messages(request: Request) -> Response:
-    """verify.js's texts in the request's language (for a page that does not render them itself)."""
-    return web(request).finish(request, JSONResponse(messages(request)))
+@pages.get("/pruefen/meldungen/{language}", include_in_schema=False)
+async def check_messages(language: str, request: Request) -> Response:
+    """verify.js's texts in ``language`` (the page's ``<html lang>``), for a page that does not render them."""
+    if language not in LANGUAGES:
+        raise ServiceError(Reason.NOT_FOUND, "no such language")
+    pages_ = web(request)
+    texts = {code: pages_.translations[language].ugettext(text) for code, text in MESSAGES.items()}
+    response = JSONResponse(texts, headers={"Cache-Control": "public, max-age=3600"})
+    return pages_.finish(request, response)

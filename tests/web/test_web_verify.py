@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from markupsafe import escape
 from playwright.sync_api import Page, Route
 from server_helpers import HOUR, T0, Api, FakeClock
 
@@ -32,6 +33,7 @@ from server.app import create_app
 from server.context import ServerContext
 from server.datadir import init_data_dir, open_data_dir
 from server.runner import serve_in_thread
+from server.web.verify import MESSAGES
 
 
 @dataclass
@@ -120,6 +122,26 @@ def test_the_check_page_shows_the_signed_state_and_checks_any_entry(ledger: Ledg
     assert f"Eintrag {len(ledger.entries) - 1} steht im öffentlichen Protokoll" in text
     assert _check(page, len(ledger.entries)) == "not_found"
     assert _check(page, "zwei") == "bad_index"
+    page.goto(f"{ledger.url}/pruefen?index=2")  # a link to one entry: checked as the page opens
+    assert _outcome(page, "form[data-kk-verify-form]") == "ok_entry"
+    assert page.locator("#entry-proof").inner_text().startswith("c2sp.org/tlog-proof@v1\nindex 2\n")
+
+
+def test_without_javascript_the_page_answers_the_entry_and_its_proof(ledger: Ledger) -> None:
+    http = ledger.api.http
+    page = http.get("/pruefen", params={"index": "3"})
+    assert page.status_code == 200 and page.headers["content-security-policy"].startswith(
+        "default-src 'self'"
+    )
+    proof = http.get("/v1/log/entries/3/proof").text
+    assert str(escape(proof)) in page.text
+    assert str(escape(json.dumps(json.loads(ledger.entries[3]), indent=2))) in page.text
+    for index in (str(len(ledger.entries)), "-1", "x" * 500, "1" * 40, "\x00", "3.0"):
+        answer = http.get("/pruefen", params={"index": index})
+        assert answer.status_code == 200 and 'id="entry-missing"' in answer.text, index
+    german = http.get("/pruefen/meldungen/de").json()
+    assert german["ok_entry"].startswith("Geprüft.") and set(german) == set(MESSAGES)
+    assert http.get("/pruefen/meldungen/xx").status_code == 404
 
 
 def test_the_browser_agrees_with_the_python_implementation(ledger: Ledger, page: Page) -> None:

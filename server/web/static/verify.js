@@ -18,7 +18,7 @@
 // (no opening: the public has none).  The outcome goes into [data-kk-verify-result] of that element,
 // as plain text and as data-kk-verify-outcome="<code>" (ok, or a reason code).  The texts come from
 // <script type="application/json" id="kk-verify-messages"> (templates/public/verify_messages.html),
-// else from GET /pruefen/meldungen.json, both in the page's language from the .po catalogues.
+// else from GET /pruefen/meldungen/<html lang>, both in the page's language from the .po catalogues.
 //
 //   window.kkVerify = {checkEntry, rootFromInclusion, leafHash, verifyCheckpoint, parseVerifierKey,
 //                      canonicalJson, checkOpening}
@@ -307,7 +307,8 @@
     if (messages) return messages;
     const block = document.getElementById("kk-verify-messages");
     try {
-      messages = block ? JSON.parse(block.textContent) : await getJson("/pruefen/meldungen.json");
+      const language = encodeURIComponent(document.documentElement.lang || "de");
+      messages = block ? JSON.parse(block.textContent) : await getJson("/pruefen/meldungen/" + language);
     } catch (e) {
       messages = {};
     }
@@ -367,17 +368,27 @@
     }, "ok_receipt").finally(function () { button.disabled = false; });
   });
 
-  document.addEventListener("submit", function (event) {
-    const form = event.target;
-    if (!form.matches || !form.matches("[data-kk-verify-form]")) return;
+  function checkForm(form) {
     const result = resultOf(form);
-    if (!result) return;
-    event.preventDefault();
+    if (!result) return false;
     const index = (form.elements.index.value || "").trim();
     const keyField = form.elements.key;
     const key = (keyField && keyField.value.trim()) || form.getAttribute("data-kk-verify-key") || undefined;
     run(result, function () { return checkEntry(index, { key: key }); }, "ok_entry");
+    return true;
+  }
+
+  document.addEventListener("submit", function (event) {
+    const form = event.target;
+    if (form.matches && form.matches("[data-kk-verify-form]") && checkForm(form)) event.preventDefault();
   });
+
+  // A link to /pruefen?index=N checks entry N as the page opens (the form says so: data-kk-verify-auto).
+  function autoCheck() {
+    document.querySelectorAll("form[data-kk-verify-form][data-kk-verify-auto]").forEach(checkForm);
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", autoCheck);
+  else autoCheck();
 
   window.kkVerify = {
     checkEntry: checkEntry,
