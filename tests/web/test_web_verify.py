@@ -308,3 +308,14 @@ def test_the_pages_openssl_recipe_verifies_the_checkpoint(ledger: Ledger, page: 
     spoiled = recipe.replace("curl", "true", 1)
     failed = subprocess.run(["bash", "-c", spoiled], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert failed.returncode != 0
+
+
+def test_the_check_page_reads_on_a_phone(ledger: Ledger, page: Page) -> None:
+    """At 390×844, with a checked entry on it: labelled, contrasted, and no sideways scrolling."""
+    from tests.web.test_web_accessibility import CHECKS_JS, OVERFLOW_JS
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{ledger.url}/pruefen?index=1")
+    assert _outcome(page, "form[data-kk-verify-form]") == "ok_entry"
+    assert page.evaluate(CHECKS_JS) == []
+    assert page.evaluate(OVERFLOW_JS) is None
