@@ -56,8 +56,13 @@ MESSAGES: Final[Mapping[str, str]] = {
     "bad_note": N_("Warning: the log's signed state is damaged."),
     "bad_checkpoint": N_("Warning: the signed state belongs to another log."),
     "bad_proof": N_("Warning: the proof does not fit the signed log. The entry may have been changed."),
+    "log_inconsistent": N_(
+        "Warning: the log no longer fits what this browser checked before. "
+        "Its history may have been rewritten. Please tell the programme."
+    ),
     "opening_mismatch": N_("Warning: this entry does not belong to your receipt."),
     "not_mine": N_("This entry is not one of your receipts."),
+    "signed_out": N_("You are signed out. Open your page with your code again to check your receipts."),
     "not_found": N_("The log has no such entry (yet)."),
     "bad_index": N_("Enter the number of an entry: 0, 1, 2 …"),
     "bad_key": N_("The verifier key is not valid. It looks like name+1a2b3c4d+AV…"),
@@ -126,7 +131,7 @@ async def check_page(request: Request) -> Response:
 
 @pages.get("/pruefen/meldungen/{language}", include_in_schema=False)
 async def check_messages(language: str, request: Request) -> Response:
-    """verify.js's texts in ``language`` (the page's ``<html lang>``), for a page that does not render them."""
+    """verify.js's texts in ``language`` (the page's ``<html lang>``) for a page that renders none."""
     if language not in LANGUAGES:
         raise ServiceError(Reason.NOT_FOUND, "no such language")
     pages_ = web(request)

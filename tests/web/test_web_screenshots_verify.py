@@ -1,4 +1,4 @@
-"""``make screenshots`` for ``/pruefen``: an entry checked in the browser, on a desktop and a phone, and a warning.
+"""``make screenshots`` for ``/pruefen``: an entry checked in the browser (desktop, phone) and a warning.
 
 Runs only with ``KOKREATIV_WEB_SCREENSHOTS=DIR`` (as ``tests/web/test_web_screenshots.py``,
 whose helpers it uses), over the demo's economy.  The warning is what a person

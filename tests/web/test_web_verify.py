@@ -295,6 +295,12 @@ def test_a_volunteers_receipts_are_checked_with_their_openings(ledger: Ledger, p
         page.click(f"#r{item['index']} button")
     assert {_outcome(page, f"#r{item['index']}") for item in mine} == {"opening_mismatch"}
 
+    page.unroute("**/v1/me/openings")
+    page.context.clear_cookies()
+    page.reload()
+    page.click(f"#r{mine[0]['index']} button")
+    assert _outcome(page, f"#r{mine[0]['index']}") == "signed_out"
+
 
 @pytest.mark.skipif(not os.path.exists("/usr/bin/openssl"), reason="no openssl here")
 def test_the_pages_openssl_recipe_verifies_the_checkpoint(ledger: Ledger, page: Page, tmp_path: Path) -> None:
@@ -319,3 +325,55 @@ def test_the_check_page_reads_on_a_phone(ledger: Ledger, page: Page) -> None:
     assert _outcome(page, "form[data-kk-verify-form]") == "ok_entry"
     assert page.evaluate(CHECKS_JS) == []
     assert page.evaluate(OVERFLOW_JS) is None
+
+
+def test_the_browser_remembers_the_log_and_notices_a_rewrite(ledger: Ledger, page: Page) -> None:
+    """Consistency proofs agree with Python; a later checkpoint must extend the one this browser saw."""
+    page.goto(f"{ledger.url}/pruefen")
+    size = len(ledger.entries)
+    leaves = [leaf_hash(entry) for entry in ledger.entries]
+    roots = [base64.b64encode(reference_root(leaves[:n])).decode() for n in range(size + 1)]
+    cases = []
+    for old in range(1, size + 1):
+        for new in range(old, size + 1):
+            hashes = ledger.api.http.get(f"/v1/log/consistency?from={old}&to={new}").json()["hashes"]
+            cases.append({"old": old, "new": new, "proof": hashes, "a": roots[old], "b": roots[new]})
+    longest = max(cases, key=lambda case: len(case["proof"]))
+    cases.append({**longest, "a": roots[longest["old"] - 1]})  # another old root
+    cases.append({**longest, "proof": longest["proof"][:-1]})  # a proof too short
+    verdicts = page.evaluate(
+        """async (cases) => {
+            const k = window.kkVerify, out = [];
+            for (const c of cases) {
+                try {
+                    const proof = c.proof.map(h => k.unb64(h));
+                    await k.verifyConsistency(c.old, c.new, proof, k.unb64(c.a), k.unb64(c.b));
+                    out.push("ok");
+                } catch (e) { out.push(e.code || String(e)); }
+            }
+            return out;
+        }""",
+        cases,
+    )
+    assert verdicts == ["ok"] * (len(cases) - 2) + ["log_inconsistent"] * 2
+
+    origin = ledger.api.http.get("/v1/log/key").json()["origin"]
+    seen = f"kokreativ.verify.seen:{origin}"
+    assert _check(page, 0) == "ok_entry"
+    assert json.loads(page.evaluate("k => localStorage.getItem(k)", seen)) == {
+        "size": str(size),
+        "root": roots[size],
+    }
+    ledger.api.create_card("Grace Hopper")  # the log grows: the new checkpoint must extend the one seen
+    with ledger.ctx.storage.read() as tx:
+        ledger.entries[:] = tx.tlog_entry_range(0, tx.tlog_size())
+    assert _check(page, 0) == "ok_entry"
+    assert json.loads(page.evaluate("k => localStorage.getItem(k)", seen))["size"] == str(len(ledger.entries))
+    # What a server that rewrote its history looks like to a browser that saw the old one.
+    other_root = base64.b64encode(bytes(32)).decode()
+    for before in (
+        {"size": str(size), "root": other_root},
+        {"size": str(len(ledger.entries) + 1), "root": roots[1]},
+    ):
+        page.evaluate("([k, v]) => localStorage.setItem(k, v)", [seen, json.dumps(before)])
+        assert _check(page, 0) == "log_inconsistent", before

@@ -10,6 +10,9 @@
 //      checkpoint's root (RFC 9162 §2.1.3.2, as protocol/merkle.py root_from_inclusion);
 //   3. for a volunteer's receipt, that the entry commits to the volunteer's opening from
 //      GET /v1/me/openings (protocol/commitments.py, server/tlog.py registration_ref).
+//   4. that the checkpoint extends the largest one this browser verified before (localStorage, per
+//      log; an RFC 6962 consistency proof from GET /v1/log/consistency), so a server cannot show this
+//      browser one history and later another (log_inconsistent).
 // The verifier key is the page's (data-kk-verify-key, or the form's "key" field, which a person may
 // replace with the key the programme publishes), else the server's GET /v1/log/key.
 //
@@ -20,8 +23,8 @@
 // <script type="application/json" id="kk-verify-messages"> (templates/public/verify_messages.html),
 // else from GET /pruefen/meldungen/<html lang>, both in the page's language from the .po catalogues.
 //
-//   window.kkVerify = {checkEntry, rootFromInclusion, leafHash, verifyCheckpoint, parseVerifierKey,
-//                      canonicalJson, checkOpening}
+//   window.kkVerify = {checkEntry, rootFromInclusion, verifyConsistency, leafHash, verifyCheckpoint,
+//                      parseVerifierKey, canonicalJson, checkOpening}
 "use strict";
 
 (function () {
@@ -114,6 +117,73 @@
     }
     if (sn !== 0n) fail("bad_proof", "inclusion proof is too short");
     return r;
+  }
+
+  // Throw unless the tree `newRoot` of `newSize` extends `oldRoot` of `oldSize` (RFC 9162 §2.1.4.2,
+  // as protocol/merkle.py verify_consistency).
+  async function verifyConsistency(oldSize, newSize, proof, oldRoot, newRoot) {
+    const fork = function (why) { fail("log_inconsistent", why); };
+    let m = BigInt(oldSize), n = BigInt(newSize);
+    if (m < 0n || m > n) fork("a smaller tree cannot extend a bigger one");
+    if (m === n) {
+      if (proof.length || !equal(oldRoot, newRoot)) fork("same size, different roots");
+      return;
+    }
+    if (m === 0n) { if (proof.length) fork("proof from the empty tree must be empty"); return; }
+    if (!proof.length) fork("empty consistency proof");
+    const path = proof.slice();
+    if ((m & (m - 1n)) === 0n) path.unshift(oldRoot);
+    let fn = m - 1n, sn = n - 1n;
+    while ((fn & 1n) === 1n) { fn >>= 1n; sn >>= 1n; }
+    let fr = path[0], sr = path[0];
+    for (const c of path.slice(1)) {
+      if (sn === 0n) fork("consistency proof is too long");
+      if ((fn & 1n) === 1n || fn === sn) {
+        fr = await nodeHash(c, fr); sr = await nodeHash(c, sr);
+        if ((fn & 1n) === 0n) { while (fn !== 0n && (fn & 1n) === 0n) { fn >>= 1n; sn >>= 1n; } }
+      } else {
+        sr = await nodeHash(sr, c);
+      }
+      fn >>= 1n; sn >>= 1n;
+    }
+    if (sn !== 0n) fork("consistency proof is too short");
+    if (!equal(fr, oldRoot) || !equal(sr, newRoot)) fork("the roots do not match: the log forked");
+  }
+
+  // --- What this browser saw before: a witness of one ---------------------------------------------
+  // The largest checkpoint this browser verified, per log (localStorage, public data only).  A later
+  // check must extend it (a consistency proof), so a server cannot rewrite history it showed here.
+
+  function seenKey(origin) { return "kokreativ.verify.seen:" + origin; }
+
+  function seen(origin) {
+    try {
+      const stored = JSON.parse(localStorage.getItem(seenKey(origin)) || "null");
+      return stored && { size: BigInt(stored.size), root: unb64(stored.root, "log_inconsistent") };
+    } catch (e) {
+      return null;  // storage off or damaged: nothing seen before
+    }
+  }
+
+  function remember(checkpoint) {
+    try {
+      localStorage.setItem(seenKey(checkpoint.origin), JSON.stringify({ size: String(checkpoint.size), root: b64(checkpoint.root) }));
+    } catch (e) { /* storage off: the next check just starts afresh */ }
+  }
+
+  async function witness(checkpoint) {
+    const before = seen(checkpoint.origin);
+    if (before && before.size <= checkpoint.size) {
+      let hashes = [];
+      if (before.size > 0n && before.size < checkpoint.size) {
+        const answer = await getJson("/v1/log/consistency?from=" + before.size + "&to=" + checkpoint.size);
+        hashes = (answer.hashes || []).map(function (h) { return unb64(h, "log_inconsistent"); });
+      }
+      await verifyConsistency(before.size, checkpoint.size, hashes, before.root, checkpoint.root);
+    } else if (before) {
+      fail("log_inconsistent", "the log is smaller than this browser saw before");
+    }
+    remember(checkpoint);
   }
 
   // --- C2SP signed notes and checkpoints (protocol/note.py, protocol/checkpoint.py) -------------
@@ -266,6 +336,7 @@
     try { response = await fetch(url, Object.assign({ headers: { Accept: "application/json" } }, options)); }
     catch (e) { fail("unreachable", String(e)); }
     if (response.status === 404) fail("not_found", url);
+    if (response.status === 401) fail("signed_out", url);
     if (!response.ok) fail("unreachable", url + ": " + response.status);
     try { return await response.json(); } catch (e) { fail("unreachable", "not JSON"); }
   }
@@ -293,6 +364,7 @@
     const entryBytes = unb64(String(answer.entry), "bad_proof");
     const root = await rootFromInclusion(await leafHash(entryBytes), proof.index, checkpoint.size, proof.hashes);
     if (!equal(root, checkpoint.root)) fail("bad_proof", "the proof does not lead to the signed root");
+    await witness(checkpoint);
     let entry;
     try { entry = JSON.parse(decoder.decode(entryBytes)); } catch (e) { fail("bad_proof", "the entry is not JSON"); }
     if (options.opening !== undefined) await checkOpening(entry, options.opening);
@@ -394,6 +466,7 @@
     checkEntry: checkEntry,
     checkOpening: checkOpening,
     rootFromInclusion: rootFromInclusion,
+    verifyConsistency: verifyConsistency,
     leafHash: leafHash,
     verifyCheckpoint: verifyCheckpoint,
     parseVerifierKey: parseVerifierKey,
