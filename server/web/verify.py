@@ -129,12 +129,13 @@ async def check_page(request: Request) -> Response:
     )
 
 
-@pages.get("/pruefen/meldungen/{language}", include_in_schema=False)
-async def check_messages(language: str, request: Request) -> Response:
-    """verify.js's texts in ``language`` (the page's ``<html lang>``) for a page that renders none."""
-    if language not in LANGUAGES:
+@pages.get("/pruefen/meldungen/{code}", include_in_schema=False)
+async def check_messages(code: str, request: Request) -> Response:
+    """verify.js's texts in language ``code`` (the page's ``<html lang>``) for a page that renders none."""
+    if code not in LANGUAGES:
         raise ServiceError(Reason.NOT_FOUND, "no such language")
     pages_ = web(request)
-    texts = {code: pages_.translations[language].ugettext(text) for code, text in MESSAGES.items()}
+    catalogue = pages_.translations[code]
+    texts = {outcome: catalogue.ugettext(text) for outcome, text in MESSAGES.items()}
     response = JSONResponse(texts, headers={"Cache-Control": "public, max-age=3600"})
     return pages_.finish(request, response)
