@@ -171,19 +171,32 @@
     } catch (e) { /* storage off: the next check just starts afresh */ }
   }
 
+  // The proof that the tree of `to` extends that of `from`; a server that cannot give it (its log is
+  // smaller now than the `to` this browser saw) has lost or rewritten history.
+  async function consistencyProof(from, to) {
+    if (from === 0n || from === to) return [];
+    let response;
+    try { response = await fetch("/v1/log/consistency?from=" + from + "&to=" + to); }
+    catch (e) { fail("unreachable", String(e)); }
+    if (response.status === 400) fail("log_inconsistent", "the log is smaller than this browser saw before");
+    if (!response.ok) fail("unreachable", "consistency: " + response.status);
+    const answer = await response.json();
+    return (answer.hashes || []).map(function (h) { return unb64(h, "log_inconsistent"); });
+  }
+
   async function witness(checkpoint) {
     const before = seen(checkpoint.origin);
-    if (before && before.size <= checkpoint.size) {
-      let hashes = [];
-      if (before.size > 0n && before.size < checkpoint.size) {
-        const answer = await getJson("/v1/log/consistency?from=" + before.size + "&to=" + checkpoint.size);
-        hashes = (answer.hashes || []).map(function (h) { return unb64(h, "log_inconsistent"); });
-      }
-      await verifyConsistency(before.size, checkpoint.size, hashes, before.root, checkpoint.root);
-    } else if (before) {
-      fail("log_inconsistent", "the log is smaller than this browser saw before");
+    if (!before) {
+      remember(checkpoint);
+    } else if (before.size <= checkpoint.size) {
+      const proof = await consistencyProof(before.size, checkpoint.size);
+      await verifyConsistency(before.size, checkpoint.size, proof, before.root, checkpoint.root);
+      remember(checkpoint);
+    } else {
+      // An older state (a cache, a slow mirror) is fine if the one seen before extends it.
+      const proof = await consistencyProof(checkpoint.size, before.size);
+      await verifyConsistency(checkpoint.size, before.size, proof, checkpoint.root, before.root);
     }
-    remember(checkpoint);
   }
 
   // --- C2SP signed notes and checkpoints (protocol/note.py, protocol/checkpoint.py) -------------
