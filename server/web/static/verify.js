@@ -354,8 +354,15 @@
     try { return await response.json(); } catch (e) { fail("unreachable", "not JSON"); }
   }
 
-  async function serverKey() {
-    return (await getJson("/v1/log/key")).verifier_key;
+  // The server's own verifier key, asked once per page (a page with many receipts checks each).
+  let serverKeyAnswer = null;
+
+  function serverKey() {
+    if (!serverKeyAnswer) {
+      serverKeyAnswer = getJson("/v1/log/key").then(function (answer) { return answer.verifier_key; });
+      serverKeyAnswer.catch(function () { serverKeyAnswer = null; });  // asked again after a failure
+    }
+    return serverKeyAnswer;
   }
 
   // Check entry `index` against the log: {index, size, origin, kind}, or throw a VerifyError.
@@ -412,14 +419,15 @@
 
   let openings = null;
 
+  // The volunteer's opening of entry `index`: read once per page, and again for a receipt newer than that.
   async function myOpening(index) {
-    if (!openings) {
-      const answer = await getJson("/v1/me/openings", { credentials: "same-origin" });
-      openings = answer.openings || [];
+    const find = function () { return openings.find(function (o) { return String(o.index) === String(index); }); };
+    for (let fresh = !openings; ; fresh = true) {
+      if (fresh) openings = (await getJson("/v1/me/openings", { credentials: "same-origin" })).openings || [];
+      const item = find();
+      if (item) return item;
+      if (fresh) fail("not_mine", "no opening for this entry");
     }
-    const item = openings.find(function (o) { return String(o.index) === String(index); });
-    if (!item) fail("not_mine", "no opening for this entry");
-    return item;
   }
 
   async function run(result, work, okCode) {
