@@ -30,6 +30,7 @@ from server.web import Web
 from server.web import public as web_public
 from server.web import shell as web_shell
 from server.web import shops as web_shops
+from server.web import verify as web_verify
 from server.web.console import account as console_account
 from server.web.console import activity as console_activity
 from server.web.console import certificates as console_certificates
@@ -72,6 +73,7 @@ ROUTERS: Final[tuple[APIRouter, ...]] = (
     console_review.router,
     console_certificates.router,
     console_certificates.pages,
+    web_verify.pages,
     console_places.router,
     console_settings.router,
     web_public.router,
