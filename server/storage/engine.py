@@ -33,6 +33,7 @@ from server.storage.quotas import QuotasRead
 from server.storage.redemptions import RedemptionsRead, RedemptionsWrite
 from server.storage.shifts import ShiftsRead, ShiftsWrite
 from server.storage.shopprofiles import ShopProfilesRead, ShopProfilesWrite
+from server.storage.tillstaff import TillStaffRead, TillStaffWrite
 from server.storage.views import ViewsRead
 
 # SQLite's primary result codes for a disk that cannot take a write.
@@ -78,6 +79,7 @@ class ReadTx(
     ViewsRead,
     CertificatesRead,
     ShopProfilesRead,
+    TillStaffRead,
 ):
     """Every query of a transaction, and nothing that writes.  What :meth:`Storage.read` yields."""
 
@@ -98,6 +100,7 @@ class Tx(
     IssuingWrite,
     CertificatesWrite,
     ShopProfilesWrite,
+    TillStaffWrite,
     ReadTx,
 ):
     """Every query and every write of a transaction.  What :meth:`Storage.write` yields.
