@@ -80,6 +80,10 @@ def _online(value: object) -> bool:
     return value
 
 
+def _staff(value: object) -> str:
+    return ids.require_id(value, ids.STAFF, field="data.staff")
+
+
 # Kind-specific ``data`` fields and their validators.  A new kind is one entry here.
 #
 # ``redeem``: ``amount`` tokens from ``card`` at a shop terminal; ``id`` is the redemption's own
@@ -87,7 +91,8 @@ def _online(value: object) -> bool:
 # fallback; ``online`` says whether the terminal asked the server to authorise it (declined if
 # not covered) or accepted it offline within its limits (debited even into overdraft).
 # ``void``: undo redemption ``id`` (same shop, within its void window); ``card`` is that
-# redemption's card.  The rules are ``docs/economy.md``.
+# redemption's card.  The rules are ``docs/economy.md``.  ``OPTIONAL_DATA_FIELDS`` may be there too:
+# a ``redeem``'s ``staff`` is the till staff member (``e_…``) who entered their PIN (issue 19).
 DATA_FIELDS: Final[Mapping[EventKind, Mapping[str, Callable[[object], object]]]] = {
     EventKind.CHECK_IN: {},
     EventKind.CHECK_OUT: {},
@@ -95,6 +100,9 @@ DATA_FIELDS: Final[Mapping[EventKind, Mapping[str, Callable[[object], object]]]]
     EventKind.REDEEM: {"amount": _amount, "id": _redemption_id, "online": _online},
     EventKind.VOID: {"id": _redemption_id},
     EventKind.SEALED: {},
+}
+OPTIONAL_DATA_FIELDS: Final[Mapping[EventKind, Mapping[str, Callable[[object], object]]]] = {
+    EventKind.REDEEM: {"staff": _staff},
 }
 
 _TOP_FIELDS: Final = frozenset({"card", "clock", "data", "kind", "kiosk", "prev", "seq", "type", "v"})
@@ -311,7 +319,8 @@ _CLOCK_AND_DATA: Final = (
     r'"clock":\{"boot":"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})",'
     r'"mono_ms":' + _INT + r',"synced":(true|false),"wall_ms":' + _INT + r"\},"
     r'"data":(?:\{\}|\{"reason":"([a-z][a-z0-9_]{0,39})"\}'
-    r'|\{(?:"amount":' + _INT + r',)?"id":"(r_[0-9a-f]{32})"(?:,"online":(true|false))?\}),'
+    r'|\{(?:"amount":' + _INT + r',)?"id":"(r_[0-9a-f]{32})"(?:,"online":(true|false))?'
+    r'(?:,"staff":"(e_[0-9a-f]{32})")?\}),'
     r'"kind":"(check_in|check_out|denied|redeem|void)",'
     r'"kiosk":"(k_[0-9a-f]{32})","prev":"([0-9a-f]{64})",'
 )
@@ -345,7 +354,7 @@ def _parse_canonical_layout(body: bytes) -> Event | None:
         if int(seq) > MAX_SAFE_INT or (seq == "1") != (prev == GENESIS_PREV):
             return None
         return _sealed(kiosk, int(seq), prev, ref)
-    card, boot, mono, synced, wall, reason, amount, redemption, online, kind, kiosk, prev, seq = (
+    card, boot, mono, synced, wall, reason, amount, redemption, online, staff, kind, kiosk, prev, seq = (
         match.groups()
     )
     numbers = (int(mono), int(wall), int(seq))
@@ -364,8 +373,12 @@ def _parse_canonical_layout(body: bytes) -> Event | None:
         if amount is None or online is None or reason is not None or not 1 <= int(amount) <= MAX_AMOUNT:
             return None
         data = {"amount": int(amount), "id": redemption, "online": online == "true"}
+        if staff is not None:
+            data["staff"] = staff
     else:  # void; the pattern allows no other kind
         if redemption is None or amount is not None or online is not None or reason is not None:
+            return None
+        if staff is not None:
             return None
         data = {"id": redemption}
     return Event(
@@ -448,9 +461,15 @@ def _event_from_json(obj: dict[str, Any]) -> Event:
     if not isinstance(data, dict):
         raise MalformedError(Reason.BAD_FIELD, "data is not an object")
     validators = DATA_FIELDS[kind]
-    _require_fields(data, frozenset(validators), f"data of {kind.value}")
+    optional = OPTIONAL_DATA_FIELDS.get(kind, {})
+    _require_fields(
+        {name: None for name in data if name not in optional}, frozenset(validators), f"data of {kind.value}"
+    )
     for name, validate in validators.items():
         validate(data[name])
+    for name, validate in optional.items():
+        if name in data:
+            validate(data[name])
 
     return Event(
         kiosk=ids.require_id(obj["kiosk"], ids.KIOSK, field="kiosk"),

@@ -4,7 +4,7 @@ IDs carry 128 random bits and nothing else, so the ledger can hold them without
 holding anything personal (DSGVO): ``k_`` kiosk, ``s_`` site, ``c_`` card,
 ``u_`` card known only by a keyed pseudonym of its UID, ``v_`` volunteer,
 ``r_`` redemption (chosen by the shop terminal, so a retry or an offline
-fallback names the same redemption), ``o_`` coordinator key.
+fallback names the same redemption), ``o_`` coordinator key, ``e_`` a shop's till staff member (issue 19).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ UID_CARD: Final = "u"
 VOLUNTEER: Final = "v"
 REDEMPTION: Final = "r"
 COORDINATOR: Final = "o"
+STAFF: Final = "e"
 
 _ID_PATTERN = re.compile(r"[a-z]_[0-9a-f]{32}")
 

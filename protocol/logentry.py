@@ -41,6 +41,9 @@ ENTRY_FIELDS: Final[dict[str, frozenset[str]]] = {
     # An hours certificate (Nachweis, issue 18): a period of local days, the hours in it and a salted
     # hash of the printed name; no card, no volunteer, no site (protocol.certificates).
     "certificate": frozenset({"from_day", "to_day", "minutes", "name_hash", "at_ms"}),
+    # A shop's till staff member added, changed or removed (issue 19): what the redeem rules read of
+    # them (``staff_id`` ``e_…``, ``role``, ``daily_max``, ``active``); never their name or PIN.
+    "till_staff": frozenset({"site_id", "staff_id", "role", "daily_max", "active", "at_ms"}),
 }
 # Entry v2: nothing in it names a card or a volunteer, or tells what a tap was or when (``docs/privacy.md``).
 # An ``event`` holds a v2 event (its chain place and a commitment to card, clock, kind and data) and
@@ -94,6 +97,7 @@ _COUNTS: Final = (
     "offline_daily_cap",
     "void_window_s",
     "minutes",
+    "daily_max",
 )
 
 

@@ -90,6 +90,7 @@ class Reason(StrEnum):
     TOO_MANY_PENDING_CARDS = "too_many_pending_cards"  # a volunteer with prepared cards not yet written
     UNKNOWN_CONFIRMATION = "unknown_confirmation"  # an hours confirmation link that does not exist
     CONFIRMATION_CLOSED = "confirmation_closed"  # an hours confirmation link already answered, or expired
+    UNKNOWN_STAFF = "unknown_staff"  # a till staff member the shop does not have (or no longer has)
 
     # Cards at the kiosk: why a tap was denied (also flags on admitted events).
     BAD_CREDENTIAL = "bad_credential"
@@ -142,6 +143,9 @@ class Reason(StrEnum):
     REDEEM_BACKDATED = "redeem_backdated"
     OFFLINE_OVER_ALLOWANCE = "offline_over_allowance"
     OFFLINE_OVER_DAILY_CAP = "offline_over_daily_cap"
+    # A shop with till staff (issue 19): held for review too, online or offline.
+    STAFF_UNKNOWN = "staff_unknown"  # the redeem names no active staff member of the shop
+    STAFF_OVER_DAILY_CAP = "staff_over_daily_cap"  # beyond the staff member's daily maximum
 
     # Coordinator decisions (rules, review, shifts by hand).
     UNKNOWN_COORDINATOR = "unknown_coordinator"

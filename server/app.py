@@ -20,12 +20,17 @@ from fastapi import APIRouter, FastAPI
 from protocol.version import SOFTWARE_VERSION as __version__
 from server.context import ServerContext
 from server.http import admin, archive, audit, cards, docs, health, issuing, kiosks, log, me
+from server.http import shops as public_shops
 from server.http.clients import TrustedProxies
 from server.http.common import Runtime, accepts_gzip, read_body
 from server.http.errors import install_error_handlers
 from server.ratelimit import GuessLimiter
+from server.shopmap import MapLayer, SchematicDistrictMap
 from server.web import Web
+from server.web import public as web_public
 from server.web import shell as web_shell
+from server.web import shops as web_shops
+from server.web import verify as web_verify
 from server.web.console import account as console_account
 from server.web.console import activity as console_activity
 from server.web.console import certificates as console_certificates
@@ -38,6 +43,7 @@ from server.web.console import reports as console_reports
 from server.web.console import review as console_review
 from server.web.console import settings as console_settings
 from server.web.console import shoppage as console_shoppage
+from server.web.console import shopstaff as console_shopstaff
 from server.web.console import teams as console_teams
 from server.web.console import volunteers as console_volunteers
 
@@ -69,9 +75,15 @@ ROUTERS: Final[tuple[APIRouter, ...]] = (
     console_review.router,
     console_certificates.router,
     console_certificates.pages,
+    web_verify.pages,
     console_places.router,
     console_settings.router,
+    web_public.router,
+    public_shops.router,
+    web_shops.pages,
+    web_shops.router,
     console_shoppage.router,
+    console_shopstaff.router,
 )
 
 
@@ -110,6 +122,7 @@ def create_app(
     verify_workers: int | None = None,
     trusted_proxies: Iterable[str] = (),
     guesses: GuessLimiter | None = None,
+    map_layer: MapLayer | None = None,
 ) -> FastAPI:
     """The ledger server's ASGI app over ``context``; the caller owns and closes the context.
 
@@ -119,7 +132,8 @@ def create_app(
     ``X-Forwarded-For`` names the client (:mod:`server.http.clients`); ``ValueError``
     for an entry that is neither.  ``guesses`` limits failed guesses at enrolment
     codes and the admin token (:mod:`server.ratelimit`); the default uses the
-    context's clock and the default budgets.
+    context's clock and the default budgets.  ``map_layer`` draws the map on ``/laeden``
+    (:mod:`server.shopmap`; the settings file's ``map_layer``), by default the schematic one.
     """
     proxies = TrustedProxies.parse(trusted_proxies)
     workers = default_verify_workers() if verify_workers is None else verify_workers
@@ -135,5 +149,6 @@ def create_app(
     limiter = guesses if guesses is not None else GuessLimiter(context.now_ms)
     app.state.runtime = Runtime(context, workers, limiter, proxies)
     app.state.web = Web.load()
+    app.state.map_layer = map_layer if map_layer is not None else SchematicDistrictMap()
     install_error_handlers(app)
     return mount_routers(app)

@@ -28,20 +28,26 @@ def bar_chart(
     series: Sequence[tuple[str, Sequence[int]]],
     *,
     tick_every: int = 5,
+    chart_id: str = "chart",
+    bar: int = _BAR,
+    gap: int = _GAP,
 ) -> str:
     """An ``<svg>`` with one group of bars per label, one bar per ``(name, values)`` of ``series``.
 
     Negative values draw as zero-height bars (their ``<title>`` keeps the number);
-    the scale is the largest value, at least 1.
+    the scale is the largest value, at least 1.  ``chart_id`` prefixes the ids of
+    the chart's title and description: unique per page when a page shows several.
+    ``bar`` and ``gap`` are a bar's width and the space between groups (wider for
+    a few months than for the days of one).
     """
-    width = _LEFT + len(labels) * (len(series) * _BAR + _GAP) + 10
+    width = max(_LEFT + len(labels) * (len(series) * bar + gap), _LEFT + len(series) * 110) + 10
     top = max([1, *(v for _, values in series for v in values)])
     plot = _HEIGHT - _BOTTOM - _TOP
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" role="img" class="chart" viewBox="0 0 {width} {_HEIGHT}" '
-        f'width="{width}" height="{_HEIGHT}" aria-labelledby="chart-title chart-desc">',
-        f'<title id="chart-title">{escape(title)}</title>',
-        '<desc id="chart-desc">'
+        f'width="{width}" height="{_HEIGHT}" aria-labelledby="{chart_id}-title {chart_id}-desc">',
+        f'<title id="{chart_id}-title">{escape(title)}</title>',
+        f'<desc id="{chart_id}-desc">'
         + escape("; ".join(f"{name}: {sum(values)}" for name, values in series))
         + "</desc>",
     ]
@@ -50,17 +56,17 @@ def bar_chart(
     parts.append(f'<text x="{_LEFT - 4}" y="{_TOP + 4}" text-anchor="end" font-size="10">{top}</text>')
     parts.append(f'<text x="{_LEFT - 4}" y="{base}" text-anchor="end" font-size="10">0</text>')
     for index, label in enumerate(labels):
-        x = _LEFT + index * (len(series) * _BAR + _GAP)
+        x = _LEFT + index * (len(series) * bar + gap)
         for number, (name, values) in enumerate(series):
             value = values[index]
             height = round(max(value, 0) / top * plot)
             colour = COLOURS[number % len(COLOURS)]
             parts.append(
-                f'<rect x="{x + number * _BAR}" y="{base - height}" width="{_BAR}" height="{height}" '
+                f'<rect x="{x + number * bar}" y="{base - height}" width="{bar}" height="{height}" '
                 f'fill="{colour}"><title>{escape(label)}: {escape(name)} {value}</title></rect>'
             )
         if index == 0 or (index + 1) % tick_every == 0:
-            centre = x + len(series) * _BAR / 2
+            centre = x + len(series) * bar / 2
             parts.append(
                 f'<text x="{centre:g}" y="{base + 14}" text-anchor="middle" font-size="10">'
                 f"{escape(label)}</text>"

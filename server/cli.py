@@ -373,6 +373,7 @@ def run_command(args: argparse.Namespace) -> int:
     from server.app import create_app
     from server.datadir import open_data_dir
     from server.runner import serve_forever
+    from server.shopmap import map_layer
 
     settings = run_settings(args)
     assert settings.data_dir is not None, "run_settings refuses a missing data directory"
@@ -381,7 +382,10 @@ def run_command(args: argparse.Namespace) -> int:
     )
     with open_data_dir(settings.data_dir) as context:
         app = create_app(
-            context, verify_workers=settings.verify_workers, trusted_proxies=settings.trusted_proxies
+            context,
+            verify_workers=settings.verify_workers,
+            trusted_proxies=settings.trusted_proxies,
+            map_layer=map_layer(settings.map_layer),
         )
         serve_forever(
             app,

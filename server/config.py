@@ -107,6 +107,16 @@ class ServerConfig:
         default=(), metadata=_check(_networks, "a list of IP addresses or CIDR blocks")
     )
     limits: Limits = dataclasses.field(default_factory=Limits)
+    # The map on /laeden (server.shopmap.MAP_LAYERS): "schematic", our own district map, needs no network.
+    map_layer: str = dataclasses.field(
+        default="schematic", metadata=_check(lambda s: s in _map_layers(), "one of the map layers: schematic")
+    )
+
+
+def _map_layers() -> tuple[str, ...]:
+    from server.shopmap import MAP_LAYERS  # here, not at the top: reading settings stays cheap
+
+    return tuple(MAP_LAYERS)
 
 
 def load(path: Path) -> ServerConfig:

@@ -60,6 +60,7 @@ STATUS: Final[Mapping[Reason, int]] = {
     Reason.UNKNOWN_ISSUER: 404,
     Reason.UNKNOWN_SHIFT: 404,
     Reason.UNKNOWN_REDEMPTION: 404,
+    Reason.UNKNOWN_STAFF: 404,
     Reason.SEQUENCE_GAP: 409,
     Reason.CHAIN_BROKEN: 409,
     Reason.EQUIVOCATION: 409,

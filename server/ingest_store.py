@@ -29,6 +29,7 @@ from server.models import Card, Kiosk, LogOpening, NewEvent, Site
 from server.redemptions import SHOP_EVENT_KINDS, apply_event
 from server.shifts import Tap, apply_taps
 from server.storage import Tx, encode_flags
+from server.voidrequests import complete_in as complete_void_request
 
 _TAP_KINDS: Final = frozenset({EventKind.CHECK_IN, EventKind.CHECK_OUT})
 
@@ -183,6 +184,8 @@ def _settle(
         if event.kind in SHOP_EVENT_KINDS:
             # Settled here, before its log entry is built: the flags are part of it.
             flags = apply_event(tx, site, event, card, now_ms=now, log_index=log_index, time_ms=time_ms)
+            if event.kind is EventKind.VOID and not flags:  # the shop page's request for it is done
+                complete_void_request(tx, event.data["id"], now)
         else:
             flags = _flag_tap(
                 event,

@@ -27,6 +27,7 @@ COORDINATORS: Final = 1_000
 TEAMS: Final = 1_000  # console teams (issue 18)
 OPEN_INVITATIONS: Final = 1_000  # invitations neither used, revoked nor expired
 ORGANISATIONS: Final = 1_000  # organisations (Träger) a site can belong to
+TILL_STAFF_PER_SHOP: Final = 100  # a shop's till staff, removed ones included (issue 19)
 
 
 def check(held: int, limit: int, what: str) -> None:

@@ -838,6 +838,69 @@ def _m022_console_views(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX ledger_created ON ledger_entries (created_ms)")
 
 
+def _m023_shop_profiles(conn: sqlite3.Connection) -> None:
+    """A shop's public profile for the directory ``/laeden`` (issue 19): where it is, what it offers.
+
+    A shop is a business, so its profile is public by nature; it lives beside
+    ``sites`` rather than in the log because it decides no balance.  One row per
+    shop, replaced whole when edited; who changed it last is kept for the
+    activity page's sake (the activity log has the history).
+    """
+    conn.execute(
+        """CREATE TABLE shop_profiles (
+            shop_id TEXT PRIMARY KEY REFERENCES sites (site_id),
+            street TEXT NOT NULL, postcode TEXT NOT NULL, city TEXT NOT NULL, district TEXT NOT NULL,
+            offer TEXT NOT NULL, hours TEXT NOT NULL, website TEXT NOT NULL,
+            updated_ms INTEGER NOT NULL, updated_by TEXT NOT NULL)"""
+    )
+    conn.execute("CREATE INDEX shop_profiles_district ON shop_profiles (district)")
+
+
+def _m024_till_staff(conn: sqlite3.Connection) -> None:
+    """A shop's till staff (issue 19), and which of them redeemed what.
+
+    ``name`` is the shop's own label for the person ("Aylin"): never logged, never
+    sent to a till; ``pin_hash`` is the argon2id hash of the server-made PIN, sent
+    to the shop's tills only (in a server-signed answer), never logged either.  A
+    removed member keeps their row (``removed_ms``) so old redemptions still name
+    them on the shop page.  ``redemptions.staff_id`` is the redeem event's optional
+    ``staff`` field, what a member's daily maximum sums over.
+    """
+    for statement in (
+        """CREATE TABLE till_staff (
+            staff_id TEXT PRIMARY KEY,
+            site_id TEXT NOT NULL REFERENCES sites (site_id),
+            name TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('cashier', 'manager')),
+            daily_max INTEGER NOT NULL CHECK (daily_max >= 0),
+            pin_hash TEXT NOT NULL,
+            created_ms INTEGER NOT NULL, created_by TEXT NOT NULL,
+            changed_ms INTEGER NOT NULL, removed_ms INTEGER)""",
+        "CREATE INDEX till_staff_site ON till_staff (site_id, removed_ms)",
+        "ALTER TABLE redemptions ADD COLUMN staff_id TEXT",
+        "CREATE INDEX redemptions_staff ON redemptions (staff_id, received_ms) WHERE staff_id IS NOT NULL",
+    ):
+        conn.execute(statement)
+
+
+def _m025_void_requests(conn: sqlite3.Connection) -> None:
+    """Voids a shop's owner asked for on the shop page, for the till to sign (issue 19).
+
+    One row per redemption: ``pending`` until the till's ``void`` event for it
+    arrives (``done``) or the owner takes the request back (``cancelled``); asking
+    again after a cancel reuses the row.
+    """
+    for statement in (
+        """CREATE TABLE void_requests (
+            redemption_id TEXT PRIMARY KEY,
+            site_id TEXT NOT NULL REFERENCES sites (site_id),
+            status TEXT NOT NULL CHECK (status IN ('pending', 'done', 'cancelled')),
+            requested_ms INTEGER NOT NULL, requested_by TEXT NOT NULL, changed_ms INTEGER NOT NULL)""",
+        "CREATE INDEX void_requests_site ON void_requests (site_id, status)",
+    ):
+        conn.execute(statement)
+
+
 MIGRATIONS: Final[Sequence[Migration]] = (
     _m001_initial,
     _m002_card_credentials,
@@ -861,4 +924,7 @@ MIGRATIONS: Final[Sequence[Migration]] = (
     _m020_four_eyes,
     _m021_card_issuing,
     _m022_console_views,
+    _m023_shop_profiles,
+    _m024_till_staff,
+    _m025_void_requests,
 )

@@ -30,6 +30,7 @@ from typing import Any, Final
 from protocol import Event, PrivateKey, PublicKey, b64encode, logentry
 from protocol.checkpoint import Checkpoint, sign_checkpoint
 from protocol.commitments import Opening, commit_value, new_salt
+from protocol.economy.models import TillStaff
 from protocol.logentry import ENTRY_TYPE, ENTRY_VERSION, PRIVATE_ENTRY_VERSION, make_entry
 from protocol.merkle import consistency_proof, inclusion_proof, leaf_hash
 from protocol.note import NoteVerifier, sign_note
@@ -309,6 +310,26 @@ def shop_entry(site: Site, at_ms: int, *, version: int = ENTRY_VERSION) -> bytes
         offline_allowance=shop.offline_allowance,
         offline_daily_cap=shop.offline_daily_cap,
         void_window_s=shop.void_window_s,
+        at_ms=at_ms,
+    )
+
+
+def till_staff_entry(
+    staff: TillStaff, at_ms: int, *, active: bool = True, version: int = ENTRY_VERSION
+) -> bytes:
+    """A shop's till staff member added, changed (``active``) or removed: ID, role, daily maximum.
+
+    Never their name or PIN hash: only what the ``redeem`` rules read, so an auditor
+    holds the same roster the server judged each redemption by.
+    """
+    return make_entry(
+        "till_staff",
+        version=version,
+        site_id=staff.site_id,
+        staff_id=staff.staff_id,
+        role=staff.role.value,
+        daily_max=staff.daily_max,
+        active=active,
         at_ms=at_ms,
     )
 

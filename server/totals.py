@@ -1,27 +1,43 @@
 """The economy's public totals (``GET /v1/log/totals``): aggregates only, none about a few people.
 
-Anyone may read them: the log size they are for, the tokens issued (paid for
-shifts), redeemed (debited at shops, net of voids) and in circulation, how
-many volunteers were active in the last 365 days, and paid shifts and hours
-per local month (Europe/Berlin) and per site, redemptions and tokens per shop.
+Anyone may read them, and anyone may read them twice.  So a figure must not
+only be about enough people, it must also not *move* by one person's shift
+between two readings, and no published figure minus others may leave one
+about a few people.  Three rules give that:
 
-The small-count rule.  A figure about fewer than :data:`MIN_PUBLIC_COUNT`
-distinct volunteers is suppressed: its row keeps its label (month, site) but
-every number is ``null`` and ``suppressed`` says why.  Rows of one breakdown
-add up to the same whole (months and sites both sum to all paid shifts), so
-one suppressed row could be had back by subtraction; hence *secondary
-suppression*: while the suppressed rows of a breakdown together concern
-fewer than :data:`MIN_PUBLIC_COUNT` people, the next smallest row is
-suppressed too.  Whatever a reader derives from the rest is then a figure
-about at least that many people.
+Closed months, booking time.  Every breakdown counts only ledger entries
+booked (by the server's clock, ``ledger_entries.created_ms``) before the
+current calendar month began (Europe/Berlin).  The ledger only appends, so
+what was booked in a closed month never changes: a new shift, or a late one
+for last month from a kiosk that was offline, is booked now and waits for
+the current month to close.  Two readings within a month give the same
+breakdowns.
 
-``issued`` and ``redeemed`` are never suppressed: the log's daily ``totals``
-entries carry them, so anyone sums them from the public log anyway (and a
-public audit does, ``kokreativ verify ledger``).
+Periods of enough people.  Closed months are published in *periods*:
+consecutive months, taken from the first in order, until the volunteers
+paid for shifts in them number at least :data:`MIN_PUBLIC_COUNT` and those
+who redeemed number none or at least that many.  A month of fewer people
+waits and joins the next (``pending_from`` names the first waiting month).
+A period, once published, never changes (it depends only on its own and
+earlier months), so the difference of two readings across a month's end is a
+whole new period: figures about at least that many people.  Totals over
+time (``hours``, ``shifts``, the per-site sums) are sums of published
+periods, never of waiting months.
 
-Like the balances the auditor reads, they are computed in the transaction
-that reads the latest checkpoint, so they are the totals of exactly ``size``
-entries.
+The small-count rule within a period.  A site's or shop's figure about fewer
+than :data:`MIN_PUBLIC_COUNT` distinct volunteers is suppressed: its row
+keeps its label but every number is ``null``.  The period's total is public,
+so one suppressed row could be had back by subtraction; hence *secondary
+suppression*: while the suppressed rows of a breakdown together concern fewer
+than that many people, the next smallest row is suppressed too.  The total
+minus the visible rows is then a figure about at least that many people.  A
+site's sum over periods adds only its visible rows.
+
+``issued`` and ``redeemed`` are live and never suppressed: the log's daily
+``totals`` entries carry them, so anyone sums them from the public log anyway
+(and a public audit does, ``kokreativ verify ledger``).  They are computed in
+the transaction that reads the latest checkpoint, so they are the totals of
+exactly ``size`` entries.
 """
 
 from __future__ import annotations
@@ -32,13 +48,15 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from protocol.earning import ZONE
-from protocol.economy import SiteKind
+from protocol.economy import Site, SiteKind
+from protocol.economy.redemptions import LEDGER_KIND_REDEEM, LEDGER_KIND_VOID
+from protocol.economy.shifts import LEDGER_KIND_SHIFT
 from server import tlog
 from server.context import ServerContext
+from server.storage.views import BookedRow
 
 MIN_PUBLIC_COUNT: Final = tlog.MIN_PUBLIC_COUNT
-ACTIVE_WINDOW_MS: Final = 365 * 24 * 3_600_000
-_MS_PER_HOUR: Final = 3_600_000
+ACTIVE_MONTHS: Final = 12  # volunteers_active: people in the periods that ended in the last 12 closed months
 SUPPRESSED: Final = f"fewer than {MIN_PUBLIC_COUNT} volunteers"
 
 
@@ -56,41 +74,178 @@ class _Row:
             self.figures[name] = self.figures.get(name, 0) + value
 
 
-def _month(hour: int) -> str:
-    """The Europe/Berlin month (``YYYY-MM``) of the UTC hour ``hour`` (hours since 1970)."""
-    return datetime.fromtimestamp(hour * 3600, tz=UTC).astimezone(ZONE).strftime("%Y-%m")
+def month_of(ms: int) -> str:
+    """The Europe/Berlin month (``YYYY-MM``) of the instant ``ms``."""
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).astimezone(ZONE).strftime("%Y-%m")
+
+
+def month_start_ms(ms: int) -> int:
+    """When the Europe/Berlin month of ``ms`` began, in ms: the end of what the breakdowns count."""
+    local = datetime.fromtimestamp(ms / 1000, tz=UTC).astimezone(ZONE)
+    start = datetime(local.year, local.month, 1, tzinfo=ZONE)
+    return int(start.timestamp() * 1000)
+
+
+def _months_back(month: str, count: int) -> str:
+    year, number = int(month[:4]), int(month[5:])
+    index = year * 12 + number - 1 - count
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
 def suppress(rows: Iterable[_Row]) -> list[dict[str, Any]]:
     """The rows as JSON, small ones suppressed, then more until no subtraction reveals a small one."""
     ordered = list(rows)
-    # A row about nobody reveals nothing and helps no subtraction: it stays, with its zeros.
-    hidden = {id(row) for row in ordered if 0 < len(row.volunteers) < MIN_PUBLIC_COUNT}
-    by_size = sorted((row for row in ordered if row.volunteers), key=lambda row: len(row.volunteers))
-    while hidden:
-        covered: set[str] = set()
-        for row in ordered:
-            if id(row) in hidden:
-                covered |= row.volunteers
-        if len(covered) >= MIN_PUBLIC_COUNT:
-            break
-        rest = [row for row in by_size if id(row) not in hidden]
-        if not rest:
-            break
-        hidden.add(id(rest[0]))
+    hidden = {id(row) for row in hidden_rows(ordered)}
     out = []
     for row in ordered:
         if id(row) in hidden:
             nulls = dict.fromkeys(row.figures, None)
             out.append({**row.label, **nulls, "volunteers": None, "suppressed": SUPPRESSED})
         else:
-            figures = {k: round(v, 1) if isinstance(v, float) else v for k, v in row.figures.items()}
-            out.append({**row.label, **figures, "volunteers": len(row.volunteers)})
+            out.append({**row.label, **_rounded(row.figures), "volunteers": len(row.volunteers)})
     return out
 
 
-def _count(count: int) -> int | None:
-    return count if count >= MIN_PUBLIC_COUNT else None
+def hidden_rows(rows: list[_Row]) -> list[_Row]:
+    """The rows :func:`suppress` hides: those about a few people, then the next smallest as needed."""
+    # A row about nobody reveals nothing and helps no subtraction: it stays, with its zeros.
+    hidden = [row for row in rows if 0 < len(row.volunteers) < MIN_PUBLIC_COUNT]
+    by_size = sorted((row for row in rows if row.volunteers), key=lambda row: len(row.volunteers))
+    while hidden:
+        covered: set[str] = set()
+        for row in hidden:
+            covered |= row.volunteers
+        if len(covered) >= MIN_PUBLIC_COUNT:
+            break
+        rest = [row for row in by_size if all(row is not other for other in hidden)]
+        if not rest:
+            break
+        hidden.append(rest[0])
+    return hidden
+
+
+def _rounded(figures: Mapping[str, float | int]) -> dict[str, float | int]:
+    return {k: round(v, 1) if isinstance(v, float) else v for k, v in figures.items()}
+
+
+@dataclass(slots=True)
+class _Period:
+    """Consecutive closed months pooled until they are about enough people (see the module docstring)."""
+
+    months: list[str] = field(default_factory=list)
+    workers: set[str] = field(default_factory=set)
+    redeemers: set[str] = field(default_factory=set)
+    sites: dict[str, _Row] = field(default_factory=dict)
+    shops: dict[str, _Row] = field(default_factory=dict)
+    figures: dict[str, float | int] = field(
+        default_factory=lambda: {"shifts": 0, "hours": 0.0, "issued": 0, "redemptions": 0, "redeemed": 0}
+    )
+
+    def add(self, month: str, rows: Iterable[BookedRow], labels: Mapping[str, dict[str, Any]]) -> None:
+        self.months.append(month)
+        for row in rows:
+            site = row.site_id or ""
+            label = labels.get(site) or {"site_id": site, "name": ""}
+            if row.kind == LEDGER_KIND_SHIFT:
+                self.workers.add(row.volunteer_id)
+                self.sites.setdefault(site, _Row(label)).add(
+                    row.volunteer_id, shifts=row.entries, hours=row.minutes / 60
+                )
+                self.figures["shifts"] += row.entries
+                self.figures["hours"] += row.minutes / 60
+                self.figures["issued"] += row.delta
+            elif row.kind in (LEDGER_KIND_REDEEM, LEDGER_KIND_VOID):
+                # A void gives tokens back: it counts against the period it is booked in.
+                count = row.entries if row.kind == LEDGER_KIND_REDEEM else -row.entries
+                self.redeemers.add(row.volunteer_id)
+                self.shops.setdefault(site, _Row(label)).add(
+                    row.volunteer_id, redemptions=count, tokens=-row.delta
+                )
+                self.figures["redemptions"] += count
+                self.figures["redeemed"] -= row.delta
+
+    def complete(self) -> bool:
+        """Whether the pooled months are about enough people to publish: each group none or enough."""
+        groups = (len(self.workers), len(self.redeemers))
+        return any(groups) and all(n == 0 or n >= MIN_PUBLIC_COUNT for n in groups)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "month": self.months[-1],
+            "from": self.months[0],
+            **_rounded(self.figures),
+            "volunteers": len(self.workers),
+            "redeemers": len(self.redeemers),
+            "sites": suppress(self.sites[s] for s in sorted(self.sites)),
+            "shops": suppress(self.shops[s] for s in sorted(self.shops)),
+        }
+
+
+def publish(booked: Iterable[BookedRow], sites: Mapping[str, Site], current_month: str) -> dict[str, Any]:
+    """The breakdowns of ``/v1/log/totals`` from the ledger's booked entries (a pure function).
+
+    Entries booked in ``current_month`` or later are ignored: the month is not
+    closed.  See the module docstring for the rules.
+    """
+    labels = {site_id: {"site_id": site_id, "name": site.name} for site_id, site in sites.items()}
+    by_month: dict[str, list[BookedRow]] = {}
+    months: dict[int, str] = {}  # hour -> month: a ledger has far fewer hours than rows
+    for row in booked:
+        month = months.get(row.hour)
+        if month is None:
+            month = months[row.hour] = month_of(row.hour * 3_600_000)
+        if month < current_month:
+            by_month.setdefault(month, []).append(row)
+    periods: list[_Period] = []
+    pool = _Period()
+    for month in sorted(by_month):
+        pool.add(month, by_month[month], labels)
+        if pool.complete():
+            periods.append(pool)
+            pool = _Period()
+    published = [period.to_json() for period in periods]
+    since = _months_back(current_month, ACTIVE_MONTHS)
+    active: set[str] = set()
+    for period in periods:
+        if period.months[-1] >= since:
+            active |= period.workers | period.redeemers
+    return {
+        "volunteers_active": len(active) if len(active) >= MIN_PUBLIC_COUNT else None,
+        "shifts": sum(int(p["shifts"]) for p in published),
+        "hours": round(sum(float(p["hours"]) for p in published), 1),
+        "published_through": published[-1]["month"] if published else None,
+        "pending_from": pool.months[0] if pool.months else None,
+        "months": published,
+        "sites": _sums(published, "sites", ("shifts", "hours"), labels, sites, SiteKind.CHECKIN),
+        "shops": _sums(published, "shops", ("redemptions", "tokens"), labels, sites, SiteKind.SHOP),
+    }
+
+
+def _sums(
+    published: list[dict[str, Any]],
+    breakdown: str,
+    names: tuple[str, str],
+    labels: Mapping[str, dict[str, Any]],
+    sites: Mapping[str, Site],
+    kind: SiteKind,
+) -> list[dict[str, Any]]:
+    """Per site (or shop): the sums of its visible rows over the periods, and how many periods hid it."""
+    sums: dict[str, dict[str, Any]] = {
+        site_id: {**labels[site_id], names[0]: 0, names[1]: 0, "suppressed_periods": 0}
+        for site_id, site in sites.items()
+        if (site.kind is SiteKind.SHOP) == (kind is SiteKind.SHOP)
+    }
+    for period in published:
+        for row in period[breakdown]:
+            total = sums.setdefault(
+                row["site_id"], {**row, names[0]: 0, names[1]: 0, "suppressed_periods": 0}
+            )
+            if row.get("suppressed"):
+                total["suppressed_periods"] += 1
+            else:
+                total[names[0]] += row[names[0]]
+                total[names[1]] = round(total[names[1]] + row[names[1]], 1)
+    return [{k: v for k, v in sums[s].items() if k not in ("volunteers", "suppressed")} for s in sorted(sums)]
 
 
 def public_totals(ctx: ServerContext) -> dict[str, Any]:
@@ -99,58 +254,30 @@ def public_totals(ctx: ServerContext) -> dict[str, Any]:
     with ctx.storage.read() as tx:
         size, _ = tlog.latest_checkpoint(tx)
         issued, redeemed = tx.ledger_sums()
-        hours = tx.paid_shift_hours()
-        spent = tx.debited_by_shop()
+        booked = tx.booked_moves(month_start_ms(now_ms))
         sites = {site.site_id: site for site in tx.list_sites()}
-    months: dict[str, _Row] = {}
-    per_site: dict[str, _Row] = {}
-    active: set[str] = set()
-    since_hour = (now_ms - ACTIVE_WINDOW_MS) // _MS_PER_HOUR
-    for site_id, volunteer_id, hour, shifts, minutes in hours:
-        month = _month(hour)
-        months.setdefault(month, _Row({"month": month})).add(volunteer_id, shifts=shifts, hours=minutes / 60)
-        per_site.setdefault(site_id, _Row(_site_label(sites, site_id))).add(
-            volunteer_id, shifts=shifts, hours=minutes / 60
-        )
-        if hour >= since_hour:
-            active.add(volunteer_id)
-    shops: dict[str, _Row] = {}
-    for site_id, volunteer_id, count, tokens, last_ms in spent:
-        shops.setdefault(site_id, _Row(_site_label(sites, site_id))).add(
-            volunteer_id, redemptions=count, tokens=tokens
-        )
-        if last_ms >= now_ms - ACTIVE_WINDOW_MS:
-            active.add(volunteer_id)
-    for site_id, site in sites.items():  # every site and shop is listed, with nothing or suppressed
-        if site.kind is SiteKind.SHOP:
-            shops.setdefault(site_id, _Row(_site_label(sites, site_id), {"redemptions": 0, "tokens": 0}))
-        else:
-            per_site.setdefault(site_id, _Row(_site_label(sites, site_id), {"shifts": 0, "hours": 0.0}))
+    breakdowns = publish(booked, sites, month_of(now_ms))
     return {
         "size": size,
         "issued": issued,
         "redeemed": redeemed,
         "in_circulation": issued - redeemed,
-        "volunteers_active": _count(len(active)),
         "min_public_count": MIN_PUBLIC_COUNT,
-        "months": suppress(months[m] for m in sorted(months)),
-        "sites": suppress(per_site[s] for s in sorted(per_site)),
-        "shops": suppress(shops[s] for s in sorted(shops)),
-        "notes": _notes(len(active)),
+        "current_month": month_of(now_ms),
+        **breakdowns,
+        "notes": _notes(breakdowns),
     }
 
 
-def _site_label(sites: Mapping[str, Any], site_id: str) -> dict[str, Any]:
-    site = sites.get(site_id)
-    return {"site_id": site_id, "name": "" if site is None else site.name}
-
-
-def _notes(active: int) -> list[str]:
+def _notes(breakdowns: Mapping[str, Any]) -> list[str]:
     notes = [
-        f"figures about fewer than {MIN_PUBLIC_COUNT} volunteers are null (suppressed), and so is "
-        "the next smallest row of a breakdown while the suppressed rows could be had back by subtraction",
+        "months, sites, shops, shifts and hours count only closed months, by when the ledger booked "
+        "each entry; a month of fewer than "
+        f"{MIN_PUBLIC_COUNT} volunteers waits and is published together with the next",
+        f"within a period, figures about fewer than {MIN_PUBLIC_COUNT} volunteers are null (suppressed), "
+        "and so is the next smallest row while the suppressed rows could be had back by subtraction",
         "issued and redeemed are sums of the public log's entries and are never suppressed",
     ]
-    if active < MIN_PUBLIC_COUNT:
+    if breakdowns["volunteers_active"] is None:
         notes.append(f"volunteers_active is null: {SUPPRESSED}")
     return notes

@@ -131,6 +131,7 @@ def demo_console(workdir: Path, out: TextIO, *, port: int = 0) -> Iterator[DemoC
         prior_engagement(workdir, url, setup.admin_token, cards, setup.config.site_id, outcome.day.date)
         say("12. Alex's and Bo's two years before the ledger, for the Ehrenamtskarte (prior engagement)")
         accounts = add_accounts(ctx, outcome, second)
+        shop_directory(ctx, _shop_id(outcome), accounts)
         link = confirmation_list(ctx, outcome.day.next_day(), second, accounts[0].person_id)
         sites = (outcome.setup.config.site_id, second.site_id)
         yield DemoConsole(url, accounts, sites, _shop_id(outcome), link)
@@ -187,6 +188,29 @@ def add_accounts(ctx: Any, outcome: DayOutcome, second: SecondSite) -> tuple[Dem
         accounts.add_member(ctx, team, person_id)
         made.append(DemoAccount(key, person_id, role_de, role_en, email, password, secret))
     return tuple(made)
+
+
+def shop_directory(ctx: Any, shop_id: str, accounts: tuple[DemoAccount, ...]) -> None:
+    """Two shops on the public list ``/laeden``: the demo's shop, by its owner, and a bakery.
+
+    The bakery takes part but has no till yet: it exists so the directory and its
+    map show more than one district.
+    """
+    from server import shopprofiles, shops
+    from server.accounts.teams import principal_of_person
+
+    by_key = {account.key: account for account in accounts}
+    with ctx.storage.read() as tx:
+        owner, admin = (
+            principal_of_person(tx, by_key[key].person_id, by_key[key].email) for key in ("laden", "admin")
+        )
+    bakery = str(shops.create_shop(ctx, {"name": "Bäckerei am Lister Platz"})["site_id"])
+    linden = {"street": "Limmerstraße 42", "postcode": "30451", "district": "linden-limmer"}
+    linden |= {"offer": "Gemüse, Brot, Kaffee und Secondhand-Bücher", "hours": "Mo–Fr 9–18, Sa 9–14"}
+    list_ = {"street": "Lister Meile 3", "postcode": "30161", "district": "vahrenwald-list"}
+    list_ |= {"offer": "Brot, Brötchen und Kuchen vom Vortag", "hours": "Mo–Sa 7–13"}
+    shopprofiles.set_profile(ctx, owner, shop_id, linden)
+    shopprofiles.set_profile(ctx, admin, bakery, list_)
 
 
 def confirmation_list(ctx: Any, day: StoryDay, second: SecondSite, by_person: str) -> str:

@@ -14,10 +14,19 @@ batch too (``paid_spans`` need not: the rules keep a batch's own);
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Protocol
 
-from protocol.economy.models import Card, LedgerEntry, PaidSpan, PriorHours, Redemption, Shift, Site
+from protocol.economy.models import (
+    Card,
+    LedgerEntry,
+    PaidSpan,
+    PriorHours,
+    Redemption,
+    Shift,
+    Site,
+    TillStaff,
+)
 
 
 class CardFacts(Protocol):
@@ -51,6 +60,15 @@ class RedemptionBook(Protocol):
     def offline_paid(self, kiosk_id: str, day_start_ms: int, day_end_ms: int) -> int:
         """The amounts of ``kiosk_id``'s offline redemptions received in ``[day_start_ms, day_end_ms)``
         (one local day) that were debited when they arrived (voided later or not; never held ones)."""
+        ...
+
+    def till_staff(self, site_id: str) -> Mapping[str, TillStaff]:
+        """``staff_id -> member`` of the shop's active till staff (empty: the shop has none)."""
+        ...
+
+    def staff_paid(self, staff_id: str, day_start_ms: int, day_end_ms: int) -> int:
+        """The amounts of ``staff_id``'s redemptions received in ``[day_start_ms, day_end_ms)`` that
+        were debited when they arrived (voided later or not; never held ones), as ``offline_paid``."""
         ...
 
 

@@ -263,6 +263,28 @@ class PriorHours(NamedTuple):
         return self._asdict()
 
 
+class StaffRole(StrEnum):
+    """What a till staff member may do at the till: redeem only, or redeem and void."""
+
+    CASHIER = "cashier"
+    MANAGER = "manager"
+
+
+@dataclass(frozen=True, slots=True)
+class TillStaff:
+    """A shop's till staff member as the rules see them: no name, no PIN (``docs/economy.md``, "Till staff").
+
+    The server logs each change as a ``till_staff`` entry, so an auditor holds the
+    same roster at every point of the log; ``daily_max`` caps the tokens the member's
+    redemptions may debit on one server day.
+    """
+
+    staff_id: str
+    site_id: str
+    role: StaffRole
+    daily_max: int
+
+
 class RedemptionStatus(StrEnum):
     """Where a redemption stands: the tokens moved, the server declined it, or the shop took it back."""
 
@@ -306,6 +328,7 @@ class Redemption:
     held: str | None = None
     reviewed: str | None = None
     row_id: int = 0
+    staff_id: str | None = None  # the redeem event's ``staff`` (issue 19): the till staff member who sold
 
     def to_json(self) -> dict[str, Any]:
         return {

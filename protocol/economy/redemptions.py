@@ -112,6 +112,9 @@ def redeem(
             book, shop, event.kiosk, event.card, amount, balance, time_ms=wall_ms, now_ms=now_ms
         )
     debit = hold is None and (not online or balance >= amount)
+    if debit:
+        hold = staff_hold(book, site.site_id, event.data.get("staff"), amount, now_ms=now_ms)
+        debit = hold is None
     overdraft = debit and balance - amount < 0
     status = RedemptionStatus.DEBITED if debit else RedemptionStatus.DECLINED
     record = Redemption(
@@ -128,6 +131,7 @@ def redeem(
         received_ms=now_ms,
         overdraft=overdraft,
         held=None if hold is None else hold.value,
+        staff_id=event.data.get("staff"),
     )
     row_id = _record_redemption(book, record, known)
     if hold is not None:
@@ -175,6 +179,32 @@ def offline_hold(
         return Reason.OFFLINE_OVER_ALLOWANCE
     if book.offline_paid(kiosk_id, *local_day(now_ms)) + amount > shop.offline_daily_cap:
         return Reason.OFFLINE_OVER_DAILY_CAP
+    return None
+
+
+def staff_hold(
+    book: RedemptionBook, site_id: str, staff_id: str | None, amount: int, *, now_ms: int
+) -> Reason | None:
+    """Why a redemption the till's staff rules do not cover goes to review; ``None``: it is paid.
+
+    Only a shop with till staff (``docs/economy.md``, "Till staff") has these rules,
+    checked for a redemption that would be debited, online or offline:
+
+    * ``staff_unknown``: the event names no active staff member of the shop
+      (none, a removed one, another shop's);
+    * ``staff_over_daily_cap``: the member's redemptions debited on the server's local
+      day of ``now_ms`` plus ``amount`` exceed their ``daily_max``.
+
+    The roster is the logged one (``till_staff`` entries), so an auditor holds the same.
+    """
+    staff = book.till_staff(site_id)
+    if not staff:
+        return None
+    member = staff.get(staff_id) if staff_id is not None else None
+    if member is None:
+        return Reason.STAFF_UNKNOWN
+    if book.staff_paid(member.staff_id, *local_day(now_ms)) + amount > member.daily_max:
+        return Reason.STAFF_OVER_DAILY_CAP
     return None
 
 

@@ -28,10 +28,13 @@ from protocol.economy.models import (
     Shift,
     ShiftStatus,
     Site,
+    TillStaff,
 )
 from protocol.economy.shifts import LEDGER_KIND_SHIFT
 
 _MS_PER_HOUR = 3_600_000
+# Redemptions debited when they arrived (voided later or not): what a daily maximum sums.
+_ON_ARRIVAL = (RedemptionStatus.DEBITED, RedemptionStatus.VOIDED)
 
 
 @dataclass(slots=True)
@@ -62,10 +65,15 @@ class LedgerBook:
     """
 
     def __init__(
-        self, sites: dict[str, Site] | None = None, cards: Mapping[str, CardState] | None = None
+        self,
+        sites: dict[str, Site] | None = None,
+        cards: Mapping[str, CardState] | None = None,
+        staff: Mapping[str, Mapping[str, TillStaff]] | None = None,
     ) -> None:
         self.sites: dict[str, Site] = {} if sites is None else sites
         self.cards: Mapping[str, CardState] = {} if cards is None else cards
+        self.staff: Mapping[str, Mapping[str, TillStaff]] = {} if staff is None else staff
+        self._staff_days: dict[tuple[str, int], int] = {}  # (staff, local day) -> debited on arrival
         self.balances: dict[str, int] = {}
         # How the replay moved the totals: in all, and by the log entry that caused it (a v2 entry says
         # the same in its ``issued``/``redeemed``).  Shift lines are issued, the others redeemed (negated).
@@ -252,7 +260,10 @@ class LedgerBook:
             self._count(redemption, 1)
 
     def _count(self, r: Redemption, sign: int) -> None:
-        """Add (``sign`` 1) or take away (-1) ``r``'s part in the two sums, as storage's queries count it."""
+        """Add (``sign`` 1) or take away (-1) ``r``'s part in the sums, as storage's queries count it."""
+        if r.staff_id is not None and r.held is None and r.status in _ON_ARRIVAL:
+            day = (r.staff_id, local_day_number(r.received_ms))
+            self._staff_days[day] = self._staff_days.get(day, 0) + sign * r.amount
         if r.online:
             return
         if r.status in (RedemptionStatus.DEBITED, RedemptionStatus.HELD):
@@ -273,6 +284,13 @@ class LedgerBook:
     def offline_paid(self, kiosk_id: str, day_start_ms: int, day_end_ms: int) -> int:
         """``[day_start_ms, day_end_ms)`` is one local day, as in storage."""
         return self._offline_days.get((kiosk_id, local_day_number(day_start_ms)), 0)
+
+    def till_staff(self, site_id: str) -> Mapping[str, TillStaff]:
+        return self.staff.get(site_id, {})
+
+    def staff_paid(self, staff_id: str, day_start_ms: int, day_end_ms: int) -> int:
+        """``[day_start_ms, day_end_ms)`` is one local day, as in storage."""
+        return self._staff_days.get((staff_id, local_day_number(day_start_ms)), 0)
 
     def acknowledge_overdraft(self, redemption_id: str, decision_hash: str) -> None:
         held = self._redemptions.get(redemption_id)

@@ -18,6 +18,7 @@ from typing import Any, Final
 from protocol import GENESIS_PREV, ProtocolError, PublicKey, Reason, ShopLimits, coordinator_id, ids
 from protocol.decisions import MAX_VOID_WINDOW_S
 from protocol.economy import CoordinatorStatus, IssuerKeyStatus, KioskStatus, Site, SiteKind
+from protocol.economy.models import StaffRole, TillStaff
 from protocol.encoding import MAX_SAFE_INT
 from protocol.events import MAX_AMOUNT
 from provisioning.audit.book import CardState
@@ -93,6 +94,9 @@ class Facts:
         self.issuers: dict[str, tuple[bytes, IssuerKeyStatus]] = {}
         self.coordinators: dict[str, tuple[bytes, CoordinatorStatus]] = {}
         self.volunteers: set[str] = set()
+        # site -> staff_id -> its active till staff (the redeem rules read it: LedgerBook.till_staff)
+        self.staff: dict[str, dict[str, TillStaff]] = {}
+        self.removed_staff: set[str] = set()
         # A new origin's hand-over: where each kiosk's chain stands (seq, head) when the new log starts.
         self.chain_starts: dict[str, tuple[int, str]] = {}
         self.handed_over: dict[str, Any] | None = None  # the hand-over entry, if the log has one
@@ -137,6 +141,35 @@ class Facts:
             kind=SiteKind.SHOP,
             shop=limits,
         )
+
+    def till_staff(self, index: int, entry: Mapping[str, Any]) -> None:
+        """A shop's till staff member added, changed or removed (removed stays removed; no other shop's)."""
+        site_id = text_field(entry, "site_id", ids.SITE)
+        staff_id = text_field(entry, "staff_id", ids.STAFF)
+        try:
+            role = StaffRole(entry["role"])
+        except ValueError:
+            raise BadFact("role is not cashier or manager") from None
+        daily_max = int_field(entry, "daily_max", 1, MAX_AMOUNT)
+        active = entry["active"]
+        if not isinstance(active, bool):
+            raise BadFact("active is not a boolean")
+        int_field(entry, "at_ms")
+        site = self.sites.get(site_id)
+        if site is None or site.shop is None:
+            self.out_of_order(index, f"till staff of {site_id}, no shop so far", staff_id=staff_id)
+            return
+        if staff_id in self.removed_staff or any(
+            staff_id in members for other, members in self.staff.items() if other != site_id
+        ):
+            self.out_of_order(index, "till staff removed, or of another shop, comes back", staff_id=staff_id)
+            return
+        members = self.staff.setdefault(site_id, {})
+        if active:
+            members[staff_id] = TillStaff(staff_id, site_id, role, daily_max)
+        else:
+            members.pop(staff_id, None)
+            self.removed_staff.add(staff_id)
 
     def kiosk_enrolled(self, index: int, entry: Mapping[str, Any]) -> None:
         """A kiosk enrolled at a known site, with a key no other kiosk has."""

@@ -83,7 +83,7 @@ class Replay:
         self.volunteers: set[str] = self.facts.volunteers
         self.events = 0
         self.signatures = 0
-        self.book = LedgerBook(self.sites, self.cards)
+        self.book = LedgerBook(self.sites, self.cards, self.facts.staff)
         self.signed = SignedEntries(self.facts, self.book)
         self.clock_refs: dict[tuple[str, str], list[ClockRef]] = self.signed.clock_refs
         # Taps to pair, in log order as runs of one site: the kiosk limits count a card's shifts at
@@ -94,6 +94,7 @@ class Replay:
         self._handlers: dict[str, _Handler] = {
             "site": facts.site,
             "shop": facts.shop,
+            "till_staff": facts.till_staff,
             "kiosk_enrolled": facts.kiosk_enrolled,
             "kiosk_status": facts.kiosk_status,
             "issuer_key": facts.issuer_key,

@@ -88,6 +88,12 @@ async def get_entry_proof(index: str, request: Request) -> Response:
     return Response(await call(request, logviews.entry_proof, index), media_type=TEXT)
 
 
+@router.get("/v1/log/entries/{index}", **doc())
+async def get_entry(index: str, request: Request) -> JSONResponse:
+    """An entry and its tlog-proof in one answer: what ``/pruefen`` and a volunteer's receipts check."""
+    return JSONResponse(await call(request, logviews.entry_with_proof, index))
+
+
 @router.get("/v1/log/totals", **doc(errors=()))
 async def get_log_totals(request: Request) -> JSONResponse:
     return JSONResponse(await call(request, totals.public_totals))

@@ -32,6 +32,8 @@ from server.storage.people import PeopleRead, PeopleWrite
 from server.storage.quotas import QuotasRead
 from server.storage.redemptions import RedemptionsRead, RedemptionsWrite
 from server.storage.shifts import ShiftsRead, ShiftsWrite
+from server.storage.shopprofiles import ShopProfilesRead, ShopProfilesWrite
+from server.storage.tillstaff import TillStaffRead, TillStaffWrite
 from server.storage.views import ViewsRead
 
 # SQLite's primary result codes for a disk that cannot take a write.
@@ -76,6 +78,8 @@ class ReadTx(
     IssuingRead,
     ViewsRead,
     CertificatesRead,
+    ShopProfilesRead,
+    TillStaffRead,
 ):
     """Every query of a transaction, and nothing that writes.  What :meth:`Storage.read` yields."""
 
@@ -95,6 +99,8 @@ class Tx(
     FourEyesWrite,
     IssuingWrite,
     CertificatesWrite,
+    ShopProfilesWrite,
+    TillStaffWrite,
     ReadTx,
 ):
     """Every query and every write of a transaction.  What :meth:`Storage.write` yields.

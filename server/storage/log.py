@@ -46,6 +46,11 @@ class LogRead(Queries):
         ).fetchone()
         return None if row is None else (int(row[0]), bytes(row[1]))
 
+    def checkpoint_created_ms(self, size: int) -> int | None:
+        """When the checkpoint of ``size`` entries was signed (server time), or ``None``."""
+        row = self._conn.execute("SELECT created_ms FROM tlog_checkpoints WHERE size = ?", (size,)).fetchone()
+        return None if row is None else int(row[0])
+
     def checkpoint(self, size: int) -> bytes | None:
         row = self._conn.execute("SELECT note FROM tlog_checkpoints WHERE size = ?", (size,)).fetchone()
         return None if row is None else bytes(row[0])

@@ -164,7 +164,7 @@ def shift_to_row(s: Shift) -> tuple[Any, ...]:
 REDEMPTION_NAMES: Final = (
     *("redemption_id", "site_id", "kiosk_id", "seq", "card_id", "volunteer_id", "amount", "online"),
     *("status", "wall_ms", "received_ms", "overdraft", "acknowledged", "void_kiosk", "void_seq"),
-    *("void_wall_ms", "held", "reviewed"),
+    *("void_wall_ms", "held", "reviewed", "staff_id"),
 )
 REDEMPTION_COLUMNS: Final = ", ".join(REDEMPTION_NAMES)
 
@@ -212,7 +212,7 @@ def redemption_to_row(r: Redemption) -> tuple[Any, ...]:
     return (
         *(r.redemption_id, r.site_id, r.kiosk_id, r.seq, r.card_id, r.volunteer_id, r.amount),
         *(int(r.online), r.status.value, r.wall_ms, r.received_ms, int(r.overdraft), r.acknowledged),
-        *(r.void_kiosk, r.void_seq, r.void_wall_ms, r.held, r.reviewed),
+        *(r.void_kiosk, r.void_seq, r.void_wall_ms, r.held, r.reviewed, r.staff_id),
     )
 
 

@@ -37,6 +37,21 @@ class MoveRow(NamedTuple):
     delta: int
 
 
+class BookedRow(NamedTuple):
+    """Ledger entries of one volunteer, kind and site booked in one UTC hour (the public totals' input).
+
+    ``minutes`` is the paid shifts' length (0 for redemptions and voids).
+    """
+
+    kind: str
+    site_id: str | None
+    volunteer_id: str
+    hour: int
+    entries: int
+    delta: int
+    minutes: int
+
+
 class PaidRow(NamedTuple):
     """Paid shifts of one volunteer at one site that start in one UTC hour: how many, minutes, tokens."""
 
@@ -85,6 +100,22 @@ class ViewsRead(Queries):
             (from_ms, to_ms),
         )
         return [MoveRow(*row) for row in rows]
+
+    def booked_moves(self, before_ms: int) -> list[BookedRow]:
+        """Ledger entries booked before ``before_ms`` (server time), summed by kind, site, volunteer, hour.
+
+        Booking time, not the shift's own time: the ledger only appends, so what
+        was booked before a moment never changes, however late a kiosk syncs.
+        """
+        rows = self._conn.execute(
+            "SELECT e.kind, COALESCE(s.site_id, r.site_id), e.volunteer_id, e.created_ms / 3600000 AS hour, "
+            "COUNT(*), SUM(e.delta), COALESCE(SUM(s.minutes), 0) FROM ledger_entries e "
+            "LEFT JOIN shifts s ON e.kind = 'shift' AND s.shift_id = e.ref "
+            "LEFT JOIN redemptions r ON e.kind IN ('redeem', 'void') AND r.rowid = e.ref "
+            "WHERE e.created_ms < ? GROUP BY e.kind, 2, e.volunteer_id, hour",
+            (before_ms,),
+        )
+        return [BookedRow(*row) for row in rows]
 
     def paid_hours_between(self, from_ms: int, to_ms: int) -> list[PaidRow]:
         """Paid shifts starting in ``[from_ms, to_ms)``, by site, volunteer and the UTC hour they start in."""

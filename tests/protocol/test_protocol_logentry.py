@@ -73,6 +73,14 @@ FIELDS: dict[str, dict[str, Any]] = {
         "name_hash": "ab" * 32,
         "at_ms": AT,
     },
+    "till_staff": {
+        "site_id": "s_" + "1" * 32,
+        "staff_id": "e_" + "2" * 32,
+        "role": "cashier",
+        "daily_max": 80,
+        "active": True,
+        "at_ms": AT,
+    },
 }
 KINDS = sorted(FIELDS)
 

@@ -36,6 +36,7 @@ from protocol import (
     verify_balances,
 )
 from protocol.clock import now_ms
+from protocol.economy.models import TillStaff
 from protocol.logentry import parse_entry
 from server import cards, ingest, shops
 from server.admin import create_site
@@ -518,6 +519,12 @@ class MemoryBook:
             and day_start_ms <= r.received_ms < day_end_ms
             and r.status in (RedemptionStatus.DEBITED, RedemptionStatus.VOIDED)
         )
+
+    def till_staff(self, site_id: str) -> dict[str, TillStaff]:
+        return {}  # a shop without till staff: their rules are test_server_till_staff_rules.py's
+
+    def staff_paid(self, staff_id: str, day_start_ms: int, day_end_ms: int) -> int:
+        return 0
 
 
 _OP = st.one_of(

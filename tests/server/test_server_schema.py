@@ -59,6 +59,9 @@ def test_m002_upgrades_an_m001_ledger(tmp_path: Path) -> None:
             "m020_four_eyes",
             "m021_card_issuing",
             "m022_console_views",
+            "m023_shop_profiles",
+            "m024_till_staff",
+            "m025_void_requests",
         ]
         assert storage.migrate() == []
         with storage.read() as tx:
@@ -100,6 +103,9 @@ def test_m004_upgrades_an_m003_ledger_with_no_coordinator_cards(tmp_path: Path) 
             "m020_four_eyes",
             "m021_card_issuing",
             "m022_console_views",
+            "m023_shop_profiles",
+            "m024_till_staff",
+            "m025_void_requests",
         ]
         with storage.read() as tx:
             assert tx.list_cards() == [Card("c_1", "v_1", CardKind.CREDENTIAL, 5, blocked_ms=7)]
@@ -133,6 +139,9 @@ def test_every_migration_is_recorded_once(tmp_path: Path) -> None:
         "m020_four_eyes",
         "m021_card_issuing",
         "m022_console_views",
+        "m023_shop_profiles",
+        "m024_till_staff",
+        "m025_void_requests",
     ]
 
 
@@ -218,6 +227,9 @@ def test_m005_keeps_shifts_and_ledger_entries_and_sums_them_into_balances(tmp_pa
             "m020_four_eyes",
             "m021_card_issuing",
             "m022_console_views",
+            "m023_shop_profiles",
+            "m024_till_staff",
+            "m025_void_requests",
         ]
         with storage.read() as tx:
             assert tx.balances() == tx.summed_balances() == {"v_1": 15, "v_2": 6}

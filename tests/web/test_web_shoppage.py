@@ -164,7 +164,9 @@ def test_the_owner_asks_the_till_to_void_todays_sale(page: Page, shop_console: C
     expect(sale.get_by_role("button", name="Stornieren")).to_have_count(1)
 
 
-def test_till_staff_get_a_pin_shown_once_a_new_maximum_and_are_removed(page: Page, shop_console: Console) -> None:
+def test_till_staff_get_a_pin_shown_once_a_new_maximum_and_are_removed(
+    page: Page, shop_console: Console
+) -> None:
     console = shop_console
     open_as(page, console, console.people[0], f"/console/laden/{console.shop}")
     page.get_by_role("link", name="Kassenpersonal").click()
@@ -195,7 +197,9 @@ def test_till_staff_get_a_pin_shown_once_a_new_maximum_and_are_removed(page: Pag
     expect(page.locator("section.staff", has_text="Aylin")).to_have_count(0)
 
 
-def test_nobody_voids_or_manages_staff_of_a_shop_that_is_not_theirs(page: Page, shop_console: Console) -> None:
+def test_nobody_voids_or_manages_staff_of_a_shop_that_is_not_theirs(
+    page: Page, shop_console: Console
+) -> None:
     console = shop_console
     other = _site(console.api, "Tee und Mehr", "shop")
     owner = console.people[0]

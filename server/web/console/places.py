@@ -80,6 +80,7 @@ async def places_page(request: Request, principal: Manager) -> Response:
         "console/places/places.html",
         table=table,
         places_by_id={p.site_id: p.org_id for p in rows},
+        shop_ids={p.site_id for p in rows if p.kind == "shop"},
         organisations=organisations,
         may_create=principal.may(Permission.MANAGE_SITES, None),
         kinds=[(k, gettext(request, v)) for k, v in KIND_LABELS.items()],

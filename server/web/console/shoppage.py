@@ -82,7 +82,9 @@ async def shop(
     month = request.query_params.get("month")
 
     def read() -> shoppage.ShopPage:
-        pending = voidrequests.pending_voids(ctx, shop_id) if principal.may(Permission.RUN_SHOP, shop_id) else {}
+        pending = (
+            voidrequests.pending_voids(ctx, shop_id) if principal.may(Permission.RUN_SHOP, shop_id) else {}
+        )
         return shoppage.shop_page(ctx, sites, shop_id, month=month, pending_voids=pending)
 
     found = await run_in_threadpool(read)
@@ -176,5 +178,8 @@ async def take_back_void(
     ctx = runtime(request).context
     await run_in_threadpool(lambda: voidrequests.cancel_void(ctx, principal, shop_id, redemption_id))
     return web(request).redirect(
-        request, f"/console/laden/{shop_id}", flash=N_("The void request is taken back: %(id)s"), id=redemption_id
+        request,
+        f"/console/laden/{shop_id}",
+        flash=N_("The void request is taken back: %(id)s"),
+        id=redemption_id,
     )

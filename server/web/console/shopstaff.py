@@ -92,7 +92,7 @@ async def staff_page(
 @router.post(
     "/console/laden/{shop_id}/personal",
     include_in_schema=False,
-    dependencies=[Depends(csrf_protected), Depends(quota("till staff per shop, bounded by server.tillstaff"))],
+    dependencies=[Depends(csrf_protected), Depends(quota("100 till staff per shop, removed ones included"))],
 )
 async def add(shop_id: str, request: Request, principal: Annotated[Principal, Depends(RUN)]) -> Response:
     form = await read_form(request)

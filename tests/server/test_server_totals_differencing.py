@@ -1,0 +1,57 @@
+"""A differencing attack on the public totals over the real server: two refreshes reveal nothing.
+
+The attacker reads ``/v1/log/totals``, waits for one more shift (a new one,
+and a late one for last month from a kiosk that was offline) and reads again.
+Any figure that moved would be that one person's shift.  Breakdowns count
+only closed months by the ledger's booking time, so both land in the current,
+unpublished month and every published figure stays as it was.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server_helpers import HOUR, T0, Api, World
+
+from protocol import EventKind
+
+DAY = 24 * HOUR
+PUBLISHED = ("months", "sites", "shops", "volunteers_active", "hours", "shifts")
+
+
+def _shift(api: Api, world: World, card_id: str, start_ms: int) -> None:
+    kiosk = world.kiosk
+    batch = [
+        kiosk.event(EventKind.CHECK_IN, card_id, start_ms),
+        kiosk.event(EventKind.CHECK_OUT, card_id, start_ms + 2 * HOUR),
+    ]
+    assert api.send(kiosk.kiosk_id, batch).status_code == 200
+
+
+def _published(api: Api) -> dict[str, Any]:
+    totals = api.http.get("/v1/log/totals").json()
+    return {name: totals.get(name) for name in PUBLISHED}
+
+
+def test_a_new_shift_and_a_late_shift_for_last_month_change_no_published_figure(
+    api: Api, world: World
+) -> None:
+    cards = [world.card_id] + [api.create_card(f"Volunteer {i}")["card_id"] for i in range(5)]
+    for card_id in cards:  # six people worked on 29 November, booked that day
+        _shift(api, world, card_id, T0 - 3 * HOUR)
+    api.clock.now = T0 + 5 * DAY  # 4 December: November is closed and published
+    before = _published(api)
+    assert [m["shifts"] for m in before["months"]] == [6]
+    assert before["sites"][0]["shifts"] == 6
+
+    _shift(api, world, cards[0], T0 + 5 * DAY - 3 * HOUR)  # a new shift today
+    _shift(api, world, cards[1], T0 - 20 * HOUR)  # a shift of 28 November, synced only now
+    after = _published(api)
+    assert after == before
+    totals = api.http.get("/v1/log/totals").json()
+    assert totals["issued"] == 8 * 20  # the log's sums move: each entry is in the public log anyway
+
+    api.clock.now = T0 + 35 * DAY  # January: December is published, with both shifts, about 2 people
+    later = api.http.get("/v1/log/totals").json()
+    assert later["months"] == before["months"]  # November's figures never change
+    assert later["pending_from"] == "2025-12"  # December waits: fewer than 5 volunteers
