@@ -1,4 +1,4 @@
-"""Screenshots of the shop owner's page (``/console/laden``) for the docs: a desktop and a phone.
+"""Screenshots of the shop owner's page (``/console/laden``) for the docs: a desktop, a phone, its staff.
 
 Runs only with ``KOKREATIV_WEB_SCREENSHOTS=DIR`` (``make screenshots`` sets it to
 ``docs/img/web``), over the demo's economy, as its shop owner (the ``laden`` account).
@@ -61,6 +61,16 @@ def test_the_shop_page_as_pictures(browser: Browser, demo: DemoConsole) -> None:
             page.screenshot(path=str(png), full_page=full)
             _shrink(png)
             written.append(png)
+            if viewport is PHONE:  # the till staff page, with one person added through its form
+                page.goto(f"{demo.url}/console/laden/{demo.shop_id}/personal")
+                page.fill("#f-name", "Aylin")
+                page.fill("#f-daily_max", "80")
+                page.get_by_role("button", name="Hinzufügen und PIN erzeugen").click()
+                page.get_by_role("link", name="Zurück zum Kassenpersonal").click()
+                png = target / "laden-personal-phone.png"
+                page.screenshot(path=str(png), full_page=True)
+                _shrink(png)
+                written.append(png)
         finally:
             context.close()
     assert all(png.stat().st_size > 5_000 for png in written)

@@ -192,7 +192,9 @@ def test_till_staff_get_a_pin_shown_once_a_new_maximum_and_are_removed(
     expect(page.locator(".flash")).to_have_text("Aylin darf jetzt bis zu 80 Token am Tag einlösen.")
     expect(page.locator("section.staff", has_text="Aylin")).to_contain_text("Tagesmaximum: 80 Token")
 
-    page.get_by_role("button", name="Aylin entfernen").click()
+    page.get_by_role("link", name="Aylin entfernen").click()
+    expect(page.locator("h1")).to_have_text("Aylin entfernen")  # asking changed nothing yet
+    page.get_by_role("button", name="Endgültig entfernen").click()
     expect(page.locator(".flash")).to_have_text("Aylin ist entfernt.")
     expect(page.locator("section.staff", has_text="Aylin")).to_have_count(0)
 

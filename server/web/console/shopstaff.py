@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from protocol import Reason
 from protocol.events import MAX_AMOUNT
 from server import shoppage, tillstaff
-from server.errors import InputError
+from server.errors import InputError, ServiceError
 from server.http.access import Permission, Principal, quota
 from server.http.common import runtime
 from server.storage.tillstaff import StaffRow
@@ -139,6 +139,23 @@ async def set_daily_max(
         flash=N_("%(name)s may now redeem up to %(tokens)s tokens a day."),
         name=row.name,
         tokens=str(daily_max),
+    )
+
+
+@router.get("/console/laden/{shop_id}/personal/{staff_id}/entfernen", include_in_schema=False)
+async def confirm_remove(
+    shop_id: str, staff_id: str, request: Request, principal: Annotated[Principal, Depends(RUN)]
+) -> Response:
+    name = await run_in_threadpool(_name_of, request, shop_id, staff_id, principal)
+    if not name:
+        raise ServiceError(Reason.UNKNOWN_STAFF, "no such staff member at this shop")
+    return web(request).page(
+        request,
+        "console/laden/remove.html",
+        title=web(request).gettext(request, "Remove %(name)s", name=name),
+        shop_id=shop_id,
+        staff_id=staff_id,
+        name=name,
     )
 
 
