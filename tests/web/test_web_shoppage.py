@@ -143,6 +143,14 @@ def test_nobody_opens_a_shop_that_is_not_theirs(page: Page, shop_console: Consol
         texts.setdefault(status, set()).add(answer.text().split("<main")[1].split("</main>")[0])
     # Another shop, a check-in site and an unknown ID: the very same page, word for word.
     assert len(texts[404]) == 1
+    # Two shops: /console/laden lists both (one shop goes straight to it), and nothing else.
+    both = console.person(["run_shop"], scope=_shops(console.shop, other), name="Bo")
+    cookie = accounts.open_console_session(console.ctx, both.person_id, user_agent="test")
+    listed = page.request.get(f"{console.url}/console/laden", headers={"Cookie": f"kk_console={cookie}"})
+    assert (
+        listed.status == 200 and "Bioladen Nordstadt" in listed.text() and "Weltladen List" in listed.text()
+    )
+    assert "Stadtteilzentrum Linden" not in listed.text()
     open_as(page, console, owner, f"/console/laden/{other}")
     expect(page.locator("h1")).to_have_text("Nicht gefunden")
 
