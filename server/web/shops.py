@@ -26,23 +26,18 @@ from fastapi.responses import Response
 from protocol import Reason
 from server import shopprofiles
 from server.errors import ServiceError
-from server.http.access import Permission, Principal, Scope, public, quota, site_of_path
+from server.http.access import Permission, Principal, public, quota, site_of_path
 from server.http.common import call
 from server.shopmap import DistrictPin, MapLayer, SchematicDistrictMap
 from server.shopprofiles import DISTRICTS, ShopProfile
 from server.web import web
-from server.web.access import console_page
+from server.web.access import console_page, shop_of_path
 from server.web.forms import csrf_protected, read_form
 from server.web.nav import N_
 
 pages = APIRouter(tags=["pages"], include_in_schema=False)
 router = APIRouter(tags=["console"], include_in_schema=False)
 
-shop_of_path: Final = Scope(
-    "shop in the path",
-    lambda ctx, path_params: path_params["shop_id"],
-    (Reason.UNKNOWN_SITE, "no such shop"),
-)
 Owner = Annotated[Principal, Depends(console_page(Permission.RUN_SHOP, scope=shop_of_path))]
 Keeper = Annotated[Principal, Depends(console_page(Permission.MANAGE_SITES, scope=site_of_path))]
 MAX_QUERY: Final = 80
