@@ -135,10 +135,12 @@ def _history(folder: Path, url: str, admin_token: str, clock: StoryClock, story:
         for work_day in WORK_DAYS:
             day = StoryDay(first.date.replace(day=work_day))
             clock.move_to(day.ms("08:30"))
-            shifts += sum(_work(place, index, day, work_day) for place in places)
-            clock.move_to(day.ms("18:00"))  # each kiosk syncs that evening
-            for place in places:
-                _sync(place, clock.now_ms())
+            worked = [(place, _work(place, index, day, work_day)) for place in places]
+            shifts += sum(count for _, count in worked)
+            clock.move_to(day.ms("18:00"))  # each kiosk that was used syncs that evening
+            for place, count in worked:
+                if count:
+                    _sync(place, clock.now_ms())
         day = StoryDay(first.date.replace(day=SHOP_DAY))
         clock.move_to(day.ms("10:00"))
         for number, shop in enumerate(shops):
@@ -193,11 +195,15 @@ def _work(place: _Place, month: int, day: StoryDay, work_day: int) -> int:
     """A busy day at ``place``: who works checks in and out at its kiosk; returns the number of shifts.
 
     On the first busy day of a month everyone active works, on the second about
-    half; shifts last 2 to 4 hours.  The kiosk syncs in the evening (:func:`_sync`).
+    half of the two big sites' volunteers; shifts last 2 to 4 hours.  The kiosk
+    syncs in the evening (:func:`_sync`).
     """
-    assert place.site is not None
+    site = place.site
+    assert site is not None
     people = [
-        i for i in range(active(place.site, month)) if work_day == WORK_DAYS[0] or (i + month + work_day) % 2
+        i
+        for i in range(active(site, month))
+        if work_day == WORK_DAYS[0] or (site.volunteers > 5 and (i + month + work_day) % 2)
     ]
     taps: list[tuple[int, int]] = []
     for i in people:
@@ -226,14 +232,14 @@ def _sync(place: _Place, now_ms: int) -> None:
 
 
 def _buyers(places: list[_Place], shop: int, month: int) -> list[Tap]:
-    """Who spends tokens at shop number ``shop`` in ``month``: five to seven volunteers of its district."""
+    """Who spends tokens at shop number ``shop`` in ``month``: five or six volunteers of its district."""
     if shop == 0:  # the bicycle workshop: Nordstadt's volunteers, and Vahrenheide's once it is open
         nordstadt, vahrenheide = places[0], places[2]
         assert nordstadt.site is not None and vahrenheide.site is not None
-        buyers = nordstadt.taps[: active(nordstadt.site, month)][month % 2 :]
-        return buyers + vahrenheide.taps[: active(vahrenheide.site, month)][:2]
+        buyers = nordstadt.taps[: active(nordstadt.site, month)][month % 2 :][:5]
+        return buyers + vahrenheide.taps[: active(vahrenheide.site, month)][:1]
     ricklingen = places[1]
-    return ricklingen.taps[: 5 + month % 3]
+    return ricklingen.taps[: 5 + month % 2]
 
 
 def _sell(shop: _Place, buyers: list[Tap], month: int, clock: StoryClock) -> int:

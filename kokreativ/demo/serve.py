@@ -102,8 +102,12 @@ def check_port(port: int) -> None:
 
 
 @contextmanager
-def demo_console(workdir: Path, out: TextIO, *, port: int = 0) -> Iterator[DemoConsole]:
-    """Tell the demo's day in ``workdir``, then serve it on 127.0.0.1:``port`` (0: any) for the block."""
+def demo_console(workdir: Path, out: TextIO, *, port: int = 0, history: bool = True) -> Iterator[DemoConsole]:
+    """Tell the demo's day in ``workdir``, then serve it on 127.0.0.1:``port`` (0: any) for the block.
+
+    ``history``: the six months before the day first (:mod:`kokreativ.demo.history`), for the
+    public page; a few seconds that a test of the console alone may skip.
+    """
     from server.app import create_app
     from server.datadir import open_data_dir
     from server.runner import serve_in_thread
@@ -111,7 +115,7 @@ def demo_console(workdir: Path, out: TextIO, *, port: int = 0) -> Iterator[DemoC
     def say(text: str = "") -> None:
         print(text, file=out, flush=True)
 
-    outcome = play_day(workdir, out, history=True)
+    outcome = play_day(workdir, out, history=history)
     if not outcome.ok:
         raise DemoFailed("the demo's day did not check out; see its output above")
     clock = outcome.clock
