@@ -266,7 +266,7 @@ def _sell(shop: _Place, buyers: list[Tap], month: int, clock: StoryClock) -> int
             seen = till.present(tap)
             if not isinstance(seen, CardAtTill):
                 raise HistoryFailed(f"a card refused at the till: {seen.reason}")
-            result = till.redeem(seen, 4 + (i * 3 + month * 2) % 11)
+            result = till.redeem(seen, 8 + (i * 5 + month * 3) % 13 + 3 * month)  # more as balances grow
             if result.outcome is not TillOutcome.PAID:
                 raise HistoryFailed(f"a sale at the till: {result.outcome} {result.reason}")
         sync.sync_once()
