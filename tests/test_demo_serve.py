@@ -114,6 +114,10 @@ def test_the_served_demo_takes_a_printed_account_and_stops_on_ctrl_c(tmp_path: P
         assert volunteers.status_code == 200
         assert "Alex Beispiel" in volunteers.text and "Dana Beispiel" not in volunteers.text
 
+        # The public page shows the economy's past: six closed months before the story's, published
+        # (each about enough people), with the two-volunteer garden hidden in every one of them.
+        _public_page_has_a_past(url)
+
         # A wrong password is refused by the same login (the accounts are real, not open doors).
         wrong = requests.Session()
         form = wrong.get(f"{url}/console/login")
@@ -132,6 +136,27 @@ def test_the_served_demo_takes_a_printed_account_and_stops_on_ctrl_c(tmp_path: P
     assert "Demo beendet / demo stopped." in rest
     with socket.socket() as probe:  # nothing listens any more
         assert probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _public_page_has_a_past(url: str) -> None:
+    """``/`` and ``/v1/log/totals`` publish six months, and suppress the garden's figures in each."""
+    totals = requests.get(f"{url}/v1/log/totals").json()
+    months = totals["months"]
+    assert len(months) == 6 and all(period["from"] == period["month"] for period in months)
+    assert totals["volunteers_active"] >= 20  # (a month of the story, closed on the 1st or 2nd, waits)
+    for period in months:
+        garden = [row for row in period["sites"] if row["name"] == "Gemeinschaftsgarten Misburg"]
+        assert len(garden) == 1 and garden[0]["hours"] is None and garden[0]["suppressed"]
+        assert any(row["hours"] for row in period["sites"])  # and not everything is hidden
+        assert all(row["tokens"] for row in period["shops"])
+    page = requests.get(f"{url}/", headers={"Accept-Language": "de"})
+    assert page.status_code == 200
+    table = page.text.split('<table id="months">', 1)[1].split("</table>", 1)[0]
+    assert table.count('<th scope="row">') == 6
+    assert 'id="no-months"' not in page.text and "<svg" in page.text
+    places = page.text.split('<table id="places">', 1)[1].split("</table>", 1)[0]
+    garden_row = places.split("Gemeinschaftsgarten Misburg", 1)[1].split("</tr>", 1)[0]
+    assert 'class="hidden-mark"' in garden_row
 
 
 def test_a_busy_port_is_said_before_the_day_is_told(tmp_path: Path) -> None:

@@ -24,7 +24,10 @@ With ``--serve`` (``make serve-demo``) the demo's server keeps running after
 the day on 127.0.0.1 (port 8765, ``--port``), with a second site, a shift
 waiting for a second signature, an open hours confirmation and four
 console accounts whose passwords and TOTP codes the terminal prints, so that a
-newcomer can click through the web console (:mod:`.serve`) until Ctrl-C.
+newcomer can click through the web console (:mod:`.serve`) until Ctrl-C.  Before
+the day the server lives through six months of other sites and shops
+(:mod:`.history`), so the public page ``/`` has closed months to show; plain
+``kokreativ demo`` skips them and stays quick.
 
 The cards are issued exactly as ``kokreativ provision card issue`` does,
 through nfcpy's real code, onto emulated NTAG215 stickers (nfcpy's ``udp``

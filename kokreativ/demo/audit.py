@@ -51,15 +51,21 @@ def designated_audit(url: str, token: str, verifier_key: str, workdir: Path) -> 
         auditor.close()
 
 
-def tamper_and_audit(server_dir: Path, volunteer_id: str, verifier_key: str, workdir: Path, say: Any) -> bool:
-    """Play a dishonest operator who pays Chris 50 tokens in the database; True if the audit catches it."""
+def tamper_and_audit(
+    server_dir: Path, volunteer_id: str, verifier_key: str, workdir: Path, say: Any, *, at_ms: int
+) -> bool:
+    """Play a dishonest operator who pays Chris 50 tokens in the database; True if the audit catches it.
+
+    The forged row is dated ``at_ms``, the story's time: so on ``demo --serve``'s
+    public page it falls in the open month, as a forgery made now would.
+    """
     conn = sqlite3.connect(server_dir / "ledger.db")
     try:
         with conn:
             conn.execute(
                 "INSERT INTO ledger_entries (volunteer_id, delta, kind, ref, created_ms) "
-                "VALUES (?, 50, 'shift', ?, 0)",
-                (volunteer_id, 10**9),
+                "VALUES (?, 50, 'shift', ?, ?)",
+                (volunteer_id, 10**9, at_ms),
             )
             # A careful forger keeps the stored balance in step with the entries.
             conn.execute(

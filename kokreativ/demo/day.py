@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from kokreativ.demo import history as past
 from kokreativ.demo.audit import designated_audit, public_audit, tamper_and_audit
 from kokreativ.demo.kiosk import power_cut, replay_day
 from kokreativ.demo.ledger import StoryClock, ledger_server
@@ -121,8 +122,13 @@ def run_demo(workdir: Path, out: TextIO, *, keep: bool = False, window: bool = F
     return 0 if outcome.ok else 1
 
 
-def play_day(workdir: Path, out: TextIO) -> DayOutcome:
-    """Acts 1–8 in ``workdir``, told on ``out``; the server is stopped when it returns."""
+def play_day(workdir: Path, out: TextIO, *, history: bool = False) -> DayOutcome:
+    """Acts 1–8 in ``workdir``, told on ``out``; the server is stopped when it returns.
+
+    With ``history`` (``demo --serve``) the server first lives through six
+    months of other sites and shops (:mod:`kokreativ.demo.history`), so the
+    public page has closed months to show; the story's day follows unchanged.
+    """
 
     def say(text: str = "") -> None:
         print(text, file=out, flush=True)
@@ -130,12 +136,21 @@ def play_day(workdir: Path, out: TextIO) -> DayOutcome:
     server_dir = workdir / "server"
     port = free_port()
     day = StoryDay.before(dt.datetime.now(dt.UTC).date())
-    clock = StoryClock(day.ms(OPENS))
+    clock = StoryClock(past.start_ms(day) if history else day.ms(OPENS))
 
     from server.datadir import init_data_dir
 
     init = init_data_dir(server_dir, now_ms=clock.now_ms)
     say(f"1. Ledger server data folder {server_dir}")
+    if history:
+        lived = past.live_history(workdir, server_dir, port, init.admin_token, clock, day)
+        say(
+            f"   Its past, {_month_name(lived.months[0])} to {_month_name(lived.months[-1])}: "
+            f"{len(past.SITES)} other sites and {len(past.SHOPS)} shops, {lived.volunteers} volunteers,\n"
+            f"   {lived.shifts} shifts and {lived.redemptions} redemptions, booked month by month "
+            f"(for the public page)"
+        )
+        clock.move_to(day.ms(OPENS))
 
     setup = provision(workdir, server_dir, port, init.admin_token, clock, say)
     kiosk_clock = SimulatedClock(start_wall_ms=clock.now_ms())  # switched on when it was enrolled
@@ -144,8 +159,15 @@ def play_day(workdir: Path, out: TextIO) -> DayOutcome:
     online = _back_online(setup, day, clocks, server_dir, port, init.log_verifier_key, workdir, say)
     _print_results(setup, online, day.next_day(), say)
     _print_log(online, init.log_origin, init.log_verifier_key, say)
-    tampered = tamper_and_audit(server_dir, setup.cards[2].volunteer_id, init.log_verifier_key, workdir, say)
+    tampered = tamper_and_audit(
+        server_dir, setup.cards[2].volunteer_id, init.log_verifier_key, workdir, say, at_ms=clock.now_ms()
+    )
     return DayOutcome(online.ok and tampered, setup, day, server_dir, port, clock)
+
+
+def _month_name(month: str) -> str:
+    """``2026-06`` reads ``June 2026``."""
+    return dt.date(int(month[:4]), int(month[5:]), 1).strftime("%B %Y")
 
 
 def _offline(setup: Provisioned, day: StoryDay, kiosk_clock: SimulatedClock, say: Any) -> SimulatedClock:
@@ -234,7 +256,8 @@ def _back_online(
 def _print_results(setup: Provisioned, online: BackOnline, morning: StoryDay, say: Any) -> None:
     """Act 6: balances and shifts, the review queue, the shop's settlement, the server's re-verification."""
     say(f"6. Results, as the coordinator reads them the next morning ({morning.date.isoformat()}, {REVIEW})")
-    print_report(online.report, say)
+    ours = {card.volunteer_id for card in setup.cards}  # not the volunteers of the past (demo --serve)
+    print_report([row for row in online.report if row["volunteer_id"] in ours], say)
     print_review(online.review, {c.card_id: n for c, n in zip(setup.cards, VOLUNTEERS, strict=True)}, say)
     settlement, verify = online.settlement, online.verify
     say(

@@ -1,6 +1,7 @@
 """``kokreativ demo --serve``: the demo's economy stays up, with accounts to click through the console.
 
-After the demo's day (:func:`kokreativ.demo.day.play_day`), a second site's
+After six months of other sites and shops (:mod:`kokreativ.demo.history`, for
+the public page ``/``), the demo's day (:func:`kokreativ.demo.day.play_day`), a second site's
 (:mod:`kokreativ.demo.neighbour`), a shift in the four-eyes queue
 (:mod:`kokreativ.demo.foureyes`) and an open hours confirmation, the server
 keeps running on loopback over the same data folder, its story clock gone live
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Final, TextIO
 
 from kokreativ.demo.day import DayOutcome, play_day
 from kokreativ.demo.foureyes import four_eyes_shift
+from kokreativ.demo.history import HistoryFailed
 from kokreativ.demo.neighbour import SECOND_SITE, SecondSite, check_in_now, second_site
 from kokreativ.demo.prior import prior_engagement
 from kokreativ.demo.script import SHOP_NAME, SITE_NAME, StoryDay
@@ -100,8 +102,12 @@ def check_port(port: int) -> None:
 
 
 @contextmanager
-def demo_console(workdir: Path, out: TextIO, *, port: int = 0) -> Iterator[DemoConsole]:
-    """Tell the demo's day in ``workdir``, then serve it on 127.0.0.1:``port`` (0: any) for the block."""
+def demo_console(workdir: Path, out: TextIO, *, port: int = 0, history: bool = True) -> Iterator[DemoConsole]:
+    """Tell the demo's day in ``workdir``, then serve it on 127.0.0.1:``port`` (0: any) for the block.
+
+    ``history``: the six months before the day first (:mod:`kokreativ.demo.history`), for the
+    public page; a few seconds that a test of the console alone may skip.
+    """
     from server.app import create_app
     from server.datadir import open_data_dir
     from server.runner import serve_in_thread
@@ -109,7 +115,7 @@ def demo_console(workdir: Path, out: TextIO, *, port: int = 0) -> Iterator[DemoC
     def say(text: str = "") -> None:
         print(text, file=out, flush=True)
 
-    outcome = play_day(workdir, out)
+    outcome = play_day(workdir, out, history=history)
     if not outcome.ok:
         raise DemoFailed("the demo's day did not check out; see its output above")
     clock = outcome.clock
@@ -269,6 +275,7 @@ def banner(demo: DemoConsole) -> str:
     lines += [
         "",
         f"Orte / sites: {SITE_NAME}, {SECOND_SITE}; Laden / shop: {SHOP_NAME}.",
+        f"Öffentliche Seite / public page: {demo.url}/ (die Monate davor / the months before).",
         "Chris' 50 Token stammen aus Akt 8 (die Fälschung) / Chris's 50 tokens are act 8's forgery.",
         "Strg-C beendet die Demo / Ctrl-C stops the demo.",
         "",
@@ -311,7 +318,7 @@ def serve_demo(workdir: Path, out: TextIO, *, port: int = DEFAULT_PORT) -> int:
             f"Der Port ist belegt / the port is in use ({error}): --port wählt einen anderen / picks another."
         )
         return 1
-    except DemoFailed as error:
+    except (DemoFailed, HistoryFailed) as error:
         say(f"Demo FAILED: {error}")
         return 1
     except KeyboardInterrupt:

@@ -67,9 +67,14 @@ def console_pages() -> list[ConsolePage]:
     return pages
 
 
-def running_demo(folder: Path) -> Iterator[DemoConsole]:
-    """The demo's day told in ``folder`` (quietly), then served on a free port until closed."""
-    with demo_console(folder, io.StringIO(), port=0) as demo:
+def running_demo(folder: Path, *, history: bool = False) -> Iterator[DemoConsole]:
+    """The demo's day told in ``folder`` (quietly), then served on a free port until closed.
+
+    Without the six months before the day (``history``) unless asked: these tests look at the
+    console, which the past only lengthens, and the public page's months are checked by
+    ``tests/test_demo_serve.py``; that saves each module's fixture the past's seconds.
+    """
+    with demo_console(folder, io.StringIO(), port=0, history=history) as demo:
         yield demo
 
 
