@@ -25,6 +25,7 @@ from server.http.common import Runtime, accepts_gzip, read_body
 from server.http.errors import install_error_handlers
 from server.ratelimit import GuessLimiter
 from server.web import Web
+from server.web import me as web_me
 from server.web import shell as web_shell
 from server.web.console import account as console_account
 from server.web.console import activity as console_activity
@@ -70,6 +71,7 @@ ROUTERS: Final[tuple[APIRouter, ...]] = (
     console_certificates.pages,
     console_places.router,
     console_settings.router,
+    web_me.router,
 )
 
 

@@ -1,0 +1,59 @@
+// The volunteer's page (/ich): log in from the QR code's link, and make the page installable.
+//
+// The issuing sheet's QR code opens /ich#k=<secret>.  The fragment never reaches the
+// server; this script takes it out of the address bar (and so out of the history) at
+// once, posts the secret to /v1/me/session and reloads: the page then comes with the
+// session cookie.  Without JavaScript the form on the page does the same.
+// It also registers the service worker (/ich/sw.js) that keeps the last page for
+// offline use, and deletes that copy when the person logs out.
+(function () {
+  "use strict";
+  var CACHE = "kk-ich-v1";
+  var hash = window.location.hash;
+  var secret = null;
+  if (hash) {
+    var found = /^#k=([A-Za-z0-9_-]{1,200})$/.exec(hash);
+    secret = found ? found[1] : null;
+    window.history.replaceState(null, "", window.location.pathname + window.location.search);
+  }
+
+  function show(kind) {
+    var box = document.querySelector("[data-kk-login-status]");
+    if (!box) { return; }
+    box.textContent = box.getAttribute("data-" + kind) || "";
+    box.hidden = false;
+  }
+
+  function logIn(code) {
+    show("busy");
+    fetch("/v1/me/session", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ secret: code })
+    }).then(function (answer) {
+      if (answer.status === 204) {
+        window.location.replace("/ich");
+      } else {
+        show(answer.status === 429 ? "limited" : answer.status === 401 ? "invalid" : "failed");
+      }
+    }, function () { show("failed"); });
+  }
+
+  function ready() {
+    if (secret) { logIn(secret); }
+    var logout = document.querySelector("form[data-kk-logout]");
+    if (logout && window.caches) {
+      logout.addEventListener("submit", function () { window.caches.delete(CACHE); });
+    }
+    if ("serviceWorker" in navigator) {
+      navigator.serviceWorker.register("/ich/sw.js", { scope: "/ich" }).catch(function () {});
+    }
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", ready);
+  } else {
+    ready();
+  }
+})();
