@@ -66,9 +66,14 @@ def public_paths() -> set[str]:
 
 
 def public_pages() -> list[str]:
-    """The public pages without a parameter in the path (``/bestaetigen/danke`` is after an answer)."""
+    """The public pages without a parameter in the path (``/bestaetigen/danke`` is after an answer).
+
+    Files served under a page's path (``/ich/sw.js``, its manifest) are no pages: a dot in the last part.
+    """
     return sorted(
-        path for path in public_paths() if "{" not in path and path not in {"/", "/bestaetigen/danke"}
+        path
+        for path in public_paths()
+        if "{" not in path and path not in {"/", "/bestaetigen/danke"} and "." not in path.rsplit("/", 1)[-1]
     )
 
 

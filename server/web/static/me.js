@@ -9,13 +9,16 @@
 (function () {
   "use strict";
   var CACHE = "kk-ich-v1";
-  var hash = window.location.hash;
-  var secret = null;
-  if (hash) {
+
+  // The secret in the fragment, which leaves the address bar at once (and so the history).
+  function takeSecret() {
+    var hash = window.location.hash;
+    if (!hash) { return null; }
     var found = /^#k=([A-Za-z0-9_-]{1,200})$/.exec(hash);
-    secret = found ? found[1] : null;
     window.history.replaceState(null, "", window.location.pathname + window.location.search);
+    return found ? found[1] : null;
   }
+  var secret = takeSecret();
 
   function show(kind) {
     var box = document.querySelector("[data-kk-login-status]");
@@ -42,6 +45,11 @@
 
   function ready() {
     if (secret) { logIn(secret); }
+    // The link opened in a tab already showing /ich changes only the fragment: no new page load.
+    window.addEventListener("hashchange", function () {
+      var again = takeSecret();
+      if (again) { logIn(again); }
+    });
     var logout = document.querySelector("form[data-kk-logout]");
     if (logout && window.caches) {
       logout.addEventListener("submit", function () { window.caches.delete(CACHE); });

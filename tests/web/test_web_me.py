@@ -1,0 +1,251 @@
+"""``/ich`` in Chromium on a phone (390×844): a volunteer's jobs, and the ways others must not get in.
+
+One server for the module (the wall clock, so console logins' TOTP codes work),
+with three volunteers: Ada worked a shift at site A and spent 5 tokens at the
+shop; Bob (site B) has nothing yet; Carol reports her card lost.  Each test opens
+its own browser context (its own cookies and service worker).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pypdf
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page
+from playwright.sync_api import Error as PlaywrightError
+from server_helpers import HOUR, MINUTE, Api, FakeClock
+from server_shop_helpers import redeem
+
+from protocol import EventKind
+from server import accounts
+from server.app import create_app
+from server.datadir import init_data_dir, open_data_dir
+from server.runner import serve_in_thread
+from tests.web.conftest import Console, logged_in
+
+PHONE = {"width": 390, "height": 844}
+# Resolves once the service worker controls the page (the page's CSP forbids wait_for_function's eval).
+CONTROLLED = """() => new Promise(resolve => navigator.serviceWorker.controller ? resolve(true)
+    : navigator.serviceWorker.addEventListener("controllerchange", () => resolve(true)))"""
+
+
+class WallClock(FakeClock):
+    """The wall clock, which a test may shift (``Api.enrol_kiosk`` enrols a kiosk a while ago)."""
+
+    def __init__(self) -> None:  # no fixed time: FakeClock's ``now`` becomes the wall clock plus an offset
+        self.offset = 0
+
+    @property  # type: ignore[override]
+    def now(self) -> int:
+        return int(time.time() * 1000) + self.offset
+
+    @now.setter
+    def now(self, value: int) -> None:
+        self.offset = value - int(time.time() * 1000)
+
+
+@dataclass
+class World:
+    console: Console
+    ada: dict[str, Any]
+    bob: dict[str, Any]
+    carol: dict[str, Any]
+
+    @property
+    def url(self) -> str:
+        return self.console.url
+
+
+def _site(api: Api, name: str, kind: str = "checkin") -> str:
+    body = {"name": name, "max_amount": 50} if kind == "shop" else {"name": name, "tokens_per_hour": 10}
+    path = "/v1/admin/shops" if kind == "shop" else "/v1/admin/sites"
+    return str(api.admin("POST", path, body, expect=201).json()["site_id"])
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    data = tmp_path_factory.mktemp("me") / "data"
+    init = init_data_dir(data)
+    clock = WallClock()
+    with open_data_dir(data, now_ms=clock) as ctx, serve_in_thread(create_app(ctx)) as url:
+        api = Api(url, init.admin_token, ctx, clock)
+        try:
+            site_a, site_b = _site(api, "Stadtteilzentrum Linden"), _site(api, "Nachbarschaftshaus List")
+            shop = _site(api, "Bioladen Nordstadt", "shop")
+            ada = api.create_card("Ada Lovelace", site_id=site_a)
+            bob = api.create_card("Bob Baumann", site_id=site_b)
+            carol = api.create_card("Carol Chen", site_id=site_a)
+            kiosk, till = api.enrol_kiosk(site_a), api.enrol_kiosk(shop)
+            now = clock.now
+            shift = [
+                kiosk.event(EventKind.CHECK_IN, ada["card_id"], now - 3 * HOUR),
+                kiosk.event(EventKind.CHECK_OUT, ada["card_id"], now - HOUR),
+            ]
+            assert api.send(kiosk.kiosk_id, shift).status_code == 200
+            _, spent = redeem(till, ada["card_id"], 5, wall_ms=now - 30 * MINUTE)
+            assert api.send(till.kiosk_id, [spent]).json()["results"][0]["flags"] == []
+            yield World(Console(url, ctx, api, site_a, site_b, shop), ada, bob, carol)
+        finally:
+            api.close()
+
+
+@pytest.fixture
+def phone(browser: Browser) -> Iterator[BrowserContext]:
+    made = browser.new_context(viewport=PHONE, locale="de-DE", is_mobile=True, has_touch=True)
+    made.set_default_timeout(15_000)
+    yield made
+    made.close()
+
+
+def _errors(page: Page) -> list[str]:
+    """What the page's scripts report as errors (a missing file, a failed script), collected as they come."""
+    found: list[str] = []
+    page.on("pageerror", lambda error: found.append(str(error)))
+    page.on("console", lambda message: found.append(message.text) if message.type == "error" else None)
+    return found
+
+
+def _open(page: Page, world: World, card: dict[str, Any]) -> Page:
+    """The QR code's link, as the phone's camera opens it."""
+    page.goto(f"{world.url}/ich#k={card['access_secret']}")
+    page.wait_for_selector("#balance")
+    return page
+
+
+def test_the_qr_link_logs_in_hides_the_code_and_shows_my_hours(phone: BrowserContext, world: World) -> None:
+    page = phone.new_page()
+    errors = _errors(page)
+    _open(page, world, world.ada)
+    assert page.evaluate("location.href") == f"{world.url}/ich"  # the secret left the address bar
+    assert page.inner_text("#balance") == "15"
+    shifts = page.inner_text("#shifts")
+    assert "Stadtteilzentrum Linden" in shifts and "2 Stunden" in shifts and "20 Tokens" in shifts
+    assert "Bioladen Nordstadt" in page.inner_text("#redemptions") and "5 Tokens" in page.inner_text(
+        "#redemptions"
+    )
+    assert page.get_attribute("#progress", "max") == "100" and page.get_attribute("#progress", "value") == "0"
+    assert "250 Stunden im Jahr" in page.inner_text("main")
+    # Each receipt: an entry with its index's button and a place for the verdict, as verify.js expects.
+    openings = page.request.get(f"{world.url}/v1/me/openings").json()["openings"]
+    entries = page.locator("[data-kk-verify-entry]")
+    assert entries.count() == len(openings) == 4  # the card, check-in, check-out, redemption
+    indexes = {
+        int(entries.nth(i).locator("[data-kk-verify-index]").get_attribute("data-kk-verify-index") or "")
+        for i in range(entries.count())
+    }
+    assert indexes == {item["index"] for item in openings}
+    assert entries.first.locator("[data-kk-verify-result]").count() == 1
+    # Without verify.js (another branch ships it) nothing breaks: no script error, no missing file.
+    assert errors == []
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]  # no sideways scrolling
+    page.get_by_role("link", name="English").click()
+    page.wait_for_selector("text=My tokens")
+    assert page.inner_text("#balance") == "15"
+
+
+def _download(page: Page, action: Any) -> bytes:
+    with page.expect_download() as download:
+        action()
+    return Path(download.value.path()).read_bytes()
+
+
+def test_the_last_page_is_there_offline_with_its_date_until_logout(
+    phone: BrowserContext, world: World
+) -> None:
+    page = _open(phone.new_page(), world, world.ada)
+    assert page.evaluate(CONTROLLED)
+    page.reload()  # the worker controls the page now: this answer is kept (before the page gets it)
+    assert page.evaluate("async () => (await caches.keys()).includes('kk-ich-v1')")
+    assert page.locator("[data-kk-offline]").is_hidden()
+    phone.set_offline(True)
+    page.reload()
+    banner = page.locator("[data-kk-offline]")
+    assert banner.is_visible() and "Keine Verbindung. Das ist der Stand vom" in banner.inner_text()
+    assert page.inner_text("#balance") == "15"
+    phone.set_offline(False)
+    page.reload()
+    assert page.locator("[data-kk-offline]").is_hidden()
+
+    # The Art. 15 export, as PDF and JSON, and a certificate: downloads of their own.
+    pdf = _download(page, lambda: page.get_by_role("link", name="Meine Daten als PDF").click())
+    assert pdf.startswith(b"%PDF")
+    exported = json.loads(
+        _download(page, lambda: page.get_by_role("link", name="Meine Daten als JSON").click())
+    )
+    assert world.ada["volunteer_id"] in json.dumps(exported) and world.bob["volunteer_id"] not in json.dumps(
+        exported
+    )
+    certificate = _download(
+        page, lambda: page.get_by_role("button", name="Nachweis herunterladen (PDF)").click()
+    )
+    text = pypdf.PdfReader(io.BytesIO(certificate)).pages[0].extract_text()
+    assert "Ada Lovelace" in text
+    page.reload()
+    assert page.locator("#certificates li").count() == 1
+
+    page.get_by_role("button", name="Abmelden").click()
+    page.wait_for_selector("text=Sie sind abgemeldet.")
+    assert page.evaluate("async () => (await caches.keys()).length") == 0
+    assert page.request.get(f"{world.url}/v1/me").status == 401
+    phone.set_offline(True)
+    with pytest.raises(PlaywrightError):
+        page.reload()  # nothing kept: offline there is no page
+
+
+def test_a_lost_card_is_blocked_at_once(phone: BrowserContext, world: World) -> None:
+    page = _open(phone.new_page(), world, world.carol)
+    page.get_by_role("link", name="Karte verloren").click()
+    page.wait_for_url("**/ich/karte-verloren")
+    page.get_by_role("button", name="Meine Karte jetzt sperren").click()
+    page.wait_for_selector("text=Ihre Karte ist jetzt gesperrt.")
+    with world.console.ctx.storage.read() as tx:
+        card = tx.get_card(world.carol["card_id"])
+    assert card is not None and card.blocked_ms is not None
+    assert "Ihre Karte ist schon gesperrt." in page.inner_text("main")
+    page.goto(f"{world.url}/ich/karte-verloren")
+    assert page.get_by_role("button", name="Meine Karte jetzt sperren").count() == 0
+
+
+def test_without_javascript_the_code_form_opens_only_that_persons_page(
+    browser: Browser, world: World
+) -> None:
+    context = browser.new_context(viewport=PHONE, locale="de-DE", java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(f"{world.url}/ich")
+        page.fill("#f-code", "A" * 43)
+        page.get_by_role("button", name="Meine Seite öffnen").click()
+        assert "Dieser Code geht nicht." in page.inner_text("#login-error")
+        page.fill("#f-code", f"{world.url}/ich#k={world.bob['access_secret']}")  # the whole link, pasted
+        page.get_by_role("button", name="Meine Seite öffnen").click()
+        page.wait_for_selector("#balance")
+        assert page.inner_text("#balance") == "0"
+        main = page.inner_text("main")
+        assert "Noch keine Einsätze." in main and "Bioladen" not in main and "Linden" not in main
+        assert page.locator("[data-kk-verify-entry]").count() == 1  # his card's registration only
+    finally:
+        context.close()
+
+
+def test_a_coordinator_of_another_site_sees_only_the_login(page: Page, world: World) -> None:
+    coordinator = world.console.person(
+        ["review", "read_personal", "reports"],
+        scope=accounts.TeamScope("sites", (world.console.site_b,)),
+        email="kim@example.org",
+    )
+    logged_in(page, world.console, coordinator)
+    page.goto(f"{world.url}/ich")
+    assert page.locator("#balance").count() == 0 and page.locator("#f-code").count() == 1
+    assert page.request.get(f"{world.url}/v1/me").status == 401
+    assert page.request.get(f"{world.url}/v1/me/openings").status == 401
+    # A guessed code in a link: refused in plain words, and no session.
+    page.goto(f"{world.url}/ich#k={'A' * 43}")
+    page.wait_for_selector("text=Dieser Code geht nicht.")
+    assert page.locator("#balance").count() == 0
