@@ -248,4 +248,5 @@ def test_a_coordinator_of_another_site_sees_only_the_login(page: Page, world: Wo
     # A guessed code in a link: refused in plain words, and no session.
     page.goto(f"{world.url}/ich#k={'A' * 43}")
     page.wait_for_selector("text=Dieser Code geht nicht.")
+    assert page.evaluate("location.href") == f"{world.url}/ich"  # gone from the address bar, no reload needed
     assert page.locator("#balance").count() == 0
