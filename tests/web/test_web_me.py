@@ -22,6 +22,7 @@ from playwright.sync_api import Error as PlaywrightError
 from server import accounts
 from tests.web.conftest import logged_in
 from tests.web.me_helpers import PHONE, World, me_world
+from tests.web.test_web_accessibility import CHECKS_JS, OVERFLOW_JS, _keyboard
 
 # Resolves once the service worker controls the page (the page's CSP forbids wait_for_function's eval).
 CONTROLLED = """() => new Promise(resolve => navigator.serviceWorker.controller ? resolve(true)
@@ -187,3 +188,21 @@ def test_a_coordinator_of_another_site_sees_only_the_login(page: Page, world: Wo
     page.wait_for_selector("text=Dieser Code geht nicht.")
     assert page.evaluate("location.href") == f"{world.url}/ich"  # gone from the address bar, no reload needed
     assert page.locator("#balance").count() == 0
+
+
+def test_the_pages_pass_the_accessibility_checks_on_a_phone(phone: BrowserContext, world: World) -> None:
+    """The console's checks (labels, one h1, contrast, a visible focus, the keyboard) on each /ich page."""
+    page = phone.new_page()
+    failures: list[str] = []
+    for name, path in (("login", "/ich"), ("home", f"/ich#k={world.bob['access_secret']}"), ("lost", "")):
+        if name == "lost":
+            page.goto(f"{world.url}/ich/karte-verloren")
+        else:
+            page.goto(world.url + path)
+        if name == "home":
+            page.wait_for_selector("#balance")
+        found = [tuple(row) for row in page.evaluate(CHECKS_JS)] + _keyboard(page)
+        failures += [f"{name}: {check}: {element}: {detail}" for check, element, detail in found]
+        wide = page.evaluate(OVERFLOW_JS)
+        failures += [f"{name}: sideways scroll: {wide}"] if wide else []
+    assert failures == []
