@@ -145,7 +145,11 @@ async def my_page(request: Request) -> Response:
     language = pages.language(request)
     shown = _shown(found, language, lambda message: pages.gettext(request, message))
     response = pages.page(
-        request, "public/me/home.html", me=shown, verify_js=pages.static("verify.js") is not None
+        request,
+        "public/me/home.html",
+        me=shown,
+        verify_js=pages.static("verify.js") is not None,
+        verify_css=pages.static("verify.css") is not None,
     )
     response.headers[OFFLINE_HEADER] = "keep"
     return response

@@ -15,6 +15,7 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from tests.web.me_helpers import PHONE, World, me_world
+from tests.web.test_web_me import KEPT
 from tests.web.test_web_screenshots import _shrink, german_browser  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.slow
@@ -48,11 +49,7 @@ def test_the_volunteers_pages_as_pictures(german_browser: Browser, world: World)
         page.goto(f"{world.url}/ich#k={world.ada['access_secret']}")
         page.wait_for_selector("#balance")
         written.append(_shoot(page, target, "ich", full_page=True))
-        page.evaluate(
-            "() => new Promise(resolve => navigator.serviceWorker.controller ? resolve(true)"
-            " : navigator.serviceWorker.addEventListener('controllerchange', () => resolve(true)))"
-        )
-        page.reload()
+        page.evaluate(KEPT)
         context.set_offline(True)
         page.reload()
         written.append(_shoot(page, target, "ich-offline"))

@@ -24,8 +24,19 @@ self.addEventListener("fetch", function (event) {
   event.respondWith(fromNetwork(request));
 });
 
+// The page asks for its copy to be kept when the worker did not fetch it (the first visit).
+self.addEventListener("message", function (event) {
+  if (event.data !== "keep" || event.origin !== self.location.origin) { return; }
+  event.waitUntil(keep(fetch(PAGE, { credentials: "same-origin", cache: "no-store" })).catch(function () {}));
+});
+
 function fromNetwork(request) {
-  return fetch(request).then(function (answer) {
+  return keep(fetch(request)).catch(function (failure) { return saved(failure); });
+}
+
+// The answer as it came, after keeping it ("keep") or deleting the copy ("clear").
+function keep(fetched) {
+  return fetched.then(function (answer) {
     var mark = answer.headers.get("X-KK-Offline");
     if (mark === "keep" && answer.ok) {
       var copy = answer.clone();
@@ -36,13 +47,16 @@ function fromNetwork(request) {
       return caches.delete(CACHE).then(function () { return answer; });
     }
     return answer;
-  }, function (failure) {
-    return caches.open(CACHE).then(function (cache) { return cache.match(PAGE); }).then(function (saved) {
-      if (!saved) { throw failure; }
-      return saved.text().then(function (text) {
-        var shown = text.replace("data-kk-offline hidden", "data-kk-offline");
-        return new Response(shown, { headers: { "Content-Type": "text/html; charset=utf-8" } });
-      });
+  });
+}
+
+// The kept copy with its "no connection" line shown, or the network's failure when none is kept.
+function saved(failure) {
+  return caches.open(CACHE).then(function (cache) { return cache.match(PAGE); }).then(function (copy) {
+    if (!copy) { throw failure; }
+    return copy.text().then(function (text) {
+      var shown = text.replace("data-kk-offline hidden", "data-kk-offline");
+      return new Response(shown, { headers: { "Content-Type": "text/html; charset=utf-8" } });
     });
   });
 }

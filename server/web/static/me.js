@@ -5,7 +5,8 @@
 // once, posts the secret to /v1/me/session and reloads: the page then comes with the
 // session cookie.  Without JavaScript the form on the page does the same.
 // It also registers the service worker (/ich/sw.js) that keeps the last page for
-// offline use, and deletes that copy when the person logs out.
+// offline use (on the first visit, by asking it to fetch the page once more), and
+// deletes that copy when the person logs out.
 (function () {
   "use strict";
   var CACHE = "kk-ich-v1";
@@ -56,6 +57,12 @@
     }
     if ("serviceWorker" in navigator) {
       navigator.serviceWorker.register("/ich/sw.js", { scope: "/ich" }).catch(function () {});
+      // A page the worker did not fetch (the first visit) is not kept yet: ask the worker to fetch it.
+      if (!navigator.serviceWorker.controller && document.querySelector("[data-kk-offline]")) {
+        navigator.serviceWorker.ready.then(function (registration) {
+          if (registration.active) { registration.active.postMessage("keep"); }
+        });
+      }
     }
   }
 
