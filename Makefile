@@ -73,7 +73,7 @@ units:
 screenshots: $(STAMP)
 	KOKREATIV_SCREENSHOTS=docs/img/ui $(BIN)/python -m pytest -q tests/terminal/ui/test_ui_app.py \
 		tests/terminal/ui/test_ui_shop_screens.py -k every_screen
-	KOKREATIV_WEB_SCREENSHOTS=docs/img/web $(BIN)/python -m pytest -q tests/web/test_web_screenshots.py
+	KOKREATIV_WEB_SCREENSHOTS=docs/img/web $(BIN)/python -m pytest -q tests/web/test_web_screenshots*.py
 
 # The tarball a kiosk installs from (deploy/install-kiosk.sh), of the committed HEAD, in dist/.
 release:
