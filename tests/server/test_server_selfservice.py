@@ -163,3 +163,20 @@ def test_the_manifest_and_the_service_worker_are_served_for_the_page(api: Api) -
     worker = api.http.get("/ich/sw.js")
     assert worker.status_code == 200 and worker.headers["service-worker-allowed"] == "/ich"
     assert worker.headers["content-type"].startswith("text/javascript")
+
+
+def test_the_lost_card_form_blocks_only_the_sessions_cards(api: Api) -> None:
+    ada, bob = api.create_card("Ada Lovelace"), api.create_card("Bob")
+    csrf = "c" * 43
+    browser = {"Cookie": f"kk_session={_session(api, ada)}; kk_csrf={csrf}; kk_lang=de"}
+
+    def post(fields: dict[str, str]) -> httpx.Response:
+        return api.http.post("/ich/karte-verloren", data=fields, headers=browser, follow_redirects=False)
+
+    assert post({"card": ada["card_id"]}).status_code == 403  # no token from the page: csrf_failed
+    theirs = post({"csrf": csrf, "card": bob["card_id"]})
+    assert theirs.status_code == 404 and "unknown_card" in theirs.text
+    assert not _blocked(api, bob["card_id"]) and not _blocked(api, ada["card_id"])
+    mine = post({"csrf": csrf, "card": "all"})
+    assert mine.status_code == 303 and mine.headers["location"] == "/ich"
+    assert _blocked(api, ada["card_id"]) and not _blocked(api, bob["card_id"])
