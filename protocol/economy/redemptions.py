@@ -187,18 +187,18 @@ def staff_hold(
 ) -> Reason | None:
     """Why a redemption the till's staff rules do not cover goes to review; ``None``: it is paid.
 
-    Only a shop with till staff (``docs/economy.md``, "Till staff") has these rules,
-    checked for a redemption that would be debited, online or offline:
+    Only a shop that has had till staff (``docs/economy.md``, "Till staff") has these
+    rules, checked for a redemption that would be debited, online or offline:
 
     * ``staff_unknown``: the event names no active staff member of the shop
-      (none, a removed one, another shop's);
+      (none, a removed one, another shop's; with every member removed, nobody is);
     * ``staff_over_daily_cap``: the member's redemptions debited on the server's local
       day of ``now_ms`` plus ``amount`` exceed their ``daily_max``.
 
     The roster is the logged one (``till_staff`` entries), so an auditor holds the same.
     """
     staff = book.till_staff(site_id)
-    if not staff:
+    if staff is None:
         return None
     member = staff.get(staff_id) if staff_id is not None else None
     if member is None:
