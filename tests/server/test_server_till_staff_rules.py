@@ -1,9 +1,9 @@
 """The server enforces a shop's till staff rules, and an auditor replaying the log holds the same.
 
-A shop with staff: a redemption that names no active member is held
+A shop with staff: a redemption that names no active member is flagged
 ``staff_unknown``, one beyond the member's daily maximum (the server's day of
-receipt) ``staff_over_daily_cap``; both are recorded, not debited, and the
-event is never refused.  Everything is sent to the real loopback server, and
+receipt) ``staff_over_daily_cap``; neither is debited (declined online, held for
+review offline), and the event is never refused.  Everything is sent to the real loopback server, and
 the log is audited from its exported tiles (``docs/economy.md``, "Till staff").
 """
 
@@ -59,10 +59,11 @@ def test_staff_rules_hold_what_they_do_not_cover_and_the_audit_agrees(
     w, staff = _staffed(api, daily_max=20)
     holder = w.holder(tokens=100)
     shop = w.shop["site_id"]
-    # No staff named, or a stranger: held, nothing debited.
+    # No staff named, or a stranger: declined online (the till still waits), held offline.
     unnamed, flags = _sale(w, holder.card_id, 5, None)
-    assert flags == ["staff_unknown"] and w.record(unnamed).status.value == "held"
-    assert _sale(w, holder.card_id, 5, ids.new_id(ids.STAFF))[1] == ["staff_unknown"]
+    assert flags == ["staff_unknown"] and w.record(unnamed).status.value == "declined"
+    stranger, flags = _sale(w, holder.card_id, 5, ids.new_id(ids.STAFF), online=False)
+    assert flags == ["staff_unknown"] and w.record(stranger).status.value == "held"
     # The member's own: debited up to the daily maximum, online and offline alike.
     assert _sale(w, holder.card_id, 15, staff)[1] == []
     assert _sale(w, holder.card_id, 5, staff, online=False)[1] == []
