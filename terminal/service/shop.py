@@ -77,6 +77,11 @@ class ShopService(ReaderService):
         self._on_card = on_card
         return self._loop(stop, watchdog)
 
+    def _idle(self) -> None:
+        """Carry out the voids the shop's owner asked for (:meth:`ShopTill.carry_out_void_requests`)."""
+        for redemption_id, result in self.till.carry_out_void_requests():
+            log.info("void asked on the shop page for %s: %s", redemption_id, result)
+
     def _handle(self, tap: Tap) -> bool:
         card = self.till.present(tap)
         log.info("card at the till: %s", card)  # its repr names no card ID (terminal.shop.results)
