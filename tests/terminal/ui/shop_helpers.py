@@ -87,6 +87,12 @@ class RecordingShopActions:
     def void(self, redemption_id: str) -> None:
         self.calls.append(("void", redemption_id))
 
+    def check_staff_pin(self, pin: str) -> None:
+        self.calls.append(("check_staff_pin", pin))
+
+    def staff_logout(self) -> None:
+        self.calls.append(("staff_logout", None))
+
     def named(self, name: str) -> list[object]:
         return [arg for call, arg in self.calls if call == name]
 
@@ -150,6 +156,7 @@ class FakeTill:
         self.next_void = VoidResult(ok=True, queued=False, reason=None)
         self.fail_with: Exception | None = None
         self.gate: threading.Event | None = None
+        self.staff: object | None = None  # no till staff: ShopTill.staff is None without a TillStaff
 
     def present(self, tap: Tap) -> CardAtTill | CardRefused:
         self.presented += 1
