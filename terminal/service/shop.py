@@ -79,7 +79,12 @@ class ShopService(ReaderService):
 
     def _idle(self) -> None:
         """Carry out the voids the shop's owner asked for (:meth:`ShopTill.carry_out_void_requests`)."""
-        for redemption_id, result in self.till.carry_out_void_requests():
+        try:
+            done = self.till.carry_out_void_requests()
+        except Exception as exc:  # the reader loop must go on; the next poll tries again
+            log.warning("carrying out void requests failed: %s", describe(exc))
+            return
+        for redemption_id, result in done:
             log.info("void asked on the shop page for %s: %s", redemption_id, result)
 
     def _handle(self, tap: Tap) -> bool:

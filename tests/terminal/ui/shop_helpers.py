@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable
 from datetime import UTC
@@ -134,6 +135,32 @@ class ShopHarness(ScreenRecorder):
         self.presenter.pin_checked(True)
 
 
+@dataclasses.dataclass(frozen=True)
+class FakeMember:
+    staff_id: str
+    role: str
+
+
+class FakeStaff:
+    """A hand-written :class:`terminal.shop.staff.TillStaff`: PINs to roles, and what was asked of it."""
+
+    def __init__(self, pins: dict[str, str]) -> None:
+        self.pins = pins
+        self.tried: list[str] = []
+        self.locked = 0
+
+    def required(self) -> bool:
+        return True
+
+    def unlock(self, pin: str) -> FakeMember | None:
+        self.tried.append(pin)
+        role = self.pins.get(pin)
+        return None if role is None else FakeMember("e_" + "1" * 32, role)
+
+    def lock(self) -> None:
+        self.locked += 1
+
+
 class FakeTill:
     """A hand-written till with the real one's interface: answers as scripted, remembers what it did.
 
@@ -184,6 +211,9 @@ class FakeTill:
 
     def signal(self, signal: Signal) -> None:
         self.signals.append(signal)
+
+    def carry_out_void_requests(self) -> list[tuple[str, VoidResult]]:
+        return []
 
     def healthy(self) -> bool:
         return True
