@@ -3,8 +3,10 @@
 The server answers a shop terminal's signed heartbeat (:mod:`protocol.heartbeat`)
 with a *till state* it signs with its own key (``{"body", "sig"}``,
 :mod:`protocol.sealed`): the shop's active till staff (ID, role, daily
-maximum, the argon2id hash of their PIN; never a name) and the voids the shop's
-owner asked for on the shop page (redemption ID, card, amount, time).  The
+maximum, the argon2id hash of their PIN; never a name), whether the shop has
+ever had staff (then the server's staff rules hold, even with nobody left) and
+the voids the shop's owner asked for on the shop page (redemption ID, card,
+amount, time).  The
 body names the kiosk and ``request``, the SHA-256 of the heartbeat's bytes it
 answers, so a till takes only an answer to its own fresh request: nobody can
 replay an old roster (with a removed member's PIN) to it, or another till's.
@@ -40,7 +42,7 @@ MAX_STAFF: Final = 100
 MAX_VOIDS: Final = 200
 ROLES: Final = frozenset({"cashier", "manager"})
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_FIELDS: Final = frozenset({"type", "v", "kiosk", "request", "issued_ms", "staff", "voids"})
+_FIELDS: Final = frozenset({"type", "v", "kiosk", "request", "issued_ms", "staffed", "staff", "voids"})
 _STAFF_FIELDS: Final = frozenset({"id", "role", "daily_max", "pin_hash"})
 _VOID_FIELDS: Final = frozenset({"id", "card", "amount", "wall_ms"})
 
@@ -89,6 +91,12 @@ class TillState:
     issued_ms: int
     staff: tuple[StaffCredential, ...] = ()
     voids: tuple[VoidOrder, ...] = ()
+    staffed: bool = False  # the shop has had till staff: the server's staff rules hold (even with none left)
+
+    @property
+    def pin_required(self) -> bool:
+        """Whether the till must ask a PIN before a sale: the shop has (had) staff."""
+        return self.staffed or bool(self.staff)
 
     def to_bytes(self) -> bytes:
         return canonical_json(
@@ -97,6 +105,7 @@ class TillState:
                 "kiosk": self.kiosk,
                 "request": self.request,
                 "staff": [s.to_json() for s in self.staff],
+                "staffed": self.staffed,
                 "type": TILL_STATE_TYPE,
                 "v": TILL_STATE_VERSION,
                 "voids": [v.to_json() for v in self.voids],
@@ -161,7 +170,9 @@ def parse_till_state(body: bytes) -> TillState:
     request = obj["request"]
     if not isinstance(request, str) or _HEX64.fullmatch(request) is None:
         raise _bad("request is 64 hex digits")
-    staff, voids = obj["staff"], obj["voids"]
+    staff, voids, staffed = obj["staff"], obj["voids"], obj["staffed"]
+    if not isinstance(staffed, bool):
+        raise _bad("staffed is true or false")
     if not isinstance(staff, list) or len(staff) > MAX_STAFF:
         raise _bad(f"staff is a list of at most {MAX_STAFF}")
     if not isinstance(voids, list) or len(voids) > MAX_VOIDS:
@@ -172,6 +183,7 @@ def parse_till_state(body: bytes) -> TillState:
         _int(obj["issued_ms"], "issued_ms", 0),
         tuple(_staff(item) for item in staff),
         tuple(_void(item) for item in voids),
+        staffed,
     )
 
 

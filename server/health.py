@@ -120,6 +120,7 @@ def _till_state(
         issued_ms=now,
         staff=tuple(till_roster(tx, site.site_id)),
         voids=tuple(till_requests(tx, site.site_id, now)),
+        staffed=tx.till_staff(site.site_id) is not None,
     )
     return sign_till_state(state, ctx.server_key)
 

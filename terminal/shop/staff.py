@@ -80,12 +80,16 @@ class TillStaff:
         return state
 
     def required(self) -> bool:
-        """Whether a PIN is needed to redeem: the shop has staff, or its list does not verify."""
+        """Whether a PIN is needed to redeem: the shop has (had) staff, or its list does not verify.
+
+        A shop whose every member was removed still needs one: the server declines or holds
+        every sale that names nobody there, so the till says so rather than sell in vain.
+        """
         wire = self._outbox.till_state()
         if wire is None:
             return False
         state = self.state()
-        return state is None or bool(state.staff)
+        return state is None or state.pin_required
 
     def void_orders(self) -> tuple[VoidOrder, ...]:
         """The voids the shop's owner asked for, as of the last heartbeat."""

@@ -100,13 +100,20 @@ def test_the_till_asks_for_a_pin_redeems_for_the_member_and_keeps_the_cashier_ou
     assert _server_balance(shop.server, shop.rich) == 15
 
 
-def test_five_wrong_pins_lock_the_pad(shop: ShopTerminal) -> None:
-    _offline_change(shop, lambda ctx, owner, site: tillstaff.add_staff(ctx, owner, site, "C", "cashier", 5))
+def test_five_wrong_pins_lock_the_pad_and_a_removed_member_cannot_sell(shop: ShopTerminal) -> None:
+    row, pin = _offline_change(
+        shop, lambda ctx, owner, site: tillstaff.add_staff(ctx, owner, site, "C", "cashier", 5)
+    )
     _heartbeat(shop)
     staff = shop.till.staff
-    assert staff is not None
+    assert staff is not None and staff.unlock(pin) is not None
+    _offline_change(shop, lambda ctx, owner, site: tillstaff.remove_staff(ctx, owner, site, row.staff_id))
+    _heartbeat(shop)
+    assert staff.current() is None and staff.required()  # nobody left, yet the shop has had staff
+    refused = shop.till.redeem(shop.present(shop.rich), 1)
+    assert (refused.outcome, refused.reason) == (TillOutcome.DENIED, "staff_pin_required")
     for _ in range(MAX_WRONG_PINS):
-        assert staff.unlock("12345") is None  # 5 digits: never a server-made PIN
+        assert staff.unlock(pin) is None  # the removed member's PIN is gone with the new state
     assert staff.locked_for_s() > 0
 
 
