@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from typing import Any
 
 import pytest
 from server_helpers import MINUTE, Api, FakeKiosk
@@ -194,7 +195,7 @@ def test_a_cancelled_request_is_not_pending_and_an_expired_one_drops_out(api: Ap
     assert voidrequests.pending_voids(api.context, shop) == {}
 
 
-def _heartbeat(api: Api, kiosk: FakeKiosk) -> tuple[dict[str, str], dict[str, object]]:
+def _heartbeat(api: Api, kiosk: FakeKiosk) -> tuple[dict[str, str], dict[str, Any]]:
     sent = Heartbeat(
         kiosk=kiosk.kiosk_id, sent_ms=api.clock.now, boot=str(uuid.uuid4()), mono_ms=1_000, synced=True,
         version="0.1.0", pending=0, reader="ok", last_seq=0,
