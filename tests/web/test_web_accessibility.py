@@ -2,7 +2,8 @@
 
 For each page of the navigation (:data:`server.web.nav.NAV`; as the demo's
 admin, a shop's pages as its owner; pages landing later are taken too), the
-account page, the login and the public confirmation page (``/bestaetigen/…``):
+account page, the login, the public confirmation page (``/bestaetigen/…``) and
+the public pages (:data:`PUBLIC_PAGES`):
 every form control has an accessible name, exactly one ``h1``, images and SVG
 have text alternatives, body text and links meet WCAG AA contrast (computed in
 the page from the computed styles: ``a11y.js``), the Tab key reaches the main
@@ -27,6 +28,15 @@ pytestmark = pytest.mark.slow
 
 CHECKS_JS = (Path(__file__).parent / "a11y.js").read_text(encoding="utf-8")
 VIEWPORTS = ({"width": 1280, "height": 800}, {"width": 768, "height": 1024})
+# The pages for everyone (issue 19), without a session: the volunteer's page shows its login.
+PUBLIC_PAGES = (
+    ("/", "economy"),
+    ("/anzeige", "display"),
+    ("/so-gehts", "how"),
+    ("/laeden", "shops"),
+    ("/pruefen", "check"),
+    ("/ich", "my hours (login)"),
+)
 MAX_TAB_STOPS = 40  # the skip link, the navigation and the page's first controls: enough to reach the nav
 
 # The focused element and whether it is inside the main navigation (header > nav) and shows focus.
@@ -111,6 +121,8 @@ def test_every_console_page_is_accessible(browser: Browser, demo: DemoConsole) -
         page = context.new_page()
         failures += _check(page, f"{demo.url}/console/login", "login")
         failures += _check(page, demo.url + demo.confirmation_path, "bestaetigen")  # public, no account
+        for path, name in PUBLIC_PAGES:
+            failures += _check(page, demo.url + path, name)
         pages = console_pages()
         for key in ["admin", *sorted({entry.account for entry in pages} - {"admin"})]:
             context.clear_cookies()
