@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,9 @@ from protocol import PrivateKey, SignedEvent, b64encode, encode_batch, enrolment
 from protocol.clock import now_ms
 from provisioning.client import ApiClient
 from provisioning.enrol import enrol_kiosk, normalise_code
-from server.datadir import init_data_dir
+from server.app import create_app
+from server.datadir import init_data_dir, open_data_dir
+from server.runner import serve_in_thread
 from terminal.clock import Clock, SimulatedClock
 from terminal.config import KioskConfig
 from terminal.keystore import load_key
@@ -95,6 +98,48 @@ class ServerProcess:
             timeout=30,
         )
         assert response.status_code == 200, response.text
+
+
+class ServerThread(ServerProcess):
+    """The same server as :class:`ServerProcess`'s, served from a thread of the test process.
+
+    For the tests about a client of the server (the provisioning CLI, say) rather than
+    about the server process: no interpreter start per test (about a second each).  It
+    cannot be killed (:meth:`stop` and :meth:`start` restart it cleanly); crash tests use
+    :class:`ServerProcess`.
+    """
+
+    def __init__(self, data_dir: Path, admin_token: str) -> None:
+        super().__init__(data_dir, 0, admin_token)
+        self._running: ExitStack | None = None
+
+    def start(self) -> None:
+        with ExitStack() as running:
+            context = running.enter_context(open_data_dir(self.data_dir))
+            # A restart keeps the port: enrolled kiosks have the URL.
+            url = running.enter_context(serve_in_thread(create_app(context), port=self.port))
+            self.port = int(url.rsplit(":", 1)[1])
+            self._running = running.pop_all()
+
+    def kill(self) -> None:
+        raise NotImplementedError("a server in a thread cannot be killed: use ServerProcess")
+
+    def stop(self) -> None:
+        if self._running is not None:
+            self._running.close()
+            self._running = None
+
+
+@contextmanager
+def server_in_thread(folder: Path) -> Iterator[ServerThread]:
+    """A new data directory in ``folder``, served from a thread for the block."""
+    init = init_data_dir(folder)
+    server = ServerThread(folder, init.admin_token)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture
