@@ -10,9 +10,11 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 import pytest
 import requests
+from argon2 import PasswordHasher
 
 from hardware.indicator import RecordingIndicator
 from hardware.reader import Tap
@@ -21,6 +23,7 @@ from protocol import PrivateKey, SignedEvent, b64encode, encode_batch, enrolment
 from protocol.clock import now_ms
 from provisioning.client import ApiClient
 from provisioning.enrol import enrol_kiosk, normalise_code
+from server.accounts import persons
 from server.app import create_app
 from server.datadir import init_data_dir, open_data_dir
 from server.runner import serve_in_thread
@@ -32,6 +35,27 @@ from terminal.tap import Kiosk
 from terminal.trust import TrustStore
 from tests.cardfactory import TestIssuer
 from tests.server.server_helpers import FakeKiosk
+
+# Console passwords in the test process: argon2id at its smallest cost.  The server's hasher
+# (argon2-cffi's defaults, 64 MiB and 3 passes) takes 0.1-0.3 s per hash or check on the test machine,
+# and every console person and login of the suite paid it.  Processes the tests start keep the real
+# cost; tests/server/test_server_accounts.py checks it with ``production_password_hashes``.
+PRODUCTION_HASHER: Final = persons._HASHER
+CHEAP_HASHER: Final = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashes() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(persons, "_HASHER", CHEAP_HASHER)
+        yield
+
+
+@pytest.fixture
+def production_password_hashes(monkeypatch: pytest.MonkeyPatch) -> PasswordHasher:
+    """The server's own password hasher for one test (the suite uses :data:`CHEAP_HASHER`)."""
+    monkeypatch.setattr(persons, "_HASHER", PRODUCTION_HASHER)
+    return PRODUCTION_HASHER
 
 
 def clock_from_now() -> SimulatedClock:
