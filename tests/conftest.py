@@ -166,15 +166,22 @@ def server_in_thread(folder: Path) -> Iterator[ServerThread]:
         server.stop()
 
 
-@pytest.fixture
-def server_process(tmp_path: Path) -> Iterator[ServerProcess]:
-    init = init_data_dir(tmp_path / "server")
-    proc = ServerProcess(tmp_path / "server", free_port(), init.admin_token)
+@contextmanager
+def server_in_process(folder: Path) -> Iterator[ServerProcess]:
+    """A new data directory in ``folder``, served by a ``kokreativ server run`` process for the block."""
+    init = init_data_dir(folder)
+    proc = ServerProcess(folder, free_port(), init.admin_token)
     proc.start()
     try:
         yield proc
     finally:
         proc.stop()
+
+
+@pytest.fixture
+def server_process(tmp_path: Path) -> Iterator[ServerProcess]:
+    with server_in_process(tmp_path / "server") as server:
+        yield server
 
 
 @dataclass
