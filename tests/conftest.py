@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 import pytest
 import requests
+from argon2 import PasswordHasher
 
 from hardware.indicator import RecordingIndicator
 from hardware.reader import Tap
@@ -20,7 +23,10 @@ from protocol import PrivateKey, SignedEvent, b64encode, encode_batch, enrolment
 from protocol.clock import now_ms
 from provisioning.client import ApiClient
 from provisioning.enrol import enrol_kiosk, normalise_code
-from server.datadir import init_data_dir
+from server.accounts import persons
+from server.app import create_app
+from server.datadir import init_data_dir, open_data_dir
+from server.runner import serve_in_thread
 from terminal.clock import Clock, SimulatedClock
 from terminal.config import KioskConfig
 from terminal.keystore import load_key
@@ -29,6 +35,27 @@ from terminal.tap import Kiosk
 from terminal.trust import TrustStore
 from tests.cardfactory import TestIssuer
 from tests.server.server_helpers import FakeKiosk
+
+# Console passwords in the test process: argon2id at its smallest cost.  The server's hasher
+# (argon2-cffi's defaults, 64 MiB and 3 passes) takes 0.1-0.3 s per hash or check on the test machine,
+# and every console person and login of the suite paid it.  Processes the tests start keep the real
+# cost; tests/server/test_server_accounts.py checks it with ``production_password_hashes``.
+PRODUCTION_HASHER: Final = persons._HASHER
+CHEAP_HASHER: Final = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashes() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(persons, "_HASHER", CHEAP_HASHER)
+        yield
+
+
+@pytest.fixture
+def production_password_hashes(monkeypatch: pytest.MonkeyPatch) -> PasswordHasher:
+    """The server's own password hasher for one test (the suite uses :data:`CHEAP_HASHER`)."""
+    monkeypatch.setattr(persons, "_HASHER", PRODUCTION_HASHER)
+    return PRODUCTION_HASHER
 
 
 def clock_from_now() -> SimulatedClock:
@@ -97,15 +124,64 @@ class ServerProcess:
         assert response.status_code == 200, response.text
 
 
-@pytest.fixture
-def server_process(tmp_path: Path) -> Iterator[ServerProcess]:
-    init = init_data_dir(tmp_path / "server")
-    proc = ServerProcess(tmp_path / "server", free_port(), init.admin_token)
+class ServerThread(ServerProcess):
+    """The same server as :class:`ServerProcess`'s, served from a thread of the test process.
+
+    For the tests about a client of the server (the provisioning CLI, say) rather than
+    about the server process: no interpreter start per test (about a second each).  It
+    cannot be killed (:meth:`stop` and :meth:`start` restart it cleanly); crash tests use
+    :class:`ServerProcess`.
+    """
+
+    def __init__(self, data_dir: Path, admin_token: str) -> None:
+        super().__init__(data_dir, 0, admin_token)
+        self._running: ExitStack | None = None
+
+    def start(self) -> None:
+        with ExitStack() as running:
+            context = running.enter_context(open_data_dir(self.data_dir))
+            # A restart keeps the port: enrolled kiosks have the URL.
+            url = running.enter_context(serve_in_thread(create_app(context), port=self.port))
+            self.port = int(url.rsplit(":", 1)[1])
+            self._running = running.pop_all()
+
+    def kill(self) -> None:
+        raise NotImplementedError("a server in a thread cannot be killed: use ServerProcess")
+
+    def stop(self) -> None:
+        if self._running is not None:
+            self._running.close()
+            self._running = None
+
+
+@contextmanager
+def server_in_thread(folder: Path) -> Iterator[ServerThread]:
+    """A new data directory in ``folder``, served from a thread for the block."""
+    init = init_data_dir(folder)
+    server = ServerThread(folder, init.admin_token)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@contextmanager
+def server_in_process(folder: Path) -> Iterator[ServerProcess]:
+    """A new data directory in ``folder``, served by a ``kokreativ server run`` process for the block."""
+    init = init_data_dir(folder)
+    proc = ServerProcess(folder, free_port(), init.admin_token)
     proc.start()
     try:
         yield proc
     finally:
         proc.stop()
+
+
+@pytest.fixture
+def server_process(tmp_path: Path) -> Iterator[ServerProcess]:
+    with server_in_process(tmp_path / "server") as server:
+        yield server
 
 
 @dataclass

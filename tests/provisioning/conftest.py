@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from kokreativ.cli import main
-from tests.conftest import ServerProcess
+from tests.conftest import ServerProcess, server_in_thread
+
+
+@pytest.fixture
+def server_process(tmp_path: Path) -> Iterator[ServerProcess]:
+    """The ledger server, here from a thread of the test process (:class:`tests.conftest.ServerThread`).
+
+    These tests are about the coordinator's tools, which talk HTTP to the server
+    as they would to a process; starting one process per test cost a second or
+    more each.  ``kokreativ server run`` as a real process is tested where the
+    process matters (tests/server/test_server_cli.py, the kiosk and crash tests).
+    """
+    with server_in_thread(tmp_path / "server") as server:
+        yield server
 
 
 @pytest.fixture

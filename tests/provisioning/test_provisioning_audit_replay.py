@@ -13,7 +13,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from hypothesis import example, given, settings
@@ -53,6 +52,7 @@ from provisioning.audit.book import CardState, LedgerBook
 from provisioning.audit.replay import Replay
 from provisioning.audit.report import Problems
 from server.storage import Storage
+from tests.server.ledger_file import memory_ledger
 
 T0 = 1_764_400_000_000
 MINUTE = 60_000
@@ -82,7 +82,7 @@ def test_the_book_pays_taps_as_the_servers_storage_does(
         wall += minutes * MINUTE
         sequence.append(Tap("k", seq, kind, CARDS[card][0], CARDS[card][1], wall, flag))
     book = LedgerBook()
-    with Storage(Path(":memory:")) as storage, storage.write() as tx:
+    with memory_ledger() as storage, storage.write() as tx:
         tx.insert_site(site, 0)
         for card_id, volunteer_id in CARDS:
             tx.insert_volunteer(volunteer_id, "", 0)
@@ -325,7 +325,7 @@ def test_the_book_applies_redemptions_and_decisions_as_the_servers_storage_does(
     cards = {card_id: CardState(volunteer_id, 0) for card_id, volunteer_id in CARDS}
     cards[CARDS[2][0]].blocked_ms = T0 + 600 * MINUTE  # blocked later on: redemptions after it are refused
     book = LedgerBook({checkin.site_id: checkin, shop.site_id: shop}, cards)
-    with Storage(Path(":memory:")) as storage:
+    with memory_ledger() as storage:
         with storage.write() as tx:
             tx.insert_site(checkin, 0)
             tx.insert_site(shop, 0)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
+import pytest
 from server_helpers import T0, Api, World, assert_error
 
 from protocol import Reason
@@ -62,3 +65,28 @@ def test_runner_stops_cleanly_and_frees_the_port(context) -> None:
         pass
     else:
         raise AssertionError("the server still answers after the block")
+
+
+def test_runner_closes_open_connections_and_shuts_the_app_down_before_the_block_ends() -> None:
+    """The runner's own prompt stop (server.runner._PromptServer) still ends as uvicorn does."""
+    lifespan: list[str] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                step = message["type"].removeprefix("lifespan.")
+                lifespan.append(step)
+                await send({"type": f"lifespan.{step}.complete"})
+                if step == "shutdown":
+                    return
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    with httpx.Client(timeout=5) as client:
+        with serve_in_thread(app) as base_url:
+            assert client.get(base_url).text == "ok"  # the connection stays open (keep-alive)
+            assert lifespan == ["startup"]
+        assert lifespan == ["startup", "shutdown"]
+        with pytest.raises(httpx.TransportError):
+            client.get(base_url)

@@ -9,12 +9,16 @@ request can revoke or block anything real).
 
 from __future__ import annotations
 
+import gzip
+import http.client
 import itertools
 import json
 import re
+import urllib.parse
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Final
 
 import httpx
 import pytest
@@ -122,6 +126,61 @@ def client(api: Api) -> httpx.Client:
     return api.http
 
 
+@dataclass(frozen=True)
+class _Answer:
+    """What :class:`_Wire` read back: the parts of an ``httpx.Response`` the checks here read."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+class _Wire:
+    """The same requests as ``httpx.Client`` sends (its default headers, its query encoding), over one
+    kept-alive ``http.client`` connection.
+
+    The two crosses over every route send some 45,000 requests; httpx's own work per
+    request was about 0.5 ms of the 1.5 ms each took, some 20 s of the suite.
+    """
+
+    _HEADERS: Final = dict(httpx.Client().headers)
+
+    def __init__(self, base_url: str) -> None:
+        url = httpx.URL(base_url)
+        self._connection = http.client.HTTPConnection(url.host, url.port, timeout=30)
+
+    def close(self) -> None:
+        self._connection.close()
+
+    def get(self, path: str, *, params: dict[str, str], headers: dict[str, str]) -> _Answer:
+        return self._send("GET", f"{path}?{urllib.parse.urlencode(params)}", None, headers)
+
+    def post(self, path: str, *, content: bytes, headers: dict[str, str]) -> _Answer:
+        return self._send("POST", path, content, headers)
+
+    def _send(self, method: str, target: str, body: bytes | None, headers: dict[str, str]) -> _Answer:
+        self._connection.request(method, target, body=body, headers={**self._HEADERS, **headers})
+        response = self._connection.getresponse()
+        content = response.read()
+        if response.getheader("content-encoding") == "gzip":
+            content = gzip.decompress(content)
+        return _Answer(response.status, httpx.Headers(response.getheaders()), content)
+
+
+@pytest.fixture
+def wire(api: Api) -> Iterator[_Wire]:
+    made = _Wire(api.base_url)
+    yield made
+    made.close()
+
+
 def _log_size(context: ServerContext) -> int:
     """The transparency log's size: every accepted write appends to it."""
     with context.storage.read() as tx:
@@ -204,7 +263,7 @@ def _bodies(route: DeclaredRoute, path: str, token: str | None) -> Iterator[byte
 
 
 def test_every_body_route_refuses_hostile_bodies(
-    client: httpx.Client, context: ServerContext, world: World, admin_token: str
+    wire: _Wire, context: ServerContext, world: World, admin_token: str
 ) -> None:
     routes = _routes(context, "POST")
     assert any(route.path == "/v1/enrol" for route in routes)
@@ -215,7 +274,7 @@ def test_every_body_route_refuses_hostile_bodies(
             for body in _bodies(route, path, token):
                 for kind in kinds or ("application/json",):
                     headers = {**_headers(token), "Content-Type": kind}
-                    response = client.post(path, content=body, headers=headers)
+                    response = wire.post(path, content=body, headers=headers)
                     what = f"POST {route.path} token={token is not None} {kind} body={body[:80]!r}"
                     _assert_refused(response, what)
                     now = _log_size(context)
@@ -224,7 +283,7 @@ def test_every_body_route_refuses_hostile_bodies(
 
 
 def test_every_query_route_refuses_hostile_queries(
-    client: httpx.Client, context: ServerContext, world: World, admin_token: str
+    wire: _Wire, context: ServerContext, world: World, admin_token: str
 ) -> None:
     routes = _routes(context, "GET")
     size = _log_size(context)
@@ -236,7 +295,7 @@ def test_every_query_route_refuses_hostile_queries(
             )
             for name in names[:1] if quick else names:
                 for value in values[:1] if quick else values:
-                    response = client.get(path, params={name: value}, headers=_headers(token))
+                    response = wire.get(path, params={name: value}, headers=_headers(token))
                     _assert_refused(
                         response, f"GET {route.path} token={token is not None} {name}={value[:20]!r}"
                     )

@@ -8,7 +8,6 @@ their old names for the server and the audit.
 from __future__ import annotations
 
 import datetime
-from pathlib import Path
 from typing import cast
 
 from hypothesis import given, settings
@@ -21,6 +20,7 @@ from server.models import Card, CardKind, Shift, ShiftStatus, Site
 from server.rules import ZONE, EarningRules, local_day, local_day_number
 from server.shifts import Tap, apply_taps
 from server.storage import Storage, Tx
+from tests.server.ledger_file import memory_ledger
 
 MINUTE = 60_000
 HOUR = 3_600_000
@@ -57,7 +57,7 @@ CARDS = [(ids.new_id(ids.CARD), ids.new_id(ids.VOLUNTEER)) for _ in range(2)]
 
 
 def _storage(site: Site) -> Storage:
-    storage = Storage(Path(":memory:"))
+    storage = memory_ledger()
     with storage.write() as tx:
         tx.insert_site(site, 0)
         for card_id, volunteer_id in CARDS:

@@ -55,9 +55,23 @@ from terminal.keystore import create_key
 from terminal.outbox import Outbox
 from terminal.tap import Kiosk
 from tests.cardfactory import FixedTrust, TestIssuer
+from tests.conftest import ServerProcess, server_in_thread
 
 START_MS = 1_764_400_000_000
 ORIGIN = "ledger.test/log"  # the fake ledger's log origin, and the config's log_origin
+
+
+@pytest.fixture
+def server_process(tmp_path: Path) -> Iterator[ServerProcess]:
+    """The ledger server, here from a thread of the test process (:class:`tests.conftest.ServerThread`).
+
+    The kiosk talks HTTP to it as to a process, and stopping and starting it is an
+    outage all the same; a process per test cost a second or more each.  The
+    heartbeat tests, the crash tests (tests/integration) and tests/server/test_server_cli.py
+    run ``kokreativ server run`` as a real process.
+    """
+    with server_in_thread(tmp_path / "server") as server:
+        yield server
 
 
 @pytest.fixture

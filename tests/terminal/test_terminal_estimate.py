@@ -34,7 +34,6 @@ from provisioning.coordinator_keys import sign, site_rules_data
 from server.models import Card, CardKind, Shift, ShiftStatus, Site
 from server.shifts import Tap as ServerTap
 from server.shifts import apply_taps
-from server.storage import Storage
 from terminal.clock import SimulatedClock
 from terminal.config import KioskConfig
 from terminal.outbox import Outbox
@@ -43,6 +42,7 @@ from terminal.tap import Kiosk, Outcome
 from terminal.trust import TrustStore
 from tests.cardfactory import FixedTrust, TestIssuer
 from tests.conftest import EnrolledKiosk, ServerProcess
+from tests.server.ledger_file import memory_ledger
 
 HOUR_S = 3600
 HOUR_MS = HOUR_S * 1000
@@ -98,7 +98,7 @@ def with_rules(trust: TrustList, rules: EarningRules | None, server_key: Private
 def server_pays(site: Site, start_ms: int, end_ms: int) -> Shift:
     """The shift the server's payroll makes of a check-in at ``start_ms`` and a check-out at ``end_ms``."""
     card, volunteer = ids.new_id(ids.CARD), ids.new_id(ids.VOLUNTEER)
-    with Storage(Path(":memory:")) as storage:
+    with memory_ledger() as storage:
         with storage.write() as tx:
             tx.insert_site(site, 0)
             tx.insert_volunteer(volunteer, b"", 0)

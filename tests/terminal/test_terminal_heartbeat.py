@@ -7,6 +7,8 @@ import argparse
 import dataclasses
 import json
 import threading
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,9 +22,16 @@ from terminal.clock import SimulatedClock
 from terminal.keystore import load_key
 from terminal.outbox import Outbox
 from terminal.sync import SyncClient
-from tests.conftest import EnrolledKiosk, ServerProcess
+from tests.conftest import EnrolledKiosk, ServerProcess, server_in_process
 
 HOUR_MS = 3_600_000
+
+
+@pytest.fixture
+def server_process(tmp_path: Path) -> Iterator[ServerProcess]:
+    """A real ``kokreativ server run`` process here (the other kiosk tests serve from a thread)."""
+    with server_in_process(tmp_path / "server") as server:
+        yield server
 
 
 class RecordingSession(requests.Session):
