@@ -73,6 +73,8 @@ ALL_SHOP_SCREENS = {
     "shop-voided",
     "shop-void-queued",
     "shop-void-refused",
+    "shop-staff-pin",
+    "shop-manager-only",
 }
 
 
@@ -150,6 +152,23 @@ def _steps(h: ShopHarness) -> Iterator[Callable[[], None]]:
             p.void_finished(result)
 
         yield voided
+
+    def staff_pin() -> None:  # a shop with till staff: the PIN pad before the sale
+        h.wait(10)
+        p.update_staff(True)
+        h.type("5")
+        p.press_action("ok")
+
+    yield staff_pin
+
+    def manager_only() -> None:  # a cashier's session keeps them out of the void menu
+        h.wait(60)
+        p.staff_role = "cashier"
+        p.press_action("ok")  # at rest again, signed in as a cashier
+        h.open_menu()
+        p.press_action("recent")
+
+    yield manager_only
 
 
 @pytest.mark.parametrize("language", ["de", "en"])
