@@ -100,6 +100,11 @@ def _daily_max(value: object) -> int:
     return value
 
 
+def _check_add(tx: ReadTx, principal: Principal, shop_id: str) -> None:
+    require_shop(tx, principal, shop_id)
+    quotas.check(len(tx.staff_rows(shop_id, removed=True)), quotas.TILL_STAFF_PER_SHOP, "till staff")
+
+
 def list_staff(ctx: ServerContext, shop_id: str) -> list[StaffRow]:
     """The shop's active staff, in the order they were added (the caller checked ``run_shop``)."""
     with ctx.storage.read() as tx:
@@ -112,12 +117,13 @@ def add_staff(
 ) -> tuple[StaffRow, str]:
     """A new staff member and their PIN (shown once, never stored): logged and activity-recorded."""
     label, kind, cap = _name(name), _role(role), _daily_max(daily_max)
+    with ctx.storage.read() as tx:  # refuse before the slow hash: a refusal must cost the server nothing
+        _check_add(tx, principal, shop_id)
     pin = new_pin()
     pin_hash = hash_pin(pin)  # slow on purpose: outside the write transaction
     now = ctx.now_ms()
     with ctx.storage.write() as tx:
-        require_shop(tx, principal, shop_id)
-        quotas.check(len(tx.staff_rows(shop_id, removed=True)), quotas.TILL_STAFF_PER_SHOP, "till staff")
+        _check_add(tx, principal, shop_id)
         row = StaffRow(
             ids.new_id(ids.STAFF), shop_id, label, kind, cap, pin_hash, now, principal.name, now, None
         )
@@ -135,6 +141,9 @@ def reset_pin(ctx: ServerContext, principal: Principal, shop_id: str, staff_id: 
 
     Not logged: a PIN decides nothing the server judges.
     """
+    with ctx.storage.read() as tx:  # refuse before the slow hash
+        require_shop(tx, principal, shop_id)
+        _member(tx, shop_id, staff_id)
     pin = new_pin()
     pin_hash = hash_pin(pin)
     now = ctx.now_ms()
