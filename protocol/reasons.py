@@ -166,3 +166,4 @@ class Reason(StrEnum):
     BAD_TRUST_LIST = "bad_trust_list"
     LOG_INCONSISTENT = "log_inconsistent"
     TAP_INCOMPLETE = "tap_incomplete"
+    STAFF_PIN_REQUIRED = "staff_pin_required"  # a till whose shop has staff: no staff session is open

@@ -35,6 +35,9 @@ REFUSING_FLAGS: Final = frozenset(
         Reason.REDEEM_BACKDATED.value,
         Reason.OFFLINE_OVER_ALLOWANCE.value,
         Reason.OFFLINE_OVER_DAILY_CAP.value,
+        # Not covered by the shop's till staff rules: declined online, held offline (issue 19).
+        Reason.STAFF_UNKNOWN.value,
+        Reason.STAFF_OVER_DAILY_CAP.value,
     }
 )
 

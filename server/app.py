@@ -27,6 +27,7 @@ from server.http.errors import install_error_handlers
 from server.ratelimit import GuessLimiter
 from server.shopmap import MapLayer, SchematicDistrictMap
 from server.web import Web
+from server.web import me as web_me
 from server.web import public as web_public
 from server.web import shell as web_shell
 from server.web import shops as web_shops
@@ -84,6 +85,7 @@ ROUTERS: Final[tuple[APIRouter, ...]] = (
     web_shops.router,
     console_shoppage.router,
     console_shopstaff.router,
+    web_me.router,
 )
 
 

@@ -23,16 +23,22 @@ later monotonic time (an old heartbeat replayed: nothing is written either).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import Any, Final
 
 from protocol import ProtocolError, PublicKey, Reason
+from protocol.encoding import b64decode
 from protocol.heartbeat import Heartbeat, verify_heartbeat
+from protocol.tillstate import TillState, sign_till_state
 from server.context import ServerContext
 from server.errors import InputError, from_protocol
 from server.inputs import parse_json
 from server.models import Kiosk, KioskHealth, KioskStatus
 from server.signers import signing_kiosk
+from server.storage import ReadTx
+from server.tillstaff import till_roster
+from server.voidrequests import till_requests
 
 MIN_INTERVAL_MS: Final = 10_000  # heartbeats closer together than this are answered but not stored
 DEFAULT_SILENT_AFTER_S: Final = 900
@@ -88,7 +94,35 @@ def record_heartbeat(ctx: ServerContext, kiosk_id: str, data: bytes) -> dict[str
                     last_seq=beat.last_seq,
                 )
             )
-    return {"offset_ms": offset, "server_ms": now, "stored": stored}
+        answer: dict[str, Any] = {"offset_ms": offset, "server_ms": now, "stored": stored}
+        till = _till_state(ctx, tx, kiosk_id, wire, now)
+        if till is not None:
+            answer["till"] = till
+    return answer
+
+
+def _till_state(
+    ctx: ServerContext, tx: ReadTx, kiosk_id: str, wire: object, now: int
+) -> dict[str, str] | None:
+    """A shop terminal's till state (staff, void requests), server-signed for this heartbeat; else ``None``.
+
+    Only in answer to the kiosk's own signed heartbeat (never on a public route): it
+    holds the PIN hashes of the shop's staff (:mod:`protocol.tillstate`).
+    """
+    kiosk = tx.get_kiosk(kiosk_id)
+    site = None if kiosk is None else tx.get_site(kiosk.site_id)
+    if site is None or site.shop is None or not isinstance(wire, dict):
+        return None
+    body = b64decode(wire["body"], field="body")
+    state = TillState(
+        kiosk=kiosk_id,
+        request=hashlib.sha256(body).hexdigest(),
+        issued_ms=now,
+        staff=tuple(till_roster(tx, site.site_id)),
+        voids=tuple(till_requests(tx, site.site_id, now)),
+        staffed=tx.till_staff(site.site_id) is not None,
+    )
+    return sign_till_state(state, ctx.server_key)
 
 
 def parse_silent_after(params: Mapping[str, str]) -> int:

@@ -29,6 +29,7 @@ import nacl.pwhash
 from protocol import Reason, ids
 from protocol.economy.models import StaffRole
 from protocol.events import MAX_AMOUNT
+from protocol.tillstate import StaffCredential
 from server import quotas, tlog
 from server.accounts.activity import record_activity_in
 from server.context import ServerContext
@@ -184,9 +185,8 @@ def remove_staff(ctx: ServerContext, principal: Principal, shop_id: str, staff_i
         record_activity_in(tx, now, principal, "till.staff_remove", staff_id, site_id=shop_id)
 
 
-def till_roster(tx: ReadTx, shop_id: str) -> list[dict[str, object]]:
+def till_roster(tx: ReadTx, shop_id: str) -> list[StaffCredential]:
     """What a shop's till gets (in a server-signed answer): ID, role, daily maximum, PIN hash; no name."""
     return [
-        {"daily_max": r.daily_max, "id": r.staff_id, "pin_hash": r.pin_hash, "role": r.role.value}
-        for r in tx.staff_rows(shop_id)
+        StaffCredential(r.staff_id, r.role.value, r.daily_max, r.pin_hash) for r in tx.staff_rows(shop_id)
     ]

@@ -17,10 +17,9 @@ it out is no longer pending: nothing can void it any more.
 
 from __future__ import annotations
 
-from typing import Any
-
 from protocol import Reason
 from protocol.economy.models import Redemption, RedemptionStatus
+from protocol.tillstate import VoidOrder
 from server.accounts.activity import record_activity_in
 from server.context import ServerContext
 from server.errors import ServiceError
@@ -100,10 +99,10 @@ def pending_voids(ctx: ServerContext, shop_id: str) -> dict[str, int]:
         return {request.redemption_id: request.requested_ms for request, _ in _pending(tx, shop_id, now)}
 
 
-def till_requests(tx: ReadTx, shop_id: str, now_ms: int) -> list[dict[str, Any]]:
+def till_requests(tx: ReadTx, shop_id: str, now_ms: int) -> list[VoidOrder]:
     """What a shop's till gets to sign ``void`` events: each redemption's ID, card, amount and time."""
     return [
-        {"amount": held.amount, "card": held.card_id, "id": held.redemption_id, "wall_ms": held.wall_ms}
+        VoidOrder(held.redemption_id, held.card_id, held.amount, held.wall_ms)
         for _, held in _pending(tx, shop_id, now_ms)
     ]
 

@@ -62,8 +62,11 @@ class RedemptionBook(Protocol):
         (one local day) that were debited when they arrived (voided later or not; never held ones)."""
         ...
 
-    def till_staff(self, site_id: str) -> Mapping[str, TillStaff]:
-        """``staff_id -> member`` of the shop's active till staff (empty: the shop has none)."""
+    def till_staff(self, site_id: str) -> Mapping[str, TillStaff] | None:
+        """``staff_id -> member`` of the shop's active till staff; ``None``: the shop never had any.
+
+        Empty once every member was removed: the staff rules still hold there.
+        """
         ...
 
     def staff_paid(self, staff_id: str, day_start_ms: int, day_end_ms: int) -> int:

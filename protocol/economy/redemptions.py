@@ -112,9 +112,14 @@ def redeem(
             book, shop, event.kiosk, event.card, amount, balance, time_ms=wall_ms, now_ms=now_ms
         )
     debit = hold is None and (not online or balance >= amount)
+    declined: Reason | None = None
     if debit:
-        hold = staff_hold(book, site.site_id, event.data.get("staff"), amount, now_ms=now_ms)
-        debit = hold is None
+        # Online the till is still waiting for the answer, so nothing was handed over: declined.
+        # Offline it was: held for review, as beyond the offline bound.
+        staff = staff_hold(book, site.site_id, event.data.get("staff"), amount, now_ms=now_ms)
+        if staff is not None:
+            debit = False
+            declined, hold = (staff, None) if online else (None, staff)
     overdraft = debit and balance - amount < 0
     status = RedemptionStatus.DEBITED if debit else RedemptionStatus.DECLINED
     record = Redemption(
@@ -137,7 +142,7 @@ def redeem(
     if hold is not None:
         return [hold.value]
     if not debit:
-        return [Reason.INSUFFICIENT_BALANCE.value]
+        return [(declined or Reason.INSUFFICIENT_BALANCE).value]
     book.insert_ledger_entries(
         [LedgerEntry(card.volunteer_id, -amount, LEDGER_KIND_REDEEM, row_id, now_ms, log_index)]
     )
@@ -187,18 +192,20 @@ def staff_hold(
 ) -> Reason | None:
     """Why a redemption the till's staff rules do not cover goes to review; ``None``: it is paid.
 
-    Only a shop with till staff (``docs/economy.md``, "Till staff") has these rules,
-    checked for a redemption that would be debited, online or offline:
+    Only a shop that has had till staff (``docs/economy.md``, "Till staff") has these
+    rules, checked for a redemption that would be debited: an offline one is held for
+    review with the reason, an online one declined with it (the till still waits, so
+    nothing was handed over):
 
     * ``staff_unknown``: the event names no active staff member of the shop
-      (none, a removed one, another shop's);
+      (none, a removed one, another shop's; with every member removed, nobody is);
     * ``staff_over_daily_cap``: the member's redemptions debited on the server's local
       day of ``now_ms`` plus ``amount`` exceed their ``daily_max``.
 
     The roster is the logged one (``till_staff`` entries), so an auditor holds the same.
     """
     staff = book.till_staff(site_id)
-    if not staff:
+    if staff is None:
         return None
     member = staff.get(staff_id) if staff_id is not None else None
     if member is None:

@@ -285,8 +285,8 @@ class LedgerBook:
         """``[day_start_ms, day_end_ms)`` is one local day, as in storage."""
         return self._offline_days.get((kiosk_id, local_day_number(day_start_ms)), 0)
 
-    def till_staff(self, site_id: str) -> Mapping[str, TillStaff]:
-        return self.staff.get(site_id, {})
+    def till_staff(self, site_id: str) -> Mapping[str, TillStaff] | None:
+        return self.staff.get(site_id)
 
     def staff_paid(self, staff_id: str, day_start_ms: int, day_end_ms: int) -> int:
         """``[day_start_ms, day_end_ms)`` is one local day, as in storage."""

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from server import openings, reads, sessions
+from server import openings, reads, selfservice, sessions
 from server.http.access import SESSION_COOKIE, access_secret, quota, volunteer_session
 from server.http.common import attempt, call, document, export_response, json_body, private, runtime
 from server.http.openapi import (
@@ -101,3 +101,19 @@ async def get_my_openings(me: Me, request: Request) -> Response:
 async def get_my_export(me: Me, request: Request) -> Response:
     """Everything stored about the caller (Art. 15 and 20 DSGVO), as JSON or as a PDF."""
     return await export_response(request, me.volunteer_id)
+
+
+@router.post(
+    "/v1/me/cards/{card_id}/lost",
+    dependencies=[Depends(quota("blocks one of the caller's own cards, once"))],
+    **doc(ok={200: "The card is blocked (now or before)"}, errors=SESSION, security=VOLUNTEER_SESSION),
+)
+async def post_card_lost(card_id: str, me: Me, request: Request) -> Response:
+    """The caller's card is lost: block it at once; another's card answers ``404 unknown_card`` like none.
+
+    Idempotent: ``{"blocked": [card_id], "already": []}`` the first time,
+    ``{"blocked": [], "already": [card_id]}`` after.  No CSRF token: the session
+    cookie is ``SameSite=Strict``, so no other site's page can make a browser send it.
+    """
+    found = await call(request, selfservice.report_lost, me.volunteer_id, [card_id])
+    return private(JSONResponse(found))

@@ -76,9 +76,12 @@ class TillStaffRead(Queries):
         ).fetchone()
         return None if row is None else _staff(row)
 
-    def till_staff(self, site_id: str) -> dict[str, TillStaff]:
+    def till_staff(self, site_id: str) -> dict[str, TillStaff] | None:
         """See :meth:`protocol.economy.book.RedemptionBook.till_staff`."""
-        return {row.staff_id: row.limits for row in self.staff_rows(site_id)}
+        rows = self.staff_rows(site_id, removed=True)
+        if not rows:
+            return None
+        return {row.staff_id: row.limits for row in rows if row.removed_ms is None}
 
     def staff_paid(self, staff_id: str, day_start_ms: int, day_end_ms: int) -> int:
         """See :meth:`protocol.economy.book.RedemptionBook.staff_paid`."""

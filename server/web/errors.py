@@ -4,6 +4,7 @@
 opens in a browser (:data:`server.web.PAGE_PREFIXES`) it answers:
 
 * ``401`` on a ``GET``: a redirect to the login page, which comes back here after;
+  under ``/ich`` (any method) a redirect to ``/ich``, where a volunteer logs in;
 * anything else: ``error.html`` with a plain heading and explanation per status,
   the reason code (for support) and the same status code as the API would give.
 """
@@ -20,6 +21,7 @@ from server.web import HOME_PAGE, PAGE_PREFIXES, web
 from server.web.nav import N_
 
 LOGIN_PATH: Final = "/console/login"
+VOLUNTEER_PAGE: Final = "/ich"  # a volunteer logs in there, with their access secret (server.web.me)
 
 _HEADINGS: Final = {
     400: (N_("This input does not fit"), N_("Please check what you entered and try again.")),
@@ -48,6 +50,8 @@ def page_error(
     if not is_page(request):
         return None
     pages = web(request)
+    if status == 401 and (request.url.path + "/").startswith(VOLUNTEER_PAGE + "/"):
+        return pages.finish(request, RedirectResponse(VOLUNTEER_PAGE, status_code=303))
     if status == 401 and request.method in ("GET", "HEAD"):
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         if request.url.path == LOGIN_PATH:

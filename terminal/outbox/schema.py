@@ -206,6 +206,20 @@ def m011_log_handover(db: Database) -> None:
     )
 
 
+@migrations()
+def m012_till_state(db: Database) -> None:
+    # A shop terminal's till state (protocol.tillstate): the server-signed answer to its last heartbeat,
+    # its staff (IDs, roles, daily maxima, PIN hashes) and the voids asked of it; the newest only.
+    db.execute(
+        """CREATE TABLE till_state (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            issued_ms INTEGER NOT NULL,
+            wire TEXT NOT NULL,
+            received_ms INTEGER NOT NULL
+        )"""
+    )
+
+
 def _retry_locked(step: Callable[[], Any], attempts: int = 5) -> Any:
     """Run ``step``, again if SQLite says the file is locked (some pragmas ignore the busy timeout)."""
     for attempt in range(attempts):

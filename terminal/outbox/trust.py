@@ -144,3 +144,24 @@ class TrustMixin(OutboxBase):
                 (encoded, stored, self._now_ms()),
             )
             return True
+
+    def save_till_state(self, wire: dict[str, str], issued_ms: int) -> bool:
+        """Keep a till state ``wire`` (verified by the caller) unless the stored one is newer."""
+        with self._lock, immediate(self._conn):
+            row = self._conn.execute("SELECT issued_ms FROM till_state").fetchone()
+            if row is not None and row[0] > issued_ms:
+                return False
+            self._conn.execute(
+                "INSERT OR REPLACE INTO till_state (id, issued_ms, wire, received_ms) VALUES (1, ?, ?, ?)",
+                (issued_ms, json.dumps(wire, sort_keys=True), self._now_ms()),
+            )
+            return True
+
+    def till_state(self) -> dict[str, Any] | None:
+        """The stored till state's wire form, or ``None`` before the first one."""
+        with self._lock:
+            row = self._conn.execute("SELECT wire FROM till_state").fetchone()
+        if row is None:
+            return None
+        wire = json.loads(row[0])
+        return wire if isinstance(wire, dict) else None

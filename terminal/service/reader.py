@@ -86,6 +86,9 @@ class ReaderService:
         """Deal with one tap; True if it recorded an event (the sync thread is woken)."""
         raise NotImplementedError
 
+    def _idle(self) -> None:
+        """Called after each poll without a tap: a subclass's chance for quiet chores (never raises)."""
+
     def _note_reader_status(self) -> None:
         """Keep the reader's status in the outbox, where a separate sync process reads it for heartbeats."""
         if self.outbox is None:
@@ -126,6 +129,7 @@ class ReaderService:
                     stop.wait(poll_s)
                     continue
                 if tap is None:
+                    self._idle()
                     if self.reader.exhausted:
                         if not stop.is_set():  # a service that ends must say why
                             log.warning(

@@ -77,6 +77,16 @@ class ShopService(ReaderService):
         self._on_card = on_card
         return self._loop(stop, watchdog)
 
+    def _idle(self) -> None:
+        """Carry out the voids the shop's owner asked for (:meth:`ShopTill.carry_out_void_requests`)."""
+        try:
+            done = self.till.carry_out_void_requests()
+        except Exception as exc:  # the reader loop must go on; the next poll tries again
+            log.warning("carrying out void requests failed: %s", describe(exc))
+            return
+        for redemption_id, result in done:
+            log.info("void asked on the shop page for %s: %s", redemption_id, result)
+
     def _handle(self, tap: Tap) -> bool:
         card = self.till.present(tap)
         log.info("card at the till: %s", card)  # its repr names no card ID (terminal.shop.results)

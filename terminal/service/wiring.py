@@ -22,6 +22,7 @@ from terminal.service.mode import Mode, mode_of
 from terminal.service.reader import ReaderService
 from terminal.service.shop import ShopService
 from terminal.shop import ShopTill
+from terminal.shop.staff import TillStaff
 from terminal.sync import SyncClient
 from terminal.tap import Kiosk
 from terminal.trust import TrustStore
@@ -222,6 +223,7 @@ def open_shop_service(
             trust=parts.trust,
             sync=till_sync,
             online_timeout_s=online_timeout_s,
+            staff=TillStaff(parts.outbox, server_key=config.server_public_key, kiosk_id=config.kiosk_id),
         )
         service = ShopService(
             till=till,

@@ -65,6 +65,7 @@ from terminal.shop.results import (
     VoidResult,
 )
 from terminal.shop.rules import local_day, offline_allowed, offline_headroom
+from terminal.shop.staff import TillStaff
 from terminal.sync import NETWORK_ERROR, SERVER_ERROR, TIMEOUT, SyncClient
 from terminal.tap import TrustSource, sign_next_event
 
@@ -100,6 +101,7 @@ class ShopTill:
         offline_memory_s: float = 60.0,
         on_recorded: Callable[[], None] | None = None,
         now_ms: Callable[[], int] = wall_clock.now_ms,
+        staff: TillStaff | None = None,
     ) -> None:
         self._config = config
         self._key = key
@@ -113,6 +115,7 @@ class ShopTill:
         self.offline_memory_s = offline_memory_s
         self.on_recorded = on_recorded
         self._now_ms = now_ms
+        self.staff = staff
         self._lock = threading.Lock()  # one redemption or void at a time: each reads the chain head once
         self._unreachable_ms: int | None = None  # when (``now_ms``) the till last failed to reach the server
 
@@ -317,9 +320,16 @@ class ShopTill:
             return result(TillOutcome.DECLINED, Reason.AMOUNT_OVER_LIMIT.value)
         if trust.is_blocked(card.card_id):  # blocked since the card was presented (a newer trust list)
             return result(TillOutcome.DENIED, Reason.CARD_BLOCKED.value)
+        staff_id: str | None = None
+        if self.staff is not None and self.staff.required():
+            member = self.staff.current()
+            if member is None:
+                return result(TillOutcome.DENIED, Reason.STAFF_PIN_REQUIRED.value)
+            staff_id = member.staff_id
+            self.staff.touch()
         online_seq: int | None = None
         if not self.knows_offline():
-            online_seq = self._record_redeem(redemption_id, card.card_id, amount, online=True)
+            online_seq = self._record_redeem(redemption_id, card.card_id, amount, online=True, staff=staff_id)
             answer = self._await(online_seq)
             if answer is not None:
                 balance = self._outbox.balance(card.card_id)  # from the sheet that came with the answer
@@ -330,7 +340,7 @@ class ShopTill:
         usage = self._outbox.offline_usage(card.card_id, day, exclude=redemption_id)
         confirmed = None if usage.confirmed is None else usage.confirmed[0]
         if offline_allowed(limits, amount, confirmed=confirmed, pending=usage.pending, today=usage.today):
-            self._record_redeem(redemption_id, card.card_id, amount, online=False)
+            self._record_redeem(redemption_id, card.card_id, amount, online=False, staff=staff_id)
             after = self._outbox.offline_usage(card.card_id, day)
             return result(TillOutcome.PAID_OFFLINE, None, _pair(_confirmed_less_pending(after)))
         if online_seq is not None:
@@ -373,8 +383,47 @@ class ShopTill:
             for r in self._outbox.recent_redemptions(limit)
         ]
 
+    def may_void(self) -> bool:
+        """Whether the void menu may open: no staff here, or a manager's session is open."""
+        if self.staff is None or not self.staff.required():
+            return True
+        member = self.staff.current()
+        return member is not None and member.may_void
+
     def void(self, redemption_id: str) -> VoidResult:
-        """Void one of this terminal's redemptions; never raises (a fault is ``reason`` = its type)."""
+        """Void one of this terminal's redemptions; never raises (a fault is ``reason`` = its type).
+
+        At a shop with till staff only a manager's session may (``forbidden`` else).
+        """
+        if not self.may_void():
+            self.signal("denied")
+            return VoidResult(ok=False, queued=False, reason=Reason.FORBIDDEN.value)
+        return self._void_locked(redemption_id)
+
+    def carry_out_void_requests(self) -> list[tuple[str, VoidResult]]:
+        """Sign a ``void`` for each void the shop's owner asked for that this till can carry out.
+
+        The request came server-signed (:mod:`protocol.tillstate`); the till still makes its
+        own checks: only a redemption it made itself, for the card it recorded, not voided
+        yet and inside the void window (the rest of :meth:`void`'s checks).  A request for
+        another till's redemption is that till's.  Needs no staff session: the owner asked.
+        Never raises; returns ``(redemption_id, result)`` for each one tried.
+        """
+        if self.staff is None:
+            return []
+        done = []
+        for order in self.staff.void_orders():
+            try:
+                record = self._outbox.redemption(order.redemption_id)
+            except Exception as exc:
+                log.warning("could not read redemption for a void request: %s", describe(exc))
+                continue
+            if record is None or record.card_id != order.card or record.void_seq is not None:
+                continue
+            done.append((order.redemption_id, self._void_locked(order.redemption_id)))
+        return done
+
+    def _void_locked(self, redemption_id: str) -> VoidResult:
         with self._lock:
             try:
                 result = self._void(redemption_id)
@@ -413,11 +462,14 @@ class ShopTill:
 
     # -- signing ------------------------------------------------------------------------------------
 
-    def _record_redeem(self, redemption_id: str, card_id: str, amount: int, *, online: bool) -> int:
+    def _record_redeem(
+        self, redemption_id: str, card_id: str, amount: int, *, online: bool, staff: str | None = None
+    ) -> int:
         clock = self._clock.now()
-        signed = self._sign(
-            EventKind.REDEEM, card_id, clock, {"amount": amount, "id": redemption_id, "online": online}
-        )
+        data: dict[str, Any] = {"amount": amount, "id": redemption_id, "online": online}
+        if staff is not None:  # the same member on the offline fallback as on the online attempt
+            data["staff"] = staff
+        signed = self._sign(EventKind.REDEEM, card_id, clock, data)
         self._outbox.append_redeem(signed, day=local_day(clock.wall_ms))
         self._recorded()
         return signed.event.seq

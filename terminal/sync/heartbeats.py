@@ -7,17 +7,21 @@ its clock sample, so the server can correct an unsynced clock.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 
-from protocol import PrivateKey
+from protocol import PrivateKey, ProtocolError
+from protocol.encoding import b64decode
 from protocol.heartbeat import READER_STATES, Heartbeat, sign_heartbeat
+from protocol.tillstate import verify_till_state
 from protocol.version import SOFTWARE_VERSION as __version__
 from terminal.clock import Clock, SystemClock
 from terminal.config import KioskConfig
 from terminal.errors import describe
 from terminal.keystore import load_key
 from terminal.outbox import Outbox
+from terminal.serverkey import pinned_server_key
 from terminal.sync.transport import Transport, kiosk_url
 
 log = logging.getLogger("terminal.sync")
@@ -55,6 +59,7 @@ class Heartbeats:
         self._clock = clock
         self._now_ms = now_ms
         self._tried_ms: int | None = None  # when this client last tried one (its own clock)
+        self._server_key = config.server_public_key
 
     def send_if_due(self) -> int | None:
         """Send a heartbeat if none was tried for ``interval_s``; the server's clock offset, or ``None``.
@@ -82,10 +87,28 @@ class Heartbeats:
                 log.info("heartbeat not taken (HTTP %d)", response.status_code)
                 return None
             self._outbox.record_clock_offset(offset, self._now_ms())
+            if isinstance(body, dict) and "till" in body:
+                self._keep_till_state(body["till"], wire)
         except Exception as exc:  # best effort: the next one is a minute away
             log.info("could not send a heartbeat: %s", describe(exc))
             return None
         return offset
+
+    def _keep_till_state(self, till: object, heartbeat: dict[str, str]) -> None:
+        """Store a shop terminal's till state if the server signed it for this very heartbeat.
+
+        Bound to the heartbeat's hash, so an old roster (with a removed member's PIN)
+        cannot be replayed to the till; one that does not verify is dropped (logged).
+        """
+        request = hashlib.sha256(b64decode(heartbeat["body"], field="body")).hexdigest()
+        try:
+            key = pinned_server_key(self._outbox, self._server_key)
+            state = verify_till_state(till, key, kiosk_id=self._kiosk_id, request=request)
+        except ProtocolError as exc:
+            log.warning("dropped a till state that does not verify: %s", describe(exc))
+            return
+        assert isinstance(till, dict)
+        self._outbox.save_till_state(till, state.issued_ms)
 
     def clock_sample(self) -> dict[str, str] | None:
         """A heartbeat signed now, for a batch's ``clock``: it lets the server correct an unsynced clock.

@@ -271,6 +271,8 @@ class ScreenController:
                 self._to_presenter("update_status", status_of(service, now_ms=now_ms()))
                 if isinstance(service, ShopService):
                     self._to_presenter("update_limits", service.till.limits)
+                    staff = service.till.staff
+                    self._to_presenter("update_staff", staff is not None and staff.required())
             except Exception as exc:  # a locked or closing outbox: try again next time
                 log.warning("status snapshot failed: %s", describe(exc))
             self._stop.wait(self._status_interval_s)
@@ -380,6 +382,19 @@ class ScreenController:
             self._to_presenter("recent_loaded", items)
 
         self._local.submit(work)
+
+    def check_staff_pin(self, pin: str) -> None:
+        def work() -> None:
+            staff = self._till().till.staff
+            member = None if staff is None else staff.unlock(pin)
+            self._to_presenter("staff_checked", None if member is None else member.role)
+
+        self._local.submit(work)
+
+    def staff_logout(self) -> None:
+        staff = self._till().till.staff
+        if staff is not None:
+            staff.lock()
 
     def void(self, redemption_id: str) -> None:
         def work() -> None:

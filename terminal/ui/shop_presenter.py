@@ -30,7 +30,14 @@ from terminal.ui.base_presenter import DEFAULT_TIMINGS, BaseActions, BasePresent
 from terminal.ui.i18n import Translator
 from terminal.ui.model import Screen
 from terminal.ui.screens import KioskInfo
-from terminal.ui.shop_screens import AMOUNT_DIGITS, PRESET_ACTION, RECENT_PAGE, VOID_ACTION
+from terminal.ui.shop_screens import (
+    AMOUNT_DIGITS,
+    PRESET_ACTION,
+    RECENT_PAGE,
+    STAFF_LOGOUT_ACTION,
+    STAFF_PIN_DIGITS,
+    VOID_ACTION,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +57,12 @@ class ShopActions(BaseActions, Protocol):
     def void(self, redemption_id: str) -> None:
         """Void one sale; then call :meth:`ShopPresenter.void_finished`."""
 
+    def check_staff_pin(self, pin: str) -> None:
+        """Open a till staff session with ``pin``; then call :meth:`ShopPresenter.staff_checked`."""
+
+    def staff_logout(self) -> None:
+        """End the till staff session ("Abmelden")."""
+
 
 class ShopMode(StrEnum):
     """The till's own modes, on top of :class:`~terminal.ui.base_presenter.Mode` (idle is the amount)."""
@@ -61,12 +74,24 @@ class ShopMode(StrEnum):
     RECENT = "recent"
     VOID_CONFIRM = "void_confirm"
     VOIDING = "voiding"
+    STAFF_PIN = "staff_pin"
+    STAFF_CHECKING = "staff_checking"
 
 
 # Waiting for the till or the outbox: nothing is accepted, nothing times out, a card changes nothing.
-_BUSY = frozenset({ShopMode.REDEEMING, ShopMode.VOIDING, ShopMode.RECENT_LOADING, Mode.PIN_CHECKING})
+_BUSY = frozenset(
+    {
+        ShopMode.REDEEMING,
+        ShopMode.VOIDING,
+        ShopMode.RECENT_LOADING,
+        Mode.PIN_CHECKING,
+        ShopMode.STAFF_CHECKING,
+    }
+)
 # Behind the PIN: a minute without a touch closes them, as the menu does.
-_COORDINATOR = frozenset({ShopMode.RECENT, ShopMode.VOID_CONFIRM, ShopMode.RECENT_LOADING})
+_COORDINATOR = frozenset(
+    {ShopMode.RECENT, ShopMode.VOID_CONFIRM, ShopMode.RECENT_LOADING, ShopMode.STAFF_PIN}
+)
 
 
 class ShopPresenter(BasePresenter):
@@ -97,6 +122,7 @@ class ShopPresenter(BasePresenter):
         limits: ShopLimits,
         pin_set: bool = False,
         timings: Timings = DEFAULT_TIMINGS,
+        staff_required: bool = False,
     ) -> None:
         super().__init__(
             translator=translator,
@@ -120,6 +146,11 @@ class ShopPresenter(BasePresenter):
         self._recent: list[RecentRedemption] = []
         self._page = 0
         self._void_item: RecentRedemption | None = None
+        # Till staff (docs/kiosk.md, "Till staff"): whether a PIN is needed, the signed-in member's role,
+        # and what to do once they signed in (start the sale typed, or pay the card again).
+        self.staff_required = staff_required
+        self.staff_role: str | None = None
+        self._after_pin: Handler | None = None
 
     # -- inputs from the till --------------------------------------------------------------------------
 
@@ -170,6 +201,35 @@ class ShopPresenter(BasePresenter):
         if self.mode is Mode.IDLE:
             self._render()
 
+    def update_staff(self, required: bool) -> None:
+        """Whether the shop has till staff now (from the till's signed state); a change is shown at rest."""
+        if required == self.staff_required:
+            return
+        self.staff_required = required
+        if not required:
+            self.staff_role = None
+        if self.mode is Mode.IDLE:
+            self._render()
+
+    def staff_checked(self, role: str | None) -> None:
+        """The staff PIN opened a session for a member of ``role``; ``None``: a wrong PIN."""
+        if self.mode is not ShopMode.STAFF_CHECKING:
+            return
+        self._digits = ""
+        if role is None:
+            self._error = self._t("shop.staff.wrong")
+            self.mode = ShopMode.STAFF_PIN
+            self._actions.signal("denied")
+            self._touch()
+            self._render()
+            return
+        self.staff_role, self._error = role, ""
+        after, self._after_pin = self._after_pin, None
+        if after is None:
+            self._go_idle()
+        else:
+            after()
+
     def tick(self) -> None:
         if self._hint_until_ms is not None and self._now_ms() >= self._hint_until_ms:
             self._hint_until_ms = None
@@ -184,6 +244,11 @@ class ShopPresenter(BasePresenter):
         """The redemption started by "pay" ended: show how."""
         if self.mode is not ShopMode.REDEEMING:
             log.warning("a redemption result arrived in mode %s; not shown", self.mode)
+            return
+        if result.reason == Reason.STAFF_PIN_REQUIRED.value and self.card is not None:
+            # The session ended at the till (idle, or the member was removed): sign in, then pay again.
+            self.staff_required, self.staff_role = True, None
+            self._ask_staff_pin(self._back_to_confirm)
             return
         self._result(shop_screens.result_screen(self._t, result, now_ms=self._now_ms(), limits=self.limits))
 
@@ -225,6 +290,9 @@ class ShopPresenter(BasePresenter):
             (ShopMode.RECENT, "back"): self._open_menu,
             (ShopMode.VOID_CONFIRM, "void"): self._void,
             (ShopMode.VOID_CONFIRM, "back"): self._back_to_list,
+            (ShopMode.STAFF_PIN, "ok"): self._submit_staff_pin,
+            (ShopMode.STAFF_PIN, "cancel"): self._go_idle,
+            (Mode.IDLE, STAFF_LOGOUT_ACTION): self._staff_logout,
         }
 
     def _dynamic_handler(self, action_id: str) -> Handler | None:
@@ -241,6 +309,8 @@ class ShopPresenter(BasePresenter):
         return None
 
     def _keypad_limit(self) -> int | None:
+        if self.mode is ShopMode.STAFF_PIN:
+            return STAFF_PIN_DIGITS
         return AMOUNT_DIGITS if self.mode is Mode.IDLE else super()._keypad_limit()
 
     def _digits_changed(self) -> None:
@@ -256,6 +326,7 @@ class ShopPresenter(BasePresenter):
 
     def _reset(self) -> None:
         self.amount = self.card = self._label = self._void_item = None
+        self._after_pin = None  # the staff session itself outlives the sale (the till times it out)
         self._again = False
         self._hint_until_ms = None
         self._recent, self._page = [], 0
@@ -263,7 +334,14 @@ class ShopPresenter(BasePresenter):
     def _idle_screen(self, now: int) -> Screen:
         assert self.info is not None
         return shop_screens.idle_screen(
-            self._t, self.info, self.limits, self._status, digits=self._digits, now_ms=now, error=self._error
+            self._t,
+            self.info,
+            self.limits,
+            self._status,
+            digits=self._digits,
+            now_ms=now,
+            error=self._error,
+            signed_in=self.staff_required and self.staff_role is not None,
         )
 
     def _menu_screen(self, now: int) -> Screen:
@@ -274,6 +352,10 @@ class ShopPresenter(BasePresenter):
 
     def _screen_for(self, now: int) -> Screen | None:
         mode, t = self.mode, self._t
+        if mode in (ShopMode.STAFF_PIN, ShopMode.STAFF_CHECKING):
+            return shop_screens.staff_pin_screen(
+                t, digits=self._digits, error=self._error, busy=mode is ShopMode.STAFF_CHECKING
+            )
         if mode is ShopMode.CARD_WAIT and self.amount is not None:
             return shop_screens.card_screen(t, amount=self.amount, label=self._label, again=self._again)
         if mode in (ShopMode.CONFIRM, ShopMode.REDEEMING) and self.card is not None and self.amount:
@@ -299,6 +381,10 @@ class ShopPresenter(BasePresenter):
             self._error = self._t(
                 "shop.amount_over", max=shop_screens.tokens(self._t, self.limits.max_amount)
             )
+        elif self.staff_required and self.staff_role is None:
+            self._digits = ""
+            self._ask_staff_pin(lambda: self._start_sale(amount, label))
+            return
         else:
             self.amount, self._label = amount, label
             self._digits = self._error = ""
@@ -317,7 +403,42 @@ class ShopPresenter(BasePresenter):
         self._render()
         self._actions.redeem(card, amount)
 
+    def _ask_staff_pin(self, after: Handler) -> None:
+        self._after_pin = after
+        self.mode = ShopMode.STAFF_PIN
+        self._digits = ""
+        self._error = self._t("shop.staff.required")
+        self._deadline_ms = None
+        self._touch()
+        self._render()
+
+    def _submit_staff_pin(self) -> None:
+        if len(self._digits) != STAFF_PIN_DIGITS:
+            self._error = self._t("shop.staff.pin_prompt")
+            self._render()
+            return
+        pin, self.mode = self._digits, ShopMode.STAFF_CHECKING
+        self._render()
+        self._actions.check_staff_pin(pin)
+
+    def _staff_logout(self) -> None:
+        self.staff_role = None
+        self._actions.staff_logout()
+        self._render()
+
+    def _back_to_confirm(self) -> None:
+        if self.card is None or not self.amount:
+            self._go_idle()
+            return
+        self.mode = ShopMode.CONFIRM
+        self._deadline_ms = self._now_ms() + self._confirm_ms
+        self._render()
+
     def _load_recent(self) -> None:
+        if self.staff_required and self.staff_role != "manager":
+            # A cashier redeems only; the till refuses their voids too (ShopTill.may_void).
+            self._result(shop_screens.manager_only_screen(self._t), signalled=False)
+            return
         self.mode = ShopMode.RECENT_LOADING
         self._void_item = None
         self._note = ""

@@ -98,12 +98,17 @@ def idle_screen(
     digits: str,
     now_ms: int,
     error: str = "",
+    signed_in: bool = False,
 ) -> Screen:
     """The till at rest: "Betrag eingeben", the keypad, the presets and the status line.
 
     Holding the title or status area (not a key) opens the coordinator PIN,
-    as the idle screen of a check-in kiosk does.
+    as the idle screen of a check-in kiosk does.  ``signed_in``: a till staff
+    member's session is open, and "Abmelden" ends it.
     """
+    actions: tuple[Action, ...] = (Action("ok", t("shop.next"), primary=True),)
+    if signed_in:
+        actions = (*actions, Action(STAFF_LOGOUT_ACTION, t("shop.staff.logout")))
     return Screen(
         name="shop-idle",
         layout=Layout.KEYPAD,
@@ -113,11 +118,40 @@ def idle_screen(
         lines=(t("shop.idle_prompt", max=tokens(t, limits.max_amount)),),
         entry=tokens(t, int(digits)) if digits else "",
         max_digits=AMOUNT_DIGITS,
-        actions=(Action("ok", t("shop.next"), primary=True),),
+        actions=actions,
         choices=preset_actions(t, limits),
         error=error,
         status=screens.status_line(t, status, now_ms=now_ms),
         long_press=True,
+    )
+
+
+STAFF_PIN_DIGITS = 6
+STAFF_LOGOUT_ACTION = "staff_logout"
+
+
+def staff_pin_screen(t: Translator, *, digits: str, error: str = "", busy: bool = False) -> Screen:
+    """The till staff's PIN pad: shown before a sale when the shop has staff and nobody is signed in."""
+    return screens.keypad_screen(
+        "shop-staff-pin",
+        title=t("shop.staff.pin_title"),
+        prompt=t("shop.staff.checking") if busy else t("shop.staff.pin_prompt"),
+        entry=screens.PIN_MASK * len(digits),
+        max_digits=STAFF_PIN_DIGITS,
+        actions=(Action("ok", t("pin.ok"), primary=True), Action("cancel", t("pin.cancel"))),
+        error=error,
+        busy=busy,
+    )
+
+
+def manager_only_screen(t: Translator) -> Screen:
+    """A cashier (or nobody) asked for the void menu of a shop with till staff."""
+    return screens.message_screen(
+        "shop-manager-only",
+        Tone.ERROR,
+        Icon.LOCK,
+        t("shop.staff.manager_only"),
+        t("shop.staff.manager_only_hint"),
     )
 
 

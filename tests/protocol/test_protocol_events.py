@@ -122,6 +122,8 @@ def events(draw: st.DrawFn) -> Event:
         data = {"reason": draw(reason_codes)}
     elif kind is EventKind.REDEEM:
         data = {"amount": draw(amounts), "id": draw(redemption_ids), "online": draw(st.booleans())}
+        if draw(st.booleans()):  # the till staff member who sold (issue 19): optional
+            data["staff"] = draw(st.binary(min_size=16, max_size=16).map(lambda b: "e_" + b.hex()))
     elif kind is EventKind.VOID:
         data = {"id": draw(redemption_ids)}
     if draw(st.booleans()):  # v2 as parsed: sealed, only the chain place and the commitment

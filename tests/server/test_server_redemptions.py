@@ -520,8 +520,8 @@ class MemoryBook:
             and r.status in (RedemptionStatus.DEBITED, RedemptionStatus.VOIDED)
         )
 
-    def till_staff(self, site_id: str) -> dict[str, TillStaff]:
-        return {}  # a shop without till staff: their rules are test_server_till_staff_rules.py's
+    def till_staff(self, site_id: str) -> dict[str, TillStaff] | None:
+        return None  # a shop without till staff: their rules are test_server_till_staff_rules.py's
 
     def staff_paid(self, staff_id: str, day_start_ms: int, day_end_ms: int) -> int:
         return 0

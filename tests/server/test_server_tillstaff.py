@@ -7,14 +7,20 @@ these; the rules the server applies to a staff member's redemptions are in
 
 from __future__ import annotations
 
+import hashlib
 import json
+import uuid
+from typing import Any
 
 import pytest
-from server_helpers import MINUTE, Api
+from server_helpers import MINUTE, Api, FakeKiosk
 from server_shop_helpers import ShopWorld, redeem, void
 
-from protocol import Reason
+from protocol import PrivateKey, ProtocolError, PublicKey, Reason
 from protocol.economy.models import StaffRole
+from protocol.encoding import b64decode
+from protocol.heartbeat import Heartbeat, sign_heartbeat
+from protocol.tillstate import VoidOrder, verify_till_state
 from server import tillstaff, voidrequests
 from server.errors import InputError, ServiceError
 from server.principals import Permission, Principal
@@ -142,9 +148,7 @@ def test_a_void_request_waits_for_the_till_and_is_done_when_its_void_arrives(
     assert voidrequests.pending_voids(api.context, shop) == {rid: request.requested_ms}
     wall_ms = world.record(rid).wall_ms
     with api.context.storage.read() as tx:
-        assert voidrequests.till_requests(tx, shop, api.clock.now) == [
-            {"amount": 5, "card": card, "id": rid, "wall_ms": wall_ms}
-        ]
+        assert voidrequests.till_requests(tx, shop, api.clock.now) == [VoidOrder(rid, card, 5, wall_ms)]
     api.clock.now += MINUTE
     assert world.send(world.till, [void(world.till, card, rid, wall_ms=api.clock.now)]) == [[]]
     assert voidrequests.pending_voids(api.context, shop) == {}
@@ -189,3 +193,47 @@ def test_a_cancelled_request_is_not_pending_and_an_expired_one_drops_out(api: Ap
     assert list(voidrequests.pending_voids(api.context, shop)) == [rid]
     api.clock.now += 601_000
     assert voidrequests.pending_voids(api.context, shop) == {}
+
+
+def _heartbeat(api: Api, kiosk: FakeKiosk) -> tuple[dict[str, str], dict[str, Any]]:
+    sent = Heartbeat(
+        kiosk=kiosk.kiosk_id, sent_ms=api.clock.now, boot=str(uuid.uuid4()), mono_ms=1_000, synced=True,
+        version="0.1.0", pending=0, reader="ok", last_seq=0,
+    )  # fmt: skip
+    wire = sign_heartbeat(sent, kiosk.key)
+    response = api.http.post(f"/v1/kiosks/{kiosk.kiosk_id}/heartbeat", json=wire)
+    assert response.status_code == 200, response.text
+    return wire, response.json()
+
+
+def test_a_shop_terminal_gets_its_staff_and_void_requests_signed_for_its_own_heartbeat(
+    api: Api, world: ShopWorld, server_key: PublicKey
+) -> None:
+    shop = world.shop["site_id"]
+    rid, card = _debited(world)
+    row, pin = tillstaff.add_staff(api.context, _owner(shop), shop, "Aylin", "manager", 80)
+    voidrequests.request_void(api.context, _owner(shop), shop, rid)
+    wire, answer = _heartbeat(api, world.till)
+    digest = hashlib.sha256(b64decode(wire["body"], field="body")).hexdigest()
+    state = verify_till_state(answer["till"], server_key, kiosk_id=world.till.kiosk_id, request=digest)
+    (member,) = state.staff
+    assert (member.staff_id, member.role, member.daily_max, member.may_void) == (
+        row.staff_id,
+        "manager",
+        80,
+        True,
+    )
+    assert verify_pin(member.pin_hash, pin)
+    assert b"Aylin" not in b64decode(answer["till"]["body"], field="body")
+    assert state.voids == (VoidOrder(rid, card, 5, world.record(rid).wall_ms),)
+    # Another till cannot take this answer as its own, nor the same till for another request.
+    with pytest.raises(ProtocolError):
+        verify_till_state(answer["till"], server_key, kiosk_id=world.terminal().kiosk_id, request=digest)
+    with pytest.raises(ProtocolError):
+        verify_till_state(answer["till"], server_key, kiosk_id=world.till.kiosk_id, request="0" * 64)
+    with pytest.raises(ProtocolError):
+        verify_till_state(
+            answer["till"], PrivateKey.generate().public_key, kiosk_id=world.till.kiosk_id, request=digest
+        )
+    # A check-in kiosk gets no till state.
+    assert "till" not in _heartbeat(api, world.earner)[1]

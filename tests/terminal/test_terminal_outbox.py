@@ -62,6 +62,7 @@ def test_database_is_wal_with_full_sync_and_migration_recorded(config, outbox):
         "m009_server_key",
         "m010_event_openings",
         "m011_log_handover",
+        "m012_till_state",
     ]
     assert outbox.synchronous == 2  # FULL, on the writing connection
 
@@ -258,6 +259,7 @@ def test_two_processes_creating_the_same_new_outbox_both_succeed_and_migrate_onc
                     "m009_server_key",
                     "m010_event_openings",
                     "m011_log_handover",
+                    "m012_till_state",
                 ]
                 assert conn.execute("SELECT COUNT(*) FROM kiosk_state").fetchone()[0] == 1
             finally:
@@ -310,6 +312,7 @@ def test_every_read_an_outbox_reader_offers_leaves_the_file_as_it_was(config, ki
         "evidence": reader.evidence,
         "trust_list_issued_ms": reader.trust_list_issued_ms,
         "trust_list": reader.trust_list,
+        "till_state": reader.till_state,
         "trust_version": reader.trust_version,
         "trust_list_and_key": reader.trust_list_and_key,
         "server_key": reader.server_key,

@@ -25,6 +25,7 @@ pytestmark = pytest.mark.slow
 TARGET = os.environ.get("KOKREATIV_WEB_SCREENSHOTS")
 DESKTOP = {"width": 1280, "height": 800}
 TABLET = {"width": 768, "height": 1024}
+VOLUNTEERS = "/ich"
 
 
 @pytest.fixture(scope="module")
@@ -66,9 +67,14 @@ def public_paths() -> set[str]:
 
 
 def public_pages() -> list[str]:
-    """The public pages without a parameter in the path (``/bestaetigen/danke`` is after an answer)."""
+    """The public pages without a parameter in the path (``/bestaetigen/danke`` is after an answer).
+
+    The volunteer's pages (``/ich``) need a session and a phone: ``test_web_screenshots_me.py`` takes them.
+    """
     return sorted(
-        path for path in public_paths() if "{" not in path and path not in {"/", "/bestaetigen/danke"}
+        path
+        for path in public_paths()
+        if "{" not in path and path not in {"/", "/bestaetigen/danke"} and not path.startswith(VOLUNTEERS)
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable
 from datetime import UTC
@@ -87,6 +88,12 @@ class RecordingShopActions:
     def void(self, redemption_id: str) -> None:
         self.calls.append(("void", redemption_id))
 
+    def check_staff_pin(self, pin: str) -> None:
+        self.calls.append(("check_staff_pin", pin))
+
+    def staff_logout(self) -> None:
+        self.calls.append(("staff_logout", None))
+
     def named(self, name: str) -> list[object]:
         return [arg for call, arg in self.calls if call == name]
 
@@ -128,6 +135,32 @@ class ShopHarness(ScreenRecorder):
         self.presenter.pin_checked(True)
 
 
+@dataclasses.dataclass(frozen=True)
+class FakeMember:
+    staff_id: str
+    role: str
+
+
+class FakeStaff:
+    """A hand-written :class:`terminal.shop.staff.TillStaff`: PINs to roles, and what was asked of it."""
+
+    def __init__(self, pins: dict[str, str]) -> None:
+        self.pins = pins
+        self.tried: list[str] = []
+        self.locked = 0
+
+    def required(self) -> bool:
+        return True
+
+    def unlock(self, pin: str) -> FakeMember | None:
+        self.tried.append(pin)
+        role = self.pins.get(pin)
+        return None if role is None else FakeMember("e_" + "1" * 32, role)
+
+    def lock(self) -> None:
+        self.locked += 1
+
+
 class FakeTill:
     """A hand-written till with the real one's interface: answers as scripted, remembers what it did.
 
@@ -150,6 +183,7 @@ class FakeTill:
         self.next_void = VoidResult(ok=True, queued=False, reason=None)
         self.fail_with: Exception | None = None
         self.gate: threading.Event | None = None
+        self.staff: object | None = None  # no till staff: ShopTill.staff is None without a TillStaff
 
     def present(self, tap: Tap) -> CardAtTill | CardRefused:
         self.presented += 1
@@ -177,6 +211,9 @@ class FakeTill:
 
     def signal(self, signal: Signal) -> None:
         self.signals.append(signal)
+
+    def carry_out_void_requests(self) -> list[tuple[str, VoidResult]]:
+        return []
 
     def healthy(self) -> bool:
         return True

@@ -40,7 +40,7 @@ from terminal.ui.presenter import Presenter
 from terminal.ui.shop_presenter import ShopPresenter
 from terminal.ui.view import ScreenView
 from tests.conftest import EnrolledKiosk, ServerProcess, clock_from_now
-from tests.terminal.ui.shop_helpers import CARD, FakeTill, redeemed
+from tests.terminal.ui.shop_helpers import CARD, FakeStaff, FakeTill, redeemed
 
 UID = bytes.fromhex("04a1b2c3d4e5f6")
 
@@ -106,6 +106,36 @@ def test_a_shop_terminal_gets_the_till_and_pays_through_the_threads(
     assert view.rendered_texts()[:2] == ["Bezahlt: 5 Token", "Neues Guthaben: 7 Token"]
     assert shop.till.redeemed == [(CARD.card_id, 5)]
     assert shop.till.signals == []  # the till plays its own patterns; the screen adds none
+
+
+def test_a_staffed_shop_asks_the_pin_by_touch_then_pays_and_keeps_the_cashier_out_of_voids(
+    fake_shop: FakeShop, tap: Any, frames: Any, frames_until: Any
+) -> None:
+    shop, view = fake_shop, fake_shop.view
+    staff = FakeStaff({"135790": "cashier"})
+    shop.till.staff = staff
+    presenter = shop.screen.presenter
+    assert isinstance(presenter, ShopPresenter)
+    frames_until(lambda: presenter.staff_required)  # the controller's status loop read the till's staff
+    _type(shop, tap, "5")
+    tap(view.action_button("ok"))
+    frames_until(lambda: view.screen.name == "shop-staff-pin")
+    frames(3)
+    _type(shop, tap, "135790")
+    tap(view.action_button("ok"))
+    frames_until(lambda: view.screen.name == "shop-card")  # checked on a worker, then the sale goes on
+    assert staff.tried == ["135790"]
+    shop.reader.present_card(UID, None)
+    frames_until(lambda: view.screen.name == "shop-confirm")
+    frames(3)
+    tap(view.action_button("pay"))
+    frames_until(lambda: view.screen.name == "shop-paid")
+    assert shop.till.redeemed == [(CARD.card_id, 5)]
+    presenter.press_action("ok")
+    presenter.coordinator_card()
+    frames_until(lambda: view.screen.name == "shop-menu")
+    presenter.press_action("recent")
+    frames_until(lambda: view.screen.name == "shop-manager-only")
 
 
 def test_the_screen_keeps_working_while_the_till_is_slow_and_pays_once(
