@@ -21,7 +21,7 @@ from server_helpers import Api
 from server_shop_helpers import ShopWorld, create_shop, redeem
 
 from protocol import Reason
-from server import accounts, tillstaff
+from server import accounts, shoppage, tillstaff
 from server.accounts import TeamScope
 from server.errors import ServiceError
 from server.http.access import CONSOLE_COOKIE
@@ -182,3 +182,24 @@ def test_a_refused_staff_change_hashes_no_pin(
             call()
         assert refused.value.reason in (Reason.UNKNOWN_SITE, Reason.UNKNOWN_STAFF)
     assert len(hashed) == 1
+
+
+def test_the_shops_statement_names_no_card(api: Api, shops: Shops) -> None:
+    """The settlement a shop downloads listed each redemption's card ID (CSV and PDF).
+
+    A month of them links every purchase of one volunteer, and across shops;
+    the till itself keeps a card ID only until its receipt and the void window
+    (``docs/privacy.md``), and settlements "hold no card IDs".  The shop's
+    statement now has the redemption, time, till, amount and status only.
+    """
+    buyer = shops.world.holder(tokens=30)
+    rid, event = redeem(shops.world.till, buyer.card_id, 5, wall_ms=api.clock.now)
+    assert shops.world.send(shops.world.till, [event]) == [[]]
+    csv_answer = shops.owner.get(f"/console/laden/{shops.a}/abrechnung", params={"format": "csv"})
+    assert csv_answer.status_code == 200 and rid in csv_answer.text
+    assert buyer.card_id not in csv_answer.text and "card" not in csv_answer.text.splitlines()[0]
+    found = shoppage.statement(api.context, frozenset({shops.a}), shops.a, None)
+    assert [column.key for column in found.table.columns] == [
+        "redemption_id", "wall_ms", "kiosk_id", "amount", "status",
+    ]  # fmt: skip
+    assert all("card_id" not in line for line in found.document["redemptions"])
