@@ -19,12 +19,14 @@ import httpx
 import pytest
 from server_helpers import Api
 from server_shop_helpers import ShopWorld, create_shop, redeem
+from test_server_tillstaff import _heartbeat
 
 from protocol import Reason
 from server import accounts, shoppage, tillstaff
 from server.accounts import TeamScope
 from server.errors import ServiceError
 from server.http.access import CONSOLE_COOKIE
+from server.models import KioskStatus
 from server.principals import Permission, Principal
 from server.web.forms import CSRF_COOKIE
 
@@ -203,3 +205,19 @@ def test_the_shops_statement_names_no_card(api: Api, shops: Shops) -> None:
         "redemption_id", "wall_ms", "kiosk_id", "amount", "status",
     ]  # fmt: skip
     assert all("card_id" not in line for line in found.document["redemptions"])
+
+
+def test_a_suspended_till_gets_no_pin_hashes_and_no_void_orders(api: Api, shops: Shops) -> None:
+    """A till is suspended when two different events came under one number: a cloned SD card.
+
+    Its heartbeat is still heard, and its answer carried the shop's staff with
+    their PIN hashes (fresh after each reset the owner made because of it) and
+    the card, amount and time of every pending void: a clone learnt them all.
+    """
+    a, till = shops.a, shops.world.till
+    tillstaff.add_staff(api.context, _owner_of(a), a, "Aylin", "manager", 10)
+    assert "till" in _heartbeat(api, till)[1]
+    with api.context.storage.write() as tx:
+        tx.set_kiosk_status(till.kiosk_id, KioskStatus.SUSPENDED)
+    api.clock.now += 60_000
+    assert "till" not in _heartbeat(api, till)[1]
