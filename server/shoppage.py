@@ -219,10 +219,6 @@ STATEMENT_COLUMNS: Final = (
     reports.Column("amount", "Tokens"),
     reports.Column("status", "Status"),
 )
-# What a shop's statement says of each redemption: no card.  A month of card IDs would link every
-# purchase of one volunteer (and, pooled, across shops); the till keeps a card ID only until its
-# receipt and the void window (docs/privacy.md), and nothing a shop settles by needs one.
-SHOP_COLUMNS: Final = tuple(c for c in statements.REDEMPTION_COLUMNS if c != "card_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,8 +228,8 @@ class Statement:
     shop_id: str
     name: str
     month: str
-    csv: str  # server.statements.shop_statement's CSV in :data:`SHOP_COLUMNS` (no card)
-    document: dict[str, Any]  # its JSON: lines (without their card) and totals
+    csv: str  # server.statements.shop_statement's CSV, the same as /v1/admin/statements/shops (no card)
+    document: dict[str, Any]  # its JSON: lines and totals
     table: reports.Table  # the lines, for the PDF
 
 
@@ -248,9 +244,8 @@ def statement(ctx: ServerContext, sites: Sites, shop_id: str, month: str | None)
     period = {"from_ms": str(first), "to_ms": str(after)}
     document = statements.shop_statement(ctx, shop_id, period).content
     assert isinstance(document, dict)
-    document["redemptions"] = [{k: line[k] for k in SHOP_COLUMNS} for line in document["redemptions"]]
-    # The CSV of the same read (shop_statement's format=csv writes these lines): totals and lines agree.
-    csv_text = statements.to_csv(SHOP_COLUMNS, document["redemptions"])
+    # The CSV of the same read (shop_statement's format=csv writes these very lines): totals and lines agree.
+    csv_text = statements.to_csv(statements.REDEMPTION_COLUMNS, document["redemptions"])
     rows = [{c.key: line[c.key] for c in STATEMENT_COLUMNS} for line in document["redemptions"]]
     return Statement(
         shop_id, shop.name, text, csv_text, document, reports.Table("Settlement", STATEMENT_COLUMNS, rows)

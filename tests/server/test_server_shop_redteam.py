@@ -200,6 +200,11 @@ def test_the_shops_statement_names_no_card(api: Api, shops: Shops) -> None:
     csv_answer = shops.owner.get(f"/console/laden/{shops.a}/abrechnung", params={"format": "csv"})
     assert csv_answer.status_code == 200 and rid in csv_answer.text
     assert buyer.card_id not in csv_answer.text and "card" not in csv_answer.text.splitlines()[0]
+    # The same settlement through the API, with the same console cookie (the shop preset holds settle_shops).
+    for fmt in ("json", "csv"):
+        api_answer = shops.owner.get(f"/v1/admin/statements/shops/{shops.a}", params={"format": fmt})
+        assert api_answer.status_code == 200 and rid in api_answer.text
+        assert buyer.card_id not in api_answer.text and "card_id" not in api_answer.text
     found = shoppage.statement(api.context, frozenset({shops.a}), shops.a, None)
     assert [column.key for column in found.table.columns] == [
         "redemption_id", "wall_ms", "kiosk_id", "amount", "status",
