@@ -159,12 +159,19 @@ def reset_pin(ctx: ServerContext, principal: Principal, shop_id: str, staff_id: 
 def set_daily_max(
     ctx: ServerContext, principal: Principal, shop_id: str, staff_id: str, daily_max: int
 ) -> StaffRow:
-    """Change the member's daily maximum (from the next redemption the server judges); logged."""
+    """Change the member's daily maximum (from the next redemption the server judges); logged.
+
+    The same maximum again changes nothing and appends nothing: the public log keeps
+    every entry for ever, so a repeated form must not grow it.
+    """
     cap = _daily_max(daily_max)
     now = ctx.now_ms()
     with ctx.storage.write() as tx:
         require_shop(tx, principal, shop_id)
-        row = _member(tx, shop_id, staff_id)._replace(daily_max=cap, changed_ms=now)
+        known = _member(tx, shop_id, staff_id)
+        if known.daily_max == cap:
+            return known
+        row = known._replace(daily_max=cap, changed_ms=now)
         tx.update_staff(row)
         tlog.append(ctx, tx, [tlog.till_staff_entry(row.limits, now, version=tx.log_format())], now_ms=now)
         record_activity_in(

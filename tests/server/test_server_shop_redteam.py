@@ -226,3 +226,18 @@ def test_a_suspended_till_gets_no_pin_hashes_and_no_void_orders(api: Api, shops:
         tx.set_kiosk_status(till.kiosk_id, KioskStatus.SUSPENDED)
     api.clock.now += 60_000
     assert "till" not in _heartbeat(api, till)[1]
+
+
+def test_the_same_daily_maximum_again_appends_nothing_to_the_public_log(api: Api, shops: Shops) -> None:
+    """Each ``tagesmax`` post appended a ``till_staff`` entry, the same value too: the log keeps all."""
+    a = shops.a
+    staff, _ = tillstaff.add_staff(api.context, _owner_of(a), a, "Aylin", "cashier", 10)
+    with api.context.storage.read() as tx:
+        size = tx.tlog_size()
+    for _ in range(3):
+        answer = _post(
+            shops.owner, f"/console/laden/{a}/personal/{staff.staff_id}/tagesmax", {"daily_max": "10"}
+        )
+        assert answer.status_code == 303
+    with api.context.storage.read() as tx:
+        assert tx.tlog_size() == size
