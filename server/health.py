@@ -107,10 +107,14 @@ def _till_state(
     """A shop terminal's till state (staff, void requests), server-signed for this heartbeat; else ``None``.
 
     Only in answer to the kiosk's own signed heartbeat (never on a public route): it
-    holds the PIN hashes of the shop's staff (:mod:`protocol.tillstate`).
+    holds the PIN hashes of the shop's staff (:mod:`protocol.tillstate`).  Not to a
+    suspended till: two different events under one number mean a cloned key, and
+    its events are refused anyway; it gets its staff again once cleared.
     """
     kiosk = tx.get_kiosk(kiosk_id)
-    site = None if kiosk is None else tx.get_site(kiosk.site_id)
+    if kiosk is None or kiosk.status is not KioskStatus.ACTIVE:
+        return None
+    site = tx.get_site(kiosk.site_id)
     if site is None or site.shop is None or not isinstance(wire, dict):
         return None
     body = b64decode(wire["body"], field="body")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from server import totals
+from server import tlog, totals
 from server.context import ServerContext
 
 
@@ -22,8 +22,8 @@ def economy(ctx: ServerContext) -> dict[str, Any]:
     the check-in sites and the shops (public: each is a log entry of its own).
     """
     figures = totals.public_totals(ctx)
-    size = figures["size"]  # the totals are of exactly this checkpoint's entries
     with ctx.storage.read() as tx:
+        size, _ = tlog.latest_checkpoint(tx)  # the totals are of the log's first figures["size"] entries
         signed_ms = tx.checkpoint_created_ms(size)
     return {
         **figures,

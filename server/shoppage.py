@@ -216,7 +216,6 @@ STATEMENT_COLUMNS: Final = (
     reports.Column("redemption_id", "Redemption"),
     reports.Column("wall_ms", "Time"),
     reports.Column("kiosk_id", "Till"),
-    reports.Column("card_id", "Card"),
     reports.Column("amount", "Tokens"),
     reports.Column("status", "Status"),
 )
@@ -229,7 +228,7 @@ class Statement:
     shop_id: str
     name: str
     month: str
-    csv: str  # server.statements.shop_statement's CSV, the same as /v1/admin/statements/shops
+    csv: str  # server.statements.shop_statement's CSV, the same as /v1/admin/statements/shops (no card)
     document: dict[str, Any]  # its JSON: lines and totals
     table: reports.Table  # the lines, for the PDF
 

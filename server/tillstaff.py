@@ -101,6 +101,11 @@ def _daily_max(value: object) -> int:
     return value
 
 
+def _check_add(tx: ReadTx, principal: Principal, shop_id: str) -> None:
+    require_shop(tx, principal, shop_id)
+    quotas.check(len(tx.staff_rows(shop_id, removed=True)), quotas.TILL_STAFF_PER_SHOP, "till staff")
+
+
 def list_staff(ctx: ServerContext, shop_id: str) -> list[StaffRow]:
     """The shop's active staff, in the order they were added (the caller checked ``run_shop``)."""
     with ctx.storage.read() as tx:
@@ -113,12 +118,13 @@ def add_staff(
 ) -> tuple[StaffRow, str]:
     """A new staff member and their PIN (shown once, never stored): logged and activity-recorded."""
     label, kind, cap = _name(name), _role(role), _daily_max(daily_max)
+    with ctx.storage.read() as tx:  # refuse before the slow hash: a refusal must cost the server nothing
+        _check_add(tx, principal, shop_id)
     pin = new_pin()
     pin_hash = hash_pin(pin)  # slow on purpose: outside the write transaction
     now = ctx.now_ms()
     with ctx.storage.write() as tx:
-        require_shop(tx, principal, shop_id)
-        quotas.check(len(tx.staff_rows(shop_id, removed=True)), quotas.TILL_STAFF_PER_SHOP, "till staff")
+        _check_add(tx, principal, shop_id)
         row = StaffRow(
             ids.new_id(ids.STAFF), shop_id, label, kind, cap, pin_hash, now, principal.name, now, None
         )
@@ -136,6 +142,9 @@ def reset_pin(ctx: ServerContext, principal: Principal, shop_id: str, staff_id: 
 
     Not logged: a PIN decides nothing the server judges.
     """
+    with ctx.storage.read() as tx:  # refuse before the slow hash
+        require_shop(tx, principal, shop_id)
+        _member(tx, shop_id, staff_id)
     pin = new_pin()
     pin_hash = hash_pin(pin)
     now = ctx.now_ms()
@@ -150,12 +159,19 @@ def reset_pin(ctx: ServerContext, principal: Principal, shop_id: str, staff_id: 
 def set_daily_max(
     ctx: ServerContext, principal: Principal, shop_id: str, staff_id: str, daily_max: int
 ) -> StaffRow:
-    """Change the member's daily maximum (from the next redemption the server judges); logged."""
+    """Change the member's daily maximum (from the next redemption the server judges); logged.
+
+    The same maximum again changes nothing and appends nothing: the public log keeps
+    every entry for ever, so a repeated form must not grow it.
+    """
     cap = _daily_max(daily_max)
     now = ctx.now_ms()
     with ctx.storage.write() as tx:
         require_shop(tx, principal, shop_id)
-        row = _member(tx, shop_id, staff_id)._replace(daily_max=cap, changed_ms=now)
+        known = _member(tx, shop_id, staff_id)
+        if known.daily_max == cap:
+            return known
+        row = known._replace(daily_max=cap, changed_ms=now)
         tx.update_staff(row)
         tlog.append(ctx, tx, [tlog.till_staff_entry(row.limits, now, version=tx.log_format())], now_ms=now)
         record_activity_in(

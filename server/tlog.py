@@ -162,6 +162,27 @@ def _close_day(tx: Tx, size: int, now_ms: int) -> list[bytes]:
     return [totals_entry(first, last, issued, redeemed, day)]
 
 
+def published_sums(tx: ReadTx) -> tuple[int, int, int]:
+    """``(size, issued, redeemed)``: the economy's totals as the public log states them, and its size then.
+
+    What ``/v1/log/totals`` and the public pages call live.  In entry v2 the log
+    shows no amount: the totals move only by its ``totals`` entries, each about at
+    least :data:`MIN_PUBLIC_COUNT` volunteers (:func:`_close_day`), so the sums are
+    those of the ledger entries of log entries ``0..size-1`` the last ``totals``
+    entry covers (plus an archived v1 log's, public with their amounts).  The
+    ledger's own sums, a refresh apart, would tell one synced shift's or
+    purchase's tokens.  A v1 log's entries show every amount: its sums are the
+    ledger's, at the latest checkpoint.
+    """
+    size, _ = latest_checkpoint(tx)
+    issued, redeemed = tx.ledger_sums()
+    if tx.log_format() == ENTRY_VERSION:
+        return size, issued, redeemed
+    last = int(tx.get_setting(TOTALS_LAST_SETTING) or "-1")
+    later_issued, later_redeemed = tx.range_moves(last + 1, max(size, last + 1))
+    return last + 1, issued - later_issued, redeemed - later_redeemed
+
+
 def totals_entry(first: int, last: int, issued: int, redeemed: int, at_ms: int) -> bytes:
     """How the entries ``first..last`` moved the economy's totals (entry v2 ``totals``)."""
     return make_entry(

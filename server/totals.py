@@ -33,11 +33,13 @@ than that many people, the next smallest row is suppressed too.  The total
 minus the visible rows is then a figure about at least that many people.  A
 site's sum over periods adds only its visible rows.
 
-``issued`` and ``redeemed`` are live and never suppressed: the log's daily
-``totals`` entries carry them, so anyone sums them from the public log anyway
-(and a public audit does, ``kokreativ verify ledger``).  They are computed in
-the transaction that reads the latest checkpoint, so they are the totals of
-exactly ``size`` entries.
+``issued`` and ``redeemed`` are never suppressed because they are exactly what
+the log's daily ``totals`` entries add up to (:func:`server.tlog.published_sums`):
+anyone sums them from the public log anyway (and a public audit does,
+``kokreativ verify ledger``), and each such entry is about at least
+:data:`MIN_PUBLIC_COUNT` volunteers.  They are the totals of exactly the first
+``size`` log entries, so they move once a day at most, never by one synced
+shift (entry v1, whose entries show every amount: up to the latest checkpoint).
 """
 
 from __future__ import annotations
@@ -252,8 +254,7 @@ def public_totals(ctx: ServerContext) -> dict[str, Any]:
     """The answer of ``GET /v1/log/totals`` (see the module docstring and ``docs/protocol.md``)."""
     now_ms = ctx.now_ms()
     with ctx.storage.read() as tx:
-        size, _ = tlog.latest_checkpoint(tx)
-        issued, redeemed = tx.ledger_sums()
+        size, issued, redeemed = tlog.published_sums(tx)
         booked = tx.booked_moves(month_start_ms(now_ms))
         sites = {site.site_id: site for site in tx.list_sites()}
     breakdowns = publish(booked, sites, month_of(now_ms))

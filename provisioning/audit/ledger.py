@@ -345,7 +345,8 @@ def audit_ledger(source: LogSource, options: AuditOptions) -> AuditReport:
     if committed and openings is not None:
         replay.compare_moves()
     if totals is not None and totals.size in snapshots:
-        _compare_totals(report, totals, snapshots[totals.size], committed and openings is None)
+        final = (replay.totals.covered, replay.totals.issued, replay.totals.redeemed)
+        _compare_totals(report, totals, snapshots[totals.size], committed and openings is None, final)
     if balances is not None and balances[0] in snapshots:
         replayed = snapshots[balances[0]].balances
         assert replayed is not None
@@ -398,17 +399,28 @@ def _replay_log(
     return snapshots
 
 
-def _compare_totals(report: AuditReport, totals: Totals, snapshot: Snapshot, public_v2: bool) -> None:
+def _compare_totals(
+    report: AuditReport,
+    totals: Totals,
+    snapshot: Snapshot,
+    public_v2: bool,
+    final: tuple[int, int, int] = (-1, 0, 0),
+) -> None:
     """The public totals against what the log gives: the replay's, or a public v2 audit's totals entries.
 
-    The ``totals`` entries cover the log up to the last closed UTC day; the
-    route counts every entry.  A public audit compares them only when no event
-    or decision lies beyond the entries covered (else it reports both figures);
-    the auditor's replay counts every entry and compares always.
+    The ``totals`` entries cover the log up to the last closed UTC day.  A v2
+    server's route gives their sums, for the entries they cover (its ``size``):
+    a public audit compares them with all the log's totals entries when these
+    cover exactly that many (``final``: covered, issued, redeemed), or at the
+    route's size when no event or decision lies beyond the entries covered
+    there (else it reports both figures); the auditor's replay counts every
+    entry and compares always.
     """
     issued, redeemed = snapshot.logged if public_v2 else snapshot.moved
     report.public_totals = (totals.size, totals.issued, totals.redeemed)
-    if public_v2 and snapshot.last_mover >= snapshot.covered:
+    if public_v2 and final[0] == totals.size:
+        issued, redeemed = final[1], final[2]
+    elif public_v2 and snapshot.last_mover >= snapshot.covered:
         return
     report.totals_compared = totals.size
     if (issued, redeemed) != (totals.issued, totals.redeemed):

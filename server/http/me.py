@@ -19,7 +19,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from protocol import Reason
 from server import openings, reads, selfservice, sessions
+from server.errors import InputError
 from server.http.access import SESSION_COOKIE, access_secret, quota, volunteer_session
 from server.http.common import attempt, call, document, export_response, json_body, private, runtime
 from server.http.openapi import (
@@ -50,6 +52,12 @@ COOKIE_ATTRIBUTES = "HttpOnly; Secure; SameSite=Strict; Path=/"
     **doc(ok={204: "Session opened (Set-Cookie)"}, body=SessionRequest, errors=SESSION_OPEN, security=()),
 )
 async def post_session(request: Request) -> Response:
+    # Only a script of our own pages sends JSON here; a form on another site can send a JSON-shaped
+    # text/plain body (its last "secret" wins), and the answer would log the browser into that
+    # site's chosen account (login CSRF).  No form can send application/json without CORS.
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/json":
+        raise InputError(Reason.MALFORMED_REQUEST, "send the secret as application/json")
     body = await json_body(request, sessions.SESSION_FIELDS)
     guess = attempt(request, ACCESS_SECRETS)
     token = await run_in_threadpool(sessions.open_session, runtime(request).context, body, attempt=guess)

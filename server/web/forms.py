@@ -69,7 +69,15 @@ async def read_form_pairs(request: Request) -> list[tuple[str, str]]:
     body = await read_body(request, MAX_FORM_BYTES)
     try:
         text = body.decode("utf-8")
-        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=False, max_num_fields=MAX_FORM_FIELDS)
+        # errors="strict": a %-escape that is not UTF-8 (a lone surrogate's %ED%A0%80) is refused,
+        # not stored as U+FFFD in place of what was typed.
+        pairs = parse_qsl(
+            text,
+            keep_blank_values=True,
+            strict_parsing=False,
+            max_num_fields=MAX_FORM_FIELDS,
+            errors="strict",
+        )
     except (UnicodeDecodeError, ValueError) as exc:
         raise InputError(Reason.MALFORMED_REQUEST, "the form is not UTF-8 or has too many fields") from exc
     request.state.form_pairs = pairs

@@ -181,6 +181,10 @@ def _populate(url: str, admin: ApiClient, clock: Clock) -> None:
         clock,
     )
     _sync(url, two, [two.tap(EventKind.CHECK_IN, pilot_card, wall + 5 * MINUTE)], clock)  # uncredentialed
+    # The next day's first append closes the day in a ``totals`` entry (server.tlog): the public totals
+    # are the sums of those entries (server.tlog.published_sums), so both audits hold the route to them.
+    clock.now += 24 * 60 * MINUTE
+    admin.add_site("Stadtbibliothek", tokens_per_hour=10)
 
 
 @pytest.fixture(scope="module")
@@ -299,7 +303,7 @@ def test_a_clean_url_passes_with_the_published_key_and_keeps_its_checkpoint(
         and report["events"] == report["signatures_checked"]
     )
     assert report["balances_compared"] == 5 and report["paid_shifts"] >= 13
-    assert report["mode"] == "auditor" and report["totals_compared"] == report["checkpoint"]["size"]
+    assert report["mode"] == "auditor" and report["totals_compared"] == report["totals_covered"]
     assert report["opened"] == report["events"] + report["card_commitments"] + 1  # and the block
     assert sorted(p.name.split("-")[0] for p in state.iterdir()) == ["checkpoint", "openings.jsonl"]
 
@@ -517,9 +521,9 @@ def test_an_altered_balance_names_the_volunteer(ledger: Ledger, tmp_path: Path, 
     mirror = export_mirror(folder, tmp_path / "mirror")  # the server publishes the totals it holds
     args = [str(mirror), "--key", ledger.verifier_key, "--workers", "1"]
     code, out, _ = _audit(capsys, *args)
-    # The log's one day is not closed by a totals entry yet: the public has no figure to hold the
-    # route's to, and says so (a closed day's totals entry is the server's signed word: test_..._v2).
-    assert code == 0 and "count events after the last totals entry: not compared" in out, out
+    # The server's totals are the sums of the log's totals entries, for the entries they cover: the
+    # public audit holds them to those entries (the server's signed word) and sees the moved tokens.
+    assert code == 1 and "[totals_mismatch]" in out, out
     code, out, _ = _audit(capsys, *args, "--auditor-data", str(auditor_folder(mirror)))
     assert code == 1  # the auditor sees the totals move, and whose balance
     assert "the server's totals at size" in out and "[totals_mismatch]" in out

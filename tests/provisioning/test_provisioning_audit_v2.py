@@ -191,8 +191,10 @@ class Log:
     def verifier(self) -> NoteVerifier:
         return NoteVerifier.for_key(ORIGIN, self.server_key.public_key)
 
-    def publish(self, folder: Path, *, issued: int, redeemed: int = 0) -> Path:
-        """The public mirror: checkpoint, entry bundles and ``v1/log/totals``."""
+    def publish(
+        self, folder: Path, *, issued: int, redeemed: int = 0, totals_size: int | None = None
+    ) -> Path:
+        """The public mirror: checkpoint, entry bundles, ``v1/log/totals`` (for ``totals_size`` entries)."""
         size = len(self.entries)
         root = _mth([leaf_hash(e) for e in self.entries])
         for n, width in bundles_for(size):
@@ -200,7 +202,12 @@ class Log:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(format_bundle(self.entries[n * TILE_WIDTH : n * TILE_WIDTH + width]))
         (folder / "checkpoint").write_bytes(sign_checkpoint(Checkpoint(ORIGIN, size, root), self.server_key))
-        totals = {"size": size, "issued": issued, "redeemed": redeemed, "in_circulation": issued - redeemed}
+        totals = {
+            "size": size if totals_size is None else totals_size,
+            "issued": issued,
+            "redeemed": redeemed,
+            "in_circulation": issued - redeemed,
+        }
         (folder / "v1/log").mkdir(parents=True, exist_ok=True)
         (folder / "v1/log/totals").write_text(json.dumps(totals))
         return folder
@@ -290,6 +297,16 @@ def test_events_after_the_last_totals_entry_make_the_public_totals_incomparable_
     assert report.ok, text
     assert report.totals_compared is None and report.public_totals == (7, 12, 0)
     assert "count events after the last totals entry: not compared" in text
+
+
+def test_public_totals_of_exactly_the_covered_entries_are_compared_though_events_follow(tmp_path: Path):
+    """The server's totals are the totals entries' sums, for the entries they cover (issue 19)."""
+    log, _ = _shift_log()  # entries 0..4, then the totals entry covering them
+    log.tap(EventKind.CHECK_IN, CARD, T0 + DAY + HOUR)  # the next day: not covered yet
+    report = _audit(log.publish(tmp_path / "mirror", issued=10, totals_size=5), log, tmp_path / "state")
+    assert report.ok and report.totals_compared == 5, "\n".join(report.lines())
+    wrong = _audit(log.publish(tmp_path / "wrong", issued=12, totals_size=5), log, tmp_path / "state2")
+    assert _codes(wrong) == {"totals_mismatch": [None]}
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Final
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -36,6 +37,7 @@ from server.app import create_app
 from server.context import ServerContext
 from server.datadir import InitResult
 from server.http.access import DeclaredRoute, Require, declared_routes
+from server.web.forms import CSRF_COOKIE
 from tests.integration.scale import report_figure
 
 BIG_INT = "9" * 5000
@@ -112,6 +114,9 @@ QUERY_NAMES: tuple[str, ...] = (
 QUERY_VALUES: tuple[str, ...] = (BIG_INT, "-" + BIG_INT, "1e400", "NaN", "-1", "", "\x00", "١٢٣", "[]", "{}")
 # People's pages (server.web) read their own query names; they render HTML, so a smaller cross suffices.
 PAGE_QUERY_NAMES: tuple[str, ...] = ("format", "table", "q", "next", "site", "from", "to", "status")
+# Issue 19's pages read these too (a shop's month, an entry to check, a district).
+ISSUE_19_PAGES: tuple[str, ...] = ("/console/laden", "/pruefen", "/laeden", "/ich")
+ISSUE_19_QUERY_NAMES: tuple[str, ...] = ("month", "index", "bezirk")
 PAGE_QUERY_VALUES: tuple[str, ...] = (BIG_INT, "\x00", "١٢٣", "-1")
 PAGE_AUDIENCES = frozenset({"console", "pages"})
 
@@ -196,13 +201,16 @@ def _admin(route: DeclaredRoute) -> bool:
     return any(isinstance(access, Require) for access in route.access)
 
 
-def _paths(route: DeclaredRoute, world: World) -> list[str]:
+def _paths(route: DeclaredRoute, world: World, shop_id: str | None = None) -> list[str]:
     """``route``'s path with a real site and unknown everything else, with the real kiosk, and huge numbers.
 
     The real kiosk only on routes no admin guards: its body then reaches the
     kiosk's key and the decoders, and no hostile body can revoke or clear it.
+    A shop's pages (``{shop_id}``) get a real shop, so their queries are read.
     """
     path = route.path.replace("{site_id}", world.site["site_id"]).replace("{path:path}", "0/x")
+    if shop_id is not None:
+        path = path.replace("{shop_id}", shop_id)
     paths = [re.sub(r"\{[^}]+\}", "zz-unknown", path)]
     if "{kiosk_id}" in path and not _admin(route):
         paths.append(re.sub(r"\{[^}]+\}", "zz-unknown", path.replace("{kiosk_id}", world.kiosk.kiosk_id)))
@@ -282,17 +290,25 @@ def test_every_body_route_refuses_hostile_bodies(
                     size = now
 
 
+@pytest.fixture
+def shop_id(api: Api) -> str:
+    """A real shop, so a shop's pages read their queries and forms (the admin token runs every shop)."""
+    return str(api.admin("POST", "/v1/admin/shops", {"name": "Laden"}, expect=201).json()["site_id"])
+
+
 def test_every_query_route_refuses_hostile_queries(
-    wire: _Wire, context: ServerContext, world: World, admin_token: str
+    wire: _Wire, context: ServerContext, world: World, admin_token: str, shop_id: str
 ) -> None:
     routes = _routes(context, "GET")
     size = _log_size(context)
     for route in routes:
-        for path, token in itertools.product(_paths(route, world), (None, admin_token)):
+        for path, token in itertools.product(_paths(route, world, shop_id), (None, admin_token)):
             quick = (token is None and _admin(route)) or BIG_INT in path  # refused before the query is read
             names, values = (
                 (PAGE_QUERY_NAMES, PAGE_QUERY_VALUES) if _page(route) else (QUERY_NAMES, QUERY_VALUES)
             )
+            if route.path.startswith(ISSUE_19_PAGES) or route.path == "/":
+                names = (*names, *ISSUE_19_QUERY_NAMES)
             for name in names[:1] if quick else names:
                 for value in values[:1] if quick else values:
                     response = wire.get(path, params={name: value}, headers=_headers(token))
@@ -300,6 +316,46 @@ def test_every_query_route_refuses_hostile_queries(
                         response, f"GET {route.path} token={token is not None} {name}={value[:20]!r}"
                     )
     assert _log_size(context) == size
+
+
+# The forms of issue 19's pages, sent past their CSRF check (the crawler above stops at it): every field
+# a form there reads, all with the same hostile value (test_server_shop_redteam sends each one alone
+# in an otherwise valid form).
+FORM_PREFIXES: tuple[str, ...] = ("/console/laden", "/console/places/{site_id}/profil", "/ich", "/laeden")
+FORM_FIELDS: tuple[str, ...] = (
+    "name", "role", "daily_max", "redemption_id", "street", "postcode", "city", "district", "offer",
+    "hours", "website", "secret", "card_id", "confirm",
+)  # fmt: skip
+FORM_VALUES: tuple[str, ...] = (BIG_INT, "x" * 60_000, "\x00", "\u202e", "\ud800", "١٢٣", "-1", "")
+CSRF = "hostile-csrf"
+
+
+def test_issue_19_forms_refuse_hostile_fields_past_their_csrf_check(
+    client: httpx.Client, context: ServerContext, world: World, admin_token: str, shop_id: str
+) -> None:
+    routes = [
+        route for route in _routes(context, "POST") if _page(route) and route.path.startswith(FORM_PREFIXES)
+    ]
+    assert any(route.path == "/console/laden/{shop_id}/personal" for route in routes)
+    headers = {
+        **_headers(admin_token),
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Cookie": f"{CSRF_COOKIE}={CSRF}",
+    }
+    size = _log_size(context)
+    for route in routes:
+        path = route.path.replace("{site_id}", shop_id).replace("{shop_id}", shop_id)
+        path = re.sub(r"\{[^}]+\}", "zz-unknown", path)
+        for value in FORM_VALUES:
+            form = {"csrf": CSRF, **dict.fromkeys(FORM_FIELDS, value)}
+            body = urlencode(form, encoding="utf-8", errors="surrogatepass")
+            response = client.post(path, content=body, headers=headers)
+            what = f"POST {path} {value[:12]!r}"
+            _assert_refused(response, what)
+            assert response.status_code != 403, what  # past the CSRF check and the access check
+            now = _log_size(context)
+            assert response.status_code < 400 or now == size, what
+            size = now
 
 
 class _BigInt:
