@@ -24,10 +24,14 @@ from tests.web.conftest import logged_in
 from tests.web.me_helpers import PHONE, World, me_world
 from tests.web.test_web_accessibility import CHECKS_JS, OVERFLOW_JS, _keyboard
 
-# Resolves once the service worker keeps a copy of the page (the CSP forbids wait_for_function's eval).
+# Whether the service worker keeps a copy of the page within 20 s (the CSP forbids wait_for_function's
+# eval, and an evaluate has no timeout of its own: the loop must end).
 KEPT = """async () => {
-    while (!(await caches.has("kk-ich-v1"))) { await new Promise(resolve => setTimeout(resolve, 50)); }
-    return true;
+    for (let waited = 0; waited < 20000; waited += 50) {
+        if (await caches.match("/ich")) { return true; }
+        await new Promise(resolve => setTimeout(resolve, 50));
+    }
+    return false;
 }"""
 
 

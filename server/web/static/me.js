@@ -10,6 +10,7 @@
 (function () {
   "use strict";
   var CACHE = "kk-ich-v1";
+  var PAGE_PATH = "/ich";  // the one page the worker keeps (static/me-sw.js)
 
   // The secret in the fragment, which leaves the address bar at once (and so the history).
   function takeSecret() {
@@ -57,11 +58,16 @@
     }
     if ("serviceWorker" in navigator) {
       navigator.serviceWorker.register("/ich/sw.js", { scope: "/ich" }).catch(function () {});
-      // A page the worker did not fetch (the first visit) is not kept yet: ask the worker to fetch it.
-      if (!navigator.serviceWorker.controller && document.querySelector("[data-kk-offline]")) {
+      // A page the worker did not fetch is not kept yet: the first visit, or one whose request left
+      // before the new worker took control (it claims pages as it activates). Ask the worker to fetch it.
+      if (document.querySelector("[data-kk-offline]")) {
+        var uncontrolled = !navigator.serviceWorker.controller;
         navigator.serviceWorker.ready.then(function (registration) {
-          if (registration.active) { registration.active.postMessage("keep"); }
-        });
+          var kept = window.caches ? window.caches.match(PAGE_PATH) : Promise.resolve(undefined);
+          return kept.then(function (copy) {
+            if ((uncontrolled || !copy) && registration.active) { registration.active.postMessage("keep"); }
+          });
+        }).catch(function () {});
       }
     }
   }
