@@ -270,6 +270,23 @@ def exposure(name: str) -> float:
     return float(match.group(1))
 
 
+def documented_scores(name: str) -> tuple[float, float]:
+    """The score the unit's own comment states, and the one systemd/README.md's table gives it."""
+    comment = re.search(r"scores it (\d+\.\d)", (UNITS / name).read_text(encoding="utf-8"))
+    table = re.search(
+        rf"^\| `{re.escape(name)}` \| (\d+\.\d) \|$", (UNITS / "README.md").read_text(encoding="utf-8"), re.M
+    )
+    assert comment and table, f"{name}: no score in its comment or in systemd/README.md's table"
+    return float(comment.group(1)), float(table.group(1))
+
+
+@needs_systemd_analyze
+@pytest.mark.parametrize("name", sorted(MAX_EXPOSURE))
+def test_the_documented_score_is_the_measured_one(name: str) -> None:
+    """The unit's comment, systemd/README.md and systemd-analyze say the same (issue 20: they drifted)."""
+    assert documented_scores(name) == (exposure(name), exposure(name))
+
+
 @needs_systemd_analyze
 @pytest.mark.parametrize(("name", "ceiling"), sorted(MAX_EXPOSURE.items()))
 def test_exposure_score_stays_below_the_ceiling(name: str, ceiling: float) -> None:
@@ -291,3 +308,12 @@ def test_exposure_score_stays_below_the_ceiling(name: str, ceiling: float) -> No
         check=False,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr
+
+
+def test_the_ui_docs_name_the_unit_that_runs_headless() -> None:
+    """docs/ui.md says which unit runs ``--headless``, and the units agree (issue 20: they drifted)."""
+    ui = " ".join((UNITS.parent / "docs" / "ui.md").read_text(encoding="utf-8").split())
+    assert "`kokreativ-kiosk.service` starts the screen under `cage`" in ui
+    assert "runs `kokreativ-kiosk-headless.service`, the tap loop `--headless`" in ui
+    assert "--headless" in exec_start("kokreativ-kiosk-headless.service")
+    assert "--headless" not in exec_start("kokreativ-kiosk.service")
