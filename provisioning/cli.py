@@ -77,9 +77,17 @@ def _enrol(args: argparse.Namespace) -> int:
 
 
 def _issuer_create(client: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
+    from terminal.errors import KeyExistsError
     from terminal.keystore import create_key
 
-    key = create_key(Path(args.key))  # refuses to overwrite; mode 0600
+    try:
+        key = create_key(Path(args.key))  # refuses to overwrite; mode 0600
+    except KeyExistsError:
+        raise ProvisioningError(
+            "key_exists",
+            f"{args.key} exists; an issuer key is never overwritten (cards it signed need it): "
+            "give --key a new file, and retire the old key with 'kokreativ provision issuer retire'",
+        ) from None
     answer = client.add_issuer_key(key.public_key.to_b64())
     return {**answer, "key_file": str(args.key)}
 

@@ -224,6 +224,11 @@ def test_issue_cli_end_to_end(server_process: ServerProcess, tmp_path: Path, cap
     assert main(["provision", "issuer", "create", "--key", str(key_file)]) == 0
     created = json.loads(capsys.readouterr().out)
     assert created["status"] == "active" and oct(os.stat(key_file).st_mode & 0o777) == "0o600"
+    seed = key_file.read_bytes()
+    assert main(["provision", "issuer", "create", "--key", str(key_file)]) == 2  # never overwritten
+    refused = capsys.readouterr().err
+    assert refused.startswith("kokreativ: error: key_exists:") and "an issuer key" in refused, refused
+    assert key_file.read_bytes() == seed
     assert main(["provision", "site", "add", "--name", "Treff", "--tokens-per-hour", "10"]) == 0
     site = json.loads(capsys.readouterr().out)["site_id"]
     tag = EmulatedType2Tag(UID)
