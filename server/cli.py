@@ -477,7 +477,11 @@ def _ledger(data: Path) -> Storage:
     from server.storage import Storage
 
     if not (Path(data) / LEDGER).is_file():
-        raise DataDirError(f"{Path(data) / LEDGER} is missing; create the data directory first")
+        raise DataDirError(
+            f"{Path(data) / LEDGER} is missing; create the data directory with "
+            f"'kokreativ provision init --data {data}'",
+            reason="data_dir_missing",
+        )
     return Storage(Path(data) / LEDGER)
 
 

@@ -93,7 +93,11 @@ def init_data_dir(
         if not path.is_dir():
             raise DataDirError(f"{path} exists and is not a directory")
         if any(path.iterdir()):
-            raise DataDirError(f"{path} is not empty; refusing to overwrite an existing data directory")
+            raise DataDirError(
+                f"{path} is not empty; refusing to overwrite an existing data directory "
+                "(give --data a new folder; copy one in use with 'kokreativ server backup')",
+                reason="data_dir_not_empty",
+            )
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(path, 0o700)
 
@@ -124,7 +128,11 @@ def open_data_dir(path: Path, *, now_ms: Clock = wall_clock.now_ms) -> ServerCon
     """
     path = Path(path)
     if not (path / LEDGER).is_file():
-        raise DataDirError(f"{path / LEDGER} is missing; create the data directory first")
+        raise DataDirError(
+            f"{path / LEDGER} is missing; create the data directory with "
+            f"'kokreativ provision init --data {path}'",
+            reason="data_dir_missing",
+        )
     uid_key = read_secret(path / UID_KEY)
     storage = Storage(path / LEDGER)
     try:
@@ -165,6 +173,10 @@ def rotate_key(path: Path, *, now_ms: int) -> Rotation:
     """Step 1 of a server key rotation on the data folder ``path`` (:mod:`server.keyrotation`)."""
     path = Path(path)
     if not (path / LEDGER).is_file():
-        raise DataDirError(f"{path / LEDGER} is missing; create the data directory first")
+        raise DataDirError(
+            f"{path / LEDGER} is missing; create the data directory with "
+            f"'kokreativ provision init --data {path}'",
+            reason="data_dir_missing",
+        )
     with Storage(path / LEDGER) as storage:
         return rotate_server_key(path, storage, now_ms=now_ms)

@@ -148,11 +148,17 @@ class StorageUnavailable(ServiceError):
 
 
 class DataDirError(OSError):
-    """A data directory that cannot be created (it exists) or opened (it is incomplete)."""
+    """A data directory that cannot be created (it exists) or opened (it is incomplete).
 
-    def __init__(self, message: str) -> None:
+    ``reason`` is the code the CLI prints before the message (``kokreativ: error: <reason>: …``):
+    ``data_dir_missing`` (no ledger: make one with ``provision init``), ``data_dir_not_empty``
+    (``provision init`` on a folder in use), or ``data_dir_unusable`` for the rest.
+    """
+
+    def __init__(self, message: str, *, reason: str = "data_dir_unusable") -> None:
         super().__init__(message)
         self.message = message
+        self.reason = reason
 
 
 class LogCorrupted(RuntimeError):

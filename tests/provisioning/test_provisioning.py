@@ -162,7 +162,13 @@ def test_init_refuses_an_existing_data_folder(tmp_path: Path, capsys):
     assert json.loads(captured.out)["server_public_key"]
     assert "Admin token" in captured.err
     assert main(["provision", "init", "--data", str(tmp_path / "srv")]) == 2
-    assert capsys.readouterr().err.startswith("kokreativ: error:")
+    refused = capsys.readouterr().err
+    assert refused.startswith("kokreativ: error: data_dir_not_empty:") and "new folder" in refused, refused
+    # A server started on a folder init never made says how to make one (issue 20).
+    assert main(["server", "run", "--data", str(tmp_path / "nothing")]) == 2
+    missing = capsys.readouterr().err
+    assert missing.startswith("kokreativ: error: data_dir_missing:"), missing
+    assert f"kokreativ provision init --data {tmp_path / 'nothing'}" in missing
 
 
 def test_a_bad_reader_is_refused_before_the_code_is_spent(server_process: ServerProcess, tmp_path: Path):
