@@ -62,9 +62,9 @@ def enrol_kiosk(
     """Generate the kiosk key, enrol it with ``code``, write ``data_dir/kiosk.toml`` and create the outbox.
 
     Everything that can be checked locally is checked before the one-time code
-    is spent.  A key left by an earlier attempt is reused: if the server
-    refused that attempt, the key is unregistered and fine; if the server
-    registered it but the answer was lost, the server says
+    is spent.  A refused attempt leaves no key behind (the server registered
+    none).  A key left by an attempt without an answer is reused: if the
+    server registered it but the answer was lost, the server says
     ``key_already_enrolled`` and this kiosk needs a fresh folder and code.
     An existing config means the kiosk is enrolled already.  The outbox is
     created here, so the kiosk and sync services never race to create it.
@@ -108,6 +108,10 @@ def _enrol_key(key_path: Path, digits: str, post: Post) -> dict[str, Any]:
                 f"{key_path} is enrolled already; enrol with a new, empty --dir and a new code",
                 from_server=exc.from_server,
             ) from exc
+        if exc.from_server:
+            # The server refused, so it registered nothing: leave no key that looks like an enrolled
+            # kiosk.  Without an answer (network) it may have, so the key stays for the next try.
+            key_path.unlink(missing_ok=True)
         raise
 
 

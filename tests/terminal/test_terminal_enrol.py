@@ -37,6 +37,8 @@ def test_enrols_and_then_the_server_refuses_the_spent_code(server_process: Serve
         enrol_kiosk(server_process.url, code, tmp_path / "k2")
     assert info.value.reason == Reason.ENROLMENT_CODE_USED and info.value.from_server
     assert not (tmp_path / "k2" / "kiosk.toml").exists()
+    # The server refused, so it registered nothing: no key is left to look like an enrolled kiosk.
+    assert not (tmp_path / "k2" / "kiosk.key").exists()
     # A local refusal has a local code, not a Reason.
     with pytest.raises(EnrolmentError) as again:
         enrol_kiosk(server_process.url, code, tmp_path / "k1")
@@ -49,3 +51,5 @@ def test_no_server_is_a_network_error_and_writes_no_config(tmp_path: Path):
         enrol_kiosk(f"http://127.0.0.1:{free_port()}", "12345678901234567890", tmp_path / "k")
     assert info.value.reason == Reason.NETWORK_ERROR and not info.value.from_server
     assert not (tmp_path / "k" / "kiosk.toml").exists()
+    # No answer: the server may have registered the key, so it stays for the next try to reuse.
+    assert (tmp_path / "k" / "kiosk.key").exists()
