@@ -57,7 +57,7 @@ def _inspect(args: argparse.Namespace) -> int:
         now_s=int(time.time()),
         trust_source=source,
     )
-    print(json.dumps(result, sort_keys=True))
+    print(json.dumps(result, sort_keys=True, ensure_ascii=False))
     return 0
 
 

@@ -49,7 +49,7 @@ def _failed(exc: ProtocolError) -> int:
 
 
 def _print(obj: dict[str, Any]) -> None:
-    print(json.dumps(obj, indent=2, sort_keys=True))
+    print(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False))
 
 
 def _checkpoint_json(checkpoint: Checkpoint) -> dict[str, Any]:

@@ -21,12 +21,13 @@ SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 def print_json(obj: object) -> None:
-    print(json.dumps(obj, indent=2, sort_keys=True))
+    """``obj`` as indented JSON; umlauts stay readable (``Café``, not ``Caf\\u00e9``)."""
+    print(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False))
 
 
 def print_line(obj: object) -> None:
     """One JSON value on one line, for commands whose output a script reads line by line."""
-    print(json.dumps(obj, sort_keys=True, separators=(",", ":")))
+    print(json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
 
 
 def admin_client(args: argparse.Namespace) -> ApiClient:

@@ -333,7 +333,7 @@ def eligibility_command(args: argparse.Namespace) -> int:
     names = ("hours_per_week", "hours_per_year", "years_required", "close_percent")
     changes = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     with _ledger(args.data) as storage:
-        print(json.dumps(change_thresholds(storage, changes).to_json()))
+        print(json.dumps(change_thresholds(storage, changes).to_json(), ensure_ascii=False))
     return 0
 
 
@@ -404,7 +404,7 @@ def backup_command(args: argparse.Namespace) -> int:
 
     from server.backup import backup_ledger
 
-    print(json.dumps(backup_ledger(args.data, args.out).to_json()))
+    print(json.dumps(backup_ledger(args.data, args.out).to_json(), ensure_ascii=False))
     return 0
 
 
@@ -416,7 +416,7 @@ def backup_keys_command(args: argparse.Namespace) -> int:
     from server.backup import backup_person_keys
 
     result = backup_person_keys(args.data, args.out, now_ms=now_ms(), retention_days=args.retention_days)
-    print(json.dumps(result.to_json()))
+    print(json.dumps(result.to_json(), ensure_ascii=False))
     return 0
 
 
@@ -426,7 +426,7 @@ def export_command(args: argparse.Namespace) -> int:
 
     from server.logexport import export_tiles
 
-    print(json.dumps(export_tiles(args.data, args.out, auditor=args.auditor).to_json()))
+    print(json.dumps(export_tiles(args.data, args.out, auditor=args.auditor).to_json(), ensure_ascii=False))
     return 0
 
 
@@ -439,7 +439,7 @@ def verify_store_command(args: argparse.Namespace) -> int:
 
     with open_data_dir(args.data) as context:
         report = verify_store(context.storage)
-    print(json.dumps(report.to_json()))
+    print(json.dumps(report.to_json(), ensure_ascii=False))
     return 0 if report.ok else 1
 
 
@@ -453,7 +453,12 @@ def rotate_command(args: argparse.Namespace) -> int:
 
     if args.finish:
         old = finish_rotation(args.data)
-        print(json.dumps({"finished": old is not None, "old_public_key": old.to_b64() if old else None}))
+        print(
+            json.dumps(
+                {"finished": old is not None, "old_public_key": old.to_b64() if old else None},
+                ensure_ascii=False,
+            )
+        )
         return 0
     done = rotate_key(args.data, now_ms=now_ms())
     print(
@@ -464,7 +469,8 @@ def rotate_command(args: argparse.Namespace) -> int:
                 "log_index": done.log_index,
                 "log_verifier_key": done.log_verifier_key,
                 "next": "restart the server; run --finish once every kiosk has synced",
-            }
+            },
+            ensure_ascii=False,
         )
     )
     return 0
@@ -499,7 +505,10 @@ def token_add_command(args: argparse.Namespace) -> int:
         )
     sites = sorted(set(args.site)) if args.site else None
     print(
-        json.dumps({"name": args.name.strip(), "permissions": sorted(set(args.permission)), "sites": sites})
+        json.dumps(
+            {"name": args.name.strip(), "permissions": sorted(set(args.permission)), "sites": sites},
+            ensure_ascii=False,
+        )
     )
     print(f"\nToken (shown once, store it safely): {token}", file=sys.stderr)
     return 0
@@ -512,7 +521,7 @@ def token_list_command(args: argparse.Namespace) -> int:
     from server.tokens import list_tokens
 
     with _ledger(args.data) as storage:
-        print(json.dumps({"tokens": list_tokens(storage)}))
+        print(json.dumps({"tokens": list_tokens(storage)}, ensure_ascii=False))
     return 0
 
 
@@ -525,7 +534,7 @@ def token_revoke_command(args: argparse.Namespace) -> int:
 
     with _ledger(args.data) as storage:
         revoke_token(storage, args.name, now_ms=now_ms())
-    print(json.dumps({"revoked": args.name}))
+    print(json.dumps({"revoked": args.name}, ensure_ascii=False))
     return 0
 
 
@@ -538,6 +547,6 @@ def token_rotate_admin_command(args: argparse.Namespace) -> int:
 
     with _ledger(args.data) as storage:
         token = rotate_admin_token(storage)
-    print(json.dumps({"rotated": "admin token"}))
+    print(json.dumps({"rotated": "admin token"}, ensure_ascii=False))
     print(f"\nAdmin token (shown once, store it safely): {token}", file=sys.stderr)
     return 0

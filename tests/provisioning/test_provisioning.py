@@ -131,8 +131,10 @@ def test_enrol_stores_the_log_origin_and_refuses_a_log_verifier_key_that_does_no
 def test_cli_provisions_a_site_a_code_and_a_card(server_process: ServerProcess, capsys, monkeypatch):
     monkeypatch.setenv("KOKREATIV_SERVER", server_process.url)
     monkeypatch.setenv("KOKREATIV_ADMIN_TOKEN", server_process.admin_token)
-    assert main(["provision", "site", "add", "--name", "Haus der Jugend", "--tokens-per-hour", "8"]) == 0
-    site = json.loads(capsys.readouterr().out)
+    assert main(["provision", "site", "add", "--name", "Jugendcafé Süd", "--tokens-per-hour", "8"]) == 0
+    printed = capsys.readouterr().out
+    assert "Jugendcafé Süd" in printed  # JSON for people keeps umlauts readable, not "Jugendcaf\u00e9"
+    site = json.loads(printed)
     assert main(["provision", "terminal", "add", "--site", site["site_id"]]) == 0
     code = json.loads(capsys.readouterr().out)
     assert len(code["code"]) == 20 and code["code_display"].count("-") == 4
