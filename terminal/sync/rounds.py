@@ -6,6 +6,7 @@ How a round goes and what each answer means is in docs/kiosk.md ("A round");
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -70,7 +71,8 @@ class Rounds:
         clock_sample: Callable[[], dict[str, str] | None],
     ) -> None:
         self._kiosk_id = config.kiosk_id
-        self._events_url = f"{kiosk_url(config)}/events"
+        self._state_url = kiosk_url(config)
+        self._events_url = f"{self._state_url}/events"
         self._outbox = outbox
         self._transport = transport
         self._keys = keys
@@ -100,7 +102,8 @@ class Rounds:
         tally = _Tally()
         try:
             self._halt_on_alarm()
-            if not self._send_pending(stop, tally):
+            start = None if quick else self._resend_from()
+            if not self._send_pending(stop, tally, start):
                 return self._result(tally, STOPPED, "stop requested")
             if quick:  # a till's round: its events are what it is for; the background does the rest
                 return self._result(tally, None, None, self._keys.current_issued_ms())
@@ -112,9 +115,12 @@ class Rounds:
             return self._result(tally, halt.code, halt.message)
         return self._result(tally, None, None, trust_issued)
 
-    def _send_pending(self, stop: threading.Event | None, tally: _Tally) -> bool:
-        """Send batches until none is pending (True), or until ``stop`` is set between them (False)."""
-        next_seq: int | None = None  # None: from the first unsynced event
+    def _send_pending(self, stop: threading.Event | None, tally: _Tally, start: int | None = None) -> bool:
+        """Send batches until none is pending (True), or until ``stop`` is set between them (False).
+
+        ``start``: resend from this ``seq`` (already synced events too); ``None``: from the first unsynced.
+        """
+        next_seq = start
         last_gap: int | None = None
         while True:
             if stop is not None and stop.is_set():
@@ -148,6 +154,32 @@ class Rounds:
                 # is smaller than the one we verified.  Its checkpoint shows whether it shrank.
                 self._witnessing.witness_latest()
             raise StopRound(code or f"http_{status}", message)
+
+    def _resend_from(self) -> int | None:
+        """Where to resend from when the server lost events this kiosk counts as synced; else ``None``.
+
+        Asked only when nothing is pending and the kiosk holds no verified checkpoint:
+        on a first round, and after a coordinator cleared ``log_inconsistent`` (a server
+        restored from an older backup).  Then no batch would go out to draw a
+        ``sequence_gap`` answer, and without this the lost events would wait for the
+        next tap (issue 20).  The server's kiosk state names its ``last_seq``.  A state
+        that cannot be read changes nothing: the round goes on as before.
+        """
+        if self._outbox.log_checkpoint() is not None:
+            return None
+        status = self._outbox.status()
+        if status.pending or status.synced_seq == 0:
+            return None
+        try:
+            state = json.loads(self._transport.get(self._state_url, what="kiosk state"))
+        except (StopRound, ValueError) as exc:
+            log.info("could not read the server's kiosk state: %s", exc)
+            return None
+        held = state.get("last_seq") if isinstance(state, dict) else None
+        if isinstance(held, bool) or not isinstance(held, int) or held >= status.synced_seq:
+            return None
+        log.warning("the server holds seq %d of %d synced here; resending the rest", held, status.synced_seq)
+        return self._resume_at(max(held, 0) + 1, 0, None)
 
     def _result(
         self, tally: _Tally, error: str | None, message: str | None, trust: int | None = None

@@ -250,6 +250,7 @@ class FakeLedger:
     omit_checkpoint: bool = False
     log_sizes: list[int | None] = field(default_factory=list)  # ?log_size of each POST of events
     checkpoint_requests: int = 0
+    state_requests: int = 0
     consistency_requests: list[tuple[int, int]] = field(default_factory=list)
     evidence: list[EvidenceReport] = field(default_factory=list)
     evidence_status: int = 202
@@ -476,6 +477,10 @@ class FakeLedger:
                 return 200, self.checkpoint_note().encode()
         if url.path == "/v1/log/consistency":
             return self.consistency(url.query)
+        if url.path == f"/v1/kiosks/{self.kiosk_id}":  # the kiosk's state, as the server's, in short
+            with self.lock:
+                self.state_requests += 1
+                return 200, {"kiosk_id": self.kiosk_id, "last_seq": len(self.stored)}
         if url.path == "/v1/server-keys":
             with self.lock:
                 self.server_keys_requests += 1

@@ -105,6 +105,27 @@ def test_a_server_restored_from_backup_is_a_log_inconsistency_and_after_clearing
     assert result.log_size == fake_ledger.log.size == 1 + 8 + 17
 
 
+def test_after_a_restore_and_clearing_the_alarm_the_next_round_resends_without_a_tap(
+    config, kiosk, outbox, clock, card_tap, fake_ledger
+):
+    """Issue 20 §3: nothing is pending after the restore, yet the server lacks 9..20; no tap may be needed."""
+    _fill(kiosk, clock, card_tap, 20)
+    with _client(config, outbox, fake_ledger.url) as client:
+        assert client.sync_once().ok
+        fake_ledger.restore_backup(8)
+        alarmed = client.sync_once()  # no batch to send: witnessing the log finds it went back
+        assert (alarmed.error, alarmed.pending) == ("log_inconsistent", 0)
+        outbox.clear_alarm()
+        result = client.sync_once()
+        assert result.ok, result
+        assert (result.sent, result.acknowledged, result.pending) == (12, 0, 0)  # 9..20, synced already
+        assert fake_ledger.first_seqs == [1, 9] and len(fake_ledger.stored) == 20
+        assert outbox.log_checkpoint() is not None and fake_ledger.state_requests == 1
+        again = client.sync_once()  # a verified checkpoint again: no more state requests, nothing resent
+    assert (again.error, again.sent) == (None, 0)
+    assert fake_ledger.first_seqs == [1, 9] and fake_ledger.state_requests == 1
+
+
 def test_server_ahead_of_the_kiosk_stops_with_sequence_gap(
     config, kiosk, outbox, clock, card_tap, fake_ledger
 ):
