@@ -170,3 +170,4 @@ class Reason(StrEnum):
     # Command line (never on the wire): which server a ``kokreativ`` command talks to.
     SERVER_NOT_SET = "server_not_set"  # neither --server nor KOKREATIV_SERVER: no server is guessed
     SERVER_UNREACHABLE = "server_unreachable"  # no answer from the server (refused, DNS, TLS, timeout)
+    FOLDER_EXISTS = "folder_exists"  # a command that makes a new folder (``demo --dir``) found one there
