@@ -167,3 +167,7 @@ class Reason(StrEnum):
     LOG_INCONSISTENT = "log_inconsistent"
     TAP_INCOMPLETE = "tap_incomplete"
     STAFF_PIN_REQUIRED = "staff_pin_required"  # a till whose shop has staff: no staff session is open
+    # Command line (never on the wire): which server a ``kokreativ`` command talks to.
+    SERVER_NOT_SET = "server_not_set"  # neither --server nor KOKREATIV_SERVER: no server is guessed
+    SERVER_UNREACHABLE = "server_unreachable"  # no answer from the server (refused, DNS, TLS, timeout)
+    FOLDER_EXISTS = "folder_exists"  # a command that makes a new folder (``demo --dir``) found one there

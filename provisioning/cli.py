@@ -27,12 +27,14 @@ from provisioning.cards import DEFAULT_VALID_DAYS
 from provisioning.client import ApiClient
 from provisioning.cliglue import (
     SubParsers,
+    add_server_option,
     admin_call,
     admin_client,
     group,
     leaf,
     print_json,
     print_line,
+    server_url,
     yes_no,
 )
 from provisioning.economy_cli import configure_coordinators, configure_review, configure_shops
@@ -64,14 +66,17 @@ def _init(args: argparse.Namespace) -> int:
 def _enrol(args: argparse.Namespace) -> int:
     from provisioning.enrol import enrol_kiosk
 
-    path, config = enrol_kiosk(
-        args.server,
-        args.code,
-        Path(args.dir),
-        reader=args.reader,
-        indicator=args.indicator,
-        nfc_path=args.nfc_path,
-    )
+    url = server_url(args)
+    with ApiClient(url) as client:  # its errors are the CLI's one-line ones (server_unreachable …)
+        path, config = enrol_kiosk(
+            url,
+            args.code,
+            Path(args.dir),
+            client=client,
+            reader=args.reader,
+            indicator=args.indicator,
+            nfc_path=args.nfc_path,
+        )
     print_json({"config": str(path), "kiosk_id": config.kiosk_id, "site": config.site_name})
     return 0
 
@@ -144,7 +149,7 @@ def _card_issue(client: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
     )
     answer = issued.to_json()
     if issued.access_secret is not None:
-        link = _show_access(args.server, issued.access_secret)
+        link = _show_access(server_url(args), issued.access_secret)
         sheet = write_access_sheet(
             Path(args.sheet_dir), card_id=issued.card_id, volunteer_id=issued.volunteer_id, link=link
         )
@@ -172,7 +177,7 @@ def _card_register(client: ApiClient, args: argparse.Namespace) -> dict[str, Any
     )
     secret = answer.pop("access_secret", None)
     if isinstance(secret, str):
-        _show_access(args.server, secret)
+        _show_access(server_url(args), secret)
     return answer
 
 
@@ -191,7 +196,8 @@ def _terminal_list(args: argparse.Namespace) -> int:
         else:
             names = site_names(client)
             print(kiosks_view.render_kiosks(kiosks, names, silent_after_s=args.silent_after), end="")
-    return 0
+    # --silent is a check for cron and monitoring: 1 while any kiosk is silent (2 stays "error").
+    return 1 if args.silent and kiosks else 0
 
 
 def _code(client: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
@@ -284,7 +290,7 @@ def _configure_terminals(commands: SubParsers) -> None:
         _enrol,
         admin=False,
     )
-    enrol.add_argument("--server", required=True, help="ledger server URL")
+    add_server_option(enrol)
     enrol.add_argument("--code", required=True, help="the enrolment code from `terminal add`")
     enrol.add_argument("--dir", required=True, help="the kiosk's data folder")
     enrol.add_argument("--reader", default="stdin", choices=READERS, help="card reader (default stdin)")
@@ -300,7 +306,11 @@ def _configure_terminals(commands: SubParsers) -> None:
         "kokreativ provision terminal list --silent --silent-after 1800",
         _terminal_list,
     )
-    list_terminals.add_argument("--silent", action="store_true", help="list only kiosks that went silent")
+    list_terminals.add_argument(
+        "--silent",
+        action="store_true",
+        help="list only kiosks that went silent; exit status 1 if there are any (for cron and monitoring)",
+    )
     list_terminals.add_argument(
         "--silent-after",
         type=int,

@@ -53,7 +53,7 @@ class ApiClient:
                 method, self.server_url + path, json=body, headers=headers, timeout=self._timeout_s
             )
         except requests.RequestException as exc:
-            raise ServerUnreachable("server_unreachable", f"{self.server_url}: {exc}") from exc
+            raise ServerUnreachable(Reason.SERVER_UNREACHABLE, _no_answer(self.server_url, exc)) from exc
         if response.status_code >= 400:
             try:
                 payload = response.json()
@@ -314,3 +314,21 @@ class ApiClient:
     def trust_list(self, kiosk_id: str) -> dict[str, Any]:
         """The signed trust list the server hands ``kiosk_id`` (verify it before believing it)."""
         return self.request("GET", f"/v1/kiosks/{kiosk_id}/trust")
+
+
+def _no_answer(server_url: str, exc: requests.RequestException) -> str:
+    """One line for a server that did not answer: which URL, what kind of failure, where the URL came from.
+
+    requests' own text (``HTTPConnectionPool(…): Max retries exceeded …``) is
+    long and names urllib3's internals; ``--debug`` still shows it in full.
+    """
+    kinds: tuple[tuple[type[requests.RequestException], str], ...] = (
+        (requests.exceptions.SSLError, "TLS failed"),
+        (requests.exceptions.Timeout, "timed out"),
+        (requests.exceptions.ConnectionError, "could not connect"),
+    )
+    kind = next((text for cls, text in kinds if isinstance(exc, cls)), type(exc).__name__)
+    return (
+        f"no answer from {server_url} ({kind}): "
+        "is the server running, and do --server or KOKREATIV_SERVER name it?"
+    )

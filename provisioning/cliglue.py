@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable
 from typing import Any, TypeAlias
 
+from protocol import Reason
 from provisioning.client import ApiClient
 from provisioning.errors import ProvisioningError
 
@@ -30,11 +31,27 @@ def print_line(obj: object) -> None:
     print(json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
 
 
+def server_url(args: argparse.Namespace) -> str:
+    """``--server``, else ``KOKREATIV_SERVER``: never a guessed address.
+
+    A guess (127.0.0.1:8080 once) turned a forgotten ``export`` into a raw
+    connection error from some other machine's point of view; saying what is
+    missing is the next step.  Read when the command runs, not when it is parsed.
+    """
+    url = args.server or os.environ.get("KOKREATIV_SERVER")
+    if not url:
+        raise ProvisioningError(
+            Reason.SERVER_NOT_SET, "no server given: pass --server URL or set KOKREATIV_SERVER"
+        )
+    return str(url)
+
+
 def admin_client(args: argparse.Namespace) -> ApiClient:
+    url = server_url(args)
     token = args.token or os.environ.get("KOKREATIV_ADMIN_TOKEN")
     if not token:
         raise ProvisioningError("unauthorized", "give --token or set KOKREATIV_ADMIN_TOKEN")
-    return ApiClient(args.server, admin_token=token)
+    return ApiClient(url, admin_token=token)
 
 
 def admin_call(call: Callable[[ApiClient, argparse.Namespace], Any]) -> Handler:
@@ -70,14 +87,15 @@ def leaf(
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     if admin:
-        parser.add_argument(
-            "--server",
-            default=os.environ.get("KOKREATIV_SERVER", "http://127.0.0.1:8080"),
-            help="ledger server URL (env KOKREATIV_SERVER)",
-        )
+        add_server_option(parser)
         parser.add_argument("--token", help="admin token (env KOKREATIV_ADMIN_TOKEN)")
     parser.set_defaults(func=handler)
     return parser
+
+
+def add_server_option(parser: argparse.ArgumentParser) -> None:
+    """``--server``; without it :func:`server_url` reads ``KOKREATIV_SERVER``."""
+    parser.add_argument("--server", metavar="URL", help="ledger server URL (env KOKREATIV_SERVER)")
 
 
 def group(parent: SubParsers, name: str, help_text: str) -> SubParsers:

@@ -79,5 +79,5 @@ def _provisioning_error(exc: EnrolmentError) -> ProvisioningError:
     if exc.from_server:
         return ServerRefused(reason, exc.message)
     if exc.reason == Reason.NETWORK_ERROR:
-        return ServerUnreachable("server_unreachable", exc.message)
+        return ServerUnreachable(Reason.SERVER_UNREACHABLE, exc.message)
     return ProvisioningError(reason, exc.message)

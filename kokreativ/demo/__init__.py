@@ -47,28 +47,49 @@ from pathlib import Path
 from kokreativ.demo.day import run_demo
 from kokreativ.demo.script import DAY, TOKENS_PER_HOUR
 from kokreativ.demo.window import demo_keys, display_available
+from protocol import Reason
 
-__all__ = ["DAY", "TOKENS_PER_HOUR", "configure", "demo_keys", "display_available", "run_demo"]
+__all__ = ["DAY", "TOKENS_PER_HOUR", "DemoError", "configure", "demo_keys", "display_available", "run_demo"]
+
+
+class DemoError(RuntimeError):
+    """A demo that cannot start; ``reason`` and ``message`` are what ``kokreativ`` prints."""
+
+    def __init__(self, reason: Reason, message: str) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason
+        self.message = message
+
+
+def _new_folder(path: str) -> Path:
+    """``--dir``, made new: a demo never writes into (or over) an earlier run's files."""
+    workdir = Path(path)
+    try:
+        workdir.mkdir(parents=True, exist_ok=False)
+    except FileExistsError:
+        raise DemoError(
+            Reason.FOLDER_EXISTS,
+            f"{workdir} exists already: give --dir a folder that does not exist yet "
+            "(the demo makes it), or leave --dir out to run in a temporary folder",
+        ) from None
+    return workdir
 
 
 def _run(args: argparse.Namespace) -> int:
     # The demo tells its own story on stdout, the outage included ("sync while offline: network_error"):
     # the components' warnings about that outage would only repeat it in log form.  Errors still show.
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    workdir = _new_folder(args.dir) if args.dir else None
     if args.serve:
         from kokreativ.demo.serve import serve_demo, stop_on_sigterm
 
         stop_on_sigterm()
-        if args.dir:
-            workdir = Path(args.dir)
-            workdir.mkdir(parents=True, exist_ok=False)
+        if workdir is not None:
             return serve_demo(workdir, sys.stdout, port=args.port)
         with tempfile.TemporaryDirectory(prefix="kokreativ-demo-") as tmp:
             return serve_demo(Path(tmp), sys.stdout, port=args.port)
     window = display_available() and not args.no_window
-    if args.dir:
-        workdir = Path(args.dir)
-        workdir.mkdir(parents=True, exist_ok=False)
+    if workdir is not None:
         return run_demo(workdir, sys.stdout, keep=True, window=window)
     with tempfile.TemporaryDirectory(prefix="kokreativ-demo-") as tmp:
         return run_demo(Path(tmp), sys.stdout, window=window)

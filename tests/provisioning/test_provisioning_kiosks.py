@@ -22,10 +22,11 @@ from tests.conftest import EnrolledKiosk, ServerProcess
 HOUR_MS = 3_600_000
 
 
-def _list(server: ServerProcess, capsys: pytest.CaptureFixture[str], *flags: str) -> str:
+def _list(server: ServerProcess, capsys: pytest.CaptureFixture[str], *flags: str, status: int = 0) -> str:
+    """The listing's output; ``status`` is the exit status it must end with."""
     capsys.readouterr()
     argv = ["provision", "terminal", "list", "--server", server.url, "--token", server.admin_token, *flags]
-    assert main(argv) == 0
+    assert main(argv) == status
     return capsys.readouterr().out
 
 
@@ -70,7 +71,8 @@ def test_terminal_list_marks_silent_kiosks_and_lists_only_them_with_silent(
     assert format_offset(offset) in rows[talking.kiosk_id]
     assert "1 silent: no heartbeat and no sync for more than 900 s." in table
 
-    silent = _list(server, capsys, "--silent")
+    # --silent is a monitoring check: exit status 1 while any kiosk is silent, 0 when none is.
+    silent = _list(server, capsys, "--silent", status=1)
     assert quiet.kiosk_id in silent and talking.kiosk_id not in silent
 
     listed = json.loads(_list(server, capsys, "--json"))
@@ -80,6 +82,7 @@ def test_terminal_list_marks_silent_kiosks_and_lists_only_them_with_silent(
     ]
     assert listed[0]["clock_offset_ms"] == offset and listed[0]["reader"] == "unknown"
     assert listed[1]["last_heartbeat_ms"] is None and listed[1]["pending"] is None
+    assert json.loads(_list(server, capsys, "--json", "--silent", status=1))[0]["kiosk_id"] == quiet.kiosk_id
     only = json.loads(_list(server, capsys, "--json", "--silent", "--silent-after", str(3 * 3600)))
     assert only == []
 
