@@ -16,8 +16,9 @@ from pathlib import Path
 
 from protocol.clock import now_ms
 from protocol.trust import TrustList
+from terminal.config import DEFAULT_CONFIG_PATH
 
-DEFAULT_CONFIG = "/var/lib/kokreativ/kiosk.toml"
+DEFAULT_CONFIG = str(DEFAULT_CONFIG_PATH)  # one place: terminal.config
 
 
 def _trust_from_kiosk(config_path: Path) -> tuple[TrustList | None, bytes]:

@@ -17,7 +17,16 @@ from pathlib import Path
 
 from hardware.sdnotify import Watchdog
 from protocol import Reason
-from terminal.config import INDICATORS, LANGUAGES, READERS, load_config, write_config
+from terminal.config import (
+    CONFIG_ENV,
+    DEFAULT_CONFIG_PATH,
+    INDICATORS,
+    LANGUAGES,
+    READERS,
+    config_path,
+    load_config,
+    write_config,
+)
 from terminal.errors import ModeError, TerminalError
 from terminal.outbox import Outbox
 from terminal.pin import hash_pin
@@ -53,8 +62,8 @@ each redemption; only the background sync runs elsewhere.
 """
 SYNC_EXAMPLES = """\
 examples:
-  kokreativ terminal sync --config /var/lib/kokreativ/kiosk.toml --once
-  kokreativ terminal sync --config /var/lib/kokreativ/kiosk.toml     # until SIGTERM
+  kokreativ terminal sync --once    # config: $KOKREATIV_CONFIG, else /var/lib/kokreativ/kiosk.toml
+  kokreativ terminal sync --config ./kiosk.toml     # until SIGTERM
 
 With --once it runs one round, then sends a heartbeat, and prints one JSON line
 {"sent","acknowledged","pending","error","message","trust_issued_ms","log_size",
@@ -63,7 +72,12 @@ It exits 0 only when nothing is pending and the round had no error, else 1.
 """
 STATUS_EXAMPLES = """\
 examples:
-  kokreativ terminal status --config /var/lib/kokreativ/kiosk.toml
+  kokreativ terminal status
+  KOKREATIV_CONFIG=/srv/kiosk2/kiosk.toml kokreativ terminal status
+
+Every terminal command finds the kiosk's config without --config: in
+$KOKREATIV_CONFIG if set, else at /var/lib/kokreativ/kiosk.toml (where
+enrolment writes it).
 
 Reads the outbox only; if it does not exist yet the command fails (not_found)
 instead of creating it.  "mode" is check_in or shop (from the trust list); a
@@ -123,11 +137,16 @@ def _logging(verbose: bool) -> None:
         )
 
 
+def _config(args: argparse.Namespace) -> Path:
+    """``--config``, else ``$KOKREATIV_CONFIG``, else where enrolment writes it (terminal.config)."""
+    return config_path(args.config)
+
+
 def _run(args: argparse.Namespace) -> int:
     _logging(args.verbose)
     if not args.headless:
         return _run_screen(args)
-    config = load_config(args.config)
+    config = load_config(_config(args))
     if kiosk_mode(config) is Mode.SHOP:
         raise ModeError(
             "shop_terminal",
@@ -155,14 +174,16 @@ def _run_screen(args: argparse.Namespace) -> int:
     from terminal.ui.app import kivy_post, prepare_kivy, run_app  # Kivy only where a screen is wanted
     from terminal.ui.controller import ScreenController, enrol_against
 
-    enrolled = args.config.exists()
+    enrolled = _config(args).exists()
     if enrolled:
-        server_url = load_config(args.config).server_url
+        server_url = load_config(_config(args)).server_url
     elif args.server is None:
         raise TerminalError(
-            Reason.MISSING_FIELD, f"{args.config} does not exist: pass --server URL to enrol on the screen"
+            Reason.MISSING_FIELD,
+            f"{_config(args)} does not exist: pass --server URL to enrol on the screen, "
+            f"or point at an enrolled kiosk's config with --config PATH or {CONFIG_ENV}",
         )
-    elif args.config.name != "kiosk.toml":
+    elif _config(args).name != "kiosk.toml":
         raise TerminalError(
             Reason.BAD_FIELD, "a kiosk that enrols on the screen keeps its config in kiosk.toml"
         )
@@ -170,7 +191,7 @@ def _run_screen(args: argparse.Namespace) -> int:
         server_url = args.server
     prepare_kivy(fullscreen=not args.windowed)
     controller = ScreenController(
-        config_path=args.config,
+        config_path=_config(args),
         post=kivy_post,
         open_runtime=partial(
             open_service,
@@ -190,7 +211,7 @@ def _run_screen(args: argparse.Namespace) -> int:
         ),
         enrol=enrol_against(
             server_url,
-            args.config.parent,
+            _config(args).parent,
             reader=args.reader or "nfc",
             indicator=args.indicator or "console",
             nfc_path=args.nfc_path,
@@ -203,7 +224,7 @@ def _run_screen(args: argparse.Namespace) -> int:
 
 def _sync(args: argparse.Namespace) -> int:
     _logging(args.verbose)
-    config = load_config(args.config)
+    config = load_config(_config(args))
     with Outbox(config.outbox_path) as outbox, SyncClient(config, outbox) as client:
         if args.once:
             result = client.sync_once()
@@ -229,12 +250,12 @@ def _sync(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    print(json.dumps(status_report(load_config(args.config)), sort_keys=True, indent=2))
+    print(json.dumps(status_report(load_config(_config(args))), sort_keys=True, indent=2))
     return 0
 
 
 def _evidence(args: argparse.Namespace) -> int:
-    report = evidence_report(load_config(args.config))
+    report = evidence_report(load_config(_config(args)))
     text = json.dumps(report, sort_keys=True, indent=2) + "\n"
     if args.out is None:
         sys.stdout.write(text)
@@ -245,7 +266,7 @@ def _evidence(args: argparse.Namespace) -> int:
 
 
 def _clear_alarm(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+    config = load_config(_config(args))
     with Outbox(config.outbox_path, create=False) as outbox:
         previous = outbox.clear_alarm()
     print(json.dumps({"alarm_cleared": previous}, sort_keys=True))
@@ -253,7 +274,7 @@ def _clear_alarm(args: argparse.Namespace) -> int:
 
 
 def _set_pin(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+    config = load_config(_config(args))
     if args.pin_stdin:
         pin = sys.stdin.readline().strip()
     else:
@@ -264,7 +285,7 @@ def _set_pin(args: argparse.Namespace) -> int:
         hashed = hash_pin(pin)
     except ValueError as exc:
         raise TerminalError(Reason.BAD_FIELD, str(exc)) from exc
-    write_config(args.config, dataclasses.replace(config, coordinator_pin=hashed))
+    write_config(_config(args), dataclasses.replace(config, coordinator_pin=hashed))
     print(json.dumps({"coordinator_pin": "set"}, sort_keys=True))
     return 0
 
@@ -279,7 +300,12 @@ def _add(
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub.add_argument("--config", type=Path, required=True, metavar="PATH", help="the kiosk's kiosk.toml")
+    sub.add_argument(
+        "--config",
+        type=Path,
+        metavar="PATH",
+        help=f"the kiosk's kiosk.toml (default: ${CONFIG_ENV}, else {DEFAULT_CONFIG_PATH})",
+    )
     return sub
 
 

@@ -10,8 +10,9 @@ enrolment, used only while the trust list carries none (:mod:`terminal.tap`).
 from __future__ import annotations
 
 import dataclasses
+import os
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,10 @@ READERS = ("nfc", "stdin", "sim")
 INDICATORS = ("console", "gpio")
 LANGUAGES = ("de", "en")  # the screen's translations, terminal/ui/locale/<language>.toml
 NFC_PATH_KINDS = ("usb", "tty", "udp")  # nfcpy's path prefixes for the readers we support
+# Where enrolment on a kiosk writes its config (the systemd units' StateDirectory), and the variable
+# that points elsewhere; every command that needs the config finds it here without --config.
+DEFAULT_CONFIG_PATH = Path("/var/lib/kokreativ/kiosk.toml")
+CONFIG_ENV = "KOKREATIV_CONFIG"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,6 +104,17 @@ _OPTIONAL: dict[str, tuple[type | tuple[type, ...], Callable[[Any], bool]]] = {
 }
 
 
+def config_path(given: Path | None, environ: Mapping[str, str] | None = None) -> Path:
+    """The kiosk config to use: ``--config`` if given, else ``$KOKREATIV_CONFIG``, else the default.
+
+    An empty variable counts as unset, so ``KOKREATIV_CONFIG=`` in a unit file never means "./".
+    """
+    if given is not None:
+        return given
+    from_env = (os.environ if environ is None else environ).get(CONFIG_ENV, "")
+    return Path(from_env) if from_env else DEFAULT_CONFIG_PATH
+
+
 def load_config(path: Path) -> KioskConfig:
     """Read and validate ``path``; raise :class:`ConfigError` naming the first bad field."""
     raw = _read_toml(path)
@@ -117,6 +133,12 @@ def load_config(path: Path) -> KioskConfig:
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            Reason.NOT_FOUND,
+            f"no kiosk config at {path}: enrol this kiosk, or point at its kiosk.toml "
+            f"with --config PATH or {CONFIG_ENV}",
+        ) from exc
     except OSError as exc:
         raise ConfigError(Reason.MISSING_FIELD, f"cannot read config {path}: {exc.strerror}") from exc
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

@@ -12,7 +12,7 @@ import pytest
 import tomli_w
 
 from protocol import PrivateKey, Reason
-from terminal.config import load_config, write_config
+from terminal.config import DEFAULT_CONFIG_PATH, config_path, load_config, write_config
 from terminal.errors import ConfigError, KeyExistsError
 from terminal.keystore import create_key, load_key
 
@@ -108,8 +108,9 @@ def test_invalid_config_names_the_field(tmp_path, make_config, change, reason, m
 
 
 def test_missing_or_broken_config_file(tmp_path):
-    with pytest.raises(ConfigError, match="cannot read"):
+    with pytest.raises(ConfigError, match=r"no kiosk config at .*--config PATH or KOKREATIV_CONFIG") as info:
         load_config(tmp_path / "nope.toml")
+    assert info.value.reason is Reason.NOT_FOUND
     (tmp_path / "broken.toml").write_text("kiosk_id = [")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(tmp_path / "broken.toml")
@@ -178,3 +179,11 @@ def test_config_repr_hides_the_pseudonym_key(make_config):
     config = make_config(uid_pseudonym_key=b"\xab" * 32)
     assert repr(b"\xab" * 32) not in repr(config)
     assert dataclasses.replace(config, site_name="x").uid_pseudonym_key == b"\xab" * 32
+
+
+def test_config_path_is_the_flag_else_the_variable_else_where_enrolment_writes_it(tmp_path):
+    flag, env = tmp_path / "flag.toml", tmp_path / "env.toml"
+    assert config_path(flag, {"KOKREATIV_CONFIG": str(env)}) == flag
+    assert config_path(None, {"KOKREATIV_CONFIG": str(env)}) == env
+    assert config_path(None, {"KOKREATIV_CONFIG": ""}) == DEFAULT_CONFIG_PATH
+    assert config_path(None, {}) == DEFAULT_CONFIG_PATH == Path("/var/lib/kokreativ/kiosk.toml")

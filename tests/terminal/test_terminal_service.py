@@ -414,3 +414,53 @@ def test_sync_now_reaches_a_separate_sync_service_through_the_outbox(kiosk, outb
     assert outbox.sync_requested_ms() is None
     service.sync_now()
     assert outbox.sync_requested_ms() is not None and service.wake.is_set()
+
+
+def test_commands_find_the_config_in_kokreativ_config_then_the_default_place(
+    stored_trust, config, config_path, fake_ledger, monkeypatch, capsys, tmp_path
+):
+    """docs/operations.md runs ``terminal sync --once`` and ``terminal status`` without --config."""
+    from kokreativ.cli import main
+
+    monkeypatch.setenv("KOKREATIV_CONFIG", str(config_path))
+    assert main(["terminal", "status"]) == 0
+    assert json.loads(capsys.readouterr().out)["kiosk_id"] == config.kiosk_id
+    assert main(["terminal", "sync", "--once"]) == 0
+    assert json.loads(capsys.readouterr().out)["error"] is None
+
+    # --config wins over the variable; an empty variable counts as unset.
+    monkeypatch.setenv("KOKREATIV_CONFIG", str(tmp_path / "elsewhere" / "kiosk.toml"))
+    assert main(["terminal", "status", "--config", str(config_path)]) == 0
+    capsys.readouterr()
+    monkeypatch.setenv("KOKREATIV_CONFIG", "")
+    monkeypatch.setattr("terminal.config.DEFAULT_CONFIG_PATH", config_path)  # where enrolment writes it
+    assert main(["terminal", "status"]) == 0
+    assert json.loads(capsys.readouterr().out)["kiosk_id"] == config.kiosk_id
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["status"],
+        ["sync", "--once"],
+        ["evidence"],
+        ["clear-alarm"],
+        ["set-pin", "--pin-stdin"],
+        ["run", "--headless", "--no-sync"],
+    ],
+)
+def test_a_missing_config_says_so_in_one_line_naming_both_ways_to_point_at_it(
+    argv, tmp_path, monkeypatch, capsys
+):
+    from kokreativ.cli import main
+
+    missing = tmp_path / "nowhere" / "kiosk.toml"
+    monkeypatch.delenv("KOKREATIV_CONFIG", raising=False)
+    monkeypatch.setattr("terminal.config.DEFAULT_CONFIG_PATH", missing)
+    assert main(["terminal", *argv]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith(f"kokreativ: error: not_found: no kiosk config at {missing}")
+    assert len(captured.err.splitlines()) == 1
+    assert "--config" in captured.err and "KOKREATIV_CONFIG" in captured.err
+    assert not missing.parent.exists()  # nothing made on the way
