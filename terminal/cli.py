@@ -231,7 +231,11 @@ def _sync(args: argparse.Namespace) -> int:
             # A heartbeat too, as the service sends after its rounds: a kiosk synced only by a timer
             # (or by hand) still shows up as alive, with its clock offset, in 'provision terminal list'.
             offset = client.send_heartbeat()
-            print(json.dumps({**result.to_json(), "clock_offset_ms": offset}, sort_keys=True))
+            print(
+                json.dumps(
+                    {**result.to_json(), "clock_offset_ms": offset}, sort_keys=True, ensure_ascii=False
+                )
+            )
             return 0 if result.ok and result.pending == 0 else 1
         stop = threading.Event()
         with stop_on_signals(stop):
@@ -250,18 +254,22 @@ def _sync(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    print(json.dumps(status_report(load_config(_config(args))), sort_keys=True, indent=2))
+    print(json.dumps(status_report(load_config(_config(args))), sort_keys=True, ensure_ascii=False, indent=2))
     return 0
 
 
 def _evidence(args: argparse.Namespace) -> int:
     report = evidence_report(load_config(_config(args)))
-    text = json.dumps(report, sort_keys=True, indent=2) + "\n"
+    text = json.dumps(report, sort_keys=True, ensure_ascii=False, indent=2) + "\n"
     if args.out is None:
         sys.stdout.write(text)
     else:
         args.out.write_text(text, encoding="utf-8")
-        print(json.dumps({"evidence": len(report), "written": str(args.out)}, sort_keys=True))
+        print(
+            json.dumps(
+                {"evidence": len(report), "written": str(args.out)}, sort_keys=True, ensure_ascii=False
+            )
+        )
     return 0
 
 
@@ -269,7 +277,7 @@ def _clear_alarm(args: argparse.Namespace) -> int:
     config = load_config(_config(args))
     with Outbox(config.outbox_path, create=False) as outbox:
         previous = outbox.clear_alarm()
-    print(json.dumps({"alarm_cleared": previous}, sort_keys=True))
+    print(json.dumps({"alarm_cleared": previous}, sort_keys=True, ensure_ascii=False))
     return 0
 
 
@@ -286,7 +294,7 @@ def _set_pin(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise TerminalError(Reason.BAD_FIELD, str(exc)) from exc
     write_config(_config(args), dataclasses.replace(config, coordinator_pin=hashed))
-    print(json.dumps({"coordinator_pin": "set"}, sort_keys=True))
+    print(json.dumps({"coordinator_pin": "set"}, sort_keys=True, ensure_ascii=False))
     return 0
 
 
