@@ -9,7 +9,10 @@ Wire form (``POST /v1/kiosks/{kiosk_id}/events``)::
 The envelope is ordinary JSON; only the event bodies and the clock sample are
 canonical and signed.  A v2 event's ``opening`` (:mod:`protocol.commitments`)
 travels beside it, unsigned: the server checks it opens the event's ``ref``,
-keeps it off the log and answers ``opening_missing`` without it.  ``clock`` is
+keeps it off the log and answers ``opening_missing`` without it.  A kiosk
+re-feeding a server restored from an older backup sends ``"sealed_opening"``
+instead (the opening in a sealed box to the server's key, which it kept after
+the first receipt).  ``clock`` is
 optional: a signed heartbeat the kiosk makes as it sends, which lets the server
 tie the kiosk's monotonic clock to its own (:mod:`protocol.clockref`).  Only
 its shape is checked here; the server checks the signature.
@@ -21,7 +24,7 @@ import json
 from collections.abc import Sequence
 from typing import Final, NamedTuple
 
-from protocol.commitments import Opening
+from protocol.commitments import Opening, SealedOpening
 from protocol.errors import MalformedError
 from protocol.events import SignedEvent, decode_wire_item
 from protocol.reasons import Reason
@@ -35,7 +38,8 @@ class BatchRequest(NamedTuple):
 
     items: list[tuple[bytes, bytes]]
     clock: dict[str, object] | None
-    openings: tuple[Opening | None, ...] = ()  # per item: a v2 event's opening, ``None`` for a v1 event
+    # Per item: a v2 event's opening (or, on a re-feed, its opening sealed to the server), ``None`` for v1.
+    openings: tuple[Opening | SealedOpening | None, ...] = ()
 
 
 def encode_batch(events: Sequence[SignedEvent], clock: dict[str, str] | None = None) -> bytes:

@@ -17,6 +17,11 @@ a stranger with the log sees a kiosk's signed chain of sealed taps and cannot
 tell a check-in from a purchase, nor when it happened beyond the day the
 server received it (``docs/privacy.md``).
 
+After a receipt the kiosk no longer keeps an opening in the clear: it keeps it
+*sealed* to the server's key (:class:`SealedOpening`), which a stolen kiosk
+cannot read and only the server can open, so a server restored from an older
+backup can still be re-fed (``docs/protocol.md``, "Re-feeding a restored server").
+
 A block names only a card: ``{"card", "salt"}`` opens
 ``SHA-256("kokreativ.card-ref.v1\\0" ‖ salt ‖ card ID)``.
 
@@ -29,15 +34,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 from protocol import ids
-from protocol.encoding import canonical_json
-from protocol.errors import MalformedError, VerificationError
+from protocol.encoding import b64decode, b64encode, canonical_json
+from protocol.errors import MalformedError, ProtocolError, VerificationError
+from protocol.keys import PrivateKey, PublicKey
 from protocol.reasons import Reason
 
 SALT_BYTES: Final = 16
@@ -138,3 +145,47 @@ def parse_opening(value: object, *, field: str = "opening") -> Opening:
     except (TypeError, ValueError) as exc:
         raise MalformedError(Reason.BAD_FIELD, f"{field} holds a value JSON cannot encode") from exc
     return Opening(card=card, salt=salt, sealed=sealed)
+
+
+MAX_SEALED_OPENING_BYTES: Final = 2048  # a sealed box: 48 bytes around an opening of at most ~1.5 KB
+
+
+@dataclass(frozen=True, slots=True)
+class SealedOpening:
+    """An :class:`Opening` in a sealed box to the server's key, wire form ``"sealed_opening": "<b64>"``.
+
+    A kiosk keeps this instead of the opening once a receipt covers its event,
+    and sends it beside the event when it re-feeds a server that lost the
+    event (restored from an older backup).  Nobody but the holder of the
+    server's private key learns the card from it.
+    """
+
+    box: bytes
+
+    def to_b64(self) -> str:
+        return b64encode(self.box)
+
+    def open(self, keys: Sequence[PrivateKey]) -> Opening | None:
+        """The opening inside, opened with the first of ``keys`` that can; ``None`` if none can or garbled."""
+        for key in keys:
+            try:
+                plain = key.unseal(self.box)
+            except VerificationError:
+                continue
+            try:
+                return parse_opening(json.loads(plain), field="sealed_opening")
+            except (ValueError, RecursionError, ProtocolError):
+                return None
+        return None
+
+
+def seal_opening(opening: Opening, server_key: PublicKey) -> SealedOpening:
+    """``opening`` sealed to ``server_key`` (X25519 from the Ed25519 key; libsodium sealed box)."""
+    return SealedOpening(server_key.seal(canonical_json(opening.to_json())))
+
+
+def parse_sealed_opening(value: object, *, field: str = "sealed_opening") -> SealedOpening:
+    """A :class:`SealedOpening` from its base64 wire form, bounded to :data:`MAX_SEALED_OPENING_BYTES`."""
+    if isinstance(value, str) and len(value) > (MAX_SEALED_OPENING_BYTES * 4) // 3 + 4:
+        raise MalformedError(Reason.BAD_FIELD, f"{field} is longer than {MAX_SEALED_OPENING_BYTES} bytes")
+    return SealedOpening(b64decode(value, field=field))

@@ -25,7 +25,13 @@ from enum import StrEnum
 from typing import Any, Final
 
 from protocol import ids
-from protocol.commitments import Opening, parse_opening, require_commitment
+from protocol.commitments import (
+    Opening,
+    SealedOpening,
+    parse_opening,
+    parse_sealed_opening,
+    require_commitment,
+)
 from protocol.encoding import MAX_SAFE_INT, b64decode, b64encode, canonical_json, parse_canonical_json
 from protocol.errors import MalformedError
 from protocol.keys import SIGNATURE_BYTES, PrivateKey, PublicKey
@@ -255,6 +261,8 @@ class SignedEvent:
     signature: bytes
     event: Event
     opening: Opening | None = None  # a v2 event's opening, sent beside it, never signed or logged
+    # After its receipt, instead of the opening: the opening sealed to the server's key (a re-feed).
+    sealed_opening: SealedOpening | None = None
 
     @property
     def hash(self) -> str:
@@ -264,6 +272,8 @@ class SignedEvent:
         wire: dict[str, Any] = {"body": b64encode(self.body), "sig": b64encode(self.signature)}
         if self.opening is not None:
             wire["opening"] = self.opening.to_json()
+        elif self.sealed_opening is not None:
+            wire["sealed_opening"] = self.sealed_opening.to_b64()
         return wire
 
 
@@ -497,19 +507,28 @@ def decode_wire_event(item: object) -> tuple[bytes, bytes]:
     """Split one wire item ``{"body": b64, "sig": b64}`` into bytes, strictly (an opening is refused)."""
     body, signature, opening = decode_wire_item(item)
     if opening is not None:
-        raise MalformedError(Reason.UNKNOWN_FIELD, "event item has unknown field 'opening'")
+        name = "opening" if isinstance(opening, Opening) else "sealed_opening"
+        raise MalformedError(Reason.UNKNOWN_FIELD, f"event item has unknown field {name!r}")
     return body, signature
 
 
-def decode_wire_item(item: object) -> tuple[bytes, bytes, Opening | None]:
-    """Split one wire item ``{"body", "sig"}``, or ``{"body", "sig", "opening"}`` for a v2 event, strictly."""
+def decode_wire_item(item: object) -> tuple[bytes, bytes, Opening | SealedOpening | None]:
+    """Split one wire item ``{"body", "sig"}`` strictly; v2 adds ``opening`` or ``sealed_opening``."""
     if not isinstance(item, dict):
         raise MalformedError(Reason.BAD_FIELD, "event item is not an object")
-    expected = frozenset({"body", "sig", "opening"}) if "opening" in item else frozenset({"body", "sig"})
-    _require_fields(item, expected, "event item")
+    expected = {"body", "sig"}
+    if "opening" in item:
+        expected.add("opening")
+    elif "sealed_opening" in item:
+        expected.add("sealed_opening")
+    _require_fields(item, frozenset(expected), "event item")
     body = b64decode(item["body"], field="body")
     signature = b64decode(item["sig"], field="sig", length=SIGNATURE_BYTES)
-    opening = parse_opening(item["opening"], field="opening") if "opening" in item else None
+    opening: Opening | SealedOpening | None = None
+    if "opening" in item:
+        opening = parse_opening(item["opening"], field="opening")
+    elif "sealed_opening" in item:
+        opening = parse_sealed_opening(item["sealed_opening"])
     return body, signature, opening
 
 

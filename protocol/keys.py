@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import nacl.exceptions
+import nacl.public
 import nacl.signing
 
 from protocol.encoding import b64decode, b64encode
@@ -42,6 +43,16 @@ class PublicKey:
         except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError) as exc:
             raise VerificationError(Reason.BAD_SIGNATURE, "signature does not verify") from exc
 
+    def seal(self, message: bytes) -> bytes:
+        """``message`` in a libsodium sealed box that only this key's private half opens.
+
+        The box is for X25519, converted from this Ed25519 key (libsodium's
+        ``crypto_sign_ed25519_pk_to_curve25519``), so whoever can verify the
+        server's signatures can seal to it without a second published key.
+        """
+        curve = nacl.signing.VerifyKey(self.raw).to_curve25519_public_key()
+        return bytes(nacl.public.SealedBox(curve).encrypt(message))
+
 
 class PrivateKey:
     """An Ed25519 signing key, created locally and never sent."""
@@ -66,3 +77,12 @@ class PrivateKey:
     def sign(self, message: bytes) -> bytes:
         """The 64-byte detached signature of ``message``."""
         return self._key.sign(message).signature
+
+    def unseal(self, box: bytes) -> bytes:
+        """What :meth:`PublicKey.seal` put in ``box`` for this key; ``VerificationError`` if it cannot."""
+        try:
+            return bytes(nacl.public.SealedBox(self._key.to_curve25519_private_key()).decrypt(box))
+        except (nacl.exceptions.CryptoError, nacl.exceptions.ValueError, TypeError) as exc:
+            raise VerificationError(
+                Reason.OPENING_MISSING, "the sealed box does not open with this key"
+            ) from exc

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from protocol import EventKind, Reason, SignedEvent, canonical_json, parse_event
-from protocol.commitments import parse_opening
+from protocol.commitments import SealedOpening, parse_opening
 from terminal import redemptions
 from terminal.errors import OutboxError
 from terminal.outbox.base import OutboxBase, immediate
@@ -194,13 +194,15 @@ class EventsMixin(OutboxBase):
 
         An event no receipt covers yet comes with its opening (a v2 event, opened: its
         ``card`` is set), so :meth:`~protocol.SignedEvent.to_wire` sends it; a synced one
-        has none left (dropped with the receipt) and goes out as signed bytes only.
+        has only its opening sealed to the server's key left (the clear one was dropped
+        with the receipt), which goes along for a server that lost the event.
         """
         with self._lock:
             rows = self._conn.execute(
-                "SELECT body, sig, opening FROM events WHERE seq >= ? ORDER BY seq LIMIT ?", (seq, limit)
+                "SELECT body, sig, opening, sealed_opening FROM events WHERE seq >= ? ORDER BY seq LIMIT ?",
+                (seq, limit),
             ).fetchall()
-        return [_stored_event(body, sig, opening) for body, sig, opening in rows]
+        return [_stored_event(*row) for row in rows]
 
     def pending(self, limit: int = 500, from_seq: int | None = None) -> list[SignedEvent]:
         """Events not yet covered by a receipt (or, with ``from_seq``, all retained from there)."""
@@ -225,10 +227,11 @@ class EventsMixin(OutboxBase):
         return None if row[0] is None else int(row[0])
 
 
-def _stored_event(body: bytes, sig: bytes, opening_json: str | None) -> SignedEvent:
-    """A stored row as a :class:`SignedEvent`, with its opening when the outbox still keeps one."""
+def _stored_event(body: bytes, sig: bytes, opening_json: str | None, sealed: bytes | None) -> SignedEvent:
+    """A stored row as a :class:`SignedEvent`, with its opening (or the sealed one) if still kept."""
     event = parse_event(body)
     if opening_json is None:
-        return SignedEvent(body=body, signature=sig, event=event)
+        sealed_opening = None if sealed is None else SealedOpening(bytes(sealed))
+        return SignedEvent(body=body, signature=sig, event=event, sealed_opening=sealed_opening)
     opening = parse_opening(json.loads(opening_json))
     return SignedEvent(body=body, signature=sig, event=event.opened(opening), opening=opening)

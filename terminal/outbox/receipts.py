@@ -4,7 +4,8 @@ Events never leave because they were *sent*; they are marked synced only by a
 verified receipt whose ``head`` equals the hash of our own event ``seq``.  Synced
 rows are kept for a retention window (newest ``retain_synced`` rows, and anything
 younger than ``retain_days``) so a server restored from backup that answers
-``sequence_gap`` with an earlier ``expected_seq`` can be re-fed.  A validly signed
+``sequence_gap`` with an earlier ``expected_seq`` can be re-fed; a v2 event's opening
+is kept for that only sealed to the server's key.  A validly signed
 receipt that contradicts our chain sets a persistent alarm (``fork_detected``) and
 changes nothing else.  What came with a receipt (the verified log checkpoint, the
 server's results for redeem and void events, the balance sheet) is stored in its
@@ -17,7 +18,8 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from protocol import BalanceSheet, Reason, Receipt
+from protocol import BalanceSheet, PublicKey, Reason, Receipt
+from protocol.commitments import parse_opening, seal_opening
 from protocol.decisions import MAX_VOID_WINDOW_S
 from terminal import redemptions
 from terminal.errors import ReceiptError
@@ -76,6 +78,7 @@ class ReceiptsMixin(BalancesMixin, CheckpointsMixin):
         log_update: LogUpdate | None = None,
         results: Sequence[EventResult] = (),
         balances: BalanceSheet | None = None,
+        seal_to: PublicKey | None = None,
     ) -> int:
         """Mark events ``1..receipt.seq`` synced if our event ``seq`` hashes to ``receipt.head``.
 
@@ -86,9 +89,14 @@ class ReceiptsMixin(BalancesMixin, CheckpointsMixin):
         (the answer's verified balance sheet).  Returns how many events became synced.  A
         receipt naming an event we never wrote, or a different hash, sets the alarm
         and raises ``fork_detected``; nothing is marked, removed or stored.
+
+        The openings of the events it covers are dropped; with ``seal_to`` (the server key
+        the receipt verified with) each is kept sealed to that key instead, so the events
+        can re-feed a server restored from an older backup while they are retained.
         """
         received_ms = self._now_ms()
         results = [r for r in results if r.seq <= receipt.seq]
+        sealed = [] if seal_to is None else self._sealed_openings(receipt.seq, seal_to)
         with self._lock:
             if receipt.seq == 0:
                 if log_update is not None:
@@ -108,7 +116,19 @@ class ReceiptsMixin(BalancesMixin, CheckpointsMixin):
                 raise ReceiptError(
                     Reason.BAD_RECEIPT, f"event {receipt.seq} was pruned; cannot check receipt"
                 )
-            return self._mark_synced(receipt, received_ms, log_update, results, balances)
+            return self._mark_synced(receipt, received_ms, log_update, results, balances, sealed)
+
+    def _sealed_openings(self, up_to_seq: int, server_key: PublicKey) -> list[tuple[bytes, int]]:
+        """``(sealed opening, seq)`` of each event up to ``up_to_seq`` whose opening is still in the clear.
+
+        Sealing costs an X25519 operation per event, so it runs before the lock and the
+        write transaction: a tap never waits for it.  An opening never changes once written.
+        """
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT seq, opening FROM events WHERE seq <= ? AND opening IS NOT NULL", (up_to_seq,)
+            ).fetchall()
+        return [(seal_opening(parse_opening(json.loads(text)), server_key).box, seq) for seq, text in rows]
 
     def _mark_synced(
         self,
@@ -117,6 +137,7 @@ class ReceiptsMixin(BalancesMixin, CheckpointsMixin):
         log_update: LogUpdate | None,
         results: Sequence[EventResult],
         balances: BalanceSheet | None,
+        sealed: Sequence[tuple[bytes, int]] = (),
     ) -> int:
         conn = self._conn
         receipt_json = json.dumps(
@@ -132,7 +153,11 @@ class ReceiptsMixin(BalancesMixin, CheckpointsMixin):
                 "WHERE id = 1",
                 (receipt.seq, received_ms, receipt_json),
             )
-            # The server holds what the receipt covers: forget which card each event was about.
+            # The server holds what the receipt covers: forget which card each event was about, but for
+            # the opening sealed to the server's key, which only the server can read (a re-feed needs it).
+            conn.executemany(
+                "UPDATE events SET sealed_opening = ? WHERE seq = ? AND opening IS NOT NULL", sealed
+            )
             conn.execute(
                 "UPDATE events SET opening = NULL, card_id = '' "
                 "WHERE seq <= ? AND (opening IS NOT NULL OR card_id != '')",

@@ -220,6 +220,14 @@ def m012_till_state(db: Database) -> None:
     )
 
 
+@migrations()
+def m013_sealed_openings(db: Database) -> None:
+    # Once a receipt covers a v2 event, its opening is kept only sealed to the server's key
+    # (protocol.commitments.SealedOpening), so a server restored from an older backup can be re-fed
+    # while the event is retained; a stolen kiosk still links no event to its card.
+    db.execute("ALTER TABLE events ADD COLUMN sealed_opening BLOB")
+
+
 def _retry_locked(step: Callable[[], Any], attempts: int = 5) -> Any:
     """Run ``step``, again if SQLite says the file is locked (some pragmas ignore the busy timeout)."""
     for attempt in range(attempts):

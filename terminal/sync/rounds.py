@@ -217,7 +217,11 @@ class Rounds:
             update = LogUpdate(note=note, checkpoint=checkpoint, replaces=verified)
             sheet = self._balances(answer["balances"]) if "balances" in answer else None
             newly = self._outbox.apply_receipt(
-                receipt, log_update=update, results=redemption_results(batch, answer), balances=sheet
+                receipt,
+                log_update=update,
+                results=redemption_results(batch, answer),
+                balances=sheet,
+                seal_to=self._keys.server_key(),
             )
         except ProtocolError as exc:
             self._witnessing.follow_if_handed_over(answer.get("checkpoint"))

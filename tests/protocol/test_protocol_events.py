@@ -691,6 +691,41 @@ def test_the_wire_item_carries_the_opening_beside_the_signed_bytes() -> None:
         decode_wire_item({**signed.to_wire(), "opening": {"card": opening.card, "salt": "zz"}})
 
 
+def test_a_re_fed_item_carries_the_opening_sealed_to_the_server_and_only_its_key_opens_it() -> None:
+    """Issue 20 §3: after its receipt a kiosk keeps (and re-sends) the opening only sealed to the server."""
+    import dataclasses
+
+    from protocol.commitments import MAX_SEALED_OPENING_BYTES, SealedOpening, seal_opening
+    from protocol.encoding import b64encode
+    from protocol.events import decode_wire_event, decode_wire_item, sign_event
+
+    server, stranger = PrivateKey.generate(), PrivateKey.generate()
+    event, opening = _v2()
+    sealed = seal_opening(opening, server.public_key)
+    signed = dataclasses.replace(sign_event(event, PrivateKey.generate()), sealed_opening=sealed)
+    wire = signed.to_wire()
+    assert set(wire) == {"body", "sig", "sealed_opening"}
+    assert opening.card.encode() not in json.dumps(wire).encode()
+    got = decode_wire_item(wire)[2]
+    assert got == sealed and isinstance(got, SealedOpening)
+    assert got.open([stranger]) is None and got.open([stranger, server]) == opening
+    assert seal_opening(opening, server.public_key) != sealed  # a fresh ephemeral key each time
+    garbled = SealedOpening(bytes([sealed.box[0] ^ 1]) + sealed.box[1:])
+    assert garbled.open([server]) is None
+    not_an_opening = SealedOpening(server.public_key.seal(b'{"card": 1}'))
+    assert not_an_opening.open([server]) is None
+    for bad in (
+        {**wire, "opening": opening.to_json()},  # both at once
+        {**wire, "sealed_opening": "not base64!"},
+        {**wire, "sealed_opening": b64encode(bytes(MAX_SEALED_OPENING_BYTES + 3))},
+    ):
+        with pytest.raises(MalformedError):
+            decode_wire_item(bad)
+    with pytest.raises(MalformedError) as caught:
+        decode_wire_event(wire)
+    assert caught.value.reason is Reason.UNKNOWN_FIELD and "sealed_opening" in caught.value.message
+
+
 @pytest.mark.parametrize("rule", ["apply_event", "redeem", "void"])
 def test_no_rule_runs_on_a_sealed_event(rule: str) -> None:
     """A parsed v2 event before its opening has placeholder kind, card, clock and data: no rule takes it."""

@@ -12,8 +12,8 @@ from typing import Any
 
 from server_helpers import HOUR, T0, Api, FakeKiosk, World, assert_error
 
-from protocol import ClockEvidence, EventKind, SignedEvent, sign_event
-from protocol.commitments import Opening
+from protocol import ClockEvidence, EventKind, PrivateKey, SignedEvent, sign_event
+from protocol.commitments import Opening, seal_opening
 from protocol.events import committed_event
 
 
@@ -68,3 +68,34 @@ def test_an_opening_of_another_card_is_refused(api: Api, world: World) -> None:
     wire["opening"] = Opening.fresh(world.card_id, signed.opening.sealed).to_json()
     assert_error(_post(api, kiosk.kiosk_id, [wire]), 400, "opening_mismatch")
     assert api.kiosk_state(kiosk.kiosk_id)["last_seq"] == 0
+
+
+def test_a_re_fed_v2_event_is_opened_with_its_sealed_opening_and_only_with_the_server_key(
+    api: Api, world: World
+) -> None:
+    """Issue 20 §3: a server restored from a backup takes an event back from its sealed opening."""
+    kiosk = world.kiosk
+    server_key = api.context.server_key
+    check_in = _v2(kiosk, EventKind.CHECK_IN, world.card_id, T0)
+    check_out = _v2(kiosk, EventKind.CHECK_OUT, world.card_id, T0 + 2 * HOUR)
+    assert check_in.opening is not None and check_out.opening is not None
+    stranger_sealed = {k: v for k, v in check_in.to_wire().items() if k != "opening"}
+    stranger_sealed["sealed_opening"] = seal_opening(
+        check_in.opening, PrivateKey.generate().public_key
+    ).to_b64()
+    assert_error(_post(api, kiosk.kiosk_id, [stranger_sealed]), 400, "opening_missing")
+    assert api.kiosk_state(kiosk.kiosk_id)["last_seq"] == 0
+    wires = []
+    for signed in (check_in, check_out):
+        assert signed.opening is not None
+        wire = signed.to_wire()
+        del wire["opening"]
+        wire["sealed_opening"] = seal_opening(signed.opening, server_key.public_key).to_b64()
+        wires.append(wire)
+    response = _post(api, kiosk.kiosk_id, wires)
+    assert response.status_code == 200, response.text
+    assert api.balance(world.card_id) == 20  # paid as if the openings had come in the clear
+    # A duplicate needs no opening: a sealed one no key opens is ignored, not refused.
+    again = [{**wires[0], "sealed_opening": stranger_sealed["sealed_opening"]}]
+    response = _post(api, kiosk.kiosk_id, again)
+    assert response.status_code == 200 and response.json()["results"][0]["status"] == "duplicate"

@@ -44,6 +44,7 @@ from protocol import (
     verify_event,
 )
 from protocol.checkpoint import Checkpoint
+from protocol.commitments import SealedOpening
 from protocol.evidence import EvidenceReport, open_evidence
 from protocol.logentry import event_entry, make_entry
 from protocol.merkle import consistency_proof, inclusion_proof, leaf_hash, node_hash, root_hash
@@ -397,7 +398,9 @@ class FakeLedger:
                 try:
                     event = verify_event(body, sig, self.kiosk_public_key).event
                     opening = openings[index]
-                    # New ones only, as the server; a re-fed event whose opening the kiosk dropped has none.
+                    if isinstance(opening, SealedOpening):  # a re-fed event: opened as the server does
+                        opening = opening.open([self.receipt_key, *self.cosign_keys])
+                    # New ones only, as the server; a re-fed event without an opening has none.
                     if opening is not None and event.seq > len(staged):
                         event = event.opened(opening)
                 except ProtocolError as exc:

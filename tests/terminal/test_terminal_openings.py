@@ -6,6 +6,7 @@ import sqlite3
 
 from hardware.reader import Tap
 from protocol import PrivateKey, Receipt, ids, sign_receipt, verify_receipt
+from protocol.commitments import SealedOpening
 from protocol.events import COMMITTED_VERSION, decode_wire_item, parse_event
 from terminal.outbox import Outbox
 from terminal.tap import Kiosk, Outcome
@@ -71,3 +72,27 @@ def test_a_receipt_drops_the_openings_and_card_ids_it_covers(
     with Outbox(config.outbox_path) as again:
         assert again.open_shift(still_in) is not None
         assert [s.event.card for s in again.pending()] == [later]
+
+
+def test_with_the_server_key_a_receipt_keeps_each_opening_sealed_to_it_for_a_re_feed(
+    config, kiosk: Kiosk, outbox, clock, card_tap, server_key
+):
+    """Issue 20 §3: a restored server can be re-fed; only the server's key opens what the kiosk keeps."""
+    card = ids.new_id(ids.CARD)
+    kiosk.handle_tap(card_tap(card))  # 1 check-in
+    clock.advance(3600)
+    kiosk.handle_tap(card_tap(card))  # 2 check-out
+    before = [signed.opening for signed in outbox.pending()]
+    receipt = _receipt(outbox, 2, server_key, config.kiosk_id)
+    assert outbox.apply_receipt(receipt, seal_to=server_key.public_key) == 2
+    assert [(card_id, opening) for _, _, card_id, opening in _rows(outbox)] == [("", None), ("", None)]
+    with open(outbox.path, "rb") as file:
+        assert card.encode() not in file.read()  # the file names the card nowhere, sealed or not
+    resent = outbox.events_from(1, 10)
+    wires = [signed.to_wire() for signed in resent]
+    assert all("opening" not in wire and "sealed_opening" in wire for wire in wires)
+    for wire, opening in zip(wires, before, strict=True):
+        sealed = decode_wire_item(wire)[2]
+        assert isinstance(sealed, SealedOpening)
+        assert sealed.open([PrivateKey.generate()]) is None  # a thief's or another server's key: nothing
+        assert sealed.open([PrivateKey.generate(), server_key]) == opening

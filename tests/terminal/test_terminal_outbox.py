@@ -63,6 +63,7 @@ def test_database_is_wal_with_full_sync_and_migration_recorded(config, outbox):
         "m010_event_openings",
         "m011_log_handover",
         "m012_till_state",
+        "m013_sealed_openings",
     ]
     assert outbox.synchronous == 2  # FULL, on the writing connection
 
@@ -260,6 +261,7 @@ def test_two_processes_creating_the_same_new_outbox_both_succeed_and_migrate_onc
                     "m010_event_openings",
                     "m011_log_handover",
                     "m012_till_state",
+                    "m013_sealed_openings",
                 ]
                 assert conn.execute("SELECT COUNT(*) FROM kiosk_state").fetchone()[0] == 1
             finally:

@@ -183,12 +183,6 @@ def test_the_served_trust_list_names_no_card_yet_blocks_and_coordinators_work(
         assert kiosk.handle_tap(card_tap(volunteer)).kind is Outcome.CHECK_IN
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="issue 20 §3, open: the kiosk now resends at once, but a synced v2 event has lost its opening "
-    "(kept only until its receipt) and the server refuses a new v2 event without one: opening_missing",
-)
 def test_after_a_real_restore_and_clearing_the_alarm_one_sync_resends_without_a_tap(
     tmp_path, issuer, card_tap, indicator
 ):
