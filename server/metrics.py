@@ -75,7 +75,7 @@ def share_across_processes(folder: Path) -> Path:
             file.unlink(missing_ok=True)
     os.environ[SHARED_DIR_ENV] = str(folder)
     # prometheus_client picks its value store when imported; pick again now that the variable is set.
-    values.ValueClass = values.get_value_class()
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
     return folder
 
 
@@ -171,7 +171,7 @@ class _Shared(Collector):
     def collect(self) -> Iterator[Any]:
         # MultiProcessCollector registers itself with a registry; read it through a private one.
         registry = CollectorRegistry(auto_describe=False)
-        MultiProcessCollector(registry, path=str(self._folder))
+        MultiProcessCollector(registry, path=str(self._folder))  # type: ignore[no-untyped-call]
         yield from registry.collect()
 
 
@@ -194,7 +194,9 @@ class LedgerCollector(Collector):
         yield CounterMetricFamily(
             f"{PREFIX}_ledger_events", "Signed kiosk events stored in the ledger", value=events
         )
-        statuses = GaugeMetricFamily(f"{PREFIX}_kiosks", "Enrolled kiosks and tills, by status", labels=["status"])
+        statuses = GaugeMetricFamily(
+            f"{PREFIX}_kiosks", "Enrolled kiosks and tills, by status", labels=["status"]
+        )
         for status in KIOSK_STATUSES:
             statuses.add_metric([status], sum(1 for row in rows if row["status"] == status))
         yield statuses
@@ -238,7 +240,7 @@ class LedgerCollector(Collector):
 
 
 def exposition(ctx: ServerContext, metrics: ServerMetrics) -> bytes:
-    """Every figure in the Prometheus text format (version 0.0.4); reads the ledger, so call it off the loop."""
+    """Every figure in the Prometheus text format (0.0.4); it reads the ledger, so call it off the loop."""
     registry = CollectorRegistry(auto_describe=False)
     for collector in metrics.collectors():
         registry.register(collector)

@@ -83,7 +83,7 @@ def revoke_token(storage: Storage, name: str, *, now_ms: int) -> None:
 
 
 def live_token_holds(storage: Storage, permission: str) -> bool:
-    """Whether some named token that is not revoked holds ``permission`` (``/metrics`` asks for ``read_metrics``)."""
+    """Whether a named token that is not revoked holds ``permission`` (``/metrics``: ``read_metrics``)."""
     with storage.read() as tx:
         return any(row.revoked_ms is None and permission in row.permissions for row in tx.tokens())
 

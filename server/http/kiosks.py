@@ -23,8 +23,8 @@ from protocol import MAX_BATCH_BYTES, MAX_BATCH_EVENTS
 from protocol.evidence import MAX_EVIDENCE_BYTES
 from server import balancequery, enrolment, evidence, ingest, logviews, quotas, reads, trust
 from server import health as kiosk_health
-from server.http.access import enrolment_code, kiosk_signed, public, quota
 from server.errors import ServiceError
+from server.http.access import enrolment_code, kiosk_signed, public, quota
 from server.http.common import MAX_SMALL_BODY_BYTES, attempt, call, json_body, read_body, runtime
 from server.http.metrics import server_metrics
 from server.http.openapi import LOG_SIZE, SIGNED, BatchRequest, EnrolRequest, Sealed, doc

@@ -34,7 +34,7 @@ def samples(text: str) -> list[Sample]:
 
 
 def value(found: list[Sample], name: str, **labels: str) -> float:
-    """The one sample called ``name`` whose labels include ``labels``; 0 when there is none (a counter not yet hit)."""
+    """The one sample ``name`` with ``labels`` among its labels; 0 if none (a counter not hit yet)."""
     hits = [s for s in found if s.name == name and labels.items() <= s.labels.items()]
     assert len(hits) <= 1, hits
     return hits[0].value if hits else 0.0
@@ -103,7 +103,9 @@ def test_ingest_refusals_backlog_heartbeat_age_log_size_and_latency(api: Api, wo
     # No person's ID or name, and no path as asked for, in any label.
     labels = {label for sample in found for label in sample.labels.values()}
     assert not {world.card_id, world.volunteer_id} & labels
-    assert not [label for label in labels if world.card_id in label or "Ada" in label or "/v1/kiosks/k" in label]
+    assert not [
+        label for label in labels if world.card_id in label or "Ada" in label or "/v1/kiosks/k" in label
+    ]
 
 
 def test_a_silent_kiosk_shows_its_alarm(api: Api, world: World) -> None:
@@ -134,7 +136,9 @@ def test_this_host_scrapes_without_a_token_until_one_holds_read_metrics(api: Api
 
     tokens.revoke_token(storage, "prometheus", now_ms=now)
     assert api.http.get("/metrics").status_code == 200  # no live token holds it any more
-    assert_error(api.http.get("/metrics", headers={"Authorization": f"Bearer {scrape_token}"}), 401, "unauthorized")
+    assert_error(
+        api.http.get("/metrics", headers={"Authorization": f"Bearer {scrape_token}"}), 401, "unauthorized"
+    )
 
 
 # -- several processes on one data folder --------------------------------------------------------------
@@ -200,7 +204,9 @@ def test_a_scrape_of_either_process_counts_both(tmp_path: Path) -> None:
             "/v1/enrol", json={"code": digits, "public_key": key.public_key.to_b64(), "signature": signature}
         )
         kiosk_id = enrolled.json()["kiosk_id"]
-        card = first.post("/v1/admin/cards", json={"name": "V", "site_id": site["site_id"]}, headers=auth).json()
+        card = first.post(
+            "/v1/admin/cards", json={"name": "V", "site_id": site["site_id"]}, headers=auth
+        ).json()
         kiosk = FakeKiosk(key=key, kiosk_id=kiosk_id)
         batch = encode_batch([kiosk.event(EventKind.CHECK_IN, card["card_id"], now_ms())])
         assert first.post(f"/v1/kiosks/{kiosk_id}/events", content=batch).status_code == 200
@@ -223,7 +229,9 @@ def test_a_scrape_of_either_process_counts_both(tmp_path: Path) -> None:
             assert value(found, "kokreativ_ledger_events_total") == 1
         assert sorted(p.name for p in (data / "run" / "metrics").iterdir())  # the shared files
         pids = {str(p.pid) for p in processes}
-        assert {name.rsplit("_", 1)[1].removesuffix(".db") for name in os.listdir(data / "run" / "metrics")} == pids
+        assert {
+            name.rsplit("_", 1)[1].removesuffix(".db") for name in os.listdir(data / "run" / "metrics")
+        } == pids
     finally:
         for client in clients:
             client.close()
