@@ -20,10 +20,12 @@ from fastapi import APIRouter, FastAPI
 from protocol.version import SOFTWARE_VERSION as __version__
 from server.context import ServerContext
 from server.http import admin, archive, audit, cards, docs, health, issuing, kiosks, log, me
+from server.http import metrics as http_metrics
 from server.http import shops as public_shops
 from server.http.clients import TrustedProxies
 from server.http.common import Runtime, accepts_gzip, read_body
 from server.http.errors import install_error_handlers
+from server.metrics import ServerMetrics
 from server.ratelimit import GuessLimiter
 from server.shopmap import MapLayer, SchematicDistrictMap
 from server.web import Web
@@ -86,6 +88,7 @@ ROUTERS: Final[tuple[APIRouter, ...]] = (
     console_shoppage.router,
     console_shopstaff.router,
     web_me.router,
+    http_metrics.router,
 )
 
 
@@ -153,4 +156,6 @@ def create_app(
     app.state.web = Web.load()
     app.state.map_layer = map_layer if map_layer is not None else SchematicDistrictMap()
     install_error_handlers(app)
+    app.state.metrics = ServerMetrics()  # GET /metrics (server.metrics); shared across processes if set up
+    app.add_middleware(http_metrics.RequestTimer, metrics=app.state.metrics)
     return mount_routers(app)

@@ -372,6 +372,7 @@ def run_command(args: argparse.Namespace) -> int:
     """Open the data directory and serve it with uvicorn in the foreground (READY and pings under systemd)."""
     from server.app import create_app
     from server.datadir import open_data_dir
+    from server.metrics import RUN_METRICS, share_across_processes
     from server.runner import serve_forever
     from server.shopmap import map_layer
 
@@ -381,6 +382,8 @@ def run_command(args: argparse.Namespace) -> int:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     with open_data_dir(settings.data_dir) as context:
+        # Request and ingest counts in files every server process on this data folder adds to (/metrics).
+        share_across_processes(settings.data_dir / RUN_METRICS)
         app = create_app(
             context,
             verify_workers=settings.verify_workers,

@@ -44,6 +44,7 @@ class Permission(StrEnum):
     MANAGE_TEAMS = "manage_teams"  # teams, invitations, persons' device keys: the most powerful
     READ_ACTIVITY = "read_activity"  # the console's activity log
     RUN_SHOP = "run_shop"  # a shop's own page: void its redemptions, manage its till staff (issue 19)
+    READ_METRICS = "read_metrics"  # scrape /metrics (Prometheus): per-kiosk health, no person's data
 
 
 # What a shop owner does; nobody who records hours (decide) may hold one of these (server.accounts.teams).

@@ -82,6 +82,12 @@ def revoke_token(storage: Storage, name: str, *, now_ms: int) -> None:
             raise ServiceError(Reason.NOT_FOUND, f"no live token called {name!r}")
 
 
+def live_token_holds(storage: Storage, permission: str) -> bool:
+    """Whether a named token that is not revoked holds ``permission`` (``/metrics``: ``read_metrics``)."""
+    with storage.read() as tx:
+        return any(row.revoked_ms is None and permission in row.permissions for row in tx.tokens())
+
+
 def rotate_admin_token(storage: Storage) -> str:
     """Replace the shared admin token with a new one and return it (shown once); the old one stops at once.
 

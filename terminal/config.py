@@ -62,6 +62,8 @@ class KioskConfig:
     language: str = "de"
     # The coordinator PIN's argon2id hash (terminal.pin), never the PIN; None: no PIN, only coordinator cards.
     coordinator_pin: str | None = dataclasses.field(default=None, repr=False)
+    # node_exporter's textfile collector reads the kiosk's figures here (terminal.metricsfile); None: none.
+    metrics_file: Path | None = None
 
     @property
     def key_path(self) -> Path:
@@ -185,6 +187,11 @@ def _optional_values(raw: dict[str, Any], server_key: PublicKey, path: Path) -> 
         except MalformedError as exc:
             raise ConfigError(Reason.BAD_FIELD, f"{path}: 'log_origin' {exc.message}") from exc
         values["log_origin"] = origin
+    if "metrics_file" in raw:
+        given = _require(raw, "metrics_file", str, path)
+        _check(bool(given) and "\0" not in given, path, "metrics_file", "must be a file path")
+        file = Path(given)
+        values["metrics_file"] = file if file.is_absolute() else path.resolve().parent / file
     if "double_tap_window_s" in values:
         values["double_tap_window_s"] = float(values["double_tap_window_s"])
     return values

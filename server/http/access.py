@@ -21,6 +21,8 @@ or of the route itself (``dependencies=[Depends(...)]``)::
   the :class:`~server.sessions.Holder` (``/v1/me/…``).
 * :data:`access_secret`: a volunteer's access secret in the body, which the
   service checks and counts as a guess when wrong (``POST /v1/me/session``).
+* :func:`scrape`: ``GET /metrics``: a principal holding ``read_metrics``, or a
+  request from the server's own host while no token holds it (:class:`ScrapeAccess`).
 
 The three markers check nothing themselves: they say where the check is, so the
 route table (:mod:`server.http.table`) tells the truth.  :func:`undeclared`
@@ -63,6 +65,7 @@ has no ``__globals__`` to resolve string annotations against.
 
 import dataclasses
 import hmac
+import ipaddress
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
@@ -418,7 +421,76 @@ class ConsoleSession:
         return principal
 
 
-Access: TypeAlias = Marker | Require | HolderOr | VolunteerSession | ConsoleSession
+FORWARDING_HEADERS: Final = ("x-forwarded-for", "forwarded", "x-real-ip")
+
+
+def from_this_host(request: Request) -> bool:
+    """Whether ``request`` came from the server's own host directly: a loopback peer, no proxy's header.
+
+    A reverse proxy on the same host connects from loopback too, for everyone;
+    it names the client in ``X-Forwarded-For`` (Caddy always, the nginx example
+    in systemd/README.md too), so a request carrying any forwarding header is
+    not taken as local, whoever sent the header.
+    """
+    peer = request.client.host if request.client is not None else ""
+    try:
+        loopback = ipaddress.ip_address(peer).is_loopback
+    except ValueError:
+        return False
+    return loopback and not any(name in request.headers for name in FORWARDING_HEADERS)
+
+
+@dataclass(frozen=True, slots=True)
+class ScrapeAccess:
+    """``GET /metrics``: what ``require`` admits; or, while no live token holds its permission, this host.
+
+    The figures name kiosks, and show when a small site's kiosk is used, so
+    they are not public.  A Prometheus on the server's own host needs no token
+    until an operator makes one (``kokreativ server token add --permission
+    read_metrics``); from then on, and from anywhere else always, the bearer
+    token (or the admin token) is needed.  Refusals are :class:`Require`'s:
+    ``401 unauthorized`` without a valid one (wrong ones count as guesses,
+    ``429``), ``403 forbidden`` for a token without the permission.  The
+    dependency answers the principal, or ``None`` for this host.
+    """
+
+    require: Require
+    note: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.require.label}, or this host while no token holds it"
+
+    @property
+    def scope_label(self) -> str:
+        return self.require.scope_label
+
+    async def __call__(self, request: Request) -> Principal | None:
+        context = runtime(request).context
+        console = request.cookies.get(CONSOLE_COOKIE)
+        authorization = request.headers.get("authorization")
+        if authorization is None and not console:
+            if from_this_host(request) and not await run_in_threadpool(
+                tokens.live_token_holds, context.storage, self.require.permission.value
+            ):
+                return None
+            raise ServiceError(
+                Reason.UNAUTHORIZED,
+                f"give a bearer token holding {self.require.permission.value} "
+                "(kokreativ server token add), or ask from the server's own host while no token holds it",
+            )
+        guess = attempt(request, ADMIN_TOKEN_GUESSES)
+        return await run_in_threadpool(
+            self.require.check, context, authorization, request.path_params, guess, console=console
+        )
+
+
+def scrape(permission: Permission, *, note: str = "") -> ScrapeAccess:
+    """The dependency of ``/metrics``: ``Depends(scrape(Permission.READ_METRICS))``."""
+    return ScrapeAccess(require(permission, scope=economy), note)
+
+
+Access: TypeAlias = Marker | Require | HolderOr | VolunteerSession | ConsoleSession | ScrapeAccess
 
 
 @dataclass(frozen=True, slots=True)
@@ -538,7 +610,7 @@ def _declared(route: Any) -> DeclaredRoute:
     found = [
         call
         for call in calls
-        if isinstance(call, Marker | Require | HolderOr | VolunteerSession | ConsoleSession)
+        if isinstance(call, Marker | Require | HolderOr | VolunteerSession | ConsoleSession | ScrapeAccess)
     ]
     bounds = [call for call in calls if isinstance(call, Quota)]
     return DeclaredRoute(methods, path, audience, tuple(found), tuple(bounds))

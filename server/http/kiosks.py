@@ -23,8 +23,10 @@ from protocol import MAX_BATCH_BYTES, MAX_BATCH_EVENTS
 from protocol.evidence import MAX_EVIDENCE_BYTES
 from server import balancequery, enrolment, evidence, ingest, logviews, quotas, reads, trust
 from server import health as kiosk_health
+from server.errors import ServiceError
 from server.http.access import enrolment_code, kiosk_signed, public, quota
 from server.http.common import MAX_SMALL_BODY_BYTES, attempt, call, json_body, read_body, runtime
+from server.http.metrics import server_metrics
 from server.http.openapi import LOG_SIZE, SIGNED, BatchRequest, EnrolRequest, Sealed, doc
 from server.ratelimit import ENROLMENT_CODES
 
@@ -58,12 +60,17 @@ async def enrol(request: Request) -> JSONResponse:
     **doc(body=BatchRequest, query=LOG_SIZE, errors=SIGNED),
 )
 async def post_events(kiosk_id: str, request: Request) -> JSONResponse:
-    data = await read_body(request, MAX_BATCH_BYTES)
-    log_size = request.query_params.get("log_size")
-    pool = runtime(request).verify_pool
-    return JSONResponse(
-        await call(request, ingest.ingest_batch, kiosk_id, data, verify_pool=pool, log_size=log_size)
-    )
+    metrics = server_metrics(request)
+    try:
+        data = await read_body(request, MAX_BATCH_BYTES)
+        log_size = request.query_params.get("log_size")
+        pool = runtime(request).verify_pool
+        answer = await call(request, ingest.ingest_batch, kiosk_id, data, verify_pool=pool, log_size=log_size)
+    except ServiceError as exc:  # counted by reason for /metrics, then answered as every refusal is
+        metrics.batch_refused(exc.reason.value)
+        raise
+    metrics.batch_accepted(answer.get("results", ()))
+    return JSONResponse(answer)
 
 
 @router.get("/v1/kiosks/{kiosk_id}/events/{seq}/proof", dependencies=[Depends(public)], **doc())

@@ -489,6 +489,8 @@ def build(app: FastAPI) -> dict[str, Any]:
         "securitySchemes": {
             "adminToken": {"type": "http", "scheme": "bearer"},
             "volunteerSession": {"type": "apiKey", "in": "cookie", "name": "kk_session"},
+            # A named token holding read_metrics (or the admin token); GET /metrics, docs/operations.md.
+            "metricsToken": {"type": "http", "scheme": "bearer"},
         },
     }
     return document

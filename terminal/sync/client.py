@@ -24,6 +24,7 @@ from protocol import clock as wall_clock
 from terminal.clock import Clock
 from terminal.config import KioskConfig
 from terminal.errors import describe
+from terminal.metricsfile import MetricsFile
 from terminal.outbox import Outbox
 from terminal.sync.heartbeats import HEARTBEAT_S, Heartbeats
 from terminal.sync.result import INTERNAL_ERROR, STOPPED, SyncResult
@@ -131,6 +132,9 @@ class SyncClient:
         self._handled_request: int | None = None  # the "sync now" request the current round answers
         # One round at a time in this process (the background loop and a till's quick round).
         self._round_lock = threading.Lock()
+        # node_exporter's textfile, rewritten after the loop's rounds (never the tap path); None: off.
+        self._metrics = None if config.metrics_file is None else MetricsFile(config.metrics_file)
+        self._kiosk_id, self._site_id = config.kiosk_id, config.site_id
 
     @property
     def reader_status(self) -> Callable[[], str]:
@@ -234,6 +238,18 @@ class SyncClient:
         """
         return self._heartbeats.send()
 
+    def write_metrics(self) -> bool:
+        """Bring ``metrics_file`` (kiosk.toml) up to date if set; whether it was written.  Never raises."""
+        if self._metrics is None:
+            return False
+        return self._metrics.update(
+            self._outbox,
+            kiosk_id=self._kiosk_id,
+            site_id=self._site_id,
+            reader=self._heartbeats.reader_status,
+            now_ms=self._now_ms(),
+        )
+
     # -- the loop --------------------------------------------------------------------------------------
 
     def backoff_delay(self, failures: int) -> float:
@@ -285,6 +301,7 @@ class SyncClient:
             if stop.is_set():
                 break
             self.heartbeat_if_due()
+            self.write_metrics()
             if result.ok:
                 failures = 0
                 self._pause(self.interval_s, stop, wake, watchdog)
