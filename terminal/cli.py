@@ -83,7 +83,10 @@ $KOKREATIV_CONFIG if set, else at /var/lib/kokreativ/kiosk.toml (where
 enrolment writes it).
 
 Reads the outbox only; if it does not exist yet the command fails (not_found)
-instead of creating it.  "mode" is check_in or shop (from the trust list); a
+instead of creating it.  Times are ISO 8601 in the site's zone with its offset
+(2026-12-07T14:05:00+01:00); "last_sync_ms" and "clock_offset_ms" are integers.
+"reader" is the reader's kind (nfc, stdin, sim), "device" its nfcpy device
+(null unless nfc).  "mode" is check_in or shop (from the trust list); a
 shop terminal also shows "shop": its limits and "offline_today", today's
 offline redemptions (Europe/Berlin day) against the daily cap.
 "sync_round" says when the sync side last noted a round
