@@ -20,8 +20,8 @@ examples:
   kokreativ provision init --data /var/lib/kokreativ-server
   kokreativ server run --data /var/lib/kokreativ-server --port 8080
   kokreativ terminal sync --config /var/lib/kokreativ/kiosk.toml --once
-  kokreativ doctor --reader tty:AMA0:pn532
-  kokreativ card inspect --reader usb --config /var/lib/kokreativ/kiosk.toml
+  kokreativ doctor --device tty:AMA0:pn532
+  kokreativ card inspect --device usb --config /var/lib/kokreativ/kiosk.toml
   kokreativ report volunteer v_… --from 2026-11-01 --to 2026-11-30
 """
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from protocol.clock import now_ms
 from protocol.trust import TrustList
 from terminal.config import DEFAULT_CONFIG_PATH
+from terminal.readeropts import add_device, refuse_reader_path
 
 DEFAULT_CONFIG = str(DEFAULT_CONFIG_PATH)  # one place: terminal.config
 
@@ -48,7 +49,7 @@ def _inspect(args: argparse.Namespace) -> int:
         with ApiClient(args.server, admin_token=token) as client:
             trust = trust_from_server(client, now_ms=now_ms())
         source = f"server {args.server}"
-    reading = read_one_tag(args.reader, timeout_s=args.timeout)
+    reading = read_one_tag(args.device, timeout_s=args.timeout)
     result = inspect_tag(
         reading.uid,
         reading.ndef,
@@ -74,10 +75,11 @@ def configure_card(parser: argparse.ArgumentParser) -> None:
             "kiosk's trust list (--config), the server's current keys and blocks (--server), or "
             "nothing (every credential then fails closed with unknown_issuer)."
         ),
-        epilog="example:\n  kokreativ card inspect --reader usb --config /var/lib/kokreativ/kiosk.toml",
+        epilog="example:\n  kokreativ card inspect --device usb --config /var/lib/kokreativ/kiosk.toml",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    inspect.add_argument("--reader", required=True, help="nfcpy reader path: usb, tty:AMA0:pn532, udp:…")
+    add_device(inspect, required=True)
+    refuse_reader_path(inspect)
     source = inspect.add_mutually_exclusive_group()
     source.add_argument("--config", help=f"a kiosk config, e.g. {DEFAULT_CONFIG}: use its trust list")
     source.add_argument("--server", help="ledger URL: use its issuer keys and blocks (needs the admin token)")
@@ -101,13 +103,13 @@ def _try_open(path: str) -> str | None:
 def _doctor(args: argparse.Namespace) -> int:
     from hardware import doctor
 
-    reader = args.reader
-    if reader is None and args.config:
+    device = args.device
+    if device is None and args.config:
         from terminal.config import load_config
 
         config = load_config(Path(args.config))
-        reader = config.nfc_path if config.reader == "nfc" else None
-    findings = doctor.diagnose(reader, doctor.SystemView(Path(args.root)), try_open=_try_open)
+        device = config.device if config.reader == "nfc" else None
+    findings = doctor.diagnose(device, doctor.SystemView(Path(args.root)), try_open=_try_open)
     if args.json:
         print(doctor.to_json(findings))
     else:
@@ -121,10 +123,13 @@ def configure_doctor(parser: argparse.ArgumentParser) -> None:
         "Find the NFC reader and say how to fix what stops it: permissions (udev rule), the serial "
         "console on the UART, the kernel's pn533 modules holding a USB reader. Exit 0 if nothing failed."
     )
-    parser.epilog = "example:\n  kokreativ doctor --reader tty:AMA0:pn532"
-    reader = parser.add_mutually_exclusive_group()
-    reader.add_argument("--reader", help="nfcpy reader path to check (default: look for any reader)")
-    reader.add_argument("--config", help="take the reader from this kiosk config")
+    parser.epilog = "example:\n  kokreativ doctor --device tty:AMA0:pn532"
+    which = parser.add_mutually_exclusive_group()
+    add_device(
+        which, help_text="the reader's nfcpy device to check (default: look for any reader)", checked=False
+    )
+    which.add_argument("--config", help="take the device from this kiosk config")
+    refuse_reader_path(parser)
     parser.add_argument("--json", action="store_true", help="print the findings as JSON")
     parser.add_argument("--root", default="/", help=argparse.SUPPRESS)  # tests point it at a fake tree
     parser.set_defaults(func=_doctor)

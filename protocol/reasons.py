@@ -171,3 +171,4 @@ class Reason(StrEnum):
     SERVER_NOT_SET = "server_not_set"  # neither --server nor KOKREATIV_SERVER: no server is guessed
     SERVER_UNREACHABLE = "server_unreachable"  # no answer from the server (refused, DNS, TLS, timeout)
     FOLDER_EXISTS = "folder_exists"  # a command that makes a new folder (``demo --dir``) found one there
+    OPTION_RENAMED = "option_renamed"  # an option in its old meaning (``--reader usb``): use the new one

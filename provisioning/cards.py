@@ -26,7 +26,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from hardware.cardrecord import credential_message, find_credential
@@ -42,6 +41,7 @@ from protocol import (
     parse_credential,
     uid_pseudonym,
 )
+from protocol.localtime import iso
 from protocol.trust import TrustList
 from provisioning.client import ApiClient
 from provisioning.errors import ServerRefused
@@ -85,7 +85,8 @@ class IssuedCard:
 
 
 def _iso(seconds: int) -> str:
-    return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
+    """A credential's validity for the JSON: ISO 8601 in the site's zone with its offset."""
+    return iso(seconds * 1000)
 
 
 def issue_card(

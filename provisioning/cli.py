@@ -41,7 +41,8 @@ from provisioning.economy_cli import configure_coordinators, configure_review, c
 from provisioning.errors import ProvisioningError
 from provisioning.persons_cli import configure_persons
 from provisioning.reports import site_names
-from terminal.config import INDICATORS, READERS
+from terminal.config import INDICATORS
+from terminal.readeropts import add_device, add_reader_kind, refuse_reader_path
 
 
 def _init(args: argparse.Namespace) -> int:
@@ -75,7 +76,7 @@ def _enrol(args: argparse.Namespace) -> int:
             client=client,
             reader=args.reader,
             indicator=args.indicator,
-            nfc_path=args.nfc_path,
+            device=args.device,
         )
     print_json({"config": str(path), "kiosk_id": config.kiosk_id, "site": config.site_name})
     return 0
@@ -132,7 +133,7 @@ def _card_issue(client: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
         return issue_prepared(
             client,
             issuer_key,
-            lambda make: write_one_tag(args.reader, make, lock=not args.no_lock, timeout_s=args.timeout),
+            lambda make: write_one_tag(args.device, make, lock=not args.no_lock, timeout_s=args.timeout),
             args.prepared,
             valid_days=args.valid_days,
         ).to_json()
@@ -140,7 +141,7 @@ def _card_issue(client: ApiClient, args: argparse.Namespace) -> dict[str, Any]:
     issued = issue_card(
         client,
         issuer_key,
-        lambda make: write_one_tag(args.reader, make, lock=not args.no_lock, timeout_s=args.timeout),
+        lambda make: write_one_tag(args.device, make, lock=not args.no_lock, timeout_s=args.timeout),
         name=args.name,
         volunteer_id=args.volunteer,
         site_id=site_id,
@@ -164,10 +165,10 @@ def _card_register(client: ApiClient, args: argparse.Namespace) -> dict[str, Any
             uid = bytes.fromhex(args.uid)
         except ValueError as exc:
             raise ProvisioningError("bad_field", "--uid must be hex") from exc
-    elif args.reader is not None:
+    elif args.device is not None:
         from hardware.nfc import read_one_tag
 
-        uid = read_one_tag(args.reader, timeout_s=args.timeout).uid
+        uid = read_one_tag(args.device, timeout_s=args.timeout).uid
     answer = client.register_card(
         name=args.name,
         volunteer_id=args.volunteer,
@@ -293,8 +294,8 @@ def _configure_terminals(commands: SubParsers) -> None:
     add_server_option(enrol)
     enrol.add_argument("--code", required=True, help="the enrolment code from `terminal add`")
     enrol.add_argument("--dir", required=True, help="the kiosk's data folder")
-    enrol.add_argument("--reader", default="stdin", choices=READERS, help="card reader (default stdin)")
-    enrol.add_argument("--nfc-path", help="nfcpy reader path for --reader nfc (usb, tty:AMA0:pn532, …)")
+    add_reader_kind(enrol, default="stdin", help_text="the card reader's kind (default stdin)")
+    add_device(enrol, help_text="the nfcpy device for --reader nfc (usb, tty:AMA0:pn532, …; default usb)")
     enrol.add_argument(
         "--indicator", default="console", choices=INDICATORS, help="lights and sound (default console)"
     )
@@ -373,7 +374,7 @@ def _configure_card_issue(cards: SubParsers) -> None:
         cards,
         "issue",
         "write a signed credential onto the blank tag on the reader and register the card",
-        'kokreativ provision card issue --issuer-key ~/issuer-2026.key --reader usb --name "Alex B." '
+        'kokreativ provision card issue --issuer-key ~/issuer-2026.key --device usb --name "Alex B." '
         "--site s_…",
         admin_call(_card_issue),
     )
@@ -393,7 +394,8 @@ def _configure_card_issue(cards: SubParsers) -> None:
     )
     issue.add_argument("--ehrenamtskarte", help="the volunteer's Ehrenamtskarte number (personal data)")
     issue.add_argument("--issuer-key", required=True, help="the issuer key file from `issuer create`")
-    issue.add_argument("--reader", required=True, help="nfcpy reader path: usb, tty:AMA0:pn532, …")
+    add_device(issue, required=True)
+    refuse_reader_path(issue)
     issue.add_argument("--valid-days", type=int, default=DEFAULT_VALID_DAYS, help="default: three years")
     issue.add_argument("--no-lock", action="store_true", help="leave the tag writable (test cards only)")
     issue.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a tag")
@@ -415,7 +417,10 @@ def _configure_card_register(cards: SubParsers) -> None:
     register.add_argument("--ehrenamtskarte", help="the volunteer's Ehrenamtskarte number (personal data)")
     uid = register.add_mutually_exclusive_group()
     uid.add_argument("--uid", help="an uncredentialed tag's UID in hex; only its pseudonym is stored")
-    uid.add_argument("--reader", help="read the uncredentialed tag's UID from this reader instead")
+    add_device(
+        uid, help_text="read the uncredentialed tag's UID from the reader at this nfcpy device instead"
+    )
+    refuse_reader_path(register)
     register.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a tag")
 
 

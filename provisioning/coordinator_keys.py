@@ -39,6 +39,7 @@ from protocol import (
     coordinator_id,
     decision_hash,
     ids,
+    localtime,
     sign_decision,
 )
 from protocol.clock import now_ms
@@ -47,7 +48,7 @@ from protocol.keys import SEED_BYTES
 from provisioning.client import ApiClient
 from provisioning.errors import ProvisioningError, ServerRefused, ServerUnreachable
 
-LOCAL_TZ: Final = ZoneInfo("Europe/Berlin")  # the economy's local time (docs/economy.md)
+LOCAL_TZ: Final[ZoneInfo] = localtime.SITE_ZONE  # the economy's local time (docs/economy.md)
 KEY_ENV: Final = "KOKREATIV_COORDINATOR_KEY"
 
 # Weekday names a coordinator may type, German and English, short and long; 0 = Monday.
@@ -481,10 +482,14 @@ def local_days_ms(first: dt.date | None, last: dt.date | None) -> tuple[int | No
 
 
 def format_local(ms: int | None) -> str:
-    """``ms`` as local ``YYYY-MM-DD HH:MM``; ``-`` for none."""
+    """``ms`` as local ``YYYY-MM-DD HH:MM`` (Europe/Berlin); ``-`` for none.
+
+    The form :func:`parse_local_time` reads, so a time copied from a table can be typed back
+    (``--start``/``--end``); a table that shows it names the zone in its heading or a note.
+    """
     if ms is None:
         return "-"
-    return dt.datetime.fromtimestamp(ms / 1000, LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
+    return f"{localtime.local(ms, LOCAL_TZ):%Y-%m-%d %H:%M}"
 
 
 def cosign(client: ApiClient, key: PrivateKey, decision: str) -> dict[str, Any]:

@@ -43,7 +43,7 @@ def enrol_kiosk(
     client: ApiClient | None = None,
     reader: str = "stdin",
     indicator: str = "console",
-    nfc_path: str | None = None,
+    device: str | None = None,
 ) -> tuple[Path, KioskConfig]:
     """:func:`terminal.enrol.enrol_kiosk`, sending through ``client`` if given; see there."""
     try:
@@ -54,7 +54,7 @@ def enrol_kiosk(
             post=_post_with(client) if client is not None else None,
             reader=reader,
             indicator=indicator,
-            nfc_path=nfc_path,
+            device=device,
         )
     except EnrolmentError as exc:
         raise _provisioning_error(exc) from exc

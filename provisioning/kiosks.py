@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from protocol.localtime import ZONE_NAME
 from provisioning.coordinator_keys import format_local
 from provisioning.reports import table
 
@@ -58,7 +59,7 @@ def render_kiosks(
         for k in kiosks
     ]
     text = table(
-        ("kiosk", "site", "status", "last seen", "pending", "reader", "clock offset"),
+        ("kiosk", "site", "status", f"last seen ({ZONE_NAME})", "pending", "reader", "clock offset"),
         rows,
         right=frozenset({4, 6}),
     )

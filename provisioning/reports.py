@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Final, TextIO
 
 from protocol import Reason
+from protocol.localtime import ZONE_NAME
 from provisioning.client import ApiClient
 from provisioning.coordinator_keys import format_bonus, format_local, local_days_ms
 from provisioning.errors import ProvisioningError, ServerRefused
@@ -133,7 +134,7 @@ def render_volunteer(statement: Mapping[str, Any], names: Mapping[str, str] | No
     ]
     lines = [
         f"Volunteer {statement.get('volunteer_id')}" + (f"  {who}" if who else ""),
-        f"Period    {_period(statement)} (local time, Europe/Berlin)",
+        f"Period    {_period(statement)} (local time, {ZONE_NAME})",
         f"Opening balance  {statement.get('opening_balance')}",
         "",
         table(("when", "what", "change", "balance", "site", "card", "log"), rows, right=frozenset({2, 3, 6}))
@@ -167,7 +168,7 @@ def render_shop(statement: Mapping[str, Any]) -> str:
     ]
     lines = [
         f"Shop      {statement.get('site_id')}  {statement.get('name') or ''}".rstrip(),
-        f"Period    {_period(statement)} (local time, by the terminal's clock)",
+        f"Period    {_period(statement)} (local time, {ZONE_NAME}, by the terminal's clock)",
         "",
         table(
             ("when", "redemption", "card", "amount", "status", "mode", "overdraft"),
@@ -308,6 +309,7 @@ def render_review(items: Sequence[Mapping[str, Any]], names: Mapping[str, str] |
     if held:
         parts += _held_table(held, names, first=not parts)
     parts += _legend([i.get("reason") for i in (*shifts, *overdrafts, *held)])
+    parts += ["", f"Times are local ({ZONE_NAME})."]
     return "\n".join(parts) + "\n"
 
 

@@ -30,6 +30,7 @@ from typing import Any, Final
 from protocol import ProtocolError, PublicKey, Reason
 from protocol.encoding import b64decode
 from protocol.heartbeat import Heartbeat, verify_heartbeat
+from protocol.localtime import iso
 from protocol.tillstate import TillState, sign_till_state
 from server.context import ServerContext
 from server.errors import InputError, from_protocol
@@ -145,7 +146,8 @@ def kiosk_report(
 ) -> dict[str, Any]:
     """One kiosk of ``GET /v1/admin/kiosks``: its state, its latest heartbeat and whether it went silent.
 
-    ``last_seen_ms`` is the latest of enrolment, the last batch and the last heartbeat; a kiosk
+    ``last_seen_ms`` is the latest of enrolment, the last batch and the last heartbeat (``last_seen``
+    the same as ISO 8601 with the Europe/Berlin offset); a kiosk
     is ``silent`` when that is more than ``silent_after_s`` ago.  A revoked kiosk is expected to
     be quiet and is never silent.
     """
@@ -157,6 +159,9 @@ def kiosk_report(
         "last_heartbeat_ms": heartbeat_ms,
         "last_sync_ms": last_sync_ms,
         "last_seen_ms": last_seen,
+        # For the person reading the list (``provision terminal list --json``): the same instant in
+        # ISO 8601 with the site's offset; scripts keep using the integer.
+        "last_seen": iso(last_seen),
         "silent": silent,
         "version": None if health is None else health.version,
         "pending": None if health is None else health.pending,

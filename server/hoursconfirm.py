@@ -30,6 +30,7 @@ from typing import Any, Final
 from urllib.parse import urlencode
 
 from protocol import Reason, ids
+from protocol.localtime import local
 from server import people
 from server.context import ServerContext
 from server.errors import InputError, ServiceError
@@ -68,7 +69,7 @@ def _parse_day(value: object, now_ms: int) -> str:
         day = date.fromisoformat(value)
     except ValueError as exc:
         raise InputError(Reason.MALFORMED_REQUEST, "day must be a real date") from exc
-    today = date.fromtimestamp(now_ms / 1000)
+    today = local(now_ms).date()  # the site's day (Europe/Berlin), not the server machine's zone
     if not 0 <= (today - day).days <= 366:
         raise InputError(Reason.MALFORMED_REQUEST, "day must be within the last year, not in the future")
     return value

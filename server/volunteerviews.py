@@ -15,11 +15,11 @@ makes tokens and hours drift apart; the Ehrenamtskarte counts hours.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any, Final
 
 from protocol import Reason
 from protocol.economy.models import ShiftStatus
+from protocol.localtime import shown
 from server import cardissuing, people
 from server.context import ServerContext
 from server.errors import ServiceError
@@ -71,8 +71,9 @@ def search(ctx: ServerContext, query: str, site_ids: frozenset[str] | None) -> l
     return found
 
 
-def _utc(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+def _shown(ms: int) -> str:
+    """A shift's start as the coordinator reads it: local time, the zone named (protocol.localtime)."""
+    return shown(ms)
 
 
 def detail(ctx: ServerContext, volunteer_id: str, site_ids: frozenset[str] | None) -> dict[str, Any]:
@@ -94,6 +95,6 @@ def detail(ctx: ServerContext, volunteer_id: str, site_ids: frozenset[str] | Non
         "balance": balance,
         "minutes_worked": sum(s.minutes for s in paid),
         "tokens_credited": sum(s.tokens for s in paid),
-        "shifts": [{**s.to_json(), "start": _utc(s.start_ms)} for s in reversed(shifts)],
+        "shifts": [{**s.to_json(), "start": _shown(s.start_ms)} for s in reversed(shifts)],
         "cards": cards,
     }

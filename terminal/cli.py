@@ -22,7 +22,6 @@ from terminal.config import (
     DEFAULT_CONFIG_PATH,
     INDICATORS,
     LANGUAGES,
-    READERS,
     config_path,
     load_config,
     write_config,
@@ -30,6 +29,7 @@ from terminal.config import (
 from terminal.errors import ModeError, TerminalError
 from terminal.outbox import Outbox
 from terminal.pin import hash_pin
+from terminal.readeropts import add_device, add_reader_kind
 from terminal.service import (
     Mode,
     join_sync_thread,
@@ -48,6 +48,7 @@ examples:
   kokreativ terminal run --config /var/lib/kokreativ/kiosk.toml
   kokreativ terminal run --config /var/lib/kokreativ/kiosk.toml --server https://ledger.example.org
   kokreativ terminal run --config ./kiosk.toml --windowed --reader sim --language en
+  kokreativ terminal run --headless --reader nfc --device tty:AMA0:pn532
   printf '04a2b3c4 d1...\\n' | \\
       kokreativ terminal run --config /var/lib/kokreativ/kiosk.toml --headless --reader stdin --no-sync
 
@@ -55,7 +56,9 @@ Without --headless the kiosk screen opens fullscreen (Kivy).  A kiosk that is no
 enrolled yet (no kiosk.toml) starts on the enrolment keypad and enrols against
 --server.  With --headless there is no screen: with --reader stdin each input
 line is one tap, 'UIDHEX' or 'UIDHEX NDEFHEX'; each tap prints one line starting
-with OK, DENIED or ERROR; the run ends at EOF.  A shop terminal (enrolled with a
+with OK, DENIED or ERROR; the run ends at EOF.  --reader is the reader's kind
+(nfc, stdin, sim); --device the nfcpy device of an nfc reader (usb,
+tty:AMA0:pn532, udp:localhost:54321), else kiosk.toml's 'device'.  A shop terminal (enrolled with a
 shop's code) has no --headless mode: its till needs the screen.  With --no-sync
 (a separate 'terminal sync' service) the till still asks the server to authorise
 each redemption; only the background sync runs elsewhere.
@@ -80,7 +83,10 @@ $KOKREATIV_CONFIG if set, else at /var/lib/kokreativ/kiosk.toml (where
 enrolment writes it).
 
 Reads the outbox only; if it does not exist yet the command fails (not_found)
-instead of creating it.  "mode" is check_in or shop (from the trust list); a
+instead of creating it.  Times are ISO 8601 in the site's zone with its offset
+(2026-12-07T14:05:00+01:00); "last_sync_ms" and "clock_offset_ms" are integers.
+"reader" is the reader's kind (nfc, stdin, sim), "device" its nfcpy device
+(null unless nfc).  "mode" is check_in or shop (from the trust list); a
 shop terminal also shows "shop": its limits and "offline_today", today's
 offline redemptions (Europe/Berlin day) against the daily cap.
 "sync_round" says when the sync side last noted a round
@@ -161,6 +167,7 @@ def _run(args: argparse.Namespace) -> int:
             stdin=sys.stdin,
             stdout=sys.stdout,
             reader=args.reader,
+            device=args.device,
             indicator=args.indicator,
             sync=not args.no_sync,
         ) as service,
@@ -198,6 +205,7 @@ def _run_screen(args: argparse.Namespace) -> int:
             stdin=sys.stdin,
             stdout=sys.stdout,
             reader=args.reader,
+            device=args.device,
             indicator=args.indicator,
             sync=not args.no_sync,
         ),
@@ -206,6 +214,7 @@ def _run_screen(args: argparse.Namespace) -> int:
             stdin=sys.stdin,
             stdout=sys.stdout,
             reader=args.reader,
+            device=args.device,
             indicator=args.indicator,
             sync=not args.no_sync,
         ),
@@ -214,7 +223,7 @@ def _run_screen(args: argparse.Namespace) -> int:
             _config(args).parent,
             reader=args.reader or "nfc",
             indicator=args.indicator or "console",
-            nfc_path=args.nfc_path,
+            device=args.device,
         ),
         language=args.language,
     )
@@ -339,8 +348,10 @@ def _configure_run(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
     run.add_argument("--windowed", action="store_true", help="a 800x480 window instead of fullscreen")
     run.add_argument("--language", choices=LANGUAGES, help="override the config's screen language")
     run.add_argument("--server", metavar="URL", help="the ledger server to enrol against (first start only)")
-    run.add_argument("--reader", choices=READERS, help="override the config's reader")
-    run.add_argument("--nfc-path", metavar="PATH", help="the nfcpy reader path used when enrolling on screen")
+    add_reader_kind(run, default=None, help_text="the reader's kind; overrides the config's 'reader'")
+    add_device(
+        run, help_text="the nfc reader's nfcpy device (usb, tty:AMA0:pn532, …); overrides the config's"
+    )
     run.add_argument("--indicator", choices=INDICATORS, help="override the config's indicator")
     run.add_argument("--no-sync", action="store_true", help="record only; do not contact the server")
     run.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")

@@ -10,6 +10,7 @@ enrolment, used only while the trust list carries none (:mod:`terminal.tap`).
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import tomllib
 from collections.abc import Callable, Mapping
@@ -25,10 +26,14 @@ from protocol.note import NoteVerifier
 from terminal._files import write_private
 from terminal.errors import ConfigError
 
+_log = logging.getLogger(__name__)
+
 READERS = ("nfc", "stdin", "sim")
 INDICATORS = ("console", "gpio")
 LANGUAGES = ("de", "en")  # the screen's translations, terminal/ui/locale/<language>.toml
 NFC_PATH_KINDS = ("usb", "tty", "udp")  # nfcpy's path prefixes for the readers we support
+# Keys kiosk.toml had under another name: still read (deprecated), written under the new one.
+DEPRECATED_KEYS = {"nfc_path": "device"}
 # Where enrolment on a kiosk writes its config (the systemd units' StateDirectory), and the variable
 # that points elsewhere; every command that needs the config finds it here without --config.
 DEFAULT_CONFIG_PATH = Path("/var/lib/kokreativ/kiosk.toml")
@@ -55,7 +60,9 @@ class KioskConfig:
     red_pin: int = 27
     buzzer_pin: int = 22
     button_pin: int | None = None
-    nfc_path: str = "usb"
+    # The nfcpy device of an ``nfc`` reader (``usb``, ``tty:AMA0:pn532``, …); kiosk.toml before issue 20
+    # called it ``nfc_path``, which is still read (see DEPRECATED_KEYS).
+    device: str = "usb"
     # The origin the server's log checkpoints are signed under (from the enrolment answer).  Kiosks
     # enrolled before the log existed have none and pin the first origin that verifies (terminal.witness).
     log_origin: str | None = None
@@ -100,7 +107,7 @@ _OPTIONAL: dict[str, tuple[type | tuple[type, ...], Callable[[Any], bool]]] = {
     "red_pin": (int, lambda v: 0 <= v <= 27),
     "buzzer_pin": (int, lambda v: 0 <= v <= 27),
     "button_pin": (int, lambda v: 0 <= v <= 27),
-    "nfc_path": (str, lambda v: v.split(":", 1)[0] in NFC_PATH_KINDS),
+    "device": (str, lambda v: v.split(":", 1)[0] in NFC_PATH_KINDS),
     "language": (str, lambda v: v in LANGUAGES),
     "coordinator_pin": (str, lambda v: v.startswith("$argon2id$")),
 }
@@ -119,7 +126,7 @@ def config_path(given: Path | None, environ: Mapping[str, str] | None = None) ->
 
 def load_config(path: Path) -> KioskConfig:
     """Read and validate ``path``; raise :class:`ConfigError` naming the first bad field."""
-    raw = _read_toml(path)
+    raw = _renamed_keys(_read_toml(path), path)
     known = {f.name for f in dataclasses.fields(KioskConfig)}
     unknown = sorted(set(raw) - known)
     if unknown:
@@ -130,6 +137,19 @@ def load_config(path: Path) -> KioskConfig:
     data_dir = Path(_require(raw, "data_dir", str, path)) if "data_dir" in raw else folder
     values["data_dir"] = data_dir if data_dir.is_absolute() else folder / data_dir
     return KioskConfig(**values)
+
+
+def _renamed_keys(raw: dict[str, Any], path: Path) -> dict[str, Any]:
+    """``raw`` with each deprecated key under its new name; both names at once is refused."""
+    for old, new in DEPRECATED_KEYS.items():
+        if old in raw:
+            if new in raw:
+                raise ConfigError(
+                    Reason.BAD_FIELD, f"{path}: {old!r} is the old name of {new!r}; keep only {new!r}"
+                )
+            raw[new] = raw.pop(old)
+            _log.warning("%s: %r is deprecated; rename it to %r (same value)", path, old, new)
+    return raw
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -57,7 +57,7 @@ def enrol_kiosk(
     post: Post | None = None,
     reader: str = "stdin",
     indicator: str = "console",
-    nfc_path: str | None = None,
+    device: str | None = None,
 ) -> tuple[Path, KioskConfig]:
     """Generate the kiosk key, enrol it with ``code``, write ``data_dir/kiosk.toml`` and create the outbox.
 
@@ -71,25 +71,27 @@ def enrol_kiosk(
     ``post`` sends the request (default: ``POST {server_url}/v1/enrol``).
     """
     digits = normalise_code(code)
-    _check_choices(reader=reader, indicator=indicator, nfc_path=nfc_path)
+    _check_choices(reader=reader, indicator=indicator, device=device)
     config_path = data_dir / "kiosk.toml"
     if config_path.exists():
         raise EnrolmentError("already_enrolled", f"{config_path} exists; this kiosk is enrolled")
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     answer = _enrol_key(data_dir / "kiosk.key", digits, post or _poster(server_url))
     config = _config_from_answer(answer, server_url, data_dir, reader=reader, indicator=indicator)
-    if nfc_path is not None:
-        config = dataclasses.replace(config, nfc_path=nfc_path)
+    if device is not None:
+        config = dataclasses.replace(config, device=device)
     _install(config_path, config, answer.get("trust"))
     return config_path, config
 
 
-def _check_choices(*, reader: str, indicator: str, nfc_path: str | None) -> None:
-    """Refuse a reader, indicator or nfcpy path the kiosk could not use, before the code is spent."""
+def _check_choices(*, reader: str, indicator: str, device: str | None) -> None:
+    """Refuse a reader, indicator or nfcpy device the kiosk could not use, before the code is spent."""
     if reader not in READERS:
         raise EnrolmentError(Reason.BAD_FIELD, f"reader must be one of {', '.join(READERS)}")
-    if nfc_path is not None and nfc_path.split(":", 1)[0] not in NFC_PATH_KINDS:
-        raise EnrolmentError(Reason.BAD_FIELD, f"nfc path must start with one of {', '.join(NFC_PATH_KINDS)}")
+    if device is not None and device.split(":", 1)[0] not in NFC_PATH_KINDS:
+        raise EnrolmentError(
+            Reason.BAD_FIELD, f"the nfcpy device must start with one of {', '.join(NFC_PATH_KINDS)}"
+        )
     if indicator not in INDICATORS:
         raise EnrolmentError(Reason.BAD_FIELD, f"indicator must be one of {', '.join(INDICATORS)}")
 

@@ -6,11 +6,11 @@ only read the outbox and never create it.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from protocol import b64encode
 from protocol.clock import now_ms
+from protocol.localtime import iso_or_none
 from terminal.config import KioskConfig
 from terminal.outbox import Outbox, OutboxStatus
 from terminal.service import mode_of
@@ -65,7 +65,9 @@ def status_report(config: KioskConfig) -> dict[str, Any]:
         # The server's clock minus ours at the last answered heartbeat (positive: ours is behind).
         "clock_offset_ms": status.clock_offset_ms,
         "heartbeat": _iso(status.heartbeat_ms),
-        "reader": config.nfc_path if config.reader == "nfc" else config.reader,
+        # The reader kind (nfc, stdin, sim) and, for nfc, its nfcpy device (null otherwise).
+        "reader": config.reader,
+        "device": config.device if config.reader == "nfc" else None,
         # What cards are checked against; null before the first list (every card is then denied).
         "trust_list": None
         if trust is None
@@ -97,7 +99,8 @@ def evidence_report(config: KioskConfig) -> list[dict[str, Any]]:
 
 
 def _iso(ms: int | None) -> str | None:
-    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
+    """A time for the JSON: ISO 8601 in the site's zone with its offset (``…T14:05:00+01:00``)."""
+    return iso_or_none(ms)
 
 
 def _log_report(status: OutboxStatus) -> dict[str, Any] | None:

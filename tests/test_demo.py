@@ -39,8 +39,8 @@ def test_demo_day_syncs_verifies_and_pays_what_was_worked(tmp_path: Path):
     assert "2 redemptions, 7 tokens redeemed, 0 voided, 7 to settle" in text
     # After a power cut the kiosk's clock reads 1970 and never syncs; the sync's clock sample lets
     # the server date Bo's hour by its own clock, and pay it.
-    assert "kiosk clock 1970-01-01 00:00  Bo  check_in" in text
-    assert "kiosk clock 1970-01-01 01:00  Bo  check_out" in text
+    assert "kiosk clock 1970-01-01 01:00  Bo  check_in" in text  # the epoch, in Berlin
+    assert "kiosk clock 1970-01-01 02:00  Bo  check_out" in text
     assert "21:45 Power cut at the kiosk" in text
     assert (
         "synced (ok): the server dated the shift 21:45–22:45 by its own clock, 1:00 h, 10 tokens, paid"
@@ -49,7 +49,9 @@ def test_demo_day_syncs_verifies_and_pays_what_was_worked(tmp_path: Path):
     # One day's story: the server enrols the kiosk before the day it signs, is down while it is worked,
     # back in the evening, and the coordinator reads the results the next morning, so no shift is held
     # (not before_enrolment, not backdated) and the printed times only move forward.
-    assert re.search(r"2\. \d{4}-\d\d-\d\d, 07:30 \(all times are UTC\): the ledger server runs at", text)
+    assert re.search(
+        r"2\. \d{4}-\d\d-\d\d, 07:30 \(all times are Europe/Berlin\): the ledger server runs at", text
+    )
     assert "before_enrolment" not in text and "backdated" not in text
     acts = re.findall(r"^ *(?:\d\. )?(\d\d:\d\d) (?:At the shop|Server back|Power cut)", text, re.M)
     assert acts == ["20:30", "21:30", "21:35", "21:45"]

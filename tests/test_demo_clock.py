@@ -37,7 +37,11 @@ def test_the_story_day_is_two_days_before_the_run() -> None:
     day = StoryDay.before(dt.date(2026, 3, 1))
     assert day.date == dt.date(2026, 2, 27)
     assert day.next_day().date == dt.date(2026, 2, 28)
-    assert day.ms("07:30") == int(dt.datetime(2026, 2, 27, 7, 30, tzinfo=dt.UTC).timestamp() * 1000)
+    # The story's clock reads in the site's zone: 07:30 in Berlin is 06:30 UTC in winter.
+    assert day.ms("07:30") == int(dt.datetime(2026, 2, 27, 6, 30, tzinfo=dt.UTC).timestamp() * 1000)
+    assert StoryDay(dt.date(2026, 7, 1)).ms("07:30") == int(
+        dt.datetime(2026, 7, 1, 5, 30, tzinfo=dt.UTC).timestamp() * 1000
+    )
 
 
 def test_a_kiosk_clock_winds_forward_with_its_monotonic_reading_and_never_back() -> None:

@@ -7,7 +7,7 @@ the kiosk's service user, never with ``os.access`` (the doctor often runs as
 root).  nfcpy is not imported here: the caller passes ``try_open``.  The checks
 and the modules: docs/hardware.md, "The doctor's checks".
 
-Example (what ``kokreativ doctor --reader usb:054c:06c3`` does)::
+Example (what ``kokreativ doctor --device usb:054c:06c3`` does)::
 
     findings = diagnose("usb:054c:06c3", SystemView("/"), try_open=open_with_nfcpy)
     print(render(findings))

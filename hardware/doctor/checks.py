@@ -36,7 +36,7 @@ def diagnose(
 ) -> list[Finding]:
     """Check everything that stands between the kiosk and the reader at ``reader_path``.
 
-    ``reader_path`` is the kiosk's ``nfc_path`` (``usb:054c:06c3``, ``tty:AMA0:pn532``, …).
+    ``reader_path`` is the kiosk's ``device`` (kiosk.toml) (``usb:054c:06c3``, ``tty:AMA0:pn532``, …).
     ``None`` looks for any supported USB reader and, failing that on a Pi, checks the UART
     for a PN532.  ``udp:`` paths skip the hardware checks.
 
@@ -100,7 +100,7 @@ def _usb_checks(
         if devices and path != ReaderPath("usb"):
             ids = ", ".join(f"{d.vendor:04x}:{d.product:04x}" for d in devices)
             message = f"{path} is USB device {ids}, which nfcpy has no driver for"
-            fix = "Use a supported reader (and set nfc_path to it).\n" + _supported_list()
+            fix = "Use a supported reader (and set the kiosk's device to it).\n" + _supported_list()
         else:
             where = "on USB" if path == ReaderPath("usb") else f"matching {path}"
             message = f"no supported NFC reader {where} ({len(view.usb_devices())} USB devices seen)"
@@ -194,7 +194,7 @@ def _open_check(
             "reader_opens",
             _FAIL,
             "no reader found to open",
-            "Connect a reader and name it with --reader PATH.\n" + PATH_HELP,
+            "Connect a reader and name it with --device PATH.\n" + PATH_HELP,
         )
     try:
         error = try_open(candidate)

@@ -46,7 +46,7 @@ def _tty_checks(path: ReaderPath, view: SystemView) -> list[Finding]:
                 "reader_path",
                 _WARN,
                 f"{path} names no driver, so nfcpy tries arygon, then pn532",
-                f'Name the driver: nfc_path = "{ReaderPath("tty", port=path.port, driver="pn532")}"',
+                f'Name the driver: device = "{ReaderPath("tty", port=path.port, driver="pn532")}"',
             )
         )
     model = view.pi_model()
@@ -109,7 +109,7 @@ def _uart_bluetooth(path: ReaderPath, config: _BootConfig, what: str, shown: str
         message = (
             "the mini UART (ttyS0) changes speed with the CPU clock; a PN532 is more reliable on ttyAMA0"
         )
-        fix = _config_fix(shown, ["dtoverlay=disable-bt"], then='and set nfc_path = "tty:AMA0:pn532".\n')
+        fix = _config_fix(shown, ["dtoverlay=disable-bt"], then='and set device = "tty:AMA0:pn532".\n')
         return Finding("uart_bluetooth", _WARN, message, fix)
     freed = {"disable-bt", "pi3-disable-bt", "miniuart-bt", "pi3-miniuart-bt"} & set(config.overlays())
     if freed:

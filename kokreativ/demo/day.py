@@ -37,6 +37,7 @@ from kokreativ.demo.script import (
 from kokreativ.demo.till import at_till
 from kokreativ.demo.window import open_window
 from kokreativ.localserver import free_port
+from protocol.localtime import ZONE_NAME
 from provisioning.audit.report import AuditReport
 from provisioning.client import ApiClient
 from terminal.clock import SimulatedClock
@@ -175,7 +176,10 @@ def _offline(setup: Provisioned, day: StoryDay, kiosk_clock: SimulatedClock, say
 
     Returns the till's clock, which act 5 carries on.
     """
-    say("4. Server stopped: the network is down. Replaying a day of taps at the kiosk (times in UTC):")
+    say(
+        "4. Server stopped: the network is down. "
+        f"Replaying a day of taps at the kiosk (times in {ZONE_NAME}):"
+    )
     replay_day(setup.config, day, kiosk_clock, setup.stickers, say)
     shop_clock = SimulatedClock(start_wall_ms=day.ms(SHOP_OFFLINE))
     say(f"   {SHOP_OFFLINE} At the shop, still offline (the till decides within its limits):")

@@ -104,7 +104,7 @@ def months_before(day: StoryDay) -> list[dt.date]:
 
 
 def start_ms(day: StoryDay) -> int:
-    """When the history begins: 07:00 UTC on the first day of its first month."""
+    """When the history begins: 07:00 (Europe/Berlin) on the first day of its first month."""
     return StoryDay(months_before(day)[0]).ms("07:00")
 
 

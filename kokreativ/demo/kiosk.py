@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 from typing import Any
 
@@ -22,6 +21,7 @@ from kokreativ.demo.script import (
     format_time,
     wind_to,
 )
+from protocol import localtime
 from provisioning.client import ApiClient
 from terminal.clock import SimulatedClock
 from terminal.config import KioskConfig
@@ -70,7 +70,7 @@ def power_cut(
     for hours in (0, 1):
         clock.advance(hours * 3600)
         server_clock.advance(hours * 3600)
-        at = dt.datetime.fromtimestamp(clock.wall_ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M")
+        at = f"{localtime.local(clock.wall_ms):%Y-%m-%d %H:%M}"  # the epoch is 01:00 in Berlin
         say(f"     kiosk clock {at}  Bo  {kiosk.handle_tap(tap).kind}")
     # The network is back at once: the sync's sample shares the check-out's monotonic reading.
     with SyncClient(config, outbox, clock=clock) as client:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from hardware.emulator import EmulatedType2Tag, serve_tag
 from hardware.nfc import write_one_tag
 from kokreativ.demo.ledger import StoryClock, ledger_server
 from kokreativ.demo.script import PRESETS, SHOP_NAME, SITE_NAME, TOKENS_PER_HOUR, VOLUNTEERS, format_time
-from protocol import PrivateKey
+from protocol import PrivateKey, localtime
 from provisioning.cards import IssuedCard, issue_card
 from provisioning.client import ApiClient
 from terminal.config import KioskConfig
@@ -41,8 +40,11 @@ def provision(
     """
     with ledger_server(server_dir, port, clock) as url:
         now_ms = clock.now_ms()
-        day = dt.datetime.fromtimestamp(now_ms / 1000, tz=dt.UTC).date().isoformat()
-        say(f"2. {day}, {format_time(now_ms)} (all times are UTC): the ledger server runs at {url}")
+        day = localtime.local(now_ms).date().isoformat()
+        say(
+            f"2. {day}, {format_time(now_ms)} (all times are {localtime.ZONE_NAME}): "
+            f"the ledger server runs at {url}"
+        )
         with ApiClient(url, admin_token=admin_token) as admin:
             site = admin.add_site(SITE_NAME, tokens_per_hour=TOKENS_PER_HOUR)
             # The issuer key stays on the coordinator's machine; the server learns its public half.

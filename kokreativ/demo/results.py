@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kokreativ.demo.script import format_hours, format_time
+from protocol.localtime import ZONE_NAME
 
 
 def print_report(report: list[dict[str, Any]], say: Any) -> None:
@@ -38,4 +39,4 @@ def print_review(review: list[dict[str, Any]], names: dict[str, str], say: Any) 
                 f"     {who}: held, {item['amount']} tokens at a shop ({item['reason']}), nothing debited yet"
             )
         else:
-            say(f"     {who}: {item['reason']}, from {format_time(item['start_ms'])} (UTC)")
+            say(f"     {who}: {item['reason']}, from {format_time(item['start_ms'])} ({ZONE_NAME})")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from protocol.localtime import SITE_ZONE, shown_clock
 from terminal.clock import SimulatedClock
 
 SITE_NAME = "Freizeitheim Linden"
@@ -42,8 +43,9 @@ DAY: tuple[ScriptedTap, ...] = (
 )
 
 
-# When the acts happen on the story's day (UTC).  The server's clock and the kiosks' move through them
-# in this order and never back (kokreativ.demo.ledger), so the printed times read as one day.
+# When the acts happen on the story's day (Europe/Berlin, the site's zone).  The server's clock and
+# the kiosks' move through them in this order and never back (kokreativ.demo.ledger), so the printed
+# times read as one day.
 OPENS = "07:30"  # the coordinator starts the server, provisions the cards, enrols the kiosk and the till
 SHOP_OFFLINE = "20:30"  # Bo buys a coffee at the till while the network is down
 BACK_ONLINE = "21:30"  # the server is back; the kiosk syncs
@@ -68,9 +70,12 @@ class StoryDay:
         return StoryDay(self.date + dt.timedelta(days=1))
 
     def ms(self, clock: str) -> int:
-        """``HH:MM`` or ``HH:MM:SS`` on this day, in ms since the epoch (UTC)."""
+        """``HH:MM`` or ``HH:MM:SS`` on this day in the site's zone (Europe/Berlin), in ms since the epoch.
+
+        The story's times lie between 07:00 and 23:00, never in the hour a clock change skips.
+        """
         time = dt.time.fromisoformat(clock)
-        return int(dt.datetime.combine(self.date, time, tzinfo=dt.UTC).timestamp() * 1000)
+        return int(dt.datetime.combine(self.date, time, tzinfo=SITE_ZONE).timestamp() * 1000)
 
 
 def wind_to(clock: SimulatedClock, wall_ms: int) -> None:
@@ -86,7 +91,7 @@ def format_hours(minutes: int) -> str:
 
 
 def format_time(ms: int | None) -> str:
-    """A wall time in ms as ``HH:MM`` (UTC), or a gap for a shift that never ended."""
+    """A wall time in ms as ``HH:MM`` in the site's zone (the story says which), or a gap for no end."""
     if ms is None:
         return "  …  "
-    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%H:%M")
+    return shown_clock(ms)

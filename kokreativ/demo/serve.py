@@ -34,6 +34,7 @@ from kokreativ.demo.history import HistoryFailed
 from kokreativ.demo.neighbour import SECOND_SITE, SecondSite, check_in_now, second_site
 from kokreativ.demo.prior import prior_engagement
 from kokreativ.demo.script import SHOP_NAME, SITE_NAME, StoryDay
+from protocol import localtime
 
 if TYPE_CHECKING:
     from server.accounts.teams import ScopeKind
@@ -285,7 +286,8 @@ def banner(demo: DemoConsole) -> str:
 
 def codes_line(accounts: tuple[DemoAccount, ...], now_s: float) -> str:
     """Each account's code for the time step of ``now_s``, and until when it holds."""
-    until = time.strftime("%H:%M:%S", time.localtime((int(now_s) // STEP_S + 1) * STEP_S))
+    step_end_ms = (int(now_s) // STEP_S + 1) * STEP_S * 1000
+    until = f"{localtime.local(step_end_ms):%H:%M:%S} {localtime.ZONE_NAME}"
     codes = "  ".join(f"{account.key} {account.code(now_s)}" for account in accounts)
     return f"Codes (gültig bis / valid until {until}): {codes}"
 

@@ -28,12 +28,12 @@ from terminal.tap import Kiosk
 from terminal.trust import TrustStore
 
 
-def build_reader(name: str, config: KioskConfig, *, stdin: TextIO) -> CardReader:
-    """The reader called ``name``: ``nfc`` (nfcpy at ``config.nfc_path``), ``stdin`` or ``sim``."""
+def build_reader(name: str, config: KioskConfig, *, stdin: TextIO, device: str | None = None) -> CardReader:
+    """The reader called ``name``: ``nfc`` (nfcpy at ``device``, else the config's), ``stdin`` or ``sim``."""
     if name == "nfc":
         from hardware.nfc import NfcpyReader  # nfcpy only where it is used
 
-        reader = NfcpyReader(config.nfc_path)
+        reader = NfcpyReader(device or config.device)
         reader.start()
         return reader
     if name == "stdin":
@@ -75,6 +75,7 @@ def _open_parts(
     stdin: TextIO,
     stdout: TextIO,
     reader: str | None,
+    device: str | None,
     indicator: str | None,
     sync: bool,
     clock: Clock | None,
@@ -105,7 +106,7 @@ def _open_parts(
                     "shop_terminal", "this kiosk is a shop terminal: it runs the till on its screen"
                 )
             raise ModeError(Reason.NOT_A_SHOP, "this kiosk is a check-in kiosk, not a shop terminal")
-        card_reader = build_reader(reader or config.reader, config, stdin=stdin)
+        card_reader = build_reader(reader or config.reader, config, stdin=stdin, device=device)
         stack.callback(card_reader.close)
         if client is not None:  # this process's heartbeats carry the reader's health
             client.reader_status = lambda: card_reader.status.value
@@ -133,13 +134,14 @@ def open_service(
     stdin: TextIO,
     stdout: TextIO,
     reader: str | None = None,
+    device: str | None = None,
     indicator: str | None = None,
     sync: bool = True,
     clock: Clock | None = None,
 ) -> Iterator[KioskService]:
     """Build a check-in kiosk's backends once, and close them afterwards.
 
-    ``reader`` and ``indicator`` override the config's choice (command-line flags).
+    ``reader``, ``device`` and ``indicator`` override the config's choice (command-line flags).
     A shop terminal raises :class:`ModeError` (``shop_terminal``): use :func:`open_shop_service`.
     """
     with (
@@ -149,6 +151,7 @@ def open_service(
             stdin=stdin,
             stdout=stdout,
             reader=reader,
+            device=device,
             indicator=indicator,
             sync=sync,
             clock=clock,
@@ -181,6 +184,7 @@ def open_shop_service(
     stdin: TextIO,
     stdout: TextIO,
     reader: str | None = None,
+    device: str | None = None,
     indicator: str | None = None,
     sync: bool = True,
     clock: Clock | None = None,
@@ -203,6 +207,7 @@ def open_shop_service(
             stdin=stdin,
             stdout=stdout,
             reader=reader,
+            device=device,
             indicator=indicator,
             sync=sync,
             clock=clock,

@@ -98,13 +98,13 @@ def status_of(service: ReaderService, *, now_ms: int, stale_s: float = STALE_ROU
 
 
 def enrol_against(
-    server_url: str, data_dir: Path, *, reader: str, indicator: str, nfc_path: str | None = None
+    server_url: str, data_dir: Path, *, reader: str, indicator: str, device: str | None = None
 ) -> Enrol:
     """The screen's enrolment: what ``kokreativ provision terminal enrol`` does, into ``data_dir``."""
 
     def enrol(code: str) -> KioskConfig:
         _path, config = enrol_kiosk(
-            server_url, code, data_dir, reader=reader, indicator=indicator, nfc_path=nfc_path
+            server_url, code, data_dir, reader=reader, indicator=indicator, device=device
         )
         return config
 

@@ -378,7 +378,7 @@ def test_mini_uart_on_a_pi4_is_a_warning(fake):
     findings = by_check(diagnose("tty:S0:pn532", fake.view()))
     assert findings["uart_enabled"].status is OK
     assert findings["uart_bluetooth"].status is WARN
-    assert 'nfc_path = "tty:AMA0:pn532"' in (findings["uart_bluetooth"].fix or "")
+    assert 'device = "tty:AMA0:pn532"' in (findings["uart_bluetooth"].fix or "")
 
 
 def test_missing_serial_device_fails(fake):
@@ -408,7 +408,7 @@ def test_serial_path_without_driver_warns(fake):
     healthy_pi4(fake)
     finding = by_check(diagnose("tty:AMA0", fake.view()))["reader_path"]
     assert finding.status is WARN
-    assert finding.fix == 'Name the driver: nfc_path = "tty:AMA0:pn532"'
+    assert finding.fix == 'Name the driver: device = "tty:AMA0:pn532"'
 
 
 def test_no_path_on_a_pi_without_usb_reader_checks_the_uart(fake):

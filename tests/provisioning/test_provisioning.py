@@ -181,13 +181,13 @@ def test_a_bad_reader_is_refused_before_the_code_is_spent(server_process: Server
         enrol_kiosk(server_process.url, code, tmp_path / "k", reader="pcsc")
     assert info.value.reason == Reason.BAD_FIELD
     with pytest.raises(ProvisioningError) as info:
-        enrol_kiosk(server_process.url, code, tmp_path / "k", reader="nfc", nfc_path="i2c:1:pn532")
+        enrol_kiosk(server_process.url, code, tmp_path / "k", reader="nfc", device="i2c:1:pn532")
     assert info.value.reason == Reason.BAD_FIELD
     assert not (tmp_path / "k" / "kiosk.toml").exists()
     # The same code still works: nothing was sent.
-    _, config = enrol_kiosk(server_process.url, code, tmp_path / "k", reader="nfc", nfc_path="tty:AMA0:pn532")
-    assert (config.reader, config.nfc_path) == ("nfc", "tty:AMA0:pn532")
-    assert load_config(tmp_path / "k" / "kiosk.toml").nfc_path == "tty:AMA0:pn532"
+    _, config = enrol_kiosk(server_process.url, code, tmp_path / "k", reader="nfc", device="tty:AMA0:pn532")
+    assert (config.reader, config.device) == ("nfc", "tty:AMA0:pn532")
+    assert load_config(tmp_path / "k" / "kiosk.toml").device == "tty:AMA0:pn532"
     # Enrolment creates the outbox, so the kiosk and sync services never race to create it.
     assert config.outbox_path.exists()
 

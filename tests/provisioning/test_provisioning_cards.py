@@ -164,7 +164,7 @@ def test_inspect_with_a_kiosk_config_reports_a_valid_card(enrolled_kiosk: Enroll
     card = enrolled_kiosk.card_ids[0]
     tag = EmulatedType2Tag(uid_for(card), enrolled_kiosk.issuer.ndef(card))
     with serve_tag(tag) as emulation:
-        result = _inspect(capsys, "--reader", emulation.path, "--config", str(enrolled_kiosk.config_path))
+        result = _inspect(capsys, "--device", emulation.path, "--config", str(enrolled_kiosk.config_path))
     assert result["uid"] == uid_for(card).hex()
     assert (result["credential"], result["card_id"], result["accepted"]) == ("valid", card, True)
     assert result["tag_type"] == "Type2Tag" and result["issuer_key_id"] == enrolled_kiosk.issuer.key_id
@@ -180,7 +180,7 @@ def test_inspect_against_the_server_names_a_blocked_card(
     monkeypatch.setenv("KOKREATIV_ADMIN_TOKEN", server_process.admin_token)
     tag = EmulatedType2Tag(uid_for(card), enrolled_kiosk.issuer.ndef(card))
     with serve_tag(tag) as emulation:
-        result = _inspect(capsys, "--reader", emulation.path, "--server", server_process.url)
+        result = _inspect(capsys, "--device", emulation.path, "--server", server_process.url)
     assert (result["credential"], result["card_id"], result["accepted"]) == ("card_blocked", card, False)
 
 
@@ -197,7 +197,7 @@ def test_inspect_against_the_server_names_a_blocked_card(
 def test_inspect_says_what_is_wrong_with_a_card(enrolled_kiosk: EnrolledKiosk, capsys, make_tag, status):
     card = ids.new_id(ids.CARD)
     with serve_tag(make_tag(enrolled_kiosk.issuer, card)) as emulation:
-        result = _inspect(capsys, "--reader", emulation.path, "--config", str(enrolled_kiosk.config_path))
+        result = _inspect(capsys, "--device", emulation.path, "--config", str(enrolled_kiosk.config_path))
     assert result["credential"] == status and result["accepted"] is False
     assert "card_id" not in result
     assert result["uid_card"].startswith("u_")  # the pseudonym a kiosk would record
@@ -206,14 +206,14 @@ def test_inspect_says_what_is_wrong_with_a_card(enrolled_kiosk: EnrolledKiosk, c
 def test_inspect_without_any_trust_fails_closed(enrolled_kiosk: EnrolledKiosk, capsys):
     card = enrolled_kiosk.card_ids[0]
     with serve_tag(EmulatedType2Tag(uid_for(card), enrolled_kiosk.issuer.ndef(card))) as emulation:
-        result = _inspect(capsys, "--reader", emulation.path)
+        result = _inspect(capsys, "--device", emulation.path)
     assert (result["credential"], result["trust"]) == ("unknown_issuer", "none")
 
 
 def test_inspect_with_no_card_exits_2_with_the_reason(capsys):
     with serve_tag(EmulatedType2Tag(UID)) as emulation:
         emulation.tag.remove()
-        assert main(["card", "inspect", "--reader", emulation.path, "--timeout", "0.5"]) == 2
+        assert main(["card", "inspect", "--device", emulation.path, "--timeout", "0.5"]) == 2
     assert capsys.readouterr().err.startswith("kokreativ: error: no_tag:")
 
 
@@ -234,7 +234,7 @@ def test_issue_cli_end_to_end(server_process: ServerProcess, tmp_path: Path, cap
     tag = EmulatedType2Tag(UID)
     sheets = tmp_path / "sheets"
     with serve_tag(tag) as emulation:
-        argv = ["provision", "card", "issue", "--issuer-key", str(key_file), "--reader", emulation.path]
+        argv = ["provision", "card", "issue", "--issuer-key", str(key_file), "--device", emulation.path]
         assert main([*argv, "--name", "Alex", "--timeout", "10"]) == 2  # a new volunteer needs --site
         assert "needs --site" in capsys.readouterr().err
         argv += ["--site", site, "--sheet-dir", str(sheets)]

@@ -3,6 +3,7 @@ against a real ``kokreativ server run`` process."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sqlite3
 from contextlib import closing
@@ -58,6 +59,7 @@ def test_terminal_list_marks_silent_kiosks_and_lists_only_them_with_silent(
         "status",
         "last",
         "seen",
+        "(Europe/Berlin)",
         "pending",
         "reader",
         "clock",
@@ -82,6 +84,10 @@ def test_terminal_list_marks_silent_kiosks_and_lists_only_them_with_silent(
     ]
     assert listed[0]["clock_offset_ms"] == offset and listed[0]["reader"] == "unknown"
     assert listed[1]["last_heartbeat_ms"] is None and listed[1]["pending"] is None
+    for kiosk in listed:  # the integer for scripts, the same instant for people (site's zone, offset)
+        seen = dt.datetime.fromisoformat(kiosk["last_seen"])
+        assert seen.utcoffset() in {dt.timedelta(hours=1), dt.timedelta(hours=2)}
+        assert int(seen.timestamp()) == kiosk["last_seen_ms"] // 1000
     assert json.loads(_list(server, capsys, "--json", "--silent", status=1))[0]["kiosk_id"] == quiet.kiosk_id
     only = json.loads(_list(server, capsys, "--json", "--silent", "--silent-after", str(3 * 3600)))
     assert only == []

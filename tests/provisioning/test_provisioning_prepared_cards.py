@@ -39,7 +39,7 @@ def test_issuing_a_prepared_card_writes_it_and_its_read_back_makes_it_active(
         assert admin.prepared_card(card_id)["status"] == "pending"
     tag = EmulatedType2Tag(UID)
     with serve_tag(tag) as emulation:
-        argv = ["provision", "card", "issue", "--issuer-key", str(key_file), "--reader", emulation.path]
+        argv = ["provision", "card", "issue", "--issuer-key", str(key_file), "--device", emulation.path]
         assert main([*argv, "--prepared", card_id, "--timeout", "10"]) == 0
     issued = json.loads(capsys.readouterr().out)
     assert (issued["card_id"], issued["volunteer_id"], issued["read_only"]) == (card_id, volunteer, True)
@@ -51,7 +51,7 @@ def test_issuing_a_prepared_card_writes_it_and_its_read_back_makes_it_active(
     # A second write of the same prepared card is refused before any tag is touched.
     blank = EmulatedType2Tag(bytes.fromhex("04000000000001"))
     with serve_tag(blank) as emulation:
-        argv = ["provision", "card", "issue", "--issuer-key", str(key_file), "--reader", emulation.path]
+        argv = ["provision", "card", "issue", "--issuer-key", str(key_file), "--device", emulation.path]
         assert main([*argv, "--prepared", card_id, "--timeout", "10"]) == 2
     assert Reason.CARD_NOT_PENDING.value in capsys.readouterr().err
     assert find_credential(blank.ndef_message) is None
@@ -63,7 +63,7 @@ def test_a_failed_write_leaves_the_prepared_card_pending(
     card_id, _, key_file = prepared
     tag = EmulatedType2Tag(UID, formatted=False)  # nfcpy cannot write it
     with serve_tag(tag) as emulation:
-        argv = ["provision", "card", "issue", "--issuer-key", str(key_file), "--reader", emulation.path]
+        argv = ["provision", "card", "issue", "--issuer-key", str(key_file), "--device", emulation.path]
         assert main([*argv, "--prepared", card_id, "--timeout", "10"]) == 2
     capsys.readouterr()
     with server_process.admin() as admin:

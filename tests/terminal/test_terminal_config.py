@@ -89,6 +89,7 @@ def _table(make_config, tmp_path) -> dict:
         (lambda t: t.update(uid_pseudonym_key="not base64!"), Reason.BAD_ENCODING, "uid_pseudonym_key"),
         (lambda t: t.update(server_url="ftp://x"), Reason.BAD_FIELD, "server_url"),
         (lambda t: t.update(reader="usb"), Reason.BAD_FIELD, "reader"),
+        (lambda t: t.update(device="i2c:1:pn532"), Reason.BAD_FIELD, "device"),
         (lambda t: t.update(max_shift_hours=0), Reason.BAD_FIELD, "max_shift_hours"),
         (lambda t: t.update(tokens_per_huor=3), Reason.UNKNOWN_FIELD, "tokens_per_huor"),
         (lambda t: t.update(log_origin="ledger example"), Reason.BAD_FIELD, "log_origin"),
@@ -105,6 +106,32 @@ def test_invalid_config_names_the_field(tmp_path, make_config, change, reason, m
         load_config(path)
     assert info.value.reason is reason
     assert mentions in info.value.message
+
+
+def test_the_old_nfc_path_key_is_read_as_device_and_rewritten_under_the_new_name(
+    tmp_path, make_config, caplog
+):
+    table = _table(make_config, tmp_path)
+    table.pop("device")
+    table.update(reader="nfc", nfc_path="tty:AMA0:pn532")  # a kiosk.toml from before issue 20
+    path = tmp_path / "kiosk.toml"
+    path.write_text(tomli_w.dumps(table))
+    loaded = load_config(path)
+    assert (loaded.reader, loaded.device) == ("nfc", "tty:AMA0:pn532")
+    assert "'nfc_path' is deprecated; rename it to 'device'" in caplog.text
+    write_config(path, loaded)  # e.g. terminal set-pin: the file is saved in today's words
+    rewritten = tomllib.loads(path.read_text())
+    assert rewritten["device"] == "tty:AMA0:pn532" and "nfc_path" not in rewritten
+
+
+def test_both_names_of_the_device_at_once_are_refused(tmp_path, make_config):
+    table = _table(make_config, tmp_path)
+    table.update(device="usb", nfc_path="tty:AMA0:pn532")
+    path = tmp_path / "kiosk.toml"
+    path.write_text(tomli_w.dumps(table))
+    with pytest.raises(ConfigError, match="'nfc_path' is the old name of 'device'") as info:
+        load_config(path)
+    assert info.value.reason is Reason.BAD_FIELD
 
 
 def test_missing_or_broken_config_file(tmp_path):

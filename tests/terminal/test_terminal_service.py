@@ -127,7 +127,7 @@ def test_cli_run_sync_and_status(stored_trust, config_path, fake_ledger, monkeyp
     assert status["sync_round"] is None  # run --no-sync: no round yet
     assert status["kiosk_id"].startswith("k_") and status["site"]["name"] == "Tafel Linden"
     assert status["trust_list"] == {
-        "issued": "2025-11-29T07:06:40+00:00",
+        "issued": "2025-11-29T08:06:40+01:00",  # ISO 8601 in the site's zone, with its offset
         "issuer_keys": 1,
         "blocked_cards": 0,
         "allow_uncredentialed": False,

@@ -13,7 +13,6 @@ SameSite=Strict, only sent to ``/console/login``).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any, Final
 from urllib.parse import quote
 
@@ -22,6 +21,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from protocol import Reason
+from protocol.localtime import shown
 from server import accounts
 from server.accounts import account as own
 from server.accounts import invitations
@@ -81,8 +81,8 @@ def _flash_for(error: ServiceError) -> str:
 
 
 def when(ms: int) -> str:
-    """A moment as a person reads it in a table: ``2026-12-07 14:05 UTC``."""
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+    """A moment as a person reads it in a table: ``07.12.2026 14:05 (Europe/Berlin)``."""
+    return shown(ms)
 
 
 def _svg_qr(data: str) -> str:
