@@ -9,6 +9,8 @@ used them from here.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +20,7 @@ from typing import Final
 from fastapi import APIRouter, FastAPI
 
 from protocol.version import SOFTWARE_VERSION as __version__
+from server.alerts import Alerter
 from server.context import ServerContext
 from server.http import admin, archive, audit, cards, docs, health, issuing, kiosks, log, me
 from server.http import shops as public_shops
@@ -97,8 +100,10 @@ def default_verify_workers() -> int:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """The signature-check pool lives as long as the app serves."""
+    """The signature-check pool and the alerts' background task (if any) live as long as the app serves."""
     runtime: Runtime = app.state.runtime
+    alerter: Alerter | None = app.state.alerts
+    alerting = None if alerter is None else asyncio.get_running_loop().create_task(alerter.run())
     if runtime.verify_workers > 0:
         runtime.verify_pool = ThreadPoolExecutor(
             max_workers=runtime.verify_workers, thread_name_prefix="verify"
@@ -106,6 +111,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        if alerting is not None:
+            alerting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await alerting
         if runtime.verify_pool is not None:
             runtime.verify_pool.shutdown(wait=True)
             runtime.verify_pool = None
@@ -125,6 +134,7 @@ def create_app(
     trusted_proxies: Iterable[str] = (),
     guesses: GuessLimiter | None = None,
     map_layer: MapLayer | None = None,
+    alerts: Alerter | None = None,
 ) -> FastAPI:
     """The ledger server's ASGI app over ``context``; the caller owns and closes the context.
 
@@ -136,6 +146,7 @@ def create_app(
     codes and the admin token (:mod:`server.ratelimit`); the default uses the
     context's clock and the default budgets.  ``map_layer`` draws the map on ``/laeden``
     (:mod:`server.shopmap`; the settings file's ``map_layer``), by default the schematic one.
+    ``alerts`` runs as a background task while the app serves (:mod:`server.alerts`).
     """
     proxies = TrustedProxies.parse(trusted_proxies)
     workers = default_verify_workers() if verify_workers is None else verify_workers
@@ -152,5 +163,6 @@ def create_app(
     app.state.runtime = Runtime(context, workers, limiter, proxies)
     app.state.web = Web.load()
     app.state.map_layer = map_layer if map_layer is not None else SchematicDistrictMap()
+    app.state.alerts = alerts
     install_error_handlers(app)
     return mount_routers(app)

@@ -370,6 +370,7 @@ def run_settings(args: argparse.Namespace, *, default_config: Path = DEFAULT_CON
 
 def run_command(args: argparse.Namespace) -> int:
     """Open the data directory and serve it with uvicorn in the foreground (READY and pings under systemd)."""
+    from server.alerts import Alerter, Notifier
     from server.app import create_app
     from server.datadir import open_data_dir
     from server.runner import serve_forever
@@ -381,11 +382,15 @@ def run_command(args: argparse.Namespace) -> int:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     with open_data_dir(settings.data_dir) as context:
+        alerter = None
+        if settings.alerts.enabled:
+            alerter = Alerter(Notifier.from_settings(context, settings.alerts))
         app = create_app(
             context,
             verify_workers=settings.verify_workers,
             trusted_proxies=settings.trusted_proxies,
             map_layer=map_layer(settings.map_layer),
+            alerts=alerter,
         )
         serve_forever(
             app,

@@ -19,10 +19,11 @@ from typing import Final
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from protocol import MAX_BATCH_BYTES, MAX_BATCH_EVENTS
+from protocol import MAX_BATCH_BYTES, MAX_BATCH_EVENTS, Reason
 from protocol.evidence import MAX_EVIDENCE_BYTES
 from server import balancequery, enrolment, evidence, ingest, logviews, quotas, reads, trust
 from server import health as kiosk_health
+from server.errors import ServiceError
 from server.http.access import enrolment_code, kiosk_signed, public, quota
 from server.http.common import MAX_SMALL_BODY_BYTES, attempt, call, json_body, read_body, runtime
 from server.http.openapi import LOG_SIZE, SIGNED, BatchRequest, EnrolRequest, Sealed, doc
@@ -49,6 +50,13 @@ async def enrol(request: Request) -> JSONResponse:
     return JSONResponse(await call(request, enrolment.enrol, body, attempt=guess))
 
 
+def _poke_alerts(request: Request) -> None:
+    """Ask the alerts' background task (:mod:`server.alerts`), if the app runs one, to check now."""
+    alerter = getattr(request.app.state, "alerts", None)
+    if alerter is not None:
+        alerter.poke()
+
+
 @router.post(
     "/v1/kiosks/{kiosk_id}/events",
     dependencies=[
@@ -61,9 +69,13 @@ async def post_events(kiosk_id: str, request: Request) -> JSONResponse:
     data = await read_body(request, MAX_BATCH_BYTES)
     log_size = request.query_params.get("log_size")
     pool = runtime(request).verify_pool
-    return JSONResponse(
-        await call(request, ingest.ingest_batch, kiosk_id, data, verify_pool=pool, log_size=log_size)
-    )
+    try:
+        answer = await call(request, ingest.ingest_batch, kiosk_id, data, verify_pool=pool, log_size=log_size)
+    except ServiceError as exc:
+        if exc.reason is Reason.EQUIVOCATION:
+            _poke_alerts(request)  # tell the coordinators now; the answer does not wait for it
+        raise
+    return JSONResponse(answer)
 
 
 @router.get("/v1/kiosks/{kiosk_id}/events/{seq}/proof", dependencies=[Depends(public)], **doc())
