@@ -40,6 +40,7 @@ from server.web.console import activity as console_activity
 from server.web.console import certificates as console_certificates
 from server.web.console import confirmations as console_confirmations
 from server.web.console import decisions as console_decisions
+from server.web.console import denied as console_denied
 from server.web.console import kiosks as console_kiosks
 from server.web.console import overview as console_overview
 from server.web.console import places as console_places
@@ -89,6 +90,8 @@ ROUTERS: Final[tuple[APIRouter, ...]] = (
     console_shoppage.router,
     console_shopstaff.router,
     web_me.router,
+    console_denied.router,
+    console_denied.api,
 )
 
 
