@@ -9,6 +9,8 @@ used them from here.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +20,7 @@ from typing import Final
 from fastapi import APIRouter, FastAPI
 
 from protocol.version import SOFTWARE_VERSION as __version__
+from server.alerts import Alerter
 from server.context import ServerContext
 from server.http import admin, archive, audit, cards, docs, health, issuing, kiosks, log, me
 from server.http import metrics as http_metrics
@@ -39,6 +42,7 @@ from server.web.console import activity as console_activity
 from server.web.console import certificates as console_certificates
 from server.web.console import confirmations as console_confirmations
 from server.web.console import decisions as console_decisions
+from server.web.console import denied as console_denied
 from server.web.console import kiosks as console_kiosks
 from server.web.console import overview as console_overview
 from server.web.console import places as console_places
@@ -89,6 +93,8 @@ ROUTERS: Final[tuple[APIRouter, ...]] = (
     console_shopstaff.router,
     web_me.router,
     http_metrics.router,
+    console_denied.router,
+    console_denied.api,
 )
 
 
@@ -100,8 +106,10 @@ def default_verify_workers() -> int:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """The signature-check pool lives as long as the app serves."""
+    """The signature-check pool and the alerts' background task (if any) live as long as the app serves."""
     runtime: Runtime = app.state.runtime
+    alerter: Alerter | None = app.state.alerts
+    alerting = None if alerter is None else asyncio.get_running_loop().create_task(alerter.run())
     if runtime.verify_workers > 0:
         runtime.verify_pool = ThreadPoolExecutor(
             max_workers=runtime.verify_workers, thread_name_prefix="verify"
@@ -109,6 +117,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        if alerting is not None:
+            alerting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await alerting
         if runtime.verify_pool is not None:
             runtime.verify_pool.shutdown(wait=True)
             runtime.verify_pool = None
@@ -128,6 +140,7 @@ def create_app(
     trusted_proxies: Iterable[str] = (),
     guesses: GuessLimiter | None = None,
     map_layer: MapLayer | None = None,
+    alerts: Alerter | None = None,
 ) -> FastAPI:
     """The ledger server's ASGI app over ``context``; the caller owns and closes the context.
 
@@ -139,6 +152,7 @@ def create_app(
     codes and the admin token (:mod:`server.ratelimit`); the default uses the
     context's clock and the default budgets.  ``map_layer`` draws the map on ``/laeden``
     (:mod:`server.shopmap`; the settings file's ``map_layer``), by default the schematic one.
+    ``alerts`` runs as a background task while the app serves (:mod:`server.alerts`).
     """
     proxies = TrustedProxies.parse(trusted_proxies)
     workers = default_verify_workers() if verify_workers is None else verify_workers
@@ -155,6 +169,7 @@ def create_app(
     app.state.runtime = Runtime(context, workers, limiter, proxies)
     app.state.web = Web.load()
     app.state.map_layer = map_layer if map_layer is not None else SchematicDistrictMap()
+    app.state.alerts = alerts
     install_error_handlers(app)
     app.state.metrics = ServerMetrics()  # GET /metrics (server.metrics); shared across processes if set up
     app.add_middleware(http_metrics.RequestTimer, metrics=app.state.metrics)

@@ -370,6 +370,7 @@ def run_settings(args: argparse.Namespace, *, default_config: Path = DEFAULT_CON
 
 def run_command(args: argparse.Namespace) -> int:
     """Open the data directory and serve it with uvicorn in the foreground (READY and pings under systemd)."""
+    from server.alerts import Alerter, Notifier
     from server.app import create_app
     from server.datadir import open_data_dir
     from server.metrics import RUN_METRICS, share_across_processes
@@ -384,11 +385,15 @@ def run_command(args: argparse.Namespace) -> int:
     with open_data_dir(settings.data_dir) as context:
         # Request and ingest counts in files every server process on this data folder adds to (/metrics).
         share_across_processes(settings.data_dir / RUN_METRICS)
+        alerter = None
+        if settings.alerts.enabled:
+            alerter = Alerter(Notifier.from_settings(context, settings.alerts))
         app = create_app(
             context,
             verify_workers=settings.verify_workers,
             trusted_proxies=settings.trusted_proxies,
             map_layer=map_layer(settings.map_layer),
+            alerts=alerter,
         )
         serve_forever(
             app,

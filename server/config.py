@@ -33,6 +33,7 @@ from server.errors import ConfigError
 
 DEFAULT_PATH: Final = Path("/etc/kokreativ/server.toml")
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
+SMTP_SECURITY: Final = ("starttls", "ssl", "none")
 
 C = TypeVar("C")
 
@@ -82,6 +83,101 @@ class Limits:
     )
 
 
+def _addresses(values: tuple[str, ...]) -> bool:
+    """Whether every value looks like one e-mail address (no spaces, one ``@``, something either side)."""
+    return len(values) <= 100 and all(_address(value) for value in values)
+
+
+def _address(value: str) -> bool:
+    local, at, domain = value.partition("@")
+    return bool(at and local and domain) and "@" not in domain and not any(c.isspace() for c in value)
+
+
+def _site_addresses(values: tuple[str, ...]) -> bool:
+    """Whether every value is ``SITE_ID=ADDRESS`` (a site's own alert address, :mod:`server.alerts`)."""
+    for value in values:
+        site, eq, address = value.partition("=")
+        if not (eq and site.strip() and _address(address.strip())):
+            return False
+    return len(values) <= 1000
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Smtp:
+    """How the server sends e-mail: the file's ``[alerts.smtp]`` table.  No ``host``: no e-mail.
+
+    ``security`` is ``starttls`` (port 587), ``ssl`` (port 465) or ``none`` (a relay on
+    the same machine only).  The password is read from ``password_file`` at each send,
+    so it never sits in the settings file and can be changed without a restart.
+    """
+
+    host: str = ""
+    port: int = dataclasses.field(default=587, metadata=_check(lambda n: 1 <= n <= 65535, "a TCP port"))
+    security: str = dataclasses.field(
+        default="starttls",
+        metadata=_check(lambda s: s in SMTP_SECURITY, "one of " + ", ".join(SMTP_SECURITY)),
+    )
+    username: str = ""
+    password_file: Path | None = None
+    from_address: str = dataclasses.field(
+        default="", metadata=_check(lambda s: s == "" or _address(s), "an e-mail address")
+    )
+    timeout_s: float = dataclasses.field(
+        default=10.0, metadata=_check(_positive_seconds, "a number of seconds above 0, at most 86400")
+    )
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Alerts:
+    """Notices about silent kiosks, equivocations and log inconsistencies: the file's ``[alerts]`` table.
+
+    Off until ``smtp.host`` or ``webhook_url`` is set (:mod:`server.alerts`).  A site's
+    notices go to the persons holding ``manage_fleet`` for that site, else to its
+    ``site_to`` address (``"s_…=koordination@example.org"``), else to ``to``; the
+    log's go to ``to`` and the economy-wide fleet managers.  ``console_url`` (the
+    server's public address) makes the link in a notice.
+    """
+
+    check_interval_s: int = dataclasses.field(
+        default=60, metadata=_check(lambda n: 5 <= n <= 86_400, "a whole number of seconds, 5 to 86400")
+    )
+    silent_after_s: int = dataclasses.field(
+        default=900, metadata=_check(lambda n: 60 <= n <= 366 * 86_400, "seconds, 60 to 31622400")
+    )
+    log_check_interval_s: int = dataclasses.field(
+        default=3600,
+        metadata=_check(lambda n: 60 <= n <= 7 * 86_400, "a whole number of seconds, 60 to 604800"),
+    )
+    retry_after_s: int = dataclasses.field(
+        default=300, metadata=_check(lambda n: 5 <= n <= 86_400, "a whole number of seconds, 5 to 86400")
+    )
+    console_url: str = dataclasses.field(
+        default="",
+        metadata=_check(lambda s: s == "" or s.startswith(("https://", "http://")), "an http(s) URL"),
+    )
+    to: tuple[str, ...] = dataclasses.field(
+        default=(), metadata=_check(_addresses, "a list of e-mail addresses")
+    )
+    site_to: tuple[str, ...] = dataclasses.field(
+        default=(), metadata=_check(_site_addresses, 'a list of "SITE_ID=ADDRESS" strings')
+    )
+    webhook_url: str = dataclasses.field(
+        default="",
+        metadata=_check(lambda s: s == "" or s.startswith(("https://", "http://")), "an http(s) URL"),
+    )
+    webhook_secret_file: Path | None = None
+    webhook_timeout_s: float = dataclasses.field(
+        default=5.0,
+        metadata=_check(lambda x: math.isfinite(x) and 0 < x <= 60, "seconds above 0, at most 60"),
+    )
+    smtp: Smtp = dataclasses.field(default_factory=Smtp)
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any channel is configured: otherwise nothing is checked or sent."""
+        return bool(self.smtp.host or self.webhook_url)
+
+
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class ServerConfig:
     """Everything ``kokreativ server run`` needs to know; the defaults are its defaults.
@@ -111,6 +207,8 @@ class ServerConfig:
     map_layer: str = dataclasses.field(
         default="schematic", metadata=_check(lambda s: s in _map_layers(), "one of the map layers: schematic")
     )
+    # Notices to coordinators by e-mail and webhook (server.alerts); off until a channel is set.
+    alerts: Alerts = dataclasses.field(default_factory=Alerts)
 
 
 def _map_layers() -> tuple[str, ...]:

@@ -901,6 +901,29 @@ def _m025_void_requests(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _m027_alert_notices(conn: sqlite3.Connection) -> None:
+    """Incidents the server told people about (issue 20): notified once, again only after recovering.
+
+    One row per incident: ``incident_key`` names what went wrong where (``kiosk_silent:k_…``,
+    ``equivocation:k_…``, ``log_inconsistent``); ``closed_ms`` is set once it recovered, and
+    only one row per key may be open.  ``mail_ms`` and ``webhook_ms`` are when each channel
+    delivered (``NULL``: not yet); a failed try counts in ``attempts``, keeps its error
+    (never a card ID: the notices hold none) and waits until ``next_try_ms``.
+    Operational, not ledger: not in the transparency log.
+    """
+    for statement in (
+        """CREATE TABLE alert_notices (
+            notice_id INTEGER PRIMARY KEY, incident_key TEXT NOT NULL,
+            kind TEXT NOT NULL, site_id TEXT, kiosk_id TEXT,
+            opened_ms INTEGER NOT NULL, closed_ms INTEGER,
+            mail_ms INTEGER, webhook_ms INTEGER,
+            attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+            next_try_ms INTEGER NOT NULL, last_error TEXT)""",
+        "CREATE UNIQUE INDEX alert_notices_open ON alert_notices (incident_key) WHERE closed_ms IS NULL",
+    ):
+        conn.execute(statement)
+
+
 MIGRATIONS: Final[Sequence[Migration]] = (
     _m001_initial,
     _m002_card_credentials,
@@ -927,4 +950,5 @@ MIGRATIONS: Final[Sequence[Migration]] = (
     _m023_shop_profiles,
     _m024_till_staff,
     _m025_void_requests,
+    _m027_alert_notices,
 )

@@ -19,7 +19,7 @@ from typing import Final
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from protocol import MAX_BATCH_BYTES, MAX_BATCH_EVENTS
+from protocol import MAX_BATCH_BYTES, MAX_BATCH_EVENTS, Reason
 from protocol.evidence import MAX_EVIDENCE_BYTES
 from server import balancequery, enrolment, evidence, ingest, logviews, quotas, reads, trust
 from server import health as kiosk_health
@@ -51,6 +51,13 @@ async def enrol(request: Request) -> JSONResponse:
     return JSONResponse(await call(request, enrolment.enrol, body, attempt=guess))
 
 
+def _poke_alerts(request: Request) -> None:
+    """Ask the alerts' background task (:mod:`server.alerts`), if the app runs one, to check now."""
+    alerter = getattr(request.app.state, "alerts", None)
+    if alerter is not None:
+        alerter.poke()
+
+
 @router.post(
     "/v1/kiosks/{kiosk_id}/events",
     dependencies=[
@@ -61,13 +68,15 @@ async def enrol(request: Request) -> JSONResponse:
 )
 async def post_events(kiosk_id: str, request: Request) -> JSONResponse:
     metrics = server_metrics(request)
+    data = await read_body(request, MAX_BATCH_BYTES)
+    log_size = request.query_params.get("log_size")
+    pool = runtime(request).verify_pool
     try:
-        data = await read_body(request, MAX_BATCH_BYTES)
-        log_size = request.query_params.get("log_size")
-        pool = runtime(request).verify_pool
         answer = await call(request, ingest.ingest_batch, kiosk_id, data, verify_pool=pool, log_size=log_size)
     except ServiceError as exc:  # counted by reason for /metrics, then answered as every refusal is
         metrics.batch_refused(exc.reason.value)
+        if exc.reason is Reason.EQUIVOCATION:
+            _poke_alerts(request)  # tell the coordinators now; the answer does not wait for it
         raise
     metrics.batch_accepted(answer.get("results", ()))
     return JSONResponse(answer)

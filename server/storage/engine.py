@@ -19,6 +19,7 @@ from server.errors import StorageUnavailable
 from server.schema import MIGRATIONS
 from server.storage.access import AccessRead, AccessWrite
 from server.storage.accounts import AccountsRead, AccountsWrite
+from server.storage.alerts import AlertsRead, AlertsWrite
 from server.storage.cards import CardsRead, CardsWrite
 from server.storage.certificates import CertificatesRead, CertificatesWrite
 from server.storage.coordination import CoordinationRead, CoordinationWrite
@@ -80,6 +81,7 @@ class ReadTx(
     CertificatesRead,
     ShopProfilesRead,
     TillStaffRead,
+    AlertsRead,
 ):
     """Every query of a transaction, and nothing that writes.  What :meth:`Storage.read` yields."""
 
@@ -101,6 +103,7 @@ class Tx(
     CertificatesWrite,
     ShopProfilesWrite,
     TillStaffWrite,
+    AlertsWrite,
     ReadTx,
 ):
     """Every query and every write of a transaction.  What :meth:`Storage.write` yields.

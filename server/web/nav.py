@@ -52,6 +52,7 @@ NAV: Final[tuple[NavItem, ...]] = (
     NavItem("/console/teams", N_("Teams"), Permission.MANAGE_TEAMS),
     NavItem("/console/activity", N_("Activity"), Permission.READ_ACTIVITY),
     NavItem("/console/review", N_("Review"), Permission.REVIEW),
+    NavItem("/console/denied", N_("Denied attempts"), Permission.REVIEW),
     NavItem("/console/hours/new", N_("Hours by hand"), Permission.DECIDE),
     NavItem("/console/rules", N_("Rules"), Permission.DECIDE),
     NavItem("/console/volunteers", N_("Volunteers"), Permission.MANAGE_CARDS),

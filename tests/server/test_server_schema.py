@@ -62,6 +62,7 @@ def test_m002_upgrades_an_m001_ledger(tmp_path: Path) -> None:
             "m023_shop_profiles",
             "m024_till_staff",
             "m025_void_requests",
+            "m027_alert_notices",
         ]
         assert storage.migrate() == []
         with storage.read() as tx:
@@ -106,6 +107,7 @@ def test_m004_upgrades_an_m003_ledger_with_no_coordinator_cards(tmp_path: Path) 
             "m023_shop_profiles",
             "m024_till_staff",
             "m025_void_requests",
+            "m027_alert_notices",
         ]
         with storage.read() as tx:
             assert tx.list_cards() == [Card("c_1", "v_1", CardKind.CREDENTIAL, 5, blocked_ms=7)]
@@ -142,6 +144,7 @@ def test_every_migration_is_recorded_once(tmp_path: Path) -> None:
         "m023_shop_profiles",
         "m024_till_staff",
         "m025_void_requests",
+        "m027_alert_notices",
     ]
 
 
@@ -230,6 +233,7 @@ def test_m005_keeps_shifts_and_ledger_entries_and_sums_them_into_balances(tmp_pa
             "m023_shop_profiles",
             "m024_till_staff",
             "m025_void_requests",
+            "m027_alert_notices",
         ]
         with storage.read() as tx:
             assert tx.balances() == tx.summed_balances() == {"v_1": 15, "v_2": 6}
