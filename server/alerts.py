@@ -4,7 +4,8 @@
 
 1. find what is wrong now (:func:`current_incidents`): kiosks silent for longer than
    ``silent_after_s`` (:func:`server.fleet.fleet`'s ``silent`` alarm), kiosks suspended for
-   an equivocation, and, when asked, the log's self-check (:func:`log_problem`);
+   an equivocation, each kiosk's newest report that the log is inconsistent with what it
+   witnessed, and, when asked, the log's own self-check (:func:`log_problem`);
 2. open an incident (m027, ``alert_notices``) for each new one and close those that
    recovered, so an incident is notified once, and again only when it recurs;
 3. deliver each open incident's notice on each channel that has not yet taken it:
@@ -74,6 +75,7 @@ class AlertKind(StrEnum):
     KIOSK_SILENT = "kiosk_silent"
     EQUIVOCATION = "equivocation"
     LOG_INCONSISTENT = "log_inconsistent"
+    KIOSK_LOG_REPORT = "kiosk_log_report"  # a kiosk, as a witness, reported the log inconsistent
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,10 +86,12 @@ class Incident:
     site_id: str | None = None
     kiosk_id: str | None = None
     reason: str = ""
+    number: int | None = None  # a kiosk's report: its number, so each new report is an incident of its own
 
     @property
     def key(self) -> str:
-        return self.kind.value if self.kiosk_id is None else f"{self.kind.value}:{self.kiosk_id}"
+        key = self.kind.value if self.kiosk_id is None else f"{self.kind.value}:{self.kiosk_id}"
+        return key if self.number is None else f"{key}:{self.number}"
 
 
 # -- what is wrong -------------------------------------------------------------------------------------
@@ -135,13 +139,29 @@ def current_incidents(
 ) -> list[Incident]:
     """What is wrong now, kiosks in enrolment order; ``log_check`` is :func:`log_problem`'s answer."""
     found = []
-    for row in fleet.fleet(ctx, None, silent_after_s=silent_after_s):
+    rows = fleet.fleet(ctx, None, silent_after_s=silent_after_s)
+    for row in rows:
         where = {"site_id": row["site_id"], "kiosk_id": row["kiosk_id"]}
         # Suspended for an equivocation (fleet's alarm stays on record after a clear; this does not).
         if row["status"] == KioskStatus.SUSPENDED.value and row["equivocations"]:
             found.append(Incident(AlertKind.EQUIVOCATION, reason=Reason.EQUIVOCATION.value, **where))
         if row["silent"]:
             found.append(Incident(AlertKind.KIOSK_SILENT, reason=AlertKind.KIOSK_SILENT.value, **where))
+    # Kiosks that, as witnesses, found the server's log inconsistent with what they verified: the newest
+    # report of each is the incident (one notice per new report; a restore from backup makes them all).
+    with ctx.storage.read() as tx:
+        for row in rows:
+            count, highest = tx.log_evidence_held(row["kiosk_id"])
+            if count and row["status"] != KioskStatus.REVOKED.value:
+                found.append(
+                    Incident(
+                        AlertKind.KIOSK_LOG_REPORT,
+                        site_id=row["site_id"],
+                        kiosk_id=row["kiosk_id"],
+                        reason=Reason.LOG_INCONSISTENT.value,
+                        number=highest,
+                    )
+                )
     if log_check is not None:
         found.append(Incident(AlertKind.LOG_INCONSISTENT, reason=Reason.LOG_INCONSISTENT.value))
     return found
@@ -256,11 +276,36 @@ _TEXTS: Final[dict[AlertKind, tuple[str, str, str, str]]] = {
         "(kokreativ server verify-store) and restores a backup where needed.\n"
         "- The kiosks go on working and lose nothing.",
     ),
+    AlertKind.KIOSK_LOG_REPORT: (
+        "Kiosk {kiosk} ({site}) meldet einen Widerspruch im Protokoll des Servers",
+        "Der Kiosk {kiosk} am Standort „{site}“ prüft bei jeder Übertragung das öffentliche Protokoll des "
+        "Servers. Am {since} hat er gemeldet: Das Protokoll passt nicht mehr zu dem, was er vorher "
+        "geprüft hat. Das passiert, wenn der Server aus einer älteren Sicherung wiederhergestellt wurde, "
+        "oder wenn jemand das Protokoll verändert hat. Der Kiosk schickt solange keine Buchungen mehr; "
+        "er speichert sie aber alle.\n\n"
+        "Was ist zu tun?\n"
+        "- Fragen Sie die technische Betreuung, ob der Server gerade wiederhergestellt wurde.\n"
+        "- Wenn ja: Die Betreuung gibt den Kiosk wieder frei (kokreativ terminal clear-alarm), "
+        "dann schickt er alles nach.\n"
+        "- Wenn nein: Lassen Sie den Kiosk, wie er ist, und melden Sie es sofort. Die Meldung des "
+        "Kiosks ist ein Beweis und bleibt auf dem Server gespeichert.",
+        "Kiosk {kiosk} ({site}) reports a contradiction in the server's log",
+        "Kiosk {kiosk} at “{site}” checks the server's public log at every sync. On {since} it reported "
+        "that the log no longer extends what it verified before. That happens when the server was "
+        "restored from an older backup, or when somebody changed the log. Until this is cleared up the "
+        "kiosk sends nothing, but it keeps every tap.\n\n"
+        "What to do:\n"
+        "- Ask the technical support whether the server was just restored.\n"
+        "- If so, they release the kiosk (kokreativ terminal clear-alarm) and it sends everything.\n"
+        "- If not, leave the kiosk as it is and report it at once. The kiosk's report is evidence and "
+        "stays on the server.",
+    ),
 }
 _LINKS: Final = {
     AlertKind.KIOSK_SILENT: "/console/kiosks",
     AlertKind.EQUIVOCATION: "/console/kiosks",
     AlertKind.LOG_INCONSISTENT: "/console",
+    AlertKind.KIOSK_LOG_REPORT: "/console/kiosks",
 }
 
 
@@ -296,7 +341,11 @@ def compose(notice: NoticeRow, site_name: str | None, settings: Alerts) -> Notic
         "type": kind.value,
         "reason": Reason.EQUIVOCATION.value
         if kind is AlertKind.EQUIVOCATION
-        else (Reason.LOG_INCONSISTENT.value if kind is AlertKind.LOG_INCONSISTENT else kind.value),
+        else (
+            Reason.LOG_INCONSISTENT.value
+            if kind in (AlertKind.LOG_INCONSISTENT, AlertKind.KIOSK_LOG_REPORT)
+            else kind.value
+        ),
         "site": notice.site_id,
         "site_name": site_name,
         "kiosk": notice.kiosk_id,

@@ -355,3 +355,44 @@ def _notices(ctx: ServerContext) -> list[dict[str, Any]]:
     with ledger_file(ctx.storage) as conn:
         conn.row_factory = sqlite3.Row
         return [dict(row) for row in conn.execute("SELECT * FROM alert_notices ORDER BY notice_id")]
+
+
+def test_each_new_log_report_of_a_kiosk_mails_its_coordinators_once(api: Api, smtp: SmtpSink) -> None:
+    """A kiosk that found the server's log inconsistent (its signed evidence) is an incident per report."""
+    from protocol.evidence import EvidenceReport, sign_evidence
+
+    ctx = api.context
+    site = _site(api, "Stadtteilzentrum Linden")
+    _coordinator(ctx, "linden@example.org", site, ["manage_fleet"])
+    witness = api.enrol_kiosk(site)
+    _alive(api, witness)
+    notifier = Notifier(ctx, _settings(), mailer=smtp.mailer())
+    assert notifier.check() == CheckResult()  # no report yet: nothing to tell
+
+    def report(number: int) -> None:
+        evidence = EvidenceReport(
+            kiosk=witness.kiosk_id,
+            number=number,
+            kind="log_inconsistent",
+            old_checkpoint="a\n2\nAA==\n\n— a AAAA\n",
+            new_checkpoint="a\n1\nAA==\n\n— a AAAA\n",
+            consistency=(),
+            detail="the log shrank",
+            detected_ms=api.clock.now,
+        )
+        wire = sign_evidence(evidence, witness.key)
+        response = api.post_raw(f"/v1/kiosks/{witness.kiosk_id}/evidence", json.dumps(wire).encode())
+        assert response.status_code == 202 and response.json()["stored"], response.text
+
+    report(1)
+    assert notifier.check().opened == (f"kiosk_log_report:{witness.kiosk_id}:1",)
+    (to, mail), *more = smtp.inbox.mails
+    assert to == ["linden@example.org"] and not more
+    assert "Widerspruch im Protokoll" in str(mail["Subject"]) and "clear-alarm" in _text(mail)
+    _no_card_ids(_text(mail))
+    assert notifier.check() == CheckResult()  # the same report: not told again
+    report(2)
+    again = notifier.check()
+    assert again.opened == (f"kiosk_log_report:{witness.kiosk_id}:2",)
+    assert again.closed == (f"kiosk_log_report:{witness.kiosk_id}:1",)
+    assert len(smtp.inbox.mails) == 2
