@@ -905,9 +905,9 @@ def _m027_alert_notices(conn: sqlite3.Connection) -> None:
     """Incidents the server told people about (issue 20): notified once, again only after recovering.
 
     One row per incident: ``incident_key`` names what went wrong where (``kiosk_silent:k_…``,
-    ``equivocation:k_…``, ``log_inconsistent``, ``kiosk_log_report:k_…:N``); ``closed_ms`` is set once it recovered, and
-    only one row per key may be open.  ``mail_ms`` and ``webhook_ms`` are when each channel
-    delivered (``NULL``: not yet); a failed try counts in ``attempts``, keeps its error
+    ``equivocation:k_…``, ``log_inconsistent``, ``kiosk_log_report:k_…:N``); ``closed_ms`` is set
+    once it recovered, and only one row per key may be open.  ``mail_ms`` and ``webhook_ms`` are
+    when each channel delivered (``NULL``: not yet); a failed try counts in ``attempts``, keeps its error
     (never a card ID: the notices hold none) and waits until ``next_try_ms``.
     Operational, not ledger: not in the transparency log.
     """
