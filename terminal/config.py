@@ -27,7 +27,9 @@ from terminal.errors import ConfigError
 
 READERS = ("nfc", "stdin", "sim")
 INDICATORS = ("console", "gpio")
-LANGUAGES = ("de", "en")  # the screen's translations, terminal/ui/locale/<language>.toml
+# The screen's languages (terminal/ui/i18n.py, LANGUAGES): terminal/ui/locale/<language>/LC_MESSAGES/kiosk.po;
+# "de@leicht" is German in Leichte Sprache (plain language).
+LANGUAGES = ("de", "en", "tr", "ar", "uk", "ru", "de@leicht")
 NFC_PATH_KINDS = ("usb", "tty", "udp")  # nfcpy's path prefixes for the readers we support
 # Where enrolment on a kiosk writes its config (the systemd units' StateDirectory), and the variable
 # that points elsewhere; every command that needs the config finds it here without --config.
