@@ -27,7 +27,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import arabic_reshaper
-from bidi.algorithm import get_display  # the pure-Python algorithm: it mirrors brackets, the Rust one does not
+from bidi.algorithm import (
+    get_display,
+)  # the pure-Python algorithm: it mirrors brackets, the Rust one does not
 
 
 def visual(line: str) -> str:

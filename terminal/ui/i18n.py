@@ -107,9 +107,9 @@ def load_catalogue(language: str) -> dict[str, str]:
     texts: dict[str, str] = {}
     for key, message in translator.messages.items():
         if isinstance(message.id, tuple):
-            texts[key] = translator._gettext.npgettext(key, message.id[0], message.id[1], 1_000_000)
+            texts[key] = str(translator._gettext.npgettext(key, message.id[0], message.id[1], 1_000_000))
         else:
-            texts[key] = translator._gettext.pgettext(key, message.id)
+            texts[key] = str(translator._gettext.pgettext(key, str(message.id)))
     return texts
 
 
@@ -147,7 +147,7 @@ class Translator:
         message = self._message(key)
         if isinstance(message.id, tuple):
             raise KeyError(f"{key!r} has plural forms: use Translator.plural")
-        return str(self._gettext.pgettext(key, message.id)).format(**values)
+        return str(self._gettext.pgettext(key, str(message.id))).format(**values)
 
     def plural(self, key: str, count: int, **values: object) -> str:
         """The plural form of ``key`` for ``count`` (CLDR's rule), with ``{count}`` filled in.

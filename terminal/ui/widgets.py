@@ -80,6 +80,7 @@ class FitLabel(Label):  # type: ignore[misc]  # Kivy has no type hints
     font_cap = NumericProperty(0.0)
     natural_font = NumericProperty(0.0)
     text_size: Any  # Kivy's property: (width, height), either may be None
+    halign: Any  # Kivy's property: "left", "center", "right" or "justify"
 
     PREFER_ONE_LINE: Final = 0.75
     """A text that may wrap stays on one line if that needs no less than this share of the wrapped size."""
@@ -107,7 +108,8 @@ class FitLabel(Label):  # type: ignore[misc]  # Kivy has no type hints
 
     def on_rtl(self, _label: Any, _rtl: bool) -> None:
         """Mirror the alignment: what starts at the left in German starts at the right in Arabic."""
-        self.halign = {"left": "right", "right": "left"}.get(self.halign, self.halign)
+        halign: str = self.halign
+        self.halign = {"left": "right", "right": "left"}.get(halign, halign)
         self._trigger_texture()
 
     def texture_update(self, *largs: Any) -> None:

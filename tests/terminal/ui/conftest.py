@@ -259,7 +259,8 @@ class ScreenCheck:
     At both sizes the view draws exactly the screen's texts and every label fits;
     the screenshot is not one flat colour.  With ``KOKREATIV_SCREENSHOTS`` set (``make
     screenshots``) the German screenshots whose names start with ``docs_prefix`` are
-    copied there for the docs, and the Arabic ones in :data:`ARABIC_DOCS` (docs/ui.md shows right to left).  ``seen`` keeps each screen name checked.
+    copied there for the docs, and the Arabic ones in :data:`ARABIC_DOCS` (docs/ui.md shows right to
+    left).  ``seen`` keeps each screen name checked.
     """
 
     def __init__(

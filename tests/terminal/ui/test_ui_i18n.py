@@ -69,7 +69,7 @@ def _messages(language: str) -> dict[str, Message]:
 
 
 def test_config_and_catalogues_know_the_same_languages() -> None:
-    assert CONFIG_LANGUAGES == tuple(LANGUAGES)
+    assert tuple(LANGUAGES) == CONFIG_LANGUAGES
     for language in TRANSLATED:
         assert (UI / "locale" / language / "LC_MESSAGES" / "kiosk.po").is_file()
     assert not list((UI / "locale").rglob("*.mo")), "catalogues are compiled in memory, none in the tree"
@@ -92,7 +92,9 @@ def test_every_message_is_translated_with_its_placeholders(language: str) -> Non
         if isinstance(message.id, tuple):
             # A plural form may leave the number out ("قسيمتان": two tokens); the last form keeps it.
             if _placeholders(forms[-1]) != wanted or any(not _placeholders(f) <= wanted for f in forms):
-                problems.append(f"{key}: placeholders {[sorted(_placeholders(f)) for f in forms]} != {wanted}")
+                problems.append(
+                    f"{key}: placeholders {[sorted(_placeholders(f)) for f in forms]} != {wanted}"
+                )
         elif _placeholders(forms[0]) != wanted:
             problems.append(f"{key}: placeholders {sorted(_placeholders(forms[0]))} != {sorted(wanted)}")
     assert problems == []
