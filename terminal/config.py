@@ -30,7 +30,9 @@ _log = logging.getLogger(__name__)
 
 READERS = ("nfc", "stdin", "sim")
 INDICATORS = ("console", "gpio")
-LANGUAGES = ("de", "en")  # the screen's translations, terminal/ui/locale/<language>.toml
+# The screen's languages (terminal/ui/i18n.py, LANGUAGES): terminal/ui/locale/<language>/LC_MESSAGES/kiosk.po;
+# "de@leicht" is German in Leichte Sprache (plain language).
+LANGUAGES = ("de", "en", "tr", "ar", "uk", "ru", "de@leicht")
 NFC_PATH_KINDS = ("usb", "tty", "udp")  # nfcpy's path prefixes for the readers we support
 # Keys kiosk.toml had under another name: still read (deprecated), written under the new one.
 DEPRECATED_KEYS = {"nfc_path": "device"}

@@ -125,6 +125,7 @@ class KioskScreen:
     def _make_presenter(self) -> BasePresenter:
         controller = self.controller
         translator = Translator(controller.language)
+        self.view.set_language(translator.language)
         limits, info = controller.limits, controller.info
         if controller.mode is KioskMode.SHOP and limits is not None and info is not None:
             return ShopPresenter(

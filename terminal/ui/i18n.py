@@ -1,46 +1,116 @@
-"""Translations for the kiosk screen: one TOML file per language in ``terminal/ui/locale/``.
+"""Translations for the kiosk screen: gettext catalogues, read with Babel when the screen starts.
 
-Every text the screen shows comes from these files, so a new language is a new
-file and no code.  Keys are dotted paths (``check_in.title``); values are
-:meth:`str.format` templates.  Plural forms live under ``.zero``, ``.one`` and
-``.other`` (``zero`` is optional and falls back to ``other``), which covers
-German and English; a language that needs more forms would add them here.
+The code asks for a text by its key (``check_in.line``); the key is the
+message's ``msgctxt`` and its English text the ``msgid``, so translators work
+with ordinary gettext tools and see the English sentence::
+
+    msgctxt "check_in.line"
+    msgid "Checked in at {time}"
+    msgstr "Eingecheckt um {time}"
+
+``locale/kiosk.pot`` is the template: every key with its English text (English
+needs no catalogue of its own).  Each other language has
+``locale/<code>/LC_MESSAGES/kiosk.po``, compiled in memory when a
+:class:`Translator` is made, so a fresh checkout needs no compile step and the
+tree holds no ``.mo`` files.  Texts are :meth:`str.format` templates.
+
+Plurals follow CLDR through Babel: a catalogue's ``Plural-Forms`` header is
+:func:`plural_forms` of its language (German, English and Turkish two forms,
+Russian and Ukrainian four, Arabic six) and :meth:`Translator.plural` picks the
+form with gettext's ``npgettext``.  A key with a ``.zero`` message
+(``status.pending.zero``: "All sent") shows that for a count of 0.
 
 A missing key or placeholder is a bug, not something to paper over at a
-kiosk: :class:`Translator` raises :class:`KeyError` on it, and a test checks
-that every language has exactly the keys of the default one.
+kiosk: :class:`Translator` raises :class:`KeyError` on it.  Tests check that
+every language translates every message, keeps its placeholders and does not
+just copy the English (``tests/terminal/ui/test_ui_i18n.py``).
 """
 
 from __future__ import annotations
 
-import tomllib
+import io
+from collections.abc import Mapping
 from datetime import datetime, tzinfo
 from importlib import resources
-from typing import Any, Final
+from typing import Final
+
+from babel import Locale
+from babel.messages.catalog import Catalog, Message
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.plural import to_gettext
+from babel.support import NullTranslations, Translations
 
 DEFAULT_LANGUAGE: Final = "de"
-LANGUAGES: Final = ("de", "en")
+SOURCE_LANGUAGE: Final = "en"
+"""The language of the message IDs: it has no catalogue, gettext shows the IDs."""
+
+LANGUAGES: Final[Mapping[str, str]] = {
+    "de": "Deutsch",
+    "en": "English",
+    "tr": "Türkçe",
+    "ar": "العربية",
+    "uk": "Українська",
+    "ru": "Русский",
+    "de@leicht": "Deutsch – Leichte Sprache",
+}
+"""The screen's languages, code: own name.  ``de@leicht`` is German in Leichte Sprache (plain
+language); the code is gettext's ``language@modifier`` form, as in ``sr@latin``."""
+
+RTL_LANGUAGES: Final = frozenset({"ar"})
+"""Languages written right to left: the view shapes their text and aligns it to the right."""
+
+DOMAIN: Final = "kiosk"
 
 
-def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, str]:
-    flat: dict[str, str] = {}
-    for key, value in table.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{name}."))
-        elif isinstance(value, str):
-            flat[name] = value
-        else:
-            raise ValueError(f"translation {name!r} must be a string")
-    return flat
+def _locale_files() -> resources.abc.Traversable:
+    return resources.files("terminal.ui").joinpath("locale")
+
+
+def babel_locale(language: str) -> Locale:
+    """Babel's locale of a language code: ``de@leicht`` is German with a modifier."""
+    return Locale.parse(language)
+
+
+def plural_forms(language: str) -> str:
+    """The ``Plural-Forms`` header of ``language``'s catalogue, from CLDR's rules as Babel has them."""
+    return to_gettext(babel_locale(language).plural_form)
+
+
+def read_template() -> Catalog:
+    """``locale/kiosk.pot``: every key (``msgctxt``) with its English text."""
+    with _locale_files().joinpath(f"{DOMAIN}.pot").open("rb") as file:
+        return read_po(file, locale=SOURCE_LANGUAGE, domain=DOMAIN)
+
+
+def read_catalogue(language: str) -> Catalog:
+    """The ``.po`` catalogue of ``language``; :class:`ValueError` for a language we do not ship."""
+    if language not in LANGUAGES:
+        raise ValueError(f"unknown language {language!r}; choose one of {', '.join(LANGUAGES)}")
+    if language == SOURCE_LANGUAGE:
+        return read_template()
+    path = _locale_files().joinpath(language, "LC_MESSAGES", f"{DOMAIN}.po")
+    with path.open("rb") as file:
+        return read_po(file, locale=babel_locale(language), domain=DOMAIN)
+
+
+def _compile(catalogue: Catalog) -> NullTranslations:
+    buffer = io.BytesIO()
+    write_mo(buffer, catalogue)
+    buffer.seek(0)
+    return Translations(buffer, domain=DOMAIN)
 
 
 def load_catalogue(language: str) -> dict[str, str]:
-    """All templates of ``language`` by dotted key; :class:`ValueError` for a language we do not ship."""
-    if language not in LANGUAGES:
-        raise ValueError(f"unknown language {language!r}; choose one of {', '.join(LANGUAGES)}")
-    text = resources.files("terminal.ui").joinpath("locale", f"{language}.toml").read_text(encoding="utf-8")
-    return _flatten(tomllib.loads(text))
+    """Every key's text in ``language`` (plural messages: their last, "other" form), for tests and tools."""
+    translator = Translator(language)
+    texts: dict[str, str] = {}
+    for key, message in translator.messages.items():
+        if isinstance(message.id, tuple):
+            texts[key] = str(translator._gettext.npgettext(key, message.id[0], message.id[1], 1_000_000))
+        else:
+            texts[key] = str(translator._gettext.pgettext(key, str(message.id)))
+    return texts
 
 
 class Translator:
@@ -54,18 +124,43 @@ class Translator:
     """
 
     def __init__(self, language: str = DEFAULT_LANGUAGE, *, tz: tzinfo | None = None) -> None:
+        if language not in LANGUAGES:
+            raise ValueError(f"unknown language {language!r}; choose one of {', '.join(LANGUAGES)}")
         self.language = language
-        self._templates = load_catalogue(language)
+        self.rtl = language in RTL_LANGUAGES
+        self.messages: dict[str, Message] = {
+            message.context: message for message in read_template() if message.id and message.context
+        }
+        self._gettext = (
+            NullTranslations() if language == SOURCE_LANGUAGE else _compile(read_catalogue(language))
+        )
         self._tz = tz
+
+    def _message(self, key: str) -> Message:
+        try:
+            return self.messages[key]
+        except KeyError:
+            raise KeyError(f"no kiosk text {key!r} in {DOMAIN}.pot") from None
 
     def __call__(self, key: str, **values: object) -> str:
         """The text for ``key`` with ``values`` filled in; :class:`KeyError` if either is missing."""
-        return self._templates[key].format(**values)
+        message = self._message(key)
+        if isinstance(message.id, tuple):
+            raise KeyError(f"{key!r} has plural forms: use Translator.plural")
+        return str(self._gettext.pgettext(key, str(message.id))).format(**values)
 
     def plural(self, key: str, count: int, **values: object) -> str:
-        """``key.zero`` / ``key.one`` / ``key.other`` by ``count``, with ``{count}`` filled in."""
-        form = "one" if count == 1 else "zero" if count == 0 and f"{key}.zero" in self._templates else "other"
-        return self(f"{key}.{form}", count=count, **values)
+        """The plural form of ``key`` for ``count`` (CLDR's rule), with ``{count}`` filled in.
+
+        ``key.zero``, where it exists, is the text for a count of 0.
+        """
+        if count == 0 and f"{key}.zero" in self.messages:
+            return self(f"{key}.zero", count=count, **values)
+        message = self._message(key)
+        if not isinstance(message.id, tuple):
+            raise KeyError(f"{key!r} has no plural forms")
+        singular, plural = message.id[0], message.id[1]
+        return str(self._gettext.npgettext(key, singular, plural, count)).format(count=count, **values)
 
     def _local(self, ms: int) -> datetime:
         return datetime.fromtimestamp(ms / 1000, self._tz).astimezone(self._tz)
@@ -83,10 +178,14 @@ class Translator:
         return self("time.other_day", date=moment.strftime(self("time.date")), time=clock)
 
     def duration(self, minutes: int) -> str:
-        """``45 Min.``, ``3 Std.`` or ``2 Std. 15 Min.``."""
+        """``45 Min.``, ``3 Std.`` or ``2 Std. 15 Min.`` (each part a plural form of its own)."""
         hours, rest = divmod(max(0, minutes), 60)
         if hours == 0:
-            return self("duration.minutes", minutes=rest)
+            return self.plural("duration.minutes", rest)
         if rest == 0:
-            return self("duration.hours", hours=hours)
-        return self("duration.hours_minutes", hours=hours, minutes=rest)
+            return self.plural("duration.hours", hours)
+        return self(
+            "duration.hours_minutes",
+            hours=self.plural("duration.hours", hours),
+            minutes=self.plural("duration.minutes", rest),
+        )

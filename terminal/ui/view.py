@@ -21,9 +21,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 from kivy.clock import Clock
+from kivy.core.text import DEFAULT_FONT, LabelBase
 from kivy.graphics import Color, Rectangle
 from kivy.properties import ColorProperty
 from kivy.uix.boxlayout import BoxLayout
@@ -32,6 +34,7 @@ from kivy.uix.gridlayout import GridLayout
 from kivy.uix.label import Label
 from kivy.uix.widget import Widget
 
+from terminal.ui.i18n import RTL_LANGUAGES
 from terminal.ui.icons import BACKSPACE, BusyIndicator, IconWidget
 from terminal.ui.model import KEYPAD_KEYS, LONG_PRESS_S, Action, Icon, Layout, Screen, ScreenInput
 from terminal.ui.palette import PALETTES, Palette
@@ -48,6 +51,21 @@ from terminal.ui.widgets import (
     _set_rgba,
     _StatusStrip,
 )
+
+# -- fonts ----------------------------------------------------------------------------------------------
+
+FONTS_DIR: Final = Path(__file__).parent / "fonts"
+ARABIC_FONT: Final = "KioskArabic"
+"""DejaVu Sans, shipped in ``terminal/ui/fonts`` (so no OS font is needed): it has Arabic, with the
+presentation forms :mod:`terminal.ui.bidi` draws, and Latin and Cyrillic for numbers and names."""
+LabelBase.register(
+    ARABIC_FONT,
+    fn_regular=str(FONTS_DIR / "DejaVuSans.ttf"),
+    fn_bold=str(FONTS_DIR / "DejaVuSans-Bold.ttf"),
+)
+LANGUAGE_FONTS: Final = {"ar": ARABIC_FONT}
+"""Languages that Kivy's Roboto cannot draw; every other language (Latin, Cyrillic) keeps Roboto."""
+
 
 # -- the four layouts --------------------------------------------------------------------------------
 
@@ -406,6 +424,8 @@ class ScreenView(FloatLayout):  # type: ignore[misc]  # Kivy has no type hints
         self._screen: Screen | None = None
         self._long_press: Any = None  # the pending ClockEvent
         self._long_press_touch: Any = None
+        self.rtl = False
+        self.font_name = DEFAULT_FONT
         with self.canvas.before:
             self._bg_color = Color(rgba=self.background_color)
             self._bg_rect = Rectangle(pos=self.pos, size=self.size)
@@ -416,6 +436,26 @@ class ScreenView(FloatLayout):  # type: ignore[misc]  # Kivy has no type hints
     def screen(self) -> Screen | None:
         """The screen shown last, or ``None`` before the first :meth:`show`."""
         return self._screen
+
+    def set_language(self, language: str) -> None:
+        """Draw texts in ``language``'s font and direction (Arabic: right to left, aligned right)."""
+        self.rtl = language in RTL_LANGUAGES
+        self.font_name = LANGUAGE_FONTS.get(language, DEFAULT_FONT)
+        for page in self._pages.values():
+            self._apply_script(page)
+
+    def _apply_script(self, page: _Page) -> None:
+        """Give every label of ``page`` the language's font and direction (new labels appear as
+        rows and lines grow, so this runs after every update; setting an unchanged value costs nothing)."""
+
+        def walk(widget: Widget) -> Iterator[Widget]:
+            yield widget
+            for child in widget.children:
+                yield from walk(child)
+
+        for widget in walk(page.root):
+            if isinstance(widget, FitLabel) and widget.role != "key":
+                widget.font_name, widget.rtl = self.font_name, self.rtl
 
     def show(self, screen: Screen) -> None:
         """Draw ``screen``: switch layout if it differs, otherwise update the current widgets in place."""
@@ -431,6 +471,7 @@ class ScreenView(FloatLayout):  # type: ignore[misc]  # Kivy has no type hints
             self._page = page
         self.background_color = palette.rgba("background")
         page.update(screen, palette)
+        self._apply_script(page)
         self._screen = screen
 
     # -- for tests and screenshots --

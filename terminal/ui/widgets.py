@@ -35,13 +35,14 @@ from typing import Any, Final, Literal
 
 from kivy.clock import Clock
 from kivy.graphics import Canvas, Color, Ellipse, Line, Rectangle, RoundedRectangle
-from kivy.properties import ColorProperty, NumericProperty, StringProperty
+from kivy.properties import BooleanProperty, ColorProperty, NumericProperty, StringProperty
 from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
 from kivy.uix.label import Label
 from kivy.uix.widget import Widget
 
+from terminal.ui.bidi import visual, visual_lines
 from terminal.ui.icons import draw_icon
 from terminal.ui.model import Action, ScreenInput, StatusLine
 from terminal.ui.palette import Palette, _shade
@@ -64,15 +65,22 @@ class FitLabel(Label):  # type: ignore[misc]  # Kivy has no type hints
     orders texts by it.  Fitting runs once per change of text or size, just
     before the next frame, and measures with Kivy's text layout without
     rendering textures, so an unchanged label costs nothing.
+
+    ``rtl`` (Arabic) draws the text right to left: ``text`` stays the logical
+    text (what tests read), and only the drawn texture gets joined letters in
+    display order, wrapped line by line (:mod:`terminal.ui.bidi`); turning it
+    on mirrors ``halign``.
     """
 
     font_ratio = NumericProperty(0.7)
+    rtl = BooleanProperty(False)
     max_lines = NumericProperty(1)
     min_font = NumericProperty(9.0)
     inset = NumericProperty(0.0)
     font_cap = NumericProperty(0.0)
     natural_font = NumericProperty(0.0)
     text_size: Any  # Kivy's property: (width, height), either may be None
+    halign: Any  # Kivy's property: "left", "center", "right" or "justify"
 
     PREFER_ONE_LINE: Final = 0.75
     """A text that may wrap stays on one line if that needs no less than this share of the wrapped size."""
@@ -93,8 +101,30 @@ class FitLabel(Label):  # type: ignore[misc]  # Kivy has no type hints
             min_font=self._fit_trigger,
             inset=self._fit_trigger,
             font_cap=self._fit_trigger,
+            font_name=self._fit_trigger,
+            rtl=self._fit_trigger,
         )
         self._fit_trigger()
+
+    def on_rtl(self, _label: Any, _rtl: bool) -> None:
+        """Mirror the alignment: what starts at the left in German starts at the right in Arabic."""
+        halign: str = self.halign
+        self.halign = {"left": "right", "right": "left"}.get(halign, halign)
+        self._trigger_texture()
+
+    def texture_update(self, *largs: Any) -> None:
+        """Draw the display form of an ``rtl`` text; the logical text stays in ``text``."""
+        core = self._label
+        if not self.rtl or not core.text:
+            super().texture_update(*largs)
+            return
+        logical = core.text
+        box_w = self.text_box()[0]
+        core.text = visual_lines(logical, lambda line: core.get_extents(line)[0] <= box_w)
+        try:
+            super().texture_update(*largs)
+        finally:
+            core.text = logical
 
     def text_box(self) -> tuple[float, float]:
         """The width and height the text must fit in: the widget less ``inset`` on every side."""
@@ -103,7 +133,17 @@ class FitLabel(Label):  # type: ignore[misc]  # Kivy has no type hints
 
     def _fit(self, *_: Any) -> None:
         box_w, box_h = self.text_box()
-        key = (self.text, box_w, box_h, self.bold, self.font_ratio, self.max_lines, self.min_font)
+        key = (
+            self.text,
+            box_w,
+            box_h,
+            self.bold,
+            self.font_ratio,
+            self.max_lines,
+            self.min_font,
+            self.font_name,
+            self.rtl,
+        )
         if key != self._fit_key:
             self._fit_key = key
             self.natural_font = self._natural_font(box_w, box_h)
@@ -116,7 +156,7 @@ class FitLabel(Label):  # type: ignore[misc]  # Kivy has no type hints
 
     def _natural_font(self, box_w: float, box_h: float) -> float:
         start = float(max(self.min_font, box_h * self.font_ratio))
-        words = self.text.split()
+        words = [visual(word) for word in self.text.split()] if self.rtl else self.text.split()
         if not words or box_w < 1 or box_h < 1:
             return start
         # The core label measures with the options the Label keeps in sync (font, bold, size):
@@ -127,7 +167,8 @@ class FitLabel(Label):  # type: ignore[misc]  # Kivy has no type hints
             return wrapped
         # Several lines are allowed, but one line reads better if it costs little size.
         self.font_size = start
-        one_line = min(start, start * box_w / max(1.0, float(core.get_extents(self.text)[0])) * 0.97)
+        drawn = visual(self.text) if self.rtl else self.text
+        one_line = min(start, start * box_w / max(1.0, float(core.get_extents(drawn)[0])) * 0.97)
         return one_line if one_line >= max(self.min_font, self.PREFER_ONE_LINE * wrapped) else wrapped
 
     def _wrapped_font(self, core: Any, words: list[str], start: float, box_w: float, box_h: float) -> float:
@@ -140,10 +181,18 @@ class FitLabel(Label):  # type: ignore[misc]  # Kivy has no type hints
             if widest > box_w:
                 smaller = size * box_w / widest * 0.97  # text width grows in proportion to the font
             else:
-                self.text_size = text_size
-                height = core.render()[1]
                 line_height = core.get_extents(words[0])[1] or 1
-                lines = round(height / line_height)
+                self.text_size = text_size
+                if self.rtl:  # measure the lines texture_update will draw
+                    logical = core.text
+                    core.text = visual_lines(logical, lambda line: core.get_extents(line)[0] <= box_w)
+                    try:
+                        height, lines = core.render()[1], core.text.count("\n") + 1
+                    finally:
+                        core.text = logical
+                else:
+                    height = core.render()[1]
+                    lines = round(height / line_height)
                 if height <= box_h and (not self.max_lines or lines <= self.max_lines):
                     return size
                 smaller = size * (max(0.5, min(0.95, math.sqrt(box_h / height))) if height > box_h else 0.92)

@@ -30,6 +30,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -37,11 +38,14 @@ from typing import Any
 import pytest
 
 from terminal.ui import kivyenv
+from terminal.ui.bidi import visual
 
 SMALL = (800, 480)
 """The official 7" Raspberry Pi touch display."""
 LARGEST = (1920, 1080)
 """A full-HD HDMI screen; the largest size a test may ask for."""
+ARABIC_DOCS = frozenset({"idle", "check_out", "menu"})
+"""The screens ``make screenshots`` also copies in Arabic, to show right-to-left text in docs/ui.md."""
 
 _KIVY_HOME = tempfile.mkdtemp(prefix="kokreativ-kivy-")
 atexit.register(shutil.rmtree, _KIVY_HOME, True)
@@ -230,7 +234,11 @@ def assert_fits(label: Any) -> None:
         f"{label.text!r}: {label.texture_size} > {label.size}"
     )
     drawn = " ".join(" ".join(_line_texts(label)).split())
-    assert drawn == " ".join(label.text.split()), f"cut or split mid-word: {_line_texts(label)}"
+    if label.rtl:  # drawn in display order, line by line: compare the words, each in its drawn form
+        expected = " ".join(visual(line) for line in label.text.split("\n"))
+        assert Counter(drawn.split()) == Counter(expected.split()), f"cut: {_line_texts(label)}"
+    else:
+        assert drawn == " ".join(label.text.split()), f"cut or split mid-word: {_line_texts(label)}"
     if label.max_lines:
         assert len(_line_texts(label)) <= label.max_lines, label.text
 
@@ -251,7 +259,8 @@ class ScreenCheck:
     At both sizes the view draws exactly the screen's texts and every label fits;
     the screenshot is not one flat colour.  With ``KOKREATIV_SCREENSHOTS`` set (``make
     screenshots``) the German screenshots whose names start with ``docs_prefix`` are
-    copied there for the docs.  ``seen`` keeps each screen name checked.
+    copied there for the docs, and the Arabic ones in :data:`ARABIC_DOCS` (docs/ui.md shows right to
+    left).  ``seen`` keeps each screen name checked.
     """
 
     def __init__(
@@ -279,7 +288,8 @@ class ScreenCheck:
         png = self._screenshot(self._folder / f"{screen.name}.{self._language}.png")
         assert len(sample_colours(png)) >= 2, f"{screen.name} is one flat colour"
         target = os.environ.get("KOKREATIV_SCREENSHOTS")
-        if target and self._language == "de" and screen.name.startswith(self._docs_prefix):
+        docs = self._language == "de" or (self._language == "ar" and screen.name in ARABIC_DOCS)
+        if target and docs and screen.name.startswith(self._docs_prefix):
             Path(target).mkdir(parents=True, exist_ok=True)  # the docs keep the German set
             shutil.copyfile(png, Path(target) / png.name)
         self.seen.setdefault(screen.name, screen)

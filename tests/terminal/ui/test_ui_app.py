@@ -1,4 +1,4 @@
-"""The whole kiosk screen, offscreen: every screen in both languages, enrolment by touch, responsiveness.
+"""The whole kiosk screen, offscreen: every screen in every language, enrolment by touch, responsiveness.
 
 Screens are produced by the real presenter and drawn by the real view; the
 kiosk runs with its real core, outbox and sync client against a real server
@@ -6,7 +6,7 @@ process on loopback.
 
 Every screen is written as a PNG into the test's temporary folder.  With
 ``KOKREATIV_SCREENSHOTS=DIR`` (``make screenshots`` sets it to ``docs/img/ui``)
-the German set is copied there too, which is how the docs' pictures are made.
+the German set (and a few Arabic screens) is copied there too, which is how the docs' pictures are made.
 """
 
 from __future__ import annotations
@@ -37,12 +37,13 @@ from terminal.tap import Outcome, TapOutcome
 from terminal.ui import screens
 from terminal.ui.app import kivy_post
 from terminal.ui.controller import ScreenController, enrol_against
+from terminal.ui.i18n import LANGUAGES
 from terminal.ui.model import Layout
 from terminal.ui.presenter import EnrolResult
 from terminal.ui.screens import KioskStatus
 from terminal.ui.view import ScreenView
 from tests.conftest import EnrolledKiosk, ServerProcess
-from tests.terminal.ui.conftest import IgnoreInput, ScreenCheck
+from tests.terminal.ui.conftest import ARABIC_DOCS, IgnoreInput, ScreenCheck
 from tests.terminal.ui.ui_helpers import INFO, NOW, Harness
 
 DOCS_UI = Path(__file__).resolve().parents[3] / "docs" / "img" / "ui"
@@ -156,11 +157,12 @@ def _enrolment_steps(h: Harness) -> Iterator[Callable[[], None]]:
     yield saved
 
 
-@pytest.mark.parametrize("language", ["de", "en"])
-def test_every_screen_renders_in_both_languages_and_fits_small_and_large(
+@pytest.mark.parametrize("language", list(LANGUAGES))
+def test_every_screen_renders_in_every_language_and_fits_small_and_large(
     language: str, render: Any, frames: Any, resize: Any, screenshot: Any, tmp_path: Path
 ) -> None:
     view = ScreenView(screen_input=IgnoreInput())
+    view.set_language(language)
     render(view)
     check = ScreenCheck(
         view, language=language, resize=resize, frames=frames, screenshot=screenshot, folder=tmp_path
@@ -182,8 +184,9 @@ def test_every_screen_renders_in_both_languages_and_fits_small_and_large(
     assert {s.layout for s in check.seen.values()} == set(Layout)
 
 
-def test_the_docs_keep_the_german_screenshots() -> None:
+def test_the_docs_keep_the_german_screenshots_and_some_arabic_ones() -> None:
     missing = sorted(name for name in ALL_SCREENS if not (DOCS_UI / f"{name}.de.png").is_file())
+    missing += sorted(name for name in ARABIC_DOCS if not (DOCS_UI / f"{name}.ar.png").is_file())
     assert missing == [], "run 'make screenshots' and commit docs/img/ui"
 
 

@@ -26,7 +26,7 @@ from protocol.trust import Preset
 from terminal.shop import CardRefused, TillOutcome, VoidResult
 from terminal.shop import signal_of as till_signal  # the till's own table: outcome → pattern
 from terminal.ui import base_presenter, screens, shop_presenter, shop_screens
-from terminal.ui.i18n import DEFAULT_LANGUAGE, Translator, load_catalogue
+from terminal.ui.i18n import DEFAULT_LANGUAGE, LANGUAGES, Translator, load_catalogue
 from terminal.ui.model import TONE_ICONS, Layout, Tone
 from terminal.ui.palette import PALETTES
 from terminal.ui.screens import KioskStatus
@@ -171,11 +171,12 @@ def _steps(h: ShopHarness) -> Iterator[Callable[[], None]]:
     yield manager_only
 
 
-@pytest.mark.parametrize("language", ["de", "en"])
-def test_every_screen_of_the_till_renders_in_both_languages_and_fits_small_and_large(
+@pytest.mark.parametrize("language", list(LANGUAGES))
+def test_every_screen_of_the_till_renders_in_every_language_and_fits_small_and_large(
     language: str, render: Any, frames: Any, resize: Any, screenshot: Any, tmp_path: Path
 ) -> None:
     view = ScreenView(screen_input=IgnoreInput())
+    view.set_language(language)
     render(view)
     check = ScreenCheck(
         view,
