@@ -149,8 +149,14 @@ class LedgerBook:
         """Hold ``shift`` as a later rule may read it, and count it.
 
         Open shifts by card and site (a tap may close them), shifts in review by first tap (a
-        ``review`` decision names them so), paid ones only as tokens per local day (the daily cap).
+        ``review`` decision names them so), paid ones only as tokens per local day (the daily cap),
+        and each card's newest shift from taps at each site (an undo may take its check-out back).
         """
+        if shift.source == "taps":
+            key = (shift.site_id, shift.card_id)
+            newest = self._latest.get(key)
+            if newest is None or newest.shift_id <= shift.shift_id:
+                self._latest[key] = shift
         status = shift.status
         if status is ShiftStatus.OPEN:
             self._open[(shift.site_id, shift.card_id)] = shift

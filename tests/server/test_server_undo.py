@@ -8,6 +8,7 @@ flagged and changes nothing.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +16,9 @@ from server_helpers import HOUR, MINUTE, T0, Api, World, assert_error
 
 from protocol import EventKind, SignedEvent
 from protocol.economy import UNDO_MAX_MS
+from protocol.note import NoteVerifier
+from server.datadir import InitResult
+from tests.audit_helpers import audit_data_folder
 
 
 def _send(api: Api, kiosk_id: str, events: list[SignedEvent]) -> list[list[str]]:
@@ -169,3 +173,28 @@ def test_a_resent_undo_is_a_duplicate(api: Api, world: World) -> None:
     response = api.send(k.kiosk_id, [tap, undo])
     assert [r["status"] for r in response.json()["results"]] == ["duplicate", "duplicate"]
     assert _shifts(api, world.card_id) == [("rejected", "undone", 0, 0)]
+
+
+def test_the_auditor_replays_undos_and_agrees_with_the_servers_balances(
+    api: Api, world: World, data_dir: tuple[Path, InitResult], tmp_path: Path
+) -> None:
+    old = api.enrol_kiosk(world.site["site_id"])
+    old.version = 1  # a kiosk from before issue 17 signs v1 events: its undo is logged sealed too
+    second = api.create_card()["card_id"]
+    k = world.kiosk
+    in_1 = k.event(EventKind.CHECK_IN, world.card_id, T0)
+    out_1 = k.event(EventKind.CHECK_OUT, world.card_id, T0 + HOUR)
+    _send(api, k.kiosk_id, [in_1, out_1])  # paid: 10 tokens
+    _send(api, k.kiosk_id, [_undo(world, out_1.event.seq, T0 + HOUR + 5_000)])  # back to 0, shift open
+    _send(api, k.kiosk_id, [k.event(EventKind.CHECK_OUT, world.card_id, T0 + 3 * HOUR)])  # 30 tokens
+    in_2 = old.event(EventKind.CHECK_IN, second, T0)
+    _send(api, old.kiosk_id, [in_2, old.event(EventKind.UNDO, second, T0 + 1_000, data={"seq": in_2.event.seq})])
+    in_3 = old.event(EventKind.CHECK_IN, second, T0 + HOUR)
+    out_3 = old.event(EventKind.CHECK_OUT, second, T0 + 2 * HOUR)
+    late = old.event(EventKind.UNDO, second, T0 + 2 * HOUR + UNDO_MAX_MS + 1, data={"seq": out_3.event.seq})
+    assert _send(api, old.kiosk_id, [in_3, out_3, late]) == [[], [], ["undo_too_late"]]
+    assert (api.balance(world.card_id), api.balance(second)) == (30, 10)
+    folder, init = data_dir
+    report = audit_data_folder(folder, [NoteVerifier.parse(init.log_verifier_key)], tmp_path)
+    assert report.ok, "\n".join(report.lines())
+    assert report.mode == "auditor" and report.balances_compared == 2
