@@ -97,7 +97,8 @@ def _staff(value: object) -> str:
 # not covered) or accepted it offline within its limits (debited even into overdraft).
 # ``void``: undo redemption ``id`` (same shop, within its void window); ``card`` is that
 # redemption's card.  ``undo``: take back this kiosk's own check-in or check-out ``seq`` of
-# ``card`` (within seconds by the kiosk's monotonic clock; ``docs/protocol.md``, "Undo at the kiosk").  The rules are ``docs/economy.md``.  ``OPTIONAL_DATA_FIELDS`` may be there too:
+# ``card`` (within seconds by the kiosk's monotonic clock; ``docs/protocol.md``, "Undo at the
+# kiosk").  The rules are ``docs/economy.md``.  ``OPTIONAL_DATA_FIELDS`` may be there too:
 # a ``redeem``'s ``staff`` is the till staff member (``e_…``) who entered their PIN (issue 19).
 DATA_FIELDS: Final[Mapping[EventKind, Mapping[str, Callable[[object], object]]]] = {
     EventKind.CHECK_IN: {},
@@ -361,9 +362,23 @@ def _parse_canonical_layout(body: bytes) -> Event | None:
         if int(seq) > MAX_SAFE_INT or (seq == "1") != (prev == GENESIS_PREV):
             return None
         return _sealed(kiosk, int(seq), prev, ref)
-    card, boot, mono, synced, wall, reason, amount, redemption, online, staff, target, kind, kiosk, prev, seq = (
-        match.groups()
-    )
+    (
+        card,
+        boot,
+        mono,
+        synced,
+        wall,
+        reason,
+        amount,
+        redemption,
+        online,
+        staff,
+        target,
+        kind,
+        kiosk,
+        prev,
+        seq,
+    ) = match.groups()
     numbers = (int(mono), int(wall), int(seq))
     if max(numbers) > MAX_SAFE_INT or (numbers[2] == 1) != (prev == GENESIS_PREV):
         return None

@@ -16,8 +16,8 @@ gets paid in total.  A shift that would pay is held for review instead when
 
 Only paid shifts count against 3 and 4, and a paid shift stays paid, so what
 was decided never changes later; the one exception is a check-out undone at
-the kiosk within seconds (:mod:`.undo`), whose shift stops counting.  ``docs/economy.md`` ("The worst-case loss")
-turns these rules into the bound a stolen key can cost.
+the kiosk within seconds (:mod:`.undo`), whose shift stops counting.
+``docs/economy.md`` ("The worst-case loss") turns these rules into the bound a stolen key can cost.
 """
 
 from __future__ import annotations

@@ -252,7 +252,12 @@ def _undo(
             if shift.tokens:
                 writes.entries.append(
                     LedgerEntry(
-                        shift.volunteer_id, -shift.tokens, LEDGER_KIND_UNDO, shift.shift_id, now_ms, tap.log_index
+                        shift.volunteer_id,
+                        -shift.tokens,
+                        LEDGER_KIND_UNDO,
+                        shift.shift_id,
+                        now_ms,
+                        tap.log_index,
                     )
                 )
         got = shift.in_clock

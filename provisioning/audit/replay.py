@@ -289,7 +289,7 @@ class Replay:
         self._compare_flags(index, record, flags, expected)
 
     def _undo(self, index: int, record: Record, event: Event, kiosk: KioskState) -> None:
-        """Check and apply an ``undo`` with the server's rules (``protocol.economy.undo``); pending taps are paid."""
+        """Check and apply an ``undo`` by the rules of ``protocol.economy.undo``, after pending taps."""
         kiosk_id, seq, card_id, received_ms, flags = record[1], record[2], record[6], record[8], record[9]
         clock, target = event.clock, event.data["seq"]
         key = (kiosk_id, card_id)
@@ -299,7 +299,9 @@ class Replay:
         if card is None:
             self._compare_flags(index, record, flags, [Reason.UNKNOWN_CARD.value])
             return
-        verdict = undo_verdict(seq=seq, target=target, boot=clock.boot_id, mono_ms=clock.mono_ms, latest=latest)
+        verdict = undo_verdict(
+            seq=seq, target=target, boot=clock.boot_id, mono_ms=clock.mono_ms, latest=latest
+        )
         if verdict is not None or latest is None:
             self._compare_flags(index, record, flags, [] if verdict is None else [verdict])
             return

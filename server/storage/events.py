@@ -25,7 +25,9 @@ class EventsRead(Queries):
         return {row[0]: HeldEvent(bytes(row[1]), row[2], row[3], row[4]) for row in rows}
 
     def latest_tap_mark(self, kiosk_id: str, card_id: str, from_seq: int, before_seq: int) -> TapMark | None:
-        """``card_id``'s latest stored check-in, check-out or undo at ``kiosk_id`` in ``[from_seq, before_seq)``.
+        """``card_id``'s latest stored check-in, check-out or undo at ``kiosk_id`` from ``from_seq`` on.
+
+        Only events before ``before_seq`` count.
 
         What an undo's verdict reads (:func:`protocol.economy.undo.undo_verdict`): the range
         starts at the tap the undo names, so a valid undo reads a few rows.  A v2 event's clock

@@ -32,7 +32,8 @@ class ShiftsRead(Queries):
         # A check-out undone at the kiosk leaves its shift set aside (reason ``undone``) beside the copy
         # that opened again with the same check-in: the live one is meant.
         row = self._conn.execute(
-            f"SELECT {SHIFT_COLUMNS} FROM shifts WHERE in_kiosk = ? AND in_seq = ? AND reason IS NOT 'undone'",
+            f"SELECT {SHIFT_COLUMNS} FROM shifts "
+            "WHERE in_kiosk = ? AND in_seq = ? AND reason IS NOT 'undone'",
             (kiosk_id, seq),
         ).fetchone()
         if row is None:

@@ -86,7 +86,14 @@ def test_any_mutation_is_judged_exactly_as_the_full_parser_judges_it(event, data
         + b"0" * 64
         + b'","seq":1,"type":"kokreativ.event","v":1}',  # an undo that names no tap
     ],
-    ids=["denied-without-reason", "seq-2-genesis", "unsafe-integer", "tap-with-seq", "undo-unsafe", "undo-empty"],
+    ids=[
+        "denied-without-reason",
+        "seq-2-genesis",
+        "unsafe-integer",
+        "tap-with-seq",
+        "undo-unsafe",
+        "undo-empty",
+    ],
 )
 def test_layouts_that_match_the_pattern_but_break_a_rule_are_refused(body):
     assert _parse_canonical_layout(body) is None

@@ -188,7 +188,9 @@ def test_the_auditor_replays_undos_and_agrees_with_the_servers_balances(
     _send(api, k.kiosk_id, [_undo(world, out_1.event.seq, T0 + HOUR + 5_000)])  # back to 0, shift open
     _send(api, k.kiosk_id, [k.event(EventKind.CHECK_OUT, world.card_id, T0 + 3 * HOUR)])  # 30 tokens
     in_2 = old.event(EventKind.CHECK_IN, second, T0)
-    _send(api, old.kiosk_id, [in_2, old.event(EventKind.UNDO, second, T0 + 1_000, data={"seq": in_2.event.seq})])
+    _send(
+        api, old.kiosk_id, [in_2, old.event(EventKind.UNDO, second, T0 + 1_000, data={"seq": in_2.event.seq})]
+    )
     in_3 = old.event(EventKind.CHECK_IN, second, T0 + HOUR)
     out_3 = old.event(EventKind.CHECK_OUT, second, T0 + 2 * HOUR)
     late = old.event(EventKind.UNDO, second, T0 + 2 * HOUR + UNDO_MAX_MS + 1, data={"seq": out_3.event.seq})
