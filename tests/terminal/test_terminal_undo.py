@@ -25,8 +25,8 @@ from terminal.sync import SyncClient
 from terminal.tap import Kiosk, Outcome, TapOutcome
 from terminal.trust import TrustStore
 from tests.conftest import clock_from_now
-from tests.terminal.terminal_helpers import recorded_events
 from tests.terminal import test_terminal_real_server as real_server
+from tests.terminal.terminal_helpers import recorded_events
 from tests.terminal.test_terminal_real_server import Ledger, _enrol
 
 ledger = real_server.ledger  # the real ledger on loopback, as a fixture here too
