@@ -57,6 +57,7 @@ class EventKind(StrEnum):
     DENIED = "denied"
     REDEEM = "redeem"
     VOID = "void"
+    UNDO = "undo"  # a volunteer takes back their own check-in or check-out at the same kiosk, seconds later
     # Not a kind anybody signs: what a parsed v2 event says before it is opened.  No rule takes it.
     SEALED = "sealed"
 
@@ -86,6 +87,10 @@ def _online(value: object) -> bool:
     return value
 
 
+def _tap_seq(value: object) -> int:
+    return _require_int(value, "data.seq", 1)
+
+
 def _staff(value: object) -> str:
     return ids.require_id(value, ids.STAFF, field="data.staff")
 
@@ -97,7 +102,9 @@ def _staff(value: object) -> str:
 # fallback; ``online`` says whether the terminal asked the server to authorise it (declined if
 # not covered) or accepted it offline within its limits (debited even into overdraft).
 # ``void``: undo redemption ``id`` (same shop, within its void window); ``card`` is that
-# redemption's card.  The rules are ``docs/economy.md``.  ``OPTIONAL_DATA_FIELDS`` may be there too:
+# redemption's card.  ``undo``: take back this kiosk's own check-in or check-out ``seq`` of
+# ``card`` (within seconds by the kiosk's monotonic clock; ``docs/protocol.md``, "Undo at the
+# kiosk").  The rules are ``docs/economy.md``.  ``OPTIONAL_DATA_FIELDS`` may be there too:
 # a ``redeem``'s ``staff`` is the till staff member (``e_…``) who entered their PIN (issue 19).
 DATA_FIELDS: Final[Mapping[EventKind, Mapping[str, Callable[[object], object]]]] = {
     EventKind.CHECK_IN: {},
@@ -105,6 +112,7 @@ DATA_FIELDS: Final[Mapping[EventKind, Mapping[str, Callable[[object], object]]]]
     EventKind.DENIED: {"reason": _reason_code},
     EventKind.REDEEM: {"amount": _amount, "id": _redemption_id, "online": _online},
     EventKind.VOID: {"id": _redemption_id},
+    EventKind.UNDO: {"seq": _tap_seq},
     EventKind.SEALED: {},
 }
 OPTIONAL_DATA_FIELDS: Final[Mapping[EventKind, Mapping[str, Callable[[object], object]]]] = {
@@ -330,8 +338,8 @@ _CLOCK_AND_DATA: Final = (
     r'"mono_ms":' + _INT + r',"synced":(true|false),"wall_ms":' + _INT + r"\},"
     r'"data":(?:\{\}|\{"reason":"([a-z][a-z0-9_]{0,39})"\}'
     r'|\{(?:"amount":' + _INT + r',)?"id":"(r_[0-9a-f]{32})"(?:,"online":(true|false))?'
-    r'(?:,"staff":"(e_[0-9a-f]{32})")?\}),'
-    r'"kind":"(check_in|check_out|denied|redeem|void)",'
+    r'(?:,"staff":"(e_[0-9a-f]{32})")?\}|\{"seq":([1-9][0-9]{0,15})\}),'
+    r'"kind":"(check_in|check_out|denied|redeem|undo|void)",'
     r'"kiosk":"(k_[0-9a-f]{32})","prev":"([0-9a-f]{64})",'
 )
 _CANONICAL_EVENT: Final = re.compile(
@@ -364,17 +372,37 @@ def _parse_canonical_layout(body: bytes) -> Event | None:
         if int(seq) > MAX_SAFE_INT or (seq == "1") != (prev == GENESIS_PREV):
             return None
         return _sealed(kiosk, int(seq), prev, ref)
-    card, boot, mono, synced, wall, reason, amount, redemption, online, staff, kind, kiosk, prev, seq = (
-        match.groups()
-    )
+    (
+        card,
+        boot,
+        mono,
+        synced,
+        wall,
+        reason,
+        amount,
+        redemption,
+        online,
+        staff,
+        target,
+        kind,
+        kiosk,
+        prev,
+        seq,
+    ) = match.groups()
     numbers = (int(mono), int(wall), int(seq))
     if max(numbers) > MAX_SAFE_INT or (numbers[2] == 1) != (prev == GENESIS_PREV):
         return None
     # Plain strings, not ``EventKind.X.value``: an enum's ``value`` is a property call, per event.
     data: dict[str, Any] = {}
     if kind in _TAP_KINDS:  # the common case: no data at all
-        if reason is not None or redemption is not None:
+        if reason is not None or redemption is not None or target is not None:
             return None
+    elif kind == "undo":
+        if target is None or int(target) > MAX_SAFE_INT:
+            return None
+        data = {"seq": int(target)}
+    elif target is not None:
+        return None
     elif kind == "denied":
         if reason is None or redemption is not None:
             return None

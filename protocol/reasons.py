@@ -126,6 +126,12 @@ class Reason(StrEnum):
     BACKDATED = "backdated"
     SHIFT_OVERLAP = "shift_overlap"
     DAY_TOO_LONG = "day_too_long"
+    # A volunteer's undo of a mistaken tap at the kiosk (flags on admitted ``undo`` events: nothing undone).
+    UNDO_UNKNOWN_TAP = "undo_unknown_tap"  # the undo names no check-in or check-out of its card at its kiosk
+    UNDO_TOO_LATE = "undo_too_late"  # more than UNDO_MAX_MS after the tap by the kiosk's monotonic clock
+    ALREADY_UNDONE = "already_undone"  # a second undo of the same tap (whether the first was honoured or not)
+    UNDO_SUPERSEDED = "undo_superseded"  # the card tapped again since, or the shift moved on
+    UNDONE = "undone"  # the reason of a shift set aside because its tap was undone (no review, no tokens)
 
     # Redemptions and voids at shops (flags on admitted redeem/void events; see docs/economy.md).
     NOT_A_SHOP = "not_a_shop"

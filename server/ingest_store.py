@@ -13,12 +13,14 @@ fixed handful of queries: this is the ingest's hot path.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final, NamedTuple
 
 from protocol import EventKind, Reason
 from protocol.clockref import ClockRef, event_time, wants_ref
 from protocol.commitments import Opening
+from protocol.economy.undo import UNDO_KINDS, TapMark, undo_verdict
 from protocol.events import Event
 from protocol.heartbeat import SignedHeartbeat
 from protocol.logentry import ENTRY_VERSION
@@ -40,6 +42,7 @@ class _Settled(NamedTuple):
     rows: list[NewEvent]
     taps: list[Tap]
     results: list[dict[str, Any]]
+    undos: dict[int, int]  # seq of each undo that reached pairing -> its index in rows and results
 
 
 class Stored(NamedTuple):
@@ -85,9 +88,14 @@ def store_new(
     events_from = first_index + len(entries)
     new = zip(items, events, hashes, strict=True)
     settled = _settle(tx, site, kiosk, new, cards, refs, events_from, now)
-    tx.insert_events(settled.rows)
     if settled.taps:
-        apply_taps(tx, site, settled.taps, now)
+        # Before the rows are stored: an undo whose shift moved on learns its flag here.
+        for (_, seq), flag in apply_taps(tx, site, settled.taps, now).items():
+            at = settled.undos[seq]
+            row = settled.rows[at]
+            settled.rows[at] = dataclasses.replace(row, flags=(*row.flags, flag))
+            settled.results[at]["flags"] = list(settled.rows[at].flags)
+    tx.insert_events(settled.rows)
     # Built after the rules ran: the openings keep what the rules made of each event.
     sealed_refs = _log_entries(tx, settled.rows, events, openings, events_from, version, entries)
     appended = tlog.append(ctx, tx, entries, now_ms=now)
@@ -174,6 +182,8 @@ def _settle(
     rows: list[NewEvent] = []
     taps: list[Tap] = []
     results: list[dict[str, Any]] = []
+    undos: dict[int, int] = {}
+    marks: dict[str, TapMark] = {}  # card -> its latest check-in, check-out or undo in this batch
     kiosk_id = kiosk.kiosk_id
     for offset, ((body, sig), event, body_hash) in enumerate(new):
         event.require_opened()  # the rules below read kind, card, clock and data
@@ -186,6 +196,10 @@ def _settle(
             flags = apply_event(tx, site, event, card, now_ms=now, log_index=log_index, time_ms=time_ms)
             if event.kind is EventKind.VOID and not flags:  # the shop page's request for it is done
                 complete_void_request(tx, event.data["id"], now)
+        elif event.kind is EventKind.UNDO:
+            flags = _flag_undo(tx, event, card, marks, time_ms, log_index=log_index, taps=taps)
+            if taps and taps[-1].seq == event.seq:
+                undos[event.seq] = len(rows)
         else:
             flags = _flag_tap(
                 event,
@@ -215,7 +229,56 @@ def _settle(
             )
         )
         results.append({"seq": event.seq, "status": "accepted", "flags": flags})
-    return _Settled(rows, taps, results)
+        if event.kind in UNDO_KINDS:
+            target = event.data["seq"] if event.kind is EventKind.UNDO else None
+            marks[event.card] = TapMark(event.seq, event.kind, clock.boot_id, clock.mono_ms, target)
+    return _Settled(rows, taps, results, undos)
+
+
+def _flag_undo(
+    tx: Tx,
+    event: Event,
+    card: Card | None,
+    marks: Mapping[str, TapMark],
+    time_ms: int,
+    *,
+    log_index: int,
+    taps: list[Tap],
+) -> list[str]:
+    """The flags of an admitted ``undo`` (``protocol.economy.undo``); one that may apply joins ``taps``.
+
+    Its verdict reads the card's latest tap at the kiosk: from this batch's ``marks`` if the
+    card tapped in it, else from storage, from the tap it names on.
+    """
+    if card is None:
+        return [Reason.UNKNOWN_CARD.value]
+    target = event.data["seq"]
+    clock = event.clock
+    latest = marks.get(event.card)
+    if latest is None and target < event.seq:
+        latest = tx.latest_tap_mark(event.kiosk, event.card, target, event.seq)
+    verdict = undo_verdict(
+        seq=event.seq, target=target, boot=clock.boot_id, mono_ms=clock.mono_ms, latest=latest
+    )
+    if verdict is not None:
+        return [verdict]
+    assert latest is not None
+    taps.append(
+        Tap(
+            event.kiosk,
+            event.seq,
+            EventKind.UNDO,
+            event.card,
+            card.volunteer_id,
+            time_ms,
+            log_index=log_index,
+            boot=clock.boot_id,
+            mono_ms=clock.mono_ms,
+            target=target,
+            undoes=latest.kind,
+        )
+    )
+    return []
 
 
 def _flag_tap(

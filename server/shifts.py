@@ -19,9 +19,11 @@ from protocol.economy.shifts import (
     shift_minutes,
     shift_tokens,
 )
+from protocol.economy.undo import LEDGER_KIND_UNDO
 
 __all__ = [
     "LEDGER_KIND_SHIFT",
+    "LEDGER_KIND_UNDO",
     "MS_PER_HOUR",
     "MS_PER_MINUTE",
     "UNSYNCED_TOLERANCE_MS",

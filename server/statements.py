@@ -34,7 +34,7 @@ from server.context import ServerContext
 from server.errors import InputError, ServiceError
 from server.models import RedemptionStatus
 from server.redemptions import LEDGER_KIND_REDEEM, LEDGER_KIND_VOID
-from server.shifts import LEDGER_KIND_SHIFT
+from server.shifts import LEDGER_KIND_SHIFT, LEDGER_KIND_UNDO
 from server.storage import ReadTx
 
 CSV: Final = "text/csv; charset=utf-8"
@@ -134,7 +134,7 @@ def account(tx: ReadTx, volunteer_id: str, period: Period) -> dict[str, Any]:
     """The account part of a statement: balances, totals and entries of ``volunteer_id`` in ``period``."""
     opening = tx.balance_before(volunteer_id, period.from_ms)
     balance = opening
-    totals = {LEDGER_KIND_SHIFT: 0, LEDGER_KIND_REDEEM: 0, LEDGER_KIND_VOID: 0}
+    totals = {LEDGER_KIND_SHIFT: 0, LEDGER_KIND_REDEEM: 0, LEDGER_KIND_VOID: 0, LEDGER_KIND_UNDO: 0}
     entries = []
     for entry, site_id, card_id in tx.ledger_lines(volunteer_id, period.from_ms, period.to_ms):
         balance += entry.delta
@@ -152,7 +152,7 @@ def account(tx: ReadTx, volunteer_id: str, period: Period) -> dict[str, Any]:
             }
         )
     earned, redeemed, voided = (
-        totals[LEDGER_KIND_SHIFT],
+        totals[LEDGER_KIND_SHIFT] + totals[LEDGER_KIND_UNDO],  # an undone check-out takes its pay back
         -totals[LEDGER_KIND_REDEEM],
         totals[LEDGER_KIND_VOID],
     )

@@ -53,6 +53,7 @@ from protocol.earning import ZONE
 from protocol.economy import Site, SiteKind
 from protocol.economy.redemptions import LEDGER_KIND_REDEEM, LEDGER_KIND_VOID
 from protocol.economy.shifts import LEDGER_KIND_SHIFT
+from protocol.economy.undo import LEDGER_KIND_UNDO
 from server import tlog
 from server.context import ServerContext
 from server.storage.views import BookedRow
@@ -148,13 +149,15 @@ class _Period:
         for row in rows:
             site = row.site_id or ""
             label = labels.get(site) or {"site_id": site, "name": ""}
-            if row.kind == LEDGER_KIND_SHIFT:
+            if row.kind in (LEDGER_KIND_SHIFT, LEDGER_KIND_UNDO):
+                # An undone check-out takes its shift back: it counts against the period it is booked in.
+                sign = 1 if row.kind == LEDGER_KIND_SHIFT else -1
                 self.workers.add(row.volunteer_id)
                 self.sites.setdefault(site, _Row(label)).add(
-                    row.volunteer_id, shifts=row.entries, hours=row.minutes / 60
+                    row.volunteer_id, shifts=sign * row.entries, hours=sign * row.minutes / 60
                 )
-                self.figures["shifts"] += row.entries
-                self.figures["hours"] += row.minutes / 60
+                self.figures["shifts"] += sign * row.entries
+                self.figures["hours"] += sign * row.minutes / 60
                 self.figures["issued"] += row.delta
             elif row.kind in (LEDGER_KIND_REDEEM, LEDGER_KIND_VOID):
                 # A void gives tokens back: it counts against the period it is booked in.

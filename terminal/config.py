@@ -22,6 +22,7 @@ import tomli_w
 
 from protocol import MalformedError, PublicKey, Reason, b64decode, b64encode, ids
 from protocol.cards import UID_PSEUDONYM_KEY_BYTES
+from protocol.economy.undo import UNDO_MAX_MS
 from protocol.note import NoteVerifier
 from terminal._files import write_private
 from terminal.errors import ConfigError
@@ -55,6 +56,9 @@ class KioskConfig:
     tokens_per_hour: int
     max_shift_hours: int = 12
     double_tap_window_s: float = 10.0
+    # How long the screen offers to undo a check-in or check-out (issue 20); 0: never.  At most the
+    # protocol's cap (protocol.economy.UNDO_MAX_MS, 30 s), so the server honours what the screen offers.
+    undo_window_s: float = 10.0
     data_dir: Path
     reader: str = "stdin"
     indicator: str = "console"
@@ -103,6 +107,7 @@ def _check(condition: bool, path: Path, name: str, what: str) -> None:
 _OPTIONAL: dict[str, tuple[type | tuple[type, ...], Callable[[Any], bool]]] = {
     "max_shift_hours": (int, lambda v: v >= 1),
     "double_tap_window_s": ((int, float), lambda v: v >= 0),
+    "undo_window_s": ((int, float), lambda v: 0 <= v <= UNDO_MAX_MS / 1000),
     "reader": (str, lambda v: v in READERS),
     "indicator": (str, lambda v: v in INDICATORS),
     "green_pin": (int, lambda v: 0 <= v <= 27),
@@ -214,8 +219,9 @@ def _optional_values(raw: dict[str, Any], server_key: PublicKey, path: Path) -> 
         _check(bool(given) and "\0" not in given, path, "metrics_file", "must be a file path")
         file = Path(given)
         values["metrics_file"] = file if file.is_absolute() else path.resolve().parent / file
-    if "double_tap_window_s" in values:
-        values["double_tap_window_s"] = float(values["double_tap_window_s"])
+    for name in ("double_tap_window_s", "undo_window_s"):
+        if name in values:
+            values[name] = float(values[name])
     return values
 
 

@@ -3,7 +3,9 @@
 Incomplete read → nothing; denied card → ``denied`` event; coordinator card →
 the menu; same card within the double-tap window → ``already_recorded``; else
 ``check_out`` of a young open shift or a new ``check_in``.  The rules in full:
-docs/architecture.md, "A tap, on a check-in kiosk".
+docs/architecture.md, "A tap, on a check-in kiosk".  For ``undo_window_s`` after
+a check-in or check-out the screen offers to take it back: :meth:`Kiosk.undo`
+signs an ``undo`` event (docs/protocol.md, "Undo at the kiosk").
 
 The event is committed *before* the indicator is told, so a green light
 always means the tap is on disk.  Nothing here touches the network: the tap
@@ -13,6 +15,7 @@ path works offline.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -50,6 +53,7 @@ class Outcome(StrEnum):
     ALREADY_RECORDED = "already_recorded"
     ERROR = "error"
     COORDINATOR = "coordinator"  # a coordinator's card: opens the kiosk's menu, records nothing
+    UNDONE = "undone"  # the volunteer took their check-in or check-out back (an ``undo`` event)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +69,8 @@ class TapOutcome:
     that replaced an abandoned shift (open longer than the maximum),
     ``abandoned_start_ms`` is that shift's start.  ``recorded_kind`` says, for
     ``already_recorded``, what the earlier tap did.  ``message`` names the
-    exception type for ``error``.  ``balance`` is the volunteer's balance as
+    exception type for ``error``.  For ``undone``, ``recorded_kind`` is what
+    was taken back and ``undone_seq`` its event's ``seq``.  ``balance`` is the volunteer's balance as
     the server last reported it to this kiosk (at ``balance_as_of_ms``, the
     server's clock), shown at check-out; ``None`` until it ever did.
     """
@@ -83,6 +88,7 @@ class TapOutcome:
     message: str | None = None
     balance: int | None = None
     balance_as_of_ms: int | None = None
+    undone_seq: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The outcome as plain JSON values (enums as their codes), ``None`` fields left out."""
@@ -159,6 +165,7 @@ class _Recent:
     boot_id: str
     mono_ms: int
     outcome: TapOutcome
+    closed: OpenShift | None = None  # the open shift a check-out closed: an undo opens it again
 
 
 class Kiosk:
@@ -192,11 +199,79 @@ class Kiosk:
         # Last recorded tap per card; memory only, so the window resets on restart (by design: monotonic
         # time from another boot cannot be compared anyway).  Entries older than the window are pruned.
         self._recent: dict[str, _Recent] = {}
+        # Taps come on the reader's thread, an undo on the screen's worker: one at a time.
+        self._lock = threading.Lock()
+
+    @property
+    def undo_window_s(self) -> float:
+        """How long after a check-in or check-out the screen offers to undo it (0: never)."""
+        return self._config.undo_window_s
+
+    def undo(self, outcome: TapOutcome) -> TapOutcome:
+        """Take back ``outcome``, this kiosk's check-in or check-out, with a signed ``undo``; never raises.
+
+        Only within ``undo_window_s`` (same boot, monotonic time), only the card's latest tap here,
+        and only once; otherwise an ``error`` outcome says why (``undo_too_late``,
+        ``undo_superseded``, ``already_undone``) and nothing is recorded.  The undo and the open
+        shift it restores (or removes) are committed in one transaction before the indicator is told.
+        """
+        try:
+            with self._lock:
+                result = self._undo(outcome)
+        except Exception as exc:
+            log.warning("undo failed: %s", describe(exc))
+            log.debug("undo failure", exc_info=True)
+            reason = exc.reason if isinstance(exc, TerminalError) else None
+            result = TapOutcome(
+                kind=Outcome.ERROR, card_id=None, wall_ms=None, reason=reason, message=type(exc).__name__
+            )
+        self._signal(result.kind)
+        return result
+
+    def _undo(self, outcome: TapOutcome) -> TapOutcome:
+        clock = self._clock.now()
+        card_id = outcome.card_id
+
+        def refused(reason: Reason) -> TapOutcome:
+            return TapOutcome(kind=Outcome.ERROR, card_id=card_id, wall_ms=clock.wall_ms, reason=reason)
+
+        if (
+            outcome.kind not in (Outcome.CHECK_IN, Outcome.CHECK_OUT)
+            or card_id is None
+            or outcome.seq is None
+        ):
+            return refused(Reason.UNDO_UNKNOWN_TAP)
+        recent = self._recent.get(card_id)
+        if (
+            recent is not None
+            and recent.outcome.kind is Outcome.UNDONE
+            and recent.outcome.undone_seq == outcome.seq
+        ):
+            return refused(Reason.ALREADY_UNDONE)
+        if recent is None or recent.outcome is not outcome:
+            return refused(Reason.UNDO_SUPERSEDED)
+        if not _within(recent, clock, self._config.undo_window_s * 1000):
+            return refused(Reason.UNDO_TOO_LATE)
+        if outcome.kind is Outcome.CHECK_IN:
+            seq = self._record(EventKind.UNDO, card_id, clock, {"seq": outcome.seq}, close_shift_card=card_id)
+        else:
+            seq = self._record(EventKind.UNDO, card_id, clock, {"seq": outcome.seq}, reopen=recent.closed)
+        done = TapOutcome(
+            kind=Outcome.UNDONE,
+            card_id=card_id,
+            wall_ms=clock.wall_ms,
+            seq=seq,
+            recorded_kind=outcome.kind,
+            undone_seq=outcome.seq,
+        )
+        self._recent[card_id] = _Recent(clock.boot_id, clock.mono_ms, done)
+        return done
 
     def handle_tap(self, tap: Tap) -> TapOutcome:
         """Record ``tap`` and signal the result; never raises."""
         try:
-            outcome = self._handle(tap)
+            with self._lock:
+                outcome = self._handle(tap)
         except Exception as exc:
             # One line with the type and code only: messages can hold card data.  Nothing was committed.
             log.warning("tap failed: %s", describe(exc))
@@ -269,9 +344,10 @@ class Kiosk:
             return TapOutcome(kind=Outcome.COORDINATOR, card_id=card_id, wall_ms=clock.wall_ms)
 
         window_ms = self._config.double_tap_window_s * 1000
-        self._prune_recent(clock, window_ms)
+        self._prune_recent(clock, max(window_ms, self._config.undo_window_s * 1000))  # an undo reads it too
         recent = self._recent.get(card_id)
-        if recent and _within(recent, clock, window_ms):
+        # After an undo the card may tap at once: the undone tap is no double tap.
+        if recent and recent.outcome.kind is not Outcome.UNDONE and _within(recent, clock, window_ms):
             return TapOutcome(
                 kind=Outcome.ALREADY_RECORDED,
                 card_id=card_id,
@@ -279,17 +355,20 @@ class Kiosk:
                 recorded_kind=recent.outcome.kind,
             )
 
-        outcome = self._check_in_or_out(card_id, clock, trust)
-        self._recent[card_id] = _Recent(clock.boot_id, clock.mono_ms, outcome)
+        open_shift = self._outbox.open_shift(card_id)
+        outcome = self._check_in_or_out(card_id, clock, trust, open_shift)
+        closed = open_shift if outcome.kind is Outcome.CHECK_OUT else None
+        self._recent[card_id] = _Recent(clock.boot_id, clock.mono_ms, outcome, closed)
         return outcome
 
-    def _check_in_or_out(self, card_id: str, clock: ClockEvidence, trust: TrustList | None) -> TapOutcome:
+    def _check_in_or_out(
+        self, card_id: str, clock: ClockEvidence, trust: TrustList | None, open_shift: OpenShift | None
+    ) -> TapOutcome:
         """Close the card's open shift if it is within the longest shift, else open one.
 
         An open shift older than that is left behind and a new one opens; the check-in's
         ``abandoned_start_ms`` says when the old one started.
         """
-        open_shift = self._outbox.open_shift(card_id)
         rules = earning_rules(trust, self._config)
         max_ms = rules.max_shift_hours * 3_600_000
         if open_shift is not None and clock.wall_ms - open_shift.in_wall_ms <= max_ms:
@@ -329,18 +408,20 @@ class Kiosk:
         kind: EventKind,
         card_id: str,
         clock: ClockEvidence,
-        data: dict[str, str],
+        data: Mapping[str, Any],
         *,
         opens_shift: bool = False,
         close_shift_card: str | None = None,
+        reopen: OpenShift | None = None,
     ) -> int:
         """Sign the next event in the chain and commit it; returns its ``seq``.
 
         The head is read once: with ``opens_shift`` the open shift stored in the
-        same transaction names exactly the ``seq`` that is returned.
+        same transaction names exactly the ``seq`` that is returned.  ``reopen`` is an
+        open shift an undone check-out restores, as it was, in the same transaction.
         """
         signed = sign_next_event(self._outbox, self._config.kiosk_id, self._key, kind, card_id, clock, data)
         seq = signed.event.seq
-        open_shift = OpenShift(card_id, seq, clock.wall_ms) if opens_shift else None
+        open_shift = OpenShift(card_id, seq, clock.wall_ms) if opens_shift else reopen
         self._outbox.append(signed, open_shift=open_shift, close_shift_card=close_shift_card)
         return seq

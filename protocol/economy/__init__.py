@@ -9,7 +9,7 @@ outside :mod:`protocol`.  ``docs/economy.md`` is the prose version.
 Modules: :mod:`.models` (the values), :mod:`.book` (the book protocol),
 :mod:`.clocks` (clock and card checks of an event), :mod:`.shifts` (taps into
 paid shifts), :mod:`.redemptions` (``redeem`` and ``void``) and
-:mod:`.decisions` (coordinator decisions).
+:mod:`.decisions` (coordinator decisions) and :mod:`.undo` (a tap taken back at the kiosk).
 """
 
 from protocol.earning import local_day, local_day_number
@@ -34,12 +34,14 @@ from protocol.economy.models import (
 )
 from protocol.economy.redemptions import apply_event
 from protocol.economy.shifts import Payroll, Tap, apply_taps, in_review
+from protocol.economy.undo import UNDO_MAX_MS, TapMark, undo_verdict
 from protocol.errors import EconomyError
 
 __all__ = [
     "CLOCK_MAX_AHEAD_MS",
     "CLOCK_MIN_MS",
     "MAX_CLOCK_SKEW_MS",
+    "UNDO_MAX_MS",
     "Card",
     "CardFacts",
     "CardKind",
@@ -61,6 +63,7 @@ __all__ = [
     "SiteKind",
     "Tap",
     "TapClock",
+    "TapMark",
     "apply_decision",
     "apply_event",
     "apply_taps",
@@ -69,4 +72,5 @@ __all__ = [
     "in_review",
     "local_day",
     "local_day_number",
+    "undo_verdict",
 ]

@@ -96,6 +96,13 @@ class ShiftBook(Protocol):
 
     def insert_ledger_entries(self, entries: Iterable[LedgerEntry]) -> None: ...
 
+    def latest_shift(self, site_id: str, card_id: str) -> Shift | None:
+        """The card's newest shift at the site made from taps (not by hand), with its ``in_clock``.
+
+        Only an undone check-out asks (:mod:`protocol.economy.undo`); the caller may change it.
+        """
+        ...
+
 
 class EconomyBook(ShiftBook, RedemptionBook, Protocol):
     """Everything the rules read and write, coordinator decisions included."""

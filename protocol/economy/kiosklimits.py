@@ -15,8 +15,9 @@ gets paid in total.  A shift that would pay is held for review instead when
    day, it makes more than the site's ``max_day_hours``.
 
 Only paid shifts count against 3 and 4, and a paid shift stays paid, so what
-was decided never changes later.  ``docs/economy.md`` ("The worst-case loss")
-turns these rules into the bound a stolen key can cost.
+was decided never changes later; the one exception is a check-out undone at
+the kiosk within seconds (:mod:`.undo`), whose shift stops counting.
+``docs/economy.md`` ("The worst-case loss") turns these rules into the bound a stolen key can cost.
 """
 
 from __future__ import annotations
@@ -108,6 +109,16 @@ class KioskLimits:
         if worked + shift.minutes > site.max_day_hours * 60:
             return Reason.DAY_TOO_LONG.value
         return None
+
+    def unpaid(self, shift: Shift) -> None:
+        """Stop counting ``shift``, paid and now set aside (its check-out undone)."""
+        assert shift.end_ms is not None
+        spans = self._spans(shift.card_id)
+        span = PaidSpan(shift.start_ms, shift.end_ms, shift.minutes)
+        if span in spans.spans:
+            at = spans.spans.index(span)
+            del spans.spans[at]
+            del spans.starts[at]
 
     def paid(self, shift: Shift) -> None:
         """Count ``shift``, just paid, against the shifts checked after it."""

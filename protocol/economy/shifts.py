@@ -6,7 +6,9 @@ clean is paid, under the site's current earning rules (:mod:`protocol.earning`).
 Flagged taps still take part in pairing, because they are evidence that the
 card was presented, but their shift goes to review.  A shift that would pay
 is held for review too when a kiosk's key could have signed it but no
-volunteer could have worked it (:mod:`.kiosklimits`).  ``docs/protocol.md``
+volunteer could have worked it (:mod:`.kiosklimits`).  An ``undo`` the
+kiosk's history allowed (:mod:`.undo`) takes its tap back here, in arrival
+order with the taps.  ``docs/protocol.md``
 ("Shifts and tokens") has every rule, the clock rules included.
 """
 
@@ -21,6 +23,7 @@ from protocol.economy.book import ShiftBook
 from protocol.economy.clocks import CLOCK_MIN_MS
 from protocol.economy.kiosklimits import KioskLimits
 from protocol.economy.models import LedgerEntry, Shift, ShiftStatus, Site, TapClock
+from protocol.economy.undo import LEDGER_KIND_UNDO
 from protocol.events import EventKind
 from protocol.reasons import Reason
 
@@ -86,6 +89,17 @@ class Payroll:
         shift.uncapped_tokens = worth
         return tokens
 
+    def unpay(self, shift: Shift) -> None:
+        """Take paid ``shift`` (its check-out undone) out of its day's "paid so far" (the daily cap)."""
+        if not self.rules.daily_cap or not shift.tokens:
+            return
+        day = local_day(shift.start_ms)
+        key = (shift.volunteer_id, day[0])
+        paid = self._paid.get(key)
+        if paid is None:
+            paid = self._book.tokens_paid_on_day(self._site_id, shift.volunteer_id, *day)
+        self._paid[key] = paid - shift.tokens
+
 
 @dataclass(frozen=True, slots=True)
 class Tap:
@@ -112,6 +126,9 @@ class Tap:
     other_flags: bool = False  # whether the event has flags besides ``flag``
     received_ms: int = 0
     enrolled_ms: int = 0
+    # An ``undo`` (kind): the ``seq`` of its kiosk's tap it takes back, and that tap's kind.
+    target: int | None = None
+    undoes: EventKind | None = None
 
     def clock(self) -> TapClock:
         """What a shift opened by this tap keeps of it (:attr:`protocol.economy.models.Shift.in_clock`)."""
@@ -133,16 +150,21 @@ class _Writes:
         self.new: dict[int, Shift] = {}
         self.closed: dict[int, Shift] = {}
         self.entries: list[LedgerEntry] = []
+        self.latest: dict[str, Shift] = {}  # card -> its newest shift of this batch (an undo reads it)
 
     def add(self, shift: Shift) -> Shift:
         shift.shift_id = self.next_id
         self.next_id += 1
         self.new[shift.shift_id] = shift
+        self.latest[shift.card_id] = shift
         return shift
 
     def changed(self, shift: Shift) -> None:
         if shift.shift_id not in self.new:
             self.closed[shift.shift_id] = shift
+        newest = self.latest.get(shift.card_id)
+        if newest is None or newest.shift_id <= shift.shift_id:
+            self.latest[shift.card_id] = shift
 
     def flush(self, book: ShiftBook) -> None:
         # Close existing shifts first: the schema allows one open shift per card and site.
@@ -151,11 +173,14 @@ class _Writes:
         book.insert_ledger_entries(self.entries)
 
 
-def apply_taps(book: ShiftBook, site: Site, taps: Iterable[Tap], now_ms: int) -> None:
+def apply_taps(book: ShiftBook, site: Site, taps: Iterable[Tap], now_ms: int) -> dict[tuple[str, int], str]:
     """Pair ``taps`` (in arrival order) with the open shifts at ``site``; write shifts and ledger entries.
 
     Asks ``tokens_paid_on_day`` of the book only for a site with a daily cap.
+    Returns ``(kiosk, seq) -> undo_superseded`` for each undo among ``taps`` that
+    found its shift moved on and so changed nothing (:mod:`.undo`).
     """
+    refused: dict[tuple[str, int], str] = {}
     taps = list(taps)
     open_shifts = book.open_shifts(site.site_id, (tap.card_id for tap in taps))
     times = [tap.wall_ms for tap in taps] + [shift.start_ms for shift in open_shifts.values()]
@@ -179,7 +204,88 @@ def apply_taps(book: ShiftBook, site: Site, taps: Iterable[Tap], now_ms: int) ->
                 writes.add(orphan)
             else:
                 _close(site, shift, tap, now_ms, writes)
+        elif tap.kind is EventKind.UNDO and not _undo(book, site, tap, open_shifts, now_ms, writes):
+            refused[(tap.kiosk_id, tap.seq)] = Reason.UNDO_SUPERSEDED.value
     writes.flush(book)
+    return refused
+
+
+def _set_aside(shift: Shift) -> None:
+    """``shift`` as its undone tap leaves it: no tokens, not on the review list, kept as a record."""
+    shift.status = ShiftStatus.REJECTED
+    shift.reason = Reason.UNDONE.value
+    shift.tokens = 0
+
+
+def _undo(
+    book: ShiftBook, site: Site, tap: Tap, open_shifts: dict[str, Shift], now_ms: int, writes: _Writes
+) -> bool:
+    """Take back the check-in or check-out ``tap.target`` of ``tap``'s kiosk; ``False`` if it moved on.
+
+    A check-in's shift must still be the card's open shift; a check-out's shift must be the
+    card's newest shift at the site, closed by it, undecided, with no shift open since.
+    """
+    card = tap.card_id
+    target = (tap.kiosk_id, tap.target)
+    if tap.undoes is EventKind.CHECK_IN:
+        shift = open_shifts.get(card)
+        if shift is None or (shift.in_kiosk, shift.in_seq) != target:
+            return False
+        del open_shifts[card]
+        _set_aside(shift)
+        writes.changed(shift)
+        return True
+    if card in open_shifts:
+        return False
+    shift = writes.latest.get(card) or book.latest_shift(site.site_id, card)
+    if (
+        shift is None
+        or (shift.out_kiosk, shift.out_seq) != target
+        or shift.status not in (ShiftStatus.PAID, ShiftStatus.REVIEW)
+        or shift.decision is not None
+    ):
+        return False
+    if shift.in_kiosk is not None:  # not an orphan check-out: its shift opens again, as it was
+        if shift.status is ShiftStatus.PAID:
+            writes.payroll.unpay(shift)
+            writes.limits.unpaid(shift)
+            if shift.tokens:
+                writes.entries.append(
+                    LedgerEntry(
+                        shift.volunteer_id,
+                        -shift.tokens,
+                        LEDGER_KIND_UNDO,
+                        shift.shift_id,
+                        now_ms,
+                        tap.log_index,
+                    )
+                )
+        got = shift.in_clock
+        reopened = Shift(
+            shift_id=0,
+            card_id=card,
+            volunteer_id=shift.volunteer_id,
+            site_id=shift.site_id,
+            kiosk_id=shift.kiosk_id,
+            in_kiosk=shift.in_kiosk,
+            in_seq=shift.in_seq,
+            out_kiosk=None,
+            out_seq=None,
+            start_ms=shift.start_ms if got is None else got.wall_ms,
+            end_ms=None,
+            minutes=0,
+            tokens=0,
+            status=ShiftStatus.OPEN,
+            reason=None if got is None else got.flag,
+        )
+        reopened.in_clock = got
+        _set_aside(shift)
+        writes.changed(shift)
+        open_shifts[card] = writes.add(reopened)
+        return True
+    _set_aside(shift)
+    writes.changed(shift)
+    return True
 
 
 def _new_shift(site: Site, tap: Tap, status: ShiftStatus, reason: str | None) -> Shift:

@@ -27,12 +27,12 @@ from provisioning.audit.tree import Subtree, chunk_ranges
 SIG_OK: Final = 1
 SIG_BAD: Final = 0
 SIG_NO_KEY: Final = -1
-_SHOP_KINDS: Final = frozenset({"redeem", "void"})
+_SHOP_KINDS: Final = frozenset({"redeem", "void", "undo"})  # their data matters: the record keeps the body
 
 # Records, one per entry, tagged by their first item:
 #   ("E", kiosk, seq, prev, hash, kind, card, wall_ms, received_ms, flags, sig_state, boot, mono_ms, synced)
 #                                                a tap (or denied), with its clock evidence
-#   ("S", …the same up to sig_state…, body)      a redeem or void: the replay needs its data too
+#   ("S", …the same up to sig_state…, body)      a redeem, void or undo: the replay needs its data too
 #   ("V", kiosk, seq, prev, hash, ref, received_day, sig_state, body)
 #                                                an event in an entry v2: sealed, only its chain place
 #                                                and commitment are public (``ref`` None: a v1 body)

@@ -31,6 +31,7 @@ from protocol.economy.models import (
     TillStaff,
 )
 from protocol.economy.shifts import LEDGER_KIND_SHIFT
+from protocol.economy.undo import LEDGER_KIND_UNDO
 
 _MS_PER_HOUR = 3_600_000
 # Redemptions debited when they arrived (voided later or not): what a daily maximum sums.
@@ -87,6 +88,8 @@ class LedgerBook:
         self._open: dict[tuple[str, str], Shift] = {}  # (site, card) -> its open shift
         self._open_by_tap: dict[tuple[str | None, int | None], Shift] | None = None  # built when asked
         self._in_review: dict[tuple[str | None, int | None], Shift] = {}  # status review, by first tap
+        # (site, card) -> its newest shift from taps, as stored (an undone check-out reopens it)
+        self._latest: dict[tuple[str, str], Shift] = {}
         self._paid_days: dict[tuple[str, str, int], int] = {}  # (site, volunteer, local day) -> tokens
         # card -> its paid shifts, by the hour their start falls in (the kiosk limits read them)
         self._paid_spans: dict[str, dict[int, list[PaidSpan]]] = {}
@@ -146,8 +149,14 @@ class LedgerBook:
         """Hold ``shift`` as a later rule may read it, and count it.
 
         Open shifts by card and site (a tap may close them), shifts in review by first tap (a
-        ``review`` decision names them so), paid ones only as tokens per local day (the daily cap).
+        ``review`` decision names them so), paid ones only as tokens per local day (the daily cap),
+        and each card's newest shift from taps at each site (an undo may take its check-out back).
         """
+        if shift.source == "taps":
+            key = (shift.site_id, shift.card_id)
+            newest = self._latest.get(key)
+            if newest is None or newest.shift_id <= shift.shift_id:
+                self._latest[key] = shift
         status = shift.status
         if status is ShiftStatus.OPEN:
             self._open[(shift.site_id, shift.card_id)] = shift
@@ -180,6 +189,23 @@ class LedgerBook:
         if held is not None and held.shift_id == shift.shift_id:
             del self._in_review[tap]
             self.review -= 1
+            return
+        held = self._latest.get(key)
+        if held is not None and held.shift_id == shift.shift_id and held.status is ShiftStatus.PAID:
+            self._unpay(held)  # a paid shift changes only when an undo takes its check-out back
+
+    def _unpay(self, shift: Shift) -> None:
+        """Stop counting paid ``shift`` in the daily cap's and the kiosk limits' sums."""
+        self.paid -= 1
+        if shift.end_ms is not None:
+            hours = self._paid_spans.get(shift.card_id, {})
+            spans = hours.get(shift.start_ms // _MS_PER_HOUR, [])
+            span = PaidSpan(shift.start_ms, shift.end_ms, shift.minutes)
+            if span in spans:
+                spans.remove(span)
+        if shift.tokens:
+            day = (shift.site_id, shift.volunteer_id, local_day_number(shift.start_ms))
+            self._paid_days[day] -= shift.tokens
 
     def insert_shifts(self, shifts: Iterable[Shift]) -> None:
         for shift in shifts:
@@ -191,6 +217,11 @@ class LedgerBook:
         for shift in shifts:
             self._release(shift)
             self._keep(shift)
+
+    def latest_shift(self, site_id: str, card_id: str) -> Shift | None:
+        """A copy of the card's newest shift from taps at the site, as storage answers it."""
+        held = self._latest.get((site_id, card_id))
+        return None if held is None else dataclasses.replace(held)
 
     def tokens_paid_on_day(self, site_id: str, volunteer_id: str, day_start_ms: int, day_end_ms: int) -> int:
         """The daily cap's "paid so far"; ``[day_start_ms, day_end_ms)`` is one local day, as in storage."""
@@ -225,7 +256,7 @@ class LedgerBook:
         balances = self.balances
         for volunteer_id, delta, kind, _ref, _created, log_index in entries:
             balances[volunteer_id] = balances.get(volunteer_id, 0) + delta
-            issued = kind == LEDGER_KIND_SHIFT
+            issued = kind == LEDGER_KIND_SHIFT or kind == LEDGER_KIND_UNDO  # an undo takes issued tokens back
             if issued:
                 self.issued += delta
             else:

@@ -19,7 +19,8 @@ from typing import Any, Final
 from protocol import EventKind, PublicKey, Reason, ids, parse_event
 from protocol.clockref import ClockRef, event_time
 from protocol.commitments import Opening, commit_value
-from protocol.economy import KioskStatus, Site, Tap, apply_event, apply_taps, clock_in_range
+from protocol.economy import KioskStatus, Site, Tap, TapMark, apply_event, apply_taps, clock_in_range
+from protocol.economy.undo import undo_verdict
 from protocol.errors import ProtocolError
 from protocol.events import Event
 from protocol.logentry import PUBLIC_DAY_MS
@@ -90,6 +91,8 @@ class Replay:
         # every site, so a site's taps must not be paid before another site's that the log has first.
         self._pending: list[tuple[str, list[Tap]]] = []
         self._pending_count = 0
+        # (kiosk, card) -> the card's latest check-in, check-out or undo there: what an undo's verdict reads.
+        self.marks: dict[tuple[str, str], TapMark] = {}
         facts, signed = self.facts, self.signed
         self._handlers: dict[str, _Handler] = {
             "site": facts.site,
@@ -210,6 +213,8 @@ class Replay:
             if kiosk is None:
                 return
         site = self.sites[kiosk.site_id]
+        if kind != "denied":
+            self.marks[(kiosk_id, card_id)] = TapMark(seq, _KINDS[kind], boot, mono)
         if synced:
             trusted = True
         else:
@@ -265,6 +270,9 @@ class Replay:
         self.flush()  # the redemption reads a balance that earlier taps may have paid
         if event is None:
             event = parse_event(body)  # the worker parsed it already, so it parses
+        if event.kind is EventKind.UNDO:
+            self._undo(index, record, event, kiosk)
+            return
         clock = event.clock
         time_ms, _ = event_time(
             clock.wall_ms, clock.synced, clock.mono_ms, self.clock_refs.get((kiosk_id, clock.boot_id), ())
@@ -279,6 +287,42 @@ class Replay:
             time_ms=time_ms,
         )
         self._compare_flags(index, record, flags, expected)
+
+    def _undo(self, index: int, record: Record, event: Event, kiosk: KioskState) -> None:
+        """Check and apply an ``undo`` by the rules of ``protocol.economy.undo``, after pending taps."""
+        kiosk_id, seq, card_id, received_ms, flags = record[1], record[2], record[6], record[8], record[9]
+        clock, target = event.clock, event.data["seq"]
+        key = (kiosk_id, card_id)
+        latest = self.marks.get(key)
+        self.marks[key] = TapMark(seq, EventKind.UNDO, clock.boot_id, clock.mono_ms, target)
+        card = self.cards.get(card_id)
+        if card is None:
+            self._compare_flags(index, record, flags, [Reason.UNKNOWN_CARD.value])
+            return
+        verdict = undo_verdict(
+            seq=seq, target=target, boot=clock.boot_id, mono_ms=clock.mono_ms, latest=latest
+        )
+        if verdict is not None or latest is None:
+            self._compare_flags(index, record, flags, [] if verdict is None else [verdict])
+            return
+        time_ms, _ = event_time(
+            clock.wall_ms, clock.synced, clock.mono_ms, self.clock_refs.get((kiosk_id, clock.boot_id), ())
+        )
+        tap = Tap(
+            kiosk_id,
+            seq,
+            EventKind.UNDO,
+            card_id,
+            card.volunteer_id,
+            time_ms,
+            log_index=index,
+            boot=clock.boot_id,
+            mono_ms=clock.mono_ms,
+            target=target,
+            undoes=latest.kind,
+        )
+        refused = apply_taps(self.book, self.sites[kiosk.site_id], [tap], received_ms)
+        self._compare_flags(index, record, flags, list(refused.values()))
 
     def flush(self) -> None:
         """Pair and pay every collected tap in the book."""
@@ -429,7 +473,7 @@ class Replay:
         kind, clock = event.kind.value, event.clock
         card = event.card
         head = (event.kiosk, event.seq, event.prev, digest, kind, card, clock.wall_ms, received, flags, sig)
-        if kind in ("redeem", "void"):
+        if kind in ("redeem", "void", "undo"):
             self.shop_event(index, ("S", *head, b""), event)
         else:
             self.event(index, ("E", *head, clock.boot_id, clock.mono_ms, clock.synced))

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 
+from protocol.economy.undo import TapMark
+from protocol.events import EventKind, parse_event
 from server.models import HeldEvent, NewEvent, StoredEvent
 from server.storage.base import Queries
 from server.storage.rows import encode_flags
@@ -20,6 +23,33 @@ class EventsRead(Queries):
             (kiosk_id, first_seq, last_seq),
         )
         return {row[0]: HeldEvent(bytes(row[1]), row[2], row[3], row[4]) for row in rows}
+
+    def latest_tap_mark(self, kiosk_id: str, card_id: str, from_seq: int, before_seq: int) -> TapMark | None:
+        """``card_id``'s latest stored check-in, check-out or undo at ``kiosk_id`` from ``from_seq`` on.
+
+        Only events before ``before_seq`` count.
+
+        What an undo's verdict reads (:func:`protocol.economy.undo.undo_verdict`): the range
+        starts at the tap the undo names, so a valid undo reads a few rows.  A v2 event's clock
+        and data come from its stored opening.
+        """
+        row = self._conn.execute(
+            "SELECT e.seq, e.kind, e.body, o.sealed FROM events e "
+            "LEFT JOIN openings o ON o.kiosk_id = e.kiosk_id AND o.seq = e.seq "
+            "WHERE e.kiosk_id = ? AND e.seq >= ? AND e.seq < ? AND e.card_id = ? "
+            "AND e.kind IN ('check_in', 'check_out', 'undo') ORDER BY e.seq DESC LIMIT 1",
+            (kiosk_id, from_seq, before_seq, card_id),
+        ).fetchone()
+        if row is None:
+            return None
+        seq, kind, body, sealed = row
+        if sealed is not None:
+            opened = json.loads(sealed)
+            boot, mono_ms, data = opened["clock"]["boot"], opened["clock"]["mono_ms"], opened["data"]
+        else:
+            event = parse_event(bytes(body)).require_opened()
+            boot, mono_ms, data = event.clock.boot_id, event.clock.mono_ms, event.data
+        return TapMark(seq, EventKind(kind), boot, mono_ms, data.get("seq") if kind == "undo" else None)
 
     def event_log_index(self, kiosk_id: str, seq: int) -> int | None:
         """Where the event ``(kiosk_id, seq)`` is in the transparency log; ``None`` if not stored."""

@@ -80,8 +80,8 @@ class OpeningsRead(Queries):
     def range_moves(self, first: int, last: int) -> tuple[int, int]:
         """``(issued, redeemed)``: how the ledger entries of log entries ``first..last`` moved the totals."""
         row = self._conn.execute(
-            "SELECT COALESCE(SUM(CASE WHEN kind = 'shift' THEN delta ELSE 0 END), 0), "
-            "COALESCE(SUM(CASE WHEN kind = 'shift' THEN 0 ELSE -delta END), 0) "
+            "SELECT COALESCE(SUM(CASE WHEN kind IN ('shift', 'undo') THEN delta ELSE 0 END), 0), "
+            "COALESCE(SUM(CASE WHEN kind IN ('shift', 'undo') THEN 0 ELSE -delta END), 0) "
             "FROM ledger_entries WHERE log_index >= ? AND log_index <= ?",
             (first, last),
         ).fetchone()
@@ -92,8 +92,8 @@ class OpeningsRead(Queries):
         moved the economy's totals (shift pay is issued; a redemption's debit is redeemed, a void's
         credit takes it back).  Entries that moved nothing are absent."""
         rows = self._conn.execute(
-            "SELECT log_index, SUM(CASE WHEN kind = 'shift' THEN delta ELSE 0 END), "
-            "SUM(CASE WHEN kind = 'shift' THEN 0 ELSE -delta END) "
+            "SELECT log_index, SUM(CASE WHEN kind IN ('shift', 'undo') THEN delta ELSE 0 END), "
+            "SUM(CASE WHEN kind IN ('shift', 'undo') THEN 0 ELSE -delta END) "
             "FROM ledger_entries WHERE log_index >= ? GROUP BY log_index",
             (first_index,),
         )

@@ -29,8 +29,12 @@ class ShiftsRead(Queries):
 
     def shift_by_tap(self, kiosk_id: str, seq: int) -> Shift | None:
         """The shift whose first tap is ``(kiosk_id, seq)``: its check-in, or an orphan check-out."""
+        # A check-out undone at the kiosk leaves its shift set aside (reason ``undone``) beside the copy
+        # that opened again with the same check-in: the live one is meant.
         row = self._conn.execute(
-            f"SELECT {SHIFT_COLUMNS} FROM shifts WHERE in_kiosk = ? AND in_seq = ?", (kiosk_id, seq)
+            f"SELECT {SHIFT_COLUMNS} FROM shifts "
+            "WHERE in_kiosk = ? AND in_seq = ? AND reason IS NOT 'undone'",
+            (kiosk_id, seq),
         ).fetchone()
         if row is None:
             row = self._conn.execute(
@@ -76,6 +80,24 @@ class ShiftsRead(Queries):
                     )
                 found[shift.card_id] = shift
         return found
+
+    def latest_shift(self, site_id: str, card_id: str) -> Shift | None:
+        """The card's newest shift at ``site_id`` made from taps, with its ``in_clock`` (an undo reads it)."""
+        row = self._conn.execute(
+            f"SELECT {SHIFT_COLUMNS_S}, e.body, o.sealed, e.flags, e.corrected_ms, k.enrolled_ms "
+            "FROM shifts s LEFT JOIN events e ON e.kiosk_id = s.in_kiosk AND e.seq = s.in_seq "
+            "LEFT JOIN openings o ON o.kiosk_id = s.in_kiosk AND o.seq = s.in_seq "
+            "LEFT JOIN kiosks k ON k.kiosk_id = s.in_kiosk "
+            "WHERE s.card_id = ? AND s.site_id = ? AND s.source = 'taps' ORDER BY s.shift_id DESC LIMIT 1",
+            (card_id, site_id),
+        ).fetchone()
+        if row is None:
+            return None
+        shift = shift_from_row(row[: len(SHIFT_NAMES)])
+        body, sealed, flags, corrected_ms, enrolled_ms = row[len(SHIFT_NAMES) :]
+        if body is not None:
+            shift.in_clock = tap_clock(bytes(body), sealed, decode_flags(flags), corrected_ms, enrolled_ms)
+        return shift
 
     def paid_spans(self, card_ids: Iterable[str], from_ms: int, to_ms: int) -> dict[str, list[PaidSpan]]:
         """``card_id -> its paid shifts`` (at any site) that start in ``[from_ms, to_ms)``.
@@ -188,7 +210,7 @@ class ShiftsRead(Queries):
         rows = self._conn.execute(
             "SELECT e.volunteer_id, e.delta, e.kind, e.ref, e.created_ms, e.log_index, "
             "COALESCE(s.site_id, r.site_id), COALESCE(s.card_id, r.card_id) FROM ledger_entries e "
-            "LEFT JOIN shifts s ON e.kind = 'shift' AND s.shift_id = e.ref "
+            "LEFT JOIN shifts s ON e.kind IN ('shift', 'undo') AND s.shift_id = e.ref "
             "LEFT JOIN redemptions r ON e.kind IN ('redeem', 'void') AND r.rowid = e.ref "
             "WHERE e.volunteer_id = ? AND e.created_ms >= ? AND (? IS NULL OR e.created_ms < ?) "
             "ORDER BY e.created_ms, e.entry_id",
@@ -202,8 +224,8 @@ class ShiftsRead(Queries):
         ``issued - redeemed`` is the sum of all balances: what is in circulation.
         """
         row = self._conn.execute(
-            "SELECT COALESCE(SUM(CASE WHEN kind = 'shift' THEN delta END), 0), "
-            "COALESCE(-SUM(CASE WHEN kind <> 'shift' THEN delta END), 0) FROM ledger_entries"
+            "SELECT COALESCE(SUM(CASE WHEN kind IN ('shift', 'undo') THEN delta END), 0), "
+            "COALESCE(-SUM(CASE WHEN kind NOT IN ('shift', 'undo') THEN delta END), 0) FROM ledger_entries"
         ).fetchone()
         return int(row[0]), int(row[1])
 

@@ -94,7 +94,7 @@ class ViewsRead(Queries):
         """The ledger entries made in ``[from_ms, to_ms)``, with the site of their shift or redemption."""
         rows = self._conn.execute(
             "SELECT e.created_ms, COALESCE(s.site_id, r.site_id), e.kind, e.delta FROM ledger_entries e "
-            "LEFT JOIN shifts s ON e.kind = 'shift' AND s.shift_id = e.ref "
+            "LEFT JOIN shifts s ON e.kind IN ('shift', 'undo') AND s.shift_id = e.ref "
             "LEFT JOIN redemptions r ON e.kind IN ('redeem', 'void') AND r.rowid = e.ref "
             "WHERE e.created_ms >= ? AND e.created_ms < ? ORDER BY e.created_ms, e.entry_id",
             (from_ms, to_ms),
@@ -110,7 +110,7 @@ class ViewsRead(Queries):
         rows = self._conn.execute(
             "SELECT e.kind, COALESCE(s.site_id, r.site_id), e.volunteer_id, e.created_ms / 3600000 AS hour, "
             "COUNT(*), SUM(e.delta), COALESCE(SUM(s.minutes), 0) FROM ledger_entries e "
-            "LEFT JOIN shifts s ON e.kind = 'shift' AND s.shift_id = e.ref "
+            "LEFT JOIN shifts s ON e.kind IN ('shift', 'undo') AND s.shift_id = e.ref "
             "LEFT JOIN redemptions r ON e.kind IN ('redeem', 'void') AND r.rowid = e.ref "
             "WHERE e.created_ms < ? GROUP BY e.kind, 2, e.volunteer_id, hour",
             (before_ms,),

@@ -68,7 +68,12 @@ def software_version() -> str:
 
 
 def kiosk_info(config: KioskConfig) -> KioskInfo:
-    return KioskInfo(kiosk_id=config.kiosk_id, site_name=config.site_name, version=software_version())
+    return KioskInfo(
+        kiosk_id=config.kiosk_id,
+        site_name=config.site_name,
+        version=software_version(),
+        undo_window_s=config.undo_window_s,
+    )
 
 
 def status_of(service: ReaderService, *, now_ms: int, stale_s: float = STALE_ROUND_S) -> KioskStatus:
@@ -329,6 +334,17 @@ class ScreenController:
 
     def save_pin(self, pin: str) -> None:
         self._local.submit(partial(self._save_pin_worker, pin))
+
+    def undo(self, outcome: TapOutcome) -> None:
+        """Sign the undo of ``outcome`` on the local worker (it writes the outbox, never on the UI thread)."""
+        service = self.service
+
+        def work() -> None:
+            if not isinstance(service, KioskService):
+                return
+            self._to_presenter("undo_finished", service.kiosk.undo(outcome))
+
+        self._local.submit(work)
 
     def _save_pin_worker(self, pin: str) -> None:
         try:

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Protocol
 
@@ -74,6 +74,9 @@ class PresenterActions(BaseActions, Protocol):
 
     def enrol(self, code: str) -> None:
         """Enrol this kiosk with ``code``; then call :meth:`Presenter.enrol_finished`."""
+
+    def undo(self, outcome: TapOutcome) -> None:
+        """Take back ``outcome``, a check-in or check-out, off the UI thread; answers ``undo_finished``."""
 
     def save_pin(self, pin: str) -> None:
         """Store the hash of ``pin``; then call :meth:`Presenter.pin_saved`."""
@@ -151,6 +154,11 @@ class Presenter(BasePresenter):
         self._server_url = server_url
         self._first_pin = ""  # the PIN typed once, while it is confirmed
         self.mode = self._idle_mode()
+        # The check-in or check-out whose result offers "Rückgängig", and until when (issue 20).  The
+        # kiosk core decides by its monotonic clock; this countdown only tells the volunteer.
+        self._undoable: TapOutcome | None = None
+        self._undo_until_ms = 0
+        self._undo_left_s = 0
 
     # -- inputs from the kiosk -------------------------------------------------------------------------
 
@@ -162,8 +170,48 @@ class Presenter(BasePresenter):
             self._open_menu()
             return
         # Every tap is news, even when it reads like the last one (two check-ins in the same minute).
-        screen = screens.outcome_screen(self._t, outcome, now_ms=self._now_ms())
-        self._show_result(screen, force=True)
+        now = self._now_ms()
+        self._undoable = None
+        window_ms = int(self.info.undo_window_s * 1000) if self.info is not None else 0
+        if window_ms and outcome.kind in (Outcome.CHECK_IN, Outcome.CHECK_OUT):
+            self._undoable, self._undo_until_ms = outcome, now + window_ms
+        self._show_result(self._outcome_screen(outcome, now), force=True)
+        if self._undoable is not None and self._deadline_ms is not None:
+            # The result stays while its undo is offered.
+            self._deadline_ms = max(self._deadline_ms, self._undo_until_ms)
+
+    def undo_finished(self, outcome: TapOutcome) -> None:
+        """The undo started by the button ended: "Rückgängig gemacht", or why not."""
+        if self.mode is not Mode.RESULT:
+            return
+        self._show_result(screens.outcome_screen(self._t, outcome, now_ms=self._now_ms()), force=True)
+
+    def tick(self) -> None:
+        """The base presenter's tick, and the undo button's countdown (gone when it runs out)."""
+        if self._undoable is not None and self.mode is Mode.RESULT:
+            now = self._now_ms()
+            left = -(-(self._undo_until_ms - now) // 1000)
+            if left != self._undo_left_s:
+                self._show(self._outcome_screen(self._undoable, now))
+        super().tick()
+
+    def _outcome_screen(self, outcome: TapOutcome, now: int) -> Screen:
+        left = -(-(self._undo_until_ms - now) // 1000) if self._undoable is outcome else 0
+        self._undo_left_s = max(0, left)
+        if left <= 0:
+            self._undoable = None if self._undoable is outcome else self._undoable
+            return screens.outcome_screen(self._t, outcome, now_ms=now)
+        return screens.outcome_screen(self._t, outcome, now_ms=now, undo=screens.undo_action(self._t, left))
+
+    def _press_undo(self) -> None:
+        outcome = self._undoable
+        if outcome is None or self._now_ms() >= self._undo_until_ms:
+            return
+        self._undoable = None
+        screen = self.screen
+        if screen is not None:  # the result again, without its button, until the kiosk answers
+            self._show(replace(screen, actions=(), lines=(*screen.lines, self._t("undo.busy"))))
+        self._actions.undo(outcome)
 
     # -- results of the slow actions -------------------------------------------------------------------
 
@@ -207,6 +255,7 @@ class Presenter(BasePresenter):
             (EnrolMode.PIN_SET, "skip"): self._go_idle,
             (EnrolMode.PIN_CONFIRM, "ok"): self._confirm_pin_done,
             (EnrolMode.PIN_CONFIRM, "skip"): self._go_idle,
+            (Mode.RESULT, "undo"): self._press_undo,
         }
 
     def _keypad_limit(self) -> int | None:
@@ -218,6 +267,7 @@ class Presenter(BasePresenter):
 
     def _reset(self) -> None:
         self._first_pin = ""
+        self._undoable = None
 
     def _idle_screen(self, now: int) -> Screen:
         assert self.info is not None

@@ -7,7 +7,8 @@ adds its own builders next to these; the view needs no change.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Final
 
 from hardware.reader import ReaderStatus
 from protocol import Reason
@@ -26,6 +27,7 @@ class KioskInfo:
     kiosk_id: str
     site_name: str
     version: str
+    undo_window_s: float = 0.0  # how long a check-in or check-out offers "Rückgängig" (kiosk.toml)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,9 +115,36 @@ def idle_screen(t: Translator, info: KioskInfo, status: KioskStatus | None, *, n
     )
 
 
-def outcome_screen(t: Translator, outcome: TapOutcome, *, now_ms: int) -> Screen:
-    """The result of one tap: colour, icon and words follow from ``outcome.kind`` (and its reason)."""
+_UNDO_REFUSALS: Final = frozenset(
+    {Reason.UNDO_TOO_LATE, Reason.UNDO_SUPERSEDED, Reason.ALREADY_UNDONE, Reason.UNDO_UNKNOWN_TAP}
+)
+
+
+def undo_action(t: Translator, seconds: int) -> Action:
+    """The "Rückgängig (7)" button of a check-in or check-out result, with the seconds left."""
+    return Action("undo", t("undo.button", seconds=seconds))
+
+
+def outcome_screen(t: Translator, outcome: TapOutcome, *, now_ms: int, undo: Action | None = None) -> Screen:
+    """The result of one tap: colour, icon and words follow from ``outcome.kind`` (and its reason).
+
+    ``undo`` is the button that takes a check-in or check-out back, while it may (issue 20).
+    """
+    if undo is not None and outcome.kind in (Outcome.CHECK_IN, Outcome.CHECK_OUT):
+        return replace(outcome_screen(t, outcome, now_ms=now_ms), actions=(undo,))
     at = outcome.wall_ms if outcome.wall_ms is not None else now_ms
+    if outcome.kind is Outcome.UNDONE:
+        which = "undo.done_check_in" if outcome.recorded_kind is Outcome.CHECK_IN else "undo.done_check_out"
+        return Screen("undone", Layout.RESULT, Tone.OK, Icon.CHECK, t("undo.done"), (t(which),))
+    if outcome.kind is Outcome.ERROR and outcome.reason in _UNDO_REFUSALS:
+        return Screen(
+            "undo_refused",
+            Layout.RESULT,
+            Tone.ERROR,
+            Icon.WARNING,
+            t("undo.refused"),
+            (t("undo.refused_hint"),),
+        )
     if outcome.kind is Outcome.CHECK_IN:
         lines = [t("check_in.line", time=t.time(at)), t("check_in.hint")]
         if outcome.abandoned_start_ms is not None:

@@ -865,9 +865,10 @@ def _decision_pays_without_entry(tx: Tx, site: Any, shift: Any, end_ms: int, c: 
     tx._conn.execute(_ADD_TO_BALANCE, (shift.volunteer_id, tokens))
 
 
-def _ingest_pays_double(tx: Tx, site: Any, taps: Any, now_ms: int) -> None:
+def _ingest_pays_double(tx: Tx, site: Any, taps: Any, now_ms: int) -> dict[tuple[str, int], str]:
     """Ingest pays shifts at twice the site's rate: the books agree with themselves, not with the rules."""
-    _REAL_APPLY_TAPS(tx, dataclasses.replace(site, tokens_per_hour=2 * site.tokens_per_hour), taps, now_ms)
+    doubled = dataclasses.replace(site, tokens_per_hour=2 * site.tokens_per_hour)
+    return _REAL_APPLY_TAPS(tx, doubled, taps, now_ms)
 
 
 def _openings_overstate_pay(self: Tx, first_index: int) -> dict[int, tuple[int, int]]:

@@ -126,6 +126,8 @@ def events(draw: st.DrawFn) -> Event:
             data["staff"] = draw(st.binary(min_size=16, max_size=16).map(lambda b: "e_" + b.hex()))
     elif kind is EventKind.VOID:
         data = {"id": draw(redemption_ids)}
+    elif kind is EventKind.UNDO:  # a tap of the same kiosk, by seq (issue 20)
+        data = {"seq": draw(st.sampled_from([1, MAX_SAFE_INT]) | st.integers(1, MAX_SAFE_INT))}
     if draw(st.booleans()):  # v2 as parsed: sealed, only the chain place and the commitment
         ref = draw(st.binary(min_size=32, max_size=32).map(bytes.hex))
         return Event(

@@ -67,8 +67,33 @@ def test_any_mutation_is_judged_exactly_as_the_full_parser_judges_it(event, data
         + b'","prev":"'
         + b"0" * 64
         + b'","seq":1,"type":"kokreativ.event","v":1}',  # beyond 2^53 - 1
+        b'{"card":"c_' + b"0" * 32 + b'","clock":{"boot":"00000000-0000-0000-0000-000000000000","mono_ms":0,'
+        b'"synced":true,"wall_ms":0},"data":{"seq":1},"kind":"check_in","kiosk":"k_'
+        + b"0" * 32
+        + b'","prev":"'
+        + b"0" * 64
+        + b'","seq":1,"type":"kokreativ.event","v":1}',  # a tap names no tap: only an undo does
+        b'{"card":"c_' + b"0" * 32 + b'","clock":{"boot":"00000000-0000-0000-0000-000000000000","mono_ms":0,'
+        b'"synced":true,"wall_ms":0},"data":{"seq":9007199254740992},"kind":"undo","kiosk":"k_'
+        + b"0" * 32
+        + b'","prev":"'
+        + b"0" * 64
+        + b'","seq":1,"type":"kokreativ.event","v":1}',  # an undo of a seq beyond 2^53 - 1
+        b'{"card":"c_' + b"0" * 32 + b'","clock":{"boot":"00000000-0000-0000-0000-000000000000","mono_ms":0,'
+        b'"synced":true,"wall_ms":0},"data":{},"kind":"undo","kiosk":"k_'
+        + b"0" * 32
+        + b'","prev":"'
+        + b"0" * 64
+        + b'","seq":1,"type":"kokreativ.event","v":1}',  # an undo that names no tap
     ],
-    ids=["denied-without-reason", "seq-2-genesis", "unsafe-integer"],
+    ids=[
+        "denied-without-reason",
+        "seq-2-genesis",
+        "unsafe-integer",
+        "tap-with-seq",
+        "undo-unsafe",
+        "undo-empty",
+    ],
 )
 def test_layouts_that_match_the_pattern_but_break_a_rule_are_refused(body):
     assert _parse_canonical_layout(body) is None

@@ -71,6 +71,8 @@ def events(draw: st.DrawFn) -> bytes:
         }
     elif kind is EventKind.VOID:
         data = {"id": ids.new_id(ids.REDEMPTION)}
+    elif kind is EventKind.UNDO:
+        data = {"seq": draw(st.integers(1, 2**53 - 1))}
     return Event(ids.new_id(ids.KIOSK), seq, prev, kind, card, clock, data).to_bytes()
 
 

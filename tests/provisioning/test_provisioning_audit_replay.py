@@ -141,7 +141,12 @@ decisions = st.one_of(
     st.tuples(st.just("manual"), card_choice, st.integers(1, 2000), st.integers(1, 700)),
     st.tuples(st.just("acknowledge"), st.integers(0, len(REDEMPTIONS) - 1)),
 )
-step = st.one_of(st.tuples(st.just("taps"), tap_batches), redeems, redeems, voids, decisions, decisions)
+# An undo of one of the taps so far, picked by index; whether the kiosk's history allows it is
+# protocol.economy.undo.undo_verdict's (tested in tests/protocol): here the shift rules run on both books.
+undos = st.tuples(st.just("undo"), st.integers(0, 10_000))
+step = st.one_of(
+    st.tuples(st.just("taps"), tap_batches), redeems, redeems, voids, decisions, decisions, undos, undos
+)
 
 _NOT_REVIEWABLE = {Reason.UNKNOWN_SHIFT, Reason.NOT_IN_REVIEW}
 # Every card first works 20, 40 or 60 minutes (a token a minute at first), so it has tokens to spend.
@@ -164,6 +169,10 @@ class Twin:
     seq: int = 0
     kiosk: str = field(default_factory=lambda: ids.new_id(ids.KIOSK))
     taps: list[tuple[str, int]] = field(default_factory=list)
+    kinds: dict[int, tuple[EventKind, int]] = field(default_factory=dict)  # seq -> the tap's kind and card
+    # Cards with a flagged tap: a reopened shift takes its check-in's flag from the stored event, and this
+    # twin stores no events (the server tests undo with real events, tests/server/test_server_undo.py).
+    flagged: set[int] = field(default_factory=set)
 
     def both(self, action: Callable[[Any], Any]) -> None:
         """``action`` in its own write transaction (rolled back if refused) and on the book; same outcome."""
@@ -206,7 +215,28 @@ class Twin:
                 self.seq += 1
                 batch.append(Tap(self.kiosk, self.seq, kind, CARDS[card][0], CARDS[card][1], self.now, flag))
                 self.taps.append((self.kiosk, self.seq))
+                self.kinds[self.seq] = (kind, card)
+                if flag is not None:
+                    self.flagged.add(card)
             self.both(lambda tx: apply_taps(tx, tx.get_site(self.checkin), batch, self.now))
+        elif name == "undo" and self.taps:
+            _, target = self.taps[args[0] % len(self.taps)]
+            kind, card = self.kinds[target]
+            if card in self.flagged:
+                return
+            self.seq += 1
+            undo = Tap(
+                self.kiosk,
+                self.seq,
+                EventKind.UNDO,
+                CARDS[card][0],
+                CARDS[card][1],
+                self.now,
+                log_index=self.seq,
+                target=target,
+                undoes=kind,
+            )
+            self.both(lambda tx: apply_taps(tx, tx.get_site(self.checkin), [undo], self.now))
         elif name == "redeem":
             card, amount, rid, online, where = args
             site = self.shop if where == "shop" else self.checkin
@@ -309,6 +339,13 @@ EVERY_PATH = [  # each rule and decision kind at least once, whatever Hypothesis
     ("manual", 3, 300, 90),  # a card that is not registered
     ("shop_limits", 20, 60, True),
     ("shop_limits", 20, 60, False),  # not a shop
+    # taps 14-16: card 0 works 90 minutes, card 1 checks in
+    ("taps", [(IN, 0, 1, None), (OUT, 0, 90, None), (IN, 1, 0, None)]),
+    ("undo", 15),  # card 0's paid check-out: tokens back, its shift open again
+    ("undo", 16),  # card 1's check-in: set aside
+    ("undo", 15),  # twice: the shift moved on (the kiosk's history would say already_undone)
+    ("taps", [(OUT, 0, 30, None)]),  # card 0's shift closes again, 120 minutes
+    ("undo", 1),  # a tap long superseded
 ]
 
 

@@ -37,6 +37,9 @@ class RecordingActions:
     def signal(self, signal: Signal) -> None:
         self.calls.append(("signal", signal))
 
+    def undo(self, outcome: object) -> None:
+        self.calls.append(("undo", outcome))
+
 
 class ScreenRecorder:
     """What both presenter harnesses share: a clock the test moves and every screen shown, in order.
