@@ -53,6 +53,7 @@ def _shifts(tx: Any, volunteer_id: str, names: dict[str, str]) -> list[dict[str,
             "minutes": shift.minutes,
             "tokens": shift.tokens,
             "status": shift.status.value,
+            "undone": shift.reason == "undone",  # taken back at the kiosk: set aside, but no refusal
         }
         for shift in found[:SHOWN_SHIFTS]
     ]

@@ -67,6 +67,7 @@ SHIFT_STATUS: Final = {
     "paid": N_("counted"),
     "review": N_("being checked"),
     "rejected": N_("not counted"),
+    "undone": N_("taken back at the kiosk"),
 }
 STANDING: Final = {
     "qualifies": N_("You have enough hours for the Ehrenamtskarte."),
@@ -97,7 +98,9 @@ def _shown(page: dict[str, Any], language: str, translate: Any) -> dict[str, Any
                 **shift,
                 "day": when(shift["start_ms"]),
                 "hours": _hours(shift["minutes"], language),
-                "status_label": translate(SHIFT_STATUS.get(shift["status"], shift["status"])),
+                "status_label": translate(
+                    SHIFT_STATUS.get(key := "undone" if shift["undone"] else shift["status"], key)
+                ),
             }
             for shift in page["shifts"]
         ],

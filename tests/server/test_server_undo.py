@@ -200,3 +200,14 @@ def test_the_auditor_replays_undos_and_agrees_with_the_servers_balances(
     report = audit_data_folder(folder, [NoteVerifier.parse(init.log_verifier_key)], tmp_path)
     assert report.ok, "\n".join(report.lines())
     assert report.mode == "auditor" and report.balances_compared == 2
+
+
+def test_the_volunteers_own_page_calls_an_undone_shift_taken_back_not_refused(api: Api, world: World) -> None:
+    from server import selfservice
+    from server.web.me import SHIFT_STATUS
+
+    tap = world.kiosk.event(EventKind.CHECK_IN, world.card_id, T0)
+    _send(api, world.kiosk.kiosk_id, [tap, _undo(world, tap.event.seq, T0 + 4_000)])
+    shifts = selfservice.my_page(api.context, world.volunteer_id)["shifts"]
+    assert [(s["status"], s["undone"]) for s in shifts] == [("rejected", True)]
+    assert SHIFT_STATUS["undone"] == "taken back at the kiosk"
