@@ -60,6 +60,8 @@ ALL_SCREENS = {
     "idle",
     "check_in",
     "check_out",
+    "undone",
+    "undo_refused",
     "already_recorded",
     *(f"denied_{group}" for group in screens.DENIED_GROUPS),
     "error_incomplete",
@@ -80,6 +82,8 @@ ALL_SCREENS = {
 def _kiosk_steps(h: Harness) -> Iterator[Callable[[], None]]:
     """Drive an enrolled kiosk's presenter through its screens, one step per screen."""
     p = h.presenter
+    assert p.info is not None
+    p.info = dataclasses.replace(p.info, undo_window_s=10.0)  # kiosk.toml's default: the button shows
     yield lambda: p.update_status(
         KioskStatus(online=True, pending=3, last_sync_ms=NOW - 2 * MINUTE, reader=ReaderStatus.OK)
     )
@@ -96,6 +100,10 @@ def _kiosk_steps(h: Harness) -> Iterator[Callable[[], None]]:
             balance_as_of_ms=NOW - 30 * MINUTE,
         )
     )
+    yield lambda: p.undo_finished(
+        TapOutcome(Outcome.UNDONE, "c_b", NOW, seq=6, recorded_kind=Outcome.CHECK_OUT, undone_seq=5)
+    )
+    yield lambda: p.undo_finished(TapOutcome(Outcome.ERROR, "c_b", NOW, reason=Reason.UNDO_TOO_LATE))
     yield lambda: p.show_outcome(
         TapOutcome(Outcome.ALREADY_RECORDED, "c_b", NOW, recorded_kind=Outcome.CHECK_OUT)
     )
