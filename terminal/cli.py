@@ -240,6 +240,7 @@ def _sync(args: argparse.Namespace) -> int:
             # A heartbeat too, as the service sends after its rounds: a kiosk synced only by a timer
             # (or by hand) still shows up as alive, with its clock offset, in 'provision terminal list'.
             offset = client.send_heartbeat()
+            client.write_metrics()  # a kiosk synced by a timer keeps node_exporter's file current too
             print(
                 json.dumps(
                     {**result.to_json(), "clock_offset_ms": offset}, sort_keys=True, ensure_ascii=False

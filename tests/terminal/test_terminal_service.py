@@ -166,6 +166,22 @@ def test_cli_sync_once_exits_1_when_events_remain(
     assert json.loads(capsys.readouterr().out)["error"] == "unavailable"
 
 
+def test_cli_sync_once_also_writes_the_metrics_file(
+    stored_trust, config, fake_ledger, tmp_path, monkeypatch, capsys
+):
+    prom = tmp_path / "textfile" / "kokreativ.prom"
+    prom.parent.mkdir()
+    path = tmp_path / "kiosk.toml"
+    write_config(path, dataclasses.replace(config, server_url=fake_ledger.url, metrics_file=prom))
+    monkeypatch.setattr("sys.stdin", io.StringIO(SCRIPT))
+    _main(["run", "--headless", "--config", str(path), "--no-sync"])
+    assert not prom.exists()  # the run did not sync, so it wrote nothing
+    assert _main(["sync", "--config", str(path), "--once"]) == 0
+    capsys.readouterr()
+    text = prom.read_text()
+    assert "kokreativ_kiosk_outbox_pending_events 0" in text and config.kiosk_id in text
+
+
 def test_every_command_has_help_and_an_example():
     parser = argparse.ArgumentParser()
     configure(parser)
