@@ -479,7 +479,7 @@ class Notifier:
         opened, closed = [], []
         with self.ctx.storage.write() as tx:
             for incident in current:
-                if tx.open_notice(
+                if tx.insert_notice(
                     incident.key, incident.kind.value, incident.site_id, incident.kiosk_id, now
                 ):
                     opened.append(incident.key)
@@ -507,7 +507,7 @@ class Notifier:
         retry_ms = self.settings.retry_after_s * 1000
         with self.ctx.storage.write() as tx:
             # A lease: another worker's check skips it until then (and so does a crash's retry).
-            if not tx.claim_notice(notice.notice_id, now, now + retry_ms):
+            if not tx.mark_notice_claimed(notice.notice_id, now, now + retry_ms):
                 return
             site = None if notice.site_id is None else tx.get_site(notice.site_id)
             to = recipients(tx, self.settings, notice.site_id)
@@ -530,7 +530,7 @@ class Notifier:
         if errors:
             failed.append(notice.incident_key)
             with self.ctx.storage.write() as tx:
-                tx.notice_failed(notice.notice_id, "; ".join(errors), now + retry_ms)
+                tx.record_notice_failure(notice.notice_id, "; ".join(errors), now + retry_ms)
             log.warning(
                 "alert %s (incident %d) not delivered, next try in %d s: %s",
                 notice.incident_key,
@@ -541,7 +541,7 @@ class Notifier:
 
     def _mark(self, notice: NoticeRow, channel: str) -> None:
         with self.ctx.storage.write() as tx:
-            tx.notice_delivered(notice.notice_id, channel, self.ctx.now_ms())
+            tx.mark_notice_delivered(notice.notice_id, channel, self.ctx.now_ms())
 
     def _mail(self, notice: Notice, to: Sequence[str]) -> str | None:
         if not to:

@@ -373,7 +373,7 @@ def run_command(args: argparse.Namespace) -> int:
     from server.alerts import Alerter, Notifier
     from server.app import create_app
     from server.datadir import open_data_dir
-    from server.metrics import RUN_METRICS, share_across_processes
+    from server.metrics import share_across_processes, shared_metrics_dir
     from server.runner import serve_forever
     from server.shopmap import map_layer
 
@@ -384,7 +384,7 @@ def run_command(args: argparse.Namespace) -> int:
     )
     with open_data_dir(settings.data_dir) as context:
         # Request and ingest counts in files every server process on this data folder adds to (/metrics).
-        share_across_processes(settings.data_dir / RUN_METRICS)
+        share_across_processes(shared_metrics_dir(settings.data_dir))
         alerter = None
         if settings.alerts.enabled:
             alerter = Alerter(Notifier.from_settings(context, settings.alerts))

@@ -10,9 +10,9 @@ Two kinds of figures, so that they are right however many processes serve one da
   these need no sharing.
 * **Counted as the process serves** (:class:`ServerMetrics`): request latency
   by route template, and ingest batches, events and refusals by reason code.
-  ``kokreativ server run`` keeps these in files under the data folder's
-  ``run/metrics/`` (prometheus_client's multiprocess mode,
-  :func:`share_across_processes`), so a scrape of any process sums every
+  ``kokreativ server run`` keeps these in files on a tmpfs, one folder per
+  data folder (:func:`shared_metrics_dir`; prometheus_client's multiprocess
+  mode, :func:`share_across_processes`), so a scrape of any process sums every
   process's counts.  An app made without that (tests, the demo) counts in its
   own memory; its threads (uvicorn's, the signature checks') share it.
 
@@ -33,9 +33,12 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
-from collections.abc import Iterable, Iterator
+import stat
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -46,9 +49,11 @@ from prometheus_client.registry import Collector
 
 from server import fleet
 from server.context import ServerContext
+from server.errors import DataDirError
 
 SHARED_DIR_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's own variable
-RUN_METRICS: Final = Path("run") / "metrics"  # under the data folder
+# systemd's RuntimeDirectory= (a tmpfs in /run) for the shared counters, else /dev/shm, else the temp folder.
+RUNTIME_DIRECTORY_ENV: Final = "RUNTIME_DIRECTORY"
 PREFIX: Final = "kokreativ"
 # The text format generate_latest writes (every name here is a classic one); stated, since newer
 # prometheus_client versions call 1.0.0 their latest.
@@ -59,16 +64,43 @@ KIOSK_STATUSES: Final = ("active", "suspended", "revoked")
 _PID_FILE = re.compile(r".*_(\d+)\.db")
 
 
+def shared_metrics_dir(data_dir: Path, environ: Mapping[str, str] | None = None) -> Path:
+    """Where each ``server run`` on ``data_dir`` keeps its shared counters: in memory, not on the data disk.
+
+    prometheus_client maps its files into memory and grows them sparsely; on a
+    full disk, touching a page the disk cannot hold kills the process
+    (``SIGBUS``).  The ledger's disk may fill up (the server then refuses with
+    ``storage_full`` and goes on), so the counters live on a tmpfs: systemd's
+    ``RuntimeDirectory=`` (``$RUNTIME_DIRECTORY``), else ``/dev/shm``, else the
+    temp folder, in a folder named after the data folder, so processes on one
+    data folder find each other's files.
+    """
+    env = os.environ if environ is None else environ
+    runtime = env.get(RUNTIME_DIRECTORY_ENV, "").split(":")[0]
+    if runtime:
+        base = Path(runtime)
+    elif Path("/dev/shm").is_dir() and os.access("/dev/shm", os.W_OK):
+        base = Path("/dev/shm")
+    else:
+        base = Path(tempfile.gettempdir())
+    digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
+    return base / f"kokreativ-metrics-{digest}"
+
+
 def share_across_processes(folder: Path) -> Path:
     """Count requests and ingest in files under ``folder``, summed over every process that does the same.
 
     Call once per process before the first :class:`ServerMetrics` is made
-    (``kokreativ server run`` does, with the data folder's ``run/metrics``).
+    (``kokreativ server run`` does, with :func:`shared_metrics_dir`).
     Files left by processes that are gone are removed first: their counts
     start again at zero, as after a restart, which Prometheus's ``rate()``
     takes as a counter reset.  Files of a live process are kept.
     """
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = folder.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        # Another local user could have made it, to change the counts: refuse, as for the data folder.
+        raise DataDirError(f"{folder}, the shared counters' folder, is not this user's alone (mode 0700)")
     for file in folder.glob("*.db"):
         match = _PID_FILE.fullmatch(file.name)
         if match is None or not _alive(int(match.group(1))):

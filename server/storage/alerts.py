@@ -85,7 +85,7 @@ class AlertsRead(Queries):
 class AlertsWrite(AlertsRead):
     """An :class:`AlertsRead` that also opens, closes and marks incidents."""
 
-    def open_notice(
+    def insert_notice(
         self, incident_key: str, kind: str, site_id: str | None, kiosk_id: str | None, now_ms: int
     ) -> bool:
         """Open the incident unless one with this key is open; whether this call opened it."""
@@ -103,7 +103,7 @@ class AlertsWrite(AlertsRead):
             (now_ms, notice_id),
         )
 
-    def claim_notice(self, notice_id: int, now_ms: int, until_ms: int) -> bool:
+    def mark_notice_claimed(self, notice_id: int, now_ms: int, until_ms: int) -> bool:
         """Take the incident's delivery until ``until_ms`` if it is due; whether this call took it."""
         cursor = self._conn.execute(
             "UPDATE alert_notices SET next_try_ms = ? WHERE notice_id = ? AND next_try_ms <= ?",
@@ -111,12 +111,12 @@ class AlertsWrite(AlertsRead):
         )
         return cursor.rowcount == 1
 
-    def notice_delivered(self, notice_id: int, channel: str, now_ms: int) -> None:
+    def mark_notice_delivered(self, notice_id: int, channel: str, now_ms: int) -> None:
         """``channel`` (``mail`` or ``webhook``) delivered the incident's notice at ``now_ms``."""
         column = {"mail": "mail_ms", "webhook": "webhook_ms"}[channel]
         self._conn.execute(f"UPDATE alert_notices SET {column} = ? WHERE notice_id = ?", (now_ms, notice_id))
 
-    def notice_failed(self, notice_id: int, error: str, next_try_ms: int) -> None:
+    def record_notice_failure(self, notice_id: int, error: str, next_try_ms: int) -> None:
         """A try failed with ``error``; the next one waits until ``next_try_ms``."""
         self._conn.execute(
             "UPDATE alert_notices SET attempts = attempts + 1, last_error = ?, next_try_ms = ? "
@@ -124,6 +124,6 @@ class AlertsWrite(AlertsRead):
             (error[:500], next_try_ms, notice_id),
         )
 
-    def notice_settled(self, notice_id: int) -> None:
+    def mark_notice_settled(self, notice_id: int) -> None:
         """Every channel delivered: clear the lease so nothing waits on it."""
         self._conn.execute("UPDATE alert_notices SET last_error = NULL WHERE notice_id = ?", (notice_id,))

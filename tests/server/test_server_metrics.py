@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -24,6 +25,8 @@ from protocol.clock import now_ms
 from protocol.heartbeat import Heartbeat, sign_heartbeat
 from server import tokens
 from server.datadir import init_data_dir
+from server.errors import DataDirError
+from server.metrics import share_across_processes, shared_metrics_dir
 
 REPO = Path(__file__).resolve().parents[2]
 EVENTS_ROUTE = "/v1/kiosks/{kiosk_id}/events"
@@ -159,9 +162,10 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _start(data: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+def _start(data: Path, port: int, log: Path, runtime: Path) -> subprocess.Popen[bytes]:
     env = {key: value for key, value in os.environ.items() if key != "PROMETHEUS_MULTIPROC_DIR"}
     env["PYTHONPATH"] = str(REPO)
+    env["RUNTIME_DIRECTORY"] = str(runtime)  # as systemd's RuntimeDirectory= sets it
     args = ["run", "--data", str(data), "--port", str(port), "--log-level", "warning"]
     with log.open("ab") as log_file:
         return subprocess.Popen(
@@ -187,12 +191,17 @@ def test_a_scrape_of_either_process_counts_both(tmp_path: Path) -> None:
     token = init_data_dir(data).admin_token
     auth = {"Authorization": f"Bearer {token}"}
     log = tmp_path / "server.log"
+    runtime = tmp_path / "run"
+    runtime.mkdir()
+    shared = shared_metrics_dir(data, {"RUNTIME_DIRECTORY": str(runtime)})
     ports = [_free_port(), _free_port()]
-    processes = [_start(data, ports[0], log)]
+    processes = [_start(data, ports[0], log, runtime)]
     clients = [httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) for port in ports]
     try:
         _wait_ready(clients[0], processes[0], log)
-        processes.append(_start(data, ports[1], log))  # after the first: it opened the folder already
+        processes.append(
+            _start(data, ports[1], log, runtime)
+        )  # after the first: it opened the folder already
         _wait_ready(clients[1], processes[1], log)
         first, second = clients
         site = first.post("/v1/admin/sites", json={"name": "S", "tokens_per_hour": 6}, headers=auth).json()
@@ -227,11 +236,11 @@ def test_a_scrape_of_either_process_counts_both(tmp_path: Path) -> None:
             assert value(found, "kokreativ_ingest_batches_total", outcome="accepted") == 1
             assert value(found, "kokreativ_ingest_batches_total", outcome="refused") == 1
             assert value(found, "kokreativ_ledger_events_total") == 1
-        assert sorted(p.name for p in (data / "run" / "metrics").iterdir())  # the shared files
+        assert sorted(p.name for p in shared.iterdir())  # the shared files, in the runtime folder
         pids = {str(p.pid) for p in processes}
-        assert {
-            name.rsplit("_", 1)[1].removesuffix(".db") for name in os.listdir(data / "run" / "metrics")
-        } == pids
+        assert {name.rsplit("_", 1)[1].removesuffix(".db") for name in os.listdir(shared)} == pids
+        # Nothing of prometheus_client's (counter_<pid>.db, histogram_<pid>.db) on the data disk.
+        assert not [path for path in data.rglob("*_*.db") if path.name.split("_")[-1][:-3] in pids]
     finally:
         for client in clients:
             client.close()
@@ -239,3 +248,26 @@ def test_a_scrape_of_either_process_counts_both(tmp_path: Path) -> None:
             process.terminate()
         for process in processes:
             process.wait(timeout=30)
+
+
+def test_the_shared_counters_live_in_memory_per_data_folder_and_only_in_a_folder_of_ours(
+    tmp_path: Path,
+) -> None:
+    """A full data disk must not kill the server: prometheus_client's mapped files are never put there."""
+    data = tmp_path / "data"
+    runtime = tmp_path / "run"
+    in_runtime = shared_metrics_dir(data, {"RUNTIME_DIRECTORY": f"{runtime}:{tmp_path / 'other'}"})
+    assert in_runtime.parent == runtime
+    assert shared_metrics_dir(data, {"RUNTIME_DIRECTORY": str(runtime)}) == in_runtime  # found again
+    assert shared_metrics_dir(tmp_path / "other-data", {"RUNTIME_DIRECTORY": str(runtime)}) != in_runtime
+    elsewhere = shared_metrics_dir(data, {})
+    assert data not in elsewhere.parents and elsewhere.parent in (
+        Path("/dev/shm"),
+        Path(tempfile.gettempdir()),
+    )
+    planted = tmp_path / "planted"
+    planted.mkdir(mode=0o777)
+    planted.chmod(0o777)  # another local user could have made it, to change the counts
+    with pytest.raises(DataDirError) as refused:
+        share_across_processes(planted)
+    assert refused.value.reason == "data_dir_unusable" and "alone" in refused.value.message
