@@ -3,32 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import os
 import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 from server_helpers import HOUR, FakeKiosk
+from server_process import free_port, start_server, wait_ready
 
 from protocol import EventKind, PrivateKey, b64encode, encode_batch, enrolment_message
 from protocol.clock import now_ms
 from server import cli
 from server.datadir import init_data_dir
-
-REPO = Path(__file__).resolve().parents[2]
-RUNNER = (
-    "import argparse, sys\n"
-    "from server import cli\n"
-    "parser = argparse.ArgumentParser(prog='kokreativ server')\n"
-    "cli.configure(parser)\n"
-    "args = parser.parse_args(sys.argv[1:])\n"
-    "sys.exit(args.func(args))\n"
-)
 
 
 def test_run_has_help_and_an_example(capsys: pytest.CaptureFixture[str]) -> None:
@@ -41,44 +27,17 @@ def test_run_has_help_and_an_example(capsys: pytest.CaptureFixture[str]) -> None
     assert "kokreativ server run --data" in out
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _start(data: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    args = ["run", "--data", str(data), "--port", str(port), "--log-level", "warning"]
-    with log.open("ab") as log_file:
-        return subprocess.Popen(
-            [sys.executable, "-c", RUNNER, *args], cwd=REPO, env=env, stdout=log_file, stderr=log_file
-        )
-
-
-def _wait_ready(client: httpx.Client, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert process.poll() is None, log.read_text()
-        try:
-            if client.get("/v1/health").status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.05)
-    raise AssertionError("server did not start")
-
-
 @pytest.mark.slow
 def test_sigkill_and_restart_on_the_same_data_dir(tmp_path: Path) -> None:
     data = tmp_path / "data"
     token = init_data_dir(data).admin_token
-    port = _free_port()
+    port = free_port()
     auth = {"Authorization": f"Bearer {token}"}
     log = tmp_path / "server.log"
-    process = _start(data, port, log)
+    process = start_server(data, port, log)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            _wait_ready(client, process, log)
+            wait_ready(client, process, log)
             site = client.post(
                 "/v1/admin/sites", json={"name": "S", "tokens_per_hour": 6}, headers=auth
             ).json()
@@ -102,8 +61,8 @@ def test_sigkill_and_restart_on_the_same_data_dir(tmp_path: Path) -> None:
             process.send_signal(signal.SIGKILL)
             process.wait(timeout=30)
 
-            process = _start(data, port, log)
-            _wait_ready(client, process, log)
+            process = start_server(data, port, log)
+            wait_ready(client, process, log)
             state = client.get(f"/v1/kiosks/{kiosk.kiosk_id}").json()
             assert (state["last_seq"], state["head"]) == (1, kiosk.head)
             second = encode_batch([kiosk.event(EventKind.CHECK_OUT, card, start + HOUR)])

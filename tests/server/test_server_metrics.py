@@ -7,11 +7,7 @@ read them.  The server's clock is the test's, so ages are exact.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
@@ -19,6 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 from server_helpers import MINUTE, T0, Api, FakeKiosk, World, assert_error
+from server_process import free_port, start_server, wait_ready
 
 from protocol import EventKind, PrivateKey, b64encode, encode_batch, enrolment_message
 from protocol.clock import now_ms
@@ -28,7 +25,6 @@ from server.datadir import init_data_dir
 from server.errors import DataDirError
 from server.metrics import share_across_processes, shared_metrics_dir
 
-REPO = Path(__file__).resolve().parents[2]
 EVENTS_ROUTE = "/v1/kiosks/{kiosk_id}/events"
 
 
@@ -146,44 +142,6 @@ def test_this_host_scrapes_without_a_token_until_one_holds_read_metrics(api: Api
 
 # -- several processes on one data folder --------------------------------------------------------------
 
-RUNNER = (
-    "import argparse, sys\n"
-    "from server import cli\n"
-    "parser = argparse.ArgumentParser(prog='kokreativ server')\n"
-    "cli.configure(parser)\n"
-    "args = parser.parse_args(sys.argv[1:])\n"
-    "sys.exit(args.func(args))\n"
-)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _start(data: Path, port: int, log: Path, runtime: Path) -> subprocess.Popen[bytes]:
-    env = {key: value for key, value in os.environ.items() if key != "PROMETHEUS_MULTIPROC_DIR"}
-    env["PYTHONPATH"] = str(REPO)
-    env["RUNTIME_DIRECTORY"] = str(runtime)  # as systemd's RuntimeDirectory= sets it
-    args = ["run", "--data", str(data), "--port", str(port), "--log-level", "warning"]
-    with log.open("ab") as log_file:
-        return subprocess.Popen(
-            [sys.executable, "-c", RUNNER, *args], cwd=REPO, env=env, stdout=log_file, stderr=log_file
-        )
-
-
-def _wait_ready(client: httpx.Client, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert process.poll() is None, log.read_text()
-        try:
-            if client.get("/v1/health").status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.05)
-    raise AssertionError("server did not start")
-
 
 @pytest.mark.slow
 def test_a_scrape_of_either_process_counts_both(tmp_path: Path) -> None:
@@ -194,15 +152,15 @@ def test_a_scrape_of_either_process_counts_both(tmp_path: Path) -> None:
     runtime = tmp_path / "run"
     runtime.mkdir()
     shared = shared_metrics_dir(data, {"RUNTIME_DIRECTORY": str(runtime)})
-    ports = [_free_port(), _free_port()]
-    processes = [_start(data, ports[0], log, runtime)]
+    ports = [free_port(), free_port()]
+    processes = [start_server(data, ports[0], log, {"RUNTIME_DIRECTORY": str(runtime)})]
     clients = [httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) for port in ports]
     try:
-        _wait_ready(clients[0], processes[0], log)
+        wait_ready(clients[0], processes[0], log)
         processes.append(
-            _start(data, ports[1], log, runtime)
+            start_server(data, ports[1], log, {"RUNTIME_DIRECTORY": str(runtime)})
         )  # after the first: it opened the folder already
-        _wait_ready(clients[1], processes[1], log)
+        wait_ready(clients[1], processes[1], log)
         first, second = clients
         site = first.post("/v1/admin/sites", json={"name": "S", "tokens_per_hour": 6}, headers=auth).json()
         code = first.post("/v1/admin/enrolment-codes", json={"site_id": site["site_id"]}, headers=auth)
