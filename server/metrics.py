@@ -33,6 +33,7 @@ Example::
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import os
 import re
@@ -172,9 +173,11 @@ class ServerMetrics:
     def batch_accepted(self, results: Iterable[Any]) -> None:
         """Count an accepted batch and its events by their ``status`` (``accepted``, ``duplicate``)."""
         self.batches.labels("accepted").inc()
-        for item in results:
-            status = item.get("status") if isinstance(item, dict) else None
-            self.events.labels(status if status in ("accepted", "duplicate") else "other").inc()
+        counts = collections.Counter(
+            item.get("status") if isinstance(item, dict) else None for item in results
+        )  # one increment per status, not per event: a batch holds up to 500
+        for status, count in counts.items():
+            self.events.labels(status if status in ("accepted", "duplicate") else "other").inc(count)
 
     def batch_refused(self, reason: str) -> None:
         """Count a refused batch under its reason code."""
