@@ -1,4 +1,4 @@
-"""Translations for the kiosk screen: gettext catalogues, read with Babel when the screen starts.
+"""Translations for the kiosk screen: gettext catalogues, read when the screen starts.
 
 The code asks for a text by its key (``check_in.line``); the key is the
 message's ``msgctxt`` and its English text the ``msgid``, so translators work
@@ -10,9 +10,11 @@ with ordinary gettext tools and see the English sentence::
 
 ``locale/kiosk.pot`` is the template: every key with its English text (English
 needs no catalogue of its own).  Each other language has
-``locale/<code>/LC_MESSAGES/kiosk.po``, compiled in memory when a
-:class:`Translator` is made, so a fresh checkout needs no compile step and the
-tree holds no ``.mo`` files.  Texts are :meth:`str.format` templates.
+``locale/<code>/LC_MESSAGES/kiosk.po``, read when a :class:`Translator` is
+made (:mod:`terminal.ui.pofile`, without Babel: the kiosk saves Babel's ~4 MB),
+so a fresh checkout needs no compile step and the tree holds no ``.mo``
+files.  Texts are :meth:`str.format` templates.  Babel reads and checks the
+same files in the tests and tools (:func:`read_catalogue`, :func:`plural_forms`).
 
 Plurals follow CLDR through Babel: a catalogue's ``Plural-Forms`` header is
 :func:`plural_forms` of its language (German, English and Turkish two forms,
@@ -28,18 +30,16 @@ just copy the English (``tests/terminal/ui/test_ui_i18n.py``).
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping
 from datetime import datetime, tzinfo
 from importlib import resources
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from babel import Locale
-from babel.messages.catalog import Catalog, Message
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from babel.plural import to_gettext
-from babel.support import NullTranslations, Translations
+from terminal.ui.pofile import PoCatalogue, PoEntry, parse_po
+
+if TYPE_CHECKING:  # Babel is for the tests and tools only: imported where they call it
+    from babel import Locale
+    from babel.messages.catalog import Catalog
 
 DEFAULT_LANGUAGE: Final = "de"
 SOURCE_LANGUAGE: Final = "en"
@@ -68,49 +68,57 @@ def _locale_files() -> resources.abc.Traversable:
 
 
 def babel_locale(language: str) -> Locale:
-    """Babel's locale of a language code: ``de@leicht`` is German with a modifier."""
+    """Babel's locale of a language code: ``de@leicht`` is German with a modifier (tests and tools)."""
+    from babel import Locale
+
     return Locale.parse(language)
 
 
 def plural_forms(language: str) -> str:
     """The ``Plural-Forms`` header of ``language``'s catalogue, from CLDR's rules as Babel has them."""
+    from babel.plural import to_gettext
+
     return to_gettext(babel_locale(language).plural_form)
 
 
 def read_template() -> Catalog:
-    """``locale/kiosk.pot``: every key (``msgctxt``) with its English text."""
+    """``locale/kiosk.pot`` read by Babel: every key (``msgctxt``) with its English text (tests and tools)."""
+    from babel.messages.pofile import read_po
+
     with _locale_files().joinpath(f"{DOMAIN}.pot").open("rb") as file:
         return read_po(file, locale=SOURCE_LANGUAGE, domain=DOMAIN)
 
 
-def read_catalogue(language: str) -> Catalog:
-    """The ``.po`` catalogue of ``language``; :class:`ValueError` for a language we do not ship."""
+def _po_path(language: str) -> resources.abc.Traversable:
     if language not in LANGUAGES:
         raise ValueError(f"unknown language {language!r}; choose one of {', '.join(LANGUAGES)}")
     if language == SOURCE_LANGUAGE:
+        return _locale_files().joinpath(f"{DOMAIN}.pot")
+    return _locale_files().joinpath(language, "LC_MESSAGES", f"{DOMAIN}.po")
+
+
+def read_catalogue(language: str) -> Catalog:
+    """The ``.po`` catalogue of ``language`` read by Babel; :class:`ValueError` for one we do not ship."""
+    from babel.messages.pofile import read_po
+
+    path = _po_path(language)
+    if language == SOURCE_LANGUAGE:
         return read_template()
-    path = _locale_files().joinpath(language, "LC_MESSAGES", f"{DOMAIN}.po")
     with path.open("rb") as file:
         return read_po(file, locale=babel_locale(language), domain=DOMAIN)
 
 
-def _compile(catalogue: Catalog) -> NullTranslations:
-    buffer = io.BytesIO()
-    write_mo(buffer, catalogue)
-    buffer.seek(0)
-    return Translations(buffer, domain=DOMAIN)
+def _read(language: str) -> PoCatalogue:
+    return parse_po(_po_path(language).read_text(encoding="utf-8"))
 
 
 def load_catalogue(language: str) -> dict[str, str]:
     """Every key's text in ``language`` (plural messages: their last, "other" form), for tests and tools."""
     translator = Translator(language)
-    texts: dict[str, str] = {}
-    for key, message in translator.messages.items():
-        if isinstance(message.id, tuple):
-            texts[key] = str(translator._gettext.npgettext(key, message.id[0], message.id[1], 1_000_000))
-        else:
-            texts[key] = str(translator._gettext.pgettext(key, str(message.id)))
-    return texts
+    return {
+        key: translator._text(key, message, 1_000_000 if message.msgid_plural is not None else None)
+        for key, message in translator.messages.items()
+    }
 
 
 class Translator:
@@ -128,26 +136,34 @@ class Translator:
             raise ValueError(f"unknown language {language!r}; choose one of {', '.join(LANGUAGES)}")
         self.language = language
         self.rtl = language in RTL_LANGUAGES
-        self.messages: dict[str, Message] = {
-            message.context: message for message in read_template() if message.id and message.context
-        }
-        self._gettext = (
-            NullTranslations() if language == SOURCE_LANGUAGE else _compile(read_catalogue(language))
-        )
+        self.messages: dict[str, PoEntry] = _read(SOURCE_LANGUAGE).entries
+        self._catalogue = PoCatalogue() if language == SOURCE_LANGUAGE else _read(language)
         self._tz = tz
 
-    def _message(self, key: str) -> Message:
+    def _message(self, key: str) -> PoEntry:
         try:
             return self.messages[key]
         except KeyError:
             raise KeyError(f"no kiosk text {key!r} in {DOMAIN}.pot") from None
 
+    def _text(self, key: str, message: PoEntry, count: int | None) -> str:
+        """gettext's lookup: this language's form (by its plural rule), else the English one."""
+        translated = self._catalogue.entries.get(key)
+        strings = translated.strings if translated is not None and translated.msgid == message.msgid else ()
+        if count is None:
+            return strings[0] if strings else message.msgid
+        if strings:
+            index = self._catalogue.plural(count)
+            if 0 <= index < len(strings) and strings[index]:
+                return strings[index]
+        return message.msgid if count == 1 else (message.msgid_plural or message.msgid)
+
     def __call__(self, key: str, **values: object) -> str:
         """The text for ``key`` with ``values`` filled in; :class:`KeyError` if either is missing."""
         message = self._message(key)
-        if isinstance(message.id, tuple):
+        if message.msgid_plural is not None:
             raise KeyError(f"{key!r} has plural forms: use Translator.plural")
-        return str(self._gettext.pgettext(key, str(message.id))).format(**values)
+        return self._text(key, message, None).format(**values)
 
     def plural(self, key: str, count: int, **values: object) -> str:
         """The plural form of ``key`` for ``count`` (CLDR's rule), with ``{count}`` filled in.
@@ -157,10 +173,9 @@ class Translator:
         if count == 0 and f"{key}.zero" in self.messages:
             return self(f"{key}.zero", count=count, **values)
         message = self._message(key)
-        if not isinstance(message.id, tuple):
+        if message.msgid_plural is None:
             raise KeyError(f"{key!r} has no plural forms")
-        singular, plural = message.id[0], message.id[1]
-        return str(self._gettext.npgettext(key, singular, plural, count)).format(count=count, **values)
+        return self._text(key, message, count).format(count=count, **values)
 
     def _local(self, ms: int) -> datetime:
         return datetime.fromtimestamp(ms / 1000, self._tz).astimezone(self._tz)
