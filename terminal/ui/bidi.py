@@ -26,14 +26,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import arabic_reshaper
-from bidi.algorithm import (
-    get_display,
-)  # the pure-Python algorithm: it mirrors brackets, the Rust one does not
-
 
 def visual(line: str) -> str:
-    """One line of logical text as SDL2 must draw it: letters joined, characters in display order."""
+    """One line of logical text as SDL2 must draw it: letters joined, characters in display order.
+
+    The two libraries are imported here, at the first right-to-left text: together they
+    take about 6 MB, which a kiosk that shows no such language never pays.
+    """
+    import arabic_reshaper
+
+    # The pure-Python algorithm: it mirrors brackets, the Rust one does not.
+    from bidi.algorithm import get_display
+
     return str(get_display(arabic_reshaper.reshape(line), base_dir="R"))
 
 
