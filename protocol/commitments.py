@@ -44,7 +44,7 @@ from typing import Any, Final
 from protocol import ids
 from protocol.encoding import b64decode, b64encode, canonical_json
 from protocol.errors import MalformedError, ProtocolError, VerificationError
-from protocol.keys import PrivateKey, PublicKey
+from protocol.keys import PrivateKey, PublicKey, Sealer
 from protocol.reasons import Reason
 
 SALT_BYTES: Final = 16
@@ -179,9 +179,13 @@ class SealedOpening:
         return None
 
 
-def seal_opening(opening: Opening, server_key: PublicKey) -> SealedOpening:
-    """``opening`` sealed to ``server_key`` (X25519 from the Ed25519 key; libsodium sealed box)."""
-    return SealedOpening(server_key.seal(canonical_json(opening.to_json())))
+def seal_opening(opening: Opening, server_key: PublicKey | Sealer) -> SealedOpening:
+    """``opening`` sealed to ``server_key``, or with a :class:`~protocol.keys.Sealer` made for it.
+
+    Pass one sealer for many openings (a receipt's): the key agreement is done once.
+    """
+    sealer = server_key.sealer() if isinstance(server_key, PublicKey) else server_key
+    return SealedOpening(sealer.seal(canonical_json(opening.to_json())))
 
 
 def parse_sealed_opening(value: object, *, field: str = "sealed_opening") -> SealedOpening:

@@ -7,6 +7,7 @@ stored as the 32-byte seed, never sent anywhere.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 import nacl.exceptions
 import nacl.public
@@ -43,15 +44,37 @@ class PublicKey:
         except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError) as exc:
             raise VerificationError(Reason.BAD_SIGNATURE, "signature does not verify") from exc
 
-    def seal(self, message: bytes) -> bytes:
-        """``message`` in a libsodium sealed box that only this key's private half opens.
+    def sealer(self) -> Sealer:
+        """A :class:`Sealer` of messages that only this key's private half opens."""
+        return Sealer(self)
 
-        The box is for X25519, converted from this Ed25519 key (libsodium's
-        ``crypto_sign_ed25519_pk_to_curve25519``), so whoever can verify the
-        server's signatures can seal to it without a second published key.
-        """
-        curve = nacl.signing.VerifyKey(self.raw).to_curve25519_public_key()
-        return bytes(nacl.public.SealedBox(curve).encrypt(message))
+
+class Sealer:
+    """Encrypts messages to one Ed25519 key's holder: ``crypto_box`` from one ephemeral X25519 key.
+
+    The recipient's X25519 key is converted from its Ed25519 key (libsodium's
+    ``crypto_sign_ed25519_pk_to_curve25519``), so whoever can verify the
+    server's signatures can seal to it without a second published key.  One
+    ephemeral key pair per sealer: its Diffie-Hellman (the costly part) is done
+    once, each message then costs an XSalsa20-Poly1305 encryption with a fresh
+    random nonce.  The ephemeral secret lives only in this object, so the
+    sender cannot open what it sealed.  A box is ``ephemeral public key (32) ‖
+    nonce (24) ‖ ciphertext with its 16-byte tag``.
+    """
+
+    __slots__ = ("_box", "_prefix")
+
+    def __init__(self, recipient: PublicKey) -> None:
+        ephemeral = nacl.public.PrivateKey.generate()
+        curve = nacl.signing.VerifyKey(recipient.raw).to_curve25519_public_key()
+        self._prefix = bytes(ephemeral.public_key)
+        self._box = nacl.public.Box(ephemeral, curve)
+
+    def seal(self, message: bytes) -> bytes:
+        return self._prefix + bytes(self._box.encrypt(message))
+
+
+SEAL_OVERHEAD: Final = 32 + 24 + 16  # ephemeral public key, nonce, tag
 
 
 class PrivateKey:
@@ -79,9 +102,12 @@ class PrivateKey:
         return self._key.sign(message).signature
 
     def unseal(self, box: bytes) -> bytes:
-        """What :meth:`PublicKey.seal` put in ``box`` for this key; ``VerificationError`` if it cannot."""
+        """What a :class:`Sealer` for this key put in ``box``; ``VerificationError`` if it cannot open it."""
         try:
-            return bytes(nacl.public.SealedBox(self._key.to_curve25519_private_key()).decrypt(box))
+            if len(box) < SEAL_OVERHEAD:
+                raise nacl.exceptions.CryptoError("too short")
+            ephemeral = nacl.public.PublicKey(box[:32])
+            return bytes(nacl.public.Box(self._key.to_curve25519_private_key(), ephemeral).decrypt(box[32:]))
         except (nacl.exceptions.CryptoError, nacl.exceptions.ValueError, TypeError) as exc:
             raise VerificationError(
                 Reason.OPENING_MISSING, "the sealed box does not open with this key"

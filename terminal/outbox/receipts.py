@@ -128,7 +128,8 @@ class ReceiptsMixin(BalancesMixin, CheckpointsMixin):
             rows = self._conn.execute(
                 "SELECT seq, opening FROM events WHERE seq <= ? AND opening IS NOT NULL", (up_to_seq,)
             ).fetchall()
-        return [(seal_opening(parse_opening(json.loads(text)), server_key).box, seq) for seq, text in rows]
+        sealer = server_key.sealer()  # one key agreement for the whole receipt
+        return [(seal_opening(parse_opening(json.loads(text)), sealer).box, seq) for seq, text in rows]
 
     def _mark_synced(
         self,

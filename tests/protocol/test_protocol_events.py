@@ -712,9 +712,14 @@ def test_a_re_fed_item_carries_the_opening_sealed_to_the_server_and_only_its_key
     assert got == sealed and isinstance(got, SealedOpening)
     assert got.open([stranger]) is None and got.open([stranger, server]) == opening
     assert seal_opening(opening, server.public_key) != sealed  # a fresh ephemeral key each time
+    sealer = server.public_key.sealer()  # a receipt's many openings: one key agreement
+    first, second = seal_opening(opening, sealer), seal_opening(opening, sealer)
+    assert first.box[:32] == second.box[:32] and first.box != second.box  # one key, a fresh nonce each
+    assert first.open([server]) == second.open([server]) == opening
+    assert SealedOpening(first.box[:40]).open([server]) is None  # cut short: no crash, no opening
     garbled = SealedOpening(bytes([sealed.box[0] ^ 1]) + sealed.box[1:])
     assert garbled.open([server]) is None
-    not_an_opening = SealedOpening(server.public_key.seal(b'{"card": 1}'))
+    not_an_opening = SealedOpening(server.public_key.sealer().seal(b'{"card": 1}'))
     assert not_an_opening.open([server]) is None
     for bad in (
         {**wire, "opening": opening.to_json()},  # both at once
