@@ -19,7 +19,6 @@ import json
 from collections.abc import Sequence
 
 from protocol import BalanceSheet, PublicKey, Reason, Receipt
-from protocol.commitments import parse_opening, seal_opening
 from protocol.decisions import MAX_VOID_WINDOW_S
 from terminal import redemptions
 from terminal.errors import ReceiptError
@@ -129,7 +128,8 @@ class ReceiptsMixin(BalancesMixin, CheckpointsMixin):
                 "SELECT seq, opening FROM events WHERE seq <= ? AND opening IS NOT NULL", (up_to_seq,)
             ).fetchall()
         sealer = server_key.sealer()  # one key agreement for the whole receipt
-        return [(seal_opening(parse_opening(json.loads(text)), sealer).box, seq) for seq, text in rows]
+        # The stored text is the opening's canonical JSON (written by :meth:`append`): sealed as it is.
+        return [(sealer.seal(text.encode()), seq) for seq, text in rows]
 
     def _mark_synced(
         self,
