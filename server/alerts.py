@@ -325,7 +325,8 @@ def compose(notice: NoticeRow, site_name: str | None, settings: Alerts) -> Notic
     link = settings.console_url.rstrip("/") + _LINKS[kind] if settings.console_url else None
     fields = {
         "kiosk": notice.kiosk_id or "",
-        "site": site_name or notice.site_id or "",
+        # One line: a name is typed by people, and a line break in a header would break the mail.
+        "site": " ".join((site_name or notice.site_id or "").split()),
         "since": _shown_time(notice.opened_ms),
         "minutes": str(settings.silent_after_s // 60),
     }

@@ -396,3 +396,18 @@ def test_each_new_log_report_of_a_kiosk_mails_its_coordinators_once(api: Api, sm
     assert again.opened == (f"kiosk_log_report:{witness.kiosk_id}:2",)
     assert again.closed == (f"kiosk_log_report:{witness.kiosk_id}:1",)
     assert len(smtp.inbox.mails) == 2
+
+
+def test_a_site_name_with_a_line_break_cannot_break_the_mail_s_headers(api: Api) -> None:
+    """The API refuses such a name; the notice keeps its subject on one line all the same."""
+    from server.alerts import compose
+    from server.storage.alerts import NoticeRow
+
+    refused = api.admin(
+        "POST", "/v1/admin/sites", {"name": "Linden\r\nBcc: x@example.org", "tokens_per_hour": 10}
+    )
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "bad_field"
+    row = NoticeRow(1, "kiosk_silent:k_1", "kiosk_silent", "s_1", "k_1", T0, None, None, None, 0, T0, None)
+    notice = compose(row, "Linden\r\nBcc: x@example.org", _settings())
+    assert "\n" not in notice.subject and "\r" not in notice.subject
+    assert "Linden Bcc: x@example.org" in notice.subject
