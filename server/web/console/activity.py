@@ -15,13 +15,14 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from protocol import Reason
-from server import accounts, statements
+from server import accounts
 from server.context import ServerContext
 from server.errors import InputError
 from server.http.access import Permission, Principal, anywhere
 from server.http.common import call
 from server.web import web
 from server.web.access import console_page
+from server.web.console import downloads
 from server.web.console.account import when
 from server.web.nav import N_
 
@@ -86,14 +87,7 @@ async def activity_page(request: Request, principal: Reader) -> Response:
     filters = {key: query.get(key, "")[:100] for key in ("person", "action", "site", "from", "to")}
     values = await call(request, _rows, principal, filters)
     if query.get("format") == "csv":
-        return Response(
-            statements.to_csv(COLUMNS, values["rows"]),
-            media_type="text/csv; charset=utf-8",
-            headers={
-                "Content-Disposition": 'attachment; filename="activity.csv"',
-                "Cache-Control": "no-store",
-            },
-        )
+        return downloads.csv_response(request, COLUMNS, values["rows"], filename="activity")
     pages = web(request)
     columns = [(key, pages.gettext(request, label)) for key, label in zip(COLUMNS, LABELS, strict=True)]
     csv_url = "/console/activity?" + urlencode({**{k: v for k, v in filters.items() if v}, "format": "csv"})

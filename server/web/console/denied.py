@@ -15,12 +15,13 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
-from server import denials, statements
+from server import denials
 from server.http.access import Permission, Principal, anywhere, require
 from server.http.common import call
 from server.http.openapi import ADMIN, Query, doc
 from server.web import web
 from server.web.access import console_page
+from server.web.console import downloads
 from server.web.nav import N_
 
 router = APIRouter(tags=["console"])
@@ -67,14 +68,7 @@ async def denied_page(request: Request, principal: Reader) -> Response:
     values = await call(request, _page_values, principal, params)
     found = values["found"]
     if request.query_params.get("format") == "csv":
-        return Response(
-            statements.to_csv(COLUMNS, found["rows"]),
-            media_type="text/csv; charset=utf-8",
-            headers={
-                "Content-Disposition": 'attachment; filename="denied.csv"',
-                "Cache-Control": "no-store",
-            },
-        )
+        return downloads.csv_response(request, COLUMNS, found["rows"], filename="denied")
     pages = web(request)
     columns = [(key, pages.gettext(request, label)) for key, label in zip(COLUMNS, LABELS, strict=True)]
     shown = {
