@@ -34,7 +34,7 @@ def tlog_append_rate(folder: Path, entries_count: int) -> float:
     from protocol.logentry import event_entry
     from server import tlog
     from server.context import ServerContext
-    from server.storage import Storage
+    from server.storage import SqliteStorage
     from server.vault import PERSON_KEYS, PersonVault
 
     folder.mkdir()
@@ -42,7 +42,7 @@ def tlog_append_rate(folder: Path, entries_count: int) -> float:
         event_entry(os.urandom(420), os.urandom(64), received_ms=1_764_400_000_000 + i, flags=[])
         for i in range(entries_count)
     ]
-    with Storage(folder / "ledger.db") as storage:
+    with SqliteStorage(folder / "ledger.db") as storage:
         ctx = ServerContext(
             storage=storage,
             server_key=PrivateKey.generate(),
@@ -67,13 +67,13 @@ def tlog_proof_times(folder: Path, size: int, samples: int) -> list[float]:
 
     from protocol.merkle import leaf_hash
     from server import tlog
-    from server.storage import Storage
+    from server.storage import SqliteStorage
     from server.tlogtree import Frontier
 
     folder.mkdir()
     rng = random.Random(7)
     frontier = Frontier(0, {})
-    with Storage(folder / "ledger.db") as storage:
+    with SqliteStorage(folder / "ledger.db") as storage:
         with storage.write() as tx:
             chunk = 1 << 16
             for start in range(0, size, chunk):

@@ -48,10 +48,11 @@ from terminal.readeropts import add_device, add_reader_kind, refuse_reader_path
 def _init(args: argparse.Namespace) -> int:
     from server.datadir import init_data_dir
 
-    result = init_data_dir(Path(args.data), origin=args.origin)
+    result = init_data_dir(Path(args.data), origin=args.origin, database=args.database)
     print_json(
         {
             "data_dir": str(args.data),
+            "engine": "postgresql" if args.database else "sqlite",
             "server_public_key": result.server_public_key.to_b64(),
             "log_verifier_key": result.log_verifier_key,
         }
@@ -228,6 +229,12 @@ def _configure_init(commands: SubParsers) -> None:
         "--origin",
         default="kokreativ.local/ledger",
         help="the transparency log's name: the server's URL without the scheme (default: %(default)s)",
+    )
+    init.add_argument(
+        "--database",
+        metavar="URL",
+        help="keep the ledger in this empty PostgreSQL database (postgresql://…) instead of DATA/ledger.db; "
+        "the folder records it in DATA/database",
     )
 
 

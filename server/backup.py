@@ -1,4 +1,4 @@
-"""Back up a live ledger with SQLite's online backup API.
+"""Back up a live ledger (SQLite's online backup API, or ``pg_dump``), and restore one.
 
 Copying ``ledger.db`` with ``cp`` while the server runs can tear a page or
 miss what still sits in ``ledger.db-wal``.  :func:`backup_ledger` instead reads
@@ -9,6 +9,12 @@ one self-contained file.  It opens the live ledger read-only and writes the
 copy next to ``out`` first, renaming it into place only once it checked, so a
 half-written backup never carries the final name and an existing file is never
 overwritten.
+
+A ledger kept in PostgreSQL (``DATA/database``) is backed up with ``pg_dump``
+in its custom format, from one snapshot while the server keeps writing, then
+checked by ``pg_restore --list``; the same rules apply (written beside ``out``,
+0600, never overwriting).  :func:`restore_ledger` puts either kind back into a
+new data folder (the drill, ``docs/operations.md``).
 
 The keys (``server.key``, ``uid-pseudonym.key``) are not in the ledger: back
 them up once, offline (docs/operations.md, "Backups").
@@ -30,15 +36,18 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sqlite3
+import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
-from server.datadir import LEDGER
+from server.datadir import LEDGER, ledger_database, record_database
 from server.errors import DataDirError
 from server.keyfiles import fsync_dir
+from server.storage import is_postgres
 from server.vault import PERSON_KEYS, PersonVault
 
 KEY_RETENTION_DAYS: Final = 30
@@ -49,23 +58,34 @@ _DAY_MS: Final = 86_400_000
 
 @dataclass(frozen=True, slots=True)
 class BackupResult:
-    """What was written: the file, its size and how many pages SQLite copied."""
+    """What was written: the file, its size and how many pages SQLite copied (``None``: a ``pg_dump``)."""
 
     path: Path
     bytes: int
-    pages: int
+    pages: int | None
+    engine: str = "sqlite"
 
     def to_json(self) -> dict[str, object]:
         """The command's output."""
-        return {"backup": str(self.path), "bytes": self.bytes, "pages": self.pages, "integrity": "ok"}
+        return {
+            "backup": str(self.path),
+            "engine": self.engine,
+            "bytes": self.bytes,
+            "pages": self.pages,
+            "integrity": "ok",
+        }
 
 
 def backup_ledger(data_dir: Path, out: Path) -> BackupResult:
     """Copy ``data_dir/ledger.db`` to ``out`` while the server may be writing it.
 
     Raises :class:`DataDirError` if there is no ledger, ``out`` exists, or the
-    copy fails its integrity check (the partial copy is removed).
+    copy fails its integrity check (the partial copy is removed).  A ledger in
+    PostgreSQL is dumped instead (:func:`_dump_postgres`).
     """
+    database = ledger_database(Path(data_dir))
+    if is_postgres(database):
+        return _dump_postgres(database, Path(out))
     source_path = Path(data_dir) / LEDGER
     if not source_path.is_file():
         raise DataDirError(f"{source_path} is missing; is this the server's data folder?")
@@ -112,6 +132,131 @@ def backup_ledger(data_dir: Path, out: Path) -> BackupResult:
         _hand_back(source_path, missing)
     fsync_dir(out.parent)
     return BackupResult(path=out, bytes=out.stat().st_size, pages=int(pages))
+
+
+def _pg_tool(name: str) -> str:
+    """The path of PostgreSQL's ``pg_dump``/``pg_restore``; :class:`DataDirError` if it is not installed."""
+    found = shutil.which(name)
+    if found is None:
+        raise DataDirError(
+            f"{name} is missing: install PostgreSQL's client tools (apt-get install postgresql-client)"
+        )
+    return found
+
+
+def _dump_postgres(url: str, out: Path) -> BackupResult:
+    """``pg_dump`` the ledger database ``url`` to ``out`` (custom format), checked by ``pg_restore``."""
+    if out.exists():
+        raise DataDirError(f"{out} exists; refusing to overwrite a backup")
+    if not out.parent.is_dir():
+        raise DataDirError(f"{out.parent} is not a directory")
+    partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # it holds personal data
+    os.close(fd)
+    try:
+        # One snapshot (pg_dump's own REPEATABLE READ transaction): never blocks the server's writes.
+        _run(
+            [
+                _pg_tool("pg_dump"),
+                "--format=custom",
+                "--no-owner",
+                "--no-privileges",
+                f"--file={partial}",
+                url,
+            ]
+        )
+        _run([_pg_tool("pg_restore"), "--list", str(partial)])  # the archive reads back whole
+        with open(partial, "rb") as handle:
+            os.fsync(handle.fileno())
+        try:
+            os.link(partial, out)
+        except FileExistsError:
+            raise DataDirError(f"{out} exists; refusing to overwrite a backup") from None
+    finally:
+        partial.unlink(missing_ok=True)
+    fsync_dir(out.parent)
+    return BackupResult(path=out, bytes=out.stat().st_size, pages=None, engine="postgresql")
+
+
+def _run(command: list[str]) -> None:
+    """Run a PostgreSQL tool; its error as :class:`DataDirError` (without the URL: it may hold a password)."""
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        message = done.stderr.strip().splitlines()[-1:] or [f"exit status {done.returncode}"]
+        raise DataDirError(f"{Path(command[0]).name} failed: {message[0]}")
+
+
+SQLITE_MAGIC: Final = b"SQLite format 3\x00"
+PG_DUMP_MAGIC: Final = b"PGDMP"
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreResult:
+    """Where a backup was restored to."""
+
+    data_dir: Path
+    engine: str
+    database: str
+
+    def to_json(self) -> dict[str, object]:
+        return {"data_dir": str(self.data_dir), "engine": self.engine, "database": self.database}
+
+
+def restore_ledger(backup: Path, data_dir: Path, *, database: str | None = None) -> RestoreResult:
+    """Put the ledger backup ``backup`` into the data folder ``data_dir`` (its keys copied in already).
+
+    A SQLite copy becomes ``data_dir/ledger.db``; a ``pg_dump`` archive is restored
+    into ``database``, an empty PostgreSQL database, in one transaction, and the
+    folder records it.  Refuses a folder that has a ledger already.  Check the
+    result with ``kokreativ verify ledger`` and ``server verify-store`` before use.
+    """
+    backup, data_dir = Path(backup), Path(data_dir)
+    if not data_dir.is_dir():
+        raise DataDirError(f"{data_dir} is not a directory; make it and copy the keys in first")
+    if (data_dir / LEDGER).exists() or is_postgres(ledger_database(data_dir)):
+        raise DataDirError(
+            f"{data_dir} has a ledger already; restore into a new folder", reason="data_dir_not_empty"
+        )
+    with open(backup, "rb") as handle:
+        magic = handle.read(len(SQLITE_MAGIC))
+    if magic.startswith(PG_DUMP_MAGIC):
+        if database is None or not is_postgres(database):
+            raise DataDirError("a pg_dump backup restores into PostgreSQL: give --database postgresql://…")
+        _run(
+            [
+                _pg_tool("pg_restore"),
+                "--no-owner",
+                "--no-privileges",
+                "--exit-on-error",
+                "--single-transaction",
+                f"--dbname={database}",
+                str(backup),
+            ]
+        )
+        record_database(data_dir, database)
+        return RestoreResult(data_dir=data_dir, engine="postgresql", database=database)
+    if magic != SQLITE_MAGIC:
+        raise DataDirError(f"{backup} is neither a SQLite ledger copy nor a pg_dump archive")
+    target = data_dir / LEDGER
+    partial = data_dir / f".{LEDGER}.partial-{os.getpid()}"
+    try:
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out, open(backup, "rb") as source:
+            shutil.copyfileobj(source, out)
+            out.flush()
+            os.fsync(out.fileno())
+        conn = sqlite3.connect(partial)
+        try:
+            (check,) = conn.execute("PRAGMA integrity_check").fetchone()
+        finally:
+            conn.close()
+        if check != "ok":
+            raise DataDirError(f"{backup} failed its integrity check: {check}")
+        os.link(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+    fsync_dir(data_dir)
+    return RestoreResult(data_dir=data_dir, engine="sqlite", database=str(target))
 
 
 def _hand_back(ledger: Path, created: list[Path]) -> None:

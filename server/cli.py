@@ -87,6 +87,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     subparsers = parser.add_subparsers(dest="server_command", metavar="COMMAND", required=True)
     _configure_run(subparsers)
     _configure_copies(subparsers)
+    _configure_migrate_db(subparsers)
     _configure_verify_store(subparsers)
     _configure_rotate_key(subparsers)
     _configure_tokens(subparsers)
@@ -110,6 +111,12 @@ def _configure_run(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
         help=f"settings file (TOML; default: {DEFAULT_CONFIG} if it exists); flags override it",
     )
     run.add_argument("--data", type=Path, help="data directory made by 'provision init' (file: data_dir)")
+    run.add_argument(
+        "--database",
+        metavar="URL",
+        help="the ledger's PostgreSQL database, postgresql://… (file: database; default: where the data "
+        "directory says: DATA/database, else DATA/ledger.db)",
+    )
     run.add_argument("--host", help="address to listen on (default: 127.0.0.1)")
     run.add_argument("--port", type=int, help="TCP port (default: 8080)")
     run.add_argument(
@@ -169,6 +176,22 @@ def _configure_copies(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     backup.add_argument("--data", type=Path, required=True, help="the server's data directory")
     backup.add_argument("--out", type=Path, required=True, help="the backup file to create (must not exist)")
     backup.set_defaults(func=backup_command)
+    restore = subparsers.add_parser(
+        "restore",
+        help="put a ledger backup into a new data folder (the restore drill)",
+        description="Restore FILE, made by 'server backup', into DATA, a new folder that holds the keys "
+        'already (docs/operations.md, "Restore drill"). A SQLite copy becomes DATA/ledger.db; a pg_dump '
+        "archive is restored into the empty PostgreSQL database given by --database. Prints one JSON line; "
+        "then check it with 'kokreativ verify ledger' and 'kokreativ server verify-store'.",
+        epilog="example:\n  kokreativ server restore --data /tmp/restore --from /backup/ledger-2026-11-29.db",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    restore.add_argument("--data", type=Path, required=True, help="the new data folder, with the keys in it")
+    restore.add_argument("--from", dest="backup", type=Path, required=True, help="the backup file")
+    restore.add_argument(
+        "--database", metavar="URL", help="for a pg_dump archive: the empty database to fill"
+    )
+    restore.set_defaults(func=restore_command)
     keys = subparsers.add_parser(
         "backup-keys",
         help="copy the per-person keys into a dated folder and destroy key backups past the retention",
@@ -202,6 +225,26 @@ def _configure_copies(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         help="also write the auditor's material (balances) into DIR, private (0700/0600)",
     )
     export.set_defaults(func=export_command)
+
+
+def _configure_migrate_db(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``server migrate-db``: move the ledger from SQLite to PostgreSQL, proved equal."""
+    move = subparsers.add_parser(
+        "migrate-db",
+        help="move the ledger from DATA/ledger.db into an empty PostgreSQL database, proved equal",
+        description="With the server stopped: copy every table of DATA/ledger.db into the empty PostgreSQL "
+        "database URL, then prove the copy by the log's root hash, the latest checkpoint, every balance and "
+        "each table's row count. Only then does DATA name the database (DATA/database); ledger.db is kept as "
+        "ledger.db.migrated. Prints one JSON line.",
+        epilog="example:\n  kokreativ server migrate-db --data /var/lib/kokreativ-server "
+        "--to postgresql:///kokreativ?host=/run/postgresql",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    move.add_argument("--data", type=Path, required=True, help="the server's data directory")
+    move.add_argument(
+        "--to", required=True, metavar="URL", help="the empty PostgreSQL database, postgresql://…"
+    )
+    move.set_defaults(func=migrate_db_command)
 
 
 def _configure_verify_store(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -355,6 +398,7 @@ def run_settings(args: argparse.Namespace, *, default_config: Path = DEFAULT_CON
     )
     flags = {
         "data_dir": args.data,
+        "database": args.database,
         "host": args.host,
         "port": args.port,
         "verify_workers": args.verify_workers,
@@ -382,7 +426,7 @@ def run_command(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    with open_data_dir(settings.data_dir) as context:
+    with open_data_dir(settings.data_dir, database=settings.database) as context:
         # Request and ingest counts in files every server process on this data folder adds to (/metrics).
         share_across_processes(shared_metrics_dir(settings.data_dir))
         alerter = None
@@ -406,6 +450,16 @@ def run_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def migrate_db_command(args: argparse.Namespace) -> int:
+    """Move the ledger to PostgreSQL and print the proof as one JSON line."""
+    import json
+
+    from server.migratedb import migrate_to_postgres
+
+    print(json.dumps(migrate_to_postgres(args.data, args.to).to_json(), ensure_ascii=False))
+    return 0
+
+
 def backup_command(args: argparse.Namespace) -> int:
     """Back up the ledger and print what was written as one JSON line."""
     import json
@@ -413,6 +467,16 @@ def backup_command(args: argparse.Namespace) -> int:
     from server.backup import backup_ledger
 
     print(json.dumps(backup_ledger(args.data, args.out).to_json(), ensure_ascii=False))
+    return 0
+
+
+def restore_command(args: argparse.Namespace) -> int:
+    """Restore a ledger backup into a new data folder and print where as one JSON line."""
+    import json
+
+    from server.backup import restore_ledger
+
+    print(json.dumps(restore_ledger(args.backup, args.data, database=args.database).to_json()))
     return 0
 
 
@@ -486,17 +550,9 @@ def rotate_command(args: argparse.Namespace) -> int:
 
 def _ledger(data: Path) -> Storage:
     """The data directory's ledger, migrated (a token needs the m015 tables)."""
-    from server.datadir import LEDGER
-    from server.errors import DataDirError
-    from server.storage import Storage
+    from server.datadir import open_ledger
 
-    if not (Path(data) / LEDGER).is_file():
-        raise DataDirError(
-            f"{Path(data) / LEDGER} is missing; create the data directory with "
-            f"'kokreativ provision init --data {data}'",
-            reason="data_dir_missing",
-        )
-    return Storage(Path(data) / LEDGER)
+    return open_ledger(Path(data))
 
 
 def token_add_command(args: argparse.Namespace) -> int:

@@ -188,6 +188,11 @@ class ServerConfig:
     """
 
     data_dir: Path | None = None
+    # Where the ledger is, if not where the data directory says: a postgresql:// URL (server.storage).
+    database: str | None = dataclasses.field(
+        default=None,
+        metadata=_check(lambda s: s.startswith(("postgresql://", "postgres://")), "a postgresql:// URL"),
+    )
     host: str = dataclasses.field(default="127.0.0.1", metadata=_check(bool, "a host name or address"))
     port: int = dataclasses.field(
         default=8080, metadata=_check(lambda n: 1 <= n <= 65535, "a TCP port, 1 to 65535")

@@ -5,7 +5,9 @@ Layout (the directory is mode 0700, the key files 0600)::
     DATA/server.key           32-byte Ed25519 seed that signs receipts
     DATA/server.key.previous  the key before a rotation, until it is finished (server.keyrotation)
     DATA/uid-pseudonym.key    32 random bytes; kiosks name unregistered cards with it
-    DATA/ledger.db            SQLite ledger (plus its -wal and -shm files)
+    DATA/ledger.db            SQLite ledger (plus its -wal and -shm files), unless:
+    DATA/database             the ledger's PostgreSQL URL (0600), when it lives in PostgreSQL
+                              (``provision init --database``, ``server migrate-db``)
     DATA/person-keys/         one 32-byte key per volunteer, v_….key (0700/0600): opens their
                               personal data, destroyed when they are erased (server.vault)
 
@@ -47,12 +49,13 @@ from server.keyrotation import (
     rotate_server_key,
 )
 from server.people import finish_erasures, seal_legacy
-from server.storage import Storage
+from server.storage import Storage, is_postgres, open_storage
 from server.vault import PERSON_KEYS, PersonVault
 
 log = logging.getLogger(__name__)
 UID_KEY: Final = "uid-pseudonym.key"
 LEDGER: Final = "ledger.db"
+DATABASE: Final = "database"  # the file naming a PostgreSQL ledger
 ADMIN_TOKEN_SETTING: Final = "admin_token_sha256"
 
 
@@ -71,8 +74,43 @@ def admin_token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+def ledger_database(path: Path, database: str | None = None) -> str:
+    """Where the ledger of data directory ``path`` is: ``database`` if given, else as the directory says.
+
+    A PostgreSQL URL recorded in ``DATA/database``, or the SQLite file ``DATA/ledger.db``.
+    """
+    if database:
+        return database
+    recorded = Path(path) / DATABASE
+    if recorded.is_file():
+        return recorded.read_text(encoding="utf-8").strip()
+    return str(Path(path) / LEDGER)
+
+
+def record_database(path: Path, database: str) -> None:
+    """Record ``database``, a PostgreSQL URL, as data folder ``path``'s ledger (0600: may hold a password)."""
+    if not is_postgres(database):
+        raise DataDirError(f"not a PostgreSQL URL: {database!r} (give postgresql://…)", reason="bad_database")
+    write_secret(Path(path) / DATABASE, database.encode("utf-8"))
+
+
+def open_ledger(path: Path, database: str | None = None, *, migrate: bool = True) -> Storage:
+    """The ledger of data directory ``path`` (see :func:`ledger_database`), migrated; the caller closes it."""
+    where = ledger_database(path, database)
+    if not is_postgres(where) and not Path(where).is_file():
+        raise DataDirError(
+            f"{where} is missing; create the data directory with 'kokreativ provision init --data {path}'",
+            reason="data_dir_missing",
+        )
+    return open_storage(where, migrate=migrate)
+
+
 def init_data_dir(
-    path: Path, *, origin: str = tlog.DEFAULT_ORIGIN, now_ms: Clock = wall_clock.now_ms
+    path: Path,
+    *,
+    origin: str = tlog.DEFAULT_ORIGIN,
+    now_ms: Clock = wall_clock.now_ms,
+    database: str | None = None,
 ) -> InitResult:
     """Create a new data directory at ``path`` (which may exist only if empty).
 
@@ -80,9 +118,10 @@ def init_data_dir(
     scheme); it cannot be changed later.  ``now_ms`` dates the empty log's
     checkpoint (pass the clock :func:`open_data_dir` will be given).  Returns
     the admin token, which is shown once and stored only as a hash, and the
-    log's verifier key.
-    Raises :class:`DataDirError` if ``path`` already holds anything or
-    ``origin`` is not a valid name (empty, spaces, ``+``).
+    log's verifier key.  ``database`` (a ``postgresql://`` URL) keeps the ledger
+    in PostgreSQL instead of ``ledger.db``; that database must hold no ledger yet.
+    Raises :class:`DataDirError` if ``path`` already holds anything, the database
+    already holds a ledger, or ``origin`` is not a valid name (empty, spaces, ``+``).
     """
     try:
         tlog.check_origin(origin)
@@ -106,8 +145,16 @@ def init_data_dir(
     write_secret(path / UID_KEY, secrets.token_bytes(KEY_BYTES))
     PersonVault.open_folder(path / PERSON_KEYS)
     admin_token = secrets.token_urlsafe(32)
-    with Storage(path / LEDGER) as storage:
+    if database is not None:
+        record_database(path, database)
+    with open_storage(ledger_database(path)) as storage:
         with storage.write() as tx:
+            if tx.get_setting(ADMIN_TOKEN_SETTING) is not None:
+                raise DataDirError(
+                    f"{storage.database} already holds a ledger; refusing to overwrite it "
+                    "(give a new, empty database)",
+                    reason="data_dir_not_empty",
+                )
             tx.set_setting(ADMIN_TOKEN_SETTING, admin_token_hash(admin_token))
             tx.set_setting(tlog.ORIGIN_SETTING, origin)
         tlog.ensure_checkpoint(storage, server_key, now_ms())  # the empty log's, size 0
@@ -119,26 +166,25 @@ def init_data_dir(
     )
 
 
-def open_data_dir(path: Path, *, now_ms: Clock = wall_clock.now_ms) -> ServerContext:
+def open_data_dir(
+    path: Path, *, now_ms: Clock = wall_clock.now_ms, database: str | None = None
+) -> ServerContext:
     """Open an existing data directory; the caller closes the returned context.
+
+    ``database`` overrides where the ledger is (``server run --database``);
+    by default it is where the directory says (:func:`ledger_database`).
 
     Here, where the key folder is known, personal data still in plaintext from
     before migration m016 is sealed (and the file vacuumed), and an erasure a
     crash cut short gets its key destroyed.
     """
     path = Path(path)
-    if not (path / LEDGER).is_file():
-        raise DataDirError(
-            f"{path / LEDGER} is missing; create the data directory with "
-            f"'kokreativ provision init --data {path}'",
-            reason="data_dir_missing",
-        )
-    uid_key = read_secret(path / UID_KEY)
-    storage = Storage(path / LEDGER)
+    storage = open_ledger(path, database)
     try:
+        uid_key = read_secret(path / UID_KEY)
         with storage.read() as tx:
             if tx.get_setting(ADMIN_TOKEN_SETTING) is None:
-                raise DataDirError(f"{path / LEDGER} has no admin token; it was not made by init")
+                raise DataDirError(f"{storage.database} has no admin token; it was not made by init")
         vault = PersonVault.open_folder(path / PERSON_KEYS)
         seal_legacy(storage, vault)
         finish_erasures(storage, vault)
@@ -172,11 +218,5 @@ def open_data_dir(path: Path, *, now_ms: Clock = wall_clock.now_ms) -> ServerCon
 def rotate_key(path: Path, *, now_ms: int) -> Rotation:
     """Step 1 of a server key rotation on the data folder ``path`` (:mod:`server.keyrotation`)."""
     path = Path(path)
-    if not (path / LEDGER).is_file():
-        raise DataDirError(
-            f"{path / LEDGER} is missing; create the data directory with "
-            f"'kokreativ provision init --data {path}'",
-            reason="data_dir_missing",
-        )
-    with Storage(path / LEDGER) as storage:
+    with open_ledger(path) as storage:
         return rotate_server_key(path, storage, now_ms=now_ms)

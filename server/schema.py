@@ -1,4 +1,4 @@
-"""The ledger's SQLite schema, as migration functions applied in order.
+"""The ledger's schema, as migration functions applied in order (written in SQLite's dialect).
 
 Each function runs in one transaction together with the row that records it
 (:meth:`server.storage.Storage.migrate`), so a crash leaves a migration either
@@ -10,9 +10,8 @@ under per-person keys kept outside the database (:mod:`server.vault`, m016).
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from protocol import clock as wall_clock
 from protocol.encoding import b64encode
@@ -20,10 +19,13 @@ from protocol.logentry import make_entry
 from protocol.merkle import leaf_hash
 from server.tlogtree import Frontier
 
-Migration = Callable[[sqlite3.Connection], None]
+if TYPE_CHECKING:
+    from server.storage.base import Connection
+
+Migration = Callable[["Connection"], None]
 
 
-def _m001_initial(conn: sqlite3.Connection) -> None:
+def _m001_initial(conn: Connection) -> None:
     statements = [
         "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
         """CREATE TABLE sites (
@@ -80,7 +82,7 @@ def _m001_initial(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-def _m002_card_credentials(conn: sqlite3.Connection) -> None:
+def _m002_card_credentials(conn: Connection) -> None:
     """Issuer keys, how each card was issued, blocks, the site card policy, the Ehrenamtskarte number.
 
     Cards registered before this migration become ``credential`` cards without
@@ -113,7 +115,7 @@ DEFAULT_LOG_ORIGIN: Final = "kokreativ.local/ledger"
 _BACKFILL_PAGE: Final = 2000
 
 
-def _m003_transparency_log(conn: sqlite3.Connection) -> None:
+def _m003_transparency_log(conn: Connection) -> None:
     """The transparency log's tables, and a backfill so a ledger from before it is covered too.
 
     ``tlog_hashes`` holds the hash of every complete aligned subtree (level 0
@@ -198,7 +200,7 @@ _BACKFILL_FACTS: Final[list[tuple[str, Callable[[Sequence[Any]], bytes]]]] = [
 ]
 
 
-def _backfill_log(conn: sqlite3.Connection) -> None:
+def _backfill_log(conn: Connection) -> None:
     """Log what a database from before m003 holds: its facts, then its events, then kiosk statuses."""
     frontier = Frontier(0, {})
 
@@ -221,7 +223,7 @@ def _backfill_log(conn: sqlite3.Connection) -> None:
     append([make_entry("kiosk_status", kiosk_id=k, status=status, at_ms=now_ms) for k, status in statuses])
 
 
-def _backfill_events(conn: sqlite3.Connection, append: Callable[[list[bytes]], int]) -> None:
+def _backfill_events(conn: Connection, append: Callable[[list[bytes]], int]) -> None:
     """Log every stored event, in the order the server received them, and note each one's log index."""
     for page in _events_in_log_order(conn):
         first = append(
@@ -242,7 +244,7 @@ def _backfill_events(conn: sqlite3.Connection, append: Callable[[list[bytes]], i
         )
 
 
-def _events_in_log_order(conn: sqlite3.Connection) -> Iterator[list[tuple[Any, ...]]]:
+def _events_in_log_order(conn: Connection) -> Iterator[list[tuple[Any, ...]]]:
     """Every event by ``(received_ms, kiosk_id, seq)``, a page at a time (bounded memory).
 
     Keyset pages over a temporary index: each page is read whole before the
@@ -261,7 +263,7 @@ def _events_in_log_order(conn: sqlite3.Connection) -> Iterator[list[tuple[Any, .
     conn.execute("DROP INDEX m003_events_order")
 
 
-def _m004_coordinator_cards(conn: sqlite3.Connection) -> None:
+def _m004_coordinator_cards(conn: Connection) -> None:
     """Which cards are coordinator cards: when the role was granted, ``NULL`` for everyone else.
 
     A column of ``cards`` rather than a table, as blocks are: the role belongs to
@@ -272,7 +274,7 @@ def _m004_coordinator_cards(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX cards_coordinator ON cards (card_id) WHERE coordinator_ms IS NOT NULL")
 
 
-def _m005_economy(conn: sqlite3.Connection) -> None:
+def _m005_economy(conn: Connection) -> None:
     """Shops and redemptions, earning rules, coordinator keys and their decisions (``docs/economy.md``).
 
     * ``sites`` gains its ``kind`` (every existing site is a check-in site), the
@@ -356,7 +358,7 @@ def _m005_economy(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-def _m006_kiosk_health(conn: sqlite3.Connection) -> None:
+def _m006_kiosk_health(conn: Connection) -> None:
     """The latest heartbeat of each kiosk and the clock offset the server measured from it.
 
     Health is operational, not ledger: this table is not in the transparency log,
@@ -376,7 +378,7 @@ def _m006_kiosk_health(conn: sqlite3.Connection) -> None:
     )
 
 
-def _m007_clock_refs(conn: sqlite3.Connection) -> None:
+def _m007_clock_refs(conn: Connection) -> None:
     """Clock references (``protocol.clockref``), and the time the ledger counts for a corrected event.
 
     ``clock_refs`` mirrors the log's ``clock_ref`` entries, so ingest finds a
@@ -393,7 +395,7 @@ def _m007_clock_refs(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE events ADD COLUMN corrected_ms INTEGER")
 
 
-def _m008_server_keys(conn: sqlite3.Connection) -> None:
+def _m008_server_keys(conn: Connection) -> None:
     """Server key transitions (``protocol.serverkeys``), oldest first, as the log's ``server_key`` entries.
 
     Kept here as well so ``GET /v1/server-keys`` answers without reading the log.
@@ -405,7 +407,7 @@ def _m008_server_keys(conn: sqlite3.Connection) -> None:
     )
 
 
-def _m009_signed_evidence(conn: sqlite3.Connection) -> None:
+def _m009_signed_evidence(conn: Connection) -> None:
     """Kiosks sign their evidence reports (``protocol.evidence``): keep each report's number and signature.
 
     Reports stored before have neither (``NULL``); a kiosk's numbers are unique, so a replay is refused.
@@ -415,7 +417,7 @@ def _m009_signed_evidence(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE UNIQUE INDEX log_evidence_number ON log_evidence (kiosk_id, number)")
 
 
-def _m010_held_redemptions(conn: sqlite3.Connection) -> None:
+def _m010_held_redemptions(conn: Connection) -> None:
     """Offline redemptions held for review (``docs/economy.md``, "The worst-case loss").
 
     ``redemptions`` is rebuilt, because SQLite cannot change a ``CHECK``: a
@@ -452,7 +454,7 @@ def _m010_held_redemptions(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-def _m011_kiosk_limits(conn: sqlite3.Connection) -> None:
+def _m011_kiosk_limits(conn: Connection) -> None:
     """A check-in site's kiosk limits (``protocol.economy.kiosklimits``), and an index to check them by.
 
     The defaults are :data:`protocol.economy.models.DEFAULT_MAX_DAY_HOURS` and
@@ -472,7 +474,7 @@ def _m011_kiosk_limits(conn: sqlite3.Connection) -> None:
 LOG_FORMAT_SETTING: Final = "log_format"  # 1: entries name cards (before issue 17); 2: they name none
 
 
-def _m012_private_log(conn: sqlite3.Connection) -> None:
+def _m012_private_log(conn: Connection) -> None:
     """A log that names no card (issue 17): the ``openings`` kept off it, and the format it is written in.
 
     ``openings`` holds what opens each commitment of the log (``docs/privacy.md``):
@@ -506,7 +508,7 @@ def _m012_private_log(conn: sqlite3.Connection) -> None:
     )
 
 
-def _m013_log_archive(conn: sqlite3.Connection) -> None:
+def _m013_log_archive(conn: Connection) -> None:
     """Room for an archived log origin and its signed hand-over (``server.handover``).
 
     A log that still names cards (entry v1) moves to a new origin at the next
@@ -534,7 +536,7 @@ def _m013_log_archive(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-def _m016_person_vault(conn: sqlite3.Connection) -> None:
+def _m016_person_vault(conn: Connection) -> None:
     """Personal data as ciphertext only (:mod:`server.vault`), and the record of erasures.
 
     ``personal_data`` becomes ``(volunteer_id, sealed)``.  A migration holds no
@@ -556,7 +558,7 @@ def _m016_person_vault(conn: sqlite3.Connection) -> None:
         conn.execute("DROP TABLE personal_data_m016")
 
 
-def _m015_access(conn: sqlite3.Connection) -> None:
+def _m015_access(conn: Connection) -> None:
     """Who may read a volunteer's data (issue 17): home sites, scoped admin tokens, access secrets, sessions.
 
     A volunteer registered before has as home site the site of their earliest
@@ -585,7 +587,7 @@ def _m015_access(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-def _m014_balance_queries(conn: sqlite3.Connection) -> None:
+def _m014_balance_queries(conn: Connection) -> None:
     """The nonces of kiosk-signed balance queries (``protocol.balancequery``) of the last hour.
 
     A nonce seen is refused (``replayed``); the rows of the last hour are also each
@@ -607,7 +609,7 @@ TOTALS_LAST_SETTING: Final = "totals_last"  # the last log index a ``totals`` en
 TOTALS_DAY_SETTING: Final = "totals_day"  # the UTC day (ms) of the log's latest append in format 2
 
 
-def _m017_sealed_openings(conn: sqlite3.Connection) -> None:
+def _m017_sealed_openings(conn: Connection) -> None:
     """The openings keep what an entry v2 of an event no longer shows (issue 17, round 2).
 
     A v2 event seals its kind, clock and data, and its entry shows only the UTC
@@ -664,7 +666,7 @@ def _m017_sealed_openings(conn: sqlite3.Connection) -> None:
         )
 
 
-def _m018_accounts(conn: sqlite3.Connection) -> None:
+def _m018_accounts(conn: Connection) -> None:
     """People's console accounts (issue 18): organisations, persons, teams, console sessions, activity.
 
     * ``organisations`` (Träger) own sites (``sites.org_id``, ``NULL`` for none); a
@@ -728,7 +730,7 @@ def _m018_accounts(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-def _m020_four_eyes(conn: sqlite3.Connection) -> None:
+def _m020_four_eyes(conn: Connection) -> None:
     """Decisions waiting for a second person's cosignature, and the cosignatures given (issue 18).
 
     ``pending_decisions`` keeps a signed decision that credits more than the
@@ -762,7 +764,7 @@ ELIGIBILITY_DEFAULTS: Final[Mapping[str, str]] = {
 }
 
 
-def _m019_certificates(conn: sqlite3.Connection) -> None:
+def _m019_certificates(conn: Connection) -> None:
     """Hours certificates, prior engagement and the Ehrenamtskarte's thresholds (issue 18, page 7).
 
     * ``prior_hours``: engagement from before the ledger began, one row per signed
@@ -792,7 +794,7 @@ def _m019_certificates(conn: sqlite3.Connection) -> None:
     )
 
 
-def _m021_card_issuing(conn: sqlite3.Connection) -> None:
+def _m021_card_issuing(conn: Connection) -> None:
     """Cards prepared in the console until a read-back confirms them, and hours confirmation links (issue 18).
 
     A prepared card is not in ``cards`` (nor in the log) until its written
@@ -827,7 +829,7 @@ def _m021_card_issuing(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-def _m022_console_views(conn: sqlite3.Connection) -> None:
+def _m022_console_views(conn: Connection) -> None:
     """Indexes for the console's overview: events by when they arrived, ledger entries by when made.
 
     The overview counts today's check-ins and looks for anomalies in the last days, and
@@ -838,7 +840,7 @@ def _m022_console_views(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX ledger_created ON ledger_entries (created_ms)")
 
 
-def _m023_shop_profiles(conn: sqlite3.Connection) -> None:
+def _m023_shop_profiles(conn: Connection) -> None:
     """A shop's public profile for the directory ``/laeden`` (issue 19): where it is, what it offers.
 
     A shop is a business, so its profile is public by nature; it lives beside
@@ -856,7 +858,7 @@ def _m023_shop_profiles(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX shop_profiles_district ON shop_profiles (district)")
 
 
-def _m024_till_staff(conn: sqlite3.Connection) -> None:
+def _m024_till_staff(conn: Connection) -> None:
     """A shop's till staff (issue 19), and which of them redeemed what.
 
     ``name`` is the shop's own label for the person ("Aylin"): never logged, never
@@ -883,7 +885,7 @@ def _m024_till_staff(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-def _m025_void_requests(conn: sqlite3.Connection) -> None:
+def _m025_void_requests(conn: Connection) -> None:
     """Voids a shop's owner asked for on the shop page, for the till to sign (issue 19).
 
     One row per redemption: ``pending`` until the till's ``void`` event for it
@@ -901,7 +903,7 @@ def _m025_void_requests(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-def _m027_alert_notices(conn: sqlite3.Connection) -> None:
+def _m027_alert_notices(conn: Connection) -> None:
     """Incidents the server told people about (issue 20): notified once, again only after recovering.
 
     One row per incident: ``incident_key`` names what went wrong where (``kiosk_silent:k_…``,

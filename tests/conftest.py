@@ -34,6 +34,7 @@ from terminal.outbox import Outbox
 from terminal.tap import Kiosk
 from terminal.trust import TrustStore
 from tests.cardfactory import TestIssuer
+from tests.pgcluster import MISSING, PgCluster, find_binaries
 from tests.server.server_helpers import FakeKiosk
 
 # Console passwords in the test process: argon2id at its smallest cost.  The server's hasher
@@ -223,9 +224,46 @@ def enrolled_kiosk(server_process: ServerProcess, tmp_path: Path) -> EnrolledKio
     return EnrolledKiosk(config_path, config, cards, issuer)
 
 
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PgCluster]:
+    """A real PostgreSQL server for the session (tests/pgcluster.py); a skip where none is installed."""
+    binaries = find_binaries()
+    if binaries is None:
+        pytest.skip(MISSING)
+    cluster = PgCluster(binaries)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def postgres_database(postgres_cluster: PgCluster) -> Iterator[str]:
+    """The URL of a new PostgreSQL database holding an empty, migrated ledger; dropped afterwards."""
+    url = postgres_cluster.new_database()
+    try:
+        yield url
+    finally:
+        postgres_cluster.drop(url)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip tests marked ``hardware`` unless KOKREATIV_HARDWARE=1 says real parts are attached."""
+    """Skip tests marked ``hardware`` unless KOKREATIV_HARDWARE=1 says real parts are attached.
+
+    And run tests marked ``sqlite_only`` (SQLite's own mechanics) on that engine alone: their
+    PostgreSQL variant is not collected.
+    """
     import os
+
+    def engine(item: pytest.Item) -> str | None:
+        callspec = getattr(item, "callspec", None)
+        return None if callspec is None else callspec.params.get("engine")
+
+    kept = [i for i in items if not (i.get_closest_marker("sqlite_only") and engine(i) == "postgresql")]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+        items[:] = kept
 
     if os.environ.get("KOKREATIV_HARDWARE") == "1":
         return

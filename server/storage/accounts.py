@@ -249,7 +249,7 @@ class AccountsRead(Queries):
             params.append(action)
         if site_ids is not None:
             ids = sorted(set(site_ids))[:500]
-            where.append(f"site_id IN ({', '.join('?' * len(ids))})" if ids else "0")
+            where.append(f"site_id IN ({', '.join('?' * len(ids))})" if ids else "1 = 0")
             params.extend(ids)
         if from_ms is not None:
             where.append("at_ms >= ?")

@@ -7,6 +7,7 @@ racing (two server workers) open it once.
 
 from __future__ import annotations
 
+import json
 from typing import NamedTuple
 
 from server.storage.base import Queries
@@ -69,17 +70,33 @@ class AlertsRead(Queries):
         after ``from_ms - slack_ms`` are read (the index on arrival).
         """
         rows = self._conn.execute(
-            "SELECT e.kiosk_id, k.site_id, COALESCE(e.corrected_ms, e.wall_ms) AS t, "
-            "COALESCE(json_extract(o.sealed, '$.data.reason'), "
-            "  CASE WHEN json_valid(CAST(e.body AS TEXT)) "
-            "  THEN json_extract(CAST(e.body AS TEXT), '$.data.reason') END, 'unknown') "
+            "SELECT e.kiosk_id, k.site_id, COALESCE(e.corrected_ms, e.wall_ms) AS t, o.sealed, e.body "
             "FROM events e JOIN kiosks k ON k.kiosk_id = e.kiosk_id "
             "LEFT JOIN openings o ON o.kiosk_id = e.kiosk_id AND o.seq = e.seq "
-            "WHERE e.kind = 'denied' AND e.received_ms >= ? AND t >= ? AND t < ? "
+            "WHERE e.kind = 'denied' AND e.received_ms >= ? "
+            "AND COALESCE(e.corrected_ms, e.wall_ms) >= ? AND COALESCE(e.corrected_ms, e.wall_ms) < ? "
             "ORDER BY t, e.kiosk_id, e.seq",
             (from_ms - slack_ms, from_ms, to_ms),
         )
-        return [DeniedRow(row[0], row[1], row[2], str(row[3])) for row in rows]
+        return [DeniedRow(row[0], row[1], row[2], _denied_reason(row[3], row[4])) for row in rows]
+
+
+def _denied_reason(sealed: str | bytes | None, body: bytes) -> str:
+    """``data.reason`` of a denied event: from its opening (v2) or its body (v1); ``unknown`` if neither.
+
+    Read here rather than in SQL, so the query is the same on both engines (SQLite's
+    ``json_extract`` and PostgreSQL's ``->>`` differ).
+    """
+    for text in (sealed, body):
+        if text is None:
+            continue
+        try:
+            reason = json.loads(text).get("data", {}).get("reason")
+        except (ValueError, AttributeError):
+            continue
+        if reason is not None:
+            return str(reason)
+    return "unknown"
 
 
 class AlertsWrite(AlertsRead):

@@ -2,12 +2,40 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator, Sequence
-from typing import Final
+from typing import Any, Final, Protocol
 
 # SQLite's default limit on bound parameters is 32766 since 3.32; stay far below it.
 _IN_CHUNK: Final = 500
+
+
+class Cursor(Protocol):
+    """The part of a DB-API cursor the queries use: what ``sqlite3`` and psycopg both give."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    @property
+    def description(self) -> Any: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Connection(Protocol):
+    """The connection a transaction's queries run on.
+
+    ``sqlite3.Connection`` is one; :class:`server.storage.postgres.PgConnection` is
+    the other, which translates each statement (``?`` placeholders and all) into
+    PostgreSQL's dialect (:mod:`server.storage.dialect`).  So the SQL is written once.
+    """
+
+    def execute(self, sql: str, parameters: Any = (), /) -> Cursor: ...
+
+    def executemany(self, sql: str, parameters: Any, /) -> Cursor: ...
 
 
 class Queries:
@@ -17,7 +45,7 @@ class Queries:
     the transaction; the classes themselves never begin or end one.
     """
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
 

@@ -1,22 +1,19 @@
-"""The SQLite engine: one connection, its migrations, and the transactions services open.
+"""What a ledger engine is: the transactions services open, and the queries composed in them.
 
-:class:`ReadTx` and :class:`Tx` are the per-domain query classes composed over that
-one connection.  A service that takes a :class:`ReadTx` can only read, and mypy
-holds it to that; :meth:`Storage.read` hands out nothing else.
+:class:`ReadTx` and :class:`Tx` are the per-domain query classes composed over one
+connection.  A service that takes a :class:`ReadTx` can only read, and mypy holds
+it to that; :meth:`Storage.read` hands out nothing else.  :class:`Storage` is
+the interface; :class:`~server.storage.sqlite.SqliteStorage` and
+:class:`~server.storage.postgres.PostgresStorage` are the engines.
 """
 
 from __future__ import annotations
 
-import sqlite3
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
-from pathlib import Path
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import ClassVar, Self
 
-from protocol import Reason
-from protocol.clock import now_ms
-from server.errors import StorageUnavailable
-from server.schema import MIGRATIONS
 from server.storage.access import AccessRead, AccessWrite
 from server.storage.accounts import AccountsRead, AccountsWrite
 from server.storage.alerts import AlertsRead, AlertsWrite
@@ -36,30 +33,6 @@ from server.storage.shifts import ShiftsRead, ShiftsWrite
 from server.storage.shopprofiles import ShopProfilesRead, ShopProfilesWrite
 from server.storage.tillstaff import TillStaffRead, TillStaffWrite
 from server.storage.views import ViewsRead
-
-# SQLite's primary result codes for a disk that cannot take a write.
-_FULL = {sqlite3.SQLITE_FULL}
-_UNAVAILABLE = {sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN}
-
-
-@contextmanager
-def _storage_errors() -> Iterator[None]:
-    """Turn SQLite's "the disk cannot take this write" into :class:`StorageUnavailable`; others pass."""
-    try:
-        yield
-    except sqlite3.Error as exc:
-        primary = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
-        name = getattr(exc, "sqlite_errorname", "an I/O error")
-        if primary in _FULL:
-            raise StorageUnavailable(
-                Reason.STORAGE_FULL, "the ledger's disk is full; nothing was written, retry later"
-            ) from exc
-        if primary in _UNAVAILABLE:
-            raise StorageUnavailable(
-                Reason.STORAGE_UNAVAILABLE,
-                f"the ledger's disk is read-only or failing ({name}); nothing was written, retry later",
-            ) from exc
-        raise
 
 
 class ReadTx(
@@ -112,123 +85,63 @@ class Tx(
     """
 
 
-class Storage:
-    """One SQLite ledger file.  Thread-safe: every transaction holds the connection's lock.
+class Storage(ABC):
+    """One ledger, on one engine.  Thread-safe; every transaction is all or nothing.
 
     Example::
 
-        storage = Storage(path)          # opens, and applies pending migrations
+        storage = open_storage("ledger.db")   # or "postgresql://…"; applies pending migrations
         with storage.write() as tx:
-            tx.set_setting("k", "v")     # committed when the block ends, rolled back on error
+            tx.set_setting("k", "v")          # committed when the block ends, rolled back on error
         storage.close()
+
+    Writers are serialised on both engines (SQLite's ``BEGIN IMMEDIATE``, one
+    PostgreSQL advisory lock), so a service's read-check-write inside one
+    :meth:`write` block is never interleaved with another's, in this process or
+    any other worker sharing the database: no double spend, no duplicate ingest,
+    one log append at a time.
     """
 
-    def __init__(self, path: Path, *, migrate: bool = True) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        try:
-            self._conn.execute("PRAGMA journal_mode = WAL")
-            self._conn.execute("PRAGMA synchronous = FULL")
-            self._conn.execute("PRAGMA foreign_keys = ON")
-            self._conn.execute("PRAGMA busy_timeout = 10000")
-            # A deleted row's bytes are zeroed, not left in a free page (erasure, server.erasure).
-            self._conn.execute("PRAGMA secure_delete = ON")
-            if migrate:
-                self.migrate()
-        except BaseException:
-            self._conn.close()
-            raise
+    engine: ClassVar[str]
+    """``sqlite`` or ``postgresql``."""
 
+    @property
+    @abstractmethod
+    def database(self) -> str:
+        """Where the ledger is, for people: a file's path, or the URL without its password."""
+
+    @abstractmethod
+    def write(self) -> AbstractContextManager[Tx]:
+        """A write transaction: committed on success, rolled back on any error.
+
+        A disk or database that cannot take the write raises
+        :class:`~server.errors.StorageUnavailable` (503, ``storage_full`` or
+        ``storage_unavailable``) once the transaction is rolled back: nothing was
+        written, and the same request succeeds when the engine is back.
+        """
+
+    @abstractmethod
+    def read(self) -> AbstractContextManager[ReadTx]:
+        """A read transaction: one consistent snapshot for several queries."""
+
+    @abstractmethod
+    def migrate(self) -> list[str]:
+        """Apply pending migrations, each in its own transaction with its record; return their names."""
+
+    @abstractmethod
+    def scrub(self, *, vacuum: bool) -> None:
+        """Leave no old copy of an erased row behind in the engine's files, as far as the engine allows."""
+
+    @abstractmethod
+    def traced(self, callback: Callable[[str], object]) -> AbstractContextManager[None]:
+        """Call ``callback`` with every SQL statement this storage runs until the block ends (for tests)."""
+
+    @abstractmethod
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        """Close every connection; the storage is not used again."""
 
-    def __enter__(self) -> Storage:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def migrate(self) -> list[str]:
-        """Apply pending migrations, each in its own transaction with its record; return their names."""
-        applied: list[str] = []
-        with self._lock:
-            self._conn.execute(
-                "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_ms INTEGER NOT NULL)"
-            )
-            for migration in MIGRATIONS:
-                name = migration.__name__.lstrip("_")
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    done = self._conn.execute("SELECT 1 FROM migrations WHERE name = ?", (name,)).fetchone()
-                    if done is None:
-                        migration(self._conn)
-                        self._conn.execute(
-                            "INSERT INTO migrations (name, applied_ms) VALUES (?, ?)",
-                            (name, now_ms()),
-                        )
-                        applied.append(name)
-                    self._conn.execute("COMMIT")
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
-        return applied
-
-    def scrub(self, *, vacuum: bool) -> None:
-        """Leave no old page image behind: checkpoint the WAL into the file and truncate it to zero bytes.
-
-        With ``vacuum`` the file is rebuilt too, so no free page keeps what a
-        dropped table held (the plaintext of :func:`server.people.seal_legacy`).
-        Best effort against readers: a reader that holds a snapshot keeps its
-        frames until it ends, the next call truncates them.
-        """
-        with self._lock, _storage_errors():
-            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            if vacuum:
-                self._conn.execute("VACUUM")
-                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-
-    @contextmanager
-    def write(self) -> Iterator[Tx]:
-        """A write transaction (``BEGIN IMMEDIATE``): committed on success, rolled back on any error.
-
-        A full, read-only or failing disk raises :class:`~server.errors.StorageUnavailable`
-        (503, ``storage_full`` or ``storage_unavailable``) once the transaction is rolled back:
-        nothing was written, and the same request succeeds when the disk is back.
-        """
-        with self._lock, _storage_errors():
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield Tx(self._conn)
-                self._conn.execute("COMMIT")
-            except BaseException:
-                # SQLite may have rolled back already (a full disk does): then there is nothing to undo,
-                # and the first error is the one to report.
-                if self._conn.in_transaction:
-                    with suppress(sqlite3.Error):
-                        self._conn.execute("ROLLBACK")
-                raise
-
-    @contextmanager
-    def read(self) -> Iterator[ReadTx]:
-        """A read transaction: one consistent snapshot for several queries."""
-        with self._lock:
-            self._conn.execute("BEGIN")
-            try:
-                yield ReadTx(self._conn)
-            finally:
-                self._conn.execute("ROLLBACK")
-
-    @contextmanager
-    def traced(self, callback: Callable[[str], object]) -> Iterator[None]:
-        """Call ``callback`` with every SQL statement this storage runs until the block ends.
-
-        For tests that check which statements a request costs, and for debugging; the
-        services never need it.
-        """
-        self._conn.set_trace_callback(callback)
-        try:
-            yield
-        finally:
-            self._conn.set_trace_callback(None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Final
 
 from protocol.clockref import ClockRef
 from protocol.serverkeys import SignedTransition, parse_transition
@@ -16,6 +17,11 @@ from server.storage.rows import (
     kiosk_from_row,
     site_from_row,
     site_to_row,
+)
+
+# Every column but the key, from the row offered: one row per kiosk, the latest heartbeat wins.
+_HEALTH_UPDATE: Final = ", ".join(
+    f"{name} = excluded.{name}" for name in HEALTH_COLUMNS.split(", ") if name != "kiosk_id"
 )
 
 
@@ -188,7 +194,8 @@ class FleetWrite(FleetRead):
     def put_kiosk_health(self, health: KioskHealth) -> None:
         """Replace the kiosk's stored heartbeat (one row per kiosk: health is not history)."""
         self._conn.execute(
-            f"INSERT OR REPLACE INTO kiosk_health ({HEALTH_COLUMNS}) VALUES ({', '.join('?' * 11)})",
+            f"INSERT INTO kiosk_health ({HEALTH_COLUMNS}) VALUES ({', '.join('?' * 11)}) "
+            f"ON CONFLICT (kiosk_id) DO UPDATE SET {_HEALTH_UPDATE}",
             (
                 *(health.kiosk_id, health.received_ms, health.sent_ms, health.offset_ms, health.boot),
                 *(health.mono_ms, int(health.synced), health.version, health.pending, health.reader),

@@ -106,7 +106,11 @@ class PeopleRead(Queries):
                 tuple(chunk),
             )
             names = [d[0] for d in cursor.description]
-            found.extend(dict(zip(names, row, strict=True)) for row in cursor)
+            # PostgreSQL's tables carry their row number as a column (server.storage.dialect); not data.
+            found.extend(
+                {name: value for name, value in zip(names, row, strict=True) if name != "rowid"}
+                for row in cursor
+            )
         return found
 
 

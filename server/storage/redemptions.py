@@ -57,7 +57,7 @@ class RedemptionsRead(Queries):
         statuses = "'debited', 'voided', 'held', 'rejected'" + (", 'declined'" if declined else "")
         rows = self._conn.execute(
             f"SELECT {REDEMPTION_COLUMNS}, rowid FROM redemptions WHERE site_id = ? AND wall_ms >= ? "
-            f"AND (? IS NULL OR wall_ms < ?) AND status IN ({statuses}) "
+            f"AND (CAST(? AS INTEGER) IS NULL OR wall_ms < ?) AND status IN ({statuses}) "
             "ORDER BY wall_ms, rowid",
             (site_id, from_ms, to_ms, to_ms),
         )
@@ -98,11 +98,11 @@ class RedemptionsWrite(RedemptionsRead):
     def insert_redemption(self, redemption: Redemption) -> int:
         """Store a redemption seen for the first time; return its row ID (its ledger entries' ``ref``)."""
         marks = ", ".join("?" * len(REDEMPTION_NAMES))
-        cursor = self._conn.execute(
-            f"INSERT INTO redemptions ({REDEMPTION_COLUMNS}) VALUES ({marks})", redemption_to_row(redemption)
-        )
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        row = self._conn.execute(
+            f"INSERT INTO redemptions ({REDEMPTION_COLUMNS}) VALUES ({marks}) RETURNING rowid",
+            redemption_to_row(redemption),
+        ).fetchone()
+        return int(row[0])
 
     def update_redemption(self, redemption: Redemption) -> None:
         """Store everything about ``redemption`` that a later event may change (all but its ID)."""

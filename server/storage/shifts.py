@@ -33,7 +33,7 @@ class ShiftsRead(Queries):
         # that opened again with the same check-in: the live one is meant.
         row = self._conn.execute(
             f"SELECT {SHIFT_COLUMNS} FROM shifts "
-            "WHERE in_kiosk = ? AND in_seq = ? AND reason IS NOT 'undone'",
+            "WHERE in_kiosk = ? AND in_seq = ? AND (reason IS NULL OR reason <> 'undone')",
             (kiosk_id, seq),
         ).fetchone()
         if row is None:
@@ -212,7 +212,8 @@ class ShiftsRead(Queries):
             "COALESCE(s.site_id, r.site_id), COALESCE(s.card_id, r.card_id) FROM ledger_entries e "
             "LEFT JOIN shifts s ON e.kind IN ('shift', 'undo') AND s.shift_id = e.ref "
             "LEFT JOIN redemptions r ON e.kind IN ('redeem', 'void') AND r.rowid = e.ref "
-            "WHERE e.volunteer_id = ? AND e.created_ms >= ? AND (? IS NULL OR e.created_ms < ?) "
+            "WHERE e.volunteer_id = ? AND e.created_ms >= ? "
+            "AND (CAST(? AS INTEGER) IS NULL OR e.created_ms < ?) "
             "ORDER BY e.created_ms, e.entry_id",
             (volunteer_id, from_ms, to_ms, to_ms),
         )
@@ -282,6 +283,6 @@ class ShiftsWrite(ShiftsRead):
         )
         self._conn.executemany(
             "INSERT INTO balances (volunteer_id, balance) VALUES (?, ?) "
-            "ON CONFLICT (volunteer_id) DO UPDATE SET balance = balance + excluded.balance",
+            "ON CONFLICT (volunteer_id) DO UPDATE SET balance = balances.balance + excluded.balance",
             ((entry.volunteer_id, entry.delta) for entry in entries),
         )

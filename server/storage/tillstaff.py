@@ -64,9 +64,9 @@ class TillStaffRead(Queries):
     def staff_rows(self, site_id: str, *, removed: bool = False) -> list[StaffRow]:
         """The shop's staff in the order they were added; ``removed`` includes those removed."""
         rows = self._conn.execute(
-            f"SELECT {_STAFF_COLUMNS} FROM till_staff WHERE site_id = ? AND (? OR removed_ms IS NULL) "
+            f"SELECT {_STAFF_COLUMNS} FROM till_staff WHERE site_id = ? AND (? = 1 OR removed_ms IS NULL) "
             "ORDER BY created_ms, rowid",
-            (site_id, removed),
+            (site_id, int(removed)),
         )
         return [_staff(row) for row in rows]
 

@@ -77,7 +77,8 @@ class ViewsRead(Queries):
             "SELECT e.kiosk_id, k.site_id, e.seq, e.kind, e.card_id, "
             "COALESCE(e.corrected_ms, e.wall_ms) AS t "
             "FROM events e JOIN kiosks k ON k.kiosk_id = e.kiosk_id "
-            "WHERE e.received_ms >= ? AND t >= ? AND t < ? AND e.card_id <> '' "
+            "WHERE e.received_ms >= ? AND COALESCE(e.corrected_ms, e.wall_ms) >= ? "
+            "AND COALESCE(e.corrected_ms, e.wall_ms) < ? AND e.card_id <> '' "
             "ORDER BY t, e.kiosk_id, e.seq",
             (from_ms - _CLOCK_SLACK_MS, from_ms, to_ms),
         )

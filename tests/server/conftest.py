@@ -7,9 +7,11 @@ through the API.  The server's clock is a ``FakeClock`` the test moves.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Final
 
 import pytest
 
@@ -30,10 +32,27 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+ENGINES: Final = tuple(os.environ.get("KOKREATIV_ENGINES", "sqlite,postgresql").split(","))
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    """The ledger engine of this run of the test: every test that opens a ledger runs on both."""
+    return str(request.param)
+
+
 @pytest.fixture
-def data_dir(tmp_path: Path) -> tuple[Path, InitResult]:
+def ledger_database(engine: str, request: pytest.FixtureRequest) -> str | None:
+    """Where the test's ledger lives: ``None`` for SQLite's file, else a new PostgreSQL database's URL."""
+    if engine == "sqlite":
+        return None
+    return str(request.getfixturevalue("postgres_database"))
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, ledger_database: str | None) -> tuple[Path, InitResult]:
     path = tmp_path / "server-data"
-    return path, init_data_dir(path)
+    return path, init_data_dir(path, database=ledger_database)
 
 
 @pytest.fixture

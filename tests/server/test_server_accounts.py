@@ -7,7 +7,6 @@ cookie, so the 404-versus-403 rule is what a browser gets.
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pyotp
@@ -21,7 +20,7 @@ from server.accounts import TeamScope, invitations
 from server.accounts import account as own
 from server.accounts.settings import IDLE_SETTING, LIFETIME_SETTING, LOCKOUT_FAILURES_SETTING
 from server.context import ServerContext
-from server.datadir import LEDGER, InitResult
+from server.datadir import InitResult
 from server.errors import ServiceError
 from server.http.access import (
     CONSOLE_COOKIE,
@@ -34,6 +33,7 @@ from server.http.access import (
     site_of_kiosk,
 )
 from server.ratelimit import CONSOLE_LOGINS, Attempt, Budget, Guarded, GuessLimiter
+from tests.server.ledger_file import ledger_file, ledger_text
 
 PASSWORD = "correct horse battery"
 
@@ -110,7 +110,7 @@ def test_a_password_is_stored_as_argon2id_and_checked(
         with pytest.raises(ServiceError) as refused:
             accounts.check_password(context, email, password, attempt=guess(context))
         assert refused.value.reason is Reason.LOGIN_FAILED and refused.value.status == 401
-    with sqlite3.connect(data_dir[0] / LEDGER) as db:
+    with ledger_file(context.storage) as db:
         (stored,) = db.execute("SELECT password_hash FROM persons").fetchone()
     assert stored.startswith("$argon2id$") and PASSWORD not in stored
     assert "$m=65536,t=3,p=4$" in stored  # argon2-cffi's defaults (the rest of the suite hashes cheaper)
@@ -410,8 +410,7 @@ def test_an_invitation_works_once_expires_and_is_stored_hashed(
     with pytest.raises(ServiceError) as expired:
         invitations.show_invitation(context, late.token)
     assert expired.value.reason is Reason.INVITATION_INVALID
-    with sqlite3.connect(data_dir[0] / LEDGER) as db:
-        dump = "\n".join(db.iterdump())
+    dump = ledger_text(context.storage)
     assert made.token not in dump and late.token not in dump
 
 

@@ -8,7 +8,7 @@ import pytest
 from server_helpers import Api, assert_error
 
 from protocol import Reason
-from tests.server.ledger_file import ledger_file
+from tests.server.ledger_file import ledger_file, table_names
 
 ADMIN_ENDPOINTS = [
     ("POST", "/v1/admin/sites", {"name": "X", "tokens_per_hour": 1}),
@@ -110,7 +110,7 @@ def test_names_live_in_no_table_in_plaintext(api: Api) -> None:
     """Issue 17: ``personal_data`` holds the name sealed under the person's key (server.vault)."""
     api.create_card("Zebulon Quxley")
     with ledger_file(api.context.storage) as conn:  # a test may look at the raw tables
-        tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        tables = table_names(conn)
         holders = [
             t
             for t in tables

@@ -12,7 +12,6 @@ import hashlib
 import hmac
 import json
 import socket
-import sqlite3
 import threading
 from collections.abc import Iterator
 from email import message_from_bytes
@@ -353,8 +352,9 @@ def test_the_settings_file_takes_the_alerts_table_and_refuses_what_it_cannot_use
 
 def _notices(ctx: ServerContext) -> list[dict[str, Any]]:
     with ledger_file(ctx.storage) as conn:
-        conn.row_factory = sqlite3.Row
-        return [dict(row) for row in conn.execute("SELECT * FROM alert_notices ORDER BY notice_id")]
+        cursor = conn.execute("SELECT * FROM alert_notices ORDER BY notice_id")
+        names = [d[0] for d in cursor.description if d[0] != "rowid"]
+        return [dict(zip(names, row, strict=False)) for row in cursor]
 
 
 def test_each_new_log_report_of_a_kiosk_mails_its_coordinators_once(api: Api, smtp: SmtpSink) -> None:

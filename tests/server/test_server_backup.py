@@ -25,12 +25,17 @@ from server.datadir import LEDGER, SERVER_KEY, UID_KEY, InitResult, open_data_di
 from server.verify import verify_ledger
 
 
-def _restore(backup: Path, data: Path, into: Path) -> Path:
-    """The drill: an empty folder, the backed-up keys, the backup as ledger.db."""
+def _restore(
+    backup: Path, data: Path, into: Path, database: str | None, capsys: pytest.CaptureFixture[str]
+) -> Path:
+    """The drill: an empty folder, the backed-up keys, then ``server restore`` (a dump into ``database``)."""
     into.mkdir(mode=0o700)
     for key in (SERVER_KEY, UID_KEY):
         shutil.copy2(data / key, into / key)
-    shutil.copy2(backup, into / LEDGER)
+    command = ["server", "restore", "--data", str(into), "--from", str(backup)]
+    assert main([*command, *(["--database", database] if database else [])]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["engine"] == ("postgresql" if database else "sqlite")
     return into
 
 
@@ -38,8 +43,10 @@ def test_backup_of_a_ledger_being_written_restores_and_verifies(
     api: Api,
     world: World,
     data_dir: tuple[Path, InitResult],
+    engine: str,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
 ) -> None:
     data, init = data_dir
     kiosk = world.kiosk
@@ -72,6 +79,7 @@ def test_backup_of_a_ledger_being_written_restores_and_verifies(
             assert main(["server", "backup", "--data", str(data), "--out", str(out)]) == 0
             printed = json.loads(capsys.readouterr().out)
             assert printed["backup"] == str(out) and printed["integrity"] == "ok"
+            assert printed["engine"] == engine
             assert printed["bytes"] == out.stat().st_size > 0
             backups.append(out)
     finally:
@@ -80,16 +88,29 @@ def test_backup_of_a_ledger_being_written_restores_and_verifies(
     assert not failures, failures
     assert len(sent) >= 3, "the writer stopped before the backups"
 
+    with api.context.storage.read() as tx:
+        balances_now = tx.balances()
     for n, backup in enumerate(backups):
-        # One self-contained file: no -wal or -shm beside it, not in WAL mode.
-        assert not Path(f"{backup}-wal").exists() and not Path(f"{backup}-shm").exists()
-        with sqlite3.connect(f"{backup.as_uri()}?mode=ro", uri=True) as conn:
-            assert conn.execute("PRAGMA journal_mode").fetchone() == ("delete",)
-            assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        restored = _restore(backup, data, tmp_path / f"restored-{n}")
+        assert backup.stat().st_mode & 0o777 == 0o600
+        database = None
+        if engine == "sqlite":
+            # One self-contained file: no -wal or -shm beside it, not in WAL mode.
+            assert not Path(f"{backup}-wal").exists() and not Path(f"{backup}-shm").exists()
+            with sqlite3.connect(f"{backup.as_uri()}?mode=ro", uri=True) as conn:
+                assert conn.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+                assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        else:
+            assert backup.read_bytes().startswith(b"PGDMP")  # pg_dump's custom format
+            database = request.getfixturevalue("postgres_cluster").empty_database()
+        restored = _restore(backup, data, tmp_path / f"restored-{n}", database, capsys)
         with open_data_dir(restored) as context:
+            assert context.storage.engine == engine
             report = verify_ledger(context.storage)
             assert report.ok, report
+            with context.storage.read() as tx:
+                restored_balances = tx.balances()
+            if n == len(backups) - 1:
+                assert restored_balances.keys() <= balances_now.keys()
         mirror = tmp_path / f"mirror-{n}"  # what the restored server publishes, as an auditor reads it
         assert main(["server", "export-log", "--data", str(restored), "--out", str(mirror)]) == 0
         capsys.readouterr()

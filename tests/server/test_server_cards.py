@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from server_helpers import HOUR, T0, Api, World, assert_error
 
 from protocol import EventKind, PrivateKey, Reason, b64encode, issuer_key_id, uid_pseudonym
-from tests.server.ledger_file import ledger_file
+from tests.server.ledger_file import ledger_file, table_names
 
 DAY_S = 86_400
 NOW_S = T0 // 1000
@@ -213,7 +213,7 @@ def test_personal_data_is_in_no_table_in_plaintext(api: Api) -> None:
     """Issue 17: ``personal_data`` holds ciphertext only (server.vault); no table has the plaintext."""
     api.create_card("Zebulon Quxley", ehrenamtskarte="EAK-QX-9931")
     with ledger_file(api.context.storage) as conn:  # a test may look at the raw tables
-        tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        tables = table_names(conn)
         holders = {
             secret: [
                 t

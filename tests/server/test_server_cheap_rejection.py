@@ -21,6 +21,7 @@ from protocol import EventKind, PublicKey, Reason, SignedEvent, encode_batch, ev
 from server import ingest
 from server.context import ServerContext
 from server.errors import ServiceError
+from server.storage.postgres import BEGIN_WRITE
 
 
 class CountingVerifier:
@@ -34,6 +35,10 @@ class CountingVerifier:
         with self._lock:
             self.calls += 1
         return ingest.verify_signature(key, body, sig)
+
+
+# What opens a write transaction, as the storage's trace shows it: SQLite's, and PostgreSQL's writers' lock.
+WRITE_BEGINS = ("BEGIN IMMEDIATE", BEGIN_WRITE.upper())
 
 
 @contextmanager
@@ -65,7 +70,7 @@ def _refusal(context: ServerContext, kiosk_id: str, data: bytes, **kwargs: objec
 
 
 def _wrote(seen: list[str]) -> bool:
-    return any(statement.strip().upper().startswith("BEGIN IMMEDIATE") for statement in seen)
+    return any(statement.strip().upper().startswith(WRITE_BEGINS) for statement in seen)
 
 
 def test_bad_first_signature_costs_one_check_and_no_write(
@@ -129,7 +134,7 @@ def test_a_good_batch_checks_each_signature_once(api: Api, world: World, context
         )
     assert [result["status"] for result in answer["results"]] == ["accepted"] * 200
     assert verifier.calls == 200
-    assert sum(1 for statement in seen if statement.strip().upper().startswith("BEGIN IMMEDIATE")) == 1
+    assert sum(1 for statement in seen if statement.strip().upper().startswith(WRITE_BEGINS)) == 1
 
 
 def test_an_earlier_refusal_still_comes_before_a_later_bad_signature(

@@ -125,6 +125,7 @@ def test_revoking_is_for_the_callers_kiosks_and_ends_their_alarms(api: Api) -> N
     assert made["code"] not in str([r.data for r in recorded])  # the code itself is never recorded
 
 
+@pytest.mark.sqlite_only
 def test_the_last_batch_of_each_kiosk_is_found_by_key_not_by_reading_every_event(api: Api) -> None:
     """The fleet page reads each kiosk's newest event by its key: its cost grows with kiosks, not events."""
     site = api.create_site()["site_id"]

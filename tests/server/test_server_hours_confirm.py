@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from datetime import date, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -14,6 +13,7 @@ from protocol import Reason
 from server import cardissuing, hoursconfirm
 from server.context import ServerContext
 from server.errors import ServiceError
+from tests.server.ledger_file import INTEGRITY_ERRORS
 from tests.server.server_helpers import T0, FakeClock, World
 
 DAY = (date.fromtimestamp(T0 / 1000) - timedelta(days=3)).isoformat()
@@ -154,7 +154,7 @@ def test_lists_are_bounded_and_name_only_volunteers_of_the_coordinators_sites(
 def test_the_schema_refuses_an_answer_outside_the_vocabulary(context: ServerContext, world: World) -> None:
     alex = _volunteer(context, world)
     made = _create(context, world, [{"volunteer_id": alex, "day": DAY, "start": "09:00", "end": "10:00"}])
-    with pytest.raises(sqlite3.IntegrityError), context.storage.write() as tx:
+    with pytest.raises(INTEGRITY_ERRORS), context.storage.write() as tx:
         tx._conn.execute("UPDATE hours_lines SET answer = 'maybe' WHERE list_id = ?", (made["list_id"],))
 
 

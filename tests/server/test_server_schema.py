@@ -16,7 +16,7 @@ from server.schema import (
     _m004_coordinator_cards,
     _m015_access,
 )
-from server.storage import Storage
+from server.storage import SqliteStorage
 from tests.server.ledger_file import ledger_file
 
 
@@ -36,7 +36,7 @@ def _m001_ledger(path: Path) -> None:
 def test_m002_upgrades_an_m001_ledger(tmp_path: Path) -> None:
     path = tmp_path / "ledger.db"
     _m001_ledger(path)
-    with Storage(path, migrate=False) as storage:
+    with SqliteStorage(path, migrate=False) as storage:
         assert storage.migrate() == [
             "m002_card_credentials",
             "m003_transparency_log",
@@ -83,7 +83,7 @@ def test_m004_upgrades_an_m003_ledger_with_no_coordinator_cards(tmp_path: Path) 
         conn.execute("INSERT INTO migrations VALUES (?, 1)", (migration.__name__.lstrip("_"),))
     conn.execute("UPDATE cards SET blocked_ms = 7")
     conn.close()
-    with Storage(path, migrate=False) as storage:
+    with SqliteStorage(path, migrate=False) as storage:
         assert storage.migrate() == [
             "m004_coordinator_cards",
             "m005_economy",
@@ -115,7 +115,7 @@ def test_m004_upgrades_an_m003_ledger_with_no_coordinator_cards(tmp_path: Path) 
 
 
 def test_every_migration_is_recorded_once(tmp_path: Path) -> None:
-    with Storage(tmp_path / "ledger.db") as storage, ledger_file(storage) as conn:
+    with SqliteStorage(tmp_path / "ledger.db") as storage, ledger_file(storage) as conn:
         names = [row[0] for row in conn.execute("SELECT name FROM migrations ORDER BY rowid")]
     assert [m.__name__.lstrip("_") for m in MIGRATIONS] == names
     assert names == [
@@ -161,7 +161,7 @@ def test_schema_refuses_impossible_values(tmp_path: Path, statement: str) -> Non
     path = tmp_path / "ledger.db"
     _m001_ledger(path)
     with (
-        Storage(path) as storage,
+        SqliteStorage(path) as storage,
         ledger_file(storage, write=True) as conn,
         pytest.raises(sqlite3.IntegrityError),
     ):
@@ -210,7 +210,7 @@ def test_m005_keeps_shifts_and_ledger_entries_and_sums_them_into_balances(tmp_pa
     ]
     conn.executemany("INSERT INTO ledger_entries VALUES (?, ?, ?, ?, ?, ?)", entries)
     conn.close()
-    with Storage(path, migrate=False) as storage:
+    with SqliteStorage(path, migrate=False) as storage:
         assert storage.migrate() == [
             "m005_economy",
             "m006_kiosk_health",
@@ -288,7 +288,7 @@ def test_m015_gives_each_volunteer_the_site_of_their_first_shift_as_home(tmp_pat
         shifts,
     )
     conn.close()
-    with Storage(path, migrate=False) as storage:
+    with SqliteStorage(path, migrate=False) as storage:
         assert storage.migrate() == ["m015_access"]
         with storage.read() as tx:
             assert [tx.home_site(v) for v in ("v_1", "v_2", "v_3")] == ["s_2", "s_1", None]
@@ -299,11 +299,11 @@ def test_m012_keeps_a_log_of_v1_entries_in_format_1(tmp_path: Path) -> None:
     """A ledger whose log holds v1 entries keeps writing v1 until its log moves to a new origin."""
     path = tmp_path / "ledger.db"
     _m001_ledger(path)  # m003 logs its card: the log is not empty when m012 runs
-    with Storage(path) as storage, storage.read() as tx:
+    with SqliteStorage(path) as storage, storage.read() as tx:
         assert tx.log_format() == 1
         assert tx.openings_after(-1, 10) == []
 
 
 def test_m012_makes_an_empty_log_name_no_card(tmp_path: Path) -> None:
-    with Storage(tmp_path / "ledger.db") as storage, storage.read() as tx:
+    with SqliteStorage(tmp_path / "ledger.db") as storage, storage.read() as tx:
         assert tx.log_format() == 2

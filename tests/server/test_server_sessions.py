@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,9 +22,10 @@ from protocol import Reason
 from server import sessions
 from server.app import create_app
 from server.context import ServerContext
-from server.datadir import LEDGER, InitResult
+from server.datadir import InitResult
 from server.ratelimit import ACCESS_SECRETS, Budget, Guarded, GuessLimiter
 from server.runner import serve_in_thread
+from tests.server.ledger_file import ledger_text
 
 PER_CLIENT, PER_TARGET, WINDOW_S = 3, 5, 15 * 60
 
@@ -53,8 +53,7 @@ def test_the_secret_is_256_bits_shown_once_and_stored_as_a_hash(
     assert ada["home_site_id"] == api.home_site()
     listed = api.admin("GET", "/v1/admin/cards", expect=200).text
     assert secret not in listed
-    with sqlite3.connect(data_dir[0] / LEDGER) as db:
-        dump = "\n".join(db.iterdump())
+    dump = ledger_text(api.context.storage)
     assert secret not in dump
     assert hashlib.sha256(secret.encode()).hexdigest() in dump
 

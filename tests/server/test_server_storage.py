@@ -9,7 +9,7 @@ import pytest
 
 from protocol import Reason
 from server.errors import StorageUnavailable
-from server.storage import ReadTx, Storage, Tx
+from server.storage import ReadTx, SqliteStorage, Tx
 
 # How a write method's name begins; a read method's never does, so a misplaced one shows here.
 _WRITE_VERBS = ("insert_", "set_", "update_", "append_", "mark_", "block_", "close_", "put_", "advance_")
@@ -33,7 +33,7 @@ def test_read_tx_has_the_reads_and_tx_adds_only_the_writes() -> None:
 
 
 def test_read_yields_a_read_tx_and_write_a_tx(tmp_path: Path) -> None:
-    with Storage(tmp_path / "ledger.db") as storage:
+    with SqliteStorage(tmp_path / "ledger.db") as storage:
         with storage.read() as tx:
             assert type(tx) is ReadTx
         with storage.write() as wtx:
@@ -45,7 +45,7 @@ def test_read_yields_a_read_tx_and_write_a_tx(tmp_path: Path) -> None:
 
 def test_traced_sees_the_statements_of_its_block_only(tmp_path: Path) -> None:
     statements: list[str] = []
-    with Storage(tmp_path / "ledger.db") as storage:
+    with SqliteStorage(tmp_path / "ledger.db") as storage:
         with storage.traced(statements.append), storage.read() as tx:
             tx.get_setting("k")
         with storage.read() as tx:
@@ -57,7 +57,7 @@ def test_traced_sees_the_statements_of_its_block_only(tmp_path: Path) -> None:
 def test_a_disk_that_refuses_writes_is_a_503_with_a_reason_and_writes_nothing(tmp_path: Path) -> None:
     """SQLite's "read-only" through the storage's own connection (query_only); the real full and
     read-only disks are in tests/integration/test_disk_faults.py (they need root to mount)."""
-    with Storage(tmp_path / "ledger.db") as storage:
+    with SqliteStorage(tmp_path / "ledger.db") as storage:
         storage._conn.execute("PRAGMA query_only = 1")
         with pytest.raises(StorageUnavailable) as refused, storage.write() as tx:
             tx.set_setting("k", "v")

@@ -34,7 +34,7 @@ from server.app import create_app
 from server.datadir import ADMIN_TOKEN_SETTING, admin_token_hash, open_data_dir
 from server.runner import serve_in_thread
 from server.schema import _m001_initial, _m002_card_credentials
-from server.storage import Storage
+from server.storage import SqliteStorage
 from server.verify import verify_store
 
 
@@ -333,7 +333,7 @@ def test_an_empty_old_ledger_gets_an_empty_log(tmp_path: Path) -> None:
     _m001_initial(conn)
     conn.execute("INSERT INTO migrations VALUES ('m001_initial', 1)")
     conn.close()
-    with Storage(path) as storage, storage.read() as tx:
+    with SqliteStorage(path) as storage, storage.read() as tx:
         assert tx.tlog_size() == 0
         assert tx.latest_checkpoint() is None  # signed when a data folder is opened, with the key
         assert tx.get_setting("log_origin") == "kokreativ.local/ledger"

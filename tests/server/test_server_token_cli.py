@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
 from server_helpers import Api
 
 from kokreativ.cli import main
-from server.datadir import LEDGER, InitResult
+from server.datadir import InitResult
+from tests.server.ledger_file import ledger_text
 
 
 def _token_from(err: str) -> str:
@@ -30,8 +30,7 @@ def test_add_list_and_revoke_a_site_token(
     assert json.loads(captured.out) == {"name": "café", "permissions": ["read_personal"], "sites": [site]}
     token = _token_from(captured.err)
     assert len(token) == 43 and token not in captured.out
-    with sqlite3.connect(Path(folder) / LEDGER) as db:
-        assert token not in "\n".join(db.iterdump())  # stored as its hash only
+    assert token not in ledger_text(api.context.storage)  # stored as its hash only
 
     headers = {"Authorization": f"Bearer {token}"}
     assert api.http.get(f"/v1/cards/{ada['card_id']}/balance", headers=headers).status_code == 200

@@ -1,0 +1,170 @@
+"""The SQLite engine: one file, one connection behind a lock, its migrations.
+
+The embedded default, for one site and for the demo (:mod:`server.storage`
+explains the choices: WAL, ``synchronous=FULL``, ``BEGIN IMMEDIATE``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import ClassVar
+
+from protocol import Reason
+from protocol.clock import now_ms
+from server.errors import StorageUnavailable
+from server.schema import MIGRATIONS
+from server.storage.engine import ReadTx, Storage, Tx
+
+# SQLite's primary result codes for a disk that cannot take a write.
+_FULL = {sqlite3.SQLITE_FULL}
+_UNAVAILABLE = {sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN}
+
+
+@contextmanager
+def _storage_errors() -> Iterator[None]:
+    """Turn SQLite's "the disk cannot take this write" into :class:`StorageUnavailable`; others pass."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        primary = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+        name = getattr(exc, "sqlite_errorname", "an I/O error")
+        if primary in _FULL:
+            raise StorageUnavailable(
+                Reason.STORAGE_FULL, "the ledger's disk is full; nothing was written, retry later"
+            ) from exc
+        if primary in _UNAVAILABLE:
+            raise StorageUnavailable(
+                Reason.STORAGE_UNAVAILABLE,
+                f"the ledger's disk is read-only or failing ({name}); nothing was written, retry later",
+            ) from exc
+        raise
+
+
+class SqliteStorage(Storage):
+    """One SQLite ledger file.  Thread-safe: every transaction holds the connection's lock.
+
+    Example::
+
+        storage = SqliteStorage(path)    # opens, and applies pending migrations
+        with storage.write() as tx:
+            tx.set_setting("k", "v")     # committed when the block ends, rolled back on error
+        storage.close()
+    """
+
+    engine: ClassVar[str] = "sqlite"
+
+    def __init__(self, path: Path, *, migrate: bool = True) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        try:
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA synchronous = FULL")
+            self._conn.execute("PRAGMA foreign_keys = ON")
+            self._conn.execute("PRAGMA busy_timeout = 10000")
+            # A deleted row's bytes are zeroed, not left in a free page (erasure, server.erasure).
+            self._conn.execute("PRAGMA secure_delete = ON")
+            if migrate:
+                self.migrate()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    @property
+    def database(self) -> str:
+        return str(self.path)
+
+    def raw_connection(self) -> sqlite3.Connection:
+        """The connection itself, for tools that copy a whole ledger (``migrate-db``); not for services."""
+        return self._conn
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def migrate(self) -> list[str]:
+        """Apply pending migrations, each in its own transaction with its record; return their names."""
+        applied: list[str] = []
+        with self._lock:
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_ms INTEGER NOT NULL)"
+            )
+            for migration in MIGRATIONS:
+                name = migration.__name__.lstrip("_")
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    done = self._conn.execute("SELECT 1 FROM migrations WHERE name = ?", (name,)).fetchone()
+                    if done is None:
+                        migration(self._conn)
+                        self._conn.execute(
+                            "INSERT INTO migrations (name, applied_ms) VALUES (?, ?)",
+                            (name, now_ms()),
+                        )
+                        applied.append(name)
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+        return applied
+
+    def scrub(self, *, vacuum: bool) -> None:
+        """Leave no old page image behind: checkpoint the WAL into the file and truncate it to zero bytes.
+
+        With ``vacuum`` the file is rebuilt too, so no free page keeps what a
+        dropped table held (the plaintext of :func:`server.people.seal_legacy`).
+        Best effort against readers: a reader that holds a snapshot keeps its
+        frames until it ends, the next call truncates them.
+        """
+        with self._lock, _storage_errors():
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            if vacuum:
+                self._conn.execute("VACUUM")
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    @contextmanager
+    def write(self) -> Iterator[Tx]:
+        """A write transaction (``BEGIN IMMEDIATE``): committed on success, rolled back on any error.
+
+        A full, read-only or failing disk raises :class:`~server.errors.StorageUnavailable`
+        (503, ``storage_full`` or ``storage_unavailable``) once the transaction is rolled back:
+        nothing was written, and the same request succeeds when the disk is back.
+        """
+        with self._lock, _storage_errors():
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield Tx(self._conn)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                # SQLite may have rolled back already (a full disk does): then there is nothing to undo,
+                # and the first error is the one to report.
+                if self._conn.in_transaction:
+                    with suppress(sqlite3.Error):
+                        self._conn.execute("ROLLBACK")
+                raise
+
+    @contextmanager
+    def read(self) -> Iterator[ReadTx]:
+        """A read transaction: one consistent snapshot for several queries."""
+        with self._lock:
+            self._conn.execute("BEGIN")
+            try:
+                yield ReadTx(self._conn)
+            finally:
+                self._conn.execute("ROLLBACK")
+
+    @contextmanager
+    def traced(self, callback: Callable[[str], object]) -> Iterator[None]:
+        """Call ``callback`` with every SQL statement this storage runs until the block ends.
+
+        For tests that check which statements a request costs, and for debugging; the
+        services never need it.
+        """
+        self._conn.set_trace_callback(callback)
+        try:
+            yield
+        finally:
+            self._conn.set_trace_callback(None)
