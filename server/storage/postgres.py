@@ -42,7 +42,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from protocol import Reason
 from protocol.clock import now_ms
 from server.errors import ServiceError, StorageUnavailable
-from server.schema import MIGRATIONS
+from server.schema import MIGRATIONS, Migration
 from server.storage import dialect
 from server.storage.base import Cursor
 from server.storage.engine import ReadTx, Storage, Tx
@@ -250,8 +250,11 @@ class PostgresStorage(Storage):
         with _storage_errors(), self._pool.connection() as conn:
             conn.execute("VACUUM FULL" if vacuum else "VACUUM")
 
-    def migrate(self) -> list[str]:
-        """Apply pending migrations; a new database gets every one at once, as :func:`baseline`."""
+    def migrate(self, migrations: Sequence[Migration] = MIGRATIONS) -> list[str]:
+        """Apply pending migrations; a new database gets every one at once, as :func:`baseline`.
+
+        ``migrations`` (default: all) is for tests that build an older ledger.
+        """
         applied: list[str] = []
         with _storage_errors(), self._pool.connection() as conn:
             with conn.transaction():
@@ -260,10 +263,10 @@ class PostgresStorage(Storage):
                 )  # two workers starting at once
                 found = conn.execute("SELECT to_regclass('migrations') IS NOT NULL").fetchone()
                 if not (found and found[0]):
-                    baseline(PgConnection(conn))
-                    return [migration.__name__.lstrip("_") for migration in MIGRATIONS]
+                    baseline(PgConnection(conn), migrations)
+                    return [migration.__name__.lstrip("_") for migration in migrations]
                 done = {row[0] for row in conn.execute("SELECT name FROM migrations")}
-            for migration in MIGRATIONS:
+            for migration in migrations:
                 name = migration.__name__.lstrip("_")
                 if name in done:
                     continue
@@ -331,7 +334,7 @@ def copy_rows(
             on_table(name, count)
 
 
-def baseline(conn: PgConnection) -> None:
+def baseline(conn: PgConnection, migrations: Sequence[Migration] = MIGRATIONS) -> None:
     """Give an empty PostgreSQL database the schema and rows SQLite has after every migration.
 
     The migrations run on a SQLite ledger in memory; its tables (referenced ones
@@ -340,7 +343,8 @@ def baseline(conn: PgConnection) -> None:
     """
     from server.storage.sqlite import SqliteStorage
 
-    with SqliteStorage(Path(":memory:"), migrate=True) as migrated:
+    with SqliteStorage(Path(":memory:"), migrate=False) as migrated:
+        migrated.migrate(migrations)
         source = migrated.raw_connection()
         tables = sqlite_tables(source)
         conn.execute(NOCASE_COLLATION)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import ClassVar
@@ -16,7 +16,7 @@ from typing import ClassVar
 from protocol import Reason
 from protocol.clock import now_ms
 from server.errors import StorageUnavailable
-from server.schema import MIGRATIONS
+from server.schema import MIGRATIONS, Migration
 from server.storage.engine import ReadTx, Storage, Tx
 
 # SQLite's primary result codes for a disk that cannot take a write.
@@ -86,14 +86,17 @@ class SqliteStorage(Storage):
         with self._lock:
             self._conn.close()
 
-    def migrate(self) -> list[str]:
-        """Apply pending migrations, each in its own transaction with its record; return their names."""
+    def migrate(self, migrations: Sequence[Migration] = MIGRATIONS) -> list[str]:
+        """Apply pending migrations, each in its own transaction with its record; return their names.
+
+        ``migrations`` (default: all) is for tests that build an older ledger.
+        """
         applied: list[str] = []
         with self._lock:
             self._conn.execute(
                 "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_ms INTEGER NOT NULL)"
             )
-            for migration in MIGRATIONS:
+            for migration in migrations:
                 name = migration.__name__.lstrip("_")
                 self._conn.execute("BEGIN IMMEDIATE")
                 try:

@@ -71,6 +71,20 @@ def ledger_text(storage: Storage) -> str:
         )
 
 
+def stored_bytes(storage: Storage) -> bytes:
+    """What the ledger holds, as bytes: SQLite's file and WAL as on disk; PostgreSQL's every value."""
+    if isinstance(storage, SqliteStorage):
+        path = storage.path
+        return b"".join(p.read_bytes() for p in (path, path.with_name(path.name + "-wal")) if p.exists())
+    with ledger_file(storage) as conn:
+        return b"\n".join(
+            value if isinstance(value, bytes) else str(value).encode()
+            for table in table_names(conn)
+            for row in conn.execute(f"SELECT * FROM {table}")
+            for value in row
+        )
+
+
 @functools.cache
 def _migrated() -> Storage:
     return SqliteStorage(Path(":memory:"))  # kept open for the run: what memory_ledger copies

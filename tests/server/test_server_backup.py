@@ -144,6 +144,7 @@ def test_backup_refuses_to_overwrite_and_needs_a_ledger(
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+@pytest.mark.sqlite_only  # SQLite's -wal/-shm files and who owns them
 def test_backup_of_a_stopped_server_leaves_its_files_to_the_server(
     tmp_path: Path, data_dir: tuple[Path, InitResult], capsys: pytest.CaptureFixture[str]
 ) -> None:

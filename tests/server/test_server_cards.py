@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from server_helpers import HOUR, T0, Api, World, assert_error
 
 from protocol import EventKind, PrivateKey, Reason, b64encode, issuer_key_id, uid_pseudonym
-from tests.server.ledger_file import ledger_file, table_names
+from tests.server.ledger_file import ledger_file, stored_bytes, table_names
 
 DAY_S = 86_400
 NOW_S = T0 // 1000
@@ -320,8 +320,7 @@ def test_raw_uid_is_never_stored_or_logged(api: Api, caplog: pytest.LogCaptureFi
     kiosk = api.enrol_kiosk(site["site_id"])
     api.send(kiosk.kiosk_id, [kiosk.event(EventKind.CHECK_IN, card["card_id"], T0)])
     assert api.trust(kiosk.kiosk_id).status_code == 200
-    path = api.context.storage.path
-    stored = b"".join(p.read_bytes() for p in (path, path.with_name(path.name + "-wal")) if p.exists())
+    stored = stored_bytes(api.context.storage)
     for needle in (uid, uid.hex().encode(), uid.hex().upper().encode()):
         assert needle not in stored
     assert uid.hex() not in caplog.text.lower()

@@ -9,6 +9,7 @@ from server_helpers import HOUR, Api, assert_error
 
 from protocol import PrivateKey, PublicKey, Reason, b64encode, enrolment_message, verify_trust_list
 from server import enrolment
+from tests.server.ledger_file import stored_bytes
 
 
 def test_enrolment_returns_identity_and_keys(api: Api, server_key: PublicKey) -> None:
@@ -55,9 +56,7 @@ def test_code_is_stored_only_as_a_hash(api: Api) -> None:
     site = api.create_site()
     code = api.create_code(site["site_id"])
     digits = code.replace("-", "")
-    db = (api.context.storage.path).read_bytes()
-    wal = api.context.storage.path.with_name("ledger.db-wal")
-    raw = db + (wal.read_bytes() if wal.exists() else b"")
+    raw = stored_bytes(api.context.storage)
     assert digits.encode() not in raw
     with api.context.storage.read() as tx:
         assert tx.get_enrolment_code(hashlib.sha256(digits.encode()).hexdigest()) is not None

@@ -1,0 +1,171 @@
+"""The PostgreSQL engine's own mechanics: its schema, its migrations, and a move from SQLite.
+
+Everything else about it (the rules, the answers) is the rest of tests/server,
+which runs on both engines.  Here: the schema PostgreSQL gets is SQLite's after
+every migration; a migration added later runs on PostgreSQL through the
+translator and ends at the same schema; ``server migrate-db`` moves a ledger
+that has a history and proves it; and a data folder refuses what it must.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from server_helpers import MINUTE, T0, Api, FakeClock
+from server_shop_helpers import create_shop
+
+from kokreativ.cli import main
+from protocol import EventKind
+from server.app import create_app
+from server.datadir import DATABASE, LEDGER, init_data_dir, open_data_dir
+from server.errors import DataDirError
+from server.migratedb import migrate_to_postgres
+from server.runner import serve_in_thread
+from server.schema import MIGRATIONS
+from server.storage import SqliteStorage, open_storage
+from server.storage.postgres import PostgresStorage
+from server.verify import verify_ledger, verify_store
+from tests.pgcluster import PgCluster
+
+
+def _pg_schema(url: str) -> dict[str, list[str]]:
+    """``table -> its columns`` and ``index name -> []`` of a PostgreSQL ledger (``rowid`` left out)."""
+    with psycopg.connect(url) as conn:
+        columns = conn.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND column_name <> 'rowid' "
+            "ORDER BY table_name, column_name"
+        ).fetchall()
+        indexes = conn.execute(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() "
+            "AND indexname NOT LIKE '%_pkey' AND indexname NOT LIKE '%_key' AND indexname NOT LIKE '%_key1'"
+        ).fetchall()
+    schema: dict[str, list[str]] = {}
+    for table, column in columns:
+        schema.setdefault(table, []).append(column)
+    schema.update({f"index {name}": [] for (name,) in indexes})
+    return schema
+
+
+def _sqlite_schema() -> dict[str, list[str]]:
+    with SqliteStorage(Path(":memory:")) as storage:
+        conn = storage.raw_connection()
+        tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        schema = {t: sorted(row[1] for row in conn.execute(f"PRAGMA table_info({t})")) for t in tables}
+        indexes = conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
+        schema.update({f"index {name}": [] for (name,) in indexes})
+    return schema
+
+
+def test_a_new_database_gets_sqlites_schema_after_every_migration(postgres_cluster: PgCluster) -> None:
+    url = postgres_cluster.empty_database()
+    with PostgresStorage(url) as storage, storage.read() as tx:
+        assert tx.get_setting("log_origin") is not None  # rows the migrations put in came along
+    assert _pg_schema(url) == _sqlite_schema()
+    with PostgresStorage(url) as again:
+        assert again.migrate() == []  # nothing pending, and opening twice changes nothing
+
+
+@pytest.mark.parametrize("later", [1, 2, 3])
+def test_migrations_added_later_run_on_postgresql_to_the_same_schema(
+    postgres_cluster: PgCluster, later: int
+) -> None:
+    """A database made at an older version, upgraded: the newest migrations go through the translator."""
+    url = postgres_cluster.empty_database()
+    older = MIGRATIONS[:-later]
+    with PostgresStorage(url, migrate=False) as storage:
+        assert storage.migrate(older) == [m.__name__.lstrip("_") for m in older]
+        applied = storage.migrate()
+    assert applied == [m.__name__.lstrip("_") for m in MIGRATIONS[-later:]]
+    assert _pg_schema(url) == _pg_schema(postgres_cluster.new_database())
+
+
+def _history(data: Path, clock: FakeClock) -> dict[str, Any]:
+    """A ledger with a past: a site, a shop, shifts paid, a redemption; closed again.  Its balances."""
+    with open_data_dir(data, now_ms=clock) as ctx, serve_in_thread(create_app(ctx)) as base_url:
+        token = json.loads((data / "admin-token.json").read_text())["token"]
+        api = Api(base_url, token, ctx, clock)
+        try:
+            site = api.create_site(tokens_per_hour=60)
+            kiosk = api.enrol_kiosk(site["site_id"])
+            shop = create_shop(api)
+            till = api.enrol_kiosk(shop["site_id"])
+            cards = [api.create_card(f"Person {n}")["card_id"] for n in range(3)]
+            for n, card in enumerate(cards):
+                start = T0 - (n + 2) * 60 * MINUTE
+                batch = [
+                    kiosk.event(EventKind.CHECK_IN, card, start),
+                    kiosk.event(EventKind.CHECK_OUT, card, start + 45 * MINUTE),
+                ]
+                assert api.send(kiosk.kiosk_id, batch).status_code == 200
+            redeem = till.event(
+                EventKind.REDEEM, cards[0], T0, data={"amount": 20, "id": "r_" + "a" * 32, "online": True}
+            )
+            assert api.send(till.kiosk_id, [redeem]).status_code == 200
+            with ctx.storage.read() as tx:
+                return dict(tx.balances())
+        finally:
+            api.close()
+
+
+def test_migrate_db_moves_a_ledger_with_a_history_and_proves_it(
+    tmp_path: Path, postgres_cluster: PgCluster, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, clock = tmp_path / "data", FakeClock()
+    made = init_data_dir(data, now_ms=clock)
+    (data / "admin-token.json").write_text(json.dumps({"token": made.admin_token}))
+    balances = _history(data, clock)
+    assert sorted(balances.values()) == [25, 45, 45]  # 45 minutes at 60 an hour, one spent 20
+    with SqliteStorage(data / LEDGER) as before, before.read() as tx:
+        size = tx.tlog_size()
+
+    url = postgres_cluster.empty_database()
+    assert main(["server", "migrate-db", "--data", str(data), "--to", url]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert (
+        printed["equal"] is True
+        and printed["entries"] == size
+        and printed["tokens"] == sum(balances.values())
+    )
+    assert printed["rows"]["events"] == 7 and "password" not in printed["database"]
+    assert not (data / LEDGER).exists() and (data / f"{LEDGER}.migrated").is_file()
+    assert (data / DATABASE).read_text() == url and (data / DATABASE).stat().st_mode & 0o777 == 0o600
+
+    with open_data_dir(data, now_ms=clock) as ctx:  # the folder now opens on PostgreSQL
+        assert ctx.storage.engine == "postgresql"
+        with ctx.storage.read() as tx:
+            assert tx.balances() == balances and tx.tlog_size() == size
+        assert verify_store(ctx.storage).ok and verify_ledger(ctx.storage).ok
+        with ctx.storage.write() as tx:  # and goes on: new rows are numbered after the copied ones
+            tx.set_setting("after_the_move", "yes")
+
+
+def test_migrate_db_refuses_a_database_in_use_and_leaves_the_folder(
+    tmp_path: Path, postgres_cluster: PgCluster
+) -> None:
+    data = tmp_path / "data"
+    init_data_dir(data)
+    in_use = postgres_cluster.new_database()  # holds a ledger already
+    with pytest.raises(DataDirError, match="already holds"):
+        migrate_to_postgres(data, in_use)
+    assert (data / LEDGER).is_file() and not (data / DATABASE).exists()
+    with pytest.raises(DataDirError, match="not a PostgreSQL URL"):
+        migrate_to_postgres(data, str(tmp_path / "other.db"))
+    with sqlite3.connect(data / LEDGER) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM settings").fetchone()[0] > 0
+
+
+def test_init_on_postgresql_refuses_a_database_that_holds_a_ledger(
+    tmp_path: Path, postgres_cluster: PgCluster
+) -> None:
+    url = postgres_cluster.empty_database()
+    init_data_dir(tmp_path / "first", database=url)
+    with pytest.raises(DataDirError, match="already holds a ledger"):
+        init_data_dir(tmp_path / "second", database=url)
+    with open_storage(url) as storage, storage.read() as tx:
+        assert tx.get_setting("admin_token_sha256") is not None
