@@ -197,7 +197,9 @@ class ServerConfig:
         default=None, metadata=_check(lambda n: 0 <= n <= 256, "an integer from 0 (check inline) to 256")
     )
     # Server processes on the one port (server.workers); docs/operations.md says how many to choose.
-    workers: int = dataclasses.field(default=1, metadata=_check(lambda n: 1 <= n <= 64, "an integer, 1 to 64"))
+    workers: int = dataclasses.field(
+        default=1, metadata=_check(lambda n: 1 <= n <= 64, "an integer, 1 to 64")
+    )
     log_level: str = dataclasses.field(
         default="info", metadata=_check(lambda s: s in LOG_LEVELS, "one of " + ", ".join(LOG_LEVELS))
     )

@@ -175,7 +175,7 @@ def serve_workers(
     processes: list[multiprocessing.process.BaseProcess] = []
     try:
         for index in range(workers):
-            beat: Synchronized[float] = context.Value("d", NOT_STARTED, lock=False)  # type: ignore[assignment]
+            beat: Synchronized[float] = context.Value("d", NOT_STARTED, lock=False)
             process = context.Process(
                 target=_worker_main,
                 args=(open_app, sock, beat, period_s, options),

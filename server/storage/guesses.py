@@ -78,7 +78,7 @@ class GuessesWrite(Queries):
         return window.start_ms
 
     def refund_guess(self, kind: str, scope: str, key: str, start_ms: int) -> None:
-        """Take one failure back from the window of ``key`` that opened at ``start_ms``, if it is still there."""
+        """Take one failure back from ``key``'s window that opened at ``start_ms``, if it is still there."""
         self._conn.execute(
             "UPDATE guess_windows SET failures = failures - 1 "
             "WHERE kind = ? AND scope = ? AND key = ? AND start_ms = ? AND failures > 0",

@@ -138,7 +138,9 @@ def test_memory_is_bounded_but_the_target_budget_survives_a_flood_of_addresses(l
         clock.now += 1
         fail(limiter, f"ip:{n}")
     fail(limiter, "ip:first")  # forgotten, so counted afresh
-    assert len(stored_failures(limiter, "login", "client")) <= 4  # the state itself: nothing grew past the bound
+    assert (
+        len(stored_failures(limiter, "login", "client")) <= 4
+    )  # the state itself: nothing grew past the bound
     assert stored_failures(limiter, "login", "target") == {"*": 13}
 
 
