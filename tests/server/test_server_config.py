@@ -117,7 +117,18 @@ TOML_VALUES = st.recursive(
     max_leaves=8,
 )
 KEYS = st.sampled_from(
-    ["data_dir", "host", "port", "verify_workers", "workers", "log_level", "trusted_proxies", "limits", "smtp", ""]
+    [
+        "data_dir",
+        "host",
+        "port",
+        "verify_workers",
+        "workers",
+        "log_level",
+        "trusted_proxies",
+        "limits",
+        "smtp",
+        "",
+    ]
 ) | st.text(max_size=12)
 LIMIT_KEYS = st.sampled_from([field for field in Limits.__dataclass_fields__]) | st.text(max_size=12)
 

@@ -272,3 +272,64 @@ def _zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
     except FileNotFoundError:
         return True
+
+
+# -- systemd: READY and the watchdog from the parent -------------------------------------------------
+
+
+def test_the_parent_tells_systemd_ready_once_and_pings_only_while_every_worker_beats(tmp_path: Path) -> None:
+    import time
+
+    from tests.notify_helpers import PINGS, READY, WATCHDOG, between, notify_listener, pings_since
+
+    data = tmp_path / "data"
+    init_data_dir(data)
+    log = tmp_path / "server.log"
+    port = free_port()
+    with notify_listener("abstract") as listener:
+        env = {**listener.env, "WATCHDOG_USEC": "400000"}  # no WATCHDOG_PID: whichever process
+        process = start_server(data, port, log, env, extra=["--workers", "2"])
+        try:
+            listener.wait_for(lambda m: READY in m)
+            workers = sorted(_children(process.pid))
+            assert len(workers) == 2  # READY came once both were forked and serving
+            listener.mark("WINDOW-START")
+            listener.wait_for(lambda m: pings_since(m, "WINDOW-START") >= PINGS)
+            os.kill(workers[0], signal.SIGSTOP)  # a hung worker: its event loop stops beating
+            try:
+                # The parent stops pinging once the beat is half an interval (200 ms) old; the marks
+                # leave a wide margin around that, and the pings are counted between them.
+                time.sleep(1.0)
+                listener.mark("HUNG-START")
+                time.sleep(1.2)
+                listener.mark("HUNG-END")
+            finally:
+                os.kill(workers[0], signal.SIGCONT)
+            listener.wait_for(lambda m: pings_since(m, "HUNG-END") >= 1)  # beating again: pinging again
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+                assert client.get("/v1/health").status_code == 200
+            assert _stop(process) == 0
+            listener.mark("END")
+            messages = listener.wait_for_mark("END")
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert messages.count(READY) == 1 and messages.index(READY) == 0
+    assert WATCHDOG not in between(messages, "HUNG-START", "HUNG-END")
+    assert "STOPPING=1" in between(messages, "HUNG-END", "END")
+
+
+def test_a_write_lock_held_too_long_by_another_process_is_a_503_not_an_error(tmp_path: Path) -> None:
+    from server.errors import StorageUnavailable
+
+    path = tmp_path / "ledger.db"
+    with Storage(path) as holder, Storage(path) as waiter:
+        waiter._conn.execute("PRAGMA busy_timeout = 50")  # the server waits 10 s; a test need not
+        with holder.write() as tx:
+            tx.set_setting("held", "1")
+            with pytest.raises(StorageUnavailable) as refused, waiter.write() as other:
+                other.set_setting("waited", "1")
+        assert (refused.value.status, refused.value.reason.value) == (503, "storage_unavailable")
+        with waiter.write() as other:  # once the lock is free, the same write goes through
+            other.set_setting("waited", "1")
