@@ -45,7 +45,7 @@ _UNAVAILABLE = {sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CA
 
 @contextmanager
 def _storage_errors() -> Iterator[None]:
-    """Turn SQLite's "the disk cannot take this write" (or "another writer holds it") into 503s; others pass."""
+    """Turn SQLite's "the disk cannot take this write" (or "another writer holds it") into 503s."""
     try:
         yield
     except sqlite3.Error as exc:
