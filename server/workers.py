@@ -18,6 +18,11 @@ must ingest on every core runs several processes.  Here the parent:
    own stops the others and the parent exits 1, so systemd's
    ``Restart=on-failure`` starts the whole server afresh.
 
+Not uvicorn's own ``workers=``: that wants the app as an import string, builds
+a plain ``uvicorn.Config`` in each worker (not our limits), pings nobody, and
+restarts a dead worker by itself, where a dead worker here is a failure systemd
+should see.
+
 The parent opens no ledger and serves nothing: it holds no connection a fork
 could share by mistake.  What the workers must agree on lives in the ledger
 (sessions, the guessing limits: :mod:`server.ratelimit`) or in the shared
@@ -36,15 +41,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import mmap
 import multiprocessing
 import os
 import signal
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from multiprocessing.sharedctypes import Synchronized
 from typing import Any, Final
 
 import uvicorn
@@ -65,10 +71,31 @@ FAILED: Final = -1.0
 AppOpener = Callable[[], AbstractContextManager[Any]]
 
 
+class Beat:
+    """One worker's last beat (monotonic seconds) in memory the parent shares with it.
+
+    An anonymous shared mapping made before the fork: no file, so nothing the
+    unit's sandbox could refuse.  :data:`NOT_STARTED` until the worker serves,
+    :data:`FAILED` if it could not start.
+    """
+
+    def __init__(self) -> None:
+        self._map = mmap.mmap(-1, 8)  # MAP_SHARED | MAP_ANONYMOUS: the same page after the fork
+        self.value = NOT_STARTED
+
+    @property
+    def value(self) -> float:
+        return float(struct.unpack_from("d", self._map)[0])
+
+    @value.setter
+    def value(self, seconds: float) -> None:
+        struct.pack_into("d", self._map, 0, seconds)
+
+
 class _WorkerServer(uvicorn.Server):
     """uvicorn's server in a worker: it beats on ``beat`` (monotonic seconds) from its own event loop."""
 
-    def __init__(self, config: uvicorn.Config, beat: Synchronized[float], period_s: float) -> None:
+    def __init__(self, config: uvicorn.Config, beat: Beat, period_s: float) -> None:
         super().__init__(config)
         self._beat = beat
         self._period_s = period_s
@@ -97,7 +124,7 @@ class _WorkerServer(uvicorn.Server):
 def _worker_main(
     open_app: AppOpener,
     sock: socket.socket,
-    beat: Synchronized[float],
+    beat: Beat,
     period_s: float,
     options: dict[str, Any],
 ) -> None:
@@ -171,11 +198,11 @@ def serve_workers(
     previous = {
         signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGTERM, signal.SIGINT)
     }
-    beats: list[Synchronized[float]] = []
+    beats: list[Beat] = []
     processes: list[multiprocessing.process.BaseProcess] = []
     try:
         for index in range(workers):
-            beat: Synchronized[float] = context.Value("d", NOT_STARTED, lock=False)
+            beat = Beat()
             process = context.Process(
                 target=_worker_main,
                 args=(open_app, sock, beat, period_s, options),
@@ -199,7 +226,7 @@ def serve_workers(
 
 def _supervise(
     processes: list[multiprocessing.process.BaseProcess],
-    beats: list[Synchronized[float]],
+    beats: list[Beat],
     watchdog: Watchdog,
     stop: threading.Event,
     period_s: float,
