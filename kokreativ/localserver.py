@@ -33,8 +33,11 @@ def start_server(
     *,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    workers: int = 1,
 ) -> subprocess.Popen[bytes]:
     """Start the server process and wait until ``/v1/health`` answers.
+
+    ``workers`` above 1 runs it with ``--workers`` (the bench's all-cores ingest).
 
     ``env`` replaces the process's environment (the watchdog tests pass ``NOTIFY_SOCKET``);
     ``cwd`` is where it runs (``-m`` puts it first on the path: the hand-over test runs an old tree).
@@ -52,6 +55,7 @@ def start_server(
                 str(data_dir),
                 "--port",
                 str(port),
+                *(["--workers", str(workers)] if workers > 1 else []),
             ],
             stdout=log,
             stderr=log,
@@ -94,10 +98,10 @@ def stop_server(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def ledger_server(data_dir: Path, port: int | None = None) -> Iterator[str]:
-    """Run the server on ``data_dir`` for the duration of the block; yield its base URL."""
+def ledger_server(data_dir: Path, port: int | None = None, *, workers: int = 1) -> Iterator[str]:
+    """Run the server on ``data_dir`` (in ``workers`` processes) for the block; yield its base URL."""
     port = port or free_port()
-    process = start_server(data_dir, port, data_dir.parent / f"server-{port}.log")
+    process = start_server(data_dir, port, data_dir.parent / f"server-{port}.log", workers=workers)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -56,6 +56,11 @@ def _check_value(value: object, depth: int = 1, null_reason: Reason = Reason.BAD
     raise MalformedError(Reason.BAD_FIELD, f"type {type(value).__name__} is not allowed")
 
 
+def check_canonical(value: object) -> None:
+    """Refuse what :func:`canonical_json` would refuse (``bad_field``), without encoding anything."""
+    _check_value(value)
+
+
 def canonical_json(value: dict[str, Any]) -> bytes:
     """Encode ``value`` as canonical JSON bytes (ASCII)."""
     _check_value(value)

@@ -165,7 +165,8 @@ def create_app(
         openapi_url=None,
         lifespan=_lifespan,
     )
-    limiter = guesses if guesses is not None else GuessLimiter(context.now_ms)
+    # In the ledger: every server worker on it counts the same failures (server.ratelimit).
+    limiter = guesses if guesses is not None else GuessLimiter(context.now_ms, storage=context.storage)
     app.state.runtime = Runtime(context, workers, limiter, proxies)
     app.state.web = Web.load()
     app.state.map_layer = map_layer if map_layer is not None else SchematicDistrictMap()

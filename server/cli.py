@@ -10,10 +10,13 @@ directory only applies pending migrations.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import functools
 import logging
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from server import config
 from server.config import DEFAULT_PATH as DEFAULT_CONFIG
@@ -28,6 +31,7 @@ examples:
   kokreativ server run --config /etc/kokreativ/server.toml
   kokreativ server run --data /var/lib/kokreativ-server
   kokreativ server run --data ./server-data --host 0.0.0.0 --port 8080
+  kokreativ server run --data /var/lib/kokreativ-server --workers 2
   kokreativ server run --data /var/lib/kokreativ-server --trusted-proxy 127.0.0.1 --trusted-proxy ::1
 
 --trusted-proxy names a reverse proxy (address or CIDR block) whose X-Forwarded-For header
@@ -119,6 +123,13 @@ def _configure_run(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
     )
     run.add_argument("--host", help="address to listen on (default: 127.0.0.1)")
     run.add_argument("--port", type=int, help="TCP port (default: 8080)")
+    run.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="server processes on the one port, each with its own ledger connection (default: 1; "
+        "docs/operations.md: one per core for ingest)",
+    )
     run.add_argument(
         "--verify-workers", type=int, help="threads for signature checks (default: one per core, max 4)"
     )
@@ -402,6 +413,7 @@ def run_settings(args: argparse.Namespace, *, default_config: Path = DEFAULT_CON
         "host": args.host,
         "port": args.port,
         "verify_workers": args.verify_workers,
+        "workers": args.workers,
         "log_level": args.log_level,
         "trusted_proxies": tuple(args.trusted_proxy) if args.trusted_proxy else None,
     }
@@ -413,32 +425,36 @@ def run_settings(args: argparse.Namespace, *, default_config: Path = DEFAULT_CON
 
 
 def run_command(args: argparse.Namespace) -> int:
-    """Open the data directory and serve it with uvicorn in the foreground (READY and pings under systemd)."""
-    from server.alerts import Alerter, Notifier
-    from server.app import create_app
+    """Open the data directory and serve it with uvicorn in the foreground (READY and pings under systemd).
+
+    With ``--workers N`` above 1 the ledger is opened (and migrated) once here, then
+    each of N forked processes opens its own (:mod:`server.workers`).
+    """
     from server.datadir import open_data_dir
     from server.metrics import share_across_processes, shared_metrics_dir
     from server.runner import serve_forever
-    from server.shopmap import map_layer
+    from server.workers import serve_workers
 
     settings = run_settings(args)
     assert settings.data_dir is not None, "run_settings refuses a missing data directory"
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    with open_data_dir(settings.data_dir, database=settings.database) as context:
+    if settings.workers > 1:
+        with open_data_dir(settings.data_dir, database=settings.database):
+            pass  # checks the folder and applies pending migrations once, before any worker opens it
         # Request and ingest counts in files every server process on this data folder adds to (/metrics).
         share_across_processes(shared_metrics_dir(settings.data_dir))
-        alerter = None
-        if settings.alerts.enabled:
-            alerter = Alerter(Notifier.from_settings(context, settings.alerts))
-        app = create_app(
-            context,
-            verify_workers=settings.verify_workers,
-            trusted_proxies=settings.trusted_proxies,
-            map_layer=map_layer(settings.map_layer),
-            alerts=alerter,
+        return serve_workers(
+            functools.partial(_served_app, settings),
+            workers=settings.workers,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            access_log=True,
+            limits=settings.limits,
         )
+    with _served_app(settings) as app:
         serve_forever(
             app,
             host=settings.host,
@@ -458,6 +474,32 @@ def migrate_db_command(args: argparse.Namespace) -> int:
 
     print(json.dumps(migrate_to_postgres(args.data, args.to).to_json(), ensure_ascii=False))
     return 0
+
+
+@contextlib.contextmanager
+def _served_app(settings: ServerConfig) -> Iterator[Any]:
+    """The app ``server run`` serves, over the ledger opened here (in each worker, with several)."""
+    from server.alerts import Alerter, Notifier
+    from server.app import create_app
+    from server.datadir import open_data_dir
+    from server.metrics import share_across_processes, shared_metrics_dir
+    from server.shopmap import map_layer
+
+    assert settings.data_dir is not None, "run_settings refuses a missing data directory"
+    with open_data_dir(settings.data_dir, database=settings.database) as context:
+        # Request and ingest counts in files every server process on this data folder adds to (/metrics).
+        share_across_processes(shared_metrics_dir(settings.data_dir))
+        alerter = None
+        if settings.alerts.enabled:
+            # Every worker checks; a notice is claimed in the ledger before it is sent (server.alerts).
+            alerter = Alerter(Notifier.from_settings(context, settings.alerts))
+        yield create_app(
+            context,
+            verify_workers=settings.verify_workers,
+            trusted_proxies=settings.trusted_proxies,
+            map_layer=map_layer(settings.map_layer),
+            alerts=alerter,
+        )
 
 
 def backup_command(args: argparse.Namespace) -> int:

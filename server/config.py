@@ -184,6 +184,7 @@ class ServerConfig:
 
     ``data_dir`` has no default (``None``): ``server run`` refuses to start
     without one.  ``verify_workers`` ``None`` picks one thread per core, at most 4.
+    ``workers`` is the number of server processes (1: one process, as before).
     ``trusted_proxies`` is empty by default: no ``X-Forwarded-For`` is believed.
     """
 
@@ -199,6 +200,10 @@ class ServerConfig:
     )
     verify_workers: int | None = dataclasses.field(
         default=None, metadata=_check(lambda n: 0 <= n <= 256, "an integer from 0 (check inline) to 256")
+    )
+    # Server processes on the one port (server.workers); docs/operations.md says how many to choose.
+    workers: int = dataclasses.field(
+        default=1, metadata=_check(lambda n: 1 <= n <= 64, "an integer, 1 to 64")
     )
     log_level: str = dataclasses.field(
         default="info", metadata=_check(lambda s: s in LOG_LEVELS, "one of " + ", ".join(LOG_LEVELS))

@@ -120,34 +120,40 @@ def enrol(ctx: ServerContext, request: Mapping[str, Any], *, attempt: Attempt) -
 
     attempt.begin()
     now = ctx.now_ms()
-    with ctx.storage.write() as tx:
-        code = tx.get_enrolment_code(code_sha256(digits))
-        if code is None:
-            raise InputError(Reason.ENROLMENT_CODE_INVALID, "no such enrolment code")
-        if code.used_ms is not None:
-            raise ServiceError(Reason.ENROLMENT_CODE_USED, "this enrolment code has been used")
-        if now >= code.expires_ms:
-            raise ServiceError(Reason.ENROLMENT_CODE_EXPIRED, "this enrolment code has expired")
-        attempt.succeeded()  # a valid code: whatever happens next, this was no failed guess
-        if tx.kiosk_id_for_key(public_key.raw) is not None:
-            raise ServiceError(Reason.KEY_ALREADY_ENROLLED, "this key already belongs to a kiosk")
-        site = tx.get_site(code.site_id)
-        assert site is not None, "foreign key guarantees the site"
-        quotas.check(tx.count_kiosks(site.site_id), quotas.KIOSKS_PER_SITE, "kiosks at this site")
-        kiosk = Kiosk(
-            kiosk_id=ids.new_id(ids.KIOSK),
-            site_id=site.site_id,
-            public_key=public_key.raw,
-            status=KioskStatus.ACTIVE,
-            last_seq=0,
-            head=GENESIS_PREV,
-            enrolled_ms=now,
-        )
-        tx.insert_kiosk(kiosk)
-        tx.mark_code_used(code.code_sha256, now, kiosk.kiosk_id)
-        tlog.append(ctx, tx, [tlog.kiosk_enrolled_entry(kiosk, version=tx.log_format())], now_ms=now)
-        log_origin = tlog.origin(tx)
-        trust = build_trust_list(tx, kiosk, site, now)
+    valid = False
+    try:
+        with ctx.storage.write() as tx:
+            code = tx.get_enrolment_code(code_sha256(digits))
+            if code is None:
+                raise InputError(Reason.ENROLMENT_CODE_INVALID, "no such enrolment code")
+            if code.used_ms is not None:
+                raise ServiceError(Reason.ENROLMENT_CODE_USED, "this enrolment code has been used")
+            if now >= code.expires_ms:
+                raise ServiceError(Reason.ENROLMENT_CODE_EXPIRED, "this enrolment code has expired")
+            valid = True  # whatever happens next, this was no failed guess
+            if tx.kiosk_id_for_key(public_key.raw) is not None:
+                raise ServiceError(Reason.KEY_ALREADY_ENROLLED, "this key already belongs to a kiosk")
+            site = tx.get_site(code.site_id)
+            assert site is not None, "foreign key guarantees the site"
+            quotas.check(tx.count_kiosks(site.site_id), quotas.KIOSKS_PER_SITE, "kiosks at this site")
+            kiosk = Kiosk(
+                kiosk_id=ids.new_id(ids.KIOSK),
+                site_id=site.site_id,
+                public_key=public_key.raw,
+                status=KioskStatus.ACTIVE,
+                last_seq=0,
+                head=GENESIS_PREV,
+                enrolled_ms=now,
+            )
+            tx.insert_kiosk(kiosk)
+            tx.mark_code_used(code.code_sha256, now, kiosk.kiosk_id)
+            tlog.append(ctx, tx, [tlog.kiosk_enrolled_entry(kiosk, version=tx.log_format())], now_ms=now)
+            log_origin = tlog.origin(tx)
+            trust = build_trust_list(tx, kiosk, site, now)
+    finally:
+        # After the transaction: the limiter writes its own (it may be in the same ledger).
+        if valid:
+            attempt.succeeded()
     return {
         "kiosk_id": kiosk.kiosk_id,
         "site_id": site.site_id,

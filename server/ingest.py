@@ -157,6 +157,34 @@ class _Signatures(NamedTuple):
         return [index < self.good for index in range(count)]
 
 
+Parsed = Event | ServiceError  # an item's event, or the refusal its decoding earned (raised in order)
+
+
+class _Prechecked(NamedTuple):
+    """What was checked before the write transaction: signatures, each item parsed, the clock sample.
+
+    A decoding refusal is kept, not raised, so the chain check raises the batch's
+    first refusal in the documented order; so is the clock sample's.
+    """
+
+    signatures: _Signatures
+    parsed: list[Parsed]
+    sample: SignedHeartbeat | ServiceError | None
+
+
+def _parse_all(
+    items: Sequence[tuple[bytes, bytes]], openings: Sequence[Opening | None], first: Event
+) -> list[Parsed]:
+    """Every item parsed (and opened, with an opening beside it); ``first`` is item 0's, parsed already."""
+    parsed: list[Parsed] = [first]
+    for index in range(1, len(items)):
+        try:
+            parsed.append(_parse_item(items[index][0], openings[index], index))
+        except ServiceError as exc:
+            parsed.append(exc)
+    return parsed
+
+
 def _parse_item(body: bytes, opening: Opening | None, index: int) -> Event:
     """The event of the batch's item ``index``, opened with its ``opening`` when one came beside it.
 
@@ -184,18 +212,22 @@ def _precheck(
     kiosk_id: str,
     items: Sequence[tuple[bytes, bytes]],
     openings: Sequence[Opening | None],
+    clock: object,
     pool: Executor | None,
     verify: Verifier,
-) -> _Signatures:
-    """The batch's first event and its signatures, checked before the write transaction is opened.
+) -> _Prechecked:
+    """The batch's signatures, its events and its clock sample, checked before the write transaction.
 
-    Signature checks are the ingest's dearest work: done here, they hold no
-    write lock, and a refused batch never opens a write transaction.  The first
-    event is checked in the documented order (decoding, kiosk, then signature)
-    and its refusal raised here, so junk costs one signature check at most.  A
-    bad signature further on loses to refusals of earlier events (a gap, a broken
-    chain, an equivocation), so the chain check finds the first refusal in a
-    read transaction.
+    Signature checks are the ingest's dearest work, then parsing and opening
+    the events: done here, they hold no write lock (several server workers
+    verify and parse at once, and take turns only to store), and a refused
+    batch never opens a write transaction.  The first event is checked in the
+    documented order (decoding, kiosk, then signature) and its refusal raised
+    here, so junk costs one signature check at most.  A bad signature further
+    on loses to refusals of earlier events (a gap, a broken chain, an
+    equivocation), so the chain check finds the first refusal in a read
+    transaction.  What the write transaction must decide (sequence, hash links,
+    duplicates, the kiosk's status) it decides itself, on what it reads.
     """
     with ctx.storage.read() as tx:
         stored_kiosk = tx.get_kiosk(kiosk_id)
@@ -207,12 +239,20 @@ def _precheck(
     if not verify(public_key, *items[0]):
         raise InputError(Reason.BAD_SIGNATURE, "signature does not verify", extra={"index": 0})
     signatures = _Signatures(key, _first_bad(public_key, items, 1, pool, verify))
+    # After the signatures, not beside them: Python work while the pool verifies would hold the GIL.
+    parsed = _parse_all(items, openings, first)
     if signatures.good < len(items):
         # Refused either way; a read transaction finds which refusal comes first in the documented order.
         with ctx.storage.read() as tx:
-            _check_chain(tx, kiosk_id, items, openings, tx.get_kiosk(kiosk_id), signatures.ok(len(items)))
+            ok = signatures.ok(len(items))
+            _check_chain(tx, kiosk_id, items, openings, parsed, tx.get_kiosk(kiosk_id), ok)
         raise AssertionError("the chain check refuses a batch with a bad signature")  # pragma: no cover
-    return signatures
+    sample: SignedHeartbeat | ServiceError | None
+    try:
+        sample = _clock_sample(clock, public_key, kiosk_id)
+    except ServiceError as exc:
+        sample = exc
+    return _Prechecked(signatures, parsed, sample)
 
 
 def parse_log_size(text: str | None) -> int | None:
@@ -253,11 +293,11 @@ def ingest_batch(
     openings = _unsealed(ctx, openings)
     witness: dict[str, Any] = {}
     try:
-        signatures = _precheck(ctx, kiosk_id, items, openings, verify_pool, verify)
+        prechecked = _precheck(ctx, kiosk_id, items, openings, clock, verify_pool, verify)
         with ctx.storage.write() as tx:
             if known_size is not None and known_size > tlog.latest_checkpoint(tx)[0]:
                 raise InputError(Reason.BAD_FIELD, "log_size is larger than the log")
-            admitted = _admit(ctx, tx, kiosk_id, items, openings, clock, now, signatures, verify_pool, verify)
+            admitted = _admit(ctx, tx, kiosk_id, items, openings, clock, now, prechecked, verify_pool, verify)
             if known_size is not None:
                 witness = tlog.batch_witness(tx, admitted.appended, admitted.logged, known_size)
             # In the batch's transaction, after its shifts were paid: what the kiosk shows at check-out.
@@ -314,27 +354,38 @@ def _admit(
     openings: Sequence[Opening | None],
     clock: object,
     now: int,
-    signatures: _Signatures,
+    prechecked: _Prechecked,
     verify_pool: Executor | None,
     verify: Verifier,
 ) -> _Admitted:
-    """Check every event in the documented order, then the clock sample, and store the batch."""
+    """Check every event in the documented order, then the clock sample, and store the batch.
+
+    The kiosk is read again here, in the write transaction: another worker may have
+    stored some of these events, or suspended the kiosk, since the checks before it.
+    """
     stored_kiosk = tx.get_kiosk(kiosk_id)
+    signatures, sample = prechecked.signatures, prechecked.sample
     if stored_kiosk is not None and stored_kiosk.public_key != signatures.public_key:
         # The kiosk changed between the checks and this transaction (it is re-read here): check again.
         # A key never changes once enrolled, so this only runs when the kiosk appeared meanwhile.
         key = PublicKey(stored_kiosk.public_key)
         signatures = _Signatures(stored_kiosk.public_key, _first_bad(key, items, 0, verify_pool, verify))
+        try:
+            sample = _clock_sample(clock, key, kiosk_id)
+        except ServiceError as exc:
+            sample = exc
     sig_ok = signatures.ok(len(items))
-    return _check_and_store(ctx, tx, kiosk_id, items, openings, clock, now, stored_kiosk, sig_ok)
+    return _check_and_store(
+        ctx, tx, kiosk_id, items, openings, prechecked.parsed, sample, now, stored_kiosk, sig_ok
+    )
 
 
-def _clock_sample(clock: object, kiosk: Kiosk) -> SignedHeartbeat | None:
+def _clock_sample(clock: object, key: PublicKey, kiosk_id: str) -> SignedHeartbeat | None:
     """The batch's verified clock sample, ``None`` without one; refused with ``"field": "clock"``."""
     if clock is None:
         return None
     try:
-        return open_heartbeat(clock, PublicKey(kiosk.public_key), kiosk_id=kiosk.kiosk_id, field="clock")
+        return open_heartbeat(clock, key, kiosk_id=kiosk_id, field="clock")
     except ProtocolError as exc:
         raise from_protocol(exc, field="clock") from exc
 
@@ -364,16 +415,19 @@ def _check_and_store(
     kiosk_id: str,
     items: Sequence[tuple[bytes, bytes]],
     openings: Sequence[Opening | None],
-    clock: object,
+    parsed: Sequence[Parsed],
+    clock_sample: SignedHeartbeat | ServiceError | None,
     now: int,
     stored_kiosk: Kiosk | None,
     sig_ok: Sequence[bool],
 ) -> _Admitted:
     """Check the chain, then the clock sample, then store, log and apply the new events."""
-    checked = _check_chain(tx, kiosk_id, items, openings, stored_kiosk, sig_ok)
+    checked = _check_chain(tx, kiosk_id, items, openings, parsed, stored_kiosk, sig_ok)
     kiosk, events, results, logged = checked.kiosk, checked.events, checked.results, checked.logged
     new_from = checked.new_from
-    sample = _clock_sample(clock, kiosk)
+    if isinstance(clock_sample, ServiceError):
+        raise clock_sample
+    sample = clock_sample
     appended = None
     if new_from < len(items):
         stored = store_new(
@@ -412,12 +466,14 @@ def _check_chain(
     kiosk_id: str,
     items: Sequence[tuple[bytes, bytes]],
     openings: Sequence[Opening | None],
+    parsed: Sequence[Parsed],
     stored_kiosk: Kiosk | None,
     sig_ok: Sequence[bool],
 ) -> _Checked:
-    """Parse every event and check it in the documented order; answer the duplicates.
+    """Check every (parsed) event in the documented order; answer the duplicates.
 
-    The first failure raises and refuses the batch.  The kiosk is checked at the
+    The first failure raises and refuses the batch: a decoding refusal kept in
+    ``parsed`` is raised at its item, as if the item were parsed here.  The kiosk is checked at the
     first event that names it, so a batch of another kiosk's events is
     ``kiosk_mismatch`` even from an unknown kiosk.
     """
@@ -430,7 +486,9 @@ def _check_chain(
     new_from = len(items)  # index of the first new (not duplicate) event
     new_hashes: list[str] = []  # event_hash of each new event, kept for storing
     for index, (body, sig) in enumerate(items):
-        event = _parse_item(body, openings[index], index)
+        event = parsed[index]
+        if isinstance(event, ServiceError):
+            raise event
         if event.kiosk != kiosk_id:
             raise InputError(Reason.KIOSK_MISMATCH, "event names another kiosk", extra={"index": index})
         if kiosk is None:

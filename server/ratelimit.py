@@ -1,4 +1,4 @@
-"""Limits on guessing secrets: failed attempts per client and per target, counted in memory.
+"""Limits on guessing secrets: failed attempts per client and per target, counted in the ledger.
 
 An enrolment code, the admin token or a volunteer's access secret (later: a console account's password,
 issue 18) can only be guessed by trying it, so the server counts the attempts
@@ -29,15 +29,19 @@ lockout is refused like a wrong one: the answer must not say which it was.
 The first refusal of each window is logged as a WARNING naming the client key
 and the target, never the secret.
 
-State lives in this process's memory: it is lost on restart, and several
-server processes would each count their own (kokreativ runs one).  At most
+The server keeps the windows in the ledger (m028, :mod:`server.storage.guesses`):
+every server process on it (``server run --workers N``) counts the same failures,
+so a lockout earned at one worker holds at the others, and a restart forgets
+nothing.  Each check is one write transaction, and so is a success's refund: a
+few milliseconds per secret offered, small against a password hash.  A limiter
+without a ledger counts in its own memory (tests, tools).  At most
 ``max_keys`` windows are kept per kind and scope; past that the oldest window
 is dropped, which a flood of addresses could use to reset some clients'
 counts, but never the per-target budget's.
 
 Example::
 
-    limiter = GuessLimiter(now_ms=clock)
+    limiter = GuessLimiter(now_ms=clock, storage=ctx.storage)
     attempt = limiter.attempt(ENROLMENT_CODES, client="ip:192.0.2.7")
     attempt.begin()          # RateLimited (429) while this client or all of them are locked out
     if code_is_right:
@@ -49,12 +53,16 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Final
+from typing import TYPE_CHECKING, Final, NamedTuple, Protocol
 
 from server.context import Clock
 from server.errors import RateLimited
+
+if TYPE_CHECKING:
+    from server.storage import Storage, Tx
 
 log = logging.getLogger(__name__)
 
@@ -118,11 +126,31 @@ class _Window:
     logged: bool = False
 
 
+class _Charged(NamedTuple):
+    """One failure charged: to refund it, the same window (same start) must still be open."""
+
+    kind: str
+    scope: str
+    key: str
+    start_ms: int
+
+
+class _Session(Protocol):
+    """The window tables of every kind and scope, for one check-and-charge (one transaction)."""
+
+    def live(self, kind: str, scope: str, key: str, now_ms: int) -> _Window | None: ...
+
+    def mark_logged(self, kind: str, scope: str, key: str) -> None: ...
+
+    def charge(self, kind: str, scope: str, budget: Budget, key: str, now_ms: int) -> _Charged: ...
+
+    def refund(self, charged: _Charged) -> None: ...
+
+
 @dataclass(slots=True)
 class _Counters:
     """The windows of one kind of secret and one scope (clients or targets), oldest first."""
 
-    budget: Budget
     max_keys: int
     windows: dict[str, _Window] = field(default_factory=dict)
 
@@ -140,39 +168,124 @@ class _Counters:
             return None
         return window
 
-    def charge(self, key: str, now_ms: int) -> _Window:
-        """Count one failure for ``key``, opening its window if none is open."""
-        window = self.live(key, now_ms)
+
+class _InMemory:
+    """Windows in this process's memory: for tests and tools that count without a ledger."""
+
+    def __init__(self, max_keys: int) -> None:
+        self._max_keys = max_keys
+        self._tables: dict[tuple[str, str], _Counters] = {}
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def session(self) -> Iterator[_Session]:
+        with self._lock:
+            yield self
+
+    def _table(self, kind: str, scope: str) -> _Counters:
+        table = self._tables.get((kind, scope))
+        if table is None:
+            table = self._tables[(kind, scope)] = _Counters(self._max_keys)
+        return table
+
+    def live(self, kind: str, scope: str, key: str, now_ms: int) -> _Window | None:
+        return self._table(kind, scope).live(key, now_ms)
+
+    def mark_logged(self, kind: str, scope: str, key: str) -> None:
+        window = self._table(kind, scope).windows.get(key)
+        if window is not None:
+            window.logged = True
+
+    def charge(self, kind: str, scope: str, budget: Budget, key: str, now_ms: int) -> _Charged:
+        table = self._table(kind, scope)
+        window = table.live(key, now_ms)
         if window is None:
-            if len(self.windows) >= self.max_keys:
-                del self.windows[next(iter(self.windows))]
-            window = self.windows[key] = _Window(now_ms, now_ms + self.budget.window_s * 1000)
+            if len(table.windows) >= table.max_keys:
+                del table.windows[next(iter(table.windows))]
+            window = table.windows[key] = _Window(now_ms, now_ms + budget.window_s * 1000)
         window.failures += 1
-        return window
+        return _Charged(kind, scope, key, window.start_ms)
+
+    def refund(self, charged: _Charged) -> None:
+        window = self._table(charged.kind, charged.scope).windows.get(charged.key)
+        if window is not None and window.start_ms == charged.start_ms:
+            window.failures = max(0, window.failures - 1)
+
+
+class _InLedger:
+    """Windows in the ledger (m028): every server process on it counts the same failures.
+
+    Each check-and-charge is one write transaction (``BEGIN IMMEDIATE``), so two
+    workers checking the same client at once take turns and neither overshoots.
+    """
+
+    def __init__(self, storage: Storage, max_keys: int) -> None:
+        self._storage = storage
+        self._max_keys = max_keys
+
+    @contextmanager
+    def session(self) -> Iterator[_Session]:
+        with self._storage.write() as tx:
+            yield _LedgerSession(tx, self._max_keys)
+
+
+class _LedgerSession:
+    def __init__(self, tx: Tx, max_keys: int) -> None:
+        self._tx = tx
+        self._max_keys = max_keys
+
+    def live(self, kind: str, scope: str, key: str, now_ms: int) -> _Window | None:
+        self._tx.expire_guess_windows(kind, scope, now_ms)
+        stored = self._tx.guess_window(kind, scope, key)
+        if stored is None:
+            return None
+        if not stored.start_ms <= now_ms < stored.end_ms:  # a clock set back
+            self._tx.drop_guess_window(kind, scope, key)
+            return None
+        return _Window(stored.start_ms, stored.end_ms, stored.failures, stored.logged)
+
+    def mark_logged(self, kind: str, scope: str, key: str) -> None:
+        self._tx.mark_guess_window_logged(kind, scope, key)
+
+    def charge(self, kind: str, scope: str, budget: Budget, key: str, now_ms: int) -> _Charged:
+        # live() ran first in this transaction: ended windows are gone, so a stored one is open.
+        if self._tx.guess_window(kind, scope, key) is None:
+            extra = self._tx.count_guess_windows(kind, scope) - self._max_keys + 1
+            if extra > 0:
+                self._tx.drop_oldest_guess_windows(kind, scope, extra)
+        start = self._tx.charge_guess(kind, scope, key, now_ms, now_ms + budget.window_s * 1000)
+        return _Charged(kind, scope, key, start)
+
+    def refund(self, charged: _Charged) -> None:
+        self._tx.refund_guess(charged.kind, charged.scope, charged.key, charged.start_ms)
 
 
 class GuessLimiter:
     """Counts failed guesses per client and per target, and refuses while a budget is spent.
 
-    ``now_ms`` is the clock (a test's fake one moves the windows).  ``budgets``
-    replaces the default budgets of a :class:`Guarded` with the same name (a
-    test's small ones, a setting later).  Thread-safe: services run in a pool.
+    ``now_ms`` is the clock (a test's fake one moves the windows).  With
+    ``storage`` the windows live in the ledger (m028), shared by every server
+    process on it (``server run --workers``); without, in this process's
+    memory (tests, tools).  ``budgets`` replaces the default budgets of a
+    :class:`Guarded` with the same name (a test's small ones, a setting later).
+    Thread-safe: services run in a pool.
     """
 
     def __init__(
         self,
         now_ms: Clock,
         *,
+        storage: Storage | None = None,
         budgets: Iterable[Guarded] = (),
         max_keys: int = DEFAULT_MAX_KEYS,
         unsafe_unlimited: bool = False,
     ) -> None:
         self._now_ms = now_ms
         self._budgets = {guarded.name: guarded for guarded in budgets}
-        self._max_keys = max_keys
         self._unlimited = unsafe_unlimited
-        self._tables: dict[tuple[str, str], _Counters] = {}
-        self._lock = threading.Lock()
+        self._store: _InMemory | _InLedger = (
+            _InMemory(max_keys) if storage is None else _InLedger(storage, max_keys)
+        )
 
     @classmethod
     def unsafe_unlimited(cls, now_ms: Clock) -> GuessLimiter:
@@ -183,31 +296,26 @@ class GuessLimiter:
         """One try by ``client`` at ``target`` of ``guarded``; :meth:`Attempt.begin` it before checking."""
         return Attempt(self, self._budgets.get(guarded.name, guarded), client, target)
 
-    def _table(self, name: str, scope: str, budget: Budget) -> _Counters:
-        table = self._tables.get((name, scope))
-        if table is None:
-            table = self._tables[(name, scope)] = _Counters(budget, self._max_keys)
-        return table
-
-    def _begin(self, guarded: Guarded, client: str, target: str) -> list[_Window]:
+    def _begin(self, guarded: Guarded, client: str, target: str) -> list[_Charged]:
         """Charge one failure to ``client`` and ``target``; :class:`RateLimited` if either is spent."""
         if self._unlimited:
             return []
-        with self._lock:
+        scopes = (
+            ("client", guarded.per_client, client, f"client {client}"),
+            ("target", guarded.per_target, target, "all clients"),
+        )
+        refusals: list[tuple[int, str]] = []
+        charged: list[_Charged] = []
+        with self._store.session() as counters:
             now = self._now_ms()
-            scopes = (
-                (self._table(guarded.name, "client", guarded.per_client), client, f"client {client}"),
-                (self._table(guarded.name, "target", guarded.per_target), target, "all clients"),
-            )
-            refusals: list[tuple[int, str]] = []
-            for table, key, who in scopes:
-                window = table.live(key, now)
-                if window is None or window.failures < table.budget.failures:
+            for scope, budget, key, who in scopes:
+                window = counters.live(guarded.name, scope, key, now)
+                if window is None or window.failures < budget.failures:
                     continue
                 retry_after_s = max(1, math.ceil((window.end_ms - now) / 1000))
                 refusals.append((retry_after_s, who))
                 if not window.logged:
-                    window.logged = True
+                    counters.mark_logged(guarded.name, scope, key)
                     log.warning(
                         "guessing: %s locked out of %s (target %s) for %d s after %d failed attempts",
                         who,
@@ -216,30 +324,39 @@ class GuessLimiter:
                         retry_after_s,
                         window.failures,
                     )
-            if refusals:
-                retry_after_s, who = max(refusals)
-                raise RateLimited(
-                    f"too many failed attempts at the {guarded.name.replace('_', ' ')} from {who}; "
-                    f"try again in {retry_after_s} s",
-                    retry_after_s=retry_after_s,
-                )
-            return [table.charge(key, now) for table, key, _ in scopes]
+            if not refusals:
+                charged = [
+                    counters.charge(guarded.name, scope, budget, key, now) for scope, budget, key, _ in scopes
+                ]
+        # Raised once the transaction is committed: the lockout's "logged" mark must stay.
+        if refusals:
+            retry_after_s, who = max(refusals)
+            raise RateLimited(
+                f"too many failed attempts at the {guarded.name.replace('_', ' ')} from {who}; "
+                f"try again in {retry_after_s} s",
+                retry_after_s=retry_after_s,
+            )
+        return charged
 
-    def _refund(self, windows: list[_Window]) -> None:
-        with self._lock:
-            for window in windows:
-                window.failures = max(0, window.failures - 1)
+    def _refund(self, charged: list[_Charged]) -> None:
+        with self._store.session() as counters:
+            for one in charged:
+                counters.refund(one)
 
 
 class Attempt:
-    """One try at a secret: :meth:`begin` before checking it, :meth:`succeeded` once it proved right."""
+    """One try at a secret: :meth:`begin` before checking it, :meth:`succeeded` once it proved right.
+
+    With a limiter over the ledger, neither may be called inside a write transaction of
+    the same storage: each opens its own.
+    """
 
     def __init__(self, limiter: GuessLimiter, guarded: Guarded, client: str, target: str) -> None:
         self.limiter = limiter
         self.guarded = guarded
         self.client = client
         self.target = target
-        self._charged: list[_Window] = []
+        self._charged: list[_Charged] = []
 
     def begin(self) -> None:
         """Count this attempt as a failure until it succeeds; ``429 rate_limited`` while locked out."""

@@ -926,6 +926,27 @@ def _m027_alert_notices(conn: Connection) -> None:
         conn.execute(statement)
 
 
+def _m028_guess_windows(conn: Connection) -> None:
+    """The guessing limits' windows (issue 21), shared by every server worker (:mod:`server.ratelimit`).
+
+    One row per open window: a kind of secret (``enrolment_code``, ``admin_token``, ...),
+    a scope (``client`` or ``target``) and its key (``ip:192.0.2.7``, ``*``, an account),
+    when it opened and ends, the failures counted in it, and whether its lockout was
+    logged.  Rows are deleted once their window ends.  Operational, not ledger: not in
+    the transparency log, and no secret, card or name in it.
+    """
+    for statement in (
+        """CREATE TABLE guess_windows (
+            kind TEXT NOT NULL, scope TEXT NOT NULL, key TEXT NOT NULL,
+            start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL,
+            failures INTEGER NOT NULL CHECK (failures >= 0),
+            logged INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (kind, scope, key))""",
+        "CREATE INDEX guess_windows_end ON guess_windows (kind, scope, end_ms)",
+    ):
+        conn.execute(statement)
+
+
 MIGRATIONS: Final[Sequence[Migration]] = (
     _m001_initial,
     _m002_card_credentials,
@@ -953,4 +974,5 @@ MIGRATIONS: Final[Sequence[Migration]] = (
     _m024_till_staff,
     _m025_void_requests,
     _m027_alert_notices,
+    _m028_guess_windows,
 )

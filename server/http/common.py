@@ -52,7 +52,7 @@ class Runtime:
 
     ``verify_pool`` is created and shut down by the app's lifespan (``server.app``);
     it stays ``None`` when ``verify_workers`` is 0 (checks run inline).
-    ``guesses`` counts failed guesses in memory for as long as the app lives, per
+    ``guesses`` counts failed guesses (in the ledger, shared by every worker; in memory for a test), per
     client as ``trusted_proxies`` lets :mod:`server.http.clients` tell them apart.
     """
 

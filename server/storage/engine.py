@@ -23,6 +23,7 @@ from server.storage.coordination import CoordinationRead, CoordinationWrite
 from server.storage.events import EventsRead, EventsWrite
 from server.storage.fleet import FleetRead, FleetWrite
 from server.storage.foureyes import FourEyesRead, FourEyesWrite
+from server.storage.guesses import GuessesWrite
 from server.storage.issuing import IssuingRead, IssuingWrite
 from server.storage.log import LogRead, LogWrite
 from server.storage.openings import OpeningsRead, OpeningsWrite
@@ -77,6 +78,7 @@ class Tx(
     ShopProfilesWrite,
     TillStaffWrite,
     AlertsWrite,
+    GuessesWrite,
     ReadTx,
 ):
     """Every query and every write of a transaction.  What :meth:`Storage.write` yields.

@@ -26,7 +26,7 @@ _UNAVAILABLE = {sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CA
 
 @contextmanager
 def _storage_errors() -> Iterator[None]:
-    """Turn SQLite's "the disk cannot take this write" into :class:`StorageUnavailable`; others pass."""
+    """Turn SQLite's "the disk cannot take this write" (or "another writer holds it") into 503s."""
     try:
         yield
     except sqlite3.Error as exc:
@@ -35,6 +35,11 @@ def _storage_errors() -> Iterator[None]:
         if primary in _FULL:
             raise StorageUnavailable(
                 Reason.STORAGE_FULL, "the ledger's disk is full; nothing was written, retry later"
+            ) from exc
+        if primary == sqlite3.SQLITE_BUSY:  # another process (a server worker) kept the write lock too long
+            raise StorageUnavailable(
+                Reason.STORAGE_UNAVAILABLE,
+                "the ledger is busy with another writer; nothing was written, retry later",
             ) from exc
         if primary in _UNAVAILABLE:
             raise StorageUnavailable(

@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -30,16 +30,18 @@ def free_port() -> int:
 
 
 def start_server(
-    data: Path, port: int, log: Path, env: Mapping[str, str] | None = None
+    data: Path, port: int, log: Path, env: Mapping[str, str] | None = None, *, extra: Sequence[str] = ()
 ) -> subprocess.Popen[bytes]:
     """``server run --data DATA --port PORT``, its output appended to ``log``; ``env`` adds variables.
+
+    ``extra`` are more flags (``--workers 2``).
 
     prometheus_client's multiprocess variable of the test process is not passed on:
     each server chooses its own shared folder.
     """
     environ = {key: value for key, value in os.environ.items() if key != "PROMETHEUS_MULTIPROC_DIR"}
     environ.update({"PYTHONPATH": str(REPO), **(env or {})})
-    args = ["run", "--data", str(data), "--port", str(port), "--log-level", "warning"]
+    args = ["run", "--data", str(data), "--port", str(port), "--log-level", "warning", *extra]
     with log.open("ab") as log_file:
         return subprocess.Popen(
             [sys.executable, "-c", RUNNER, *args], cwd=REPO, env=environ, stdout=log_file, stderr=log_file

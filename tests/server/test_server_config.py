@@ -23,6 +23,7 @@ data_dir = "/var/lib/kokreativ-server"
 host = "127.0.0.1"
 port = 8081
 verify_workers = 2
+workers = 2
 log_level = "warning"
 
 [limits]
@@ -44,6 +45,7 @@ def test_a_full_file_is_read() -> None:
         data_dir=Path("/var/lib/kokreativ-server"),
         port=8081,
         verify_workers=2,
+        workers=2,
         log_level="warning",
         limits=Limits(
             request_timeout_s=30.0, keep_alive_timeout_s=10, max_connections=100, max_connections_per_peer=20
@@ -83,6 +85,7 @@ def test_relative_paths_are_relative_to_the_file(tmp_path: Path) -> None:
         ('port = "8080"', "'port' must be an integer, not a string"),
         ("port = 8080.0", "'port' must be an integer, not a number"),
         ("verify_workers = true", "'verify_workers' must be an integer, not a boolean"),
+        ("workers = 0", "'workers' must be an integer, 1 to 64"),
         ("host = 1", "'host' must be a string"),
         ("limits = 5", "'limits' must be a table"),
         ("port = 0", "'port' must be a TCP port"),
@@ -114,7 +117,18 @@ TOML_VALUES = st.recursive(
     max_leaves=8,
 )
 KEYS = st.sampled_from(
-    ["data_dir", "host", "port", "verify_workers", "log_level", "trusted_proxies", "limits", "smtp", ""]
+    [
+        "data_dir",
+        "host",
+        "port",
+        "verify_workers",
+        "workers",
+        "log_level",
+        "trusted_proxies",
+        "limits",
+        "smtp",
+        "",
+    ]
 ) | st.text(max_size=12)
 LIMIT_KEYS = st.sampled_from([field for field in Limits.__dataclass_fields__]) | st.text(max_size=12)
 

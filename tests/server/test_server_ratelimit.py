@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import logging
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -24,6 +27,7 @@ from server.http.clients import (
     parse_address,
 )
 from server.ratelimit import ENROLMENT_CODES, Budget, Guarded, GuessLimiter
+from server.storage import Storage
 
 LOGIN = Guarded("login", per_client=Budget(2, 60), per_target=Budget(3, 60))
 
@@ -34,10 +38,39 @@ def fail(limiter: GuessLimiter, client: str, target: str = "*", guarded: Guarded
 
 # -- the limiter -------------------------------------------------------------------------------------
 
+Limiters = Callable[..., GuessLimiter]
 
-def test_a_client_is_refused_once_its_budget_is_spent_until_the_window_ends() -> None:
+
+@pytest.fixture(params=["memory", "ledger"])
+def limiters(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Limiters]:
+    """Makes limiters counting in memory, or in a real ledger (m028, as the server does): same rules."""
+    if request.param == "memory":
+        yield GuessLimiter
+        return
+    with Storage(tmp_path / "ledger.db") as storage:
+
+        def make(clock: Any, **kwargs: Any) -> GuessLimiter:
+            return GuessLimiter(clock, storage=storage, **kwargs)
+
+        yield make
+
+
+def stored_failures(limiter: GuessLimiter, kind: str, scope: str) -> dict[str, int]:
+    """The failures of every window the limiter keeps for ``kind`` and ``scope``, read from its state."""
+    store: Any = limiter._store
+    if hasattr(store, "_tables"):
+        table = store._tables.get((kind, scope))
+        return {} if table is None else {key: window.failures for key, window in table.windows.items()}
+    with store._storage.read() as tx:
+        rows = tx._conn.execute(
+            "SELECT key, failures FROM guess_windows WHERE kind = ? AND scope = ?", (kind, scope)
+        ).fetchall()
+    return dict(rows)
+
+
+def test_a_client_is_refused_once_its_budget_is_spent_until_the_window_ends(limiters: Limiters) -> None:
     clock = FakeClock()
-    limiter = GuessLimiter(clock)
+    limiter = limiters(clock)
     fail(limiter, "ip:a", "alice")
     clock.now += 30_000
     fail(limiter, "ip:a", "bob")  # another account: same client budget
@@ -56,9 +89,9 @@ def test_a_client_is_refused_once_its_budget_is_spent_until_the_window_ends() ->
     fail(limiter, "ip:a", "carol")
 
 
-def test_a_target_is_refused_for_everyone_once_all_clients_spent_its_budget() -> None:
+def test_a_target_is_refused_for_everyone_once_all_clients_spent_its_budget(limiters: Limiters) -> None:
     """Reusable for logins (issue 18): the target is the account, so a botnet at one account is bounded."""
-    limiter = GuessLimiter(FakeClock())
+    limiter = limiters(FakeClock())
     for n in range(3):
         fail(limiter, f"ip:{n}", "alice")
     with pytest.raises(RateLimited, match="all clients"):
@@ -66,8 +99,8 @@ def test_a_target_is_refused_for_everyone_once_all_clients_spent_its_budget() ->
     fail(limiter, "ip:fresh", "bob")  # other accounts are not affected
 
 
-def test_a_success_takes_its_failure_back() -> None:
-    limiter = GuessLimiter(FakeClock())
+def test_a_success_takes_its_failure_back(limiters: Limiters) -> None:
+    limiter = limiters(FakeClock())
     for _ in range(10):
         attempt = limiter.attempt(LOGIN, "ip:a", "alice")
         attempt.begin()
@@ -79,37 +112,42 @@ def test_a_success_takes_its_failure_back() -> None:
         fail(limiter, "ip:a", "alice")
 
 
-def test_budgets_may_be_replaced_by_name() -> None:
-    limiter = GuessLimiter(FakeClock(), budgets=[Guarded("enrolment_code", Budget(1, 10), Budget(100, 10))])
+def test_budgets_may_be_replaced_by_name(limiters: Limiters) -> None:
+    limiter = limiters(FakeClock(), budgets=[Guarded("enrolment_code", Budget(1, 10), Budget(100, 10))])
     fail(limiter, "ip:a", guarded=ENROLMENT_CODES)
     with pytest.raises(RateLimited) as refused:
         fail(limiter, "ip:a", guarded=ENROLMENT_CODES)
     assert refused.value.retry_after_s == 10
 
 
-def test_a_clock_set_back_does_not_extend_or_break_a_window() -> None:
+def test_a_clock_set_back_does_not_extend_or_break_a_window(limiters: Limiters) -> None:
     clock = FakeClock()
-    limiter = GuessLimiter(clock)
+    limiter = limiters(clock)
     fail(limiter, "ip:a")
     fail(limiter, "ip:a")
     clock.now -= 3_600_000  # before the window opened: it is forgotten, not kept for an hour more
     fail(limiter, "ip:a")
 
 
-def test_memory_is_bounded_but_the_target_budget_survives_a_flood_of_addresses() -> None:
-    limiter = GuessLimiter(FakeClock(), budgets=[Guarded("login", Budget(2, 60), Budget(50, 60))], max_keys=4)
+def test_memory_is_bounded_but_the_target_budget_survives_a_flood_of_addresses(limiters: Limiters) -> None:
+    clock = FakeClock()
+    limiter = limiters(clock, budgets=[Guarded("login", Budget(2, 60), Budget(50, 60))], max_keys=4)
     fail(limiter, "ip:first")
     fail(limiter, "ip:first")
-    for n in range(10):  # more addresses than kept: the oldest client windows go
+    for n in range(10):  # more addresses than kept: the windows that end first go
+        clock.now += 1
         fail(limiter, f"ip:{n}")
     fail(limiter, "ip:first")  # forgotten, so counted afresh
-    tables = limiter._tables  # the state itself: nothing grew past the bound
-    assert all(len(table.windows) <= 4 for table in tables.values())
-    assert tables[("login", "target")].windows["*"].failures == 13
+    assert (
+        len(stored_failures(limiter, "login", "client")) <= 4
+    )  # the state itself: nothing grew past the bound
+    assert stored_failures(limiter, "login", "target") == {"*": 13}
 
 
-def test_the_first_refusal_of_a_window_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
-    limiter = GuessLimiter(FakeClock())
+def test_the_first_refusal_of_a_window_is_logged_once(
+    caplog: pytest.LogCaptureFixture, limiters: Limiters
+) -> None:
+    limiter = limiters(FakeClock())
     fail(limiter, "ip:192.0.2.7", "alice")
     fail(limiter, "ip:192.0.2.7", "alice")
     with caplog.at_level(logging.WARNING, logger="server.ratelimit"):
@@ -119,6 +157,15 @@ def test_the_first_refusal_of_a_window_is_logged_once(caplog: pytest.LogCaptureF
     (record,) = caplog.records
     assert record.levelno == logging.WARNING
     assert "client ip:192.0.2.7 locked out of login (target alice)" in record.getMessage()
+
+
+def test_ended_windows_are_forgotten(limiters: Limiters) -> None:
+    clock = FakeClock()
+    limiter = limiters(clock)
+    fail(limiter, "ip:a")
+    clock.now += 60_000
+    fail(limiter, "ip:b")
+    assert stored_failures(limiter, "login", "client") == {"ip:b": 1}
 
 
 def test_an_unsafe_unlimited_limiter_never_refuses() -> None:
