@@ -52,7 +52,9 @@ log = logging.getLogger(__name__)
 # The advisory lock every write transaction holds: "kokr" as a number, unlikely to meet another app's.
 WRITE_LOCK: Final = 0x6B6F6B72
 # A write transaction begins by taking the writers' lock, a read one as a read-only snapshot: one round trip.
-BEGIN_WRITE: Final = f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"
+BEGIN_WRITE: Final = (
+    "BEGIN; SET LOCAL lock_timeout = {timeout}; SELECT pg_advisory_xact_lock(" + str(WRITE_LOCK) + ")"
+)
 BEGIN_READ: Final = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 POOL_MAX: Final = 8
 # SQLite's NOCASE (e-mail addresses are unique whatever their case): ICU's case-insensitive comparison.
@@ -61,6 +63,9 @@ NOCASE_COLLATION: Final = (
     "(provider = icu, locale = 'und-u-ks-level2', deterministic = false)"
 )
 POOL_TIMEOUT_S: Final = 10.0  # as SQLite's busy_timeout
+LOCK_TIMEOUT_MS: Final = (
+    10_000  # a writer waits this long for the writers' lock, then 503 (as SQLite's busy_timeout)
+)
 
 
 class _IntegralNumericLoader(Loader):
@@ -136,6 +141,11 @@ def _storage_errors() -> Iterator[None]:
     """PostgreSQL's "cannot take this write now" as :class:`StorageUnavailable`; other errors pass."""
     try:
         yield
+    except psycopg.errors.LockNotAvailable as exc:  # another worker held the writers' lock too long
+        raise StorageUnavailable(
+            Reason.STORAGE_UNAVAILABLE,
+            "the ledger is busy with another writer; nothing was written, retry later",
+        ) from exc
     except psycopg.errors.DiskFull as exc:
         raise StorageUnavailable(
             Reason.STORAGE_FULL, "the ledger database's disk is full; nothing was written, retry later"
@@ -167,6 +177,7 @@ class PostgresStorage(Storage):
 
     def __init__(self, url: str, *, migrate: bool = True, max_size: int = POOL_MAX) -> None:
         self.url = url
+        self.lock_timeout_ms = LOCK_TIMEOUT_MS
         self._trace: Callable[[str], object] | None = None
         self._trace_lock = threading.Lock()
         try:
@@ -208,7 +219,11 @@ class PostgresStorage(Storage):
 
     @contextmanager
     def write(self) -> Iterator[Tx]:
-        with _storage_errors(), self._pool.connection() as conn, self._transaction(conn, BEGIN_WRITE):
+        with (
+            _storage_errors(),
+            self._pool.connection() as conn,
+            self._transaction(conn, BEGIN_WRITE.format(timeout=int(self.lock_timeout_ms))),
+        ):
             yield Tx(PgConnection(conn, self._trace))
 
     @contextmanager

@@ -38,7 +38,7 @@ class CountingVerifier:
 
 
 # What opens a write transaction, as the storage's trace shows it: SQLite's, and PostgreSQL's writers' lock.
-WRITE_BEGINS = ("BEGIN IMMEDIATE", BEGIN_WRITE.upper())
+WRITE_BEGINS = ("BEGIN IMMEDIATE", BEGIN_WRITE.split("{")[0].upper())
 
 
 @contextmanager

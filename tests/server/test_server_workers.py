@@ -29,9 +29,9 @@ from test_server_personal_access import cookie, session_cookie
 
 from protocol import EventKind, PrivateKey, SignedEvent, b64encode, encode_batch, enrolment_message
 from protocol.clock import now_ms
-from server.datadir import LEDGER, init_data_dir
+from server.datadir import init_data_dir, open_ledger
 from server.ratelimit import ADMIN_TOKEN
-from server.storage import Storage
+from server.storage import SqliteStorage
 
 pytestmark = pytest.mark.slow
 
@@ -67,10 +67,10 @@ def _stop(process: subprocess.Popen[bytes]) -> int:
 
 
 @pytest.fixture
-def two_processes(tmp_path: Path) -> Iterator[Ledger]:
-    """Two ``server run`` processes on one data folder, each on a port of its own."""
+def two_processes(tmp_path: Path, ledger_database: str | None) -> Iterator[Ledger]:
+    """Two ``server run`` processes on one data folder (on either engine), each on a port of its own."""
     data = tmp_path / "data"
-    token = init_data_dir(data).admin_token
+    token = init_data_dir(data, database=ledger_database).admin_token
     log = tmp_path / "server.log"
     runtime = tmp_path / "run"
     runtime.mkdir()
@@ -197,7 +197,7 @@ def test_no_gap_is_accepted_when_a_later_batch_reaches_the_other_worker_first(tw
 
 
 def _assert_chain_stored(data: Path, kiosk: FakeKiosk, count: int) -> None:
-    with Storage(data / LEDGER) as storage, storage.read() as tx:
+    with open_ledger(data) as storage, storage.read() as tx:
         stored = tx.get_kiosk(kiosk.kiosk_id)
         assert stored is not None and (stored.last_seq, stored.head) == (count, kiosk.head)
         held = tx.stored_events(kiosk.kiosk_id, 1, count)
@@ -324,7 +324,7 @@ def test_a_write_lock_held_too_long_by_another_process_is_a_503_not_an_error(tmp
     from server.errors import StorageUnavailable
 
     path = tmp_path / "ledger.db"
-    with Storage(path) as holder, Storage(path) as waiter:
+    with SqliteStorage(path) as holder, SqliteStorage(path) as waiter:
         waiter._conn.execute("PRAGMA busy_timeout = 50")  # the server waits 10 s; a test need not
         with holder.write() as tx:
             tx.set_setting("held", "1")
@@ -333,3 +333,20 @@ def test_a_write_lock_held_too_long_by_another_process_is_a_503_not_an_error(tmp
         assert (refused.value.status, refused.value.reason.value) == (503, "storage_unavailable")
         with waiter.write() as other:  # once the lock is free, the same write goes through
             other.set_setting("waited", "1")
+
+
+def test_a_postgresql_writer_lock_held_too_long_is_a_503_not_an_error(postgres_database: str) -> None:
+    from server.errors import StorageUnavailable
+    from server.storage.postgres import PostgresStorage
+
+    with PostgresStorage(postgres_database) as holder, PostgresStorage(postgres_database) as waiter:
+        waiter.lock_timeout_ms = 50  # the server waits 10 s; a test need not
+        with holder.write() as tx:
+            tx.set_setting("held", "1")
+            with pytest.raises(StorageUnavailable) as refused, waiter.write() as other:
+                other.set_setting("waited", "1")
+        assert (refused.value.status, refused.value.reason.value) == (503, "storage_unavailable")
+        with waiter.write() as other:  # once the lock is free, the same write goes through
+            other.set_setting("waited", "1")
+        with waiter.read() as check:
+            assert check.get_setting("waited") == "1"
