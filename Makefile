@@ -21,8 +21,11 @@ PORT ?= 8765
 serve-demo: $(STAMP)
 	$(BIN)/kokreativ demo --serve --port $(PORT)
 
+# One pytest worker per core (pytest-xdist): the server tests run once on SQLite and once on PostgreSQL.
+# TEST_WORKERS=0 runs in one process; KOKREATIV_ENGINES=sqlite skips the PostgreSQL half.
+TEST_WORKERS ?= auto
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 # Schemathesis against the real server with many cases per operation (the suite runs a small slice).
 fuzz: $(STAMP)

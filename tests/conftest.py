@@ -19,6 +19,7 @@ from argon2 import PasswordHasher
 from hardware.indicator import RecordingIndicator
 from hardware.reader import Tap
 from kokreativ.localserver import free_port, start_server, stop_server
+from kokreativ.pgcluster import MISSING, PgCluster, find_binaries
 from protocol import PrivateKey, SignedEvent, b64encode, encode_batch, enrolment_message
 from protocol.clock import now_ms
 from provisioning.client import ApiClient
@@ -34,7 +35,6 @@ from terminal.outbox import Outbox
 from terminal.tap import Kiosk
 from terminal.trust import TrustStore
 from tests.cardfactory import TestIssuer
-from tests.pgcluster import MISSING, PgCluster, find_binaries
 from tests.server.server_helpers import FakeKiosk
 
 # Console passwords in the test process: argon2id at its smallest cost.  The server's hasher
@@ -226,7 +226,7 @@ def enrolled_kiosk(server_process: ServerProcess, tmp_path: Path) -> EnrolledKio
 
 @pytest.fixture(scope="session")
 def postgres_cluster() -> Iterator[PgCluster]:
-    """A real PostgreSQL server for the session (tests/pgcluster.py); a skip where none is installed."""
+    """A real PostgreSQL server for the session (kokreativ/pgcluster.py); a skip where none is installed."""
     binaries = find_binaries()
     if binaries is None:
         pytest.skip(MISSING)

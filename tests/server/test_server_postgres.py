@@ -20,6 +20,7 @@ from server_helpers import MINUTE, T0, Api, FakeClock
 from server_shop_helpers import create_shop
 
 from kokreativ.cli import main
+from kokreativ.pgcluster import PgCluster
 from protocol import EventKind
 from server.app import create_app
 from server.datadir import DATABASE, LEDGER, init_data_dir, open_data_dir
@@ -30,7 +31,6 @@ from server.schema import MIGRATIONS
 from server.storage import SqliteStorage, open_storage
 from server.storage.postgres import PostgresStorage
 from server.verify import verify_ledger, verify_store
-from tests.pgcluster import PgCluster
 
 
 def _pg_schema(url: str) -> dict[str, list[str]]:

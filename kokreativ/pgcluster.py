@@ -1,15 +1,16 @@
-"""A real PostgreSQL server for the tests: started from the local binaries, on a unix socket, then removed.
+"""A throwaway PostgreSQL server for the tests and ``make bench``: from the local binaries, on a unix socket.
 
-One cluster a test session (``initdb`` takes about a second).  The ledger's
+One cluster a test session or bench run (``initdb`` takes about a second), in a
+temporary folder that :meth:`PgCluster.stop` removes again.  The ledger's
 schema is made once, in a template database; each test gets its own database
 copied from it (``CREATE DATABASE … TEMPLATE``), which is cheaper than migrating.
 
 Where it runs as root (CI, these sessions), ``initdb`` and ``postgres`` refuse
 uid 0, so they run as the ``postgres`` user through ``runuser``.  ``fsync`` is
-off: the tests check the ledger's rules, not the disk's, and PostgreSQL's
-durability is PostgreSQL's.  Without the binaries (``apt-get install
-postgresql``), :func:`find_binaries` returns ``None`` and the PostgreSQL half of
-the suite is skipped with that reason.
+off unless asked for (``durable=True``, as ``make bench`` does): the tests check
+the ledger's rules, not the disk's, and PostgreSQL's durability is PostgreSQL's.
+Without the binaries (``apt-get install postgresql``), :func:`find_binaries`
+returns ``None`` and the PostgreSQL half of the suite is skipped with that reason.
 """
 
 from __future__ import annotations
@@ -44,8 +45,9 @@ def find_binaries() -> Path | None:
 class PgCluster:
     """A throwaway PostgreSQL cluster in a temporary folder, reachable only through its unix socket."""
 
-    def __init__(self, binaries: Path) -> None:
+    def __init__(self, binaries: Path, *, durable: bool = False) -> None:
         self.binaries = binaries
+        self.durable = durable
         self.root = Path(tempfile.mkdtemp(prefix="kokreativ-pg-"))
         self.port = 5432  # only names the socket file: nothing listens on TCP
         self._as_postgres = os.geteuid() == 0
@@ -62,7 +64,9 @@ class PgCluster:
             shutil.chown(self.root, "postgres", "postgres")
         data = self.root / "data"
         self._run("initdb", "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync")
-        options = f"-k {self.root} -p {self.port} -c listen_addresses='' -c fsync=off -c full_page_writes=off"
+        options = f"-k {self.root} -p {self.port} -c listen_addresses=''"
+        if not self.durable:
+            options += " -c fsync=off -c full_page_writes=off"
         self._run("pg_ctl", "-D", str(data), "-o", options, "-l", str(self.root / "log"), "-w", "start")
         with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
             conn.execute(f"CREATE DATABASE {TEMPLATE}")
