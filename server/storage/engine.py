@@ -23,7 +23,7 @@ from server.storage.coordination import CoordinationRead, CoordinationWrite
 from server.storage.events import EventsRead, EventsWrite
 from server.storage.fleet import FleetRead, FleetWrite
 from server.storage.foureyes import FourEyesRead, FourEyesWrite
-from server.storage.guesses import GuessesWrite
+from server.storage.guesses import GuessesRead, GuessesWrite
 from server.storage.issuing import IssuingRead, IssuingWrite
 from server.storage.log import LogRead, LogWrite
 from server.storage.openings import OpeningsRead, OpeningsWrite
@@ -56,6 +56,7 @@ class ReadTx(
     ShopProfilesRead,
     TillStaffRead,
     AlertsRead,
+    GuessesRead,
 ):
     """Every query of a transaction, and nothing that writes.  What :meth:`Storage.read` yields."""
 

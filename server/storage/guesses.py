@@ -21,14 +21,8 @@ class GuessWindow(NamedTuple):
     logged: bool
 
 
-class GuessesWrite(Queries):
-    """Count, refund and forget failed guesses; every call is part of the caller's write transaction."""
-
-    def expire_guess_windows(self, kind: str, scope: str, now_ms: int) -> None:
-        """Forget the windows of ``kind`` and ``scope`` that ended by ``now_ms``."""
-        self._conn.execute(
-            "DELETE FROM guess_windows WHERE kind = ? AND scope = ? AND end_ms <= ?", (kind, scope, now_ms)
-        )
+class GuessesRead(Queries):
+    """The open windows of failed guesses."""
 
     def guess_window(self, kind: str, scope: str, key: str) -> GuessWindow | None:
         row = self._conn.execute(
@@ -37,6 +31,22 @@ class GuessesWrite(Queries):
             (kind, scope, key),
         ).fetchone()
         return None if row is None else GuessWindow(row[0], row[1], row[2], bool(row[3]))
+
+    def count_guess_windows(self, kind: str, scope: str) -> int:
+        row = self._conn.execute(
+            "SELECT COUNT(*) FROM guess_windows WHERE kind = ? AND scope = ?", (kind, scope)
+        ).fetchone()
+        return int(row[0])
+
+
+class GuessesWrite(GuessesRead):
+    """Count, refund and forget failed guesses; every call is part of the caller's write transaction."""
+
+    def expire_guess_windows(self, kind: str, scope: str, now_ms: int) -> None:
+        """Forget the windows of ``kind`` and ``scope`` that ended by ``now_ms``."""
+        self._conn.execute(
+            "DELETE FROM guess_windows WHERE kind = ? AND scope = ? AND end_ms <= ?", (kind, scope, now_ms)
+        )
 
     def drop_guess_window(self, kind: str, scope: str, key: str) -> None:
         self._conn.execute(
@@ -47,12 +57,6 @@ class GuessesWrite(Queries):
         self._conn.execute(
             "UPDATE guess_windows SET logged = 1 WHERE kind = ? AND scope = ? AND key = ?", (kind, scope, key)
         )
-
-    def count_guess_windows(self, kind: str, scope: str) -> int:
-        row = self._conn.execute(
-            "SELECT COUNT(*) FROM guess_windows WHERE kind = ? AND scope = ?", (kind, scope)
-        ).fetchone()
-        return int(row[0])
 
     def drop_oldest_guess_windows(self, kind: str, scope: str, count: int) -> None:
         """Forget the ``count`` windows of ``kind`` and ``scope`` that end first."""

@@ -27,7 +27,7 @@ from server.http.clients import (
     parse_address,
 )
 from server.ratelimit import ENROLMENT_CODES, Budget, Guarded, GuessLimiter
-from server.storage import Storage
+from server.storage import SqliteStorage
 
 LOGIN = Guarded("login", per_client=Budget(2, 60), per_target=Budget(3, 60))
 
@@ -47,7 +47,7 @@ def limiters(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Limiter
     if request.param == "memory":
         yield GuessLimiter
         return
-    with Storage(tmp_path / "ledger.db") as storage:
+    with SqliteStorage(tmp_path / "ledger.db") as storage:
 
         def make(clock: Any, **kwargs: Any) -> GuessLimiter:
             return GuessLimiter(clock, storage=storage, **kwargs)

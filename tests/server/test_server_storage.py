@@ -18,6 +18,8 @@ _WRITE_VERBS += ("acknowledge_", "delete_", "record_", "drop_")
 _WRITE_VERBS += ("revoke_", "touch_", "archive_")
 # Issue 18: spending an invitation or a TOTP step, a contact's submitted hours, a decision's trial run.
 _WRITE_VERBS += ("use_", "submit_", "trial")
+# Issue 21: the guessing limits' windows in the ledger (shared by every worker).
+_WRITE_VERBS += ("charge_", "refund_", "expire_")
 
 
 def _methods(cls: type) -> set[str]:
