@@ -28,6 +28,7 @@ from protocol import ids
 from protocol.commitments import (
     Opening,
     SealedOpening,
+    new_salt,
     parse_opening,
     parse_sealed_opening,
     require_commitment,
@@ -314,8 +315,11 @@ def committed_event(
     bytes name only the chain place and the commitment.
     """
     plain = Event(kiosk=kiosk, seq=seq, prev=prev, kind=kind, card=card, clock=clock, data=dict(data or {}))
-    _event_from_json(plain.to_json())  # the sealed fields obey the event rules before anything is signed
-    opening = Opening.fresh(card, plain.sealed_fields())
+    obj = plain.to_json()
+    _event_from_json(obj)  # the sealed fields obey the event rules before anything is signed
+    # Opening.fresh, without checking the card again: the rules just did (a c_ or u_ card ID).
+    sealed = {"clock": obj["clock"], "data": obj["data"], "kind": obj["kind"]}
+    opening = Opening(card=card, salt=new_salt(), sealed=sealed)
     event = Event(kiosk, seq, prev, kind, card, clock, plain.data, COMMITTED_VERSION, opening.ref)
     return event, opening
 

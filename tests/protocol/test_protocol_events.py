@@ -765,7 +765,7 @@ def test_sign_committed_event_gives_what_committed_event_and_sign_event_give(eve
     key = PrivateKey.generate()
     place = {"seq": event.seq, "prev": event.prev}
     fields = dict(kiosk=event.kiosk, kind=event.kind, card=event.card, clock=event.clock, data=event.data)
-    with mock.patch("protocol.commitments.new_salt", return_value="5" * 32):  # the one random part, fixed
+    with mock.patch("protocol.events.new_salt", return_value="5" * 32):  # the one random part, fixed
         committed, opening = committed_event(**place, **fields)
         slow = sign_event(committed, key, opening)
         fast = sign_committed_event(key, **place, **fields)
