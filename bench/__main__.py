@@ -437,7 +437,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         epilog="Example: python -m bench tap audit   (only the tap and audit figures)",
     )
     parser.add_argument(
-        "parts", nargs="*", metavar="PART", help=f"only these parts, any of: {', '.join(PARTS)} (default: all)"
+        "parts", nargs="*", metavar="PART", help=f"only these parts: {', '.join(PARTS)} (default: all)"
     )
     parser.add_argument("--events", type=int, default=20_000, help="events for ingest and drain")
     parser.add_argument("--taps", type=int, default=500, help="taps and commits timed for the medians")
@@ -512,12 +512,23 @@ def _log_figures(root: Path) -> None:
 
 
 def _audit_figures(root: Path, ceilings: tuple[float, float]) -> None:
-    """Print the audit of a tile mirror against the one-core and all-core ceilings."""
-    ceiling, all_cores = ceilings
+    """Print the audit of a tile mirror against the one-core and all-core ceilings.
+
+    ``audit_vs_all_cores`` divides by the all-core ceiling measured right before and
+    right after the audit (their mean, ``audit_all_cores_per_s``), as the tap is paired
+    with its floor: on a shared machine the load moves within a minute, and a ceiling
+    taken minutes earlier (``verify_all_cores_per_s``) said more about the neighbours.
+    """
+    ceiling, _ = ceilings
+    key = PrivateKey.generate()
+    events = _signed_day(key, ids.new_id(ids.KIOSK), [ids.new_id(ids.CARD) for _ in range(50)], 500)
+    before = verify_all_cores(events, key.public_key.raw)
     audited, cores = audit_rate(root / "audit-state", 200_000)
+    around = (before + verify_all_cores(events, key.public_key.raw)) / 2
     print(f"audit_events_per_s: {audited:.0f}")
     print(f"audit_vs_ceiling: {audited / (cores * ceiling):.2f}")
-    print(f"audit_vs_all_cores: {audited / all_cores:.2f}")
+    print(f"audit_all_cores_per_s: {around:.0f}")
+    print(f"audit_vs_all_cores: {audited / around:.2f}")
 
 
 def _tap_and_drain_figures(root: Path, events: int, paired_taps: int) -> bool:

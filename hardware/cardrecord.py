@@ -37,9 +37,13 @@ def find_credential(message: bytes | None) -> bytes | None:
     """
     if not message:
         return None
-    if len(message) > _START and message[2] == len(message) - _START and message.startswith(_HEAD):
-        if message[3:_START] == _TYPE:  # what credential_message wrote: ndeflib would find the same
-            return bytes(message[_START:])
+    if (
+        len(message) > _START
+        and message[2] == len(message) - _START
+        and message.startswith(_HEAD)
+        and message[3:_START] == _TYPE
+    ):  # exactly what credential_message writes: ndeflib would find the same payload
+        return bytes(message[_START:])
     whole = unchunk(message)  # outside the try: its MalformedError is a ValueError with its own reason
     try:
         records = list(ndef.message_decoder(whole))

@@ -73,10 +73,11 @@ def _not_serializable(value: object) -> object:
 # The encoder ``json.dumps`` builds on every call for these arguments, built once: a kiosk encodes
 # on every tap.  Without the circular-reference bookkeeping: :func:`_check_value` refuses nesting
 # deeper than MAX_DEPTH before anything is encoded, and parsed JSON holds no cycles.
+_C_MAKE_ENCODER: Any = getattr(json.encoder, "c_make_encoder", None)  # None without the C accelerator
 _ENCODER: Any = (
     None
-    if json.encoder.c_make_encoder is None  # an interpreter without the C accelerator
-    else json.encoder.c_make_encoder(
+    if _C_MAKE_ENCODER is None
+    else _C_MAKE_ENCODER(
         None, _not_serializable, json.encoder.encode_basestring_ascii, None, ":", ",", True, False, True
     )
 )
