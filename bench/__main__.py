@@ -1,14 +1,19 @@
 """``make bench``: performance figures as ratios to ceilings measured in the same run.
 
-Prints one ``name: value`` line per figure.  Absolute numbers depend on the
-machine; the ratios say how close the code comes to what the hardware allows:
+Prints one ``name: value`` line per figure.  ``python -m bench tap audit`` runs
+only the parts named (:data:`PARTS`; a part that divides by the verification
+ceilings measures them itself when ``ingest`` is not among them).  Absolute
+numbers depend on the machine; the ratios say how close the code comes to what
+the hardware allows:
 
 - ``ingest_vs_verify``: events stored over HTTP per second ÷ bare Ed25519
   verifications per second on one core (the ingest ceiling).  Target ≥ 0.5.
   ``verify_all_cores_per_s`` is the machine's real ceiling, bare verifications
   in one process per core at once (on a shared two-core VM about 1.5 × one
-  core, not 2 ×); ``ingest_vs_all_cores`` and ``audit_vs_all_cores`` divide by
-  it (issue 21: floors 0.6 and 0.8).
+  core, not 2 ×); ``ingest_vs_all_cores`` divides by it (issue 21: floor 0.6).
+  ``audit_vs_all_cores`` (floor 0.8) divides the audit by the same ceiling
+  measured right before and right after it (``audit_all_cores_per_s``, their
+  mean): on a shared machine the neighbours' load moves within a minute.
 - ``tap_vs_commit``: a full tap up to durable (credential check, signature,
   commit) ÷ a bare one-row commit with ``synchronous=FULL`` in the same
   folder.  Target ≤ 2.0.  ``tap_vs_floor`` divides the tap by what it cannot
