@@ -14,6 +14,13 @@ from hardware.ndefchunks import unchunk
 from protocol import MalformedError, Reason
 from protocol.credentials import CREDENTIAL_RECORD_TYPE
 
+# The message :func:`credential_message` writes for any credential (at most 108 bytes): one short
+# record (MB, ME, SR set; TNF 4, external) of our type, no ID.  :func:`find_credential` reads a
+# message of exactly that shape without ndeflib, which costs a tap more than all of it.
+_TYPE = CREDENTIAL_RECORD_TYPE.removeprefix("urn:nfc:ext:").encode("ascii")
+_HEAD = bytes([0xD4, len(_TYPE)])
+_START = 3 + len(_TYPE)
+
 
 def credential_message(credential: bytes) -> bytes:
     """The NDEF message to write to a tag: one record of type ``CREDENTIAL_RECORD_TYPE``."""
@@ -30,6 +37,13 @@ def find_credential(message: bytes | None) -> bytes | None:
     """
     if not message:
         return None
+    if (
+        len(message) > _START
+        and message[2] == len(message) - _START
+        and message.startswith(_HEAD)
+        and message[3:_START] == _TYPE
+    ):  # exactly what credential_message writes: ndeflib would find the same payload
+        return bytes(message[_START:])
     whole = unchunk(message)  # outside the try: its MalformedError is a ValueError with its own reason
     try:
         records = list(ndef.message_decoder(whole))

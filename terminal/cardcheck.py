@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from hardware.cardrecord import find_credential
 from hardware.reader import Tap
 from protocol import ProtocolError, Reason, uid_pseudonym
+from protocol.cards import check_uid
 from protocol.credentials import NO_TRUST, CardCredential, parse_credential, verify_credential
 from protocol.trust import TrustList
 
@@ -57,12 +58,15 @@ def check_card(
     tap: Tap, trust: TrustList | None, *, pseudonym_key: bytes, now_s: int, clock_synced: bool = True
 ) -> CardCheck:
     """Decide about ``tap`` offline; see the module docstring.  Raises only for a UID of impossible length."""
-    pseudonym = uid_pseudonym(tap.uid, pseudonym_key)
+    check_uid(tap.uid, pseudonym_key)  # what the pseudonym would raise, for every tap alike
+    # The pseudonym only where a card is named without a trustworthy credential: a genuine card
+    # (nearly every tap) never needs the HMAC.
     try:
         payload = find_credential(tap.ndef)
     except ProtocolError as exc:
-        return CardCheck(card_id=pseudonym, reason=exc.reason)
+        return CardCheck(card_id=uid_pseudonym(tap.uid, pseudonym_key), reason=exc.reason)
     if payload is None:
+        pseudonym = uid_pseudonym(tap.uid, pseudonym_key)
         if trust is None or not trust.allow_uncredentialed:
             return CardCheck(card_id=pseudonym, reason=Reason.UNKNOWN_CARD, credentialed=False)
         blocked = Reason.CARD_BLOCKED if trust.is_blocked(pseudonym) else None
@@ -81,5 +85,5 @@ def check_card(
         if exc.reason in _GENUINE_REASONS:
             genuine = parse_credential(payload)
             return CardCheck(card_id=genuine.card_id, reason=exc.reason, credential=genuine)
-        return CardCheck(card_id=pseudonym, reason=exc.reason)
+        return CardCheck(card_id=uid_pseudonym(tap.uid, pseudonym_key), reason=exc.reason)
     return CardCheck(card_id=credential.card_id, reason=None, credential=credential)

@@ -30,10 +30,9 @@ from protocol import (
     PrivateKey,
     Reason,
     SignedEvent,
-    sign_event,
 )
 from protocol.earning import EarningRules
-from protocol.events import committed_event
+from protocol.events import sign_committed_event
 from protocol.trust import TrustList
 from terminal.cardcheck import check_card
 from terminal.clock import Clock
@@ -122,7 +121,8 @@ def sign_next_event(
     shop till, which store it each in their own way.
     """
     last_seq, head = outbox.head()
-    event, opening = committed_event(
+    return sign_committed_event(
+        key,
         kiosk=kiosk_id,
         seq=last_seq + 1,
         prev=head if last_seq else GENESIS_PREV,
@@ -131,7 +131,6 @@ def sign_next_event(
         clock=clock,
         data=data,
     )
-    return sign_event(event, key, opening)
 
 
 class TrustSource(Protocol):

@@ -20,7 +20,7 @@ from typing import Any, Final, NamedTuple
 
 from protocol.encoding import MAX_SAFE_INT
 from protocol.errors import ProtocolError
-from protocol.events import MAX_EVENT_BYTES, Event, parse_event
+from protocol.events import GENESIS_PREV, MAX_EVENT_BYTES, Event, parse_event
 from protocol.logentry import MAX_ENTRY_BYTES, parse_entry
 
 _INT = rb"(0|[1-9][0-9]{0,15})"
@@ -29,6 +29,23 @@ _EVENT_ENTRY: Final = re.compile(
     rb'\{"body":"' + _B64 + rb'","flags":\[((?:"[a-z][a-z0-9_]{0,39}"(?:,"[a-z][a-z0-9_]{0,39}")*)?)\],'
     rb'"kind":"event","received_ms":' + _INT + rb',"sig":"' + _B64 + rb'","type":"kokreativ\.entry","v":1\}'
 )
+# An entry v2 of an event (a log that names no card): no flags, the received day only.
+_EVENT_ENTRY_V2: Final = re.compile(
+    rb'\{"body":"'
+    + _B64
+    + rb'","kind":"event","received_ms":'
+    + _INT
+    + rb',"sig":"'
+    + _B64
+    + rb'","type":"kokreativ\.entry","v":2\}'
+)
+_V2_END: Final = b',"v":2}'  # tells which pattern to try, so no entry is scanned twice
+# The v2 event inside: :data:`protocol.events._CANONICAL_EVENT_V2`, the canonical layout, on bytes.
+_SEALED_EVENT: Final = re.compile(
+    rb'\{"kiosk":"(k_[0-9a-f]{32})","prev":"([0-9a-f]{64})","ref":"([0-9a-f]{64})",'
+    rb'"seq":([1-9][0-9]{0,15}),"type":"kokreativ\.event","v":2\}'
+)
+_GENESIS: Final = GENESIS_PREV.encode("ascii")
 
 
 class EventEntry(NamedTuple):
@@ -87,7 +104,16 @@ def _b64(text: bytes) -> bytes | None:
 
 def parse_event_entry(data: bytes) -> EventEntry | dict[str, Any]:
     """An ``event`` entry's fields, or the parsed entry of any other kind; raises like ``parse_entry``."""
-    match = _EVENT_ENTRY.fullmatch(data) if len(data) <= MAX_ENTRY_BYTES else None
+    if len(data) <= MAX_ENTRY_BYTES and data.endswith(_V2_END):
+        v2 = _EVENT_ENTRY_V2.fullmatch(data)
+        if v2 is not None:
+            body_b64, received, sig_b64 = v2.groups()
+            body, sig, received_ms = _b64(body_b64), _b64(sig_b64), int(received)
+            if body is not None and sig is not None and received_ms <= MAX_SAFE_INT:
+                return EventEntry(body, sig, received_ms, (), 2)
+        match = None
+    else:
+        match = _EVENT_ENTRY.fullmatch(data) if len(data) <= MAX_ENTRY_BYTES else None
     if match is not None:
         body_b64, flags, received, sig_b64 = match.groups()
         body, sig, received_ms = _b64(body_b64), _b64(sig_b64), int(received)
@@ -147,7 +173,7 @@ def parse_fast(data: bytes) -> FastEvent | None:
     ``None`` says nothing about validity: the caller then uses :func:`parse_event_entry`
     and :func:`parse_event_facts`, which accept or refuse with the protocol's reasons.
     """
-    if len(data) > MAX_ENTRY_BYTES:
+    if len(data) > MAX_ENTRY_BYTES or data.endswith(_V2_END):  # an entry v2: parse_event_entry's
         return None
     entry = _EVENT_ENTRY.fullmatch(data)
     if entry is None:
@@ -167,3 +193,41 @@ def parse_fast(data: bytes) -> FastEvent | None:
         tuple(flag.decode()[1:-1] for flag in flags.split(b",")) if flags else (),
         facts,
     )
+
+
+class FastSealed(NamedTuple):
+    """An entry v2 of a v2 event in the canonical shape: its bytes, received day, chain place and ``ref``."""
+
+    body: bytes
+    sig: bytes
+    received_ms: int
+    kiosk: str
+    seq: int
+    prev: str
+    ref: str
+
+
+def parse_fast_sealed(data: bytes) -> FastSealed | None:
+    """Both layers of a well-formed entry v2 of a v2 event at once (what a log that names no card holds).
+
+    ``None`` says nothing about validity, as for :func:`parse_fast`: the caller then
+    uses :func:`parse_event_entry` and :func:`parse_event_facts`.  A match is what
+    those accept, with the same fields; it builds no :class:`~protocol.events.Event`.
+    """
+    if len(data) > MAX_ENTRY_BYTES or not data.endswith(_V2_END):
+        return None
+    entry = _EVENT_ENTRY_V2.fullmatch(data)
+    if entry is None:
+        return None
+    body_b64, received, sig_b64 = entry.groups()
+    body, sig, received_ms = _b64(body_b64), _b64(sig_b64), int(received)
+    if body is None or sig is None or received_ms > MAX_SAFE_INT:
+        return None
+    event = _SEALED_EVENT.fullmatch(body)
+    if event is None:
+        return None
+    kiosk, prev, ref, seq_text = event.groups()
+    seq = int(seq_text)
+    if seq > MAX_SAFE_INT or (seq == 1) != (prev == _GENESIS):
+        return None
+    return FastSealed(body, sig, received_ms, kiosk.decode(), seq, prev.decode(), ref.decode())

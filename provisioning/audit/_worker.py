@@ -21,7 +21,15 @@ from nacl.bindings import crypto_sign_open
 from protocol.errors import ProtocolError
 from protocol.events import event_hash
 from protocol.keys import SIGNATURE_BYTES
-from provisioning.audit._fast import EventEntry, EventFacts, parse_event_entry, parse_event_facts, parse_fast
+from provisioning.audit._fast import (
+    EventEntry,
+    EventFacts,
+    FastSealed,
+    parse_event_entry,
+    parse_event_facts,
+    parse_fast,
+    parse_fast_sealed,
+)
 from provisioning.audit.tree import Subtree, chunk_ranges
 
 SIG_OK: Final = 1
@@ -33,7 +41,7 @@ _SHOP_KINDS: Final = frozenset({"redeem", "void", "undo"})  # their data matters
 #   ("E", kiosk, seq, prev, hash, kind, card, wall_ms, received_ms, flags, sig_state, boot, mono_ms, synced)
 #                                                a tap (or denied), with its clock evidence
 #   ("S", …the same up to sig_state…, body)      a redeem, void or undo: the replay needs its data too
-#   ("V", kiosk, seq, prev, hash, ref, received_day, sig_state, body)
+#   ("V", kiosk, seq, prev, hash, ref, received_day, sig_state, body)   body b"" unless the auditor opens it
 #                                                an event in an entry v2: sealed, only its chain place
 #                                                and commitment are public (``ref`` None: a v1 body)
 #   ("B", reason, message, received_ms, flags)   an event entry whose kiosk event does not parse
@@ -51,6 +59,7 @@ class Chunk(NamedTuple):
     keys: Mapping[str, bytes]
     offsets: Sequence[int]
     stored_leaves: Sequence[bytes] | None = None
+    sealed_bodies: bool = True  # keep a sealed event's bytes in its "V" record: only the auditor opens them
 
 
 class ChunkResult(NamedTuple):
@@ -66,12 +75,16 @@ class _Checker:
     object once), which is most of what the main process pays per record.
     """
 
-    def __init__(self, keys: Mapping[str, bytes]) -> None:
+    def __init__(self, keys: Mapping[str, bytes], sealed_bodies: bool = True) -> None:
         self._keys = keys
         self._strings: dict[str, str] = {}
+        self._sealed_bodies = sealed_bodies
 
     def entry(self, data: bytes) -> Record:
         """The record for one entry's bytes."""
+        sealed = parse_fast_sealed(data)
+        if sealed is not None:
+            return self._sealed(sealed)
         fast = parse_fast(data)
         if fast is not None:
             return self._event(fast.body, fast.sig, fast.received_ms, fast.flags, fast.facts)
@@ -98,9 +111,28 @@ class _Checker:
                 facts.ref,
                 received,
                 self._signature(facts.kiosk, parsed.body, parsed.sig),
-                parsed.body,
+                parsed.body if self._sealed_bodies else b"",
             )
         return self._event(parsed.body, parsed.sig, received, parsed.flags, facts)
+
+    def _sealed(self, sealed: FastSealed) -> Record:
+        """The "V" record of a canonical entry v2, as the slow path below builds it."""
+        strings = self._strings
+        kiosk = strings.setdefault(sealed.kiosk, sealed.kiosk)
+        body = sealed.body
+        digest = event_hash(body)
+        strings[digest] = digest  # the next event's prev: pickled once, as a reference
+        return (
+            "V",
+            kiosk,
+            sealed.seq,
+            strings.get(sealed.prev, sealed.prev),
+            digest,
+            sealed.ref,
+            sealed.received_ms,
+            self._signature(kiosk, body, sealed.sig),
+            body if self._sealed_bodies else b"",
+        )
 
     def _signature(self, kiosk: str, body: bytes, sig: bytes) -> int:
         """Whether ``sig`` is ``kiosk``'s signature of ``body``: ``SIG_OK``, ``SIG_BAD`` or ``SIG_NO_KEY``."""
@@ -171,7 +203,7 @@ def check_chunk(chunk: Chunk) -> ChunkResult:
 
 
 def _check(chunk: Chunk) -> ChunkResult:
-    checker = _Checker(chunk.keys)
+    checker = _Checker(chunk.keys, chunk.sealed_bodies)
     records: list[Record] = []
     leaves: list[bytes] = []
     for data in chunk.entries:

@@ -221,6 +221,7 @@ class _Auditor:
         self.wanted: set[int] = set()
         self.leaf_mismatch: tuple[int, int] | None = None  # (first index, count)
         self.missing: list[tuple[int, int]] = []  # runs [first, last]
+        self.sealed_bodies = True  # the replay opens sealed events (the auditor): send their bytes
 
     def _collect_keys(self, entries: Sequence[bytes]) -> None:
         for data in entries:
@@ -239,7 +240,9 @@ class _Auditor:
             offsets = sorted(
                 {s - piece.start for s in self.wanted if piece.start < s <= end} | {end - piece.start}
             )
-            yield Chunk(piece.start, piece.entries, dict(self.keys), offsets, piece.stored_leaves)
+            yield Chunk(
+                piece.start, piece.entries, dict(self.keys), offsets, piece.stored_leaves, self.sealed_bodies
+            )
 
     def absorb(
         self, chunk: Chunk, result: ChunkResult, replay: Replay, wanted: dict[int, bool]
@@ -314,6 +317,7 @@ def audit_ledger(source: LogSource, options: AuditOptions) -> AuditReport:
         )
     auditor = _Auditor(source, report.problems)
     auditor.wanted = {checkpoint.size, *(cp.size for _, cp in kept)}
+    auditor.sealed_bodies = options.auditor is not None
     wanted: dict[int, bool] = {}
     if totals is not None:
         if totals.size > size:

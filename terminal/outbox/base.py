@@ -56,23 +56,50 @@ def storage_errors() -> Iterator[None]:
         raise clear from exc
 
 
-@contextlib.contextmanager
-def immediate(conn: sqlite3.Connection) -> Iterator[None]:
+class immediate:
     """One ``BEGIN IMMEDIATE`` transaction: committed if the block ends normally, else rolled back.
 
     A full, read-only or failing disk raises :class:`OutboxError` (``storage_full``,
-    ``storage_unavailable``) after the rollback, never a raw SQLite error.
+    ``storage_unavailable``) after the rollback, never a raw SQLite error.  A class rather
+    than a generator (``with immediate(conn):`` all the same): every tap opens one.
     """
-    with storage_errors():
-        conn.execute("BEGIN IMMEDIATE")
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def __enter__(self) -> None:
         try:
-            yield
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                with contextlib.suppress(sqlite3.Error):  # the first error is the one to report
-                    conn.execute("ROLLBACK")
-            raise
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            _raise_clear(exc)
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if kind is None:
+            try:
+                self._conn.execute("COMMIT")
+                return
+            except sqlite3.Error as failed:
+                self._rollback()
+                _raise_clear(failed)
+        self._rollback()
+        if isinstance(exc, sqlite3.Error):
+            _raise_clear(exc)
+        # any other exception goes on as it is
+
+    def _rollback(self) -> None:
+        if self._conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):  # the first error is the one to report
+                self._conn.execute("ROLLBACK")
+
+
+def _raise_clear(exc: sqlite3.Error) -> None:
+    """Raise :func:`storage_error`'s clear error for ``exc`` (from it), else ``exc`` itself."""
+    clear = storage_error(exc)
+    if clear is None:
+        raise exc
+    raise clear from exc
 
 
 class OutboxBase:

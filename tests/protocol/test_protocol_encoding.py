@@ -235,3 +235,10 @@ def test_base64_of_a_non_string_is_bad_field(value: object) -> None:
     with pytest.raises(MalformedError) as info:
         b64decode(value, field="x")
     assert info.value.reason is Reason.BAD_FIELD
+
+
+@given(objects)
+def test_the_reused_encoder_writes_what_json_dumps_writes(value: dict[str, Any]) -> None:
+    """``canonical_json`` keeps one encoder for every call (issue 21): its bytes are ``json.dumps``'s."""
+    expected = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+    assert canonical_json(value) == expected

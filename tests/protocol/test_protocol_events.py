@@ -750,3 +750,64 @@ def test_no_rule_runs_on_a_sealed_event(rule: str) -> None:
         call(*args, **kwargs)
     assert caught.value.reason is Reason.OPENING_MISSING
     assert sealed.opened(opening).require_opened().kind is EventKind.REDEEM
+
+
+# --- Signing a new v2 event in one step (the kiosk's tap path, issue 21) ---------------------------
+
+
+@given(events().filter(lambda e: e.version == 1))
+def test_sign_committed_event_gives_what_committed_event_and_sign_event_give(event: Event) -> None:
+    """One rule check instead of three changes nothing signed: same event, same bytes for the same salt."""
+    from unittest import mock
+
+    from protocol.events import committed_event, sign_committed_event, sign_event
+
+    key = PrivateKey.generate()
+    place = {"seq": event.seq, "prev": event.prev}
+    fields = dict(kiosk=event.kiosk, kind=event.kind, card=event.card, clock=event.clock, data=event.data)
+    with mock.patch("protocol.events.new_salt", return_value="5" * 32):  # the one random part, fixed
+        committed, opening = committed_event(**place, **fields)
+        slow = sign_event(committed, key, opening)
+        fast = sign_committed_event(key, **place, **fields)
+    assert (fast.body, fast.event, fast.opening) == (slow.body, slow.event, slow.opening)
+    assert fast.body == fast.event.to_bytes()
+    key.public_key.verify(fast.body, fast.signature)
+    assert parse_event(fast.body).opened(fast.opening) == fast.event  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"card": "x_" + "2" * 32}, Reason.BAD_FIELD),
+        ({"kiosk": "c_" + "1" * 32}, Reason.BAD_FIELD),
+        ({"seq": 0}, Reason.BAD_FIELD),
+        ({"seq": 2}, Reason.BAD_FIELD),  # prev all zeros exactly at seq 1
+        ({"prev": "A" * 64}, Reason.BAD_FIELD),
+        ({"kind": EventKind.DENIED}, Reason.MISSING_FIELD),
+        ({"kind": EventKind.SEALED}, Reason.UNKNOWN_KIND),
+        ({"data": {"reason": "unknown_card"}}, Reason.UNKNOWN_FIELD),
+        ({"kind": EventKind.DENIED, "data": {"reason": None}}, Reason.BAD_FIELD),
+    ],
+)
+def test_sign_committed_event_refuses_what_committed_event_refuses(
+    changes: dict[str, Any], reason: Reason
+) -> None:
+    from protocol.events import committed_event, sign_committed_event
+
+    clock = ClockEvidence(
+        wall_ms=1_764_400_000_000, synced=True, boot_id="0" * 8 + "-0000-0000-0000-" + "0" * 12, mono_ms=1
+    )
+    fields: dict[str, Any] = {
+        "kiosk": "k_" + "1" * 32,
+        "seq": 1,
+        "prev": GENESIS_PREV,
+        "kind": EventKind.CHECK_IN,
+        "card": "c_" + "2" * 32,
+        "clock": clock,
+        **changes,
+    }
+    with pytest.raises(MalformedError) as slow:
+        committed_event(**fields)
+    with pytest.raises(MalformedError) as fast:
+        sign_committed_event(PrivateKey.generate(), **fields)
+    assert fast.value.reason is slow.value.reason is reason
