@@ -91,6 +91,7 @@ from hardware.cardrecord import credential_message
 from hardware.indicator import RecordingIndicator
 from hardware.reader import Tap
 from kokreativ.localserver import ledger_server
+from kokreativ.pgcluster import MISSING, PgCluster, find_binaries
 from protocol import (
     GENESIS_PREV,
     CardTrust,
@@ -196,7 +197,7 @@ def ingest_rate(url: str, admin: ApiClient, folder: Path, events_count: int) -> 
 
 
 def ingest_workers_rate(
-    root: Path, events_count: int, *, workers: int = 2, kiosks: int = 4
+    root: Path, events_count: int, *, workers: int = 2, kiosks: int = 4, database: str | None = None
 ) -> tuple[float, float]:
     """Events per second stored by ``server run --workers`` with ``kiosks`` kiosks syncing at once.
 
@@ -205,14 +206,15 @@ def ingest_workers_rate(
     is measured as the ingest saw it.  The load generator is light: every batch
     is signed and encoded before the clock starts, and one thread per kiosk only
     posts them in order (a kiosk's batches are a chain), so nearly all the CPU
-    left goes to the server.
+    left goes to the server.  ``database`` (a ``postgresql://`` URL) keeps the
+    ledger in PostgreSQL.
     """
-    data = root / "workers-server"
-    admin_token = init_data_dir(data).admin_token
+    data = root / ("workers-server" if database is None else f"workers-server-pg-{workers}-{kiosks}")
+    admin_token = init_data_dir(data, database=database).admin_token
     with ledger_server(data, workers=workers) as url, ApiClient(url, admin_token=admin_token) as admin:
         streams: list[tuple[str, list[bytes]]] = []
         for n in range(kiosks):
-            config, cards, _ = enrolled_kiosk(url, admin, root / f"workers-kiosk-{n}")
+            config, cards, _ = enrolled_kiosk(url, admin, data.parent / f"{data.name}-kiosk-{n}")
             key = load_key(config.key_path)
             events = _signed_day(key, config.kiosk_id, cards, events_count // kiosks)
             bodies = [encode_batch(events[i : i + BATCH]) for i in range(0, len(events), BATCH)]
@@ -454,7 +456,7 @@ def _wait(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
         time.sleep(0.001)
 
 
-PARTS = ("security", "ingest", "nfc", "screen", "redeem", "guessing", "log", "audit", "tap")
+PARTS = ("security", "ingest", "postgres", "nfc", "screen", "redeem", "guessing", "log", "audit", "tap")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -469,6 +471,8 @@ def main(argv: list[str] | None = None) -> int:
         ceilings: tuple[float, float] | None = None
         if "ingest" in parts:
             ceilings = _ingest_and_credential_figures(root, admin_token, args.events)
+        if "postgres" in parts:
+            _postgres_figures(root, args.events, ceilings or _verify_ceilings())
         if "nfc" in parts:
             to_light = tap_to_indicator(root / "nfc-kiosk", args.nfc_taps)
             print(f"tap_to_indicator_ms_median: {statistics.median(to_light) * 1000:.1f}")
@@ -535,6 +539,29 @@ def _ingest_and_credential_figures(root: Path, admin_token: str, events: int) ->
     print(f"credential_verify_per_s: {credentials:.0f}")
     print(f"credential_vs_verify: {credentials / ceiling:.2f}")
     return ceiling, all_cores
+
+
+def _postgres_figures(root: Path, events: int, ceilings: tuple[float, float]) -> None:
+    """The ingest figures with the ledger in PostgreSQL (a throwaway cluster, fsync on, as in production)."""
+    binaries = find_binaries()
+    if binaries is None:
+        print(f"postgres: skipped ({MISSING})")
+        return
+    cluster = PgCluster(binaries, durable=True)
+    cluster.start()
+    try:
+        one, _ = ingest_workers_rate(
+            root, events // 2, workers=1, kiosks=1, database=cluster.empty_database()
+        )
+        two, all_cores = ingest_workers_rate(
+            root, events, workers=INGEST_WORKERS, database=cluster.empty_database()
+        )
+    finally:
+        cluster.stop()
+    print(f"pg_ingest_events_per_s: {one:.0f}")
+    print(f"pg_ingest_vs_verify: {one / ceilings[0]:.2f}")
+    print(f"pg_ingest_workers_events_per_s: {two:.0f}")
+    print(f"pg_ingest_vs_all_cores: {two / all_cores:.2f}")
 
 
 def _screen_figures(root: Path, admin_token: str, screen_taps: int) -> bool:
