@@ -117,13 +117,7 @@ def backup_ledger(data_dir: Path, out: Path) -> BackupResult:
             (pages,) = target.execute("PRAGMA page_count").fetchone()
         finally:
             target.close()
-        with open(partial, "rb") as handle:
-            os.fsync(handle.fileno())
-        try:
-            # link, not rename: fails instead of replacing a file that appeared meanwhile.
-            os.link(partial, out)
-        except FileExistsError:
-            raise DataDirError(f"{out} exists; refusing to overwrite a backup") from None
+        _publish(partial, out)
     except sqlite3.Error as exc:
         raise DataDirError(f"backing up {source_path} failed: {exc}") from exc
     finally:
@@ -166,12 +160,7 @@ def _dump_postgres(url: str, out: Path) -> BackupResult:
             ]
         )
         _run([_pg_tool("pg_restore"), "--list", str(partial)])  # the archive reads back whole
-        with open(partial, "rb") as handle:
-            os.fsync(handle.fileno())
-        try:
-            os.link(partial, out)
-        except FileExistsError:
-            raise DataDirError(f"{out} exists; refusing to overwrite a backup") from None
+        _publish(partial, out)
     finally:
         partial.unlink(missing_ok=True)
     fsync_dir(out.parent)
@@ -257,6 +246,17 @@ def restore_ledger(backup: Path, data_dir: Path, *, database: str | None = None)
         partial.unlink(missing_ok=True)
     fsync_dir(data_dir)
     return RestoreResult(data_dir=data_dir, engine="sqlite", database=str(target))
+
+
+def _publish(partial: Path, out: Path) -> None:
+    """Make the checked copy ``partial`` durable and give it its final name ``out``, never replacing one."""
+    with open(partial, "rb") as handle:
+        os.fsync(handle.fileno())
+    try:
+        # link, not rename: fails instead of replacing a file that appeared meanwhile.
+        os.link(partial, out)
+    except FileExistsError:
+        raise DataDirError(f"{out} exists; refusing to overwrite a backup") from None
 
 
 def _hand_back(ledger: Path, created: list[Path]) -> None:

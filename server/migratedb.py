@@ -32,14 +32,7 @@ from server.datadir import DATABASE, LEDGER, record_database
 from server.errors import DataDirError
 from server.keyfiles import fsync_dir
 from server.storage import ReadTx, SqliteStorage, is_postgres
-from server.storage.postgres import (
-    NOCASE_COLLATION,
-    PgConnection,
-    PostgresStorage,
-    copy_rows,
-    sqlite_indexes,
-    sqlite_tables,
-)
+from server.storage.postgres import PgConnection, PostgresStorage, copy_ledger, sqlite_tables
 from server.tlog import StoredHashes, latest_checkpoint
 from server.tlogtree import Frontier
 
@@ -154,13 +147,7 @@ def migrate_to_postgres(data_dir: Path, url: str) -> MigrationResult:
                         reason="data_dir_not_empty",
                     )
                 with conn.transaction():
-                    pg = PgConnection(conn)
-                    pg.execute(NOCASE_COLLATION)
-                    for _name, sql in tables:
-                        pg.execute(sql)
-                    for sql in sqlite_indexes(raw):
-                        pg.execute(sql)
-                    copy_rows(raw, pg, tables)
+                    copy_ledger(raw, PgConnection(conn))
             with target.read() as tx, target.connection() as conn:
                 after = ledger_facts(tx, names, lambda t: _count(conn, t))
             differences = _differences(before, after)

@@ -349,6 +349,22 @@ def copy_rows(
             on_table(name, count)
 
 
+def copy_ledger(source: sqlite3.Connection, target: PgConnection) -> list[tuple[str, str]]:
+    """Give the empty PostgreSQL database ``target`` the SQLite ledger ``source``: its schema and every row.
+
+    Tables are made referenced ones first, then the indexes, then the rows (row
+    numbers kept).  Returns the tables, as :func:`sqlite_tables` lists them.
+    """
+    tables = sqlite_tables(source)
+    target.execute(NOCASE_COLLATION)
+    for _name, sql in tables:
+        target.execute(sql)
+    for sql in sqlite_indexes(source):
+        target.execute(sql)
+    copy_rows(source, target, tables)
+    return tables
+
+
 def baseline(conn: PgConnection, migrations: Sequence[Migration] = MIGRATIONS) -> None:
     """Give an empty PostgreSQL database the schema and rows SQLite has after every migration.
 
@@ -360,11 +376,4 @@ def baseline(conn: PgConnection, migrations: Sequence[Migration] = MIGRATIONS) -
 
     with SqliteStorage(Path(":memory:"), migrate=False) as migrated:
         migrated.migrate(migrations)
-        source = migrated.raw_connection()
-        tables = sqlite_tables(source)
-        conn.execute(NOCASE_COLLATION)
-        for _name, sql in tables:
-            conn.execute(sql)
-        for sql in sqlite_indexes(source):
-            conn.execute(sql)
-        copy_rows(source, conn, tables)
+        copy_ledger(migrated.raw_connection(), conn)
