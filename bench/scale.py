@@ -41,6 +41,7 @@ opened by :func:`open_storage` from a database string: a path for SQLite,
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import random
@@ -111,7 +112,7 @@ class Shape:
     sites: int = 10
     kiosks: int = 100
     shops: int = 50
-    per_month: int = 10_000
+    per_month: int = 100_000
 
     @property
     def shifts_per_month(self) -> int:
@@ -120,6 +121,9 @@ class Shape:
     @property
     def redemptions_per_month(self) -> int:
         return self.per_month * 2 // 10
+
+
+DEFAULT_SHAPE: Final = Shape()
 
 
 class SimClock:
@@ -259,7 +263,9 @@ class Economy:
         ctx, shape = self.ctx, self.shape
         for i in range(shape.sites):
             self.sites.append(
-                admin.create_site(ctx, {"name": f"Ort {i + 1}", "tokens_per_hour": TOKENS_PER_HOUR})["site_id"]
+                admin.create_site(ctx, {"name": f"Ort {i + 1}", "tokens_per_hour": TOKENS_PER_HOUR})[
+                    "site_id"
+                ]
             )
         for i in range(shape.shops):
             self.shops.append(shops.create_shop(ctx, {"name": f"Laden {i + 1}"})["site_id"])
@@ -274,7 +280,9 @@ class Economy:
             kiosk_id = enrolment.enrol(ctx, request, attempt=attempt)["kiosk_id"]
             self.chains.append(Chain(kiosk_id, site, key.seed, str(uuid.uuid4()), self.clock.ms))
         for i in range(shape.cards):
-            card = cards.create_card(ctx, {"name": f"Freiwillige {i + 1}", "site_id": self.sites[i % shape.sites]})
+            card = cards.create_card(
+                ctx, {"name": f"Freiwillige {i + 1}", "site_id": self.sites[i % shape.sites]}
+            )
             self.holders.append((card["card_id"], card["volunteer_id"]))
             self._balances[card["volunteer_id"]] = 0
 
@@ -343,15 +351,25 @@ class Economy:
             times: list[int] = []
             groups: list[int] = []
             for spec in specs[index]:
-                at = min(start + ((spec.wall_ms - start) // period + 1) * period, end - SYNC_BEFORE_MONTH_END_MS)
+                at = min(
+                    start + ((spec.wall_ms - start) // period + 1) * period, end - SYNC_BEFORE_MONTH_END_MS
+                )
                 at += index * 1000  # the kiosks of one round a second apart
                 if times and times[-1] == at:
                     groups[-1] += 1
                 else:
                     times.append(at)
                     groups.append(1)
-            first = SignTask(chain.seed, chain.kiosk_id, chain.seq + 1, chain.prev, chain.boot_id, chain.boot_ms,
-                             specs[index], groups)
+            first = SignTask(
+                chain.seed,
+                chain.kiosk_id,
+                chain.seq + 1,
+                chain.prev,
+                chain.boot_id,
+                chain.boot_ms,
+                specs[index],
+                groups,
+            )
             tasks.append((index, first))
             syncs.append(times)
         batches: list[Batch] = []
@@ -467,10 +485,14 @@ def check(economy: Economy) -> dict[str, Any]:
         entry = tx.tlog_entry(size // 2)
     assert entry is not None
     proof = logviews.inclusion(ctx, {"index": str(size // 2), "size": str(size)})
-    verify_inclusion(leaf_hash(entry), size // 2, size, [b64decode(h, field="hashes") for h in proof["hashes"]], root)
+    verify_inclusion(
+        leaf_hash(entry), size // 2, size, [b64decode(h, field="hashes") for h in proof["hashes"]], root
+    )
     month, first, after = economy.measured_month()
     balances = 0
-    for _, volunteer in economy.holders[:: max(1, len(economy.holders) // 50)] if economy.whole_months else ():
+    for _, volunteer in (
+        economy.holders[:: max(1, len(economy.holders) // 50)] if economy.whole_months else ()
+    ):
         document = statements.volunteer_statement(ctx, volunteer, {"to_ms": str(after)}).content
         assert isinstance(document, dict)
         assert document["closing_balance"] == economy.balance_through(volunteer, month), volunteer
@@ -554,30 +576,34 @@ def run_engine(
             economy = Economy(ctx, clock, shape, first)
             started = time.perf_counter()
             economy.setup()
-            log(f"{engine}: {shape.cards} cards, {shape.kiosks} kiosks, {shape.shops} shops registered "
-                f"in {time.perf_counter() - started:.0f} s")
+            log(
+                f"{engine}: {shape.cards} cards, {shape.kiosks} kiosks, {shape.shops} shops registered "
+                f"in {time.perf_counter() - started:.0f} s"
+            )
             stream = economy.batches(signers)
             app = create_app(ctx)
             grown_s = 0.0
             for target in sizes:
                 started = time.perf_counter()
-                while _size(ctx) < target - window:
+                while _size(ctx) < target:
                     ingest_in_process(ctx, clock, next(stream), verifiers)
                 grown_s += time.perf_counter() - started
+                figures = measure(economy, samples)
+                checked = check(economy)
+                # Then the next window of batches as they come (tills' small, kiosks' larger), over HTTP.
                 batches, events = [], 0
-                while events < min(window, max(1, target - _size(ctx))) or not batches:
+                while events < window:
                     batches.append(next(stream))
                     events += batches[-1].events
                 with serve_in_thread(app) as url:
                     rate = ingest_over_http(url, clock, batches)
-                figures = measure(economy, samples)
-                checked = check(economy)
                 result = {
                     "engine": engine,
                     "target": target,
                     "size": checked["size"],
                     "months": economy.month,
                     "window_events": events,
+                    "window_batches": len(batches),
                     "ingest_events_per_s": rate,
                     **figures,
                     "grow_s": grown_s,
@@ -660,20 +686,24 @@ def _engines(text: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=_sizes, default=list(DEFAULT_SIZES), help="log sizes, e.g. 1e4,1e5,1e6")
+    parser.add_argument(
+        "--sizes", type=_sizes, default=list(DEFAULT_SIZES), help="log sizes, e.g. 1e4,1e5,1e6"
+    )
     parser.add_argument("--engines", type=_engines, default=["sqlite"], help="sqlite,postgresql")
     parser.add_argument("--postgresql", help="the postgresql engine's database, postgresql://…")
-    parser.add_argument("--cards", type=int, default=Shape.cards)
-    parser.add_argument("--kiosks", type=int, default=Shape.kiosks)
-    parser.add_argument("--shops", type=int, default=Shape.shops)
-    parser.add_argument("--per-month", type=int, default=Shape.per_month, help="log entries a month")
-    parser.add_argument("--window", type=int, default=2000, help="events ingested over HTTP at each size")
+    parser.add_argument("--cards", type=int, default=DEFAULT_SHAPE.cards)
+    parser.add_argument("--kiosks", type=int, default=DEFAULT_SHAPE.kiosks)
+    parser.add_argument("--shops", type=int, default=DEFAULT_SHAPE.shops)
+    parser.add_argument("--per-month", type=int, default=DEFAULT_SHAPE.per_month, help="log entries a month")
+    parser.add_argument(
+        "--window", type=int, default=20_000, help="events ingested over HTTP after each size (a sync round)"
+    )
     parser.add_argument("--samples", type=int, default=40, help="timings per operation and size")
     parser.add_argument("--json", type=Path, default=Path("bench-scale.json"))
     parser.add_argument("--plot", type=Path, default=Path("docs/img/bench-scale.png"))
     parser.add_argument("--dir", type=Path, help="where the databases go (default: a temporary folder)")
     args = parser.parse_args(argv)
-    shape = Shape(args.cards, min(args.kiosks, 10), args.kiosks, args.shops, args.per_month)
+    shape = Shape(args.cards, max(1, min(args.kiosks // 10, 10)), args.kiosks, args.shops, args.per_month)
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="kokreativ-scale-", dir=args.dir) as tmp:
         for engine in args.engines:
@@ -682,7 +712,13 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 database = database_for(engine, folder, args.postgresql)
                 results += run_engine(
-                    engine, database, folder, args.sizes, shape, window=args.window, samples=args.samples,
+                    engine,
+                    database,
+                    folder,
+                    args.sizes,
+                    shape,
+                    window=args.window,
+                    samples=args.samples,
                     log=lambda line: print(line, file=sys.stderr, flush=True),
                 )
             except NotYetError as exc:
@@ -690,9 +726,9 @@ def main(argv: list[str] | None = None) -> int:
     if not results:
         return 1
     print(table(results))
-    args.json.write_text(json.dumps({"shape": shape.__dict__ if hasattr(shape, "__dict__") else
-                                     {f: getattr(shape, f) for f in shape.__slots__}, "results": results},
-                                    indent=2) + "\n")
+    args.json.write_text(
+        json.dumps({"shape": dataclasses.asdict(shape), "results": results}, indent=2) + "\n"
+    )
     plot(results, args.plot)
     print(f"wrote {args.json} and {args.plot}", file=sys.stderr)
     return 0
