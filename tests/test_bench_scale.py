@@ -38,7 +38,7 @@ def test_the_scale_bench_grows_a_tiny_economy_and_checks_every_read(tmp_path: Pa
     last = results[-1]["checked"]
     assert last["balances_checked"] > 0 and last["proof_hashes"] > 0
     assert last["month_tokens"] > 0 and last["month_redemptions"] > 0
-    assert len(lines) == 1 + len(results)
+    assert len(lines) == 1 + 2 * len(results)
 
     text = scale.table(results)
     assert text.splitlines()[0].split() == ["engine", "entries", "ingest/s", *scale.OPERATIONS]
