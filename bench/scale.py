@@ -92,6 +92,7 @@ DEFAULT_SIZES: Final = (10_000, 100_000, 1_000_000)
 OPERATIONS: Final = ("inclusion_ms", "statement_ms", "report_month_ms", "report_year_ms", "public_page_ms")
 TOKENS_PER_HOUR: Final = 10
 REDEEM_AMOUNT: Final = 5
+OFFLINE_PER_SYNC: Final = 2  # one card's redemptions in one till sync: 2 × 5 is the default allowance
 OFFLINE_DAILY_CAP: Final = 100_000  # tokens a till may take offline in a day (the default, 200, is a kiosk's)
 HOUR_MS: Final = 3_600_000
 SYNC_BEFORE_MONTH_END_MS: Final = 3 * HOUR_MS  # every kiosk syncs its month this long before it ends
@@ -322,15 +323,23 @@ class Economy:
             self._book(book, volunteer, hours * TOKENS_PER_HOUR)
             book.tokens += hours * TOKENS_PER_HOUR
         # Redemptions spend what was earned before the month (a till may sync before the month's shifts do).
+        # A till's sync may carry at most OFFLINE_PER_SYNC of one card's redemptions: more would exceed
+        # the shop's offline allowance (10 tokens no receipt covers yet) and be held, not debited.
         funded = [(c, v) for c, v in self.holders if spendable[v] >= REDEEM_AMOUNT]
+        per_sync: dict[tuple[int, int, str], int] = {}
         for _ in range(shape.redemptions_per_month if funded else 0):
             card, volunteer = funded[rng.randrange(len(funded))]
             if spendable[volunteer] < REDEEM_AMOUNT:
                 continue
-            spendable[volunteer] -= REDEEM_AMOUNT
             till = shape.kiosks + rng.randrange(shape.shops)
+            wall_ms = start + rng.randrange(span)
+            key = (till, (wall_ms - start) // TILL_SYNC_MS, card)
+            if per_sync.get(key, 0) >= OFFLINE_PER_SYNC:
+                continue
+            per_sync[key] = per_sync.get(key, 0) + 1
+            spendable[volunteer] -= REDEEM_AMOUNT
             data = {"amount": REDEEM_AMOUNT, "id": ids.new_id(ids.REDEMPTION), "online": False}
-            specs[till].append(Spec(start + rng.randrange(span), EventKind.REDEEM.value, card, data))
+            specs[till].append(Spec(wall_ms, EventKind.REDEEM.value, card, data))
             self._book(book, volunteer, -REDEEM_AMOUNT)
             book.redemptions += 1
         for chain_specs in specs:
