@@ -929,12 +929,14 @@ def _m029_scale_indexes(conn: sqlite3.Connection) -> None:
 
     A volunteer's statement reads their ledger entries of a period in time order: by
     ``(volunteer_id, created_ms)`` it seeks the period instead of reading and sorting every
-    entry of theirs.  The coordinators' hours report reads the paid shifts that start in a
+    entry of theirs, and with ``delta`` in the index its opening balance is summed from the
+    index alone.  The coordinators' hours report reads the paid shifts that start in a
     year: by ``(status, start_ms)`` instead of every shift ever paid.  Plain indexes, the
     same on every engine.
     """
     for statement in (
-        "CREATE INDEX IF NOT EXISTS ledger_volunteer_created ON ledger_entries (volunteer_id, created_ms)",
+        "CREATE INDEX IF NOT EXISTS ledger_volunteer_created "
+        "ON ledger_entries (volunteer_id, created_ms, delta)",
         "CREATE INDEX IF NOT EXISTS shifts_status_start ON shifts (status, start_ms)",
     ):
         conn.execute(statement)
