@@ -63,7 +63,7 @@ bench: $(STAMP)
 
 # The scale bench (docs/performance.md): a synthetic economy grown to each of SCALE_SIZES log entries, with
 # the ingest rate and the reads' times at each size: a table, bench-scale.json and docs/img/bench-scale.png.
-# 10^6 takes about half an hour on two cores; SCALE_SIZES=1e4,1e5 is a few minutes.
+# 10^6 takes about half an hour on two busy cores; SCALE_SIZES=1e4,1e5 is a few minutes.
 SCALE_SIZES ?= 1e4,1e5,1e6
 SCALE_ENGINES ?= sqlite
 bench-scale: $(STAMP)
