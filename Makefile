@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo serve-demo test chaos fuzz fuzz-parsers bench units lint screenshots release clean stranger
+.PHONY: demo serve-demo test chaos fuzz fuzz-parsers bench bench-scale units lint screenshots release clean stranger
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,15 @@ stranger: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# The scale bench (docs/performance.md): a synthetic economy grown to each of SCALE_SIZES log entries, with
+# the ingest rate and the reads' times at each size: a table, bench-scale.json and docs/img/bench-scale.png.
+# 10^6 takes about half an hour on two busy cores; SCALE_SIZES=1e4,1e5 is a few minutes.
+SCALE_SIZES ?= 1e4,1e5,1e6
+SCALE_ENGINES ?= sqlite,postgresql
+bench-scale: $(STAMP)
+	$(BIN)/python -m bench.scale --sizes $(SCALE_SIZES) --engines $(SCALE_ENGINES) \
+		--json bench-scale.json --plot docs/img/bench-scale.png
 
 # Each systemd unit's sandbox exposure score (systemd-analyze security; 0 = locked down, 10 = none).
 units:

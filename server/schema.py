@@ -947,6 +947,24 @@ def _m028_guess_windows(conn: Connection) -> None:
         conn.execute(statement)
 
 
+def _m029_scale_indexes(conn: Connection) -> None:
+    """Indexes that keep statements and reports flat as the log grows (issue 21, ``make bench-scale``).
+
+    A volunteer's statement reads their ledger entries of a period in time order: by
+    ``(volunteer_id, created_ms)`` it seeks the period instead of reading and sorting every
+    entry of theirs, and with ``delta`` in the index its opening balance is summed from the
+    index alone.  The coordinators' hours report reads the paid shifts that start in a
+    year: by ``(status, start_ms)`` instead of every shift ever paid.  Plain indexes, the
+    same on every engine.
+    """
+    for statement in (
+        "CREATE INDEX IF NOT EXISTS ledger_volunteer_created "
+        "ON ledger_entries (volunteer_id, created_ms, delta)",
+        "CREATE INDEX IF NOT EXISTS shifts_status_start ON shifts (status, start_ms)",
+    ):
+        conn.execute(statement)
+
+
 MIGRATIONS: Final[Sequence[Migration]] = (
     _m001_initial,
     _m002_card_credentials,
@@ -975,4 +993,5 @@ MIGRATIONS: Final[Sequence[Migration]] = (
     _m025_void_requests,
     _m027_alert_notices,
     _m028_guess_windows,
+    _m029_scale_indexes,
 )

@@ -64,6 +64,7 @@ def test_m002_upgrades_an_m001_ledger(tmp_path: Path) -> None:
             "m025_void_requests",
             "m027_alert_notices",
             "m028_guess_windows",
+            "m029_scale_indexes",
         ]
         assert storage.migrate() == []
         with storage.read() as tx:
@@ -110,6 +111,7 @@ def test_m004_upgrades_an_m003_ledger_with_no_coordinator_cards(tmp_path: Path) 
             "m025_void_requests",
             "m027_alert_notices",
             "m028_guess_windows",
+            "m029_scale_indexes",
         ]
         with storage.read() as tx:
             assert tx.list_cards() == [Card("c_1", "v_1", CardKind.CREDENTIAL, 5, blocked_ms=7)]
@@ -148,6 +150,7 @@ def test_every_migration_is_recorded_once(tmp_path: Path) -> None:
         "m025_void_requests",
         "m027_alert_notices",
         "m028_guess_windows",
+        "m029_scale_indexes",
     ]
 
 
@@ -238,6 +241,7 @@ def test_m005_keeps_shifts_and_ledger_entries_and_sums_them_into_balances(tmp_pa
             "m025_void_requests",
             "m027_alert_notices",
             "m028_guess_windows",
+            "m029_scale_indexes",
         ]
         with storage.read() as tx:
             assert tx.balances() == tx.summed_balances() == {"v_1": 15, "v_2": 6}
