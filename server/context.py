@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from protocol import PrivateKey
 from protocol import clock as wall_clock
@@ -17,6 +18,19 @@ from server.storage import Storage
 from server.vault import PersonVault
 
 Clock = Callable[[], int]
+
+
+@dataclass(slots=True)
+class Memo:
+    """Answers computed from what never changes, kept for the life of one server process.
+
+    ``closed_months``: the public breakdowns of the closed months (:func:`server.totals.public_totals`),
+    with the key they were computed for (the current month and the sites).  The
+    ledger books by server time and only appends, so what was booked before this
+    month began stays as it is; a new month or a changed site makes a new key.
+    """
+
+    closed_months: tuple[object, dict[str, Any]] | None = None
 
 
 @dataclass(slots=True)
@@ -37,6 +51,7 @@ class ServerContext:
     vault: PersonVault
     now_ms: Clock = field(default=wall_clock.now_ms)
     cosign_keys: tuple[PrivateKey, ...] = ()
+    memo: Memo = field(default_factory=Memo)
 
     def close(self) -> None:
         self.storage.close()

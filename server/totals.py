@@ -44,6 +44,7 @@ shift (entry v1, whose entries show every amount: up to the latest checkpoint).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -258,9 +259,15 @@ def public_totals(ctx: ServerContext) -> dict[str, Any]:
     now_ms = ctx.now_ms()
     with ctx.storage.read() as tx:
         size, issued, redeemed = tlog.published_sums(tx)
-        booked = tx.booked_moves(month_start_ms(now_ms))
         sites = {site.site_id: site for site in tx.list_sites()}
-    breakdowns = publish(booked, sites, month_of(now_ms))
+        # The closed months were booked before this month began and never change: computed once a
+        # month per process (ServerContext.memo), not from the whole ledger on every call.
+        key = (month_of(now_ms), tuple((s.site_id, s.name, s.kind.value) for s in sites.values()))
+        memo = ctx.memo.closed_months
+        if memo is None or memo[0] != key:
+            booked = tx.booked_moves(month_start_ms(now_ms))
+            memo = ctx.memo.closed_months = (key, publish(booked, sites, month_of(now_ms)))
+    breakdowns = copy.deepcopy(memo[1])
     return {
         "size": size,
         "issued": issued,

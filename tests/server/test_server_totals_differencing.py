@@ -56,3 +56,28 @@ def test_a_new_shift_and_a_late_shift_for_last_month_change_no_published_figure(
     later = api.http.get("/v1/log/totals").json()
     assert later["months"] == before["months"]  # November's figures never change
     assert later["pending_from"] == "2025-12"  # December waits: fewer than 5 volunteers
+
+
+def test_the_closed_months_are_summed_once_a_month_not_on_every_reading(api: Api, world: World) -> None:
+    """Statements stay flat as the log grows (make bench-scale): the public page reads no history twice."""
+    cards = [world.card_id] + [api.create_card(f"Volunteer {i}")["card_id"] for i in range(5)]
+    for card_id in cards:
+        _shift(api, world, card_id, T0 - 3 * HOUR)
+    api.clock.now = T0 + 5 * DAY
+    statements: list[str] = []
+
+    def history_reads() -> int:
+        return sum(1 for sql in statements if "GROUP BY e.kind" in sql)
+
+    with api.context.storage.traced(statements.append):
+        first = api.http.get("/v1/log/totals").json()
+        assert history_reads() == 1
+        again = api.http.get("/v1/log/totals").json()
+        assert history_reads() == 1 and again == first  # the same answer, from what the first one summed
+        site = api.create_site(tokens_per_hour=10)  # a new site: new rows to label
+        with_site = api.http.get("/v1/log/totals").json()
+        assert history_reads() == 2
+        assert site["site_id"] in {row["site_id"] for row in with_site["sites"]}
+        api.clock.now = T0 + 35 * DAY  # a new month closes: summed anew
+        api.http.get("/v1/log/totals")
+        assert history_reads() == 3
