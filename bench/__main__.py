@@ -451,12 +451,15 @@ def _wait(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
-    unit_security()
+    if args.only != "ingest":
+        unit_security()
 
     with tempfile.TemporaryDirectory(prefix="kokreativ-bench-") as tmp:
         root = Path(tmp)
         admin_token = init_data_dir(root / "server").admin_token
         ceiling, all_cores = _ingest_and_credential_figures(root, admin_token, args.events)
+        if args.only == "ingest":
+            return 0
         to_light = tap_to_indicator(root / "nfc-kiosk", args.nfc_taps)
         print(f"tap_to_indicator_ms_median: {statistics.median(to_light) * 1000:.1f}")
         if not _screen_figures(root, admin_token, args.screen_taps):
@@ -477,6 +480,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--nfc-taps", type=int, default=40, help="emulated card taps timed end to end")
     parser.add_argument("--screen-taps", type=int, default=1000, help="taps on the kiosk screen")
     parser.add_argument("--redemptions", type=int, default=200, help="online redemptions timed at one till")
+    parser.add_argument(
+        "--only", choices=["ingest"], help="only these figures (ingest: the ingest and credential figures)"
+    )
     return parser.parse_args(argv)
 
 
