@@ -108,6 +108,14 @@ class Opening:
         body = canonical_json({"card": self.card, **self.sealed})
         return hashlib.sha256(EVENT_SEAL_DOMAIN + bytes.fromhex(self.salt) + body).hexdigest()
 
+    def check_encoded(self, ref: str, sealed: bytes) -> None:
+        """:meth:`check` with the canonical JSON of ``{card, **sealed}`` encoded already by the caller."""
+        digest = hashlib.sha256(EVENT_SEAL_DOMAIN + bytes.fromhex(self.salt) + sealed).hexdigest()
+        if not hmac.compare_digest(digest, ref):
+            raise VerificationError(
+                Reason.OPENING_MISMATCH, "the opening does not open the event's card reference"
+            )
+
     def opens(self, ref: str) -> bool:
         """Whether this opening opens ``ref`` (compared in constant time)."""
         return hmac.compare_digest(self.ref, ref)
@@ -123,14 +131,16 @@ class Opening:
         return {"card": self.card, "salt": self.salt, **(self.sealed or {})}
 
 
+_OPENING_SHAPES: Final = (frozenset({"card", "salt"}), frozenset({"card", "salt"} | SEALED_FIELDS))
+
+
 def parse_opening(value: object, *, field: str = "opening") -> Opening:
     """An :class:`Opening` from its wire form: ``{"card", "salt"}``, or with ``clock``, ``data`` and ``kind``.
 
     Only the shape is checked here; the sealed fields are checked by the event
     rules when the opening opens an event.
     """
-    shapes = ({"card", "salt"}, {"card", "salt"} | SEALED_FIELDS)
-    if not isinstance(value, dict) or set(value) not in shapes:
+    if not isinstance(value, dict) or value.keys() not in _OPENING_SHAPES:
         raise MalformedError(
             Reason.BAD_FIELD, f"{field} is {{card, salt}} or {{card, clock, data, kind, salt}}"
         )

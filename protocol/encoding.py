@@ -47,14 +47,22 @@ def _check_value(value: object, depth: int = 1, null_reason: Reason = Reason.BAD
     # Counted per container, so an empty object or array at level 9 is refused too.
     if isinstance(value, list | dict) and depth > MAX_DEPTH:
         raise MalformedError(Reason.BAD_FIELD, f"nesting deeper than {MAX_DEPTH} levels")
+    # A string, a boolean or a safe integer inside is passed over here, not in a call of its own
+    # (the common case, and most of the cost); anything else is judged by the call as before.
     if isinstance(value, list):
         for item in value:
+            kind = type(item)
+            if kind is str or kind is bool or (kind is int and -MAX_SAFE_INT <= item <= MAX_SAFE_INT):
+                continue
             _check_value(item, depth + 1, null_reason)
         return
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
                 raise MalformedError(Reason.BAD_FIELD, "object key is not a string")
+            kind = type(item)
+            if kind is str or kind is bool or (kind is int and -MAX_SAFE_INT <= item <= MAX_SAFE_INT):
+                continue
             _check_value(item, depth + 1, null_reason)
         return
     raise MalformedError(Reason.BAD_FIELD, f"type {type(value).__name__} is not allowed")
@@ -68,6 +76,15 @@ def check_canonical(value: object) -> None:
 def canonical_json(value: dict[str, Any]) -> bytes:
     """Encode ``value`` as canonical JSON bytes (ASCII)."""
     _check_value(value)
+    return _dumps(value)
+
+
+def sorted_json(value: dict[str, Any]) -> bytes:
+    """``value`` in the canonical layout *without* refusing what canonical JSON cannot hold.
+
+    For a caller that checks the bytes itself (a strict pattern that admits no float,
+    null or unsafe integer); anything else wants :func:`canonical_json`.
+    """
     return _dumps(value)
 
 
@@ -145,10 +162,12 @@ def b64decode(text: object, *, field: str, length: int | None = None) -> bytes:
     if not isinstance(text, str):
         raise MalformedError(Reason.BAD_FIELD, f"{field} is not a string")
     try:
-        data = base64.b64decode(text.encode("ascii"), validate=True)
+        raw = text.encode("ascii")
+        # Strict: only the alphabet and padding at the end; the comparison below refuses the rest.
+        data = binascii.a2b_base64(raw, strict_mode=True)
     except (UnicodeEncodeError, binascii.Error, ValueError) as exc:
         raise MalformedError(Reason.BAD_ENCODING, f"{field} is not base64") from exc
-    if b64encode(data) != text:
+    if binascii.b2a_base64(data, newline=False) != raw:
         raise MalformedError(Reason.BAD_ENCODING, f"{field} is not canonical base64")
     if length is not None and len(data) != length:
         raise MalformedError(Reason.BAD_FIELD, f"{field} must be {length} bytes")

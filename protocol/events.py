@@ -35,11 +35,11 @@ from protocol.commitments import (
 )
 from protocol.encoding import (
     MAX_SAFE_INT,
-    _dumps,
     b64decode,
     b64encode,
     canonical_json,
     parse_canonical_json,
+    sorted_json,
 )
 from protocol.errors import MalformedError
 from protocol.keys import SIGNATURE_BYTES, PrivateKey, PublicKey
@@ -235,21 +235,8 @@ class Event:
             raise MalformedError(Reason.BAD_FIELD, "a v1 event names its card and has no opening")
         if opening.sealed is None:
             raise MalformedError(Reason.BAD_FIELD, "an event's opening has its clock, data and kind")
-        opening.check(self.ref)
-        plain = _event_from_json(
-            {
-                **opening.sealed,
-                "card": opening.card,
-                "kiosk": self.kiosk,
-                "prev": self.prev,
-                "seq": self.seq,
-                "type": EVENT_TYPE,
-                "v": 1,
-            }
-        )
-        if plain.kind is EventKind.SEALED:
-            raise MalformedError(Reason.UNKNOWN_KIND, "an opening cannot say sealed")
-        return dataclasses.replace(plain, version=self.version, ref=self.ref)
+        fast = _opened_fast(self, opening)
+        return _opened_full(self, opening) if fast is None else fast
 
     def to_bytes(self) -> bytes:
         """The canonical bytes, checked by the parser's own rules so nothing malformed is signed."""
@@ -347,7 +334,7 @@ def sign_committed_event(
     event, opening = committed_event(
         kiosk=kiosk, seq=seq, prev=prev, kind=kind, card=card, clock=clock, data=data
     )
-    body = _dumps(event.to_json())  # str and int values only, each checked: canonical as it is
+    body = sorted_json(event.to_json())  # str and int values only, each checked: canonical as it is
     if len(body) > MAX_EVENT_BYTES:
         raise MalformedError(Reason.TOO_LARGE, f"{len(body)} bytes, limit {MAX_EVENT_BYTES}")
     return SignedEvent(body=body, signature=key.sign(body), event=event, opening=opening)
@@ -490,6 +477,63 @@ def _sealed(kiosk: str, seq: int, prev: str, ref: str) -> Event:
     )
 
 
+def _opened_full(event: Event, opening: Opening) -> Event:
+    """:meth:`Event.opened` the long way: the commitment checked, then every event rule on a dict."""
+    assert opening.sealed is not None and event.ref is not None
+    opening.check(event.ref)
+    plain = _event_from_json(
+        {
+            **opening.sealed,
+            "card": opening.card,
+            "kiosk": event.kiosk,
+            "prev": event.prev,
+            "seq": event.seq,
+            "type": EVENT_TYPE,
+            "v": 1,
+        }
+    )
+    if plain.kind is EventKind.SEALED:
+        raise MalformedError(Reason.UNKNOWN_KIND, "an opening cannot say sealed")
+    return dataclasses.replace(plain, version=event.version, ref=event.ref)
+
+
+def _opened_fast(event: Event, opening: Opening) -> Event | None:
+    """:meth:`Event.opened` in one pass for an opening in the canonical layout, else ``None``.
+
+    The opening's sealed fields are encoded once, as its commitment hashes them; the
+    same bytes with the event's chain place appended are the v1 event they describe,
+    which :func:`_parse_canonical_layout` checks by every v1 rule.  A match means the
+    encoding is canonical (the pattern admits no float, null or unsafe integer) and the
+    rules pass, so only ``opening_mismatch`` is left to decide.  Anything else (``None``)
+    takes :func:`_opened_full`, which finds the reason; a test holds the two equal.
+    """
+    assert opening.sealed is not None and event.ref is not None
+    if type(event.seq) is not int:
+        return None
+    try:
+        sealed = sorted_json({"card": opening.card, **opening.sealed})
+        chain = (event.kiosk.encode("ascii"), event.prev.encode("ascii"), event.seq)
+    except (TypeError, ValueError, RecursionError, AttributeError):
+        return None
+    plain = _parse_canonical_layout(
+        b'%s,"kiosk":"%s","prev":"%s","seq":%d,"type":"kokreativ.event","v":1}' % (sealed[:-1], *chain)
+    )
+    if plain is None or plain.card != opening.card:
+        return None
+    opening.check_encoded(event.ref, sealed)
+    return Event(
+        kiosk=plain.kiosk,
+        seq=plain.seq,
+        prev=plain.prev,
+        kind=plain.kind,
+        card=plain.card,
+        clock=plain.clock,
+        data=plain.data,
+        version=event.version,
+        ref=event.ref,
+    )
+
+
 def parse_event(body: bytes) -> Event:
     """Parse canonical event bytes strictly, without checking any signature."""
     if len(body) <= MAX_EVENT_BYTES:
@@ -581,16 +625,23 @@ def decode_wire_event(item: object) -> tuple[bytes, bytes]:
     return body, signature
 
 
+_ITEM_FIELDS: Final = frozenset({"body", "sig"})
+_ITEM_WITH_OPENING: Final = _ITEM_FIELDS | {"opening"}
+_ITEM_WITH_SEALED_OPENING: Final = _ITEM_FIELDS | {"sealed_opening"}
+
+
 def decode_wire_item(item: object) -> tuple[bytes, bytes, Opening | SealedOpening | None]:
     """Split one wire item ``{"body", "sig"}`` strictly; v2 adds ``opening`` or ``sealed_opening``."""
     if not isinstance(item, dict):
         raise MalformedError(Reason.BAD_FIELD, "event item is not an object")
-    expected = {"body", "sig"}
     if "opening" in item:
-        expected.add("opening")
+        expected = _ITEM_WITH_OPENING
     elif "sealed_opening" in item:
-        expected.add("sealed_opening")
-    _require_fields(item, frozenset(expected), "event item")
+        expected = _ITEM_WITH_SEALED_OPENING
+    else:
+        expected = _ITEM_FIELDS
+    if item.keys() != expected:
+        _require_fields(item, expected, "event item")
     body = b64decode(item["body"], field="body")
     signature = b64decode(item["sig"], field="sig", length=SIGNATURE_BYTES)
     opening: Opening | SealedOpening | None = None

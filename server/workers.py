@@ -58,7 +58,7 @@ import uvicorn
 from hardware.sdnotify import Watchdog
 from server.config import Limits
 from server.connections import LimitedConfig
-from server.runner import STARTUP_FAILURE
+from server.runner import STARTUP_FAILURE, freeze_startup_heap
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +137,7 @@ def _worker_main(
     try:
         with open_app() as app:
             server = _WorkerServer(LimitedConfig(app, proxy_headers=False, **options), beat, period_s)
+            freeze_startup_heap()
             server.run(sockets=[sock])
             started = server.started
     finally:

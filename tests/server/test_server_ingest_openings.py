@@ -10,11 +10,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from hypothesis import given
 from server_helpers import HOUR, T0, Api, FakeKiosk, World, assert_error
 
 from protocol import ClockEvidence, EventKind, PrivateKey, SignedEvent, sign_event
 from protocol.commitments import Opening, seal_opening
-from protocol.events import committed_event
+from protocol.events import Event, committed_event
+from server.ingest_store import _sealed_json
+from server.storage.openings import sealed_json
+from tests.protocol.test_protocol_events import events
 
 
 def _v2(kiosk: FakeKiosk, kind: EventKind, card: str, wall_ms: int) -> SignedEvent:
@@ -99,3 +103,10 @@ def test_a_re_fed_v2_event_is_opened_with_its_sealed_opening_and_only_with_the_s
     again = [{**wires[0], "sealed_opening": stranger_sealed["sealed_opening"]}]
     response = _post(api, kiosk.kiosk_id, again)
     assert response.status_code == 200 and response.json()["results"][0]["status"] == "duplicate"
+
+
+@given(events().filter(lambda event: event.version == 1))
+def test_an_openings_sealed_fields_are_stored_as_their_canonical_json(event: Event) -> None:
+    """The hot path formats a tap's sealed fields; every event's must equal the general encoding."""
+    assert _sealed_json(event) == sealed_json(event.sealed_fields())
+    assert json.loads(_sealed_json(event)) == event.sealed_fields()
