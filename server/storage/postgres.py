@@ -63,9 +63,8 @@ NOCASE_COLLATION: Final = (
     "(provider = icu, locale = 'und-u-ks-level2', deterministic = false)"
 )
 POOL_TIMEOUT_S: Final = 10.0  # as SQLite's busy_timeout
-LOCK_TIMEOUT_MS: Final = (
-    10_000  # a writer waits this long for the writers' lock, then 503 (as SQLite's busy_timeout)
-)
+# A writer waits this long for the writers' lock, then answers 503 (as SQLite's busy_timeout).
+LOCK_TIMEOUT_MS: Final = 10_000
 
 
 class _IntegralNumericLoader(Loader):
