@@ -220,3 +220,19 @@ def test_the_cli_prints_one_line_and_no_traceback(tmp_path: Path, capsys: pytest
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert "unknown key 'limits.max_conections'" in err
+
+
+def test_the_database_comes_from_the_file_or_the_flag_and_must_be_postgresql(tmp_path: Path) -> None:
+    absent = tmp_path / "absent.toml"
+    file = tmp_path / "server.toml"
+    file.write_text('database = "postgresql:///kokreativ?host=/run/postgresql"\n' + FULL)
+    assert cli.run_settings(_parse("--config", str(file)), default_config=absent).database == (
+        "postgresql:///kokreativ?host=/run/postgresql"
+    )
+    flagged = _parse("--config", str(file), "--database", "postgresql://db.example.org/ledger")
+    assert cli.run_settings(flagged, default_config=absent).database == "postgresql://db.example.org/ledger"
+    assert cli.run_settings(_parse("--data", "d"), default_config=absent).database is None  # DATA says
+    with pytest.raises(ConfigError, match="postgresql://"):
+        cli.run_settings(_parse("--data", "d", "--database", "ledger.db"), default_config=absent)
+    with pytest.raises(ConfigError, match="'database'"):
+        config.loads('database = "sqlite:///ledger.db"\n')
