@@ -127,6 +127,11 @@ def migrate_to_postgres(data_dir: Path, url: str) -> MigrationResult:
         raise DataDirError(
             f"{source_path} is missing; is this the server's data folder?", reason="data_dir_missing"
         )
+    kept = source_path.with_name(LEDGER + MIGRATED_SUFFIX)
+    if kept.exists():
+        raise DataDirError(
+            f"{kept} exists from an earlier move; move it away first (it is never overwritten)"
+        )
     with SqliteStorage(source_path) as source, source.write() as locked:  # nobody writes while we copy
         raw = source.raw_connection()
         tables = sqlite_tables(raw)
@@ -160,7 +165,6 @@ def migrate_to_postgres(data_dir: Path, url: str) -> MigrationResult:
         finally:
             target.close()
     record_database(data_dir, url)
-    kept = source_path.with_name(LEDGER + MIGRATED_SUFFIX)
     os.rename(source_path, kept)
     for suffix in ("-wal", "-shm"):
         Path(f"{source_path}{suffix}").unlink(missing_ok=True)
