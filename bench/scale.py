@@ -84,10 +84,9 @@ from protocol.earning import ZONE
 from protocol.events import committed_event
 from protocol.merkle import leaf_hash, root_hash, verify_inclusion
 from server import admin, cards, enrolment, ingest, logviews, publicpage, reports, shops, statements, tlog
-from server import storage as storage_engines
 from server.context import ServerContext
 from server.ratelimit import ENROLMENT_CODES, GuessLimiter
-from server.storage import Storage
+from server.storage import open_storage
 from server.vault import PERSON_KEYS, PersonVault
 
 ENGINES: Final = ("sqlite", "postgresql")
@@ -106,11 +105,6 @@ TILL_SYNC_MS: Final = 2 * 24 * HOUR_MS
 
 class NotYetError(RuntimeError):
     """An engine the bench cannot run here (PostgreSQL without its binaries or a URL)."""
-
-
-def open_storage(database: str) -> Storage:
-    """The storage named by ``database``: a file path for SQLite, ``postgresql://…`` for PostgreSQL."""
-    return storage_engines.open_storage(database)
 
 
 @dataclass(frozen=True, slots=True)

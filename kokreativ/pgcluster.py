@@ -68,8 +68,7 @@ class PgCluster:
         if not self.durable:
             options += " -c fsync=off -c full_page_writes=off"
         self._run("pg_ctl", "-D", str(data), "-o", options, "-l", str(self.root / "log"), "-w", "start")
-        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {TEMPLATE}")
+        self._admin(f"CREATE DATABASE {TEMPLATE}")
         PostgresStorage(self.url(TEMPLATE)).close()  # the schema, once; then it is only copied
 
     def url(self, database: str) -> str:
@@ -77,23 +76,26 @@ class PgCluster:
 
     def new_database(self) -> str:
         """A new database holding a freshly migrated, empty ledger; its URL."""
-        name = f"ledger_{os.getpid()}_{next(self._names)}"
-        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
-        return self.url(name)
+        return self._create("ledger", f" TEMPLATE {TEMPLATE}")
 
     def empty_database(self) -> str:
         """A new database with nothing in it (for tests of what ``migrate`` and ``migrate-db`` make)."""
-        name = f"empty_{os.getpid()}_{next(self._names)}"
-        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {name}")
+        return self._create("empty", "")
+
+    def _create(self, prefix: str, options: str) -> str:
+        name = f"{prefix}_{os.getpid()}_{next(self._names)}"
+        self._admin(f"CREATE DATABASE {name}{options}")
         return self.url(name)
 
     def drop(self, url: str) -> None:
         """Drop the database ``url`` names (its connections are closed first, as a test may leave one)."""
         name = url.split("/")[3].split("?")[0]
+        self._admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+    def _admin(self, statement: str) -> None:
+        """Run ``statement`` outside a transaction on the cluster's ``postgres`` database."""
         with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            conn.execute(statement)
 
     def stop(self) -> None:
         try:

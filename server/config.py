@@ -192,7 +192,7 @@ class ServerConfig:
     # Where the ledger is, if not where the data directory says: a postgresql:// URL (server.storage).
     database: str | None = dataclasses.field(
         default=None,
-        metadata=_check(lambda s: s.startswith(("postgresql://", "postgres://")), "a postgresql:// URL"),
+        metadata=_check(lambda s: _is_postgres(s), "a postgresql:// URL"),
     )
     host: str = dataclasses.field(default="127.0.0.1", metadata=_check(bool, "a host name or address"))
     port: int = dataclasses.field(
@@ -219,6 +219,12 @@ class ServerConfig:
     )
     # Notices to coordinators by e-mail and webhook (server.alerts); off until a channel is set.
     alerts: Alerts = dataclasses.field(default_factory=Alerts)
+
+
+def _is_postgres(database: str) -> bool:
+    from server.storage import is_postgres  # here, not at the top: reading settings stays cheap
+
+    return is_postgres(database)
 
 
 def _map_layers() -> tuple[str, ...]:
