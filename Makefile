@@ -22,10 +22,12 @@ serve-demo: $(STAMP)
 	$(BIN)/kokreativ demo --serve --port $(PORT)
 
 # One pytest worker per core (pytest-xdist): the server tests run once on SQLite and once on PostgreSQL.
+# --dist loadfile: each test file runs whole in one worker, in its own order, as in a serial run (the
+# kiosk screen's tests share one Kivy window per process and depend on their file's order).
 # TEST_WORKERS=0 runs in one process; KOKREATIV_ENGINES=sqlite skips the PostgreSQL half.
 TEST_WORKERS ?= auto
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # Schemathesis against the real server with many cases per operation (the suite runs a small slice).
 fuzz: $(STAMP)

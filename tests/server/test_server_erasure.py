@@ -307,7 +307,7 @@ def test_provision_volunteer_export_and_erase(
 
     volunteer_id = _person(api)["volunteer_id"]
     out = tmp_path / "auskunft.pdf"
-    common = ["--server", api.base_url, "--token", api.admin_token]
+    common = ["--server", api.base_url, f"--token={api.admin_token}"]  # a token may begin with "-"
     assert (
         main(
             ["provision", "volunteer", "export", volunteer_id, "--format", "pdf", "--out", str(out), *common]
