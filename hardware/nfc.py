@@ -417,15 +417,32 @@ def write_one_tag(
             raise ValueError("refusing to write an empty NDEF message")
         if len(message) > ndef.capacity:
             raise TagTooSmallError(f"the message has {len(message)} bytes, the tag holds {ndef.capacity}")
-        try:
-            ndef.octets = message
-        except _TAG_ERRORS as exc:
-            raise _write_error(exc) from exc
+        _write_message(tag, ndef, message)
         written = _verified(tag, message)
         after_lock = _lock(tag) if lock else None
         locked = after_lock is not None
         log.info("wrote %d NDEF bytes to a %s (locked: %s)", len(message), written.tag_type, locked)
         return replace(after_lock or written, locked=locked)
+
+
+# How often a write that timed out is tried again while the tag is still in the field.  nfcpy
+# already sends each command up to three times; a tag that stayed in the field through all of them
+# was only slow to answer (a loaded host, a weak coupling), and writing the same bytes again is
+# harmless.  Before this, such a glitch cost the coordinator a blocked card and a second tap.
+WRITE_ATTEMPTS = 3
+
+
+def _write_message(tag: Any, ndef: Any, message: bytes) -> None:
+    """Write ``message`` as the tag's NDEF message, again while a timeout left the tag in the field."""
+    for attempt in range(1, WRITE_ATTEMPTS + 1):
+        try:
+            ndef.octets = message
+            return
+        except _TAG_ERRORS as exc:
+            error = _write_error(exc)
+            if not isinstance(error, TagRemovedError) or attempt == WRITE_ATTEMPTS or not _still_present(tag):
+                raise error from exc
+            log.info("a write to the %s timed out with the tag still there; writing again", tag.type)
 
 
 def _write_error(exc: Exception) -> NfcError:

@@ -22,7 +22,7 @@ import ndef
 import pytest
 
 from hardware.emulator import EmulatedType2Tag, EmulatedType4Tag, serve_tag
-from hardware.nfc import NfcpyReader, read_one_tag, write_one_tag
+from hardware.nfc import NfcpyReader, TagRemovedError, read_one_tag, write_one_tag
 from hardware.reader import Tap
 
 UID = bytes.fromhex("04a1b2c3d4e5f6")
@@ -88,3 +88,56 @@ def test_the_kiosk_reader_taps_the_right_message_after_a_late_answer():
         tap = reader.wait_for_tap(timeout=10)
         assert emulation.late_answers_dropped >= 1
     assert tap == Tap(uid=UID, ndef=MESSAGE, tag_type="Type2Tag")
+
+
+def late_times(wanted: Callable[[bytes], bool], times: int) -> Callable[[bytes], bool]:
+    """Answer late the first ``times`` frames that are ``wanted``, every other frame on time."""
+    left = times
+
+    def late(frame: bytes) -> bool:
+        nonlocal left
+        if left == 0 or not wanted(frame):
+            return False
+        left -= 1
+        return True
+
+    return late
+
+
+def write_page_4(frame: bytes) -> bool:
+    return frame[:2] == b"\xa2\x04"
+
+
+def test_a_write_nfcpy_gave_up_on_is_written_again_while_the_tag_stays():
+    # nfcpy sends a command three times; all three answered late make its write fail with a
+    # timeout, as on the loaded CI host that failed `make demo` with "the tag left the field"
+    tag = EmulatedType2Tag(UID)
+    with serve_tag(tag, answer_late=late_times(write_page_4, 3)) as emulation:
+        written = write_one_tag(emulation.path, lambda _: NEW_MESSAGE, lock=True, timeout_s=10)
+    assert emulation.late_answers_dropped >= 3
+    assert written.ndef == NEW_MESSAGE and written.locked
+    assert tag.ndef_message == NEW_MESSAGE and tag.read_only
+
+
+def test_a_write_that_keeps_timing_out_still_reports_the_tag_gone():
+    tag = EmulatedType2Tag(UID)
+    slow = late_times(write_page_4, 1000)
+    with serve_tag(tag, answer_late=slow) as emulation, pytest.raises(TagRemovedError):
+        write_one_tag(emulation.path, lambda _: NEW_MESSAGE, lock=True, timeout_s=10)
+    assert not tag.read_only  # never locked after a write it could not confirm
+
+
+def test_a_read_back_nfcpy_gave_up_on_is_read_again_while_the_tag_stays():
+    # nfcpy answers a failed NDEF read with None, which _read_ndef reads once more
+    reads_after_write = {"armed": False}
+
+    def read_back(frame: bytes) -> bool:
+        if write_page_4(frame):
+            reads_after_write["armed"] = True
+        return reads_after_write["armed"] and frame == READ_PAGE_4
+
+    tag = EmulatedType2Tag(UID)
+    with serve_tag(tag, answer_late=late_times(read_back, 3)) as emulation:
+        written = write_one_tag(emulation.path, lambda _: NEW_MESSAGE, lock=True, timeout_s=10)
+    assert emulation.late_answers_dropped >= 3
+    assert written.ndef == NEW_MESSAGE and written.locked
