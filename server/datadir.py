@@ -69,6 +69,18 @@ class InitResult:
     log_verifier_key: str  # publish it on the programme's website for auditors
 
 
+def new_admin_token() -> str:
+    """A new admin or API token: 256 random bits, URL-safe base64, never beginning with ``-``.
+
+    People paste it after ``--token`` on a command line, where a leading ``-``
+    reads as an option (argparse refuses ``--token -x…``); one token in 64 began so.
+    """
+    while True:
+        token = secrets.token_urlsafe(32)
+        if not token.startswith("-"):
+            return token
+
+
 def admin_token_hash(token: str) -> str:
     """The stored form of an admin token: hex SHA-256 of its UTF-8 bytes."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
@@ -144,7 +156,7 @@ def init_data_dir(
     write_secret(path / SERVER_KEY, server_key.seed)
     write_secret(path / UID_KEY, secrets.token_bytes(KEY_BYTES))
     PersonVault.open_folder(path / PERSON_KEYS)
-    admin_token = secrets.token_urlsafe(32)
+    admin_token = new_admin_token()
     if database is not None:
         record_database(path, database)
     with open_storage(ledger_database(path)) as storage:

@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import hmac
 import re
-import secrets
 from collections.abc import Iterable
 from typing import Any, Final
 
 from protocol import Reason
 from server.context import ServerContext
-from server.datadir import ADMIN_TOKEN_SETTING, admin_token_hash
+from server.datadir import ADMIN_TOKEN_SETTING, admin_token_hash, new_admin_token
 from server.errors import InputError, ServiceError
 from server.ratelimit import Attempt
 from server.storage import Storage
@@ -58,7 +57,7 @@ def add_token(
     if not granted:
         raise InputError(Reason.BAD_FIELD, "give the token at least one permission")
     scoped = sorted(set(sites)) if sites else None
-    token = secrets.token_urlsafe(32)
+    token = new_admin_token()
     with storage.write() as tx:
         if any(row.name == name for row in tx.tokens()):
             raise InputError(Reason.BAD_FIELD, f"a token called {name!r} exists; names stay taken")
@@ -96,7 +95,7 @@ def rotate_admin_token(storage: Storage) -> str:
     the token may have leaked; every request checks the stored hash, so no
     restart is needed.
     """
-    token = secrets.token_urlsafe(32)
+    token = new_admin_token()
     with storage.write() as tx:
         tx.set_setting(ADMIN_TOKEN_SETTING, admin_token_hash(token))
     return token

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import stat
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from protocol import PrivateKey
-from server.datadir import init_data_dir, open_data_dir
+from server.datadir import init_data_dir, new_admin_token, open_data_dir
 from server.errors import DataDirError
 
 
@@ -74,3 +75,12 @@ def test_reopen_keeps_keys_and_state(tmp_path: Path) -> None:
         with ctx.storage.read() as tx:
             assert tx.get_setting("probe") == "1"
         assert ctx.storage.migrate() == []  # nothing pending on reopen
+
+
+def test_a_new_admin_token_never_begins_with_a_dash():
+    # one token_urlsafe in 64 begins with '-', which `--token -x…` on a command line takes for an option
+    tokens = {new_admin_token() for _ in range(2000)}
+    assert len(tokens) == 2000
+    assert all(len(token) == 43 and re.fullmatch(r"[A-Za-z0-9_-]+", token) for token in tokens)
+    assert not any(token.startswith("-") for token in tokens)
+    assert any("-" in token for token in tokens)  # still the whole URL-safe alphabet, only not first
