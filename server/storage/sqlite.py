@@ -6,8 +6,11 @@ explains the choices: WAL, ``synchronous=FULL``, ``BEGIN IMMEDIATE``).
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -18,6 +21,11 @@ from protocol.clock import now_ms
 from server.errors import StorageUnavailable
 from server.schema import MIGRATIONS, Migration
 from server.storage.engine import ReadTx, Storage, Tx
+
+BUSY_TIMEOUT_S = 10.0  # how long a writer waits for another process's write transaction, then 503
+# How often a writer waiting for its turn looks again: a few syscalls per millisecond of waiting.
+_TURN_POLL_S = 0.0005
+WRITER_LOCK_SUFFIX = "-writer"  # beside ledger.db: the lock file that orders the workers' writers
 
 # SQLite's primary result codes for a disk that cannot take a write.
 _FULL = {sqlite3.SQLITE_FULL}
@@ -49,6 +57,22 @@ def _storage_errors() -> Iterator[None]:
         raise
 
 
+def _open_turn_file(path: Path) -> int | None:
+    """The writers' lock file beside the ledger, opened; ``None`` for an in-memory ledger or where none opens.
+
+    Without it (a read-only folder) writers are ordered by SQLite's busy handler alone, as before.
+    """
+    if str(path) == ":memory:" or str(path).startswith("file:"):
+        return None
+    turn = path.with_name(path.name + WRITER_LOCK_SUFFIX)
+    for flags in (os.O_RDWR | os.O_CREAT, os.O_RDONLY):
+        try:
+            return os.open(turn, flags | os.O_CLOEXEC, 0o600)
+        except OSError:
+            continue
+    return None
+
+
 class SqliteStorage(Storage):
     """One SQLite ledger file.  Thread-safe: every transaction holds the connection's lock.
 
@@ -65,12 +89,14 @@ class SqliteStorage(Storage):
     def __init__(self, path: Path, *, migrate: bool = True) -> None:
         self.path = path
         self._lock = threading.Lock()
+        self._writer = threading.Lock()  # one writer of this process waits for its turn at a time
+        self._turn_fd = _open_turn_file(path)
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         try:
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute("PRAGMA synchronous = FULL")
             self._conn.execute("PRAGMA foreign_keys = ON")
-            self._conn.execute("PRAGMA busy_timeout = 10000")
+            self._conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
             # A deleted row's bytes are zeroed, not left in a free page (erasure, server.erasure).
             self._conn.execute("PRAGMA secure_delete = ON")
             if migrate:
@@ -90,6 +116,45 @@ class SqliteStorage(Storage):
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+            if self._turn_fd is not None:
+                os.close(self._turn_fd)
+                self._turn_fd = None
+
+    @contextmanager
+    def _writers_turn(self) -> Iterator[None]:
+        """Wait for this process's turn to write, without holding the connection's lock meanwhile.
+
+        Several server workers write one file.  Left to SQLite, a writer that finds
+        another's transaction open sleeps in its busy handler (1, 2, 5, 10, 15, 20,
+        25 ms …), holding this process's connection lock, so the process's reads
+        wait too and the lock is often free long before the sleeper looks again.
+        An ``flock`` on ``ledger.db-writer`` orders the writers instead: the waiter
+        holds no connection and looks again every half millisecond, and
+        ``BEGIN IMMEDIATE`` then finds the file free.  Another program that writes
+        the file without the lock (the backup, a migration) is still waited for by
+        SQLite's busy handler, as before; ``BUSY_TIMEOUT_S`` bounds both waits.
+        """
+        with self._writer:
+            fd = self._turn_fd
+            if fd is None:  # an in-memory ledger, or a folder where no lock file can be opened
+                yield
+                return
+            deadline = time.monotonic() + BUSY_TIMEOUT_S
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise StorageUnavailable(
+                            Reason.STORAGE_UNAVAILABLE,
+                            "the ledger is busy with another writer; nothing was written, retry later",
+                        ) from None
+                    time.sleep(_TURN_POLL_S)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
 
     def migrate(self, migrations: Sequence[Migration] = MIGRATIONS) -> list[str]:
         """Apply pending migrations, each in its own transaction with its record; return their names.
@@ -141,7 +206,7 @@ class SqliteStorage(Storage):
         (503, ``storage_full`` or ``storage_unavailable``) once the transaction is rolled back:
         nothing was written, and the same request succeeds when the disk is back.
         """
-        with self._lock, _storage_errors():
+        with self._writers_turn(), self._lock, _storage_errors():
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield Tx(self._conn)

@@ -1,0 +1,80 @@
+"""SQLite writers across processes take turns on ``ledger.db-writer`` and hold no connection while waiting.
+
+Each ``SqliteStorage`` opens its own lock file descriptor, so two of them on one
+file stand for two server worker processes here.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from protocol import Reason
+from server.errors import StorageUnavailable
+from server.storage import sqlite as sqlite_engine
+from server.storage.sqlite import WRITER_LOCK_SUFFIX, SqliteStorage
+
+pytestmark = pytest.mark.sqlite_only
+
+
+def _wait_until(condition, what: str) -> None:
+    for _ in range(10_000):
+        if condition():
+            return
+        threading.Event().wait(0.001)
+    raise AssertionError(f"never {what}")
+
+
+def test_a_writer_waiting_for_another_process_does_not_hold_up_this_process_s_reads(tmp_path: Path):
+    path = tmp_path / "ledger.db"
+    with SqliteStorage(path) as other_worker, SqliteStorage(path) as this_worker:
+        with this_worker.write() as tx:
+            tx.set_setting("before", "1")
+        written = threading.Event()
+
+        def write() -> None:
+            with this_worker.write() as tx:
+                tx.set_setting("waited", "1")
+            written.set()
+
+        read: list[str | None] = []
+
+        def read_setting() -> None:
+            with this_worker.read() as tx:
+                read.append(tx.get_setting("before"))
+
+        with other_worker.write():  # the other worker's transaction is open
+            writer = threading.Thread(target=write)
+            writer.start()
+            _wait_until(this_worker._writer.locked, "started waiting")
+            reader = threading.Thread(target=read_setting)
+            reader.start()
+            reader.join(30)
+            assert not reader.is_alive(), "the read waited for the other worker's write"
+            assert not written.is_set()
+        writer.join(30)
+    assert read == ["1"] and written.is_set()
+    assert (tmp_path / f"ledger.db{WRITER_LOCK_SUFFIX}").exists()
+
+
+def test_a_writer_that_never_gets_its_turn_is_told_storage_unavailable(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(sqlite_engine, "BUSY_TIMEOUT_S", 0.2)
+    path = tmp_path / "ledger.db"
+    with SqliteStorage(path) as other_worker, SqliteStorage(path) as this_worker:
+        with other_worker.write(), pytest.raises(StorageUnavailable) as refused, this_worker.write() as tx:
+            tx.set_setting("never", "1")
+        assert refused.value.reason is Reason.STORAGE_UNAVAILABLE
+        with this_worker.read() as tx:
+            assert tx.get_setting("never") is None
+        with this_worker.write() as tx:  # the turn comes back once the other worker is done
+            tx.set_setting("later", "1")
+        with other_worker.read() as tx:
+            assert tx.get_setting("later") == "1"
+
+
+def test_an_in_memory_ledger_needs_no_lock_file(tmp_path: Path):
+    with SqliteStorage(Path(":memory:")) as storage, storage.write() as tx:
+        tx.set_setting("k", "v")
+    assert not list(tmp_path.iterdir())
