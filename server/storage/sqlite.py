@@ -26,6 +26,8 @@ BUSY_TIMEOUT_S = 10.0  # how long a writer waits for another process's write tra
 # How often a writer waiting for its turn looks again: a few syscalls per millisecond of waiting.
 _TURN_POLL_S = 0.0005
 WRITER_LOCK_SUFFIX = "-writer"  # beside ledger.db: the lock file that orders the workers' writers
+# Read connections kept per storage; more reads at once than this share the writer's connection.
+MAX_READERS = 4
 
 # SQLite's primary result codes for a disk that cannot take a write.
 _FULL = {sqlite3.SQLITE_FULL}
@@ -91,6 +93,11 @@ class SqliteStorage(Storage):
         self._lock = threading.Lock()
         self._writer = threading.Lock()  # one writer of this process waits for its turn at a time
         self._turn_fd = _open_turn_file(path)
+        self._readers_lock = threading.Lock()
+        self._idle_readers: list[sqlite3.Connection] = []
+        self._reader_count = 0
+        self._closed = False
+        self._trace: Callable[[str], object] | None = None
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         try:
             self._conn.execute("PRAGMA journal_mode = WAL")
@@ -119,6 +126,11 @@ class SqliteStorage(Storage):
             if self._turn_fd is not None:
                 os.close(self._turn_fd)
                 self._turn_fd = None
+        with self._readers_lock:
+            self._closed = True
+            for reader in self._idle_readers:
+                reader.close()
+            self._idle_readers.clear()
 
     @contextmanager
     def _writers_turn(self) -> Iterator[None]:
@@ -221,13 +233,81 @@ class SqliteStorage(Storage):
 
     @contextmanager
     def read(self) -> Iterator[ReadTx]:
-        """A read transaction: one consistent snapshot for several queries."""
-        with self._lock:
-            self._conn.execute("BEGIN")
+        """A read transaction: one consistent snapshot for several queries.
+
+        On a connection of its own where one is free (WAL lets readers and the
+        writer work at once), so a read never waits for this process's write
+        transaction, nor for a writer waiting for its turn; with ``MAX_READERS``
+        reads under way already, on the writer's connection, taking turns with it.
+        """
+        reader = self._take_reader()
+        if reader is None:
+            with self._lock:
+                self._conn.execute("BEGIN")
+                try:
+                    yield ReadTx(self._conn)
+                finally:
+                    self._conn.execute("ROLLBACK")
+            return
+        try:
+            reader.execute("BEGIN")
             try:
-                yield ReadTx(self._conn)
+                yield ReadTx(reader)
             finally:
-                self._conn.execute("ROLLBACK")
+                reader.execute("ROLLBACK")
+        except sqlite3.Error:  # the connection may be in any state: a later read opens a fresh one
+            self._drop_reader(reader)
+            raise
+        except BaseException:  # the caller's refusal: the read itself ended cleanly
+            self._give_back(reader)
+            raise
+        self._give_back(reader)
+
+    def _take_reader(self) -> sqlite3.Connection | None:
+        """An idle read connection, a new one while fewer than ``MAX_READERS`` exist, else ``None``."""
+        if self._turn_fd is None:  # an in-memory ledger: another connection would be another database
+            return None
+        with self._readers_lock:
+            if self._closed:
+                return None
+            if self._idle_readers:
+                reader = self._idle_readers.pop()
+                reader.set_trace_callback(self._trace)
+                return reader
+            if self._reader_count >= MAX_READERS:
+                return None
+            self._reader_count += 1
+        try:
+            return self._open_reader()
+        except BaseException:
+            with self._readers_lock:
+                self._reader_count -= 1
+            raise
+
+    def _open_reader(self) -> sqlite3.Connection:
+        reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            reader.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            reader.execute("PRAGMA query_only = ON")  # a ReadTx has no method that writes; this makes sure
+            reader.set_trace_callback(self._trace)
+        except BaseException:
+            reader.close()
+            raise
+        return reader
+
+    def _give_back(self, reader: sqlite3.Connection) -> None:
+        with self._readers_lock:
+            if not self._closed:
+                self._idle_readers.append(reader)
+                return
+        reader.close()
+
+    def _drop_reader(self, reader: sqlite3.Connection) -> None:
+        """Close a read connection that failed, and count it no more."""
+        with self._readers_lock:
+            self._reader_count -= 1
+        with suppress(sqlite3.Error):
+            reader.close()
 
     @contextmanager
     def traced(self, callback: Callable[[str], object]) -> Iterator[None]:
@@ -236,8 +316,15 @@ class SqliteStorage(Storage):
         For tests that check which statements a request costs, and for debugging; the
         services never need it.
         """
-        self._conn.set_trace_callback(callback)
+        self._set_trace(callback)
         try:
             yield
         finally:
-            self._conn.set_trace_callback(None)
+            self._set_trace(None)
+
+    def _set_trace(self, callback: Callable[[str], object] | None) -> None:
+        with self._readers_lock:
+            self._trace = callback
+            for reader in self._idle_readers:  # a reader under way gets it when it is given back and taken
+                reader.set_trace_callback(callback)
+        self._conn.set_trace_callback(callback)

@@ -1,4 +1,4 @@
-"""SQLite writers across processes take turns on ``ledger.db-writer`` and hold no connection while waiting.
+"""SQLite across threads and processes: writers take turns on ``ledger.db-writer``, reads never wait for them.
 
 Each ``SqliteStorage`` opens its own lock file descriptor, so two of them on one
 file stand for two server worker processes here.
@@ -78,3 +78,37 @@ def test_an_in_memory_ledger_needs_no_lock_file(tmp_path: Path):
     with SqliteStorage(Path(":memory:")) as storage, storage.write() as tx:
         tx.set_setting("k", "v")
     assert not list(tmp_path.iterdir())
+
+
+def test_a_read_does_not_wait_for_this_process_s_write_and_sees_what_was_committed(tmp_path: Path):
+    with SqliteStorage(tmp_path / "ledger.db") as storage:
+        with storage.write() as tx:
+            tx.set_setting("k", "committed")
+        read: list[str | None] = []
+
+        def read_setting() -> None:
+            with storage.read() as rtx:
+                read.append(rtx.get_setting("k"))
+
+        with storage.write() as tx:
+            tx.set_setting("k", "not yet")
+            reader = threading.Thread(target=read_setting)
+            reader.start()
+            reader.join(30)
+            assert not reader.is_alive(), "the read waited for the write transaction"
+        assert read == ["committed"]  # a snapshot of what was committed, not the open transaction
+        with storage.read() as rtx:
+            assert rtx.get_setting("k") == "not yet"
+
+
+def test_more_reads_at_once_than_readers_share_the_writer_s_connection(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(sqlite_engine, "MAX_READERS", 1)
+    with SqliteStorage(tmp_path / "ledger.db") as storage:
+        with storage.write() as tx:
+            tx.set_setting("k", "v")
+        with storage.read() as first, storage.read() as second:  # the second on the writer's connection
+            assert first.get_setting("k") == second.get_setting("k") == "v"
+        statements: list[str] = []
+        with storage.traced(statements.append), storage.read() as tx:  # the reader is traced too
+            tx.get_setting("k")
+        assert any("SELECT" in statement for statement in statements)
