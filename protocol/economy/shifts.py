@@ -15,7 +15,6 @@ order with the taps.  ``docs/protocol.md``
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Final, NamedTuple
 
 from protocol.earning import EarningRules, local_day
@@ -101,9 +100,11 @@ class Payroll:
         self._paid[key] = paid - shift.tokens
 
 
-@dataclass(frozen=True, slots=True)
-class Tap:
+class Tap(NamedTuple):
     """An admitted check-in or check-out by a registered card.
+
+    A named tuple, not a frozen dataclass: ingest makes one per tap, and a frozen
+    dataclass of 16 fields costs several times as much to make.
 
     ``flag`` is the reason code of the event's first flag, if any: its shift goes to review.
     ``received_ms`` is when the server received the event and ``enrolled_ms`` when its
