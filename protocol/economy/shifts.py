@@ -30,6 +30,7 @@ MS_PER_MINUTE: Final = 60_000
 MS_PER_HOUR: Final = 3_600_000
 UNSYNCED_TOLERANCE_MS: Final = 2 * MS_PER_MINUTE  # unsynced wall and mono lengths may differ this much
 LEDGER_KIND_SHIFT: Final = "shift"
+_OUT_OF_RANGE: Final = Reason.CLOCK_OUT_OF_RANGE.value  # read once: a StrEnum's .value is a descriptor call
 
 
 def shift_minutes(start_ms: int, end_ms: int) -> int:
@@ -342,7 +343,7 @@ def _measure(site: Site, shift: Shift, tap: Tap) -> _Measure:
         start = end - length  # a stale clock at check-in, synced by check-out: trust the later one
     else:
         end = start + length
-    out_of_range = Reason.CLOCK_OUT_OF_RANGE.value
+    out_of_range = _OUT_OF_RANGE
     rescue = (  # one tap's clock is absurd, the other's synced and sane: mono measures it
         (got.flag == out_of_range and not got.other_flags and tap.flag is None and tap.synced)
         or (tap.flag == out_of_range and not tap.other_flags and got.flag is None and got.synced)
