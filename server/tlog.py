@@ -32,7 +32,7 @@ from protocol.checkpoint import Checkpoint, sign_checkpoint
 from protocol.commitments import Opening, commit_value, new_salt
 from protocol.economy.models import TillStaff
 from protocol.logentry import ENTRY_TYPE, ENTRY_VERSION, PRIVATE_ENTRY_VERSION, make_entry
-from protocol.merkle import consistency_proof, inclusion_proof
+from protocol.merkle import HashReader, consistency_proof, inclusion_proof, subtree_hash
 from protocol.note import NoteVerifier, sign_note
 from server.context import ServerContext
 from server.errors import LogCorrupted
@@ -520,8 +520,8 @@ class LoggedEvent:
     sealed_ref: str | None = None
 
 
-def _witness_item(event: LoggedEvent, proof: Sequence[bytes]) -> dict[str, Any]:
-    """One event's item of a batch witness: what rebuilds its entry, and its inclusion proof.
+def _witness_item(event: LoggedEvent, hashes: list[str]) -> dict[str, Any]:
+    """One event's item of a batch witness: what rebuilds its entry, and its proof (base64 ``hashes``).
 
     An entry v2 adds ``"v": 2`` and its ``received_ms`` is the UTC day, as the entry
     has it (:func:`protocol.logentry.private_event_entry`); an ``event_sealed`` entry
@@ -535,8 +535,60 @@ def _witness_item(event: LoggedEvent, proof: Sequence[bytes]) -> dict[str, Any]:
     if event.sealed_ref is not None:
         item.update(entry="event_sealed", ref=event.sealed_ref)
     item["received_ms"] = received_ms
-    item["hashes"] = [b64encode(h) for h in proof]
+    item["hashes"] = hashes
     return item
+
+
+class BatchProofs:
+    """Inclusion proofs (base64) of entries of one tree, as :func:`protocol.merkle.inclusion_proof` has them.
+
+    A batch's entries are neighbours: their proofs share most hashes above the
+    lowest levels, and the hashes of the tree's incomplete right edge are composed
+    anew for every proof.  This computes each subtree hash and each base64 text once
+    per batch; the path is the RFC 6962 walk of ``inclusion_proof`` itself (a test
+    holds the two equal for every index of many sizes).
+    """
+
+    __slots__ = ("_b64", "_read", "_size", "_subtrees")
+
+    def __init__(self, size: int, read: HashReader) -> None:
+        self._size = size
+        self._read = read
+        self._subtrees: dict[tuple[int, int], bytes] = {}
+        self._b64: dict[bytes, str] = {}
+
+    def _subtree(self, start: int, end: int) -> bytes:
+        key = (start, end)
+        value = self._subtrees.get(key)
+        if value is None:
+            value = subtree_hash(start, end, self._read)
+            self._subtrees[key] = value
+        return value
+
+    def __call__(self, index: int) -> list[str]:
+        """The proof of entry ``index``: sibling hashes from the leaf's up to the root's child, in base64."""
+        size = self._size
+        if not 0 <= index < size:  # inclusion_proof's own refusal
+            return [b64encode(h) for h in inclusion_proof(index, size, self._read)]
+        path: list[bytes] = []
+        start, end, m = 0, size, index
+        while end - start > 1:
+            k = 1 << ((end - start - 1).bit_length() - 1)  # protocol.merkle._split
+            if m < k:
+                path.append(self._subtree(start + k, end))
+                end = start + k
+            else:
+                path.append(self._subtree(start, start + k))
+                start, m = start + k, m - k
+        path.reverse()
+        texts = self._b64
+        answer: list[str] = []
+        for value in path:
+            text = texts.get(value)
+            if text is None:
+                text = texts[value] = b64encode(value)
+            answer.append(text)
+        return answer
 
 
 def batch_witness(
@@ -554,10 +606,11 @@ def batch_witness(
     else:
         size, note, hashes = appended.size, appended.checkpoint, appended.hashes
     moved = tx.handover()  # after a hand-over, entries may be sealed or in the archived origin
+    proof = BatchProofs(size, hashes)
     answer: dict[str, Any] = {
         "checkpoint": note.decode("utf-8"),
         "entries": [
-            _witness_item(event, inclusion_proof(event.index, size, hashes))
+            _witness_item(event, proof(event.index))
             if moved is None or event.index >= 0
             else _archived_item(tx, event, moved)
             for event in events
@@ -579,6 +632,7 @@ def _archived_item(tx: ReadTx, event: LoggedEvent, moved: tuple[Any, ...]) -> di
     old_origin, old_size = moved[0], moved[1]
     archived = LoggedEvent(event.seq, event.index + old_size, event.received_ms, event.flags)
     old_hashes = StoredHashes(tx, archived=old_origin)
-    item = _witness_item(archived, inclusion_proof(archived.index, old_size, old_hashes))
+    proof = inclusion_proof(archived.index, old_size, old_hashes)
+    item = _witness_item(archived, [b64encode(h) for h in proof])
     item["origin"] = old_origin
     return item

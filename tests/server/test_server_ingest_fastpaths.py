@@ -7,15 +7,16 @@ checked against the slow, general path on inputs Hypothesis varies.
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from server_helpers import T0
 
-from protocol import EventKind, Reason
+from protocol import EventKind, Reason, b64encode
 from protocol.economy.models import Card, CardKind, Site
 from protocol.events import Event
 from protocol.logentry import event_entry, private_event_entry
-from protocol.merkle import leaf_hash
+from protocol.merkle import ProofError, inclusion_proof, leaf_hash
 from server import tlog
 from server.ingest_store import _flag_tap, _flags_json, _sealed_json
 from server.shifts import Tap
@@ -109,3 +110,22 @@ def test_card_flags_remembered_per_card_are_the_rules_flags(
         slow = _flag_tap(event, time_ms, card, site, now, taps=slow_taps, **common)
         assert fast == slow
     assert fast_taps == slow_taps
+
+
+@given(st.integers(1, 300), st.data())
+def test_batch_proofs_are_the_protocols_inclusion_proofs(size: int, data: st.DataObject) -> None:
+    """Every index of a tree (and one past it, refused the same way), proof by proof, in base64."""
+    stored: dict[tuple[int, int], bytes] = {}
+    for level, index, value in Frontier(0, {}).extend_entries([i.to_bytes(2, "big") for i in range(size)]):
+        stored[(level, index)] = value
+
+    def read(level: int, index: int) -> bytes:
+        return stored[(level, index)]
+
+    proofs = tlog.BatchProofs(size, read)
+    first = data.draw(st.integers(0, size - 1))
+    for index in [*range(first, size), *range(first)]:  # a batch starts anywhere
+        assert proofs(index) == [b64encode(h) for h in inclusion_proof(index, size, read)]
+    for outside in (-1, size):
+        with pytest.raises(ProofError):
+            proofs(outside)
