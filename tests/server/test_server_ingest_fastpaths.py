@@ -18,6 +18,7 @@ from protocol.events import Event
 from protocol.logentry import event_entry, private_event_entry
 from protocol.merkle import ProofError, inclusion_proof, leaf_hash
 from server import tlog
+from server.errors import LogCorrupted
 from server.ingest_store import _flag_tap, _flags_json, _sealed_json
 from server.shifts import Tap
 from server.storage import encode_flags
@@ -129,3 +130,46 @@ def test_batch_proofs_are_the_protocols_inclusion_proofs(size: int, data: st.Dat
     for outside in (-1, size):
         with pytest.raises(ProofError):
             proofs(outside)
+
+
+@given(st.integers(1, 300), st.data())
+def test_batch_proofs_many_are_the_protocols_inclusion_proofs(size: int, data: st.DataObject) -> None:
+    """Proofs of any indices at once (a batch's new entries, duplicates anywhere, repeats), in their order."""
+    stored: dict[tuple[int, int], bytes] = {}
+    for level, index, value in Frontier(0, {}).extend_entries([i.to_bytes(2, "big") for i in range(size)]):
+        stored[(level, index)] = value
+
+    def read(level: int, index: int) -> bytes:
+        return stored[(level, index)]
+
+    indices = data.draw(st.lists(st.integers(0, size - 1), max_size=40))
+    first = data.draw(st.integers(0, size - 1))
+    indices += range(first, min(size, first + data.draw(st.integers(0, 40))))
+    expected = [[b64encode(h) for h in inclusion_proof(index, size, read)] for index in indices]
+    assert tlog.BatchProofs(size, read).many(indices) == expected
+    with pytest.raises(ProofError):
+        tlog.BatchProofs(size, read).many([*indices, size])
+
+
+def test_batch_proofs_many_names_the_hash_the_one_by_one_walk_misses() -> None:
+    """A log missing a hash fails as inclusion_proof fails: at the first proof that needs it, naming it."""
+    size = 37
+    stored = dict(
+        ((level, index), value)
+        for level, index, value in Frontier(0, {}).extend_entries([bytes([i]) for i in range(size)])
+    )
+    del stored[(0, 30)]
+    reads: list[tuple[int, int]] = []
+
+    def read(level: int, index: int) -> bytes:
+        reads.append((level, index))
+        if (level, index) not in stored:
+            raise LogCorrupted(f"the log has no hash at level {level}, index {index}")
+        return stored[(level, index)]
+
+    with pytest.raises(LogCorrupted) as slow:
+        for index in (3, 31, 30):
+            inclusion_proof(index, size, read)
+    with pytest.raises(LogCorrupted) as fast:
+        tlog.BatchProofs(size, read).many([3, 31, 30])
+    assert str(fast.value) == str(slow.value)
