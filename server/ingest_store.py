@@ -13,7 +13,6 @@ fixed handful of queries: this is the ingest's hot path.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final, NamedTuple
@@ -28,14 +27,24 @@ from protocol.logentry import ENTRY_VERSION
 from server import tlog
 from server.context import ServerContext
 from server.eventchecks import card_flags, clock_in_range
-from server.models import Card, Kiosk, NewEvent, Site
+from server.models import Card, Kiosk, Site
 from server.redemptions import SHOP_EVENT_KINDS, apply_event
 from server.shifts import Tap, apply_taps
 from server.storage import Tx, encode_flags
+from server.storage.events import EVENT_COLUMNS
 from server.storage.openings import sealed_json
 from server.voidrequests import complete_in as complete_void_request
 
 _TAP_KINDS: Final = frozenset({EventKind.CHECK_IN, EventKind.CHECK_OUT})
+# Enum members and reason codes read once: an enum class's attribute costs a lookup through its metaclass.
+_UNDO: Final = EventKind.UNDO
+_VOID: Final = EventKind.VOID
+_DENIED: Final = EventKind.DENIED
+_CLOCK_OUT_OF_RANGE: Final = Reason.CLOCK_OUT_OF_RANGE.value
+_UNKNOWN_CARD: Final = Reason.UNKNOWN_CARD.value
+_FLAGS_JSON: Final[dict[tuple[str, ...], str]] = {}  # flags -> as stored (_flags_json); reason codes are few
+_FLAGS_JSON_MAX: Final = 1024
+_FLAGS: Final = EVENT_COLUMNS.index("flags")
 _PLAIN: Final = re.compile(r"[0-9a-f-]{36}")  # a boot ID as events have it: nothing JSON would escape
 _PLAIN_KINDS: Final = frozenset(kind.value for kind in EventKind)
 
@@ -43,7 +52,7 @@ _PLAIN_KINDS: Final = frozenset(kind.value for kind in EventKind)
 class _Settled(NamedTuple):
     """The admitted new events made ready to store: their rows, the taps to pair, their results."""
 
-    rows: list[NewEvent]
+    rows: list[tuple[Any, ...]]  # the events' rows, in the order of EVENT_COLUMNS
     taps: list[Tap]
     results: list[dict[str, Any]]
     undos: dict[int, int]  # seq of each undo that reached pairing -> its index in rows and results
@@ -96,10 +105,11 @@ def store_new(
         # Before the rows are stored: an undo whose shift moved on learns its flag here.
         for (_, seq), flag in apply_taps(tx, site, settled.taps, now).items():
             at = settled.undos[seq]
+            flags = [*settled.results[at]["flags"], flag]
             row = settled.rows[at]
-            settled.rows[at] = dataclasses.replace(row, flags=(*row.flags, flag))
-            settled.results[at]["flags"] = list(settled.rows[at].flags)
-    tx.insert_events(settled.rows)
+            settled.rows[at] = (*row[:_FLAGS], _flags_json(flags), *row[_FLAGS + 1 :])
+            settled.results[at]["flags"] = flags
+    tx.insert_event_rows(settled.rows)
     # Built after the rules ran: the openings keep what the rules made of each event.
     sealed_refs = _log_entries(tx, settled.rows, events, openings, events_from, version, entries)
     appended = tlog.append(ctx, tx, entries, now_ms=now)
@@ -109,7 +119,7 @@ def store_new(
 
 def _log_entries(
     tx: Tx,
-    rows: Sequence[NewEvent],
+    rows: Sequence[tuple[Any, ...]],
     events: Sequence[Event],
     openings: Sequence[Opening | None],
     events_from: int,
@@ -124,34 +134,54 @@ def _log_entries(
     ``openings``.  A v1 event (which names its card) reaches a v2 log from an
     outbox older than its kiosk's update or from a kiosk never updated: it is
     logged as ``event_sealed`` with a commitment to its card made here.  Returns
-    the seq of each such event and its commitment.
+    the seq of each such event and its commitment.  ``rows`` are the events' rows
+    (:data:`~server.storage.events.EVENT_COLUMNS`): every one was received at the
+    same time, so one entry template serves the batch (:func:`tlog.event_entry_template`).
     """
     moves = tx.ledger_moves(events_from)
     kept: list[tuple[Any, ...]] = []  # the openings' rows (OPENING_COLUMNS), made here: one per event
     sealed_refs: dict[int, str] = {}
+    templates: dict[str, bytes] = {}  # flags as stored -> their entry's template (v1; v2 has one)
+    template_v2 = b""
+    boots: dict[str, bool] = {}  # boot ID -> whether _sealed_json may format it
+    add_entry, keep = entries.append, kept.append
     for row, event, opening in zip(rows, events, openings, strict=True):
-        assert row.log_index is not None
-        issued, redeemed = moves.get(row.log_index, (0, 0))
+        kiosk_id, seq, body, sig, body_hash, _, _, _, flags_json, received_ms, log_index, _ = row
+        issued, redeemed = moves.get(log_index, (0, 0))
         if version == ENTRY_VERSION:  # a log still of format 1 (until its hand-over) names everything
-            flags_json = encode_flags(row.flags)
-            entries.append(
-                tlog.event_entry(row.body, row.sig, received_ms=row.received_ms, flags_json=flags_json)
-            )
+            template = templates.get(flags_json)
+            if template is None:
+                template = tlog.event_entry_template(received_ms=received_ms, flags_json=flags_json)
+                templates[flags_json] = template
+            add_entry(tlog.fill_event_entry(template, body, sig))
             if opening is None:
                 continue
             kind = "event"
         elif opening is None:  # a v1 event: the server commits to its card
             opening = Opening.fresh(event.card)
-            sealed_refs[event.seq] = opening.ref
-            entries.append(tlog.sealed_event_entry(event, row.hash, opening.ref, received_ms=row.received_ms))
+            sealed_refs[seq] = opening.ref
+            add_entry(tlog.sealed_event_entry(event, body_hash, opening.ref, received_ms=received_ms))
             kind = "event_sealed"
         else:
-            entries.append(tlog.event_entry_v2(row.body, row.sig, received_ms=row.received_ms))
+            if not template_v2:
+                template_v2 = tlog.event_entry_template(received_ms=received_ms)
+            add_entry(tlog.fill_event_entry(template_v2, body, sig))
             kind = "event"
-        kept.append(
+        sealed = _sealed_json(event, boots)
+        keep(
             (
-                *(row.log_index, kind, opening.card, opening.salt, None, row.kiosk_id, row.seq),
-                *(_sealed_json(event), row.received_ms, encode_flags(row.flags), issued, redeemed),
+                log_index,
+                kind,
+                opening.card,
+                opening.salt,
+                None,
+                kiosk_id,
+                seq,
+                sealed,
+                received_ms,
+                flags_json,
+                issued,
+                redeemed,
             )
         )
     tx.insert_opening_rows(kept)
@@ -163,13 +193,24 @@ def _log_entries(
 _TAP_SEALED: Final = '{"clock":{"boot":"%s","mono_ms":%d,"synced":%s,"wall_ms":%d},"data":{},"kind":"%s"}'
 
 
-def _sealed_json(event: Event) -> str:
-    """:func:`server.storage.openings.sealed_json` of ``event.sealed_fields()``, the common case formatted."""
+def _sealed_json(event: Event, boots: dict[str, bool] | None = None) -> str:
+    """:func:`server.storage.openings.sealed_json` of ``event.sealed_fields()``, the common case formatted.
+
+    ``boots`` remembers, across one batch's events, whether each boot ID is one the
+    format may hold (``_PLAIN``): a batch's events come from a few boots.
+    """
     clock = event.clock
     if not event.data and type(clock.mono_ms) is int and type(clock.wall_ms) is int:
         synced = "true" if clock.synced is True else "false" if clock.synced is False else None
-        if synced is not None and _PLAIN.fullmatch(clock.boot_id) and event.kind.value in _PLAIN_KINDS:
-            return _TAP_SEALED % (clock.boot_id, clock.mono_ms, synced, clock.wall_ms, event.kind.value)
+        boot = clock.boot_id
+        plain = None if boots is None else boots.get(boot)
+        if plain is None:
+            plain = type(boot) is str and _PLAIN.fullmatch(boot) is not None
+            if boots is not None:
+                boots[boot] = plain
+        kind = event.kind._value_
+        if synced is not None and plain and kind in _PLAIN_KINDS:
+            return _TAP_SEALED % (boot, clock.mono_ms, synced, clock.wall_ms, kind)
     return sealed_json(event.sealed_fields())
 
 
@@ -187,26 +228,30 @@ def _settle(
 
     The ingest's hot path: one loop, no calls per event but the rules'.  ``cards``
     are the batch's registered cards, ``refs`` its clock references by boot;
-    the events' entries will be logged from ``events_from`` on, one each.
+    the events' entries will be logged from ``events_from`` on, one each.  Each
+    row is the event's values of :data:`~server.storage.events.EVENT_COLUMNS`.
     """
-    rows: list[NewEvent] = []
+    rows: list[tuple[Any, ...]] = []
     taps: list[Tap] = []
     results: list[dict[str, Any]] = []
     undos: dict[int, int] = {}
     marks: dict[str, TapMark] = {}  # card -> its latest check-in, check-out or undo in this batch
+    standing: dict[str, list[str]] = {}  # card -> its flags when not blocked (_flag_tap)
     kiosk_id = kiosk.kiosk_id
+    add_row, add_result = rows.append, results.append
     for offset, ((body, sig), event, body_hash) in enumerate(new):
         event.require_opened()  # the rules below read kind, card, clock and data
         card = cards.get(event.card)
         log_index = events_from + offset
         clock = event.clock
+        kind = event.kind
         time_ms, trusted = event_time(clock.wall_ms, clock.synced, clock.mono_ms, refs.get(clock.boot_id, ()))
-        if event.kind in SHOP_EVENT_KINDS:
+        if kind in SHOP_EVENT_KINDS:
             # Settled here, before its log entry is built: the flags are part of it.
             flags = apply_event(tx, site, event, card, now_ms=now, log_index=log_index, time_ms=time_ms)
-            if event.kind is EventKind.VOID and not flags:  # the shop page's request for it is done
+            if kind is _VOID and not flags:  # the shop page's request for it is done
                 complete_void_request(tx, event.data["id"], now)
-        elif event.kind is EventKind.UNDO:
+        elif kind is _UNDO:
             flags = _flag_undo(tx, event, card, marks, time_ms, log_index=log_index, taps=taps)
             if taps and taps[-1].seq == event.seq:
                 undos[event.seq] = len(rows)
@@ -221,28 +266,40 @@ def _settle(
                 trusted=trusted,
                 enrolled_ms=kiosk.enrolled_ms,
                 taps=taps,
+                standing=standing,
             )
-        rows.append(
-            NewEvent(
-                kiosk_id=kiosk_id,
-                seq=event.seq,
-                body=body,
-                sig=sig,
-                hash=body_hash,
-                kind=event.kind.value,
-                card_id=event.card,
-                wall_ms=clock.wall_ms,
-                flags=tuple(flags),
-                received_ms=now,
-                log_index=log_index,
-                corrected_ms=time_ms if trusted and not clock.synced else None,
+        add_row(
+            (
+                kiosk_id,
+                event.seq,
+                body,
+                sig,
+                body_hash,
+                kind._value_,  # its .value, read without the enum's descriptor (hot path)
+                event.card,
+                clock.wall_ms,
+                _flags_json(flags),
+                now,
+                log_index,
+                time_ms if trusted and not clock.synced else None,
             )
         )
-        results.append({"seq": event.seq, "status": "accepted", "flags": flags})
-        if event.kind in UNDO_KINDS:
-            target = event.data["seq"] if event.kind is EventKind.UNDO else None
-            marks[event.card] = TapMark(event.seq, event.kind, clock.boot_id, clock.mono_ms, target)
+        add_result({"seq": event.seq, "status": "accepted", "flags": flags})
+        if kind in UNDO_KINDS:
+            target = event.data["seq"] if kind is _UNDO else None
+            marks[event.card] = TapMark(event.seq, kind, clock.boot_id, clock.mono_ms, target)
     return _Settled(rows, taps, results, undos)
+
+
+def _flags_json(flags: Sequence[str]) -> str:
+    """:func:`~server.storage.encode_flags` of ``flags``, remembered: a batch's events share a few lists."""
+    key = tuple(flags)
+    text = _FLAGS_JSON.get(key)
+    if text is None:
+        text = encode_flags(key)
+        if len(_FLAGS_JSON) < _FLAGS_JSON_MAX:
+            _FLAGS_JSON[key] = text
+    return text
 
 
 def _flag_undo(
@@ -302,36 +359,49 @@ def _flag_tap(
     trusted: bool,
     enrolled_ms: int,
     taps: list[Tap],
+    standing: dict[str, list[str]] | None = None,
 ) -> list[str]:
     """The flags of an admitted check-in, check-out or ``denied`` event, in the documented order.
 
     ``time_ms`` is the event's time as the ledger counts it (:func:`protocol.clockref.event_time`),
     ``trusted`` whether that time is, ``enrolled_ms`` when its kiosk was enrolled.  A ``denied``
     event gets no card flags: it already records a refusal.  A registered card's check-in or check-out joins
-    ``taps``, to be paired (here, not in the caller: this runs once per event).
+    ``taps``, to be paired (here, not in the caller: this runs once per event).  ``standing``
+    remembers, across a batch, each card's flags when it is not blocked: then
+    :func:`~protocol.economy.clocks.card_flags` reads neither the time nor the block, only the card
+    and the site's policy, so its answer for one event of the card is its answer for all.
     """
     flags: list[str] = []
     if not clock_in_range(time_ms, now):
-        flags.append(Reason.CLOCK_OUT_OF_RANGE.value)
+        flags.append(_CLOCK_OUT_OF_RANGE)
     if card is None:
-        flags.append(Reason.UNKNOWN_CARD.value)
-    if event.kind is not EventKind.DENIED:
+        flags.append(_UNKNOWN_CARD)
+    kind = event.kind
+    if kind is not _DENIED:
         blocked_ms = None if card is None else card.blocked_ms
-        found = card_flags(
-            event.card,
-            blocked_ms,
-            allow_uncredentialed=site.allow_uncredentialed,
-            wall_ms=time_ms,
-        )
-        flags.extend(flag.value for flag in found)
-    if card is not None and event.kind in _TAP_KINDS:
+        found = None if standing is None or blocked_ms is not None else standing.get(event.card)
+        if found is None:
+            found = [
+                flag.value
+                for flag in card_flags(
+                    event.card,
+                    blocked_ms,
+                    allow_uncredentialed=site.allow_uncredentialed,
+                    wall_ms=time_ms,
+                )
+            ]
+            if standing is not None and blocked_ms is None:
+                standing[event.card] = found
+        if found:
+            flags.extend(found)
+    if card is not None and kind in _TAP_KINDS:
         # Any flag on a registered card's tap keeps its shift from paying; the first one names why.
         clock = event.clock
         taps.append(
             Tap(
                 event.kiosk,
                 event.seq,
-                event.kind,
+                kind,
                 event.card,
                 card.volunteer_id,
                 time_ms,
@@ -341,8 +411,8 @@ def _flag_tap(
                 clock.mono_ms,
                 trusted,
                 len(flags) > 1,
-                received_ms=now,
-                enrolled_ms=enrolled_ms,
+                now,
+                enrolled_ms,
             )
         )
     return flags

@@ -146,9 +146,10 @@ class Card:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class TapClock:
+class TapClock(NamedTuple):
     """A tap's clock evidence as pairing needs it (``docs/protocol.md`` "Shifts and tokens").
+
+    A named tuple, not a frozen dataclass: ingest makes one per check-in, for less.
 
     ``flag`` is the tap's first flag and ``other_flags`` whether it has more: a
     ``clock_out_of_range`` tap may still be paid by the monotonic clock, but only

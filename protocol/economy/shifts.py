@@ -15,7 +15,6 @@ order with the taps.  ``docs/protocol.md``
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Final, NamedTuple
 
 from protocol.earning import EarningRules, local_day
@@ -31,6 +30,7 @@ MS_PER_MINUTE: Final = 60_000
 MS_PER_HOUR: Final = 3_600_000
 UNSYNCED_TOLERANCE_MS: Final = 2 * MS_PER_MINUTE  # unsynced wall and mono lengths may differ this much
 LEDGER_KIND_SHIFT: Final = "shift"
+_OUT_OF_RANGE: Final = Reason.CLOCK_OUT_OF_RANGE.value  # read once: a StrEnum's .value is a descriptor call
 
 
 def shift_minutes(start_ms: int, end_ms: int) -> int:
@@ -101,9 +101,11 @@ class Payroll:
         self._paid[key] = paid - shift.tokens
 
 
-@dataclass(frozen=True, slots=True)
-class Tap:
+class Tap(NamedTuple):
     """An admitted check-in or check-out by a registered card.
+
+    A named tuple, not a frozen dataclass: ingest makes one per tap, and a frozen
+    dataclass of 16 fields costs several times as much to make.
 
     ``flag`` is the reason code of the event's first flag, if any: its shift goes to review.
     ``received_ms`` is when the server received the event and ``enrolled_ms`` when its
@@ -341,7 +343,7 @@ def _measure(site: Site, shift: Shift, tap: Tap) -> _Measure:
         start = end - length  # a stale clock at check-in, synced by check-out: trust the later one
     else:
         end = start + length
-    out_of_range = Reason.CLOCK_OUT_OF_RANGE.value
+    out_of_range = _OUT_OF_RANGE
     rescue = (  # one tap's clock is absurd, the other's synced and sane: mono measures it
         (got.flag == out_of_range and not got.other_flags and tap.flag is None and tap.synced)
         or (tap.flag == out_of_range and not tap.other_flags and got.flag is None and got.synced)

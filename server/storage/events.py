@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from typing import Any, Final
 
 from protocol.economy.undo import TapMark
 from protocol.events import EventKind, parse_event
 from server.models import HeldEvent, NewEvent, StoredEvent
 from server.storage.base import Queries
 from server.storage.rows import encode_flags
+
+EVENT_COLUMNS: Final = (
+    *("kiosk_id", "seq", "body", "sig", "hash", "kind", "card_id", "wall_ms", "flags", "received_ms"),
+    *("log_index", "corrected_ms"),
+)  # the order of a row for insert_event_rows
+_INSERT: Final = (
+    f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"
+)
 
 
 class EventsRead(Queries):
@@ -80,27 +89,31 @@ class EventsWrite(EventsRead):
     """An :class:`EventsRead` that also stores events and equivocations."""
 
     def insert_events(self, events: Iterable[NewEvent]) -> None:
-        self._conn.executemany(
-            "INSERT INTO events (kiosk_id, seq, body, sig, hash, kind, card_id, wall_ms, flags, received_ms, "
-            "log_index, corrected_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        self.insert_event_rows(
             (
-                (
-                    e.kiosk_id,
-                    e.seq,
-                    e.body,
-                    e.sig,
-                    e.hash,
-                    e.kind,
-                    e.card_id,
-                    e.wall_ms,
-                    encode_flags(e.flags),
-                    e.received_ms,
-                    e.log_index,
-                    e.corrected_ms,
-                )
-                for e in events
-            ),
+                e.kiosk_id,
+                e.seq,
+                e.body,
+                e.sig,
+                e.hash,
+                e.kind,
+                e.card_id,
+                e.wall_ms,
+                encode_flags(e.flags),
+                e.received_ms,
+                e.log_index,
+                e.corrected_ms,
+            )
+            for e in events
         )
+
+    def insert_event_rows(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        """:meth:`insert_events` of rows made ready already: ingest's hot path.
+
+        Each row is the values of :data:`EVENT_COLUMNS` in order, ``flags`` encoded as
+        :func:`~server.storage.encode_flags` does.
+        """
+        self._conn.executemany(_INSERT, rows)
 
     def insert_equivocation(
         self,

@@ -154,10 +154,26 @@ def shift_from_row(row: Sequence[Any]) -> Shift:
 
 
 def shift_to_row(s: Shift) -> tuple[Any, ...]:
+    """``s`` as a row of :data:`SHIFT_NAMES` (one tuple literal: ingest stores a row per shift)."""
     return (
-        *(s.shift_id, s.card_id, s.volunteer_id, s.site_id, s.kiosk_id, s.in_kiosk, s.in_seq, s.out_kiosk),
-        *(s.out_seq, s.start_ms, s.end_ms, s.minutes, s.tokens, s.status.value, s.reason, s.source),
-        *(s.decision, s.uncapped_tokens),
+        s.shift_id,
+        s.card_id,
+        s.volunteer_id,
+        s.site_id,
+        s.kiosk_id,
+        s.in_kiosk,
+        s.in_seq,
+        s.out_kiosk,
+        s.out_seq,
+        s.start_ms,
+        s.end_ms,
+        s.minutes,
+        s.tokens,
+        s.status.value,
+        s.reason,
+        s.source,
+        s.decision,
+        s.uncapped_tokens,
     )
 
 
