@@ -700,10 +700,11 @@ def decode_wire_item(item: object) -> tuple[bytes, bytes, Opening | SealedOpenin
         _require_fields(item, expected, "event item")
     body = b64decode(item["body"], field="body")
     signature = b64decode(item["sig"], field="sig", length=SIGNATURE_BYTES)
+    # The item has exactly the fields ``expected`` names now: which set it is tells what came beside.
     opening: Opening | SealedOpening | None = None
-    if "opening" in item:
+    if expected is _ITEM_WITH_OPENING:
         opening = parse_opening(item["opening"], field="opening")
-    elif "sealed_opening" in item:
+    elif expected is _ITEM_WITH_SEALED_OPENING:
         opening = parse_sealed_opening(item["sealed_opening"])
     return body, signature, opening
 
