@@ -82,7 +82,6 @@ def decode_batch_request(data: bytes) -> BatchRequest:
         raise MalformedError(Reason.BATCH_TOO_LARGE, f"{len(items)} events, limit {MAX_BATCH_EVENTS}")
     if not items:
         raise MalformedError(Reason.MALFORMED_REQUEST, "a batch holds at least one event")
-    decoded = [decode_wire_item(item) for item in items]
-    return BatchRequest(
-        [(body, sig) for body, sig, _ in decoded], clock, tuple(opening for _, _, opening in decoded)
-    )
+    # Transposed by zip, in C: the items' (body, signature) pairs and their openings, in order.
+    bodies, signatures, openings = zip(*[decode_wire_item(item) for item in items], strict=True)
+    return BatchRequest(list(zip(bodies, signatures, strict=True)), clock, openings)

@@ -148,11 +148,13 @@ def parse_opening(value: object, *, field: str = "opening") -> Opening:
     if not isinstance(salt, str) or _SALT.fullmatch(salt) is None:
         raise MalformedError(Reason.BAD_FIELD, f"{field}.salt is not 32 lowercase hex digits")
     card = ids.require_id(value["card"], ids.CARD, ids.UID_CARD, field=f"{field}.card")
-    sealed = {name: value[name] for name in SEALED_FIELDS} if "kind" in value else None
-    if sealed is not None:
-        # What canonical_json refuses, without encoding it: ``ref`` encodes it once, when it is checked.
-        check_canonical(sealed)
-    return Opening(card=card, salt=salt, sealed=sealed)
+    if "kind" not in value:
+        return Opening(card, salt)
+    # SEALED_FIELDS, named one by one: a literal is built faster than a comprehension over the set.
+    sealed = {"clock": value["clock"], "data": value["data"], "kind": value["kind"]}
+    # What canonical_json refuses, without encoding it: ``ref`` encodes it once, when it is checked.
+    check_canonical(sealed)
+    return Opening(card, salt, sealed)
 
 
 MAX_SEALED_OPENING_BYTES: Final = 2048  # a sealed box: 48 bytes around an opening of at most ~1.5 KB

@@ -15,7 +15,7 @@ import base64
 import binascii
 import json
 import json.encoder
-from typing import Any
+from typing import Any, Final
 
 from protocol.errors import MalformedError
 from protocol.reasons import Reason
@@ -25,6 +25,9 @@ MAX_SAFE_INT = 2**53 - 1
 MAX_DEPTH = 8
 
 JsonValue = dict[str, Any] | list[Any] | str | int | bool
+# As tuples, built once: ``isinstance(x, list | dict)`` builds the union on every call.
+_LEAVES: Final = (bool, str)
+_CONTAINERS: Final = (list, dict)
 
 
 def _check_value(value: object, depth: int = 1, null_reason: Reason = Reason.BAD_FIELD) -> None:
@@ -36,7 +39,12 @@ def _check_value(value: object, depth: int = 1, null_reason: Reason = Reason.BAD
     kind = type(value)
     if kind is str or kind is bool:  # the common leaves by exact type first: a tap runs this check
         return
-    if isinstance(value, bool | str):  # a subclass (a StrEnum member): as its base
+    if kind is dict:  # the common container, by exact type: the same checks as the general path below
+        if depth > MAX_DEPTH:
+            raise MalformedError(Reason.BAD_FIELD, f"nesting deeper than {MAX_DEPTH} levels")
+        _check_items(value, depth, null_reason)  # type: ignore[arg-type]  # a dict: its type was checked
+        return
+    if isinstance(value, _LEAVES):  # a subclass (a StrEnum member): as its base
         return
     if value is None:
         raise MalformedError(null_reason, "null is not allowed")
@@ -45,7 +53,7 @@ def _check_value(value: object, depth: int = 1, null_reason: Reason = Reason.BAD
             raise MalformedError(Reason.BAD_FIELD, "integer outside the safe range")
         return
     # Counted per container, so an empty object or array at level 9 is refused too.
-    if isinstance(value, list | dict) and depth > MAX_DEPTH:
+    if isinstance(value, _CONTAINERS) and depth > MAX_DEPTH:
         raise MalformedError(Reason.BAD_FIELD, f"nesting deeper than {MAX_DEPTH} levels")
     # A string, a boolean or a safe integer inside is passed over here, not in a call of its own
     # (the common case, and most of the cost); anything else is judged by the call as before.
@@ -57,20 +65,50 @@ def _check_value(value: object, depth: int = 1, null_reason: Reason = Reason.BAD
             _check_value(item, depth + 1, null_reason)
         return
     if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise MalformedError(Reason.BAD_FIELD, "object key is not a string")
-            kind = type(item)
-            if kind is str or kind is bool or (kind is int and -MAX_SAFE_INT <= item <= MAX_SAFE_INT):
-                continue
-            _check_value(item, depth + 1, null_reason)
+        _check_items(value, depth, null_reason)
         return
     raise MalformedError(Reason.BAD_FIELD, f"type {type(value).__name__} is not allowed")
 
 
+def _check_items(value: dict[Any, Any], depth: int, null_reason: Reason) -> None:
+    """The keys and values of an object at level ``depth`` (its own depth checked by the caller)."""
+    for key, item in value.items():
+        if not isinstance(key, str):
+            raise MalformedError(Reason.BAD_FIELD, "object key is not a string")
+        kind = type(item)
+        if kind is str or kind is bool or (kind is int and -MAX_SAFE_INT <= item <= MAX_SAFE_INT):
+            continue
+        _check_value(item, depth + 1, null_reason)
+
+
 def check_canonical(value: object) -> None:
     """Refuse what :func:`canonical_json` would refuse (``bad_field``), without encoding anything."""
+    if type(value) is dict and _shallow_and_plain(value):
+        return
     _check_value(value)
+
+
+def _shallow_and_plain(value: dict[Any, Any]) -> bool:
+    """Whether ``value`` holds only plain leaves and objects of them, all keys strings.
+
+    Such a value is canonical, and the common one (an event opening's sealed fields), so
+    one loop without a call per object tells; ``False`` says nothing, and the full walk
+    (:func:`_check_value`) judges the value and finds its first fault as it always did.
+    """
+    for key, item in value.items():
+        kind = type(item)
+        if kind is dict:
+            for inner_key, leaf in item.items():
+                kind = type(leaf)
+                if type(inner_key) is not str or not (
+                    kind is str or kind is bool or (kind is int and -MAX_SAFE_INT <= leaf <= MAX_SAFE_INT)
+                ):
+                    return False
+        elif not (kind is str or kind is bool or (kind is int and -MAX_SAFE_INT <= item <= MAX_SAFE_INT)):
+            return False
+        if type(key) is not str:
+            return False
+    return True
 
 
 def canonical_json(value: dict[str, Any]) -> bytes:
@@ -86,6 +124,11 @@ def sorted_json(value: dict[str, Any]) -> bytes:
     null or unsafe integer); anything else wants :func:`canonical_json`.
     """
     return _dumps(value)
+
+
+def sorted_json_text(value: dict[str, Any]) -> str:
+    """:func:`sorted_json` as text, for a caller that matches a pattern on it before it hashes the bytes."""
+    return _dumps_text(value)
 
 
 def _not_serializable(value: object) -> object:
@@ -107,9 +150,14 @@ _ENCODER: Any = (
 
 def _dumps(value: dict[str, Any]) -> bytes:
     """``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)`` as ASCII bytes."""
+    return _dumps_text(value).encode("ascii")
+
+
+def _dumps_text(value: dict[str, Any]) -> str:
+    """``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)``."""
     if _ENCODER is None:
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
-    return "".join(_ENCODER(value, 0)).encode("ascii")
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return "".join(_ENCODER(value, 0))
 
 
 def _reject_constant(name: str) -> None:

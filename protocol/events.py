@@ -40,6 +40,7 @@ from protocol.encoding import (
     canonical_json,
     parse_canonical_json,
     sorted_json,
+    sorted_json_text,
 )
 from protocol.errors import MalformedError
 from protocol.keys import SIGNATURE_BYTES, PrivateKey, PublicKey
@@ -361,19 +362,22 @@ def _require_fields(obj: Mapping[str, Any], expected: frozenset[str], where: str
 # only the fast path: every value is still checked against the same rules below, and anything the
 # pattern does not match (all malformed input among it) goes to the full parser for its reason.
 _INT = r"(0|[1-9][0-9]{0,15})"
-_CLOCK_AND_DATA: Final = (
+_CARD_GROUP: Final = r'\{"card":"([cu]_[0-9a-f]{32})",'
+# What a v2 event seals besides the card, in the v1 layout: clock, data and kind.
+_CLOCK_DATA_KIND: Final = (
     r'"clock":\{"boot":"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})",'
     r'"mono_ms":' + _INT + r',"synced":(true|false),"wall_ms":' + _INT + r"\},"
     r'"data":(?:\{\}|\{"reason":"([a-z][a-z0-9_]{0,39})"\}'
     r'|\{(?:"amount":' + _INT + r',)?"id":"(r_[0-9a-f]{32})"(?:,"online":(true|false))?'
     r'(?:,"staff":"(e_[0-9a-f]{32})")?\}|\{"seq":([1-9][0-9]{0,15})\}),'
-    r'"kind":"(check_in|check_out|denied|redeem|undo|void)",'
-    r'"kiosk":"(k_[0-9a-f]{32})","prev":"([0-9a-f]{64})",'
+    r'"kind":"(check_in|check_out|denied|redeem|undo|void)"'
 )
 _CANONICAL_EVENT: Final = re.compile(
-    r'\{"card":"([cu]_[0-9a-f]{32})",' + _CLOCK_AND_DATA + r'"seq":([1-9][0-9]{0,15}),'
-    r'"type":"kokreativ\.event","v":1\}'
+    _CARD_GROUP + _CLOCK_DATA_KIND + r',"kiosk":"(k_[0-9a-f]{32})","prev":"([0-9a-f]{64})",'
+    r'"seq":([1-9][0-9]{0,15}),"type":"kokreativ\.event","v":1\}'
 )
+# An opening's sealed fields with its card, as its commitment hashes them: the v1 layout up to ``kind``.
+_CANONICAL_SEALED: Final = re.compile(_CARD_GROUP + _CLOCK_DATA_KIND + r"\}")
 # v2: only the chain place and the commitment.
 _CANONICAL_EVENT_V2: Final = re.compile(
     r'\{"kiosk":"(k_[0-9a-f]{32})","prev":"([0-9a-f]{64})","ref":"([0-9a-f]{64})",'
@@ -393,32 +397,52 @@ def _parse_canonical_layout(body: bytes) -> Event | None:
         return None
     match = _CANONICAL_EVENT.fullmatch(text)
     if match is None:
-        sealed = _CANONICAL_EVENT_V2.fullmatch(text)
-        if sealed is None:
-            return None
-        kiosk, prev, ref, seq = sealed.groups()
-        if int(seq) > MAX_SAFE_INT or (seq == "1") != (prev == GENESIS_PREV):
-            return None
-        return _sealed(kiosk, int(seq), prev, ref)
-    (
-        card,
-        boot,
-        mono,
-        synced,
-        wall,
-        reason,
-        amount,
-        redemption,
-        online,
-        staff,
-        target,
-        kind,
-        kiosk,
-        prev,
-        seq,
-    ) = match.groups()
-    numbers = (int(mono), int(wall), int(seq))
-    if max(numbers) > MAX_SAFE_INT or (numbers[2] == 1) != (prev == GENESIS_PREV):
+        place = _v2_place(text)
+        return None if place is None else _sealed(*place)
+    groups = match.groups()
+    kiosk, prev, seq_text = groups[12:]
+    seq = int(seq_text)
+    if seq > MAX_SAFE_INT or (seq == 1) != (prev == GENESIS_PREV):
+        return None
+    part = _sealed_part(*groups[1:12])
+    if part is None:
+        return None
+    kind, clock, data = part
+    return Event(kiosk, seq, prev, kind, groups[0], clock, data)
+
+
+def _v2_place(text: str) -> tuple[str, int, str, str] | None:
+    """``(kiosk, seq, prev, ref)`` if ``text`` is a v2 event in the canonical layout that obeys every rule."""
+    match = _CANONICAL_EVENT_V2.fullmatch(text)
+    if match is None:
+        return None
+    kiosk, prev, ref, seq_text = match.groups()
+    seq = int(seq_text)
+    if seq > MAX_SAFE_INT or (seq == 1) != (prev == GENESIS_PREV):
+        return None
+    return kiosk, seq, prev, ref
+
+
+def _sealed_part(
+    boot: str,
+    mono_text: str,
+    synced: str,
+    wall_text: str,
+    reason: str | None,
+    amount: str | None,
+    redemption: str | None,
+    online: str | None,
+    staff: str | None,
+    target: str | None,
+    kind: str,
+) -> tuple[EventKind, ClockEvidence, dict[str, Any]] | None:
+    """Kind, clock and data from the groups of :data:`_CLOCK_DATA_KIND` if they obey every v1 rule.
+
+    The pattern fixes each value's form; the rules left are the numbers' range and which
+    data fields each kind takes.  ``None`` if they do not.
+    """
+    mono, wall = int(mono_text), int(wall_text)
+    if mono > MAX_SAFE_INT or wall > MAX_SAFE_INT:
         return None
     # Plain strings, not ``EventKind.X.value``: an enum's ``value`` is a property call, per event.
     data: dict[str, Any] = {}
@@ -447,15 +471,7 @@ def _parse_canonical_layout(body: bytes) -> Event | None:
         if staff is not None:
             return None
         data = {"id": redemption}
-    return Event(
-        kiosk=kiosk,
-        seq=numbers[2],
-        prev=prev,
-        kind=_KINDS[kind],
-        card=card,
-        clock=ClockEvidence(wall_ms=numbers[1], synced=synced == "true", boot_id=boot, mono_ms=numbers[0]),
-        data=data,
-    )
+    return _KINDS[kind], ClockEvidence(wall, synced == "true", boot, mono), data
 
 
 SEALED_CLOCK: Final = ClockEvidence(
@@ -500,38 +516,78 @@ def _opened_full(event: Event, opening: Opening) -> Event:
 def _opened_fast(event: Event, opening: Opening) -> Event | None:
     """:meth:`Event.opened` in one pass for an opening in the canonical layout, else ``None``.
 
-    The opening's sealed fields are encoded once, as its commitment hashes them; the
-    same bytes with the event's chain place appended are the v1 event they describe,
-    which :func:`_parse_canonical_layout` checks by every v1 rule.  A match means the
-    encoding is canonical (the pattern admits no float, null or unsafe integer) and the
-    rules pass, so only ``opening_mismatch`` is left to decide.  Anything else (``None``)
-    takes :func:`_opened_full`, which finds the reason; a test holds the two equal.
+    The event's chain place is checked by the v2 rules first, as :func:`parse_event`
+    checks it (an :class:`Event` may be made by hand); :func:`_open_place` does the
+    rest.  Anything else (``None``) takes :func:`_opened_full`, which finds the reason;
+    a test holds the two equal.
     """
     assert opening.sealed is not None and event.ref is not None
     if type(event.seq) is not int:
         return None
     try:
-        sealed = sorted_json({"card": opening.card, **opening.sealed})
-        chain = (event.kiosk.encode("ascii"), event.prev.encode("ascii"), event.seq)
+        kiosk, prev, ref = (
+            event.kiosk.encode("ascii"),
+            event.prev.encode("ascii"),
+            event.ref.encode("ascii"),
+        )
+    except (TypeError, ValueError, AttributeError):
+        return None
+    body = b'{"kiosk":"%s","prev":"%s","ref":"%s","seq":%d,"type":"kokreativ.event","v":2}' % (
+        kiosk,
+        prev,
+        ref,
+        event.seq,
+    )
+    place = _v2_place(body.decode("ascii"))
+    return None if place is None else _open_place(*place, opening, event.version)
+
+
+def _open_place(
+    kiosk: str, seq: int, prev: str, ref: str, opening: Opening, version: int = COMMITTED_VERSION
+) -> Event | None:
+    """The v2 event at a chain place the v2 rules passed, opened, if ``opening`` is in the canonical layout.
+
+    The opening's sealed fields are encoded once, as its commitment hashes them:
+    ``{"card", "clock", "data", "kind"}`` is the v1 layout up to ``kind``, which
+    :data:`_CANONICAL_SEALED` and :func:`_sealed_part` check by every v1 rule.  The v1
+    event the opening describes is those fields with this chain place, whose rules are
+    the v2 ones it passed.  A match means the encoding is canonical (the pattern admits
+    no float, null or unsafe integer) and the rules pass, so only ``opening_mismatch`` is
+    left to decide.  ``None`` otherwise: the caller's long way finds the reason.
+    """
+    try:
+        text = sorted_json_text({"card": opening.card, **opening.sealed})  # type: ignore[dict-item]
     except (TypeError, ValueError, RecursionError, AttributeError):
         return None
-    plain = _parse_canonical_layout(
-        b'%s,"kiosk":"%s","prev":"%s","seq":%d,"type":"kokreativ.event","v":1}' % (sealed[:-1], *chain)
-    )
-    if plain is None or plain.card != opening.card:
+    match = _CANONICAL_SEALED.fullmatch(text)
+    if match is None:
         return None
-    opening.check_encoded(event.ref, sealed)
-    return Event(
-        kiosk=plain.kiosk,
-        seq=plain.seq,
-        prev=plain.prev,
-        kind=plain.kind,
-        card=plain.card,
-        clock=plain.clock,
-        data=plain.data,
-        version=event.version,
-        ref=event.ref,
-    )
+    groups = match.groups()
+    part = _sealed_part(*groups[1:])
+    if part is None or groups[0] != opening.card:
+        return None
+    opening.check_encoded(ref, text.encode("ascii"))
+    kind, clock, data = part
+    return Event(kiosk, seq, prev, kind, groups[0], clock, data, version, ref)
+
+
+def open_canonical(body: bytes, opening: Opening) -> Event | None:
+    """``parse_event(body).opened(opening)`` in one pass, or ``None``: then take that long way.
+
+    Ingest opens nearly every event it parses: a canonical v2 event with its opening
+    beside it.  Here its chain place is checked as :func:`parse_event` checks it and
+    the opening as :meth:`Event.opened` does (:func:`_open_place`), building one
+    :class:`Event` instead of three.  ``opening_mismatch`` is raised as ``opened``
+    raises it; any other refusal is left to the long way (``None``), which finds it.
+    """
+    if opening.sealed is None or len(body) > MAX_EVENT_BYTES:
+        return None
+    try:
+        text = body.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    place = _v2_place(text)
+    return None if place is None else _open_place(*place, opening)
 
 
 def parse_event(body: bytes) -> Event:
@@ -644,10 +700,11 @@ def decode_wire_item(item: object) -> tuple[bytes, bytes, Opening | SealedOpenin
         _require_fields(item, expected, "event item")
     body = b64decode(item["body"], field="body")
     signature = b64decode(item["sig"], field="sig", length=SIGNATURE_BYTES)
+    # The item has exactly the fields ``expected`` names now: which set it is tells what came beside.
     opening: Opening | SealedOpening | None = None
-    if "opening" in item:
+    if expected is _ITEM_WITH_OPENING:
         opening = parse_opening(item["opening"], field="opening")
-    elif "sealed_opening" in item:
+    elif expected is _ITEM_WITH_SEALED_OPENING:
         opening = parse_sealed_opening(item["sealed_opening"])
     return body, signature, opening
 

@@ -11,6 +11,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from protocol import MalformedError, Reason, b64decode, b64encode, canonical_json, parse_canonical_json
+from protocol.encoding import _check_value, _shallow_and_plain, check_canonical
 
 MAX_SAFE_INT = 2**53 - 1
 LIMIT = 1 << 20  # generous, so size never decides in these tests
@@ -242,3 +243,38 @@ def test_the_reused_encoder_writes_what_json_dumps_writes(value: dict[str, Any])
     """``canonical_json`` keeps one encoder for every call (issue 21): its bytes are ``json.dumps``'s."""
     expected = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
     assert canonical_json(value) == expected
+
+
+# Anything JSON or a caller may hand over, shallow or deep, with what canonical JSON refuses among it.
+anything = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | strings,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(strings | st.integers(), inner, max_size=3)
+        | st.tuples(inner)
+    ),
+    max_leaves=10,
+)
+
+
+def _refusal(check: Any, value: object) -> tuple[Reason, str] | None:
+    try:
+        check(value)
+    except MalformedError as exc:
+        return exc.reason, str(exc)
+    return None
+
+
+@given(st.dictionaries(strings | st.integers(), anything, max_size=4) | anything)
+def test_check_canonical_refuses_exactly_what_the_full_walk_refuses(value: object) -> None:
+    """``check_canonical``'s one-loop pass for shallow plain objects (issue 21) never lets through what
+    the full walk refuses, and the refusal is the full walk's own."""
+    assert _refusal(check_canonical, value) == _refusal(_check_value, value)
+    if isinstance(value, dict) and _shallow_and_plain(value):
+        assert _refusal(_check_value, value) is None
+
+
+@given(st.dictionaries(strings, st.dictionaries(strings, scalars, max_size=4) | scalars, max_size=4))
+def test_shallow_plain_objects_take_the_one_loop_pass(value: dict[str, Any]) -> None:
+    assert _shallow_and_plain(value)
+    assert _refusal(_check_value, value) is None

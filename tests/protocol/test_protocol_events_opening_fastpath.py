@@ -1,4 +1,4 @@
-"""The one-pass way of opening a v2 event must judge every opening exactly as the full path does."""
+"""The one-pass ways of opening a v2 event must judge every opening exactly as the full path does."""
 
 from __future__ import annotations
 
@@ -10,7 +10,15 @@ from hypothesis import strategies as st
 
 from protocol import ProtocolError
 from protocol.commitments import Opening
-from protocol.events import Event, EventKind, _opened_fast, _opened_full, _sealed
+from protocol.events import (
+    Event,
+    EventKind,
+    _opened_fast,
+    _opened_full,
+    _sealed,
+    open_canonical,
+    parse_event,
+)
 from tests.protocol.test_protocol_events import events as valid_events
 
 plain_events = valid_events().filter(lambda event: event.version == 1)
@@ -102,3 +110,69 @@ def test_the_fast_path_hashes_what_the_commitment_hashes(event: Event) -> None:
     with pytest.raises(ProtocolError) as caught:
         sealed.opened(tampered)
     assert caught.value.reason.value == "opening_mismatch"
+
+
+def _long_way(body: bytes, opening: Opening) -> Event | str:
+    """What ingest did before :func:`open_canonical`: parse the bytes, then open the event."""
+    try:
+        return parse_event(body).opened(opening)
+    except ProtocolError as exc:
+        return exc.reason.value
+
+
+def _one_pass(body: bytes, opening: Opening) -> Event | str | None:
+    try:
+        return open_canonical(body, opening)
+    except ProtocolError as exc:
+        return exc.reason.value
+
+
+@given(plain_events)
+def test_open_canonical_opens_every_valid_event_as_parsing_then_opening_does(event: Event) -> None:
+    sealed, opening = _committed(event)
+    body = sealed.to_bytes()
+    assert _one_pass(body, opening) == _long_way(body, opening) == sealed.opened(opening)
+
+
+@settings(max_examples=400)
+@given(plain_events, st.data())
+def test_open_canonical_judges_a_tampered_opening_as_the_long_way_does(
+    event: Event, data: st.DataObject
+) -> None:
+    fields = {"clock": event.clock.to_json(), "data": dict(event.data), "kind": event.kind.value}
+    where = data.draw(st.sampled_from(["clock", "data", "kind", "clock.field", "data.field", "card"]))
+    value = data.draw(json_values)
+    card: Any = event.card
+    if where == "card":
+        card = value
+    elif where in ("clock", "data", "kind"):
+        fields[where] = value
+    else:
+        outer, _, _ = where.partition(".")
+        name = data.draw(st.sampled_from([*fields[outer], "extra", "mono_ms", "seq", "amount"]))
+        fields[outer] = {**fields[outer], name: value}
+    sealed, opening = _committed(event, fields)
+    opening = Opening(card, opening.salt, opening.sealed)
+    body = sealed.to_bytes()
+    fast = _one_pass(body, opening)
+    assert fast is None or fast == _long_way(body, opening)
+
+
+@settings(max_examples=300)
+@given(plain_events, st.data())
+def test_open_canonical_judges_a_mutated_body_as_the_long_way_does(event: Event, data: st.DataObject) -> None:
+    sealed, opening = _committed(event)
+    body = bytearray(sealed.to_bytes())
+    for _ in range(data.draw(st.integers(1, 3))):
+        index = data.draw(st.integers(0, len(body) - 1))
+        body[index] = data.draw(st.sampled_from(b'0123456789abcdefxyz_"{}:,-ku \\\x00\xff'))
+    mutated = bytes(body)
+    fast = _one_pass(mutated, opening)
+    assert fast is None or fast == _long_way(mutated, opening)
+
+
+@given(plain_events)
+def test_open_canonical_leaves_v1_events_and_card_only_openings_to_the_long_way(event: Event) -> None:
+    sealed, opening = _committed(event)
+    assert open_canonical(event.to_bytes(), opening) is None
+    assert open_canonical(sealed.to_bytes(), Opening(opening.card, opening.salt)) is None
