@@ -76,7 +76,8 @@ def _open_turn_file(path: Path) -> int | None:
 
 
 class SqliteStorage(Storage):
-    """One SQLite ledger file.  Thread-safe: every transaction holds the connection's lock.
+    """One SQLite ledger file.  Thread-safe: a write transaction holds the writer's connection and
+    this process's turn (``ledger.db-writer``); a read runs on a read connection of its own.
 
     Example::
 
@@ -98,7 +99,12 @@ class SqliteStorage(Storage):
         self._reader_count = 0
         self._closed = False
         self._trace: Callable[[str], object] | None = None
-        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        try:
+            self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        except BaseException:
+            if self._turn_fd is not None:
+                os.close(self._turn_fd)
+            raise
         try:
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute("PRAGMA synchronous = FULL")
@@ -110,6 +116,8 @@ class SqliteStorage(Storage):
                 self.migrate()
         except BaseException:
             self._conn.close()
+            if self._turn_fd is not None:
+                os.close(self._turn_fd)
             raise
 
     @property
