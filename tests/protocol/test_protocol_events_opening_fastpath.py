@@ -37,6 +37,24 @@ def _committed(event: Event, sealed: dict[str, Any] | None = None) -> tuple[Even
     return _sealed(event.kiosk, event.seq, event.prev, ref), opening
 
 
+def _tampered(event: Event, data: st.DataObject, *, card_too: bool) -> tuple[dict[str, Any], Any]:
+    """``event``'s sealed fields and card, one of them (or a field inside) replaced by any JSON value."""
+    fields = {"clock": event.clock.to_json(), "data": dict(event.data), "kind": event.kind.value}
+    places = ["clock", "data", "kind", "clock.field", "data.field", *(["card"] if card_too else [])]
+    where = data.draw(st.sampled_from(places))
+    value = data.draw(json_values)
+    card: Any = event.card
+    if where == "card":
+        card = value
+    elif where in ("clock", "data", "kind"):
+        fields[where] = value
+    else:
+        outer, _, _ = where.partition(".")
+        name = data.draw(st.sampled_from([*fields[outer], "extra", "mono_ms", "seq", "amount"]))
+        fields[outer] = {**fields[outer], name: value}
+    return fields, card
+
+
 def _outcome(open_it: Any, event: Event, opening: Opening) -> Event | str:
     try:
         return open_it(event, opening)  # type: ignore[no-any-return]
@@ -84,15 +102,7 @@ json_values = st.recursive(
 def test_a_tampered_opening_is_judged_exactly_as_the_full_path_judges_it(
     event: Event, data: st.DataObject
 ) -> None:
-    fields = {"clock": event.clock.to_json(), "data": dict(event.data), "kind": event.kind.value}
-    where = data.draw(st.sampled_from(["clock", "data", "kind", "clock.field", "data.field"]))
-    value = data.draw(json_values)
-    if where in ("clock", "data", "kind"):
-        fields[where] = value
-    else:
-        outer, _, _ = where.partition(".")
-        name = data.draw(st.sampled_from([*fields[outer], "extra", "mono_ms", "seq", "amount"]))
-        fields[outer] = {**fields[outer], name: value}
+    fields, _ = _tampered(event, data, card_too=False)
     sealed, opening = _committed(event, fields)
     expected = _outcome(_opened_full, sealed, opening)
     assert _outcome(Event.opened, sealed, opening) == expected
@@ -139,18 +149,7 @@ def test_open_canonical_opens_every_valid_event_as_parsing_then_opening_does(eve
 def test_open_canonical_judges_a_tampered_opening_as_the_long_way_does(
     event: Event, data: st.DataObject
 ) -> None:
-    fields = {"clock": event.clock.to_json(), "data": dict(event.data), "kind": event.kind.value}
-    where = data.draw(st.sampled_from(["clock", "data", "kind", "clock.field", "data.field", "card"]))
-    value = data.draw(json_values)
-    card: Any = event.card
-    if where == "card":
-        card = value
-    elif where in ("clock", "data", "kind"):
-        fields[where] = value
-    else:
-        outer, _, _ = where.partition(".")
-        name = data.draw(st.sampled_from([*fields[outer], "extra", "mono_ms", "seq", "amount"]))
-        fields[outer] = {**fields[outer], name: value}
+    fields, card = _tampered(event, data, card_too=True)
     sealed, opening = _committed(event, fields)
     opening = Opening(card, opening.salt, opening.sealed)
     body = sealed.to_bytes()
