@@ -33,6 +33,7 @@ from server.errors import DataDirError
 from server.keyfiles import fsync_dir
 from server.storage import ReadTx, SqliteStorage, is_postgres
 from server.storage.postgres import PgConnection, PostgresStorage, copy_ledger, sqlite_tables
+from server.storage.sqlite import WRITER_LOCK_SUFFIX
 from server.tlog import StoredHashes, latest_checkpoint
 from server.tlogtree import Frontier
 
@@ -166,7 +167,7 @@ def migrate_to_postgres(data_dir: Path, url: str) -> MigrationResult:
             target.close()
     record_database(data_dir, url)
     os.rename(source_path, kept)
-    for suffix in ("-wal", "-shm"):
+    for suffix in ("-wal", "-shm", WRITER_LOCK_SUFFIX):
         Path(f"{source_path}{suffix}").unlink(missing_ok=True)
     fsync_dir(data_dir)
     return MigrationResult(database=target.database, facts=after, kept=kept)

@@ -7,6 +7,7 @@ explains the choices: WAL, ``synchronous=FULL``, ``BEGIN IMMEDIATE``).
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import sqlite3
 import threading
@@ -21,6 +22,8 @@ from protocol.clock import now_ms
 from server.errors import StorageUnavailable
 from server.schema import MIGRATIONS, Migration
 from server.storage.engine import ReadTx, Storage, Tx
+
+log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_S = 10.0  # how long a writer waits for another process's write transaction, then 503
 # How often a writer waiting for its turn looks again: a few syscalls per millisecond of waiting.
@@ -62,17 +65,24 @@ def _storage_errors() -> Iterator[None]:
 def _open_turn_file(path: Path) -> int | None:
     """The writers' lock file beside the ledger, opened; ``None`` for an in-memory ledger or where none opens.
 
-    Without it (a read-only folder) writers are ordered by SQLite's busy handler alone, as before.
+    Without it (a folder where it cannot be made or opened) writers are ordered by SQLite's
+    busy handler alone, as before this file existed; that is logged.
     """
-    if str(path) == ":memory:" or str(path).startswith("file:"):
+    if _in_memory(path):
         return None
     turn = path.with_name(path.name + WRITER_LOCK_SUFFIX)
+    reasons: list[str] = []
     for flags in (os.O_RDWR | os.O_CREAT, os.O_RDONLY):
         try:
             return os.open(turn, flags | os.O_CLOEXEC, 0o600)
-        except OSError:
-            continue
+        except OSError as exc:
+            reasons.append(exc.strerror or type(exc).__name__)
+    log.warning("cannot open %s (%s): writers wait in SQLite's busy handler instead", turn, reasons[-1])
     return None
+
+
+def _in_memory(path: Path) -> bool:
+    return str(path) == ":memory:" or str(path).startswith("file:")
 
 
 class SqliteStorage(Storage):
@@ -93,10 +103,14 @@ class SqliteStorage(Storage):
         self.path = path
         self._lock = threading.Lock()
         self._writer = threading.Lock()  # one writer of this process waits for its turn at a time
+        self.busy_timeout_s = BUSY_TIMEOUT_S  # a writer's wait for another process, then 503
         self._turn_fd = _open_turn_file(path)
-        self._readers_lock = threading.Lock()
+        self._pooled = not _in_memory(path)  # another connection to ":memory:" would be another database
+        self._readers_lock = threading.Condition()
         self._idle_readers: list[sqlite3.Connection] = []
         self._reader_count = 0
+        self._reading = 0  # reads under way on read connections
+        self._paused = False  # scrub() waits for reads to end, and keeps new ones off the pool
         self._closed = False
         self._trace: Callable[[str], object] | None = None
         try:
@@ -129,7 +143,9 @@ class SqliteStorage(Storage):
         return self._conn
 
     def close(self) -> None:
-        with self._lock:
+        # The writer's lock first, as a write takes them: a write under way (or waiting for its turn)
+        # ends before the lock file is closed, so its late unlock never reaches a reused descriptor.
+        with self._writer, self._lock:
             self._conn.close()
             if self._turn_fd is not None:
                 os.close(self._turn_fd)
@@ -152,14 +168,14 @@ class SqliteStorage(Storage):
         holds no connection and looks again every half millisecond, and
         ``BEGIN IMMEDIATE`` then finds the file free.  Another program that writes
         the file without the lock (the backup, a migration) is still waited for by
-        SQLite's busy handler, as before; ``BUSY_TIMEOUT_S`` bounds both waits.
+        SQLite's busy handler, as before; ``busy_timeout_s`` bounds both waits.
         """
         with self._writer:
             fd = self._turn_fd
             if fd is None:  # an in-memory ledger, or a folder where no lock file can be opened
                 yield
                 return
-            deadline = time.monotonic() + BUSY_TIMEOUT_S
+            deadline = time.monotonic() + self.busy_timeout_s
             while True:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -209,14 +225,30 @@ class SqliteStorage(Storage):
 
         With ``vacuum`` the file is rebuilt too, so no free page keeps what a
         dropped table held (the plaintext of :func:`server.people.seal_legacy`).
-        Best effort against readers: a reader that holds a snapshot keeps its
-        frames until it ends, the next call truncates them.
+        This process's reads are held off meanwhile: the reads under way end first
+        (waited for up to ``busy_timeout_s``) and new ones wait, as they did when every
+        read took the writer's connection.  Best effort against other processes'
+        readers: one that holds a snapshot keeps its frames until it ends, the next
+        call truncates them.
         """
-        with self._lock, _storage_errors():
+        with self._readers_paused(), self._lock, _storage_errors():
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             if vacuum:
                 self._conn.execute("VACUUM")
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    @contextmanager
+    def _readers_paused(self) -> Iterator[None]:
+        """No read on a read connection in the block: those under way end first, new ones take ``_lock``."""
+        with self._readers_lock:
+            self._paused = True
+            if not self._readers_lock.wait_for(lambda: self._reading == 0, timeout=self.busy_timeout_s):
+                log.warning("a read held its snapshot through a scrub; the next scrub truncates the rest")
+        try:
+            yield
+        finally:
+            with self._readers_lock:
+                self._paused = False
 
     @contextmanager
     def write(self) -> Iterator[Tx]:
@@ -273,23 +305,27 @@ class SqliteStorage(Storage):
 
     def _take_reader(self) -> sqlite3.Connection | None:
         """An idle read connection, a new one while fewer than ``MAX_READERS`` exist, else ``None``."""
-        if self._turn_fd is None:  # an in-memory ledger: another connection would be another database
+        if not self._pooled:
             return None
         with self._readers_lock:
-            if self._closed:
+            if self._closed or self._paused:
                 return None
             if self._idle_readers:
                 reader = self._idle_readers.pop()
                 reader.set_trace_callback(self._trace)
+                self._reading += 1
                 return reader
             if self._reader_count >= MAX_READERS:
                 return None
             self._reader_count += 1
+            self._reading += 1
         try:
             return self._open_reader()
         except BaseException:
             with self._readers_lock:
                 self._reader_count -= 1
+                self._reading -= 1
+                self._readers_lock.notify_all()
             raise
 
     def _open_reader(self) -> sqlite3.Connection:
@@ -305,6 +341,8 @@ class SqliteStorage(Storage):
 
     def _give_back(self, reader: sqlite3.Connection) -> None:
         with self._readers_lock:
+            self._reading -= 1
+            self._readers_lock.notify_all()
             if not self._closed:
                 self._idle_readers.append(reader)
                 return
@@ -314,6 +352,8 @@ class SqliteStorage(Storage):
         """Close a read connection that failed, and count it no more."""
         with self._readers_lock:
             self._reader_count -= 1
+            self._reading -= 1
+            self._readers_lock.notify_all()
         with suppress(sqlite3.Error):
             reader.close()
 

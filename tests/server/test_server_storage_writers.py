@@ -6,6 +6,7 @@ file stand for two server worker processes here.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -59,10 +60,10 @@ def test_a_writer_waiting_for_another_process_does_not_hold_up_this_process_s_re
     assert (tmp_path / f"ledger.db{WRITER_LOCK_SUFFIX}").exists()
 
 
-def test_a_writer_that_never_gets_its_turn_is_told_storage_unavailable(tmp_path: Path, monkeypatch):
-    monkeypatch.setattr(sqlite_engine, "BUSY_TIMEOUT_S", 0.2)
+def test_a_writer_that_never_gets_its_turn_is_told_storage_unavailable(tmp_path: Path):
     path = tmp_path / "ledger.db"
     with SqliteStorage(path) as other_worker, SqliteStorage(path) as this_worker:
+        this_worker.busy_timeout_s = 0.2
         with other_worker.write(), pytest.raises(StorageUnavailable) as refused, this_worker.write() as tx:
             tx.set_setting("never", "1")
         assert refused.value.reason is Reason.STORAGE_UNAVAILABLE
@@ -112,3 +113,86 @@ def test_more_reads_at_once_than_readers_share_the_writer_s_connection(tmp_path:
         with storage.traced(statements.append), storage.read() as tx:  # the reader is traced too
             tx.get_setting("k")
         assert any("SELECT" in statement for statement in statements)
+
+
+def test_a_writer_outside_the_turns_is_still_waited_for_by_sqlite_then_a_503(tmp_path: Path):
+    # A program that writes the file without taking a turn (a backup tool, sqlite3 by hand): the
+    # turn is free, so BEGIN IMMEDIATE meets SQLite's own lock, and its busy timeout answers.
+    path = tmp_path / "ledger.db"
+    with SqliteStorage(path) as storage:
+        storage.raw_connection().execute("PRAGMA busy_timeout = 50")
+        outsider = sqlite3.connect(path, isolation_level=None)
+        try:
+            outsider.execute("BEGIN IMMEDIATE")
+            with pytest.raises(StorageUnavailable) as refused, storage.write() as tx:
+                tx.set_setting("never", "1")
+            assert refused.value.reason is Reason.STORAGE_UNAVAILABLE
+            outsider.execute("ROLLBACK")
+        finally:
+            outsider.close()
+        with storage.write() as tx:
+            tx.set_setting("later", "1")
+
+
+def test_a_scrub_waits_for_this_process_s_reads_and_leaves_no_wal_behind(tmp_path: Path):
+    # Erasure scrubs the WAL; a read on a read connection holding an older snapshot would keep the
+    # erased row's page in it (the checkpoint cannot pass the snapshot), and the scrub would not know.
+    path = tmp_path / "ledger.db"
+    with SqliteStorage(path) as storage:
+        with storage.write() as tx:
+            tx.set_setting("secret", "Erika Mustermann")
+        reading, release = threading.Event(), threading.Event()
+
+        def hold_a_snapshot() -> None:
+            with storage.read() as rtx:
+                rtx.get_setting("secret")
+                reading.set()
+                release.wait(30)
+
+        reader = threading.Thread(target=hold_a_snapshot)
+        reader.start()
+        assert reading.wait(30)
+        with storage.write() as tx:
+            tx.set_setting("secret", "erased")
+        scrub = threading.Thread(target=lambda: storage.scrub(vacuum=False))
+        scrub.start()
+        _wait_until(lambda: storage._paused, "paused the reads")
+        assert scrub.is_alive()  # waiting for the read, not done behind its back
+        release.set()
+        scrub.join(30)
+        reader.join(30)
+        assert not scrub.is_alive()
+        assert Path(f"{path}-wal").stat().st_size == 0
+        with storage.read() as rtx:  # the pool serves again
+            assert rtx.get_setting("secret") == "erased"
+
+
+def test_closing_waits_for_a_write_waiting_for_its_turn(tmp_path: Path):
+    # Closed under a waiting writer, the lock file's descriptor could be reused by another file before
+    # the writer's late unlock; close() waits for the writer instead.
+    path = tmp_path / "ledger.db"
+    with SqliteStorage(path) as other_worker:
+        this_worker = SqliteStorage(path)
+        outcome: list[str] = []
+
+        def write() -> None:
+            try:
+                with this_worker.write() as tx:
+                    tx.set_setting("k", "v")
+                outcome.append("committed")
+            except Exception as exc:  # the test reports what went wrong
+                outcome.append(repr(exc))
+
+        with other_worker.write():
+            writer = threading.Thread(target=write)
+            writer.start()
+            _wait_until(this_worker._writer.locked, "started waiting")
+            closer = threading.Thread(target=this_worker.close)
+            closer.start()
+            closer.join(0.2)
+            assert closer.is_alive()  # not closed under the waiting writer
+        writer.join(30)
+        closer.join(30)
+        assert outcome == ["committed"] and not closer.is_alive()
+        with other_worker.read() as tx:
+            assert tx.get_setting("k") == "v"

@@ -326,7 +326,7 @@ def _two_writers(engine: str, tmp_path: Path, request: pytest.FixtureRequest) ->
     if engine == "sqlite":
         path = tmp_path / "ledger.db"
         holder, waiter = SqliteStorage(path), SqliteStorage(path)
-        waiter.raw_connection().execute("PRAGMA busy_timeout = 50")
+        waiter.busy_timeout_s = 0.05  # its wait for the writers' turn (ledger.db-writer)
         return holder, waiter
     url = request.getfixturevalue("postgres_database")
     pg_holder, pg_waiter = PostgresStorage(url), PostgresStorage(url)
