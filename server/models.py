@@ -121,24 +121,6 @@ class Kiosk:
 
 
 @dataclass(frozen=True, slots=True)
-class NewEvent:
-    """An admitted event, ready to be stored exactly as received."""
-
-    kiosk_id: str
-    seq: int
-    body: bytes
-    sig: bytes
-    hash: str
-    kind: str
-    card_id: str
-    wall_ms: int
-    flags: tuple[str, ...]
-    received_ms: int
-    log_index: int | None = None  # its entry in the transparency log
-    corrected_ms: int | None = None  # an unsynced clock's time by a clock reference (protocol.clockref)
-
-
-@dataclass(frozen=True, slots=True)
 class HeldEvent:
     """What a duplicate's answer needs of the stored copy: its bytes, flags and log position."""
 
@@ -260,7 +242,6 @@ __all__ = [
     "KioskHealth",
     "KioskStatus",
     "LedgerEntry",
-    "NewEvent",
     "Redemption",
     "RedemptionStatus",
     "Shift",

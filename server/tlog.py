@@ -287,20 +287,6 @@ def fill_event_entry(template: bytes, body: bytes, sig: bytes) -> bytes:
     return template % (b2a_base64(body, newline=False), b2a_base64(sig, newline=False))
 
 
-def event_entry(body: bytes, sig: bytes, *, received_ms: int, flags_json: str) -> bytes:
-    """:func:`protocol.logentry.event_entry`, byte for byte, for ingest's hot path (entry v1)."""
-    return fill_event_entry(event_entry_template(received_ms=received_ms, flags_json=flags_json), body, sig)
-
-
-def event_entry_v2(body: bytes, sig: bytes, *, received_ms: int) -> bytes:
-    """:func:`protocol.logentry.private_event_entry`, byte for byte, for the hot path.
-
-    Its signed bytes and the UTC day ``received_ms`` falls in; nothing else (no
-    flags, no amounts: they are the auditor's, in ``openings``).  A test holds the two equal.
-    """
-    return fill_event_entry(event_entry_template(received_ms=received_ms), body, sig)
-
-
 def site_entry(site: Site, at_ms: int, *, version: int = ENTRY_VERSION) -> bytes:
     """A site created or changed: its current rate, maximum and card policy (never its name)."""
     return make_entry(

@@ -8,9 +8,8 @@ from typing import Any, Final
 
 from protocol.economy.undo import TapMark
 from protocol.events import EventKind, parse_event
-from server.models import HeldEvent, NewEvent, StoredEvent
+from server.models import HeldEvent, StoredEvent
 from server.storage.base import Queries
-from server.storage.rows import encode_flags
 
 EVENT_COLUMNS: Final = (
     *("kiosk_id", "seq", "body", "sig", "hash", "kind", "card_id", "wall_ms", "flags", "received_ms"),
@@ -88,27 +87,8 @@ class EventsRead(Queries):
 class EventsWrite(EventsRead):
     """An :class:`EventsRead` that also stores events and equivocations."""
 
-    def insert_events(self, events: Iterable[NewEvent]) -> None:
-        self.insert_event_rows(
-            (
-                e.kiosk_id,
-                e.seq,
-                e.body,
-                e.sig,
-                e.hash,
-                e.kind,
-                e.card_id,
-                e.wall_ms,
-                encode_flags(e.flags),
-                e.received_ms,
-                e.log_index,
-                e.corrected_ms,
-            )
-            for e in events
-        )
-
     def insert_event_rows(self, rows: Iterable[tuple[Any, ...]]) -> None:
-        """:meth:`insert_events` of rows made ready already: ingest's hot path.
+        """Store admitted events exactly as received, one row each (ingest's hot path).
 
         Each row is the values of :data:`EVENT_COLUMNS` in order, ``flags`` encoded as
         :func:`~server.storage.encode_flags` does.

@@ -445,17 +445,19 @@ def test_the_public_totals_are_aggregates_with_small_counts_suppressed(api: Api,
     assert world.volunteer_id not in json.dumps(totals) and world.card_id not in json.dumps(totals)
 
 
-def test_tlog_event_entry_is_protocol_event_entry_byte_for_byte() -> None:
+def test_tlog_event_entry_template_is_protocol_event_entry_byte_for_byte() -> None:
     for flags in ([], ["unknown_card"], ["clock_out_of_range", "card_blocked", "uncredentialed_card"]):
         for body in (b"{}", bytes(range(256)) * 3):
             flags_json = encode_flags(tuple(flags))
-            fast = tlog.event_entry(body, b"\x01" * 64, received_ms=T0, flags_json=flags_json)
+            template = tlog.event_entry_template(received_ms=T0, flags_json=flags_json)
+            fast = tlog.fill_event_entry(template, body, b"\x01" * 64)
             assert fast == event_entry(body, b"\x01" * 64, received_ms=T0, flags=flags)
 
 
-def test_tlog_event_entry_v2_is_protocol_private_event_entry_byte_for_byte() -> None:
+def test_tlog_event_entry_template_v2_is_protocol_private_event_entry_byte_for_byte() -> None:
     for received_ms in (0, T0, T0 - T0 % 86_400_000, T0 - T0 % 86_400_000 - 1):
         for body in (b"{}", bytes(range(256)) * 3):
-            fast = tlog.event_entry_v2(body, b"\x01" * 64, received_ms=received_ms)
+            template = tlog.event_entry_template(received_ms=received_ms)
+            fast = tlog.fill_event_entry(template, body, b"\x01" * 64)
             assert fast == private_event_entry(body, b"\x01" * 64, received_ms=received_ms)
             assert parse_entry(fast)["received_ms"] == public_day(received_ms)
