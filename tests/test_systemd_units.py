@@ -317,3 +317,11 @@ def test_the_ui_docs_name_the_unit_that_runs_headless() -> None:
     assert "runs `kokreativ-kiosk-headless.service`, the tap loop `--headless`" in ui
     assert "--headless" in exec_start("kokreativ-kiosk-headless.service")
     assert "--headless" not in exec_start("kokreativ-kiosk.service")
+
+
+def test_server_allows_its_signature_checks_to_lower_their_priority() -> None:
+    # server.app.lower_thread_priority calls setpriority; @resources (removed before) holds it, so it
+    # comes back after the removal (systemd applies the lines in order), or the unit refuses it (EPERM).
+    filters = all_values("kokreativ-server.service", "SystemCallFilter")
+    assert filters.index("~@privileged @resources") < filters.index("setpriority")
+    assert load("kokreativ-server.service")["Service"]["CapabilityBoundingSet"] == ""  # lowering only

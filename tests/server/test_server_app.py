@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
 from typing import Any
 
 import httpx
@@ -9,7 +12,7 @@ import pytest
 from server_helpers import T0, Api, World, assert_error
 
 from protocol import Reason
-from server.app import create_app
+from server.app import VERIFY_NICENESS, create_app
 from server.runner import serve_in_thread
 
 
@@ -90,3 +93,19 @@ def test_runner_closes_open_connections_and_shuts_the_app_down_before_the_block_
         assert lifespan == ["startup", "shutdown"]
         with pytest.raises(httpx.TransportError):
             client.get(base_url)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a thread's own niceness is Linux's")
+def test_signature_checks_run_at_the_lowest_priority_and_nothing_else_does(context) -> None:
+    # The checks yield the cores to parsing and storing, which hold the GIL and the write turn.
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    before = niceness()
+    app = create_app(context, verify_workers=2)
+    with serve_in_thread(app):
+        pool = app.state.runtime.verify_pool
+        assert pool is not None
+        seen = set(pool.map(lambda _: niceness(), range(8)))
+    assert seen == {VERIFY_NICENESS}
+    assert niceness() == before  # the server's own threads keep theirs
