@@ -119,8 +119,9 @@ def lower_thread_priority(niceness: int = VERIFY_NICENESS) -> None:
     core between them, and the checks' threads take the GIL whenever a write
     lets go of it for SQLite: the store of a 500-event batch took 45 ms of
     which 21 on the CPU (``make bench``'s ingest with two workers).  At the lowest
-    priority the checks run on what the other work leaves, and the same ingest
-    stored about a third more events a second.  Linux only: there a thread's
+    priority the checks run on what the other work leaves: the store takes about
+    its CPU time, and the bench's ingest stored a sixth to a third more events a
+    second (two to four workers, alternated runs).  Linux only: there a thread's
     niceness is its own; elsewhere it would lower the whole process.  A thread
     may always lower its own priority, never raise it back, so this happens
     once, in threads that only check signatures.
