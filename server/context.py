@@ -28,9 +28,15 @@ class Memo:
     with the key they were computed for (the current month and the sites).  The
     ledger books by server time and only appends, so what was booked before this
     month began stays as it is; a new month or a changed site makes a new key.
+
+    ``ledger_sums``: the ledger's ``(issued, redeemed)`` up to its entry ``last``, as
+    ``(last, issued, redeemed)``.  Entries are only ever added, numbered upwards, so
+    the next reading sums only those numbered above ``last``.
     """
 
     closed_months: tuple[object, dict[str, Any]] | None = None
+    # (last entry number, issued, redeemed): see server.tlog.ledger_sums.
+    ledger_sums: tuple[int, int, int] | None = None
 
 
 @dataclass(slots=True)

@@ -258,7 +258,7 @@ def public_totals(ctx: ServerContext) -> dict[str, Any]:
     """The answer of ``GET /v1/log/totals`` (see the module docstring and ``docs/protocol.md``)."""
     now_ms = ctx.now_ms()
     with ctx.storage.read() as tx:
-        size, issued, redeemed = tlog.published_sums(tx)
+        size, issued, redeemed = tlog.published_sums(tx, ctx.memo)
         sites = {site.site_id: site for site in tx.list_sites()}
         # The closed months were booked before this month began and never change: computed once a
         # month per process (ServerContext.memo), not from the whole ledger on every call.

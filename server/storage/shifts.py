@@ -224,11 +224,25 @@ class ShiftsRead(Queries):
 
         ``issued - redeemed`` is the sum of all balances: what is in circulation.
         """
+        return self.ledger_sums_after(0)[1:]
+
+    def ledger_sums_after(self, entry_id: int) -> tuple[int, int, int]:
+        """``(last, issued, redeemed)``: :meth:`ledger_sums` of the entries numbered above ``entry_id`` only.
+
+        ``last`` is the highest entry number in the ledger (0 when it is empty).  Entries
+        are numbered ``max + 1`` by serialised writers and never change or go, so the sums
+        up to ``last`` plus those after it are the sums of the whole ledger: a reader
+        that remembers them reads only what was booked since (:func:`server.tlog.published_sums`).
+        One primary-key range, and the maximum from the key's index.
+        """
         row = self._conn.execute(
-            "SELECT COALESCE(SUM(CASE WHEN kind IN ('shift', 'undo') THEN delta END), 0), "
-            "COALESCE(-SUM(CASE WHEN kind NOT IN ('shift', 'undo') THEN delta END), 0) FROM ledger_entries"
+            "SELECT (SELECT COALESCE(MAX(entry_id), 0) FROM ledger_entries), "
+            "COALESCE(SUM(CASE WHEN kind IN ('shift', 'undo') THEN delta END), 0), "
+            "COALESCE(-SUM(CASE WHEN kind NOT IN ('shift', 'undo') THEN delta END), 0) "
+            "FROM ledger_entries WHERE entry_id > ?",
+            (entry_id,),
         ).fetchone()
-        return int(row[0]), int(row[1])
+        return int(row[0]), int(row[1]), int(row[2])
 
     def paid_shift_hours(self) -> list[tuple[str, str, int, int, int]]:
         """``(site_id, volunteer_id, hour, shifts, minutes)`` of paid shifts, by the UTC hour they start in.

@@ -81,3 +81,32 @@ def test_the_closed_months_are_summed_once_a_month_not_on_every_reading(api: Api
         api.clock.now = T0 + 35 * DAY  # a new month closes: summed anew
         api.http.get("/v1/log/totals")
         assert history_reads() == 3
+
+
+def test_the_ledger_sums_are_read_from_where_the_last_reading_ended(api: Api, world: World) -> None:
+    """Every reading summed the whole ledger (``ledger_sums``); now only what was booked since the last."""
+    cards = [world.card_id] + [api.create_card(f"Volunteer {i}")["card_id"] for i in range(5)]
+    for card_id in cards:
+        _shift(api, world, card_id, T0 - 3 * HOUR)
+    api.clock.now = T0 + 5 * DAY
+    memo = api.context.memo
+
+    def truth() -> tuple[int, int, int]:
+        with api.context.storage.read() as tx:
+            return tx.ledger_sums_after(0)
+
+    api.http.get("/v1/log/totals")
+    assert memo.ledger_sums == truth() and memo.ledger_sums[0] > 0
+    _shift(api, world, cards[0], T0 + 5 * DAY - 3 * HOUR)
+    first = api.http.get("/v1/log/totals").json()
+    assert memo.ledger_sums == truth()  # it moved on to the new entries, and their pay is in the sums
+    assert first["issued"] == 6 * 20  # November's, as the log's totals entry states them
+
+    # What is remembered is added to, not summed again: a remembered sum off by 7 stays off by 7.
+    last, issued, redeemed = memo.ledger_sums
+    memo.ledger_sums = (last, issued + 7, redeemed)
+    assert api.http.get("/v1/log/totals").json()["issued"] == first["issued"] + 7
+    # A ledger whose entries end below the remembered one is not the one summed: summed whole again.
+    memo.ledger_sums = (last + 1000, issued + 7, redeemed)
+    again = api.http.get("/v1/log/totals").json()
+    assert again["issued"] == first["issued"] and memo.ledger_sums == truth()
