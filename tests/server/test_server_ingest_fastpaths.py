@@ -7,6 +7,8 @@ checked against the slow, general path on inputs Hypothesis varies.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -113,9 +115,8 @@ def test_card_flags_remembered_per_card_are_the_rules_flags(
     assert fast_taps == slow_taps
 
 
-@given(st.integers(1, 300), st.data())
-def test_batch_proofs_are_the_protocols_inclusion_proofs(size: int, data: st.DataObject) -> None:
-    """Every index of a tree (and one past it, refused the same way), proof by proof, in base64."""
+def _tree_of(size: int) -> Callable[[int, int], bytes]:
+    """A reader of every stored hash ``(level, index)`` of a tree of ``size`` two-byte entries."""
     stored: dict[tuple[int, int], bytes] = {}
     for level, index, value in Frontier(0, {}).extend_entries([i.to_bytes(2, "big") for i in range(size)]):
         stored[(level, index)] = value
@@ -123,6 +124,13 @@ def test_batch_proofs_are_the_protocols_inclusion_proofs(size: int, data: st.Dat
     def read(level: int, index: int) -> bytes:
         return stored[(level, index)]
 
+    return read
+
+
+@given(st.integers(1, 300), st.data())
+def test_batch_proofs_are_the_protocols_inclusion_proofs(size: int, data: st.DataObject) -> None:
+    """Every index of a tree (and one past it, refused the same way), proof by proof, in base64."""
+    read = _tree_of(size)
     proofs = tlog.BatchProofs(size, read)
     first = data.draw(st.integers(0, size - 1))
     for index in [*range(first, size), *range(first)]:  # a batch starts anywhere
@@ -135,13 +143,7 @@ def test_batch_proofs_are_the_protocols_inclusion_proofs(size: int, data: st.Dat
 @given(st.integers(1, 300), st.data())
 def test_batch_proofs_many_are_the_protocols_inclusion_proofs(size: int, data: st.DataObject) -> None:
     """Proofs of any indices at once (a batch's new entries, duplicates anywhere, repeats), in their order."""
-    stored: dict[tuple[int, int], bytes] = {}
-    for level, index, value in Frontier(0, {}).extend_entries([i.to_bytes(2, "big") for i in range(size)]):
-        stored[(level, index)] = value
-
-    def read(level: int, index: int) -> bytes:
-        return stored[(level, index)]
-
+    read = _tree_of(size)
     indices = data.draw(st.lists(st.integers(0, size - 1), max_size=40))
     first = data.draw(st.integers(0, size - 1))
     indices += range(first, min(size, first + data.draw(st.integers(0, 40))))
