@@ -14,6 +14,7 @@ from typing import Any
 
 from protocol import PrivateKey
 from protocol import clock as wall_clock
+from server.folderlock import FolderLock
 from server.storage import Storage
 from server.vault import PersonVault
 
@@ -58,9 +59,13 @@ class ServerContext:
     now_ms: Clock = field(default=wall_clock.now_ms)
     cosign_keys: tuple[PrivateKey, ...] = ()
     memo: Memo = field(default_factory=Memo)
+    # The shared hold on the data folder (server.folderlock) that open_data_dir took; None in tests.
+    folder_lock: FolderLock | None = None
 
     def close(self) -> None:
         self.storage.close()
+        if self.folder_lock is not None:
+            self.folder_lock.release()
 
     def __enter__(self) -> ServerContext:
         return self

@@ -10,6 +10,8 @@ Layout (the directory is mode 0700, the key files 0600)::
                               (``provision init --database``, ``server migrate-db``)
     DATA/person-keys/         one 32-byte key per volunteer, v_….key (0700/0600): opens their
                               personal data, destroyed when they are erased (server.vault)
+    DATA/in-use.lock          empty; whoever has the folder open holds a shared flock on it,
+                              ``server migrate-db`` an exclusive one (server.folderlock)
 
 :func:`init_data_dir` refuses to touch a directory that already holds any of
 these, because overwriting a key would orphan every receipt and pseudonym
@@ -39,6 +41,7 @@ from protocol import clock as wall_clock
 from server import tlog
 from server.context import Clock, ServerContext
 from server.errors import DataDirError
+from server.folderlock import hold_shared
 from server.handover import hand_over_if_needed
 from server.keyfiles import KEY_BYTES, read_secret, write_secret
 from server.keyrotation import (
@@ -191,7 +194,12 @@ def open_data_dir(
     crash cut short gets its key destroyed.
     """
     path = Path(path)
-    storage = open_ledger(path, database)
+    folder_lock = hold_shared(path)  # a move (server migrate-db) waits for every holder to close
+    try:
+        storage = open_ledger(path, database)
+    except BaseException:
+        folder_lock.release()
+        raise
     try:
         uid_key = read_secret(path / UID_KEY)
         with storage.read() as tx:
@@ -216,6 +224,7 @@ def open_data_dir(
             )
     except BaseException:
         storage.close()
+        folder_lock.release()
         raise
     return ServerContext(
         storage=storage,
@@ -224,6 +233,7 @@ def open_data_dir(
         vault=vault,
         now_ms=now_ms,
         cosign_keys=cosign,
+        folder_lock=folder_lock,
     )
 
 

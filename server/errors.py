@@ -152,7 +152,8 @@ class DataDirError(OSError):
 
     ``reason`` is the code the CLI prints before the message (``kokreativ: error: <reason>: …``):
     ``data_dir_missing`` (no ledger: make one with ``provision init``), ``data_dir_not_empty``
-    (``provision init`` on a folder in use), or ``data_dir_unusable`` for the rest.
+    (``provision init`` on a folder in use), ``server_running`` and ``data_dir_busy``
+    (:mod:`server.folderlock`), or ``data_dir_unusable`` for the rest.
     """
 
     def __init__(self, message: str, *, reason: str = "data_dir_unusable") -> None:

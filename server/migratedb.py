@@ -1,7 +1,9 @@
 """Move an economy's ledger from its SQLite file to PostgreSQL, and prove nothing changed.
 
 ``kokreativ server migrate-db --data DATA --to postgresql://…`` is for the day a
-single-site installation grows into a city's.  With the server stopped:
+single-site installation grows into a city's.  With the server stopped (a folder
+that a server or another command has open is refused, ``server_running``:
+:mod:`server.folderlock`):
 
 1. The SQLite ledger is opened (and migrated to this version), and held in one
    write transaction for the whole move, so nothing changes it meanwhile.
@@ -30,6 +32,7 @@ from typing import Any, Final
 from protocol.merkle import leaf_hash, reference_root
 from server.datadir import DATABASE, LEDGER, record_database
 from server.errors import DataDirError
+from server.folderlock import alone_in
 from server.keyfiles import fsync_dir
 from server.storage import ReadTx, SqliteStorage, is_postgres
 from server.storage.postgres import PgConnection, PostgresStorage, copy_ledger, sqlite_tables
@@ -133,6 +136,22 @@ def migrate_to_postgres(data_dir: Path, url: str) -> MigrationResult:
         raise DataDirError(
             f"{kept} exists from an earlier move; move it away first (it is never overwritten)"
         )
+    # No server (nor command) has the folder open, and none opens it until the folder names the copy.
+    with alone_in(data_dir):
+        after, database = _copy_and_prove(source_path, url)
+        record_database(data_dir, url)
+        os.rename(source_path, kept)
+        for suffix in ("-wal", "-shm", WRITER_LOCK_SUFFIX):
+            Path(f"{source_path}{suffix}").unlink(missing_ok=True)
+        fsync_dir(data_dir)
+    return MigrationResult(database=database, facts=after, kept=kept)
+
+
+def _copy_and_prove(source_path: Path, url: str) -> tuple[LedgerFacts, str]:
+    """Copy the SQLite ledger ``source_path`` into the empty database ``url``: the copy's facts, proved equal.
+
+    Also the database's name as it may be shown (without a password).
+    """
     with SqliteStorage(source_path) as source, source.write() as locked:  # nobody writes while we copy
         raw = source.raw_connection()
         tables = sqlite_tables(raw)
@@ -165,9 +184,4 @@ def migrate_to_postgres(data_dir: Path, url: str) -> MigrationResult:
             target.migrate()  # nothing to apply: the source was migrated; records that
         finally:
             target.close()
-    record_database(data_dir, url)
-    os.rename(source_path, kept)
-    for suffix in ("-wal", "-shm", WRITER_LOCK_SUFFIX):
-        Path(f"{source_path}{suffix}").unlink(missing_ok=True)
-    fsync_dir(data_dir)
-    return MigrationResult(database=target.database, facts=after, kept=kept)
+    return after, target.database

@@ -20,11 +20,14 @@ from server_helpers import MINUTE, T0, Api, FakeClock
 from server_shop_helpers import create_shop
 
 from kokreativ.cli import main
+from kokreativ.localserver import ledger_server
 from kokreativ.pgcluster import PgCluster
 from protocol import EventKind
+from provisioning.client import ApiClient
 from server.app import create_app
 from server.datadir import DATABASE, LEDGER, init_data_dir, open_data_dir
 from server.errors import DataDirError
+from server.folderlock import alone_in
 from server.migratedb import migrate_to_postgres
 from server.runner import serve_in_thread
 from server.schema import MIGRATIONS
@@ -158,6 +161,54 @@ def test_migrate_db_refuses_a_database_in_use_and_leaves_the_folder(
         migrate_to_postgres(data, str(tmp_path / "other.db"))
     with sqlite3.connect(data / LEDGER) as conn:
         assert conn.execute("SELECT COUNT(*) FROM settings").fetchone()[0] > 0
+
+
+def _tables(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema()"
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_migrate_db_refuses_a_folder_a_running_server_has_open(
+    tmp_path: Path, postgres_cluster: PgCluster, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A server still running would write on into the renamed file: redemptions lost to the move."""
+    data = tmp_path / "data"
+    token = init_data_dir(data).admin_token
+    url = postgres_cluster.empty_database()
+    with ledger_server(data, workers=2) as base_url:
+        assert main(["server", "migrate-db", "--data", str(data), "--to", url]) == 2
+        refused = capsys.readouterr().err
+        assert refused.startswith("kokreativ: error: server_running:"), refused
+        assert "systemctl stop" in refused
+        assert (data / LEDGER).is_file() and not (data / DATABASE).exists() and _tables(url) == 0
+        # The server never noticed: it still serves and writes its ledger.
+        with ApiClient(base_url, admin_token=token) as admin:
+            assert admin.add_site("Stadtteilzentrum", tokens_per_hour=60)["site_id"]
+    # Stopped, the server let go of the folder (each worker held it): the same move goes through.
+    assert main(["server", "migrate-db", "--data", str(data), "--to", url]) == 0
+    assert json.loads(capsys.readouterr().out)["equal"] is True
+    with open_data_dir(data) as ctx, ctx.storage.read() as tx:
+        assert ctx.storage.engine == "postgresql"
+        assert [site.name for site in tx.list_sites()] == ["Stadtteilzentrum"]
+
+
+def test_a_folder_being_moved_is_not_opened_and_an_open_one_is_not_moved(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    init_data_dir(data)
+    with alone_in(data):  # what migrate-db holds while it copies
+        with pytest.raises(DataDirError) as busy:
+            open_data_dir(data)
+        assert busy.value.reason == "data_dir_busy"
+    # With the folder open (a token command, say), the move is refused.
+    with open_data_dir(data), pytest.raises(DataDirError) as running, alone_in(data):
+        pass
+    assert running.value.reason == "server_running"
+    with alone_in(data):  # closed, the folder is free again; so is one whose opening failed above
+        pass
 
 
 def test_init_on_postgresql_refuses_a_database_that_holds_a_ledger(
