@@ -174,7 +174,23 @@ class KioskScreen:
             return
         watchdog.ready()
         if watchdog.loop_period_s is not None:
-            self._pings = Clock.schedule_interval(lambda _dt: watchdog.ping(), watchdog.loop_period_s)
+            self._pings = Clock.schedule_interval(self._ping, watchdog.loop_period_s)
+
+    def _ping(self, _dt: float) -> None:
+        """The watchdog's clock callback; returns None on purpose, never ping()'s bool.
+
+        Kivy cancels an interval whose callback returns False, and
+        :meth:`Watchdog.ping` returns False whenever its rate limit skips a ping.
+        The interval's first call comes at the next frame if the frame that drew
+        the first screen took longer than one period (its time counts from that
+        frame's start): it lands right after :meth:`Watchdog.ready`'s own ping,
+        is skipped, and passing the False on stopped every later ping, so
+        systemd would restart a working kiosk.  A slow first frame is common
+        (fonts and textures load then), so it depended on the machine and, in
+        the tests, on whether earlier tests had warmed Kivy's caches.
+        """
+        if self._watchdog is not None:
+            self._watchdog.ping()
 
     @property
     def root(self) -> Any:

@@ -68,6 +68,30 @@ def test_ready_after_the_first_frame_pings_from_the_loop_and_none_while_it_is_st
     assert WATCHDOG in between(messages, "STUCK-RETURNED", "END")  # the loop runs again: pings resume
 
 
+def test_pings_go_on_after_a_first_frame_slower_than_the_ping_period(tmp_path, window, frames, frames_until):
+    """A slow first frame (fonts and textures load then) brings the first ping right after READY's.
+
+    The watchdog's rate limit skips that one, and the loop must go on pinging:
+    Kivy cancels an interval whose callback returns False.  Without the slow frame
+    made here on purpose this happened only when the first frame was slow by
+    chance (a test process whose earlier tests had not drawn yet), and the test
+    above failed in some orders of the suite only.
+    """
+    from kivy.clock import Clock
+
+    with notify_listener() as listener:
+        screen = _screen(tmp_path, window, Watchdog(environ=watchdog_env(listener)))
+        try:
+            Clock.schedule_once(lambda _dt: time.sleep(WINDOW_S), 0)  # in the frame that says READY
+            frames(1)
+            listener.mark("FIRST-FRAME-DRAWN")
+            frames_until(lambda: pings_since(listener.messages(), "FIRST-FRAME-DRAWN") >= PINGS)
+        finally:
+            screen.close()
+        messages = listener.messages()
+    assert messages.index(READY) < messages.index("FIRST-FRAME-DRAWN")
+
+
 def test_another_process_s_watchdog_pid_and_no_socket_send_no_pings(
     tmp_path, window, frames_until, monkeypatch
 ):
