@@ -22,8 +22,8 @@ serve-demo: $(STAMP)
 	$(BIN)/kokreativ demo --serve --port $(PORT)
 
 # One pytest worker per core (pytest-xdist): the server tests run once on SQLite and once on PostgreSQL.
-# --dist loadfile: each test file runs whole in one worker, in its own order, as in a serial run (the
-# kiosk screen's tests share one Kivy window per process and depend on their file's order).
+# --dist loadfile: each test file runs whole in one worker, so its module-scoped fixtures (a browser
+# page, a server with a history) are made once per run, not once per worker that gets one of its tests.
 # TEST_WORKERS=0 runs in one process; KOKREATIV_ENGINES=sqlite skips the PostgreSQL half.
 TEST_WORKERS ?= auto
 test: $(STAMP)

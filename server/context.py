@@ -29,6 +29,7 @@ class Memo:
     with the key they were computed for (the current month and the sites).  The
     ledger books by server time and only appends, so what was booked before this
     month began stays as it is; a new month or a changed site makes a new key.
+    The ledger keeps them too, for the other processes and the next start.
 
     ``ledger_sums``: the ledger's ``(issued, redeemed)`` up to its entry ``last``, as
     ``(last, issued, redeemed)``.  Entries are only ever added, numbered upwards, so

@@ -45,6 +45,8 @@ shift (entry v1, whose entries show every amount: up to the latest checkpoint).
 from __future__ import annotations
 
 import copy
+import json
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -55,11 +57,16 @@ from protocol.economy import Site, SiteKind
 from protocol.economy.redemptions import LEDGER_KIND_REDEEM, LEDGER_KIND_VOID
 from protocol.economy.shifts import LEDGER_KIND_SHIFT
 from protocol.economy.undo import LEDGER_KIND_UNDO
+from protocol.version import SOFTWARE_VERSION
 from server import tlog
 from server.context import ServerContext
+from server.errors import StorageUnavailable
 from server.storage.views import BookedRow
 
+log = logging.getLogger(__name__)
 MIN_PUBLIC_COUNT: Final = tlog.MIN_PUBLIC_COUNT
+# The settings row that keeps the closed months' breakdowns, with the key they were computed for.
+CLOSED_MONTHS_SETTING: Final = "public_closed_months"
 ACTIVE_MONTHS: Final = 12  # volunteers_active: people in the periods that ended in the last 12 closed months
 SUPPRESSED: Final = f"fewer than {MIN_PUBLIC_COUNT} volunteers"
 
@@ -254,19 +261,59 @@ def _sums(
     return [{k: v for k, v in sums[s].items() if k not in ("volunteers", "suppressed")} for s in sorted(sums)]
 
 
+def _closed_months_key(now_ms: int, sites: Mapping[str, Site]) -> str:
+    """What the closed months' breakdowns depend on: the month, the sites' labels, these rules' version."""
+    labels = [[site.site_id, site.name, site.kind.value] for site in sites.values()]
+    return json.dumps([SOFTWARE_VERSION, month_of(now_ms), labels], ensure_ascii=False)
+
+
+def _kept_breakdowns(stored: str | None, key: str) -> dict[str, Any] | None:
+    """The breakdowns kept in the ledger (:data:`CLOSED_MONTHS_SETTING`) if they were computed for ``key``."""
+    if stored is None:
+        return None
+    try:
+        kept = json.loads(stored)
+    except ValueError:
+        return None
+    if not isinstance(kept, dict) or kept.get("key") != key or not isinstance(kept.get("breakdowns"), dict):
+        return None
+    breakdowns: dict[str, Any] = kept["breakdowns"]
+    return breakdowns
+
+
+def _keep_breakdowns(ctx: ServerContext, key: str, breakdowns: Mapping[str, Any]) -> None:
+    """Keep freshly computed breakdowns for every process of the server; a disk that refuses loses nothing."""
+    value = json.dumps({"key": key, "breakdowns": breakdowns}, ensure_ascii=False, sort_keys=True)
+    try:
+        with ctx.storage.write() as tx:
+            tx.set_setting(CLOSED_MONTHS_SETTING, value)
+    except StorageUnavailable as exc:
+        log.warning("the public totals were not kept for other processes: %s", exc.message)
+
+
 def public_totals(ctx: ServerContext) -> dict[str, Any]:
-    """The answer of ``GET /v1/log/totals`` (see the module docstring and ``docs/protocol.md``)."""
+    """The answer of ``GET /v1/log/totals`` (see the module docstring and ``docs/protocol.md``).
+
+    The closed months were booked before this month began and never change, so
+    their breakdowns are computed once a month, not from the whole ledger on
+    every reading: each process keeps them (``ServerContext.memo``), and the
+    first process to compute them keeps them in the ledger for the others and
+    for the next start (a restart or an update no longer regroups the history).
+    """
     now_ms = ctx.now_ms()
+    computed = None
     with ctx.storage.read() as tx:
         size, issued, redeemed = tlog.published_sums(tx, ctx.memo)
         sites = {site.site_id: site for site in tx.list_sites()}
-        # The closed months were booked before this month began and never change: computed once a
-        # month per process (ServerContext.memo), not from the whole ledger on every call.
-        key = (month_of(now_ms), tuple((s.site_id, s.name, s.kind.value) for s in sites.values()))
+        key = _closed_months_key(now_ms, sites)
         memo = ctx.memo.closed_months
         if memo is None or memo[0] != key:
-            booked = tx.booked_moves(month_start_ms(now_ms))
-            memo = ctx.memo.closed_months = (key, publish(booked, sites, month_of(now_ms)))
+            kept = _kept_breakdowns(tx.get_setting(CLOSED_MONTHS_SETTING), key)
+            if kept is None:
+                kept = computed = publish(tx.booked_moves(month_start_ms(now_ms)), sites, month_of(now_ms))
+            memo = ctx.memo.closed_months = (key, kept)
+    if computed is not None:
+        _keep_breakdowns(ctx, key, computed)
     breakdowns = copy.deepcopy(memo[1])
     return {
         "size": size,

@@ -9,11 +9,15 @@ unpublished month and every published figure stays as it was.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from server_helpers import HOUR, T0, Api, World
 
 from protocol import EventKind
+from protocol.version import SOFTWARE_VERSION
+from server.context import Memo
+from server.totals import CLOSED_MONTHS_SETTING
 
 DAY = 24 * HOUR
 PUBLISHED = ("months", "sites", "shops", "volunteers_active", "hours", "shifts")
@@ -81,6 +85,50 @@ def test_the_closed_months_are_summed_once_a_month_not_on_every_reading(api: Api
         api.clock.now = T0 + 35 * DAY  # a new month closes: summed anew
         api.http.get("/v1/log/totals")
         assert history_reads() == 3
+
+
+def test_a_new_process_reads_the_closed_months_the_first_one_kept(api: Api, world: World) -> None:
+    """Another worker, or the server after a restart or an update, does not regroup the whole history."""
+    cards = [world.card_id] + [api.create_card(f"Volunteer {i}")["card_id"] for i in range(5)]
+    for card_id in cards:
+        _shift(api, world, card_id, T0 - 3 * HOUR)
+    api.clock.now = T0 + 5 * DAY
+    statements: list[str] = []
+
+    def history_reads() -> int:
+        return sum(1 for sql in statements if "GROUP BY e.kind" in sql)
+
+    def kept() -> dict[str, Any]:
+        with api.context.storage.read() as tx:
+            stored = tx.get_setting(CLOSED_MONTHS_SETTING)
+        assert stored is not None
+        value: dict[str, Any] = json.loads(stored)
+        return value
+
+    with api.context.storage.traced(statements.append):
+        first = api.http.get("/v1/log/totals").json()
+        assert history_reads() == 1 and kept()["breakdowns"]["shifts"] == 6
+        api.context.memo = Memo()  # what a new process starts with
+        assert api.http.get("/v1/log/totals").json() == first and history_reads() == 1
+
+        # What is kept is what is served: kept figures off by 7 are served off by 7.
+        changed = kept()
+        changed["breakdowns"]["shifts"] += 7
+        with api.context.storage.write() as tx:
+            tx.set_setting(CLOSED_MONTHS_SETTING, json.dumps(changed))
+        api.context.memo = Memo()
+        assert api.http.get("/v1/log/totals").json()["shifts"] == first["shifts"] + 7
+
+        # Kept for another version of these rules (an update): computed again, right, and kept anew.
+        changed["key"] = changed["key"].replace(SOFTWARE_VERSION, "0.0.0-older", 1)
+        with api.context.storage.write() as tx:
+            tx.set_setting(CLOSED_MONTHS_SETTING, json.dumps(changed))
+        api.context.memo = Memo()
+        assert api.http.get("/v1/log/totals").json() == first and history_reads() == 2
+        assert kept()["breakdowns"]["shifts"] == 6 and SOFTWARE_VERSION in kept()["key"]
+        api.clock.now = T0 + 35 * DAY  # a new month closes: computed anew, and kept for it
+        api.http.get("/v1/log/totals")
+        assert history_reads() == 3 and '"2026-01"' in kept()["key"]
 
 
 def test_the_ledger_sums_are_read_from_where_the_last_reading_ended(api: Api, world: World) -> None:
