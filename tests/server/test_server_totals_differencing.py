@@ -9,6 +9,7 @@ unpublished month and every published figure stays as it was.
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -62,16 +63,25 @@ def test_a_new_shift_and_a_late_shift_for_last_month_change_no_published_figure(
     assert later["pending_from"] == "2025-12"  # December waits: fewer than 5 volunteers
 
 
-def test_the_closed_months_are_summed_once_a_month_not_on_every_reading(api: Api, world: World) -> None:
-    """Statements stay flat as the log grows (make bench-scale): the public page reads no history twice."""
+def _november_closed(api: Api, world: World) -> list[str]:
+    """Six people worked on 29 November; the clock is at 4 December, so November is published. Their cards."""
     cards = [world.card_id] + [api.create_card(f"Volunteer {i}")["card_id"] for i in range(5)]
     for card_id in cards:
         _shift(api, world, card_id, T0 - 3 * HOUR)
     api.clock.now = T0 + 5 * DAY
-    statements: list[str] = []
+    return cards
 
-    def history_reads() -> int:
-        return sum(1 for sql in statements if "GROUP BY e.kind" in sql)
+
+def _history_reads(statements: list[str]) -> int:
+    """How many of the traced ``statements`` regrouped the history (``booked_moves``)."""
+    return sum(1 for sql in statements if "GROUP BY e.kind" in sql)
+
+
+def test_the_closed_months_are_summed_once_a_month_not_on_every_reading(api: Api, world: World) -> None:
+    """Statements stay flat as the log grows (make bench-scale): the public page reads no history twice."""
+    _november_closed(api, world)
+    statements: list[str] = []
+    history_reads = functools.partial(_history_reads, statements)
 
     with api.context.storage.traced(statements.append):
         first = api.http.get("/v1/log/totals").json()
@@ -89,14 +99,9 @@ def test_the_closed_months_are_summed_once_a_month_not_on_every_reading(api: Api
 
 def test_a_new_process_reads_the_closed_months_the_first_one_kept(api: Api, world: World) -> None:
     """Another worker, or the server after a restart or an update, does not regroup the whole history."""
-    cards = [world.card_id] + [api.create_card(f"Volunteer {i}")["card_id"] for i in range(5)]
-    for card_id in cards:
-        _shift(api, world, card_id, T0 - 3 * HOUR)
-    api.clock.now = T0 + 5 * DAY
+    _november_closed(api, world)
     statements: list[str] = []
-
-    def history_reads() -> int:
-        return sum(1 for sql in statements if "GROUP BY e.kind" in sql)
+    history_reads = functools.partial(_history_reads, statements)
 
     def kept() -> dict[str, Any]:
         with api.context.storage.read() as tx:
@@ -133,10 +138,7 @@ def test_a_new_process_reads_the_closed_months_the_first_one_kept(api: Api, worl
 
 def test_the_ledger_sums_are_read_from_where_the_last_reading_ended(api: Api, world: World) -> None:
     """Every reading summed the whole ledger (``ledger_sums``); now only what was booked since the last."""
-    cards = [world.card_id] + [api.create_card(f"Volunteer {i}")["card_id"] for i in range(5)]
-    for card_id in cards:
-        _shift(api, world, card_id, T0 - 3 * HOUR)
-    api.clock.now = T0 + 5 * DAY
+    cards = _november_closed(api, world)
     memo = api.context.memo
 
     def truth() -> tuple[int, int, int]:
