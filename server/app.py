@@ -169,6 +169,7 @@ def create_app(
     guesses: GuessLimiter | None = None,
     map_layer: MapLayer | None = None,
     alerts: Alerter | None = None,
+    close_after_batch: bool = False,
 ) -> FastAPI:
     """The ledger server's ASGI app over ``context``; the caller owns and closes the context.
 
@@ -181,6 +182,8 @@ def create_app(
     context's clock and the default budgets.  ``map_layer`` draws the map on ``/laeden``
     (:mod:`server.shopmap`; the settings file's ``map_layer``), by default the schematic one.
     ``alerts`` runs as a background task while the app serves (:mod:`server.alerts`).
+    ``close_after_batch`` (for one of several workers) closes the connection after
+    each ingest answer, so batches spread over the workers (:class:`Runtime`).
     """
     proxies = TrustedProxies.parse(trusted_proxies)
     workers = default_verify_workers() if verify_workers is None else verify_workers
@@ -195,7 +198,7 @@ def create_app(
     )
     # In the ledger: every server worker on it counts the same failures (server.ratelimit).
     limiter = guesses if guesses is not None else GuessLimiter(context.now_ms, storage=context.storage)
-    app.state.runtime = Runtime(context, workers, limiter, proxies)
+    app.state.runtime = Runtime(context, workers, limiter, proxies, close_after_batch=close_after_batch)
     app.state.web = Web.load()
     app.state.map_layer = map_layer if map_layer is not None else SchematicDistrictMap()
     app.state.alerts = alerts

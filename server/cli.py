@@ -499,6 +499,7 @@ def _served_app(settings: ServerConfig) -> Iterator[Any]:
             trusted_proxies=settings.trusted_proxies,
             map_layer=map_layer(settings.map_layer),
             alerts=alerter,
+            close_after_batch=settings.workers > 1,
         )
 
 

@@ -54,6 +54,13 @@ class Runtime:
     it stays ``None`` when ``verify_workers`` is 0 (checks run inline).
     ``guesses`` counts failed guesses (in the ledger, shared by every worker; in memory for a test), per
     client as ``trusted_proxies`` lets :mod:`server.http.clients` tell them apart.
+    ``close_after_batch`` is set when several worker processes share the socket
+    (:mod:`server.workers`): then each ingest answer closes its connection.  A
+    kept-alive connection stays with the worker that accepted it, so four kiosks
+    draining a backlog could leave three of their connections on one worker and
+    the other worker half idle; a kiosk's next batch on a new connection is
+    accepted by whichever worker is free.  One reconnect per batch of up to 500
+    events costs little; behind the reverse proxy, only the proxy reconnects.
     """
 
     context: ServerContext
@@ -61,6 +68,7 @@ class Runtime:
     guesses: GuessLimiter
     trusted_proxies: TrustedProxies
     verify_pool: ThreadPoolExecutor | None = None
+    close_after_batch: bool = False
 
 
 def runtime(request: Request) -> Runtime:

@@ -35,6 +35,7 @@ router = APIRouter(tags=["kiosks"])
 BATCH_QUOTA: Final = (
     f"{MAX_BATCH_BYTES >> 20} MiB, {MAX_BATCH_EVENTS} events a batch; events are ledger, kept"
 )
+_CLOSE: Final = {"Connection": "close"}  # uvicorn then closes the connection once the answer is sent
 
 
 @router.post(
@@ -70,16 +71,19 @@ async def post_events(kiosk_id: str, request: Request) -> JSONResponse:
     metrics = server_metrics(request)
     data = await read_body(request, MAX_BATCH_BYTES)
     log_size = request.query_params.get("log_size")
-    pool = runtime(request).verify_pool
+    state = runtime(request)
     try:
-        answer = await call(request, ingest.ingest_batch, kiosk_id, data, verify_pool=pool, log_size=log_size)
+        answer = await call(
+            request, ingest.ingest_batch, kiosk_id, data, verify_pool=state.verify_pool, log_size=log_size
+        )
     except ServiceError as exc:  # counted by reason for /metrics, then answered as every refusal is
         metrics.batch_refused(exc.reason.value)
         if exc.reason is Reason.EQUIVOCATION:
             _poke_alerts(request)  # tell the coordinators now; the answer does not wait for it
         raise
     metrics.batch_accepted(answer.get("results", ()))
-    return JSONResponse(answer)
+    # With several workers the next batch comes on a new connection, to whichever worker is free (Runtime).
+    return JSONResponse(answer, headers=_CLOSE if state.close_after_batch else None)
 
 
 @router.get("/v1/kiosks/{kiosk_id}/events/{seq}/proof", dependencies=[Depends(public)], **doc())

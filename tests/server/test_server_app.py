@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import http.client
 import os
+import socket
 import sys
 import threading
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from server_helpers import T0, Api, World, assert_error
 
-from protocol import Reason
+from protocol import Reason, encode_batch
 from server.app import VERIFY_NICENESS, create_app
 from server.runner import serve_in_thread
 
@@ -93,6 +96,39 @@ def test_runner_closes_open_connections_and_shuts_the_app_down_before_the_block_
         assert lifespan == ["startup", "shutdown"]
         with pytest.raises(httpx.TransportError):
             client.get(base_url)
+
+
+def _closed_after_answer(base_url: str, path: str, body: bytes) -> tuple[int, bool]:
+    """POST ``body`` on a new connection: the answer's status, and whether the server then closed it."""
+    where = urlsplit(base_url)
+    assert where.hostname is not None and where.port is not None
+    with socket.create_connection((where.hostname, where.port), timeout=10) as sock:
+        head = f"POST {path} HTTP/1.1\r\nHost: {where.hostname}\r\nContent-Type: application/json\r\n"
+        sock.sendall(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        answer = http.client.HTTPResponse(sock)
+        answer.begin()
+        answer.read()
+        sock.settimeout(1.0)  # a kept connection stays open far longer: keep_alive_timeout_s
+        try:
+            return answer.status, sock.recv(1) == b""
+        except TimeoutError:
+            return answer.status, False
+
+
+@pytest.mark.parametrize("close_after_batch", [False, True], ids=["one-process", "one-of-several-workers"])
+def test_a_worker_of_several_closes_the_connection_after_each_batch_and_one_process_keeps_it(
+    api: Api, world: World, close_after_batch: bool
+) -> None:
+    """A kept-alive connection stays with the worker that accepted it: closing it spreads the batches."""
+    kiosk = world.kiosk
+    path = f"/v1/kiosks/{kiosk.kiosk_id}/events"
+    with serve_in_thread(create_app(api.context, close_after_batch=close_after_batch)) as base_url:
+        for minute in range(2):  # the next batch comes on a new connection, and is stored as ever
+            batch = encode_batch([kiosk.event("check_in", world.card_id, T0 + minute * 60_000)])
+            assert _closed_after_answer(base_url, path, batch) == (200, close_after_batch)
+        # A refused batch is cheap (it is refused before its signatures): its connection stays as it is.
+        assert _closed_after_answer(base_url, path, b"{}") == (400, False)
+    assert api.kiosk_state(kiosk.kiosk_id)["last_seq"] == 2
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="a thread's own niceness is Linux's")

@@ -235,6 +235,8 @@ def test_server_run_with_two_workers_serves_ingests_counts_and_stops(tmp_path: P
             with ThreadPoolExecutor(len(batches)) as pool:
                 answers = list(pool.map(send, batches))
             assert [answer.status_code for answer in answers] == [200] * len(batches)
+            # Each batch's connection closes, so a kiosk's next batch goes to whichever worker is free.
+            assert {answer.headers.get("connection") for answer in answers} == {"close"}
             found = samples(client.get("/metrics").text)
             assert value(found, "kokreativ_ingest_batches_total", outcome="accepted") == len(batches)
             assert value(found, "kokreativ_ledger_events_total") == 100 * len(batches)
