@@ -50,6 +50,11 @@ _INTEGER_PRIMARY_KEY: Final = re.compile(
     r"(?:^|[(,])\s*\"?(\w+)\"?\s+INTEGER\s+PRIMARY\s+KEY\b", re.IGNORECASE
 )
 _REFERENCES: Final = re.compile(r"\bREFERENCES\s+\"?(\w+)\"?", re.IGNORECASE)
+# A plain insert of one row of placeholders: ``INSERT INTO t (a, b) VALUES (?, ?)``, nothing after it.
+_PLAIN_INSERT: Final = re.compile(
+    r"^\s*INSERT\s+INTO\s+(\w+)\s*\(\s*(\w+(?:\s*,\s*\w+)*)\s*\)\s*VALUES\s*\(\s*(\?(?:\s*,\s*\?)*)\s*\)\s*$",
+    re.IGNORECASE,
+)
 
 ROWID: Final = "rowid"
 
@@ -129,6 +134,28 @@ def to_postgres(sql: str) -> tuple[str, ...]:
         else:
             sql = f"{sql.rstrip()} ON CONFLICT DO NOTHING"
     return (_code(sql),)
+
+
+@functools.lru_cache(maxsize=256)
+def copy_form(sql: str) -> str | None:
+    """``COPY t (a, b) FROM STDIN`` for the plain insert ``sql``; ``None`` for any other statement.
+
+    Many rows of one table (a batch's events, openings, shifts, log entries and
+    hashes) go in as one ``COPY``, not one ``INSERT`` each: on PostgreSQL each
+    inserted row is a statement executed of its own, even pipelined.  ``COPY``
+    checks every constraint, fires every trigger and fails whole, as the inserts
+    would.  Only an insert of placeholders with nothing after them qualifies:
+    ``OR IGNORE``, ``ON CONFLICT``, ``RETURNING`` or a computed value need the
+    statement.
+    """
+    match = _PLAIN_INSERT.match(sql)
+    if match is None:
+        return None
+    table, columns, values = match.groups()
+    names = [name.strip().lower() for name in columns.split(",")]
+    if len(names) != values.count("?"):
+        return None
+    return f"COPY {table.lower()} ({', '.join(names)}) FROM STDIN"
 
 
 def create_table(sql: str) -> tuple[str, ...]:

@@ -65,6 +65,8 @@ NOCASE_COLLATION: Final = (
 POOL_TIMEOUT_S: Final = 10.0  # as SQLite's busy_timeout
 # A writer waits this long for the writers' lock, then answers 503 (as SQLite's busy_timeout).
 LOCK_TIMEOUT_MS: Final = 10_000
+# From this many rows, a plain insert goes in as one COPY (dialect.copy_form); fewer are pipelined inserts.
+COPY_MIN_ROWS: Final = 8
 
 
 class _IntegralNumericLoader(Loader):
@@ -118,14 +120,22 @@ class PgConnection:
         return cursor
 
     def executemany(self, sql: str, parameters: Any, /) -> Cursor:
-        (statement,) = dialect.to_postgres(sql)
-        cursor = self._conn.cursor()
-        if self._trace is not None:
-            self._trace(statement)
         rows = [tuple(row) for row in parameters]
         for row in rows:
             _refuse_nul(row)
-        if rows:
+        copy = dialect.copy_form(sql) if len(rows) >= COPY_MIN_ROWS else None
+        if copy is not None:
+            statement = copy
+        else:
+            (statement,) = dialect.to_postgres(sql)
+        cursor = self._conn.cursor()
+        if self._trace is not None:
+            self._trace(statement)
+        if copy is not None:
+            with cursor.copy(copy) as stream:
+                for row in rows:
+                    stream.write_row(row)
+        elif rows:
             cursor.executemany(statement, rows)
         return cursor
 

@@ -6,7 +6,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from server.storage.dialect import DialectError, create_table, numbered_column, references, to_postgres
+from server.storage.dialect import (
+    DialectError,
+    copy_form,
+    create_table,
+    numbered_column,
+    references,
+    to_postgres,
+)
 
 
 def test_placeholders_become_psycopg_ones_outside_string_literals() -> None:
@@ -76,3 +83,24 @@ def test_table_info_reads_the_information_schema_and_other_pragmas_are_refused()
     assert "information_schema.columns" in sql and "'cards'" in sql
     with pytest.raises(DialectError):
         to_postgres("PRAGMA foreign_keys = ON")
+
+
+def test_a_plain_insert_of_placeholders_has_a_copy_form_and_nothing_else_does() -> None:
+    assert copy_form("INSERT INTO tlog_entries (idx, entry) VALUES (?, ?)") == (
+        "COPY tlog_entries (idx, entry) FROM STDIN"
+    )
+    assert (
+        copy_form("INSERT INTO Events(kiosk_id,seq)\n    VALUES (?,?) ")
+        == "COPY events (kiosk_id, seq) FROM STDIN"
+    )
+    for sql in (
+        "INSERT OR IGNORE INTO t (a) VALUES (?)",  # ON CONFLICT DO NOTHING: COPY has none
+        "INSERT INTO t (a) VALUES (?) ON CONFLICT (a) DO UPDATE SET a = excluded.a",
+        "INSERT INTO t (a) VALUES (?) RETURNING a",
+        "INSERT INTO t (a, b) VALUES (?, 1)",  # a value of its own
+        "INSERT INTO t (a, b) VALUES (?)",  # fewer values than columns: the insert's own error
+        "INSERT INTO t (a) SELECT a FROM u WHERE b = ?",
+        "INSERT INTO t VALUES (?, ?)",  # no column list: the table's order is the insert's business
+        "UPDATE t SET a = ? WHERE b = ?",
+    ):
+        assert copy_form(sql) is None, sql

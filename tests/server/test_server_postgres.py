@@ -26,13 +26,13 @@ from protocol import EventKind
 from provisioning.client import ApiClient
 from server.app import create_app
 from server.datadir import DATABASE, LEDGER, init_data_dir, open_data_dir
-from server.errors import DataDirError
+from server.errors import DataDirError, ServiceError
 from server.folderlock import alone_in
 from server.migratedb import migrate_to_postgres
 from server.runner import serve_in_thread
 from server.schema import MIGRATIONS
 from server.storage import SqliteStorage, open_storage
-from server.storage.postgres import PostgresStorage
+from server.storage.postgres import COPY_MIN_ROWS, PgConnection, PostgresStorage
 from server.verify import verify_ledger, verify_store
 
 
@@ -220,3 +220,47 @@ def test_init_on_postgresql_refuses_a_database_that_holds_a_ledger(
         init_data_dir(tmp_path / "second", database=url)
     with open_storage(url) as storage, storage.read() as tx:
         assert tx.get_setting("admin_token_sha256") is not None
+
+
+_AWKWARD_TEXT = "tab\there, newline\n, backslash \\N, quote ' \" and ü€😀"
+_BINDS = "INSERT INTO copied (n, text, blob, flag, share, nothing) VALUES (?, ?, ?, ?, ?, ?)"
+
+
+def _awkward_rows(count: int, start: int) -> list[tuple[Any, ...]]:
+    """Rows of every type the ledger binds, with what COPY's text format must escape."""
+    return [
+        (start + i, f"{_AWKWARD_TEXT} {i}", bytes(range(256)) + bytes([i]), i % 2 == 0, i / 3, None)
+        for i in range(count)
+    ]
+
+
+def test_many_rows_go_in_as_one_copy_and_are_stored_as_the_inserts_store_them(postgres_database: str) -> None:
+    seen: list[str] = []
+    with PostgresStorage(postgres_database) as storage, storage.connection() as raw:
+        conn = PgConnection(raw, seen.append)
+        conn.execute(
+            "CREATE TABLE copied (n INTEGER PRIMARY KEY, text TEXT NOT NULL, blob BLOB NOT NULL, "
+            "flag INTEGER NOT NULL, share REAL NOT NULL, nothing TEXT)"
+        )
+        few, many = _awkward_rows(COPY_MIN_ROWS - 1, 0), _awkward_rows(COPY_MIN_ROWS, 2**62)
+        conn.executemany(_BINDS, few)
+        conn.executemany(_BINDS, many)
+        assert [statement.split()[0] for statement in seen[-2:]] == ["INSERT", "COPY"]
+        stored = conn.execute("SELECT n, text, blob, flag, share, nothing FROM copied ORDER BY n").fetchall()
+    expected = [(n, text, blob, int(flag), share, None) for n, text, blob, flag, share, _ in few + many]
+    assert [tuple(row) for row in stored] == expected
+
+
+def test_a_copy_fails_whole_as_the_inserts_would_and_text_with_nul_is_refused_first(
+    postgres_database: str,
+) -> None:
+    with PostgresStorage(postgres_database) as storage, storage.connection() as raw:
+        conn = PgConnection(raw)
+        conn.execute("CREATE TABLE copied (n INTEGER PRIMARY KEY, text TEXT NOT NULL)")
+        rows = [(i, "x") for i in range(COPY_MIN_ROWS)]
+        with pytest.raises(psycopg.errors.UniqueViolation):  # the error the inserts raise
+            conn.executemany("INSERT INTO copied (n, text) VALUES (?, ?)", [*rows, (0, "again")])
+        with pytest.raises(ServiceError) as refused:
+            conn.executemany("INSERT INTO copied (n, text) VALUES (?, ?)", [*rows, (99, "a\x00b")])
+        assert refused.value.reason.value == "bad_encoding" and refused.value.status == 400
+        assert conn.execute("SELECT COUNT(*) FROM copied").fetchone()[0] == 0
