@@ -146,7 +146,10 @@ def copy_form(sql: str) -> str | None:
     checks every constraint, fires every trigger and fails whole, as the inserts
     would.  Only an insert of placeholders with nothing after them qualifies:
     ``OR IGNORE``, ``ON CONFLICT``, ``RETURNING`` or a computed value need the
-    statement.
+    statement.  ``COPY`` reads each value as text for its column, so a value of
+    another Python type than its column's (a float for an integer) is refused
+    where an insert would convert it; the ledger binds ``int``, ``str``,
+    ``bytes`` and ``None``, as SQLite's schema has them.
     """
     match = _PLAIN_INSERT.match(sql)
     if match is None:
