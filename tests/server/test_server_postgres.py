@@ -227,7 +227,7 @@ _BINDS = "INSERT INTO copied (n, text, blob, flag, share, nothing) VALUES (?, ?,
 
 
 def _awkward_rows(count: int, start: int) -> list[tuple[Any, ...]]:
-    """Rows of every type the ledger binds, with what COPY's text format must escape."""
+    """Rows of integers, text, bytes, bools, floats and NULL, with what COPY's text format must escape."""
     return [
         (start + i, f"{_AWKWARD_TEXT} {i}", bytes(range(256)) + bytes([i]), i % 2 == 0, i / 3, None)
         for i in range(count)
